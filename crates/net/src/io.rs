@@ -1,0 +1,424 @@
+//! Reading and writing nets: a single YAML file, or a `NAME.net/` directory with
+//! `manifest.yaml` and a checksummed little-endian `weights.bin`.
+//!
+//! `weights.bin` layout: 8 bytes magic `LIFCHIPW`, u32 version (1), u32 CRC-32 (IEEE) of the
+//! payload, u64 payload length in bytes, then the payload: every tensor's values as f32 and every
+//! index list as u32, little-endian, at the offsets the manifest gives. Writes are atomic: the
+//! file or directory is built beside its destination and renamed into place.
+
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use crate::{Net, NetError, tensor::BlobRef};
+
+/// The `format` value every net file carries.
+pub const NET_FORMAT: &str = "lifchip-net";
+/// The net format version this build reads and writes.
+pub const NET_VERSION: u32 = 1;
+
+const BLOB_MAGIC: &[u8; 8] = b"LIFCHIPW";
+const BLOB_VERSION: u32 = 1;
+const BLOB_HEADER: usize = 24;
+const MANIFEST: &str = "manifest.yaml";
+const WEIGHTS: &str = "weights.bin";
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NetError + '_ {
+    move |source| NetError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn format_err(path: &Path, message: impl Into<String>) -> NetError {
+    NetError::Format {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+fn parse_yaml(text: &str, path: &Path) -> Result<Net, NetError> {
+    serde_yaml::from_str::<Net>(text).map_err(|e| {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        NetError::Yaml {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.to_string(),
+        }
+    })
+}
+
+/// Parses a single-file YAML net (inline weights) and validates it.
+pub fn from_yaml_str(text: &str) -> Result<Net, NetError> {
+    let net = parse_yaml(text, Path::new("<string>"))?;
+    net.validate()?;
+    Ok(net)
+}
+
+/// Serializes a net with inline weights as YAML.
+pub fn to_yaml_string(net: &Net) -> Result<String, NetError> {
+    serde_yaml::to_string(net).map_err(|e| NetError::invalid("net", e.to_string()))
+}
+
+/// Loads a net from a YAML file or a net directory, and validates it.
+pub fn load(path: &Path) -> Result<Net, NetError> {
+    let meta = fs::metadata(path).map_err(io_err(path))?;
+    let net = if meta.is_dir() {
+        load_dir(path)?
+    } else {
+        let text = fs::read_to_string(path).map_err(io_err(path))?;
+        parse_yaml(&text, path)?
+    };
+    net.validate()
+        .map_err(|e| format_err(path, e.to_string()))?;
+    Ok(net)
+}
+
+fn load_dir(dir: &Path) -> Result<Net, NetError> {
+    let manifest_path = dir.join(MANIFEST);
+    let text = fs::read_to_string(&manifest_path).map_err(io_err(&manifest_path))?;
+    let mut net = parse_yaml(&text, &manifest_path)?;
+    let weights_path = dir.join(WEIGHTS);
+    let bytes = fs::read(&weights_path).map_err(io_err(&weights_path))?;
+    let payload = check_blob(&bytes, &weights_path)?;
+    let (tensors, indices) = net.tensors_mut();
+    for t in tensors {
+        if let Some(blob) = t.blob.take() {
+            t.data = blob_slice(payload, blob, &weights_path)?
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+        }
+    }
+    for i in indices {
+        if let Some(blob) = i.blob.take() {
+            i.data = blob_slice(payload, blob, &weights_path)?
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+        }
+    }
+    Ok(net)
+}
+
+fn check_blob<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a [u8], NetError> {
+    if bytes.len() < BLOB_HEADER {
+        return Err(format_err(
+            path,
+            format!("truncated: {} bytes, a weights file has a {BLOB_HEADER}-byte header", bytes.len()),
+        ));
+    }
+    if &bytes[..8] != BLOB_MAGIC {
+        return Err(format_err(path, "not a lifchip weights file (magic LIFCHIPW missing)"));
+    }
+    let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let version = word(8);
+    if version != BLOB_VERSION {
+        return Err(format_err(
+            path,
+            format!("weights version {version} is not supported (expected {BLOB_VERSION})"),
+        ));
+    }
+    let crc = word(12);
+    let len = u64::from(word(16)) | (u64::from(word(20)) << 32);
+    let payload = &bytes[BLOB_HEADER..];
+    if payload.len() as u64 != len {
+        return Err(format_err(
+            path,
+            format!("header says {len} payload bytes, file holds {} (truncated or padded)", payload.len()),
+        ));
+    }
+    let actual = crc32fast::hash(payload);
+    if actual != crc {
+        return Err(format_err(
+            path,
+            format!("checksum mismatch: header {crc:08x}, payload {actual:08x} (file corrupt)"),
+        ));
+    }
+    Ok(payload)
+}
+
+fn blob_slice<'a>(payload: &'a [u8], blob: BlobRef, path: &Path) -> Result<&'a [u8], NetError> {
+    let start = blob.offset;
+    let end = blob.count.checked_mul(4).and_then(|n| n.checked_add(start));
+    match end {
+        Some(end) if start % 4 == 0 && end <= payload.len() as u64 => Ok(&payload[start as usize..end as usize]),
+        _ => Err(format_err(
+            path,
+            format!(
+                "manifest refers to {} values at byte {} but the payload holds {} bytes",
+                blob.count,
+                blob.offset,
+                payload.len()
+            ),
+        )),
+    }
+}
+
+/// Writes a net atomically: `*.yaml`/`*.yml` paths get a single YAML file with inline weights,
+/// any other path a net directory. The net is validated first, so a broken net is never written.
+pub fn save(net: &Net, path: &Path) -> Result<(), NetError> {
+    net.validate()?;
+    let is_yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+    if is_yaml {
+        let text = to_yaml_string(net)?;
+        write_file_atomic(path, text.as_bytes())
+    } else {
+        save_dir(net, path)
+    }
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), NetError> {
+    let dir = parent_of(path);
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io_err(&dir))?;
+    tmp.write_all(bytes).map_err(io_err(path))?;
+    tmp.as_file().sync_all().map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| NetError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+fn save_dir(net: &Net, path: &Path) -> Result<(), NetError> {
+    if path.is_file() {
+        return Err(format_err(path, "exists and is a file; a net directory was to be written here"));
+    }
+    if path.is_dir() && fs::read_dir(path).map_err(io_err(path))?.next().is_some() && !path.join(MANIFEST).is_file() {
+        return Err(format_err(
+            path,
+            "exists and is not a net directory (no manifest.yaml); refusing to replace it",
+        ));
+    }
+    let mut copy = net.clone();
+    let mut payload: Vec<u8> = Vec::new();
+    let (tensors, indices) = copy.tensors_mut();
+    for t in tensors {
+        let offset = payload.len() as u64;
+        payload.reserve(t.data.len() * 4);
+        for v in &t.data {
+            payload.extend_from_slice(&v.to_le_bytes());
+        }
+        t.blob = Some(BlobRef {
+            offset,
+            count: t.data.len() as u64,
+        });
+        t.data = Vec::new();
+    }
+    for i in indices {
+        let offset = payload.len() as u64;
+        for v in &i.data {
+            payload.extend_from_slice(&v.to_le_bytes());
+        }
+        i.blob = Some(BlobRef {
+            offset,
+            count: i.data.len() as u64,
+        });
+        i.data = Vec::new();
+    }
+    let manifest = to_yaml_string(&copy)?;
+    let mut blob = Vec::with_capacity(BLOB_HEADER + payload.len());
+    blob.extend_from_slice(BLOB_MAGIC);
+    blob.extend_from_slice(&BLOB_VERSION.to_le_bytes());
+    blob.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    blob.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    blob.extend_from_slice(&payload);
+
+    let parent = parent_of(path);
+    let staging = tempfile::Builder::new()
+        .prefix(".lifchip-net-")
+        .tempdir_in(&parent)
+        .map_err(io_err(&parent))?;
+    fs::write(staging.path().join(MANIFEST), manifest).map_err(io_err(staging.path()))?;
+    fs::write(staging.path().join(WEIGHTS), blob).map_err(io_err(staging.path()))?;
+    let staged = staging.keep();
+    replace_dir(&staged, path)
+}
+
+/// Moves the finished directory `staged` to `path`, replacing an older one there.
+fn replace_dir(staged: &Path, path: &Path) -> Result<(), NetError> {
+    if path.exists() {
+        let old = parent_of(path).join(format!(".lifchip-old-{}", std::process::id()));
+        fs::rename(path, &old).map_err(io_err(path))?;
+        if let Err(e) = fs::rename(staged, path) {
+            let _ = fs::rename(&old, path);
+            let _ = fs::remove_dir_all(staged);
+            return Err(io_err(path)(e));
+        }
+        fs::remove_dir_all(&old).map_err(io_err(&old))?;
+    } else if let Err(e) = fs::rename(staged, path) {
+        let _ = fs::remove_dir_all(staged);
+        return Err(io_err(path)(e));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{LinearOp, Neuron, Population, Projection, SoftLif, SoftLifKind, Tensor, tensor::Indices};
+
+    fn sample_net(n_hidden: usize) -> Net {
+        let mut net = Net::new("t");
+        net.populations.push(Population {
+            name: "in".into(),
+            shape: vec![1, 4, 4],
+            neuron: Neuron::Input,
+        });
+        let lif = |n: usize| {
+            Neuron::SoftLif(SoftLif {
+                rate: SoftLifKind::Soft,
+                tau_rc: 0.02,
+                tau_ref: 0.002,
+                amplitude: 0.063,
+                gamma: 0.02,
+                gain: 1.0,
+                bias: Tensor::new(vec![n], (0..n).map(|v| v as f32 * 0.5).collect()),
+            })
+        };
+        net.populations.push(Population {
+            name: "h".into(),
+            shape: vec![n_hidden],
+            neuron: lif(n_hidden),
+        });
+        net.populations.push(Population {
+            name: "out".into(),
+            shape: vec![3],
+            neuron: lif(3),
+        });
+        net.projections.push(Projection {
+            name: "in_h".into(),
+            from: "in".into(),
+            to: "h".into(),
+            ops: vec![
+                LinearOp::Flatten,
+                LinearOp::Dense {
+                    weights: Tensor::new(vec![n_hidden, 16], (0..n_hidden * 16).map(|v| (v as f32).sin()).collect()),
+                },
+            ],
+            weight_exp: 0,
+        });
+        net.projections.push(Projection {
+            name: "h_out".into(),
+            from: "h".into(),
+            to: "out".into(),
+            ops: vec![LinearOp::Sparse {
+                outputs: 3,
+                pre: Indices::new(vec![0, 1, 2]),
+                post: Indices::new(vec![2, 1, 0]),
+                weights: Tensor::new(vec![3], vec![1.5, -2.0, 0.25]),
+            }],
+            weight_exp: 0,
+        });
+        net.projections.push(Projection {
+            name: "h_h".into(),
+            from: "h".into(),
+            to: "h".into(),
+            ops: vec![LinearOp::Dense {
+                weights: Tensor::zeros(vec![n_hidden, n_hidden]),
+            }],
+            weight_exp: 0,
+        });
+        net
+    }
+
+    #[test]
+    fn round_trip_dir_and_yaml() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = sample_net(5);
+        let p = dir.path().join("a.net");
+        save(&net, &p).unwrap();
+        assert_eq!(load(&p).unwrap(), net);
+        // Saving again replaces the directory in place.
+        save(&net, &p).unwrap();
+        assert_eq!(load(&p).unwrap(), net);
+        let y = dir.path().join("a.yaml");
+        save(&net, &y).unwrap();
+        assert_eq!(load(&y).unwrap(), net);
+        assert_eq!(net.fingerprint(), load(&p).unwrap().fingerprint());
+    }
+
+    #[test]
+    fn corrupt_weights_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.net");
+        save(&sample_net(4), &p).unwrap();
+        let w = p.join(WEIGHTS);
+        let mut bytes = fs::read(&w).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        fs::write(&w, &bytes).unwrap();
+        assert!(load(&p).unwrap_err().to_string().contains("checksum mismatch"));
+        fs::write(&w, &bytes[..bytes.len() - 7]).unwrap();
+        assert!(load(&p).unwrap_err().to_string().contains("truncated"));
+        fs::write(&w, b"nope").unwrap();
+        assert!(load(&p).unwrap_err().to_string().contains("truncated"));
+    }
+
+    #[test]
+    fn yaml_errors_have_positions() {
+        let text = "name: x\npopulations: []\nprojections: []\nbogus: 1\n";
+        let e = parse_yaml(text, Path::new("f.yaml")).unwrap_err();
+        match e {
+            NetError::Yaml { line, .. } => assert!(line >= 1),
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    #[test]
+    fn validation_lists_every_problem() {
+        let mut net = sample_net(4);
+        net.projections[0].to = "nowhere".into();
+        net.populations[2].shape = vec![0];
+        let msg = net.validate().unwrap_err().to_string();
+        assert!(msg.contains("nowhere"), "{msg}");
+        assert!(msg.contains("shape [0]"), "{msg}");
+    }
+
+    #[test]
+    fn million_weights_load_fast() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.net");
+        let mut big = sample_net(1000);
+        if let LinearOp::Dense { weights } = &mut big.projections[2].ops[0] {
+            *weights = Tensor::new(vec![1000, 1000], vec![0.5; 1_000_000]);
+        }
+        save(&big, &p).unwrap();
+        let t = std::time::Instant::now();
+        let loaded = load(&p).unwrap();
+        assert!(t.elapsed().as_secs_f64() < 1.0, "{:?}", t.elapsed());
+        assert_eq!(loaded, big);
+    }
+
+    #[test]
+    fn hand_written_chip_net() {
+        let yaml = r#"
+name: hand
+populations:
+  - {name: in, shape: [2], neuron: {kind: input}}
+  - name: out
+    shape: [2]
+    neuron: {kind: chip_lif, current_decay: 4095, voltage_decay: 0, threshold: 100, bias: 0}
+projections:
+  - name: w
+    from: in
+    to: out
+    weight_exp: 1
+    ops: [{kind: dense, weights: [[3, -4], [1, 2]]}]
+"#;
+        let net = from_yaml_str(yaml).unwrap();
+        assert!(net.is_chip_units());
+        let bad = yaml.replace("[[3, -4]", "[[3.5, -4]");
+        assert!(from_yaml_str(&bad).unwrap_err().to_string().contains("integers"));
+    }
+}

@@ -1,0 +1,418 @@
+//! Populations, neuron models, projections and the [`Net`] that holds them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    LinearOp, NetError, Tensor,
+    io::{NET_FORMAT, NET_VERSION},
+    ops::{Shape, check_shape},
+    tensor::Indices,
+};
+
+/// Which rate curve a float LIF population was trained with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SoftLifKind {
+    /// The smoothed LIF rate of Hunsberger & Eliasmith (2015).
+    #[default]
+    Soft,
+    /// The hard LIF rate curve (gamma ignored).
+    Hard,
+}
+
+/// Float LIF parameters of a trained population. The input current of neuron `i` is
+/// `J_i = gain * (x_i + bias_i) + 1`, where `x_i` is its summed synaptic input, so the firing
+/// threshold `J = 1` sits at `x + bias = 0`; its output is `amplitude * rate(J)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoftLif {
+    #[serde(default)]
+    pub rate: SoftLifKind,
+    /// Membrane time constant in seconds.
+    pub tau_rc: f32,
+    /// Refractory period in seconds.
+    pub tau_ref: f32,
+    /// Output scale `A`: a spike contributes `amplitude` (rate units are spikes/s times A).
+    pub amplitude: f32,
+    /// Smoothing of the soft-LIF curve (`gamma`); unused for the hard curve.
+    #[serde(default = "default_gamma")]
+    pub gamma: f32,
+    /// Gain `alpha` from summed input to current.
+    #[serde(default = "default_gain")]
+    pub gain: f32,
+    /// Per-neuron bias (or a scalar for all), in synaptic-input units.
+    pub bias: Tensor,
+}
+
+fn default_gamma() -> f32 {
+    0.02
+}
+
+fn default_gain() -> f32 {
+    1.0
+}
+
+/// Integer parameters of a hand-written population, already in the target's chip units:
+/// the compiler copies them into the chip configuration unchanged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChipLif {
+    /// Current decay constant (12-bit `du` for multiplicative decay, a shift for shift decay).
+    pub current_decay: u32,
+    /// Voltage decay constant (`dv`, or a shift).
+    pub voltage_decay: u32,
+    /// Threshold mantissa (`vth`).
+    pub threshold: i64,
+    /// Per-neuron bias mantissa (or a scalar for all).
+    #[serde(default)]
+    pub bias: Tensor,
+    /// Bias exponent: the effective bias is `bias << bias_exp`.
+    #[serde(default)]
+    pub bias_exp: i32,
+    /// Refractory period in ticks.
+    #[serde(default)]
+    pub refractory: u32,
+}
+
+/// Input from hard ReLU units (rate mode only; used for comparison runs of the trainer).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Relu {
+    pub bias: Tensor,
+}
+
+/// The neuron model of a population.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Neuron {
+    /// Spike sources driven from outside (the encoded data).
+    Input,
+    SoftLif(SoftLif),
+    ChipLif(ChipLif),
+    Relu(Relu),
+}
+
+impl Neuron {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Neuron::Input => "input",
+            Neuron::SoftLif(_) => "soft_lif",
+            Neuron::ChipLif(_) => "chip_lif",
+            Neuron::Relu(_) => "relu",
+        }
+    }
+
+    fn bias_mut(&mut self) -> Option<&mut Tensor> {
+        match self {
+            Neuron::Input => None,
+            Neuron::SoftLif(p) => Some(&mut p.bias),
+            Neuron::ChipLif(p) => Some(&mut p.bias),
+            Neuron::Relu(p) => Some(&mut p.bias),
+        }
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        match self {
+            Neuron::Input => None,
+            Neuron::SoftLif(p) => Some(&p.bias),
+            Neuron::ChipLif(p) => Some(&p.bias),
+            Neuron::Relu(p) => Some(&p.bias),
+        }
+    }
+}
+
+/// A group of neurons sharing one model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Population {
+    pub name: String,
+    /// `[n]` or `[channels, height, width]`.
+    pub shape: Shape,
+    pub neuron: Neuron,
+}
+
+impl Population {
+    pub fn size(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// A linear map from population `from` onto population `to`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Projection {
+    pub name: String,
+    pub from: String,
+    pub to: String,
+    pub ops: Vec<LinearOp>,
+    /// Weight exponent of a chip-unit projection: delivered input is `sum(w) << weight_exp`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub weight_exp: i32,
+}
+
+fn is_zero(v: &i32) -> bool {
+    *v == 0
+}
+
+fn default_format() -> String {
+    NET_FORMAT.to_string()
+}
+
+fn default_version() -> u32 {
+    NET_VERSION
+}
+
+/// A whole network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Net {
+    #[serde(default = "default_format")]
+    pub format: String,
+    #[serde(default = "default_version")]
+    pub version: u32,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub populations: Vec<Population>,
+    pub projections: Vec<Projection>,
+    /// Free-form provenance (trainer config, seed, measured accuracy...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub meta: BTreeMap<String, String>,
+}
+
+impl Net {
+    pub fn new(name: impl Into<String>) -> Self {
+        Net {
+            format: NET_FORMAT.to_string(),
+            version: NET_VERSION,
+            name: name.into(),
+            description: String::new(),
+            populations: Vec::new(),
+            projections: Vec::new(),
+            meta: BTreeMap::new(),
+        }
+    }
+
+    pub fn population(&self, name: &str) -> Option<&Population> {
+        self.populations.iter().find(|p| p.name == name)
+    }
+
+    pub fn population_index(&self, name: &str) -> Option<usize> {
+        self.populations.iter().position(|p| p.name == name)
+    }
+
+    /// The input populations, in file order.
+    pub fn inputs(&self) -> impl Iterator<Item = &Population> {
+        self.populations
+            .iter()
+            .filter(|p| matches!(p.neuron, Neuron::Input))
+    }
+
+    /// The projections arriving at population `name`.
+    pub fn projections_into<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Projection> {
+        self.projections.iter().filter(move |p| p.to == name)
+    }
+
+    /// The last population in file order that no projection leaves: the readout.
+    pub fn output(&self) -> Option<&Population> {
+        let sources: BTreeSet<&str> = self.projections.iter().map(|p| p.from.as_str()).collect();
+        self.populations
+            .iter()
+            .rev()
+            .find(|p| !sources.contains(p.name.as_str()) && !matches!(p.neuron, Neuron::Input))
+            .or_else(|| self.populations.last())
+    }
+
+    /// True when every neuron population is already in chip units.
+    pub fn is_chip_units(&self) -> bool {
+        self.populations
+            .iter()
+            .all(|p| matches!(p.neuron, Neuron::Input | Neuron::ChipLif(_)))
+    }
+
+    pub fn num_neurons(&self) -> usize {
+        self.populations.iter().map(Population::size).sum()
+    }
+
+    /// Checks names, references, shapes, tensor sizes and units; reports every problem found.
+    pub fn validate(&self) -> Result<(), NetError> {
+        let mut problems = Vec::new();
+        if self.format != NET_FORMAT {
+            problems.push(format!("format is {:?}, expected {NET_FORMAT:?}", self.format));
+        }
+        if self.version != NET_VERSION {
+            problems.push(format!(
+                "version {} is not supported (this build reads version {NET_VERSION})",
+                self.version
+            ));
+        }
+        let mut names = BTreeSet::new();
+        for (k, p) in self.populations.iter().enumerate() {
+            let place = format!("populations[{k}] ({})", p.name);
+            if !names.insert(p.name.as_str()) {
+                problems.push(format!("{place}: duplicate population name"));
+            }
+            if p.shape.is_empty() || p.shape.contains(&0) || !(p.shape.len() == 1 || p.shape.len() == 3) {
+                problems.push(format!(
+                    "{place}: shape {:?} must be [n] or [channels, height, width] with no zero",
+                    p.shape
+                ));
+            }
+            if let Some(bias) = p.neuron.bias() {
+                if bias.broadcast(p.size()).is_none() {
+                    problems.push(format!(
+                        "{place}: bias has {} values, expected 1 or {}",
+                        bias.len(),
+                        p.size()
+                    ));
+                }
+                if bias.data.iter().any(|v| !v.is_finite()) {
+                    problems.push(format!("{place}: bias holds a NaN or infinite value"));
+                }
+            }
+            match &p.neuron {
+                Neuron::SoftLif(s) => {
+                    for (field, v) in [("tau_rc", s.tau_rc), ("tau_ref", s.tau_ref), ("amplitude", s.amplitude), ("gain", s.gain)] {
+                        if !(v.is_finite() && v > 0.0) && !(field == "tau_ref" && v == 0.0) {
+                            problems.push(format!("{place}: {field} = {v}, expected a positive number"));
+                        }
+                    }
+                    if s.rate == SoftLifKind::Soft && !(s.gamma.is_finite() && s.gamma > 0.0) {
+                        problems.push(format!("{place}: gamma = {}, expected a positive number", s.gamma));
+                    }
+                }
+                Neuron::ChipLif(c) => {
+                    if !c.bias.is_integral() {
+                        problems.push(format!("{place}: chip_lif bias must hold integers"));
+                    }
+                }
+                Neuron::Input | Neuron::Relu(_) => {}
+            }
+        }
+        let any_chip = self.populations.iter().any(|p| matches!(p.neuron, Neuron::ChipLif(_)));
+        let any_float = self
+            .populations
+            .iter()
+            .any(|p| matches!(p.neuron, Neuron::SoftLif(_) | Neuron::Relu(_)));
+        if any_chip && any_float {
+            problems.push("a net is either all chip units (chip_lif) or all float (soft_lif/relu), not both".into());
+        }
+        if self.inputs().next().is_none() {
+            problems.push("the net has no input population (neuron kind: input)".into());
+        }
+        let mut proj_names = BTreeSet::new();
+        for (k, pr) in self.projections.iter().enumerate() {
+            let place = format!("projections[{k}] ({})", pr.name);
+            if !proj_names.insert(pr.name.as_str()) {
+                problems.push(format!("{place}: duplicate projection name"));
+            }
+            let from = self.population(&pr.from);
+            let to = self.population(&pr.to);
+            if from.is_none() {
+                problems.push(format!("{place}: from = {:?} names no population", pr.from));
+            }
+            match to {
+                None => problems.push(format!("{place}: to = {:?} names no population", pr.to)),
+                Some(t) if matches!(t.neuron, Neuron::Input) => {
+                    problems.push(format!("{place}: to = {:?} is an input population; inputs take no projections", pr.to))
+                }
+                _ => {}
+            }
+            if pr.ops.is_empty() {
+                problems.push(format!("{place}: ops is empty; give at least one linear op"));
+            }
+            for op in &pr.ops {
+                if let Some(w) = op.weights() {
+                    if w.data.iter().any(|v| !v.is_finite()) {
+                        problems.push(format!("{place}: {} weights hold a NaN or infinite value", op.name()));
+                    }
+                    if any_chip && !w.is_integral() {
+                        problems.push(format!("{place}: chip-unit weights must be integers"));
+                    }
+                }
+            }
+            if let (Some(from), Some(to)) = (from, to) {
+                match check_shape(&place, &pr.ops, &from.shape) {
+                    Ok(shape) => {
+                        let size: usize = shape.iter().product();
+                        if size != to.size() {
+                            problems.push(format!(
+                                "{place}: ops produce shape {shape:?} ({size} neurons) but {:?} has shape {:?} ({} neurons)",
+                                to.name,
+                                to.shape,
+                                to.size()
+                            ));
+                        }
+                    }
+                    Err(e) => problems.push(e.to_string()),
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(NetError::invalid(format!("net {:?}", self.name), problems.join("\n  ")))
+        }
+    }
+
+    pub(crate) fn tensors_mut(&mut self) -> (Vec<&mut Tensor>, Vec<&mut Indices>) {
+        let mut tensors = Vec::new();
+        let mut indices = Vec::new();
+        for p in &mut self.populations {
+            if let Some(b) = p.neuron.bias_mut() {
+                tensors.push(b);
+            }
+        }
+        for pr in &mut self.projections {
+            for op in &mut pr.ops {
+                let (t, i) = op.storage_mut();
+                tensors.extend(t);
+                indices.extend(i);
+            }
+        }
+        (tensors, indices)
+    }
+
+    /// A 64-bit FNV-1a fingerprint of the whole net (structure and every value), for manifests.
+    pub fn fingerprint(&self) -> u64 {
+        let mut copy = self.clone();
+        let mut hash = Fnv::default();
+        let (tensors, indices) = copy.tensors_mut();
+        for t in tensors {
+            for v in &t.data {
+                hash.write(&v.to_le_bytes());
+            }
+            t.data.clear();
+            t.blob = None;
+        }
+        for i in indices {
+            for v in &i.data {
+                hash.write(&v.to_le_bytes());
+            }
+            i.data.clear();
+            i.blob = None;
+        }
+        let text = serde_json::to_string(&copy).unwrap_or_default();
+        hash.write(text.as_bytes());
+        hash.0
+    }
+}
+
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
