@@ -1,0 +1,327 @@
+//! The typed target description: every number in which one neuromorphic chip differs from another.
+//!
+//! Field docs give units; `docs/target-yaml.md` lists every field with its default and range.
+
+use serde::{Deserialize, Serialize};
+
+/// A whole target: one chip (a mesh of identical cores) described by numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub mesh: Mesh,
+    pub core: Core,
+    pub precision: Precision,
+    pub neuron: Dynamics,
+    pub timing: Timing,
+    pub energy: Energy,
+}
+
+/// The 2-D mesh of cores and its network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mesh {
+    /// Cores along x.
+    pub width: u32,
+    /// Cores along y.
+    pub height: u32,
+    /// Packets a link carries per cycle, per direction.
+    #[serde(default = "one_u32")]
+    pub link_packets_per_cycle: u32,
+    /// Packets each router input queue holds; a full queue stalls the sender.
+    #[serde(default = "default_fifo")]
+    pub fifo_depth: u32,
+    /// Routing-table (multicast) entries per router; 0 means unlimited.
+    #[serde(default)]
+    pub routing_table_entries: u32,
+}
+
+/// How much synapse memory a core's synapses take.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SynapseCost {
+    /// A list per input axon: `bits = synapses * (weight_bits + index_bits) + axons * axon_entry_bits`.
+    Sparse { index_bits: u32, axon_entry_bits: u32 },
+    /// A full `input_axons x neurons` crossbar of `weight_bits` cells: every mapping that meets the
+    /// axon and neuron limits fits; `synapse_memory_bits` must equal the crossbar size.
+    Crossbar,
+}
+
+/// Per-core capacity limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Core {
+    /// Neurons (compartments) per core.
+    pub neurons: u32,
+    /// Distinct presynaptic sources (input axons) per core: the fan-in budget.
+    pub input_axons: u32,
+    /// Distinct destination cores one neuron may send to (fan-out).
+    pub output_axons: u32,
+    /// Synapse memory per core, in bits.
+    pub synapse_memory_bits: u64,
+    pub synapse_cost: SynapseCost,
+    /// A neuron whose fan-in exceeds `input_axons` may be split into partial-sum compartments.
+    #[serde(default)]
+    pub fanin_split: bool,
+    /// Convolution kernels may be stored once and shared (weight sharing).
+    #[serde(default)]
+    pub shared_kernels: bool,
+}
+
+/// How a stored weight maps to its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightEncoding {
+    /// Two's complement in `weight_bits`: `[-2^(b-1), 2^(b-1) - 1]`.
+    Signed,
+    /// Loihi's sign modes: a projection whose weights share one sign stores `weight_bits` of
+    /// magnitude; a mixed-sign one keeps `weight_bits - 1` magnitude bits at twice the step
+    /// (Lava's `ntb = 8 - num_weight_bits + mixed`).
+    LoihiSignMode,
+}
+
+/// Where a shared weight exponent applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExponentScope {
+    /// No exponent: weights are used as stored.
+    None,
+    /// One exponent per projection (layer).
+    Layer,
+    /// One exponent per projection per core.
+    Core,
+}
+
+/// What happens when a state variable leaves its range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overflow {
+    /// Two's complement wrap into `[-2^(b-1), 2^(b-1) - 1]`.
+    Wrap,
+    /// Lava's single correction: `x > 2^(b-1)` subtracts `2^b`, `x <= -2^(b-1)` adds `2^b`.
+    WrapLava,
+    /// Clamp to `[-2^(b-1), 2^(b-1) - 1]`.
+    Saturate,
+    /// Clamp to `[-(2^(b-1) - 1), 2^(b-1) - 1]`.
+    SaturateSymmetric,
+}
+
+/// The exponent range of a shared weight exponent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightExponent {
+    pub scope: ExponentScope,
+    #[serde(default)]
+    pub min: i32,
+    #[serde(default)]
+    pub max: i32,
+}
+
+/// Number formats of weights and state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Precision {
+    pub weight_bits: u32,
+    pub weight_encoding: WeightEncoding,
+    pub weight_exponent: WeightExponent,
+    /// Width of the synaptic current `u` (Xylo's `I_syn`).
+    pub current_bits: u32,
+    pub current_overflow: Overflow,
+    /// Width of the membrane voltage `v`.
+    pub voltage_bits: u32,
+    pub voltage_overflow: Overflow,
+    /// Summed input is shifted left by this before it enters `u` (Loihi: 6).
+    #[serde(default)]
+    pub input_shift: u32,
+    /// Width of the threshold mantissa (unsigned).
+    pub threshold_bits: u32,
+    /// The threshold compared with `v` is `threshold << threshold_shift` (Loihi: 6).
+    #[serde(default)]
+    pub threshold_shift: u32,
+    /// Width of the signed bias mantissa.
+    pub bias_bits: u32,
+    /// Largest bias exponent (the bias is `mantissa << exp`, `0 <= exp <= max`).
+    #[serde(default)]
+    pub bias_exp_max: u32,
+    /// Width of the per-tick synaptic accumulator; 0 means wide enough never to overflow.
+    #[serde(default)]
+    pub accumulator_bits: u32,
+}
+
+/// How decays are computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecayKind {
+    /// `x * (2^decay_bits - (d + offset)) >> decay_bits`, truncating the magnitude toward zero.
+    Multiplicative,
+    /// `x - (x >> d)`, arithmetic shift; with `shift_min_step`, a nonzero decrement of at least 1 LSB.
+    Shift,
+}
+
+/// When synaptic input enters the current within a tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateOrder {
+    /// Decay `u`, then add this tick's input (Loihi).
+    DecayThenInput,
+    /// Add this tick's input, then decay `u` (Xylo: input is decayed once in its own tick).
+    InputThenDecay,
+}
+
+/// How the weights of one tick's deliveries are added to the current.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Accumulate {
+    /// Sum all weights of the tick in the accumulator, then add the sum once (Loihi).
+    SumThenAdd,
+    /// Add each delivered weight to the current one at a time, saturating after each (Xylo).
+    PerEventSaturating,
+}
+
+/// Reset after a spike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reset {
+    Zero,
+    Subtract,
+}
+
+/// The spike condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpikeTest {
+    /// `v > threshold` (Loihi).
+    Greater,
+    /// `v >= threshold` (Xylo).
+    GreaterEqual,
+}
+
+/// Neuron dynamics of the core's current-based LIF compartment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dynamics {
+    pub decay: DecayKind,
+    /// Fixed-point bits of a multiplicative decay (Loihi: 12, so `du`, `dv` are in 0..4095).
+    #[serde(default = "default_decay_bits")]
+    pub decay_bits: u32,
+    /// Added to `du` in a multiplicative current decay (Lava: 1).
+    #[serde(default)]
+    pub current_decay_offset: u32,
+    /// Added to `dv` in a multiplicative voltage decay (Lava: 0).
+    #[serde(default)]
+    pub voltage_decay_offset: u32,
+    /// Shift decay moves a nonzero state by at least one LSB (Xylo).
+    #[serde(default)]
+    pub shift_min_step: bool,
+    pub order: UpdateOrder,
+    pub accumulate: Accumulate,
+    pub reset: Reset,
+    pub spike_test: SpikeTest,
+    /// Spikes a neuron may emit in one tick (subtractive reset repeated; Xylo: 31).
+    #[serde(default = "one_u32")]
+    pub max_spikes_per_tick: u32,
+    /// The same for the readout (last) population (Xylo: 1).
+    #[serde(default = "one_u32")]
+    pub readout_max_spikes_per_tick: u32,
+    /// Largest refractory period a neuron may be given, in ticks (0: no refractory support).
+    #[serde(default)]
+    pub refractory_max: u32,
+    /// Ticks between a spike and its effect on the target's current (Loihi, Xylo: 1).
+    #[serde(default = "one_u32")]
+    pub synaptic_delay: u32,
+    /// Ticks between an external input spike and its effect (Loihi: 1, Xylo: 0).
+    #[serde(default = "one_u32")]
+    pub input_delay: u32,
+}
+
+/// The cycle model (see docs/core-model.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timing {
+    pub clock_hz: f64,
+    /// Cycles to receive one spike packet at a core (axon lookup).
+    pub cycles_per_packet_in: u32,
+    /// Cycles per synaptic operation (one weight added).
+    pub cycles_per_synop: u32,
+    /// Cycles per neuron (compartment) update.
+    pub cycles_per_neuron: u32,
+    /// Cycles to inject one spike packet into the network.
+    pub cycles_per_packet_out: u32,
+    /// Router latency per hop.
+    pub cycles_per_hop: u32,
+    /// Cycles of the end-of-tick barrier.
+    pub barrier_cycles: u32,
+}
+
+/// The energy model: joules per event plus static power.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Energy {
+    pub synop_joules: f64,
+    pub neuron_update_joules: f64,
+    pub spike_out_joules: f64,
+    pub hop_joules: f64,
+    /// Static power of one powered core, in watts.
+    pub static_watts_per_core: f64,
+}
+
+fn one_u32() -> u32 {
+    1
+}
+
+fn default_fifo() -> u32 {
+    16
+}
+
+fn default_decay_bits() -> u32 {
+    12
+}
+
+impl Target {
+    /// Cores on the mesh.
+    pub fn num_cores(&self) -> u64 {
+        u64::from(self.mesh.width) * u64::from(self.mesh.height)
+    }
+
+    /// Mesh coordinates of core `id` (row-major).
+    pub fn core_xy(&self, id: u32) -> (u32, u32) {
+        (id % self.mesh.width.max(1), id / self.mesh.width.max(1))
+    }
+
+    /// Synapse memory taken by `synapses` synapses arriving over `axons` input axons.
+    pub fn synapse_bits(&self, synapses: u64, axons: u64) -> u64 {
+        match self.core.synapse_cost {
+            SynapseCost::Sparse {
+                index_bits,
+                axon_entry_bits,
+            } => synapses * u64::from(self.precision.weight_bits + index_bits) + axons * u64::from(axon_entry_bits),
+            SynapseCost::Crossbar => 0,
+        }
+    }
+
+    /// The range of a stored weight for a projection whose weights are all `>= 0`
+    /// (`sign = 1`), all `<= 0` (`sign = -1`) or mixed (`sign = 0`), and the step between
+    /// representable values.
+    pub fn weight_range(&self, sign: i8) -> (i64, i64, i64) {
+        let b = self.precision.weight_bits;
+        match self.precision.weight_encoding {
+            WeightEncoding::Signed => (-(1i64 << (b - 1)), (1i64 << (b - 1)) - 1, 1),
+            WeightEncoding::LoihiSignMode => {
+                // Lava stores 8-bit magnitudes; fewer bits coarsen the step.
+                let full = 8u32.max(b);
+                let mixed = sign == 0;
+                let ntb = (full - b) + u32::from(mixed);
+                let step = 1i64 << ntb;
+                let max_mag = (1i64 << full) - 1;
+                let top = (max_mag >> ntb) << ntb;
+                match sign {
+                    1 => (0, top, step),
+                    -1 => (-top, 0, step),
+                    _ => (-(1i64 << full), top, step),
+                }
+            }
+        }
+    }
+}
