@@ -10,8 +10,9 @@ use serde_json::Value;
 
 use crate::error::DataError;
 
-/// Tolerance on the regular-rate accumulator, so that e.g. 10 × 0.1 counts as reaching 1.
-const ACC_EPS: f64 = 1e-9;
+/// Slack on the regular-rate threshold (spike when `acc >= 1 - ACC_SLACK`), so that f32
+/// rounding of a rate (0.7f32 is 0.69999999) does not drop a spike.
+const ACC_SLACK: f64 = 1e-4;
 
 /// Origin used in error messages when the spikes did not come from a named file.
 const DEFAULT_ORIGIN: &str = "input spikes";
@@ -24,10 +25,12 @@ fn rate(p: f32, max_rate_per_tick: f32) -> f64 {
 
 /// Deterministic, regularly spaced rate code.
 ///
-/// Input `i` gets rate `r = pixels[i] * max_rate_per_tick` (clamped to `[0, 1]`; pixels are meant
-/// to be in `[0, 1]`). Each input has an accumulator starting at 0: every tick `acc += r`, and
-/// when `acc >= 1` the input spikes and `acc -= 1` — so at most one spike per tick per input,
-/// and `floor(ticks * r)` spikes in all (a 1e-9 tolerance absorbs rounding, e.g. 10 × 0.1).
+/// Input `i` gets rate `r = pixels[i] * max_rate_per_tick` (clamped to `[0, 1]`, NaN as 0; pixels
+/// are meant to be in `[0, 1]`). Each input has an accumulator starting at 0: every tick
+/// `acc += r`, and when `acc >= 1` the input spikes and `acc -= 1` — so at most one spike per
+/// tick per input. The threshold has a slack of 1e-4 (`acc >= 1 - 1e-4`, accumulated in f64),
+/// so the first `t` ticks hold exactly `floor(t * r + 1e-4)` spikes: f32 rounding of `r` does
+/// not drop spikes (pixel 0.7 over 100 ticks gives 70; pixel `k/255` over 255 ticks gives `k`).
 ///
 /// Returns one list per tick (`ticks` lists) of the input indices spiking at that tick, ascending.
 pub fn rate_regular(pixels: &[f32], max_rate_per_tick: f32, ticks: u32) -> Vec<Vec<u32>> {
@@ -44,7 +47,7 @@ pub fn rate_regular(pixels: &[f32], max_rate_per_tick: f32, ticks: u32) -> Vec<V
                     continue;
                 }
                 *a += r;
-                if *a >= 1.0 - ACC_EPS {
+                if *a >= 1.0 - ACC_SLACK {
                     fired.push(i);
                     *a -= 1.0;
                 }
@@ -307,8 +310,14 @@ mod tests {
         let s = rate_regular(&[1.0], 0.2, 20);
         let ticks: Vec<usize> = (0..20).filter(|&t| !s[t].is_empty()).collect();
         assert_eq!(ticks, vec![4, 9, 14, 19]);
-        // 10 × 0.1 reaches 1 despite rounding
-        assert_eq!(counts(&rate_regular(&[0.1], 1.0, 10), 1), vec![1]);
+        // f32 rounding does not lose spikes: 0.1f32 is above 0.1, 0.7f32 and 0.9f32 below
+        assert_eq!(counts(&rate_regular(&[0.1, 0.7, 0.9], 1.0, 10), 3), vec![1, 7, 9]);
+        let s = rate_regular(&[0.7, 0.9, 0.3], 1.0, 1000);
+        assert_eq!(counts(&s, 3), vec![700, 900, 300]);
+        // u8 pixels scaled to [0, 1]: 255 ticks of pixel k/255 at full rate give k spikes
+        let px: Vec<f32> = (0..=255u8).map(|k| f32::from(k) / 255.0).collect();
+        let c = counts(&rate_regular(&px, 1.0, 255), 256);
+        assert_eq!(c, (0..=255usize).collect::<Vec<_>>());
     }
 
     #[test]
@@ -320,7 +329,7 @@ mod tests {
         assert_eq!(c[0], 50); // clamped to one spike per tick
         assert_eq!(c[1], 0);
         assert_eq!(c[2], 0);
-        assert_eq!(c[3], 35);
+        assert_eq!(c[3], 35); // 0.7 × 50
         assert!(a.iter().all(|t| t.windows(2).all(|w| w[0] < w[1])));
         assert!(rate_regular(&px, 1.0, 0).is_empty());
         assert_eq!(rate_regular(&[], 1.0, 3), vec![Vec::<u32>::new(); 3]);

@@ -1,0 +1,88 @@
+//! The in-memory chip configuration: what a loader would write into each core.
+
+use serde::{Deserialize, Serialize};
+
+use lifchip_target::Target;
+
+/// Where a spike goes: input axon `axon` of core `core`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Destination {
+    pub core: u32,
+    pub axon: u32,
+}
+
+/// One synapse of an axon row: add `weight` to compartment `compartment`'s accumulator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Synapse {
+    pub compartment: u32,
+    /// Stored weight mantissa, within the target's weight range.
+    pub weight: i32,
+}
+
+/// An input axon: the synapse row looked up when a spike arrives on it.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Axon {
+    /// Accumulator group: rows of one group are summed together and the sum is shifted by the
+    /// group's weight exponent before it enters the current (one group per incoming projection).
+    pub group: u16,
+    pub synapses: Vec<Synapse>,
+}
+
+/// One neuron compartment's configuration, in chip units.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compartment {
+    /// Index into [`ChipConfig::populations`] (for probes and per-layer reports).
+    pub population: u32,
+    /// Neuron index within its population.
+    pub neuron: u32,
+    pub current_decay: u32,
+    pub voltage_decay: u32,
+    /// Threshold mantissa (compared as `threshold << threshold_shift`).
+    pub threshold: u32,
+    /// Bias mantissa; the bias is `bias << bias_exp`.
+    pub bias: i32,
+    pub bias_exp: u32,
+    pub refractory: u32,
+    /// Spikes this compartment may emit per tick.
+    pub max_spikes: u32,
+    /// Fan-out: one packet per destination when the compartment spikes.
+    pub destinations: Vec<Destination>,
+}
+
+/// One core's images.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreConfig {
+    pub id: u32,
+    pub x: u32,
+    pub y: u32,
+    /// Weight exponent of each accumulator group.
+    pub group_exponents: Vec<i32>,
+    pub compartments: Vec<Compartment>,
+    pub axons: Vec<Axon>,
+}
+
+/// A population as the chip sees it: its name, shape, and where its neurons live.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PopulationInfo {
+    pub name: String,
+    pub shape: Vec<usize>,
+    /// `true` for external inputs (no compartments; they enter through [`ChipConfig::inputs`]).
+    pub is_input: bool,
+    /// For neuron populations: `(core, compartment)` of each neuron, in neuron order.
+    pub placement: Vec<(u32, u32)>,
+}
+
+/// The whole chip configuration: the contract between the compiler side and the emulator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChipConfig {
+    pub target: Target,
+    pub net_name: String,
+    pub net_hash: u64,
+    pub populations: Vec<PopulationInfo>,
+    /// External input channel `i` (inputs of all input populations, concatenated in order)
+    /// sends a spike to each of these destinations.
+    pub inputs: Vec<Vec<Destination>>,
+    /// Index into `populations` of the readout population (classification by spike counts).
+    pub readout: u32,
+    pub cores: Vec<CoreConfig>,
+}
