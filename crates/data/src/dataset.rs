@@ -65,7 +65,10 @@ impl Dataset {
     /// # Panics
     /// If `i >= n`.
     pub fn pixels_f32(&self, i: usize) -> Vec<f32> {
-        self.image(i).iter().map(|&p| f32::from(p) / 255.0).collect()
+        self.image(i)
+            .iter()
+            .map(|&p| f32::from(p) / 255.0)
+            .collect()
     }
 
     /// Number of classes: the largest label + 1 (0 for an empty dataset).
@@ -140,6 +143,8 @@ pub enum DataSource {
     Mnist,
     /// A folder holding MNIST-layout IDX files: `train-images-idx3-ubyte[.gz]`,
     /// `train-labels-idx1-ubyte[.gz]`, `t10k-images-idx3-ubyte[.gz]`, `t10k-labels-idx1-ubyte[.gz]`.
+    /// If both the plain and the `.gz` name exist, the plain one is read. Compression is detected
+    /// from the content, not the name.
     Dir(PathBuf),
 }
 
@@ -189,7 +194,8 @@ fn mnist_dir(env_value: Option<OsString>) -> Result<PathBuf, DataError> {
     }
     tried.push(Path::new(BUNDLED_DATA_DIR).join("mnist"));
     match tried.iter().find(|d| d.is_dir()) {
-        Some(d) => Ok(d.clone()),
+        // Canonical form reads better in messages than ".../crates/data/../../data/mnist".
+        Some(d) => Ok(std::fs::canonicalize(d).unwrap_or_else(|_| d.clone())),
         None => Err(DataError::BundledNotFound { tried }),
     }
 }
@@ -211,7 +217,7 @@ impl FromStr for DataSource {
     }
 }
 
-/// Finds `<prefix>-<stem>` uncompressed or `.gz` in `dir`.
+/// Finds `<prefix>-<stem>` (preferred) or `<prefix>-<stem>.gz` in `dir`.
 fn find_file(dir: &Path, split: Split, kind: IdxKind) -> Result<PathBuf, DataError> {
     let (stem, what) = match kind {
         IdxKind::Images => ("images-idx3-ubyte", "images"),
@@ -338,10 +344,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_split(dir.path(), "t10k", 4, 3, false);
         let e = load(&DataSource::Dir(dir.path().into()), Split::Test, None).unwrap_err();
-        assert!(matches!(e, DataError::CountMismatch { images: 4, labels: 3, .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                DataError::CountMismatch {
+                    images: 4,
+                    labels: 3,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         let msg = e.to_string();
-        assert!(msg.contains("t10k-images-idx3-ubyte") && msg.contains("t10k-labels-idx1-ubyte"), "{msg}");
-        assert!(msg.contains("4 image(s)") && msg.contains("3 label(s)"), "{msg}");
+        assert!(
+            msg.contains("t10k-images-idx3-ubyte") && msg.contains("t10k-labels-idx1-ubyte"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("4 image(s)") && msg.contains("3 label(s)"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -351,22 +373,35 @@ mod tests {
         let src = DataSource::Dir(dir.path().to_path_buf());
         let e = load(&src, Split::Test, None).unwrap_err();
         match &e {
-            DataError::MissingFile { dir: d, looked_for, .. } => {
+            DataError::MissingFile {
+                dir: d, looked_for, ..
+            } => {
                 assert_eq!(d, dir.path());
-                assert_eq!(looked_for, &["t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"]);
+                assert_eq!(
+                    looked_for,
+                    &["t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"]
+                );
             }
             other => panic!("unexpected {other:?}"),
         }
         let msg = e.to_string();
         assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
-        assert!(msg.contains("t10k-images-idx3-ubyte, t10k-images-idx3-ubyte.gz"), "{msg}");
+        assert!(
+            msg.contains("t10k-images-idx3-ubyte, t10k-images-idx3-ubyte.gz"),
+            "{msg}"
+        );
 
         // images present, labels missing
         std::fs::remove_file(dir.path().join("train-labels-idx1-ubyte")).unwrap();
         let e = load(&src, Split::Train, None).unwrap_err();
         assert!(e.to_string().contains("train-labels-idx1-ubyte.gz"), "{e}");
 
-        let e = load(&DataSource::Dir(dir.path().join("absent")), Split::Train, None).unwrap_err();
+        let e = load(
+            &DataSource::Dir(dir.path().join("absent")),
+            Split::Train,
+            None,
+        )
+        .unwrap_err();
         assert!(matches!(e, DataError::NoSuchDir { .. }), "{e:?}");
     }
 
@@ -380,7 +415,10 @@ mod tests {
         std::fs::write(&p, bytes).unwrap();
         let e = load(&DataSource::Dir(dir.path().into()), Split::Train, None).unwrap_err();
         assert!(matches!(e, DataError::Truncated { .. }), "{e:?}");
-        assert!(e.to_string().contains("train-labels-idx1-ubyte: truncated"), "{e}");
+        assert!(
+            e.to_string().contains("train-labels-idx1-ubyte: truncated"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -391,7 +429,10 @@ mod tests {
             DataSource::parse("./mnist").unwrap(),
             DataSource::Dir(PathBuf::from("./mnist"))
         );
-        assert!(matches!(DataSource::parse(" "), Err(DataError::EmptySource)));
+        assert!(matches!(
+            DataSource::parse(" "),
+            Err(DataError::EmptySource)
+        ));
         assert_eq!("mnist".parse::<DataSource>().unwrap().to_string(), "mnist");
         assert_eq!("train".parse::<Split>().unwrap(), Split::Train);
         assert_eq!("Test".parse::<Split>().unwrap(), Split::Test);
@@ -410,7 +451,7 @@ mod tests {
         std::fs::create_dir(env.path().join("mnist")).unwrap();
         write_split(&env.path().join("mnist"), "t10k", 1, 1, false);
         let d = mnist_dir(Some(env.path().as_os_str().to_owned())).unwrap();
-        assert_eq!(d, env.path().join("mnist"));
+        assert_eq!(d, std::fs::canonicalize(env.path().join("mnist")).unwrap());
         let ds = load(&DataSource::Dir(d), Split::Test, None).unwrap();
         assert_eq!(ds.n, 1);
     }

@@ -34,10 +34,7 @@ fn rate(p: f32, max_rate_per_tick: f32) -> f64 {
 ///
 /// Returns one list per tick (`ticks` lists) of the input indices spiking at that tick, ascending.
 pub fn rate_regular(pixels: &[f32], max_rate_per_tick: f32, ticks: u32) -> Vec<Vec<u32>> {
-    let rates: Vec<f64> = pixels
-        .iter()
-        .map(|&p| rate(p, max_rate_per_tick))
-        .collect();
+    let rates: Vec<f64> = pixels.iter().map(|&p| rate(p, max_rate_per_tick)).collect();
     let mut acc = vec![0.0f64; pixels.len()];
     (0..ticks)
         .map(|_| {
@@ -65,10 +62,7 @@ pub fn rate_regular(pixels: &[f32], max_rate_per_tick: f32, ticks: u32) -> Vec<V
 ///
 /// Returns one list per tick (`ticks` lists) of the input indices spiking at that tick, ascending.
 pub fn poisson(pixels: &[f32], max_rate_per_tick: f32, ticks: u32, seed: u64) -> Vec<Vec<u32>> {
-    let rates: Vec<f64> = pixels
-        .iter()
-        .map(|&p| rate(p, max_rate_per_tick))
-        .collect();
+    let rates: Vec<f64> = pixels.iter().map(|&p| rate(p, max_rate_per_tick)).collect();
     let mut rng = StdRng::seed_from_u64(seed);
     (0..ticks)
         .map(|_| {
@@ -123,10 +117,11 @@ impl InputSpikes {
     }
 
     fn parse_with_origin(text: &str, origin: &str) -> Result<InputSpikes, DataError> {
-        let raw: RawSpikes = serde_json::from_str(text).map_err(|source| DataError::SpikesJson {
-            origin: origin.to_string(),
-            source,
-        })?;
+        let raw: RawSpikes =
+            serde_json::from_str(text).map_err(|source| DataError::SpikesJson {
+                origin: origin.to_string(),
+                source,
+            })?;
         let ticks_err = |reason: String| DataError::SpikesTicks {
             origin: origin.to_string(),
             reason,
@@ -242,6 +237,7 @@ impl InputSpikes {
 
     /// Groups the spikes per tick: `ticks` lists of input indices, in file order within a
     /// tick. Spikes with `tick >= ticks` (which [`InputSpikes::validate`] rejects) are dropped.
+    /// Allocates `ticks` lists, so bound `ticks` (the parser accepts up to `u32::MAX`) first.
     pub fn per_tick(&self) -> Vec<Vec<u32>> {
         let mut out = vec![Vec::new(); self.ticks as usize];
         for &(t, i) in &self.spikes {
@@ -261,7 +257,11 @@ impl InputSpikes {
                 .iter()
                 .map(|(t, i)| format!("[{t},{i}]"))
                 .collect();
-            format!("{{\"ticks\":{},\"spikes\":[{}]}}", self.ticks, pairs.join(","))
+            format!(
+                "{{\"ticks\":{},\"spikes\":[{}]}}",
+                self.ticks,
+                pairs.join(",")
+            )
         })
     }
 }
@@ -311,7 +311,10 @@ mod tests {
         let ticks: Vec<usize> = (0..20).filter(|&t| !s[t].is_empty()).collect();
         assert_eq!(ticks, vec![4, 9, 14, 19]);
         // f32 rounding does not lose spikes: 0.1f32 is above 0.1, 0.7f32 and 0.9f32 below
-        assert_eq!(counts(&rate_regular(&[0.1, 0.7, 0.9], 1.0, 10), 3), vec![1, 7, 9]);
+        assert_eq!(
+            counts(&rate_regular(&[0.1, 0.7, 0.9], 1.0, 10), 3),
+            vec![1, 7, 9]
+        );
         let s = rate_regular(&[0.7, 0.9, 0.3], 1.0, 1000);
         assert_eq!(counts(&s, 3), vec![700, 900, 300]);
         // u8 pixels scaled to [0, 1]: 255 ticks of pixel k/255 at full rate give k spikes
@@ -356,12 +359,17 @@ mod tests {
 
     #[test]
     fn spikes_json_good() {
-        let s = InputSpikes::from_json_str(r#"{"ticks": 5, "spikes": [[0, 3], [4, 1], [0, 2]], "note": "x"}"#)
-            .unwrap();
+        let s = InputSpikes::from_json_str(
+            r#"{"ticks": 5, "spikes": [[0, 3], [4, 1], [0, 2]], "note": "x"}"#,
+        )
+        .unwrap();
         assert_eq!(s.ticks, 5);
         assert_eq!(s.spikes, vec![(0, 3), (4, 1), (0, 2)]);
         s.validate(4).unwrap();
-        assert_eq!(s.per_tick(), vec![vec![3, 2], vec![], vec![], vec![], vec![1]]);
+        assert_eq!(
+            s.per_tick(),
+            vec![vec![3, 2], vec![], vec![], vec![], vec![1]]
+        );
         let back = InputSpikes::from_json_str(&s.to_json()).unwrap();
         assert_eq!(back, s);
         assert_eq!(s.to_json(), r#"{"ticks":5,"spikes":[[0,3],[4,1],[0,2]]}"#);
@@ -374,8 +382,13 @@ mod tests {
         let err = |t: &str| InputSpikes::from_json_str(t).unwrap_err().to_string();
         assert!(err("not json").contains("not valid input-spikes JSON"));
         assert!(err(r#"{"spikes": []}"#).contains("missing field `ticks`"));
-        assert_eq!(err(r#"{"ticks": 0, "spikes": []}"#), "input spikes: ticks: must be > 0, got 0");
-        assert!(err(r#"{"ticks": -2, "spikes": []}"#).contains("expected a positive integer, got -2"));
+        assert_eq!(
+            err(r#"{"ticks": 0, "spikes": []}"#),
+            "input spikes: ticks: must be > 0, got 0"
+        );
+        assert!(
+            err(r#"{"ticks": -2, "spikes": []}"#).contains("expected a positive integer, got -2")
+        );
         assert!(err(r#"{"ticks": 1.5, "spikes": []}"#).contains("got 1.5"));
         assert!(err(r#"{"ticks": 5000000000, "spikes": []}"#).contains("too large"));
         assert_eq!(
@@ -386,8 +399,14 @@ mod tests {
             err(r#"{"ticks": 3, "spikes": [[0, 1], [1, 2], [3, 0]]}"#),
             "input spikes: spikes[2]: tick 3 is out of range: ticks is 3, so ticks run 0..=2"
         );
-        assert!(err(r#"{"ticks": 3, "spikes": [[0, -1]]}"#).contains("spikes[0]: input index -1 is not an integer"));
-        assert!(err(r#"{"ticks": 3, "spikes": [[0.5, 1]]}"#).contains("spikes[0]: tick 0.5 is not an integer"));
+        assert!(
+            err(r#"{"ticks": 3, "spikes": [[0, -1]]}"#)
+                .contains("spikes[0]: input index -1 is not an integer")
+        );
+        assert!(
+            err(r#"{"ticks": 3, "spikes": [[0.5, 1]]}"#)
+                .contains("spikes[0]: tick 0.5 is not an integer")
+        );
         assert!(err(r#"{"ticks": 3, "spikes": [7]}"#).contains("spikes[0]: expected a pair"));
     }
 
@@ -408,14 +427,25 @@ mod tests {
             ticks: 4,
             spikes: vec![(0, 0), (1, 1), (0, 0)],
         };
-        assert!(dup.validate(2).unwrap_err().to_string().contains("spikes[2]: duplicate of spikes[0]"));
+        assert!(
+            dup.validate(2)
+                .unwrap_err()
+                .to_string()
+                .contains("spikes[2]: duplicate of spikes[0]")
+        );
         let late = InputSpikes {
             ticks: 2,
             spikes: vec![(2, 0)],
         };
-        assert!(matches!(late.validate(1), Err(DataError::SpikeEntry { entry: 0, .. })));
+        assert!(matches!(
+            late.validate(1),
+            Err(DataError::SpikeEntry { entry: 0, .. })
+        ));
         assert_eq!(late.per_tick(), vec![Vec::<u32>::new(); 2]);
-        assert!(matches!(InputSpikes::default().validate(1), Err(DataError::SpikesTicks { .. })));
+        assert!(matches!(
+            InputSpikes::default().validate(1),
+            Err(DataError::SpikesTicks { .. })
+        ));
     }
 
     #[test]
@@ -424,7 +454,10 @@ mod tests {
         let p = dir.path().join("in.json");
         std::fs::write(&p, r#"{"ticks": 2, "spikes": [[5, 0]]}"#).unwrap();
         let e = InputSpikes::from_json_file(&p).unwrap_err().to_string();
-        assert!(e.starts_with(&p.display().to_string()) && e.contains("spikes[0]"), "{e}");
+        assert!(
+            e.starts_with(&p.display().to_string()) && e.contains("spikes[0]"),
+            "{e}"
+        );
         let e = InputSpikes::from_json_file(&dir.path().join("none.json")).unwrap_err();
         assert!(matches!(e, DataError::Io { .. }));
     }

@@ -274,24 +274,29 @@ pub(crate) mod tests {
         let mut two = gzip(a);
         two.extend(gzip(b));
         let out = maybe_gunzip(Path::new("x.gz"), two).unwrap();
-        assert_eq!(decode_idx(Path::new("x"), out, IdxKind::Images).unwrap().data, data);
+        assert_eq!(
+            decode_idx(Path::new("x"), out, IdxKind::Images)
+                .unwrap()
+                .data,
+            data
+        );
     }
 
     #[test]
     fn labels_good() {
-        let idx = decode_idx(
-            Path::new("l"),
-            idx_bytes(&[3], &[7, 2, 1]),
-            IdxKind::Labels,
-        )
-        .unwrap();
+        let idx = decode_idx(Path::new("l"), idx_bytes(&[3], &[7, 2, 1]), IdxKind::Labels).unwrap();
         assert_eq!(idx.dims, vec![3]);
         assert_eq!(idx.data, vec![7, 2, 1]);
     }
 
     #[test]
     fn empty_dataset_is_fine() {
-        let idx = decode_idx(Path::new("e"), idx_bytes(&[0, 28, 28], &[]), IdxKind::Images).unwrap();
+        let idx = decode_idx(
+            Path::new("e"),
+            idx_bytes(&[0, 28, 28], &[]),
+            IdxKind::Images,
+        )
+        .unwrap();
         assert_eq!(idx.dims, vec![0, 28, 28]);
         assert!(idx.data.is_empty());
     }
@@ -301,7 +306,14 @@ pub(crate) mod tests {
         let mut b = idx_bytes(&[1], &[0]);
         b[0] = 0x12;
         let e = decode_idx(Path::new("f.idx"), b, IdxKind::Labels).unwrap_err();
-        assert!(matches!(e, DataError::NotIdx { found: 0x1200_0801, expected: 0x801, .. }));
+        assert!(matches!(
+            e,
+            DataError::NotIdx {
+                found: 0x1200_0801,
+                expected: 0x801,
+                ..
+            }
+        ));
         let msg = e.to_string();
         assert!(msg.starts_with("f.idx: not an IDX file"), "{msg}");
         assert!(msg.contains("0x00000801"), "{msg}");
@@ -312,19 +324,46 @@ pub(crate) mod tests {
         let mut b = idx_bytes(&[1, 1, 1], &[0]);
         b[2] = 0x0D;
         let e = decode_idx(Path::new("img"), b, IdxKind::Images).unwrap_err();
-        assert!(matches!(e, DataError::WrongType { found: 0x0D, .. }), "{e:?}");
+        assert!(
+            matches!(e, DataError::WrongType { found: 0x0D, .. }),
+            "{e:?}"
+        );
         let msg = e.to_string();
-        assert!(msg.contains("0x0d (f32), expected 0x08 (unsigned byte)"), "{msg}");
+        assert!(
+            msg.contains("0x0d (f32), expected 0x08 (unsigned byte)"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn wrong_dims() {
         // a labels file given where images are expected, and vice versa
         let e = decode_idx(Path::new("l"), idx_bytes(&[2], &[1, 2]), IdxKind::Images).unwrap_err();
-        assert!(matches!(e, DataError::WrongDims { found: 1, expected_dims: 3, .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                DataError::WrongDims {
+                    found: 1,
+                    expected_dims: 3,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         assert!(e.to_string().contains("expected 3"), "{e}");
-        let e = decode_idx(Path::new("i"), idx_bytes(&[1, 1, 1], &[1]), IdxKind::Labels).unwrap_err();
-        assert!(matches!(e, DataError::WrongDims { found: 3, expected_dims: 1, .. }), "{e:?}");
+        let e =
+            decode_idx(Path::new("i"), idx_bytes(&[1, 1, 1], &[1]), IdxKind::Labels).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DataError::WrongDims {
+                    found: 3,
+                    expected_dims: 1,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -342,12 +381,7 @@ pub(crate) mod tests {
     #[test]
     fn truncated_data() {
         let b = idx_bytes(&[10000, 28, 28], &[0; 1234]);
-        let e = decode_idx(
-            Path::new("t10k-images-idx3-ubyte.gz"),
-            b,
-            IdxKind::Images,
-        )
-        .unwrap_err();
+        let e = decode_idx(Path::new("t10k-images-idx3-ubyte.gz"), b, IdxKind::Images).unwrap_err();
         assert_eq!(
             e.to_string(),
             "t10k-images-idx3-ubyte.gz: truncated: header says 10000×28×28 = 7840000 bytes of pixels, file holds 1234"
@@ -358,7 +392,17 @@ pub(crate) mod tests {
     fn trailing_bytes() {
         let b = idx_bytes(&[3], &[1, 2, 3, 4, 5]);
         let e = decode_idx(Path::new("labels"), b, IdxKind::Labels).unwrap_err();
-        assert!(matches!(e, DataError::TrailingBytes { expected: 3, found: 5, .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                DataError::TrailingBytes {
+                    expected: 3,
+                    found: 5,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         assert_eq!(
             e.to_string(),
             "labels: too long: header says 3 = 3 bytes of labels, file holds 5 (2 unexpected trailing byte(s))"
@@ -388,12 +432,19 @@ pub(crate) mod tests {
         // cut short
         let cut = good[..good.len() - 6].to_vec();
 
-        for (name, content) in [("garbage.gz", garbage), ("flipped.gz", flipped), ("cut.gz", cut)] {
+        for (name, content) in [
+            ("garbage.gz", garbage),
+            ("flipped.gz", flipped),
+            ("cut.gz", cut),
+        ] {
             let p = write(dir.path(), name, &content);
             let e = read_idx(&p, IdxKind::Images).unwrap_err();
             assert!(matches!(e, DataError::Gzip { .. }), "{name}: {e:?}");
             let msg = e.to_string();
-            assert!(msg.contains(name) && msg.contains("corrupt gzip stream"), "{msg}");
+            assert!(
+                msg.contains(name) && msg.contains("corrupt gzip stream"),
+                "{msg}"
+            );
         }
     }
 
