@@ -1,1 +1,119 @@
-//! placeholder
+//! The lifchip compiler: a network onto a target's cores.
+//!
+//! Passes, each in its own module with its contract in the module doc:
+//! [`quantize`] (float soft-LIF → the target's integer formats) → [`partition`] (neurons → cores
+//! under every per-core limit) → [`place`] (cores → mesh positions) → [`route`] (fan-out,
+//! link loads). [`compile`] runs them in order, verifies the partition, and returns a
+//! [`Mapped`] program plus a [`CompileReport`] (the JSON of `lifchip compile --json`). When the
+//! net cannot be mapped, the report lists **every** violated limit.
+//!
+//! This crate does not write chip configurations (that is `lifchip-backend-core`) and does not
+//! run anything.
+
+mod expand;
+mod partition;
+mod place;
+mod quantize;
+mod report;
+
+pub use expand::{Fanin, expand};
+pub use partition::{AxonKey, CoreAssignment, CoreBounds, Partition, lower_bounds, partition, verify};
+pub use place::{Link, Traffic, place, route, xy_multicast};
+pub use quantize::{
+    LayerQuantization, QuantNet, QuantNeuron, QuantPopulation, QuantProjection, QuantizeOptions, quantize,
+};
+pub use report::{CompileReport, CoreReport, Violation};
+
+use lifchip_net::Net;
+use lifchip_target::Target;
+
+/// A net mapped onto a target: everything a backend needs to emit a chip configuration.
+#[derive(Clone, Debug)]
+pub struct Mapped {
+    pub net: QuantNet,
+    pub partition: Partition,
+    pub positions: Vec<(u32, u32)>,
+    pub traffic: Traffic,
+}
+
+/// Runs every pass. On success returns the mapped program and its report; when the net does not
+/// fit, returns the report whose `violations` list every problem.
+pub fn compile(net: &Net, target: &Target, opts: &QuantizeOptions) -> Result<(Mapped, CompileReport), Box<CompileReport>> {
+    let started = std::time::Instant::now();
+    let mut report = CompileReport::empty(&target.name);
+    let quant = match quantize(net, target, opts) {
+        Ok(q) => q,
+        Err(v) => {
+            report.violations = v;
+            report.compile_seconds = started.elapsed().as_secs_f64();
+            return Err(Box::new(report));
+        }
+    };
+    report.neurons = quant.num_neurons() as u64;
+    report.synapses = quant.num_synapses() as u64;
+    report.quantization = quant.layers.clone();
+    let bounds = lower_bounds(&quant, target);
+    report.cores_lower_bound = bounds.best();
+    let partition = match partition(&quant, target) {
+        Ok(p) => p,
+        Err(v) => {
+            report.violations = v;
+            report.compile_seconds = started.elapsed().as_secs_f64();
+            return Err(Box::new(report));
+        }
+    };
+    let problems = verify(&partition, target);
+    if !problems.is_empty() {
+        report.violations = problems
+            .into_iter()
+            .map(|p| Violation {
+                kind: "internal".into(),
+                place: "partition verifier".into(),
+                value: 0,
+                limit: 0,
+                hint: format!("compiler bug, please report: {p}"),
+            })
+            .collect();
+        return Err(Box::new(report));
+    }
+    report.cores_used = partition.cores.len() as u64;
+    let positions = match place(&partition, target) {
+        Ok(p) => p,
+        Err(v) => {
+            report.violations = vec![v];
+            report.compile_seconds = started.elapsed().as_secs_f64();
+            return Err(Box::new(report));
+        }
+    };
+    let (traffic, violations) = route(&quant, &partition, &positions, target);
+    report.per_core = partition
+        .cores
+        .iter()
+        .zip(&positions)
+        .enumerate()
+        .map(|(k, (core, &(x, y)))| CoreReport {
+            core: k as u32,
+            x,
+            y,
+            neurons: core.neurons.len() as u64,
+            input_axons: core.axons.len() as u64,
+            synapse_bits: target.synapse_bits(core.synapses, core.axons.len() as u64),
+        })
+        .collect();
+    report.inter_core_spike_packets_estimate = traffic.inter_core_packets;
+    report.max_link_load = traffic.max_link_load;
+    report.compile_seconds = started.elapsed().as_secs_f64();
+    if !violations.is_empty() {
+        report.violations = violations;
+        return Err(Box::new(report));
+    }
+    Ok((
+        Mapped {
+            net: quant,
+            partition,
+            positions,
+            traffic,
+        },
+        report,
+    ))
+}

@@ -1,0 +1,128 @@
+//! Place and route passes: cores onto mesh positions, and the spike traffic they cause.
+//!
+//! Placement walks the mesh in serpentine (boustrophedon) order so that consecutive cores —
+//! usually consecutive pieces of one layer, or adjacent layers — are neighbours. Routing is
+//! dimension-order (X then Y); a spike sent to several cores is multicast along a tree, so a
+//! link shared by several destinations carries it once.
+
+use std::collections::BTreeSet;
+
+use lifchip_target::Target;
+
+use crate::{Partition, QuantNet, Violation};
+
+/// Mesh position of each core, or a violation when the mesh is too small.
+pub fn place(partition: &Partition, target: &Target) -> Result<Vec<(u32, u32)>, Violation> {
+    let available = target.num_cores();
+    let used = partition.cores.len() as u64;
+    if used > available {
+        return Err(Violation {
+            kind: "cores".into(),
+            place: "mesh".into(),
+            value: used,
+            limit: available,
+            hint: format!(
+                "the net needs {used} cores; enlarge mesh.width x mesh.height ({} x {}) or core capacity",
+                target.mesh.width, target.mesh.height
+            ),
+        });
+    }
+    let width = target.mesh.width.max(1);
+    Ok((0..used as u32)
+        .map(|k| {
+            let (row, col) = (k / width, k % width);
+            let x = if row % 2 == 0 { col } else { width - 1 - col };
+            (x, row)
+        })
+        .collect())
+}
+
+/// A directed mesh link from one router to a neighbour.
+pub type Link = ((u32, u32), (u32, u32));
+
+/// The links an X-then-Y multicast tree from `src` to `dests` uses (each once).
+pub fn xy_multicast(src: (u32, u32), dests: impl IntoIterator<Item = (u32, u32)>) -> BTreeSet<Link> {
+    let mut links = BTreeSet::new();
+    for dst in dests {
+        let mut at = src;
+        while at.0 != dst.0 {
+            let next = if dst.0 > at.0 { (at.0 + 1, at.1) } else { (at.0 - 1, at.1) };
+            links.insert((at, next));
+            at = next;
+        }
+        while at.1 != dst.1 {
+            let next = if dst.1 > at.1 { (at.0, at.1 + 1) } else { (at.0, at.1 - 1) };
+            links.insert((at, next));
+            at = next;
+        }
+    }
+    links
+}
+
+/// Traffic of one spike from every neuron: how many packets leave cores, and the busiest link.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Packets to other cores if every neuron spiked once.
+    pub inter_core_packets: u64,
+    /// Largest number of those spikes crossing one link.
+    pub max_link_load: u64,
+    /// Distinct destination cores of each neuron, per population.
+    pub destinations: Vec<Vec<Vec<u32>>>,
+}
+
+/// Computes destination cores per neuron, fan-out violations, and link loads.
+pub fn route(
+    net: &QuantNet,
+    partition: &Partition,
+    positions: &[(u32, u32)],
+    target: &Target,
+) -> (Traffic, Vec<Violation>) {
+    let mut destinations: Vec<Vec<Vec<u32>>> = net
+        .populations
+        .iter()
+        .map(|p| vec![Vec::new(); p.size()])
+        .collect();
+    for proj in &net.projections {
+        let loc = &partition.location[proj.to];
+        for post in 0..proj.synapses.num_post() {
+            let (core, _) = loc[post];
+            for (pre, _) in proj.synapses.inputs(post) {
+                destinations[proj.from][pre as usize].push(core);
+            }
+        }
+    }
+    let mut violations = Vec::new();
+    let mut traffic = Traffic::default();
+    let mut load: std::collections::HashMap<Link, u64> = std::collections::HashMap::new();
+    for (pi, pop) in destinations.iter_mut().enumerate() {
+        let mut worst = 0usize;
+        let mut over = 0u64;
+        for (n, dests) in pop.iter_mut().enumerate() {
+            dests.sort_unstable();
+            dests.dedup();
+            let own = partition.location[pi].get(n).map(|&(c, _)| c);
+            if net.populations[pi].neuron.is_some() && dests.len() > target.core.output_axons as usize {
+                over += 1;
+                worst = worst.max(dests.len());
+            }
+            traffic.inter_core_packets += dests.iter().filter(|&&d| Some(d) != own).count() as u64;
+            // Inputs enter at core 0's router (the chip's host interface).
+            let src = own.map_or(positions.first().copied().unwrap_or((0, 0)), |c| positions[c as usize]);
+            for link in xy_multicast(src, dests.iter().map(|&d| positions[d as usize])) {
+                *load.entry(link).or_default() += 1;
+            }
+        }
+        if over > 0 {
+            violations.push(Violation {
+                kind: "output_axons".into(),
+                place: format!("population {} ({over} neurons)", net.populations[pi].name),
+                value: worst as u64,
+                limit: u64::from(target.core.output_axons),
+                hint: format!("a neuron sends to {worst} cores; raise core.output_axons or core.neurons"),
+            });
+        }
+    }
+    traffic.max_link_load = load.values().copied().max().unwrap_or(0);
+    traffic.destinations = destinations;
+    (traffic, violations)
+}

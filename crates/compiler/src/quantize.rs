@@ -1,0 +1,500 @@
+//! Quantize pass: a float soft-LIF net (or a chip-unit net) → integer chip units of a target.
+//!
+//! Assumes: a validated [`Net`]. Guarantees: every weight, threshold, bias and decay fits the
+//! target's formats (else a [`Violation`] naming the layer). Does not: place neurons on cores.
+//! The derivation of the mapping is written in `docs/quantization.md`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use lifchip_net::{Net, Neuron, SoftLif};
+use lifchip_target::{DecayKind, ExponentScope, Target, UpdateOrder};
+use serde::Serialize;
+
+use crate::{
+    Violation,
+    expand::{Fanin, expand},
+};
+
+/// Options of the float → chip mapping.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantizeOptions {
+    /// Seconds per tick.
+    pub dt: f64,
+    /// Synaptic time constant of the chip's current `u`, in seconds (0: no filtering).
+    pub synapse_tau: f64,
+    /// Input spikes per tick for a pixel of value 1 (inputs are rate-coded).
+    pub input_rate: f64,
+}
+
+impl Default for QuantizeOptions {
+    fn default() -> Self {
+        QuantizeOptions {
+            dt: 0.001,
+            synapse_tau: 0.005,
+            input_rate: 1.0,
+        }
+    }
+}
+
+/// Chip-unit parameters of one neuron population.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuantNeuron {
+    pub current_decay: u32,
+    pub voltage_decay: u32,
+    pub threshold: u32,
+    pub bias: Vec<i32>,
+    pub bias_exp: u32,
+    pub refractory: u32,
+}
+
+/// A population in chip units (`neuron` is `None` for an input population).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuantPopulation {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub neuron: Option<QuantNeuron>,
+}
+
+impl QuantPopulation {
+    pub fn size(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// A projection in chip units: integer synapses by postsynaptic neuron and one exponent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantProjection {
+    pub name: String,
+    pub from: usize,
+    pub to: usize,
+    pub weight_exp: i32,
+    pub synapses: Fanin<i32>,
+}
+
+/// What quantization did to one layer (projection).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LayerQuantization {
+    pub layer: String,
+    pub weight_bits: u32,
+    pub weight_exp: i32,
+    /// `sqrt(sum (dequantized - float)^2 / sum float^2)` over the projection's weights.
+    pub rms_relative_error: f64,
+    pub weights_clipped: u64,
+    /// Nonzero float weights that rounded to zero (dropped from synapse memory).
+    pub weights_zeroed: u64,
+    /// Neurons of the target population that can never fire (no input and sub-threshold bias).
+    pub silent_neurons: u64,
+    /// Neurons of the target population identical in chip units to an earlier one.
+    pub identical_neurons: u64,
+}
+
+/// A net in a target's chip units: what the partitioner and the integer reference consume.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantNet {
+    pub name: String,
+    pub hash: u64,
+    pub populations: Vec<QuantPopulation>,
+    pub projections: Vec<QuantProjection>,
+    /// Index of the readout population.
+    pub readout: usize,
+    /// Input spikes per tick for a pixel of value 1.
+    pub input_rate: f64,
+    pub layers: Vec<LayerQuantization>,
+}
+
+impl QuantNet {
+    pub fn num_neurons(&self) -> usize {
+        self.populations
+            .iter()
+            .filter(|p| p.neuron.is_some())
+            .map(QuantPopulation::size)
+            .sum()
+    }
+
+    pub fn num_synapses(&self) -> usize {
+        self.projections.iter().map(|p| p.synapses.num_synapses()).sum()
+    }
+}
+
+/// Per-tick factors of the target's decays and synaptic filter.
+struct Decays {
+    current_decay: u32,
+    voltage_decay: u32,
+    /// Voltage kept per tick.
+    voltage_keep: f64,
+    /// Total voltage a unit of accumulated weight sum adds over time (the filter's DC gain,
+    /// including `input_shift`).
+    filter_gain: f64,
+}
+
+fn decays(target: &Target, opts: &QuantizeOptions, tau_rc: f64) -> Decays {
+    let dynamics = &target.neuron;
+    let unity = f64::from(1u32 << dynamics.decay_bits.min(30));
+    let keep_v = (-opts.dt / tau_rc).exp();
+    let keep_u = if opts.synapse_tau > 0.0 {
+        (-opts.dt / opts.synapse_tau).exp()
+    } else {
+        0.0
+    };
+    let (voltage_decay, voltage_keep, current_decay, current_keep) = match dynamics.decay {
+        DecayKind::Multiplicative => {
+            let max = unity as i64 - 1;
+            let dv = ((unity * (1.0 - keep_v)).round() as i64 - i64::from(dynamics.voltage_decay_offset)).clamp(0, max);
+            let du = ((unity * (1.0 - keep_u)).round() as i64 - i64::from(dynamics.current_decay_offset)).clamp(0, max);
+            let kv = (unity - (dv + i64::from(dynamics.voltage_decay_offset)) as f64).max(0.0) / unity;
+            let ku = (unity - (du + i64::from(dynamics.current_decay_offset)) as f64).max(0.0) / unity;
+            (dv as u32, kv, du as u32, ku)
+        }
+        DecayKind::Shift => {
+            let shift = |keep: f64, min: i64| -> i64 {
+                if keep <= 0.0 {
+                    min
+                } else {
+                    (-(1.0 - keep).log2()).round().clamp(min as f64, 15.0) as i64
+                }
+            };
+            // With input-then-decay a shift of 0 would erase the input before it is used.
+            let min_u = i64::from(dynamics.order == UpdateOrder::InputThenDecay);
+            let dv = shift(keep_v, 1);
+            let du = shift(keep_u, min_u);
+            let kv = 1.0 - (-(dv as f64)).exp2();
+            let ku = 1.0 - (-(du as f64)).exp2();
+            (dv as u32, kv, du as u32, ku)
+        }
+    };
+    let geometric = 1.0 / (1.0 - current_keep).max(1e-12);
+    let order_gain = match dynamics.order {
+        UpdateOrder::DecayThenInput => geometric,
+        UpdateOrder::InputThenDecay => current_keep * geometric,
+    };
+    Decays {
+        current_decay,
+        voltage_decay,
+        voltage_keep,
+        filter_gain: order_gain * f64::from(1u32 << target.precision.input_shift.min(30)),
+    }
+}
+
+/// Sign class of a projection's weights: 1 all >= 0, -1 all <= 0, 0 mixed.
+fn sign_class(w: &[f32]) -> i8 {
+    let pos = w.iter().any(|&v| v > 0.0);
+    let neg = w.iter().any(|&v| v < 0.0);
+    match (pos, neg) {
+        (true, true) => 0,
+        (false, true) => -1,
+        _ => 1,
+    }
+}
+
+fn exponent_range(target: &Target) -> (i32, i32) {
+    let e = &target.precision.weight_exponent;
+    match e.scope {
+        ExponentScope::None => (0, 0),
+        ExponentScope::Layer | ExponentScope::Core => (e.min, e.max),
+    }
+}
+
+/// Quantizes `net` for `target`. Returns the chip-unit net, or every violation found.
+pub fn quantize(net: &Net, target: &Target, opts: &QuantizeOptions) -> Result<QuantNet, Vec<Violation>> {
+    let mut violations = Vec::new();
+    let index: HashMap<&str, usize> = net
+        .populations
+        .iter()
+        .enumerate()
+        .map(|(k, p)| (p.name.as_str(), k))
+        .collect();
+    let expanded: Vec<Fanin<f32>> = net
+        .projections
+        .iter()
+        .map(|pr| {
+            let from = &net.populations[index[pr.from.as_str()]];
+            expand(&pr.ops, &from.shape)
+        })
+        .collect();
+
+    let mut populations: Vec<QuantPopulation> = net
+        .populations
+        .iter()
+        .map(|p| QuantPopulation {
+            name: p.name.clone(),
+            shape: p.shape.clone(),
+            neuron: None,
+        })
+        .collect();
+    let mut projections: Vec<Option<QuantProjection>> = vec![None; net.projections.len()];
+    let mut layers: BTreeMap<usize, LayerQuantization> = BTreeMap::new();
+
+    for (pi, pop) in net.populations.iter().enumerate() {
+        let incoming: Vec<usize> = (0..net.projections.len())
+            .filter(|&k| net.projections[k].to == pop.name)
+            .collect();
+        match &pop.neuron {
+            Neuron::Input => {}
+            Neuron::Relu(_) => violations.push(Violation {
+                kind: "neuron_model".into(),
+                place: format!("population {}", pop.name),
+                value: 0,
+                limit: 0,
+                hint: "relu populations run in rate mode only; train with soft_lif or lif to deploy".into(),
+            }),
+            Neuron::ChipLif(c) => {
+                let bias = c.bias.broadcast(pop.size()).unwrap_or_default();
+                populations[pi].neuron = Some(QuantNeuron {
+                    current_decay: c.current_decay,
+                    voltage_decay: c.voltage_decay,
+                    threshold: u32::try_from(c.threshold.max(0)).unwrap_or(u32::MAX),
+                    bias: bias.iter().map(|&b| b as i32).collect(),
+                    bias_exp: c.bias_exp.max(0) as u32,
+                    refractory: c.refractory,
+                });
+                for &k in &incoming {
+                    let pr = &net.projections[k];
+                    let synapses = expanded[k].map(|w| (w != 0.0).then_some(w as i32));
+                    projections[k] = Some(QuantProjection {
+                        name: pr.name.clone(),
+                        from: index[pr.from.as_str()],
+                        to: pi,
+                        weight_exp: pr.weight_exp,
+                        synapses,
+                    });
+                    layers.insert(
+                        k,
+                        LayerQuantization {
+                            layer: pr.name.clone(),
+                            weight_bits: target.precision.weight_bits,
+                            weight_exp: pr.weight_exp,
+                            rms_relative_error: 0.0,
+                            weights_clipped: 0,
+                            weights_zeroed: 0,
+                            silent_neurons: 0,
+                            identical_neurons: 0,
+                        },
+                    );
+                }
+            }
+            Neuron::SoftLif(s) => {
+                let result = quantize_float_population(
+                    net, target, opts, pi, s, &incoming, &expanded, &index,
+                );
+                match result {
+                    Ok((neuron, projs, reports)) => {
+                        populations[pi].neuron = Some(neuron);
+                        for ((k, q), r) in incoming.iter().zip(projs).zip(reports) {
+                            projections[*k] = Some(q);
+                            layers.insert(*k, r);
+                        }
+                    }
+                    Err(v) => violations.extend(v),
+                }
+            }
+        }
+    }
+    if !violations.is_empty() {
+        return Err(violations);
+    }
+    let readout = net
+        .output()
+        .and_then(|p| index.get(p.name.as_str()).copied())
+        .unwrap_or(net.populations.len().saturating_sub(1));
+    let projections: Vec<QuantProjection> = projections.into_iter().flatten().collect();
+    let mut layers: Vec<LayerQuantization> = layers.into_values().collect();
+    mark_silent_and_identical(&populations, &projections, &mut layers, target);
+    Ok(QuantNet {
+        name: net.name.clone(),
+        hash: net.fingerprint(),
+        populations,
+        projections,
+        readout,
+        input_rate: opts.input_rate,
+        layers,
+    })
+}
+
+type PopulationQuant = (QuantNeuron, Vec<QuantProjection>, Vec<LayerQuantization>);
+
+#[allow(clippy::too_many_arguments)]
+fn quantize_float_population(
+    net: &Net,
+    target: &Target,
+    opts: &QuantizeOptions,
+    pi: usize,
+    s: &SoftLif,
+    incoming: &[usize],
+    expanded: &[Fanin<f32>],
+    index: &HashMap<&str, usize>,
+) -> Result<PopulationQuant, Vec<Violation>> {
+    let pop = &net.populations[pi];
+    let precision = &target.precision;
+    let d = decays(target, opts, f64::from(s.tau_rc));
+    let gain = f64::from(s.gain);
+    let leak = 1.0 - d.voltage_keep;
+    let tshift = f64::from(1u32 << precision.threshold_shift.min(30));
+    let (emin, emax) = exponent_range(target);
+
+    // Voltage per unit float weight per presynaptic spike, per unit of threshold mantissa T:
+    // a spike of a neuron with amplitude A adds A/dt to x for one tick; an input spike adds
+    // 1/input_rate. The chip delivers W * 2^e * filter_gain for it, and x must move v by
+    // gain * x * leak * (T << threshold_shift) per tick.
+    let mut per_projection = Vec::new();
+    for &k in incoming {
+        let pr = &net.projections[k];
+        let from = &net.populations[index[pr.from.as_str()]];
+        let per_spike = match &from.neuron {
+            Neuron::SoftLif(pre) => f64::from(pre.amplitude) / opts.dt,
+            Neuron::Input => 1.0 / opts.input_rate,
+            _ => 1.0 / opts.dt,
+        };
+        let c = gain * per_spike * leak * tshift / d.filter_gain;
+        let w = &expanded[k].weight;
+        let wmax = w.iter().fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
+        let sign = sign_class(w);
+        let (lo, hi, step) = target.weight_range(sign);
+        let wlim = (hi.max(-lo)) as f64;
+        per_projection.push((k, c, wmax, sign, lo, hi, step, wlim));
+    }
+
+    let bias = s.bias.broadcast(pop.size()).unwrap_or_default();
+    let bias_drive: Vec<f64> = bias
+        .iter()
+        .map(|&b| (gain * f64::from(b) + 1.0) * leak * tshift)
+        .collect();
+    let bias_max = bias_drive.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let bias_mant_max = ((1i64 << (precision.bias_bits.clamp(2, 32) - 1)) - 1) as f64;
+    let bias_lim = bias_mant_max * f64::from(1u32 << precision.bias_exp_max.min(30));
+
+    let tmax_bits = ((1u64 << precision.threshold_bits.min(40)) - 1) as f64;
+    let vhalf = ((1u64 << (precision.voltage_bits.clamp(2, 62) - 2)) as f64) / tshift;
+    let mut t_limit = tmax_bits.min(vhalf.floor());
+    let mut why = "threshold_bits";
+    for &(_, c, wmax, _, _, _, _, wlim) in &per_projection {
+        if wmax > 0.0 {
+            let lim = wlim * f64::from(emax).exp2() / (c * wmax);
+            if lim < t_limit {
+                t_limit = lim;
+                why = "weight range";
+            }
+        }
+    }
+    if bias_max > 0.0 && bias_lim / bias_max < t_limit {
+        t_limit = bias_lim / bias_max;
+        why = "bias range";
+    }
+    let threshold = t_limit.floor();
+    if threshold < 1.0 {
+        return Err(vec![Violation {
+            kind: "dynamic_range".into(),
+            place: format!("population {}", pop.name),
+            value: 0,
+            limit: 1,
+            hint: format!(
+                "no threshold mantissa >= 1 fits the {why}; raise weight_exponent.max, weight_bits or bias_exp_max"
+            ),
+        }]);
+    }
+    let v_scale = threshold;
+
+    let mut projections = Vec::new();
+    let mut reports = Vec::new();
+    for &(k, c, wmax, _sign, lo, hi, step, wlim) in &per_projection {
+        let pr = &net.projections[k];
+        // The smallest exponent whose range still holds the largest weight: finest resolution.
+        let mut e = emin;
+        while e < emax && c * wmax * v_scale / f64::from(e).exp2() > wlim {
+            e += 1;
+        }
+        let scale = c * v_scale / f64::from(e).exp2();
+        let (mut clipped, mut zeroed) = (0u64, 0u64);
+        let (mut err2, mut ref2) = (0.0f64, 0.0f64);
+        let synapses = expanded[k].map(|w| {
+            let w = f64::from(w);
+            let raw = (w * scale / step as f64).round() as i64 * step;
+            let q = raw.clamp(lo, hi);
+            if q != raw {
+                clipped += 1;
+            }
+            if q == 0 && w != 0.0 {
+                zeroed += 1;
+            }
+            let back = q as f64 / scale;
+            err2 += (back - w).powi(2);
+            ref2 += w * w;
+            (q != 0).then_some(q as i32)
+        });
+        reports.push(LayerQuantization {
+            layer: pr.name.clone(),
+            weight_bits: target.precision.weight_bits,
+            weight_exp: e,
+            rms_relative_error: if ref2 > 0.0 { (err2 / ref2).sqrt() } else { 0.0 },
+            weights_clipped: clipped,
+            weights_zeroed: zeroed,
+            silent_neurons: 0,
+            identical_neurons: 0,
+        });
+        projections.push(QuantProjection {
+            name: pr.name.clone(),
+            from: index[pr.from.as_str()],
+            to: pi,
+            weight_exp: e,
+            synapses,
+        });
+    }
+
+    // One bias exponent per population: the smallest that holds the largest bias.
+    let drive: Vec<f64> = bias_drive.iter().map(|b| b * v_scale).collect();
+    let dmax = drive.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let mut bias_exp = 0u32;
+    while bias_exp < precision.bias_exp_max && dmax / f64::from(bias_exp).exp2() > bias_mant_max {
+        bias_exp += 1;
+    }
+    let bias_mant: Vec<i32> = drive
+        .iter()
+        .map(|b| (b / f64::from(bias_exp).exp2()).round().clamp(-bias_mant_max, bias_mant_max) as i32)
+        .collect();
+    let refractory = if target.neuron.refractory_max > 0 {
+        ((f64::from(s.tau_ref) / opts.dt).round() as u32).min(target.neuron.refractory_max)
+    } else {
+        0
+    };
+    let neuron = QuantNeuron {
+        current_decay: d.current_decay,
+        voltage_decay: d.voltage_decay,
+        threshold: threshold as u32,
+        bias: bias_mant,
+        bias_exp,
+        refractory,
+    };
+    Ok((neuron, projections, reports))
+}
+
+/// Fills in the silent and identical neuron counts of each layer's report.
+fn mark_silent_and_identical(
+    populations: &[QuantPopulation],
+    projections: &[QuantProjection],
+    layers: &mut [LayerQuantization],
+    target: &Target,
+) {
+    for (proj, report) in projections.iter().zip(layers.iter_mut()) {
+        let Some(neuron) = &populations[proj.to].neuron else {
+            continue;
+        };
+        let mut seen: HashMap<(Vec<(u32, i32)>, i32), usize> = HashMap::new();
+        let mut silent = 0;
+        let mut identical = 0;
+        for post in 0..proj.synapses.num_post() {
+            let row: Vec<(u32, i32)> = proj.synapses.inputs(post).collect();
+            let bias = neuron.bias.get(post).copied().unwrap_or(0);
+            let has_excitation = row.iter().any(|(_, w)| *w > 0);
+            let threshold = i64::from(neuron.threshold) << target.precision.threshold_shift.min(40);
+            // Without excitatory input, the bias alone sets the steady voltage.
+            let bias_drive = i64::from(bias) << neuron.bias_exp.min(40);
+            if !has_excitation && bias_drive <= 0 && threshold > 0 {
+                silent += 1;
+            }
+            if seen.insert((row, bias), post).is_some() {
+                identical += 1;
+            }
+        }
+        report.silent_neurons = silent;
+        report.identical_neurons = identical;
+    }
+}

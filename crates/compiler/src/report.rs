@@ -1,0 +1,67 @@
+//! The compile report (`lifchip compile --json`, `CHIPDIR/report.json`) and mapping violations.
+
+use serde::Serialize;
+
+use crate::LayerQuantization;
+
+/// One violated limit: what, where, the value found, the limit, and advice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub kind: String,
+    #[serde(rename = "where")]
+    pub place: String,
+    pub value: u64,
+    pub limit: u64,
+    pub hint: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} is {} (limit {}); {}", self.place, self.kind, self.value, self.limit, self.hint)
+    }
+}
+
+/// Resources one core uses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CoreReport {
+    pub core: u32,
+    pub x: u32,
+    pub y: u32,
+    pub neurons: u64,
+    pub input_axons: u64,
+    pub synapse_bits: u64,
+}
+
+/// What the compiler did, in SI units and integer counts.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CompileReport {
+    pub target: String,
+    pub neurons: u64,
+    pub synapses: u64,
+    pub cores_used: u64,
+    pub cores_lower_bound: u64,
+    pub per_core: Vec<CoreReport>,
+    pub inter_core_spike_packets_estimate: u64,
+    pub max_link_load: u64,
+    pub compile_seconds: f64,
+    pub quantization: Vec<LayerQuantization>,
+    pub violations: Vec<Violation>,
+}
+
+impl CompileReport {
+    pub(crate) fn empty(target: &str) -> Self {
+        CompileReport {
+            target: target.to_string(),
+            neurons: 0,
+            synapses: 0,
+            cores_used: 0,
+            cores_lower_bound: 0,
+            per_core: Vec::new(),
+            inter_core_spike_packets_estimate: 0,
+            max_link_load: 0,
+            compile_seconds: 0.0,
+            quantization: Vec::new(),
+            violations: Vec::new(),
+        }
+    }
+}
