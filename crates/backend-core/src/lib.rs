@@ -1,1 +1,136 @@
-//! placeholder
+//! The native backend: turns the compiler's [`Mapped`] program into a [`ChipConfig`].
+//!
+//! One job: lay the mapped program out the way a loader would write it into the chip — per
+//! core, compartment configuration, input-axon synapse rows grouped by projection (each group
+//! carrying its weight exponent), and fan-out destinations; plus how external inputs enter.
+//! It makes no mapping decisions (those are the compiler's) and writes no files (the `chip`
+//! crate does).
+
+use std::collections::HashMap;
+
+use lifchip_chip::{Axon, ChipConfig, Compartment, CoreConfig, Destination, PopulationInfo, Synapse};
+use lifchip_compiler::{AxonKey, Mapped};
+use lifchip_target::Target;
+
+/// Lays out `mapped` for `target`.
+pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
+    let net = &mapped.net;
+    let partition = &mapped.partition;
+    // Fan-out of every neuron (including inputs): one destination per (core, axon) that
+    // lists it as a source.
+    let mut destinations: Vec<Vec<Vec<Destination>>> =
+        net.populations.iter().map(|p| vec![Vec::new(); p.size()]).collect();
+    let mut cores = Vec::with_capacity(partition.cores.len());
+    for (c, assignment) in partition.cores.iter().enumerate() {
+        let axon_index: HashMap<AxonKey, u32> = assignment
+            .axons
+            .iter()
+            .enumerate()
+            .map(|(k, key)| (*key, k as u32))
+            .collect();
+        let mut groups: Vec<u32> = assignment.axons.iter().map(|a| a.projection).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        let group_of = |projection: u32| groups.binary_search(&projection).unwrap_or(0) as u16;
+        let mut axons: Vec<Axon> = assignment
+            .axons
+            .iter()
+            .map(|key| Axon {
+                group: group_of(key.projection),
+                synapses: Vec::new(),
+            })
+            .collect();
+        for (k, key) in assignment.axons.iter().enumerate() {
+            let from = net.projections[key.projection as usize].from;
+            destinations[from][key.pre as usize].push(Destination {
+                core: c as u32,
+                axon: k as u32,
+            });
+        }
+        let mut compartments = Vec::with_capacity(assignment.neurons.len());
+        for (slot, &(pop, neuron)) in assignment.neurons.iter().enumerate() {
+            let (pop, neuron) = (pop as usize, neuron as usize);
+            for (q, proj) in net.projections.iter().enumerate().filter(|(_, p)| p.to == pop) {
+                for (pre, weight) in proj.synapses.inputs(neuron) {
+                    let key = AxonKey {
+                        projection: q as u32,
+                        pre,
+                    };
+                    if let Some(&a) = axon_index.get(&key) {
+                        axons[a as usize].synapses.push(Synapse {
+                            compartment: slot as u32,
+                            weight,
+                        });
+                    }
+                }
+            }
+            let params = net.populations[pop].neuron.as_ref();
+            let max_spikes = if pop == net.readout {
+                target.neuron.readout_max_spikes_per_tick
+            } else {
+                target.neuron.max_spikes_per_tick
+            };
+            compartments.push(Compartment {
+                population: pop as u32,
+                neuron: neuron as u32,
+                current_decay: params.map_or(0, |p| p.current_decay),
+                voltage_decay: params.map_or(0, |p| p.voltage_decay),
+                threshold: params.map_or(0, |p| p.threshold),
+                bias: params.and_then(|p| p.bias.get(neuron).copied()).unwrap_or(0),
+                bias_exp: params.map_or(0, |p| p.bias_exp),
+                refractory: params.map_or(0, |p| p.refractory),
+                max_spikes,
+                destinations: Vec::new(),
+            });
+        }
+        let (x, y) = mapped.positions[c];
+        cores.push(CoreConfig {
+            id: c as u32,
+            x,
+            y,
+            group_exponents: groups
+                .iter()
+                .map(|&q| net.projections[q as usize].weight_exp)
+                .collect(),
+            compartments,
+            axons,
+        });
+    }
+    for (pop, neurons) in destinations.iter().enumerate() {
+        for (neuron, dests) in neurons.iter().enumerate() {
+            if let Some(&(core, slot)) = partition.location[pop].get(neuron) {
+                let mut dests = dests.clone();
+                dests.sort_unstable();
+                cores[core as usize].compartments[slot as usize].destinations = dests;
+            }
+        }
+    }
+    let mut inputs = Vec::new();
+    for (pop, p) in net.populations.iter().enumerate() {
+        if p.neuron.is_none() {
+            for mut dests in destinations[pop].clone() {
+                dests.sort_unstable();
+                inputs.push(dests);
+            }
+        }
+    }
+    ChipConfig {
+        target: target.clone(),
+        net_name: net.name.clone(),
+        net_hash: net.hash,
+        populations: net
+            .populations
+            .iter()
+            .enumerate()
+            .map(|(k, p)| PopulationInfo {
+                name: p.name.clone(),
+                shape: p.shape.clone(),
+                is_input: p.neuron.is_none(),
+                placement: partition.location[k].clone(),
+            })
+            .collect(),
+        inputs,
+        readout: net.readout as u32,
+        cores,
+    }
+}
