@@ -14,6 +14,7 @@ mod expand;
 mod partition;
 mod place;
 mod quantize;
+mod reference;
 mod report;
 
 pub use expand::{Fanin, expand};
@@ -22,6 +23,7 @@ pub use place::{Link, Traffic, place, route, xy_multicast};
 pub use quantize::{
     LayerQuantization, QuantNet, QuantNeuron, QuantPopulation, QuantProjection, QuantizeOptions, quantize,
 };
+pub use reference::{ReferenceRun, overflow, run_reference};
 pub use report::{CompileReport, CoreReport, Violation};
 
 use lifchip_net::Net;

@@ -238,6 +238,7 @@ pub fn quantize(net: &Net, target: &Target, opts: &QuantizeOptions) -> Result<Qu
                 hint: "relu populations run in rate mode only; train with soft_lif or lif to deploy".into(),
             }),
             Neuron::ChipLif(c) => {
+                check_chip_units(net, target, pi, c, &incoming, &expanded, &mut violations);
                 let bias = c.bias.broadcast(pop.size()).unwrap_or_default();
                 populations[pi].neuron = Some(QuantNeuron {
                     current_decay: c.current_decay,
@@ -496,5 +497,75 @@ fn mark_silent_and_identical(
         }
         report.silent_neurons = silent;
         report.identical_neurons = identical;
+    }
+}
+
+/// Checks that a hand-written chip-unit population and its inputs fit the target's formats.
+fn check_chip_units(
+    net: &Net,
+    target: &Target,
+    pi: usize,
+    c: &lifchip_net::ChipLif,
+    incoming: &[usize],
+    expanded: &[Fanin<f32>],
+    violations: &mut Vec<Violation>,
+) {
+    let pop = &net.populations[pi];
+    let p = &target.precision;
+    let mut push = |kind: &str, value: i64, limit: i64, hint: String| {
+        violations.push(Violation {
+            kind: kind.into(),
+            place: format!("population {}", pop.name),
+            value: value.unsigned_abs(),
+            limit: limit.unsigned_abs(),
+            hint,
+        })
+    };
+    let tmax = (1i64 << p.threshold_bits.min(62)) - 1;
+    if c.threshold < 0 || c.threshold > tmax {
+        push("threshold", c.threshold, tmax, format!("threshold must be in 0..={tmax} ({} bits)", p.threshold_bits));
+    }
+    let decay_max = match target.neuron.decay {
+        DecayKind::Multiplicative => (1i64 << target.neuron.decay_bits.min(30)) - 1,
+        DecayKind::Shift => 15,
+    };
+    for (field, v) in [("current_decay", c.current_decay), ("voltage_decay", c.voltage_decay)] {
+        if i64::from(v) > decay_max {
+            push(field, i64::from(v), decay_max, format!("{field} must be in 0..={decay_max} for {:?} decay", target.neuron.decay));
+        }
+    }
+    let bmax = (1i64 << (p.bias_bits.clamp(1, 62) - 1)) - 1;
+    if let Some(b) = c.bias.data.iter().map(|&b| b as i64).find(|b| b.abs() > bmax) {
+        push("bias", b, bmax, format!("bias mantissas must be within ±{bmax} ({} bits)", p.bias_bits));
+    }
+    if c.bias_exp < 0 || c.bias_exp as u32 > p.bias_exp_max {
+        push("bias_exp", i64::from(c.bias_exp), i64::from(p.bias_exp_max), format!("bias_exp must be in 0..={}", p.bias_exp_max));
+    }
+    if c.refractory > target.neuron.refractory_max {
+        push("refractory", i64::from(c.refractory), i64::from(target.neuron.refractory_max), "the target's neuron.refractory_max is lower".into());
+    }
+    let (emin, emax) = exponent_range(target);
+    for &k in incoming {
+        let pr = &net.projections[k];
+        let w = &expanded[k].weight;
+        let (lo, hi, step) = target.weight_range(sign_class(w));
+        if let Some(&bad) = w.iter().find(|&&v| (v as i64) < lo || (v as i64) > hi || (v as i64) % step != 0) {
+            violations.push(Violation {
+                kind: "weight".into(),
+                place: format!("projection {}", pr.name),
+                value: (bad as i64).unsigned_abs(),
+                limit: hi.unsigned_abs(),
+                hint: format!("weights of this projection must be multiples of {step} in {lo}..={hi} on this target"),
+            });
+        }
+        if pr.weight_exp < emin || pr.weight_exp > emax {
+            violations.push(Violation {
+                kind: "weight_exp".into(),
+                place: format!("projection {}", pr.name),
+                value: pr.weight_exp.unsigned_abs().into(),
+                limit: emax.unsigned_abs().into(),
+                hint: format!("weight_exp must be in {emin}..={emax} on this target"),
+            });
+        }
     }
 }
