@@ -1,0 +1,88 @@
+//! The compiler's passes on small nets: limits, violations, and the float → chip mapping.
+
+mod common;
+
+use common::*;
+use lifchip_compiler::*;
+use proptest::prelude::*;
+
+#[test]
+fn single_neuron_rate_matches_discrete_lif() {
+    // One neuron driven only by its bias: J = gain * b + 1.
+    for j in [1.5f32, 2.0, 3.0, 5.0] {
+        let mut net = mlp(&[1, 1], 1);
+        if let lifchip_net::Neuron::SoftLif(s) = &mut net.populations[1].neuron {
+            s.bias = lifchip_net::Tensor::new(vec![1], vec![j - 1.0]);
+        }
+        let target = loihi(1024, 4096, 1 << 20);
+        let q = quantize(&net, &target, &QuantizeOptions::default()).unwrap();
+        let run = run_reference(&q, &target, &[], 1000, false);
+        let count = run.counts(1, 1)[0] as f64;
+        // The chip leaks by keep_v per tick and resets to zero: ISI = ceil(ln(J/(J-1)) / -ln(keep_v)).
+        let keep_v = 1.0 - f64::from(q.populations[1].neuron.as_ref().unwrap().voltage_decay) / 4096.0;
+        let isi = ((f64::from(j) / f64::from(j - 1.0)).ln() / -keep_v.ln()).ceil();
+        let expected = 1000.0 / isi;
+        assert!((count - expected).abs() <= 0.05 * expected + 1.0, "J={j}: {count} spikes, expected about {expected}");
+    }
+}
+
+#[test]
+fn mlp_compiles_within_limits_and_reports() {
+    let net = mlp(&[64, 40, 10], 7);
+    let target = loihi(16, 128, 1 << 20);
+    let (mapped, report) = compile(&net, &target, &QuantizeOptions::default()).unwrap();
+    assert!(verify(&mapped.partition, &target).is_empty());
+    assert_eq!(report.neurons, 50);
+    assert_eq!(report.synapses as usize, mapped.net.num_synapses());
+    assert!(report.cores_used >= report.cores_lower_bound);
+    assert_eq!(report.cores_lower_bound, 4); // 50 neurons / 16 per core
+    assert_eq!(report.quantization.len(), 2);
+    for q in &report.quantization {
+        assert!(q.rms_relative_error < 0.02, "{q:?}");
+    }
+}
+
+#[test]
+fn impossible_mapping_lists_every_violation() {
+    // Fan-in 64 > 32 axons in layer l0, and a mesh too small would come later: both layers fail.
+    let net = mlp(&[64, 40, 40], 3);
+    let target = loihi(16, 32, 1 << 20);
+    let report = compile(&net, &target, &QuantizeOptions::default()).unwrap_err();
+    assert_eq!(report.violations.len(), 2, "{:?}", report.violations);
+    assert!(report.violations.iter().all(|v| v.kind == "input_axons"));
+    assert!(report.violations[0].place.contains("l0"));
+    assert_eq!(report.violations[0].value, 64);
+    assert_eq!(report.violations[0].limit, 32);
+    assert!(report.violations[0].hint.contains("input_axons"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// For random nets and random targets, every emitted core is within every limit, or the
+    /// compiler says which limit is violated.
+    #[test]
+    fn every_core_within_limits(
+        sizes in prop::collection::vec(1usize..40, 2..5),
+        seed in 0u64..1000,
+        neurons in 1u32..32,
+        axons in 1u32..64,
+        mem in 200u64..4000,
+    ) {
+        let net = mlp(&sizes, seed);
+        let target = loihi(neurons, axons, mem);
+        match compile(&net, &target, &QuantizeOptions::default()) {
+            Ok((mapped, report)) => {
+                prop_assert!(verify(&mapped.partition, &target).is_empty());
+                for c in &report.per_core {
+                    prop_assert!(c.neurons <= u64::from(neurons));
+                    prop_assert!(c.input_axons <= u64::from(axons));
+                    prop_assert!(c.synapse_bits <= mem);
+                }
+                let placed: usize = mapped.partition.cores.iter().map(|c| c.neurons.len()).sum();
+                prop_assert_eq!(placed, sizes[1..].iter().sum::<usize>());
+            }
+            Err(report) => prop_assert!(!report.violations.is_empty()),
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: each drives the `lifchip` binary in a fresh temp dir and reads the files
+//! it writes.
+
+mod util;
+
+mod cli_basics;
+mod compile_emulate;
+mod targets;
