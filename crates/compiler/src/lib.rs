@@ -10,6 +10,7 @@
 //! This crate does not write chip configurations (that is `lifchip-backend-core`) and does not
 //! run anything.
 
+mod exact;
 mod expand;
 mod partition;
 mod place;
@@ -17,6 +18,7 @@ mod quantize;
 mod reference;
 mod report;
 
+pub use exact::{ExactCores, exact_min_cores};
 pub use expand::{Fanin, expand};
 pub use partition::{AxonKey, CoreAssignment, CoreBounds, Partition, lower_bounds, partition, verify};
 pub use place::{Link, Traffic, place, route, xy_multicast};

@@ -89,59 +89,74 @@ fn neuron_axons(net: &QuantNet, incoming: &[usize], neuron: usize, out: &mut Vec
     }
 }
 
-/// Greedy first-fit partition in population order.
+/// Order in which the heuristic visits populations.
+#[derive(Clone, Copy, Debug)]
+enum Order {
+    Forward,
+    Reverse,
+    FaninDescending,
+}
+
+/// Open cores the best-fit search looks at; beyond this only the most recent ones, so the pass
+/// stays linear on big nets.
+const SEARCH_WINDOW: usize = 16;
+/// Nets up to this many neurons try every visiting order and keep the best partition.
+const MULTI_START_NEURONS: usize = 200_000;
+
+/// Heuristic partition: axon-aware best fit. Each neuron goes to the open core (among the most
+/// recent [`SEARCH_WINDOW`]) where it fits and adds the fewest new input axons, else to a new
+/// core. Small and medium nets are partitioned in several population orders and the partition
+/// with the fewest cores (then the fewest axons) is kept.
 pub fn partition(net: &QuantNet, target: &Target) -> Result<Partition, Vec<Violation>> {
-    let max_neurons = target.core.neurons as usize;
+    let violations = unmappable_neurons(net, target);
+    if !violations.is_empty() {
+        return Err(violations);
+    }
+    let orders: &[Order] = if net.num_neurons() <= MULTI_START_NEURONS {
+        &[Order::Forward, Order::Reverse, Order::FaninDescending]
+    } else {
+        &[Order::Forward]
+    };
+    let mut best: Option<Partition> = None;
+    for &order in orders {
+        let candidate = best_fit(net, target, order);
+        let better = match &best {
+            None => true,
+            Some(b) => {
+                let axons = |p: &Partition| p.cores.iter().map(|c| c.axons.len()).sum::<usize>();
+                (candidate.cores.len(), axons(&candidate)) < (b.cores.len(), axons(b))
+            }
+        };
+        if better {
+            best = Some(candidate);
+        }
+    }
+    Ok(best.unwrap_or_default())
+}
+
+/// Neurons that fit on no core at all, grouped per population.
+fn unmappable_neurons(net: &QuantNet, target: &Target) -> Vec<Violation> {
     let max_axons = target.core.input_axons as usize;
     let max_bits = target.core.synapse_memory_bits;
     let mut violations = Vec::new();
-    let mut cores: Vec<CoreAssignment> = Vec::new();
-    let mut location: Vec<Vec<(u32, u32)>> = vec![Vec::new(); net.populations.len()];
-    let mut current = CoreAssignment::default();
-    let mut current_set: HashSet<AxonKey> = HashSet::new();
     let mut axons = Vec::new();
-
     for (pi, pop) in net.populations.iter().enumerate() {
         if pop.neuron.is_none() {
             continue;
         }
-        let incoming: Vec<usize> = (0..net.projections.len())
-            .filter(|&k| net.projections[k].to == pi)
-            .collect();
+        let incoming = incoming(net, pi);
         let (mut too_many_axons, mut too_many_bits, mut worst_fanin, mut worst_bits) = (0u64, 0u64, 0u64, 0u64);
         for n in 0..pop.size() {
             neuron_axons(net, &incoming, n, &mut axons);
             let alone_bits = target.synapse_bits(axons.len() as u64, axons.len() as u64);
-            if axons.len() > max_axons || alone_bits > max_bits {
-                if axons.len() > max_axons {
-                    too_many_axons += 1;
-                    worst_fanin = worst_fanin.max(axons.len() as u64);
-                }
-                if alone_bits > max_bits {
-                    too_many_bits += 1;
-                    worst_bits = worst_bits.max(alone_bits);
-                }
-                location[pi].push((u32::MAX, u32::MAX));
-                continue;
+            if axons.len() > max_axons {
+                too_many_axons += 1;
+                worst_fanin = worst_fanin.max(axons.len() as u64);
             }
-            let new_axons = axons.iter().filter(|a| !current_set.contains(a)).count();
-            let total_axons = current.axons.len() + new_axons;
-            let total_synapses = current.synapses + axons.len() as u64;
-            let fits = current.neurons.len() < max_neurons
-                && total_axons <= max_axons
-                && target.synapse_bits(total_synapses, total_axons as u64) <= max_bits;
-            if !fits {
-                cores.push(std::mem::take(&mut current));
-                current_set.clear();
+            if alone_bits > max_bits {
+                too_many_bits += 1;
+                worst_bits = worst_bits.max(alone_bits);
             }
-            for a in &axons {
-                if current_set.insert(*a) {
-                    current.axons.push(*a);
-                }
-            }
-            current.synapses += axons.len() as u64;
-            location[pi].push((cores.len() as u32, current.neurons.len() as u32));
-            current.neurons.push((pi as u32, n as u32));
         }
         if too_many_axons > 0 {
             let hint = if target.core.fanin_split {
@@ -167,14 +182,72 @@ pub fn partition(net: &QuantNet, target: &Target) -> Result<Partition, Vec<Viola
             });
         }
     }
-    if !current.neurons.is_empty() {
-        cores.push(current);
+    violations
+}
+
+fn incoming(net: &QuantNet, pi: usize) -> Vec<usize> {
+    (0..net.projections.len()).filter(|&k| net.projections[k].to == pi).collect()
+}
+
+fn best_fit(net: &QuantNet, target: &Target, order: Order) -> Partition {
+    let max_neurons = target.core.neurons as usize;
+    let max_axons = target.core.input_axons as usize;
+    let max_bits = target.core.synapse_memory_bits;
+    let mut cores: Vec<CoreAssignment> = Vec::new();
+    let mut sets: Vec<HashSet<AxonKey>> = Vec::new();
+    let mut location: Vec<Vec<(u32, u32)>> = net.populations.iter().map(|p| vec![(u32::MAX, u32::MAX); if p.neuron.is_some() { p.size() } else { 0 }]).collect();
+    let mut pops: Vec<usize> = (0..net.populations.len()).filter(|&p| net.populations[p].neuron.is_some()).collect();
+    match order {
+        Order::Forward => {}
+        Order::Reverse => pops.reverse(),
+        Order::FaninDescending => {
+            let fanin = |p: usize| -> usize { incoming(net, p).iter().map(|&k| net.projections[k].synapses.num_synapses()).sum::<usize>() / net.populations[p].size().max(1) };
+            pops.sort_by_key(|&p| std::cmp::Reverse(fanin(p)));
+        }
     }
-    if violations.is_empty() {
-        Ok(Partition { cores, location })
-    } else {
-        Err(violations)
+    let mut axons = Vec::new();
+    for pi in pops {
+        let incoming = incoming(net, pi);
+        for n in 0..net.populations[pi].size() {
+            neuron_axons(net, &incoming, n, &mut axons);
+            let first = cores.len().saturating_sub(SEARCH_WINDOW);
+            let mut choice: Option<(usize, usize)> = None;
+            for c in first..cores.len() {
+                let core = &cores[c];
+                if core.neurons.len() >= max_neurons {
+                    continue;
+                }
+                let new_axons = axons.iter().filter(|a| !sets[c].contains(a)).count();
+                let total_axons = core.axons.len() + new_axons;
+                if total_axons > max_axons
+                    || target.synapse_bits(core.synapses + axons.len() as u64, total_axons as u64) > max_bits
+                {
+                    continue;
+                }
+                if choice.is_none_or(|(_, best)| new_axons < best) {
+                    choice = Some((c, new_axons));
+                }
+            }
+            let c = match choice {
+                Some((c, _)) => c,
+                None => {
+                    cores.push(CoreAssignment::default());
+                    sets.push(HashSet::new());
+                    cores.len() - 1
+                }
+            };
+            let core = &mut cores[c];
+            for a in &axons {
+                if sets[c].insert(*a) {
+                    core.axons.push(*a);
+                }
+            }
+            core.synapses += axons.len() as u64;
+            location[pi][n] = (c as u32, core.neurons.len() as u32);
+            core.neurons.push((pi as u32, n as u32));
+        }
     }
+    Partition { cores, location }
 }
 
 /// Checks a partition against every per-core limit (the verifier run after the pass).
