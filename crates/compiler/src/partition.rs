@@ -97,9 +97,10 @@ enum Order {
     FaninDescending,
 }
 
-/// Open cores the best-fit search looks at; beyond this only the most recent ones, so the pass
-/// stays linear on big nets.
+/// Open cores the best-fit search looks at (the most recent ones), so the pass stays linear;
+/// big nets look at fewer.
 const SEARCH_WINDOW: usize = 16;
+const SEARCH_WINDOW_BIG: usize = 2;
 /// Nets up to this many neurons try every visiting order and keep the best partition.
 const MULTI_START_NEURONS: usize = 200_000;
 
@@ -205,27 +206,42 @@ fn best_fit(net: &QuantNet, target: &Target, order: Order) -> Partition {
             pops.sort_by_key(|&p| std::cmp::Reverse(fanin(p)));
         }
     }
+    let window = if net.num_neurons() <= MULTI_START_NEURONS { SEARCH_WINDOW } else { SEARCH_WINDOW_BIG };
     let mut axons = Vec::new();
     for pi in pops {
         let incoming = incoming(net, pi);
-        for n in 0..net.populations[pi].size() {
+        for n in tiled_order(&net.populations[pi].shape, max_neurons) {
             neuron_axons(net, &incoming, n, &mut axons);
-            let first = cores.len().saturating_sub(SEARCH_WINDOW);
+            let first = cores.len().saturating_sub(window);
             let mut choice: Option<(usize, usize)> = None;
-            for c in first..cores.len() {
+            // Newest core first: consecutive neurons usually share their inputs.
+            for c in (first..cores.len()).rev() {
                 let core = &cores[c];
                 if core.neurons.len() >= max_neurons {
                     continue;
                 }
-                let new_axons = axons.iter().filter(|a| !sets[c].contains(a)).count();
+                let bound = choice.map_or(usize::MAX, |(_, best)| best);
+                let mut new_axons = 0;
+                for a in &axons {
+                    if !sets[c].contains(a) {
+                        new_axons += 1;
+                        if new_axons >= bound {
+                            break;
+                        }
+                    }
+                }
+                if new_axons >= bound {
+                    continue;
+                }
                 let total_axons = core.axons.len() + new_axons;
                 if total_axons > max_axons
                     || target.synapse_bits(core.synapses + axons.len() as u64, total_axons as u64) > max_bits
                 {
                     continue;
                 }
-                if choice.is_none_or(|(_, best)| new_axons < best) {
-                    choice = Some((c, new_axons));
+                choice = Some((c, new_axons));
+                if new_axons == 0 {
+                    break;
                 }
             }
             let c = match choice {
@@ -248,6 +264,30 @@ fn best_fit(net: &QuantNet, target: &Target, order: Order) -> Partition {
         }
     }
     Partition { cores, location }
+}
+
+/// Neuron indices of a population in visiting order: image-shaped (`[c, h, w]`) populations
+/// go tile by tile (all channels of a `t x t` patch, `c * t * t` close to a core's neuron count),
+/// so a core holds a compact patch whose receptive fields overlap; flat ones go in order.
+fn tiled_order(shape: &[usize], neurons_per_core: usize) -> Vec<usize> {
+    let [c, h, w] = shape else {
+        return (0..shape.iter().product()).collect();
+    };
+    let (c, h, w) = (*c, *h, *w);
+    let side = ((neurons_per_core / c.max(1)) as f64).sqrt().floor().max(1.0) as usize;
+    let mut order = Vec::with_capacity(c * h * w);
+    for ty in (0..h).step_by(side) {
+        for tx in (0..w).step_by(side) {
+            for y in ty..(ty + side).min(h) {
+                for x in tx..(tx + side).min(w) {
+                    for ch in 0..c {
+                        order.push((ch * h + y) * w + x);
+                    }
+                }
+            }
+        }
+    }
+    order
 }
 
 /// Checks a partition against every per-core limit (the verifier run after the pass).
