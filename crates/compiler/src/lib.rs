@@ -20,7 +20,7 @@ mod report;
 
 pub use exact::{ExactCores, exact_min_cores};
 pub use expand::{Fanin, expand};
-pub use partition::{AxonKey, CoreAssignment, CoreBounds, Partition, lower_bounds, partition, verify};
+pub use partition::{AxonKey, CoreAssignment, CoreBounds, Partition, fanin_estimate, lower_bounds, partition, verify};
 pub use place::{Link, Traffic, place, route, xy_multicast};
 pub use quantize::{
     LayerQuantization, QuantNet, QuantNeuron, QuantPopulation, QuantProjection, QuantizeOptions, quantize,
@@ -58,6 +58,7 @@ pub fn compile(net: &Net, target: &Target, opts: &QuantizeOptions) -> Result<(Ma
     report.quantization = quant.layers.clone();
     let bounds = lower_bounds(&quant, target);
     report.cores_lower_bound = bounds.best();
+    report.cores_fanin_estimate = fanin_estimate(&quant, target);
     let partition = match partition(&quant, target) {
         Ok(p) => p,
         Err(v) => {

@@ -76,6 +76,37 @@ pub fn lower_bounds(net: &QuantNet, target: &Target) -> CoreBounds {
     }
 }
 
+/// A fan-in-aware **estimate** (not a bound) of the cores a net needs, assuming each neuron's
+/// inputs are drawn at random from its populations' source pools: a core of `n` neurons with
+/// fan-in `F` from a pool of `S` sources needs about `S (1 - (1 - F/S)^n)` distinct axons, so it
+/// holds at most the `n` that keeps that within `input_axons`. Where fan-in dominates (random
+/// recurrent nets) this is far closer than the neuron-count bound; for local connectivity it
+/// overestimates.
+pub fn fanin_estimate(net: &QuantNet, target: &Target) -> u64 {
+    let axons = f64::from(target.core.input_axons);
+    let per_core = f64::from(target.core.neurons);
+    let mut cores = 0.0;
+    for (pi, pop) in net.populations.iter().enumerate() {
+        if pop.neuron.is_none() {
+            continue;
+        }
+        let incoming = incoming(net, pi);
+        let pool: f64 = incoming.iter().map(|&k| net.populations[net.projections[k].from].size() as f64).sum();
+        let synapses: f64 = incoming.iter().map(|&k| net.projections[k].synapses.num_synapses() as f64).sum();
+        let size = pop.size() as f64;
+        let fanin = synapses / size.max(1.0);
+        let fit = if pool <= axons || fanin <= 0.0 {
+            per_core
+        } else if fanin >= pool {
+            1.0
+        } else {
+            ((1.0 - axons / pool).ln() / (1.0 - fanin / pool).ln()).floor().clamp(1.0, per_core)
+        };
+        cores += size / fit;
+    }
+    cores.ceil() as u64
+}
+
 /// The input axons one neuron needs: `(projection, pre)` for each synapse arriving at it.
 fn neuron_axons(net: &QuantNet, incoming: &[usize], neuron: usize, out: &mut Vec<AxonKey>) {
     out.clear();

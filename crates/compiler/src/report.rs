@@ -40,6 +40,8 @@ pub struct CompileReport {
     pub synapses: u64,
     pub cores_used: u64,
     pub cores_lower_bound: u64,
+    /// Fan-in-aware estimate of the cores needed (random-connectivity model; not a bound).
+    pub cores_fanin_estimate: u64,
     pub per_core: Vec<CoreReport>,
     pub inter_core_spike_packets_estimate: u64,
     pub max_link_load: u64,
@@ -56,6 +58,7 @@ impl CompileReport {
             synapses: 0,
             cores_used: 0,
             cores_lower_bound: 0,
+            cores_fanin_estimate: 0,
             per_core: Vec::new(),
             inter_core_spike_packets_estimate: 0,
             max_link_load: 0,
