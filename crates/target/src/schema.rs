@@ -1,6 +1,7 @@
 //! The typed target description: every number in which one neuromorphic chip differs from another.
 //!
-//! Field docs give units; `docs/target-yaml.md` lists every field with its default and range.
+//! Field docs give units; `docs/target-yaml.md` lists every field with its default and range
+//! (generated from the schema table that [`crate::load`] checks against).
 
 use serde::{Deserialize, Serialize};
 
@@ -8,7 +9,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
+    /// Short identifier used in reports (letters, digits, `-`, `_`, `.`).
     pub name: String,
+    /// Free text; the first line is the one-line summary.
     #[serde(default)]
     pub description: String,
     pub mesh: Mesh,
@@ -43,7 +46,12 @@ pub struct Mesh {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SynapseCost {
     /// A list per input axon: `bits = synapses * (weight_bits + index_bits) + axons * axon_entry_bits`.
-    Sparse { index_bits: u32, axon_entry_bits: u32 },
+    Sparse {
+        /// Bits naming the target neuron of one synapse (`2^index_bits >= neurons`).
+        index_bits: u32,
+        /// Bits of one input axon's list entry.
+        axon_entry_bits: u32,
+    },
     /// A full `input_axons x neurons` crossbar of `weight_bits` cells: every mapping that meets the
     /// axon and neuron limits fits; `synapse_memory_bits` must equal the crossbar size.
     Crossbar,
@@ -61,6 +69,7 @@ pub struct Core {
     pub output_axons: u32,
     /// Synapse memory per core, in bits.
     pub synapse_memory_bits: u64,
+    /// How synapses use that memory.
     pub synapse_cost: SynapseCost,
     /// A neuron whose fan-in exceeds `input_axons` may be split into partial-sum compartments.
     #[serde(default)]
@@ -113,8 +122,10 @@ pub enum Overflow {
 #[serde(deny_unknown_fields)]
 pub struct WeightExponent {
     pub scope: ExponentScope,
+    /// Smallest exponent (`e < 0` shifts right, arithmetic).
     #[serde(default)]
     pub min: i32,
+    /// Largest exponent.
     #[serde(default)]
     pub max: i32,
 }
@@ -123,14 +134,18 @@ pub struct WeightExponent {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Precision {
+    /// Width of a stored weight (sign included for [`WeightEncoding::Signed`]).
     pub weight_bits: u32,
     pub weight_encoding: WeightEncoding,
+    /// The shared exponent applied to delivered weights.
     pub weight_exponent: WeightExponent,
     /// Width of the synaptic current `u` (Xylo's `I_syn`).
     pub current_bits: u32,
+    /// What `u` does outside `current_bits`.
     pub current_overflow: Overflow,
     /// Width of the membrane voltage `v`.
     pub voltage_bits: u32,
+    /// What `v` does outside `voltage_bits`.
     pub voltage_overflow: Overflow,
     /// Summed input is shifted left by this before it enters `u` (Loihi: 6).
     #[serde(default)]
@@ -184,7 +199,9 @@ pub enum Accumulate {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reset {
+    /// `v = 0`.
     Zero,
+    /// `v -= threshold` (repeated for several spikes in one tick).
     Subtract,
 }
 
@@ -202,6 +219,7 @@ pub enum SpikeTest {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dynamics {
+    /// How `u` and `v` decay.
     pub decay: DecayKind,
     /// Fixed-point bits of a multiplicative decay (Loihi: 12, so `du`, `dv` are in 0..4095).
     #[serde(default = "default_decay_bits")]
@@ -215,9 +233,13 @@ pub struct Dynamics {
     /// Shift decay moves a nonzero state by at least one LSB (Xylo).
     #[serde(default)]
     pub shift_min_step: bool,
+    /// When this tick's input enters `u`.
     pub order: UpdateOrder,
+    /// How one tick's weights are added.
     pub accumulate: Accumulate,
+    /// Reset after a spike.
     pub reset: Reset,
+    /// The spike condition.
     pub spike_test: SpikeTest,
     /// Spikes a neuron may emit in one tick (subtractive reset repeated; Xylo: 31).
     #[serde(default = "one_u32")]
@@ -240,6 +262,7 @@ pub struct Dynamics {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timing {
+    /// Clock frequency in hertz: converts cycles to seconds.
     pub clock_hz: f64,
     /// Cycles to receive one spike packet at a core (axon lookup).
     pub cycles_per_packet_in: u32,
@@ -259,9 +282,13 @@ pub struct Timing {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Energy {
+    /// Joules per synaptic operation.
     pub synop_joules: f64,
+    /// Joules per neuron update.
     pub neuron_update_joules: f64,
+    /// Joules per spike packet sent.
     pub spike_out_joules: f64,
+    /// Joules per packet per router hop.
     pub hop_joules: f64,
     /// Static power of one powered core, in watts.
     pub static_watts_per_core: f64,
@@ -290,13 +317,20 @@ impl Target {
         (id % self.mesh.width.max(1), id / self.mesh.width.max(1))
     }
 
-    /// Synapse memory taken by `synapses` synapses arriving over `axons` input axons.
+    /// Synapse memory taken by `synapses` synapses arriving over `axons` input axons
+    /// (0 for a crossbar: its memory is fixed, and every mapping within the axon and neuron
+    /// limits fits).
     pub fn synapse_bits(&self, synapses: u64, axons: u64) -> u64 {
         match self.core.synapse_cost {
             SynapseCost::Sparse {
                 index_bits,
                 axon_entry_bits,
-            } => synapses * u64::from(self.precision.weight_bits + index_bits) + axons * u64::from(axon_entry_bits),
+            } => {
+                let per_synapse = u64::from(self.precision.weight_bits) + u64::from(index_bits);
+                synapses
+                    .saturating_mul(per_synapse)
+                    .saturating_add(axons.saturating_mul(u64::from(axon_entry_bits)))
+            }
             SynapseCost::Crossbar => 0,
         }
     }
@@ -305,7 +339,8 @@ impl Target {
     /// (`sign = 1`), all `<= 0` (`sign = -1`) or mixed (`sign = 0`), and the step between
     /// representable values.
     pub fn weight_range(&self, sign: i8) -> (i64, i64, i64) {
-        let b = self.precision.weight_bits;
+        // A checked target has 1..=16 bits; the clamp only keeps the shifts defined.
+        let b = self.precision.weight_bits.clamp(1, 32);
         match self.precision.weight_encoding {
             WeightEncoding::Signed => (-(1i64 << (b - 1)), (1i64 << (b - 1)) - 1, 1),
             WeightEncoding::LoihiSignMode => {
