@@ -1,0 +1,193 @@
+//! Generates large nets and compiles them: the compiler's large-net benchmark.
+//!
+//! `cargo run --release -p lifchip-compiler --example large_nets -- sheets|recurrent [NEURONS] [SYNAPSES_PER_NEURON] [TARGET.yaml]`
+//!
+//! * `sheets` (defaults 1,000,000 neurons, 100 synapses each): a locally connected feed-forward
+//!   net of ten square 2-D sheets; each neuron receives a `k x k` window (k = sqrt(synapses)) of
+//!   the sheet before, with its own weights (not shared).
+//! * `recurrent` (defaults 20,000 neurons, 100 synapses each): one population driven by itself,
+//!   every neuron with inputs from random neurons: the fan-in limit dominates.
+//!
+//! The target (default `targets/loihi-like.yaml`) gets a mesh large enough for the net, so the
+//! figure measured is the partition, not the chip's size.
+
+use std::time::Instant;
+
+use lifchip_compiler::{QuantizeOptions, compile};
+use lifchip_net::{Indices, LinearOp, Net, Neuron, Population, Projection, SoftLif, SoftLifKind, Tensor};
+
+fn sheet_net(neurons: usize, synapses: usize) -> Net {
+    let layers = 10;
+    let side = ((neurons / layers) as f64).sqrt().round() as usize;
+    let k = (synapses as f64).sqrt().round() as usize;
+    let mut net = Net::new("local-sheets");
+    net.populations.push(Population {
+        name: "in".into(),
+        shape: vec![1, side, side],
+        neuron: Neuron::Input,
+    });
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for l in 0..layers {
+        let name = format!("sheet{l}");
+        net.populations.push(Population {
+            name: name.clone(),
+            shape: vec![1, side, side],
+            neuron: Neuron::SoftLif(SoftLif {
+                rate: SoftLifKind::Soft,
+                tau_rc: 0.02,
+                tau_ref: 0.002,
+                amplitude: 0.063,
+                gamma: 0.02,
+                gain: 1.0,
+                bias: Tensor::scalar(0.0),
+            }),
+        });
+        let (mut pre, mut post, mut w) = (Vec::new(), Vec::new(), Vec::new());
+        let half = k as isize / 2;
+        for y in 0..side as isize {
+            for x in 0..side as isize {
+                for dy in -half..k as isize - half {
+                    for dx in -half..k as isize - half {
+                        let (sy, sx) = (y + dy, x + dx);
+                        if sy < 0 || sx < 0 || sy >= side as isize || sx >= side as isize {
+                            continue;
+                        }
+                        pre.push((sy as usize * side + sx as usize) as u32);
+                        post.push((y as usize * side + x as usize) as u32);
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        w.push(((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2);
+                    }
+                }
+            }
+        }
+        let n = w.len();
+        net.projections.push(Projection {
+            name: format!("local{l}"),
+            from: net.populations[l].name.clone(),
+            to: name,
+            ops: vec![LinearOp::Sparse {
+                outputs: side * side,
+                pre: Indices::new(pre),
+                post: Indices::new(post),
+                weights: Tensor::new(vec![n], w),
+            }],
+            weight_exp: 0,
+        });
+    }
+    net
+}
+
+fn recurrent_net(neurons: usize, synapses: usize) -> Net {
+    let mut net = Net::new("random-recurrent");
+    net.populations.push(Population {
+        name: "in".into(),
+        shape: vec![100],
+        neuron: Neuron::Input,
+    });
+    net.populations.push(Population {
+        name: "rec".into(),
+        shape: vec![neurons],
+        neuron: Neuron::SoftLif(SoftLif {
+            rate: SoftLifKind::Soft,
+            tau_rc: 0.02,
+            tau_ref: 0.002,
+            amplitude: 0.063,
+            gamma: 0.02,
+            gain: 1.0,
+            bias: Tensor::scalar(0.0),
+        }),
+    });
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut pre, mut post, mut w) = (Vec::new(), Vec::new(), Vec::new());
+    for n in 0..neurons {
+        for _ in 0..synapses {
+            pre.push((next() % neurons as u64) as u32);
+            post.push(n as u32);
+            w.push(((next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2);
+        }
+    }
+    let count = w.len();
+    net.projections.push(Projection {
+        name: "recurrent".into(),
+        from: "rec".into(),
+        to: "rec".into(),
+        ops: vec![LinearOp::Sparse {
+            outputs: neurons,
+            pre: Indices::new(pre),
+            post: Indices::new(post),
+            weights: Tensor::new(vec![count], w),
+        }],
+        weight_exp: 0,
+    });
+    let inputs = 100 * 10;
+    net.projections.push(Projection {
+        name: "drive".into(),
+        from: "in".into(),
+        to: "rec".into(),
+        ops: vec![LinearOp::Sparse {
+            outputs: neurons,
+            pre: Indices::new((0..inputs).map(|k| (k % 100) as u32).collect()),
+            post: Indices::new((0..inputs).map(|k| (k * neurons / inputs) as u32).collect()),
+            weights: Tensor::new(vec![inputs], vec![0.5; inputs]),
+        }],
+        weight_exp: 0,
+    });
+    net
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let recurrent = args.get(1).is_some_and(|a| a == "recurrent");
+    let default_neurons = if recurrent { 20_000 } else { 1_000_000 };
+    let neurons = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(default_neurons);
+    let synapses = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(100);
+    let target_path = args
+        .get(4)
+        .cloned()
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../targets/loihi-like.yaml").to_string());
+    let mut target = match lifchip_target::load(std::path::Path::new(&target_path)) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    let side = ((neurons as f64 / 16.0).sqrt().ceil() as u32).max(target.mesh.width);
+    target.mesh.width = side;
+    target.mesh.height = side;
+    let t = Instant::now();
+    let net = if recurrent {
+        recurrent_net(neurons, synapses)
+    } else {
+        sheet_net(neurons, synapses)
+    };
+    println!("generated {} neurons in {:.2} s", net.num_neurons(), t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    match compile(&net, &target, &QuantizeOptions::default()) {
+        Ok((_, report)) => println!(
+            "compiled in {:.2} s: {} neurons, {} synapses, {} cores; lower bound {} (+{:.1}%); fan-in-aware estimate {} ({:+.1}%)",
+            t.elapsed().as_secs_f64(),
+            report.neurons,
+            report.synapses,
+            report.cores_used,
+            report.cores_lower_bound,
+            100.0 * (report.cores_used as f64 / report.cores_lower_bound.max(1) as f64 - 1.0),
+            report.cores_fanin_estimate,
+            100.0 * (report.cores_used as f64 / report.cores_fanin_estimate.max(1) as f64 - 1.0)
+        ),
+        Err(report) => {
+            for v in &report.violations {
+                eprintln!("violation: {v}");
+            }
+            std::process::exit(1);
+        }
+    }
+}
