@@ -22,25 +22,31 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
         net.populations.iter().map(|p| vec![Vec::new(); p.size()]).collect();
     let mut cores = Vec::with_capacity(partition.cores.len());
     for (c, assignment) in partition.cores.iter().enumerate() {
-        let axon_index: HashMap<AxonKey, u32> = assignment
-            .axons
+        // Axons are numbered by source: input channels first, then neurons by (population,
+        // neuron), then projection. Deliveries within a core follow axon order, so this makes
+        // per-event saturating targets add in the documented order.
+        let mut core_axons = assignment.axons.clone();
+        core_axons.sort_by_key(|key| {
+            let from = net.projections[key.projection as usize].from;
+            (net.populations[from].neuron.is_some(), from, key.pre, key.projection)
+        });
+        let axon_index: HashMap<AxonKey, u32> = core_axons
             .iter()
             .enumerate()
             .map(|(k, key)| (*key, k as u32))
             .collect();
-        let mut groups: Vec<u32> = assignment.axons.iter().map(|a| a.projection).collect();
+        let mut groups: Vec<u32> = core_axons.iter().map(|a| a.projection).collect();
         groups.sort_unstable();
         groups.dedup();
         let group_of = |projection: u32| groups.binary_search(&projection).unwrap_or(0) as u16;
-        let mut axons: Vec<Axon> = assignment
-            .axons
+        let mut axons: Vec<Axon> = core_axons
             .iter()
             .map(|key| Axon {
                 group: group_of(key.projection),
                 synapses: Vec::new(),
             })
             .collect();
-        for (k, key) in assignment.axons.iter().enumerate() {
+        for (k, key) in core_axons.iter().enumerate() {
             let from = net.projections[key.projection as usize].from;
             destinations[from][key.pre as usize].push(Destination {
                 core: c as u32,
@@ -131,6 +137,7 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
             .collect(),
         inputs,
         readout: net.readout as u32,
+        input_rate: net.input_rate,
         cores,
     }
 }

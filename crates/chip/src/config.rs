@@ -45,7 +45,9 @@ pub struct Compartment {
     pub refractory: u32,
     /// Spikes this compartment may emit per tick.
     pub max_spikes: u32,
-    /// Fan-out: one packet per destination when the compartment spikes.
+    /// Fan-out. When the compartment spikes, one packet (carrying its spike count) is routed
+    /// as an XY multicast tree to the distinct cores of this list and delivered to every
+    /// listed axon; see docs/core-model.md.
     pub destinations: Vec<Destination>,
 }
 
@@ -84,5 +86,9 @@ pub struct ChipConfig {
     pub inputs: Vec<Vec<Destination>>,
     /// Index into `populations` of the readout population (classification by spike counts).
     pub readout: u32,
+    /// Input spikes per tick that encode an input of value 1 (a white pixel), in `(0, 1]`:
+    /// the rate the compiler scaled the first layer for. Whoever encodes inputs uses it; the
+    /// emulator does not.
+    pub input_rate: f64,
     pub cores: Vec<CoreConfig>,
 }

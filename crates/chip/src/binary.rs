@@ -1,0 +1,927 @@
+//! `cores.bin`: the per-core images in the little-endian layout of `docs/chip-config.md`.
+//!
+//! A 32-byte file header, two global sections (input fan-out, placement), then six sections per
+//! core (header, group exponents, compartment table, axon table, packed synapse memory, fan-out
+//! table). Every section carries its length and a CRC-32 of its header and payload. The decoder
+//! checks structure only (magic, version, lengths, checksums, running offsets, index widths);
+//! `validate` checks meaning.
+
+use std::path::Path;
+
+use crate::{Axon, ChipError, Compartment, CoreConfig, Destination, Synapse, validate::index_bits};
+
+/// The first 8 bytes of `cores.bin`.
+pub(crate) const MAGIC: [u8; 8] = *b"LIFCHIPC";
+/// Version of the `cores.bin` layout.
+pub(crate) const VERSION: u32 = 1;
+/// The `core` field of a section that belongs to no core.
+const GLOBAL: u32 = u32::MAX;
+const FILE_HEADER_BYTES: usize = 32;
+const SECTION_HEADER_BYTES: usize = 16;
+const CORE_HEADER_BYTES: usize = 36;
+const COMPARTMENT_BYTES: usize = 44;
+const AXON_BYTES: usize = 12;
+const DESTINATION_BYTES: usize = 8;
+
+/// What `cores.bin` holds besides the target and the names in the manifest.
+#[derive(Debug)]
+pub(crate) struct CoresImage {
+    pub weight_field_bits: u32,
+    pub inputs: Vec<Vec<Destination>>,
+    pub placements: Vec<Vec<(u32, u32)>>,
+    pub cores: Vec<CoreConfig>,
+}
+
+// ---------------------------------------------------------------- writing
+
+struct Out(Vec<u8>);
+
+impl Out {
+    fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn i32(&mut self, v: i32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn usize32(&mut self, v: usize) {
+        // Sizes were checked against u32 by `validate` before encoding.
+        self.u32(u32::try_from(v).unwrap_or(u32::MAX));
+    }
+
+    /// Appends a section: tag, core, payload length, payload, CRC of all four.
+    fn section(&mut self, tag: &[u8; 4], core: u32, payload: &[u8]) {
+        let start = self.0.len();
+        self.0.extend_from_slice(tag);
+        self.u32(core);
+        self.0
+            .extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(payload);
+        let crc = crc32fast::hash(&self.0[start..]);
+        self.u32(crc);
+    }
+}
+
+/// Packs values of up to 64 bits, least significant bit first.
+struct BitWriter {
+    out: Vec<u8>,
+    acc: u128,
+    bits: u32,
+}
+
+impl BitWriter {
+    fn push(&mut self, value: u64, width: u32) {
+        let masked = if width >= 64 {
+            value
+        } else {
+            value & ((1u64 << width) - 1)
+        };
+        self.acc |= u128::from(masked) << self.bits;
+        self.bits += width;
+        while self.bits >= 8 {
+            self.out.push(self.acc as u8);
+            self.acc >>= 8;
+            self.bits -= 8;
+        }
+    }
+    fn finish(mut self) -> Vec<u8> {
+        if self.bits > 0 {
+            self.out.push(self.acc as u8);
+        }
+        self.out
+    }
+}
+
+/// Encodes `cores.bin` for a configuration that has passed `validate`.
+pub(crate) fn encode(
+    inputs: &[Vec<Destination>],
+    placements: &[&[(u32, u32)]],
+    cores: &[CoreConfig],
+    weight_field_bits: u32,
+) -> Vec<u8> {
+    let mut out = Out(Vec::new());
+    out.0.extend_from_slice(&MAGIC);
+    out.u32(VERSION);
+    out.usize32(cores.len());
+    out.usize32(inputs.len());
+    out.usize32(placements.len());
+    out.u32(weight_field_bits);
+    let crc = crc32fast::hash(&out.0);
+    out.u32(crc);
+
+    let mut p = Out(Vec::new());
+    for dests in inputs {
+        p.usize32(dests.len());
+    }
+    for d in inputs.iter().flatten() {
+        p.u32(d.core);
+        p.u32(d.axon);
+    }
+    out.section(b"INPT", GLOBAL, &p.0);
+
+    let mut p = Out(Vec::new());
+    for placement in placements {
+        p.usize32(placement.len());
+        for &(core, slot) in placement.iter() {
+            p.u32(core);
+            p.u32(slot);
+        }
+    }
+    out.section(b"PLCE", GLOBAL, &p.0);
+
+    for core in cores {
+        let n_syn: usize = core.axons.iter().map(|a| a.synapses.len()).sum();
+        let n_dest: usize = core.compartments.iter().map(|c| c.destinations.len()).sum();
+        let ibits = index_bits(core.compartments.len());
+        let mut p = Out(Vec::new());
+        p.u32(core.id);
+        p.u32(core.x);
+        p.u32(core.y);
+        p.usize32(core.compartments.len());
+        p.usize32(core.axons.len());
+        p.usize32(n_syn);
+        p.usize32(core.group_exponents.len());
+        p.usize32(n_dest);
+        p.u32(ibits);
+        out.section(b"CORE", core.id, &p.0);
+
+        let mut p = Out(Vec::new());
+        for &e in &core.group_exponents {
+            p.i32(e);
+        }
+        out.section(b"GRPS", core.id, &p.0);
+
+        let mut p = Out(Vec::new());
+        let mut fanout = 0usize;
+        for c in &core.compartments {
+            p.u32(c.population);
+            p.u32(c.neuron);
+            p.u32(c.current_decay);
+            p.u32(c.voltage_decay);
+            p.u32(c.threshold);
+            p.i32(c.bias);
+            p.u32(c.bias_exp);
+            p.u32(c.refractory);
+            p.u32(c.max_spikes);
+            p.usize32(fanout);
+            p.usize32(c.destinations.len());
+            fanout += c.destinations.len();
+        }
+        out.section(b"CMPT", core.id, &p.0);
+
+        let mut p = Out(Vec::new());
+        let mut start = 0usize;
+        for a in &core.axons {
+            p.u16(a.group);
+            p.u16(0);
+            p.usize32(start);
+            p.usize32(a.synapses.len());
+            start += a.synapses.len();
+        }
+        out.section(b"AXON", core.id, &p.0);
+
+        let mut bits = BitWriter {
+            out: Vec::new(),
+            acc: 0,
+            bits: 0,
+        };
+        for s in core.axons.iter().flat_map(|a| &a.synapses) {
+            bits.push(u64::from(s.compartment), ibits);
+            bits.push(s.weight as i64 as u64, weight_field_bits);
+        }
+        out.section(b"SYNS", core.id, &bits.finish());
+
+        let mut p = Out(Vec::new());
+        for d in core.compartments.iter().flat_map(|c| &c.destinations) {
+            p.u32(d.core);
+            p.u32(d.axon);
+        }
+        out.section(b"FOUT", core.id, &p.0);
+    }
+    out.0
+}
+
+// ---------------------------------------------------------------- reading
+
+/// Walks `cores.bin`, naming the file, the core and the field in every error.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    file: &'a Path,
+}
+
+impl<'a> Reader<'a> {
+    fn err(
+        &self,
+        core: Option<u32>,
+        field: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> ChipError {
+        ChipError::corrupt(self.file, core, field, detail)
+    }
+
+    /// Reads the next section, which must be `tag` of `core`, and checks its CRC.
+    fn section(&mut self, tag: &[u8; 4], core: Option<u32>) -> Result<&'a [u8], ChipError> {
+        let name = String::from_utf8_lossy(tag).into_owned();
+        let at = self.pos;
+        let left = self.bytes.len() - at;
+        if left < SECTION_HEADER_BYTES + 4 {
+            return Err(self.err(
+                core,
+                format!("section {name}"),
+                format!("truncated at byte {at}: the section needs at least 20 bytes, {left} left"),
+            ));
+        }
+        let head = &self.bytes[at..at + SECTION_HEADER_BYTES];
+        if &head[0..4] != tag {
+            return Err(self.err(
+                core,
+                format!("section {name}"),
+                format!(
+                    "byte {at}: expected tag {name:?}, found {:?}",
+                    String::from_utf8_lossy(&head[0..4])
+                ),
+            ));
+        }
+        let found_core = le_u32(&head[4..8]);
+        let want_core = core.unwrap_or(GLOBAL);
+        if found_core != want_core {
+            return Err(self.err(
+                core,
+                format!("section {name}.core"),
+                format!("byte {}: expected {want_core}, found {found_core}", at + 4),
+            ));
+        }
+        let len = u64::from_le_bytes(head[8..16].try_into().unwrap_or([0; 8]));
+        let room = (left - SECTION_HEADER_BYTES - 4) as u64;
+        if len > room {
+            return Err(self.err(
+                core,
+                format!("section {name}.length"),
+                format!("byte {}: payload of {len} bytes, but only {room} bytes follow (truncated or corrupt)", at + 8),
+            ));
+        }
+        let end = at + SECTION_HEADER_BYTES + len as usize;
+        let stored = le_u32(&self.bytes[end..end + 4]);
+        let actual = crc32fast::hash(&self.bytes[at..end]);
+        if stored != actual {
+            return Err(self.err(
+                core,
+                format!("section {name}.crc32"),
+                format!("checksum mismatch (stored {stored:08x}, computed {actual:08x}): the file is damaged"),
+            ));
+        }
+        self.pos = end + 4;
+        Ok(&self.bytes[at + SECTION_HEADER_BYTES..end])
+    }
+}
+
+fn le_u32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// Fixed-size fields of a payload whose length was checked beforehand.
+struct Fields<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Fields<'_> {
+    fn u32(&mut self) -> u32 {
+        let v = self.bytes.get(self.pos..self.pos + 4).map_or(0, le_u32);
+        self.pos += 4;
+        v
+    }
+    fn i32(&mut self) -> i32 {
+        self.u32() as i32
+    }
+    fn u16(&mut self) -> u16 {
+        let v = self
+            .bytes
+            .get(self.pos..self.pos + 2)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+        self.pos += 2;
+        v
+    }
+}
+
+/// Reads bit fields packed by [`BitWriter`].
+struct BitReader<'a> {
+    bytes: &'a [u8],
+    bit: u64,
+}
+
+impl BitReader<'_> {
+    fn take(&mut self, width: u32) -> u64 {
+        let mut v = 0u64;
+        let mut got = 0u32;
+        while got < width {
+            let byte = self
+                .bytes
+                .get((self.bit / 8) as usize)
+                .copied()
+                .unwrap_or(0);
+            let offset = (self.bit % 8) as u32;
+            let n = (8 - offset).min(width - got);
+            let chunk = (u64::from(byte) >> offset) & ((1u64 << n) - 1);
+            v |= chunk << got;
+            got += n;
+            self.bit += u64::from(n);
+        }
+        v
+    }
+}
+
+fn sign_extend(v: u64, width: u32) -> i64 {
+    if width == 0 || width >= 64 {
+        return v as i64;
+    }
+    let shift = 64 - width;
+    ((v << shift) as i64) >> shift
+}
+
+/// Checks that a payload of `len` bytes holds exactly `count` records of `size` bytes.
+fn expect_len(
+    file: &Path,
+    core: Option<u32>,
+    field: &str,
+    len: usize,
+    count: u64,
+    size: u64,
+) -> Result<(), ChipError> {
+    let want = count.checked_mul(size);
+    if want != Some(len as u64) {
+        return Err(ChipError::corrupt(
+            file,
+            core,
+            field,
+            format!(
+                "payload is {len} bytes; {count} records of {size} bytes need {}",
+                count.saturating_mul(size)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Decodes `cores.bin`; structural checks only.
+pub(crate) fn decode(bytes: &[u8], file: &Path) -> Result<CoresImage, ChipError> {
+    let err = |core: Option<u32>, field: &str, detail: String| {
+        ChipError::corrupt(file, core, field, detail)
+    };
+    if bytes.len() < FILE_HEADER_BYTES {
+        return Err(err(
+            None,
+            "header",
+            format!(
+                "truncated: {} bytes, the header alone needs {FILE_HEADER_BYTES}",
+                bytes.len()
+            ),
+        ));
+    }
+    if bytes[0..8] != MAGIC {
+        return Err(err(
+            None,
+            "magic",
+            format!(
+                "expected {:?}, found {:?}",
+                "LIFCHIPC",
+                String::from_utf8_lossy(&bytes[0..8])
+            ),
+        ));
+    }
+    let version = le_u32(&bytes[8..12]);
+    if version != VERSION {
+        return Err(err(
+            None,
+            "version",
+            format!("{version} is not supported (this reader knows version {VERSION})"),
+        ));
+    }
+    let stored = le_u32(&bytes[28..32]);
+    let actual = crc32fast::hash(&bytes[0..28]);
+    if stored != actual {
+        return Err(err(
+            None,
+            "header.crc32",
+            format!("checksum mismatch (stored {stored:08x}, computed {actual:08x})"),
+        ));
+    }
+    let n_cores = le_u32(&bytes[12..16]);
+    let n_channels = le_u32(&bytes[16..20]);
+    let n_pops = le_u32(&bytes[20..24]);
+    let weight_field_bits = le_u32(&bytes[24..28]);
+    if !(1..=32).contains(&weight_field_bits) {
+        return Err(err(
+            None,
+            "header.weight_field_bits",
+            format!("{weight_field_bits}: expected 1..=32"),
+        ));
+    }
+    let mut r = Reader {
+        bytes,
+        pos: FILE_HEADER_BYTES,
+        file,
+    };
+
+    // Input fan-out.
+    let payload = r.section(b"INPT", None)?;
+    let counts_len = u64::from(n_channels) * 4;
+    if (payload.len() as u64) < counts_len {
+        return Err(err(
+            None,
+            "section INPT",
+            format!(
+                "payload of {} bytes cannot hold {n_channels} channel counts",
+                payload.len()
+            ),
+        ));
+    }
+    let mut f = Fields {
+        bytes: payload,
+        pos: 0,
+    };
+    let counts: Vec<u32> = (0..n_channels).map(|_| f.u32()).collect();
+    let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+    expect_len(
+        file,
+        None,
+        "section INPT",
+        payload.len() - counts_len as usize,
+        total,
+        DESTINATION_BYTES as u64,
+    )?;
+    let inputs = counts
+        .iter()
+        .map(|&c| {
+            (0..c)
+                .map(|_| Destination {
+                    core: f.u32(),
+                    axon: f.u32(),
+                })
+                .collect()
+        })
+        .collect();
+
+    // Placement of each population.
+    let payload = r.section(b"PLCE", None)?;
+    let mut f = Fields {
+        bytes: payload,
+        pos: 0,
+    };
+    let mut placements = Vec::new();
+    for p in 0..n_pops {
+        let left = payload.len().saturating_sub(f.pos);
+        if left < 4 {
+            return Err(err(
+                None,
+                "section PLCE",
+                format!("ends before population {p}'s entry count"),
+            ));
+        }
+        let count = f.u32();
+        if u64::from(count) * 8 > (left - 4) as u64 {
+            return Err(err(
+                None,
+                "section PLCE",
+                format!("population {p} claims {count} entries; the payload is too short"),
+            ));
+        }
+        placements.push((0..count).map(|_| (f.u32(), f.u32())).collect::<Vec<_>>());
+    }
+    if f.pos != payload.len() {
+        return Err(err(
+            None,
+            "section PLCE",
+            format!("{} bytes after the last population", payload.len() - f.pos),
+        ));
+    }
+
+    let mut cores = Vec::new();
+    for c in 0..n_cores {
+        cores.push(decode_core(&mut r, c, weight_field_bits)?);
+    }
+    if r.pos != bytes.len() {
+        return Err(err(
+            None,
+            "end",
+            format!(
+                "{} unexpected bytes after the last core",
+                bytes.len() - r.pos
+            ),
+        ));
+    }
+    Ok(CoresImage {
+        weight_field_bits,
+        inputs,
+        placements,
+        cores,
+    })
+}
+
+fn decode_core(
+    r: &mut Reader<'_>,
+    c: u32,
+    weight_field_bits: u32,
+) -> Result<CoreConfig, ChipError> {
+    let file = r.file;
+    let core = Some(c);
+    let err = |field: &str, detail: String| ChipError::corrupt(file, core, field, detail);
+
+    let payload = r.section(b"CORE", core)?;
+    expect_len(
+        file,
+        core,
+        "section CORE",
+        payload.len(),
+        1,
+        CORE_HEADER_BYTES as u64,
+    )?;
+    let mut f = Fields {
+        bytes: payload,
+        pos: 0,
+    };
+    let id = f.u32();
+    let x = f.u32();
+    let y = f.u32();
+    let n_comp = f.u32();
+    let n_axon = f.u32();
+    let n_syn = f.u32();
+    let n_groups = f.u32();
+    let n_dest = f.u32();
+    let ibits = f.u32();
+    if id != c {
+        return Err(err(
+            "CORE.id",
+            format!("{id}; expected {c} (cores are stored in id order)"),
+        ));
+    }
+    let want_ibits = index_bits(n_comp as usize);
+    if ibits != want_ibits {
+        return Err(err(
+            "CORE.index_bits",
+            format!("{ibits}; {n_comp} compartments need {want_ibits}"),
+        ));
+    }
+
+    let payload = r.section(b"GRPS", core)?;
+    expect_len(
+        file,
+        core,
+        "section GRPS",
+        payload.len(),
+        u64::from(n_groups),
+        4,
+    )?;
+    let mut f = Fields {
+        bytes: payload,
+        pos: 0,
+    };
+    let group_exponents = (0..n_groups).map(|_| f.i32()).collect();
+
+    let payload = r.section(b"CMPT", core)?;
+    expect_len(
+        file,
+        core,
+        "section CMPT",
+        payload.len(),
+        u64::from(n_comp),
+        COMPARTMENT_BYTES as u64,
+    )?;
+    let mut f = Fields {
+        bytes: payload,
+        pos: 0,
+    };
+    let mut compartments = Vec::with_capacity(n_comp as usize);
+    let mut fanout = Vec::with_capacity(n_comp as usize);
+    let mut next = 0u64;
+    for k in 0..n_comp {
+        let comp = Compartment {
+            population: f.u32(),
+            neuron: f.u32(),
+            current_decay: f.u32(),
+            voltage_decay: f.u32(),
+            threshold: f.u32(),
+            bias: f.i32(),
+            bias_exp: f.u32(),
+            refractory: f.u32(),
+            max_spikes: f.u32(),
+            destinations: Vec::new(),
+        };
+        let start = f.u32();
+        let count = f.u32();
+        if u64::from(start) != next {
+            return Err(err(
+                &format!("compartments[{k}].fanout_start"),
+                format!("{start}; expected {next} (fan-out lists are stored back to back)"),
+            ));
+        }
+        next += u64::from(count);
+        compartments.push(comp);
+        fanout.push(count);
+    }
+    if next != u64::from(n_dest) {
+        return Err(err(
+            "CMPT fan-out counts",
+            format!("sum to {next}, but the core header says {n_dest} destinations"),
+        ));
+    }
+
+    let payload = r.section(b"AXON", core)?;
+    expect_len(
+        file,
+        core,
+        "section AXON",
+        payload.len(),
+        u64::from(n_axon),
+        AXON_BYTES as u64,
+    )?;
+    let mut f = Fields {
+        bytes: payload,
+        pos: 0,
+    };
+    let mut rows = Vec::with_capacity(n_axon as usize);
+    let mut next = 0u64;
+    for a in 0..n_axon {
+        let group = f.u16();
+        let reserved = f.u16();
+        let start = f.u32();
+        let count = f.u32();
+        if reserved != 0 {
+            return Err(err(
+                &format!("axons[{a}].reserved"),
+                format!("{reserved}; must be 0"),
+            ));
+        }
+        if u64::from(start) != next {
+            return Err(err(
+                &format!("axons[{a}].synapse_start"),
+                format!("{start}; expected {next} (synapse rows are stored back to back)"),
+            ));
+        }
+        next += u64::from(count);
+        rows.push((group, count));
+    }
+    if next != u64::from(n_syn) {
+        return Err(err(
+            "AXON synapse counts",
+            format!("sum to {next}, but the core header says {n_syn} synapses"),
+        ));
+    }
+
+    let payload = r.section(b"SYNS", core)?;
+    let width = u64::from(ibits + weight_field_bits);
+    let total_bits = u64::from(n_syn) * width;
+    let want = total_bits.div_ceil(8);
+    if payload.len() as u64 != want {
+        return Err(err(
+            "section SYNS",
+            format!(
+                "payload is {} bytes; {n_syn} synapses of {width} bits need {want}",
+                payload.len()
+            ),
+        ));
+    }
+    let mut bits = BitReader {
+        bytes: payload,
+        bit: 0,
+    };
+    let mut axons = Vec::with_capacity(n_axon as usize);
+    for (group, count) in rows {
+        let synapses = (0..count)
+            .map(|_| {
+                let compartment = bits.take(ibits) as u32;
+                let weight = sign_extend(bits.take(weight_field_bits), weight_field_bits) as i32;
+                Synapse {
+                    compartment,
+                    weight,
+                }
+            })
+            .collect();
+        axons.push(Axon { group, synapses });
+    }
+    let pad = (want * 8 - total_bits) as u32;
+    if pad > 0 && bits.take(pad) != 0 {
+        return Err(err(
+            "section SYNS",
+            "padding bits after the last synapse are not zero".to_string(),
+        ));
+    }
+
+    let payload = r.section(b"FOUT", core)?;
+    expect_len(
+        file,
+        core,
+        "section FOUT",
+        payload.len(),
+        u64::from(n_dest),
+        DESTINATION_BYTES as u64,
+    )?;
+    let mut f = Fields {
+        bytes: payload,
+        pos: 0,
+    };
+    for (comp, count) in compartments.iter_mut().zip(fanout) {
+        comp.destinations = (0..count)
+            .map(|_| Destination {
+                core: f.u32(),
+                axon: f.u32(),
+            })
+            .collect();
+    }
+    Ok(CoreConfig {
+        id,
+        x,
+        y,
+        group_exponents,
+        compartments,
+        axons,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ChipConfig, PopulationInfo};
+
+    fn config() -> ChipConfig {
+        let target = lifchip_target::builtin("tiny").unwrap();
+        let comp = |neuron: u32, dests: Vec<Destination>| Compartment {
+            population: 1,
+            neuron,
+            current_decay: 100,
+            voltage_decay: 200,
+            threshold: 1000,
+            bias: -3,
+            bias_exp: 2,
+            refractory: 0,
+            max_spikes: 1,
+            destinations: dests,
+        };
+        ChipConfig {
+            target,
+            net_name: "t".into(),
+            net_hash: 1,
+            populations: vec![
+                PopulationInfo {
+                    name: "in".into(),
+                    shape: vec![1],
+                    is_input: true,
+                    placement: vec![],
+                },
+                PopulationInfo {
+                    name: "out".into(),
+                    shape: vec![3],
+                    is_input: false,
+                    placement: vec![(0, 0), (0, 1), (0, 2)],
+                },
+            ],
+            inputs: vec![vec![Destination { core: 0, axon: 0 }]],
+            readout: 1,
+            input_rate: 1.0,
+            cores: vec![CoreConfig {
+                id: 0,
+                x: 0,
+                y: 0,
+                group_exponents: vec![0, -2],
+                compartments: vec![
+                    comp(0, vec![Destination { core: 0, axon: 1 }]),
+                    comp(1, vec![]),
+                    comp(2, vec![]),
+                ],
+                axons: vec![
+                    Axon {
+                        group: 0,
+                        synapses: vec![
+                            Synapse {
+                                compartment: 1,
+                                weight: -256,
+                            },
+                            Synapse {
+                                compartment: 2,
+                                weight: 255,
+                            },
+                        ],
+                    },
+                    Axon {
+                        group: 1,
+                        synapses: vec![Synapse {
+                            compartment: 0,
+                            weight: 7,
+                        }],
+                    },
+                ],
+            }],
+        }
+    }
+
+    fn encoded() -> Vec<u8> {
+        let c = config();
+        let placements: Vec<&[(u32, u32)]> = c
+            .populations
+            .iter()
+            .map(|p| p.placement.as_slice())
+            .collect();
+        encode(&c.inputs, &placements, &c.cores, 9)
+    }
+
+    /// `(tag, payload start, payload length)` of every section.
+    fn sections(bytes: &[u8]) -> Vec<([u8; 4], usize, usize)> {
+        let mut out = Vec::new();
+        let mut at = FILE_HEADER_BYTES;
+        while at < bytes.len() {
+            let tag: [u8; 4] = bytes[at..at + 4].try_into().unwrap();
+            let len = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap()) as usize;
+            out.push((tag, at + SECTION_HEADER_BYTES, len));
+            at += SECTION_HEADER_BYTES + len + 4;
+        }
+        out
+    }
+
+    /// Edits the payload of section `tag` and recomputes its CRC, so that deeper checks run.
+    fn edit(bytes: &mut [u8], tag: &[u8; 4], f: impl FnOnce(&mut [u8])) {
+        let (_, start, len) = sections(bytes).into_iter().find(|s| &s.0 == tag).unwrap();
+        f(&mut bytes[start..start + len]);
+        let crc = crc32fast::hash(&bytes[start - SECTION_HEADER_BYTES..start + len]);
+        bytes[start + len..start + len + 4].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    fn check(bytes: &[u8], want: &str) {
+        let msg = decode(bytes, Path::new("cores.bin"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("cores.bin") && msg.contains(want),
+            "{msg:?} should mention {want:?}"
+        );
+    }
+
+    #[test]
+    fn decodes_what_it_encodes() {
+        let c = config();
+        let image = decode(&encoded(), Path::new("cores.bin")).unwrap();
+        assert_eq!(image.cores, c.cores);
+        assert_eq!(image.inputs, c.inputs);
+        assert_eq!(image.placements, vec![vec![], vec![(0, 0), (0, 1), (0, 2)]]);
+        // 3 synapses of 2 index bits + 9 weight bits = 33 bits -> 5 bytes.
+        let syns = sections(&encoded())
+            .into_iter()
+            .find(|s| &s.0 == b"SYNS")
+            .unwrap();
+        assert_eq!(syns.2, 5);
+    }
+
+    #[test]
+    fn structural_errors_name_the_field() {
+        let good = encoded();
+        let mut b = good.clone();
+        b[0] = b'X';
+        check(&b, "magic");
+        let mut b = good.clone();
+        b[8] = 2;
+        check(&b, "version");
+        let mut b = good.clone();
+        b[24] = 10;
+        check(&b, "header.crc32");
+        let mut b = good.clone();
+        b.push(0);
+        check(&b, "unexpected bytes");
+        let mut b = good.clone();
+        edit(&mut b, b"CMPT", |p| p[COMPARTMENT_BYTES + 36] = 5);
+        check(&b, "compartments[1].fanout_start");
+        let mut b = good.clone();
+        edit(&mut b, b"AXON", |p| p[2] = 1);
+        check(&b, "axons[0].reserved");
+        let mut b = good.clone();
+        edit(&mut b, b"AXON", |p| p[AXON_BYTES + 8] = 9);
+        check(&b, "AXON synapse counts");
+        let mut b = good.clone();
+        edit(&mut b, b"SYNS", |p| p[4] |= 0x80);
+        check(&b, "padding");
+        let mut b = good.clone();
+        edit(&mut b, b"CORE", |p| p[32] = 3);
+        check(&b, "index_bits");
+        let mut b = good.clone();
+        edit(&mut b, b"CORE", |p| p[12] = 200);
+        check(&b, "200 compartments need 8");
+        let mut b = good.clone();
+        edit(&mut b, b"CORE", |p| p[16] = 200);
+        check(&b, "section AXON: payload is 24 bytes; 200 records");
+        let mut b = good.clone();
+        edit(&mut b, b"INPT", |p| p[0] = 7);
+        check(&b, "section INPT");
+        let (_, start, _) = sections(&good)
+            .into_iter()
+            .find(|s| &s.0 == b"GRPS")
+            .unwrap();
+        let mut b = good.clone();
+        b[start - 1] = 0xff;
+        check(&b, "GRPS.length");
+        let mut b = good.clone();
+        b[start - 16] = b'Q';
+        check(&b, "expected tag");
+        check(&good[..good.len() - 1], "truncated");
+    }
+}

@@ -1,0 +1,510 @@
+//! CHIPDIR on disk: `manifest.json`, `target.yaml` and `cores.bin`, written atomically and read
+//! back with every check of the format.
+
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use lifchip_target::Target;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    ChipConfig, ChipError, PopulationInfo,
+    binary::{self, CoresImage},
+    validate::{population_size, validate, weight_format},
+};
+
+/// Name of the format, as written in `manifest.json`.
+pub const CHIPDIR_FORMAT: &str = "lifchip-chipdir";
+/// Version of the CHIPDIR format (manifest and `cores.bin` together).
+pub const CHIPDIR_VERSION: u32 = 1;
+
+const MANIFEST: &str = "manifest.json";
+const TARGET: &str = "target.yaml";
+const CORES: &str = "cores.bin";
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    format: String,
+    version: u32,
+    target: TargetRef,
+    net: NetRef,
+    readout: u32,
+    input_channels: u64,
+    /// `ChipConfig::input_rate`, as the shortest decimal that reads back exactly.
+    input_rate: String,
+    cores_bin: FileRef,
+    cores: Vec<CoreSummary>,
+    populations: Vec<PopulationSummary>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetRef {
+    name: String,
+    file: String,
+    /// FNV-1a 64 of `target.yaml`'s bytes, 16 hex digits.
+    fnv1a64: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetRef {
+    name: String,
+    /// The net's hash, 16 hex digits.
+    hash: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRef {
+    file: String,
+    bytes: u64,
+    crc32: String,
+    weight_field_bits: u32,
+}
+
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CoreSummary {
+    id: u32,
+    x: u32,
+    y: u32,
+    compartments: u64,
+    axons: u64,
+    synapses: u64,
+    groups: u64,
+    destinations: u64,
+    /// Synapse memory the target's cost model charges for this core.
+    synapse_bits: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PopulationSummary {
+    name: String,
+    shape: Vec<usize>,
+    is_input: bool,
+    neurons: u64,
+}
+
+/// FNV-1a, 64 bits: a stable content hash for the embedded target.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn summaries(config: &ChipConfig) -> Vec<CoreSummary> {
+    config
+        .cores
+        .iter()
+        .map(|c| {
+            let synapses: u64 = c.axons.iter().map(|a| a.synapses.len() as u64).sum();
+            CoreSummary {
+                id: c.id,
+                x: c.x,
+                y: c.y,
+                compartments: c.compartments.len() as u64,
+                axons: c.axons.len() as u64,
+                synapses,
+                groups: c.group_exponents.len() as u64,
+                destinations: c
+                    .compartments
+                    .iter()
+                    .map(|k| k.destinations.len() as u64)
+                    .sum(),
+                synapse_bits: config.target.synapse_bits(synapses, c.axons.len() as u64),
+            }
+        })
+        .collect()
+}
+
+/// The three files of a CHIPDIR, in memory.
+struct Files {
+    manifest: Vec<u8>,
+    target: Vec<u8>,
+    cores: Vec<u8>,
+}
+
+fn encode(config: &ChipConfig) -> Result<Files, ChipError> {
+    config.target.validate()?;
+    validate(config)?;
+    let weights = weight_format(&config.target)?;
+    let target = serde_yaml::to_string(&config.target)
+        .map_err(|e| ChipError::invalid(None, "target", format!("cannot be written as YAML: {e}")))?
+        .into_bytes();
+    let placements: Vec<&[(u32, u32)]> = config
+        .populations
+        .iter()
+        .map(|p| p.placement.as_slice())
+        .collect();
+    let cores = binary::encode(
+        &config.inputs,
+        &placements,
+        &config.cores,
+        weights.field_bits,
+    );
+    let manifest = Manifest {
+        format: CHIPDIR_FORMAT.to_string(),
+        version: CHIPDIR_VERSION,
+        target: TargetRef {
+            name: config.target.name.clone(),
+            file: TARGET.to_string(),
+            fnv1a64: format!("{:016x}", fnv1a64(&target)),
+        },
+        net: NetRef {
+            name: config.net_name.clone(),
+            hash: format!("{:016x}", config.net_hash),
+        },
+        readout: config.readout,
+        input_channels: config.inputs.len() as u64,
+        input_rate: format!("{}", config.input_rate),
+        cores_bin: FileRef {
+            file: CORES.to_string(),
+            bytes: cores.len() as u64,
+            crc32: format!("{:08x}", crc32fast::hash(&cores)),
+            weight_field_bits: weights.field_bits,
+        },
+        cores: summaries(config),
+        populations: config
+            .populations
+            .iter()
+            .map(|p| PopulationSummary {
+                name: p.name.clone(),
+                shape: p.shape.clone(),
+                is_input: p.is_input,
+                neurons: population_size(&p.shape).unwrap_or(0) as u64,
+            })
+            .collect(),
+    };
+    let mut manifest = serde_json::to_vec_pretty(&manifest).map_err(|e| {
+        ChipError::invalid(None, "manifest", format!("cannot be written as JSON: {e}"))
+    })?;
+    manifest.push(b'\n');
+    Ok(Files {
+        manifest,
+        target,
+        cores,
+    })
+}
+
+/// Writes `config` as a CHIPDIR at `dir`, atomically.
+///
+/// The configuration is validated first (an invalid one is refused with
+/// [`ChipError::Invalid`]). The files are built in a temporary directory beside `dir` and
+/// renamed into place, so readers never see a half-written CHIPDIR. An existing `dir` is
+/// replaced only if it is a CHIPDIR (holds `manifest.json`) or an empty directory; anything
+/// else is refused with [`ChipError::NotChipdir`]. The same configuration always gives the same
+/// bytes.
+pub fn write_chipdir(config: &ChipConfig, dir: &Path) -> Result<(), ChipError> {
+    let files = encode(config)?;
+    let name = dir
+        .file_name()
+        .ok_or_else(|| ChipError::io(dir, std::io::Error::other("not a directory name")))?
+        .to_string_lossy()
+        .into_owned();
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let replace = match fs::symlink_metadata(dir) {
+        Ok(meta) => {
+            let replaceable = meta.is_dir()
+                && (dir.join(MANIFEST).is_file()
+                    || fs::read_dir(dir)
+                        .map_err(|e| ChipError::io(dir, e))?
+                        .next()
+                        .is_none());
+            if !replaceable {
+                return Err(ChipError::NotChipdir {
+                    path: dir.to_path_buf(),
+                });
+            }
+            true
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(ChipError::io(dir, e)),
+    };
+    fs::create_dir_all(&parent).map_err(|e| ChipError::io(&parent, e))?;
+    let prefix = format!(".{name}.tmp-");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o777));
+    }
+    let staging = builder
+        .tempdir_in(&parent)
+        .map_err(|e| ChipError::io(&parent, e))?;
+    for (file, bytes) in [
+        (MANIFEST, &files.manifest),
+        (TARGET, &files.target),
+        (CORES, &files.cores),
+    ] {
+        let path = staging.path().join(file);
+        let mut f = fs::File::create(&path).map_err(|e| ChipError::io(&path, e))?;
+        f.write_all(bytes).map_err(|e| ChipError::io(&path, e))?;
+        f.sync_all().map_err(|e| ChipError::io(&path, e))?;
+    }
+    if replace {
+        // Move the old CHIPDIR into a second temporary directory (removed when it drops), then
+        // move the new one into place; on failure, put the old one back.
+        let old = tempfile::Builder::new()
+            .prefix(&format!(".{name}.old-"))
+            .tempdir_in(&parent)
+            .map_err(|e| ChipError::io(&parent, e))?;
+        let parked = old.path().join(&name);
+        fs::rename(dir, &parked).map_err(|e| ChipError::io(dir, e))?;
+        if let Err(e) = fs::rename(staging.path(), dir) {
+            let _ = fs::rename(&parked, dir);
+            return Err(ChipError::io(dir, e));
+        }
+    } else {
+        fs::rename(staging.path(), dir).map_err(|e| ChipError::io(dir, e))?;
+    }
+    // The staging directory now lives at `dir`; keep it from being cleaned up.
+    let _ = staging.keep();
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ChipError> {
+    fs::read(path).map_err(|e| ChipError::io(path, e))
+}
+
+/// Reads and validates the CHIPDIR at `dir`.
+///
+/// Checks the manifest (format, version), the target's hash, `cores.bin`'s size, checksums and
+/// structure, that the manifest agrees with `cores.bin`, and every rule of [`validate`]. Any
+/// problem is a [`ChipError`] naming the file, the core and the field; nothing in the files can
+/// make it panic.
+///
+/// [`validate`]: crate::validate
+pub fn read_chipdir(dir: &Path) -> Result<ChipConfig, ChipError> {
+    let manifest_path = dir.join(MANIFEST);
+    if !manifest_path.is_file() && dir.is_dir() {
+        return Err(ChipError::NotChipdir {
+            path: dir.to_path_buf(),
+        });
+    }
+    let bytes = read(&manifest_path)?;
+    let manifest = parse_manifest(&bytes, &manifest_path)?;
+    let corrupt =
+        |field: &str, detail: String| ChipError::corrupt(&manifest_path, None, field, detail);
+
+    let target_path = dir.join(TARGET);
+    let target_bytes = read(&target_path)?;
+    let hash = format!("{:016x}", fnv1a64(&target_bytes));
+    if hash != manifest.target.fnv1a64 {
+        return Err(ChipError::corrupt(
+            &target_path,
+            None,
+            "content",
+            format!(
+                "FNV-1a hash is {hash}, the manifest says {}: the target was changed or damaged",
+                manifest.target.fnv1a64
+            ),
+        ));
+    }
+    let text = std::str::from_utf8(&target_bytes).map_err(|e| ChipError::Parse {
+        file: target_path.clone(),
+        detail: format!("not UTF-8: {e}"),
+    })?;
+    let target: Target = lifchip_target::parse(text, &target_path.display().to_string())?;
+    if target.name != manifest.target.name {
+        return Err(corrupt(
+            "target.name",
+            format!(
+                "{:?}, but target.yaml names {:?}",
+                manifest.target.name, target.name
+            ),
+        ));
+    }
+    let weights = weight_format(&target).map_err(|e| e.in_file(&target_path))?;
+
+    let cores_path = dir.join(CORES);
+    let cores_bytes = read(&cores_path)?;
+    if cores_bytes.len() as u64 != manifest.cores_bin.bytes {
+        return Err(ChipError::corrupt(
+            &cores_path,
+            None,
+            "size",
+            format!(
+                "{} bytes, the manifest says {} (truncated or replaced)",
+                cores_bytes.len(),
+                manifest.cores_bin.bytes
+            ),
+        ));
+    }
+    let crc = format!("{:08x}", crc32fast::hash(&cores_bytes));
+    if crc != manifest.cores_bin.crc32 {
+        return Err(ChipError::corrupt(
+            &cores_path,
+            None,
+            "crc32",
+            format!(
+                "{crc}, the manifest says {}: the file is damaged",
+                manifest.cores_bin.crc32
+            ),
+        ));
+    }
+    let image = binary::decode(&cores_bytes, &cores_path)?;
+    check_agreement(&manifest, &image, weights.field_bits, &manifest_path)?;
+
+    let net_hash = u64::from_str_radix(&manifest.net.hash, 16).map_err(|_| {
+        corrupt(
+            "net.hash",
+            format!("{:?} is not 16 hex digits", manifest.net.hash),
+        )
+    })?;
+    let input_rate: f64 = manifest.input_rate.parse().map_err(|_| {
+        corrupt(
+            "input_rate",
+            format!("{:?} is not a number", manifest.input_rate),
+        )
+    })?;
+    let CoresImage {
+        inputs,
+        placements,
+        cores,
+        ..
+    } = image;
+    let populations = manifest
+        .populations
+        .into_iter()
+        .zip(placements)
+        .map(|(p, placement)| PopulationInfo {
+            name: p.name,
+            shape: p.shape,
+            is_input: p.is_input,
+            placement,
+        })
+        .collect();
+    let config = ChipConfig {
+        target,
+        net_name: manifest.net.name,
+        net_hash,
+        populations,
+        inputs,
+        readout: manifest.readout,
+        input_rate,
+        cores,
+    };
+    validate(&config).map_err(|e| e.in_file(&cores_path))?;
+    let expected = summaries(&config);
+    if expected != manifest.cores {
+        return Err(corrupt(
+            "cores",
+            "the per-core summary disagrees with cores.bin".to_string(),
+        ));
+    }
+    Ok(config)
+}
+
+fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest, ChipError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ChipError::Parse {
+        file: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    let format = value.get("format").and_then(|v| v.as_str()).unwrap_or("");
+    if format != CHIPDIR_FORMAT {
+        return Err(ChipError::corrupt(
+            path,
+            None,
+            "format",
+            format!("{format:?}; expected {CHIPDIR_FORMAT:?}"),
+        ));
+    }
+    let version = value.get("version").and_then(|v| v.as_u64());
+    if version != Some(u64::from(CHIPDIR_VERSION)) {
+        return Err(ChipError::corrupt(
+            path,
+            None,
+            "version",
+            format!("{version:?} is not supported (this reader knows version {CHIPDIR_VERSION})"),
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| ChipError::Parse {
+        file: path.to_path_buf(),
+        detail: e.to_string(),
+    })
+}
+
+fn check_agreement(
+    manifest: &Manifest,
+    image: &CoresImage,
+    weight_bits: u32,
+    path: &Path,
+) -> Result<(), ChipError> {
+    let mismatch = |field: &str, manifest: String, binary: String| {
+        Err(ChipError::corrupt(
+            path,
+            None,
+            field,
+            format!("the manifest says {manifest}, cores.bin says {binary}"),
+        ))
+    };
+    if image.weight_field_bits != weight_bits || manifest.cores_bin.weight_field_bits != weight_bits
+    {
+        return mismatch(
+            "cores_bin.weight_field_bits",
+            format!(
+                "{} (the target needs {weight_bits})",
+                manifest.cores_bin.weight_field_bits
+            ),
+            image.weight_field_bits.to_string(),
+        );
+    }
+    if manifest.cores.len() != image.cores.len() {
+        return mismatch(
+            "cores",
+            format!("{} cores", manifest.cores.len()),
+            format!("{}", image.cores.len()),
+        );
+    }
+    if manifest.input_channels != image.inputs.len() as u64 {
+        return mismatch(
+            "input_channels",
+            manifest.input_channels.to_string(),
+            image.inputs.len().to_string(),
+        );
+    }
+    if manifest.populations.len() != image.placements.len() {
+        return mismatch(
+            "populations",
+            format!("{} populations", manifest.populations.len()),
+            format!("{}", image.placements.len()),
+        );
+    }
+    for (p, pop) in manifest.populations.iter().enumerate() {
+        if population_size(&pop.shape).map(|n| n as u64) != Some(pop.neurons) {
+            return Err(ChipError::corrupt(
+                path,
+                None,
+                format!("populations[{p}].neurons"),
+                format!("{} does not match shape {:?}", pop.neurons, pop.shape),
+            ));
+        }
+    }
+    for (m, c) in manifest.cores.iter().zip(&image.cores) {
+        if (m.id, m.x, m.y) != (c.id, c.x, c.y) {
+            return Err(ChipError::corrupt(
+                path,
+                Some(c.id),
+                "id, x, y",
+                format!(
+                    "the manifest says ({}, {}, {}), cores.bin says ({}, {}, {})",
+                    m.id, m.x, m.y, c.id, c.x, c.y
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

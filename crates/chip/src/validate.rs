@@ -1,0 +1,565 @@
+//! The rules a chip configuration obeys: indices in range, values within their fields, the
+//! target's per-core limits. The writer refuses, and the reader rejects, anything that breaks one.
+
+use std::collections::BTreeSet;
+
+use lifchip_target::{DecayKind, ExponentScope, SynapseCost, Target, WeightEncoding};
+
+use crate::{ChipConfig, ChipError, CoreConfig};
+
+/// How a target's stored weights are represented in synapse memory.
+///
+/// `field_bits` is the width of the two's-complement weight field of a packed synapse;
+/// a valid weight lies in `[min, max]` and is a multiple of `step`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WeightFormat {
+    pub field_bits: u32,
+    pub min: i64,
+    pub max: i64,
+    pub step: i64,
+}
+
+impl WeightFormat {
+    /// Whether `w` is a weight this format can store.
+    pub fn holds(&self, w: i64) -> bool {
+        w >= self.min && w <= self.max && w % self.step == 0
+    }
+}
+
+/// Largest weight field the format packs.
+const MAX_WEIGHT_FIELD_BITS: u32 = 32;
+
+/// The weight format of `target`.
+///
+/// `Signed` stores `weight_bits` of two's complement. `LoihiSignMode` stores values of up to
+/// `max(8, weight_bits)` magnitude bits with either sign (the union of the excitatory,
+/// inhibitory and mixed ranges of [`Target::weight_range`]), in a field one bit wider; a valid
+/// weight is a multiple of the finest step of the three sign modes.
+pub fn weight_format(target: &Target) -> Result<WeightFormat, ChipError> {
+    let b = target.precision.weight_bits;
+    let bad = |limit: &str| {
+        ChipError::invalid(
+            None,
+            "target.precision.weight_bits",
+            format!("{b} is not supported by the chip format ({limit})"),
+        )
+    };
+    match target.precision.weight_encoding {
+        WeightEncoding::Signed => {
+            if !(1..=MAX_WEIGHT_FIELD_BITS).contains(&b) {
+                return Err(bad("expected 1..=32"));
+            }
+            Ok(WeightFormat {
+                field_bits: b,
+                min: -(1i64 << (b - 1)),
+                max: (1i64 << (b - 1)) - 1,
+                step: 1,
+            })
+        }
+        WeightEncoding::LoihiSignMode => {
+            if !(1..MAX_WEIGHT_FIELD_BITS).contains(&b) {
+                return Err(bad("expected 1..=31 with loihi_sign_mode"));
+            }
+            let ranges = [
+                target.weight_range(1),
+                target.weight_range(-1),
+                target.weight_range(0),
+            ];
+            let min = ranges.iter().map(|r| r.0).min().unwrap_or(0);
+            let max = ranges.iter().map(|r| r.1).max().unwrap_or(0);
+            let step = ranges.iter().map(|r| r.2).min().unwrap_or(1).max(1);
+            // The narrowest two's-complement field holding both ends.
+            let field_bits = (1..=63u32)
+                .find(|&b| min >= -(1i64 << (b - 1)) && max < (1i64 << (b - 1)))
+                .unwrap_or(64);
+            if field_bits > MAX_WEIGHT_FIELD_BITS {
+                return Err(bad("the weights would need a field wider than 32 bits"));
+            }
+            Ok(WeightFormat {
+                field_bits,
+                min,
+                max,
+                step,
+            })
+        }
+    }
+}
+
+/// Bits of the compartment-index field of a packed synapse on a core with `compartments`
+/// compartments: enough for `compartments - 1`, at least 1.
+pub fn index_bits(compartments: usize) -> u32 {
+    if compartments <= 1 {
+        1
+    } else {
+        usize::BITS - (compartments - 1).leading_zeros()
+    }
+}
+
+/// Checks every rule of the chip format and every per-core limit of `config.target`;
+/// returns the first problem found.
+pub fn validate(config: &ChipConfig) -> Result<(), ChipError> {
+    let target = &config.target;
+    check_target(target)?;
+    let weights = weight_format(target)?;
+    check_populations(config)?;
+    // Positions on the mesh: inside it and one core per router.
+    let mut positions = BTreeSet::new();
+    for (index, core) in config.cores.iter().enumerate() {
+        let c = Some(core.id);
+        if core.id as usize != index {
+            return Err(ChipError::invalid(
+                Some(index as u32),
+                "id",
+                format!(
+                    "core at position {index} of the list has id {}; ids must be 0, 1, 2, ... in order",
+                    core.id
+                ),
+            ));
+        }
+        if core.x >= target.mesh.width || core.y >= target.mesh.height {
+            return Err(ChipError::invalid(
+                c,
+                "x, y",
+                format!(
+                    "({}, {}) is outside the {}x{} mesh",
+                    core.x, core.y, target.mesh.width, target.mesh.height
+                ),
+            ));
+        }
+        if !positions.insert((core.x, core.y)) {
+            return Err(ChipError::invalid(
+                c,
+                "x, y",
+                format!("({}, {}) already holds another core", core.x, core.y),
+            ));
+        }
+        check_core(config, core, &weights)?;
+    }
+    for (channel, dests) in config.inputs.iter().enumerate() {
+        for d in dests {
+            check_destination(config, None, &format!("inputs[{channel}]"), d.core, d.axon)?;
+        }
+    }
+    check_placement(config)
+}
+
+fn check_target(target: &Target) -> Result<(), ChipError> {
+    let field = |name: &str, detail: String| {
+        Err(ChipError::invalid(None, format!("target.{name}"), detail))
+    };
+    if target.mesh.width == 0 || target.mesh.height == 0 {
+        return field(
+            "mesh",
+            format!(
+                "{}x{}: a mesh needs at least one core",
+                target.mesh.width, target.mesh.height
+            ),
+        );
+    }
+    let p = &target.precision;
+    if p.threshold_bits > 32 {
+        return field(
+            "precision.threshold_bits",
+            format!("{} is wider than the 32-bit field", p.threshold_bits),
+        );
+    }
+    if !(1..=32).contains(&p.bias_bits) {
+        return field(
+            "precision.bias_bits",
+            format!("{}: expected 1..=32", p.bias_bits),
+        );
+    }
+    if target.neuron.decay == DecayKind::Multiplicative
+        && !(1..=31).contains(&target.neuron.decay_bits)
+    {
+        return field(
+            "neuron.decay_bits",
+            format!("{}: expected 1..=31", target.neuron.decay_bits),
+        );
+    }
+    if let SynapseCost::Sparse {
+        index_bits,
+        axon_entry_bits,
+    } = target.core.synapse_cost
+    {
+        if index_bits > 64 || axon_entry_bits > 1 << 20 {
+            return field(
+                "core.synapse_cost",
+                format!(
+                    "index_bits {index_bits}, axon_entry_bits {axon_entry_bits}: implausibly wide"
+                ),
+            );
+        }
+    }
+    let e = &p.weight_exponent;
+    if e.scope != ExponentScope::None && e.min > e.max {
+        return field(
+            "precision.weight_exponent",
+            format!("min {} > max {}", e.min, e.max),
+        );
+    }
+    Ok(())
+}
+
+fn check_populations(config: &ChipConfig) -> Result<(), ChipError> {
+    if !(config.input_rate > 0.0 && config.input_rate <= 1.0) {
+        return Err(ChipError::invalid(
+            None,
+            "input_rate",
+            format!("{}: expected spikes per tick in (0, 1]", config.input_rate),
+        ));
+    }
+    let readout = config
+        .populations
+        .get(config.readout as usize)
+        .ok_or_else(|| {
+            ChipError::invalid(
+                None,
+                "readout",
+                format!(
+                    "population {} does not exist ({} populations)",
+                    config.readout,
+                    config.populations.len()
+                ),
+            )
+        })?;
+    if readout.is_input {
+        return Err(ChipError::invalid(
+            None,
+            "readout",
+            format!(
+                "population {} ({:?}) is an input population",
+                config.readout, readout.name
+            ),
+        ));
+    }
+    let mut channels = 0usize;
+    for (p, pop) in config.populations.iter().enumerate() {
+        let size = population_size(&pop.shape).ok_or_else(|| {
+            ChipError::invalid(
+                None,
+                format!("populations[{p}].shape"),
+                format!("{:?} overflows", pop.shape),
+            )
+        })?;
+        if pop.is_input {
+            channels = channels.checked_add(size).ok_or_else(|| {
+                ChipError::invalid(None, "populations", "input channel count overflows")
+            })?;
+        }
+    }
+    if channels != config.inputs.len() {
+        return Err(ChipError::invalid(
+            None,
+            "inputs",
+            format!(
+                "{} input channels, but the input populations hold {channels} neurons",
+                config.inputs.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Neurons in a population of `shape` (None on overflow).
+pub(crate) fn population_size(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+}
+
+fn check_destination(
+    config: &ChipConfig,
+    core: Option<u32>,
+    field: &str,
+    to_core: u32,
+    axon: u32,
+) -> Result<(), ChipError> {
+    let Some(dest) = config.cores.get(to_core as usize) else {
+        return Err(ChipError::invalid(
+            core,
+            field,
+            format!(
+                "destination core {to_core} does not exist ({} cores)",
+                config.cores.len()
+            ),
+        ));
+    };
+    if axon as usize >= dest.axons.len() {
+        return Err(ChipError::invalid(
+            core,
+            field,
+            format!(
+                "destination axon {axon} of core {to_core} does not exist (it has {} axons)",
+                dest.axons.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_core(
+    config: &ChipConfig,
+    core: &CoreConfig,
+    weights: &WeightFormat,
+) -> Result<(), ChipError> {
+    let target = &config.target;
+    let c = Some(core.id);
+    let limit = |field: &str, value: u64, limit: u64| -> Result<(), ChipError> {
+        if value > limit {
+            Err(ChipError::invalid(
+                c,
+                field,
+                format!("{value} exceeds the target's limit of {limit}"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    limit(
+        "compartments",
+        core.compartments.len() as u64,
+        u64::from(target.core.neurons),
+    )?;
+    limit(
+        "axons",
+        core.axons.len() as u64,
+        u64::from(target.core.input_axons),
+    )?;
+    if core.compartments.len() > u32::MAX as usize {
+        return Err(ChipError::invalid(c, "compartments", "more than 2^32 - 1"));
+    }
+    limit(
+        "group_exponents",
+        core.group_exponents.len() as u64,
+        u64::from(u16::MAX) + 1,
+    )?;
+    let exp = &target.precision.weight_exponent;
+    for (g, &e) in core.group_exponents.iter().enumerate() {
+        let ok = match exp.scope {
+            ExponentScope::None => e == 0,
+            _ => (exp.min..=exp.max).contains(&e),
+        };
+        if !ok {
+            let range = match exp.scope {
+                ExponentScope::None => "0 (the target has no weight exponent)".to_string(),
+                _ => format!("{}..={}", exp.min, exp.max),
+            };
+            return Err(ChipError::invalid(
+                c,
+                format!("group_exponents[{g}]"),
+                format!("{e} is outside {range}"),
+            ));
+        }
+    }
+    let n_comp = core.compartments.len();
+    let mut synapses = 0u64;
+    for (a, axon) in core.axons.iter().enumerate() {
+        if usize::from(axon.group) >= core.group_exponents.len() {
+            return Err(ChipError::invalid(
+                c,
+                format!("axons[{a}].group"),
+                format!(
+                    "group {} does not exist ({} groups)",
+                    axon.group,
+                    core.group_exponents.len()
+                ),
+            ));
+        }
+        for (s, syn) in axon.synapses.iter().enumerate() {
+            if syn.compartment as usize >= n_comp {
+                return Err(ChipError::invalid(
+                    c,
+                    format!("axons[{a}].synapses[{s}].compartment"),
+                    format!("{} does not exist ({n_comp} compartments)", syn.compartment),
+                ));
+            }
+            if !weights.holds(i64::from(syn.weight)) {
+                return Err(ChipError::invalid(
+                    c,
+                    format!("axons[{a}].synapses[{s}].weight"),
+                    format!(
+                        "{} is not a storable weight (range {}..={}, step {}, {} weight bits)",
+                        syn.weight,
+                        weights.min,
+                        weights.max,
+                        weights.step,
+                        target.precision.weight_bits
+                    ),
+                ));
+            }
+        }
+        synapses += axon.synapses.len() as u64;
+    }
+    if synapses > u64::from(u32::MAX) {
+        return Err(ChipError::invalid(
+            c,
+            "synapses",
+            format!("{synapses} synapses; the format holds at most 2^32 - 1 per core"),
+        ));
+    }
+    if let SynapseCost::Sparse { .. } = target.core.synapse_cost {
+        limit(
+            "synapse memory bits",
+            target.synapse_bits(synapses, core.axons.len() as u64),
+            target.core.synapse_memory_bits,
+        )?;
+    }
+    let n = &target.neuron;
+    let p = &target.precision;
+    let max_spikes = n.max_spikes_per_tick.max(n.readout_max_spikes_per_tick);
+    for (k, comp) in core.compartments.iter().enumerate() {
+        let field = |name: &str| format!("compartments[{k}].{name}");
+        let pop = config.populations.get(comp.population as usize);
+        match pop {
+            None => {
+                return Err(ChipError::invalid(
+                    c,
+                    field("population"),
+                    format!(
+                        "{} does not exist ({} populations)",
+                        comp.population,
+                        config.populations.len()
+                    ),
+                ));
+            }
+            Some(pop) if pop.is_input => {
+                return Err(ChipError::invalid(
+                    c,
+                    field("population"),
+                    format!(
+                        "{} ({:?}) is an input population",
+                        comp.population, pop.name
+                    ),
+                ));
+            }
+            Some(pop) => {
+                let size = population_size(&pop.shape).unwrap_or(0);
+                if comp.neuron as usize >= size {
+                    return Err(ChipError::invalid(
+                        c,
+                        field("neuron"),
+                        format!(
+                            "{} is outside population {:?} of {size} neurons",
+                            comp.neuron, pop.name
+                        ),
+                    ));
+                }
+            }
+        }
+        let decay_limit = match n.decay {
+            DecayKind::Multiplicative => (1u64 << n.decay_bits) - 1,
+            DecayKind::Shift => 63,
+        };
+        limit(
+            &field("current_decay"),
+            u64::from(comp.current_decay),
+            decay_limit,
+        )?;
+        limit(
+            &field("voltage_decay"),
+            u64::from(comp.voltage_decay),
+            decay_limit,
+        )?;
+        if p.threshold_bits < 32 {
+            limit(
+                &field("threshold"),
+                u64::from(comp.threshold),
+                (1u64 << p.threshold_bits) - 1,
+            )?;
+        }
+        let bias_min = -(1i64 << (p.bias_bits - 1));
+        let bias_max = (1i64 << (p.bias_bits - 1)) - 1;
+        if !(bias_min..=bias_max).contains(&i64::from(comp.bias)) {
+            return Err(ChipError::invalid(
+                c,
+                field("bias"),
+                format!(
+                    "{} is outside {bias_min}..={bias_max} ({} bias bits)",
+                    comp.bias, p.bias_bits
+                ),
+            ));
+        }
+        limit(
+            &field("bias_exp"),
+            u64::from(comp.bias_exp),
+            u64::from(p.bias_exp_max),
+        )?;
+        limit(
+            &field("refractory"),
+            u64::from(comp.refractory),
+            u64::from(n.refractory_max),
+        )?;
+        limit(
+            &field("max_spikes"),
+            u64::from(comp.max_spikes),
+            u64::from(max_spikes),
+        )?;
+        let mut cores = BTreeSet::new();
+        for (d, dest) in comp.destinations.iter().enumerate() {
+            check_destination(
+                config,
+                c,
+                &field(&format!("destinations[{d}]")),
+                dest.core,
+                dest.axon,
+            )?;
+            cores.insert(dest.core);
+        }
+        limit(
+            &field("destinations (distinct cores)"),
+            cores.len() as u64,
+            u64::from(target.core.output_axons),
+        )?;
+    }
+    Ok(())
+}
+
+fn check_placement(config: &ChipConfig) -> Result<(), ChipError> {
+    for (p, pop) in config.populations.iter().enumerate() {
+        let field = format!("populations[{p}].placement");
+        let size = population_size(&pop.shape).unwrap_or(0);
+        let expected = if pop.is_input { 0 } else { size };
+        if pop.placement.len() != expected {
+            return Err(ChipError::invalid(
+                None,
+                field,
+                format!(
+                    "{} entries for population {:?}; expected {expected} (one per neuron{})",
+                    pop.placement.len(),
+                    pop.name,
+                    if pop.is_input {
+                        "; none for an input"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        for (neuron, &(core, slot)) in pop.placement.iter().enumerate() {
+            let comp = config
+                .cores
+                .get(core as usize)
+                .and_then(|c| c.compartments.get(slot as usize));
+            match comp {
+                Some(comp) if comp.population as usize == p && comp.neuron as usize == neuron => {}
+                Some(comp) => {
+                    return Err(ChipError::invalid(
+                        Some(core),
+                        format!("{field}[{neuron}]"),
+                        format!(
+                            "compartment {slot} holds population {} neuron {}, not population {p} neuron {neuron}",
+                            comp.population, comp.neuron
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(ChipError::invalid(
+                        None,
+                        format!("{field}[{neuron}]"),
+                        format!("(core {core}, compartment {slot}) does not exist"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! [`Emulator`]: a loaded chip configuration with its state; single runs and parallel batches.
+
+use std::sync::Arc;
+
+use lifchip_chip::ChipConfig;
+use rayon::prelude::*;
+
+use crate::{
+    EmuError, RunOptions, SampleResult,
+    engine::{self, State},
+    program::Program,
+};
+
+/// A chip configuration loaded into the emulator, with the chip's state.
+///
+/// [`run`](Emulator::run) continues from the current state (call [`reset`](Emulator::reset)
+/// between independent samples); [`run_batch`](Emulator::run_batch) runs samples in parallel,
+/// each from the reset state, and leaves this emulator's state alone.
+#[derive(Clone, Debug)]
+pub struct Emulator {
+    program: Arc<Program>,
+    state: State,
+}
+
+impl Emulator {
+    /// Loads `config`: validates it (every rule of `lifchip_chip::validate`), checks that the
+    /// emulator supports its target's numbers, and lays it out for fast ticks.
+    pub fn new(config: &ChipConfig) -> Result<Emulator, EmuError> {
+        let program = Program::new(config)?;
+        let state = State::new(&program);
+        Ok(Emulator {
+            program: Arc::new(program),
+            state,
+        })
+    }
+
+    /// Back to the state right after loading: all `u`, `v`, accumulators, refractory counters
+    /// and delay lines zero.
+    pub fn reset(&mut self) {
+        self.state.reset();
+    }
+
+    /// Runs `options.ticks` ticks from the current state. `input[t]` lists the external input
+    /// channels that spike at tick `t` (a channel listed `k` times spikes `k` times); ticks past
+    /// `input.len()` have no input. Errors leave the state untouched.
+    pub fn run(
+        &mut self,
+        input: &[Vec<u32>],
+        options: &RunOptions,
+    ) -> Result<SampleResult, EmuError> {
+        engine::run(&self.program, &mut self.state, input, options)
+    }
+
+    /// Runs each sample of `inputs` from the reset state, in parallel (rayon). The results, in
+    /// sample order, do not depend on the number of threads.
+    pub fn run_batch(
+        &self,
+        inputs: &[Vec<Vec<u32>>],
+        options: &RunOptions,
+    ) -> Result<Vec<SampleResult>, EmuError> {
+        let program = &self.program;
+        inputs
+            .par_iter()
+            .enumerate()
+            .map_init(
+                || State::new(program),
+                |state, (sample, input)| {
+                    state.reset();
+                    engine::run(program, state, input, options).map_err(|e| EmuError::Sample {
+                        sample,
+                        source: Box::new(e),
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// External input channels of the loaded configuration.
+    pub fn input_channels(&self) -> usize {
+        self.program.in_tree.len()
+    }
+
+    /// Neurons of the readout population.
+    pub fn readout_size(&self) -> usize {
+        self.program.readout_comps().len()
+    }
+
+    /// Compartments on all cores.
+    pub fn compartments(&self) -> usize {
+        self.program.n_comp()
+    }
+
+    /// Synapses on all cores.
+    pub fn synapses(&self) -> usize {
+        self.program.syn_sum.len() + self.program.syn_event.len()
+    }
+}

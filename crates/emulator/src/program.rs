@@ -1,0 +1,550 @@
+//! The emulator's immutable program: a validated [`ChipConfig`] flattened into dense arrays
+//! (compartment parameters, CSR synapse rows, fan-out lists, multicast trees), plus the target
+//! numbers the tick needs.
+
+use std::collections::HashMap;
+
+use lifchip_chip::{ChipConfig, validate, weight_format, xy_route};
+use lifchip_target::{Accumulate, DecayKind, Overflow, Reset, SpikeTest, Target, UpdateOrder};
+
+use crate::EmuError;
+
+/// "No tree" / "no node" / "no router".
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// Largest supported values of the target's numbers (see docs/core-model.md, "Supported range").
+const MAX_STATE_BITS: u32 = 32;
+const MAX_SHIFT: u32 = 24;
+const MAX_DELAY: u32 = 4096;
+const MAX_SPIKES: u32 = 1024;
+const MAX_MESH_CELLS: u64 = 1 << 24;
+
+/// The target numbers the tick reads, copied out of [`Target`].
+#[derive(Clone, Debug)]
+pub(crate) struct Params {
+    pub decay: DecayKind,
+    pub decay_bits: u32,
+    pub min_step: bool,
+    pub order: UpdateOrder,
+    pub accumulate: Accumulate,
+    pub reset: Reset,
+    pub spike_test: SpikeTest,
+    pub current_bits: u32,
+    pub current_overflow: Overflow,
+    pub voltage_bits: u32,
+    pub voltage_overflow: Overflow,
+    pub input_shift: u32,
+    pub accumulator_bits: u32,
+    pub synaptic_delay: u32,
+    pub input_delay: u32,
+}
+
+/// One node of a multicast tree: a router the packet visits.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Node {
+    /// Dense index of the router.
+    pub router: u32,
+    /// Child node reached over the link in direction `d` (+x, -x, +y, -y), or [`NONE`].
+    pub child: [u32; 4],
+    /// The packet is delivered to this router's core.
+    pub eject: bool,
+}
+
+/// The mesh as the network simulation sees it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Topology {
+    /// Routers any tree touches.
+    pub routers: usize,
+    pub nodes: Vec<Node>,
+    /// Root node of each tree.
+    pub roots: Vec<u32>,
+    /// Links of each tree.
+    pub hops: Vec<u32>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Program {
+    pub params: Params,
+    pub target: Target,
+    pub n_cores: usize,
+    /// Per core: compartments.
+    pub core_neurons: Vec<u64>,
+    // Compartments (global index: cores in order, then compartment index).
+    pub comp_core: Vec<u32>,
+    pub comp_pop: Vec<u32>,
+    /// Multiplicative: the factor `2^decay_bits - d - offset` (at least 0); shift: `d`.
+    pub u_decay: Vec<i64>,
+    pub v_decay: Vec<i64>,
+    /// `threshold << threshold_shift`.
+    pub vth: Vec<i64>,
+    /// `bias << bias_exp`.
+    pub bias: Vec<i64>,
+    pub refractory: Vec<u32>,
+    pub max_spikes: Vec<u32>,
+    /// Accumulator slots of compartment `k`: `acc_start[k]..acc_start[k + 1]`, one per group
+    /// that some synapse into `k` belongs to.
+    pub acc_start: Vec<u32>,
+    /// Weight exponent of each accumulator slot.
+    pub acc_exp: Vec<i32>,
+    /// Fan-out of compartment `k`: global axons `fan_axon[fan_start[k]..fan_start[k + 1]]`.
+    pub fan_start: Vec<usize>,
+    pub fan_axon: Vec<u32>,
+    /// Multicast tree of compartment `k`'s packets, or [`NONE`] without fan-out.
+    pub comp_tree: Vec<u32>,
+    // Axons (global index: cores in order, then axon index).
+    pub axon_core: Vec<u32>,
+    /// Synapses of axon `a`: `syn_start[a]..syn_start[a + 1]`.
+    pub syn_start: Vec<usize>,
+    /// Sum-then-add: `(accumulator slot, weight)`.
+    pub syn_sum: Vec<(u32, i32)>,
+    /// Per-event: `(compartment, (weight shifted by its exponent) << input_shift)`.
+    pub syn_event: Vec<(u32, i64)>,
+    // External inputs.
+    pub in_start: Vec<usize>,
+    pub in_axon: Vec<u32>,
+    pub in_tree: Vec<u32>,
+    // Populations.
+    pub pop_names: Vec<String>,
+    pub pop_is_input: Vec<bool>,
+    /// Global compartment of each neuron of each population (empty for inputs).
+    pub pop_comps: Vec<Vec<u32>>,
+    pub readout: u32,
+    pub topology: Topology,
+}
+
+fn unsupported(target: &Target, field: &str, value: impl ToString, expected: &str) -> EmuError {
+    EmuError::Unsupported {
+        target: target.name.clone(),
+        field: field.to_string(),
+        value: value.to_string(),
+        expected: expected.to_string(),
+    }
+}
+
+fn check_target(t: &Target) -> Result<(), EmuError> {
+    let p = &t.precision;
+    let n = &t.neuron;
+    let range = |field: &str, value: u32, lo: u32, hi: u32| {
+        if (lo..=hi).contains(&value) {
+            Ok(())
+        } else {
+            Err(unsupported(t, field, value, &format!("{lo}..={hi}")))
+        }
+    };
+    range("precision.current_bits", p.current_bits, 2, MAX_STATE_BITS)?;
+    range("precision.voltage_bits", p.voltage_bits, 2, MAX_STATE_BITS)?;
+    range("precision.input_shift", p.input_shift, 0, MAX_SHIFT)?;
+    range("precision.threshold_shift", p.threshold_shift, 0, MAX_SHIFT)?;
+    range("precision.bias_exp_max", p.bias_exp_max, 0, MAX_SHIFT)?;
+    range("precision.accumulator_bits", p.accumulator_bits, 0, 62)?;
+    if n.decay == DecayKind::Multiplicative {
+        range("neuron.decay_bits", n.decay_bits, 1, 30)?;
+    }
+    range("neuron.synaptic_delay", n.synaptic_delay, 1, MAX_DELAY)?;
+    range("neuron.input_delay", n.input_delay, 0, MAX_DELAY)?;
+    range(
+        "neuron.max_spikes_per_tick",
+        n.max_spikes_per_tick,
+        0,
+        MAX_SPIKES,
+    )?;
+    range(
+        "neuron.readout_max_spikes_per_tick",
+        n.readout_max_spikes_per_tick,
+        0,
+        MAX_SPIKES,
+    )?;
+    range(
+        "mesh.link_packets_per_cycle",
+        t.mesh.link_packets_per_cycle,
+        1,
+        u32::MAX,
+    )?;
+    range("mesh.fifo_depth", t.mesh.fifo_depth, 1, u32::MAX)?;
+    if t.num_cores() > MAX_MESH_CELLS {
+        return Err(unsupported(
+            t,
+            "mesh.width * mesh.height",
+            t.num_cores(),
+            "at most 2^24 routers",
+        ));
+    }
+    if !(t.timing.clock_hz.is_finite() && t.timing.clock_hz > 0.0) {
+        return Err(unsupported(
+            t,
+            "timing.clock_hz",
+            t.timing.clock_hz,
+            "a positive number",
+        ));
+    }
+    let e = &t.energy;
+    for (field, value) in [
+        ("energy.synop_joules", e.synop_joules),
+        ("energy.neuron_update_joules", e.neuron_update_joules),
+        ("energy.spike_out_joules", e.spike_out_joules),
+        ("energy.hop_joules", e.hop_joules),
+        ("energy.static_watts_per_core", e.static_watts_per_core),
+    ] {
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(unsupported(t, field, value, "a finite number >= 0"));
+        }
+    }
+    Ok(())
+}
+
+fn shift(x: i64, e: i32) -> i64 {
+    if e >= 0 { x << e } else { x >> (-e).min(63) }
+}
+
+impl Program {
+    pub fn new(config: &ChipConfig) -> Result<Program, EmuError> {
+        validate(config)?;
+        let t = &config.target;
+        check_target(t)?;
+        let weights = weight_format(t)?;
+        let n = &t.neuron;
+        let p = &t.precision;
+        let params = Params {
+            decay: n.decay,
+            decay_bits: n.decay_bits,
+            min_step: n.shift_min_step,
+            order: n.order,
+            accumulate: n.accumulate,
+            reset: n.reset,
+            spike_test: n.spike_test,
+            current_bits: p.current_bits,
+            current_overflow: p.current_overflow,
+            voltage_bits: p.voltage_bits,
+            voltage_overflow: p.voltage_overflow,
+            input_shift: p.input_shift,
+            accumulator_bits: p.accumulator_bits,
+            synaptic_delay: n.synaptic_delay,
+            input_delay: n.input_delay,
+        };
+        let too_big =
+            |what: &str| unsupported(t, what, "more than 2^32 - 1", "fewer (indices are 32-bit)");
+        let mut comp_base = Vec::with_capacity(config.cores.len() + 1);
+        let mut axon_base = Vec::with_capacity(config.cores.len() + 1);
+        let (mut nc, mut na) = (0usize, 0usize);
+        for core in &config.cores {
+            comp_base.push(nc);
+            axon_base.push(na);
+            nc += core.compartments.len();
+            na += core.axons.len();
+        }
+        comp_base.push(nc);
+        axon_base.push(na);
+        if nc >= NONE as usize {
+            return Err(too_big("compartments"));
+        }
+        if na >= NONE as usize {
+            return Err(too_big("axons"));
+        }
+        let global_axon = |core: u32, axon: u32| (axon_base[core as usize] + axon as usize) as u32;
+
+        // Compartments.
+        let unity = 1i64 << n.decay_bits.min(30);
+        let factor = |d: u32, offset: u32| match n.decay {
+            DecayKind::Multiplicative => (unity - i64::from(d) - i64::from(offset)).max(0),
+            DecayKind::Shift => i64::from(d),
+        };
+        let mut prog = Program {
+            params,
+            target: t.clone(),
+            n_cores: config.cores.len(),
+            core_neurons: config
+                .cores
+                .iter()
+                .map(|c| c.compartments.len() as u64)
+                .collect(),
+            comp_core: Vec::with_capacity(nc),
+            comp_pop: Vec::with_capacity(nc),
+            u_decay: Vec::with_capacity(nc),
+            v_decay: Vec::with_capacity(nc),
+            vth: Vec::with_capacity(nc),
+            bias: Vec::with_capacity(nc),
+            refractory: Vec::with_capacity(nc),
+            max_spikes: Vec::with_capacity(nc),
+            acc_start: Vec::with_capacity(nc + 1),
+            acc_exp: Vec::new(),
+            fan_start: Vec::with_capacity(nc + 1),
+            fan_axon: Vec::new(),
+            comp_tree: Vec::with_capacity(nc),
+            axon_core: Vec::with_capacity(na),
+            syn_start: Vec::with_capacity(na + 1),
+            syn_sum: Vec::new(),
+            syn_event: Vec::new(),
+            in_start: Vec::with_capacity(config.inputs.len() + 1),
+            in_axon: Vec::new(),
+            in_tree: Vec::with_capacity(config.inputs.len()),
+            pop_names: config.populations.iter().map(|p| p.name.clone()).collect(),
+            pop_is_input: config.populations.iter().map(|p| p.is_input).collect(),
+            pop_comps: Vec::with_capacity(config.populations.len()),
+            readout: config.readout,
+            topology: Topology::default(),
+        };
+        let mut builder = TreeBuilder::new(t);
+        for (c, core) in config.cores.iter().enumerate() {
+            for comp in &core.compartments {
+                prog.comp_core.push(c as u32);
+                prog.comp_pop.push(comp.population);
+                prog.u_decay
+                    .push(factor(comp.current_decay, n.current_decay_offset));
+                prog.v_decay
+                    .push(factor(comp.voltage_decay, n.voltage_decay_offset));
+                prog.vth
+                    .push(i64::from(comp.threshold) << p.threshold_shift);
+                if comp.bias_exp > MAX_SHIFT {
+                    return Err(unsupported(
+                        t,
+                        "compartment bias_exp",
+                        comp.bias_exp,
+                        "0..=24",
+                    ));
+                }
+                prog.bias.push(i64::from(comp.bias) << comp.bias_exp);
+                prog.refractory.push(comp.refractory);
+                prog.max_spikes.push(comp.max_spikes);
+                prog.fan_start.push(prog.fan_axon.len());
+                prog.fan_axon.extend(
+                    comp.destinations
+                        .iter()
+                        .map(|d| global_axon(d.core, d.axon)),
+                );
+                let cores: Vec<u32> = comp.destinations.iter().map(|d| d.core).collect();
+                prog.comp_tree
+                    .push(builder.tree(config, (core.x, core.y), &cores)?);
+            }
+        }
+        prog.fan_start.push(prog.fan_axon.len());
+        let exponents = config
+            .cores
+            .iter()
+            .flat_map(|c| c.group_exponents.iter().copied());
+        if let Some(e) = exponents.clone().find(|e| e.unsigned_abs() > 31) {
+            return Err(unsupported(t, "group exponent", e, "-31..=31"));
+        }
+
+        // Axons and synapses.
+        let per_event = n.accumulate == Accumulate::PerEventSaturating;
+        if per_event {
+            let max_exp = exponents.max().unwrap_or(0).max(0) as u32;
+            if weights.field_bits + max_exp + p.input_shift > 62 {
+                return Err(unsupported(
+                    t,
+                    "weight bits + group exponent + input_shift",
+                    weights.field_bits + max_exp + p.input_shift,
+                    "at most 62 with per_event_saturating accumulation",
+                ));
+            }
+        }
+        for (c, core) in config.cores.iter().enumerate() {
+            // Accumulator slots: one per (compartment, group) that some synapse targets.
+            let mut pairs: Vec<(u32, u16)> = core
+                .axons
+                .iter()
+                .flat_map(|a| a.synapses.iter().map(move |s| (s.compartment, a.group)))
+                .collect();
+            pairs.sort_unstable();
+            pairs.dedup();
+            let base = prog.acc_exp.len();
+            if base + pairs.len() >= NONE as usize {
+                return Err(too_big("accumulator slots"));
+            }
+            let mut next = 0;
+            for k in 0..core.compartments.len() as u32 {
+                prog.acc_start.push((base + next) as u32);
+                while next < pairs.len() && pairs[next].0 == k {
+                    let g = usize::from(pairs[next].1);
+                    prog.acc_exp
+                        .push(core.group_exponents.get(g).copied().unwrap_or(0));
+                    next += 1;
+                }
+            }
+            for axon in &core.axons {
+                prog.axon_core.push(c as u32);
+                prog.syn_start.push(if per_event {
+                    prog.syn_event.len()
+                } else {
+                    prog.syn_sum.len()
+                });
+                let e = core
+                    .group_exponents
+                    .get(usize::from(axon.group))
+                    .copied()
+                    .unwrap_or(0);
+                for s in &axon.synapses {
+                    let k = comp_base[c] + s.compartment as usize;
+                    if per_event {
+                        prog.syn_event
+                            .push((k as u32, shift(i64::from(s.weight), e) << p.input_shift));
+                    } else {
+                        let at = pairs
+                            .binary_search(&(s.compartment, axon.group))
+                            .unwrap_or(0);
+                        prog.syn_sum.push(((base + at) as u32, s.weight));
+                    }
+                }
+            }
+        }
+        prog.syn_start.push(if per_event {
+            prog.syn_event.len()
+        } else {
+            prog.syn_sum.len()
+        });
+        prog.acc_start.push(prog.acc_exp.len() as u32);
+
+        // External inputs enter at the host router, at core 0's position.
+        let host = config.cores.first().map_or((0, 0), |c| (c.x, c.y));
+        for dests in &config.inputs {
+            prog.in_start.push(prog.in_axon.len());
+            prog.in_axon
+                .extend(dests.iter().map(|d| global_axon(d.core, d.axon)));
+            let cores: Vec<u32> = dests.iter().map(|d| d.core).collect();
+            prog.in_tree.push(builder.tree(config, host, &cores)?);
+        }
+        prog.in_start.push(prog.in_axon.len());
+
+        // Populations.
+        for pop in &config.populations {
+            prog.pop_comps.push(
+                pop.placement
+                    .iter()
+                    .map(|&(core, slot)| (comp_base[core as usize] + slot as usize) as u32)
+                    .collect(),
+            );
+        }
+        prog.topology = builder.finish();
+        Ok(prog)
+    }
+
+    pub fn n_comp(&self) -> usize {
+        self.comp_core.len()
+    }
+
+    /// Global compartment indices of the readout population's neurons.
+    pub fn readout_comps(&self) -> &[u32] {
+        self.pop_comps
+            .get(self.readout as usize)
+            .map_or(&[], |v| v.as_slice())
+    }
+}
+
+/// A multicast tree's source router and sorted destination routers.
+type TreeKey = ((u32, u32), Vec<(u32, u32)>);
+
+/// Builds multicast trees from [`xy_route`]'s links; identical trees are shared.
+pub(crate) struct TreeBuilder {
+    width: u32,
+    /// Dense router index of each mesh position, or [`NONE`].
+    router_of: Vec<u32>,
+    /// Node of the tree being built at each mesh position, or [`NONE`].
+    node_of: Vec<u32>,
+    touched: Vec<usize>,
+    routers: usize,
+    topology: Topology,
+    cache: HashMap<TreeKey, u32>,
+    target: Target,
+}
+
+impl TreeBuilder {
+    pub(crate) fn new(t: &Target) -> Self {
+        let cells = (t.mesh.width as usize).saturating_mul(t.mesh.height as usize);
+        TreeBuilder {
+            width: t.mesh.width,
+            router_of: vec![NONE; cells],
+            node_of: vec![NONE; cells],
+            touched: Vec::new(),
+            routers: 0,
+            topology: Topology::default(),
+            cache: HashMap::new(),
+            target: t.clone(),
+        }
+    }
+
+    /// The node of the current tree at `pos`, created on first use.
+    fn node_at(&mut self, (x, y): (u32, u32)) -> u32 {
+        let cell = y as usize * self.width as usize + x as usize;
+        if self.node_of[cell] != NONE {
+            return self.node_of[cell];
+        }
+        if self.router_of[cell] == NONE {
+            self.router_of[cell] = self.routers as u32;
+            self.routers += 1;
+        }
+        let id = self.topology.nodes.len() as u32;
+        self.topology.nodes.push(Node {
+            router: self.router_of[cell],
+            child: [NONE; 4],
+            eject: false,
+        });
+        self.node_of[cell] = id;
+        self.touched.push(cell);
+        id
+    }
+
+    /// The tree from `src` to the cores `dests` (repeats allowed), or [`NONE`] if empty.
+    fn tree(
+        &mut self,
+        config: &ChipConfig,
+        src: (u32, u32),
+        dests: &[u32],
+    ) -> Result<u32, EmuError> {
+        let positions: Vec<(u32, u32)> = dests
+            .iter()
+            .filter_map(|&c| config.cores.get(c as usize).map(|c| (c.x, c.y)))
+            .collect();
+        self.tree_to(src, positions)
+    }
+
+    /// The tree from router `src` to the routers `positions`, or [`NONE`] if empty.
+    pub(crate) fn tree_to(
+        &mut self,
+        src: (u32, u32),
+        mut positions: Vec<(u32, u32)>,
+    ) -> Result<u32, EmuError> {
+        if positions.is_empty() {
+            return Ok(NONE);
+        }
+        positions.sort_unstable();
+        positions.dedup();
+        let key = (src, positions);
+        if let Some(&tree) = self.cache.get(&key) {
+            return Ok(tree);
+        }
+        let (src, positions) = key;
+        let links = xy_route(&self.target, src, &positions)?;
+        let root = self.node_at(src);
+        for l in &links {
+            let from = self.node_at(l.from);
+            let to = self.node_at(l.to);
+            let dir = if l.to.0 > l.from.0 {
+                0
+            } else if l.to.0 < l.from.0 {
+                1
+            } else if l.to.1 > l.from.1 {
+                2
+            } else {
+                3
+            };
+            self.topology.nodes[from as usize].child[dir] = to;
+        }
+        for &pos in &positions {
+            let id = self.node_at(pos);
+            self.topology.nodes[id as usize].eject = true;
+        }
+        for cell in self.touched.drain(..) {
+            self.node_of[cell] = NONE;
+        }
+        let tree = self.topology.roots.len() as u32;
+        self.topology.roots.push(root);
+        self.topology.hops.push(links.len() as u32);
+        self.cache.insert((src, positions), tree);
+        Ok(tree)
+    }
+
+    pub(crate) fn finish(mut self) -> Topology {
+        self.topology.routers = self.routers;
+        self.topology
+    }
+}

@@ -1,0 +1,176 @@
+//! What a run is asked for ([`RunOptions`], [`Probes`]) and what it gives back ([`SampleResult`]).
+
+use serde::Serialize;
+
+/// How a run is timed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Integer semantics plus the cycle model: per-core compute cycles, the mesh network
+    /// simulation with FIFOs and backpressure, tick lengths, latency and static energy.
+    #[default]
+    CycleAccurate,
+    /// Integer semantics only (the same spikes and state), no cycle accounting: faster.
+    Functional,
+}
+
+/// Which neurons a run records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ProbeSet {
+    /// No probes.
+    #[default]
+    None,
+    /// Every neuron of every non-input population.
+    All,
+    /// Every neuron of these populations (indices into `ChipConfig::populations`).
+    Populations(Vec<u32>),
+}
+
+/// What to record besides the totals.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Probes {
+    pub set: ProbeSet,
+    /// Also record `u` and `v` of the probed neurons after every tick.
+    pub state: bool,
+}
+
+/// The parameters of one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Ticks to run (at least 1).
+    pub ticks: u32,
+    pub mode: Mode,
+    pub probes: Probes,
+}
+
+impl RunOptions {
+    /// A cycle-accurate run of `ticks` ticks without probes.
+    pub fn new(ticks: u32) -> Self {
+        RunOptions {
+            ticks,
+            mode: Mode::CycleAccurate,
+            probes: Probes::default(),
+        }
+    }
+}
+
+/// Events counted over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EventCounts {
+    /// Spikes emitted by compartments (a multi-spike counts each spike).
+    pub spikes: u64,
+    /// Synaptic operations: one per synapse of a delivered row, per spike the packet carries.
+    pub synops: u64,
+    /// Compartment updates (every compartment, every tick).
+    pub neuron_updates: u64,
+    /// Spike packets injected into the mesh by cores (one per spiking compartment with fan-out).
+    pub packets_out: u64,
+    /// Input packets injected at the host router (one per spiking input channel with fan-out).
+    pub input_packets: u64,
+    /// Axon deliveries at cores (one per destination entry of a delivered packet).
+    pub packets_in: u64,
+    /// Link traversals by packets (a multicast tree link counts once per packet).
+    pub hops: u64,
+}
+
+/// Energy of a run, by event kind, in joules.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct EnergyBreakdown {
+    pub synops_joules: f64,
+    pub neuron_updates_joules: f64,
+    pub spikes_out_joules: f64,
+    pub hops_joules: f64,
+    /// Static power of the cores used over the run's latency (0 in functional mode).
+    pub static_joules: f64,
+    pub total_joules: f64,
+}
+
+/// The cycle model's account of a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CycleStats {
+    /// Cores of the configuration (the width of `compute_cycles`' rows).
+    pub cores: usize,
+    /// Per tick: cycles to route that tick's input packets from the host router.
+    pub input_drain_cycles: Vec<u64>,
+    /// Per tick and core (`[tick * cores + core]`): the core's compute cycles.
+    pub compute_cycles: Vec<u64>,
+    /// Per tick: cycles to drain that tick's spike packets through the mesh.
+    pub spike_drain_cycles: Vec<u64>,
+    /// Per tick: its length (input drain + slowest core + spike drain + barrier).
+    pub tick_cycles: Vec<u64>,
+    pub total_cycles: u64,
+    pub cycles_per_tick_mean: f64,
+    pub cycles_per_tick_max: u64,
+    /// `total_cycles / clock_hz`.
+    pub latency_seconds: f64,
+}
+
+impl CycleStats {
+    /// Compute cycles of `core` in `tick`.
+    pub fn core_cycles(&self, tick: usize, core: usize) -> u64 {
+        self.compute_cycles
+            .get(tick * self.cores + core)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// Overflow events of one population's state over a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OverflowCounts {
+    pub population: u32,
+    pub name: String,
+    /// Times the current `u` left its range and was wrapped or saturated.
+    pub current: u64,
+    /// Times the voltage `v` left its range and was wrapped or saturated.
+    pub voltage: u64,
+    /// Times a synaptic accumulator wrapped (only with `accumulator_bits > 0`).
+    pub accumulator: u64,
+}
+
+/// What one probed neuron did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NeuronProbe {
+    pub population: u32,
+    pub neuron: u32,
+    /// Ticks at which it spiked; a tick with `k` spikes appears `k` times.
+    pub spike_ticks: Vec<u32>,
+    /// `u` after each tick (with state probing; else empty).
+    pub u: Vec<i64>,
+    /// `v` after each tick (with state probing; else empty).
+    pub v: Vec<i64>,
+}
+
+/// Everything one run measured.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SampleResult {
+    pub ticks: u32,
+    pub mode: Mode,
+    /// Spikes of each readout neuron over the run, in neuron order.
+    pub readout_counts: Vec<u32>,
+    pub counts: EventCounts,
+    pub energy: EnergyBreakdown,
+    /// Present in cycle-accurate mode.
+    pub cycles: Option<CycleStats>,
+    /// One entry per non-input population, in population order.
+    pub overflows: Vec<OverflowCounts>,
+    pub probes: Vec<NeuronProbe>,
+}
+
+impl SampleResult {
+    /// Total spikes emitted.
+    pub fn spikes(&self) -> u64 {
+        self.counts.spikes
+    }
+
+    /// Synaptic events (synaptic operations).
+    pub fn synaptic_events(&self) -> u64 {
+        self.counts.synops
+    }
+
+    /// Index of the readout neuron with the most spikes (the lowest index on a tie), if any.
+    pub fn predicted_class(&self) -> Option<usize> {
+        let max = *self.readout_counts.iter().max()?;
+        self.readout_counts.iter().position(|&c| c == max)
+    }
+}

@@ -1,0 +1,8 @@
+//! The emulator's integration tests, in one binary.
+
+mod api;
+mod cycles;
+mod section_a;
+mod section_b;
+mod switches;
+mod util;
