@@ -75,6 +75,9 @@ pub struct QuantProjection {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LayerQuantization {
     pub layer: String,
+    /// The population this projection drives (silent/identical counts are of that population,
+    /// over all its incoming projections).
+    pub population: String,
     pub weight_bits: u32,
     pub weight_exp: i32,
     /// `sqrt(sum (dequantized - float)^2 / sum float^2)` over the projection's weights.
@@ -262,6 +265,7 @@ pub fn quantize(net: &Net, target: &Target, opts: &QuantizeOptions) -> Result<Qu
                         k,
                         LayerQuantization {
                             layer: pr.name.clone(),
+                            population: pop.name.clone(),
                             weight_bits: target.precision.weight_bits,
                             weight_exp: pr.weight_exp,
                             rms_relative_error: 0.0,
@@ -423,6 +427,7 @@ fn quantize_float_population(
         });
         reports.push(LayerQuantization {
             layer: pr.name.clone(),
+            population: pop.name.clone(),
             weight_bits: target.precision.weight_bits,
             weight_exp: e,
             rms_relative_error: if ref2 > 0.0 { (err2 / ref2).sqrt() } else { 0.0 },
@@ -467,24 +472,28 @@ fn quantize_float_population(
     Ok((neuron, projections, reports))
 }
 
-/// Fills in the silent and identical neuron counts of each layer's report.
+/// Fills in the silent and identical neuron counts of each layer's report, per target
+/// population over all of its incoming projections.
 fn mark_silent_and_identical(
     populations: &[QuantPopulation],
     projections: &[QuantProjection],
     layers: &mut [LayerQuantization],
     target: &Target,
 ) {
-    for (proj, report) in projections.iter().zip(layers.iter_mut()) {
-        let Some(neuron) = &populations[proj.to].neuron else {
+    for (pi, pop) in populations.iter().enumerate() {
+        let Some(neuron) = &pop.neuron else {
             continue;
         };
-        let mut seen: HashMap<(Vec<(u32, i32)>, i32), usize> = HashMap::new();
-        let mut silent = 0;
-        let mut identical = 0;
-        for post in 0..proj.synapses.num_post() {
-            let row: Vec<(u32, i32)> = proj.synapses.inputs(post).collect();
+        let incoming: Vec<(usize, &QuantProjection)> = projections.iter().enumerate().filter(|(_, p)| p.to == pi).collect();
+        let mut seen: HashMap<(Vec<(usize, u32, i32)>, i32), usize> = HashMap::new();
+        let (mut silent, mut identical) = (0, 0);
+        for post in 0..pop.size() {
+            let row: Vec<(usize, u32, i32)> = incoming
+                .iter()
+                .flat_map(|(k, p)| p.synapses.inputs(post).map(move |(pre, w)| (*k, pre, w)))
+                .collect();
             let bias = neuron.bias.get(post).copied().unwrap_or(0);
-            let has_excitation = row.iter().any(|(_, w)| *w > 0);
+            let has_excitation = row.iter().any(|(_, _, w)| *w > 0);
             let threshold = i64::from(neuron.threshold) << target.precision.threshold_shift.min(40);
             // Without excitatory input, the bias alone sets the steady voltage.
             let bias_drive = i64::from(bias) << neuron.bias_exp.min(40);
@@ -495,8 +504,10 @@ fn mark_silent_and_identical(
                 identical += 1;
             }
         }
-        report.silent_neurons = silent;
-        report.identical_neurons = identical;
+        for report in layers.iter_mut().filter(|l| l.population == pop.name) {
+            report.silent_neurons = silent;
+            report.identical_neurons = identical;
+        }
     }
 }
 

@@ -1,0 +1,192 @@
+//! The verification chain's "≡": the emulator running the emitted chip configuration and the
+//! compiler's independent integer reference agree spike for spike and state for state, on
+//! random chip-unit nets and random targets.
+
+use lifchip_compiler::{QuantizeOptions, compile, run_reference};
+use lifchip_emulator::{Emulator, Mode, ProbeSet, Probes, RunOptions};
+use lifchip_net::{ChipLif, Indices, LinearOp, Net, Neuron, Population, Projection, Tensor};
+use lifchip_target::{Accumulate, Overflow, Reset, SpikeTest, Target, UpdateOrder, builtin};
+use proptest::prelude::*;
+
+/// A small deterministic generator so one seed fixes a whole case.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
+        v[(self.next() % v.len() as u64) as usize]
+    }
+}
+
+/// A random variant of a built-in target: dynamics switches flipped, limits kept.
+fn random_target(rng: &mut Rng) -> Target {
+    let base = rng.pick(&["tiny", "loihi-like", "xylo-like"]);
+    let mut t = builtin(base).expect("built-in target");
+    t.mesh.width = t.mesh.width.max(2);
+    t.mesh.height = t.mesh.height.max(2);
+    if rng.next() % 2 == 0 {
+        t.neuron.order = rng.pick(&[UpdateOrder::DecayThenInput, UpdateOrder::InputThenDecay]);
+        t.neuron.accumulate = rng.pick(&[Accumulate::SumThenAdd, Accumulate::PerEventSaturating]);
+        t.neuron.reset = rng.pick(&[Reset::Zero, Reset::Subtract]);
+        t.neuron.spike_test = rng.pick(&[SpikeTest::Greater, SpikeTest::GreaterEqual]);
+        let modes = [Overflow::Wrap, Overflow::WrapLava, Overflow::Saturate, Overflow::SaturateSymmetric];
+        t.precision.current_overflow = rng.pick(&modes);
+        t.precision.voltage_overflow = rng.pick(&modes);
+        t.neuron.synaptic_delay = rng.range(1, 3) as u32;
+        t.neuron.input_delay = rng.range(0, 2) as u32;
+        if t.neuron.reset == Reset::Subtract {
+            t.neuron.max_spikes_per_tick = rng.range(1, 4) as u32;
+        }
+    }
+    t
+}
+
+/// A random layered chip-unit net (with a recurrent projection) that fits `target`.
+fn random_net(rng: &mut Rng, target: &Target) -> Net {
+    let mut net = Net::new("random");
+    let inputs = rng.range(2, 8) as usize;
+    net.populations.push(Population {
+        name: "in".into(),
+        shape: vec![inputs],
+        neuron: Neuron::Input,
+    });
+    let (lo, hi, step) = target.weight_range(0);
+    let tmax = ((1i64 << target.precision.threshold_bits.min(20)) - 1).min(400);
+    let decay_max = match target.neuron.decay {
+        lifchip_target::DecayKind::Multiplicative => 4095,
+        lifchip_target::DecayKind::Shift => 6,
+    };
+    let bmax = ((1i64 << (target.precision.bias_bits - 1)) - 1).min(50);
+    let layers = rng.range(1, 3) as usize;
+    let mut prev = inputs;
+    for l in 0..layers {
+        let n = rng.range(1, 6) as usize;
+        let name = format!("l{l}");
+        net.populations.push(Population {
+            name: name.clone(),
+            shape: vec![n],
+            neuron: Neuron::ChipLif(ChipLif {
+                current_decay: rng.range(0, decay_max) as u32,
+                voltage_decay: rng.range(0, decay_max) as u32,
+                threshold: rng.range(1, tmax),
+                bias: Tensor::new(vec![n], (0..n).map(|_| rng.range(-bmax, bmax) as f32).collect()),
+                bias_exp: 0,
+                refractory: rng.range(0, i64::from(target.neuron.refractory_max.min(3))) as u32,
+            }),
+        });
+        let weights: Vec<f32> = (0..n * prev)
+            .map(|_| ((rng.range(lo, hi) / step) * step) as f32)
+            .collect();
+        net.projections.push(Projection {
+            name: format!("p{l}"),
+            from: net.populations[l].name.clone(),
+            to: name.clone(),
+            ops: vec![LinearOp::Dense {
+                weights: Tensor::new(vec![n, prev], weights),
+            }],
+            weight_exp: rng.range(i64::from(target.precision.weight_exponent.min), i64::from(target.precision.weight_exponent.max).min(2)) as i32,
+        });
+        if rng.next() % 3 == 0 {
+            let k = rng.range(1, 3) as usize;
+            net.projections.push(Projection {
+                name: format!("r{l}"),
+                from: name.clone(),
+                to: name.clone(),
+                ops: vec![LinearOp::Sparse {
+                    outputs: n,
+                    pre: Indices::new((0..k).map(|_| rng.range(0, n as i64 - 1) as u32).collect()),
+                    post: Indices::new((0..k).map(|_| rng.range(0, n as i64 - 1) as u32).collect()),
+                    weights: Tensor::new(vec![k], (0..k).map(|_| ((rng.range(lo, hi) / step) * step) as f32).collect()),
+                }],
+                weight_exp: 0,
+            });
+        }
+        prev = n;
+    }
+    net
+}
+
+/// Runs one case; `Ok(Some(spikes))` when it was compared, `Ok(None)` when it did not map.
+fn check(seed: u64) -> Result<Option<usize>, String> {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let target = random_target(&mut rng);
+    let net = random_net(&mut rng, &target);
+    let (mapped, _) = match compile(&net, &target, &QuantizeOptions::default()) {
+        Ok(x) => x,
+        // Limits of the drawn target can make a case unmappable; that is not what is tested.
+        Err(_) => return Ok(None),
+    };
+    let config = lifchip_backend_core::emit(&mapped, &target);
+    let ticks = 40usize;
+    let inputs = net.populations[0].size() as i64;
+    let input: Vec<Vec<u32>> = (0..ticks)
+        .map(|_| (0..rng.range(0, 3)).map(|_| rng.range(0, inputs - 1) as u32).collect::<std::collections::BTreeSet<_>>().into_iter().collect())
+        .collect();
+    let reference = run_reference(&mapped.net, &target, &input, ticks, true);
+    let mut emu = Emulator::new(&config).map_err(|e| format!("emulator refused: {e}"))?;
+    let options = RunOptions {
+        ticks: ticks as u32,
+        mode: if seed % 2 == 0 { Mode::Functional } else { Mode::CycleAccurate },
+        probes: Probes { set: ProbeSet::All, state: true },
+    };
+    let result = emu.run(&input, &options).map_err(|e| format!("emulator failed: {e}"))?;
+    for probe in &result.probes {
+        let (p, n) = (probe.population as usize, probe.neuron as usize);
+        let mut expected = Vec::new();
+        for (t, tick) in reference.spikes[p].iter().enumerate() {
+            for &(m, count) in tick {
+                if m as usize == n {
+                    expected.extend(std::iter::repeat_n(t as u32, count as usize));
+                }
+            }
+        }
+        if probe.spike_ticks != expected {
+            return Err(format!(
+                "seed {seed}, target {}, population {p} neuron {n}: emulator spikes {:?}, reference {:?}",
+                target.name, probe.spike_ticks, expected
+            ));
+        }
+        let ref_v: Vec<i64> = reference.v[p].iter().map(|row| row[n]).collect();
+        let ref_u: Vec<i64> = reference.u[p].iter().map(|row| row[n]).collect();
+        if probe.v != ref_v || probe.u != ref_u {
+            return Err(format!("seed {seed}: population {p} neuron {n}: state differs\nemu u {:?}\nref u {:?}\nemu v {:?}\nref v {:?}", probe.u, ref_u, probe.v, ref_v));
+        }
+    }
+    Ok(Some(result.probes.iter().map(|p| p.spike_ticks.len()).sum()))
+}
+
+#[test]
+fn emulator_matches_reference_on_fixed_seeds() {
+    let (mut compared, mut spiking) = (0, 0);
+    for seed in 0..300 {
+        match check(seed) {
+            Err(e) => panic!("{e}"),
+            Ok(Some(spikes)) => {
+                compared += 1;
+                spiking += usize::from(spikes > 0);
+            }
+            Ok(None) => {}
+        }
+    }
+    // The test must not pass vacuously: most cases map, and most of those spike.
+    assert!(compared >= 200, "only {compared} of 300 cases mapped");
+    assert!(spiking * 2 >= compared, "only {spiking} of {compared} cases spiked");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn emulator_matches_reference(seed in any::<u64>()) {
+        if let Err(e) = check(seed) {
+            prop_assert!(false, "{}", e);
+        }
+    }
+}
