@@ -1,1 +1,71 @@
-fn main() {}
+//! `lifchip`: train soft-LIF networks, compile them onto a neuromorphic core model, emulate the
+//! deployment, and study how the target's limits change accuracy, cores, latency and energy.
+
+mod commands;
+mod util;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "lifchip", version, about = "Spiking deep networks from training to a neuromorphic chip")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train → compile → emulate on bundled MNIST and the default target, and print a summary.
+    Demo(commands::demo::DemoArgs),
+    /// Train a soft-LIF network from a YAML config.
+    Train(commands::train::TrainArgs),
+    /// Evaluate a net in float rate mode or float spiking mode.
+    Eval(commands::eval::EvalArgs),
+    /// Compile a net onto a target: quantize, partition, place, route, emit CHIPDIR.
+    Compile(commands::compile::CompileArgs),
+    /// Run a CHIPDIR in the cycle-accurate emulator.
+    Emulate(commands::emulate::EmulateArgs),
+    /// Sweep target parameters: compile and emulate every point, collect results and plots.
+    Sweep(commands::sweep::SweepArgs),
+    /// List the built-in targets or check target files.
+    #[command(subcommand)]
+    Targets(TargetsCommand),
+}
+
+#[derive(Subcommand)]
+enum TargetsCommand {
+    /// List the built-in targets.
+    List,
+    /// Check target files, reporting every problem with its line and column.
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Target YAML files (or built-in target names).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(a) => commands::demo::run(a),
+        Command::Train(a) => commands::train::run(a),
+        Command::Eval(a) => commands::eval::run(a),
+        Command::Compile(a) => commands::compile::run(a),
+        Command::Emulate(a) => commands::emulate::run(a),
+        Command::Sweep(a) => commands::sweep::run(a),
+        Command::Targets(TargetsCommand::List) => commands::targets::list(),
+        Command::Targets(TargetsCommand::Check(a)) => commands::targets::check(&a.files),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(util::CliError(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! `lifchip demo`: the main job on bundled defaults. Trains a small soft-LIF MLP on MNIST,
+//! compiles it to the default target, emulates test images on the chip, and prints a table
+//! of float and chip accuracy, cores, cycles, latency and energy.
+
+use std::{path::PathBuf, time::Instant};
+
+use clap::Args;
+use lifchip_data::{DataSource, Split};
+use lifchip_train::{LayerConfig, SpikingConfig, TrainConfig, TrainOptions};
+use serde::Serialize;
+
+use crate::{
+    commands::{
+        compile::{compile_to_dir, load_target, quantize_options},
+        emulate::{EmulateReport, EmulateSettings, Encoding, emulate_dataset},
+        train::train_with_progress,
+    },
+    util::{CliError, CliResult, write_json},
+};
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// About a minute: a smaller net, less training, fewer test images.
+    #[arg(long)]
+    pub quick: bool,
+    /// Target: a built-in name or a YAML file.
+    #[arg(long, default_value = "loihi-like")]
+    pub target: String,
+    /// Keep the trained net, the CHIPDIR and the reports in this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Test images emulated on the chip (default: 300, or 200 with --quick).
+    #[arg(long)]
+    pub images: Option<usize>,
+    /// Ticks each image is shown on the chip.
+    #[arg(long, default_value_t = 100)]
+    pub ticks: u32,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// The summary `demo --json` writes.
+#[derive(Serialize)]
+struct DemoReport {
+    target: String,
+    train_seconds: f64,
+    train_images: usize,
+    float_rate_accuracy: f64,
+    float_spiking_accuracy: f64,
+    chip_accuracy: f64,
+    chip_float_spiking_agreement: f64,
+    test_images: usize,
+    cores_used: u64,
+    cores_lower_bound: u64,
+    emulate: EmulateReport,
+}
+
+fn demo_config(quick: bool, seed: u64) -> TrainConfig {
+    let mut config = TrainConfig::quick();
+    config.name = "demo-mlp".into();
+    config.seed = seed;
+    if !quick {
+        config.train_limit = None;
+        config.epochs = 3;
+        config.layers = vec![LayerConfig::Dense { units: 300 }, LayerConfig::Dense { units: 10 }];
+    }
+    config
+}
+
+pub fn run(args: DemoArgs) -> CliResult<()> {
+    let started = Instant::now();
+    let target = load_target(&args.target)?;
+    let images = args.images.unwrap_or(if args.quick { 200 } else { 300 });
+    if images == 0 || args.ticks == 0 {
+        crate::fail!("--images and --ticks must be at least 1");
+    }
+    let keep = args.out.clone();
+    let scratch = tempfile::tempdir().map_err(|e| CliError(format!("cannot create a temp dir: {e}")))?;
+    let out = keep.clone().unwrap_or_else(|| scratch.path().to_path_buf());
+    std::fs::create_dir_all(&out).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
+
+    let config = demo_config(args.quick, args.seed);
+    let hidden: Vec<String> = config
+        .layers
+        .iter()
+        .filter_map(|l| match l {
+            LayerConfig::Dense { units } => Some(units.to_string()),
+            _ => None,
+        })
+        .collect();
+    eprintln!(
+        "1/4 train: soft-LIF MLP 784-{} on {} MNIST images, {} epoch(s)",
+        hidden.join("-"),
+        config.train_limit.map_or_else(|| "60000".to_string(), |n| n.to_string()),
+        config.epochs
+    );
+    let (net, train_report) = train_with_progress(&config, &TrainOptions::default())?;
+    let net_path = out.join("demo.net");
+    lifchip_net::save(&net, &net_path)?;
+
+    let test = lifchip_data::load(&DataSource::Mnist, Split::Test, Some(images))?;
+    eprintln!("2/4 evaluate in float: rate and spiking LIF on {} test images", test.n);
+    let rate = lifchip_train::eval_rate(&net, &test)?;
+    let spiking = lifchip_train::eval_spiking(&net, &test, &SpikingConfig::default())?;
+
+    eprintln!("3/4 compile to {}", target.name);
+    let chip_path = out.join("demo.chip");
+    let opts = quantize_options(0.005, 1.0)?;
+    let compile = compile_to_dir(&net, &target, &opts, &chip_path, None)?;
+
+    eprintln!("4/4 emulate {} test images for {} ticks each", test.n, args.ticks);
+    let config = lifchip_chip::read_chipdir(&chip_path)?;
+    let settings = EmulateSettings {
+        ticks: args.ticks,
+        encoding: Encoding::Regular,
+        seed: args.seed,
+        mode: lifchip_emulator::Mode::CycleAccurate,
+        show_progress: true,
+    };
+    let emulate = emulate_dataset(&config, &test, &settings)?;
+    let chip_accuracy = emulate.accuracy.unwrap_or(0.0);
+    let agree = emulate
+        .predictions
+        .iter()
+        .zip(&spiking.predictions)
+        .filter(|(chip, float)| **chip == Some(**float))
+        .count();
+    let agreement = agree as f64 / test.n.max(1) as f64;
+
+    println!();
+    println!("lifchip demo: MNIST, soft-LIF MLP 784-{} on {}", hidden.join("-"), target.name);
+    println!("  {:<34} {}", "training", format!("{} images in {:.1} s", train_report.train_images, train_report.seconds));
+    println!("  {:<34} {:.2}%", format!("float accuracy, rate ({} images)", rate.samples), rate.accuracy * 100.0);
+    println!("  {:<34} {:.2}%", format!("float accuracy, spiking ({} images)", spiking.samples), spiking.accuracy * 100.0);
+    println!("  {:<34} {:.2}%", format!("chip accuracy ({} images)", emulate.samples), chip_accuracy * 100.0);
+    println!("  {:<34} {:.2}%", "chip agrees with float spiking", agreement * 100.0);
+    println!("  {:<34} {} (lower bound {})", "cores used", compile.cores_used, compile.cores_lower_bound);
+    println!("  {:<34} {} neurons, {} synapses", "mapped", compile.neurons, compile.synapses);
+    println!("  {:<34} {:.0} mean, {} max", "cycles per tick", emulate.cycles_per_tick_mean, emulate.cycles_per_tick_max);
+    println!("  {:<34} {:.3} ms ({} ticks)", "latency per image", emulate.latency_seconds_per_sample * 1e3, args.ticks);
+    println!("  {:<34} {:.3} uJ", "energy per image", emulate.energy_joules_per_sample * 1e6);
+    println!("  {:<34} {:.3e} synaptic events/s", "emulator speed", emulate.synaptic_events_per_second);
+    println!("  {:<34} {:.1} s", "total time", started.elapsed().as_secs_f64());
+    match &keep {
+        Some(dir) => println!("  net, CHIPDIR and reports kept in {}", dir.display()),
+        None => println!("  (pass --out DIR to keep the trained net and the CHIPDIR)"),
+    }
+    if let Some(json) = &args.json {
+        let report = DemoReport {
+            target: target.name.clone(),
+            train_seconds: train_report.seconds,
+            train_images: train_report.train_images,
+            float_rate_accuracy: rate.accuracy,
+            float_spiking_accuracy: spiking.accuracy,
+            chip_accuracy,
+            chip_float_spiking_agreement: agreement,
+            test_images: test.n,
+            cores_used: compile.cores_used,
+            cores_lower_bound: compile.cores_lower_bound,
+            emulate,
+        };
+        write_json(json, &report)?;
+    }
+    if keep.is_some() {
+        write_json(&out.join("train-report.json"), &train_report)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! One module per subcommand; each turns its raw flags into a validated config, then runs it.
+
+pub mod compile;
+pub mod demo;
+pub mod emulate;
+pub mod eval;
+pub mod sweep;
+pub mod targets;
+pub mod train;

@@ -1,0 +1,358 @@
+//! Rate nonlinearities (soft-LIF, hard LIF, ReLU) with their derivatives, and the batched,
+//! seeded training noise of Hunsberger & Eliasmith (2015).
+//!
+//! Every function takes the *pre-activation* `pre = x + bias`; the LIF input current is
+//! `J = gain * pre + 1`, so the firing threshold `J = 1` sits at `pre = 0`. Outputs are in
+//! "amplitude units": `A * rate`, rate in Hz.
+
+use ndarray::Array2;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+
+/// Smallest `J - 1` at which the hard-LIF derivative is evaluated: the true derivative is
+/// unbounded at the threshold, so it is capped there to stay finite.
+pub(crate) const HARD_LIF_MIN_DRIVE: f64 = 1e-6;
+
+/// Parameters shared by the soft and the hard LIF rate curves.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct LifParams {
+    pub amplitude: f32,
+    pub tau_rc: f32,
+    pub tau_ref: f32,
+    pub gamma: f32,
+    pub gain: f32,
+}
+
+/// A rate nonlinearity applied per neuron to `pre = x + bias`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Activation {
+    SoftLif(LifParams),
+    Lif(LifParams),
+    Relu,
+}
+
+// The scalar curves are written once and instantiated for f32 (training and evaluation) and
+// f64 (finite-difference tests of the formulas themselves).
+macro_rules! lif_curves {
+    ($t:ty, $soft:ident, $hard:ident) => {
+        /// Soft-LIF output `A / (tau_ref + tau_rc * ln(1 + 1/j))` with
+        /// `j = gamma * ln(1 + exp((J - 1) / gamma))`, and its derivative with respect to `pre`.
+        ///
+        /// Tails: for `z = (J - 1) / gamma > 0`, `j = gamma * (z + ln(1 + e^-z))` (no overflow);
+        /// for `z <= 0`, `ln j` is computed as `ln gamma + z + ln(ln(1 + t) / t)` with `t = e^z`,
+        /// so `j` underflowing to zero (very negative inputs) still gives the log asymptote
+        /// `ln(1 + 1/j) ~ -ln j`, and `j * (1 + e^-z)` is rewritten as
+        /// `gamma * (1 + t) * ln(1 + t) / t`, which tends to `gamma` instead of `0 * inf`.
+        #[allow(dead_code)]
+        pub(crate) fn $soft(pre: $t, a: $t, tau_rc: $t, tau_ref: $t, gamma: $t, gain: $t) -> ($t, $t) {
+            let z = gain * pre / gamma;
+            if z.is_nan() {
+                return (<$t>::NAN, <$t>::NAN);
+            }
+            let (j, log_term, q) = if z > 0.0 {
+                let e = (-z).exp();
+                let j = gamma * (z + e.ln_1p());
+                (j, (1.0 / j).ln_1p(), j * (1.0 + e))
+            } else {
+                let t = z.exp();
+                let ratio = if t > 0.0 { t.ln_1p() / t } else { 1.0 };
+                let j = gamma * t * ratio;
+                let ln_j = gamma.ln() + z + ratio.ln();
+                (j, j.ln_1p() - ln_j, gamma * ratio * (1.0 + t))
+            };
+            let out = a / (tau_ref + tau_rc * log_term);
+            let deriv = gain * tau_rc * out * out / (a * (j + 1.0) * q);
+            (out, if deriv.is_finite() { deriv } else { 0.0 })
+        }
+
+        /// Hard LIF output `A / (tau_ref + tau_rc * ln(1 + 1/(J - 1)))` for `J > 1`, else 0,
+        /// and its derivative with respect to `pre` (capped near the threshold, see
+        /// [`HARD_LIF_MIN_DRIVE`]).
+        #[allow(dead_code)]
+        pub(crate) fn $hard(pre: $t, a: $t, tau_rc: $t, tau_ref: $t, gain: $t) -> ($t, $t) {
+            let drive = gain * pre;
+            if drive.is_nan() {
+                return (<$t>::NAN, <$t>::NAN);
+            }
+            if drive <= 0.0 {
+                return (0.0, 0.0);
+            }
+            let out = a / (tau_ref + tau_rc * (1.0 / drive).ln_1p());
+            let d = drive.max(HARD_LIF_MIN_DRIVE as $t);
+            let out_d = a / (tau_ref + tau_rc * (1.0 / d).ln_1p());
+            let deriv = gain * tau_rc * (out_d / a) * (out_d / (d * (d + 1.0)));
+            (out, if deriv.is_finite() { deriv } else { 0.0 })
+        }
+    };
+}
+
+lif_curves!(f32, soft_lif_f32, lif_f32);
+lif_curves!(f64, soft_lif_f64, lif_f64);
+
+impl Activation {
+    /// Output and derivative (with respect to `pre`) of one neuron.
+    #[inline]
+    pub(crate) fn eval(&self, pre: f32) -> (f32, f32) {
+        match *self {
+            Activation::SoftLif(p) => soft_lif_f32(pre, p.amplitude, p.tau_rc, p.tau_ref, p.gamma, p.gain),
+            Activation::Lif(p) => lif_f32(pre, p.amplitude, p.tau_rc, p.tau_ref, p.gain),
+            Activation::Relu => {
+                if pre > 0.0 {
+                    (pre, 1.0)
+                } else if pre.is_nan() {
+                    (f32::NAN, f32::NAN)
+                } else {
+                    (0.0, 0.0)
+                }
+            }
+        }
+    }
+
+    /// The amplitude `A` of LIF curves (1 for ReLU).
+    pub(crate) fn amplitude(&self) -> f32 {
+        match self {
+            Activation::SoftLif(p) | Activation::Lif(p) => p.amplitude,
+            Activation::Relu => 1.0,
+        }
+    }
+}
+
+/// Gaussian rate noise for training: `sigma_hz * A` standard deviation, added only where the
+/// hard LIF neuron would fire (`J > 1`), output clipped at zero.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Noise {
+    pub sigma_hz: f32,
+    pub seed: u64,
+}
+
+/// Rows handled by one RNG stream: fixed, so noise does not depend on the thread count.
+const ROWS_PER_CHUNK: usize = 4;
+
+/// Applies `act` in place to `pre` (shape `[batch, neurons]`, standard layout) and, when
+/// `deriv` is given, writes the derivative `d output / d pre` there. With noise, clipped
+/// outputs get derivative 0 (the noise itself carries no gradient).
+pub(crate) fn apply(act: &Activation, values: &mut Array2<f32>, deriv: Option<&mut Array2<f32>>, noise: Option<Noise>) {
+    let cols = values.ncols().max(1);
+    let chunk = cols * ROWS_PER_CHUNK;
+    let Some(vals) = values.as_slice_mut() else {
+        // Callers always pass standard-layout arrays; stay total anyway.
+        values.mapv_inplace(|p| act.eval(p).0);
+        return;
+    };
+    let amplitude = act.amplitude();
+    let noisy = noise.filter(|n| n.sigma_hz > 0.0 && !matches!(act, Activation::Relu));
+    let run = |k: usize, v: &mut [f32], mut d: Option<&mut [f32]>| {
+        let mut rng = noisy.map(|n| StdRng::seed_from_u64(mix(n.seed, k as u64)));
+        let scale = noisy.map_or(0.0, |n| n.sigma_hz * amplitude);
+        for i in 0..v.len() {
+            let pre = v[i];
+            let (mut out, mut dv) = act.eval(pre);
+            if let (Some(rng), true) = (rng.as_mut(), pre > 0.0) {
+                let n: f32 = StandardNormal.sample(rng);
+                let noisy_out = out + scale * n;
+                if noisy_out > 0.0 {
+                    out = noisy_out;
+                } else {
+                    out = 0.0;
+                    dv = 0.0;
+                }
+            }
+            v[i] = out;
+            if let Some(d) = d.as_mut() {
+                d[i] = dv;
+            }
+        }
+    };
+    match deriv.and_then(|d| d.as_slice_mut()) {
+        Some(d) => vals
+            .par_chunks_mut(chunk)
+            .zip(d.par_chunks_mut(chunk))
+            .enumerate()
+            .for_each(|(k, (v, d))| run(k, v, Some(d))),
+        None => vals
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(k, v)| run(k, v, None)),
+    }
+}
+
+/// SplitMix64-style mixing of a seed with a stream number: distinct, well-spread RNG seeds.
+pub(crate) fn mix(seed: u64, stream: u64) -> u64 {
+    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: f64 = 0.063;
+    const TAU_RC: f64 = 0.022;
+    const TAU_REF: f64 = 0.002;
+    const GAMMA: f64 = 0.02;
+
+    fn soft(pre: f64, gain: f64) -> (f64, f64) {
+        soft_lif_f64(pre, A, TAU_RC, TAU_REF, GAMMA, gain)
+    }
+
+    /// The soft-LIF curve written naively from the paper's formula (fine away from the tails).
+    fn soft_naive(pre: f64, gain: f64) -> f64 {
+        let j_minus_1 = gain * pre;
+        let j = GAMMA * (j_minus_1 / GAMMA).exp().ln_1p();
+        A / (TAU_REF + TAU_RC * (1.0 + 1.0 / j).ln())
+    }
+
+    /// The paper's derivative formula, written naively.
+    fn soft_deriv_naive(pre: f64, gain: f64) -> f64 {
+        let r = soft_naive(pre, gain);
+        let j = GAMMA * (gain * pre / GAMMA).exp().ln_1p();
+        gain * TAU_RC * r * r / (A * j * (j + 1.0) * (1.0 + (-gain * pre / GAMMA).exp()))
+    }
+
+    fn central_difference(f: impl Fn(f64) -> f64, x: f64) -> f64 {
+        let h = 1e-6 * x.abs().max(1e-3);
+        (f(x + h) - f(x - h)) / (2.0 * h)
+    }
+
+    fn close(a: f64, b: f64, rel: f64) -> bool {
+        (a - b).abs() <= rel * a.abs().max(b.abs()) + 1e-300
+    }
+
+    #[test]
+    fn soft_lif_matches_the_paper_formulas_in_the_middle() {
+        for &gain in &[1.0, 0.825] {
+            for &pre in &[-0.5, -0.1, -0.02, -1e-3, 0.0, 1e-3, 0.02, 0.1, 0.5, 1.0, 3.0] {
+                let (out, d) = soft(pre, gain);
+                assert!(close(out, soft_naive(pre, gain), 1e-9), "value at {pre}");
+                assert!(close(d, soft_deriv_naive(pre, gain), 1e-9), "derivative at {pre}");
+            }
+        }
+    }
+
+    #[test]
+    fn soft_lif_derivative_matches_finite_differences_including_tails() {
+        // Very negative inputs (j underflows in the naive formula), the knee, and very large ones.
+        let points = [
+            -1e4, -1e3, -100.0, -30.0, -5.0, -1.0, -0.2, -0.05, -0.01, 0.0, 0.01, 0.05, 0.2, 1.0, 5.0, 30.0, 1e3, 1e5,
+        ];
+        for &pre in &points {
+            let (_, d) = soft(pre, 1.0);
+            let fd = central_difference(|x| soft(x, 1.0).0, pre);
+            assert!(close(d, fd, 1e-5), "pre = {pre}: analytic {d:e}, finite difference {fd:e}");
+            assert!(d > 0.0 && d.is_finite(), "pre = {pre}: derivative {d:e}");
+        }
+    }
+
+    #[test]
+    fn soft_lif_tails_follow_their_asymptotes() {
+        // Very negative: j ~ gamma * e^z, so out ~ A / (tau_ref + tau_rc * (-ln gamma - z)).
+        for &pre in &[-10.0, -100.0, -1e4, -1e30] {
+            let z = pre / GAMMA;
+            let asymptote = A / (TAU_REF + TAU_RC * (-(GAMMA.ln()) - z));
+            let (out, d) = soft(pre, 1.0);
+            assert!(close(out, asymptote, 1e-9), "pre = {pre}: {out:e} vs {asymptote:e}");
+            assert!(d.is_finite() && d >= 0.0);
+        }
+        // Very large: j = J - 1, the hard LIF curve.
+        for &pre in &[10.0, 1e3, 1e10] {
+            let (out, d) = soft(pre, 1.0);
+            let (hard, hard_d) = lif_f64(pre, A, TAU_RC, TAU_REF, 1.0);
+            assert!(close(out, hard, 1e-12), "pre = {pre}");
+            assert!(close(d, hard_d, 1e-9), "pre = {pre}: {d:e} vs {hard_d:e}");
+        }
+        // Limits are finite and exact.
+        assert_eq!(soft(f64::NEG_INFINITY, 1.0), (0.0, 0.0));
+        let (top, d) = soft(f64::INFINITY, 1.0);
+        assert!(close(top, A / TAU_REF, 1e-12) && d == 0.0);
+        assert!(soft(f64::NAN, 1.0).0.is_nan());
+    }
+
+    #[test]
+    fn f32_curves_agree_with_f64() {
+        for k in -400..=400 {
+            let pre = f64::from(k) * 0.01;
+            for &pre in &[pre, pre * 1e3] {
+                let (o64, d64) = soft(pre, 1.0);
+                let (o32, d32) =
+                    soft_lif_f32(pre as f32, A as f32, TAU_RC as f32, TAU_REF as f32, GAMMA as f32, 1.0);
+                assert!(close(f64::from(o32), o64, 1e-5), "value at {pre}");
+                assert!(close(f64::from(d32), d64, 2e-5), "derivative at {pre}: {d32} vs {d64}");
+                let (h64, hd64) = lif_f64(pre, A, TAU_RC, TAU_REF, 1.0);
+                let (h32, hd32) = lif_f32(pre as f32, A as f32, TAU_RC as f32, TAU_REF as f32, 1.0);
+                assert!(close(f64::from(h32), h64, 1e-5));
+                assert!(close(f64::from(hd32), hd64, 1e-4), "hard derivative at {pre}");
+            }
+        }
+        // f32 tails stay finite.
+        for &pre in &[-1e38f32, -1e6, -50.0, 50.0, 1e6, 1e38, f32::INFINITY, f32::NEG_INFINITY] {
+            let (o, d) = soft_lif_f32(pre, 0.063, 0.022, 0.002, 0.02, 1.0);
+            assert!(o.is_finite() && d.is_finite() && o >= 0.0 && d >= 0.0, "{pre}: {o} {d}");
+        }
+    }
+
+    #[test]
+    fn hard_lif_matches_the_rate_formula_and_finite_differences() {
+        // r(J) = 1 / (tau_ref + tau_rc ln(1 + 1/(J-1))): J = 2 gives 1/(0.002 + 0.022 ln 2).
+        let (out, _) = lif_f64(1.0, 1.0, TAU_RC, TAU_REF, 1.0);
+        assert!(close(out, 1.0 / (TAU_REF + TAU_RC * 2f64.ln()), 1e-12));
+        assert_eq!(lif_f64(-0.5, A, TAU_RC, TAU_REF, 1.0), (0.0, 0.0));
+        assert_eq!(lif_f64(0.0, A, TAU_RC, TAU_REF, 1.0), (0.0, 0.0));
+        for &pre in &[1e-3, 0.01, 0.1, 1.0, 10.0, 1e4] {
+            let (_, d) = lif_f64(pre, A, TAU_RC, TAU_REF, 0.825);
+            let fd = central_difference(|x| lif_f64(x, A, TAU_RC, TAU_REF, 0.825).0, pre);
+            assert!(close(d, fd, 1e-5), "pre = {pre}: {d:e} vs {fd:e}");
+        }
+        // Capped, finite at the threshold.
+        let (_, d) = lif_f64(1e-300, A, TAU_RC, TAU_REF, 1.0);
+        assert!(d.is_finite() && d > 0.0);
+    }
+
+    #[test]
+    fn relu_and_noise() {
+        assert_eq!(Activation::Relu.eval(2.0), (2.0, 1.0));
+        assert_eq!(Activation::Relu.eval(-2.0), (0.0, 0.0));
+        let p = LifParams {
+            amplitude: 0.063,
+            tau_rc: 0.022,
+            tau_ref: 0.002,
+            gamma: 0.02,
+            gain: 1.0,
+        };
+        let act = Activation::SoftLif(p);
+        let pre: Vec<f32> = (0..64 * 50).map(|k| (k % 64) as f32 * 0.05 - 1.6).collect();
+        let base = Array2::from_shape_vec((50, 64), pre.clone()).unwrap();
+        let mut clean = base.clone();
+        apply(&act, &mut clean, None, None);
+        let run = |seed| {
+            let mut v = base.clone();
+            let mut d = Array2::zeros(v.raw_dim());
+            apply(&act, &mut v, Some(&mut d), Some(Noise { sigma_hz: 10.0, seed }));
+            (v, d)
+        };
+        let (a, da) = run(7);
+        let (b, _) = run(7);
+        let (c, _) = run(8);
+        assert_eq!(a, b, "same seed, same noise");
+        assert_ne!(a, c);
+        let mut sum_sq = 0.0;
+        let mut count = 0;
+        for ((&p, (&noisy, &clean)), &d) in pre.iter().zip(a.iter().zip(clean.iter())).zip(da.iter()) {
+            assert!(noisy >= 0.0);
+            if p <= 0.0 {
+                assert_eq!(noisy, clean, "no noise below threshold");
+            } else if noisy > 0.0 {
+                sum_sq += f64::from((noisy - clean) / 0.063).powi(2);
+                count += 1;
+            } else {
+                assert_eq!(d, 0.0, "clipped outputs carry no gradient");
+            }
+        }
+        let sigma = (sum_sq / f64::from(count)).sqrt();
+        assert!((8.5..11.5).contains(&sigma), "noise sigma {sigma} Hz");
+    }
+}

@@ -1,0 +1,261 @@
+//! A float net loaded from a [`Net`]: populations in dependency order with their incoming
+//! projections as batched kernels. Shared by rate-mode and spiking evaluation, so any
+//! feed-forward float net evaluates, not only the ones this crate trained.
+
+use lifchip_net::{LinearOp, Net, Neuron, SoftLifKind};
+use ndarray::Array2;
+
+use crate::act::{self, Activation, LifParams};
+use crate::kernels::{ConvGeom, Kernel, PoolGeom, forward_chain};
+use crate::TrainError;
+
+/// Where a projection starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    Input,
+    Node(usize),
+}
+
+/// One incoming projection.
+#[derive(Clone, Debug)]
+pub(crate) struct Edge {
+    pub source: Source,
+    pub kernels: Vec<Kernel>,
+}
+
+/// One non-input population.
+#[derive(Clone, Debug)]
+pub(crate) struct Node {
+    pub name: String,
+    pub size: usize,
+    pub act: Activation,
+    /// One value per neuron.
+    pub bias: Vec<f32>,
+    pub edges: Vec<Edge>,
+}
+
+/// A feed-forward float net ready to run.
+#[derive(Clone, Debug)]
+pub(crate) struct Graph {
+    pub input_size: usize,
+    /// In dependency order: every edge's source node comes earlier.
+    pub nodes: Vec<Node>,
+    /// Index of the readout node.
+    pub output: usize,
+}
+
+impl Graph {
+    /// Checks the net and converts it. Errors for chip-unit nets, recurrent projections, more
+    /// than one input population, or an input-only net.
+    pub fn from_net(net: &Net) -> Result<Graph, TrainError> {
+        net.validate()?;
+        let place = |name: &str| format!("net {:?}, population {name:?}", net.name);
+        let inputs: Vec<usize> = net
+            .populations
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| matches!(p.neuron, Neuron::Input))
+            .map(|(k, _)| k)
+            .collect();
+        let &[input] = inputs.as_slice() else {
+            return Err(TrainError::unsupported(
+                format!("net {:?}", net.name),
+                format!("has {} input populations; evaluation needs exactly one", inputs.len()),
+            ));
+        };
+        for p in &net.populations {
+            if let Neuron::ChipLif(_) = p.neuron {
+                return Err(TrainError::unsupported(
+                    place(&p.name),
+                    "is in chip units (chip_lif); run chip-unit nets with the emulator",
+                ));
+            }
+        }
+        // Kahn's algorithm over populations, keeping file order among ready ones.
+        let n = net.populations.len();
+        let index = |name: &str| net.population_index(name);
+        let mut pending = vec![0usize; n];
+        for pr in &net.projections {
+            if let Some(to) = index(&pr.to) {
+                pending[to] += 1;
+            }
+        }
+        let mut order = Vec::with_capacity(n);
+        let mut done = vec![false; n];
+        while order.len() < n {
+            let Some(next) = (0..n).find(|&k| !done[k] && pending[k] == 0) else {
+                let stuck: Vec<&str> =
+                    (0..n).filter(|&k| !done[k]).map(|k| net.populations[k].name.as_str()).collect();
+                return Err(TrainError::unsupported(
+                    format!("net {:?}", net.name),
+                    format!(
+                        "projections form a cycle through {stuck:?}; only feed-forward nets can be evaluated"
+                    ),
+                ));
+            };
+            done[next] = true;
+            order.push(next);
+            for pr in net.projections.iter().filter(|pr| pr.from == net.populations[next].name) {
+                if let Some(to) = index(&pr.to) {
+                    pending[to] = pending[to].saturating_sub(1);
+                }
+            }
+        }
+        let mut node_of = vec![None; n];
+        let mut nodes = Vec::new();
+        for &k in &order {
+            let pop = &net.populations[k];
+            if k == input {
+                continue;
+            }
+            let act = match &pop.neuron {
+                Neuron::SoftLif(s) => {
+                    let p = LifParams {
+                        amplitude: s.amplitude,
+                        tau_rc: s.tau_rc,
+                        tau_ref: s.tau_ref,
+                        gamma: s.gamma,
+                        gain: s.gain,
+                    };
+                    match s.rate {
+                        SoftLifKind::Soft => Activation::SoftLif(p),
+                        SoftLifKind::Hard => Activation::Lif(p),
+                    }
+                }
+                Neuron::Relu(_) => Activation::Relu,
+                Neuron::Input | Neuron::ChipLif(_) => {
+                    return Err(TrainError::unsupported(place(&pop.name), "cannot be evaluated"));
+                }
+            };
+            let bias = pop
+                .neuron
+                .bias()
+                .and_then(|b| b.broadcast(pop.size()))
+                .ok_or_else(|| TrainError::unsupported(place(&pop.name), "bias does not match the population size"))?;
+            let mut edges = Vec::new();
+            for pr in net.projections.iter().filter(|pr| pr.to == pop.name) {
+                let from = index(&pr.from).ok_or_else(|| {
+                    TrainError::unsupported(format!("projection {:?}", pr.name), "names an unknown source")
+                })?;
+                let source = if from == input {
+                    Source::Input
+                } else {
+                    Source::Node(node_of[from].ok_or_else(|| {
+                        TrainError::unsupported(format!("projection {:?}", pr.name), "source not ready")
+                    })?)
+                };
+                let kernels = kernels_of(&pr.ops, &net.populations[from].shape)
+                    .map_err(|m| TrainError::unsupported(format!("projection {:?}", pr.name), m))?;
+                edges.push(Edge { source, kernels });
+            }
+            node_of[k] = Some(nodes.len());
+            nodes.push(Node {
+                name: pop.name.clone(),
+                size: pop.size(),
+                act,
+                bias,
+                edges,
+            });
+        }
+        let out_name = net.output().map(|p| p.name.clone()).unwrap_or_default();
+        let output = nodes.iter().position(|n| n.name == out_name).ok_or_else(|| {
+            TrainError::unsupported(format!("net {:?}", net.name), "has no output population to read")
+        })?;
+        Ok(Graph {
+            input_size: net.populations[input].size(),
+            nodes,
+            output,
+        })
+    }
+
+    pub fn classes(&self) -> usize {
+        self.nodes.get(self.output).map_or(0, |n| n.size)
+    }
+
+    /// Rate-mode forward pass of a batch `[batch, input_size]`: the output population's
+    /// pre-activations `x + bias` (the logits the net was trained on).
+    pub fn logits(&self, x: &Array2<f32>) -> Array2<f32> {
+        let batch = x.nrows();
+        let mut outputs: Vec<Option<Array2<f32>>> = vec![None; self.nodes.len()];
+        for (k, node) in self.nodes.iter().enumerate() {
+            let mut pre = Array2::<f32>::zeros((batch, node.size));
+            for edge in &node.edges {
+                let src = match edge.source {
+                    Source::Input => x.view(),
+                    Source::Node(s) => match &outputs[s] {
+                        Some(a) => a.view(),
+                        None => continue,
+                    },
+                };
+                pre += &forward_chain(&edge.kernels, src);
+            }
+            for mut row in pre.rows_mut() {
+                for (v, b) in row.iter_mut().zip(&node.bias) {
+                    *v += b;
+                }
+            }
+            if k == self.output {
+                return pre;
+            }
+            act::apply(&node.act, &mut pre, None, None);
+            outputs[k] = Some(pre);
+        }
+        Array2::zeros((batch, 0))
+    }
+}
+
+/// Converts a projection's ops, tracking the shape from `input`.
+pub(crate) fn kernels_of(ops: &[LinearOp], input: &[usize]) -> Result<Vec<Kernel>, String> {
+    let mut shape = input.to_vec();
+    let mut kernels = Vec::with_capacity(ops.len());
+    for (k, op) in ops.iter().enumerate() {
+        let out = op.output_shape(&shape).map_err(|m| format!("ops[{k}] ({}): {m}", op.name()))?;
+        let image = |shape: &[usize]| match shape {
+            [c, h, w] => Ok([*c, *h, *w]),
+            _ => Err(format!("ops[{k}] ({}): needs an image input, got {shape:?}", op.name())),
+        };
+        let bad = |what: &str| format!("ops[{k}] ({}): {what}", op.name());
+        let kernel = match op {
+            LinearOp::Dense { weights } => {
+                let (rows, cols) = (weights.shape[0], weights.shape[1]);
+                let w = Array2::from_shape_vec((rows, cols), weights.data.clone()).map_err(|e| bad(&e.to_string()))?;
+                Kernel::Dense { w }
+            }
+            LinearOp::Conv2d {
+                out_channels,
+                kernel,
+                stride,
+                padding,
+                weights,
+            } => {
+                let g = ConvGeom::new(image(&shape)?, *out_channels, *kernel, *stride, *padding)
+                    .ok_or_else(|| bad("kernel does not fit its input"))?;
+                let w = Array2::from_shape_vec((g.oc, g.patch()), weights.data.clone()).map_err(|e| bad(&e.to_string()))?;
+                Kernel::Conv { w, g }
+            }
+            LinearOp::AvgPool { size, stride } => {
+                let g = PoolGeom::new(image(&shape)?, *size, stride.unwrap_or(*size))
+                    .ok_or_else(|| bad("window does not fit its input"))?;
+                Kernel::Pool(g)
+            }
+            LinearOp::Flatten => Kernel::Flatten,
+            LinearOp::Sparse {
+                outputs,
+                pre,
+                post,
+                weights,
+            } => {
+                let n = weights.data.len();
+                Kernel::Sparse {
+                    outputs: *outputs,
+                    pre: pre.data.clone(),
+                    post: post.data.clone(),
+                    w: Array2::from_shape_vec((1, n), weights.data.clone()).map_err(|e| bad(&e.to_string()))?,
+                }
+            }
+        };
+        kernels.push(kernel);
+        shape = out;
+    }
+    Ok(kernels)
+}

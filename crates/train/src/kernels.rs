@@ -1,0 +1,596 @@
+//! Batched linear ops with forward and backward passes: dense (GEMM), conv2d (im2col + GEMM,
+//! any kernel, stride and zero padding), average pooling, flatten, sparse synapse lists, and
+//! (training only) inverted dropout.
+//!
+//! Activations are `[batch, features]` arrays in standard (row-major) layout; an image feature
+//! vector is `[channels, height, width]` flattened row-major, as in the net IR. Parallel loops
+//! split work per image (or per fixed row chunk), never across a reduction, so results do not
+//! depend on the number of threads.
+
+use ndarray::{Array2, ArrayView2};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+
+use crate::act::mix;
+
+/// Geometry of a 2-D convolution on a `[ic, ih, iw]` input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ConvGeom {
+    pub ic: usize,
+    pub ih: usize,
+    pub iw: usize,
+    pub oc: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub ph: usize,
+    pub pw: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl ConvGeom {
+    /// Checks the geometry; `None` when the kernel does not fit or a size is zero.
+    pub fn new(input: [usize; 3], oc: usize, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Option<ConvGeom> {
+        let [ic, ih, iw] = input;
+        let [kh, kw] = kernel;
+        let [sh, sw] = stride;
+        let [ph, pw] = padding;
+        let (eh, ew) = (ih + 2 * ph, iw + 2 * pw);
+        if ic == 0 || ih == 0 || iw == 0 || oc == 0 || kh == 0 || kw == 0 || sh == 0 || sw == 0 || kh > eh || kw > ew {
+            return None;
+        }
+        Some(ConvGeom {
+            ic,
+            ih,
+            iw,
+            oc,
+            kh,
+            kw,
+            sh,
+            sw,
+            ph,
+            pw,
+            oh: (eh - kh) / sh + 1,
+            ow: (ew - kw) / sw + 1,
+        })
+    }
+
+    pub fn in_size(&self) -> usize {
+        self.ic * self.ih * self.iw
+    }
+    pub fn positions(&self) -> usize {
+        self.oh * self.ow
+    }
+    pub fn patch(&self) -> usize {
+        self.ic * self.kh * self.kw
+    }
+    pub fn out_size(&self) -> usize {
+        self.oc * self.positions()
+    }
+}
+
+/// Geometry of average pooling on a `[c, ih, iw]` input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PoolGeom {
+    pub c: usize,
+    pub ih: usize,
+    pub iw: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl PoolGeom {
+    pub fn new(input: [usize; 3], size: [usize; 2], stride: [usize; 2]) -> Option<PoolGeom> {
+        let [c, ih, iw] = input;
+        let [kh, kw] = size;
+        let [sh, sw] = stride;
+        if c == 0 || kh == 0 || kw == 0 || sh == 0 || sw == 0 || kh > ih || kw > iw {
+            return None;
+        }
+        Some(PoolGeom {
+            c,
+            ih,
+            iw,
+            kh,
+            kw,
+            sh,
+            sw,
+            oh: (ih - kh) / sh + 1,
+            ow: (iw - kw) / sw + 1,
+        })
+    }
+
+    pub fn in_size(&self) -> usize {
+        self.c * self.ih * self.iw
+    }
+    pub fn out_size(&self) -> usize {
+        self.c * self.oh * self.ow
+    }
+}
+
+/// One linear op of a projection, in batched form.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Kernel {
+    /// `y = x W^T`, `w` is `[out, in]`.
+    Dense { w: Array2<f32> },
+    /// `w` is `[oc, ic * kh * kw]` (the net's `[oc, ic, kh, kw]` flattened).
+    Conv { w: Array2<f32>, g: ConvGeom },
+    Pool(PoolGeom),
+    /// No-op on flattened features.
+    Flatten,
+    /// Inverted dropout in training, identity otherwise.
+    Dropout { rate: f32 },
+    /// `y[post[k]] += w[k] * x[pre[k]]`; `w` is `[1, nnz]`. Indices were checked by the caller.
+    Sparse { outputs: usize, pre: Vec<u32>, post: Vec<u32>, w: Array2<f32> },
+}
+
+/// What a training forward pass keeps for the backward pass.
+#[derive(Debug)]
+pub(crate) enum Saved {
+    Nothing,
+    Input(Array2<f32>),
+    Cols(Array2<f32>),
+    Mask(Array2<f32>),
+}
+
+/// Forward mode: evaluation, or training with a seed for dropout masks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Mode {
+    Eval,
+    Train { seed: u64 },
+}
+
+/// Rows per dropout RNG stream: fixed, so masks do not depend on the thread count.
+const DROPOUT_ROWS: usize = 4;
+
+/// Returns `a` in standard layout (a no-op when it already is).
+pub(crate) fn standard(a: Array2<f32>) -> Array2<f32> {
+    if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
+    }
+}
+
+fn slice(a: &Array2<f32>) -> &[f32] {
+    // Every array in this crate is made standard by `standard` or created in standard layout.
+    a.as_slice().unwrap_or(&[])
+}
+
+fn slice_mut(a: &mut Array2<f32>) -> &mut [f32] {
+    a.as_slice_mut().unwrap_or(&mut [])
+}
+
+impl Kernel {
+    /// Trainable weights, if any.
+    pub fn weights(&self) -> Option<&Array2<f32>> {
+        match self {
+            Kernel::Dense { w } | Kernel::Conv { w, .. } | Kernel::Sparse { w, .. } => Some(w),
+            _ => None,
+        }
+    }
+
+    pub fn weights_mut(&mut self) -> Option<&mut Array2<f32>> {
+        match self {
+            Kernel::Dense { w } | Kernel::Conv { w, .. } | Kernel::Sparse { w, .. } => Some(w),
+            _ => None,
+        }
+    }
+
+    /// Applies the op to a batch. In training mode the returned [`Saved`] feeds [`Kernel::backward`].
+    pub fn forward(&self, x: Array2<f32>, mode: Mode) -> (Array2<f32>, Saved) {
+        let train = matches!(mode, Mode::Train { .. });
+        match self {
+            Kernel::Dense { w } => {
+                let y = standard(x.dot(&w.t()));
+                (y, if train { Saved::Input(x) } else { Saved::Nothing })
+            }
+            Kernel::Conv { w, g } => {
+                let cols = im2col(&x, g);
+                let y = positions_to_channels(&standard(cols.dot(&w.t())), x.nrows(), g);
+                (y, if train { Saved::Cols(cols) } else { Saved::Nothing })
+            }
+            Kernel::Pool(g) => (pool_forward(&x, g), Saved::Nothing),
+            Kernel::Flatten => (x, Saved::Nothing),
+            Kernel::Dropout { rate } => match mode {
+                Mode::Train { seed } if *rate > 0.0 => {
+                    let mask = dropout_mask(x.nrows(), x.ncols(), *rate, seed);
+                    let y = x * &mask;
+                    (y, Saved::Mask(mask))
+                }
+                _ => (x, Saved::Nothing),
+            },
+            Kernel::Sparse { outputs, pre, post, w } => {
+                let y = sparse_forward(&x, *outputs, pre, post, slice(w));
+                (y, if train { Saved::Input(x) } else { Saved::Nothing })
+            }
+        }
+    }
+
+    /// Back-propagates `dy`: returns the input gradient (when `need_dx`) and the weight gradient
+    /// (for ops with weights).
+    pub fn backward(&self, saved: &Saved, dy: Array2<f32>, need_dx: bool) -> (Option<Array2<f32>>, Option<Array2<f32>>) {
+        match (self, saved) {
+            (Kernel::Dense { w }, Saved::Input(x)) => {
+                let dw = standard(dy.t().dot(x));
+                let dx = need_dx.then(|| standard(dy.dot(w)));
+                (dx, Some(dw))
+            }
+            (Kernel::Conv { w, g }, Saved::Cols(cols)) => {
+                let batch = dy.nrows();
+                let dyp = channels_to_positions(&dy, batch, g);
+                let dw = standard(dyp.t().dot(cols));
+                let dx = need_dx.then(|| col2im(&standard(dyp.dot(w)), batch, g));
+                (dx, Some(dw))
+            }
+            (Kernel::Pool(g), _) => (need_dx.then(|| pool_backward(&dy, g)), None),
+            (Kernel::Flatten, _) => (Some(dy), None),
+            (Kernel::Dropout { .. }, Saved::Mask(mask)) => (Some(dy * mask), None),
+            (Kernel::Dropout { .. }, _) => (Some(dy), None),
+            (Kernel::Sparse { outputs, pre, post, w }, Saved::Input(x)) => {
+                let (dx, dw) = sparse_backward(x, &dy, *outputs, pre, post, slice(w), need_dx);
+                (dx, Some(dw))
+            }
+            // A weighted op without its saved input: only reachable if a caller skipped the
+            // training forward; give no gradient rather than a wrong one.
+            (_, _) => (None, None),
+        }
+    }
+}
+
+/// `[batch, ic*ih*iw]` → `[batch * oh*ow, ic*kh*kw]`, zero outside the image.
+pub(crate) fn im2col(x: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
+    let batch = x.nrows();
+    let (p, k) = (g.positions(), g.patch());
+    let mut cols = Array2::<f32>::zeros((batch * p, k));
+    let xs = slice(x);
+    slice_mut(&mut cols)
+        .par_chunks_mut(p * k)
+        .zip(xs.par_chunks(g.in_size()))
+        .for_each(|(out, img)| {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let row = &mut out[(oy * g.ow + ox) * k..][..k];
+                    let mut idx = 0;
+                    for c in 0..g.ic {
+                        for ky in 0..g.kh {
+                            let iy = (oy * g.sh + ky) as isize - g.ph as isize;
+                            if iy < 0 || iy >= g.ih as isize {
+                                idx += g.kw;
+                                continue;
+                            }
+                            let base = (c * g.ih + iy as usize) * g.iw;
+                            for kx in 0..g.kw {
+                                let ix = (ox * g.sw + kx) as isize - g.pw as isize;
+                                if ix >= 0 && ix < g.iw as isize {
+                                    row[idx] = img[base + ix as usize];
+                                }
+                                idx += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    cols
+}
+
+/// Adjoint of [`im2col`]: sums patch gradients back onto the image, per image in parallel.
+pub(crate) fn col2im(dcols: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<f32> {
+    let (p, k) = (g.positions(), g.patch());
+    let mut dx = Array2::<f32>::zeros((batch, g.in_size()));
+    let ds = slice(dcols);
+    slice_mut(&mut dx)
+        .par_chunks_mut(g.in_size())
+        .zip(ds.par_chunks(p * k))
+        .for_each(|(img, d)| {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let row = &d[(oy * g.ow + ox) * k..][..k];
+                    let mut idx = 0;
+                    for c in 0..g.ic {
+                        for ky in 0..g.kh {
+                            let iy = (oy * g.sh + ky) as isize - g.ph as isize;
+                            if iy < 0 || iy >= g.ih as isize {
+                                idx += g.kw;
+                                continue;
+                            }
+                            let base = (c * g.ih + iy as usize) * g.iw;
+                            for kx in 0..g.kw {
+                                let ix = (ox * g.sw + kx) as isize - g.pw as isize;
+                                if ix >= 0 && ix < g.iw as isize {
+                                    img[base + ix as usize] += row[idx];
+                                }
+                                idx += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    dx
+}
+
+/// `[batch * P, oc]` (GEMM output, one row per output position) → `[batch, oc * P]`.
+fn positions_to_channels(y: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<f32> {
+    let (p, oc) = (g.positions(), g.oc);
+    let mut out = Array2::<f32>::zeros((batch, oc * p));
+    let ys = slice(y);
+    slice_mut(&mut out)
+        .par_chunks_mut(oc * p)
+        .zip(ys.par_chunks(p * oc))
+        .for_each(|(dst, src)| {
+            for pos in 0..p {
+                for c in 0..oc {
+                    dst[c * p + pos] = src[pos * oc + c];
+                }
+            }
+        });
+    out
+}
+
+/// `[batch, oc * P]` → `[batch * P, oc]`.
+fn channels_to_positions(dy: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<f32> {
+    let (p, oc) = (g.positions(), g.oc);
+    let mut out = Array2::<f32>::zeros((batch * p, oc));
+    let ds = slice(dy);
+    slice_mut(&mut out)
+        .par_chunks_mut(p * oc)
+        .zip(ds.par_chunks(oc * p))
+        .for_each(|(dst, src)| {
+            for c in 0..oc {
+                for pos in 0..p {
+                    dst[pos * oc + c] = src[c * p + pos];
+                }
+            }
+        });
+    out
+}
+
+fn pool_forward(x: &Array2<f32>, g: &PoolGeom) -> Array2<f32> {
+    let mut y = Array2::<f32>::zeros((x.nrows(), g.out_size()));
+    let scale = 1.0 / (g.kh * g.kw) as f32;
+    slice_mut(&mut y)
+        .par_chunks_mut(g.out_size())
+        .zip(slice(x).par_chunks(g.in_size()))
+        .for_each(|(out, img)| {
+            for c in 0..g.c {
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        let mut sum = 0.0;
+                        for ky in 0..g.kh {
+                            let base = (c * g.ih + oy * g.sh + ky) * g.iw + ox * g.sw;
+                            sum += img[base..base + g.kw].iter().sum::<f32>();
+                        }
+                        out[(c * g.oh + oy) * g.ow + ox] = sum * scale;
+                    }
+                }
+            }
+        });
+    y
+}
+
+fn pool_backward(dy: &Array2<f32>, g: &PoolGeom) -> Array2<f32> {
+    let mut dx = Array2::<f32>::zeros((dy.nrows(), g.in_size()));
+    let scale = 1.0 / (g.kh * g.kw) as f32;
+    slice_mut(&mut dx)
+        .par_chunks_mut(g.in_size())
+        .zip(slice(dy).par_chunks(g.out_size()))
+        .for_each(|(img, d)| {
+            for c in 0..g.c {
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        let v = d[(c * g.oh + oy) * g.ow + ox] * scale;
+                        for ky in 0..g.kh {
+                            let base = (c * g.ih + oy * g.sh + ky) * g.iw + ox * g.sw;
+                            for cell in &mut img[base..base + g.kw] {
+                                *cell += v;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    dx
+}
+
+/// A mask of 0 and `1 / (1 - rate)`, one seeded RNG stream per fixed chunk of rows.
+fn dropout_mask(rows: usize, cols: usize, rate: f32, seed: u64) -> Array2<f32> {
+    let mut mask = Array2::<f32>::zeros((rows, cols));
+    let keep = 1.0 / (1.0 - rate);
+    let chunk = cols.max(1) * DROPOUT_ROWS;
+    slice_mut(&mut mask)
+        .par_chunks_mut(chunk)
+        .enumerate()
+        .for_each(|(k, m)| {
+            let mut rng = StdRng::seed_from_u64(mix(seed, k as u64));
+            for v in m {
+                *v = if rng.random::<f32>() < rate { 0.0 } else { keep };
+            }
+        });
+    mask
+}
+
+fn sparse_forward(x: &Array2<f32>, outputs: usize, pre: &[u32], post: &[u32], w: &[f32]) -> Array2<f32> {
+    let mut y = Array2::<f32>::zeros((x.nrows(), outputs));
+    let n_in = x.ncols();
+    slice_mut(&mut y)
+        .par_chunks_mut(outputs.max(1))
+        .zip(slice(x).par_chunks(n_in.max(1)))
+        .for_each(|(out, inp)| {
+            for ((&i, &o), &wk) in pre.iter().zip(post).zip(w) {
+                out[o as usize] += wk * inp[i as usize];
+            }
+        });
+    y
+}
+
+fn sparse_backward(
+    x: &Array2<f32>,
+    dy: &Array2<f32>,
+    outputs: usize,
+    pre: &[u32],
+    post: &[u32],
+    w: &[f32],
+    need_dx: bool,
+) -> (Option<Array2<f32>>, Array2<f32>) {
+    let n_in = x.ncols();
+    let mut dw = vec![0.0f32; w.len()];
+    for (inp, d) in slice(x).chunks(n_in.max(1)).zip(slice(dy).chunks(outputs.max(1))) {
+        for (k, (&i, &o)) in pre.iter().zip(post).enumerate() {
+            dw[k] += d[o as usize] * inp[i as usize];
+        }
+    }
+    let dx = need_dx.then(|| {
+        let mut dx = Array2::<f32>::zeros((x.nrows(), n_in));
+        slice_mut(&mut dx)
+            .par_chunks_mut(n_in.max(1))
+            .zip(slice(dy).par_chunks(outputs.max(1)))
+            .for_each(|(g, d)| {
+                for ((&i, &o), &wk) in pre.iter().zip(post).zip(w) {
+                    g[i as usize] += wk * d[o as usize];
+                }
+            });
+        dx
+    });
+    let n = dw.len();
+    (dx, Array2::from_shape_vec((1, n), dw).unwrap_or_else(|_| Array2::zeros((1, n))))
+}
+
+/// Applies a chain of kernels in evaluation mode.
+pub(crate) fn forward_chain(kernels: &[Kernel], x: ArrayView2<f32>) -> Array2<f32> {
+    let mut a = standard(x.to_owned());
+    for k in kernels {
+        a = k.forward(a, Mode::Eval).0;
+    }
+    a
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Deterministic pseudo-random values in [-1, 1).
+    pub(crate) fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..n).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect()
+    }
+
+    pub(crate) fn array(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
+        Array2::from_shape_vec((rows, cols), values(rows * cols, seed)).unwrap()
+    }
+
+    /// Reference conv via lifchip-net's synapse enumeration (an independent implementation).
+    fn conv_via_synapses(x: &Array2<f32>, w: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
+        let op = lifchip_net::LinearOp::Conv2d {
+            out_channels: g.oc,
+            kernel: [g.kh, g.kw],
+            stride: [g.sh, g.sw],
+            padding: [g.ph, g.pw],
+            weights: lifchip_net::Tensor::new(vec![g.oc, g.ic, g.kh, g.kw], w.iter().copied().collect()),
+        };
+        let mut y = Array2::zeros((x.nrows(), g.out_size()));
+        for b in 0..x.nrows() {
+            op.for_each_synapse(&[g.ic, g.ih, g.iw], |i, o, wv| y[[b, o]] += wv * x[[b, i]]);
+        }
+        y
+    }
+
+    /// Checks `<dy, f(x)>` gradients of a kernel against central differences (loss in f64).
+    fn check_gradients(kernel: &Kernel, x: &Array2<f32>, seed: u64) {
+        let mode = Mode::Train { seed };
+        let (y, saved) = kernel.forward(x.clone(), mode);
+        let dy = array(y.nrows(), y.ncols(), 99);
+        let loss = |k: &Kernel, x: &Array2<f32>| -> f64 {
+            let (y, _) = k.forward(x.clone(), mode);
+            y.iter().zip(dy.iter()).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum()
+        };
+        let (dx, dw) = kernel.backward(&saved, dy.clone(), true);
+        let dx = dx.unwrap();
+        let h = 1e-2f32;
+        for idx in (0..x.len()).step_by(x.len() / 23 + 1) {
+            let (r, c) = (idx / x.ncols(), idx % x.ncols());
+            let (mut xp, mut xm) = (x.clone(), x.clone());
+            xp[[r, c]] += h;
+            xm[[r, c]] -= h;
+            let fd = (loss(kernel, &xp) - loss(kernel, &xm)) / (2.0 * f64::from(h));
+            let an = f64::from(dx[[r, c]]);
+            assert!((fd - an).abs() < 1e-3 * (1.0 + an.abs()), "dx[{r},{c}]: analytic {an}, fd {fd}");
+        }
+        if let (Some(dw), Some(w)) = (dw, kernel.weights()) {
+            for idx in (0..w.len()).step_by(w.len() / 23 + 1) {
+                let (r, c) = (idx / w.ncols(), idx % w.ncols());
+                let (mut kp, mut km) = (kernel.clone(), kernel.clone());
+                kp.weights_mut().unwrap()[[r, c]] += h;
+                km.weights_mut().unwrap()[[r, c]] -= h;
+                let fd = (loss(&kp, x) - loss(&km, x)) / (2.0 * f64::from(h));
+                let an = f64::from(dw[[r, c]]);
+                assert!((fd - an).abs() < 1e-3 * (1.0 + an.abs()), "dw[{r},{c}]: analytic {an}, fd {fd}");
+            }
+        }
+    }
+
+    #[test]
+    fn conv_matches_the_net_synapses_and_its_gradients() {
+        for (input, oc, kernel, stride, padding) in [
+            ([1, 6, 6], 2, [3, 3], [1, 1], [0, 0]),
+            ([2, 7, 5], 3, [3, 2], [2, 1], [1, 2]),
+            ([3, 5, 5], 2, [5, 5], [1, 1], [2, 2]),
+            ([1, 4, 4], 1, [1, 1], [3, 3], [0, 0]),
+        ] {
+            let g = ConvGeom::new(input, oc, kernel, stride, padding).unwrap();
+            let w = array(oc, g.patch(), 5);
+            let x = array(3, g.in_size(), 6);
+            let k = Kernel::Conv { w: w.clone(), g };
+            let (y, _) = k.forward(x.clone(), Mode::Eval);
+            let reference = conv_via_synapses(&x, &w, &g);
+            for (a, b) in y.iter().zip(reference.iter()) {
+                assert!((a - b).abs() < 1e-5, "{input:?} {kernel:?}: {a} vs {b}");
+            }
+            check_gradients(&k, &x, 1);
+        }
+        assert!(ConvGeom::new([1, 2, 2], 1, [3, 3], [1, 1], [0, 0]).is_none());
+        assert!(ConvGeom::new([1, 2, 2], 1, [3, 3], [1, 1], [1, 1]).is_some());
+    }
+
+    #[test]
+    fn dense_pool_sparse_dropout_gradients() {
+        let dense = Kernel::Dense { w: array(4, 6, 1) };
+        check_gradients(&dense, &array(5, 6, 2), 1);
+
+        let g = PoolGeom::new([2, 5, 4], [2, 2], [2, 2]).unwrap();
+        assert_eq!((g.oh, g.ow), (2, 2));
+        let x = array(2, g.in_size(), 3);
+        let (y, _) = Kernel::Pool(g).forward(x.clone(), Mode::Eval);
+        assert!((y[[0, 0]] - (x[[0, 0]] + x[[0, 1]] + x[[0, 4]] + x[[0, 5]]) / 4.0).abs() < 1e-6);
+        check_gradients(&Kernel::Pool(g), &x, 1);
+        let overlapping = PoolGeom::new([1, 5, 5], [3, 3], [1, 2]).unwrap();
+        check_gradients(&Kernel::Pool(overlapping), &array(2, 25, 4), 1);
+
+        let sparse = Kernel::Sparse {
+            outputs: 3,
+            pre: vec![0, 1, 4, 4],
+            post: vec![2, 0, 0, 1],
+            w: array(1, 4, 7),
+        };
+        check_gradients(&sparse, &array(3, 5, 8), 1);
+
+        let dropout = Kernel::Dropout { rate: 0.5 };
+        let x = array(8, 50, 9);
+        let (y, _) = dropout.forward(x.clone(), Mode::Train { seed: 3 });
+        let zeros = y.iter().filter(|v| **v == 0.0).count();
+        assert!((150..250).contains(&zeros), "{zeros} of 400 dropped");
+        for (a, b) in y.iter().zip(x.iter()) {
+            assert!(*a == 0.0 || (a - 2.0 * b).abs() < 1e-6);
+        }
+        assert_eq!(dropout.forward(x.clone(), Mode::Eval).0, x);
+        check_gradients(&dropout, &x, 3);
+    }
+}

@@ -1,0 +1,316 @@
+//! The training loop: data loading, seeded mini-batches, forward/backward, optimizer steps,
+//! divergence checks, per-epoch test accuracy, CSV log, checkpoints and the final [`Net`].
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use lifchip_data::{DataSource, Dataset, Split, shuffled_indices};
+use lifchip_net::Net;
+use serde::{Deserialize, Serialize};
+
+use crate::act::mix;
+use crate::config::{ActivationConfig, TrainConfig};
+use crate::eval::{eval_rate, pixels};
+use crate::model::{Model, argmax, softmax_cross_entropy};
+use crate::optim::Optimizer;
+use crate::TrainError;
+
+/// How a training run is carried out (not what is trained): time budget, log and checkpoints.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrainOptions {
+    /// Stop after the batch during which this many seconds have passed; the report says so.
+    pub max_seconds: Option<f64>,
+    /// Write `epoch-NNN.net` (net directory format) here after each epoch.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Write `epoch,loss,train_accuracy,test_accuracy,seconds,learning_rate` lines here.
+    pub log_csv: Option<PathBuf>,
+}
+
+/// Statistics of one epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean training loss (softmax cross-entropy, with noise and dropout on).
+    pub loss: f64,
+    /// Accuracy on the training batches as they were trained (noise and dropout on).
+    pub train_accuracy: f64,
+    /// Rate-mode test accuracy after the epoch, if a test set was given.
+    pub test_accuracy: Option<f64>,
+    /// Wall-clock seconds since training started.
+    pub seconds: f64,
+    /// Learning rate at the end of the epoch.
+    pub learning_rate: f32,
+    /// Images trained on in this epoch.
+    pub images: usize,
+}
+
+/// What [`train`] reports next to the net.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    pub name: String,
+    pub seed: u64,
+    pub epochs: Vec<EpochStats>,
+    pub parameters: usize,
+    pub train_images: usize,
+    /// Final rate-mode accuracy of the returned net on the test set, if one was given.
+    pub test_accuracy: Option<f64>,
+    pub test_samples: usize,
+    pub seconds: f64,
+    /// Training throughput (forward + backward + update).
+    pub images_per_second: f64,
+    /// True when `max_seconds` ran out before the configured epochs finished.
+    pub stopped_early: bool,
+}
+
+/// Progress events passed to the callback of [`train`].
+#[derive(Clone, Debug)]
+pub enum Progress<'a> {
+    /// A batch was trained. `batch` counts from 1 within the epoch.
+    Batch {
+        epoch: usize,
+        epochs: usize,
+        batch: usize,
+        batches: usize,
+        loss: f64,
+        learning_rate: f32,
+    },
+    /// An epoch finished.
+    Epoch(&'a EpochStats),
+}
+
+/// Loads the config's data (training set, and the test set unless `test_limit` is 0) and trains.
+pub fn train(config: &TrainConfig, progress: &mut dyn FnMut(&Progress), options: &TrainOptions) -> Result<(Net, TrainReport), TrainError> {
+    config.validate()?;
+    let source = DataSource::parse(&config.data).map_err(|e| TrainError::config("data", e.to_string()))?;
+    let load = |split: Split, limit: Option<usize>| {
+        lifchip_data::load(&source, split, limit).map_err(|e| TrainError::Data {
+            what: format!("{split} split of {source}"),
+            source: e,
+        })
+    };
+    let train_set = load(Split::Train, config.train_limit)?;
+    let test_set = match config.test_limit {
+        Some(0) => None,
+        limit => Some(load(Split::Test, limit)?),
+    };
+    train_on(config, &train_set, test_set.as_ref(), progress, options)
+}
+
+fn check_labels(data: &Dataset, classes: usize, what: &str) -> Result<(), TrainError> {
+    if data.images.len() != data.n * data.rows * data.cols || data.labels.len() != data.n {
+        return Err(TrainError::mismatch(what, "pixel or label buffer does not hold n images"));
+    }
+    if let Some((k, &l)) = data.labels.iter().enumerate().find(|(_, l)| usize::from(**l) >= classes) {
+        return Err(TrainError::mismatch(
+            format!("{what} image {k}"),
+            format!("label {l} is out of range for classes = {classes}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Trains on datasets already in memory (`test` is evaluated after each epoch and at the end).
+pub fn train_on(
+    config: &TrainConfig,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    progress: &mut dyn FnMut(&Progress),
+    options: &TrainOptions,
+) -> Result<(Net, TrainReport), TrainError> {
+    config.validate()?;
+    if train.n == 0 {
+        return Err(TrainError::mismatch("training set", "holds no images"));
+    }
+    check_labels(train, config.classes, "training set")?;
+    if let Some(t) = test {
+        check_labels(t, config.classes, "test set")?;
+        if (t.rows, t.cols) != (train.rows, train.cols) {
+            return Err(TrainError::mismatch(
+                "test set",
+                format!("images are {}x{}, training images {}x{}", t.rows, t.cols, train.rows, train.cols),
+            ));
+        }
+    }
+    let start = Instant::now();
+    let mut model = Model::new(config, [1, train.rows, train.cols])?;
+    let mut optimizer = Optimizer::new(&config.optimizer);
+    let mut log = match &options.log_csv {
+        Some(path) => Some(CsvLog::create(path)?),
+        None => None,
+    };
+    if let Some(dir) = &options.checkpoint_dir {
+        std::fs::create_dir_all(dir).map_err(TrainError::io(dir))?;
+    }
+    let batches = train.n.div_ceil(config.batch_size);
+    let total_batches = (batches * config.epochs).max(1);
+    let base_lr = config.optimizer.lr();
+    let mut epochs = Vec::new();
+    let mut trained_images = 0usize;
+    let mut stopped_early = false;
+    for epoch in 0..config.epochs {
+        let order = shuffled_indices(train.n, mix(config.seed, 0x5eed_0000 + epoch as u64));
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        let mut lr = base_lr;
+        for (b, chunk) in order.chunks(config.batch_size).enumerate() {
+            let step = epoch * batches + b;
+            lr = config.schedule.lr_at(base_lr, epoch, step as f64 / total_batches as f64);
+            let x = pixels(train, chunk);
+            let labels: Vec<u8> = chunk.iter().map(|&i| train.labels[i]).collect();
+            let batch_seed = mix(config.seed, 0xba7c_0000_0000 + step as u64);
+            let diverged = |layer: &str, what: &str| TrainError::Diverged {
+                epoch: epoch + 1,
+                batch: b + 1,
+                layer: layer.to_string(),
+                what: what.to_string(),
+            };
+            let (logits, tape) = model
+                .forward_train(x, batch_seed, true)
+                .map_err(|s| diverged(&model.stages[s].name, "the activity"))?;
+            let (loss, ok, dlogits) = softmax_cross_entropy(&logits, &labels);
+            if !loss.is_finite() {
+                let last = model.stages.last().map_or("out", |s| s.name.as_str());
+                return Err(diverged(last, "the loss"));
+            }
+            let grads = model.backward(tape, dlogits);
+            let grad_slices: Vec<&[f32]> = grads
+                .iter()
+                .flat_map(|g| [g.weights.as_slice().unwrap_or(&[]), g.bias.as_slice()])
+                .collect();
+            if let Some(k) = grad_slices.iter().position(|g| g.iter().any(|v| !v.is_finite())) {
+                return Err(diverged(&model.stages[k / 2].name, "the gradient"));
+            }
+            optimizer.step(model.parameters_mut(), &grad_slices, lr, config.weight_decay);
+            if let Some(k) = model.parameters_mut().iter().position(|(p, _)| p.iter().any(|v| !v.is_finite())) {
+                return Err(diverged(&model.stages[k / 2].name, "a weight or bias"));
+            }
+            loss_sum += loss * chunk.len() as f64;
+            correct += ok;
+            seen += chunk.len();
+            trained_images += chunk.len();
+            progress(&Progress::Batch {
+                epoch: epoch + 1,
+                epochs: config.epochs,
+                batch: b + 1,
+                batches,
+                loss,
+                learning_rate: lr,
+            });
+            if options.max_seconds.is_some_and(|m| start.elapsed().as_secs_f64() >= m) {
+                stopped_early = epoch + 1 < config.epochs || b + 1 < batches;
+                break;
+            }
+        }
+        let test_accuracy = test.map(|t| model_accuracy(&model, t));
+        let stats = EpochStats {
+            epoch: epoch + 1,
+            loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            test_accuracy,
+            seconds: start.elapsed().as_secs_f64(),
+            learning_rate: lr,
+            images: seen,
+        };
+        if let Some(log) = log.as_mut() {
+            log.write(&stats)?;
+        }
+        if let Some(dir) = &options.checkpoint_dir {
+            let net = model.to_net(&config.name, meta(config, epoch + 1, test_accuracy, trained_images))?;
+            lifchip_net::save(&net, &dir.join(format!("epoch-{:03}.net", epoch + 1)))?;
+        }
+        progress(&Progress::Epoch(&stats));
+        epochs.push(stats);
+        if stopped_early {
+            break;
+        }
+    }
+    let train_seconds = start.elapsed().as_secs_f64();
+    let completed = epochs.len();
+    let provisional = model.to_net(&config.name, BTreeMap::new())?;
+    let final_eval = match test {
+        Some(t) => Some(eval_rate(&provisional, t)?),
+        None => None,
+    };
+    let test_accuracy = final_eval.as_ref().map(|e| e.accuracy);
+    let net = model.to_net(&config.name, meta(config, completed, test_accuracy, trained_images))?;
+    let report = TrainReport {
+        name: config.name.clone(),
+        seed: config.seed,
+        epochs,
+        parameters: model.parameter_count(),
+        train_images: trained_images,
+        test_accuracy,
+        test_samples: final_eval.as_ref().map_or(0, |e| e.samples),
+        seconds: start.elapsed().as_secs_f64(),
+        images_per_second: trained_images as f64 / train_seconds.max(1e-9),
+        stopped_early,
+    };
+    Ok((net, report))
+}
+
+/// Rate accuracy of the training model itself (no net conversion), used after each epoch.
+fn model_accuracy(model: &Model, data: &Dataset) -> f64 {
+    let all: Vec<usize> = (0..data.n).collect();
+    let mut correct = 0usize;
+    for chunk in all.chunks(256) {
+        let logits = model.logits(pixels(data, chunk));
+        for (row, &i) in logits.rows().into_iter().zip(chunk) {
+            if argmax(row.iter().copied()) == usize::from(data.labels[i]) {
+                correct += 1;
+            }
+        }
+    }
+    correct as f64 / data.n.max(1) as f64
+}
+
+/// Provenance stored in the net (deterministic: no timings, so the same seed gives the same file).
+fn meta(config: &TrainConfig, epochs: usize, accuracy: Option<f64>, images: usize) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    m.insert("trainer".into(), format!("lifchip-train {}", env!("CARGO_PKG_VERSION")));
+    m.insert("seed".into(), config.seed.to_string());
+    m.insert("epochs".into(), epochs.to_string());
+    m.insert("train_images".into(), images.to_string());
+    m.insert("data".into(), config.data.clone());
+    let activation = match config.activation {
+        ActivationConfig::SoftLif(_) => "soft_lif",
+        ActivationConfig::Lif(_) => "lif",
+        ActivationConfig::Relu => "relu",
+    };
+    m.insert("activation".into(), activation.into());
+    if let Some(a) = accuracy {
+        m.insert("rate_test_accuracy".into(), format!("{a:.4}"));
+    }
+    m.insert("train_config".into(), config.to_yaml_string());
+    m
+}
+
+/// The per-epoch CSV log, flushed after every line.
+struct CsvLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl CsvLog {
+    fn create(path: &Path) -> Result<CsvLog, TrainError> {
+        let mut file = File::create(path).map_err(TrainError::io(path))?;
+        writeln!(file, "epoch,loss,train_accuracy,test_accuracy,seconds,learning_rate").map_err(TrainError::io(path))?;
+        Ok(CsvLog {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    fn write(&mut self, s: &EpochStats) -> Result<(), TrainError> {
+        let test = s.test_accuracy.map_or(String::new(), |a| format!("{a:.6}"));
+        writeln!(
+            self.file,
+            "{},{:.6},{:.6},{},{:.3},{:e}",
+            s.epoch, s.loss, s.train_accuracy, test, s.seconds, s.learning_rate
+        )
+        .and_then(|()| self.file.flush())
+        .map_err(TrainError::io(&self.path))
+    }
+}

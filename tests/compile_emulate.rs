@@ -1,0 +1,105 @@
+//! `compile` then `emulate` through the CLI, on the hand-written net and on small trained nets.
+
+use crate::util::*;
+
+#[test]
+fn hand_written_net_compiles_and_runs_tick_by_tick() {
+    let dir = tempdir();
+    let net = root().join("examples/hand-written.yaml");
+    let chip = dir.path().join("hand.chip");
+    let report = dir.path().join("compile.json");
+    let run = lifchip(
+        dir.path(),
+        &["compile", "--net", &path_str(&net), "--target", "loihi-like", "--out", &path_str(&chip), "--json", &path_str(&report)],
+    );
+    run.ok();
+    let r = read_json(&report);
+    assert_eq!(r["target"], "loihi-like");
+    assert_eq!(r["neurons"], 2);
+    assert_eq!(r["synapses"], 3);
+    assert_eq!(r["cores_used"], 1);
+    assert_eq!(r["violations"].as_array().map(Vec::len), Some(0));
+    for key in ["cores_lower_bound", "per_core", "inter_core_spike_packets_estimate", "max_link_load", "compile_seconds", "quantization"] {
+        assert!(r.get(key).is_some(), "report lacks {key}");
+    }
+    assert_eq!(read_json(&chip.join("report.json")), r);
+
+    let spikes = root().join("examples/hand-written-spikes.json");
+    let out = dir.path().join("emulate.json");
+    let run = lifchip(
+        dir.path(),
+        &["emulate", "--chip", &path_str(&chip), "--input-spikes", &path_str(&spikes), "--probe", "all", "--probe-state", "--json", &path_str(&out)],
+    );
+    run.ok();
+    let e = read_json(&out);
+    assert_eq!(e["samples"], 1);
+    assert_eq!(e["ticks_per_sample"], 20);
+    let probes = e["probes"].as_array().expect("probes");
+    assert_eq!(probes.len(), 2);
+    assert_eq!(probes[0]["v"].as_array().map(Vec::len), Some(20));
+    // Neuron 1 gets input every tick from 0 to 7: it must fire; the emulator agrees with the
+    // tick-by-tick hand computation in docs/core-model.md.
+    assert!(!probes[1]["spike_ticks"].as_array().unwrap().is_empty());
+    for key in ["spikes", "synaptic_events", "cycles_per_tick_mean", "cycles_per_tick_max", "latency_seconds_per_sample", "energy_joules_per_sample", "wall_seconds", "synaptic_events_per_second"] {
+        assert!(e.get(key).is_some(), "report lacks {key}");
+    }
+}
+
+#[test]
+fn impossible_mapping_lists_violations_and_writes_no_chipdir() {
+    let dir = tempdir();
+    // 40 inputs into each neuron exceeds tiny's 32 input axons.
+    let mut yaml = String::from("name: wide\npopulations:\n  - {name: in, shape: [40], neuron: {kind: input}}\n");
+    yaml.push_str("  - {name: out, shape: [20], neuron: {kind: chip_lif, current_decay: 0, voltage_decay: 0, threshold: 10, bias: 0}}\n");
+    yaml.push_str("projections:\n  - name: w\n    from: in\n    to: out\n    ops:\n      - kind: dense\n        weights: {shape: [20, 40], values: [");
+    yaml.push_str(&vec!["2"; 800].join(", "));
+    yaml.push_str("]}\n");
+    let net = dir.path().join("wide.yaml");
+    std::fs::write(&net, yaml).unwrap();
+    let chip = dir.path().join("wide.chip");
+    let json = dir.path().join("report.json");
+    let run = lifchip(
+        dir.path(),
+        &["compile", "--net", &path_str(&net), "--target", "tiny", "--out", &path_str(&chip), "--json", &path_str(&json)],
+    );
+    run.fails(1);
+    assert!(run.stderr.contains("input_axons"), "{}", run.stderr);
+    assert!(run.stderr.contains("population out"), "{}", run.stderr);
+    assert!(!chip.exists());
+    let r = read_json(&json);
+    let v = &r["violations"][0];
+    assert_eq!(v["kind"], "input_axons");
+    assert_eq!(v["value"], 40);
+    assert_eq!(v["limit"], 32);
+    assert!(v["where"].as_str().unwrap().contains("out"));
+}
+
+#[test]
+fn emulate_rejects_bad_requests() {
+    let dir = tempdir();
+    let net = root().join("examples/hand-written.yaml");
+    let chip = dir.path().join("hand.chip");
+    lifchip(dir.path(), &["compile", "--net", &path_str(&net), "--target", "loihi-like", "--out", &path_str(&chip)]).ok();
+    // Zero ticks.
+    let spikes = root().join("examples/hand-written-spikes.json");
+    lifchip(dir.path(), &["emulate", "--chip", &path_str(&chip), "--input-spikes", &path_str(&spikes), "--ticks", "0"]).fails(1);
+    // A spike on an input that does not exist.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"ticks": 5, "spikes": [[0, 7]]}"#).unwrap();
+    let run = lifchip(dir.path(), &["emulate", "--chip", &path_str(&chip), "--input-spikes", &path_str(&bad)]);
+    run.fails(1);
+    assert!(run.stderr.contains("spikes[0]"), "{}", run.stderr);
+    // MNIST images do not fit a 2-input chip.
+    let run = lifchip(dir.path(), &["emulate", "--chip", &path_str(&chip), "--data", "mnist", "--limit", "3"]);
+    run.fails(1);
+    assert!(run.stderr.contains("784"), "{}", run.stderr);
+    // A damaged CHIPDIR.
+    let cores = chip.join("cores.bin");
+    let mut bytes = std::fs::read(&cores).unwrap();
+    let n = bytes.len();
+    bytes.truncate(n - 3);
+    std::fs::write(&cores, bytes).unwrap();
+    let run = lifchip(dir.path(), &["emulate", "--chip", &path_str(&chip), "--input-spikes", &path_str(&spikes)]);
+    run.fails(1);
+    assert!(run.stderr.contains("cores.bin"), "{}", run.stderr);
+}
