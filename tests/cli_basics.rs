@@ -14,7 +14,18 @@ fn malformed_net_names_file_and_line() {
     let net = dir.path().join("bad.yaml");
     std::fs::write(&net, "name: x\npopulations:\n  - {name: in, shape: [2], neuron: {kind: input}}\nprojections: []\nextra_key: 3\n").unwrap();
     let out = dir.path().join("chip");
-    let run = lifchip(dir.path(), &["compile", "--net", &path_str(&net), "--target", "tiny", "--out", &path_str(&out)]);
+    let run = lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "tiny",
+            "--out",
+            &path_str(&out),
+        ],
+    );
     run.fails(1);
     assert!(run.stderr.contains("bad.yaml:5"), "{}", run.stderr);
     assert!(!out.exists());
@@ -23,7 +34,12 @@ fn malformed_net_names_file_and_line() {
 #[test]
 fn missing_net_file_is_reported() {
     let dir = tempdir();
-    let run = lifchip(dir.path(), &["compile", "--net", "nope.net", "--target", "tiny", "--out", "chip"]);
+    let run = lifchip(
+        dir.path(),
+        &[
+            "compile", "--net", "nope.net", "--target", "tiny", "--out", "chip",
+        ],
+    );
     run.fails(1);
     assert!(run.stderr.contains("nope.net"), "{}", run.stderr);
 }
@@ -37,9 +53,16 @@ fn corrupt_idx_data_is_reported_not_panicked() {
     let mut bytes = vec![0, 0, 8, 3, 0, 0, 0, 10, 0, 0, 0, 28, 0, 0, 0, 28];
     bytes.extend(vec![0u8; 100]);
     std::fs::write(data.join("t10k-images-idx3-ubyte"), &bytes).unwrap();
-    std::fs::write(data.join("t10k-labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0]).unwrap();
+    std::fs::write(
+        data.join("t10k-labels-idx1-ubyte"),
+        [0, 0, 8, 1, 0, 0, 0, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0],
+    )
+    .unwrap();
     let net = root().join("examples/hand-written.yaml");
-    let run = lifchip(dir.path(), &["eval", "--net", &path_str(&net), "--data", &path_str(&data)]);
+    let run = lifchip(
+        dir.path(),
+        &["eval", "--net", &path_str(&net), "--data", &path_str(&data)],
+    );
     run.fails(1);
     assert!(run.stderr.contains("truncated"), "{}", run.stderr);
 }

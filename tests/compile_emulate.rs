@@ -10,7 +10,17 @@ fn hand_written_net_compiles_and_runs_tick_by_tick() {
     let report = dir.path().join("compile.json");
     let run = lifchip(
         dir.path(),
-        &["compile", "--net", &path_str(&net), "--target", "loihi-like", "--out", &path_str(&chip), "--json", &path_str(&report)],
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&chip),
+            "--json",
+            &path_str(&report),
+        ],
     );
     run.ok();
     let r = read_json(&report);
@@ -19,7 +29,14 @@ fn hand_written_net_compiles_and_runs_tick_by_tick() {
     assert_eq!(r["synapses"], 3);
     assert_eq!(r["cores_used"], 1);
     assert_eq!(r["violations"].as_array().map(Vec::len), Some(0));
-    for key in ["cores_lower_bound", "per_core", "inter_core_spike_packets_estimate", "max_link_load", "compile_seconds", "quantization"] {
+    for key in [
+        "cores_lower_bound",
+        "per_core",
+        "inter_core_spike_packets_estimate",
+        "max_link_load",
+        "compile_seconds",
+        "quantization",
+    ] {
         assert!(r.get(key).is_some(), "report lacks {key}");
     }
     assert_eq!(read_json(&chip.join("report.json")), r);
@@ -28,7 +45,18 @@ fn hand_written_net_compiles_and_runs_tick_by_tick() {
     let out = dir.path().join("emulate.json");
     let run = lifchip(
         dir.path(),
-        &["emulate", "--chip", &path_str(&chip), "--input-spikes", &path_str(&spikes), "--probe", "all", "--probe-state", "--json", &path_str(&out)],
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--input-spikes",
+            &path_str(&spikes),
+            "--probe",
+            "all",
+            "--probe-state",
+            "--json",
+            &path_str(&out),
+        ],
     );
     run.ok();
     let e = read_json(&out);
@@ -40,7 +68,16 @@ fn hand_written_net_compiles_and_runs_tick_by_tick() {
     // Neuron 1 gets input every tick from 0 to 7: it must fire; the emulator agrees with the
     // tick-by-tick hand computation in docs/core-model.md.
     assert!(!probes[1]["spike_ticks"].as_array().unwrap().is_empty());
-    for key in ["spikes", "synaptic_events", "cycles_per_tick_mean", "cycles_per_tick_max", "latency_seconds_per_sample", "energy_joules_per_sample", "wall_seconds", "synaptic_events_per_second"] {
+    for key in [
+        "spikes",
+        "synaptic_events",
+        "cycles_per_tick_mean",
+        "cycles_per_tick_max",
+        "latency_seconds_per_sample",
+        "energy_joules_per_sample",
+        "wall_seconds",
+        "synaptic_events_per_second",
+    ] {
         assert!(e.get(key).is_some(), "report lacks {key}");
     }
 }
@@ -49,7 +86,9 @@ fn hand_written_net_compiles_and_runs_tick_by_tick() {
 fn impossible_mapping_lists_violations_and_writes_no_chipdir() {
     let dir = tempdir();
     // 40 inputs into each neuron exceeds tiny's 32 input axons.
-    let mut yaml = String::from("name: wide\npopulations:\n  - {name: in, shape: [40], neuron: {kind: input}}\n");
+    let mut yaml = String::from(
+        "name: wide\npopulations:\n  - {name: in, shape: [40], neuron: {kind: input}}\n",
+    );
     yaml.push_str("  - {name: out, shape: [20], neuron: {kind: chip_lif, current_decay: 0, voltage_decay: 0, threshold: 10, bias: 0}}\n");
     yaml.push_str("projections:\n  - name: w\n    from: in\n    to: out\n    ops:\n      - kind: dense\n        weights: {shape: [20, 40], values: [");
     yaml.push_str(&vec!["2"; 800].join(", "));
@@ -60,7 +99,17 @@ fn impossible_mapping_lists_violations_and_writes_no_chipdir() {
     let json = dir.path().join("report.json");
     let run = lifchip(
         dir.path(),
-        &["compile", "--net", &path_str(&net), "--target", "tiny", "--out", &path_str(&chip), "--json", &path_str(&json)],
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "tiny",
+            "--out",
+            &path_str(&chip),
+            "--json",
+            &path_str(&json),
+        ],
     );
     run.fails(1);
     assert!(run.stderr.contains("input_axons"), "{}", run.stderr);
@@ -79,18 +128,62 @@ fn emulate_rejects_bad_requests() {
     let dir = tempdir();
     let net = root().join("examples/hand-written.yaml");
     let chip = dir.path().join("hand.chip");
-    lifchip(dir.path(), &["compile", "--net", &path_str(&net), "--target", "loihi-like", "--out", &path_str(&chip)]).ok();
+    lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&chip),
+        ],
+    )
+    .ok();
     // Zero ticks.
     let spikes = root().join("examples/hand-written-spikes.json");
-    lifchip(dir.path(), &["emulate", "--chip", &path_str(&chip), "--input-spikes", &path_str(&spikes), "--ticks", "0"]).fails(1);
+    lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--input-spikes",
+            &path_str(&spikes),
+            "--ticks",
+            "0",
+        ],
+    )
+    .fails(1);
     // A spike on an input that does not exist.
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"{"ticks": 5, "spikes": [[0, 7]]}"#).unwrap();
-    let run = lifchip(dir.path(), &["emulate", "--chip", &path_str(&chip), "--input-spikes", &path_str(&bad)]);
+    let run = lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--input-spikes",
+            &path_str(&bad),
+        ],
+    );
     run.fails(1);
     assert!(run.stderr.contains("spikes[0]"), "{}", run.stderr);
     // MNIST images do not fit a 2-input chip.
-    let run = lifchip(dir.path(), &["emulate", "--chip", &path_str(&chip), "--data", "mnist", "--limit", "3"]);
+    let run = lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--data",
+            "mnist",
+            "--limit",
+            "3",
+        ],
+    );
     run.fails(1);
     assert!(run.stderr.contains("784"), "{}", run.stderr);
     // A damaged CHIPDIR.
@@ -99,7 +192,16 @@ fn emulate_rejects_bad_requests() {
     let n = bytes.len();
     bytes.truncate(n - 3);
     std::fs::write(&cores, bytes).unwrap();
-    let run = lifchip(dir.path(), &["emulate", "--chip", &path_str(&chip), "--input-spikes", &path_str(&spikes)]);
+    let run = lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--input-spikes",
+            &path_str(&spikes),
+        ],
+    );
     run.fails(1);
     assert!(run.stderr.contains("cores.bin"), "{}", run.stderr);
 }

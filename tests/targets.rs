@@ -28,9 +28,23 @@ fn broken_target_lists_every_problem_with_lines() {
     let run = lifchip(dir.path(), &["targets", "check", &path_str(&file)]);
     run.fails(1);
     for needle in ["neuronz", "did you mean", "weight_bits", "bigger"] {
-        assert!(run.stderr.contains(needle), "missing {needle:?} in:\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(needle),
+            "missing {needle:?} in:\n{}",
+            run.stderr
+        );
     }
     let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
-    assert!(run.stderr.contains(&format!("broken.yaml:{}:", line_of("neuronz"))), "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("broken.yaml:{}:", line_of("bigger"))), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("broken.yaml:{}:", line_of("neuronz"))),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("broken.yaml:{}:", line_of("bigger"))),
+        "{}",
+        run.stderr
+    );
 }

@@ -6,3 +6,4 @@ mod util;
 mod cli_basics;
 mod compile_emulate;
 mod targets;
+mod workflow;

@@ -8,7 +8,9 @@
 
 use std::collections::HashMap;
 
-use lifchip_chip::{Axon, ChipConfig, Compartment, CoreConfig, Destination, PopulationInfo, Synapse};
+use lifchip_chip::{
+    Axon, ChipConfig, Compartment, CoreConfig, Destination, PopulationInfo, Synapse,
+};
 use lifchip_compiler::{AxonKey, Mapped};
 use lifchip_target::Target;
 
@@ -18,8 +20,11 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
     let partition = &mapped.partition;
     // Fan-out of every neuron (including inputs): one destination per (core, axon) that
     // lists it as a source.
-    let mut destinations: Vec<Vec<Vec<Destination>>> =
-        net.populations.iter().map(|p| vec![Vec::new(); p.size()]).collect();
+    let mut destinations: Vec<Vec<Vec<Destination>>> = net
+        .populations
+        .iter()
+        .map(|p| vec![Vec::new(); p.size()])
+        .collect();
     let mut cores = Vec::with_capacity(partition.cores.len());
     for (c, assignment) in partition.cores.iter().enumerate() {
         // Axons are numbered by source: input channels first, then neurons by (population,
@@ -28,7 +33,12 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
         let mut core_axons = assignment.axons.clone();
         core_axons.sort_by_key(|key| {
             let from = net.projections[key.projection as usize].from;
-            (net.populations[from].neuron.is_some(), from, key.pre, key.projection)
+            (
+                net.populations[from].neuron.is_some(),
+                from,
+                key.pre,
+                key.projection,
+            )
         });
         let axon_index: HashMap<AxonKey, u32> = core_axons
             .iter()
@@ -56,7 +66,12 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
         let mut compartments = Vec::with_capacity(assignment.neurons.len());
         for (slot, &(pop, neuron)) in assignment.neurons.iter().enumerate() {
             let (pop, neuron) = (pop as usize, neuron as usize);
-            for (q, proj) in net.projections.iter().enumerate().filter(|(_, p)| p.to == pop) {
+            for (q, proj) in net
+                .projections
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.to == pop)
+            {
                 for (pre, weight) in proj.synapses.inputs(neuron) {
                     let key = AxonKey {
                         projection: q as u32,
@@ -82,7 +97,9 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
                 current_decay: params.map_or(0, |p| p.current_decay),
                 voltage_decay: params.map_or(0, |p| p.voltage_decay),
                 threshold: params.map_or(0, |p| p.threshold),
-                bias: params.and_then(|p| p.bias.get(neuron).copied()).unwrap_or(0),
+                bias: params
+                    .and_then(|p| p.bias.get(neuron).copied())
+                    .unwrap_or(0),
                 bias_exp: params.map_or(0, |p| p.bias_exp),
                 refractory: params.map_or(0, |p| p.refractory),
                 max_spikes,

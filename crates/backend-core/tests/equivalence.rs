@@ -37,7 +37,12 @@ fn random_target(rng: &mut Rng) -> Target {
         t.neuron.accumulate = rng.pick(&[Accumulate::SumThenAdd, Accumulate::PerEventSaturating]);
         t.neuron.reset = rng.pick(&[Reset::Zero, Reset::Subtract]);
         t.neuron.spike_test = rng.pick(&[SpikeTest::Greater, SpikeTest::GreaterEqual]);
-        let modes = [Overflow::Wrap, Overflow::WrapLava, Overflow::Saturate, Overflow::SaturateSymmetric];
+        let modes = [
+            Overflow::Wrap,
+            Overflow::WrapLava,
+            Overflow::Saturate,
+            Overflow::SaturateSymmetric,
+        ];
         t.precision.current_overflow = rng.pick(&modes);
         t.precision.voltage_overflow = rng.pick(&modes);
         t.neuron.synaptic_delay = rng.range(1, 3) as u32;
@@ -77,7 +82,10 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
                 current_decay: rng.range(0, decay_max) as u32,
                 voltage_decay: rng.range(0, decay_max) as u32,
                 threshold: rng.range(1, tmax),
-                bias: Tensor::new(vec![n], (0..n).map(|_| rng.range(-bmax, bmax) as f32).collect()),
+                bias: Tensor::new(
+                    vec![n],
+                    (0..n).map(|_| rng.range(-bmax, bmax) as f32).collect(),
+                ),
                 bias_exp: 0,
                 refractory: rng.range(0, i64::from(target.neuron.refractory_max.min(3))) as u32,
             }),
@@ -92,7 +100,10 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
             ops: vec![LinearOp::Dense {
                 weights: Tensor::new(vec![n, prev], weights),
             }],
-            weight_exp: rng.range(i64::from(target.precision.weight_exponent.min), i64::from(target.precision.weight_exponent.max).min(2)) as i32,
+            weight_exp: rng.range(
+                i64::from(target.precision.weight_exponent.min),
+                i64::from(target.precision.weight_exponent.max).min(2),
+            ) as i32,
         });
         if rng.next() % 3 == 0 {
             let k = rng.range(1, 3) as usize;
@@ -104,7 +115,12 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
                     outputs: n,
                     pre: Indices::new((0..k).map(|_| rng.range(0, n as i64 - 1) as u32).collect()),
                     post: Indices::new((0..k).map(|_| rng.range(0, n as i64 - 1) as u32).collect()),
-                    weights: Tensor::new(vec![k], (0..k).map(|_| ((rng.range(lo, hi) / step) * step) as f32).collect()),
+                    weights: Tensor::new(
+                        vec![k],
+                        (0..k)
+                            .map(|_| ((rng.range(lo, hi) / step) * step) as f32)
+                            .collect(),
+                    ),
                 }],
                 weight_exp: 0,
             });
@@ -128,16 +144,31 @@ fn check(seed: u64) -> Result<Option<usize>, String> {
     let ticks = 40usize;
     let inputs = net.populations[0].size() as i64;
     let input: Vec<Vec<u32>> = (0..ticks)
-        .map(|_| (0..rng.range(0, 3)).map(|_| rng.range(0, inputs - 1) as u32).collect::<std::collections::BTreeSet<_>>().into_iter().collect())
+        .map(|_| {
+            (0..rng.range(0, 3))
+                .map(|_| rng.range(0, inputs - 1) as u32)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        })
         .collect();
     let reference = run_reference(&mapped.net, &target, &input, ticks, true);
     let mut emu = Emulator::new(&config).map_err(|e| format!("emulator refused: {e}"))?;
     let options = RunOptions {
         ticks: ticks as u32,
-        mode: if seed % 2 == 0 { Mode::Functional } else { Mode::CycleAccurate },
-        probes: Probes { set: ProbeSet::All, state: true },
+        mode: if seed % 2 == 0 {
+            Mode::Functional
+        } else {
+            Mode::CycleAccurate
+        },
+        probes: Probes {
+            set: ProbeSet::All,
+            state: true,
+        },
     };
-    let result = emu.run(&input, &options).map_err(|e| format!("emulator failed: {e}"))?;
+    let result = emu
+        .run(&input, &options)
+        .map_err(|e| format!("emulator failed: {e}"))?;
     for probe in &result.probes {
         let (p, n) = (probe.population as usize, probe.neuron as usize);
         let mut expected = Vec::new();
@@ -157,10 +188,15 @@ fn check(seed: u64) -> Result<Option<usize>, String> {
         let ref_v: Vec<i64> = reference.v[p].iter().map(|row| row[n]).collect();
         let ref_u: Vec<i64> = reference.u[p].iter().map(|row| row[n]).collect();
         if probe.v != ref_v || probe.u != ref_u {
-            return Err(format!("seed {seed}: population {p} neuron {n}: state differs\nemu u {:?}\nref u {:?}\nemu v {:?}\nref v {:?}", probe.u, ref_u, probe.v, ref_v));
+            return Err(format!(
+                "seed {seed}: population {p} neuron {n}: state differs\nemu u {:?}\nref u {:?}\nemu v {:?}\nref v {:?}",
+                probe.u, ref_u, probe.v, ref_v
+            ));
         }
     }
-    Ok(Some(result.probes.iter().map(|p| p.spike_ticks.len()).sum()))
+    Ok(Some(
+        result.probes.iter().map(|p| p.spike_ticks.len()).sum(),
+    ))
 }
 
 #[test]
@@ -178,7 +214,10 @@ fn emulator_matches_reference_on_fixed_seeds() {
     }
     // The test must not pass vacuously: most cases map, and most of those spike.
     assert!(compared >= 200, "only {compared} of 300 cases mapped");
-    assert!(spiking * 2 >= compared, "only {spiking} of {compared} cases spiked");
+    assert!(
+        spiking * 2 >= compared,
+        "only {spiking} of {compared} cases spiked"
+    );
 }
 
 proptest! {

@@ -9,7 +9,11 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "lifchip", version, about = "Spiking deep networks from training to a neuromorphic chip")]
+#[command(
+    name = "lifchip",
+    version,
+    about = "Spiking deep networks from training to a neuromorphic chip"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

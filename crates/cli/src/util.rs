@@ -40,7 +40,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> CliResult<()> {
 
 /// Writes a report as pretty JSON, atomically.
 pub fn write_json(path: &Path, value: &impl Serialize) -> CliResult<()> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| CliError(format!("cannot encode report: {e}")))?;
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError(format!("cannot encode report: {e}")))?;
     text.push('\n');
     write_atomic(path, text.as_bytes())
 }
@@ -48,9 +49,11 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> CliResult<()> {
 /// A progress bar on stderr (hidden when stderr is not a terminal, e.g. in tests and CI).
 pub fn progress(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
-    let style = ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {prefix}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let style = ProgressStyle::with_template(
+        "{msg:>12} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {prefix}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
     bar.set_style(style);
     bar.set_message(what.to_string());
     bar

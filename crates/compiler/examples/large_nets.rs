@@ -14,7 +14,9 @@
 use std::time::Instant;
 
 use lifchip_compiler::{QuantizeOptions, compile};
-use lifchip_net::{Indices, LinearOp, Net, Neuron, Population, Projection, SoftLif, SoftLifKind, Tensor};
+use lifchip_net::{
+    Indices, LinearOp, Net, Neuron, Population, Projection, SoftLif, SoftLifKind, Tensor,
+};
 
 fn sheet_net(neurons: usize, synapses: usize) -> Net {
     let layers = 10;
@@ -147,12 +149,14 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let recurrent = args.get(1).is_some_and(|a| a == "recurrent");
     let default_neurons = if recurrent { 20_000 } else { 1_000_000 };
-    let neurons = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(default_neurons);
+    let neurons = args
+        .get(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default_neurons);
     let synapses = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(100);
-    let target_path = args
-        .get(4)
-        .cloned()
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../targets/loihi-like.yaml").to_string());
+    let target_path = args.get(4).cloned().unwrap_or_else(|| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../targets/loihi-like.yaml").to_string()
+    });
     let mut target = match lifchip_target::load(std::path::Path::new(&target_path)) {
         Ok(t) => t,
         Err(e) => {
@@ -169,7 +173,11 @@ fn main() {
     } else {
         sheet_net(neurons, synapses)
     };
-    println!("generated {} neurons in {:.2} s", net.num_neurons(), t.elapsed().as_secs_f64());
+    println!(
+        "generated {} neurons in {:.2} s",
+        net.num_neurons(),
+        t.elapsed().as_secs_f64()
+    );
     let t = Instant::now();
     match compile(&net, &target, &QuantizeOptions::default()) {
         Ok((_, report)) => println!(

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use good_lp::{
-    Expression, ProblemVariables, Solution, SolutionStatus, SolverModel, WithInitialSolution, WithTimeLimit, constraint,
-    microlp, variable,
+    Expression, ProblemVariables, Solution, SolutionStatus, SolverModel, WithInitialSolution,
+    WithTimeLimit, constraint, microlp, variable,
 };
 use lifchip_target::{SynapseCost, Target};
 
@@ -29,7 +29,12 @@ pub enum ExactCores {
 
 /// Minimum cores for `net` on `target`, searching partitions of at most as many cores as
 /// `start` (a heuristic partition, also given to the solver as its first incumbent).
-pub fn exact_min_cores(net: &QuantNet, target: &Target, start: &Partition, time_limit_seconds: f64) -> ExactCores {
+pub fn exact_min_cores(
+    net: &QuantNet,
+    target: &Target,
+    start: &Partition,
+    time_limit_seconds: f64,
+) -> ExactCores {
     let max_cores = start.cores.len();
     let mut neurons = Vec::new();
     for (p, pop) in net.populations.iter().enumerate() {
@@ -45,7 +50,12 @@ pub fn exact_min_cores(net: &QuantNet, target: &Target, start: &Partition, time_
     let mut needs: Vec<Vec<usize>> = Vec::with_capacity(neurons.len());
     for &(p, n) in &neurons {
         let mut list = Vec::new();
-        for (k, proj) in net.projections.iter().enumerate().filter(|(_, pr)| pr.to == p) {
+        for (k, proj) in net
+            .projections
+            .iter()
+            .enumerate()
+            .filter(|(_, pr)| pr.to == p)
+        {
             for (pre, _) in proj.synapses.inputs(n) {
                 let key = AxonKey {
                     projection: k as u32,
@@ -61,7 +71,10 @@ pub fn exact_min_cores(net: &QuantNet, target: &Target, start: &Partition, time_
         SynapseCost::Sparse {
             index_bits,
             axon_entry_bits,
-        } => (f64::from(target.precision.weight_bits + index_bits), f64::from(axon_entry_bits)),
+        } => (
+            f64::from(target.precision.weight_bits + index_bits),
+            f64::from(axon_entry_bits),
+        ),
         SynapseCost::Crossbar => (0.0, 0.0),
     };
     let cores = max_cores;
@@ -79,7 +92,11 @@ pub fn exact_min_cores(net: &QuantNet, target: &Target, start: &Partition, time_
     let mut initial = Vec::new();
     initial.extend(used.iter().map(|u| (*u, 1.0)));
     for (i, &(p, n)) in neurons.iter().enumerate() {
-        let home = start.location.get(p).and_then(|l| l.get(n)).map_or(usize::MAX, |&(c, _)| c as usize);
+        let home = start
+            .location
+            .get(p)
+            .and_then(|l| l.get(n))
+            .map_or(usize::MAX, |&(c, _)| c as usize);
         for (k, var) in x[i].iter().enumerate() {
             initial.push((*var, f64::from(u8::from(k == home))));
         }

@@ -24,7 +24,10 @@ impl<W: Copy> Fanin<W> {
     /// The `(pre, weight)` inputs of postsynaptic neuron `post`.
     pub fn inputs(&self, post: usize) -> impl Iterator<Item = (u32, W)> + '_ {
         let range = self.offsets[post]..self.offsets[post + 1];
-        self.pre[range.clone()].iter().copied().zip(self.weight[range].iter().copied())
+        self.pre[range.clone()]
+            .iter()
+            .copied()
+            .zip(self.weight[range].iter().copied())
     }
 
     pub fn fanin(&self, post: usize) -> usize {

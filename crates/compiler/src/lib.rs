@@ -20,10 +20,13 @@ mod report;
 
 pub use exact::{ExactCores, exact_min_cores};
 pub use expand::{Fanin, expand};
-pub use partition::{AxonKey, CoreAssignment, CoreBounds, Partition, fanin_estimate, lower_bounds, partition, verify};
+pub use partition::{
+    AxonKey, CoreAssignment, CoreBounds, Partition, fanin_estimate, lower_bounds, partition, verify,
+};
 pub use place::{Link, Traffic, place, route, xy_multicast};
 pub use quantize::{
-    LayerQuantization, QuantNet, QuantNeuron, QuantPopulation, QuantProjection, QuantizeOptions, quantize,
+    LayerQuantization, QuantNet, QuantNeuron, QuantPopulation, QuantProjection, QuantizeOptions,
+    quantize,
 };
 pub use reference::{ReferenceRun, overflow, run_reference};
 pub use report::{CompileReport, CoreReport, Violation};
@@ -42,7 +45,11 @@ pub struct Mapped {
 
 /// Runs every pass. On success returns the mapped program and its report; when the net does not
 /// fit, returns the report whose `violations` list every problem.
-pub fn compile(net: &Net, target: &Target, opts: &QuantizeOptions) -> Result<(Mapped, CompileReport), Box<CompileReport>> {
+pub fn compile(
+    net: &Net,
+    target: &Target,
+    opts: &QuantizeOptions,
+) -> Result<(Mapped, CompileReport), Box<CompileReport>> {
     let started = std::time::Instant::now();
     let mut report = CompileReport::empty(&target.name);
     let quant = match quantize(net, target, opts) {

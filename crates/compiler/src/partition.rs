@@ -47,7 +47,9 @@ pub struct CoreBounds {
 
 impl CoreBounds {
     pub fn best(&self) -> u64 {
-        self.by_neurons.max(self.by_synapse_memory).max(self.by_input_axons)
+        self.by_neurons
+            .max(self.by_synapse_memory)
+            .max(self.by_input_axons)
     }
 }
 
@@ -65,7 +67,12 @@ pub fn lower_bounds(net: &QuantNet, target: &Target) -> CoreBounds {
     let max_fanin = net
         .projections
         .iter()
-        .map(|p| (0..p.synapses.num_post()).map(|i| p.synapses.fanin(i)).max().unwrap_or(0) as u64)
+        .map(|p| {
+            (0..p.synapses.num_post())
+                .map(|i| p.synapses.fanin(i))
+                .max()
+                .unwrap_or(0) as u64
+        })
         .max()
         .unwrap_or(0);
     CoreBounds {
@@ -91,8 +98,14 @@ pub fn fanin_estimate(net: &QuantNet, target: &Target) -> u64 {
             continue;
         }
         let incoming = incoming(net, pi);
-        let pool: f64 = incoming.iter().map(|&k| net.populations[net.projections[k].from].size() as f64).sum();
-        let synapses: f64 = incoming.iter().map(|&k| net.projections[k].synapses.num_synapses() as f64).sum();
+        let pool: f64 = incoming
+            .iter()
+            .map(|&k| net.populations[net.projections[k].from].size() as f64)
+            .sum();
+        let synapses: f64 = incoming
+            .iter()
+            .map(|&k| net.projections[k].synapses.num_synapses() as f64)
+            .sum();
         let size = pop.size() as f64;
         let fanin = synapses / size.max(1.0);
         let fit = if pool <= axons || fanin <= 0.0 {
@@ -100,7 +113,9 @@ pub fn fanin_estimate(net: &QuantNet, target: &Target) -> u64 {
         } else if fanin >= pool {
             1.0
         } else {
-            ((1.0 - axons / pool).ln() / (1.0 - fanin / pool).ln()).floor().clamp(1.0, per_core)
+            ((1.0 - axons / pool).ln() / (1.0 - fanin / pool).ln())
+                .floor()
+                .clamp(1.0, per_core)
         };
         cores += size / fit;
     }
@@ -177,7 +192,8 @@ fn unmappable_neurons(net: &QuantNet, target: &Target) -> Vec<Violation> {
             continue;
         }
         let incoming = incoming(net, pi);
-        let (mut too_many_axons, mut too_many_bits, mut worst_fanin, mut worst_bits) = (0u64, 0u64, 0u64, 0u64);
+        let (mut too_many_axons, mut too_many_bits, mut worst_fanin, mut worst_bits) =
+            (0u64, 0u64, 0u64, 0u64);
         for n in 0..pop.size() {
             neuron_axons(net, &incoming, n, &mut axons);
             let alone_bits = target.synapse_bits(axons.len() as u64, axons.len() as u64);
@@ -194,11 +210,17 @@ fn unmappable_neurons(net: &QuantNet, target: &Target) -> Vec<Violation> {
             let hint = if target.core.fanin_split {
                 "fan-in splitting into partial-sum compartments is not implemented yet; raise core.input_axons".to_string()
             } else {
-                format!("raise core.input_axons to {worst_fanin} or allow fan-in splitting (core.fanin_split)")
+                format!(
+                    "raise core.input_axons to {worst_fanin} or allow fan-in splitting (core.fanin_split)"
+                )
             };
             violations.push(Violation {
                 kind: "input_axons".into(),
-                place: format!("population {} ({too_many_axons} of {} neurons)", pop.name, pop.size()),
+                place: format!(
+                    "population {} ({too_many_axons} of {} neurons)",
+                    pop.name,
+                    pop.size()
+                ),
                 value: worst_fanin,
                 limit: u64::from(target.core.input_axons),
                 hint,
@@ -218,7 +240,9 @@ fn unmappable_neurons(net: &QuantNet, target: &Target) -> Vec<Violation> {
 }
 
 fn incoming(net: &QuantNet, pi: usize) -> Vec<usize> {
-    (0..net.projections.len()).filter(|&k| net.projections[k].to == pi).collect()
+    (0..net.projections.len())
+        .filter(|&k| net.projections[k].to == pi)
+        .collect()
 }
 
 fn best_fit(net: &QuantNet, target: &Target, order: Order) -> Partition {
@@ -227,17 +251,33 @@ fn best_fit(net: &QuantNet, target: &Target, order: Order) -> Partition {
     let max_bits = target.core.synapse_memory_bits;
     let mut cores: Vec<CoreAssignment> = Vec::new();
     let mut sets: Vec<HashSet<AxonKey>> = Vec::new();
-    let mut location: Vec<Vec<(u32, u32)>> = net.populations.iter().map(|p| vec![(u32::MAX, u32::MAX); if p.neuron.is_some() { p.size() } else { 0 }]).collect();
-    let mut pops: Vec<usize> = (0..net.populations.len()).filter(|&p| net.populations[p].neuron.is_some()).collect();
+    let mut location: Vec<Vec<(u32, u32)>> = net
+        .populations
+        .iter()
+        .map(|p| vec![(u32::MAX, u32::MAX); if p.neuron.is_some() { p.size() } else { 0 }])
+        .collect();
+    let mut pops: Vec<usize> = (0..net.populations.len())
+        .filter(|&p| net.populations[p].neuron.is_some())
+        .collect();
     match order {
         Order::Forward => {}
         Order::Reverse => pops.reverse(),
         Order::FaninDescending => {
-            let fanin = |p: usize| -> usize { incoming(net, p).iter().map(|&k| net.projections[k].synapses.num_synapses()).sum::<usize>() / net.populations[p].size().max(1) };
+            let fanin = |p: usize| -> usize {
+                incoming(net, p)
+                    .iter()
+                    .map(|&k| net.projections[k].synapses.num_synapses())
+                    .sum::<usize>()
+                    / net.populations[p].size().max(1)
+            };
             pops.sort_by_key(|&p| std::cmp::Reverse(fanin(p)));
         }
     }
-    let window = if net.num_neurons() <= MULTI_START_NEURONS { SEARCH_WINDOW } else { SEARCH_WINDOW_BIG };
+    let window = if net.num_neurons() <= MULTI_START_NEURONS {
+        SEARCH_WINDOW
+    } else {
+        SEARCH_WINDOW_BIG
+    };
     let mut axons = Vec::new();
     for pi in pops {
         let incoming = incoming(net, pi);
@@ -266,7 +306,8 @@ fn best_fit(net: &QuantNet, target: &Target, order: Order) -> Partition {
                 }
                 let total_axons = core.axons.len() + new_axons;
                 if total_axons > max_axons
-                    || target.synapse_bits(core.synapses + axons.len() as u64, total_axons as u64) > max_bits
+                    || target.synapse_bits(core.synapses + axons.len() as u64, total_axons as u64)
+                        > max_bits
                 {
                     continue;
                 }
@@ -305,7 +346,10 @@ fn tiled_order(shape: &[usize], neurons_per_core: usize) -> Vec<usize> {
         return (0..shape.iter().product()).collect();
     };
     let (c, h, w) = (*c, *h, *w);
-    let side = ((neurons_per_core / c.max(1)) as f64).sqrt().floor().max(1.0) as usize;
+    let side = ((neurons_per_core / c.max(1)) as f64)
+        .sqrt()
+        .floor()
+        .max(1.0) as usize;
     let mut order = Vec::with_capacity(c * h * w);
     for ty in (0..h).step_by(side) {
         for tx in (0..w).step_by(side) {
@@ -326,14 +370,25 @@ pub fn verify(partition: &Partition, target: &Target) -> Vec<String> {
     let mut errors = Vec::new();
     for (c, core) in partition.cores.iter().enumerate() {
         if core.neurons.len() > target.core.neurons as usize {
-            errors.push(format!("core {c}: {} neurons > {}", core.neurons.len(), target.core.neurons));
+            errors.push(format!(
+                "core {c}: {} neurons > {}",
+                core.neurons.len(),
+                target.core.neurons
+            ));
         }
         if core.axons.len() > target.core.input_axons as usize {
-            errors.push(format!("core {c}: {} axons > {}", core.axons.len(), target.core.input_axons));
+            errors.push(format!(
+                "core {c}: {} axons > {}",
+                core.axons.len(),
+                target.core.input_axons
+            ));
         }
         let bits = target.synapse_bits(core.synapses, core.axons.len() as u64);
         if bits > target.core.synapse_memory_bits {
-            errors.push(format!("core {c}: {bits} synapse bits > {}", target.core.synapse_memory_bits));
+            errors.push(format!(
+                "core {c}: {bits} synapse bits > {}",
+                target.core.synapse_memory_bits
+            ));
         }
     }
     errors

@@ -41,17 +41,28 @@ pub fn place(partition: &Partition, target: &Target) -> Result<Vec<(u32, u32)>, 
 pub type Link = ((u32, u32), (u32, u32));
 
 /// The links an X-then-Y multicast tree from `src` to `dests` uses (each once).
-pub fn xy_multicast(src: (u32, u32), dests: impl IntoIterator<Item = (u32, u32)>) -> BTreeSet<Link> {
+pub fn xy_multicast(
+    src: (u32, u32),
+    dests: impl IntoIterator<Item = (u32, u32)>,
+) -> BTreeSet<Link> {
     let mut links = BTreeSet::new();
     for dst in dests {
         let mut at = src;
         while at.0 != dst.0 {
-            let next = if dst.0 > at.0 { (at.0 + 1, at.1) } else { (at.0 - 1, at.1) };
+            let next = if dst.0 > at.0 {
+                (at.0 + 1, at.1)
+            } else {
+                (at.0 - 1, at.1)
+            };
             links.insert((at, next));
             at = next;
         }
         while at.1 != dst.1 {
-            let next = if dst.1 > at.1 { (at.0, at.1 + 1) } else { (at.0, at.1 - 1) };
+            let next = if dst.1 > at.1 {
+                (at.0, at.1 + 1)
+            } else {
+                (at.0, at.1 - 1)
+            };
             links.insert((at, next));
             at = next;
         }
@@ -84,8 +95,7 @@ pub fn route(
         .collect();
     for proj in &net.projections {
         let loc = &partition.location[proj.to];
-        for post in 0..proj.synapses.num_post() {
-            let (core, _) = loc[post];
+        for (post, &(core, _)) in loc.iter().enumerate().take(proj.synapses.num_post()) {
             for (pre, _) in proj.synapses.inputs(post) {
                 destinations[proj.from][pre as usize].push(core);
             }
@@ -101,13 +111,17 @@ pub fn route(
             dests.sort_unstable();
             dests.dedup();
             let own = partition.location[pi].get(n).map(|&(c, _)| c);
-            if net.populations[pi].neuron.is_some() && dests.len() > target.core.output_axons as usize {
+            if net.populations[pi].neuron.is_some()
+                && dests.len() > target.core.output_axons as usize
+            {
                 over += 1;
                 worst = worst.max(dests.len());
             }
             traffic.inter_core_packets += dests.iter().filter(|&&d| Some(d) != own).count() as u64;
             // Inputs enter at core 0's router (the chip's host interface).
-            let src = own.map_or(positions.first().copied().unwrap_or((0, 0)), |c| positions[c as usize]);
+            let src = own.map_or(positions.first().copied().unwrap_or((0, 0)), |c| {
+                positions[c as usize]
+            });
             for link in xy_multicast(src, dests.iter().map(|&d| positions[d as usize])) {
                 *load.entry(link).or_default() += 1;
             }
@@ -118,7 +132,9 @@ pub fn route(
                 place: format!("population {} ({over} neurons)", net.populations[pi].name),
                 value: worst as u64,
                 limit: u64::from(target.core.output_axons),
-                hint: format!("a neuron sends to {worst} cores; raise core.output_axons or core.neurons"),
+                hint: format!(
+                    "a neuron sends to {worst} cores; raise core.output_axons or core.neurons"
+                ),
             });
         }
     }

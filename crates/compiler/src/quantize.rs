@@ -115,7 +115,10 @@ impl QuantNet {
     }
 
     pub fn num_synapses(&self) -> usize {
-        self.projections.iter().map(|p| p.synapses.num_synapses()).sum()
+        self.projections
+            .iter()
+            .map(|p| p.synapses.num_synapses())
+            .sum()
     }
 }
 
@@ -142,10 +145,16 @@ fn decays(target: &Target, opts: &QuantizeOptions, tau_rc: f64) -> Decays {
     let (voltage_decay, voltage_keep, current_decay, current_keep) = match dynamics.decay {
         DecayKind::Multiplicative => {
             let max = unity as i64 - 1;
-            let dv = ((unity * (1.0 - keep_v)).round() as i64 - i64::from(dynamics.voltage_decay_offset)).clamp(0, max);
-            let du = ((unity * (1.0 - keep_u)).round() as i64 - i64::from(dynamics.current_decay_offset)).clamp(0, max);
-            let kv = (unity - (dv + i64::from(dynamics.voltage_decay_offset)) as f64).max(0.0) / unity;
-            let ku = (unity - (du + i64::from(dynamics.current_decay_offset)) as f64).max(0.0) / unity;
+            let dv = ((unity * (1.0 - keep_v)).round() as i64
+                - i64::from(dynamics.voltage_decay_offset))
+            .clamp(0, max);
+            let du = ((unity * (1.0 - keep_u)).round() as i64
+                - i64::from(dynamics.current_decay_offset))
+            .clamp(0, max);
+            let kv =
+                (unity - (dv + i64::from(dynamics.voltage_decay_offset)) as f64).max(0.0) / unity;
+            let ku =
+                (unity - (du + i64::from(dynamics.current_decay_offset)) as f64).max(0.0) / unity;
             (dv as u32, kv, du as u32, ku)
         }
         DecayKind::Shift => {
@@ -198,7 +207,11 @@ fn exponent_range(target: &Target) -> (i32, i32) {
 }
 
 /// Quantizes `net` for `target`. Returns the chip-unit net, or every violation found.
-pub fn quantize(net: &Net, target: &Target, opts: &QuantizeOptions) -> Result<QuantNet, Vec<Violation>> {
+pub fn quantize(
+    net: &Net,
+    target: &Target,
+    opts: &QuantizeOptions,
+) -> Result<QuantNet, Vec<Violation>> {
     let mut violations = Vec::new();
     let index: HashMap<&str, usize> = net
         .populations
@@ -238,7 +251,9 @@ pub fn quantize(net: &Net, target: &Target, opts: &QuantizeOptions) -> Result<Qu
                 place: format!("population {}", pop.name),
                 value: 0,
                 limit: 0,
-                hint: "relu populations run in rate mode only; train with soft_lif or lif to deploy".into(),
+                hint:
+                    "relu populations run in rate mode only; train with soft_lif or lif to deploy"
+                        .into(),
             }),
             Neuron::ChipLif(c) => {
                 check_chip_units(net, target, pi, c, &incoming, &expanded, &mut violations);
@@ -430,7 +445,11 @@ fn quantize_float_population(
             population: pop.name.clone(),
             weight_bits: target.precision.weight_bits,
             weight_exp: e,
-            rms_relative_error: if ref2 > 0.0 { (err2 / ref2).sqrt() } else { 0.0 },
+            rms_relative_error: if ref2 > 0.0 {
+                (err2 / ref2).sqrt()
+            } else {
+                0.0
+            },
             weights_clipped: clipped,
             weights_zeroed: zeroed,
             silent_neurons: 0,
@@ -454,7 +473,11 @@ fn quantize_float_population(
     }
     let bias_mant: Vec<i32> = drive
         .iter()
-        .map(|b| (b / f64::from(bias_exp).exp2()).round().clamp(-bias_mant_max, bias_mant_max) as i32)
+        .map(|b| {
+            (b / f64::from(bias_exp).exp2())
+                .round()
+                .clamp(-bias_mant_max, bias_mant_max) as i32
+        })
         .collect();
     let refractory = if target.neuron.refractory_max > 0 {
         ((f64::from(s.tau_ref) / opts.dt).round() as u32).min(target.neuron.refractory_max)
@@ -484,8 +507,14 @@ fn mark_silent_and_identical(
         let Some(neuron) = &pop.neuron else {
             continue;
         };
-        let incoming: Vec<(usize, &QuantProjection)> = projections.iter().enumerate().filter(|(_, p)| p.to == pi).collect();
-        let mut seen: HashMap<(Vec<(usize, u32, i32)>, i32), usize> = HashMap::new();
+        let incoming: Vec<(usize, &QuantProjection)> = projections
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.to == pi)
+            .collect();
+        // Key: every (projection, pre, weight) input and the bias of a neuron.
+        type NeuronKey = (Vec<(usize, u32, i32)>, i32);
+        let mut seen: HashMap<NeuronKey, usize> = HashMap::new();
         let (mut silent, mut identical) = (0, 0);
         for post in 0..pop.size() {
             let row: Vec<(usize, u32, i32)> = incoming
@@ -534,33 +563,79 @@ fn check_chip_units(
     };
     let tmax = (1i64 << p.threshold_bits.min(62)) - 1;
     if c.threshold < 0 || c.threshold > tmax {
-        push("threshold", c.threshold, tmax, format!("threshold must be in 0..={tmax} ({} bits)", p.threshold_bits));
+        push(
+            "threshold",
+            c.threshold,
+            tmax,
+            format!(
+                "threshold must be in 0..={tmax} ({} bits)",
+                p.threshold_bits
+            ),
+        );
     }
     let decay_max = match target.neuron.decay {
         DecayKind::Multiplicative => (1i64 << target.neuron.decay_bits.min(30)) - 1,
         DecayKind::Shift => 15,
     };
-    for (field, v) in [("current_decay", c.current_decay), ("voltage_decay", c.voltage_decay)] {
+    for (field, v) in [
+        ("current_decay", c.current_decay),
+        ("voltage_decay", c.voltage_decay),
+    ] {
         if i64::from(v) > decay_max {
-            push(field, i64::from(v), decay_max, format!("{field} must be in 0..={decay_max} for {:?} decay", target.neuron.decay));
+            push(
+                field,
+                i64::from(v),
+                decay_max,
+                format!(
+                    "{field} must be in 0..={decay_max} for {:?} decay",
+                    target.neuron.decay
+                ),
+            );
         }
     }
     let bmax = (1i64 << (p.bias_bits.clamp(1, 62) - 1)) - 1;
-    if let Some(b) = c.bias.data.iter().map(|&b| b as i64).find(|b| b.abs() > bmax) {
-        push("bias", b, bmax, format!("bias mantissas must be within ±{bmax} ({} bits)", p.bias_bits));
+    if let Some(b) = c
+        .bias
+        .data
+        .iter()
+        .map(|&b| b as i64)
+        .find(|b| b.abs() > bmax)
+    {
+        push(
+            "bias",
+            b,
+            bmax,
+            format!(
+                "bias mantissas must be within ±{bmax} ({} bits)",
+                p.bias_bits
+            ),
+        );
     }
     if c.bias_exp < 0 || c.bias_exp as u32 > p.bias_exp_max {
-        push("bias_exp", i64::from(c.bias_exp), i64::from(p.bias_exp_max), format!("bias_exp must be in 0..={}", p.bias_exp_max));
+        push(
+            "bias_exp",
+            i64::from(c.bias_exp),
+            i64::from(p.bias_exp_max),
+            format!("bias_exp must be in 0..={}", p.bias_exp_max),
+        );
     }
     if c.refractory > target.neuron.refractory_max {
-        push("refractory", i64::from(c.refractory), i64::from(target.neuron.refractory_max), "the target's neuron.refractory_max is lower".into());
+        push(
+            "refractory",
+            i64::from(c.refractory),
+            i64::from(target.neuron.refractory_max),
+            "the target's neuron.refractory_max is lower".into(),
+        );
     }
     let (emin, emax) = exponent_range(target);
     for &k in incoming {
         let pr = &net.projections[k];
         let w = &expanded[k].weight;
         let (lo, hi, step) = target.weight_range(sign_class(w));
-        if let Some(&bad) = w.iter().find(|&&v| (v as i64) < lo || (v as i64) > hi || (v as i64) % step != 0) {
+        if let Some(&bad) = w
+            .iter()
+            .find(|&&v| (v as i64) < lo || (v as i64) > hi || (v as i64) % step != 0)
+        {
             violations.push(Violation {
                 kind: "weight".into(),
                 place: format!("projection {}", pr.name),

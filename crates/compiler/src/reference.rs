@@ -34,7 +34,11 @@ pub fn overflow(x: i64, bits: u32, policy: Overflow) -> i64 {
 }
 
 fn shift(x: i64, e: i32) -> i64 {
-    if e >= 0 { x << e.min(62) } else { x >> (-e).min(63) }
+    if e >= 0 {
+        x << e.min(62)
+    } else {
+        x >> (-e).min(63)
+    }
 }
 
 fn decay(x: i64, d: u32, offset: u32, target: &Target) -> i64 {
@@ -93,12 +97,28 @@ fn transpose(proj: usize, f: &Fanin<i32>, n_pre: usize, out: &mut [Vec<(usize, u
 
 /// Runs `ticks` ticks. `input[t]` lists the input channels (all input populations
 /// concatenated in order) that spike at tick `t`. With `record_state`, `u` and `v` are kept.
-pub fn run_reference(net: &QuantNet, target: &Target, input: &[Vec<u32>], ticks: usize, record_state: bool) -> ReferenceRun {
+pub fn run_reference(
+    net: &QuantNet,
+    target: &Target,
+    input: &[Vec<u32>],
+    ticks: usize,
+    record_state: bool,
+) -> ReferenceRun {
     let npop = net.populations.len();
     let sizes: Vec<usize> = net.populations.iter().map(|p| p.size()).collect();
-    let mut outgoing: Vec<Outgoing> = sizes.iter().map(|&n| Outgoing { by_pre: vec![Vec::new(); n] }).collect();
+    let mut outgoing: Vec<Outgoing> = sizes
+        .iter()
+        .map(|&n| Outgoing {
+            by_pre: vec![Vec::new(); n],
+        })
+        .collect();
     for (k, proj) in net.projections.iter().enumerate() {
-        transpose(k, &proj.synapses, sizes[proj.from], &mut outgoing[proj.from].by_pre);
+        transpose(
+            k,
+            &proj.synapses,
+            sizes[proj.from],
+            &mut outgoing[proj.from].by_pre,
+        );
     }
     // Input channel -> (population, neuron).
     let mut channels = Vec::new();
@@ -126,7 +146,18 @@ pub fn run_reference(net: &QuantNet, target: &Target, input: &[Vec<u32>], ticks:
     };
     // Accumulators per population, per projection (group), per neuron.
     let mut acc: Vec<Vec<Vec<i64>>> = (0..npop)
-        .map(|p| net.projections.iter().map(|pr| if pr.to == p { vec![0; sizes[p]] } else { Vec::new() }).collect())
+        .map(|p| {
+            net.projections
+                .iter()
+                .map(|pr| {
+                    if pr.to == p {
+                        vec![0; sizes[p]]
+                    } else {
+                        Vec::new()
+                    }
+                })
+                .collect()
+        })
         .collect();
     for t in 0..ticks {
         if let Some(chans) = input.get(t) {
@@ -174,12 +205,17 @@ pub fn run_reference(net: &QuantNet, target: &Target, input: &[Vec<u32>], ticks:
                                 acc[proj][n] = 0;
                             }
                         }
-                        *un = overflow(*un + (a_in << prec.input_shift.min(40)), ubits, prec.current_overflow);
+                        *un = overflow(
+                            *un + (a_in << prec.input_shift.min(40)),
+                            ubits,
+                            prec.current_overflow,
+                        );
                     }
                 }
                 Accumulate::PerEventSaturating => {
                     for &(proj, post, w) in &events {
-                        let add = shift(w, net.projections[proj].weight_exp) << prec.input_shift.min(40);
+                        let add =
+                            shift(w, net.projections[proj].weight_exp) << prec.input_shift.min(40);
                         let un = &mut u[post as usize];
                         *un = overflow(*un + add, ubits, prec.current_overflow);
                     }
@@ -189,26 +225,47 @@ pub fn run_reference(net: &QuantNet, target: &Target, input: &[Vec<u32>], ticks:
             if dynamics.order == UpdateOrder::InputThenDecay {
                 add_events(up, &mut acc[p]);
                 for x in up.iter_mut() {
-                    *x = decay(*x, params.current_decay, dynamics.current_decay_offset, target);
+                    *x = decay(
+                        *x,
+                        params.current_decay,
+                        dynamics.current_decay_offset,
+                        target,
+                    );
                 }
             } else {
                 for x in up.iter_mut() {
-                    *x = decay(*x, params.current_decay, dynamics.current_decay_offset, target);
+                    *x = decay(
+                        *x,
+                        params.current_decay,
+                        dynamics.current_decay_offset,
+                        target,
+                    );
                 }
                 add_events(up, &mut acc[p]);
             }
-            let max_spikes = if p == net.readout { readout_max } else { dynamics.max_spikes_per_tick };
+            let max_spikes = if p == net.readout {
+                readout_max
+            } else {
+                dynamics.max_spikes_per_tick
+            };
             let vth = i64::from(params.threshold) << prec.threshold_shift.min(40);
             let mut fired = Vec::new();
             for n in 0..sizes[p] {
-                let bias = i64::from(params.bias.get(n).copied().unwrap_or(0)) << params.bias_exp.min(40);
+                let bias =
+                    i64::from(params.bias.get(n).copied().unwrap_or(0)) << params.bias_exp.min(40);
                 let vn = &mut v[p][n];
                 if refr[p][n] > 0 {
                     refr[p][n] -= 1;
                     *vn = 0;
                     continue;
                 }
-                let raw = decay(*vn, params.voltage_decay, dynamics.voltage_decay_offset, target) + up[n] + bias;
+                let raw = decay(
+                    *vn,
+                    params.voltage_decay,
+                    dynamics.voltage_decay_offset,
+                    target,
+                ) + up[n]
+                    + bias;
                 *vn = overflow(raw, prec.voltage_bits, prec.voltage_overflow);
                 let above = |x: i64| match dynamics.spike_test {
                     SpikeTest::Greater => x > vth,

@@ -17,7 +17,11 @@ pub struct Violation {
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {} is {} (limit {}); {}", self.place, self.kind, self.value, self.limit, self.hint)
+        write!(
+            f,
+            "{}: {} is {} (limit {}); {}",
+            self.place, self.kind, self.value, self.limit, self.hint
+        )
     }
 }
 

@@ -9,14 +9,21 @@ use lifchip_compiler::*;
 fn instances(count: usize, seed: u64) -> Vec<(Vec<usize>, u32, u32, u64)> {
     let mut s = seed;
     let mut next = move |lo: u64, hi: u64| {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         lo + (s >> 33) % (hi - lo + 1)
     };
     (0..count)
         .map(|_| {
             let layers = next(2, 4) as usize;
             let sizes = (0..layers).map(|_| next(2, 10) as usize).collect();
-            (sizes, next(2, 12) as u32, next(8, 40) as u32, next(300, 3000))
+            (
+                sizes,
+                next(2, 12) as u32,
+                next(8, 40) as u32,
+                next(300, 3000),
+            )
         })
         .collect()
 }
@@ -35,7 +42,10 @@ fn compare(count: usize, seed: u64) -> (usize, usize, usize, Vec<String>) {
         match exact_min_cores(&mapped.net, &target, &mapped.partition, 5.0) {
             ExactCores::Optimal(best) => {
                 proven += 1;
-                assert!(best <= heuristic, "ILP {best} worse than heuristic {heuristic}");
+                assert!(
+                    best <= heuristic,
+                    "ILP {best} worse than heuristic {heuristic}"
+                );
                 assert!(best >= report.cores_lower_bound);
                 if best == heuristic {
                     matched += 1;
@@ -53,7 +63,11 @@ fn compare(count: usize, seed: u64) -> (usize, usize, usize, Vec<String>) {
 fn heuristic_matches_ilp_on_small_nets() {
     let (matched, proven, feasible, misses) = compare(12, 42);
     assert!(feasible >= 6, "too few feasible instances: {feasible}");
-    assert!(matched * 10 >= proven * 8, "{matched}/{proven} matched:\n{}", misses.join("\n"));
+    assert!(
+        matched * 10 >= proven * 8,
+        "{matched}/{proven} matched:\n{}",
+        misses.join("\n")
+    );
 }
 
 /// The figure of issue #4: `cargo test --release -p lifchip-compiler --test exact -- --ignored --nocapture`.
@@ -61,7 +75,9 @@ fn heuristic_matches_ilp_on_small_nets() {
 #[ignore]
 fn heuristic_vs_ilp_statistics() {
     let (matched, proven, feasible, misses) = compare(200, 7);
-    println!("{feasible} feasible, {proven} proven optimal, heuristic matched the optimum in {matched}");
+    println!(
+        "{feasible} feasible, {proven} proven optimal, heuristic matched the optimum in {matched}"
+    );
     for m in misses {
         println!("  {m}");
     }

@@ -108,13 +108,20 @@ fn check_blob<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a [u8], NetError> {
     if bytes.len() < BLOB_HEADER {
         return Err(format_err(
             path,
-            format!("truncated: {} bytes, a weights file has a {BLOB_HEADER}-byte header", bytes.len()),
+            format!(
+                "truncated: {} bytes, a weights file has a {BLOB_HEADER}-byte header",
+                bytes.len()
+            ),
         ));
     }
     if &bytes[..8] != BLOB_MAGIC {
-        return Err(format_err(path, "not a lifchip weights file (magic LIFCHIPW missing)"));
+        return Err(format_err(
+            path,
+            "not a lifchip weights file (magic LIFCHIPW missing)",
+        ));
     }
-    let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let word =
+        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     let version = word(8);
     if version != BLOB_VERSION {
         return Err(format_err(
@@ -128,7 +135,10 @@ fn check_blob<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a [u8], NetError> {
     if payload.len() as u64 != len {
         return Err(format_err(
             path,
-            format!("header says {len} payload bytes, file holds {} (truncated or padded)", payload.len()),
+            format!(
+                "header says {len} payload bytes, file holds {} (truncated or padded)",
+                payload.len()
+            ),
         ));
     }
     let actual = crc32fast::hash(payload);
@@ -145,7 +155,9 @@ fn blob_slice<'a>(payload: &'a [u8], blob: BlobRef, path: &Path) -> Result<&'a [
     let start = blob.offset;
     let end = blob.count.checked_mul(4).and_then(|n| n.checked_add(start));
     match end {
-        Some(end) if start % 4 == 0 && end <= payload.len() as u64 => Ok(&payload[start as usize..end as usize]),
+        Some(end) if start % 4 == 0 && end <= payload.len() as u64 => {
+            Ok(&payload[start as usize..end as usize])
+        }
         _ => Err(format_err(
             path,
             format!(
@@ -162,7 +174,10 @@ fn blob_slice<'a>(payload: &'a [u8], blob: BlobRef, path: &Path) -> Result<&'a [
 /// any other path a net directory. The net is validated first, so a broken net is never written.
 pub fn save(net: &Net, path: &Path) -> Result<(), NetError> {
     net.validate()?;
-    let is_yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+    let is_yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
     if is_yaml {
         let text = to_yaml_string(net)?;
         write_file_atomic(path, text.as_bytes())
@@ -192,9 +207,15 @@ fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), NetError> {
 
 fn save_dir(net: &Net, path: &Path) -> Result<(), NetError> {
     if path.is_file() {
-        return Err(format_err(path, "exists and is a file; a net directory was to be written here"));
+        return Err(format_err(
+            path,
+            "exists and is a file; a net directory was to be written here",
+        ));
     }
-    if path.is_dir() && fs::read_dir(path).map_err(io_err(path))?.next().is_some() && !path.join(MANIFEST).is_file() {
+    if path.is_dir()
+        && fs::read_dir(path).map_err(io_err(path))?.next().is_some()
+        && !path.join(MANIFEST).is_file()
+    {
         return Err(format_err(
             path,
             "exists and is not a net directory (no manifest.yaml); refusing to replace it",
@@ -266,7 +287,9 @@ fn replace_dir(staged: &Path, path: &Path) -> Result<(), NetError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{LinearOp, Neuron, Population, Projection, SoftLif, SoftLifKind, Tensor, tensor::Indices};
+    use crate::{
+        LinearOp, Neuron, Population, Projection, SoftLif, SoftLifKind, Tensor, tensor::Indices,
+    };
 
     fn sample_net(n_hidden: usize) -> Net {
         let mut net = Net::new("t");
@@ -303,7 +326,10 @@ mod tests {
             ops: vec![
                 LinearOp::Flatten,
                 LinearOp::Dense {
-                    weights: Tensor::new(vec![n_hidden, 16], (0..n_hidden * 16).map(|v| (v as f32).sin()).collect()),
+                    weights: Tensor::new(
+                        vec![n_hidden, 16],
+                        (0..n_hidden * 16).map(|v| (v as f32).sin()).collect(),
+                    ),
                 },
             ],
             weight_exp: 0,
@@ -358,7 +384,12 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         fs::write(&w, &bytes).unwrap();
-        assert!(load(&p).unwrap_err().to_string().contains("checksum mismatch"));
+        assert!(
+            load(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("checksum mismatch")
+        );
         fs::write(&w, &bytes[..bytes.len() - 7]).unwrap();
         assert!(load(&p).unwrap_err().to_string().contains("truncated"));
         fs::write(&w, b"nope").unwrap();
@@ -419,6 +450,11 @@ projections:
         let net = from_yaml_str(yaml).unwrap();
         assert!(net.is_chip_units());
         let bad = yaml.replace("[[3, -4]", "[[3.5, -4]");
-        assert!(from_yaml_str(&bad).unwrap_err().to_string().contains("integers"));
+        assert!(
+            from_yaml_str(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("integers")
+        );
     }
 }

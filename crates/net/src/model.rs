@@ -240,7 +240,10 @@ impl Net {
     pub fn validate(&self) -> Result<(), NetError> {
         let mut problems = Vec::new();
         if self.format != NET_FORMAT {
-            problems.push(format!("format is {:?}, expected {NET_FORMAT:?}", self.format));
+            problems.push(format!(
+                "format is {:?}, expected {NET_FORMAT:?}",
+                self.format
+            ));
         }
         if self.version != NET_VERSION {
             problems.push(format!(
@@ -254,7 +257,10 @@ impl Net {
             if !names.insert(p.name.as_str()) {
                 problems.push(format!("{place}: duplicate population name"));
             }
-            if p.shape.is_empty() || p.shape.contains(&0) || !(p.shape.len() == 1 || p.shape.len() == 3) {
+            if p.shape.is_empty()
+                || p.shape.contains(&0)
+                || !(p.shape.len() == 1 || p.shape.len() == 3)
+            {
                 problems.push(format!(
                     "{place}: shape {:?} must be [n] or [channels, height, width] with no zero",
                     p.shape
@@ -274,13 +280,23 @@ impl Net {
             }
             match &p.neuron {
                 Neuron::SoftLif(s) => {
-                    for (field, v) in [("tau_rc", s.tau_rc), ("tau_ref", s.tau_ref), ("amplitude", s.amplitude), ("gain", s.gain)] {
-                        if !(v.is_finite() && v > 0.0) && !(field == "tau_ref" && v == 0.0) {
-                            problems.push(format!("{place}: {field} = {v}, expected a positive number"));
+                    for (field, v) in [
+                        ("tau_rc", s.tau_rc),
+                        ("tau_ref", s.tau_ref),
+                        ("amplitude", s.amplitude),
+                        ("gain", s.gain),
+                    ] {
+                        if !(v.is_finite() && v > 0.0 || field == "tau_ref" && v == 0.0) {
+                            problems.push(format!(
+                                "{place}: {field} = {v}, expected a positive number"
+                            ));
                         }
                     }
                     if s.rate == SoftLifKind::Soft && !(s.gamma.is_finite() && s.gamma > 0.0) {
-                        problems.push(format!("{place}: gamma = {}, expected a positive number", s.gamma));
+                        problems.push(format!(
+                            "{place}: gamma = {}, expected a positive number",
+                            s.gamma
+                        ));
                     }
                 }
                 Neuron::ChipLif(c) => {
@@ -291,13 +307,19 @@ impl Net {
                 Neuron::Input | Neuron::Relu(_) => {}
             }
         }
-        let any_chip = self.populations.iter().any(|p| matches!(p.neuron, Neuron::ChipLif(_)));
+        let any_chip = self
+            .populations
+            .iter()
+            .any(|p| matches!(p.neuron, Neuron::ChipLif(_)));
         let any_float = self
             .populations
             .iter()
             .any(|p| matches!(p.neuron, Neuron::SoftLif(_) | Neuron::Relu(_)));
         if any_chip && any_float {
-            problems.push("a net is either all chip units (chip_lif) or all float (soft_lif/relu), not both".into());
+            problems.push(
+                "a net is either all chip units (chip_lif) or all float (soft_lif/relu), not both"
+                    .into(),
+            );
         }
         if self.inputs().next().is_none() {
             problems.push("the net has no input population (neuron kind: input)".into());
@@ -315,18 +337,24 @@ impl Net {
             }
             match to {
                 None => problems.push(format!("{place}: to = {:?} names no population", pr.to)),
-                Some(t) if matches!(t.neuron, Neuron::Input) => {
-                    problems.push(format!("{place}: to = {:?} is an input population; inputs take no projections", pr.to))
-                }
+                Some(t) if matches!(t.neuron, Neuron::Input) => problems.push(format!(
+                    "{place}: to = {:?} is an input population; inputs take no projections",
+                    pr.to
+                )),
                 _ => {}
             }
             if pr.ops.is_empty() {
-                problems.push(format!("{place}: ops is empty; give at least one linear op"));
+                problems.push(format!(
+                    "{place}: ops is empty; give at least one linear op"
+                ));
             }
             for op in &pr.ops {
                 if let Some(w) = op.weights() {
                     if w.data.iter().any(|v| !v.is_finite()) {
-                        problems.push(format!("{place}: {} weights hold a NaN or infinite value", op.name()));
+                        problems.push(format!(
+                            "{place}: {} weights hold a NaN or infinite value",
+                            op.name()
+                        ));
                     }
                     if any_chip && !w.is_integral() {
                         problems.push(format!("{place}: chip-unit weights must be integers"));
@@ -353,7 +381,10 @@ impl Net {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(NetError::invalid(format!("net {:?}", self.name), problems.join("\n  ")))
+            Err(NetError::invalid(
+                format!("net {:?}", self.name),
+                problems.join("\n  "),
+            ))
         }
     }
 

@@ -95,11 +95,25 @@ impl LinearOp {
                         weights.len()
                     ));
                 }
-                if let Some((k, &p)) = pre.data.iter().enumerate().find(|(_, p)| **p as usize >= in_size) {
-                    return Err(format!("sparse synapse {k}: pre index {p} is not below the input size {in_size}"));
+                if let Some((k, &p)) = pre
+                    .data
+                    .iter()
+                    .enumerate()
+                    .find(|(_, p)| **p as usize >= in_size)
+                {
+                    return Err(format!(
+                        "sparse synapse {k}: pre index {p} is not below the input size {in_size}"
+                    ));
                 }
-                if let Some((k, &p)) = post.data.iter().enumerate().find(|(_, p)| **p as usize >= *outputs) {
-                    return Err(format!("sparse synapse {k}: post index {p} is not below outputs = {outputs}"));
+                if let Some((k, &p)) = post
+                    .data
+                    .iter()
+                    .enumerate()
+                    .find(|(_, p)| **p as usize >= *outputs)
+                {
+                    return Err(format!(
+                        "sparse synapse {k}: post index {p} is not below outputs = {outputs}"
+                    ));
                 }
                 Ok(vec![*outputs])
             }
@@ -140,9 +154,15 @@ impl LinearOp {
                     return Err("avg_pool size and stride must be at least 1".into());
                 }
                 if size[0] > h || size[1] > w {
-                    return Err(format!("avg_pool window {size:?} is larger than the input {h}x{w}"));
+                    return Err(format!(
+                        "avg_pool window {size:?} is larger than the input {h}x{w}"
+                    ));
                 }
-                Ok(vec![c, (h - size[0]) / stride[0] + 1, (w - size[1]) / stride[1] + 1])
+                Ok(vec![
+                    c,
+                    (h - size[0]) / stride[0] + 1,
+                    (w - size[1]) / stride[1] + 1,
+                ])
             }
             LinearOp::Flatten => Ok(vec![in_size]),
         }
@@ -190,12 +210,14 @@ impl LinearOp {
                                         continue;
                                     }
                                     for kx in 0..kernel[1] {
-                                        let ix = (ox * stride[1] + kx) as isize - padding[1] as isize;
+                                        let ix =
+                                            (ox * stride[1] + kx) as isize - padding[1] as isize;
                                         if ix < 0 || ix >= w as isize {
                                             continue;
                                         }
                                         let i = (ic * h + iy as usize) * w + ix as usize;
-                                        let widx = ((oc * c + ic) * kernel[0] + ky) * kernel[1] + kx;
+                                        let widx =
+                                            ((oc * c + ic) * kernel[0] + ky) * kernel[1] + kx;
                                         f(i, o, weights.data[widx]);
                                     }
                                 }
@@ -218,7 +240,8 @@ impl LinearOp {
                             let o = (ch * oh + oy) * ow + ox;
                             for ky in 0..size[0] {
                                 for kx in 0..size[1] {
-                                    let i = (ch * h + oy * stride[0] + ky) * w + ox * stride[1] + kx;
+                                    let i =
+                                        (ch * h + oy * stride[0] + ky) * w + ox * stride[1] + kx;
                                     f(i, o, weight);
                                 }
                             }
@@ -238,7 +261,9 @@ impl LinearOp {
     /// Every tensor and index list this op stores, for the blob writer and reader.
     pub(crate) fn storage_mut(&mut self) -> (Vec<&mut Tensor>, Vec<&mut Indices>) {
         match self {
-            LinearOp::Dense { weights } | LinearOp::Conv2d { weights, .. } => (vec![weights], Vec::new()),
+            LinearOp::Dense { weights } | LinearOp::Conv2d { weights, .. } => {
+                (vec![weights], Vec::new())
+            }
             LinearOp::Sparse {
                 pre, post, weights, ..
             } => (vec![weights], vec![pre, post]),
@@ -259,11 +284,17 @@ impl LinearOp {
 fn image_shape(input: &[usize], op: &str) -> Result<[usize; 3], String> {
     match input {
         [c, h, w] => Ok([*c, *h, *w]),
-        _ => Err(format!("{op} needs a [channels, height, width] input, got {input:?}")),
+        _ => Err(format!(
+            "{op} needs a [channels, height, width] input, got {input:?}"
+        )),
     }
 }
 
-pub(crate) fn check_shape(place: &str, ops: &[LinearOp], input: &[usize]) -> Result<Shape, NetError> {
+pub(crate) fn check_shape(
+    place: &str,
+    ops: &[LinearOp],
+    input: &[usize],
+) -> Result<Shape, NetError> {
     let mut shape = input.to_vec();
     for (k, op) in ops.iter().enumerate() {
         shape = op
@@ -310,8 +341,14 @@ mod tests {
         };
         assert_eq!(pool.output_shape(&[3, 4, 6]).unwrap(), vec![3, 2, 3]);
         let s = synapses(&pool, &[1, 2, 2]);
-        assert_eq!(s, vec![(0, 0, 0.25), (1, 0, 0.25), (2, 0, 0.25), (3, 0, 0.25)]);
-        assert_eq!(LinearOp::Flatten.output_shape(&[3, 2, 2]).unwrap(), vec![12]);
+        assert_eq!(
+            s,
+            vec![(0, 0, 0.25), (1, 0, 0.25), (2, 0, 0.25), (3, 0, 0.25)]
+        );
+        assert_eq!(
+            LinearOp::Flatten.output_shape(&[3, 2, 2]).unwrap(),
+            vec![12]
+        );
         assert!(pool.output_shape(&[4]).is_err());
     }
 

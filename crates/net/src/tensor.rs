@@ -175,9 +175,7 @@ impl<'de> Deserialize<'de> for Tensor {
 #[serde(untagged)]
 enum IndicesRepr {
     Flat(Vec<u32>),
-    Blob {
-        blob: BlobRef,
-    },
+    Blob { blob: BlobRef },
 }
 
 impl Serialize for Indices {

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use lifchip_data::{DataSource, Split, load};
-use lifchip_train::{Progress, SpikingConfig, TrainConfig, TrainOptions, eval_rate, eval_spiking, train};
+use lifchip_train::{
+    Progress, SpikingConfig, TrainConfig, TrainOptions, eval_rate, eval_spiking, train,
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -39,14 +41,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     println!(
         "trained {} images in {:.2} s ({:.0} images/s), {} parameters, stopped early: {}",
-        report.train_images, report.seconds, report.images_per_second, report.parameters, report.stopped_early
+        report.train_images,
+        report.seconds,
+        report.images_per_second,
+        report.parameters,
+        report.stopped_early
     );
     if let Some(out) = out {
         lifchip_net::save(&net, &out)?;
     }
     let test = load(&DataSource::Mnist, Split::Test, None)?;
     let rate = eval_rate(&net, &test)?;
-    println!("rate accuracy {:.2} % on {} test images ({:.2} s)", 100.0 * rate.accuracy, rate.samples, rate.seconds);
+    println!(
+        "rate accuracy {:.2} % on {} test images ({:.2} s)",
+        100.0 * rate.accuracy,
+        rate.samples,
+        rate.seconds
+    );
     if spiking > 0 {
         let subset = test.take(spiking);
         let s = eval_spiking(&net, &subset, &SpikingConfig::default())?;
@@ -56,7 +67,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             s.samples,
             s.seconds,
             s.silent_outputs,
-            s.populations.iter().map(|p| (p.name.clone(), (p.mean_rate_hz * 10.0).round() / 10.0)).collect::<Vec<_>>()
+            s.populations
+                .iter()
+                .map(|p| (p.name.clone(), (p.mean_rate_hz * 10.0).round() / 10.0))
+                .collect::<Vec<_>>()
         );
     }
     eprintln!("total {:.1} s", start.elapsed().as_secs_f64());

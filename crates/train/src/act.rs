@@ -46,7 +46,14 @@ macro_rules! lif_curves {
         /// `ln(1 + 1/j) ~ -ln j`, and `j * (1 + e^-z)` is rewritten as
         /// `gamma * (1 + t) * ln(1 + t) / t`, which tends to `gamma` instead of `0 * inf`.
         #[allow(dead_code)]
-        pub(crate) fn $soft(pre: $t, a: $t, tau_rc: $t, tau_ref: $t, gamma: $t, gain: $t) -> ($t, $t) {
+        pub(crate) fn $soft(
+            pre: $t,
+            a: $t,
+            tau_rc: $t,
+            tau_ref: $t,
+            gamma: $t,
+            gain: $t,
+        ) -> ($t, $t) {
             let z = gain * pre / gamma;
             if z.is_nan() {
                 return (<$t>::NAN, <$t>::NAN);
@@ -96,7 +103,9 @@ impl Activation {
     #[inline]
     pub(crate) fn eval(&self, pre: f32) -> (f32, f32) {
         match *self {
-            Activation::SoftLif(p) => soft_lif_f32(pre, p.amplitude, p.tau_rc, p.tau_ref, p.gamma, p.gain),
+            Activation::SoftLif(p) => {
+                soft_lif_f32(pre, p.amplitude, p.tau_rc, p.tau_ref, p.gamma, p.gain)
+            }
             Activation::Lif(p) => lif_f32(pre, p.amplitude, p.tau_rc, p.tau_ref, p.gain),
             Activation::Relu => {
                 if pre > 0.0 {
@@ -133,7 +142,12 @@ const ROWS_PER_CHUNK: usize = 4;
 /// Applies `act` in place to `pre` (shape `[batch, neurons]`, standard layout) and, when
 /// `deriv` is given, writes the derivative `d output / d pre` there. With noise, clipped
 /// outputs get derivative 0 (the noise itself carries no gradient).
-pub(crate) fn apply(act: &Activation, values: &mut Array2<f32>, deriv: Option<&mut Array2<f32>>, noise: Option<Noise>) {
+pub(crate) fn apply(
+    act: &Activation,
+    values: &mut Array2<f32>,
+    deriv: Option<&mut Array2<f32>>,
+    noise: Option<Noise>,
+) {
     let cols = values.ncols().max(1);
     let chunk = cols * ROWS_PER_CHUNK;
     let Some(vals) = values.as_slice_mut() else {
@@ -226,10 +240,15 @@ mod tests {
     #[test]
     fn soft_lif_matches_the_paper_formulas_in_the_middle() {
         for &gain in &[1.0, 0.825] {
-            for &pre in &[-0.5, -0.1, -0.02, -1e-3, 0.0, 1e-3, 0.02, 0.1, 0.5, 1.0, 3.0] {
+            for &pre in &[
+                -0.5, -0.1, -0.02, -1e-3, 0.0, 1e-3, 0.02, 0.1, 0.5, 1.0, 3.0,
+            ] {
                 let (out, d) = soft(pre, gain);
                 assert!(close(out, soft_naive(pre, gain), 1e-9), "value at {pre}");
-                assert!(close(d, soft_deriv_naive(pre, gain), 1e-9), "derivative at {pre}");
+                assert!(
+                    close(d, soft_deriv_naive(pre, gain), 1e-9),
+                    "derivative at {pre}"
+                );
             }
         }
     }
@@ -238,12 +257,16 @@ mod tests {
     fn soft_lif_derivative_matches_finite_differences_including_tails() {
         // Very negative inputs (j underflows in the naive formula), the knee, and very large ones.
         let points = [
-            -1e4, -1e3, -100.0, -30.0, -5.0, -1.0, -0.2, -0.05, -0.01, 0.0, 0.01, 0.05, 0.2, 1.0, 5.0, 30.0, 1e3, 1e5,
+            -1e4, -1e3, -100.0, -30.0, -5.0, -1.0, -0.2, -0.05, -0.01, 0.0, 0.01, 0.05, 0.2, 1.0,
+            5.0, 30.0, 1e3, 1e5,
         ];
         for &pre in &points {
             let (_, d) = soft(pre, 1.0);
             let fd = central_difference(|x| soft(x, 1.0).0, pre);
-            assert!(close(d, fd, 1e-5), "pre = {pre}: analytic {d:e}, finite difference {fd:e}");
+            assert!(
+                close(d, fd, 1e-5),
+                "pre = {pre}: analytic {d:e}, finite difference {fd:e}"
+            );
             assert!(d > 0.0 && d.is_finite(), "pre = {pre}: derivative {d:e}");
         }
     }
@@ -255,7 +278,10 @@ mod tests {
             let z = pre / GAMMA;
             let asymptote = A / (TAU_REF + TAU_RC * (-(GAMMA.ln()) - z));
             let (out, d) = soft(pre, 1.0);
-            assert!(close(out, asymptote, 1e-9), "pre = {pre}: {out:e} vs {asymptote:e}");
+            assert!(
+                close(out, asymptote, 1e-9),
+                "pre = {pre}: {out:e} vs {asymptote:e}"
+            );
             assert!(d.is_finite() && d >= 0.0);
         }
         // Very large: j = J - 1, the hard LIF curve.
@@ -278,20 +304,44 @@ mod tests {
             let pre = f64::from(k) * 0.01;
             for &pre in &[pre, pre * 1e3] {
                 let (o64, d64) = soft(pre, 1.0);
-                let (o32, d32) =
-                    soft_lif_f32(pre as f32, A as f32, TAU_RC as f32, TAU_REF as f32, GAMMA as f32, 1.0);
+                let (o32, d32) = soft_lif_f32(
+                    pre as f32,
+                    A as f32,
+                    TAU_RC as f32,
+                    TAU_REF as f32,
+                    GAMMA as f32,
+                    1.0,
+                );
                 assert!(close(f64::from(o32), o64, 1e-5), "value at {pre}");
-                assert!(close(f64::from(d32), d64, 2e-5), "derivative at {pre}: {d32} vs {d64}");
+                assert!(
+                    close(f64::from(d32), d64, 2e-5),
+                    "derivative at {pre}: {d32} vs {d64}"
+                );
                 let (h64, hd64) = lif_f64(pre, A, TAU_RC, TAU_REF, 1.0);
                 let (h32, hd32) = lif_f32(pre as f32, A as f32, TAU_RC as f32, TAU_REF as f32, 1.0);
                 assert!(close(f64::from(h32), h64, 1e-5));
-                assert!(close(f64::from(hd32), hd64, 1e-4), "hard derivative at {pre}");
+                assert!(
+                    close(f64::from(hd32), hd64, 1e-4),
+                    "hard derivative at {pre}"
+                );
             }
         }
         // f32 tails stay finite.
-        for &pre in &[-1e38f32, -1e6, -50.0, 50.0, 1e6, 1e38, f32::INFINITY, f32::NEG_INFINITY] {
+        for &pre in &[
+            -1e38f32,
+            -1e6,
+            -50.0,
+            50.0,
+            1e6,
+            1e38,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ] {
             let (o, d) = soft_lif_f32(pre, 0.063, 0.022, 0.002, 0.02, 1.0);
-            assert!(o.is_finite() && d.is_finite() && o >= 0.0 && d >= 0.0, "{pre}: {o} {d}");
+            assert!(
+                o.is_finite() && d.is_finite() && o >= 0.0 && d >= 0.0,
+                "{pre}: {o} {d}"
+            );
         }
     }
 
@@ -331,7 +381,15 @@ mod tests {
         let run = |seed| {
             let mut v = base.clone();
             let mut d = Array2::zeros(v.raw_dim());
-            apply(&act, &mut v, Some(&mut d), Some(Noise { sigma_hz: 10.0, seed }));
+            apply(
+                &act,
+                &mut v,
+                Some(&mut d),
+                Some(Noise {
+                    sigma_hz: 10.0,
+                    seed,
+                }),
+            );
             (v, d)
         };
         let (a, da) = run(7);
@@ -341,7 +399,9 @@ mod tests {
         assert_ne!(a, c);
         let mut sum_sq = 0.0;
         let mut count = 0;
-        for ((&p, (&noisy, &clean)), &d) in pre.iter().zip(a.iter().zip(clean.iter())).zip(da.iter()) {
+        for ((&p, (&noisy, &clean)), &d) in
+            pre.iter().zip(a.iter().zip(clean.iter())).zip(da.iter())
+        {
             assert!(noisy >= 0.0);
             if p <= 0.0 {
                 assert_eq!(noisy, clean, "no noise below threshold");

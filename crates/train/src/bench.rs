@@ -8,11 +8,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::TrainError;
 use crate::act::mix;
 use crate::config::{ActivationConfig, TrainConfig};
 use crate::eval::{SpikingConfig, eval_rate, eval_spiking};
 use crate::train::{TrainOptions, train_on};
-use crate::TrainError;
 
 /// Measured throughput of one configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,9 +36,17 @@ pub struct BenchReport {
 fn synthetic(n: usize, classes: usize, seed: u64) -> Dataset {
     let mut rng = StdRng::seed_from_u64(mix(seed, 0xbe4c));
     let images = (0..n * 28 * 28)
-        .map(|_| if rng.random::<f32>() < 0.8 { 0 } else { rng.random::<u8>() })
+        .map(|_| {
+            if rng.random::<f32>() < 0.8 {
+                0
+            } else {
+                rng.random::<u8>()
+            }
+        })
         .collect();
-    let labels = (0..n).map(|_| rng.random_range(0..classes.clamp(1, 256)) as u8).collect();
+    let labels = (0..n)
+        .map(|_| rng.random_range(0..classes.clamp(1, 256)) as u8)
+        .collect();
     Dataset {
         images,
         labels,
@@ -53,7 +61,10 @@ fn synthetic(n: usize, classes: usize, seed: u64) -> Dataset {
 /// epochs and limits are ignored; its layers, neuron, optimizer and batch size are used.
 pub fn bench_images_per_second(config: &TrainConfig, n: usize) -> Result<BenchReport, TrainError> {
     if n == 0 {
-        return Err(TrainError::config("n", "the benchmark needs at least one image"));
+        return Err(TrainError::config(
+            "n",
+            "the benchmark needs at least one image",
+        ));
     }
     let mut cfg = config.clone();
     cfg.epochs = 1;
@@ -65,7 +76,11 @@ pub fn bench_images_per_second(config: &TrainConfig, n: usize) -> Result<BenchRe
     let (net, report) = train_on(&cfg, &data, None, &mut |_| {}, &TrainOptions::default())?;
     let train_seconds = start.elapsed().as_secs_f64();
     let rate = eval_rate(&net, &data)?;
-    let spiking_images = if matches!(cfg.activation, ActivationConfig::Relu) { 0 } else { n.min(200) };
+    let spiking_images = if matches!(cfg.activation, ActivationConfig::Relu) {
+        0
+    } else {
+        n.min(200)
+    };
     let spiking_images_per_second = if spiking_images > 0 {
         let subset = data.clone().take(spiking_images);
         let spiking = eval_spiking(&net, &subset, &SpikingConfig::default())?;

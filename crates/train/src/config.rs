@@ -354,7 +354,10 @@ impl TrainConfig {
             schedule: ScheduleConfig::Constant,
             weight_decay: 0.0,
             init: InitConfig::GlorotUniform,
-            layers: vec![LayerConfig::Dense { units: 100 }, LayerConfig::Dense { units: 10 }],
+            layers: vec![
+                LayerConfig::Dense { units: 100 },
+                LayerConfig::Dense { units: 10 },
+            ],
         }
     }
 
@@ -407,10 +410,16 @@ impl TrainConfig {
             return Err(err("batch_size", "must be at least 1"));
         }
         if self.train_limit == Some(0) {
-            return Err(err("train_limit", "must be at least 1 (leave it out to use every image)"));
+            return Err(err(
+                "train_limit",
+                "must be at least 1 (leave it out to use every image)",
+            ));
         }
         if self.classes < 2 {
-            return Err(err("classes", format!("is {}, must be at least 2", self.classes)));
+            return Err(err(
+                "classes",
+                format!("is {}, must be at least 2", self.classes),
+            ));
         }
         positive("weight_decay", self.weight_decay, true)?;
         match &self.activation {
@@ -518,8 +527,15 @@ fn positive(field: &str, v: f32, zero_ok: bool) -> Result<(), TrainError> {
     if ok {
         Ok(())
     } else {
-        let what = if zero_ok { "zero or positive" } else { "positive" };
-        Err(TrainError::config(field, format!("is {v}, must be a finite {what} number")))
+        let what = if zero_ok {
+            "zero or positive"
+        } else {
+            "positive"
+        };
+        Err(TrainError::config(
+            field,
+            format!("is {v}, must be a finite {what} number"),
+        ))
     }
 }
 
@@ -527,7 +543,10 @@ fn unit_interval(field: &str, v: f32) -> Result<(), TrainError> {
     if v.is_finite() && (0.0..1.0).contains(&v) {
         Ok(())
     } else {
-        Err(TrainError::config(field, format!("is {v}, must be in [0, 1)")))
+        Err(TrainError::config(
+            field,
+            format!("is {v}, must be in [0, 1)"),
+        ))
     }
 }
 
@@ -550,11 +569,15 @@ mod tests {
 
     #[test]
     fn defaults_are_the_papers() {
-        let c = TrainConfig::from_yaml_str("epochs: 2\nlayers: [{kind: dense, units: 10}]").unwrap();
+        let c =
+            TrainConfig::from_yaml_str("epochs: 2\nlayers: [{kind: dense, units: 10}]").unwrap();
         let ActivationConfig::SoftLif(p) = &c.activation else {
             panic!("default activation is soft_lif")
         };
-        assert_eq!((p.amplitude, p.tau_rc, p.tau_ref, p.gamma, p.gain, p.noise), (0.063, 0.022, 0.002, 0.02, 1.0, 10.0));
+        assert_eq!(
+            (p.amplitude, p.tau_rc, p.tau_ref, p.gamma, p.gain, p.noise),
+            (0.063, 0.022, 0.002, 0.02, 1.0, 10.0)
+        );
         assert_eq!(c.batch_size, 100);
         assert_eq!(c.data, "mnist");
         assert!(matches!(c.optimizer, OptimizerConfig::Adam { lr, .. } if lr == 1e-3));
@@ -595,32 +618,74 @@ layers:
         );
         let back = TrainConfig::from_yaml_str(&c.to_yaml_string()).unwrap();
         assert_eq!(back, c);
-        let relu = TrainConfig::from_yaml_str("epochs: 1\nactivation: {kind: relu}\nlayers: [{kind: dense, units: 10}]").unwrap();
+        let relu = TrainConfig::from_yaml_str(
+            "epochs: 1\nactivation: {kind: relu}\nlayers: [{kind: dense, units: 10}]",
+        )
+        .unwrap();
         assert_eq!(relu.activation, ActivationConfig::Relu);
-        assert_eq!(TrainConfig::from_yaml_str(&TrainConfig::quick().to_yaml_string()).unwrap(), TrainConfig::quick());
+        assert_eq!(
+            TrainConfig::from_yaml_str(&TrainConfig::quick().to_yaml_string()).unwrap(),
+            TrainConfig::quick()
+        );
     }
 
     #[test]
     fn errors_name_the_field() {
-        check_err("epochs: 1\nlayers: [{kind: dense, units: 10}]\nbogus: 1", "unknown field `bogus`");
-        check_err("epochs: 1\nlayers: [{kind: dense, unit: 10}]", "unknown field `unit`");
-        check_err("epochs: 1\nlayers: [{kind: dense, units: 0}]", "layers[0].units");
+        check_err(
+            "epochs: 1\nlayers: [{kind: dense, units: 10}]\nbogus: 1",
+            "unknown field `bogus`",
+        );
+        check_err(
+            "epochs: 1\nlayers: [{kind: dense, unit: 10}]",
+            "unknown field `unit`",
+        );
+        check_err(
+            "epochs: 1\nlayers: [{kind: dense, units: 0}]",
+            "layers[0].units",
+        );
         check_err("epochs: 0\nlayers: [{kind: dense, units: 10}]", "`epochs`");
-        check_err("epochs: 1\nlayers: [{kind: dense, units: 10}, {kind: avg_pool, size: 2}]", "layers[1]");
-        check_err("epochs: 1\nlayers: [{kind: dropout, rate: 1.0}, {kind: dense, units: 10}]", "layers[0].rate");
+        check_err(
+            "epochs: 1\nlayers: [{kind: dense, units: 10}, {kind: avg_pool, size: 2}]",
+            "layers[1]",
+        );
+        check_err(
+            "epochs: 1\nlayers: [{kind: dropout, rate: 1.0}, {kind: dense, units: 10}]",
+            "layers[0].rate",
+        );
         check_err("epochs: 1\nlayers: []", "`layers`");
-        check_err("epochs: 1\noptimizer: {kind: adam, lr: -1}\nlayers: [{kind: dense, units: 10}]", "optimizer.lr");
-        check_err("epochs: 1\nactivation: {kind: soft_lif, tau_rc: 0}\nlayers: [{kind: dense, units: 10}]", "activation.tau_rc");
-        check_err("epochs: 1\nactivation: {kind: soft_lif, gamma: .nan}\nlayers: [{kind: dense, units: 10}]", "activation.gamma");
-        check_err("epochs: 1\nschedule: {kind: step, every: 0, factor: 0.5}\nlayers: [{kind: dense, units: 10}]", "schedule.every");
-        check_err("epochs: 1\nlayers: [{kind: maxpool, size: 2}]", "unknown variant `maxpool`");
+        check_err(
+            "epochs: 1\noptimizer: {kind: adam, lr: -1}\nlayers: [{kind: dense, units: 10}]",
+            "optimizer.lr",
+        );
+        check_err(
+            "epochs: 1\nactivation: {kind: soft_lif, tau_rc: 0}\nlayers: [{kind: dense, units: 10}]",
+            "activation.tau_rc",
+        );
+        check_err(
+            "epochs: 1\nactivation: {kind: soft_lif, gamma: .nan}\nlayers: [{kind: dense, units: 10}]",
+            "activation.gamma",
+        );
+        check_err(
+            "epochs: 1\nschedule: {kind: step, every: 0, factor: 0.5}\nlayers: [{kind: dense, units: 10}]",
+            "schedule.every",
+        );
+        check_err(
+            "epochs: 1\nlayers: [{kind: maxpool, size: 2}]",
+            "unknown variant `maxpool`",
+        );
         // YAML errors carry a line and column.
-        check_err("epochs: 1\nlayers:\n  - {kind: dense, units: ten}", "<string>:3:");
+        check_err(
+            "epochs: 1\nlayers:\n  - {kind: dense, units: ten}",
+            "<string>:3:",
+        );
     }
 
     #[test]
     fn schedules() {
-        let step = ScheduleConfig::Step { every: 2, factor: 0.1 };
+        let step = ScheduleConfig::Step {
+            every: 2,
+            factor: 0.1,
+        };
         assert_eq!(step.lr_at(1.0, 0, 0.0), 1.0);
         assert_eq!(step.lr_at(1.0, 1, 0.3), 1.0);
         assert!((step.lr_at(1.0, 2, 0.5) - 0.1).abs() < 1e-7);

@@ -9,11 +9,11 @@ use ndarray::Array2;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::TrainError;
 use crate::act::Activation;
 use crate::graph::{Graph, Source};
 use crate::kernels::forward_chain;
 use crate::model::argmax;
-use crate::TrainError;
 
 /// How an evaluation ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +66,12 @@ impl Evaluation {
         if n == 0 {
             return 0.0;
         }
-        let same = self.predictions.iter().zip(&other.predictions).filter(|(a, b)| a == b).count();
+        let same = self
+            .predictions
+            .iter()
+            .zip(&other.predictions)
+            .filter(|(a, b)| a == b)
+            .count();
         same as f64 / n as f64
     }
 }
@@ -118,15 +123,25 @@ impl Default for SpikingConfig {
 
 impl SpikingConfig {
     fn validate(&self) -> Result<(usize, usize), TrainError> {
-        let err = |field: &str, message: String| TrainError::config(format!("spiking.{field}"), message);
+        let err =
+            |field: &str, message: String| TrainError::config(format!("spiking.{field}"), message);
         if !(self.dt.is_finite() && self.dt > 0.0) {
-            return Err(err("dt", format!("is {}, must be a positive number of seconds", self.dt)));
+            return Err(err(
+                "dt",
+                format!("is {}, must be a positive number of seconds", self.dt),
+            ));
         }
         if !(self.presentation.is_finite() && self.presentation >= self.dt) {
-            return Err(err("presentation", format!("is {}, must be at least one time step", self.presentation)));
+            return Err(err(
+                "presentation",
+                format!("is {}, must be at least one time step", self.presentation),
+            ));
         }
         if !(self.window.is_finite() && self.window > 0.0 && self.window <= self.presentation) {
-            return Err(err("window", format!("is {}, must be in (0, presentation]", self.window)));
+            return Err(err(
+                "window",
+                format!("is {}, must be in (0, presentation]", self.window),
+            ));
         }
         if self.synapse != Synapse::None && !(self.tau_s.is_finite() && self.tau_s > 0.0) {
             return Err(err("tau_s", format!("is {}, must be positive", self.tau_s)));
@@ -155,12 +170,23 @@ fn check_data(graph: &Graph, data: &Dataset) -> Result<(), TrainError> {
         ));
     }
     if data.images.len() != data.n * graph.input_size || data.labels.len() != data.n {
-        return Err(TrainError::mismatch("dataset", "pixel or label buffer does not hold n images"));
+        return Err(TrainError::mismatch(
+            "dataset",
+            "pixel or label buffer does not hold n images",
+        ));
     }
-    if let Some((k, &label)) = data.labels.iter().enumerate().find(|(_, l)| usize::from(**l) >= graph.classes()) {
+    if let Some((k, &label)) = data
+        .labels
+        .iter()
+        .enumerate()
+        .find(|(_, l)| usize::from(**l) >= graph.classes())
+    {
         return Err(TrainError::mismatch(
             format!("dataset image {k}"),
-            format!("label {label} is out of range: the net's output has {} neurons", graph.classes()),
+            format!(
+                "label {label} is out of range: the net's output has {} neurons",
+                graph.classes()
+            ),
         ));
     }
     Ok(())
@@ -171,24 +197,34 @@ pub(crate) fn pixels(data: &Dataset, indices: &[usize]) -> Array2<f32> {
     let n_px = data.rows * data.cols;
     let mut x = Array2::<f32>::zeros((indices.len(), n_px));
     if let Some(xs) = x.as_slice_mut() {
-        xs.par_chunks_mut(n_px.max(1)).zip(indices.par_iter()).for_each(|(row, &i)| {
-            let img = &data.images[i * n_px..(i + 1) * n_px];
-            for (v, &p) in row.iter_mut().zip(img) {
-                *v = f32::from(p) / 255.0;
-            }
-        });
+        xs.par_chunks_mut(n_px.max(1))
+            .zip(indices.par_iter())
+            .for_each(|(row, &i)| {
+                let img = &data.images[i * n_px..(i + 1) * n_px];
+                for (v, &p) in row.iter_mut().zip(img) {
+                    *v = f32::from(p) / 255.0;
+                }
+            });
     }
     x
 }
 
 fn finish(mode: EvalMode, data: &Dataset, predictions: Vec<usize>, start: Instant) -> Evaluation {
-    let correct = predictions.iter().zip(&data.labels).filter(|(p, l)| **p == usize::from(**l)).count();
+    let correct = predictions
+        .iter()
+        .zip(&data.labels)
+        .filter(|(p, l)| **p == usize::from(**l))
+        .count();
     let samples = predictions.len();
     Evaluation {
         mode,
         samples,
         correct,
-        accuracy: if samples == 0 { 0.0 } else { correct as f64 / samples as f64 },
+        accuracy: if samples == 0 {
+            0.0
+        } else {
+            correct as f64 / samples as f64
+        },
         predictions,
         populations: Vec::new(),
         silent_outputs: 0,
@@ -218,7 +254,15 @@ pub(crate) fn eval_rate_graph(graph: &Graph, data: &Dataset) -> Result<Evaluatio
 /// One step of nengo's LIF neuron (v0 = 0, threshold 1, reset to 0, refractory period with
 /// sub-step spike timing). `full_decay` is `-expm1(-dt / tau_rc)`. Returns true on a spike.
 #[inline]
-pub(crate) fn lif_step(v: &mut f32, refractory: &mut f32, j: f32, dt: f32, tau_rc: f32, tau_ref: f32, full_decay: f32) -> bool {
+pub(crate) fn lif_step(
+    v: &mut f32,
+    refractory: &mut f32,
+    j: f32,
+    dt: f32,
+    tau_rc: f32,
+    tau_ref: f32,
+    full_decay: f32,
+) -> bool {
     *refractory -= dt;
     let delta = (dt - *refractory).clamp(0.0, dt);
     let factor = if delta >= dt {
@@ -275,7 +319,9 @@ impl Filter {
         let a = self.a;
         let mut signal = x;
         for stage in &mut self.stages {
-            ndarray::Zip::from(&mut *stage).and(&signal).for_each(|y, &u| *y = a * *y + (1.0 - a) * u);
+            ndarray::Zip::from(&mut *stage)
+                .and(&signal)
+                .for_each(|y, &u| *y = a * *y + (1.0 - a) * u);
             signal.assign(stage);
         }
         signal
@@ -288,7 +334,14 @@ struct ChunkResult {
     silent: usize,
 }
 
-fn simulate_chunk(graph: &Graph, nodes: &[SpikingNode], x: &Array2<f32>, cfg: &SpikingConfig, steps: usize, window: usize) -> ChunkResult {
+fn simulate_chunk(
+    graph: &Graph,
+    nodes: &[SpikingNode],
+    x: &Array2<f32>,
+    cfg: &SpikingConfig,
+    steps: usize,
+    window: usize,
+) -> ChunkResult {
     let batch = x.nrows();
     let dt = cfg.dt;
     // Constant part of each population's input: bias plus the projections from the image.
@@ -307,9 +360,12 @@ fn simulate_chunk(graph: &Graph, nodes: &[SpikingNode], x: &Array2<f32>, cfg: &S
     }
     let shape = |k: usize| (batch, graph.nodes[k].size);
     let mut voltage: Vec<Array2<f32>> = (0..nodes.len()).map(|k| Array2::zeros(shape(k))).collect();
-    let mut refractory: Vec<Array2<f32>> = (0..nodes.len()).map(|k| Array2::zeros(shape(k))).collect();
+    let mut refractory: Vec<Array2<f32>> =
+        (0..nodes.len()).map(|k| Array2::zeros(shape(k))).collect();
     let mut spikes: Vec<Array2<f32>> = (0..nodes.len()).map(|k| Array2::zeros(shape(k))).collect();
-    let mut filters: Vec<Filter> = (0..nodes.len()).map(|k| Filter::new(cfg.synapse, cfg.tau_s, dt, shape(k))).collect();
+    let mut filters: Vec<Filter> = (0..nodes.len())
+        .map(|k| Filter::new(cfg.synapse, cfg.tau_s, dt, shape(k)))
+        .collect();
     let out = graph.output;
     let mut readout = Filter::new(cfg.synapse, cfg.tau_s, dt, shape(out));
     let mut score = Array2::<f32>::zeros(shape(out));
@@ -330,12 +386,24 @@ fn simulate_chunk(graph: &Graph, nodes: &[SpikingNode], x: &Array2<f32>, cfg: &S
             }
             let (v, r, s) = (&mut voltage[k], &mut refractory[k], &mut spikes[k]);
             let mut fired = 0usize;
-            ndarray::Zip::from(&mut *v).and(&mut *r).and(&mut *s).and(&current).for_each(|v, r, s, &x| {
-                let j = params.gain * x + 1.0;
-                let spiked = lif_step(v, r, j, dt, params.tau_rc, params.tau_ref, params.full_decay);
-                *s = if spiked { 1.0 } else { 0.0 };
-                fired += usize::from(spiked);
-            });
+            ndarray::Zip::from(&mut *v)
+                .and(&mut *r)
+                .and(&mut *s)
+                .and(&current)
+                .for_each(|v, r, s, &x| {
+                    let j = params.gain * x + 1.0;
+                    let spiked = lif_step(
+                        v,
+                        r,
+                        j,
+                        dt,
+                        params.tau_rc,
+                        params.tau_ref,
+                        params.full_decay,
+                    );
+                    *s = if spiked { 1.0 } else { 0.0 };
+                    fired += usize::from(spiked);
+                });
             counts[k] += fired as f64;
         }
         let mut out_spikes = spikes[out].clone();
@@ -368,12 +436,20 @@ fn simulate_chunk(graph: &Graph, nodes: &[SpikingNode], x: &Array2<f32>, cfg: &S
 /// height `amplitude / dt` pass through the projection's linear ops and the synapse filter, the
 /// image drives the first projection as a constant current, and the class is the argmax of the
 /// filtered output spikes averaged over the final `window`. Images run in batches in parallel.
-pub fn eval_spiking(net: &Net, data: &Dataset, config: &SpikingConfig) -> Result<Evaluation, TrainError> {
+pub fn eval_spiking(
+    net: &Net,
+    data: &Dataset,
+    config: &SpikingConfig,
+) -> Result<Evaluation, TrainError> {
     let graph = Graph::from_net(net)?;
     eval_spiking_graph(&graph, data, config)
 }
 
-pub(crate) fn eval_spiking_graph(graph: &Graph, data: &Dataset, config: &SpikingConfig) -> Result<Evaluation, TrainError> {
+pub(crate) fn eval_spiking_graph(
+    graph: &Graph,
+    data: &Dataset,
+    config: &SpikingConfig,
+) -> Result<Evaluation, TrainError> {
     let start = Instant::now();
     let (steps, window) = config.validate()?;
     check_data(graph, data)?;
@@ -442,7 +518,9 @@ mod tests {
         let expected = [0, 0, 10, 20, 41, 63, 99, 155, 243, 416];
         for (&j, &want) in currents.iter().zip(&expected) {
             let (mut v, mut r) = (0.0f32, 0.0f32);
-            let count = (0..1000).filter(|_| lif_step(&mut v, &mut r, j, dt, tau_rc, tau_ref, full)).count();
+            let count = (0..1000)
+                .filter(|_| lif_step(&mut v, &mut r, j, dt, tau_rc, tau_ref, full))
+                .count();
             assert_eq!(count, want, "J = {j}");
         }
     }

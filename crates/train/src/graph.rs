@@ -5,9 +5,9 @@
 use lifchip_net::{LinearOp, Net, Neuron, SoftLifKind};
 use ndarray::Array2;
 
+use crate::TrainError;
 use crate::act::{self, Activation, LifParams};
 use crate::kernels::{ConvGeom, Kernel, PoolGeom, forward_chain};
-use crate::TrainError;
 
 /// Where a projection starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,7 +60,10 @@ impl Graph {
         let &[input] = inputs.as_slice() else {
             return Err(TrainError::unsupported(
                 format!("net {:?}", net.name),
-                format!("has {} input populations; evaluation needs exactly one", inputs.len()),
+                format!(
+                    "has {} input populations; evaluation needs exactly one",
+                    inputs.len()
+                ),
             ));
         };
         for p in &net.populations {
@@ -84,8 +87,10 @@ impl Graph {
         let mut done = vec![false; n];
         while order.len() < n {
             let Some(next) = (0..n).find(|&k| !done[k] && pending[k] == 0) else {
-                let stuck: Vec<&str> =
-                    (0..n).filter(|&k| !done[k]).map(|k| net.populations[k].name.as_str()).collect();
+                let stuck: Vec<&str> = (0..n)
+                    .filter(|&k| !done[k])
+                    .map(|k| net.populations[k].name.as_str())
+                    .collect();
                 return Err(TrainError::unsupported(
                     format!("net {:?}", net.name),
                     format!(
@@ -95,7 +100,11 @@ impl Graph {
             };
             done[next] = true;
             order.push(next);
-            for pr in net.projections.iter().filter(|pr| pr.from == net.populations[next].name) {
+            for pr in net
+                .projections
+                .iter()
+                .filter(|pr| pr.from == net.populations[next].name)
+            {
                 if let Some(to) = index(&pr.to) {
                     pending[to] = pending[to].saturating_sub(1);
                 }
@@ -124,24 +133,38 @@ impl Graph {
                 }
                 Neuron::Relu(_) => Activation::Relu,
                 Neuron::Input | Neuron::ChipLif(_) => {
-                    return Err(TrainError::unsupported(place(&pop.name), "cannot be evaluated"));
+                    return Err(TrainError::unsupported(
+                        place(&pop.name),
+                        "cannot be evaluated",
+                    ));
                 }
             };
             let bias = pop
                 .neuron
                 .bias()
                 .and_then(|b| b.broadcast(pop.size()))
-                .ok_or_else(|| TrainError::unsupported(place(&pop.name), "bias does not match the population size"))?;
+                .ok_or_else(|| {
+                    TrainError::unsupported(
+                        place(&pop.name),
+                        "bias does not match the population size",
+                    )
+                })?;
             let mut edges = Vec::new();
             for pr in net.projections.iter().filter(|pr| pr.to == pop.name) {
                 let from = index(&pr.from).ok_or_else(|| {
-                    TrainError::unsupported(format!("projection {:?}", pr.name), "names an unknown source")
+                    TrainError::unsupported(
+                        format!("projection {:?}", pr.name),
+                        "names an unknown source",
+                    )
                 })?;
                 let source = if from == input {
                     Source::Input
                 } else {
                     Source::Node(node_of[from].ok_or_else(|| {
-                        TrainError::unsupported(format!("projection {:?}", pr.name), "source not ready")
+                        TrainError::unsupported(
+                            format!("projection {:?}", pr.name),
+                            "source not ready",
+                        )
                     })?)
                 };
                 let kernels = kernels_of(&pr.ops, &net.populations[from].shape)
@@ -158,9 +181,15 @@ impl Graph {
             });
         }
         let out_name = net.output().map(|p| p.name.clone()).unwrap_or_default();
-        let output = nodes.iter().position(|n| n.name == out_name).ok_or_else(|| {
-            TrainError::unsupported(format!("net {:?}", net.name), "has no output population to read")
-        })?;
+        let output = nodes
+            .iter()
+            .position(|n| n.name == out_name)
+            .ok_or_else(|| {
+                TrainError::unsupported(
+                    format!("net {:?}", net.name),
+                    "has no output population to read",
+                )
+            })?;
         Ok(Graph {
             input_size: net.populations[input].size(),
             nodes,
@@ -209,16 +238,22 @@ pub(crate) fn kernels_of(ops: &[LinearOp], input: &[usize]) -> Result<Vec<Kernel
     let mut shape = input.to_vec();
     let mut kernels = Vec::with_capacity(ops.len());
     for (k, op) in ops.iter().enumerate() {
-        let out = op.output_shape(&shape).map_err(|m| format!("ops[{k}] ({}): {m}", op.name()))?;
+        let out = op
+            .output_shape(&shape)
+            .map_err(|m| format!("ops[{k}] ({}): {m}", op.name()))?;
         let image = |shape: &[usize]| match shape {
             [c, h, w] => Ok([*c, *h, *w]),
-            _ => Err(format!("ops[{k}] ({}): needs an image input, got {shape:?}", op.name())),
+            _ => Err(format!(
+                "ops[{k}] ({}): needs an image input, got {shape:?}",
+                op.name()
+            )),
         };
         let bad = |what: &str| format!("ops[{k}] ({}): {what}", op.name());
         let kernel = match op {
             LinearOp::Dense { weights } => {
                 let (rows, cols) = (weights.shape[0], weights.shape[1]);
-                let w = Array2::from_shape_vec((rows, cols), weights.data.clone()).map_err(|e| bad(&e.to_string()))?;
+                let w = Array2::from_shape_vec((rows, cols), weights.data.clone())
+                    .map_err(|e| bad(&e.to_string()))?;
                 Kernel::Dense { w }
             }
             LinearOp::Conv2d {
@@ -230,7 +265,8 @@ pub(crate) fn kernels_of(ops: &[LinearOp], input: &[usize]) -> Result<Vec<Kernel
             } => {
                 let g = ConvGeom::new(image(&shape)?, *out_channels, *kernel, *stride, *padding)
                     .ok_or_else(|| bad("kernel does not fit its input"))?;
-                let w = Array2::from_shape_vec((g.oc, g.patch()), weights.data.clone()).map_err(|e| bad(&e.to_string()))?;
+                let w = Array2::from_shape_vec((g.oc, g.patch()), weights.data.clone())
+                    .map_err(|e| bad(&e.to_string()))?;
                 Kernel::Conv { w, g }
             }
             LinearOp::AvgPool { size, stride } => {
@@ -250,7 +286,8 @@ pub(crate) fn kernels_of(ops: &[LinearOp], input: &[usize]) -> Result<Vec<Kernel
                     outputs: *outputs,
                     pre: pre.data.clone(),
                     post: post.data.clone(),
-                    w: Array2::from_shape_vec((1, n), weights.data.clone()).map_err(|e| bad(&e.to_string()))?,
+                    w: Array2::from_shape_vec((1, n), weights.data.clone())
+                        .map_err(|e| bad(&e.to_string()))?,
                 }
             }
         };

@@ -33,13 +33,29 @@ pub(crate) struct ConvGeom {
 
 impl ConvGeom {
     /// Checks the geometry; `None` when the kernel does not fit or a size is zero.
-    pub fn new(input: [usize; 3], oc: usize, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Option<ConvGeom> {
+    pub fn new(
+        input: [usize; 3],
+        oc: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> Option<ConvGeom> {
         let [ic, ih, iw] = input;
         let [kh, kw] = kernel;
         let [sh, sw] = stride;
         let [ph, pw] = padding;
         let (eh, ew) = (ih + 2 * ph, iw + 2 * pw);
-        if ic == 0 || ih == 0 || iw == 0 || oc == 0 || kh == 0 || kw == 0 || sh == 0 || sw == 0 || kh > eh || kw > ew {
+        if ic == 0
+            || ih == 0
+            || iw == 0
+            || oc == 0
+            || kh == 0
+            || kw == 0
+            || sh == 0
+            || sw == 0
+            || kh > eh
+            || kw > ew
+        {
             return None;
         }
         Some(ConvGeom {
@@ -119,16 +135,28 @@ impl PoolGeom {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Kernel {
     /// `y = x W^T`, `w` is `[out, in]`.
-    Dense { w: Array2<f32> },
+    Dense {
+        w: Array2<f32>,
+    },
     /// `w` is `[oc, ic * kh * kw]` (the net's `[oc, ic, kh, kw]` flattened).
-    Conv { w: Array2<f32>, g: ConvGeom },
+    Conv {
+        w: Array2<f32>,
+        g: ConvGeom,
+    },
     Pool(PoolGeom),
     /// No-op on flattened features.
     Flatten,
     /// Inverted dropout in training, identity otherwise.
-    Dropout { rate: f32 },
+    Dropout {
+        rate: f32,
+    },
     /// `y[post[k]] += w[k] * x[pre[k]]`; `w` is `[1, nnz]`. Indices were checked by the caller.
-    Sparse { outputs: usize, pre: Vec<u32>, post: Vec<u32>, w: Array2<f32> },
+    Sparse {
+        outputs: usize,
+        pre: Vec<u32>,
+        post: Vec<u32>,
+        w: Array2<f32>,
+    },
 }
 
 /// What a training forward pass keeps for the backward pass.
@@ -190,12 +218,26 @@ impl Kernel {
         match self {
             Kernel::Dense { w } => {
                 let y = standard(x.dot(&w.t()));
-                (y, if train { Saved::Input(x) } else { Saved::Nothing })
+                (
+                    y,
+                    if train {
+                        Saved::Input(x)
+                    } else {
+                        Saved::Nothing
+                    },
+                )
             }
             Kernel::Conv { w, g } => {
                 let cols = im2col(&x, g);
                 let y = positions_to_channels(&standard(cols.dot(&w.t())), x.nrows(), g);
-                (y, if train { Saved::Cols(cols) } else { Saved::Nothing })
+                (
+                    y,
+                    if train {
+                        Saved::Cols(cols)
+                    } else {
+                        Saved::Nothing
+                    },
+                )
             }
             Kernel::Pool(g) => (pool_forward(&x, g), Saved::Nothing),
             Kernel::Flatten => (x, Saved::Nothing),
@@ -207,16 +249,33 @@ impl Kernel {
                 }
                 _ => (x, Saved::Nothing),
             },
-            Kernel::Sparse { outputs, pre, post, w } => {
+            Kernel::Sparse {
+                outputs,
+                pre,
+                post,
+                w,
+            } => {
                 let y = sparse_forward(&x, *outputs, pre, post, slice(w));
-                (y, if train { Saved::Input(x) } else { Saved::Nothing })
+                (
+                    y,
+                    if train {
+                        Saved::Input(x)
+                    } else {
+                        Saved::Nothing
+                    },
+                )
             }
         }
     }
 
     /// Back-propagates `dy`: returns the input gradient (when `need_dx`) and the weight gradient
     /// (for ops with weights).
-    pub fn backward(&self, saved: &Saved, dy: Array2<f32>, need_dx: bool) -> (Option<Array2<f32>>, Option<Array2<f32>>) {
+    pub fn backward(
+        &self,
+        saved: &Saved,
+        dy: Array2<f32>,
+        need_dx: bool,
+    ) -> (Option<Array2<f32>>, Option<Array2<f32>>) {
         match (self, saved) {
             (Kernel::Dense { w }, Saved::Input(x)) => {
                 let dw = standard(dy.t().dot(x));
@@ -234,7 +293,15 @@ impl Kernel {
             (Kernel::Flatten, _) => (Some(dy), None),
             (Kernel::Dropout { .. }, Saved::Mask(mask)) => (Some(dy * mask), None),
             (Kernel::Dropout { .. }, _) => (Some(dy), None),
-            (Kernel::Sparse { outputs, pre, post, w }, Saved::Input(x)) => {
+            (
+                Kernel::Sparse {
+                    outputs,
+                    pre,
+                    post,
+                    w,
+                },
+                Saved::Input(x),
+            ) => {
                 let (dx, dw) = sparse_backward(x, &dy, *outputs, pre, post, slice(w), need_dx);
                 (dx, Some(dw))
             }
@@ -412,13 +479,23 @@ fn dropout_mask(rows: usize, cols: usize, rate: f32, seed: u64) -> Array2<f32> {
         .for_each(|(k, m)| {
             let mut rng = StdRng::seed_from_u64(mix(seed, k as u64));
             for v in m {
-                *v = if rng.random::<f32>() < rate { 0.0 } else { keep };
+                *v = if rng.random::<f32>() < rate {
+                    0.0
+                } else {
+                    keep
+                };
             }
         });
     mask
 }
 
-fn sparse_forward(x: &Array2<f32>, outputs: usize, pre: &[u32], post: &[u32], w: &[f32]) -> Array2<f32> {
+fn sparse_forward(
+    x: &Array2<f32>,
+    outputs: usize,
+    pre: &[u32],
+    post: &[u32],
+    w: &[f32],
+) -> Array2<f32> {
     let mut y = Array2::<f32>::zeros((x.nrows(), outputs));
     let n_in = x.ncols();
     slice_mut(&mut y)
@@ -443,7 +520,10 @@ fn sparse_backward(
 ) -> (Option<Array2<f32>>, Array2<f32>) {
     let n_in = x.ncols();
     let mut dw = vec![0.0f32; w.len()];
-    for (inp, d) in slice(x).chunks(n_in.max(1)).zip(slice(dy).chunks(outputs.max(1))) {
+    for (inp, d) in slice(x)
+        .chunks(n_in.max(1))
+        .zip(slice(dy).chunks(outputs.max(1)))
+    {
         for (k, (&i, &o)) in pre.iter().zip(post).enumerate() {
             dw[k] += d[o as usize] * inp[i as usize];
         }
@@ -461,7 +541,10 @@ fn sparse_backward(
         dx
     });
     let n = dw.len();
-    (dx, Array2::from_shape_vec((1, n), dw).unwrap_or_else(|_| Array2::zeros((1, n))))
+    (
+        dx,
+        Array2::from_shape_vec((1, n), dw).unwrap_or_else(|_| Array2::zeros((1, n))),
+    )
 }
 
 /// Applies a chain of kernels in evaluation mode.
@@ -494,7 +577,10 @@ pub(crate) mod tests {
             kernel: [g.kh, g.kw],
             stride: [g.sh, g.sw],
             padding: [g.ph, g.pw],
-            weights: lifchip_net::Tensor::new(vec![g.oc, g.ic, g.kh, g.kw], w.iter().copied().collect()),
+            weights: lifchip_net::Tensor::new(
+                vec![g.oc, g.ic, g.kh, g.kw],
+                w.iter().copied().collect(),
+            ),
         };
         let mut y = Array2::zeros((x.nrows(), g.out_size()));
         for b in 0..x.nrows() {
@@ -510,7 +596,10 @@ pub(crate) mod tests {
         let dy = array(y.nrows(), y.ncols(), 99);
         let loss = |k: &Kernel, x: &Array2<f32>| -> f64 {
             let (y, _) = k.forward(x.clone(), mode);
-            y.iter().zip(dy.iter()).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum()
+            y.iter()
+                .zip(dy.iter())
+                .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                .sum()
         };
         let (dx, dw) = kernel.backward(&saved, dy.clone(), true);
         let dx = dx.unwrap();
@@ -522,7 +611,10 @@ pub(crate) mod tests {
             xm[[r, c]] -= h;
             let fd = (loss(kernel, &xp) - loss(kernel, &xm)) / (2.0 * f64::from(h));
             let an = f64::from(dx[[r, c]]);
-            assert!((fd - an).abs() < 1e-3 * (1.0 + an.abs()), "dx[{r},{c}]: analytic {an}, fd {fd}");
+            assert!(
+                (fd - an).abs() < 1e-3 * (1.0 + an.abs()),
+                "dx[{r},{c}]: analytic {an}, fd {fd}"
+            );
         }
         if let (Some(dw), Some(w)) = (dw, kernel.weights()) {
             for idx in (0..w.len()).step_by(w.len() / 23 + 1) {
@@ -532,7 +624,10 @@ pub(crate) mod tests {
                 km.weights_mut().unwrap()[[r, c]] -= h;
                 let fd = (loss(&kp, x) - loss(&km, x)) / (2.0 * f64::from(h));
                 let an = f64::from(dw[[r, c]]);
-                assert!((fd - an).abs() < 1e-3 * (1.0 + an.abs()), "dw[{r},{c}]: analytic {an}, fd {fd}");
+                assert!(
+                    (fd - an).abs() < 1e-3 * (1.0 + an.abs()),
+                    "dw[{r},{c}]: analytic {an}, fd {fd}"
+                );
             }
         }
     }

@@ -51,9 +51,12 @@ mod train;
 pub use crate::{
     bench::{BenchReport, bench_images_per_second},
     config::{
-        ActivationConfig, InitConfig, LayerConfig, LifConfig, OptimizerConfig, ScheduleConfig, Size2, TrainConfig,
+        ActivationConfig, InitConfig, LayerConfig, LifConfig, OptimizerConfig, ScheduleConfig,
+        Size2, TrainConfig,
     },
     error::TrainError,
-    eval::{EvalMode, Evaluation, PopulationActivity, SpikingConfig, Synapse, eval_rate, eval_spiking},
+    eval::{
+        EvalMode, Evaluation, PopulationActivity, SpikingConfig, Synapse, eval_rate, eval_spiking,
+    },
     train::{EpochStats, Progress, TrainOptions, TrainReport, train, train_on},
 };

@@ -9,10 +9,10 @@ use ndarray::{Array2, Zip};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::TrainError;
 use crate::act::{self, Activation, LifParams, Noise, mix};
 use crate::config::{ActivationConfig, InitConfig, LayerConfig, TrainConfig};
 use crate::kernels::{ConvGeom, Kernel, Mode, PoolGeom, Saved};
-use crate::TrainError;
 
 /// Name of the input population of every trained net.
 pub(crate) const INPUT_NAME: &str = "in";
@@ -122,7 +122,11 @@ impl Model {
                     pending.push(Kernel::Dense { w });
                     n_dense += 1;
                     let last = stages.len() + 1 == weighted;
-                    let name = if last { OUTPUT_NAME.to_string() } else { format!("fc{n_dense}") };
+                    let name = if last {
+                        OUTPUT_NAME.to_string()
+                    } else {
+                        format!("fc{n_dense}")
+                    };
                     stages.push(Stage {
                         name,
                         ops: std::mem::take(&mut pending),
@@ -141,7 +145,14 @@ impl Model {
                     padding,
                 } => {
                     let input = need_image("conv2d", &shape)?;
-                    let g = ConvGeom::new(input, *filters, kernel.pair(), stride.pair(), padding.pair()).ok_or_else(|| {
+                    let g = ConvGeom::new(
+                        input,
+                        *filters,
+                        kernel.pair(),
+                        stride.pair(),
+                        padding.pair(),
+                    )
+                    .ok_or_else(|| {
                         TrainError::config(
                             format!("{place}.kernel"),
                             format!(
@@ -153,11 +164,22 @@ impl Model {
                             ),
                         )
                     })?;
-                    let w = init_weights(&mut rng, config.init, *filters, g.patch(), g.patch(), filters * g.kh * g.kw);
+                    let w = init_weights(
+                        &mut rng,
+                        config.init,
+                        *filters,
+                        g.patch(),
+                        g.patch(),
+                        filters * g.kh * g.kw,
+                    );
                     pending.push(Kernel::Conv { w, g });
                     n_conv += 1;
                     let last = stages.len() + 1 == weighted;
-                    let name = if last { OUTPUT_NAME.to_string() } else { format!("conv{n_conv}") };
+                    let name = if last {
+                        OUTPUT_NAME.to_string()
+                    } else {
+                        format!("conv{n_conv}")
+                    };
                     stages.push(Stage {
                         name,
                         ops: std::mem::take(&mut pending),
@@ -176,7 +198,10 @@ impl Model {
                     let g = PoolGeom::new(input, size, stride).ok_or_else(|| {
                         TrainError::config(
                             format!("{place}.size"),
-                            format!("window {size:?} is larger than the input {}x{}", input[1], input[2]),
+                            format!(
+                                "window {size:?} is larger than the input {}x{}",
+                                input[1], input[2]
+                            ),
                         )
                     })?;
                     pending.push(Kernel::Pool(g));
@@ -199,10 +224,16 @@ impl Model {
             };
             return Err(TrainError::config(
                 field,
-                format!("the last layer has {out} neurons, but there are {} classes", config.classes),
+                format!(
+                    "the last layer has {out} neurons, but there are {} classes",
+                    config.classes
+                ),
             ));
         }
-        Ok(Model { input_shape, stages })
+        Ok(Model {
+            input_shape,
+            stages,
+        })
     }
 
     pub fn input_size(&self) -> usize {
@@ -249,7 +280,12 @@ impl Model {
 
     /// Training forward pass with noise and dropout drawn from `seed`. On a non-finite
     /// activity, returns the index of the first stage where it appeared.
-    pub fn forward_train(&self, x: Array2<f32>, seed: u64, noise: bool) -> Result<(Array2<f32>, Tape), usize> {
+    pub fn forward_train(
+        &self,
+        x: Array2<f32>,
+        seed: u64,
+        noise: bool,
+    ) -> Result<(Array2<f32>, Tape), usize> {
         let mut a = x;
         let mut tape = Tape {
             saved: Vec::with_capacity(self.stages.len()),
@@ -339,7 +375,9 @@ impl Model {
         for stage in &self.stages {
             let size = stage.size();
             let block = stage.bias_block.max(1);
-            let bias: Vec<f32> = (0..size).map(|j| stage.bias.get(j / block).copied().unwrap_or(0.0)).collect();
+            let bias: Vec<f32> = (0..size)
+                .map(|j| stage.bias.get(j / block).copied().unwrap_or(0.0))
+                .collect();
             let bias = Tensor::new(vec![size], bias);
             let neuron = match stage.act {
                 Activation::SoftLif(p) | Activation::Lif(p) => Neuron::SoftLif(SoftLif {
@@ -394,7 +432,8 @@ impl Model {
 /// `lifchip_net` does not re-export its `Relu` struct, so the neuron is built through serde.
 fn relu_neuron(bias: Tensor) -> Result<Neuron, TrainError> {
     let value = serde_json::json!({ "kind": "relu", "bias": bias });
-    serde_json::from_value(value).map_err(|e| TrainError::unsupported("relu population", e.to_string()))
+    serde_json::from_value(value)
+        .map_err(|e| TrainError::unsupported("relu population", e.to_string()))
 }
 
 fn linear_op(kernel: &Kernel) -> Option<LinearOp> {
@@ -415,7 +454,12 @@ fn linear_op(kernel: &Kernel) -> Option<LinearOp> {
         }),
         Kernel::Flatten => Some(LinearOp::Flatten),
         Kernel::Dropout { .. } => None,
-        Kernel::Sparse { outputs, pre, post, w } => Some(LinearOp::Sparse {
+        Kernel::Sparse {
+            outputs,
+            pre,
+            post,
+            w,
+        } => Some(LinearOp::Sparse {
             outputs: *outputs,
             pre: lifchip_net::Indices::new(pre.clone()),
             post: lifchip_net::Indices::new(post.clone()),
@@ -424,7 +468,14 @@ fn linear_op(kernel: &Kernel) -> Option<LinearOp> {
     }
 }
 
-fn init_weights(rng: &mut StdRng, init: InitConfig, rows: usize, cols: usize, fan_in: usize, fan_out: usize) -> Array2<f32> {
+fn init_weights(
+    rng: &mut StdRng,
+    init: InitConfig,
+    rows: usize,
+    cols: usize,
+    fan_in: usize,
+    fan_out: usize,
+) -> Array2<f32> {
     let limit = match init {
         InitConfig::GlorotUniform => (6.0 / (fan_in + fan_out).max(1) as f64).sqrt(),
         InitConfig::HeUniform => (6.0 / fan_in.max(1) as f64).sqrt(),
@@ -434,7 +485,10 @@ fn init_weights(rng: &mut StdRng, init: InitConfig, rows: usize, cols: usize, fa
 
 /// Softmax cross-entropy: mean loss over the batch, number of correct argmax predictions, and
 /// the gradient `(softmax - onehot) / batch` with respect to the logits.
-pub(crate) fn softmax_cross_entropy(logits: &Array2<f32>, labels: &[u8]) -> (f64, usize, Array2<f32>) {
+pub(crate) fn softmax_cross_entropy(
+    logits: &Array2<f32>,
+    labels: &[u8],
+) -> (f64, usize, Array2<f32>) {
     let batch = logits.nrows().max(1);
     let mut grad = Array2::<f32>::zeros(logits.raw_dim());
     let mut loss = 0.0f64;
@@ -517,8 +571,12 @@ mod tests {
                 let (mut mp, mut mm) = (model.clone(), model.clone());
                 perturb(&mut mp, h);
                 perturb(&mut mm, -h);
-                let fd = (loss_of(&mp, &x, &labels, seed) - loss_of(&mm, &x, &labels, seed)) / (2.0 * f64::from(h));
-                assert!((fd - an).abs() <= tol * an.abs().max(fd.abs()) + 5e-5, "stage {s} weight {idx}: analytic {an:e}, fd {fd:e}");
+                let fd = (loss_of(&mp, &x, &labels, seed) - loss_of(&mm, &x, &labels, seed))
+                    / (2.0 * f64::from(h));
+                assert!(
+                    (fd - an).abs() <= tol * an.abs().max(fd.abs()) + 5e-5,
+                    "stage {s} weight {idx}: analytic {an:e}, fd {fd:e}"
+                );
                 checked += 1;
             }
             for idx in 0..model.stages[s].bias.len() {
@@ -526,8 +584,12 @@ mod tests {
                 let (mut mp, mut mm) = (model.clone(), model.clone());
                 mp.stages[s].bias[idx] += h;
                 mm.stages[s].bias[idx] -= h;
-                let fd = (loss_of(&mp, &x, &labels, seed) - loss_of(&mm, &x, &labels, seed)) / (2.0 * f64::from(h));
-                assert!((fd - an).abs() <= tol * an.abs().max(fd.abs()) + 5e-5, "stage {s} bias {idx}: analytic {an:e}, fd {fd:e}");
+                let fd = (loss_of(&mp, &x, &labels, seed) - loss_of(&mm, &x, &labels, seed))
+                    / (2.0 * f64::from(h));
+                assert!(
+                    (fd - an).abs() <= tol * an.abs().max(fd.abs()) + 5e-5,
+                    "stage {s} bias {idx}: analytic {an:e}, fd {fd:e}"
+                );
                 checked += 1;
             }
         }
@@ -584,15 +646,29 @@ mod tests {
 
     #[test]
     fn shapes_are_checked_with_clear_errors() {
-        let e = Model::new(&config("epochs: 1\nlayers: [{kind: dense, units: 5}]"), [1, 4, 4]).unwrap_err();
-        assert!(e.to_string().contains("layers[0].units") && e.to_string().contains("10 classes"), "{e}");
+        let e = Model::new(
+            &config("epochs: 1\nlayers: [{kind: dense, units: 5}]"),
+            [1, 4, 4],
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("layers[0].units") && e.to_string().contains("10 classes"),
+            "{e}"
+        );
         let e = Model::new(
             &config("epochs: 1\nlayers: [{kind: dense, units: 5}, {kind: conv2d, filters: 2, kernel: 3}]"),
             [1, 4, 4],
         )
         .unwrap_err();
-        assert!(e.to_string().contains("layers[1]") && e.to_string().contains("image input"), "{e}");
-        let e = Model::new(&config("epochs: 1\nlayers: [{kind: conv2d, filters: 10, kernel: 9}]"), [1, 4, 4]).unwrap_err();
+        assert!(
+            e.to_string().contains("layers[1]") && e.to_string().contains("image input"),
+            "{e}"
+        );
+        let e = Model::new(
+            &config("epochs: 1\nlayers: [{kind: conv2d, filters: 10, kernel: 9}]"),
+            [1, 4, 4],
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("layers[0].kernel"), "{e}");
     }
 
@@ -610,7 +686,11 @@ mod tests {
         );
         let model = Model::new(&cfg, [1, 28, 28]).unwrap();
         let net = model.to_net("paper", BTreeMap::new()).unwrap();
-        let shapes: Vec<_> = net.populations.iter().map(|p| (p.name.as_str(), p.shape.clone())).collect();
+        let shapes: Vec<_> = net
+            .populations
+            .iter()
+            .map(|p| (p.name.as_str(), p.shape.clone()))
+            .collect();
         assert_eq!(
             shapes,
             vec![
@@ -621,15 +701,31 @@ mod tests {
                 ("out", vec![10]),
             ]
         );
-        let kinds: Vec<Vec<&str>> = net.projections.iter().map(|p| p.ops.iter().map(LinearOp::name).collect()).collect();
-        assert_eq!(kinds, vec![vec!["conv2d"], vec!["avg_pool", "conv2d"], vec!["avg_pool", "dense"], vec!["dense"]]);
+        let kinds: Vec<Vec<&str>> = net
+            .projections
+            .iter()
+            .map(|p| p.ops.iter().map(LinearOp::name).collect())
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                vec!["conv2d"],
+                vec!["avg_pool", "conv2d"],
+                vec!["avg_pool", "dense"],
+                vec!["dense"]
+            ]
+        );
         assert_eq!(net.output().unwrap().name, "out");
-        assert_eq!(model.parameter_count(), 16 * 25 + 16 + 64 * 16 * 25 + 64 + 2000 * 1024 + 2000 + 20000 + 10);
+        assert_eq!(
+            model.parameter_count(),
+            16 * 25 + 16 + 64 * 16 * 25 + 64 + 2000 * 1024 + 2000 + 20000 + 10
+        );
     }
 
     #[test]
     fn softmax_cross_entropy_values() {
-        let logits = Array2::from_shape_vec((2, 3), vec![0.0, 0.0, 0.0, 1000.0, 0.0, -1000.0]).unwrap();
+        let logits =
+            Array2::from_shape_vec((2, 3), vec![0.0, 0.0, 0.0, 1000.0, 0.0, -1000.0]).unwrap();
         let (loss, correct, grad) = softmax_cross_entropy(&logits, &[1, 0]);
         assert!((loss - 3f64.ln() / 2.0).abs() < 1e-9);
         assert_eq!(correct, 1);

@@ -11,12 +11,12 @@ use lifchip_data::{DataSource, Dataset, Split, shuffled_indices};
 use lifchip_net::Net;
 use serde::{Deserialize, Serialize};
 
+use crate::TrainError;
 use crate::act::mix;
 use crate::config::{ActivationConfig, TrainConfig};
 use crate::eval::{eval_rate, pixels};
 use crate::model::{Model, argmax, softmax_cross_entropy};
 use crate::optim::Optimizer;
-use crate::TrainError;
 
 /// How a training run is carried out (not what is trained): time budget, log and checkpoints.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -83,9 +83,14 @@ pub enum Progress<'a> {
 }
 
 /// Loads the config's data (training set, and the test set unless `test_limit` is 0) and trains.
-pub fn train(config: &TrainConfig, progress: &mut dyn FnMut(&Progress), options: &TrainOptions) -> Result<(Net, TrainReport), TrainError> {
+pub fn train(
+    config: &TrainConfig,
+    progress: &mut dyn FnMut(&Progress),
+    options: &TrainOptions,
+) -> Result<(Net, TrainReport), TrainError> {
     config.validate()?;
-    let source = DataSource::parse(&config.data).map_err(|e| TrainError::config("data", e.to_string()))?;
+    let source =
+        DataSource::parse(&config.data).map_err(|e| TrainError::config("data", e.to_string()))?;
     let load = |split: Split, limit: Option<usize>| {
         lifchip_data::load(&source, split, limit).map_err(|e| TrainError::Data {
             what: format!("{split} split of {source}"),
@@ -102,9 +107,17 @@ pub fn train(config: &TrainConfig, progress: &mut dyn FnMut(&Progress), options:
 
 fn check_labels(data: &Dataset, classes: usize, what: &str) -> Result<(), TrainError> {
     if data.images.len() != data.n * data.rows * data.cols || data.labels.len() != data.n {
-        return Err(TrainError::mismatch(what, "pixel or label buffer does not hold n images"));
+        return Err(TrainError::mismatch(
+            what,
+            "pixel or label buffer does not hold n images",
+        ));
     }
-    if let Some((k, &l)) = data.labels.iter().enumerate().find(|(_, l)| usize::from(**l) >= classes) {
+    if let Some((k, &l)) = data
+        .labels
+        .iter()
+        .enumerate()
+        .find(|(_, l)| usize::from(**l) >= classes)
+    {
         return Err(TrainError::mismatch(
             format!("{what} image {k}"),
             format!("label {l} is out of range for classes = {classes}"),
@@ -131,7 +144,10 @@ pub fn train_on(
         if (t.rows, t.cols) != (train.rows, train.cols) {
             return Err(TrainError::mismatch(
                 "test set",
-                format!("images are {}x{}, training images {}x{}", t.rows, t.cols, train.rows, train.cols),
+                format!(
+                    "images are {}x{}, training images {}x{}",
+                    t.rows, t.cols, train.rows, train.cols
+                ),
             ));
         }
     }
@@ -157,7 +173,9 @@ pub fn train_on(
         let mut lr = base_lr;
         for (b, chunk) in order.chunks(config.batch_size).enumerate() {
             let step = epoch * batches + b;
-            lr = config.schedule.lr_at(base_lr, epoch, step as f64 / total_batches as f64);
+            lr = config
+                .schedule
+                .lr_at(base_lr, epoch, step as f64 / total_batches as f64);
             let x = pixels(train, chunk);
             let labels: Vec<u8> = chunk.iter().map(|&i| train.labels[i]).collect();
             let batch_seed = mix(config.seed, 0xba7c_0000_0000 + step as u64);
@@ -180,11 +198,23 @@ pub fn train_on(
                 .iter()
                 .flat_map(|g| [g.weights.as_slice().unwrap_or(&[]), g.bias.as_slice()])
                 .collect();
-            if let Some(k) = grad_slices.iter().position(|g| g.iter().any(|v| !v.is_finite())) {
+            if let Some(k) = grad_slices
+                .iter()
+                .position(|g| g.iter().any(|v| !v.is_finite()))
+            {
                 return Err(diverged(&model.stages[k / 2].name, "the gradient"));
             }
-            optimizer.step(model.parameters_mut(), &grad_slices, lr, config.weight_decay);
-            if let Some(k) = model.parameters_mut().iter().position(|(p, _)| p.iter().any(|v| !v.is_finite())) {
+            optimizer.step(
+                model.parameters_mut(),
+                &grad_slices,
+                lr,
+                config.weight_decay,
+            );
+            if let Some(k) = model
+                .parameters_mut()
+                .iter()
+                .position(|(p, _)| p.iter().any(|v| !v.is_finite()))
+            {
                 return Err(diverged(&model.stages[k / 2].name, "a weight or bias"));
             }
             loss_sum += loss * chunk.len() as f64;
@@ -199,7 +229,10 @@ pub fn train_on(
                 loss,
                 learning_rate: lr,
             });
-            if options.max_seconds.is_some_and(|m| start.elapsed().as_secs_f64() >= m) {
+            if options
+                .max_seconds
+                .is_some_and(|m| start.elapsed().as_secs_f64() >= m)
+            {
                 stopped_early = epoch + 1 < config.epochs || b + 1 < batches;
                 break;
             }
@@ -218,7 +251,10 @@ pub fn train_on(
             log.write(&stats)?;
         }
         if let Some(dir) = &options.checkpoint_dir {
-            let net = model.to_net(&config.name, meta(config, epoch + 1, test_accuracy, trained_images))?;
+            let net = model.to_net(
+                &config.name,
+                meta(config, epoch + 1, test_accuracy, trained_images),
+            )?;
             lifchip_net::save(&net, &dir.join(format!("epoch-{:03}.net", epoch + 1)))?;
         }
         progress(&Progress::Epoch(&stats));
@@ -235,7 +271,10 @@ pub fn train_on(
         None => None,
     };
     let test_accuracy = final_eval.as_ref().map(|e| e.accuracy);
-    let net = model.to_net(&config.name, meta(config, completed, test_accuracy, trained_images))?;
+    let net = model.to_net(
+        &config.name,
+        meta(config, completed, test_accuracy, trained_images),
+    )?;
     let report = TrainReport {
         name: config.name.clone(),
         seed: config.seed,
@@ -267,9 +306,17 @@ fn model_accuracy(model: &Model, data: &Dataset) -> f64 {
 }
 
 /// Provenance stored in the net (deterministic: no timings, so the same seed gives the same file).
-fn meta(config: &TrainConfig, epochs: usize, accuracy: Option<f64>, images: usize) -> BTreeMap<String, String> {
+fn meta(
+    config: &TrainConfig,
+    epochs: usize,
+    accuracy: Option<f64>,
+    images: usize,
+) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
-    m.insert("trainer".into(), format!("lifchip-train {}", env!("CARGO_PKG_VERSION")));
+    m.insert(
+        "trainer".into(),
+        format!("lifchip-train {}", env!("CARGO_PKG_VERSION")),
+    );
     m.insert("seed".into(), config.seed.to_string());
     m.insert("epochs".into(), epochs.to_string());
     m.insert("train_images".into(), images.to_string());
@@ -296,7 +343,11 @@ struct CsvLog {
 impl CsvLog {
     fn create(path: &Path) -> Result<CsvLog, TrainError> {
         let mut file = File::create(path).map_err(TrainError::io(path))?;
-        writeln!(file, "epoch,loss,train_accuracy,test_accuracy,seconds,learning_rate").map_err(TrainError::io(path))?;
+        writeln!(
+            file,
+            "epoch,loss,train_accuracy,test_accuracy,seconds,learning_rate"
+        )
+        .map_err(TrainError::io(path))?;
         Ok(CsvLog {
             path: path.to_path_buf(),
             file,

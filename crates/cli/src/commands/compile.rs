@@ -62,11 +62,21 @@ pub fn print_report(report: &CompileReport) {
         report.compile_seconds
     );
     if !report.quantization.is_empty() {
-        println!("{:<16} {:>5} {:>4} {:>10} {:>8} {:>8} {:>7} {:>9}", "layer", "bits", "exp", "rms_err", "clipped", "zeroed", "silent", "identical");
+        println!(
+            "{:<16} {:>5} {:>4} {:>10} {:>8} {:>8} {:>7} {:>9}",
+            "layer", "bits", "exp", "rms_err", "clipped", "zeroed", "silent", "identical"
+        );
         for q in &report.quantization {
             println!(
                 "{:<16} {:>5} {:>4} {:>10.4} {:>8} {:>8} {:>7} {:>9}",
-                q.layer, q.weight_bits, q.weight_exp, q.rms_relative_error, q.weights_clipped, q.weights_zeroed, q.silent_neurons, q.identical_neurons
+                q.layer,
+                q.weight_bits,
+                q.weight_exp,
+                q.rms_relative_error,
+                q.weights_clipped,
+                q.weights_zeroed,
+                q.silent_neurons,
+                q.identical_neurons
             );
         }
     }
@@ -96,7 +106,11 @@ pub fn compile_to_dir(
             if let Some(j) = json {
                 write_json(j, &report)?;
             }
-            let list: Vec<String> = report.violations.iter().map(|v| format!("  - {v}")).collect();
+            let list: Vec<String> = report
+                .violations
+                .iter()
+                .map(|v| format!("  - {v}"))
+                .collect();
             Err(CliError(format!(
                 "net {:?} does not fit target {:?}; {} violation(s):\n{}",
                 net.name,

@@ -64,7 +64,10 @@ fn demo_config(quick: bool, seed: u64) -> TrainConfig {
     if !quick {
         config.train_limit = None;
         config.epochs = 3;
-        config.layers = vec![LayerConfig::Dense { units: 300 }, LayerConfig::Dense { units: 10 }];
+        config.layers = vec![
+            LayerConfig::Dense { units: 300 },
+            LayerConfig::Dense { units: 10 },
+        ];
     }
     config
 }
@@ -77,7 +80,8 @@ pub fn run(args: DemoArgs) -> CliResult<()> {
         crate::fail!("--images and --ticks must be at least 1");
     }
     let keep = args.out.clone();
-    let scratch = tempfile::tempdir().map_err(|e| CliError(format!("cannot create a temp dir: {e}")))?;
+    let scratch =
+        tempfile::tempdir().map_err(|e| CliError(format!("cannot create a temp dir: {e}")))?;
     let out = keep.clone().unwrap_or_else(|| scratch.path().to_path_buf());
     std::fs::create_dir_all(&out).map_err(|e| CliError(format!("{}: {e}", out.display())))?;
 
@@ -93,7 +97,9 @@ pub fn run(args: DemoArgs) -> CliResult<()> {
     eprintln!(
         "1/4 train: soft-LIF MLP 784-{} on {} MNIST images, {} epoch(s)",
         hidden.join("-"),
-        config.train_limit.map_or_else(|| "60000".to_string(), |n| n.to_string()),
+        config
+            .train_limit
+            .map_or_else(|| "60000".to_string(), |n| n.to_string()),
         config.epochs
     );
     let (net, train_report) = train_with_progress(&config, &TrainOptions::default())?;
@@ -101,7 +107,10 @@ pub fn run(args: DemoArgs) -> CliResult<()> {
     lifchip_net::save(&net, &net_path)?;
 
     let test = lifchip_data::load(&DataSource::Mnist, Split::Test, Some(images))?;
-    eprintln!("2/4 evaluate in float: rate and spiking LIF on {} test images", test.n);
+    eprintln!(
+        "2/4 evaluate in float: rate and spiking LIF on {} test images",
+        test.n
+    );
     let rate = lifchip_train::eval_rate(&net, &test)?;
     let spiking = lifchip_train::eval_spiking(&net, &test, &SpikingConfig::default())?;
 
@@ -110,7 +119,10 @@ pub fn run(args: DemoArgs) -> CliResult<()> {
     let opts = quantize_options(0.005, 1.0)?;
     let compile = compile_to_dir(&net, &target, &opts, &chip_path, None)?;
 
-    eprintln!("4/4 emulate {} test images for {} ticks each", test.n, args.ticks);
+    eprintln!(
+        "4/4 emulate {} test images for {} ticks each",
+        test.n, args.ticks
+    );
     let config = lifchip_chip::read_chipdir(&chip_path)?;
     let settings = EmulateSettings {
         ticks: args.ticks,
@@ -130,19 +142,67 @@ pub fn run(args: DemoArgs) -> CliResult<()> {
     let agreement = agree as f64 / test.n.max(1) as f64;
 
     println!();
-    println!("lifchip demo: MNIST, soft-LIF MLP 784-{} on {}", hidden.join("-"), target.name);
-    println!("  {:<34} {}", "training", format!("{} images in {:.1} s", train_report.train_images, train_report.seconds));
-    println!("  {:<34} {:.2}%", format!("float accuracy, rate ({} images)", rate.samples), rate.accuracy * 100.0);
-    println!("  {:<34} {:.2}%", format!("float accuracy, spiking ({} images)", spiking.samples), spiking.accuracy * 100.0);
-    println!("  {:<34} {:.2}%", format!("chip accuracy ({} images)", emulate.samples), chip_accuracy * 100.0);
-    println!("  {:<34} {:.2}%", "chip agrees with float spiking", agreement * 100.0);
-    println!("  {:<34} {} (lower bound {})", "cores used", compile.cores_used, compile.cores_lower_bound);
-    println!("  {:<34} {} neurons, {} synapses", "mapped", compile.neurons, compile.synapses);
-    println!("  {:<34} {:.0} mean, {} max", "cycles per tick", emulate.cycles_per_tick_mean, emulate.cycles_per_tick_max);
-    println!("  {:<34} {:.3} ms ({} ticks)", "latency per image", emulate.latency_seconds_per_sample * 1e3, args.ticks);
-    println!("  {:<34} {:.3} uJ", "energy per image", emulate.energy_joules_per_sample * 1e6);
-    println!("  {:<34} {:.3e} synaptic events/s", "emulator speed", emulate.synaptic_events_per_second);
-    println!("  {:<34} {:.1} s", "total time", started.elapsed().as_secs_f64());
+    println!(
+        "lifchip demo: MNIST, soft-LIF MLP 784-{} on {}",
+        hidden.join("-"),
+        target.name
+    );
+    println!(
+        "  {:<34} {} images in {:.1} s",
+        "training", train_report.train_images, train_report.seconds
+    );
+    println!(
+        "  {:<34} {:.2}%",
+        format!("float accuracy, rate ({} images)", rate.samples),
+        rate.accuracy * 100.0
+    );
+    println!(
+        "  {:<34} {:.2}%",
+        format!("float accuracy, spiking ({} images)", spiking.samples),
+        spiking.accuracy * 100.0
+    );
+    println!(
+        "  {:<34} {:.2}%",
+        format!("chip accuracy ({} images)", emulate.samples),
+        chip_accuracy * 100.0
+    );
+    println!(
+        "  {:<34} {:.2}%",
+        "chip agrees with float spiking",
+        agreement * 100.0
+    );
+    println!(
+        "  {:<34} {} (lower bound {})",
+        "cores used", compile.cores_used, compile.cores_lower_bound
+    );
+    println!(
+        "  {:<34} {} neurons, {} synapses",
+        "mapped", compile.neurons, compile.synapses
+    );
+    println!(
+        "  {:<34} {:.0} mean, {} max",
+        "cycles per tick", emulate.cycles_per_tick_mean, emulate.cycles_per_tick_max
+    );
+    println!(
+        "  {:<34} {:.3} ms ({} ticks)",
+        "latency per image",
+        emulate.latency_seconds_per_sample * 1e3,
+        args.ticks
+    );
+    println!(
+        "  {:<34} {:.3} uJ",
+        "energy per image",
+        emulate.energy_joules_per_sample * 1e6
+    );
+    println!(
+        "  {:<34} {:.3e} synaptic events/s",
+        "emulator speed", emulate.synaptic_events_per_second
+    );
+    println!(
+        "  {:<34} {:.1} s",
+        "total time",
+        started.elapsed().as_secs_f64()
+    );
     match &keep {
         Some(dir) => println!("  net, CHIPDIR and reports kept in {}", dir.display()),
         None => println!("  (pass --out DIR to keep the trained net and the CHIPDIR)"),

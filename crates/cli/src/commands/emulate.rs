@@ -126,7 +126,12 @@ pub struct EmulateSettings {
 }
 
 /// Adds up per-sample results into a report (accuracy filled in by the caller).
-fn summarize(config: &ChipConfig, results: &[SampleResult], ticks: u32, wall: f64) -> EmulateReport {
+fn summarize(
+    config: &ChipConfig,
+    results: &[SampleResult],
+    ticks: u32,
+    wall: f64,
+) -> EmulateReport {
     let n = results.len().max(1) as f64;
     let mut report = EmulateReport {
         target: config.target.name.clone(),
@@ -171,7 +176,11 @@ fn summarize(config: &ChipConfig, results: &[SampleResult], ticks: u32, wall: f6
     report.overflows = overflows;
     report.cycles_per_tick_mean = if mean_n > 0.0 { mean_sum / mean_n } else { 0.0 };
     report.wall_seconds = wall;
-    report.synaptic_events_per_second = if wall > 0.0 { report.synaptic_events as f64 / wall } else { 0.0 };
+    report.synaptic_events_per_second = if wall > 0.0 {
+        report.synaptic_events as f64 / wall
+    } else {
+        0.0
+    };
     report.mode = match results.first().map(|r| r.mode) {
         Some(Mode::Functional) => "functional".into(),
         _ => "cycle_accurate".into(),
@@ -182,14 +191,21 @@ fn summarize(config: &ChipConfig, results: &[SampleResult], ticks: u32, wall: f6
 fn encode(pixels: &[f32], settings: &EmulateSettings, rate: f32, sample: usize) -> Vec<Vec<u32>> {
     match settings.encoding {
         Encoding::Regular => lifchip_data::rate_regular(pixels, rate, settings.ticks),
-        Encoding::Poisson => {
-            lifchip_data::poisson(pixels, rate, settings.ticks, settings.seed.wrapping_add(sample as u64))
-        }
+        Encoding::Poisson => lifchip_data::poisson(
+            pixels,
+            rate,
+            settings.ticks,
+            settings.seed.wrapping_add(sample as u64),
+        ),
     }
 }
 
 /// Emulates every sample of `data` on `config`; returns the report with accuracy.
-pub fn emulate_dataset(config: &ChipConfig, data: &Dataset, settings: &EmulateSettings) -> CliResult<EmulateReport> {
+pub fn emulate_dataset(
+    config: &ChipConfig,
+    data: &Dataset,
+    settings: &EmulateSettings,
+) -> CliResult<EmulateReport> {
     let inputs = config.inputs.len();
     let pixels = data.rows * data.cols;
     if pixels != inputs {
@@ -199,7 +215,10 @@ pub fn emulate_dataset(config: &ChipConfig, data: &Dataset, settings: &EmulateSe
             data.cols
         );
     }
-    let readout = config.populations.get(config.readout as usize).map_or(0, |p| p.placement.len());
+    let readout = config
+        .populations
+        .get(config.readout as usize)
+        .map_or(0, |p| p.placement.len());
     if data.num_classes() > readout {
         crate::fail!(
             "the data has {} classes but the chip's readout population has {readout} neurons",
@@ -236,7 +255,11 @@ pub fn emulate_dataset(config: &ChipConfig, data: &Dataset, settings: &EmulateSe
         .zip(&data.labels)
         .filter(|(r, label)| r.predicted_class() == Some(**label as usize))
         .count();
-    report.accuracy = Some(if data.n > 0 { correct as f64 / data.n as f64 } else { 0.0 });
+    report.accuracy = Some(if data.n > 0 {
+        correct as f64 / data.n as f64
+    } else {
+        0.0
+    });
     report.predictions = results.iter().map(SampleResult::predicted_class).collect();
     report.encoding = Some(settings.encoding);
     Ok(report)
@@ -246,7 +269,11 @@ fn probe_set(config: &ChipConfig, probe: Option<&str>) -> CliResult<ProbeSet> {
     Ok(match probe {
         None => ProbeSet::None,
         Some("all") => ProbeSet::All,
-        Some(name) => match config.populations.iter().position(|p| p.name == name && !p.is_input) {
+        Some(name) => match config
+            .populations
+            .iter()
+            .position(|p| p.name == name && !p.is_input)
+        {
             Some(k) => ProbeSet::Populations(vec![k as u32]),
             None => {
                 let names: Vec<&str> = config
@@ -255,7 +282,10 @@ fn probe_set(config: &ChipConfig, probe: Option<&str>) -> CliResult<ProbeSet> {
                     .filter(|p| !p.is_input)
                     .map(|p| p.name.as_str())
                     .collect();
-                crate::fail!("--probe {name}: no such neuron population; expected `all` or one of: {}", names.join(", "))
+                crate::fail!(
+                    "--probe {name}: no such neuron population; expected `all` or one of: {}",
+                    names.join(", ")
+                )
             }
         },
     })
@@ -280,19 +310,40 @@ fn probe_reports(config: &ChipConfig, probes: &[NeuronProbe]) -> Vec<ProbeReport
 /// Prints the human summary of an emulation report.
 pub fn print_report(report: &EmulateReport) {
     if let Some(acc) = report.accuracy {
-        println!("accuracy                  {:.2}% of {} samples", acc * 100.0, report.samples);
+        println!(
+            "accuracy                  {:.2}% of {} samples",
+            acc * 100.0,
+            report.samples
+        );
     } else {
         println!("samples                   {}", report.samples);
     }
     println!("ticks per sample          {}", report.ticks_per_sample);
     println!("spikes                    {}", report.spikes);
     println!("synaptic events           {}", report.synaptic_events);
-    println!("cycles per tick           mean {:.1}, max {}", report.cycles_per_tick_mean, report.cycles_per_tick_max);
-    println!("latency per sample        {:.3e} s", report.latency_seconds_per_sample);
-    println!("energy per sample         {:.3e} J", report.energy_joules_per_sample);
-    let over: u64 = report.overflows.iter().map(|o| o.current + o.voltage + o.accumulator).sum();
+    println!(
+        "cycles per tick           mean {:.1}, max {}",
+        report.cycles_per_tick_mean, report.cycles_per_tick_max
+    );
+    println!(
+        "latency per sample        {:.3e} s",
+        report.latency_seconds_per_sample
+    );
+    println!(
+        "energy per sample         {:.3e} J",
+        report.energy_joules_per_sample
+    );
+    let over: u64 = report
+        .overflows
+        .iter()
+        .map(|o| o.current + o.voltage + o.accumulator)
+        .sum();
     if over > 0 {
-        for o in report.overflows.iter().filter(|o| o.current + o.voltage + o.accumulator > 0) {
+        for o in report
+            .overflows
+            .iter()
+            .filter(|o| o.current + o.voltage + o.accumulator > 0)
+        {
             println!(
                 "overflow events           {}: current {}, voltage {}, accumulator {}",
                 o.population, o.current, o.voltage, o.accumulator
@@ -310,7 +361,11 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
         crate::fail!("--ticks 0: expected at least 1 tick");
     }
     let config = lifchip_chip::read_chipdir(&args.chip)?;
-    let mode = if args.functional { Mode::Functional } else { Mode::CycleAccurate };
+    let mode = if args.functional {
+        Mode::Functional
+    } else {
+        Mode::CycleAccurate
+    };
     let mut report = if let Some(file) = &args.input_spikes {
         let spikes = InputSpikes::from_json_file(file)?;
         spikes
@@ -336,7 +391,9 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
         report
     } else {
         if args.probe.is_some() {
-            crate::fail!("--probe works with --input-spikes (one sample); with a dataset it would record every sample");
+            crate::fail!(
+                "--probe works with --input-spikes (one sample); with a dataset it would record every sample"
+            );
         }
         let source = DataSource::parse(args.data.as_deref().unwrap_or("mnist"))?;
         let split: Split = args.split.parse()?;
@@ -353,7 +410,10 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
     report.chip = args.chip.display().to_string();
     print_report(&report);
     for p in &report.probes {
-        println!("probe {}[{}]: spikes at ticks {:?}", p.population, p.neuron, p.spike_ticks);
+        println!(
+            "probe {}[{}]: spikes at ticks {:?}",
+            p.population, p.neuron, p.spike_ticks
+        );
     }
     if let Some(json) = &args.json {
         write_json(json, &report)?;

@@ -85,7 +85,10 @@ pub fn run(args: EvalArgs) -> CliResult<()> {
         evaluation.seconds
     );
     for p in &evaluation.populations {
-        println!("  {:<12} {:>7} neurons, mean rate {:.1} Hz", p.name, p.neurons, p.mean_rate_hz);
+        println!(
+            "  {:<12} {:>7} neurons, mean rate {:.1} Hz",
+            p.name, p.neurons, p.mean_rate_hz
+        );
     }
     if let Some(json) = &args.json {
         let report = EvalReport {

@@ -105,7 +105,11 @@ struct PointResult {
     problems: Vec<String>,
 }
 
-fn set_path(root: &mut serde_yaml::Value, path: &str, value: serde_yaml::Value) -> Result<(), String> {
+fn set_path(
+    root: &mut serde_yaml::Value,
+    path: &str,
+    value: serde_yaml::Value,
+) -> Result<(), String> {
     let mut node = root;
     let parts: Vec<&str> = path.split('.').collect();
     for (k, part) in parts.iter().enumerate() {
@@ -120,7 +124,9 @@ fn set_path(root: &mut serde_yaml::Value, path: &str, value: serde_yaml::Value) 
         if !map.contains_key(&key) {
             map.insert(key.clone(), serde_yaml::Value::Mapping(Default::default()));
         }
-        node = map.get_mut(&key).ok_or_else(|| format!("no section `{part}`"))?;
+        node = map
+            .get_mut(&key)
+            .ok_or_else(|| format!("no section `{part}`"))?;
     }
     Ok(())
 }
@@ -128,7 +134,9 @@ fn set_path(root: &mut serde_yaml::Value, path: &str, value: serde_yaml::Value) 
 fn points(spec: &SweepSpec) -> CliResult<Vec<Vec<(String, serde_yaml::Value)>>> {
     let mut axes: Vec<(String, Vec<serde_yaml::Value>)> = Vec::new();
     for (k, v) in &spec.axes {
-        let name = k.as_str().ok_or_else(|| CliError("axes: every key must be a field path such as precision.weight_bits".into()))?;
+        let name = k.as_str().ok_or_else(|| {
+            CliError("axes: every key must be a field path such as precision.weight_bits".into())
+        })?;
         let values = v
             .as_sequence()
             .ok_or_else(|| CliError(format!("axes.{name}: expected a list of values")))?;
@@ -144,10 +152,17 @@ fn points(spec: &SweepSpec) -> CliResult<Vec<Vec<(String, serde_yaml::Value)>>> 
         SweepMode::List => {
             let n = axes[0].1.len();
             if let Some((name, v)) = axes.iter().find(|(_, v)| v.len() != n) {
-                crate::fail!("axes.{name}: {} values, but mode list needs every axis to have {n}", v.len());
+                crate::fail!(
+                    "axes.{name}: {} values, but mode list needs every axis to have {n}",
+                    v.len()
+                );
             }
             (0..n)
-                .map(|i| axes.iter().map(|(name, v)| (name.clone(), v[i].clone())).collect())
+                .map(|i| {
+                    axes.iter()
+                        .map(|(name, v)| (name.clone(), v[i].clone()))
+                        .collect()
+                })
                 .collect()
         }
         SweepMode::Grid => {
@@ -170,7 +185,9 @@ fn points(spec: &SweepSpec) -> CliResult<Vec<Vec<(String, serde_yaml::Value)>>> 
 }
 
 fn show(v: &serde_yaml::Value) -> String {
-    serde_yaml::to_string(v).map(|s| s.trim().to_string()).unwrap_or_default()
+    serde_yaml::to_string(v)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 fn run_point(
@@ -194,7 +211,8 @@ fn run_point(
             return Ok(result);
         }
     }
-    let text = serde_yaml::to_string(&value).map_err(|e| CliError(format!("point {index}: {e}")))?;
+    let text =
+        serde_yaml::to_string(&value).map_err(|e| CliError(format!("point {index}: {e}")))?;
     let target = match lifchip_target::parse(&text, &format!("point {index}")) {
         Ok(t) => t,
         Err(e) => {
@@ -204,7 +222,8 @@ fn run_point(
     };
     let opts = quantize_options(spec.synapse_tau, spec.input_rate)?;
     let chip_dir = dir.join(format!("chips/{index:04}.chip"));
-    std::fs::create_dir_all(dir.join("chips")).map_err(|e| CliError(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir.join("chips"))
+        .map_err(|e| CliError(format!("{}: {e}", dir.display())))?;
     let (mapped, report) = match lifchip_compiler::compile(net, &target, &opts) {
         Ok(x) => x,
         Err(report) => {
@@ -239,7 +258,10 @@ fn run_point(
 }
 
 fn csv(results: &[PointResult]) -> String {
-    let axes: Vec<String> = results.first().map(|r| r.values.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
+    let axes: Vec<String> = results
+        .first()
+        .map(|r| r.values.iter().map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
     let mut out = String::from("point,");
     for a in &axes {
         out.push_str(a);
@@ -271,29 +293,38 @@ fn csv(results: &[PointResult]) -> String {
 }
 
 pub fn run(args: SweepArgs) -> CliResult<()> {
-    let text = std::fs::read_to_string(&args.spec).map_err(|e| CliError(format!("{}: {e}", args.spec.display())))?;
+    let text = std::fs::read_to_string(&args.spec)
+        .map_err(|e| CliError(format!("{}: {e}", args.spec.display())))?;
     let spec: SweepSpec = serde_yaml::from_str(&text).map_err(|e| {
-        let at = e.location().map_or_else(String::new, |l| format!(":{}:{}", l.line(), l.column()));
+        let at = e
+            .location()
+            .map_or_else(String::new, |l| format!(":{}:{}", l.line(), l.column()));
         CliError(format!("{}{at}: {e}", args.spec.display()))
     })?;
     if spec.ticks == 0 {
         crate::fail!("{}: ticks: expected at least 1", args.spec.display());
     }
     let base_dir = args.spec.parent().unwrap_or(Path::new("."));
-    let net_path = if spec.net.is_absolute() { spec.net.clone() } else { base_dir.join(&spec.net) };
-    let net = lifchip_net::load(&net_path)?;
-    let target_ref = if Path::new(&spec.target).exists() || lifchip_target::builtin(&spec.target).is_some() {
-        spec.target.clone()
+    let net_path = if spec.net.is_absolute() {
+        spec.net.clone()
     } else {
-        base_dir.join(&spec.target).to_string_lossy().into_owned()
+        base_dir.join(&spec.net)
     };
+    let net = lifchip_net::load(&net_path)?;
+    let target_ref =
+        if Path::new(&spec.target).exists() || lifchip_target::builtin(&spec.target).is_some() {
+            spec.target.clone()
+        } else {
+            base_dir.join(&spec.target).to_string_lossy().into_owned()
+        };
     let base_target = lifchip_target::resolve(&target_ref)?;
     let base = serde_yaml::to_value(&base_target).map_err(|e| CliError(e.to_string()))?;
     let source = lifchip_data::DataSource::parse(&spec.data)?;
     let data = lifchip_data::load(&source, spec.split.parse()?, Some(spec.samples))?;
     let all = points(&spec)?;
     let points_dir = args.out.join("points");
-    std::fs::create_dir_all(&points_dir).map_err(|e| CliError(format!("{}: {e}", points_dir.display())))?;
+    std::fs::create_dir_all(&points_dir)
+        .map_err(|e| CliError(format!("{}: {e}", points_dir.display())))?;
     let bar = progress(all.len() as u64, "sweep");
     let mut results = Vec::with_capacity(all.len());
     for (index, point) in all.iter().enumerate() {
@@ -340,7 +371,12 @@ pub fn run(args: SweepArgs) -> CliResult<()> {
                 r.energy_joules_per_sample.unwrap_or(0.0)
             ));
         } else {
-            md.push_str(&format!("| {} | {} | failed: {} | | | |\n", r.point, values.join(", "), r.problems.join("; ")));
+            md.push_str(&format!(
+                "| {} | {} | failed: {} | | | |\n",
+                r.point,
+                values.join(", "),
+                r.problems.join("; ")
+            ));
         }
     }
     write_atomic(&args.out.join("report.md"), md.as_bytes())?;
@@ -355,7 +391,12 @@ pub fn run(args: SweepArgs) -> CliResult<()> {
                 r.cores_used.unwrap_or(0),
                 r.energy_joules_per_sample.unwrap_or(0.0)
             ),
-            _ => println!("point {:>3} {:<40} failed: {}", r.point, values.join(", "), r.problems.join("; ")),
+            _ => println!(
+                "point {:>3} {:<40} failed: {}",
+                r.point,
+                values.join(", "),
+                r.problems.join("; ")
+            ),
         }
     }
     println!("wrote {}", args.out.display());

@@ -9,9 +9,15 @@ pub fn list() -> CliResult<()> {
         match lifchip_target::builtin(name) {
             Some(t) => println!(
                 "{name:<16} {}x{} cores, {} neurons/core, {}-bit weights  {}",
-                t.mesh.width, t.mesh.height, t.core.neurons, t.precision.weight_bits, t.description.lines().next().unwrap_or("")
+                t.mesh.width,
+                t.mesh.height,
+                t.core.neurons,
+                t.precision.weight_bits,
+                t.description.lines().next().unwrap_or("")
             ),
-            None => println!("{name:<16} (fails its own check: run `lifchip targets check {name}`)"),
+            None => {
+                println!("{name:<16} (fails its own check: run `lifchip targets check {name}`)")
+            }
         }
     }
     Ok(())
@@ -29,7 +35,10 @@ pub fn check(files: &[PathBuf]) -> CliResult<()> {
         }
     }
     if failed > 0 {
-        return Err(CliError(format!("{failed} of {} target file(s) have problems", files.len())));
+        return Err(CliError(format!(
+            "{failed} of {} target file(s) have problems",
+            files.len()
+        )));
     }
     Ok(())
 }

@@ -37,7 +37,10 @@ pub struct TrainArgs {
 }
 
 /// Trains with a progress bar per epoch on stderr.
-pub fn train_with_progress(config: &TrainConfig, options: &TrainOptions) -> CliResult<(lifchip_net::Net, TrainReport)> {
+pub fn train_with_progress(
+    config: &TrainConfig,
+    options: &TrainOptions,
+) -> CliResult<(lifchip_net::Net, TrainReport)> {
     let mut bar: Option<ProgressBar> = None;
     let mut on_progress = |p: &Progress| match p {
         Progress::Batch {
@@ -48,7 +51,9 @@ pub fn train_with_progress(config: &TrainConfig, options: &TrainOptions) -> CliR
             loss,
             ..
         } => {
-            let b = bar.get_or_insert_with(|| progress(*batches as u64, &format!("epoch {epoch}/{epochs}")));
+            let b = bar.get_or_insert_with(|| {
+                progress(*batches as u64, &format!("epoch {epoch}/{epochs}"))
+            });
             b.set_position(*batch as u64);
             if batch % 20 == 0 {
                 b.set_prefix(format!("loss {loss:.3}"));
@@ -58,7 +63,9 @@ pub fn train_with_progress(config: &TrainConfig, options: &TrainOptions) -> CliR
             if let Some(b) = bar.take() {
                 b.finish_and_clear();
             }
-            let test = stats.test_accuracy.map_or_else(String::new, |a| format!(", test {:.2}%", a * 100.0));
+            let test = stats
+                .test_accuracy
+                .map_or_else(String::new, |a| format!(", test {:.2}%", a * 100.0));
             eprintln!(
                 "epoch {}: loss {:.4}, train {:.2}%{test}, {:.1} s",
                 stats.epoch,
@@ -90,16 +97,21 @@ pub fn run(args: TrainArgs) -> CliResult<()> {
     if let Some(json) = &args.json {
         write_json(json, &report)?;
     }
-    let test = report
-        .test_accuracy
-        .map_or_else(|| "not measured".to_string(), |a| format!("{:.2}% on {} test images", a * 100.0, report.test_samples));
+    let test = report.test_accuracy.map_or_else(
+        || "not measured".to_string(),
+        |a| format!("{:.2}% on {} test images", a * 100.0, report.test_samples),
+    );
     println!(
         "trained {} ({} parameters) in {:.1} s, {:.0} images/s; rate accuracy {test}{}",
         report.name,
         report.parameters,
         report.seconds,
         report.images_per_second,
-        if report.stopped_early { " (stopped at --max-seconds)" } else { "" }
+        if report.stopped_early {
+            " (stopped at --max-seconds)"
+        } else {
+            ""
+        }
     );
     println!("wrote {}", args.out.display());
     Ok(())

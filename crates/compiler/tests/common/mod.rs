@@ -97,9 +97,13 @@ pub fn soft_lif(n: usize, bias: Vec<f32>) -> Neuron {
 /// A float MLP with the given layer sizes and deterministic pseudo-random weights.
 pub fn mlp(sizes: &[usize], seed: u64) -> Net {
     let mut net = Net::new("mlp");
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((state >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
     };
     net.populations.push(Population {
