@@ -13,7 +13,7 @@ pub enum ChipError {
         source: std::io::Error,
     },
     /// The destination exists but is not a CHIPDIR, so it is not replaced.
-    #[error("{}: exists and is not a CHIPDIR (it holds no manifest.json); refusing to replace it", .path.display())]
+    #[error("{}: not a CHIPDIR (it holds no manifest.json); expected a directory written by `lifchip compile`", .path.display())]
     NotChipdir { path: PathBuf },
     /// `manifest.json` or `target.yaml` does not parse.
     #[error("{}: {detail}", .file.display())]

@@ -34,50 +34,64 @@ pub(crate) enum Activation {
 }
 
 // The scalar curves are written once and instantiated for f32 (training and evaluation) and
-// f64 (finite-difference tests of the formulas themselves).
+// f64 (finite-difference tests of the formulas themselves). `$tail` is the |z| beyond which
+// `e^-|z|` is below half an ulp of 1 in that precision, so the exact expressions reduce to
+// their tails without changing the rounded result (and without exp/log1p calls).
 macro_rules! lif_curves {
-    ($t:ty, $soft:ident, $hard:ident) => {
+    ($t:ty, $soft:ident, $hard:ident, $tail:expr) => {
         /// Soft-LIF output `A / (tau_ref + tau_rc * ln(1 + 1/j))` with
-        /// `j = gamma * ln(1 + exp((J - 1) / gamma))`, and its derivative with respect to `pre`.
+        /// `j = gamma * ln(1 + exp((J - 1) / gamma))`, and its derivative with respect to `pre`:
+        /// `gain * tau_rc * out^2 / (A * j * (j + 1) * (1 + exp(-z)))`, `z = (J - 1) / gamma`.
         ///
-        /// Tails: for `z = (J - 1) / gamma > 0`, `j = gamma * (z + ln(1 + e^-z))` (no overflow);
-        /// for `z <= 0`, `ln j` is computed as `ln gamma + z + ln(ln(1 + t) / t)` with `t = e^z`,
-        /// so `j` underflowing to zero (very negative inputs) still gives the log asymptote
-        /// `ln(1 + 1/j) ~ -ln j`, and `j * (1 + e^-z)` is rewritten as
-        /// `gamma * (1 + t) * ln(1 + t) / t`, which tends to `gamma` instead of `0 * inf`.
+        /// Tails: for `z > 0`, `j = gamma * (z + ln(1 + e^-z))` (no overflow); for `z <= 0`,
+        /// `ln j` is computed as `ln gamma + z + ln(ln(1 + t) / t)` with `t = e^z`, so very
+        /// negative inputs (where `j` underflows) keep the log asymptote `ln(1 + 1/j) ~ -ln j`,
+        /// and `j * (1 + e^-z)` is rewritten as `gamma * (1 + t) * ln(1 + t) / t`, which tends
+        /// to `gamma` instead of `0 * inf`.
         #[allow(dead_code)]
-        pub(crate) fn $soft(
-            pre: $t,
-            a: $t,
-            tau_rc: $t,
-            tau_ref: $t,
-            gamma: $t,
-            gain: $t,
-        ) -> ($t, $t) {
+        #[inline]
+        pub(crate) fn $soft(pre: $t, a: $t, tau_rc: $t, tau_ref: $t, gamma: $t, gain: $t) -> ($t, $t) {
             let z = gain * pre / gamma;
             if z.is_nan() {
                 return (<$t>::NAN, <$t>::NAN);
             }
-            let (j, log_term, q) = if z > 0.0 {
+            // (j, ln(1 + 1/j), j * (1 + e^-z))
+            let (j, log_term, q) = if z > $tail {
+                let j = gamma * z;
+                (j, $soft::log1p_inv(j), j)
+            } else if z > 0.0 {
                 let e = (-z).exp();
                 let j = gamma * (z + e.ln_1p());
-                (j, (1.0 / j).ln_1p(), j * (1.0 + e))
-            } else {
+                (j, $soft::log1p_inv(j), j * (1.0 + e))
+            } else if z >= -$tail {
                 let t = z.exp();
-                let ratio = if t > 0.0 { t.ln_1p() / t } else { 1.0 };
+                let ratio = t.ln_1p() / t;
                 let j = gamma * t * ratio;
                 let ln_j = gamma.ln() + z + ratio.ln();
                 (j, j.ln_1p() - ln_j, gamma * ratio * (1.0 + t))
+            } else {
+                // j = gamma e^z is below rounding next to 1: ln(1 + 1/j) = -ln j exactly here.
+                (0.0, -(gamma.ln() + z), gamma)
             };
             let out = a / (tau_ref + tau_rc * log_term);
             let deriv = gain * tau_rc * out * out / (a * (j + 1.0) * q);
             (out, if deriv.is_finite() { deriv } else { 0.0 })
         }
 
+        #[allow(dead_code)]
+        mod $soft {
+            /// `ln(1 + 1/j)` for `j > 0`, accurate for small and large `j`.
+            #[inline]
+            pub(super) fn log1p_inv(j: $t) -> $t {
+                if j >= 1.0 { (1.0 / j).ln_1p() } else { ((1.0 + j) / j).ln() }
+            }
+        }
+
         /// Hard LIF output `A / (tau_ref + tau_rc * ln(1 + 1/(J - 1)))` for `J > 1`, else 0,
         /// and its derivative with respect to `pre` (capped near the threshold, see
         /// [`HARD_LIF_MIN_DRIVE`]).
         #[allow(dead_code)]
+        #[inline]
         pub(crate) fn $hard(pre: $t, a: $t, tau_rc: $t, tau_ref: $t, gain: $t) -> ($t, $t) {
             let drive = gain * pre;
             if drive.is_nan() {
@@ -86,17 +100,17 @@ macro_rules! lif_curves {
             if drive <= 0.0 {
                 return (0.0, 0.0);
             }
-            let out = a / (tau_ref + tau_rc * (1.0 / drive).ln_1p());
+            let out = a / (tau_ref + tau_rc * $soft::log1p_inv(drive));
             let d = drive.max(HARD_LIF_MIN_DRIVE as $t);
-            let out_d = a / (tau_ref + tau_rc * (1.0 / d).ln_1p());
+            let out_d = if d == drive { out } else { a / (tau_ref + tau_rc * $soft::log1p_inv(d)) };
             let deriv = gain * tau_rc * (out_d / a) * (out_d / (d * (d + 1.0)));
             (out, if deriv.is_finite() { deriv } else { 0.0 })
         }
     };
 }
 
-lif_curves!(f32, soft_lif_f32, lif_f32);
-lif_curves!(f64, soft_lif_f64, lif_f64);
+lif_curves!(f32, soft_lif_f32, lif_f32, 17.0);
+lif_curves!(f64, soft_lif_f64, lif_f64, 37.0);
 
 impl Activation {
     /// Output and derivative (with respect to `pre`) of one neuron.
@@ -142,8 +156,29 @@ const ROWS_PER_CHUNK: usize = 4;
 /// Applies `act` in place to `pre` (shape `[batch, neurons]`, standard layout) and, when
 /// `deriv` is given, writes the derivative `d output / d pre` there. With noise, clipped
 /// outputs get derivative 0 (the noise itself carries no gradient).
-pub(crate) fn apply(
-    act: &Activation,
+pub(crate) fn apply(act: &Activation, values: &mut Array2<f32>, deriv: Option<&mut Array2<f32>>, noise: Option<Noise>) {
+    match *act {
+        Activation::SoftLif(p) => apply_curve(
+            |x| soft_lif_f32(x, p.amplitude, p.tau_rc, p.tau_ref, p.gamma, p.gain),
+            p.amplitude,
+            values,
+            deriv,
+            noise,
+        ),
+        Activation::Lif(p) => apply_curve(
+            |x| lif_f32(x, p.amplitude, p.tau_rc, p.tau_ref, p.gain),
+            p.amplitude,
+            values,
+            deriv,
+            noise,
+        ),
+        Activation::Relu => apply_curve(|x| Activation::Relu.eval(x), 1.0, values, deriv, None),
+    }
+}
+
+fn apply_curve(
+    curve: impl Fn(f32) -> (f32, f32) + Sync,
+    amplitude: f32,
     values: &mut Array2<f32>,
     deriv: Option<&mut Array2<f32>>,
     noise: Option<Noise>,
@@ -152,30 +187,34 @@ pub(crate) fn apply(
     let chunk = cols * ROWS_PER_CHUNK;
     let Some(vals) = values.as_slice_mut() else {
         // Callers always pass standard-layout arrays; stay total anyway.
-        values.mapv_inplace(|p| act.eval(p).0);
+        values.mapv_inplace(|p| curve(p).0);
         return;
     };
-    let amplitude = act.amplitude();
-    let noisy = noise.filter(|n| n.sigma_hz > 0.0 && !matches!(act, Activation::Relu));
-    let run = |k: usize, v: &mut [f32], mut d: Option<&mut [f32]>| {
-        let mut rng = noisy.map(|n| StdRng::seed_from_u64(mix(n.seed, k as u64)));
-        let scale = noisy.map_or(0.0, |n| n.sigma_hz * amplitude);
-        for i in 0..v.len() {
-            let pre = v[i];
-            let (mut out, mut dv) = act.eval(pre);
-            if let (Some(rng), true) = (rng.as_mut(), pre > 0.0) {
-                let n: f32 = StandardNormal.sample(rng);
-                let noisy_out = out + scale * n;
-                if noisy_out > 0.0 {
-                    out = noisy_out;
-                } else {
-                    out = 0.0;
-                    dv = 0.0;
+    let noisy = noise.filter(|n| n.sigma_hz > 0.0);
+    let run = |k: usize, v: &mut [f32], d: Option<&mut [f32]>| match (noisy, d) {
+        (None, None) => v.iter_mut().for_each(|x| *x = curve(*x).0),
+        (None, Some(d)) => v.iter_mut().zip(d).for_each(|(x, d)| (*x, *d) = curve(*x)),
+        (Some(n), d) => {
+            let mut rng = StdRng::seed_from_u64(mix(n.seed, k as u64));
+            let scale = n.sigma_hz * amplitude;
+            let mut d = d;
+            for i in 0..v.len() {
+                let pre = v[i];
+                let (mut out, mut dv) = curve(pre);
+                if pre > 0.0 {
+                    let noise: f32 = StandardNormal.sample(&mut rng);
+                    let noisy_out = out + scale * noise;
+                    if noisy_out > 0.0 {
+                        out = noisy_out;
+                    } else {
+                        out = 0.0;
+                        dv = 0.0;
+                    }
                 }
-            }
-            v[i] = out;
-            if let Some(d) = d.as_mut() {
-                d[i] = dv;
+                v[i] = out;
+                if let Some(d) = d.as_mut() {
+                    d[i] = dv;
+                }
             }
         }
     };
