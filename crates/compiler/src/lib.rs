@@ -66,9 +66,24 @@ pub fn compile(
     let bounds = lower_bounds(&quant, target);
     report.cores_lower_bound = bounds.best();
     report.cores_fanin_estimate = fanin_estimate(&quant, target);
+    // A lower bound above the mesh size is a violation of its own, reported beside any others.
+    let mesh_violation = (report.cores_lower_bound > target.num_cores()).then(|| Violation {
+        kind: "cores".into(),
+        place: "mesh".into(),
+        value: report.cores_lower_bound,
+        limit: target.num_cores(),
+        hint: format!(
+            "the net needs at least {} cores (by {}); enlarge mesh.width x mesh.height ({} x {}) or the per-core limits",
+            report.cores_lower_bound,
+            bounds.binding_resource(),
+            target.mesh.width,
+            target.mesh.height
+        ),
+    });
     let partition = match partition(&quant, target) {
         Ok(p) => p,
-        Err(v) => {
+        Err(mut v) => {
+            v.extend(mesh_violation);
             report.violations = v;
             report.compile_seconds = started.elapsed().as_secs_f64();
             return Err(Box::new(report));

@@ -51,6 +51,15 @@ impl CoreBounds {
             .max(self.by_synapse_memory)
             .max(self.by_input_axons)
     }
+
+    /// The resource whose bound is the largest.
+    pub fn binding_resource(&self) -> &'static str {
+        if self.by_synapse_memory > self.by_neurons {
+            "synapse memory"
+        } else {
+            "neurons per core"
+        }
+    }
 }
 
 fn div_ceil(a: u64, b: u64) -> u64 {

@@ -104,6 +104,8 @@ pub fn route(
     let mut violations = Vec::new();
     let mut traffic = Traffic::default();
     let mut load: std::collections::HashMap<Link, u64> = std::collections::HashMap::new();
+    // Multicast trees passing through each router: each needs a routing-table entry there.
+    let mut entries: std::collections::HashMap<(u32, u32), u64> = std::collections::HashMap::new();
     for (pi, pop) in destinations.iter_mut().enumerate() {
         let mut worst = 0usize;
         let mut over = 0u64;
@@ -122,7 +124,15 @@ pub fn route(
             let src = own.map_or(positions.first().copied().unwrap_or((0, 0)), |c| {
                 positions[c as usize]
             });
-            for link in xy_multicast(src, dests.iter().map(|&d| positions[d as usize])) {
+            let tree = xy_multicast(src, dests.iter().map(|&d| positions[d as usize]));
+            let mut routers: Vec<(u32, u32)> = tree.iter().map(|(from, _)| *from).collect();
+            routers.dedup();
+            routers.sort_unstable();
+            routers.dedup();
+            for r in routers {
+                *entries.entry(r).or_default() += 1;
+            }
+            for link in tree {
                 *load.entry(link).or_default() += 1;
             }
         }
@@ -139,6 +149,21 @@ pub fn route(
         }
     }
     traffic.max_link_load = load.values().copied().max().unwrap_or(0);
+    let table = u64::from(target.mesh.routing_table_entries);
+    if table > 0 {
+        let mut over: Vec<((u32, u32), u64)> =
+            entries.into_iter().filter(|&(_, n)| n > table).collect();
+        over.sort_unstable();
+        if let Some(&(worst_at, worst)) = over.iter().max_by_key(|(_, n)| *n) {
+            violations.push(Violation {
+                kind: "routing_table_entries".into(),
+                place: format!("{} router(s), worst at ({}, {})", over.len(), worst_at.0, worst_at.1),
+                value: worst,
+                limit: table,
+                hint: "raise mesh.routing_table_entries, or enlarge cores so fewer spikes cross the mesh".into(),
+            });
+        }
+    }
     traffic.destinations = destinations;
     (traffic, violations)
 }

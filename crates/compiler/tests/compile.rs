@@ -90,3 +90,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn routing_table_limit_is_checked() {
+    let net = mlp(&[8, 12, 12, 4], 11);
+    let mut target = loihi(4, 64, 1 << 20);
+    let (_, report) = compile(&net, &target, &QuantizeOptions::default()).unwrap();
+    assert!(report.cores_used >= 4);
+    target.mesh.routing_table_entries = 1;
+    let report = compile(&net, &target, &QuantizeOptions::default()).unwrap_err();
+    let v = report
+        .violations
+        .iter()
+        .find(|v| v.kind == "routing_table_entries")
+        .expect("a routing violation");
+    assert!(v.value > 1 && v.limit == 1, "{v:?}");
+}
+
+#[test]
+fn mesh_too_small_is_reported_with_other_violations() {
+    // Fan-in 64 > 32 axons, and 4 x 1-neuron cores cannot hold 50 neurons: both are listed.
+    let net = mlp(&[64, 40, 10], 3);
+    let mut target = loihi(1, 32, 1 << 20);
+    target.mesh.width = 2;
+    target.mesh.height = 2;
+    let report = compile(&net, &target, &QuantizeOptions::default()).unwrap_err();
+    let kinds: Vec<&str> = report.violations.iter().map(|v| v.kind.as_str()).collect();
+    assert!(kinds.contains(&"input_axons"), "{kinds:?}");
+    assert!(kinds.contains(&"cores"), "{kinds:?}");
+}
