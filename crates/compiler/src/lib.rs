@@ -12,6 +12,7 @@
 
 mod exact;
 mod expand;
+mod graph;
 mod partition;
 mod place;
 mod quantize;
@@ -20,6 +21,7 @@ mod report;
 
 pub use exact::{ExactCores, exact_min_cores};
 pub use expand::{Fanin, expand};
+pub use graph::{population_graph, population_order};
 pub use partition::{
     AxonKey, CoreAssignment, CoreBounds, Partition, fanin_estimate, lower_bounds, partition, verify,
 };

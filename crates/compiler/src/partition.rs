@@ -265,9 +265,7 @@ fn best_fit(net: &QuantNet, target: &Target, order: Order) -> Partition {
         .iter()
         .map(|p| vec![(u32::MAX, u32::MAX); if p.neuron.is_some() { p.size() } else { 0 }])
         .collect();
-    let mut pops: Vec<usize> = (0..net.populations.len())
-        .filter(|&p| net.populations[p].neuron.is_some())
-        .collect();
+    let mut pops: Vec<usize> = crate::population_order(net);
     match order {
         Order::Forward => {}
         Order::Reverse => pops.reverse(),
