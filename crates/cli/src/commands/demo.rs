@@ -29,7 +29,7 @@ pub struct DemoArgs {
     /// Keep the trained net, the CHIPDIR and the reports in this directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Test images emulated on the chip (default: 300, or 200 with --quick).
+    /// Test images evaluated in float and emulated on the chip (default: 1000, or 200 with --quick).
     #[arg(long)]
     pub images: Option<usize>,
     /// Ticks each image is shown on the chip.
@@ -63,7 +63,7 @@ fn demo_config(quick: bool, seed: u64) -> TrainConfig {
     config.seed = seed;
     if !quick {
         config.train_limit = None;
-        config.epochs = 3;
+        config.epochs = 5;
         config.layers = vec![
             LayerConfig::Dense { units: 300 },
             LayerConfig::Dense { units: 10 },
@@ -75,7 +75,7 @@ fn demo_config(quick: bool, seed: u64) -> TrainConfig {
 pub fn run(args: DemoArgs) -> CliResult<()> {
     let started = Instant::now();
     let target = load_target(&args.target)?;
-    let images = args.images.unwrap_or(if args.quick { 200 } else { 300 });
+    let images = args.images.unwrap_or(if args.quick { 200 } else { 1000 });
     if images == 0 || args.ticks == 0 {
         crate::fail!("--images and --ticks must be at least 1");
     }
