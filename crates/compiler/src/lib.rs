@@ -25,7 +25,7 @@ pub use graph::{population_graph, population_order};
 pub use partition::{
     AxonKey, CoreAssignment, CoreBounds, Partition, fanin_estimate, lower_bounds, partition, verify,
 };
-pub use place::{Link, Traffic, place, route, xy_multicast};
+pub use place::{Link, Traffic, place, refine_placement, route, traffic_hops, xy_multicast};
 pub use quantize::{
     LayerQuantization, QuantNet, QuantNeuron, QuantPopulation, QuantProjection, QuantizeOptions,
     quantize,
@@ -114,6 +114,8 @@ pub fn compile(
             return Err(Box::new(report));
         }
     };
+    let positions = refine_placement(&quant, &partition, &positions, target);
+    report.traffic_hops = traffic_hops(&quant, &partition, &positions);
     let (traffic, violations) = route(&quant, &partition, &positions, target);
     report.per_core = partition
         .cores

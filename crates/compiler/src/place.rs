@@ -37,6 +37,107 @@ pub fn place(partition: &Partition, target: &Target) -> Result<Vec<(u32, u32)>, 
         .collect())
 }
 
+/// Spike packets between cores if every neuron spiked once: `(core a, core b, packets)` with
+/// `a < b`, both directions summed. Inputs enter at core 0's router, so they count as traffic
+/// from core 0.
+fn core_traffic(net: &QuantNet, partition: &Partition) -> Vec<(usize, usize, u64)> {
+    let mut traffic: std::collections::BTreeMap<(usize, usize), u64> =
+        std::collections::BTreeMap::new();
+    for (c, core) in partition.cores.iter().enumerate() {
+        for key in &core.axons {
+            let from = net.projections[key.projection as usize].from;
+            let src = partition.location[from]
+                .get(key.pre as usize)
+                .map_or(0, |&(core, _)| core as usize);
+            if src != c {
+                *traffic.entry((src.min(c), src.max(c))).or_default() += 1;
+            }
+        }
+    }
+    traffic.into_iter().map(|((a, b), w)| (a, b, w)).collect()
+}
+
+fn hops(a: (u32, u32), b: (u32, u32)) -> u64 {
+    u64::from(a.0.abs_diff(b.0) + a.1.abs_diff(b.1))
+}
+
+/// Sum over core pairs of packets × hops between their positions.
+pub fn traffic_hops(net: &QuantNet, partition: &Partition, positions: &[(u32, u32)]) -> u64 {
+    core_traffic(net, partition)
+        .iter()
+        .map(|&(a, b, w)| w * hops(positions[a], positions[b]))
+        .sum()
+}
+
+/// Meshes up to this many routers get the swap refinement.
+const REFINE_MAX_SLOTS: u64 = 1024;
+
+/// Improves a placement by pairwise swaps (a core with another core or with a free router)
+/// while the total packets × hops drops. Core 0 stays where it is: inputs enter at its router.
+/// Deterministic: cores and slots are visited in index order.
+pub fn refine_placement(
+    net: &QuantNet,
+    partition: &Partition,
+    positions: &[(u32, u32)],
+    target: &Target,
+) -> Vec<(u32, u32)> {
+    let mut positions = positions.to_vec();
+    let slots = target.num_cores();
+    if slots > REFINE_MAX_SLOTS || positions.len() < 3 {
+        return positions;
+    }
+    let width = target.mesh.width.max(1);
+    let slot_xy = |s: usize| ((s as u32) % width, (s as u32) / width);
+    let mut neighbours: Vec<Vec<(usize, u64)>> = vec![Vec::new(); positions.len()];
+    for (a, b, w) in core_traffic(net, partition) {
+        neighbours[a].push((b, w));
+        neighbours[b].push((a, w));
+    }
+    let mut core_at: Vec<Option<usize>> = vec![None; slots as usize];
+    for (c, &(x, y)) in positions.iter().enumerate() {
+        core_at[(y * width + x) as usize] = Some(c);
+    }
+    let cost = |c: usize, at: (u32, u32), positions: &[(u32, u32)], skip: usize| -> u64 {
+        neighbours[c]
+            .iter()
+            .filter(|(n, _)| *n != skip)
+            .map(|&(n, w)| w * hops(at, positions[n]))
+            .sum()
+    };
+    for _pass in 0..8 {
+        let mut improved = false;
+        for a in 1..positions.len() {
+            for t in 0..slots as usize {
+                let b = core_at[t];
+                if b == Some(0) || b == Some(a) {
+                    continue;
+                }
+                let (pa, pt) = (positions[a], slot_xy(t));
+                // The a-b edge keeps its length under a swap, so it is left out of both sides.
+                let skip = b.unwrap_or(usize::MAX);
+                let before =
+                    cost(a, pa, &positions, skip) + b.map_or(0, |b| cost(b, pt, &positions, a));
+                let after =
+                    cost(a, pt, &positions, skip) + b.map_or(0, |b| cost(b, pa, &positions, a));
+                if after < before {
+                    let sa = (pa.1 * width + pa.0) as usize;
+                    positions[a] = pt;
+                    core_at[t] = Some(a);
+                    core_at[sa] = b;
+                    if let Some(b) = b {
+                        positions[b] = pa;
+                    }
+                    improved = true;
+                }
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    positions
+}
+
 /// A directed mesh link from one router to a neighbour.
 pub type Link = ((u32, u32), (u32, u32));
 

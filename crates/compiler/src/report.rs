@@ -49,6 +49,9 @@ pub struct CompileReport {
     pub per_core: Vec<CoreReport>,
     pub inter_core_spike_packets_estimate: u64,
     pub max_link_load: u64,
+    /// Sum over core pairs of spike packets (every neuron spiking once) times mesh hops: the
+    /// placement objective.
+    pub traffic_hops: u64,
     pub compile_seconds: f64,
     pub quantization: Vec<LayerQuantization>,
     pub violations: Vec<Violation>,
@@ -66,6 +69,7 @@ impl CompileReport {
             per_core: Vec::new(),
             inter_core_spike_packets_estimate: 0,
             max_link_load: 0,
+            traffic_hops: 0,
             compile_seconds: 0.0,
             quantization: Vec::new(),
             violations: Vec::new(),

@@ -119,3 +119,21 @@ fn mesh_too_small_is_reported_with_other_violations() {
     assert!(kinds.contains(&"input_axons"), "{kinds:?}");
     assert!(kinds.contains(&"cores"), "{kinds:?}");
 }
+
+#[test]
+fn placement_refinement_never_increases_traffic_hops() {
+    for seed in 0..20 {
+        let net = mlp(&[20, 30, 30, 10], seed);
+        let target = loihi(5, 64, 1 << 20);
+        let q = quantize(&net, &target, &QuantizeOptions::default()).unwrap();
+        let p = partition(&q, &target).unwrap();
+        let start = place(&p, &target).unwrap();
+        let refined = refine_placement(&q, &p, &start, &target);
+        assert!(traffic_hops(&q, &p, &refined) <= traffic_hops(&q, &p, &start));
+        assert_eq!(refined[0], start[0], "core 0 stays at the input router");
+        let mut slots = refined.clone();
+        slots.sort_unstable();
+        slots.dedup();
+        assert_eq!(slots.len(), refined.len(), "two cores on one router");
+    }
+}
