@@ -68,7 +68,9 @@ fn from_rows(rows: Vec<Vec<(u32, f32)>>) -> Fanin<f32> {
         weight: Vec::new(),
     };
     for mut row in rows {
-        row.sort_by_key(|(p, _)| *p);
+        if !row.is_sorted_by_key(|(p, _)| *p) {
+            row.sort_by_key(|(p, _)| *p);
+        }
         // Sparse lists may name the same pair twice: their weights add.
         let mut k = 0;
         while k < row.len() {
@@ -138,12 +140,24 @@ fn compose(first: &Fanin<f32>, second: &Fanin<f32>, n_in: usize) -> Fanin<f32> {
                 acc[p] += w1 * w2;
             }
         }
-        touched.sort_unstable();
-        for &p in &touched {
-            out.pre.push(p);
-            out.weight.push(acc[p as usize]);
-            acc[p as usize] = 0.0;
-            seen[p as usize] = false;
+        if touched.len() * 8 >= n_in {
+            // Dense rows: a scan of the inputs is sorted by construction and cheaper than a sort.
+            for p in 0..n_in {
+                if seen[p] {
+                    out.pre.push(p as u32);
+                    out.weight.push(acc[p]);
+                    acc[p] = 0.0;
+                    seen[p] = false;
+                }
+            }
+        } else {
+            touched.sort_unstable();
+            for &p in &touched {
+                out.pre.push(p);
+                out.weight.push(acc[p as usize]);
+                acc[p as usize] = 0.0;
+                seen[p as usize] = false;
+            }
         }
         touched.clear();
         out.offsets.push(out.pre.len());

@@ -512,25 +512,44 @@ fn mark_silent_and_identical(
             .enumerate()
             .filter(|(_, p)| p.to == pi)
             .collect();
-        // Key: every (projection, pre, weight) input and the bias of a neuron.
-        type NeuronKey = (Vec<(usize, u32, i32)>, i32);
-        let mut seen: HashMap<NeuronKey, usize> = HashMap::new();
-        let (mut silent, mut identical) = (0, 0);
-        for post in 0..pop.size() {
-            let row: Vec<(usize, u32, i32)> = incoming
+        // Neurons are bucketed by a cheap hash of their whole input row and bias; rows are
+        // compared in full only within a bucket.
+        let mut buckets: HashMap<u64, Vec<usize>> = HashMap::new();
+        let row_of = |post: usize| -> Vec<(usize, u32, i32)> {
+            incoming
                 .iter()
                 .flat_map(|(k, p)| p.synapses.inputs(post).map(move |(pre, w)| (*k, pre, w)))
-                .collect();
+                .collect()
+        };
+        let (mut silent, mut identical) = (0, 0);
+        let threshold = i64::from(neuron.threshold) << target.precision.threshold_shift.min(40);
+        for post in 0..pop.size() {
             let bias = neuron.bias.get(post).copied().unwrap_or(0);
-            let has_excitation = row.iter().any(|(_, _, w)| *w > 0);
-            let threshold = i64::from(neuron.threshold) << target.precision.threshold_shift.min(40);
+            let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ (bias as u64);
+            let mut has_excitation = false;
+            for (k, p) in &incoming {
+                for (pre, w) in p.synapses.inputs(post) {
+                    has_excitation |= w > 0;
+                    let item = ((*k as u64) << 48) ^ (u64::from(pre) << 16) ^ (w as u32 as u64);
+                    hash = (hash ^ item)
+                        .wrapping_mul(0x0000_0100_0000_01b3)
+                        .rotate_left(5);
+                }
+            }
             // Without excitatory input, the bias alone sets the steady voltage.
             let bias_drive = i64::from(bias) << neuron.bias_exp.min(40);
             if !has_excitation && bias_drive <= 0 && threshold > 0 {
                 silent += 1;
             }
-            if seen.insert((row, bias), post).is_some() {
+            let bucket = buckets.entry(hash).or_default();
+            let same = bucket.iter().any(|&other| {
+                neuron.bias.get(other).copied().unwrap_or(0) == bias
+                    && row_of(other) == row_of(post)
+            });
+            if same {
                 identical += 1;
+            } else {
+                bucket.push(post);
             }
         }
         for report in layers.iter_mut().filter(|l| l.population == pop.name) {
