@@ -495,6 +495,20 @@ fn quantize_float_population(
     Ok((neuron, projections, reports))
 }
 
+/// Fraction of the voltage lost per tick for voltage decay constant `d` (never 0, so a
+/// leak-free neuron counts as integrating forever).
+fn voltage_leak(d: u32, target: &Target) -> f64 {
+    let dynamics = &target.neuron;
+    let leak = match dynamics.decay {
+        DecayKind::Multiplicative => {
+            f64::from(d + dynamics.voltage_decay_offset)
+                / f64::from(1u32 << dynamics.decay_bits.min(30))
+        }
+        DecayKind::Shift => (-f64::from(d.min(60))).exp2(),
+    };
+    leak.clamp(1e-12, 1.0)
+}
+
 /// Fills in the silent and identical neuron counts of each layer's report, per target
 /// population over all of its incoming projections.
 fn mark_silent_and_identical(
@@ -523,6 +537,7 @@ fn mark_silent_and_identical(
         };
         let (mut silent, mut identical) = (0, 0);
         let threshold = i64::from(neuron.threshold) << target.precision.threshold_shift.min(40);
+        let leak = voltage_leak(neuron.voltage_decay, target);
         for post in 0..pop.size() {
             let bias = neuron.bias.get(post).copied().unwrap_or(0);
             let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ (bias as u64);
@@ -536,9 +551,9 @@ fn mark_silent_and_identical(
                         .rotate_left(5);
                 }
             }
-            // Without excitatory input, the bias alone sets the steady voltage.
-            let bias_drive = i64::from(bias) << neuron.bias_exp.min(40);
-            if !has_excitation && bias_drive <= 0 && threshold > 0 {
+            // Without excitatory input, the bias alone sets the steady voltage, drive / leak.
+            let bias_drive = (i64::from(bias) << neuron.bias_exp.min(40)) as f64;
+            if !has_excitation && (bias_drive <= 0.0 || bias_drive / leak <= threshold as f64) {
                 silent += 1;
             }
             let bucket = buckets.entry(hash).or_default();

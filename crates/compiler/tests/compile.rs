@@ -137,3 +137,19 @@ fn placement_refinement_never_increases_traffic_hops() {
         assert_eq!(slots.len(), refined.len(), "two cores on one router");
     }
 }
+
+#[test]
+fn identical_and_silent_neurons_are_counted() {
+    // Two hidden neurons with the same weights and bias, and one with only inhibitory input.
+    let mut net = mlp(&[3, 3], 2);
+    if let lifchip_net::LinearOp::Dense { weights } = &mut net.projections[0].ops[0] {
+        weights.data = vec![0.2, 0.1, 0.3, 0.2, 0.1, 0.3, -0.2, -0.1, -0.3];
+    }
+    if let lifchip_net::Neuron::SoftLif(s) = &mut net.populations[1].neuron {
+        s.bias = lifchip_net::Tensor::new(vec![3], vec![0.0, 0.0, -0.5]);
+    }
+    let target = loihi(16, 64, 1 << 20);
+    let q = quantize(&net, &target, &QuantizeOptions::default()).unwrap();
+    assert_eq!(q.layers[0].identical_neurons, 1);
+    assert_eq!(q.layers[0].silent_neurons, 1);
+}
