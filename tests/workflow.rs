@@ -9,10 +9,32 @@ fn demo_quick_runs_the_chain_and_reports() {
     let dir = tempdir();
     let out = dir.path().join("demo");
     let json = dir.path().join("demo.json");
-    let run = lifchip(dir.path(), &["demo", "--quick", "--images", "100", "--out", &path_str(&out), "--json", &path_str(&json)]);
+    let run = lifchip(
+        dir.path(),
+        &[
+            "demo",
+            "--quick",
+            "--images",
+            "100",
+            "--out",
+            &path_str(&out),
+            "--json",
+            &path_str(&json),
+        ],
+    );
     run.ok();
-    for line in ["float accuracy, rate", "chip accuracy", "cores used", "cycles per tick", "energy per image"] {
-        assert!(run.stdout.contains(line), "missing {line:?} in\n{}", run.stdout);
+    for line in [
+        "float accuracy, rate",
+        "chip accuracy",
+        "cores used",
+        "cycles per tick",
+        "energy per image",
+    ] {
+        assert!(
+            run.stdout.contains(line),
+            "missing {line:?} in\n{}",
+            run.stdout
+        );
     }
     let r = read_json(&json);
     assert!(r["float_rate_accuracy"].as_f64().unwrap() > 0.85, "{r}");
@@ -29,28 +51,105 @@ fn train_is_deterministic_and_the_net_runs_everywhere() {
     std::fs::write(&config, SMALL_CONFIG).unwrap();
     let a = dir.path().join("a.net");
     let b = dir.path().join("b.net");
-    lifchip(dir.path(), &["train", "--config", &path_str(&config), "--out", &path_str(&a)]).ok();
-    lifchip(dir.path(), &["train", "--config", &path_str(&config), "--out", &path_str(&b)]).ok();
-    assert_eq!(std::fs::read(a.join("weights.bin")).unwrap(), std::fs::read(b.join("weights.bin")).unwrap());
-    assert_eq!(std::fs::read(a.join("manifest.yaml")).unwrap(), std::fs::read(b.join("manifest.yaml")).unwrap());
+    lifchip(
+        dir.path(),
+        &[
+            "train",
+            "--config",
+            &path_str(&config),
+            "--out",
+            &path_str(&a),
+        ],
+    )
+    .ok();
+    lifchip(
+        dir.path(),
+        &[
+            "train",
+            "--config",
+            &path_str(&config),
+            "--out",
+            &path_str(&b),
+        ],
+    )
+    .ok();
+    assert_eq!(
+        std::fs::read(a.join("weights.bin")).unwrap(),
+        std::fs::read(b.join("weights.bin")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(a.join("manifest.yaml")).unwrap(),
+        std::fs::read(b.join("manifest.yaml")).unwrap()
+    );
 
     let rate = dir.path().join("rate.json");
-    lifchip(dir.path(), &["eval", "--net", &path_str(&a), "--limit", "500", "--json", &path_str(&rate)]).ok();
+    lifchip(
+        dir.path(),
+        &[
+            "eval",
+            "--net",
+            &path_str(&a),
+            "--limit",
+            "500",
+            "--json",
+            &path_str(&rate),
+        ],
+    )
+    .ok();
     let r = read_json(&rate);
     assert_eq!(r["mode"], "rate");
     assert_eq!(r["samples"], 500);
     assert!(r["accuracy"].as_f64().unwrap() > 0.75, "{r}");
 
     let spiking = dir.path().join("spiking.json");
-    lifchip(dir.path(), &["eval", "--net", &path_str(&a), "--limit", "200", "--spiking", "--json", &path_str(&spiking)]).ok();
+    lifchip(
+        dir.path(),
+        &[
+            "eval",
+            "--net",
+            &path_str(&a),
+            "--limit",
+            "200",
+            "--spiking",
+            "--json",
+            &path_str(&spiking),
+        ],
+    )
+    .ok();
     let s = read_json(&spiking);
     assert_eq!(s["mode"], "spiking");
     assert!(s["accuracy"].as_f64().unwrap() > 0.7, "{s}");
 
     let chip = dir.path().join("a.chip");
-    lifchip(dir.path(), &["compile", "--net", &path_str(&a), "--target", "loihi-like", "--out", &path_str(&chip)]).ok();
+    lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&a),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&chip),
+        ],
+    )
+    .ok();
     let emu = dir.path().join("emu.json");
-    lifchip(dir.path(), &["emulate", "--chip", &path_str(&chip), "--data", "mnist", "--limit", "100", "--json", &path_str(&emu)]).ok();
+    lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--data",
+            "mnist",
+            "--limit",
+            "100",
+            "--json",
+            &path_str(&emu),
+        ],
+    )
+    .ok();
     let e = read_json(&emu);
     assert_eq!(e["samples"], 100);
     assert!(e["accuracy"].as_f64().unwrap() > 0.7, "{e}");
@@ -63,19 +162,44 @@ fn sweep_records_bad_points_and_resumes() {
     let config = dir.path().join("small.yaml");
     std::fs::write(&config, SMALL_CONFIG).unwrap();
     let net = dir.path().join("small.net");
-    lifchip(dir.path(), &["train", "--config", &path_str(&config), "--out", &path_str(&net)]).ok();
+    lifchip(
+        dir.path(),
+        &[
+            "train",
+            "--config",
+            &path_str(&config),
+            "--out",
+            &path_str(&net),
+        ],
+    )
+    .ok();
     let spec = dir.path().join("sweep.yaml");
     // weight_bits 0 is out of range: that point must fail and the sweep go on.
     std::fs::write(&spec, "net: small.net\ntarget: loihi-like\naxes:\n  precision.weight_bits: [0, 3, 8]\nsamples: 30\nticks: 60\n").unwrap();
     let out = dir.path().join("sweep");
-    let run = lifchip(dir.path(), &["sweep", "--spec", &path_str(&spec), "--out", &path_str(&out)]);
+    let run = lifchip(
+        dir.path(),
+        &[
+            "sweep",
+            "--spec",
+            &path_str(&spec),
+            "--out",
+            &path_str(&out),
+        ],
+    );
     run.ok();
     let results = read_json(&out.join("results.json"));
     let points = results.as_array().unwrap();
     assert_eq!(points.len(), 3);
     assert_eq!(points[0]["ok"], false);
     let problems = points[0]["problems"].as_array().unwrap();
-    assert!(problems.iter().any(|p| p.as_str().unwrap().contains("precision.weight_bits")), "{}", points[0]);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.as_str().unwrap().contains("precision.weight_bits")),
+        "{}",
+        points[0]
+    );
     assert_eq!(points[2]["ok"], true);
     assert!(points[2]["accuracy"].as_f64().unwrap() > 0.5);
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
@@ -83,6 +207,16 @@ fn sweep_records_bad_points_and_resumes() {
     assert!(out.join("report.md").is_file());
     // A second run reuses every finished point.
     let before = std::fs::read(out.join("points/0002.json")).unwrap();
-    lifchip(dir.path(), &["sweep", "--spec", &path_str(&spec), "--out", &path_str(&out)]).ok();
+    lifchip(
+        dir.path(),
+        &[
+            "sweep",
+            "--spec",
+            &path_str(&spec),
+            "--out",
+            &path_str(&out),
+        ],
+    )
+    .ok();
     assert_eq!(std::fs::read(out.join("points/0002.json")).unwrap(), before);
 }
