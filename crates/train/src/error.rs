@@ -35,8 +35,8 @@ pub enum TrainError {
     Net(#[from] lifchip_net::NetError),
     /// Training produced a NaN or infinite value.
     #[error(
-        "training diverged in epoch {epoch}, batch {batch}: {what} of layer `{layer}` is not finite; \
-         try a smaller learning rate"
+        "training diverged in epoch {epoch}, batch {batch}: {what} of layer `{layer}` is not finite \
+         or exploded; try a smaller learning rate"
     )]
     Diverged {
         epoch: usize,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 use crate::act::Activation;
 use crate::graph::{Graph, Source};
-use crate::kernels::forward_chain;
+use crate::kernels::{ConvGeom, Kernel, Mode, forward_chain};
 use crate::model::argmax;
 
 /// How an evaluation ran.
@@ -292,7 +292,136 @@ struct SpikingNode {
     tau_ref: f32,
     amplitude: f32,
     full_decay: f32,
-    dynamic: bool,
+    /// The incoming projections from other populations, prepared for spike input.
+    chains: Vec<(usize, SpikeChain)>,
+}
+
+/// One op of a projection applied to (mostly zero) spike input: dense and conv ops visit only
+/// the non-zero inputs and add their outgoing weights (event-driven); other ops run as usual.
+enum SpikeOp {
+    /// `wt` is the transposed weight matrix `[inputs, outputs]`.
+    Dense {
+        wt: Array2<f32>,
+    },
+    /// `wt` is `[ic * kh * kw, oc]`.
+    Conv {
+        wt: Array2<f32>,
+        g: ConvGeom,
+    },
+    Other(Kernel),
+}
+
+struct SpikeChain {
+    ops: Vec<SpikeOp>,
+}
+
+impl SpikeChain {
+    fn new(kernels: &[Kernel]) -> SpikeChain {
+        let ops = kernels
+            .iter()
+            .map(|k| match k {
+                Kernel::Dense { w } => SpikeOp::Dense {
+                    wt: w.t().as_standard_layout().into_owned(),
+                },
+                Kernel::Conv { w, g } => SpikeOp::Conv {
+                    wt: w.t().as_standard_layout().into_owned(),
+                    g: *g,
+                },
+                other => SpikeOp::Other(other.clone()),
+            })
+            .collect();
+        SpikeChain { ops }
+    }
+
+    /// Adds `scale * chain(x)` to `out`.
+    fn accumulate(&self, x: &Array2<f32>, scale: f32, out: &mut Array2<f32>) {
+        let mut owned: Option<Array2<f32>> = None;
+        for op in &self.ops {
+            let input = owned.as_ref().unwrap_or(x);
+            let y = match op {
+                SpikeOp::Dense { wt } => dense_events(input, wt),
+                SpikeOp::Conv { wt, g } => conv_events(input, wt, g),
+                SpikeOp::Other(k) => k.forward(input.clone(), Mode::Eval).0,
+            };
+            owned = Some(y);
+        }
+        if let Some(y) = owned {
+            out.scaled_add(scale, &y);
+        }
+    }
+}
+
+fn dense_events(x: &Array2<f32>, wt: &Array2<f32>) -> Array2<f32> {
+    let n_out = wt.ncols();
+    let mut y = Array2::<f32>::zeros((x.nrows(), n_out));
+    let (Some(ws), Some(xs)) = (wt.as_slice(), x.as_slice()) else {
+        return y;
+    };
+    let n_in = x.ncols().max(1);
+    if let Some(ys) = y.as_slice_mut() {
+        for (xrow, yrow) in xs.chunks(n_in).zip(ys.chunks_mut(n_out.max(1))) {
+            for (i, &v) in xrow.iter().enumerate() {
+                if v != 0.0 {
+                    for (acc, &w) in yrow.iter_mut().zip(&ws[i * n_out..(i + 1) * n_out]) {
+                        *acc += v * w;
+                    }
+                }
+            }
+        }
+    }
+    y
+}
+
+fn conv_events(x: &Array2<f32>, wt: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
+    let (p, oc) = (g.positions(), g.oc);
+    let mut y = Array2::<f32>::zeros((x.nrows(), oc * p));
+    let (Some(ws), Some(xs)) = (wt.as_slice(), x.as_slice()) else {
+        return y;
+    };
+    let mut by_position = vec![0.0f32; p * oc];
+    if let Some(ys) = y.as_slice_mut() {
+        for (img, out) in xs
+            .chunks(g.in_size().max(1))
+            .zip(ys.chunks_mut((oc * p).max(1)))
+        {
+            by_position.iter_mut().for_each(|v| *v = 0.0);
+            for (i, &v) in img.iter().enumerate() {
+                if v == 0.0 {
+                    continue;
+                }
+                let (c, iy, ix) = (i / (g.ih * g.iw), (i / g.iw) % g.ih, i % g.iw);
+                for ky in 0..g.kh {
+                    let Some(ny) = (iy + g.ph).checked_sub(ky) else {
+                        continue;
+                    };
+                    if ny % g.sh != 0 || ny / g.sh >= g.oh {
+                        continue;
+                    }
+                    let oy = ny / g.sh;
+                    for kx in 0..g.kw {
+                        let Some(nx) = (ix + g.pw).checked_sub(kx) else {
+                            continue;
+                        };
+                        if nx % g.sw != 0 || nx / g.sw >= g.ow {
+                            continue;
+                        }
+                        let pos = oy * g.ow + nx / g.sw;
+                        let tap = (c * g.kh + ky) * g.kw + kx;
+                        let acc = &mut by_position[pos * oc..(pos + 1) * oc];
+                        for (a, &w) in acc.iter_mut().zip(&ws[tap * oc..(tap + 1) * oc]) {
+                            *a += v * w;
+                        }
+                    }
+                }
+            }
+            for pos in 0..p {
+                for o in 0..oc {
+                    out[o * p + pos] = by_position[pos * oc + o];
+                }
+            }
+        }
+    }
+    y
 }
 
 /// A first- or second-order lowpass state.
@@ -314,17 +443,17 @@ impl Filter {
         }
     }
 
-    /// Feeds `x` (one step of input) and returns the filter output.
-    fn step(&mut self, x: Array2<f32>) -> Array2<f32> {
+    /// Feeds `x` (one step of input) in place: on return `x` holds the filter output.
+    fn step(&mut self, x: &mut Array2<f32>) {
         let a = self.a;
-        let mut signal = x;
         for stage in &mut self.stages {
             ndarray::Zip::from(&mut *stage)
-                .and(&signal)
-                .for_each(|y, &u| *y = a * *y + (1.0 - a) * u);
-            signal.assign(stage);
+                .and(&mut *x)
+                .for_each(|y, u| {
+                    *y = a * *y + (1.0 - a) * *u;
+                    *u = *y;
+                });
         }
-        signal
     }
 }
 
@@ -332,6 +461,55 @@ struct ChunkResult {
     predictions: Vec<usize>,
     spikes: Vec<f64>,
     silent: usize,
+}
+
+/// Advances one population by one step. The common case (not refractory, no spike) is a
+/// branch-free loop; neurons ending a refractory period or crossing threshold take the exact
+/// scalar path of [`lif_step`].
+fn lif_population(
+    p: &SpikingNode,
+    dt: f32,
+    current: &[f32],
+    v: &mut [f32],
+    r: &mut [f32],
+    s: &mut [f32],
+) -> usize {
+    let (gain, full) = (p.gain, p.full_decay);
+    for ((v, r), &x) in v.iter_mut().zip(r.iter_mut()).zip(current) {
+        *r -= dt;
+        let j = gain * x + 1.0;
+        let factor = if *r <= 0.0 { full } else { 0.0 };
+        *v += (j - *v) * factor;
+    }
+    let mut fired = 0;
+    for (((v, r), s), &x) in v
+        .iter_mut()
+        .zip(r.iter_mut())
+        .zip(s.iter_mut())
+        .zip(current)
+    {
+        let partial = *r > 0.0 && *r < dt;
+        if *v > 1.0 || partial {
+            // Undo the decrement and rerun the step exactly (partial steps, spike timing).
+            let j = gain * x + 1.0;
+            if partial {
+                *r += dt;
+                let spiked = lif_step(v, r, j, dt, p.tau_rc, p.tau_ref, full);
+                *s = if spiked { 1.0 } else { 0.0 };
+                fired += usize::from(spiked);
+                continue;
+            }
+            let t_spike = dt + p.tau_rc * (-(*v - 1.0) / (j - 1.0)).ln_1p();
+            *v = 0.0;
+            *r = p.tau_ref + t_spike;
+            *s = 1.0;
+            fired += 1;
+        } else {
+            *v = v.max(0.0);
+            *s = 0.0;
+        }
+    }
+    fired
 }
 
 fn simulate_chunk(
@@ -359,10 +537,9 @@ fn simulate_chunk(
         base.push(b);
     }
     let shape = |k: usize| (batch, graph.nodes[k].size);
-    let mut voltage: Vec<Array2<f32>> = (0..nodes.len()).map(|k| Array2::zeros(shape(k))).collect();
-    let mut refractory: Vec<Array2<f32>> =
-        (0..nodes.len()).map(|k| Array2::zeros(shape(k))).collect();
-    let mut spikes: Vec<Array2<f32>> = (0..nodes.len()).map(|k| Array2::zeros(shape(k))).collect();
+    let zeros =
+        || -> Vec<Array2<f32>> { (0..nodes.len()).map(|k| Array2::zeros(shape(k))).collect() };
+    let (mut voltage, mut refractory, mut spikes) = (zeros(), zeros(), zeros());
     let mut filters: Vec<Filter> = (0..nodes.len())
         .map(|k| Filter::new(cfg.synapse, cfg.tau_s, dt, shape(k)))
         .collect();
@@ -371,46 +548,33 @@ fn simulate_chunk(
     let mut score = Array2::<f32>::zeros(shape(out));
     let mut counts = vec![0f64; nodes.len()];
     for t in 0..steps {
-        for (k, node) in graph.nodes.iter().enumerate() {
-            let params = &nodes[k];
-            let mut current = base[k].clone();
-            if params.dynamic {
+        for (k, params) in nodes.iter().enumerate() {
+            let mut current = if params.chains.is_empty() {
+                base[k].clone()
+            } else {
                 let mut input = Array2::<f32>::zeros(shape(k));
-                for edge in &node.edges {
-                    if let Source::Node(s) = edge.source {
-                        let y = forward_chain(&edge.kernels, spikes[s].view());
-                        input.scaled_add(nodes[s].amplitude / dt, &y);
-                    }
+                for (s, chain) in &params.chains {
+                    chain.accumulate(&spikes[*s], nodes[*s].amplitude / dt, &mut input);
                 }
-                current += &filters[k].step(input);
-            }
-            let (v, r, s) = (&mut voltage[k], &mut refractory[k], &mut spikes[k]);
-            let mut fired = 0usize;
-            ndarray::Zip::from(&mut *v)
-                .and(&mut *r)
-                .and(&mut *s)
-                .and(&current)
-                .for_each(|v, r, s, &x| {
-                    let j = params.gain * x + 1.0;
-                    let spiked = lif_step(
-                        v,
-                        r,
-                        j,
-                        dt,
-                        params.tau_rc,
-                        params.tau_ref,
-                        params.full_decay,
-                    );
-                    *s = if spiked { 1.0 } else { 0.0 };
-                    fired += usize::from(spiked);
-                });
-            counts[k] += fired as f64;
+                filters[k].step(&mut input);
+                input += &base[k];
+                input
+            };
+            let current = current.as_slice_mut().map(|c| &*c).unwrap_or(&[]);
+            let (Some(v), Some(r), Some(s)) = (
+                voltage[k].as_slice_mut(),
+                refractory[k].as_slice_mut(),
+                spikes[k].as_slice_mut(),
+            ) else {
+                continue;
+            };
+            counts[k] += lif_population(params, dt, current, v, r, s) as f64;
         }
         let mut out_spikes = spikes[out].clone();
         out_spikes *= nodes[out].amplitude / dt;
-        let filtered = readout.step(out_spikes);
+        readout.step(&mut out_spikes);
         if t + window >= steps {
-            score += &filtered;
+            score += &out_spikes;
         }
     }
     let mut silent = 0;
@@ -470,7 +634,14 @@ pub(crate) fn eval_spiking_graph(
             tau_ref: p.tau_ref,
             amplitude: p.amplitude,
             full_decay: -(-config.dt / p.tau_rc).exp_m1(),
-            dynamic: node.edges.iter().any(|e| e.source != Source::Input),
+            chains: node
+                .edges
+                .iter()
+                .filter_map(|e| match e.source {
+                    Source::Node(s) => Some((s, SpikeChain::new(&e.kernels))),
+                    Source::Input => None,
+                })
+                .collect(),
         });
     }
     let all: Vec<usize> = (0..data.n).collect();
@@ -526,12 +697,88 @@ mod tests {
     }
 
     #[test]
+    fn batched_lif_update_equals_the_scalar_step() {
+        let node = SpikingNode {
+            gain: 0.9,
+            tau_rc: 0.02,
+            tau_ref: 0.002,
+            amplitude: 0.063,
+            full_decay: -(-0.001f32 / 0.02).exp_m1(),
+            chains: Vec::new(),
+        };
+        let n = 500;
+        let current: Vec<f32> = (0..n)
+            .map(|k| (k as f32 * 0.37).sin() * 3.0 + 0.8)
+            .collect();
+        let (mut v, mut r, mut s) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
+        let (mut v2, mut r2) = (vec![0.0f32; n], vec![0.0f32; n]);
+        let mut total = 0;
+        for _ in 0..300 {
+            total += lif_population(&node, 0.001, &current, &mut v, &mut r, &mut s);
+            for k in 0..n {
+                let j = node.gain * current[k] + 1.0;
+                let spiked = lif_step(
+                    &mut v2[k],
+                    &mut r2[k],
+                    j,
+                    0.001,
+                    node.tau_rc,
+                    node.tau_ref,
+                    node.full_decay,
+                );
+                assert_eq!(s[k] == 1.0, spiked, "neuron {k}");
+            }
+            assert_eq!(v, v2);
+            assert_eq!(r, r2);
+        }
+        assert!(total > 1000, "{total} spikes");
+    }
+
+    #[test]
+    fn event_driven_ops_equal_the_dense_ones() {
+        use crate::kernels::PoolGeom;
+        use crate::kernels::tests::array;
+        for (input, oc, kernel, stride, padding) in [
+            ([2, 7, 6], 3, [3, 3], [1, 1], [0, 0]),
+            ([3, 8, 8], 4, [5, 3], [2, 1], [2, 1]),
+        ] {
+            let g = ConvGeom::new(input, oc, kernel, stride, padding).unwrap();
+            let pool = PoolGeom::new([oc, g.oh, g.ow], [2, 2], [2, 2]).unwrap();
+            let n_pool = pool.out_size();
+            let kernels = vec![
+                Kernel::Conv {
+                    w: array(oc, g.patch(), 1),
+                    g,
+                },
+                Kernel::Pool(pool),
+                Kernel::Flatten,
+                Kernel::Dense {
+                    w: array(5, n_pool, 2),
+                },
+            ];
+            // Sparse 0/1 input, like spikes.
+            let x = array(4, g.in_size(), 3).mapv(|v| if v > 0.6 { 1.0 } else { 0.0 });
+            let dense = forward_chain(&kernels, x.view());
+            let mut events = Array2::zeros(dense.raw_dim());
+            SpikeChain::new(&kernels).accumulate(&x, 2.0, &mut events);
+            for (a, b) in events.iter().zip(dense.iter()) {
+                assert!(
+                    (a - 2.0 * b).abs() < 1e-4 * (1.0 + b.abs()),
+                    "{a} vs {}",
+                    2.0 * b
+                );
+            }
+        }
+    }
+
+    #[test]
     fn filters_have_unit_gain() {
         for synapse in [Synapse::Alpha, Synapse::Lowpass, Synapse::None] {
             let mut f = Filter::new(synapse, 0.005, 0.001, (1, 1));
             let mut y = Array2::zeros((1, 1));
             for _ in 0..200 {
-                y = f.step(Array2::from_elem((1, 1), 3.0));
+                y = Array2::from_elem((1, 1), 3.0);
+                f.step(&mut y);
             }
             assert!((y[[0, 0]] - 3.0).abs() < 1e-4, "{synapse:?}: {y}");
         }

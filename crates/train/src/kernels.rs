@@ -83,6 +83,7 @@ impl ConvGeom {
     pub fn patch(&self) -> usize {
         self.ic * self.kh * self.kw
     }
+    #[cfg(test)]
     pub fn out_size(&self) -> usize {
         self.oc * self.positions()
     }

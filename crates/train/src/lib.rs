@@ -8,7 +8,8 @@
 //!   epochs, batch size, weight decay, seed and data; it is read from YAML with every field
 //!   checked first.
 //! - [`train`] / [`train_on`] run mini-batch training on `ndarray` (GEMM for dense layers,
-//!   im2col + GEMM for convolutions) with the paper's training noise (Gaussian rate noise of
+//!   im2col + GEMM for convolutions) from a seeded Glorot/He initialisation rescaled layer by
+//!   layer on the first batch (`init_rms`, LSUV-style), with the paper's training noise (Gaussian rate noise of
 //!   `noise` Hz × amplitude where `J > 1`, no gradient through it, output clipped at 0),
 //!   softmax cross-entropy on the output layer's pre-activation, NaN/divergence detection,
 //!   optional CSV log and per-epoch checkpoints, and return a [`lifchip_net::Net`] plus a
@@ -27,7 +28,7 @@
 //! ```no_run
 //! use lifchip_train::{SpikingConfig, TrainConfig, TrainOptions, eval_spiking, train};
 //!
-//! let config = TrainConfig::quick(); // 784-100-10 soft-LIF MLP, one epoch on 20 000 images
+//! let config = TrainConfig::quick(); // 784-100-10 soft-LIF MLP, one epoch on 30 000 images
 //! let (net, report) = train(&config, &mut |_| {}, &TrainOptions::default())?;
 //! println!("trained {} images in {:.1} s", report.train_images, report.seconds);
 //! let test = lifchip_data::load(&lifchip_data::DataSource::Mnist, lifchip_data::Split::Test, Some(1000))

@@ -236,10 +236,12 @@ impl Model {
         })
     }
 
+    #[cfg(test)]
     pub fn input_size(&self) -> usize {
         self.input_shape.iter().product()
     }
 
+    #[cfg(test)]
     pub fn classes(&self) -> usize {
         self.stages.last().map_or(0, Stage::size)
     }
@@ -259,6 +261,37 @@ impl Model {
             for (j, v) in row.iter_mut().enumerate() {
                 *v += stage.bias[j / block];
             }
+        }
+    }
+
+    /// Data-dependent rescaling of the initial weights (in the spirit of LSUV, Mishkin & Matas
+    /// 2016): stage by stage, the weights are scaled so that the pre-activations of `x` have
+    /// root-mean-square `target`. LIF outputs are `A × rate` with slopes well above 1, so plain
+    /// Glorot/He scaling lets activity grow layer by layer; this keeps every layer in the
+    /// useful part of its curve. Deterministic for a given batch.
+    pub fn rescale_init(&mut self, x: Array2<f32>, target: f32) {
+        let mut a = x;
+        let last = self.stages.len().saturating_sub(1);
+        for (s, stage) in self.stages.iter_mut().enumerate() {
+            let mut z = a;
+            for op in &stage.ops {
+                z = op.forward(z, Mode::Eval).0;
+            }
+            let n = z.len().max(1) as f64;
+            let rms =
+                (z.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / n).sqrt() as f32;
+            if rms.is_finite() && rms > 1e-12 {
+                let factor = target / rms;
+                if let Some(w) = stage.ops.last_mut().and_then(Kernel::weights_mut) {
+                    w.mapv_inplace(|v| v * factor);
+                }
+                z.mapv_inplace(|v| v * factor);
+            }
+            Self::add_bias(stage, &mut z);
+            if s != last {
+                act::apply(&stage.act, &mut z, None, None);
+            }
+            a = z;
         }
     }
 
@@ -559,10 +592,10 @@ mod tests {
         // curve's own derivative is checked in f64, tails included, in `act`.
         let h = 1e-2f32;
         let mut checked = 0;
-        for s in 0..model.stages.len() {
+        for (s, grad) in grads.iter().enumerate() {
             let n_w = model.stages[s].weights().map_or(0, Array2::len);
             for idx in (0..n_w).step_by(n_w / 17 + 1) {
-                let an = f64::from(grads[s].weights.as_slice().unwrap()[idx]);
+                let an = f64::from(grad.weights.as_slice().unwrap()[idx]);
                 let perturb = |m: &mut Model, delta: f32| {
                     if let Some(w) = m.stages[s].ops.last_mut().and_then(Kernel::weights_mut) {
                         w.as_slice_mut().unwrap()[idx] += delta;
@@ -580,7 +613,7 @@ mod tests {
                 checked += 1;
             }
             for idx in 0..model.stages[s].bias.len() {
-                let an = f64::from(grads[s].bias[idx]);
+                let an = f64::from(grad.bias[idx]);
                 let (mut mp, mut mm) = (model.clone(), model.clone());
                 mp.stages[s].bias[idx] += h;
                 mm.stages[s].bias[idx] -= h;

@@ -18,6 +18,11 @@ use crate::eval::{eval_rate, pixels};
 use crate::model::{Model, argmax, softmax_cross_entropy};
 use crate::optim::Optimizer;
 
+/// A mean cross-entropy above this (logit gaps of ~1e6) counts as divergence, as does NaN.
+const EXPLODED_LOSS: f64 = 1e6;
+/// Weights beyond this magnitude are reported as the diverged layer.
+const EXPLODED_WEIGHT: f32 = 1e6;
+
 /// How a training run is carried out (not what is trained): time budget, log and checkpoints.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TrainOptions {
@@ -135,8 +140,14 @@ pub fn train_on(
     options: &TrainOptions,
 ) -> Result<(Net, TrainReport), TrainError> {
     config.validate()?;
-    if train.n == 0 {
-        return Err(TrainError::mismatch("training set", "holds no images"));
+    if train.n == 0 || train.rows == 0 || train.cols == 0 {
+        return Err(TrainError::mismatch(
+            "training set",
+            format!(
+                "holds {} images of {}x{} pixels; need at least one non-empty image",
+                train.n, train.rows, train.cols
+            ),
+        ));
     }
     check_labels(train, config.classes, "training set")?;
     if let Some(t) = test {
@@ -153,6 +164,13 @@ pub fn train_on(
     }
     let start = Instant::now();
     let mut model = Model::new(config, [1, train.rows, train.cols])?;
+    if let Some(rms) = config.init_rms.filter(|r| *r > 0.0) {
+        let first: Vec<usize> = shuffled_indices(train.n, mix(config.seed, 0x1e57))
+            .into_iter()
+            .take(config.batch_size.max(256))
+            .collect();
+        model.rescale_init(pixels(train, &first), rms);
+    }
     let mut optimizer = Optimizer::new(&config.optimizer);
     let mut log = match &options.log_csv {
         Some(path) => Some(CsvLog::create(path)?),
@@ -189,9 +207,19 @@ pub fn train_on(
                 .forward_train(x, batch_seed, true)
                 .map_err(|s| diverged(&model.stages[s].name, "the activity"))?;
             let (loss, ok, dlogits) = softmax_cross_entropy(&logits, &labels);
-            if !loss.is_finite() {
-                let last = model.stages.last().map_or("out", |s| s.name.as_str());
-                return Err(diverged(last, "the loss"));
+            if !loss.is_finite() || loss > EXPLODED_LOSS {
+                // Name the first layer whose weights blew up, else the output layer.
+                let layer = model
+                    .stages
+                    .iter()
+                    .find(|s| {
+                        s.weights().is_some_and(|w| {
+                            w.iter().any(|v| v.is_nan() || v.abs() >= EXPLODED_WEIGHT)
+                        })
+                    })
+                    .or(model.stages.last())
+                    .map_or("out", |s| s.name.as_str());
+                return Err(diverged(layer, &format!("the loss ({loss:e})")));
             }
             let grads = model.backward(tape, dlogits);
             let grad_slices: Vec<&[f32]> = grads
