@@ -5,5 +5,6 @@ mod util;
 
 mod cli_basics;
 mod compile_emulate;
+mod sweep;
 mod targets;
 mod workflow;

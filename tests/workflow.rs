@@ -2,7 +2,7 @@
 
 use crate::util::*;
 
-const SMALL_CONFIG: &str = "name: small\ndata: mnist\ntrain_limit: 3000\ntest_limit: 0\nseed: 5\nepochs: 1\nbatch_size: 32\nlayers:\n  - {kind: dense, units: 32}\n  - {kind: dense, units: 10}\n";
+const SMALL_CONFIG: &str = "name: small\ndata: mnist\ntrain_limit: 5000\ntest_limit: 0\nseed: 5\nepochs: 1\nbatch_size: 32\nlayers:\n  - {kind: dense, units: 32}\n  - {kind: dense, units: 10}\n";
 
 #[test]
 fn demo_quick_runs_the_chain_and_reports() {

@@ -231,10 +231,11 @@ pub fn emulate_dataset(
         mode: settings.mode,
         probes: Probes::default(),
     };
-    let bar = progress(data.n as u64, "emulate");
-    if !settings.show_progress {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = if settings.show_progress {
+        progress(data.n as u64, "emulate")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let started = Instant::now();
     let mut results = Vec::with_capacity(data.n);
     let rate = config.input_rate as f32;

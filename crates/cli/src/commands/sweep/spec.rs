@@ -1,0 +1,549 @@
+//! The sweep spec (`SWEEP.yaml`): reading it with the file, line and column in every error, its
+//! axes, and the points they span.
+
+use std::{
+    collections::BTreeSet,
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, MapAccess, Visitor},
+};
+use serde_yaml::Value;
+
+use crate::util::{CliError, CliResult};
+
+/// Axis names that are sweep settings rather than target fields (target fields are always
+/// dotted paths such as `precision.weight_bits`).
+pub const TARGET_AXIS: &str = "target";
+pub const SYNAPSE_TAU_AXIS: &str = "synapse_tau";
+pub const INPUT_RATE_AXIS: &str = "input_rate";
+pub const TICKS_AXIS: &str = "ticks";
+const SETTING_AXES: [&str; 4] = [TARGET_AXIS, SYNAPSE_TAU_AXIS, INPUT_RATE_AXIS, TICKS_AXIS];
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepMode {
+    /// Every combination of the axes' values.
+    #[default]
+    Grid,
+    /// The k-th value of every axis together (all axes the same length).
+    List,
+}
+
+fn default_data() -> String {
+    "mnist".into()
+}
+fn default_split() -> String {
+    "test".into()
+}
+fn default_samples() -> usize {
+    100
+}
+fn default_ticks() -> u32 {
+    100
+}
+fn default_synapse_tau() -> f64 {
+    0.005
+}
+fn default_input_rate() -> f64 {
+    1.0
+}
+fn default_downsample() -> usize {
+    1
+}
+fn default_true() -> bool {
+    true
+}
+
+/// The sweep spec file. Relative paths in it are relative to the spec file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// A title for `report.md` and the plots.
+    pub title: Option<String>,
+    /// The net to compile (a net directory or YAML file) ...
+    pub net: Option<PathBuf>,
+    /// ... or a training config: the net is trained once into `OUT/net.net`.
+    pub train: Option<PathBuf>,
+    /// Base target: a built-in name or a YAML file (optional when there is a `target` axis).
+    pub target: Option<String>,
+    #[serde(default)]
+    pub mode: SweepMode,
+    /// Axis name → values.
+    pub axes: Axes,
+    /// `mnist` (bundled) or a folder of MNIST-layout IDX files.
+    #[serde(default = "default_data")]
+    pub data: String,
+    #[serde(default = "default_split")]
+    pub split: String,
+    /// Images emulated per point (the first ones of the split).
+    #[serde(default = "default_samples")]
+    pub samples: usize,
+    #[serde(default = "default_ticks")]
+    pub ticks: u32,
+    #[serde(default = "default_synapse_tau")]
+    pub synapse_tau: f64,
+    #[serde(default = "default_input_rate")]
+    pub input_rate: f64,
+    /// Average-pool every image by this factor in both directions (1: none). Training (with
+    /// `train:`) and emulation both use the pooled images.
+    #[serde(default = "default_downsample")]
+    pub downsample: usize,
+    /// Also evaluate the float net (rate and spiking, as `lifchip eval`) on the same images.
+    #[serde(default = "default_true")]
+    pub float_reference: bool,
+}
+
+/// One axis: a name (target field path or sweep setting) and its values, in spec order.
+#[derive(Clone, Debug)]
+pub struct Axis {
+    pub name: String,
+    pub values: Vec<Value>,
+}
+
+impl Axis {
+    /// Whether this axis is a target field path (not a sweep setting).
+    pub fn is_target_field(&self) -> bool {
+        self.name.contains('.')
+    }
+}
+
+/// The axes, in spec order.
+#[derive(Clone, Debug, Default)]
+pub struct Axes(pub Vec<Axis>);
+
+impl<'de> Deserialize<'de> for Axes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AxesVisitor;
+        impl<'de> Visitor<'de> for AxesVisitor {
+            type Value = Axes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a mapping from a target field path (e.g. precision.weight_bits) or one of \
+                     target, synapse_tau, input_rate, ticks to a list of values",
+                )
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Axes, A::Error> {
+                let mut axes: Vec<Axis> = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    check_axis_name(&name).map_err(de::Error::custom)?;
+                    if axes.iter().any(|a| a.name == name) {
+                        return Err(de::Error::custom(format!("axis `{name}` given twice")));
+                    }
+                    let values: AxisValues = map.next_value()?;
+                    check_axis_values(&name, &values.0).map_err(de::Error::custom)?;
+                    axes.push(Axis {
+                        name,
+                        values: values.0,
+                    });
+                }
+                if axes.is_empty() {
+                    return Err(de::Error::custom(
+                        "give at least one axis, e.g. `precision.weight_bits: [2, 4, 8]`",
+                    ));
+                }
+                Ok(Axes(axes))
+            }
+        }
+        deserializer.deserialize_map(AxesVisitor)
+    }
+}
+
+/// A non-empty list of values.
+struct AxisValues(Vec<Value>);
+
+impl<'de> Deserialize<'de> for AxisValues {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ValuesVisitor;
+        impl<'de> Visitor<'de> for ValuesVisitor {
+            type Value = AxisValues;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of values, e.g. [2, 4, 8]")
+            }
+            fn visit_seq<S: de::SeqAccess<'de>>(self, mut seq: S) -> Result<AxisValues, S::Error> {
+                let mut values = Vec::new();
+                while let Some(v) = seq.next_element::<Value>()? {
+                    values.push(v);
+                }
+                if values.is_empty() {
+                    return Err(de::Error::custom("the list of values is empty"));
+                }
+                Ok(AxisValues(values))
+            }
+        }
+        deserializer.deserialize_seq(ValuesVisitor)
+    }
+}
+
+fn check_axis_name(name: &str) -> Result<(), String> {
+    if name.contains('.') {
+        if name
+            .split('.')
+            .any(|p| p.trim().is_empty() || p != p.trim())
+        {
+            return Err(format!(
+                "axis `{name}`: expected a dotted target field path such as precision.weight_bits"
+            ));
+        }
+        return Ok(());
+    }
+    if SETTING_AXES.contains(&name) {
+        return Ok(());
+    }
+    Err(format!(
+        "unknown axis `{name}`: expected a target field path such as precision.weight_bits or \
+         core.neurons, or one of {}",
+        SETTING_AXES.join(", ")
+    ))
+}
+
+fn check_axis_values(name: &str, values: &[Value]) -> Result<(), String> {
+    for v in values {
+        let ok = match name {
+            TARGET_AXIS => v.as_str().is_some_and(|s| !s.trim().is_empty()),
+            SYNAPSE_TAU_AXIS => v.as_f64().is_some_and(|x| x.is_finite() && x >= 0.0),
+            INPUT_RATE_AXIS => v
+                .as_f64()
+                .is_some_and(|x| x.is_finite() && x > 0.0 && x <= 1.0),
+            TICKS_AXIS => v
+                .as_u64()
+                .is_some_and(|t| (1..=u64::from(u32::MAX)).contains(&t)),
+            _ => !v.is_null(),
+        };
+        if !ok {
+            let expected = match name {
+                TARGET_AXIS => "a built-in target name or a target file",
+                SYNAPSE_TAU_AXIS => "a number of seconds >= 0",
+                INPUT_RATE_AXIS => "spikes per tick in (0, 1]",
+                TICKS_AXIS => "a whole number of ticks >= 1",
+                _ => "a value for the target field",
+            };
+            return Err(format!(
+                "axis `{name}`: value `{}` is not {expected}",
+                show_value(v)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A value as written in the spec, on one line.
+pub fn show_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        other => serde_json::to_string(other).unwrap_or_else(|_| format!("{other:?}")),
+    }
+}
+
+/// A parsed spec with its file, text and directory (for locations and relative paths).
+pub struct SpecFile {
+    pub spec: Spec,
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl SpecFile {
+    /// Reads and checks a spec file; every error names the file, line and column.
+    pub fn load(path: &Path) -> CliResult<SpecFile> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+        Self::parse(text, path)
+    }
+
+    pub fn parse(text: String, path: &Path) -> CliResult<SpecFile> {
+        let spec: Spec = serde_yaml::from_str(&text).map_err(|e| {
+            let mut message = e.to_string();
+            if let Some(at) = message.rfind(" at line ") {
+                message.truncate(at);
+            }
+            match e.location() {
+                Some(l) => CliError(format!(
+                    "{}:{}:{}: {message}",
+                    path.display(),
+                    l.line(),
+                    l.column()
+                )),
+                None => CliError(format!("{}: {message}", path.display())),
+            }
+        })?;
+        let file = SpecFile {
+            spec,
+            path: path.to_path_buf(),
+            text,
+        };
+        file.check()?;
+        Ok(file)
+    }
+
+    /// `FILE:LINE:COLUMN` of the key at `keys` (a path of mapping keys), or `FILE`.
+    pub fn at(&self, keys: &[&str]) -> String {
+        match locate(&self.text, keys) {
+            Some((line, column)) => format!("{}:{line}:{column}", self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+
+    /// The directory relative paths are taken from.
+    pub fn dir(&self) -> &Path {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        }
+    }
+
+    /// `p` relative to the spec file (absolute paths unchanged).
+    pub fn relative(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir().join(p)
+        }
+    }
+
+    pub fn axis(&self, name: &str) -> Option<&Axis> {
+        self.spec.axes.0.iter().find(|a| a.name == name)
+    }
+
+    fn check(&self) -> CliResult<()> {
+        let s = &self.spec;
+        match (&s.net, &s.train) {
+            (Some(_), Some(_)) => crate::fail!(
+                "{}: give either `net:` (a trained net) or `train:` (a training config), not both",
+                self.at(&["train"])
+            ),
+            (None, None) => crate::fail!(
+                "{}: missing `net:` (a trained net) or `train:` (a training config)",
+                self.path.display()
+            ),
+            _ => {}
+        }
+        if s.target.is_none() && self.axis(TARGET_AXIS).is_none() {
+            crate::fail!(
+                "{}: missing `target:` (a built-in target such as loihi-like, or a target file), \
+                 or an axis `target: [...]`",
+                self.path.display()
+            );
+        }
+        if s.samples == 0 {
+            crate::fail!("{}: samples: expected at least 1", self.at(&["samples"]));
+        }
+        if s.ticks == 0 {
+            crate::fail!("{}: ticks: expected at least 1", self.at(&["ticks"]));
+        }
+        if s.downsample == 0 {
+            crate::fail!(
+                "{}: downsample: expected a factor of at least 1",
+                self.at(&["downsample"])
+            );
+        }
+        if !(s.synapse_tau.is_finite() && s.synapse_tau >= 0.0) {
+            crate::fail!(
+                "{}: synapse_tau: expected a number of seconds >= 0",
+                self.at(&["synapse_tau"])
+            );
+        }
+        if !(s.input_rate.is_finite() && s.input_rate > 0.0 && s.input_rate <= 1.0) {
+            crate::fail!(
+                "{}: input_rate: expected spikes per tick in (0, 1]",
+                self.at(&["input_rate"])
+            );
+        }
+        if s.mode == SweepMode::List {
+            let first = &s.axes.0[0];
+            if let Some(a) = s
+                .axes
+                .0
+                .iter()
+                .find(|a| a.values.len() != first.values.len())
+            {
+                crate::fail!(
+                    "{}: axes.{}: {} values, but mode list needs every axis to have as many as \
+                     `{}` ({})",
+                    self.at(&["axes", &a.name]),
+                    a.name,
+                    a.values.len(),
+                    first.name,
+                    first.values.len()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Every point: the (axis name, value) pairs, in axis order.
+    pub fn points(&self) -> Vec<Vec<(String, Value)>> {
+        let axes = &self.spec.axes.0;
+        match self.spec.mode {
+            SweepMode::List => {
+                let n = axes.first().map_or(0, |a| a.values.len());
+                (0..n)
+                    .map(|i| {
+                        axes.iter()
+                            .filter_map(|a| a.values.get(i).map(|v| (a.name.clone(), v.clone())))
+                            .collect()
+                    })
+                    .collect()
+            }
+            SweepMode::Grid => {
+                let mut out: Vec<Vec<(String, Value)>> = vec![Vec::new()];
+                for axis in axes {
+                    out = out
+                        .into_iter()
+                        .flat_map(|p| {
+                            axis.values.iter().map(move |v| {
+                                let mut q = p.clone();
+                                q.push((axis.name.clone(), v.clone()));
+                                q
+                            })
+                        })
+                        .collect();
+                }
+                out
+            }
+        }
+    }
+
+    /// The distinct target references of the sweep: the base target and a `target` axis.
+    pub fn target_refs(&self) -> BTreeSet<String> {
+        let mut refs = BTreeSet::new();
+        if let Some(t) = &self.spec.target {
+            refs.insert(t.clone());
+        }
+        if let Some(axis) = self.axis(TARGET_AXIS) {
+            refs.extend(
+                axis.values
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string)),
+            );
+        }
+        refs
+    }
+}
+
+/// Line and column (1-based) of the key at `keys` in block-style YAML `text`: each key is looked
+/// for below the previous one, at a deeper indentation. `None` when it is not written there
+/// (e.g. a default, or flow style).
+pub fn locate(text: &str, keys: &[&str]) -> Option<(usize, usize)> {
+    let mut found = None;
+    let mut parent_indent: Option<usize> = None;
+    let mut start = 0;
+    let lines: Vec<&str> = text.lines().collect();
+    for key in keys {
+        let mut hit = None;
+        for (k, line) in lines.iter().enumerate().skip(start) {
+            let body = line.trim_start();
+            if body.is_empty() || body.starts_with('#') {
+                continue;
+            }
+            let indent = line.len() - body.len();
+            if parent_indent.is_some_and(|p| indent <= p) {
+                break; // left the parent's block
+            }
+            let matches = [
+                format!("{key}:"),
+                format!("\"{key}\":"),
+                format!("'{key}':"),
+            ]
+            .iter()
+            .any(|m| body.starts_with(m.as_str()));
+            if matches {
+                hit = Some((k, indent));
+                break;
+            }
+        }
+        let (k, indent) = hit?;
+        found = Some((k + 1, indent + 1));
+        parent_indent = Some(indent);
+        start = k + 1;
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> CliResult<SpecFile> {
+        SpecFile::parse(text.to_string(), Path::new("s.yaml"))
+    }
+
+    #[test]
+    fn locates_nested_keys() {
+        let text =
+            "net: a\naxes:\n  # comment\n  core.neurons: [1, 2]\n  target: [x]\nsamples: 3\n";
+        assert_eq!(locate(text, &["axes", "target"]), Some((5, 3)));
+        assert_eq!(locate(text, &["samples"]), Some((6, 1)));
+        assert_eq!(locate(text, &["axes", "samples"]), None);
+        assert_eq!(locate(text, &["nothing"]), None);
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let e = parse("net: a\ntarget: tiny\naxes:\n  precision.weight_bits: []\n")
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(e.starts_with("s.yaml:4:"), "{e}");
+        assert!(e.contains("empty"), "{e}");
+        let e = parse("net: a\ntarget: tiny\naxes:\n  weight_bits: [1]\n")
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(e.starts_with("s.yaml:4:"), "{e}");
+        assert!(e.contains("unknown axis `weight_bits`"), "{e}");
+        let e = parse("net: a\ntarget: tiny\naxes: {ticks: [0]}\n")
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(e.starts_with("s.yaml:3:"), "{e}");
+        let e = parse("net: a\ntarget: tiny\nsamples: 0\naxes: {ticks: [5]}\n")
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert_eq!(e, "s.yaml:3:1: samples: expected at least 1");
+        let e = parse("net: a\ntrain: b\ntarget: tiny\naxes: {ticks: [5]}\n")
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(e.starts_with("s.yaml:2:1: give either"), "{e}");
+        let e = parse(
+            "net: a\ntarget: tiny\nmode: list\naxes:\n  ticks: [5]\n  core.neurons: [1, 2]\n",
+        )
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+        assert!(
+            e.starts_with("s.yaml:6:3: axes.core.neurons: 2 values"),
+            "{e}"
+        );
+        let e = parse("net: a\ntarget: tiny\nbogus: 1\naxes: {ticks: [5]}\n")
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(e.starts_with("s.yaml:3:1: unknown field `bogus`"), "{e}");
+    }
+
+    #[test]
+    fn grid_and_list_points() {
+        let s = parse("net: a\ntarget: tiny\naxes:\n  core.neurons: [1, 2]\n  ticks: [5, 6]\n")
+            .ok()
+            .map(|s| s.points())
+            .unwrap_or_default();
+        assert_eq!(s.len(), 4);
+        assert_eq!(show_value(&s[1][1].1), "6");
+        let s = parse(
+            "net: a\ntarget: tiny\nmode: list\naxes:\n  core.neurons: [1, 2]\n  ticks: [5, 6]\n",
+        )
+        .ok()
+        .map(|s| s.points())
+        .unwrap_or_default();
+        assert_eq!(s.len(), 2);
+        assert_eq!(show_value(&s[1][0].1), "2");
+    }
+}
