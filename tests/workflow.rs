@@ -59,9 +59,23 @@ fn train_is_deterministic_and_the_net_runs_everywhere() {
             &path_str(&config),
             "--out",
             &path_str(&a),
+            "--plot",
+            &path_str(&dir.path().join("curves")),
+            "--log",
+            &path_str(&dir.path().join("log.csv")),
         ],
     )
     .ok();
+    for file in ["accuracy.png", "accuracy.svg", "loss.png", "loss.svg"] {
+        assert!(dir.path().join("curves").join(file).is_file(), "no {file}");
+    }
+    assert!(
+        std::fs::read_to_string(dir.path().join("log.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            >= 2
+    );
     lifchip(
         dir.path(),
         &[

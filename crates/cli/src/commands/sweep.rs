@@ -10,7 +10,7 @@
 //! With `train:` the net is trained once into `DIR/net.net` and reused by later runs.
 
 mod data;
-mod plot;
+pub(crate) mod plot;
 mod spec;
 
 use std::{

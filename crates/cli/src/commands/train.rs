@@ -34,6 +34,9 @@ pub struct TrainArgs {
     /// Write the training report (JSON) here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Draw accuracy and loss per epoch into this directory (PNG and SVG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 /// Trains with a progress bar per epoch on stderr.
@@ -96,6 +99,16 @@ pub fn run(args: TrainArgs) -> CliResult<()> {
     lifchip_net::save(&net, &args.out)?;
     if let Some(json) = &args.json {
         write_json(json, &report)?;
+    }
+    if let Some(dir) = &args.plot {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| crate::util::CliError(format!("{}: {e}", dir.display())))?;
+        let points: Vec<_> = report
+            .epochs
+            .iter()
+            .map(|e| (e.epoch as f64, e.loss, e.train_accuracy, e.test_accuracy))
+            .collect();
+        crate::commands::sweep::plot::training_curves(&points, dir)?;
     }
     let test = report.test_accuracy.map_or_else(
         || "not measured".to_string(),
