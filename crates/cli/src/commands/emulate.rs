@@ -322,14 +322,19 @@ pub fn print_report(report: &EmulateReport) {
     println!("ticks per sample          {}", report.ticks_per_sample);
     println!("spikes                    {}", report.spikes);
     println!("synaptic events           {}", report.synaptic_events);
-    println!(
-        "cycles per tick           mean {:.1}, max {}",
-        report.cycles_per_tick_mean, report.cycles_per_tick_max
-    );
-    println!(
-        "latency per sample        {:.3e} s",
-        report.latency_seconds_per_sample
-    );
+    if report.mode == "functional" {
+        println!("cycles per tick           not modelled (--functional)");
+        println!("latency per sample        not modelled (--functional)");
+    } else {
+        println!(
+            "cycles per tick           mean {:.1}, max {}",
+            report.cycles_per_tick_mean, report.cycles_per_tick_max
+        );
+        println!(
+            "latency per sample        {:.3e} s",
+            report.latency_seconds_per_sample
+        );
+    }
     println!(
         "energy per sample         {:.3e} J",
         report.energy_joules_per_sample
