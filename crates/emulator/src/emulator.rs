@@ -6,9 +6,10 @@ use lifchip_chip::ChipConfig;
 use rayon::prelude::*;
 
 use crate::{
-    EmuError, RunOptions, SampleResult,
+    CycleDetail, EmuError, RunOptions, SampleResult,
     engine::{self, State},
     program::Program,
+    synapses::LayoutOverride,
 };
 
 /// A chip configuration loaded into the emulator, with the chip's state.
@@ -20,18 +21,46 @@ use crate::{
 pub struct Emulator {
     program: Arc<Program>,
     state: State,
+    detail: CycleDetail,
 }
 
 impl Emulator {
     /// Loads `config`: validates it (every rule of `lifchip_chip::validate`), checks that the
     /// emulator supports its target's numbers, and lays it out for fast ticks.
     pub fn new(config: &ChipConfig) -> Result<Emulator, EmuError> {
-        let program = Program::new(config)?;
+        Emulator::with_layout(config, LayoutOverride::default())
+    }
+
+    /// [`Emulator::new`] with the automatic choices of the synapse layout overridden: for tests
+    /// that hold every layout to the same results.
+    #[doc(hidden)]
+    pub fn with_layout(config: &ChipConfig, layout: LayoutOverride) -> Result<Emulator, EmuError> {
+        let program = Program::new(config, &layout)?;
         let state = State::new(&program);
         Ok(Emulator {
             program: Arc::new(program),
             state,
+            detail: CycleDetail::default(),
         })
+    }
+
+    /// Sets how much per-tick and per-core detail cycle-accurate runs keep in their
+    /// [`CycleStats`](crate::CycleStats) (default [`CycleDetail::PerTick`]: totals and the
+    /// per-tick vectors, not the `ticks × cores` compute cycles). Results are otherwise
+    /// identical at every level.
+    pub fn set_cycle_detail(&mut self, detail: CycleDetail) {
+        self.detail = detail;
+    }
+
+    /// [`set_cycle_detail`](Emulator::set_cycle_detail), builder style.
+    pub fn with_cycle_detail(mut self, detail: CycleDetail) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    /// The cycle detail runs keep.
+    pub fn cycle_detail(&self) -> CycleDetail {
+        self.detail
     }
 
     /// Back to the state right after loading: all `u`, `v`, accumulators, refractory counters
@@ -48,7 +77,7 @@ impl Emulator {
         input: &[Vec<u32>],
         options: &RunOptions,
     ) -> Result<SampleResult, EmuError> {
-        engine::run(&self.program, &mut self.state, input, options)
+        engine::run(&self.program, &mut self.state, input, options, self.detail)
     }
 
     /// Runs each sample of `inputs` from the reset state, in parallel (rayon). The results, in
@@ -59,6 +88,7 @@ impl Emulator {
         options: &RunOptions,
     ) -> Result<Vec<SampleResult>, EmuError> {
         let program = &self.program;
+        let detail = self.detail;
         inputs
             .par_iter()
             .enumerate()
@@ -66,9 +96,11 @@ impl Emulator {
                 || State::new(program),
                 |state, (sample, input)| {
                     state.reset();
-                    engine::run(program, state, input, options).map_err(|e| EmuError::Sample {
-                        sample,
-                        source: Box::new(e),
+                    engine::run(program, state, input, options, detail).map_err(|e| {
+                        EmuError::Sample {
+                            sample,
+                            source: Box::new(e),
+                        }
                     })
                 },
             )
@@ -92,6 +124,14 @@ impl Emulator {
 
     /// Synapses on all cores.
     pub fn synapses(&self) -> usize {
-        self.program.syn_sum.len() + self.program.syn_event.len()
+        self.program.synapses as usize
+    }
+
+    /// Bytes of the emulator's synapse memory: the stored rows' indices and weights (the
+    /// working set of synaptic events; the layout is described in `docs/core-model.md`,
+    /// "Performance").
+    pub fn synapse_bytes(&self) -> usize {
+        let p = &self.program;
+        p.store.as_ref().map_or(0, |s| s.bytes()) + p.ev.len() * size_of::<(u32, i64)>()
     }
 }

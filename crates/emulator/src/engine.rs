@@ -1,13 +1,20 @@
 //! One tick of the core model, and a run of many: the integer semantics of docs/core-model.md
 //! ("One tick"), with the cycle model's counters when asked.
+//!
+//! The tick is written for speed without changing a bit of the result: synapse rows come from
+//! the flat store of [`crate::synapses`] through kernels monomorphized per index/weight type,
+//! the functional and cycle-accurate paths are one generic tick (`CYCLE`), the cycle model
+//! only adds per-core counters during the tick and computes cycles from them at its end, and
+//! nothing is allocated per tick once the scratch vectors have grown.
 
-use lifchip_target::{Accumulate, DecayKind, Overflow, Reset, SpikeTest, UpdateOrder};
+use lifchip_target::{DecayKind, Overflow, Reset, UpdateOrder};
 
 use crate::{
-    CycleStats, EmuError, EnergyBreakdown, EventCounts, Mode, NeuronProbe, OverflowCounts,
-    ProbeSet, RunOptions, SampleResult,
+    CycleDetail, CycleStats, EmuError, EnergyBreakdown, EventCounts, Mode, NeuronProbe,
+    OverflowCounts, ProbeSet, RunOptions, SampleResult,
     network::{NetParams, NetSim},
     program::{NONE, Params, Program},
+    synapses::{Index, Row, Store, Typed, Weight, add_dense},
 };
 
 /// The mutable state of a chip: neuron state, accumulators, delay lines, and scratch space
@@ -17,18 +24,29 @@ pub(crate) struct State {
     u: Vec<i64>,
     v: Vec<i64>,
     refr: Vec<u32>,
+    /// Accumulator slots (sum-then-add), padded (see [`crate::synapses::U16_WINDOW`]); the
+    /// padding is never written.
     acc: Vec<i64>,
+    /// Slots in use (the unpadded length of `acc`).
+    slots: usize,
     /// Delay line: `pending[t % slots]` holds `(global axon, spike count)` due at tick `t`.
     pending: Vec<Vec<(u32, u32)>>,
     /// Ticks since the last reset.
     tick: u64,
     due: Vec<(u32, u32)>,
     chans: Vec<u32>,
+    /// Spikes per input channel (zero between ticks).
+    chan_count: Vec<u32>,
     inject: Vec<u32>,
     core_in: Vec<u64>,
     core_syn: Vec<u64>,
     core_out: Vec<u64>,
     net: NetSim,
+    /// Step 3 scratch: each compartment's input; the inputs that leave 64 bits; this tick's
+    /// spiking compartments with their counts.
+    inp: Vec<i64>,
+    slow: Vec<(u32, i128)>,
+    spikers: Vec<(u32, u32)>,
 }
 
 impl State {
@@ -39,16 +57,21 @@ impl State {
             u: vec![0; n],
             v: vec![0; n],
             refr: vec![0; n],
-            acc: vec![0; p.acc_exp.len()],
+            acc: vec![0; p.acc_len],
+            slots: p.core_slot_base.last().map_or(0, |&s| s as usize),
             pending: vec![Vec::new(); slots],
             tick: 0,
             due: Vec::new(),
             chans: Vec::new(),
+            chan_count: Vec::new(),
             inject: Vec::new(),
             core_in: vec![0; p.n_cores],
             core_syn: vec![0; p.n_cores],
             core_out: vec![0; p.n_cores],
             net: NetSim::new(p.topology.routers),
+            inp: vec![0; n],
+            slow: Vec::new(),
+            spikers: Vec::with_capacity(n + 1),
         }
     }
 
@@ -57,7 +80,7 @@ impl State {
         self.u.fill(0);
         self.v.fill(0);
         self.refr.fill(0);
-        self.acc.fill(0);
+        self.acc[..self.slots].fill(0);
         for slot in &mut self.pending {
             slot.clear();
         }
@@ -70,10 +93,28 @@ impl State {
 pub(crate) fn overflow(x: i128, bits: u32, policy: Overflow) -> i128 {
     let half = 1i128 << (bits - 1);
     match policy {
-        Overflow::Wrap => {
-            let m = x.rem_euclid(2 * half);
-            if m >= half { m - 2 * half } else { m }
+        // Two's complement: keep the low `bits` bits, sign-extended.
+        Overflow::Wrap => (x << (128 - bits)) >> (128 - bits),
+        Overflow::WrapLava => {
+            if x > half {
+                x - 2 * half
+            } else if x <= -half {
+                x + 2 * half
+            } else {
+                x
+            }
         }
+        Overflow::Saturate => x.clamp(-half, half - 1),
+        Overflow::SaturateSymmetric => x.clamp(-(half - 1), half - 1),
+    }
+}
+
+/// [`overflow`] for a value that fits in 64 bits (`bits <= 32`): the same result, exactly.
+#[inline(always)]
+fn overflow64(x: i64, bits: u32, policy: Overflow) -> i64 {
+    let half = 1i64 << (bits - 1);
+    match policy {
+        Overflow::Wrap => (x << (64 - bits)) >> (64 - bits),
         Overflow::WrapLava => {
             if x > half {
                 x - 2 * half
@@ -94,7 +135,7 @@ fn to_i64(x: i128) -> i64 {
 }
 
 /// One decay step of `x` with the compartment's decay parameter `d` (a factor or a shift).
-#[inline]
+#[inline(always)]
 fn decay(x: i64, d: i64, p: &Params) -> i64 {
     match p.decay {
         DecayKind::Multiplicative => {
@@ -128,11 +169,18 @@ struct Recorder {
     overflow_v: Vec<u64>,
     overflow_acc: Vec<u64>,
     comp_spikes: Vec<u32>,
-    /// Probe index of each compartment, or NONE.
+    /// Current and voltage overflows of each compartment (summed per population at the end;
+    /// per-event current overflows go to `overflow_u` directly).
+    comp_ovf_u: Vec<u32>,
+    comp_ovf_v: Vec<u32>,
+    /// Probe index of each compartment, or NONE (empty without probes).
     probe_of: Vec<u32>,
+    /// Compartment of each probe.
+    probe_comp: Vec<u32>,
     probes: Vec<NeuronProbe>,
     record_state: bool,
     cycles: Option<CycleStats>,
+    detail: CycleDetail,
 }
 
 /// Checks a run's request before any state changes.
@@ -198,12 +246,13 @@ fn check_request(
     Ok(probed)
 }
 
-/// Runs `opts.ticks` ticks from the current state.
+/// Runs `opts.ticks` ticks from the current state; a cycle-accurate run keeps `detail`.
 pub(crate) fn run(
     p: &Program,
     s: &mut State,
     input: &[Vec<u32>],
     opts: &RunOptions,
+    detail: CycleDetail,
 ) -> Result<SampleResult, EmuError> {
     let probed = check_request(p, input, opts)?;
     let n = p.n_comp();
@@ -224,40 +273,66 @@ pub(crate) fn run(
         });
     }
     let cycle = opts.mode == Mode::CycleAccurate;
+    let per_tick = if detail >= CycleDetail::PerTick {
+        ticks
+    } else {
+        0
+    };
+    let per_core = if detail >= CycleDetail::PerCore {
+        ticks * p.n_cores
+    } else {
+        0
+    };
     let mut rec = Recorder {
         counts: EventCounts::default(),
         overflow_u: vec![0; npop],
         overflow_v: vec![0; npop],
         overflow_acc: vec![0; npop],
         comp_spikes: vec![0; n],
+        comp_ovf_u: vec![0; n],
+        comp_ovf_v: vec![0; n],
+        probe_comp: probed
+            .iter()
+            .map(|&(q, neuron)| p.pop_comps[q as usize][neuron as usize])
+            .collect(),
         probe_of,
         probes,
         record_state,
         cycles: cycle.then(|| CycleStats {
             cores: p.n_cores,
-            input_drain_cycles: Vec::with_capacity(ticks),
-            compute_cycles: Vec::with_capacity(ticks * p.n_cores),
-            spike_drain_cycles: Vec::with_capacity(ticks),
-            tick_cycles: Vec::with_capacity(ticks),
+            input_drain_cycles: Vec::with_capacity(per_tick),
+            compute_cycles: Vec::with_capacity(per_core),
+            spike_drain_cycles: Vec::with_capacity(per_tick),
+            tick_cycles: Vec::with_capacity(per_tick),
+            core_compute_cycles: vec![0; p.n_cores],
             ..CycleStats::default()
         }),
+        detail,
     };
     let empty = Vec::new();
     for t in 0..ticks {
-        tick(p, s, input.get(t).unwrap_or(&empty), t as u32, &mut rec);
+        let chans = input.get(t).unwrap_or(&empty);
+        if cycle {
+            tick::<true>(p, s, chans, t as u32, &mut rec);
+        } else {
+            tick::<false>(p, s, chans, t as u32, &mut rec);
+        }
     }
     Ok(finish(p, rec, opts))
 }
 
-fn finish(p: &Program, rec: Recorder, opts: &RunOptions) -> SampleResult {
+fn finish(p: &Program, mut rec: Recorder, opts: &RunOptions) -> SampleResult {
+    for k in 0..p.n_comp() {
+        let q = p.comp_pop[k] as usize;
+        rec.overflow_u[q] += u64::from(rec.comp_ovf_u[k]);
+        rec.overflow_v[q] += u64::from(rec.comp_ovf_v[k]);
+    }
     let e = &p.target.energy;
     let c = &rec.counts;
     let mut cycles = rec.cycles;
     let mut static_joules = 0.0;
     if let Some(cs) = &mut cycles {
-        cs.total_cycles = cs.tick_cycles.iter().sum();
-        cs.cycles_per_tick_max = cs.tick_cycles.iter().copied().max().unwrap_or(0);
-        cs.cycles_per_tick_mean = cs.total_cycles as f64 / cs.tick_cycles.len().max(1) as f64;
+        cs.cycles_per_tick_mean = cs.total_cycles as f64 / f64::from(opts.ticks.max(1));
         cs.latency_seconds = cs.total_cycles as f64 / p.target.timing.clock_hz;
         static_joules = e.static_watts_per_core * p.n_cores as f64 * cs.latency_seconds;
     }
@@ -300,12 +375,142 @@ fn finish(p: &Program, rec: Recorder, opts: &RunOptions) -> SampleResult {
     }
 }
 
-/// One tick `t` (relative to the run) with this tick's external input channels `chans_in`.
-fn tick(p: &Program, s: &mut State, chans_in: &[u32], t: u32, rec: &mut Recorder) {
+/// How many rows ahead [`deliver_sum`] loads a row's cache lines (the descriptor twice as far).
+const TOUCH_AHEAD: usize = 2;
+
+/// Loads one value from every cache line of `xs` and folds it into `sink`: plain loads that
+/// bring a row towards the core while the previous row is processed, all its misses in
+/// flight at once (the effect of a prefetch, in safe code).
+#[inline(always)]
+fn touch<T: Copy + Into<i64>>(xs: &[T], sink: &mut i64) {
+    let step = (64 / size_of::<T>()).max(1);
+    let mut j = 0;
+    while j < xs.len() {
+        *sink ^= xs[j].into();
+        j += step;
+    }
+}
+
+/// Step 2 with sum-then-add: every due delivery's row into the accumulators. Returns the
+/// synaptic operations; with `CYCLE`, also counts deliveries and operations per core. With
+/// `TOUCH` (synapse memory larger than the caches), the next row's cache lines and the
+/// descriptor of the one after are loaded ahead.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn deliver_sum<
+    I: Index + Into<i64>,
+    W: Weight + Into<i64>,
+    const CYCLE: bool,
+    const TOUCH: bool,
+>(
+    t: &Typed<I, W>,
+    rows: &[Row],
+    core_base: &[u32],
+    due: &[(u32, u32)],
+    acc: &mut [i64],
+    core_in: &mut [u64],
+    core_syn: &mut [u64],
+) -> u64 {
+    let mut synops = 0u64;
+    let mut sink = 0i64;
+    for (i, &(a, count)) in due.iter().enumerate() {
+        if TOUCH {
+            if let Some(&(a2, _)) = due.get(i + 2 * TOUCH_AHEAD) {
+                sink ^= i64::from(rows[a2 as usize].span);
+            }
+            if let Some(&(a1, _)) = due.get(i + TOUCH_AHEAD) {
+                let r = rows[a1 as usize];
+                let (lo, hi) = (r.start, r.start + r.span as usize);
+                if r.lo == NONE {
+                    touch(&t.idx[lo..hi], &mut sink);
+                    touch(&t.w[lo..hi], &mut sink);
+                } else {
+                    touch(&t.dense[lo..hi], &mut sink);
+                }
+            }
+        }
+        let r = rows[a as usize];
+        let ops = u64::from(r.len) * u64::from(count);
+        synops += ops;
+        let c = r.core as usize;
+        if CYCLE {
+            core_in[c] += 1;
+            core_syn[c] += ops;
+        }
+        let base = core_base[c] as usize;
+        let m = i64::from(count);
+        let (lo, hi) = (r.start, r.start + r.span as usize);
+        if r.lo == NONE {
+            I::add_sparse(acc, base, &t.idx[lo..hi], &t.w[lo..hi], m);
+        } else {
+            let b = base + r.lo as usize;
+            add_dense(&mut acc[b..b + r.span as usize], &t.dense[lo..hi], m);
+        }
+    }
+    if TOUCH {
+        std::hint::black_box(sink);
+    }
+    synops
+}
+
+/// Step 2 with per-event saturating accumulation, in ascending (core, axon) order.
+fn deliver_events<const CYCLE: bool>(
+    p: &Program,
+    due: &[(u32, u32)],
+    u: &mut [i64],
+    s_core_in: &mut [u64],
+    s_core_syn: &mut [u64],
+    overflow_u: &mut [u64],
+) -> u64 {
+    let par = &p.params;
+    let (bits, policy) = (par.current_bits, par.current_overflow);
+    let mut synops = 0u64;
+    for &(a, count) in due {
+        let r = p.rows[a as usize];
+        let ops = u64::from(r.len) * u64::from(count);
+        synops += ops;
+        if CYCLE {
+            let c = r.core as usize;
+            s_core_in[c] += 1;
+            s_core_syn[c] += ops;
+        }
+        for &(k, add) in &p.ev[r.start..r.start + r.len as usize] {
+            let k = k as usize;
+            for _ in 0..count {
+                let old = u[k];
+                let (y, changed) = match old.checked_add(add) {
+                    Some(x) => {
+                        let y = overflow64(x, bits, policy);
+                        (y, y != x)
+                    }
+                    None => {
+                        let x = i128::from(old) + i128::from(add);
+                        let y = overflow(x, bits, policy);
+                        (to_i64(y), y != x)
+                    }
+                };
+                if changed {
+                    overflow_u[p.comp_pop[k] as usize] += 1;
+                }
+                u[k] = y;
+            }
+        }
+    }
+    synops
+}
+
+/// One tick `t` (relative to the run) with this tick's external input channels `chans_in`;
+/// `CYCLE` adds the cycle model.
+fn tick<const CYCLE: bool>(
+    p: &Program,
+    s: &mut State,
+    chans_in: &[u32],
+    t: u32,
+    rec: &mut Recorder,
+) {
     let par = &p.params;
     let slots = s.pending.len() as u64;
     let now = s.tick;
-    let cycle = rec.cycles.is_some();
     let topo = &p.topology;
     let net = NetParams {
         hop_cycles: u64::from(p.target.timing.cycles_per_hop),
@@ -314,223 +519,815 @@ fn tick(p: &Program, s: &mut State, chans_in: &[u32], t: u32, rec: &mut Recorder
     };
 
     // 1. External inputs: one packet per distinct channel, carrying its multiplicity.
-    s.chans.clear();
-    s.chans.extend_from_slice(chans_in);
-    s.chans.sort_unstable();
+    let chans: &[u32] = if chans_in.is_sorted() {
+        chans_in
+    } else {
+        s.chans.clear();
+        let channels = p.in_tree.len();
+        if chans_in.len() * 8 >= channels {
+            // Many spikes: count them per channel, then read the channels in order.
+            s.chan_count.resize(channels, 0);
+            for &c in chans_in {
+                s.chan_count[c as usize] += 1;
+            }
+            for (c, n) in s.chan_count.iter_mut().enumerate() {
+                for _ in 0..std::mem::take(n) {
+                    s.chans.push(c as u32);
+                }
+            }
+        } else {
+            s.chans.extend_from_slice(chans_in);
+            s.chans.sort_unstable();
+        }
+        &s.chans
+    };
     let in_slot = ((now + u64::from(par.input_delay)) % slots) as usize;
     let mut i = 0;
-    while i < s.chans.len() {
-        let ch = s.chans[i];
+    while i < chans.len() {
+        let ch = chans[i];
         let mut j = i + 1;
-        while j < s.chans.len() && s.chans[j] == ch {
+        while j < chans.len() && chans[j] == ch {
             j += 1;
         }
         let count = (j - i) as u32;
         let c = ch as usize;
+        let line = &mut s.pending[in_slot];
         for &ga in &p.in_axon[p.in_start[c]..p.in_start[c + 1]] {
-            s.pending[in_slot].push((ga, count));
+            line.push((ga, count));
         }
         let tree = p.in_tree[c];
         if tree != NONE {
             rec.counts.input_packets += 1;
             rec.counts.hops += u64::from(topo.hops[tree as usize]);
-            if cycle {
+            if CYCLE {
                 s.inject.push(tree);
             }
         }
         i = j;
     }
-    let input_drain = if cycle {
-        s.net.drain(topo, &s.inject, net)
+    let input_drain = if CYCLE {
+        let d = s.net.drain(topo, &s.inject, net);
+        s.inject.clear();
+        d
     } else {
         0
     };
-    s.inject.clear();
 
     // 2. Deliveries due this tick.
     let slot = (now % slots) as usize;
     std::mem::swap(&mut s.due, &mut s.pending[slot]);
-    let per_event = par.accumulate == Accumulate::PerEventSaturating;
-    if per_event {
-        if par.order == UpdateOrder::DecayThenInput {
-            for (u, &d) in s.u.iter_mut().zip(&p.u_decay) {
-                *u = decay(*u, d, par);
-            }
-        }
-        // Per-event accumulation is order dependent: ascending core, then axon index.
-        s.due.sort_unstable();
-    }
-    if cycle {
+    if CYCLE {
         s.core_in.fill(0);
         s.core_syn.fill(0);
         s.core_out.fill(0);
     }
-    let mut synops = 0u64;
-    for &(ga, count) in &s.due {
-        let a = ga as usize;
-        let (lo, hi) = (p.syn_start[a], p.syn_start[a + 1]);
-        let ops = (hi - lo) as u64 * u64::from(count);
-        synops += ops;
-        if cycle {
-            let c = p.axon_core[a] as usize;
-            s.core_in[c] += 1;
-            s.core_syn[c] += ops;
-        }
-        if per_event {
-            for &(k, add) in &p.syn_event[lo..hi] {
-                let k = k as usize;
-                for _ in 0..count {
-                    let x = i128::from(s.u[k]) + i128::from(add);
-                    let y = overflow(x, par.current_bits, par.current_overflow);
-                    if y != x {
-                        rec.overflow_u[p.comp_pop[k] as usize] += 1;
-                    }
-                    s.u[k] = to_i64(y);
+    let synops = match &p.store {
+        None => {
+            if par.order == UpdateOrder::DecayThenInput {
+                for (u, &d) in s.u.iter_mut().zip(&p.u_decay) {
+                    *u = decay(*u, d, par);
                 }
             }
-        } else if count == 1 {
-            for &(slot, w) in &p.syn_sum[lo..hi] {
-                let acc = &mut s.acc[slot as usize];
-                *acc = acc.wrapping_add(i64::from(w));
+            // Per-event accumulation is order dependent: ascending core, then axon index.
+            s.due.sort_unstable();
+            deliver_events::<CYCLE>(
+                p,
+                &s.due,
+                &mut s.u,
+                &mut s.core_in,
+                &mut s.core_syn,
+                &mut rec.overflow_u,
+            )
+        }
+        Some(store) => {
+            if p.touch_rows {
+                // Rows in address order: neighbouring rows share pages and DRAM rows.
+                s.due.sort_unstable();
             }
-        } else {
-            let m = i64::from(count);
-            for &(slot, w) in &p.syn_sum[lo..hi] {
-                let acc = &mut s.acc[slot as usize];
-                *acc = acc.wrapping_add(i64::from(w).wrapping_mul(m));
+            let (rows, base, due) = (&p.rows[..], &p.core_slot_base[..], &s.due[..]);
+            let (acc, ci, cs) = (&mut s.acc[..], &mut s.core_in[..], &mut s.core_syn[..]);
+            macro_rules! deliver {
+                ($t:expr) => {
+                    if p.touch_rows {
+                        deliver_sum::<_, _, CYCLE, true>($t, rows, base, due, acc, ci, cs)
+                    } else {
+                        deliver_sum::<_, _, CYCLE, false>($t, rows, base, due, acc, ci, cs)
+                    }
+                };
+            }
+            match store {
+                Store::U16I8(t) => deliver!(t),
+                Store::U16I16(t) => deliver!(t),
+                Store::U16I32(t) => deliver!(t),
+                Store::U32I8(t) => deliver!(t),
+                Store::U32I16(t) => deliver!(t),
+                Store::U32I32(t) => deliver!(t),
             }
         }
-    }
+    };
     rec.counts.synops += synops;
     rec.counts.packets_in += s.due.len() as u64;
     s.due.clear();
 
     // 3. Every compartment updates, in order; spikes go into the delay line.
     let out_slot = ((now + u64::from(par.synaptic_delay)) % slots) as usize;
-    let acc_wrap = par.accumulator_bits;
-    for k in 0..p.n_comp() {
-        let pop = p.comp_pop[k] as usize;
-        let mut u = s.u[k];
-        if per_event {
-            if par.order == UpdateOrder::InputThenDecay {
-                u = decay(u, p.u_decay[k], par);
-            }
-        } else {
-            let mut a_in: i128 = 0;
-            for slot in p.acc_start[k] as usize..p.acc_start[k + 1] as usize {
-                let mut a = std::mem::take(&mut s.acc[slot]);
-                if acc_wrap > 0 {
-                    let w = overflow(i128::from(a), acc_wrap, Overflow::Wrap) as i64;
-                    if w != a {
-                        rec.overflow_acc[pop] += 1;
-                    }
-                    a = w;
-                }
-                a_in += shift128(a, p.acc_exp[slot]);
-            }
-            let add = a_in << par.input_shift;
-            if par.order == UpdateOrder::DecayThenInput {
-                u = decay(u, p.u_decay[k], par);
-            }
-            let x = i128::from(u) + add;
-            let y = overflow(x, par.current_bits, par.current_overflow);
-            if y != x {
-                rec.overflow_u[pop] += 1;
-            }
-            u = to_i64(y);
-            if par.order == UpdateOrder::InputThenDecay {
-                u = decay(u, p.u_decay[k], par);
-            }
-        }
-        s.u[k] = u;
-
-        let mut count = 0u32;
-        if s.refr[k] > 0 {
-            // Refractory: the voltage is held at 0 and integrates nothing; u runs on.
-            s.refr[k] -= 1;
-            s.v[k] = 0;
-        } else {
-            let x = i128::from(decay(s.v[k], p.v_decay[k], par))
-                + i128::from(u)
-                + i128::from(p.bias[k]);
-            let y = overflow(x, par.voltage_bits, par.voltage_overflow);
-            if y != x {
-                rec.overflow_v[pop] += 1;
-            }
-            let mut v = to_i64(y);
-            let vth = p.vth[k];
-            let above = |v: i64| match par.spike_test {
-                SpikeTest::Greater => v > vth,
-                SpikeTest::GreaterEqual => v >= vth,
-            };
-            match par.reset {
-                Reset::Zero => {
-                    if above(v) {
-                        count = 1;
-                        v = 0;
-                    }
-                }
-                Reset::Subtract => {
-                    let max = p.max_spikes[k];
-                    while count < max && above(v) {
-                        count += 1;
-                        v -= vth;
-                    }
-                }
-            }
-            s.v[k] = v;
-            if count > 0 {
-                s.refr[k] = p.refractory[k];
-            }
-        }
-        if count > 0 {
-            rec.counts.spikes += u64::from(count);
-            rec.comp_spikes[k] = rec.comp_spikes[k].saturating_add(count);
-            for &ga in &p.fan_axon[p.fan_start[k]..p.fan_start[k + 1]] {
-                s.pending[out_slot].push((ga, count));
-            }
-            let tree = p.comp_tree[k];
-            if tree != NONE {
-                rec.counts.packets_out += 1;
-                rec.counts.hops += u64::from(topo.hops[tree as usize]);
-                if cycle {
-                    s.core_out[p.comp_core[k] as usize] += 1;
-                    s.inject.push(tree);
-                }
-            }
-        }
-        let pi = rec.probe_of.get(k).copied().unwrap_or(NONE);
-        if pi != NONE {
-            let probe = &mut rec.probes[pi as usize];
-            for _ in 0..count {
-                probe.spike_ticks.push(t);
-            }
-            if rec.record_state {
-                probe.u.push(s.u[k]);
-                probe.v.push(s.v[k]);
-            }
-        }
-    }
+    update::<CYCLE>(p, s, out_slot, t, rec);
     rec.counts.neuron_updates += p.n_comp() as u64;
 
     // 4. The cycle model: slowest core, then the spike packets' network drain, then the barrier.
-    if let Some(cs) = &mut rec.cycles {
-        let tm = &p.target.timing;
-        let mut slowest = 0u64;
-        for c in 0..p.n_cores {
-            let cycles = s.core_in[c] * u64::from(tm.cycles_per_packet_in)
-                + s.core_syn[c] * u64::from(tm.cycles_per_synop)
-                + p.core_neurons[c] * u64::from(tm.cycles_per_neuron)
-                + s.core_out[c] * u64::from(tm.cycles_per_packet_out);
-            cs.compute_cycles.push(cycles);
-            slowest = slowest.max(cycles);
-        }
+    if CYCLE {
         let spike_drain = s.net.drain(topo, &s.inject, net);
         s.inject.clear();
-        cs.input_drain_cycles.push(input_drain);
-        cs.spike_drain_cycles.push(spike_drain);
-        cs.tick_cycles
-            .push(input_drain + slowest + spike_drain + u64::from(tm.barrier_cycles));
+        let detail = rec.detail;
+        let cs = rec
+            .cycles
+            .as_mut()
+            .expect("cycle-accurate runs keep cycle stats");
+        let tm = &p.target.timing;
+        let (pin, syn, neu, pout) = (
+            u64::from(tm.cycles_per_packet_in),
+            u64::from(tm.cycles_per_synop),
+            u64::from(tm.cycles_per_neuron),
+            u64::from(tm.cycles_per_packet_out),
+        );
+        let mut slowest = 0u64;
+        for c in 0..p.n_cores {
+            let cycles = s.core_in[c] * pin
+                + s.core_syn[c] * syn
+                + p.core_neurons[c] * neu
+                + s.core_out[c] * pout;
+            cs.core_compute_cycles[c] += cycles;
+            slowest = slowest.max(cycles);
+        }
+        if detail >= CycleDetail::PerCore {
+            cs.compute_cycles.extend((0..p.n_cores).map(|c| {
+                s.core_in[c] * pin
+                    + s.core_syn[c] * syn
+                    + p.core_neurons[c] * neu
+                    + s.core_out[c] * pout
+            }));
+        }
+        let tick_cycles = input_drain + slowest + spike_drain + u64::from(tm.barrier_cycles);
+        if detail >= CycleDetail::PerTick {
+            cs.input_drain_cycles.push(input_drain);
+            cs.spike_drain_cycles.push(spike_drain);
+            cs.tick_cycles.push(tick_cycles);
+        }
+        cs.total_cycles += tick_cycles;
+        cs.cycles_per_tick_max = cs.cycles_per_tick_max.max(tick_cycles);
     }
     s.tick += 1;
+}
+
+/// The overflow policies as compile-time constants (for [`ovf_p`]).
+const P_WRAP: u8 = 0;
+const P_WRAP_LAVA: u8 = 1;
+const P_SATURATE: u8 = 2;
+const P_SATURATE_SYMMETRIC: u8 = 3;
+
+fn policy_code(p: Overflow) -> u8 {
+    match p {
+        Overflow::Wrap => P_WRAP,
+        Overflow::WrapLava => P_WRAP_LAVA,
+        Overflow::Saturate => P_SATURATE,
+        Overflow::SaturateSymmetric => P_SATURATE_SYMMETRIC,
+    }
+}
+
+/// [`overflow64`] with the policy fixed at compile time.
+#[inline(always)]
+fn ovf_p<const P: u8>(x: i64, bits: u32) -> i64 {
+    let half = 1i64 << (bits - 1);
+    match P {
+        P_WRAP => (x << (64 - bits)) >> (64 - bits),
+        P_WRAP_LAVA => {
+            if x > half {
+                x - 2 * half
+            } else if x <= -half {
+                x + 2 * half
+            } else {
+                x
+            }
+        }
+        P_SATURATE => x.clamp(-half, half - 1),
+        _ => x.clamp(-(half - 1), half - 1),
+    }
+}
+
+/// The 128-bit case of [`add_ovf`] and [`add_ovf_p`].
+#[cold]
+#[inline(never)]
+fn add_ovf_wide(a: i64, b: i64, c: i64, bits: u32, policy: Overflow) -> (i64, bool) {
+    let x = i128::from(a) + i128::from(b) + i128::from(c);
+    let y = overflow(x, bits, policy);
+    (to_i64(y), y != x)
+}
+
+/// `a + b + c` through an overflow policy: the stored value and whether the policy changed
+/// it. Exact: 64-bit arithmetic when the sum fits, else 128-bit.
+#[inline(always)]
+fn add_ovf(a: i64, b: i64, c: i64, bits: u32, policy: Overflow) -> (i64, bool) {
+    match a.checked_add(b).and_then(|s| s.checked_add(c)) {
+        Some(x) => {
+            let y = overflow64(x, bits, policy);
+            (y, y != x)
+        }
+        None => add_ovf_wide(a, b, c, bits, policy),
+    }
+}
+
+/// [`add_ovf`] with the policy fixed at compile time.
+#[inline(always)]
+fn add_ovf_p<const P: u8>(a: i64, b: i64, c: i64, bits: u32, policy: Overflow) -> (i64, bool) {
+    match a.checked_add(b).and_then(|s| s.checked_add(c)) {
+        Some(x) => {
+            let y = ovf_p::<P>(x, bits);
+            (y, y != x)
+        }
+        None => add_ovf_wide(a, b, c, bits, policy),
+    }
+}
+
+/// One decay step, with the decay kind fixed at compile time (`MULT`: multiplicative).
+#[inline(always)]
+fn decay_k<const MULT: bool>(x: i64, d: i64, bits: u32, min_step: bool) -> i64 {
+    if MULT {
+        let prod = x.saturating_mul(d);
+        let m = (prod.unsigned_abs() >> bits) as i64;
+        if prod < 0 { -m } else { m }
+    } else {
+        let mut step = x >> (d as u32).min(63);
+        if min_step && step == 0 && x != 0 {
+            step = x.signum();
+        }
+        x - step
+    }
+}
+
+/// Step 3.1 with sum-then-add, first half, block by block: `inp[k] = Σ_g shift(acc_g, e_g)`
+/// (before `input_shift`), one shift per (core, group) block of slots. Returns `false`, doing
+/// nothing, unless every accumulator is small enough that no value can leave 64 bits (then
+/// [`gather_exact`] does it); leaves `acc` untouched.
+fn gather_blocks(p: &Program, acc: &[i64], used: usize, inp: &mut [i64]) -> bool {
+    // |a| <= 2^bits for all a: a ^ (a >> 63) is |a| for a >= 0 and |a| - 1 for a < 0.
+    let bits = p.gather_bits;
+    let ored = acc[..used].iter().fold(0i64, |o, &a| o | (a ^ (a >> 63)));
+    if bits == 0 || ored > (1i64 << bits) {
+        return false;
+    }
+    inp.fill(0);
+    for &(s0, s1, sh) in &p.slot_blocks {
+        let (s0, s1) = (s0 as usize, s1 as usize);
+        let accs = acc[s0..s1].iter().zip(&p.slot_comp[s0..s1]);
+        // acc holds weights / 2^k; the true term is shift(acc << k, e) = shift(acc, e + k).
+        if sh >= 0 {
+            for (&a, &k) in accs {
+                let x = &mut inp[k as usize];
+                *x = x.wrapping_add(a << sh);
+            }
+        } else {
+            let m = (-sh).min(63);
+            for (&a, &k) in accs {
+                let x = &mut inp[k as usize];
+                *x = x.wrapping_add(a >> m);
+            }
+        }
+    }
+    true
+}
+
+/// [`gather_blocks`] exactly, compartment by compartment, with the accumulator wrap of
+/// `accumulator_bits` and its overflow counts: inputs that fit in 64 bits go to `inp`, the
+/// others to `slow` (with `inp[k] = 0`).
+fn gather_exact(p: &Program, s: &mut State, rec: &mut Recorder) {
+    let acc_wrap = p.params.accumulator_bits;
+    let State { acc, inp, slow, .. } = s;
+    let starts = &p.comp_slot_start;
+    for (k, x) in inp.iter_mut().enumerate() {
+        let mut a_in: i128 = 0;
+        for &(slot, e) in &p.comp_slots[starts[k] as usize..starts[k + 1] as usize] {
+            let mut a = acc[slot as usize].wrapping_mul(p.w_scale);
+            if acc_wrap > 0 {
+                let w = overflow(i128::from(a), acc_wrap, Overflow::Wrap) as i64;
+                if w != a {
+                    rec.overflow_acc[p.comp_pop[k] as usize] += 1;
+                }
+                a = w;
+            }
+            a_in += shift128(a, e);
+        }
+        match i64::try_from(a_in) {
+            Ok(v) => *x = v,
+            Err(_) => {
+                *x = 0;
+                slow.push((k as u32, a_in));
+            }
+        }
+    }
+}
+
+/// The exact (128-bit) step 3.1 of compartment `k` with summed input `a_in` (before
+/// `input_shift`).
+#[cold]
+#[inline(never)]
+fn current_exact(p: &Program, u: i64, a_in: i128, k: usize) -> (i64, bool) {
+    let par = &p.params;
+    let dti = par.order == UpdateOrder::DecayThenInput;
+    let mut u = u;
+    if dti {
+        u = decay(u, p.u_decay[k], par);
+    }
+    let x = i128::from(u) + (a_in << par.input_shift);
+    let y = overflow(x, par.current_bits, par.current_overflow);
+    u = to_i64(y);
+    if !dti {
+        u = decay(u, p.u_decay[k], par);
+    }
+    (u, y != x)
+}
+
+/// Step 3.1 with sum-then-add, second half, for compartments `lo..hi`:
+/// `u = ovf(decay(u) + (inp << input_shift))` (`DTI`: decay_then_input) or
+/// `decay(ovf(u + (inp << input_shift)))`; decay kind and overflow policy fixed at compile time.
+#[allow(clippy::too_many_arguments)]
+fn current_range<const MULT: bool, const DTI: bool, const P: u8>(
+    p: &Program,
+    us: &mut [i64],
+    inp: &[i64],
+    ovf: &mut [u32],
+    lo: usize,
+    hi: usize,
+) {
+    let par = &p.params;
+    let (bits, min_step, is) = (par.decay_bits, par.min_step, par.input_shift);
+    let (cb, co) = (par.current_bits, par.current_overflow);
+    let iter = us[lo..hi]
+        .iter_mut()
+        .zip(&inp[lo..hi])
+        .zip(&p.u_decay[lo..hi])
+        .zip(ovf[lo..hi].iter_mut());
+    for (j, (((u, &a), &d), o)) in iter.enumerate() {
+        let i = a << is;
+        if i >> is != a {
+            let changed;
+            (*u, changed) = current_exact(p, *u, i128::from(a), lo + j);
+            *o += u32::from(changed);
+            continue;
+        }
+        let mut x = *u;
+        if DTI {
+            x = decay_k::<MULT>(x, d, bits, min_step);
+        }
+        let (y, changed) = add_ovf_p::<P>(x, i, 0, cb, co);
+        *o += u32::from(changed);
+        *u = if DTI {
+            y
+        } else {
+            decay_k::<MULT>(y, d, bits, min_step)
+        };
+    }
+}
+
+/// Step 3.1 (current) for every compartment.
+fn currents<const MULT: bool, const DTI: bool, const P: u8>(
+    p: &Program,
+    s: &mut State,
+    rec: &mut Recorder,
+) {
+    let par = &p.params;
+    let n = p.n_comp();
+    if p.store.is_none() {
+        // Per-event: the input was added in step 2; only input_then_decay decays here.
+        if !DTI {
+            for (u, &d) in s.u.iter_mut().zip(&p.u_decay) {
+                *u = decay_k::<MULT>(*u, d, par.decay_bits, par.min_step);
+            }
+        }
+        return;
+    }
+    s.slow.clear();
+    if par.accumulator_bits > 0 || !gather_blocks(p, &s.acc, s.slots, &mut s.inp) {
+        gather_exact(p, s, rec);
+    }
+    let used = s.slots;
+    s.acc[..used].fill(0);
+    let State { u, inp, slow, .. } = s;
+    let ovf = &mut rec.comp_ovf_u;
+    let mut start = 0;
+    for &(k, a_in) in slow.iter() {
+        let k = k as usize;
+        current_range::<MULT, DTI, P>(p, u, inp, ovf, start, k);
+        let changed;
+        (u[k], changed) = current_exact(p, u[k], a_in, k);
+        ovf[k] += u32::from(changed);
+        start = k + 1;
+    }
+    current_range::<MULT, DTI, P>(p, u, inp, ovf, start, n);
+}
+
+/// Steps 3.2 to 3.4 for the common case — no refractory period, `reset: zero` — with decay
+/// kind and overflow policy fixed at compile time; the compartments that spike go to
+/// `spikers` with their spike count, in order.
+fn voltages_simple<const MULT: bool, const P: u8>(p: &Program, s: &mut State, rec: &mut Recorder) {
+    let par = &p.params;
+    let (bits, min_step) = (par.decay_bits, par.min_step);
+    let (vb, vo) = (par.voltage_bits, par.voltage_overflow);
+    let State { u, v, spikers, .. } = s;
+    let n = p.n_comp();
+    spikers.clear();
+    spikers.resize(n + 1, (0, 0));
+    let mut ns = 0usize;
+    let iter = v
+        .iter_mut()
+        .zip(u.iter())
+        .zip(&p.v_decay)
+        .zip(&p.bias)
+        .zip(&p.vth_test)
+        .zip(rec.comp_ovf_v.iter_mut());
+    for (k, (((((v, &u), &d), &bias), &above), o)) in iter.enumerate() {
+        let dv = decay_k::<MULT>(*v, d, bits, min_step);
+        let (x, changed) = add_ovf_p::<P>(dv, u, bias, vb, vo);
+        *o += u32::from(changed);
+        let spike = x > above;
+        *v = if spike { 0 } else { x };
+        // Branch-free append: always write, advance only on a spike.
+        spikers[ns] = (k as u32, 1);
+        ns += usize::from(spike);
+    }
+    spikers.truncate(ns);
+}
+
+/// [`voltages_simple`] with the (unused) order parameter of [`with_kind`].
+fn voltages_simple_k<const MULT: bool, const DTI: bool, const P: u8>(
+    p: &Program,
+    s: &mut State,
+    rec: &mut Recorder,
+) {
+    voltages_simple::<MULT, P>(p, s, rec);
+}
+
+/// Steps 3.2 to 3.4 (refractory, voltage, spike and reset) in general.
+fn voltages<const MULT: bool>(p: &Program, s: &mut State, rec: &mut Recorder) {
+    let par = &p.params;
+    let (bits, min_step) = (par.decay_bits, par.min_step);
+    let (vb, vo) = (par.voltage_bits, par.voltage_overflow);
+    let subtract = par.reset == Reset::Subtract;
+    let State {
+        u,
+        v,
+        refr,
+        spikers,
+        ..
+    } = s;
+    let n = p.n_comp();
+    spikers.clear();
+    let ovf = &mut rec.comp_ovf_v;
+    for k in 0..n {
+        if refr[k] > 0 {
+            // Refractory: the voltage is held at 0 and integrates nothing; u runs on.
+            refr[k] -= 1;
+            v[k] = 0;
+            continue;
+        }
+        let dv = decay_k::<MULT>(v[k], p.v_decay[k], bits, min_step);
+        let (mut x, changed) = add_ovf(dv, u[k], p.bias[k], vb, vo);
+        ovf[k] += u32::from(changed);
+        let above = p.vth_test[k];
+        let mut count = 0u32;
+        if subtract {
+            let (max, vth) = (p.max_spikes[k], p.vth[k]);
+            while count < max && x > above {
+                count += 1;
+                x -= vth;
+            }
+        } else if x > above {
+            count = 1;
+            x = 0;
+        }
+        v[k] = x;
+        if count > 0 {
+            spikers.push((k as u32, count));
+        }
+    }
+}
+
+/// Runs `$body` with the const generics `MULT` (decay kind), `DTI` (order) and `P` (an
+/// overflow policy code) bound to the program's values.
+macro_rules! with_kind {
+    ($mult:expr, $dti:expr, $policy:expr, $f:ident :: <_, _, _>($($arg:expr),*)) => {
+        match ($mult, $dti, $policy) {
+            (true, true, P_WRAP) => $f::<true, true, P_WRAP>($($arg),*),
+            (true, true, P_WRAP_LAVA) => $f::<true, true, P_WRAP_LAVA>($($arg),*),
+            (true, true, P_SATURATE) => $f::<true, true, P_SATURATE>($($arg),*),
+            (true, true, _) => $f::<true, true, P_SATURATE_SYMMETRIC>($($arg),*),
+            (true, false, P_WRAP) => $f::<true, false, P_WRAP>($($arg),*),
+            (true, false, P_WRAP_LAVA) => $f::<true, false, P_WRAP_LAVA>($($arg),*),
+            (true, false, P_SATURATE) => $f::<true, false, P_SATURATE>($($arg),*),
+            (true, false, _) => $f::<true, false, P_SATURATE_SYMMETRIC>($($arg),*),
+            (false, true, P_WRAP) => $f::<false, true, P_WRAP>($($arg),*),
+            (false, true, P_WRAP_LAVA) => $f::<false, true, P_WRAP_LAVA>($($arg),*),
+            (false, true, P_SATURATE) => $f::<false, true, P_SATURATE>($($arg),*),
+            (false, true, _) => $f::<false, true, P_SATURATE_SYMMETRIC>($($arg),*),
+            (false, false, P_WRAP) => $f::<false, false, P_WRAP>($($arg),*),
+            (false, false, P_WRAP_LAVA) => $f::<false, false, P_WRAP_LAVA>($($arg),*),
+            (false, false, P_SATURATE) => $f::<false, false, P_SATURATE>($($arg),*),
+            (false, false, _) => $f::<false, false, P_SATURATE_SYMMETRIC>($($arg),*),
+        }
+    };
+}
+
+/// Step 3 for every compartment; spikes are appended to `pending[out_slot]`.
+#[inline(never)]
+fn update<const CYCLE: bool>(
+    p: &Program,
+    s: &mut State,
+    out_slot: usize,
+    t: u32,
+    rec: &mut Recorder,
+) {
+    let par = &p.params;
+    let mult = par.decay == DecayKind::Multiplicative;
+    let dti = par.order == UpdateOrder::DecayThenInput;
+    let (up, vp) = (
+        policy_code(par.current_overflow),
+        policy_code(par.voltage_overflow),
+    );
+    with_kind!(mult, dti, up, currents::<_, _, _>(p, s, rec));
+    if !p.any_refractory && par.reset == Reset::Zero {
+        with_kind!(mult, true, vp, voltages_simple_k::<_, _, _>(p, s, rec));
+    } else if mult {
+        voltages::<true>(p, s, rec);
+    } else {
+        voltages::<false>(p, s, rec);
+    }
+
+    // Spikes: counts, refractory periods, fan-out into the delay line, packets.
+    let topo = &p.topology;
+    let State {
+        refr,
+        pending,
+        inject,
+        core_out,
+        spikers,
+        ..
+    } = s;
+    let out = &mut pending[out_slot];
+    let probing = !rec.probe_of.is_empty();
+    for &(k, count) in spikers.iter() {
+        let k = k as usize;
+        rec.counts.spikes += u64::from(count);
+        rec.comp_spikes[k] = rec.comp_spikes[k].saturating_add(count);
+        refr[k] = p.refractory[k];
+        for &ga in &p.fan_axon[p.fan_start[k]..p.fan_start[k + 1]] {
+            out.push((ga, count));
+        }
+        let tree = p.comp_tree[k];
+        if tree != NONE {
+            rec.counts.packets_out += 1;
+            rec.counts.hops += u64::from(topo.hops[tree as usize]);
+            if CYCLE {
+                core_out[p.comp_core[k] as usize] += 1;
+                inject.push(tree);
+            }
+        }
+        if probing {
+            let pi = rec.probe_of[k];
+            if pi != NONE {
+                let probe = &mut rec.probes[pi as usize];
+                for _ in 0..count {
+                    probe.spike_ticks.push(t);
+                }
+            }
+        }
+    }
+    if rec.record_state {
+        for (probe, &k) in rec.probes.iter_mut().zip(&rec.probe_comp) {
+            probe.u.push(s.u[k as usize]);
+            probe.v.push(s.v[k as usize]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{bench_chips, synapses::LayoutOverride};
+
+    /// xorshift64*, for test values.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        /// A value of random sign and magnitude below `2^b` for a random `b`.
+        fn any(&mut self) -> i64 {
+            let bits = (self.next() % 64) as u32;
+            self.value(bits)
+        }
+        /// A value of random sign and magnitude below `2^bits`, now and then a corner.
+        fn value(&mut self, bits: u32) -> i64 {
+            match self.next() % 16 {
+                0 => i64::MAX,
+                1 => i64::MIN,
+                2 => 0,
+                _ => self.plain(bits),
+            }
+        }
+        /// A value of random sign and magnitude below `2^bits`.
+        fn plain(&mut self, bits: u32) -> i64 {
+            let m = (self.next() >> 1) as i64 >> (63 - bits.min(63));
+            if self.next() % 2 == 0 { m } else { -m }
+        }
+    }
+
+    const POLICIES: [Overflow; 4] = [
+        Overflow::Wrap,
+        Overflow::WrapLava,
+        Overflow::Saturate,
+        Overflow::SaturateSymmetric,
+    ];
+
+    fn recorder(p: &Program) -> Recorder {
+        let (n, npop) = (p.n_comp(), p.pop_names.len());
+        Recorder {
+            counts: EventCounts::default(),
+            overflow_u: vec![0; npop],
+            overflow_v: vec![0; npop],
+            overflow_acc: vec![0; npop],
+            comp_spikes: vec![0; n],
+            comp_ovf_u: vec![0; n],
+            comp_ovf_v: vec![0; n],
+            probe_of: Vec::new(),
+            probe_comp: Vec::new(),
+            probes: Vec::new(),
+            record_state: false,
+            cycles: None,
+            detail: CycleDetail::default(),
+        }
+    }
+
+    fn program() -> Program {
+        let spec = bench_chips::Spec {
+            cores: 3,
+            mesh_width: 2,
+            compartments: 64,
+            input_axons: 40,
+            recurrent_axons: 8,
+            row: 16,
+            recurrent_row: 4,
+            active: 10,
+            ticks: 5,
+        };
+        let mut config = bench_chips::chip(&spec);
+        for (c, core) in config.cores.iter_mut().enumerate() {
+            core.group_exponents = vec![7 - 5 * c as i32, c as i32 - 8];
+        }
+        Program::new(&config, &LayoutOverride::default()).expect("valid")
+    }
+
+    #[test]
+    fn overflow_fast_paths_are_exact() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        for _ in 0..20_000 {
+            let bits = 2 + (rng.next() % 31) as u32;
+            let x = rng.any();
+            for policy in POLICIES {
+                let want = overflow(i128::from(x), bits, policy);
+                assert_eq!(i128::from(overflow64(x, bits, policy)), want, "{x} {bits}");
+                let got = match policy_code(policy) {
+                    P_WRAP => ovf_p::<P_WRAP>(x, bits),
+                    P_WRAP_LAVA => ovf_p::<P_WRAP_LAVA>(x, bits),
+                    P_SATURATE => ovf_p::<P_SATURATE>(x, bits),
+                    _ => ovf_p::<P_SATURATE_SYMMETRIC>(x, bits),
+                };
+                assert_eq!(i128::from(got), want);
+                let (a, b, c) = (x, rng.value(63), rng.value(40));
+                let wide = overflow(i128::from(a) + i128::from(b) + i128::from(c), bits, policy);
+                let exact = (
+                    to_i64(wide),
+                    wide != i128::from(a) + i128::from(b) + i128::from(c),
+                );
+                assert_eq!(add_ovf(a, b, c, bits, policy), exact);
+                let p = match policy_code(policy) {
+                    P_WRAP => add_ovf_p::<P_WRAP>(a, b, c, bits, policy),
+                    P_WRAP_LAVA => add_ovf_p::<P_WRAP_LAVA>(a, b, c, bits, policy),
+                    P_SATURATE => add_ovf_p::<P_SATURATE>(a, b, c, bits, policy),
+                    _ => add_ovf_p::<P_SATURATE_SYMMETRIC>(a, b, c, bits, policy),
+                };
+                assert_eq!(p, exact);
+            }
+        }
+    }
+
+    #[test]
+    fn decay_fast_path_is_exact() {
+        let mut rng = Rng(0x0fed_cba9_8765_4321);
+        let mut params = program().params;
+        for _ in 0..20_000 {
+            let x = rng.any();
+            params.decay_bits = 1 + (rng.next() % 30) as u32;
+            params.min_step = rng.next() % 2 == 0;
+            let d = (rng.next() % (1 << params.decay_bits)) as i64;
+            params.decay = DecayKind::Multiplicative;
+            assert_eq!(
+                decay_k::<true>(x, d, params.decay_bits, params.min_step),
+                decay(x, d, &params)
+            );
+            params.decay = DecayKind::Shift;
+            let d = d % 70;
+            assert_eq!(
+                decay_k::<false>(x, d, params.decay_bits, params.min_step),
+                decay(x, d, &params)
+            );
+        }
+    }
+
+    /// Block-wise gathering agrees with the exact gathering whenever it accepts the
+    /// accumulators, and accepts all small ones.
+    #[test]
+    fn block_gather_is_exact() {
+        let p = program();
+        assert!(p.gather_bits > 0);
+        let mut s = State::new(&p);
+        let mut rec = recorder(&p);
+        let mut rng = Rng(0x5555_aaaa_1234_4321);
+        let mut fast = vec![0i64; p.n_comp()];
+        let (mut accepted, mut refused) = (0, 0);
+        for trial in 0..400 {
+            let bits = (trial % 64) as u32;
+            let corners = trial % 5 == 4;
+            for a in &mut s.acc[..s.slots] {
+                *a = if corners {
+                    rng.value(bits)
+                } else {
+                    rng.plain(bits)
+                };
+            }
+            let ok = gather_blocks(&p, &s.acc, s.slots, &mut fast);
+            s.slow.clear();
+            gather_exact(&p, &mut s, &mut rec);
+            if ok {
+                accepted += 1;
+                assert!(s.slow.is_empty(), "trial {trial}");
+                assert_eq!(fast, s.inp, "trial {trial}");
+            } else {
+                refused += 1;
+                assert!(
+                    corners || bits > 40,
+                    "trial {trial}: {bits}-bit accumulators refused"
+                );
+            }
+        }
+        assert!(accepted > 100 && refused > 50, "{accepted} {refused}");
+    }
+
+    /// The compartment-range current update agrees with the exact one for every decay kind,
+    /// order and overflow policy, including inputs beyond 64 bits after the input shift.
+    #[test]
+    fn current_range_is_exact() {
+        let mut p = program();
+        let n = p.n_comp();
+        let mut rng = Rng(0x7777_1111_2222_3333);
+        for trial in 0..256 {
+            p.params.decay = if trial % 2 == 0 {
+                DecayKind::Multiplicative
+            } else {
+                DecayKind::Shift
+            };
+            p.params.order = if trial / 2 % 2 == 0 {
+                UpdateOrder::DecayThenInput
+            } else {
+                UpdateOrder::InputThenDecay
+            };
+            p.params.current_overflow = POLICIES[trial / 4 % 4];
+            p.params.current_bits = 2 + (rng.next() % 31) as u32;
+            p.params.input_shift = (rng.next() % 25) as u32;
+            p.params.min_step = rng.next() % 2 == 0;
+            for d in &mut p.u_decay {
+                *d = (rng.next() % if trial % 2 == 0 { 4096 } else { 40 }) as i64;
+            }
+            let u0: Vec<i64> = (0..n).map(|_| rng.any()).collect();
+            let inp: Vec<i64> = (0..n).map(|_| rng.any()).collect();
+            let mut u = u0.clone();
+            let mut ovf = vec![0u32; n];
+            let mult = p.params.decay == DecayKind::Multiplicative;
+            let dti = p.params.order == UpdateOrder::DecayThenInput;
+            let code = policy_code(p.params.current_overflow);
+            with_kind!(
+                mult,
+                dti,
+                code,
+                current_range::<_, _, _>(&p, &mut u, &inp, &mut ovf, 0, n)
+            );
+            for k in 0..n {
+                let (want, changed) = current_exact(&p, u0[k], i128::from(inp[k]), k);
+                assert_eq!(u[k], want, "trial {trial}, compartment {k}");
+                assert_eq!(ovf[k], u32::from(changed), "trial {trial}, compartment {k}");
+            }
+        }
+    }
 }

@@ -12,7 +12,8 @@
 //! Main types: [`Emulator`] (a loaded configuration and its state; [`Emulator::run`],
 //! [`Emulator::reset`], [`Emulator::run_batch`] over samples in parallel), [`RunOptions`]
 //! and [`Probes`] (what to run and record), [`SampleResult`] (readout spike counts, event
-//! counts, [`CycleStats`], [`EnergyBreakdown`], per-population [`OverflowCounts`], probes).
+//! counts, [`CycleStats`], [`EnergyBreakdown`], per-population [`OverflowCounts`], probes),
+//! [`CycleDetail`] (how much per-tick and per-core cycle detail a run keeps).
 //!
 //! It does **not** read networks, compile, or encode images into spikes: input is a list of
 //! input-channel indices per tick, and the configuration comes from the chip crate only.
@@ -34,10 +35,18 @@ mod error;
 mod network;
 mod program;
 mod result;
+mod synapses;
 
 pub use emulator::Emulator;
 pub use error::EmuError;
 pub use result::{
-    CycleStats, EnergyBreakdown, EventCounts, Mode, NeuronProbe, OverflowCounts, ProbeSet, Probes,
-    RunOptions, SampleResult,
+    CycleDetail, CycleStats, EnergyBreakdown, EventCounts, Mode, NeuronProbe, OverflowCounts,
+    ProbeSet, Probes, RunOptions, SampleResult,
 };
+#[doc(hidden)]
+pub use synapses::LayoutOverride;
+
+/// The benchmark chips, for unit tests.
+#[cfg(test)]
+#[path = "../benches/chips/mod.rs"]
+mod bench_chips;

@@ -5,9 +5,12 @@
 use std::collections::HashMap;
 
 use lifchip_chip::{ChipConfig, validate, weight_format, xy_route};
-use lifchip_target::{Accumulate, DecayKind, Overflow, Reset, SpikeTest, Target, UpdateOrder};
+use lifchip_target::{Accumulate, DecayKind, Overflow, Reset, Target, UpdateOrder};
 
-use crate::EmuError;
+use crate::{
+    EmuError,
+    synapses::{LayoutOverride, Row, Store, sum_layout},
+};
 
 /// "No tree" / "no node" / "no router".
 pub(crate) const NONE: u32 = u32::MAX;
@@ -18,6 +21,9 @@ const MAX_SHIFT: u32 = 24;
 const MAX_DELAY: u32 = 4096;
 const MAX_SPIKES: u32 = 1024;
 const MAX_MESH_CELLS: u64 = 1 << 24;
+/// Synapse stores larger than this (about the L2 cache of a core) are read with the rows'
+/// cache lines loaded one row ahead (see `engine::deliver_sum`).
+const TOUCH_ABOVE_BYTES: usize = 4 << 20;
 
 /// The target numbers the tick reads, copied out of [`Target`].
 #[derive(Clone, Debug)]
@@ -26,9 +32,7 @@ pub(crate) struct Params {
     pub decay_bits: u32,
     pub min_step: bool,
     pub order: UpdateOrder,
-    pub accumulate: Accumulate,
     pub reset: Reset,
-    pub spike_test: SpikeTest,
     pub current_bits: u32,
     pub current_overflow: Overflow,
     pub voltage_bits: u32,
@@ -77,28 +81,47 @@ pub(crate) struct Program {
     pub v_decay: Vec<i64>,
     /// `threshold << threshold_shift`.
     pub vth: Vec<i64>,
+    /// The spike test is `v > vth_test`: `vth`, or `vth - 1` with `spike_test: greater_equal`.
+    pub vth_test: Vec<i64>,
     /// `bias << bias_exp`.
     pub bias: Vec<i64>,
     pub refractory: Vec<u32>,
+    /// Some compartment has a refractory period.
+    pub any_refractory: bool,
     pub max_spikes: Vec<u32>,
-    /// Accumulator slots of compartment `k`: `acc_start[k]..acc_start[k + 1]`, one per group
-    /// that some synapse into `k` belongs to.
-    pub acc_start: Vec<u32>,
-    /// Weight exponent of each accumulator slot.
-    pub acc_exp: Vec<i32>,
+    /// Accumulator slots of compartment `k` (sum-then-add): `comp_slots[comp_slot_start[k]..
+    /// comp_slot_start[k + 1]]`, each `(global slot, group exponent)`.
+    pub comp_slot_start: Vec<u32>,
+    pub comp_slots: Vec<(u32, i32)>,
+    /// First accumulator slot of each core, and one more entry: the total.
+    pub core_slot_base: Vec<u32>,
+    /// Length of the accumulator array (slots plus the padding of [`crate::synapses::U16_WINDOW`]).
+    pub acc_len: usize,
+    /// Stored weights are the true weights divided by this (a power of two).
+    pub w_scale: i64,
+    /// Slot blocks `(first slot, end, group exponent + log2(w_scale))`, one per (core, group),
+    /// and the compartment of each slot.
+    pub slot_blocks: Vec<(u32, u32, i32)>,
+    pub slot_comp: Vec<u32>,
+    /// When every accumulator is at most `2^gather_bits` in magnitude, no value of the
+    /// block-wise input gathering can leave 64 bits (0: always gather exactly).
+    pub gather_bits: u32,
     /// Fan-out of compartment `k`: global axons `fan_axon[fan_start[k]..fan_start[k + 1]]`.
     pub fan_start: Vec<usize>,
     pub fan_axon: Vec<u32>,
     /// Multicast tree of compartment `k`'s packets, or [`NONE`] without fan-out.
     pub comp_tree: Vec<u32>,
     // Axons (global index: cores in order, then axon index).
-    pub axon_core: Vec<u32>,
-    /// Synapses of axon `a`: `syn_start[a]..syn_start[a + 1]`.
-    pub syn_start: Vec<usize>,
-    /// Sum-then-add: `(accumulator slot, weight)`.
-    pub syn_sum: Vec<(u32, i32)>,
+    /// Row of each axon.
+    pub rows: Vec<Row>,
+    /// Sum-then-add: the synapse store the rows point into.
+    pub store: Option<Store>,
     /// Per-event: `(compartment, (weight shifted by its exponent) << input_shift)`.
-    pub syn_event: Vec<(u32, i64)>,
+    pub ev: Vec<(u32, i64)>,
+    /// Synapses on all cores.
+    pub synapses: u64,
+    /// Load each row's cache lines ahead of its use: the store is larger than the caches.
+    pub touch_rows: bool,
     // External inputs.
     pub in_start: Vec<usize>,
     pub in_axon: Vec<u32>,
@@ -197,7 +220,7 @@ fn shift(x: i64, e: i32) -> i64 {
 }
 
 impl Program {
-    pub fn new(config: &ChipConfig) -> Result<Program, EmuError> {
+    pub fn new(config: &ChipConfig, overrides: &LayoutOverride) -> Result<Program, EmuError> {
         validate(config)?;
         let t = &config.target;
         check_target(t)?;
@@ -209,9 +232,7 @@ impl Program {
             decay_bits: n.decay_bits,
             min_step: n.shift_min_step,
             order: n.order,
-            accumulate: n.accumulate,
             reset: n.reset,
-            spike_test: n.spike_test,
             current_bits: p.current_bits,
             current_overflow: p.current_overflow,
             voltage_bits: p.voltage_bits,
@@ -263,17 +284,26 @@ impl Program {
             v_decay: Vec::with_capacity(nc),
             vth: Vec::with_capacity(nc),
             bias: Vec::with_capacity(nc),
+            vth_test: Vec::new(),
             refractory: Vec::with_capacity(nc),
+            any_refractory: false,
             max_spikes: Vec::with_capacity(nc),
-            acc_start: Vec::with_capacity(nc + 1),
-            acc_exp: Vec::new(),
+            comp_slot_start: Vec::new(),
+            comp_slots: Vec::new(),
+            core_slot_base: Vec::new(),
+            acc_len: 0,
+            w_scale: 1,
+            slot_blocks: Vec::new(),
+            slot_comp: Vec::new(),
+            gather_bits: 0,
             fan_start: Vec::with_capacity(nc + 1),
             fan_axon: Vec::new(),
             comp_tree: Vec::with_capacity(nc),
-            axon_core: Vec::with_capacity(na),
-            syn_start: Vec::with_capacity(na + 1),
-            syn_sum: Vec::new(),
-            syn_event: Vec::new(),
+            rows: Vec::new(),
+            store: None,
+            ev: Vec::new(),
+            synapses: 0,
+            touch_rows: false,
             in_start: Vec::with_capacity(config.inputs.len() + 1),
             in_axon: Vec::new(),
             in_tree: Vec::with_capacity(config.inputs.len()),
@@ -338,61 +368,72 @@ impl Program {
                 ));
             }
         }
-        for (c, core) in config.cores.iter().enumerate() {
-            // Accumulator slots: one per (compartment, group) that some synapse targets.
-            let mut pairs: Vec<(u32, u16)> = core
-                .axons
-                .iter()
-                .flat_map(|a| a.synapses.iter().map(move |s| (s.compartment, a.group)))
-                .collect();
-            pairs.sort_unstable();
-            pairs.dedup();
-            let base = prog.acc_exp.len();
-            if base + pairs.len() >= NONE as usize {
-                return Err(too_big("accumulator slots"));
-            }
-            let mut next = 0;
-            for k in 0..core.compartments.len() as u32 {
-                prog.acc_start.push((base + next) as u32);
-                while next < pairs.len() && pairs[next].0 == k {
-                    let g = usize::from(pairs[next].1);
-                    prog.acc_exp
-                        .push(core.group_exponents.get(g).copied().unwrap_or(0));
-                    next += 1;
+        prog.synapses = config
+            .cores
+            .iter()
+            .flat_map(|c| &c.axons)
+            .map(|a| a.synapses.len() as u64)
+            .sum();
+        if per_event {
+            prog.rows.reserve(na);
+            for (c, core) in config.cores.iter().enumerate() {
+                for axon in &core.axons {
+                    let e = core
+                        .group_exponents
+                        .get(usize::from(axon.group))
+                        .copied()
+                        .unwrap_or(0);
+                    prog.rows.push(Row {
+                        start: prog.ev.len(),
+                        span: axon.synapses.len() as u32,
+                        len: axon.synapses.len() as u32,
+                        lo: NONE,
+                        core: c as u32,
+                    });
+                    prog.ev.extend(axon.synapses.iter().map(|s| {
+                        let k = comp_base[c] + s.compartment as usize;
+                        (k as u32, shift(i64::from(s.weight), e) << p.input_shift)
+                    }));
                 }
             }
-            for axon in &core.axons {
-                prog.axon_core.push(c as u32);
-                prog.syn_start.push(if per_event {
-                    prog.syn_event.len()
-                } else {
-                    prog.syn_sum.len()
-                });
-                let e = core
-                    .group_exponents
-                    .get(usize::from(axon.group))
-                    .copied()
-                    .unwrap_or(0);
-                for s in &axon.synapses {
-                    let k = comp_base[c] + s.compartment as usize;
-                    if per_event {
-                        prog.syn_event
-                            .push((k as u32, shift(i64::from(s.weight), e) << p.input_shift));
-                    } else {
-                        let at = pairs
-                            .binary_search(&(s.compartment, axon.group))
-                            .unwrap_or(0);
-                        prog.syn_sum.push(((base + at) as u32, s.weight));
-                    }
-                }
-            }
-        }
-        prog.syn_start.push(if per_event {
-            prog.syn_event.len()
         } else {
-            prog.syn_sum.len()
-        });
-        prog.acc_start.push(prog.acc_exp.len() as u32);
+            let layout = sum_layout(config, &comp_base, overrides).map_err(too_big)?;
+            prog.comp_slot_start = layout.comp_start;
+            prog.comp_slots = layout.comp_slots;
+            prog.core_slot_base = layout.core_base;
+            prog.acc_len = layout.acc_len;
+            prog.w_scale = layout.scale;
+            prog.slot_blocks = layout.blocks;
+            prog.slot_comp = layout.slot_comp;
+            // Terms are at most 2^(bits + max shift), a compartment sums at most 2^l of them.
+            let max_shift = prog
+                .slot_blocks
+                .iter()
+                .map(|b| b.2)
+                .max()
+                .unwrap_or(0)
+                .max(prog.w_scale.trailing_zeros() as i32)
+                .max(0) as u32;
+            let max_slots = prog
+                .comp_slot_start
+                .windows(2)
+                .map(|w| w[1] - w[0])
+                .max()
+                .unwrap_or(1)
+                .max(1);
+            let l = u32::BITS - (max_slots - 1).leading_zeros();
+            prog.gather_bits = if overrides.exact_gather {
+                0
+            } else {
+                62u32.saturating_sub(max_shift + l)
+            };
+            prog.rows = layout.rows;
+            prog.touch_rows = layout.store.bytes() > TOUCH_ABOVE_BYTES;
+            if let Some(touch) = overrides.touch {
+                prog.touch_rows = touch;
+            }
+            prog.store = Some(layout.store);
+        }
 
         // External inputs enter at the host router, at core 0's position.
         let host = config.cores.first().map_or((0, 0), |c| (c.x, c.y));
@@ -415,6 +456,10 @@ impl Program {
             );
         }
         prog.topology = builder.finish();
+        let ge = i64::from(n.spike_test == lifchip_target::SpikeTest::GreaterEqual);
+        // `v > vth_test` is the spike test: v > vth, or v >= vth (vth >= 0).
+        prog.vth_test = prog.vth.iter().map(|&v| v - ge).collect();
+        prog.any_refractory = prog.refractory.iter().any(|&r| r > 0);
         Ok(prog)
     }
 

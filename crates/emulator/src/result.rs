@@ -85,19 +85,43 @@ pub struct EnergyBreakdown {
     pub total_joules: f64,
 }
 
+/// How much of the cycle model's account a cycle-accurate run keeps in its [`CycleStats`]
+/// (set with [`Emulator::set_cycle_detail`](crate::Emulator::set_cycle_detail)). The totals
+/// are always there; the levels differ only in memory: a batch of many samples on a chip of
+/// many cores would otherwise keep `ticks × cores` numbers per sample.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CycleDetail {
+    /// Totals only: `total_cycles`, `cycles_per_tick_mean` / `_max`, `latency_seconds` and
+    /// `core_compute_cycles`; the per-tick vectors stay empty.
+    Totals,
+    /// Also the per-tick vectors `input_drain_cycles`, `spike_drain_cycles` and
+    /// `tick_cycles` (3 × ticks numbers). The default.
+    #[default]
+    PerTick,
+    /// Also `compute_cycles`: every core's compute cycles in every tick (ticks × cores).
+    PerCore,
+}
+
 /// The cycle model's account of a run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CycleStats {
     /// Cores of the configuration (the width of `compute_cycles`' rows).
     pub cores: usize,
-    /// Per tick: cycles to route that tick's input packets from the host router.
+    /// Per tick: cycles to route that tick's input packets from the host router
+    /// ([`CycleDetail::PerTick`] and above, else empty).
     pub input_drain_cycles: Vec<u64>,
-    /// Per tick and core (`[tick * cores + core]`): the core's compute cycles.
+    /// Per tick and core (`[tick * cores + core]`): the core's compute cycles
+    /// ([`CycleDetail::PerCore`] only, else empty).
     pub compute_cycles: Vec<u64>,
-    /// Per tick: cycles to drain that tick's spike packets through the mesh.
+    /// Per tick: cycles to drain that tick's spike packets through the mesh
+    /// ([`CycleDetail::PerTick`] and above, else empty).
     pub spike_drain_cycles: Vec<u64>,
-    /// Per tick: its length (input drain + slowest core + spike drain + barrier).
+    /// Per tick: its length (input drain + slowest core + spike drain + barrier)
+    /// ([`CycleDetail::PerTick`] and above, else empty).
     pub tick_cycles: Vec<u64>,
+    /// Per core: its compute cycles summed over the run (always kept).
+    pub core_compute_cycles: Vec<u64>,
     pub total_cycles: u64,
     pub cycles_per_tick_mean: f64,
     pub cycles_per_tick_max: u64,
@@ -106,7 +130,7 @@ pub struct CycleStats {
 }
 
 impl CycleStats {
-    /// Compute cycles of `core` in `tick`.
+    /// Compute cycles of `core` in `tick` (0 unless the run kept [`CycleDetail::PerCore`]).
     pub fn core_cycles(&self, tick: usize, core: usize) -> u64 {
         self.compute_cycles
             .get(tick * self.cores + core)

@@ -1,6 +1,6 @@
 //! The two hand-worked examples of docs/core-model.md ("Worked examples"), cycle by cycle.
 
-use lifchip_emulator::{Emulator, Mode, RunOptions};
+use lifchip_emulator::{CycleDetail, Emulator, Mode, RunOptions};
 
 use crate::util::{Conn, Layer, Net, Neuron, build, loihi};
 
@@ -44,7 +44,9 @@ fn example_1_one_core() {
             },
         ],
     };
-    let mut emu = Emulator::new(&build(&net, &target)).unwrap();
+    let mut emu = Emulator::new(&build(&net, &target))
+        .unwrap()
+        .with_cycle_detail(CycleDetail::PerCore);
     let r = emu.run(&[vec![0]], &RunOptions::new(3)).unwrap();
     let c = r.cycles.as_ref().unwrap();
     assert_eq!(c.input_drain_cycles, vec![1, 0, 0]);
@@ -74,6 +76,14 @@ fn example_1_one_core() {
 
 /// Example 2's net on a 3 x 1 mesh with FIFOs of `fifo_depth` packets, run for 3 ticks.
 fn example_2(fifo_depth: u32, mode: Mode) -> lifchip_emulator::SampleResult {
+    example_2_with(fifo_depth, mode, CycleDetail::PerCore)
+}
+
+fn example_2_with(
+    fifo_depth: u32,
+    mode: Mode,
+    detail: CycleDetail,
+) -> lifchip_emulator::SampleResult {
     let mut target = loihi(8);
     target.mesh.width = 3;
     target.mesh.height = 1;
@@ -102,7 +112,9 @@ fn example_2(fifo_depth: u32, mode: Mode) -> lifchip_emulator::SampleResult {
             },
         ],
     };
-    let mut emu = Emulator::new(&build(&net, &target)).unwrap();
+    let mut emu = Emulator::new(&build(&net, &target))
+        .unwrap()
+        .with_cycle_detail(detail);
     let options = RunOptions {
         mode,
         ..RunOptions::new(3)
@@ -141,4 +153,41 @@ fn functional_mode_gives_the_same_spikes_without_cycles() {
     assert_eq!(fast.counts, cycle.counts);
     assert_eq!(fast.energy.static_joules, 0.0);
     assert_eq!(fast.energy.hops_joules, cycle.energy.hops_joules);
+}
+
+/// The detail levels keep more or fewer numbers, never different ones.
+#[test]
+fn cycle_detail_levels_agree() {
+    let full = example_2(1, Mode::CycleAccurate);
+    let fc = full.cycles.as_ref().unwrap();
+    assert_eq!(
+        fc.core_compute_cycles,
+        vec![4 + 14 + 4, 2 + 2 + 8, 2 + 2 + 8]
+    );
+    for core in 0..3 {
+        let sum: u64 = (0..3).map(|t| fc.core_cycles(t, core)).sum();
+        assert_eq!(sum, fc.core_compute_cycles[core]);
+    }
+    let per_tick = example_2_with(1, Mode::CycleAccurate, CycleDetail::PerTick);
+    let totals = example_2_with(1, Mode::CycleAccurate, CycleDetail::Totals);
+    let (pc, tc) = (
+        per_tick.cycles.as_ref().unwrap(),
+        totals.cycles.as_ref().unwrap(),
+    );
+    assert!(pc.compute_cycles.is_empty());
+    assert_eq!(pc.tick_cycles, fc.tick_cycles);
+    assert_eq!(pc.input_drain_cycles, fc.input_drain_cycles);
+    assert_eq!(pc.spike_drain_cycles, fc.spike_drain_cycles);
+    assert!(tc.tick_cycles.is_empty() && tc.input_drain_cycles.is_empty());
+    assert!(tc.spike_drain_cycles.is_empty() && tc.compute_cycles.is_empty());
+    for c in [pc, tc] {
+        assert_eq!(c.total_cycles, fc.total_cycles);
+        assert_eq!(c.cycles_per_tick_max, fc.cycles_per_tick_max);
+        assert_eq!(c.cycles_per_tick_mean, fc.cycles_per_tick_mean);
+        assert_eq!(c.latency_seconds, fc.latency_seconds);
+        assert_eq!(c.core_compute_cycles, fc.core_compute_cycles);
+    }
+    assert_eq!(totals.energy, full.energy);
+    assert_eq!(totals.counts, full.counts);
+    assert_eq!(CycleDetail::default(), CycleDetail::PerTick);
 }

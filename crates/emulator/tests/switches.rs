@@ -55,7 +55,7 @@ fn shift(x: i64, e: i32) -> i64 {
 }
 
 /// Runs the net naively; returns `[layer][neuron]` of (spikes, u, v) per tick.
-fn reference(net: &Net, t: &Target, input: &[Vec<u32>], ticks: usize) -> Trace {
+pub fn reference(net: &Net, t: &Target, input: &[Vec<u32>], ticks: usize) -> Trace {
     let n = &t.neuron;
     let p = &t.precision;
     let slots = n.synaptic_delay.max(n.input_delay) as usize + 1;

@@ -2,6 +2,7 @@
 
 mod api;
 mod cycles;
+mod layouts;
 mod section_a;
 mod section_b;
 mod switches;

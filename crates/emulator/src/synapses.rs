@@ -1,0 +1,483 @@
+//! Synapse memory as the tick reads it: one flat store (CSR) of rows with the narrowest index
+//! and weight types the configuration allows, and the kernels that add a row into the
+//! accumulators.
+//!
+//! With `sum_then_add`, a synapse adds its weight to an *accumulator slot*, one per
+//! (compartment, group) that some synapse targets. Slots are numbered per core, group by group
+//! (ascending group, then ascending compartment), so a row — which belongs to one group —
+//! usually targets a run of consecutive slots. Rows are stored in one of two forms:
+//!
+//! - **sparse**: `(slot, weight)` pairs, the slot local to the core (`u16` when every core has
+//!   at most 65,536 slots, else `u32`);
+//! - **dense**: when the row's slots span at most twice its length, the weights of the span
+//!   `lo..lo + span` in order (absent slots hold 0, repeated slots their sum): no indices, and
+//!   a contiguous add the compiler vectorizes.
+//!
+//! Weights are stored divided by the largest power of two `scale` that divides them all (for
+//! example the step of Loihi's mixed sign mode), in `i8`, `i16` or `i32`, whichever holds
+//! them all; the
+//! compartment update multiplies the accumulator by `scale` before using it. Sums are wrapping
+//! 64-bit, so the result is bit-identical to adding the true weights in any order.
+
+use lifchip_chip::ChipConfig;
+
+use crate::program::NONE;
+
+/// Slots addressable with a `u16` index; the accumulator array is padded by this many entries
+/// so that a core's slot window is always a full `[i64; 65536]` (no bounds checks).
+pub(crate) const U16_WINDOW: usize = 1 << 16;
+
+/// Densify a row when its slot span is at most this many times its length.
+const DENSE_SPAN_FACTOR: u64 = 2;
+/// Rows shorter than this stay sparse.
+const DENSE_MIN_LEN: usize = 4;
+
+/// Overrides of the automatic layout choices, to test that every layout gives the same
+/// results (not for production use: the automatic choice is the fastest).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayoutOverride {
+    /// Use `u32` slot indices even where `u16` would do.
+    pub wide_index: bool,
+    /// Store weights in at least this many bytes (1, 2 or 4; 0 = automatic).
+    pub min_weight_bytes: u8,
+    /// Store every row sparse.
+    pub no_dense: bool,
+    /// Force the "larger than the cache" delivery (rows loaded ahead, deliveries sorted) on or
+    /// off.
+    pub touch: Option<bool>,
+    /// Always gather compartment inputs with the exact 128-bit path.
+    pub exact_gather: bool,
+}
+
+/// One axon's synapse row.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Row {
+    /// First entry in the store: in `idx`/`w` (sparse), `dense` (dense) or `Program::ev`
+    /// (per-event accumulation).
+    pub start: usize,
+    /// Entries stored: the synapses of a sparse row, the slot span of a dense row.
+    pub span: u32,
+    /// Synapses of the row (synaptic operations per delivered spike).
+    pub len: u32,
+    /// Dense rows: the first slot (local to the core); otherwise [`NONE`].
+    pub lo: u32,
+    /// The axon's core.
+    pub core: u32,
+}
+
+/// A stored weight.
+pub(crate) trait Weight: Copy + Send + Sync + std::fmt::Debug + 'static {
+    fn wide(self) -> i64;
+    fn narrow(x: i64) -> Option<Self>;
+}
+
+macro_rules! weight {
+    ($t:ty) => {
+        impl Weight for $t {
+            #[inline(always)]
+            fn wide(self) -> i64 {
+                i64::from(self)
+            }
+            fn narrow(x: i64) -> Option<Self> {
+                <$t>::try_from(x).ok()
+            }
+        }
+    };
+}
+weight!(i8);
+weight!(i16);
+weight!(i32);
+
+/// A stored slot index (local to the core).
+pub(crate) trait Index: Copy + Send + Sync + std::fmt::Debug + 'static {
+    fn narrow(x: u32) -> Option<Self>;
+    /// `acc[base + idx[j]] += m * w[j]` for every `j` (wrapping).
+    fn add_sparse<W: Weight>(acc: &mut [i64], base: usize, idx: &[Self], w: &[W], m: i64);
+}
+
+impl Index for u16 {
+    fn narrow(x: u32) -> Option<Self> {
+        u16::try_from(x).ok()
+    }
+    #[inline(always)]
+    fn add_sparse<W: Weight>(acc: &mut [i64], base: usize, idx: &[u16], w: &[W], m: i64) {
+        // A fixed-size window: any u16 is in range, so the loop has no bounds checks.
+        let window: &mut [i64; U16_WINDOW] = (&mut acc[base..base + U16_WINDOW])
+            .try_into()
+            .expect("the accumulators are padded by a u16 window");
+        if m == 1 {
+            for (&i, &w) in idx.iter().zip(w) {
+                let a = &mut window[usize::from(i)];
+                *a = a.wrapping_add(w.wide());
+            }
+        } else {
+            for (&i, &w) in idx.iter().zip(w) {
+                let a = &mut window[usize::from(i)];
+                *a = a.wrapping_add(w.wide().wrapping_mul(m));
+            }
+        }
+    }
+}
+
+impl Index for u32 {
+    fn narrow(x: u32) -> Option<Self> {
+        Some(x)
+    }
+    #[inline(always)]
+    fn add_sparse<W: Weight>(acc: &mut [i64], base: usize, idx: &[u32], w: &[W], m: i64) {
+        let window = &mut acc[base..];
+        if m == 1 {
+            for (&i, &w) in idx.iter().zip(w) {
+                let a = &mut window[i as usize];
+                *a = a.wrapping_add(w.wide());
+            }
+        } else {
+            for (&i, &w) in idx.iter().zip(w) {
+                let a = &mut window[i as usize];
+                *a = a.wrapping_add(w.wide().wrapping_mul(m));
+            }
+        }
+    }
+}
+
+/// `acc[j] += m * w[j]` (wrapping), a contiguous run.
+#[inline(always)]
+pub(crate) fn add_dense<W: Weight>(acc: &mut [i64], w: &[W], m: i64) {
+    if m == 1 {
+        for (a, &w) in acc.iter_mut().zip(w) {
+            *a = a.wrapping_add(w.wide());
+        }
+    } else {
+        for (a, &w) in acc.iter_mut().zip(w) {
+            *a = a.wrapping_add(w.wide().wrapping_mul(m));
+        }
+    }
+}
+
+/// The rows of all axons with one choice of index and weight types.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Typed<I, W> {
+    pub idx: Vec<I>,
+    pub w: Vec<W>,
+    pub dense: Vec<W>,
+}
+
+/// The synapse store, by index and weight type.
+#[derive(Clone, Debug)]
+pub(crate) enum Store {
+    U16I8(Typed<u16, i8>),
+    U16I16(Typed<u16, i16>),
+    U16I32(Typed<u16, i32>),
+    U32I8(Typed<u32, i8>),
+    U32I16(Typed<u32, i16>),
+    U32I32(Typed<u32, i32>),
+}
+
+impl Store {
+    /// Bytes of synapse memory the store takes (indices and weights).
+    pub fn bytes(&self) -> usize {
+        fn b<I, W>(t: &Typed<I, W>) -> usize {
+            t.idx.len() * size_of::<I>() + (t.w.len() + t.dense.len()) * size_of::<W>()
+        }
+        match self {
+            Store::U16I8(t) => b(t),
+            Store::U16I16(t) => b(t),
+            Store::U16I32(t) => b(t),
+            Store::U32I8(t) => b(t),
+            Store::U32I16(t) => b(t),
+            Store::U32I32(t) => b(t),
+        }
+    }
+}
+
+/// Accumulator slots of a sum-then-add configuration, and the rows that feed them.
+#[derive(Clone, Debug)]
+pub(crate) struct SumLayout {
+    /// First slot of each core (global slot = base + local slot); one more entry at the end.
+    pub core_base: Vec<u32>,
+    /// Slots of compartment `k`: `comp_slots[comp_start[k]..comp_start[k + 1]]`, each
+    /// `(global slot, group exponent)`.
+    pub comp_start: Vec<u32>,
+    pub comp_slots: Vec<(u32, i32)>,
+    /// Length of the accumulator array (slots plus padding).
+    pub acc_len: usize,
+    /// Slot blocks, one per (core, group): `(first global slot, end, shift)` where `shift` is
+    /// the group exponent plus `log2(scale)`; `slot_comp` names each slot's compartment.
+    pub blocks: Vec<(u32, u32, i32)>,
+    pub slot_comp: Vec<u32>,
+    /// Stored weight = true weight / `scale`.
+    pub scale: i64,
+    pub rows: Vec<Row>,
+    pub store: Store,
+}
+
+/// One core's slot numbering: per group present (ascending), the compartments it targets.
+struct CoreSlots {
+    /// `(group, first local slot, compartments ascending)`.
+    groups: Vec<(u16, u32, Vec<u32>)>,
+    slots: u32,
+}
+
+fn core_slots(core: &lifchip_chip::CoreConfig, seen: &mut [u32], stamp: &mut u32) -> CoreSlots {
+    let mut order: Vec<usize> = (0..core.axons.len()).collect();
+    order.sort_by_key(|&a| core.axons[a].group);
+    let mut groups = Vec::new();
+    let mut slots = 0u32;
+    let mut i = 0;
+    while i < order.len() {
+        let g = core.axons[order[i]].group;
+        *stamp = stamp.wrapping_add(1);
+        if *stamp == 0 {
+            seen.fill(0);
+            *stamp = 1;
+        }
+        let mut comps = Vec::new();
+        while i < order.len() && core.axons[order[i]].group == g {
+            for s in &core.axons[order[i]].synapses {
+                let k = s.compartment as usize;
+                if seen[k] != *stamp {
+                    seen[k] = *stamp;
+                    comps.push(s.compartment);
+                }
+            }
+            i += 1;
+        }
+        if comps.is_empty() {
+            continue;
+        }
+        comps.sort_unstable();
+        let n = comps.len() as u32;
+        groups.push((g, slots, comps));
+        slots += n;
+    }
+    CoreSlots { groups, slots }
+}
+
+/// Lays out the accumulator slots and synapse rows of a sum-then-add configuration
+/// (`comp_base[c]`: first global compartment of core `c`). Errors name a count that does not
+/// fit in 32 bits.
+pub(crate) fn sum_layout(
+    config: &ChipConfig,
+    comp_base: &[usize],
+    layout: &LayoutOverride,
+) -> Result<SumLayout, &'static str> {
+    let max_comp = config
+        .cores
+        .iter()
+        .map(|c| c.compartments.len())
+        .max()
+        .unwrap_or(0);
+    let mut seen = vec![0u32; max_comp];
+    let mut stamp = 0u32;
+    let mut per_core = Vec::with_capacity(config.cores.len());
+    let mut core_base = Vec::with_capacity(config.cores.len() + 1);
+    let mut total = 0u64;
+    for core in &config.cores {
+        let cs = core_slots(core, &mut seen, &mut stamp);
+        core_base.push(total as u32);
+        total += u64::from(cs.slots);
+        if total >= u64::from(NONE) {
+            return Err("accumulator slots");
+        }
+        per_core.push(cs);
+    }
+    core_base.push(total as u32);
+
+    // Compartment -> slots.
+    let nc = *comp_base.last().unwrap_or(&0);
+    let mut count = vec![0u32; nc + 1];
+    for (c, cs) in per_core.iter().enumerate() {
+        for (_, _, comps) in &cs.groups {
+            for &k in comps {
+                count[comp_base[c] + k as usize] += 1;
+            }
+        }
+    }
+    let mut comp_start = Vec::with_capacity(nc + 1);
+    let mut acc = 0u32;
+    for &n in &count[..nc] {
+        comp_start.push(acc);
+        acc += n;
+    }
+    comp_start.push(acc);
+    let mut fill: Vec<u32> = comp_start[..nc].to_vec();
+    let mut comp_slots = vec![(0u32, 0i32); acc as usize];
+    for (c, (cs, core)) in per_core.iter().zip(&config.cores).enumerate() {
+        for (g, first, comps) in &cs.groups {
+            let e = core
+                .group_exponents
+                .get(usize::from(*g))
+                .copied()
+                .unwrap_or(0);
+            for (j, &k) in comps.iter().enumerate() {
+                let gk = comp_base[c] + k as usize;
+                comp_slots[fill[gk] as usize] = (core_base[c] + first + j as u32, e);
+                fill[gk] += 1;
+            }
+        }
+    }
+
+    // The narrowest types: weights divided by the largest power of two dividing them all.
+    let mut ored = 0u32;
+    for core in &config.cores {
+        for a in &core.axons {
+            ored = a
+                .synapses
+                .iter()
+                .fold(ored, |o, s| o | s.weight.unsigned_abs());
+        }
+    }
+    let scale = 1i64 << ored.trailing_zeros().min(31);
+    let mut max_abs = 0i64;
+    for core in &config.cores {
+        for a in &core.axons {
+            max_abs = a
+                .synapses
+                .iter()
+                .fold(max_abs, |m, s| m.max(i64::from(s.weight).abs()));
+        }
+    }
+    let max_abs = match layout.min_weight_bytes {
+        2 => (max_abs / scale).max(128),
+        4 => (max_abs / scale).max(1 << 15),
+        _ => max_abs / scale,
+    };
+    let u16_ok = !layout.wide_index && per_core.iter().all(|cs| cs.slots as usize <= U16_WINDOW);
+    let (store, rows) = match (u16_ok, max_abs) {
+        (true, ..=127) => rows_typed::<u16, i8>(config, &per_core, scale, layout, Store::U16I8),
+        (true, ..=32767) => rows_typed::<u16, i16>(config, &per_core, scale, layout, Store::U16I16),
+        (true, _) => rows_typed::<u16, i32>(config, &per_core, scale, layout, Store::U16I32),
+        (false, ..=127) => rows_typed::<u32, i8>(config, &per_core, scale, layout, Store::U32I8),
+        (false, ..=32767) => {
+            rows_typed::<u32, i16>(config, &per_core, scale, layout, Store::U32I16)
+        }
+        (false, _) => rows_typed::<u32, i32>(config, &per_core, scale, layout, Store::U32I32),
+    };
+    let acc_len = total as usize + if u16_ok { U16_WINDOW } else { 0 };
+    let log2 = scale.trailing_zeros() as i32;
+    let mut blocks = Vec::new();
+    let mut slot_comp = vec![0u32; total as usize];
+    for (c, (cs, core)) in per_core.iter().zip(&config.cores).enumerate() {
+        for (g, first, comps) in &cs.groups {
+            let e = core
+                .group_exponents
+                .get(usize::from(*g))
+                .copied()
+                .unwrap_or(0);
+            let start = core_base[c] + first;
+            blocks.push((start, start + comps.len() as u32, e + log2));
+            for (i, &k) in comps.iter().enumerate() {
+                slot_comp[start as usize + i] = (comp_base[c] + k as usize) as u32;
+            }
+        }
+    }
+    Ok(SumLayout {
+        blocks,
+        slot_comp,
+        core_base,
+        comp_start,
+        comp_slots,
+        acc_len,
+        scale,
+        rows,
+        store,
+    })
+}
+
+/// Builds every core's rows into a [`Typed`] store.
+fn rows_typed<I: Index, W: Weight>(
+    config: &ChipConfig,
+    per_core: &[CoreSlots],
+    scale: i64,
+    layout: &LayoutOverride,
+    wrap: fn(Typed<I, W>) -> Store,
+) -> (Store, Vec<Row>) {
+    let mut t = Typed::<I, W> {
+        idx: Vec::new(),
+        w: Vec::new(),
+        dense: Vec::new(),
+    };
+    let axons: usize = config.cores.iter().map(|c| c.axons.len()).sum();
+    let mut rows = Vec::with_capacity(axons);
+    // Local slot of (group index, compartment): a table when small, else a binary search.
+    let mut table: Vec<u32> = Vec::new();
+    let mut gindex = vec![NONE; 1 << 16];
+    let mut slots: Vec<u32> = Vec::new();
+    let mut cells: Vec<i64> = Vec::new();
+    for (c, (core, cs)) in config.cores.iter().zip(per_core).enumerate() {
+        let n = core.compartments.len();
+        for (j, (g, ..)) in cs.groups.iter().enumerate() {
+            gindex[usize::from(*g)] = j as u32;
+        }
+        let use_table = cs.groups.len().saturating_mul(n) <= 1 << 24;
+        if use_table {
+            table.clear();
+            table.resize(cs.groups.len() * n, NONE);
+            for (j, (_, first, comps)) in cs.groups.iter().enumerate() {
+                for (i, &k) in comps.iter().enumerate() {
+                    table[j * n + k as usize] = first + i as u32;
+                }
+            }
+        }
+        let slot_of = |j: usize, k: u32| -> u32 {
+            if use_table {
+                table[j * n + k as usize]
+            } else {
+                let (_, first, comps) = &cs.groups[j];
+                first + comps.binary_search(&k).unwrap_or(0) as u32
+            }
+        };
+        for axon in &core.axons {
+            let len = axon.synapses.len();
+            let j = gindex[usize::from(axon.group)] as usize;
+            slots.clear();
+            slots.extend(axon.synapses.iter().map(|s| slot_of(j, s.compartment)));
+            let (lo, hi) = slots
+                .iter()
+                .fold((u32::MAX, 0u32), |(lo, hi), &s| (lo.min(s), hi.max(s)));
+            let span = if len == 0 { 0 } else { u64::from(hi - lo) + 1 };
+            let mut dense =
+                !layout.no_dense && len >= DENSE_MIN_LEN && span <= DENSE_SPAN_FACTOR * len as u64;
+            if dense {
+                cells.clear();
+                cells.resize(span as usize, 0);
+                for (s, &slot) in axon.synapses.iter().zip(&slots) {
+                    cells[(slot - lo) as usize] += i64::from(s.weight) / scale;
+                }
+                dense = cells.iter().all(|&x| W::narrow(x).is_some());
+            }
+            if dense {
+                rows.push(Row {
+                    start: t.dense.len(),
+                    span: span as u32,
+                    len: len as u32,
+                    lo,
+                    core: c as u32,
+                });
+                t.dense
+                    .extend(cells.iter().map(|&x| W::narrow(x).expect("checked")));
+            } else {
+                rows.push(Row {
+                    start: t.w.len(),
+                    span: len as u32,
+                    len: len as u32,
+                    lo: NONE,
+                    core: c as u32,
+                });
+                t.idx.extend(
+                    slots
+                        .iter()
+                        .map(|&s| I::narrow(s).expect("fits the index type")),
+                );
+                t.w.extend(axon.synapses.iter().map(|s| {
+                    W::narrow(i64::from(s.weight) / scale).expect("fits the weight type")
+                }));
+            }
+        }
+        for (g, ..) in &cs.groups {
+            gindex[usize::from(*g)] = NONE;
+        }
+    }
+    (wrap(t), rows)
+}

@@ -1,0 +1,247 @@
+//! The fast paths give the same results as each other: every synapse layout the emulator can
+//! choose (u16 or u32 slot indices; i8, i16 or i32 weights; dense or sparse rows; rows loaded
+//! ahead and deliveries sorted for large stores; block-wise or exact input gathering) is
+//! forced on the random targets and nets of `switches.rs` and on the benchmark chips, and must
+//! reproduce the automatic layout's results exactly — spikes, u and v of every neuron every
+//! tick, event counts, cycles, energy and overflow counts. The automatic layout itself is held
+//! against the naive reference by `switches.rs`, sections A and B, and the equivalence test of
+//! backend-core.
+
+use lifchip_chip::ChipConfig;
+use lifchip_emulator::{
+    CycleDetail, Emulator, LayoutOverride, Mode, ProbeSet, Probes, RunOptions, SampleResult,
+};
+
+use crate::{
+    switches::{random_case, reference},
+    util::{Conn, Layer, Net, Neuron, build, loihi, trace_of},
+};
+
+#[path = "../benches/chips/mod.rs"]
+mod chips;
+
+/// Every override worth distinguishing, alone and all together.
+fn overrides() -> Vec<LayoutOverride> {
+    let base = LayoutOverride::default();
+    vec![
+        LayoutOverride {
+            wide_index: true,
+            ..base
+        },
+        LayoutOverride {
+            min_weight_bytes: 2,
+            ..base
+        },
+        LayoutOverride {
+            min_weight_bytes: 4,
+            ..base
+        },
+        LayoutOverride {
+            no_dense: true,
+            ..base
+        },
+        LayoutOverride {
+            touch: Some(true),
+            ..base
+        },
+        LayoutOverride {
+            exact_gather: true,
+            ..base
+        },
+        LayoutOverride {
+            wide_index: true,
+            min_weight_bytes: 4,
+            no_dense: true,
+            touch: Some(true),
+            exact_gather: true,
+        },
+    ]
+}
+
+fn run(emu: &mut Emulator, input: &[Vec<u32>], ticks: u32, mode: Mode) -> SampleResult {
+    emu.reset();
+    let options = RunOptions {
+        ticks,
+        mode,
+        probes: Probes {
+            set: ProbeSet::All,
+            state: true,
+        },
+    };
+    emu.run(input, &options).expect("runs")
+}
+
+/// Runs `config` with the automatic layout and with every override, in both modes.
+fn check_layouts(config: &ChipConfig, input: &[Vec<u32>], ticks: u32, what: &str) {
+    for mode in [Mode::Functional, Mode::CycleAccurate] {
+        let mut auto = Emulator::new(config)
+            .expect("valid")
+            .with_cycle_detail(CycleDetail::PerCore);
+        let want = run(&mut auto, input, ticks, mode);
+        for layout in overrides() {
+            let mut emu = Emulator::with_layout(config, layout)
+                .expect("valid")
+                .with_cycle_detail(CycleDetail::PerCore);
+            let got = run(&mut emu, input, ticks, mode);
+            assert!(got == want, "{what}, {mode:?}, {layout:?}: results differ");
+        }
+    }
+}
+
+#[test]
+fn every_layout_on_random_targets() {
+    for seed in 0..150 {
+        let (target, net, input, ticks) = random_case(seed);
+        let config = build(&net, &target);
+        check_layouts(&config, &input, ticks as u32, &format!("seed {seed}"));
+    }
+}
+
+#[test]
+fn every_layout_on_benchmark_chips() {
+    let spec = chips::Spec {
+        cores: 6,
+        mesh_width: 3,
+        compartments: 96,
+        input_axons: 120,
+        recurrent_axons: 24,
+        row: 24,
+        recurrent_row: 6,
+        active: 30,
+        ticks: 25,
+    };
+    check_layouts(
+        &chips::chip(&spec),
+        &chips::input(&spec),
+        spec.ticks,
+        "sparse",
+    );
+    let dense = chips::Spec { row: 96, ..spec };
+    check_layouts(
+        &chips::chip(&dense),
+        &chips::input(&dense),
+        dense.ticks,
+        "dense",
+    );
+}
+
+/// A core with more than 65,536 accumulator slots (1024 compartments × 70 groups) needs u32
+/// indices in the automatic layout too; it still matches the naive reference.
+#[test]
+fn more_than_a_u16_of_slots() {
+    let mut target = loihi(8);
+    target.mesh.width = 1;
+    target.mesh.height = 1;
+    let n = 1024;
+    let groups = 70;
+    let layer = Layer {
+        neurons: (0..n)
+            .map(|j| Neuron {
+                du: 300,
+                dv: 200,
+                vth: 600 + (j as u32 % 7) * 50,
+                ..Neuron::default()
+            })
+            .collect(),
+        incoming: (0..groups)
+            .map(|g| Conn {
+                from: 0,
+                weights: (0..2)
+                    .map(|i| {
+                        (0..n)
+                            .map(|j| ((i * 31 + j * 7 + g * 13) % 41) as i32 * 2 - 36)
+                            .collect()
+                    })
+                    .collect(),
+                exp: (g as i32 % 5) - 2,
+            })
+            .collect(),
+        cores: vec![0; n],
+    };
+    let net = Net {
+        inputs: 2,
+        layers: vec![layer],
+    };
+    let config = build(&net, &target);
+    let ticks = 12;
+    let input: Vec<Vec<u32>> = (0..ticks)
+        .map(|t| match t % 3 {
+            0 => vec![0],
+            1 => vec![0, 1, 1],
+            _ => vec![],
+        })
+        .collect();
+    let mut emu = Emulator::new(&config).expect("valid");
+    let got = trace_of(
+        &run(&mut emu, &input, ticks as u32, Mode::Functional),
+        &net,
+        ticks,
+    );
+    assert!(got == reference(&net, &target, &input, ticks));
+    assert!(
+        got.iter()
+            .flatten()
+            .any(|(spikes, ..)| spikes.iter().any(|&s| s > 0))
+    );
+    check_layouts(&config, &input, ticks as u32, "70 groups");
+}
+
+/// The order of a tick's input channels does not matter, nor whether repeats are adjacent:
+/// sorted, reversed and interleaved lists, few spikes (sorted in place) or many (counted per
+/// channel), give the same results.
+#[test]
+fn input_order_within_a_tick_does_not_matter() {
+    let spec = chips::Spec {
+        cores: 4,
+        mesh_width: 2,
+        compartments: 64,
+        input_axons: 80,
+        recurrent_axons: 16,
+        row: 16,
+        recurrent_row: 4,
+        active: 20,
+        ticks: 30,
+    };
+    let config = chips::chip(&spec);
+    let base = chips::input(&spec);
+    for dense in [false, true] {
+        // A tick with repeats: every channel once more than its position's parity says.
+        let input: Vec<Vec<u32>> = base
+            .iter()
+            .enumerate()
+            .map(|(t, chans)| {
+                let mut v = chans.clone();
+                if dense {
+                    v.extend(chans.iter().copied());
+                    v.extend((0..spec.input_axons).filter(|c| (c + t as u32) % 3 == 0));
+                } else {
+                    v.truncate(4);
+                    v.push(v[0]);
+                }
+                v
+            })
+            .collect();
+        let sorted: Vec<Vec<u32>> = input
+            .iter()
+            .map(|v| {
+                let mut v = v.clone();
+                v.sort_unstable();
+                v
+            })
+            .collect();
+        let reversed: Vec<Vec<u32>> = sorted
+            .iter()
+            .map(|v| v.iter().rev().copied().collect())
+            .collect();
+        let mut emu = Emulator::new(&config).expect("valid");
+        for mode in [Mode::Functional, Mode::CycleAccurate] {
+            let want = run(&mut emu, &sorted, spec.ticks, mode);
+            assert!(want.counts.input_packets > 0);
+            assert!(run(&mut emu, &input, spec.ticks, mode) == want, "{mode:?}");
+            assert!(
+                run(&mut emu, &reversed, spec.ticks, mode) == want,
+                "{mode:?}"
+            );
+        }
+    }
+}
