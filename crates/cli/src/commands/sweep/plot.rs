@@ -787,6 +787,57 @@ pub fn write_all(
     Ok(written)
 }
 
+/// One epoch of a training log: epoch, loss, train accuracy, test accuracy (if measured).
+pub type EpochPoint = (f64, f64, f64, Option<f64>);
+
+/// The training curves of `lifchip train --plot DIR`: `DIR/accuracy.{png,svg}` (train and
+/// test accuracy per epoch) and `DIR/loss.{png,svg}`.
+pub fn training_curves(epochs: &[EpochPoint], dir: &Path) -> CliResult<()> {
+    let line = |label: &str, points: Vec<(f64, f64)>| Line {
+        label: label.to_string(),
+        points,
+    };
+    let mut accuracy = vec![line(
+        "train (noise, dropout on)",
+        epochs.iter().map(|e| (e.0, e.2 * 100.0)).collect(),
+    )];
+    let test: Vec<(f64, f64)> = epochs
+        .iter()
+        .filter_map(|e| e.3.map(|t| (e.0, t * 100.0)))
+        .collect();
+    if !test.is_empty() {
+        accuracy.push(line("test (rate mode)", test));
+    }
+    let plot = |title: &str, y_desc: &str, lines: Vec<Line>| LinePlot {
+        title: title.to_string(),
+        x_desc: "epoch".into(),
+        y_desc: y_desc.to_string(),
+        x: Scale::Linear,
+        lines,
+        dashed: Vec::new(),
+        dashed_label: String::new(),
+        references: Vec::new(),
+        y_min_zero: false,
+        join: true,
+        failed: Vec::new(),
+        failed_label: String::new(),
+    };
+    save(
+        &plot("Accuracy per epoch", "accuracy (%)", accuracy),
+        dir,
+        "accuracy",
+    )?;
+    let loss = vec![line(
+        "training loss",
+        epochs.iter().map(|e| (e.0, e.1)).collect(),
+    )];
+    save(
+        &plot("Loss per epoch", "softmax cross-entropy", loss),
+        dir,
+        "loss",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -869,55 +920,4 @@ mod tests {
             assert!(svg.contains("<svg") && svg.contains("<text"), "{stem}.svg");
         }
     }
-}
-
-/// One epoch of a training log: epoch, loss, train accuracy, test accuracy (if measured).
-pub type EpochPoint = (f64, f64, f64, Option<f64>);
-
-/// The training curves of `lifchip train --plot DIR`: `DIR/accuracy.{png,svg}` (train and
-/// test accuracy per epoch) and `DIR/loss.{png,svg}`.
-pub fn training_curves(epochs: &[EpochPoint], dir: &Path) -> CliResult<()> {
-    let line = |label: &str, points: Vec<(f64, f64)>| Line {
-        label: label.to_string(),
-        points,
-    };
-    let mut accuracy = vec![line(
-        "train (noise, dropout on)",
-        epochs.iter().map(|e| (e.0, e.2 * 100.0)).collect(),
-    )];
-    let test: Vec<(f64, f64)> = epochs
-        .iter()
-        .filter_map(|e| e.3.map(|t| (e.0, t * 100.0)))
-        .collect();
-    if !test.is_empty() {
-        accuracy.push(line("test (rate mode)", test));
-    }
-    let plot = |title: &str, y_desc: &str, lines: Vec<Line>| LinePlot {
-        title: title.to_string(),
-        x_desc: "epoch".into(),
-        y_desc: y_desc.to_string(),
-        x: Scale::Linear,
-        lines,
-        dashed: Vec::new(),
-        dashed_label: String::new(),
-        references: Vec::new(),
-        y_min_zero: false,
-        join: true,
-        failed: Vec::new(),
-        failed_label: String::new(),
-    };
-    save(
-        &plot("Accuracy per epoch", "accuracy (%)", accuracy),
-        dir,
-        "accuracy",
-    )?;
-    let loss = vec![line(
-        "training loss",
-        epochs.iter().map(|e| (e.0, e.1)).collect(),
-    )];
-    save(
-        &plot("Loss per epoch", "softmax cross-entropy", loss),
-        dir,
-        "loss",
-    )
 }
