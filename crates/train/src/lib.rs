@@ -17,12 +17,17 @@
 //! - [`eval_rate`] and [`eval_spiking`] evaluate any feed-forward float net (also one loaded
 //!   from disk) on a [`lifchip_data::Dataset`]: rate mode with the net's own linear ops, or a
 //!   batched step-by-step simulation of nengo's LIF neuron with alpha/lowpass synapses.
+//! - [`fine_tune`] / [`fine_tune_on`] continue training an existing float net with a
+//!   target's weight quantization in the forward pass (quantization-aware fine-tuning, straight-
+//!   through estimator; [`QatConfig`] mirrors the compiler's per-layer grid, see the `qat`
+//!   module); [`quantize_net`] and [`eval_quantized`] apply the same grid to a net.
 //! - [`bench_images_per_second`] measures training and inference throughput.
 //!
 //! # What it does not do
 //! It does not quantize, compile or emulate (that is `lifchip-compiler` and the emulator), does
-//! not evaluate chip-unit (`chip_lif`) or recurrent nets, does not train from an existing net
-//! (every run starts from a seeded initialisation), and stores no dropout or softmax in the net.
+//! not evaluate chip-unit (`chip_lif`) or recurrent nets, trains an existing net only by QAT
+//! fine-tuning (a [`train`] run starts from a seeded initialisation), and stores no dropout or
+//! softmax in the net.
 //!
 //! # Example
 //! ```no_run
@@ -47,6 +52,7 @@ mod graph;
 mod kernels;
 mod model;
 mod optim;
+mod qat;
 mod train;
 
 pub use crate::{
@@ -58,6 +64,10 @@ pub use crate::{
     error::TrainError,
     eval::{
         EvalMode, Evaluation, PopulationActivity, SpikingConfig, Synapse, eval_rate, eval_spiking,
+    },
+    qat::{
+        LayerGrid, QatConfig, WeightRange, eval_quantized, fine_tune, fine_tune_on, quantize_net,
+        sign_class,
     },
     train::{EpochStats, Progress, TrainOptions, TrainReport, train, train_on},
 };

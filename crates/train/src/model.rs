@@ -447,6 +447,167 @@ impl Model {
         Ok(net)
     }
 
+    /// A trainable model of an existing float net: a chain `input → p1 → … → output` in which
+    /// every non-input population has exactly one incoming projection, from the previous one,
+    /// whose ops end in its weights (dense, conv2d or sparse). Conv biases must be the same
+    /// within a channel (as this crate trains them). `noise_hz` is the training noise of every
+    /// hidden stage. Nets this crate trained always qualify.
+    pub fn from_net(net: &Net, noise_hz: f32) -> Result<Model, TrainError> {
+        let graph = crate::graph::Graph::from_net(net)?;
+        let place = format!("net {:?}", net.name);
+        let chain = |m: String| TrainError::unsupported(&place, m);
+        let input = net
+            .inputs()
+            .next()
+            .ok_or_else(|| chain("has no input population".into()))?;
+        let input_shape = match input.shape.as_slice() {
+            [c, h, w] => [*c, *h, *w],
+            [n] => [1, 1, *n],
+            other => {
+                return Err(chain(format!(
+                    "input shape {other:?} is neither [n] nor [c, h, w]"
+                )));
+            }
+        };
+        if graph.output + 1 != graph.nodes.len() {
+            return Err(chain(
+                "the output population is not the last of the chain".into(),
+            ));
+        }
+        let mut stages = Vec::with_capacity(graph.nodes.len());
+        for (k, node) in graph.nodes.iter().enumerate() {
+            let expected = if k == 0 {
+                crate::graph::Source::Input
+            } else {
+                crate::graph::Source::Node(k - 1)
+            };
+            let [edge] = node.edges.as_slice() else {
+                return Err(chain(format!(
+                    "population {:?} has {} incoming projections; fine-tuning needs a chain with one each",
+                    node.name,
+                    node.edges.len()
+                )));
+            };
+            if edge.source != expected {
+                return Err(chain(format!(
+                    "population {:?} is not fed by the population before it; fine-tuning needs a chain",
+                    node.name
+                )));
+            }
+            if edge
+                .kernels
+                .iter()
+                .rev()
+                .skip(1)
+                .any(|op| op.weights().is_some())
+                || edge.kernels.last().and_then(Kernel::weights).is_none()
+            {
+                return Err(chain(format!(
+                    "the projection into {:?} must end in its only weighted op (dense, conv2d or sparse)",
+                    node.name
+                )));
+            }
+            let pop = net
+                .populations
+                .iter()
+                .find(|p| p.name == node.name)
+                .ok_or_else(|| chain(format!("population {:?} not found", node.name)))?;
+            let (bias, bias_block) = match edge.kernels.last() {
+                Some(Kernel::Conv { g, .. }) => {
+                    let block = g.positions().max(1);
+                    let per_channel: Vec<f32> = node.bias.chunks(block).map(|c| c[0]).collect();
+                    if node
+                        .bias
+                        .chunks(block)
+                        .any(|c| c.iter().any(|&b| b != c[0]))
+                    {
+                        return Err(chain(format!(
+                            "population {:?}: conv biases differ within a channel; fine-tuning keeps one bias per channel",
+                            node.name
+                        )));
+                    }
+                    (per_channel, block)
+                }
+                _ => (node.bias.clone(), 1),
+            };
+            let noise = if k + 1 == graph.nodes.len() {
+                0.0
+            } else {
+                noise_hz
+            };
+            stages.push(Stage {
+                name: node.name.clone(),
+                ops: edge.kernels.clone(),
+                out_shape: pop.shape.clone(),
+                bias,
+                bias_block,
+                act: node.act,
+                noise_hz: if matches!(node.act, Activation::Relu) {
+                    0.0
+                } else {
+                    noise
+                },
+            });
+        }
+        Ok(Model {
+            input_shape,
+            stages,
+        })
+    }
+
+    /// Writes this model's weights and biases into `net`, the net [`Model::from_net`] was built
+    /// from (everything else is kept).
+    pub fn write_back(&self, net: &mut Net) -> Result<(), TrainError> {
+        for stage in &self.stages {
+            let place = format!("net {:?}, population {:?}", net.name, stage.name);
+            let Some(w) = stage.weights() else { continue };
+            let pr = net
+                .projections
+                .iter_mut()
+                .find(|p| p.to == stage.name)
+                .ok_or_else(|| TrainError::unsupported(&place, "has no incoming projection"))?;
+            let op = pr
+                .ops
+                .iter_mut()
+                .rev()
+                .find(|op| {
+                    matches!(
+                        op,
+                        LinearOp::Dense { .. } | LinearOp::Conv2d { .. } | LinearOp::Sparse { .. }
+                    )
+                })
+                .ok_or_else(|| TrainError::unsupported(&place, "its projection has no weights"))?;
+            let (LinearOp::Dense { weights }
+            | LinearOp::Conv2d { weights, .. }
+            | LinearOp::Sparse { weights, .. }) = op
+            else {
+                continue;
+            };
+            if weights.data.len() != w.len() {
+                return Err(TrainError::mismatch(place, "weight count changed"));
+            }
+            *weights = Tensor::new(weights.shape.clone(), w.iter().copied().collect());
+            let size = stage.size();
+            let block = stage.bias_block.max(1);
+            let bias: Vec<f32> = (0..size)
+                .map(|j| stage.bias.get(j / block).copied().unwrap_or(0.0))
+                .collect();
+            let pop = net
+                .populations
+                .iter_mut()
+                .find(|p| p.name == stage.name)
+                .ok_or_else(|| TrainError::unsupported(&place, "not found"))?;
+            match &mut pop.neuron {
+                Neuron::SoftLif(p) => p.bias = Tensor::new(vec![size], bias),
+                Neuron::Relu(p) => p.bias = Tensor::new(vec![size], bias),
+                Neuron::Input | Neuron::ChipLif(_) => {
+                    return Err(TrainError::unsupported(place, "is not a float population"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Weight and bias slices of every stage, in a fixed order (weights then bias per stage).
     pub fn parameters_mut(&mut self) -> Vec<(&mut [f32], bool)> {
         let mut out = Vec::new();

@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 use crate::act::mix;
-use crate::config::{ActivationConfig, TrainConfig};
+use crate::config::{ActivationConfig, OptimizerConfig, ScheduleConfig, TrainConfig};
 use crate::eval::{eval_rate, pixels};
 use crate::model::{Model, argmax, softmax_cross_entropy};
 use crate::optim::Optimizer;
+use crate::qat::QatConfig;
 
 /// A mean cross-entropy above this (logit gaps of ~1e6) counts as divergence, as does NaN.
 const EXPLODED_LOSS: f64 = 1e6;
@@ -162,7 +163,6 @@ pub fn train_on(
             ));
         }
     }
-    let start = Instant::now();
     let mut model = Model::new(config, [1, train.rows, train.cols])?;
     if let Some(rms) = config.init_rms.filter(|r| *r > 0.0) {
         let first: Vec<usize> = shuffled_indices(train.n, mix(config.seed, 0x1e57))
@@ -171,7 +171,139 @@ pub fn train_on(
             .collect();
         model.rescale_init(pixels(train, &first), rms);
     }
-    let mut optimizer = Optimizer::new(&config.optimizer);
+    let settings = LoopSettings {
+        name: config.name.clone(),
+        seed: config.seed,
+        epochs: config.epochs,
+        batch_size: config.batch_size,
+        optimizer: config.optimizer.clone(),
+        schedule: config.schedule.clone(),
+        weight_decay: config.weight_decay,
+        classes: config.classes,
+        qat: None,
+    };
+    let snapshot = |model: &Model, m: BTreeMap<String, String>| {
+        let epochs = m.get("epochs").and_then(|e| e.parse().ok()).unwrap_or(0);
+        let acc = m.get("rate_test_accuracy").and_then(|a| a.parse().ok());
+        let images = m
+            .get("train_images")
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(0);
+        model.to_net(&config.name, meta(config, epochs, acc, images))
+    };
+    let outcome = run_loop(
+        &mut model, &settings, train, test, progress, options, &snapshot,
+    )?;
+    let provisional = model.to_net(&config.name, BTreeMap::new())?;
+    let final_eval = match test {
+        Some(t) => Some(eval_rate(&provisional, t)?),
+        None => None,
+    };
+    let test_accuracy = final_eval.as_ref().map(|e| e.accuracy);
+    let net = model.to_net(
+        &config.name,
+        meta(
+            config,
+            outcome.epochs.len(),
+            test_accuracy,
+            outcome.trained_images,
+        ),
+    )?;
+    let report = outcome.report(&settings, &model, final_eval.as_ref());
+    Ok((net, report))
+}
+
+/// Turns the model and an epoch's metadata (`epochs`, `train_images`, `rate_test_accuracy`)
+/// into a checkpoint net.
+pub(crate) type Snapshot<'a> =
+    dyn Fn(&Model, BTreeMap<String, String>) -> Result<Net, TrainError> + 'a;
+
+/// What the shared training loop needs, from a [`TrainConfig`] or a QAT fine-tuning config.
+pub(crate) struct LoopSettings {
+    pub name: String,
+    pub seed: u64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: OptimizerConfig,
+    pub schedule: ScheduleConfig,
+    pub weight_decay: f32,
+    pub classes: usize,
+    /// Quantize the weights in every forward pass (straight-through estimator backward).
+    pub qat: Option<QatConfig>,
+}
+
+/// What the loop did.
+pub(crate) struct LoopOutcome {
+    pub epochs: Vec<EpochStats>,
+    pub trained_images: usize,
+    pub stopped_early: bool,
+    pub start: Instant,
+    pub train_seconds: f64,
+}
+
+impl LoopOutcome {
+    pub fn report(
+        self,
+        settings: &LoopSettings,
+        model: &Model,
+        final_eval: Option<&crate::eval::Evaluation>,
+    ) -> TrainReport {
+        TrainReport {
+            name: settings.name.clone(),
+            seed: settings.seed,
+            epochs: self.epochs,
+            parameters: model.parameter_count(),
+            train_images: self.trained_images,
+            test_accuracy: final_eval.map(|e| e.accuracy),
+            test_samples: final_eval.map_or(0, |e| e.samples),
+            seconds: self.start.elapsed().as_secs_f64(),
+            images_per_second: self.trained_images as f64 / self.train_seconds.max(1e-9),
+            stopped_early: self.stopped_early,
+        }
+    }
+}
+
+/// The training loop shared by [`train_on`] and QAT fine-tuning: seeded mini-batches,
+/// forward/backward (on the quantized weights when `settings.qat` is set), optimizer steps on
+/// the float weights, divergence checks, per-epoch test accuracy, CSV log and checkpoints
+/// (`snapshot` turns the model and the epoch's metadata into the checkpoint net).
+pub(crate) fn run_loop(
+    model: &mut Model,
+    settings: &LoopSettings,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    progress: &mut dyn FnMut(&Progress),
+    options: &TrainOptions,
+    snapshot: &Snapshot,
+) -> Result<LoopOutcome, TrainError> {
+    let start = Instant::now();
+    if train.n == 0 || train.rows * train.cols != model.input_shape.iter().product::<usize>() {
+        return Err(TrainError::mismatch(
+            "training set",
+            format!(
+                "holds {} images of {}x{} pixels; the net takes {} inputs",
+                train.n,
+                train.rows,
+                train.cols,
+                model.input_shape.iter().product::<usize>()
+            ),
+        ));
+    }
+    check_labels(train, settings.classes, "training set")?;
+    if let Some(t) = test {
+        check_labels(t, settings.classes, "test set")?;
+        if (t.rows, t.cols) != (train.rows, train.cols) {
+            return Err(TrainError::mismatch(
+                "test set",
+                format!(
+                    "images are {}x{}, training images {}x{}",
+                    t.rows, t.cols, train.rows, train.cols
+                ),
+            ));
+        }
+    }
+    let qat = settings.qat.as_ref();
+    let mut optimizer = Optimizer::new(&settings.optimizer);
     let mut log = match &options.log_csv {
         Some(path) => Some(CsvLog::create(path)?),
         None => None,
@@ -179,35 +311,45 @@ pub fn train_on(
     if let Some(dir) = &options.checkpoint_dir {
         std::fs::create_dir_all(dir).map_err(TrainError::io(dir))?;
     }
-    let batches = train.n.div_ceil(config.batch_size);
-    let total_batches = (batches * config.epochs).max(1);
-    let base_lr = config.optimizer.lr();
+    let batches = train.n.div_ceil(settings.batch_size);
+    let total_batches = (batches * settings.epochs).max(1);
+    let base_lr = settings.optimizer.lr();
     let mut epochs = Vec::new();
     let mut trained_images = 0usize;
     let mut stopped_early = false;
-    for epoch in 0..config.epochs {
-        let order = shuffled_indices(train.n, mix(config.seed, 0x5eed_0000 + epoch as u64));
+    for epoch in 0..settings.epochs {
+        let order = shuffled_indices(train.n, mix(settings.seed, 0x5eed_0000 + epoch as u64));
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         let mut lr = base_lr;
-        for (b, chunk) in order.chunks(config.batch_size).enumerate() {
+        for (b, chunk) in order.chunks(settings.batch_size).enumerate() {
             let step = epoch * batches + b;
-            lr = config
+            lr = settings
                 .schedule
                 .lr_at(base_lr, epoch, step as f64 / total_batches as f64);
             let x = pixels(train, chunk);
             let labels: Vec<u8> = chunk.iter().map(|&i| train.labels[i]).collect();
-            let batch_seed = mix(config.seed, 0xba7c_0000_0000 + step as u64);
+            let batch_seed = mix(settings.seed, 0xba7c_0000_0000 + step as u64);
             let diverged = |layer: &str, what: &str| TrainError::Diverged {
                 epoch: epoch + 1,
                 batch: b + 1,
                 layer: layer.to_string(),
                 what: what.to_string(),
             };
-            let (logits, tape) = model
-                .forward_train(x, batch_seed, true)
-                .map_err(|s| diverged(&model.stages[s].name, "the activity"))?;
+            // QAT: forward and backward on the quantized weights, update the float ones.
+            let masters = qat.map(|q| crate::qat::swap_in(model, q));
+            let forward = model.forward_train(x, batch_seed, true);
+            let (logits, tape) = match forward {
+                Ok(f) => f,
+                Err(s) => {
+                    let name = model.stages[s].name.clone();
+                    return Err(diverged(&name, "the activity"));
+                }
+            };
             let (loss, ok, dlogits) = softmax_cross_entropy(&logits, &labels);
             if !loss.is_finite() || loss > EXPLODED_LOSS {
+                if let Some(m) = masters {
+                    crate::qat::restore(model, m);
+                }
                 // Name the first layer whose weights blew up, else the output layer.
                 let layer = model
                     .stages
@@ -222,6 +364,9 @@ pub fn train_on(
                 return Err(diverged(layer, &format!("the loss ({loss:e})")));
             }
             let grads = model.backward(tape, dlogits);
+            if let Some(m) = masters {
+                crate::qat::restore(model, m);
+            }
             let grad_slices: Vec<&[f32]> = grads
                 .iter()
                 .flat_map(|g| [g.weights.as_slice().unwrap_or(&[]), g.bias.as_slice()])
@@ -236,7 +381,7 @@ pub fn train_on(
                 model.parameters_mut(),
                 &grad_slices,
                 lr,
-                config.weight_decay,
+                settings.weight_decay,
             );
             if let Some(k) = model
                 .parameters_mut()
@@ -251,7 +396,7 @@ pub fn train_on(
             trained_images += chunk.len();
             progress(&Progress::Batch {
                 epoch: epoch + 1,
-                epochs: config.epochs,
+                epochs: settings.epochs,
                 batch: b + 1,
                 batches,
                 loss,
@@ -261,11 +406,18 @@ pub fn train_on(
                 .max_seconds
                 .is_some_and(|m| start.elapsed().as_secs_f64() >= m)
             {
-                stopped_early = epoch + 1 < config.epochs || b + 1 < batches;
+                stopped_early = epoch + 1 < settings.epochs || b + 1 < batches;
                 break;
             }
         }
-        let test_accuracy = test.map(|t| model_accuracy(&model, t));
+        let test_accuracy = test.map(|t| match qat {
+            Some(q) => {
+                let mut quantized = model.clone();
+                let _ = crate::qat::swap_in(&mut quantized, q);
+                model_accuracy(&quantized, t)
+            }
+            None => model_accuracy(model, t),
+        });
         let stats = EpochStats {
             epoch: epoch + 1,
             loss: loss_sum / seen.max(1) as f64,
@@ -279,10 +431,13 @@ pub fn train_on(
             log.write(&stats)?;
         }
         if let Some(dir) = &options.checkpoint_dir {
-            let net = model.to_net(
-                &config.name,
-                meta(config, epoch + 1, test_accuracy, trained_images),
-            )?;
+            let mut m = BTreeMap::new();
+            m.insert("epochs".to_string(), (epoch + 1).to_string());
+            m.insert("train_images".to_string(), trained_images.to_string());
+            if let Some(a) = test_accuracy {
+                m.insert("rate_test_accuracy".to_string(), format!("{a:.4}"));
+            }
+            let net = snapshot(model, m)?;
             lifchip_net::save(&net, &dir.join(format!("epoch-{:03}.net", epoch + 1)))?;
         }
         progress(&Progress::Epoch(&stats));
@@ -291,31 +446,13 @@ pub fn train_on(
             break;
         }
     }
-    let train_seconds = start.elapsed().as_secs_f64();
-    let completed = epochs.len();
-    let provisional = model.to_net(&config.name, BTreeMap::new())?;
-    let final_eval = match test {
-        Some(t) => Some(eval_rate(&provisional, t)?),
-        None => None,
-    };
-    let test_accuracy = final_eval.as_ref().map(|e| e.accuracy);
-    let net = model.to_net(
-        &config.name,
-        meta(config, completed, test_accuracy, trained_images),
-    )?;
-    let report = TrainReport {
-        name: config.name.clone(),
-        seed: config.seed,
+    Ok(LoopOutcome {
         epochs,
-        parameters: model.parameter_count(),
-        train_images: trained_images,
-        test_accuracy,
-        test_samples: final_eval.as_ref().map_or(0, |e| e.samples),
-        seconds: start.elapsed().as_secs_f64(),
-        images_per_second: trained_images as f64 / train_seconds.max(1e-9),
+        trained_images,
         stopped_early,
-    };
-    Ok((net, report))
+        start,
+        train_seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Rate accuracy of the training model itself (no net conversion), used after each epoch.
