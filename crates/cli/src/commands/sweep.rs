@@ -7,7 +7,10 @@
 //! not fit records its problems and the sweep goes on. Each finished point is written to
 //! `DIR/points/NNNN.json` (atomically) with a fingerprint of everything it depends on, so an
 //! interrupted sweep resumes where it stopped and a changed spec recomputes only what changed.
-//! With `train:` the net is trained once into `DIR/net.net` and reused by later runs.
+//! With `train:` the net is trained once into `DIR/net.net` and reused by later runs. With a
+//! `qat:` section every distinct weight format among the points gets a quantization-aware
+//! fine-tuned copy of the net (`DIR/qat/KEY.net`, reused while its key matches), compiled and
+//! emulated beside the plain net (`accuracy_qat` next to `accuracy`).
 
 mod data;
 pub(crate) mod plot;
@@ -84,6 +87,19 @@ pub struct PointResult {
     pub emulate_seconds: Option<f64>,
     /// Target problems, mapping violations or the emulation error, when the point failed.
     pub problems: Vec<String>,
+    /// With `qat:`: chip accuracy of the net fine-tuned for this point's weight format.
+    pub accuracy_qat: Option<f64>,
+    /// With `qat:`: float rate accuracy of the fine-tuned net (its weights on the QAT grid) on
+    /// the same images.
+    pub qat_rate_accuracy: Option<f64>,
+    pub agreement_qat_with_float_spiking: Option<f64>,
+    pub cores_used_qat: Option<u64>,
+    pub energy_joules_per_sample_qat: Option<f64>,
+    pub weight_rms_error_max_qat: Option<f64>,
+    /// The fine-tuned net, relative to the output directory.
+    pub qat_net: Option<String>,
+    /// Why the fine-tuned net could not be trained, compiled or emulated.
+    pub qat_problems: Vec<String>,
 }
 
 /// The float net on the same images (`DIR/reference.json`).
@@ -131,6 +147,30 @@ struct Summary<'a> {
     float_spiking_accuracy: Option<f64>,
     pareto_front: Vec<usize>,
     plots: Vec<String>,
+    qat: Option<&'a spec::QatSpec>,
+    /// Wall time of preparing the fine-tuned nets (training or reusing them).
+    qat_seconds: Option<f64>,
+    /// Fine-tuned nets: (file under `qat/`, weight format, seconds when trained in this run).
+    qat_nets: Vec<QatNetSummary>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct QatNetSummary {
+    net: String,
+    weight_format: String,
+    seconds: Option<f64>,
+    error: Option<String>,
+}
+
+/// What `DIR/qat/KEY.json` records about a fine-tuned net.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct QatStamp {
+    key: String,
+    weight_format: String,
+    seconds: f64,
+    epochs: usize,
+    train_images: usize,
 }
 
 /// A 64-bit FNV-1a hash, for fingerprints that do not depend on the Rust version.
@@ -271,6 +311,9 @@ struct Plan {
     /// The point's target as YAML, or why it could not be built.
     target_text: Result<String, String>,
     key: String,
+    /// With `qat:` and a valid target: the fine-tuning settings for its weight format, and
+    /// their key (points with the same key share one fine-tuned net).
+    qat: Option<(String, lifchip_train::QatConfig)>,
 }
 
 /// Everything the points share.
@@ -279,6 +322,40 @@ struct Context<'a> {
     data: &'a Dataset,
     out: &'a Path,
     reference: &'a Reference,
+    qat_nets: &'a QatNets,
+}
+
+/// The QAT settings of a point's target and their key (everything the fine-tuned net depends
+/// on: the net, the training data, the `qat:` settings and the weight format, not the rest of
+/// the target).
+fn qat_plan(
+    spec: &spec::QatSpec,
+    target_text: &str,
+    qat_base: &str,
+    train_data: &str,
+) -> Option<(String, lifchip_train::QatConfig)> {
+    let target = lifchip_target::parse(target_text, "point").ok()?;
+    let mut q = lifchip_train::QatConfig::from_target(&target);
+    q.target = weight_format(&q);
+    q.data = train_data.to_string();
+    q.train_limit = spec.train_limit;
+    q.test_limit = Some(0);
+    q.epochs = spec.epochs;
+    q.lr = spec.lr;
+    q.batch_size = spec.batch_size;
+    q.noise = spec.noise;
+    q.seed = spec.seed;
+    let text = serde_json::to_string(&q).unwrap_or_default();
+    Some((fnv(&["lifchip-sweep-qat-1", qat_base, &text]), q))
+}
+
+/// `4-bit loihi_sign_mode`.
+fn weight_format(q: &lifchip_train::QatConfig) -> String {
+    let enc = match q.encoding {
+        lifchip_target::WeightEncoding::Signed => "signed",
+        lifchip_target::WeightEncoding::LoihiSignMode => "loihi_sign_mode",
+    };
+    format!("{}-bit {enc}", q.weight_bits)
 }
 
 fn plan_points(
@@ -286,6 +363,8 @@ fn plan_points(
     bases: &BTreeMap<String, Base>,
     fingerprint: &str,
     data_desc: &str,
+    qat_base: &str,
+    train_data: &str,
 ) -> Vec<Plan> {
     let spec = &file.spec;
     file.points()
@@ -326,15 +405,26 @@ fn plan_points(
                 Ok(t) => t.clone(),
                 Err(e) => format!("error: {e}"),
             };
-            let key = fnv(&[
+            let qat = match (&spec.qat, &target_text) {
+                (Some(q), Ok(t)) => qat_plan(q, t, qat_base, train_data),
+                _ => None,
+            };
+            let mut parts = vec![
                 "lifchip-sweep-point-1",
                 fingerprint,
                 data_desc,
-                &synapse_tau.to_string(),
-                &input_rate.to_string(),
-                &ticks.to_string(),
                 &target_part,
-            ]);
+            ];
+            let settings = [
+                synapse_tau.to_string(),
+                input_rate.to_string(),
+                ticks.to_string(),
+            ];
+            parts.splice(3..3, settings.iter().map(String::as_str));
+            if spec.qat.is_some() {
+                parts.push(qat.as_ref().map_or("qat: none", |(k, _)| k.as_str()));
+            }
+            let key = fnv(&parts);
             Plan {
                 index,
                 shown: values
@@ -346,6 +436,7 @@ fn plan_points(
                 ticks,
                 target_text,
                 key,
+                qat,
             }
         })
         .collect()
@@ -376,6 +467,105 @@ fn target_problems(e: &lifchip_target::TargetError) -> Vec<String> {
 }
 
 fn run_point(plan: &Plan, ctx: &Context) -> CliResult<PointResult> {
+    let mut result = run_plain(plan, ctx)?;
+    if let (Some((key, _)), Ok(text)) = (&plan.qat, &plan.target_text) {
+        match run_qat(plan, ctx, key, text) {
+            Ok(q) => {
+                result.accuracy_qat = q.accuracy;
+                result.agreement_qat_with_float_spiking = q.agreement;
+                result.cores_used_qat = q.cores_used;
+                result.energy_joules_per_sample_qat = q.energy;
+                result.weight_rms_error_max_qat = q.weight_rms_error_max;
+                result.qat_rate_accuracy = q.rate_accuracy;
+                result.qat_net = Some(format!("qat/{key}.net"));
+            }
+            Err(problems) => {
+                result.qat_net = ctx
+                    .qat_nets
+                    .get(key)
+                    .and_then(|n| n.as_ref().ok())
+                    .map(|_| format!("qat/{key}.net"));
+                result.qat_problems = problems;
+            }
+        }
+    }
+    Ok(result)
+}
+
+/// What the fine-tuned net did at a point.
+struct QatOutcome {
+    accuracy: Option<f64>,
+    agreement: Option<f64>,
+    cores_used: Option<u64>,
+    energy: Option<f64>,
+    weight_rms_error_max: Option<f64>,
+    rate_accuracy: Option<f64>,
+}
+
+/// Compiles and emulates the point's fine-tuned net (`chips/NNNN-qat.chip`); a problem is
+/// returned, not raised, so the sweep goes on.
+fn run_qat(plan: &Plan, ctx: &Context, key: &str, text: &str) -> Result<QatOutcome, Vec<String>> {
+    let net = match ctx.qat_nets.get(key) {
+        Some(Ok(n)) => n,
+        Some(Err(e)) => return Err(vec![format!("fine-tuning: {e}")]),
+        None => {
+            return Err(vec![
+                "fine-tuning: no net was trained for this point".into(),
+            ]);
+        }
+    };
+    let target = lifchip_target::parse(text, &format!("point {}", plan.index))
+        .map_err(|e| target_problems(&e))?;
+    let rate_accuracy = lifchip_train::eval_rate(net, ctx.data)
+        .ok()
+        .map(|e| e.accuracy);
+    let opts = quantize_options(plan.synapse_tau, plan.input_rate).map_err(|e| vec![e.0])?;
+    let (mapped, report) = lifchip_compiler::compile(net, &target, &opts).map_err(|r| {
+        r.violations
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    })?;
+    let mut config = lifchip_backend_core::emit(&mapped, &target);
+    config.input_rate = opts.input_rate;
+    let chip_dir = ctx.out.join(format!("chips/{:04}-qat.chip", plan.index));
+    lifchip_chip::write_chipdir(&config, &chip_dir).map_err(|e| vec![e.to_string()])?;
+    write_json(&chip_dir.join("report.json"), &report).map_err(|e| vec![e.0])?;
+    let settings = EmulateSettings {
+        ticks: plan.ticks,
+        encoding: Encoding::Regular,
+        seed: 0,
+        mode: lifchip_emulator::Mode::CycleAccurate,
+        show_progress: false,
+    };
+    let emu = emulate_dataset(&config, ctx.data, &settings)
+        .map_err(|e| vec![format!("emulation: {}", e.0)])?;
+    let float = &ctx.reference.spiking_predictions;
+    let agreement = (!float.is_empty() && float.len() == emu.predictions.len()).then(|| {
+        let same = emu
+            .predictions
+            .iter()
+            .zip(float)
+            .filter(|(c, f)| **c == Some(**f))
+            .count();
+        same as f64 / float.len() as f64
+    });
+    Ok(QatOutcome {
+        accuracy: emu.accuracy,
+        agreement,
+        cores_used: Some(report.cores_used),
+        energy: Some(emu.energy_joules_per_sample),
+        weight_rms_error_max: report
+            .quantization
+            .iter()
+            .map(|q| q.rms_relative_error)
+            .reduce(f64::max),
+        rate_accuracy,
+    })
+}
+
+/// Compiles and emulates the sweep's net at one point.
+fn run_plain(plan: &Plan, ctx: &Context) -> CliResult<PointResult> {
     let index = plan.index;
     let mut result = PointResult {
         point: index,
@@ -472,7 +662,7 @@ fn run_point(plan: &Plan, ctx: &Context) -> CliResult<PointResult> {
 /// Removes temporary files an interrupted run may have left (names only this command and its
 /// atomic writers use).
 fn remove_leftovers(out: &Path) {
-    for sub in ["", "points", "plots", "chips", "data"] {
+    for sub in ["", "points", "plots", "chips", "data", "qat"] {
         let dir = out.join(sub);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -483,7 +673,7 @@ fn remove_leftovers(out: &Path) {
                 || name.starts_with(".pooled-")
                 || (sub == "plots" && name.starts_with('.') && name.ends_with(".png"))
                 || (sub == "chips" && name.starts_with('.') && name.contains(".chip.tmp-"))
-                || (sub.is_empty()
+                || ((sub.is_empty() || sub == "qat")
                     && (name.starts_with(".lifchip-net-") || name.starts_with(".lifchip-old-")));
             if ours {
                 let p = entry.path();
@@ -567,8 +757,9 @@ fn obtain_net(file: &SpecFile, out: &Path) -> CliResult<(Net, String, String, Op
     Ok((net, fingerprint, source, Some(report.seconds)))
 }
 
-/// The data to emulate (pooled when asked), and a description of it.
-fn obtain_data(file: &SpecFile, out: &Path) -> CliResult<(Dataset, String)> {
+/// The data to emulate (pooled when asked), a description of it, and the data source (as
+/// `lifchip train --data` takes it) whose training split QAT fine-tunes on.
+fn obtain_data(file: &SpecFile, out: &Path) -> CliResult<(Dataset, String, String)> {
     let spec = &file.spec;
     let split: Split = spec
         .split
@@ -589,6 +780,13 @@ fn obtain_data(file: &SpecFile, out: &Path) -> CliResult<(Dataset, String)> {
         name = folder.display().to_string();
         source = DataSource::Dir(folder);
     }
+    let train_data = match &source {
+        DataSource::Dir(d) => std::fs::canonicalize(d)
+            .unwrap_or_else(|_| d.clone())
+            .to_string_lossy()
+            .into_owned(),
+        _ => spec.data.clone(),
+    };
     let data = lifchip_data::load(&source, split, Some(spec.samples))
         .map_err(|e| CliError(format!("{}: data: {e}", file.at(&["data"]))))?;
     if data.n == 0 {
@@ -597,7 +795,108 @@ fn obtain_data(file: &SpecFile, out: &Path) -> CliResult<(Dataset, String)> {
             file.at(&["data"])
         );
     }
-    Ok((data, name))
+    Ok((data, name, train_data))
+}
+
+/// QAT key → the fine-tuned net, or why there is none.
+type QatNets = BTreeMap<String, Result<Net, String>>;
+
+/// Fine-tunes (or reuses from `OUT/qat/`) one net per distinct QAT key of the plans, in plan
+/// order, each on the shared pool. A net that cannot be trained records why; the sweep goes on.
+fn prepare_qat(
+    plans: &[Plan],
+    net: &Net,
+    out: &Path,
+    pool: &rayon::ThreadPool,
+) -> CliResult<(QatNets, Vec<QatNetSummary>)> {
+    let mut nets = BTreeMap::new();
+    let mut summaries = Vec::new();
+    let mut todo: Vec<&(String, lifchip_train::QatConfig)> = Vec::new();
+    for plan in plans {
+        if let Some(q) = &plan.qat {
+            if !todo.iter().any(|t| t.0 == q.0) {
+                todo.push(q);
+            }
+        }
+    }
+    if todo.is_empty() {
+        return Ok((nets, summaries));
+    }
+    let dir = out.join("qat");
+    std::fs::create_dir_all(&dir).map_err(|e| CliError(format!("{}: {e}", dir.display())))?;
+    let mut train_set: Option<Result<Dataset, String>> = None;
+    for (k, (key, qat)) in todo.iter().enumerate() {
+        let net_path = dir.join(format!("{key}.net"));
+        let stamp_path = dir.join(format!("{key}.json"));
+        let format = weight_format(qat);
+        let stamp: Option<QatStamp> = std::fs::read_to_string(&stamp_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .filter(|s: &QatStamp| s.key == *key);
+        if let (Some(_), Ok(n)) = (&stamp, lifchip_net::load(&net_path)) {
+            eprintln!("reusing qat/{key}.net ({format})");
+            nets.insert(key.clone(), Ok(n));
+            summaries.push(QatNetSummary {
+                net: format!("qat/{key}.net"),
+                weight_format: format,
+                seconds: None,
+                error: None,
+            });
+            continue;
+        }
+        let data = train_set.get_or_insert_with(|| {
+            let source = DataSource::parse(&qat.data).map_err(|e| e.to_string())?;
+            lifchip_data::load(&source, Split::Train, qat.train_limit)
+                .map_err(|e| format!("training data {}: {e}", qat.data))
+        });
+        eprintln!(
+            "QAT {}/{}: fine-tuning {} for {format}, {} epochs",
+            k + 1,
+            todo.len(),
+            net.name,
+            qat.epochs
+        );
+        let trained = match data {
+            Ok(d) => pool
+                .install(|| crate::commands::train::fine_tune_on_with_progress(net, qat, d))
+                .map_err(|e| e.0),
+            Err(e) => Err(e.clone()),
+        };
+        let summary = match trained {
+            Ok((tuned, report)) => {
+                lifchip_net::save(&tuned, &net_path)?;
+                write_json(
+                    &stamp_path,
+                    &QatStamp {
+                        key: key.clone(),
+                        weight_format: format.clone(),
+                        seconds: report.seconds,
+                        epochs: report.epochs.len(),
+                        train_images: report.train_images,
+                    },
+                )?;
+                nets.insert(key.clone(), Ok(tuned));
+                QatNetSummary {
+                    net: format!("qat/{key}.net"),
+                    weight_format: format,
+                    seconds: Some(report.seconds),
+                    error: None,
+                }
+            }
+            Err(e) => {
+                eprintln!("QAT for {format} failed: {e}");
+                nets.insert(key.clone(), Err(e.clone()));
+                QatNetSummary {
+                    net: String::new(),
+                    weight_format: format,
+                    seconds: None,
+                    error: Some(e),
+                }
+            }
+        };
+        summaries.push(summary);
+    }
+    Ok((nets, summaries))
 }
 
 fn float_reference(
@@ -648,7 +947,12 @@ pub fn run(args: SweepArgs) -> CliResult<()> {
         .map_err(|e| CliError(format!("{}: {e}", out.display())))?;
     remove_leftovers(out);
 
-    let (data, data_name) = obtain_data(&file, out)?;
+    if let Some(q) = &spec.qat {
+        // Check the `qat:` values before any work.
+        q.validate()
+            .map_err(|e| CliError(format!("{}: qat.{e}", file.at(&["qat"]))))?;
+    }
+    let (data, data_name, train_data) = obtain_data(&file, out)?;
     let (net, net_fingerprint, net_source, train_seconds) = obtain_net(&file, out)?;
     let inputs: usize = net.inputs().map(lifchip_net::Population::size).sum();
     if inputs != data.pixels_per_image() {
@@ -689,7 +993,15 @@ pub fn run(args: SweepArgs) -> CliResult<()> {
         "reference"
     };
     let fingerprint = format!("{net_fingerprint}|{reference_part}");
-    let plans = plan_points(&file, &bases, &fingerprint, &data_desc);
+    let qat_base = fnv(&["lifchip-sweep-qat-base-1", &net_fingerprint, &train_data]);
+    let plans = plan_points(
+        &file,
+        &bases,
+        &fingerprint,
+        &data_desc,
+        &qat_base,
+        &train_data,
+    );
 
     let points_dir = out.join("points");
     let point_file = |i: usize| points_dir.join(format!("{i:04}.json"));
@@ -708,6 +1020,9 @@ pub fn run(args: SweepArgs) -> CliResult<()> {
         .build()
         .map_err(|e| CliError(format!("--threads: {e}")))?;
     let threads = pool.current_num_threads();
+    let qat_started = Instant::now();
+    let (qat_nets, qat_summaries) = prepare_qat(&plans, &net, out, &pool)?;
+    let qat_seconds = qat_started.elapsed().as_secs_f64();
     if reused > 0 {
         eprintln!(
             "{reused} of {} points already done in {}",
@@ -722,6 +1037,7 @@ pub fn run(args: SweepArgs) -> CliResult<()> {
         data: &data,
         out,
         reference: &reference,
+        qat_nets: &qat_nets,
     };
     std::fs::create_dir_all(out.join("chips"))
         .map_err(|e| CliError(format!("{}: {e}", out.display())))?;
@@ -750,7 +1066,7 @@ pub fn run(args: SweepArgs) -> CliResult<()> {
     write_json(&out.join("results.json"), &results)?;
     write_atomic(
         &out.join("results.csv"),
-        csv(&results, &spec.axes.0).as_bytes(),
+        csv(&results, &spec.axes.0, spec.qat.is_some()).as_bytes(),
     )?;
     let title = spec.title.clone().unwrap_or_else(|| {
         args.spec
@@ -761,6 +1077,13 @@ pub fn run(args: SweepArgs) -> CliResult<()> {
         spiking: reference.spiking_accuracy,
         rate: reference.rate_accuracy,
     };
+    let qat_label = spec.qat.as_ref().map(|q| {
+        format!(
+            "with QAT ({} epoch{})",
+            q.epochs,
+            if q.epochs == 1 { "" } else { "s" }
+        )
+    });
     let (plots, plot_error) = match plot::write_all(
         &out.join("plots"),
         &results,
@@ -768,6 +1091,7 @@ pub fn run(args: SweepArgs) -> CliResult<()> {
         &refs,
         &title,
         spec.mode == spec::SweepMode::Grid,
+        qat_label.as_deref(),
     ) {
         Ok(p) => (p, None),
         Err(e) => {
@@ -817,6 +1141,9 @@ pub fn run(args: SweepArgs) -> CliResult<()> {
         float_spiking_accuracy: reference.spiking_accuracy,
         pareto_front: front,
         plots: plots.iter().map(|p| p.stem.clone()).collect(),
+        qat: spec.qat.as_ref(),
+        qat_seconds: spec.qat.as_ref().map(|_| qat_seconds),
+        qat_nets: qat_summaries,
     };
     let md = report_md(
         &summary,
@@ -831,9 +1158,16 @@ pub fn run(args: SweepArgs) -> CliResult<()> {
 
     for r in &results {
         let values: Vec<String> = r.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let qat = if spec.qat.is_none() {
+            String::new()
+        } else if let Some(a) = r.accuracy_qat {
+            format!("  with QAT {:>6.2}%", a * 100.0)
+        } else {
+            format!("  with QAT failed: {}", r.qat_problems.join("; "))
+        };
         match r.accuracy {
             Some(a) if r.ok => println!(
-                "point {:>3} {:<40} accuracy {:>6.2}%  cores {:>4}  energy/sample {:.3e} J",
+                "point {:>3} {:<40} accuracy {:>6.2}%{qat}  cores {:>4}  energy/sample {:.3e} J",
                 r.point,
                 values.join(", "),
                 a * 100.0,
@@ -841,7 +1175,7 @@ pub fn run(args: SweepArgs) -> CliResult<()> {
                 r.energy_joules_per_sample.unwrap_or(0.0)
             ),
             _ => println!(
-                "point {:>3} {:<40} failed: {}",
+                "point {:>3} {:<40} failed: {}{qat}",
                 r.point,
                 values.join(", "),
                 r.problems.join("; ")
@@ -867,18 +1201,29 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn csv(results: &[PointResult], axes: &[Axis]) -> String {
+fn csv(results: &[PointResult], axes: &[Axis], qat: bool) -> String {
     let mut out = String::from("point,");
     for a in axes {
         out.push_str(&csv_field(&a.name));
         out.push(',');
     }
+    out.push_str(if qat {
+        "target,ok,accuracy,accuracy_qat,"
+    } else {
+        "target,ok,accuracy,"
+    });
     out.push_str(
-        "target,ok,accuracy,agreement_with_float_spiking,cores_used,cores_lower_bound,\
+        "agreement_with_float_spiking,cores_used,cores_lower_bound,\
          cycles_per_tick_mean,latency_seconds_per_sample,energy_joules_per_sample,\
          spikes_per_sample,synaptic_events_per_sample,overflow_events,weight_rms_error_max,\
-         compile_seconds,emulate_seconds,problems\n",
+         compile_seconds,emulate_seconds,problems",
     );
+    out.push_str(if qat {
+        ",qat_rate_accuracy,agreement_qat_with_float_spiking,cores_used_qat,\
+         energy_joules_per_sample_qat,weight_rms_error_max_qat,qat_net,qat_problems\n"
+    } else {
+        "\n"
+    });
     let f = |v: Option<f64>| v.map_or_else(String::new, |x| format!("{x}"));
     let u = |v: Option<u64>| v.map_or_else(String::new, |x| x.to_string());
     for r in results {
@@ -892,10 +1237,11 @@ fn csv(results: &[PointResult], axes: &[Axis]) -> String {
             out.push_str(&csv_field(v));
             out.push(',');
         }
-        let cells = [
-            csv_field(&r.target),
-            r.ok.to_string(),
-            f(r.accuracy),
+        let mut cells = vec![csv_field(&r.target), r.ok.to_string(), f(r.accuracy)];
+        if qat {
+            cells.push(f(r.accuracy_qat));
+        }
+        cells.extend([
             f(r.agreement_with_float_spiking),
             u(r.cores_used),
             u(r.cores_lower_bound),
@@ -909,7 +1255,18 @@ fn csv(results: &[PointResult], axes: &[Axis]) -> String {
             f(r.compile_seconds),
             f(r.emulate_seconds),
             csv_field(&r.problems.join("; ")),
-        ];
+        ]);
+        if qat {
+            cells.extend([
+                f(r.qat_rate_accuracy),
+                f(r.agreement_qat_with_float_spiking),
+                u(r.cores_used_qat),
+                f(r.energy_joules_per_sample_qat),
+                f(r.weight_rms_error_max_qat),
+                csv_field(r.qat_net.as_deref().unwrap_or("")),
+                csv_field(&r.qat_problems.join("; ")),
+            ]);
+        }
         out.push_str(&cells.join(","));
         out.push('\n');
     }
@@ -991,6 +1348,36 @@ fn report_md(
         "Files: `results.csv`, `results.json` (one entry per point), `summary.json`, \
          `points/NNNN.json`, `chips/NNNN.chip` (the CHIPDIR of each mapped point).\n\n",
     );
+    let qat = spec.qat.as_ref();
+    if let Some(q) = qat {
+        md.push_str(&format!(
+            "**QAT.** Every weight format among the points has its own quantization-aware \
+             fine-tuned copy of the net (`lifchip train --qat`: {} epoch{} of Adam at lr {:e} \
+             with cosine decay, batch {}, noise {} Hz, seed {}, on {} training images of the \
+             same data; weights quantized in the forward pass to the target's grid, \
+             straight-through gradients), compiled and emulated beside the net itself: \
+             *with QAT* below, `accuracy_qat` in `results.csv`, chips in `chips/NNNN-qat.chip`. \
+             Fine-tuned nets ({:.1} s in this run):\n\n",
+            q.epochs,
+            if q.epochs == 1 { "" } else { "s" },
+            q.lr,
+            q.batch_size,
+            q.noise,
+            q.seed,
+            q.train_limit
+                .map_or_else(|| "all".to_string(), |n| format!("the first {n}")),
+            summary.qat_seconds.unwrap_or(0.0)
+        ));
+        for n in &summary.qat_nets {
+            let how = match (&n.error, n.seconds) {
+                (Some(e), _) => format!("failed: {}", md_cell(e)),
+                (None, Some(t)) => format!("`{}`, trained in {t:.1} s", n.net),
+                (None, None) => format!("`{}`, reused", n.net),
+            };
+            md.push_str(&format!("- {}: {how}\n", n.weight_format));
+        }
+        md.push('\n');
+    }
     if !plots.is_empty() || plot_error.is_some() {
         md.push_str("## Plots\n\n");
         for p in plots {
@@ -1010,14 +1397,20 @@ fn report_md(
     for a in axes {
         md.push_str(&format!(" {} |", md_cell(&a.name)));
     }
+    md.push_str(if qat.is_some() {
+        " accuracy | with QAT |"
+    } else {
+        " accuracy |"
+    });
     md.push_str(
-        " accuracy | agrees with float | cores (bound) | cycles/tick | latency/image (s) | \
+        " agrees with float | cores (bound) | cycles/tick | latency/image (s) | \
          energy/image (J) | overflows | compile (s) | emulate (s) |\n|---|",
     );
     for _ in axes {
         md.push_str("---|");
     }
-    md.push_str("---|---|---|---|---|---|---|---|---|\n");
+    md.push_str(if qat.is_some() { "---|---|" } else { "---|" });
+    md.push_str("---|---|---|---|---|---|---|---|\n");
     for r in results {
         md.push_str(&format!("| {} |", r.point));
         for a in axes {
@@ -1028,6 +1421,12 @@ fn report_md(
                 .map_or("", |(_, v)| v.as_str());
             md.push_str(&format!(" {} |", md_cell(v)));
         }
+        let qat_cell = match qat {
+            None => String::new(),
+            Some(_) if r.accuracy_qat.is_some() => format!(" {} |", pct(r.accuracy_qat)),
+            Some(_) if !r.qat_problems.is_empty() => " failed |".to_string(),
+            Some(_) => " |".to_string(),
+        };
         if r.ok {
             let front = if summary.pareto_front.contains(&r.point) {
                 " ◆"
@@ -1035,7 +1434,7 @@ fn report_md(
                 ""
             };
             md.push_str(&format!(
-                " {} | {} | {} ({}) | {:.0} | {:.3e}{front} | {:.3e}{front} | {} | {:.2} | {:.2} |\n",
+                " {} |{qat_cell} {} | {} ({}) | {:.0} | {:.3e}{front} | {:.3e}{front} | {} | {:.2} | {:.2} |\n",
                 pct(r.accuracy),
                 pct(r.agreement_with_float_spiking),
                 r.cores_used.unwrap_or(0),
@@ -1050,7 +1449,7 @@ fn report_md(
         } else {
             let n = r.problems.len();
             md.push_str(&format!(
-                " does not map ({n} problem{}) | | {} | | | | | {} | |\n",
+                " does not map ({n} problem{}) |{qat_cell} | {} | | | | | {} | |\n",
                 if n == 1 { "" } else { "s" },
                 r.cores_lower_bound
                     .map_or_else(String::new, |b| format!("– ({b})")),
@@ -1083,6 +1482,20 @@ fn report_md(
             if r.problems.len() > 6 {
                 md.push_str(&format!("  - … and {} more\n", r.problems.len() - 6));
             }
+        }
+    }
+    let qat_failed: Vec<&PointResult> = results
+        .iter()
+        .filter(|r| !r.qat_problems.is_empty())
+        .collect();
+    if !qat_failed.is_empty() {
+        md.push_str("\n## Points whose fine-tuned net did not run\n\n");
+        for r in qat_failed {
+            md.push_str(&format!(
+                "- point {}: {}\n",
+                r.point,
+                md_cell(&r.qat_problems.join("; "))
+            ));
         }
     }
     md

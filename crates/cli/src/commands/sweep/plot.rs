@@ -674,6 +674,7 @@ pub fn write_all(
     references: &References,
     title: &str,
     group: bool,
+    qat: Option<&str>,
 ) -> CliResult<Vec<Written>> {
     std::fs::create_dir_all(dir).map_err(|e| CliError(format!("{}: {e}", dir.display())))?;
     let mut written = Vec::new();
@@ -682,9 +683,29 @@ pub fn write_all(
     };
 
     let (scale, labels) = axis_scale(first);
-    let lines = lines_against(results, axes, first, &scale, &labels, group, |r| {
+    let mut lines = lines_against(results, axes, first, &scale, &labels, group, |r| {
         r.accuracy.map(|a| a * 100.0)
     });
+    if let Some(qat_label) = qat {
+        // The fine-tuned nets as companions of the plain lines, labelled in the legend.
+        let with = lines_against(results, axes, first, &scale, &labels, group, |r| {
+            r.accuracy_qat.map(|a| a * 100.0)
+        });
+        let join = |label: &str, what: &str| {
+            if label.is_empty() {
+                what.to_string()
+            } else {
+                format!("{label}, {what}")
+            }
+        };
+        for l in &mut lines {
+            l.label = join(&l.label, "post-training quantization");
+        }
+        lines.extend(with.into_iter().map(|l| Line {
+            label: join(&l.label, qat_label),
+            points: l.points,
+        }));
+    }
     if lines.iter().any(|l| !l.points.is_empty()) {
         let mut refs = Vec::new();
         if let Some(a) = references.spiking {
@@ -898,6 +919,7 @@ mod tests {
                 values: vec![(axis.name.clone(), b.to_string())],
                 ok: true,
                 accuracy: Some(0.5 + 0.05 * *b as f64),
+                accuracy_qat: Some(0.8 + 0.01 * *b as f64),
                 cores_used: Some(3),
                 cores_lower_bound: Some(2),
                 latency_seconds_per_sample: Some(1e-4 * (k + 1) as f64),
@@ -909,9 +931,19 @@ mod tests {
             spiking: Some(0.9),
             rate: Some(0.92),
         };
-        let written =
-            write_all(dir.path(), &results, &[axis], &refs, "test", true).map_err(|e| e.0);
+        let written = write_all(
+            dir.path(),
+            &results,
+            &[axis],
+            &refs,
+            "test",
+            true,
+            Some("with QAT"),
+        )
+        .map_err(|e| e.0);
         assert_eq!(written.as_ref().map(Vec::len), Ok(3));
+        let svg = std::fs::read_to_string(dir.path().join("accuracy.svg")).unwrap_or_default();
+        assert!(svg.contains("with QAT") && svg.contains("post-training quantization"));
         for stem in ["accuracy", "cores", "energy-latency"] {
             let png = std::fs::read(dir.path().join(format!("{stem}.png"))).unwrap_or_default();
             assert!(png.starts_with(b"\x89PNG"), "{stem}.png");

@@ -95,6 +95,72 @@ pub struct Spec {
     /// Also evaluate the float net (rate and spiking, as `lifchip eval`) on the same images.
     #[serde(default = "default_true")]
     pub float_reference: bool,
+    /// Quantization-aware fine-tuning: every distinct weight format of the points gets its own
+    /// fine-tuned net (`OUT/qat/`), compiled and emulated beside the plain one.
+    pub qat: Option<QatSpec>,
+}
+
+fn default_qat_epochs() -> usize {
+    2
+}
+fn default_qat_lr() -> f32 {
+    1e-4
+}
+fn default_qat_batch() -> usize {
+    100
+}
+fn default_qat_noise() -> f32 {
+    10.0
+}
+fn default_qat_seed() -> u64 {
+    1
+}
+
+/// The `qat:` section: settings of the fine-tuning (as `lifchip train --qat`), on the training
+/// split of the sweep's `data` (pooled like it with `downsample`).
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QatSpec {
+    #[serde(default = "default_qat_epochs")]
+    pub epochs: usize,
+    /// Adam learning rate, cosine-decayed to 0 over the fine-tuning.
+    #[serde(default = "default_qat_lr")]
+    pub lr: f32,
+    #[serde(default = "default_qat_batch")]
+    pub batch_size: usize,
+    /// Fine-tune on the first N training images only (all when absent).
+    #[serde(default)]
+    pub train_limit: Option<usize>,
+    /// Training rate noise, Hz (times the amplitude).
+    #[serde(default = "default_qat_noise")]
+    pub noise: f32,
+    #[serde(default = "default_qat_seed")]
+    pub seed: u64,
+}
+
+impl QatSpec {
+    /// Checks the values; the error starts with the field name.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.epochs == 0 {
+            return Err("epochs: must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return Err("batch_size: must be at least 1".into());
+        }
+        if self.train_limit == Some(0) {
+            return Err("train_limit: must be at least 1 (leave it out for every image)".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("lr: is {}, must be a positive number", self.lr));
+        }
+        if !(self.noise.is_finite() && self.noise >= 0.0) {
+            return Err(format!(
+                "noise: is {}, must be zero or positive",
+                self.noise
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One axis: a name (target field path or sweep setting) and its values, in spec order.
