@@ -51,6 +51,10 @@ fn random_target(rng: &mut Rng) -> Target {
             t.neuron.max_spikes_per_tick = rng.range(1, 4) as u32;
         }
     }
+    if let lifchip_target::SynapseCost::Sparse { dense_rows, .. } = &mut t.core.synapse_cost {
+        *dense_rows = rng.next() % 2 == 0;
+    }
+    t.core.shared_kernels = rng.next() % 2 == 0;
     t
 }
 
@@ -135,12 +139,28 @@ fn check(seed: u64) -> Result<Option<usize>, String> {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let target = random_target(&mut rng);
     let net = random_net(&mut rng, &target);
-    let (mapped, _) = match compile(&net, &target, &QuantizeOptions::default()) {
+    let (mapped, report) = match compile(&net, &target, &QuantizeOptions::default()) {
         Ok(x) => x,
         // Limits of the drawn target can make a case unmappable; that is not what is tested.
         Err(_) => return Ok(None),
     };
     let config = lifchip_backend_core::emit(&mapped, &target);
+    // The chip's own row accounting agrees with the compiler's, core by core.
+    for core in &config.cores {
+        let compiled = report
+            .per_core
+            .iter()
+            .find(|c| (c.x, c.y) == (core.x, core.y));
+        let bits = core.synapse_bits(&target);
+        if compiled.map(|c| c.synapse_bits) != Some(bits) {
+            return Err(format!(
+                "core ({}, {}): chip rows take {bits} bits, the compiler counted {:?}",
+                core.x,
+                core.y,
+                compiled.map(|c| c.synapse_bits)
+            ));
+        }
+    }
     let ticks = 40usize;
     let inputs = net.populations[0].size() as i64;
     let input: Vec<Vec<u32>> = (0..ticks)

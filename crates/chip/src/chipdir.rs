@@ -120,7 +120,7 @@ fn summaries(config: &ChipConfig) -> Vec<CoreSummary> {
                     .iter()
                     .map(|k| k.destinations.len() as u64)
                     .sum(),
-                synapse_bits: config.target.synapse_bits(synapses, c.axons.len() as u64),
+                synapse_bits: c.synapse_bits(&config.target),
             }
         })
         .collect()

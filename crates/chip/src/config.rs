@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use lifchip_target::Target;
+use rustc_hash::FxHashSet;
 
 /// Where a spike goes: input axon `axon` of core `core`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -26,6 +27,18 @@ pub struct Axon {
     /// group's weight exponent before it enters the current (one group per incoming projection).
     pub group: u16,
     pub synapses: Vec<Synapse>,
+}
+
+impl Axon {
+    /// The compartments this row reaches, first to last inclusive (0 for an empty row).
+    pub fn span(&self) -> u64 {
+        let lo = self.synapses.iter().map(|s| s.compartment).min();
+        let hi = self.synapses.iter().map(|s| s.compartment).max();
+        match (lo, hi) {
+            (Some(lo), Some(hi)) => u64::from(hi - lo) + 1,
+            _ => 0,
+        }
+    }
 }
 
 /// One neuron compartment's configuration, in chip units.
@@ -61,6 +74,34 @@ pub struct CoreConfig {
     pub group_exponents: Vec<i32>,
     pub compartments: Vec<Compartment>,
     pub axons: Vec<Axon>,
+}
+
+impl CoreConfig {
+    /// Synapse memory the target's cost model charges for this core: each axon's row (sparse,
+    /// or dense where the target allows it and it is smaller) plus the axon entries.
+    /// With `core.shared_kernels`, rows of one group that are identical up to a compartment
+    /// offset are charged once.
+    pub fn synapse_bits(&self, target: &Target) -> u64 {
+        let mut stored: FxHashSet<(u16, Vec<(u32, i32)>)> = FxHashSet::default();
+        let mut rows = 0u64;
+        for axon in &self.axons {
+            if target.core.shared_kernels {
+                let mut row: Vec<(u32, i32)> = axon
+                    .synapses
+                    .iter()
+                    .map(|s| (s.compartment, s.weight))
+                    .collect();
+                row.sort_unstable();
+                let first = row.first().map_or(0, |r| r.0);
+                row.iter_mut().for_each(|r| r.0 -= first);
+                if !stored.insert((axon.group, row)) {
+                    continue;
+                }
+            }
+            rows = rows.saturating_add(target.row_bits(axon.synapses.len() as u64, axon.span()));
+        }
+        rows.saturating_add(target.axon_entries_bits(self.axons.len() as u64))
+    }
 }
 
 /// A population as the chip sees it: its name, shape, and where its neurons live.

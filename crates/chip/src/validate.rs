@@ -180,6 +180,7 @@ fn check_target(target: &Target) -> Result<(), ChipError> {
     if let SynapseCost::Sparse {
         index_bits,
         axon_entry_bits,
+        ..
     } = target.core.synapse_cost
     {
         if index_bits > 64 || axon_entry_bits > 1 << 20 {
@@ -399,7 +400,7 @@ fn check_core(
     if let SynapseCost::Sparse { .. } = target.core.synapse_cost {
         limit(
             "synapse memory bits",
-            target.synapse_bits(synapses, core.axons.len() as u64),
+            core.synapse_bits(target),
             target.core.synapse_memory_bits,
         )?;
     }

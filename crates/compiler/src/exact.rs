@@ -23,7 +23,9 @@ pub enum ExactCores {
     Optimal(u64),
     /// The time limit ran out; the best partition found uses this many cores.
     AtMost(u64),
-    /// No solution within `max_cores` cores (or the solver failed).
+    /// No solution within `max_cores` cores, the solver failed, or the target allows dense or
+    /// shared rows (their cost depends on compartment order and row contents, which the model
+    /// does not express).
     Unknown,
 }
 
@@ -35,6 +37,16 @@ pub fn exact_min_cores(
     start: &Partition,
     time_limit_seconds: f64,
 ) -> ExactCores {
+    let dense = matches!(
+        target.core.synapse_cost,
+        SynapseCost::Sparse {
+            dense_rows: true,
+            ..
+        }
+    );
+    if dense || target.core.shared_kernels {
+        return ExactCores::Unknown;
+    }
     let max_cores = start.cores.len();
     let mut neurons = Vec::new();
     for (p, pop) in net.populations.iter().enumerate() {
@@ -71,6 +83,7 @@ pub fn exact_min_cores(
         SynapseCost::Sparse {
             index_bits,
             axon_entry_bits,
+            ..
         } => (
             f64::from(target.precision.weight_bits + index_bits),
             f64::from(axon_entry_bits),

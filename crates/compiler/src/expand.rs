@@ -55,23 +55,44 @@ impl<W: Copy> Fanin<W> {
     }
 }
 
+/// One op's synapses by output, built in two passes over the op (count, then fill) so that no
+/// per-output lists are allocated.
 fn op_fanin(op: &LinearOp, input: &[usize], n_out: usize) -> Fanin<f32> {
-    let mut rows: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_out];
-    op.for_each_synapse(input, |i, o, w| rows[o].push((i as u32, w)));
-    from_rows(rows)
-}
-
-fn from_rows(rows: Vec<Vec<(u32, f32)>>) -> Fanin<f32> {
+    let mut offsets = vec![0usize; n_out + 1];
+    op.for_each_synapse(input, |_, o, _| offsets[o + 1] += 1);
+    for k in 0..n_out {
+        offsets[k + 1] += offsets[k];
+    }
+    let total = offsets[n_out];
+    let mut cursor = offsets.clone();
+    let mut pre = vec![0u32; total];
+    let mut weight = vec![0f32; total];
+    op.for_each_synapse(input, |i, o, w| {
+        pre[cursor[o]] = i as u32;
+        weight[cursor[o]] = w;
+        cursor[o] += 1;
+    });
+    // Rows come out sorted for every op but `sparse`, whose lists may also name a pair twice
+    // (the weights add): those rows are sorted and merged.
+    let sorted_unique =
+        (0..n_out).all(|o| pre[offsets[o]..offsets[o + 1]].is_sorted_by(|a, b| a < b));
+    if sorted_unique {
+        return Fanin {
+            offsets,
+            pre,
+            weight,
+        };
+    }
     let mut out = Fanin {
         offsets: vec![0],
-        pre: Vec::new(),
-        weight: Vec::new(),
+        pre: Vec::with_capacity(total),
+        weight: Vec::with_capacity(total),
     };
-    for mut row in rows {
-        if !row.is_sorted_by_key(|(p, _)| *p) {
-            row.sort_by_key(|(p, _)| *p);
-        }
-        // Sparse lists may name the same pair twice: their weights add.
+    for o in 0..n_out {
+        let mut row: Vec<(u32, f32)> = (offsets[o]..offsets[o + 1])
+            .map(|k| (pre[k], weight[k]))
+            .collect();
+        row.sort_by_key(|(p, _)| *p);
         let mut k = 0;
         while k < row.len() {
             let (p, mut w) = row[k];

@@ -54,7 +54,9 @@ pub fn compile(
 ) -> Result<(Mapped, CompileReport), Box<CompileReport>> {
     let started = std::time::Instant::now();
     let mut report = CompileReport::empty(&target.name);
-    let quant = match quantize(net, target, opts) {
+    let quant = quantize(net, target, opts);
+    let lap = report.lap("quantize", started);
+    let quant = match quant {
         Ok(q) => q,
         Err(v) => {
             report.violations = v;
@@ -82,7 +84,9 @@ pub fn compile(
             target.mesh.height
         ),
     });
-    let partition = match partition(&quant, target) {
+    let partition = partition(&quant, target);
+    let lap = report.lap("partition", lap);
+    let partition = match partition {
         Ok(p) => p,
         Err(mut v) => {
             v.extend(mesh_violation);
@@ -91,7 +95,8 @@ pub fn compile(
             return Err(Box::new(report));
         }
     };
-    let problems = verify(&partition, target);
+    let problems = verify(&quant, &partition, target);
+    let lap = report.lap("verify", lap);
     if !problems.is_empty() {
         report.violations = problems
             .into_iter()
@@ -116,7 +121,9 @@ pub fn compile(
     };
     let positions = refine_placement(&quant, &partition, &positions, target);
     report.traffic_hops = traffic_hops(&quant, &partition, &positions);
+    let lap = report.lap("place", lap);
     let (traffic, violations) = route(&quant, &partition, &positions, target);
+    report.lap("route", lap);
     report.per_core = partition
         .cores
         .iter()
@@ -128,7 +135,7 @@ pub fn compile(
             y,
             neurons: core.neurons.len() as u64,
             input_axons: core.axons.len() as u64,
-            synapse_bits: target.synapse_bits(core.synapses, core.axons.len() as u64),
+            synapse_bits: core.synapse_bits,
         })
         .collect();
     report.inter_core_spike_packets_estimate = traffic.inter_core_packets;

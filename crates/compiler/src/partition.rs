@@ -6,7 +6,8 @@
 //! choose mesh positions (see `place`). The heuristic is a greedy first-fit in population order;
 //! several small layers share a core, a big layer spills over as many cores as it needs.
 
-use std::collections::HashSet;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use lifchip_target::Target;
 
@@ -27,6 +28,186 @@ pub struct CoreAssignment {
     /// Distinct input axons, in first-use order.
     pub axons: Vec<AxonKey>,
     pub synapses: u64,
+    /// Synapse memory the target's cost model charges for this core's rows and axon entries.
+    pub synapse_bits: u64,
+}
+
+/// One axon's row on a core while it is being filled: the compartments it reaches are
+/// `first..=last` (local indices, assigned in increasing order) and `count` of them; `content`
+/// hashes its `(compartment - first, weight)` sequence, so rows that a target with
+/// `shared_kernels` stores once (identical up to a compartment offset) hash alike.
+#[derive(Clone, Copy, Debug)]
+struct RowSpan {
+    first: u32,
+    last: u32,
+    count: u32,
+    content: u64,
+}
+
+impl RowSpan {
+    fn new(projection: u32, local: u32, weight: i32) -> RowSpan {
+        RowSpan {
+            first: local,
+            last: local,
+            count: 1,
+            content: mix(
+                mix(0x6c69_6663_6869_7021, u64::from(projection)),
+                entry(0, weight),
+            ),
+        }
+    }
+
+    fn grown(&self, local: u32, weight: i32) -> RowSpan {
+        RowSpan {
+            first: self.first,
+            last: local,
+            count: self.count + 1,
+            content: mix(self.content, entry(local - self.first, weight)),
+        }
+    }
+
+    fn bits(&self, target: &Target) -> u64 {
+        target.row_bits(u64::from(self.count), u64::from(self.last - self.first) + 1)
+    }
+}
+
+fn entry(offset: u32, weight: i32) -> u64 {
+    (u64::from(offset) << 32) | u64::from(weight as u32)
+}
+
+/// A 64-bit mixing step (splitmix64's finaliser over the running hash and the next word).
+fn mix(h: u64, x: u64) -> u64 {
+    let mut z = (h ^ x).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A core being filled: its rows by axon and, where rows may be shared, how many axons use
+/// each distinct row content (memory is charged once per content).
+#[derive(Default)]
+struct CoreFill {
+    rows: FxHashMap<AxonKey, RowSpan>,
+    contents: FxHashMap<u64, u32>,
+}
+
+/// How to take back one row change of a tentative [`CoreFill::add`].
+struct Undo {
+    key: AxonKey,
+    old: Option<RowSpan>,
+}
+
+/// A core's counters before a tentative add, to restore them.
+#[derive(Clone, Copy)]
+struct Snapshot {
+    axons: usize,
+    synapses: u64,
+    synapse_bits: u64,
+}
+
+impl Snapshot {
+    fn of(core: &CoreAssignment) -> Snapshot {
+        Snapshot {
+            axons: core.axons.len(),
+            synapses: core.synapses,
+            synapse_bits: core.synapse_bits,
+        }
+    }
+}
+
+impl CoreFill {
+    /// Adds a neuron with inputs `axons` as compartment `local` of `core`, updating rows,
+    /// content counts, the core's axons, synapses and synapse bits, and logging each row change
+    /// in `log` so that [`CoreFill::undo`] can take it back. Returns the number of new axons,
+    /// or `None` (after a partial add, to be undone) as soon as that reaches `axon_bound`.
+    fn add(
+        &mut self,
+        axons: &[(AxonKey, i32)],
+        local: u32,
+        target: &Target,
+        core: &mut CoreAssignment,
+        axon_bound: usize,
+        log: &mut Vec<Undo>,
+    ) -> Option<usize> {
+        use std::collections::hash_map::Entry;
+        let shared = target.core.shared_kernels;
+        let entry_bits = target.axon_entries_bits(1);
+        let mut bits = core.synapse_bits;
+        let mut new_axons = 0;
+        log.clear();
+        for &(a, w) in axons {
+            let (old, new) = match self.rows.entry(a) {
+                Entry::Occupied(mut e) => {
+                    let old = *e.get();
+                    let new = old.grown(local, w);
+                    e.insert(new);
+                    (Some(old), new)
+                }
+                Entry::Vacant(e) => {
+                    let new = RowSpan::new(a.projection, local, w);
+                    e.insert(new);
+                    core.axons.push(a);
+                    new_axons += 1;
+                    bits += entry_bits;
+                    (None, new)
+                }
+            };
+            log.push(Undo { key: a, old });
+            if shared {
+                if let Some(old) = old
+                    && let Some(users) = self.contents.get_mut(&old.content)
+                {
+                    *users -= 1;
+                    if *users == 0 {
+                        self.contents.remove(&old.content);
+                        bits -= old.bits(target);
+                    }
+                }
+                let users = self.contents.entry(new.content).or_insert(0);
+                if *users == 0 {
+                    bits += new.bits(target);
+                }
+                *users += 1;
+            } else {
+                bits = bits + new.bits(target) - old.map_or(0, |o| o.bits(target));
+            }
+            if new_axons >= axon_bound {
+                core.synapse_bits = bits;
+                return None;
+            }
+        }
+        core.synapse_bits = bits;
+        core.synapses += axons.len() as u64;
+        Some(new_axons)
+    }
+
+    /// Takes back the row changes logged by the last [`CoreFill::add`] and restores `core`'s
+    /// counters from `before`.
+    fn undo(&mut self, log: &[Undo], target: &Target, core: &mut CoreAssignment, before: Snapshot) {
+        for u in log.iter().rev() {
+            let Some(current) = self.rows.get(&u.key).copied() else {
+                continue;
+            };
+            if target.core.shared_kernels {
+                if let Some(users) = self.contents.get_mut(&current.content) {
+                    *users -= 1;
+                    if *users == 0 {
+                        self.contents.remove(&current.content);
+                    }
+                }
+                if let Some(old) = u.old {
+                    *self.contents.entry(old.content).or_insert(0) += 1;
+                }
+            }
+            match u.old {
+                Some(old) => self.rows.insert(u.key, old),
+                None => self.rows.remove(&u.key),
+            };
+        }
+        core.axons.truncate(before.axons);
+        core.synapses = before.synapses;
+        core.synapse_bits = before.synapse_bits;
+    }
 }
 
 /// The result of partitioning.
@@ -72,7 +253,12 @@ pub fn lower_bounds(net: &QuantNet, target: &Target) -> CoreBounds {
     let synapses = net.num_synapses() as u64;
     // Every neuron with inputs needs at least one axon; each population's largest fan-in must
     // be present on at least one core.
-    let min_bits = target.synapse_bits(synapses, 0);
+    // Shared rows can make any amount of synapses cheap, so memory bounds nothing then.
+    let min_bits = if target.core.shared_kernels {
+        0
+    } else {
+        synapses.saturating_mul(target.min_bits_per_synapse())
+    };
     let max_fanin = net
         .projections
         .iter()
@@ -131,15 +317,19 @@ pub fn fanin_estimate(net: &QuantNet, target: &Target) -> u64 {
     cores.ceil() as u64
 }
 
-/// The input axons one neuron needs: `(projection, pre)` for each synapse arriving at it.
-fn neuron_axons(net: &QuantNet, incoming: &[usize], neuron: usize, out: &mut Vec<AxonKey>) {
+/// The input axons one neuron needs, with the weight of its synapse on each:
+/// `(projection, pre)` for each synapse arriving at it.
+fn neuron_axons(net: &QuantNet, incoming: &[usize], neuron: usize, out: &mut Vec<(AxonKey, i32)>) {
     out.clear();
     for &k in incoming {
-        for (pre, _) in net.projections[k].synapses.inputs(neuron) {
-            out.push(AxonKey {
-                projection: k as u32,
-                pre,
-            });
+        for (pre, w) in net.projections[k].synapses.inputs(neuron) {
+            out.push((
+                AxonKey {
+                    projection: k as u32,
+                    pre,
+                },
+                w,
+            ));
         }
     }
 }
@@ -156,8 +346,13 @@ enum Order {
 /// big nets look at fewer.
 const SEARCH_WINDOW: usize = 16;
 const SEARCH_WINDOW_BIG: usize = 2;
-/// Nets up to this many neurons try every visiting order and keep the best partition.
-const MULTI_START_NEURONS: usize = 200_000;
+/// Nets up to this many neurons use the wide search window.
+const WIDE_WINDOW_NEURONS: usize = 200_000;
+/// Nets up to this many synapses try every visiting order (in parallel) and keep the best
+/// partition; bigger ones take the data-flow order only, keeping compile time linear.
+const MULTI_START_SYNAPSES: usize = 2_000_000;
+/// Bigger nets are cut into this many runs of populations, partitioned in parallel.
+const PARALLEL_RUNS: usize = 2;
 
 /// Heuristic partition: axon-aware best fit. Each neuron goes to the open core (among the most
 /// recent [`SEARCH_WINDOW`]) where it fits and adds the fewest new input axons, else to a new
@@ -168,25 +363,30 @@ pub fn partition(net: &QuantNet, target: &Target) -> Result<Partition, Vec<Viola
     if !violations.is_empty() {
         return Err(violations);
     }
-    let orders: &[Order] = if net.num_neurons() <= MULTI_START_NEURONS {
-        &[Order::Forward, Order::Reverse, Order::FaninDescending]
-    } else {
-        &[Order::Forward]
-    };
-    let mut best: Option<Partition> = None;
-    for &order in orders {
-        let candidate = best_fit(net, target, order);
-        let better = match &best {
-            None => true,
-            Some(b) => {
-                let axons = |p: &Partition| p.cores.iter().map(|c| c.axons.len()).sum::<usize>();
-                (candidate.cores.len(), axons(&candidate)) < (b.cores.len(), axons(b))
-            }
-        };
-        if better {
-            best = Some(candidate);
-        }
+    if net.num_synapses() > MULTI_START_SYNAPSES {
+        // Big nets: the data-flow order, cut into runs of about equal work that are
+        // partitioned in parallel and concatenated (a run's first core is not shared with the
+        // previous run's last: at most one core per cut). The cut depends on the net only,
+        // so the result does not depend on the number of threads.
+        let pops = visiting_order(net, Order::Forward);
+        let parts: Vec<Partition> = balanced_runs(net, &pops, PARALLEL_RUNS)
+            .par_iter()
+            .map(|run| best_fit(net, target, run))
+            .collect();
+        return Ok(concatenate(parts));
     }
+    let orders = [Order::Forward, Order::Reverse, Order::FaninDescending];
+    let candidates: Vec<Partition> = orders
+        .par_iter()
+        .map(|&order| best_fit(net, target, &visiting_order(net, order)))
+        .collect();
+    // The fewest cores, then the fewest axons; ties go to the earlier order (deterministic).
+    let axons = |p: &Partition| p.cores.iter().map(|c| c.axons.len()).sum::<usize>();
+    let best = candidates
+        .into_iter()
+        .enumerate()
+        .min_by_key(|(k, p)| (p.cores.len(), axons(p), *k))
+        .map(|(_, p)| p);
     Ok(best.unwrap_or_default())
 }
 
@@ -205,7 +405,8 @@ fn unmappable_neurons(net: &QuantNet, target: &Target) -> Vec<Violation> {
             (0u64, 0u64, 0u64, 0u64);
         for n in 0..pop.size() {
             neuron_axons(net, &incoming, n, &mut axons);
-            let alone_bits = target.synapse_bits(axons.len() as u64, axons.len() as u64);
+            let n_axons = axons.len() as u64;
+            let alone_bits = target.row_bits(1, 1) * n_axons + target.axon_entries_bits(n_axons);
             if axons.len() > max_axons {
                 too_many_axons += 1;
                 worst_fanin = worst_fanin.max(axons.len() as u64);
@@ -254,17 +455,8 @@ fn incoming(net: &QuantNet, pi: usize) -> Vec<usize> {
         .collect()
 }
 
-fn best_fit(net: &QuantNet, target: &Target, order: Order) -> Partition {
-    let max_neurons = target.core.neurons as usize;
-    let max_axons = target.core.input_axons as usize;
-    let max_bits = target.core.synapse_memory_bits;
-    let mut cores: Vec<CoreAssignment> = Vec::new();
-    let mut sets: Vec<HashSet<AxonKey>> = Vec::new();
-    let mut location: Vec<Vec<(u32, u32)>> = net
-        .populations
-        .iter()
-        .map(|p| vec![(u32::MAX, u32::MAX); if p.neuron.is_some() { p.size() } else { 0 }])
-        .collect();
+/// Neuron populations in the order `order` visits them.
+fn visiting_order(net: &QuantNet, order: Order) -> Vec<usize> {
     let mut pops: Vec<usize> = crate::population_order(net);
     match order {
         Order::Forward => {}
@@ -280,64 +472,126 @@ fn best_fit(net: &QuantNet, target: &Target, order: Order) -> Partition {
             pops.sort_by_key(|&p| std::cmp::Reverse(fanin(p)));
         }
     }
-    let window = if net.num_neurons() <= MULTI_START_NEURONS {
+    pops
+}
+
+/// Splits `pops` into at most `parts` consecutive runs of about equal synapse counts.
+fn balanced_runs(net: &QuantNet, pops: &[usize], parts: usize) -> Vec<Vec<usize>> {
+    let weight = |p: usize| -> usize {
+        incoming(net, p)
+            .iter()
+            .map(|&k| net.projections[k].synapses.num_synapses())
+            .sum::<usize>()
+            + net.populations[p].size()
+    };
+    let total: usize = pops.iter().map(|&p| weight(p)).sum();
+    let mut runs: Vec<Vec<usize>> = vec![Vec::new()];
+    let mut done = 0usize;
+    for &p in pops {
+        let w = weight(p);
+        // Start a new run where this population's midpoint passes the next share boundary.
+        let boundary = total * runs.len() / parts;
+        if runs.len() < parts && !runs[runs.len() - 1].is_empty() && done + w / 2 > boundary {
+            runs.push(Vec::new());
+        }
+        if let Some(run) = runs.last_mut() {
+            run.push(p);
+        }
+        done += w;
+    }
+    runs
+}
+
+/// Concatenates partitions of disjoint population sets: the cores of each follow the
+/// previous ones.
+fn concatenate(parts: Vec<Partition>) -> Partition {
+    let mut out = Partition::default();
+    for part in parts {
+        let offset = out.cores.len() as u32;
+        if out.location.is_empty() {
+            out.location = part.location;
+        } else {
+            for (mine, theirs) in out.location.iter_mut().zip(part.location) {
+                for (m, t) in mine.iter_mut().zip(theirs) {
+                    if t.0 != u32::MAX {
+                        *m = (t.0 + offset, t.1);
+                    }
+                }
+            }
+        }
+        out.cores.extend(part.cores);
+    }
+    out
+}
+
+/// Axon-aware best fit of the neurons of `pops`, in that order, onto new cores (the
+/// locations of other populations' neurons stay unset).
+fn best_fit(net: &QuantNet, target: &Target, pops: &[usize]) -> Partition {
+    let max_neurons = target.core.neurons as usize;
+    let max_axons = target.core.input_axons as usize;
+    let max_bits = target.core.synapse_memory_bits;
+    let mut cores: Vec<CoreAssignment> = Vec::new();
+    let mut fills: Vec<CoreFill> = Vec::new();
+    let mut location: Vec<Vec<(u32, u32)>> = net
+        .populations
+        .iter()
+        .map(|p| vec![(u32::MAX, u32::MAX); if p.neuron.is_some() { p.size() } else { 0 }])
+        .collect();
+    let window = if net.num_neurons() <= WIDE_WINDOW_NEURONS {
         SEARCH_WINDOW
     } else {
         SEARCH_WINDOW_BIG
     };
     let mut axons = Vec::new();
-    for pi in pops {
+    let mut log = Vec::new();
+    for &pi in pops {
         let incoming = incoming(net, pi);
         for n in tiled_order(&net.populations[pi].shape, max_neurons) {
             neuron_axons(net, &incoming, n, &mut axons);
             let first = cores.len().saturating_sub(window);
+            // (core, new axons) of the best fit so far.
             let mut choice: Option<(usize, usize)> = None;
-            // Newest core first: consecutive neurons usually share their inputs.
+            let mut placed = None;
+            // Newest core first: consecutive neurons usually share their inputs. Each try is a
+            // tentative add, kept when it needs no new axon and undone otherwise.
             for c in (first..cores.len()).rev() {
-                let core = &cores[c];
+                let core = &mut cores[c];
                 if core.neurons.len() >= max_neurons {
                     continue;
                 }
                 let bound = choice.map_or(usize::MAX, |(_, best)| best);
-                let mut new_axons = 0;
-                for a in &axons {
-                    if !sets[c].contains(a) {
-                        new_axons += 1;
-                        if new_axons >= bound {
-                            break;
-                        }
+                let before = Snapshot::of(core);
+                let local = core.neurons.len() as u32;
+                let added = fills[c].add(&axons, local, target, core, bound, &mut log);
+                let fits = core.axons.len() <= max_axons && core.synapse_bits <= max_bits;
+                match added {
+                    Some(0) if fits => {
+                        placed = Some(c);
+                        break;
                     }
+                    Some(new_axons) if fits => choice = Some((c, new_axons)),
+                    _ => {}
                 }
-                if new_axons >= bound {
-                    continue;
-                }
-                let total_axons = core.axons.len() + new_axons;
-                if total_axons > max_axons
-                    || target.synapse_bits(core.synapses + axons.len() as u64, total_axons as u64)
-                        > max_bits
-                {
-                    continue;
-                }
-                choice = Some((c, new_axons));
-                if new_axons == 0 {
-                    break;
-                }
+                fills[c].undo(&log, target, core, before);
             }
-            let c = match choice {
-                Some((c, _)) => c,
-                None => {
-                    cores.push(CoreAssignment::default());
-                    sets.push(HashSet::new());
-                    cores.len() - 1
+            let c = match (placed, choice) {
+                (Some(c), _) => c,
+                (None, choice) => {
+                    let c = match choice {
+                        Some((c, _)) => c,
+                        None => {
+                            cores.push(CoreAssignment::default());
+                            fills.push(CoreFill::default());
+                            cores.len() - 1
+                        }
+                    };
+                    let core = &mut cores[c];
+                    let local = core.neurons.len() as u32;
+                    fills[c].add(&axons, local, target, core, usize::MAX, &mut log);
+                    c
                 }
             };
             let core = &mut cores[c];
-            for a in &axons {
-                if sets[c].insert(*a) {
-                    core.axons.push(*a);
-                }
-            }
-            core.synapses += axons.len() as u64;
             location[pi][n] = (c as u32, core.neurons.len() as u32);
             core.neurons.push((pi as u32, n as u32));
         }
@@ -372,31 +626,134 @@ fn tiled_order(shape: &[usize], neurons_per_core: usize) -> Vec<usize> {
     order
 }
 
-/// Checks a partition against every per-core limit (the verifier run after the pass).
-pub fn verify(partition: &Partition, target: &Target) -> Vec<String> {
+/// Checks a partition against every per-core limit (the verifier run after the pass). It
+/// rebuilds each core's rows from the net and the neurons' locations, independently of the
+/// bookkeeping of the pass (shared rows are compared by content, not only by hash), and checks
+/// that every neuron is placed exactly once. Cores are checked in parallel.
+pub fn verify(net: &QuantNet, partition: &Partition, target: &Target) -> Vec<String> {
     let mut errors = Vec::new();
+    let mut placed = 0usize;
     for (c, core) in partition.cores.iter().enumerate() {
-        if core.neurons.len() > target.core.neurons as usize {
-            errors.push(format!(
-                "core {c}: {} neurons > {}",
-                core.neurons.len(),
-                target.core.neurons
-            ));
+        for (local, &(pi, n)) in core.neurons.iter().enumerate() {
+            let at = partition
+                .location
+                .get(pi as usize)
+                .and_then(|l| l.get(n as usize));
+            if at != Some(&(c as u32, local as u32)) {
+                errors.push(format!(
+                    "core {c} compartment {local} holds population {pi} neuron {n}, whose location is {at:?}"
+                ));
+            }
         }
-        if core.axons.len() > target.core.input_axons as usize {
-            errors.push(format!(
-                "core {c}: {} axons > {}",
-                core.axons.len(),
-                target.core.input_axons
-            ));
+        placed += core.neurons.len();
+    }
+    if placed != net.num_neurons() {
+        errors.push(format!(
+            "{placed} compartments for {} neurons",
+            net.num_neurons()
+        ));
+    }
+    if !errors.is_empty() {
+        return errors;
+    }
+    let incoming: Vec<Vec<usize>> = (0..net.populations.len())
+        .map(|p| incoming(net, p))
+        .collect();
+    let per_core: Vec<Vec<String>> = partition
+        .cores
+        .par_iter()
+        .enumerate()
+        .map(|(c, core)| verify_core(net, &incoming, c, core, target))
+        .collect();
+    errors.extend(per_core.into_iter().flatten());
+    errors
+}
+
+fn verify_core(
+    net: &QuantNet,
+    incoming: &[Vec<usize>],
+    c: usize,
+    core: &CoreAssignment,
+    target: &Target,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    // Rows in compartment order, as the core's neurons are visited in local order.
+    let mut index: FxHashMap<AxonKey, usize> = FxHashMap::default();
+    let mut rows: Vec<(AxonKey, Vec<(u32, i32)>)> = Vec::new();
+    for (local, &(pi, n)) in core.neurons.iter().enumerate() {
+        for &k in &incoming[pi as usize] {
+            for (pre, w) in net.projections[k].synapses.inputs(n as usize) {
+                let key = AxonKey {
+                    projection: k as u32,
+                    pre,
+                };
+                let r = *index.entry(key).or_insert_with(|| {
+                    rows.push((key, Vec::new()));
+                    rows.len() - 1
+                });
+                rows[r].1.push((local as u32, w));
+            }
         }
-        let bits = target.synapse_bits(core.synapses, core.axons.len() as u64);
-        if bits > target.core.synapse_memory_bits {
-            errors.push(format!(
-                "core {c}: {bits} synapse bits > {}",
-                target.core.synapse_memory_bits
-            ));
+    }
+    if core.neurons.len() > target.core.neurons as usize {
+        errors.push(format!(
+            "core {c}: {} neurons > {}",
+            core.neurons.len(),
+            target.core.neurons
+        ));
+    }
+    let axons = rows.len();
+    let synapses: u64 = rows.iter().map(|r| r.1.len() as u64).sum();
+    if axons != core.axons.len() || synapses != core.synapses {
+        errors.push(format!(
+            "core {c}: the pass counted {} axons and {} synapses, the net gives {axons} and {synapses}",
+            core.axons.len(),
+            core.synapses,
+        ));
+    }
+    if axons > target.core.input_axons as usize {
+        errors.push(format!(
+            "core {c}: {axons} axons > {}",
+            target.core.input_axons
+        ));
+    }
+    // Stored rows by content hash: the rows (indices) already charged with that hash.
+    let mut stored: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
+    let same = |a: &[(u32, i32)], b: &[(u32, i32)]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x.0 - a[0].0 == y.0 - b[0].0 && x.1 == y.1)
+    };
+    let mut bits = target.axon_entries_bits(axons as u64);
+    for (r, (key, row)) in rows.iter().enumerate() {
+        let (first, last) = (row[0].0, row[row.len() - 1].0);
+        if target.core.shared_kernels {
+            let hash = row.iter().fold(u64::from(key.projection), |h, &(l, w)| {
+                mix(h, entry(l - first, w))
+            });
+            let charged = stored.entry(hash).or_default();
+            if charged
+                .iter()
+                .any(|&s| rows[s].0.projection == key.projection && same(&rows[s].1, row))
+            {
+                continue;
+            }
+            charged.push(r);
         }
+        bits += target.row_bits(row.len() as u64, u64::from(last - first) + 1);
+    }
+    if bits != core.synapse_bits {
+        errors.push(format!(
+            "core {c}: the pass counted {} synapse bits, the rows take {bits}",
+            core.synapse_bits
+        ));
+    }
+    if bits > target.core.synapse_memory_bits {
+        errors.push(format!(
+            "core {c}: {bits} synapse bits > {}",
+            target.core.synapse_memory_bits
+        ));
     }
     errors
 }

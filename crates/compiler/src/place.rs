@@ -198,7 +198,11 @@ pub fn route(
         let loc = &partition.location[proj.to];
         for (post, &(core, _)) in loc.iter().enumerate().take(proj.synapses.num_post()) {
             for (pre, _) in proj.synapses.inputs(post) {
-                destinations[proj.from][pre as usize].push(core);
+                // Neighbouring neurons mostly share a core: skip the repeat before the sort.
+                let dests = &mut destinations[proj.from][pre as usize];
+                if dests.last() != Some(&core) {
+                    dests.push(core);
+                }
             }
         }
     }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use lifchip_net::{Net, Neuron, SoftLif};
 use lifchip_target::{DecayKind, ExponentScope, Target, UpdateOrder};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::{
@@ -221,7 +222,7 @@ pub fn quantize(
         .collect();
     let expanded: Vec<Fanin<f32>> = net
         .projections
-        .iter()
+        .par_iter()
         .map(|pr| {
             let from = &net.populations[index[pr.from.as_str()]];
             expand(&pr.ops, &from.shape)
@@ -240,6 +241,30 @@ pub fn quantize(
     let mut projections: Vec<Option<QuantProjection>> = vec![None; net.projections.len()];
     let mut layers: BTreeMap<usize, LayerQuantization> = BTreeMap::new();
 
+    let incoming_of = |pi: usize| -> Vec<usize> {
+        (0..net.projections.len())
+            .filter(|&k| net.projections[k].to == net.populations[pi].name)
+            .collect()
+    };
+    // Float populations are quantized independently of each other: in parallel.
+    let mut float_results: Vec<Option<Result<PopulationQuant, Vec<Violation>>>> = net
+        .populations
+        .par_iter()
+        .enumerate()
+        .map(|(pi, pop)| match &pop.neuron {
+            Neuron::SoftLif(s) => Some(quantize_float_population(
+                net,
+                target,
+                opts,
+                pi,
+                s,
+                &incoming_of(pi),
+                &expanded,
+                &index,
+            )),
+            _ => None,
+        })
+        .collect();
     for (pi, pop) in net.populations.iter().enumerate() {
         let incoming: Vec<usize> = (0..net.projections.len())
             .filter(|&k| net.projections[k].to == pop.name)
@@ -292,21 +317,17 @@ pub fn quantize(
                     );
                 }
             }
-            Neuron::SoftLif(s) => {
-                let result = quantize_float_population(
-                    net, target, opts, pi, s, &incoming, &expanded, &index,
-                );
-                match result {
-                    Ok((neuron, projs, reports)) => {
-                        populations[pi].neuron = Some(neuron);
-                        for ((k, q), r) in incoming.iter().zip(projs).zip(reports) {
-                            projections[*k] = Some(q);
-                            layers.insert(*k, r);
-                        }
+            Neuron::SoftLif(_) => match float_results[pi].take() {
+                None => {}
+                Some(Ok((neuron, projs, reports))) => {
+                    populations[pi].neuron = Some(neuron);
+                    for ((k, q), r) in incoming.iter().zip(projs).zip(reports) {
+                        projections[*k] = Some(q);
+                        layers.insert(*k, r);
                     }
-                    Err(v) => violations.extend(v),
                 }
-            }
+                Some(Err(v)) => violations.extend(v),
+            },
         }
     }
     if !violations.is_empty() {

@@ -53,11 +53,22 @@ pub struct CompileReport {
     /// placement objective.
     pub traffic_hops: u64,
     pub compile_seconds: f64,
+    /// Seconds spent in each pass, in pass order (`quantize`, `partition`, `verify`, `place`,
+    /// `route`); a pass that did not run is absent.
+    pub pass_seconds: Vec<(String, f64)>,
     pub quantization: Vec<LayerQuantization>,
     pub violations: Vec<Violation>,
 }
 
 impl CompileReport {
+    /// Records that pass `name` ran from `since` until now, and returns now.
+    pub(crate) fn lap(&mut self, name: &str, since: std::time::Instant) -> std::time::Instant {
+        let now = std::time::Instant::now();
+        self.pass_seconds
+            .push((name.to_string(), (now - since).as_secs_f64()));
+        now
+    }
+
     pub(crate) fn empty(target: &str) -> Self {
         CompileReport {
             target: target.to_string(),
@@ -71,6 +82,7 @@ impl CompileReport {
             max_link_load: 0,
             traffic_hops: 0,
             compile_seconds: 0.0,
+            pass_seconds: Vec::new(),
             quantization: Vec::new(),
             violations: Vec::new(),
         }

@@ -35,7 +35,7 @@ fn mlp_compiles_within_limits_and_reports() {
     let net = mlp(&[64, 40, 10], 7);
     let target = loihi(16, 128, 1 << 20);
     let (mapped, report) = compile(&net, &target, &QuantizeOptions::default()).unwrap();
-    assert!(verify(&mapped.partition, &target).is_empty());
+    assert!(verify(&mapped.net, &mapped.partition, &target).is_empty());
     assert_eq!(report.neurons, 50);
     assert_eq!(report.synapses as usize, mapped.net.num_synapses());
     assert!(report.cores_used >= report.cores_lower_bound);
@@ -72,19 +72,24 @@ proptest! {
         neurons in 1u32..32,
         axons in 1u32..64,
         mem in 200u64..4000,
+        dense_rows in any::<bool>(),
+        shared in any::<bool>(),
+        pooled in any::<bool>(),
     ) {
-        let net = mlp(&sizes, seed);
-        let target = loihi(neurons, axons, mem);
+        // Pooled nets have rows that a target with shared kernels stores once.
+        let net = if pooled { pooled_net(sizes[0] % 4 + 1, sizes[1], seed) } else { mlp(&sizes, seed) };
+        let mut target = loihi(neurons, axons, mem);
+        set_row_formats(&mut target, dense_rows, shared);
         match compile(&net, &target, &QuantizeOptions::default()) {
             Ok((mapped, report)) => {
-                prop_assert!(verify(&mapped.partition, &target).is_empty());
+                prop_assert!(verify(&mapped.net, &mapped.partition, &target).is_empty());
                 for c in &report.per_core {
                     prop_assert!(c.neurons <= u64::from(neurons));
                     prop_assert!(c.input_axons <= u64::from(axons));
                     prop_assert!(c.synapse_bits <= mem);
                 }
                 let placed: usize = mapped.partition.cores.iter().map(|c| c.neurons.len()).sum();
-                prop_assert_eq!(placed, sizes[1..].iter().sum::<usize>());
+                prop_assert_eq!(placed, mapped.net.num_neurons());
             }
             Err(report) => prop_assert!(!report.violations.is_empty()),
         }
@@ -152,4 +157,87 @@ fn identical_and_silent_neurons_are_counted() {
     let q = quantize(&net, &target, &QuantizeOptions::default()).unwrap();
     assert_eq!(q.layers[0].identical_neurons, 1);
     assert_eq!(q.layers[0].silent_neurons, 1);
+}
+
+fn set_row_formats(target: &mut lifchip_target::Target, dense: bool, shared: bool) {
+    if let lifchip_target::SynapseCost::Sparse { dense_rows, .. } = &mut target.core.synapse_cost {
+        *dense_rows = dense;
+    }
+    target.core.shared_kernels = shared;
+}
+
+/// `in` (1 x 4 x 4) -> avg-pool 2 -> dense 3: the four inputs of a pool window have identical
+/// rows, so a target with shared kernels stores 4 rows for 16 axons.
+fn pool_to_dense() -> lifchip_net::Net {
+    let mut net = lifchip_net::Net::new("pool-dense");
+    net.populations.push(lifchip_net::Population {
+        name: "in".into(),
+        shape: vec![1, 4, 4],
+        neuron: lifchip_net::Neuron::Input,
+    });
+    net.populations.push(lifchip_net::Population {
+        name: "out".into(),
+        shape: vec![3],
+        neuron: common::soft_lif(3, vec![0.0; 3]),
+    });
+    let weights = vec![
+        1.0, -0.7, 0.5, 0.9, //
+        -0.6, 0.8, 0.4, -1.0, //
+        0.3, 0.6, -0.9, 0.7,
+    ];
+    net.projections.push(lifchip_net::Projection {
+        name: "p".into(),
+        from: "in".into(),
+        to: "out".into(),
+        ops: vec![
+            lifchip_net::LinearOp::AvgPool {
+                size: [2, 2],
+                stride: None,
+            },
+            lifchip_net::LinearOp::Flatten,
+            lifchip_net::LinearOp::Dense {
+                weights: lifchip_net::Tensor::new(vec![3, 4], weights),
+            },
+        ],
+        weight_exp: 0,
+    });
+    net
+}
+
+#[test]
+fn dense_and_shared_rows_are_charged_exactly() {
+    let net = pool_to_dense();
+    // 16 axons, one 16-bit entry each; a row holds 3 synapses of 8-bit weights: sparse
+    // 3 * (8 + 10) = 54 bits, dense 10 + 3 * 8 = 34 bits; shared: 4 distinct rows.
+    for (dense, shared, bits) in [
+        (false, false, 16 * 54 + 16 * 16),
+        (true, false, 16 * 34 + 16 * 16),
+        (false, true, 4 * 54 + 16 * 16),
+        (true, true, 4 * 34 + 16 * 16),
+    ] {
+        let mut target = loihi(16, 64, 1 << 20);
+        set_row_formats(&mut target, dense, shared);
+        let (mapped, report) = compile(&net, &target, &QuantizeOptions::default()).unwrap();
+        assert_eq!(report.cores_used, 1);
+        assert_eq!(
+            report.per_core[0].synapse_bits, bits,
+            "dense {dense}, shared {shared}"
+        );
+        assert!(verify(&mapped.net, &mapped.partition, &target).is_empty());
+    }
+}
+
+#[test]
+fn shared_rows_let_a_pooled_layer_fit_in_fewer_cores() {
+    // One neuron's 16 axons take 16 * (18 + 16) = 544 bits, three neurons 1120: with 600 bits
+    // per core each neuron needs its own core unless the rows are shared.
+    let net = pool_to_dense();
+    let mut target = loihi(16, 64, 600);
+    set_row_formats(&mut target, false, false);
+    let (_, report) = compile(&net, &target, &QuantizeOptions::default()).unwrap();
+    assert_eq!(report.cores_used, 3);
+    set_row_formats(&mut target, false, true);
+    let (_, report) = compile(&net, &target, &QuantizeOptions::default()).unwrap();
+    assert_eq!(report.cores_used, 1);
+    assert_eq!(report.per_core[0].synapse_bits, 4 * 54 + 16 * 16);
 }

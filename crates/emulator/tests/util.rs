@@ -122,6 +122,7 @@ fn roomy_core() -> Core {
         output_axons: 16,
         synapse_memory_bits: 1 << 30,
         synapse_cost: SynapseCost::Sparse {
+            dense_rows: false,
             index_bits: 10,
             axon_entry_bits: 16,
         },

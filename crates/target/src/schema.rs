@@ -45,12 +45,18 @@ pub struct Mesh {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SynapseCost {
-    /// A list per input axon: `bits = synapses * (weight_bits + index_bits) + axons * axon_entry_bits`.
+    /// A list (row) per input axon: a sparse row costs `synapses * (weight_bits + index_bits)`,
+    /// plus `axon_entry_bits` per axon.
     Sparse {
         /// Bits naming the target neuron of one synapse (`2^index_bits >= neurons`).
         index_bits: u32,
         /// Bits of one input axon's list entry.
         axon_entry_bits: u32,
+        /// A row may instead be stored dense: `index_bits` for its first compartment, then one
+        /// `weight_bits` cell per compartment up to its last (absent synapses are zero cells);
+        /// each row takes whichever of the two is smaller.
+        #[serde(default)]
+        dense_rows: bool,
     },
     /// A full `input_axons x neurons` crossbar of `weight_bits` cells: every mapping that meets the
     /// axon and neuron limits fits; `synapse_memory_bits` must equal the crossbar size.
@@ -317,19 +323,73 @@ impl Target {
         (id % self.mesh.width.max(1), id / self.mesh.width.max(1))
     }
 
-    /// Synapse memory taken by `synapses` synapses arriving over `axons` input axons
-    /// (0 for a crossbar: its memory is fixed, and every mapping within the axon and neuron
-    /// limits fits).
+    /// Synapse memory taken by `synapses` synapses arriving over `axons` input axons when every
+    /// row is stored sparse (0 for a crossbar: its memory is fixed, and every mapping within the
+    /// axon and neuron limits fits). With `dense_rows` this is an upper bound; the exact figure
+    /// sums [`Target::row_bits`] and [`Target::axon_entries_bits`].
     pub fn synapse_bits(&self, synapses: u64, axons: u64) -> u64 {
         match self.core.synapse_cost {
             SynapseCost::Sparse {
                 index_bits,
                 axon_entry_bits,
+                ..
             } => {
                 let per_synapse = u64::from(self.precision.weight_bits) + u64::from(index_bits);
                 synapses
                     .saturating_mul(per_synapse)
                     .saturating_add(axons.saturating_mul(u64::from(axon_entry_bits)))
+            }
+            SynapseCost::Crossbar => 0,
+        }
+    }
+
+    /// Synapse memory of one axon's row of `synapses` synapses whose compartments span `span`
+    /// consecutive compartments (first to last, inclusive): the sparse cost, or the dense one
+    /// where the target allows dense rows and it is smaller. 0 for a crossbar.
+    pub fn row_bits(&self, synapses: u64, span: u64) -> u64 {
+        match self.core.synapse_cost {
+            SynapseCost::Sparse {
+                index_bits,
+                dense_rows,
+                ..
+            } => {
+                let w = u64::from(self.precision.weight_bits);
+                let sparse = synapses.saturating_mul(w + u64::from(index_bits));
+                if dense_rows && synapses > 0 {
+                    sparse.min(span.saturating_mul(w).saturating_add(u64::from(index_bits)))
+                } else {
+                    sparse
+                }
+            }
+            SynapseCost::Crossbar => 0,
+        }
+    }
+
+    /// Synapse memory of `axons` input axons' list entries (0 for a crossbar).
+    pub fn axon_entries_bits(&self, axons: u64) -> u64 {
+        match self.core.synapse_cost {
+            SynapseCost::Sparse {
+                axon_entry_bits, ..
+            } => axons.saturating_mul(u64::from(axon_entry_bits)),
+            SynapseCost::Crossbar => 0,
+        }
+    }
+
+    /// The fewest bits any synapse can take (a lower-bound building block): a dense cell where
+    /// dense rows are allowed, else a sparse entry; 0 for a crossbar.
+    pub fn min_bits_per_synapse(&self) -> u64 {
+        match self.core.synapse_cost {
+            SynapseCost::Sparse {
+                index_bits,
+                dense_rows,
+                ..
+            } => {
+                let w = u64::from(self.precision.weight_bits);
+                if dense_rows {
+                    w
+                } else {
+                    w + u64::from(index_bits)
+                }
             }
             SynapseCost::Crossbar => 0,
         }

@@ -347,7 +347,7 @@ pub(crate) const FIELDS: &[Field] = &[
         "core.synapse_cost.kind",
         Kind::Enum(&["sparse", "crossbar"]),
         "",
-        "`sparse`: a list per input axon, `bits = synapses * (weight_bits + index_bits) + axons * axon_entry_bits`; `crossbar`: a full `input_axons x neurons` array of `weight_bits` cells.",
+        "`sparse`: a list (row) per input axon, `bits = synapses * (weight_bits + index_bits) + axons * axon_entry_bits` (rows may be dense, see `dense_rows`); `crossbar`: a full `input_axons x neurons` array of `weight_bits` cells.",
     ),
     variant(
         "core.synapse_cost.index_bits",
@@ -363,6 +363,14 @@ pub(crate) const FIELDS: &[Field] = &[
         "bits",
         "Bits of the per-axon entry (list pointer and length).",
     ),
+    Field {
+        path: "core.synapse_cost.dense_rows",
+        kind: Kind::Bool,
+        default: Some("false"),
+        unit: "",
+        when: Some("sparse"),
+        doc: "A row may be stored dense instead: `index_bits` for its first compartment plus one `weight_bits` cell per compartment up to its last; each row takes the smaller of the two.",
+    },
     opt(
         "core.fanin_split",
         Kind::Bool,
@@ -825,6 +833,10 @@ mod tests {
         }
         for f in FIELDS {
             let Some(default) = f.default else { continue };
+            // The minimal target is a crossbar: other variants' fields are not serialized.
+            if f.when.is_some_and(|w| w != "crossbar") {
+                continue;
+            }
             let (text, plain) = match default.strip_prefix('"').and_then(|d| d.strip_suffix('"')) {
                 Some(inner) => (inner, false),
                 None => (default, true),

@@ -66,3 +66,46 @@ pub fn mlp(sizes: &[usize], seed: u64) -> Net {
     }
     net
 }
+
+/// `in` (1 x 2k x 2k) -> avg-pool 2 -> flatten -> dense `out`, pseudo-random weights: each
+/// pool window's four inputs have identical synapse rows.
+pub fn pooled_net(k: usize, out: usize, seed: u64) -> Net {
+    let mut net = Net::new("pooled");
+    let side = 2 * k;
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    };
+    net.populations.push(Population {
+        name: "in".into(),
+        shape: vec![1, side, side],
+        neuron: Neuron::Input,
+    });
+    let bias = (0..out).map(|_| next() * 0.1).collect();
+    net.populations.push(Population {
+        name: "out".into(),
+        shape: vec![out],
+        neuron: soft_lif(out, bias),
+    });
+    let weights = (0..out * k * k).map(|_| next()).collect();
+    net.projections.push(Projection {
+        name: "p".into(),
+        from: "in".into(),
+        to: "out".into(),
+        ops: vec![
+            LinearOp::AvgPool {
+                size: [2, 2],
+                stride: None,
+            },
+            LinearOp::Flatten,
+            LinearOp::Dense {
+                weights: Tensor::new(vec![out, k * k], weights),
+            },
+        ],
+        weight_exp: 0,
+    });
+    net
+}
