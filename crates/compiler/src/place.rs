@@ -208,9 +208,11 @@ pub fn route(
     }
     let mut violations = Vec::new();
     let mut traffic = Traffic::default();
-    let mut load: std::collections::HashMap<Link, u64> = std::collections::HashMap::new();
+    let mut load: rustc_hash::FxHashMap<Link, u64> = Default::default();
     // Multicast trees passing through each router: each needs a routing-table entry there.
-    let mut entries: std::collections::HashMap<(u32, u32), u64> = std::collections::HashMap::new();
+    let mut entries: rustc_hash::FxHashMap<(u32, u32), u64> = Default::default();
+    type Tree = ((u32, u32), Vec<u32>, Vec<Link>, Vec<(u32, u32)>);
+    let mut last: Option<Tree> = None;
     for (pi, pop) in destinations.iter_mut().enumerate() {
         let mut worst = 0usize;
         let mut over = 0u64;
@@ -229,16 +231,25 @@ pub fn route(
             let src = own.map_or(positions.first().copied().unwrap_or((0, 0)), |c| {
                 positions[c as usize]
             });
-            let tree = xy_multicast(src, dests.iter().map(|&d| positions[d as usize]));
-            let mut routers: Vec<(u32, u32)> = tree.iter().map(|(from, _)| *from).collect();
-            routers.dedup();
-            routers.sort_unstable();
-            routers.dedup();
-            for r in routers {
-                *entries.entry(r).or_default() += 1;
+            // Neighbouring neurons mostly share their core and destinations: same tree.
+            if last
+                .as_ref()
+                .is_none_or(|(s, d, _, _)| *s != src || d != dests)
+            {
+                let tree = xy_multicast(src, dests.iter().map(|&d| positions[d as usize]));
+                let mut routers: Vec<(u32, u32)> = tree.iter().map(|(from, _)| *from).collect();
+                routers.dedup();
+                routers.sort_unstable();
+                routers.dedup();
+                last = Some((src, dests.clone(), tree.into_iter().collect(), routers));
             }
-            for link in tree {
-                *load.entry(link).or_default() += 1;
+            if let Some((_, _, tree, routers)) = &last {
+                for r in routers {
+                    *entries.entry(*r).or_default() += 1;
+                }
+                for link in tree {
+                    *load.entry(*link).or_default() += 1;
+                }
             }
         }
         if over > 0 {

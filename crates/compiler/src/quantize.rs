@@ -420,7 +420,27 @@ fn quantize_float_population(
         t_limit = bias_lim / bias_max;
         why = "bias range";
     }
-    let threshold = t_limit.floor();
+    let mut threshold = t_limit.floor();
+    // Use the whole weight range: lower the threshold (from at most `t_limit` to no less than
+    // half of it) until the projection with the largest drive per weight maps its largest
+    // weight to the top of the range at some exponent. Otherwise the power-of-two exponent
+    // leaves up to half of the range unused, and a net fine-tuned on the max-abs grid (QAT)
+    // would be re-rounded onto a coarser one.
+    let dominant = per_projection
+        .iter()
+        .filter(|p| p.2 > 0.0)
+        .max_by(|a, b| (a.1 * a.2 / a.7).total_cmp(&(b.1 * b.2 / b.7)));
+    if let Some(&(_, c, wmax, _, _, _, _, wlim)) = dominant {
+        for e in (emin..=emax).rev() {
+            let t = (wlim * f64::from(e).exp2() / (c * wmax)).floor();
+            if t <= threshold {
+                if t >= 1.0 {
+                    threshold = t;
+                }
+                break;
+            }
+        }
+    }
     if threshold < 1.0 {
         return Err(vec![Violation {
             kind: "dynamic_range".into(),
@@ -549,7 +569,7 @@ fn mark_silent_and_identical(
             .collect();
         // Neurons are bucketed by a cheap hash of their whole input row and bias; rows are
         // compared in full only within a bucket.
-        let mut buckets: HashMap<u64, Vec<usize>> = HashMap::new();
+        let mut buckets: rustc_hash::FxHashMap<u64, Vec<usize>> = Default::default();
         let row_of = |post: usize| -> Vec<(usize, u32, i32)> {
             incoming
                 .iter()
