@@ -15,6 +15,7 @@ mod expand;
 mod graph;
 mod partition;
 mod place;
+mod profile;
 mod quantize;
 mod reference;
 mod report;
@@ -25,7 +26,10 @@ pub use graph::{population_graph, population_order};
 pub use partition::{
     AxonKey, CoreAssignment, CoreBounds, Partition, fanin_estimate, lower_bounds, partition, verify,
 };
-pub use place::{Link, Traffic, place, refine_placement, route, traffic_hops, xy_multicast};
+pub use place::{
+    Link, Traffic, expected_traffic, place, refine_placement, route, traffic_hops, xy_multicast,
+};
+pub use profile::{PopulationRates, RateProfile};
 pub use quantize::{
     LayerQuantization, QuantNet, QuantNeuron, QuantPopulation, QuantProjection, QuantizeOptions,
     quantize,
@@ -52,11 +56,23 @@ pub fn compile(
     target: &Target,
     opts: &QuantizeOptions,
 ) -> Result<(Mapped, CompileReport), Box<CompileReport>> {
+    compile_with_profile(net, target, opts, None)
+}
+
+/// [`compile`], with measured firing rates weighting the traffic objective: the partitioner
+/// prefers cores where a neuron's busiest inputs already arrive, and placement minimises
+/// expected packets × hops per tick. A profile that does not describe `net` is a violation.
+pub fn compile_with_profile(
+    net: &Net,
+    target: &Target,
+    opts: &QuantizeOptions,
+    profile: Option<&RateProfile>,
+) -> Result<(Mapped, CompileReport), Box<CompileReport>> {
     let started = std::time::Instant::now();
     let mut report = CompileReport::empty(&target.name);
     let quant = quantize(net, target, opts);
     let lap = report.lap("quantize", started);
-    let quant = match quant {
+    let mut quant = match quant {
         Ok(q) => q,
         Err(v) => {
             report.violations = v;
@@ -64,6 +80,15 @@ pub fn compile(
             return Err(Box::new(report));
         }
     };
+    if let Some(profile) = profile {
+        if let Err(v) = profile.check(&quant) {
+            report.violations = vec![v];
+            report.compile_seconds = started.elapsed().as_secs_f64();
+            return Err(Box::new(report));
+        }
+        quant.packet_weights = Some(profile.weights());
+        report.rate_profile = Some(profile.source.clone());
+    }
     report.neurons = quant.num_neurons() as u64;
     report.synapses = quant.num_synapses() as u64;
     report.quantization = quant.layers.clone();
@@ -121,6 +146,10 @@ pub fn compile(
     };
     let positions = refine_placement(&quant, &partition, &positions, target);
     report.traffic_hops = traffic_hops(&quant, &partition, &positions);
+    if let Some((packets, packet_hops)) = expected_traffic(&quant, &partition, &positions) {
+        report.expected_packets_per_tick = Some(packets);
+        report.expected_packet_hops_per_tick = Some(packet_hops);
+    }
     let lap = report.lap("place", lap);
     let (traffic, violations) = route(&quant, &partition, &positions, target);
     report.lap("route", lap);

@@ -91,6 +91,14 @@ struct CoreFill {
     contents: FxHashMap<u64, u32>,
 }
 
+/// What adding a neuron to a core brought: new input axons, and the packet weight of their
+/// sources (the traffic they add).
+#[derive(Clone, Copy)]
+struct Added {
+    axons: usize,
+    packets: u64,
+}
+
 /// How to take back one row change of a tentative [`CoreFill::add`].
 struct Undo {
     key: AxonKey,
@@ -118,24 +126,29 @@ impl Snapshot {
 impl CoreFill {
     /// Adds a neuron with inputs `axons` as compartment `local` of `core`, updating rows,
     /// content counts, the core's axons, synapses and synapse bits, and logging each row change
-    /// in `log` so that [`CoreFill::undo`] can take it back. Returns the number of new axons,
-    /// or `None` (after a partial add, to be undone) as soon as that reaches `axon_bound`.
+    /// in `log` so that [`CoreFill::undo`] can take it back. Returns the new axons and their
+    /// packet weight, or `None` (after a partial add, to be undone) as soon as the new axons
+    /// reach `axon_bound`.
     fn add(
         &mut self,
-        axons: &[(AxonKey, i32)],
+        axons: &[NeuronInput],
         local: u32,
         target: &Target,
         core: &mut CoreAssignment,
         axon_bound: usize,
         log: &mut Vec<Undo>,
-    ) -> Option<usize> {
+    ) -> Option<Added> {
         use std::collections::hash_map::Entry;
         let shared = target.core.shared_kernels;
         let entry_bits = target.axon_entries_bits(1);
         let mut bits = core.synapse_bits;
-        let mut new_axons = 0;
+        let mut added = Added {
+            axons: 0,
+            packets: 0,
+        };
         log.clear();
-        for &(a, w) in axons {
+        for input in axons {
+            let (a, w) = (input.axon, input.weight);
             let (old, new) = match self.rows.entry(a) {
                 Entry::Occupied(mut e) => {
                     let old = *e.get();
@@ -147,7 +160,8 @@ impl CoreFill {
                     let new = RowSpan::new(a.projection, local, w);
                     e.insert(new);
                     core.axons.push(a);
-                    new_axons += 1;
+                    added.axons += 1;
+                    added.packets += input.packets;
                     bits += entry_bits;
                     (None, new)
                 }
@@ -171,14 +185,14 @@ impl CoreFill {
             } else {
                 bits = bits + new.bits(target) - old.map_or(0, |o| o.bits(target));
             }
-            if new_axons >= axon_bound {
+            if added.axons >= axon_bound {
                 core.synapse_bits = bits;
                 return None;
             }
         }
         core.synapse_bits = bits;
         core.synapses += axons.len() as u64;
-        Some(new_axons)
+        Some(added)
     }
 
     /// Takes back the row changes logged by the last [`CoreFill::add`] and restores `core`'s
@@ -317,21 +331,31 @@ pub fn fanin_estimate(net: &QuantNet, target: &Target) -> u64 {
     cores.ceil() as u64
 }
 
-/// The input axons one neuron needs, with the weight of its synapse on each:
-/// `(projection, pre)` for each synapse arriving at it.
-fn neuron_axons(net: &QuantNet, incoming: &[usize], neuron: usize, out: &mut Vec<(AxonKey, i32)>) {
+/// The inputs of one neuron: for each synapse arriving at it, its axon `(projection, pre)`,
+/// its weight and its source's packet weight.
+fn neuron_axons(net: &QuantNet, incoming: &[usize], neuron: usize, out: &mut Vec<NeuronInput>) {
     out.clear();
     for &k in incoming {
+        let from = net.projections[k].from;
         for (pre, w) in net.projections[k].synapses.inputs(neuron) {
-            out.push((
-                AxonKey {
+            out.push(NeuronInput {
+                axon: AxonKey {
                     projection: k as u32,
                     pre,
                 },
-                w,
-            ));
+                weight: w,
+                packets: net.packet_weight(from, pre),
+            });
         }
     }
+}
+
+/// One synapse arriving at a neuron: its axon, its weight, and the packet weight of its source.
+#[derive(Clone, Copy)]
+struct NeuronInput {
+    axon: AxonKey,
+    weight: i32,
+    packets: u64,
 }
 
 /// Order in which the heuristic visits populations.
@@ -380,12 +404,19 @@ pub fn partition(net: &QuantNet, target: &Target) -> Result<Partition, Vec<Viola
         .par_iter()
         .map(|&order| best_fit(net, target, &visiting_order(net, order)))
         .collect();
-    // The fewest cores, then the fewest axons; ties go to the earlier order (deterministic).
-    let axons = |p: &Partition| p.cores.iter().map(|c| c.axons.len()).sum::<usize>();
+    // The fewest cores, then the least traffic into cores (axons weighted by their sources'
+    // packet weights: the axon count without a profile); ties go to the earlier order.
+    let traffic = |p: &Partition| -> u64 {
+        p.cores
+            .iter()
+            .flat_map(|c| &c.axons)
+            .map(|a| net.packet_weight(net.projections[a.projection as usize].from, a.pre))
+            .sum()
+    };
     let best = candidates
         .into_iter()
         .enumerate()
-        .min_by_key(|(k, p)| (p.cores.len(), axons(p), *k))
+        .min_by_key(|(k, p)| (p.cores.len(), traffic(p), *k))
         .map(|(_, p)| p);
     Ok(best.unwrap_or_default())
 }
@@ -542,6 +573,7 @@ fn best_fit(net: &QuantNet, target: &Target, pops: &[usize]) -> Partition {
     } else {
         SEARCH_WINDOW_BIG
     };
+    let profiled = net.packet_weights.is_some();
     let mut axons = Vec::new();
     let mut log = Vec::new();
     for &pi in pops {
@@ -549,8 +581,9 @@ fn best_fit(net: &QuantNet, target: &Target, pops: &[usize]) -> Partition {
         for n in tiled_order(&net.populations[pi].shape, max_neurons) {
             neuron_axons(net, &incoming, n, &mut axons);
             let first = cores.len().saturating_sub(window);
-            // (core, new axons) of the best fit so far.
-            let mut choice: Option<(usize, usize)> = None;
+            // (core, cost) of the best fit so far: the fewest new axons, or with a rate
+            // profile the least new traffic (then the fewest new axons).
+            let mut choice: Option<(usize, (u64, usize))> = None;
             let mut placed = None;
             // Newest core first: consecutive neurons usually share their inputs. Each try is a
             // tentative add, kept when it needs no new axon and undone otherwise.
@@ -559,17 +592,26 @@ fn best_fit(net: &QuantNet, target: &Target, pops: &[usize]) -> Partition {
                 if core.neurons.len() >= max_neurons {
                     continue;
                 }
-                let bound = choice.map_or(usize::MAX, |(_, best)| best);
+                // Without a profile, a core needing as many new axons as the best is no better.
+                let bound = match choice {
+                    Some((_, (_, axons))) if !profiled => axons,
+                    _ => usize::MAX,
+                };
                 let before = Snapshot::of(core);
                 let local = core.neurons.len() as u32;
                 let added = fills[c].add(&axons, local, target, core, bound, &mut log);
                 let fits = core.axons.len() <= max_axons && core.synapse_bits <= max_bits;
                 match added {
-                    Some(0) if fits => {
+                    Some(a) if fits && a.axons == 0 => {
                         placed = Some(c);
                         break;
                     }
-                    Some(new_axons) if fits => choice = Some((c, new_axons)),
+                    Some(a) if fits => {
+                        let cost = (if profiled { a.packets } else { 0 }, a.axons);
+                        if choice.is_none_or(|(_, best)| cost < best) {
+                            choice = Some((c, cost));
+                        }
+                    }
                     _ => {}
                 }
                 fills[c].undo(&log, target, core, before);

@@ -37,10 +37,12 @@ pub fn place(partition: &Partition, target: &Target) -> Result<Vec<(u32, u32)>, 
         .collect())
 }
 
-/// Spike packets between cores if every neuron spiked once: `(core a, core b, packets)` with
-/// `a < b`, both directions summed. Inputs enter at core 0's router, so they count as traffic
-/// from core 0.
-fn core_traffic(net: &QuantNet, partition: &Partition) -> Vec<(usize, usize, u64)> {
+/// Spike packets between cores: `(core a, core b, packets)` with `a < b`, both directions
+/// summed. Each input axon of a core stands for one packet per spike of its source; a source
+/// counts once (every neuron spiking once), or with its packet weight when `weighted` and the
+/// net carries a rate profile. Inputs enter at core 0's router, so they count as traffic from
+/// core 0.
+fn core_traffic(net: &QuantNet, partition: &Partition, weighted: bool) -> Vec<(usize, usize, u64)> {
     let mut traffic: std::collections::BTreeMap<(usize, usize), u64> =
         std::collections::BTreeMap::new();
     for (c, core) in partition.cores.iter().enumerate() {
@@ -50,7 +52,12 @@ fn core_traffic(net: &QuantNet, partition: &Partition) -> Vec<(usize, usize, u64
                 .get(key.pre as usize)
                 .map_or(0, |&(core, _)| core as usize);
             if src != c {
-                *traffic.entry((src.min(c), src.max(c))).or_default() += 1;
+                let packets = if weighted {
+                    net.packet_weight(from, key.pre)
+                } else {
+                    1
+                };
+                *traffic.entry((src.min(c), src.max(c))).or_default() += packets;
             }
         }
     }
@@ -61,19 +68,38 @@ fn hops(a: (u32, u32), b: (u32, u32)) -> u64 {
     u64::from(a.0.abs_diff(b.0) + a.1.abs_diff(b.1))
 }
 
-/// Sum over core pairs of packets × hops between their positions.
+/// Sum over core pairs of packets × hops between their positions, every neuron spiking once.
 pub fn traffic_hops(net: &QuantNet, partition: &Partition, positions: &[(u32, u32)]) -> u64 {
-    core_traffic(net, partition)
+    core_traffic(net, partition, false)
         .iter()
         .map(|&(a, b, w)| w * hops(positions[a], positions[b]))
         .sum()
+}
+
+/// With a rate profile: expected inter-core packets per tick, and packets × hops per tick.
+pub fn expected_traffic(
+    net: &QuantNet,
+    partition: &Partition,
+    positions: &[(u32, u32)],
+) -> Option<(f64, f64)> {
+    net.packet_weights.as_ref()?;
+    let pairs = core_traffic(net, partition, true);
+    let packets: u64 = pairs.iter().map(|&(_, _, w)| w).sum();
+    let packet_hops: u64 = pairs
+        .iter()
+        .map(|&(a, b, w)| w * hops(positions[a], positions[b]))
+        .sum();
+    Some((
+        packets as f64 / crate::profile::MICRO,
+        packet_hops as f64 / crate::profile::MICRO,
+    ))
 }
 
 /// Meshes up to this many routers get the swap refinement.
 const REFINE_MAX_SLOTS: u64 = 1024;
 
 /// Improves a placement by pairwise swaps (a core with another core or with a free router)
-/// while the total packets × hops drops. Core 0 stays where it is: inputs enter at its router.
+/// while the total packets × hops drops (expected packets per tick with a rate profile). Core 0 stays where it is: inputs enter at its router.
 /// Deterministic: cores and slots are visited in index order.
 pub fn refine_placement(
     net: &QuantNet,
@@ -89,7 +115,7 @@ pub fn refine_placement(
     let width = target.mesh.width.max(1);
     let slot_xy = |s: usize| ((s as u32) % width, (s as u32) / width);
     let mut neighbours: Vec<Vec<(usize, u64)>> = vec![Vec::new(); positions.len()];
-    for (a, b, w) in core_traffic(net, partition) {
+    for (a, b, w) in core_traffic(net, partition, true) {
         neighbours[a].push((b, w));
         neighbours[b].push((a, w));
     }

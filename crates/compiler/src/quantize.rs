@@ -104,9 +104,24 @@ pub struct QuantNet {
     /// Input spikes per tick for a pixel of value 1.
     pub input_rate: f64,
     pub layers: Vec<LayerQuantization>,
+    /// Packet weight of each neuron's spikes, per population: 1 each (every neuron spiking
+    /// once) unless a [`crate::RateProfile`] gave expected packets per tick (in millionths).
+    pub packet_weights: Option<Vec<Vec<u64>>>,
 }
 
 impl QuantNet {
+    /// The packet weight of neuron `neuron` of population `population` (see `packet_weights`).
+    pub fn packet_weight(&self, population: usize, neuron: u32) -> u64 {
+        match &self.packet_weights {
+            Some(w) => w
+                .get(population)
+                .and_then(|p| p.get(neuron as usize))
+                .copied()
+                .unwrap_or(0),
+            None => 1,
+        }
+    }
+
     pub fn num_neurons(&self) -> usize {
         self.populations
             .iter()
@@ -348,6 +363,7 @@ pub fn quantize(
         readout,
         input_rate: opts.input_rate,
         layers,
+        packet_weights: None,
     })
 }
 

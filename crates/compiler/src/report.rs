@@ -52,6 +52,11 @@ pub struct CompileReport {
     /// Sum over core pairs of spike packets (every neuron spiking once) times mesh hops: the
     /// placement objective.
     pub traffic_hops: u64,
+    /// With a rate profile: where it came from, the expected inter-core spike packets per tick
+    /// and packets × hops per tick (the objective placement then minimised).
+    pub rate_profile: Option<String>,
+    pub expected_packets_per_tick: Option<f64>,
+    pub expected_packet_hops_per_tick: Option<f64>,
     pub compile_seconds: f64,
     /// Seconds spent in each pass, in pass order (`quantize`, `partition`, `verify`, `place`,
     /// `route`); a pass that did not run is absent.
@@ -81,6 +86,9 @@ impl CompileReport {
             inter_core_spike_packets_estimate: 0,
             max_link_load: 0,
             traffic_hops: 0,
+            rate_profile: None,
+            expected_packets_per_tick: None,
+            expected_packet_hops_per_tick: None,
             compile_seconds: 0.0,
             pass_seconds: Vec::new(),
             quantization: Vec::new(),

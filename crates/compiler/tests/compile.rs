@@ -241,3 +241,92 @@ fn shared_rows_let_a_pooled_layer_fit_in_fewer_cores() {
     assert_eq!(report.cores_used, 1);
     assert_eq!(report.per_core[0].synapse_bits, 4 * 54 + 16 * 16);
 }
+
+fn profile_of(net: &lifchip_net::Net, rate: impl Fn(usize, usize) -> f32) -> RateProfile {
+    RateProfile {
+        source: "test".into(),
+        net_hash: net.fingerprint(),
+        populations: net
+            .populations
+            .iter()
+            .enumerate()
+            .map(|(p, pop)| PopulationRates {
+                name: pop.name.clone(),
+                rates: (0..pop.size()).map(|n| rate(p, n)).collect(),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn a_rate_profile_weights_the_traffic_and_is_checked() {
+    let net = mlp(&[30, 40, 20, 5], 4);
+    let target = loihi(8, 64, 1 << 20);
+    let profile = profile_of(&net, |p, n| 0.01 * (1 + (p * 7 + n) % 5) as f32);
+    let (mapped, report) =
+        compile_with_profile(&net, &target, &QuantizeOptions::default(), Some(&profile)).unwrap();
+    assert_eq!(report.rate_profile.as_deref(), Some("test"));
+    let packets = report.expected_packets_per_tick.unwrap();
+    assert!(packets > 0.0 && report.expected_packet_hops_per_tick.unwrap() >= packets);
+    assert!(verify(&mapped.net, &mapped.partition, &target).is_empty());
+    // Expected packets per tick = sum over cores of the rates of inputs arriving from other
+    // cores (and the input population, which enters at core 0's router).
+    let mut expected = 0.0f64;
+    for (c, core) in mapped.partition.cores.iter().enumerate() {
+        for a in &core.axons {
+            let from = mapped.net.projections[a.projection as usize].from;
+            let src = mapped.partition.location[from]
+                .get(a.pre as usize)
+                .map_or(0, |l| l.0 as usize);
+            if src != c {
+                expected += f64::from(profile.populations[from].rates[a.pre as usize]);
+            }
+        }
+    }
+    assert!((packets - expected).abs() < 1e-3, "{packets} vs {expected}");
+
+    // A profile of another net, or with the wrong sizes, is refused with a clear violation.
+    let mut other = profile.clone();
+    other.net_hash ^= 1;
+    let err =
+        compile_with_profile(&net, &target, &QuantizeOptions::default(), Some(&other)).unwrap_err();
+    assert_eq!(err.violations[0].kind, "rate_profile");
+    assert!(err.violations[0].hint.contains("another net"));
+    let mut short = profile.clone();
+    short.populations[1].rates.pop();
+    let err =
+        compile_with_profile(&net, &target, &QuantizeOptions::default(), Some(&short)).unwrap_err();
+    assert!(
+        err.violations[0].place.contains("l0"),
+        "{:?}",
+        err.violations
+    );
+    let mut negative = profile;
+    negative.populations[2].rates[0] = f32::NAN;
+    assert!(
+        compile_with_profile(&net, &target, &QuantizeOptions::default(), Some(&negative)).is_err()
+    );
+}
+
+#[test]
+fn silent_sources_cost_nothing_in_the_profiled_objective() {
+    // With every rate zero except one input neuron, the expected traffic is that neuron's
+    // packets only, however the net is cut.
+    let net = mlp(&[12, 30, 6], 9);
+    let target = loihi(8, 64, 1 << 20);
+    let profile = profile_of(&net, |p, n| if p == 0 && n == 3 { 0.5 } else { 0.0 });
+    let (mapped, report) =
+        compile_with_profile(&net, &target, &QuantizeOptions::default(), Some(&profile)).unwrap();
+    let cores_with_input_3 = mapped
+        .partition
+        .cores
+        .iter()
+        .enumerate()
+        .filter(|(c, core)| *c != 0 && core.axons.iter().any(|a| a.projection == 0 && a.pre == 3))
+        .count();
+    let packets = report.expected_packets_per_tick.unwrap();
+    assert!(
+        (packets - 0.5 * cores_with_input_3 as f64).abs() < 1e-6,
+        "{packets}"
+    );
+}
