@@ -5,6 +5,7 @@ mod util;
 
 mod cli_basics;
 mod compile_emulate;
+mod profile;
 mod qat;
 mod sweep;
 mod targets;

@@ -27,6 +27,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Evaluate a net in float rate mode or float spiking mode.
     Eval(commands::eval::EvalArgs),
+    /// Measure every neuron's firing rate on training data: a rate profile for `compile --profile`.
+    Profile(commands::profile::ProfileArgs),
     /// Compile a net onto a target: quantize, partition, place, route, emit CHIPDIR.
     Compile(commands::compile::CompileArgs),
     /// Run a CHIPDIR in the cycle-accurate emulator.
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => commands::demo::run(a),
         Command::Train(a) => commands::train::run(a),
         Command::Eval(a) => commands::eval::run(a),
+        Command::Profile(a) => commands::profile::run(a),
         Command::Compile(a) => commands::compile::run(a),
         Command::Emulate(a) => commands::emulate::run(a),
         Command::Sweep(a) => commands::sweep::run(a),

@@ -205,6 +205,23 @@ impl Graph {
     /// pre-activations `x + bias` (the logits the net was trained on).
     pub fn logits(&self, x: &Array2<f32>) -> Array2<f32> {
         let batch = x.nrows();
+        self.forward(x, true)
+            .pop()
+            .flatten()
+            .unwrap_or_else(|| Array2::zeros((batch, 0)))
+    }
+
+    /// Rate-mode forward pass of a batch through every node, the output node included: each
+    /// node's activation `[batch, size]` in amplitude units (`A * rate`), in node order.
+    pub fn activations(&self, x: &Array2<f32>) -> Vec<Array2<f32>> {
+        self.forward(x, false).into_iter().flatten().collect()
+    }
+
+    /// Runs the nodes in order. With `stop_at_logits`, stops at the output node and returns
+    /// the outputs so far with the output node's pre-activation last; otherwise applies every
+    /// node's rate curve.
+    fn forward(&self, x: &Array2<f32>, stop_at_logits: bool) -> Vec<Option<Array2<f32>>> {
+        let batch = x.nrows();
         let mut outputs: Vec<Option<Array2<f32>>> = vec![None; self.nodes.len()];
         for (k, node) in self.nodes.iter().enumerate() {
             let mut pre = Array2::<f32>::zeros((batch, node.size));
@@ -223,13 +240,18 @@ impl Graph {
                     *v += b;
                 }
             }
-            if k == self.output {
-                return pre;
+            if stop_at_logits && k == self.output {
+                outputs.truncate(k);
+                outputs.push(Some(pre));
+                return outputs;
             }
             act::apply(&node.act, &mut pre, None, None);
             outputs[k] = Some(pre);
         }
-        Array2::zeros((batch, 0))
+        if stop_at_logits {
+            outputs.push(None);
+        }
+        outputs
     }
 }
 

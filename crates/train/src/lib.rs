@@ -21,6 +21,9 @@
 //!   target's weight quantization in the forward pass (quantization-aware fine-tuning, straight-
 //!   through estimator; [`QatConfig`] mirrors the compiler's per-layer grid, see the `qat`
 //!   module); [`quantize_net`] and [`eval_quantized`] apply the same grid to a net.
+//! - [`firing_rates`] measures every neuron's mean firing rate in rate mode over a dataset
+//!   (Hz; the input population: mean pixel value), in the net's population order — what
+//!   `lifchip profile` turns into the compiler's rate profile.
 //! - [`bench_images_per_second`] measures training and inference throughput.
 //!
 //! # What it does not do
@@ -53,6 +56,7 @@ mod kernels;
 mod model;
 mod optim;
 mod qat;
+mod rates;
 mod train;
 
 pub use crate::{
@@ -69,5 +73,6 @@ pub use crate::{
         LayerGrid, QatConfig, WeightRange, eval_quantized, fine_tune, fine_tune_on, quantize_net,
         sign_class,
     },
+    rates::{FiringRates, RateCurve, firing_rates},
     train::{EpochStats, Progress, TrainOptions, TrainReport, train, train_on},
 };

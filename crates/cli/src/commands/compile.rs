@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use lifchip_compiler::{CompileReport, QuantizeOptions};
+use lifchip_compiler::{CompileReport, QuantizeOptions, RateProfile};
 use lifchip_target::Target;
 
 use crate::util::{CliError, CliResult, write_json};
@@ -28,6 +28,10 @@ pub struct CompileArgs {
     /// Input spikes per tick for a pixel of value 1.
     #[arg(long, default_value_t = 1.0)]
     pub input_rate: f64,
+    /// A rate profile of this net (`lifchip profile`): weight the traffic objective by the
+    /// measured firing rates and report expected packets per tick.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
 }
 
 pub fn load_target(name_or_path: &str) -> CliResult<Target> {
@@ -61,6 +65,15 @@ pub fn print_report(report: &CompileReport) {
         report.max_link_load,
         report.compile_seconds
     );
+    if let (Some(packets), Some(hops)) = (
+        report.expected_packets_per_tick,
+        report.expected_packet_hops_per_tick,
+    ) {
+        println!(
+            "expected traffic {packets:.2} inter-core packets/tick, {hops:.2} packet-hops/tick (rate profile: {})",
+            report.rate_profile.as_deref().unwrap_or("?")
+        );
+    }
     if !report.quantization.is_empty() {
         println!(
             "{:<16} {:>5} {:>4} {:>10} {:>8} {:>8} {:>7} {:>9}",
@@ -82,16 +95,17 @@ pub fn print_report(report: &CompileReport) {
     }
 }
 
-/// Compiles and writes CHIPDIR; returns the report. On violations, writes the JSON report (when
-/// asked), prints every violation and fails.
+/// Compiles (with a rate profile when given) and writes CHIPDIR; returns the report. On
+/// violations, writes the JSON report (when asked), prints every violation and fails.
 pub fn compile_to_dir(
     net: &lifchip_net::Net,
     target: &Target,
     opts: &QuantizeOptions,
+    profile: Option<&RateProfile>,
     out: &Path,
     json: Option<&Path>,
 ) -> CliResult<CompileReport> {
-    match lifchip_compiler::compile(net, target, opts) {
+    match lifchip_compiler::compile_with_profile(net, target, opts, profile) {
         Ok((mapped, report)) => {
             let mut config = lifchip_backend_core::emit(&mapped, target);
             config.input_rate = opts.input_rate;
@@ -111,6 +125,13 @@ pub fn compile_to_dir(
                 .iter()
                 .map(|v| format!("  - {v}"))
                 .collect();
+            if report.violations.iter().all(|v| v.kind == "rate_profile") {
+                return Err(CliError(format!(
+                    "the rate profile does not describe net {:?}:\n{}",
+                    net.name,
+                    list.join("\n")
+                )));
+            }
             Err(CliError(format!(
                 "net {:?} does not fit target {:?}; {} violation(s):\n{}",
                 net.name,
@@ -126,7 +147,18 @@ pub fn run(args: CompileArgs) -> CliResult<()> {
     let target = load_target(&args.target)?;
     let opts = quantize_options(args.synapse_tau, args.input_rate)?;
     let net = lifchip_net::load(&args.net)?;
-    let report = compile_to_dir(&net, &target, &opts, &args.out, args.json.as_deref())?;
+    let profile = match &args.profile {
+        Some(path) => Some(super::profile::load_profile(path)?),
+        None => None,
+    };
+    let report = compile_to_dir(
+        &net,
+        &target,
+        &opts,
+        profile.as_ref(),
+        &args.out,
+        args.json.as_deref(),
+    )?;
     print_report(&report);
     println!("wrote {}", args.out.display());
     Ok(())

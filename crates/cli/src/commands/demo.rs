@@ -117,7 +117,7 @@ pub fn run(args: DemoArgs) -> CliResult<()> {
     eprintln!("3/4 compile to {}", target.name);
     let chip_path = out.join("demo.chip");
     let opts = quantize_options(0.005, 1.0)?;
-    let compile = compile_to_dir(&net, &target, &opts, &chip_path, None)?;
+    let compile = compile_to_dir(&net, &target, &opts, None, &chip_path, None)?;
 
     eprintln!(
         "4/4 emulate {} test images for {} ticks each",

@@ -4,6 +4,7 @@ pub mod compile;
 pub mod demo;
 pub mod emulate;
 pub mod eval;
+pub mod profile;
 pub mod sweep;
 pub mod targets;
 pub mod train;

@@ -1,0 +1,142 @@
+//! `lifchip profile`: measure every neuron's firing rate on training data and write the rate
+//! profile that `lifchip compile --profile` uses to weight inter-core traffic.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use lifchip_compiler::{PopulationRates, QuantizeOptions, RateProfile};
+use lifchip_data::{DataSource, Split};
+use lifchip_net::Net;
+use lifchip_train::{FiringRates, RateCurve};
+
+use crate::util::{CliError, CliResult, write_json};
+
+#[derive(Args)]
+pub struct ProfileArgs {
+    /// The float net (directory or YAML file).
+    #[arg(long)]
+    pub net: PathBuf,
+    /// `mnist` (bundled) or a folder of MNIST-layout IDX files.
+    #[arg(long, default_value = "mnist")]
+    pub data: String,
+    /// The split the rates are measured on (the training set by default).
+    #[arg(long, default_value = "train")]
+    pub split: String,
+    /// Measure on the first N images.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
+    /// Rate curve: `net` (each population's own, as trained: soft-LIF) or `lif` (hard LIF,
+    /// zero below threshold, as spiking neurons fire).
+    #[arg(long, default_value = "net")]
+    pub curve: String,
+    /// Input spikes per tick for a pixel of value 1: use the value `compile` gets.
+    #[arg(long, default_value_t = 1.0)]
+    pub input_rate: f64,
+    /// Where to write the profile (JSON).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Turns measured rates into spikes per tick: inputs `pixel × input_rate`, neurons `Hz × dt`.
+pub fn to_profile(
+    net: &Net,
+    rates: Vec<FiringRates>,
+    opts: &QuantizeOptions,
+    source: String,
+) -> RateProfile {
+    RateProfile {
+        source,
+        net_hash: net.fingerprint(),
+        populations: rates
+            .into_iter()
+            .map(|p| {
+                let scale = if p.input { opts.input_rate } else { opts.dt };
+                PopulationRates {
+                    name: p.name,
+                    rates: p
+                        .rates
+                        .iter()
+                        .map(|&r| (f64::from(r) * scale) as f32)
+                        .collect(),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Reads a rate profile written by `lifchip profile`.
+pub fn load_profile(path: &Path) -> CliResult<RateProfile> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError(format!("rate profile {}: cannot read: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        // serde_json appends " at line L column C"; the position goes in front instead.
+        let message = e.to_string();
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m);
+        CliError(format!(
+            "rate profile {}:{}:{}: {message}; expected the JSON that `lifchip profile` writes",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+pub fn run(args: ProfileArgs) -> CliResult<()> {
+    let curve = match args.curve.as_str() {
+        "net" => RateCurve::Net,
+        "lif" => RateCurve::Lif,
+        other => crate::fail!("--curve {other}: expected net or lif"),
+    };
+    if args.limit == 0 {
+        crate::fail!("--limit 0: expected at least one image");
+    }
+    let opts =
+        super::compile::quantize_options(QuantizeOptions::default().synapse_tau, args.input_rate)?;
+    let net = lifchip_net::load(&args.net)?;
+    let source = DataSource::parse(&args.data)?;
+    let split: Split = args.split.parse()?;
+    let data = lifchip_data::load(&source, split, Some(args.limit))?;
+    let started = std::time::Instant::now();
+    let rates = lifchip_train::firing_rates(&net, &data, curve)?;
+    let description = format!(
+        "{} {}, first {} images, rate mode ({} curve), dt {} s, input rate {} spikes/tick",
+        args.data,
+        args.split,
+        data.n,
+        curve.as_str(),
+        opts.dt,
+        opts.input_rate
+    );
+    let profile = to_profile(&net, rates, &opts, description);
+    println!(
+        "profile of {:?} (fingerprint {:016x}) on {} in {:.1} s",
+        net.name,
+        profile.net_hash,
+        profile.source,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:<16} {:>8} {:>14} {:>14} {:>8}",
+        "population", "neurons", "spikes/tick", "mean/neuron", "silent"
+    );
+    let mut total = 0.0;
+    for p in &profile.populations {
+        let sum: f64 = p.rates.iter().map(|&r| f64::from(r)).sum();
+        let silent = p.rates.iter().filter(|&&r| r < 1e-6).count();
+        total += sum;
+        println!(
+            "{:<16} {:>8} {:>14.3} {:>14.5} {:>8}",
+            p.name,
+            p.rates.len(),
+            sum,
+            sum / p.rates.len().max(1) as f64,
+            silent
+        );
+    }
+    println!("total {total:.3} spikes per tick");
+    write_json(&args.out, &profile)?;
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
