@@ -6,12 +6,12 @@
 //! It makes no mapping decisions (those are the compiler's) and writes no files (the `chip`
 //! crate does).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use lifchip_chip::{
-    Axon, ChipConfig, Compartment, CoreConfig, Destination, PopulationInfo, Synapse,
+    Axon, ChipConfig, Compartment, CompartmentRef, CoreConfig, Destination, PopulationInfo, Synapse,
 };
-use lifchip_compiler::{AxonKey, Mapped};
+use lifchip_compiler::{AxonKey, Mapped, input_shares};
 use lifchip_target::Target;
 
 /// Lays out `mapped` for `target`.
@@ -26,6 +26,11 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
         .map(|p| vec![Vec::new(); p.size()])
         .collect();
     let mut cores = Vec::with_capacity(partition.cores.len());
+    let max_threshold = if target.precision.threshold_bits >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << target.precision.threshold_bits) - 1
+    };
     for (c, assignment) in partition.cores.iter().enumerate() {
         // Axons are numbered by source: input channels first, then neurons by (population,
         // neuron), then projection. Deliveries within a core follow axon order, so this makes
@@ -40,7 +45,7 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
                 key.projection,
             )
         });
-        let axon_index: HashMap<AxonKey, u32> = core_axons
+        let axon_index: FxHashMap<AxonKey, u32> = core_axons
             .iter()
             .enumerate()
             .map(|(k, key)| (*key, k as u32))
@@ -64,8 +69,17 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
             });
         }
         let mut compartments = Vec::with_capacity(assignment.neurons.len());
-        for (slot, &(pop, neuron)) in assignment.neurons.iter().enumerate() {
+        for (slot, (&(pop, neuron), &share)) in assignment
+            .neurons
+            .iter()
+            .zip(&assignment.shares)
+            .enumerate()
+        {
             let (pop, neuron) = (pop as usize, neuron as usize);
+            // This compartment's share of the neuron's input list (all of it unless split).
+            let shares = input_shares(net, target, pop, neuron);
+            let range = shares.get(usize::from(share)).cloned().unwrap_or(0..0);
+            let mut index = 0usize;
             for (q, proj) in net
                 .projections
                 .iter()
@@ -73,6 +87,11 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
                 .filter(|(_, p)| p.to == pop)
             {
                 for (pre, weight) in proj.synapses.inputs(neuron) {
+                    let mine = range.contains(&index);
+                    index += 1;
+                    if !mine {
+                        continue;
+                    }
                     let key = AxonKey {
                         projection: q as u32,
                         pre,
@@ -91,7 +110,7 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
             } else {
                 target.neuron.max_spikes_per_tick
             };
-            compartments.push(Compartment {
+            let compartment = Compartment {
                 population: pop as u32,
                 neuron: neuron as u32,
                 current_decay: params.map_or(0, |p| p.current_decay),
@@ -104,6 +123,24 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
                 refractory: params.map_or(0, |p| p.refractory),
                 max_spikes,
                 destinations: Vec::new(),
+                partial_of: None,
+            };
+            compartments.push(if share == 0 {
+                compartment
+            } else {
+                // A partial sum: silent itself (no bias, an unreachable threshold), its input
+                // goes to the neuron's first share.
+                let (core, slot) = partition.location[pop][neuron];
+                Compartment {
+                    bias: 0,
+                    bias_exp: 0,
+                    threshold: max_threshold,
+                    partial_of: Some(CompartmentRef {
+                        core,
+                        compartment: slot,
+                    }),
+                    ..compartment
+                }
             });
         }
         let (x, y) = mapped.positions[c];

@@ -136,8 +136,21 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
 
 /// Runs one case; `Ok(Some(spikes))` when it was compared, `Ok(None)` when it did not map.
 fn check(seed: u64) -> Result<Option<usize>, String> {
+    check_with(seed, false).map(|r| r.map(|(spikes, _)| spikes))
+}
+
+/// [`check`]; with `split`, the target allows fan-in splitting and has only 2 to 4 input axons
+/// per core, so most neurons are split into partial sums. `Ok(Some((spikes, split neurons)))`.
+fn check_with(seed: u64, split: bool) -> Result<Option<(usize, u64)>, String> {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let target = random_target(&mut rng);
+    let mut target = random_target(&mut rng);
+    if split {
+        target.core.fanin_split = true;
+        target.neuron.accumulate = Accumulate::SumThenAdd;
+        target.core.input_axons = rng.range(2, 4) as u32;
+        target.mesh.width = target.mesh.width.max(8);
+        target.mesh.height = target.mesh.height.max(8);
+    }
     let net = random_net(&mut rng, &target);
     let (mapped, report) = match compile(&net, &target, &QuantizeOptions::default()) {
         Ok(x) => x,
@@ -214,9 +227,10 @@ fn check(seed: u64) -> Result<Option<usize>, String> {
             ));
         }
     }
-    Ok(Some(
+    Ok(Some((
         result.probes.iter().map(|p| p.spike_ticks.len()).sum(),
-    ))
+        report.split_neurons,
+    )))
 }
 
 #[test]
@@ -240,6 +254,27 @@ fn emulator_matches_reference_on_fixed_seeds() {
     );
 }
 
+#[test]
+fn split_neurons_match_reference() {
+    // Partial sums are exact: a split neuron behaves tick for tick like the unsplit one of the
+    // integer reference (which knows nothing about cores).
+    let (mut compared, mut with_splits) = (0, 0);
+    for seed in 0..300 {
+        match check_with(seed, true) {
+            Err(e) => panic!("{e}"),
+            Ok(Some((_, split))) => {
+                compared += 1;
+                with_splits += usize::from(split > 0);
+            }
+            Ok(None) => {}
+        }
+    }
+    assert!(
+        with_splits >= 100,
+        "only {with_splits} of {compared} mapped cases split a neuron"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
     #[test]
@@ -248,4 +283,60 @@ proptest! {
             prop_assert!(false, "{}", e);
         }
     }
+}
+
+/// The first seed whose split case maps and splits, with its target and config.
+fn split_case() -> (Target, lifchip_chip::ChipConfig) {
+    for seed in 0..100u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut target = random_target(&mut rng);
+        target.core.fanin_split = true;
+        target.neuron.accumulate = Accumulate::SumThenAdd;
+        target.core.input_axons = 2;
+        target.mesh.width = target.mesh.width.max(8);
+        target.mesh.height = target.mesh.height.max(8);
+        let net = random_net(&mut rng, &target);
+        if let Ok((mapped, report)) = compile(&net, &target, &QuantizeOptions::default())
+            && report.split_neurons > 0
+        {
+            let config = lifchip_backend_core::emit(&mapped, &target);
+            return (target, config);
+        }
+    }
+    panic!("no split case among 100 seeds");
+}
+
+#[test]
+fn partial_sums_survive_the_chipdir_and_are_validated() {
+    let (_, config) = split_case();
+    let partials = config
+        .cores
+        .iter()
+        .flat_map(|c| &c.compartments)
+        .filter(|c| c.partial_of.is_some())
+        .count();
+    assert!(partials > 0);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("split.chip");
+    lifchip_chip::write_chipdir(&config, &path).unwrap();
+    let back = lifchip_chip::read_chipdir(&path).unwrap();
+    assert_eq!(back, config);
+    assert!(lifchip_chip::dump_text(&back).contains("partial sum to"));
+
+    // A target without fan-in splitting refuses partial sums.
+    let mut refused = config.clone();
+    refused.target.core.fanin_split = false;
+    let err = lifchip_chip::validate(&refused).unwrap_err().to_string();
+    assert!(err.contains("fan-in splitting"), "{err}");
+    // A partial sum that would spike (reachable threshold) is refused too.
+    let mut spiking = config;
+    let comp = spiking
+        .cores
+        .iter_mut()
+        .flat_map(|c| &mut c.compartments)
+        .find(|c| c.partial_of.is_some())
+        .unwrap();
+    comp.threshold = 1;
+    let err = lifchip_chip::validate(&spiking).unwrap_err().to_string();
+    assert!(err.contains("partial_of"), "{err}");
 }

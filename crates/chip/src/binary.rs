@@ -8,18 +8,23 @@
 
 use std::path::Path;
 
-use crate::{Axon, ChipError, Compartment, CoreConfig, Destination, Synapse, validate::index_bits};
+use crate::{
+    Axon, ChipError, Compartment, CompartmentRef, CoreConfig, Destination, Synapse,
+    validate::index_bits,
+};
 
 /// The first 8 bytes of `cores.bin`.
 pub(crate) const MAGIC: [u8; 8] = *b"LIFCHIPC";
 /// Version of the `cores.bin` layout.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 /// The `core` field of a section that belongs to no core.
 const GLOBAL: u32 = u32::MAX;
 const FILE_HEADER_BYTES: usize = 32;
 const SECTION_HEADER_BYTES: usize = 16;
 const CORE_HEADER_BYTES: usize = 36;
-const COMPARTMENT_BYTES: usize = 44;
+const COMPARTMENT_BYTES: usize = 52;
+/// `root_core` / `root_compartment` of a compartment that is not a partial sum.
+const NO_ROOT: u32 = u32::MAX;
 const AXON_BYTES: usize = 12;
 const DESTINATION_BYTES: usize = 8;
 
@@ -167,6 +172,11 @@ pub(crate) fn encode(
             p.u32(c.max_spikes);
             p.usize32(fanout);
             p.usize32(c.destinations.len());
+            let root = c
+                .partial_of
+                .map_or((NO_ROOT, NO_ROOT), |r| (r.core, r.compartment));
+            p.u32(root.0);
+            p.u32(root.1);
             fanout += c.destinations.len();
         }
         out.section(b"CMPT", core.id, &p.0);
@@ -609,9 +619,18 @@ fn decode_core(
             refractory: f.u32(),
             max_spikes: f.u32(),
             destinations: Vec::new(),
+            partial_of: None,
         };
         let start = f.u32();
         let count = f.u32();
+        let root = (f.u32(), f.u32());
+        let comp = Compartment {
+            partial_of: (root != (NO_ROOT, NO_ROOT)).then_some(CompartmentRef {
+                core: root.0,
+                compartment: root.1,
+            }),
+            ..comp
+        };
         if u64::from(start) != next {
             return Err(err(
                 &format!("compartments[{k}].fanout_start"),
@@ -759,6 +778,7 @@ mod tests {
             refractory: 0,
             max_spikes: 1,
             destinations: dests,
+            partial_of: None,
         };
         ChipConfig {
             target,
@@ -880,7 +900,7 @@ mod tests {
         b[0] = b'X';
         check(&b, "magic");
         let mut b = good.clone();
-        b[8] = 2;
+        b[8] = 1;
         check(&b, "version");
         let mut b = good.clone();
         b[24] = 10;

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use lifchip_target::Target;
-use rustc_hash::FxHashSet;
+use std::hash::{Hash, Hasher};
+
+use rustc_hash::FxHashMap;
 
 /// Where a spike goes: input axon `axon` of core `core`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -62,6 +64,18 @@ pub struct Compartment {
     /// as an XY multicast tree to the distinct cores of this list and delivered to every
     /// listed axon; see docs/core-model.md.
     pub destinations: Vec<Destination>,
+    /// For a partial-sum compartment (a share of a split neuron's synapses): the compartment
+    /// of the neuron it belongs to. Each tick its summed input goes there instead of into its
+    /// own current; it has no fan-out, its threshold is unreachable, and it never spikes.
+    #[serde(default)]
+    pub partial_of: Option<CompartmentRef>,
+}
+
+/// A compartment of a core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CompartmentRef {
+    pub core: u32,
+    pub compartment: u32,
 }
 
 /// One core's images.
@@ -82,21 +96,35 @@ impl CoreConfig {
     /// With `core.shared_kernels`, rows of one group that are identical up to a compartment
     /// offset are charged once.
     pub fn synapse_bits(&self, target: &Target) -> u64 {
-        let mut stored: FxHashSet<(u16, Vec<(u32, i32)>)> = FxHashSet::default();
-        let mut rows = 0u64;
-        for axon in &self.axons {
-            if target.core.shared_kernels {
-                let mut row: Vec<(u32, i32)> = axon
-                    .synapses
-                    .iter()
-                    .map(|s| (s.compartment, s.weight))
-                    .collect();
+        // Rows charged so far, by a hash of their (group, relative content); equal hashes are
+        // compared in full, so a collision never merges different rows.
+        let mut stored: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
+        let relative = |a: &Axon| {
+            let first = a.synapses.iter().map(|s| s.compartment).min().unwrap_or(0);
+            let mut row: Vec<(u32, i32)> = a
+                .synapses
+                .iter()
+                .map(|s| (s.compartment - first, s.weight))
+                .collect();
+            if !row.is_sorted() {
                 row.sort_unstable();
-                let first = row.first().map_or(0, |r| r.0);
-                row.iter_mut().for_each(|r| r.0 -= first);
-                if !stored.insert((axon.group, row)) {
+            }
+            row
+        };
+        let mut rows = 0u64;
+        for (k, axon) in self.axons.iter().enumerate() {
+            if target.core.shared_kernels {
+                let row = relative(axon);
+                let mut h = rustc_hash::FxHasher::default();
+                (axon.group, &row).hash(&mut h);
+                let charged = stored.entry(h.finish()).or_default();
+                if charged
+                    .iter()
+                    .any(|&j| self.axons[j].group == axon.group && relative(&self.axons[j]) == row)
+                {
                     continue;
                 }
+                charged.push(k);
             }
             rows = rows.saturating_add(target.row_bits(axon.synapses.len() as u64, axon.span()));
         }

@@ -67,11 +67,17 @@ pub fn dump_text(config: &ChipConfig) -> String {
             core.group_exponents
         );
         for (k, c) in core.compartments.iter().enumerate() {
-            let dests: Vec<String> = c
+            let mut dests: Vec<String> = c
                 .destinations
                 .iter()
                 .map(|d| format!("{}.{}", d.core, d.axon))
                 .collect();
+            if let Some(root) = c.partial_of {
+                dests.push(format!(
+                    "partial sum to {}.c{}",
+                    root.core, root.compartment
+                ));
+            }
             let _ = writeln!(
                 s,
                 "  compartment {k}: pop {} neuron {} du {} dv {} vth {} bias {}<<{} refr {} max_spikes {} -> [{}]",

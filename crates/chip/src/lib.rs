@@ -36,7 +36,9 @@ mod route;
 mod validate;
 
 pub use chipdir::{CHIPDIR_FORMAT, CHIPDIR_VERSION, read_chipdir, write_chipdir};
-pub use config::{Axon, ChipConfig, Compartment, CoreConfig, Destination, PopulationInfo, Synapse};
+pub use config::{
+    Axon, ChipConfig, Compartment, CompartmentRef, CoreConfig, Destination, PopulationInfo, Synapse,
+};
 pub use dump::dump_text;
 pub use error::ChipError;
 pub use route::{Link, xy_route};

@@ -140,7 +140,102 @@ pub fn validate(config: &ChipConfig) -> Result<(), ChipError> {
             check_destination(config, None, &format!("inputs[{channel}]"), d.core, d.axon)?;
         }
     }
+    check_partials(config)?;
     check_placement(config)
+}
+
+/// The accumulator groups whose synapses reach each compartment of `core`.
+fn compartment_groups(core: &CoreConfig) -> Vec<BTreeSet<u16>> {
+    let mut groups = vec![BTreeSet::new(); core.compartments.len()];
+    for axon in &core.axons {
+        for s in &axon.synapses {
+            if let Some(g) = groups.get_mut(s.compartment as usize) {
+                g.insert(axon.group);
+            }
+        }
+    }
+    groups
+}
+
+/// Partial-sum compartments: allowed by the target, each a share of exactly one neuron's
+/// synapses of one group, adding into that neuron's one group of the same exponent; silent
+/// themselves (no fan-out, zero bias, the largest threshold).
+fn check_partials(config: &ChipConfig) -> Result<(), ChipError> {
+    let target = &config.target;
+    let groups: Vec<Vec<BTreeSet<u16>>> = config.cores.iter().map(compartment_groups).collect();
+    let max_threshold = if target.precision.threshold_bits >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << target.precision.threshold_bits) - 1
+    };
+    for (c, core) in config.cores.iter().enumerate() {
+        for (k, comp) in core.compartments.iter().enumerate() {
+            let Some(root) = comp.partial_of else {
+                continue;
+            };
+            let field = |name: &str| format!("compartments[{k}].{name}");
+            let bad =
+                |name: &str, msg: String| Err(ChipError::invalid(Some(c as u32), field(name), msg));
+            if !target.core.fanin_split {
+                return bad(
+                    "partial_of",
+                    "a partial-sum compartment, but the target does not allow fan-in splitting (core.fanin_split: false)".into(),
+                );
+            }
+            let Some(root_comp) = config
+                .cores
+                .get(root.core as usize)
+                .and_then(|rc| rc.compartments.get(root.compartment as usize))
+            else {
+                return bad(
+                    "partial_of",
+                    format!(
+                        "(core {}, compartment {}) does not exist",
+                        root.core, root.compartment
+                    ),
+                );
+            };
+            if root_comp.partial_of.is_some() {
+                return bad("partial_of", "names another partial-sum compartment".into());
+            }
+            if (root_comp.population, root_comp.neuron) != (comp.population, comp.neuron) {
+                return bad(
+                    "partial_of",
+                    format!(
+                        "names population {} neuron {}, but this compartment is a share of population {} neuron {}",
+                        root_comp.population, root_comp.neuron, comp.population, comp.neuron
+                    ),
+                );
+            }
+            if !comp.destinations.is_empty() || comp.bias != 0 || comp.threshold != max_threshold {
+                return bad(
+                    "partial_of",
+                    format!(
+                        "a partial-sum compartment has no fan-out, bias 0 and threshold {max_threshold}"
+                    ),
+                );
+            }
+            let mine = &groups[c][k];
+            let theirs = &groups[root.core as usize][root.compartment as usize];
+            let exponent = |core: usize, g: Option<&u16>| {
+                g.and_then(|g| config.cores[core].group_exponents.get(usize::from(*g)))
+            };
+            if mine.len() != 1
+                || theirs.len() != 1
+                || exponent(c, mine.first()) != exponent(root.core as usize, theirs.first())
+            {
+                return bad(
+                    "partial_of",
+                    format!(
+                        "the partial sum and its neuron must each receive synapses of exactly one group, of the same exponent ({} and {} groups here)",
+                        mine.len(),
+                        theirs.len()
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_target(target: &Target) -> Result<(), ChipError> {

@@ -78,6 +78,7 @@ fn random_config(target: &Target, seed: u64) -> ChipConfig {
                     refractory: 0,
                     max_spikes: 1,
                     destinations: Vec::new(),
+                    partial_of: None,
                 }
             })
             .collect();

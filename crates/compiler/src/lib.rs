@@ -24,7 +24,8 @@ pub use exact::{ExactCores, exact_min_cores};
 pub use expand::{Fanin, expand};
 pub use graph::{population_graph, population_order};
 pub use partition::{
-    AxonKey, CoreAssignment, CoreBounds, Partition, fanin_estimate, lower_bounds, partition, verify,
+    AxonKey, CoreAssignment, CoreBounds, Partition, fanin_estimate, input_shares, lower_bounds,
+    partition, splittable, verify,
 };
 pub use place::{
     Link, Traffic, expected_traffic, place, refine_placement, route, traffic_hops, xy_multicast,
@@ -136,6 +137,8 @@ pub fn compile_with_profile(
         return Err(Box::new(report));
     }
     report.cores_used = partition.cores.len() as u64;
+    report.split_neurons = partition.split.len() as u64;
+    report.partial_compartments = partition.split.values().map(|s| s.len() as u64).sum();
     let positions = match place(&partition, target) {
         Ok(p) => p,
         Err(v) => {

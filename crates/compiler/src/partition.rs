@@ -25,6 +25,10 @@ pub struct AxonKey {
 pub struct CoreAssignment {
     /// `(population, neuron)` of each compartment.
     pub neurons: Vec<(u32, u32)>,
+    /// Which share of its neuron's inputs each compartment holds (see [`input_shares`]): 0 for
+    /// a whole neuron or the first share of a split one (the compartment that spikes), `k >= 1`
+    /// for a partial-sum compartment.
+    pub shares: Vec<u16>,
     /// Distinct input axons, in first-use order.
     pub axons: Vec<AxonKey>,
     pub synapses: u64,
@@ -230,6 +234,58 @@ pub struct Partition {
     pub cores: Vec<CoreAssignment>,
     /// Per population, per neuron: `(core, compartment)`; empty for input populations.
     pub location: Vec<Vec<(u32, u32)>>,
+    /// Split neurons `(population, neuron)`: `(core, compartment)` of shares 1, 2, ... (share 0
+    /// is at `location`).
+    pub split: std::collections::BTreeMap<(u32, u32), Vec<(u32, u32)>>,
+}
+
+/// Whether neurons of population `pi` may be split into partial sums on `target`: the target
+/// allows it, inputs are summed before they are added, and the neurons have one incoming
+/// projection (a partial sum carries one accumulator group).
+pub fn splittable(net: &QuantNet, target: &Target, pi: usize) -> bool {
+    target.core.fanin_split
+        && target.neuron.accumulate == lifchip_target::Accumulate::SumThenAdd
+        && incoming(net, pi).len() == 1
+}
+
+/// The shares of neuron `n` of population `pi`'s input list (its projections' inputs in
+/// projection order) that go on separate compartments: one share `0..fan-in`, or, for a
+/// neuron whose fan-in exceeds `core.input_axons` where [`splittable`], one share per
+/// non-empty block of presynaptic indices. The source population is cut into
+/// `ceil(size / input_axons)` blocks of equal width, the same for every neuron, so that the
+/// same share of neighbouring neurons uses the same axons (a dense layer's share `k` of every
+/// neuron reads the same inputs).
+pub fn input_shares(
+    net: &QuantNet,
+    target: &Target,
+    pi: usize,
+    n: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let incoming = incoming(net, pi);
+    let fanin: usize = incoming
+        .iter()
+        .map(|&k| net.projections[k].synapses.fanin(n))
+        .sum();
+    let budget = (target.core.input_axons as usize).max(1);
+    if fanin <= budget || !splittable(net, target, pi) {
+        return std::iter::once(0..fanin).collect();
+    }
+    let proj = &net.projections[incoming[0]];
+    let size = net.populations[proj.from].size().max(1);
+    let width = size.div_ceil(size.div_ceil(budget)).max(1);
+    let mut shares: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut block = usize::MAX;
+    for (index, (pre, _)) in proj.synapses.inputs(n).enumerate() {
+        let b = pre as usize / width;
+        match shares.last_mut() {
+            Some(last) if b == block => last.end = index + 1,
+            _ => {
+                block = b;
+                shares.push(index..index + 1);
+            }
+        }
+    }
+    shares
 }
 
 /// Lower bounds on the number of cores, one per resource; the overall bound is their maximum.
@@ -249,7 +305,9 @@ impl CoreBounds {
 
     /// The resource whose bound is the largest.
     pub fn binding_resource(&self) -> &'static str {
-        if self.by_synapse_memory > self.by_neurons {
+        if self.by_input_axons > self.by_neurons.max(self.by_synapse_memory) {
+            "input axons (fan-in)"
+        } else if self.by_synapse_memory > self.by_neurons {
             "synapse memory"
         } else {
             "neurons per core"
@@ -273,22 +331,30 @@ pub fn lower_bounds(net: &QuantNet, target: &Target) -> CoreBounds {
     } else {
         synapses.saturating_mul(target.min_bits_per_synapse())
     };
-    let max_fanin = net
-        .projections
-        .iter()
-        .map(|p| {
-            (0..p.synapses.num_post())
-                .map(|i| p.synapses.fanin(i))
-                .max()
-                .unwrap_or(0) as u64
-        })
-        .max()
-        .unwrap_or(0);
+    // A neuron of fan-in F has its inputs on at least ceil(F / input_axons) cores (and that many
+    // compartments when split; one otherwise, and then F > input_axons cannot be mapped).
+    let axons = u64::from(target.core.input_axons).max(1);
+    let (mut widest, mut compartments) = (u64::from(neurons > 0), 0u64);
+    for (pi, pop) in net.populations.iter().enumerate() {
+        if pop.neuron.is_none() {
+            continue;
+        }
+        let incoming = incoming(net, pi);
+        let split = splittable(net, target, pi);
+        for n in 0..pop.size() {
+            let fanin: u64 = incoming
+                .iter()
+                .map(|&k| net.projections[k].synapses.fanin(n) as u64)
+                .sum();
+            let shares = fanin.div_ceil(axons).max(1);
+            widest = widest.max(shares);
+            compartments += if split { shares } else { 1 };
+        }
+    }
     CoreBounds {
-        by_neurons: div_ceil(neurons, u64::from(target.core.neurons)),
+        by_neurons: div_ceil(compartments, u64::from(target.core.neurons)),
         by_synapse_memory: div_ceil(min_bits, target.core.synapse_memory_bits),
-        // A fan-in larger than the axon budget cannot be mapped at all; otherwise one core.
-        by_input_axons: u64::from(neurons > 0 && max_fanin <= u64::from(target.core.input_axons)),
+        by_input_axons: widest,
     }
 }
 
@@ -317,6 +383,21 @@ pub fn fanin_estimate(net: &QuantNet, target: &Target) -> u64 {
             .sum();
         let size = pop.size() as f64;
         let fanin = synapses / size.max(1.0);
+        if fanin > axons && splittable(net, target, pi) {
+            // Split neurons: each block of the source pool (see `input_shares`) is a random
+            // pool of its own, holding its share of the fan-in.
+            let blocks = (pool / axons).ceil();
+            let (pool, fanin) = (pool / blocks, fanin / blocks);
+            let fit = if pool <= axons || fanin >= pool {
+                per_core
+            } else {
+                ((1.0 - axons / pool).ln() / (1.0 - fanin / pool).ln())
+                    .floor()
+                    .clamp(1.0, per_core)
+            };
+            cores += blocks * size / fit;
+            continue;
+        }
         let fit = if pool <= axons || fanin <= 0.0 {
             per_core
         } else if fanin >= pool {
@@ -331,21 +412,36 @@ pub fn fanin_estimate(net: &QuantNet, target: &Target) -> u64 {
     cores.ceil() as u64
 }
 
-/// The inputs of one neuron: for each synapse arriving at it, its axon `(projection, pre)`,
-/// its weight and its source's packet weight.
-fn neuron_axons(net: &QuantNet, incoming: &[usize], neuron: usize, out: &mut Vec<NeuronInput>) {
+/// The inputs of one neuron within `share` (a range of its input list): for each synapse, its
+/// axon `(projection, pre)`, its weight and its source's packet weight.
+fn neuron_axons(
+    net: &QuantNet,
+    incoming: &[usize],
+    neuron: usize,
+    share: std::ops::Range<usize>,
+    out: &mut Vec<NeuronInput>,
+) {
     out.clear();
+    let mut index = 0usize;
     for &k in incoming {
         let from = net.projections[k].from;
+        let fanin = net.projections[k].synapses.fanin(neuron);
+        if index + fanin <= share.start || index >= share.end {
+            index += fanin;
+            continue;
+        }
         for (pre, w) in net.projections[k].synapses.inputs(neuron) {
-            out.push(NeuronInput {
-                axon: AxonKey {
-                    projection: k as u32,
-                    pre,
-                },
-                weight: w,
-                packets: net.packet_weight(from, pre),
-            });
+            if share.contains(&index) {
+                out.push(NeuronInput {
+                    axon: AxonKey {
+                        projection: k as u32,
+                        pre,
+                    },
+                    weight: w,
+                    packets: net.packet_weight(from, pre),
+                });
+            }
+            index += 1;
         }
     }
 }
@@ -435,24 +531,35 @@ fn unmappable_neurons(net: &QuantNet, target: &Target) -> Vec<Violation> {
         let (mut too_many_axons, mut too_many_bits, mut worst_fanin, mut worst_bits) =
             (0u64, 0u64, 0u64, 0u64);
         for n in 0..pop.size() {
-            neuron_axons(net, &incoming, n, &mut axons);
-            let n_axons = axons.len() as u64;
-            let alone_bits = target.row_bits(1, 1) * n_axons + target.axon_entries_bits(n_axons);
-            if axons.len() > max_axons {
-                too_many_axons += 1;
-                worst_fanin = worst_fanin.max(axons.len() as u64);
-            }
-            if alone_bits > max_bits {
-                too_many_bits += 1;
-                worst_bits = worst_bits.max(alone_bits);
+            // Each share must fit a core on its own (a whole neuron is one share).
+            for share in input_shares(net, target, pi, n) {
+                neuron_axons(net, &incoming, n, share, &mut axons);
+                let n_axons = axons.len() as u64;
+                let alone_bits =
+                    target.row_bits(1, 1) * n_axons + target.axon_entries_bits(n_axons);
+                if axons.len() > max_axons {
+                    too_many_axons += 1;
+                    worst_fanin = worst_fanin.max(axons.len() as u64);
+                }
+                if alone_bits > max_bits {
+                    too_many_bits += 1;
+                    worst_bits = worst_bits.max(alone_bits);
+                }
             }
         }
         if too_many_axons > 0 {
-            let hint = if target.core.fanin_split {
-                "fan-in splitting into partial-sum compartments is not implemented yet; raise core.input_axons".to_string()
-            } else {
+            let hint = if !target.core.fanin_split {
                 format!(
                     "raise core.input_axons to {worst_fanin} or allow fan-in splitting (core.fanin_split)"
+                )
+            } else if target.neuron.accumulate != lifchip_target::Accumulate::SumThenAdd {
+                format!(
+                    "fan-in splitting needs neuron.accumulate: sum_then_add; or raise core.input_axons to {worst_fanin}"
+                )
+            } else {
+                format!(
+                    "fan-in splitting needs neurons with one incoming projection ({} here); merge the projections or raise core.input_axons to {worst_fanin}",
+                    incoming.len()
                 )
             };
             violations.push(Violation {
@@ -550,6 +657,10 @@ fn concatenate(parts: Vec<Partition>) -> Partition {
                 }
             }
         }
+        for (key, at) in part.split {
+            out.split
+                .insert(key, at.into_iter().map(|(c, k)| (c + offset, k)).collect());
+        }
         out.cores.extend(part.cores);
     }
     out
@@ -574,71 +685,88 @@ fn best_fit(net: &QuantNet, target: &Target, pops: &[usize]) -> Partition {
         SEARCH_WINDOW_BIG
     };
     let profiled = net.packet_weights.is_some();
+    let mut split = std::collections::BTreeMap::new();
     let mut axons = Vec::new();
     let mut log = Vec::new();
     for &pi in pops {
         let incoming = incoming(net, pi);
         for n in tiled_order(&net.populations[pi].shape, max_neurons) {
-            neuron_axons(net, &incoming, n, &mut axons);
-            let first = cores.len().saturating_sub(window);
-            // (core, cost) of the best fit so far: the fewest new axons, or with a rate
-            // profile the least new traffic (then the fewest new axons).
-            let mut choice: Option<(usize, (u64, usize))> = None;
-            let mut placed = None;
-            // Newest core first: consecutive neurons usually share their inputs. Each try is a
-            // tentative add, kept when it needs no new axon and undone otherwise.
-            for c in (first..cores.len()).rev() {
-                let core = &mut cores[c];
-                if core.neurons.len() >= max_neurons {
-                    continue;
-                }
-                // Without a profile, a core needing as many new axons as the best is no better.
-                let bound = match choice {
-                    Some((_, (_, axons))) if !profiled => axons,
-                    _ => usize::MAX,
-                };
-                let before = Snapshot::of(core);
-                let local = core.neurons.len() as u32;
-                let added = fills[c].add(&axons, local, target, core, bound, &mut log);
-                let fits = core.axons.len() <= max_axons && core.synapse_bits <= max_bits;
-                match added {
-                    Some(a) if fits && a.axons == 0 => {
-                        placed = Some(c);
-                        break;
-                    }
-                    Some(a) if fits => {
-                        let cost = (if profiled { a.packets } else { 0 }, a.axons);
-                        if choice.is_none_or(|(_, best)| cost < best) {
-                            choice = Some((c, cost));
-                        }
-                    }
-                    _ => {}
-                }
-                fills[c].undo(&log, target, core, before);
-            }
-            let c = match (placed, choice) {
-                (Some(c), _) => c,
-                (None, choice) => {
-                    let c = match choice {
-                        Some((c, _)) => c,
-                        None => {
-                            cores.push(CoreAssignment::default());
-                            fills.push(CoreFill::default());
-                            cores.len() - 1
-                        }
-                    };
+            let shares = input_shares(net, target, pi, n);
+            for (share_index, share) in shares.iter().enumerate() {
+                neuron_axons(net, &incoming, n, share.clone(), &mut axons);
+                let first = cores.len().saturating_sub(window);
+                // (core, cost) of the best fit so far: the fewest new axons, or with a rate
+                // profile the least new traffic (then the fewest new axons).
+                let mut choice: Option<(usize, (u64, usize))> = None;
+                let mut placed = None;
+                // Newest core first: consecutive neurons usually share their inputs. Each try is a
+                // tentative add, kept when it needs no new axon and undone otherwise.
+                for c in (first..cores.len()).rev() {
                     let core = &mut cores[c];
+                    if core.neurons.len() >= max_neurons {
+                        continue;
+                    }
+                    // Without a profile, a core needing as many new axons as the best is no better.
+                    let bound = match choice {
+                        Some((_, (_, axons))) if !profiled => axons,
+                        _ => usize::MAX,
+                    };
+                    let before = Snapshot::of(core);
                     let local = core.neurons.len() as u32;
-                    fills[c].add(&axons, local, target, core, usize::MAX, &mut log);
-                    c
+                    let added = fills[c].add(&axons, local, target, core, bound, &mut log);
+                    let fits = core.axons.len() <= max_axons && core.synapse_bits <= max_bits;
+                    match added {
+                        Some(a) if fits && a.axons == 0 => {
+                            placed = Some(c);
+                            break;
+                        }
+                        Some(a) if fits => {
+                            let cost = (if profiled { a.packets } else { 0 }, a.axons);
+                            if choice.is_none_or(|(_, best)| cost < best) {
+                                choice = Some((c, cost));
+                            }
+                        }
+                        _ => {}
+                    }
+                    fills[c].undo(&log, target, core, before);
                 }
-            };
-            let core = &mut cores[c];
-            location[pi][n] = (c as u32, core.neurons.len() as u32);
-            core.neurons.push((pi as u32, n as u32));
+                let c = match (placed, choice) {
+                    (Some(c), _) => c,
+                    (None, choice) => {
+                        let c = match choice {
+                            Some((c, _)) => c,
+                            None => {
+                                cores.push(CoreAssignment::default());
+                                fills.push(CoreFill::default());
+                                cores.len() - 1
+                            }
+                        };
+                        let core = &mut cores[c];
+                        let local = core.neurons.len() as u32;
+                        fills[c].add(&axons, local, target, core, usize::MAX, &mut log);
+                        c
+                    }
+                };
+                let core = &mut cores[c];
+                let at = (c as u32, core.neurons.len() as u32);
+                if share_index == 0 {
+                    location[pi][n] = at;
+                } else {
+                    split
+                        .entry((pi as u32, n as u32))
+                        .or_insert_with(Vec::new)
+                        .push(at);
+                }
+                core.neurons.push((pi as u32, n as u32));
+                core.shares.push(share_index as u16);
+            }
         }
     }
-    Partition { cores, location }
+    Partition {
+        cores,
+        location,
+        split,
+    }
 }
 
 /// Neuron indices of a population in visiting order: image-shaped (`[c, h, w]`) populations
@@ -676,24 +804,45 @@ pub fn verify(net: &QuantNet, partition: &Partition, target: &Target) -> Vec<Str
     let mut errors = Vec::new();
     let mut placed = 0usize;
     for (c, core) in partition.cores.iter().enumerate() {
-        for (local, &(pi, n)) in core.neurons.iter().enumerate() {
-            let at = partition
-                .location
-                .get(pi as usize)
-                .and_then(|l| l.get(n as usize));
+        if core.shares.len() != core.neurons.len() {
+            errors.push(format!(
+                "core {c}: {} shares for {} compartments",
+                core.shares.len(),
+                core.neurons.len()
+            ));
+            continue;
+        }
+        for (local, (&(pi, n), &share)) in core.neurons.iter().zip(&core.shares).enumerate() {
+            let at = if share == 0 {
+                placed += 1;
+                partition
+                    .location
+                    .get(pi as usize)
+                    .and_then(|l| l.get(n as usize))
+            } else {
+                partition
+                    .split
+                    .get(&(pi, n))
+                    .and_then(|l| l.get(usize::from(share) - 1))
+            };
             if at != Some(&(c as u32, local as u32)) {
                 errors.push(format!(
-                    "core {c} compartment {local} holds population {pi} neuron {n}, whose location is {at:?}"
+                    "core {c} compartment {local} holds share {share} of population {pi} neuron {n}, whose location is {at:?}"
                 ));
             }
         }
-        placed += core.neurons.len();
     }
     if placed != net.num_neurons() {
-        errors.push(format!(
-            "{placed} compartments for {} neurons",
-            net.num_neurons()
-        ));
+        errors.push(format!("{placed} neurons placed of {}", net.num_neurons()));
+    }
+    for (&(pi, n), at) in &partition.split {
+        let shares = input_shares(net, target, pi as usize, n as usize).len();
+        if at.len() + 1 != shares {
+            errors.push(format!(
+                "population {pi} neuron {n}: {} shares placed, its fan-in needs {shares}",
+                at.len() + 1
+            ));
+        }
     }
     if !errors.is_empty() {
         return errors;
@@ -722,9 +871,23 @@ fn verify_core(
     // Rows in compartment order, as the core's neurons are visited in local order.
     let mut index: FxHashMap<AxonKey, usize> = FxHashMap::default();
     let mut rows: Vec<(AxonKey, Vec<(u32, i32)>)> = Vec::new();
-    for (local, &(pi, n)) in core.neurons.iter().enumerate() {
+    for (local, (&(pi, n), &share)) in core.neurons.iter().zip(&core.shares).enumerate() {
+        let shares = input_shares(net, target, pi as usize, n as usize);
+        let Some(range) = shares.get(usize::from(share)) else {
+            errors.push(format!(
+                "core {c} compartment {local}: share {share} of population {pi} neuron {n}, which has {}",
+                shares.len()
+            ));
+            continue;
+        };
+        let mut index_in_list = 0usize;
         for &k in &incoming[pi as usize] {
             for (pre, w) in net.projections[k].synapses.inputs(n as usize) {
+                let mine = range.contains(&index_in_list);
+                index_in_list += 1;
+                if !mine {
+                    continue;
+                }
                 let key = AxonKey {
                     projection: k as u32,
                     pre,

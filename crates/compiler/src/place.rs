@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use lifchip_target::Target;
 
-use crate::{Partition, QuantNet, Violation};
+use crate::{Partition, QuantNet, Violation, partition::input_shares};
 
 /// Mesh position of each core, or a violation when the mesh is too small.
 pub fn place(partition: &Partition, target: &Target) -> Result<Vec<(u32, u32)>, Violation> {
@@ -58,6 +58,22 @@ fn core_traffic(net: &QuantNet, partition: &Partition, weighted: bool) -> Vec<(u
                     1
                 };
                 *traffic.entry((src.min(c), src.max(c))).or_default() += packets;
+            }
+        }
+    }
+    // A split neuron's partial sums travel to its first share's core every tick they are not
+    // zero: count one packet per spike-equivalent (its packet weight).
+    for (&(pi, n), shares) in &partition.split {
+        let root = partition.location[pi as usize][n as usize].0 as usize;
+        let packets = if weighted {
+            net.packet_weight(pi as usize, n)
+        } else {
+            1
+        };
+        for &(c, _) in shares {
+            let c = c as usize;
+            if c != root {
+                *traffic.entry((root.min(c), root.max(c))).or_default() += packets;
             }
         }
     }
@@ -223,7 +239,19 @@ pub fn route(
     for proj in &net.projections {
         let loc = &partition.location[proj.to];
         for (post, &(core, _)) in loc.iter().enumerate().take(proj.synapses.num_post()) {
-            for (pre, _) in proj.synapses.inputs(post) {
+            // A split neuron (one incoming projection) has shares of its inputs on other cores.
+            let split = partition.split.get(&(proj.to as u32, post as u32));
+            let shares = split.map(|_| input_shares(net, target, proj.to, post));
+            for (index, (pre, _)) in proj.synapses.inputs(post).enumerate() {
+                let core = match (&shares, split) {
+                    (Some(shares), Some(at)) => {
+                        match shares.iter().position(|r| r.contains(&index)) {
+                            Some(0) | None => core,
+                            Some(k) => at.get(k - 1).map_or(core, |&(c, _)| c),
+                        }
+                    }
+                    _ => core,
+                };
                 // Neighbouring neurons mostly share a core: skip the repeat before the sort.
                 let dests = &mut destinations[proj.from][pre as usize];
                 if dests.last() != Some(&core) {

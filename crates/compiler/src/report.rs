@@ -47,6 +47,10 @@ pub struct CompileReport {
     /// Fan-in-aware estimate of the cores needed (random-connectivity model; not a bound).
     pub cores_fanin_estimate: u64,
     pub per_core: Vec<CoreReport>,
+    /// Neurons whose fan-in was split over partial-sum compartments (`core.fanin_split`), and
+    /// the partial-sum compartments that took.
+    pub split_neurons: u64,
+    pub partial_compartments: u64,
     pub inter_core_spike_packets_estimate: u64,
     pub max_link_load: u64,
     /// Sum over core pairs of spike packets (every neuron spiking once) times mesh hops: the
@@ -83,6 +87,8 @@ impl CompileReport {
             cores_lower_bound: 0,
             cores_fanin_estimate: 0,
             per_core: Vec::new(),
+            split_neurons: 0,
+            partial_compartments: 0,
             inter_core_spike_packets_estimate: 0,
             max_link_load: 0,
             traffic_hops: 0,

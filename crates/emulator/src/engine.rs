@@ -339,7 +339,7 @@ fn finish(p: &Program, mut rec: Recorder, opts: &RunOptions) -> SampleResult {
     let mut energy = EnergyBreakdown {
         synops_joules: c.synops as f64 * e.synop_joules,
         neuron_updates_joules: c.neuron_updates as f64 * e.neuron_update_joules,
-        spikes_out_joules: c.packets_out as f64 * e.spike_out_joules,
+        spikes_out_joules: (c.packets_out + c.partial_packets) as f64 * e.spike_out_joules,
         hops_joules: c.hops as f64 * e.hop_joules,
         static_joules,
         total_joules: 0.0,
@@ -629,6 +629,33 @@ fn tick<const CYCLE: bool>(
     rec.counts.packets_in += s.due.len() as u64;
     s.due.clear();
 
+    // 2b. Partial sums of split neurons join their neuron's accumulator (graded packets).
+    let mut partial_drain = 0;
+    if !p.partials.is_empty() {
+        for m in &p.partials {
+            let v = std::mem::take(&mut s.acc[m.from as usize]);
+            if v == 0 {
+                continue;
+            }
+            let to = &mut s.acc[m.to as usize];
+            *to = to.wrapping_add(v);
+            rec.counts.partial_packets += 1;
+            if m.tree != NONE {
+                rec.counts.hops += u64::from(topo.hops[m.tree as usize]);
+                if CYCLE {
+                    s.inject.push(m.tree);
+                }
+            }
+            if CYCLE {
+                s.core_in[m.core as usize] += 1;
+            }
+        }
+        if CYCLE {
+            partial_drain = s.net.drain(topo, &s.inject, net);
+            s.inject.clear();
+        }
+    }
+
     // 3. Every compartment updates, in order; spikes go into the delay line.
     let out_slot = ((now + u64::from(par.synaptic_delay)) % slots) as usize;
     update::<CYCLE>(p, s, out_slot, t, rec);
@@ -667,7 +694,8 @@ fn tick<const CYCLE: bool>(
                     + s.core_out[c] * pout
             }));
         }
-        let tick_cycles = input_drain + slowest + spike_drain + u64::from(tm.barrier_cycles);
+        let tick_cycles =
+            input_drain + slowest + partial_drain + spike_drain + u64::from(tm.barrier_cycles);
         if detail >= CycleDetail::PerTick {
             cs.input_drain_cycles.push(input_drain);
             cs.spike_drain_cycles.push(spike_drain);

@@ -133,6 +133,19 @@ pub(crate) struct Program {
     pub pop_comps: Vec<Vec<u32>>,
     pub readout: u32,
     pub topology: Topology,
+    /// Partial sums of split neurons, applied each tick between delivery and update.
+    pub partials: Vec<PartialMove>,
+}
+
+/// One partial-sum compartment's link to its neuron: each tick, accumulator slot `from` is
+/// added into slot `to` and cleared (a graded packet along `tree` to core `core` when
+/// nonzero).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PartialMove {
+    pub from: u32,
+    pub to: u32,
+    pub tree: u32,
+    pub core: u32,
 }
 
 fn unsupported(target: &Target, field: &str, value: impl ToString, expected: &str) -> EmuError {
@@ -312,6 +325,7 @@ impl Program {
             pop_comps: Vec::with_capacity(config.populations.len()),
             readout: config.readout,
             topology: Topology::default(),
+            partials: Vec::new(),
         };
         let mut builder = TreeBuilder::new(t);
         for (c, core) in config.cores.iter().enumerate() {
@@ -445,6 +459,47 @@ impl Program {
             prog.in_tree.push(builder.tree(config, host, &cores)?);
         }
         prog.in_start.push(prog.in_axon.len());
+
+        // Partial sums: the one slot of each partial-sum compartment feeds its neuron's one
+        // slot (the chip's validation guarantees one group each, of the same exponent).
+        for (c, core) in config.cores.iter().enumerate() {
+            for (k, comp) in core.compartments.iter().enumerate() {
+                let Some(root) = comp.partial_of else {
+                    continue;
+                };
+                if per_event {
+                    return Err(unsupported(
+                        t,
+                        "partial-sum compartments",
+                        "present",
+                        "none with per_event_saturating accumulation",
+                    ));
+                }
+                let slot_of = |g: usize| -> Option<u32> {
+                    let (a, b) = (
+                        *prog.comp_slot_start.get(g)? as usize,
+                        *prog.comp_slot_start.get(g + 1)? as usize,
+                    );
+                    (b == a + 1).then(|| prog.comp_slots[a].0)
+                };
+                let from = comp_base[c] + k;
+                let to = comp_base[root.core as usize] + root.compartment as usize;
+                let (Some(from_slot), Some(to_slot)) = (slot_of(from), slot_of(to)) else {
+                    return Err(unsupported(
+                        t,
+                        "partial-sum compartment",
+                        format!("core {c} compartment {k}"),
+                        "one accumulator group on the partial sum and on its neuron",
+                    ));
+                };
+                prog.partials.push(PartialMove {
+                    from: from_slot,
+                    to: to_slot,
+                    tree: builder.tree(config, (core.x, core.y), &[root.core])?,
+                    core: root.core,
+                });
+            }
+        }
 
         // Populations.
         for pop in &config.populations {

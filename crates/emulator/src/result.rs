@@ -71,6 +71,9 @@ pub struct EventCounts {
     pub packets_in: u64,
     /// Link traversals by packets (a multicast tree link counts once per packet).
     pub hops: u64,
+    /// Graded partial-sum packets: one per partial-sum compartment with a nonzero sum per tick
+    /// (split neurons only; their hops are in `hops`).
+    pub partial_packets: u64,
 }
 
 /// Energy of a run, by event kind, in joules.

@@ -236,6 +236,7 @@ pub fn build(net: &Net, target: &Target) -> ChipConfig {
                     target.neuron.max_spikes_per_tick
                 },
                 destinations: Vec::new(),
+                partial_of: None,
             });
         }
         slots.push(s);

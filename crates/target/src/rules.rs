@@ -49,6 +49,10 @@ pub(crate) const RULES: &[Rule] = &[
         check: saturating_accumulate,
     },
     Rule {
+        doc: "`core.fanin_split: true` needs `neuron.accumulate: sum_then_add` (partial sums are added before the current update; per-event saturation would depend on their order).",
+        check: fanin_split_accumulate,
+    },
+    Rule {
         doc: "The largest threshold fits the voltage: `threshold_bits + threshold_shift <= voltage_bits`.",
         check: threshold_fits,
     },
@@ -289,6 +293,25 @@ fn saturating_accumulate(v: &Values, out: &mut Vec<Problem>) {
                 format!("`{overflow}` contradicts `accumulate: per_event_saturating`"),
                 "saturate or saturate_symmetric".into(),
                 None,
+            ),
+        );
+    }
+}
+
+fn fanin_split_accumulate(v: &Values, out: &mut Vec<Problem>) {
+    if v.b("core.fanin_split") == Some(true)
+        && v.e("neuron.accumulate") == Some("per_event_saturating")
+    {
+        push(
+            out,
+            v.problem(
+                "core.fanin_split",
+                "`true` contradicts `neuron.accumulate: per_event_saturating`".into(),
+                "false, or `accumulate: sum_then_add`".into(),
+                Some(
+                    "partial sums are exact only when inputs are summed before they are added"
+                        .into(),
+                ),
             ),
         );
     }

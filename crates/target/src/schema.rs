@@ -77,7 +77,8 @@ pub struct Core {
     pub synapse_memory_bits: u64,
     /// How synapses use that memory.
     pub synapse_cost: SynapseCost,
-    /// A neuron whose fan-in exceeds `input_axons` may be split into partial-sum compartments.
+    /// A neuron whose fan-in exceeds `input_axons` may be split: partial-sum compartments on
+    /// other cores each sum a share of its synapses and add the sum to its input in the same tick.
     #[serde(default)]
     pub fanin_split: bool,
     /// Convolution kernels may be stored once and shared (weight sharing).

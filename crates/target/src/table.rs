@@ -376,7 +376,7 @@ pub(crate) const FIELDS: &[Field] = &[
         Kind::Bool,
         "false",
         "",
-        "A neuron whose fan-in exceeds `input_axons` may be split into partial-sum compartments.",
+        "A neuron whose fan-in exceeds `input_axons` may be split: partial-sum compartments on other cores each sum a share of its synapses and send the sum to the neuron's compartment in the same tick (a graded packet per nonzero sum).",
     ),
     opt(
         "core.shared_kernels",

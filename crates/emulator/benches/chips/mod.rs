@@ -93,6 +93,7 @@ pub fn chip(spec: &Spec) -> ChipConfig {
                         core: next,
                         axon: spec.input_axons + k % spec.recurrent_axons,
                     }],
+                    partial_of: None,
                 })
                 .collect();
             CoreConfig {
