@@ -66,3 +66,33 @@ fn corrupt_idx_data_is_reported_not_panicked() {
     run.fails(1);
     assert!(run.stderr.contains("truncated"), "{}", run.stderr);
 }
+
+/// Outputs are written through temporary files, but end up with the permissions of a plainly
+/// created file (0666 minus the umask), not the private 0600 of a temp file.
+#[cfg(unix)]
+#[test]
+fn outputs_get_ordinary_file_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let net = root().join("examples/hand-written.yaml");
+    lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "tiny",
+            "--out",
+            "hand.chip",
+            "--json",
+            "report.json",
+        ],
+    )
+    .ok();
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, b"x").unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.path().join("report.json")), mode(&plain));
+    assert_eq!(mode(&dir.path().join("hand.chip/cores.bin")), mode(&plain));
+}

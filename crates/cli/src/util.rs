@@ -29,13 +29,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> CliResult<()> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+    let mut tmp = readable_tempfile(&dir, ".lifchip-", ".tmp")
         .map_err(|e| CliError(format!("{}: cannot create a file here: {e}", dir.display())))?;
     tmp.write_all(bytes)
         .map_err(|e| CliError(format!("{}: {e}", path.display())))?;
     tmp.persist(path)
         .map_err(|e| CliError(format!("{}: {}", path.display(), e.error)))?;
     Ok(())
+}
+
+/// A temporary file in `dir` created with mode 0666 minus the umask (like `File::create`; a
+/// plain temp file would be private, 0600, and keep that after the rename).
+pub fn readable_tempfile(
+    dir: &Path,
+    prefix: &str,
+    suffix: &str,
+) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(suffix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
 }
 
 /// Writes a report as pretty JSON, atomically.

@@ -82,7 +82,7 @@ pub fn compile_with_profile(
         }
     };
     if let Some(profile) = profile {
-        if let Err(v) = profile.check(&quant) {
+        if let Err(v) = profile.check(&quant, opts) {
             report.violations = vec![v];
             report.compile_seconds = started.elapsed().as_secs_f64();
             return Err(Box::new(report));

@@ -115,13 +115,38 @@ pub fn expected_traffic(
 const REFINE_MAX_SLOTS: u64 = 1024;
 
 /// Improves a placement by pairwise swaps (a core with another core or with a free router)
-/// while the total packets × hops drops (expected packets per tick with a rate profile). Core 0 stays where it is: inputs enter at its router.
+/// while the total packets × hops drops. With a rate profile the measure is expected packets
+/// × hops per tick; the refinement then also runs on the unweighted measure and keeps the
+/// placement that is better on the weighted one, so a profile never makes placement worse
+/// than refining without it. Core 0 stays where it is: inputs enter at its router.
 /// Deterministic: cores and slots are visited in index order.
 pub fn refine_placement(
     net: &QuantNet,
     partition: &Partition,
     positions: &[(u32, u32)],
     target: &Target,
+) -> Vec<(u32, u32)> {
+    let weighted = refine(net, partition, positions, target, true);
+    if net.packet_weights.is_none() {
+        return weighted;
+    }
+    // Swap refinement is a local search: the unweighted one can end lower even on the
+    // weighted measure. Keep whichever placement is better there (ties: the weighted one).
+    let unweighted = refine(net, partition, positions, target, false);
+    let score = |p: &[(u32, u32)]| expected_traffic(net, partition, p).map_or(0.0, |t| t.1);
+    if score(&unweighted) < score(&weighted) {
+        unweighted
+    } else {
+        weighted
+    }
+}
+
+fn refine(
+    net: &QuantNet,
+    partition: &Partition,
+    positions: &[(u32, u32)],
+    target: &Target,
+    weighted: bool,
 ) -> Vec<(u32, u32)> {
     let mut positions = positions.to_vec();
     let slots = target.num_cores();
@@ -131,7 +156,7 @@ pub fn refine_placement(
     let width = target.mesh.width.max(1);
     let slot_xy = |s: usize| ((s as u32) % width, (s as u32) / width);
     let mut neighbours: Vec<Vec<(usize, u64)>> = vec![Vec::new(); positions.len()];
-    for (a, b, w) in core_traffic(net, partition, true) {
+    for (a, b, w) in core_traffic(net, partition, weighted) {
         neighbours[a].push((b, w));
         neighbours[b].push((a, w));
     }

@@ -17,6 +17,12 @@ pub struct RateProfile {
     pub source: String,
     /// The net's fingerprint the rates were measured on.
     pub net_hash: u64,
+    /// Seconds per tick and input spikes per tick for a pixel of 1 that turned the measured
+    /// rates into spikes per tick (checked against the compile options when present).
+    #[serde(default)]
+    pub dt: Option<f64>,
+    #[serde(default)]
+    pub input_rate: Option<f64>,
     pub populations: Vec<PopulationRates>,
 }
 
@@ -33,9 +39,10 @@ pub struct PopulationRates {
 pub(crate) const MICRO: f64 = 1_000_000.0;
 
 impl RateProfile {
-    /// Checks that the profile describes `net`: same fingerprint, populations and sizes, and
-    /// rates that are finite and non-negative.
-    pub fn check(&self, net: &QuantNet) -> Result<(), Violation> {
+    /// Checks that the profile describes `net` as compiled with `opts`: same fingerprint,
+    /// populations and sizes, the same `dt` and `input_rate` (where the profile records them),
+    /// and rates that are finite and non-negative.
+    pub fn check(&self, net: &QuantNet, opts: &crate::QuantizeOptions) -> Result<(), Violation> {
         let bad = |place: String, value: u64, limit: u64, hint: String| Violation {
             kind: "rate_profile".into(),
             place,
@@ -53,6 +60,24 @@ impl RateProfile {
                     self.net_hash, net.hash
                 ),
             ));
+        }
+        let same = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+        for (what, recorded, used) in [
+            ("dt", self.dt, opts.dt),
+            ("input_rate", self.input_rate, opts.input_rate),
+        ] {
+            if let Some(recorded) = recorded
+                && !same(recorded, used)
+            {
+                return Err(bad(
+                    format!("profile {what}"),
+                    0,
+                    0,
+                    format!(
+                        "the rates were measured with {what} {recorded}, but this compile uses {used}; measure them again with the same setting"
+                    ),
+                ));
+            }
         }
         if self.populations.len() != net.populations.len() {
             return Err(bad(

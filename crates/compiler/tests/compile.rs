@@ -246,6 +246,8 @@ fn profile_of(net: &lifchip_net::Net, rate: impl Fn(usize, usize) -> f32) -> Rat
     RateProfile {
         source: "test".into(),
         net_hash: net.fingerprint(),
+        dt: Some(0.001),
+        input_rate: Some(1.0),
         populations: net
             .populations
             .iter()
@@ -298,6 +300,21 @@ fn a_rate_profile_weights_the_traffic_and_is_checked() {
         compile_with_profile(&net, &target, &QuantizeOptions::default(), Some(&short)).unwrap_err();
     assert!(
         err.violations[0].place.contains("l0"),
+        "{:?}",
+        err.violations
+    );
+    let err = compile_with_profile(
+        &net,
+        &target,
+        &QuantizeOptions {
+            input_rate: 0.5,
+            ..QuantizeOptions::default()
+        },
+        Some(&profile),
+    )
+    .unwrap_err();
+    assert!(
+        err.violations[0].hint.contains("input_rate"),
         "{:?}",
         err.violations
     );

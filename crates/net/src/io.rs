@@ -195,7 +195,14 @@ fn parent_of(path: &Path) -> PathBuf {
 
 fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), NetError> {
     let dir = parent_of(path);
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io_err(&dir))?;
+    // Mode 0666 minus the umask, like `File::create` (a plain temp file would stay 0600).
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(&dir).map_err(io_err(&dir))?;
     tmp.write_all(bytes).map_err(io_err(path))?;
     tmp.as_file().sync_all().map_err(io_err(path))?;
     tmp.persist(path).map_err(|e| NetError::Io {
@@ -256,10 +263,15 @@ fn save_dir(net: &Net, path: &Path) -> Result<(), NetError> {
     blob.extend_from_slice(&payload);
 
     let parent = parent_of(path);
-    let staging = tempfile::Builder::new()
-        .prefix(".lifchip-net-")
-        .tempdir_in(&parent)
-        .map_err(io_err(&parent))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".lifchip-net-");
+    #[cfg(unix)]
+    {
+        // 0777 minus the umask, like `create_dir` (a plain temp dir would stay 0700).
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o777));
+    }
+    let staging = builder.tempdir_in(&parent).map_err(io_err(&parent))?;
     fs::write(staging.path().join(MANIFEST), manifest).map_err(io_err(staging.path()))?;
     fs::write(staging.path().join(WEIGHTS), blob).map_err(io_err(staging.path()))?;
     let staged = staging.keep();

@@ -47,6 +47,8 @@ pub fn to_profile(
     RateProfile {
         source,
         net_hash: net.fingerprint(),
+        dt: Some(opts.dt),
+        input_rate: Some(opts.input_rate),
         populations: rates
             .into_iter()
             .map(|p| {

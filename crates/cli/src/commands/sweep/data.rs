@@ -88,8 +88,15 @@ pub fn pooled_folder(
         return Ok(dir);
     }
     std::fs::create_dir_all(under).map_err(|e| CliError(format!("{}: {e}", under.display())))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".pooled-")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".pooled-");
+    #[cfg(unix)]
+    {
+        // 0777 minus the umask, like `create_dir` (a plain temp dir would stay 0700).
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o777));
+    }
+    let staging = builder
         .tempdir_in(under)
         .map_err(|e| CliError(format!("{}: {e}", under.display())))?;
     let write = |name: &str, bytes: &[u8]| {

@@ -46,10 +46,7 @@ fn save(figure: &impl Figure, dir: &Path, stem: &str) -> CliResult<()> {
         root.present().map_err(err)?;
     }
     write_atomic(&dir.join(format!("{stem}.svg")), svg.as_bytes())?;
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{stem}-"))
-        .suffix(".png")
-        .tempfile_in(dir)
+    let tmp = crate::util::readable_tempfile(dir, &format!(".{stem}-"), ".png")
         .map_err(|e| CliError(format!("{}: {e}", dir.display())))?;
     {
         let root = BitMapBackend::new(tmp.path(), SIZE).into_drawing_area();
