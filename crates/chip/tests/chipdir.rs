@@ -424,7 +424,7 @@ fn corrupt_files_are_refused_with_their_name() {
     let manifest = fs::read_to_string(dir.join("manifest.json")).unwrap();
     fs::write(
         dir.join("manifest.json"),
-        manifest.replace("\"version\": 1", "\"version\": 2"),
+        manifest.replace("\"version\": 2", "\"version\": 3"),
     )
     .unwrap();
     let msg = read_chipdir(&dir).unwrap_err().to_string();
