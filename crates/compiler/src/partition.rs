@@ -811,14 +811,15 @@ fn eliminate_cores(
                 let range = shares.get(usize::from(share)).cloned().unwrap_or(0..0);
                 neuron_axons(net, &incoming, n as usize, range, &mut axons);
                 let mut home = None;
-                for y in 0..partition.cores.len() {
-                    let core = &mut partition.cores[y];
+                for (y, (core, fill)) in
+                    partition.cores.iter_mut().zip(fills.iter_mut()).enumerate()
+                {
                     if y == x || core.neurons.len() >= max_neurons {
                         continue;
                     }
                     let before = Snapshot::of(core);
                     let local = core.neurons.len() as u32;
-                    let added = fills[y].add(&axons, local, target, core, usize::MAX, &mut log);
+                    let added = fill.add(&axons, local, target, core, usize::MAX, &mut log);
                     if added.is_some()
                         && core.axons.len() <= max_axons
                         && core.synapse_bits <= max_bits
@@ -828,7 +829,7 @@ fn eliminate_cores(
                         home = Some((y, before));
                         break;
                     }
-                    fills[y].undo(&log, target, core, before);
+                    fill.undo(&log, target, core, before);
                 }
                 match home {
                     Some((y, before)) => moves.push((y, before, std::mem::take(&mut log))),
