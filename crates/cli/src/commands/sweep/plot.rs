@@ -209,8 +209,8 @@ fn draw_legend<DB: DrawingBackend>(
     entries: &[(Mark, String)],
 ) -> CliResult<()> {
     let style = (FAMILY, 13).into_font().color(&BLACK);
-    for (k, (mark, label)) in entries.iter().enumerate() {
-        let y = 70 + 24 * k as i32;
+    let mut y = 70;
+    for (mark, label) in entries {
         let (x0, x1) = (8, 34);
         match *mark {
             Mark::LineDot(c) => {
@@ -234,15 +234,37 @@ fn draw_legend<DB: DrawingBackend>(
                     .map_err(err)?;
             }
         }
-        let mut text = label.clone();
-        if text.chars().count() > 38 {
-            text = text.chars().take(37).collect::<String>() + "…";
+        // Long labels wrap at ", " (up to three lines); only a single over-long part is cut.
+        let mut lines: Vec<String> = Vec::new();
+        for part in label.split(", ") {
+            match lines.last_mut() {
+                Some(line) if line.chars().count() + 2 + part.chars().count() <= LEGEND_CHARS => {
+                    line.push_str(", ");
+                    line.push_str(part);
+                }
+                _ => lines.push(part.to_string()),
+            }
         }
-        area.draw(&Text::new(text, (x1 + 8, y - 7), style.clone()))
+        lines.truncate(3);
+        for (j, line) in lines.iter().enumerate() {
+            let mut text = line.clone();
+            if text.chars().count() > LEGEND_CHARS {
+                text = text.chars().take(LEGEND_CHARS - 1).collect::<String>() + "…";
+            }
+            area.draw(&Text::new(
+                text,
+                (x1 + 8, y - 7 + 16 * j as i32),
+                style.clone(),
+            ))
             .map_err(err)?;
+        }
+        y += 24 + 16 * (lines.len().max(1) as i32 - 1);
     }
     Ok(())
 }
+
+/// Characters of a legend line that fit beside the chart.
+const LEGEND_CHARS: usize = 38;
 
 /// Lines over a shared x axis (one per combination of the other axes).
 struct LinePlot {
@@ -550,12 +572,26 @@ fn lines_against(
         .filter(|a| a.name != axis.name && group)
         .map(|a| a.name.as_str())
         .collect();
+    // Axis names in labels by their last component (`input_axons`), unless two axes share it.
+    let short = |k: &str| -> String {
+        let last = k.rsplit('.').next().unwrap_or(k);
+        let clash = others
+            .iter()
+            .filter(|o| o.rsplit('.').next() == Some(last))
+            .count()
+            > 1;
+        if clash {
+            k.to_string()
+        } else {
+            last.to_string()
+        }
+    };
     for r in results {
         let label: Vec<String> = r
             .values
             .iter()
             .filter(|(k, _)| others.contains(&k.as_str()))
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| format!("{}={v}", short(k)))
             .collect();
         let label = label.join(", ");
         let k = match lines.iter().position(|l| l.label == label) {
