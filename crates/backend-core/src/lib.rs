@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 use lifchip_chip::{
     Axon, ChipConfig, Compartment, CompartmentRef, CoreConfig, Destination, PopulationInfo, Synapse,
 };
-use lifchip_compiler::{AxonKey, Mapped, input_shares};
+use lifchip_compiler::{AxonKey, Mapped, incoming_projections, input_shares, share_inputs};
 use lifchip_target::Target;
 
 /// Lays out `mapped` for `target`.
@@ -79,29 +79,13 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
             // This compartment's share of the neuron's input list (all of it unless split).
             let shares = input_shares(net, target, pop, neuron);
             let range = shares.get(usize::from(share)).cloned().unwrap_or(0..0);
-            let mut index = 0usize;
-            for (q, proj) in net
-                .projections
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.to == pop)
-            {
-                for (pre, weight) in proj.synapses.inputs(neuron) {
-                    let mine = range.contains(&index);
-                    index += 1;
-                    if !mine {
-                        continue;
-                    }
-                    let key = AxonKey {
-                        projection: q as u32,
-                        pre,
-                    };
-                    if let Some(&a) = axon_index.get(&key) {
-                        axons[a as usize].synapses.push(Synapse {
-                            compartment: slot as u32,
-                            weight,
-                        });
-                    }
+            let incoming = incoming_projections(net, pop);
+            for (key, weight) in share_inputs(net, &incoming, neuron, range) {
+                if let Some(&a) = axon_index.get(&key) {
+                    axons[a as usize].synapses.push(Synapse {
+                        compartment: slot as u32,
+                        weight,
+                    });
                 }
             }
             let params = net.populations[pop].neuron.as_ref();

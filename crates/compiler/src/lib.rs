@@ -24,8 +24,8 @@ pub use exact::{ExactCores, exact_min_cores};
 pub use expand::{Fanin, expand};
 pub use graph::{population_graph, population_order};
 pub use partition::{
-    AxonKey, CoreAssignment, CoreBounds, Partition, fanin_estimate, input_shares, lower_bounds,
-    partition, splittable, verify,
+    AxonKey, CoreAssignment, CoreBounds, Partition, fanin_estimate, incoming_projections,
+    input_shares, lower_bounds, partition, share_inputs, splittable, verify,
 };
 pub use place::{
     Link, Traffic, expected_traffic, place, refine_placement, route, traffic_hops, xy_multicast,

@@ -422,15 +422,17 @@ fn neuron_axons(
     out: &mut Vec<NeuronInput>,
 ) {
     out.clear();
+    // The hot path of the partitioner: a plain loop over the projections' CSR rows (the
+    // same selection as `share_inputs`, without the iterator chain).
     let mut index = 0usize;
     for &k in incoming {
-        let from = net.projections[k].from;
-        let fanin = net.projections[k].synapses.fanin(neuron);
+        let proj = &net.projections[k];
+        let fanin = proj.synapses.fanin(neuron);
         if index + fanin <= share.start || index >= share.end {
             index += fanin;
             continue;
         }
-        for (pre, w) in net.projections[k].synapses.inputs(neuron) {
+        for (pre, w) in proj.synapses.inputs(neuron) {
             if share.contains(&index) {
                 out.push(NeuronInput {
                     axon: AxonKey {
@@ -438,12 +440,39 @@ fn neuron_axons(
                         pre,
                     },
                     weight: w,
-                    packets: net.packet_weight(from, pre),
+                    packets: net.packet_weight(proj.from, pre),
                 });
             }
             index += 1;
         }
     }
+}
+
+/// The synapses of neuron `neuron` within `share` (a range of its input list, see
+/// [`input_shares`]), as `(axon, weight)`; `incoming` are the projections into its population
+/// ([`incoming_projections`]).
+pub fn share_inputs<'a>(
+    net: &'a QuantNet,
+    incoming: &'a [usize],
+    neuron: usize,
+    share: std::ops::Range<usize>,
+) -> impl Iterator<Item = (AxonKey, i32)> + 'a {
+    incoming
+        .iter()
+        .flat_map(move |&k| {
+            net.projections[k]
+                .synapses
+                .inputs(neuron)
+                .map(move |(pre, w)| {
+                    let axon = AxonKey {
+                        projection: k as u32,
+                        pre,
+                    };
+                    (axon, w)
+                })
+        })
+        .skip(share.start)
+        .take(share.len())
 }
 
 /// One synapse arriving at a neuron: its axon, its weight, and the packet weight of its source.
@@ -587,6 +616,11 @@ fn unmappable_neurons(net: &QuantNet, target: &Target) -> Vec<Violation> {
     violations
 }
 
+/// The projections into population `pi`, in projection order.
+pub fn incoming_projections(net: &QuantNet, pi: usize) -> Vec<usize> {
+    incoming(net, pi)
+}
+
 fn incoming(net: &QuantNet, pi: usize) -> Vec<usize> {
     (0..net.projections.len())
         .filter(|&k| net.projections[k].to == pi)
@@ -690,8 +724,14 @@ fn best_fit(net: &QuantNet, target: &Target, pops: &[usize]) -> Partition {
     let mut log = Vec::new();
     for &pi in pops {
         let incoming = incoming(net, pi);
+        let split_pop = splittable(net, target, pi);
         for n in tiled_order(&net.populations[pi].shape, max_neurons) {
-            let shares = input_shares(net, target, pi, n);
+            // One share holding every input unless the population may be split.
+            let shares = if split_pop {
+                input_shares(net, target, pi, n)
+            } else {
+                std::iter::once(0..usize::MAX).collect()
+            };
             for (share_index, share) in shares.iter().enumerate() {
                 neuron_axons(net, &incoming, n, share.clone(), &mut axons);
                 let first = cores.len().saturating_sub(window);
@@ -993,24 +1033,12 @@ fn verify_core(
             ));
             continue;
         };
-        let mut index_in_list = 0usize;
-        for &k in &incoming[pi as usize] {
-            for (pre, w) in net.projections[k].synapses.inputs(n as usize) {
-                let mine = range.contains(&index_in_list);
-                index_in_list += 1;
-                if !mine {
-                    continue;
-                }
-                let key = AxonKey {
-                    projection: k as u32,
-                    pre,
-                };
-                let r = *index.entry(key).or_insert_with(|| {
-                    rows.push((key, Vec::new()));
-                    rows.len() - 1
-                });
-                rows[r].1.push((local as u32, w));
-            }
+        for (key, w) in share_inputs(net, &incoming[pi as usize], n as usize, range.clone()) {
+            let r = *index.entry(key).or_insert_with(|| {
+                rows.push((key, Vec::new()));
+                rows.len() - 1
+            });
+            rows[r].1.push((local as u32, w));
         }
     }
     if core.neurons.len() > target.core.neurons as usize {
