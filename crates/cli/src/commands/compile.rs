@@ -65,6 +65,12 @@ pub fn print_report(report: &CompileReport) {
         report.max_link_load,
         report.compile_seconds
     );
+    if report.split_neurons > 0 {
+        println!(
+            "fan-in split: {} neurons over {} partial-sum compartments (core.fanin_split)",
+            report.split_neurons, report.partial_compartments
+        );
+    }
     if let (Some(packets), Some(hops)) = (
         report.expected_packets_per_tick,
         report.expected_packet_hops_per_tick,
