@@ -23,23 +23,14 @@ projections:
 ";
 
 fn target_with(dir: &std::path::Path, name: &str, axons: u32, split: bool) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(root().join("targets/loihi-like.yaml")).unwrap();
-    let text = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("  input_axons:") {
-                format!("  input_axons: {axons}")
-            } else if l.starts_with("  fanin_split:") {
-                format!("  fanin_split: {split}")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
+    loihi_like_with(
+        dir,
+        name,
+        &[
+            ("input_axons", &axons.to_string()),
+            ("fanin_split", &split.to_string()),
+        ],
+    )
 }
 
 fn compile_and_run(

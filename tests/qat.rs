@@ -7,45 +7,20 @@ const TINY_CONFIG: &str = "name: tiny-mlp\ndata: mnist\ntrain_limit: 2000\ntest_
 
 /// loihi-like with `bits` bits per weight, as a target file in `dir`.
 fn low_bit_target(dir: &std::path::Path, bits: u32) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(root().join("targets/loihi-like.yaml")).unwrap();
-    let mut done = false;
-    let text: String = text
-        .lines()
-        .map(|l| {
-            if !done && l.trim_start().starts_with("weight_bits:") {
-                done = true;
-                format!("  weight_bits: {bits}")
-            } else if l.starts_with("name:") {
-                format!("name: loihi-like-w{bits}")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(done, "loihi-like.yaml has a weight_bits line");
-    let path = dir.join(format!("loihi-w{bits}.yaml"));
-    std::fs::write(&path, text).unwrap();
-    path
+    loihi_like_with(
+        dir,
+        &format!("loihi-w{bits}.yaml"),
+        &[
+            ("name", &format!("loihi-like-w{bits}")),
+            ("weight_bits", &bits.to_string()),
+        ],
+    )
 }
 
 #[test]
 fn train_qat_fine_tunes_a_net_for_a_target() {
     let dir = tempdir();
-    let config = dir.path().join("tiny.yaml");
-    std::fs::write(&config, TINY_CONFIG).unwrap();
-    let net = dir.path().join("tiny.net");
-    lifchip(
-        dir.path(),
-        &[
-            "train",
-            "--config",
-            &path_str(&config),
-            "--out",
-            &path_str(&net),
-        ],
-    )
-    .ok();
+    let net = train_net(dir.path(), "tiny", TINY_CONFIG);
     let target = low_bit_target(dir.path(), 2);
     let tuned = dir.path().join("tuned.net");
     let json = dir.path().join("qat.json");
@@ -134,7 +109,7 @@ fn train_qat_fine_tunes_a_net_for_a_target() {
         &[
             "train",
             "--config",
-            &path_str(&config),
+            "tiny.yaml",
             "--qat",
             "loihi-like",
             "--init",

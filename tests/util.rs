@@ -65,3 +65,45 @@ pub fn read_json(p: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
+
+/// `targets/loihi-like.yaml` with some lines replaced, written to `dir/name`: each
+/// `(key, value)` replaces the first line whose trimmed text starts with `key:` (keeping its
+/// indentation). Panics when a key is missing, so a renamed field cannot go unnoticed.
+pub fn loihi_like_with(dir: &Path, name: &str, edits: &[(&str, &str)]) -> PathBuf {
+    let mut lines: Vec<String> = std::fs::read_to_string(root().join("targets/loihi-like.yaml"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    for (key, value) in edits {
+        let prefix = format!("{key}:");
+        let line = lines
+            .iter_mut()
+            .find(|l| l.trim_start().starts_with(&prefix))
+            .unwrap_or_else(|| panic!("loihi-like.yaml has no `{key}` line"));
+        let indent = line.len() - line.trim_start().len();
+        *line = format!("{}{key}: {value}", " ".repeat(indent));
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
+/// Writes `config` to `dir/NAME.yaml` and trains it into `dir/NAME.net` with `lifchip train`.
+pub fn train_net(dir: &Path, name: &str, config: &str) -> PathBuf {
+    let yaml = dir.join(format!("{name}.yaml"));
+    std::fs::write(&yaml, config).unwrap();
+    let net = dir.join(format!("{name}.net"));
+    lifchip(
+        dir,
+        &[
+            "train",
+            "--config",
+            &path_str(&yaml),
+            "--out",
+            &path_str(&net),
+        ],
+    )
+    .ok();
+    net
+}

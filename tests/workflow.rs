@@ -173,20 +173,7 @@ fn train_is_deterministic_and_the_net_runs_everywhere() {
 #[test]
 fn sweep_records_bad_points_and_resumes() {
     let dir = tempdir();
-    let config = dir.path().join("small.yaml");
-    std::fs::write(&config, SMALL_CONFIG).unwrap();
-    let net = dir.path().join("small.net");
-    lifchip(
-        dir.path(),
-        &[
-            "train",
-            "--config",
-            &path_str(&config),
-            "--out",
-            &path_str(&net),
-        ],
-    )
-    .ok();
+    train_net(dir.path(), "small", SMALL_CONFIG);
     let spec = dir.path().join("sweep.yaml");
     // weight_bits 0 is out of range: that point must fail and the sweep go on.
     std::fs::write(&spec, "net: small.net\ntarget: loihi-like\naxes:\n  precision.weight_bits: [0, 3, 8]\nsamples: 30\nticks: 60\n").unwrap();
