@@ -9,7 +9,7 @@
 use rustc_hash::FxHashMap;
 
 use lifchip_chip::{
-    Axon, ChipConfig, Compartment, CompartmentRef, CoreConfig, Destination, PopulationInfo, Synapse,
+    Axon, ChipConfig, Compartment, CoreConfig, Destination, PartialRoot, PopulationInfo, Synapse,
 };
 use lifchip_compiler::{AxonKey, Mapped, incoming_projections, input_shares, share_inputs};
 use lifchip_target::Target;
@@ -31,6 +31,31 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
     } else {
         (1u32 << target.precision.threshold_bits) - 1
     };
+    // Accumulator groups of each core: one per projection with axons there, plus one per
+    // projection whose partial sums join a split neuron's compartment there (it may have no
+    // axons of that projection on its own core).
+    let mut core_groups: Vec<Vec<u32>> = partition
+        .cores
+        .iter()
+        .map(|a| a.axons.iter().map(|k| k.projection).collect())
+        .collect();
+    for (&(pop, neuron), _) in &partition.split {
+        let (pop, neuron) = (pop as usize, neuron as usize);
+        let root = partition.location[pop][neuron].0 as usize;
+        let incoming = incoming_projections(net, pop);
+        for range in input_shares(net, target, pop, neuron).into_iter().skip(1) {
+            if let Some((key, _)) = share_inputs(net, &incoming, neuron, range).next() {
+                core_groups[root].push(key.projection);
+            }
+        }
+    }
+    for groups in &mut core_groups {
+        groups.sort_unstable();
+        groups.dedup();
+    }
+    let group_on = |core: usize, projection: u32| -> u16 {
+        core_groups[core].binary_search(&projection).unwrap_or(0) as u16
+    };
     for (c, assignment) in partition.cores.iter().enumerate() {
         // Axons are numbered by source: input channels first, then neurons by (population,
         // neuron), then projection. Deliveries within a core follow axon order, so this makes
@@ -50,14 +75,11 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
             .enumerate()
             .map(|(k, key)| (*key, k as u32))
             .collect();
-        let mut groups: Vec<u32> = core_axons.iter().map(|a| a.projection).collect();
-        groups.sort_unstable();
-        groups.dedup();
-        let group_of = |projection: u32| groups.binary_search(&projection).unwrap_or(0) as u16;
+        let groups = &core_groups[c];
         let mut axons: Vec<Axon> = core_axons
             .iter()
             .map(|key| Axon {
-                group: group_of(key.projection),
+                group: group_on(c, key.projection),
                 synapses: Vec::new(),
             })
             .collect();
@@ -80,6 +102,9 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
             let shares = input_shares(net, target, pop, neuron);
             let range = shares.get(usize::from(share)).cloned().unwrap_or(0..0);
             let incoming = incoming_projections(net, pop);
+            let projection = share_inputs(net, &incoming, neuron, range.clone())
+                .next()
+                .map_or(0, |(key, _)| key.projection);
             for (key, weight) in share_inputs(net, &incoming, neuron, range) {
                 if let Some(&a) = axon_index.get(&key) {
                     axons[a as usize].synapses.push(Synapse {
@@ -113,15 +138,16 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
                 compartment
             } else {
                 // A partial sum: silent itself (no bias, an unreachable threshold), its input
-                // goes to the neuron's first share.
+                // joins its projection's group of the neuron's compartment.
                 let (core, slot) = partition.location[pop][neuron];
                 Compartment {
                     bias: 0,
                     bias_exp: 0,
                     threshold: max_threshold,
-                    partial_of: Some(CompartmentRef {
+                    partial_of: Some(PartialRoot {
                         core,
                         compartment: slot,
+                        group: group_on(core as usize, projection),
                     }),
                     ..compartment
                 }

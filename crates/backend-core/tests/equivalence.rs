@@ -136,12 +136,13 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
 
 /// Runs one case; `Ok(Some(spikes))` when it was compared, `Ok(None)` when it did not map.
 fn check(seed: u64) -> Result<Option<usize>, String> {
-    check_with(seed, false).map(|r| r.map(|(spikes, _)| spikes))
+    check_with(seed, false).map(|r| r.map(|(spikes, _, _)| spikes))
 }
 
 /// [`check`]; with `split`, the target allows fan-in splitting and has only 2 to 4 input axons
-/// per core, so most neurons are split into partial sums. `Ok(Some((spikes, split neurons)))`.
-fn check_with(seed: u64, split: bool) -> Result<Option<(usize, u64)>, String> {
+/// per core, so most neurons are split into partial sums. `Ok(Some((spikes, split neurons,
+/// split neurons with more than one incoming projection)))`.
+fn check_with(seed: u64, split: bool) -> Result<Option<(usize, u64, usize)>, String> {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut target = random_target(&mut rng);
     if split {
@@ -227,9 +228,16 @@ fn check_with(seed: u64, split: bool) -> Result<Option<(usize, u64)>, String> {
             ));
         }
     }
+    let multi = mapped
+        .partition
+        .split
+        .keys()
+        .filter(|(p, _)| lifchip_compiler::incoming_projections(&mapped.net, *p as usize).len() > 1)
+        .count();
     Ok(Some((
         result.probes.iter().map(|p| p.spike_ticks.len()).sum(),
         report.split_neurons,
+        multi,
     )))
 }
 
@@ -258,13 +266,14 @@ fn emulator_matches_reference_on_fixed_seeds() {
 fn split_neurons_match_reference() {
     // Partial sums are exact: a split neuron behaves tick for tick like the unsplit one of the
     // integer reference (which knows nothing about cores).
-    let (mut compared, mut with_splits) = (0, 0);
+    let (mut compared, mut with_splits, mut with_multi) = (0, 0, 0);
     for seed in 0..300 {
         match check_with(seed, true) {
             Err(e) => panic!("{e}"),
-            Ok(Some((_, split))) => {
+            Ok(Some((_, split, multi))) => {
                 compared += 1;
                 with_splits += usize::from(split > 0);
+                with_multi += usize::from(multi > 0);
             }
             Ok(None) => {}
         }
@@ -272,6 +281,11 @@ fn split_neurons_match_reference() {
     assert!(
         with_splits >= 100,
         "only {with_splits} of {compared} mapped cases split a neuron"
+    );
+    // Recurrent layers have two incoming projections: their partial sums join two groups.
+    assert!(
+        with_multi >= 20,
+        "only {with_multi} of {compared} mapped cases split a neuron with two projections"
     );
 }
 

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use crate::{
-    Axon, ChipError, Compartment, CompartmentRef, CoreConfig, Destination, Synapse,
+    Axon, ChipError, Compartment, PartialRoot, CoreConfig, Destination, Synapse,
     validate::index_bits,
 };
 
@@ -22,7 +22,7 @@ const GLOBAL: u32 = u32::MAX;
 const FILE_HEADER_BYTES: usize = 32;
 const SECTION_HEADER_BYTES: usize = 16;
 const CORE_HEADER_BYTES: usize = 36;
-const COMPARTMENT_BYTES: usize = 52;
+const COMPARTMENT_BYTES: usize = 56;
 /// `root_core` / `root_compartment` of a compartment that is not a partial sum.
 const NO_ROOT: u32 = u32::MAX;
 const AXON_BYTES: usize = 12;
@@ -172,11 +172,12 @@ pub(crate) fn encode(
             p.u32(c.max_spikes);
             p.usize32(fanout);
             p.usize32(c.destinations.len());
-            let root = c
-                .partial_of
-                .map_or((NO_ROOT, NO_ROOT), |r| (r.core, r.compartment));
+            let root = c.partial_of.map_or((NO_ROOT, NO_ROOT, NO_ROOT), |r| {
+                (r.core, r.compartment, u32::from(r.group))
+            });
             p.u32(root.0);
             p.u32(root.1);
+            p.u32(root.2);
             fanout += c.destinations.len();
         }
         out.section(b"CMPT", core.id, &p.0);
@@ -623,14 +624,24 @@ fn decode_core(
         };
         let start = f.u32();
         let count = f.u32();
-        let root = (f.u32(), f.u32());
-        let comp = Compartment {
-            partial_of: (root != (NO_ROOT, NO_ROOT)).then_some(CompartmentRef {
-                core: root.0,
-                compartment: root.1,
-            }),
-            ..comp
+        let root = (f.u32(), f.u32(), f.u32());
+        let partial_of = match root {
+            (NO_ROOT, NO_ROOT, NO_ROOT) => None,
+            (core, compartment, group) => match u16::try_from(group) {
+                Ok(group) => Some(PartialRoot {
+                    core,
+                    compartment,
+                    group,
+                }),
+                Err(_) => {
+                    return Err(err(
+                        &format!("compartments[{k}].root_group"),
+                        format!("{group}; expected a group index below 65536"),
+                    ));
+                }
+            },
         };
+        let comp = Compartment { partial_of, ..comp };
         if u64::from(start) != next {
             return Err(err(
                 &format!("compartments[{k}].fanout_start"),

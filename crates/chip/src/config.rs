@@ -64,18 +64,21 @@ pub struct Compartment {
     /// as an XY multicast tree to the distinct cores of this list and delivered to every
     /// listed axon; see docs/core-model.md.
     pub destinations: Vec<Destination>,
-    /// For a partial-sum compartment (a share of a split neuron's synapses): the compartment
-    /// of the neuron it belongs to. Each tick its summed input goes there instead of into its
-    /// own current; it has no fan-out, its threshold is unreachable, and it never spikes.
+    /// For a partial-sum compartment (a share of a split neuron's synapses): where its sum
+    /// goes. Each tick its summed input is added to that group of the neuron's compartment
+    /// instead of entering its own current; it has no fan-out, its threshold is unreachable,
+    /// and it never spikes.
     #[serde(default)]
-    pub partial_of: Option<CompartmentRef>,
+    pub partial_of: Option<PartialRoot>,
 }
 
-/// A compartment of a core.
+/// The neuron a partial-sum compartment belongs to: its compartment, and the accumulator
+/// group (of the neuron's core) the partial sum joins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct CompartmentRef {
+pub struct PartialRoot {
     pub core: u32,
     pub compartment: u32,
+    pub group: u16,
 }
 
 /// One core's images.

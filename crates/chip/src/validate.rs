@@ -158,7 +158,7 @@ fn compartment_groups(core: &CoreConfig) -> Vec<BTreeSet<u16>> {
 }
 
 /// Partial-sum compartments: allowed by the target, each a share of exactly one neuron's
-/// synapses of one group, adding into that neuron's one group of the same exponent; silent
+/// synapses of one group, joining a group of the same exponent on the neuron's core; silent
 /// themselves (no fan-out, zero bias, the largest threshold).
 fn check_partials(config: &ChipConfig) -> Result<(), ChipError> {
     let target = &config.target;
@@ -216,20 +216,20 @@ fn check_partials(config: &ChipConfig) -> Result<(), ChipError> {
                 );
             }
             let mine = &groups[c][k];
-            let theirs = &groups[root.core as usize][root.compartment as usize];
-            let exponent = |core: usize, g: Option<&u16>| {
-                g.and_then(|g| config.cores[core].group_exponents.get(usize::from(*g)))
-            };
-            if mine.len() != 1
-                || theirs.len() != 1
-                || exponent(c, mine.first()) != exponent(root.core as usize, theirs.first())
-            {
+            let mine_exp = mine
+                .first()
+                .and_then(|g| core.group_exponents.get(usize::from(*g)));
+            let root_exp = config.cores[root.core as usize]
+                .group_exponents
+                .get(usize::from(root.group));
+            if mine.len() != 1 || root_exp.is_none() || mine_exp != root_exp {
                 return bad(
                     "partial_of",
                     format!(
-                        "the partial sum and its neuron must each receive synapses of exactly one group, of the same exponent ({} and {} groups here)",
+                        "a partial sum receives synapses of exactly one group and joins a group of its neuron's core with the same exponent (here {} groups, root group {} of {})",
                         mine.len(),
-                        theirs.len()
+                        root.group,
+                        config.cores[root.core as usize].group_exponents.len()
                     ),
                 );
             }

@@ -239,22 +239,20 @@ pub struct Partition {
     pub split: std::collections::BTreeMap<(u32, u32), Vec<(u32, u32)>>,
 }
 
-/// Whether neurons of population `pi` may be split into partial sums on `target`: the target
-/// allows it, inputs are summed before they are added, and the neurons have one incoming
-/// projection (a partial sum carries one accumulator group).
-pub fn splittable(net: &QuantNet, target: &Target, pi: usize) -> bool {
-    target.core.fanin_split
-        && target.neuron.accumulate == lifchip_target::Accumulate::SumThenAdd
-        && incoming(net, pi).len() == 1
+/// Whether neurons may be split into partial sums on `target`: the target allows it and
+/// inputs are summed before they are added.
+pub fn splittable(target: &Target) -> bool {
+    target.core.fanin_split && target.neuron.accumulate == lifchip_target::Accumulate::SumThenAdd
 }
 
 /// The shares of neuron `n` of population `pi`'s input list (its projections' inputs in
 /// projection order) that go on separate compartments: one share `0..fan-in`, or, for a
 /// neuron whose fan-in exceeds `core.input_axons` where [`splittable`], one share per
-/// non-empty block of presynaptic indices. The source population is cut into
-/// `ceil(size / input_axons)` blocks of equal width, the same for every neuron, so that the
-/// same share of neighbouring neurons uses the same axons (a dense layer's share `k` of every
-/// neuron reads the same inputs).
+/// non-empty block of presynaptic indices of each incoming projection (a share never mixes
+/// projections: a partial sum carries one accumulator group). Each source population is cut
+/// into `ceil(size / input_axons)` blocks of equal width, the same for every neuron, so that
+/// the same share of neighbouring neurons uses the same axons (a dense layer's share `k` of
+/// every neuron reads the same inputs).
 pub fn input_shares(
     net: &QuantNet,
     target: &Target,
@@ -267,23 +265,28 @@ pub fn input_shares(
         .map(|&k| net.projections[k].synapses.fanin(n))
         .sum();
     let budget = (target.core.input_axons as usize).max(1);
-    if fanin <= budget || !splittable(net, target, pi) {
+    if fanin <= budget || !splittable(target) {
         return std::iter::once(0..fanin).collect();
     }
-    let proj = &net.projections[incoming[0]];
-    let size = net.populations[proj.from].size().max(1);
-    let width = size.div_ceil(size.div_ceil(budget)).max(1);
     let mut shares: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut block = usize::MAX;
-    for (index, (pre, _)) in proj.synapses.inputs(n).enumerate() {
-        let b = pre as usize / width;
-        match shares.last_mut() {
-            Some(last) if b == block => last.end = index + 1,
-            _ => {
-                block = b;
-                shares.push(index..index + 1);
+    let mut offset = 0usize;
+    for &k in &incoming {
+        let proj = &net.projections[k];
+        let size = net.populations[proj.from].size().max(1);
+        let width = size.div_ceil(size.div_ceil(budget)).max(1);
+        let mut block = usize::MAX;
+        for (index, (pre, _)) in proj.synapses.inputs(n).enumerate() {
+            let b = pre as usize / width;
+            let at = offset + index;
+            match shares.last_mut() {
+                Some(last) if b == block => last.end = at + 1,
+                _ => {
+                    block = b;
+                    shares.push(at..at + 1);
+                }
             }
         }
+        offset += proj.synapses.fanin(n);
     }
     shares
 }
@@ -340,7 +343,7 @@ pub fn lower_bounds(net: &QuantNet, target: &Target) -> CoreBounds {
             continue;
         }
         let incoming = incoming(net, pi);
-        let split = splittable(net, target, pi);
+        let split = splittable(target);
         for n in 0..pop.size() {
             let fanin: u64 = incoming
                 .iter()
@@ -383,7 +386,7 @@ pub fn fanin_estimate(net: &QuantNet, target: &Target) -> u64 {
             .sum();
         let size = pop.size() as f64;
         let fanin = synapses / size.max(1.0);
-        if fanin > axons && splittable(net, target, pi) {
+        if fanin > axons && splittable(target) {
             // Split neurons: each block of the source pool (see `input_shares`) is a random
             // pool of its own, holding its share of the fan-in.
             let blocks = (pool / axons).ceil();
@@ -586,10 +589,8 @@ fn unmappable_neurons(net: &QuantNet, target: &Target) -> Vec<Violation> {
                     "fan-in splitting needs neuron.accumulate: sum_then_add; or raise core.input_axons to {worst_fanin}"
                 )
             } else {
-                format!(
-                    "fan-in splitting needs neurons with one incoming projection ({} here); merge the projections or raise core.input_axons to {worst_fanin}",
-                    incoming.len()
-                )
+                // Shares are blocks of at most `input_axons` presynaptic indices: not reached.
+                format!("raise core.input_axons to {worst_fanin}")
             };
             violations.push(Violation {
                 kind: "input_axons".into(),
@@ -724,7 +725,7 @@ fn best_fit(net: &QuantNet, target: &Target, pops: &[usize]) -> Partition {
     let mut log = Vec::new();
     for &pi in pops {
         let incoming = incoming(net, pi);
-        let split_pop = splittable(net, target, pi);
+        let split_pop = splittable(target);
         for n in tiled_order(&net.populations[pi].shape, max_neurons) {
             // One share holding every input unless the population may be split.
             let shares = if split_pop {

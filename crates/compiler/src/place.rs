@@ -9,7 +9,10 @@ use std::collections::BTreeSet;
 
 use lifchip_target::Target;
 
-use crate::{Partition, QuantNet, Violation, partition::input_shares};
+use crate::{
+    Partition, QuantNet, Violation,
+    partition::{incoming_projections, input_shares},
+};
 
 /// Mesh position of each core, or a violation when the mesh is too small.
 pub fn place(partition: &Partition, target: &Target) -> Result<Vec<(u32, u32)>, Violation> {
@@ -261,13 +264,27 @@ pub fn route(
         .iter()
         .map(|p| vec![Vec::new(); p.size()])
         .collect();
-    for proj in &net.projections {
+    for (q, proj) in net.projections.iter().enumerate() {
         let loc = &partition.location[proj.to];
+        // Where this projection's inputs start in its target neurons' input lists.
+        let earlier: Vec<usize> = incoming_projections(net, proj.to)
+            .into_iter()
+            .take_while(|&k| k != q)
+            .collect();
         for (post, &(core, _)) in loc.iter().enumerate().take(proj.synapses.num_post()) {
-            // A split neuron (one incoming projection) has shares of its inputs on other cores.
+            // A split neuron has shares of its inputs on other cores.
             let split = partition.split.get(&(proj.to as u32, post as u32));
             let shares = split.map(|_| input_shares(net, target, proj.to, post));
+            let offset: usize = if split.is_some() {
+                earlier
+                    .iter()
+                    .map(|&k| net.projections[k].synapses.fanin(post))
+                    .sum()
+            } else {
+                0
+            };
             for (index, (pre, _)) in proj.synapses.inputs(post).enumerate() {
+                let index = offset + index;
                 let core = match (&shares, split) {
                     (Some(shares), Some(at)) => {
                         match shares.iter().position(|r| r.contains(&index)) {

@@ -137,6 +137,18 @@ pub(crate) struct Program {
     pub partials: Vec<PartialMove>,
 }
 
+/// Per core, per group: `(group, first global slot, compartments ascending)` (from the
+/// sum-then-add layout), to find the slot a partial sum joins.
+struct SlotOf(Vec<Vec<(u16, u32, Vec<u32>)>>);
+
+impl SlotOf {
+    fn get(&self, core: usize, group: u16, comp: u32) -> Option<u32> {
+        let (_, first, comps) = self.0.get(core)?.iter().find(|g| g.0 == group)?;
+        let j = comps.binary_search(&comp).ok()?;
+        Some(first + j as u32)
+    }
+}
+
 /// One partial-sum compartment's link to its neuron: each tick, accumulator slot `from` is
 /// added into slot `to` and cleared (a graded packet along `tree` to core `core` when
 /// nonzero).
@@ -370,6 +382,7 @@ impl Program {
         }
 
         // Axons and synapses.
+        let mut slot_of: Option<SlotOf> = None;
         let per_event = n.accumulate == Accumulate::PerEventSaturating;
         if per_event {
             let max_exp = exponents.max().unwrap_or(0).max(0) as u32;
@@ -412,6 +425,7 @@ impl Program {
             }
         } else {
             let layout = sum_layout(config, &comp_base, overrides).map_err(too_big)?;
+            slot_of = Some(SlotOf(layout.groups));
             prog.comp_slot_start = layout.comp_start;
             prog.comp_slots = layout.comp_slots;
             prog.core_slot_base = layout.core_base;
@@ -460,8 +474,9 @@ impl Program {
         }
         prog.in_start.push(prog.in_axon.len());
 
-        // Partial sums: the one slot of each partial-sum compartment feeds its neuron's one
-        // slot (the chip's validation guarantees one group each, of the same exponent).
+        // Partial sums: the one slot of each partial-sum compartment feeds the slot of its
+        // neuron's compartment in the group it names (the chip's validation guarantees one
+        // group on the partial sum, of the same exponent as the one it joins).
         for (c, core) in config.cores.iter().enumerate() {
             for (k, comp) in core.compartments.iter().enumerate() {
                 let Some(root) = comp.partial_of else {
@@ -475,16 +490,18 @@ impl Program {
                         "none with per_event_saturating accumulation",
                     ));
                 }
-                let slot_of = |g: usize| -> Option<u32> {
+                let own_slot = |g: usize| -> Option<u32> {
                     let (a, b) = (
                         *prog.comp_slot_start.get(g)? as usize,
                         *prog.comp_slot_start.get(g + 1)? as usize,
                     );
                     (b == a + 1).then(|| prog.comp_slots[a].0)
                 };
-                let from = comp_base[c] + k;
-                let to = comp_base[root.core as usize] + root.compartment as usize;
-                let (Some(from_slot), Some(to_slot)) = (slot_of(from), slot_of(to)) else {
+                let from = own_slot(comp_base[c] + k);
+                let to = slot_of.as_ref().and_then(|s| {
+                    s.get(root.core as usize, root.group, root.compartment)
+                });
+                let (Some(from_slot), Some(to_slot)) = (from, to) else {
                     return Err(unsupported(
                         t,
                         "partial-sum compartment",

@@ -210,6 +210,8 @@ pub(crate) struct SumLayout {
     pub scale: i64,
     pub rows: Vec<Row>,
     pub store: Store,
+    /// Per core, per group present: `(group, first global slot, compartments ascending)`.
+    pub groups: Vec<Vec<(u16, u32, Vec<u32>)>>,
 }
 
 /// One core's slot numbering: per group present (ascending), the compartments it targets.
@@ -219,14 +221,28 @@ struct CoreSlots {
     slots: u32,
 }
 
-fn core_slots(core: &lifchip_chip::CoreConfig, seen: &mut [u32], stamp: &mut u32) -> CoreSlots {
+/// `extra`: `(group, compartment)` slots the core needs without a synapse for them (the
+/// group a split neuron's partial sums join).
+fn core_slots(
+    core: &lifchip_chip::CoreConfig,
+    extra: &[(u16, u32)],
+    seen: &mut [u32],
+    stamp: &mut u32,
+) -> CoreSlots {
     let mut order: Vec<usize> = (0..core.axons.len()).collect();
     order.sort_by_key(|&a| core.axons[a].group);
+    let mut group_ids: Vec<u16> = order
+        .iter()
+        .map(|&a| core.axons[a].group)
+        .chain(extra.iter().map(|e| e.0))
+        .collect();
+    group_ids.dedup();
+    group_ids.sort_unstable();
+    group_ids.dedup();
     let mut groups = Vec::new();
     let mut slots = 0u32;
     let mut i = 0;
-    while i < order.len() {
-        let g = core.axons[order[i]].group;
+    for g in group_ids {
         *stamp = stamp.wrapping_add(1);
         if *stamp == 0 {
             seen.fill(0);
@@ -242,6 +258,12 @@ fn core_slots(core: &lifchip_chip::CoreConfig, seen: &mut [u32], stamp: &mut u32
                 }
             }
             i += 1;
+        }
+        for &(eg, k) in extra {
+            if eg == g && seen.get(k as usize).is_some_and(|s| *s != *stamp) {
+                seen[k as usize] = *stamp;
+                comps.push(k);
+            }
         }
         if comps.is_empty() {
             continue;
@@ -273,8 +295,19 @@ pub(crate) fn sum_layout(
     let mut per_core = Vec::with_capacity(config.cores.len());
     let mut core_base = Vec::with_capacity(config.cores.len() + 1);
     let mut total = 0u64;
+    // The slots split neurons' partial sums join, which may have no synapse of their own.
+    let mut extra: Vec<Vec<(u16, u32)>> = vec![Vec::new(); config.cores.len()];
     for core in &config.cores {
-        let cs = core_slots(core, &mut seen, &mut stamp);
+        for comp in &core.compartments {
+            if let Some(root) = comp.partial_of
+                && let Some(e) = extra.get_mut(root.core as usize)
+            {
+                e.push((root.group, root.compartment));
+            }
+        }
+    }
+    for (core, extra) in config.cores.iter().zip(&extra) {
+        let cs = core_slots(core, extra, &mut seen, &mut stamp);
         core_base.push(total as u32);
         total += u64::from(cs.slots);
         if total >= u64::from(NONE) {
@@ -372,6 +405,16 @@ pub(crate) fn sum_layout(
             }
         }
     }
+    let groups = per_core
+        .into_iter()
+        .zip(&core_base)
+        .map(|(cs, &base)| {
+            cs.groups
+                .into_iter()
+                .map(|(g, first, comps)| (g, base + first, comps))
+                .collect()
+        })
+        .collect();
     Ok(SumLayout {
         blocks,
         slot_comp,
@@ -382,6 +425,7 @@ pub(crate) fn sum_layout(
         scale,
         rows,
         store,
+        groups,
     })
 }
 
