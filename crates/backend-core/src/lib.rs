@@ -39,7 +39,7 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
         .iter()
         .map(|a| a.axons.iter().map(|k| k.projection).collect())
         .collect();
-    for (&(pop, neuron), _) in &partition.split {
+    for &(pop, neuron) in partition.split.keys() {
         let (pop, neuron) = (pop as usize, neuron as usize);
         let root = partition.location[pop][neuron].0 as usize;
         let incoming = incoming_projections(net, pop);

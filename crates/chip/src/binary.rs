@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use crate::{
-    Axon, ChipError, Compartment, PartialRoot, CoreConfig, Destination, Synapse,
+    Axon, ChipError, Compartment, CoreConfig, Destination, PartialRoot, Synapse,
     validate::index_bits,
 };
 

@@ -37,7 +37,7 @@ mod validate;
 
 pub use chipdir::{CHIPDIR_FORMAT, CHIPDIR_VERSION, read_chipdir, write_chipdir};
 pub use config::{
-    Axon, ChipConfig, Compartment, PartialRoot, CoreConfig, Destination, PopulationInfo, Synapse,
+    Axon, ChipConfig, Compartment, CoreConfig, Destination, PartialRoot, PopulationInfo, Synapse,
 };
 pub use dump::dump_text;
 pub use error::ChipError;

@@ -498,9 +498,9 @@ impl Program {
                     (b == a + 1).then(|| prog.comp_slots[a].0)
                 };
                 let from = own_slot(comp_base[c] + k);
-                let to = slot_of.as_ref().and_then(|s| {
-                    s.get(root.core as usize, root.group, root.compartment)
-                });
+                let to = slot_of
+                    .as_ref()
+                    .and_then(|s| s.get(root.core as usize, root.group, root.compartment));
                 let (Some(from_slot), Some(to_slot)) = (from, to) else {
                     return Err(unsupported(
                         t,
