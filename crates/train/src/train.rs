@@ -132,6 +132,24 @@ fn check_labels(data: &Dataset, classes: usize, what: &str) -> Result<(), TrainE
     Ok(())
 }
 
+/// Labels of both sets within `classes`, and test images the size of the training images.
+fn check_sets(train: &Dataset, test: Option<&Dataset>, classes: usize) -> Result<(), TrainError> {
+    check_labels(train, classes, "training set")?;
+    if let Some(t) = test {
+        check_labels(t, classes, "test set")?;
+        if (t.rows, t.cols) != (train.rows, train.cols) {
+            return Err(TrainError::mismatch(
+                "test set",
+                format!(
+                    "images are {}x{}, training images {}x{}",
+                    t.rows, t.cols, train.rows, train.cols
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Trains on datasets already in memory (`test` is evaluated after each epoch and at the end).
 pub fn train_on(
     config: &TrainConfig,
@@ -150,19 +168,7 @@ pub fn train_on(
             ),
         ));
     }
-    check_labels(train, config.classes, "training set")?;
-    if let Some(t) = test {
-        check_labels(t, config.classes, "test set")?;
-        if (t.rows, t.cols) != (train.rows, train.cols) {
-            return Err(TrainError::mismatch(
-                "test set",
-                format!(
-                    "images are {}x{}, training images {}x{}",
-                    t.rows, t.cols, train.rows, train.cols
-                ),
-            ));
-        }
-    }
+    check_sets(train, test, config.classes)?;
     let mut model = Model::new(config, [1, train.rows, train.cols])?;
     if let Some(rms) = config.init_rms.filter(|r| *r > 0.0) {
         let first: Vec<usize> = shuffled_indices(train.n, mix(config.seed, 0x1e57))
@@ -289,19 +295,7 @@ pub(crate) fn run_loop(
             ),
         ));
     }
-    check_labels(train, settings.classes, "training set")?;
-    if let Some(t) = test {
-        check_labels(t, settings.classes, "test set")?;
-        if (t.rows, t.cols) != (train.rows, train.cols) {
-            return Err(TrainError::mismatch(
-                "test set",
-                format!(
-                    "images are {}x{}, training images {}x{}",
-                    t.rows, t.cols, train.rows, train.cols
-                ),
-            ));
-        }
-    }
+    check_sets(train, test, settings.classes)?;
     let qat = settings.qat.as_ref();
     let mut optimizer = Optimizer::new(&settings.optimizer);
     let mut log = match &options.log_csv {

@@ -102,6 +102,16 @@ pub struct PointResult {
     pub qat_problems: Vec<String>,
 }
 
+impl PointResult {
+    /// The point's value on axis `axis`, as written in the spec ("" when it has none).
+    pub fn value_of(&self, axis: &str) -> &str {
+        self.values
+            .iter()
+            .find(|(k, _)| k == axis)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
 /// The float net on the same images (`DIR/reference.json`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -1229,12 +1239,7 @@ fn csv(results: &[PointResult], axes: &[Axis], qat: bool) -> String {
     for r in results {
         out.push_str(&format!("{},", r.point));
         for a in axes {
-            let v = r
-                .values
-                .iter()
-                .find(|(k, _)| *k == a.name)
-                .map_or("", |(_, v)| v.as_str());
-            out.push_str(&csv_field(v));
+            out.push_str(&csv_field(r.value_of(&a.name)));
             out.push(',');
         }
         let mut cells = vec![csv_field(&r.target), r.ok.to_string(), f(r.accuracy)];
@@ -1414,12 +1419,7 @@ fn report_md(
     for r in results {
         md.push_str(&format!("| {} |", r.point));
         for a in axes {
-            let v = r
-                .values
-                .iter()
-                .find(|(k, _)| *k == a.name)
-                .map_or("", |(_, v)| v.as_str());
-            md.push_str(&format!(" {} |", md_cell(v)));
+            md.push_str(&format!(" {} |", md_cell(r.value_of(&a.name))));
         }
         let qat_cell = match qat {
             None => String::new(),
