@@ -1,11 +1,7 @@
 //! CHIPDIR on disk: `manifest.json`, `target.yaml` and `cores.bin`, written atomically and read
 //! back with every check of the format.
 
-use std::{
-    fs,
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::{fs, path::Path};
 
 use lifchip_target::Target;
 use serde::{Deserialize, Serialize};
@@ -91,16 +87,6 @@ struct PopulationSummary {
     neurons: u64,
 }
 
-/// FNV-1a, 64 bits: a stable content hash for the embedded target.
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
 fn summaries(config: &ChipConfig) -> Vec<CoreSummary> {
     config
         .cores
@@ -157,7 +143,7 @@ fn encode(config: &ChipConfig) -> Result<Files, ChipError> {
         target: TargetRef {
             name: config.target.name.clone(),
             file: TARGET.to_string(),
-            fnv1a64: format!("{:016x}", fnv1a64(&target)),
+            fnv1a64: format!("{:016x}", lifchip_files::Fingerprint::of(&target)),
         },
         net: NetRef {
             name: config.net_name.clone(),
@@ -205,16 +191,13 @@ fn encode(config: &ChipConfig) -> Result<Files, ChipError> {
 /// bytes.
 pub fn write_chipdir(config: &ChipConfig, dir: &Path) -> Result<(), ChipError> {
     let files = encode(config)?;
-    let name = dir
-        .file_name()
-        .ok_or_else(|| ChipError::io(dir, std::io::Error::other("not a directory name")))?
-        .to_string_lossy()
-        .into_owned();
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let replace = match fs::symlink_metadata(dir) {
+    if dir.file_name().is_none() {
+        return Err(ChipError::io(
+            dir,
+            std::io::Error::other("not a directory name"),
+        ));
+    }
+    match fs::symlink_metadata(dir) {
         Ok(meta) => {
             let replaceable = meta.is_dir()
                 && (dir.join(MANIFEST).is_file()
@@ -227,52 +210,19 @@ pub fn write_chipdir(config: &ChipConfig, dir: &Path) -> Result<(), ChipError> {
                     path: dir.to_path_buf(),
                 });
             }
-            true
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(ChipError::io(dir, e)),
-    };
-    fs::create_dir_all(&parent).map_err(|e| ChipError::io(&parent, e))?;
-    let prefix = format!(".{name}.tmp-");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(fs::Permissions::from_mode(0o777));
     }
-    let staging = builder
-        .tempdir_in(&parent)
-        .map_err(|e| ChipError::io(&parent, e))?;
-    for (file, bytes) in [
-        (MANIFEST, &files.manifest),
-        (TARGET, &files.target),
-        (CORES, &files.cores),
-    ] {
-        let path = staging.path().join(file);
-        let mut f = fs::File::create(&path).map_err(|e| ChipError::io(&path, e))?;
-        f.write_all(bytes).map_err(|e| ChipError::io(&path, e))?;
-        f.sync_all().map_err(|e| ChipError::io(&path, e))?;
-    }
-    if replace {
-        // Move the old CHIPDIR into a second temporary directory (removed when it drops), then
-        // move the new one into place; on failure, put the old one back.
-        let old = tempfile::Builder::new()
-            .prefix(&format!(".{name}.old-"))
-            .tempdir_in(&parent)
-            .map_err(|e| ChipError::io(&parent, e))?;
-        let parked = old.path().join(&name);
-        fs::rename(dir, &parked).map_err(|e| ChipError::io(dir, e))?;
-        if let Err(e) = fs::rename(staging.path(), dir) {
-            let _ = fs::rename(&parked, dir);
-            return Err(ChipError::io(dir, e));
-        }
-    } else {
-        fs::rename(staging.path(), dir).map_err(|e| ChipError::io(dir, e))?;
-    }
-    // The staging directory now lives at `dir`; keep it from being cleaned up.
-    let _ = staging.keep();
-    Ok(())
+    lifchip_files::write_dir_atomic(
+        dir,
+        &[
+            (MANIFEST, &files.manifest),
+            (TARGET, &files.target),
+            (CORES, &files.cores),
+        ],
+    )
+    .map_err(|e| ChipError::io(dir, e))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ChipError> {
@@ -301,7 +251,7 @@ pub fn read_chipdir(dir: &Path) -> Result<ChipConfig, ChipError> {
 
     let target_path = dir.join(TARGET);
     let target_bytes = read(&target_path)?;
-    let hash = format!("{:016x}", fnv1a64(&target_bytes));
+    let hash = format!("{:016x}", lifchip_files::Fingerprint::of(&target_bytes));
     if hash != manifest.target.fnv1a64 {
         return Err(ChipError::corrupt(
             &target_path,

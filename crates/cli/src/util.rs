@@ -1,6 +1,6 @@
 //! Small shared helpers of the CLI: errors for people, atomic report files, progress bars.
 
-use std::{io::Write, path::Path};
+use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -23,36 +23,10 @@ macro_rules! fail {
     ($($arg:tt)*) => { return Err($crate::util::CliError(format!($($arg)*))) };
 }
 
-/// Writes `bytes` to `path` atomically (a temp file beside it, then a rename).
+/// Writes `bytes` to `path` atomically (a temp file beside it, fsync, then a rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> CliResult<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let mut tmp = readable_tempfile(&dir, ".lifchip-", ".tmp")
-        .map_err(|e| CliError(format!("{}: cannot create a file here: {e}", dir.display())))?;
-    tmp.write_all(bytes)
-        .map_err(|e| CliError(format!("{}: {e}", path.display())))?;
-    tmp.persist(path)
-        .map_err(|e| CliError(format!("{}: {}", path.display(), e.error)))?;
-    Ok(())
-}
-
-/// A temporary file in `dir` created with mode 0666 minus the umask (like `File::create`; a
-/// plain temp file would be private, 0600, and keep that after the rename).
-pub fn readable_tempfile(
-    dir: &Path,
-    prefix: &str,
-    suffix: &str,
-) -> std::io::Result<tempfile::NamedTempFile> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(prefix).suffix(suffix);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
-    }
-    builder.tempfile_in(dir)
+    lifchip_files::write_atomic(path, bytes)
+        .map_err(|e| CliError(format!("{}: cannot write: {e}", path.display())))
 }
 
 /// Writes a report as pretty JSON, atomically.

@@ -6,11 +6,7 @@
 //! index list as u32, little-endian, at the offsets the manifest gives. Writes are atomic: the
 //! file or directory is built beside its destination and renamed into place.
 
-use std::{
-    fs,
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::{fs, path::Path};
 
 use crate::{Net, NetError, tensor::BlobRef};
 
@@ -186,30 +182,8 @@ pub fn save(net: &Net, path: &Path) -> Result<(), NetError> {
     }
 }
 
-fn parent_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), NetError> {
-    let dir = parent_of(path);
-    // Mode 0666 minus the umask, like `File::create` (a plain temp file would stay 0600).
-    let mut builder = tempfile::Builder::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(fs::Permissions::from_mode(0o666));
-    }
-    let mut tmp = builder.tempfile_in(&dir).map_err(io_err(&dir))?;
-    tmp.write_all(bytes).map_err(io_err(path))?;
-    tmp.as_file().sync_all().map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| NetError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    lifchip_files::write_atomic(path, bytes).map_err(io_err(path))
 }
 
 fn save_dir(net: &Net, path: &Path) -> Result<(), NetError> {
@@ -262,38 +236,8 @@ fn save_dir(net: &Net, path: &Path) -> Result<(), NetError> {
     blob.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     blob.extend_from_slice(&payload);
 
-    let parent = parent_of(path);
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".lifchip-net-");
-    #[cfg(unix)]
-    {
-        // 0777 minus the umask, like `create_dir` (a plain temp dir would stay 0700).
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(fs::Permissions::from_mode(0o777));
-    }
-    let staging = builder.tempdir_in(&parent).map_err(io_err(&parent))?;
-    fs::write(staging.path().join(MANIFEST), manifest).map_err(io_err(staging.path()))?;
-    fs::write(staging.path().join(WEIGHTS), blob).map_err(io_err(staging.path()))?;
-    let staged = staging.keep();
-    replace_dir(&staged, path)
-}
-
-/// Moves the finished directory `staged` to `path`, replacing an older one there.
-fn replace_dir(staged: &Path, path: &Path) -> Result<(), NetError> {
-    if path.exists() {
-        let old = parent_of(path).join(format!(".lifchip-old-{}", std::process::id()));
-        fs::rename(path, &old).map_err(io_err(path))?;
-        if let Err(e) = fs::rename(staged, path) {
-            let _ = fs::rename(&old, path);
-            let _ = fs::remove_dir_all(staged);
-            return Err(io_err(path)(e));
-        }
-        fs::remove_dir_all(&old).map_err(io_err(&old))?;
-    } else if let Err(e) = fs::rename(staged, path) {
-        let _ = fs::remove_dir_all(staged);
-        return Err(io_err(path)(e));
-    }
-    Ok(())
+    lifchip_files::write_dir_atomic(path, &[(MANIFEST, manifest.as_bytes()), (WEIGHTS, &blob)])
+        .map_err(io_err(path))
 }
 
 #[cfg(test)]

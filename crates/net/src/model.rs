@@ -409,41 +409,24 @@ impl Net {
     /// A 64-bit FNV-1a fingerprint of the whole net (structure and every value), for manifests.
     pub fn fingerprint(&self) -> u64 {
         let mut copy = self.clone();
-        let mut hash = Fnv::default();
+        let mut hash = lifchip_files::Fingerprint::new();
         let (tensors, indices) = copy.tensors_mut();
         for t in tensors {
             for v in &t.data {
-                hash.write(&v.to_le_bytes());
+                hash.bytes(&v.to_le_bytes());
             }
             t.data.clear();
             t.blob = None;
         }
         for i in indices {
             for v in &i.data {
-                hash.write(&v.to_le_bytes());
+                hash.bytes(&v.to_le_bytes());
             }
             i.data.clear();
             i.blob = None;
         }
         let text = serde_json::to_string(&copy).unwrap_or_default();
-        hash.write(text.as_bytes());
-        hash.0
-    }
-}
-
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        hash.bytes(text.as_bytes());
+        hash.value()
     }
 }

@@ -183,16 +183,13 @@ struct QatStamp {
     train_images: usize,
 }
 
-/// A 64-bit FNV-1a hash, for fingerprints that do not depend on the Rust version.
+/// The fingerprint of a composite key (see [`lifchip_files::Fingerprint`]).
 fn fnv(parts: &[&str]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = lifchip_files::Fingerprint::new();
     for part in parts {
-        for b in part.bytes().chain([0xff]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        h.part(part);
     }
-    format!("{h:016x}")
+    h.hex()
 }
 
 /// Sets the field at dotted `path` in a target's YAML tree.

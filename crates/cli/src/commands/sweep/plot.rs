@@ -46,16 +46,15 @@ fn save(figure: &impl Figure, dir: &Path, stem: &str) -> CliResult<()> {
         root.present().map_err(err)?;
     }
     write_atomic(&dir.join(format!("{stem}.svg")), svg.as_bytes())?;
-    let tmp = crate::util::readable_tempfile(dir, &format!(".{stem}-"), ".png")
-        .map_err(|e| CliError(format!("{}: {e}", dir.display())))?;
-    {
-        let root = BitMapBackend::new(tmp.path(), SIZE).into_drawing_area();
-        figure.draw(&root)?;
-        root.present().map_err(err)?;
-    }
     let png = dir.join(format!("{stem}.png"));
-    tmp.persist(&png)
-        .map_err(|e| CliError(format!("{}: {}", png.display(), e.error)))?;
+    lifchip_files::write_atomic_with(&png, |tmp| {
+        let root = BitMapBackend::new(tmp.path(), SIZE).into_drawing_area();
+        figure
+            .draw(&root)
+            .and_then(|()| root.present().map_err(err))
+            .map_err(|e| std::io::Error::other(e.0))
+    })
+    .map_err(|e| CliError(format!("{}: {e}", png.display())))?;
     Ok(())
 }
 

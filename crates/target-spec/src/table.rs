@@ -683,7 +683,7 @@ pub(crate) fn children(path: &str) -> impl Iterator<Item = &'static Field> + '_ 
 pub fn schema_markdown() -> String {
     let mut out = String::new();
     out.push_str(
-        "Generated from the schema table in `crates/target/src/table.rs`; do not edit by hand \
+        "Generated from the schema table in `crates/target-spec/src/table.rs`; do not edit by hand \
          (run `LIFCHIP_BLESS=1 cargo test -p lifchip-target` after changing the table).\n\n\
          A field without a default is required. Integers are written plain (`4096`, `0x1000`); \
          numbers may use exponents (`23.6e-12`). Quoted values are strings, so `\"12\"` is not \

@@ -1,0 +1,235 @@
+//! File helpers every lifchip crate that writes files shares, so that each concern has one
+//! definition:
+//!
+//! - [`write_atomic`] / [`write_atomic_with`]: an output appears whole or not at all (a temp file
+//!   beside the destination, fsync, rename, fsync of the directory), with the permissions a plain
+//!   `File::create` would give.
+//! - [`Fingerprint`]: the 64-bit content hash used for net fingerprints, target hashes in chip
+//!   manifests and sweep cache keys (FNV-1a, which does not depend on the Rust version, so
+//!   fingerprints written by one build are read by the next).
+
+use std::fs::File;
+use std::hash::Hasher;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The directory a file at `path` lives in (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A temporary file in `dir` created with mode 0666 minus the umask, like `File::create` (a plain
+/// temp file would be private, 0600, and keep that after the rename).
+pub fn readable_tempfile(
+    dir: &Path,
+    prefix: &str,
+    suffix: &str,
+) -> io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(suffix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
+}
+
+/// Writes `bytes` to `path` atomically: readers see the old file or the whole new one, never a
+/// part, also after a crash (the data and the rename are synced).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |file| file.write_all(bytes))
+}
+
+/// Like [`write_atomic`], for writers that produce the content themselves: `fill` gets the temp
+/// file (also reachable by path through [`tempfile::NamedTempFile::path`] for libraries that
+/// insist on opening it themselves) and the rename happens only if it succeeds.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut tempfile::NamedTempFile) -> io::Result<()>,
+) -> io::Result<()> {
+    let dir = parent_dir(path);
+    let stem = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut tmp = readable_tempfile(&dir, &format!(".{stem}."), ".tmp")?;
+    fill(&mut tmp)?;
+    tmp.flush()?;
+    // A writer may have replaced the file behind the path (e.g. opened it by name): sync by path.
+    File::open(tmp.path())?.sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    sync_dir(&dir)
+}
+
+/// Writes a directory of files atomically: the files are written and synced in a staging
+/// directory beside `dir`, which then replaces `dir` (an existing `dir` is moved aside first and
+/// put back if the final rename fails). The caller decides beforehand whether an existing `dir`
+/// may be replaced. Staging and parked directories are named `.NAME.tmp-*` / `.NAME.old-*`.
+pub fn write_dir_atomic(dir: &Path, files: &[(&str, &[u8])]) -> io::Result<()> {
+    let parent = parent_dir(dir);
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    std::fs::create_dir_all(&parent)?;
+    let mut builder = tempfile::Builder::new();
+    let prefix = format!(".{name}.tmp-");
+    builder.prefix(&prefix);
+    #[cfg(unix)]
+    {
+        // 0777 minus the umask, like `create_dir` (a plain temp dir would stay 0700).
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o777));
+    }
+    let staging = builder.tempdir_in(&parent)?;
+    for (file, bytes) in files {
+        let mut f = File::create(staging.path().join(file))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    sync_dir(staging.path())?;
+    match std::fs::symlink_metadata(dir) {
+        Ok(_) => {
+            // Park the old directory in a second temporary directory (removed when it drops).
+            let old = tempfile::Builder::new()
+                .prefix(&format!(".{name}.old-"))
+                .tempdir_in(&parent)?;
+            let parked = old.path().join(&name);
+            std::fs::rename(dir, &parked)?;
+            if let Err(e) = std::fs::rename(staging.path(), dir) {
+                let _ = std::fs::rename(&parked, dir);
+                return Err(e);
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::rename(staging.path(), dir)?,
+        Err(e) => return Err(e),
+    }
+    // The staging directory now lives at `dir`; keep it from being cleaned up.
+    let _ = staging.keep();
+    sync_dir(&parent)
+}
+
+/// Makes a rename in `dir` durable. A no-op where directories cannot be opened (Windows).
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()?;
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+    }
+    Ok(())
+}
+
+/// The 64-bit content fingerprint (FNV-1a) of lifchip's files and caches.
+#[derive(Default)]
+pub struct Fingerprint(fnv::FnvHasher);
+
+impl Fingerprint {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds raw bytes.
+    pub fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
+        self.0.write(bytes);
+        self
+    }
+
+    /// Adds one part of a composite key, followed by a separator byte that no UTF-8 text holds,
+    /// so `["ab", "c"]` and `["a", "bc"]` differ.
+    pub fn part(&mut self, text: &str) -> &mut Self {
+        self.0.write(text.as_bytes());
+        self.0.write(&[0xff]);
+        self
+    }
+
+    pub fn value(&self) -> u64 {
+        self.0.finish()
+    }
+
+    /// The value as 16 lowercase hex digits.
+    pub fn hex(&self) -> String {
+        format!("{:016x}", self.value())
+    }
+
+    /// The fingerprint of one byte string.
+    pub fn of(bytes: &[u8]) -> u64 {
+        Self::new().bytes(bytes).value()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_fnv1a_64() {
+        // Published FNV-1a 64 test vectors: the empty string and "a".
+        assert_eq!(Fingerprint::of(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(Fingerprint::of(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn parts_are_separated() {
+        let ab_c = Fingerprint::new().part("ab").part("c").value();
+        let a_bc = Fingerprint::new().part("a").part("bc").value();
+        assert_ne!(ab_c, a_bc);
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_file_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        write_atomic(&path, b"first").unwrap();
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temp file left behind");
+    }
+
+    #[test]
+    fn failed_fill_leaves_destination_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        write_atomic(&path, b"keep").unwrap();
+        let err = write_atomic_with(&path, |_| Err(io::Error::other("boom")));
+        assert!(err.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"keep");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn atomic_dir_replaces_old_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("x.chip");
+        write_dir_atomic(&dir, &[("a", b"1"), ("b", b"2")]).unwrap();
+        write_dir_atomic(&dir, &[("a", b"3")]).unwrap();
+        assert_eq!(std::fs::read(dir.join("a")).unwrap(), b"3");
+        assert!(
+            !dir.join("b").exists(),
+            "the old directory is replaced, not merged"
+        );
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_is_not_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        write_atomic(&path, b"x").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_ne!(
+            mode & 0o044,
+            0,
+            "readable by others as with File::create (umask permitting)"
+        );
+    }
+}
