@@ -723,16 +723,17 @@ fn check_chip_units(
         let pr = &net.projections[k];
         let w = &expanded[k].weight;
         let (lo, hi, step) = target.weight_range(sign_class(w));
-        if let Some(&bad) = w
-            .iter()
-            .find(|&&v| (v as i64) < lo || (v as i64) > hi || (v as i64) % step != 0)
-        {
+        // `w` holds the weights the ops compose to: an avg_pool folded into a dense or conv2d
+        // op divides its weights, and a fraction must be refused, not truncated.
+        if let Some(&bad) = w.iter().find(|&&v| {
+            v.fract() != 0.0 || (v as i64) < lo || (v as i64) > hi || (v as i64) % step != 0
+        }) {
             violations.push(Violation {
                 kind: "weight".into(),
                 place: format!("projection {}", pr.name),
                 value: (bad as i64).unsigned_abs(),
                 limit: hi.unsigned_abs(),
-                hint: format!("weights of this projection must be multiples of {step} in {lo}..={hi} on this target"),
+                hint: format!("weights of this projection, as its ops compose them (an avg_pool divides by its window), must be integer multiples of {step} in {lo}..={hi} on this target; found {bad}"),
             });
         }
         if pr.weight_exp < emin || pr.weight_exp > emax {
