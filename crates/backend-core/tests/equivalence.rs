@@ -24,6 +24,10 @@ impl Rng {
     fn range(&mut self, lo: i64, hi: i64) -> i64 {
         lo + (self.next() % (hi - lo + 1) as u64) as i64
     }
+    /// True with probability `1 / n`.
+    fn one_in(&mut self, n: u64) -> bool {
+        self.next().is_multiple_of(n)
+    }
     fn pick<T: Copy>(&mut self, v: &[T]) -> T {
         v[(self.next() % v.len() as u64) as usize]
     }
@@ -38,7 +42,7 @@ fn random_target(rng: &mut Rng) -> Target {
     let mut t = builtin(base).expect("built-in target");
     t.mesh.width = t.mesh.width.max(2);
     t.mesh.height = t.mesh.height.max(2);
-    if rng.next() % 2 == 0 {
+    if rng.one_in(2) {
         t.neuron.order = rng.pick(&[UpdateOrder::DecayThenInput, UpdateOrder::InputThenDecay]);
         t.neuron.accumulate = rng.pick(&[Accumulate::SumThenAdd, Accumulate::PerEventSaturating]);
         t.neuron.reset = rng.pick(&[Reset::Zero, Reset::Subtract]);
@@ -58,9 +62,9 @@ fn random_target(rng: &mut Rng) -> Target {
         }
     }
     if let lifchip_target::SynapseCost::Sparse { dense_rows, .. } = &mut t.core.synapse_cost {
-        *dense_rows = rng.next() % 2 == 0;
+        *dense_rows = rng.one_in(2);
     }
-    t.core.shared_kernels = rng.next() % 2 == 0;
+    t.core.shared_kernels = rng.one_in(2);
     t
 }
 
@@ -156,7 +160,7 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
             }],
             weight_exp: random_weight_exp(rng, target),
         });
-        if rng.next() % 3 == 0 {
+        if rng.one_in(3) {
             let k = rng.range(1, 3) as usize;
             net.projections
                 .push(random_recurrent(rng, target, format!("r{l}"), &name, n, k));
@@ -185,7 +189,7 @@ fn random_pool(rng: &mut Rng, shape: &[usize]) -> Option<LinearOp> {
         rng.range(1, 3.min(shape[1] as i64)) as usize,
         rng.range(1, 3.min(shape[2] as i64)) as usize,
     ];
-    let stride = (rng.next() % 2 == 0).then(|| {
+    let stride = (rng.one_in(2)).then(|| {
         [
             rng.range(1, size[0] as i64) as usize,
             rng.range(1, size[1] as i64) as usize,
@@ -310,14 +314,14 @@ fn random_image_net(rng: &mut Rng, target: &Target) -> Net {
             // Not far below 0: image layers should spike in 40 ticks.
             weight_exp: random_weight_exp(rng, target).max(-2),
         });
-        if rng.next() % 4 == 0 {
+        if rng.one_in(4) {
             let n: usize = shape.iter().product();
             let k = rng.range(1, 4) as usize;
             net.projections
                 .push(random_recurrent(rng, target, format!("r{l}"), &name, n, k));
         }
     }
-    if rng.next() % 3 != 0 {
+    if !rng.one_in(3) {
         let size: usize = shape.iter().product();
         let outputs = rng.range(1, 4) as usize;
         let (ops, n) = match rng.next() % 4 {
@@ -411,7 +415,7 @@ fn check_case(seed: u64, split: bool, nets: Nets) -> Result<Option<Outcome>, Str
         target.mesh.width = target.mesh.width.max(8);
         target.mesh.height = target.mesh.height.max(8);
     }
-    if nets == Nets::Image && target.core.output_axons > 1 && rng.next() % 2 == 0 {
+    if nets == Nets::Image && target.core.output_axons > 1 && rng.one_in(2) {
         // Small cores, so that image layers are cut into tiles over several cores.
         target.core.neurons = target.core.neurons.min(rng.range(8, 32) as u32);
     }
@@ -443,7 +447,7 @@ fn check_case(seed: u64, split: bool, nets: Nets) -> Result<Option<Outcome>, Str
                 .collect()
         })
         .collect();
-    let mode = if seed % 2 == 0 {
+    let mode = if seed.is_multiple_of(2) {
         Mode::Functional
     } else {
         Mode::CycleAccurate
