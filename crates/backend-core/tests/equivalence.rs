@@ -182,14 +182,14 @@ fn pooled_weights(rng: &mut Rng, target: &Target, area: usize, count: usize) -> 
         .collect()
 }
 
-/// A random average pool over a `[c, h, w]` input (window 1 to 3 per side, stride up to the
-/// window), or `None` when the image is too small.
+/// A random average pool over a `[c, h, w]` input (window 1 to 3 per side, no larger than the
+/// image, stride up to the window), or `None` when the window drawn is 1 x 1.
 fn random_pool(rng: &mut Rng, shape: &[usize]) -> Option<LinearOp> {
     let size = [
         rng.range(1, 3.min(shape[1] as i64)) as usize,
         rng.range(1, 3.min(shape[2] as i64)) as usize,
     ];
-    let stride = (rng.one_in(2)).then(|| {
+    let stride = rng.one_in(2).then(|| {
         [
             rng.range(1, size[0] as i64) as usize,
             rng.range(1, size[1] as i64) as usize,
