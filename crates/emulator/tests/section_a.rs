@@ -1,4 +1,4 @@
-//! Section A of REFERENCE-SEMANTICS.md (Lava's bit-accurate Loihi CUBA LIF + Dense), written
+//! Section A of `docs/reference-semantics.md` (Lava's bit-accurate Loihi CUBA LIF + Dense), written
 //! out again here straight from the pseudo-code, against the emulator tick by tick.
 
 use lifchip_emulator::{Emulator, Mode, ProbeSet, Probes, RunOptions};

@@ -1,4 +1,4 @@
-//! Section B of REFERENCE-SEMANTICS.md (the Xylo v1 integer neuron of `xylosim`), written out
+//! Section B of `docs/reference-semantics.md` (the Xylo v1 integer neuron of `xylosim`), written out
 //! again here straight from the pseudo-code, against the emulator tick by tick.
 
 use lifchip_emulator::{Emulator, Mode, ProbeSet, Probes, RunOptions};
