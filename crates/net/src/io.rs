@@ -159,7 +159,7 @@ fn blob_slice<'a>(payload: &'a [u8], blob: BlobRef, path: &Path) -> Result<&'a [
     let start = blob.offset;
     let end = blob.count.checked_mul(4).and_then(|n| n.checked_add(start));
     match end {
-        Some(end) if start % 4 == 0 && end <= payload.len() as u64 => {
+        Some(end) if start.is_multiple_of(4) && end <= payload.len() as u64 => {
             Ok(&payload[start as usize..end as usize])
         }
         _ => Err(format_err(
