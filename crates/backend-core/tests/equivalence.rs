@@ -67,7 +67,8 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
         shape: vec![inputs],
         neuron: Neuron::Input,
     });
-    let (lo, hi, step) = target.weight_range(0);
+    let lifchip_target::WeightGrid { lo, hi, step } =
+        target.weight_grid(lifchip_target::SignClass::Mixed);
     let tmax = ((1i64 << target.precision.threshold_bits.min(20)) - 1).min(400);
     let decay_max = match target.neuron.decay {
         lifchip_target::DecayKind::Multiplicative => 4095,
