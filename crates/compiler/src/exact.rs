@@ -106,7 +106,9 @@ fn solve(
         needs.push(list);
     }
     let (per_synapse, per_axon) = match (&target.core.synapse_cost, memory) {
-        (_, Memory::Relaxed) if target.core.shared_kernels => (0.0, target.axon_entries_bits(1) as f64),
+        (_, Memory::Relaxed) if target.core.shared_kernels => {
+            (0.0, target.axon_entries_bits(1) as f64)
+        }
         (_, Memory::Relaxed) => (
             target.min_bits_per_synapse() as f64,
             target.axon_entries_bits(1) as f64,
@@ -246,7 +248,11 @@ pub const EXACT_MAX_BINARIES: usize = 50_000;
 /// it is optimal without a solver), then the ILP on nets small enough, in a worker thread
 /// that is abandoned at the deadline (microlp cannot be interrupted; its own time limit is
 /// also set). What `lifchip compile --exact [--time-limit S]` reports.
-pub fn check_partition(mapped: &Mapped, target: &Target, time_limit: std::time::Duration) -> ExactReport {
+pub fn check_partition(
+    mapped: &Mapped,
+    target: &Target,
+    time_limit: std::time::Duration,
+) -> ExactReport {
     let started = std::time::Instant::now();
     let heuristic = mapped.partition.cores.len() as u64;
     let bound = lower_bounds(&mapped.net, target).best().min(heuristic);

@@ -69,7 +69,11 @@ mod tests {
         let link = |from, to| Link { from, to };
         assert_eq!(
             xy_route((0, 0), [(2, 1)]),
-            vec![link((0, 0), (1, 0)), link((1, 0), (2, 0)), link((2, 0), (2, 1))]
+            vec![
+                link((0, 0), (1, 0)),
+                link((1, 0), (2, 0)),
+                link((2, 0), (2, 1))
+            ]
         );
         // Both destinations share the x leg and the first y link.
         assert_eq!(xy_route((0, 0), [(2, 1), (2, 2)]).len(), 4);

@@ -127,7 +127,8 @@ fn distinct_rows(net: &QuantNet, target: &Target) -> RowFloor {
     let mut contents = rustc_hash::FxHashSet::default();
     for proj in &net.projections {
         // Per presynaptic neuron: first postsynaptic neuron, synapses, running content hash.
-        let mut rows: Vec<(u32, u64, u64)> = vec![(u32::MAX, 0, 0); net.populations[proj.from].size()];
+        let mut rows: Vec<(u32, u64, u64)> =
+            vec![(u32::MAX, 0, 0); net.populations[proj.from].size()];
         for post in 0..proj.synapses.num_post() {
             for (pre, w) in proj.synapses.inputs(post) {
                 let Some(row) = rows.get_mut(pre as usize) else {
@@ -144,7 +145,9 @@ fn distinct_rows(net: &QuantNet, target: &Target) -> RowFloor {
         for &(_, synapses, content) in rows.iter().filter(|r| r.1 > 0) {
             floor.axons += 1;
             if !shared || contents.insert((synapses, content)) {
-                floor.bits = floor.bits.saturating_add(synapses.saturating_mul(per_synapse));
+                floor.bits = floor
+                    .bits
+                    .saturating_add(synapses.saturating_mul(per_synapse));
             }
         }
     }

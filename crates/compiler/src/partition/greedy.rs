@@ -293,4 +293,3 @@ fn tiled_order(shape: &[usize], neurons_per_core: usize) -> Vec<usize> {
     }
     order
 }
-

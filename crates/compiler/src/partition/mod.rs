@@ -26,8 +26,8 @@ use lifchip_target::Target;
 use crate::{QuantNet, Violation, ViolationKind};
 
 pub use bounds::{BoundLimit, CoreBounds, fanin_estimate, lower_bounds};
-pub use fanin::splittable;
 pub(crate) use fanin::input_shares;
+pub use fanin::splittable;
 pub use greedy::partition;
 pub use verify::{VerifyError, verify};
 
@@ -233,4 +233,3 @@ fn unmappable_neurons(net: &QuantNet, target: &Target) -> Vec<Violation> {
     }
     violations
 }
-

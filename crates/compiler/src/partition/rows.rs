@@ -174,7 +174,13 @@ impl CoreFill {
 
     /// Takes back the row changes logged by the last [`CoreFill::add`] and restores `core`'s
     /// counters from `before`.
-    pub(super) fn undo(&mut self, log: &[Undo], target: &Target, core: &mut CoreAssignment, before: Snapshot) {
+    pub(super) fn undo(
+        &mut self,
+        log: &[Undo],
+        target: &Target,
+        core: &mut CoreAssignment,
+        before: Snapshot,
+    ) {
         for u in log.iter().rev() {
             let Some(current) = self.rows.get(&u.key).copied() else {
                 continue;

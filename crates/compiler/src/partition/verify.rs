@@ -101,7 +101,11 @@ pub enum VerifyError {
         limit: u32,
     },
     #[error("core {core}: the pass counted {counted} synapse bits, the rows take {bits}")]
-    BitsCounted { core: usize, counted: u64, bits: u64 },
+    BitsCounted {
+        core: usize,
+        counted: u64,
+        bits: u64,
+    },
     #[error("core {core}: {bits} synapse bits > {limit}")]
     Bits { core: usize, bits: u64, limit: u64 },
 }
@@ -179,7 +183,7 @@ fn verify_shares(
     target: &Target,
     errors: &mut Vec<VerifyError>,
 ) {
-    for (&(population, neuron), split) in &partition.split {
+    'neurons: for (&(population, neuron), split) in &partition.split {
         let (pi, n) = (population as usize, neuron as usize);
         if !splittable(target) {
             errors.push(VerifyError::SplitNotAllowed { population, neuron });
@@ -211,7 +215,7 @@ fn verify_shares(
                     end: range.end,
                     expected,
                 });
-                return;
+                continue 'neurons;
             }
             expected = range.end;
             // The projection segment holding the share's first input must hold its last.
