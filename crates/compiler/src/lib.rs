@@ -54,7 +54,9 @@ pub struct Mapped {
 }
 
 /// Runs every pass. On success returns the mapped program and its report; when the net does not
-/// fit, returns the report whose `violations` list every problem.
+/// fit, returns the report whose `violations` list every problem; when the verifier rejects the
+/// compiler's own partition (a bug), the report's `internal_errors` say why and `violations` is
+/// empty.
 pub fn compile(
     net: &Net,
     target: &Target,

@@ -32,10 +32,11 @@ const MULTI_START_SYNAPSES: usize = 2_000_000;
 /// Bigger nets are cut into this many runs of populations, partitioned in parallel.
 const PARALLEL_RUNS: usize = 2;
 
-/// Heuristic partition: axon-aware best fit (not first fit). Each neuron goes to the open core (among the most
-/// recent [`SEARCH_WINDOW`]) where it fits and adds the fewest new input axons, else to a new
-/// core. Small and medium nets are partitioned in several population orders and the partition
-/// with the fewest cores (then the fewest axons) is kept.
+/// Heuristic partition: axon-aware best fit (not first fit). Each neuron (or fan-in share)
+/// goes to the open core, among the most recent [`SEARCH_WINDOW`], where it fits and adds the
+/// fewest new input axons (with a rate profile: the least new traffic), else to a new core.
+/// Small and medium nets are partitioned in several population orders and the partition with
+/// the fewest cores (then the least traffic into cores) is kept.
 pub fn partition(net: &QuantNet, target: &Target) -> Result<Partition, Vec<Violation>> {
     let violations = unmappable_neurons(net, target);
     if !violations.is_empty() {

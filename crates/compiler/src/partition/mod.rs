@@ -132,8 +132,8 @@ fn neuron_axons(
 }
 
 /// The synapses of neuron `neuron` within `share` (a range of its input list, see
-/// [`SplitNeuron::shares`]), as `(axon, weight)`; `incoming` are the projections into its population
-/// ([`incoming_projections`]).
+/// [`SplitNeuron::shares`] and [`Partition::share_range`]), as `(axon, weight)`; `incoming` are
+/// the projections into its population ([`incoming_projections`]).
 pub fn share_inputs<'a>(
     net: &'a QuantNet,
     incoming: &'a [usize],
