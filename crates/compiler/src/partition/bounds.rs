@@ -31,14 +31,28 @@ impl std::fmt::Display for BoundLimit {
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CoreBounds {
     pub by_neurons: u64,
+    /// Every distinct row stored at least once (see [`lower_bounds`]).
     pub by_synapse_memory: u64,
     pub by_input_axons: u64,
+    /// The memory bound without assuming anything about how rows are shared: where the target
+    /// has `shared_kernels`, only the axon entries count (equal to `by_synapse_memory`
+    /// otherwise).
+    #[serde(skip)]
+    pub by_synapse_memory_proven: u64,
 }
 
 impl CoreBounds {
     pub fn best(&self) -> u64 {
         self.by_neurons
             .max(self.by_synapse_memory)
+            .max(self.by_input_axons)
+    }
+
+    /// The bound that holds for every mapping, also where pieces of different rows happen to
+    /// be shared on a core: what proves a partition optimal.
+    pub fn proven(&self) -> u64 {
+        self.by_neurons
+            .max(self.by_synapse_memory_proven)
             .max(self.by_input_axons)
     }
 
@@ -72,7 +86,11 @@ fn div_ceil(a: u64, b: u64) -> u64 {
     if b == 0 { 0 } else { a.div_ceil(b) }
 }
 
-/// Resource-by-resource lower bounds on the cores `net` needs on `target`.
+/// Resource-by-resource lower bounds on the cores `net` needs on `target`. The memory bound
+/// counts every distinct row once ([`distinct_rows`]): it assumes rows are shared as whole
+/// rows, as a convolution's or a pooling's weight sharing gives them; pieces of different rows
+/// that happen to be equal on one core could go below it ([`CoreBounds::proven`] does not
+/// assume this).
 pub fn lower_bounds(net: &QuantNet, target: &Target) -> CoreBounds {
     let neurons = net.num_neurons() as u64;
     // A neuron of fan-in F has its inputs on at least ceil(F / input_axons) cores (and that many
@@ -99,6 +117,14 @@ pub fn lower_bounds(net: &QuantNet, target: &Target) -> CoreBounds {
     CoreBounds {
         by_neurons: div_ceil(compartments, u64::from(target.core.neurons)),
         by_synapse_memory: div_ceil(rows.bits, target.core.synapse_memory_bits),
+        by_synapse_memory_proven: div_ceil(
+            if target.core.shared_kernels {
+                target.axon_entries_bits(rows.axons)
+            } else {
+                rows.bits
+            },
+            target.core.synapse_memory_bits,
+        ),
         // Every axon that carries a synapse is an input axon of some core.
         by_input_axons: widest.max(div_ceil(rows.axons, axons)),
     }
