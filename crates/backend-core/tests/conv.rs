@@ -29,7 +29,7 @@ const OUT_THRESHOLD: i64 = 6;
 const OUT_BIAS: f32 = 1.0;
 
 fn tiny_conv_net(target: &Target) -> Net {
-    let (_, _, step) = target.weight_range(0);
+    let step = target.weight_grid(lifchip_target::SignClass::Mixed).step;
     let step = step as i32;
     // Lava-style multiplicative decays, or shifts on a shift-decay target.
     let (du, dv) = match target.neuron.decay {

@@ -92,7 +92,8 @@ fn random_chip_lif(rng: &mut Rng, target: &Target, shape: &[usize]) -> Neuron {
 
 /// A random storable weight of a mixed-sign projection.
 fn random_weight(rng: &mut Rng, target: &Target) -> f32 {
-    let (lo, hi, step) = target.weight_range(0);
+    let lifchip_target::WeightGrid { lo, hi, step } =
+        target.weight_grid(lifchip_target::SignClass::Mixed);
     ((rng.range(lo, hi) / step) * step) as f32
 }
 
@@ -174,7 +175,8 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
 /// into them: multiples of `area` times the target's step, so that every composed weight (a
 /// sum of at most `area` terms `w / area`) is an integer on the grid and within range.
 fn pooled_weights(rng: &mut Rng, target: &Target, area: usize, count: usize) -> Vec<f32> {
-    let (lo, hi, step) = target.weight_range(0);
+    let lifchip_target::WeightGrid { lo, hi, step } =
+        target.weight_grid(lifchip_target::SignClass::Mixed);
     let m = step * area as i64;
     let (qlo, qhi) = (-((-lo).div_euclid(m)), hi.div_euclid(m));
     (0..count)

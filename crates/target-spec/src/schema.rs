@@ -395,29 +395,4 @@ impl Target {
             SynapseCost::Crossbar => 0,
         }
     }
-
-    /// The range of a stored weight for a projection whose weights are all `>= 0`
-    /// (`sign = 1`), all `<= 0` (`sign = -1`) or mixed (`sign = 0`), and the step between
-    /// representable values.
-    pub fn weight_range(&self, sign: i8) -> (i64, i64, i64) {
-        // A checked target has 1..=16 bits; the clamp only keeps the shifts defined.
-        let b = self.precision.weight_bits.clamp(1, 32);
-        match self.precision.weight_encoding {
-            WeightEncoding::Signed => (-(1i64 << (b - 1)), (1i64 << (b - 1)) - 1, 1),
-            WeightEncoding::LoihiSignMode => {
-                // Lava stores 8-bit magnitudes; fewer bits coarsen the step.
-                let full = 8u32.max(b);
-                let mixed = sign == 0;
-                let ntb = (full - b) + u32::from(mixed);
-                let step = 1i64 << ntb;
-                let max_mag = (1i64 << full) - 1;
-                let top = (max_mag >> ntb) << ntb;
-                match sign {
-                    1 => (0, top, step),
-                    -1 => (-top, 0, step),
-                    _ => (-(1i64 << full), top, step),
-                }
-            }
-        }
-    }
 }

@@ -131,7 +131,23 @@ pub fn compile_to_dir(
                 .iter()
                 .map(|v| format!("  - {v}"))
                 .collect();
-            if report.violations.iter().all(|v| v.kind == "rate_profile") {
+            if !report.internal_errors.is_empty() {
+                let errors: Vec<String> = report
+                    .internal_errors
+                    .iter()
+                    .map(|e| format!("  - {e}"))
+                    .collect();
+                return Err(CliError(format!(
+                    "compiler bug (please report): the partition of net {:?} failed verification:\n{}",
+                    net.name,
+                    errors.join("\n")
+                )));
+            }
+            if report
+                .violations
+                .iter()
+                .all(|v| v.kind == lifchip_compiler::ViolationKind::RateProfile)
+            {
                 return Err(CliError(format!(
                     "the rate profile does not describe net {:?}:\n{}",
                     net.name,
