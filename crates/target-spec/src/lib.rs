@@ -21,7 +21,7 @@ mod load;
 mod rules;
 mod schema;
 mod table;
-mod tree;
+pub mod tree;
 
 pub use crate::{
     builtin::{builtin, builtin_names, builtin_source, resolve},

@@ -7,37 +7,42 @@
 
 use std::{path::Path, sync::OnceLock};
 
+use image::ImageEncoder;
 use plotters::{coord::Shift, prelude::*, style::FontStyle};
 
-use super::{PointResult, spec::Axis, spec::show_value};
-use crate::util::{CliError, CliResult, write_atomic};
+use crate::{
+    error::{StudyError, StudyResult},
+    run::PointResult,
+    spec::{Axis, show_value},
+    write::write_atomic,
+};
 
-static FONT: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
 const SIZE: (u32, u32) = (1000, 560);
 
 /// Registers the embedded font with plotters (once).
-fn register_font() -> CliResult<()> {
+fn register_font() -> StudyResult<()> {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     DONE.get_or_init(|| {
         plotters::style::register_font(FAMILY, FontStyle::Normal, FONT)
             .map_err(|_| "the embedded font DejaVuSans.ttf could not be read".to_string())
     })
     .clone()
-    .map_err(CliError)
+    .map_err(StudyError::Plot)
 }
 
-fn err(e: impl std::fmt::Display) -> CliError {
-    CliError(format!("drawing a plot: {e}"))
+fn err(e: impl std::fmt::Display) -> StudyError {
+    StudyError::Plot(e.to_string())
 }
 
 /// A figure that can draw itself on any plotters backend.
 trait Figure {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> CliResult<()>;
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> StudyResult<()>;
 }
 
 /// Writes `dir/stem.svg` and `dir/stem.png`, each atomically.
-fn save(figure: &impl Figure, dir: &Path, stem: &str) -> CliResult<()> {
+fn save(figure: &impl Figure, dir: &Path, stem: &str) -> StudyResult<()> {
     register_font()?;
     let mut svg = String::new();
     {
@@ -46,15 +51,19 @@ fn save(figure: &impl Figure, dir: &Path, stem: &str) -> CliResult<()> {
         root.present().map_err(err)?;
     }
     write_atomic(&dir.join(format!("{stem}.svg")), svg.as_bytes())?;
-    let png = dir.join(format!("{stem}.png"));
-    lifchip_files::write_atomic_with(&png, |tmp| {
-        let root = BitMapBackend::new(tmp.path(), SIZE).into_drawing_area();
-        figure
-            .draw(&root)
-            .and_then(|()| root.present().map_err(err))
-            .map_err(|e| std::io::Error::other(e.0))
-    })
-    .map_err(|e| CliError(format!("{}: {e}", png.display())))?;
+    // Drawn into memory and encoded here (as plotters would), so that the file can be
+    // written atomically under any temporary name.
+    let mut rgb = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
+        figure.draw(&root)?;
+        root.present().map_err(err)?;
+    }
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&rgb, SIZE.0, SIZE.1, image::ColorType::Rgb8)
+        .map_err(err)?;
+    write_atomic(&dir.join(format!("{stem}.png")), &png)?;
     Ok(())
 }
 
@@ -206,7 +215,7 @@ const LEGEND_WIDTH: u32 = 300;
 fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     entries: &[(Mark, String)],
-) -> CliResult<()> {
+) -> StudyResult<()> {
     let style = (FAMILY, 13).into_font().color(&BLACK);
     let mut y = 70;
     for (mark, label) in entries {
@@ -286,7 +295,7 @@ struct LinePlot {
 }
 
 impl Figure for LinePlot {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> CliResult<()> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> StudyResult<()> {
         root.fill(&WHITE).map_err(err)?;
         let root = root.titled(&self.title, (FAMILY, 22)).map_err(err)?;
         let (width, _) = root.dim_in_pixel();
@@ -427,7 +436,7 @@ struct ParetoPlot {
 }
 
 impl Figure for ParetoPlot {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> CliResult<()> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> StudyResult<()> {
         root.fill(&WHITE).map_err(err)?;
         let root = root.titled(&self.title, (FAMILY, 22)).map_err(err)?;
         let (width, _) = root.dim_in_pixel();
@@ -707,8 +716,11 @@ pub fn write_all(
     title: &str,
     group: bool,
     qat: Option<&str>,
-) -> CliResult<Vec<Written>> {
-    std::fs::create_dir_all(dir).map_err(|e| CliError(format!("{}: {e}", dir.display())))?;
+) -> StudyResult<Vec<Written>> {
+    std::fs::create_dir_all(dir).map_err(|source| StudyError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut written = Vec::new();
     let Some(first) = axes.first() else {
         return Ok(written);
@@ -845,7 +857,7 @@ pub type EpochPoint = (f64, f64, f64, Option<f64>);
 
 /// The training curves of `lifchip train --plot DIR`: `DIR/accuracy.{png,svg}` (train and
 /// test accuracy per epoch) and `DIR/loss.{png,svg}`.
-pub fn training_curves(epochs: &[EpochPoint], dir: &Path) -> CliResult<()> {
+pub fn training_curves(epochs: &[EpochPoint], dir: &Path) -> StudyResult<()> {
     let line = |label: &str, points: Vec<(f64, f64)>| Line {
         label: label.to_string(),
         points,
@@ -972,7 +984,7 @@ mod tests {
             true,
             Some("with QAT"),
         )
-        .map_err(|e| e.0);
+        .map_err(|e| e.to_string());
         assert_eq!(written.as_ref().map(Vec::len), Ok(3));
         let svg = std::fs::read_to_string(dir.path().join("accuracy.svg")).unwrap_or_default();
         assert!(svg.contains("with QAT") && svg.contains("post-training quantization"));

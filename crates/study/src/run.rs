@@ -1,0 +1,256 @@
+//! Running one sweep point: the sweep's net (and, with `qat:`, its fine-tuned copy) through the
+//! deployment pipeline on the point's target. A point never stops the sweep: whatever goes
+//! wrong (a target that fails its check, a net that does not fit, a CHIPDIR that cannot be
+//! written, an emulation error) is recorded in its [`PointResult`] as a failed point.
+
+use std::path::Path;
+
+use lifchip_data::Dataset;
+use lifchip_net::Net;
+use serde::{Deserialize, Serialize};
+
+use lifchip_compiler::CompileReport;
+
+use crate::{
+    cache::Reference,
+    emulate::{EmulateReport, EmulateSettings},
+    pipeline::{Deployment, Emulation, deploy, quantize_options},
+    plan::{Plan, target_problems},
+    prepare::QatNets,
+};
+
+/// One point's outcome (`DIR/points/NNNN.json`, and one entry of `results.json`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PointResult {
+    pub point: usize,
+    /// Axis name → value, as written in the spec.
+    pub values: Vec<(String, String)>,
+    /// Fingerprint of the net, data, settings and the point's whole target: a finished point
+    /// is reused only while it matches.
+    pub key: String,
+    /// Name of the point's target.
+    pub target: String,
+    pub ok: bool,
+    pub accuracy: Option<f64>,
+    /// Fraction of images on which the chip and the float spiking net predict the same class.
+    pub agreement_with_float_spiking: Option<f64>,
+    pub cores_used: Option<u64>,
+    pub cores_lower_bound: Option<u64>,
+    pub cycles_per_tick_mean: Option<f64>,
+    pub latency_seconds_per_sample: Option<f64>,
+    pub energy_joules_per_sample: Option<f64>,
+    pub spikes_per_sample: Option<f64>,
+    pub synaptic_events_per_sample: Option<f64>,
+    /// Current, voltage and accumulator overflow events over all images.
+    pub overflow_events: Option<u64>,
+    /// The largest per-layer RMS relative weight quantization error.
+    pub weight_rms_error_max: Option<f64>,
+    pub compile_seconds: Option<f64>,
+    /// Wall time of the emulation (other points may run at the same time).
+    pub emulate_seconds: Option<f64>,
+    /// Target problems, mapping violations or the emulation error, when the point failed.
+    pub problems: Vec<String>,
+    /// With `qat:`: chip accuracy of the net fine-tuned for this point's weight format.
+    pub accuracy_qat: Option<f64>,
+    /// With `qat:`: float rate accuracy of the fine-tuned net (its weights on the QAT grid) on
+    /// the same images.
+    pub qat_rate_accuracy: Option<f64>,
+    pub agreement_qat_with_float_spiking: Option<f64>,
+    pub cores_used_qat: Option<u64>,
+    pub energy_joules_per_sample_qat: Option<f64>,
+    pub weight_rms_error_max_qat: Option<f64>,
+    /// The fine-tuned net, relative to the output directory.
+    pub qat_net: Option<String>,
+    /// Why the fine-tuned net could not be trained, compiled or emulated.
+    pub qat_problems: Vec<String>,
+}
+
+impl PointResult {
+    /// The point's value on axis `axis`, as written in the spec ("" when it has none).
+    pub fn value_of(&self, axis: &str) -> &str {
+        self.values
+            .iter()
+            .find(|(k, _)| k == axis)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// Everything the points share.
+pub struct Context<'a> {
+    pub net: &'a Net,
+    pub data: &'a Dataset,
+    /// The sweep's output directory (CHIPDIRs go to `chips/`).
+    pub out: &'a Path,
+    pub reference: &'a Reference,
+    pub qat_nets: &'a QatNets,
+}
+
+/// One net deployed at one point: as far as it got, and what went wrong.
+#[derive(Debug, Default)]
+struct Attempt {
+    /// The point's target name (once its text passed the check).
+    target: String,
+    /// The compile report (also of a net that does not fit).
+    report: Option<CompileReport>,
+    /// Whether the net fit the target (the report then describes a mapping).
+    compiled: bool,
+    emulation: Option<EmulateReport>,
+    emulate_seconds: Option<f64>,
+    agreement: Option<f64>,
+    /// Empty when the net was deployed and emulated.
+    problems: Vec<String>,
+}
+
+impl Attempt {
+    fn failed(problems: Vec<String>) -> Attempt {
+        Attempt {
+            problems,
+            ..Attempt::default()
+        }
+    }
+
+    /// The mapping's report: `None` when the net did not compile.
+    fn mapped(&self) -> Option<&CompileReport> {
+        self.report.as_ref().filter(|_| self.compiled)
+    }
+
+    fn weight_rms_error_max(&self) -> Option<f64> {
+        self.mapped().and_then(|r| {
+            r.quantization
+                .iter()
+                .map(|q| q.rms_relative_error)
+                .reduce(f64::max)
+        })
+    }
+}
+
+/// Deploys `net` on the point's target into `chips/NAME.chip` and emulates the sweep's data on
+/// it (the one pipeline, for the plain net and the fine-tuned one alike).
+fn attempt(plan: &Plan, ctx: &Context, net: &Net, name: &str) -> Attempt {
+    let text = match &plan.target_text {
+        Ok(t) => t,
+        Err(e) => return Attempt::failed(vec![e.clone()]),
+    };
+    let target = match lifchip_target::parse(text, &format!("point {}", plan.index)) {
+        Ok(t) => t,
+        Err(e) => return Attempt::failed(target_problems(&e)),
+    };
+    let mut attempt = Attempt {
+        target: target.name.clone(),
+        ..Attempt::default()
+    };
+    let options = match quantize_options(plan.synapse_tau, plan.input_rate) {
+        Ok(o) => o,
+        Err(e) => {
+            attempt.problems.push(e.to_string());
+            return attempt;
+        }
+    };
+    let chip_dir = ctx.out.join("chips").join(format!("{name}.chip"));
+    let deployed = deploy(Deployment {
+        net,
+        target: &target,
+        options: &options,
+        profile: None,
+        chip_dir: &chip_dir,
+        emulation: Some(Emulation {
+            data: ctx.data,
+            settings: EmulateSettings::regular(plan.ticks, 0),
+            float_predictions: &ctx.reference.spiking_predictions,
+            on_progress: &|_, _| {},
+        }),
+    });
+    match deployed {
+        Ok(d) => {
+            attempt.compiled = true;
+            attempt.report = Some(d.report);
+            attempt.emulation = d.emulation;
+            attempt.emulate_seconds = d.emulate_seconds;
+            attempt.agreement = d.agreement;
+        }
+        Err(failure) => {
+            attempt.problems = failure.problems();
+            attempt.compiled = failure.compiled();
+            attempt.report = Some(failure.into_report());
+        }
+    }
+    attempt
+}
+
+/// Runs the sweep's net at one point and, with `qat:`, the point's fine-tuned net beside it.
+pub fn run_point(plan: &Plan, ctx: &Context) -> PointResult {
+    let mut result = PointResult {
+        point: plan.index,
+        values: plan.shown.clone(),
+        key: plan.key.clone(),
+        ..PointResult::default()
+    };
+    let plain = attempt(plan, ctx, ctx.net, &format!("{:04}", plan.index));
+    record_plain(&mut result, plain);
+    if let (Some((key, _)), Ok(_)) = (&plan.qat, &plan.target_text) {
+        record_qat(&mut result, plan, ctx, key);
+    }
+    result
+}
+
+fn record_plain(result: &mut PointResult, a: Attempt) {
+    result.target.clone_from(&a.target);
+    result.weight_rms_error_max = a.weight_rms_error_max();
+    if let Some(r) = &a.report {
+        result.compile_seconds = Some(r.compile_seconds);
+        result.cores_lower_bound = Some(r.cores_lower_bound);
+    }
+    result.cores_used = a.mapped().map(|r| r.cores_used);
+    if let Some(emu) = &a.emulation {
+        let n = emu.samples.max(1) as f64;
+        result.emulate_seconds = a.emulate_seconds;
+        result.accuracy = emu.accuracy;
+        result.cycles_per_tick_mean = Some(emu.cycles_per_tick_mean);
+        result.latency_seconds_per_sample = Some(emu.latency_seconds_per_sample);
+        result.energy_joules_per_sample = Some(emu.energy_joules_per_sample);
+        result.spikes_per_sample = Some(emu.spikes as f64 / n);
+        result.synaptic_events_per_sample = Some(emu.synaptic_events as f64 / n);
+        result.overflow_events = Some(
+            emu.overflows
+                .iter()
+                .map(|o| o.current + o.voltage + o.accumulator)
+                .sum(),
+        );
+        result.agreement_with_float_spiking = a.agreement;
+    }
+    result.ok = a.problems.is_empty() && a.emulation.is_some();
+    result.problems = a.problems;
+}
+
+/// Deploys the point's fine-tuned net (`chips/NNNN-qat.chip`) and records it beside the plain
+/// one; its problems go to `qat_problems`, the point's own outcome stands.
+fn record_qat(result: &mut PointResult, plan: &Plan, ctx: &Context, key: &str) {
+    let net = match ctx.qat_nets.get(key) {
+        Some(Ok(n)) => n,
+        Some(Err(e)) => {
+            result.qat_problems = vec![format!("fine-tuning: {e}")];
+            return;
+        }
+        None => {
+            result.qat_problems = vec!["fine-tuning: no net was trained for this point".into()];
+            return;
+        }
+    };
+    result.qat_net = Some(format!("qat/{key}.net"));
+    let a = attempt(plan, ctx, net, &format!("{:04}-qat", plan.index));
+    if !a.problems.is_empty() {
+        result.qat_problems = a.problems;
+        return;
+    }
+    result.qat_rate_accuracy = lifchip_train::eval_rate(net, ctx.data)
+        .ok()
+        .map(|e| e.accuracy);
+    result.weight_rms_error_max_qat = a.weight_rms_error_max();
+    result.cores_used_qat = a.mapped().map(|r| r.cores_used);
+    if let Some(emu) = &a.emulation {
+        result.accuracy_qat = emu.accuracy;
+        result.energy_joules_per_sample_qat = Some(emu.energy_joules_per_sample);
+    }
+    result.agreement_qat_with_float_spiking = a.agreement;
+}
