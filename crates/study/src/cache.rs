@@ -101,7 +101,10 @@ mod tests {
         // Existing sweep results hold keys made this way: these values must not change.
         assert_eq!(key(&[]), "cbf29ce484222325");
         assert_ne!(key(&["ab", "c"]), key(&["a", "bc"]));
-        assert_eq!(key(&["lifchip-sweep-qat-base-1", "x"]), key(&["lifchip-sweep-qat-base-1", "x"]));
+        assert_eq!(
+            key(&["lifchip-sweep-qat-base-1", "x"]),
+            key(&["lifchip-sweep-qat-base-1", "x"])
+        );
     }
 
     #[test]

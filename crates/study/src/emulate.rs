@@ -234,4 +234,3 @@ pub fn emulate_dataset(
     report.encoding = Some(settings.encoding);
     Ok(report)
 }
-

@@ -70,7 +70,10 @@ pub enum StudyError {
     },
 
     /// The rate profile given to the compiler does not describe the net.
-    #[error("the rate profile does not describe net {net:?}:\n{}", violation_list(report))]
+    #[error(
+        "the rate profile does not describe net {net:?}:\n{}",
+        violation_list(report)
+    )]
     ProfileMismatch {
         net: String,
         report: Box<CompileReport>,

@@ -219,7 +219,10 @@ mod tests {
 
     #[test]
     fn agreement_needs_predictions_for_the_same_samples() {
-        assert_eq!(agreement(&[Some(1), None, Some(3), Some(0)], &[1, 2, 3, 4]), Some(0.5));
+        assert_eq!(
+            agreement(&[Some(1), None, Some(3), Some(0)], &[1, 2, 3, 4]),
+            Some(0.5)
+        );
         assert_eq!(agreement(&[Some(1)], &[]), None);
         assert_eq!(agreement(&[Some(1)], &[1, 2]), None);
     }
@@ -228,8 +231,14 @@ mod tests {
     fn settings_are_checked() {
         assert!(quantize_options(0.005, 1.0).is_ok());
         let e = quantize_options(-1.0, 1.0).err().map(|e| e.to_string());
-        assert_eq!(e.as_deref(), Some("--synapse-tau -1: expected a number of seconds >= 0"));
+        assert_eq!(
+            e.as_deref(),
+            Some("--synapse-tau -1: expected a number of seconds >= 0")
+        );
         let e = quantize_options(0.0, 2.0).err().map(|e| e.to_string());
-        assert_eq!(e.as_deref(), Some("--input-rate 2: expected spikes per tick in (0, 1]"));
+        assert_eq!(
+            e.as_deref(),
+            Some("--input-rate 2: expected spikes per tick in (0, 1]")
+        );
     }
 }

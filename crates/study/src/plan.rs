@@ -11,7 +11,9 @@ use serde_yaml::Value;
 use crate::{
     cache,
     error::{StudyError, StudyResult},
-    spec::{INPUT_RATE_AXIS, QatSpec, SYNAPSE_TAU_AXIS, SpecFile, TARGET_AXIS, TICKS_AXIS, show_value},
+    spec::{
+        INPUT_RATE_AXIS, QatSpec, SYNAPSE_TAU_AXIS, SpecFile, TARGET_AXIS, TICKS_AXIS, show_value,
+    },
 };
 
 /// Sets the field at dotted `path` in a target's YAML tree.
@@ -300,7 +302,6 @@ pub fn target_problems(e: &lifchip_target::TargetError) -> Vec<String> {
         })
         .collect()
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -50,15 +50,15 @@ pub fn obtain_net(
     let stamp_path = out.join("net.json");
     let source = format!("trained from `{}` into `net.net`", config_path.display());
     let stamp: Option<TrainedNet> = cache::read(&stamp_path);
-    if stamp.is_some_and(|s| s.fingerprint == fingerprint) {
-        if let Ok(net) = lifchip_net::load(&net_dir) {
-            observer.note(&format!(
-                "reusing {} (trained from {})",
-                net_dir.display(),
-                config_path.display()
-            ));
-            return Ok((net, fingerprint, source, None));
-        }
+    if stamp.is_some_and(|s| s.fingerprint == fingerprint)
+        && let Ok(net) = lifchip_net::load(&net_dir)
+    {
+        observer.note(&format!(
+            "reusing {} (trained from {})",
+            net_dir.display(),
+            config_path.display()
+        ));
+        return Ok((net, fingerprint, source, None));
     }
     if spec.downsample > 1 {
         let data_source = DataSource::parse(&config.data)?;
@@ -152,10 +152,10 @@ pub fn prepare_qat(
     let mut summaries = Vec::new();
     let mut todo: Vec<&(String, lifchip_train::QatConfig)> = Vec::new();
     for plan in plans {
-        if let Some(q) = &plan.qat {
-            if !todo.iter().any(|t| t.0 == q.0) {
-                todo.push(q);
-            }
+        if let Some(q) = &plan.qat
+            && !todo.iter().any(|t| t.0 == q.0)
+        {
+            todo.push(q);
         }
     }
     if todo.is_empty() {
@@ -283,4 +283,3 @@ pub fn float_reference(
     write_json(&path, &reference)?;
     Ok(reference)
 }
-

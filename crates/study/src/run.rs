@@ -254,3 +254,111 @@ fn record_qat(result: &mut PointResult, plan: &Plan, ctx: &Context, key: &str) {
     }
     result.agreement_qat_with_float_spiking = a.agreement;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// A 2x2-pixel, 2-class net: 4 inputs, 3 hidden soft-LIF neurons, 2 outputs.
+    fn small_net() -> Net {
+        let lif = |n: usize| {
+            format!(
+                "{{kind: soft_lif, tau_rc: 0.02, tau_ref: 0.002, amplitude: 0.063, bias: {:?}}}",
+                vec![0.1f32; n]
+            )
+        };
+        let text = format!(
+            "name: small\npopulations:\n  - {{name: in, shape: [4], neuron: {{kind: input}}}}\n  \
+             - {{name: hidden, shape: [3], neuron: {}}}\n  - {{name: out, shape: [2], neuron: {}}}\n\
+             projections:\n  - {{name: a, from: in, to: hidden, ops: [{{kind: dense, weights: \
+             [[0.5, -0.2, 0.3, 0.1], [0.2, 0.4, -0.1, 0.3], [-0.3, 0.2, 0.5, 0.2]]}}]}}\n  \
+             - {{name: b, from: hidden, to: out, ops: [{{kind: dense, weights: [[0.6, -0.4, 0.2], \
+             [-0.2, 0.5, 0.4]]}}]}}\n",
+            lif(3),
+            lif(2)
+        );
+        lifchip_net::from_yaml_str(&text).unwrap()
+    }
+
+    fn small_data() -> Dataset {
+        Dataset {
+            images: vec![255, 0, 128, 30, 0, 255, 60, 200, 90, 90, 90, 90],
+            labels: vec![0, 1, 0],
+            n: 3,
+            rows: 2,
+            cols: 2,
+        }
+    }
+
+    fn plan_with_qat(target: &lifchip_target::Target) -> Plan {
+        let qat = lifchip_train::QatConfig::from_target(target);
+        Plan {
+            index: 0,
+            shown: vec![("ticks".into(), "20".into())],
+            synapse_tau: 0.005,
+            input_rate: 1.0,
+            ticks: 20,
+            target_text: Ok(serde_yaml::to_string(target).unwrap()),
+            key: "k".into(),
+            qat: Some(("q".into(), qat)),
+        }
+    }
+
+    fn run_in(out: &Path) -> PointResult {
+        let net = small_net();
+        let data = small_data();
+        let target = lifchip_target::builtin("tiny").unwrap();
+        let reference = Reference {
+            spiking_predictions: vec![0, 1, 0],
+            ..Reference::default()
+        };
+        let qat_nets: QatNets = BTreeMap::from([("q".to_string(), Ok(net.clone()))]);
+        let ctx = Context {
+            net: &net,
+            data: &data,
+            out,
+            reference: &reference,
+            qat_nets: &qat_nets,
+        };
+        run_point(&plan_with_qat(&target), &ctx)
+    }
+
+    #[test]
+    fn a_point_runs_the_net_and_its_fine_tuned_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("chips")).unwrap();
+        let r = run_in(dir.path());
+        assert!(r.ok, "{:?}", r.problems);
+        assert!(r.problems.is_empty() && r.qat_problems.is_empty(), "{r:?}");
+        assert!(r.accuracy.is_some() && r.accuracy_qat.is_some(), "{r:?}");
+        assert!(r.agreement_with_float_spiking.is_some(), "{r:?}");
+        assert_eq!(r.cores_used, r.cores_used_qat);
+        assert!(dir.path().join("chips/0000.chip/report.json").is_file());
+        assert!(dir.path().join("chips/0000-qat.chip/report.json").is_file());
+    }
+
+    #[test]
+    fn a_chipdir_that_cannot_be_written_fails_the_point_on_both_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        // `chips` is a file: no CHIPDIR can be written below it.
+        std::fs::write(dir.path().join("chips"), b"not a directory").unwrap();
+        let r = run_in(dir.path());
+        assert!(!r.ok);
+        assert!(
+            r.problems.iter().any(|p| p.starts_with("writing the CHIPDIR")),
+            "{:?}",
+            r.problems
+        );
+        // The mapping itself succeeded and is recorded.
+        assert!(r.cores_used.is_some() && r.compile_seconds.is_some(), "{r:?}");
+        assert!(r.accuracy.is_none());
+        assert!(
+            r.qat_problems.iter().any(|p| p.starts_with("writing the CHIPDIR")),
+            "{:?}",
+            r.qat_problems
+        );
+        assert!(r.accuracy_qat.is_none());
+    }
+}

@@ -433,13 +433,22 @@ impl SpecFile {
             return Err(self.error(&["ticks"], "ticks: expected at least 1"));
         }
         if s.downsample == 0 {
-            return Err(self.error(&["downsample"], "downsample: expected a factor of at least 1"));
+            return Err(self.error(
+                &["downsample"],
+                "downsample: expected a factor of at least 1",
+            ));
         }
         if !(s.synapse_tau.is_finite() && s.synapse_tau >= 0.0) {
-            return Err(self.error(&["synapse_tau"], "synapse_tau: expected a number of seconds >= 0"));
+            return Err(self.error(
+                &["synapse_tau"],
+                "synapse_tau: expected a number of seconds >= 0",
+            ));
         }
         if !(s.input_rate.is_finite() && s.input_rate > 0.0 && s.input_rate <= 1.0) {
-            return Err(self.error(&["input_rate"], "input_rate: expected spikes per tick in (0, 1]"));
+            return Err(self.error(
+                &["input_rate"],
+                "input_rate: expected spikes per tick in (0, 1]",
+            ));
         }
         if s.mode == SweepMode::List {
             let first = &s.axes.0[0];
@@ -455,7 +464,7 @@ impl SpecFile {
                         "axes.{}: {} values, but mode list needs every axis to have as many as \
                          `{}` ({})",
                         a.name,
-                    a.values.len(),
+                        a.values.len(),
                         first.name,
                         first.values.len()
                     ),

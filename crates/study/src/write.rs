@@ -71,7 +71,6 @@ pub struct QatNetSummary {
     pub error: Option<String>,
 }
 
-
 /// A number as Rust displays it (shortest round trip, no exponent), as the CSV has always
 /// written it.
 struct Num<T>(T);
@@ -153,7 +152,8 @@ impl Row {
             emulate_seconds: num(r.emulate_seconds),
             problems: one_line(&r.problems.join("; ")),
             qat_rate_accuracy: qat.then_some(num(r.qat_rate_accuracy)),
-            agreement_qat_with_float_spiking: qat.then_some(num(r.agreement_qat_with_float_spiking)),
+            agreement_qat_with_float_spiking: qat
+                .then_some(num(r.agreement_qat_with_float_spiking)),
             cores_used_qat: qat.then_some(num(r.cores_used_qat)),
             energy_joules_per_sample_qat: qat.then_some(num(r.energy_joules_per_sample_qat)),
             weight_rms_error_max_qat: qat.then_some(num(r.weight_rms_error_max_qat)),
@@ -420,4 +420,3 @@ pub fn report_md(
     }
     md
 }
-
