@@ -347,15 +347,22 @@ mod tests {
         let r = run_in(dir.path());
         assert!(!r.ok);
         assert!(
-            r.problems.iter().any(|p| p.starts_with("writing the CHIPDIR")),
+            r.problems
+                .iter()
+                .any(|p| p.starts_with("writing the CHIPDIR")),
             "{:?}",
             r.problems
         );
         // The mapping itself succeeded and is recorded.
-        assert!(r.cores_used.is_some() && r.compile_seconds.is_some(), "{r:?}");
+        assert!(
+            r.cores_used.is_some() && r.compile_seconds.is_some(),
+            "{r:?}"
+        );
         assert!(r.accuracy.is_none());
         assert!(
-            r.qat_problems.iter().any(|p| p.starts_with("writing the CHIPDIR")),
+            r.qat_problems
+                .iter()
+                .any(|p| p.starts_with("writing the CHIPDIR")),
             "{:?}",
             r.qat_problems
         );

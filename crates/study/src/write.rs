@@ -420,3 +420,89 @@ pub fn report_md(
     }
     md
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn axis(name: &str) -> Axis {
+        Axis {
+            name: name.into(),
+            values: Vec::new(),
+        }
+    }
+
+    fn results() -> Vec<PointResult> {
+        vec![
+            PointResult {
+                point: 0,
+                values: vec![("core.neurons".into(), "64".into())],
+                target: "tiny, edited".into(),
+                ok: true,
+                accuracy: Some(0.5),
+                cores_used: Some(3),
+                energy_joules_per_sample: Some(1.5e-7),
+                ..PointResult::default()
+            },
+            PointResult {
+                point: 1,
+                values: vec![("core.neurons".into(), "8".into())],
+                problems: vec!["core 0: neurons 9 > 8".into(), "say \"x\"\nagain".into()],
+                ..PointResult::default()
+            },
+        ]
+    }
+
+    fn read(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
+        let mut r = csv::Reader::from_reader(bytes);
+        let header = r.headers().unwrap().iter().map(str::to_string).collect();
+        let rows = r
+            .records()
+            .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
+            .collect();
+        (header, rows)
+    }
+
+    #[test]
+    fn the_csv_has_one_column_per_header_name() {
+        let bytes = results_csv(&results(), &[axis("core.neurons")], false).unwrap();
+        let (header, rows) = read(&bytes);
+        let expected = "point,core.neurons,target,ok,accuracy,agreement_with_float_spiking,\
+                        cores_used,cores_lower_bound,cycles_per_tick_mean,\
+                        latency_seconds_per_sample,energy_joules_per_sample,spikes_per_sample,\
+                        synaptic_events_per_sample,overflow_events,weight_rms_error_max,\
+                        compile_seconds,emulate_seconds,problems";
+        assert_eq!(header.join(","), expected);
+        assert!(rows.iter().all(|r| r.len() == header.len()));
+        let cell = |row: usize, name: &str| {
+            let k = header.iter().position(|h| h == name).unwrap();
+            rows[row][k].clone()
+        };
+        assert_eq!(cell(0, "target"), "tiny, edited");
+        assert_eq!(cell(0, "core.neurons"), "64");
+        assert_eq!(cell(0, "cores_used"), "3");
+        // Numbers as Rust displays them, as the CSV always had them.
+        assert_eq!(cell(0, "energy_joules_per_sample"), "0.00000015");
+        assert_eq!(cell(0, "cycles_per_tick_mean"), "");
+        assert_eq!(cell(1, "ok"), "false");
+        assert_eq!(
+            cell(1, "problems"),
+            "core 0: neurons 9 > 8; say \"x\" again"
+        );
+    }
+
+    #[test]
+    fn qat_columns_appear_only_with_qat() {
+        let bytes = results_csv(&results(), &[axis("core.neurons")], true).unwrap();
+        let (header, rows) = read(&bytes);
+        assert_eq!(header[5], "accuracy_qat");
+        assert_eq!(
+            header[header.len() - 7..].join(","),
+            "qat_rate_accuracy,agreement_qat_with_float_spiking,cores_used_qat,\
+             energy_joules_per_sample_qat,weight_rms_error_max_qat,qat_net,qat_problems"
+        );
+        assert!(rows.iter().all(|r| r.len() == header.len()));
+        let plain = results_csv(&results(), &[axis("core.neurons")], false).unwrap();
+        assert_eq!(read(&plain).0.len() + 8, header.len());
+    }
+}
