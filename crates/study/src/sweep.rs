@@ -204,25 +204,7 @@ pub fn run_sweep(
             (Vec::new(), Some(e.to_string()))
         }
     };
-    let done: Vec<&PointResult> = results
-        .iter()
-        .filter(|r| {
-            r.ok && r.latency_seconds_per_sample.is_some() && r.energy_joules_per_sample.is_some()
-        })
-        .collect();
-    let xy: Vec<(f64, f64)> = done
-        .iter()
-        .map(|r| {
-            (
-                r.latency_seconds_per_sample.unwrap_or(0.0),
-                r.energy_joules_per_sample.unwrap_or(0.0),
-            )
-        })
-        .collect();
-    let front: Vec<usize> = plot::pareto_front(&xy)
-        .into_iter()
-        .map(|k| done[k].point)
-        .collect();
+    let front = plot::pareto_points(&results);
     let mapped = results.iter().filter(|r| r.ok).count();
     let summary = Summary {
         spec: spec_path.display().to_string(),

@@ -16,6 +16,27 @@ use crate::{
     spec::{Axis, show_value},
 };
 
+/// The points that mapped with a finite latency and energy per sample: their numbers, and
+/// (latency, energy) of each.
+fn latency_energy(results: &[PointResult]) -> (Vec<usize>, Vec<(f64, f64)>) {
+    results
+        .iter()
+        .filter(|r| r.ok)
+        .filter_map(
+            |r| match (r.latency_seconds_per_sample, r.energy_joules_per_sample) {
+                (Some(x), Some(y)) if x.is_finite() && y.is_finite() => Some((r.point, (x, y))),
+                _ => None,
+            },
+        )
+        .unzip()
+}
+
+/// The numbers of the points on the Pareto front of energy and latency per sample.
+pub fn pareto_points(results: &[PointResult]) -> Vec<usize> {
+    let (points, xy) = latency_energy(results);
+    pareto_front(&xy).into_iter().map(|k| points[k]).collect()
+}
+
 /// Indices (into `points`) of the points no other point beats on both coordinates (lower is
 /// better; equal points are all kept).
 pub fn pareto_front(points: &[(f64, f64)]) -> Vec<usize> {
@@ -264,23 +285,8 @@ pub fn write_all(
         });
     }
 
-    let done: Vec<&PointResult> = results
-        .iter()
-        .filter(|r| {
-            r.ok && r.latency_seconds_per_sample.is_some_and(f64::is_finite)
-                && r.energy_joules_per_sample.is_some_and(f64::is_finite)
-        })
-        .collect();
+    let (done, xy) = latency_energy(results);
     if !done.is_empty() {
-        let xy: Vec<(f64, f64)> = done
-            .iter()
-            .map(|r| {
-                (
-                    r.latency_seconds_per_sample.unwrap_or(0.0),
-                    r.energy_joules_per_sample.unwrap_or(0.0),
-                )
-            })
-            .collect();
         let front = pareto_front(&xy);
         let plot = ParetoPlot {
             title: format!("{title}: energy vs latency per sample"),
@@ -290,7 +296,7 @@ pub fn write_all(
                 .iter()
                 .zip(&xy)
                 .enumerate()
-                .map(|(k, (r, (x, y)))| (*x, *y, r.point, front.contains(&k)))
+                .map(|(k, (point, (x, y)))| (*x, *y, *point, front.contains(&k)))
                 .collect(),
         };
         save(&plot, dir, "energy-latency")?;
