@@ -185,20 +185,21 @@ pub fn emulate_dataset(
     let inputs = config.inputs.len();
     let pixels = data.rows * data.cols;
     if pixels != inputs {
-        return Err(StudyError::DataDoesNotFitChip(format!(
-            "the chip takes {inputs} input channels but the data has {}x{} = {pixels} pixels per image",
-            data.rows, data.cols
-        )));
+        return Err(StudyError::InputsMismatch {
+            inputs,
+            rows: data.rows,
+            cols: data.cols,
+        });
     }
     let readout = config
         .populations
         .get(config.readout as usize)
         .map_or(0, |p| p.placement.len());
     if data.num_classes() > readout {
-        return Err(StudyError::DataDoesNotFitChip(format!(
-            "the data has {} classes but the chip's readout population has {readout} neurons",
-            data.num_classes()
-        )));
+        return Err(StudyError::ClassesMismatch {
+            classes: data.num_classes(),
+            readout,
+        });
     }
     let emulator = Emulator::new(config)?;
     let options = RunOptions {

@@ -98,13 +98,30 @@ pub enum StudyError {
         message: String,
     },
 
-    /// The dataset and the chip disagree (inputs or classes).
-    #[error("{0}")]
-    DataDoesNotFitChip(String),
+    /// The images do not have as many pixels as the chip has input channels.
+    #[error(
+        "the chip takes {inputs} input channels but the data has {rows}x{cols} = {} pixels per image",
+        rows * cols
+    )]
+    InputsMismatch {
+        inputs: usize,
+        rows: usize,
+        cols: usize,
+    },
 
-    /// A sweep input that is not a spec field (e.g. the downsampling factor for the images).
-    #[error("{0}")]
-    Invalid(String),
+    /// The data has more classes than the chip's readout population has neurons.
+    #[error(
+        "the data has {classes} classes but the chip's readout population has {readout} neurons"
+    )]
+    ClassesMismatch { classes: usize, readout: usize },
+
+    /// The downsampling factor does not divide the images.
+    #[error("downsample: {factor} does not divide the {rows}x{cols} images; use a divisor of both")]
+    Downsample {
+        factor: usize,
+        rows: usize,
+        cols: usize,
+    },
 
     /// A plot could not be drawn.
     #[error("drawing a plot: {0}")]

@@ -14,10 +14,11 @@ pub fn downsample(data: &Dataset, factor: usize) -> StudyResult<Dataset> {
         return Ok(data.clone());
     }
     if !data.rows.is_multiple_of(factor) || !data.cols.is_multiple_of(factor) {
-        return Err(StudyError::Invalid(format!(
-            "downsample: {factor} does not divide the {}x{} images; use a divisor of both",
-            data.rows, data.cols
-        )));
+        return Err(StudyError::Downsample {
+            factor,
+            rows: data.rows,
+            cols: data.cols,
+        });
     }
     let (rows, cols) = (data.rows / factor, data.cols / factor);
     let area = (factor * factor) as u32;

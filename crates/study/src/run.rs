@@ -307,8 +307,11 @@ mod tests {
     }
 
     fn run_in(out: &Path) -> PointResult {
+        run_on(out, &small_data())
+    }
+
+    fn run_on(out: &Path, data: &Dataset) -> PointResult {
         let net = small_net();
-        let data = small_data();
         let target = lifchip_target::builtin("tiny").unwrap();
         let reference = Reference {
             spiking_predictions: vec![0, 1, 0],
@@ -317,7 +320,7 @@ mod tests {
         let qat_nets: QatNets = BTreeMap::from([("q".to_string(), Ok(net.clone()))]);
         let ctx = Context {
             net: &net,
-            data: &data,
+            data,
             out,
             reference: &reference,
             qat_nets: &qat_nets,
@@ -367,5 +370,30 @@ mod tests {
             r.qat_problems
         );
         assert!(r.accuracy_qat.is_none());
+    }
+
+    #[test]
+    fn an_emulation_error_fails_the_point_and_keeps_its_mapping() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("chips")).unwrap();
+        let wide = Dataset {
+            images: vec![0; 9],
+            labels: vec![0],
+            n: 1,
+            rows: 3,
+            cols: 3,
+        };
+        let r = run_on(dir.path(), &wide);
+        assert!(!r.ok);
+        assert_eq!(
+            r.problems,
+            vec![
+                "emulation: the chip takes 4 input channels but the data has 3x3 = 9 pixels per \
+                 image"
+                    .to_string()
+            ]
+        );
+        assert!(r.cores_used.is_some(), "{r:?}");
+        assert!(r.qat_problems[0].starts_with("emulation: "), "{r:?}");
     }
 }

@@ -70,19 +70,21 @@ pub fn run_sweep(
             .map_or_else(String::new, |k| {
                 format!("; a net for images pooled {k}x{k} takes that many: set `downsample: {k}`")
             });
-        return Err(StudyError::Invalid(format!(
-            "{}: net `{}` takes {inputs} inputs, but the images are {}x{} = {} pixels{}{hint}",
-            spec_path.display(),
-            net.name,
-            data.rows,
-            data.cols,
-            data.pixels_per_image(),
-            if spec.downsample > 1 {
-                " after `downsample`"
-            } else {
-                ""
-            }
-        )));
+        return Err(StudyError::Spec {
+            at: file.file(),
+            message: format!(
+                "net `{}` takes {inputs} inputs, but the images are {}x{} = {} pixels{}{hint}",
+                net.name,
+                data.rows,
+                data.cols,
+                data.pixels_per_image(),
+                if spec.downsample > 1 {
+                    " after `downsample`"
+                } else {
+                    ""
+                }
+            ),
+        });
     }
     let data_desc = format!(
         "{}|{}|{}|{}",
