@@ -23,7 +23,7 @@ mod mesh;
 mod rules;
 mod schema;
 mod table;
-mod tree;
+pub mod tree;
 
 pub use crate::{
     builtin::{builtin, builtin_names, builtin_source, resolve},
