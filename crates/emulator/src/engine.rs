@@ -45,7 +45,7 @@ pub(crate) struct State {
     core_dense: Vec<u64>,
     core_shared: Vec<u64>,
     /// Per core this tick: neuron-stage cycles beyond the every-tick update and the packets
-    /// (active neurons, spiking neurons, messages, and the host's input messages on core 0).
+    /// (active neurons, spiking neurons, messages).
     core_stage: Vec<u64>,
     /// Per compartment: nonzero `u`, `v` or bias at the start of the tick (active pricing).
     active_pre: Vec<bool>,
@@ -79,7 +79,11 @@ impl State {
             core_dense: vec![0; p.n_cores],
             core_shared: vec![0; p.n_cores],
             core_stage: vec![0; p.n_cores],
-            active_pre: if p.price_active { vec![false; n] } else { Vec::new() },
+            active_pre: if p.price_active {
+                vec![false; n]
+            } else {
+                Vec::new()
+            },
             net: NetSim::new(p.topology.routers),
             inp: vec![0; n],
             slow: Vec::new(),
@@ -578,6 +582,8 @@ fn tick<const CYCLE: bool>(
         &s.chans
     };
     let in_slot = ((now + u64::from(par.input_delay)) % slots) as usize;
+    // The host sends the input messages, in parallel with the cores.
+    let mut host_stage = 0u64;
     let mut i = 0;
     while i < chans.len() {
         let ch = chans[i];
@@ -599,8 +605,7 @@ fn tick<const CYCLE: bool>(
             rec.counts.hops_y += u64::from(topo.hops_y[tree as usize]);
             if CYCLE {
                 s.inject.push(tree);
-                // The host core (core 0) sends the input messages.
-                s.core_stage[0] +=
+                host_stage +=
                     u64::from(p.in_msgs[c]) * u64::from(p.target.timing.cycles_per_message);
             }
         }
@@ -755,11 +760,16 @@ fn tick<const CYCLE: bool>(
             u64::from(tm.cycles_per_neuron),
             u64::from(tm.cycles_per_packet_out),
         );
-        let (dsyn, ssyn) = (pick(tm.cycles_per_dense_synop), pick(tm.cycles_per_shared_synop));
+        let (dsyn, ssyn) = (
+            pick(tm.cycles_per_dense_synop),
+            pick(tm.cycles_per_shared_synop),
+        );
         let core_cycles = |c: usize| {
             let sparse = s.core_syn[c] - s.core_dense[c] - s.core_shared[c];
-            let synapse_stage =
-                s.core_in[c] * pin + sparse * syn + s.core_dense[c] * dsyn + s.core_shared[c] * ssyn;
+            let synapse_stage = s.core_in[c] * pin
+                + sparse * syn
+                + s.core_dense[c] * dsyn
+                + s.core_shared[c] * ssyn;
             let neuron_stage = p.core_neurons[c] * neu + s.core_out[c] * pout + s.core_stage[c];
             if tm.pipelined {
                 synapse_stage.max(neuron_stage)
@@ -767,7 +777,7 @@ fn tick<const CYCLE: bool>(
                 synapse_stage + neuron_stage
             }
         };
-        let mut slowest = 0u64;
+        let mut slowest = host_stage;
         for c in 0..p.n_cores {
             let cycles = core_cycles(c);
             cs.core_compute_cycles[c] += cycles;

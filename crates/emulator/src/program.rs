@@ -204,7 +204,11 @@ fn row_kinds(config: &ChipConfig) -> Vec<u8> {
             let n = a.synapses.len() as u64;
             let kind = if classes.get(r).is_some_and(|&m| m > 1) {
                 ROW_SHARED
-            } else if price_dense && dense_rows && n > 0 && a.span() * w + index_bits < n * (w + index_bits) {
+            } else if price_dense
+                && dense_rows
+                && n > 0
+                && a.span() * w + index_bits < n * (w + index_bits)
+            {
                 ROW_DENSE
             } else {
                 ROW_SPARSE
@@ -436,8 +440,11 @@ impl Program {
             price_active: t.timing.cycles_per_active_neuron != 0
                 || t.energy.active_neuron_joules != 0.0,
             barrier_cycles: {
-                let mut tiles: Vec<(u32, u32)> =
-                    config.cores.iter().map(|c| t.router_of((c.x, c.y))).collect();
+                let mut tiles: Vec<(u32, u32)> = config
+                    .cores
+                    .iter()
+                    .map(|c| t.router_of((c.x, c.y)))
+                    .collect();
                 tiles.sort_unstable();
                 tiles.dedup();
                 t.barrier_cycles(tiles.len() as u64)

@@ -383,7 +383,8 @@ impl Target {
     /// Cycles of the end-of-tick barrier with `tiles` tiles in use.
     pub fn barrier_cycles(&self, tiles: u64) -> u64 {
         let tm = &self.timing;
-        let doublings = u64::from(tiles.max(1).ilog2()).min(u64::from(tm.barrier_tile_doublings_max));
+        let doublings =
+            u64::from(tiles.max(1).ilog2()).min(u64::from(tm.barrier_tile_doublings_max));
         u64::from(tm.barrier_cycles) + doublings * u64::from(tm.barrier_cycles_per_tile_doubling)
     }
 

@@ -672,7 +672,7 @@ pub(crate) const FIELDS: &[Field] = &[
         CYCLES,
         "0",
         "cycles",
-        "Cycles per message: one per destination core of a spike packet, and of an input packet (charged to the host core, core 0).",
+        "Cycles per message: one per destination core of a spike packet, and of an input packet (sent by the host, in parallel with the cores).",
     ),
     opt(
         "timing.cycles_per_hop_y",

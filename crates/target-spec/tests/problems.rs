@@ -58,7 +58,7 @@ fn several_problems_in_one_file_are_all_reported_in_order() {
             ("  input_axons: 4096 ", "  input_axon: 4096 "),
             ("  weight_bits: 8 ", "  weight_bits: 0 "),
             ("  reset: zero ", "  reset: substract "),
-            ("  synop_joules: 23.6e-12", "  synop_joules: 23.6"),
+            ("  synop_joules: 33.6e-12", "  synop_joules: 33.6"),
             ("\nenergy:\n", "\ncolour: red\nenergy:\n"),
         ],
     );
@@ -72,7 +72,7 @@ fn several_problems_in_one_file_are_all_reported_in_order() {
             ("precision.weight_bits", line_of(&text, "weight_bits: 0")),
             ("neuron.reset", line_of(&text, "reset: substract")),
             ("colour", line_of(&text, "colour: red")),
-            ("energy.synop_joules", line_of(&text, "synop_joules: 23.6 ")),
+            ("energy.synop_joules", line_of(&text, "synop_joules: 33.6 ")),
         ],
         "{ps:#?}"
     );
