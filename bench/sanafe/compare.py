@@ -335,6 +335,8 @@ def main():
     if args.nets:
         chosen = {k: chosen[k] for k in args.nets.split(",")}
     binaries = build_lifchip()
+    if args.write_fixtures:
+        FIXTURES.mkdir(parents=True, exist_ok=True)
     rows, fixtures = [], {}
     ok = True
     for name, (net, spikes) in chosen.items():
