@@ -610,13 +610,13 @@ pub(crate) const FIELDS: &[Field] = &[
         "timing.cycles_per_synop",
         CYCLES,
         "cycles",
-        "Cycles per synaptic operation (one weight added).",
+        "Cycles per synaptic operation (one weight added): sparse rows, and every row the finer prices leave at 0.",
     ),
     req(
         "timing.cycles_per_neuron",
         CYCLES,
         "cycles",
-        "Cycles per neuron (compartment) update.",
+        "Cycles per neuron (compartment) visit, every compartment every tick.",
     ),
     req(
         "timing.cycles_per_packet_out",
@@ -628,7 +628,7 @@ pub(crate) const FIELDS: &[Field] = &[
         "timing.cycles_per_hop",
         CYCLES,
         "cycles",
-        "Router latency per hop.",
+        "Router latency per hop over an x link (and a y link unless `cycles_per_hop_y` is set).",
     ),
     req(
         "timing.barrier_cycles",
@@ -710,13 +710,13 @@ pub(crate) const FIELDS: &[Field] = &[
         "energy.synop_joules",
         JOULES,
         "J",
-        "Energy of one synaptic operation.",
+        "Energy of one synaptic operation: sparse rows, and every row the finer prices leave at 0.",
     ),
     req(
         "energy.neuron_update_joules",
         JOULES,
         "J",
-        "Energy of one neuron update.",
+        "Energy of one neuron (compartment) visit, every compartment every tick.",
     ),
     req(
         "energy.spike_out_joules",
@@ -728,7 +728,7 @@ pub(crate) const FIELDS: &[Field] = &[
         "energy.hop_joules",
         JOULES,
         "J",
-        "Energy of one packet crossing one router hop.",
+        "Energy of one packet crossing one x link (and a y link unless `hop_y_joules` is set).",
     ),
     req(
         "energy.static_watts_per_core",
