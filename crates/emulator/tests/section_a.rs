@@ -222,7 +222,7 @@ fn check(seed: u64) {
     let mut emu = Emulator::new(&config).expect("a valid config");
     let options = RunOptions {
         ticks: ticks as u32,
-        mode: if seed % 2 == 0 {
+        mode: if seed.is_multiple_of(2) {
             Mode::CycleAccurate
         } else {
             Mode::Functional
