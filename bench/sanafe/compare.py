@@ -333,6 +333,9 @@ def main():
     import sanafe  # noqa: F401 (installed by ensure_sanafe)
     chosen = nets()
     if args.nets:
+        unknown = [k for k in args.nets.split(",") if k not in chosen]
+        if unknown:
+            parser.error(f"unknown net(s) {', '.join(unknown)}; choose from {', '.join(chosen)}")
         chosen = {k: chosen[k] for k in args.nets.split(",")}
     binaries = build_lifchip()
     if args.write_fixtures:
