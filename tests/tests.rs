@@ -8,6 +8,7 @@ mod compile_emulate;
 mod fanin_split;
 mod profile;
 mod qat;
+mod sanafe;
 mod sweep;
 mod targets;
 mod workflow;
