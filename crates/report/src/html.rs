@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::svg::{
-    FILL_STEPS, HOT_LINKS, LOAD_STEPS, MAX_LINK_TITLES, MAX_RASTER_SPIKES, POPULATION_COLOURS,
+    FILL_STEPS, HOT_LINKS, LOAD_STEPS, MAX_LINK_ELEMENTS, MAX_RASTER_SPIKES, POPULATION_COLOURS,
     bars_svg, busiest, core_map_svg, esc, link_map_svg, raster_svg, rate_histogram_svg, si,
     tile_side,
 };
@@ -44,7 +44,7 @@ th{background:#f3f3f3}td.l,th.l{text-align:left}.note{color:#444;font-style:ital
 .legend{display:flex;flex-wrap:wrap;gap:2px 10px;margin:.4em 0;font-size:12px;align-items:center}\
 .sw{display:inline-block;width:14px;height:14px;border:1px solid #888;vertical-align:middle;margin-right:3px}\
 svg text{font-size:11px;fill:#222}.mesh{fill:#f4f4f4;stroke:#ddd}.plot{fill:#fafafa;stroke:#bbb}\
-.c{stroke-width:2;fill:#ccc}.u{fill:#e2e2e2}.k{stroke-linecap:round}\
+.c{stroke-width:2;fill:#ccc}.u{fill:#e2e2e2}.k{stroke-linecap:round;fill:none}\
 .hot circle{fill:none;stroke:#000;stroke-width:2}.hot text{font-weight:bold}\
 .spk{fill:#222}.bar{fill:#4477aa}.fig{overflow-x:auto}\
 .selector label{margin-right:1em}.metric{display:none}\
@@ -296,10 +296,10 @@ pub(crate) fn page(chip: &ChipInput, run: Option<&RunSummary>) -> String {
             out,
             "<p class=\"note\">Aggregated: links are summed between tiles of {side} × {side} routers; links inside a tile are not drawn.</p>"
         );
-    } else if loads.len() > MAX_LINK_TITLES {
+    } else if loads.len() > MAX_LINK_ELEMENTS {
         let _ = write!(
             out,
-            "<p class=\"note\">{} links: only the busiest carry hover text; the table lists them.</p>",
+            "<p class=\"note\">Aggregated: {} links are drawn as one path per load step, so only the busiest carry hover text; the table lists them.</p>",
             loads.len()
         );
     }

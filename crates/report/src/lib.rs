@@ -32,7 +32,7 @@ pub use inputs::{
     Violation,
 };
 pub use loads::{CoreFill, core_fill, link_loads};
-pub use svg::{core_map_svg, link_map_svg};
+pub use svg::{core_map_svg, link_map_svg, raster_svg, rate_histogram_svg};
 
 /// What went wrong reading inputs or writing the report.
 #[derive(Debug, thiserror::Error)]

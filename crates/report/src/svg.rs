@@ -11,8 +11,9 @@ use crate::loads::CoreFill;
 
 /// More mesh cells than this are drawn as tiles of several routers each.
 pub const MAX_CELLS: u64 = 20_000;
-/// More loaded links than this are drawn without a title each (the busiest keep theirs).
-pub const MAX_LINK_TITLES: usize = 20_000;
+/// More loaded links than this are drawn as one path per load step, without a title each
+/// (the busiest keep theirs): tens of thousands of elements would slow a browser down.
+pub const MAX_LINK_ELEMENTS: usize = 4_000;
 /// Links marked and listed as the busiest.
 pub const HOT_LINKS: usize = 10;
 /// A population with more spikes than this gets a density raster instead of one mark each.
@@ -219,7 +220,7 @@ pub fn core_map_svg(config: &ChipConfig, fills: &[CoreFill]) -> String {
                 .map(|&(p, k)| format!("{} ×{k}", name(p)))
                 .collect();
             format!(
-                "core {} at ({}, {}): neurons {}/{} ({:.0}%), input axons {}/{} ({:.0}%), synapse memory {}/{} bits ({:.0}%); {}",
+                "core {} ({}, {}): neurons {}/{} ({:.0}%), axons {}/{} ({:.0}%), synapse bits {}/{} ({:.0}%); {}",
                 f.core,
                 f.x,
                 f.y,
@@ -236,7 +237,7 @@ pub fn core_map_svg(config: &ChipConfig, fills: &[CoreFill]) -> String {
             )
         } else {
             format!(
-                "routers ({}, {}) to ({}, {}): {} cores; fullest: neurons {}/{} ({:.0}%), input axons {}/{} ({:.0}%), synapse memory {}/{} bits ({:.0}%); mostly {}",
+                "routers ({}, {}) to ({}, {}): {} cores; fullest: neurons {}/{} ({:.0}%), axons {}/{} ({:.0}%), synapse bits {}/{} ({:.0}%); mostly {}",
                 tx * grid.side,
                 ty * grid.side,
                 (tx + 1) * grid.side - 1,
@@ -256,7 +257,7 @@ pub fn core_map_svg(config: &ChipConfig, fills: &[CoreFill]) -> String {
         };
         let _ = write!(
             out,
-            r#"<rect class="c n{} a{} s{} p{}" x="{x}" y="{y}" width="{c}" height="{c}"><title>{}</title></rect>"#,
+            r#"<rect class="c n{} a{} s{} p{}" x="{x:.1}" y="{y:.1}" width="{c}" height="{c}"><title>{}</title></rect>"#,
             fill_step(n, limits.0),
             fill_step(a, limits.1),
             fill_step(s, limits.2),
@@ -285,8 +286,9 @@ pub fn busiest(loads: &BTreeMap<Link, u64>) -> Vec<(Link, u64)> {
     all
 }
 
-/// The link map: one line per loaded directed link (per pair of tiles on very large meshes),
-/// coloured and widened by its load relative to the busiest (`l1`..`l8`); the two directions
+/// The link map: one line per loaded directed link (per pair of tiles on very large meshes;
+/// one path per load step above [`MAX_LINK_ELEMENTS`] links), coloured and widened by its load
+/// relative to the busiest (`l1`..`l8`); the two directions
 /// of a link run side by side (eastbound above westbound, southbound right of northbound).
 /// The [`HOT_LINKS`] busiest are marked with a ring and a rank number.
 pub fn link_map_svg(config: &ChipConfig, loads: &BTreeMap<Link, u64>) -> String {
@@ -313,27 +315,28 @@ pub fn link_map_svg(config: &ChipConfig, loads: &BTreeMap<Link, u64>) -> String 
         all.truncate(HOT_LINKS);
         all
     };
-    let titled = tiled.len() <= MAX_LINK_TITLES;
     let mut out = String::new();
     grid.open(
         &mut out,
         "linkmap",
         &format!("link map: {} loaded links", tiled.len()),
     );
-    // The routers holding cores, so the links have their context.
+    // The routers holding cores, so the links have their context: one path for all.
     let mut used: Vec<(u32, u32)> = config.cores.iter().map(|c| grid.tile(c.x, c.y)).collect();
     used.sort_unstable();
     used.dedup();
+    let square = grid.cell * 0.8;
+    out.push_str(r#"<path class="u" d=""#);
     for t in used {
         let (x, y) = grid.corner(t);
         let _ = write!(
             out,
-            r#"<rect class="u" x="{}" y="{}" width="{s}" height="{s}"/>"#,
+            "M{:.1} {:.1}h{square:.1}v{square:.1}h-{square:.1}z",
             x + grid.cell * 0.1,
-            y + grid.cell * 0.1,
-            s = grid.cell * 0.8
+            y + grid.cell * 0.1
         );
     }
+    out.push_str(r#""/>"#);
     let offset = grid.cell * 0.15;
     let ends = |a: (u32, u32), b: (u32, u32)| {
         let (mut x1, mut y1) = grid.centre(a);
@@ -362,17 +365,28 @@ pub fn link_map_svg(config: &ChipConfig, loads: &BTreeMap<Link, u64>) -> String 
             )
         }
     };
-    for (&(a, b), &n) in &tiled {
-        let (x1, y1, x2, y2) = ends(a, b);
-        let _ = write!(
-            out,
-            r#"<line class="k l{}" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}">"#,
-            load_step(n, max)
-        );
-        if titled {
-            let _ = write!(out, "<title>{}</title>", esc(&label(a, b, n)));
+    if tiled.len() <= MAX_LINK_ELEMENTS {
+        for (&(a, b), &n) in &tiled {
+            let (x1, y1, x2, y2) = ends(a, b);
+            let _ = write!(
+                out,
+                r#"<line class="k l{}" x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}"><title>{}</title></line>"#,
+                load_step(n, max),
+                esc(&label(a, b, n))
+            );
         }
-        out.push_str("</line>");
+    } else {
+        let mut paths: BTreeMap<u64, String> = BTreeMap::new();
+        for (&(a, b), &n) in &tiled {
+            let (x1, y1, x2, y2) = ends(a, b);
+            let _ = write!(
+                paths.entry(load_step(n, max)).or_default(),
+                "M{x1:.1} {y1:.1}L{x2:.1} {y2:.1}"
+            );
+        }
+        for (step, d) in paths {
+            let _ = write!(out, r#"<path class="k l{step}" d="{d}"/>"#);
+        }
     }
     for (rank, (link, n)) in hot.iter().enumerate() {
         let (a, b) = (link.from, link.to);
