@@ -8,6 +8,7 @@ mod compile_emulate;
 mod fanin_split;
 mod profile;
 mod qat;
+mod report;
 mod sweep;
 mod targets;
 mod workflow;

@@ -193,9 +193,9 @@ pub(crate) fn page(chip: &ChipInput, run: Option<&RunSummary>) -> String {
         "lifchip report: {} on {}",
         config.net_name, target.name
     ));
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<h1>lifchip report: net {} on target {}</h1>\n",
+        "<h1>lifchip report: net {} on target {}</h1>",
         esc(&config.net_name),
         esc(&target.name)
     );
@@ -543,9 +543,9 @@ pub(crate) fn failed_page(compile: &CompileSummary, source: &str) -> String {
         "lifchip report: failed compile for {}",
         compile.target
     ));
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<h1>lifchip report: compile for target {} failed</h1><p>From {}: {} neurons, {} synapses, at least {} cores.</p>\n",
+        "<h1>lifchip report: compile for target {} failed</h1><p>From {}: {} neurons, {} synapses, at least {} cores.</p>",
         esc(&compile.target),
         esc(source),
         compile.neurons,

@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use lifchip_chip::{ChipConfig, Link, xy_route};
 
+/// A router's mesh coordinates `(x, y)`.
+type Router = (u32, u32);
+
 /// One core's use of each per-core limit, with the populations it holds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CoreFill {
@@ -58,7 +61,7 @@ pub fn link_loads(config: &ChipConfig) -> BTreeMap<Link, u64> {
     let host = position(0);
     let mut loads: BTreeMap<Link, u64> = BTreeMap::new();
     // Neighbouring neurons mostly share source and destinations: route each tree once.
-    let mut trees: BTreeMap<((u32, u32), Vec<(u32, u32)>), u64> = BTreeMap::new();
+    let mut trees: BTreeMap<(Router, Vec<Router>), u64> = BTreeMap::new();
     let mut add = |src: (u32, u32), dests: &mut Vec<(u32, u32)>| {
         dests.sort_unstable();
         dests.dedup();

@@ -71,6 +71,9 @@ pub fn tile_side(width: u32, height: u32) -> u32 {
     side
 }
 
+/// A drawn cell's column and row (a router's coordinates when tiles are single routers).
+type Tile = (u32, u32);
+
 /// Geometry shared by the core map and the link map.
 struct Grid {
     side: u32,
@@ -293,7 +296,8 @@ pub fn busiest(loads: &BTreeMap<Link, u64>) -> Vec<(Link, u64)> {
 /// The [`HOT_LINKS`] busiest are marked with a ring and a rank number.
 pub fn link_map_svg(config: &ChipConfig, loads: &BTreeMap<Link, u64>) -> String {
     let grid = Grid::new(config);
-    let mut tiled: BTreeMap<((u32, u32), (u32, u32)), u64> = BTreeMap::new();
+    // Loads between tiles (between routers when a tile is one router), keyed (from, to).
+    let mut tiled: BTreeMap<(Tile, Tile), u64> = BTreeMap::new();
     for (link, &n) in loads {
         let (a, b) = (
             grid.tile(link.from.0, link.from.1),
