@@ -209,6 +209,11 @@ fn report_of_a_compile_and_a_run_renders_in_a_browser() {
             "{name}: no address other than the SVG namespace"
         );
         assert!(!page.contains("<script"), "no script");
+        // The link loads counted from the chip configuration agree with the compiler's.
+        assert!(
+            !page.contains("The compile report gives a maximum link load"),
+            "{name}"
+        );
         assert!(!page.contains("src=\""), "nothing loaded from elsewhere");
         let (links, spikes) = (loaded_links(&chip), spikes_in(&run));
         assert!(spikes > 0, "{name}: the run spikes");
