@@ -63,9 +63,9 @@ fn percent(used: u64, limit: u64) -> f64 {
 /// How many routers a side of one drawn tile spans: 1 unless the mesh has more than
 /// [`MAX_CELLS`] routers.
 pub fn tile_side(width: u32, height: u32) -> u32 {
-    let cells = u64::from(width) * u64::from(height);
+    let drawn = |side: u32| u64::from(width.div_ceil(side)) * u64::from(height.div_ceil(side));
     let mut side = 1u32;
-    while cells.div_ceil(u64::from(side) * u64::from(side)) > MAX_CELLS {
+    while drawn(side) > MAX_CELLS {
         side += 1;
     }
     side
@@ -622,4 +622,46 @@ pub fn bars_svg(aria: &str, rows: &[(String, f64)], unit: &str) -> String {
         esc(unit)
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_steps_cover_tenths_and_over_the_limit() {
+        assert_eq!(fill_step(0, 16), 0);
+        assert_eq!(fill_step(3, 16), 1); // 19 %
+        assert_eq!(fill_step(16, 16), FILL_STEPS - 1); // full is the last in-limit step
+        assert_eq!(fill_step(17, 16), FILL_STEPS);
+        assert_eq!(fill_step(0, 0), 0);
+        assert_eq!(fill_step(1, 0), FILL_STEPS);
+    }
+
+    #[test]
+    fn load_steps_run_from_one_to_the_busiest() {
+        assert_eq!(load_step(1, 12), 1);
+        assert_eq!(load_step(2, 12), 2);
+        assert_eq!(load_step(12, 12), LOAD_STEPS);
+        assert_eq!(load_step(5, 0), 1);
+    }
+
+    #[test]
+    fn tiles_keep_the_drawn_cells_bounded() {
+        assert_eq!(tile_side(16, 8), 1);
+        assert_eq!(tile_side(141, 141), 1); // 19,881 routers
+        assert_eq!(tile_side(200, 200), 2);
+        for side in [1u32, 150, 1000, 4096] {
+            let t = u64::from(tile_side(side, side));
+            assert!(u64::from(side).div_ceil(t).pow(2) <= MAX_CELLS, "{side}");
+        }
+    }
+
+    #[test]
+    fn text_is_escaped_and_values_get_si_prefixes() {
+        assert_eq!(esc("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(si(2.9089e-9, "J"), "2.909 nJ");
+        assert_eq!(si(0.97e-3, "s"), "970.000 µs");
+        assert_eq!(si(0.0, "J"), "0 J");
+    }
 }
