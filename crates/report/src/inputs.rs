@@ -152,6 +152,12 @@ impl CompileSummary {
     pub fn from_file(path: &Path) -> Result<Self, ReportError> {
         read_json(path)
     }
+
+    /// Parses a compile report from text; `origin` names it in errors (e.g. the in-memory
+    /// report of `compile --report`, serialized with serde_json).
+    pub fn from_json_str(text: &str, origin: &Path) -> Result<Self, ReportError> {
+        parse_json(text, origin)
+    }
 }
 
 impl RunSummary {

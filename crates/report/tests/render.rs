@@ -302,3 +302,17 @@ fn a_run_of_another_chip_is_refused() {
         "{bad:?}"
     );
 }
+
+#[test]
+fn a_failed_compile_page_lists_every_violation() {
+    let compile = lifchip_report::CompileSummary::from_json_str(
+        r#"{"target":"tiny","neurons":44,"violations":[
+            {"kind":"neurons","where":"population hidden","value":40,"limit":16,"hint":"raise core.neurons"},
+            {"kind":"input_axons","where":"population out","value":40,"limit":32,"hint":"h"}]}"#,
+        Path::new("failed.json"),
+    )
+    .unwrap();
+    let html = lifchip_report::render_failed_compile(&compile, "failed.json");
+    assert!(html.contains("The net does not fit: 2 violation(s)"));
+    assert!(html.contains("<td class=\"l\">population hidden</td><td>40</td><td>16</td>"));
+}
