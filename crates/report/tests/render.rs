@@ -2,8 +2,8 @@
 //! loads of known multicast trees, the size and aggregation of an 8,000-core chip, and runs
 //! that do not belong to the chip.
 //!
-//! `LIFCHIP_BLESS=1 cargo test -p lifchip-report --test render` rewrites the golden file;
-//! review the diff.
+//! `LIFCHIP_BLESS=1 cargo test -p lifchip-report --test render` rewrites the golden file
+//! (one SVG element per line); review the diff.
 
 use std::path::Path;
 
@@ -146,7 +146,9 @@ fn golden_svg_of_a_small_chip() {
         lifchip_report::link_map_svg(&chip, &loads),
         raster,
         lifchip_report::rate_histogram_svg("b", &[0.3, 0.2])
-    );
+    )
+    // One element per line, so a change shows as a readable diff.
+    .replace("><", ">\n<");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/small.svg.txt");
     if std::env::var("LIFCHIP_BLESS").as_deref() == Ok("1") {
         std::fs::write(&path, &text).unwrap();
