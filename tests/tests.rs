@@ -8,6 +8,7 @@ mod compile_emulate;
 mod fanin_split;
 mod profile;
 mod qat;
+mod report;
 mod sanafe;
 mod sweep;
 mod targets;

@@ -34,6 +34,8 @@ enum Command {
     Compile(commands::compile::CompileArgs),
     /// Run a CHIPDIR in the cycle-accurate emulator.
     Emulate(commands::emulate::EmulateArgs),
+    /// Write one self-contained HTML report of a CHIPDIR and optionally an emulation run.
+    Report(commands::report::ReportArgs),
     /// Sweep target parameters: compile and emulate every point, collect results and plots.
     Sweep(commands::sweep::SweepArgs),
     /// List the built-in targets or check target files.
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Profile(a) => commands::profile::run(a),
         Command::Compile(a) => commands::compile::run(a),
         Command::Emulate(a) => commands::emulate::run(a),
+        Command::Report(a) => commands::report::run(a),
         Command::Sweep(a) => commands::sweep::run(a),
         Command::Targets(TargetsCommand::List) => commands::targets::list(),
         Command::Targets(TargetsCommand::Check(a)) => commands::targets::check(&a.files),

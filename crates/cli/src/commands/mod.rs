@@ -5,6 +5,7 @@ pub mod demo;
 pub mod emulate;
 pub mod eval;
 pub mod profile;
+pub mod report;
 pub mod sweep;
 pub mod targets;
 pub mod train;
