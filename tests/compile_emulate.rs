@@ -205,3 +205,96 @@ fn emulate_rejects_bad_requests() {
     run.fails(1);
     assert!(run.stderr.contains("cores.bin"), "{}", run.stderr);
 }
+
+#[test]
+fn exact_check_proves_the_partition_or_reports_its_gap() {
+    let dir = tempdir();
+    let net = path_str(&root().join("examples/hand-written.yaml"));
+    let chip = dir.path().join("hand.chip");
+    let report = dir.path().join("compile.json");
+    let run = lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &net,
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&chip),
+            "--json",
+            &path_str(&report),
+            "--exact",
+            "--time-limit",
+            "5",
+        ],
+    );
+    run.ok();
+    assert!(
+        run.stdout.contains("exact check: optimal"),
+        "{}",
+        run.stdout
+    );
+    let exact = &read_json(&report)["exact"];
+    assert_eq!(exact["status"], "optimal");
+    assert_eq!(exact["gap"], 0);
+    assert_eq!(exact["heuristic_cores"], 1);
+    assert_eq!(exact["time_limit_seconds"], 5.0);
+
+    // Without --exact the report carries no exact section.
+    let plain = dir.path().join("plain.json");
+    lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &net,
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&dir.path().join("plain.chip")),
+            "--json",
+            &path_str(&plain),
+        ],
+    )
+    .ok();
+    assert!(read_json(&plain)["exact"].is_null());
+
+    for bad in ["0", "-1", "nan"] {
+        let out = dir.path().join("bad.chip");
+        let r = lifchip(
+            dir.path(),
+            &[
+                "compile",
+                "--net",
+                &net,
+                "--target",
+                "loihi-like",
+                "--out",
+                &path_str(&out),
+                "--exact",
+                "--time-limit",
+                bad,
+            ],
+        );
+        assert_ne!(r.code, 0, "--time-limit {bad}");
+        assert!(r.stderr.contains("--time-limit"), "{}", r.stderr);
+        assert!(!out.exists());
+    }
+    // --time-limit means nothing without --exact.
+    let r = lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &net,
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&dir.path().join("x.chip")),
+            "--time-limit",
+            "3",
+        ],
+    );
+    r.fails(2);
+}

@@ -362,3 +362,108 @@ fn report_of_a_failed_compile_lists_its_violations() {
     let table = &section[..section.find("</table>").unwrap()];
     assert_eq!(table.matches("<tr>").count(), violations + 1);
 }
+
+#[test]
+fn compile_and_emulate_write_the_same_report_as_the_report_command() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let (layered, spikes) = write_layered_net(dir);
+    let chip = path_str(&dir.join("layered.chip"));
+    let from_compile = dir.join("compile.html");
+    lifchip(
+        dir,
+        &[
+            "compile",
+            "--net",
+            &layered,
+            "--target",
+            "tiny",
+            "--out",
+            &chip,
+            "--report",
+            &path_str(&from_compile),
+        ],
+    )
+    .ok();
+    let alone = dir.join("alone.html");
+    lifchip(dir, &["report", &chip, "--out", &path_str(&alone)]).ok();
+    assert_eq!(
+        std::fs::read_to_string(&from_compile).unwrap(),
+        std::fs::read_to_string(&alone).unwrap()
+    );
+
+    let run = path_str(&dir.join("run.json"));
+    let from_emulate = dir.join("emulate.html");
+    lifchip(
+        dir,
+        &[
+            "emulate",
+            "--chip",
+            &chip,
+            "--input-spikes",
+            &spikes,
+            "--probe",
+            "all",
+            "--json",
+            &run,
+            "--report",
+            &path_str(&from_emulate),
+        ],
+    )
+    .ok();
+    // The run JSON is stamped with the CHIPDIR it ran.
+    let stamped = read_json(Path::new(&run))["chip_fingerprint"].clone();
+    assert!(stamped.as_str().is_some_and(|s| !s.is_empty()));
+    let with_run = dir.join("with-run.html");
+    lifchip(
+        dir,
+        &[
+            "report",
+            &chip,
+            "--run",
+            &run,
+            "--out",
+            &path_str(&with_run),
+        ],
+    )
+    .ok();
+    let page = std::fs::read_to_string(&from_emulate).unwrap();
+    assert_eq!(page, std::fs::read_to_string(&with_run).unwrap());
+    assert_eq!(page.matches("class=\"spk\"").count(), spikes_in(&run));
+}
+
+#[test]
+fn compile_report_of_a_net_that_does_not_fit_shows_the_violations() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let (layered, _) = write_layered_net(dir);
+    let text = std::fs::read_to_string(root().join("targets/tiny.yaml")).unwrap();
+    let target = dir.join("one-core.yaml");
+    std::fs::write(
+        &target,
+        text.replacen("width: 2", "width: 1", 1)
+            .replacen("height: 2", "height: 1", 1),
+    )
+    .unwrap();
+    let html = dir.join("failed.html");
+    let chip = dir.join("never.chip");
+    let r = lifchip(
+        dir,
+        &[
+            "compile",
+            "--net",
+            &layered,
+            "--target",
+            &path_str(&target),
+            "--out",
+            &path_str(&chip),
+            "--report",
+            &path_str(&html),
+        ],
+    );
+    r.fails(1);
+    assert!(!chip.exists());
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("The net does not fit:"), "{page}");
+    assert!(page.contains("id=\"violations\""));
+}

@@ -42,6 +42,10 @@ fn demo_quick_runs_the_chain_and_reports() {
     assert!(r["cores_used"].as_u64().unwrap() >= r["cores_lower_bound"].as_u64().unwrap());
     assert!(out.join("demo.net/manifest.yaml").is_file());
     assert!(out.join("demo.chip/report.json").is_file());
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let cores = r["cores_used"].as_u64().unwrap() as usize;
+    assert_eq!(page.matches("<rect class=\"c ").count(), cores);
+    assert!(page.contains("Energy per sample"));
 }
 
 #[test]

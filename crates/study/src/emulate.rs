@@ -33,6 +33,10 @@ pub struct PopulationOverflow {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct EmulateReport {
     pub chip: String,
+    /// The identity of the CHIPDIR that ran (see `lifchip_report::chipdir_fingerprint`), so a
+    /// report of this run can refuse another chip.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chip_fingerprint: Option<String>,
     pub target: String,
     pub samples: u64,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -77,6 +77,9 @@ pub struct Deployment<'a> {
     pub chip_dir: &'a Path,
     /// Emulate after writing (none: compile and write only).
     pub emulation: Option<Emulation<'a>>,
+    /// Prove the partition optimal or report its gap with the exact ILP, within this solving
+    /// time (`report.exact`; `lifchip compile --exact`).
+    pub exact: Option<std::time::Duration>,
 }
 
 /// A deployed net: its compile report, its chip configuration and, when emulated, the
@@ -187,9 +190,12 @@ impl DeployFailure {
 /// its `report.json`, and (when asked) emulates the data on it and measures the agreement with
 /// the float net.
 pub fn deploy(d: Deployment) -> Result<Deployed, DeployFailure> {
-    let (mapped, report) =
+    let (mapped, mut report) =
         lifchip_compiler::compile_with_profile(d.net, d.target, d.options, d.profile)
             .map_err(DeployFailure::Compile)?;
+    if let Some(limit) = d.exact {
+        report.exact = Some(lifchip_compiler::check_partition(&mapped, d.target, limit));
+    }
     let mut config = lifchip_backend_core::emit(&mapped, d.target);
     config.input_rate = d.options.input_rate;
     let written = lifchip_chip::write_chipdir(&config, d.chip_dir)

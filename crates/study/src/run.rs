@@ -160,6 +160,7 @@ fn attempt(plan: &Plan, ctx: &Context, net: &Net, name: &str) -> Attempt {
             float_predictions: &ctx.reference.spiking_predictions,
             on_progress: &|_, _| {},
         }),
+        exact: None,
     });
     match deployed {
         Ok(d) => {

@@ -1,12 +1,15 @@
 //! `lifchip compile`: net + target → CHIPDIR (chip configuration and report.json).
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use clap::Args;
 use lifchip_compiler::CompileReport;
 use lifchip_study::{DeployFailure, Deployment};
 
-use crate::util::{CliResult, write_json};
+use crate::{
+    html_report,
+    util::{CliResult, write_json},
+};
 
 #[derive(Args)]
 pub struct CompileArgs {
@@ -32,21 +35,49 @@ pub struct CompileArgs {
     /// measured firing rates and report expected packets per tick.
     #[arg(long)]
     pub profile: Option<PathBuf>,
+    /// Also write a self-contained HTML report of the mapping (of the violations when the net
+    /// does not fit).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Prove the partition optimal with the exact ILP, or report the gap to the best lower
+    /// bound (`exact` in the report; nets too big for the model get the resource bound).
+    #[arg(long)]
+    pub exact: bool,
+    /// Solving time the exact check may take, in seconds.
+    #[arg(
+        long,
+        default_value_t = 30.0,
+        requires = "exact",
+        allow_negative_numbers = true
+    )]
+    pub time_limit: f64,
 }
 
 /// Prints the human table of a compile report.
 fn print_report(report: &CompileReport) {
     println!(
-        "target {}: {} neurons, {} synapses -> {} cores (lower bound {}), {} inter-core packets per all-spike, max link load {}, {:.3} s",
+        "target {}: {} neurons, {} synapses -> {} cores (lower bound {}, from {}), {} inter-core packets per all-spike, max link load {}, {:.3} s",
         report.target,
         report.neurons,
         report.synapses,
         report.cores_used,
         report.cores_lower_bound,
+        report.cores_lower_bound_by,
         report.inter_core_spike_packets_estimate,
         report.max_link_load,
         report.compile_seconds
     );
+    if let Some(exact) = &report.exact {
+        println!(
+            "exact check: {}, {} cores vs best bound {} (gap {}), {:.2} s of {:.0} s",
+            format!("{:?}", exact.status).to_lowercase(),
+            exact.heuristic_cores,
+            exact.best_bound,
+            exact.gap,
+            exact.seconds,
+            exact.time_limit_seconds
+        );
+    }
     if report.split_neurons > 0 {
         println!(
             "fan-in split: {} neurons over {} partial-sum compartments (core.fanin_split)",
@@ -84,6 +115,17 @@ fn print_report(report: &CompileReport) {
 }
 
 pub fn run(args: CompileArgs) -> CliResult<()> {
+    let exact = if args.exact {
+        match Duration::try_from_secs_f64(args.time_limit) {
+            Ok(limit) if !limit.is_zero() => Some(limit),
+            _ => crate::fail!(
+                "--time-limit {}: expected a number of seconds > 0",
+                args.time_limit
+            ),
+        }
+    } else {
+        None
+    };
     let target = lifchip_target::resolve(&args.target)?;
     let options = lifchip_study::quantize_options(args.synapse_tau, args.input_rate)?;
     let net = lifchip_net::load(&args.net)?;
@@ -98,6 +140,7 @@ pub fn run(args: CompileArgs) -> CliResult<()> {
         profile: profile.as_ref(),
         chip_dir: &args.out,
         emulation: None,
+        exact,
     });
     // The report goes to --json also when the net does not fit: it lists every violation.
     let report = match &deployed {
@@ -108,8 +151,16 @@ pub fn run(args: CompileArgs) -> CliResult<()> {
     if let (Some(json), Some(report)) = (&args.json, report) {
         write_json(json, report)?;
     }
+    if let (Some(html), Err(DeployFailure::Compile(report))) = (&args.report, &deployed) {
+        html_report::write_for_failed_compile(report, &args.net, html)?;
+        eprintln!("wrote {} (the violations)", html.display());
+    }
     let deployed = deployed.map_err(|f| f.into_error(&net, &target))?;
     print_report(&deployed.report);
     println!("wrote {}", args.out.display());
+    if let Some(html) = &args.report {
+        html_report::write_for_chip(&args.out, None, html)?;
+        println!("wrote {}", html.display());
+    }
     Ok(())
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use lifchip_study::{Deployment, EmulateReport, EmulateSettings, Emulation};
 
 use crate::{
-    progress,
+    html_report, progress,
     util::{CliError, CliResult, write_json},
 };
 
@@ -133,6 +133,7 @@ pub fn run(args: DemoArgs) -> CliResult<()> {
             float_predictions: &spiking.predictions,
             on_progress: &|done, _| bar.set_position(done as u64),
         }),
+        exact: None,
     });
     bar.finish_and_clear();
     let deployed = deployed.map_err(|f| f.into_error(&net, &target))?;
@@ -221,12 +222,17 @@ pub fn run(args: DemoArgs) -> CliResult<()> {
             test_images: test.n,
             cores_used: compile.cores_used,
             cores_lower_bound: compile.cores_lower_bound,
-            emulate,
+            emulate: emulate.clone(),
         };
         write_json(json, &report)?;
     }
     if keep.is_some() {
         write_json(&out.join("train-report.json"), &train_report)?;
+        let mut run = emulate.clone();
+        run.chip_fingerprint = Some(lifchip_report::chipdir_fingerprint(&chip_path)?);
+        let html = out.join("report.html");
+        html_report::write_for_chip(&chip_path, Some(&run), &html)?;
+        println!("  report: {}", html.display());
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use lifchip_study::{
 };
 
 use crate::{
-    progress,
+    html_report, progress,
     util::{CliError, CliResult, write_json},
 };
 
@@ -71,6 +71,9 @@ pub struct EmulateArgs {
     pub functional: bool,
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also write a self-contained HTML report of the chip and this run.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
 }
 
 fn probe_set(config: &ChipConfig, probe: Option<&str>) -> CliResult<ProbeSet> {
@@ -225,6 +228,7 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
         report?
     };
     report.chip = args.chip.display().to_string();
+    report.chip_fingerprint = Some(lifchip_report::chipdir_fingerprint(&args.chip)?);
     print_report(&report);
     for p in &report.probes {
         println!(
@@ -234,6 +238,10 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
     }
     if let Some(json) = &args.json {
         write_json(json, &report)?;
+    }
+    if let Some(html) = &args.report {
+        html_report::write_for_chip(&args.chip, Some(&report), html)?;
+        println!("wrote {}", html.display());
     }
     Ok(())
 }
