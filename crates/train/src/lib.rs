@@ -57,6 +57,7 @@ mod model;
 mod optim;
 mod qat;
 mod rates;
+mod ticks;
 mod train;
 
 pub use crate::{
@@ -74,5 +75,6 @@ pub use crate::{
         sign_class,
     },
     rates::{FiringRates, RateCurve, firing_rates},
+    ticks::{TickNet, TickState, is_tick_net, run_ticks},
     train::{EpochStats, Progress, TrainOptions, TrainReport, train, train_on},
 };
