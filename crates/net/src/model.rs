@@ -161,6 +161,9 @@ pub struct Lif {
     pub threshold: Tensor,
     #[serde(default = "zero_tensor")]
     pub v_reset: Tensor,
+    /// `v` at the start of a run (Norse starts at `v_leak`; others at 0).
+    #[serde(default = "zero_tensor")]
+    pub v_start: Tensor,
     #[serde(default)]
     pub fire: LifFire,
     #[serde(default)]
@@ -181,6 +184,7 @@ impl Lif {
             ("leak", &self.leak),
             ("threshold", &self.threshold),
             ("v_reset", &self.v_reset),
+            ("v_start", &self.v_start),
         ];
         if let Some(c) = &self.current {
             v.push(("current.keep", &c.keep));
@@ -196,6 +200,7 @@ impl Lif {
             &mut self.leak,
             &mut self.threshold,
             &mut self.v_reset,
+            &mut self.v_start,
             &mut self.bias,
         ];
         if let Some(c) = &mut self.current {

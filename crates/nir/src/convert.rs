@@ -637,6 +637,7 @@ fn add_readout(
             leak: Tensor::scalar(0.0),
             threshold: Tensor::scalar(0.5),
             v_reset: Tensor::scalar(0.0),
+            v_start: Tensor::scalar(0.0),
             fire: if spiking {
                 LifFire::Greater
             } else {
@@ -720,6 +721,17 @@ fn neuron(
     };
     let zeros = || vec![0.0; size];
     let mul = |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, y)| x * y).collect() };
+    // Norse starts every neuron at rest (v = v_leak); the others at 0.
+    let v_start = match node {
+        NirNode::Lif { v_leak, .. }
+        | NirNode::Li { v_leak, .. }
+        | NirNode::CubaLif { v_leak, .. }
+            if convention == Convention::Norse =>
+        {
+            values(v_leak, "v_leak")?
+        }
+        _ => vec![0.0; size],
+    };
     let (keep, gain, leak, threshold, v_reset, fire, current) = match node {
         NirNode::Lif {
             tau,
@@ -856,6 +868,7 @@ fn neuron(
         leak: tensor(leak),
         threshold: tensor(threshold),
         v_reset: tensor(v_reset),
+        v_start: tensor(v_start),
         fire,
         reset,
         current,

@@ -22,6 +22,7 @@ struct LifNode {
     leak: Vec<f32>,
     threshold: Vec<f32>,
     v_reset: Vec<f32>,
+    v_start: Vec<f32>,
     bias: Vec<f32>,
     current: Option<(Vec<f32>, Vec<f32>, CurrentOrder)>,
     fire: LifFire,
@@ -149,8 +150,16 @@ impl TickNet {
                 .map(|&n| Array2::zeros((batch, n)))
                 .collect()
         };
+        let mut v = zeros();
+        for (vk, node) in v.iter_mut().zip(&self.nodes) {
+            if let Some(node) = node {
+                for mut row in vk.rows_mut() {
+                    row.iter_mut().zip(&node.v_start).for_each(|(v, s)| *v = *s);
+                }
+            }
+        }
         TickState {
-            v: zeros(),
+            v,
             i: zeros(),
             out: zeros(),
             prev: zeros(),
@@ -234,6 +243,7 @@ fn lif_node(l: &Lif, _n: usize, b: &dyn Fn(&lifchip_net::Tensor) -> Vec<f32>) ->
         leak: b(&l.leak),
         threshold: b(&l.threshold),
         v_reset: b(&l.v_reset),
+        v_start: b(&l.v_start),
         bias: b(&l.bias),
         current: l
             .current
@@ -403,6 +413,7 @@ mod tests {
             leak: Tensor::scalar(0.0),
             threshold: Tensor::scalar(1.0),
             v_reset: Tensor::scalar(0.0),
+            v_start: Tensor::scalar(0.0),
             fire,
             reset,
             current: None,
