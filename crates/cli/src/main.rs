@@ -2,6 +2,7 @@
 //! deployment, and study how the target's limits change accuracy, cores, latency and energy.
 
 mod commands;
+mod netfile;
 mod util;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -35,6 +36,10 @@ enum Command {
     Emulate(commands::emulate::EmulateArgs),
     /// Sweep target parameters: compile and emulate every point, collect results and plots.
     Sweep(commands::sweep::SweepArgs),
+    /// Import a NIR file (snnTorch, Norse, Sinabs...) as a lifchip net.
+    Import(commands::import::ImportArgs),
+    /// Export a float net as a NIR file.
+    Export(commands::export::ExportArgs),
     /// List the built-in targets or check target files.
     #[command(subcommand)]
     Targets(TargetsCommand),
@@ -65,6 +70,8 @@ fn main() -> ExitCode {
         Command::Compile(a) => commands::compile::run(a),
         Command::Emulate(a) => commands::emulate::run(a),
         Command::Sweep(a) => commands::sweep::run(a),
+        Command::Import(a) => commands::import::run(a),
+        Command::Export(a) => commands::export::run(a),
         Command::Targets(TargetsCommand::List) => commands::targets::list(),
         Command::Targets(TargetsCommand::Check(a)) => commands::targets::check(&a.files),
     };

@@ -14,6 +14,15 @@ use crate::{NirError, Refusal};
 
 /// Most distinct paths through linear nodes into one population.
 const MAX_PATHS: usize = 10_000;
+/// Most neurons in one population.
+pub const MAX_POPULATION: usize = 1 << 26;
+
+fn bounded_size(shape: &[usize]) -> Option<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= MAX_POPULATION)
+}
 
 /// How a library discretised the continuous-time NIR model it wrote (`docs/nir.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -406,6 +415,12 @@ pub fn to_net(graph: &NirGraph, options: &ImportOptions, path: &Path) -> Result<
             let s = unbatch(shape);
             if s.is_empty() || s.contains(&0) {
                 return Err(conv.node_err(p, format!("input shape {shape:?} is empty")));
+            }
+            if bounded_size(&s).is_none() {
+                return Err(conv.node_err(
+                    p,
+                    format!("input shape {shape:?} has more than {MAX_POPULATION} neurons"),
+                ));
             }
             shapes.insert(p, ops::net_shape(&s));
             continue;

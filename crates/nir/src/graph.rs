@@ -221,6 +221,13 @@ pub fn read_bytes(bytes: Vec<u8>, path: &Path) -> Result<NirGraph, NirError> {
         String::new()
     };
     let top = root.group("node").map_err(|e| reader.hdf5("/node", e))?;
+    if reader.names(&top, "/node", false)?.contains("type") {
+        let ds = reader.dataset(&top, "type", "")?;
+        let kind = reader.string(&ds, "type", "")?;
+        if kind != "NIRGraph" {
+            return Err(reader.node_err("", format!("the top node is a {kind:?}; expected a NIRGraph")));
+        }
+    }
     let mut graph = NirGraph {
         version,
         ..NirGraph::default()

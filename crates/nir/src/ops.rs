@@ -15,7 +15,7 @@ pub fn net_shape(shape: &[usize]) -> Shape {
         [n] => vec![*n],
         [c, l] => vec![*c, 1, *l],
         [c, h, w] => vec![*c, *h, *w],
-        other => vec![other.iter().product()],
+        other => vec![other.iter().fold(1usize, |a, &d| a.saturating_mul(d))],
     }
 }
 
