@@ -44,25 +44,15 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
     };
     let mut problems = Vec::new();
     let mut spike_value = std::collections::HashMap::new();
+    let mut current_bias: std::collections::HashMap<String, Vec<f64>> =
+        std::collections::HashMap::new();
     for p in &net.populations {
         let n = p.size();
         let shape: Vec<usize> = p.shape.clone();
         let node = match &p.neuron {
-            Neuron::Input => {
-                graph.nodes.insert(
-                    format!("{}.input", p.name),
-                    NirNode::Input {
-                        shape: shape.clone(),
-                    },
-                );
-                graph
-                    .edges
-                    .push((format!("{}.input", p.name), p.name.clone()));
-                // The input population itself passes values on unchanged: a unit Scale.
-                NirNode::Scale {
-                    scale: array(&[], [1.0]),
-                }
-            }
+            Neuron::Input => NirNode::Input {
+                shape: shape.clone(),
+            },
             Neuron::SoftLif(s) => {
                 spike_value.insert(p.name.clone(), f64::from(s.amplitude) / dt);
                 let bias = per_neuron(&s.bias, n);
@@ -82,19 +72,31 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
                 let ldt = f64::from(l.dt);
                 let keep = per_neuron(&l.voltage_keep, n);
                 let gain = per_neuron(&l.voltage_gain, n);
-                let leak = per_neuron(&l.leak, n);
                 let bias = per_neuron(&l.bias, n);
-                if bias.iter().any(|&b| b != 0.0) {
-                    problems.push(format!(
-                        "population {}: a lif bias has no NIR neuron field (export it through an Affine)",
-                        p.name
-                    ));
+                // Without a synaptic current a constant input is a constant drive of v:
+                // gain * bias joins the leak term exactly.
+                let folded = if l.current.is_none() { 1.0 } else { 0.0 };
+                let leak: Vec<f64> = per_neuron(&l.leak, n)
+                    .iter()
+                    .zip(&gain)
+                    .zip(&bias)
+                    .map(|((l, g), b)| l + folded * g * b)
+                    .collect();
+                if l.current.is_some() && bias.iter().any(|&b| b != 0.0) {
+                    // Into a synaptic current the bias must stay an input: an Affine's bias.
+                    current_bias.insert(p.name.clone(), bias.clone());
                 }
                 let to_array = |v: Vec<f64>| Array {
                     shape: shape.clone(),
                     data: v,
                 };
                 if keep.iter().all(|&k| k == 1.0) && l.current.is_none() {
+                    if leak.iter().any(|&x| x != 0.0) {
+                        problems.push(format!(
+                            "population {}: an integrator with a constant drive (bias or leak) has no NIR node",
+                            p.name
+                        ));
+                    }
                     let r: Vec<f64> = gain.iter().map(|g| g / ldt).collect();
                     if l.fire == LifFire::Never {
                         NirNode::Integrator { r: to_array(r) }
@@ -169,7 +171,7 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
         let mut shape = from.shape.clone();
         let mut prev = pr.from.clone();
         for (k, op) in pr.ops.iter().enumerate() {
-            let name = format!("{}.{k}", pr.name);
+            let name = format!("{}_{k}", pr.name);
             let out = match op.output_shape(&shape) {
                 Ok(s) => s,
                 Err(m) => {
@@ -184,9 +186,20 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
                     w.to_vec()
                 }
             };
+            let last = k + 1 == pr.ops.len();
             let node = match op {
-                LinearOp::Dense { weights } => NirNode::Linear {
-                    weight: array(&weights.shape, scaled(&weights.data)),
+                LinearOp::Dense { weights } => match if last {
+                    current_bias.remove(&pr.to)
+                } else {
+                    None
+                } {
+                    Some(bias) => NirNode::Affine {
+                        weight: array(&weights.shape, scaled(&weights.data)),
+                        bias: Array::vector(bias),
+                    },
+                    None => NirNode::Linear {
+                        weight: array(&weights.shape, scaled(&weights.data)),
+                    },
                 },
                 LinearOp::Sparse {
                     outputs,
@@ -224,15 +237,19 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
                     padding: Padding::Explicit(padding.to_vec()),
                     dilation: vec![1, 1],
                     groups: 1,
+                    input_shape: Some(shape[1..].to_vec()),
                 }),
                 LinearOp::AvgPool { size, stride } => {
                     if k == 0 && factor != 1.0 {
                         // A scale first keeps the pooling node plain.
-                        let scale_name = format!("{}.scale", pr.name);
+                        let scale_name = format!("{}_scale", pr.name);
                         graph.nodes.insert(
                             scale_name.clone(),
                             NirNode::Scale {
-                                scale: array(&[], [factor]),
+                                scale: array(
+                                    &shape,
+                                    std::iter::repeat_n(factor, shape.iter().product()),
+                                ),
                             },
                         );
                         graph.edges.push((prev.clone(), scale_name.clone()));
@@ -246,11 +263,14 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
                 }
                 LinearOp::Flatten => {
                     if k == 0 && factor != 1.0 {
-                        let scale_name = format!("{}.scale", pr.name);
+                        let scale_name = format!("{}_scale", pr.name);
                         graph.nodes.insert(
                             scale_name.clone(),
                             NirNode::Scale {
-                                scale: array(&[], [factor]),
+                                scale: array(
+                                    &shape,
+                                    std::iter::repeat_n(factor, shape.iter().product()),
+                                ),
                             },
                         );
                         graph.edges.push((prev.clone(), scale_name.clone()));
@@ -259,6 +279,7 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
                     NirNode::Flatten {
                         start_dim: 0,
                         end_dim: -1,
+                        input_type: Some(shape.clone()),
                     }
                 }
             };
@@ -333,15 +354,25 @@ fn put_node(g: &mut GroupBuilder, node: &NirNode) {
             }
             put_sizes(g, "dilation", &c.dilation);
             put_ints(g, "groups", &[c.groups as i64], true);
+            if let Some(s) = &c.input_shape {
+                put_sizes(g, "input_shape", s);
+            }
         }
         NirNode::SumPool2d(p) | NirNode::AvgPool2d(p) => {
             put_sizes(g, "kernel_size", &p.kernel_size);
             put_sizes(g, "stride", &p.stride);
             put_sizes(g, "padding", &p.padding);
         }
-        NirNode::Flatten { start_dim, end_dim } => {
+        NirNode::Flatten {
+            start_dim,
+            end_dim,
+            input_type,
+        } => {
             put_ints(g, "start_dim", &[*start_dim], true);
             put_ints(g, "end_dim", &[*end_dim], true);
+            if let Some(t) = input_type {
+                put_sizes(g, "input_type", t);
+            }
         }
         NirNode::Lif {
             tau,

@@ -69,6 +69,8 @@ pub struct Conv {
     pub padding: Padding,
     pub dilation: Vec<usize>,
     pub groups: usize,
+    /// The spatial input shape, if the file gives it (`nir` 1.0.8 requires it on writing).
+    pub input_shape: Option<Vec<usize>>,
 }
 
 /// Parameters of `SumPool2d` and `AvgPool2d`.
@@ -105,6 +107,8 @@ pub enum NirNode {
     Flatten {
         start_dim: i64,
         end_dim: i64,
+        /// The shape flattened, if the file gives it.
+        input_type: Option<Vec<usize>>,
     },
     Lif {
         tau: Array,
@@ -225,7 +229,10 @@ pub fn read_bytes(bytes: Vec<u8>, path: &Path) -> Result<NirGraph, NirError> {
         let ds = reader.dataset(&top, "type", "")?;
         let kind = reader.string(&ds, "type", "")?;
         if kind != "NIRGraph" {
-            return Err(reader.node_err("", format!("the top node is a {kind:?}; expected a NIRGraph")));
+            return Err(reader.node_err(
+                "",
+                format!("the top node is a {kind:?}; expected a NIRGraph"),
+            ));
         }
     }
     let mut graph = NirGraph {
@@ -653,6 +660,11 @@ impl Reader {
                         .first()
                         .copied()
                         .unwrap_or(1),
+                    input_shape: if names.contains("input_shape") {
+                        Some(self.sizes(group, "input_shape", path)?)
+                    } else {
+                        None
+                    },
                 };
                 if kind == "Conv1d" {
                     NirNode::Conv1d(conv)
@@ -687,6 +699,11 @@ impl Reader {
                     .first()
                     .copied()
                     .unwrap_or(-1),
+                input_type: if names.contains("input_type") {
+                    Some(self.sizes(group, "input_type", path)?)
+                } else {
+                    None
+                },
             },
             "LIF" => NirNode::Lif {
                 tau: self.array(group, "tau", path)?,

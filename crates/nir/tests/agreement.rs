@@ -121,3 +121,30 @@ exact! {
     sinabs_conv => "sinabs_conv",
     sinabs_lif => "sinabs_lif",
 }
+
+/// import → export → import gives a net that spikes exactly like the first import.
+#[test]
+fn export_round_trip_keeps_the_spikes() {
+    for name in [
+        "snntorch_ff",
+        "snntorch_conv",
+        "snntorch_rec",
+        "snntorch_syn",
+    ] {
+        let rec = recorded(name);
+        let options = ImportOptions {
+            dt: Some(rec.dt),
+            convention: rec.convention,
+            name: None,
+        };
+        let net = lifchip_nir::import(&fixtures().join(format!("{name}.nir")), &options).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("again.nir");
+        lifchip_nir::export(&net, &out, rec.dt).unwrap();
+        let again = lifchip_nir::import(&out, &options).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let a = lifchip_train::run_ticks(&net, &rec.inputs).unwrap();
+        let b = lifchip_train::run_ticks(&again, &rec.inputs).unwrap();
+        assert_eq!(a, b, "{name}: the re-imported net spikes differently");
+        assert_eq!(b, rec.outputs, "{name}");
+    }
+}

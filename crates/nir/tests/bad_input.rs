@@ -104,7 +104,10 @@ fn lif(n: usize) -> NirNode {
 fn graph(nodes: Vec<(&str, NirNode)>, edges: &[(&str, &str)]) -> NirGraph {
     NirGraph {
         nodes: nodes.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        edges: edges.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+        edges: edges
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
         version: "1.0.8".into(),
     }
 }
@@ -127,22 +130,36 @@ fn import_graph(g: &NirGraph) -> Result<lifchip_net::Net, NirError> {
 fn graph_problems_name_the_node() {
     let input = || NirNode::Input { shape: vec![3] };
     // Dangling edge.
-    let g = graph(vec![("in", input()), ("w", linear(2, 3)), ("a", lif(2))], &[("in", "w"), ("w", "a"), ("a", "ghost")]);
+    let g = graph(
+        vec![("in", input()), ("w", linear(2, 3)), ("a", lif(2))],
+        &[("in", "w"), ("w", "a"), ("a", "ghost")],
+    );
     let e = import_graph(&g).unwrap_err().to_string();
     assert!(e.contains("hostile.nir") && e.contains("ghost"), "{e}");
     // A cycle of linear nodes only (no state).
     let g = graph(
-        vec![("in", input()), ("w1", linear(3, 3)), ("w2", linear(3, 3)), ("a", lif(3))],
+        vec![
+            ("in", input()),
+            ("w1", linear(3, 3)),
+            ("w2", linear(3, 3)),
+            ("a", lif(3)),
+        ],
         &[("in", "w1"), ("w1", "w2"), ("w2", "w1"), ("w2", "a")],
     );
     let e = import_graph(&g).unwrap_err().to_string();
     assert!(e.contains("no neuron") && e.contains("w1"), "{e}");
     // Shape mismatch between connected nodes.
-    let g = graph(vec![("in", input()), ("w", linear(2, 4)), ("a", lif(2))], &[("in", "w"), ("w", "a")]);
+    let g = graph(
+        vec![("in", input()), ("w", linear(2, 4)), ("a", lif(2))],
+        &[("in", "w"), ("w", "a")],
+    );
     let e = import_graph(&g).unwrap_err().to_string();
     assert!(e.contains("node w") && e.contains("4 inputs"), "{e}");
     // Neuron parameters of the wrong size.
-    let g = graph(vec![("in", input()), ("w", linear(2, 3)), ("a", lif(5))], &[("in", "w"), ("w", "a")]);
+    let g = graph(
+        vec![("in", input()), ("w", linear(2, 3)), ("a", lif(5))],
+        &[("in", "w"), ("w", "a")],
+    );
     let e = import_graph(&g).unwrap_err().to_string();
     assert!(e.contains("node a") && e.contains("5 neurons"), "{e}");
     // A time constant that is not positive.
@@ -150,7 +167,10 @@ fn graph_problems_name_the_node() {
     if let NirNode::Lif { tau, .. } = &mut bad {
         tau.data[1] = 0.0;
     }
-    let g = graph(vec![("in", input()), ("w", linear(2, 3)), ("a", bad)], &[("in", "w"), ("w", "a")]);
+    let g = graph(
+        vec![("in", input()), ("w", linear(2, 3)), ("a", bad)],
+        &[("in", "w"), ("w", "a")],
+    );
     let e = import_graph(&g).unwrap_err().to_string();
     assert!(e.contains("node a") && e.contains("tau"), "{e}");
 }
@@ -160,8 +180,18 @@ fn every_unsupported_node_is_listed_at_once() {
     let g = graph(
         vec![
             ("in", NirNode::Input { shape: vec![2] }),
-            ("d1", NirNode::Delay { delay: Array::vector(vec![1.0, 2.0]) }),
-            ("d2", NirNode::Delay { delay: Array::vector(vec![1.0, 2.0]) }),
+            (
+                "d1",
+                NirNode::Delay {
+                    delay: Array::vector(vec![1.0, 2.0]),
+                },
+            ),
+            (
+                "d2",
+                NirNode::Delay {
+                    delay: Array::vector(vec![1.0, 2.0]),
+                },
+            ),
             ("a", lif(2)),
         ],
         &[("in", "d1"), ("d1", "d2"), ("d2", "a")],
@@ -171,7 +201,11 @@ fn every_unsupported_node_is_listed_at_once() {
             assert_eq!(path, Path::new("hostile.nir"));
             let names: Vec<&str> = refusals.iter().map(|r| r.node.as_str()).collect();
             assert_eq!(names, ["d1", "d2"]);
-            assert!(refusals.iter().all(|r| r.kind == "Delay" && r.why.contains("delay")));
+            assert!(
+                refusals
+                    .iter()
+                    .all(|r| r.kind == "Delay" && r.why.contains("delay"))
+            );
         }
         other => panic!("{other}"),
     }
@@ -180,7 +214,9 @@ fn every_unsupported_node_is_listed_at_once() {
 /// Builds raw HDF5 the way `nir.write` lays it out, with `node` replaced by `edit`.
 fn raw(edit: impl FnOnce(&mut hdf5_pure::GroupBuilder)) -> Vec<u8> {
     let mut file = FileBuilder::new();
-    file.create_dataset("version").with_vlen_strings(&["1.0.8"]).with_shape(&[]);
+    file.create_dataset("version")
+        .with_vlen_strings(&["1.0.8"])
+        .with_shape(&[]);
     let mut node = file.create_group("node");
     edit(&mut node);
     file.add_group(node.finish());
@@ -188,7 +224,9 @@ fn raw(edit: impl FnOnce(&mut hdf5_pure::GroupBuilder)) -> Vec<u8> {
 }
 
 fn put_type(g: &mut hdf5_pure::GroupBuilder, t: &str) {
-    g.create_dataset("type").with_vlen_strings(&[t]).with_shape(&[]);
+    g.create_dataset("type")
+        .with_vlen_strings(&[t])
+        .with_shape(&[]);
 }
 
 fn two_node_graph(lif_edit: impl FnOnce(&mut hdf5_pure::GroupBuilder)) -> Vec<u8> {
@@ -204,7 +242,9 @@ fn two_node_graph(lif_edit: impl FnOnce(&mut hdf5_pure::GroupBuilder)) -> Vec<u8
         lif_edit(&mut l);
         nodes.add_group(l.finish());
         node.add_group(nodes.finish());
-        node.create_dataset("edges").with_vlen_strings(&["in", "a"]).with_shape(&[1, 2]);
+        node.create_dataset("edges")
+            .with_vlen_strings(&["in", "a"])
+            .with_shape(&[1, 2]);
     })
 }
 
@@ -221,19 +261,29 @@ fn missing_datasets_and_wrong_dtypes_are_named() {
     import_bytes(ok, "ok.nir").unwrap();
     let missing = two_node_graph(|g| full(g, "v_threshold"));
     let e = import_bytes(missing, "m.nir").unwrap_err().to_string();
-    assert!(e.contains("m.nir") && e.contains("node a") && e.contains("v_threshold"), "{e}");
+    assert!(
+        e.contains("m.nir") && e.contains("node a") && e.contains("v_threshold"),
+        "{e}"
+    );
     let wrong = two_node_graph(|g| {
         full(g, "tau");
         g.create_dataset("tau").with_vlen_strings(&["fast", "slow"]);
     });
     let e = import_bytes(wrong, "w.nir").unwrap_err().to_string();
-    assert!(e.contains("node a") && e.contains("tau") && e.contains("expected float"), "{e}");
+    assert!(
+        e.contains("node a") && e.contains("tau") && e.contains("expected float"),
+        "{e}"
+    );
     let no_type = raw(|node| {
-        node.create_dataset("edges").with_vlen_strings(&[]).with_shape(&[0, 2]);
+        node.create_dataset("edges")
+            .with_vlen_strings(&[])
+            .with_shape(&[0, 2]);
     });
     let e = import_bytes(no_type, "t.nir").unwrap_err().to_string();
     assert!(e.contains("t.nir") && e.contains("`nodes`"), "{e}");
-    let e = import_bytes(b"not hdf5 at all".to_vec(), "x.nir").unwrap_err().to_string();
+    let e = import_bytes(b"not hdf5 at all".to_vec(), "x.nir")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("x.nir") && e.contains("HDF5"), "{e}");
 }
 
@@ -248,7 +298,9 @@ fn deep_nesting_is_refused() {
             nodes.add_group(inner.finish());
         }
         g.add_group(nodes.finish());
-        g.create_dataset("edges").with_vlen_strings(&[]).with_shape(&[0, 2]);
+        g.create_dataset("edges")
+            .with_vlen_strings(&[])
+            .with_shape(&[0, 2]);
     }
     let bytes = raw(|node| nest(node, lifchip_nir::MAX_DEPTH + 4));
     let e = import_bytes(bytes, "deep.nir").unwrap_err().to_string();
@@ -258,7 +310,15 @@ fn deep_nesting_is_refused() {
 #[test]
 fn absurd_sizes_are_refused_before_allocating() {
     let g = graph(
-        vec![("in", NirNode::Input { shape: vec![1 << 20, 1 << 20, 1 << 20] }), ("a", lif(1))],
+        vec![
+            (
+                "in",
+                NirNode::Input {
+                    shape: vec![1 << 20, 1 << 20, 1 << 20],
+                },
+            ),
+            ("a", lif(1)),
+        ],
         &[("in", "a")],
     );
     let e = import_graph(&g).unwrap_err().to_string();

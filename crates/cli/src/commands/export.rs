@@ -25,7 +25,10 @@ pub fn run(args: ExportArgs) -> CliResult<()> {
         crate::fail!("--dt {}: expected a positive number of seconds", args.dt);
     }
     if args.out == args.net {
-        crate::fail!("--out {} is the input; choose another path", args.out.display());
+        crate::fail!(
+            "--out {} is the input; choose another path",
+            args.out.display()
+        );
     }
     if !lifchip_nir::is_nir_path(&args.out) {
         crate::fail!("--out {}: a NIR file name ends in .nir", args.out.display());

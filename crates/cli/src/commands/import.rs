@@ -28,7 +28,11 @@ pub struct ImportArgs {
 }
 
 /// The import options of `--dt` / `--convention` flags.
-pub fn options(dt: Option<f64>, convention: &str, name: Option<String>) -> CliResult<ImportOptions> {
+pub fn options(
+    dt: Option<f64>,
+    convention: &str,
+    name: Option<String>,
+) -> CliResult<ImportOptions> {
     let Some(convention) = Convention::parse(convention) else {
         crate::fail!("--convention {convention}: expected nir, snntorch, norse or sinabs");
     };
@@ -37,7 +41,11 @@ pub fn options(dt: Option<f64>, convention: &str, name: Option<String>) -> CliRe
             crate::fail!("--dt {dt}: expected a positive number of seconds");
         }
     }
-    Ok(ImportOptions { dt, convention, name })
+    Ok(ImportOptions {
+        dt,
+        convention,
+        name,
+    })
 }
 
 pub fn run(args: ImportArgs) -> CliResult<()> {
@@ -48,7 +56,10 @@ pub fn run(args: ImportArgs) -> CliResult<()> {
         );
     }
     if args.out == args.model {
-        crate::fail!("--out {} is the input file; choose another path", args.out.display());
+        crate::fail!(
+            "--out {} is the input file; choose another path",
+            args.out.display()
+        );
     }
     let opts = options(args.dt, &args.convention, args.name.clone())?;
     let net = load_net(&args.model, &opts)?;
