@@ -44,8 +44,35 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
     };
     let mut problems = Vec::new();
     let mut spike_value = std::collections::HashMap::new();
+    // A lif population's bias travels as the bias of its first incoming projection's last op
+    // when that op is dense (Affine) or a conv with one bias per channel: what importers that
+    // know no v_leak (snnTorch) read. Otherwise it joins v_leak (exact without a current).
     let mut current_bias: std::collections::HashMap<String, Vec<f64>> =
         std::collections::HashMap::new();
+    for p in &net.populations {
+        let Neuron::Lif(l) = &p.neuron else {
+            continue;
+        };
+        let bias = per_neuron(&l.bias, p.size());
+        if bias.iter().all(|&b| b == 0.0) {
+            continue;
+        }
+        let carrier = net.projections.iter().find(|pr| pr.to == p.name).and_then(|pr| {
+            match pr.ops.last() {
+                Some(LinearOp::Dense { .. }) => Some(bias.clone()),
+                Some(LinearOp::Conv2d { out_channels, .. }) => {
+                    let per = bias.len() / (*out_channels).max(1);
+                    let uniform = per > 0
+                        && bias.chunks(per).all(|c| c.iter().all(|&b| b == c[0]));
+                    uniform.then(|| bias.iter().step_by(per).copied().collect())
+                }
+                _ => None,
+            }
+        });
+        if let Some(b) = carrier {
+            current_bias.insert(p.name.clone(), b);
+        }
+    }
     for p in &net.populations {
         let n = p.size();
         let shape: Vec<usize> = p.shape.clone();
@@ -75,16 +102,19 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
                 let bias = per_neuron(&l.bias, n);
                 // Without a synaptic current a constant input is a constant drive of v:
                 // gain * bias joins the leak term exactly.
-                let folded = if l.current.is_none() { 1.0 } else { 0.0 };
+                let carried = current_bias.contains_key(&p.name);
+                let folded = if l.current.is_none() && !carried { 1.0 } else { 0.0 };
                 let leak: Vec<f64> = per_neuron(&l.leak, n)
                     .iter()
                     .zip(&gain)
                     .zip(&bias)
                     .map(|((l, g), b)| l + folded * g * b)
                     .collect();
-                if l.current.is_some() && bias.iter().any(|&b| b != 0.0) {
-                    // Into a synaptic current the bias must stay an input: an Affine's bias.
-                    current_bias.insert(p.name.clone(), bias.clone());
+                if l.current.is_some() && !carried && bias.iter().any(|&b| b != 0.0) {
+                    problems.push(format!(
+                        "population {}: its bias feeds a synaptic current, and its first incoming projection does not end in a dense or per-channel conv op to carry it",
+                        p.name
+                    ));
                 }
                 let to_array = |v: Vec<f64>| Array {
                     shape: shape.clone(),
@@ -232,7 +262,10 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
                     ..
                 } => NirNode::Conv2d(Conv {
                     weight: array(&weights.shape, scaled(&weights.data)),
-                    bias: array(&[*out_channels], std::iter::repeat_n(0.0, *out_channels)),
+                    bias: match if last { current_bias.remove(&pr.to) } else { None } {
+                        Some(b) => Array::vector(b),
+                        None => array(&[*out_channels], std::iter::repeat_n(0.0, *out_channels)),
+                    },
                     stride: stride.to_vec(),
                     padding: Padding::Explicit(padding.to_vec()),
                     dilation: vec![1, 1],
