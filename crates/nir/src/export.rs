@@ -57,18 +57,19 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
         if bias.iter().all(|&b| b == 0.0) {
             continue;
         }
-        let carrier = net.projections.iter().find(|pr| pr.to == p.name).and_then(|pr| {
-            match pr.ops.last() {
+        let carrier = net
+            .projections
+            .iter()
+            .find(|pr| pr.to == p.name)
+            .and_then(|pr| match pr.ops.last() {
                 Some(LinearOp::Dense { .. }) => Some(bias.clone()),
                 Some(LinearOp::Conv2d { out_channels, .. }) => {
                     let per = bias.len() / (*out_channels).max(1);
-                    let uniform = per > 0
-                        && bias.chunks(per).all(|c| c.iter().all(|&b| b == c[0]));
+                    let uniform = per > 0 && bias.chunks(per).all(|c| c.iter().all(|&b| b == c[0]));
                     uniform.then(|| bias.iter().step_by(per).copied().collect())
                 }
                 _ => None,
-            }
-        });
+            });
         if let Some(b) = carrier {
             current_bias.insert(p.name.clone(), b);
         }
@@ -103,7 +104,11 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
                 // Without a synaptic current a constant input is a constant drive of v:
                 // gain * bias joins the leak term exactly.
                 let carried = current_bias.contains_key(&p.name);
-                let folded = if l.current.is_none() && !carried { 1.0 } else { 0.0 };
+                let folded = if l.current.is_none() && !carried {
+                    1.0
+                } else {
+                    0.0
+                };
                 let leak: Vec<f64> = per_neuron(&l.leak, n)
                     .iter()
                     .zip(&gain)
@@ -262,7 +267,11 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
                     ..
                 } => NirNode::Conv2d(Conv {
                     weight: array(&weights.shape, scaled(&weights.data)),
-                    bias: match if last { current_bias.remove(&pr.to) } else { None } {
+                    bias: match if last {
+                        current_bias.remove(&pr.to)
+                    } else {
+                        None
+                    } {
                         Some(b) => Array::vector(b),
                         None => array(&[*out_channels], std::iter::repeat_n(0.0, *out_channels)),
                     },
