@@ -87,8 +87,7 @@ fn import_errors_name_the_file_and_write_nothing() {
             &fixture("norse_cuba.nir"),
             "--out",
             "o.net",
-            "--dt",
-            "-1",
+            "--dt=-1",
         ],
     );
     run.fails(1);
