@@ -240,7 +240,8 @@ impl Lif {
                 "voltage_keep = {keep}: a rate needs a leak in (0, 1)"
             ));
         }
-        if v_reset != 0.0 || !(threshold > 0.0) || !(gain > 0.0) {
+        if v_reset != 0.0 || threshold.is_nan() || threshold <= 0.0 || gain.is_nan() || gain <= 0.0
+        {
             return Err(
                 "a rate mapping needs v_reset = 0, threshold > 0 and voltage_gain > 0".into(),
             );
@@ -268,6 +269,8 @@ impl Lif {
 }
 
 /// The neuron model of a population.
+// A net has few populations: the size of the `lif` variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Neuron {

@@ -706,7 +706,7 @@ fn neuron(
         if convention == Convention::Norse {
             t.iter_mut().for_each(|x| *x /= dt);
         }
-        if let Some(bad) = t.iter().find(|&&x| !(x > 0.0)) {
+        if let Some(bad) = t.iter().find(|&&x| x.is_nan() || x <= 0.0) {
             return Err(conv.node_err(
                 name,
                 format!("`{field}` = {bad}: a time constant must be positive"),
