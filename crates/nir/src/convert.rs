@@ -431,12 +431,12 @@ pub fn to_net(graph: &NirGraph, options: &ImportOptions, path: &Path) -> Result<
             .map(|s| s.iter().product());
         let mut from_chain = None;
         for c in &chains[p].0 {
-            if rank[c.source.as_str()] < rank[p] {
-                if let Some(src) = shapes.get(c.source.as_str()) {
-                    let (_, out) = conv.chain_ops(&c.nodes, src)?;
-                    from_chain = Some(out);
-                    break;
-                }
+            if rank[c.source.as_str()] < rank[p]
+                && let Some(src) = shapes.get(c.source.as_str())
+            {
+                let (_, out) = conv.chain_ops(&c.nodes, src)?;
+                from_chain = Some(out);
+                break;
             }
         }
         let shape = match (from_chain, declared_size) {
@@ -632,13 +632,13 @@ fn add_readout(
     let size: usize = shape.iter().product();
     let mut bias = vec![0f32; size];
     for bp in biases {
-        if let Some(c) = chains.iter().find(|c| c.nodes.contains(&bp.node)) {
-            if let Some(src) = shapes.get(c.source.as_str()) {
-                let pos = c.nodes.iter().position(|n| *n == bp.node).unwrap_or(0);
-                let (_, entering) = conv.chain_ops(&c.nodes[..pos], src)?;
-                for (b, x) in bias.iter_mut().zip(conv.bias_vector(bp, &entering)?) {
-                    *b += x;
-                }
+        if let Some(c) = chains.iter().find(|c| c.nodes.contains(&bp.node))
+            && let Some(src) = shapes.get(c.source.as_str())
+        {
+            let pos = c.nodes.iter().position(|n| *n == bp.node).unwrap_or(0);
+            let (_, entering) = conv.chain_ops(&c.nodes[..pos], src)?;
+            for (b, x) in bias.iter_mut().zip(conv.bias_vector(bp, &entering)?) {
+                *b += x;
             }
         }
     }

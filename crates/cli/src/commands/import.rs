@@ -36,10 +36,10 @@ pub fn options(
     let Some(convention) = Convention::parse(convention) else {
         crate::fail!("--convention {convention}: expected nir, snntorch, norse or sinabs");
     };
-    if let Some(dt) = dt {
-        if !(dt.is_finite() && dt > 0.0) {
-            crate::fail!("--dt {dt}: expected a positive number of seconds");
-        }
+    if let Some(dt) = dt
+        && !(dt.is_finite() && dt > 0.0)
+    {
+        crate::fail!("--dt {dt}: expected a positive number of seconds");
     }
     Ok(ImportOptions {
         dt,
