@@ -255,10 +255,34 @@ fn report_refuses_bad_input_and_writes_nothing() {
     let out = dir.join("bad.html");
     let out_s = path_str(&out);
 
-    // A run of another chip (same target, other net): its populations are not this chip's.
+    // A run of another chip (same target, other net): `emulate` stamped it with that chip's
+    // fingerprint.
     let r = lifchip(
         dir,
         &["report", &hand_chip, "--run", &layered_run, "--out", &out_s],
+    );
+    r.fails(1);
+    assert!(r.stderr.contains("chip_fingerprint"), "{}", r.stderr);
+    assert!(!out.exists());
+
+    // Without the stamp, its populations are not this chip's.
+    let mut unstamped = read_json(Path::new(&layered_run));
+    unstamped
+        .as_object_mut()
+        .unwrap()
+        .remove("chip_fingerprint");
+    let unstamped_path = dir.join("unstamped.json");
+    std::fs::write(&unstamped_path, unstamped.to_string()).unwrap();
+    let r = lifchip(
+        dir,
+        &[
+            "report",
+            &hand_chip,
+            "--run",
+            &path_str(&unstamped_path),
+            "--out",
+            &out_s,
+        ],
     );
     r.fails(1);
     assert!(

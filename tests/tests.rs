@@ -6,6 +6,7 @@ mod util;
 mod cli_basics;
 mod compile_emulate;
 mod fanin_split;
+mod nir;
 mod profile;
 mod qat;
 mod report;

@@ -3,6 +3,7 @@
 
 mod commands;
 mod html_report;
+mod netfile;
 mod progress;
 mod util;
 
@@ -39,6 +40,10 @@ enum Command {
     Report(commands::report::ReportArgs),
     /// Sweep target parameters: compile and emulate every point, collect results and plots.
     Sweep(commands::sweep::SweepArgs),
+    /// Import a NIR file (snnTorch, Norse, Sinabs...) as a lifchip net.
+    Import(commands::import::ImportArgs),
+    /// Export a float net as a NIR file.
+    Export(commands::export::ExportArgs),
     /// List the built-in targets or check target files.
     #[command(subcommand)]
     Targets(TargetsCommand),
@@ -70,6 +75,8 @@ fn main() -> ExitCode {
         Command::Emulate(a) => commands::emulate::run(a),
         Command::Report(a) => commands::report::run(a),
         Command::Sweep(a) => commands::sweep::run(a),
+        Command::Import(a) => commands::import::run(a),
+        Command::Export(a) => commands::export::run(a),
         Command::Targets(TargetsCommand::List) => commands::targets::list(),
         Command::Targets(TargetsCommand::Check(a)) => commands::targets::check(&a.files),
     };

@@ -266,6 +266,26 @@ pub fn quantize(
                 &expanded,
                 &index,
             )),
+            // An imported per-tick LIF maps through the soft-LIF with its rate curve.
+            Neuron::Lif(l) => Some(match l.rate_equivalent(pop.size()) {
+                Ok(s) => quantize_float_population(
+                    net,
+                    target,
+                    opts,
+                    pi,
+                    &s,
+                    &incoming_of(pi),
+                    &expanded,
+                    &index,
+                ),
+                Err(why) => Err(vec![Violation {
+                    kind: ViolationKind::NeuronModel,
+                    place: format!("population {}", pop.name),
+                    value: 0,
+                    limit: 0,
+                    hint: format!("this lif population cannot be mapped to chip rates: {why}"),
+                }]),
+            }),
             _ => None,
         })
         .collect();
@@ -321,7 +341,7 @@ pub fn quantize(
                     );
                 }
             }
-            Neuron::SoftLif(_) => match float_results[pi].take() {
+            Neuron::SoftLif(_) | Neuron::Lif(_) => match float_results[pi].take() {
                 None => {}
                 Some(Ok((neuron, projs, reports))) => {
                     populations[pi].neuron = Some(neuron);
@@ -387,6 +407,7 @@ fn quantize_float_population(
         let from = &net.populations[index[pr.from.as_str()]];
         let per_spike = match &from.neuron {
             Neuron::SoftLif(pre) => f64::from(pre.amplitude) / opts.dt,
+            Neuron::Lif(pre) => f64::from(pre.dt) / opts.dt,
             Neuron::Input => 1.0 / opts.input_rate,
             _ => 1.0 / opts.dt,
         };

@@ -46,6 +46,10 @@ pub struct SoftLif {
     pub bias: Tensor,
 }
 
+fn zero_tensor() -> Tensor {
+    Tensor::scalar(0.0)
+}
+
 fn default_gamma() -> f32 {
     0.02
 }
@@ -66,7 +70,7 @@ pub struct ChipLif {
     /// Threshold mantissa (`vth`).
     pub threshold: i64,
     /// Per-neuron bias mantissa (or a scalar for all).
-    #[serde(default)]
+    #[serde(default = "zero_tensor")]
     pub bias: Tensor,
     /// Bias exponent: the effective bias is `bias << bias_exp`.
     #[serde(default)]
@@ -83,7 +87,190 @@ pub struct Relu {
     pub bias: Tensor,
 }
 
+/// When a [`Lif`] population spikes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LifFire {
+    /// A spike when `v > threshold` (snnTorch, Norse, NIR).
+    #[default]
+    Greater,
+    /// A spike when `v >= threshold`.
+    GreaterEqual,
+    /// Never: the population passes its voltage `v` on (a leaky integrator / readout).
+    Never,
+}
+
+/// What a spike does to `v` in a [`Lif`] population.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LifReset {
+    /// `v = v_reset` (NIR's rule).
+    #[default]
+    Zero,
+    /// `v -= threshold - v_reset` (snnTorch/Sinabs "subtract").
+    Subtract,
+}
+
+/// Where this tick's input enters a [`Lif`] population with a synaptic current.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CurrentOrder {
+    /// `i` takes this tick's input first, then `v` integrates the new `i` (snnTorch `Synaptic`).
+    #[default]
+    InputFirst,
+    /// Forward Euler: `v` integrates the previous `i`, then `i` takes this tick's input (Norse).
+    Euler,
+}
+
+/// The synaptic current of a current-based [`Lif`] population (NIR `CubaLIF`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifCurrent {
+    /// Fraction of `i` kept per tick (`1 - dt / tau_syn`).
+    pub keep: Tensor,
+    /// Input to current gain per tick (`w_in * dt / tau_syn`).
+    pub gain: Tensor,
+    #[serde(default)]
+    pub order: CurrentOrder,
+}
+
+/// A leaky integrate-and-fire population given per tick, as a continuous-time model (NIR's
+/// LIF, CubaLIF, IF, LI, Integrator, Threshold) discretised at `dt`. With `x` the summed input
+/// of the tick (projections, previous-tick values for recurrent ones, plus `bias`), every tick:
+///
+/// ```text
+/// i = x                                   (no current), or see LifCurrent::order
+/// v = voltage_keep * v + voltage_gain * i + leak
+/// spike (fire rule); on a spike: reset rule
+/// ```
+///
+/// A spike is worth 1 to the next projection (one tick of value 1); a `never` population
+/// passes `v` on. `docs/nir.md` derives the constants.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lif {
+    /// Seconds per tick these constants were derived for.
+    pub dt: f32,
+    /// Fraction of `v` kept per tick (`1 - dt / tau`; 1 for IF and Integrator).
+    pub voltage_keep: Tensor,
+    /// Gain from current to `v` per tick (`r * dt / tau`).
+    pub voltage_gain: Tensor,
+    /// Constant added to `v` per tick (`v_leak * dt / tau`).
+    #[serde(default = "zero_tensor")]
+    pub leak: Tensor,
+    pub threshold: Tensor,
+    #[serde(default = "zero_tensor")]
+    pub v_reset: Tensor,
+    /// `v` at the start of a run (Norse starts at `v_leak`; others at 0).
+    #[serde(default = "zero_tensor")]
+    pub v_start: Tensor,
+    #[serde(default)]
+    pub fire: LifFire,
+    #[serde(default)]
+    pub reset: LifReset,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<LifCurrent>,
+    /// Constant input added to `x` every tick (e.g. an affine bias), in input units.
+    #[serde(default = "zero_tensor")]
+    pub bias: Tensor,
+}
+
+impl Lif {
+    /// Every per-neuron tensor but the bias, with its field name.
+    pub fn tensors(&self) -> Vec<(&'static str, &Tensor)> {
+        let mut v = vec![
+            ("voltage_keep", &self.voltage_keep),
+            ("voltage_gain", &self.voltage_gain),
+            ("leak", &self.leak),
+            ("threshold", &self.threshold),
+            ("v_reset", &self.v_reset),
+            ("v_start", &self.v_start),
+        ];
+        if let Some(c) = &self.current {
+            v.push(("current.keep", &c.keep));
+            v.push(("current.gain", &c.gain));
+        }
+        v
+    }
+
+    fn tensors_mut(&mut self) -> Vec<&mut Tensor> {
+        let mut v = vec![
+            &mut self.voltage_keep,
+            &mut self.voltage_gain,
+            &mut self.leak,
+            &mut self.threshold,
+            &mut self.v_reset,
+            &mut self.v_start,
+            &mut self.bias,
+        ];
+        if let Some(c) = &mut self.current {
+            v.push(&mut c.keep);
+            v.push(&mut c.gain);
+        }
+        v
+    }
+
+    /// The soft-LIF population with the same firing-rate curve at constant input (hard LIF,
+    /// no refractory period), for runners that map rates: the compiler's quantizer. `v`'s
+    /// steady state `(gain * x + leak) / (1 - keep)` reaches the threshold exactly where the
+    /// soft-LIF current `J = gain' * (x + bias') + 1` reaches 1. A spike, worth 1 per tick here,
+    /// has amplitude `dt`. Needs uniform (scalar-valued) keep, gain and threshold, a leak
+    /// (`keep < 1`), a reset to zero and no synaptic current; otherwise the reason.
+    pub fn rate_equivalent(&self, size: usize) -> Result<SoftLif, String> {
+        let uniform = |name: &str, t: &Tensor| -> Result<f32, String> {
+            let first = t.data.first().copied().unwrap_or(0.0);
+            if t.data.iter().all(|&v| v == first) {
+                Ok(first)
+            } else {
+                Err(format!("{name} differs between neurons"))
+            }
+        };
+        if self.fire == LifFire::Never {
+            return Err("it does not spike (a leaky integrator / readout)".into());
+        }
+        if self.current.is_some() {
+            return Err("it has a synaptic current (CubaLIF)".into());
+        }
+        let keep = uniform("voltage_keep", &self.voltage_keep)?;
+        let gain = uniform("voltage_gain", &self.voltage_gain)?;
+        let threshold = uniform("threshold", &self.threshold)?;
+        let v_reset = uniform("v_reset", &self.v_reset)?;
+        if !(keep > 0.0 && keep < 1.0) {
+            return Err(format!(
+                "voltage_keep = {keep}: a rate needs a leak in (0, 1)"
+            ));
+        }
+        if v_reset != 0.0 || threshold.is_nan() || threshold <= 0.0 || gain.is_nan() || gain <= 0.0
+        {
+            return Err(
+                "a rate mapping needs v_reset = 0, threshold > 0 and voltage_gain > 0".into(),
+            );
+        }
+        let leak = self.leak.broadcast(size).unwrap_or_default();
+        let bias = self.bias.broadcast(size).unwrap_or_default();
+        let scale = (1.0 - keep) * threshold;
+        let soft_gain = gain / scale;
+        Ok(SoftLif {
+            rate: SoftLifKind::Hard,
+            tau_rc: -self.dt / keep.ln(),
+            tau_ref: 0.0,
+            amplitude: self.dt,
+            gamma: default_gamma(),
+            gain: soft_gain,
+            bias: Tensor::new(
+                vec![size],
+                leak.iter()
+                    .zip(&bias)
+                    .map(|(&l, &b)| b + (l / scale - 1.0) / soft_gain)
+                    .collect(),
+            ),
+        })
+    }
+}
+
 /// The neuron model of a population.
+// A net has few populations: the size of the `lif` variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Neuron {
@@ -92,6 +279,8 @@ pub enum Neuron {
     SoftLif(SoftLif),
     ChipLif(ChipLif),
     Relu(Relu),
+    /// Per-tick LIF of an imported (NIR) net.
+    Lif(Lif),
 }
 
 impl Neuron {
@@ -101,6 +290,7 @@ impl Neuron {
             Neuron::SoftLif(_) => "soft_lif",
             Neuron::ChipLif(_) => "chip_lif",
             Neuron::Relu(_) => "relu",
+            Neuron::Lif(_) => "lif",
         }
     }
 
@@ -110,6 +300,7 @@ impl Neuron {
             Neuron::SoftLif(p) => Some(&mut p.bias),
             Neuron::ChipLif(p) => Some(&mut p.bias),
             Neuron::Relu(p) => Some(&mut p.bias),
+            Neuron::Lif(p) => Some(&mut p.bias),
         }
     }
 
@@ -119,6 +310,7 @@ impl Neuron {
             Neuron::SoftLif(p) => Some(&p.bias),
             Neuron::ChipLif(p) => Some(&p.bias),
             Neuron::Relu(p) => Some(&p.bias),
+            Neuron::Lif(p) => Some(&p.bias),
         }
     }
 }
@@ -304,6 +496,27 @@ impl Net {
                         problems.push(format!("{place}: chip_lif bias must hold integers"));
                     }
                 }
+                Neuron::Lif(l) => {
+                    if !(l.dt.is_finite() && l.dt > 0.0) {
+                        problems.push(format!(
+                            "{place}: dt = {}, expected a positive number of seconds",
+                            l.dt
+                        ));
+                    }
+                    for (field, t) in l.tensors() {
+                        if t.broadcast(p.size()).is_none() {
+                            problems.push(format!(
+                                "{place}: {field} has {} values, expected 1 or {}",
+                                t.len(),
+                                p.size()
+                            ));
+                        }
+                        if t.data.iter().any(|v| !v.is_finite()) {
+                            problems
+                                .push(format!("{place}: {field} holds a NaN or infinite value"));
+                        }
+                    }
+                }
                 Neuron::Input | Neuron::Relu(_) => {}
             }
         }
@@ -311,13 +524,15 @@ impl Net {
             .populations
             .iter()
             .any(|p| matches!(p.neuron, Neuron::ChipLif(_)));
-        let any_float = self
-            .populations
-            .iter()
-            .any(|p| matches!(p.neuron, Neuron::SoftLif(_) | Neuron::Relu(_)));
+        let any_float = self.populations.iter().any(|p| {
+            matches!(
+                p.neuron,
+                Neuron::SoftLif(_) | Neuron::Relu(_) | Neuron::Lif(_)
+            )
+        });
         if any_chip && any_float {
             problems.push(
-                "a net is either all chip units (chip_lif) or all float (soft_lif/relu), not both"
+                "a net is either all chip units (chip_lif) or all float (soft_lif/relu/lif), not both"
                     .into(),
             );
         }
@@ -392,8 +607,9 @@ impl Net {
         let mut tensors = Vec::new();
         let mut indices = Vec::new();
         for p in &mut self.populations {
-            if let Some(b) = p.neuron.bias_mut() {
-                tensors.push(b);
+            match &mut p.neuron {
+                Neuron::Lif(l) => tensors.extend(l.tensors_mut()),
+                other => tensors.extend(other.bias_mut()),
             }
         }
         for pr in &mut self.projections {

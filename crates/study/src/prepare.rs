@@ -28,7 +28,13 @@ pub fn obtain_net(
     let spec = &file.spec;
     if let Some(net_path) = &spec.net {
         let path = file.relative(net_path);
-        let net = lifchip_net::load(&path).map_err(|e| e.into_spec(file.at(&["net"]), "net: "))?;
+        let at = || file.at(&["net"]);
+        let net = if lifchip_nir::is_nir_path(&path) {
+            lifchip_nir::import(&path, &file.nir_options()?)
+                .map_err(|e| e.into_spec(at(), "net: "))?
+        } else {
+            lifchip_net::load(&path).map_err(|e| e.into_spec(at(), "net: "))?
+        };
         let fingerprint = format!("{:016x}", net.fingerprint());
         return Ok((net, fingerprint, format!("`{}`", path.display()), None));
     }

@@ -66,8 +66,13 @@ fn default_true() -> bool {
 pub struct Spec {
     /// A title for `report.md` and the plots.
     pub title: Option<String>,
-    /// The net to compile (a net directory or YAML file) ...
+    /// The net to compile (a net directory, a YAML file, or a NIR file imported at `nir_dt`
+    /// under `nir_convention`) ...
     pub net: Option<PathBuf>,
+    /// Seconds per tick for a `.nir` net (default: the convention's; docs/nir.md).
+    pub nir_dt: Option<f64>,
+    /// How the library that wrote a `.nir` net discretised it: nir, snntorch, norse or sinabs.
+    pub nir_convention: Option<String>,
     /// ... or a training config: the net is trained once into `OUT/net.net`.
     pub train: Option<PathBuf>,
     /// Base target: a built-in name or a YAML file (optional when there is a `target` axis).
@@ -328,6 +333,16 @@ impl SpecFile {
     }
 
     pub fn parse(text: String, path: &Path) -> StudyResult<SpecFile> {
+        // serde_yaml takes time quadratic in the nesting depth: refuse deep documents first.
+        lifchip_files::check_yaml_nesting(&text, lifchip_files::MAX_NESTING).map_err(|e| {
+            StudyError::Spec {
+                at: Location {
+                    file: path.to_path_buf(),
+                    line_column: Some((e.line, e.column)),
+                },
+                message: e.to_string(),
+            }
+        })?;
         let spec: Spec = serde_yaml::from_str(&text).map_err(|e| {
             let mut message = e.to_string();
             if let Some(at) = message.rfind(" at line ") {
@@ -400,6 +415,33 @@ impl SpecFile {
         self.spec.axes.0.iter().find(|a| a.name == name)
     }
 
+    /// How a `.nir` net is imported (`nir_dt`, `nir_convention`).
+    pub fn nir_options(&self) -> StudyResult<lifchip_nir::ImportOptions> {
+        let s = &self.spec;
+        let convention = match &s.nir_convention {
+            None => lifchip_nir::Convention::Nir,
+            Some(c) => lifchip_nir::Convention::parse(c).ok_or_else(|| {
+                self.error(
+                    &["nir_convention"],
+                    format!("nir_convention: {c}: expected nir, snntorch, norse or sinabs"),
+                )
+            })?,
+        };
+        if let Some(dt) = s.nir_dt
+            && !(dt.is_finite() && dt > 0.0)
+        {
+            return Err(self.error(
+                &["nir_dt"],
+                format!("nir_dt: {dt}: expected a positive number of seconds"),
+            ));
+        }
+        Ok(lifchip_nir::ImportOptions {
+            dt: s.nir_dt,
+            convention,
+            name: None,
+        })
+    }
+
     fn check(&self) -> StudyResult<()> {
         let s = &self.spec;
         match (&s.net, &s.train) {
@@ -426,6 +468,7 @@ impl SpecFile {
                     .into(),
             });
         }
+        self.nir_options()?;
         if s.samples == 0 {
             return Err(self.error(&["samples"], "samples: expected at least 1"));
         }
@@ -566,6 +609,44 @@ mod tests {
             .root
             .unwrap();
         assert_eq!(locate(&root, &["axes", "core.neurons"]), Some((1, 20)));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_quickly() {
+        let text = format!(
+            "net: a\ntarget: tiny\naxes: {{ticks: {}}}\n",
+            "[".repeat(100_000)
+        );
+        let started = std::time::Instant::now();
+        let e = parse(&text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("nesting deeper than 64 levels"), "{e}");
+        assert!(started.elapsed().as_secs_f64() < 1.0);
+    }
+
+    #[test]
+    fn nir_import_settings_are_checked() {
+        let e = parse("net: a.nir\nnir_convention: bogus\ntarget: tiny\naxes: {ticks: [5]}\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("nir_convention: bogus"), "{e}");
+        assert!(e.contains(":2:"), "the line of the field: {e}");
+        let e = parse("net: a.nir\nnir_dt: -1\ntarget: tiny\naxes: {ticks: [5]}\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("nir_dt: -1"), "{e}");
+        let ok = parse(
+            "net: a.nir\nnir_dt: 0.001\nnir_convention: norse\ntarget: tiny\naxes: {ticks: [5]}\n",
+        );
+        let options = ok.ok().map(|s| s.nir_options().ok());
+        assert!(matches!(
+            options,
+            Some(Some(lifchip_nir::ImportOptions { dt: Some(d), convention: lifchip_nir::Convention::Norse, .. })) if d == 0.001
+        ));
     }
 
     #[test]

@@ -605,6 +605,10 @@ pub fn eval_spiking(
     data: &Dataset,
     config: &SpikingConfig,
 ) -> Result<Evaluation, TrainError> {
+    if crate::ticks::is_tick_net(net) {
+        config.validate()?;
+        return crate::ticks::eval_ticks(net, data, config);
+    }
     let graph = Graph::from_net(net)?;
     eval_spiking_graph(&graph, data, config)
 }

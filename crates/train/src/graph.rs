@@ -132,6 +132,12 @@ impl Graph {
                     }
                 }
                 Neuron::Relu(_) => Activation::Relu,
+                Neuron::Lif(_) => {
+                    return Err(TrainError::unsupported(
+                        place(&pop.name),
+                        "is a per-tick lif population (an imported net); it runs only as spikes (eval --spiking)",
+                    ));
+                }
                 Neuron::Input | Neuron::ChipLif(_) => {
                     return Err(TrainError::unsupported(
                         place(&pop.name),

@@ -57,6 +57,7 @@ mod model;
 mod optim;
 mod qat;
 mod rates;
+mod ticks;
 mod train;
 
 pub use crate::{
@@ -71,5 +72,6 @@ pub use crate::{
     },
     qat::{LayerGrid, QatConfig, eval_quantized, fine_tune, fine_tune_on, quantize_net},
     rates::{FiringRates, RateCurve, firing_rates},
+    ticks::{TickNet, TickState, is_tick_net, run_ticks},
     train::{EpochStats, Progress, TrainOptions, TrainReport, train, train_on},
 };

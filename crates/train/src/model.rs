@@ -600,8 +600,11 @@ impl Model {
             match &mut pop.neuron {
                 Neuron::SoftLif(p) => p.bias = Tensor::new(vec![size], bias),
                 Neuron::Relu(p) => p.bias = Tensor::new(vec![size], bias),
-                Neuron::Input | Neuron::ChipLif(_) => {
-                    return Err(TrainError::unsupported(place, "is not a float population"));
+                Neuron::Input | Neuron::ChipLif(_) | Neuron::Lif(_) => {
+                    return Err(TrainError::unsupported(
+                        place,
+                        "is not a trainable float population",
+                    ));
                 }
             }
         }

@@ -13,9 +13,11 @@ use crate::{
 
 #[derive(Args)]
 pub struct CompileArgs {
-    /// Net to compile: a net directory or a YAML net file.
+    /// Net to compile: a net directory, a YAML net file, or a NIR file (`*.nir`).
     #[arg(long)]
     pub net: PathBuf,
+    #[command(flatten)]
+    pub nir: crate::netfile::NirFlags,
     /// Target: a built-in name (see `lifchip targets list`) or a target YAML file.
     #[arg(long)]
     pub target: String,
@@ -128,7 +130,7 @@ pub fn run(args: CompileArgs) -> CliResult<()> {
     };
     let target = lifchip_target::resolve(&args.target)?;
     let options = lifchip_study::quantize_options(args.synapse_tau, args.input_rate)?;
-    let net = lifchip_net::load(&args.net)?;
+    let net = crate::netfile::load_net(&args.net, &args.nir.options()?)?;
     let profile = match &args.profile {
         Some(path) => Some(lifchip_study::profile::load_profile(path)?),
         None => None,

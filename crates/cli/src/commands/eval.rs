@@ -11,9 +11,11 @@ use crate::util::{CliResult, write_json};
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// The net (directory or YAML file).
+    /// The net: a directory, a YAML file, or a NIR file (`*.nir`).
     #[arg(long)]
     pub net: PathBuf,
+    #[command(flatten)]
+    pub nir: crate::netfile::NirFlags,
     /// `mnist` (bundled) or a folder of MNIST-layout IDX files.
     #[arg(long, default_value = "mnist")]
     pub data: String,
@@ -53,7 +55,7 @@ struct EvalReport<'a> {
 }
 
 pub fn run(args: EvalArgs) -> CliResult<()> {
-    let net = lifchip_net::load(&args.net)?;
+    let net = crate::netfile::load_net(&args.net, &args.nir.options()?)?;
     let source = DataSource::parse(&args.data)?;
     let split: Split = args.split.parse()?;
     let data = lifchip_data::load(&source, split, args.limit)?;

@@ -4,6 +4,8 @@ pub mod compile;
 pub mod demo;
 pub mod emulate;
 pub mod eval;
+pub mod export;
+pub mod import;
 pub mod profile;
 pub mod report;
 pub mod sweep;

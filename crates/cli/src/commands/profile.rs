@@ -13,9 +13,11 @@ use crate::util::{CliResult, write_json};
 
 #[derive(Args)]
 pub struct ProfileArgs {
-    /// The float net (directory or YAML file).
+    /// The float net: a directory, a YAML file, or a NIR file (`*.nir`).
     #[arg(long)]
     pub net: PathBuf,
+    #[command(flatten)]
+    pub nir: crate::netfile::NirFlags,
     /// `mnist` (bundled) or a folder of MNIST-layout IDX files.
     #[arg(long, default_value = "mnist")]
     pub data: String,
@@ -48,7 +50,7 @@ pub fn run(args: ProfileArgs) -> CliResult<()> {
     }
     let opts =
         lifchip_study::quantize_options(QuantizeOptions::default().synapse_tau, args.input_rate)?;
-    let net = lifchip_net::load(&args.net)?;
+    let net = crate::netfile::load_net(&args.net, &args.nir.options()?)?;
     let source = DataSource::parse(&args.data)?;
     let split: Split = args.split.parse()?;
     let data = lifchip_data::load(&source, split, Some(args.limit))?;

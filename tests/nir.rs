@@ -1,0 +1,186 @@
+//! `lifchip import` / `lifchip export` end to end, on files the real libraries wrote.
+
+use crate::util::{lifchip, path_str, root, tempdir};
+
+fn fixture(name: &str) -> String {
+    path_str(&root().join("tests/fixtures/nir").join(name))
+}
+
+#[test]
+fn import_compile_and_export_a_snntorch_conv_net() {
+    let dir = tempdir();
+    let run = lifchip(
+        dir.path(),
+        &[
+            "import",
+            &fixture("snntorch_conv.nir"),
+            "--out",
+            "conv.net",
+            "--convention",
+            "snntorch",
+        ],
+    );
+    run.ok();
+    assert!(run.stdout.contains("dt = 0.0001"), "{}", run.stdout);
+    let net = lifchip_net::load(&dir.path().join("conv.net")).unwrap();
+    assert!(
+        net.populations
+            .iter()
+            .any(|p| p.neuron.kind_name() == "lif")
+    );
+    assert_eq!(
+        net.meta.get("nir.convention").map(String::as_str),
+        Some("snntorch")
+    );
+    lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            "conv.net",
+            "--target",
+            "loihi-like",
+            "--out",
+            "chip",
+        ],
+    )
+    .ok();
+    assert!(dir.path().join("chip").is_dir());
+    lifchip(
+        dir.path(),
+        &["export", "conv.net", "--out", "again.nir", "--dt", "1e-4"],
+    )
+    .ok();
+    let again = lifchip_nir::import(
+        &dir.path().join("again.nir"),
+        &lifchip_nir::ImportOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(again.num_neurons(), net.num_neurons());
+}
+
+#[test]
+fn import_errors_name_the_file_and_write_nothing() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("bad.nir"), b"\x89HDF\r\n\x1a\n truncated").unwrap();
+    let run = lifchip(dir.path(), &["import", "bad.nir", "--out", "out.net"]);
+    run.fails(1);
+    assert!(run.stderr.contains("bad.nir"), "{}", run.stderr);
+    assert!(!dir.path().join("out.net").exists());
+    let run = lifchip(
+        dir.path(),
+        &[
+            "import",
+            &fixture("norse_cuba.nir"),
+            "--out",
+            "o.net",
+            "--convention",
+            "brian",
+        ],
+    );
+    run.fails(1);
+    assert!(run.stderr.contains("--convention brian"), "{}", run.stderr);
+    let run = lifchip(
+        dir.path(),
+        &[
+            "import",
+            &fixture("norse_cuba.nir"),
+            "--out",
+            "o.net",
+            "--dt=-1",
+        ],
+    );
+    run.fails(1);
+    let run = lifchip(dir.path(), &["export", "missing.net", "--out", "x.nir"]);
+    run.fails(1);
+    assert!(!dir.path().join("x.nir").exists());
+}
+
+#[test]
+fn every_library_fixture_imports() {
+    let dir = tempdir();
+    for (name, convention) in [
+        ("snntorch_ff", "snntorch"),
+        ("snntorch_rec", "snntorch"),
+        ("snntorch_syn", "snntorch"),
+        ("norse_lifbox", "norse"),
+        ("norse_cuba", "norse"),
+        ("sinabs_conv", "sinabs"),
+        ("sinabs_lif", "sinabs"),
+    ] {
+        let out = format!("{name}.yaml");
+        lifchip(
+            dir.path(),
+            &[
+                "import",
+                &fixture(&format!("{name}.nir")),
+                "--out",
+                &out,
+                "--convention",
+                convention,
+            ],
+        )
+        .ok();
+        assert!(dir.path().join(&out).is_file(), "{name}");
+    }
+}
+
+#[test]
+fn commands_take_a_nir_file_as_their_net() {
+    let dir = tempdir();
+    let nir = fixture("snntorch_conv.nir");
+    let imported = dir.path().join("imported.chip");
+    let direct = dir.path().join("direct.chip");
+    lifchip(
+        dir.path(),
+        &[
+            "import",
+            &nir,
+            "--out",
+            "conv.net",
+            "--convention",
+            "snntorch",
+        ],
+    )
+    .ok();
+    for (net, out) in [("conv.net", &imported), (nir.as_str(), &direct)] {
+        let mut args = vec!["compile", "--net", net, "--target", "loihi-like", "--out"];
+        let out = path_str(out);
+        args.push(&out);
+        if net.ends_with(".nir") {
+            args.extend(["--nir-convention", "snntorch"]);
+        }
+        lifchip(dir.path(), &args).ok();
+    }
+    // The same chip either way.
+    for file in ["cores.bin", "manifest.json"] {
+        assert_eq!(
+            std::fs::read(imported.join(file)).unwrap(),
+            std::fs::read(direct.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    for (flag, value, message) in [
+        ("--nir-convention", "bogus", "--nir-convention bogus"),
+        ("--nir-dt", "0", "--nir-dt 0"),
+    ] {
+        let out = dir.path().join("bad.chip");
+        let r = lifchip(
+            dir.path(),
+            &[
+                "compile",
+                "--net",
+                &nir,
+                "--target",
+                "loihi-like",
+                "--out",
+                &path_str(&out),
+                flag,
+                value,
+            ],
+        );
+        r.fails(1);
+        assert!(r.stderr.contains(message), "{}", r.stderr);
+        assert!(!out.exists());
+    }
+}
