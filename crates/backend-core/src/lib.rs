@@ -128,7 +128,9 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
                 bias: params
                     .and_then(|p| p.bias.get(neuron).copied())
                     .unwrap_or(0),
-                bias_exp: params.map_or(0, |p| p.bias_exp),
+                bias_exp: params
+                    .and_then(|p| p.bias_exp.get(neuron).copied())
+                    .unwrap_or(0),
                 refractory: params.map_or(0, |p| p.refractory),
                 max_spikes,
                 destinations: Vec::new(),

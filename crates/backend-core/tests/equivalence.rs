@@ -90,7 +90,7 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
                     vec![n],
                     (0..n).map(|_| rng.range(-bmax, bmax) as f32).collect(),
                 ),
-                bias_exp: 0,
+                bias_exp: Tensor::scalar(0.0),
                 refractory: rng.range(0, i64::from(target.neuron.refractory_max.min(3))) as u32,
             }),
         });

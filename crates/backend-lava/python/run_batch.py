@@ -1,6 +1,7 @@
 """Runs many exported lifchip Lava programs in one Python process (Lava's start-up dominates).
 
     python run_batch.py PROGRAM_DIR...
+    python run_batch.py --list FILE      # one program directory per line
 
 For each directory, imports its own network.py, runs it with Lava's bit-accurate models and
 writes lava_out/{spikes,u,v}.npy inside it (or lava_out/error.txt when the run failed).
@@ -44,4 +45,8 @@ def main(dirs):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    args = sys.argv[1:]
+    if args[:1] == ["--list"] and len(args) == 2:
+        with open(args[1]) as f:
+            args = [line.strip() for line in f if line.strip()]
+    main(args)

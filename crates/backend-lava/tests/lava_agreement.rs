@@ -4,8 +4,9 @@
 //!
 //! Needs a Python with lava-nc: `LIFCHIP_LAVA_PYTHON=/path/to/venv/bin/python` (`.ci/run`
 //! creates `target/venvs/lava`). Without it the test says so and passes without comparing.
-//! `LIFCHIP_LAVA_NETS` (default 200) and `LIFCHIP_LAVA_SEED` (default 0) choose the nets; the
-//! long run is `LIFCHIP_LAVA_NETS=2000` (docs/backends.md).
+//! `LIFCHIP_LAVA_NETS` (default 200) and `LIFCHIP_LAVA_SEED` (default 0) choose the nets,
+//! `LIFCHIP_LAVA_JOBS` (default 2) the Python processes, `LIFCHIP_LAVA_KEEP=DIR` keeps the
+//! programs and Lava's outputs. The long run is `LIFCHIP_LAVA_NETS=2000` (docs/backends.md).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -125,10 +126,10 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
                 bias: Tensor::new(
                     vec![n],
                     (0..n)
-                        .map(|_| rng.skewed(-4095, 4095, 200) as f32)
+                        .map(|_| rng.skewed(-4096, 4095, 200) as f32)
                         .collect(),
                 ),
-                bias_exp: rng.range(0, 7) as i32,
+                bias_exp: Tensor::new(vec![n], (0..n).map(|_| rng.range(0, 7) as f32).collect()),
                 refractory: 0,
             }),
         });
@@ -163,6 +164,8 @@ struct Case {
     /// Emulator probes by (population, neuron): (spike counts per tick, u, v).
     expected: std::collections::BTreeMap<(u32, u32), (Vec<i64>, Vec<i64>, Vec<i64>)>,
     current_overflows: u64,
+    /// The exact input would have taken `u` past ±2^31 (Lava's int32 registers wrapped it).
+    int32_wrap: bool,
     voltage_overflows: u64,
     multi_spike_ticks: usize,
     recurrent: bool,
@@ -178,14 +181,19 @@ fn make_case(seed: u64, root: &Path) -> Option<Case> {
     let config = lifchip_backend_core::emit(&mapped, &target);
     let ticks = rng.range(10, 40) as usize;
     let channels = net.populations[0].size() as i64;
-    let big = rng.chance(25);
+    // Counts of a few spikes, of up to 60 (u wraps at 24 bits) or of thousands (the summed
+    // input passes 2^31: Lava's int32 registers wrap).
+    let big = rng.chance(40);
+    let huge = big && rng.chance(35);
     let input: Vec<Vec<u32>> = (0..ticks)
         .map(|_| {
             let mut list = Vec::new();
             for _ in 0..rng.range(0, 3) {
                 let c = rng.range(0, channels - 1) as u32;
-                let count = if big && rng.chance(30) {
-                    rng.range(2, 40)
+                let count = if huge && rng.chance(30) {
+                    rng.range(500, 3000)
+                } else if big && rng.chance(30) {
+                    rng.range(2, 60)
                 } else {
                     rng.range(1, 2)
                 };
@@ -239,10 +247,37 @@ fn make_case(seed: u64, root: &Path) -> Option<Case> {
         compartments,
         expected,
         current_overflows: result.overflows.iter().map(|o| o.current).sum(),
+        int32_wrap: huge && input_drive_passes_int32(&config, &input),
         voltage_overflows: result.overflows.iter().map(|o| o.voltage).sum(),
         multi_spike_ticks,
         recurrent: net.projections.iter().any(|p| p.from == p.to),
         weight_bits: target.precision.weight_bits,
+    })
+}
+
+/// True when in some tick the input alone drives some compartment's `u` by |Σ w·n| << e << 6
+/// >= 2^31 (each channel's contribution counted with its sign, per compartment and group).
+fn input_drive_passes_int32(config: &lifchip_chip::ChipConfig, input: &[Vec<u32>]) -> bool {
+    input.iter().any(|tick| {
+        let mut drive: std::collections::BTreeMap<(u32, u32, u16), i64> = Default::default();
+        for &ch in tick {
+            for d in &config.inputs[ch as usize] {
+                let core = &config.cores[d.core as usize];
+                let axon = &core.axons[d.axon as usize];
+                for syn in &axon.synapses {
+                    *drive
+                        .entry((d.core, syn.compartment, axon.group))
+                        .or_insert(0) += i64::from(syn.weight);
+                }
+            }
+        }
+        let mut per_comp: std::collections::BTreeMap<(u32, u32), i64> = Default::default();
+        for ((core, comp, group), sum) in drive {
+            let e = config.cores[core as usize].group_exponents[group as usize];
+            let shifted = if e >= 0 { sum << e } else { sum >> -e };
+            *per_comp.entry((core, comp)).or_insert(0) += shifted << 6;
+        }
+        per_comp.values().any(|v| v.abs() >= 1 << 31)
     })
 }
 
@@ -312,23 +347,44 @@ fn lava_agrees_with_emulator_on_random_nets() {
     };
     let nets = env_u64("LIFCHIP_LAVA_NETS", 200);
     let first = env_u64("LIFCHIP_LAVA_SEED", 0);
-    let root = tempfile::tempdir().expect("temp dir");
+    // LIFCHIP_LAVA_KEEP=DIR keeps the exported programs and Lava's outputs there.
+    let temp = tempfile::tempdir().expect("temp dir");
+    let root = std::env::var_os("LIFCHIP_LAVA_KEEP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&root).expect("program directory");
     let mut cases = Vec::new();
     let mut seed = first;
     while (cases.len() as u64) < nets {
-        if let Some(case) = make_case(seed, root.path()) {
+        if let Some(case) = make_case(seed, &root) {
             cases.push(case);
         }
         seed += 1;
         assert!(seed - first < nets * 3, "too few random nets map");
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/run_batch.py");
-    let status = Command::new(&python)
-        .arg(&script)
-        .args(cases.iter().map(|c| &c.dir))
-        .status()
-        .expect("start Python");
-    assert!(status.success(), "{} failed", script.display());
+    // LIFCHIP_LAVA_JOBS Python processes (default 2) share the programs.
+    let jobs = env_u64("LIFCHIP_LAVA_JOBS", 2).clamp(1, 16) as usize;
+    let chunk = cases.len().div_ceil(jobs).max(1);
+    let children: Vec<_> = cases
+        .chunks(chunk)
+        .enumerate()
+        .map(|(j, part)| {
+            let list = root.join(format!("programs{j}.txt"));
+            let dirs: Vec<String> = part.iter().map(|c| c.dir.display().to_string()).collect();
+            std::fs::write(&list, dirs.join("\n")).expect("program list");
+            Command::new(&python)
+                .arg(&script)
+                .arg("--list")
+                .arg(&list)
+                .spawn()
+                .expect("start Python")
+        })
+        .collect();
+    for mut child in children {
+        let status = child.wait().expect("wait for Python");
+        assert!(status.success(), "{} failed", script.display());
+    }
     let mut mismatching = Vec::new();
     for case in &cases {
         let p = compare(case);
@@ -339,13 +395,14 @@ fn lava_agrees_with_emulator_on_random_nets() {
     let count = |f: &dyn Fn(&Case) -> bool| cases.iter().filter(|c| f(c)).count();
     let spiking = count(&|c| c.expected.values().any(|e| e.0.iter().any(|&s| s > 0)));
     let u_wrap = count(&|c| c.current_overflows > 0);
+    let int32 = count(&|c| c.int32_wrap);
     let v_sat = count(&|c| c.voltage_overflows > 0);
     let multi = count(&|c| c.multi_spike_ticks > 0);
     let recurrent = count(&|c| c.recurrent);
     let widths: std::collections::BTreeSet<u32> = cases.iter().map(|c| c.weight_bits).collect();
     eprintln!(
         "lava agreement: {} nets (seeds {first}..{seed}), {} mismatching; {spiking} spike, \
-         {u_wrap} wrap u, {v_sat} saturate v, {multi} have multi-spike ticks, {recurrent} \
+         {u_wrap} wrap u, {int32} drive u past 2^31, {v_sat} saturate v, {multi} have multi-spike ticks, {recurrent} \
          recurrent, weight widths {widths:?}",
         cases.len(),
         mismatching.len()
@@ -361,6 +418,10 @@ fn lava_agrees_with_emulator_on_random_nets() {
     let n = cases.len();
     assert!(spiking * 2 >= n, "only {spiking} of {n} nets spiked");
     assert!(u_wrap * 20 >= n, "only {u_wrap} of {n} nets wrapped u");
+    assert!(
+        int32 * 25 >= n,
+        "only {int32} of {n} nets drove u past 2^31"
+    );
     assert!(v_sat * 20 >= n, "only {v_sat} of {n} nets saturated v");
     assert!(
         multi * 10 >= n,

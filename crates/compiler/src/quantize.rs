@@ -44,7 +44,8 @@ pub struct QuantNeuron {
     pub voltage_decay: u32,
     pub threshold: u32,
     pub bias: Vec<i32>,
-    pub bias_exp: u32,
+    /// Per-neuron bias exponent: the bias is `bias[n] << bias_exp[n]`.
+    pub bias_exp: Vec<u32>,
     pub refractory: u32,
 }
 
@@ -303,7 +304,13 @@ pub fn quantize(
                     voltage_decay: c.voltage_decay,
                     threshold: u32::try_from(c.threshold.max(0)).unwrap_or(u32::MAX),
                     bias: bias.iter().map(|&b| b as i32).collect(),
-                    bias_exp: c.bias_exp.max(0) as u32,
+                    bias_exp: c
+                        .bias_exp
+                        .broadcast(pop.size())
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|&e| e.max(0.0) as u32)
+                        .collect(),
                     refractory: c.refractory,
                 });
                 for &k in &incoming {
@@ -545,8 +552,8 @@ fn quantize_float_population(
         current_decay: d.current_decay,
         voltage_decay: d.voltage_decay,
         threshold: threshold as u32,
+        bias_exp: vec![bias_exp; bias_mant.len()],
         bias: bias_mant,
-        bias_exp,
         refractory,
     };
     Ok((neuron, projections, reports))
@@ -609,13 +616,15 @@ fn mark_silent_and_identical(
                 }
             }
             // Without excitatory input, the bias alone sets the steady voltage, drive / leak.
-            let bias_drive = (i64::from(bias) << neuron.bias_exp.min(40)) as f64;
+            let bias_exp = neuron.bias_exp.get(post).copied().unwrap_or(0);
+            let bias_drive = (i64::from(bias) << bias_exp.min(40)) as f64;
             if !has_excitation && (bias_drive <= 0.0 || bias_drive / leak <= threshold as f64) {
                 silent += 1;
             }
             let bucket = buckets.entry(hash).or_default();
             let same = bucket.iter().any(|&other| {
                 neuron.bias.get(other).copied().unwrap_or(0) == bias
+                    && neuron.bias_exp.get(other).copied().unwrap_or(0) == bias_exp
                     && row_of(other) == row_of(post)
             });
             if same {
@@ -684,28 +693,36 @@ fn check_chip_units(
             );
         }
     }
+    // The full signed range of `bias_bits` (Lava's bias_mant: -4096..=4095).
     let bmax = (1i64 << (p.bias_bits.clamp(1, 62) - 1)) - 1;
     if let Some(b) = c
         .bias
         .data
         .iter()
         .map(|&b| b as i64)
-        .find(|b| b.abs() > bmax)
+        .find(|&b| b < -bmax - 1 || b > bmax)
     {
         push(
             "bias",
             b,
             bmax,
             format!(
-                "bias mantissas must be within ±{bmax} ({} bits)",
+                "bias mantissas must be in {}..={bmax} ({} bits)",
+                -bmax - 1,
                 p.bias_bits
             ),
         );
     }
-    if c.bias_exp < 0 || c.bias_exp as u32 > p.bias_exp_max {
+    if let Some(e) = c
+        .bias_exp
+        .data
+        .iter()
+        .map(|&e| e as i64)
+        .find(|&e| e < 0 || e > i64::from(p.bias_exp_max))
+    {
         push(
             "bias_exp",
-            i64::from(c.bias_exp),
+            e,
             i64::from(p.bias_exp_max),
             format!("bias_exp must be in 0..={}", p.bias_exp_max),
         );

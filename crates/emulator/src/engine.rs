@@ -96,6 +96,8 @@ pub(crate) fn overflow(x: i128, bits: u32, policy: Overflow) -> i128 {
         // Two's complement: keep the low `bits` bits, sign-extended.
         Overflow::Wrap => (x << (128 - bits)) >> (128 - bits),
         Overflow::WrapLava => {
+            // Lava computes in int32: the sum wraps to 32 bits, then one correction.
+            let x = i128::from(x as i32);
             if x > half {
                 x - 2 * half
             } else if x <= -half {
@@ -109,6 +111,26 @@ pub(crate) fn overflow(x: i128, bits: u32, policy: Overflow) -> i128 {
     }
 }
 
+/// Lava's int32 registers: with `wrap_lava` currents, `decay(v) + u + bias` wraps to 32 bits
+/// before the voltage's own overflow policy (docs/core-model.md).
+#[inline(always)]
+fn add_ovf_v<const P: u8>(
+    a: i64,
+    b: i64,
+    c: i64,
+    bits: u32,
+    policy: Overflow,
+    int32: bool,
+) -> (i64, bool) {
+    if int32 {
+        let exact = i128::from(a) + i128::from(b) + i128::from(c);
+        let y = overflow64(i64::from(exact as i32), bits, policy);
+        (y, i128::from(y) != exact)
+    } else {
+        add_ovf_p::<P>(a, b, c, bits, policy)
+    }
+}
+
 /// [`overflow`] for a value that fits in 64 bits (`bits <= 32`): the same result, exactly.
 #[inline(always)]
 fn overflow64(x: i64, bits: u32, policy: Overflow) -> i64 {
@@ -116,6 +138,7 @@ fn overflow64(x: i64, bits: u32, policy: Overflow) -> i64 {
     match policy {
         Overflow::Wrap => (x << (64 - bits)) >> (64 - bits),
         Overflow::WrapLava => {
+            let x = i64::from(x as i32);
             if x > half {
                 x - 2 * half
             } else if x <= -half {
@@ -729,6 +752,7 @@ fn ovf_p<const P: u8>(x: i64, bits: u32) -> i64 {
     match P {
         P_WRAP => (x << (64 - bits)) >> (64 - bits),
         P_WRAP_LAVA => {
+            let x = i64::from(x as i32);
             if x > half {
                 x - 2 * half
             } else if x <= -half {
@@ -960,6 +984,7 @@ fn voltages_simple<const MULT: bool, const P: u8>(p: &Program, s: &mut State, re
     let par = &p.params;
     let (bits, min_step) = (par.decay_bits, par.min_step);
     let (vb, vo) = (par.voltage_bits, par.voltage_overflow);
+    let int32 = par.current_overflow == Overflow::WrapLava;
     let State { u, v, spikers, .. } = s;
     let n = p.n_comp();
     spikers.clear();
@@ -974,7 +999,7 @@ fn voltages_simple<const MULT: bool, const P: u8>(p: &Program, s: &mut State, re
         .zip(rec.comp_ovf_v.iter_mut());
     for (k, (((((v, &u), &d), &bias), &above), o)) in iter.enumerate() {
         let dv = decay_k::<MULT>(*v, d, bits, min_step);
-        let (x, changed) = add_ovf_p::<P>(dv, u, bias, vb, vo);
+        let (x, changed) = add_ovf_v::<P>(dv, u, bias, vb, vo, int32);
         *o += u32::from(changed);
         let spike = x > above;
         *v = if spike { 0 } else { x };
@@ -999,6 +1024,7 @@ fn voltages<const MULT: bool>(p: &Program, s: &mut State, rec: &mut Recorder) {
     let par = &p.params;
     let (bits, min_step) = (par.decay_bits, par.min_step);
     let (vb, vo) = (par.voltage_bits, par.voltage_overflow);
+    let int32 = par.current_overflow == Overflow::WrapLava;
     let subtract = par.reset == Reset::Subtract;
     let State {
         u,
@@ -1018,7 +1044,11 @@ fn voltages<const MULT: bool>(p: &Program, s: &mut State, rec: &mut Recorder) {
             continue;
         }
         let dv = decay_k::<MULT>(v[k], p.v_decay[k], bits, min_step);
-        let (mut x, changed) = add_ovf(dv, u[k], p.bias[k], vb, vo);
+        let (mut x, changed) = if int32 {
+            add_ovf_v::<P_WRAP>(dv, u[k], p.bias[k], vb, vo, true) // policy taken from `vo`
+        } else {
+            add_ovf(dv, u[k], p.bias[k], vb, vo)
+        };
         ovf[k] += u32::from(changed);
         let above = p.vth_test[k];
         let mut count = 0u32;

@@ -46,6 +46,10 @@ pub struct SoftLif {
     pub bias: Tensor,
 }
 
+fn zero_tensor() -> Tensor {
+    Tensor::scalar(0.0)
+}
+
 fn default_gamma() -> f32 {
     0.02
 }
@@ -68,9 +72,10 @@ pub struct ChipLif {
     /// Per-neuron bias mantissa (or a scalar for all).
     #[serde(default)]
     pub bias: Tensor,
-    /// Bias exponent: the effective bias is `bias << bias_exp`.
-    #[serde(default)]
-    pub bias_exp: i32,
+    /// Per-neuron bias exponent (or a scalar for all): the effective bias is
+    /// `bias << bias_exp`.
+    #[serde(default = "zero_tensor")]
+    pub bias_exp: Tensor,
     /// Refractory period in ticks.
     #[serde(default)]
     pub refractory: u32,
@@ -101,15 +106,6 @@ impl Neuron {
             Neuron::SoftLif(_) => "soft_lif",
             Neuron::ChipLif(_) => "chip_lif",
             Neuron::Relu(_) => "relu",
-        }
-    }
-
-    fn bias_mut(&mut self) -> Option<&mut Tensor> {
-        match self {
-            Neuron::Input => None,
-            Neuron::SoftLif(p) => Some(&mut p.bias),
-            Neuron::ChipLif(p) => Some(&mut p.bias),
-            Neuron::Relu(p) => Some(&mut p.bias),
         }
     }
 
@@ -303,6 +299,13 @@ impl Net {
                     if !c.bias.is_integral() {
                         problems.push(format!("{place}: chip_lif bias must hold integers"));
                     }
+                    if c.bias_exp.broadcast(p.size()).is_none() || !c.bias_exp.is_integral() {
+                        problems.push(format!(
+                            "{place}: chip_lif bias_exp has {} values, expected 1 or {} integers",
+                            c.bias_exp.len(),
+                            p.size()
+                        ));
+                    }
                 }
                 Neuron::Input | Neuron::Relu(_) => {}
             }
@@ -392,8 +395,14 @@ impl Net {
         let mut tensors = Vec::new();
         let mut indices = Vec::new();
         for p in &mut self.populations {
-            if let Some(b) = p.neuron.bias_mut() {
-                tensors.push(b);
+            match &mut p.neuron {
+                Neuron::ChipLif(c) => {
+                    tensors.push(&mut c.bias);
+                    tensors.push(&mut c.bias_exp);
+                }
+                Neuron::SoftLif(n) => tensors.push(&mut n.bias),
+                Neuron::Relu(n) => tensors.push(&mut n.bias),
+                Neuron::Input => {}
             }
         }
         for pr in &mut self.projections {
