@@ -91,6 +91,8 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
                     (0..n).map(|_| rng.range(-bmax, bmax) as f32).collect(),
                 ),
                 bias_exp: Tensor::scalar(0.0),
+                initial_u: Tensor::scalar(0.0),
+                initial_v: Tensor::scalar(0.0),
                 refractory: rng.range(0, i64::from(target.neuron.refractory_max.min(3))) as u32,
             }),
         });

@@ -404,8 +404,8 @@ pub fn build_graph(config: &ChipConfig) -> Result<Graph, Vec<Problem>> {
             block.compartments.push(core_base[ci] + k);
             block.bias_mant.push(c.bias);
             block.bias_exp.push(c.bias_exp as i32);
-            block.u0.push(0);
-            block.v0.push(0);
+            block.u0.push(c.initial_u);
+            block.v0.push(c.initial_v);
         }
     }
 
@@ -656,8 +656,28 @@ pub fn export(
     program::render(config, &graph, &counts, ticks)
 }
 
-/// Writes an exported program into `dir` atomically (nothing is left on failure).
+/// Writes an exported program into `dir` atomically (nothing is left on failure). An existing
+/// `dir` is replaced only if it is empty or holds an earlier program (its `program.json` says
+/// `lifchip-lava`); anything else — a CHIPDIR, a net, other files — is refused untouched.
 pub fn write_program(program: &LavaProgram, dir: &Path) -> Result<(), ExportError> {
+    if let Ok(meta) = std::fs::symlink_metadata(dir) {
+        let replaceable = meta.is_dir()
+            && (std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none())
+                || std::fs::read(dir.join("program.json")).is_ok_and(|b| {
+                    serde_json::from_slice::<serde_json::Value>(&b).is_ok_and(|v| {
+                        v.get("format").and_then(|f| f.as_str()) == Some(program::PROGRAM_FORMAT)
+                    })
+                }));
+        if !replaceable {
+            return Err(ExportError::Io {
+                path: dir.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "exists and is not an exported Lava program (no lifchip-lava program.json); refusing to replace it",
+                ),
+            });
+        }
+    }
     let files: Vec<(&str, &[u8])> = program
         .files
         .iter()

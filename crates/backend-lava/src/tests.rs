@@ -53,6 +53,8 @@ fn small_config() -> ChipConfig {
                 bias: Tensor::new(vec![2], vec![-4096.0, 12.0]),
                 bias_exp: Tensor::new(vec![2], vec![7.0, 0.0]),
                 refractory: 0,
+                initial_u: Tensor::new(vec![2], vec![-8_388_608.0, 5.0]),
+                initial_v: Tensor::scalar(-3.0),
             }),
         });
     }
@@ -88,6 +90,10 @@ fn graph_has_one_lif_per_parameter_set_and_one_dense_per_projection() {
     assert_eq!(
         (a.bias_mant.clone(), a.bias_exp.clone()),
         (vec![-4096, 12], vec![7, 0])
+    );
+    assert_eq!(
+        (a.u0.clone(), a.v0.clone()),
+        (vec![-8_388_608, 5], vec![-3, -3])
     );
     let mut summary: Vec<(Source, usize, i32, SignMode)> = graph
         .denses
@@ -162,6 +168,14 @@ fn export_writes_the_program_atomically_and_deterministically() {
     assert_eq!(written, expected);
     // Nothing but the program is left beside it.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    // An earlier program is replaced; any other directory is refused and left as it was.
+    write_program(&a, &out).unwrap();
+    let other = dir.path().join("chip");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("manifest.json"), "{}").unwrap();
+    let err = write_program(&a, &other).unwrap_err().to_string();
+    assert!(err.contains("refusing to replace"), "{err}");
+    assert_eq!(std::fs::read_dir(&other).unwrap().count(), 1);
 }
 
 #[test]

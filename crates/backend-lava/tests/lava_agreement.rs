@@ -102,6 +102,20 @@ fn projection(
     }
 }
 
+/// Random initial states (24-bit signed), or all 0 (the usual case).
+fn state(rng: &mut Rng, n: usize) -> Tensor {
+    if rng.chance(50) {
+        Tensor::scalar(0.0)
+    } else {
+        Tensor::new(
+            vec![n],
+            (0..n)
+                .map(|_| rng.skewed(-(1 << 23), (1 << 23) - 1, 5000) as f32)
+                .collect(),
+        )
+    }
+}
+
 /// A random layered chip-unit net with recurrent projections and extreme parameters.
 fn random_net(rng: &mut Rng, target: &Target) -> Net {
     let mut net = Net::new("lava-random");
@@ -131,6 +145,8 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
                 ),
                 bias_exp: Tensor::new(vec![n], (0..n).map(|_| rng.range(0, 7) as f32).collect()),
                 refractory: 0,
+                initial_u: state(rng, n),
+                initial_v: state(rng, n),
             }),
         });
         let from = net.populations[l].name.clone();
@@ -181,17 +197,17 @@ fn make_case(seed: u64, root: &Path) -> Option<Case> {
     let config = lifchip_backend_core::emit(&mapped, &target);
     let ticks = rng.range(10, 40) as usize;
     let channels = net.populations[0].size() as i64;
-    // Counts of a few spikes, of up to 60 (u wraps at 24 bits) or of thousands (the summed
+    // Counts of a few spikes, of up to 60 (u wraps at 24 bits) or of tens of thousands (the summed
     // input passes 2^31: Lava's int32 registers wrap).
     let big = rng.chance(40);
-    let huge = big && rng.chance(35);
+    let huge = big && rng.chance(50);
     let input: Vec<Vec<u32>> = (0..ticks)
         .map(|_| {
             let mut list = Vec::new();
             for _ in 0..rng.range(0, 3) {
                 let c = rng.range(0, channels - 1) as u32;
                 let count = if huge && rng.chance(30) {
-                    rng.range(500, 3000)
+                    rng.range(20_000, 200_000)
                 } else if big && rng.chance(30) {
                     rng.range(2, 60)
                 } else {

@@ -47,6 +47,9 @@ pub struct QuantNeuron {
     /// Per-neuron bias exponent: the bias is `bias[n] << bias_exp[n]`.
     pub bias_exp: Vec<u32>,
     pub refractory: u32,
+    /// Per-neuron `u` and `v` after loading and reset.
+    pub initial_u: Vec<i64>,
+    pub initial_v: Vec<i64>,
 }
 
 /// A population in chip units (`neuron` is `None` for an input population).
@@ -312,6 +315,8 @@ pub fn quantize(
                         .map(|&e| e.max(0.0) as u32)
                         .collect(),
                     refractory: c.refractory,
+                    initial_u: integers(&c.initial_u, pop.size()),
+                    initial_v: integers(&c.initial_v, pop.size()),
                 });
                 for &k in &incoming {
                     let pr = &net.projections[k];
@@ -553,6 +558,8 @@ fn quantize_float_population(
         voltage_decay: d.voltage_decay,
         threshold: threshold as u32,
         bias_exp: vec![bias_exp; bias_mant.len()],
+        initial_u: vec![0; bias_mant.len()],
+        initial_v: vec![0; bias_mant.len()],
         bias: bias_mant,
         refractory,
     };
@@ -625,6 +632,8 @@ fn mark_silent_and_identical(
             let same = bucket.iter().any(|&other| {
                 neuron.bias.get(other).copied().unwrap_or(0) == bias
                     && neuron.bias_exp.get(other).copied().unwrap_or(0) == bias_exp
+                    && neuron.initial_u.get(other) == neuron.initial_u.get(post)
+                    && neuron.initial_v.get(other) == neuron.initial_v.get(post)
                     && row_of(other) == row_of(post)
             });
             if same {
@@ -638,6 +647,16 @@ fn mark_silent_and_identical(
             report.identical_neurons = identical;
         }
     }
+}
+
+/// A per-neuron (or scalar) integer tensor as `n` values (0 where it does not broadcast;
+/// the net's validation reports that).
+fn integers(t: &lifchip_net::Tensor, n: usize) -> Vec<i64> {
+    t.broadcast(n)
+        .unwrap_or_else(|| vec![0.0; n])
+        .iter()
+        .map(|&x| x as i64)
+        .collect()
 }
 
 /// Checks that a hand-written chip-unit population and its inputs fit the target's formats.
@@ -726,6 +745,25 @@ fn check_chip_units(
             i64::from(p.bias_exp_max),
             format!("bias_exp must be in 0..={}", p.bias_exp_max),
         );
+    }
+    for (field, t, bits) in [
+        ("initial_u", &c.initial_u, p.current_bits),
+        ("initial_v", &c.initial_v, p.voltage_bits),
+    ] {
+        let half = 1i64 << (bits.clamp(1, 32) - 1);
+        if let Some(x) = t
+            .data
+            .iter()
+            .map(|&x| x as i64)
+            .find(|&x| x < -half || x >= half)
+        {
+            push(
+                field,
+                x,
+                half - 1,
+                format!("{field} must be in {}..={} ({bits} bits)", -half, half - 1),
+            );
+        }
     }
     if c.refractory > target.neuron.refractory_max {
         push(

@@ -138,8 +138,19 @@ pub fn run_reference(
     // pending[(t + delay) % slots] holds deliveries (source order key, population, neuron, count).
     let slots = max_delay + 1;
     let mut pending: Vec<Vec<(u8, usize, u32, u32)>> = vec![Vec::new(); slots];
-    let mut u: Vec<Vec<i64>> = sizes.iter().map(|&n| vec![0; n]).collect();
-    let mut v = u.clone();
+    // Initial state: the chip-unit net's initial u and v (0 for float-derived nets).
+    let initial = |f: fn(&crate::QuantNeuron) -> &Vec<i64>| -> Vec<Vec<i64>> {
+        net.populations
+            .iter()
+            .zip(&sizes)
+            .map(|(p, &n)| match &p.neuron {
+                Some(q) => (0..n).map(|i| f(q).get(i).copied().unwrap_or(0)).collect(),
+                None => vec![0; n],
+            })
+            .collect()
+    };
+    let mut u: Vec<Vec<i64>> = initial(|q| &q.initial_u);
+    let mut v: Vec<Vec<i64>> = initial(|q| &q.initial_v);
     let mut refr: Vec<Vec<u32>> = sizes.iter().map(|&n| vec![0; n]).collect();
     let mut run = ReferenceRun {
         spikes: vec![Vec::with_capacity(ticks); npop],

@@ -54,8 +54,8 @@ impl State {
         let n = p.n_comp();
         let slots = p.params.synaptic_delay.max(p.params.input_delay) as usize + 1;
         State {
-            u: vec![0; n],
-            v: vec![0; n],
+            u: p.initial_u.clone(),
+            v: p.initial_v.clone(),
             refr: vec![0; n],
             acc: vec![0; p.acc_len],
             slots: p.core_slot_base.last().map_or(0, |&s| s as usize),
@@ -75,10 +75,11 @@ impl State {
         }
     }
 
-    /// Back to the state after loading: zero state, empty delay lines.
-    pub fn reset(&mut self) {
-        self.u.fill(0);
-        self.v.fill(0);
+    /// Back to the state after loading: initial `u` and `v`, everything else zero, empty
+    /// delay lines.
+    pub fn reset(&mut self, p: &Program) {
+        self.u.copy_from_slice(&p.initial_u);
+        self.v.copy_from_slice(&p.initial_v);
         self.refr.fill(0);
         self.acc[..self.slots].fill(0);
         for slot in &mut self.pending {

@@ -76,6 +76,12 @@ pub struct ChipLif {
     /// `bias << bias_exp`.
     #[serde(default = "zero_tensor")]
     pub bias_exp: Tensor,
+    /// Per-neuron initial current `u` (or a scalar for all) after loading and reset.
+    #[serde(default = "zero_tensor")]
+    pub initial_u: Tensor,
+    /// Per-neuron initial voltage `v` (or a scalar for all) after loading and reset.
+    #[serde(default = "zero_tensor")]
+    pub initial_v: Tensor,
     /// Refractory period in ticks.
     #[serde(default)]
     pub refractory: u32,
@@ -299,12 +305,18 @@ impl Net {
                     if !c.bias.is_integral() {
                         problems.push(format!("{place}: chip_lif bias must hold integers"));
                     }
-                    if c.bias_exp.broadcast(p.size()).is_none() || !c.bias_exp.is_integral() {
-                        problems.push(format!(
-                            "{place}: chip_lif bias_exp has {} values, expected 1 or {} integers",
-                            c.bias_exp.len(),
-                            p.size()
-                        ));
+                    for (field, t) in [
+                        ("bias_exp", &c.bias_exp),
+                        ("initial_u", &c.initial_u),
+                        ("initial_v", &c.initial_v),
+                    ] {
+                        if t.broadcast(p.size()).is_none() || !t.is_integral() {
+                            problems.push(format!(
+                                "{place}: chip_lif {field} has {} values, expected 1 or {} integers",
+                                t.len(),
+                                p.size()
+                            ));
+                        }
                     }
                 }
                 Neuron::Input | Neuron::Relu(_) => {}
@@ -399,6 +411,8 @@ impl Net {
                 Neuron::ChipLif(c) => {
                     tensors.push(&mut c.bias);
                     tensors.push(&mut c.bias_exp);
+                    tensors.push(&mut c.initial_u);
+                    tensors.push(&mut c.initial_v);
                 }
                 Neuron::SoftLif(n) => tensors.push(&mut n.bias),
                 Neuron::Relu(n) => tensors.push(&mut n.bias),
