@@ -100,6 +100,7 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
             .map(|_| ((rng.range(lo, hi) / step) * step) as f32)
             .collect();
         net.projections.push(Projection {
+            sign_mode: None,
             name: format!("p{l}"),
             from: net.populations[l].name.clone(),
             to: name.clone(),
@@ -114,6 +115,7 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
         if rng.next() % 3 == 0 {
             let k = rng.range(1, 3) as usize;
             net.projections.push(Projection {
+                sign_mode: None,
                 name: format!("r{l}"),
                 from: name.clone(),
                 to: name.clone(),

@@ -59,6 +59,7 @@ fn small_config() -> ChipConfig {
         });
     }
     let dense = |from: &str, to: &str, rows, cols, w: Vec<f32>, exp| Projection {
+        sign_mode: None,
         name: format!("{from}{to}"),
         from: from.into(),
         to: to.into(),
@@ -239,4 +240,61 @@ fn a_group_with_a_negative_exponent_and_two_sources_is_refused() {
             .any(|p| p.field == "axons" && p.found.contains("2 different sources")),
         "{problems:?}"
     );
+}
+
+#[test]
+fn a_declared_sign_mode_is_checked_against_the_weights() {
+    let target = lifchip_target::builtin("loihi-like").unwrap();
+    let net_with = |mode: Option<lifchip_net::SignMode>, w: Vec<f32>| {
+        let mut net = Net::new("signs");
+        net.populations.push(Population {
+            name: "in".into(),
+            shape: vec![2],
+            neuron: Neuron::Input,
+        });
+        net.populations.push(Population {
+            name: "out".into(),
+            shape: vec![1],
+            neuron: Neuron::ChipLif(ChipLif {
+                current_decay: 0,
+                voltage_decay: 0,
+                threshold: 10,
+                bias: Tensor::scalar(0.0),
+                bias_exp: Tensor::scalar(0.0),
+                refractory: 0,
+                initial_u: Tensor::scalar(0.0),
+                initial_v: Tensor::scalar(0.0),
+            }),
+        });
+        net.projections.push(Projection {
+            sign_mode: mode,
+            name: "p".into(),
+            from: "in".into(),
+            to: "out".into(),
+            ops: vec![LinearOp::Dense {
+                weights: Tensor::new(vec![1, 2], w),
+            }],
+            weight_exp: 0,
+        });
+        lifchip_compiler::compile(&net, &target, &lifchip_compiler::QuantizeOptions::default())
+    };
+    use lifchip_net::SignMode as Declared;
+    // Odd weights are excitatory-storable, but a mixed projection has Lava's step 2.
+    assert!(net_with(None, vec![3.0, 5.0]).is_ok());
+    let err = net_with(Some(Declared::Mixed), vec![3.0, 5.0]).unwrap_err();
+    assert!(
+        err.violations
+            .iter()
+            .any(|v| v.kind == "weight" && v.hint.contains("Mixed")),
+        "{:?}",
+        err.violations
+    );
+    // A negative weight in a projection declared excitatory is refused.
+    assert!(net_with(Some(Declared::Excitatory), vec![-2.0, 4.0]).is_err());
+    // Declared mixed with even weights: compiles, and Lava keeps the weights.
+    let (mapped, _) = net_with(Some(Declared::Mixed), vec![-256.0, 254.0]).unwrap();
+    let config = lifchip_backend_core::emit(&mapped, &target);
+    let graph = build_graph(&config).unwrap();
+    assert_eq!(graph.denses.len(), 1);
+    assert_eq!(graph.denses[0].sign_mode, SignMode::Mixed);
 }

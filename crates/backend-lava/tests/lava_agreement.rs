@@ -13,7 +13,9 @@ use std::process::Command;
 
 use lifchip_compiler::{QuantizeOptions, compile};
 use lifchip_emulator::{Emulator, Mode, ProbeSet, Probes, RunOptions};
-use lifchip_net::{ChipLif, Indices, LinearOp, Net, Neuron, Population, Projection, Tensor};
+use lifchip_net::{
+    ChipLif, Indices, LinearOp, Net, Neuron, Population, Projection, SignMode, Tensor,
+};
 use lifchip_target::{Target, builtin};
 
 /// A small deterministic generator so one seed fixes a whole case.
@@ -94,6 +96,12 @@ fn projection(
         }]
     };
     Projection {
+        // Half the projections declare their sign mode, half leave it to the weights' signs.
+        sign_mode: rng.chance(50).then_some(match sign {
+            1 => SignMode::Excitatory,
+            -1 => SignMode::Inhibitory,
+            _ => SignMode::Mixed,
+        }),
         name,
         from: from.into(),
         to: to.into(),
@@ -170,6 +178,9 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
     net
 }
 
+/// Spike counts, `u` and `v` of one compartment, tick by tick.
+type Trace = (Vec<i64>, Vec<i64>, Vec<i64>);
+
 /// One case: the exported program's directory and what the emulator recorded.
 struct Case {
     seed: u64,
@@ -178,7 +189,7 @@ struct Case {
     /// Per global compartment (program order): (population, neuron).
     compartments: Vec<(u32, u32)>,
     /// Emulator probes by (population, neuron): (spike counts per tick, u, v).
-    expected: std::collections::BTreeMap<(u32, u32), (Vec<i64>, Vec<i64>, Vec<i64>)>,
+    expected: std::collections::BTreeMap<(u32, u32), Trace>,
     current_overflows: u64,
     /// The exact input would have taken `u` past ±2^31 (Lava's int32 registers wrapped it).
     int32_wrap: bool,

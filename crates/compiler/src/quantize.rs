@@ -777,7 +777,10 @@ fn check_chip_units(
     for &k in incoming {
         let pr = &net.projections[k];
         let w = &expanded[k].weight;
-        let (lo, hi, step) = target.weight_range(sign_class(w));
+        let sign = pr
+            .sign_mode
+            .map_or_else(|| sign_class(w), |m| m.sign_class());
+        let (lo, hi, step) = target.weight_range(sign);
         if let Some(&bad) = w
             .iter()
             .find(|&&v| (v as i64) < lo || (v as i64) > hi || (v as i64) % step != 0)
@@ -787,7 +790,10 @@ fn check_chip_units(
                 place: format!("projection {}", pr.name),
                 value: (bad as i64).unsigned_abs(),
                 limit: hi.unsigned_abs(),
-                hint: format!("weights of this projection must be multiples of {step} in {lo}..={hi} on this target"),
+                hint: format!(
+                    "weights of this projection must be multiples of {step} in {lo}..={hi} on this target{}",
+                    pr.sign_mode.map_or(String::new(), |m| format!(" (sign_mode {m:?})"))
+                ),
             });
         }
         if pr.weight_exp < emin || pr.weight_exp > emax {

@@ -276,6 +276,7 @@ mod tests {
             neuron: lif(3),
         });
         net.projections.push(Projection {
+            sign_mode: None,
             name: "in_h".into(),
             from: "in".into(),
             to: "h".into(),
@@ -291,6 +292,7 @@ mod tests {
             weight_exp: 0,
         });
         net.projections.push(Projection {
+            sign_mode: None,
             name: "h_out".into(),
             from: "h".into(),
             to: "out".into(),
@@ -303,6 +305,7 @@ mod tests {
             weight_exp: 0,
         });
         net.projections.push(Projection {
+            sign_mode: None,
             name: "h_h".into(),
             from: "h".into(),
             to: "h".into(),

@@ -38,6 +38,8 @@ mod tensor;
 
 pub use error::NetError;
 pub use io::{NET_FORMAT, NET_VERSION, from_yaml_str, load, save, to_yaml_string};
-pub use model::{ChipLif, Net, Neuron, Population, Projection, Relu, SoftLif, SoftLifKind};
+pub use model::{
+    ChipLif, Net, Neuron, Population, Projection, Relu, SignMode, SoftLif, SoftLifKind,
+};
 pub use ops::{LinearOp, Shape};
 pub use tensor::{Indices, Tensor};

@@ -97,6 +97,8 @@ pub struct Relu {
 /// The neuron model of a population.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// A net holds a handful of populations: boxing the larger chip-unit variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Neuron {
     /// Spike sources driven from outside (the encoded data).
     Input,
@@ -152,6 +154,31 @@ pub struct Projection {
     /// Weight exponent of a chip-unit projection: delivered input is `sum(w) << weight_exp`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub weight_exp: i32,
+    /// Sign mode of a chip-unit projection on a `loihi_sign_mode` target (Lava's Dense
+    /// `sign_mode`): its weights must be storable in that mode. Absent: inferred from the
+    /// weights' signs (all >= 0 excitatory, all <= 0 inhibitory, else mixed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_mode: Option<SignMode>,
+}
+
+/// Loihi's synapse sign modes (Lava's `SignMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignMode {
+    Excitatory,
+    Inhibitory,
+    Mixed,
+}
+
+impl SignMode {
+    /// The sign class of `Target::weight_range`: 1, -1 or 0.
+    pub fn sign_class(self) -> i8 {
+        match self {
+            SignMode::Excitatory => 1,
+            SignMode::Inhibitory => -1,
+            SignMode::Mixed => 0,
+        }
+    }
 }
 
 fn is_zero(v: &i32) -> bool {
@@ -373,6 +400,11 @@ impl Net {
                     }
                     if any_chip && !w.is_integral() {
                         problems.push(format!("{place}: chip-unit weights must be integers"));
+                    }
+                    if !any_chip && pr.sign_mode.is_some() {
+                        problems.push(format!(
+                            "{place}: sign_mode is for chip-unit (chip_lif) nets; a float net's signs come from training"
+                        ));
                     }
                 }
             }
