@@ -128,8 +128,16 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
                 bias: params
                     .and_then(|p| p.bias.get(neuron).copied())
                     .unwrap_or(0),
-                bias_exp: params.map_or(0, |p| p.bias_exp),
+                bias_exp: params
+                    .and_then(|p| p.bias_exp.get(neuron).copied())
+                    .unwrap_or(0),
                 refractory: params.map_or(0, |p| p.refractory),
+                initial_u: params
+                    .and_then(|p| p.initial_u.get(neuron).copied())
+                    .map_or(0, |x| x as i32),
+                initial_v: params
+                    .and_then(|p| p.initial_v.get(neuron).copied())
+                    .map_or(0, |x| x as i32),
                 max_spikes,
                 destinations: Vec::new(),
                 partial_of: None,
@@ -143,6 +151,8 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
                 Compartment {
                     bias: 0,
                     bias_exp: 0,
+                    initial_u: 0,
+                    initial_v: 0,
                     threshold: max_threshold,
                     partial_of: Some(PartialRoot {
                         core,

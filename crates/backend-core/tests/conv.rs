@@ -47,7 +47,9 @@ fn tiny_conv_net(target: &Target) -> Net {
                 vec![n],
                 vec![bias * (step << target.precision.input_shift) as f32; n],
             ),
-            bias_exp: 0,
+            bias_exp: Tensor::scalar(0.0),
+            initial_u: Tensor::scalar(0.0),
+            initial_v: Tensor::scalar(0.0),
             refractory: 0,
         })
     };
@@ -78,6 +80,7 @@ fn tiny_conv_net(target: &Target) -> Net {
         .collect();
     net.projections = vec![
         Projection {
+            sign_mode: None,
             name: "conv".into(),
             from: "in".into(),
             to: "c1".into(),
@@ -94,6 +97,7 @@ fn tiny_conv_net(target: &Target) -> Net {
             weight_exp: 0,
         },
         Projection {
+            sign_mode: None,
             name: "pool_readout".into(),
             from: "c1".into(),
             to: "out".into(),

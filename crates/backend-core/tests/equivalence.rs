@@ -85,7 +85,9 @@ fn random_chip_lif(rng: &mut Rng, target: &Target, shape: &[usize]) -> Neuron {
             vec![n],
             (0..n).map(|_| rng.range(-bmax, bmax) as f32).collect(),
         ),
-        bias_exp: 0,
+        bias_exp: Tensor::scalar(0.0),
+        initial_u: Tensor::scalar(0.0),
+        initial_v: Tensor::scalar(0.0),
         refractory: rng.range(0, i64::from(target.neuron.refractory_max.min(3))) as u32,
     })
 }
@@ -116,6 +118,7 @@ fn random_recurrent(
     k: usize,
 ) -> Projection {
     Projection {
+        sign_mode: None,
         name,
         from: population.into(),
         to: population.into(),
@@ -153,6 +156,7 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
         });
         let weights: Vec<f32> = (0..n * prev).map(|_| random_weight(rng, target)).collect();
         net.projections.push(Projection {
+            sign_mode: None,
             name: format!("p{l}"),
             from: net.populations[l].name.clone(),
             to: name.clone(),
@@ -309,6 +313,7 @@ fn random_image_net(rng: &mut Rng, target: &Target) -> Net {
             neuron: random_chip_lif(rng, target, &shape),
         });
         net.projections.push(Projection {
+            sign_mode: None,
             name: format!("p{l}"),
             from,
             to: name.clone(),
@@ -359,6 +364,7 @@ fn random_image_net(rng: &mut Rng, target: &Target) -> Net {
             neuron: random_chip_lif(rng, target, &[n]),
         });
         net.projections.push(Projection {
+            sign_mode: None,
             name: "readout".into(),
             from,
             to: "out".into(),

@@ -87,7 +87,9 @@ fn lif(target: &Target, n: usize, threshold: i64, bias: i32) -> Neuron {
         voltage_decay,
         threshold,
         bias: Tensor::new(vec![n], (0..n).map(|k| (bias + k as i32) as f32).collect()),
-        bias_exp: 0,
+        bias_exp: Tensor::scalar(0.0),
+        initial_u: Tensor::scalar(0.0),
+        initial_v: Tensor::scalar(0.0),
         refractory: 0,
     })
 }
@@ -116,6 +118,7 @@ fn dense(name: &str, from: &str, to: &str, inputs: usize, outputs: usize) -> Pro
         .map(|k| (2 * (k as i32 % 23) - 20) as f32)
         .collect();
     Projection {
+        sign_mode: None,
         name: name.into(),
         from: from.into(),
         to: to.into(),
@@ -159,6 +162,7 @@ fn conv_net_on_tiny_with_shared_rows() {
     ];
     net.projections = vec![
         Projection {
+            sign_mode: None,
             name: "conv".into(),
             from: "in".into(),
             to: "c1".into(),
@@ -175,6 +179,7 @@ fn conv_net_on_tiny_with_shared_rows() {
             weight_exp: 0,
         },
         Projection {
+            sign_mode: None,
             name: "pool_readout".into(),
             from: "c1".into(),
             to: "out".into(),
@@ -235,6 +240,7 @@ fn recurrent_net_on_xylo_like() {
     net.projections = vec![
         feed,
         Projection {
+            sign_mode: None,
             name: "ring".into(),
             from: "ring".into(),
             to: "ring".into(),

@@ -16,13 +16,13 @@ use crate::{
 /// The first 8 bytes of `cores.bin`.
 pub(crate) const MAGIC: [u8; 8] = *b"LIFCHIPC";
 /// Version of the `cores.bin` layout.
-pub(crate) const VERSION: u32 = 2;
+pub(crate) const VERSION: u32 = 3;
 /// The `core` field of a section that belongs to no core.
 const GLOBAL: u32 = u32::MAX;
 const FILE_HEADER_BYTES: usize = 32;
 const SECTION_HEADER_BYTES: usize = 16;
 const CORE_HEADER_BYTES: usize = 36;
-const COMPARTMENT_BYTES: usize = 56;
+const COMPARTMENT_BYTES: usize = 64;
 /// `root_core` / `root_compartment` of a compartment that is not a partial sum.
 const NO_ROOT: u32 = u32::MAX;
 const AXON_BYTES: usize = 12;
@@ -178,6 +178,8 @@ pub(crate) fn encode(
             p.u32(root.0);
             p.u32(root.1);
             p.u32(root.2);
+            p.i32(c.initial_u);
+            p.i32(c.initial_v);
             fanout += c.destinations.len();
         }
         out.section(b"CMPT", core.id, &p.0);
@@ -621,10 +623,13 @@ fn decode_core(
             max_spikes: f.u32(),
             destinations: Vec::new(),
             partial_of: None,
+            initial_u: 0,
+            initial_v: 0,
         };
         let start = f.u32();
         let count = f.u32();
         let root = (f.u32(), f.u32(), f.u32());
+        let (initial_u, initial_v) = (f.i32(), f.i32());
         let partial_of = match root {
             (NO_ROOT, NO_ROOT, NO_ROOT) => None,
             (core, compartment, group) => match u16::try_from(group) {
@@ -641,7 +646,12 @@ fn decode_core(
                 }
             },
         };
-        let comp = Compartment { partial_of, ..comp };
+        let comp = Compartment {
+            partial_of,
+            initial_u,
+            initial_v,
+            ..comp
+        };
         if u64::from(start) != next {
             return Err(err(
                 &format!("compartments[{k}].fanout_start"),
@@ -787,6 +797,8 @@ mod tests {
             bias: -3,
             bias_exp: 2,
             refractory: 0,
+            initial_u: -(1 << 23),
+            initial_v: 12345,
             max_spikes: 1,
             destinations: dests,
             partial_of: None,

@@ -58,6 +58,12 @@ pub struct Compartment {
     pub bias: i32,
     pub bias_exp: u32,
     pub refractory: u32,
+    /// `u` and `v` after loading and after a reset (signed, within `current_bits` and
+    /// `voltage_bits`).
+    #[serde(default)]
+    pub initial_u: i32,
+    #[serde(default)]
+    pub initial_v: i32,
     /// Spikes this compartment may emit per tick.
     pub max_spikes: u32,
     /// Fan-out. When the compartment spikes, one packet (carrying its spike count) is routed

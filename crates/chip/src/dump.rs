@@ -80,7 +80,7 @@ pub fn dump_text(config: &ChipConfig) -> String {
             }
             let _ = writeln!(
                 s,
-                "  compartment {k}: pop {} neuron {} du {} dv {} vth {} bias {}<<{} refr {} max_spikes {} -> [{}]",
+                "  compartment {k}: pop {} neuron {} du {} dv {} vth {} bias {}<<{} refr {} max_spikes {} u0 {} v0 {} -> [{}]",
                 c.population,
                 c.neuron,
                 c.current_decay,
@@ -90,6 +90,8 @@ pub fn dump_text(config: &ChipConfig) -> String {
                 c.bias_exp,
                 c.refractory,
                 c.max_spikes,
+                c.initial_u,
+                c.initial_v,
                 dests.join(" ")
             );
         }

@@ -577,6 +577,19 @@ fn check_core(
             u64::from(comp.bias_exp),
             u64::from(p.bias_exp_max),
         )?;
+        for (name, x, bits) in [
+            ("initial_u", comp.initial_u, p.current_bits),
+            ("initial_v", comp.initial_v, p.voltage_bits),
+        ] {
+            let half = 1i64 << (bits.clamp(1, 32) - 1);
+            if !(-half..half).contains(&i64::from(x)) {
+                return Err(ChipError::invalid(
+                    c,
+                    field(name),
+                    format!("{x} is outside {}..={} ({bits} bits)", -half, half - 1),
+                ));
+            }
+        }
         limit(
             &field("refractory"),
             u64::from(comp.refractory),

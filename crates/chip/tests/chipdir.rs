@@ -76,6 +76,8 @@ fn random_config(target: &Target, seed: u64) -> ChipConfig {
                     bias: rng.random_range(-4096..4096),
                     bias_exp: rng.random_range(0..=7),
                     refractory: 0,
+                    initial_u: rng.random_range(-(1 << 15)..1 << 15),
+                    initial_v: rng.random_range(-(1 << 15)..1 << 15),
                     max_spikes: 1,
                     destinations: Vec::new(),
                     partial_of: None,
@@ -424,7 +426,7 @@ fn corrupt_files_are_refused_with_their_name() {
     let manifest = fs::read_to_string(dir.join("manifest.json")).unwrap();
     fs::write(
         dir.join("manifest.json"),
-        manifest.replace("\"version\": 2", "\"version\": 3"),
+        manifest.replace("\"version\": 3", "\"version\": 4"),
     )
     .unwrap();
     let msg = read_chipdir(&dir).unwrap_err().to_string();

@@ -77,6 +77,7 @@ fn sheet_net(neurons: usize, synapses: usize) -> Net {
         }
         let n = w.len();
         net.projections.push(Projection {
+            sign_mode: None,
             name: format!("local{l}"),
             from: net.populations[l].name.clone(),
             to: name,
@@ -129,6 +130,7 @@ fn recurrent_net(neurons: usize, synapses: usize) -> Net {
     }
     let count = w.len();
     net.projections.push(Projection {
+        sign_mode: None,
         name: "recurrent".into(),
         from: "rec".into(),
         to: "rec".into(),
@@ -142,6 +144,7 @@ fn recurrent_net(neurons: usize, synapses: usize) -> Net {
     });
     let inputs = 100 * 10;
     net.projections.push(Projection {
+        sign_mode: None,
         name: "drive".into(),
         from: "in".into(),
         to: "rec".into(),
@@ -234,6 +237,7 @@ fn paper_conv_net() -> Net {
     ];
     for (from, to, ops) in projections {
         net.projections.push(Projection {
+            sign_mode: None,
             name: format!("{from}_{to}"),
             from: from.into(),
             to: to.into(),

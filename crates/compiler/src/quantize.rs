@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use lifchip_net::{Net, Neuron, SoftLif};
+use lifchip_net::{Net, Neuron, SignMode, SoftLif};
 use lifchip_target::{DecayKind, ExponentScope, SignClass, Target, UpdateOrder, WeightGrid};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -44,8 +44,12 @@ pub struct QuantNeuron {
     pub voltage_decay: u32,
     pub threshold: u32,
     pub bias: Vec<i32>,
-    pub bias_exp: u32,
+    /// Per-neuron bias exponent: the bias is `bias[n] << bias_exp[n]`.
+    pub bias_exp: Vec<u32>,
     pub refractory: u32,
+    /// Per-neuron `u` and `v` after loading and reset.
+    pub initial_u: Vec<i64>,
+    pub initial_v: Vec<i64>,
 }
 
 /// A population in chip units (`neuron` is `None` for an input population).
@@ -312,8 +316,16 @@ pub fn quantize(
                     voltage_decay: c.voltage_decay,
                     threshold: u32::try_from(c.threshold.max(0)).unwrap_or(u32::MAX),
                     bias: bias.iter().map(|&b| b as i32).collect(),
-                    bias_exp: c.bias_exp.max(0) as u32,
+                    bias_exp: c
+                        .bias_exp
+                        .broadcast(pop.size())
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|&e| e.max(0.0) as u32)
+                        .collect(),
                     refractory: c.refractory,
+                    initial_u: integers(&c.initial_u, pop.size()),
+                    initial_v: integers(&c.initial_v, pop.size()),
                 });
                 for &k in &incoming {
                     let pr = &net.projections[k];
@@ -556,8 +568,10 @@ fn quantize_float_population(
         current_decay: d.current_decay,
         voltage_decay: d.voltage_decay,
         threshold: threshold as u32,
+        bias_exp: vec![bias_exp; bias_mant.len()],
+        initial_u: vec![0; bias_mant.len()],
+        initial_v: vec![0; bias_mant.len()],
         bias: bias_mant,
-        bias_exp,
         refractory,
     };
     Ok((neuron, projections, reports))
@@ -620,13 +634,17 @@ fn mark_silent_and_identical(
                 }
             }
             // Without excitatory input, the bias alone sets the steady voltage, drive / leak.
-            let bias_drive = (i64::from(bias) << neuron.bias_exp.min(40)) as f64;
+            let bias_exp = neuron.bias_exp.get(post).copied().unwrap_or(0);
+            let bias_drive = (i64::from(bias) << bias_exp.min(40)) as f64;
             if !has_excitation && (bias_drive <= 0.0 || bias_drive / leak <= threshold as f64) {
                 silent += 1;
             }
             let bucket = buckets.entry(hash).or_default();
             let same = bucket.iter().any(|&other| {
                 neuron.bias.get(other).copied().unwrap_or(0) == bias
+                    && neuron.bias_exp.get(other).copied().unwrap_or(0) == bias_exp
+                    && neuron.initial_u.get(other) == neuron.initial_u.get(post)
+                    && neuron.initial_v.get(other) == neuron.initial_v.get(post)
                     && row_of(other) == row_of(post)
             });
             if same {
@@ -640,6 +658,16 @@ fn mark_silent_and_identical(
             report.identical_neurons = identical;
         }
     }
+}
+
+/// A per-neuron (or scalar) integer tensor as `n` values (0 where it does not broadcast;
+/// the net's validation reports that).
+fn integers(t: &lifchip_net::Tensor, n: usize) -> Vec<i64> {
+    t.broadcast(n)
+        .unwrap_or_else(|| vec![0.0; n])
+        .iter()
+        .map(|&x| x as i64)
+        .collect()
 }
 
 /// Checks that a hand-written chip-unit population and its inputs fit the target's formats.
@@ -695,31 +723,59 @@ fn check_chip_units(
             );
         }
     }
+    // The full signed range of `bias_bits` (Lava's bias_mant: -4096..=4095).
     let bmax = (1i64 << (p.bias_bits.clamp(1, 62) - 1)) - 1;
     if let Some(b) = c
         .bias
         .data
         .iter()
         .map(|&b| b as i64)
-        .find(|b| b.abs() > bmax)
+        .find(|&b| b < -bmax - 1 || b > bmax)
     {
         push(
             ViolationKind::Bias,
             b,
             bmax,
             format!(
-                "bias mantissas must be within ±{bmax} ({} bits)",
+                "bias mantissas must be in {}..={bmax} ({} bits)",
+                -bmax - 1,
                 p.bias_bits
             ),
         );
     }
-    if c.bias_exp < 0 || c.bias_exp as u32 > p.bias_exp_max {
+    if let Some(e) = c
+        .bias_exp
+        .data
+        .iter()
+        .map(|&e| e as i64)
+        .find(|&e| e < 0 || e > i64::from(p.bias_exp_max))
+    {
         push(
             ViolationKind::BiasExp,
-            i64::from(c.bias_exp),
+            e,
             i64::from(p.bias_exp_max),
             format!("bias_exp must be in 0..={}", p.bias_exp_max),
         );
+    }
+    for (kind, t, bits) in [
+        (ViolationKind::InitialU, &c.initial_u, p.current_bits),
+        (ViolationKind::InitialV, &c.initial_v, p.voltage_bits),
+    ] {
+        let field = kind.as_str();
+        let half = 1i64 << (bits.clamp(1, 32) - 1);
+        if let Some(x) = t
+            .data
+            .iter()
+            .map(|&x| x as i64)
+            .find(|&x| x < -half || x >= half)
+        {
+            push(
+                kind,
+                x,
+                half - 1,
+                format!("{field} must be in {}..={} ({bits} bits)", -half, half - 1),
+            );
+        }
     }
     if c.refractory > target.neuron.refractory_max {
         push(
@@ -733,7 +789,10 @@ fn check_chip_units(
     for &k in incoming {
         let pr = &net.projections[k];
         let w = &expanded[k].weight;
-        let grid = target.weight_grid(SignClass::of(w));
+        let sign = pr
+            .sign_mode
+            .map_or_else(|| SignClass::of(w), sign_class_of_mode);
+        let grid = target.weight_grid(sign);
         let WeightGrid { lo, hi, step } = grid;
         // `w` holds the weights the ops compose to: an avg_pool folded into a dense or conv2d
         // op divides its weights, and a fraction must be refused, not truncated.
@@ -746,7 +805,10 @@ fn check_chip_units(
                 place: format!("projection {}", pr.name),
                 value: (bad as i64).unsigned_abs(),
                 limit: hi.unsigned_abs(),
-                hint: format!("weights of this projection, as its ops compose them (an avg_pool divides by its window), must be integer multiples of {step} in {lo}..={hi} on this target; found {bad}"),
+                hint: format!(
+                    "weights of this projection, as its ops compose them (an avg_pool divides by its window), must be integer multiples of {step} in {lo}..={hi} on this target{}; found {bad}",
+                    pr.sign_mode.map_or(String::new(), |m| format!(" (sign_mode {m:?})"))
+                ),
             });
         }
         if pr.weight_exp < emin || pr.weight_exp > emax {
@@ -758,5 +820,14 @@ fn check_chip_units(
                 hint: format!("weight_exp must be in {emin}..={emax} on this target"),
             });
         }
+    }
+}
+
+/// The weight grid a projection declaring `sign_mode` is stored on.
+fn sign_class_of_mode(mode: SignMode) -> SignClass {
+    match mode {
+        SignMode::Excitatory => SignClass::Excitatory,
+        SignMode::Inhibitory => SignClass::Inhibitory,
+        SignMode::Mixed => SignClass::Mixed,
     }
 }

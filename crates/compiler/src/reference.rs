@@ -20,6 +20,8 @@ pub fn overflow(x: i64, bits: u32, policy: Overflow) -> i64 {
             if m >= half { m - 2 * half } else { m }
         }
         Overflow::WrapLava => {
+            // Lava's int32 register: the sum wraps to 32 bits, then one correction of 2^bits.
+            let x = i64::from(x as i32);
             if x > half {
                 x - 2 * half
             } else if x <= -half {
@@ -136,8 +138,19 @@ pub fn run_reference(
     // pending[(t + delay) % slots] holds deliveries (source order key, population, neuron, count).
     let slots = max_delay + 1;
     let mut pending: Vec<Vec<(u8, usize, u32, u32)>> = vec![Vec::new(); slots];
-    let mut u: Vec<Vec<i64>> = sizes.iter().map(|&n| vec![0; n]).collect();
-    let mut v = u.clone();
+    // Initial state: the chip-unit net's initial u and v (0 for float-derived nets).
+    let initial = |f: fn(&crate::QuantNeuron) -> &Vec<i64>| -> Vec<Vec<i64>> {
+        net.populations
+            .iter()
+            .zip(&sizes)
+            .map(|(p, &n)| match &p.neuron {
+                Some(q) => (0..n).map(|i| f(q).get(i).copied().unwrap_or(0)).collect(),
+                None => vec![0; n],
+            })
+            .collect()
+    };
+    let mut u: Vec<Vec<i64>> = initial(|q| &q.initial_u);
+    let mut v: Vec<Vec<i64>> = initial(|q| &q.initial_v);
     let mut refr: Vec<Vec<u32>> = sizes.iter().map(|&n| vec![0; n]).collect();
     let mut run = ReferenceRun {
         spikes: vec![Vec::with_capacity(ticks); npop],
@@ -251,8 +264,8 @@ pub fn run_reference(
             let vth = i64::from(params.threshold) << prec.threshold_shift.min(40);
             let mut fired = Vec::new();
             for n in 0..sizes[p] {
-                let bias =
-                    i64::from(params.bias.get(n).copied().unwrap_or(0)) << params.bias_exp.min(40);
+                let bias = i64::from(params.bias.get(n).copied().unwrap_or(0))
+                    << params.bias_exp.get(n).copied().unwrap_or(0).min(40);
                 let vn = &mut v[p][n];
                 if refr[p][n] > 0 {
                     refr[p][n] -= 1;
@@ -266,6 +279,13 @@ pub fn run_reference(
                     target,
                 ) + up[n]
                     + bias;
+                // With Lava's int32 registers (wrap_lava currents) the sum wraps to 32 bits
+                // before the voltage's own policy.
+                let raw = if prec.current_overflow == Overflow::WrapLava {
+                    i64::from(raw as i32)
+                } else {
+                    raw
+                };
                 *vn = overflow(raw, prec.voltage_bits, prec.voltage_overflow);
                 let above = |x: i64| match dynamics.spike_test {
                     SpikeTest::Greater => x > vth,

@@ -33,6 +33,9 @@ pub enum ViolationKind {
     VoltageDecay,
     Bias,
     BiasExp,
+    /// A chip-unit neuron's initial state outside the target's register widths.
+    InitialU,
+    InitialV,
     Refractory,
 }
 
@@ -55,6 +58,8 @@ impl ViolationKind {
             ViolationKind::VoltageDecay => "voltage_decay",
             ViolationKind::Bias => "bias",
             ViolationKind::BiasExp => "bias_exp",
+            ViolationKind::InitialU => "initial_u",
+            ViolationKind::InitialV => "initial_v",
             ViolationKind::Refractory => "refractory",
         }
     }

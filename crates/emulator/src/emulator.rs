@@ -63,10 +63,10 @@ impl Emulator {
         self.detail
     }
 
-    /// Back to the state right after loading: all `u`, `v`, accumulators, refractory counters
-    /// and delay lines zero.
+    /// Back to the state right after loading: every compartment's initial `u` and `v`
+    /// (usually 0), accumulators, refractory counters and delay lines zero.
     pub fn reset(&mut self) {
-        self.state.reset();
+        self.state.reset(&self.program);
     }
 
     /// Runs `options.ticks` ticks from the current state. `input[t]` lists the external input
@@ -95,7 +95,7 @@ impl Emulator {
             .map_init(
                 || State::new(program),
                 |state, (sample, input)| {
-                    state.reset();
+                    state.reset(program);
                     engine::run(program, state, input, options, detail).map_err(|e| {
                         EmuError::Sample {
                             sample,

@@ -62,8 +62,8 @@ impl State {
         let n = p.n_comp();
         let slots = p.params.synaptic_delay.max(p.params.input_delay) as usize + 1;
         State {
-            u: vec![0; n],
-            v: vec![0; n],
+            u: p.initial_u.clone(),
+            v: p.initial_v.clone(),
             refr: vec![0; n],
             acc: vec![0; p.acc_len],
             slots: p.core_slot_base.last().map_or(0, |&s| s as usize),
@@ -91,10 +91,11 @@ impl State {
         }
     }
 
-    /// Back to the state after loading: zero state, empty delay lines.
-    pub fn reset(&mut self) {
-        self.u.fill(0);
-        self.v.fill(0);
+    /// Back to the state after loading: initial `u` and `v`, everything else zero, empty
+    /// delay lines.
+    pub fn reset(&mut self, p: &Program) {
+        self.u.copy_from_slice(&p.initial_u);
+        self.v.copy_from_slice(&p.initial_v);
         self.refr.fill(0);
         self.acc[..self.slots].fill(0);
         for slot in &mut self.pending {
@@ -112,6 +113,8 @@ pub(crate) fn overflow(x: i128, bits: u32, policy: Overflow) -> i128 {
         // Two's complement: keep the low `bits` bits, sign-extended.
         Overflow::Wrap => (x << (128 - bits)) >> (128 - bits),
         Overflow::WrapLava => {
+            // Lava computes in int32: the sum wraps to 32 bits, then one correction.
+            let x = i128::from(x as i32);
             if x > half {
                 x - 2 * half
             } else if x <= -half {
@@ -125,6 +128,26 @@ pub(crate) fn overflow(x: i128, bits: u32, policy: Overflow) -> i128 {
     }
 }
 
+/// Lava's int32 registers: with `wrap_lava` currents, `decay(v) + u + bias` wraps to 32 bits
+/// before the voltage's own overflow policy (docs/core-model.md).
+#[inline(always)]
+fn add_ovf_v<const P: u8>(
+    a: i64,
+    b: i64,
+    c: i64,
+    bits: u32,
+    policy: Overflow,
+    int32: bool,
+) -> (i64, bool) {
+    if int32 {
+        let exact = i128::from(a) + i128::from(b) + i128::from(c);
+        let y = overflow64(i64::from(exact as i32), bits, policy);
+        (y, i128::from(y) != exact)
+    } else {
+        add_ovf_p::<P>(a, b, c, bits, policy)
+    }
+}
+
 /// [`overflow`] for a value that fits in 64 bits (`bits <= 32`): the same result, exactly.
 #[inline(always)]
 fn overflow64(x: i64, bits: u32, policy: Overflow) -> i64 {
@@ -132,6 +155,7 @@ fn overflow64(x: i64, bits: u32, policy: Overflow) -> i64 {
     match policy {
         Overflow::Wrap => (x << (64 - bits)) >> (64 - bits),
         Overflow::WrapLava => {
+            let x = i64::from(x as i32);
             if x > half {
                 x - 2 * half
             } else if x <= -half {
@@ -820,6 +844,7 @@ fn ovf_p<const P: u8>(x: i64, bits: u32) -> i64 {
     match P {
         P_WRAP => (x << (64 - bits)) >> (64 - bits),
         P_WRAP_LAVA => {
+            let x = i64::from(x as i32);
             if x > half {
                 x - 2 * half
             } else if x <= -half {
@@ -1051,6 +1076,7 @@ fn voltages_simple<const MULT: bool, const P: u8>(p: &Program, s: &mut State, re
     let par = &p.params;
     let (bits, min_step) = (par.decay_bits, par.min_step);
     let (vb, vo) = (par.voltage_bits, par.voltage_overflow);
+    let int32 = par.current_overflow == Overflow::WrapLava;
     let State { u, v, spikers, .. } = s;
     let n = p.n_comp();
     spikers.clear();
@@ -1065,7 +1091,7 @@ fn voltages_simple<const MULT: bool, const P: u8>(p: &Program, s: &mut State, re
         .zip(rec.comp_ovf_v.iter_mut());
     for (k, (((((v, &u), &d), &bias), &above), o)) in iter.enumerate() {
         let dv = decay_k::<MULT>(*v, d, bits, min_step);
-        let (x, changed) = add_ovf_p::<P>(dv, u, bias, vb, vo);
+        let (x, changed) = add_ovf_v::<P>(dv, u, bias, vb, vo, int32);
         *o += u32::from(changed);
         let spike = x > above;
         *v = if spike { 0 } else { x };
@@ -1090,6 +1116,7 @@ fn voltages<const MULT: bool>(p: &Program, s: &mut State, rec: &mut Recorder) {
     let par = &p.params;
     let (bits, min_step) = (par.decay_bits, par.min_step);
     let (vb, vo) = (par.voltage_bits, par.voltage_overflow);
+    let int32 = par.current_overflow == Overflow::WrapLava;
     let subtract = par.reset == Reset::Subtract;
     let State {
         u,
@@ -1109,7 +1136,11 @@ fn voltages<const MULT: bool>(p: &Program, s: &mut State, rec: &mut Recorder) {
             continue;
         }
         let dv = decay_k::<MULT>(v[k], p.v_decay[k], bits, min_step);
-        let (mut x, changed) = add_ovf(dv, u[k], p.bias[k], vb, vo);
+        let (mut x, changed) = if int32 {
+            add_ovf_v::<P_WRAP>(dv, u[k], p.bias[k], vb, vo, true) // policy taken from `vo`
+        } else {
+            add_ovf(dv, u[k], p.bias[k], vb, vo)
+        };
         ovf[k] += u32::from(changed);
         let above = p.vth_test[k];
         let mut count = 0u32;

@@ -92,6 +92,9 @@ pub(crate) struct Program {
     pub vth_test: Vec<i64>,
     /// `bias << bias_exp`.
     pub bias: Vec<i64>,
+    /// `u` and `v` after loading and reset.
+    pub initial_u: Vec<i64>,
+    pub initial_v: Vec<i64>,
     pub refractory: Vec<u32>,
     /// Some compartment has a refractory period.
     pub any_refractory: bool,
@@ -405,6 +408,8 @@ impl Program {
             v_decay: Vec::with_capacity(nc),
             vth: Vec::with_capacity(nc),
             bias: Vec::with_capacity(nc),
+            initial_u: Vec::with_capacity(nc),
+            initial_v: Vec::with_capacity(nc),
             vth_test: Vec::new(),
             refractory: Vec::with_capacity(nc),
             any_refractory: false,
@@ -470,6 +475,8 @@ impl Program {
                     ));
                 }
                 prog.bias.push(i64::from(comp.bias) << comp.bias_exp);
+                prog.initial_u.push(i64::from(comp.initial_u));
+                prog.initial_v.push(i64::from(comp.initial_v));
                 prog.refractory.push(comp.refractory);
                 prog.max_spikes.push(comp.max_spikes);
                 prog.fan_start.push(prog.fan_axon.len());

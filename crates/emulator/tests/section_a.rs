@@ -86,6 +86,8 @@ impl<'a> Reference<'a> {
                 let p = u * (4096 - (i64::from(n.du) + 1));
                 u = p.signum() * (p.abs() >> 12);
                 u += a_in << 6;
+                // Lava keeps u in int32: the sum wraps to 32 bits before its 24-bit correction.
+                u = i64::from(u as i32);
                 if u > 1 << 23 {
                     u -= 1 << 24;
                 } else if u <= -(1 << 23) {
@@ -93,7 +95,7 @@ impl<'a> Reference<'a> {
                 }
                 let mut v = self.v[l][j];
                 let q = v * (4096 - i64::from(n.dv));
-                v = q.signum() * (q.abs() >> 12) + u + b_eff;
+                v = i64::from((q.signum() * (q.abs() >> 12) + u + b_eff) as i32);
                 v = v.clamp(-((1 << 23) - 1), (1 << 23) - 1);
                 let spike = v > i64::from(n.vth) << 6;
                 if spike {

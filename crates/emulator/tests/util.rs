@@ -247,6 +247,8 @@ pub fn build(net: &Net, target: &Target) -> ChipConfig {
                 bias: n.bias,
                 bias_exp: n.bias_exp,
                 refractory: n.refractory,
+                initial_u: 0,
+                initial_v: 0,
                 max_spikes: if l == last {
                     target.neuron.readout_max_spikes_per_tick
                 } else {

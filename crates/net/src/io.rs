@@ -284,6 +284,7 @@ mod tests {
             neuron: lif(3),
         });
         net.projections.push(Projection {
+            sign_mode: None,
             name: "in_h".into(),
             from: "in".into(),
             to: "h".into(),
@@ -299,6 +300,7 @@ mod tests {
             weight_exp: 0,
         });
         net.projections.push(Projection {
+            sign_mode: None,
             name: "h_out".into(),
             from: "h".into(),
             to: "out".into(),
@@ -311,6 +313,7 @@ mod tests {
             weight_exp: 0,
         });
         net.projections.push(Projection {
+            sign_mode: None,
             name: "h_h".into(),
             from: "h".into(),
             to: "h".into(),

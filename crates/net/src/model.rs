@@ -72,9 +72,16 @@ pub struct ChipLif {
     /// Per-neuron bias mantissa (or a scalar for all).
     #[serde(default = "zero_tensor")]
     pub bias: Tensor,
-    /// Bias exponent: the effective bias is `bias << bias_exp`.
-    #[serde(default)]
-    pub bias_exp: i32,
+    /// Per-neuron bias exponent (or a scalar for all): the effective bias is
+    /// `bias << bias_exp`.
+    #[serde(default = "zero_tensor")]
+    pub bias_exp: Tensor,
+    /// Per-neuron initial current `u` (or a scalar for all) after loading and reset.
+    #[serde(default = "zero_tensor")]
+    pub initial_u: Tensor,
+    /// Per-neuron initial voltage `v` (or a scalar for all) after loading and reset.
+    #[serde(default = "zero_tensor")]
+    pub initial_v: Tensor,
     /// Refractory period in ticks.
     #[serde(default)]
     pub refractory: u32,
@@ -269,7 +276,8 @@ impl Lif {
 }
 
 /// The neuron model of a population.
-// A net has few populations: the size of the `lif` variant costs nothing worth a box.
+// A net has few populations: the size of the `lif` and chip-unit variants costs nothing worth a
+// box.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -291,16 +299,6 @@ impl Neuron {
             Neuron::ChipLif(_) => "chip_lif",
             Neuron::Relu(_) => "relu",
             Neuron::Lif(_) => "lif",
-        }
-    }
-
-    fn bias_mut(&mut self) -> Option<&mut Tensor> {
-        match self {
-            Neuron::Input => None,
-            Neuron::SoftLif(p) => Some(&mut p.bias),
-            Neuron::ChipLif(p) => Some(&mut p.bias),
-            Neuron::Relu(p) => Some(&mut p.bias),
-            Neuron::Lif(p) => Some(&mut p.bias),
         }
     }
 
@@ -342,6 +340,20 @@ pub struct Projection {
     /// Weight exponent of a chip-unit projection: delivered input is `sum(w) << weight_exp`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub weight_exp: i32,
+    /// Sign mode of a chip-unit projection on a `loihi_sign_mode` target (Lava's Dense
+    /// `sign_mode`): its weights must be storable in that mode. Absent: inferred from the
+    /// weights' signs (all >= 0 excitatory, all <= 0 inhibitory, else mixed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_mode: Option<SignMode>,
+}
+
+/// Loihi's synapse sign modes (Lava's `SignMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignMode {
+    Excitatory,
+    Inhibitory,
+    Mixed,
 }
 
 fn is_zero(v: &i32) -> bool {
@@ -495,6 +507,19 @@ impl Net {
                     if !c.bias.is_integral() {
                         problems.push(format!("{place}: chip_lif bias must hold integers"));
                     }
+                    for (field, t) in [
+                        ("bias_exp", &c.bias_exp),
+                        ("initial_u", &c.initial_u),
+                        ("initial_v", &c.initial_v),
+                    ] {
+                        if t.broadcast(p.size()).is_none() || !t.is_integral() {
+                            problems.push(format!(
+                                "{place}: chip_lif {field} has {} values, expected 1 or {} integers",
+                                t.len(),
+                                p.size()
+                            ));
+                        }
+                    }
                 }
                 Neuron::Lif(l) => {
                     if !(l.dt.is_finite() && l.dt > 0.0) {
@@ -574,6 +599,11 @@ impl Net {
                     if any_chip && !w.is_integral() {
                         problems.push(format!("{place}: chip-unit weights must be integers"));
                     }
+                    if !any_chip && pr.sign_mode.is_some() {
+                        problems.push(format!(
+                            "{place}: sign_mode is for chip-unit (chip_lif) nets; a float net's signs come from training"
+                        ));
+                    }
                 }
             }
             if let (Some(from), Some(to)) = (from, to) {
@@ -608,8 +638,16 @@ impl Net {
         let mut indices = Vec::new();
         for p in &mut self.populations {
             match &mut p.neuron {
+                Neuron::ChipLif(c) => {
+                    tensors.push(&mut c.bias);
+                    tensors.push(&mut c.bias_exp);
+                    tensors.push(&mut c.initial_u);
+                    tensors.push(&mut c.initial_v);
+                }
+                Neuron::SoftLif(n) => tensors.push(&mut n.bias),
+                Neuron::Relu(n) => tensors.push(&mut n.bias),
                 Neuron::Lif(l) => tensors.extend(l.tensors_mut()),
-                other => tensors.extend(other.bias_mut()),
+                Neuron::Input => {}
             }
         }
         for pr in &mut self.projections {

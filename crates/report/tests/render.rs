@@ -21,6 +21,8 @@ fn compartment(population: u32, neuron: u32, destinations: Vec<Destination>) -> 
         threshold: 100,
         bias: 0,
         bias_exp: 0,
+        initial_u: 0,
+        initial_v: 0,
         refractory: 0,
         max_spikes: 1,
         destinations,

@@ -435,6 +435,7 @@ impl Model {
             });
             let ops = stage.ops.iter().filter_map(linear_op).collect();
             net.projections.push(Projection {
+                sign_mode: None,
                 name: format!("{from}_{}", stage.name),
                 from: from.clone(),
                 to: stage.name.clone(),

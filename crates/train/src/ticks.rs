@@ -434,6 +434,7 @@ mod tests {
             neuron,
         });
         net.projections.push(Projection {
+            sign_mode: None,
             name: "w".into(),
             from: "in".into(),
             to: "a".into(),
@@ -444,6 +445,7 @@ mod tests {
         });
         if let Some(w) = recurrent {
             net.projections.push(Projection {
+                sign_mode: None,
                 name: "r".into(),
                 from: "a".into(),
                 to: "a".into(),

@@ -88,6 +88,8 @@ pub fn chip(spec: &Spec) -> ChipConfig {
                     bias: 0,
                     bias_exp: 0,
                     refractory: 0,
+                    initial_u: 0,
+                    initial_v: 0,
                     max_spikes: 1,
                     destinations: vec![Destination {
                         core: next,
