@@ -1,4 +1,4 @@
-//! Usage errors, bad input files, and the exit codes of INTERFACES.md.
+//! Usage errors, bad input files, and the exit codes of `docs/interfaces.md`.
 
 use crate::util::*;
 

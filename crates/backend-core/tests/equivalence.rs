@@ -32,7 +32,7 @@ fn random_target(rng: &mut Rng) -> Target {
     let mut t = builtin(base).expect("built-in target");
     t.mesh.width = t.mesh.width.max(2);
     t.mesh.height = t.mesh.height.max(2);
-    if rng.next() % 2 == 0 {
+    if rng.next().is_multiple_of(2) {
         t.neuron.order = rng.pick(&[UpdateOrder::DecayThenInput, UpdateOrder::InputThenDecay]);
         t.neuron.accumulate = rng.pick(&[Accumulate::SumThenAdd, Accumulate::PerEventSaturating]);
         t.neuron.reset = rng.pick(&[Reset::Zero, Reset::Subtract]);
@@ -52,9 +52,9 @@ fn random_target(rng: &mut Rng) -> Target {
         }
     }
     if let lifchip_target::SynapseCost::Sparse { dense_rows, .. } = &mut t.core.synapse_cost {
-        *dense_rows = rng.next() % 2 == 0;
+        *dense_rows = rng.next().is_multiple_of(2);
     }
-    t.core.shared_kernels = rng.next() % 2 == 0;
+    t.core.shared_kernels = rng.next().is_multiple_of(2);
     t
 }
 
@@ -109,7 +109,7 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
                 i64::from(target.precision.weight_exponent.max).min(2),
             ) as i32,
         });
-        if rng.next() % 3 == 0 {
+        if rng.next().is_multiple_of(3) {
             let k = rng.range(1, 3) as usize;
             net.projections.push(Projection {
                 name: format!("r{l}"),
@@ -190,7 +190,7 @@ fn check_with(seed: u64, split: bool) -> Result<Option<(usize, u64, usize)>, Str
     let mut emu = Emulator::new(&config).map_err(|e| format!("emulator refused: {e}"))?;
     let options = RunOptions {
         ticks: ticks as u32,
-        mode: if seed % 2 == 0 {
+        mode: if seed.is_multiple_of(2) {
             Mode::Functional
         } else {
             Mode::CycleAccurate

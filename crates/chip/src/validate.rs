@@ -277,15 +277,12 @@ fn check_target(target: &Target) -> Result<(), ChipError> {
         axon_entry_bits,
         ..
     } = target.core.synapse_cost
+        && (index_bits > 64 || axon_entry_bits > 1 << 20)
     {
-        if index_bits > 64 || axon_entry_bits > 1 << 20 {
-            return field(
-                "core.synapse_cost",
-                format!(
-                    "index_bits {index_bits}, axon_entry_bits {axon_entry_bits}: implausibly wide"
-                ),
-            );
-        }
+        return field(
+            "core.synapse_cost",
+            format!("index_bits {index_bits}, axon_entry_bits {axon_entry_bits}: implausibly wide"),
+        );
     }
     let e = &p.weight_exponent;
     if e.scope != ExponentScope::None && e.min > e.max {

@@ -1168,7 +1168,7 @@ mod tests {
         /// A value of random sign and magnitude below `2^bits`.
         fn plain(&mut self, bits: u32) -> i64 {
             let m = (self.next() >> 1) as i64 >> (63 - bits.min(63));
-            if self.next() % 2 == 0 { m } else { -m }
+            if self.next().is_multiple_of(2) { m } else { -m }
         }
     }
 
@@ -1258,7 +1258,7 @@ mod tests {
         for _ in 0..20_000 {
             let x = rng.any();
             params.decay_bits = 1 + (rng.next() % 30) as u32;
-            params.min_step = rng.next() % 2 == 0;
+            params.min_step = rng.next().is_multiple_of(2);
             let d = (rng.next() % (1 << params.decay_bits)) as i64;
             params.decay = DecayKind::Multiplicative;
             assert_eq!(
@@ -1334,7 +1334,7 @@ mod tests {
             p.params.current_overflow = POLICIES[trial / 4 % 4];
             p.params.current_bits = 2 + (rng.next() % 31) as u32;
             p.params.input_shift = (rng.next() % 25) as u32;
-            p.params.min_step = rng.next() % 2 == 0;
+            p.params.min_step = rng.next().is_multiple_of(2);
             for d in &mut p.u_decay {
                 *d = (rng.next() % if trial % 2 == 0 { 4096 } else { 40 }) as i64;
             }

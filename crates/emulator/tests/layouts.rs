@@ -213,7 +213,7 @@ fn input_order_within_a_tick_does_not_matter() {
                 let mut v = chans.clone();
                 if dense {
                     v.extend(chans.iter().copied());
-                    v.extend((0..spec.input_axons).filter(|c| (c + t as u32) % 3 == 0));
+                    v.extend((0..spec.input_axons).filter(|c| (c + t as u32).is_multiple_of(3)));
                 } else {
                     v.truncate(4);
                     v.push(v[0]);

@@ -1,4 +1,4 @@
-//! Section A of REFERENCE-SEMANTICS.md (Lava's bit-accurate Loihi CUBA LIF + Dense), written
+//! Section A of `docs/reference-semantics.md` (Lava's bit-accurate Loihi CUBA LIF + Dense), written
 //! out again here straight from the pseudo-code, against the emulator tick by tick.
 
 use lifchip_emulator::{Emulator, Mode, ProbeSet, Probes, RunOptions};
@@ -222,7 +222,7 @@ fn check(seed: u64) {
     let mut emu = Emulator::new(&config).expect("a valid config");
     let options = RunOptions {
         ticks: ticks as u32,
-        mode: if seed % 2 == 0 {
+        mode: if seed.is_multiple_of(2) {
             Mode::CycleAccurate
         } else {
             Mode::Functional

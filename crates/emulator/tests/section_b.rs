@@ -1,4 +1,4 @@
-//! Section B of REFERENCE-SEMANTICS.md (the Xylo v1 integer neuron of `xylosim`), written out
+//! Section B of `docs/reference-semantics.md` (the Xylo v1 integer neuron of `xylosim`), written out
 //! again here straight from the pseudo-code, against the emulator tick by tick.
 
 use lifchip_emulator::{Emulator, Mode, ProbeSet, Probes, RunOptions};
@@ -203,7 +203,7 @@ fn check(seed: u64) -> u64 {
     let mut emu = Emulator::new(&build(&net, &xylo())).expect("a valid config");
     let options = RunOptions {
         ticks: ticks as u32,
-        mode: if seed % 2 == 0 {
+        mode: if seed.is_multiple_of(2) {
             Mode::CycleAccurate
         } else {
             Mode::Functional

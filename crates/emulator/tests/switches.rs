@@ -335,7 +335,7 @@ fn check(seed: u64) {
     let mut emu = Emulator::new(&config).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     let options = RunOptions {
         ticks: ticks as u32,
-        mode: if seed % 2 == 0 {
+        mode: if seed.is_multiple_of(2) {
             Mode::CycleAccurate
         } else {
             Mode::Functional

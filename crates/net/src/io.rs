@@ -36,6 +36,14 @@ fn format_err(path: &Path, message: impl Into<String>) -> NetError {
 }
 
 fn parse_yaml(text: &str, path: &Path) -> Result<Net, NetError> {
+    lifchip_files::check_yaml_nesting(text, lifchip_files::MAX_NESTING).map_err(|e| {
+        NetError::Yaml {
+            path: path.to_path_buf(),
+            line: e.line,
+            column: e.column,
+            message: e.to_string(),
+        }
+    })?;
     serde_yaml::from_str::<Net>(text).map_err(|e| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         NetError::Yaml {
@@ -151,7 +159,7 @@ fn blob_slice<'a>(payload: &'a [u8], blob: BlobRef, path: &Path) -> Result<&'a [
     let start = blob.offset;
     let end = blob.count.checked_mul(4).and_then(|n| n.checked_add(start));
     match end {
-        Some(end) if start % 4 == 0 && end <= payload.len() as u64 => {
+        Some(end) if start.is_multiple_of(4) && end <= payload.len() as u64 => {
             Ok(&payload[start as usize..end as usize])
         }
         _ => Err(format_err(
@@ -312,6 +320,19 @@ mod tests {
             weight_exp: 0,
         });
         net
+    }
+
+    #[test]
+    fn deeply_nested_yaml_is_refused_quickly() {
+        let text = format!("name: x\npopulations: {}", "[".repeat(100_000));
+        let start = std::time::Instant::now();
+        let err = from_yaml_str(&text).unwrap_err();
+        assert!(
+            start.elapsed().as_secs_f64() < 1.0,
+            "took {:?}",
+            start.elapsed()
+        );
+        assert!(err.to_string().contains("nesting deeper than 64"), "{err}");
     }
 
     #[test]

@@ -642,10 +642,10 @@ fn parse_signed(s: &str) -> Option<i64> {
                 return Some(v);
             }
         }
-        if let Some(rest) = s.strip_prefix('-').and_then(|r| r.strip_prefix(prefix)) {
-            if let Ok(v) = i64::from_str_radix(&format!("-{rest}"), radix) {
-                return Some(v);
-            }
+        if let Some(rest) = s.strip_prefix('-').and_then(|r| r.strip_prefix(prefix))
+            && let Ok(v) = i64::from_str_radix(&format!("-{rest}"), radix)
+        {
+            return Some(v);
         }
     }
     if digits_but_not_number(s) {

@@ -118,15 +118,15 @@ fn apply(text: &str, m: &Mutation) -> String {
         }
         Mutation::Truncate(i) => return chars[..i % (chars.len() + 1)].iter().collect(),
         Mutation::ReplaceValue(i, s) => {
-            if let Some(line) = lines.get_mut(i % n) {
-                if let Some(colon) = line.find(": ") {
-                    let rest = &line[colon + 2..];
-                    let comment = rest
-                        .find(" #")
-                        .map(|c| rest[c..].to_string())
-                        .unwrap_or_default();
-                    *line = format!("{}: {s}{comment}", &line[..colon]);
-                }
+            if let Some(line) = lines.get_mut(i % n)
+                && let Some(colon) = line.find(": ")
+            {
+                let rest = &line[colon + 2..];
+                let comment = rest
+                    .find(" #")
+                    .map(|c| rest[c..].to_string())
+                    .unwrap_or_default();
+                *line = format!("{}: {s}{comment}", &line[..colon]);
             }
         }
     }

@@ -30,10 +30,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (net, report) = train(
         &config,
         &mut |p| {
-            if let Progress::Batch { batch, loss, .. } = p {
-                if std::env::var_os("VERBOSE").is_some() && (batch % 10 == 1) {
-                    eprintln!("  batch {batch}: loss {loss:.4}");
-                }
+            if let Progress::Batch { batch, loss, .. } = p
+                && std::env::var_os("VERBOSE").is_some()
+                && (batch % 10 == 1)
+            {
+                eprintln!("  batch {batch}: loss {loss:.4}");
             }
             if let Progress::Epoch(s) = p {
                 eprintln!(

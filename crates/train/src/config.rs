@@ -388,6 +388,14 @@ impl TrainConfig {
     }
 
     fn parse(text: &str, path: &Path) -> Result<TrainConfig, TrainError> {
+        lifchip_files::check_yaml_nesting(text, lifchip_files::MAX_NESTING).map_err(|e| {
+            TrainError::ConfigYaml {
+                path: path.to_path_buf(),
+                line: e.line,
+                column: e.column,
+                message: e.to_string(),
+            }
+        })?;
         let config: TrainConfig = serde_yaml::from_str(text).map_err(|e| {
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
             TrainError::ConfigYaml {
@@ -577,6 +585,18 @@ mod tests {
     fn check_err(yaml: &str, expect: &str) {
         let e = TrainConfig::from_yaml_str(yaml).unwrap_err().to_string();
         assert!(e.contains(expect), "error {e:?} should contain {expect:?}");
+    }
+
+    #[test]
+    fn deeply_nested_config_is_refused_quickly() {
+        let text = format!("epochs: 2\nlayers: {}", "[".repeat(100_000));
+        let start = std::time::Instant::now();
+        check_err(&text, "nesting deeper than 64 levels at line 2");
+        assert!(
+            start.elapsed().as_secs_f64() < 1.0,
+            "took {:?}",
+            start.elapsed()
+        );
     }
 
     #[test]

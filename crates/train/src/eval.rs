@@ -680,7 +680,7 @@ pub(crate) fn eval_spiking_graph(
 mod tests {
     use super::*;
 
-    /// Spike counts in 1 s for constant J, from REFERENCE-SEMANTICS.md (nengo's LIF step).
+    /// Spike counts in 1 s for constant J, from `docs/reference-semantics.md` (nengo's LIF step).
     #[test]
     fn lif_step_reproduces_the_reference_spike_counts() {
         let (dt, tau_rc, tau_ref) = (0.001f32, 0.02f32, 0.002f32);

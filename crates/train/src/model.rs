@@ -359,10 +359,10 @@ impl Model {
         let mut d = dlogits;
         for (s, saved) in saved.into_iter().enumerate().rev() {
             let stage = &self.stages[s];
-            if s + 1 != n {
-                if let Some(der) = deriv.pop() {
-                    Zip::from(&mut d).and(&der).par_for_each(|g, &f| *g *= f);
-                }
+            if s + 1 != n
+                && let Some(der) = deriv.pop()
+            {
+                Zip::from(&mut d).and(&der).par_for_each(|g, &f| *g *= f);
             }
             let block = stage.bias_block.max(1);
             let mut db = vec![0.0f32; stage.bias.len()];
@@ -612,10 +612,10 @@ impl Model {
     pub fn parameters_mut(&mut self) -> Vec<(&mut [f32], bool)> {
         let mut out = Vec::new();
         for stage in &mut self.stages {
-            if let Some(w) = stage.ops.last_mut().and_then(Kernel::weights_mut) {
-                if let Some(s) = w.as_slice_mut() {
-                    out.push((s, true));
-                }
+            if let Some(w) = stage.ops.last_mut().and_then(Kernel::weights_mut)
+                && let Some(s) = w.as_slice_mut()
+            {
+                out.push((s, true));
             }
             out.push((stage.bias.as_mut_slice(), false));
         }

@@ -68,7 +68,7 @@ pub struct PopulationOverflow {
     pub accumulator: u64,
 }
 
-/// The report of INTERFACES.md (`emulate --json`).
+/// The report of `docs/interfaces.md` (`emulate --json`).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct EmulateReport {
     pub chip: String,

@@ -723,15 +723,15 @@ fn obtain_net(file: &SpecFile, out: &Path) -> CliResult<(Net, String, String, Op
     let stamp: Option<TrainedNet> = std::fs::read_to_string(&stamp_path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
-    if stamp.is_some_and(|s| s.fingerprint == fingerprint) {
-        if let Ok(net) = lifchip_net::load(&net_dir) {
-            eprintln!(
-                "reusing {} (trained from {})",
-                net_dir.display(),
-                config_path.display()
-            );
-            return Ok((net, fingerprint, source, None));
-        }
+    if stamp.is_some_and(|s| s.fingerprint == fingerprint)
+        && let Ok(net) = lifchip_net::load(&net_dir)
+    {
+        eprintln!(
+            "reusing {} (trained from {})",
+            net_dir.display(),
+            config_path.display()
+        );
+        return Ok((net, fingerprint, source, None));
     }
     if spec.downsample > 1 {
         let data_source = DataSource::parse(&config.data)?;
@@ -820,10 +820,10 @@ fn prepare_qat(
     let mut summaries = Vec::new();
     let mut todo: Vec<&(String, lifchip_train::QatConfig)> = Vec::new();
     for plan in plans {
-        if let Some(q) = &plan.qat {
-            if !todo.iter().any(|t| t.0 == q.0) {
-                todo.push(q);
-            }
+        if let Some(q) = &plan.qat
+            && !todo.iter().any(|t| t.0 == q.0)
+        {
+            todo.push(q);
         }
     }
     if todo.is_empty() {

@@ -13,7 +13,7 @@ pub fn downsample(data: &Dataset, factor: usize) -> CliResult<Dataset> {
     if factor <= 1 {
         return Ok(data.clone());
     }
-    if data.rows % factor != 0 || data.cols % factor != 0 {
+    if !data.rows.is_multiple_of(factor) || !data.cols.is_multiple_of(factor) {
         crate::fail!(
             "downsample: {factor} does not divide the {}x{} images; use a divisor of both",
             data.rows,
