@@ -8,6 +8,7 @@ use lifchip_target::{Target, builtin};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// One random case: the chip configuration and its input (channel lists per tick).
+#[allow(dead_code)] // `input` and `ticks` are read by the vendor test only
 pub struct Case {
     pub config: ChipConfig,
     pub input: Vec<Vec<u32>>,
@@ -97,13 +98,13 @@ pub fn random_case(seed: u64) -> Option<Case> {
     );
     let density = rng.random_range(0.3..1.0);
     // Inputs reach the first hidden population, and some others.
-    for h in 0..hidden_pops {
+    for (h, &size) in sizes.iter().enumerate() {
         if h == 0 || rng.random_bool(0.3) {
             net.projections.push(Projection {
                 name: format!("in_h{h}"),
                 from: "in".into(),
                 to: format!("h{h}"),
-                ops: vec![dense(&mut rng, sizes[h], inputs, lo, hi, density)],
+                ops: vec![dense(&mut rng, size, inputs, lo, hi, density)],
                 weight_exp: shift_in,
             });
         }
@@ -136,13 +137,13 @@ pub fn random_case(seed: u64) -> Option<Case> {
         shape: vec![outputs],
         neuron: readout,
     });
-    for from in 0..hidden_pops {
+    for (from, &size) in sizes.iter().enumerate() {
         if from + 1 == hidden_pops || rng.random_bool(0.3) {
             net.projections.push(Projection {
                 name: format!("h{from}_out"),
                 from: format!("h{from}"),
                 to: "out".into(),
-                ops: vec![dense(&mut rng, outputs, sizes[from], lo, hi, density)],
+                ops: vec![dense(&mut rng, outputs, size, lo, hi, density)],
                 weight_exp: shift_out,
             });
         }
