@@ -19,6 +19,8 @@ pub const MANIFEST: &str = "xylo.json";
 pub const SPEC_NPZ: &str = "spec.npz";
 /// Name of the loader module.
 pub const LOADER: &str = "lifchip_xylo.py";
+/// Name of an input raster written with the export (`(ticks, channels)` uint8 counts).
+pub const INPUT_NPY: &str = "input.npy";
 /// Format name and version of `xylo.json`.
 pub const EXPORT_FORMAT: &str = "lifchip-xylo-export";
 pub const EXPORT_VERSION: u32 = 1;
@@ -159,6 +161,16 @@ pub fn manifest_json(spec: &XyloSpec) -> String {
 /// Writes the export directory `dir` atomically. An existing `dir` is replaced only if it is
 /// an earlier export (it holds `xylo.json`) or empty.
 pub fn write_export(spec: &XyloSpec, dir: &Path) -> Result<(), XyloError> {
+    write_export_with(spec, dir, &[])
+}
+
+/// [`write_export`] with extra files in the same directory (e.g. [`INPUT_NPY`]), written in
+/// the same atomic step.
+pub fn write_export_with(
+    spec: &XyloSpec,
+    dir: &Path,
+    extra: &[(&str, &[u8])],
+) -> Result<(), XyloError> {
     let io = |source| XyloError::Io {
         path: dir.to_path_buf(),
         source,
@@ -175,15 +187,13 @@ pub fn write_export(spec: &XyloSpec, dir: &Path) -> Result<(), XyloError> {
     }
     let npz = spec_npz(spec).map_err(io)?;
     let manifest = manifest_json(spec);
-    lifchip_files::write_dir_atomic(
-        dir,
-        &[
-            (SPEC_NPZ, &npz),
-            (MANIFEST, manifest.as_bytes()),
-            (LOADER, LOADER_PY.as_bytes()),
-        ],
-    )
-    .map_err(io)
+    let mut files: Vec<(&str, &[u8])> = vec![
+        (SPEC_NPZ, &npz),
+        (MANIFEST, manifest.as_bytes()),
+        (LOADER, LOADER_PY.as_bytes()),
+    ];
+    files.extend_from_slice(extra);
+    lifchip_files::write_dir_atomic(dir, &files).map_err(io)
 }
 
 /// The `.npy` bytes of an input raster: `(ticks, channels)` uint8 spike counts, what

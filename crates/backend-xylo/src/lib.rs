@@ -20,10 +20,10 @@ mod spec;
 
 pub use error::{Problem, Problems, XyloError};
 pub use export::{
-    EXPORT_FORMAT, EXPORT_VERSION, LOADER, LOADER_PY, MANIFEST, SPEC_NPZ, input_raster_npy,
-    manifest_json, spec_npz, write_export,
+    EXPORT_FORMAT, EXPORT_VERSION, INPUT_NPY, LOADER, LOADER_PY, MANIFEST, SPEC_NPZ,
+    input_raster_npy, manifest_json, spec_npz, write_export, write_export_with,
 };
 pub use spec::{
-    Generation, HIDDEN_MAX_SPIKES, MAX_DASH, MAX_HIDDEN, MAX_INPUTS, MAX_READOUT, MAX_WEIGHT_SHIFT,
-    Origin, READOUT_MAX_SPIKES, XyloOptions, XyloSpec, to_xylo,
+    Generation, HIDDEN_MAX_SPIKES, MAX_DASH, MAX_HIDDEN, MAX_INPUT_EVENTS, MAX_INPUTS, MAX_READOUT,
+    MAX_WEIGHT_SHIFT, Origin, READOUT_MAX_SPIKES, XyloOptions, XyloSpec, to_xylo,
 };

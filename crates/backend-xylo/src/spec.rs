@@ -26,6 +26,8 @@ pub const MAX_INPUTS: usize = 16;
 pub const MAX_HIDDEN: usize = 1000;
 /// Readout neurons of a Xylo core.
 pub const MAX_READOUT: usize = 8;
+/// Input events per channel per tick (xylosim's `MAX_NUM_INP_SPIKES`; more are dropped).
+pub const MAX_INPUT_EVENTS: usize = 15;
 /// Spikes a hidden neuron may emit per tick (xylosim's `MAX_NUM_SPIKES`).
 pub const HIDDEN_MAX_SPIKES: u32 = 31;
 /// Spikes a readout neuron may emit per tick.

@@ -33,6 +33,8 @@ enum Command {
     Compile(commands::compile::CompileArgs),
     /// Run a CHIPDIR in the cycle-accurate emulator.
     Emulate(commands::emulate::EmulateArgs),
+    /// Export a CHIPDIR in a vendor's format (Xylo via Rockpool).
+    ExportChip(commands::export_chip::ExportChipArgs),
     /// Sweep target parameters: compile and emulate every point, collect results and plots.
     Sweep(commands::sweep::SweepArgs),
     /// List the built-in targets or check target files.
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Profile(a) => commands::profile::run(a),
         Command::Compile(a) => commands::compile::run(a),
         Command::Emulate(a) => commands::emulate::run(a),
+        Command::ExportChip(a) => commands::export_chip::run(a),
         Command::Sweep(a) => commands::sweep::run(a),
         Command::Targets(TargetsCommand::List) => commands::targets::list(),
         Command::Targets(TargetsCommand::Check(a)) => commands::targets::check(&a.files),

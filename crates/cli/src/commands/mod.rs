@@ -4,6 +4,7 @@ pub mod compile;
 pub mod demo;
 pub mod emulate;
 pub mod eval;
+pub mod export_chip;
 pub mod profile;
 pub mod sweep;
 pub mod targets;
