@@ -46,6 +46,11 @@ enum Command {
 enum TargetsCommand {
     /// List the built-in targets.
     List,
+    /// Print a built-in target's YAML (start a variant from it).
+    Show {
+        /// Built-in target name (see `lifchip targets list`).
+        name: String,
+    },
     /// Check target files, reporting every problem with its line and column.
     Check(CheckArgs),
 }
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
         Command::ExportChip(a) => commands::export_chip::run(a),
         Command::Sweep(a) => commands::sweep::run(a),
         Command::Targets(TargetsCommand::List) => commands::targets::list(),
+        Command::Targets(TargetsCommand::Show { name }) => commands::targets::show(&name),
         Command::Targets(TargetsCommand::Check(a)) => commands::targets::check(&a.files),
     };
     match result {
