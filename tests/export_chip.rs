@@ -115,3 +115,89 @@ fn loihi_chipdir_is_refused_with_every_reason_and_nothing_written() {
     run.fails(1);
     assert!(run.stderr.contains("not built"), "{}", run.stderr);
 }
+
+#[test]
+fn spike_counts_drive_the_emulator_and_xylo_input_limit_is_enforced() {
+    let dir = tempdir();
+    let chip = compile(dir.path(), "examples/xylo-hand-written.yaml", "xylo-like");
+    let spikes = dir.path().join("counts.json");
+    std::fs::write(
+        &spikes,
+        r#"{"ticks": 8, "spikes": [[0, 0, 15], [1, 1, 3], [2, 0]]}"#,
+    )
+    .unwrap();
+    let report = dir.path().join("emu.json");
+    lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--input-spikes",
+            &path_str(&spikes),
+            "--json",
+            &path_str(&report),
+        ],
+    )
+    .ok();
+    // The same ticks with one spike per entry: far fewer synaptic events, so the counts were
+    // expanded (channel 0 has 2 synapses: 15 spikes give 30 events at tick 0 alone).
+    let with_counts = read_json(&report)["synaptic_events"].as_u64().unwrap();
+    let single = dir.path().join("single.json");
+    std::fs::write(
+        &single,
+        r#"{"ticks": 8, "spikes": [[0, 0], [1, 1], [2, 0]]}"#,
+    )
+    .unwrap();
+    lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--input-spikes",
+            &path_str(&single),
+            "--json",
+            &path_str(&report),
+        ],
+    )
+    .ok();
+    let without = read_json(&report)["synaptic_events"].as_u64().unwrap();
+    assert!(with_counts >= without + 28, "{with_counts} vs {without}");
+    let out = dir.path().join("c.xylo");
+    lifchip(
+        dir.path(),
+        &[
+            "export-chip",
+            &path_str(&chip),
+            "--backend",
+            "xylo",
+            "--out",
+            &path_str(&out),
+            "--input-spikes",
+            &path_str(&spikes),
+        ],
+    )
+    .ok();
+    std::fs::write(&spikes, r#"{"ticks": 2, "spikes": [[1, 2, 16]]}"#).unwrap();
+    let run = lifchip(
+        dir.path(),
+        &[
+            "export-chip",
+            &path_str(&chip),
+            "--backend",
+            "xylo",
+            "--out",
+            &path_str(&dir.path().join("d.xylo")),
+            "--input-spikes",
+            &path_str(&spikes),
+        ],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr
+            .contains("tick 1, channel 2: 16 spikes; Xylo takes at most 15"),
+        "{}",
+        run.stderr
+    );
+}
