@@ -9,6 +9,7 @@ mod export_chip;
 mod fanin_split;
 mod profile;
 mod qat;
+mod sanafe;
 mod sweep;
 mod targets;
 mod workflow;

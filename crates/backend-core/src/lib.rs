@@ -3,15 +3,16 @@
 //! One job: lay the mapped program out the way a loader would write it into the chip — per
 //! core, compartment configuration, input-axon synapse rows grouped by projection (each group
 //! carrying its weight exponent), and fan-out destinations; plus how external inputs enter.
-//! It makes no mapping decisions (those are the compiler's) and writes no files (the `chip`
-//! crate does).
+//! It makes no mapping decisions (those are the compiler's: which core and compartment each
+//! neuron and fan-in share takes, which inputs each share holds, where cores sit) and writes no
+//! files (the `chip` crate does).
 
 use rustc_hash::FxHashMap;
 
 use lifchip_chip::{
     Axon, ChipConfig, Compartment, CoreConfig, Destination, PartialRoot, PopulationInfo, Synapse,
 };
-use lifchip_compiler::{AxonKey, Mapped, incoming_projections, input_shares, share_inputs};
+use lifchip_compiler::{AxonKey, Mapped, incoming_projections, share_inputs};
 use lifchip_target::Target;
 
 /// Lays out `mapped` for `target`.
@@ -39,12 +40,12 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
         .iter()
         .map(|a| a.axons.iter().map(|k| k.projection).collect())
         .collect();
-    for &(pop, neuron) in partition.split.keys() {
+    for (&(pop, neuron), split) in &partition.split {
         let (pop, neuron) = (pop as usize, neuron as usize);
         let root = partition.location[pop][neuron].0 as usize;
         let incoming = incoming_projections(net, pop);
-        for range in input_shares(net, target, pop, neuron).into_iter().skip(1) {
-            if let Some((key, _)) = share_inputs(net, &incoming, neuron, range).next() {
+        for range in split.shares.iter().skip(1) {
+            if let Some((key, _)) = share_inputs(net, &incoming, neuron, range.clone()).next() {
                 core_groups[root].push(key.projection);
             }
         }
@@ -97,10 +98,9 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
             .zip(&assignment.shares)
             .enumerate()
         {
-            let (pop, neuron) = (pop as usize, neuron as usize);
             // This compartment's share of the neuron's input list (all of it unless split).
-            let shares = input_shares(net, target, pop, neuron);
-            let range = shares.get(usize::from(share)).cloned().unwrap_or(0..0);
+            let range = partition.share_range(pop, neuron, share);
+            let (pop, neuron) = (pop as usize, neuron as usize);
             let incoming = incoming_projections(net, pop);
             let projection = share_inputs(net, &incoming, neuron, range.clone())
                 .next()

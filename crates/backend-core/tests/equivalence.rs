@@ -1,9 +1,12 @@
 //! The verification chain's "≡": the emulator running the emitted chip configuration and the
 //! compiler's independent integer reference agree spike for spike and state for state, on
-//! random chip-unit nets and random targets.
+//! random chip-unit nets and random targets: layered nets of flat populations, and
+//! image-shaped nets of conv2d / avg_pool / flatten projections.
 
-use lifchip_compiler::{QuantizeOptions, compile, run_reference};
-use lifchip_emulator::{Emulator, Mode, ProbeSet, Probes, RunOptions};
+mod common;
+
+use lifchip_compiler::{QuantizeOptions, compile};
+use lifchip_emulator::Mode;
 use lifchip_net::{ChipLif, Indices, LinearOp, Net, Neuron, Population, Projection, Tensor};
 use lifchip_target::{Accumulate, Overflow, Reset, SpikeTest, Target, UpdateOrder, builtin};
 use proptest::prelude::*;
@@ -21,18 +24,25 @@ impl Rng {
     fn range(&mut self, lo: i64, hi: i64) -> i64 {
         lo + (self.next() % (hi - lo + 1) as u64) as i64
     }
+    /// True with probability `1 / n`.
+    fn one_in(&mut self, n: u64) -> bool {
+        self.next().is_multiple_of(n)
+    }
     fn pick<T: Copy>(&mut self, v: &[T]) -> T {
         v[(self.next() % v.len() as u64) as usize]
     }
 }
 
+/// The built-in targets the random cases start from.
+const BASES: [&str; 4] = ["tiny", "loihi-like", "xylo-like", "truenorth-like"];
+
 /// A random variant of a built-in target: dynamics switches flipped, limits kept.
 fn random_target(rng: &mut Rng) -> Target {
-    let base = rng.pick(&["tiny", "loihi-like", "xylo-like"]);
+    let base = rng.pick(&BASES);
     let mut t = builtin(base).expect("built-in target");
     t.mesh.width = t.mesh.width.max(2);
     t.mesh.height = t.mesh.height.max(2);
-    if rng.next().is_multiple_of(2) {
+    if rng.one_in(2) {
         t.neuron.order = rng.pick(&[UpdateOrder::DecayThenInput, UpdateOrder::InputThenDecay]);
         t.neuron.accumulate = rng.pick(&[Accumulate::SumThenAdd, Accumulate::PerEventSaturating]);
         t.neuron.reset = rng.pick(&[Reset::Zero, Reset::Subtract]);
@@ -52,10 +62,74 @@ fn random_target(rng: &mut Rng) -> Target {
         }
     }
     if let lifchip_target::SynapseCost::Sparse { dense_rows, .. } = &mut t.core.synapse_cost {
-        *dense_rows = rng.next().is_multiple_of(2);
+        *dense_rows = rng.one_in(2);
     }
-    t.core.shared_kernels = rng.next().is_multiple_of(2);
+    t.core.shared_kernels = rng.one_in(2);
     t
+}
+
+/// Random chip_lif parameters for a population of `shape` that fit `target`.
+fn random_chip_lif(rng: &mut Rng, target: &Target, shape: &[usize]) -> Neuron {
+    let n: usize = shape.iter().product();
+    let tmax = ((1i64 << target.precision.threshold_bits.min(20)) - 1).min(400);
+    let decay_max = match target.neuron.decay {
+        lifchip_target::DecayKind::Multiplicative => 4095,
+        lifchip_target::DecayKind::Shift => 6,
+    };
+    let bmax = ((1i64 << (target.precision.bias_bits - 1)) - 1).min(50);
+    Neuron::ChipLif(ChipLif {
+        current_decay: rng.range(0, decay_max) as u32,
+        voltage_decay: rng.range(0, decay_max) as u32,
+        threshold: rng.range(1, tmax),
+        bias: Tensor::new(
+            vec![n],
+            (0..n).map(|_| rng.range(-bmax, bmax) as f32).collect(),
+        ),
+        bias_exp: 0,
+        refractory: rng.range(0, i64::from(target.neuron.refractory_max.min(3))) as u32,
+    })
+}
+
+/// A random storable weight of a mixed-sign projection.
+fn random_weight(rng: &mut Rng, target: &Target) -> f32 {
+    let lifchip_target::WeightGrid { lo, hi, step } =
+        target.weight_grid(lifchip_target::SignClass::Mixed);
+    ((rng.range(lo, hi) / step) * step) as f32
+}
+
+/// A random weight exponent the target accepts (kept small so that neurons still spike).
+fn random_weight_exp(rng: &mut Rng, target: &Target) -> i32 {
+    rng.range(
+        i64::from(target.precision.weight_exponent.min),
+        i64::from(target.precision.weight_exponent.max).min(2),
+    ) as i32
+}
+
+/// A sparse recurrent projection `name` of `k` random synapses within `population` (`n`
+/// neurons).
+fn random_recurrent(
+    rng: &mut Rng,
+    target: &Target,
+    name: String,
+    population: &str,
+    n: usize,
+    k: usize,
+) -> Projection {
+    Projection {
+        name,
+        from: population.into(),
+        to: population.into(),
+        ops: vec![LinearOp::Sparse {
+            outputs: n,
+            pre: Indices::new((0..k).map(|_| rng.range(0, n as i64 - 1) as u32).collect()),
+            post: Indices::new((0..k).map(|_| rng.range(0, n as i64 - 1) as u32).collect()),
+            weights: Tensor::new(
+                vec![k],
+                (0..k).map(|_| random_weight(rng, target)).collect(),
+            ),
+        }],
+        weight_exp: 0,
+    }
 }
 
 /// A random layered chip-unit net (with a recurrent projection) that fits `target`.
@@ -67,13 +141,6 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
         shape: vec![inputs],
         neuron: Neuron::Input,
     });
-    let (lo, hi, step) = target.weight_range(0);
-    let tmax = ((1i64 << target.precision.threshold_bits.min(20)) - 1).min(400);
-    let decay_max = match target.neuron.decay {
-        lifchip_target::DecayKind::Multiplicative => 4095,
-        lifchip_target::DecayKind::Shift => 6,
-    };
-    let bmax = ((1i64 << (target.precision.bias_bits - 1)) - 1).min(50);
     let layers = rng.range(1, 3) as usize;
     let mut prev = inputs;
     for l in 0..layers {
@@ -82,21 +149,9 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
         net.populations.push(Population {
             name: name.clone(),
             shape: vec![n],
-            neuron: Neuron::ChipLif(ChipLif {
-                current_decay: rng.range(0, decay_max) as u32,
-                voltage_decay: rng.range(0, decay_max) as u32,
-                threshold: rng.range(1, tmax),
-                bias: Tensor::new(
-                    vec![n],
-                    (0..n).map(|_| rng.range(-bmax, bmax) as f32).collect(),
-                ),
-                bias_exp: 0,
-                refractory: rng.range(0, i64::from(target.neuron.refractory_max.min(3))) as u32,
-            }),
+            neuron: random_chip_lif(rng, target, &[n]),
         });
-        let weights: Vec<f32> = (0..n * prev)
-            .map(|_| ((rng.range(lo, hi) / step) * step) as f32)
-            .collect();
+        let weights: Vec<f32> = (0..n * prev).map(|_| random_weight(rng, target)).collect();
         net.projections.push(Projection {
             name: format!("p{l}"),
             from: net.populations[l].name.clone(),
@@ -104,34 +159,236 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
             ops: vec![LinearOp::Dense {
                 weights: Tensor::new(vec![n, prev], weights),
             }],
-            weight_exp: rng.range(
-                i64::from(target.precision.weight_exponent.min),
-                i64::from(target.precision.weight_exponent.max).min(2),
-            ) as i32,
+            weight_exp: random_weight_exp(rng, target),
         });
-        if rng.next().is_multiple_of(3) {
+        if rng.one_in(3) {
             let k = rng.range(1, 3) as usize;
-            net.projections.push(Projection {
-                name: format!("r{l}"),
-                from: name.clone(),
-                to: name.clone(),
-                ops: vec![LinearOp::Sparse {
-                    outputs: n,
-                    pre: Indices::new((0..k).map(|_| rng.range(0, n as i64 - 1) as u32).collect()),
-                    post: Indices::new((0..k).map(|_| rng.range(0, n as i64 - 1) as u32).collect()),
-                    weights: Tensor::new(
-                        vec![k],
-                        (0..k)
-                            .map(|_| ((rng.range(lo, hi) / step) * step) as f32)
-                            .collect(),
-                    ),
-                }],
-                weight_exp: 0,
-            });
+            net.projections
+                .push(random_recurrent(rng, target, format!("r{l}"), &name, n, k));
         }
         prev = n;
     }
     net
+}
+
+/// `count` random weights that stay storable after an average pool of `area` pixels folds
+/// into them: multiples of `area` times the target's step, so that every composed weight (a
+/// sum of at most `area` terms `w / area`) is an integer on the grid and within range.
+fn pooled_weights(rng: &mut Rng, target: &Target, area: usize, count: usize) -> Vec<f32> {
+    let lifchip_target::WeightGrid { lo, hi, step } =
+        target.weight_grid(lifchip_target::SignClass::Mixed);
+    let m = step * area as i64;
+    let (qlo, qhi) = (-((-lo).div_euclid(m)), hi.div_euclid(m));
+    (0..count)
+        .map(|_| (rng.range(qlo, qhi) * m) as f32)
+        .collect()
+}
+
+/// A random average pool over a `[c, h, w]` input (window 1 to 3 per side, no larger than the
+/// image, stride up to the window), or `None` when the window drawn is 1 x 1.
+fn random_pool(rng: &mut Rng, shape: &[usize]) -> Option<LinearOp> {
+    let size = [
+        rng.range(1, 3.min(shape[1] as i64)) as usize,
+        rng.range(1, 3.min(shape[2] as i64)) as usize,
+    ];
+    let stride = rng.one_in(2).then(|| {
+        [
+            rng.range(1, size[0] as i64) as usize,
+            rng.range(1, size[1] as i64) as usize,
+        ]
+    });
+    (size != [1, 1]).then_some(LinearOp::AvgPool { size, stride })
+}
+
+fn pool_area(op: &LinearOp) -> usize {
+    match op {
+        LinearOp::AvgPool { size, .. } => size[0] * size[1],
+        _ => 1,
+    }
+}
+
+/// A random conv2d over a `[c, h, w]` input, weights still zero: 1 to 3 output channels,
+/// kernel 1 to 3 per side, stride 1 or 2, padding 0 or 1.
+fn random_conv(rng: &mut Rng, shape: &[usize]) -> LinearOp {
+    let out_channels = rng.range(1, 3) as usize;
+    let padding = [rng.range(0, 1) as usize, rng.range(0, 1) as usize];
+    let kernel = [
+        rng.range(1, 3.min((shape[1] + 2 * padding[0]) as i64)) as usize,
+        rng.range(1, 3.min((shape[2] + 2 * padding[1]) as i64)) as usize,
+    ];
+    let stride = [rng.range(1, 2) as usize, rng.range(1, 2) as usize];
+    LinearOp::Conv2d {
+        out_channels,
+        kernel,
+        stride,
+        padding,
+        weights: Tensor::new(
+            vec![out_channels, shape[0], kernel[0], kernel[1]],
+            vec![0.0; out_channels * shape[0] * kernel[0] * kernel[1]],
+        ),
+    }
+}
+
+/// A dense op from `inputs` to `outputs`, weights still zero.
+fn dense(inputs: usize, outputs: usize) -> LinearOp {
+    LinearOp::Dense {
+        weights: Tensor::new(vec![outputs, inputs], vec![0.0; outputs * inputs]),
+    }
+}
+
+/// `op` with random weights, multiples of `area` (see [`pooled_weights`]).
+fn with_weights(rng: &mut Rng, target: &Target, mut op: LinearOp, area: usize) -> LinearOp {
+    if let LinearOp::Conv2d { weights, .. } | LinearOp::Dense { weights } = &mut op {
+        weights.data = pooled_weights(rng, target, area, weights.len());
+    }
+    op
+}
+
+/// A random image-shaped chip-unit net that fits `target` (most of the time): an input of
+/// `[c, h, w]`, one or two image layers each driven by a conv2d alone, an avg_pool folded
+/// before it, or one folded after it, sometimes with a sparse recurrent projection, and
+/// sometimes a flat readout (dense, flatten + dense, avg_pool + flatten + dense, or a bare
+/// flatten).
+fn random_image_net(rng: &mut Rng, target: &Target) -> Net {
+    let mut net = Net::new("random-image");
+    // Small targets get small images, so that most cases still map.
+    let big = u64::from(target.core.neurons) * target.num_cores() >= 256;
+    let side = if big { 7 } else { 5 };
+    let mut shape = vec![
+        rng.range(1, 2) as usize,
+        rng.range(2, side) as usize,
+        rng.range(2, side) as usize,
+    ];
+    net.populations.push(Population {
+        name: "in".into(),
+        shape: shape.clone(),
+        neuron: Neuron::Input,
+    });
+    let layers = rng.range(1, 2) as usize;
+    for l in 0..layers {
+        let ops = match rng.next() % 3 {
+            0 => {
+                let conv = random_conv(rng, &shape);
+                vec![with_weights(rng, target, conv, 1)]
+            }
+            // A pool folded before the conv (as the trainer's nets do).
+            1 => match random_pool(rng, &shape) {
+                Some(pool) => {
+                    let pooled = pool.output_shape(&shape).expect("pool fits");
+                    let conv = random_conv(rng, &pooled);
+                    let area = pool_area(&pool);
+                    vec![pool, with_weights(rng, target, conv, area)]
+                }
+                None => {
+                    let conv = random_conv(rng, &shape);
+                    vec![with_weights(rng, target, conv, 1)]
+                }
+            },
+            // A pool folded after the conv.
+            _ => {
+                let conv = random_conv(rng, &shape);
+                let conved = conv.output_shape(&shape).expect("conv fits");
+                match random_pool(rng, &conved) {
+                    Some(pool) => {
+                        let area = pool_area(&pool);
+                        vec![with_weights(rng, target, conv, area), pool]
+                    }
+                    None => vec![with_weights(rng, target, conv, 1)],
+                }
+            }
+        };
+        let from = net.populations[net.populations.len() - 1].name.clone();
+        let from_shape = shape.clone();
+        shape = ops.iter().fold(from_shape, |s, op| {
+            op.output_shape(&s).expect("shapes chain")
+        });
+        let name = format!("l{l}");
+        net.populations.push(Population {
+            name: name.clone(),
+            shape: shape.clone(),
+            neuron: random_chip_lif(rng, target, &shape),
+        });
+        net.projections.push(Projection {
+            name: format!("p{l}"),
+            from,
+            to: name.clone(),
+            ops,
+            // Not far below 0: image layers should spike in 40 ticks.
+            weight_exp: random_weight_exp(rng, target).max(-2),
+        });
+        if rng.one_in(4) {
+            let n: usize = shape.iter().product();
+            let k = rng.range(1, 4) as usize;
+            net.projections
+                .push(random_recurrent(rng, target, format!("r{l}"), &name, n, k));
+        }
+    }
+    if !rng.one_in(3) {
+        let size: usize = shape.iter().product();
+        let outputs = rng.range(1, 4) as usize;
+        let (ops, n) = match rng.next() % 4 {
+            // A dense op takes an image as it is.
+            0 => (
+                vec![with_weights(rng, target, dense(size, outputs), 1)],
+                outputs,
+            ),
+            1 => {
+                let dense = with_weights(rng, target, dense(size, outputs), 1);
+                (vec![LinearOp::Flatten, dense], outputs)
+            }
+            2 => match random_pool(rng, &shape) {
+                Some(pool) => {
+                    let pooled: usize = pool
+                        .output_shape(&shape)
+                        .expect("pool fits")
+                        .iter()
+                        .product();
+                    let area = pool_area(&pool);
+                    let dense = with_weights(rng, target, dense(pooled, outputs), area);
+                    (vec![pool, LinearOp::Flatten, dense], outputs)
+                }
+                None => (vec![LinearOp::Flatten], size),
+            },
+            // A bare flatten: one synapse of weight 1 per pixel.
+            _ => (vec![LinearOp::Flatten], size),
+        };
+        let from = net.populations[net.populations.len() - 1].name.clone();
+        net.populations.push(Population {
+            name: "out".into(),
+            shape: vec![n],
+            neuron: random_chip_lif(rng, target, &[n]),
+        });
+        net.projections.push(Projection {
+            name: "readout".into(),
+            from,
+            to: "out".into(),
+            ops,
+            weight_exp: random_weight_exp(rng, target).max(-2),
+        });
+    }
+    net
+}
+
+/// Which random nets a case draws.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Nets {
+    /// [`random_net`]: flat layers, dense and sparse projections.
+    Layered,
+    /// [`random_image_net`]: image-shaped layers, conv2d / avg_pool / flatten projections.
+    Image,
+}
+
+/// What one compared case showed.
+struct Outcome {
+    spikes: usize,
+    split_neurons: u64,
+    /// Split neurons with more than one incoming projection.
+    split_multi: usize,
+    cores: u64,
+    /// The built-in target the case started from.
+    base: String,
+    /// The net has a conv2d, an avg_pool and a flatten op (somewhere).
+    ops: [bool; 3],
 }
 
 /// Runs one case; `Ok(Some(spikes))` when it was compared, `Ok(None)` when it did not map.
@@ -143,6 +400,14 @@ fn check(seed: u64) -> Result<Option<usize>, String> {
 /// per core, so most neurons are split into partial sums. `Ok(Some((spikes, split neurons,
 /// split neurons with more than one incoming projection)))`.
 fn check_with(seed: u64, split: bool) -> Result<Option<(usize, u64, usize)>, String> {
+    check_case(seed, split, Nets::Layered)
+        .map(|r| r.map(|o| (o.spikes, o.split_neurons, o.split_multi)))
+}
+
+/// One random case: target, net of kind `nets`, compile, emit, then the chip's row accounting
+/// against the compiler's, the mapped synapses against the net's exact expansion, and the
+/// emulator against the integer reference for 40 ticks of random input.
+fn check_case(seed: u64, split: bool, nets: Nets) -> Result<Option<Outcome>, String> {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut target = random_target(&mut rng);
     if split {
@@ -152,114 +417,92 @@ fn check_with(seed: u64, split: bool) -> Result<Option<(usize, u64, usize)>, Str
         target.mesh.width = target.mesh.width.max(8);
         target.mesh.height = target.mesh.height.max(8);
     }
-    let net = random_net(&mut rng, &target);
+    if nets == Nets::Image && target.core.output_axons > 1 && rng.one_in(2) {
+        // Small cores, so that image layers are cut into tiles over several cores.
+        target.core.neurons = target.core.neurons.min(rng.range(8, 32) as u32);
+    }
+    let net = match nets {
+        Nets::Layered => random_net(&mut rng, &target),
+        Nets::Image => random_image_net(&mut rng, &target),
+    };
+    net.validate()
+        .map_err(|e| format!("seed {seed}: the generator drew an invalid net: {e}"))?;
     let (mapped, report) = match compile(&net, &target, &QuantizeOptions::default()) {
         Ok(x) => x,
         // Limits of the drawn target can make a case unmappable; that is not what is tested.
         Err(_) => return Ok(None),
     };
     let config = lifchip_backend_core::emit(&mapped, &target);
-    // The chip's own row accounting agrees with the compiler's, core by core.
-    for core in &config.cores {
-        let compiled = report
-            .per_core
-            .iter()
-            .find(|c| (c.x, c.y) == (core.x, core.y));
-        let bits = core.synapse_bits(&target);
-        if compiled.map(|c| c.synapse_bits) != Some(bits) {
-            return Err(format!(
-                "core ({}, {}): chip rows take {bits} bits, the compiler counted {:?}",
-                core.x,
-                core.y,
-                compiled.map(|c| c.synapse_bits)
-            ));
-        }
-    }
+    let context = |e: String| format!("seed {seed} ({nets:?}, split {split}): {e}");
+    common::row_accounting_agrees(&config, &report, &target).map_err(context)?;
+    common::synapses_are_exact(&net, &mapped).map_err(context)?;
     let ticks = 40usize;
     let inputs = net.populations[0].size() as i64;
+    // About one input in eight spikes per tick on image nets, 0 to 3 on small layered ones.
+    let most = 3.max(inputs / 4);
     let input: Vec<Vec<u32>> = (0..ticks)
         .map(|_| {
-            (0..rng.range(0, 3))
+            (0..rng.range(0, most))
                 .map(|_| rng.range(0, inputs - 1) as u32)
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect()
         })
         .collect();
-    let reference = run_reference(&mapped.net, &target, &input, ticks, true);
-    let mut emu = Emulator::new(&config).map_err(|e| format!("emulator refused: {e}"))?;
-    let options = RunOptions {
-        ticks: ticks as u32,
-        mode: if seed.is_multiple_of(2) {
-            Mode::Functional
-        } else {
-            Mode::CycleAccurate
-        },
-        probes: Probes {
-            set: ProbeSet::All,
-            state: true,
-        },
+    let mode = if seed.is_multiple_of(2) {
+        Mode::Functional
+    } else {
+        Mode::CycleAccurate
     };
-    let result = emu
-        .run(&input, &options)
-        .map_err(|e| format!("emulator failed: {e}"))?;
-    for probe in &result.probes {
-        let (p, n) = (probe.population as usize, probe.neuron as usize);
-        let mut expected = Vec::new();
-        for (t, tick) in reference.spikes[p].iter().enumerate() {
-            for &(m, count) in tick {
-                if m as usize == n {
-                    expected.extend(std::iter::repeat_n(t as u32, count as usize));
-                }
-            }
-        }
-        if probe.spike_ticks != expected {
-            return Err(format!(
-                "seed {seed}, target {}, population {p} neuron {n}: emulator spikes {:?}, reference {:?}",
-                target.name, probe.spike_ticks, expected
-            ));
-        }
-        let ref_v: Vec<i64> = reference.v[p].iter().map(|row| row[n]).collect();
-        let ref_u: Vec<i64> = reference.u[p].iter().map(|row| row[n]).collect();
-        if probe.v != ref_v || probe.u != ref_u {
-            return Err(format!(
-                "seed {seed}: population {p} neuron {n}: state differs\nemu u {:?}\nref u {:?}\nemu v {:?}\nref v {:?}",
-                probe.u, ref_u, probe.v, ref_v
-            ));
-        }
-    }
-    let multi = mapped
+    let spikes = common::emulator_matches_reference(&mapped, &target, &config, &input, mode)
+        .map_err(context)?;
+    let split_multi = mapped
         .partition
         .split
         .keys()
         .filter(|(p, _)| lifchip_compiler::incoming_projections(&mapped.net, *p as usize).len() > 1)
         .count();
-    Ok(Some((
-        result.probes.iter().map(|p| p.spike_ticks.len()).sum(),
-        report.split_neurons,
-        multi,
-    )))
+    Ok(Some(Outcome {
+        spikes,
+        split_neurons: report.split_neurons,
+        split_multi,
+        cores: report.cores_used,
+        base: target.name.clone(),
+        ops: ["conv2d", "avg_pool", "flatten"].map(|kind| {
+            net.projections
+                .iter()
+                .flat_map(|p| &p.ops)
+                .any(|op| op.name() == kind)
+        }),
+    }))
 }
 
 #[test]
 fn emulator_matches_reference_on_fixed_seeds() {
-    let (mut compared, mut spiking) = (0, 0);
+    let mut compared = Vec::new();
     for seed in 0..300 {
-        match check(seed) {
+        match check_case(seed, false, Nets::Layered) {
             Err(e) => panic!("{e}"),
-            Ok(Some(spikes)) => {
-                compared += 1;
-                spiking += usize::from(spikes > 0);
-            }
+            Ok(Some(outcome)) => compared.push(outcome),
             Ok(None) => {}
         }
     }
+    let spiking = compared.iter().filter(|o| o.spikes > 0).count();
     // The test must not pass vacuously: most cases map, and most of those spike.
-    assert!(compared >= 200, "only {compared} of 300 cases mapped");
     assert!(
-        spiking * 2 >= compared,
-        "only {spiking} of {compared} cases spiked"
+        compared.len() >= 200,
+        "only {} of 300 cases mapped",
+        compared.len()
     );
+    assert!(
+        spiking * 2 >= compared.len(),
+        "only {spiking} of {} cases spiked",
+        compared.len()
+    );
+    for base in BASES {
+        let n = compared.iter().filter(|o| o.base == base).count();
+        assert!(n >= 40, "only {n} mapped cases on {base}");
+    }
 }
 
 #[test]
@@ -289,11 +532,84 @@ fn split_neurons_match_reference() {
     );
 }
 
+#[test]
+fn image_nets_match_reference_on_fixed_seeds() {
+    let mut compared = Vec::new();
+    for seed in 0..400 {
+        match check_case(seed, false, Nets::Image) {
+            Err(e) => panic!("{e}"),
+            Ok(Some(outcome)) => compared.push(outcome),
+            Ok(None) => {}
+        }
+    }
+    let count = |f: &dyn Fn(&Outcome) -> bool| compared.iter().filter(|o| f(o)).count();
+    // Not vacuous: most cases map and spike on every built-in target, every op kind is
+    // exercised, and some nets span several cores (conv layers cut into tiles, rows shared
+    // within a core, fan-out between cores).
+    assert!(
+        compared.len() >= 300,
+        "only {} of 400 cases mapped",
+        compared.len()
+    );
+    let spiking = count(&|o| o.spikes > 0);
+    assert!(
+        spiking * 2 >= compared.len(),
+        "only {spiking} of {} cases spiked",
+        compared.len()
+    );
+    for base in BASES {
+        let spiking = count(&|o| o.base == base && o.spikes > 0);
+        assert!(spiking >= 20, "only {spiking} spiking cases on {base}");
+    }
+    for (k, kind) in ["conv2d", "avg_pool", "flatten"].iter().enumerate() {
+        let n = count(&|o| o.ops[k]);
+        assert!(n >= 100, "only {n} mapped cases with {kind}");
+    }
+    let multi_core = count(&|o| o.cores > 1);
+    assert!(
+        multi_core >= 30,
+        "only {multi_core} mapped cases on several cores"
+    );
+}
+
+#[test]
+fn split_image_neurons_match_reference() {
+    // Conv and pooled rows split into partial sums: shares of one neuron's kernel on several
+    // cores, joined exactly.
+    let mut compared = Vec::new();
+    for seed in 0..200 {
+        match check_case(seed, true, Nets::Image) {
+            Err(e) => panic!("{e}"),
+            Ok(Some(outcome)) => compared.push(outcome),
+            Ok(None) => {}
+        }
+    }
+    let with_splits = compared.iter().filter(|o| o.split_neurons > 0).count();
+    let with_multi = compared.iter().filter(|o| o.split_multi > 0).count();
+    assert!(
+        with_splits >= 100,
+        "only {with_splits} of {} mapped image cases split a neuron",
+        compared.len()
+    );
+    assert!(
+        with_multi >= 15,
+        "only {with_multi} of {} mapped image cases split a neuron with two projections",
+        compared.len()
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
     #[test]
     fn emulator_matches_reference(seed in any::<u64>()) {
         if let Err(e) = check(seed) {
+            prop_assert!(false, "{}", e);
+        }
+    }
+
+    #[test]
+    fn emulator_matches_reference_on_image_nets(seed in any::<u64>()) {
+        if let Err(e) = check_case(seed, false, Nets::Image) {
             prop_assert!(false, "{}", e);
         }
     }

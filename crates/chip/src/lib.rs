@@ -12,7 +12,7 @@
 //!   gives the same bytes. [`read_chipdir`] checks everything and refuses a damaged, truncated
 //!   or inconsistent CHIPDIR with a [`ChipError`] that names the file, the core and the field.
 //! - [`validate`] holds a configuration against the format's rules and its target's limits.
-//! - [`xy_route`] is the dimension-order multicast routing every tool shares.
+//! - [`xy_route`] is the target's dimension-order multicast route, checked against the mesh.
 //! - [`dump_text`] renders a configuration for diffs and golden tests.
 //!
 //! This crate does not compile networks (the compiler and backends do) and does not run
@@ -41,5 +41,6 @@ pub use config::{
 };
 pub use dump::dump_text;
 pub use error::ChipError;
-pub use route::{Link, xy_route};
+pub use lifchip_target::Link;
+pub use route::xy_route;
 pub use validate::{WeightFormat, index_bits, validate, weight_format};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use lifchip_target::{DecayKind, ExponentScope, SynapseCost, Target, WeightEncoding};
+use lifchip_target::{DecayKind, ExponentScope, SignClass, SynapseCost, Target, WeightEncoding};
 
 use crate::{ChipConfig, ChipError, CoreConfig};
 
@@ -33,7 +33,7 @@ const MAX_WEIGHT_FIELD_BITS: u32 = 32;
 ///
 /// `Signed` stores `weight_bits` of two's complement. `LoihiSignMode` stores values of up to
 /// `max(8, weight_bits)` magnitude bits with either sign (the union of the excitatory,
-/// inhibitory and mixed ranges of [`Target::weight_range`]), in a field one bit wider; a valid
+/// inhibitory and mixed grids of [`Target::weight_grid`]), in a field one bit wider; a valid
 /// weight is a multiple of the finest step of the three sign modes.
 pub fn weight_format(target: &Target) -> Result<WeightFormat, ChipError> {
     let b = target.precision.weight_bits;
@@ -60,14 +60,15 @@ pub fn weight_format(target: &Target) -> Result<WeightFormat, ChipError> {
             if !(1..MAX_WEIGHT_FIELD_BITS).contains(&b) {
                 return Err(bad("expected 1..=31 with loihi_sign_mode"));
             }
-            let ranges = [
-                target.weight_range(1),
-                target.weight_range(-1),
-                target.weight_range(0),
-            ];
-            let min = ranges.iter().map(|r| r.0).min().unwrap_or(0);
-            let max = ranges.iter().map(|r| r.1).max().unwrap_or(0);
-            let step = ranges.iter().map(|r| r.2).min().unwrap_or(1).max(1);
+            let grids = [
+                SignClass::Excitatory,
+                SignClass::Inhibitory,
+                SignClass::Mixed,
+            ]
+            .map(|sign| target.weight_grid(sign));
+            let min = grids.iter().map(|g| g.lo).min().unwrap_or(0);
+            let max = grids.iter().map(|g| g.hi).max().unwrap_or(0);
+            let step = grids.iter().map(|g| g.step).min().unwrap_or(1).max(1);
             // The narrowest two's-complement field holding both ends.
             let field_bits = (1..=63u32)
                 .find(|&b| min >= -(1i64 << (b - 1)) && max < (1i64 << (b - 1)))

@@ -2,6 +2,7 @@
 //! deployment, and study how the target's limits change accuracy, cores, latency and energy.
 
 mod commands;
+mod progress;
 mod util;
 
 use std::{path::PathBuf, process::ExitCode};

@@ -5,7 +5,9 @@
 //! under every per-core limit) → [`place`] (cores → mesh positions) → [`route`] (fan-out,
 //! link loads). [`compile`] runs them in order, verifies the partition, and returns a
 //! [`Mapped`] program plus a [`CompileReport`] (the JSON of `lifchip compile --json`). When the
-//! net cannot be mapped, the report lists **every** violated limit.
+//! net cannot be mapped, the report lists **every** violated limit; a partition the verifier
+//! rejects (a compiler bug) is reported apart, in [`CompileReport::internal_errors`].
+//! [`check_partition`] runs the exact ILP on a compiled net (`lifchip compile --exact`).
 //!
 //! This crate does not write chip configurations (that is `lifchip-backend-core`) and does not
 //! run anything.
@@ -19,24 +21,25 @@ mod profile;
 mod quantize;
 mod reference;
 mod report;
+mod route;
 
-pub use exact::{ExactCores, exact_min_cores};
+pub use exact::{ExactCores, ExactReport, ExactStatus, check_partition, exact_min_cores};
 pub use expand::{Fanin, expand};
 pub use graph::{population_graph, population_order};
 pub use partition::{
-    AxonKey, CoreAssignment, CoreBounds, Partition, fanin_estimate, incoming_projections,
-    input_shares, lower_bounds, partition, share_inputs, splittable, verify,
+    AxonKey, BoundLimit, CoreAssignment, CoreBounds, Partition, SplitNeuron, VerifyError,
+    fanin_estimate, incoming_projections, lower_bounds, partition, share_inputs, splittable,
+    verify,
 };
-pub use place::{
-    Link, Traffic, expected_traffic, place, refine_placement, route, traffic_hops, xy_multicast,
-};
+pub use place::{expected_traffic, place, refine_placement, traffic_hops};
 pub use profile::{PopulationRates, RateProfile};
 pub use quantize::{
     LayerQuantization, QuantNet, QuantNeuron, QuantPopulation, QuantProjection, QuantizeOptions,
     quantize,
 };
 pub use reference::{ReferenceRun, overflow, run_reference};
-pub use report::{CompileReport, CoreReport, Violation};
+pub use report::{CompileReport, CoreReport, Violation, ViolationKind};
+pub use route::{Traffic, route};
 
 use lifchip_net::Net;
 use lifchip_target::Target;
@@ -51,7 +54,9 @@ pub struct Mapped {
 }
 
 /// Runs every pass. On success returns the mapped program and its report; when the net does not
-/// fit, returns the report whose `violations` list every problem.
+/// fit, returns the report whose `violations` list every problem; when the verifier rejects the
+/// compiler's own partition (a bug), the report's `internal_errors` say why and `violations` is
+/// empty.
 pub fn compile(
     net: &Net,
     target: &Target,
@@ -95,17 +100,16 @@ pub fn compile_with_profile(
     report.quantization = quant.layers.clone();
     let bounds = lower_bounds(&quant, target);
     report.cores_lower_bound = bounds.best();
+    report.cores_lower_bound_by = bounds.binding();
     report.cores_fanin_estimate = fanin_estimate(&quant, target);
     // A lower bound above the mesh size is a violation of its own, reported beside any others.
     let mesh_violation = (report.cores_lower_bound > target.num_cores()).then(|| Violation {
-        kind: "cores".into(),
+        kind: ViolationKind::Cores,
         place: "mesh".into(),
         value: report.cores_lower_bound,
         limit: target.num_cores(),
         hint: format!(
-            "the net needs at least {} cores (by {}); enlarge mesh.width x mesh.height ({} x {}) or the per-core limits",
-            report.cores_lower_bound,
-            bounds.binding_resource(),
+            "the net needs {bounds}; enlarge mesh.width x mesh.height ({} x {}) or the per-core limits",
             target.mesh.width,
             target.mesh.height
         ),
@@ -124,21 +128,17 @@ pub fn compile_with_profile(
     let problems = verify(&quant, &partition, target);
     let lap = report.lap("verify", lap);
     if !problems.is_empty() {
-        report.violations = problems
-            .into_iter()
-            .map(|p| Violation {
-                kind: "internal".into(),
-                place: "partition verifier".into(),
-                value: 0,
-                limit: 0,
-                hint: format!("compiler bug, please report: {p}"),
-            })
-            .collect();
+        report.internal_errors = problems;
+        report.compile_seconds = started.elapsed().as_secs_f64();
         return Err(Box::new(report));
     }
     report.cores_used = partition.cores.len() as u64;
     report.split_neurons = partition.split.len() as u64;
-    report.partial_compartments = partition.split.values().map(|s| s.len() as u64).sum();
+    report.partial_compartments = partition
+        .split
+        .values()
+        .map(|s| s.partials.len() as u64)
+        .sum();
     let positions = match place(&partition, target) {
         Ok(p) => p,
         Err(v) => {

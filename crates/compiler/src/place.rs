@@ -1,18 +1,12 @@
-//! Place and route passes: cores onto mesh positions, and the spike traffic they cause.
+//! Place pass: cores onto mesh positions, minimising the spike traffic between them.
 //!
 //! Placement walks the mesh in serpentine (boustrophedon) order so that consecutive cores —
-//! usually consecutive pieces of one layer, or adjacent layers — are neighbours. Routing is
-//! dimension-order (X then Y); a spike sent to several cores is multicast along a tree, so a
-//! link shared by several destinations carries it once.
+//! usually consecutive pieces of one layer, or adjacent layers — are neighbours, then swaps
+//! cores while packets × hops drops. Does not: compute routes or link loads (see `route`).
 
-use std::collections::BTreeSet;
+use lifchip_target::{Target, hops};
 
-use lifchip_target::Target;
-
-use crate::{
-    Partition, QuantNet, Violation,
-    partition::{incoming_projections, input_shares},
-};
+use crate::{Partition, QuantNet, Violation, ViolationKind};
 
 /// Mesh position of each core, or a violation when the mesh is too small.
 pub fn place(partition: &Partition, target: &Target) -> Result<Vec<(u32, u32)>, Violation> {
@@ -20,7 +14,7 @@ pub fn place(partition: &Partition, target: &Target) -> Result<Vec<(u32, u32)>, 
     let used = partition.cores.len() as u64;
     if used > available {
         return Err(Violation {
-            kind: "cores".into(),
+            kind: ViolationKind::Cores,
             place: "mesh".into(),
             value: used,
             limit: available,
@@ -66,14 +60,14 @@ fn core_traffic(net: &QuantNet, partition: &Partition, weighted: bool) -> Vec<(u
     }
     // A split neuron's partial sums travel to its first share's core every tick they are not
     // zero: count one packet per spike-equivalent (its packet weight).
-    for (&(pi, n), shares) in &partition.split {
+    for (&(pi, n), split) in &partition.split {
         let root = partition.location[pi as usize][n as usize].0 as usize;
         let packets = if weighted {
             net.packet_weight(pi as usize, n)
         } else {
             1
         };
-        for &(c, _) in shares {
+        for &(c, _) in &split.partials {
             let c = c as usize;
             if c != root {
                 *traffic.entry((root.min(c), root.max(c))).or_default() += packets;
@@ -81,10 +75,6 @@ fn core_traffic(net: &QuantNet, partition: &Partition, weighted: bool) -> Vec<(u
         }
     }
     traffic.into_iter().map(|((a, b), w)| (a, b, w)).collect()
-}
-
-fn hops(a: (u32, u32), b: (u32, u32)) -> u64 {
-    u64::from(a.0.abs_diff(b.0) + a.1.abs_diff(b.1))
 }
 
 /// Sum over core pairs of packets × hops between their positions, every neuron spiking once.
@@ -206,176 +196,4 @@ fn refine(
         }
     }
     positions
-}
-
-/// A directed mesh link from one router to a neighbour.
-pub type Link = ((u32, u32), (u32, u32));
-
-/// The links an X-then-Y multicast tree from `src` to `dests` uses (each once).
-pub fn xy_multicast(
-    src: (u32, u32),
-    dests: impl IntoIterator<Item = (u32, u32)>,
-) -> BTreeSet<Link> {
-    let mut links = BTreeSet::new();
-    for dst in dests {
-        let mut at = src;
-        while at.0 != dst.0 {
-            let next = if dst.0 > at.0 {
-                (at.0 + 1, at.1)
-            } else {
-                (at.0 - 1, at.1)
-            };
-            links.insert((at, next));
-            at = next;
-        }
-        while at.1 != dst.1 {
-            let next = if dst.1 > at.1 {
-                (at.0, at.1 + 1)
-            } else {
-                (at.0, at.1 - 1)
-            };
-            links.insert((at, next));
-            at = next;
-        }
-    }
-    links
-}
-
-/// Traffic of one spike from every neuron: how many packets leave cores, and the busiest link.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Traffic {
-    /// Packets to other cores if every neuron spiked once.
-    pub inter_core_packets: u64,
-    /// Largest number of those spikes crossing one link.
-    pub max_link_load: u64,
-    /// Distinct destination cores of each neuron, per population.
-    pub destinations: Vec<Vec<Vec<u32>>>,
-}
-
-/// Computes destination cores per neuron, fan-out violations, and link loads.
-pub fn route(
-    net: &QuantNet,
-    partition: &Partition,
-    positions: &[(u32, u32)],
-    target: &Target,
-) -> (Traffic, Vec<Violation>) {
-    let mut destinations: Vec<Vec<Vec<u32>>> = net
-        .populations
-        .iter()
-        .map(|p| vec![Vec::new(); p.size()])
-        .collect();
-    for (q, proj) in net.projections.iter().enumerate() {
-        let loc = &partition.location[proj.to];
-        // Where this projection's inputs start in its target neurons' input lists.
-        let earlier: Vec<usize> = incoming_projections(net, proj.to)
-            .into_iter()
-            .take_while(|&k| k != q)
-            .collect();
-        for (post, &(core, _)) in loc.iter().enumerate().take(proj.synapses.num_post()) {
-            // A split neuron has shares of its inputs on other cores.
-            let split = partition.split.get(&(proj.to as u32, post as u32));
-            let shares = split.map(|_| input_shares(net, target, proj.to, post));
-            let offset: usize = if split.is_some() {
-                earlier
-                    .iter()
-                    .map(|&k| net.projections[k].synapses.fanin(post))
-                    .sum()
-            } else {
-                0
-            };
-            for (index, (pre, _)) in proj.synapses.inputs(post).enumerate() {
-                let index = offset + index;
-                let core = match (&shares, split) {
-                    (Some(shares), Some(at)) => {
-                        match shares.iter().position(|r| r.contains(&index)) {
-                            Some(0) | None => core,
-                            Some(k) => at.get(k - 1).map_or(core, |&(c, _)| c),
-                        }
-                    }
-                    _ => core,
-                };
-                // Neighbouring neurons mostly share a core: skip the repeat before the sort.
-                let dests = &mut destinations[proj.from][pre as usize];
-                if dests.last() != Some(&core) {
-                    dests.push(core);
-                }
-            }
-        }
-    }
-    let mut violations = Vec::new();
-    let mut traffic = Traffic::default();
-    let mut load: rustc_hash::FxHashMap<Link, u64> = Default::default();
-    // Multicast trees passing through each router: each needs a routing-table entry there.
-    let mut entries: rustc_hash::FxHashMap<(u32, u32), u64> = Default::default();
-    type Tree = ((u32, u32), Vec<u32>, Vec<Link>, Vec<(u32, u32)>);
-    let mut last: Option<Tree> = None;
-    for (pi, pop) in destinations.iter_mut().enumerate() {
-        let mut worst = 0usize;
-        let mut over = 0u64;
-        for (n, dests) in pop.iter_mut().enumerate() {
-            dests.sort_unstable();
-            dests.dedup();
-            let own = partition.location[pi].get(n).map(|&(c, _)| c);
-            if net.populations[pi].neuron.is_some()
-                && dests.len() > target.core.output_axons as usize
-            {
-                over += 1;
-                worst = worst.max(dests.len());
-            }
-            traffic.inter_core_packets += dests.iter().filter(|&&d| Some(d) != own).count() as u64;
-            // Inputs enter at core 0's router (the chip's host interface).
-            let src = own.map_or(positions.first().copied().unwrap_or((0, 0)), |c| {
-                positions[c as usize]
-            });
-            // Neighbouring neurons mostly share their core and destinations: same tree.
-            if last
-                .as_ref()
-                .is_none_or(|(s, d, _, _)| *s != src || d != dests)
-            {
-                let tree = xy_multicast(src, dests.iter().map(|&d| positions[d as usize]));
-                let mut routers: Vec<(u32, u32)> = tree.iter().map(|(from, _)| *from).collect();
-                routers.dedup();
-                routers.sort_unstable();
-                routers.dedup();
-                last = Some((src, dests.clone(), tree.into_iter().collect(), routers));
-            }
-            if let Some((_, _, tree, routers)) = &last {
-                for r in routers {
-                    *entries.entry(*r).or_default() += 1;
-                }
-                for link in tree {
-                    *load.entry(*link).or_default() += 1;
-                }
-            }
-        }
-        if over > 0 {
-            violations.push(Violation {
-                kind: "output_axons".into(),
-                place: format!("population {} ({over} neurons)", net.populations[pi].name),
-                value: worst as u64,
-                limit: u64::from(target.core.output_axons),
-                hint: format!(
-                    "a neuron sends to {worst} cores; raise core.output_axons or core.neurons"
-                ),
-            });
-        }
-    }
-    traffic.max_link_load = load.values().copied().max().unwrap_or(0);
-    let table = u64::from(target.mesh.routing_table_entries);
-    if table > 0 {
-        let mut over: Vec<((u32, u32), u64)> =
-            entries.into_iter().filter(|&(_, n)| n > table).collect();
-        over.sort_unstable();
-        if let Some(&(worst_at, worst)) = over.iter().max_by_key(|(_, n)| *n) {
-            violations.push(Violation {
-                kind: "routing_table_entries".into(),
-                place: format!("{} router(s), worst at ({}, {})", over.len(), worst_at.0, worst_at.1),
-                value: worst,
-                limit: table,
-                hint: "raise mesh.routing_table_entries, or enlarge cores so fewer spikes cross the mesh".into(),
-            });
-        }
-    }
-    traffic.destinations = destinations;
-    (traffic, violations)
 }

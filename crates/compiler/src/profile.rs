@@ -44,7 +44,7 @@ impl RateProfile {
     /// and rates that are finite and non-negative.
     pub fn check(&self, net: &QuantNet, opts: &crate::QuantizeOptions) -> Result<(), Violation> {
         let bad = |place: String, value: u64, limit: u64, hint: String| Violation {
-            kind: "rate_profile".into(),
+            kind: crate::ViolationKind::RateProfile,
             place,
             value,
             limit,

@@ -7,12 +7,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use lifchip_net::{Net, Neuron, SoftLif};
-use lifchip_target::{DecayKind, ExponentScope, Target, UpdateOrder};
+use lifchip_target::{DecayKind, ExponentScope, SignClass, Target, UpdateOrder, WeightGrid};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::{
-    Violation,
+    Violation, ViolationKind,
     expand::{Fanin, expand},
 };
 
@@ -203,17 +203,6 @@ fn decays(target: &Target, opts: &QuantizeOptions, tau_rc: f64) -> Decays {
     }
 }
 
-/// Sign class of a projection's weights: 1 all >= 0, -1 all <= 0, 0 mixed.
-fn sign_class(w: &[f32]) -> i8 {
-    let pos = w.iter().any(|&v| v > 0.0);
-    let neg = w.iter().any(|&v| v < 0.0);
-    match (pos, neg) {
-        (true, true) => 0,
-        (false, true) => -1,
-        _ => 1,
-    }
-}
-
 fn exponent_range(target: &Target) -> (i32, i32) {
     let e = &target.precision.weight_exponent;
     match e.scope {
@@ -287,7 +276,7 @@ pub fn quantize(
         match &pop.neuron {
             Neuron::Input => {}
             Neuron::Relu(_) => violations.push(Violation {
-                kind: "neuron_model".into(),
+                kind: ViolationKind::NeuronModel,
                 place: format!("population {}", pop.name),
                 value: 0,
                 limit: 0,
@@ -404,9 +393,10 @@ fn quantize_float_population(
         let c = gain * per_spike * leak * tshift / d.filter_gain;
         let w = &expanded[k].weight;
         let wmax = w.iter().fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
-        let sign = sign_class(w);
-        let (lo, hi, step) = target.weight_range(sign);
-        let wlim = (hi.max(-lo)) as f64;
+        let sign = SignClass::of(w);
+        let grid = target.weight_grid(sign);
+        let WeightGrid { lo, hi, step } = grid;
+        let wlim = grid.max_magnitude() as f64;
         per_projection.push((k, c, wmax, sign, lo, hi, step, wlim));
     }
 
@@ -459,7 +449,7 @@ fn quantize_float_population(
     }
     if threshold < 1.0 {
         return Err(vec![Violation {
-            kind: "dynamic_range".into(),
+            kind: ViolationKind::DynamicRange,
             place: format!("population {}", pop.name),
             value: 0,
             limit: 1,
@@ -643,9 +633,9 @@ fn check_chip_units(
 ) {
     let pop = &net.populations[pi];
     let p = &target.precision;
-    let mut push = |kind: &str, value: i64, limit: i64, hint: String| {
+    let mut push = |kind: ViolationKind, value: i64, limit: i64, hint: String| {
         violations.push(Violation {
-            kind: kind.into(),
+            kind,
             place: format!("population {}", pop.name),
             value: value.unsigned_abs(),
             limit: limit.unsigned_abs(),
@@ -655,7 +645,7 @@ fn check_chip_units(
     let tmax = (1i64 << p.threshold_bits.min(62)) - 1;
     if c.threshold < 0 || c.threshold > tmax {
         push(
-            "threshold",
+            ViolationKind::Threshold,
             c.threshold,
             tmax,
             format!(
@@ -668,17 +658,17 @@ fn check_chip_units(
         DecayKind::Multiplicative => (1i64 << target.neuron.decay_bits.min(30)) - 1,
         DecayKind::Shift => 15,
     };
-    for (field, v) in [
-        ("current_decay", c.current_decay),
-        ("voltage_decay", c.voltage_decay),
+    for (kind, v) in [
+        (ViolationKind::CurrentDecay, c.current_decay),
+        (ViolationKind::VoltageDecay, c.voltage_decay),
     ] {
         if i64::from(v) > decay_max {
             push(
-                field,
+                kind,
                 i64::from(v),
                 decay_max,
                 format!(
-                    "{field} must be in 0..={decay_max} for {:?} decay",
+                    "{kind} must be in 0..={decay_max} for {:?} decay",
                     target.neuron.decay
                 ),
             );
@@ -693,7 +683,7 @@ fn check_chip_units(
         .find(|b| b.abs() > bmax)
     {
         push(
-            "bias",
+            ViolationKind::Bias,
             b,
             bmax,
             format!(
@@ -704,7 +694,7 @@ fn check_chip_units(
     }
     if c.bias_exp < 0 || c.bias_exp as u32 > p.bias_exp_max {
         push(
-            "bias_exp",
+            ViolationKind::BiasExp,
             i64::from(c.bias_exp),
             i64::from(p.bias_exp_max),
             format!("bias_exp must be in 0..={}", p.bias_exp_max),
@@ -712,7 +702,7 @@ fn check_chip_units(
     }
     if c.refractory > target.neuron.refractory_max {
         push(
-            "refractory",
+            ViolationKind::Refractory,
             i64::from(c.refractory),
             i64::from(target.neuron.refractory_max),
             "the target's neuron.refractory_max is lower".into(),
@@ -722,22 +712,25 @@ fn check_chip_units(
     for &k in incoming {
         let pr = &net.projections[k];
         let w = &expanded[k].weight;
-        let (lo, hi, step) = target.weight_range(sign_class(w));
+        let grid = target.weight_grid(SignClass::of(w));
+        let WeightGrid { lo, hi, step } = grid;
+        // `w` holds the weights the ops compose to: an avg_pool folded into a dense or conv2d
+        // op divides its weights, and a fraction must be refused, not truncated.
         if let Some(&bad) = w
             .iter()
-            .find(|&&v| (v as i64) < lo || (v as i64) > hi || (v as i64) % step != 0)
+            .find(|&&v| v.fract() != 0.0 || !grid.contains(v as i64))
         {
             violations.push(Violation {
-                kind: "weight".into(),
+                kind: ViolationKind::Weight,
                 place: format!("projection {}", pr.name),
                 value: (bad as i64).unsigned_abs(),
                 limit: hi.unsigned_abs(),
-                hint: format!("weights of this projection must be multiples of {step} in {lo}..={hi} on this target"),
+                hint: format!("weights of this projection, as its ops compose them (an avg_pool divides by its window), must be integer multiples of {step} in {lo}..={hi} on this target; found {bad}"),
             });
         }
         if pr.weight_exp < emin || pr.weight_exp > emax {
             violations.push(Violation {
-                kind: "weight_exp".into(),
+                kind: ViolationKind::WeightExp,
                 place: format!("projection {}", pr.name),
                 value: pr.weight_exp.unsigned_abs().into(),
                 limit: emax.unsigned_abs().into(),

@@ -2,12 +2,76 @@
 
 use serde::Serialize;
 
-use crate::LayerQuantization;
+use crate::{BoundLimit, ExactReport, LayerQuantization, VerifyError};
 
-/// One violated limit: what, where, the value found, the limit, and advice.
+/// Which limit a [`Violation`] breaks; serialized as the snake_case name of the target field
+/// or check (`input_axons`, `rate_profile`, ...), as in the JSON report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViolationKind {
+    /// The mesh has too few cores.
+    Cores,
+    /// A neuron (or fan-in share) has more inputs than `core.input_axons`.
+    InputAxons,
+    /// A neuron's synapses alone exceed `core.synapse_memory_bits`.
+    SynapseMemoryBits,
+    /// A neuron sends to more cores than `core.output_axons`.
+    OutputAxons,
+    /// A router needs more than `mesh.routing_table_entries` entries.
+    RoutingTableEntries,
+    /// The rate profile does not describe the net.
+    RateProfile,
+    /// A neuron model the chip cannot run (e.g. `relu`).
+    NeuronModel,
+    /// No threshold mantissa fits the target's number formats.
+    DynamicRange,
+    /// Chip-unit values outside the target's formats.
+    Weight,
+    WeightExp,
+    Threshold,
+    CurrentDecay,
+    VoltageDecay,
+    Bias,
+    BiasExp,
+    Refractory,
+}
+
+impl ViolationKind {
+    /// The name used in reports (`input_axons`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViolationKind::Cores => "cores",
+            ViolationKind::InputAxons => "input_axons",
+            ViolationKind::SynapseMemoryBits => "synapse_memory_bits",
+            ViolationKind::OutputAxons => "output_axons",
+            ViolationKind::RoutingTableEntries => "routing_table_entries",
+            ViolationKind::RateProfile => "rate_profile",
+            ViolationKind::NeuronModel => "neuron_model",
+            ViolationKind::DynamicRange => "dynamic_range",
+            ViolationKind::Weight => "weight",
+            ViolationKind::WeightExp => "weight_exp",
+            ViolationKind::Threshold => "threshold",
+            ViolationKind::CurrentDecay => "current_decay",
+            ViolationKind::VoltageDecay => "voltage_decay",
+            ViolationKind::Bias => "bias",
+            ViolationKind::BiasExp => "bias_exp",
+            ViolationKind::Refractory => "refractory",
+        }
+    }
+}
+
+impl std::fmt::Display for ViolationKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One violated limit of the user's net on the target: what, where, the value found, the
+/// limit, and advice. (A compiler bug is a [`crate::VerifyError`] in
+/// [`CompileReport::internal_errors`], never a violation.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
-    pub kind: String,
+    pub kind: ViolationKind,
     #[serde(rename = "where")]
     pub place: String,
     pub value: u64,
@@ -44,6 +108,9 @@ pub struct CompileReport {
     pub synapses: u64,
     pub cores_used: u64,
     pub cores_lower_bound: u64,
+    /// The per-core limit that gives `cores_lower_bound` (`neurons`, `input_axons` or
+    /// `synapse_memory`).
+    pub cores_lower_bound_by: BoundLimit,
     /// Fan-in-aware estimate of the cores needed (random-connectivity model; not a bound).
     pub cores_fanin_estimate: u64,
     pub per_core: Vec<CoreReport>,
@@ -67,6 +134,22 @@ pub struct CompileReport {
     pub pass_seconds: Vec<(String, f64)>,
     pub quantization: Vec<LayerQuantization>,
     pub violations: Vec<Violation>,
+    /// Compiler bugs: the verifier rejected the compiler's own partition (absent when none).
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "serialize_displayed"
+    )]
+    pub internal_errors: Vec<VerifyError>,
+    /// The exact check of the partition, when asked for ([`crate::check_partition`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact: Option<ExactReport>,
+}
+
+fn serialize_displayed<S: serde::Serializer>(
+    errors: &[VerifyError],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(errors.iter().map(ToString::to_string))
 }
 
 impl CompileReport {
@@ -85,6 +168,7 @@ impl CompileReport {
             synapses: 0,
             cores_used: 0,
             cores_lower_bound: 0,
+            cores_lower_bound_by: BoundLimit::Neurons,
             cores_fanin_estimate: 0,
             per_core: Vec::new(),
             split_neurons: 0,
@@ -99,6 +183,8 @@ impl CompileReport {
             pass_seconds: Vec::new(),
             quantization: Vec::new(),
             violations: Vec::new(),
+            internal_errors: Vec::new(),
+            exact: None,
         }
     }
 }

@@ -53,7 +53,12 @@ fn impossible_mapping_lists_every_violation() {
     let target = loihi(16, 32, 1 << 20);
     let report = compile(&net, &target, &QuantizeOptions::default()).unwrap_err();
     assert_eq!(report.violations.len(), 2, "{:?}", report.violations);
-    assert!(report.violations.iter().all(|v| v.kind == "input_axons"));
+    assert!(
+        report
+            .violations
+            .iter()
+            .all(|v| v.kind == ViolationKind::InputAxons)
+    );
     assert!(report.violations[0].place.contains("l0"));
     assert_eq!(report.violations[0].value, 64);
     assert_eq!(report.violations[0].limit, 32);
@@ -90,6 +95,7 @@ proptest! {
                 }
                 let placed: usize = mapped.partition.cores.iter().map(|c| c.neurons.len()).sum();
                 prop_assert_eq!(placed, mapped.net.num_neurons());
+                prop_assert!(report.cores_used >= report.cores_lower_bound);
             }
             Err(report) => prop_assert!(!report.violations.is_empty()),
         }
@@ -107,7 +113,7 @@ fn routing_table_limit_is_checked() {
     let v = report
         .violations
         .iter()
-        .find(|v| v.kind == "routing_table_entries")
+        .find(|v| v.kind == ViolationKind::RoutingTableEntries)
         .expect("a routing violation");
     assert!(v.value > 1 && v.limit == 1, "{v:?}");
 }
@@ -292,7 +298,8 @@ fn a_rate_profile_weights_the_traffic_and_is_checked() {
     other.net_hash ^= 1;
     let err =
         compile_with_profile(&net, &target, &QuantizeOptions::default(), Some(&other)).unwrap_err();
-    assert_eq!(err.violations[0].kind, "rate_profile");
+    assert_eq!(err.violations[0].kind, ViolationKind::RateProfile);
+    assert_eq!(err.violations[0].kind.to_string(), "rate_profile");
     assert!(err.violations[0].hint.contains("another net"));
     let mut short = profile.clone();
     short.populations[1].rates.pop();
@@ -346,4 +353,110 @@ fn silent_sources_cost_nothing_in_the_profiled_objective() {
         (packets - 0.5 * cores_with_input_3 as f64).abs() < 1e-6,
         "{packets}"
     );
+}
+
+#[test]
+fn the_verifier_checks_the_fanin_shares() {
+    // 40 inputs into neurons with 16 axons per core: every neuron is split into 3 shares.
+    let net = mlp(&[40, 6], 3);
+    let mut target = loihi(8, 16, 1 << 20);
+    target.core.fanin_split = true;
+    let (mapped, report) = compile(&net, &target, &QuantizeOptions::default()).unwrap();
+    assert!(report.split_neurons > 0);
+    assert!(verify(&mapped.net, &mapped.partition, &target).is_empty());
+    let with = |change: &dyn Fn(&mut SplitNeuron)| {
+        let mut bad = mapped.partition.clone();
+        let split = bad.split.values_mut().next().unwrap();
+        change(split);
+        verify(&mapped.net, &bad, &target)
+    };
+    // A share one input short leaves a gap before the next.
+    let errors = with(&|s| s.shares[0].end -= 1);
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, VerifyError::ShareGap { .. }))
+    );
+    // The last share ends early: an input is on no compartment.
+    let errors = with(&|s| s.shares.last_mut().unwrap().end -= 1);
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, VerifyError::ShareCover { .. }))
+    );
+    // Two shares merged into one are wider than a core's axons, and a compartment is left over.
+    let errors = with(&|s| {
+        s.shares[0].end = s.shares[1].end;
+        s.shares.remove(1);
+    });
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, VerifyError::ShareAxons { .. }))
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, VerifyError::SplitCompartments { .. }))
+    );
+    // A target without fan-in splitting does not take split neurons.
+    let mut unsplit = target.clone();
+    unsplit.core.fanin_split = false;
+    let errors = verify(&mapped.net, &mapped.partition, &unsplit);
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, VerifyError::SplitNotAllowed { .. }))
+    );
+}
+
+#[test]
+fn distinct_rows_bound_the_cores_with_shared_rows() {
+    // A dense layer of random weights has no two equal rows: sharing saves nothing, so memory
+    // bounds the cores as it does without shared rows (64 x 64 synapses x 8 bits + 64 axon
+    // entries x 16 bits = 33,792 bits > 4 x 8,000).
+    let net = mlp(&[64, 64], 5);
+    let mut target = loihi(1024, 4096, 8_000);
+    set_row_formats(&mut target, true, false);
+    let (_, plain) = compile(&net, &target, &QuantizeOptions::default()).unwrap();
+    set_row_formats(&mut target, true, true);
+    let (_, shared) = compile(&net, &target, &QuantizeOptions::default()).unwrap();
+    assert_eq!(shared.cores_lower_bound, 5);
+    assert_eq!(shared.cores_lower_bound, plain.cores_lower_bound);
+    assert_eq!(shared.cores_lower_bound_by, BoundLimit::SynapseMemory);
+    assert!(shared.cores_used >= shared.cores_lower_bound);
+    // A pooled layer's identical rows count once: the bound drops with shared rows.
+    let net = pool_to_dense();
+    let mut target = loihi(16, 64, 600);
+    set_row_formats(&mut target, false, false);
+    let (_, plain) = compile(&net, &target, &QuantizeOptions::default()).unwrap();
+    set_row_formats(&mut target, false, true);
+    let (_, shared) = compile(&net, &target, &QuantizeOptions::default()).unwrap();
+    assert!(shared.cores_lower_bound < plain.cores_lower_bound);
+    assert!(shared.cores_used >= shared.cores_lower_bound);
+}
+
+#[test]
+fn violation_kinds_keep_their_report_names() {
+    let names: Vec<String> = [
+        ViolationKind::InputAxons,
+        ViolationKind::RateProfile,
+        ViolationKind::RoutingTableEntries,
+        ViolationKind::WeightExp,
+    ]
+    .iter()
+    .map(|k| serde_json::to_string(k).unwrap())
+    .collect();
+    assert_eq!(
+        names,
+        [
+            "\"input_axons\"",
+            "\"rate_profile\"",
+            "\"routing_table_entries\"",
+            "\"weight_exp\""
+        ]
+    );
+    for kind in [ViolationKind::Cores, ViolationKind::SynapseMemoryBits] {
+        assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{kind}\""));
+    }
 }

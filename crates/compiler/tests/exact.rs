@@ -90,3 +90,70 @@ fn heuristic_vs_ilp_statistics() {
         println!("  {m}");
     }
 }
+
+#[test]
+fn check_partition_proves_or_reports_the_gap() {
+    let (mut checked, mut solved) = (0, 0);
+    for (k, (sizes, neurons, axons, mem)) in instances(12, 42).into_iter().enumerate() {
+        let net = mlp(&sizes, k as u64);
+        // The shipped target keeps its dense and shared rows: the check solves a relaxation.
+        let target = loihi(neurons, axons, mem);
+        let Ok((mapped, report)) = compile(&net, &target, &QuantizeOptions::default()) else {
+            continue;
+        };
+        let limit = std::time::Duration::from_secs(2);
+        let exact = check_partition(&mapped, &target, limit);
+        checked += 1;
+        // The limit holds (the model takes a moment to build on top of it).
+        assert!(exact.seconds < limit.as_secs_f64() + 1.0, "{exact:?}");
+        assert_eq!(exact.heuristic_cores, report.cores_used);
+        let proven = lower_bounds(&mapped.net, &target).proven();
+        assert!(proven <= report.cores_lower_bound);
+        assert!(exact.best_bound >= proven.min(report.cores_used));
+        assert!(exact.best_bound <= exact.heuristic_cores);
+        assert_eq!(exact.gap, exact.heuristic_cores - exact.best_bound);
+        match exact.status {
+            ExactStatus::Optimal => assert_eq!(exact.gap, 0),
+            ExactStatus::Gap => assert!(exact.gap > 0 && exact.ilp_cores.is_some()),
+            ExactStatus::TimedOut => assert!(exact.ilp_cores.is_none()),
+            other => panic!("{sizes:?}: unexpected {other:?}"),
+        }
+        solved += usize::from(matches!(
+            exact.status,
+            ExactStatus::Optimal | ExactStatus::Gap
+        ));
+    }
+    assert!(checked >= 6, "too few feasible instances: {checked}");
+    assert!(solved * 2 >= checked, "only {solved} of {checked} decided");
+}
+
+#[test]
+fn check_partition_keeps_its_time_limit_and_refuses_big_models() {
+    // Many small cores for a solver: the bound is below the heuristic, so it must run.
+    let net = mlp(&[24, 24, 24, 24], 7);
+    let mut target = loihi(5, 40, 3000);
+    if let lifchip_target::SynapseCost::Sparse { dense_rows, .. } = &mut target.core.synapse_cost {
+        *dense_rows = false;
+    }
+    target.core.shared_kernels = false;
+    let (mapped, _) = compile(&net, &target, &QuantizeOptions::default()).unwrap();
+    let started = std::time::Instant::now();
+    let exact = check_partition(&mapped, &target, std::time::Duration::from_millis(20));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(exact.best_bound <= exact.heuristic_cores);
+    if exact.status == ExactStatus::TimedOut {
+        assert!(exact.ilp_cores.is_none());
+    }
+    // A net far beyond the model size is not attempted.
+    let net = mlp(&[400, 400, 100], 1);
+    let target = loihi(16, 512, 1 << 20);
+    let (mapped, report) = compile(&net, &target, &QuantizeOptions::default()).unwrap();
+    let exact = check_partition(&mapped, &target, std::time::Duration::from_secs(1));
+    if report.cores_lower_bound < report.cores_used {
+        assert_eq!(exact.status, ExactStatus::TooBig);
+    }
+}

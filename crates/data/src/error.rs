@@ -145,6 +145,16 @@ pub enum DataError {
         what: &'static str,
     },
 
+    /// An IDX array that cannot be written: a dimension larger than the header's u32 fields,
+    /// or data whose length is not the product of the dimensions.
+    #[error("cannot write an IDX file of {what}: {reason}")]
+    IdxUnwritable {
+        /// "pixels" or "labels".
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// The images file and the labels file disagree on the number of examples.
     #[error(
         "{} holds {images} image(s) but {} holds {labels} label(s); the counts must agree",

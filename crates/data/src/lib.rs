@@ -5,7 +5,8 @@
 //! - [`load`] reads one [`Split`] of a [`DataSource`] — the MNIST copy bundled in the repository
 //!   (`data/mnist/`, or `$LIFCHIP_DATA_DIR/mnist/`) or any folder of MNIST-layout IDX files —
 //!   into a [`Dataset`] (u8 pixels, row-major, plus u8 labels).
-//! - [`read_idx`] / [`decode_idx`] are the underlying IDX reader: gzip is detected by its magic
+//! - [`read_idx`] / [`decode_idx`] are the underlying IDX reader ([`encode_idx`] and
+//!   [`Dataset::to_idx`] the writer): gzip is detected by its magic
 //!   bytes, and the magic number, dimension count and exact data length are checked. Every
 //!   failure is a [`DataError`] naming the file, what was found and what was expected.
 //! - [`rate_regular`] and [`poisson`] encode pixels in `[0, 1]` as per-tick spike lists;
@@ -36,6 +37,7 @@ mod dataset;
 mod encode;
 mod error;
 mod idx;
+mod idx_write;
 
 pub use crate::{
     batch::shuffled_indices,
@@ -43,4 +45,5 @@ pub use crate::{
     encode::{InputSpikes, poisson, rate_regular},
     error::DataError,
     idx::{Idx, IdxKind, decode_idx, read_idx},
+    idx_write::encode_idx,
 };

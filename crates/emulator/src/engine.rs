@@ -13,7 +13,7 @@ use crate::{
     CycleDetail, CycleStats, EmuError, EnergyBreakdown, EventCounts, Mode, NeuronProbe,
     OverflowCounts, ProbeSet, RunOptions, SampleResult,
     network::{NetParams, NetSim},
-    program::{NONE, Params, Program},
+    program::{NONE, Params, Program, ROW_DENSE, ROW_SPARSE},
     synapses::{Index, Row, Store, Typed, Weight, add_dense},
 };
 
@@ -41,6 +41,14 @@ pub(crate) struct State {
     core_in: Vec<u64>,
     core_syn: Vec<u64>,
     core_out: Vec<u64>,
+    /// Per core this tick: operations of dense and of shared rows (among `core_syn`).
+    core_dense: Vec<u64>,
+    core_shared: Vec<u64>,
+    /// Per core this tick: neuron-stage cycles beyond the every-tick update and the packets
+    /// (active neurons, spiking neurons, messages).
+    core_stage: Vec<u64>,
+    /// Per compartment: nonzero `u`, `v` or bias at the start of the tick (active pricing).
+    active_pre: Vec<bool>,
     net: NetSim,
     /// Step 3 scratch: each compartment's input; the inputs that leave 64 bits; this tick's
     /// spiking compartments with their counts.
@@ -68,6 +76,14 @@ impl State {
             core_in: vec![0; p.n_cores],
             core_syn: vec![0; p.n_cores],
             core_out: vec![0; p.n_cores],
+            core_dense: vec![0; p.n_cores],
+            core_shared: vec![0; p.n_cores],
+            core_stage: vec![0; p.n_cores],
+            active_pre: if p.price_active {
+                vec![false; n]
+            } else {
+                Vec::new()
+            },
             net: NetSim::new(p.topology.routers),
             inp: vec![0; n],
             slow: Vec::new(),
@@ -336,11 +352,21 @@ fn finish(p: &Program, mut rec: Recorder, opts: &RunOptions) -> SampleResult {
         cs.latency_seconds = cs.total_cycles as f64 / p.target.timing.clock_hz;
         static_joules = e.static_watts_per_core * p.n_cores as f64 * cs.latency_seconds;
     }
+    let or = |x: f64, base: f64| if x != 0.0 { x } else { base };
+    let dense_j = or(e.dense_synop_joules, e.synop_joules);
+    let shared_j = or(e.shared_synop_joules, e.synop_joules);
+    let sparse_ops = c.synops - c.dense_synops - c.shared_synops;
     let mut energy = EnergyBreakdown {
-        synops_joules: c.synops as f64 * e.synop_joules,
-        neuron_updates_joules: c.neuron_updates as f64 * e.neuron_update_joules,
-        spikes_out_joules: (c.packets_out + c.partial_packets) as f64 * e.spike_out_joules,
-        hops_joules: c.hops as f64 * e.hop_joules,
+        synops_joules: sparse_ops as f64 * e.synop_joules
+            + c.dense_synops as f64 * dense_j
+            + c.shared_synops as f64 * shared_j,
+        neuron_updates_joules: c.neuron_updates as f64 * e.neuron_update_joules
+            + c.active_neuron_updates as f64 * e.active_neuron_joules,
+        spikes_out_joules: (c.packets_out + c.partial_packets) as f64 * e.spike_out_joules
+            + c.spiking_neurons as f64 * e.spike_joules
+            + (c.messages + c.input_messages) as f64 * e.message_joules,
+        hops_joules: (c.hops - c.hops_y) as f64 * e.hop_joules
+            + c.hops_y as f64 * or(e.hop_y_joules, e.hop_joules),
         static_joules,
         total_joules: 0.0,
     };
@@ -514,9 +540,23 @@ fn tick<const CYCLE: bool>(
     let topo = &p.topology;
     let net = NetParams {
         hop_cycles: u64::from(p.target.timing.cycles_per_hop),
+        hop_y_cycles: u64::from(match p.target.timing.cycles_per_hop_y {
+            0 => p.target.timing.cycles_per_hop,
+            y => y,
+        }),
         link_packets_per_cycle: p.target.mesh.link_packets_per_cycle,
         fifo_depth: p.target.mesh.fifo_depth,
     };
+
+    if CYCLE {
+        s.core_stage.fill(0);
+    }
+    if p.price_active {
+        // Active pricing: what the compartment holds before this tick's input arrives.
+        for (k, a) in s.active_pre.iter_mut().enumerate() {
+            *a = s.u[k] != 0 || s.v[k] != 0 || p.bias[k] != 0;
+        }
+    }
 
     // 1. External inputs: one packet per distinct channel, carrying its multiplicity.
     let chans: &[u32] = if chans_in.is_sorted() {
@@ -542,6 +582,8 @@ fn tick<const CYCLE: bool>(
         &s.chans
     };
     let in_slot = ((now + u64::from(par.input_delay)) % slots) as usize;
+    // The host sends the input messages, in parallel with the cores.
+    let mut host_stage = 0u64;
     let mut i = 0;
     while i < chans.len() {
         let ch = chans[i];
@@ -558,9 +600,13 @@ fn tick<const CYCLE: bool>(
         let tree = p.in_tree[c];
         if tree != NONE {
             rec.counts.input_packets += 1;
+            rec.counts.input_messages += u64::from(p.in_msgs[c]);
             rec.counts.hops += u64::from(topo.hops[tree as usize]);
+            rec.counts.hops_y += u64::from(topo.hops_y[tree as usize]);
             if CYCLE {
                 s.inject.push(tree);
+                host_stage +=
+                    u64::from(p.in_msgs[c]) * u64::from(p.target.timing.cycles_per_message);
             }
         }
         i = j;
@@ -580,6 +626,8 @@ fn tick<const CYCLE: bool>(
         s.core_in.fill(0);
         s.core_syn.fill(0);
         s.core_out.fill(0);
+        s.core_dense.fill(0);
+        s.core_shared.fill(0);
     }
     let synops = match &p.store {
         None => {
@@ -627,6 +675,27 @@ fn tick<const CYCLE: bool>(
     };
     rec.counts.synops += synops;
     rec.counts.packets_in += s.due.len() as u64;
+    if !p.row_kind.is_empty() {
+        for &(a, count) in &s.due {
+            let kind = p.row_kind[a as usize];
+            if kind == ROW_SPARSE {
+                continue;
+            }
+            let r = p.rows[a as usize];
+            let ops = u64::from(r.len) * u64::from(count);
+            if kind == ROW_DENSE {
+                rec.counts.dense_synops += ops;
+                if CYCLE {
+                    s.core_dense[r.core as usize] += ops;
+                }
+            } else {
+                rec.counts.shared_synops += ops;
+                if CYCLE {
+                    s.core_shared[r.core as usize] += ops;
+                }
+            }
+        }
+    }
     s.due.clear();
 
     // 2b. Partial sums of split neurons join their neuron's accumulator (graded packets).
@@ -642,6 +711,7 @@ fn tick<const CYCLE: bool>(
             rec.counts.partial_packets += 1;
             if m.tree != NONE {
                 rec.counts.hops += u64::from(topo.hops[m.tree as usize]);
+                rec.counts.hops_y += u64::from(topo.hops_y[m.tree as usize]);
                 if CYCLE {
                     s.inject.push(m.tree);
                 }
@@ -660,6 +730,18 @@ fn tick<const CYCLE: bool>(
     let out_slot = ((now + u64::from(par.synaptic_delay)) % slots) as usize;
     update::<CYCLE>(p, s, out_slot, t, rec);
     rec.counts.neuron_updates += p.n_comp() as u64;
+    if p.price_active {
+        let per_active = u64::from(p.target.timing.cycles_per_active_neuron);
+        for (k, &pre) in s.active_pre.iter().enumerate() {
+            // Input arrived this tick iff the current moved off 0 (or it was not 0 before).
+            if pre || s.u[k] != 0 {
+                rec.counts.active_neuron_updates += 1;
+                if CYCLE {
+                    s.core_stage[p.comp_core[k] as usize] += per_active;
+                }
+            }
+        }
+    }
 
     // 4. The cycle model: slowest core, then the spike packets' network drain, then the barrier.
     if CYCLE {
@@ -671,31 +753,40 @@ fn tick<const CYCLE: bool>(
             .as_mut()
             .expect("cycle-accurate runs keep cycle stats");
         let tm = &p.target.timing;
+        let pick = |x: u32| u64::from(if x != 0 { x } else { tm.cycles_per_synop });
         let (pin, syn, neu, pout) = (
             u64::from(tm.cycles_per_packet_in),
             u64::from(tm.cycles_per_synop),
             u64::from(tm.cycles_per_neuron),
             u64::from(tm.cycles_per_packet_out),
         );
-        let mut slowest = 0u64;
+        let (dsyn, ssyn) = (
+            pick(tm.cycles_per_dense_synop),
+            pick(tm.cycles_per_shared_synop),
+        );
+        let core_cycles = |c: usize| {
+            let sparse = s.core_syn[c] - s.core_dense[c] - s.core_shared[c];
+            let synapse_stage = s.core_in[c] * pin
+                + sparse * syn
+                + s.core_dense[c] * dsyn
+                + s.core_shared[c] * ssyn;
+            let neuron_stage = p.core_neurons[c] * neu + s.core_out[c] * pout + s.core_stage[c];
+            if tm.pipelined {
+                synapse_stage.max(neuron_stage)
+            } else {
+                synapse_stage + neuron_stage
+            }
+        };
+        let mut slowest = host_stage;
         for c in 0..p.n_cores {
-            let cycles = s.core_in[c] * pin
-                + s.core_syn[c] * syn
-                + p.core_neurons[c] * neu
-                + s.core_out[c] * pout;
+            let cycles = core_cycles(c);
             cs.core_compute_cycles[c] += cycles;
             slowest = slowest.max(cycles);
         }
         if detail >= CycleDetail::PerCore {
-            cs.compute_cycles.extend((0..p.n_cores).map(|c| {
-                s.core_in[c] * pin
-                    + s.core_syn[c] * syn
-                    + p.core_neurons[c] * neu
-                    + s.core_out[c] * pout
-            }));
+            cs.compute_cycles.extend((0..p.n_cores).map(core_cycles));
         }
-        let tick_cycles =
-            input_drain + slowest + partial_drain + spike_drain + u64::from(tm.barrier_cycles);
+        let tick_cycles = input_drain + slowest + partial_drain + spike_drain + p.barrier_cycles;
         if detail >= CycleDetail::PerTick {
             cs.input_drain_cycles.push(input_drain);
             cs.spike_drain_cycles.push(spike_drain);
@@ -1096,14 +1187,24 @@ fn update<const CYCLE: bool>(
         pending,
         inject,
         core_out,
+        core_stage,
         spikers,
         ..
     } = s;
+    let tm = &p.target.timing;
+    let (per_spike, per_message) = (
+        u64::from(tm.cycles_per_spike),
+        u64::from(tm.cycles_per_message),
+    );
     let out = &mut pending[out_slot];
     let probing = !rec.probe_of.is_empty();
     for &(k, count) in spikers.iter() {
         let k = k as usize;
         rec.counts.spikes += u64::from(count);
+        rec.counts.spiking_neurons += 1;
+        if CYCLE {
+            core_stage[p.comp_core[k] as usize] += per_spike;
+        }
         rec.comp_spikes[k] = rec.comp_spikes[k].saturating_add(count);
         refr[k] = p.refractory[k];
         for &ga in &p.fan_axon[p.fan_start[k]..p.fan_start[k + 1]] {
@@ -1112,9 +1213,13 @@ fn update<const CYCLE: bool>(
         let tree = p.comp_tree[k];
         if tree != NONE {
             rec.counts.packets_out += 1;
+            rec.counts.messages += u64::from(p.comp_msgs[k]);
             rec.counts.hops += u64::from(topo.hops[tree as usize]);
+            rec.counts.hops_y += u64::from(topo.hops_y[tree as usize]);
             if CYCLE {
-                core_out[p.comp_core[k] as usize] += 1;
+                let c = p.comp_core[k] as usize;
+                core_out[c] += 1;
+                core_stage[c] += u64::from(p.comp_msgs[k]) * per_message;
                 inject.push(tree);
             }
         }

@@ -51,7 +51,10 @@ const EJECT: usize = 4;
 /// The network's link and FIFO parameters.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct NetParams {
+    /// Latency of a hop over an x link.
     pub hop_cycles: u64,
+    /// Latency of a hop over a y link.
+    pub hop_y_cycles: u64,
     pub link_packets_per_cycle: u32,
     pub fifo_depth: u32,
 }
@@ -153,7 +156,7 @@ impl NetSim {
         let start = self.clock;
         let lpc = p.link_packets_per_cycle.max(1);
         let depth = p.fifo_depth.max(1) as usize;
-        let hop = p.hop_cycles.max(1);
+        let hop = [p.hop_cycles.max(1), p.hop_y_cycles.max(1)];
         let mut in_flight = 0u64;
         for &t in trees {
             let root = topo.roots[t as usize];
@@ -228,7 +231,7 @@ impl NetSim {
                                     1 + d,
                                     Flit {
                                         node: child,
-                                        ready: now + hop,
+                                        ready: now + hop[d / 2],
                                     },
                                 );
                                 in_flight += 1;
@@ -372,7 +375,7 @@ mod tests {
                 self.out_cycle.fill(u64::MAX);
                 let lpc = p.link_packets_per_cycle.max(1);
                 let depth = p.fifo_depth.max(1) as usize;
-                let hop = p.hop_cycles.max(1);
+                let hop = [p.hop_cycles.max(1), p.hop_y_cycles.max(1)];
                 let mut in_flight = 0u64;
                 for &t in trees {
                     let root = topo.roots[t as usize];
@@ -426,7 +429,7 @@ mod tests {
                                         let nr = topo.nodes[child as usize].router as usize;
                                         self.fifos[nr * INPUTS + 1 + d].q.push_back(Flit {
                                             node: child,
-                                            ready: now + hop,
+                                            ready: now + hop[d / 2],
                                         });
                                         self.queued[nr] += 1;
                                         in_flight += 1;
@@ -530,6 +533,7 @@ mod tests {
             let topo = b.finish();
             let p = NetParams {
                 hop_cycles: rand(5),
+                hop_y_cycles: rand(5),
                 link_packets_per_cycle: 1 + rand(3) as u32,
                 fifo_depth: 1 + rand(4) as u32,
             };
@@ -579,6 +583,7 @@ mod tests {
             let topo = b.finish();
             let p = NetParams {
                 hop_cycles: 1 + rand(4),
+                hop_y_cycles: 1 + rand(4),
                 link_packets_per_cycle: 1 + rand(2) as u32,
                 fifo_depth: 1 + rand(3) as u32,
             };
@@ -603,7 +608,10 @@ mod tests {
                 .map(|&t| depth(&topo, topo.roots[t as usize]))
                 .max()
                 .unwrap_or(0);
-            assert!(a > deepest * p.hop_cycles, "case {case}");
+            assert!(
+                a > deepest * p.hop_cycles.min(p.hop_y_cycles),
+                "case {case}"
+            );
             // The simulation leaves its FIFOs empty for the next drain, and the memo agrees.
             assert_eq!(forward.simulate(&topo, &trees, p), a);
             assert_eq!(forward.drain(&topo, &trees, p), a);

@@ -64,7 +64,14 @@ pub(crate) struct Topology {
     pub roots: Vec<u32>,
     /// Links of each tree.
     pub hops: Vec<u32>,
+    /// The y links among them.
+    pub hops_y: Vec<u32>,
 }
+
+/// How a row's synaptic operations are priced (`timing.cycles_per_*synop`, `energy.*synop_joules`).
+pub(crate) const ROW_SPARSE: u8 = 0;
+pub(crate) const ROW_DENSE: u8 = 1;
+pub(crate) const ROW_SHARED: u8 = 2;
 
 #[derive(Debug)]
 pub(crate) struct Program {
@@ -135,6 +142,81 @@ pub(crate) struct Program {
     pub topology: Topology,
     /// Partial sums of split neurons, applied each tick between delivery and update.
     pub partials: Vec<PartialMove>,
+    /// Messages of compartment `k`'s packet: its distinct destination cores.
+    pub comp_msgs: Vec<u32>,
+    /// Messages of input channel `c`'s packet: its distinct destination cores.
+    pub in_msgs: Vec<u32>,
+    /// Price class of each axon's row ([`ROW_SPARSE`], [`ROW_DENSE`], [`ROW_SHARED`]); empty
+    /// when the target prices every row alike.
+    pub row_kind: Vec<u8>,
+    /// The target prices active neurons (`cycles_per_active_neuron`, `active_neuron_joules`).
+    pub price_active: bool,
+    /// End-of-tick barrier for the tiles this configuration uses.
+    pub barrier_cycles: u64,
+}
+
+/// Price class of each row of `config` (see [`Program::row_kind`]): shared when the target
+/// stores kernels once, prices shared rows, and another row of the same group on the core is
+/// identical up to a compartment offset; else dense when the target allows dense rows, prices
+/// them, and the dense form is the smaller; else sparse.
+fn row_kinds(config: &ChipConfig) -> Vec<u8> {
+    let t = &config.target;
+    let (tm, e) = (&t.timing, &t.energy);
+    let price_shared = tm.cycles_per_shared_synop != 0 || e.shared_synop_joules != 0.0;
+    let price_dense = tm.cycles_per_dense_synop != 0 || e.dense_synop_joules != 0.0;
+    if !(price_shared || price_dense) {
+        return Vec::new();
+    }
+    let (dense_rows, index_bits) = match t.core.synapse_cost {
+        lifchip_target::SynapseCost::Sparse {
+            dense_rows,
+            index_bits,
+            ..
+        } => (dense_rows, u64::from(index_bits)),
+        lifchip_target::SynapseCost::Crossbar => (true, 0),
+    };
+    let w = u64::from(t.precision.weight_bits);
+    let mut kinds = Vec::new();
+    for core in &config.cores {
+        let mut classes: HashMap<(u16, Vec<(u32, i32)>), u32> = HashMap::new();
+        let relative: Vec<(u16, Vec<(u32, i32)>)> = core
+            .axons
+            .iter()
+            .map(|a| {
+                let first = a.synapses.iter().map(|s| s.compartment).min().unwrap_or(0);
+                let mut row: Vec<(u32, i32)> = a
+                    .synapses
+                    .iter()
+                    .map(|s| (s.compartment - first, s.weight))
+                    .collect();
+                row.sort_unstable();
+                (a.group, row)
+            })
+            .collect();
+        if price_shared && t.core.shared_kernels {
+            for r in &relative {
+                if !r.1.is_empty() {
+                    *classes.entry(r.clone()).or_default() += 1;
+                }
+            }
+        }
+        for (a, r) in core.axons.iter().zip(&relative) {
+            let n = a.synapses.len() as u64;
+            let kind = if classes.get(r).is_some_and(|&m| m > 1) {
+                ROW_SHARED
+            } else if price_dense
+                && dense_rows
+                && n > 0
+                && a.span() * w + index_bits < n * (w + index_bits)
+            {
+                ROW_DENSE
+            } else {
+                ROW_SPARSE
+            };
+            kinds.push(kind);
+        }
+    }
+    kinds
 }
 
 /// Per core, per group: `(group, first global slot, compartments ascending)` (from the
@@ -232,12 +314,26 @@ fn check_target(t: &Target) -> Result<(), EmuError> {
         ("energy.spike_out_joules", e.spike_out_joules),
         ("energy.hop_joules", e.hop_joules),
         ("energy.static_watts_per_core", e.static_watts_per_core),
+        ("energy.dense_synop_joules", e.dense_synop_joules),
+        ("energy.shared_synop_joules", e.shared_synop_joules),
+        ("energy.active_neuron_joules", e.active_neuron_joules),
+        ("energy.spike_joules", e.spike_joules),
+        ("energy.message_joules", e.message_joules),
+        ("energy.hop_y_joules", e.hop_y_joules),
     ] {
         if !(value.is_finite() && value >= 0.0) {
             return Err(unsupported(t, field, value, "a finite number >= 0"));
         }
     }
     Ok(())
+}
+
+/// Distinct values of `cores`.
+fn distinct(cores: &[u32]) -> u32 {
+    let mut c = cores.to_vec();
+    c.sort_unstable();
+    c.dedup();
+    c.len() as u32
 }
 
 fn shift(x: i64, e: i32) -> i64 {
@@ -338,6 +434,21 @@ impl Program {
             readout: config.readout,
             topology: Topology::default(),
             partials: Vec::new(),
+            comp_msgs: Vec::with_capacity(nc),
+            in_msgs: Vec::with_capacity(config.inputs.len()),
+            row_kind: row_kinds(config),
+            price_active: t.timing.cycles_per_active_neuron != 0
+                || t.energy.active_neuron_joules != 0.0,
+            barrier_cycles: {
+                let mut tiles: Vec<(u32, u32)> = config
+                    .cores
+                    .iter()
+                    .map(|c| t.router_of((c.x, c.y)))
+                    .collect();
+                tiles.sort_unstable();
+                tiles.dedup();
+                t.barrier_cycles(tiles.len() as u64)
+            },
         };
         let mut builder = TreeBuilder::new(t);
         for (c, core) in config.cores.iter().enumerate() {
@@ -368,6 +479,7 @@ impl Program {
                         .map(|d| global_axon(d.core, d.axon)),
                 );
                 let cores: Vec<u32> = comp.destinations.iter().map(|d| d.core).collect();
+                prog.comp_msgs.push(distinct(&cores));
                 prog.comp_tree
                     .push(builder.tree(config, (core.x, core.y), &cores)?);
             }
@@ -470,6 +582,7 @@ impl Program {
             prog.in_axon
                 .extend(dests.iter().map(|d| global_axon(d.core, d.axon)));
             let cores: Vec<u32> = dests.iter().map(|d| d.core).collect();
+            prog.in_msgs.push(distinct(&cores));
             prog.in_tree.push(builder.tree(config, host, &cores)?);
         }
         prog.in_start.push(prog.in_axon.len());
@@ -600,7 +713,8 @@ impl TreeBuilder {
         id
     }
 
-    /// The tree from `src` to the cores `dests` (repeats allowed), or [`NONE`] if empty.
+    /// The tree from the router of the core at `src` to the routers of the cores `dests`
+    /// (repeats allowed), or [`NONE`] if empty.
     fn tree(
         &mut self,
         config: &ChipConfig,
@@ -609,9 +723,14 @@ impl TreeBuilder {
     ) -> Result<u32, EmuError> {
         let positions: Vec<(u32, u32)> = dests
             .iter()
-            .filter_map(|&c| config.cores.get(c as usize).map(|c| (c.x, c.y)))
+            .filter_map(|&c| {
+                config
+                    .cores
+                    .get(c as usize)
+                    .map(|c| self.target.router_of((c.x, c.y)))
+            })
             .collect();
-        self.tree_to(src, positions)
+        self.tree_to(self.target.router_of(src), positions)
     }
 
     /// The tree from router `src` to the routers `positions`, or [`NONE`] if empty.
@@ -632,6 +751,7 @@ impl TreeBuilder {
         let (src, positions) = key;
         let links = xy_route(&self.target, src, &positions)?;
         let root = self.node_at(src);
+        let mut hops_y = 0u32;
         for l in &links {
             let from = self.node_at(l.from);
             let to = self.node_at(l.to);
@@ -644,6 +764,7 @@ impl TreeBuilder {
             } else {
                 3
             };
+            hops_y += u32::from(dir >= 2);
             self.topology.nodes[from as usize].child[dir] = to;
         }
         for &pos in &positions {
@@ -656,6 +777,7 @@ impl TreeBuilder {
         let tree = self.topology.roots.len() as u32;
         self.topology.roots.push(root);
         self.topology.hops.push(links.len() as u32);
+        self.topology.hops_y.push(hops_y);
         self.cache.insert((src, positions), tree);
         Ok(tree)
     }

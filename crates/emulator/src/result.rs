@@ -74,13 +74,31 @@ pub struct EventCounts {
     /// Graded partial-sum packets: one per partial-sum compartment with a nonzero sum per tick
     /// (split neurons only; their hops are in `hops`).
     pub partial_packets: u64,
+    /// Compartment updates of active compartments: input, nonzero `u`, `v` or bias in the tick
+    /// (counted only when the target prices them, else 0).
+    pub active_neuron_updates: u64,
+    /// Compartments that spiked, once per tick whatever their spike count.
+    pub spiking_neurons: u64,
+    /// Messages of spike packets: one per distinct destination core.
+    pub messages: u64,
+    /// Messages of input packets: one per distinct destination core.
+    pub input_messages: u64,
+    /// Synaptic operations of dense rows and of shared (kernel) rows, among `synops` (counted
+    /// only when the target prices them apart, else 0).
+    pub dense_synops: u64,
+    pub shared_synops: u64,
+    /// Link traversals over y links, among `hops`.
+    pub hops_y: u64,
 }
 
 /// Energy of a run, by event kind, in joules.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct EnergyBreakdown {
+    /// Synaptic operations of every row kind.
     pub synops_joules: f64,
+    /// Every-tick and active-only parts of the compartment updates.
     pub neuron_updates_joules: f64,
+    /// Sending spikes: packets, spiking neurons and messages (input messages included).
     pub spikes_out_joules: f64,
     pub hops_joules: f64,
     /// Static power of the cores used over the run's latency (0 in functional mode).

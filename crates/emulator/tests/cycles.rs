@@ -1,4 +1,4 @@
-//! The two hand-worked examples of docs/core-model.md ("Worked examples"), cycle by cycle.
+//! The hand-worked examples of docs/core-model.md ("Worked examples"), cycle by cycle.
 
 use lifchip_emulator::{CycleDetail, Emulator, Mode, RunOptions};
 
@@ -15,13 +15,9 @@ fn eager() -> Neuron {
     }
 }
 
-#[test]
-fn example_1_one_core() {
-    let mut target = loihi(8);
-    target.mesh.width = 1;
-    target.mesh.height = 1;
-    // in0 -> n0 (100), in1 -> n1 (1); n0 -> r (100), n1 -> r (1); everything on core 0.
-    let net = Net {
+/// Example 1's net (one core): in0 -> n0 (100), in1 -> n1 (1); n0 -> r (100), n1 -> r (1).
+fn example_1_net() -> Net {
+    Net {
         inputs: 2,
         layers: vec![
             Layer {
@@ -43,7 +39,101 @@ fn example_1_one_core() {
                 cores: vec![0],
             },
         ],
-    };
+    }
+}
+
+#[test]
+fn example_3_pipelined_core_with_spike_and_message_costs() {
+    let mut target = loihi(8);
+    target.mesh.width = 1;
+    target.mesh.height = 1;
+    let tm = &mut target.timing;
+    tm.pipelined = true;
+    tm.cycles_per_active_neuron = 5;
+    tm.cycles_per_spike = 7;
+    tm.cycles_per_message = 11;
+    tm.barrier_cycles_per_tile_doubling = 50;
+    let e = &mut target.energy;
+    e.active_neuron_joules = 5e-12;
+    e.spike_joules = 6e-12;
+    e.message_joules = 7e-12;
+    let mut emu = Emulator::new(&build(&example_1_net(), &target))
+        .unwrap()
+        .with_cycle_detail(CycleDetail::PerCore);
+    let r = emu.run(&[vec![0]], &RunOptions::new(3)).unwrap();
+    let c = r.cycles.as_ref().unwrap();
+    // Tick 0: the host's message (11) outlasts the core (3 neurons x 2).
+    // Tick 1: synapse stage 2 + 1 = 3, neuron stage 6 + 5 (n0 active) + 7 (n0 spikes) + 3
+    // (its packet) + 11 (its message) = 32. Tick 2: neuron stage 6 + 2 x 5 (n0 still holds u,
+    // r gets input) + 7 (r spikes, no fan-out) = 23.
+    assert_eq!(c.compute_cycles, vec![6, 32, 23]);
+    assert_eq!(c.tick_cycles, vec![112, 133, 123]);
+    assert_eq!(c.total_cycles, 368);
+    let k = &r.counts;
+    assert_eq!(
+        (
+            k.active_neuron_updates,
+            k.spiking_neurons,
+            k.messages,
+            k.input_messages
+        ),
+        (3, 2, 1, 1)
+    );
+    let e = &r.energy;
+    assert!((e.neuron_updates_joules - 33e-12).abs() < 1e-24);
+    assert!((e.spikes_out_joules - 29e-12).abs() < 1e-24);
+    assert!((e.total_joules - (2e-12 + 33e-12 + 29e-12 + 368e-12)).abs() < 1e-22);
+}
+
+#[test]
+fn example_4_tiles_y_hops_and_the_barrier() {
+    // Example 2's net in a column: every link is a y link (6 cycles, 5 pJ); three tiles in use
+    // add one doubling (50 cycles) to the barrier.
+    let r = example_2_on(1, 3, 1, |t| {
+        t.mesh.fifo_depth = 4;
+        t.timing.cycles_per_hop_y = 6;
+        t.timing.barrier_cycles_per_tile_doubling = 50;
+        t.energy.hop_y_joules = 5e-12;
+    });
+    let c = r.cycles.as_ref().unwrap();
+    assert_eq!(c.spike_drain_cycles, vec![0, 14, 0]);
+    assert_eq!(c.tick_cycles, vec![155, 178, 158]);
+    assert_eq!((r.counts.hops, r.counts.hops_y), (4, 4));
+    assert!((r.energy.hops_joules - 20e-12).abs() < 1e-24);
+    // The row of Example 2 as one tile of three cores: one router, no hops; the two packets
+    // leave through its ejection port one cycle apart.
+    let r = example_2_on(3, 1, 3, |t| {
+        t.timing.barrier_cycles_per_tile_doubling = 50;
+    });
+    let c = r.cycles.as_ref().unwrap();
+    assert_eq!(c.spike_drain_cycles, vec![0, 2, 0]);
+    assert_eq!(c.tick_cycles, vec![105, 116, 108]);
+    assert_eq!(r.counts.hops, 0);
+}
+
+/// Example 2's net on a `width x height` mesh with `cores_per_tile`, target edited by `edit`.
+fn example_2_on(
+    width: u32,
+    height: u32,
+    cores_per_tile: u32,
+    edit: impl Fn(&mut lifchip_target::Target),
+) -> lifchip_emulator::SampleResult {
+    let mut target = loihi(8);
+    target.mesh.width = width;
+    target.mesh.height = height;
+    target.mesh.fifo_depth = 1;
+    target.mesh.cores_per_tile = cores_per_tile;
+    edit(&mut target);
+    let mut emu = Emulator::new(&build(&example_2_net(), &target)).unwrap();
+    emu.run(&[vec![0]], &RunOptions::new(3)).unwrap()
+}
+
+#[test]
+fn example_1_one_core() {
+    let mut target = loihi(8);
+    target.mesh.width = 1;
+    target.mesh.height = 1;
+    let net = example_1_net();
     let mut emu = Emulator::new(&build(&net, &target))
         .unwrap()
         .with_cycle_detail(CycleDetail::PerCore);
@@ -88,30 +178,7 @@ fn example_2_with(
     target.mesh.width = 3;
     target.mesh.height = 1;
     target.mesh.fifo_depth = fifo_depth;
-    // in0 -> a, b on core 0; a, b -> c on core 1 and d on core 2 (one multicast tree each).
-    let net = Net {
-        inputs: 1,
-        layers: vec![
-            Layer {
-                neurons: vec![eager(), eager()],
-                incoming: vec![Conn {
-                    from: 0,
-                    weights: vec![vec![100, 100]],
-                    exp: 0,
-                }],
-                cores: vec![0, 0],
-            },
-            Layer {
-                neurons: vec![eager(), eager()],
-                incoming: vec![Conn {
-                    from: 1,
-                    weights: vec![vec![100, 100], vec![100, 100]],
-                    exp: 0,
-                }],
-                cores: vec![1, 2],
-            },
-        ],
-    };
+    let net = example_2_net();
     let mut emu = Emulator::new(&build(&net, &target))
         .unwrap()
         .with_cycle_detail(detail);
@@ -190,4 +257,32 @@ fn cycle_detail_levels_agree() {
     assert_eq!(totals.energy, full.energy);
     assert_eq!(totals.counts, full.counts);
     assert_eq!(CycleDetail::default(), CycleDetail::PerTick);
+}
+
+/// Example 2's net: in0 -> a, b on core 0; a, b -> c on core 1 and d on core 2 (one multicast
+/// tree each).
+fn example_2_net() -> Net {
+    Net {
+        inputs: 1,
+        layers: vec![
+            Layer {
+                neurons: vec![eager(), eager()],
+                incoming: vec![Conn {
+                    from: 0,
+                    weights: vec![vec![100, 100]],
+                    exp: 0,
+                }],
+                cores: vec![0, 0],
+            },
+            Layer {
+                neurons: vec![eager(), eager()],
+                incoming: vec![Conn {
+                    from: 1,
+                    weights: vec![vec![100, 100], vec![100, 100]],
+                    exp: 0,
+                }],
+                cores: vec![1, 2],
+            },
+        ],
+    }
 }

@@ -20,6 +20,7 @@ pub fn loihi(weight_bits: u32) -> Target {
             link_packets_per_cycle: 1,
             fifo_depth: 4,
             routing_table_entries: 0,
+            cores_per_tile: 1,
         },
         core: roomy_core(),
         precision: Precision {
@@ -73,6 +74,7 @@ pub fn xylo() -> Target {
             link_packets_per_cycle: 1,
             fifo_depth: 16,
             routing_table_entries: 0,
+            cores_per_tile: 1,
         },
         core: roomy_core(),
         precision: Precision {
@@ -140,6 +142,15 @@ pub fn timing() -> Timing {
         cycles_per_packet_out: 3,
         cycles_per_hop: 4,
         barrier_cycles: 100,
+        cycles_per_dense_synop: 0,
+        cycles_per_shared_synop: 0,
+        cycles_per_active_neuron: 0,
+        cycles_per_spike: 0,
+        cycles_per_message: 0,
+        cycles_per_hop_y: 0,
+        pipelined: false,
+        barrier_cycles_per_tile_doubling: 0,
+        barrier_tile_doublings_max: 32,
     }
 }
 
@@ -150,6 +161,12 @@ pub fn energy() -> Energy {
         spike_out_joules: 3e-12,
         hop_joules: 4e-12,
         static_watts_per_core: 1e-3,
+        dense_synop_joules: 0.0,
+        shared_synop_joules: 0.0,
+        active_neuron_joules: 0.0,
+        spike_joules: 0.0,
+        message_joules: 0.0,
+        hop_y_joules: 0.0,
     }
 }
 

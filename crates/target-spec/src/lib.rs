@@ -17,16 +17,20 @@
 mod builtin;
 mod check;
 mod error;
+mod grid;
 mod load;
+mod mesh;
 mod rules;
 mod schema;
 mod table;
-mod tree;
+pub mod tree;
 
 pub use crate::{
     builtin::{builtin, builtin_names, builtin_source, resolve},
     error::{Problem, TargetError},
+    grid::{SignClass, WeightGrid},
     load::{load, parse},
+    mesh::{Link, hops, xy_route},
     schema::{
         Accumulate, Core, DecayKind, Dynamics, Energy, ExponentScope, Mesh, Overflow, Precision,
         Reset, SpikeTest, SynapseCost, Target, Timing, UpdateOrder, WeightEncoding, WeightExponent,

@@ -68,6 +68,10 @@ pub(crate) const RULES: &[Rule] = &[
         doc: "A nonzero `precision.accumulator_bits` holds one weight: `accumulator_bits >= w` (`w` as above).",
         check: accumulator_fits,
     },
+    Rule {
+        doc: "`mesh.width` is a multiple of `mesh.cores_per_tile` (every tile is whole).",
+        check: whole_tiles,
+    },
 ];
 
 /// Apply every rule.
@@ -408,6 +412,23 @@ fn accumulator_fits(v: &Values, out: &mut Vec<Problem>) {
                 "precision.accumulator_bits",
                 format!("{acc} bits cannot hold one {w}-bit weight"),
                 format!("0 (unbounded) or at least {w}"),
+                None,
+            ),
+        );
+    }
+}
+
+fn whole_tiles(v: &Values, out: &mut Vec<Problem>) {
+    let (Some(width), Some(per_tile)) = (v.u("mesh.width"), v.u("mesh.cores_per_tile")) else {
+        return;
+    };
+    if per_tile > 0 && width % per_tile != 0 {
+        push(
+            out,
+            v.problem(
+                "mesh.cores_per_tile",
+                format!("`{per_tile}` cores per tile do not divide the mesh width `{width}`"),
+                "a divisor of mesh.width".into(),
                 None,
             ),
         );

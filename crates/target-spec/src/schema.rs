@@ -39,6 +39,10 @@ pub struct Mesh {
     /// Routing-table (multicast) entries per router; 0 means unlimited.
     #[serde(default)]
     pub routing_table_entries: u32,
+    /// Cores sharing one router (a tile): the cores at `x = k * cores_per_tile ..
+    /// (k + 1) * cores_per_tile - 1` of a row sit behind router `k` of that row (Loihi: 4).
+    #[serde(default = "one_u32")]
+    pub cores_per_tile: u32,
 }
 
 /// How much synapse memory a core's synapses take.
@@ -279,10 +283,39 @@ pub struct Timing {
     pub cycles_per_neuron: u32,
     /// Cycles to inject one spike packet into the network.
     pub cycles_per_packet_out: u32,
-    /// Router latency per hop.
+    /// Router latency per hop (x links; y links too unless `cycles_per_hop_y` is set).
     pub cycles_per_hop: u32,
-    /// Cycles of the end-of-tick barrier.
+    /// Cycles of the end-of-tick barrier (with one tile in use).
     pub barrier_cycles: u32,
+    /// Cycles per synaptic operation of a dense row; 0: `cycles_per_synop`.
+    #[serde(default)]
+    pub cycles_per_dense_synop: u32,
+    /// Cycles per synaptic operation of a shared (convolution kernel) row; 0: the row's own
+    /// dense or sparse figure.
+    #[serde(default)]
+    pub cycles_per_shared_synop: u32,
+    /// Extra cycles to update an active neuron (input, nonzero state or bias this tick).
+    #[serde(default)]
+    pub cycles_per_active_neuron: u32,
+    /// Cycles per spiking neuron (per tick it spikes), fan-out or not.
+    #[serde(default)]
+    pub cycles_per_spike: u32,
+    /// Cycles per message: one per destination core of a spike packet or an input packet.
+    #[serde(default)]
+    pub cycles_per_message: u32,
+    /// Router latency per hop over a y link; 0: `cycles_per_hop`.
+    #[serde(default)]
+    pub cycles_per_hop_y: u32,
+    /// The synapse stage and the neuron stage of a core overlap: a core's tick costs the larger
+    /// of the two instead of their sum.
+    #[serde(default)]
+    pub pipelined: bool,
+    /// Barrier cycles added per doubling of the tiles in use.
+    #[serde(default)]
+    pub barrier_cycles_per_tile_doubling: u32,
+    /// At most this many doublings are charged.
+    #[serde(default = "default_doublings")]
+    pub barrier_tile_doublings_max: u32,
 }
 
 /// The energy model: joules per event plus static power.
@@ -299,10 +332,33 @@ pub struct Energy {
     pub hop_joules: f64,
     /// Static power of one powered core, in watts.
     pub static_watts_per_core: f64,
+    /// Joules per synaptic operation of a dense row; 0: `synop_joules`.
+    #[serde(default)]
+    pub dense_synop_joules: f64,
+    /// Joules per synaptic operation of a shared (convolution kernel) row; 0: the row's own
+    /// dense or sparse figure.
+    #[serde(default)]
+    pub shared_synop_joules: f64,
+    /// Extra joules to update an active neuron (input, nonzero state or bias this tick).
+    #[serde(default)]
+    pub active_neuron_joules: f64,
+    /// Joules per spiking neuron (per tick it spikes), fan-out or not.
+    #[serde(default)]
+    pub spike_joules: f64,
+    /// Joules per message: one per destination core of a spike packet or an input packet.
+    #[serde(default)]
+    pub message_joules: f64,
+    /// Joules per packet per hop over a y link; 0: `hop_joules`.
+    #[serde(default)]
+    pub hop_y_joules: f64,
 }
 
 fn one_u32() -> u32 {
     1
+}
+
+fn default_doublings() -> u32 {
+    32
 }
 
 fn default_fifo() -> u32 {
@@ -317,6 +373,19 @@ impl Target {
     /// Cores on the mesh.
     pub fn num_cores(&self) -> u64 {
         u64::from(self.mesh.width) * u64::from(self.mesh.height)
+    }
+
+    /// Router (tile) coordinates of the core at mesh position `(x, y)`.
+    pub fn router_of(&self, (x, y): (u32, u32)) -> (u32, u32) {
+        (x / self.mesh.cores_per_tile.max(1), y)
+    }
+
+    /// Cycles of the end-of-tick barrier with `tiles` tiles in use.
+    pub fn barrier_cycles(&self, tiles: u64) -> u64 {
+        let tm = &self.timing;
+        let doublings =
+            u64::from(tiles.max(1).ilog2()).min(u64::from(tm.barrier_tile_doublings_max));
+        u64::from(tm.barrier_cycles) + doublings * u64::from(tm.barrier_cycles_per_tile_doubling)
     }
 
     /// Mesh coordinates of core `id` (row-major).
@@ -393,31 +462,6 @@ impl Target {
                 }
             }
             SynapseCost::Crossbar => 0,
-        }
-    }
-
-    /// The range of a stored weight for a projection whose weights are all `>= 0`
-    /// (`sign = 1`), all `<= 0` (`sign = -1`) or mixed (`sign = 0`), and the step between
-    /// representable values.
-    pub fn weight_range(&self, sign: i8) -> (i64, i64, i64) {
-        // A checked target has 1..=16 bits; the clamp only keeps the shifts defined.
-        let b = self.precision.weight_bits.clamp(1, 32);
-        match self.precision.weight_encoding {
-            WeightEncoding::Signed => (-(1i64 << (b - 1)), (1i64 << (b - 1)) - 1, 1),
-            WeightEncoding::LoihiSignMode => {
-                // Lava stores 8-bit magnitudes; fewer bits coarsen the step.
-                let full = 8u32.max(b);
-                let mixed = sign == 0;
-                let ntb = (full - b) + u32::from(mixed);
-                let step = 1i64 << ntb;
-                let max_mag = (1i64 << full) - 1;
-                let top = (max_mag >> ntb) << ntb;
-                match sign {
-                    1 => (0, top, step),
-                    -1 => (-top, 0, step),
-                    _ => (-(1i64 << full), top, step),
-                }
-            }
         }
     }
 }

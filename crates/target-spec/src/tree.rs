@@ -2,7 +2,8 @@
 //! where it starts, built from `saphyr-parser` events without recursion.
 //!
 //! The checker walks this tree (not serde's view of the text) so that every problem can be
-//! reported with its position, and so that all problems are found in one pass.
+//! reported with its position, and so that all problems are found in one pass. It is public so
+//! that other YAML files of the project (e.g. sweep specs) report positions the same way.
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
@@ -12,7 +13,7 @@ const MAX_DEPTH: usize = 64;
 
 /// A position in the source text: 1-based line and column (in characters).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Pos {
+pub struct Pos {
     pub line: usize,
     pub column: usize,
 }
@@ -28,7 +29,7 @@ impl Pos {
 
 /// One node of the document.
 #[derive(Clone, Debug)]
-pub(crate) struct Node {
+pub struct Node {
     pub pos: Pos,
     /// The node carries a YAML tag (`!foo`, `!!int`); target files never need one.
     pub tagged: bool,
@@ -36,7 +37,7 @@ pub(crate) struct Node {
 }
 
 #[derive(Clone, Debug)]
-pub(crate) enum NodeKind {
+pub enum NodeKind {
     /// A scalar as written; `plain` is false for quoted and block scalars.
     Scalar {
         text: String,
@@ -64,7 +65,7 @@ impl Node {
 
 /// The parsed document.
 #[derive(Debug, Default)]
-pub(crate) struct Doc {
+pub struct Doc {
     /// The first document's root node; `None` for an empty file.
     pub root: Option<Node>,
     /// Where the second and later documents start (target files hold exactly one).
@@ -73,7 +74,7 @@ pub(crate) struct Doc {
 
 /// A YAML syntax error: the text is not YAML at all.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct SyntaxError {
+pub struct SyntaxError {
     pub pos: Pos,
     pub message: String,
 }
@@ -127,7 +128,7 @@ fn first_unprintable(text: &str) -> Option<SyntaxError> {
 }
 
 /// Parse `text` into a marked tree.
-pub(crate) fn build(text: &str) -> Result<Doc, SyntaxError> {
+pub fn build(text: &str) -> Result<Doc, SyntaxError> {
     if let Some(e) = first_unprintable(text) {
         return Err(e);
     }

@@ -58,7 +58,7 @@ fn several_problems_in_one_file_are_all_reported_in_order() {
             ("  input_axons: 4096 ", "  input_axon: 4096 "),
             ("  weight_bits: 8 ", "  weight_bits: 0 "),
             ("  reset: zero ", "  reset: substract "),
-            ("  synop_joules: 23.6e-12", "  synop_joules: 23.6"),
+            ("  synop_joules: 33.6e-12", "  synop_joules: 33.6"),
             ("\nenergy:\n", "\ncolour: red\nenergy:\n"),
         ],
     );
@@ -72,7 +72,7 @@ fn several_problems_in_one_file_are_all_reported_in_order() {
             ("precision.weight_bits", line_of(&text, "weight_bits: 0")),
             ("neuron.reset", line_of(&text, "reset: substract")),
             ("colour", line_of(&text, "colour: red")),
-            ("energy.synop_joules", line_of(&text, "synop_joules: 23.6 ")),
+            ("energy.synop_joules", line_of(&text, "synop_joules: 33.6 ")),
         ],
         "{ps:#?}"
     );
@@ -463,5 +463,35 @@ fn problem_display_matches_the_documented_format() {
     assert_eq!(
         p.to_string(),
         "12:5: core.input_axon: unknown key; expected one of neurons, input_axons (did you mean `input_axons`?)"
+    );
+}
+
+#[test]
+fn tiles_must_divide_the_mesh_width() {
+    let text = edited(
+        "loihi-like",
+        &[("  cores_per_tile: 4 ", "  cores_per_tile: 3 ")],
+    );
+    let ps = problems(&text);
+    let p = find(&ps, "mesh.cores_per_tile");
+    assert_eq!(p.line, line_of(&text, "cores_per_tile: 3"));
+    assert_eq!(p.expected, "a divisor of mesh.width");
+}
+
+#[test]
+fn the_barrier_grows_with_tiles_up_to_its_cap() {
+    let t = parse(builtin_source("loihi-like").unwrap(), "loihi-like.yaml").unwrap();
+    // SANA-FE's Loihi table: 0.6 us at 1 tile, 1.0 us at 2, 1.4 us from 4 (0.1 ns cycles).
+    let barrier: Vec<u64> = [1, 2, 3, 4, 8, 32].map(|n| t.barrier_cycles(n)).to_vec();
+    assert_eq!(barrier, [6000, 10000, 10000, 14000, 14000, 14000]);
+    // Four cores share a router along x.
+    assert_eq!(t.router_of((0, 3)), (0, 3));
+    assert_eq!(t.router_of((7, 3)), (1, 3));
+    // A target without tiles or a growing barrier: one router per core, a fixed barrier.
+    let tiny = parse(builtin_source("tiny").unwrap(), "tiny.yaml").unwrap();
+    assert_eq!(tiny.router_of((1, 1)), (1, 1));
+    assert_eq!(
+        tiny.barrier_cycles(64),
+        u64::from(tiny.timing.barrier_cycles)
     );
 }

@@ -82,9 +82,30 @@ fn loihi_like_is_lava_bit_accurate_cuba_lif() {
     assert_eq!((t.core.neurons, t.core.input_axons), (1024, 4096));
     assert_eq!(t.core.synapse_memory_bits, 128 * 1024 * 8);
     // Lava's sign modes: mixed weights keep 7 magnitude bits at step 2.
-    assert_eq!(t.weight_range(0), (-256, 254, 2));
-    assert_eq!(t.weight_range(1), (0, 255, 1));
-    assert_eq!(t.weight_range(-1), (-255, 0, 1));
+    assert_eq!(
+        t.weight_grid(SignClass::Mixed),
+        WeightGrid {
+            lo: -256,
+            hi: 254,
+            step: 2
+        }
+    );
+    assert_eq!(
+        t.weight_grid(SignClass::Excitatory),
+        WeightGrid {
+            lo: 0,
+            hi: 255,
+            step: 1
+        }
+    );
+    assert_eq!(
+        t.weight_grid(SignClass::Inhibitory),
+        WeightGrid {
+            lo: -255,
+            hi: 0,
+            step: 1
+        }
+    );
 }
 
 #[test]
@@ -130,7 +151,14 @@ fn xylo_like_is_xylosim() {
     assert_eq!(t.num_cores(), 1);
     assert_eq!((t.core.neurons, t.core.input_axons), (1000, 16 + 1000));
     assert_eq!(t.core.synapse_cost, SynapseCost::Crossbar);
-    assert_eq!(t.weight_range(0), (-128, 127, 1));
+    assert_eq!(
+        t.weight_grid(SignClass::Mixed),
+        WeightGrid {
+            lo: -128,
+            hi: 127,
+            step: 1
+        }
+    );
 }
 
 #[test]

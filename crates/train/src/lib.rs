@@ -69,10 +69,7 @@ pub use crate::{
     eval::{
         EvalMode, Evaluation, PopulationActivity, SpikingConfig, Synapse, eval_rate, eval_spiking,
     },
-    qat::{
-        LayerGrid, QatConfig, WeightRange, eval_quantized, fine_tune, fine_tune_on, quantize_net,
-        sign_class,
-    },
+    qat::{LayerGrid, QatConfig, eval_quantized, fine_tune, fine_tune_on, quantize_net},
     rates::{FiringRates, RateCurve, firing_rates},
     train::{EpochStats, Progress, TrainOptions, TrainReport, train, train_on},
 };

@@ -3,10 +3,10 @@
 //!
 //! # The grid
 //! The compiler (`lifchip-compiler`, `quantize_float_population`) stores each projection's
-//! weights as integers of the target's storable range `target.weight_range(sign)` → `(lo, hi,
-//! step)`, where `sign` is the projection's sign class (1: all weights `>= 0`, −1: all `<= 0`,
-//! 0: mixed; Loihi's sign mode gives a mixed-sign projection one magnitude bit less, i.e. twice
-//! the step). A float weight `w` becomes `q = clamp(round(w·scale / step)·step, lo, hi)` with
+//! weights as integers of the target's storable grid `target.weight_grid(sign)` → `WeightGrid
+//! { lo, hi, step }`, where `sign` is the projection's [`SignClass`] (all weights `>= 0`, all
+//! `<= 0`, or mixed; Loihi's sign mode gives a mixed-sign projection one magnitude bit less,
+//! i.e. twice the step). A float weight `w` becomes `q = clamp(round(w·scale / step)·step, lo, hi)` with
 //! rounding half away from zero, and stands for `q / scale`.
 //!
 //! This module uses the same range, sign class, rounding and clamping, with the **max-abs
@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 
 use lifchip_data::{DataSource, Dataset, Split};
 use lifchip_net::{LinearOp, Net, Tensor};
-use lifchip_target::{Target, WeightEncoding};
+use lifchip_target::{SignClass, Target, WeightEncoding, WeightGrid};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -49,37 +49,17 @@ use crate::kernels::Kernel;
 use crate::model::Model;
 use crate::train::{Progress, TrainOptions, TrainReport};
 
-/// Sign class of a layer, as the compiler computes it: 1 all `>= 0` (also all zero), −1 all
-/// `<= 0` with a negative one, 0 mixed.
-pub fn sign_class(w: &[f32]) -> i8 {
-    let pos = w.iter().any(|&v| v > 0.0);
-    let neg = w.iter().any(|&v| v < 0.0);
-    match (pos, neg) {
-        (true, true) => 0,
-        (false, true) => -1,
-        _ => 1,
-    }
-}
-
-/// A storable weight range `(lo, hi, step)` in chip units.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WeightRange {
-    pub lo: i64,
-    pub hi: i64,
-    pub step: i64,
-}
-
 /// The quantization grid of one layer: chip units per float unit, and the storable range.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayerGrid {
     pub scale: f64,
-    pub range: WeightRange,
+    pub range: WeightGrid,
 }
 
 impl LayerGrid {
     /// The float value `w` stands for after quantization.
     pub fn quantize(&self, w: f32) -> f32 {
-        let WeightRange { lo, hi, step } = self.range;
+        let WeightGrid { lo, hi, step } = self.range;
         let raw = (f64::from(w) * self.scale / step as f64).round() as i64 * step;
         (raw.clamp(lo, hi) as f64 / self.scale) as f32
     }
@@ -96,8 +76,8 @@ pub struct QatConfig {
     pub weight_bits: u32,
     /// `precision.weight_encoding` of the target.
     pub encoding: WeightEncoding,
-    /// The storable range for layers of sign class 1, −1 and 0 (`target.weight_range`).
-    pub ranges: [WeightRange; 3],
+    /// The storable grid for excitatory, inhibitory and mixed layers (`target.weight_grid`).
+    pub ranges: [WeightGrid; 3],
     /// `mnist` or a folder of MNIST-layout IDX files (the training split is used).
     pub data: String,
     pub train_limit: Option<usize>,
@@ -118,15 +98,15 @@ impl QatConfig {
     /// The grid of `target` with the default schedule: 2 epochs of Adam at 1e-4 (cosine to 0),
     /// batch 100, noise 10 Hz, seed 1, all of bundled MNIST, snapping at the end.
     pub fn from_target(target: &Target) -> QatConfig {
-        let range = |sign: i8| {
-            let (lo, hi, step) = target.weight_range(sign);
-            WeightRange { lo, hi, step }
-        };
         QatConfig {
             target: target.name.clone(),
             weight_bits: target.precision.weight_bits,
             encoding: target.precision.weight_encoding,
-            ranges: [range(1), range(-1), range(0)],
+            ranges: [
+                target.weight_grid(SignClass::Excitatory),
+                target.weight_grid(SignClass::Inhibitory),
+                target.weight_grid(SignClass::Mixed),
+            ],
             data: "mnist".into(),
             train_limit: None,
             test_limit: Some(0),
@@ -139,12 +119,12 @@ impl QatConfig {
         }
     }
 
-    /// The range for a layer of sign class `sign`.
-    pub fn range(&self, sign: i8) -> WeightRange {
+    /// The grid for a layer of sign class `sign`.
+    pub fn range(&self, sign: SignClass) -> WeightGrid {
         match sign {
-            1 => self.ranges[0],
-            -1 => self.ranges[1],
-            _ => self.ranges[2],
+            SignClass::Excitatory => self.ranges[0],
+            SignClass::Inhibitory => self.ranges[1],
+            SignClass::Mixed => self.ranges[2],
         }
     }
 
@@ -152,8 +132,8 @@ impl QatConfig {
     /// quantize).
     pub fn grid(&self, w: &[f32]) -> Option<LayerGrid> {
         let wmax = w.iter().fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
-        let range = self.range(sign_class(w));
-        let wlim = range.hi.max(-range.lo) as f64;
+        let range = self.range(SignClass::of(w));
+        let wlim = range.max_magnitude() as f64;
         (wmax > 0.0 && wmax.is_finite() && wlim > 0.0).then(|| LayerGrid {
             scale: wlim / wmax,
             range,
@@ -394,8 +374,8 @@ mod tests {
         // 3-bit signed: -4..=3, wlim = 4, wmax 1 -> scale 4, values are k / 4.
         let q = signed(3);
         assert_eq!(
-            q.range(0),
-            WeightRange {
+            q.range(SignClass::Mixed),
+            WeightGrid {
                 lo: -4,
                 hi: 3,
                 step: 1
@@ -412,24 +392,24 @@ mod tests {
         let q = loihi(4);
         // 4 of 8 bits: step 16 for one sign, 32 mixed; magnitudes up to 240 / 224.
         assert_eq!(
-            q.range(1),
-            WeightRange {
+            q.range(SignClass::Excitatory),
+            WeightGrid {
                 lo: 0,
                 hi: 240,
                 step: 16
             }
         );
         assert_eq!(
-            q.range(-1),
-            WeightRange {
+            q.range(SignClass::Inhibitory),
+            WeightGrid {
                 lo: -240,
                 hi: 0,
                 step: 16
             }
         );
         assert_eq!(
-            q.range(0),
-            WeightRange {
+            q.range(SignClass::Mixed),
+            WeightGrid {
                 lo: -256,
                 hi: 224,
                 step: 32
@@ -454,8 +434,8 @@ mod tests {
         // 2 bits mixed: {-256, -128, 0, 128}: a ternary-plus layer.
         let q2 = loihi(2);
         assert_eq!(
-            q2.range(0),
-            WeightRange {
+            q2.range(SignClass::Mixed),
+            WeightGrid {
                 lo: -256,
                 hi: 128,
                 step: 128
@@ -502,10 +482,10 @@ mod tests {
         let q = signed(4);
         assert_eq!(q.quantize(&[0.0, 0.0]), vec![0.0, 0.0]);
         assert!(q.grid(&[0.0]).is_none());
-        assert_eq!(sign_class(&[0.0, 1.0]), 1);
-        assert_eq!(sign_class(&[0.0, -1.0]), -1);
-        assert_eq!(sign_class(&[-1.0, 1.0]), 0);
-        assert_eq!(sign_class(&[]), 1);
+        assert_eq!(SignClass::of(&[0.0, 1.0]), SignClass::Excitatory);
+        assert_eq!(SignClass::of(&[0.0, -1.0]), SignClass::Inhibitory);
+        assert_eq!(SignClass::of(&[-1.0, 1.0]), SignClass::Mixed);
+        assert_eq!(SignClass::of(&[]), SignClass::Excitatory);
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! `lifchip compile`: net + target → CHIPDIR (chip configuration and report.json).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
-use lifchip_compiler::{CompileReport, QuantizeOptions, RateProfile};
-use lifchip_target::Target;
+use lifchip_compiler::CompileReport;
+use lifchip_study::{DeployFailure, Deployment};
 
-use crate::util::{CliError, CliResult, write_json};
+use crate::util::{CliResult, write_json};
 
 #[derive(Args)]
 pub struct CompileArgs {
@@ -34,26 +34,8 @@ pub struct CompileArgs {
     pub profile: Option<PathBuf>,
 }
 
-pub fn load_target(name_or_path: &str) -> CliResult<Target> {
-    lifchip_target::resolve(name_or_path).map_err(|e| CliError(e.to_string()))
-}
-
-pub fn quantize_options(synapse_tau: f64, input_rate: f64) -> CliResult<QuantizeOptions> {
-    if !(synapse_tau.is_finite() && synapse_tau >= 0.0) {
-        crate::fail!("--synapse-tau {synapse_tau}: expected a number of seconds >= 0");
-    }
-    if !(input_rate.is_finite() && input_rate > 0.0 && input_rate <= 1.0) {
-        crate::fail!("--input-rate {input_rate}: expected spikes per tick in (0, 1]");
-    }
-    Ok(QuantizeOptions {
-        synapse_tau,
-        input_rate,
-        ..QuantizeOptions::default()
-    })
-}
-
 /// Prints the human table of a compile report.
-pub fn print_report(report: &CompileReport) {
+fn print_report(report: &CompileReport) {
     println!(
         "target {}: {} neurons, {} synapses -> {} cores (lower bound {}), {} inter-core packets per all-spike, max link load {}, {:.3} s",
         report.target,
@@ -101,71 +83,33 @@ pub fn print_report(report: &CompileReport) {
     }
 }
 
-/// Compiles (with a rate profile when given) and writes CHIPDIR; returns the report. On
-/// violations, writes the JSON report (when asked), prints every violation and fails.
-pub fn compile_to_dir(
-    net: &lifchip_net::Net,
-    target: &Target,
-    opts: &QuantizeOptions,
-    profile: Option<&RateProfile>,
-    out: &Path,
-    json: Option<&Path>,
-) -> CliResult<CompileReport> {
-    match lifchip_compiler::compile_with_profile(net, target, opts, profile) {
-        Ok((mapped, report)) => {
-            let mut config = lifchip_backend_core::emit(&mapped, target);
-            config.input_rate = opts.input_rate;
-            lifchip_chip::write_chipdir(&config, out)?;
-            write_json(&out.join("report.json"), &report)?;
-            if let Some(j) = json {
-                write_json(j, &report)?;
-            }
-            Ok(report)
-        }
-        Err(report) => {
-            if let Some(j) = json {
-                write_json(j, &report)?;
-            }
-            let list: Vec<String> = report
-                .violations
-                .iter()
-                .map(|v| format!("  - {v}"))
-                .collect();
-            if report.violations.iter().all(|v| v.kind == "rate_profile") {
-                return Err(CliError(format!(
-                    "the rate profile does not describe net {:?}:\n{}",
-                    net.name,
-                    list.join("\n")
-                )));
-            }
-            Err(CliError(format!(
-                "net {:?} does not fit target {:?}; {} violation(s):\n{}",
-                net.name,
-                target.name,
-                list.len(),
-                list.join("\n")
-            )))
-        }
-    }
-}
-
 pub fn run(args: CompileArgs) -> CliResult<()> {
-    let target = load_target(&args.target)?;
-    let opts = quantize_options(args.synapse_tau, args.input_rate)?;
+    let target = lifchip_target::resolve(&args.target)?;
+    let options = lifchip_study::quantize_options(args.synapse_tau, args.input_rate)?;
     let net = lifchip_net::load(&args.net)?;
     let profile = match &args.profile {
-        Some(path) => Some(super::profile::load_profile(path)?),
+        Some(path) => Some(lifchip_study::profile::load_profile(path)?),
         None => None,
     };
-    let report = compile_to_dir(
-        &net,
-        &target,
-        &opts,
-        profile.as_ref(),
-        &args.out,
-        args.json.as_deref(),
-    )?;
-    print_report(&report);
+    let deployed = lifchip_study::deploy(Deployment {
+        net: &net,
+        target: &target,
+        options: &options,
+        profile: profile.as_ref(),
+        chip_dir: &args.out,
+        emulation: None,
+    });
+    // The report goes to --json also when the net does not fit: it lists every violation.
+    let report = match &deployed {
+        Ok(d) => Some(&d.report),
+        Err(DeployFailure::Compile(report)) => Some(report.as_ref()),
+        Err(_) => None,
+    };
+    if let (Some(json), Some(report)) = (&args.json, report) {
+        write_json(json, report)?;
+    }
+    let deployed = deployed.map_err(|f| f.into_error(&net, &target))?;
+    print_report(&deployed.report);
     println!("wrote {}", args.out.display());
     Ok(())
 }

@@ -9,12 +9,10 @@ use lifchip_data::{DataSource, Split};
 use lifchip_train::{LayerConfig, SpikingConfig, TrainConfig, TrainOptions};
 use serde::Serialize;
 
+use lifchip_study::{Deployment, EmulateReport, EmulateSettings, Emulation};
+
 use crate::{
-    commands::{
-        compile::{compile_to_dir, load_target, quantize_options},
-        emulate::{EmulateReport, EmulateSettings, Encoding, emulate_dataset},
-        train::train_with_progress,
-    },
+    progress,
     util::{CliError, CliResult, write_json},
 };
 
@@ -74,7 +72,7 @@ fn demo_config(quick: bool, seed: u64) -> TrainConfig {
 
 pub fn run(args: DemoArgs) -> CliResult<()> {
     let started = Instant::now();
-    let target = load_target(&args.target)?;
+    let target = lifchip_target::resolve(&args.target)?;
     let images = args.images.unwrap_or(if args.quick { 200 } else { 1000 });
     if images == 0 || args.ticks == 0 {
         crate::fail!("--images and --ticks must be at least 1");
@@ -95,51 +93,55 @@ pub fn run(args: DemoArgs) -> CliResult<()> {
         })
         .collect();
     eprintln!(
-        "1/4 train: soft-LIF MLP 784-{} on {} MNIST images, {} epoch(s)",
+        "1/3 train: soft-LIF MLP 784-{} on {} MNIST images, {} epoch(s)",
         hidden.join("-"),
         config
             .train_limit
             .map_or_else(|| "60000".to_string(), |n| n.to_string()),
         config.epochs
     );
-    let (net, train_report) = train_with_progress(&config, &TrainOptions::default())?;
+    let mut training = progress::Training::default();
+    let (net, train_report) =
+        lifchip_train::train(&config, &mut |p| training.show(p), &TrainOptions::default())?;
     let net_path = out.join("demo.net");
     lifchip_net::save(&net, &net_path)?;
 
     let test = lifchip_data::load(&DataSource::Mnist, Split::Test, Some(images))?;
     eprintln!(
-        "2/4 evaluate in float: rate and spiking LIF on {} test images",
+        "2/3 evaluate in float: rate and spiking LIF on {} test images",
         test.n
     );
     let rate = lifchip_train::eval_rate(&net, &test)?;
     let spiking = lifchip_train::eval_spiking(&net, &test, &SpikingConfig::default())?;
 
-    eprintln!("3/4 compile to {}", target.name);
-    let chip_path = out.join("demo.chip");
-    let opts = quantize_options(0.005, 1.0)?;
-    let compile = compile_to_dir(&net, &target, &opts, None, &chip_path, None)?;
-
     eprintln!(
-        "4/4 emulate {} test images for {} ticks each",
-        test.n, args.ticks
+        "3/3 compile to {}, write the CHIPDIR, emulate {} test images for {} ticks each",
+        target.name, test.n, args.ticks
     );
-    let config = lifchip_chip::read_chipdir(&chip_path)?;
-    let settings = EmulateSettings {
-        ticks: args.ticks,
-        encoding: Encoding::Regular,
-        seed: args.seed,
-        mode: lifchip_emulator::Mode::CycleAccurate,
-        show_progress: true,
+    let chip_path = out.join("demo.chip");
+    let options = lifchip_study::quantize_options(0.005, 1.0)?;
+    let bar = progress::bar(test.n as u64, "emulate");
+    let deployed = lifchip_study::deploy(Deployment {
+        net: &net,
+        target: &target,
+        options: &options,
+        profile: None,
+        chip_dir: &chip_path,
+        emulation: Some(Emulation {
+            data: &test,
+            settings: EmulateSettings::regular(args.ticks, args.seed),
+            float_predictions: &spiking.predictions,
+            on_progress: &|done, _| bar.set_position(done as u64),
+        }),
+    });
+    bar.finish_and_clear();
+    let deployed = deployed.map_err(|f| f.into_error(&net, &target))?;
+    let compile = &deployed.report;
+    let Some(emulate) = deployed.emulation else {
+        crate::fail!("the demo's chip was not emulated");
     };
-    let emulate = emulate_dataset(&config, &test, &settings)?;
     let chip_accuracy = emulate.accuracy.unwrap_or(0.0);
-    let agree = emulate
-        .predictions
-        .iter()
-        .zip(&spiking.predictions)
-        .filter(|(chip, float)| **chip == Some(**float))
-        .count();
-    let agreement = agree as f64 / test.n.max(1) as f64;
+    let agreement = deployed.agreement.unwrap_or(0.0);
 
     println!();
     println!(

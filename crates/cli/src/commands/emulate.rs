@@ -5,20 +5,34 @@ use std::{path::PathBuf, time::Instant};
 
 use clap::{Args, ValueEnum};
 use lifchip_chip::ChipConfig;
-use lifchip_data::{DataSource, Dataset, InputSpikes, Split};
-use lifchip_emulator::{Emulator, Mode, NeuronProbe, ProbeSet, Probes, RunOptions, SampleResult};
-use serde::Serialize;
+use lifchip_data::{DataSource, InputSpikes, Split};
+use lifchip_emulator::{Emulator, Mode, NeuronProbe, ProbeSet, Probes, RunOptions};
+use lifchip_study::{
+    EmulateReport, EmulateSettings, Encoding,
+    emulate::{ProbeReport, summarize},
+};
 
-use crate::util::{CliError, CliResult, progress, write_json};
+use crate::{
+    progress,
+    util::{CliError, CliResult, write_json},
+};
 
 /// How pixels become input spikes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Encoding {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EncodingArg {
     /// Regularly spaced spikes at `pixel * input_rate` per tick (deterministic).
     Regular,
     /// Bernoulli spikes with probability `pixel * input_rate` per tick (seeded).
     Poisson,
+}
+
+impl From<EncodingArg> for Encoding {
+    fn from(e: EncodingArg) -> Encoding {
+        match e {
+            EncodingArg::Regular => Encoding::Regular,
+            EncodingArg::Poisson => Encoding::Poisson,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -48,7 +62,7 @@ pub struct EmulateArgs {
     #[arg(long)]
     pub probe_state: bool,
     #[arg(long, value_enum, default_value = "regular")]
-    pub encoding: Encoding,
+    pub encoding: EncodingArg,
     /// Seed of Poisson encoding.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -57,213 +71,6 @@ pub struct EmulateArgs {
     pub functional: bool,
     #[arg(long)]
     pub json: Option<PathBuf>,
-}
-
-/// Overflow events of one population over the whole run.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct PopulationOverflow {
-    pub population: String,
-    pub current: u64,
-    pub voltage: u64,
-    pub accumulator: u64,
-}
-
-/// The report of `docs/interfaces.md` (`emulate --json`).
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct EmulateReport {
-    pub chip: String,
-    pub target: String,
-    pub samples: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub accuracy: Option<f64>,
-    pub ticks_per_sample: u32,
-    pub spikes: u64,
-    pub synaptic_events: u64,
-    pub cycles_per_tick_mean: f64,
-    pub cycles_per_tick_max: u64,
-    pub latency_seconds_per_sample: f64,
-    pub energy_joules_per_sample: f64,
-    pub energy_joules_per_sample_by_kind: EnergyPerSample,
-    pub overflows: Vec<PopulationOverflow>,
-    pub mode: String,
-    pub encoding: Option<Encoding>,
-    pub wall_seconds: f64,
-    pub synaptic_events_per_second: f64,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub probes: Vec<ProbeReport>,
-    /// Predicted class per sample (not in the JSON: one per image).
-    #[serde(skip)]
-    pub predictions: Vec<Option<usize>>,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct EnergyPerSample {
-    pub synops: f64,
-    pub neuron_updates: f64,
-    pub spikes_out: f64,
-    pub hops: f64,
-    pub static_power: f64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ProbeReport {
-    pub population: String,
-    pub neuron: u32,
-    pub spike_ticks: Vec<u32>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub u: Vec<i64>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub v: Vec<i64>,
-}
-
-/// What to run and how.
-pub struct EmulateSettings {
-    pub ticks: u32,
-    pub encoding: Encoding,
-    pub seed: u64,
-    pub mode: Mode,
-    pub show_progress: bool,
-}
-
-/// Adds up per-sample results into a report (accuracy filled in by the caller).
-fn summarize(
-    config: &ChipConfig,
-    results: &[SampleResult],
-    ticks: u32,
-    wall: f64,
-) -> EmulateReport {
-    let n = results.len().max(1) as f64;
-    let mut report = EmulateReport {
-        target: config.target.name.clone(),
-        samples: results.len() as u64,
-        ticks_per_sample: ticks,
-        ..EmulateReport::default()
-    };
-    let mut overflows: Vec<PopulationOverflow> = config
-        .populations
-        .iter()
-        .filter(|p| !p.is_input)
-        .map(|p| PopulationOverflow {
-            population: p.name.clone(),
-            ..PopulationOverflow::default()
-        })
-        .collect();
-    let (mut mean_sum, mut mean_n) = (0.0, 0.0);
-    for r in results {
-        report.spikes += r.spikes();
-        report.synaptic_events += r.synaptic_events();
-        report.energy_joules_per_sample += r.energy.total_joules / n;
-        let e = &mut report.energy_joules_per_sample_by_kind;
-        e.synops += r.energy.synops_joules / n;
-        e.neuron_updates += r.energy.neuron_updates_joules / n;
-        e.spikes_out += r.energy.spikes_out_joules / n;
-        e.hops += r.energy.hops_joules / n;
-        e.static_power += r.energy.static_joules / n;
-        if let Some(c) = &r.cycles {
-            mean_sum += c.cycles_per_tick_mean;
-            mean_n += 1.0;
-            report.cycles_per_tick_max = report.cycles_per_tick_max.max(c.cycles_per_tick_max);
-            report.latency_seconds_per_sample += c.latency_seconds / n;
-        }
-        for o in &r.overflows {
-            if let Some(slot) = overflows.iter_mut().find(|p| p.population == o.name) {
-                slot.current += o.current;
-                slot.voltage += o.voltage;
-                slot.accumulator += o.accumulator;
-            }
-        }
-    }
-    report.overflows = overflows;
-    report.cycles_per_tick_mean = if mean_n > 0.0 { mean_sum / mean_n } else { 0.0 };
-    report.wall_seconds = wall;
-    report.synaptic_events_per_second = if wall > 0.0 {
-        report.synaptic_events as f64 / wall
-    } else {
-        0.0
-    };
-    report.mode = match results.first().map(|r| r.mode) {
-        Some(Mode::Functional) => "functional".into(),
-        _ => "cycle_accurate".into(),
-    };
-    report
-}
-
-fn encode(pixels: &[f32], settings: &EmulateSettings, rate: f32, sample: usize) -> Vec<Vec<u32>> {
-    match settings.encoding {
-        Encoding::Regular => lifchip_data::rate_regular(pixels, rate, settings.ticks),
-        Encoding::Poisson => lifchip_data::poisson(
-            pixels,
-            rate,
-            settings.ticks,
-            settings.seed.wrapping_add(sample as u64),
-        ),
-    }
-}
-
-/// Emulates every sample of `data` on `config`; returns the report with accuracy.
-pub fn emulate_dataset(
-    config: &ChipConfig,
-    data: &Dataset,
-    settings: &EmulateSettings,
-) -> CliResult<EmulateReport> {
-    let inputs = config.inputs.len();
-    let pixels = data.rows * data.cols;
-    if pixels != inputs {
-        crate::fail!(
-            "the chip takes {inputs} input channels but the data has {}x{} = {pixels} pixels per image",
-            data.rows,
-            data.cols
-        );
-    }
-    let readout = config
-        .populations
-        .get(config.readout as usize)
-        .map_or(0, |p| p.placement.len());
-    if data.num_classes() > readout {
-        crate::fail!(
-            "the data has {} classes but the chip's readout population has {readout} neurons",
-            data.num_classes()
-        );
-    }
-    let emulator = Emulator::new(config)?;
-    let options = RunOptions {
-        ticks: settings.ticks,
-        mode: settings.mode,
-        probes: Probes::default(),
-    };
-    let bar = if settings.show_progress {
-        progress(data.n as u64, "emulate")
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let started = Instant::now();
-    let mut results = Vec::with_capacity(data.n);
-    let rate = config.input_rate as f32;
-    // Chunks bound the memory the encoded spikes take.
-    for chunk_start in (0..data.n).step_by(256) {
-        let chunk_end = (chunk_start + 256).min(data.n);
-        let batch: Vec<Vec<Vec<u32>>> = (chunk_start..chunk_end)
-            .map(|i| encode(&data.pixels_f32(i), settings, rate, i))
-            .collect();
-        results.extend(emulator.run_batch(&batch, &options)?);
-        bar.set_position(chunk_end as u64);
-    }
-    bar.finish_and_clear();
-    let wall = started.elapsed().as_secs_f64();
-    let mut report = summarize(config, &results, settings.ticks, wall);
-    let correct = results
-        .iter()
-        .zip(&data.labels)
-        .filter(|(r, label)| r.predicted_class() == Some(**label as usize))
-        .count();
-    report.accuracy = Some(if data.n > 0 {
-        correct as f64 / data.n as f64
-    } else {
-        0.0
-    });
-    report.predictions = results.iter().map(SampleResult::predicted_class).collect();
-    report.encoding = Some(settings.encoding);
-    Ok(report)
 }
 
 fn probe_set(config: &ChipConfig, probe: Option<&str>) -> CliResult<ProbeSet> {
@@ -309,7 +116,7 @@ fn probe_reports(config: &ChipConfig, probes: &[NeuronProbe]) -> Vec<ProbeReport
 }
 
 /// Prints the human summary of an emulation report.
-pub fn print_report(report: &EmulateReport) {
+fn print_report(report: &EmulateReport) {
     if let Some(acc) = report.accuracy {
         println!(
             "accuracy                  {:.2}% of {} samples",
@@ -406,12 +213,16 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
         let data = lifchip_data::load(&source, split, args.limit)?;
         let settings = EmulateSettings {
             ticks: args.ticks.unwrap_or(100),
-            encoding: args.encoding,
+            encoding: args.encoding.into(),
             seed: args.seed,
             mode,
-            show_progress: true,
         };
-        emulate_dataset(&config, &data, &settings)?
+        let bar = progress::bar(data.n as u64, "emulate");
+        let report = lifchip_study::emulate_dataset(&config, &data, &settings, &|done, _| {
+            bar.set_position(done as u64)
+        });
+        bar.finish_and_clear();
+        report?
     };
     report.chip = args.chip.display().to_string();
     print_report(&report);

@@ -1,15 +1,15 @@
 //! `lifchip profile`: measure every neuron's firing rate on training data and write the rate
 //! profile that `lifchip compile --profile` uses to weight inter-core traffic.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
-use lifchip_compiler::{PopulationRates, QuantizeOptions, RateProfile};
+use lifchip_compiler::QuantizeOptions;
 use lifchip_data::{DataSource, Split};
-use lifchip_net::Net;
-use lifchip_train::{FiringRates, RateCurve};
+use lifchip_study::profile::to_profile;
+use lifchip_train::RateCurve;
 
-use crate::util::{CliError, CliResult, write_json};
+use crate::util::{CliResult, write_json};
 
 #[derive(Args)]
 pub struct ProfileArgs {
@@ -37,54 +37,6 @@ pub struct ProfileArgs {
     pub out: PathBuf,
 }
 
-/// Turns measured rates into spikes per tick: inputs `pixel × input_rate`, neurons `Hz × dt`.
-pub fn to_profile(
-    net: &Net,
-    rates: Vec<FiringRates>,
-    opts: &QuantizeOptions,
-    source: String,
-) -> RateProfile {
-    RateProfile {
-        source,
-        net_hash: net.fingerprint(),
-        dt: Some(opts.dt),
-        input_rate: Some(opts.input_rate),
-        populations: rates
-            .into_iter()
-            .map(|p| {
-                let scale = if p.input { opts.input_rate } else { opts.dt };
-                PopulationRates {
-                    name: p.name,
-                    rates: p
-                        .rates
-                        .iter()
-                        .map(|&r| (f64::from(r) * scale) as f32)
-                        .collect(),
-                }
-            })
-            .collect(),
-    }
-}
-
-/// Reads a rate profile written by `lifchip profile`.
-pub fn load_profile(path: &Path) -> CliResult<RateProfile> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError(format!("rate profile {}: cannot read: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
-        // serde_json appends " at line L column C"; the position goes in front instead.
-        let message = e.to_string();
-        let message = message
-            .rsplit_once(" at line ")
-            .map_or(message.as_str(), |(m, _)| m);
-        CliError(format!(
-            "rate profile {}:{}:{}: {message}; expected the JSON that `lifchip profile` writes",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
-    })
-}
-
 pub fn run(args: ProfileArgs) -> CliResult<()> {
     let curve = match args.curve.as_str() {
         "net" => RateCurve::Net,
@@ -95,7 +47,7 @@ pub fn run(args: ProfileArgs) -> CliResult<()> {
         crate::fail!("--limit 0: expected at least one image");
     }
     let opts =
-        super::compile::quantize_options(QuantizeOptions::default().synapse_tau, args.input_rate)?;
+        lifchip_study::quantize_options(QuantizeOptions::default().synapse_tau, args.input_rate)?;
     let net = lifchip_net::load(&args.net)?;
     let source = DataSource::parse(&args.data)?;
     let split: Split = args.split.parse()?;

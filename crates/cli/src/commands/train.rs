@@ -4,10 +4,12 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use indicatif::ProgressBar;
-use lifchip_train::{Progress, QatConfig, TrainConfig, TrainOptions, TrainReport};
+use lifchip_train::{QatConfig, TrainConfig, TrainOptions, TrainReport};
 
-use crate::util::{CliError, CliResult, progress, write_json};
+use crate::{
+    progress,
+    util::{CliError, CliResult, write_json},
+};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -66,54 +68,20 @@ pub struct TrainArgs {
 }
 
 /// Trains with a progress bar per epoch on stderr.
-pub fn train_with_progress(
+fn train_with_progress(
     config: &TrainConfig,
     options: &TrainOptions,
 ) -> CliResult<(lifchip_net::Net, TrainReport)> {
-    let mut on_progress = progress_printer();
-    Ok(lifchip_train::train(config, &mut on_progress, options)?)
-}
-
-/// A progress callback: a bar per epoch, and one line per finished epoch, on stderr.
-fn progress_printer() -> impl FnMut(&Progress) {
-    let mut bar: Option<ProgressBar> = None;
-    move |p: &Progress| match p {
-        Progress::Batch {
-            epoch,
-            epochs,
-            batch,
-            batches,
-            loss,
-            ..
-        } => {
-            let b = bar.get_or_insert_with(|| {
-                progress(*batches as u64, &format!("epoch {epoch}/{epochs}"))
-            });
-            b.set_position(*batch as u64);
-            if batch % 20 == 0 {
-                b.set_prefix(format!("loss {loss:.3}"));
-            }
-        }
-        Progress::Epoch(stats) => {
-            if let Some(b) = bar.take() {
-                b.finish_and_clear();
-            }
-            let test = stats
-                .test_accuracy
-                .map_or_else(String::new, |a| format!(", test {:.2}%", a * 100.0));
-            eprintln!(
-                "epoch {}: loss {:.4}, train {:.2}%{test}, {:.1} s",
-                stats.epoch,
-                stats.loss,
-                stats.train_accuracy * 100.0,
-                stats.seconds
-            );
-        }
-    }
+    let mut training = progress::Training::default();
+    Ok(lifchip_train::train(
+        config,
+        &mut |p| training.show(p),
+        options,
+    )?)
 }
 
 /// The QAT settings of `lifchip train --qat` for `target`.
-pub fn qat_config(args: &TrainArgs, target: &lifchip_target::Target) -> CliResult<QatConfig> {
+fn qat_config(args: &TrainArgs, target: &lifchip_target::Target) -> CliResult<QatConfig> {
     let mut q = QatConfig::from_target(target);
     q.data.clone_from(&args.data);
     q.train_limit = args.train_limit;
@@ -136,40 +104,8 @@ pub fn qat_config(args: &TrainArgs, target: &lifchip_target::Target) -> CliResul
     Ok(q)
 }
 
-/// Fine-tunes with a progress bar per epoch on stderr.
-pub fn fine_tune_with_progress(
-    net: &lifchip_net::Net,
-    qat: &QatConfig,
-    options: &TrainOptions,
-) -> CliResult<(lifchip_net::Net, TrainReport)> {
-    let mut on_progress = progress_printer();
-    Ok(lifchip_train::fine_tune(
-        net,
-        qat,
-        &mut on_progress,
-        options,
-    )?)
-}
-
-/// Fine-tunes on a training set already in memory (no per-epoch test), with progress on stderr.
-pub fn fine_tune_on_with_progress(
-    net: &lifchip_net::Net,
-    qat: &QatConfig,
-    train: &lifchip_data::Dataset,
-) -> CliResult<(lifchip_net::Net, TrainReport)> {
-    let mut on_progress = progress_printer();
-    Ok(lifchip_train::fine_tune_on(
-        net,
-        qat,
-        train,
-        None,
-        &mut on_progress,
-        &TrainOptions::default(),
-    )?)
-}
-
 fn run_qat(args: &TrainArgs, target_ref: &str, init: &std::path::Path) -> CliResult<()> {
-    let target = crate::commands::compile::load_target(target_ref)?;
+    let target = lifchip_target::resolve(target_ref)?;
     let qat = qat_config(args, &target)?;
     let net = lifchip_net::load(init)?;
     let options = TrainOptions {
@@ -196,7 +132,9 @@ fn run_qat(args: &TrainArgs, target_ref: &str, init: &std::path::Path) -> CliRes
         "fine-tuning {} for {} ({}-bit weights, {:?}): {} epochs, lr {:e}",
         net.name, target.name, qat.weight_bits, qat.encoding, qat.epochs, qat.lr
     );
-    let (tuned, report) = fine_tune_with_progress(&net, &qat, &options)?;
+    let mut training = progress::Training::default();
+    let (tuned, report) =
+        lifchip_train::fine_tune(&net, &qat, &mut |p| training.show(p), &options)?;
     lifchip_net::save(&tuned, &args.out)?;
     if let Some(json) = &args.json {
         #[derive(serde::Serialize)]
@@ -254,7 +192,7 @@ fn plot_curves(args: &TrainArgs, report: &TrainReport) -> CliResult<()> {
             .iter()
             .map(|e| (e.epoch as f64, e.loss, e.train_accuracy, e.test_accuracy))
             .collect();
-        crate::commands::sweep::plot::training_curves(&points, dir)?;
+        lifchip_study::plot::training_curves(&points, dir)?;
     }
     Ok(())
 }

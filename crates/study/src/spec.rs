@@ -13,7 +13,9 @@ use serde::{
 };
 use serde_yaml::Value;
 
-use crate::util::{CliError, CliResult};
+use lifchip_target::tree::{Node, NodeKind};
+
+use crate::error::{Location, StudyError, StudyResult};
 
 /// Axis names that are sweep settings rather than target fields (target fields are always
 /// dotted paths such as `precision.weight_bits`).
@@ -311,47 +313,69 @@ pub fn show_value(v: &Value) -> String {
 pub struct SpecFile {
     pub spec: Spec,
     pub path: PathBuf,
-    pub text: String,
+    /// The marked YAML tree of the text, for the line and column of a key.
+    tree: Option<Node>,
 }
 
 impl SpecFile {
     /// Reads and checks a spec file; every error names the file, line and column.
-    pub fn load(path: &Path) -> CliResult<SpecFile> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+    pub fn load(path: &Path) -> StudyResult<SpecFile> {
+        let text = std::fs::read_to_string(path).map_err(|source| StudyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(text, path)
     }
 
-    pub fn parse(text: String, path: &Path) -> CliResult<SpecFile> {
+    pub fn parse(text: String, path: &Path) -> StudyResult<SpecFile> {
         let spec: Spec = serde_yaml::from_str(&text).map_err(|e| {
             let mut message = e.to_string();
             if let Some(at) = message.rfind(" at line ") {
                 message.truncate(at);
             }
-            match e.location() {
-                Some(l) => CliError(format!(
-                    "{}:{}:{}: {message}",
-                    path.display(),
-                    l.line(),
-                    l.column()
-                )),
-                None => CliError(format!("{}: {message}", path.display())),
+            StudyError::Spec {
+                at: Location {
+                    file: path.to_path_buf(),
+                    line_column: e.location().map(|l| (l.line(), l.column())),
+                },
+                message,
             }
         })?;
+        // serde has read the text, so the marked tree builds; without one, places are the file.
+        let tree = lifchip_target::tree::build(&text)
+            .ok()
+            .and_then(|doc| doc.root);
         let file = SpecFile {
             spec,
             path: path.to_path_buf(),
-            text,
+            tree,
         };
         file.check()?;
         Ok(file)
     }
 
-    /// `FILE:LINE:COLUMN` of the key at `keys` (a path of mapping keys), or `FILE`.
-    pub fn at(&self, keys: &[&str]) -> String {
-        match locate(&self.text, keys) {
-            Some((line, column)) => format!("{}:{line}:{column}", self.path.display()),
-            None => self.path.display().to_string(),
+    /// The place of the key at `keys` (a path of mapping keys): its line and column when it is
+    /// written in the file, else the file alone.
+    pub fn at(&self, keys: &[&str]) -> Location {
+        Location {
+            file: self.path.clone(),
+            line_column: self.tree.as_ref().and_then(|root| locate(root, keys)),
+        }
+    }
+
+    /// The whole file as a place (for what is missing from it).
+    pub fn file(&self) -> Location {
+        Location {
+            file: self.path.clone(),
+            line_column: None,
+        }
+    }
+
+    /// An error at the key at `keys`.
+    pub fn error(&self, keys: &[&str], message: impl Into<String>) -> StudyError {
+        StudyError::Spec {
+            at: self.at(keys),
+            message: message.into(),
         }
     }
 
@@ -376,49 +400,55 @@ impl SpecFile {
         self.spec.axes.0.iter().find(|a| a.name == name)
     }
 
-    fn check(&self) -> CliResult<()> {
+    fn check(&self) -> StudyResult<()> {
         let s = &self.spec;
         match (&s.net, &s.train) {
-            (Some(_), Some(_)) => crate::fail!(
-                "{}: give either `net:` (a trained net) or `train:` (a training config), not both",
-                self.at(&["train"])
-            ),
-            (None, None) => crate::fail!(
-                "{}: missing `net:` (a trained net) or `train:` (a training config)",
-                self.path.display()
-            ),
+            (Some(_), Some(_)) => {
+                return Err(self.error(
+                    &["train"],
+                    "give either `net:` (a trained net) or `train:` (a training config), not both",
+                ));
+            }
+            (None, None) => {
+                return Err(StudyError::Spec {
+                    at: self.file(),
+                    message: "missing `net:` (a trained net) or `train:` (a training config)"
+                        .into(),
+                });
+            }
             _ => {}
         }
         if s.target.is_none() && self.axis(TARGET_AXIS).is_none() {
-            crate::fail!(
-                "{}: missing `target:` (a built-in target such as loihi-like, or a target file), \
-                 or an axis `target: [...]`",
-                self.path.display()
-            );
+            return Err(StudyError::Spec {
+                at: self.file(),
+                message: "missing `target:` (a built-in target such as loihi-like, or a target \
+                          file), or an axis `target: [...]`"
+                    .into(),
+            });
         }
         if s.samples == 0 {
-            crate::fail!("{}: samples: expected at least 1", self.at(&["samples"]));
+            return Err(self.error(&["samples"], "samples: expected at least 1"));
         }
         if s.ticks == 0 {
-            crate::fail!("{}: ticks: expected at least 1", self.at(&["ticks"]));
+            return Err(self.error(&["ticks"], "ticks: expected at least 1"));
         }
         if s.downsample == 0 {
-            crate::fail!(
-                "{}: downsample: expected a factor of at least 1",
-                self.at(&["downsample"])
-            );
+            return Err(self.error(
+                &["downsample"],
+                "downsample: expected a factor of at least 1",
+            ));
         }
         if !(s.synapse_tau.is_finite() && s.synapse_tau >= 0.0) {
-            crate::fail!(
-                "{}: synapse_tau: expected a number of seconds >= 0",
-                self.at(&["synapse_tau"])
-            );
+            return Err(self.error(
+                &["synapse_tau"],
+                "synapse_tau: expected a number of seconds >= 0",
+            ));
         }
         if !(s.input_rate.is_finite() && s.input_rate > 0.0 && s.input_rate <= 1.0) {
-            crate::fail!(
-                "{}: input_rate: expected spikes per tick in (0, 1]",
-                self.at(&["input_rate"])
-            );
+            return Err(self.error(
+                &["input_rate"],
+                "input_rate: expected spikes per tick in (0, 1]",
+            ));
         }
         if s.mode == SweepMode::List {
             let first = &s.axes.0[0];
@@ -428,15 +458,17 @@ impl SpecFile {
                 .iter()
                 .find(|a| a.values.len() != first.values.len())
             {
-                crate::fail!(
-                    "{}: axes.{}: {} values, but mode list needs every axis to have as many as \
-                     `{}` ({})",
-                    self.at(&["axes", &a.name]),
-                    a.name,
-                    a.values.len(),
-                    first.name,
-                    first.values.len()
-                );
+                return Err(self.error(
+                    &["axes", &a.name],
+                    format!(
+                        "axes.{}: {} values, but mode list needs every axis to have as many as \
+                         `{}` ({})",
+                        a.name,
+                        a.values.len(),
+                        first.name,
+                        first.values.len()
+                    ),
+                ));
             }
         }
         Ok(())
@@ -492,41 +524,20 @@ impl SpecFile {
     }
 }
 
-/// Line and column (1-based) of the key at `keys` in block-style YAML `text`: each key is looked
-/// for below the previous one, at a deeper indentation. `None` when it is not written there
-/// (e.g. a default, or flow style).
-pub fn locate(text: &str, keys: &[&str]) -> Option<(usize, usize)> {
+/// Line and column (1-based) of the key at `keys` below `root`: each key is looked for in the
+/// mapping the previous one holds. `None` when it is not written there (e.g. a default).
+fn locate(root: &Node, keys: &[&str]) -> Option<(usize, usize)> {
+    let mut node = root;
     let mut found = None;
-    let mut parent_indent: Option<usize> = None;
-    let mut start = 0;
-    let lines: Vec<&str> = text.lines().collect();
     for key in keys {
-        let mut hit = None;
-        for (k, line) in lines.iter().enumerate().skip(start) {
-            let body = line.trim_start();
-            if body.is_empty() || body.starts_with('#') {
-                continue;
-            }
-            let indent = line.len() - body.len();
-            if parent_indent.is_some_and(|p| indent <= p) {
-                break; // left the parent's block
-            }
-            let matches = [
-                format!("{key}:"),
-                format!("\"{key}\":"),
-                format!("'{key}':"),
-            ]
+        let NodeKind::Map(entries) = &node.kind else {
+            return None;
+        };
+        let (k, v) = entries
             .iter()
-            .any(|m| body.starts_with(m.as_str()));
-            if matches {
-                hit = Some((k, indent));
-                break;
-            }
-        }
-        let (k, indent) = hit?;
-        found = Some((k + 1, indent + 1));
-        parent_indent = Some(indent);
-        start = k + 1;
+            .find(|(k, _)| matches!(&k.kind, NodeKind::Scalar { text, .. } if text == key))?;
+        found = Some((k.pos.line, k.pos.column));
+        node = v;
     }
     found
 }
@@ -535,7 +546,7 @@ pub fn locate(text: &str, keys: &[&str]) -> Option<(usize, usize)> {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> CliResult<SpecFile> {
+    fn parse(text: &str) -> StudyResult<SpecFile> {
         SpecFile::parse(text.to_string(), Path::new("s.yaml"))
     }
 
@@ -543,46 +554,54 @@ mod tests {
     fn locates_nested_keys() {
         let text =
             "net: a\naxes:\n  # comment\n  core.neurons: [1, 2]\n  target: [x]\nsamples: 3\n";
-        assert_eq!(locate(text, &["axes", "target"]), Some((5, 3)));
-        assert_eq!(locate(text, &["samples"]), Some((6, 1)));
-        assert_eq!(locate(text, &["axes", "samples"]), None);
-        assert_eq!(locate(text, &["nothing"]), None);
+        let root = lifchip_target::tree::build(text).unwrap().root.unwrap();
+        assert_eq!(locate(&root, &["axes", "target"]), Some((5, 3)));
+        assert_eq!(locate(&root, &["samples"]), Some((6, 1)));
+        assert_eq!(locate(&root, &["axes", "samples"]), None);
+        assert_eq!(locate(&root, &["nothing"]), None);
+        assert_eq!(locate(&root, &["net", "x"]), None);
+        // Flow style and quoted keys have places too.
+        let root = lifchip_target::tree::build("axes: {ticks: [5], \"core.neurons\": [1]}\n")
+            .unwrap()
+            .root
+            .unwrap();
+        assert_eq!(locate(&root, &["axes", "core.neurons"]), Some((1, 20)));
     }
 
     #[test]
     fn errors_name_line_and_column() {
         let e = parse("net: a\ntarget: tiny\naxes:\n  precision.weight_bits: []\n")
             .err()
-            .map(|e| e.0)
+            .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.starts_with("s.yaml:4:"), "{e}");
         assert!(e.contains("empty"), "{e}");
         let e = parse("net: a\ntarget: tiny\naxes:\n  weight_bits: [1]\n")
             .err()
-            .map(|e| e.0)
+            .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.starts_with("s.yaml:4:"), "{e}");
         assert!(e.contains("unknown axis `weight_bits`"), "{e}");
         let e = parse("net: a\ntarget: tiny\naxes: {ticks: [0]}\n")
             .err()
-            .map(|e| e.0)
+            .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.starts_with("s.yaml:3:"), "{e}");
         let e = parse("net: a\ntarget: tiny\nsamples: 0\naxes: {ticks: [5]}\n")
             .err()
-            .map(|e| e.0)
+            .map(|e| e.to_string())
             .unwrap_or_default();
         assert_eq!(e, "s.yaml:3:1: samples: expected at least 1");
         let e = parse("net: a\ntrain: b\ntarget: tiny\naxes: {ticks: [5]}\n")
             .err()
-            .map(|e| e.0)
+            .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.starts_with("s.yaml:2:1: give either"), "{e}");
         let e = parse(
             "net: a\ntarget: tiny\nmode: list\naxes:\n  ticks: [5]\n  core.neurons: [1, 2]\n",
         )
         .err()
-        .map(|e| e.0)
+        .map(|e| e.to_string())
         .unwrap_or_default();
         assert!(
             e.starts_with("s.yaml:6:3: axes.core.neurons: 2 values"),
@@ -590,7 +609,7 @@ mod tests {
         );
         let e = parse("net: a\ntarget: tiny\nbogus: 1\naxes: {ticks: [5]}\n")
             .err()
-            .map(|e| e.0)
+            .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.starts_with("s.yaml:3:1: unknown field `bogus`"), "{e}");
     }

@@ -1,0 +1,237 @@
+//! Emulating a chip configuration on a dataset: the emulation report (accuracy, spikes, cycles,
+//! latency, energy, overflows) that `lifchip emulate`, `demo` and every sweep point share.
+
+use std::time::Instant;
+
+use lifchip_chip::ChipConfig;
+use lifchip_data::Dataset;
+use lifchip_emulator::{Emulator, Mode, Probes, RunOptions, SampleResult};
+use serde::Serialize;
+
+use crate::error::{StudyError, StudyResult};
+
+/// How pixels become input spikes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// Regularly spaced spikes at `pixel * input_rate` per tick (deterministic).
+    Regular,
+    /// Bernoulli spikes with probability `pixel * input_rate` per tick (seeded).
+    Poisson,
+}
+
+/// Overflow events of one population over the whole run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PopulationOverflow {
+    pub population: String,
+    pub current: u64,
+    pub voltage: u64,
+    pub accumulator: u64,
+}
+
+/// The report of `docs/interfaces.md` (`emulate --json`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct EmulateReport {
+    pub chip: String,
+    pub target: String,
+    pub samples: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    pub ticks_per_sample: u32,
+    pub spikes: u64,
+    pub synaptic_events: u64,
+    pub cycles_per_tick_mean: f64,
+    pub cycles_per_tick_max: u64,
+    pub latency_seconds_per_sample: f64,
+    pub energy_joules_per_sample: f64,
+    pub energy_joules_per_sample_by_kind: EnergyPerSample,
+    pub overflows: Vec<PopulationOverflow>,
+    pub mode: String,
+    pub encoding: Option<Encoding>,
+    pub wall_seconds: f64,
+    pub synaptic_events_per_second: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeReport>,
+    /// Predicted class per sample (not in the JSON: one per image).
+    #[serde(skip)]
+    pub predictions: Vec<Option<usize>>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct EnergyPerSample {
+    pub synops: f64,
+    pub neuron_updates: f64,
+    pub spikes_out: f64,
+    pub hops: f64,
+    pub static_power: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeReport {
+    pub population: String,
+    pub neuron: u32,
+    pub spike_ticks: Vec<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub u: Vec<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub v: Vec<i64>,
+}
+
+/// What to run and how.
+#[derive(Clone, Copy, Debug)]
+pub struct EmulateSettings {
+    pub ticks: u32,
+    pub encoding: Encoding,
+    /// Seed of Poisson encoding (sample `i` uses `seed + i`).
+    pub seed: u64,
+    pub mode: Mode,
+}
+
+impl EmulateSettings {
+    /// Regular encoding, cycle-accurate: what `demo` and the sweep's points run.
+    pub fn regular(ticks: u32, seed: u64) -> Self {
+        EmulateSettings {
+            ticks,
+            encoding: Encoding::Regular,
+            seed,
+            mode: Mode::CycleAccurate,
+        }
+    }
+}
+
+/// Adds up per-sample results into a report (accuracy filled in by the caller).
+pub fn summarize(
+    config: &ChipConfig,
+    results: &[SampleResult],
+    ticks: u32,
+    wall: f64,
+) -> EmulateReport {
+    let n = results.len().max(1) as f64;
+    let mut report = EmulateReport {
+        target: config.target.name.clone(),
+        samples: results.len() as u64,
+        ticks_per_sample: ticks,
+        ..EmulateReport::default()
+    };
+    let mut overflows: Vec<PopulationOverflow> = config
+        .populations
+        .iter()
+        .filter(|p| !p.is_input)
+        .map(|p| PopulationOverflow {
+            population: p.name.clone(),
+            ..PopulationOverflow::default()
+        })
+        .collect();
+    let (mut mean_sum, mut mean_n) = (0.0, 0.0);
+    for r in results {
+        report.spikes += r.spikes();
+        report.synaptic_events += r.synaptic_events();
+        report.energy_joules_per_sample += r.energy.total_joules / n;
+        let e = &mut report.energy_joules_per_sample_by_kind;
+        e.synops += r.energy.synops_joules / n;
+        e.neuron_updates += r.energy.neuron_updates_joules / n;
+        e.spikes_out += r.energy.spikes_out_joules / n;
+        e.hops += r.energy.hops_joules / n;
+        e.static_power += r.energy.static_joules / n;
+        if let Some(c) = &r.cycles {
+            mean_sum += c.cycles_per_tick_mean;
+            mean_n += 1.0;
+            report.cycles_per_tick_max = report.cycles_per_tick_max.max(c.cycles_per_tick_max);
+            report.latency_seconds_per_sample += c.latency_seconds / n;
+        }
+        for o in &r.overflows {
+            if let Some(slot) = overflows.iter_mut().find(|p| p.population == o.name) {
+                slot.current += o.current;
+                slot.voltage += o.voltage;
+                slot.accumulator += o.accumulator;
+            }
+        }
+    }
+    report.overflows = overflows;
+    report.cycles_per_tick_mean = if mean_n > 0.0 { mean_sum / mean_n } else { 0.0 };
+    report.wall_seconds = wall;
+    report.synaptic_events_per_second = if wall > 0.0 {
+        report.synaptic_events as f64 / wall
+    } else {
+        0.0
+    };
+    report.mode = match results.first().map(|r| r.mode) {
+        Some(Mode::Functional) => "functional".into(),
+        _ => "cycle_accurate".into(),
+    };
+    report
+}
+
+fn encode(pixels: &[f32], settings: &EmulateSettings, rate: f32, sample: usize) -> Vec<Vec<u32>> {
+    match settings.encoding {
+        Encoding::Regular => lifchip_data::rate_regular(pixels, rate, settings.ticks),
+        Encoding::Poisson => lifchip_data::poisson(
+            pixels,
+            rate,
+            settings.ticks,
+            settings.seed.wrapping_add(sample as u64),
+        ),
+    }
+}
+
+/// Emulates every sample of `data` on `config`; returns the report with accuracy.
+/// `on_progress(done, total)` is called after every chunk of samples.
+pub fn emulate_dataset(
+    config: &ChipConfig,
+    data: &Dataset,
+    settings: &EmulateSettings,
+    on_progress: &dyn Fn(usize, usize),
+) -> StudyResult<EmulateReport> {
+    let inputs = config.inputs.len();
+    let pixels = data.rows * data.cols;
+    if pixels != inputs {
+        return Err(StudyError::InputsMismatch {
+            inputs,
+            rows: data.rows,
+            cols: data.cols,
+        });
+    }
+    let readout = config
+        .populations
+        .get(config.readout as usize)
+        .map_or(0, |p| p.placement.len());
+    if data.num_classes() > readout {
+        return Err(StudyError::ClassesMismatch {
+            classes: data.num_classes(),
+            readout,
+        });
+    }
+    let emulator = Emulator::new(config)?;
+    let options = RunOptions {
+        ticks: settings.ticks,
+        mode: settings.mode,
+        probes: Probes::default(),
+    };
+    let started = Instant::now();
+    let mut results = Vec::with_capacity(data.n);
+    let rate = config.input_rate as f32;
+    // Chunks bound the memory the encoded spikes take.
+    for chunk_start in (0..data.n).step_by(256) {
+        let chunk_end = (chunk_start + 256).min(data.n);
+        let batch: Vec<Vec<Vec<u32>>> = (chunk_start..chunk_end)
+            .map(|i| encode(&data.pixels_f32(i), settings, rate, i))
+            .collect();
+        results.extend(emulator.run_batch(&batch, &options)?);
+        on_progress(chunk_end, data.n);
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let mut report = summarize(config, &results, settings.ticks, wall);
+    let correct = results
+        .iter()
+        .zip(&data.labels)
+        .filter(|(r, label)| r.predicted_class() == Some(**label as usize))
+        .count();
+    report.accuracy = Some(if data.n > 0 {
+        correct as f64 / data.n as f64
+    } else {
+        0.0
+    });
+    report.predictions = results.iter().map(SampleResult::predicted_class).collect();
+    report.encoding = Some(settings.encoding);
+    Ok(report)
+}

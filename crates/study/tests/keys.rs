@@ -1,0 +1,41 @@
+//! The cache keys of a committed sweep: planning `examples/sweeps/core-limits.yaml` again must
+//! give the keys its `results.json` holds, so results written by earlier builds stay valid.
+
+use std::path::Path;
+
+use lifchip_study::{cache, plan, spec::SpecFile};
+
+#[test]
+fn committed_results_keep_their_keys() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let file = SpecFile::load(&root.join("examples/sweeps/core-limits.yaml")).unwrap();
+    let spec = &file.spec;
+    let config =
+        lifchip_train::TrainConfig::load(&file.relative(spec.train.as_ref().unwrap())).unwrap();
+    let net = cache::key(&[
+        "lifchip-sweep-train-1",
+        &config.to_yaml_string(),
+        &spec.downsample.to_string(),
+    ]);
+    let data_desc = format!(
+        "{}|{}|{}|{}",
+        spec.data, spec.split, spec.samples, spec.downsample
+    );
+    let bases = plan::resolve_targets(&file).unwrap();
+    let plans = plan::plan_points(
+        &file,
+        &bases,
+        &format!("{net}|reference"),
+        &data_desc,
+        "",
+        "",
+    );
+    let text =
+        std::fs::read_to_string(root.join("examples/sweeps/results/core-limits/results.json"))
+            .unwrap();
+    let results: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(plans.len(), results.len());
+    for (p, r) in plans.iter().zip(&results) {
+        assert_eq!(Some(p.key.as_str()), r["key"].as_str(), "point {}", p.index);
+    }
+}
