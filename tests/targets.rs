@@ -48,3 +48,26 @@ fn broken_target_lists_every_problem_with_lines() {
         run.stderr
     );
 }
+
+#[test]
+fn show_prints_a_builtin_target_that_checks_as_a_file() {
+    let dir = tempdir();
+    let run = lifchip(dir.path(), &["targets", "show", "xylo-like"]);
+    run.ok();
+    assert_eq!(
+        run.stdout,
+        std::fs::read_to_string(root().join("targets/xylo-like.yaml")).unwrap()
+    );
+    // A variant starts from it.
+    let file = dir.path().join("variant.yaml");
+    std::fs::write(
+        &file,
+        run.stdout
+            .replacen("name: xylo-like", "name: xylo-variant", 1),
+    )
+    .unwrap();
+    lifchip(dir.path(), &["targets", "check", &path_str(&file)]).ok();
+    let run = lifchip(dir.path(), &["targets", "show", "xylo"]);
+    run.fails(1);
+    assert!(run.stderr.contains("xylo-like"), "{}", run.stderr);
+}

@@ -5,6 +5,7 @@ mod util;
 
 mod cli_basics;
 mod compile_emulate;
+mod export_chip;
 mod fanin_split;
 mod nir;
 mod profile;

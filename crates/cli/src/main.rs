@@ -38,6 +38,8 @@ enum Command {
     Emulate(commands::emulate::EmulateArgs),
     /// Write one self-contained HTML report of a CHIPDIR and optionally an emulation run.
     Report(commands::report::ReportArgs),
+    /// Export a CHIPDIR in a vendor's format (Xylo via Rockpool).
+    ExportChip(commands::export_chip::ExportChipArgs),
     /// Sweep target parameters: compile and emulate every point, collect results and plots.
     Sweep(commands::sweep::SweepArgs),
     /// Import a NIR file (snnTorch, Norse, Sinabs...) as a lifchip net.
@@ -53,6 +55,11 @@ enum Command {
 enum TargetsCommand {
     /// List the built-in targets.
     List,
+    /// Print a built-in target's YAML (start a variant from it).
+    Show {
+        /// Built-in target name (see `lifchip targets list`).
+        name: String,
+    },
     /// Check target files, reporting every problem with its line and column.
     Check(CheckArgs),
 }
@@ -74,10 +81,12 @@ fn main() -> ExitCode {
         Command::Compile(a) => commands::compile::run(a),
         Command::Emulate(a) => commands::emulate::run(a),
         Command::Report(a) => commands::report::run(a),
+        Command::ExportChip(a) => commands::export_chip::run(a),
         Command::Sweep(a) => commands::sweep::run(a),
         Command::Import(a) => commands::import::run(a),
         Command::Export(a) => commands::export::run(a),
         Command::Targets(TargetsCommand::List) => commands::targets::list(),
+        Command::Targets(TargetsCommand::Show { name }) => commands::targets::show(&name),
         Command::Targets(TargetsCommand::Check(a)) => commands::targets::check(&a.files),
     };
     match result {

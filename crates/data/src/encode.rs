@@ -75,14 +75,23 @@ pub fn poisson(pixels: &[f32], max_rate_per_tick: f32, ticks: u32, seed: u64) ->
         .collect()
 }
 
+/// Most spikes one entry of an input-spikes file may give an input in one tick (a count
+/// expands into that many deliveries: bounded so a file cannot ask for unbounded work).
+pub const MAX_SPIKE_COUNT: u32 = 255;
+
 /// An explicit list of input spikes, as read from (or written to) an input-spikes JSON file:
-/// `{"ticks": T, "spikes": [[tick, input_index], ...]}`.
+/// `{"ticks": T, "spikes": [[tick, input_index], [tick, input_index, count], ...]}` — an entry
+/// with a count gives that input `count` spikes in that tick (multi-event inputs, e.g. Xylo's
+/// up to 15 events per channel per tick).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct InputSpikes {
     /// Length of the run in ticks; every spike's tick is `< ticks`.
     pub ticks: u32,
     /// `(tick, input_index)` pairs, in file order.
     pub spikes: Vec<(u32, u32)>,
+    /// Spikes per entry of `spikes` (`1..=MAX_SPIKE_COUNT`); empty when every entry is one spike.
+    #[serde(skip)]
+    pub counts: Vec<u32>,
 }
 
 /// The JSON shape before checking; entries are kept as raw values to report errors per entry.
@@ -147,12 +156,16 @@ impl InputSpikes {
             .iter()
             .enumerate()
             .map(|(k, v)| {
-                let (t, i) = match v.as_array().map(Vec::as_slice) {
-                    Some([t, i]) => (t, i),
+                let (t, i, c) = match v.as_array().map(Vec::as_slice) {
+                    Some([t, i]) => (t, i, None),
+                    Some([t, i, c]) => (t, i, Some(c)),
                     _ => {
                         return Err(entry_err(
                             k,
-                            format!("expected a pair [tick, input_index], got {}", short(v)),
+                            format!(
+                                "expected [tick, input_index] or [tick, input_index, count], got {}",
+                                short(v)
+                            ),
                         ));
                     }
                 };
@@ -175,10 +188,35 @@ impl InputSpikes {
                 if tick >= ticks {
                     return Err(entry_err(k, tick_range(tick, ticks)));
                 }
-                Ok((tick, index))
+                let count = match c {
+                    None => 1,
+                    Some(c) => match c.as_u64() {
+                        Some(n @ 1..) if n <= u64::from(MAX_SPIKE_COUNT) => n as u32,
+                        _ => {
+                            return Err(entry_err(
+                                k,
+                                format!(
+                                    "count {} is not an integer in 1..={MAX_SPIKE_COUNT}",
+                                    short(c)
+                                ),
+                            ));
+                        }
+                    },
+                };
+                Ok(((tick, index), count))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(InputSpikes { ticks, spikes })
+        let (spikes, counts): (Vec<_>, Vec<_>) = spikes.into_iter().unzip();
+        let counts = if counts.iter().all(|&c| c == 1) {
+            Vec::new()
+        } else {
+            counts
+        };
+        Ok(InputSpikes {
+            ticks,
+            spikes,
+            counts,
+        })
     }
 
     /// Checks the spikes against a network with `n_inputs` inputs: `ticks > 0`, every
@@ -199,7 +237,25 @@ impl InputSpikes {
             reason,
         };
         let mut seen: HashMap<(u32, u32), usize> = HashMap::with_capacity(self.spikes.len());
+        if !self.counts.is_empty() && self.counts.len() != self.spikes.len() {
+            return Err(entry_err(
+                self.counts.len().min(self.spikes.len()),
+                format!(
+                    "{} counts for {} spikes",
+                    self.counts.len(),
+                    self.spikes.len()
+                ),
+            ));
+        }
         for (k, &(tick, index)) in self.spikes.iter().enumerate() {
+            if let Some(&c) = self.counts.get(k)
+                && !(1..=MAX_SPIKE_COUNT).contains(&c)
+            {
+                return Err(entry_err(
+                    k,
+                    format!("count {c} is not in 1..={MAX_SPIKE_COUNT}"),
+                ));
+            }
             if tick >= self.ticks {
                 return Err(entry_err(k, tick_range(tick, self.ticks)));
             }
@@ -232,17 +288,28 @@ impl InputSpikes {
             .zip(per_tick)
             .flat_map(|(t, idx)| idx.iter().map(move |&i| (t, i)))
             .collect();
-        InputSpikes { ticks, spikes }
+        InputSpikes {
+            ticks,
+            spikes,
+            counts: Vec::new(),
+        }
     }
 
     /// Groups the spikes per tick: `ticks` lists of input indices, in file order within a
-    /// tick. Spikes with `tick >= ticks` (which [`InputSpikes::validate`] rejects) are dropped.
-    /// Allocates `ticks` lists, so bound `ticks` (the parser accepts up to `u32::MAX`) first.
+    /// tick, an entry with count `n` listed `n` times. Spikes with `tick >= ticks` (which
+    /// [`InputSpikes::validate`] rejects) are dropped. Allocates `ticks` lists, so bound
+    /// `ticks` (the parser accepts up to `u32::MAX`) first.
     pub fn per_tick(&self) -> Vec<Vec<u32>> {
         let mut out = vec![Vec::new(); self.ticks as usize];
-        for &(t, i) in &self.spikes {
+        for (k, &(t, i)) in self.spikes.iter().enumerate() {
+            let n = self
+                .counts
+                .get(k)
+                .copied()
+                .unwrap_or(1)
+                .min(MAX_SPIKE_COUNT);
             if let Some(v) = out.get_mut(t as usize) {
-                v.push(i);
+                v.extend(std::iter::repeat_n(i, n as usize));
             }
         }
         out
@@ -250,6 +317,22 @@ impl InputSpikes {
 
     /// The JSON text of this list, in the format [`InputSpikes::from_json_str`] reads.
     pub fn to_json(&self) -> String {
+        if !self.counts.is_empty() {
+            let entries: Vec<String> = self
+                .spikes
+                .iter()
+                .enumerate()
+                .map(|(k, (t, i))| match self.counts.get(k) {
+                    Some(&c) if c != 1 => format!("[{t},{i},{c}]"),
+                    _ => format!("[{t},{i}]"),
+                })
+                .collect();
+            return format!(
+                "{{\"ticks\":{},\"spikes\":[{}]}}",
+                self.ticks,
+                entries.join(",")
+            );
+        }
         // Serialising a struct of integers cannot fail; fall back to a hand-written form anyway.
         serde_json::to_string(self).unwrap_or_else(|_| {
             let pairs: Vec<String> = self
@@ -378,6 +461,34 @@ mod tests {
     }
 
     #[test]
+    fn spike_counts_expand_per_tick_and_round_trip() {
+        let s = InputSpikes::from_json_str(
+            r#"{"ticks": 2, "spikes": [[0, 1, 3], [0, 0], [1, 1, 15]]}"#,
+        )
+        .unwrap();
+        s.validate(2).unwrap();
+        assert_eq!(s.counts, vec![3, 1, 15]);
+        assert_eq!(s.per_tick(), vec![vec![1, 1, 1, 0], vec![1; 15]]);
+        assert_eq!(
+            s.to_json(),
+            r#"{"ticks":2,"spikes":[[0,1,3],[0,0],[1,1,15]]}"#
+        );
+        assert_eq!(InputSpikes::from_json_str(&s.to_json()).unwrap(), s);
+        // A count does not make a repeated pair legal.
+        let dup =
+            InputSpikes::from_json_str(r#"{"ticks": 1, "spikes": [[0, 1, 2], [0, 1]]}"#).unwrap();
+        assert!(
+            dup.validate(2)
+                .unwrap_err()
+                .to_string()
+                .contains("duplicate")
+        );
+        // Counts of 1 only: the plain pair format.
+        let ones = InputSpikes::from_json_str(r#"{"ticks": 1, "spikes": [[0, 1, 1]]}"#).unwrap();
+        assert!(ones.counts.is_empty());
+    }
+
+    #[test]
     fn spikes_json_errors() {
         let err = |t: &str| InputSpikes::from_json_str(t).unwrap_err().to_string();
         assert!(err("not json").contains("not valid input-spikes JSON"));
@@ -392,9 +503,14 @@ mod tests {
         assert!(err(r#"{"ticks": 1.5, "spikes": []}"#).contains("got 1.5"));
         assert!(err(r#"{"ticks": 5000000000, "spikes": []}"#).contains("too large"));
         assert_eq!(
-            err(r#"{"ticks": 3, "spikes": [[0, 1], [1, 2, 3]]}"#),
-            "input spikes: spikes[1]: expected a pair [tick, input_index], got [1,2,3]"
+            err(r#"{"ticks": 3, "spikes": [[0, 1], [1, 2, 3, 4]]}"#),
+            "input spikes: spikes[1]: expected [tick, input_index] or [tick, input_index, count], got [1,2,3,4]"
         );
+        assert_eq!(
+            err(r#"{"ticks": 3, "spikes": [[0, 1], [1, 2, 0]]}"#),
+            "input spikes: spikes[1]: count 0 is not an integer in 1..=255"
+        );
+        assert!(err(r#"{"ticks": 3, "spikes": [[1, 2, 256]]}"#).contains("count 256"));
         assert_eq!(
             err(r#"{"ticks": 3, "spikes": [[0, 1], [1, 2], [3, 0]]}"#),
             "input spikes: spikes[2]: tick 3 is out of range: ticks is 3, so ticks run 0..=2"
@@ -407,7 +523,10 @@ mod tests {
             err(r#"{"ticks": 3, "spikes": [[0.5, 1]]}"#)
                 .contains("spikes[0]: tick 0.5 is not an integer")
         );
-        assert!(err(r#"{"ticks": 3, "spikes": [7]}"#).contains("spikes[0]: expected a pair"));
+        assert!(
+            err(r#"{"ticks": 3, "spikes": [7]}"#)
+                .contains("spikes[0]: expected [tick, input_index]")
+        );
     }
 
     #[test]
@@ -415,6 +534,7 @@ mod tests {
         let s = InputSpikes {
             ticks: 4,
             spikes: vec![(0, 0), (1, 9), (2, 10)],
+            counts: Vec::new(),
         };
         s.validate(11).unwrap();
         let e = s.validate(10).unwrap_err();
@@ -426,6 +546,7 @@ mod tests {
         let dup = InputSpikes {
             ticks: 4,
             spikes: vec![(0, 0), (1, 1), (0, 0)],
+            counts: Vec::new(),
         };
         assert!(
             dup.validate(2)
@@ -436,6 +557,7 @@ mod tests {
         let late = InputSpikes {
             ticks: 2,
             spikes: vec![(2, 0)],
+            counts: Vec::new(),
         };
         assert!(matches!(
             late.validate(1),

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod emulate;
 pub mod eval;
 pub mod export;
+pub mod export_chip;
 pub mod import;
 pub mod profile;
 pub mod report;

@@ -1,4 +1,4 @@
-//! `lifchip targets list | check`.
+//! `lifchip targets list | show | check`.
 
 use std::path::PathBuf;
 
@@ -21,6 +21,20 @@ pub fn list() -> CliResult<()> {
         }
     }
     Ok(())
+}
+
+/// Prints built-in target `name`'s YAML as shipped, so a variant can start from it.
+pub fn show(name: &str) -> CliResult<()> {
+    match lifchip_target::builtin_source(name) {
+        Some(text) => {
+            print!("{text}");
+            Ok(())
+        }
+        None => Err(CliError(format!(
+            "no built-in target named {name:?}; built-in targets: {}",
+            lifchip_target::builtin_names().join(", ")
+        ))),
+    }
 }
 
 pub fn check(files: &[PathBuf]) -> CliResult<()> {

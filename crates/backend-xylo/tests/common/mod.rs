@@ -1,0 +1,183 @@
+//! Random chip-unit nets for `xylo-like`, compiled and emitted: shared by the export tests and
+//! the vendor agreement harness.
+
+use lifchip_chip::ChipConfig;
+use lifchip_compiler::{QuantizeOptions, compile};
+use lifchip_net::{ChipLif, LinearOp, Net, Neuron, Population, Projection, Tensor};
+use lifchip_target::{Target, builtin};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+/// One random case: the chip configuration and its input (channel lists per tick).
+#[allow(dead_code)] // `input` and `ticks` are read by the vendor test only
+pub struct Case {
+    pub config: ChipConfig,
+    pub input: Vec<Vec<u32>>,
+    pub ticks: usize,
+}
+
+/// A `xylo-like` variant with `weight_bits` signed weights.
+pub fn xylo_target(weight_bits: u32) -> Target {
+    let mut t = builtin("xylo-like").expect("built-in xylo-like");
+    t.precision.weight_bits = weight_bits;
+    t
+}
+
+fn chip_lif(rng: &mut StdRng, n: usize) -> Neuron {
+    // Small thresholds give many spikes per tick (up to 31), 0 the unbounded loop's cap,
+    // large ones long integration and saturation of V.
+    let threshold = match rng.random_range(0..10) {
+        0 => rng.random_range(0..=2),
+        1..=3 => rng.random_range(1..=200),
+        4..=7 => rng.random_range(200..=8000),
+        _ => rng.random_range(8000..=32767),
+    };
+    Neuron::ChipLif(ChipLif {
+        current_decay: rng.random_range(0..=15),
+        voltage_decay: rng.random_range(0..=15),
+        threshold,
+        bias: Tensor::new(vec![n], vec![0.0; n]),
+        bias_exp: Tensor::scalar(0.0),
+        initial_u: Tensor::scalar(0.0),
+        initial_v: Tensor::scalar(0.0),
+        refractory: 0,
+    })
+}
+
+fn dense(rng: &mut StdRng, rows: usize, cols: usize, lo: i64, hi: i64, density: f64) -> LinearOp {
+    let weights = (0..rows * cols)
+        .map(|_| {
+            let w = if rng.random_bool(density) {
+                // The extremes of the range on purpose, often: saturation of I_syn.
+                match rng.random_range(0..6) {
+                    0 => lo,
+                    1 => hi,
+                    _ => rng.random_range(lo..=hi),
+                }
+            } else {
+                0
+            };
+            w as f32
+        })
+        .collect();
+    LinearOp::Dense {
+        weights: Tensor::new(vec![rows, cols], weights),
+    }
+}
+
+/// A random net for `xylo-like`: 1-16 inputs, 1-5 hidden populations (each with its own
+/// decays and threshold: per-neuron parameters on the chip), recurrent and backward hidden
+/// projections, a readout population of 1-8 neurons; one weight shift per Xylo matrix.
+pub fn random_case(seed: u64) -> Option<Case> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let weight_bits = rng.random_range(1..=8);
+    let target = xylo_target(weight_bits);
+    let lifchip_target::WeightGrid { lo, hi, .. } =
+        target.weight_grid(lifchip_target::SignClass::Mixed);
+    let mut net = Net::new(format!("xylo-random-{seed}"));
+    let inputs = rng.random_range(1..=16usize);
+    net.populations.push(Population {
+        name: "in".into(),
+        shape: vec![inputs],
+        neuron: Neuron::Input,
+    });
+    let hidden_pops = rng.random_range(1..=5usize);
+    let mut sizes = Vec::new();
+    for h in 0..hidden_pops {
+        let n = rng.random_range(1..=6usize);
+        sizes.push(n);
+        let neuron = chip_lif(&mut rng, n);
+        net.populations.push(Population {
+            name: format!("h{h}"),
+            shape: vec![n],
+            neuron,
+        });
+    }
+    let outputs = rng.random_range(1..=8usize);
+    let readout = chip_lif(&mut rng, outputs);
+    let (shift_in, shift_rec, shift_out) = (
+        rng.random_range(0..=7),
+        rng.random_range(0..=7),
+        rng.random_range(0..=7),
+    );
+    let density = rng.random_range(0.3..1.0);
+    // Inputs reach the first hidden population, and some others.
+    for (h, &size) in sizes.iter().enumerate() {
+        if h == 0 || rng.random_bool(0.3) {
+            net.projections.push(Projection {
+                sign_mode: None,
+                name: format!("in_h{h}"),
+                from: "in".into(),
+                to: format!("h{h}"),
+                ops: vec![dense(&mut rng, size, inputs, lo, hi, density)],
+                weight_exp: shift_in,
+            });
+        }
+    }
+    // Hidden to hidden: forward chain, plus recurrent and backward projections.
+    for from in 0..hidden_pops {
+        for to in 0..hidden_pops {
+            let p = if to == from + 1 {
+                1.0
+            } else if to == from {
+                0.4
+            } else {
+                0.15
+            };
+            if rng.random_bool(p) {
+                net.projections.push(Projection {
+                    sign_mode: None,
+                    name: format!("h{from}_h{to}"),
+                    from: format!("h{from}"),
+                    to: format!("h{to}"),
+                    ops: vec![dense(&mut rng, sizes[to], sizes[from], lo, hi, density)],
+                    weight_exp: shift_rec,
+                });
+            }
+        }
+    }
+    // The readout: from the last hidden population and maybe others. It comes last in file
+    // order and has no outgoing projection, so it is the net's readout.
+    net.populations.push(Population {
+        name: "out".into(),
+        shape: vec![outputs],
+        neuron: readout,
+    });
+    for (from, &size) in sizes.iter().enumerate() {
+        if from + 1 == hidden_pops || rng.random_bool(0.3) {
+            net.projections.push(Projection {
+                sign_mode: None,
+                name: format!("h{from}_out"),
+                from: format!("h{from}"),
+                to: "out".into(),
+                ops: vec![dense(&mut rng, outputs, size, lo, hi, density)],
+                weight_exp: shift_out,
+            });
+        }
+    }
+    let (mapped, _) = compile(&net, &target, &QuantizeOptions::default()).ok()?;
+    let config = lifchip_backend_core::emit(&mapped, &target);
+    let ticks = rng.random_range(20..=60usize);
+    let rate = rng.random_range(0.05..0.8);
+    let input = (0..ticks)
+        .map(|_| {
+            let mut tick = Vec::new();
+            for ch in 0..inputs as u32 {
+                if rng.random_bool(rate) {
+                    // Multi-spike ticks: up to Xylo's 15 events per channel per tick.
+                    let n = if rng.random_bool(0.5) {
+                        1
+                    } else {
+                        rng.random_range(1..=15)
+                    };
+                    tick.extend(std::iter::repeat_n(ch, n));
+                }
+            }
+            tick
+        })
+        .collect();
+    Some(Case {
+        config,
+        input,
+        ticks,
+    })
+}

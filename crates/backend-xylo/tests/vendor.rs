@@ -1,0 +1,222 @@
+//! Agreement with the vendor's simulator: random `xylo-like` chip-unit nets, compiled, exported
+//! and run both by the emulator and by Rockpool's `XyloSim` (xylosim underneath), compared
+//! spike for spike and state for state (V_mem, I_syn, every neuron, every tick).
+//!
+//! Needs the Python environment `.ci/run` creates (rockpool, xylosim): its directory in
+//! `LIFCHIP_XYLO_VENV`, else `target/venvs/xylo` of the workspace. Without it the test says so
+//! and passes without comparing. `LIFCHIP_XYLO_NETS` sets the number of nets (default 200;
+//! the documented long run uses 2000), `LIFCHIP_XYLO_SEED` the first seed (default 0).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lifchip_backend_xylo::{XyloOptions, input_raster_npy, to_xylo, write_export};
+use lifchip_emulator::{Emulator, Mode, ProbeSet, Probes, RunOptions};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Vendor {
+    valid: bool,
+    message: String,
+    #[serde(default)]
+    spikes: Vec<Vec<i64>>,
+    #[serde(default)]
+    vmem: Vec<Vec<i64>>,
+    #[serde(default)]
+    isyn: Vec<Vec<i64>>,
+    #[serde(default)]
+    isyn2: Vec<Vec<i64>>,
+    #[serde(default)]
+    out_spikes: Vec<Vec<i64>>,
+    #[serde(default)]
+    vmem_out: Vec<Vec<i64>>,
+    #[serde(default)]
+    isyn_out: Vec<Vec<i64>>,
+}
+
+fn venv_python() -> Option<PathBuf> {
+    let venv = match std::env::var_os("LIFCHIP_XYLO_VENV") {
+        Some(v) => PathBuf::from(v),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venvs/xylo"),
+    };
+    let python = venv.join("bin/python");
+    python.is_file().then_some(python)
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// What the emulator recorded for one case: per Xylo neuron (hidden, then readout), spike
+/// counts, u and v per tick.
+struct Emulated {
+    /// Saturation events of I_syn and V_mem over the run.
+    saturated: (u64, u64),
+    hidden: Vec<(Vec<i64>, Vec<i64>, Vec<i64>)>,
+    readout: Vec<(Vec<i64>, Vec<i64>, Vec<i64>)>,
+}
+
+fn emulate(case: &common::Case, spec: &lifchip_backend_xylo::XyloSpec) -> Emulated {
+    let mut emu = Emulator::new(&case.config).expect("emulator loads the config");
+    let options = RunOptions {
+        ticks: case.ticks as u32,
+        mode: Mode::Functional,
+        probes: Probes {
+            set: ProbeSet::All,
+            state: true,
+        },
+    };
+    let result = emu.run(&case.input, &options).expect("emulator runs");
+    let trace = |o: &lifchip_backend_xylo::Origin| {
+        let p = result
+            .probes
+            .iter()
+            .find(|p| p.population == o.population_index && p.neuron == o.neuron)
+            .expect("every neuron is probed");
+        let mut counts = vec![0i64; case.ticks];
+        for &t in &p.spike_ticks {
+            counts[t as usize] += 1;
+        }
+        (counts, p.u.clone(), p.v.clone())
+    };
+    Emulated {
+        saturated: result
+            .overflows
+            .iter()
+            .fold((0, 0), |(u, v), o| (u + o.current, v + o.voltage)),
+        hidden: spec.hidden.iter().map(trace).collect(),
+        readout: spec.readout.iter().map(trace).collect(),
+    }
+}
+
+fn column(rows: &[Vec<i64>], j: usize) -> Vec<i64> {
+    rows.iter()
+        .map(|r| r.get(j).copied().unwrap_or(i64::MIN))
+        .collect()
+}
+
+#[test]
+fn xylosim_agrees_with_the_emulator_on_random_nets() {
+    let Some(python) = venv_python() else {
+        eprintln!(
+            "SKIPPED xylosim agreement: no Python environment with rockpool + xylosim \
+             (set LIFCHIP_XYLO_VENV, or run .ci/run, which creates target/venvs/xylo)"
+        );
+        return;
+    };
+    let nets = env_u64("LIFCHIP_XYLO_NETS", 200) as usize;
+    let first = env_u64("LIFCHIP_XYLO_SEED", 0);
+    let work = tempfile::tempdir().unwrap();
+    let mut cases = Vec::new();
+    let mut seed = first;
+    while cases.len() < nets {
+        let Some(case) = common::random_case(seed) else {
+            seed += 1;
+            continue;
+        };
+        let spec = to_xylo(&case.config, &XyloOptions::default())
+            .unwrap_or_else(|e| panic!("seed {seed}: export refused: {e}"));
+        let dir = work.path().join(format!("case-{seed}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_export(&spec, &dir.join("xylo")).unwrap();
+        let raster = input_raster_npy(&case.input, spec.inputs).unwrap();
+        // Xylo takes at most 15 events per channel per tick; the generator stays within that.
+        std::fs::write(dir.join("input.npy"), raster).unwrap();
+        let emulated = emulate(&case, &spec);
+        cases.push((seed, dir, spec, emulated, case.ticks));
+        seed += 1;
+    }
+    let list = work.path().join("cases.txt");
+    let lines: Vec<String> = cases.iter().map(|c| c.1.display().to_string()).collect();
+    std::fs::write(&list, lines.join("\n")).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/run_xylosim.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(&list)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "run_xylosim.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "vendor run: {}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+
+    let (mut mismatches, mut neuron_ticks, mut spikes, mut multi, mut sat_u, mut sat_v) =
+        (0usize, 0usize, 0i64, 0usize, 0u64, 0u64);
+    let mut first_error = None;
+    for (seed, dir, spec, emu, ticks) in &cases {
+        let vendor: Vendor =
+            serde_json::from_slice(&std::fs::read(dir.join("vendor.json")).unwrap()).unwrap();
+        assert!(
+            vendor.valid,
+            "seed {seed}: Rockpool refused the configuration: {}",
+            vendor.message
+        );
+        sat_u += emu.saturated.0;
+        sat_v += emu.saturated.1;
+        let groups = [
+            (
+                &emu.hidden,
+                &vendor.spikes,
+                &vendor.isyn,
+                &vendor.vmem,
+                "hidden",
+            ),
+            (
+                &emu.readout,
+                &vendor.out_spikes,
+                &vendor.isyn_out,
+                &vendor.vmem_out,
+                "readout",
+            ),
+        ];
+        for (traces, v_spikes, v_isyn, v_vmem, kind) in groups {
+            for (j, (counts, u, v)) in traces.iter().enumerate() {
+                neuron_ticks += ticks;
+                spikes += counts.iter().sum::<i64>();
+                multi += counts.iter().filter(|&&c| c > 1).count();
+                let (vs, vi, vv) = (column(v_spikes, j), column(v_isyn, j), column(v_vmem, j));
+                for t in 0..*ticks {
+                    if counts[t] != vs[t] || u[t] != vi[t] || v[t] != vv[t] {
+                        mismatches += 1;
+                        if first_error.is_none() {
+                            let o = if kind == "hidden" {
+                                &spec.hidden[j]
+                            } else {
+                                &spec.readout[j]
+                            };
+                            first_error = Some(format!(
+                                "seed {seed}, {kind} neuron {j} ({} {}), tick {t}: emulator \
+                                 spikes {} I {} V {}, xylosim spikes {} I {} V {}",
+                                o.population, o.neuron, counts[t], u[t], v[t], vs[t], vi[t], vv[t]
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        // The second synaptic current is never used by a lifchip export.
+        assert!(
+            vendor.isyn2.iter().flatten().all(|&x| x == 0),
+            "seed {seed}: I_syn2 moved"
+        );
+    }
+    eprintln!(
+        "xylosim agreement: {} nets (seeds {first}..{seed}), {neuron_ticks} neuron-ticks, \
+         {spikes} spikes, {multi} multi-spike neuron-ticks, {sat_u} saturating I_syn additions, \
+         {sat_v} saturated V_mem updates: {mismatches} mismatches",
+        cases.len()
+    );
+    assert_eq!(mismatches, 0, "first: {}", first_error.unwrap_or_default());
+    // The comparison must not be vacuous.
+    assert!(spikes > 0 && multi > 0 && sat_u > 0 && sat_v > 0);
+}
