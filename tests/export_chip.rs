@@ -252,3 +252,91 @@ fn spike_counts_drive_the_emulator_and_xylo_input_limit_is_enforced() {
         run.stderr
     );
 }
+
+#[test]
+fn compile_exports_for_a_backend_on_the_way() {
+    let dir = tempdir();
+    let chip = dir.path().join("xh.chip");
+    let xylo = dir.path().join("xh.xylo");
+    let spikes = path_str(&root().join("examples/xylo-hand-written-spikes.json"));
+    lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&root().join("examples/xylo-hand-written.yaml")),
+            "--target",
+            "xylo-like",
+            "--out",
+            &path_str(&chip),
+            "--backend",
+            "xylo",
+            "--backend-out",
+            &path_str(&xylo),
+            "--backend-input-spikes",
+            &spikes,
+        ],
+    )
+    .ok();
+    // The same files as export-chip of the compiled CHIPDIR.
+    let again = dir.path().join("again.xylo");
+    lifchip(
+        dir.path(),
+        &[
+            "export-chip",
+            &path_str(&chip),
+            "--backend",
+            "xylo",
+            "--out",
+            &path_str(&again),
+            "--input-spikes",
+            &spikes,
+        ],
+    )
+    .ok();
+    for file in ["spec.npz", "xylo.json", "input.npy"] {
+        assert_eq!(
+            std::fs::read(xylo.join(file)).unwrap(),
+            std::fs::read(again.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+
+    let lava = dir.path().join("hand.lava");
+    lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&root().join("examples/hand-written.yaml")),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&dir.path().join("hand.chip")),
+            "--backend",
+            "lava",
+            "--backend-out",
+            &path_str(&lava),
+            "--backend-ticks",
+            "12",
+        ],
+    )
+    .ok();
+    assert_eq!(read_json(&lava.join("program.json"))["ticks"], 12);
+    // --backend needs --backend-out (a usage error).
+    lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&root().join("examples/hand-written.yaml")),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&dir.path().join("h2.chip")),
+            "--backend",
+            "lava",
+        ],
+    )
+    .fails(2);
+}

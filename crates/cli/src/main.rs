@@ -6,6 +6,7 @@ mod html_report;
 mod netfile;
 mod progress;
 mod util;
+mod vendor;
 
 use std::{path::PathBuf, process::ExitCode};
 

@@ -45,6 +45,19 @@ pub struct CompileArgs {
     /// bound (`exact` in the report; nets too big for the model get the resource bound).
     #[arg(long)]
     pub exact: bool,
+    /// Also export the CHIPDIR in a vendor's format (as `lifchip export-chip`), into
+    /// `--backend-out`.
+    #[arg(long, value_enum, requires = "backend_out")]
+    pub backend: Option<crate::vendor::Backend>,
+    /// The directory of the `--backend` export.
+    #[arg(long, requires = "backend")]
+    pub backend_out: Option<PathBuf>,
+    /// Input spikes for the `--backend` export (Xylo: `input.npy`; Lava: the program's input).
+    #[arg(long, requires = "backend")]
+    pub backend_input_spikes: Option<PathBuf>,
+    /// Lava: ticks the exported program runs (default: the input spikes' ticks).
+    #[arg(long, requires = "backend")]
+    pub backend_ticks: Option<u32>,
     /// Solving time the exact check may take, in seconds.
     #[arg(
         long,
@@ -117,6 +130,14 @@ fn print_report(report: &CompileReport) {
 }
 
 pub fn run(args: CompileArgs) -> CliResult<()> {
+    if let Some(dir) = &args.backend_out
+        && (dir == &args.out || dir == &args.net)
+    {
+        crate::fail!(
+            "--backend-out {}: is the CHIPDIR or the net; choose another directory",
+            dir.display()
+        );
+    }
     let exact = if args.exact {
         match Duration::try_from_secs_f64(args.time_limit) {
             Ok(limit) if !limit.is_zero() => Some(limit),
@@ -163,6 +184,17 @@ pub fn run(args: CompileArgs) -> CliResult<()> {
     if let Some(html) = &args.report {
         html_report::write_for_chip(&args.out, None, html)?;
         println!("wrote {}", html.display());
+    }
+    if let (Some(backend), Some(out)) = (args.backend, &args.backend_out) {
+        let line = crate::vendor::export(&crate::vendor::VendorExport {
+            chip: &args.out,
+            backend,
+            out,
+            dt: 1e-3,
+            input_spikes: args.backend_input_spikes.as_ref(),
+            ticks: args.backend_ticks,
+        })?;
+        println!("{line}");
     }
     Ok(())
 }
