@@ -184,3 +184,44 @@ fn commands_take_a_nir_file_as_their_net() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn an_imported_snntorch_mnist_net_keeps_its_accuracy_on_the_chip() {
+    // The chip runs at the imported neurons' own tick (1e-4 s) without a synaptic filter;
+    // at the compiler's default 1 ms tick the same net fell to ~59 % (docs/nir.md).
+    let dir = tempdir();
+    let chip = path_str(&dir.path().join("mn.chip"));
+    let json = dir.path().join("run.json");
+    lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &fixture("snntorch_mnist_conv.nir"),
+            "--nir-convention",
+            "snntorch",
+            "--target",
+            "loihi-like",
+            "--out",
+            &chip,
+        ],
+    )
+    .ok();
+    lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &chip,
+            "--data",
+            "mnist",
+            "--limit",
+            "50",
+            "--json",
+            &path_str(&json),
+        ],
+    )
+    .ok();
+    let accuracy = crate::util::read_json(&json)["accuracy"].as_f64().unwrap();
+    assert!(accuracy >= 0.9, "chip accuracy {accuracy}");
+}

@@ -37,6 +37,28 @@ impl Default for QuantizeOptions {
     }
 }
 
+impl QuantizeOptions {
+    /// The options a net is quantized with. A net of per-tick `lif` neurons (an imported NIR
+    /// net) defines its own tick: the chip runs at the neurons' `dt`, so that their decays map
+    /// one to one, and without a synaptic filter, since they have no synaptic current (a
+    /// filter at `dt` = 0.1 ms would average over dozens of ticks the source library never
+    /// averaged). Other nets keep the options as given. docs/nir.md.
+    pub fn for_net(&self, net: &Net) -> QuantizeOptions {
+        let mut dts = net.populations.iter().filter_map(|p| match &p.neuron {
+            Neuron::Lif(l) => Some(l.dt),
+            _ => None,
+        });
+        match dts.next() {
+            Some(dt) if dt.is_finite() && dt > 0.0 && dts.all(|d| d == dt) => QuantizeOptions {
+                dt: f64::from(dt),
+                synapse_tau: 0.0,
+                ..self.clone()
+            },
+            _ => self.clone(),
+        }
+    }
+}
+
 /// Chip-unit parameters of one neuron population.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuantNeuron {
@@ -221,6 +243,7 @@ pub fn quantize(
     target: &Target,
     opts: &QuantizeOptions,
 ) -> Result<QuantNet, Vec<Violation>> {
+    let opts = &opts.for_net(net);
     let mut violations = Vec::new();
     let index: HashMap<&str, usize> = net
         .populations
