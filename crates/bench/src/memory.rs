@@ -47,8 +47,9 @@ mod tests {
     #[test]
     fn reads_this_process() {
         if cfg!(target_os = "linux") {
-            let peak = peak_rss().expect("linux has VmHWM");
+            // Current first: other test threads may allocate in between.
             let now = rss().expect("linux has VmRSS");
+            let peak = peak_rss().expect("linux has VmHWM");
             assert!(peak >= now && now > 0, "{peak} {now}");
         }
     }
