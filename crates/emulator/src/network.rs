@@ -18,7 +18,9 @@
 //!
 //! The drain time is one more than the cycle of the last ejection (0 without packets).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::program::{NONE, Topology};
 
@@ -108,7 +110,7 @@ impl NetSim {
             out_cycle: vec![u64::MAX; routers * OUTPUTS],
             out_used: vec![0; routers * OUTPUTS],
             clock: 0,
-            memo: HashMap::new(),
+            memo: HashMap::default(),
             key: Vec::new(),
         }
     }

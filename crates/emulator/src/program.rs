@@ -2,7 +2,7 @@
 //! (compartment parameters, CSR synapse rows, fan-out lists, multicast trees), plus the target
 //! numbers the tick needs.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use lifchip_chip::{ChipConfig, validate, weight_format, xy_route};
 use lifchip_target::{Accumulate, DecayKind, Overflow, Reset, Target, UpdateOrder};
@@ -178,7 +178,7 @@ fn row_kinds(config: &ChipConfig) -> Vec<u8> {
     let w = u64::from(t.precision.weight_bits);
     let mut kinds = Vec::new();
     for core in &config.cores {
-        let mut classes: HashMap<(u16, Vec<(u32, i32)>), u32> = HashMap::new();
+        let mut classes: HashMap<(u16, Vec<(u32, i32)>), u32> = HashMap::default();
         let relative: Vec<(u16, Vec<(u32, i32)>)> = core
             .axons
             .iter()
@@ -687,7 +687,7 @@ impl TreeBuilder {
             touched: Vec::new(),
             routers: 0,
             topology: Topology::default(),
-            cache: HashMap::new(),
+            cache: HashMap::default(),
             target: t.clone(),
         }
     }
