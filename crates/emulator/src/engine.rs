@@ -883,6 +883,19 @@ fn decay_k<const MULT: bool>(x: i64, d: i64, bits: u32, min_step: bool) -> i64 {
     }
 }
 
+/// [`decay_k`] for `|x| <= 2^32` and a factor `d <= 2^30` (what `u` and `v` always hold):
+/// the product cannot leave 64 bits, so it needs no saturation.
+#[inline(always)]
+fn decay_small<const MULT: bool>(x: i64, d: i64, bits: u32, min_step: bool) -> i64 {
+    if MULT {
+        let prod = x.wrapping_mul(d);
+        let m = (prod.unsigned_abs() >> bits) as i64;
+        if prod < 0 { -m } else { m }
+    } else {
+        decay_k::<false>(x, d, bits, min_step)
+    }
+}
+
 /// Step 3.1 with sum-then-add, first half, block by block: `inp[k] = Σ_g shift(acc_g, e_g)`
 /// (before `input_shift`), one shift per (core, group) block of slots. Returns `false`, doing
 /// nothing, unless every accumulator is small enough that no value can leave 64 bits (then
@@ -1050,7 +1063,7 @@ fn currents<const MULT: bool, const DTI: bool, const P: u8>(
 fn voltages_simple<const MULT: bool, const P: u8>(p: &Program, s: &mut State, rec: &mut Recorder) {
     let par = &p.params;
     let (bits, min_step) = (par.decay_bits, par.min_step);
-    let (vb, vo) = (par.voltage_bits, par.voltage_overflow);
+    let vb = par.voltage_bits;
     let State { u, v, spikers, .. } = s;
     let n = p.n_comp();
     spikers.clear();
@@ -1064,8 +1077,16 @@ fn voltages_simple<const MULT: bool, const P: u8>(p: &Program, s: &mut State, re
         .zip(&p.vth_test)
         .zip(rec.comp_ovf_v.iter_mut());
     for (k, (((((v, &u), &d), &bias), &above), o)) in iter.enumerate() {
-        let dv = decay_k::<MULT>(*v, d, bits, min_step);
-        let (x, changed) = add_ovf_p::<P>(dv, u, bias, vb, vo);
+        // No check for 64-bit overflow is needed here: `u` and `v` always hold values of at
+        // most 32 bits (every update ends in their overflow policy, `MAX_STATE_BITS`), a
+        // multiplicative decay factor is at most 2^30 and `bias` at most 2^31 << 24, so the
+        // product and the sum stay below 2^62.
+        debug_assert!(v.unsigned_abs() <= 1 << 32 && u.unsigned_abs() <= 1 << 32);
+        let dv = decay_small::<MULT>(*v, d, bits, min_step);
+        let x = dv + u + bias;
+        let y = ovf_p::<P>(x, vb);
+        let changed = y != x;
+        let x = y;
         *o += u32::from(changed);
         let spike = x > above;
         *v = if spike { 0 } else { x };
