@@ -39,6 +39,9 @@ struct Args {
     w_exc: i32,
     #[arg(long, default_value_t = -110, allow_hyphen_values = true)]
     w_inh: i32,
+    /// Multiplies the bias range (the drive above threshold) of `CubaSpec::scaled`.
+    #[arg(long, default_value_t = 1.0)]
+    bias_scale: f64,
     /// Poisson drive channels, their fan-out and rate (spikes per tick).
     #[arg(long, default_value_t = 40)]
     drive: usize,
@@ -121,7 +124,13 @@ fn run(args: &Args) -> Result<(), String> {
             ));
         }
     };
+    if !(args.bias_scale > 0.0 && args.bias_scale <= 10.0) {
+        return Err(format!("--bias-scale {}: expected (0, 10]", args.bias_scale));
+    }
+    let base = CubaSpec::scaled(args.neurons, args.p);
     let spec = CubaSpec {
+        bias_lo: (f64::from(base.bias_lo) * args.bias_scale).round() as i32,
+        bias_hi: (f64::from(base.bias_hi) * args.bias_scale).round() as i32,
         neurons: args.neurons,
         p: args.p,
         seed: args.seed,
@@ -130,7 +139,7 @@ fn run(args: &Args) -> Result<(), String> {
         drive: args.drive,
         drive_fanout: args.drive_fanout,
         drive_rate: args.drive_rate,
-        ..CubaSpec::scaled(args.neurons, args.p)
+        ..base
     };
     spec.check().map_err(|e| e.to_string())?;
     println!("machine: {}", uptime());
