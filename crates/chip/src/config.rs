@@ -119,9 +119,10 @@ impl CoreConfig {
             if target.core.shared_kernels {
                 // The hash of `(group, relative(axon))`, without building the row when the
                 // synapses are already in its order (the common case).
-                let sorted = axon.synapses.windows(2).all(|w| {
-                    (w[0].compartment, w[0].weight) <= (w[1].compartment, w[1].weight)
-                });
+                let sorted = axon
+                    .synapses
+                    .windows(2)
+                    .all(|w| (w[0].compartment, w[0].weight) <= (w[1].compartment, w[1].weight));
                 let mut h = rustc_hash::FxHasher::default();
                 if sorted {
                     let first = axon.synapses.first().map_or(0, |s| s.compartment);

@@ -612,13 +612,7 @@ fn check_core(
         )?;
         cores.clear();
         for (d, dest) in comp.destinations.iter().enumerate() {
-            check_destination(
-                config,
-                c,
-                Name::Dest(k, d),
-                dest.core,
-                dest.axon,
-            )?;
+            check_destination(config, c, Name::Dest(k, d), dest.core, dest.axon)?;
             cores.push(dest.core);
         }
         cores.sort_unstable();

@@ -125,7 +125,10 @@ fn run(args: &Args) -> Result<(), String> {
         }
     };
     if !(args.bias_scale > 0.0 && args.bias_scale <= 10.0) {
-        return Err(format!("--bias-scale {}: expected (0, 10]", args.bias_scale));
+        return Err(format!(
+            "--bias-scale {}: expected (0, 10]",
+            args.bias_scale
+        ));
     }
     let base = CubaSpec::scaled(args.neurons, args.p);
     let spec = CubaSpec {
