@@ -140,12 +140,25 @@ impl CoreConfig {
                     }
                 }
                 let charged = stored.entry(h.finish()).or_default();
-                if charged.iter().any(|&j| {
-                    let other = &self.axons[j];
-                    other.group == axon.group
-                        && other.synapses.len() == axon.synapses.len()
-                        && relative(other) == relative(axon)
-                }) {
+                let same = |other: &Axon| {
+                    if other.group != axon.group || other.synapses.len() != axon.synapses.len() {
+                        return false;
+                    }
+                    let other_sorted = other.synapses.windows(2).all(|w| {
+                        (w[0].compartment, w[0].weight) <= (w[1].compartment, w[1].weight)
+                    });
+                    if sorted && other_sorted {
+                        // Both in order: compare the relative contents in place.
+                        let fa = axon.synapses.first().map_or(0, |s| s.compartment);
+                        let fb = other.synapses.first().map_or(0, |s| s.compartment);
+                        axon.synapses.iter().zip(&other.synapses).all(|(x, y)| {
+                            x.compartment - fa == y.compartment - fb && x.weight == y.weight
+                        })
+                    } else {
+                        relative(other) == relative(axon)
+                    }
+                };
+                if charged.iter().any(|&j| same(&self.axons[j])) {
                     continue;
                 }
                 charged.push(k);
