@@ -138,7 +138,7 @@ pub fn validate(config: &ChipConfig) -> Result<(), ChipError> {
     }
     for (channel, dests) in config.inputs.iter().enumerate() {
         for d in dests {
-            check_destination(config, None, &format!("inputs[{channel}]"), d.core, d.axon)?;
+            check_destination(config, None, Name::Input(channel), d.core, d.axon)?;
         }
     }
     check_partials(config)?;
@@ -399,6 +399,8 @@ enum Name {
     Comp(usize, &'static str),
     /// `compartments[k].destinations[d]`
     Dest(usize, usize),
+    /// `inputs[channel]`
+    Input(usize),
 }
 
 impl From<Name> for String {
@@ -407,6 +409,7 @@ impl From<Name> for String {
             Name::Plain(s) => s.to_string(),
             Name::Comp(k, name) => format!("compartments[{k}].{name}"),
             Name::Dest(k, d) => format!("compartments[{k}].destinations[{d}]"),
+            Name::Input(c) => format!("inputs[{c}]"),
         }
     }
 }

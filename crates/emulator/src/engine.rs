@@ -1400,6 +1400,27 @@ mod tests {
         }
     }
 
+    /// The unsaturated decay equals the saturating one on every value `u` and `v` can hold.
+    #[test]
+    fn small_decay_is_exact_within_the_state_bounds() {
+        let mut rng = Rng(0x1357_9bdf_2468_ace0);
+        for _ in 0..50_000 {
+            let x = rng.plain(33).clamp(-(1 << 32), 1 << 32);
+            let bits = 1 + (rng.next() % 30) as u32;
+            let d = (rng.next() % ((1u64 << bits) + 1)) as i64;
+            let min_step = rng.next().is_multiple_of(2);
+            assert_eq!(
+                decay_small::<true>(x, d, bits, min_step),
+                decay_k::<true>(x, d, bits, min_step)
+            );
+            let d = d % 70;
+            assert_eq!(
+                decay_small::<false>(x, d, bits, min_step),
+                decay_k::<false>(x, d, bits, min_step)
+            );
+        }
+    }
+
     /// Block-wise gathering agrees with the exact gathering whenever it accepts the
     /// accumulators, and accepts all small ones.
     #[test]

@@ -207,10 +207,10 @@ fn run(args: &Args) -> Result<(), String> {
             let started = Instant::now();
             let r = e.run(&input, &options).map_err(|e| e.to_string())?;
             times[m].push(secs(started.elapsed()));
-            if let Some(prev) = &results[m] {
-                if prev.counts != r.counts {
-                    return Err("two runs of the same input differ".into());
-                }
+            if let Some(prev) = &results[m]
+                && prev.counts != r.counts
+            {
+                return Err("two runs of the same input differ".into());
             }
             results[m] = Some(r);
         }
