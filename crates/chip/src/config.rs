@@ -123,14 +123,48 @@ impl CoreConfig {
         let mut rows = 0u64;
         for (k, axon) in self.axons.iter().enumerate() {
             if target.core.shared_kernels {
-                let row = relative(axon);
+                // The hash of `(group, relative(axon))`, without building the row when the
+                // synapses are already in its order (the common case).
+                let sorted = axon
+                    .synapses
+                    .windows(2)
+                    .all(|w| (w[0].compartment, w[0].weight) <= (w[1].compartment, w[1].weight));
                 let mut h = rustc_hash::FxHasher::default();
-                (axon.group, &row).hash(&mut h);
+                if sorted {
+                    let first = axon.synapses.first().map_or(0, |s| s.compartment);
+                    axon.group.hash(&mut h);
+                    axon.synapses.len().hash(&mut h);
+                    for s in &axon.synapses {
+                        (s.compartment - first, s.weight).hash(&mut h);
+                    }
+                } else {
+                    let row = relative(axon);
+                    axon.group.hash(&mut h);
+                    row.len().hash(&mut h);
+                    for x in &row {
+                        x.hash(&mut h);
+                    }
+                }
                 let charged = stored.entry(h.finish()).or_default();
-                if charged
-                    .iter()
-                    .any(|&j| self.axons[j].group == axon.group && relative(&self.axons[j]) == row)
-                {
+                let same = |other: &Axon| {
+                    if other.group != axon.group || other.synapses.len() != axon.synapses.len() {
+                        return false;
+                    }
+                    let other_sorted = other.synapses.windows(2).all(|w| {
+                        (w[0].compartment, w[0].weight) <= (w[1].compartment, w[1].weight)
+                    });
+                    if sorted && other_sorted {
+                        // Both in order: compare the relative contents in place.
+                        let fa = axon.synapses.first().map_or(0, |s| s.compartment);
+                        let fb = other.synapses.first().map_or(0, |s| s.compartment);
+                        axon.synapses.iter().zip(&other.synapses).all(|(x, y)| {
+                            x.compartment - fa == y.compartment - fb && x.weight == y.weight
+                        })
+                    } else {
+                        relative(other) == relative(axon)
+                    }
+                };
+                if charged.iter().any(|&j| same(&self.axons[j])) {
                     continue;
                 }
                 charged.push(k);

@@ -138,7 +138,7 @@ pub fn validate(config: &ChipConfig) -> Result<(), ChipError> {
     }
     for (channel, dests) in config.inputs.iter().enumerate() {
         for d in dests {
-            check_destination(config, None, &format!("inputs[{channel}]"), d.core, d.axon)?;
+            check_destination(config, None, Name::Input(channel), d.core, d.axon)?;
         }
     }
     check_partials(config)?;
@@ -363,7 +363,7 @@ pub(crate) fn population_size(shape: &[usize]) -> Option<usize> {
 fn check_destination(
     config: &ChipConfig,
     core: Option<u32>,
-    field: &str,
+    field: impl Into<String>,
     to_core: u32,
     axon: u32,
 ) -> Result<(), ChipError> {
@@ -390,6 +390,30 @@ fn check_destination(
     Ok(())
 }
 
+/// The field an error names, formatted only when there is an error (validation visits every
+/// compartment and destination of big chips).
+#[derive(Clone, Copy)]
+enum Name {
+    Plain(&'static str),
+    /// `compartments[k].name`
+    Comp(usize, &'static str),
+    /// `compartments[k].destinations[d]`
+    Dest(usize, usize),
+    /// `inputs[channel]`
+    Input(usize),
+}
+
+impl From<Name> for String {
+    fn from(n: Name) -> String {
+        match n {
+            Name::Plain(s) => s.to_string(),
+            Name::Comp(k, name) => format!("compartments[{k}].{name}"),
+            Name::Dest(k, d) => format!("compartments[{k}].destinations[{d}]"),
+            Name::Input(c) => format!("inputs[{c}]"),
+        }
+    }
+}
+
 fn check_core(
     config: &ChipConfig,
     core: &CoreConfig,
@@ -397,7 +421,7 @@ fn check_core(
 ) -> Result<(), ChipError> {
     let target = &config.target;
     let c = Some(core.id);
-    let limit = |field: &str, value: u64, limit: u64| -> Result<(), ChipError> {
+    let limit = |field: Name, value: u64, limit: u64| -> Result<(), ChipError> {
         if value > limit {
             Err(ChipError::invalid(
                 c,
@@ -409,12 +433,12 @@ fn check_core(
         }
     };
     limit(
-        "compartments",
+        Name::Plain("compartments"),
         core.compartments.len() as u64,
         u64::from(target.core.neurons),
     )?;
     limit(
-        "axons",
+        Name::Plain("axons"),
         core.axons.len() as u64,
         u64::from(target.core.input_axons),
     )?;
@@ -422,7 +446,7 @@ fn check_core(
         return Err(ChipError::invalid(c, "compartments", "more than 2^32 - 1"));
     }
     limit(
-        "group_exponents",
+        Name::Plain("group_exponents"),
         core.group_exponents.len() as u64,
         u64::from(u16::MAX) + 1,
     )?;
@@ -492,7 +516,7 @@ fn check_core(
     }
     if let SynapseCost::Sparse { .. } = target.core.synapse_cost {
         limit(
-            "synapse memory bits",
+            Name::Plain("synapse memory bits"),
             core.synapse_bits(target),
             target.core.synapse_memory_bits,
         )?;
@@ -500,8 +524,10 @@ fn check_core(
     let n = &target.neuron;
     let p = &target.precision;
     let max_spikes = n.max_spikes_per_tick.max(n.readout_max_spikes_per_tick);
+    // Distinct destination cores of a compartment (reused).
+    let mut cores: Vec<u32> = Vec::new();
     for (k, comp) in core.compartments.iter().enumerate() {
-        let field = |name: &str| format!("compartments[{k}].{name}");
+        let field = |name: &'static str| Name::Comp(k, name);
         let pop = config.populations.get(comp.population as usize);
         match pop {
             None => {
@@ -544,18 +570,18 @@ fn check_core(
             DecayKind::Shift => 63,
         };
         limit(
-            &field("current_decay"),
+            field("current_decay"),
             u64::from(comp.current_decay),
             decay_limit,
         )?;
         limit(
-            &field("voltage_decay"),
+            field("voltage_decay"),
             u64::from(comp.voltage_decay),
             decay_limit,
         )?;
         if p.threshold_bits < 32 {
             limit(
-                &field("threshold"),
+                field("threshold"),
                 u64::from(comp.threshold),
                 (1u64 << p.threshold_bits) - 1,
             )?;
@@ -573,7 +599,7 @@ fn check_core(
             ));
         }
         limit(
-            &field("bias_exp"),
+            field("bias_exp"),
             u64::from(comp.bias_exp),
             u64::from(p.bias_exp_max),
         )?;
@@ -591,28 +617,24 @@ fn check_core(
             }
         }
         limit(
-            &field("refractory"),
+            field("refractory"),
             u64::from(comp.refractory),
             u64::from(n.refractory_max),
         )?;
         limit(
-            &field("max_spikes"),
+            field("max_spikes"),
             u64::from(comp.max_spikes),
             u64::from(max_spikes),
         )?;
-        let mut cores = BTreeSet::new();
+        cores.clear();
         for (d, dest) in comp.destinations.iter().enumerate() {
-            check_destination(
-                config,
-                c,
-                &field(&format!("destinations[{d}]")),
-                dest.core,
-                dest.axon,
-            )?;
-            cores.insert(dest.core);
+            check_destination(config, c, Name::Dest(k, d), dest.core, dest.axon)?;
+            cores.push(dest.core);
         }
+        cores.sort_unstable();
+        cores.dedup();
         limit(
-            &field("destinations (distinct cores)"),
+            field("destinations (distinct cores)"),
             cores.len() as u64,
             u64::from(target.core.output_axons),
         )?;

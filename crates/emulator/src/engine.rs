@@ -908,6 +908,19 @@ fn decay_k<const MULT: bool>(x: i64, d: i64, bits: u32, min_step: bool) -> i64 {
     }
 }
 
+/// [`decay_k`] for `|x| <= 2^32` and a factor `d <= 2^30` (what `u` and `v` always hold):
+/// the product cannot leave 64 bits, so it needs no saturation.
+#[inline(always)]
+fn decay_small<const MULT: bool>(x: i64, d: i64, bits: u32, min_step: bool) -> i64 {
+    if MULT {
+        let prod = x.wrapping_mul(d);
+        let m = (prod.unsigned_abs() >> bits) as i64;
+        if prod < 0 { -m } else { m }
+    } else {
+        decay_k::<false>(x, d, bits, min_step)
+    }
+}
+
 /// Step 3.1 with sum-then-add, first half, block by block: `inp[k] = Σ_g shift(acc_g, e_g)`
 /// (before `input_shift`), one shift per (core, group) block of slots. Returns `false`, doing
 /// nothing, unless every accumulator is small enough that no value can leave 64 bits (then
@@ -1090,7 +1103,11 @@ fn voltages_simple<const MULT: bool, const P: u8>(p: &Program, s: &mut State, re
         .zip(&p.vth_test)
         .zip(rec.comp_ovf_v.iter_mut());
     for (k, (((((v, &u), &d), &bias), &above), o)) in iter.enumerate() {
-        let dv = decay_k::<MULT>(*v, d, bits, min_step);
+        // `u` and `v` always hold values of at most 32 bits (every update ends in their
+        // overflow policy, `MAX_STATE_BITS`) and a multiplicative decay factor is at most 2^30:
+        // the decay needs no 64-bit overflow check.
+        debug_assert!(v.unsigned_abs() <= 1 << 32 && u.unsigned_abs() <= 1 << 32);
+        let dv = decay_small::<MULT>(*v, d, bits, min_step);
         let (x, changed) = add_ovf_v::<P>(dv, u, bias, vb, vo, int32);
         *o += u32::from(changed);
         let spike = x > above;
@@ -1406,6 +1423,27 @@ mod tests {
             assert_eq!(
                 decay_k::<false>(x, d, params.decay_bits, params.min_step),
                 decay(x, d, &params)
+            );
+        }
+    }
+
+    /// The unsaturated decay equals the saturating one on every value `u` and `v` can hold.
+    #[test]
+    fn small_decay_is_exact_within_the_state_bounds() {
+        let mut rng = Rng(0x1357_9bdf_2468_ace0);
+        for _ in 0..50_000 {
+            let x = rng.plain(33).clamp(-(1 << 32), 1 << 32);
+            let bits = 1 + (rng.next() % 30) as u32;
+            let d = (rng.next() % ((1u64 << bits) + 1)) as i64;
+            let min_step = rng.next().is_multiple_of(2);
+            assert_eq!(
+                decay_small::<true>(x, d, bits, min_step),
+                decay_k::<true>(x, d, bits, min_step)
+            );
+            let d = d % 70;
+            assert_eq!(
+                decay_small::<false>(x, d, bits, min_step),
+                decay_k::<false>(x, d, bits, min_step)
             );
         }
     }

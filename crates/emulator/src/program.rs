@@ -2,9 +2,9 @@
 //! (compartment parameters, CSR synapse rows, fan-out lists, multicast trees), plus the target
 //! numbers the tick needs.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
-use lifchip_chip::{ChipConfig, validate, weight_format, xy_route};
+use lifchip_chip::{Axon, ChipConfig, validate, weight_format, xy_route};
 use lifchip_target::{Accumulate, DecayKind, Overflow, Reset, Target, UpdateOrder};
 
 use crate::{
@@ -158,6 +158,62 @@ pub(crate) struct Program {
     pub barrier_cycles: u64,
 }
 
+/// Whether a row's synapses are in `(compartment, weight)` order (then its relative content
+/// can be read in place).
+fn row_sorted(a: &Axon) -> bool {
+    a.synapses
+        .windows(2)
+        .all(|w| (w[0].compartment, w[0].weight) <= (w[1].compartment, w[1].weight))
+}
+
+/// A row's `(compartment - first, weight)` list, sorted (`first`: its lowest compartment).
+fn relative(a: &Axon) -> Vec<(u32, i32)> {
+    let first = a.synapses.iter().map(|s| s.compartment).min().unwrap_or(0);
+    let mut row: Vec<(u32, i32)> = a
+        .synapses
+        .iter()
+        .map(|s| (s.compartment - first, s.weight))
+        .collect();
+    row.sort_unstable();
+    row
+}
+
+/// A hash of `(group, relative(a))`, built in place when the row is sorted.
+fn relative_hash(a: &Axon) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    a.group.hash(&mut h);
+    a.synapses.len().hash(&mut h);
+    if row_sorted(a) {
+        let first = a.synapses.first().map_or(0, |s| s.compartment);
+        for s in &a.synapses {
+            (s.compartment - first, s.weight).hash(&mut h);
+        }
+    } else {
+        for x in relative(a) {
+            x.hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// `(a.group, relative(a)) == (b.group, relative(b))`, in place when both rows are sorted.
+fn same_relative(a: &Axon, b: &Axon) -> bool {
+    if a.group != b.group || a.synapses.len() != b.synapses.len() {
+        return false;
+    }
+    if row_sorted(a) && row_sorted(b) {
+        let fa = a.synapses.first().map_or(0, |s| s.compartment);
+        let fb = b.synapses.first().map_or(0, |s| s.compartment);
+        a.synapses
+            .iter()
+            .zip(&b.synapses)
+            .all(|(x, y)| x.compartment - fa == y.compartment - fb && x.weight == y.weight)
+    } else {
+        relative(a) == relative(b)
+    }
+}
+
 /// Price class of each row of `config` (see [`Program::row_kind`]): shared when the target
 /// stores kernels once, prices shared rows, and another row of the same group on the core is
 /// identical up to a compartment offset; else dense when the target allows dense rows, prices
@@ -180,32 +236,45 @@ fn row_kinds(config: &ChipConfig) -> Vec<u8> {
     };
     let w = u64::from(t.precision.weight_bits);
     let mut kinds = Vec::new();
+    let shared_on = price_shared && t.core.shared_kernels;
+    let mut classes: HashMap<u64, Vec<(u32, u32)>> = HashMap::default();
+    let mut class_of: Vec<Option<(u64, u32)>> = Vec::new();
     for core in &config.cores {
-        let mut classes: HashMap<(u16, Vec<(u32, i32)>), u32> = HashMap::new();
-        let relative: Vec<(u16, Vec<(u32, i32)>)> = core
-            .axons
-            .iter()
-            .map(|a| {
-                let first = a.synapses.iter().map(|s| s.compartment).min().unwrap_or(0);
-                let mut row: Vec<(u32, i32)> = a
-                    .synapses
-                    .iter()
-                    .map(|s| (s.compartment - first, s.weight))
-                    .collect();
-                row.sort_unstable();
-                (a.group, row)
-            })
-            .collect();
-        if price_shared && t.core.shared_kernels {
-            for r in &relative {
-                if !r.1.is_empty() {
-                    *classes.entry(r.clone()).or_default() += 1;
-                }
+        // Rows identical up to a compartment offset, by (group, relative content): a hash,
+        // then an exact comparison with each class of that hash (axon of the class, users).
+        classes.clear();
+        class_of.clear();
+        for (k, a) in core.axons.iter().enumerate() {
+            if !shared_on || a.synapses.is_empty() {
+                class_of.push(None);
+                continue;
             }
+            let h = relative_hash(a);
+            let list = classes.entry(h).or_default();
+            let found = list
+                .iter()
+                .position(|&(j, _)| same_relative(&core.axons[j as usize], a));
+            let i = match found {
+                Some(i) => {
+                    list[i].1 += 1;
+                    i
+                }
+                None => {
+                    list.push((k as u32, 1));
+                    list.len() - 1
+                }
+            };
+            class_of.push(Some((h, i as u32)));
         }
-        for (a, r) in core.axons.iter().zip(&relative) {
+        for (a, class) in core.axons.iter().zip(&class_of) {
             let n = a.synapses.len() as u64;
-            let kind = if classes.get(r).is_some_and(|&m| m > 1) {
+            let shared = class.is_some_and(|(h, i)| {
+                classes
+                    .get(&h)
+                    .and_then(|l| l.get(i as usize))
+                    .is_some_and(|&(_, users)| users > 1)
+            });
+            let kind = if shared {
                 ROW_SHARED
             } else if price_dense
                 && dense_rows
@@ -694,7 +763,7 @@ impl TreeBuilder {
             touched: Vec::new(),
             routers: 0,
             topology: Topology::default(),
-            cache: HashMap::new(),
+            cache: HashMap::default(),
             target: t.clone(),
         }
     }

@@ -2,8 +2,6 @@
 //! routing rule of the chip, used by the compiler (link loads, routing-table entries), the chip
 //! format and the emulator's network model.
 
-use std::collections::BTreeSet;
-
 use crate::Mesh;
 
 /// A directed link between neighbouring routers of the mesh, from `from` to `to` (`(x, y)`).
@@ -33,34 +31,53 @@ pub fn hops(a: (u32, u32), b: (u32, u32)) -> u64 {
 /// traversed) once: the packet is replicated where paths part. Links come sorted by
 /// `(from, to)`. A destination equal to `src` needs no link. Pure geometry: checking that the
 /// routers lie on a mesh is the caller's job ([`Mesh::contains`]).
+///
+/// The union has a simple shape, built directly in time proportional to the destinations and
+/// links (no per-hop set): the x leg runs along `src`'s row from `src` out to the westmost and
+/// eastmost destination columns, and each destination column has a y leg from `src`'s row out
+/// to its southmost and northmost destinations.
 pub fn xy_route(src: (u32, u32), dests: impl IntoIterator<Item = (u32, u32)>) -> Vec<Link> {
-    let mut links = BTreeSet::new();
-    for dst in dests {
-        let mut at = src;
-        while at.0 != dst.0 {
-            let next = if dst.0 > at.0 {
-                (at.0 + 1, at.1)
-            } else {
-                (at.0 - 1, at.1)
-            };
-            links.insert(Link { from: at, to: next });
-            at = next;
+    // (column, lowest y, highest y) of the destinations, one entry per column.
+    let mut cols: Vec<(u32, u32, u32)> = dests.into_iter().map(|(x, y)| (x, y, y)).collect();
+    if cols.is_empty() {
+        return Vec::new();
+    }
+    cols.sort_unstable();
+    cols.dedup_by(|next, kept| {
+        if next.0 == kept.0 {
+            kept.1 = kept.1.min(next.1);
+            kept.2 = kept.2.max(next.2);
+            true
+        } else {
+            false
         }
-        while at.1 != dst.1 {
-            let next = if dst.1 > at.1 {
-                (at.0, at.1 + 1)
-            } else {
-                (at.0, at.1 - 1)
-            };
-            links.insert(Link { from: at, to: next });
-            at = next;
+    });
+    let (sx, sy) = src;
+    let (west, east) = (cols[0].0, cols[cols.len() - 1].0);
+    let mut links = Vec::new();
+    let link = |from: (u32, u32), to: (u32, u32)| Link { from, to };
+    for x in sx..east {
+        links.push(link((x, sy), (x + 1, sy)));
+    }
+    for x in west.saturating_add(1)..=sx {
+        links.push(link((x, sy), (x - 1, sy)));
+    }
+    for &(x, lo, hi) in &cols {
+        for y in sy..hi {
+            links.push(link((x, y), (x, y + 1)));
+        }
+        for y in lo.saturating_add(1)..=sy {
+            links.push(link((x, y), (x, y - 1)));
         }
     }
-    links.into_iter().collect()
+    links.sort_unstable();
+    links
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     #[test]
@@ -78,5 +95,56 @@ mod tests {
         // Both destinations share the x leg and the first y link.
         assert_eq!(xy_route((0, 0), [(2, 1), (2, 2)]).len(), 4);
         assert_eq!(hops((0, 3), (2, 1)), 4);
+    }
+
+    /// The union of the per-destination X-then-Y paths, hop by hop (the definition).
+    fn naive(src: (u32, u32), dests: &[(u32, u32)]) -> Vec<Link> {
+        let mut links = BTreeSet::new();
+        for &dst in dests {
+            let mut at = src;
+            while at.0 != dst.0 {
+                let next = if dst.0 > at.0 {
+                    (at.0 + 1, at.1)
+                } else {
+                    (at.0 - 1, at.1)
+                };
+                links.insert(Link { from: at, to: next });
+                at = next;
+            }
+            while at.1 != dst.1 {
+                let next = if dst.1 > at.1 {
+                    (at.0, at.1 + 1)
+                } else {
+                    (at.0, at.1 - 1)
+                };
+                links.insert(Link { from: at, to: next });
+                at = next;
+            }
+        }
+        links.into_iter().collect()
+    }
+
+    #[test]
+    fn the_direct_tree_is_the_union_of_the_paths() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u32| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % u64::from(n)) as u32
+        };
+        for trial in 0..3000 {
+            let size = 1 + next(if trial % 3 == 0 { 4 } else { 12 });
+            let src = (next(size), next(size));
+            let count = next(12);
+            let dests: Vec<(u32, u32)> = (0..count).map(|_| (next(size), next(size))).collect();
+            assert_eq!(
+                xy_route(src, dests.clone()),
+                naive(src, &dests),
+                "{src:?} {dests:?}"
+            );
+        }
+        assert!(xy_route((3, 3), []).is_empty());
+        assert_eq!(xy_route((0, 0), [(0, 0), (0, 0)]), Vec::new());
     }
 }

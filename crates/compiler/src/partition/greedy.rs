@@ -185,6 +185,12 @@ fn best_fit(net: &QuantNet, target: &Target, pops: &[usize]) -> Partition {
             };
             for (share_index, share) in shares.iter().enumerate() {
                 neuron_axons(net, &incoming, n, share.clone(), &mut axons);
+                // Distinct axon keys (no repeated presynaptic neuron within a projection): a
+                // read-only count of the new axons then rejects a core exactly as the
+                // tentative add would, without making and undoing it.
+                let distinct = axons.windows(2).all(|w| {
+                    w[0].axon.projection != w[1].axon.projection || w[0].axon.pre < w[1].axon.pre
+                });
                 let first = cores.len().saturating_sub(window);
                 // (core, cost) of the best fit so far: the fewest new axons, or with a rate
                 // profile the least new traffic (then the fewest new axons).
@@ -202,6 +208,14 @@ fn best_fit(net: &QuantNet, target: &Target, pops: &[usize]) -> Partition {
                         Some((_, (_, axons))) if !profiled => axons,
                         _ => usize::MAX,
                     };
+                    if distinct {
+                        let room = max_axons.saturating_sub(core.axons.len());
+                        let new = fills[c].new_axons(&axons, bound.min(room.saturating_add(1)));
+                        // `add` would return `None` (new >= bound), or the core would not fit.
+                        if new >= bound || new > room {
+                            continue;
+                        }
+                    }
                     let before = Snapshot::of(core);
                     let local = core.neurons.len() as u32;
                     let added = fills[c].add(&axons, local, target, core, bound, &mut log);

@@ -101,6 +101,21 @@ impl Snapshot {
 }
 
 impl CoreFill {
+    /// How many of `axons` (distinct keys) this core has no row for yet, counting up to
+    /// `stop`: the new axons [`CoreFill::add`] would bring, read-only.
+    pub(super) fn new_axons(&self, axons: &[NeuronInput], stop: usize) -> usize {
+        let mut new = 0;
+        for input in axons {
+            if !self.rows.contains_key(&input.axon) {
+                new += 1;
+                if new >= stop {
+                    break;
+                }
+            }
+        }
+        new
+    }
+
     /// Adds a neuron with inputs `axons` as compartment `local` of `core`, updating rows,
     /// content counts, the core's axons, synapses and synapse bits, and logging each row change
     /// in `log` so that [`CoreFill::undo`] can take it back. Returns the new axons and their
