@@ -7,7 +7,8 @@
 //! split work per image (or per fixed row chunk), never across a reduction, so results do not
 //! depend on the number of threads.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
@@ -179,6 +180,49 @@ pub(crate) enum Mode {
 /// Rows per dropout RNG stream: fixed, so masks do not depend on the thread count.
 const DROPOUT_ROWS: usize = 4;
 
+/// Rows (or columns) of a GEMM output below which it is not split across threads.
+const GEMM_MIN_SPLIT: usize = 32;
+
+/// `a · b` in standard layout, split across the rayon pool by rows of `a` (or, when `a` has
+/// few rows, by columns of `b`). Each output element is one `matrixmultiply` dot product over
+/// the whole inner dimension, computed the same way whichever block it falls in, so the
+/// result does not depend on the split or the thread count (and equals `a.dot(&b)`). GEMM
+/// runs on the rayon threads only: `matrixmultiply`'s own threads competed with them.
+pub(crate) fn gemm(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
+    let (m, n) = (a.nrows(), b.ncols());
+    let mut c = Array2::<f32>::zeros((m, n));
+    gemm_into(a, b, c.view_mut());
+    c
+}
+
+fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewMut2<f32>) {
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    let threads = rayon::current_num_threads();
+    let big = m.saturating_mul(k).saturating_mul(n) >= 1 << 18;
+    if threads <= 1 || !big || (m < 2 * GEMM_MIN_SPLIT && n < 2 * GEMM_MIN_SPLIT) {
+        general_mat_mul(1.0, &a, &b, 0.0, &mut c);
+        return;
+    }
+    let parts = threads * 2;
+    if m >= n || n < 2 * GEMM_MIN_SPLIT {
+        let rows = m.div_ceil(parts).max(GEMM_MIN_SPLIT);
+        let a_parts: Vec<_> = a.axis_chunks_iter(Axis(0), rows).collect();
+        let c_parts: Vec<_> = c.axis_chunks_iter_mut(Axis(0), rows).collect();
+        a_parts
+            .into_par_iter()
+            .zip(c_parts)
+            .for_each(|(a, mut c)| general_mat_mul(1.0, &a, &b, 0.0, &mut c));
+    } else {
+        let cols = n.div_ceil(parts).max(GEMM_MIN_SPLIT);
+        let b_parts: Vec<_> = b.axis_chunks_iter(Axis(1), cols).collect();
+        let c_parts: Vec<_> = c.axis_chunks_iter_mut(Axis(1), cols).collect();
+        b_parts
+            .into_par_iter()
+            .zip(c_parts)
+            .for_each(|(b, mut c)| general_mat_mul(1.0, &a, &b, 0.0, &mut c));
+    }
+}
+
 /// Returns `a` in standard layout (a no-op when it already is).
 pub(crate) fn standard(a: Array2<f32>) -> Array2<f32> {
     if a.is_standard_layout() {
@@ -218,7 +262,7 @@ impl Kernel {
         let train = matches!(mode, Mode::Train { .. });
         match self {
             Kernel::Dense { w } => {
-                let y = standard(x.dot(&w.t()));
+                let y = gemm(x.view(), w.t());
                 (
                     y,
                     if train {
@@ -230,7 +274,7 @@ impl Kernel {
             }
             Kernel::Conv { w, g } => {
                 let cols = im2col(&x, g);
-                let y = positions_to_channels(&standard(cols.dot(&w.t())), x.nrows(), g);
+                let y = positions_to_channels(&gemm(cols.view(), w.t()), x.nrows(), g);
                 (
                     y,
                     if train {
@@ -279,15 +323,15 @@ impl Kernel {
     ) -> (Option<Array2<f32>>, Option<Array2<f32>>) {
         match (self, saved) {
             (Kernel::Dense { w }, Saved::Input(x)) => {
-                let dw = standard(dy.t().dot(x));
-                let dx = need_dx.then(|| standard(dy.dot(w)));
+                let dw = gemm(dy.t(), x.view());
+                let dx = need_dx.then(|| gemm(dy.view(), w.view()));
                 (dx, Some(dw))
             }
             (Kernel::Conv { w, g }, Saved::Cols(cols)) => {
                 let batch = dy.nrows();
                 let dyp = channels_to_positions(&dy, batch, g);
-                let dw = standard(dyp.t().dot(cols));
-                let dx = need_dx.then(|| col2im(&standard(dyp.dot(w)), batch, g));
+                let dw = gemm(dyp.t(), cols.view());
+                let dx = need_dx.then(|| col2im(&gemm(dyp.view(), w.view()), batch, g));
                 (dx, Some(dw))
             }
             (Kernel::Pool(g), _) => (need_dx.then(|| pool_backward(&dy, g)), None),
