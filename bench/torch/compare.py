@@ -37,7 +37,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
+
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / "target" / "venvs" / "torch"
