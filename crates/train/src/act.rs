@@ -229,7 +229,12 @@ mod block {
     /// Writes the outputs of `pre` (at most [`LEN`] neurons) to `v` and, when given, the
     /// derivatives to `d`.
     #[inline(always)]
-    fn run(p: &LifParams, pre: &[f32], v: &mut [f32], mut d: Option<&mut [f32]>) {
+    fn run<const DERIV: bool>(
+        p: &LifParams,
+        pre: &[f32],
+        v: &mut [f32],
+        mut d: Option<&mut [f32]>,
+    ) {
         let (a, tau_rc, tau_ref, gamma, gain) = (p.amplitude, p.tau_rc, p.tau_ref, p.gamma, p.gain);
         let n = pre.len().min(v.len()).min(LEN);
         let ln_gamma = fast::ln(gamma);
@@ -287,19 +292,21 @@ mod block {
             } else {
                 -(ln_gamma + zi)
             };
-            let q = if pos_tail {
-                j_a
-            } else if pos {
-                j_b * (1.0 + ei)
-            } else if neg_mid {
-                gamma * ratio * (1.0 + ei)
-            } else {
-                gamma
-            };
             let out = a / (tau_ref + tau_rc * log_term);
-            let dv = gain * tau_rc * out * out / (a * (j + 1.0) * q);
             v[i] = out;
-            deriv[i] = if dv.is_finite() { dv } else { 0.0 };
+            if DERIV {
+                let q = if pos_tail {
+                    j_a
+                } else if pos {
+                    j_b * (1.0 + ei)
+                } else if neg_mid {
+                    gamma * ratio * (1.0 + ei)
+                } else {
+                    gamma
+                };
+                let dv = gain * tau_rc * out * out / (a * (j + 1.0) * q);
+                deriv[i] = if dv.is_finite() { dv } else { 0.0 };
+            }
             odd[i] = zi.is_nan()
                 || (!use_atanh && !normal(ln_arg))
                 || (!pos && neg_mid && !normal(ratio));
@@ -330,13 +337,13 @@ mod block {
             Some(d) => {
                 for (v, d) in v.chunks_mut(LEN).zip(d.chunks_mut(LEN)) {
                     pre[..v.len()].copy_from_slice(v);
-                    run(p, &pre[..v.len()], v, Some(d));
+                    run::<true>(p, &pre[..v.len()], v, Some(d));
                 }
             }
             None => {
                 for v in v.chunks_mut(LEN) {
                     pre[..v.len()].copy_from_slice(v);
-                    run(p, &pre[..v.len()], v, None);
+                    run::<false>(p, &pre[..v.len()], v, None);
                 }
             }
         }
@@ -356,12 +363,12 @@ mod block {
                     .zip(v.chunks_mut(LEN))
                     .zip(d.chunks_mut(LEN))
                 {
-                    run(p, x, v, Some(d));
+                    run::<true>(p, x, v, Some(d));
                 }
             }
             None => {
                 for (x, v) in pre.chunks(LEN).zip(v.chunks_mut(LEN)) {
-                    run(p, x, v, None);
+                    run::<false>(p, x, v, None);
                 }
             }
         }
@@ -739,6 +746,13 @@ mod tests {
             let mut v = inputs.clone();
             let mut d = vec![0.0f32; v.len()];
             block::apply(&p, &mut v, Some(&mut d));
+            let mut without = inputs.clone();
+            block::apply(&p, &mut without, None);
+            assert_eq!(
+                v.iter().map(|o| o.to_bits()).collect::<Vec<_>>(),
+                without.iter().map(|o| o.to_bits()).collect::<Vec<_>>(),
+                "outputs with and without derivatives"
+            );
             for ((&x, &o), &dv) in inputs.iter().zip(&v).zip(&d) {
                 let (want, want_d) =
                     soft_lif_f32(x, p.amplitude, p.tau_rc, p.tau_ref, p.gamma, p.gain);
