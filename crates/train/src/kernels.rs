@@ -272,6 +272,7 @@ impl Kernel {
                     },
                 )
             }
+            Kernel::Conv { w, g } if !train => (conv_eval(&x, w, g), Saved::Nothing),
             Kernel::Conv { w, g } => {
                 let cols = im2col(&x, g);
                 let y = positions_to_channels(&gemm(cols.view(), w.t()), x.nrows(), g);
@@ -366,40 +367,79 @@ pub(crate) fn im2col(x: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
     slice_mut(&mut cols)
         .par_chunks_mut(p * k)
         .zip(xs.par_chunks(g.in_size()))
-        .for_each(|(out, img)| {
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    let row = &mut out[(oy * g.ow + ox) * k..][..k];
-                    let mut idx = 0;
-                    for c in 0..g.ic {
-                        for ky in 0..g.kh {
-                            let iy = (oy * g.sh + ky) as isize - g.ph as isize;
-                            if iy < 0 || iy >= g.ih as isize {
-                                idx += g.kw;
-                                continue;
-                            }
-                            let base = (c * g.ih + iy as usize) * g.iw;
-                            let ix0 = (ox * g.sw) as isize - g.pw as isize;
-                            if ix0 >= 0 && ix0 as usize + g.kw <= g.iw {
-                                // The whole kernel row is inside the image: one copy.
-                                let from = base + ix0 as usize;
-                                row[idx..idx + g.kw].copy_from_slice(&img[from..from + g.kw]);
-                                idx += g.kw;
-                                continue;
-                            }
-                            for kx in 0..g.kw {
-                                let ix = (ox * g.sw + kx) as isize - g.pw as isize;
-                                if ix >= 0 && ix < g.iw as isize {
-                                    row[idx] = img[base + ix as usize];
-                                }
-                                idx += 1;
-                            }
+        .for_each(|(out, img)| im2col_image(img, g, out));
+    cols
+}
+
+/// [`im2col`] of one image into `out` (`[oh*ow, ic*kh*kw]`, zeroed).
+fn im2col_image(img: &[f32], g: &ConvGeom, out: &mut [f32]) {
+    let k = g.patch();
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let row = &mut out[(oy * g.ow + ox) * k..][..k];
+            let mut idx = 0;
+            for c in 0..g.ic {
+                for ky in 0..g.kh {
+                    let iy = (oy * g.sh + ky) as isize - g.ph as isize;
+                    if iy < 0 || iy >= g.ih as isize {
+                        idx += g.kw;
+                        continue;
+                    }
+                    let base = (c * g.ih + iy as usize) * g.iw;
+                    let ix0 = (ox * g.sw) as isize - g.pw as isize;
+                    if ix0 >= 0 && ix0 as usize + g.kw <= g.iw {
+                        // The whole kernel row is inside the image: one copy.
+                        let from = base + ix0 as usize;
+                        row[idx..idx + g.kw].copy_from_slice(&img[from..from + g.kw]);
+                        idx += g.kw;
+                        continue;
+                    }
+                    for kx in 0..g.kw {
+                        let ix = (ox * g.sw + kx) as isize - g.pw as isize;
+                        if ix >= 0 && ix < g.iw as isize {
+                            row[idx] = img[base + ix as usize];
                         }
+                        idx += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Evaluation-mode convolution: images in small groups, each through its own im2col buffer,
+/// GEMM and transpose, so the patches stay in cache and nothing batch-sized is allocated
+/// besides the output. Every output element is the same whole-`k` dot product as in
+/// [`im2col`] + [`gemm`], so the result is the same.
+fn conv_eval(x: &Array2<f32>, w: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
+    const GROUP: usize = 8;
+    let batch = x.nrows();
+    let (p, k, oc) = (g.positions(), g.patch(), g.oc);
+    let mut y = Array2::<f32>::zeros((batch, oc * p));
+    let wt = w.t();
+    slice_mut(&mut y)
+        .par_chunks_mut(GROUP * oc * p)
+        .zip(slice(x).par_chunks(GROUP * g.in_size()))
+        .for_each(|(out, imgs)| {
+            let n = imgs.len() / g.in_size().max(1);
+            let mut cols = Array2::<f32>::zeros((n * p, k));
+            for (img, c) in imgs
+                .chunks(g.in_size())
+                .zip(slice_mut(&mut cols).chunks_mut(p * k))
+            {
+                im2col_image(img, g, c);
+            }
+            let mut yp = Array2::<f32>::zeros((n * p, oc));
+            general_mat_mul(1.0, &cols, &wt, 0.0, &mut yp);
+            for (dst, src) in out.chunks_mut(oc * p).zip(slice(&yp).chunks(p * oc)) {
+                for pos in 0..p {
+                    for c in 0..oc {
+                        dst[c * p + pos] = src[pos * oc + c];
                     }
                 }
             }
         });
-    cols
+    y
 }
 
 /// Adjoint of [`im2col`]: sums patch gradients back onto the image, per image in parallel.
@@ -716,6 +756,12 @@ pub(crate) mod tests {
                 assert!((a - b).abs() < 1e-5, "{input:?} {kernel:?}: {a} vs {b}");
             }
             check_gradients(&k, &x, 1);
+            // The grouped evaluation path gives the training path's bits (odd batch sizes
+            // leave a partial group).
+            let x = array(19, g.in_size(), 7);
+            let (eval, _) = k.forward(x.clone(), Mode::Eval);
+            let (train, _) = k.forward(x, Mode::Train { seed: 1 });
+            assert_eq!(eval, train, "{input:?} {kernel:?}");
         }
         assert!(ConvGeom::new([1, 2, 2], 1, [3, 3], [1, 1], [0, 0]).is_none());
         assert!(ConvGeom::new([1, 2, 2], 1, [3, 3], [1, 1], [1, 1]).is_some());
