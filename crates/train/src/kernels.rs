@@ -314,6 +314,17 @@ impl Kernel {
         }
     }
 
+    /// Evaluation-mode forward of a borrowed batch: ops that only read their input (pooling,
+    /// dense, conv) do not copy it first. Same result as `forward(x.clone(), Mode::Eval)`.
+    pub fn forward_eval_ref(&self, x: &Array2<f32>) -> Array2<f32> {
+        match self {
+            Kernel::Pool(g) => pool_forward(x, g),
+            Kernel::Dense { w } => gemm(x.view(), w.t()),
+            Kernel::Conv { w, g } => conv_eval(x, w, g),
+            other => other.forward(x.clone(), Mode::Eval).0,
+        }
+    }
+
     /// Back-propagates `dy`: returns the input gradient (when `need_dx`) and the weight gradient
     /// (for ops with weights).
     pub fn backward(
