@@ -194,6 +194,8 @@ mod block {
 
     /// Neurons per block (stack buffers).
     pub(super) const LEN: usize = 64;
+    /// Neurons checked together for the all-silent shortcut.
+    const GROUP: usize = 8;
     const TAIL: f32 = 17.0;
 
     /// `2 atanh(s)`, as `fast::two_atanh`.
@@ -251,65 +253,86 @@ mod block {
                 e[i] = (-z[i].abs()).exp();
             }
         }
-        for i in 0..n {
-            let zi = z[i];
-            let ei = e[i];
-            let pos_tail = zi > TAIL;
-            let pos = zi > 0.0;
-            let neg_mid = zi >= -TAIL;
-            // ln(1 + e) for both middle ranges (e in (0, 1]).
-            let l1 = two_atanh(ei / (2.0 + ei));
-            // j per range.
-            let ratio = l1 / ei;
-            let j_a = gamma * zi;
-            let j_b = gamma * (zi + l1);
-            let j_c = gamma * ei * ratio;
-            let j = if pos_tail {
-                j_a
-            } else if pos {
-                j_b
-            } else if neg_mid {
-                j_c
-            } else {
-                0.0
-            };
-            // Second logarithm: log1p_inv(j) for z > 0, ln_1p(j) for the negative middle.
-            let u = 1.0 / j;
-            let atanh_arg = if pos { u / (2.0 + u) } else { j / (2.0 + j) };
-            let ln_arg = if pos { (1.0 + j) / j } else { 1.0 + j };
-            let use_atanh = if pos { j >= 1.0 } else { j <= 1.0 };
-            let second = if use_atanh {
-                two_atanh(atanh_arg)
-            } else {
-                ln_normal(ln_arg)
-            };
-            let ln_ratio = ln_normal(ratio);
-            let ln_j = ln_gamma + zi + ln_ratio;
-            let log_term = if pos {
-                second
-            } else if neg_mid {
-                second - ln_j
-            } else {
-                -(ln_gamma + zi)
-            };
-            let out = a / (tau_ref + tau_rc * log_term);
-            v[i] = out;
-            if DERIV {
-                let q = if pos_tail {
+        // Groups of neurons all below the negative tail (silent, the common case in sparse
+        // layers) take that range's few operations only.
+        let mut g0 = 0;
+        while g0 < n {
+            let g1 = (g0 + GROUP).min(n);
+            if z[g0..g1].iter().all(|&z| z < -TAIL) {
+                for i in g0..g1 {
+                    let out = a / (tau_ref + tau_rc * -(ln_gamma + z[i]));
+                    v[i] = out;
+                    if DERIV {
+                        // j = 0 and q = gamma: a * (j + 1) * q is a * gamma.
+                        let dv = gain * tau_rc * out * out / (a * gamma);
+                        deriv[i] = if dv.is_finite() { dv } else { 0.0 };
+                    }
+                    odd[i] = false;
+                }
+                g0 = g1;
+                continue;
+            }
+            for i in g0..g1 {
+                let zi = z[i];
+                let ei = e[i];
+                let pos_tail = zi > TAIL;
+                let pos = zi > 0.0;
+                let neg_mid = zi >= -TAIL;
+                // ln(1 + e) for both middle ranges (e in (0, 1]).
+                let l1 = two_atanh(ei / (2.0 + ei));
+                // j per range.
+                let ratio = l1 / ei;
+                let j_a = gamma * zi;
+                let j_b = gamma * (zi + l1);
+                let j_c = gamma * ei * ratio;
+                let j = if pos_tail {
                     j_a
                 } else if pos {
-                    j_b * (1.0 + ei)
+                    j_b
                 } else if neg_mid {
-                    gamma * ratio * (1.0 + ei)
+                    j_c
                 } else {
-                    gamma
+                    0.0
                 };
-                let dv = gain * tau_rc * out * out / (a * (j + 1.0) * q);
-                deriv[i] = if dv.is_finite() { dv } else { 0.0 };
+                // Second logarithm: log1p_inv(j) for z > 0, ln_1p(j) for the negative middle.
+                let u = 1.0 / j;
+                let atanh_arg = if pos { u / (2.0 + u) } else { j / (2.0 + j) };
+                let ln_arg = if pos { (1.0 + j) / j } else { 1.0 + j };
+                let use_atanh = if pos { j >= 1.0 } else { j <= 1.0 };
+                let second = if use_atanh {
+                    two_atanh(atanh_arg)
+                } else {
+                    ln_normal(ln_arg)
+                };
+                let ln_ratio = ln_normal(ratio);
+                let ln_j = ln_gamma + zi + ln_ratio;
+                let log_term = if pos {
+                    second
+                } else if neg_mid {
+                    second - ln_j
+                } else {
+                    -(ln_gamma + zi)
+                };
+                let out = a / (tau_ref + tau_rc * log_term);
+                v[i] = out;
+                if DERIV {
+                    let q = if pos_tail {
+                        j_a
+                    } else if pos {
+                        j_b * (1.0 + ei)
+                    } else if neg_mid {
+                        gamma * ratio * (1.0 + ei)
+                    } else {
+                        gamma
+                    };
+                    let dv = gain * tau_rc * out * out / (a * (j + 1.0) * q);
+                    deriv[i] = if dv.is_finite() { dv } else { 0.0 };
+                }
+                odd[i] = zi.is_nan()
+                    || (!use_atanh && !normal(ln_arg))
+                    || (!pos && neg_mid && !normal(ratio));
             }
-            odd[i] = zi.is_nan()
-                || (!use_atanh && !normal(ln_arg))
-                || (!pos && neg_mid && !normal(ratio));
+            g0 = g1;
         }
         if let Some(d) = d.as_mut() {
             d[..n].copy_from_slice(&deriv[..n]);
