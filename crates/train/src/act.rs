@@ -272,6 +272,61 @@ mod block {
                 g0 = g1;
                 continue;
             }
+            // Groups all in one middle range whose second logarithm takes one form: only
+            // that range's operations (the same ones the general path selects).
+            let zs = &z[g0..g1];
+            let mut l1 = [0.0f32; GROUP];
+            let mut jj = [0.0f32; GROUP];
+            if zs.iter().all(|&z| z > 0.0 && z <= TAIL) {
+                for k in 0..g1 - g0 {
+                    let ei = e[g0 + k];
+                    l1[k] = two_atanh(ei / (2.0 + ei));
+                    jj[k] = gamma * (z[g0 + k] + l1[k]);
+                }
+                if jj[..g1 - g0].iter().all(|&j| j < 1.0) {
+                    for k in 0..g1 - g0 {
+                        let i = g0 + k;
+                        let (j, ei) = (jj[k], e[i]);
+                        let ln_arg = (1.0 + j) / j;
+                        let out = a / (tau_ref + tau_rc * ln_normal(ln_arg));
+                        v[i] = out;
+                        if DERIV {
+                            let q = j * (1.0 + ei);
+                            let dv = gain * tau_rc * out * out / (a * (j + 1.0) * q);
+                            deriv[i] = if dv.is_finite() { dv } else { 0.0 };
+                        }
+                        odd[i] = !normal(ln_arg);
+                    }
+                    g0 = g1;
+                    continue;
+                }
+            } else if zs.iter().all(|&z| (-TAIL..=0.0).contains(&z)) {
+                let mut ratios = [0.0f32; GROUP];
+                for k in 0..g1 - g0 {
+                    let ei = e[g0 + k];
+                    l1[k] = two_atanh(ei / (2.0 + ei));
+                    ratios[k] = l1[k] / ei;
+                    jj[k] = gamma * ei * ratios[k];
+                }
+                if jj[..g1 - g0].iter().all(|&j| j <= 1.0) {
+                    for k in 0..g1 - g0 {
+                        let i = g0 + k;
+                        let (j, ei, ratio) = (jj[k], e[i], ratios[k]);
+                        let ln_j = ln_gamma + z[i] + ln_normal(ratio);
+                        let log_term = two_atanh(j / (2.0 + j)) - ln_j;
+                        let out = a / (tau_ref + tau_rc * log_term);
+                        v[i] = out;
+                        if DERIV {
+                            let q = gamma * ratio * (1.0 + ei);
+                            let dv = gain * tau_rc * out * out / (a * (j + 1.0) * q);
+                            deriv[i] = if dv.is_finite() { dv } else { 0.0 };
+                        }
+                        odd[i] = !normal(ratio);
+                    }
+                    g0 = g1;
+                    continue;
+                }
+            }
             for i in g0..g1 {
                 let zi = z[i];
                 let ei = e[i];
