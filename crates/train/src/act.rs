@@ -230,6 +230,8 @@ mod block {
 
     /// Writes the outputs of `pre` (at most [`LEN`] neurons) to `v` and, when given, the
     /// derivatives to `d`.
+    // Index loops over several parallel stack arrays read more plainly than zipped iterators.
+    #[allow(clippy::needless_range_loop)]
     #[inline(always)]
     fn run<const DERIV: bool>(
         p: &LifParams,
