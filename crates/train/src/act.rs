@@ -183,6 +183,278 @@ mod fast {
     }
 }
 
+/// The soft-LIF curve of [`soft_lif_f32`] on a block of neurons, branch-free so that the
+/// compiler vectorises it (SSE2: the crate forbids the `unsafe` a runtime AVX2 switch needs): every lane evaluates the arithmetic of
+/// all four input ranges and keeps its own, with the same operations in the same order as the
+/// scalar function, so each result is bit-identical to it. The only libm call, `expf`, stays
+/// scalar and runs only for the lanes in the middle range. Lanes the fast path does not cover
+/// (NaN input, a logarithm of a non-normal number) are recomputed by the scalar function.
+mod block {
+    use super::{LifParams, fast, soft_lif_f32};
+
+    /// Neurons per block (stack buffers).
+    pub(super) const LEN: usize = 64;
+    /// Neurons checked together for the all-silent shortcut.
+    const GROUP: usize = 8;
+    const TAIL: f32 = 17.0;
+
+    /// `2 atanh(s)`, as `fast::two_atanh`.
+    #[inline(always)]
+    fn two_atanh(s: f32) -> f32 {
+        let s2 = s * s;
+        let poly = 1.0 / 3.0
+            + s2 * (1.0 / 5.0
+                + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0 + s2 * (1.0 / 11.0 + s2 * (1.0 / 13.0)))));
+        2.0 * s + 2.0 * s * (s2 * poly)
+    }
+
+    /// `fast::ln` for positive normal finite `x` (others give garbage; callers flag them).
+    #[inline(always)]
+    fn ln_normal(x: f32) -> f32 {
+        const SQRT2: f32 = std::f32::consts::SQRT_2;
+        const LN2_HI: f32 = 0.693_145_75;
+        const LN2_LO: f32 = 1.428_606_8e-6;
+        let bits = x.to_bits();
+        let e = ((bits >> 23) as i32) - 127;
+        let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+        let big = m > SQRT2;
+        let m = if big { m * 0.5 } else { m };
+        let ef = (e + i32::from(big)) as f32;
+        ef * LN2_HI + (ef * LN2_LO + two_atanh((m - 1.0) / (m + 1.0)))
+    }
+
+    #[inline(always)]
+    fn normal(x: f32) -> bool {
+        (f32::MIN_POSITIVE..f32::INFINITY).contains(&x)
+    }
+
+    /// Writes the outputs of `pre` (at most [`LEN`] neurons) to `v` and, when given, the
+    /// derivatives to `d`.
+    // Index loops over several parallel stack arrays read more plainly than zipped iterators.
+    #[allow(clippy::needless_range_loop)]
+    #[inline(always)]
+    fn run<const DERIV: bool>(
+        p: &LifParams,
+        pre: &[f32],
+        v: &mut [f32],
+        mut d: Option<&mut [f32]>,
+    ) {
+        let (a, tau_rc, tau_ref, gamma, gain) = (p.amplitude, p.tau_rc, p.tau_ref, p.gamma, p.gain);
+        let n = pre.len().min(v.len()).min(LEN);
+        let ln_gamma = fast::ln(gamma);
+        let mut z = [0.0f32; LEN];
+        let mut e = [0.0f32; LEN];
+        let mut deriv = [0.0f32; LEN];
+        let mut odd = [false; LEN];
+        for i in 0..n {
+            z[i] = gain * pre[i] / gamma;
+        }
+        // e^-|z| (= e^-z for z > 0, e^z for z <= 0) where the middle ranges need it: libm.
+        for i in 0..n {
+            if z[i].abs() <= TAIL {
+                e[i] = (-z[i].abs()).exp();
+            }
+        }
+        // Groups of neurons all below the negative tail (silent, the common case in sparse
+        // layers) take that range's few operations only.
+        let mut g0 = 0;
+        while g0 < n {
+            let g1 = (g0 + GROUP).min(n);
+            if z[g0..g1].iter().all(|&z| z < -TAIL) {
+                for i in g0..g1 {
+                    let out = a / (tau_ref + tau_rc * -(ln_gamma + z[i]));
+                    v[i] = out;
+                    if DERIV {
+                        // j = 0 and q = gamma: a * (j + 1) * q is a * gamma.
+                        let dv = gain * tau_rc * out * out / (a * gamma);
+                        deriv[i] = if dv.is_finite() { dv } else { 0.0 };
+                    }
+                    odd[i] = false;
+                }
+                g0 = g1;
+                continue;
+            }
+            // Groups all in one middle range whose second logarithm takes one form: only
+            // that range's operations (the same ones the general path selects).
+            let zs = &z[g0..g1];
+            let mut l1 = [0.0f32; GROUP];
+            let mut jj = [0.0f32; GROUP];
+            if zs.iter().all(|&z| z > 0.0 && z <= TAIL) {
+                for k in 0..g1 - g0 {
+                    let ei = e[g0 + k];
+                    l1[k] = two_atanh(ei / (2.0 + ei));
+                    jj[k] = gamma * (z[g0 + k] + l1[k]);
+                }
+                if jj[..g1 - g0].iter().all(|&j| j < 1.0) {
+                    for k in 0..g1 - g0 {
+                        let i = g0 + k;
+                        let (j, ei) = (jj[k], e[i]);
+                        let ln_arg = (1.0 + j) / j;
+                        let out = a / (tau_ref + tau_rc * ln_normal(ln_arg));
+                        v[i] = out;
+                        if DERIV {
+                            let q = j * (1.0 + ei);
+                            let dv = gain * tau_rc * out * out / (a * (j + 1.0) * q);
+                            deriv[i] = if dv.is_finite() { dv } else { 0.0 };
+                        }
+                        odd[i] = !normal(ln_arg);
+                    }
+                    g0 = g1;
+                    continue;
+                }
+            } else if zs.iter().all(|&z| (-TAIL..=0.0).contains(&z)) {
+                let mut ratios = [0.0f32; GROUP];
+                for k in 0..g1 - g0 {
+                    let ei = e[g0 + k];
+                    l1[k] = two_atanh(ei / (2.0 + ei));
+                    ratios[k] = l1[k] / ei;
+                    jj[k] = gamma * ei * ratios[k];
+                }
+                if jj[..g1 - g0].iter().all(|&j| j <= 1.0) {
+                    for k in 0..g1 - g0 {
+                        let i = g0 + k;
+                        let (j, ei, ratio) = (jj[k], e[i], ratios[k]);
+                        let ln_j = ln_gamma + z[i] + ln_normal(ratio);
+                        let log_term = two_atanh(j / (2.0 + j)) - ln_j;
+                        let out = a / (tau_ref + tau_rc * log_term);
+                        v[i] = out;
+                        if DERIV {
+                            let q = gamma * ratio * (1.0 + ei);
+                            let dv = gain * tau_rc * out * out / (a * (j + 1.0) * q);
+                            deriv[i] = if dv.is_finite() { dv } else { 0.0 };
+                        }
+                        odd[i] = !normal(ratio);
+                    }
+                    g0 = g1;
+                    continue;
+                }
+            }
+            for i in g0..g1 {
+                let zi = z[i];
+                let ei = e[i];
+                let pos_tail = zi > TAIL;
+                let pos = zi > 0.0;
+                let neg_mid = zi >= -TAIL;
+                // ln(1 + e) for both middle ranges (e in (0, 1]).
+                let l1 = two_atanh(ei / (2.0 + ei));
+                // j per range.
+                let ratio = l1 / ei;
+                let j_a = gamma * zi;
+                let j_b = gamma * (zi + l1);
+                let j_c = gamma * ei * ratio;
+                let j = if pos_tail {
+                    j_a
+                } else if pos {
+                    j_b
+                } else if neg_mid {
+                    j_c
+                } else {
+                    0.0
+                };
+                // Second logarithm: log1p_inv(j) for z > 0, ln_1p(j) for the negative middle.
+                let u = 1.0 / j;
+                let atanh_arg = if pos { u / (2.0 + u) } else { j / (2.0 + j) };
+                let ln_arg = if pos { (1.0 + j) / j } else { 1.0 + j };
+                let use_atanh = if pos { j >= 1.0 } else { j <= 1.0 };
+                let second = if use_atanh {
+                    two_atanh(atanh_arg)
+                } else {
+                    ln_normal(ln_arg)
+                };
+                let ln_ratio = ln_normal(ratio);
+                let ln_j = ln_gamma + zi + ln_ratio;
+                let log_term = if pos {
+                    second
+                } else if neg_mid {
+                    second - ln_j
+                } else {
+                    -(ln_gamma + zi)
+                };
+                let out = a / (tau_ref + tau_rc * log_term);
+                v[i] = out;
+                if DERIV {
+                    let q = if pos_tail {
+                        j_a
+                    } else if pos {
+                        j_b * (1.0 + ei)
+                    } else if neg_mid {
+                        gamma * ratio * (1.0 + ei)
+                    } else {
+                        gamma
+                    };
+                    let dv = gain * tau_rc * out * out / (a * (j + 1.0) * q);
+                    deriv[i] = if dv.is_finite() { dv } else { 0.0 };
+                }
+                odd[i] = zi.is_nan()
+                    || (!use_atanh && !normal(ln_arg))
+                    || (!pos && neg_mid && !normal(ratio));
+            }
+            g0 = g1;
+        }
+        if let Some(d) = d.as_mut() {
+            d[..n].copy_from_slice(&deriv[..n]);
+        }
+        if odd[..n].iter().any(|&o| o) {
+            for i in (0..n).filter(|&i| odd[i]) {
+                let (out, dv) = soft_lif_f32(pre[i], a, tau_rc, tau_ref, gamma, gain);
+                v[i] = out;
+                if let Some(d) = d.as_mut() {
+                    d[i] = dv;
+                }
+            }
+        }
+    }
+
+    /// Applies the curve in place to `v`, writing derivatives to `d` when given.
+    pub(super) fn apply(p: &LifParams, v: &mut [f32], d: Option<&mut [f32]>) {
+        apply_generic(p, v, d);
+    }
+
+    #[inline(always)]
+    fn apply_generic(p: &LifParams, v: &mut [f32], d: Option<&mut [f32]>) {
+        let mut pre = [0.0f32; LEN];
+        match d {
+            Some(d) => {
+                for (v, d) in v.chunks_mut(LEN).zip(d.chunks_mut(LEN)) {
+                    pre[..v.len()].copy_from_slice(v);
+                    run::<true>(p, &pre[..v.len()], v, Some(d));
+                }
+            }
+            None => {
+                for v in v.chunks_mut(LEN) {
+                    pre[..v.len()].copy_from_slice(v);
+                    run::<false>(p, &pre[..v.len()], v, None);
+                }
+            }
+        }
+    }
+
+    /// The block path on a copy of `pre`, for tests and noisy training (which needs `pre`).
+    pub(super) fn apply_from(p: &LifParams, pre: &[f32], v: &mut [f32], d: Option<&mut [f32]>) {
+        apply_from_generic(p, pre, v, d);
+    }
+
+    #[inline(always)]
+    fn apply_from_generic(p: &LifParams, pre: &[f32], v: &mut [f32], d: Option<&mut [f32]>) {
+        match d {
+            Some(d) => {
+                for ((x, v), d) in pre
+                    .chunks(LEN)
+                    .zip(v.chunks_mut(LEN))
+                    .zip(d.chunks_mut(LEN))
+                {
+                    run::<true>(p, x, v, Some(d));
+                }
+            }
+            None => {
+                for (x, v) in pre.chunks(LEN).zip(v.chunks_mut(LEN)) {
+                    run::<false>(p, x, v, None);
+                }
+            }
+        }
+    }
+}
+
 impl Activation {
     /// Output and derivative (with respect to `pre`) of one neuron.
     #[inline]
@@ -226,13 +498,7 @@ pub(crate) fn apply(
     noise: Option<Noise>,
 ) {
     match *act {
-        Activation::SoftLif(p) => apply_curve(
-            |x| soft_lif_f32(x, p.amplitude, p.tau_rc, p.tau_ref, p.gamma, p.gain),
-            p.amplitude,
-            values,
-            deriv,
-            noise,
-        ),
+        Activation::SoftLif(p) => apply_soft(&p, values, deriv, noise),
         Activation::Lif(p) => apply_curve(
             |x| lif_f32(x, p.amplitude, p.tau_rc, p.tau_ref, p.gain),
             p.amplitude,
@@ -241,6 +507,69 @@ pub(crate) fn apply(
             noise,
         ),
         Activation::Relu => apply_curve(|x| Activation::Relu.eval(x), 1.0, values, deriv, None),
+    }
+}
+
+/// [`apply`] for soft-LIF: the vectorised [`block`] curve, then the noise, drawn from the same
+/// per-chunk streams, in the same order (one Gaussian per neuron with `pre > 0`) as the scalar
+/// path, so the results are the same bits.
+fn apply_soft(
+    p: &LifParams,
+    values: &mut Array2<f32>,
+    deriv: Option<&mut Array2<f32>>,
+    noise: Option<Noise>,
+) {
+    let cols = values.ncols().max(1);
+    let chunk = cols * ROWS_PER_CHUNK;
+    let noisy = noise.filter(|n| n.sigma_hz > 0.0);
+    let Some(vals) = values.as_slice_mut() else {
+        values
+            .mapv_inplace(|x| soft_lif_f32(x, p.amplitude, p.tau_rc, p.tau_ref, p.gamma, p.gain).0);
+        return;
+    };
+    let run = |k: usize, v: &mut [f32], mut d: Option<&mut [f32]>| {
+        let Some(n) = noisy else {
+            block::apply(p, v, d);
+            return;
+        };
+        let mut rng = SmallRng::seed_from_u64(mix(n.seed, k as u64));
+        let scale = n.sigma_hz * p.amplitude;
+        let mut pre = [0.0f32; block::LEN];
+        let mut start = 0;
+        while start < v.len() {
+            let end = (start + block::LEN).min(v.len());
+            let x = &mut pre[..end - start];
+            x.copy_from_slice(&v[start..end]);
+            let out = &mut v[start..end];
+            let mut dv = d.as_mut().map(|d| &mut d[start..end]);
+            block::apply_from(p, x, out, dv.as_deref_mut());
+            for (i, &x) in x.iter().enumerate() {
+                if x > 0.0 {
+                    let eta: f32 = StandardNormal.sample(&mut rng);
+                    let noisy_out = out[i] + scale * eta;
+                    if noisy_out > 0.0 {
+                        out[i] = noisy_out;
+                    } else {
+                        out[i] = 0.0;
+                        if let Some(d) = dv.as_mut() {
+                            d[i] = 0.0;
+                        }
+                    }
+                }
+            }
+            start = end;
+        }
+    };
+    match deriv.and_then(|d| d.as_slice_mut()) {
+        Some(d) => vals
+            .par_chunks_mut(chunk)
+            .zip(d.par_chunks_mut(chunk))
+            .enumerate()
+            .for_each(|(k, (v, d))| run(k, v, Some(d))),
+        None => vals
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(k, v)| run(k, v, None)),
     }
 }
 
@@ -453,6 +782,70 @@ mod tests {
     }
 
     #[test]
+    fn block_soft_lif_is_bit_identical_to_the_scalar_curve() {
+        let mut inputs: Vec<f32> = (-4000..=4000).map(|k| k as f32 * 1e-3).collect();
+        inputs.extend((-300..=300).map(|k| k as f32 * 0.37));
+        inputs.extend([
+            0.0,
+            -0.0,
+            f32::MIN_POSITIVE,
+            -f32::MIN_POSITIVE,
+            1e-45,
+            -1e-45,
+            0.34,
+            -0.34,
+            0.340_000_03,
+            -0.340_000_03,
+            1e30,
+            -1e30,
+            f32::MAX,
+            f32::MIN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+        ]);
+        let mut rng = SmallRng::seed_from_u64(5);
+        for _ in 0..20_000 {
+            let x: f32 = StandardNormal.sample(&mut rng);
+            inputs.push(x * 0.5);
+        }
+        for (gamma, gain) in [
+            (0.02, 1.0),
+            (0.02, 0.825),
+            (1.0, 3.0),
+            (5.0, 0.5),
+            (1e-4, 1.0),
+        ] {
+            let p = LifParams {
+                amplitude: 0.063,
+                tau_rc: 0.022,
+                tau_ref: 0.002,
+                gamma,
+                gain,
+            };
+            let mut v = inputs.clone();
+            let mut d = vec![0.0f32; v.len()];
+            block::apply(&p, &mut v, Some(&mut d));
+            let mut without = inputs.clone();
+            block::apply(&p, &mut without, None);
+            assert_eq!(
+                v.iter().map(|o| o.to_bits()).collect::<Vec<_>>(),
+                without.iter().map(|o| o.to_bits()).collect::<Vec<_>>(),
+                "outputs with and without derivatives"
+            );
+            for ((&x, &o), &dv) in inputs.iter().zip(&v).zip(&d) {
+                let (want, want_d) =
+                    soft_lif_f32(x, p.amplitude, p.tau_rc, p.tau_ref, p.gamma, p.gain);
+                assert_eq!(
+                    (o.to_bits(), dv.to_bits()),
+                    (want.to_bits(), want_d.to_bits()),
+                    "gamma {gamma} gain {gain} pre {x:e}: block ({o:e}, {dv:e}) scalar ({want:e}, {want_d:e})"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn hard_lif_matches_the_rate_formula_and_finite_differences() {
         // r(J) = 1 / (tau_ref + tau_rc ln(1 + 1/(J-1))): J = 2 gives 1/(0.002 + 0.022 ln 2).
         let (out, _) = lif_f64(1.0, 1.0, TAU_RC, TAU_REF, 1.0);
@@ -541,6 +934,30 @@ mod speed {
         let base = Array2::from_shape_fn((100, 9216), |(i, j)| {
             ((i * 31 + j * 17) % 1000) as f32 / 250.0 - 2.0
         });
+        // Scalar curve against the block path, one thread, alternating (median of 5).
+        let xs: Vec<f32> = base.iter().copied().collect();
+        let (mut scalar, mut blocked) = (Vec::new(), Vec::new());
+        let mut sink = 0.0f32;
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            for &x in &xs {
+                let (o, d) = soft_lif_f32(x, 0.063, 0.022, 0.002, 0.02, 1.0);
+                sink += o + d;
+            }
+            scalar.push(t.elapsed().as_secs_f64() * 1e9 / xs.len() as f64);
+            let mut v = xs.clone();
+            let mut d = vec![0.0f32; v.len()];
+            let t = std::time::Instant::now();
+            block::apply(&p, &mut v, Some(&mut d));
+            blocked.push(t.elapsed().as_secs_f64() * 1e9 / xs.len() as f64);
+            sink += v[7] + d[9];
+        }
+        scalar.sort_by(f64::total_cmp);
+        blocked.sort_by(f64::total_cmp);
+        eprintln!(
+            "soft-LIF with derivative, 1 thread: scalar {:.2} ns/element, block {:.2} ns/element ({sink})",
+            scalar[2], blocked[2]
+        );
         for (name, act) in [
             ("soft", Activation::SoftLif(p)),
             ("hard", Activation::Lif(p)),

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 use crate::act::Activation;
 use crate::graph::{Graph, Source};
-use crate::kernels::{ConvGeom, Kernel, Mode, forward_chain};
+use crate::kernels::{ConvGeom, Kernel, forward_chain};
 use crate::model::argmax;
 
 /// How an evaluation ran.
@@ -341,7 +341,7 @@ impl SpikeChain {
             let y = match op {
                 SpikeOp::Dense { wt } => dense_events(input, wt),
                 SpikeOp::Conv { wt, g } => conv_events(input, wt, g),
-                SpikeOp::Other(k) => k.forward(input.clone(), Mode::Eval).0,
+                SpikeOp::Other(k) => k.forward_eval_ref(input),
             };
             owned = Some(y);
         }
@@ -549,8 +549,10 @@ fn simulate_chunk(
     let mut counts = vec![0f64; nodes.len()];
     for t in 0..steps {
         for (k, params) in nodes.iter().enumerate() {
-            let mut current = if params.chains.is_empty() {
-                base[k].clone()
+            // Populations fed by the image only see their constant input (no copy of it).
+            let driven;
+            let current = if params.chains.is_empty() {
+                &base[k]
             } else {
                 let mut input = Array2::<f32>::zeros(shape(k));
                 for (s, chain) in &params.chains {
@@ -558,9 +560,10 @@ fn simulate_chunk(
                 }
                 filters[k].step(&mut input);
                 input += &base[k];
-                input
+                driven = input;
+                &driven
             };
-            let current = current.as_slice_mut().map(|c| &*c).unwrap_or(&[]);
+            let current = current.as_slice().unwrap_or(&[]);
             let (Some(v), Some(r), Some(s)) = (
                 voltage[k].as_slice_mut(),
                 refractory[k].as_slice_mut(),

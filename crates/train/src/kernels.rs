@@ -7,7 +7,8 @@
 //! split work per image (or per fixed row chunk), never across a reduction, so results do not
 //! depend on the number of threads.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
@@ -179,6 +180,49 @@ pub(crate) enum Mode {
 /// Rows per dropout RNG stream: fixed, so masks do not depend on the thread count.
 const DROPOUT_ROWS: usize = 4;
 
+/// Rows (or columns) of a GEMM output below which it is not split across threads.
+const GEMM_MIN_SPLIT: usize = 32;
+
+/// `a · b` in standard layout, split across the rayon pool by rows of `a` (or, when `a` has
+/// few rows, by columns of `b`). Each output element is one `matrixmultiply` dot product over
+/// the whole inner dimension, computed the same way whichever block it falls in, so the
+/// result does not depend on the split or the thread count (and equals `a.dot(&b)`). GEMM
+/// runs on the rayon threads only: `matrixmultiply`'s own threads competed with them.
+pub(crate) fn gemm(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
+    let (m, n) = (a.nrows(), b.ncols());
+    let mut c = Array2::<f32>::zeros((m, n));
+    gemm_into(a, b, c.view_mut());
+    c
+}
+
+fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewMut2<f32>) {
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    let threads = rayon::current_num_threads();
+    let big = m.saturating_mul(k).saturating_mul(n) >= 1 << 18;
+    if threads <= 1 || !big || (m < 2 * GEMM_MIN_SPLIT && n < 2 * GEMM_MIN_SPLIT) {
+        general_mat_mul(1.0, &a, &b, 0.0, &mut c);
+        return;
+    }
+    let parts = threads * 2;
+    if m >= n || n < 2 * GEMM_MIN_SPLIT {
+        let rows = m.div_ceil(parts).max(GEMM_MIN_SPLIT);
+        let a_parts: Vec<_> = a.axis_chunks_iter(Axis(0), rows).collect();
+        let c_parts: Vec<_> = c.axis_chunks_iter_mut(Axis(0), rows).collect();
+        a_parts
+            .into_par_iter()
+            .zip(c_parts)
+            .for_each(|(a, mut c)| general_mat_mul(1.0, &a, &b, 0.0, &mut c));
+    } else {
+        let cols = n.div_ceil(parts).max(GEMM_MIN_SPLIT);
+        let b_parts: Vec<_> = b.axis_chunks_iter(Axis(1), cols).collect();
+        let c_parts: Vec<_> = c.axis_chunks_iter_mut(Axis(1), cols).collect();
+        b_parts
+            .into_par_iter()
+            .zip(c_parts)
+            .for_each(|(b, mut c)| general_mat_mul(1.0, &a, &b, 0.0, &mut c));
+    }
+}
+
 /// Returns `a` in standard layout (a no-op when it already is).
 pub(crate) fn standard(a: Array2<f32>) -> Array2<f32> {
     if a.is_standard_layout() {
@@ -218,7 +262,7 @@ impl Kernel {
         let train = matches!(mode, Mode::Train { .. });
         match self {
             Kernel::Dense { w } => {
-                let y = standard(x.dot(&w.t()));
+                let y = gemm(x.view(), w.t());
                 (
                     y,
                     if train {
@@ -228,9 +272,10 @@ impl Kernel {
                     },
                 )
             }
+            Kernel::Conv { w, g } if !train => (conv_eval(&x, w, g), Saved::Nothing),
             Kernel::Conv { w, g } => {
                 let cols = im2col(&x, g);
-                let y = positions_to_channels(&standard(cols.dot(&w.t())), x.nrows(), g);
+                let y = positions_to_channels(&gemm(cols.view(), w.t()), x.nrows(), g);
                 (
                     y,
                     if train {
@@ -269,6 +314,17 @@ impl Kernel {
         }
     }
 
+    /// Evaluation-mode forward of a borrowed batch: ops that only read their input (pooling,
+    /// dense, conv) do not copy it first. Same result as `forward(x.clone(), Mode::Eval)`.
+    pub fn forward_eval_ref(&self, x: &Array2<f32>) -> Array2<f32> {
+        match self {
+            Kernel::Pool(g) => pool_forward(x, g),
+            Kernel::Dense { w } => gemm(x.view(), w.t()),
+            Kernel::Conv { w, g } => conv_eval(x, w, g),
+            other => other.forward(x.clone(), Mode::Eval).0,
+        }
+    }
+
     /// Back-propagates `dy`: returns the input gradient (when `need_dx`) and the weight gradient
     /// (for ops with weights).
     pub fn backward(
@@ -279,15 +335,15 @@ impl Kernel {
     ) -> (Option<Array2<f32>>, Option<Array2<f32>>) {
         match (self, saved) {
             (Kernel::Dense { w }, Saved::Input(x)) => {
-                let dw = standard(dy.t().dot(x));
-                let dx = need_dx.then(|| standard(dy.dot(w)));
+                let dw = gemm(dy.t(), x.view());
+                let dx = need_dx.then(|| gemm(dy.view(), w.view()));
                 (dx, Some(dw))
             }
             (Kernel::Conv { w, g }, Saved::Cols(cols)) => {
                 let batch = dy.nrows();
                 let dyp = channels_to_positions(&dy, batch, g);
-                let dw = standard(dyp.t().dot(cols));
-                let dx = need_dx.then(|| col2im(&standard(dyp.dot(w)), batch, g));
+                let dw = gemm(dyp.t(), cols.view());
+                let dx = need_dx.then(|| col2im(&gemm(dyp.view(), w.view()), batch, g));
                 (dx, Some(dw))
             }
             (Kernel::Pool(g), _) => (need_dx.then(|| pool_backward(&dy, g)), None),
@@ -322,32 +378,79 @@ pub(crate) fn im2col(x: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
     slice_mut(&mut cols)
         .par_chunks_mut(p * k)
         .zip(xs.par_chunks(g.in_size()))
-        .for_each(|(out, img)| {
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    let row = &mut out[(oy * g.ow + ox) * k..][..k];
-                    let mut idx = 0;
-                    for c in 0..g.ic {
-                        for ky in 0..g.kh {
-                            let iy = (oy * g.sh + ky) as isize - g.ph as isize;
-                            if iy < 0 || iy >= g.ih as isize {
-                                idx += g.kw;
-                                continue;
-                            }
-                            let base = (c * g.ih + iy as usize) * g.iw;
-                            for kx in 0..g.kw {
-                                let ix = (ox * g.sw + kx) as isize - g.pw as isize;
-                                if ix >= 0 && ix < g.iw as isize {
-                                    row[idx] = img[base + ix as usize];
-                                }
-                                idx += 1;
-                            }
+        .for_each(|(out, img)| im2col_image(img, g, out));
+    cols
+}
+
+/// [`im2col`] of one image into `out` (`[oh*ow, ic*kh*kw]`, zeroed).
+fn im2col_image(img: &[f32], g: &ConvGeom, out: &mut [f32]) {
+    let k = g.patch();
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let row = &mut out[(oy * g.ow + ox) * k..][..k];
+            let mut idx = 0;
+            for c in 0..g.ic {
+                for ky in 0..g.kh {
+                    let iy = (oy * g.sh + ky) as isize - g.ph as isize;
+                    if iy < 0 || iy >= g.ih as isize {
+                        idx += g.kw;
+                        continue;
+                    }
+                    let base = (c * g.ih + iy as usize) * g.iw;
+                    let ix0 = (ox * g.sw) as isize - g.pw as isize;
+                    if ix0 >= 0 && ix0 as usize + g.kw <= g.iw {
+                        // The whole kernel row is inside the image: one copy.
+                        let from = base + ix0 as usize;
+                        row[idx..idx + g.kw].copy_from_slice(&img[from..from + g.kw]);
+                        idx += g.kw;
+                        continue;
+                    }
+                    for kx in 0..g.kw {
+                        let ix = (ox * g.sw + kx) as isize - g.pw as isize;
+                        if ix >= 0 && ix < g.iw as isize {
+                            row[idx] = img[base + ix as usize];
                         }
+                        idx += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Evaluation-mode convolution: images in small groups, each through its own im2col buffer,
+/// GEMM and transpose, so the patches stay in cache and nothing batch-sized is allocated
+/// besides the output. Every output element is the same whole-`k` dot product as in
+/// [`im2col`] + [`gemm`], so the result is the same.
+fn conv_eval(x: &Array2<f32>, w: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
+    const GROUP: usize = 8;
+    let batch = x.nrows();
+    let (p, k, oc) = (g.positions(), g.patch(), g.oc);
+    let mut y = Array2::<f32>::zeros((batch, oc * p));
+    let wt = w.t();
+    slice_mut(&mut y)
+        .par_chunks_mut(GROUP * oc * p)
+        .zip(slice(x).par_chunks(GROUP * g.in_size()))
+        .for_each(|(out, imgs)| {
+            let n = imgs.len() / g.in_size().max(1);
+            let mut cols = Array2::<f32>::zeros((n * p, k));
+            for (img, c) in imgs
+                .chunks(g.in_size())
+                .zip(slice_mut(&mut cols).chunks_mut(p * k))
+            {
+                im2col_image(img, g, c);
+            }
+            let mut yp = Array2::<f32>::zeros((n * p, oc));
+            general_mat_mul(1.0, &cols, &wt, 0.0, &mut yp);
+            for (dst, src) in out.chunks_mut(oc * p).zip(slice(&yp).chunks(p * oc)) {
+                for pos in 0..p {
+                    for c in 0..oc {
+                        dst[c * p + pos] = src[pos * oc + c];
                     }
                 }
             }
         });
-    cols
+    y
 }
 
 /// Adjoint of [`im2col`]: sums patch gradients back onto the image, per image in parallel.
@@ -371,6 +474,19 @@ pub(crate) fn col2im(dcols: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<
                                 continue;
                             }
                             let base = (c * g.ih + iy as usize) * g.iw;
+                            let ix0 = (ox * g.sw) as isize - g.pw as isize;
+                            if ix0 >= 0 && ix0 as usize + g.kw <= g.iw {
+                                // The whole kernel row is inside the image (each cell gets
+                                // one addition here, so the order per cell is unchanged).
+                                let from = base + ix0 as usize;
+                                for (cell, &d) in
+                                    img[from..from + g.kw].iter_mut().zip(&row[idx..idx + g.kw])
+                                {
+                                    *cell += d;
+                                }
+                                idx += g.kw;
+                                continue;
+                            }
                             for kx in 0..g.kw {
                                 let ix = (ox * g.sw + kx) as isize - g.pw as isize;
                                 if ix >= 0 && ix < g.iw as isize {
@@ -651,6 +767,12 @@ pub(crate) mod tests {
                 assert!((a - b).abs() < 1e-5, "{input:?} {kernel:?}: {a} vs {b}");
             }
             check_gradients(&k, &x, 1);
+            // The grouped evaluation path gives the training path's bits (odd batch sizes
+            // leave a partial group).
+            let x = array(19, g.in_size(), 7);
+            let (eval, _) = k.forward(x.clone(), Mode::Eval);
+            let (train, _) = k.forward(x, Mode::Train { seed: 1 });
+            assert_eq!(eval, train, "{input:?} {kernel:?}");
         }
         assert!(ConvGeom::new([1, 2, 2], 1, [3, 3], [1, 1], [0, 0]).is_none());
         assert!(ConvGeom::new([1, 2, 2], 1, [3, 3], [1, 1], [1, 1]).is_some());

@@ -8,6 +8,7 @@ use lifchip_net::{LinearOp, Net, Neuron, Population, Projection, SoftLif, SoftLi
 use ndarray::{Array2, Zip};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 
 use crate::TrainError;
 use crate::act::{self, Activation, LifParams, Noise, mix};
@@ -254,14 +255,58 @@ impl Model {
             .sum()
     }
 
-    /// Adds the (block-shared) bias to `a` in place.
+    /// Adds the (block-shared) bias to `a` in place, rows in parallel.
     fn add_bias(stage: &Stage, a: &mut Array2<f32>) {
         let block = stage.bias_block.max(1);
-        for mut row in a.rows_mut() {
-            for (j, v) in row.iter_mut().enumerate() {
-                *v += stage.bias[j / block];
+        let cols = a.ncols().max(1);
+        let Some(values) = a.as_slice_mut() else {
+            for mut row in a.rows_mut() {
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v += stage.bias[j / block];
+                }
             }
+            return;
+        };
+        values.par_chunks_mut(cols).for_each(|row| {
+            for (chunk, &b) in row.chunks_mut(block).zip(&stage.bias) {
+                for v in chunk {
+                    *v += b;
+                }
+            }
+        });
+    }
+
+    /// Bias gradient: per bias value, the sum of `d` over rows and over its block of
+    /// neurons, accumulated in row-major order (row by row, each row's block in order) and
+    /// computed for groups of bias values in parallel.
+    fn bias_grad(stage: &Stage, d: &Array2<f32>) -> Vec<f32> {
+        let block = stage.bias_block.max(1);
+        let mut db = vec![0.0f32; stage.bias.len()];
+        let cols = d.ncols();
+        let Some(values) = d.as_slice() else {
+            for row in d.rows() {
+                for (j, v) in row.iter().enumerate() {
+                    db[j / block] += *v;
+                }
+            }
+            return db;
+        };
+        if cols == 0 {
+            return db;
         }
+        // Groups of bias values wide enough to amortise a task.
+        let group = (4096 / block).max(1);
+        db.par_chunks_mut(group).enumerate().for_each(|(g, out)| {
+            let first = g * group * block;
+            for row in values.chunks(cols) {
+                for (acc, chunk) in out.iter_mut().zip(row[first..].chunks(block)) {
+                    for v in chunk {
+                        *acc += *v;
+                    }
+                }
+            }
+        });
+        db
     }
 
     /// Data-dependent rescaling of the initial weights (in the spirit of LSUV, Mishkin & Matas
@@ -343,7 +388,14 @@ impl Model {
                 act::apply(&stage.act, &mut a, Some(&mut deriv), noise);
                 tape.deriv.push(deriv);
             }
-            if a.iter().any(|v| !v.is_finite()) {
+            let finite = a.as_slice().map_or_else(
+                || a.iter().all(|v| v.is_finite()),
+                |v| {
+                    v.par_chunks(1 << 14)
+                        .all(|c| c.iter().all(|x| x.is_finite()))
+                },
+            );
+            if !finite {
                 return Err(s);
             }
             tape.saved.push(saved);
@@ -364,13 +416,7 @@ impl Model {
             {
                 Zip::from(&mut d).and(&der).par_for_each(|g, &f| *g *= f);
             }
-            let block = stage.bias_block.max(1);
-            let mut db = vec![0.0f32; stage.bias.len()];
-            for row in d.rows() {
-                for (j, v) in row.iter().enumerate() {
-                    db[j / block] += *v;
-                }
-            }
+            let db = Self::bias_grad(stage, &d);
             let mut dw = None;
             for (i, (op, keep)) in stage.ops.iter().zip(saved.iter()).enumerate().rev() {
                 let need_dx = s > 0 || i > 0;

@@ -1,5 +1,7 @@
 //! Optimizers (Adam, SGD with momentum) over the model's parameter slices.
 
+use rayon::prelude::*;
+
 use crate::config::OptimizerConfig;
 
 /// Optimizer state: one moment buffer (two for Adam) per parameter slice, in the fixed order
@@ -22,23 +24,26 @@ impl Optimizer {
     }
 
     /// One update. `params[k]` is a parameter slice with a flag saying whether weight decay
-    /// applies to it; `grads[k]` is its gradient (same length).
+    /// applies to it; `grads[k]` is its gradient (same length). The update runs on the rayon
+    /// pool in fixed chunks (element-wise, so the result does not depend on the thread count)
+    /// and checks in the same pass that gradients and updated parameters are finite.
     pub fn step(
         &mut self,
         params: Vec<(&mut [f32], bool)>,
         grads: &[&[f32]],
         lr: f32,
         weight_decay: f32,
-    ) {
+    ) -> StepCheck {
         if self.first.len() != params.len() {
             self.first = params.iter().map(|(p, _)| vec![0.0; p.len()]).collect();
             self.second = params.iter().map(|(p, _)| vec![0.0; p.len()]).collect();
         }
         self.steps = self.steps.saturating_add(1);
+        let mut check = StepCheck::default();
         for (k, ((p, decay), g)) in params.into_iter().zip(grads).enumerate() {
             let wd = if decay { weight_decay } else { 0.0 };
             let m = &mut self.first[k];
-            match self.config {
+            let (grad_bad, param_bad) = match self.config {
                 OptimizerConfig::Adam {
                     beta1,
                     beta2,
@@ -48,27 +53,67 @@ impl Optimizer {
                     let v = &mut self.second[k];
                     let c1 = 1.0 - beta1.powi(self.steps);
                     let c2 = 1.0 - beta2.powi(self.steps);
-                    for (((w, &g), m), v) in p
-                        .iter_mut()
-                        .zip(g.iter())
-                        .zip(m.iter_mut())
-                        .zip(v.iter_mut())
-                    {
-                        let g = g + wd * *w;
-                        *m = beta1 * *m + (1.0 - beta1) * g;
-                        *v = beta2 * *v + (1.0 - beta2) * g * g;
-                        *w -= lr * (*m / c1) / ((*v / c2).sqrt() + epsilon);
-                    }
+                    p.par_chunks_mut(CHUNK)
+                        .zip(g.par_chunks(CHUNK))
+                        .zip(m.par_chunks_mut(CHUNK))
+                        .zip(v.par_chunks_mut(CHUNK))
+                        .map(|(((p, g), m), v)| {
+                            let mut finite_g = true;
+                            let mut finite_p = true;
+                            for (((w, &g), m), v) in p
+                                .iter_mut()
+                                .zip(g.iter())
+                                .zip(m.iter_mut())
+                                .zip(v.iter_mut())
+                            {
+                                finite_g &= g.is_finite();
+                                let g = g + wd * *w;
+                                *m = beta1 * *m + (1.0 - beta1) * g;
+                                *v = beta2 * *v + (1.0 - beta2) * g * g;
+                                *w -= lr * (*m / c1) / ((*v / c2).sqrt() + epsilon);
+                                finite_p &= w.is_finite();
+                            }
+                            (!finite_g, !finite_p)
+                        })
+                        .reduce(|| (false, false), |a, b| (a.0 | b.0, a.1 | b.1))
                 }
-                OptimizerConfig::Sgd { momentum, .. } => {
-                    for ((w, &g), m) in p.iter_mut().zip(g.iter()).zip(m.iter_mut()) {
-                        *m = momentum * *m + g + wd * *w;
-                        *w -= lr * *m;
-                    }
-                }
+                OptimizerConfig::Sgd { momentum, .. } => p
+                    .par_chunks_mut(CHUNK)
+                    .zip(g.par_chunks(CHUNK))
+                    .zip(m.par_chunks_mut(CHUNK))
+                    .map(|((p, g), m)| {
+                        let mut finite_g = true;
+                        let mut finite_p = true;
+                        for ((w, &g), m) in p.iter_mut().zip(g.iter()).zip(m.iter_mut()) {
+                            finite_g &= g.is_finite();
+                            *m = momentum * *m + g + wd * *w;
+                            *w -= lr * *m;
+                            finite_p &= w.is_finite();
+                        }
+                        (!finite_g, !finite_p)
+                    })
+                    .reduce(|| (false, false), |a, b| (a.0 | b.0, a.1 | b.1)),
+            };
+            if grad_bad && check.bad_gradient.is_none() {
+                check.bad_gradient = Some(k);
+            }
+            if param_bad && check.bad_parameter.is_none() {
+                check.bad_parameter = Some(k);
             }
         }
+        check
     }
+}
+
+/// Parameters per parallel chunk of an optimizer step.
+const CHUNK: usize = 1 << 14;
+
+/// What an optimizer step found: the first parameter slice (in `params` order) with a
+/// non-finite gradient, and the first with a non-finite value after the update.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct StepCheck {
+    pub bad_gradient: Option<usize>,
+    pub bad_parameter: Option<usize>,
 }
 
 #[cfg(test)]
@@ -92,7 +137,8 @@ mod tests {
             let mut w = vec![0.0f32, 10.0];
             for _ in 0..500 {
                 let g: Vec<f32> = w.iter().map(|v| 2.0 * (v - 3.0)).collect();
-                opt.step(vec![(w.as_mut_slice(), false)], &[&g], lr, 0.0);
+                let check = opt.step(vec![(w.as_mut_slice(), false)], &[&g], lr, 0.0);
+                assert_eq!(check, StepCheck::default());
             }
             assert!(
                 w.iter().all(|v| (v - 3.0).abs() < 1e-2),
@@ -103,6 +149,21 @@ mod tests {
         let mut opt = Optimizer::new(&OptimizerConfig::default());
         let mut w = vec![0.0f32, 0.0];
         opt.step(vec![(w.as_mut_slice(), true)], &[&[1e-4, -1e4]], 0.01, 0.0);
+        // Non-finite gradients and parameters are reported by slice.
+        let mut ok = vec![1.0f32; 3];
+        let mut bad = vec![1.0f32; 40_000];
+        let check = opt.step(
+            vec![(ok.as_mut_slice(), true), (bad.as_mut_slice(), true)],
+            &[&[0.0; 3], &{
+                let mut g = vec![0.0f32; 40_000];
+                g[39_999] = f32::NAN;
+                g
+            }],
+            0.01,
+            0.0,
+        );
+        assert_eq!(check.bad_gradient, Some(1));
+        assert_eq!(check.bad_parameter, Some(1));
         assert!(
             (w[0] + 0.01).abs() < 1e-4 && (w[1] - 0.01).abs() < 1e-4,
             "{w:?}"

@@ -365,23 +365,18 @@ pub(crate) fn run_loop(
                 .iter()
                 .flat_map(|g| [g.weights.as_slice().unwrap_or(&[]), g.bias.as_slice()])
                 .collect();
-            if let Some(k) = grad_slices
-                .iter()
-                .position(|g| g.iter().any(|v| !v.is_finite()))
-            {
-                return Err(diverged(&model.stages[k / 2].name, "the gradient"));
-            }
-            optimizer.step(
+            // The step checks gradients and updated parameters in the same pass; a failure
+            // ends the run, so the updated (bad) parameters are never used.
+            let check = optimizer.step(
                 model.parameters_mut(),
                 &grad_slices,
                 lr,
                 settings.weight_decay,
             );
-            if let Some(k) = model
-                .parameters_mut()
-                .iter()
-                .position(|(p, _)| p.iter().any(|v| !v.is_finite()))
-            {
+            if let Some(k) = check.bad_gradient {
+                return Err(diverged(&model.stages[k / 2].name, "the gradient"));
+            }
+            if let Some(k) = check.bad_parameter {
                 return Err(diverged(&model.stages[k / 2].name, "a weight or bias"));
             }
             loss_sum += loss * chunk.len() as f64;
