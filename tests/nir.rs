@@ -225,3 +225,60 @@ fn an_imported_snntorch_mnist_net_keeps_its_accuracy_on_the_chip() {
     let accuracy = crate::util::read_json(&json)["accuracy"].as_f64().unwrap();
     assert!(accuracy >= 0.9, "chip accuracy {accuracy}");
 }
+
+/// The real `nir` package (`nir.read`) reads what `lifchip export` writes: every node with its
+/// type, and every edge. Runs where `.ci/run` set `LIFCHIP_NIR_PYTHON` (a venv with `nir`).
+#[test]
+fn the_nir_package_reads_lifchip_exports() {
+    let Ok(python) = std::env::var("LIFCHIP_NIR_PYTHON") else {
+        eprintln!("SKIPPED: LIFCHIP_NIR_PYTHON is not set (.ci/run creates target/venvs/nir)");
+        return;
+    };
+    let dir = tempdir();
+    for (fixture_name, convention) in [
+        ("snntorch_conv.nir", "snntorch"),
+        ("snntorch_rec.nir", "snntorch"),
+        ("norse_lifbox.nir", "norse"),
+    ] {
+        let out = dir.path().join(format!("{fixture_name}.out.nir"));
+        lifchip(
+            dir.path(),
+            &[
+                "import",
+                &fixture(fixture_name),
+                "--out",
+                "n.net",
+                "--convention",
+                convention,
+            ],
+        )
+        .ok();
+        lifchip(dir.path(), &["export", "n.net", "--out", &path_str(&out)]).ok();
+        let run = std::process::Command::new(&python)
+            .arg(root().join("tests/fixtures/nir/read_export.py"))
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success(),
+            "{fixture_name}: nir.read failed:\n{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        // The same graph as lifchip's own reader sees.
+        let graph = lifchip_nir::read_file(&out).unwrap();
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(
+            lines.len(),
+            graph.nodes.len() + 1,
+            "{fixture_name}:\n{stdout}"
+        );
+        assert_eq!(
+            lines.last().copied(),
+            Some(format!("edges {}", graph.edges.len()).as_str()),
+            "{fixture_name}"
+        );
+        assert!(stdout.contains(" LIF "), "{fixture_name}: {stdout}");
+        std::fs::remove_dir_all(dir.path().join("n.net")).unwrap();
+    }
+}
