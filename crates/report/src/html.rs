@@ -456,7 +456,7 @@ fn run_sections(out: &mut String, chip: &ChipInput, run: &RunSummary) {
         vec!["emulator wall time".into(), si(run.wall_seconds, "s")],
     ];
     if let Some(a) = run.accuracy {
-        rows.insert(1, vec!["accuracy".into(), format!("{:.2} %", a * 100.0)]);
+        rows.insert(1, vec!["accuracy".into(), accuracy_cell(a, run.samples)]);
     }
     table(out, &["", ""], &rows, 1);
     out.push_str("<p class=\"note\">Cycles per tick over the run and per core need per-tick figures the emulation report does not carry yet (a <code>cycles_per_tick</code> array, one value per tick, and <code>cycles_per_tick_by_core</code>); only the run's mean and maximum are shown.</p>");
@@ -555,4 +555,50 @@ pub(crate) fn failed_page(compile: &CompileSummary, source: &str) -> String {
     compile_sections(&mut out, compile);
     out.push_str("</body></html>\n");
     out
+}
+
+/// An accuracy with its 95 % Wilson score interval over `samples` images (as the sweep report
+/// gives it, see docs/studies.md): `98.80 % (98.0–99.3, 95 % interval)`.
+fn accuracy_cell(accuracy: f64, samples: u64) -> String {
+    if samples == 0 {
+        return format!("{:.2} %", accuracy * 100.0);
+    }
+    let n = samples as f64;
+    let p = accuracy.clamp(0.0, 1.0);
+    let z = 1.959_963_984_540_054_f64;
+    let z2 = z * z;
+    let denom = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    let lo = (centre - half).max(0.0);
+    let hi = if p >= 1.0 {
+        1.0
+    } else {
+        (centre + half).min(1.0)
+    };
+    format!(
+        "{:.2} % ({:.1}–{:.1}, 95 % interval over {samples} images)",
+        accuracy * 100.0,
+        lo * 100.0,
+        hi * 100.0
+    )
+}
+
+#[cfg(test)]
+mod accuracy_tests {
+    use super::accuracy_cell;
+
+    #[test]
+    fn the_accuracy_carries_its_wilson_interval() {
+        // 988 of 1000: Wilson (0.979143, 0.993122).
+        assert_eq!(
+            accuracy_cell(0.988, 1000),
+            "98.80 % (97.9–99.3, 95 % interval over 1000 images)"
+        );
+        assert_eq!(
+            accuracy_cell(1.0, 10),
+            "100.00 % (72.2–100.0, 95 % interval over 10 images)"
+        );
+        assert_eq!(accuracy_cell(0.5, 0), "50.00 %");
+    }
 }

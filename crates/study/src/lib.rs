@@ -28,6 +28,7 @@ pub mod prepare;
 pub mod profile;
 pub mod run;
 pub mod spec;
+pub mod stats;
 pub mod sweep;
 pub mod write;
 

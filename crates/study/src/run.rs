@@ -33,6 +33,14 @@ pub struct PointResult {
     pub target: String,
     pub ok: bool,
     pub accuracy: Option<f64>,
+    /// Images the accuracy was measured on (absent in results written before it was kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u64>,
+    /// Per image, in the data's order: `1` when the chip classified it right, `0` when not
+    /// (empty in results written before it was kept). Two points with it compare pairwise
+    /// (`stats::paired`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub correct: String,
     /// Fraction of images on which the chip and the float spiking net predict the same class.
     pub agreement_with_float_spiking: Option<f64>,
     pub cores_used: Option<u64>,
@@ -67,6 +75,18 @@ pub struct PointResult {
 }
 
 impl PointResult {
+    /// The 95 % Wilson interval of `accuracy` (`None` without an accuracy or the image count).
+    pub fn accuracy_interval(&self) -> Option<(f64, f64)> {
+        let accuracy = self.accuracy?;
+        let n = self.samples?;
+        let right = if self.correct.len() as u64 == n {
+            self.correct.bytes().filter(|&b| b == b'1').count() as u64
+        } else {
+            (accuracy * n as f64).round() as u64
+        };
+        Some(crate::stats::wilson(right, n, crate::stats::Z95))
+    }
+
     /// The point's value on axis `axis`, as written in the spec ("" when it has none).
     pub fn value_of(&self, axis: &str) -> &str {
         self.values
@@ -188,14 +208,29 @@ pub fn run_point(plan: &Plan, ctx: &Context) -> PointResult {
         ..PointResult::default()
     };
     let plain = attempt(plan, ctx, ctx.net, &format!("{:04}", plan.index));
-    record_plain(&mut result, plain);
+    record_plain(&mut result, plain, &ctx.data.labels);
     if let (Some((key, _)), Ok(_)) = (&plan.qat, &plan.target_text) {
         record_qat(&mut result, plan, ctx, key);
     }
     result
 }
 
-fn record_plain(result: &mut PointResult, a: Attempt) {
+/// Per image, `1` when `predictions` has the label's class, else `0`.
+fn correctness(predictions: &[Option<usize>], labels: &[u8]) -> String {
+    predictions
+        .iter()
+        .zip(labels)
+        .map(|(p, l)| {
+            if *p == Some(usize::from(*l)) {
+                '1'
+            } else {
+                '0'
+            }
+        })
+        .collect()
+}
+
+fn record_plain(result: &mut PointResult, a: Attempt, labels: &[u8]) {
     result.target.clone_from(&a.target);
     result.weight_rms_error_max = a.weight_rms_error_max();
     if let Some(r) = &a.report {
@@ -207,6 +242,8 @@ fn record_plain(result: &mut PointResult, a: Attempt) {
         let n = emu.samples.max(1) as f64;
         result.emulate_seconds = a.emulate_seconds;
         result.accuracy = emu.accuracy;
+        result.samples = Some(emu.samples);
+        result.correct = correctness(&emu.predictions, labels);
         result.cycles_per_tick_mean = Some(emu.cycles_per_tick_mean);
         result.latency_seconds_per_sample = Some(emu.latency_seconds_per_sample);
         result.energy_joules_per_sample = Some(emu.energy_joules_per_sample);
@@ -330,6 +367,14 @@ mod tests {
     }
 
     #[test]
+    fn correctness_marks_the_images_classified_right() {
+        assert_eq!(
+            correctness(&[Some(1), None, Some(0), Some(2)], &[1, 0, 1, 2]),
+            "1001"
+        );
+    }
+
+    #[test]
     fn a_point_runs_the_net_and_its_fine_tuned_copy() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("chips")).unwrap();
@@ -337,6 +382,11 @@ mod tests {
         assert!(r.ok, "{:?}", r.problems);
         assert!(r.problems.is_empty() && r.qat_problems.is_empty(), "{r:?}");
         assert!(r.accuracy.is_some() && r.accuracy_qat.is_some(), "{r:?}");
+        // The per-image correctness is kept and adds up to the accuracy.
+        assert_eq!(r.samples, Some(r.correct.len() as u64), "{r:?}");
+        assert!(!r.correct.is_empty());
+        let right = r.correct.bytes().filter(|&b| b == b'1').count();
+        assert_eq!(r.accuracy, Some(right as f64 / r.correct.len() as f64));
         assert!(r.agreement_with_float_spiking.is_some(), "{r:?}");
         assert_eq!(r.cores_used, r.cores_used_qat);
         assert!(dir.path().join("chips/0000.chip/report.json").is_file());

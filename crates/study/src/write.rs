@@ -12,6 +12,7 @@ use crate::{
     plot::Written,
     run::PointResult,
     spec::{Axis, QatSpec, SpecFile},
+    stats,
 };
 
 /// Writes `bytes` to `path` atomically (a temp file beside it, fsync, then a rename).
@@ -100,6 +101,9 @@ struct Row {
     target: String,
     ok: bool,
     accuracy: Option<Num<f64>>,
+    /// The 95 % Wilson score interval of `accuracy`.
+    accuracy_lo: Option<Num<f64>>,
+    accuracy_hi: Option<Num<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     accuracy_qat: QatCell<Num<f64>>,
     agreement_with_float_spiking: Option<Num<f64>>,
@@ -137,6 +141,8 @@ impl Row {
             target: one_line(&r.target),
             ok: r.ok,
             accuracy: num(r.accuracy),
+            accuracy_lo: num(r.accuracy_interval().map(|i| i.0)),
+            accuracy_hi: num(r.accuracy_interval().map(|i| i.1)),
             accuracy_qat: qat.then_some(num(r.accuracy_qat)),
             agreement_with_float_spiking: num(r.agreement_with_float_spiking),
             cores_used: num(r.cores_used),
@@ -200,6 +206,72 @@ pub fn results_csv(results: &[PointResult], axes: &[Axis], qat: bool) -> StudyRe
 
 fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), |a| format!("{:.2}%", a * 100.0))
+}
+
+/// An accuracy with its 95 % interval: `98.80% (98.0–99.3)`.
+fn pct_interval(r: &PointResult) -> String {
+    match r.accuracy_interval() {
+        Some((lo, hi)) => format!("{} ({:.1}–{:.1})", pct(r.accuracy), lo * 100.0, hi * 100.0),
+        None => pct(r.accuracy),
+    }
+}
+
+/// The markdown section comparing every mapped point with the most accurate one on the same
+/// images (McNemar's exact test on the images where exactly one of the two is right).
+fn paired_section(results: &[PointResult]) -> String {
+    let best = results
+        .iter()
+        .filter(|r| r.ok && !r.correct.is_empty())
+        .max_by(|a, b| {
+            a.accuracy
+                .unwrap_or(0.0)
+                .total_cmp(&b.accuracy.unwrap_or(0.0))
+                .then(b.point.cmp(&a.point))
+        });
+    let Some(best) = best else {
+        return String::new();
+    };
+    let mut rows = String::new();
+    for r in results.iter().filter(|r| r.ok && r.point != best.point) {
+        let Some(p) = stats::paired(&best.correct, &r.correct) else {
+            continue;
+        };
+        let diff = p.only_b as f64 / p.n as f64 - p.only_a as f64 / p.n as f64;
+        let pv = stats::mcnemar_exact(p.only_a, p.only_b);
+        let verdict = if pv >= 0.05 {
+            "within noise"
+        } else {
+            "significant"
+        };
+        rows.push_str(&format!(
+            "| {} | {:+.2} | {} | {} | {} | {verdict} |\n",
+            r.point,
+            diff * 100.0,
+            p.only_a,
+            p.only_b,
+            if pv < 1e-4 {
+                "< 0.0001".to_string()
+            } else {
+                format!("{pv:.4}")
+            }
+        ));
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n## Paired comparisons\n\n\
+         Every mapped point against the most accurate one, point {} ({}), on the same {} images. \
+         Accuracies above carry their 95 % Wilson score interval. Here *difference* is the \
+         point's accuracy minus point {}'s in percentage points, *only best* and *only this* \
+         count the images exactly one of the two classified right, and *p* is McNemar's exact \
+         two-sided test on those (a difference with p ≥ 0.05 is within noise).\n\n\
+         | point | difference (pp) | only best | only this | p | |\n|---|---|---|---|---|---|\n{rows}",
+        best.point,
+        pct_interval(best),
+        best.correct.len(),
+        best.point
+    )
 }
 
 fn md_cell(s: &str) -> String {
@@ -355,7 +427,7 @@ pub fn report_md(
             };
             md.push_str(&format!(
                 " {} |{qat_cell} {} | {} ({}) | {:.0} | {:.3e}{front} | {:.3e}{front} | {} | {:.2} | {:.2} |\n",
-                pct(r.accuracy),
+                pct_interval(r),
                 pct(r.agreement_with_float_spiking),
                 r.cores_used.unwrap_or(0),
                 r.cores_lower_bound.unwrap_or(0),
@@ -390,6 +462,7 @@ pub fn report_md(
             list.join(", ")
         ));
     }
+    md.push_str(&paired_section(results));
     let failed: Vec<&PointResult> = results.iter().filter(|r| !r.ok).collect();
     if !failed.is_empty() {
         md.push_str("\n## Points that did not map\n\n");
@@ -440,6 +513,8 @@ mod tests {
                 target: "tiny, edited".into(),
                 ok: true,
                 accuracy: Some(0.5),
+                samples: Some(4),
+                correct: "1010".into(),
                 cores_used: Some(3),
                 energy_joules_per_sample: Some(1.5e-7),
                 ..PointResult::default()
@@ -467,7 +542,8 @@ mod tests {
     fn the_csv_has_one_column_per_header_name() {
         let bytes = results_csv(&results(), &[axis("core.neurons")], false).unwrap();
         let (header, rows) = read(&bytes);
-        let expected = "point,core.neurons,target,ok,accuracy,agreement_with_float_spiking,\
+        let expected = "point,core.neurons,target,ok,accuracy,accuracy_lo,accuracy_hi,\
+                        agreement_with_float_spiking,\
                         cores_used,cores_lower_bound,cycles_per_tick_mean,\
                         latency_seconds_per_sample,energy_joules_per_sample,spikes_per_sample,\
                         synaptic_events_per_sample,overflow_events,weight_rms_error_max,\
@@ -484,6 +560,14 @@ mod tests {
         // Numbers as Rust displays them, as the CSV always had them.
         assert_eq!(cell(0, "energy_joules_per_sample"), "0.00000015");
         assert_eq!(cell(0, "cycles_per_tick_mean"), "");
+        // 2 of 4 right: the Wilson interval is symmetric around one half.
+        let lo: f64 = cell(0, "accuracy_lo").parse().unwrap();
+        let hi: f64 = cell(0, "accuracy_hi").parse().unwrap();
+        assert!(
+            (lo + hi - 1.0).abs() < 1e-12 && lo > 0.1 && lo < 0.2,
+            "{lo} {hi}"
+        );
+        assert_eq!(cell(1, "accuracy_lo"), "");
         assert_eq!(cell(1, "ok"), "false");
         assert_eq!(
             cell(1, "problems"),
@@ -491,11 +575,55 @@ mod tests {
         );
     }
 
+    fn scored(point: usize, correct: &str) -> PointResult {
+        let right = correct.bytes().filter(|&b| b == b'1').count();
+        PointResult {
+            point,
+            ok: true,
+            accuracy: Some(right as f64 / correct.len() as f64),
+            samples: Some(correct.len() as u64),
+            correct: correct.into(),
+            ..PointResult::default()
+        }
+    }
+
+    #[test]
+    fn paired_comparisons_against_the_best_point() {
+        let good = "1".repeat(40);
+        // 10 images fewer right than the best: exact p = 2 · 0.5^10, significant.
+        let worse = format!("{}{}", "0".repeat(10), "1".repeat(30));
+        // One image fewer: p = 1, within noise.
+        let close = format!("0{}", "1".repeat(39));
+        let mut old = scored(3, &close);
+        old.correct.clear(); // a result from before the correctness was kept
+        let results = vec![scored(0, &worse), scored(1, &good), scored(2, &close), old];
+        let md = paired_section(&results);
+        assert!(md.contains("point 1 (100.00% (91.2–100.0))"), "{md}");
+        assert!(
+            md.contains("| 0 | -25.00 | 10 | 0 | 0.0020 | significant |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 2 | -2.50 | 1 | 0 | 1.0000 | within noise |"),
+            "{md}"
+        );
+        assert!(!md.contains("| 3 |"), "{md}");
+        // Nothing to pair: no section.
+        assert_eq!(paired_section(&results[..1]), "");
+        assert_eq!(paired_section(&[]), "");
+    }
+
+    #[test]
+    fn the_table_shows_the_interval() {
+        assert_eq!(pct_interval(&scored(0, "1010")), "50.00% (15.0–85.0)");
+        assert_eq!(pct_interval(&PointResult::default()), "–");
+    }
+
     #[test]
     fn qat_columns_appear_only_with_qat() {
         let bytes = results_csv(&results(), &[axis("core.neurons")], true).unwrap();
         let (header, rows) = read(&bytes);
-        assert_eq!(header[5], "accuracy_qat");
+        assert_eq!(header[7], "accuracy_qat");
         assert_eq!(
             header[header.len() - 7..].join(","),
             "qat_rate_accuracy,agreement_qat_with_float_spiking,cores_used_qat,\

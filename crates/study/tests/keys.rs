@@ -39,3 +39,22 @@ fn committed_results_keep_their_keys() {
         assert_eq!(Some(p.key.as_str()), r["key"].as_str(), "point {}", p.index);
     }
 }
+
+/// Results written before the per-image correctness was kept still load as point results;
+/// they have no interval (no image count) and take no part in paired comparisons.
+#[test]
+fn committed_results_still_load() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let text =
+        std::fs::read_to_string(root.join("examples/sweeps/results/core-limits/results.json"))
+            .unwrap();
+    let results: Vec<lifchip_study::PointResult> = serde_json::from_str(&text).unwrap();
+    assert!(!results.is_empty());
+    assert!(results.iter().any(|r| r.accuracy.is_some()));
+    for r in &results {
+        assert!(r.correct.is_empty() || r.samples == Some(r.correct.len() as u64));
+        if r.samples.is_none() {
+            assert_eq!(r.accuracy_interval(), None);
+        }
+    }
+}
