@@ -117,6 +117,25 @@ fn print_report(report: &CompileReport) {
 }
 
 pub fn run(args: CompileArgs) -> CliResult<()> {
+    {
+        use crate::outputs::{Kind, Output, check};
+        let mut outs = vec![Output::new("--out", &args.out, Kind::ChipDir)];
+        if let Some(p) = &args.json {
+            outs.push(Output::new("--json", p, Kind::File));
+        }
+        if let Some(p) = &args.report {
+            outs.push(Output::new("--report", p, Kind::File));
+        }
+        let mut ins: Vec<(&str, &std::path::Path)> = vec![("--net", &args.net)];
+        if let Some(p) = &args.profile {
+            ins.push(("--profile", p));
+        }
+        let target = std::path::Path::new(&args.target);
+        if target.exists() {
+            ins.push(("--target", target));
+        }
+        check(&outs, &ins)?;
+    }
     let exact = if args.exact {
         match Duration::try_from_secs_f64(args.time_limit) {
             Ok(limit) if !limit.is_zero() => Some(limit),

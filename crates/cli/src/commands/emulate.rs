@@ -44,10 +44,10 @@ pub struct EmulateArgs {
     #[arg(long, conflicts_with = "input_spikes")]
     pub data: Option<String>,
     /// `train` or `test`.
-    #[arg(long, default_value = "test")]
+    #[arg(long, default_value = "test", value_parser = ["train", "test"])]
     pub split: String,
     /// Emulate only the first N samples.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub limit: Option<usize>,
     /// A spike file `{"ticks": T, "spikes": [[tick, input], ...]}` instead of a dataset.
     #[arg(long)]
@@ -59,7 +59,7 @@ pub struct EmulateArgs {
     #[arg(long)]
     pub probe: Option<String>,
     /// With --probe, also record `u` and `v` after every tick.
-    #[arg(long)]
+    #[arg(long, requires = "probe")]
     pub probe_state: bool,
     #[arg(long, value_enum, default_value = "regular")]
     pub encoding: EncodingArg,
@@ -173,6 +173,21 @@ fn print_report(report: &EmulateReport) {
 }
 
 pub fn run(args: EmulateArgs) -> CliResult<()> {
+    {
+        use crate::outputs::{Kind, Output, check};
+        let mut outs = Vec::new();
+        if let Some(p) = &args.json {
+            outs.push(Output::new("--json", p, Kind::File));
+        }
+        if let Some(p) = &args.report {
+            outs.push(Output::new("--report", p, Kind::File));
+        }
+        let mut ins: Vec<(&str, &std::path::Path)> = vec![("--chip", &args.chip)];
+        if let Some(p) = &args.input_spikes {
+            ins.push(("--input-spikes", p));
+        }
+        check(&outs, &ins)?;
+    }
     if args.ticks == Some(0) {
         crate::fail!("--ticks 0: expected at least 1 tick");
     }

@@ -42,6 +42,14 @@ pub struct ExportChipArgs {
 }
 
 pub fn run(args: ExportChipArgs) -> CliResult<()> {
+    {
+        use crate::outputs::{Kind, Output, check};
+        let mut ins: Vec<(&str, &std::path::Path)> = vec![("CHIPDIR", &args.chip)];
+        if let Some(p) = &args.input_spikes {
+            ins.push(("--input-spikes", p));
+        }
+        check(&[Output::new("--out", &args.out, Kind::Dir)], &ins)?;
+    }
     match args.backend {
         Backend::Xylo => xylo(&args),
         Backend::Lava => lava(&args),

@@ -198,6 +198,30 @@ fn plot_curves(args: &TrainArgs, report: &TrainReport) -> CliResult<()> {
 }
 
 pub fn run(args: TrainArgs) -> CliResult<()> {
+    {
+        use crate::outputs::{Kind, Output, check};
+        let mut outs = vec![Output::new("--out", &args.out, Kind::Net)];
+        if let Some(p) = &args.json {
+            outs.push(Output::new("--json", p, Kind::File));
+        }
+        if let Some(p) = &args.log {
+            outs.push(Output::new("--log", p, Kind::File));
+        }
+        if let Some(p) = &args.checkpoints {
+            outs.push(Output::new("--checkpoints", p, Kind::Dir));
+        }
+        if let Some(p) = &args.plot {
+            outs.push(Output::new("--plot", p, Kind::Dir));
+        }
+        let mut ins: Vec<(&str, &std::path::Path)> = Vec::new();
+        if let Some(p) = &args.config {
+            ins.push(("--config", p));
+        }
+        if let Some(p) = &args.init {
+            ins.push(("--init", p));
+        }
+        check(&outs, &ins)?;
+    }
     let config_path = match (&args.config, &args.qat, &args.init) {
         (_, Some(target), Some(init)) => return run_qat(&args, target, init),
         (Some(c), None, None) => c.clone(),
