@@ -132,3 +132,96 @@ fn surprising_flags_are_usage_errors() {
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
     }
 }
+
+fn hand_written_chip(dir: &std::path::Path) -> String {
+    let chip = dir.join("c.chip");
+    lifchip(
+        dir,
+        &[
+            "compile",
+            "--net",
+            &path_str(&root().join("examples/hand-written.yaml")),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&chip),
+        ],
+    )
+    .ok();
+    path_str(&chip)
+}
+
+#[test]
+fn spike_files_shorter_ticks_unknown_keys_and_huge_ticks_are_refused() {
+    let dir = tempdir();
+    let chip = hand_written_chip(dir.path());
+    let spikes = dir.path().join("s.json");
+    std::fs::write(&spikes, r#"{"ticks": 20, "spikes": [[0, 0], [15, 1]]}"#).unwrap();
+    let s = path_str(&spikes);
+    let run = lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &chip,
+            "--input-spikes",
+            &s,
+            "--ticks",
+            "5",
+        ],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr.contains("would drop its spikes"),
+        "{}",
+        run.stderr
+    );
+    lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &chip,
+            "--input-spikes",
+            &s,
+            "--ticks",
+            "30",
+        ],
+    )
+    .ok();
+
+    std::fs::write(&spikes, r#"{"ticks": 20, "spikes": [], "tcks": 5}"#).unwrap();
+    let run = lifchip(
+        dir.path(),
+        &["emulate", "--chip", &chip, "--input-spikes", &s],
+    );
+    run.fails(1);
+    assert!(run.stderr.contains("tcks"), "{}", run.stderr);
+
+    std::fs::write(&spikes, r#"{"ticks": 100000000, "spikes": []}"#).unwrap();
+    let run = lifchip(
+        dir.path(),
+        &["emulate", "--chip", &chip, "--input-spikes", &s],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr.contains("s.json") && run.stderr.contains("limit 1000000"),
+        "{}",
+        run.stderr
+    );
+
+    let run = lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &chip,
+            "--input-spikes",
+            &s,
+            "--ticks",
+            "4294967295",
+        ],
+    );
+    run.fails(1);
+    assert!(run.stderr.contains("limit 1000000"), "{}", run.stderr);
+}

@@ -191,6 +191,14 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
     if args.ticks == Some(0) {
         crate::fail!("--ticks 0: expected at least 1 tick");
     }
+    if let Some(t) = args.ticks
+        && t > lifchip_data::MAX_TICKS
+    {
+        crate::fail!(
+            "--ticks {t} is too large (limit {}, docs/interfaces.md#limits)",
+            lifchip_data::MAX_TICKS
+        );
+    }
     let config = lifchip_chip::read_chipdir(&args.chip)?;
     let mode = if args.functional {
         Mode::Functional
@@ -203,6 +211,15 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
             .validate(config.inputs.len())
             .map_err(|e| CliError(format!("{}: {e}", file.display())))?;
         let ticks = args.ticks.unwrap_or(spikes.ticks);
+        if ticks < spikes.ticks {
+            crate::fail!(
+                "--ticks {ticks} is shorter than {}'s {} ticks, which would drop its spikes; \
+                 give --ticks {} or more (a larger --ticks extends the run with silent ticks)",
+                file.display(),
+                spikes.ticks,
+                spikes.ticks
+            );
+        }
         let mut per_tick = spikes.per_tick();
         per_tick.resize(ticks as usize, Vec::new());
         let mut emulator = Emulator::new(&config)?;
