@@ -225,3 +225,30 @@ fn spike_files_shorter_ticks_unknown_keys_and_huge_ticks_are_refused() {
     run.fails(1);
     assert!(run.stderr.contains("limit 1000000"), "{}", run.stderr);
 }
+
+#[test]
+fn train_config_sizes_are_bounded_before_allocation() {
+    let dir = tempdir();
+    let cfg = dir.path().join("big.yaml");
+    std::fs::write(&cfg, CONFIG.replace("units: 10", "units: 100000000")).unwrap();
+    let out = dir.path().join("big.net");
+    let run = lifchip(
+        dir.path(),
+        &[
+            "train",
+            "--config",
+            &path_str(&cfg),
+            "--out",
+            &path_str(&out),
+        ],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr.contains("big.yaml")
+            && run.stderr.contains("layers[0].units")
+            && run.stderr.contains("100000000")
+            && run.stderr.contains("limit 65536"),
+        "{}",
+        run.stderr
+    );
+}
