@@ -252,3 +252,32 @@ fn train_config_sizes_are_bounded_before_allocation() {
         run.stderr
     );
 }
+
+#[test]
+fn net_shapes_whose_product_overflows_are_refused() {
+    let dir = tempdir();
+    let net = dir.path().join("huge.yaml");
+    std::fs::write(
+        &net,
+        "name: huge\npopulations:\n  - {name: in, shape: [4294967296, 4294967296, 1], neuron: {kind: input}}\nprojections: []\n",
+    )
+    .unwrap();
+    let run = lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "tiny",
+            "--out",
+            "c.chip",
+        ],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr.contains("huge.yaml") && run.stderr.contains("16777216"),
+        "{}",
+        run.stderr
+    );
+}
