@@ -153,7 +153,7 @@ mod tests {
         std::fs::write(&cfg, "x: 1").unwrap();
         let e = check(
             &[Output::new("--out", &cfg, Kind::Net)],
-            &[("--config", &cfg)],
+            &[("--config", cfg.as_path())],
         )
         .unwrap_err();
         assert!(

@@ -126,9 +126,9 @@ pub fn run(args: CompileArgs) -> CliResult<()> {
         if let Some(p) = &args.report {
             outs.push(Output::new("--report", p, Kind::File));
         }
-        let mut ins: Vec<(&str, &std::path::Path)> = vec![("--net", &args.net)];
+        let mut ins: Vec<(&str, &std::path::Path)> = vec![("--net", args.net.as_path())];
         if let Some(p) = &args.profile {
-            ins.push(("--profile", p));
+            ins.push(("--profile", p.as_path()));
         }
         let target = std::path::Path::new(&args.target);
         if target.exists() {

@@ -182,9 +182,9 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
         if let Some(p) = &args.report {
             outs.push(Output::new("--report", p, Kind::File));
         }
-        let mut ins: Vec<(&str, &std::path::Path)> = vec![("--chip", &args.chip)];
+        let mut ins: Vec<(&str, &std::path::Path)> = vec![("--chip", args.chip.as_path())];
         if let Some(p) = &args.input_spikes {
-            ins.push(("--input-spikes", p));
+            ins.push(("--input-spikes", p.as_path()));
         }
         check(&outs, &ins)?;
     }

@@ -59,7 +59,7 @@ pub fn run(args: EvalArgs) -> CliResult<()> {
         use crate::outputs::{Kind, Output, check};
         check(
             &[Output::new("--json", p, Kind::File)],
-            &[("--net", &args.net)],
+            &[("--net", args.net.as_path())],
         )?;
     }
     let net = crate::netfile::load_net(&args.net, &args.nir.options()?)?;

@@ -25,7 +25,7 @@ pub fn run(args: ExportArgs) -> CliResult<()> {
         use crate::outputs::{Kind, Output, check};
         check(
             &[Output::new("--out", &args.out, Kind::File)],
-            &[("NET", &args.net)],
+            &[("NET", args.net.as_path())],
         )?;
     }
     if !(args.dt.is_finite() && args.dt > 0.0) {

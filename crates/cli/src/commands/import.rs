@@ -30,7 +30,7 @@ pub fn run(args: ImportArgs) -> CliResult<()> {
         use crate::outputs::{Kind, Output, check};
         check(
             &[Output::new("--out", &args.out, Kind::Net)],
-            &[("MODEL", &args.model)],
+            &[("MODEL", args.model.as_path())],
         )?;
     }
     if !lifchip_nir::is_nir_path(&args.model) {

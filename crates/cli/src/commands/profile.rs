@@ -44,7 +44,7 @@ pub fn run(args: ProfileArgs) -> CliResult<()> {
         use crate::outputs::{Kind, Output, check};
         check(
             &[Output::new("--out", &args.out, Kind::File)],
-            &[("--net", &args.net)],
+            &[("--net", args.net.as_path())],
         )?;
     }
     let curve = match args.curve.as_str() {

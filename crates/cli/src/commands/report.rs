@@ -48,13 +48,13 @@ pub fn run(args: ReportArgs) -> CliResult<()> {
         use crate::outputs::{Kind, Output, check};
         let mut ins: Vec<(&str, &std::path::Path)> = Vec::new();
         if let Some(p) = &args.chip {
-            ins.push(("CHIPDIR", p));
+            ins.push(("CHIPDIR", p.as_path()));
         }
         if let Some(p) = &args.run {
-            ins.push(("--run", p));
+            ins.push(("--run", p.as_path()));
         }
         if let Some(p) = &args.compile_json {
-            ins.push(("--compile-json", p));
+            ins.push(("--compile-json", p.as_path()));
         }
         check(&[Output::new("--out", &args.out, Kind::File)], &ins)?;
     }

@@ -26,7 +26,7 @@ pub fn run(args: SweepArgs) -> CliResult<()> {
         use crate::outputs::{Kind, Output, check};
         check(
             &[Output::new("--out", &args.out, Kind::Dir)],
-            &[("--spec", &args.spec)],
+            &[("--spec", args.spec.as_path())],
         )?;
     }
     let outcome =

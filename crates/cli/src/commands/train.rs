@@ -215,10 +215,10 @@ pub fn run(args: TrainArgs) -> CliResult<()> {
         }
         let mut ins: Vec<(&str, &std::path::Path)> = Vec::new();
         if let Some(p) = &args.config {
-            ins.push(("--config", p));
+            ins.push(("--config", p.as_path()));
         }
         if let Some(p) = &args.init {
-            ins.push(("--init", p));
+            ins.push(("--init", p.as_path()));
         }
         check(&outs, &ins)?;
     }
