@@ -227,7 +227,14 @@ pub fn run(args: TrainArgs) -> CliResult<()> {
         (Some(c), None, None) => c.clone(),
         _ => crate::fail!("give --config FILE, or --qat TARGET with --init NET"),
     };
-    let mut config = TrainConfig::load(&config_path)?;
+    let mut config = TrainConfig::load(&config_path).map_err(|e| {
+        let (m, p) = (e.to_string(), config_path.display().to_string());
+        CliError(if m.contains(&p) {
+            m
+        } else {
+            format!("{p}: {m}")
+        })
+    })?;
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
