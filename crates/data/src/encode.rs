@@ -453,10 +453,12 @@ mod tests {
 
     #[test]
     fn spikes_json_good() {
-        let s = InputSpikes::from_json_str(
-            r#"{"ticks": 5, "spikes": [[0, 3], [4, 1], [0, 2]], "note": "x"}"#,
-        )
-        .unwrap();
+        let s = InputSpikes::from_json_str(r#"{"ticks": 5, "spikes": [[0, 3], [4, 1], [0, 2]]}"#)
+            .unwrap();
+        let unknown = InputSpikes::from_json_str(r#"{"ticks": 5, "spikes": [], "note": "x"}"#);
+        assert!(unknown.unwrap_err().to_string().contains("note"));
+        let huge = InputSpikes::from_json_str(r#"{"ticks": 1000001, "spikes": []}"#);
+        assert!(huge.unwrap_err().to_string().contains("limit 1000000"));
         assert_eq!(s.ticks, 5);
         assert_eq!(s.spikes, vec![(0, 3), (4, 1), (0, 2)]);
         s.validate(4).unwrap();
