@@ -238,15 +238,16 @@ fn bad_profile_files_and_flags_are_clear_errors() {
 
     // profile's own flags and inputs.
     let chip_units = root().join("examples/hand-written.yaml");
-    let cases: [(&Path, &[&str], &str); 4] = [
-        (&net, &["--curve", "spiky"], "--curve spiky"),
-        (&net, &["--input-rate", "2"], "--input-rate"),
-        (&net, &["--split", "validation"], "validation"),
-        (&chip_units, &[], "chip units"),
+    // Bad values of closed-choice flags are usage errors (exit 2), the rest exit 1.
+    let cases: [(&Path, &[&str], &str, i32); 4] = [
+        (&net, &["--curve", "spiky"], "spiky", 2),
+        (&net, &["--input-rate", "2"], "--input-rate", 1),
+        (&net, &["--split", "validation"], "validation", 2),
+        (&chip_units, &[], "chip units", 1),
     ];
-    for (net, extra, want) in cases {
+    for (net, extra, want, code) in cases {
         let run = profile(dir.path(), net, "x.json", extra);
-        run.fails(1);
+        run.fails(code);
         assert!(run.stderr.contains(want), "lacks {want:?}: {}", run.stderr);
     }
     lifchip(dir.path(), &["profile", "--net", &path_str(&net)]).fails(2);

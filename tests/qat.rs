@@ -194,7 +194,7 @@ fn sweep_with_qat_reports_both_accuracies_and_reuses_the_nets() {
         csv.lines()
             .next()
             .unwrap()
-            .contains("accuracy,accuracy_qat,"),
+            .contains("accuracy,accuracy_lo,accuracy_hi,accuracy_qat,"),
         "{csv}"
     );
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();

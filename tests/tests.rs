@@ -7,6 +7,7 @@ mod cli_basics;
 mod compile_emulate;
 mod export_chip;
 mod fanin_split;
+mod hardening;
 mod nir;
 mod profile;
 mod qat;

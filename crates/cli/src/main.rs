@@ -4,6 +4,7 @@
 mod commands;
 mod html_report;
 mod netfile;
+mod outputs;
 mod progress;
 mod util;
 mod vendor;

@@ -79,6 +79,10 @@ pub fn poisson(pixels: &[f32], max_rate_per_tick: f32, ticks: u32, seed: u64) ->
 /// expands into that many deliveries: bounded so a file cannot ask for unbounded work).
 pub const MAX_SPIKE_COUNT: u32 = 255;
 
+/// The longest run, in ticks, a spike file or `emulate --ticks` may ask for (docs/interfaces.md,
+/// Limits): the per-tick spike lists are allocated up front.
+pub const MAX_TICKS: u32 = 1_000_000;
+
 /// An explicit list of input spikes, as read from (or written to) an input-spikes JSON file:
 /// `{"ticks": T, "spikes": [[tick, input_index], [tick, input_index, count], ...]}` — an entry
 /// with a count gives that input `count` spikes in that tick (multi-event inputs, e.g. Xylo's
@@ -96,6 +100,7 @@ pub struct InputSpikes {
 
 /// The JSON shape before checking; entries are kept as raw values to report errors per entry.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawSpikes {
     ticks: Value,
     spikes: Vec<Value>,
@@ -104,7 +109,8 @@ struct RawSpikes {
 impl InputSpikes {
     /// Parses the JSON text. Checks the shape, that `ticks > 0`, and that every spike is a pair
     /// of non-negative integers with `tick < ticks`; input indices are checked by
-    /// [`InputSpikes::validate`], which needs the number of inputs. Unknown fields are ignored.
+    /// [`InputSpikes::validate`], which needs the number of inputs. Unknown fields are refused;
+    /// `ticks` is at most [`MAX_TICKS`].
     ///
     /// # Errors
     /// [`DataError::SpikesJson`], [`DataError::SpikesTicks`], [`DataError::SpikeEntry`]
@@ -137,8 +143,13 @@ impl InputSpikes {
         };
         let ticks = match raw.ticks.as_u64() {
             Some(0) => return Err(ticks_err("must be > 0, got 0".into())),
+            Some(t) if t > u64::from(MAX_TICKS) => {
+                return Err(ticks_err(format!(
+                    "{t} is too large (limit {MAX_TICKS}, docs/interfaces.md#limits)"
+                )));
+            }
             Some(t) => u32::try_from(t)
-                .map_err(|_| ticks_err(format!("{t} is too large (at most {})", u32::MAX)))?,
+                .map_err(|_| ticks_err(format!("{t} is too large (limit {MAX_TICKS})")))?,
             None => {
                 return Err(ticks_err(format!(
                     "expected a positive integer, got {}",
@@ -442,10 +453,12 @@ mod tests {
 
     #[test]
     fn spikes_json_good() {
-        let s = InputSpikes::from_json_str(
-            r#"{"ticks": 5, "spikes": [[0, 3], [4, 1], [0, 2]], "note": "x"}"#,
-        )
-        .unwrap();
+        let s = InputSpikes::from_json_str(r#"{"ticks": 5, "spikes": [[0, 3], [4, 1], [0, 2]]}"#)
+            .unwrap();
+        let unknown = InputSpikes::from_json_str(r#"{"ticks": 5, "spikes": [], "note": "x"}"#);
+        assert!(unknown.unwrap_err().to_string().contains("note"));
+        let huge = InputSpikes::from_json_str(r#"{"ticks": 1000001, "spikes": []}"#);
+        assert!(huge.unwrap_err().to_string().contains("limit 1000000"));
         assert_eq!(s.ticks, 5);
         assert_eq!(s.spikes, vec![(0, 3), (4, 1), (0, 2)]);
         s.validate(4).unwrap();

@@ -42,7 +42,7 @@ mod idx_write;
 pub use crate::{
     batch::shuffled_indices,
     dataset::{DATA_DIR_ENV, DataSource, Dataset, Split, load},
-    encode::{InputSpikes, poisson, rate_regular},
+    encode::{InputSpikes, MAX_TICKS, poisson, rate_regular},
     error::DataError,
     idx::{Idx, IdxKind, decode_idx, read_idx},
     idx_write::encode_idx,

@@ -39,8 +39,8 @@ mod tensor;
 pub use error::NetError;
 pub use io::{NET_FORMAT, NET_VERSION, from_yaml_str, load, save, to_yaml_string};
 pub use model::{
-    ChipLif, CurrentOrder, Lif, LifCurrent, LifFire, LifReset, Net, Neuron, Population, Projection,
-    Relu, SignMode, SoftLif, SoftLifKind,
+    ChipLif, CurrentOrder, Lif, LifCurrent, LifFire, LifReset, MAX_POPULATION_SIZE, Net, Neuron,
+    Population, Projection, Relu, SignMode, SoftLif, SoftLifKind,
 };
 pub use ops::{LinearOp, Shape};
 pub use tensor::{Indices, Tensor};

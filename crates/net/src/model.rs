@@ -313,6 +313,10 @@ impl Neuron {
     }
 }
 
+/// The most neurons one population may have (the product of its shape; docs/interfaces.md,
+/// Limits). Checked with overflow-safe arithmetic before any size is used.
+pub const MAX_POPULATION_SIZE: usize = 1 << 24;
+
 /// A group of neurons sharing one model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -453,6 +457,26 @@ impl Net {
             problems.push(format!(
                 "version {} is not supported (this build reads version {NET_VERSION})",
                 self.version
+            ));
+        }
+        // Sizes first: everything below multiplies shapes, which must not overflow.
+        for (k, p) in self.populations.iter().enumerate() {
+            let size = p
+                .shape
+                .iter()
+                .try_fold(1usize, |acc, &d| acc.checked_mul(d));
+            if size.is_none_or(|n| n > MAX_POPULATION_SIZE) {
+                problems.push(format!(
+                    "populations[{k}] ({}): shape {:?} has more than {MAX_POPULATION_SIZE} \
+                     neurons (limit, docs/interfaces.md#limits)",
+                    p.name, p.shape
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(NetError::invalid(
+                format!("net {:?}", self.name),
+                problems.join("\n  "),
             ));
         }
         let mut names = BTreeSet::new();

@@ -138,7 +138,11 @@ impl<'de> Deserialize<'de> for Tensor {
                 values,
                 blob,
             }) => {
-                let expected: usize = shape.iter().product();
+                let Some(expected) = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
+                    return Err(D::Error::custom(format!(
+                        "tensor of shape {shape:?}: the number of values overflows"
+                    )));
+                };
                 match (values, blob) {
                     (Some(values), None) => {
                         if values.len() != expected {

@@ -493,27 +493,32 @@ impl TrainConfig {
         for (k, layer) in self.layers.iter().enumerate() {
             let field = |name: &str| format!("layers[{k}].{name}");
             match layer {
-                LayerConfig::Dense { units } => at_least_one(&field("units"), *units)?,
+                LayerConfig::Dense { units } => in_range(&field("units"), *units, MAX_UNITS)?,
                 LayerConfig::Conv2d {
                     filters,
                     kernel,
                     stride,
-                    ..
+                    padding,
                 } => {
-                    at_least_one(&field("filters"), *filters)?;
+                    for v in padding.pair() {
+                        if v > MAX_KERNEL {
+                            in_range(&field("padding"), v, MAX_KERNEL)?;
+                        }
+                    }
+                    in_range(&field("filters"), *filters, MAX_UNITS)?;
                     for v in kernel.pair() {
-                        at_least_one(&field("kernel"), v)?;
+                        in_range(&field("kernel"), v, MAX_KERNEL)?;
                     }
                     for v in stride.pair() {
-                        at_least_one(&field("stride"), v)?;
+                        in_range(&field("stride"), v, MAX_KERNEL)?;
                     }
                 }
                 LayerConfig::AvgPool { size, stride } => {
                     for v in size.pair() {
-                        at_least_one(&field("size"), v)?;
+                        in_range(&field("size"), v, MAX_KERNEL)?;
                     }
                     for v in stride.map_or([1, 1], Size2::pair) {
-                        at_least_one(&field("stride"), v)?;
+                        in_range(&field("stride"), v, MAX_KERNEL)?;
                     }
                 }
                 LayerConfig::Flatten => {}
@@ -570,12 +575,30 @@ fn unit_interval(field: &str, v: f32) -> Result<(), TrainError> {
     }
 }
 
+/// The largest `units` of a dense layer and `filters` of a conv2d layer (docs/interfaces.md,
+/// Limits): weights are allocated from these before any data is read.
+pub const MAX_UNITS: usize = 65_536;
+
+/// The largest kernel side and stride of a conv2d or avg_pool layer.
+pub const MAX_KERNEL: usize = 1024;
+
 fn at_least_one(field: &str, v: usize) -> Result<(), TrainError> {
     if v >= 1 {
         Ok(())
     } else {
         Err(TrainError::config(field, "must be at least 1"))
     }
+}
+
+fn in_range(field: &str, v: usize, limit: usize) -> Result<(), TrainError> {
+    at_least_one(field, v)?;
+    if v > limit {
+        return Err(TrainError::config(
+            field,
+            format!("is {v}, too large (limit {limit}, docs/interfaces.md#limits)"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -676,6 +699,14 @@ layers:
             "layers[0].units",
         );
         check_err("epochs: 0\nlayers: [{kind: dense, units: 10}]", "`epochs`");
+        check_err(
+            "epochs: 1\nlayers: [{kind: dense, units: 100000000}]",
+            "is 100000000, too large (limit 65536",
+        );
+        check_err(
+            "epochs: 1\nlayers: [{kind: conv2d, filters: 4, kernel: 3, padding: 99999999}, {kind: dense, units: 10}]",
+            "layers[0].padding",
+        );
         check_err(
             "epochs: 1\nlayers: [{kind: dense, units: 10}, {kind: avg_pool, size: 2}]",
             "layers[1]",

@@ -130,13 +130,30 @@ fn print_report(report: &CompileReport) {
 }
 
 pub fn run(args: CompileArgs) -> CliResult<()> {
-    if let Some(dir) = &args.backend_out
-        && (dir == &args.out || dir == &args.net)
     {
-        crate::fail!(
-            "--backend-out {}: is the CHIPDIR or the net; choose another directory",
-            dir.display()
-        );
+        use crate::outputs::{Kind, Output, check};
+        let mut outs = vec![Output::new("--out", &args.out, Kind::ChipDir)];
+        if let Some(p) = &args.json {
+            outs.push(Output::new("--json", p, Kind::File));
+        }
+        if let Some(p) = &args.report {
+            outs.push(Output::new("--report", p, Kind::File));
+        }
+        if let Some(p) = &args.backend_out {
+            outs.push(Output::new("--backend-out", p, Kind::Dir));
+        }
+        let mut ins: Vec<(&str, &std::path::Path)> = vec![("--net", args.net.as_path())];
+        if let Some(p) = &args.profile {
+            ins.push(("--profile", p.as_path()));
+        }
+        if let Some(p) = &args.backend_input_spikes {
+            ins.push(("--backend-input-spikes", p.as_path()));
+        }
+        let target = std::path::Path::new(&args.target);
+        if target.exists() {
+            ins.push(("--target", target));
+        }
+        check(&outs, &ins)?;
     }
     let exact = if args.exact {
         match Duration::try_from_secs_f64(args.time_limit) {

@@ -44,10 +44,10 @@ pub struct EmulateArgs {
     #[arg(long, conflicts_with = "input_spikes")]
     pub data: Option<String>,
     /// `train` or `test`.
-    #[arg(long, default_value = "test")]
+    #[arg(long, default_value = "test", value_parser = ["train", "test"])]
     pub split: String,
     /// Emulate only the first N samples.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub limit: Option<usize>,
     /// A spike file `{"ticks": T, "spikes": [[tick, input], ...]}` instead of a dataset.
     #[arg(long)]
@@ -59,7 +59,7 @@ pub struct EmulateArgs {
     #[arg(long)]
     pub probe: Option<String>,
     /// With --probe, also record `u` and `v` after every tick.
-    #[arg(long)]
+    #[arg(long, requires = "probe")]
     pub probe_state: bool,
     #[arg(long, value_enum, default_value = "regular")]
     pub encoding: EncodingArg,
@@ -173,8 +173,31 @@ fn print_report(report: &EmulateReport) {
 }
 
 pub fn run(args: EmulateArgs) -> CliResult<()> {
+    {
+        use crate::outputs::{Kind, Output, check};
+        let mut outs = Vec::new();
+        if let Some(p) = &args.json {
+            outs.push(Output::new("--json", p, Kind::File));
+        }
+        if let Some(p) = &args.report {
+            outs.push(Output::new("--report", p, Kind::File));
+        }
+        let mut ins: Vec<(&str, &std::path::Path)> = vec![("--chip", args.chip.as_path())];
+        if let Some(p) = &args.input_spikes {
+            ins.push(("--input-spikes", p.as_path()));
+        }
+        check(&outs, &ins)?;
+    }
     if args.ticks == Some(0) {
         crate::fail!("--ticks 0: expected at least 1 tick");
+    }
+    if let Some(t) = args.ticks
+        && t > lifchip_data::MAX_TICKS
+    {
+        crate::fail!(
+            "--ticks {t} is too large (limit {}, docs/interfaces.md#limits)",
+            lifchip_data::MAX_TICKS
+        );
     }
     let config = lifchip_chip::read_chipdir(&args.chip)?;
     let mode = if args.functional {
@@ -188,6 +211,15 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
             .validate(config.inputs.len())
             .map_err(|e| CliError(format!("{}: {e}", file.display())))?;
         let ticks = args.ticks.unwrap_or(spikes.ticks);
+        if ticks < spikes.ticks {
+            crate::fail!(
+                "--ticks {ticks} is shorter than {}'s {} ticks, which would drop its spikes; \
+                 give --ticks {} or more (a larger --ticks extends the run with silent ticks)",
+                file.display(),
+                spikes.ticks,
+                spikes.ticks
+            );
+        }
         let mut per_tick = spikes.per_tick();
         per_tick.resize(ticks as usize, Vec::new());
         let mut emulator = Emulator::new(&config)?;

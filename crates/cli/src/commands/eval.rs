@@ -19,10 +19,10 @@ pub struct EvalArgs {
     /// `mnist` (bundled) or a folder of MNIST-layout IDX files.
     #[arg(long, default_value = "mnist")]
     pub data: String,
-    #[arg(long, default_value = "test")]
+    #[arg(long, default_value = "test", value_parser = ["train", "test"])]
     pub split: String,
     /// Evaluate only the first N images.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub limit: Option<usize>,
     /// Run spiking LIF neurons (dt = 1 ms) instead of rates.
     #[arg(long)]
@@ -55,6 +55,13 @@ struct EvalReport<'a> {
 }
 
 pub fn run(args: EvalArgs) -> CliResult<()> {
+    if let Some(p) = &args.json {
+        use crate::outputs::{Kind, Output, check};
+        check(
+            &[Output::new("--json", p, Kind::File)],
+            &[("--net", args.net.as_path())],
+        )?;
+    }
     let net = crate::netfile::load_net(&args.net, &args.nir.options()?)?;
     let source = DataSource::parse(&args.data)?;
     let split: Split = args.split.parse()?;

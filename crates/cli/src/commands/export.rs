@@ -21,6 +21,13 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: ExportArgs) -> CliResult<()> {
+    {
+        use crate::outputs::{Kind, Output, check};
+        check(
+            &[Output::new("--out", &args.out, Kind::File)],
+            &[("NET", args.net.as_path())],
+        )?;
+    }
     if !(args.dt.is_finite() && args.dt > 0.0) {
         crate::fail!("--dt {}: expected a positive number of seconds", args.dt);
     }

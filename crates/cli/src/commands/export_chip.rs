@@ -32,6 +32,14 @@ pub struct ExportChipArgs {
 }
 
 pub fn run(args: ExportChipArgs) -> CliResult<()> {
+    {
+        use crate::outputs::{Kind, Output, check};
+        let mut ins: Vec<(&str, &std::path::Path)> = vec![("CHIPDIR", args.chip.as_path())];
+        if let Some(p) = &args.input_spikes {
+            ins.push(("--input-spikes", p.as_path()));
+        }
+        check(&[Output::new("--out", &args.out, Kind::Dir)], &ins)?;
+    }
     let line = crate::vendor::export(&VendorExport {
         chip: &args.chip,
         backend: args.backend,

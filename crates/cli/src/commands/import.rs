@@ -26,6 +26,13 @@ pub struct ImportArgs {
 }
 
 pub fn run(args: ImportArgs) -> CliResult<()> {
+    {
+        use crate::outputs::{Kind, Output, check};
+        check(
+            &[Output::new("--out", &args.out, Kind::Net)],
+            &[("MODEL", args.model.as_path())],
+        )?;
+    }
     if !lifchip_nir::is_nir_path(&args.model) {
         crate::fail!(
             "{}: expected a NIR file ending in .nir",

@@ -22,14 +22,14 @@ pub struct ProfileArgs {
     #[arg(long, default_value = "mnist")]
     pub data: String,
     /// The split the rates are measured on (the training set by default).
-    #[arg(long, default_value = "train")]
+    #[arg(long, default_value = "train", value_parser = ["train", "test"])]
     pub split: String,
     /// Measure on the first N images.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub limit: usize,
     /// Rate curve: `net` (each population's own, as trained: soft-LIF) or `lif` (hard LIF,
     /// zero below threshold, as spiking neurons fire).
-    #[arg(long, default_value = "net")]
+    #[arg(long, default_value = "net", value_parser = ["net", "lif"])]
     pub curve: String,
     /// Input spikes per tick for a pixel of value 1: use the value `compile` gets.
     #[arg(long, default_value_t = 1.0)]
@@ -40,6 +40,13 @@ pub struct ProfileArgs {
 }
 
 pub fn run(args: ProfileArgs) -> CliResult<()> {
+    {
+        use crate::outputs::{Kind, Output, check};
+        check(
+            &[Output::new("--out", &args.out, Kind::File)],
+            &[("--net", args.net.as_path())],
+        )?;
+    }
     let curve = match args.curve.as_str() {
         "net" => RateCurve::Net,
         "lif" => RateCurve::Lif,

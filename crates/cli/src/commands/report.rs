@@ -44,6 +44,20 @@ fn check_not_input(out: &Path, inputs: &[&Path]) -> CliResult<()> {
 }
 
 pub fn run(args: ReportArgs) -> CliResult<()> {
+    {
+        use crate::outputs::{Kind, Output, check};
+        let mut ins: Vec<(&str, &std::path::Path)> = Vec::new();
+        if let Some(p) = &args.chip {
+            ins.push(("CHIPDIR", p.as_path()));
+        }
+        if let Some(p) = &args.run {
+            ins.push(("--run", p.as_path()));
+        }
+        if let Some(p) = &args.compile_json {
+            ins.push(("--compile-json", p.as_path()));
+        }
+        check(&[Output::new("--out", &args.out, Kind::File)], &ins)?;
+    }
     let html = match (&args.chip, &args.compile_json) {
         (Some(dir), _) => {
             let mut inputs = vec![dir.as_path()];

@@ -22,6 +22,13 @@ pub struct SweepArgs {
 }
 
 pub fn run(args: SweepArgs) -> CliResult<()> {
+    {
+        use crate::outputs::{Kind, Output, check};
+        check(
+            &[Output::new("--out", &args.out, Kind::Dir)],
+            &[("--spec", args.spec.as_path())],
+        )?;
+    }
     let outcome =
         lifchip_study::run_sweep(&args.spec, &args.out, args.threads, &Terminal::default())?;
     let summary = &outcome.summary;

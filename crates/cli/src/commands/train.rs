@@ -198,12 +198,43 @@ fn plot_curves(args: &TrainArgs, report: &TrainReport) -> CliResult<()> {
 }
 
 pub fn run(args: TrainArgs) -> CliResult<()> {
+    {
+        use crate::outputs::{Kind, Output, check};
+        let mut outs = vec![Output::new("--out", &args.out, Kind::Net)];
+        if let Some(p) = &args.json {
+            outs.push(Output::new("--json", p, Kind::File));
+        }
+        if let Some(p) = &args.log {
+            outs.push(Output::new("--log", p, Kind::File));
+        }
+        if let Some(p) = &args.checkpoints {
+            outs.push(Output::new("--checkpoints", p, Kind::Dir));
+        }
+        if let Some(p) = &args.plot {
+            outs.push(Output::new("--plot", p, Kind::Dir));
+        }
+        let mut ins: Vec<(&str, &std::path::Path)> = Vec::new();
+        if let Some(p) = &args.config {
+            ins.push(("--config", p.as_path()));
+        }
+        if let Some(p) = &args.init {
+            ins.push(("--init", p.as_path()));
+        }
+        check(&outs, &ins)?;
+    }
     let config_path = match (&args.config, &args.qat, &args.init) {
         (_, Some(target), Some(init)) => return run_qat(&args, target, init),
         (Some(c), None, None) => c.clone(),
         _ => crate::fail!("give --config FILE, or --qat TARGET with --init NET"),
     };
-    let mut config = TrainConfig::load(&config_path)?;
+    let mut config = TrainConfig::load(&config_path).map_err(|e| {
+        let (m, p) = (e.to_string(), config_path.display().to_string());
+        CliError(if m.contains(&p) {
+            m
+        } else {
+            format!("{p}: {m}")
+        })
+    })?;
     if let Some(seed) = args.seed {
         config.seed = seed;
     }

@@ -1,0 +1,283 @@
+//! Issue 15: outputs never destroy inputs, and surprising flags are refused up front.
+
+use crate::util::*;
+
+const CONFIG: &str = "name: tiny\ndata: mnist\ntrain_limit: 200\ntest_limit: 0\nseed: 1\nepochs: 1\nbatch_size: 32\nlayers:\n  - {kind: dense, units: 10}\n";
+
+#[test]
+fn train_out_over_its_own_config_is_refused() {
+    let dir = tempdir();
+    let cfg = dir.path().join("cfg.yaml");
+    std::fs::write(&cfg, CONFIG).unwrap();
+    let run = lifchip(
+        dir.path(),
+        &[
+            "train",
+            "--config",
+            &path_str(&cfg),
+            "--out",
+            &path_str(&cfg),
+        ],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr.contains("would overwrite the input --config"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&cfg).unwrap(), CONFIG);
+}
+
+#[test]
+fn train_out_over_a_file_that_is_not_a_net_is_refused() {
+    let dir = tempdir();
+    let cfg = dir.path().join("cfg.yaml");
+    std::fs::write(&cfg, CONFIG).unwrap();
+    let notes = dir.path().join("notes.yaml");
+    std::fs::write(&notes, "shopping: [milk]\n").unwrap();
+    let run = lifchip(
+        dir.path(),
+        &[
+            "train",
+            "--config",
+            &path_str(&cfg),
+            "--out",
+            &path_str(&notes),
+        ],
+    );
+    run.fails(1);
+    assert!(run.stderr.contains("is not a net"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&notes).unwrap(),
+        "shopping: [milk]\n"
+    );
+}
+
+#[test]
+fn compile_json_on_a_directory_fails_before_the_chip_is_written() {
+    let dir = tempdir();
+    let net = root().join("examples/hand-written.yaml");
+    let out = dir.path().join("c.chip");
+    let run = lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&out),
+            "--json",
+            &path_str(dir.path()),
+        ],
+    );
+    run.fails(1);
+    assert!(run.stderr.contains("--json"), "{}", run.stderr);
+    assert!(run.stderr.contains("is a directory"), "{}", run.stderr);
+    assert!(
+        !out.exists(),
+        "the chip was written before --json was checked"
+    );
+}
+
+#[test]
+fn compile_out_over_a_non_chip_directory_is_refused() {
+    let dir = tempdir();
+    let net = root().join("examples/hand-written.yaml");
+    let out = dir.path().join("photos");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("cat.jpg"), "meow").unwrap();
+    let run = lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&out),
+        ],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr.contains("neither a chip directory nor empty"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("cat.jpg")).unwrap(),
+        "meow"
+    );
+}
+
+#[test]
+fn surprising_flags_are_usage_errors() {
+    let dir = tempdir();
+    let net = root().join("examples/hand-written.yaml");
+    let net = path_str(&net);
+    for args in [
+        &["emulate", "--chip", "c.chip", "--limit", "0"][..],
+        &["emulate", "--chip", "c.chip", "--probe-state"][..],
+        &["emulate", "--chip", "c.chip", "--split", "tset"][..],
+        &["eval", "--net", &net, "--limit", "0"][..],
+        &["eval", "--net", &net, "--split", "validation"][..],
+        &[
+            "profile", "--net", &net, "--curve", "relu", "--out", "p.json",
+        ][..],
+        &["profile", "--net", &net, "--limit", "0", "--out", "p.json"][..],
+    ] {
+        let run = lifchip(dir.path(), args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+    }
+}
+
+fn hand_written_chip(dir: &std::path::Path) -> String {
+    let chip = dir.join("c.chip");
+    lifchip(
+        dir,
+        &[
+            "compile",
+            "--net",
+            &path_str(&root().join("examples/hand-written.yaml")),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&chip),
+        ],
+    )
+    .ok();
+    path_str(&chip)
+}
+
+#[test]
+fn spike_files_shorter_ticks_unknown_keys_and_huge_ticks_are_refused() {
+    let dir = tempdir();
+    let chip = hand_written_chip(dir.path());
+    let spikes = dir.path().join("s.json");
+    std::fs::write(&spikes, r#"{"ticks": 20, "spikes": [[0, 0], [15, 1]]}"#).unwrap();
+    let s = path_str(&spikes);
+    let run = lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &chip,
+            "--input-spikes",
+            &s,
+            "--ticks",
+            "5",
+        ],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr.contains("would drop its spikes"),
+        "{}",
+        run.stderr
+    );
+    lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &chip,
+            "--input-spikes",
+            &s,
+            "--ticks",
+            "30",
+        ],
+    )
+    .ok();
+
+    std::fs::write(&spikes, r#"{"ticks": 20, "spikes": [], "tcks": 5}"#).unwrap();
+    let run = lifchip(
+        dir.path(),
+        &["emulate", "--chip", &chip, "--input-spikes", &s],
+    );
+    run.fails(1);
+    assert!(run.stderr.contains("tcks"), "{}", run.stderr);
+
+    std::fs::write(&spikes, r#"{"ticks": 100000000, "spikes": []}"#).unwrap();
+    let run = lifchip(
+        dir.path(),
+        &["emulate", "--chip", &chip, "--input-spikes", &s],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr.contains("s.json") && run.stderr.contains("limit 1000000"),
+        "{}",
+        run.stderr
+    );
+
+    let run = lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &chip,
+            "--input-spikes",
+            &s,
+            "--ticks",
+            "4294967295",
+        ],
+    );
+    run.fails(1);
+    assert!(run.stderr.contains("limit 1000000"), "{}", run.stderr);
+}
+
+#[test]
+fn train_config_sizes_are_bounded_before_allocation() {
+    let dir = tempdir();
+    let cfg = dir.path().join("big.yaml");
+    std::fs::write(&cfg, CONFIG.replace("units: 10", "units: 100000000")).unwrap();
+    let out = dir.path().join("big.net");
+    let run = lifchip(
+        dir.path(),
+        &[
+            "train",
+            "--config",
+            &path_str(&cfg),
+            "--out",
+            &path_str(&out),
+        ],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr.contains("big.yaml")
+            && run.stderr.contains("layers[0].units")
+            && run.stderr.contains("100000000")
+            && run.stderr.contains("limit 65536"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn net_shapes_whose_product_overflows_are_refused() {
+    let dir = tempdir();
+    let net = dir.path().join("huge.yaml");
+    std::fs::write(
+        &net,
+        "name: huge\npopulations:\n  - {name: in, shape: [4294967296, 4294967296, 1], neuron: {kind: input}}\nprojections: []\n",
+    )
+    .unwrap();
+    let run = lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "tiny",
+            "--out",
+            "c.chip",
+        ],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr.contains("huge.yaml") && run.stderr.contains("16777216"),
+        "{}",
+        run.stderr
+    );
+}
