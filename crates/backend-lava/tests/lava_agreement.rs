@@ -357,6 +357,10 @@ fn compare(case: &Case) -> Vec<String> {
 #[test]
 fn lava_agrees_with_emulator_on_random_nets() {
     let Some(python) = std::env::var_os("LIFCHIP_LAVA_PYTHON").map(PathBuf::from) else {
+        assert!(
+            std::env::var("LIFCHIP_REQUIRE_VENDORS").as_deref() != Ok("1"),
+            "LIFCHIP_REQUIRE_VENDORS=1 (set by .ci/run) but the vendor environment is missing"
+        );
         eprintln!(
             "SKIPPED: LIFCHIP_LAVA_PYTHON is not set; set it to a Python with lava-nc 0.10 \
              (`.ci/run` creates target/venvs/lava) to compare against Lava"
@@ -364,6 +368,10 @@ fn lava_agrees_with_emulator_on_random_nets() {
         return;
     };
     if !python.exists() {
+        assert!(
+            std::env::var("LIFCHIP_REQUIRE_VENDORS").as_deref() != Ok("1"),
+            "LIFCHIP_REQUIRE_VENDORS=1 (set by .ci/run) but the vendor environment is missing"
+        );
         eprintln!(
             "SKIPPED: LIFCHIP_LAVA_PYTHON={} does not exist",
             python.display()

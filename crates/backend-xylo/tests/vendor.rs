@@ -103,6 +103,10 @@ fn column(rows: &[Vec<i64>], j: usize) -> Vec<i64> {
 #[test]
 fn xylosim_agrees_with_the_emulator_on_random_nets() {
     let Some(python) = venv_python() else {
+        assert!(
+            std::env::var("LIFCHIP_REQUIRE_VENDORS").as_deref() != Ok("1"),
+            "LIFCHIP_REQUIRE_VENDORS=1 (set by .ci/run) but the vendor environment is missing"
+        );
         eprintln!(
             "SKIPPED xylosim agreement: no Python environment with rockpool + xylosim \
              (set LIFCHIP_XYLO_VENV, or run .ci/run, which creates target/venvs/xylo)"
