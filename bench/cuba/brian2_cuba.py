@@ -4,7 +4,7 @@ lifchip's `cuba` benchmark (bench/cuba/README.md).
 
     python3 bench/cuba/brian2_cuba.py --neurons 4000 --p 0.02 --ticks 10000
 
-The first run creates a virtual environment under target/venvs/brian2 (pip install brian2)
+The first run creates a virtual environment under target/brian2-venv (pip install brian2)
 and re-runs itself there. It runs in C++ standalone mode on one thread, dt = 0.1 ms (one
 lifchip tick), and prints the simulation time (without code generation and compilation),
 spikes, synaptic events (spikes times their outgoing synapses) and events/s.
@@ -23,7 +23,8 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV = ROOT / "target" / "venvs" / "brian2"
+# Not under target/venvs: that directory holds the shared vendor venvs.
+VENV = ROOT / "target" / "brian2-venv"
 
 
 def ensure_venv():

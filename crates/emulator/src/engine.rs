@@ -14,7 +14,7 @@ use crate::{
     OverflowCounts, ProbeSet, RunOptions, SampleResult,
     network::{NetParams, NetSim},
     program::{NONE, Params, Program, ROW_DENSE, ROW_SPARSE},
-    synapses::{Index, Row, Store, Typed, Weight, add_dense},
+    synapses::{Index, Row, Store, Typed, Weight, add_dense, add_fan},
 };
 
 /// The mutable state of a chip: neuron state, accumulators, delay lines, and scratch space
@@ -31,9 +31,14 @@ pub(crate) struct State {
     slots: usize,
     /// Delay line: `pending[t % slots]` holds `(global axon, spike count)` due at tick `t`.
     pending: Vec<Vec<(u32, u32)>>,
+    /// With [`Program::fan_lists`], the spikes of functional runs: `pending_comp[t % slots]`
+    /// holds `(compartment, spike count)` due at tick `t` (delivered through the whole
+    /// fan-out of the compartment).
+    pending_comp: Vec<Vec<(u32, u32)>>,
     /// Ticks since the last reset.
     tick: u64,
     due: Vec<(u32, u32)>,
+    due_comp: Vec<(u32, u32)>,
     chans: Vec<u32>,
     /// Spikes per input channel (zero between ticks).
     chan_count: Vec<u32>,
@@ -68,8 +73,10 @@ impl State {
             acc: vec![0; p.acc_len],
             slots: p.core_slot_base.last().map_or(0, |&s| s as usize),
             pending: vec![Vec::new(); slots],
+            pending_comp: vec![Vec::new(); slots],
             tick: 0,
             due: Vec::new(),
+            due_comp: Vec::new(),
             chans: Vec::new(),
             chan_count: Vec::new(),
             inject: Vec::new(),
@@ -98,7 +105,7 @@ impl State {
         self.v.copy_from_slice(&p.initial_v);
         self.refr.fill(0);
         self.acc[..self.slots].fill(0);
-        for slot in &mut self.pending {
+        for slot in self.pending.iter_mut().chain(&mut self.pending_comp) {
             slot.clear();
         }
         self.tick = 0;
@@ -503,6 +510,42 @@ fn deliver_sum<
     synops
 }
 
+/// Step 2 for the spikes of `due_comp` (functional runs with [`Program::fan_lists`]): each
+/// compartment's fan-out list into the accumulators, with the counts the rows would give.
+#[inline(never)]
+fn deliver_fan(p: &Program, s: &mut State, rec: &mut Recorder) {
+    fn go<I, W: Weight>(t: &Typed<I, W>, due: &[(u32, u32)], acc: &mut [i64]) {
+        for &(k, count) in due {
+            let k = k as usize;
+            let (lo, hi) = (t.fan_start[k], t.fan_start[k + 1]);
+            add_fan(acc, &t.fan_slot[lo..hi], &t.fan_w[lo..hi], i64::from(count));
+        }
+    }
+    let (due, acc) = (&s.due_comp[..], &mut s.acc[..]);
+    match &p.store {
+        Some(Store::U16I8(t)) => go(t, due, acc),
+        Some(Store::U16I16(t)) => go(t, due, acc),
+        Some(Store::U16I32(t)) => go(t, due, acc),
+        Some(Store::U32I8(t)) => go(t, due, acc),
+        Some(Store::U32I16(t)) => go(t, due, acc),
+        Some(Store::U32I32(t)) => go(t, due, acc),
+        None => {}
+    }
+    let priced = !p.fan_dense.is_empty();
+    let c = &mut rec.counts;
+    for &(k, count) in due {
+        let k = k as usize;
+        let m = u64::from(count);
+        c.synops += p.fan_synops[k] * m;
+        c.packets_in += (p.fan_start[k + 1] - p.fan_start[k]) as u64;
+        if priced {
+            c.dense_synops += p.fan_dense[k] * m;
+            c.shared_synops += p.fan_shared[k] * m;
+        }
+    }
+    s.due_comp.clear();
+}
+
 /// Step 2 with per-event saturating accumulation, in ascending (core, axon) order.
 fn deliver_events<const CYCLE: bool>(
     p: &Program,
@@ -646,6 +689,20 @@ fn tick<const CYCLE: bool>(
     // 2. Deliveries due this tick.
     let slot = (now % slots) as usize;
     std::mem::swap(&mut s.due, &mut s.pending[slot]);
+    std::mem::swap(&mut s.due_comp, &mut s.pending_comp[slot]);
+    if CYCLE && !s.due_comp.is_empty() {
+        // Spikes of an earlier functional run: the cycle model counts them axon by axon.
+        for &(k, count) in &s.due_comp {
+            let k = k as usize;
+            for &ga in &p.fan_axon[p.fan_start[k]..p.fan_start[k + 1]] {
+                s.due.push((ga, count));
+            }
+        }
+        s.due_comp.clear();
+    }
+    if !CYCLE && !s.due_comp.is_empty() {
+        deliver_fan(p, s, rec);
+    }
     if CYCLE {
         s.core_in.fill(0);
         s.core_syn.fill(0);
@@ -908,19 +965,6 @@ fn decay_k<const MULT: bool>(x: i64, d: i64, bits: u32, min_step: bool) -> i64 {
     }
 }
 
-/// [`decay_k`] for `|x| <= 2^32` and a factor `d <= 2^30` (what `u` and `v` always hold):
-/// the product cannot leave 64 bits, so it needs no saturation.
-#[inline(always)]
-fn decay_small<const MULT: bool>(x: i64, d: i64, bits: u32, min_step: bool) -> i64 {
-    if MULT {
-        let prod = x.wrapping_mul(d);
-        let m = (prod.unsigned_abs() >> bits) as i64;
-        if prod < 0 { -m } else { m }
-    } else {
-        decay_k::<false>(x, d, bits, min_step)
-    }
-}
-
 /// Step 3.1 with sum-then-add, first half, block by block: `inp[k] = Σ_g shift(acc_g, e_g)`
 /// (before `input_shift`), one shift per (core, group) block of slots. Returns `false`, doing
 /// nothing, unless every accumulator is small enough that no value can leave 64 bits (then
@@ -1003,11 +1047,85 @@ fn current_exact(p: &Program, u: i64, a_in: i128, k: usize) -> (i64, bool) {
     (u, y != x)
 }
 
+/// Compartments the branch-free kernels take at a time (one bounds check per chunk).
+const CHUNK: usize = 64;
+
+/// `|x| < 2^bits` for every `x` of `xs` (a branch-free reduction the compiler vectorizes).
+#[inline(always)]
+fn all_below(xs: &[i64], bits: u32) -> bool {
+    // x ^ (x >> 63) is |x| for x >= 0 and |x| - 1 for x < 0.
+    xs.iter().fold(0i64, |o, &x| o | (x ^ (x >> 63))) < (1i64 << bits)
+}
+
+/// [`decay_k`] without branches, for `|x| <= 2^32` and a factor `d <= 2^30` (what `u` and `v`
+/// always hold): `|x * d| <= 2^62`, so the product needs no saturation and its magnitude no
+/// unsigned type.
+#[inline(always)]
+fn decay_bf<const MULT: bool>(x: i64, d: i64, bits: u32, min_step: bool) -> i64 {
+    if MULT {
+        let prod = x.wrapping_mul(d);
+        let sign = prod >> 63;
+        let m = ((prod ^ sign) - sign) >> bits;
+        (m ^ sign) - sign
+    } else {
+        let step = x >> (d as u32).min(63);
+        // The minimum step: ±1 when the shift leaves nothing of a nonzero x.
+        let bump = i64::from(min_step & (step == 0) & (x != 0));
+        x - step - bump * x.signum()
+    }
+}
+
 /// Step 3.1 with sum-then-add, second half, for compartments `lo..hi`:
 /// `u = ovf(decay(u) + (inp << input_shift))` (`DTI`: decay_then_input) or
 /// `decay(ovf(u + (inp << input_shift)))`; decay kind and overflow policy fixed at compile time.
+/// Chunks whose `u` are within the state bounds and whose inputs are small enough that
+/// nothing leaves 64 bits take a branch-free loop; the others the exact one.
 #[allow(clippy::too_many_arguments)]
 fn current_range<const MULT: bool, const DTI: bool, const P: u8>(
+    p: &Program,
+    us: &mut [i64],
+    inp: &[i64],
+    ovf: &mut [u32],
+    lo: usize,
+    hi: usize,
+) {
+    let par = &p.params;
+    let (bits, min_step, is) = (par.decay_bits, par.min_step, par.input_shift);
+    let cb = par.current_bits;
+    let mut c0 = lo;
+    while c0 < hi {
+        let c1 = (c0 + CHUNK).min(hi);
+        // |u| <= 2^32 (decay_bf) and |inp << is| < 2^61, so decay(u) + input fits in 64 bits.
+        if all_below(&us[c0..c1], 32) && all_below(&inp[c0..c1], 61 - is) {
+            let iter = us[c0..c1]
+                .iter_mut()
+                .zip(&inp[c0..c1])
+                .zip(&p.u_decay[c0..c1])
+                .zip(ovf[c0..c1].iter_mut());
+            for (((u, &a), &d), o) in iter {
+                let mut x = *u;
+                if DTI {
+                    x = decay_bf::<MULT>(x, d, bits, min_step);
+                }
+                let sum = x + (a << is);
+                let y = ovf_p::<P>(sum, cb);
+                *o += u32::from(y != sum);
+                *u = if DTI {
+                    y
+                } else {
+                    decay_bf::<MULT>(y, d, bits, min_step)
+                };
+            }
+        } else {
+            current_range_exact::<MULT, DTI, P>(p, us, inp, ovf, c0, c1);
+        }
+        c0 = c1;
+    }
+}
+
+/// [`current_range`] element by element, for any values.
+#[allow(clippy::too_many_arguments)]
+fn current_range_exact<const MULT: bool, const DTI: bool, const P: u8>(
     p: &Program,
     us: &mut [i64],
     inp: &[i64],
@@ -1086,37 +1204,67 @@ fn currents<const MULT: bool, const DTI: bool, const P: u8>(
 /// kind and overflow policy fixed at compile time; the compartments that spike go to
 /// `spikers` with their spike count, in order.
 fn voltages_simple<const MULT: bool, const P: u8>(p: &Program, s: &mut State, rec: &mut Recorder) {
+    if p.params.current_overflow == Overflow::WrapLava {
+        voltages_chunked::<MULT, P, true>(p, s, rec);
+    } else {
+        voltages_chunked::<MULT, P, false>(p, s, rec);
+    }
+}
+
+/// [`voltages_simple`], branch-free chunk by chunk (`INT32`: Lava's int32 wrap of
+/// `decay(v) + u + bias` before the voltage's policy, see [`add_ovf_v`]).
+fn voltages_chunked<const MULT: bool, const P: u8, const INT32: bool>(
+    p: &Program,
+    s: &mut State,
+    rec: &mut Recorder,
+) {
     let par = &p.params;
     let (bits, min_step) = (par.decay_bits, par.min_step);
-    let (vb, vo) = (par.voltage_bits, par.voltage_overflow);
-    let int32 = par.current_overflow == Overflow::WrapLava;
+    let vb = par.voltage_bits;
     let State { u, v, spikers, .. } = s;
     let n = p.n_comp();
     spikers.clear();
-    spikers.resize(n + 1, (0, 0));
-    let mut ns = 0usize;
-    let iter = v
-        .iter_mut()
-        .zip(u.iter())
-        .zip(&p.v_decay)
-        .zip(&p.bias)
-        .zip(&p.vth_test)
-        .zip(rec.comp_ovf_v.iter_mut());
-    for (k, (((((v, &u), &d), &bias), &above), o)) in iter.enumerate() {
-        // `u` and `v` always hold values of at most 32 bits (every update ends in their
-        // overflow policy, `MAX_STATE_BITS`) and a multiplicative decay factor is at most 2^30:
-        // the decay needs no 64-bit overflow check.
-        debug_assert!(v.unsigned_abs() <= 1 << 32 && u.unsigned_abs() <= 1 << 32);
-        let dv = decay_small::<MULT>(*v, d, bits, min_step);
-        let (x, changed) = add_ovf_v::<P>(dv, u, bias, vb, vo, int32);
-        *o += u32::from(changed);
-        let spike = x > above;
-        *v = if spike { 0 } else { x };
-        // Branch-free append: always write, advance only on a spike.
-        spikers[ns] = (k as u32, 1);
-        ns += usize::from(spike);
+    let ovf = &mut rec.comp_ovf_v[..n];
+    let mut spiked = [false; CHUNK];
+    let mut c0 = 0;
+    while c0 < n {
+        let c1 = (c0 + CHUNK).min(n);
+        let iter = v[c0..c1]
+            .iter_mut()
+            .zip(&u[c0..c1])
+            .zip(&p.v_decay[c0..c1])
+            .zip(&p.bias[c0..c1])
+            .zip(&p.vth_test[c0..c1])
+            .zip(ovf[c0..c1].iter_mut())
+            .zip(spiked.iter_mut());
+        let mut any = false;
+        for ((((((v, &u), &d), &bias), &above), o), f) in iter {
+            // `u` and `v` always hold values of at most 32 bits (every update ends in their
+            // overflow policy, `MAX_STATE_BITS`), a multiplicative decay factor is at most
+            // 2^30 and `|bias| < 2^55`: the decay and the sum cannot leave 64 bits.
+            debug_assert!(v.unsigned_abs() <= 1 << 32 && u.unsigned_abs() <= 1 << 32);
+            let dv = decay_bf::<MULT>(*v, d, bits, min_step);
+            let exact = dv + u + bias;
+            let y = if INT32 {
+                ovf_p::<P>(i64::from(exact as i32), vb)
+            } else {
+                ovf_p::<P>(exact, vb)
+            };
+            *o += u32::from(y != exact);
+            let spike = y > above;
+            *v = if spike { 0 } else { y };
+            *f = spike;
+            any |= spike;
+        }
+        if any {
+            for (j, &f) in spiked[..c1 - c0].iter().enumerate() {
+                if f {
+                    spikers.push(((c0 + j) as u32, 1));
+                }
+            }
+        }
+        c0 = c1;
     }
-    spikers.truncate(ns);
 }
 
 /// [`voltages_simple`] with the (unused) order parameter of [`with_kind`].
@@ -1233,6 +1381,7 @@ fn update<const CYCLE: bool>(
     let State {
         refr,
         pending,
+        pending_comp,
         inject,
         core_out,
         core_stage,
@@ -1245,6 +1394,7 @@ fn update<const CYCLE: bool>(
         u64::from(tm.cycles_per_message),
     );
     let out = &mut pending[out_slot];
+    let out_comp = &mut pending_comp[out_slot];
     let probing = !rec.probe_of.is_empty();
     for &(k, count) in spikers.iter() {
         let k = k as usize;
@@ -1255,8 +1405,14 @@ fn update<const CYCLE: bool>(
         }
         rec.comp_spikes[k] = rec.comp_spikes[k].saturating_add(count);
         refr[k] = p.refractory[k];
-        for &ga in &p.fan_axon[p.fan_start[k]..p.fan_start[k + 1]] {
-            out.push((ga, count));
+        if !CYCLE && p.fan_lists {
+            if p.fan_start[k + 1] > p.fan_start[k] {
+                out_comp.push((k as u32, count));
+            }
+        } else {
+            for &ga in &p.fan_axon[p.fan_start[k]..p.fan_start[k + 1]] {
+                out.push((ga, count));
+            }
         }
         let tree = p.comp_tree[k];
         if tree != NONE {
@@ -1427,7 +1583,7 @@ mod tests {
         }
     }
 
-    /// The unsaturated decay equals the saturating one on every value `u` and `v` can hold.
+    /// The branch-free decay equals the saturating one on every value `u` and `v` can hold.
     #[test]
     fn small_decay_is_exact_within_the_state_bounds() {
         let mut rng = Rng(0x1357_9bdf_2468_ace0);
@@ -1437,12 +1593,12 @@ mod tests {
             let d = (rng.next() % ((1u64 << bits) + 1)) as i64;
             let min_step = rng.next().is_multiple_of(2);
             assert_eq!(
-                decay_small::<true>(x, d, bits, min_step),
+                decay_bf::<true>(x, d, bits, min_step),
                 decay_k::<true>(x, d, bits, min_step)
             );
             let d = d % 70;
             assert_eq!(
-                decay_small::<false>(x, d, bits, min_step),
+                decay_bf::<false>(x, d, bits, min_step),
                 decay_k::<false>(x, d, bits, min_step)
             );
         }

@@ -119,6 +119,15 @@ pub(crate) struct Program {
     /// Fan-out of compartment `k`: global axons `fan_axon[fan_start[k]..fan_start[k + 1]]`.
     pub fan_start: Vec<usize>,
     pub fan_axon: Vec<u32>,
+    /// Functional runs deliver a compartment's spikes through the store's per-compartment
+    /// fan-out lists ([`crate::synapses::Typed::fan_slot`]) instead of axon by axon.
+    pub fan_lists: bool,
+    /// Per compartment with `fan_lists`: the synaptic operations of one spike (its rows'
+    /// synapses), and among them those of dense and of shared rows (empty when the target
+    /// prices every row alike).
+    pub fan_synops: Vec<u64>,
+    pub fan_dense: Vec<u64>,
+    pub fan_shared: Vec<u64>,
     /// Multicast tree of compartment `k`'s packets, or [`NONE`] without fan-out.
     pub comp_tree: Vec<u32>,
     // Axons (global index: cores in order, then axon index).
@@ -493,6 +502,10 @@ impl Program {
             gather_bits: 0,
             fan_start: Vec::with_capacity(nc + 1),
             fan_axon: Vec::new(),
+            fan_lists: false,
+            fan_synops: Vec::new(),
+            fan_dense: Vec::new(),
+            fan_shared: Vec::new(),
             comp_tree: Vec::with_capacity(nc),
             rows: Vec::new(),
             store: None,
@@ -648,7 +661,19 @@ impl Program {
             if let Some(touch) = overrides.touch {
                 prog.touch_rows = touch;
             }
-            prog.store = Some(layout.store);
+            let mut store = layout.store;
+            prog.fan_lists = crate::synapses::fan_lists(
+                &mut store,
+                &prog.rows,
+                &prog.core_slot_base,
+                &prog.fan_start,
+                &prog.fan_axon,
+                overrides.fanout,
+            );
+            prog.store = Some(store);
+            if prog.fan_lists {
+                prog.fan_counts();
+            }
         }
 
         // External inputs enter at the host router, at core 0's position.
@@ -722,6 +747,31 @@ impl Program {
         prog.vth_test = prog.vth.iter().map(|&v| v - ge).collect();
         prog.any_refractory = prog.refractory.iter().any(|&r| r > 0);
         Ok(prog)
+    }
+
+    /// [`Program::fan_synops`], [`Program::fan_dense`] and [`Program::fan_shared`].
+    fn fan_counts(&mut self) {
+        let n = self.n_comp();
+        let priced = !self.row_kind.is_empty();
+        for k in 0..n {
+            let (mut ops, mut dense, mut shared) = (0u64, 0u64, 0u64);
+            for &a in &self.fan_axon[self.fan_start[k]..self.fan_start[k + 1]] {
+                let len = u64::from(self.rows[a as usize].len);
+                ops += len;
+                if priced {
+                    match self.row_kind[a as usize] {
+                        ROW_DENSE => dense += len,
+                        ROW_SHARED => shared += len,
+                        _ => {}
+                    }
+                }
+            }
+            self.fan_synops.push(ops);
+            if priced {
+                self.fan_dense.push(dense);
+                self.fan_shared.push(shared);
+            }
+        }
     }
 
     pub fn n_comp(&self) -> usize {

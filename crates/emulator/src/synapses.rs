@@ -48,6 +48,9 @@ pub struct LayoutOverride {
     pub touch: Option<bool>,
     /// Always gather compartment inputs with the exact 128-bit path.
     pub exact_gather: bool,
+    /// Force the functional mode's per-compartment fan-out lists (see [`Typed::fan_slot`]) on
+    /// or off.
+    pub fanout: Option<bool>,
 }
 
 /// One axon's synapse row.
@@ -161,6 +164,13 @@ pub(crate) struct Typed<I, W> {
     pub idx: Vec<I>,
     pub w: Vec<W>,
     pub dense: Vec<W>,
+    /// Functional mode, when built ([`fan_lists`]): every synapse a spike of compartment `k`
+    /// reaches through all the axons of its fan-out, as global accumulator slots and stored
+    /// weights, `fan_slot[fan_start[k]..fan_start[k + 1]]` — one contiguous list per spike
+    /// instead of a row look-up per axon.
+    pub fan_start: Vec<usize>,
+    pub fan_slot: Vec<u32>,
+    pub fan_w: Vec<W>,
 }
 
 /// The synapse store, by index and weight type.
@@ -174,11 +184,115 @@ pub(crate) enum Store {
     U32I32(Typed<u32, i32>),
 }
 
+/// Per-compartment fan-out lists are built when a spike reaches at most this many synapses
+/// per axon on average: short rows, where the look-up of each axon's row costs more than its
+/// synapses (big sparse nets: one or a few synapses per core).
+const FAN_MAX_ROW_LEN: u64 = 8;
+
+/// `acc[slot[j]] += m * w[j]` for every `j` (wrapping).
+#[inline(always)]
+pub(crate) fn add_fan<W: Weight>(acc: &mut [i64], slot: &[u32], w: &[W], m: i64) {
+    if m == 1 {
+        for (&s, &w) in slot.iter().zip(w) {
+            let a = &mut acc[s as usize];
+            *a = a.wrapping_add(w.wide());
+        }
+    } else {
+        for (&s, &w) in slot.iter().zip(w) {
+            let a = &mut acc[s as usize];
+            *a = a.wrapping_add(w.wide().wrapping_mul(m));
+        }
+    }
+}
+
+impl<I: Index + Into<i64>, W: Weight> Typed<I, W> {
+    /// Builds the functional mode's fan-out lists ([`Typed::fan_slot`]) from the rows
+    /// (`fan_start`/`fan_axon`: each compartment's axons; `core_base`: first slot of each
+    /// core). Sums are wrapping, so adding a spike's synapses in this order instead of row by
+    /// row gives the same accumulators. Zero cells of dense rows are left out.
+    fn build_fan(
+        &mut self,
+        rows: &[Row],
+        core_base: &[u32],
+        fan_start: &[usize],
+        fan_axon: &[u32],
+    ) {
+        self.fan_start = Vec::with_capacity(fan_start.len());
+        self.fan_start.push(0);
+        for k in 0..fan_start.len().saturating_sub(1) {
+            for &a in &fan_axon[fan_start[k]..fan_start[k + 1]] {
+                let r = rows[a as usize];
+                let base = core_base[r.core as usize];
+                let (lo, hi) = (r.start, r.start + r.span as usize);
+                if r.lo == NONE {
+                    for (&i, &w) in self.idx[lo..hi].iter().zip(&self.w[lo..hi]) {
+                        self.fan_slot.push(base + i.into() as u32);
+                        self.fan_w.push(w);
+                    }
+                } else {
+                    for (j, &w) in self.dense[lo..hi].iter().enumerate() {
+                        if w.wide() != 0 {
+                            self.fan_slot.push(base + r.lo + j as u32);
+                            self.fan_w.push(w);
+                        }
+                    }
+                }
+            }
+            self.fan_start.push(self.fan_slot.len());
+        }
+    }
+}
+
+/// Builds the functional mode's fan-out lists into `store` when they pay (short rows, see
+/// [`FAN_MAX_ROW_LEN`]) or `force` says so, and when they take at most as many entries as the
+/// rows (an axon reached from several compartments would be copied into each list). Returns
+/// whether it did.
+pub(crate) fn fan_lists(
+    store: &mut Store,
+    rows: &[Row],
+    core_base: &[u32],
+    fan_start: &[usize],
+    fan_axon: &[u32],
+    force: Option<bool>,
+) -> bool {
+    let stored: u64 = rows.iter().map(|r| u64::from(r.span)).sum();
+    let reached: u64 = fan_axon
+        .iter()
+        .map(|&a| u64::from(rows[a as usize].span))
+        .sum();
+    let len = rows.iter().map(|r| u64::from(r.len)).sum::<u64>() / (rows.len() as u64).max(1);
+    let fits = reached <= stored;
+    let build = match force {
+        Some(f) => f && reached <= 4 * stored.max(1 << 20),
+        None => fits && len <= FAN_MAX_ROW_LEN && !fan_axon.is_empty(),
+    };
+    if !build {
+        return false;
+    }
+    macro_rules! go {
+        ($t:expr) => {
+            $t.build_fan(rows, core_base, fan_start, fan_axon)
+        };
+    }
+    match store {
+        Store::U16I8(t) => go!(t),
+        Store::U16I16(t) => go!(t),
+        Store::U16I32(t) => go!(t),
+        Store::U32I8(t) => go!(t),
+        Store::U32I16(t) => go!(t),
+        Store::U32I32(t) => go!(t),
+    }
+    true
+}
+
 impl Store {
     /// Bytes of synapse memory the store takes (indices and weights).
     pub fn bytes(&self) -> usize {
         fn b<I, W>(t: &Typed<I, W>) -> usize {
-            t.idx.len() * size_of::<I>() + (t.w.len() + t.dense.len()) * size_of::<W>()
+            t.idx.len() * size_of::<I>()
+                + (t.w.len() + t.dense.len() + t.fan_w.len()) * size_of::<W>()
+                + t.fan_slot.len() * size_of::<u32>()
+                + t.fan_start.len() * size_of::<usize>()
         }
         match self {
             Store::U16I8(t) => b(t),
@@ -441,6 +555,9 @@ fn rows_typed<I: Index, W: Weight>(
         idx: Vec::new(),
         w: Vec::new(),
         dense: Vec::new(),
+        fan_start: Vec::new(),
+        fan_slot: Vec::new(),
+        fan_w: Vec::new(),
     };
     let axons: usize = config.cores.iter().map(|c| c.axons.len()).sum();
     let mut rows = Vec::with_capacity(axons);

@@ -49,11 +49,20 @@ fn overrides() -> Vec<LayoutOverride> {
             ..base
         },
         LayoutOverride {
+            fanout: Some(true),
+            ..base
+        },
+        LayoutOverride {
+            fanout: Some(false),
+            ..base
+        },
+        LayoutOverride {
             wide_index: true,
             min_weight_bytes: 4,
             no_dense: true,
             touch: Some(true),
             exact_gather: true,
+            fanout: Some(true),
         },
     ]
 }
@@ -243,5 +252,49 @@ fn input_order_within_a_tick_does_not_matter() {
                 "{mode:?}"
             );
         }
+    }
+}
+
+/// Spikes of a functional run with per-compartment fan-out lists are still in the delay line
+/// when a cycle-accurate run continues from that state (and the other way round): both
+/// layouts give the same continuation.
+#[test]
+fn fan_out_lists_hand_over_between_modes() {
+    for seed in 0..40 {
+        let (target, net, input, ticks) = random_case(seed);
+        let config = build(&net, &target);
+        let half = (ticks / 2).max(1);
+        let (first, second) = input.split_at(input.len().min(half));
+        let mut results = Vec::new();
+        for fanout in [Some(false), Some(true)] {
+            let layout = LayoutOverride {
+                fanout,
+                ..LayoutOverride::default()
+            };
+            let mut emu = Emulator::with_layout(&config, layout)
+                .expect("valid")
+                .with_cycle_detail(CycleDetail::PerCore);
+            let mut got = Vec::new();
+            for (a, b) in [
+                (Mode::Functional, Mode::CycleAccurate),
+                (Mode::CycleAccurate, Mode::Functional),
+            ] {
+                emu.reset();
+                let rest = (ticks - half).max(1);
+                for (part, mode, n) in [(first, a, half), (second, b, rest)] {
+                    let options = RunOptions {
+                        ticks: n as u32,
+                        mode,
+                        probes: Probes {
+                            set: ProbeSet::All,
+                            state: true,
+                        },
+                    };
+                    got.push(emu.run(part, &options).expect("runs"));
+                }
+            }
+            results.push(got);
+        }
+        assert!(results[0] == results[1], "seed {seed}: results differ");
     }
 }
