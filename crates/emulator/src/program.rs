@@ -109,8 +109,8 @@ pub(crate) struct Program {
     pub acc_len: usize,
     /// Stored weights are the true weights divided by this (a power of two).
     pub w_scale: i64,
-    /// Slot blocks `(first slot, end, group exponent + log2(w_scale))`, one per (core, group),
-    /// and the compartment of each slot.
+    /// Slot blocks `(first slot, end, group exponent + log2(w_scale))`, one per run of
+    /// consecutive (core, group) blocks of the same shift, and the compartment of each slot.
     pub slot_blocks: Vec<(u32, u32, i32)>,
     pub slot_comp: Vec<u32>,
     /// When every accumulator is at most `2^gather_bits` in magnitude, no value of the
@@ -417,6 +417,19 @@ fn distinct(cores: &[u32]) -> u32 {
     c.len() as u32
 }
 
+/// Joins consecutive slot blocks of the same shift (the blocks tile the slots in order), so
+/// that gathering the inputs of many small cores is one loop, not one per (core, group).
+fn merge_blocks(blocks: Vec<(u32, u32, i32)>) -> Vec<(u32, u32, i32)> {
+    let mut out: Vec<(u32, u32, i32)> = Vec::with_capacity(blocks.len().min(1024));
+    for b in blocks {
+        match out.last_mut() {
+            Some(last) if last.1 == b.0 && last.2 == b.2 => last.1 = b.1,
+            _ => out.push(b),
+        }
+    }
+    out
+}
+
 fn shift(x: i64, e: i32) -> i64 {
     if e >= 0 { x << e } else { x >> (-e).min(63) }
 }
@@ -632,7 +645,7 @@ impl Program {
             prog.core_slot_base = layout.core_base;
             prog.acc_len = layout.acc_len;
             prog.w_scale = layout.scale;
-            prog.slot_blocks = layout.blocks;
+            prog.slot_blocks = merge_blocks(layout.blocks);
             prog.slot_comp = layout.slot_comp;
             // Terms are at most 2^(bits + max shift), a compartment sums at most 2^l of them.
             let max_shift = prog
@@ -662,18 +675,21 @@ impl Program {
                 prog.touch_rows = touch;
             }
             let mut store = layout.store;
-            prog.fan_lists = crate::synapses::fan_lists(
+            if let Some(counts) = crate::synapses::fan_lists(
                 &mut store,
                 &prog.rows,
+                &prog.row_kind,
                 &prog.core_slot_base,
                 &prog.fan_start,
                 &prog.fan_axon,
                 overrides.fanout,
-            );
-            prog.store = Some(store);
-            if prog.fan_lists {
-                prog.fan_counts();
+            ) {
+                prog.fan_lists = true;
+                prog.fan_synops = counts.synops;
+                prog.fan_dense = counts.dense;
+                prog.fan_shared = counts.shared;
             }
+            prog.store = Some(store);
         }
 
         // External inputs enter at the host router, at core 0's position.
@@ -747,31 +763,6 @@ impl Program {
         prog.vth_test = prog.vth.iter().map(|&v| v - ge).collect();
         prog.any_refractory = prog.refractory.iter().any(|&r| r > 0);
         Ok(prog)
-    }
-
-    /// [`Program::fan_synops`], [`Program::fan_dense`] and [`Program::fan_shared`].
-    fn fan_counts(&mut self) {
-        let n = self.n_comp();
-        let priced = !self.row_kind.is_empty();
-        for k in 0..n {
-            let (mut ops, mut dense, mut shared) = (0u64, 0u64, 0u64);
-            for &a in &self.fan_axon[self.fan_start[k]..self.fan_start[k + 1]] {
-                let len = u64::from(self.rows[a as usize].len);
-                ops += len;
-                if priced {
-                    match self.row_kind[a as usize] {
-                        ROW_DENSE => dense += len,
-                        ROW_SHARED => shared += len,
-                        _ => {}
-                    }
-                }
-            }
-            self.fan_synops.push(ops);
-            if priced {
-                self.fan_dense.push(dense);
-                self.fan_shared.push(shared);
-            }
-        }
     }
 
     pub fn n_comp(&self) -> usize {

@@ -19,7 +19,10 @@
 //! compartment update multiplies the accumulator by `scale` before using it. Sums are wrapping
 //! 64-bit, so the result is bit-identical to adding the true weights in any order.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use lifchip_chip::ChipConfig;
+use rayon::prelude::*;
 
 use crate::program::NONE;
 
@@ -205,84 +208,169 @@ pub(crate) fn add_fan<W: Weight>(acc: &mut [i64], slot: &[u32], w: &[W], m: i64)
     }
 }
 
+/// Per compartment: the synaptic operations of one spike through its fan-out, and among them
+/// those of dense and of shared rows (see `Program::fan_synops`).
+#[derive(Debug, Default)]
+pub(crate) struct FanCounts {
+    pub synops: Vec<u64>,
+    pub dense: Vec<u64>,
+    pub shared: Vec<u64>,
+}
+
+/// One chunk of compartments' fan-out lists, built apart and joined in order.
+struct FanChunk<W> {
+    len: Vec<usize>,
+    slot: Vec<u32>,
+    w: Vec<W>,
+    counts: FanCounts,
+}
+
+/// What [`Typed::build_fan`] reads besides the store.
+struct FanInput<'a> {
+    rows: &'a [Row],
+    row_kind: &'a [u8],
+    core_base: &'a [u32],
+    fan_start: &'a [usize],
+    fan_axon: &'a [u32],
+    /// Give up when the lists would hold more entries than this.
+    limit: u64,
+}
+
 impl<I: Index + Into<i64>, W: Weight> Typed<I, W> {
-    /// Builds the functional mode's fan-out lists ([`Typed::fan_slot`]) from the rows
-    /// (`fan_start`/`fan_axon`: each compartment's axons; `core_base`: first slot of each
-    /// core). Sums are wrapping, so adding a spike's synapses in this order instead of row by
-    /// row gives the same accumulators. Zero cells of dense rows are left out.
-    fn build_fan(
-        &mut self,
-        rows: &[Row],
-        core_base: &[u32],
-        fan_start: &[usize],
-        fan_axon: &[u32],
-    ) {
-        self.fan_start = Vec::with_capacity(fan_start.len());
-        self.fan_start.push(0);
-        for k in 0..fan_start.len().saturating_sub(1) {
-            for &a in &fan_axon[fan_start[k]..fan_start[k + 1]] {
-                let r = rows[a as usize];
-                let base = core_base[r.core as usize];
+    /// The fan-out lists of compartments `ks`, or `None` once `total` passes the limit.
+    fn fan_chunk(
+        &self,
+        f: &FanInput,
+        ks: std::ops::Range<usize>,
+        total: &AtomicU64,
+    ) -> Option<FanChunk<W>> {
+        let priced = !f.row_kind.is_empty();
+        let mut c = FanChunk {
+            len: Vec::with_capacity(ks.len()),
+            slot: Vec::new(),
+            w: Vec::new(),
+            counts: FanCounts::default(),
+        };
+        for k in ks {
+            let before = c.slot.len();
+            let (mut ops, mut dense, mut shared) = (0u64, 0u64, 0u64);
+            for &a in &f.fan_axon[f.fan_start[k]..f.fan_start[k + 1]] {
+                let r = f.rows[a as usize];
+                ops += u64::from(r.len);
+                if priced {
+                    match f.row_kind[a as usize] {
+                        crate::program::ROW_DENSE => dense += u64::from(r.len),
+                        crate::program::ROW_SHARED => shared += u64::from(r.len),
+                        _ => {}
+                    }
+                }
+                let base = f.core_base[r.core as usize];
                 let (lo, hi) = (r.start, r.start + r.span as usize);
                 if r.lo == NONE {
                     for (&i, &w) in self.idx[lo..hi].iter().zip(&self.w[lo..hi]) {
-                        self.fan_slot.push(base + i.into() as u32);
-                        self.fan_w.push(w);
+                        c.slot.push(base + i.into() as u32);
+                        c.w.push(w);
                     }
                 } else {
                     for (j, &w) in self.dense[lo..hi].iter().enumerate() {
                         if w.wide() != 0 {
-                            self.fan_slot.push(base + r.lo + j as u32);
-                            self.fan_w.push(w);
+                            c.slot.push(base + r.lo + j as u32);
+                            c.w.push(w);
                         }
                     }
                 }
             }
-            self.fan_start.push(self.fan_slot.len());
+            let added = (c.slot.len() - before) as u64;
+            if total.fetch_add(added, Ordering::Relaxed) + added > f.limit {
+                return None;
+            }
+            c.len.push(c.slot.len() - before);
+            c.counts.synops.push(ops);
+            if priced {
+                c.counts.dense.push(dense);
+                c.counts.shared.push(shared);
+            }
         }
+        Some(c)
+    }
+
+    /// Builds the functional mode's fan-out lists ([`Typed::fan_slot`]) from the rows, in
+    /// parallel chunks of compartments joined in order (the same lists for any number of
+    /// threads). Sums are wrapping, so adding a spike's synapses in this order instead of row
+    /// by row gives the same accumulators. Zero cells of dense rows are left out. `None`, with
+    /// nothing built, when the lists would pass `f.limit` entries.
+    fn build_fan(&mut self, f: &FanInput) -> Option<FanCounts> {
+        const PER_CHUNK: usize = 4096;
+        let n = f.fan_start.len().saturating_sub(1);
+        let total = AtomicU64::new(0);
+        let chunks: Option<Vec<FanChunk<W>>> = (0..n.div_ceil(PER_CHUNK))
+            .into_par_iter()
+            .map(|i| self.fan_chunk(f, i * PER_CHUNK..((i + 1) * PER_CHUNK).min(n), &total))
+            .collect();
+        let chunks = chunks?;
+        let entries = total.into_inner() as usize;
+        let mut counts = FanCounts::default();
+        self.fan_start = Vec::with_capacity(n + 1);
+        self.fan_slot = Vec::with_capacity(entries);
+        self.fan_w = Vec::with_capacity(entries);
+        self.fan_start.push(0);
+        for c in chunks {
+            for len in c.len {
+                let last = self.fan_start.last().copied().unwrap_or(0);
+                self.fan_start.push(last + len);
+            }
+            self.fan_slot.extend_from_slice(&c.slot);
+            self.fan_w.extend_from_slice(&c.w);
+            counts.synops.extend_from_slice(&c.counts.synops);
+            counts.dense.extend_from_slice(&c.counts.dense);
+            counts.shared.extend_from_slice(&c.counts.shared);
+        }
+        Some(counts)
     }
 }
 
 /// Builds the functional mode's fan-out lists into `store` when they pay (short rows, see
 /// [`FAN_MAX_ROW_LEN`]) or `force` says so, and when they take at most as many entries as the
 /// rows (an axon reached from several compartments would be copied into each list). Returns
-/// whether it did.
+/// the per-compartment counts when it did.
 pub(crate) fn fan_lists(
     store: &mut Store,
     rows: &[Row],
+    row_kind: &[u8],
     core_base: &[u32],
     fan_start: &[usize],
     fan_axon: &[u32],
     force: Option<bool>,
-) -> bool {
+) -> Option<FanCounts> {
     let stored: u64 = rows.iter().map(|r| u64::from(r.span)).sum();
-    let reached: u64 = fan_axon
-        .iter()
-        .map(|&a| u64::from(rows[a as usize].span))
-        .sum();
     let len = rows.iter().map(|r| u64::from(r.len)).sum::<u64>() / (rows.len() as u64).max(1);
-    let fits = reached <= stored;
     let build = match force {
-        Some(f) => f && reached <= 4 * stored.max(1 << 20),
-        None => fits && len <= FAN_MAX_ROW_LEN && !fan_axon.is_empty(),
+        Some(f) => f,
+        None => len <= FAN_MAX_ROW_LEN && !fan_axon.is_empty(),
     };
     if !build {
-        return false;
+        return None;
     }
-    macro_rules! go {
-        ($t:expr) => {
-            $t.build_fan(rows, core_base, fan_start, fan_axon)
-        };
-    }
+    let f = FanInput {
+        rows,
+        row_kind,
+        core_base,
+        fan_start,
+        fan_axon,
+        limit: if force == Some(true) {
+            4 * stored.max(1 << 20)
+        } else {
+            stored
+        },
+    };
     match store {
-        Store::U16I8(t) => go!(t),
-        Store::U16I16(t) => go!(t),
-        Store::U16I32(t) => go!(t),
-        Store::U32I8(t) => go!(t),
-        Store::U32I16(t) => go!(t),
-        Store::U32I32(t) => go!(t),
+        Store::U16I8(t) => t.build_fan(&f),
+        Store::U16I16(t) => t.build_fan(&f),
+        Store::U16I32(t) => t.build_fan(&f),
+        Store::U32I8(t) => t.build_fan(&f),
+        Store::U32I16(t) => t.build_fan(&f),
+        Store::U32I32(t) => t.build_fan(&f),
     }
-    true
 }
 
 impl Store {
