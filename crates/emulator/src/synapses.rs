@@ -19,10 +19,7 @@
 //! compartment update multiplies the accumulator by `scale` before using it. Sums are wrapping
 //! 64-bit, so the result is bit-identical to adding the true weights in any order.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use lifchip_chip::ChipConfig;
-use rayon::prelude::*;
 
 use crate::program::NONE;
 
@@ -74,6 +71,7 @@ pub(crate) struct Row {
 
 /// A stored weight.
 pub(crate) trait Weight: Copy + Send + Sync + std::fmt::Debug + 'static {
+    const ZERO: Self;
     fn wide(self) -> i64;
     fn narrow(x: i64) -> Option<Self>;
 }
@@ -81,6 +79,7 @@ pub(crate) trait Weight: Copy + Send + Sync + std::fmt::Debug + 'static {
 macro_rules! weight {
     ($t:ty) => {
         impl Weight for $t {
+            const ZERO: Self = 0;
             #[inline(always)]
             fn wide(self) -> i64 {
                 i64::from(self)
@@ -217,14 +216,6 @@ pub(crate) struct FanCounts {
     pub shared: Vec<u64>,
 }
 
-/// One chunk of compartments' fan-out lists, built apart and joined in order.
-struct FanChunk<W> {
-    len: Vec<usize>,
-    slot: Vec<u32>,
-    w: Vec<W>,
-    counts: FanCounts,
-}
-
 /// What [`Typed::build_fan`] reads besides the store.
 struct FanInput<'a> {
     rows: &'a [Row],
@@ -237,94 +228,92 @@ struct FanInput<'a> {
 }
 
 impl<I: Index + Into<i64>, W: Weight> Typed<I, W> {
-    /// The fan-out lists of compartments `ks`, or `None` once `total` passes the limit.
-    fn fan_chunk(
-        &self,
-        f: &FanInput,
-        ks: std::ops::Range<usize>,
-        total: &AtomicU64,
-    ) -> Option<FanChunk<W>> {
-        let priced = !f.row_kind.is_empty();
-        let mut c = FanChunk {
-            len: Vec::with_capacity(ks.len()),
-            slot: Vec::new(),
-            w: Vec::new(),
-            counts: FanCounts::default(),
-        };
-        for k in ks {
-            let before = c.slot.len();
-            let (mut ops, mut dense, mut shared) = (0u64, 0u64, 0u64);
-            for &a in &f.fan_axon[f.fan_start[k]..f.fan_start[k + 1]] {
-                let r = f.rows[a as usize];
-                ops += u64::from(r.len);
-                if priced {
-                    match f.row_kind[a as usize] {
-                        crate::program::ROW_DENSE => dense += u64::from(r.len),
-                        crate::program::ROW_SHARED => shared += u64::from(r.len),
-                        _ => {}
-                    }
-                }
-                let base = f.core_base[r.core as usize];
-                let (lo, hi) = (r.start, r.start + r.span as usize);
-                if r.lo == NONE {
-                    for (&i, &w) in self.idx[lo..hi].iter().zip(&self.w[lo..hi]) {
-                        c.slot.push(base + i.into() as u32);
-                        c.w.push(w);
-                    }
-                } else {
-                    for (j, &w) in self.dense[lo..hi].iter().enumerate() {
-                        if w.wide() != 0 {
-                            c.slot.push(base + r.lo + j as u32);
-                            c.w.push(w);
-                        }
-                    }
-                }
-            }
-            let added = (c.slot.len() - before) as u64;
-            if total.fetch_add(added, Ordering::Relaxed) + added > f.limit {
-                return None;
-            }
-            c.len.push(c.slot.len() - before);
-            c.counts.synops.push(ops);
-            if priced {
-                c.counts.dense.push(dense);
-                c.counts.shared.push(shared);
-            }
+    /// Entries a row adds to a fan-out list: its synapses, or its dense row's nonzero cells.
+    fn fan_entries(&self, r: &Row) -> usize {
+        let (lo, hi) = (r.start, r.start + r.span as usize);
+        if r.lo == NONE {
+            r.span as usize
+        } else {
+            self.dense[lo..hi].iter().filter(|w| w.wide() != 0).count()
         }
-        Some(c)
     }
 
-    /// Builds the functional mode's fan-out lists ([`Typed::fan_slot`]) from the rows, in
-    /// parallel chunks of compartments joined in order (the same lists for any number of
-    /// threads). Sums are wrapping, so adding a spike's synapses in this order instead of row
-    /// by row gives the same accumulators. Zero cells of dense rows are left out. `None`, with
-    /// nothing built, when the lists would pass `f.limit` entries.
+    /// Builds the functional mode's fan-out lists ([`Typed::fan_slot`]) from the rows. The
+    /// rows are read in axon order (each axon's one source compartment found first), and each
+    /// list is written in the ascending order of its axons: sequential reads and one write
+    /// cursor per compartment, not a random row look-up per axon of a fan-out. Sums are
+    /// wrapping, so adding a spike's synapses in this order instead of row by row gives the
+    /// same accumulators. Zero cells of dense rows are left out. `None`, with nothing built,
+    /// when an axon is reached from more than one compartment or the lists would pass
+    /// `f.limit` entries.
     fn build_fan(&mut self, f: &FanInput) -> Option<FanCounts> {
-        const PER_CHUNK: usize = 4096;
         let n = f.fan_start.len().saturating_sub(1);
-        let total = AtomicU64::new(0);
-        let chunks: Option<Vec<FanChunk<W>>> = (0..n.div_ceil(PER_CHUNK))
-            .into_par_iter()
-            .map(|i| self.fan_chunk(f, i * PER_CHUNK..((i + 1) * PER_CHUNK).min(n), &total))
-            .collect();
-        let chunks = chunks?;
-        let entries = total.into_inner() as usize;
-        let mut counts = FanCounts::default();
-        self.fan_start = Vec::with_capacity(n + 1);
-        self.fan_slot = Vec::with_capacity(entries);
-        self.fan_w = Vec::with_capacity(entries);
-        self.fan_start.push(0);
-        for c in chunks {
-            for len in c.len {
-                let last = self.fan_start.last().copied().unwrap_or(0);
-                self.fan_start.push(last + len);
+        let mut src = vec![NONE; f.rows.len()];
+        for k in 0..n {
+            for &a in &f.fan_axon[f.fan_start[k]..f.fan_start[k + 1]] {
+                let s = src.get_mut(a as usize)?;
+                if *s != NONE {
+                    return None;
+                }
+                *s = k as u32;
             }
-            self.fan_slot.extend_from_slice(&c.slot);
-            self.fan_w.extend_from_slice(&c.w);
-            counts.synops.extend_from_slice(&c.counts.synops);
-            counts.dense.extend_from_slice(&c.counts.dense);
-            counts.shared.extend_from_slice(&c.counts.shared);
         }
+        let priced = !f.row_kind.is_empty();
+        let mut counts = FanCounts {
+            synops: vec![0; n],
+            dense: vec![0; if priced { n } else { 0 }],
+            shared: vec![0; if priced { n } else { 0 }],
+        };
+        let mut start = vec![0usize; n + 1];
+        for (a, (r, &k)) in f.rows.iter().zip(&src).enumerate() {
+            if k == NONE {
+                continue;
+            }
+            let k = k as usize;
+            start[k + 1] += self.fan_entries(r);
+            counts.synops[k] += u64::from(r.len);
+            if priced {
+                match f.row_kind[a] {
+                    crate::program::ROW_DENSE => counts.dense[k] += u64::from(r.len),
+                    crate::program::ROW_SHARED => counts.shared[k] += u64::from(r.len),
+                    _ => {}
+                }
+            }
+        }
+        for k in 0..n {
+            start[k + 1] += start[k];
+        }
+        let total = start[n];
+        if total as u64 > f.limit {
+            return None;
+        }
+        let mut cursor = start[..n].to_vec();
+        self.fan_slot = vec![0; total];
+        self.fan_w = vec![W::ZERO; total];
+        for (r, &k) in f.rows.iter().zip(&src) {
+            if k == NONE {
+                continue;
+            }
+            let at = &mut cursor[k as usize];
+            let base = f.core_base[r.core as usize];
+            let (lo, hi) = (r.start, r.start + r.span as usize);
+            if r.lo == NONE {
+                for (&i, &w) in self.idx[lo..hi].iter().zip(&self.w[lo..hi]) {
+                    self.fan_slot[*at] = base + i.into() as u32;
+                    self.fan_w[*at] = w;
+                    *at += 1;
+                }
+            } else {
+                for (j, &w) in self.dense[lo..hi].iter().enumerate() {
+                    if w.wide() != 0 {
+                        self.fan_slot[*at] = base + r.lo + j as u32;
+                        self.fan_w[*at] = w;
+                        *at += 1;
+                    }
+                }
+            }
+        }
+        self.fan_start = start;
         Some(counts)
     }
 }
