@@ -1057,15 +1057,16 @@ fn all_below(xs: &[i64], bits: u32) -> bool {
     xs.iter().fold(0i64, |o, &x| o | (x ^ (x >> 63))) < (1i64 << bits)
 }
 
-/// [`decay_k`] without branches, for `|x| <= 2^32` and a factor `d <= 2^30` (what `u` and `v`
-/// always hold): `|x * d| <= 2^62`, so the product needs no saturation and its magnitude no
-/// unsigned type.
+/// [`decay_k`] without branches, for `|x| <= 2^31` and a factor `0 <= d <= 2^30` (what `u` and
+/// `v` always hold: at most 32-bit values, `MAX_STATE_BITS`).
 #[inline(always)]
 fn decay_bf<const MULT: bool>(x: i64, d: i64, bits: u32, min_step: bool) -> i64 {
     if MULT {
-        let prod = x.wrapping_mul(d);
-        let sign = prod >> 63;
-        let m = ((prod ^ sign) - sign) >> bits;
+        // |x d| >> bits with the sign of x (d >= 0): |x| <= 2^31 and d <= 2^30 are u32
+        // values, whose product the compiler forms with one 32 x 32 -> 64-bit multiply.
+        let sign = x >> 63;
+        let ax = ((x ^ sign) - sign) as u32;
+        let m = ((u64::from(ax) * u64::from(d as u32)) >> bits) as i64;
         (m ^ sign) - sign
     } else {
         let step = x >> (d as u32).min(63);
@@ -1095,8 +1096,8 @@ fn current_range<const MULT: bool, const DTI: bool, const P: u8>(
     let mut c0 = lo;
     while c0 < hi {
         let c1 = (c0 + CHUNK).min(hi);
-        // |u| <= 2^32 (decay_bf) and |inp << is| < 2^61, so decay(u) + input fits in 64 bits.
-        if all_below(&us[c0..c1], 32) && all_below(&inp[c0..c1], 61 - is) {
+        // |u| <= 2^31 (decay_bf) and |inp << is| < 2^61, so decay(u) + input fits in 64 bits.
+        if all_below(&us[c0..c1], 31) && all_below(&inp[c0..c1], 61 - is) {
             let iter = us[c0..c1]
                 .iter_mut()
                 .zip(&inp[c0..c1])
@@ -1242,7 +1243,7 @@ fn voltages_chunked<const MULT: bool, const P: u8, const INT32: bool>(
             // `u` and `v` always hold values of at most 32 bits (every update ends in their
             // overflow policy, `MAX_STATE_BITS`), a multiplicative decay factor is at most
             // 2^30 and `|bias| < 2^55`: the decay and the sum cannot leave 64 bits.
-            debug_assert!(v.unsigned_abs() <= 1 << 32 && u.unsigned_abs() <= 1 << 32);
+            debug_assert!(v.unsigned_abs() <= 1 << 31 && u.unsigned_abs() <= 1 << 31);
             let dv = decay_bf::<MULT>(*v, d, bits, min_step);
             let exact = dv + u + bias;
             let y = if INT32 {
@@ -1588,7 +1589,7 @@ mod tests {
     fn small_decay_is_exact_within_the_state_bounds() {
         let mut rng = Rng(0x1357_9bdf_2468_ace0);
         for _ in 0..50_000 {
-            let x = rng.plain(33).clamp(-(1 << 32), 1 << 32);
+            let x = rng.plain(32).clamp(-(1 << 31), 1 << 31);
             let bits = 1 + (rng.next() % 30) as u32;
             let d = (rng.next() % ((1u64 << bits) + 1)) as i64;
             let min_step = rng.next().is_multiple_of(2);
