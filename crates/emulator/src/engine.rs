@@ -8,6 +8,7 @@
 //! nothing is allocated per tick once the scratch vectors have grown.
 
 use lifchip_target::{DecayKind, Overflow, Reset, UpdateOrder};
+use rayon::prelude::*;
 
 use crate::{
     CycleDetail, CycleStats, EmuError, EnergyBreakdown, EventCounts, Mode, NeuronProbe,
@@ -60,6 +61,8 @@ pub(crate) struct State {
     inp: Vec<i64>,
     slow: Vec<(u32, i128)>,
     spikers: Vec<(u32, u32)>,
+    /// The spikers of each parallel block of the voltage pass.
+    block_spikers: Vec<Vec<(u32, u32)>>,
 }
 
 impl State {
@@ -95,6 +98,7 @@ impl State {
             inp: vec![0; n],
             slow: Vec::new(),
             spikers: Vec::with_capacity(n + 1),
+            block_spikers: Vec::new(),
         }
     }
 
@@ -1050,6 +1054,17 @@ fn current_exact(p: &Program, u: i64, a_in: i128, k: usize) -> (i64, bool) {
 /// Compartments the branch-free kernels take at a time (one bounds check per chunk).
 const CHUNK: usize = 64;
 
+/// Compartments per parallel block of the current and voltage passes (a multiple of
+/// [`CHUNK`], fixed: the blocks, and so the results, do not depend on the thread count).
+const PAR_BLOCK: usize = 8192;
+
+/// Whether the compartment passes of a chip of `n` compartments run in parallel blocks:
+/// when there are several blocks and several threads (below that, a fork costs more than
+/// it saves).
+fn parallel(n: usize) -> bool {
+    n >= 2 * PAR_BLOCK && rayon::current_num_threads() > 1
+}
+
 /// `|x| < 2^bits` for every `x` of `xs` (a branch-free reduction the compiler vectorizes).
 #[inline(always)]
 fn all_below(xs: &[i64], bits: u32) -> bool {
@@ -1090,10 +1105,23 @@ fn current_range<const MULT: bool, const DTI: bool, const P: u8>(
     lo: usize,
     hi: usize,
 ) {
+    current_block::<MULT, DTI, P>(p, lo, &mut us[lo..hi], &inp[lo..hi], &mut ovf[lo..hi]);
+}
+
+/// [`current_range`] on the compartments `base..base + us.len()`, given their slices.
+fn current_block<const MULT: bool, const DTI: bool, const P: u8>(
+    p: &Program,
+    base: usize,
+    us: &mut [i64],
+    inp: &[i64],
+    ovf: &mut [u32],
+) {
     let par = &p.params;
     let (bits, min_step, is) = (par.decay_bits, par.min_step, par.input_shift);
     let cb = par.current_bits;
-    let mut c0 = lo;
+    let u_decay = &p.u_decay[base..base + us.len()];
+    let hi = us.len();
+    let mut c0 = 0;
     while c0 < hi {
         let c1 = (c0 + CHUNK).min(hi);
         // |u| <= 2^31 (decay_bf) and |inp << is| < 2^61, so decay(u) + input fits in 64 bits.
@@ -1101,7 +1129,7 @@ fn current_range<const MULT: bool, const DTI: bool, const P: u8>(
             let iter = us[c0..c1]
                 .iter_mut()
                 .zip(&inp[c0..c1])
-                .zip(&p.u_decay[c0..c1])
+                .zip(&u_decay[c0..c1])
                 .zip(ovf[c0..c1].iter_mut());
             for (((u, &a), &d), o) in iter {
                 let mut x = *u;
@@ -1118,16 +1146,17 @@ fn current_range<const MULT: bool, const DTI: bool, const P: u8>(
                 };
             }
         } else {
-            current_range_exact::<MULT, DTI, P>(p, us, inp, ovf, c0, c1);
+            current_range_exact::<MULT, DTI, P>(p, base, us, inp, ovf, c0, c1);
         }
         c0 = c1;
     }
 }
 
-/// [`current_range`] element by element, for any values.
+/// [`current_block`] element by element on its compartments `lo..hi`, for any values.
 #[allow(clippy::too_many_arguments)]
 fn current_range_exact<const MULT: bool, const DTI: bool, const P: u8>(
     p: &Program,
+    base: usize,
     us: &mut [i64],
     inp: &[i64],
     ovf: &mut [u32],
@@ -1140,13 +1169,13 @@ fn current_range_exact<const MULT: bool, const DTI: bool, const P: u8>(
     let iter = us[lo..hi]
         .iter_mut()
         .zip(&inp[lo..hi])
-        .zip(&p.u_decay[lo..hi])
+        .zip(&p.u_decay[base + lo..base + hi])
         .zip(ovf[lo..hi].iter_mut());
     for (j, (((u, &a), &d), o)) in iter.enumerate() {
         let i = a << is;
         if i >> is != a {
             let changed;
-            (*u, changed) = current_exact(p, *u, i128::from(a), lo + j);
+            (*u, changed) = current_exact(p, *u, i128::from(a), base + lo + j);
             *o += u32::from(changed);
             continue;
         }
@@ -1189,6 +1218,16 @@ fn currents<const MULT: bool, const DTI: bool, const P: u8>(
     s.acc[..used].fill(0);
     let State { u, inp, slow, .. } = s;
     let ovf = &mut rec.comp_ovf_u;
+    if slow.is_empty() && parallel(n) {
+        u.par_chunks_mut(PAR_BLOCK)
+            .zip(inp.par_chunks(PAR_BLOCK))
+            .zip(ovf.par_chunks_mut(PAR_BLOCK))
+            .enumerate()
+            .for_each(|(i, ((u, inp), o))| {
+                current_block::<MULT, DTI, P>(p, i * PAR_BLOCK, u, inp, o);
+            });
+        return;
+    }
     let mut start = 0;
     for &(k, a_in) in slow.iter() {
         let k = k as usize;
@@ -1213,19 +1252,62 @@ fn voltages_simple<const MULT: bool, const P: u8>(p: &Program, s: &mut State, re
 }
 
 /// [`voltages_simple`], branch-free chunk by chunk (`INT32`: Lava's int32 wrap of
-/// `decay(v) + u + bias` before the voltage's policy, see [`add_ovf_v`]).
+/// `decay(v) + u + bias` before the voltage's policy, see [`add_ovf_v`]); in parallel blocks
+/// on big chips, their spikes joined in block order (the same list for any thread count).
 fn voltages_chunked<const MULT: bool, const P: u8, const INT32: bool>(
     p: &Program,
     s: &mut State,
     rec: &mut Recorder,
 ) {
+    let n = p.n_comp();
+    let State {
+        u,
+        v,
+        spikers,
+        block_spikers,
+        ..
+    } = s;
+    spikers.clear();
+    let ovf = &mut rec.comp_ovf_v[..n];
+    if parallel(n) {
+        block_spikers.resize_with(n.div_ceil(PAR_BLOCK), Vec::new);
+        v.par_chunks_mut(PAR_BLOCK)
+            .zip(u.par_chunks(PAR_BLOCK))
+            .zip(ovf.par_chunks_mut(PAR_BLOCK))
+            .zip(block_spikers.par_iter_mut())
+            .enumerate()
+            .for_each(|(i, (((v, u), o), out))| {
+                out.clear();
+                voltages_block::<MULT, P, INT32>(p, i * PAR_BLOCK, v, u, o, out);
+            });
+        for out in block_spikers.iter() {
+            spikers.extend_from_slice(out);
+        }
+    } else {
+        voltages_block::<MULT, P, INT32>(p, 0, v, u, ovf, spikers);
+    }
+}
+
+/// [`voltages_chunked`] on the compartments `base..base + v.len()`, given their slices; the
+/// spiking ones are appended to `spikers`.
+fn voltages_block<const MULT: bool, const P: u8, const INT32: bool>(
+    p: &Program,
+    base: usize,
+    v: &mut [i64],
+    u: &[i64],
+    ovf: &mut [u32],
+    spikers: &mut Vec<(u32, u32)>,
+) {
     let par = &p.params;
     let (bits, min_step) = (par.decay_bits, par.min_step);
     let vb = par.voltage_bits;
-    let State { u, v, spikers, .. } = s;
-    let n = p.n_comp();
-    spikers.clear();
-    let ovf = &mut rec.comp_ovf_v[..n];
+    let n = v.len();
+    let end = base + n;
+    let (v_decay, bias, vth_test) = (
+        &p.v_decay[base..end],
+        &p.bias[base..end],
+        &p.vth_test[base..end],
+    );
     let mut spiked = [false; CHUNK];
     let mut c0 = 0;
     while c0 < n {
@@ -1233,9 +1315,9 @@ fn voltages_chunked<const MULT: bool, const P: u8, const INT32: bool>(
         let iter = v[c0..c1]
             .iter_mut()
             .zip(&u[c0..c1])
-            .zip(&p.v_decay[c0..c1])
-            .zip(&p.bias[c0..c1])
-            .zip(&p.vth_test[c0..c1])
+            .zip(&v_decay[c0..c1])
+            .zip(&bias[c0..c1])
+            .zip(&vth_test[c0..c1])
             .zip(ovf[c0..c1].iter_mut())
             .zip(spiked.iter_mut());
         let mut any = false;
@@ -1260,7 +1342,7 @@ fn voltages_chunked<const MULT: bool, const P: u8, const INT32: bool>(
         if any {
             for (j, &f) in spiked[..c1 - c0].iter().enumerate() {
                 if f {
-                    spikers.push(((c0 + j) as u32, 1));
+                    spikers.push(((base + c0 + j) as u32, 1));
                 }
             }
         }

@@ -298,3 +298,44 @@ fn fan_out_lists_hand_over_between_modes() {
         assert!(results[0] == results[1], "seed {seed}: results differ");
     }
 }
+
+/// A chip big enough for the parallel compartment passes (more than two blocks of 8,192
+/// compartments) gives the same results on 1 thread (the sequential passes), 2 and 3, in
+/// both modes and with both delivery layouts, and its neurons do spike.
+#[test]
+fn parallel_compartment_passes_do_not_depend_on_threads() {
+    let spec = chips::Spec {
+        cores: 20,
+        mesh_width: 5,
+        compartments: 1000,
+        input_axons: 64,
+        recurrent_axons: 64,
+        row: 40,
+        recurrent_row: 8,
+        active: 24,
+        ticks: 12,
+    };
+    let config = chips::chip(&spec);
+    let input = chips::input(&spec);
+    for mode in [Mode::Functional, Mode::CycleAccurate] {
+        for fanout in [Some(false), Some(true)] {
+            let layout = LayoutOverride {
+                fanout,
+                ..LayoutOverride::default()
+            };
+            let emu = Emulator::with_layout(&config, layout).expect("valid");
+            let run_with = |threads| {
+                let mut e = emu.clone();
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("pool")
+                    .install(|| run(&mut e, &input, spec.ticks, mode))
+            };
+            let one = run_with(1);
+            assert!(one.counts.spikes > 20, "{}", one.counts.spikes);
+            assert!(one == run_with(2), "{mode:?} {fanout:?}: 2 threads differ");
+            assert!(one == run_with(3), "{mode:?} {fanout:?}: 3 threads differ");
+        }
+    }
+}
