@@ -18,6 +18,21 @@ pub fn reset_peak() -> bool {
     fs::write("/proc/self/clear_refs", b"5").is_ok()
 }
 
+/// CPU time this process's threads have run, in nanoseconds (the first field of each
+/// `/proc/self/task/*/schedstat`), or `None` where `/proc` does not say. Like `std::clock()`,
+/// which Brian2 times its runs with, it does not grow while other processes hold the CPU.
+pub fn cpu_ns() -> Option<u64> {
+    let mut total = 0u64;
+    for entry in fs::read_dir("/proc/self/task").ok()? {
+        let path = entry.ok()?.path().join("schedstat");
+        // A thread may end between the listing and the read: it is skipped.
+        if let Ok(text) = fs::read_to_string(path) {
+            total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+    }
+    Some(total)
+}
+
 fn status_kib(key: &str) -> Option<u64> {
     let text = fs::read_to_string("/proc/self/status").ok()?;
     parse_kib(&text, key)

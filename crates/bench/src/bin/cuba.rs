@@ -195,6 +195,8 @@ fn run(args: &Args) -> Result<(), String> {
 
     // Emulate, alternating the modes.
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+    // CPU time of the runs (all threads), comparable with Brian2's `std::clock()` timing.
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
     let mut results: Vec<Option<SampleResult>> = vec![None; modes.len()];
     for _ in 0..args.repeat {
         for (m, &mode) in modes.iter().enumerate() {
@@ -204,9 +206,13 @@ fn run(args: &Args) -> Result<(), String> {
                 ..RunOptions::new(args.ticks)
             };
             memory::reset_peak();
+            let cpu0 = memory::cpu_ns();
             let started = Instant::now();
             let r = e.run(&input, &options).map_err(|e| e.to_string())?;
             times[m].push(secs(started.elapsed()));
+            if let (Some(a), Some(b)) = (cpu0, memory::cpu_ns()) {
+                cpu[m].push(b.saturating_sub(a) as f64 * 1e-9);
+            }
             if let Some(prev) = &results[m]
                 && prev.counts != r.counts
             {
@@ -225,9 +231,14 @@ fn run(args: &Args) -> Result<(), String> {
             Mode::Functional => "functional",
             Mode::CycleAccurate => "cycle-accurate",
         };
+        let cpu_s = if cpu[m].is_empty() {
+            "n/a".to_string()
+        } else {
+            format!("{:.3} s", median(&mut cpu[m]))
+        };
         print!(
-            "{name}: {t:.3} s for {} ticks (median of {}): {:.3e} synaptic events/s, {:.0} ticks/s; \
-             {} spikes ({:.2} Hz at 0.1 ms/tick), {} synaptic events",
+            "{name}: {t:.3} s for {} ticks (median of {}; CPU {cpu_s}): {:.3e} synaptic events/s, \
+             {:.0} ticks/s; {} spikes ({:.2} Hz at 0.1 ms/tick), {} synaptic events",
             args.ticks,
             args.repeat,
             c.synops as f64 / t,
