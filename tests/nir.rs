@@ -337,7 +337,10 @@ fn soft_lif_nets_export_with_their_drive_in_the_affine_bias() {
         let got_bias = l.bias.broadcast(n).unwrap();
         for (b, g) in bias.iter().zip(&got_bias) {
             let want = f64::from(*b) + 1.0 / f64::from(s.gain);
-            assert!((f64::from(*g) - want).abs() < 1e-5 * want.abs().max(1.0), "{g} vs {want}");
+            assert!(
+                (f64::from(*g) - want).abs() < 1e-5 * want.abs().max(1.0),
+                "{g} vs {want}"
+            );
         }
         assert!(l.leak.broadcast(n).unwrap().iter().all(|&v| v == 0.0));
         let keep = 1.0 - 1e-4 / f64::from(s.tau_rc);

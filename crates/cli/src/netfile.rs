@@ -35,7 +35,9 @@ pub fn import_options(
     flag: &str,
 ) -> CliResult<ImportOptions> {
     let Some(convention) = Convention::parse(convention) else {
-        crate::fail!("{flag}convention {convention}: expected nir, snntorch, norse, sinabs or rockpool");
+        crate::fail!(
+            "{flag}convention {convention}: expected nir, snntorch, norse, sinabs or rockpool"
+        );
     };
     if let Some(dt) = dt
         && !(dt.is_finite() && dt > 0.0)

@@ -9,9 +9,7 @@
 use lifchip_nir::{Array, NirGraph, NirNode};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args()
-        .nth(1)
-        .ok_or("usage: big_nir OUT.nir")?;
+    let path = std::env::args().nth(1).ok_or("usage: big_nir OUT.nir")?;
     let (n_in, n_hidden, n_out) = (3000, 3000, 100);
     let v = |x: f64, n: usize| Array::vector(vec![x; n]);
     let lif = |n: usize| NirNode::Lif {

@@ -243,8 +243,7 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
             let last = k + 1 == pr.ops.len();
             // lifchip's dense and sparse ops take any input shape as its flat vector; a NIR
             // Linear/Affine takes a vector: a Flatten node first, as PyTorch nets have.
-            if matches!(op, LinearOp::Dense { .. } | LinearOp::Sparse { .. }) && shape.len() > 1
-            {
+            if matches!(op, LinearOp::Dense { .. } | LinearOp::Sparse { .. }) && shape.len() > 1 {
                 let flat_name = format!("{name}_flatten");
                 graph.nodes.insert(
                     flat_name.clone(),

@@ -423,7 +423,9 @@ impl SpecFile {
             Some(c) => lifchip_nir::Convention::parse(c).ok_or_else(|| {
                 self.error(
                     &["nir_convention"],
-                    format!("nir_convention: {c}: expected nir, snntorch, norse, sinabs or rockpool"),
+                    format!(
+                        "nir_convention: {c}: expected nir, snntorch, norse, sinabs or rockpool"
+                    ),
                 )
             })?,
         };
