@@ -285,6 +285,27 @@ fn the_nir_package_reads_lifchip_exports() {
         assert!(stdout.contains(" LIF "), "{fixture_name}: {stdout}");
         std::fs::remove_dir_all(dir.path().join("n.net")).unwrap();
     }
+    // A trained soft-LIF MLP: its `[1, 28, 28]` input reaches the Affine through a Flatten
+    // node, or `nir.read`'s type check refuses the file.
+    crate::util::train_net(dir.path(), "tiny", TINY_SOFT_LIF);
+    lifchip(
+        dir.path(),
+        &["export", "tiny.net", "--out", "tiny.nir", "--dt", "1e-4"],
+    )
+    .ok();
+    let run = std::process::Command::new(&python)
+        .arg(root().join("tests/fixtures/nir/read_export.py"))
+        .arg(dir.path().join("tiny.nir"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "soft-LIF export: nir.read failed:\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains(" Flatten "), "{stdout}");
+    assert!(stdout.contains(" Affine "), "{stdout}");
 }
 
 const TINY_SOFT_LIF: &str = "name: tiny-mlp\ndata: mnist\ntrain_limit: 1000\ntest_limit: 0\nseed: 3\nepochs: 1\nbatch_size: 32\nlayers:\n  - {kind: dense, units: 16}\n  - {kind: dense, units: 10}\n";
