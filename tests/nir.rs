@@ -285,4 +285,96 @@ fn the_nir_package_reads_lifchip_exports() {
         assert!(stdout.contains(" LIF "), "{fixture_name}: {stdout}");
         std::fs::remove_dir_all(dir.path().join("n.net")).unwrap();
     }
+    // A trained soft-LIF MLP: its `[1, 28, 28]` input reaches the Affine through a Flatten
+    // node, or `nir.read`'s type check refuses the file.
+    crate::util::train_net(dir.path(), "tiny", TINY_SOFT_LIF);
+    lifchip(
+        dir.path(),
+        &["export", "tiny.net", "--out", "tiny.nir", "--dt", "1e-4"],
+    )
+    .ok();
+    let run = std::process::Command::new(&python)
+        .arg(root().join("tests/fixtures/nir/read_export.py"))
+        .arg(dir.path().join("tiny.nir"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "soft-LIF export: nir.read failed:\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains(" Flatten "), "{stdout}");
+    assert!(stdout.contains(" Affine "), "{stdout}");
+}
+
+const TINY_SOFT_LIF: &str = "name: tiny-mlp\ndata: mnist\ntrain_limit: 1000\ntest_limit: 0\nseed: 3\nepochs: 1\nbatch_size: 32\nlayers:\n  - {kind: dense, units: 16}\n  - {kind: dense, units: 10}\n";
+
+/// A trained soft-LIF net exports as plain LIF nodes with `v_leak = 0`: the constant drive
+/// `gain * bias + 1` travels as the Affine bias `bias + 1 / gain` (what snnTorch's importer,
+/// which refuses any `v_leak`, needs), and importing the file back gives exactly those
+/// per-tick constants.
+#[test]
+fn soft_lif_nets_export_with_their_drive_in_the_affine_bias() {
+    let dir = tempdir();
+    let net_path = crate::util::train_net(dir.path(), "tiny", TINY_SOFT_LIF);
+    let net = lifchip_net::load(&net_path).unwrap();
+    lifchip(
+        dir.path(),
+        &["export", "tiny.net", "--out", "tiny.nir", "--dt", "1e-4"],
+    )
+    .ok();
+    let graph = lifchip_nir::read_file(&dir.path().join("tiny.nir")).unwrap();
+    let mut lifs = 0;
+    for (name, node) in &graph.nodes {
+        if let lifchip_nir::NirNode::Lif { v_leak, .. } = node {
+            lifs += 1;
+            assert!(v_leak.data.iter().all(|&v| v == 0.0), "{name}: {v_leak:?}");
+        }
+    }
+    assert_eq!(lifs, 2);
+    let back = lifchip_nir::import(
+        &dir.path().join("tiny.nir"),
+        &lifchip_nir::ImportOptions {
+            dt: Some(1e-4),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for p in net
+        .populations
+        .iter()
+        .filter(|p| p.neuron.kind_name() == "soft_lif")
+    {
+        let lifchip_net::Neuron::SoftLif(s) = &p.neuron else {
+            unreachable!()
+        };
+        let q = back.population(&p.name).unwrap();
+        let lifchip_net::Neuron::Lif(l) = &q.neuron else {
+            panic!("{}: {:?}", p.name, q.neuron.kind_name())
+        };
+        let n = p.size();
+        let bias = s.bias.broadcast(n).unwrap();
+        let got_bias = l.bias.broadcast(n).unwrap();
+        for (b, g) in bias.iter().zip(&got_bias) {
+            let want = f64::from(*b) + 1.0 / f64::from(s.gain);
+            assert!(
+                (f64::from(*g) - want).abs() < 1e-5 * want.abs().max(1.0),
+                "{g} vs {want}"
+            );
+        }
+        assert!(l.leak.broadcast(n).unwrap().iter().all(|&v| v == 0.0));
+        let keep = 1.0 - 1e-4 / f64::from(s.tau_rc);
+        let gain = f64::from(s.gain) * 1e-4 / f64::from(s.tau_rc);
+        for (k, g) in l
+            .voltage_keep
+            .broadcast(n)
+            .unwrap()
+            .iter()
+            .zip(l.voltage_gain.broadcast(n).unwrap())
+        {
+            assert!((f64::from(*k) - keep).abs() < 1e-6, "{k} vs {keep}");
+            assert!((f64::from(g) - gain).abs() < 1e-6 * gain, "{g} vs {gain}");
+        }
+    }
 }

@@ -15,8 +15,8 @@ pub struct NirFlags {
     /// For a `.nir` net: seconds per tick (default: the convention's; docs/nir.md).
     #[arg(long = "nir-dt")]
     pub dt: Option<f64>,
-    /// For a `.nir` net: how the writing library discretised it: nir, snntorch, norse or
-    /// sinabs.
+    /// For a `.nir` net: how the writing library discretised it: nir, snntorch, norse, sinabs or
+    /// rockpool.
     #[arg(long = "nir-convention", default_value = "nir")]
     pub convention: String,
 }
@@ -35,7 +35,9 @@ pub fn import_options(
     flag: &str,
 ) -> CliResult<ImportOptions> {
     let Some(convention) = Convention::parse(convention) else {
-        crate::fail!("{flag}convention {convention}: expected nir, snntorch, norse or sinabs");
+        crate::fail!(
+            "{flag}convention {convention}: expected nir, snntorch, norse, sinabs or rockpool"
+        );
     };
     if let Some(dt) = dt
         && !(dt.is_finite() && dt > 0.0)

@@ -38,6 +38,11 @@ pub enum Convention {
     /// Sinabs: exact decay `exp(-dt / tau)` with `tau` in steps, gain `r`, spike at
     /// `v >= threshold`, reset by subtraction. Default `dt = 1` (one step).
     Sinabs,
+    /// Rockpool 3.1 (`LIFTorch`, `LIFNeuronTorch`): exact decay `exp(-dt / tau)`, and it writes
+    /// `r = tau exp(-dt / tau) / dt` for a current that enters `v` with gain 1 (undone here);
+    /// the input joins the synaptic current before it decays; spike at `v >= threshold`, reset
+    /// by subtraction. Default `dt = 1e-3` (Rockpool's default).
+    Rockpool,
 }
 
 impl Convention {
@@ -47,6 +52,7 @@ impl Convention {
             "snntorch" => Convention::Snntorch,
             "norse" => Convention::Norse,
             "sinabs" => Convention::Sinabs,
+            "rockpool" => Convention::Rockpool,
             _ => return None,
         })
     }
@@ -57,6 +63,7 @@ impl Convention {
             Convention::Snntorch => "snntorch",
             Convention::Norse => "norse",
             Convention::Sinabs => "sinabs",
+            Convention::Rockpool => "rockpool",
         }
     }
 
@@ -64,7 +71,7 @@ impl Convention {
     pub fn default_dt(self) -> f64 {
         match self {
             Convention::Nir | Convention::Snntorch => 1e-4,
-            Convention::Norse => 1e-3,
+            Convention::Norse | Convention::Rockpool => 1e-3,
             Convention::Sinabs => 1.0,
         }
     }
@@ -716,10 +723,19 @@ fn neuron(
         }
         Ok(t)
     };
-    let sinabs = convention == Convention::Sinabs;
+    let rockpool = convention == Convention::Rockpool;
+    // Sinabs and Rockpool: exact decay, a constant drive added to v as it is, spikes at
+    // `v >= threshold`, reset by subtraction.
+    let sinabs = convention == Convention::Sinabs || rockpool;
     // (keep, gain per unit r) of a leaky integration with time constant tau.
     let leaky = |tau: &[f64]| -> (Vec<f64>, Vec<f64>) {
-        if sinabs {
+        if rockpool {
+            // Rockpool writes r = tau exp(-dt/tau) / dt for a gain of 1.
+            (
+                tau.iter().map(|t| (-dt / t).exp()).collect(),
+                tau.iter().map(|t| dt / t * (dt / t).exp()).collect(),
+            )
+        } else if sinabs {
             (
                 tau.iter().map(|t| (-dt / t).exp()).collect(),
                 vec![1.0; tau.len()],
@@ -810,8 +826,11 @@ fn neuron(
                 .map(|a| values(a, "w_in"))
                 .transpose()?
                 .unwrap_or_else(|| vec![1.0; size]);
-            // Norse and Sinabs add the input to the current at once; NIR integrates it.
-            let igain = if matches!(convention, Convention::Norse | Convention::Sinabs) {
+            // Norse and Sinabs add the input to the current at once; NIR integrates it;
+            // Rockpool adds it and then decays the current.
+            let igain = if rockpool {
+                mul(&w_in, &ikeep)
+            } else if matches!(convention, Convention::Norse | Convention::Sinabs) {
                 w_in
             } else {
                 mul(&w_in, &iper)

@@ -31,8 +31,11 @@ fn per_neuron(t: &lifchip_net::Tensor, n: usize) -> Vec<f64> {
 
 /// Converts a float net (soft-LIF or imported `lif` populations) into a NIR graph at `dt`:
 /// populations become neuron nodes, each projection a chain of linear nodes. A soft-LIF
-/// population becomes a LIF node with `tau = tau_rc`, `r = gain`, `v_leak = gain * bias + 1`,
-/// threshold 1 and reset 0 (the refractory period is dropped), and a projection leaving it
+/// population becomes a LIF node with `tau = tau_rc`, `r = gain`, threshold 1 and reset 0 (the
+/// refractory period is dropped); its constant drive `gain * bias + 1` is the current
+/// `bias + 1 / gain` added to the bias of its incoming projection's last op where that is a
+/// dense op or a conv with one value per channel (`v_leak = 0`), else `v_leak = gain * bias +
+/// 1`. A projection leaving it
 /// has its weights multiplied by `amplitude / dt`, since a NIR spike is worth 1 for one tick.
 pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
     if !(dt.is_finite() && dt > 0.0) {
@@ -50,10 +53,20 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
     let mut current_bias: std::collections::HashMap<String, Vec<f64>> =
         std::collections::HashMap::new();
     for p in &net.populations {
-        let Neuron::Lif(l) = &p.neuron else {
-            continue;
+        let bias = match &p.neuron {
+            Neuron::Lif(l) => per_neuron(&l.bias, p.size()),
+            // A soft-LIF's whole constant drive `gain * bias + 1` is the input current
+            // `bias + 1 / gain` (with `r = gain`), so it can travel as a bias too and leave
+            // `v_leak = 0`, which importers that know no `v_leak` (snnTorch) need.
+            Neuron::SoftLif(s) if s.gain.is_finite() && s.gain != 0.0 => {
+                let inv = 1.0 / f64::from(s.gain);
+                per_neuron(&s.bias, p.size())
+                    .into_iter()
+                    .map(|b| b + inv)
+                    .collect()
+            }
+            _ => continue,
         };
-        let bias = per_neuron(&l.bias, p.size());
         if bias.iter().all(|&b| b == 0.0) {
             continue;
         }
@@ -85,12 +98,18 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
                 spike_value.insert(p.name.clone(), f64::from(s.amplitude) / dt);
                 let bias = per_neuron(&s.bias, n);
                 let gain = f64::from(s.gain);
+                // Carried as the incoming projection's bias where it can be, else here.
+                let carried = current_bias.contains_key(&p.name);
                 NirNode::Lif {
                     tau: array(&shape, std::iter::repeat_n(s.tau_rc, n)),
                     r: array(&shape, std::iter::repeat_n(s.gain, n)),
                     v_leak: Array {
                         shape: shape.clone(),
-                        data: bias.iter().map(|b| gain * b + 1.0).collect(),
+                        data: if carried {
+                            vec![0.0; n]
+                        } else {
+                            bias.iter().map(|b| gain * b + 1.0).collect()
+                        },
                     },
                     v_threshold: array(&shape, std::iter::repeat_n(1.0, n)),
                     v_reset: Some(array(&shape, std::iter::repeat_n(0.0, n))),
@@ -222,6 +241,21 @@ pub fn from_net(net: &Net, dt: f64) -> Result<NirGraph, String> {
                 }
             };
             let last = k + 1 == pr.ops.len();
+            // lifchip's dense and sparse ops take any input shape as its flat vector; a NIR
+            // Linear/Affine takes a vector: a Flatten node first, as PyTorch nets have.
+            if matches!(op, LinearOp::Dense { .. } | LinearOp::Sparse { .. }) && shape.len() > 1 {
+                let flat_name = format!("{name}_flatten");
+                graph.nodes.insert(
+                    flat_name.clone(),
+                    NirNode::Flatten {
+                        start_dim: 0,
+                        end_dim: -1,
+                        input_type: Some(shape.clone()),
+                    },
+                );
+                graph.edges.push((prev.clone(), flat_name.clone()));
+                prev = flat_name;
+            }
             let node = match op {
                 LinearOp::Dense { weights } => match if last {
                     current_bias.remove(&pr.to)

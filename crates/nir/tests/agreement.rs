@@ -1,5 +1,5 @@
 //! Agreement with the libraries that wrote the fixtures: each `tests/fixtures/nir/NAME.nir`
-//! was exported by snnTorch, Norse or Sinabs, and `NAME.json` holds the input fed to the
+//! was exported by snnTorch, Norse, Sinabs or Rockpool, and `NAME.json` holds the input fed to the
 //! library's own simulation and the output it produced, tick by tick. lifchip's import of the
 //! file, run tick by tick (`lifchip_train::run_ticks`), must produce the same spikes.
 
@@ -120,6 +120,8 @@ exact! {
     norse_cuba_lif => "norse_cuba",
     sinabs_conv => "sinabs_conv",
     sinabs_lif => "sinabs_lif",
+    rockpool_cuba_lif => "rockpool_cuba",
+    rockpool_lif => "rockpool_lif",
 }
 
 /// import → export → import gives a net that spikes exactly like the first import.

@@ -71,7 +71,7 @@ pub struct Spec {
     pub net: Option<PathBuf>,
     /// Seconds per tick for a `.nir` net (default: the convention's; docs/nir.md).
     pub nir_dt: Option<f64>,
-    /// How the library that wrote a `.nir` net discretised it: nir, snntorch, norse or sinabs.
+    /// How the library that wrote a `.nir` net discretised it: nir, snntorch, norse, sinabs or rockpool.
     pub nir_convention: Option<String>,
     /// ... or a training config: the net is trained once into `OUT/net.net`.
     pub train: Option<PathBuf>,
@@ -423,7 +423,9 @@ impl SpecFile {
             Some(c) => lifchip_nir::Convention::parse(c).ok_or_else(|| {
                 self.error(
                     &["nir_convention"],
-                    format!("nir_convention: {c}: expected nir, snntorch, norse or sinabs"),
+                    format!(
+                        "nir_convention: {c}: expected nir, snntorch, norse, sinabs or rockpool"
+                    ),
                 )
             })?,
         };

@@ -13,10 +13,10 @@ pub struct ImportArgs {
     /// Where to write the net: a `NAME.net` directory, or a `.yaml` file.
     #[arg(long)]
     pub out: PathBuf,
-    /// Seconds per tick (default: the convention's: nir/snntorch 1e-4, norse 1e-3, sinabs 1).
+    /// Seconds per tick (default: the convention's: nir/snntorch 1e-4, norse/rockpool 1e-3, sinabs 1).
     #[arg(long)]
     pub dt: Option<f64>,
-    /// How the writing library discretised the model: nir, snntorch, norse or sinabs
+    /// How the writing library discretised the model: nir, snntorch, norse, sinabs or rockpool
     /// (docs/nir.md).
     #[arg(long, default_value = "nir")]
     pub convention: String,
