@@ -88,6 +88,7 @@ fn random_chip_lif(rng: &mut Rng, target: &Target, shape: &[usize]) -> Neuron {
         bias_exp: Tensor::scalar(0.0),
         initial_u: Tensor::scalar(0.0),
         initial_v: Tensor::scalar(0.0),
+        current_decay_2: 0,
         refractory: rng.range(0, i64::from(target.neuron.refractory_max.min(3))) as u32,
     })
 }
@@ -118,6 +119,7 @@ fn random_recurrent(
     k: usize,
 ) -> Projection {
     Projection {
+        current: 1,
         sign_mode: None,
         name,
         from: population.into(),
@@ -156,6 +158,7 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
         });
         let weights: Vec<f32> = (0..n * prev).map(|_| random_weight(rng, target)).collect();
         net.projections.push(Projection {
+            current: 1,
             sign_mode: None,
             name: format!("p{l}"),
             from: net.populations[l].name.clone(),
@@ -313,6 +316,7 @@ fn random_image_net(rng: &mut Rng, target: &Target) -> Net {
             neuron: random_chip_lif(rng, target, &shape),
         });
         net.projections.push(Projection {
+            current: 1,
             sign_mode: None,
             name: format!("p{l}"),
             from,
@@ -364,6 +368,7 @@ fn random_image_net(rng: &mut Rng, target: &Target) -> Net {
             neuron: random_chip_lif(rng, target, &[n]),
         });
         net.projections.push(Projection {
+            current: 1,
             sign_mode: None,
             name: "readout".into(),
             from,

@@ -242,6 +242,7 @@ pub fn build(net: &Net, target: &Target) -> ChipConfig {
                 population: l as u32 + 1,
                 neuron: i as u32,
                 current_decay: n.du,
+                current_decay_2: 0,
                 voltage_decay: n.dv,
                 threshold: n.vth,
                 bias: n.bias,

@@ -39,6 +39,7 @@ fn chip_lif(rng: &mut StdRng, n: usize) -> Neuron {
         bias_exp: Tensor::scalar(0.0),
         initial_u: Tensor::scalar(0.0),
         initial_v: Tensor::scalar(0.0),
+        current_decay_2: 0,
         refractory: 0,
     })
 }
@@ -104,6 +105,7 @@ pub fn random_case(seed: u64) -> Option<Case> {
     for (h, &size) in sizes.iter().enumerate() {
         if h == 0 || rng.random_bool(0.3) {
             net.projections.push(Projection {
+                current: 1,
                 sign_mode: None,
                 name: format!("in_h{h}"),
                 from: "in".into(),
@@ -125,6 +127,7 @@ pub fn random_case(seed: u64) -> Option<Case> {
             };
             if rng.random_bool(p) {
                 net.projections.push(Projection {
+                    current: 1,
                     sign_mode: None,
                     name: format!("h{from}_h{to}"),
                     from: format!("h{from}"),
@@ -145,6 +148,7 @@ pub fn random_case(seed: u64) -> Option<Case> {
     for (from, &size) in sizes.iter().enumerate() {
         if from + 1 == hidden_pops || rng.random_bool(0.3) {
             net.projections.push(Projection {
+                current: 1,
                 sign_mode: None,
                 name: format!("h{from}_out"),
                 from: format!("h{from}"),

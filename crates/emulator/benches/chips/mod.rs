@@ -83,6 +83,7 @@ pub fn chip(spec: &Spec) -> ChipConfig {
                     population: 1,
                     neuron: c * spec.compartments + k,
                     current_decay: 1024,
+                    current_decay_2: 0,
                     voltage_decay: 256,
                     threshold: 4000 + rng.below(8000),
                     bias: 0,
