@@ -296,7 +296,9 @@ pub fn run_reference(
                 let (vb, vo) = (prec.voltage_bits, prec.voltage_overflow);
                 if dynamics.voltage_update == VoltageUpdate::SaturatedDelta {
                     // Xylo v2: the saturated change, the bias added to it, then v + change.
-                    let change = overflow(up[n] + u2p[n] - (*vn - decayed), vb, vo);
+                    // The negated decay step is a `voltage_bits` register (two's complement).
+                    let neg_step = overflow(decayed - *vn, vb, Overflow::Wrap);
+                    let change = overflow(up[n] + u2p[n] + neg_step, vb, vo);
                     let change = overflow(change + bias, vb, vo);
                     *vn = overflow(*vn + change, vb, vo);
                 } else {

@@ -1181,8 +1181,11 @@ fn voltages<const MULT: bool>(p: &Program, s: &mut State, rec: &mut Recorder) {
         let i = u[k] + u2.get(k).copied().unwrap_or(0);
         let (mut x, changed) = if delta {
             // Xylo v2: the change `i - (v - decay(v))` through the voltage's overflow policy,
-            // then the bias added to it (again through the policy), then `v + change`.
-            let (d, c1) = add_ovf(i, dv, -v[k], vb, vo);
+            // then the bias added to it (again through the policy), then `v + change`. The
+            // negated decay step is a `voltage_bits` register: it wraps (only for `v` at its
+            // minimum with a shift of 0).
+            let neg_step = overflow64(dv - v[k], vb, Overflow::Wrap);
+            let (d, c1) = add_ovf(i, neg_step, 0, vb, vo);
             let (d, c2) = add_ovf(d, p.bias[k], 0, vb, vo);
             let (y, c3) = add_ovf(v[k], d, 0, vb, vo);
             (y, c1 || c2 || c3)

@@ -67,7 +67,7 @@ pub struct ChipLif {
     pub current_decay: u32,
     /// Decay constant of the second synaptic current (`dash_syn_2`), on targets with
     /// `neuron.synaptic_currents: 2`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub current_decay_2: u32,
     /// Voltage decay constant (`dv`, or a shift).
     pub voltage_decay: u32,
@@ -365,6 +365,10 @@ fn one_u8() -> u8 {
 
 fn is_one(v: &u8) -> bool {
     *v == 1
+}
+
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
 }
 
 /// Loihi's synapse sign modes (Lava's `SignMode`).
