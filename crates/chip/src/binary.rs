@@ -947,8 +947,8 @@ mod tests {
         edit(&mut b, b"CMPT", |p| p[COMPARTMENT_BYTES + 36] = 5);
         check(&b, "compartments[1].fanout_start");
         let mut b = good.clone();
-        edit(&mut b, b"AXON", |p| p[2] = 1);
-        check(&b, "axons[0].reserved");
+        edit(&mut b, b"AXON", |p| p[2] = 2);
+        check(&b, "axons[0].current");
         let mut b = good.clone();
         edit(&mut b, b"AXON", |p| p[AXON_BYTES + 8] = 9);
         check(&b, "AXON synapse counts");

@@ -430,7 +430,7 @@ fn corrupt_files_are_refused_with_their_name() {
     let manifest = fs::read_to_string(dir.join("manifest.json")).unwrap();
     fs::write(
         dir.join("manifest.json"),
-        manifest.replace("\"version\": 3", "\"version\": 4"),
+        manifest.replace("\"version\": 4", "\"version\": 5"),
     )
     .unwrap();
     let msg = read_chipdir(&dir).unwrap_err().to_string();

@@ -74,6 +74,7 @@ pub fn chip(spec: &Spec) -> ChipConfig {
                 };
                 axons.push(Axon {
                     group,
+                    current: 1,
                     synapses: row(&mut rng, spec.compartments, len),
                 });
             }
