@@ -368,9 +368,8 @@ pub fn to_xylo(config: &ChipConfig, options: &XyloOptions) -> Result<XyloSpec, X
             .iter()
             .map(|s| (s.compartment, axon.current))
             .collect();
-        let fits = |held: &std::collections::BTreeSet<(u32, u8)>| {
-            pairs.iter().all(|p| !held.contains(p))
-        };
+        let fits =
+            |held: &std::collections::BTreeSet<(u32, u8)>| pairs.iter().all(|p| !held.contains(p));
         match last_unit.get_mut(&k) {
             Some((u, held)) if fits(held) => {
                 held.extend(pairs.iter().copied());
@@ -581,7 +580,10 @@ pub fn to_xylo(config: &ChipConfig, options: &XyloOptions) -> Result<XyloSpec, X
         // rows) in the hidden order, or the emulator's delivery order would differ from Xylo's.
         let rank = match source {
             Source::Input(c) => (0usize, c as usize),
-            Source::Neuron(k) => (1, unit_of_axon[a].map_or(slot[k as usize].1, |u| unit_index[u])),
+            Source::Neuron(k) => (
+                1,
+                unit_of_axon[a].map_or(slot[k as usize].1, |u| unit_index[u]),
+            ),
         };
         if last_source.is_some_and(|prev| rank < prev) {
             order_ok = false;

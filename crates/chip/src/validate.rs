@@ -606,7 +606,11 @@ fn check_core(
         limit(
             field("current_decay_2"),
             u64::from(comp.current_decay_2),
-            if n.synaptic_currents > 1 { decay_limit } else { 0 },
+            if n.synaptic_currents > 1 {
+                decay_limit
+            } else {
+                0
+            },
         )?;
         if p.threshold_bits < 32 {
             limit(

@@ -205,45 +205,44 @@ pub fn run_reference(
                 }
             }
             let ubits = prec.current_bits;
-            let add_events = |u: &mut [i64], u2: &mut [i64], acc: &mut [Vec<i64>]| match dynamics
-                .accumulate
-            {
-                Accumulate::SumThenAdd => {
-                    for &(proj, post, w) in &events {
-                        let a = &mut acc[proj][post as usize];
-                        *a += w;
-                        if prec.accumulator_bits > 0 {
-                            *a = overflow(*a, prec.accumulator_bits, Overflow::Wrap);
-                        }
-                    }
-                    for (n, un) in u.iter_mut().enumerate() {
-                        let mut a_in = 0i64;
-                        for (proj, pr) in net.projections.iter().enumerate() {
-                            if pr.to == p {
-                                a_in += shift(acc[proj][n], pr.weight_exp);
-                                acc[proj][n] = 0;
+            let add_events =
+                |u: &mut [i64], u2: &mut [i64], acc: &mut [Vec<i64>]| match dynamics.accumulate {
+                    Accumulate::SumThenAdd => {
+                        for &(proj, post, w) in &events {
+                            let a = &mut acc[proj][post as usize];
+                            *a += w;
+                            if prec.accumulator_bits > 0 {
+                                *a = overflow(*a, prec.accumulator_bits, Overflow::Wrap);
                             }
                         }
-                        *un = overflow(
-                            *un + (a_in << prec.input_shift.min(40)),
-                            ubits,
-                            prec.current_overflow,
-                        );
+                        for (n, un) in u.iter_mut().enumerate() {
+                            let mut a_in = 0i64;
+                            for (proj, pr) in net.projections.iter().enumerate() {
+                                if pr.to == p {
+                                    a_in += shift(acc[proj][n], pr.weight_exp);
+                                    acc[proj][n] = 0;
+                                }
+                            }
+                            *un = overflow(
+                                *un + (a_in << prec.input_shift.min(40)),
+                                ubits,
+                                prec.current_overflow,
+                            );
+                        }
                     }
-                }
-                Accumulate::PerEventSaturating => {
-                    for &(proj, post, w) in &events {
-                        let add =
-                            shift(w, net.projections[proj].weight_exp) << prec.input_shift.min(40);
-                        let un = if net.projections[proj].current == 2 {
-                            &mut u2[post as usize]
-                        } else {
-                            &mut u[post as usize]
-                        };
-                        *un = overflow(*un + add, ubits, prec.current_overflow);
+                    Accumulate::PerEventSaturating => {
+                        for &(proj, post, w) in &events {
+                            let add = shift(w, net.projections[proj].weight_exp)
+                                << prec.input_shift.min(40);
+                            let un = if net.projections[proj].current == 2 {
+                                &mut u2[post as usize]
+                            } else {
+                                &mut u[post as usize]
+                            };
+                            *un = overflow(*un + add, ubits, prec.current_overflow);
+                        }
                     }
-                }
-            };
+                };
             let up = &mut u[p];
             let u2p = &mut u2[p];
             let decay_both = |up: &mut [i64], u2p: &mut [i64]| {

@@ -592,7 +592,10 @@ fn tick<const CYCLE: bool>(
     if p.price_active {
         // Active pricing: what the compartment holds before this tick's input arrives.
         for (k, a) in s.active_pre.iter_mut().enumerate() {
-            *a = s.u[k] != 0 || s.v[k] != 0 || p.bias[k] != 0 || s.u2.get(k).is_some_and(|&x| x != 0);
+            *a = s.u[k] != 0
+                || s.v[k] != 0
+                || p.bias[k] != 0
+                || s.u2.get(k).is_some_and(|&x| x != 0);
         }
     }
 
@@ -1256,8 +1259,7 @@ fn update<const CYCLE: bool>(
         policy_code(par.voltage_overflow),
     );
     with_kind!(mult, dti, up, currents::<_, _, _>(p, s, rec));
-    if !p.any_refractory && par.reset == Reset::Zero && !par.two_currents && !par.saturated_delta
-    {
+    if !p.any_refractory && par.reset == Reset::Zero && !par.two_currents && !par.saturated_delta {
         with_kind!(mult, true, vp, voltages_simple_k::<_, _, _>(p, s, rec));
     } else if mult {
         voltages::<true>(p, s, rec);

@@ -394,7 +394,10 @@ pub(crate) const FIELDS: &[Field] = &[
     ),
     opt(
         "core.readout_neurons",
-        Kind::Uint { min: 0, max: 1 << 24 },
+        Kind::Uint {
+            min: 0,
+            max: 1 << 24,
+        },
         "0",
         "neurons",
         "Readout neurons per core, counted apart from `neurons` (Xylo: 8); 0: the readout population shares `neurons`.",

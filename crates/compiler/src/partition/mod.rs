@@ -69,7 +69,11 @@ impl CoreAssignment {
             .iter()
             .filter(|&&(p, _)| (p as usize == readout) == is_readout)
             .count();
-        same < if is_readout { separate } else { target.core.neurons } as usize
+        same < if is_readout {
+            separate
+        } else {
+            target.core.neurons
+        } as usize
     }
 }
 
