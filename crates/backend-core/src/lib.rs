@@ -81,6 +81,7 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
             .iter()
             .map(|key| Axon {
                 group: group_on(c, key.projection),
+                current: net.projections[key.projection as usize].current,
                 synapses: Vec::new(),
             })
             .collect();
@@ -123,6 +124,7 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
                 population: pop as u32,
                 neuron: neuron as u32,
                 current_decay: params.map_or(0, |p| p.current_decay),
+                current_decay_2: params.map_or(0, |p| p.current_decay_2),
                 voltage_decay: params.map_or(0, |p| p.voltage_decay),
                 threshold: params.map_or(0, |p| p.threshold),
                 bias: params

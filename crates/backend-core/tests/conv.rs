@@ -50,6 +50,7 @@ fn tiny_conv_net(target: &Target) -> Net {
             bias_exp: Tensor::scalar(0.0),
             initial_u: Tensor::scalar(0.0),
             initial_v: Tensor::scalar(0.0),
+            current_decay_2: 0,
             refractory: 0,
         })
     };
@@ -80,6 +81,7 @@ fn tiny_conv_net(target: &Target) -> Net {
         .collect();
     net.projections = vec![
         Projection {
+            current: 1,
             sign_mode: None,
             name: "conv".into(),
             from: "in".into(),
@@ -97,6 +99,7 @@ fn tiny_conv_net(target: &Target) -> Net {
             weight_exp: 0,
         },
         Projection {
+            current: 1,
             sign_mode: None,
             name: "pool_readout".into(),
             from: "c1".into(),

@@ -8,7 +8,9 @@ mod common;
 use lifchip_compiler::{QuantizeOptions, compile};
 use lifchip_emulator::Mode;
 use lifchip_net::{ChipLif, Indices, LinearOp, Net, Neuron, Population, Projection, Tensor};
-use lifchip_target::{Accumulate, Overflow, Reset, SpikeTest, Target, UpdateOrder, builtin};
+use lifchip_target::{
+    Accumulate, Overflow, Reset, SpikeTest, Target, UpdateOrder, VoltageUpdate, builtin,
+};
 use proptest::prelude::*;
 
 /// A small deterministic generator so one seed fixes a whole case.
@@ -34,7 +36,13 @@ impl Rng {
 }
 
 /// The built-in targets the random cases start from.
-const BASES: [&str; 4] = ["tiny", "loihi-like", "xylo-like", "truenorth-like"];
+const BASES: [&str; 5] = [
+    "tiny",
+    "loihi-like",
+    "xylo-like",
+    "xylo-v2-like",
+    "truenorth-like",
+];
 
 /// A random variant of a built-in target: dynamics switches flipped, limits kept.
 fn random_target(rng: &mut Rng) -> Target {
@@ -65,6 +73,14 @@ fn random_target(rng: &mut Rng) -> Target {
         *dense_rows = rng.one_in(2);
     }
     t.core.shared_kernels = rng.one_in(2);
+    if t.neuron.synaptic_currents > 1 || t.neuron.voltage_update == VoltageUpdate::SaturatedDelta {
+        // The Xylo switches: Xylo v2's voltage update on any base, two currents where the
+        // accumulation is per event.
+        if rng.one_in(2) {
+            t.neuron.voltage_update =
+                rng.pick(&[VoltageUpdate::Direct, VoltageUpdate::SaturatedDelta]);
+        }
+    }
     t
 }
 
@@ -88,6 +104,7 @@ fn random_chip_lif(rng: &mut Rng, target: &Target, shape: &[usize]) -> Neuron {
         bias_exp: Tensor::scalar(0.0),
         initial_u: Tensor::scalar(0.0),
         initial_v: Tensor::scalar(0.0),
+        current_decay_2: 0,
         refractory: rng.range(0, i64::from(target.neuron.refractory_max.min(3))) as u32,
     })
 }
@@ -118,6 +135,7 @@ fn random_recurrent(
     k: usize,
 ) -> Projection {
     Projection {
+        current: 1,
         sign_mode: None,
         name,
         from: population.into(),
@@ -156,6 +174,7 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
         });
         let weights: Vec<f32> = (0..n * prev).map(|_| random_weight(rng, target)).collect();
         net.projections.push(Projection {
+            current: 1,
             sign_mode: None,
             name: format!("p{l}"),
             from: net.populations[l].name.clone(),
@@ -313,6 +332,7 @@ fn random_image_net(rng: &mut Rng, target: &Target) -> Net {
             neuron: random_chip_lif(rng, target, &shape),
         });
         net.projections.push(Projection {
+            current: 1,
             sign_mode: None,
             name: format!("p{l}"),
             from,
@@ -364,6 +384,7 @@ fn random_image_net(rng: &mut Rng, target: &Target) -> Net {
             neuron: random_chip_lif(rng, target, &[n]),
         });
         net.projections.push(Projection {
+            current: 1,
             sign_mode: None,
             name: "readout".into(),
             from,
@@ -431,6 +452,21 @@ fn check_case(seed: u64, split: bool, nets: Nets) -> Result<Option<Outcome>, Str
         Nets::Layered => random_net(&mut rng, &target),
         Nets::Image => random_image_net(&mut rng, &target),
     };
+    if target.neuron.accumulate != Accumulate::PerEventSaturating {
+        target.neuron.synaptic_currents = 1;
+    }
+    let mut net = net;
+    if target.neuron.synaptic_currents > 1 {
+        // Projections feed either current; the second decays with its own constant.
+        for pr in &mut net.projections {
+            pr.current = rng.range(1, 2) as u8;
+        }
+        for pop in &mut net.populations {
+            if let Neuron::ChipLif(c) = &mut pop.neuron {
+                c.current_decay_2 = rng.range(0, 6) as u32;
+            }
+        }
+    }
     net.validate()
         .map_err(|e| format!("seed {seed}: the generator drew an invalid net: {e}"))?;
     let (mapped, report) = match compile(&net, &target, &QuantizeOptions::default()) {

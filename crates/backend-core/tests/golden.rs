@@ -90,6 +90,7 @@ fn lif(target: &Target, n: usize, threshold: i64, bias: i32) -> Neuron {
         bias_exp: Tensor::scalar(0.0),
         initial_u: Tensor::scalar(0.0),
         initial_v: Tensor::scalar(0.0),
+        current_decay_2: 0,
         refractory: 0,
     })
 }
@@ -118,6 +119,7 @@ fn dense(name: &str, from: &str, to: &str, inputs: usize, outputs: usize) -> Pro
         .map(|k| (2 * (k as i32 % 23) - 20) as f32)
         .collect();
     Projection {
+        current: 1,
         sign_mode: None,
         name: name.into(),
         from: from.into(),
@@ -162,6 +164,7 @@ fn conv_net_on_tiny_with_shared_rows() {
     ];
     net.projections = vec![
         Projection {
+            current: 1,
             sign_mode: None,
             name: "conv".into(),
             from: "in".into(),
@@ -179,6 +182,7 @@ fn conv_net_on_tiny_with_shared_rows() {
             weight_exp: 0,
         },
         Projection {
+            current: 1,
             sign_mode: None,
             name: "pool_readout".into(),
             from: "c1".into(),
@@ -240,6 +244,7 @@ fn recurrent_net_on_xylo_like() {
     net.projections = vec![
         feed,
         Projection {
+            current: 1,
             sign_mode: None,
             name: "ring".into(),
             from: "ring".into(),

@@ -52,6 +52,7 @@ fn small_config() -> ChipConfig {
                 threshold: vth,
                 bias: Tensor::new(vec![2], vec![-4096.0, 12.0]),
                 bias_exp: Tensor::new(vec![2], vec![7.0, 0.0]),
+                current_decay_2: 0,
                 refractory: 0,
                 initial_u: Tensor::new(vec![2], vec![-8_388_608.0, 5.0]),
                 initial_v: Tensor::scalar(-3.0),
@@ -59,6 +60,7 @@ fn small_config() -> ChipConfig {
         });
     }
     let dense = |from: &str, to: &str, rows, cols, w: Vec<f32>, exp| Projection {
+        current: 1,
         sign_mode: None,
         name: format!("{from}{to}"),
         from: from.into(),
@@ -261,12 +263,14 @@ fn a_declared_sign_mode_is_checked_against_the_weights() {
                 threshold: 10,
                 bias: Tensor::scalar(0.0),
                 bias_exp: Tensor::scalar(0.0),
+                current_decay_2: 0,
                 refractory: 0,
                 initial_u: Tensor::scalar(0.0),
                 initial_v: Tensor::scalar(0.0),
             }),
         });
         net.projections.push(Projection {
+            current: 1,
             sign_mode: mode,
             name: "p".into(),
             from: "in".into(),

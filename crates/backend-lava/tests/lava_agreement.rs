@@ -101,6 +101,7 @@ fn projection(
     };
     Projection {
         // Half the projections declare their sign mode, half leave it to the weights' signs.
+        current: 1,
         sign_mode: rng.chance(50).then_some(match sign {
             SignClass::Excitatory => SignMode::Excitatory,
             SignClass::Inhibitory => SignMode::Inhibitory,
@@ -156,6 +157,7 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
                         .collect(),
                 ),
                 bias_exp: Tensor::new(vec![n], (0..n).map(|_| rng.range(0, 7) as f32).collect()),
+                current_decay_2: 0,
                 refractory: 0,
                 initial_u: state(rng, n),
                 initial_v: state(rng, n),

@@ -30,6 +30,8 @@ struct NeuronEntry<'a> {
     population: &'a str,
     neuron: u32,
     compartment: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alias_of: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -56,6 +58,7 @@ fn entries(origins: &[Origin]) -> Vec<NeuronEntry<'_>> {
             population: &o.population,
             neuron: o.neuron,
             compartment: o.compartment,
+            alias_of: o.alias_of,
         })
         .collect()
 }

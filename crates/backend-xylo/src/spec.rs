@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 
 use lifchip_chip::ChipConfig;
 use lifchip_target::{
-    Accumulate, DecayKind, Overflow, Reset, SpikeTest, Target, UpdateOrder, WeightEncoding,
+    Accumulate, DecayKind, Overflow, Reset, SpikeTest, Target, UpdateOrder, VoltageUpdate,
+    WeightEncoding,
 };
 
 use crate::error::{Problem, Problems, XyloError};
@@ -75,6 +76,10 @@ pub struct Origin {
     pub neuron: u32,
     /// Compartment on core 0.
     pub compartment: u32,
+    /// For an alias neuron (a hidden neuron that only carries another neuron's extra outgoing
+    /// weights, see [`XyloSpec::aliases`]): the Xylo index of the hidden neuron whose spikes
+    /// it copies (population, neuron and compartment are that neuron's).
+    pub alias_of: Option<u32>,
 }
 
 /// A Xylo network specification: exactly the arguments of Rockpool's
@@ -243,7 +248,10 @@ fn check_target(target: &Target, out: &mut Collect) -> Generation {
             out.add(t, field, found, allowed);
         }
     }
-    Generation::V1
+    match n.voltage_update {
+        VoltageUpdate::Direct => Generation::V1,
+        VoltageUpdate::SaturatedDelta => Generation::V2,
+    }
 }
 
 /// Converts `config` into a Xylo specification, or lists every reason it cannot be.
@@ -337,33 +345,91 @@ pub fn to_xylo(config: &ChipConfig, options: &XyloOptions) -> Result<XyloSpec, X
         );
     }
 
-    // Hidden neurons: every other compartment, numbered by first axon (see the module docs).
-    let mut first_axon: BTreeMap<usize, usize> = BTreeMap::new();
+    // Outgoing rows. Xylo holds one row of weights per hidden neuron (one weight per target
+    // and synaptic current); a neuron's axons go into its row in order until one would write a
+    // (target, current) pair the row already holds, and then into the row of a new *alias
+    // neuron*, which copies the neuron's spikes (Xylo's aliases) and is delivered right after
+    // it. `units[u] = (source compartment, first axon)`; unit 0 of a compartment is itself.
+    let is_readout = |k: usize| core.compartments[k].population == readout_pop;
+    let mut units: Vec<(usize, usize)> = Vec::new();
+    let mut unit_of_axon: Vec<Option<usize>> = vec![None; core.axons.len()];
+    let mut last_unit: BTreeMap<usize, (usize, std::collections::BTreeSet<(u32, u8)>)> =
+        BTreeMap::new();
     for (a, sources) in source_of.iter().enumerate() {
-        for s in sources {
-            if let Source::Neuron(k) = *s {
-                first_axon.entry(k as usize).or_insert(a);
+        let (&[Source::Neuron(k)], Some(axon)) = (sources.as_slice(), core.axons.get(a)) else {
+            continue;
+        };
+        let k = k as usize;
+        if is_readout(k) || axon.synapses.is_empty() {
+            continue;
+        }
+        let pairs: Vec<(u32, u8)> = axon
+            .synapses
+            .iter()
+            .map(|s| (s.compartment, axon.current))
+            .collect();
+        let fits =
+            |held: &std::collections::BTreeSet<(u32, u8)>| pairs.iter().all(|p| !held.contains(p));
+        match last_unit.get_mut(&k) {
+            Some((u, held)) if fits(held) => {
+                held.extend(pairs.iter().copied());
+                unit_of_axon[a] = Some(*u);
+            }
+            _ => {
+                units.push((k, a));
+                let u = units.len() - 1;
+                unit_of_axon[a] = Some(u);
+                last_unit.insert(k, (u, pairs.iter().copied().collect()));
             }
         }
     }
-    let mut hidden_comps: Vec<usize> = (0..core.compartments.len())
-        .filter(|k| core.compartments[*k].population != readout_pop)
+    // Hidden neurons: every other compartment, and the alias neurons, numbered by first axon
+    // (see the module docs); a neuron without outgoing rows goes last.
+    let mut first_unit: BTreeMap<usize, usize> = BTreeMap::new();
+    for (u, &(k, _)) in units.iter().enumerate() {
+        first_unit.entry(k).or_insert(u);
+    }
+    // (position, compartment, unit or None for a neuron without rows)
+    let mut order: Vec<(usize, usize, Option<usize>)> = (0..core.compartments.len())
+        .filter(|&k| !is_readout(k) && !first_unit.contains_key(&k))
+        .map(|k| (usize::MAX, k, None))
         .collect();
-    hidden_comps.sort_by_key(|k| (first_axon.get(k).copied().unwrap_or(usize::MAX), *k));
-    if hidden_comps.len() > MAX_HIDDEN {
+    order.extend(units.iter().enumerate().map(|(u, &(k, a))| (a, k, Some(u))));
+    order.sort_unstable();
+    let n_h = order.len();
+    if n_h > MAX_HIDDEN {
         out.add(
             "core 0",
-            "hidden neurons (compartments outside the readout population)",
-            hidden_comps.len().to_string(),
+            "hidden neurons (compartments outside the readout population, and alias neurons)",
+            n_h.to_string(),
             format!("at most {MAX_HIDDEN}"),
         );
     }
-    let n_h = hidden_comps.len();
     let n_o = readout_comps.len();
-    // Compartment -> (is readout, Xylo index).
+    // Unit -> Xylo index; compartment -> (is readout, Xylo index of the neuron itself).
+    let mut unit_index = vec![0usize; units.len()];
     let mut slot: Vec<(bool, usize)> = vec![(false, 0); core.compartments.len()];
-    for (i, &k) in hidden_comps.iter().enumerate() {
-        slot[k] = (false, i);
+    let mut hidden_comps = Vec::with_capacity(n_h);
+    // Xylo index of each alias neuron's source (the previous unit of the same compartment).
+    let mut alias_src: Vec<Option<usize>> = Vec::with_capacity(n_h);
+    for (i, &(_, k, u)) in order.iter().enumerate() {
+        if let Some(u) = u {
+            unit_index[u] = i;
+        }
+        hidden_comps.push(k);
+        alias_src.push(None);
+        if u.is_none() || first_unit.get(&k) == u.as_ref() {
+            slot[k] = (false, i);
+        }
+    }
+    let mut aliases: Vec<Vec<u16>> = vec![Vec::new(); n_h];
+    let mut prev_unit: BTreeMap<usize, usize> = BTreeMap::new();
+    for (u, &(k, _)) in units.iter().enumerate() {
+        if let Some(p) = prev_unit.insert(k, u) {
+            // The previous row's neuron passes its spikes on (a chain for three or more).
+            aliases[unit_index[p]].push(unit_index[u] as u16);
+            alias_src[unit_index[u]] = Some(unit_index[p]);
+        }
     }
     for (o, &k) in readout_comps.iter().enumerate() {
         slot[k] = (true, o);
@@ -373,7 +439,9 @@ pub fn to_xylo(config: &ChipConfig, options: &XyloOptions) -> Result<XyloSpec, X
     let max_threshold = i16::MAX as u32;
     let mut dash_mem = vec![0u8; n_h];
     let mut dash_syn = vec![0u8; n_h];
-    let mut threshold = vec![0i16; n_h];
+    let mut dash_syn_2 = vec![0u8; n_h];
+    // Alias neurons get no input and no bias: V stays 0, below this threshold.
+    let mut threshold = vec![i16::MAX; n_h];
     let mut bias = vec![0i16; n_h];
     let mut dash_mem_out = vec![0u8; n_o];
     let mut dash_syn_out = vec![0u8; n_o];
@@ -392,6 +460,7 @@ pub fn to_xylo(config: &ChipConfig, options: &XyloOptions) -> Result<XyloSpec, X
         }
         for (field, v) in [
             ("current_decay (dash_syn)", c.current_decay),
+            ("current_decay_2 (dash_syn_2)", c.current_decay_2),
             ("voltage_decay (dash_mem)", c.voltage_decay),
         ] {
             if v > MAX_DASH {
@@ -465,6 +534,7 @@ pub fn to_xylo(config: &ChipConfig, options: &XyloOptions) -> Result<XyloSpec, X
         } else if i < n_h {
             dash_mem[i] = clamp8(c.voltage_decay);
             dash_syn[i] = clamp8(c.current_decay);
+            dash_syn_2[i] = clamp8(c.current_decay_2);
             threshold[i] = th;
             bias[i] = b;
         }
@@ -478,7 +548,7 @@ pub fn to_xylo(config: &ChipConfig, options: &XyloOptions) -> Result<XyloSpec, X
     let mut seen = std::collections::BTreeSet::new();
     let mut shifts: [BTreeMap<i32, usize>; 3] = Default::default();
     let mut order_ok = true;
-    let mut last_source: Option<Source> = None;
+    let mut last_source: Option<(usize, usize)> = None;
     for (a, axon) in core.axons.iter().enumerate() {
         let place = format!("core 0 axon {a}");
         let sources = &source_of[a];
@@ -506,18 +576,21 @@ pub fn to_xylo(config: &ChipConfig, options: &XyloOptions) -> Result<XyloSpec, X
                 continue;
             }
         };
-        // Axons must come grouped by source, inputs first (by channel), then neurons in the
-        // hidden order, or the emulator's delivery order would differ from Xylo's.
-        if let Some(prev) = last_source {
-            let rank = |s: Source| match s {
-                Source::Input(c) => (0usize, c as usize),
-                Source::Neuron(k) => (1, slot[k as usize].1),
-            };
-            if rank(source) < rank(prev) {
-                order_ok = false;
-            }
+        // Axons must come grouped by source, inputs first (by channel), then neurons (their
+        // rows) in the hidden order, or the emulator's delivery order would differ from Xylo's.
+        let rank = match source {
+            Source::Input(c) => (0usize, c as usize),
+            Source::Neuron(k) => (
+                1,
+                unit_of_axon[a].map_or(slot[k as usize].1, |u| unit_index[u]),
+            ),
+        };
+        if last_source.is_some_and(|prev| rank < prev) {
+            order_ok = false;
         }
-        last_source = Some(source);
+        last_source = Some(rank);
+        // Synapse 1 (I_syn) or 2 (I_syn2) of the target neurons.
+        let cur = usize::from(axon.current.clamp(1, 2) - 1);
         let exp = core
             .group_exponents
             .get(usize::from(axon.group))
@@ -562,10 +635,23 @@ pub fn to_xylo(config: &ChipConfig, options: &XyloOptions) -> Result<XyloSpec, X
                         // Already reported as readout destinations.
                         continue;
                     }
+                    let pre = unit_of_axon[a].map_or(pre, |u| unit_index[u]);
                     (if post_out { 2 } else { 1 }, pre)
                 }
             };
-            if !seen.insert((matrix, pre, post)) {
+            if post_out && cur == 1 {
+                out.add(
+                    &place,
+                    &field,
+                    format!(
+                        "synaptic current 2 of readout neuron {}",
+                        comp_place(syn.compartment as usize)
+                    ),
+                    "current 1: Xylo's readout neurons have one synaptic current",
+                );
+                continue;
+            }
+            if !seen.insert((matrix, pre, post, cur)) {
                 out.add(
                     &place,
                     &field,
@@ -579,8 +665,8 @@ pub fn to_xylo(config: &ChipConfig, options: &XyloOptions) -> Result<XyloSpec, X
             }
             *shifts[matrix].entry(exp).or_default() += 1;
             match matrix {
-                0 if pre < inputs && post < n_h => weights_in[(pre * n_h + post) * 2] = w,
-                1 if pre < n_h && post < n_h => weights_rec[(pre * n_h + post) * 2] = w,
+                0 if pre < inputs && post < n_h => weights_in[(pre * n_h + post) * 2 + cur] = w,
+                1 if pre < n_h && post < n_h => weights_rec[(pre * n_h + post) * 2 + cur] = w,
                 2 if pre < n_h && post < n_o => weights_out[pre * n_o + post] = w,
                 _ => {}
             }
@@ -634,6 +720,7 @@ pub fn to_xylo(config: &ChipConfig, options: &XyloOptions) -> Result<XyloSpec, X
             population_index: c.population,
             neuron: c.neuron,
             compartment: k as u32,
+            alias_of: None,
         }
     };
     Ok(XyloSpec {
@@ -641,7 +728,14 @@ pub fn to_xylo(config: &ChipConfig, options: &XyloOptions) -> Result<XyloSpec, X
         net_name: config.net_name.clone(),
         net_hash: config.net_hash,
         inputs,
-        hidden: hidden_comps.iter().map(|&k| origin(k)).collect(),
+        hidden: hidden_comps
+            .iter()
+            .zip(&alias_src)
+            .map(|(&k, src)| Origin {
+                alias_of: src.map(|i| i as u32),
+                ..origin(k)
+            })
+            .collect(),
         readout: readout_comps.iter().map(|&k| origin(k)).collect(),
         readout_population: pop_name(readout_pop).to_string(),
         weights_in,
@@ -652,15 +746,14 @@ pub fn to_xylo(config: &ChipConfig, options: &XyloOptions) -> Result<XyloSpec, X
         weight_shift_out: shift[2],
         dash_mem,
         dash_syn,
-        // The second synaptic current is unused: no weights reach it; its decay is irrelevant.
-        dash_syn_2: vec![0; n_h],
+        dash_syn_2,
         dash_mem_out,
         dash_syn_out,
         threshold,
         threshold_out,
         bias,
         bias_out,
-        aliases: vec![Vec::new(); n_h],
+        aliases,
         dt: options.dt,
     })
 }

@@ -65,6 +65,7 @@ fn structural_limits_are_refused() {
     let axon = core.axons.len() as u32;
     core.axons.push(lifchip_chip::Axon {
         group: 0,
+        current: 1,
         synapses: vec![lifchip_chip::Synapse {
             compartment: 0,
             weight: 1,

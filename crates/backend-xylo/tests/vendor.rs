@@ -1,6 +1,7 @@
-//! Agreement with the vendor's simulator: random `xylo-like` chip-unit nets, compiled, exported
-//! and run both by the emulator and by Rockpool's `XyloSim` (xylosim underneath), compared
-//! spike for spike and state for state (V_mem, I_syn, every neuron, every tick).
+//! Agreement with the vendor's simulator: random `xylo-like` and `xylo-v2-like` chip-unit nets,
+//! compiled, exported and run both by the emulator and by Rockpool's `XyloSim` (xylosim v1 or
+//! v2 underneath), compared spike for spike and state for state (V_mem, I_syn, I_syn2, every
+//! neuron, every tick).
 //!
 //! Needs the Python environment `.ci/run` creates (rockpool, xylosim): its directory in
 //! `LIFCHIP_XYLO_VENV`, else `target/venvs/xylo` of the workspace. Without it the test says so
@@ -52,13 +53,17 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// One neuron's recording: spike counts, u, v and u2 per tick.
+type Trace = (Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>);
+
 /// What the emulator recorded for one case: per Xylo neuron (hidden, then readout), spike
-/// counts, u and v per tick.
+/// counts, u, v and u2 per tick. An alias neuron holds no state and spikes when its source
+/// does: its trace is the source's counts and zeros.
 struct Emulated {
-    /// Saturation events of I_syn and V_mem over the run.
+    /// Saturation events of I_syn (both currents) and V_mem over the run.
     saturated: (u64, u64),
-    hidden: Vec<(Vec<i64>, Vec<i64>, Vec<i64>)>,
-    readout: Vec<(Vec<i64>, Vec<i64>, Vec<i64>)>,
+    hidden: Vec<Trace>,
+    readout: Vec<Trace>,
 }
 
 fn emulate(case: &common::Case, spec: &lifchip_backend_xylo::XyloSpec) -> Emulated {
@@ -82,7 +87,16 @@ fn emulate(case: &common::Case, spec: &lifchip_backend_xylo::XyloSpec) -> Emulat
         for &t in &p.spike_ticks {
             counts[t as usize] += 1;
         }
-        (counts, p.u.clone(), p.v.clone())
+        let u2 = if p.u2.is_empty() {
+            vec![0; case.ticks]
+        } else {
+            p.u2.clone()
+        };
+        if o.alias_of.is_some() {
+            let zeros = vec![0; case.ticks];
+            return (counts, zeros.clone(), zeros.clone(), zeros);
+        }
+        (counts, p.u.clone(), p.v.clone(), u2)
     };
     Emulated {
         saturated: result
@@ -156,6 +170,10 @@ fn xylosim_agrees_with_the_emulator_on_random_nets() {
 
     let (mut mismatches, mut neuron_ticks, mut spikes, mut multi, mut sat_u, mut sat_v) =
         (0usize, 0usize, 0i64, 0usize, 0u64, 0u64);
+    // Coverage: v2 nets, nets with a biased neuron, with weights onto I_syn2, alias neurons,
+    // neuron-ticks with I_syn2 != 0, nets whose readout is not the last population.
+    let (mut v2_nets, mut biased, mut syn2_nets, mut alias_neurons, mut syn2_ticks, mut named) =
+        (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
     let mut first_error = None;
     for (seed, dir, spec, emu, ticks) in &cases {
         let vendor: Vendor =
@@ -167,12 +185,29 @@ fn xylosim_agrees_with_the_emulator_on_random_nets() {
         );
         sat_u += emu.saturated.0;
         sat_v += emu.saturated.1;
+        v2_nets += usize::from(spec.generation == lifchip_backend_xylo::Generation::V2);
+        biased += usize::from(spec.bias.iter().chain(&spec.bias_out).any(|&b| b != 0));
+        syn2_nets += usize::from(
+            spec.weights_in
+                .iter()
+                .chain(&spec.weights_rec)
+                .skip(1)
+                .step_by(2)
+                .any(|&w| w != 0),
+        );
+        alias_neurons += spec.hidden.iter().filter(|o| o.alias_of.is_some()).count();
+        // `sink` comes after `out` in file order and no projection leaves it: only the net's
+        // `readout: out` makes `out` the readout.
+        named += usize::from(spec.hidden.iter().any(|o| o.population == "sink"));
+        // The readout neurons have no second current: compare with zeros.
+        let no_syn2 = vec![vec![0i64; emu.readout.len()]; *ticks];
         let groups = [
             (
                 &emu.hidden,
                 &vendor.spikes,
                 &vendor.isyn,
                 &vendor.vmem,
+                &vendor.isyn2,
                 "hidden",
             ),
             (
@@ -180,17 +215,24 @@ fn xylosim_agrees_with_the_emulator_on_random_nets() {
                 &vendor.out_spikes,
                 &vendor.isyn_out,
                 &vendor.vmem_out,
+                &no_syn2,
                 "readout",
             ),
         ];
-        for (traces, v_spikes, v_isyn, v_vmem, kind) in groups {
-            for (j, (counts, u, v)) in traces.iter().enumerate() {
+        for (traces, v_spikes, v_isyn, v_vmem, v_isyn2, kind) in groups {
+            for (j, (counts, u, v, u2)) in traces.iter().enumerate() {
                 neuron_ticks += ticks;
                 spikes += counts.iter().sum::<i64>();
                 multi += counts.iter().filter(|&&c| c > 1).count();
-                let (vs, vi, vv) = (column(v_spikes, j), column(v_isyn, j), column(v_vmem, j));
+                syn2_ticks += u2.iter().filter(|&&x| x != 0).count();
+                let (vs, vi, vv, vi2) = (
+                    column(v_spikes, j),
+                    column(v_isyn, j),
+                    column(v_vmem, j),
+                    column(v_isyn2, j),
+                );
                 for t in 0..*ticks {
-                    if counts[t] != vs[t] || u[t] != vi[t] || v[t] != vv[t] {
+                    if counts[t] != vs[t] || u[t] != vi[t] || v[t] != vv[t] || u2[t] != vi2[t] {
                         mismatches += 1;
                         if first_error.is_none() {
                             let o = if kind == "hidden" {
@@ -199,28 +241,44 @@ fn xylosim_agrees_with_the_emulator_on_random_nets() {
                                 &spec.readout[j]
                             };
                             first_error = Some(format!(
-                                "seed {seed}, {kind} neuron {j} ({} {}), tick {t}: emulator \
-                                 spikes {} I {} V {}, xylosim spikes {} I {} V {}",
-                                o.population, o.neuron, counts[t], u[t], v[t], vs[t], vi[t], vv[t]
+                                "seed {seed} ({}), {kind} neuron {j} ({} {}{}), tick {t}: \
+                                 emulator spikes {} I {} I2 {} V {}, xylosim spikes {} I {} \
+                                 I2 {} V {}",
+                                spec.generation.name(),
+                                o.population,
+                                o.neuron,
+                                if o.alias_of.is_some() { ", alias" } else { "" },
+                                counts[t],
+                                u[t],
+                                u2[t],
+                                v[t],
+                                vs[t],
+                                vi[t],
+                                vi2[t],
+                                vv[t]
                             ));
                         }
                     }
                 }
             }
         }
-        // The second synaptic current is never used by a lifchip export.
-        assert!(
-            vendor.isyn2.iter().flatten().all(|&x| x == 0),
-            "seed {seed}: I_syn2 moved"
-        );
     }
     eprintln!(
-        "xylosim agreement: {} nets (seeds {first}..{seed}), {neuron_ticks} neuron-ticks, \
-         {spikes} spikes, {multi} multi-spike neuron-ticks, {sat_u} saturating I_syn additions, \
-         {sat_v} saturated V_mem updates: {mismatches} mismatches",
+        "xylosim agreement: {} nets (seeds {first}..{seed}; {v2_nets} Xylo v2, {biased} with \
+         biases, {syn2_nets} with I_syn2 weights, {alias_neurons} alias neurons, {named} with a \
+         population after the named readout), {neuron_ticks} neuron-ticks, {spikes} spikes, \
+         {multi} multi-spike neuron-ticks, {syn2_ticks} neuron-ticks with I_syn2 != 0, {sat_u} \
+         saturating I_syn additions, {sat_v} saturated V_mem updates: {mismatches} mismatches",
         cases.len()
     );
     assert_eq!(mismatches, 0, "first: {}", first_error.unwrap_or_default());
     // The comparison must not be vacuous.
     assert!(spikes > 0 && multi > 0 && sat_u > 0 && sat_v > 0);
+    if cases.len() >= 50 {
+        assert!(
+            v2_nets > 0 && biased > 0 && syn2_nets > 0 && alias_neurons > 0 && syn2_ticks > 0,
+            "a feature was not exercised"
+        );
+        assert!(named > 0, "no net had a population after its named readout");
+    }
 }

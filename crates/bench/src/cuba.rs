@@ -242,6 +242,7 @@ fn sparse(
 ) -> Projection {
     let n = pairs.0.len();
     Projection {
+        current: 1,
         sign_mode: None,
         name: name.into(),
         from: from.into(),
@@ -278,6 +279,7 @@ pub fn generate(spec: &CubaSpec) -> Result<Net, CubaError> {
             bias_exp: Tensor::scalar(0.0),
             initial_u: Tensor::scalar(0.0),
             initial_v: Tensor::scalar(0.0),
+            current_decay_2: 0,
             refractory: 0,
         }),
     };

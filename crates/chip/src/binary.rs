@@ -16,13 +16,13 @@ use crate::{
 /// The first 8 bytes of `cores.bin`.
 pub(crate) const MAGIC: [u8; 8] = *b"LIFCHIPC";
 /// Version of the `cores.bin` layout.
-pub(crate) const VERSION: u32 = 3;
+pub(crate) const VERSION: u32 = 4;
 /// The `core` field of a section that belongs to no core.
 const GLOBAL: u32 = u32::MAX;
 const FILE_HEADER_BYTES: usize = 32;
 const SECTION_HEADER_BYTES: usize = 16;
 const CORE_HEADER_BYTES: usize = 36;
-const COMPARTMENT_BYTES: usize = 64;
+const COMPARTMENT_BYTES: usize = 68;
 /// `root_core` / `root_compartment` of a compartment that is not a partial sum.
 const NO_ROOT: u32 = u32::MAX;
 const AXON_BYTES: usize = 12;
@@ -180,6 +180,7 @@ pub(crate) fn encode(
             p.u32(root.2);
             p.i32(c.initial_u);
             p.i32(c.initial_v);
+            p.u32(c.current_decay_2);
             fanout += c.destinations.len();
         }
         out.section(b"CMPT", core.id, &p.0);
@@ -188,7 +189,8 @@ pub(crate) fn encode(
         let mut start = 0usize;
         for a in &core.axons {
             p.u16(a.group);
-            p.u16(0);
+            // Version 3's reserved field: the synaptic current, stored as 0 (I_syn) or 1.
+            p.u16(u16::from(a.current.saturating_sub(1)));
             p.usize32(start);
             p.usize32(a.synapses.len());
             start += a.synapses.len();
@@ -625,11 +627,13 @@ fn decode_core(
             partial_of: None,
             initial_u: 0,
             initial_v: 0,
+            current_decay_2: 0,
         };
         let start = f.u32();
         let count = f.u32();
         let root = (f.u32(), f.u32(), f.u32());
         let (initial_u, initial_v) = (f.i32(), f.i32());
+        let current_decay_2 = f.u32();
         let partial_of = match root {
             (NO_ROOT, NO_ROOT, NO_ROOT) => None,
             (core, compartment, group) => match u16::try_from(group) {
@@ -650,6 +654,7 @@ fn decode_core(
             partial_of,
             initial_u,
             initial_v,
+            current_decay_2,
             ..comp
         };
         if u64::from(start) != next {
@@ -686,13 +691,13 @@ fn decode_core(
     let mut next = 0u64;
     for a in 0..n_axon {
         let group = f.u16();
-        let reserved = f.u16();
+        let current = f.u16();
         let start = f.u32();
         let count = f.u32();
-        if reserved != 0 {
+        if current > 1 {
             return Err(err(
-                &format!("axons[{a}].reserved"),
-                format!("{reserved}; must be 0"),
+                &format!("axons[{a}].current"),
+                format!("{current}; must be 0 (I_syn) or 1 (I_syn2)"),
             ));
         }
         if u64::from(start) != next {
@@ -702,7 +707,7 @@ fn decode_core(
             ));
         }
         next += u64::from(count);
-        rows.push((group, count));
+        rows.push((group, current as u8 + 1, count));
     }
     if next != u64::from(n_syn) {
         return Err(err(
@@ -729,7 +734,7 @@ fn decode_core(
         bit: 0,
     };
     let mut axons = Vec::with_capacity(n_axon as usize);
-    for (group, count) in rows {
+    for (group, current, count) in rows {
         let synapses = (0..count)
             .map(|_| {
                 let compartment = bits.take(ibits) as u32;
@@ -740,7 +745,11 @@ fn decode_core(
                 }
             })
             .collect();
-        axons.push(Axon { group, synapses });
+        axons.push(Axon {
+            group,
+            current,
+            synapses,
+        });
     }
     let pad = (want * 8 - total_bits) as u32;
     if pad > 0 && bits.take(pad) != 0 {
@@ -792,6 +801,7 @@ mod tests {
             population: 1,
             neuron,
             current_decay: 100,
+            current_decay_2: 0,
             voltage_decay: 200,
             threshold: 1000,
             bias: -3,
@@ -837,6 +847,7 @@ mod tests {
                 axons: vec![
                     Axon {
                         group: 0,
+                        current: 1,
                         synapses: vec![
                             Synapse {
                                 compartment: 1,
@@ -850,6 +861,7 @@ mod tests {
                     },
                     Axon {
                         group: 1,
+                        current: 1,
                         synapses: vec![Synapse {
                             compartment: 0,
                             weight: 7,
@@ -935,8 +947,8 @@ mod tests {
         edit(&mut b, b"CMPT", |p| p[COMPARTMENT_BYTES + 36] = 5);
         check(&b, "compartments[1].fanout_start");
         let mut b = good.clone();
-        edit(&mut b, b"AXON", |p| p[2] = 1);
-        check(&b, "axons[0].reserved");
+        edit(&mut b, b"AXON", |p| p[2] = 2);
+        check(&b, "axons[0].current");
         let mut b = good.clone();
         edit(&mut b, b"AXON", |p| p[AXON_BYTES + 8] = 9);
         check(&b, "AXON synapse counts");

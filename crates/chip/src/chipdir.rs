@@ -15,7 +15,7 @@ use crate::{
 /// Name of the format, as written in `manifest.json`.
 pub const CHIPDIR_FORMAT: &str = "lifchip-chipdir";
 /// Version of the CHIPDIR format (manifest and `cores.bin` together).
-pub const CHIPDIR_VERSION: u32 = 3;
+pub const CHIPDIR_VERSION: u32 = 4;
 
 const MANIFEST: &str = "manifest.json";
 const TARGET: &str = "target.yaml";

@@ -28,7 +28,15 @@ pub struct Axon {
     /// Accumulator group: rows of one group are summed together and the sum is shifted by the
     /// group's weight exponent before it enters the current (one group per incoming projection).
     pub group: u16,
+    /// The synaptic current its synapses feed: 1, or 2 on targets with
+    /// `neuron.synaptic_currents: 2` (Xylo's `I_syn2`).
+    #[serde(default = "one_u8")]
+    pub current: u8,
     pub synapses: Vec<Synapse>,
+}
+
+fn one_u8() -> u8 {
+    1
 }
 
 impl Axon {
@@ -51,6 +59,9 @@ pub struct Compartment {
     /// Neuron index within its population.
     pub neuron: u32,
     pub current_decay: u32,
+    /// Decay of the second synaptic current (0 unless the target has two).
+    #[serde(default)]
+    pub current_decay_2: u32,
     pub voltage_decay: u32,
     /// Threshold mantissa (compared as `threshold << threshold_shift`).
     pub threshold: u32,

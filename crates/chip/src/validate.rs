@@ -432,10 +432,24 @@ fn check_core(
             Ok(())
         }
     };
+    // With `core.readout_neurons`, the readout population's compartments have their own budget.
+    let readout = if target.core.readout_neurons > 0 {
+        core.compartments
+            .iter()
+            .filter(|k| k.population == config.readout)
+            .count() as u64
+    } else {
+        0
+    };
     limit(
         Name::Plain("compartments"),
-        core.compartments.len() as u64,
+        core.compartments.len() as u64 - readout,
         u64::from(target.core.neurons),
+    )?;
+    limit(
+        Name::Plain("readout compartments"),
+        readout,
+        u64::from(target.core.readout_neurons),
     )?;
     limit(
         Name::Plain("axons"),
@@ -479,6 +493,16 @@ fn check_core(
                     "group {} does not exist ({} groups)",
                     axon.group,
                     core.group_exponents.len()
+                ),
+            ));
+        }
+        if axon.current == 0 || u32::from(axon.current) > target.neuron.synaptic_currents {
+            return Err(ChipError::invalid(
+                c,
+                format!("axons[{a}].current"),
+                format!(
+                    "{}; the target's neurons have synaptic currents 1..={}",
+                    axon.current, target.neuron.synaptic_currents
                 ),
             ));
         }
@@ -578,6 +602,15 @@ fn check_core(
             field("voltage_decay"),
             u64::from(comp.voltage_decay),
             decay_limit,
+        )?;
+        limit(
+            field("current_decay_2"),
+            u64::from(comp.current_decay_2),
+            if n.synaptic_currents > 1 {
+                decay_limit
+            } else {
+                0
+            },
         )?;
         if p.threshold_bits < 32 {
             limit(

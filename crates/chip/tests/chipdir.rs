@@ -55,6 +55,7 @@ fn random_config(target: &Target, seed: u64) -> ChipConfig {
         let axons = (0..n_axons)
             .map(|_| Axon {
                 group: rng.random_range(0..groups),
+                current: 1,
                 synapses: (0..rng.random_range(0..=n))
                     .map(|_| Synapse {
                         compartment: rng.random_range(0..n as u32),
@@ -71,6 +72,7 @@ fn random_config(target: &Target, seed: u64) -> ChipConfig {
                     population,
                     neuron,
                     current_decay: rng.random_range(0..4096),
+                    current_decay_2: 0,
                     voltage_decay: rng.random_range(0..4096),
                     threshold: rng.random_range(0..1 << 17),
                     bias: rng.random_range(-4096..4096),
@@ -294,6 +296,7 @@ fn writer_refuses_invalid_config() {
     let mut cfg = random_config(&tiny(), 3);
     cfg.cores[0].axons.push(Axon {
         group: 0,
+        current: 1,
         synapses: vec![Synapse {
             compartment: 99,
             weight: 1,
@@ -379,6 +382,7 @@ fn validation_names_core_and_field() {
             c.cores[0].group_exponents = vec![0];
             c.cores[0].axons = vec![Axon {
                 group: 0,
+                current: 1,
                 synapses: vec![
                     Synapse {
                         compartment: 0,
@@ -426,7 +430,7 @@ fn corrupt_files_are_refused_with_their_name() {
     let manifest = fs::read_to_string(dir.join("manifest.json")).unwrap();
     fs::write(
         dir.join("manifest.json"),
-        manifest.replace("\"version\": 3", "\"version\": 4"),
+        manifest.replace("\"version\": 4", "\"version\": 5"),
     )
     .unwrap();
     let msg = read_chipdir(&dir).unwrap_err().to_string();

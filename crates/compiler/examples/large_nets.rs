@@ -77,6 +77,7 @@ fn sheet_net(neurons: usize, synapses: usize) -> Net {
         }
         let n = w.len();
         net.projections.push(Projection {
+            current: 1,
             sign_mode: None,
             name: format!("local{l}"),
             from: net.populations[l].name.clone(),
@@ -130,6 +131,7 @@ fn recurrent_net(neurons: usize, synapses: usize) -> Net {
     }
     let count = w.len();
     net.projections.push(Projection {
+        current: 1,
         sign_mode: None,
         name: "recurrent".into(),
         from: "rec".into(),
@@ -144,6 +146,7 @@ fn recurrent_net(neurons: usize, synapses: usize) -> Net {
     });
     let inputs = 100 * 10;
     net.projections.push(Projection {
+        current: 1,
         sign_mode: None,
         name: "drive".into(),
         from: "in".into(),
@@ -237,6 +240,7 @@ fn paper_conv_net() -> Net {
     ];
     for (from, to, ops) in projections {
         net.projections.push(Projection {
+            current: 1,
             sign_mode: None,
             name: format!("{from}_{to}"),
             from: from.into(),

@@ -63,6 +63,8 @@ impl QuantizeOptions {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuantNeuron {
     pub current_decay: u32,
+    /// Decay of the second synaptic current (targets with `neuron.synaptic_currents: 2`).
+    pub current_decay_2: u32,
     pub voltage_decay: u32,
     pub threshold: u32,
     pub bias: Vec<i32>,
@@ -95,6 +97,8 @@ pub struct QuantProjection {
     pub from: usize,
     pub to: usize,
     pub weight_exp: i32,
+    /// The synaptic current of the target population it feeds (1 or 2).
+    pub current: u8,
     pub synapses: Fanin<i32>,
 }
 
@@ -336,6 +340,7 @@ pub fn quantize(
                 let bias = c.bias.broadcast(pop.size()).unwrap_or_default();
                 populations[pi].neuron = Some(QuantNeuron {
                     current_decay: c.current_decay,
+                    current_decay_2: c.current_decay_2,
                     voltage_decay: c.voltage_decay,
                     threshold: u32::try_from(c.threshold.max(0)).unwrap_or(u32::MAX),
                     bias: bias.iter().map(|&b| b as i32).collect(),
@@ -358,6 +363,7 @@ pub fn quantize(
                         from: index[pr.from.as_str()],
                         to: pi,
                         weight_exp: pr.weight_exp,
+                        current: pr.current,
                         synapses,
                     });
                     layers.insert(
@@ -563,6 +569,7 @@ fn quantize_float_population(
             from: index[pr.from.as_str()],
             to: pi,
             weight_exp: e,
+            current: 1,
             synapses,
         });
     }
@@ -589,6 +596,7 @@ fn quantize_float_population(
     };
     let neuron = QuantNeuron {
         current_decay: d.current_decay,
+        current_decay_2: 0,
         voltage_decay: d.voltage_decay,
         threshold: threshold as u32,
         bias_exp: vec![bias_exp; bias_mant.len()],
@@ -730,8 +738,33 @@ fn check_chip_units(
         DecayKind::Multiplicative => (1i64 << target.neuron.decay_bits.min(30)) - 1,
         DecayKind::Shift => 15,
     };
+    for &k in incoming {
+        let pr = &net.projections[k];
+        if u32::from(pr.current) > target.neuron.synaptic_currents {
+            violations.push(Violation {
+                kind: ViolationKind::SynapticCurrent,
+                place: format!("projection {}", pr.name),
+                value: u64::from(pr.current),
+                limit: u64::from(target.neuron.synaptic_currents),
+                hint: format!(
+                    "the target's neurons have {} synaptic current(s) (neuron.synaptic_currents)",
+                    target.neuron.synaptic_currents
+                ),
+            });
+        }
+    }
+    let mut push = |kind: ViolationKind, value: i64, limit: i64, hint: String| {
+        violations.push(Violation {
+            kind,
+            place: format!("population {}", pop.name),
+            value: value.unsigned_abs(),
+            limit: limit.unsigned_abs(),
+            hint,
+        })
+    };
     for (kind, v) in [
         (ViolationKind::CurrentDecay, c.current_decay),
+        (ViolationKind::CurrentDecay, c.current_decay_2),
         (ViolationKind::VoltageDecay, c.voltage_decay),
     ] {
         if i64::from(v) > decay_max {

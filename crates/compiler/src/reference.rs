@@ -7,7 +7,9 @@
 //! channels in ascending order, then neurons by (population, neuron) index; each source's
 //! spike count repeats its delivery.
 
-use lifchip_target::{Accumulate, DecayKind, Overflow, Reset, SpikeTest, Target, UpdateOrder};
+use lifchip_target::{
+    Accumulate, DecayKind, Overflow, Reset, SpikeTest, Target, UpdateOrder, VoltageUpdate,
+};
 
 use crate::{QuantNet, expand::Fanin};
 
@@ -151,6 +153,8 @@ pub fn run_reference(
     };
     let mut u: Vec<Vec<i64>> = initial(|q| &q.initial_u);
     let mut v: Vec<Vec<i64>> = initial(|q| &q.initial_v);
+    // The second synaptic current (`neuron.synaptic_currents: 2`; stays 0 otherwise).
+    let mut u2: Vec<Vec<i64>> = sizes.iter().map(|&n| vec![0; n]).collect();
     let mut refr: Vec<Vec<u32>> = sizes.iter().map(|&n| vec![0; n]).collect();
     let mut run = ReferenceRun {
         spikes: vec![Vec::with_capacity(ticks); npop],
@@ -201,60 +205,70 @@ pub fn run_reference(
                 }
             }
             let ubits = prec.current_bits;
-            let add_events = |u: &mut [i64], acc: &mut [Vec<i64>]| match dynamics.accumulate {
-                Accumulate::SumThenAdd => {
-                    for &(proj, post, w) in &events {
-                        let a = &mut acc[proj][post as usize];
-                        *a += w;
-                        if prec.accumulator_bits > 0 {
-                            *a = overflow(*a, prec.accumulator_bits, Overflow::Wrap);
-                        }
-                    }
-                    for (n, un) in u.iter_mut().enumerate() {
-                        let mut a_in = 0i64;
-                        for (proj, pr) in net.projections.iter().enumerate() {
-                            if pr.to == p {
-                                a_in += shift(acc[proj][n], pr.weight_exp);
-                                acc[proj][n] = 0;
+            let add_events =
+                |u: &mut [i64], u2: &mut [i64], acc: &mut [Vec<i64>]| match dynamics.accumulate {
+                    Accumulate::SumThenAdd => {
+                        for &(proj, post, w) in &events {
+                            let a = &mut acc[proj][post as usize];
+                            *a += w;
+                            if prec.accumulator_bits > 0 {
+                                *a = overflow(*a, prec.accumulator_bits, Overflow::Wrap);
                             }
                         }
-                        *un = overflow(
-                            *un + (a_in << prec.input_shift.min(40)),
-                            ubits,
-                            prec.current_overflow,
-                        );
+                        for (n, un) in u.iter_mut().enumerate() {
+                            let mut a_in = 0i64;
+                            for (proj, pr) in net.projections.iter().enumerate() {
+                                if pr.to == p {
+                                    a_in += shift(acc[proj][n], pr.weight_exp);
+                                    acc[proj][n] = 0;
+                                }
+                            }
+                            *un = overflow(
+                                *un + (a_in << prec.input_shift.min(40)),
+                                ubits,
+                                prec.current_overflow,
+                            );
+                        }
                     }
+                    Accumulate::PerEventSaturating => {
+                        for &(proj, post, w) in &events {
+                            let add = shift(w, net.projections[proj].weight_exp)
+                                << prec.input_shift.min(40);
+                            let un = if net.projections[proj].current == 2 {
+                                &mut u2[post as usize]
+                            } else {
+                                &mut u[post as usize]
+                            };
+                            *un = overflow(*un + add, ubits, prec.current_overflow);
+                        }
+                    }
+                };
+            let up = &mut u[p];
+            let u2p = &mut u2[p];
+            let decay_both = |up: &mut [i64], u2p: &mut [i64]| {
+                for x in up.iter_mut() {
+                    *x = decay(
+                        *x,
+                        params.current_decay,
+                        dynamics.current_decay_offset,
+                        target,
+                    );
                 }
-                Accumulate::PerEventSaturating => {
-                    for &(proj, post, w) in &events {
-                        let add =
-                            shift(w, net.projections[proj].weight_exp) << prec.input_shift.min(40);
-                        let un = &mut u[post as usize];
-                        *un = overflow(*un + add, ubits, prec.current_overflow);
-                    }
+                for x in u2p.iter_mut() {
+                    *x = decay(
+                        *x,
+                        params.current_decay_2,
+                        dynamics.current_decay_offset,
+                        target,
+                    );
                 }
             };
-            let up = &mut u[p];
             if dynamics.order == UpdateOrder::InputThenDecay {
-                add_events(up, &mut acc[p]);
-                for x in up.iter_mut() {
-                    *x = decay(
-                        *x,
-                        params.current_decay,
-                        dynamics.current_decay_offset,
-                        target,
-                    );
-                }
+                add_events(up, u2p, &mut acc[p]);
+                decay_both(up, u2p);
             } else {
-                for x in up.iter_mut() {
-                    *x = decay(
-                        *x,
-                        params.current_decay,
-                        dynamics.current_decay_offset,
-                        target,
-                    );
-                }
-                add_events(up, &mut acc[p]);
+                decay_both(up, u2p);
+                add_events(up, u2p, &mut acc[p]);
             }
             let max_spikes = if p == net.readout {
                 readout_max
@@ -272,21 +286,31 @@ pub fn run_reference(
                     *vn = 0;
                     continue;
                 }
-                let raw = decay(
+                let decayed = decay(
                     *vn,
                     params.voltage_decay,
                     dynamics.voltage_decay_offset,
                     target,
-                ) + up[n]
-                    + bias;
-                // With Lava's int32 registers (wrap_lava currents) the sum wraps to 32 bits
-                // before the voltage's own policy.
-                let raw = if prec.current_overflow == Overflow::WrapLava {
-                    i64::from(raw as i32)
+                );
+                let (vb, vo) = (prec.voltage_bits, prec.voltage_overflow);
+                if dynamics.voltage_update == VoltageUpdate::SaturatedDelta {
+                    // Xylo v2: the saturated change, the bias added to it, then v + change.
+                    // The negated decay step is a `voltage_bits` register (two's complement).
+                    let neg_step = overflow(decayed - *vn, vb, Overflow::Wrap);
+                    let change = overflow(up[n] + u2p[n] + neg_step, vb, vo);
+                    let change = overflow(change + bias, vb, vo);
+                    *vn = overflow(*vn + change, vb, vo);
                 } else {
-                    raw
-                };
-                *vn = overflow(raw, prec.voltage_bits, prec.voltage_overflow);
+                    let raw = decayed + up[n] + u2p[n] + bias;
+                    // With Lava's int32 registers (wrap_lava currents) the sum wraps to 32
+                    // bits before the voltage's own policy.
+                    let raw = if prec.current_overflow == Overflow::WrapLava {
+                        i64::from(raw as i32)
+                    } else {
+                        raw
+                    };
+                    *vn = overflow(raw, vb, vo);
+                }
                 let above = |x: i64| match dynamics.spike_test {
                     SpikeTest::Greater => x > vth,
                     SpikeTest::GreaterEqual => x >= vth,

@@ -37,6 +37,8 @@ pub enum ViolationKind {
     InitialU,
     InitialV,
     Refractory,
+    /// A projection feeds a synaptic current the target does not have.
+    SynapticCurrent,
 }
 
 impl ViolationKind {
@@ -61,6 +63,7 @@ impl ViolationKind {
             ViolationKind::InitialU => "initial_u",
             ViolationKind::InitialV => "initial_v",
             ViolationKind::Refractory => "refractory",
+            ViolationKind::SynapticCurrent => "synaptic_current",
         }
     }
 }

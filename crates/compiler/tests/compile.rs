@@ -192,6 +192,7 @@ fn pool_to_dense() -> lifchip_net::Net {
         0.3, 0.6, -0.9, 0.7,
     ];
     net.projections.push(lifchip_net::Projection {
+        current: 1,
         sign_mode: None,
         name: "p".into(),
         from: "in".into(),

@@ -23,6 +23,8 @@ use crate::{
 #[derive(Clone, Debug)]
 pub(crate) struct State {
     u: Vec<i64>,
+    /// The second synaptic current (empty unless `neuron.synaptic_currents: 2`).
+    u2: Vec<i64>,
     v: Vec<i64>,
     refr: Vec<u32>,
     /// Accumulator slots (sum-then-add), padded (see [`crate::synapses::U16_WINDOW`]); the
@@ -71,6 +73,7 @@ impl State {
         let slots = p.params.synaptic_delay.max(p.params.input_delay) as usize + 1;
         State {
             u: p.initial_u.clone(),
+            u2: vec![0; if p.params.two_currents { n } else { 0 }],
             v: p.initial_v.clone(),
             refr: vec![0; n],
             acc: vec![0; p.acc_len],
@@ -106,6 +109,7 @@ impl State {
     /// delay lines.
     pub fn reset(&mut self, p: &Program) {
         self.u.copy_from_slice(&p.initial_u);
+        self.u2.fill(0);
         self.v.copy_from_slice(&p.initial_v);
         self.refr.fill(0);
         self.acc[..self.slots].fill(0);
@@ -321,6 +325,11 @@ pub(crate) fn run(
             spike_ticks: Vec::new(),
             u: Vec::with_capacity(if record_state { ticks } else { 0 }),
             v: Vec::with_capacity(if record_state { ticks } else { 0 }),
+            u2: Vec::with_capacity(if record_state && p.params.two_currents {
+                ticks
+            } else {
+                0
+            }),
         });
     }
     let cycle = opts.mode == Mode::CycleAccurate;
@@ -555,6 +564,7 @@ fn deliver_events<const CYCLE: bool>(
     p: &Program,
     due: &[(u32, u32)],
     u: &mut [i64],
+    u2: &mut [i64],
     s_core_in: &mut [u64],
     s_core_syn: &mut [u64],
     overflow_u: &mut [u64],
@@ -572,7 +582,11 @@ fn deliver_events<const CYCLE: bool>(
             s_core_syn[c] += ops;
         }
         for &(k, add) in &p.ev[r.start..r.start + r.len as usize] {
-            let k = k as usize;
+            // `n + k` names compartment `k`'s second current.
+            let (u, k) = match (k as usize).checked_sub(u.len()) {
+                Some(k2) => (&mut *u2, k2),
+                None => (&mut *u, k as usize),
+            };
             for _ in 0..count {
                 let old = u[k];
                 let (y, changed) = match old.checked_add(add) {
@@ -625,7 +639,10 @@ fn tick<const CYCLE: bool>(
     if p.price_active {
         // Active pricing: what the compartment holds before this tick's input arrives.
         for (k, a) in s.active_pre.iter_mut().enumerate() {
-            *a = s.u[k] != 0 || s.v[k] != 0 || p.bias[k] != 0;
+            *a = s.u[k] != 0
+                || s.v[k] != 0
+                || p.bias[k] != 0
+                || s.u2.get(k).is_some_and(|&x| x != 0);
         }
     }
 
@@ -720,6 +737,9 @@ fn tick<const CYCLE: bool>(
                 for (u, &d) in s.u.iter_mut().zip(&p.u_decay) {
                     *u = decay(*u, d, par);
                 }
+                for (u, &d) in s.u2.iter_mut().zip(&p.u2_decay) {
+                    *u = decay(*u, d, par);
+                }
             }
             // Per-event accumulation is order dependent: ascending core, then axon index.
             s.due.sort_unstable();
@@ -727,6 +747,7 @@ fn tick<const CYCLE: bool>(
                 p,
                 &s.due,
                 &mut s.u,
+                &mut s.u2,
                 &mut s.core_in,
                 &mut s.core_syn,
                 &mut rec.overflow_u,
@@ -819,7 +840,7 @@ fn tick<const CYCLE: bool>(
         let per_active = u64::from(p.target.timing.cycles_per_active_neuron);
         for (k, &pre) in s.active_pre.iter().enumerate() {
             // Input arrived this tick iff the current moved off 0 (or it was not 0 before).
-            if pre || s.u[k] != 0 {
+            if pre || s.u[k] != 0 || s.u2.get(k).is_some_and(|&x| x != 0) {
                 rec.counts.active_neuron_updates += 1;
                 if CYCLE {
                     s.core_stage[p.comp_core[k] as usize] += per_active;
@@ -1207,6 +1228,9 @@ fn currents<const MULT: bool, const DTI: bool, const P: u8>(
             for (u, &d) in s.u.iter_mut().zip(&p.u_decay) {
                 *u = decay_k::<MULT>(*u, d, par.decay_bits, par.min_step);
             }
+            for (u, &d) in s.u2.iter_mut().zip(&p.u2_decay) {
+                *u = decay_k::<MULT>(*u, d, par.decay_bits, par.min_step);
+            }
         }
         return;
     }
@@ -1368,6 +1392,7 @@ fn voltages<const MULT: bool>(p: &Program, s: &mut State, rec: &mut Recorder) {
     let subtract = par.reset == Reset::Subtract;
     let State {
         u,
+        u2,
         v,
         refr,
         spikers,
@@ -1376,6 +1401,7 @@ fn voltages<const MULT: bool>(p: &Program, s: &mut State, rec: &mut Recorder) {
     let n = p.n_comp();
     spikers.clear();
     let ovf = &mut rec.comp_ovf_v;
+    let delta = par.saturated_delta;
     for k in 0..n {
         if refr[k] > 0 {
             // Refractory: the voltage is held at 0 and integrates nothing; u runs on.
@@ -1384,10 +1410,23 @@ fn voltages<const MULT: bool>(p: &Program, s: &mut State, rec: &mut Recorder) {
             continue;
         }
         let dv = decay_k::<MULT>(v[k], p.v_decay[k], bits, min_step);
-        let (mut x, changed) = if int32 {
-            add_ovf_v::<P_WRAP>(dv, u[k], p.bias[k], vb, vo, true) // policy taken from `vo`
+        // The synaptic input: `u`, plus the second current where there is one (`u2` holds at
+        // most 32-bit values, so the sum fits in 64 bits).
+        let i = u[k] + u2.get(k).copied().unwrap_or(0);
+        let (mut x, changed) = if delta {
+            // Xylo v2: the change `i - (v - decay(v))` through the voltage's overflow policy,
+            // then the bias added to it (again through the policy), then `v + change`. The
+            // negated decay step is a `voltage_bits` register: it wraps (only for `v` at its
+            // minimum with a shift of 0).
+            let neg_step = overflow64(dv - v[k], vb, Overflow::Wrap);
+            let (d, c1) = add_ovf(i, neg_step, 0, vb, vo);
+            let (d, c2) = add_ovf(d, p.bias[k], 0, vb, vo);
+            let (y, c3) = add_ovf(v[k], d, 0, vb, vo);
+            (y, c1 || c2 || c3)
+        } else if int32 {
+            add_ovf_v::<P_WRAP>(dv, i, p.bias[k], vb, vo, true) // policy taken from `vo`
         } else {
-            add_ovf(dv, u[k], p.bias[k], vb, vo)
+            add_ovf(dv, i, p.bias[k], vb, vo)
         };
         ovf[k] += u32::from(changed);
         let above = p.vth_test[k];
@@ -1451,7 +1490,7 @@ fn update<const CYCLE: bool>(
         policy_code(par.voltage_overflow),
     );
     with_kind!(mult, dti, up, currents::<_, _, _>(p, s, rec));
-    if !p.any_refractory && par.reset == Reset::Zero {
+    if !p.any_refractory && par.reset == Reset::Zero && !par.two_currents && !par.saturated_delta {
         with_kind!(mult, true, vp, voltages_simple_k::<_, _, _>(p, s, rec));
     } else if mult {
         voltages::<true>(p, s, rec);
@@ -1524,6 +1563,9 @@ fn update<const CYCLE: bool>(
         for (probe, &k) in rec.probes.iter_mut().zip(&rec.probe_comp) {
             probe.u.push(s.u[k as usize]);
             probe.v.push(s.v[k as usize]);
+            if let Some(&x) = s.u2.get(k as usize) {
+                probe.u2.push(x);
+            }
         }
     }
 }

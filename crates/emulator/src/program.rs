@@ -5,7 +5,7 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use lifchip_chip::{Axon, ChipConfig, validate, weight_format, xy_route};
-use lifchip_target::{Accumulate, DecayKind, Overflow, Reset, Target, UpdateOrder};
+use lifchip_target::{Accumulate, DecayKind, Overflow, Reset, Target, UpdateOrder, VoltageUpdate};
 
 use crate::{
     EmuError,
@@ -41,6 +41,10 @@ pub(crate) struct Params {
     pub accumulator_bits: u32,
     pub synaptic_delay: u32,
     pub input_delay: u32,
+    /// `neuron.synaptic_currents: 2`: a second current `u2` per compartment (per-event only).
+    pub two_currents: bool,
+    /// `neuron.voltage_update: saturated_delta` (Xylo v2).
+    pub saturated_delta: bool,
 }
 
 /// One node of a multicast tree: a router the packet visits.
@@ -85,6 +89,8 @@ pub(crate) struct Program {
     pub comp_pop: Vec<u32>,
     /// Multiplicative: the factor `2^decay_bits - d - offset` (at least 0); shift: `d`.
     pub u_decay: Vec<i64>,
+    /// The second current's decay (empty with one current).
+    pub u2_decay: Vec<i64>,
     pub v_decay: Vec<i64>,
     /// `threshold << threshold_shift`.
     pub vth: Vec<i64>,
@@ -372,6 +378,15 @@ fn check_target(t: &Target) -> Result<(), EmuError> {
         u32::MAX,
     )?;
     range("mesh.fifo_depth", t.mesh.fifo_depth, 1, u32::MAX)?;
+    range("neuron.synaptic_currents", n.synaptic_currents, 1, 2)?;
+    if n.synaptic_currents > 1 && n.accumulate != Accumulate::PerEventSaturating {
+        return Err(unsupported(
+            t,
+            "neuron.synaptic_currents",
+            n.synaptic_currents,
+            "1 with sum_then_add accumulation",
+        ));
+    }
     if t.num_cores() > MAX_MESH_CELLS {
         return Err(unsupported(
             t,
@@ -456,6 +471,8 @@ impl Program {
             accumulator_bits: p.accumulator_bits,
             synaptic_delay: n.synaptic_delay,
             input_delay: n.input_delay,
+            two_currents: n.synaptic_currents > 1,
+            saturated_delta: n.voltage_update == VoltageUpdate::SaturatedDelta,
         };
         let too_big =
             |what: &str| unsupported(t, what, "more than 2^32 - 1", "fewer (indices are 32-bit)");
@@ -470,7 +487,13 @@ impl Program {
         }
         comp_base.push(nc);
         axon_base.push(na);
-        if nc >= NONE as usize {
+        // With two currents, per-event synapses name `nc + k` for compartment `k`'s second one.
+        let comp_limit = if t.neuron.synaptic_currents > 1 {
+            NONE as usize / 2
+        } else {
+            NONE as usize
+        };
+        if nc >= comp_limit {
             return Err(too_big("compartments"));
         }
         if na >= NONE as usize {
@@ -496,6 +519,7 @@ impl Program {
             comp_core: Vec::with_capacity(nc),
             comp_pop: Vec::with_capacity(nc),
             u_decay: Vec::with_capacity(nc),
+            u2_decay: Vec::new(),
             v_decay: Vec::with_capacity(nc),
             vth: Vec::with_capacity(nc),
             bias: Vec::with_capacity(nc),
@@ -557,6 +581,10 @@ impl Program {
                 prog.comp_pop.push(comp.population);
                 prog.u_decay
                     .push(factor(comp.current_decay, n.current_decay_offset));
+                if prog.params.two_currents {
+                    prog.u2_decay
+                        .push(factor(comp.current_decay_2, n.current_decay_offset));
+                }
                 prog.v_decay
                     .push(factor(comp.voltage_decay, n.voltage_decay_offset));
                 prog.vth
@@ -631,8 +659,10 @@ impl Program {
                         lo: NONE,
                         core: c as u32,
                     });
+                    // The second current of compartment `k` is addressed as `nc + k`.
+                    let second = if axon.current == 2 { nc } else { 0 };
                     prog.ev.extend(axon.synapses.iter().map(|s| {
-                        let k = comp_base[c] + s.compartment as usize;
+                        let k = second + comp_base[c] + s.compartment as usize;
                         (k as u32, shift(i64::from(s.weight), e) << p.input_shift)
                     }));
                 }

@@ -184,6 +184,10 @@ pub struct NeuronProbe {
     pub u: Vec<i64>,
     /// `v` after each tick (with state probing; else empty).
     pub v: Vec<i64>,
+    /// The second synaptic current after each tick (state probing on a target with
+    /// `neuron.synaptic_currents: 2`; else empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub u2: Vec<i64>,
 }
 
 /// Everything one run measured.

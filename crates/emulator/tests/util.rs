@@ -57,6 +57,8 @@ pub fn loihi(weight_bits: u32) -> Target {
             refractory_max: 0,
             synaptic_delay: 1,
             input_delay: 1,
+            synaptic_currents: 1,
+            voltage_update: lifchip_target::VoltageUpdate::Direct,
         },
         timing: timing(),
         energy: energy(),
@@ -111,6 +113,8 @@ pub fn xylo() -> Target {
             refractory_max: 0,
             synaptic_delay: 1,
             input_delay: 0,
+            synaptic_currents: 2,
+            voltage_update: lifchip_target::VoltageUpdate::Direct,
         },
         timing: timing(),
         energy: energy(),
@@ -130,6 +134,7 @@ fn roomy_core() -> Core {
         },
         fanin_split: false,
         shared_kernels: false,
+        readout_neurons: 0,
     }
 }
 
@@ -242,6 +247,7 @@ pub fn build(net: &Net, target: &Target) -> ChipConfig {
                 population: l as u32 + 1,
                 neuron: i as u32,
                 current_decay: n.du,
+                current_decay_2: 0,
                 voltage_decay: n.dv,
                 threshold: n.vth,
                 bias: n.bias,
@@ -304,7 +310,11 @@ pub fn build(net: &Net, target: &Target) -> ChipConfig {
                     weight: w,
                 })
                 .collect();
-            cores[c].axons.push(Axon { group, synapses });
+            cores[c].axons.push(Axon {
+                group,
+                current: 1,
+                synapses,
+            });
             let d = Destination {
                 core: c as u32,
                 axon: a as u32,

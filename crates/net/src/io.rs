@@ -284,6 +284,7 @@ mod tests {
             neuron: lif(3),
         });
         net.projections.push(Projection {
+            current: 1,
             sign_mode: None,
             name: "in_h".into(),
             from: "in".into(),
@@ -300,6 +301,7 @@ mod tests {
             weight_exp: 0,
         });
         net.projections.push(Projection {
+            current: 1,
             sign_mode: None,
             name: "h_out".into(),
             from: "h".into(),
@@ -313,6 +315,7 @@ mod tests {
             weight_exp: 0,
         });
         net.projections.push(Projection {
+            current: 1,
             sign_mode: None,
             name: "h_h".into(),
             from: "h".into(),

@@ -65,6 +65,10 @@ fn default_gain() -> f32 {
 pub struct ChipLif {
     /// Current decay constant (12-bit `du` for multiplicative decay, a shift for shift decay).
     pub current_decay: u32,
+    /// Decay constant of the second synaptic current (`dash_syn_2`), on targets with
+    /// `neuron.synaptic_currents: 2`.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub current_decay_2: u32,
     /// Voltage decay constant (`dv`, or a shift).
     pub voltage_decay: u32,
     /// Threshold mantissa (`vth`).
@@ -349,6 +353,22 @@ pub struct Projection {
     /// weights' signs (all >= 0 excitatory, all <= 0 inhibitory, else mixed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sign_mode: Option<SignMode>,
+    /// The synaptic current of the target population this chip-unit projection feeds: 1, or 2
+    /// on a target with `neuron.synaptic_currents: 2` (Xylo's `I_syn2`).
+    #[serde(default = "one_u8", skip_serializing_if = "is_one")]
+    pub current: u8,
+}
+
+fn one_u8() -> u8 {
+    1
+}
+
+fn is_one(v: &u8) -> bool {
+    *v == 1
+}
+
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
 }
 
 /// Loihi's synapse sign modes (Lava's `SignMode`).
@@ -385,6 +405,11 @@ pub struct Net {
     pub description: String,
     pub populations: Vec<Population>,
     pub projections: Vec<Projection>,
+    /// The readout population (classification by its spike counts; on Xylo its neurons are
+    /// the readout neurons). Absent: the last population in file order that no projection
+    /// leaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readout: Option<String>,
     /// Free-form provenance (trainer config, seed, measured accuracy...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub meta: BTreeMap<String, String>,
@@ -399,6 +424,7 @@ impl Net {
             description: String::new(),
             populations: Vec::new(),
             projections: Vec::new(),
+            readout: None,
             meta: BTreeMap::new(),
         }
     }
@@ -423,8 +449,12 @@ impl Net {
         self.projections.iter().filter(move |p| p.to == name)
     }
 
-    /// The last population in file order that no projection leaves: the readout.
+    /// The readout population: the one `readout` names, else the last population in file
+    /// order that no projection leaves.
     pub fn output(&self) -> Option<&Population> {
+        if let Some(name) = &self.readout {
+            return self.population(name);
+        }
         let sources: BTreeSet<&str> = self.projections.iter().map(|p| p.from.as_str()).collect();
         self.populations
             .iter()
@@ -478,6 +508,15 @@ impl Net {
                 format!("net {:?}", self.name),
                 problems.join("\n  "),
             ));
+        }
+        if let Some(name) = &self.readout {
+            match self.population(name) {
+                None => problems.push(format!("readout {name:?} names no population")),
+                Some(p) if matches!(p.neuron, Neuron::Input) => problems.push(format!(
+                    "readout {name:?} is an input population (it has no neurons)"
+                )),
+                Some(_) => {}
+            }
         }
         let mut names = BTreeSet::new();
         for (k, p) in self.populations.iter().enumerate() {
@@ -626,6 +665,16 @@ impl Net {
                     if !any_chip && pr.sign_mode.is_some() {
                         problems.push(format!(
                             "{place}: sign_mode is for chip-unit (chip_lif) nets; a float net's signs come from training"
+                        ));
+                    }
+                    if !(1..=2).contains(&pr.current) {
+                        problems.push(format!(
+                            "{place}: current {} must be 1 or 2 (the synaptic current it feeds)",
+                            pr.current
+                        ));
+                    } else if !any_chip && pr.current != 1 {
+                        problems.push(format!(
+                            "{place}: current 2 is for chip-unit (chip_lif) nets"
                         ));
                     }
                 }

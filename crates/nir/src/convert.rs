@@ -548,6 +548,7 @@ pub fn to_net(graph: &NirGraph, options: &ImportOptions, path: &Path) -> Result<
             }
             names.insert(name.clone());
             net.projections.push(Projection {
+                current: 1,
                 sign_mode: None,
                 name,
                 from: c.source.clone(),
@@ -629,6 +630,7 @@ fn add_readout(
         };
         out_shape.get_or_insert(out);
         projections.push(Projection {
+            current: 1,
             sign_mode: None,
             name: format!("{name}.in{k}"),
             from: c.source.clone(),

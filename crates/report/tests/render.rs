@@ -17,6 +17,7 @@ fn compartment(population: u32, neuron: u32, destinations: Vec<Destination>) -> 
         population,
         neuron,
         current_decay: 1024,
+        current_decay_2: 0,
         voltage_decay: 256,
         threshold: 100,
         bias: 0,
@@ -33,6 +34,7 @@ fn compartment(population: u32, neuron: u32, destinations: Vec<Destination>) -> 
 fn axon(synapses: u32) -> Axon {
     Axon {
         group: 0,
+        current: 1,
         synapses: (0..synapses)
             .map(|k| Synapse {
                 compartment: k,

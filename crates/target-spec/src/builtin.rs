@@ -8,7 +8,13 @@ use crate::load::{load, parse};
 use crate::schema::Target;
 
 /// Names of the built-in targets, sorted.
-const NAMES: &[&str] = &["loihi-like", "tiny", "truenorth-like", "xylo-like"];
+const NAMES: &[&str] = &[
+    "loihi-like",
+    "tiny",
+    "truenorth-like",
+    "xylo-like",
+    "xylo-v2-like",
+];
 
 /// Their YAML, in the order of `NAMES`.
 const SOURCES: &[&str] = &[
@@ -16,6 +22,7 @@ const SOURCES: &[&str] = &[
     include_str!("../../../targets/tiny.yaml"),
     include_str!("../../../targets/truenorth-like.yaml"),
     include_str!("../../../targets/xylo-like.yaml"),
+    include_str!("../../../targets/xylo-v2-like.yaml"),
 ];
 
 /// The names of the built-in targets (`targets/NAME.yaml`), sorted.

@@ -33,7 +33,8 @@ pub use crate::{
     mesh::{Link, hops, xy_route},
     schema::{
         Accumulate, Core, DecayKind, Dynamics, Energy, ExponentScope, Mesh, Overflow, Precision,
-        Reset, SpikeTest, SynapseCost, Target, Timing, UpdateOrder, WeightEncoding, WeightExponent,
+        Reset, SpikeTest, SynapseCost, Target, Timing, UpdateOrder, VoltageUpdate, WeightEncoding,
+        WeightExponent,
     },
     table::schema_markdown,
 };

@@ -49,6 +49,10 @@ pub(crate) const RULES: &[Rule] = &[
         check: saturating_accumulate,
     },
     Rule {
+        doc: "`neuron.synaptic_currents: 2` needs `neuron.accumulate: per_event_saturating` (each event goes to the current its projection feeds).",
+        check: two_currents,
+    },
+    Rule {
         doc: "`core.fanin_split: true` needs `neuron.accumulate: sum_then_add` (partial sums are added before the current update; per-event saturation would depend on their order).",
         check: fanin_split_accumulate,
     },
@@ -279,6 +283,22 @@ fn multi_spike_reset(v: &Values, out: &mut Vec<Problem>) {
                 ),
             );
         }
+    }
+}
+
+fn two_currents(v: &Values, out: &mut Vec<Problem>) {
+    if v.u("neuron.synaptic_currents").is_some_and(|n| n > 1)
+        && v.e("neuron.accumulate") != Some("per_event_saturating")
+    {
+        push(
+            out,
+            v.problem(
+                "neuron.synaptic_currents",
+                "a second synaptic current needs `accumulate: per_event_saturating`".into(),
+                "1 with `accumulate: sum_then_add`".into(),
+                Some("set `neuron.synaptic_currents: 1`".into()),
+            ),
+        );
     }
 }
 

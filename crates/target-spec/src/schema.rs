@@ -88,6 +88,10 @@ pub struct Core {
     /// Convolution kernels may be stored once and shared (weight sharing).
     #[serde(default)]
     pub shared_kernels: bool,
+    /// Readout neurons per core, counted apart from `neurons` (Xylo: 8 readout neurons beside
+    /// its 1000 hidden ones). 0: the readout population shares the `neurons` budget.
+    #[serde(default)]
+    pub readout_neurons: u32,
 }
 
 /// How a stored weight maps to its value.
@@ -216,6 +220,18 @@ pub enum Reset {
     Subtract,
 }
 
+/// How step 3.3 (docs/core-model.md) forms the new voltage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoltageUpdate {
+    /// `v = ovf_v(decay(v) + u + bias)` (Loihi, Xylo v1).
+    #[default]
+    Direct,
+    /// Xylo v2: `dv = ovf_v(u - (v - decay(v)))`, `dv = ovf_v(dv + bias)`, `v = ovf_v(v + dv)`:
+    /// the bias is added to the saturated change before `v` is updated.
+    SaturatedDelta,
+}
+
 /// The spike condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -267,6 +283,14 @@ pub struct Dynamics {
     /// Ticks between an external input spike and its effect (Loihi: 1, Xylo: 0).
     #[serde(default = "one_u32")]
     pub input_delay: u32,
+    /// Synaptic currents per compartment (Xylo's hidden neurons: 2, `I_syn` and `I_syn2`);
+    /// a projection chooses the one it feeds, each decays with its own constant and `v`
+    /// integrates their sum. 2 needs `accumulate: per_event_saturating`.
+    #[serde(default = "one_u32")]
+    pub synaptic_currents: u32,
+    /// How the new voltage is formed (`direct`; Xylo v2: `saturated_delta`).
+    #[serde(default)]
+    pub voltage_update: VoltageUpdate,
 }
 
 /// The cycle model (see docs/core-model.md).

@@ -392,6 +392,16 @@ pub(crate) const FIELDS: &[Field] = &[
         "",
         "Convolution kernels may be stored once and shared (weight sharing).",
     ),
+    opt(
+        "core.readout_neurons",
+        Kind::Uint {
+            min: 0,
+            max: 1 << 24,
+        },
+        "0",
+        "neurons",
+        "Readout neurons per core, counted apart from `neurons` (Xylo: 8); 0: the readout population shares `neurons`.",
+    ),
     // precision
     req(
         "precision.weight_bits",
@@ -588,6 +598,20 @@ pub(crate) const FIELDS: &[Field] = &[
         "1",
         "ticks",
         "Ticks between an external input spike and its effect (Loihi: 1, Xylo: 0).",
+    ),
+    opt(
+        "neuron.synaptic_currents",
+        Kind::Uint { min: 1, max: 2 },
+        "1",
+        "",
+        "Synaptic currents per compartment (Xylo: 2, `I_syn` and `I_syn2`); a projection feeds one, each has its own decay, `v` integrates their sum. 2 needs `accumulate: per_event_saturating`.",
+    ),
+    opt(
+        "neuron.voltage_update",
+        Kind::Enum(&["direct", "saturated_delta"]),
+        "direct",
+        "",
+        "`direct`: `v = ovf(decay(v) + u + bias)`; `saturated_delta` (Xylo v2): `dv = ovf(u - (v - decay(v)))`, `dv = ovf(dv + bias)`, `v = ovf(v + dv)`.",
     ),
     // timing
     req(

@@ -481,6 +481,7 @@ impl Model {
             });
             let ops = stage.ops.iter().filter_map(linear_op).collect();
             net.projections.push(Projection {
+                current: 1,
                 sign_mode: None,
                 name: format!("{from}_{}", stage.name),
                 from: from.clone(),

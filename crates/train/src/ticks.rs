@@ -434,6 +434,7 @@ mod tests {
             neuron,
         });
         net.projections.push(Projection {
+            current: 1,
             sign_mode: None,
             name: "w".into(),
             from: "in".into(),
@@ -445,6 +446,7 @@ mod tests {
         });
         if let Some(w) = recurrent {
             net.projections.push(Projection {
+                current: 1,
                 sign_mode: None,
                 name: "r".into(),
                 from: "a".into(),

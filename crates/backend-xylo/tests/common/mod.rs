@@ -15,14 +15,15 @@ pub struct Case {
     pub ticks: usize,
 }
 
-/// A `xylo-like` variant with `weight_bits` signed weights.
-pub fn xylo_target(weight_bits: u32) -> Target {
-    let mut t = builtin("xylo-like").expect("built-in xylo-like");
+/// A `xylo-like` (`v2`: `xylo-v2-like`) variant with `weight_bits` signed weights.
+pub fn xylo_target(weight_bits: u32, v2: bool) -> Target {
+    let name = if v2 { "xylo-v2-like" } else { "xylo-like" };
+    let mut t = builtin(name).expect("built-in Xylo target");
     t.precision.weight_bits = weight_bits;
     t
 }
 
-fn chip_lif(rng: &mut StdRng, n: usize) -> Neuron {
+fn chip_lif(rng: &mut StdRng, n: usize, v2: bool) -> Neuron {
     // Small thresholds give many spikes per tick (up to 31), 0 the unbounded loop's cap,
     // large ones long integration and saturation of V.
     let threshold = match rng.random_range(0..10) {
@@ -31,14 +32,26 @@ fn chip_lif(rng: &mut StdRng, n: usize) -> Neuron {
         4..=7 => rng.random_range(200..=8000),
         _ => rng.random_range(8000..=32767),
     };
+    // Xylo v2 has a signed 16-bit bias per neuron: often none, often the extremes.
+    let bias = (0..n)
+        .map(|_| match rng.random_range(0..8) {
+            _ if !v2 => 0,
+            0..=2 => 0,
+            3 => -32768,
+            4 => 32767,
+            5 => rng.random_range(-300..=300),
+            _ => rng.random_range(-32768..=32767),
+        } as f32)
+        .collect();
     Neuron::ChipLif(ChipLif {
         current_decay: rng.random_range(0..=15),
         voltage_decay: rng.random_range(0..=15),
         threshold,
-        bias: Tensor::new(vec![n], vec![0.0; n]),
+        bias: Tensor::new(vec![n], bias),
         bias_exp: Tensor::scalar(0.0),
         initial_u: Tensor::scalar(0.0),
         initial_v: Tensor::scalar(0.0),
+        current_decay_2: rng.random_range(0..=15),
         refractory: 0,
     })
 }
@@ -64,13 +77,18 @@ fn dense(rng: &mut StdRng, rows: usize, cols: usize, lo: i64, hi: i64, density: 
     }
 }
 
-/// A random net for `xylo-like`: 1-16 inputs, 1-5 hidden populations (each with its own
-/// decays and threshold: per-neuron parameters on the chip), recurrent and backward hidden
-/// projections, a readout population of 1-8 neurons; one weight shift per Xylo matrix.
+/// A random net for `xylo-like` or (every other seed, roughly) `xylo-v2-like` with biases:
+/// 1-16 inputs, 1-5 hidden populations (each with its own decays, both currents' and the
+/// membrane's, and threshold: per-neuron parameters on the chip), recurrent and backward hidden
+/// projections each feeding I_syn or I_syn2, sometimes a second projection between the same
+/// populations (two weights per neuron pair: alias neurons in the export), a readout
+/// population of 1-8 neurons named in the net (sometimes not last in file order, with a
+/// population after it that no projection leaves); one weight shift per Xylo matrix.
 pub fn random_case(seed: u64) -> Option<Case> {
     let mut rng = StdRng::seed_from_u64(seed);
     let weight_bits = rng.random_range(1..=8);
-    let target = xylo_target(weight_bits);
+    let v2 = rng.random_bool(0.5);
+    let target = xylo_target(weight_bits, v2);
     let lifchip_target::WeightGrid { lo, hi, .. } =
         target.weight_grid(lifchip_target::SignClass::Mixed);
     let mut net = Net::new(format!("xylo-random-{seed}"));
@@ -85,7 +103,7 @@ pub fn random_case(seed: u64) -> Option<Case> {
     for h in 0..hidden_pops {
         let n = rng.random_range(1..=6usize);
         sizes.push(n);
-        let neuron = chip_lif(&mut rng, n);
+        let neuron = chip_lif(&mut rng, n, v2);
         net.populations.push(Population {
             name: format!("h{h}"),
             shape: vec![n],
@@ -93,7 +111,7 @@ pub fn random_case(seed: u64) -> Option<Case> {
         });
     }
     let outputs = rng.random_range(1..=8usize);
-    let readout = chip_lif(&mut rng, outputs);
+    let readout = chip_lif(&mut rng, outputs, v2);
     let (shift_in, shift_rec, shift_out) = (
         rng.random_range(0..=7),
         rng.random_range(0..=7),
@@ -104,6 +122,7 @@ pub fn random_case(seed: u64) -> Option<Case> {
     for (h, &size) in sizes.iter().enumerate() {
         if h == 0 || rng.random_bool(0.3) {
             net.projections.push(Projection {
+                current: rng.random_range(1..=2),
                 sign_mode: None,
                 name: format!("in_h{h}"),
                 from: "in".into(),
@@ -123,36 +142,66 @@ pub fn random_case(seed: u64) -> Option<Case> {
             } else {
                 0.15
             };
-            if rng.random_bool(p) {
-                net.projections.push(Projection {
-                    sign_mode: None,
-                    name: format!("h{from}_h{to}"),
-                    from: format!("h{from}"),
-                    to: format!("h{to}"),
-                    ops: vec![dense(&mut rng, sizes[to], sizes[from], lo, hi, density)],
-                    weight_exp: shift_rec,
-                });
+            // A second projection between the same populations: a neuron with two outgoing
+            // rows, the second on an alias neuron where they meet on one target and current.
+            let copies = if rng.random_bool(0.15) { 2 } else { 1 };
+            for copy in 0..copies {
+                if copy == 1 || rng.random_bool(p) {
+                    net.projections.push(Projection {
+                        current: rng.random_range(1..=2),
+                        sign_mode: None,
+                        name: format!("h{from}_h{to}_{copy}"),
+                        from: format!("h{from}"),
+                        to: format!("h{to}"),
+                        ops: vec![dense(&mut rng, sizes[to], sizes[from], lo, hi, density)],
+                        weight_exp: shift_rec,
+                    });
+                }
             }
         }
     }
-    // The readout: from the last hidden population and maybe others. It comes last in file
-    // order and has no outgoing projection, so it is the net's readout.
+    // The readout: from the last hidden population and maybe others (twice, sometimes),
+    // named in the net. Sometimes a hidden population that no projection leaves comes after
+    // it in file order, so that only the name makes `out` the readout.
     net.populations.push(Population {
         name: "out".into(),
         shape: vec![outputs],
         neuron: readout,
     });
+    net.readout = Some("out".into());
     for (from, &size) in sizes.iter().enumerate() {
-        if from + 1 == hidden_pops || rng.random_bool(0.3) {
-            net.projections.push(Projection {
-                sign_mode: None,
-                name: format!("h{from}_out"),
-                from: format!("h{from}"),
-                to: "out".into(),
-                ops: vec![dense(&mut rng, outputs, size, lo, hi, density)],
-                weight_exp: shift_out,
-            });
+        let copies = if rng.random_bool(0.15) { 2 } else { 1 };
+        for copy in 0..copies {
+            if copy == 1 || from + 1 == hidden_pops || rng.random_bool(0.3) {
+                net.projections.push(Projection {
+                    current: 1,
+                    sign_mode: None,
+                    name: format!("h{from}_out_{copy}"),
+                    from: format!("h{from}"),
+                    to: "out".into(),
+                    ops: vec![dense(&mut rng, outputs, size, lo, hi, density)],
+                    weight_exp: shift_out,
+                });
+            }
         }
+    }
+    if rng.random_bool(0.3) {
+        let n = rng.random_range(1..=4usize);
+        let neuron = chip_lif(&mut rng, n, v2);
+        net.populations.push(Population {
+            name: "sink".into(),
+            shape: vec![n],
+            neuron,
+        });
+        net.projections.push(Projection {
+            current: rng.random_range(1..=2),
+            sign_mode: None,
+            name: "h0_sink".into(),
+            from: "h0".into(),
+            to: "sink".into(),
+            ops: vec![dense(&mut rng, n, sizes[0], lo, hi, density)],
+            weight_exp: shift_rec,
+        });
     }
     let (mapped, _) = compile(&net, &target, &QuantizeOptions::default()).ok()?;
     let config = lifchip_backend_core::emit(&mapped, &target);

@@ -97,10 +97,13 @@ pub fn lower_bounds(net: &QuantNet, target: &Target) -> CoreBounds {
     // compartments when split; one otherwise, and then F > input_axons cannot be mapped).
     let axons = u64::from(target.core.input_axons).max(1);
     let (mut widest, mut compartments) = (u64::from(neurons > 0), 0u64);
+    // With `core.readout_neurons`, the readout population has its own per-core budget.
+    let mut readout_cores = 0;
     for (pi, pop) in net.populations.iter().enumerate() {
         if pop.neuron.is_none() {
             continue;
         }
+        let separate = target.core.readout_neurons > 0 && pi == net.readout;
         let incoming = incoming_projections(net, pi);
         let split = splittable(target);
         for n in 0..pop.size() {
@@ -110,12 +113,18 @@ pub fn lower_bounds(net: &QuantNet, target: &Target) -> CoreBounds {
                 .sum();
             let shares = fanin.div_ceil(axons).max(1);
             widest = widest.max(shares);
-            compartments += if split { shares } else { 1 };
+            let units = if split { shares } else { 1 };
+            if separate {
+                readout_cores += units;
+            } else {
+                compartments += units;
+            }
         }
     }
+    let readout_cores = div_ceil(readout_cores, u64::from(target.core.readout_neurons.max(1)));
     let rows = distinct_rows(net, target);
     CoreBounds {
-        by_neurons: div_ceil(compartments, u64::from(target.core.neurons)),
+        by_neurons: div_ceil(compartments, u64::from(target.core.neurons)).max(readout_cores),
         by_synapse_memory: div_ceil(rows.bits, target.core.synapse_memory_bits),
         by_synapse_memory_proven: div_ceil(
             if target.core.shared_kernels {

@@ -200,7 +200,7 @@ fn best_fit(net: &QuantNet, target: &Target, pops: &[usize]) -> Partition {
                 // tentative add, kept when it needs no new axon and undone otherwise.
                 for c in (first..cores.len()).rev() {
                     let core = &mut cores[c];
-                    if core.neurons.len() >= max_neurons {
+                    if !core.has_room(pi as u32, net.readout, target) {
                         continue;
                     }
                     // Without a profile, a core needing as many new axons as the best is no better.

@@ -54,6 +54,29 @@ pub struct CoreAssignment {
     pub synapse_bits: u64,
 }
 
+impl CoreAssignment {
+    /// Whether a neuron of population `pi` still fits this core's neuron budget: `core.neurons`
+    /// for all compartments, or, with `core.readout_neurons > 0`, `core.neurons` for the
+    /// others and `readout_neurons` for those of the readout population.
+    pub fn has_room(&self, pi: u32, readout: usize, target: &Target) -> bool {
+        let separate = target.core.readout_neurons;
+        if separate == 0 {
+            return self.neurons.len() < target.core.neurons as usize;
+        }
+        let is_readout = pi as usize == readout;
+        let same = self
+            .neurons
+            .iter()
+            .filter(|&&(p, _)| (p as usize == readout) == is_readout)
+            .count();
+        same < if is_readout {
+            separate
+        } else {
+            target.core.neurons
+        } as usize
+    }
+}
+
 /// A neuron whose fan-in is split over several compartments (`core.fanin_split`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SplitNeuron {

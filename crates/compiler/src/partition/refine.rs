@@ -19,7 +19,6 @@ pub(super) fn eliminate_cores(
     partition: &mut Partition,
     fills: &mut Vec<CoreFill>,
 ) {
-    let max_neurons = target.core.neurons as usize;
     let max_axons = target.core.input_axons as usize;
     let max_bits = target.core.synapse_memory_bits;
     let mut axons = Vec::new();
@@ -46,7 +45,7 @@ pub(super) fn eliminate_cores(
                 for (y, (core, fill)) in
                     partition.cores.iter_mut().zip(fills.iter_mut()).enumerate()
                 {
-                    if y == x || core.neurons.len() >= max_neurons {
+                    if y == x || !core.has_room(pi, net.readout, target) {
                         continue;
                     }
                     let before = Snapshot::of(core);

@@ -273,11 +273,25 @@ fn verify_core(
             rows[r].1.push((local as u32, w));
         }
     }
-    if core.neurons.len() > target.core.neurons as usize {
+    // With `core.readout_neurons`, the readout population's compartments have their own budget.
+    let separate = target.core.readout_neurons > 0;
+    let readout = core
+        .neurons
+        .iter()
+        .filter(|&&(p, _)| separate && p as usize == net.readout)
+        .count();
+    if core.neurons.len() - readout > target.core.neurons as usize {
         errors.push(VerifyError::Neurons {
             core: c,
-            neurons: core.neurons.len(),
+            neurons: core.neurons.len() - readout,
             limit: target.core.neurons,
+        });
+    }
+    if readout > target.core.readout_neurons as usize {
+        errors.push(VerifyError::Neurons {
+            core: c,
+            neurons: readout,
+            limit: target.core.readout_neurons,
         });
     }
     let axons = rows.len();

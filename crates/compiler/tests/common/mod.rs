@@ -55,6 +55,7 @@ pub fn mlp(sizes: &[usize], seed: u64) -> Net {
         });
         let weights = (0..w[0] * w[1]).map(|_| next() * 0.3).collect();
         net.projections.push(Projection {
+            current: 1,
             sign_mode: None,
             name: format!("p{k}"),
             from: net.populations[k].name.clone(),
@@ -93,6 +94,7 @@ pub fn pooled_net(k: usize, out: usize, seed: u64) -> Net {
     });
     let weights = (0..out * k * k).map(|_| next()).collect();
     net.projections.push(Projection {
+        current: 1,
         sign_mode: None,
         name: "p".into(),
         from: "in".into(),

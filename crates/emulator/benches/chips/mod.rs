@@ -74,6 +74,7 @@ pub fn chip(spec: &Spec) -> ChipConfig {
                 };
                 axons.push(Axon {
                     group,
+                    current: 1,
                     synapses: row(&mut rng, spec.compartments, len),
                 });
             }
@@ -83,6 +84,7 @@ pub fn chip(spec: &Spec) -> ChipConfig {
                     population: 1,
                     neuron: c * spec.compartments + k,
                     current_decay: 1024,
+                    current_decay_2: 0,
                     voltage_decay: 256,
                     threshold: 4000 + rng.below(8000),
                     bias: 0,
