@@ -333,14 +333,7 @@ impl Corpus {
     /// Writes `files` into `dir` (emptied first) and runs the parser on them. `Err` carries the
     /// message of a refusal and whether that message must name the file.
     pub fn run(&self, parser: Parser, dir: &Path, files: &Files) -> Result<(), Refusal> {
-        clear_dir(dir);
-        for (name, bytes) in files {
-            let p = dir.join(name);
-            if let Some(parent) = p.parent() {
-                std::fs::create_dir_all(parent).expect("a case directory");
-            }
-            std::fs::write(&p, bytes).expect("a case file");
-        }
+        write_files(dir, files);
         let reader = |e: &dyn std::fmt::Display| Refusal {
             message: e.to_string(),
             names_file: true,
@@ -429,6 +422,18 @@ impl Default for Corpus {
 pub struct Refusal {
     pub message: String,
     pub names_file: bool,
+}
+
+/// Empties `dir` and writes `files` into it (creating subdirectories).
+pub fn write_files(dir: &Path, files: &Files) {
+    clear_dir(dir);
+    for (name, bytes) in files {
+        let p = dir.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("a case directory");
+        }
+        std::fs::write(&p, bytes).expect("a case file");
+    }
 }
 
 fn clear_dir(dir: &Path) {
