@@ -132,6 +132,8 @@ fn every_command_creates_missing_parent_directories() {
             "a/b/c.chip",
             "--backend",
             "lava",
+            "--ticks",
+            "5",
             "--out",
             "l/m/lava",
         ],
