@@ -90,6 +90,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Runs cases `cases` of `parser` under `seed` in a fresh directory. A case over `limit` is
 /// recorded in [`Stats::slow`]; one over `hang` ends the process. `progress` is called every
 /// `every` cases.
+#[allow(clippy::too_many_arguments)]
 pub fn campaign(
     corpus: &Corpus,
     parser: Parser,

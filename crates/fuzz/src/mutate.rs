@@ -250,7 +250,7 @@ pub fn mutate_once(rng: &mut Rng, bytes: &mut Vec<u8>, others: &[&[u8]], flavor:
             let src: &[u8] = if others.is_empty() || rng.chance(30) {
                 &own
             } else {
-                *rng.pick(others)
+                rng.pick::<&[u8]>(others)
             };
             if !src.is_empty() {
                 let from = rng.below(src.len());
