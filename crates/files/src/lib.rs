@@ -6,6 +6,8 @@
 //!   `File::create` would give.
 //! - [`check_yaml_nesting`]: a linear-time guard run before a YAML document reaches serde, whose
 //!   parser takes time quadratic in the nesting depth (100,000 nested `[` took ~99 s).
+//! - [`clean_stale`]: temp files and directories a killed run left beside an output are removed
+//!   by the next write to the same place.
 //! - [`Fingerprint`]: the 64-bit content hash used for net fingerprints, target hashes in chip
 //!   manifests and sweep cache keys (FNV-1a, which does not depend on the Rust version, so
 //!   fingerprints written by one build are read by the next).
@@ -58,7 +60,9 @@ pub fn write_atomic_with(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut tmp = readable_tempfile(&dir, &format!(".{stem}."), ".tmp")?;
+    std::fs::create_dir_all(&dir)?;
+    clean_stale(path);
+    let mut tmp = readable_tempfile(&dir, &format!(".{stem}.p{}-", std::process::id()), ".tmp")?;
     fill(&mut tmp)?;
     tmp.flush()?;
     // A writer may have replaced the file behind the path (e.g. opened it by name): sync by path.
@@ -70,7 +74,9 @@ pub fn write_atomic_with(
 /// Writes a directory of files atomically: the files are written and synced in a staging
 /// directory beside `dir`, which then replaces `dir` (an existing `dir` is moved aside first and
 /// put back if the final rename fails). The caller decides beforehand whether an existing `dir`
-/// may be replaced. Staging and parked directories are named `.NAME.tmp-*` / `.NAME.old-*`.
+/// may be replaced. Staging and parked directories are named `.NAME.tmp-pPID-*` /
+/// `.NAME.old-pPID-*` (temp files of [`write_atomic`]: `.NAME.pPID-*.tmp`); [`clean_stale`]
+/// removes those of dead processes.
 pub fn write_dir_atomic(dir: &Path, files: &[(&str, &[u8])]) -> io::Result<()> {
     let parent = parent_dir(dir);
     let name = dir
@@ -78,8 +84,10 @@ pub fn write_dir_atomic(dir: &Path, files: &[(&str, &[u8])]) -> io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     std::fs::create_dir_all(&parent)?;
+    clean_stale(dir);
+    let pid = std::process::id();
     let mut builder = tempfile::Builder::new();
-    let prefix = format!(".{name}.tmp-");
+    let prefix = format!(".{name}.tmp-p{pid}-");
     builder.prefix(&prefix);
     #[cfg(unix)]
     {
@@ -98,7 +106,7 @@ pub fn write_dir_atomic(dir: &Path, files: &[(&str, &[u8])]) -> io::Result<()> {
         Ok(_) => {
             // Park the old directory in a second temporary directory (removed when it drops).
             let old = tempfile::Builder::new()
-                .prefix(&format!(".{name}.old-"))
+                .prefix(&format!(".{name}.old-p{pid}-"))
                 .tempdir_in(&parent)?;
             let parked = old.path().join(&name);
             std::fs::rename(dir, &parked)?;
@@ -113,6 +121,120 @@ pub fn write_dir_atomic(dir: &Path, files: &[(&str, &[u8])]) -> io::Result<()> {
     // The staging directory now lives at `dir`; keep it from being cleaned up.
     let _ = staging.keep();
     sync_dir(&parent)
+}
+
+/// Temp files and directories older than this are stale whoever made them (a fallback for
+/// names without a process id, or systems without `/proc`).
+pub const STALE_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// What a leftover beside an output is: which writer made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leftover {
+    /// A temp file of [`write_atomic`]: `.NAME.pPID-XXXXXX.tmp`.
+    File,
+    /// A staging directory of [`write_dir_atomic`]: `.NAME.tmp-pPID-XXXXXX`.
+    Staging,
+    /// A parked old directory of [`write_dir_atomic`]: `.NAME.old-pPID-XXXXXX`.
+    Parked,
+}
+
+/// The random part `tempfile` appends: 6 ASCII letters and digits.
+fn is_random(s: &str) -> bool {
+    s.len() == 6 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Parses `pPID-XXXXXX` (current names) or `XXXXXX` (names before the process id was added).
+fn parse_tail(tail: &str) -> Option<Option<u32>> {
+    if let Some(rest) = tail.strip_prefix('p')
+        && let Some((pid, random)) = rest.split_once('-')
+        && is_random(random)
+        && !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+    {
+        return pid.parse().ok().map(Some);
+    }
+    is_random(tail).then_some(None)
+}
+
+/// Whether `entry` (a file name in the output's directory) is a leftover of a write to
+/// `name`, and of which process.
+fn leftover(entry: &str, name: &str) -> Option<(Leftover, Option<u32>)> {
+    let rest = entry
+        .strip_prefix('.')?
+        .strip_prefix(name)?
+        .strip_prefix('.')?;
+    if let Some(tail) = rest.strip_prefix("tmp-") {
+        return parse_tail(tail).map(|pid| (Leftover::Staging, pid));
+    }
+    if let Some(tail) = rest.strip_prefix("old-") {
+        return parse_tail(tail).map(|pid| (Leftover::Parked, pid));
+    }
+    let tail = rest.strip_suffix(".tmp")?;
+    parse_tail(tail).map(|pid| (Leftover::File, pid))
+}
+
+/// Whether process `pid` is certainly gone: `/proc` is there and has no entry for it.
+fn process_gone(pid: u32) -> bool {
+    pid != std::process::id()
+        && Path::new("/proc/self").exists()
+        && !Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Removes what a killed or crashed run left beside the output `path`: temp files of
+/// [`write_atomic`] and staging or parked directories of [`write_dir_atomic`] for this very
+/// name, when the process that made them is gone or they are older than [`STALE_AGE`]. A
+/// parked directory holds the previous output when a run died between its two renames: it is
+/// put back first when nothing is at `path`. Anything else (other names, other patterns, live
+/// writers) is left alone; failures are ignored (a leftover is harmless).
+pub fn clean_stale(path: &Path) {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let dir = parent_dir(path);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(entry_name) = file_name.to_str() else {
+            continue;
+        };
+        if !entry_name.starts_with(&prefix) {
+            continue;
+        }
+        let Some((kind, pid)) = leftover(entry_name, &name) else {
+            continue;
+        };
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age > STALE_AGE);
+        if !(old || pid.is_some_and(process_gone)) {
+            continue;
+        }
+        let p = entry.path();
+        match kind {
+            Leftover::File if meta.is_file() => {
+                let _ = std::fs::remove_file(&p);
+            }
+            Leftover::Staging if meta.is_dir() => {
+                let _ = std::fs::remove_dir_all(&p);
+            }
+            Leftover::Parked if meta.is_dir() => {
+                let parked = p.join(&name);
+                if parked.symlink_metadata().is_ok() && path.symlink_metadata().is_err() {
+                    let _ = std::fs::rename(&parked, path);
+                }
+                let _ = std::fs::remove_dir_all(&p);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Makes a rename in `dir` durable. A no-op where directories cannot be opened (Windows).
@@ -231,6 +353,126 @@ impl Fingerprint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A process id no process has (above Linux's largest `pid_max`).
+    const DEAD: u32 = 4_000_000_000;
+
+    fn age(path: &Path, secs: u64) {
+        let when = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+        File::open(path).unwrap().set_modified(when).unwrap();
+    }
+
+    #[test]
+    fn leftovers_are_recognised_by_name() {
+        assert_eq!(
+            leftover(".c.chip.tmp-p12-aB3dE9", "c.chip"),
+            Some((Leftover::Staging, Some(12)))
+        );
+        assert_eq!(
+            leftover(".c.chip.old-Ab3dE9", "c.chip"),
+            Some((Leftover::Parked, None))
+        );
+        assert_eq!(
+            leftover(".r.json.p7-abcdef.tmp", "r.json"),
+            Some((Leftover::File, Some(7)))
+        );
+        assert_eq!(
+            leftover(".r.json.abcdef.tmp", "r.json"),
+            Some((Leftover::File, None))
+        );
+        for other in [
+            ".r.json.abcdefg.tmp",
+            ".r.json.p-abcdef.tmp",
+            ".r.json.pxy-abcdef.tmp",
+            ".r.json.tmp-mine",
+            ".r.jsonx.abcdef.tmp",
+            "r.json.abcdef.tmp",
+            ".r.json.abcdef.tmp.bak",
+        ] {
+            assert_eq!(leftover(other, "r.json"), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn the_next_write_removes_what_a_killed_run_left() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("r.json");
+        let dead_file = d.path().join(format!(".r.json.p{DEAD}-abc123.tmp"));
+        let live_file = d
+            .path()
+            .join(format!(".r.json.p{}-abc123.tmp", std::process::id()));
+        let old_legacy = d.path().join(".r.json.xyz789.tmp");
+        let new_legacy = d.path().join(".r.json.xyz788.tmp");
+        let not_ours = d.path().join(format!(".r.json.p{DEAD}-abc123.tmp.keep"));
+        let other_output = d.path().join(format!(".s.json.p{DEAD}-abc123.tmp"));
+        for p in [
+            &dead_file,
+            &live_file,
+            &old_legacy,
+            &new_legacy,
+            &not_ours,
+            &other_output,
+        ] {
+            std::fs::write(p, "partial").unwrap();
+        }
+        age(&old_legacy, 2 * STALE_AGE.as_secs());
+        write_atomic(&out, b"{}").unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"{}");
+        assert!(!dead_file.exists() && !old_legacy.exists());
+        for kept in [&live_file, &new_legacy, &not_ours, &other_output] {
+            assert!(kept.exists(), "{} was removed", kept.display());
+        }
+    }
+
+    #[test]
+    fn the_next_directory_write_removes_staging_and_restores_a_parked_output() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("c.chip");
+        // Killed while staging: a half-written staging directory.
+        let staging = d.path().join(format!(".c.chip.tmp-p{DEAD}-abc123"));
+        std::fs::create_dir(&staging).unwrap();
+        std::fs::write(staging.join("cores.bin"), "half").unwrap();
+        // Killed between the two renames: the previous output parked, nothing at `out`.
+        let parked = d.path().join(format!(".c.chip.old-p{DEAD}-abc123"));
+        std::fs::create_dir_all(parked.join("c.chip")).unwrap();
+        std::fs::write(parked.join("c.chip/manifest.json"), "previous").unwrap();
+        clean_stale(&out);
+        assert!(!staging.exists() && !parked.exists());
+        assert_eq!(
+            std::fs::read_to_string(out.join("manifest.json")).unwrap(),
+            "previous"
+        );
+        // A staging directory of a live writer stays; an old one without a process id goes.
+        let live = d
+            .path()
+            .join(format!(".c.chip.tmp-p{}-abc123", std::process::id()));
+        let old = d.path().join(".c.chip.tmp-abc124");
+        std::fs::create_dir(&live).unwrap();
+        std::fs::create_dir(&old).unwrap();
+        age(&old, 2 * STALE_AGE.as_secs());
+        write_dir_atomic(&out, &[("manifest.json", b"new")]).unwrap();
+        assert!(live.exists() && !old.exists());
+        assert_eq!(
+            std::fs::read_to_string(out.join("manifest.json")).unwrap(),
+            "new"
+        );
+        let names: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn missing_parent_directories_are_created() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("a/b/r.json");
+        write_atomic(&file, b"1").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"1");
+        let dir = d.path().join("c/d/x.chip");
+        write_dir_atomic(&dir, &[("f", b"2")]).unwrap();
+        assert_eq!(std::fs::read(dir.join("f")).unwrap(), b"2");
+    }
 
     #[test]
     fn fingerprint_is_fnv1a_64() {

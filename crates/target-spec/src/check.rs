@@ -437,6 +437,10 @@ pub(crate) fn did_you_mean<'a>(
     for c in candidates {
         let score = if c == norm {
             2.0
+        } else if norm.chars().count() > 10 * c.chars().count() {
+            // Far too long to be a typo of `c` (Jaro-Winkler stays below 0.82), and the edit
+            // distance takes time and memory proportional to the product of the lengths.
+            0.0
         } else {
             let jw = strsim::jaro_winkler(&norm, c);
             let dl = strsim::damerau_levenshtein(&norm, c);
@@ -730,6 +734,24 @@ mod tests {
                 .filter(|x: &f64| x.is_finite());
             assert_eq!(ours, serde, "{text}");
         }
+    }
+
+    #[test]
+    fn a_huge_unknown_value_is_refused_quickly() {
+        // Found by fuzzing (`lifchip-fuzz --parser target --seed 1 --case 94650`): a 500 KB
+        // enum value took 1.5 s (20 s on a loaded machine) in the edit distance of the hint.
+        let huge = format!("satur{}", "{\"a\":".repeat(200_000));
+        let started = std::time::Instant::now();
+        assert_eq!(did_you_mean(&huge, ["saturate", "wrap"]), None);
+        assert!(
+            started.elapsed().as_secs_f64() < 0.5,
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            did_you_mean("saturat", ["saturate", "wrap"]),
+            Some("saturate")
+        );
     }
 
     #[test]

@@ -378,7 +378,14 @@ impl TrainConfig {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<TrainConfig, TrainError> {
         let text = std::fs::read_to_string(path).map_err(TrainError::io(path))?;
-        Self::parse(&text, path)
+        Self::parse(&text, path).map_err(|e| match e {
+            TrainError::Config { field, message } => TrainError::ConfigFile {
+                path: path.to_path_buf(),
+                field,
+                message,
+            },
+            other => other,
+        })
     }
 
     /// The config as YAML (round-trips through [`TrainConfig::from_yaml_str`]).
@@ -608,6 +615,22 @@ mod tests {
     fn check_err(yaml: &str, expect: &str) {
         let e = TrainConfig::from_yaml_str(yaml).unwrap_err().to_string();
         assert!(e.contains(expect), "error {e:?} should contain {expect:?}");
+    }
+
+    #[test]
+    fn a_value_out_of_range_in_a_file_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cfg.yaml");
+        std::fs::write(
+            &path,
+            "epochs: 2\ninit_rms: -1\nlayers: [{kind: dense, units: 10}]\n",
+        )
+        .unwrap();
+        let e = TrainConfig::load(&path).unwrap_err();
+        assert!(matches!(e, TrainError::ConfigFile { .. }), "{e:?}");
+        let e = e.to_string();
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert!(e.contains("init_rms"), "{e}");
     }
 
     #[test]

@@ -16,6 +16,13 @@ pub enum TrainError {
     /// A config value is out of range or inconsistent; `field` names it (e.g. `layers[2].units`).
     #[error("config field `{field}`: {message}")]
     Config { field: String, message: String },
+    /// [`TrainError::Config`] of a config read from a file, which it names.
+    #[error("{path}: config field `{field}`: {message}")]
+    ConfigFile {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
     /// Reading or writing a file (config, CSV log, checkpoint folder).
     #[error("{path}: {source}")]
     Io {

@@ -77,6 +77,35 @@ pub fn run(args: DemoArgs) -> CliResult<()> {
     if images == 0 || args.ticks == 0 {
         crate::fail!("--images and --ticks must be at least 1");
     }
+    {
+        use crate::outputs::{Kind, Output, check};
+        let inside = args.out.as_ref().map(|d| {
+            [
+                d.join("demo.net"),
+                d.join("demo.chip"),
+                d.join("train-report.json"),
+                d.join("report.html"),
+            ]
+        });
+        let mut outs = Vec::new();
+        if let (Some(dir), Some([net, chip, train, html])) = (&args.out, &inside) {
+            outs.push(Output::new("--out", dir, Kind::Dir));
+            outs.push(Output::new("--out", net, Kind::Net));
+            outs.push(Output::new("--out", chip, Kind::ChipDir));
+            outs.push(Output::new("--out", train, Kind::File));
+            outs.push(Output::new("--out", html, Kind::File));
+        }
+        if let Some(p) = &args.json {
+            outs.push(Output::new("--json", p, Kind::File));
+        }
+        let target_file = std::path::Path::new(&args.target);
+        let ins: Vec<(&str, &std::path::Path)> = if target_file.is_file() {
+            vec![("--target", target_file)]
+        } else {
+            Vec::new()
+        };
+        check(&outs, &ins)?;
+    }
     let keep = args.out.clone();
     let scratch =
         tempfile::tempdir().map_err(|e| CliError(format!("cannot create a temp dir: {e}")))?;

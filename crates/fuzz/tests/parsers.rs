@@ -1,0 +1,130 @@
+//! Every parser, fed mutated inputs (flips, insertions, deletions, truncations, splices,
+//! extreme numbers, nesting bombs, non-UTF-8), returns a value or a typed error that names the
+//! file, never panics, and takes under 2 s per case. `LIFCHIP_FUZZ_CASES` changes the number of
+//! cases per parser (the long runs use the `lifchip-fuzz` binary, `docs/fuzzing.md`).
+
+use std::{sync::OnceLock, time::Duration};
+
+use lifchip_fuzz::{Corpus, Parser, campaign};
+
+fn corpus() -> &'static Corpus {
+    static CORPUS: OnceLock<Corpus> = OnceLock::new();
+    CORPUS.get_or_init(Corpus::new)
+}
+
+fn fuzz(parser: Parser, default_cases: u64) {
+    let cases = std::env::var("LIFCHIP_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_cases);
+    let stats = campaign(
+        corpus(),
+        parser,
+        0x15,
+        0..cases,
+        Duration::from_secs(2),
+        Duration::from_secs(20),
+        |_| {},
+        0,
+    );
+    eprintln!(
+        "{}: {} cases, {} accepted, {} refused, slowest {:.3} s (case {})",
+        parser.name(),
+        stats.cases,
+        stats.accepted,
+        stats.refused,
+        stats.max_time.as_secs_f64(),
+        stats.max_case
+    );
+    assert!(
+        stats.panics.is_empty(),
+        "{}: panics {:?}",
+        parser.name(),
+        stats.panics
+    );
+    assert!(
+        stats.unnamed.is_empty(),
+        "{}: refusals that do not name the file {:?}",
+        parser.name(),
+        stats.unnamed
+    );
+    assert!(
+        stats.slow.is_empty(),
+        "{}: cases over 2 s {:?}",
+        parser.name(),
+        stats.slow
+    );
+    // The mutations must reach both outcomes: a fuzz test that only ever sees refusals (or
+    // only acceptances) tests less than it seems.
+    assert!(
+        stats.refused > stats.cases / 4,
+        "{}: {stats:?}",
+        parser.name()
+    );
+    assert!(stats.accepted > 0, "{}: nothing accepted", parser.name());
+}
+
+#[test]
+fn net_yaml() {
+    fuzz(Parser::NetYaml, 600);
+}
+
+#[test]
+fn net_dir() {
+    fuzz(Parser::NetDir, 600);
+}
+
+#[test]
+fn spikes() {
+    fuzz(Parser::Spikes, 2000);
+}
+
+#[test]
+fn rate_profile() {
+    fuzz(Parser::RateProfile, 600);
+}
+
+#[test]
+fn train_config() {
+    fuzz(Parser::TrainConfig, 1000);
+}
+
+#[test]
+fn sweep_spec() {
+    fuzz(Parser::SweepSpec, 1000);
+}
+
+#[test]
+fn target() {
+    fuzz(Parser::Target, 1000);
+}
+
+#[test]
+fn nir() {
+    fuzz(Parser::Nir, 1000);
+}
+
+#[test]
+fn chip() {
+    fuzz(Parser::Chip, 600);
+}
+
+#[test]
+fn idx() {
+    fuzz(Parser::Idx, 600);
+}
+
+/// The same seed and case give the same input (a failure can be re-run alone).
+#[test]
+fn cases_are_reproducible() {
+    for p in Parser::ALL {
+        for case in [0, 1, 17, 999] {
+            assert_eq!(
+                corpus().case(p, 3, case),
+                corpus().case(p, 3, case),
+                "{p:?}"
+            );
+        }
+        assert_ne!(corpus().case(p, 3, 5), corpus().case(p, 4, 5), "{p:?}");
+    }
+}
