@@ -281,3 +281,79 @@ fn net_shapes_whose_product_overflows_are_refused() {
         run.stderr
     );
 }
+
+/// Issue 15: a negative weight or bias out of range is printed with its sign and the bound it
+/// broke (not its magnitude against the upper limit).
+#[test]
+fn violations_keep_the_sign_and_name_the_bound_broken() {
+    let dir = tempdir();
+    let hand = std::fs::read_to_string(root().join("examples/hand-written.yaml")).unwrap();
+    assert!(hand.contains("weights: [-120]") && hand.contains("bias: [0, 0]"));
+    let net = dir.path().join("signed.yaml");
+    std::fs::write(
+        &net,
+        hand.replace("weights: [-120]", "weights: [-120000]")
+            .replace("bias: [0, 0]", "bias: [-4097, 0]"),
+    )
+    .unwrap();
+    let json = dir.path().join("c.json");
+    let run = lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&dir.path().join("c.chip")),
+            "--json",
+            &path_str(&json),
+        ],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr.contains("weight is -120000 (limit -"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("bias is -4097 (limit -4096)"),
+        "{}",
+        run.stderr
+    );
+    let r = read_json(&json);
+    let weight = r["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["kind"] == "weight")
+        .unwrap();
+    assert_eq!(weight["value"], -120000);
+    assert!(weight["limit"].as_i64().unwrap() < 0, "{weight}");
+}
+
+/// Issue 15: a chip_lif population without `bias` takes the default (0), in a net file and in
+/// a net directory alike.
+#[test]
+fn chip_lif_without_bias_defaults_to_zero() {
+    let dir = tempdir();
+    let hand = std::fs::read_to_string(root().join("examples/hand-written.yaml")).unwrap();
+    let net = dir.path().join("nobias.yaml");
+    std::fs::write(&net, hand.replace("      bias: [0, 0]\n", "")).unwrap();
+    assert!(!std::fs::read_to_string(&net).unwrap().contains("bias"));
+    let chip = dir.path().join("c.chip");
+    lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&chip),
+        ],
+    )
+    .ok();
+}

@@ -108,6 +108,18 @@ pub enum StudyError {
         message: String,
     },
 
+    /// A rate in a rate profile is not a number of spikes per tick.
+    #[error(
+        "rate profile {}: {population}: rates[{index}]: rate {rate} is not a finite number of spikes per tick in [0, 1]",
+        path.display()
+    )]
+    ProfileRate {
+        path: PathBuf,
+        population: String,
+        index: usize,
+        rate: f32,
+    },
+
     /// The images do not have as many pixels as the chip has input channels.
     #[error(
         "the chip takes {inputs} input channels but the data has {rows}x{cols} = {} pixels per image",
