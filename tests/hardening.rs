@@ -357,3 +357,114 @@ fn chip_lif_without_bias_defaults_to_zero() {
     )
     .ok();
 }
+
+/// Issue 15: a label with no readout neuron names the data and the image, not a class count.
+#[test]
+fn a_label_beyond_the_readout_names_the_data_and_the_image() {
+    let dir = tempdir();
+    let chip = dir.path().join("hand.chip");
+    lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&root().join("examples/hand-written.yaml")),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&chip),
+        ],
+    )
+    .ok();
+    // Three 1x2 images (the net has 2 inputs and 2 readout neurons); image 2 is labelled 255.
+    let data = dir.path().join("bad-labels");
+    std::fs::create_dir(&data).unwrap();
+    let mut images = vec![0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2];
+    images.extend_from_slice(&[10, 200, 200, 10, 0, 0]);
+    let mut labels = vec![0, 0, 8, 1, 0, 0, 0, 3];
+    labels.extend_from_slice(&[0, 1, 255]);
+    for split in ["train", "t10k"] {
+        std::fs::write(data.join(format!("{split}-images-idx3-ubyte")), &images).unwrap();
+        std::fs::write(data.join(format!("{split}-labels-idx1-ubyte")), &labels).unwrap();
+    }
+    let run = lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--data",
+            &path_str(&data),
+            "--ticks",
+            "5",
+        ],
+    );
+    run.fails(1);
+    for want in ["bad-labels", "image 2", "label 255", "2 neurons"] {
+        assert!(run.stderr.contains(want), "lacks {want:?}: {}", run.stderr);
+    }
+    assert!(!run.stderr.contains("256 classes"), "{}", run.stderr);
+}
+
+/// Issue 15: an input population can be probed: its spike ticks are the input file's.
+#[test]
+fn input_populations_can_be_probed() {
+    let dir = tempdir();
+    let chip = dir.path().join("hand.chip");
+    lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&root().join("examples/hand-written.yaml")),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&chip),
+        ],
+    )
+    .ok();
+    let out = dir.path().join("e.json");
+    lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--input-spikes",
+            &path_str(&root().join("examples/hand-written-spikes.json")),
+            "--probe",
+            "in",
+            "--json",
+            &path_str(&out),
+        ],
+    )
+    .ok();
+    let probes = read_json(&out)["probes"].clone();
+    let ticks = |k: usize| -> Vec<u64> {
+        probes[k]["spike_ticks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(probes.as_array().unwrap().len(), 2, "{probes}");
+    assert_eq!(probes[0]["population"], "in");
+    assert_eq!(ticks(0), [0, 1, 2, 8, 9, 10]);
+    assert_eq!(ticks(1), [0, 1, 2, 3, 4, 5, 6, 7]);
+    let run = lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--input-spikes",
+            &path_str(&root().join("examples/hand-written-spikes.json")),
+            "--probe",
+            "nope",
+        ],
+    );
+    run.fails(1);
+    assert!(run.stderr.contains("in, out"), "{}", run.stderr);
+}

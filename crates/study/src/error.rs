@@ -131,11 +131,15 @@ pub enum StudyError {
         cols: usize,
     },
 
-    /// The data has more classes than the chip's readout population has neurons.
+    /// A label of the data has no neuron in the chip's readout population.
     #[error(
-        "the data has {classes} classes but the chip's readout population has {readout} neurons"
+        "image {image} (0-based) has label {label}, but the chip's readout population has {readout} neurons (labels 0..{readout})"
     )]
-    ClassesMismatch { classes: usize, readout: usize },
+    ClassesMismatch {
+        image: usize,
+        label: u8,
+        readout: usize,
+    },
 
     /// The downsampling factor does not divide the images.
     #[error("downsample: {factor} does not divide the {rows}x{cols} images; use a divisor of both")]
