@@ -468,3 +468,54 @@ fn input_populations_can_be_probed() {
     run.fails(1);
     assert!(run.stderr.contains("in, out"), "{}", run.stderr);
 }
+
+/// Issue 15: a serde error gives its location once, and a huge bad value is not echoed in full.
+#[test]
+fn config_errors_give_the_location_once_and_cut_long_values() {
+    let dir = tempdir();
+    let cfg = dir.path().join("cfg.yaml");
+    std::fs::write(&cfg, CONFIG.replace("units: 10", "units: -16")).unwrap();
+    let run = lifchip(dir.path(), &["train", "--config", &path_str(&cfg)]);
+    run.fails(1);
+    assert!(run.stderr.contains("-16"), "{}", run.stderr);
+    assert!(!run.stderr.contains(" at line "), "{}", run.stderr);
+    let huge = "x".repeat(2_000_000);
+    std::fs::write(
+        &cfg,
+        CONFIG.replace("seed: 1", &format!("seed: \"{huge}\"")),
+    )
+    .unwrap();
+    let run = lifchip(dir.path(), &["train", "--config", &path_str(&cfg)]);
+    run.fails(1);
+    assert!(
+        run.stderr.contains("seed") || run.stderr.contains("string"),
+        "{}",
+        &run.stderr[..run.stderr.len().min(300)]
+    );
+    assert!(
+        run.stderr.len() < 1000,
+        "{} bytes of stderr",
+        run.stderr.len()
+    );
+    assert!(run.stderr.contains('…'), "{}", run.stderr);
+    let net = dir.path().join("net.yaml");
+    std::fs::write(&net, format!("name: \"{huge}\"\npopulations: 7\n")).unwrap();
+    let run = lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "tiny",
+            "--out",
+            "c.chip",
+        ],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr.len() < 1000,
+        "{} bytes of stderr",
+        run.stderr.len()
+    );
+}
