@@ -469,7 +469,7 @@ fn leaf<'a>(value: &'a mut serde_json::Value, path: &[String]) -> &'a mut serde_
 
 /// `manifest` with `manifest_fnv1a64` recomputed, as someone editing on purpose would.
 fn reseal(manifest: &str) -> String {
-    let at = manifest.find("\"manifest_fnv1a64\": \"").unwrap() + 20;
+    let at = manifest.find("\"manifest_fnv1a64\": \"").unwrap() + 21;
     let mut text = manifest.to_string();
     text.replace_range(at..at + 16, "0000000000000000");
     let hash = format!("{:016x}", lifchip_files::Fingerprint::of(text.as_bytes()));
