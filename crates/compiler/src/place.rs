@@ -11,46 +11,40 @@ use crate::{Partition, QuantNet, Violation, ViolationKind};
 /// Which per-core limit the partition's cores fill: the one its fullest core uses the largest
 /// fraction of (", as core.neurons = 1000 holds at most 1000 of the net's 1008 neurons").
 fn binding_limit(partition: &Partition, target: &Target) -> String {
+    use crate::partition::CoreAssignment;
+    type Measure = fn(&CoreAssignment) -> u64;
     let c = &target.core;
-    let total = |f: &dyn Fn(&crate::partition::CoreAssignment) -> u64| -> u64 {
-        partition.cores.iter().map(f).sum()
-    };
-    let limits: [(
-        &str,
-        u64,
-        &dyn Fn(&crate::partition::CoreAssignment) -> u64,
-        &str,
-    ); 3] = [
+    let limits: [(&str, u64, Measure, &str); 3] = [
         (
             "core.neurons",
             u64::from(c.neurons),
-            &|k| k.neurons.len() as u64,
+            |k| k.neurons.len() as u64,
             "compartments",
         ),
         (
             "core.input_axons",
             u64::from(c.input_axons),
-            &|k| k.axons.len() as u64,
+            |k| k.axons.len() as u64,
             "input axons",
         ),
         (
             "core.synapse_memory_bits",
             c.synapse_memory_bits,
-            &|k| k.synapse_bits,
+            |k| k.synapse_bits,
             "synapse bits",
         ),
     ];
-    let fullness = |limit: u64, f: &dyn Fn(&crate::partition::CoreAssignment) -> u64| {
-        partition.cores.iter().map(f).max().unwrap_or(0) as f64 / limit.max(1) as f64
-    };
+    let most = |f: Measure| partition.cores.iter().map(f).max().unwrap_or(0);
+    let fullness =
+        |(_, limit, f, _): &(&str, u64, Measure, &str)| most(*f) as f64 / (*limit).max(1) as f64;
     limits
         .iter()
-        .max_by(|a, b| fullness(a.1, a.2).total_cmp(&fullness(b.1, b.2)))
-        .map(|(name, limit, f, what)| {
-            let most = partition.cores.iter().map(|k| f(k)).max().unwrap_or(0);
+        .max_by(|a, b| fullness(a).total_cmp(&fullness(b)))
+        .map(|&(name, limit, f, what)| {
             format!(
-                ": {name} = {limit} is the per-core limit that forces the extra cores (the fullest core holds {most} {what}; {} in all)",
-                total(*f)
+                ": {name} = {limit} is the per-core limit that forces the extra cores (the fullest core holds {} {what}; {} in all)",
+                most(f),
+                partition.cores.iter().map(f).sum::<u64>()
             )
         })
         .unwrap_or_default()
