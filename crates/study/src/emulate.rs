@@ -203,7 +203,7 @@ pub fn emulate_dataset(
         .labels
         .iter()
         .enumerate()
-        .find(|(_, &l)| usize::from(l) >= readout)
+        .find(|(_, l)| usize::from(**l) >= readout)
     {
         return Err(StudyError::ClassesMismatch {
             image,
