@@ -281,3 +281,241 @@ fn net_shapes_whose_product_overflows_are_refused() {
         run.stderr
     );
 }
+
+/// Issue 15: a negative weight or bias out of range is printed with its sign and the bound it
+/// broke (not its magnitude against the upper limit).
+#[test]
+fn violations_keep_the_sign_and_name_the_bound_broken() {
+    let dir = tempdir();
+    let hand = std::fs::read_to_string(root().join("examples/hand-written.yaml")).unwrap();
+    assert!(hand.contains("weights: [-120]") && hand.contains("bias: [0, 0]"));
+    let net = dir.path().join("signed.yaml");
+    std::fs::write(
+        &net,
+        hand.replace("weights: [-120]", "weights: [-120000]")
+            .replace("bias: [0, 0]", "bias: [-4097, 0]"),
+    )
+    .unwrap();
+    let json = dir.path().join("c.json");
+    let run = lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&dir.path().join("c.chip")),
+            "--json",
+            &path_str(&json),
+        ],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr.contains("weight is -120000 (limit -"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("bias is -4097 (limit -4096)"),
+        "{}",
+        run.stderr
+    );
+    let r = read_json(&json);
+    let weight = r["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["kind"] == "weight")
+        .unwrap();
+    assert_eq!(weight["value"], -120000);
+    assert!(weight["limit"].as_i64().unwrap() < 0, "{weight}");
+}
+
+/// Issue 15: a chip_lif population without `bias` takes the default (0), in a net file and in
+/// a net directory alike.
+#[test]
+fn chip_lif_without_bias_defaults_to_zero() {
+    let dir = tempdir();
+    let hand = std::fs::read_to_string(root().join("examples/hand-written.yaml")).unwrap();
+    let net = dir.path().join("nobias.yaml");
+    std::fs::write(&net, hand.replace("      bias: [0, 0]\n", "")).unwrap();
+    assert!(!std::fs::read_to_string(&net).unwrap().contains("bias"));
+    let chip = dir.path().join("c.chip");
+    lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&chip),
+        ],
+    )
+    .ok();
+}
+
+/// Issue 15: a label with no readout neuron names the data and the image, not a class count.
+#[test]
+fn a_label_beyond_the_readout_names_the_data_and_the_image() {
+    let dir = tempdir();
+    let chip = dir.path().join("hand.chip");
+    lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&root().join("examples/hand-written.yaml")),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&chip),
+        ],
+    )
+    .ok();
+    // Three 1x2 images (the net has 2 inputs and 2 readout neurons); image 2 is labelled 255.
+    let data = dir.path().join("bad-labels");
+    std::fs::create_dir(&data).unwrap();
+    let mut images = vec![0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2];
+    images.extend_from_slice(&[10, 200, 200, 10, 0, 0]);
+    let mut labels = vec![0, 0, 8, 1, 0, 0, 0, 3];
+    labels.extend_from_slice(&[0, 1, 255]);
+    for split in ["train", "t10k"] {
+        std::fs::write(data.join(format!("{split}-images-idx3-ubyte")), &images).unwrap();
+        std::fs::write(data.join(format!("{split}-labels-idx1-ubyte")), &labels).unwrap();
+    }
+    let run = lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--data",
+            &path_str(&data),
+            "--ticks",
+            "5",
+        ],
+    );
+    run.fails(1);
+    for want in ["bad-labels", "image 2", "label 255", "2 neurons"] {
+        assert!(run.stderr.contains(want), "lacks {want:?}: {}", run.stderr);
+    }
+    assert!(!run.stderr.contains("256 classes"), "{}", run.stderr);
+}
+
+/// Issue 15: an input population can be probed: its spike ticks are the input file's.
+#[test]
+fn input_populations_can_be_probed() {
+    let dir = tempdir();
+    let chip = dir.path().join("hand.chip");
+    lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&root().join("examples/hand-written.yaml")),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&chip),
+        ],
+    )
+    .ok();
+    let out = dir.path().join("e.json");
+    lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--input-spikes",
+            &path_str(&root().join("examples/hand-written-spikes.json")),
+            "--probe",
+            "in",
+            "--json",
+            &path_str(&out),
+        ],
+    )
+    .ok();
+    let probes = read_json(&out)["probes"].clone();
+    let ticks = |k: usize| -> Vec<u64> {
+        probes[k]["spike_ticks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(probes.as_array().unwrap().len(), 2, "{probes}");
+    assert_eq!(probes[0]["population"], "in");
+    assert_eq!(ticks(0), [0, 1, 2, 8, 9, 10]);
+    assert_eq!(ticks(1), [0, 1, 2, 3, 4, 5, 6, 7]);
+    let run = lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--input-spikes",
+            &path_str(&root().join("examples/hand-written-spikes.json")),
+            "--probe",
+            "nope",
+        ],
+    );
+    run.fails(1);
+    assert!(run.stderr.contains("in, out"), "{}", run.stderr);
+}
+
+/// Issue 15: a serde error gives its location once, and a huge bad value is not echoed in full.
+#[test]
+fn config_errors_give_the_location_once_and_cut_long_values() {
+    let dir = tempdir();
+    let cfg = dir.path().join("cfg.yaml");
+    std::fs::write(&cfg, CONFIG.replace("units: 10", "units: -16")).unwrap();
+    let run = lifchip(dir.path(), &["train", "--config", &path_str(&cfg)]);
+    run.fails(1);
+    assert!(run.stderr.contains("-16"), "{}", run.stderr);
+    assert!(!run.stderr.contains(" at line "), "{}", run.stderr);
+    let huge = "x".repeat(2_000_000);
+    std::fs::write(
+        &cfg,
+        CONFIG.replace("seed: 1", &format!("seed: \"{huge}\"")),
+    )
+    .unwrap();
+    let run = lifchip(dir.path(), &["train", "--config", &path_str(&cfg)]);
+    run.fails(1);
+    assert!(
+        run.stderr.contains("seed") || run.stderr.contains("string"),
+        "{}",
+        &run.stderr[..run.stderr.len().min(300)]
+    );
+    assert!(
+        run.stderr.len() < 1000,
+        "{} bytes of stderr",
+        run.stderr.len()
+    );
+    assert!(run.stderr.contains('…'), "{}", run.stderr);
+    let net = dir.path().join("net.yaml");
+    std::fs::write(&net, format!("name: \"{huge}\"\npopulations: 7\n")).unwrap();
+    let run = lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "tiny",
+            "--out",
+            "c.chip",
+        ],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr.len() < 1000,
+        "{} bytes of stderr",
+        run.stderr.len()
+    );
+}

@@ -182,6 +182,7 @@ fn a_profile_of_another_net_is_refused() {
     let run = compile(dir.path(), &net, &target, Some("other.json"));
     run.fails(1);
     for part in [
+        "--profile other.json",
         "rate profile",
         "rate_profile",
         "another net",
@@ -189,9 +190,48 @@ fn a_profile_of_another_net_is_refused() {
     ] {
         assert!(run.stderr.contains(part), "lacks {part:?}: {}", run.stderr);
     }
+    // Fingerprints are not a value and a limit.
+    assert!(!run.stderr.contains("(limit"), "{}", run.stderr);
     assert!(!dir.path().join("net.chip").exists());
     let report = read_json(&dir.path().join("c.json"));
     assert_eq!(report["violations"][0]["kind"], "rate_profile");
+}
+
+#[test]
+fn absurd_rates_are_refused_with_their_index() {
+    let dir = tempdir();
+    let net = float_net(dir.path(), "mlp.yaml", 0.0);
+    let target = small_core_target(dir.path());
+    profile(dir.path(), &net, "good.json", &[]).ok();
+    let good = read_json(&dir.path().join("good.json"));
+    for (i, rate) in [
+        serde_json::json!(-5.0),
+        serde_json::json!(1e20),
+        serde_json::json!(1.5),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut bad = good.clone();
+        bad["populations"][1]["rates"][3] = rate.clone();
+        let file = format!("bad{i}.json");
+        std::fs::write(dir.path().join(&file), bad.to_string()).unwrap();
+        let run = compile(dir.path(), &net, &target, Some(&file));
+        run.fails(1);
+        for want in [
+            file.as_str(),
+            "populations[1]",
+            "rates[3]",
+            "spikes per tick",
+        ] {
+            assert!(
+                run.stderr.contains(want),
+                "{rate}: lacks {want:?}: {}",
+                run.stderr
+            );
+        }
+    }
+    assert!(!dir.path().join("net.chip").exists());
 }
 
 #[test]

@@ -255,6 +255,16 @@ fn sweep_spec_errors_name_file_line_and_column() {
             "bad.yaml:4:",
             "whole number of ticks",
         ),
+        (
+            "net: x.net\ntarget: loihi-like\naxes:\n  ticks: [10, 2000000]\n",
+            "bad.yaml:4:",
+            "ticks in [1, 1000000]",
+        ),
+        (
+            "net: x.net\ntarget: loihi-like\nticks: 4000000000\naxes:\n  precision.weight_bits: [2]\n",
+            "bad.yaml:3:1:",
+            "4000000000 is not a number of ticks in [1, 1000000]",
+        ),
     ];
     for (text, at, what) in cases {
         std::fs::write(&spec, text).unwrap();
@@ -271,4 +281,36 @@ fn sweep_spec_errors_name_file_line_and_column() {
             run.stderr
         );
     }
+}
+
+/// Issue 15: axis values that make no valid target fail the run (exit 1) and the summary says
+/// how many; a point that merely does not fit is a result, not an error.
+#[test]
+fn invalid_axis_values_fail_the_run() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("tiny.yaml"), TINY_CONFIG).unwrap();
+    let spec = "title: bad values\ntrain: tiny.yaml\ndownsample: 4\nmode: grid\ntarget: loihi-like\naxes:\n  core.neurons: [1024, [4, 99], {}, 1e308]\nsamples: 10\nticks: 10\n";
+    std::fs::write(dir.path().join("study.yaml"), spec).unwrap();
+    let run = lifchip(
+        dir.path(),
+        &["sweep", "--spec", "study.yaml", "--out", "out"],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr
+            .contains("3 of 4 points have an axis value that makes no valid target"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout.matches("failed:").count(), 3, "{}", run.stdout);
+    let summary = read_json(&dir.path().join("out/summary.json"));
+    assert_eq!(summary["invalid"], 3);
+    let results = read_json(&dir.path().join("out/results.json"));
+    let invalid: Vec<bool> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["invalid_value"].as_bool().unwrap_or(false))
+        .collect();
+    assert_eq!(invalid.iter().filter(|&&b| b).count(), 3, "{invalid:?}");
 }

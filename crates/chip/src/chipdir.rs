@@ -35,6 +35,43 @@ struct Manifest {
     cores_bin: FileRef,
     cores: Vec<CoreSummary>,
     populations: Vec<PopulationSummary>,
+    /// FNV-1a 64 (16 hex digits) of this manifest as the writer writes it, with this field
+    /// set to [`UNSEALED`]: every other field (`input_rate`, `readout`, …) is covered.
+    manifest_fnv1a64: String,
+}
+
+/// The value `manifest_fnv1a64` holds while the manifest's own hash is computed.
+const UNSEALED: &str = "0000000000000000";
+
+/// Longest value a message echoes from a file.
+const ECHO_CHARS: usize = 80;
+
+/// `text`, cut to [`ECHO_CHARS`] characters with "…" when longer.
+fn echo(text: &str) -> String {
+    match text.char_indices().nth(ECHO_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// The manifest's bytes as the writer writes them, `manifest_fnv1a64` included.
+fn seal(manifest: &mut Manifest) -> Result<Vec<u8>, ChipError> {
+    let pretty = |m: &Manifest| {
+        serde_json::to_vec_pretty(m)
+            .map(|mut bytes| {
+                bytes.push(b'\n');
+                bytes
+            })
+            .map_err(|e| {
+                ChipError::invalid(None, "manifest", format!("cannot be written as JSON: {e}"))
+            })
+    };
+    manifest.manifest_fnv1a64 = UNSEALED.to_string();
+    manifest.manifest_fnv1a64 = format!(
+        "{:016x}",
+        lifchip_files::Fingerprint::of(&pretty(manifest)?)
+    );
+    pretty(manifest)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -137,13 +174,28 @@ fn encode(config: &ChipConfig) -> Result<Files, ChipError> {
         &config.cores,
         weights.field_bits,
     );
-    let manifest = Manifest {
+    let manifest = manifest_bytes(config, &target, &cores, weights.field_bits)?;
+    Ok(Files {
+        manifest,
+        target,
+        cores,
+    })
+}
+
+/// `manifest.json`'s bytes for `config` whose other two files are `target` and `cores`.
+fn manifest_bytes(
+    config: &ChipConfig,
+    target: &[u8],
+    cores: &[u8],
+    field_bits: u32,
+) -> Result<Vec<u8>, ChipError> {
+    let mut manifest = Manifest {
         format: CHIPDIR_FORMAT.to_string(),
         version: CHIPDIR_VERSION,
         target: TargetRef {
             name: config.target.name.clone(),
             file: TARGET.to_string(),
-            fnv1a64: format!("{:016x}", lifchip_files::Fingerprint::of(&target)),
+            fnv1a64: format!("{:016x}", lifchip_files::Fingerprint::of(target)),
         },
         net: NetRef {
             name: config.net_name.clone(),
@@ -155,8 +207,8 @@ fn encode(config: &ChipConfig) -> Result<Files, ChipError> {
         cores_bin: FileRef {
             file: CORES.to_string(),
             bytes: cores.len() as u64,
-            crc32: format!("{:08x}", crc32fast::hash(&cores)),
-            weight_field_bits: weights.field_bits,
+            crc32: format!("{:08x}", crc32fast::hash(cores)),
+            weight_field_bits: field_bits,
         },
         cores: summaries(config),
         populations: config
@@ -169,16 +221,9 @@ fn encode(config: &ChipConfig) -> Result<Files, ChipError> {
                 neurons: population_size(&p.shape).unwrap_or(0) as u64,
             })
             .collect(),
+        manifest_fnv1a64: String::new(),
     };
-    let mut manifest = serde_json::to_vec_pretty(&manifest).map_err(|e| {
-        ChipError::invalid(None, "manifest", format!("cannot be written as JSON: {e}"))
-    })?;
-    manifest.push(b'\n');
-    Ok(Files {
-        manifest,
-        target,
-        cores,
-    })
+    seal(&mut manifest)
 }
 
 /// Writes `config` as a CHIPDIR at `dir`, atomically.
@@ -231,7 +276,9 @@ fn read(path: &Path) -> Result<Vec<u8>, ChipError> {
 
 /// Reads and validates the CHIPDIR at `dir`.
 ///
-/// Checks the manifest (format, version), the target's hash, `cores.bin`'s size, checksums and
+/// Checks the manifest (format, version, no repeated key, its own hash `manifest_fnv1a64`,
+/// its `file` fields, and that it is byte for byte what the writer writes for the chip read),
+/// the target's hash, `cores.bin`'s size, checksums and
 /// structure, that the manifest agrees with `cores.bin`, and every rule of [`validate`]. Any
 /// problem is a [`ChipError`] naming the file, the core and the field; nothing in the files can
 /// make it panic.
@@ -355,36 +402,150 @@ pub fn read_chipdir(dir: &Path) -> Result<ChipConfig, ChipError> {
             "the per-core summary disagrees with cores.bin".to_string(),
         ));
     }
+    let written = manifest_bytes(&config, &target_bytes, &cores_bytes, weights.field_bits)
+        .map_err(|e| e.in_file(&manifest_path))?;
+    if written != bytes {
+        let field = first_difference(&bytes, &written);
+        return Err(corrupt(
+            &field,
+            "differs from what the writer produces for this chip (only a manifest exactly as \
+             `lifchip compile` writes it is read)"
+                .to_string(),
+        ));
+    }
     Ok(config)
 }
 
 fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest, ChipError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ChipError::Parse {
+    let parse = |e: serde_json::Error| ChipError::Parse {
         file: path.to_path_buf(),
         detail: e.to_string(),
-    })?;
+    };
+    serde_json::from_slice::<NoDuplicateKeys>(bytes).map_err(parse)?;
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(parse)?;
     let format = value.get("format").and_then(|v| v.as_str()).unwrap_or("");
     if format != CHIPDIR_FORMAT {
         return Err(ChipError::corrupt(
             path,
             None,
             "format",
-            format!("{format:?}; expected {CHIPDIR_FORMAT:?}"),
+            format!("{:?}; expected {CHIPDIR_FORMAT:?}", echo(format)),
         ));
     }
-    let version = value.get("version").and_then(|v| v.as_u64());
-    if version != Some(u64::from(CHIPDIR_VERSION)) {
+    let version = value.get("version");
+    if version.and_then(|v| v.as_u64()) != Some(u64::from(CHIPDIR_VERSION)) {
+        let shown = version.map_or_else(|| "missing".to_string(), |v| echo(&v.to_string()));
         return Err(ChipError::corrupt(
             path,
             None,
             "version",
-            format!("{version:?} is not supported (this reader knows version {CHIPDIR_VERSION})"),
+            format!("{shown} is not supported (this reader knows version {CHIPDIR_VERSION})"),
         ));
     }
-    serde_json::from_value(value).map_err(|e| ChipError::Parse {
-        file: path.to_path_buf(),
-        detail: e.to_string(),
-    })
+    let mut manifest: Manifest = serde_json::from_value(value).map_err(parse)?;
+    let stated = std::mem::take(&mut manifest.manifest_fnv1a64);
+    seal(&mut manifest)?;
+    if manifest.manifest_fnv1a64 != stated {
+        return Err(ChipError::corrupt(
+            path,
+            None,
+            "manifest_fnv1a64",
+            format!(
+                "the manifest's content hashes to {}, the manifest says {:?}: it was edited or damaged",
+                manifest.manifest_fnv1a64,
+                echo(&stated)
+            ),
+        ));
+    }
+    for (field, file, expected) in [
+        ("target.file", &manifest.target.file, TARGET),
+        ("cores_bin.file", &manifest.cores_bin.file, CORES),
+    ] {
+        if file != expected {
+            return Err(ChipError::corrupt(
+                path,
+                None,
+                field,
+                format!("{:?}; a CHIPDIR names {expected:?}", echo(file)),
+            ));
+        }
+    }
+    Ok(manifest)
+}
+
+/// The first top-level field where two manifests differ (their layout, when no field does).
+fn first_difference(found: &[u8], written: &[u8]) -> String {
+    let parse = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).ok();
+    if let (Some(serde_json::Value::Object(a)), Some(serde_json::Value::Object(b))) =
+        (parse(found), parse(written))
+    {
+        for (key, value) in &b {
+            if a.get(key) != Some(value) {
+                return key.clone();
+            }
+        }
+    }
+    "layout".to_string()
+}
+
+/// Any JSON value; an object with a repeated key is an error.
+struct NoDuplicateKeys;
+
+impl<'de> Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NoDuplicateKeysVisitor)
+    }
+}
+
+struct NoDuplicateKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeysVisitor {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<NoDuplicateKeys, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<NoDuplicateKeys, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<NoDuplicateKeys, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<NoDuplicateKeys, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<NoDuplicateKeys, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_unit<E>(self) -> Result<NoDuplicateKeys, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> Result<NoDuplicateKeys, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<NoDuplicateKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            map.next_value::<NoDuplicateKeys>()?;
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key {:?} (the writer writes each key once)",
+                    echo(&key)
+                )));
+            }
+        }
+        Ok(NoDuplicateKeys)
+    }
 }
 
 fn check_agreement(

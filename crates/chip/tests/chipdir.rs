@@ -443,6 +443,135 @@ fn corrupt_files_are_refused_with_their_name() {
     assert!(read_chipdir(&tmp.path().join("missing")).is_err());
 }
 
+/// Every leaf of a JSON value, as a path of keys and indices.
+fn leaves(value: &serde_json::Value, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let mut p = path.clone();
+                p.push(k.clone());
+                leaves(v, p, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                let mut p = path.clone();
+                p.push(i.to_string());
+                leaves(v, p, out);
+            }
+        }
+        _ => out.push(path),
+    }
+}
+
+fn leaf<'a>(value: &'a mut serde_json::Value, path: &[String]) -> &'a mut serde_json::Value {
+    path.iter().fold(value, |v, k| match v {
+        serde_json::Value::Array(items) => &mut items[k.parse::<usize>().unwrap()],
+        other => &mut other[k.as_str()],
+    })
+}
+
+/// `manifest` with `manifest_fnv1a64` recomputed, as someone editing on purpose would.
+fn reseal(manifest: &str) -> String {
+    let at = manifest.find("\"manifest_fnv1a64\": \"").unwrap() + 21;
+    let mut text = manifest.to_string();
+    text.replace_range(at..at + 16, "0000000000000000");
+    let hash = format!("{:016x}", lifchip_files::Fingerprint::of(text.as_bytes()));
+    text.replace_range(at..at + 16, &hash);
+    text
+}
+
+#[test]
+fn every_manifest_field_edited_is_refused() {
+    let mut cfg = random_config(&tiny(), 3);
+    cfg.input_rate = 0.5;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c.chip");
+    write_chipdir(&cfg, &dir).unwrap();
+    let original = fs::read_to_string(dir.join("manifest.json")).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let mut paths = Vec::new();
+    leaves(&value, Vec::new(), &mut paths);
+    assert!(paths.len() > 20, "{paths:?}");
+    for path in &paths {
+        let mut edited = value.clone();
+        let field = leaf(&mut edited, path);
+        *field = match field.clone() {
+            serde_json::Value::Bool(b) => serde_json::Value::Bool(!b),
+            serde_json::Value::Number(n) => (n.as_u64().unwrap() + 1).into(),
+            serde_json::Value::String(s) if s == "0.5" => "0.25".into(),
+            serde_json::Value::String(s) => format!("{s}0").into(),
+            other => panic!("{other}"),
+        };
+        let text = serde_json::to_string_pretty(&edited).unwrap() + "\n";
+        fs::write(dir.join("manifest.json"), &text).unwrap();
+        let msg = read_chipdir(&dir)
+            .map(|_| "read".to_string())
+            .unwrap_or_else(|e| e.to_string());
+        assert!(msg.contains("manifest.json"), "{path:?}: {msg}");
+    }
+    // Fields that do not change behaviour are still checked when the hash is recomputed.
+    for (from, to, says) in [
+        (
+            "\"file\": \"cores.bin\"",
+            "\"file\": \"other.bin\"",
+            "cores_bin.file",
+        ),
+        (
+            "\"file\": \"target.yaml\"",
+            "\"file\": \"t.yaml\"",
+            "target.file",
+        ),
+        (
+            "\"input_rate\": \"0.5\"",
+            "\"input_rate\": \"0.50\"",
+            "input_rate",
+        ),
+        (
+            "\"readout\"",
+            "\"readout\": 0,\n  \"readout\"",
+            "duplicate key \"readout\"",
+        ),
+    ] {
+        assert!(original.contains(from), "{from}");
+        fs::write(
+            dir.join("manifest.json"),
+            reseal(&original.replacen(from, to, 1)),
+        )
+        .unwrap();
+        let msg = read_chipdir(&dir).unwrap_err().to_string();
+        assert!(
+            msg.contains("manifest.json") && msg.contains(says),
+            "{says}: {msg}"
+        );
+    }
+    fs::write(dir.join("manifest.json"), reseal(&original)).unwrap();
+    assert_eq!(read_chipdir(&dir).unwrap(), cfg);
+    // A version the reader does not know is printed as written, without Rust's `Some(…)`.
+    fs::write(
+        dir.join("manifest.json"),
+        original.replace("\"version\": 4", "\"version\": 3"),
+    )
+    .unwrap();
+    let msg = read_chipdir(&dir).unwrap_err().to_string();
+    assert!(
+        msg.contains("version: 3 is not supported") && !msg.contains("Some"),
+        "{msg}"
+    );
+    // A huge echoed value is cut.
+    let long = "x".repeat(100_000);
+    fs::write(
+        dir.join("manifest.json"),
+        original.replace(
+            "\"format\": \"lifchip-chipdir\"",
+            &format!("\"format\": \"{long}\""),
+        ),
+    )
+    .unwrap();
+    let msg = read_chipdir(&dir).unwrap_err().to_string();
+    assert!(msg.len() < 400 && msg.contains('…'), "{}", msg.len());
+}
+
 fn damaged_read_never_panics(
     dir: &Path,
     file: &str,

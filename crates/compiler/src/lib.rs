@@ -106,8 +106,8 @@ pub fn compile_with_profile(
     let mesh_violation = (report.cores_lower_bound > target.num_cores()).then(|| Violation {
         kind: ViolationKind::Cores,
         place: "mesh".into(),
-        value: report.cores_lower_bound,
-        limit: target.num_cores(),
+        value: report.cores_lower_bound as i64,
+        limit: target.num_cores() as i64,
         hint: format!(
             "the net needs {bounds}; enlarge mesh.width x mesh.height ({} x {}) or the per-core limits",
             target.mesh.width,
@@ -142,6 +142,21 @@ pub fn compile_with_profile(
     let positions = match place(&partition, target) {
         Ok(p) => p,
         Err(v) => {
+            // The cores the partition made, unplaced (x = y = 0): what needed more cores.
+            report.per_core = partition
+                .cores
+                .iter()
+                .enumerate()
+                .map(|(k, core)| CoreReport {
+                    core: k as u32,
+                    x: 0,
+                    y: 0,
+                    neurons: core.neurons.len() as u64,
+                    input_axons: core.axons.len() as u64,
+                    synapse_bits: core.synapse_bits,
+                })
+                .collect();
+            report.cores_used = partition.cores.len() as u64;
             report.violations = vec![v];
             report.compile_seconds = started.elapsed().as_secs_f64();
             return Err(Box::new(report));

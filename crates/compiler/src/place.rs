@@ -8,6 +8,48 @@ use lifchip_target::{Target, hops};
 
 use crate::{Partition, QuantNet, Violation, ViolationKind};
 
+/// Which per-core limit the partition's cores fill: the one its fullest core uses the largest
+/// fraction of (", as core.neurons = 1000 holds at most 1000 of the net's 1008 neurons").
+fn binding_limit(partition: &Partition, target: &Target) -> String {
+    use crate::partition::CoreAssignment;
+    type Measure = fn(&CoreAssignment) -> u64;
+    let c = &target.core;
+    let limits: [(&str, u64, Measure, &str); 3] = [
+        (
+            "core.neurons",
+            u64::from(c.neurons),
+            |k| k.neurons.len() as u64,
+            "compartments",
+        ),
+        (
+            "core.input_axons",
+            u64::from(c.input_axons),
+            |k| k.axons.len() as u64,
+            "input axons",
+        ),
+        (
+            "core.synapse_memory_bits",
+            c.synapse_memory_bits,
+            |k| k.synapse_bits,
+            "synapse bits",
+        ),
+    ];
+    let most = |f: Measure| partition.cores.iter().map(f).max().unwrap_or(0);
+    let fullness =
+        |(_, limit, f, _): &(&str, u64, Measure, &str)| most(*f) as f64 / (*limit).max(1) as f64;
+    limits
+        .iter()
+        .max_by(|a, b| fullness(a).total_cmp(&fullness(b)))
+        .map(|&(name, limit, f, what)| {
+            format!(
+                ": {name} = {limit} is the per-core limit that forces the extra cores (the fullest core holds {} {what}; {} in all)",
+                most(f),
+                partition.cores.iter().map(f).sum::<u64>()
+            )
+        })
+        .unwrap_or_default()
+}
+
 /// Mesh position of each core, or a violation when the mesh is too small.
 pub fn place(partition: &Partition, target: &Target) -> Result<Vec<(u32, u32)>, Violation> {
     let available = target.num_cores();
@@ -16,11 +58,13 @@ pub fn place(partition: &Partition, target: &Target) -> Result<Vec<(u32, u32)>, 
         return Err(Violation {
             kind: ViolationKind::Cores,
             place: "mesh".into(),
-            value: used,
-            limit: available,
+            value: used as i64,
+            limit: available as i64,
             hint: format!(
-                "the net needs {used} cores; enlarge mesh.width x mesh.height ({} x {}) or core capacity",
-                target.mesh.width, target.mesh.height
+                "the partition needs {used} cores{}; enlarge mesh.width x mesh.height ({} x {}) or that per-core limit",
+                binding_limit(partition, target),
+                target.mesh.width,
+                target.mesh.height
             ),
         });
     }
@@ -196,4 +240,40 @@ fn refine(
         }
     }
     positions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::CoreAssignment;
+
+    #[test]
+    fn too_many_cores_names_the_per_core_limit_that_forced_them() {
+        let mut target = lifchip_target::builtin("tiny").unwrap();
+        target.mesh.width = 1;
+        target.mesh.height = 1;
+        target.core.neurons = 4;
+        let core = |n: usize| CoreAssignment {
+            neurons: vec![(1, 0); n],
+            shares: vec![0; n],
+            ..CoreAssignment::default()
+        };
+        let partition = Partition {
+            cores: vec![core(4), core(1)],
+            ..Partition::default()
+        };
+        let v = place(&partition, &target).unwrap_err();
+        assert_eq!((v.value, v.limit), (2, 1));
+        assert!(
+            v.hint
+                .contains("core.neurons = 4 is the per-core limit that forces the extra cores"),
+            "{}",
+            v.hint
+        );
+        assert!(
+            v.hint.contains("holds 4 compartments; 5 in all"),
+            "{}",
+            v.hint
+        );
+    }
 }

@@ -41,9 +41,9 @@ pub(crate) const MICRO: f64 = 1_000_000.0;
 impl RateProfile {
     /// Checks that the profile describes `net` as compiled with `opts`: same fingerprint,
     /// populations and sizes, the same `dt` and `input_rate` (where the profile records them),
-    /// and rates that are finite and non-negative.
+    /// and rates that are finite spikes per tick in [0, 1].
     pub fn check(&self, net: &QuantNet, opts: &crate::QuantizeOptions) -> Result<(), Violation> {
-        let bad = |place: String, value: u64, limit: u64, hint: String| Violation {
+        let bad = |place: String, value: i64, limit: i64, hint: String| Violation {
             kind: crate::ViolationKind::RateProfile,
             place,
             value,
@@ -53,8 +53,8 @@ impl RateProfile {
         if self.net_hash != net.hash {
             return Err(bad(
                 "profile".into(),
-                self.net_hash,
-                net.hash,
+                0,
+                0,
                 format!(
                     "the profile was measured on another net (fingerprint {:016x}, this net {:016x}); measure it again with `lifchip profile`",
                     self.net_hash, net.hash
@@ -82,8 +82,8 @@ impl RateProfile {
         if self.populations.len() != net.populations.len() {
             return Err(bad(
                 "profile".into(),
-                self.populations.len() as u64,
-                net.populations.len() as u64,
+                self.populations.len() as i64,
+                net.populations.len() as i64,
                 "the profile must list every population of the net, in order".into(),
             ));
         }
@@ -91,17 +91,24 @@ impl RateProfile {
             if rates.name != pop.name || rates.rates.len() != pop.size() {
                 return Err(bad(
                     format!("profile population {}", rates.name),
-                    rates.rates.len() as u64,
-                    pop.size() as u64,
+                    rates.rates.len() as i64,
+                    pop.size() as i64,
                     format!("expected population {} with {} rates", pop.name, pop.size()),
                 ));
             }
-            if let Some(r) = rates.rates.iter().find(|r| !r.is_finite() || **r < 0.0) {
+            if let Some((i, r)) = rates
+                .rates
+                .iter()
+                .enumerate()
+                .find(|(_, r)| !(0.0..=1.0).contains(*r))
+            {
                 return Err(bad(
-                    format!("profile population {}", rates.name),
+                    format!("profile population {} rates[{i}]", rates.name),
                     0,
                     0,
-                    format!("rate {r} is not a finite number >= 0"),
+                    format!(
+                        "rate {r} is not a finite number of spikes per tick in [0, 1] (a chip neuron spikes at most once a tick)"
+                    ),
                 ));
             }
         }

@@ -717,8 +717,8 @@ fn check_chip_units(
         violations.push(Violation {
             kind,
             place: format!("population {}", pop.name),
-            value: value.unsigned_abs(),
-            limit: limit.unsigned_abs(),
+            value,
+            limit,
             hint,
         })
     };
@@ -727,7 +727,7 @@ fn check_chip_units(
         push(
             ViolationKind::Threshold,
             c.threshold,
-            tmax,
+            if c.threshold < 0 { 0 } else { tmax },
             format!(
                 "threshold must be in 0..={tmax} ({} bits)",
                 p.threshold_bits
@@ -791,7 +791,7 @@ fn check_chip_units(
         push(
             ViolationKind::Bias,
             b,
-            bmax,
+            if b < 0 { -bmax - 1 } else { bmax },
             format!(
                 "bias mantissas must be in {}..={bmax} ({} bits)",
                 -bmax - 1,
@@ -828,7 +828,7 @@ fn check_chip_units(
             push(
                 kind,
                 x,
-                half - 1,
+                if x < -half { -half } else { half - 1 },
                 format!("{field} must be in {}..={} ({bits} bits)", -half, half - 1),
             );
         }
@@ -859,8 +859,8 @@ fn check_chip_units(
             violations.push(Violation {
                 kind: ViolationKind::Weight,
                 place: format!("projection {}", pr.name),
-                value: (bad as i64).unsigned_abs(),
-                limit: hi.unsigned_abs(),
+                value: bad as i64,
+                limit: if (bad as i64) < lo { lo } else { hi },
                 hint: format!(
                     "weights of this projection, as its ops compose them (an avg_pool divides by its window), must be integer multiples of {step} in {lo}..={hi} on this target{}; found {bad}",
                     pr.sign_mode.map_or(String::new(), |m| format!(" (sign_mode {m:?})"))
@@ -871,8 +871,8 @@ fn check_chip_units(
             violations.push(Violation {
                 kind: ViolationKind::WeightExp,
                 place: format!("projection {}", pr.name),
-                value: pr.weight_exp.unsigned_abs().into(),
-                limit: emax.unsigned_abs().into(),
+                value: pr.weight_exp.into(),
+                limit: if pr.weight_exp < emin { emin } else { emax }.into(),
                 hint: format!("weight_exp must be in {emin}..={emax} on this target"),
             });
         }

@@ -82,13 +82,19 @@ pub struct Violation {
     pub kind: ViolationKind,
     #[serde(rename = "where")]
     pub place: String,
-    pub value: u64,
-    pub limit: u64,
+    /// The value found, with its sign (a weight of -120000 is -120000).
+    pub value: i64,
+    /// The bound it broke: the lower bound for a value below the range, else the upper.
+    pub limit: i64,
     pub hint: String,
 }
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A mismatch that is no quantity (a profile of another net) has neither value nor limit.
+        if self.value == 0 && self.limit == 0 {
+            return write!(f, "{}: {}: {}", self.place, self.kind, self.hint);
+        }
         write!(
             f,
             "{}: {} is {} (limit {}); {}",

@@ -117,8 +117,8 @@ pub fn route(
             violations.push(Violation {
                 kind: ViolationKind::OutputAxons,
                 place: format!("population {} ({over} neurons)", net.populations[pi].name),
-                value: worst as u64,
-                limit: u64::from(target.core.output_axons),
+                value: worst as i64,
+                limit: i64::from(target.core.output_axons),
                 hint: format!(
                     "a neuron sends to {worst} cores; raise core.output_axons or core.neurons"
                 ),
@@ -135,8 +135,8 @@ pub fn route(
             violations.push(Violation {
                 kind: ViolationKind::RoutingTableEntries,
                 place: format!("{} router(s), worst at ({}, {})", over.len(), worst_at.0, worst_at.1),
-                value: worst,
-                limit: table,
+                value: worst as i64,
+                limit: table as i64,
                 hint: "raise mesh.routing_table_entries, or enlarge cores so fewer spikes cross the mesh".into(),
             });
         }

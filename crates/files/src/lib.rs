@@ -350,8 +350,51 @@ impl Fingerprint {
     }
 }
 
+/// A parser's message for a person: without the " at line L column C" the caller prints in
+/// front already, and cut to at most ~200 characters (a 2 MB bad value is not echoed in full;
+/// the start and the end, which says what was expected, are kept).
+pub fn short_message(message: &str) -> String {
+    let message = match message.rsplit_once(" at line ") {
+        Some((head, tail))
+            if tail
+                .split_once(" column ")
+                .is_some_and(|(l, c)| l.parse::<u64>().is_ok() && c.parse::<u64>().is_ok()) =>
+        {
+            head
+        }
+        _ => message,
+    };
+    let chars = message.chars().count();
+    if chars <= 200 {
+        return message.to_string();
+    }
+    let head: String = message.chars().take(120).collect();
+    let tail: String = message.chars().skip(chars - 60).collect();
+    format!("{head}…{tail}")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn short_message_drops_the_location_and_cuts_long_values() {
+        use super::short_message;
+        assert_eq!(
+            short_message("layers: invalid value: integer -16, expected usize at line 23 column 3"),
+            "layers: invalid value: integer -16, expected usize"
+        );
+        assert_eq!(short_message("see at line two"), "see at line two");
+        let long = format!(
+            "invalid type: string \"{}\", expected i64",
+            "x".repeat(2_000_000)
+        );
+        let short = short_message(&long);
+        assert!(short.chars().count() < 200, "{}", short.len());
+        assert!(
+            short.contains('…') && short.ends_with("expected i64"),
+            "{short}"
+        );
+    }
+
     use super::*;
 
     /// A process id no process has (above Linux's largest `pid_max`).

@@ -50,7 +50,7 @@ fn parse_yaml(text: &str, path: &Path) -> Result<Net, NetError> {
             path: path.to_path_buf(),
             line,
             column,
-            message: e.to_string(),
+            message: lifchip_files::short_message(&e.to_string()),
         }
     })
 }

@@ -225,10 +225,9 @@ pub(crate) fn page(chip: &ChipInput, run: Option<&RunSummary>) -> String {
             "cores (lower bound)".into(),
             c.cores_lower_bound.to_string(),
         ]);
-        summary.push(vec![
-            "compile time".into(),
-            format!("{:.3} s", c.compile_seconds),
-        ]);
+        if let Some(seconds) = c.compile_seconds {
+            summary.push(vec!["compile time".into(), format!("{seconds:.3} s")]);
+        }
     }
     out.push_str("<section id=\"summary\">");
     table(&mut out, &["", ""], &summary, 1);

@@ -26,7 +26,8 @@ pub struct CompileSummary {
     pub per_core: Vec<CoreUse>,
     pub inter_core_spike_packets_estimate: u64,
     pub max_link_load: u64,
-    pub compile_seconds: f64,
+    /// Only in `compile --json`: `CHIPDIR/report.json` holds no wall-clock figures.
+    pub compile_seconds: Option<f64>,
     pub quantization: Vec<LayerQuantization>,
     pub violations: Vec<Violation>,
 }
@@ -65,8 +66,8 @@ pub struct Violation {
     pub kind: String,
     #[serde(rename = "where")]
     pub place: String,
-    pub value: u64,
-    pub limit: u64,
+    pub value: i64,
+    pub limit: i64,
     pub hint: String,
 }
 

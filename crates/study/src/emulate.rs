@@ -199,9 +199,15 @@ pub fn emulate_dataset(
         .populations
         .get(config.readout as usize)
         .map_or(0, |p| p.placement.len());
-    if data.num_classes() > readout {
+    if let Some((image, &label)) = data
+        .labels
+        .iter()
+        .enumerate()
+        .find(|(_, l)| usize::from(**l) >= readout)
+    {
         return Err(StudyError::ClassesMismatch {
-            classes: data.num_classes(),
+            image,
+            label,
             readout,
         });
     }

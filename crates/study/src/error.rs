@@ -108,6 +108,18 @@ pub enum StudyError {
         message: String,
     },
 
+    /// A rate in a rate profile is not a number of spikes per tick.
+    #[error(
+        "rate profile {}: {population}: rates[{index}]: rate {rate} is not a finite number of spikes per tick in [0, 1]",
+        path.display()
+    )]
+    ProfileRate {
+        path: PathBuf,
+        population: String,
+        index: usize,
+        rate: f32,
+    },
+
     /// The images do not have as many pixels as the chip has input channels.
     #[error(
         "the chip takes {inputs} input channels but the data has {rows}x{cols} = {} pixels per image",
@@ -119,11 +131,15 @@ pub enum StudyError {
         cols: usize,
     },
 
-    /// The data has more classes than the chip's readout population has neurons.
+    /// A label of the data has no neuron in the chip's readout population.
     #[error(
-        "the data has {classes} classes but the chip's readout population has {readout} neurons"
+        "image {image} (0-based) has label {label}, but the chip's readout population has {readout} neurons (labels 0..{readout})"
     )]
-    ClassesMismatch { classes: usize, readout: usize },
+    ClassesMismatch {
+        image: usize,
+        label: u8,
+        readout: usize,
+    },
 
     /// The downsampling factor does not divide the images.
     #[error("downsample: {factor} does not divide the {rows}x{cols} images; use a divisor of both")]

@@ -186,6 +186,21 @@ impl DeployFailure {
     }
 }
 
+/// The compile report as `CHIPDIR/report.json` holds it: without the wall-clock figures
+/// `compile_seconds` and `pass_seconds` (they are in `compile --json`), so two compiles of a
+/// net give CHIPDIRs that `diff -r` finds identical.
+fn timeless(report: &CompileReport) -> StudyResult<serde_json::Value> {
+    let mut value = serde_json::to_value(report).map_err(|e| StudyError::Encode {
+        what: "report",
+        message: e.to_string(),
+    })?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("compile_seconds");
+        fields.remove("pass_seconds");
+    }
+    Ok(value)
+}
+
 /// Compiles `d.net` onto `d.target`, emits the chip configuration, writes it as a CHIPDIR with
 /// its `report.json`, and (when asked) emulates the data on it and measures the agreement with
 /// the float net.
@@ -200,7 +215,7 @@ pub fn deploy(d: Deployment) -> Result<Deployed, DeployFailure> {
     config.input_rate = d.options.input_rate;
     let written = lifchip_chip::write_chipdir(&config, d.chip_dir)
         .map_err(StudyError::from)
-        .and_then(|()| write_json(&d.chip_dir.join("report.json"), &report));
+        .and_then(|()| write_json(&d.chip_dir.join("report.json"), &timeless(&report)?));
     if let Err(error) = written {
         return Err(DeployFailure::Write {
             report: Box::new(report),

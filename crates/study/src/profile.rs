@@ -31,7 +31,8 @@ pub fn to_profile(
                     rates: p
                         .rates
                         .iter()
-                        .map(|&r| (f64::from(r) * scale) as f32)
+                        // A chip neuron spikes at most once a tick.
+                        .map(|&r| (f64::from(r) * scale).min(1.0) as f32)
                         .collect(),
                 }
             })
@@ -45,7 +46,7 @@ pub fn load_profile(path: &Path) -> StudyResult<RateProfile> {
         path: path.to_path_buf(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|e| {
+    let profile: RateProfile = serde_json::from_str(&text).map_err(|e| {
         // serde_json appends " at line L column C"; the position goes in front instead.
         let message = e.to_string();
         let message = message
@@ -58,5 +59,21 @@ pub fn load_profile(path: &Path) -> StudyResult<RateProfile> {
             column: e.column(),
             message,
         }
-    })
+    })?;
+    for (p, pop) in profile.populations.iter().enumerate() {
+        if let Some((index, &rate)) = pop
+            .rates
+            .iter()
+            .enumerate()
+            .find(|(_, r)| !(0.0..=1.0).contains(*r))
+        {
+            return Err(StudyError::ProfileRate {
+                path: path.to_path_buf(),
+                population: format!("populations[{p}] ({})", pop.name),
+                index,
+                rate,
+            });
+        }
+    }
+    Ok(profile)
 }

@@ -32,6 +32,10 @@ pub struct PointResult {
     /// Name of the point's target.
     pub target: String,
     pub ok: bool,
+    /// The point's axis values do not make a valid target (e.g. `core.neurons: 1e308`): the
+    /// sweep itself is wrong, not the design (the run then exits non-zero).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invalid_value: bool,
     pub accuracy: Option<f64>,
     /// Images the accuracy was measured on (absent in results written before it was kept).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,12 +124,15 @@ struct Attempt {
     agreement: Option<f64>,
     /// Empty when the net was deployed and emulated.
     problems: Vec<String>,
+    /// The point's target could not be made from its axis values.
+    invalid: bool,
 }
 
 impl Attempt {
-    fn failed(problems: Vec<String>) -> Attempt {
+    fn invalid(problems: Vec<String>) -> Attempt {
         Attempt {
             problems,
+            invalid: true,
             ..Attempt::default()
         }
     }
@@ -150,11 +157,11 @@ impl Attempt {
 fn attempt(plan: &Plan, ctx: &Context, net: &Net, name: &str) -> Attempt {
     let text = match &plan.target_text {
         Ok(t) => t,
-        Err(e) => return Attempt::failed(vec![e.clone()]),
+        Err(e) => return Attempt::invalid(vec![e.clone()]),
     };
     let target = match lifchip_target::parse(text, &format!("point {}", plan.index)) {
         Ok(t) => t,
-        Err(e) => return Attempt::failed(target_problems(&e)),
+        Err(e) => return Attempt::invalid(target_problems(&e)),
     };
     let mut attempt = Attempt {
         target: target.name.clone(),
@@ -258,6 +265,7 @@ fn record_plain(result: &mut PointResult, a: Attempt, labels: &[u8]) {
         result.agreement_with_float_spiking = a.agreement;
     }
     result.ok = a.problems.is_empty() && a.emulation.is_some();
+    result.invalid_value = a.invalid;
     result.problems = a.problems;
 }
 

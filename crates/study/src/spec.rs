@@ -283,7 +283,7 @@ fn check_axis_values(name: &str, values: &[Value]) -> Result<(), String> {
                 .is_some_and(|x| x.is_finite() && x > 0.0 && x <= 1.0),
             TICKS_AXIS => v
                 .as_u64()
-                .is_some_and(|t| (1..=u64::from(u32::MAX)).contains(&t)),
+                .is_some_and(|t| (1..=u64::from(lifchip_data::MAX_TICKS)).contains(&t)),
             _ => !v.is_null(),
         };
         if !ok {
@@ -291,7 +291,7 @@ fn check_axis_values(name: &str, values: &[Value]) -> Result<(), String> {
                 TARGET_AXIS => "a built-in target name or a target file",
                 SYNAPSE_TAU_AXIS => "a number of seconds >= 0",
                 INPUT_RATE_AXIS => "spikes per tick in (0, 1]",
-                TICKS_AXIS => "a whole number of ticks >= 1",
+                TICKS_AXIS => "a whole number of ticks in [1, 1000000] (docs/interfaces.md#limits)",
                 _ => "a value for the target field",
             };
             return Err(format!(
@@ -303,14 +303,18 @@ fn check_axis_values(name: &str, values: &[Value]) -> Result<(), String> {
     Ok(())
 }
 
-/// A value as written in the spec, on one line.
+/// A value as written in the spec, on one line, cut to 80 characters.
 pub fn show_value(v: &Value) -> String {
-    match v {
+    let text = match v {
         Value::String(s) => s.clone(),
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         other => serde_json::to_string(other).unwrap_or_else(|_| format!("{other:?}")),
+    };
+    match text.char_indices().nth(80) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
     }
 }
 
@@ -474,8 +478,15 @@ impl SpecFile {
         if s.samples == 0 {
             return Err(self.error(&["samples"], "samples: expected at least 1"));
         }
-        if s.ticks == 0 {
-            return Err(self.error(&["ticks"], "ticks: expected at least 1"));
+        if s.ticks == 0 || s.ticks > lifchip_data::MAX_TICKS {
+            return Err(self.error(
+                &["ticks"],
+                format!(
+                    "ticks: {} is not a number of ticks in [1, {}] (docs/interfaces.md#limits)",
+                    s.ticks,
+                    lifchip_data::MAX_TICKS
+                ),
+            ));
         }
         if s.downsample == 0 {
             return Err(self.error(

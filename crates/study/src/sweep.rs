@@ -220,6 +220,7 @@ pub fn run_sweep(
         points: results.len(),
         mapped,
         failed: results.len() - mapped,
+        invalid: results.iter().filter(|r| r.invalid_value).count(),
         computed: results.len() - reused,
         reused,
         threads,

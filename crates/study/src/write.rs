@@ -47,6 +47,8 @@ pub struct Summary {
     pub points: usize,
     pub mapped: usize,
     pub failed: usize,
+    /// Failed points whose axis values make no valid target (a mistake in the spec).
+    pub invalid: usize,
     pub computed: usize,
     pub reused: usize,
     pub threads: usize,

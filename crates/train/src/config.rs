@@ -409,7 +409,7 @@ impl TrainConfig {
                 path: path.to_path_buf(),
                 line,
                 column,
-                message: e.to_string(),
+                message: lifchip_files::short_message(&e.to_string()),
             }
         })?;
         config.validate()?;

@@ -195,7 +195,13 @@ pub fn run(args: CompileArgs) -> CliResult<()> {
         html_report::write_for_failed_compile(report, &args.net, html)?;
         eprintln!("wrote {} (the violations)", html.display());
     }
-    let deployed = deployed.map_err(|f| f.into_error(&net, &target))?;
+    let deployed = deployed.map_err(|f| match (f.into_error(&net, &target), &args.profile) {
+        // Name the profile file: the study's error knows only the net.
+        (e @ lifchip_study::error::StudyError::ProfileMismatch { .. }, Some(path)) => {
+            crate::util::CliError(format!("--profile {}: {e}", path.display()))
+        }
+        (e, _) => e.into(),
+    })?;
     print_report(&deployed.report);
     println!("wrote {}", args.out.display());
     if let Some(html) = &args.report {

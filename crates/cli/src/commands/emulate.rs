@@ -80,6 +80,15 @@ fn probe_set(config: &ChipConfig, probe: Option<&str>) -> CliResult<ProbeSet> {
     Ok(match probe {
         None => ProbeSet::None,
         Some("all") => ProbeSet::All,
+        // An input population's spikes are the input's own (see `input_probes`).
+        Some(name)
+            if config
+                .populations
+                .iter()
+                .any(|p| p.name == name && p.is_input) =>
+        {
+            ProbeSet::None
+        }
         Some(name) => match config
             .populations
             .iter()
@@ -87,19 +96,55 @@ fn probe_set(config: &ChipConfig, probe: Option<&str>) -> CliResult<ProbeSet> {
         {
             Some(k) => ProbeSet::Populations(vec![k as u32]),
             None => {
-                let names: Vec<&str> = config
-                    .populations
-                    .iter()
-                    .filter(|p| !p.is_input)
-                    .map(|p| p.name.as_str())
-                    .collect();
+                let names: Vec<&str> = config.populations.iter().map(|p| p.name.as_str()).collect();
                 crate::fail!(
-                    "--probe {name}: no such neuron population; expected `all` or one of: {}",
+                    "--probe {name}: no such population; expected `all` or one of: {}",
                     names.join(", ")
                 )
             }
         },
     })
+}
+
+/// `--probe NAME` of an input population: the spike ticks of each of its inputs in this run
+/// (an input has no `u` or `v`). `None` when `probe` names no input population.
+fn input_probes(
+    config: &ChipConfig,
+    probe: Option<&str>,
+    per_tick: &[Vec<u32>],
+) -> Option<Vec<ProbeReport>> {
+    let name = probe?;
+    let k = config
+        .populations
+        .iter()
+        .position(|p| p.name == name && p.is_input)?;
+    let size = |p: &lifchip_chip::PopulationInfo| p.shape.iter().product::<usize>();
+    // Input channels are the inputs of all input populations, concatenated in order.
+    let offset: usize = config.populations[..k]
+        .iter()
+        .filter(|p| p.is_input)
+        .map(size)
+        .sum();
+    let mut reports: Vec<ProbeReport> = (0..size(&config.populations[k]))
+        .map(|j| ProbeReport {
+            population: name.to_string(),
+            neuron: j as u32,
+            spike_ticks: Vec::new(),
+            u: Vec::new(),
+            v: Vec::new(),
+        })
+        .collect();
+    for (tick, channels) in per_tick.iter().enumerate() {
+        for &c in channels {
+            if let Some(r) = (c as usize)
+                .checked_sub(offset)
+                .and_then(|j| reports.get_mut(j))
+            {
+                r.spike_ticks.push(tick as u32);
+            }
+        }
+    }
+    Some(reports)
 }
 
 fn probe_reports(config: &ChipConfig, probes: &[NeuronProbe]) -> Vec<ProbeReport> {
@@ -235,7 +280,8 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
         let result = emulator.run(&per_tick, &options)?;
         let wall = started.elapsed().as_secs_f64();
         let mut report = summarize(&config, std::slice::from_ref(&result), ticks, wall);
-        report.probes = probe_reports(&config, &result.probes);
+        report.probes = input_probes(&config, args.probe.as_deref(), &per_tick)
+            .unwrap_or_else(|| probe_reports(&config, &result.probes));
         report
     } else {
         if args.probe.is_some() {
@@ -257,7 +303,16 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
             bar.set_position(done as u64)
         });
         bar.finish_and_clear();
-        report?
+        report.map_err(|e| match e {
+            // Name the data the label came from.
+            e @ lifchip_study::error::StudyError::ClassesMismatch { .. } => {
+                crate::util::CliError(format!(
+                    "--data {} ({split:?} split): {e}",
+                    args.data.as_deref().unwrap_or("mnist")
+                ))
+            }
+            e => e.into(),
+        })?
     };
     report.chip = args.chip.display().to_string();
     report.chip_fingerprint = Some(lifchip_report::chipdir_fingerprint(&args.chip)?);

@@ -68,5 +68,13 @@ pub fn run(args: SweepArgs) -> CliResult<()> {
         summary.threads
     );
     println!("wrote {}", args.out.display());
+    if summary.invalid > 0 {
+        crate::fail!(
+            "{} of {} points have an axis value that makes no valid target (see `failed:` above and {}); fix the spec",
+            summary.invalid,
+            summary.points,
+            args.out.join("summary.json").display()
+        );
+    }
     Ok(())
 }

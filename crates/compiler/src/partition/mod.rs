@@ -239,8 +239,8 @@ fn unmappable_neurons(net: &QuantNet, target: &Target) -> Vec<Violation> {
                     pop.name,
                     pop.size()
                 ),
-                value: worst_fanin,
-                limit: u64::from(target.core.input_axons),
+                value: worst_fanin as i64,
+                limit: i64::from(target.core.input_axons),
                 hint,
             });
         }
@@ -248,8 +248,8 @@ fn unmappable_neurons(net: &QuantNet, target: &Target) -> Vec<Violation> {
             violations.push(Violation {
                 kind: ViolationKind::SynapseMemoryBits,
                 place: format!("population {} ({too_many_bits} of {} neurons)", pop.name, pop.size()),
-                value: worst_bits,
-                limit: max_bits,
+                value: worst_bits as i64,
+                limit: max_bits as i64,
                 hint: format!("one neuron's synapses need {worst_bits} bits; raise core.synapse_memory_bits or lower weight_bits"),
             });
         }
