@@ -744,8 +744,8 @@ fn check_chip_units(
             violations.push(Violation {
                 kind: ViolationKind::SynapticCurrent,
                 place: format!("projection {}", pr.name),
-                value: u64::from(pr.current),
-                limit: u64::from(target.neuron.synaptic_currents),
+                value: i64::from(pr.current),
+                limit: i64::from(target.neuron.synaptic_currents),
                 hint: format!(
                     "the target's neurons have {} synaptic current(s) (neuron.synaptic_currents)",
                     target.neuron.synaptic_currents
@@ -757,8 +757,8 @@ fn check_chip_units(
         violations.push(Violation {
             kind,
             place: format!("population {}", pop.name),
-            value: value.unsigned_abs(),
-            limit: limit.unsigned_abs(),
+            value,
+            limit,
             hint,
         })
     };
