@@ -499,6 +499,12 @@ fn run_sections(out: &mut String, chip: &ChipInput, run: &RunSummary) {
     out.push_str("</section>\n<section id=\"spikes\"><h2>Spikes of probed populations</h2>");
     if run.probes.is_empty() {
         out.push_str("<p class=\"note\">No probes in the emulation report (<code>lifchip emulate --input-spikes FILE --probe all --json RUN.json</code> records them).</p>");
+    } else if let Some(k) = run.probed_sample {
+        let _ = write!(
+            out,
+            "<p>The probes recorded sample {k} of the run (numbered from 0); the figures above are over all {} samples.</p>",
+            run.samples
+        );
     }
     // Probes grouped by population in the chip's population order, neurons by index.
     for pop in chip.config.populations.iter().filter(|p| !p.is_input) {
@@ -563,19 +569,7 @@ fn accuracy_cell(accuracy: f64, samples: u64) -> String {
     if samples == 0 {
         return format!("{:.2} %", accuracy * 100.0);
     }
-    let n = samples as f64;
-    let p = accuracy.clamp(0.0, 1.0);
-    let z = 1.959_963_984_540_054_f64;
-    let z2 = z * z;
-    let denom = 1.0 + z2 / n;
-    let centre = (p + z2 / (2.0 * n)) / denom;
-    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
-    let lo = (centre - half).max(0.0);
-    let hi = if p >= 1.0 {
-        1.0
-    } else {
-        (centre + half).min(1.0)
-    };
+    let (lo, hi) = lifchip_stats::wilson_accuracy(accuracy, samples);
     format!(
         "{:.2} % ({:.1}–{:.1}, 95 % interval over {samples} images)",
         accuracy * 100.0,

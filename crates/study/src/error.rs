@@ -119,6 +119,10 @@ pub enum StudyError {
         cols: usize,
     },
 
+    /// A sample index beyond the data.
+    #[error("sample {index} does not exist: the data has {samples} samples")]
+    NoSample { index: usize, samples: usize },
+
     /// The data has more classes than the chip's readout population has neurons.
     #[error(
         "the data has {classes} classes but the chip's readout population has {readout} neurons"

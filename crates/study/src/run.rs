@@ -79,12 +79,20 @@ impl PointResult {
     pub fn accuracy_interval(&self) -> Option<(f64, f64)> {
         let accuracy = self.accuracy?;
         let n = self.samples?;
-        let right = if self.correct.len() as u64 == n {
-            self.correct.bytes().filter(|&b| b == b'1').count() as u64
+        if self.correct.len() as u64 == n {
+            let right = self.correct.bytes().filter(|&b| b == b'1').count() as u64;
+            Some(crate::stats::wilson(right, n, crate::stats::Z95))
         } else {
-            (accuracy * n as f64).round() as u64
-        };
-        Some(crate::stats::wilson(right, n, crate::stats::Z95))
+            Some(crate::stats::wilson_accuracy(accuracy, n))
+        }
+    }
+
+    /// The 95 % Wilson interval of `accuracy_qat` (the fine-tuned net ran on the same images).
+    pub fn accuracy_qat_interval(&self) -> Option<(f64, f64)> {
+        Some(crate::stats::wilson_accuracy(
+            self.accuracy_qat?,
+            self.samples?,
+        ))
     }
 
     /// The point's value on axis `axis`, as written in the spec ("" when it has none).
