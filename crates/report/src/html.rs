@@ -304,14 +304,20 @@ pub(crate) fn page(chip: &ChipInput, run: Option<&RunSummary>) -> String {
         );
     }
     out.push_str("<div class=\"legend\">packets per all-spike tick: ");
-    for step in 1..=LOAD_STEPS {
-        let lo = (step - 1) * max / LOAD_STEPS;
-        let hi = step * max / LOAD_STEPS;
+    let ranges = load_legend(max);
+    if ranges.is_empty() {
+        out.push_str("<span>no link carries traffic</span>");
+    }
+    for (step, lo, hi) in ranges {
+        let range = if lo == hi {
+            lo.to_string()
+        } else {
+            format!("{lo}–{hi}")
+        };
         let _ = write!(
             out,
-            "<span><span class=\"sw\" style=\"background:{}\"></span>{}–{hi}</span>",
+            "<span><span class=\"sw\" style=\"background:{}\"></span>{range}</span>",
             LOAD_COLOURS[step as usize - 1],
-            if step == 1 { 1.min(max) } else { lo + 1 }
         );
     }
     out.push_str("</div><div class=\"fig\">");
@@ -541,6 +547,45 @@ fn run_sections(out: &mut String, chip: &ChipInput, run: &RunSummary) {
         out.push_str("</div>");
     }
     out.push_str("</section>\n");
+}
+
+/// The link-load legend: each colour step that some integer load up to `max` falls in, with
+/// the loads it covers, `(step, lowest, highest)` (the steps of `svg::load_step`); none when
+/// no link carries a packet.
+fn load_legend(max: u64) -> Vec<(u64, u64, u64)> {
+    (1..=LOAD_STEPS)
+        .filter_map(|step| {
+            let lo = if step == 1 {
+                1
+            } else {
+                (step - 1) * max / LOAD_STEPS + 1
+            };
+            let hi = step * max / LOAD_STEPS;
+            (lo <= hi).then_some((step, lo, hi))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod legend_tests {
+    use super::load_legend;
+
+    #[test]
+    fn the_load_legend_has_no_empty_steps() {
+        assert!(load_legend(0).is_empty());
+        assert_eq!(load_legend(1), vec![(8, 1, 1)]);
+        assert_eq!(load_legend(3), vec![(3, 1, 1), (6, 2, 2), (8, 3, 3)]);
+        let l = load_legend(16);
+        assert_eq!(l.len(), 8);
+        assert_eq!((l[0], l[7]), ((1, 1, 2), (8, 15, 16)));
+        // Consecutive, covering 1..=max once.
+        for max in 1..50 {
+            let l = load_legend(max);
+            assert_eq!(l[0].1, 1);
+            assert_eq!(l[l.len() - 1].2, max);
+            assert!(l.windows(2).all(|w| w[1].1 == w[0].2 + 1), "{max}");
+        }
+    }
 }
 
 /// The page of a compile that produced no chip.
