@@ -104,7 +104,7 @@ fn compile_run_report(
 
 /// The rendered DOM of `html` in headless Chromium, or `None` (with a message) when Chromium is
 /// absent and not required. Fails on any console message.
-fn rendered_dom(html: &str, profile: &Path) -> Option<String> {
+pub(crate) fn rendered_dom(html: &str, profile: &Path) -> Option<String> {
     let output = Command::new("chromium")
         .args([
             "--headless",

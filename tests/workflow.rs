@@ -1,5 +1,7 @@
 //! The whole chain through the CLI: demo, train → eval → compile → emulate, and sweep.
 
+use std::collections::BTreeSet;
+
 use crate::util::*;
 
 const SMALL_CONFIG: &str = "name: small\ndata: mnist\ntrain_limit: 5000\ntest_limit: 0\nseed: 5\nepochs: 1\nbatch_size: 32\nlayers:\n  - {kind: dense, units: 32}\n  - {kind: dense, units: 10}\n";
@@ -46,6 +48,31 @@ fn demo_quick_runs_the_chain_and_reports() {
     let cores = r["cores_used"].as_u64().unwrap() as usize;
     assert_eq!(page.matches("<rect class=\"c ").count(), cores);
     assert!(page.contains("Energy per sample"));
+    // The run the page shows: the first test image probed, every population (at most 512
+    // neurons each), its spikes drawn one mark each in the raster.
+    let run = read_json(&out.join("emulate.json"));
+    assert_eq!(run["probed_sample"].as_u64(), Some(0), "{run}");
+    let probes = run["probes"].as_array().unwrap();
+    let spikes: usize = probes
+        .iter()
+        .map(|p| p["spike_ticks"].as_array().unwrap().len())
+        .sum();
+    assert!(spikes > 0, "the probed image spikes");
+    let populations: BTreeSet<&str> = probes
+        .iter()
+        .map(|p| p["population"].as_str().unwrap())
+        .collect();
+    assert_eq!(populations.len(), 2, "{populations:?}");
+    assert!(page.contains("The probes recorded sample 0 of the run"));
+    let dom = crate::report::rendered_dom(
+        &path_str(&out.join("report.html")),
+        &dir.path().join("chromium-profile"),
+    );
+    if let Some(dom) = dom {
+        assert_eq!(dom.matches("class=\"spk\"").count(), spikes, "raster");
+        assert_eq!(dom.matches("<svg class=\"hist\"").count(), 2);
+        assert_eq!(dom.matches("<rect class=\"c ").count(), cores, "core map");
+    }
 }
 
 #[test]

@@ -303,14 +303,20 @@ pub(crate) fn page(chip: &ChipInput, run: Option<&RunSummary>) -> String {
         );
     }
     out.push_str("<div class=\"legend\">packets per all-spike tick: ");
-    for step in 1..=LOAD_STEPS {
-        let lo = (step - 1) * max / LOAD_STEPS;
-        let hi = step * max / LOAD_STEPS;
+    let ranges = load_legend(max);
+    if ranges.is_empty() {
+        out.push_str("<span>no link carries traffic</span>");
+    }
+    for (step, lo, hi) in ranges {
+        let range = if lo == hi {
+            lo.to_string()
+        } else {
+            format!("{lo}–{hi}")
+        };
         let _ = write!(
             out,
-            "<span><span class=\"sw\" style=\"background:{}\"></span>{}–{hi}</span>",
+            "<span><span class=\"sw\" style=\"background:{}\"></span>{range}</span>",
             LOAD_COLOURS[step as usize - 1],
-            if step == 1 { 1.min(max) } else { lo + 1 }
         );
     }
     out.push_str("</div><div class=\"fig\">");
@@ -498,6 +504,12 @@ fn run_sections(out: &mut String, chip: &ChipInput, run: &RunSummary) {
     out.push_str("</section>\n<section id=\"spikes\"><h2>Spikes of probed populations</h2>");
     if run.probes.is_empty() {
         out.push_str("<p class=\"note\">No probes in the emulation report (<code>lifchip emulate --input-spikes FILE --probe all --json RUN.json</code> records them).</p>");
+    } else if let Some(k) = run.probed_sample {
+        let _ = write!(
+            out,
+            "<p>The probes recorded sample {k} of the run (numbered from 0); the figures above are over all {} samples.</p>",
+            run.samples
+        );
     }
     // Probes grouped by population in the chip's population order, neurons by index.
     for pop in chip.config.populations.iter().filter(|p| !p.is_input) {
@@ -536,6 +548,45 @@ fn run_sections(out: &mut String, chip: &ChipInput, run: &RunSummary) {
     out.push_str("</section>\n");
 }
 
+/// The link-load legend: each colour step that some integer load up to `max` falls in, with
+/// the loads it covers, `(step, lowest, highest)` (the steps of `svg::load_step`); none when
+/// no link carries a packet.
+fn load_legend(max: u64) -> Vec<(u64, u64, u64)> {
+    (1..=LOAD_STEPS)
+        .filter_map(|step| {
+            let lo = if step == 1 {
+                1
+            } else {
+                (step - 1) * max / LOAD_STEPS + 1
+            };
+            let hi = step * max / LOAD_STEPS;
+            (lo <= hi).then_some((step, lo, hi))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod legend_tests {
+    use super::load_legend;
+
+    #[test]
+    fn the_load_legend_has_no_empty_steps() {
+        assert!(load_legend(0).is_empty());
+        assert_eq!(load_legend(1), vec![(8, 1, 1)]);
+        assert_eq!(load_legend(3), vec![(3, 1, 1), (6, 2, 2), (8, 3, 3)]);
+        let l = load_legend(16);
+        assert_eq!(l.len(), 8);
+        assert_eq!((l[0], l[7]), ((1, 1, 2), (8, 15, 16)));
+        // Consecutive, covering 1..=max once.
+        for max in 1..50 {
+            let l = load_legend(max);
+            assert_eq!(l[0].1, 1);
+            assert_eq!(l[l.len() - 1].2, max);
+            assert!(l.windows(2).all(|w| w[1].1 == w[0].2 + 1), "{max}");
+        }
+    }
+}
+
 /// The page of a compile that produced no chip.
 pub(crate) fn failed_page(compile: &CompileSummary, source: &str) -> String {
     let mut out = open_page(&format!(
@@ -562,19 +613,7 @@ fn accuracy_cell(accuracy: f64, samples: u64) -> String {
     if samples == 0 {
         return format!("{:.2} %", accuracy * 100.0);
     }
-    let n = samples as f64;
-    let p = accuracy.clamp(0.0, 1.0);
-    let z = 1.959_963_984_540_054_f64;
-    let z2 = z * z;
-    let denom = 1.0 + z2 / n;
-    let centre = (p + z2 / (2.0 * n)) / denom;
-    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
-    let lo = (centre - half).max(0.0);
-    let hi = if p >= 1.0 {
-        1.0
-    } else {
-        (centre + half).min(1.0)
-    };
+    let (lo, hi) = lifchip_stats::wilson_accuracy(accuracy, samples);
     format!(
         "{:.2} % ({:.1}–{:.1}, 95 % interval over {samples} images)",
         accuracy * 100.0,

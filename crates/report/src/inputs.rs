@@ -95,6 +95,8 @@ pub struct RunSummary {
     pub mode: String,
     pub wall_seconds: f64,
     pub probes: Vec<Probe>,
+    /// The sample the probes recorded, when the run covers several (`demo --out`).
+    pub probed_sample: Option<u64>,
 }
 
 /// Overflow events of one population over the whole run.

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use lifchip_chip::ChipConfig;
 use lifchip_data::Dataset;
-use lifchip_emulator::{Emulator, Mode, Probes, RunOptions, SampleResult};
+use lifchip_emulator::{Emulator, Mode, NeuronProbe, ProbeSet, Probes, RunOptions, SampleResult};
 use serde::Serialize;
 
 use crate::error::{StudyError, StudyResult};
@@ -56,6 +56,10 @@ pub struct EmulateReport {
     pub synaptic_events_per_second: f64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<ProbeReport>,
+    /// When the run covers several samples and `probes` were recorded on one of them: its
+    /// index in the data (the other figures are over all samples).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probed_sample: Option<u64>,
     /// Predicted class per sample (not in the JSON: one per image).
     #[serde(skip)]
     pub predictions: Vec<Option<usize>>,
@@ -178,6 +182,93 @@ fn encode(pixels: &[f32], settings: &EmulateSettings, rate: f32, sample: usize) 
     }
 }
 
+/// The probes of a run as the report gives them: population names instead of indices.
+pub fn probe_reports(config: &ChipConfig, probes: &[NeuronProbe]) -> Vec<ProbeReport> {
+    probes
+        .iter()
+        .map(|p| ProbeReport {
+            population: config
+                .populations
+                .get(p.population as usize)
+                .map_or_else(String::new, |x| x.name.clone()),
+            neuron: p.neuron,
+            spike_ticks: p.spike_ticks.clone(),
+            u: p.u.clone(),
+            v: p.v.clone(),
+        })
+        .collect()
+}
+
+/// Emulates sample `index` of `data` alone with every non-input population probed (spikes
+/// only) and keeps at most `max_per_population` neurons of each population, evenly spaced by
+/// index (all of them when the population is that small): the raster of one image that
+/// `demo --out` puts in its report. The run is the same as the sample's run in
+/// [`emulate_dataset`] (same encoding and seed), so its spikes are that sample's spikes.
+pub fn probe_sample(
+    config: &ChipConfig,
+    data: &Dataset,
+    index: usize,
+    settings: &EmulateSettings,
+    max_per_population: usize,
+) -> StudyResult<Vec<ProbeReport>> {
+    let inputs = config.inputs.len();
+    if data.rows * data.cols != inputs {
+        return Err(StudyError::InputsMismatch {
+            inputs,
+            rows: data.rows,
+            cols: data.cols,
+        });
+    }
+    if index >= data.n {
+        return Err(StudyError::NoSample {
+            index,
+            samples: data.n,
+        });
+    }
+    let mut emulator = Emulator::new(config)?;
+    let options = RunOptions {
+        ticks: settings.ticks,
+        mode: settings.mode,
+        probes: Probes {
+            set: ProbeSet::All,
+            state: false,
+        },
+    };
+    let input = encode(
+        &data.pixels_f32(index),
+        settings,
+        config.input_rate as f32,
+        index,
+    );
+    let result = emulator.run(&input, &options)?;
+    let kept: Vec<NeuronProbe> = result
+        .probes
+        .into_iter()
+        .filter(|p| {
+            let size = config
+                .populations
+                .get(p.population as usize)
+                .map_or(0, |x| x.placement.len());
+            keep_neuron(p.neuron as usize, size, max_per_population)
+        })
+        .collect();
+    Ok(probe_reports(config, &kept))
+}
+
+/// Whether neuron `neuron` of a population of `size` is among the at most `max` evenly spaced
+/// ones kept: `floor(k · size / max)` for `k < max`.
+fn keep_neuron(neuron: usize, size: usize, max: usize) -> bool {
+    if size <= max {
+        return true;
+    }
+    if max == 0 {
+        return false;
+    }
+    // The smallest k with floor(k · size / max) >= neuron, then check equality.
+    let k = (neuron * max).div_ceil(size);
+    k < max && k * size / max == neuron
+}
+
 /// Emulates every sample of `data` on `config`; returns the report with accuracy.
 /// `on_progress(done, total)` is called after every chunk of samples.
 pub fn emulate_dataset(
@@ -244,4 +335,26 @@ pub fn emulate_dataset(
     report.predictions = results.iter().map(SampleResult::predicted_class).collect();
     report.encoding = Some(settings.encoding);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_neuron;
+
+    #[test]
+    fn decimation_keeps_evenly_spaced_neurons() {
+        let kept: Vec<usize> = (0..1000).filter(|&n| keep_neuron(n, 1000, 256)).collect();
+        assert_eq!(kept.len(), 256);
+        assert_eq!(kept[0], 0);
+        // floor(k · 1000 / 256) for k = 1, 2, 255.
+        assert_eq!((kept[1], kept[2], kept[255]), (3, 7, 996));
+        assert!(kept.windows(2).all(|w| (3..=4).contains(&(w[1] - w[0]))));
+        // Small populations are kept whole; nothing is kept with max 0.
+        assert_eq!((0..10).filter(|&n| keep_neuron(n, 10, 256)).count(), 10);
+        assert_eq!((0..10).filter(|&n| keep_neuron(n, 10, 0)).count(), 0);
+        for (size, max) in [(257, 256), (1023, 7), (5000, 512)] {
+            let kept = (0..size).filter(|&n| keep_neuron(n, size, max)).count();
+            assert_eq!(kept, max, "{size} {max}");
+        }
+    }
 }

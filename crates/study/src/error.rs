@@ -131,6 +131,10 @@ pub enum StudyError {
         cols: usize,
     },
 
+    /// A sample index beyond the data.
+    #[error("sample {index} does not exist: the data has {samples} samples")]
+    NoSample { index: usize, samples: usize },
+
     /// A label of the data has no neuron in the chip's readout population.
     #[error(
         "image {image} (0-based) has label {label}, but the chip's readout population has {readout} neurons (labels 0..{readout})"

@@ -28,12 +28,14 @@ pub mod prepare;
 pub mod profile;
 pub mod run;
 pub mod spec;
-pub mod stats;
+pub use lifchip_stats as stats;
 pub mod sweep;
 pub mod write;
 
 pub use crate::{
-    emulate::{EmulateReport, EmulateSettings, Encoding, emulate_dataset},
+    emulate::{
+        EmulateReport, EmulateSettings, Encoding, emulate_dataset, probe_reports, probe_sample,
+    },
     error::{Location, StudyError, StudyResult},
     observe::{Observer, Silent},
     pipeline::{

@@ -65,6 +65,10 @@ pub struct PointResult {
     pub problems: Vec<String>,
     /// With `qat:`: chip accuracy of the net fine-tuned for this point's weight format.
     pub accuracy_qat: Option<f64>,
+    /// With `qat:`: per image, as `correct`, for the fine-tuned net (same images), so that QAT
+    /// and post-training quantization compare pairwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub correct_qat: String,
     /// With `qat:`: float rate accuracy of the fine-tuned net (its weights on the QAT grid) on
     /// the same images.
     pub qat_rate_accuracy: Option<f64>,
@@ -83,12 +87,20 @@ impl PointResult {
     pub fn accuracy_interval(&self) -> Option<(f64, f64)> {
         let accuracy = self.accuracy?;
         let n = self.samples?;
-        let right = if self.correct.len() as u64 == n {
-            self.correct.bytes().filter(|&b| b == b'1').count() as u64
+        if self.correct.len() as u64 == n {
+            let right = self.correct.bytes().filter(|&b| b == b'1').count() as u64;
+            Some(crate::stats::wilson(right, n, crate::stats::Z95))
         } else {
-            (accuracy * n as f64).round() as u64
-        };
-        Some(crate::stats::wilson(right, n, crate::stats::Z95))
+            Some(crate::stats::wilson_accuracy(accuracy, n))
+        }
+    }
+
+    /// The 95 % Wilson interval of `accuracy_qat` (the fine-tuned net ran on the same images).
+    pub fn accuracy_qat_interval(&self) -> Option<(f64, f64)> {
+        Some(crate::stats::wilson_accuracy(
+            self.accuracy_qat?,
+            self.samples?,
+        ))
     }
 
     /// The point's value on axis `axis`, as written in the spec ("" when it has none).
@@ -217,7 +229,7 @@ pub fn run_point(plan: &Plan, ctx: &Context) -> PointResult {
     let plain = attempt(plan, ctx, ctx.net, &format!("{:04}", plan.index));
     record_plain(&mut result, plain, &ctx.data.labels);
     if let (Some((key, _)), Ok(_)) = (&plan.qat, &plan.target_text) {
-        record_qat(&mut result, plan, ctx, key);
+        record_qat(&mut result, plan, ctx, key, &ctx.data.labels);
     }
     result
 }
@@ -271,7 +283,7 @@ fn record_plain(result: &mut PointResult, a: Attempt, labels: &[u8]) {
 
 /// Deploys the point's fine-tuned net (`chips/NNNN-qat.chip`) and records it beside the plain
 /// one; its problems go to `qat_problems`, the point's own outcome stands.
-fn record_qat(result: &mut PointResult, plan: &Plan, ctx: &Context, key: &str) {
+fn record_qat(result: &mut PointResult, plan: &Plan, ctx: &Context, key: &str, labels: &[u8]) {
     let net = match ctx.qat_nets.get(key) {
         Some(Ok(n)) => n,
         Some(Err(e)) => {
@@ -296,6 +308,7 @@ fn record_qat(result: &mut PointResult, plan: &Plan, ctx: &Context, key: &str) {
     result.cores_used_qat = a.mapped().map(|r| r.cores_used);
     if let Some(emu) = &a.emulation {
         result.accuracy_qat = emu.accuracy;
+        result.correct_qat = correctness(&emu.predictions, labels);
         result.energy_joules_per_sample_qat = Some(emu.energy_joules_per_sample);
     }
     result.agreement_qat_with_float_spiking = a.agreement;
@@ -393,6 +406,7 @@ mod tests {
         // The per-image correctness is kept and adds up to the accuracy.
         assert_eq!(r.samples, Some(r.correct.len() as u64), "{r:?}");
         assert!(!r.correct.is_empty());
+        assert_eq!(r.correct_qat.len(), r.correct.len(), "{r:?}");
         let right = r.correct.bytes().filter(|&b| b == b'1').count();
         assert_eq!(r.accuracy, Some(right as f64 / r.correct.len() as f64));
         assert!(r.agreement_with_float_spiking.is_some(), "{r:?}");

@@ -251,11 +251,7 @@ fn paired_section(results: &[PointResult]) -> String {
             diff * 100.0,
             p.only_a,
             p.only_b,
-            if pv < 1e-4 {
-                "< 0.0001".to_string()
-            } else {
-                format!("{pv:.4}")
-            }
+            p_cell(pv)
         ));
     }
     if rows.is_empty() {
@@ -274,6 +270,52 @@ fn paired_section(results: &[PointResult]) -> String {
         best.correct.len(),
         best.point
     )
+}
+
+/// The p-value as the reports print it.
+fn p_cell(pv: f64) -> String {
+    if pv < 1e-4 {
+        "< 0.0001".to_string()
+    } else {
+        format!("{pv:.4}")
+    }
+}
+
+/// The markdown section comparing, point by point, the fine-tuned net with the net as trained
+/// on the same images (McNemar's exact test), when the points kept both correctness strings.
+fn qat_paired_section(results: &[PointResult]) -> String {
+    let mut rows = String::new();
+    for r in results.iter().filter(|r| r.ok) {
+        let Some(p) = stats::paired(&r.correct, &r.correct_qat) else {
+            continue;
+        };
+        let diff = (p.only_b as f64 - p.only_a as f64) / p.n as f64;
+        let pv = stats::mcnemar_exact(p.only_a, p.only_b);
+        let verdict = if pv >= 0.05 {
+            "within noise"
+        } else {
+            "significant"
+        };
+        rows.push_str(&format!(
+            "| {} | {:+.2} | {} | {} | {} | {verdict} |\n",
+            r.point,
+            diff * 100.0,
+            p.only_a,
+            p.only_b,
+            p_cell(pv)
+        ));
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    "\n## QAT against post-training quantization\n\n\
+     Each point's fine-tuned net against the net as trained, on the same images: *difference* \
+     is the accuracy with QAT minus without, in percentage points, *only PTQ* and *only QAT* \
+     count the images exactly one of the two chips classified right, and *p* is McNemar's \
+     exact two-sided test on those (p ≥ 0.05: within noise).\n\n\
+     | point | difference (pp) | only PTQ | only QAT | p | |\n|---|---|---|---|---|---|\n"
+        .to_string()
+        + &rows
 }
 
 fn md_cell(s: &str) -> String {
@@ -417,7 +459,18 @@ pub fn report_md(
         }
         let qat_cell = match qat {
             None => String::new(),
-            Some(_) if r.accuracy_qat.is_some() => format!(" {} |", pct(r.accuracy_qat)),
+            Some(_) if r.accuracy_qat.is_some() => format!(
+                " {} |",
+                match r.accuracy_qat_interval() {
+                    Some((lo, hi)) => format!(
+                        "{} ({:.1}–{:.1})",
+                        pct(r.accuracy_qat),
+                        lo * 100.0,
+                        hi * 100.0
+                    ),
+                    None => pct(r.accuracy_qat),
+                }
+            ),
             Some(_) if !r.qat_problems.is_empty() => " failed |".to_string(),
             Some(_) => " |".to_string(),
         };
@@ -465,6 +518,7 @@ pub fn report_md(
         ));
     }
     md.push_str(&paired_section(results));
+    md.push_str(&qat_paired_section(results));
     let failed: Vec<&PointResult> = results.iter().filter(|r| !r.ok).collect();
     if !failed.is_empty() {
         md.push_str("\n## Points that did not map\n\n");
@@ -613,6 +667,30 @@ mod tests {
         // Nothing to pair: no section.
         assert_eq!(paired_section(&results[..1]), "");
         assert_eq!(paired_section(&[]), "");
+    }
+
+    #[test]
+    fn qat_is_compared_with_ptq_on_the_same_images() {
+        let ptq = format!("{}{}", "0".repeat(12), "1".repeat(28));
+        let mut a = scored(0, &ptq);
+        // QAT gets 10 of PTQ's 12 wrong images right and loses one it had: b = 1, c = 10.
+        a.correct_qat = format!("{}{}0{}", "1".repeat(10), "00", "1".repeat(27));
+        let mut b = scored(1, &ptq);
+        b.correct_qat = ptq.clone();
+        let mut c = scored(2, &ptq);
+        c.correct_qat.clear(); // no fine-tuned net
+        let md = qat_paired_section(&[a, b, c]);
+        // 2 · (1 + 11) / 2^11 = 0.01171875.
+        assert!(
+            md.contains("| 0 | +22.50 | 1 | 10 | 0.0117 | significant |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 1 | +0.00 | 0 | 0 | 1.0000 | within noise |"),
+            "{md}"
+        );
+        assert!(!md.contains("| 2 |"), "{md}");
+        assert_eq!(qat_paired_section(&[scored(0, &ptq)]), "");
     }
 
     #[test]

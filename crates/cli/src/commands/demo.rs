@@ -24,7 +24,9 @@ pub struct DemoArgs {
     /// Target: a built-in name or a YAML file.
     #[arg(long, default_value = "loihi-like")]
     pub target: String,
-    /// Keep the trained net, the CHIPDIR and the reports in this directory.
+    /// Keep the trained net, the CHIPDIR and the reports in this directory: `demo.net`,
+    /// `demo.chip`, `train-report.json`, `emulate.json` (the run, with the spikes of the first
+    /// test image probed) and `report.html` (the mapping and the run).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Test images evaluated in float and emulated on the chip (default: 1000, or 200 with --quick).
@@ -38,6 +40,9 @@ pub struct DemoArgs {
     #[arg(long)]
     pub json: Option<PathBuf>,
 }
+
+/// Most neurons per population whose spikes `demo --out` records for its report's raster.
+const PROBED_NEURONS: usize = 512;
 
 /// The summary `demo --json` writes.
 #[derive(Serialize)]
@@ -259,6 +264,18 @@ pub fn run(args: DemoArgs) -> CliResult<()> {
         write_json(&out.join("train-report.json"), &train_report)?;
         let mut run = emulate.clone();
         run.chip_fingerprint = Some(lifchip_report::chipdir_fingerprint(&chip_path)?);
+        // The report's raster: the first test image again, every population probed (at most
+        // PROBED_NEURONS neurons each, evenly spaced).
+        let config = lifchip_chip::read_chipdir(&chip_path)?;
+        run.probes = lifchip_study::probe_sample(
+            &config,
+            &test,
+            0,
+            &EmulateSettings::regular(args.ticks, args.seed),
+            PROBED_NEURONS,
+        )?;
+        run.probed_sample = Some(0);
+        write_json(&out.join("emulate.json"), &run)?;
         let html = out.join("report.html");
         html_report::write_for_chip(&chip_path, Some(&run), &html)?;
         println!("  report: {}", html.display());

@@ -6,11 +6,8 @@ use std::{path::PathBuf, time::Instant};
 use clap::{Args, ValueEnum};
 use lifchip_chip::ChipConfig;
 use lifchip_data::{DataSource, InputSpikes, Split};
-use lifchip_emulator::{Emulator, Mode, NeuronProbe, ProbeSet, Probes, RunOptions};
-use lifchip_study::{
-    EmulateReport, EmulateSettings, Encoding,
-    emulate::{ProbeReport, summarize},
-};
+use lifchip_emulator::{Emulator, Mode, ProbeSet, Probes, RunOptions};
+use lifchip_study::{EmulateReport, EmulateSettings, Encoding, emulate::summarize};
 
 use crate::{
     html_report, progress,
@@ -147,22 +144,6 @@ fn input_probes(
     Some(reports)
 }
 
-fn probe_reports(config: &ChipConfig, probes: &[NeuronProbe]) -> Vec<ProbeReport> {
-    probes
-        .iter()
-        .map(|p| ProbeReport {
-            population: config
-                .populations
-                .get(p.population as usize)
-                .map_or_else(String::new, |x| x.name.clone()),
-            neuron: p.neuron,
-            spike_ticks: p.spike_ticks.clone(),
-            u: p.u.clone(),
-            v: p.v.clone(),
-        })
-        .collect()
-}
-
 /// Prints the human summary of an emulation report.
 fn print_report(report: &EmulateReport) {
     if let Some(acc) = report.accuracy {
@@ -281,7 +262,7 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
         let wall = started.elapsed().as_secs_f64();
         let mut report = summarize(&config, std::slice::from_ref(&result), ticks, wall);
         report.probes = input_probes(&config, args.probe.as_deref(), &per_tick)
-            .unwrap_or_else(|| probe_reports(&config, &result.probes));
+            .unwrap_or_else(|| lifchip_study::probe_reports(&config, &result.probes));
         report
     } else {
         if args.probe.is_some() {

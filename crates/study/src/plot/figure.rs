@@ -188,6 +188,8 @@ pub(super) fn padded(lo: f64, hi: f64, frac: f64) -> (f64, f64) {
 pub(super) struct Line {
     pub(super) label: String,
     pub(super) points: Vec<(f64, f64)>,
+    /// Error bars: (x, low, high), drawn as vertical bars with caps.
+    pub(super) bars: Vec<(f64, f64, f64)>,
 }
 
 /// How a legend entry is drawn.
@@ -201,6 +203,8 @@ pub(super) enum Mark {
     Ring(RGBColor),
     /// A cross.
     Cross(RGBColor),
+    /// A vertical error bar with caps.
+    Bar(RGBColor),
 }
 
 pub(super) const LEGEND_WIDTH: u32 = 300;
@@ -234,6 +238,17 @@ pub(super) fn draw_legend<DB: DrawingBackend>(
             Mark::Cross(c) => {
                 area.draw(&Cross::new(((x0 + x1) / 2, y), 6, c.stroke_width(2)))
                     .map_err(err)?;
+            }
+            Mark::Bar(c) => {
+                let xm = (x0 + x1) / 2;
+                for path in [
+                    vec![(xm, y - 8), (xm, y + 8)],
+                    vec![(xm - 4, y - 8), (xm + 4, y - 8)],
+                    vec![(xm - 4, y + 8), (xm + 4, y + 8)],
+                ] {
+                    area.draw(&PathElement::new(path, c.stroke_width(1)))
+                        .map_err(err)?;
+                }
             }
         }
         // Long labels wrap at ", " (up to three lines); only a single over-long part is cut.
@@ -286,6 +301,8 @@ pub(super) struct LinePlot {
     /// Points that do not map: x, and y where known (else drawn at the bottom).
     pub(super) failed: Vec<(f64, Option<f64>)>,
     pub(super) failed_label: String,
+    /// The legend text of the lines' error bars (when any line has some).
+    pub(super) bars_label: String,
 }
 
 impl Figure for LinePlot {
@@ -308,7 +325,12 @@ impl Figure for LinePlot {
             .chain(&self.dashed)
             .flat_map(|l| l.points.iter().map(|p| p.1))
             .chain(self.references.iter().map(|r| r.0))
-            .chain(self.failed.iter().filter_map(|f| f.1));
+            .chain(self.failed.iter().filter_map(|f| f.1))
+            .chain(
+                self.lines
+                    .iter()
+                    .flat_map(|l| l.bars.iter().flat_map(|b| [b.1, b.2])),
+            );
         let (lo, hi) = bounds(ys);
         let (mut y0, y1) = padded(lo, hi, 0.08);
         if self.y_min_zero && lo >= 0.0 {
@@ -335,8 +357,32 @@ impl Figure for LinePlot {
         }
         mesh.draw().map_err(err)?;
         let mut legend: Vec<(Mark, String)> = Vec::new();
+        // Lines with bars at the same x are nudged apart by a few pixels, so that their bars
+        // do not hide each other.
+        let barred = self.lines.iter().filter(|l| !l.bars.is_empty()).count();
+        let nudge = if barred > 1 { 0.008 * (x1 - x0) } else { 0.0 };
+        let cap = 0.006 * (x1 - x0);
         for (k, line) in self.lines.iter().enumerate() {
             let c = color(k);
+            let dx = nudge * (k as f64 - (self.lines.len() as f64 - 1.0) / 2.0);
+            let points: Vec<(f64, f64)> = line.points.iter().map(|&(x, y)| (x + dx, y)).collect();
+            let line = &Line {
+                label: line.label.clone(),
+                points,
+                bars: line.bars.clone(),
+            };
+            for &(x, lo, hi) in &line.bars {
+                let x = x + dx;
+                for path in [
+                    vec![(x, lo), (x, hi)],
+                    vec![(x - cap, lo), (x + cap, lo)],
+                    vec![(x - cap, hi), (x + cap, hi)],
+                ] {
+                    chart
+                        .draw_series(std::iter::once(PathElement::new(path, c.stroke_width(1))))
+                        .map_err(err)?;
+                }
+            }
             if self.join {
                 chart
                     .draw_series(LineSeries::new(line.points.clone(), c.stroke_width(2)))
@@ -415,6 +461,9 @@ impl Figure for LinePlot {
                 )
                 .map_err(err)?;
             legend.push((Mark::Cross(red), self.failed_label.clone()));
+        }
+        if barred > 0 && !self.bars_label.is_empty() {
+            legend.push((Mark::Bar(RGBColor(60, 60, 60)), self.bars_label.clone()));
         }
         draw_legend(&legend_area, &legend)
     }

@@ -71,7 +71,8 @@ fn axis_scale(axis: &Axis) -> (Scale, Vec<String>) {
 
 /// Groups the points by the values of every axis but `axis` (or all in one group when `group`
 /// is false, as in list mode), as lines of (x, y). A group none of whose points has a value is
-/// kept, empty, so that the legend can say so.
+/// kept, empty, so that the legend can say so. `bar` gives a point's error bar (low, high).
+#[allow(clippy::too_many_arguments)]
 fn lines_against(
     results: &[PointResult],
     axes: &[Axis],
@@ -80,6 +81,7 @@ fn lines_against(
     labels: &[String],
     group: bool,
     y: impl Fn(&PointResult) -> Option<f64>,
+    bar: impl Fn(&PointResult) -> Option<(f64, f64)>,
 ) -> Vec<Line> {
     let mut lines: Vec<Line> = Vec::new();
     let others: Vec<&str> = axes
@@ -115,6 +117,7 @@ fn lines_against(
                 lines.push(Line {
                     label,
                     points: Vec::new(),
+                    bars: Vec::new(),
                 });
                 lines.len() - 1
             }
@@ -131,10 +134,14 @@ fn lines_against(
         };
         if let Some(xv) = xv {
             lines[k].points.push((xv, yv));
+            if let Some((lo, hi)) = bar(r).filter(|b| b.0.is_finite() && b.1.is_finite()) {
+                lines[k].bars.push((xv, lo, hi));
+            }
         }
     }
     for l in &mut lines {
         l.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        l.bars.sort_by(|a, b| a.0.total_cmp(&b.0));
     }
     lines
 }
@@ -198,14 +205,29 @@ pub fn write_all(
     };
 
     let (scale, labels) = axis_scale(first);
-    let mut lines = lines_against(results, axes, first, &scale, &labels, group, |r| {
-        r.accuracy.map(|a| a * 100.0)
-    });
+    let percent = |i: (f64, f64)| (i.0 * 100.0, i.1 * 100.0);
+    let mut lines = lines_against(
+        results,
+        axes,
+        first,
+        &scale,
+        &labels,
+        group,
+        |r| r.accuracy.map(|a| a * 100.0),
+        |r| r.accuracy_interval().map(percent),
+    );
     if let Some(qat_label) = qat {
         // The fine-tuned nets as companions of the plain lines, labelled in the legend.
-        let with = lines_against(results, axes, first, &scale, &labels, group, |r| {
-            r.accuracy_qat.map(|a| a * 100.0)
-        });
+        let with = lines_against(
+            results,
+            axes,
+            first,
+            &scale,
+            &labels,
+            group,
+            |r| r.accuracy_qat.map(|a| a * 100.0),
+            |r| r.accuracy_qat_interval().map(percent),
+        );
         let join = |label: &str, what: &str| {
             if label.is_empty() {
                 what.to_string()
@@ -219,6 +241,7 @@ pub fn write_all(
         lines.extend(with.into_iter().map(|l| Line {
             label: join(&l.label, qat_label),
             points: l.points,
+            bars: l.bars,
         }));
     }
     if lines.iter().any(|l| !l.points.is_empty()) {
@@ -242,6 +265,7 @@ pub fn write_all(
             join: !unordered(first),
             failed: failed_against(results, first, &scale, &labels, |_| None),
             failed_label: "does not map".into(),
+            bars_label: "95 % Wilson interval of the accuracy".into(),
         };
         save(&plot, dir, "accuracy")?;
         written.push(Written {
@@ -255,13 +279,27 @@ pub fn write_all(
         .find(|a| a.name == "core.neurons")
         .unwrap_or(first);
     let (scale, labels) = axis_scale(cores_axis);
-    let used = lines_against(results, axes, cores_axis, &scale, &labels, group, |r| {
-        r.cores_used.map(|c| c as f64)
-    });
+    let used = lines_against(
+        results,
+        axes,
+        cores_axis,
+        &scale,
+        &labels,
+        group,
+        |r| r.cores_used.map(|c| c as f64),
+        |_| None,
+    );
     if used.iter().any(|l| !l.points.is_empty()) {
-        let bound = lines_against(results, axes, cores_axis, &scale, &labels, group, |r| {
-            r.cores_used.and(r.cores_lower_bound).map(|c| c as f64)
-        });
+        let bound = lines_against(
+            results,
+            axes,
+            cores_axis,
+            &scale,
+            &labels,
+            group,
+            |r| r.cores_used.and(r.cores_lower_bound).map(|c| c as f64),
+            |_| None,
+        );
         let plot = LinePlot {
             title: format!("{title}: cores vs {}", cores_axis.name),
             x_desc: cores_axis.name.clone(),
@@ -277,6 +315,7 @@ pub fn write_all(
                 r.cores_lower_bound.map(|c| c as f64)
             }),
             failed_label: "does not map (at its lower bound)".into(),
+            bars_label: String::new(),
         };
         save(&plot, dir, "cores")?;
         written.push(Written {
@@ -317,6 +356,7 @@ pub fn training_curves(epochs: &[EpochPoint], dir: &Path) -> StudyResult<()> {
     let line = |label: &str, points: Vec<(f64, f64)>| Line {
         label: label.to_string(),
         points,
+        bars: Vec::new(),
     };
     let mut accuracy = vec![line(
         "train (noise, dropout on)",
@@ -342,6 +382,7 @@ pub fn training_curves(epochs: &[EpochPoint], dir: &Path) -> StudyResult<()> {
         join: true,
         failed: Vec::new(),
         failed_label: String::new(),
+        bars_label: String::new(),
     };
     save(
         &plot("Accuracy per epoch", "accuracy (%)", accuracy),
@@ -376,6 +417,50 @@ mod tests {
         assert_eq!(m[0].2, "#3, #4, #6 +1");
         assert!(m[0].3);
         assert_eq!(m[1].2, "#5");
+    }
+
+    #[test]
+    fn accuracy_lines_carry_wilson_bars() {
+        let axis = Axis {
+            name: "precision.weight_bits".into(),
+            values: vec![2.into(), 8.into()],
+        };
+        let results: Vec<PointResult> = [(2u64, 0.5), (8, 0.988)]
+            .iter()
+            .enumerate()
+            .map(|(k, &(b, a))| PointResult {
+                point: k,
+                values: vec![(axis.name.clone(), b.to_string())],
+                ok: true,
+                accuracy: Some(a),
+                samples: Some(1000),
+                ..PointResult::default()
+            })
+            .collect();
+        let (scale, labels) = axis_scale(&axis);
+        let axes = [axis];
+        let lines = lines_against(
+            &results,
+            &axes,
+            &axes[0],
+            &scale,
+            &labels,
+            true,
+            |r| r.accuracy.map(|a| a * 100.0),
+            |r| r.accuracy_interval().map(|i| (i.0 * 100.0, i.1 * 100.0)),
+        );
+        assert_eq!(lines.len(), 1);
+        let bars = &lines[0].bars;
+        assert_eq!(bars.len(), 2);
+        // 988 of 1000: Wilson (97.9143, 99.3122) %.
+        assert_eq!(bars[1].0, 8.0);
+        assert!((bars[1].1 - 97.9143).abs() < 1e-3 && (bars[1].2 - 99.3122).abs() < 1e-3);
+        // 500 of 1000: symmetric around 50 %.
+        assert!((bars[0].1 + bars[0].2 - 100.0).abs() < 1e-9);
+        // Without the image count there is no bar.
+        let mut bare = results[0].clone();
+        bare.samples = None;
+        assert_eq!(bare.accuracy_interval(), None);
     }
 
     #[test]
@@ -420,6 +505,7 @@ mod tests {
                 ok: true,
                 accuracy: Some(0.5 + 0.05 * *b as f64),
                 accuracy_qat: Some(0.8 + 0.01 * *b as f64),
+                samples: Some(100),
                 cores_used: Some(3),
                 cores_lower_bound: Some(2),
                 latency_seconds_per_sample: Some(1e-4 * (k + 1) as f64),
@@ -444,6 +530,7 @@ mod tests {
         assert_eq!(written.as_ref().map(Vec::len), Ok(3));
         let svg = std::fs::read_to_string(dir.path().join("accuracy.svg")).unwrap_or_default();
         assert!(svg.contains("with QAT") && svg.contains("post-training quantization"));
+        assert!(svg.contains("95 % Wilson interval"), "no error-bar legend");
         for stem in ["accuracy", "cores", "energy-latency"] {
             let png = std::fs::read(dir.path().join(format!("{stem}.png"))).unwrap_or_default();
             assert!(png.starts_with(b"\x89PNG"), "{stem}.png");

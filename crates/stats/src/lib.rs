@@ -38,6 +38,18 @@ pub fn wilson(correct: u64, n: u64, z: f64) -> (f64, f64) {
     (lo, hi)
 }
 
+/// The Wilson interval at 95 % of an accuracy given as a fraction of `n` images (the count of
+/// right images is the nearest integer; a fraction that is not a number counts as none right).
+pub fn wilson_accuracy(accuracy: f64, n: u64) -> (f64, f64) {
+    let fraction = if accuracy.is_nan() {
+        0.0
+    } else {
+        accuracy.clamp(0.0, 1.0)
+    };
+    let correct = (fraction * n as f64).round() as u64;
+    wilson(correct, n, Z95)
+}
+
 /// Counts of a paired comparison of A and B on the same images.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Paired {
@@ -123,6 +135,16 @@ mod tests {
         // More correct than images is clamped, not a NaN.
         let (lo, hi) = wilson(12, 10, Z95);
         assert!(lo.is_finite() && hi == 1.0);
+    }
+
+    #[test]
+    fn fractions_round_to_image_counts() {
+        assert_eq!(wilson_accuracy(0.988, 1000), wilson(988, 1000, Z95));
+        // 0.98799999 of 1000 is still 988 images.
+        assert_eq!(wilson_accuracy(0.987_999_99, 1000), wilson(988, 1000, Z95));
+        assert_eq!(wilson_accuracy(1.5, 10), wilson(10, 10, Z95));
+        assert_eq!(wilson_accuracy(f64::NAN, 10), wilson(0, 10, Z95));
+        assert_eq!(wilson_accuracy(0.5, 0), (0.0, 1.0));
     }
 
     #[test]
