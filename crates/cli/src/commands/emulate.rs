@@ -7,7 +7,10 @@ use clap::{Args, ValueEnum};
 use lifchip_chip::ChipConfig;
 use lifchip_data::{DataSource, InputSpikes, Split};
 use lifchip_emulator::{Emulator, Mode, ProbeSet, Probes, RunOptions};
-use lifchip_study::{EmulateReport, EmulateSettings, Encoding, emulate::summarize};
+use lifchip_study::{
+    EmulateReport, EmulateSettings, Encoding,
+    emulate::{ProbeReport, summarize},
+};
 
 use crate::{
     html_report, progress,
