@@ -341,7 +341,7 @@ fn chip_lif_without_bias_defaults_to_zero() {
     let hand = std::fs::read_to_string(root().join("examples/hand-written.yaml")).unwrap();
     let net = dir.path().join("nobias.yaml");
     std::fs::write(&net, hand.replace("      bias: [0, 0]\n", "")).unwrap();
-    assert!(!std::fs::read_to_string(&net).unwrap().contains("bias"));
+    assert!(!std::fs::read_to_string(&net).unwrap().contains("bias:"));
     let chip = dir.path().join("c.chip");
     lifchip(
         dir.path(),
@@ -475,7 +475,10 @@ fn config_errors_give_the_location_once_and_cut_long_values() {
     let dir = tempdir();
     let cfg = dir.path().join("cfg.yaml");
     std::fs::write(&cfg, CONFIG.replace("units: 10", "units: -16")).unwrap();
-    let run = lifchip(dir.path(), &["train", "--config", &path_str(&cfg)]);
+    let run = lifchip(
+        dir.path(),
+        &["train", "--config", &path_str(&cfg), "--out", "o.net"],
+    );
     run.fails(1);
     assert!(run.stderr.contains("-16"), "{}", run.stderr);
     assert!(!run.stderr.contains(" at line "), "{}", run.stderr);
@@ -485,7 +488,10 @@ fn config_errors_give_the_location_once_and_cut_long_values() {
         CONFIG.replace("seed: 1", &format!("seed: \"{huge}\"")),
     )
     .unwrap();
-    let run = lifchip(dir.path(), &["train", "--config", &path_str(&cfg)]);
+    let run = lifchip(
+        dir.path(),
+        &["train", "--config", &path_str(&cfg), "--out", "o.net"],
+    );
     run.fails(1);
     assert!(
         run.stderr.contains("seed") || run.stderr.contains("string"),

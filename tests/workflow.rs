@@ -206,7 +206,8 @@ fn sweep_records_bad_points_and_resumes() {
     let dir = tempdir();
     train_net(dir.path(), "small", SMALL_CONFIG);
     let spec = dir.path().join("sweep.yaml");
-    // weight_bits 0 is out of range: that point must fail and the sweep go on.
+    // weight_bits 0 is out of range: that point must fail, the sweep go on, and the run exit 1
+    // saying so.
     std::fs::write(&spec, "net: small.net\ntarget: loihi-like\naxes:\n  precision.weight_bits: [0, 3, 8]\nsamples: 30\nticks: 60\n").unwrap();
     let out = dir.path().join("sweep");
     let run = lifchip(
@@ -219,7 +220,8 @@ fn sweep_records_bad_points_and_resumes() {
             &path_str(&out),
         ],
     );
-    run.ok();
+    run.fails(1);
+    assert!(run.stderr.contains("1 of 3 points"), "{}", run.stderr);
     let results = read_json(&out.join("results.json"));
     let points = results.as_array().unwrap();
     assert_eq!(points.len(), 3);
@@ -249,6 +251,6 @@ fn sweep_records_bad_points_and_resumes() {
             &path_str(&out),
         ],
     )
-    .ok();
+    .fails(1);
     assert_eq!(std::fs::read(out.join("points/0002.json")).unwrap(), before);
 }
