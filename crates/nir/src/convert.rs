@@ -756,6 +756,18 @@ fn neuron(
     };
     let zeros = || vec![0.0; size];
     let mul = |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, y)| x * y).collect() };
+    // Sinabs (and Rockpool) add v_leak as it is; NIR integrates it over the tick.
+    let leak_of = |v_leak: &Array, per: &[f64]| -> Result<Vec<f64>, NirError> {
+        let leak = values(v_leak, "v_leak")?;
+        Ok(if sinabs { leak } else { mul(&leak, per) })
+    };
+    let reset_of = |v_reset: &Option<Array>| -> Result<Vec<f64>, NirError> {
+        Ok(v_reset
+            .as_ref()
+            .map(|a| values(a, "v_reset"))
+            .transpose()?
+            .unwrap_or_else(zeros))
+    };
     // Norse starts every neuron at rest (v = v_leak); the others at 0.
     let v_start = match node {
         NirNode::Lif { v_leak, .. }
@@ -776,32 +788,20 @@ fn neuron(
             v_reset,
         } => {
             let (keep, per) = leaky(&tau_of(tau, "tau")?);
-            let leak = if sinabs {
-                values(v_leak, "v_leak")?
-            } else {
-                mul(&values(v_leak, "v_leak")?, &per)
-            };
+            let leak = leak_of(v_leak, &per)?;
             (
                 keep,
                 mul(&values(r, "r")?, &per),
                 leak,
                 values(v_threshold, "v_threshold")?,
-                v_reset
-                    .as_ref()
-                    .map(|a| values(a, "v_reset"))
-                    .transpose()?
-                    .unwrap_or_else(zeros),
+                reset_of(v_reset)?,
                 fire,
                 None,
             )
         }
         NirNode::Li { tau, r, v_leak } => {
             let (keep, per) = leaky(&tau_of(tau, "tau")?);
-            let leak = if sinabs {
-                values(v_leak, "v_leak")?
-            } else {
-                mul(&values(v_leak, "v_leak")?, &per)
-            };
+            let leak = leak_of(v_leak, &per)?;
             (
                 keep,
                 mul(&values(r, "r")?, &per),
@@ -837,21 +837,13 @@ fn neuron(
             } else {
                 mul(&w_in, &iper)
             };
-            let leak = if sinabs {
-                values(v_leak, "v_leak")?
-            } else {
-                mul(&values(v_leak, "v_leak")?, &per)
-            };
+            let leak = leak_of(v_leak, &per)?;
             (
                 keep,
                 mul(&values(r, "r")?, &per),
                 leak,
                 values(v_threshold, "v_threshold")?,
-                v_reset
-                    .as_ref()
-                    .map(|a| values(a, "v_reset"))
-                    .transpose()?
-                    .unwrap_or_else(zeros),
+                reset_of(v_reset)?,
                 fire,
                 Some(LifCurrent {
                     keep: tensor(ikeep),
