@@ -238,6 +238,9 @@ fn report_of_a_compile_and_a_run_renders_in_a_browser() {
         // One rate histogram of ten bars per probed population.
         let populations = if name == "hand" { 1 } else { 2 };
         assert_eq!(dom.matches("<svg class=\"hist\"").count(), populations);
+        // The run is cycle-accurate: the cycles over its ticks, and one bar per core.
+        assert_eq!(dom.matches("<polyline class=\"cyc\"").count(), 1, "{name}");
+        assert_eq!(dom.matches("<line class=\"peak\"").count(), cores, "{name}");
         assert!(dom.contains("Quantization per layer") && dom.contains("Energy per sample"));
     }
 }

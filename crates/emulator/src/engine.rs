@@ -365,6 +365,7 @@ pub(crate) fn run(
             spike_drain_cycles: Vec::with_capacity(per_tick),
             tick_cycles: Vec::with_capacity(per_tick),
             core_compute_cycles: vec![0; p.n_cores],
+            core_compute_cycles_max: vec![0; p.n_cores],
             ..CycleStats::default()
         }),
         detail,
@@ -887,6 +888,7 @@ fn tick<const CYCLE: bool>(
         for c in 0..p.n_cores {
             let cycles = core_cycles(c);
             cs.core_compute_cycles[c] += cycles;
+            cs.core_compute_cycles_max[c] = cs.core_compute_cycles_max[c].max(cycles);
             slowest = slowest.max(cycles);
         }
         if detail >= CycleDetail::PerCore {

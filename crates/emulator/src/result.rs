@@ -143,6 +143,8 @@ pub struct CycleStats {
     pub tick_cycles: Vec<u64>,
     /// Per core: its compute cycles summed over the run (always kept).
     pub core_compute_cycles: Vec<u64>,
+    /// Per core: its most compute cycles in any one tick of the run (always kept).
+    pub core_compute_cycles_max: Vec<u64>,
     pub total_cycles: u64,
     pub cycles_per_tick_mean: f64,
     pub cycles_per_tick_max: u64,

@@ -234,6 +234,8 @@ fn cycle_detail_levels_agree() {
     for core in 0..3 {
         let sum: u64 = (0..3).map(|t| fc.core_cycles(t, core)).sum();
         assert_eq!(sum, fc.core_compute_cycles[core]);
+        let max = (0..3).map(|t| fc.core_cycles(t, core)).max();
+        assert_eq!(max, Some(fc.core_compute_cycles_max[core]));
     }
     let per_tick = example_2_with(1, Mode::CycleAccurate, CycleDetail::PerTick);
     let totals = example_2_with(1, Mode::CycleAccurate, CycleDetail::Totals);
@@ -253,6 +255,7 @@ fn cycle_detail_levels_agree() {
         assert_eq!(c.cycles_per_tick_mean, fc.cycles_per_tick_mean);
         assert_eq!(c.latency_seconds, fc.latency_seconds);
         assert_eq!(c.core_compute_cycles, fc.core_compute_cycles);
+        assert_eq!(c.core_compute_cycles_max, fc.core_compute_cycles_max);
     }
     assert_eq!(totals.energy, full.energy);
     assert_eq!(totals.counts, full.counts);

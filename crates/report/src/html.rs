@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::svg::{
-    FILL_STEPS, HOT_LINKS, LOAD_STEPS, MAX_LINK_ELEMENTS, MAX_RASTER_SPIKES, POPULATION_COLOURS,
-    bars_svg, busiest, core_map_svg, esc, link_map_svg, raster_svg, rate_histogram_svg, si,
-    tile_side,
+    FILL_STEPS, HOT_LINKS, LOAD_STEPS, MAX_LINE_POINTS, MAX_LINK_ELEMENTS, MAX_RASTER_SPIKES,
+    POPULATION_COLOURS, bars_svg, busiest, core_cycles_svg, core_map_svg, cycles_line_svg, esc,
+    link_map_svg, raster_svg, rate_histogram_svg, si, tile_side,
 };
 use crate::{ChipInput, CompileSummary, RunSummary, core_fill, link_loads};
 
@@ -46,7 +46,7 @@ th{background:#f3f3f3}td.l,th.l{text-align:left}.note{color:#444;font-style:ital
 svg text{font-size:11px;fill:#222}.mesh{fill:#f4f4f4;stroke:#ddd}.plot{fill:#fafafa;stroke:#bbb}\
 .c{stroke-width:2;fill:#ccc}.u{fill:#e2e2e2}.k{stroke-linecap:round;fill:none}\
 .hot circle{fill:none;stroke:#000;stroke-width:2}.hot text{font-weight:bold}\
-.spk{fill:#222}.bar{fill:#4477aa}.fig{overflow-x:auto}\
+.spk{fill:#222}.bar{fill:#4477aa}.cyc{fill:none;stroke:#4477aa;stroke-width:1.5}.band{fill:#4477aa;opacity:.25}.peak{stroke:#d55e00;stroke-width:2}.fig{overflow-x:auto}\
 .selector label{margin-right:1em}.metric{display:none}\
 ",
     );
@@ -464,7 +464,7 @@ fn run_sections(out: &mut String, chip: &ChipInput, run: &RunSummary) {
         rows.insert(1, vec!["accuracy".into(), accuracy_cell(a, run.samples)]);
     }
     table(out, &["", ""], &rows, 1);
-    out.push_str("<p class=\"note\">Cycles per tick over the run and per core need per-tick figures the emulation report does not carry yet (a <code>cycles_per_tick</code> array, one value per tick, and <code>cycles_per_tick_by_core</code>); only the run's mean and maximum are shown.</p>");
+    cycles_section(out, run);
     out.push_str("</section>\n<section id=\"energy\"><h2>Energy per sample by event kind</h2>");
     if run.energy_joules_per_sample_by_kind.is_empty() {
         out.push_str("<p class=\"note\">The emulation report has no energy breakdown.</p>");
@@ -546,6 +546,56 @@ fn run_sections(out: &mut String, chip: &ChipInput, run: &RunSummary) {
         out.push_str("</div>");
     }
     out.push_str("</section>\n");
+}
+
+/// Most cores listed by their compute cycles.
+const BUSIEST_CORES: usize = 20;
+
+/// Cycles per tick over the run and the busiest cores' compute cycles per tick.
+fn cycles_section(out: &mut String, run: &RunSummary) {
+    out.push_str("<h3>Cycles per tick</h3>");
+    if run.cycles_by_tick.is_empty() && run.cycles_by_core.is_empty() {
+        out.push_str("<p class=\"note\">No cycle account in this run (a functional run, or an emulation report written before the emulator kept one; <code>lifchip emulate --mode cycle-accurate</code> records it).</p>");
+        return;
+    }
+    if !run.cycles_by_tick.is_empty() {
+        let (svg, binned) = cycles_line_svg(&run.cycles_by_tick);
+        if run.samples > 1 {
+            let _ = write!(
+                out,
+                "<p>Each tick's length in cycles (input drain, slowest core, spike drain and barrier), averaged over the {} samples.</p>",
+                run.samples
+            );
+        }
+        if binned {
+            let _ = write!(
+                out,
+                "<p class=\"note\">Aggregated: more than {MAX_LINE_POINTS} ticks, so the line is the mean of each bin of ticks and the shaded band reaches the longest tick in it.</p>"
+            );
+        }
+        out.push_str("<div class=\"fig\">");
+        out.push_str(&svg);
+        out.push_str("</div>");
+    }
+    if !run.cycles_by_core.is_empty() {
+        let mut cores: Vec<&crate::CoreCycles> = run.cycles_by_core.iter().collect();
+        cores.sort_by(|a, b| b.mean.total_cmp(&a.mean).then(a.core.cmp(&b.core)));
+        let idle = cores.iter().filter(|c| c.max == 0).count();
+        let shown: Vec<(u32, f64, u64)> = cores
+            .iter()
+            .take(BUSIEST_CORES)
+            .map(|c| (c.core, c.mean, c.max))
+            .collect();
+        let _ = write!(
+            out,
+            "<p>Compute cycles per tick of the {} busiest of {} cores (synapse and neuron stages; {idle} cores never computed).</p>",
+            shown.len(),
+            cores.len()
+        );
+        out.push_str("<div class=\"fig\">");
+        out.push_str(&core_cycles_svg(&shown));
+        out.push_str("</div>");
+    }
 }
 
 /// The link-load legend: each colour step that some integer load up to `max` falls in, with

@@ -87,6 +87,10 @@ pub struct RunSummary {
     pub synaptic_events: u64,
     pub cycles_per_tick_mean: f64,
     pub cycles_per_tick_max: u64,
+    /// Cycles of each tick averaged over the samples (cycle-accurate runs).
+    pub cycles_by_tick: Vec<f64>,
+    /// Each core's compute cycles per tick (cycle-accurate runs).
+    pub cycles_by_core: Vec<CoreCycles>,
     pub latency_seconds_per_sample: f64,
     pub energy_joules_per_sample: f64,
     /// Energy per sample by event kind (J), in name order.
@@ -97,6 +101,15 @@ pub struct RunSummary {
     pub probes: Vec<Probe>,
     /// The sample the probes recorded, when the run covers several (`demo --out`).
     pub probed_sample: Option<u64>,
+}
+
+/// One core's compute cycles per tick over a run.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CoreCycles {
+    pub core: u32,
+    pub mean: f64,
+    pub max: u64,
 }
 
 /// Overflow events of one population over the whole run.

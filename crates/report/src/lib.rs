@@ -28,11 +28,13 @@ use lifchip_chip::ChipConfig;
 use serde::Deserialize;
 
 pub use inputs::{
-    CompileSummary, CoreUse, LayerQuantization, MAX_JSON_BYTES, Overflow, Probe, RunSummary,
-    Violation,
+    CompileSummary, CoreCycles, CoreUse, LayerQuantization, MAX_JSON_BYTES, Overflow, Probe,
+    RunSummary, Violation,
 };
 pub use loads::{CoreFill, core_fill, link_loads};
-pub use svg::{core_map_svg, link_map_svg, raster_svg, rate_histogram_svg};
+pub use svg::{
+    core_cycles_svg, core_map_svg, cycles_line_svg, link_map_svg, raster_svg, rate_histogram_svg,
+};
 
 /// What went wrong reading inputs or writing the report.
 #[derive(Debug, thiserror::Error)]
@@ -252,6 +254,49 @@ pub fn check_run(chip: &ChipInput, run: &RunSummary, path: &Path) -> Result<(), 
     }
     for (i, o) in run.overflows.iter().enumerate() {
         population(&o.population, &format!("overflows[{i}].population"))?;
+    }
+    if !run.cycles_by_tick.is_empty() && run.cycles_by_tick.len() != run.ticks_per_sample as usize {
+        return Err(mismatch(
+            path,
+            "cycles_by_tick",
+            format!(
+                "{} values but the run has {} ticks per sample",
+                run.cycles_by_tick.len(),
+                run.ticks_per_sample
+            ),
+        ));
+    }
+    if let Some(i) = run
+        .cycles_by_tick
+        .iter()
+        .position(|c| !c.is_finite() || *c < 0.0)
+    {
+        return Err(mismatch(
+            path,
+            &format!("cycles_by_tick[{i}]"),
+            "expected a finite number of cycles, at least 0".into(),
+        ));
+    }
+    for (i, c) in run.cycles_by_core.iter().enumerate() {
+        if c.core as usize >= config.cores.len() {
+            return Err(mismatch(
+                path,
+                &format!("cycles_by_core[{i}].core"),
+                format!(
+                    "core {} but {} has {} cores",
+                    c.core,
+                    chip.source,
+                    config.cores.len()
+                ),
+            ));
+        }
+        if !c.mean.is_finite() || c.mean < 0.0 {
+            return Err(mismatch(
+                path,
+                &format!("cycles_by_core[{i}].mean"),
+                "expected a finite number of cycles, at least 0".into(),
+            ));
+        }
     }
     Ok(())
 }

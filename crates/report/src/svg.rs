@@ -563,6 +563,129 @@ pub fn rate_histogram_svg(population: &str, rates: &[f64]) -> String {
     out
 }
 
+/// Most points drawn on the cycles-per-tick line; longer runs are drawn as bins of ticks
+/// (each bin's mean as the line, its highest tick as a shaded band above).
+pub const MAX_LINE_POINTS: usize = 1_000;
+
+/// Cycles of each tick over a run: x = tick, y = cycles. Returns the SVG and whether ticks were
+/// binned (more than [`MAX_LINE_POINTS`]).
+pub fn cycles_line_svg(cycles: &[f64]) -> (String, bool) {
+    let ticks = cycles.len().max(1);
+    let binned = cycles.len() > MAX_LINE_POINTS;
+    let bins = cycles.len().clamp(1, MAX_LINE_POINTS);
+    // (first tick, mean, max) of each bin.
+    let points: Vec<(usize, f64, f64)> = (0..bins)
+        .filter_map(|b| {
+            let (lo, hi) = (b * cycles.len() / bins, (b + 1) * cycles.len() / bins);
+            let bin = cycles.get(lo..hi).filter(|x| !x.is_empty())?;
+            let mean = bin.iter().sum::<f64>() / bin.len() as f64;
+            Some((lo, mean, bin.iter().copied().fold(0.0, f64::max)))
+        })
+        .collect();
+    let top = points.iter().map(|p| p.2).fold(0.0f64, f64::max).max(1.0);
+    let (left, ptop, pw, ph) = (64.0, 10.0, 640.0, 160.0);
+    let (w, h) = (left + pw + 16.0, ptop + ph + 44.0);
+    let x = |t: usize| left + t as f64 * pw / ticks as f64;
+    let y = |c: f64| ptop + ph - c * ph / top;
+    let mut out = String::new();
+    let mean_all = cycles.iter().sum::<f64>() / ticks as f64;
+    let _ = write!(
+        out,
+        r#"<svg class="cycles" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="cycles per tick over the run"><title>{ticks} ticks, mean {m} cycles, highest {t} cycles</title><rect class="plot" x="{left}" y="{ptop}" width="{pw}" height="{ph}"/>"#,
+        m = number(mean_all.round()),
+        t = number(top.round()),
+    );
+    if binned {
+        let mut band = String::new();
+        for &(t, mean, _) in &points {
+            let _ = write!(band, "{:.2},{:.2} ", x(t), y(mean));
+        }
+        for &(t, _, max) in points.iter().rev() {
+            let _ = write!(band, "{:.2},{:.2} ", x(t), y(max));
+        }
+        let _ = write!(
+            out,
+            r#"<polygon class="band" points="{}"/>"#,
+            band.trim_end()
+        );
+    }
+    let mut line = String::new();
+    for &(t, mean, _) in &points {
+        let _ = write!(line, "{:.2},{:.2} ", x(t), y(mean));
+    }
+    let _ = write!(
+        out,
+        r#"<polyline class="cyc" points="{}"/>"#,
+        line.trim_end()
+    );
+    let mut axis = String::new();
+    for v in axis_labels(ticks as f64) {
+        let _ = write!(
+            axis,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            left + v * pw / ticks as f64,
+            ptop + ph + 14.0,
+            number(v.round())
+        );
+    }
+    for v in axis_labels(top) {
+        let _ = write!(
+            axis,
+            r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
+            left - 4.0,
+            y(v) + 4.0,
+            number(v.round())
+        );
+    }
+    let _ = write!(
+        out,
+        r#"<g class="axis">{axis}<text x="{}" y="{}" text-anchor="middle">tick</text><text transform="translate(14 {}) rotate(-90)" text-anchor="middle">cycles</text></g></svg>"#,
+        left + pw / 2.0,
+        ptop + ph + 32.0,
+        ptop + ph / 2.0
+    );
+    (out, binned)
+}
+
+/// Horizontal bars of cores' compute cycles per tick: the mean as a bar, the most in one tick
+/// as a tick mark, values in titles and beside the bars. `rows` are `(core, mean, max)`.
+pub fn core_cycles_svg(rows: &[(u32, f64, u64)]) -> String {
+    let top = rows
+        .iter()
+        .map(|r| r.2 as f64)
+        .fold(0.0f64, f64::max)
+        .max(1.0);
+    let (left, pw, row) = (80.0, 420.0, 18.0);
+    let (w, h) = (left + pw + 130.0, row * rows.len() as f64 + 34.0);
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"<svg class="corecycles" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="compute cycles per tick of the busiest cores">"#
+    );
+    for (i, &(core, mean, max)) in rows.iter().enumerate() {
+        let y = 4.0 + i as f64 * row;
+        let (bw, mx) = (pw * mean / top, left + pw * max as f64 / top);
+        let _ = write!(
+            out,
+            r#"<text x="{}" y="{}" text-anchor="end">core {core}</text><rect class="bar" x="{left}" y="{y}" width="{bw:.2}" height="{}"><title>core {core}: mean {m} cycles per tick, most {max}</title></rect><line class="peak" x1="{mx:.2}" x2="{mx:.2}" y1="{y}" y2="{}"/><text x="{}" y="{}">{m} / {max}</text>"#,
+            left - 6.0,
+            y + 12.0,
+            row - 4.0,
+            y + row - 4.0,
+            left + pw + 6.0,
+            y + 12.0,
+            m = format!("{mean:.1}"),
+        );
+    }
+    let _ = write!(
+        out,
+        r#"<g class="axis"><text x="{}" y="{}" text-anchor="middle">compute cycles per tick (bar: mean; mark: most in one tick)</text></g></svg>"#,
+        left + pw / 2.0,
+        h - 6.0
+    );
+    out
+}
+
 /// A value in an SI unit with a metric prefix, e.g. `1.23 µJ`.
 pub fn si(value: f64, unit: &str) -> String {
     if value == 0.0 || !value.is_finite() {
@@ -655,6 +778,26 @@ mod tests {
             let t = u64::from(tile_side(side, side));
             assert!(u64::from(side).div_ceil(t).pow(2) <= MAX_CELLS, "{side}");
         }
+    }
+
+    #[test]
+    fn long_runs_are_binned_with_their_peaks() {
+        let short: Vec<f64> = (0..10).map(f64::from).collect();
+        let (svg, binned) = cycles_line_svg(&short);
+        assert!(!binned && !svg.contains("class=\"band\""));
+        let points = |svg: &str| {
+            let line = svg.split("class=\"cyc\" points=\"").nth(1).unwrap();
+            line.split('"').next().unwrap().split(' ').count()
+        };
+        assert_eq!(points(&svg), 10);
+        // 10,000 ticks: one point per bin of 10, and a spike in one tick raises the band.
+        let mut long = vec![5.0; 10_000];
+        long[4321] = 500.0;
+        let (svg, binned) = cycles_line_svg(&long);
+        assert!(binned && svg.contains("class=\"band\""));
+        assert_eq!(points(&svg), MAX_LINE_POINTS);
+        assert!(svg.contains("highest 500 cycles"));
+        assert!(cycles_line_svg(&[]).0.contains("<polyline"));
     }
 
     #[test]

@@ -302,6 +302,28 @@ fn a_run_of_another_chip_is_refused() {
         r#"{"target":"tiny","overflows":[{"population":"in"}]}"#,
         "overflows[0].population",
     );
+    refused(
+        r#"{"target":"tiny","ticks_per_sample":3,"cycles_by_tick":[1,2]}"#,
+        "cycles_by_tick",
+    );
+    refused(
+        r#"{"target":"tiny","ticks_per_sample":2,"cycles_by_tick":[1,-2]}"#,
+        "cycles_by_tick[1]",
+    );
+    let cores = chip.config.cores.len();
+    refused(
+        &format!(r#"{{"target":"tiny","cycles_by_core":[{{"core":{cores},"mean":1,"max":1}}]}}"#),
+        "cycles_by_core[0].core",
+    );
+    // A run with a cycle account draws the line over the ticks and a bar per busy core.
+    let cycled = run_json(
+        r#"{"target":"tiny","ticks_per_sample":3,"cycles_by_tick":[10,30,20],"cycles_by_core":[{"core":0,"mean":4.5,"max":9},{"core":1,"mean":0,"max":0}]}"#,
+    );
+    let html = lifchip_report::render(&chip, Some((&cycled, Path::new("run.json")))).unwrap();
+    assert_eq!(html.matches("<polyline class=\"cyc\"").count(), 1);
+    assert_eq!(html.matches("<line class=\"peak\"").count(), 2);
+    assert!(html.contains("core 0: mean 4.5 cycles per tick, most 9"));
+    assert!(html.contains("1 cores never computed"));
     let bad = RunSummary::from_json_str(r#"{"target": 3}"#, Path::new("run.json"));
     assert!(
         matches!(bad, Err(ReportError::Json { line: 1, .. })),

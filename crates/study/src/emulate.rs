@@ -46,6 +46,13 @@ pub struct EmulateReport {
     pub synaptic_events: u64,
     pub cycles_per_tick_mean: f64,
     pub cycles_per_tick_max: u64,
+    /// Cycles of each tick, averaged over the samples (cycle-accurate runs; else empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cycles_by_tick: Vec<f64>,
+    /// Each core's compute cycles per tick: mean over the run and the most in one tick
+    /// (cycle-accurate runs; else empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cycles_by_core: Vec<CoreCycles>,
     pub latency_seconds_per_sample: f64,
     pub energy_joules_per_sample: f64,
     pub energy_joules_per_sample_by_kind: EnergyPerSample,
@@ -63,6 +70,15 @@ pub struct EmulateReport {
     /// Predicted class per sample (not in the JSON: one per image).
     #[serde(skip)]
     pub predictions: Vec<Option<usize>>,
+}
+
+/// One core's compute cycles per tick over a run (the synapse and neuron stages, without the
+/// mesh's drain and the barrier that the tick's length adds).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CoreCycles {
+    pub core: u32,
+    pub mean: f64,
+    pub max: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -157,6 +173,7 @@ pub fn summarize(
     }
     report.overflows = overflows;
     report.cycles_per_tick_mean = if mean_n > 0.0 { mean_sum / mean_n } else { 0.0 };
+    (report.cycles_by_tick, report.cycles_by_core) = cycle_profile(results, ticks);
     report.wall_seconds = wall;
     report.synaptic_events_per_second = if wall > 0.0 {
         report.synaptic_events as f64 / wall
@@ -168,6 +185,54 @@ pub fn summarize(
         _ => "cycle_accurate".into(),
     };
     report
+}
+
+/// Cycles per tick over a run: each tick's length averaged over the samples that kept per-tick
+/// detail, and each core's compute cycles per tick (mean over all ticks of all samples, and
+/// the most in one tick). Both empty for functional runs.
+fn cycle_profile(results: &[SampleResult], ticks: u32) -> (Vec<f64>, Vec<CoreCycles>) {
+    let mut tick_sum: Vec<f64> = Vec::new();
+    let mut tick_samples = 0u32;
+    let (mut core_sum, mut core_max): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
+    let mut samples = 0u32;
+    for c in results.iter().filter_map(|r| r.cycles.as_ref()) {
+        samples += 1;
+        if !c.tick_cycles.is_empty() {
+            if tick_sum.len() < c.tick_cycles.len() {
+                tick_sum.resize(c.tick_cycles.len(), 0.0);
+            }
+            for (sum, &t) in tick_sum.iter_mut().zip(&c.tick_cycles) {
+                *sum += t as f64;
+            }
+            tick_samples += 1;
+        }
+        if core_sum.len() < c.core_compute_cycles.len() {
+            core_sum.resize(c.core_compute_cycles.len(), 0);
+            core_max.resize(c.core_compute_cycles.len(), 0);
+        }
+        for (sum, &t) in core_sum.iter_mut().zip(&c.core_compute_cycles) {
+            *sum = sum.saturating_add(t);
+        }
+        for (max, &t) in core_max.iter_mut().zip(&c.core_compute_cycles_max) {
+            *max = (*max).max(t);
+        }
+    }
+    let by_tick = tick_sum
+        .into_iter()
+        .map(|sum| sum / f64::from(tick_samples))
+        .collect();
+    let core_ticks = f64::from(samples) * f64::from(ticks.max(1));
+    let by_core = core_sum
+        .iter()
+        .zip(&core_max)
+        .enumerate()
+        .map(|(core, (&sum, &max))| CoreCycles {
+            core: core as u32,
+            mean: sum as f64 / core_ticks,
+            max,
+        })
+        .collect();
+    (by_tick, by_core)
 }
 
 fn encode(pixels: &[f32], settings: &EmulateSettings, rate: f32, sample: usize) -> Vec<Vec<u32>> {
@@ -339,7 +404,49 @@ pub fn emulate_dataset(
 
 #[cfg(test)]
 mod tests {
-    use super::keep_neuron;
+    use lifchip_emulator::CycleStats;
+
+    use super::{CoreCycles, SampleResult, cycle_profile, keep_neuron};
+
+    fn sample(tick_cycles: &[u64], core_total: &[u64], core_max: &[u64]) -> SampleResult {
+        SampleResult {
+            cycles: Some(CycleStats {
+                tick_cycles: tick_cycles.to_vec(),
+                core_compute_cycles: core_total.to_vec(),
+                core_compute_cycles_max: core_max.to_vec(),
+                ..CycleStats::default()
+            }),
+            ..SampleResult::default()
+        }
+    }
+
+    #[test]
+    fn cycle_profile_averages_ticks_over_samples_and_keeps_each_cores_peak() {
+        let results = [
+            sample(&[10, 20, 30], &[6, 0], &[4, 0]),
+            sample(&[30, 40, 50], &[12, 3], &[5, 3]),
+        ];
+        let (by_tick, by_core) = cycle_profile(&results, 3);
+        assert_eq!(by_tick, vec![20.0, 30.0, 40.0]);
+        assert_eq!(
+            by_core,
+            vec![
+                CoreCycles {
+                    core: 0,
+                    mean: 3.0,
+                    max: 5
+                },
+                CoreCycles {
+                    core: 1,
+                    mean: 0.5,
+                    max: 3
+                }
+            ]
+        );
+        // Functional runs have no cycle account.
+        let (by_tick, by_core) = cycle_profile(&[SampleResult::default()], 3);
+        assert!(by_tick.is_empty() && by_core.is_empty());
+    }
 
     #[test]
     fn decimation_keeps_evenly_spaced_neurons() {

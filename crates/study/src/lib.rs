@@ -34,7 +34,8 @@ pub mod write;
 
 pub use crate::{
     emulate::{
-        EmulateReport, EmulateSettings, Encoding, emulate_dataset, probe_reports, probe_sample,
+        CoreCycles, EmulateReport, EmulateSettings, Encoding, emulate_dataset, probe_reports,
+        probe_sample,
     },
     error::{Location, StudyError, StudyResult},
     observe::{Observer, Silent},
