@@ -133,7 +133,10 @@ fn missing_fields_are_reported_at_their_section() {
     let text = edited(
         "xylo-like",
         &[
-            ("  clock_hz: 6.25e6           # (assumed)\n", ""),
+            (
+                "  clock_hz: 5.0e7            # 50 MHz, Rockpool's default main clock [Monitor]\n",
+                "",
+            ),
             ("  weight_encoding: signed\n", ""),
         ],
     );
