@@ -139,7 +139,7 @@ pub fn compile_with_profile(
         .values()
         .map(|s| s.partials.len() as u64)
         .sum();
-    let positions = match place(&partition, target) {
+    let positions = match place(&partition, target, quant.readout as u32) {
         Ok(p) => p,
         Err(v) => {
             // The cores the partition made, unplaced (x = y = 0): what needed more cores.

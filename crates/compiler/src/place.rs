@@ -10,48 +10,71 @@ use crate::{Partition, QuantNet, Violation, ViolationKind};
 
 /// Which per-core limit the partition's cores fill: the one its fullest core uses the largest
 /// fraction of (", as core.neurons = 1000 holds at most 1000 of the net's 1008 neurons").
-fn binding_limit(partition: &Partition, target: &Target) -> String {
+/// With `core.readout_neurons`, the readout population (index `readout`) has its own budget
+/// and the other compartments `core.neurons`.
+fn binding_limit(partition: &Partition, target: &Target, readout: u32) -> String {
     use crate::partition::CoreAssignment;
-    type Measure = fn(&CoreAssignment) -> u64;
+    type Measure<'a> = Box<dyn Fn(&CoreAssignment) -> u64 + 'a>;
     let c = &target.core;
-    let limits: [(&str, u64, Measure, &str); 3] = [
+    let separate = c.readout_neurons > 0;
+    let is_readout = move |&(pop, _): &(u32, u32)| separate && pop == readout;
+    let mut limits: Vec<(&str, u64, Measure, &str)> = vec![
         (
             "core.neurons",
             u64::from(c.neurons),
-            |k| k.neurons.len() as u64,
+            Box::new(move |k| k.neurons.iter().filter(|n| !is_readout(n)).count() as u64),
             "compartments",
         ),
         (
             "core.input_axons",
             u64::from(c.input_axons),
-            |k| k.axons.len() as u64,
+            Box::new(|k| k.axons.len() as u64),
             "input axons",
         ),
         (
             "core.synapse_memory_bits",
             c.synapse_memory_bits,
-            |k| k.synapse_bits,
+            Box::new(|k| k.synapse_bits),
             "synapse bits",
         ),
     ];
-    let most = |f: Measure| partition.cores.iter().map(f).max().unwrap_or(0);
-    let fullness =
-        |(_, limit, f, _): &(&str, u64, Measure, &str)| most(*f) as f64 / (*limit).max(1) as f64;
+    if separate {
+        limits.push((
+            "core.readout_neurons",
+            u64::from(c.readout_neurons),
+            Box::new(move |k| k.neurons.iter().filter(|n| is_readout(n)).count() as u64),
+            "readout neurons",
+        ));
+    }
+    let most = |f: &Measure| partition.cores.iter().map(f).max().unwrap_or(0);
+    let total = |f: &Measure| partition.cores.iter().map(f).sum::<u64>();
+    // The fullest limit; with equal fullness, the one whose total the cores cannot hold.
+    let fullness = |(_, limit, f, _): &(&str, u64, Measure, &str)| {
+        let limit = (*limit).max(1);
+        (most(f) as f64 / limit as f64, total(f).div_ceil(limit))
+    };
     limits
         .iter()
-        .max_by(|a, b| fullness(a).total_cmp(&fullness(b)))
-        .map(|&(name, limit, f, what)| {
+        .max_by(|a, b| {
+            let (fa, fb) = (fullness(a), fullness(b));
+            fa.0.total_cmp(&fb.0).then(fa.1.cmp(&fb.1))
+        })
+        .map(|(name, limit, f, what)| {
             format!(
                 ": {name} = {limit} is the per-core limit that forces the extra cores (the fullest core holds {} {what}; {} in all)",
                 most(f),
-                partition.cores.iter().map(f).sum::<u64>()
+                total(f)
             )
         })
         .unwrap_or_default()
 }
 
 /// Mesh position of each core, or a violation when the mesh is too small.
-pub fn place(partition: &Partition, target: &Target) -> Result<Vec<(u32, u32)>, Violation> {
+pub fn place(
+    partition: &Partition,
+    target: &Target,
+    readout: u32,
+) -> Result<Vec<(u32, u32)>, Violation> {
     let available = target.num_cores();
     let used = partition.cores.len() as u64;
     if used > available {
@@ -62,7 +85,7 @@ pub fn place(partition: &Partition, target: &Target) -> Result<Vec<(u32, u32)>, 
             limit: available as i64,
             hint: format!(
                 "the partition needs {used} cores{}; enlarge mesh.width x mesh.height ({} x {}) or that per-core limit",
-                binding_limit(partition, target),
+                binding_limit(partition, target, readout),
                 target.mesh.width,
                 target.mesh.height
             ),
@@ -262,7 +285,7 @@ mod tests {
             cores: vec![core(4), core(1)],
             ..Partition::default()
         };
-        let v = place(&partition, &target).unwrap_err();
+        let v = place(&partition, &target, 1).unwrap_err();
         assert_eq!((v.value, v.limit), (2, 1));
         assert!(
             v.hint
@@ -272,6 +295,37 @@ mod tests {
         );
         assert!(
             v.hint.contains("holds 4 compartments; 5 in all"),
+            "{}",
+            v.hint
+        );
+    }
+
+    #[test]
+    fn too_many_readout_neurons_name_the_readout_budget() {
+        let mut target = lifchip_target::builtin("xylo-like").unwrap();
+        target.core.input_axons = 1016;
+        // 100 hidden neurons and 10 readout neurons against 8 readout places: two cores, each
+        // with the 100 hidden neurons as input axons, but the readout budget forces the second.
+        let core = |hidden: u32, readout: u32| CoreAssignment {
+            neurons: (0..hidden)
+                .map(|n| (1, n))
+                .chain((0..readout).map(|n| (2, n)))
+                .collect(),
+            shares: vec![0; (hidden + readout) as usize],
+            axons: (0..296)
+                .map(|pre| crate::partition::AxonKey { projection: 0, pre })
+                .collect(),
+            ..CoreAssignment::default()
+        };
+        let partition = Partition {
+            cores: vec![core(100, 8), core(0, 2)],
+            ..Partition::default()
+        };
+        let v = place(&partition, &target, 2).unwrap_err();
+        assert!(
+            v.hint.contains(
+                "core.readout_neurons = 8 is the per-core limit that forces the extra cores (the fullest core holds 8 readout neurons; 10 in all)"
+            ),
             "{}",
             v.hint
         );
