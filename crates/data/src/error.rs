@@ -27,6 +27,40 @@ pub enum DataError {
         source: std::io::Error,
     },
 
+    /// The IDX file (decompressed, or on disk) would be larger than [`crate::MAX_IDX_BYTES`];
+    /// refused before its data is read or decompressed.
+    #[error(
+        "{}: {what} is {size} bytes, over the limit of {limit} bytes for one IDX file (MAX_IDX_BYTES)",
+        path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// What has that size: "the file", or the header's shape.
+        what: String,
+        /// Its size in bytes.
+        size: u128,
+        /// The limit.
+        limit: usize,
+    },
+
+    /// A gzip IDX file decompresses to more than its header announces (stopped reading there,
+    /// so a gzip bomb is never expanded).
+    #[error(
+        "{}: header says {shape} = {expected} bytes of {what}, the gzip stream holds more          (trailing data; decompression stopped there)",
+        path.display()
+    )]
+    GzipTrailing {
+        /// The compressed file.
+        path: PathBuf,
+        /// The dimensions, written `a×b×c`.
+        shape: String,
+        /// Data bytes announced by the header.
+        expected: usize,
+        /// "pixels" or "labels".
+        what: &'static str,
+    },
+
     /// The file is shorter than the IDX header it must start with.
     #[error(
         "{}: truncated header: an IDX file with {dims} dimension(s) starts with a {needed}-byte header \

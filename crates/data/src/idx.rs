@@ -11,8 +11,10 @@ use crate::error::DataError;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// IDX data-type byte for unsigned bytes.
 const IDX_U8: u8 = 0x08;
-/// Largest decompressed-size hint trusted for pre-allocation (the real size may still be larger).
-const MAX_SIZE_HINT: usize = 1 << 30;
+/// The largest IDX file read, in bytes: on disk for a plain file, decompressed (header
+/// included) for a gzip file, whose header is read first so that nothing larger is ever
+/// decompressed or allocated. EMNIST's largest split (byclass, 697,932 images) is 547 MB.
+pub const MAX_IDX_BYTES: usize = 1 << 30;
 
 /// What an IDX file is expected to hold; fixes the expected magic number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,47 +73,98 @@ impl std::fmt::Debug for Idx {
 }
 
 /// Reads an IDX file, gzip-compressed or not (detected by the gzip magic bytes, not the extension).
+/// A gzip file is decompressed only as far as its header announces (plus one byte), and a
+/// header announcing more than [`MAX_IDX_BYTES`] is refused before any data is decompressed.
 ///
 /// # Errors
 /// [`DataError::Io`] if the file cannot be read, [`DataError::Gzip`] if it is gzip but corrupt,
-/// and the errors of [`decode_idx`].
+/// [`DataError::TooLarge`], [`DataError::GzipTrailing`], and the errors of [`decode_idx`].
 pub fn read_idx(path: &Path, kind: IdxKind) -> Result<Idx, DataError> {
-    let bytes = read_maybe_gzip(path)?;
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    if size > MAX_IDX_BYTES as u64 {
+        return Err(DataError::TooLarge {
+            path: path.to_path_buf(),
+            what: "the file".into(),
+            size: u128::from(size),
+            limit: MAX_IDX_BYTES,
+        });
+    }
+    let raw = std::fs::read(path).map_err(io)?;
+    let bytes = if raw.starts_with(&GZIP_MAGIC) {
+        gunzip_idx(path, &raw, kind)?
+    } else {
+        raw
+    };
     decode_idx(path, bytes, kind)
 }
 
-/// Reads a file and decompresses it if it starts with the gzip magic bytes.
-pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = std::fs::read(path).map_err(|source| DataError::Io {
+/// Decompresses a gzip IDX file: its header first, then exactly the data bytes the header
+/// announces and one more (to detect trailing data), never more than [`MAX_IDX_BYTES`]. A
+/// header that cannot be read or is not the expected one is returned as is, for
+/// [`decode_idx`] to name the problem.
+fn gunzip_idx(path: &Path, raw: &[u8], kind: IdxKind) -> Result<Vec<u8>, DataError> {
+    let gzip = |source| DataError::Gzip {
         path: path.to_path_buf(),
         source,
-    })?;
-    maybe_gunzip(path, raw)
-}
-
-/// Decompresses `raw` if it starts with the gzip magic bytes; returns it unchanged otherwise.
-/// `path` is only used in error messages.
-pub(crate) fn maybe_gunzip(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
-    if !raw.starts_with(&GZIP_MAGIC) {
-        return Ok(raw);
+    };
+    let header_len = 4 + 4 * usize::from(kind.dims());
+    let mut decoder = MultiGzDecoder::new(raw);
+    let mut out = Vec::with_capacity(header_len);
+    (&mut decoder)
+        .take(header_len as u64)
+        .read_to_end(&mut out)
+        .map_err(gzip)?;
+    if out.len() < header_len || out[..4] != kind.magic().to_be_bytes() {
+        return Ok(out);
     }
-    // The gzip trailer's ISIZE (uncompressed size mod 2^32) is a good capacity hint for a
-    // single-member file; it is only a hint, so cap it.
+    let dims: Vec<u128> = out[4..]
+        .chunks_exact(4)
+        .map(|c| u128::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+        .collect();
+    // At most three dimensions of u32: the product fits in u128.
+    let data: u128 = dims.iter().product();
+    let shape = shape_text(dims.iter());
+    if data + header_len as u128 > MAX_IDX_BYTES as u128 {
+        return Err(DataError::TooLarge {
+            path: path.to_path_buf(),
+            what: format!("the data its header {shape} announces"),
+            size: data,
+            limit: MAX_IDX_BYTES,
+        });
+    }
+    let data = data as usize;
+    // The gzip trailer's ISIZE (uncompressed size mod 2^32) is a capacity hint for a
+    // single-member file; it is only a hint, so it is capped by the header's size.
     let hint = raw
         .len()
         .checked_sub(4)
         .and_then(|start| raw.get(start..))
         .and_then(|t| <[u8; 4]>::try_from(t).ok())
         .map_or(0, |t| u32::from_le_bytes(t) as usize)
-        .min(MAX_SIZE_HINT);
-    let mut out = Vec::with_capacity(hint);
-    MultiGzDecoder::new(raw.as_slice())
+        .min(header_len + data);
+    out.reserve(hint.saturating_sub(out.len()));
+    // Reading to the end of the stream (one byte short of the limit) checks its CRC too.
+    decoder
+        .take(data as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|source| DataError::Gzip {
+        .map_err(gzip)?;
+    if out.len() > header_len + data {
+        return Err(DataError::GzipTrailing {
             path: path.to_path_buf(),
-            source,
-        })?;
+            shape,
+            expected: data,
+            what: kind.data_name(),
+        });
+    }
     Ok(out)
+}
+
+fn shape_text<T: ToString>(dims: impl Iterator<Item = T>) -> String {
+    dims.map(|d| d.to_string()).collect::<Vec<_>>().join("×")
 }
 
 /// Checks and decodes the bytes of an (uncompressed) IDX file.
@@ -173,11 +226,7 @@ pub fn decode_idx(path: &Path, mut bytes: Vec<u8>, kind: IdxKind) -> Result<Idx,
         .filter_map(|c| <[u8; 4]>::try_from(c).ok())
         .map(|c| u32::from_be_bytes(c) as usize)
         .collect();
-    let shape = dims
-        .iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join("×");
+    let shape = shape_text(dims.iter());
     let Some(expected_len) = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) else {
         return Err(DataError::SizeOverflow {
             path: path.to_path_buf(),
@@ -265,6 +314,60 @@ pub(crate) mod tests {
         let b = write(dir.path(), "images-lies.gz", &bytes);
         assert_eq!(read_idx(&a, IdxKind::Images).unwrap().data, data);
         assert_eq!(read_idx(&b, IdxKind::Images).unwrap().data, data);
+    }
+
+    /// The gzip reader of [`read_idx`] on bytes (images), or the bytes when not gzip.
+    fn maybe_gunzip(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
+        if raw.starts_with(&GZIP_MAGIC) {
+            gunzip_idx(path, &raw, IdxKind::Images)
+        } else {
+            Ok(raw)
+        }
+    }
+
+    /// A gzip bomb is never expanded: its header bounds what is decompressed, and a header
+    /// over the limit is refused before any data is, naming the file and the limit.
+    #[test]
+    fn gzip_bombs_are_refused_quickly() {
+        let dir = tempfile::tempdir().unwrap();
+        let bomb = |dims: [u32; 3]| {
+            let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+            enc.write_all(&idx_bytes(&dims, &[])).unwrap();
+            let zeros = vec![0u8; 1 << 20];
+            for _ in 0..256 {
+                enc.write_all(&zeros).unwrap();
+            }
+            enc.finish().unwrap()
+        };
+        // 256 MiB of zeros behind a header announcing 2 pixels.
+        let p = write(dir.path(), "small-header.gz", &bomb([2, 1, 1]));
+        let t = std::time::Instant::now();
+        let e = read_idx(&p, IdxKind::Images).unwrap_err();
+        assert!(t.elapsed().as_secs_f64() < 0.5, "{:?}", t.elapsed());
+        assert!(matches!(e, DataError::GzipTrailing { .. }), "{e:?}");
+        assert!(e.to_string().contains("small-header.gz"), "{e}");
+        // A header announcing 4 GiB: refused before decompressing.
+        let p = write(dir.path(), "huge-header.gz", &bomb([65536, 256, 256]));
+        let t = std::time::Instant::now();
+        let e = read_idx(&p, IdxKind::Images).unwrap_err().to_string();
+        assert!(t.elapsed().as_secs_f64() < 0.5, "{:?}", t.elapsed());
+        assert!(
+            e.contains("huge-header.gz")
+                && e.contains("65536×256×256")
+                && e.contains(&MAX_IDX_BYTES.to_string()),
+            "{e}"
+        );
+        // A stream one byte short, and a good one, still decompress to the end (CRC checked).
+        let (bytes, _) = images_2x2x3();
+        let p = write(dir.path(), "short.gz", &gzip(&bytes[..bytes.len() - 1]));
+        let e = read_idx(&p, IdxKind::Images).unwrap_err();
+        assert!(matches!(e, DataError::Truncated { .. }), "{e:?}");
+        let mut bad_crc = gzip(&bytes);
+        let n = bad_crc.len();
+        bad_crc[n - 8] ^= 1;
+        let p = write(dir.path(), "crc.gz", &bad_crc);
+        let e = read_idx(&p, IdxKind::Images).unwrap_err();
+        assert!(matches!(e, DataError::Gzip { .. }), "{e:?}");
     }
 
     #[test]

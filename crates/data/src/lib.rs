@@ -44,6 +44,6 @@ pub use crate::{
     dataset::{DATA_DIR_ENV, DataSource, Dataset, Split, load},
     encode::{InputSpikes, MAX_TICKS, poisson, rate_regular},
     error::DataError,
-    idx::{Idx, IdxKind, decode_idx, read_idx},
+    idx::{Idx, IdxKind, MAX_IDX_BYTES, decode_idx, read_idx},
     idx_write::encode_idx,
 };

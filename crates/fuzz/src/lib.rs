@@ -19,7 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub use parsers::{Corpus, Files, Parser, Refusal, write_files};
+pub use parsers::{Corpus, Files, Parser, Refusal, fix_checksums, write_files};
 
 /// What a campaign over one parser found.
 #[derive(Debug, Default, Clone)]

@@ -449,14 +449,68 @@ fn clear_dir(dir: &Path) {
     }
 }
 
+/// Recomputes `cores.bin`'s own CRC-32s: the file header's (over its first 28 bytes) and every
+/// section's (tag, core, length and payload), walking the sections as the reader does until a
+/// length runs past the end.
+fn fix_cores_crcs(bytes: &mut [u8]) {
+    const HEADER: usize = 32;
+    const SECTION: usize = 16;
+    if bytes.len() < HEADER || !bytes.starts_with(b"LIFCHIPC") {
+        return;
+    }
+    let crc = crc32fast::hash(&bytes[..28]);
+    bytes[28..32].copy_from_slice(&crc.to_le_bytes());
+    let mut at = HEADER;
+    while bytes.len() - at >= SECTION + 4 {
+        let mut len = [0u8; 8];
+        len.copy_from_slice(&bytes[at + 8..at + 16]);
+        let len = u64::from_le_bytes(len);
+        if len > (bytes.len() - at - SECTION - 4) as u64 {
+            return;
+        }
+        let end = at + SECTION + len as usize;
+        let crc = crc32fast::hash(&bytes[at..end]);
+        bytes[end..end + 4].copy_from_slice(&crc.to_le_bytes());
+        at = end + 4;
+    }
+}
+
+/// Recomputes a CHIPDIR manifest's own hash (`manifest_fnv1a64`, the v4 seal) over its bytes
+/// as they stand, so that a fixed-up or value-mutated manifest reaches the checks behind the
+/// seal. The reader hashes its canonical re-serialization, so this matches exactly when the
+/// (mutated) text is still in the writer's form: a changed value, a fixed-up checksum.
+fn reseal_manifest(files: &mut Files) {
+    const KEY: &[u8] = b"\"manifest_fnv1a64\": \"";
+    let Some(m) = find(files, "manifest.json") else {
+        return;
+    };
+    let bytes = &mut files[m].1;
+    let Some(at) = bytes.windows(KEY.len()).position(|w| w == KEY) else {
+        return;
+    };
+    let start = at + KEY.len();
+    if bytes.len() < start + 17 || bytes[start + 16] != b'"' {
+        return;
+    }
+    bytes[start..start + 16].copy_from_slice(b"0000000000000000");
+    let hash = format!("{:016x}", lifchip_files::Fingerprint::of(bytes));
+    bytes[start..start + 16].copy_from_slice(hash.as_bytes());
+}
+
 fn find(files: &Files, suffix: &str) -> Option<usize> {
     files.iter().position(|(n, _)| n.ends_with(suffix))
 }
 
 /// Recomputes the checksums that guard a mutated file: a net's `weights.bin` header (length and
 /// CRC-32 of the payload), a CHIPDIR's `cores.bin` size and CRC-32 and `target.yaml` hash in
-/// `manifest.json`.
-fn fix_checksums(files: &mut Files, name: &str, original: &[u8]) {
+/// `manifest.json` — then a CHIPDIR manifest's own seal (`manifest_fnv1a64`). `name` is the
+/// file that was mutated, `original` its bytes before.
+pub fn fix_checksums(files: &mut Files, name: &str, original: &[u8]) {
+    fix_file_checksums(files, name, original);
+    reseal_manifest(files);
+}
+
+fn fix_file_checksums(files: &mut Files, name: &str, original: &[u8]) {
     if name.ends_with("weights.bin") {
         let Some(i) = find(files, "weights.bin") else {
             return;
@@ -472,6 +526,9 @@ fn fix_checksums(files: &mut Files, name: &str, original: &[u8]) {
         let (Some(m), Some(i)) = (find(files, "manifest.json"), find(files, name)) else {
             return;
         };
+        if name.ends_with("cores.bin") {
+            fix_cores_crcs(&mut files[i].1);
+        }
         let new = files[i].1.clone();
         let manifest = String::from_utf8_lossy(&files[m].1).into_owned();
         let fixed = if name.ends_with("cores.bin") {

@@ -128,3 +128,48 @@ fn cases_are_reproducible() {
         assert_ne!(corpus().case(p, 3, 5), corpus().case(p, 4, 5), "{p:?}");
     }
 }
+
+/// The CHIPDIR fix-ups match the reader's checks, the manifest's own seal included: a
+/// target.yaml or cores.bin edited and fixed up gets past every checksum, so mutations reach
+/// the validation behind them instead of all stopping at `manifest_fnv1a64`.
+#[test]
+fn chip_fix_ups_pass_every_checksum() {
+    use lifchip_fuzz::{Files, fix_checksums};
+    let dir = tempfile::tempdir().unwrap();
+    for seed in corpus().seeds(Parser::Chip) {
+        let fixed = |name: &str, edit: &dyn Fn(&mut Vec<u8>)| -> Files {
+            let mut files = seed.clone();
+            let i = files.iter().position(|(n, _)| n.ends_with(name)).unwrap();
+            let original = files[i].1.clone();
+            edit(&mut files[i].1);
+            fix_checksums(&mut files, name, &original);
+            files
+        };
+        // A comment in target.yaml changes its bytes, not the target: accepted once fixed up.
+        let files = fixed("target.yaml", &|b| b.extend_from_slice(b"\n# edited\n"));
+        corpus()
+            .run(Parser::Chip, dir.path(), &files)
+            .unwrap_or_else(|r| panic!("{}", r.message));
+        // Every edit of cores.bin gets past the checksums to the structure checks.
+        for at in (0..seed
+            .iter()
+            .find(|(n, _)| n.ends_with("cores.bin"))
+            .unwrap()
+            .1
+            .len())
+            .step_by(7)
+        {
+            let files = fixed("cores.bin", &|b| b[at] ^= 0x5a);
+            if let Err(r) = corpus().run(Parser::Chip, dir.path(), &files) {
+                for checksum in [
+                    "manifest_fnv1a64",
+                    "crc32",
+                    "FNV-1a",
+                    "truncated or replaced",
+                ] {
+                    assert!(!r.message.contains(checksum), "byte {at}: {}", r.message);
+                }
+            }
+        }
+    }
+}

@@ -11,7 +11,7 @@ pub enum NetError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}:{line}:{column}: {message}")]
+    #[error("{}{message}", yaml_place(path, *line, *column))]
     Yaml {
         path: PathBuf,
         line: usize,
@@ -30,5 +30,14 @@ impl NetError {
             place: place.into(),
             message: message.into(),
         }
+    }
+}
+
+/// `path:line:column: `, or `path: ` when the line is unknown (0).
+fn yaml_place(path: &std::path::Path, line: usize, column: usize) -> String {
+    if line == 0 {
+        format!("{}: ", path.display())
+    } else {
+        format!("{}:{line}:{column}: ", path.display())
     }
 }

@@ -44,14 +44,11 @@ fn parse_yaml(text: &str, path: &Path) -> Result<Net, NetError> {
             message: e.to_string(),
         }
     })?;
-    serde_yaml::from_str::<Net>(text).map_err(|e| {
-        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        NetError::Yaml {
-            path: path.to_path_buf(),
-            line,
-            column,
-            message: lifchip_files::short_message(&e.to_string()),
-        }
+    crate::de::from_yaml_str::<Net>(text).map_err(|e| NetError::Yaml {
+        path: path.to_path_buf(),
+        line: e.line,
+        column: e.column,
+        message: e.to_string(),
     })
 }
 
@@ -387,6 +384,33 @@ mod tests {
             NetError::Yaml { line, .. } => assert!(line >= 1),
             other => panic!("unexpected {other}"),
         }
+    }
+
+    /// A wrong value inside a population's neuron names the field, not the population, and
+    /// no location pointing elsewhere (issue 15).
+    #[test]
+    fn type_errors_name_the_field_inside_the_neuron() {
+        let text = "name: x\npopulations:\n  - {name: in, shape: [2], neuron: {kind: input}}\n  - name: out\n    shape: [2]\n    neuron: {kind: chip_lif, current_decay: 1, voltage_decay: 0, threshold: .nan}\nprojections: []\n";
+        let e = parse_yaml(text, Path::new("n.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "n.yaml: populations[1].neuron.threshold: invalid type: floating point `NaN`, expected i64"
+        );
+        let text = text.replace("threshold: .nan", "threshold: 1, bias: [1, x]");
+        let e = parse_yaml(&text, Path::new("n.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("n.yaml: populations[1].neuron.bias: "), "{e}");
+        let text = text.replace("bias: [1, x]", "refractory: 1, bogus: 2");
+        let e = parse_yaml(&text, Path::new("n.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("n.yaml: populations[1].neuron.bogus: unknown field `bogus`"),
+            "{e}"
+        );
     }
 
     #[test]

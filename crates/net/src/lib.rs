@@ -30,6 +30,7 @@
 //! assert_eq!(net.population("out").unwrap().size(), 1);
 //! ```
 
+pub mod de;
 mod error;
 mod io;
 mod model;

@@ -288,11 +288,12 @@ impl Lif {
 pub enum Neuron {
     /// Spike sources driven from outside (the encoded data).
     Input,
-    SoftLif(SoftLif),
-    ChipLif(ChipLif),
-    Relu(Relu),
+    // `tracked`: an error names the field inside the variant (`crate::de`).
+    SoftLif(#[serde(deserialize_with = "crate::de::tracked")] SoftLif),
+    ChipLif(#[serde(deserialize_with = "crate::de::tracked")] ChipLif),
+    Relu(#[serde(deserialize_with = "crate::de::tracked")] Relu),
     /// Per-tick LIF of an imported (NIR) net.
-    Lif(Lif),
+    Lif(#[serde(deserialize_with = "crate::de::tracked")] Lif),
 }
 
 impl Neuron {

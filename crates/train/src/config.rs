@@ -91,9 +91,9 @@ fn default_classes() -> usize {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ActivationConfig {
     /// The soft-LIF rate curve (smoothed by `gamma`), trained with rate noise.
-    SoftLif(LifConfig),
+    SoftLif(#[serde(deserialize_with = "lifchip_net::de::tracked")] LifConfig),
     /// The hard LIF rate curve (`gamma` ignored); for comparison.
-    Lif(LifConfig),
+    Lif(#[serde(deserialize_with = "lifchip_net::de::tracked")] LifConfig),
     /// Rectified linear units (rate mode only; cannot be run as spikes).
     Relu,
 }
@@ -162,7 +162,12 @@ impl Default for LifConfig {
 
 /// The optimizer and its learning rate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    deny_unknown_fields,
+    from = "repr::Optimizer"
+)]
 pub enum OptimizerConfig {
     Adam {
         #[serde(default = "default_adam_lr")]
@@ -224,7 +229,12 @@ impl OptimizerConfig {
 
 /// How the learning rate changes over training.
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    deny_unknown_fields,
+    from = "repr::Schedule"
+)]
 pub enum ScheduleConfig {
     #[default]
     Constant,
@@ -294,7 +304,12 @@ fn size_zero() -> Size2 {
 /// `flatten` and `dropout` act on the output of the previous population and become part of
 /// the next projection (dropout only in training).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    deny_unknown_fields,
+    from = "repr::Layer"
+)]
 pub enum LayerConfig {
     Dense {
         units: usize,
@@ -403,15 +418,13 @@ impl TrainConfig {
                 message: e.to_string(),
             }
         })?;
-        let config: TrainConfig = serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            TrainError::ConfigYaml {
+        let config: TrainConfig =
+            lifchip_net::de::from_yaml_str(text).map_err(|e| TrainError::ConfigYaml {
                 path: path.to_path_buf(),
-                line,
-                column,
-                message: lifchip_files::short_message(&e.to_string()),
-            }
-        })?;
+                line: e.line,
+                column: e.column,
+                message: e.to_string(),
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -608,6 +621,163 @@ fn in_range(field: &str, v: usize, limit: usize) -> Result<(), TrainError> {
     Ok(())
 }
 
+/// How the tagged enums of the config are read: the same fields, each variant's content read by
+/// `lifchip_net::de::tracked`, so that an error names the field (`layers[1].units: …`) rather
+/// than the list. The `From` impls name every field, so the two cannot drift apart silently.
+mod repr {
+    use lifchip_net::de::tracked;
+    use serde::Deserialize;
+
+    use super::{LayerConfig, OptimizerConfig, ScheduleConfig, Size2};
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Nothing {}
+
+    #[derive(Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    pub(super) enum Layer {
+        Dense(#[serde(deserialize_with = "tracked")] Dense),
+        Conv2d(#[serde(deserialize_with = "tracked")] Conv2d),
+        AvgPool(#[serde(deserialize_with = "tracked")] AvgPool),
+        Flatten(#[serde(deserialize_with = "tracked")] Nothing),
+        Dropout(#[serde(deserialize_with = "tracked")] Dropout),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Dense {
+        units: usize,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Conv2d {
+        filters: usize,
+        kernel: Size2,
+        #[serde(default = "super::size_one")]
+        stride: Size2,
+        #[serde(default = "super::size_zero")]
+        padding: Size2,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct AvgPool {
+        size: Size2,
+        #[serde(default)]
+        stride: Option<Size2>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Dropout {
+        rate: f32,
+    }
+
+    impl From<Layer> for LayerConfig {
+        fn from(layer: Layer) -> Self {
+            match layer {
+                Layer::Dense(Dense { units }) => LayerConfig::Dense { units },
+                Layer::Conv2d(Conv2d {
+                    filters,
+                    kernel,
+                    stride,
+                    padding,
+                }) => LayerConfig::Conv2d {
+                    filters,
+                    kernel,
+                    stride,
+                    padding,
+                },
+                Layer::AvgPool(AvgPool { size, stride }) => LayerConfig::AvgPool { size, stride },
+                Layer::Flatten(Nothing {}) => LayerConfig::Flatten,
+                Layer::Dropout(Dropout { rate }) => LayerConfig::Dropout { rate },
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    pub(super) enum Optimizer {
+        Adam(#[serde(deserialize_with = "tracked")] Adam),
+        Sgd(#[serde(deserialize_with = "tracked")] Sgd),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Adam {
+        #[serde(default = "super::default_adam_lr")]
+        lr: f32,
+        #[serde(default = "super::default_beta1")]
+        beta1: f32,
+        #[serde(default = "super::default_beta2")]
+        beta2: f32,
+        #[serde(default = "super::default_epsilon")]
+        epsilon: f32,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Sgd {
+        #[serde(default = "super::default_sgd_lr")]
+        lr: f32,
+        #[serde(default = "super::default_momentum")]
+        momentum: f32,
+    }
+
+    impl From<Optimizer> for OptimizerConfig {
+        fn from(o: Optimizer) -> Self {
+            match o {
+                Optimizer::Adam(Adam {
+                    lr,
+                    beta1,
+                    beta2,
+                    epsilon,
+                }) => OptimizerConfig::Adam {
+                    lr,
+                    beta1,
+                    beta2,
+                    epsilon,
+                },
+                Optimizer::Sgd(Sgd { lr, momentum }) => OptimizerConfig::Sgd { lr, momentum },
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    pub(super) enum Schedule {
+        Constant(#[serde(deserialize_with = "tracked")] Nothing),
+        Step(#[serde(deserialize_with = "tracked")] Step),
+        Cosine(#[serde(deserialize_with = "tracked")] Cosine),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Step {
+        every: usize,
+        factor: f32,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Cosine {
+        #[serde(default)]
+        min_lr: f32,
+    }
+
+    impl From<Schedule> for ScheduleConfig {
+        fn from(s: Schedule) -> Self {
+            match s {
+                Schedule::Constant(Nothing {}) => ScheduleConfig::Constant,
+                Schedule::Step(Step { every, factor }) => ScheduleConfig::Step { every, factor },
+                Schedule::Cosine(Cosine { min_lr }) => ScheduleConfig::Cosine { min_lr },
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -615,6 +785,47 @@ mod tests {
     fn check_err(yaml: &str, expect: &str) {
         let e = TrainConfig::from_yaml_str(yaml).unwrap_err().to_string();
         assert!(e.contains(expect), "error {e:?} should contain {expect:?}");
+    }
+
+    /// A wrong value inside a tagged entry names its field, with no location pointing at the
+    /// list and none printed twice (issue 15).
+    #[test]
+    fn type_errors_name_the_field_inside_tagged_entries() {
+        let path = Path::new("cfg.yaml");
+        let base = "epochs: 1\nlayers:\n  - {kind: dense, units: 10}\n";
+        for (tail, expect) in [
+            (
+                "  - kind: dense\n    units: -16\n",
+                "cfg.yaml: layers[1].units: invalid value: integer `-16`, expected usize",
+            ),
+            (
+                "  - {kind: conv2d, filters: 2, kernel: [3, x]}\n",
+                "cfg.yaml: layers[1].kernel: ",
+            ),
+            (
+                "optimizer: {kind: sgd, momentum: [1]}\n",
+                "cfg.yaml: optimizer.momentum: invalid type: sequence, expected f32",
+            ),
+            (
+                "activation: {kind: lif, tau_rc: x}\n",
+                "cfg.yaml: activation.tau_rc: invalid type: string \"x\", expected f32",
+            ),
+            (
+                "schedule: {kind: step, every: 2, factor: 0.5, extra: 1}\n",
+                "cfg.yaml: schedule.extra: unknown field `extra`",
+            ),
+        ] {
+            let e = TrainConfig::parse(&format!("{base}{tail}"), path)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(expect), "{e:?} should start with {expect:?}");
+            assert!(!e.contains("line"), "{e}");
+        }
+        // Where serde_yaml's location is that of the field, it stays.
+        let e = TrainConfig::parse("epochs: -1\nlayers: []\n", path)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("cfg.yaml:1:9: epochs: invalid "), "{e}");
     }
 
     #[test]
@@ -759,10 +970,15 @@ layers:
             "epochs: 1\nlayers: [{kind: maxpool, size: 2}]",
             "unknown variant `maxpool`",
         );
-        // YAML errors carry a line and column.
+        // YAML errors carry a line and column where serde_yaml knows the field's, the path
+        // of the field always.
+        check_err(
+            "epochs: 1\nlayers: []\nseed: ten",
+            "<string>:3:7: seed: invalid type",
+        );
         check_err(
             "epochs: 1\nlayers:\n  - {kind: dense, units: ten}",
-            "<string>:3:",
+            "<string>: layers[0].units: invalid type",
         );
     }
 

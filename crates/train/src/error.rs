@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// The YAML of a training config does not parse (syntax, unknown field, wrong type).
-    #[error("{path}:{line}:{column}: {message}")]
+    #[error("{}{message}", place(path, *line, *column))]
     ConfigYaml {
         path: PathBuf,
         line: usize,
@@ -84,5 +84,14 @@ impl TrainError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TrainError {
         let path = path.into();
         move |source| TrainError::Io { path, source }
+    }
+}
+
+/// `path:line:column: `, or `path: ` when the line is unknown (0).
+fn place(path: &std::path::Path, line: usize, column: usize) -> String {
+    if line == 0 {
+        format!("{}: ", path.display())
+    } else {
+        format!("{}:{line}:{column}: ", path.display())
     }
 }
