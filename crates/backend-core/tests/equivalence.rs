@@ -94,9 +94,9 @@ fn random_chip_lif(rng: &mut Rng, target: &Target, shape: &[usize]) -> Neuron {
     };
     let bmax = ((1i64 << (target.precision.bias_bits - 1)) - 1).min(50);
     Neuron::ChipLif(ChipLif {
-        current_decay: rng.range(0, decay_max) as u32,
-        voltage_decay: rng.range(0, decay_max) as u32,
-        threshold: rng.range(1, tmax),
+        current_decay: (rng.range(0, decay_max) as u32).into(),
+        voltage_decay: (rng.range(0, decay_max) as u32).into(),
+        threshold: (rng.range(1, tmax)).into(),
         bias: Tensor::new(
             vec![n],
             (0..n).map(|_| rng.range(-bmax, bmax) as f32).collect(),
@@ -104,8 +104,8 @@ fn random_chip_lif(rng: &mut Rng, target: &Target, shape: &[usize]) -> Neuron {
         bias_exp: Tensor::scalar(0.0),
         initial_u: Tensor::scalar(0.0),
         initial_v: Tensor::scalar(0.0),
-        current_decay_2: 0,
-        refractory: rng.range(0, i64::from(target.neuron.refractory_max.min(3))) as u32,
+        current_decay_2: 0.into(),
+        refractory: (rng.range(0, i64::from(target.neuron.refractory_max.min(3))) as u32).into(),
     })
 }
 
@@ -463,7 +463,7 @@ fn check_case(seed: u64, split: bool, nets: Nets) -> Result<Option<Outcome>, Str
         }
         for pop in &mut net.populations {
             if let Neuron::ChipLif(c) = &mut pop.neuron {
-                c.current_decay_2 = rng.range(0, 6) as u32;
+                c.current_decay_2 = (rng.range(0, 6) as u32).into();
             }
         }
     }

@@ -83,15 +83,15 @@ fn lif(target: &Target, n: usize, threshold: i64, bias: i32) -> Neuron {
         DecayKind::Shift => (2, 4),
     };
     Neuron::ChipLif(ChipLif {
-        current_decay,
-        voltage_decay,
-        threshold,
+        current_decay: current_decay.into(),
+        voltage_decay: voltage_decay.into(),
+        threshold: threshold.into(),
         bias: Tensor::new(vec![n], (0..n).map(|k| (bias + k as i32) as f32).collect()),
         bias_exp: Tensor::scalar(0.0),
         initial_u: Tensor::scalar(0.0),
         initial_v: Tensor::scalar(0.0),
-        current_decay_2: 0,
-        refractory: 0,
+        current_decay_2: 0.into(),
+        refractory: 0.into(),
     })
 }
 

@@ -147,9 +147,9 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
             name: name.clone(),
             shape: vec![n],
             neuron: Neuron::ChipLif(ChipLif {
-                current_decay: rng.skewed(0, 4095, 600) as u32,
-                voltage_decay: rng.skewed(0, 4095, 600) as u32,
-                threshold: rng.skewed(0, 131_071, 2000),
+                current_decay: (rng.skewed(0, 4095, 600) as u32).into(),
+                voltage_decay: (rng.skewed(0, 4095, 600) as u32).into(),
+                threshold: (rng.skewed(0, 131_071, 2000)).into(),
                 bias: Tensor::new(
                     vec![n],
                     (0..n)
@@ -157,8 +157,8 @@ fn random_net(rng: &mut Rng, target: &Target) -> Net {
                         .collect(),
                 ),
                 bias_exp: Tensor::new(vec![n], (0..n).map(|_| rng.range(0, 7) as f32).collect()),
-                current_decay_2: 0,
-                refractory: 0,
+                current_decay_2: 0.into(),
+                refractory: 0.into(),
                 initial_u: state(rng, n),
                 initial_v: state(rng, n),
             }),

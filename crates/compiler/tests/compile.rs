@@ -19,8 +19,15 @@ fn single_neuron_rate_matches_discrete_lif() {
         let run = run_reference(&q, &target, &[], 1000, false);
         let count = run.counts(1, 1)[0] as f64;
         // The chip leaks by keep_v per tick and resets to zero: ISI = ceil(ln(J/(J-1)) / -ln(keep_v)).
-        let keep_v =
-            1.0 - f64::from(q.populations[1].neuron.as_ref().unwrap().voltage_decay) / 4096.0;
+        let keep_v = 1.0
+            - f64::from(
+                q.populations[1]
+                    .neuron
+                    .as_ref()
+                    .unwrap()
+                    .voltage_decay
+                    .at(0, 0),
+            ) / 4096.0;
         let isi = ((f64::from(j) / f64::from(j - 1.0)).ln() / -keep_v.ln()).ceil();
         let expected = 1000.0 / isi;
         assert!(
