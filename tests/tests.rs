@@ -11,6 +11,7 @@ mod fuzz_cli;
 mod hardening;
 mod nir;
 mod outputs;
+mod per_neuron;
 mod profile;
 mod qat;
 mod report;

@@ -123,17 +123,17 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
             let compartment = Compartment {
                 population: pop as u32,
                 neuron: neuron as u32,
-                current_decay: params.map_or(0, |p| p.current_decay),
-                current_decay_2: params.map_or(0, |p| p.current_decay_2),
-                voltage_decay: params.map_or(0, |p| p.voltage_decay),
-                threshold: params.map_or(0, |p| p.threshold),
+                current_decay: params.map_or(0, |p| p.current_decay.at(neuron, 0)),
+                current_decay_2: params.map_or(0, |p| p.current_decay_2.at(neuron, 0)),
+                voltage_decay: params.map_or(0, |p| p.voltage_decay.at(neuron, 0)),
+                threshold: params.map_or(0, |p| p.threshold.at(neuron, 0)),
                 bias: params
                     .and_then(|p| p.bias.get(neuron).copied())
                     .unwrap_or(0),
                 bias_exp: params
                     .and_then(|p| p.bias_exp.get(neuron).copied())
                     .unwrap_or(0),
-                refractory: params.map_or(0, |p| p.refractory),
+                refractory: params.map_or(0, |p| p.refractory.at(neuron, 0)),
                 initial_u: params
                     .and_then(|p| p.initial_u.get(neuron).copied())
                     .map_or(0, |x| x as i32),

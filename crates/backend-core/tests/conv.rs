@@ -39,9 +39,9 @@ fn tiny_conv_net(target: &Target) -> Net {
     // Thresholds for the chosen weights, so that both layers spike within 60 ticks.
     let lif = |n: usize, threshold: i64, bias: f32| {
         Neuron::ChipLif(ChipLif {
-            current_decay: du,
-            voltage_decay: dv,
-            threshold: threshold * i64::from(step),
+            current_decay: du.into(),
+            voltage_decay: dv.into(),
+            threshold: (threshold * i64::from(step)).into(),
             // The bias enters the voltage unshifted, synaptic input shifted by input_shift.
             bias: Tensor::new(
                 vec![n],
@@ -50,8 +50,8 @@ fn tiny_conv_net(target: &Target) -> Net {
             bias_exp: Tensor::scalar(0.0),
             initial_u: Tensor::scalar(0.0),
             initial_v: Tensor::scalar(0.0),
-            current_decay_2: 0,
-            refractory: 0,
+            current_decay_2: 0.into(),
+            refractory: 0.into(),
         })
     };
     let mut net = Net::new("tiny-conv");

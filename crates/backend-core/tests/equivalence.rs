@@ -7,7 +7,9 @@ mod common;
 
 use lifchip_compiler::{QuantizeOptions, compile};
 use lifchip_emulator::Mode;
-use lifchip_net::{ChipLif, Indices, LinearOp, Net, Neuron, Population, Projection, Tensor};
+use lifchip_net::{
+    ChipLif, Indices, LinearOp, Net, Neuron, PerNeuron, Population, Projection, Tensor,
+};
 use lifchip_target::{
     Accumulate, Overflow, Reset, SpikeTest, Target, UpdateOrder, VoltageUpdate, builtin,
 };
@@ -92,11 +94,32 @@ fn random_chip_lif(rng: &mut Rng, target: &Target, shape: &[usize]) -> Neuron {
         lifchip_target::DecayKind::Multiplicative => 4095,
         lifchip_target::DecayKind::Shift => 6,
     };
-    let bmax = ((1i64 << (target.precision.bias_bits - 1)) - 1).min(50);
+    // No bias at all where the neuron has none (`bias_bits: 0`, Xylo v1).
+    let bmax = match target.precision.bias_bits {
+        0 => 0,
+        b => ((1i64 << (b - 1)) - 1).min(50),
+    };
+    // Each register one value for the population or, half the time, one per neuron.
+    let per_neuron = |rng: &mut Rng, lo: i64, hi: i64| -> PerNeuron<i64> {
+        if n > 1 && rng.one_in(2) {
+            PerNeuron::Each((0..n).map(|_| rng.range(lo, hi)).collect())
+        } else {
+            PerNeuron::All(rng.range(lo, hi))
+        }
+    };
+    let as_u32 = |p: PerNeuron<i64>| p.map(|v| v as u32);
+    let current_decay = as_u32(per_neuron(rng, 0, decay_max));
+    let voltage_decay = as_u32(per_neuron(rng, 0, decay_max));
+    let threshold = per_neuron(rng, 1, tmax);
+    let refractory = as_u32(per_neuron(
+        rng,
+        0,
+        i64::from(target.neuron.refractory_max.min(3)),
+    ));
     Neuron::ChipLif(ChipLif {
-        current_decay: rng.range(0, decay_max) as u32,
-        voltage_decay: rng.range(0, decay_max) as u32,
-        threshold: rng.range(1, tmax),
+        current_decay,
+        voltage_decay,
+        threshold,
         bias: Tensor::new(
             vec![n],
             (0..n).map(|_| rng.range(-bmax, bmax) as f32).collect(),
@@ -104,8 +127,8 @@ fn random_chip_lif(rng: &mut Rng, target: &Target, shape: &[usize]) -> Neuron {
         bias_exp: Tensor::scalar(0.0),
         initial_u: Tensor::scalar(0.0),
         initial_v: Tensor::scalar(0.0),
-        current_decay_2: 0,
-        refractory: rng.range(0, i64::from(target.neuron.refractory_max.min(3))) as u32,
+        current_decay_2: 0.into(),
+        refractory,
     })
 }
 
@@ -458,12 +481,22 @@ fn check_case(seed: u64, split: bool, nets: Nets) -> Result<Option<Outcome>, Str
     let mut net = net;
     if target.neuron.synaptic_currents > 1 {
         // Projections feed either current; the second decays with its own constant.
+        // Readout neurons counted apart (Xylo's) have one current.
+        let readout = net.output().map(|p| p.name.clone());
         for pr in &mut net.projections {
             pr.current = rng.range(1, 2) as u8;
+            if target.core.readout_neurons > 0 && Some(&pr.to) == readout.as_ref() {
+                pr.current = 1;
+            }
         }
         for pop in &mut net.populations {
             if let Neuron::ChipLif(c) = &mut pop.neuron {
-                c.current_decay_2 = rng.range(0, 6) as u32;
+                let n = pop.shape.iter().product::<usize>();
+                c.current_decay_2 = if n > 1 && rng.one_in(2) {
+                    PerNeuron::Each((0..n).map(|_| rng.range(0, 6) as u32).collect())
+                } else {
+                    PerNeuron::All(rng.range(0, 6) as u32)
+                };
             }
         }
     }

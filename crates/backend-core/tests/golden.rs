@@ -83,15 +83,21 @@ fn lif(target: &Target, n: usize, threshold: i64, bias: i32) -> Neuron {
         DecayKind::Shift => (2, 4),
     };
     Neuron::ChipLif(ChipLif {
-        current_decay,
-        voltage_decay,
-        threshold,
-        bias: Tensor::new(vec![n], (0..n).map(|k| (bias + k as i32) as f32).collect()),
+        current_decay: current_decay.into(),
+        voltage_decay: voltage_decay.into(),
+        threshold: threshold.into(),
+        // None where the neuron has no bias (`bias_bits: 0`, xylo-like).
+        bias: Tensor::new(
+            vec![n],
+            (0..n)
+                .map(|k| (bias + k as i32) as f32 * f32::from(target.precision.bias_bits > 0))
+                .collect(),
+        ),
         bias_exp: Tensor::scalar(0.0),
         initial_u: Tensor::scalar(0.0),
         initial_v: Tensor::scalar(0.0),
-        current_decay_2: 0,
-        refractory: 0,
+        current_decay_2: 0.into(),
+        refractory: 0.into(),
     })
 }
 
@@ -259,6 +265,11 @@ fn recurrent_net_on_xylo_like() {
         },
         readout,
     ];
+    // Per-neuron thresholds and membrane decays in the ring (Xylo has them per neuron).
+    if let Neuron::ChipLif(c) = &mut net.populations[1].neuron {
+        c.threshold = vec![100, 120, 140, 160].into();
+        c.voltage_decay = vec![4, 5, 6, 7].into();
+    }
     let config = compile_and_emit(&net, &target);
     assert_eq!(config.cores.len(), 1);
     assert_golden("recurrent-xylo", &config);

@@ -1,7 +1,8 @@
 //! Agreement with the vendor's simulator: random `xylo-like` and `xylo-v2-like` chip-unit nets,
 //! compiled, exported and run both by the emulator and by Rockpool's `XyloSim` (xylosim v1 or
 //! v2 underneath), compared spike for spike and state for state (V_mem, I_syn, I_syn2, every
-//! neuron, every tick).
+//! neuron, every tick). The nets give thresholds and decays per population or per neuron and
+//! have alias neurons, alias chains of 3-4 rows included (tests/common/mod.rs).
 //!
 //! Needs the Python environment `.ci/run` creates (rockpool, xylosim): its directory in
 //! `LIFCHIP_XYLO_VENV`, else `target/venvs/xylo` of the workspace. Without it the test says so
@@ -174,6 +175,10 @@ fn xylosim_agrees_with_the_emulator_on_random_nets() {
     // neuron-ticks with I_syn2 != 0, nets whose readout is not the last population.
     let (mut v2_nets, mut biased, mut syn2_nets, mut alias_neurons, mut syn2_ticks, mut named) =
         (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
+    // Alias chains (a neuron with 3+ outgoing rows: an alias neuron whose source is itself an
+    // alias) and populations whose neurons differ in a per-neuron register (threshold,
+    // dash_mem, dash_syn, dash_syn_2), hidden or readout.
+    let (mut chain_aliases, mut per_neuron_pops) = (0usize, 0usize);
     let mut first_error = None;
     for (seed, dir, spec, emu, ticks) in &cases {
         let vendor: Vendor =
@@ -196,6 +201,35 @@ fn xylosim_agrees_with_the_emulator_on_random_nets() {
                 .any(|&w| w != 0),
         );
         alias_neurons += spec.hidden.iter().filter(|o| o.alias_of.is_some()).count();
+        chain_aliases += spec
+            .hidden
+            .iter()
+            .filter(|o| {
+                o.alias_of
+                    .is_some_and(|src| spec.hidden[src as usize].alias_of.is_some())
+            })
+            .count();
+        let mut registers: std::collections::BTreeMap<&str, std::collections::BTreeSet<_>> =
+            Default::default();
+        for (i, o) in spec.hidden.iter().enumerate() {
+            if o.alias_of.is_none() {
+                registers.entry(&o.population).or_default().insert((
+                    spec.threshold[i],
+                    spec.dash_mem[i],
+                    spec.dash_syn[i],
+                    spec.dash_syn_2[i],
+                ));
+            }
+        }
+        for (i, o) in spec.readout.iter().enumerate() {
+            registers.entry(&o.population).or_default().insert((
+                spec.threshold_out[i],
+                spec.dash_mem_out[i],
+                spec.dash_syn_out[i],
+                0,
+            ));
+        }
+        per_neuron_pops += registers.values().filter(|r| r.len() > 1).count();
         // `sink` comes after `out` in file order and no projection leaves it: only the net's
         // `readout: out` makes `out` the readout.
         named += usize::from(spec.hidden.iter().any(|o| o.population == "sink"));
@@ -265,8 +299,10 @@ fn xylosim_agrees_with_the_emulator_on_random_nets() {
     }
     eprintln!(
         "xylosim agreement: {} nets (seeds {first}..{seed}; {v2_nets} Xylo v2, {biased} with \
-         biases, {syn2_nets} with I_syn2 weights, {alias_neurons} alias neurons, {named} with a \
-         population after the named readout), {neuron_ticks} neuron-ticks, {spikes} spikes, \
+         biases, {syn2_nets} with I_syn2 weights, {alias_neurons} alias neurons of which \
+         {chain_aliases} in chains of 3+ rows, {per_neuron_pops} populations with per-neuron \
+         registers, {named} with a population after the named readout), {neuron_ticks} \
+         neuron-ticks, {spikes} spikes, \
          {multi} multi-spike neuron-ticks, {syn2_ticks} neuron-ticks with I_syn2 != 0, {sat_u} \
          saturating I_syn additions, {sat_v} saturated V_mem updates: {mismatches} mismatches",
         cases.len()
@@ -280,5 +316,10 @@ fn xylosim_agrees_with_the_emulator_on_random_nets() {
             "a feature was not exercised"
         );
         assert!(named > 0, "no net had a population after its named readout");
+        assert!(chain_aliases > 0, "no alias chain of 3 or more rows");
+        assert!(
+            per_neuron_pops > 0,
+            "no population with per-neuron thresholds or decays"
+        );
     }
 }

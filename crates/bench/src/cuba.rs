@@ -267,9 +267,9 @@ pub fn generate(spec: &CubaSpec) -> Result<Net, CubaError> {
         name: name.into(),
         shape: vec![n],
         neuron: Neuron::ChipLif(ChipLif {
-            current_decay: spec.current_decay,
-            voltage_decay: spec.voltage_decay,
-            threshold: spec.threshold,
+            current_decay: spec.current_decay.into(),
+            voltage_decay: spec.voltage_decay.into(),
+            threshold: spec.threshold.into(),
             bias: Tensor::new(
                 vec![n],
                 (0..n)
@@ -279,8 +279,8 @@ pub fn generate(spec: &CubaSpec) -> Result<Net, CubaError> {
             bias_exp: Tensor::scalar(0.0),
             initial_u: Tensor::scalar(0.0),
             initial_v: Tensor::scalar(0.0),
-            current_decay_2: 0,
-            refractory: 0,
+            current_decay_2: 0.into(),
+            refractory: 0.into(),
         }),
     };
     let mut net = Net::new(format!("cuba-{}", spec.neurons));

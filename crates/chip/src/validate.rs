@@ -259,10 +259,10 @@ fn check_target(target: &Target) -> Result<(), ChipError> {
             format!("{} is wider than the 32-bit field", p.threshold_bits),
         );
     }
-    if !(1..=32).contains(&p.bias_bits) {
+    if p.bias_bits > 32 {
         return field(
             "precision.bias_bits",
-            format!("{}: expected 1..=32", p.bias_bits),
+            format!("{}: expected 0..=32", p.bias_bits),
         );
     }
     if target.neuron.decay == DecayKind::Multiplicative
@@ -514,6 +514,20 @@ fn check_core(
                     format!("{} does not exist ({n_comp} compartments)", syn.compartment),
                 ));
             }
+            // Readout neurons counted apart (Xylo's) have one synaptic current.
+            if axon.current > 1
+                && target.core.readout_neurons > 0
+                && core.compartments[syn.compartment as usize].population == config.readout
+            {
+                return Err(ChipError::invalid(
+                    c,
+                    format!("axons[{a}].synapses[{s}]"),
+                    format!(
+                        "current {} reaches readout compartment {}; the target's readout neurons (core.readout_neurons) have one synaptic current",
+                        axon.current, syn.compartment
+                    ),
+                ));
+            }
             if !weights.holds(i64::from(syn.weight)) {
                 return Err(ChipError::invalid(
                     c,
@@ -619,8 +633,9 @@ fn check_core(
                 (1u64 << p.threshold_bits) - 1,
             )?;
         }
-        let bias_min = -(1i64 << (p.bias_bits - 1));
-        let bias_max = (1i64 << (p.bias_bits - 1)) - 1;
+        // No bias at all with `bias_bits: 0` (Xylo v1).
+        let bias_max = (1i64 << p.bias_bits.max(1)) / 2 - 1;
+        let bias_min = -bias_max - i64::from(p.bias_bits > 0);
         if !(bias_min..=bias_max).contains(&i64::from(comp.bias)) {
             return Err(ChipError::invalid(
                 c,

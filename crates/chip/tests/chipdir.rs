@@ -187,47 +187,106 @@ fn roundtrip_tiny_and_loihi() {
     }
 }
 
+/// `random_config(&tiny(), seed)` cut to its core 0 and fitted to `xylo-like` (`None` when the
+/// readout has no neuron there).
+fn xylo_config(seed: u64) -> Option<ChipConfig> {
+    let mut cfg = random_config(&tiny(), seed);
+    cfg.target = lifchip_target::builtin("xylo-like").unwrap();
+    // One core: every destination is core 0.
+    cfg.cores.truncate(1);
+    for p in &mut cfg.populations {
+        p.placement.retain(|&(c, _)| c == 0);
+        if !p.is_input {
+            p.shape = vec![p.placement.len()];
+        }
+    }
+    if cfg.populations[2].placement.is_empty() {
+        return None;
+    }
+    // Renumber neurons within their populations and drop destinations off core 0.
+    for p in 1..3 {
+        for (n, &(_, slot)) in cfg.populations[p].placement.clone().iter().enumerate() {
+            cfg.cores[0].compartments[slot as usize].neuron = n as u32;
+        }
+    }
+    for comp in &mut cfg.cores[0].compartments {
+        comp.destinations.retain(|d| d.core == 0);
+        comp.current_decay %= 16;
+        comp.bias = 0; // Xylo v1 has no bias
+        comp.voltage_decay %= 16;
+        comp.threshold %= 1 << 16;
+        comp.bias_exp = 0;
+    }
+    for d in &mut cfg.inputs {
+        d.retain(|d| d.core == 0);
+    }
+    for e in &mut cfg.cores[0].group_exponents {
+        *e = (*e).clamp(0, 7);
+    }
+    for s in cfg.cores[0].axons.iter_mut().flat_map(|a| &mut a.synapses) {
+        s.weight = s.weight.clamp(-128, 127);
+    }
+    Some(cfg)
+}
+
 #[test]
 fn roundtrip_xylo_signed_weights() {
-    let xylo = lifchip_target::builtin("xylo-like").unwrap();
-    // One core: every destination is core 0.
     for seed in 0..10 {
-        let mut cfg = random_config(&tiny(), seed);
-        cfg.target = xylo.clone();
-        cfg.cores.truncate(1);
-        for p in &mut cfg.populations {
-            p.placement.retain(|&(c, _)| c == 0);
-            if !p.is_input {
-                p.shape = vec![p.placement.len()];
-            }
+        if let Some(cfg) = xylo_config(seed) {
+            check_roundtrip(&cfg);
         }
-        if cfg.populations[2].placement.is_empty() {
-            continue;
-        }
-        // Renumber neurons within their populations and drop destinations off core 0.
-        for p in 1..3 {
-            for (n, &(_, slot)) in cfg.populations[p].placement.clone().iter().enumerate() {
-                cfg.cores[0].compartments[slot as usize].neuron = n as u32;
-            }
-        }
-        for comp in &mut cfg.cores[0].compartments {
-            comp.destinations.retain(|d| d.core == 0);
-            comp.current_decay %= 16;
-            comp.voltage_decay %= 16;
-            comp.threshold %= 1 << 16;
-            comp.bias_exp = 0;
-        }
-        for d in &mut cfg.inputs {
-            d.retain(|d| d.core == 0);
-        }
-        for e in &mut cfg.cores[0].group_exponents {
-            *e = (*e).clamp(0, 7);
-        }
-        for s in cfg.cores[0].axons.iter_mut().flat_map(|a| &mut a.synapses) {
-            s.weight = s.weight.clamp(-128, 127);
-        }
-        check_roundtrip(&cfg);
     }
+}
+
+#[test]
+fn xylo_v1_bias_and_a_second_current_onto_the_readout_are_refused() {
+    // A valid one with hidden and readout compartments.
+    let cfg = (0..40)
+        .filter_map(xylo_config)
+        .find(|c| {
+            lifchip_chip::validate(c).is_ok()
+                && c.cores[0]
+                    .compartments
+                    .iter()
+                    .any(|k| k.population != c.readout)
+        })
+        .expect("a valid xylo-like configuration");
+    let mut bad = cfg.clone();
+    bad.cores[0].compartments[0].bias = 1;
+    let err = lifchip_chip::validate(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("compartments[0].bias") && err.contains("1 is outside 0..=0 (0 bias bits)"),
+        "{err}"
+    );
+    // An axon of current 2 reaching a readout compartment.
+    let readout = cfg.cores[0]
+        .compartments
+        .iter()
+        .position(|c| c.population == cfg.readout)
+        .expect("a readout compartment") as u32;
+    let mut bad = cfg.clone();
+    bad.cores[0].axons.push(lifchip_chip::Axon {
+        group: 0,
+        current: 2,
+        synapses: vec![lifchip_chip::Synapse {
+            compartment: readout,
+            weight: 1,
+        }],
+    });
+    let err = lifchip_chip::validate(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("current 2 reaches readout compartment")
+            && err.contains("one synaptic current"),
+        "{err}"
+    );
+    // The same axon onto a hidden compartment is what Xylo has (I_syn2).
+    let hidden = cfg.cores[0]
+        .compartments
+        .iter()
+        .position(|c| c.population != cfg.readout)
+        .expect("a hidden compartment") as u32;
+    bad.cores[0].axons.last_mut().unwrap().synapses[0].compartment = hidden;
+    lifchip_chip::validate(&bad).unwrap();
 }
 
 #[test]

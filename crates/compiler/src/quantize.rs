@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use lifchip_net::{Net, Neuron, SignMode, SoftLif};
+use lifchip_net::{Net, Neuron, PerNeuron, SignMode, SoftLif};
 use lifchip_target::{DecayKind, ExponentScope, SignClass, Target, UpdateOrder, WeightGrid};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -59,18 +59,20 @@ impl QuantizeOptions {
     }
 }
 
-/// Chip-unit parameters of one neuron population.
+/// Chip-unit parameters of one neuron population. The integer registers are one value for
+/// the population or one per neuron ([`PerNeuron`]: a chip-unit net may give either; a
+/// float population's are one value); use [`PerNeuron::at`] for neuron `n`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuantNeuron {
-    pub current_decay: u32,
+    pub current_decay: PerNeuron<u32>,
     /// Decay of the second synaptic current (targets with `neuron.synaptic_currents: 2`).
-    pub current_decay_2: u32,
-    pub voltage_decay: u32,
-    pub threshold: u32,
+    pub current_decay_2: PerNeuron<u32>,
+    pub voltage_decay: PerNeuron<u32>,
+    pub threshold: PerNeuron<u32>,
     pub bias: Vec<i32>,
     /// Per-neuron bias exponent: the bias is `bias[n] << bias_exp[n]`.
     pub bias_exp: Vec<u32>,
-    pub refractory: u32,
+    pub refractory: PerNeuron<u32>,
     /// Per-neuron `u` and `v` after loading and reset.
     pub initial_u: Vec<i64>,
     pub initial_v: Vec<i64>,
@@ -339,10 +341,13 @@ pub fn quantize(
                 check_chip_units(net, target, pi, c, &incoming, &expanded, &mut violations);
                 let bias = c.bias.broadcast(pop.size()).unwrap_or_default();
                 populations[pi].neuron = Some(QuantNeuron {
-                    current_decay: c.current_decay,
-                    current_decay_2: c.current_decay_2,
-                    voltage_decay: c.voltage_decay,
-                    threshold: u32::try_from(c.threshold.max(0)).unwrap_or(u32::MAX),
+                    current_decay: c.current_decay.clone(),
+                    current_decay_2: c.current_decay_2.clone(),
+                    voltage_decay: c.voltage_decay.clone(),
+                    // Out-of-range thresholds are violations (check_chip_units).
+                    threshold: c
+                        .threshold
+                        .map(|t| u32::try_from(t.max(0)).unwrap_or(u32::MAX)),
                     bias: bias.iter().map(|&b| b as i32).collect(),
                     bias_exp: c
                         .bias_exp
@@ -351,7 +356,7 @@ pub fn quantize(
                         .iter()
                         .map(|&e| e.max(0.0) as u32)
                         .collect(),
-                    refractory: c.refractory,
+                    refractory: c.refractory.clone(),
                     initial_u: integers(&c.initial_u, pop.size()),
                     initial_v: integers(&c.initial_v, pop.size()),
                 });
@@ -468,6 +473,15 @@ fn quantize_float_population(
         .map(|&b| (gain * f64::from(b) + 1.0) * leak * tshift)
         .collect();
     let bias_max = bias_drive.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if precision.bias_bits == 0 && bias_max > 0.0 {
+        return Err(vec![Violation {
+            kind: ViolationKind::Bias,
+            place: format!("population {}", pop.name),
+            value: 0,
+            limit: 0,
+            hint: "a soft-LIF neuron needs a constant drive on the chip (the 1 of J = gain * (x + bias) + 1, plus its bias), and the target's neurons have no bias (precision.bias_bits: 0, as Xylo v1); use a target with a bias (e.g. xylo-v2-like) or a chip-unit net".into(),
+        }]);
+    }
     let bias_mant_max = ((1i64 << (precision.bias_bits.clamp(2, 32) - 1)) - 1) as f64;
     let bias_lim = bias_mant_max * f64::from(1u32 << precision.bias_exp_max.min(30));
 
@@ -595,15 +609,15 @@ fn quantize_float_population(
         0
     };
     let neuron = QuantNeuron {
-        current_decay: d.current_decay,
-        current_decay_2: 0,
-        voltage_decay: d.voltage_decay,
-        threshold: threshold as u32,
+        current_decay: PerNeuron::All(d.current_decay),
+        current_decay_2: PerNeuron::All(0),
+        voltage_decay: PerNeuron::All(d.voltage_decay),
+        threshold: PerNeuron::All(threshold as u32),
         bias_exp: vec![bias_exp; bias_mant.len()],
         initial_u: vec![0; bias_mant.len()],
         initial_v: vec![0; bias_mant.len()],
         bias: bias_mant,
-        refractory,
+        refractory: PerNeuron::All(refractory),
     };
     Ok((neuron, projections, reports))
 }
@@ -649,9 +663,20 @@ fn mark_silent_and_identical(
                 .collect()
         };
         let (mut silent, mut identical) = (0, 0);
-        let threshold = i64::from(neuron.threshold) << target.precision.threshold_shift.min(40);
-        let leak = voltage_leak(neuron.voltage_decay, target);
+        let tshift = target.precision.threshold_shift.min(40);
+        // The registers that make two neurons with the same input row behave differently.
+        let registers = |n: usize| {
+            (
+                neuron.threshold.at(n, 0),
+                neuron.voltage_decay.at(n, 0),
+                neuron.current_decay.at(n, 0),
+                neuron.current_decay_2.at(n, 0),
+                neuron.refractory.at(n, 0),
+            )
+        };
         for post in 0..pop.size() {
+            let threshold = i64::from(neuron.threshold.at(post, 0)) << tshift;
+            let leak = voltage_leak(neuron.voltage_decay.at(post, 0), target);
             let bias = neuron.bias.get(post).copied().unwrap_or(0);
             let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ (bias as u64);
             let mut has_excitation = false;
@@ -676,6 +701,7 @@ fn mark_silent_and_identical(
                     && neuron.bias_exp.get(other).copied().unwrap_or(0) == bias_exp
                     && neuron.initial_u.get(other) == neuron.initial_u.get(post)
                     && neuron.initial_v.get(other) == neuron.initial_v.get(post)
+                    && registers(other) == registers(post)
                     && row_of(other) == row_of(post)
             });
             if same {
@@ -713,133 +739,142 @@ fn check_chip_units(
 ) {
     let pop = &net.populations[pi];
     let p = &target.precision;
-    let mut push = |kind: ViolationKind, value: i64, limit: i64, hint: String| {
-        violations.push(Violation {
-            kind,
-            place: format!("population {}", pop.name),
-            value,
-            limit,
-            hint,
-        })
+    let n = &target.neuron;
+    let mut range = |kind: ViolationKind,
+                     values: &mut dyn Iterator<Item = (Option<usize>, i64)>,
+                     (lo, hi): (i64, i64),
+                     hint: &dyn Fn() -> String| {
+        check_range(&pop.name, kind, values, (lo, hi), hint, violations);
     };
     let tmax = (1i64 << p.threshold_bits.min(62)) - 1;
-    if c.threshold < 0 || c.threshold > tmax {
-        push(
-            ViolationKind::Threshold,
-            c.threshold,
-            if c.threshold < 0 { 0 } else { tmax },
+    range(
+        ViolationKind::Threshold,
+        &mut c.threshold.entries(),
+        (0, tmax),
+        &|| {
             format!(
                 "threshold must be in 0..={tmax} ({} bits)",
                 p.threshold_bits
-            ),
-        );
-    }
-    let decay_max = match target.neuron.decay {
-        DecayKind::Multiplicative => (1i64 << target.neuron.decay_bits.min(30)) - 1,
+            )
+        },
+    );
+    let decay_max = match n.decay {
+        DecayKind::Multiplicative => (1i64 << n.decay_bits.min(30)) - 1,
         DecayKind::Shift => 15,
     };
-    for &k in incoming {
-        let pr = &net.projections[k];
-        if u32::from(pr.current) > target.neuron.synaptic_currents {
-            violations.push(Violation {
-                kind: ViolationKind::SynapticCurrent,
-                place: format!("projection {}", pr.name),
-                value: i64::from(pr.current),
-                limit: i64::from(target.neuron.synaptic_currents),
-                hint: format!(
-                    "the target's neurons have {} synaptic current(s) (neuron.synaptic_currents)",
-                    target.neuron.synaptic_currents
-                ),
-            });
-        }
-    }
-    let mut push = |kind: ViolationKind, value: i64, limit: i64, hint: String| {
-        violations.push(Violation {
-            kind,
-            place: format!("population {}", pop.name),
-            value,
-            limit,
-            hint,
-        })
+    let decay_hint = |field: &'static str| {
+        move || format!("{field} must be in 0..={decay_max} for {:?} decay", n.decay)
     };
-    for (kind, v) in [
-        (ViolationKind::CurrentDecay, c.current_decay),
-        (ViolationKind::CurrentDecay, c.current_decay_2),
-        (ViolationKind::VoltageDecay, c.voltage_decay),
-    ] {
-        if i64::from(v) > decay_max {
-            push(
-                kind,
-                i64::from(v),
-                decay_max,
-                format!(
-                    "{kind} must be in 0..={decay_max} for {:?} decay",
-                    target.neuron.decay
-                ),
-            );
-        }
+    range(
+        ViolationKind::CurrentDecay,
+        &mut c.current_decay.entries().map(|(i, v)| (i, i64::from(v))),
+        (0, decay_max),
+        &decay_hint("current_decay"),
+    );
+    range(
+        ViolationKind::VoltageDecay,
+        &mut c.voltage_decay.entries().map(|(i, v)| (i, i64::from(v))),
+        (0, decay_max),
+        &decay_hint("voltage_decay"),
+    );
+    if n.synaptic_currents > 1 {
+        range(
+            ViolationKind::CurrentDecay2,
+            &mut c.current_decay_2.entries().map(|(i, v)| (i, i64::from(v))),
+            (0, decay_max),
+            &decay_hint("current_decay_2"),
+        );
+    } else {
+        range(
+            ViolationKind::CurrentDecay2,
+            &mut c.current_decay_2.entries().map(|(i, v)| (i, i64::from(v))),
+            (0, 0),
+            &|| {
+                "current_decay_2 must be 0: the target's neurons have one synaptic current (neuron.synaptic_currents: 1)".into()
+            },
+        );
     }
-    // The full signed range of `bias_bits` (Lava's bias_mant: -4096..=4095).
-    let bmax = (1i64 << (p.bias_bits.clamp(1, 62) - 1)) - 1;
-    if let Some(b) = c
-        .bias
-        .data
-        .iter()
-        .map(|&b| b as i64)
-        .find(|&b| b < -bmax - 1 || b > bmax)
-    {
-        push(
+    // The full signed range of `bias_bits` (Lava's bias_mant: -4096..=4095); none at all
+    // when the neuron has no bias (`bias_bits: 0`, Xylo v1).
+    if p.bias_bits == 0 {
+        range(
             ViolationKind::Bias,
-            b,
-            if b < 0 { -bmax - 1 } else { bmax },
-            format!(
-                "bias mantissas must be in {}..={bmax} ({} bits)",
-                -bmax - 1,
-                p.bias_bits
-            ),
+            &mut tensor_entries(&c.bias),
+            (0, 0),
+            &|| {
+                "bias must be 0: the target's neurons have no bias (precision.bias_bits: 0; Xylo v1 has none, xylo-v2-like has)".into()
+            },
+        );
+    } else {
+        let bmax = (1i64 << (p.bias_bits.min(62) - 1)) - 1;
+        range(
+            ViolationKind::Bias,
+            &mut tensor_entries(&c.bias),
+            (-bmax - 1, bmax),
+            &|| {
+                format!(
+                    "bias mantissas must be in {}..={bmax} ({} bits)",
+                    -bmax - 1,
+                    p.bias_bits
+                )
+            },
         );
     }
-    if let Some(e) = c
-        .bias_exp
-        .data
-        .iter()
-        .map(|&e| e as i64)
-        .find(|&e| e < 0 || e > i64::from(p.bias_exp_max))
-    {
-        push(
-            ViolationKind::BiasExp,
-            e,
-            i64::from(p.bias_exp_max),
-            format!("bias_exp must be in 0..={}", p.bias_exp_max),
-        );
-    }
+    range(
+        ViolationKind::BiasExp,
+        &mut tensor_entries(&c.bias_exp),
+        (0, i64::from(p.bias_exp_max)),
+        &|| format!("bias_exp must be in 0..={}", p.bias_exp_max),
+    );
     for (kind, t, bits) in [
         (ViolationKind::InitialU, &c.initial_u, p.current_bits),
         (ViolationKind::InitialV, &c.initial_v, p.voltage_bits),
     ] {
         let field = kind.as_str();
         let half = 1i64 << (bits.clamp(1, 32) - 1);
-        if let Some(x) = t
-            .data
-            .iter()
-            .map(|&x| x as i64)
-            .find(|&x| x < -half || x >= half)
-        {
-            push(
-                kind,
-                x,
-                if x < -half { -half } else { half - 1 },
-                format!("{field} must be in {}..={} ({bits} bits)", -half, half - 1),
-            );
-        }
+        range(kind, &mut tensor_entries(t), (-half, half - 1), &|| {
+            format!("{field} must be in {}..={} ({bits} bits)", -half, half - 1)
+        });
     }
-    if c.refractory > target.neuron.refractory_max {
-        push(
-            ViolationKind::Refractory,
-            i64::from(c.refractory),
-            i64::from(target.neuron.refractory_max),
-            "the target's neuron.refractory_max is lower".into(),
-        );
+    range(
+        ViolationKind::Refractory,
+        &mut c.refractory.entries().map(|(i, v)| (i, i64::from(v))),
+        (0, i64::from(n.refractory_max)),
+        &|| {
+            format!(
+                "refractory must be in 0..={} (the target's neuron.refractory_max)",
+                n.refractory_max
+            )
+        },
+    );
+    // Xylo's readout neurons (counted apart: `core.readout_neurons > 0`) have one synaptic
+    // current.
+    let is_readout = net.output().is_some_and(|o| o.name == pop.name);
+    for &k in incoming {
+        let pr = &net.projections[k];
+        if u32::from(pr.current) > n.synaptic_currents {
+            violations.push(Violation {
+                kind: ViolationKind::SynapticCurrent,
+                place: format!("projection {}", pr.name),
+                value: i64::from(pr.current),
+                limit: i64::from(n.synaptic_currents),
+                hint: format!(
+                    "the target's neurons have {} synaptic current(s) (neuron.synaptic_currents)",
+                    n.synaptic_currents
+                ),
+            });
+        } else if pr.current > 1 && is_readout && target.core.readout_neurons > 0 {
+            violations.push(Violation {
+                kind: ViolationKind::SynapticCurrent,
+                place: format!("projection {}", pr.name),
+                value: i64::from(pr.current),
+                limit: 1,
+                hint: format!(
+                    "it feeds the readout population {}, and the target's readout neurons (core.readout_neurons) have one synaptic current (Xylo's readout neurons have I_syn only); give it current: 1",
+                    pop.name
+                ),
+            });
+        }
     }
     let (emin, emax) = exponent_range(target);
     for &k in incoming {
@@ -877,6 +912,67 @@ fn check_chip_units(
             });
         }
     }
+}
+
+/// At most this many out-of-range neurons are listed per population and field; the rest are
+/// counted in one more violation.
+const LISTED_PER_FIELD: usize = 8;
+
+/// Pushes a violation for each value outside `lo..=hi` (at most [`LISTED_PER_FIELD`], then a
+/// count of the rest). A value with an index is one neuron's (`population P neuron i`), one
+/// without is the population's scalar.
+fn check_range(
+    population: &str,
+    kind: ViolationKind,
+    values: &mut dyn Iterator<Item = (Option<usize>, i64)>,
+    (lo, hi): (i64, i64),
+    hint: &dyn Fn() -> String,
+    violations: &mut Vec<Violation>,
+) {
+    let mut bad = 0usize;
+    let mut last = None;
+    for (index, value) in values {
+        if (lo..=hi).contains(&value) {
+            continue;
+        }
+        bad += 1;
+        last = Some((index, value));
+        if bad <= LISTED_PER_FIELD {
+            violations.push(Violation {
+                kind,
+                place: match index {
+                    Some(i) => format!("population {population} neuron {i}"),
+                    None => format!("population {population}"),
+                },
+                value,
+                limit: if value < lo { lo } else { hi },
+                hint: hint(),
+            });
+        }
+    }
+    if let (true, Some((index, value))) = (bad > LISTED_PER_FIELD, last) {
+        violations.push(Violation {
+            kind,
+            place: format!("population {population}"),
+            value,
+            limit: if value < lo { lo } else { hi },
+            hint: format!(
+                "{bad} neurons in all are out of range, {} more than listed (the last: neuron {}, this value); {}",
+                bad - LISTED_PER_FIELD,
+                index.unwrap_or(0),
+                hint()
+            ),
+        });
+    }
+}
+
+/// A chip-unit tensor's values as integers with their neuron index (`None` for a scalar).
+fn tensor_entries(t: &lifchip_net::Tensor) -> impl Iterator<Item = (Option<usize>, i64)> + '_ {
+    let scalar = t.shape.is_empty() && t.data.len() == 1;
+    t.data
+        .iter()
+        .enumerate()
+        .map(move |(i, &x)| ((!scalar).then_some(i), x as i64))
 }
 
 /// The weight grid a projection declaring `sign_mode` is stored on.

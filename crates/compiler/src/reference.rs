@@ -246,18 +246,18 @@ pub fn run_reference(
             let up = &mut u[p];
             let u2p = &mut u2[p];
             let decay_both = |up: &mut [i64], u2p: &mut [i64]| {
-                for x in up.iter_mut() {
+                for (n, x) in up.iter_mut().enumerate() {
                     *x = decay(
                         *x,
-                        params.current_decay,
+                        params.current_decay.at(n, 0),
                         dynamics.current_decay_offset,
                         target,
                     );
                 }
-                for x in u2p.iter_mut() {
+                for (n, x) in u2p.iter_mut().enumerate() {
                     *x = decay(
                         *x,
-                        params.current_decay_2,
+                        params.current_decay_2.at(n, 0),
                         dynamics.current_decay_offset,
                         target,
                     );
@@ -275,9 +275,10 @@ pub fn run_reference(
             } else {
                 dynamics.max_spikes_per_tick
             };
-            let vth = i64::from(params.threshold) << prec.threshold_shift.min(40);
+            let tshift = prec.threshold_shift.min(40);
             let mut fired = Vec::new();
             for n in 0..sizes[p] {
+                let vth = i64::from(params.threshold.at(n, 0)) << tshift;
                 let bias = i64::from(params.bias.get(n).copied().unwrap_or(0))
                     << params.bias_exp.get(n).copied().unwrap_or(0).min(40);
                 let vn = &mut v[p][n];
@@ -288,7 +289,7 @@ pub fn run_reference(
                 }
                 let decayed = decay(
                     *vn,
-                    params.voltage_decay,
+                    params.voltage_decay.at(n, 0),
                     dynamics.voltage_decay_offset,
                     target,
                 );
@@ -332,7 +333,7 @@ pub fn run_reference(
                 }
                 if count > 0 {
                     fired.push((n as u32, count));
-                    refr[p][n] = params.refractory;
+                    refr[p][n] = params.refractory.at(n, 0);
                 }
             }
             for &(n, count) in &fired {

@@ -30,6 +30,8 @@ pub enum ViolationKind {
     WeightExp,
     Threshold,
     CurrentDecay,
+    /// The decay of the second synaptic current (`current_decay_2`).
+    CurrentDecay2,
     VoltageDecay,
     Bias,
     BiasExp,
@@ -57,6 +59,7 @@ impl ViolationKind {
             ViolationKind::WeightExp => "weight_exp",
             ViolationKind::Threshold => "threshold",
             ViolationKind::CurrentDecay => "current_decay",
+            ViolationKind::CurrentDecay2 => "current_decay_2",
             ViolationKind::VoltageDecay => "voltage_decay",
             ViolationKind::Bias => "bias",
             ViolationKind::BiasExp => "bias_exp",

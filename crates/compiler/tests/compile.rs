@@ -19,8 +19,15 @@ fn single_neuron_rate_matches_discrete_lif() {
         let run = run_reference(&q, &target, &[], 1000, false);
         let count = run.counts(1, 1)[0] as f64;
         // The chip leaks by keep_v per tick and resets to zero: ISI = ceil(ln(J/(J-1)) / -ln(keep_v)).
-        let keep_v =
-            1.0 - f64::from(q.populations[1].neuron.as_ref().unwrap().voltage_decay) / 4096.0;
+        let keep_v = 1.0
+            - f64::from(
+                q.populations[1]
+                    .neuron
+                    .as_ref()
+                    .unwrap()
+                    .voltage_decay
+                    .at(0, 0),
+            ) / 4096.0;
         let isi = ((f64::from(j) / f64::from(j - 1.0)).ln() / -keep_v.ln()).ceil();
         let expected = 1000.0 / isi;
         assert!(
@@ -460,5 +467,213 @@ fn violation_kinds_keep_their_report_names() {
     );
     for kind in [ViolationKind::Cores, ViolationKind::SynapseMemoryBits] {
         assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{kind}\""));
+    }
+}
+
+/// Per-neuron registers of chip-unit populations, and what a target without a bias or with
+/// readout neurons of one current refuses.
+mod per_neuron {
+    use lifchip_compiler::*;
+    use lifchip_net::{Neuron, PerNeuron, from_yaml_str};
+    use lifchip_target::builtin;
+
+    /// 2 inputs → `hid` (4 neurons) → `out` (2 neurons), in xylo-like units; `{HID}` and
+    /// `{OUT}` are the two populations' extra neuron fields.
+    fn net(hid: &str, out: &str, current_out: u8) -> lifchip_net::Net {
+        let yaml = format!(
+            r#"
+name: per-neuron
+readout: out
+populations:
+  - {{name: in, shape: [2], neuron: {{kind: input}}}}
+  - name: hid
+    shape: [4]
+    neuron: {{kind: chip_lif, {hid}}}
+  - name: out
+    shape: [2]
+    neuron: {{kind: chip_lif, {out}}}
+projections:
+  - {{name: a, from: in, to: hid, current: 2, ops: [{{kind: dense, weights: [[9, 9], [9, 9], [9, 9], [9, 9]]}}]}}
+  - {{name: b, from: hid, to: out, current: {current_out}, ops: [{{kind: dense, weights: [[5, 5, 5, 5], [5, 5, 5, 5]]}}]}}
+"#
+        );
+        from_yaml_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+    }
+
+    const HID: &str = "current_decay: [8, 8, 8, 9], current_decay_2: [4, 5, 6, 7], voltage_decay: [15, 15, 15, 14], threshold: [10, 200, 2000, 20000], refractory: 0";
+    const OUT: &str = "current_decay: 2, voltage_decay: 3, threshold: [100, 200]";
+
+    #[test]
+    fn lists_reach_the_quantized_net_and_the_reference_run() {
+        let target = builtin("xylo-like").unwrap();
+        let q = quantize(&net(HID, OUT, 1), &target, &QuantizeOptions::default()).unwrap();
+        let hid = q.populations[1].neuron.as_ref().unwrap();
+        assert_eq!(hid.threshold, PerNeuron::Each(vec![10, 200, 2000, 20000]));
+        assert_eq!(hid.current_decay_2.at(3, 0), 7);
+        assert_eq!(hid.voltage_decay.at(3, 0), 14);
+        let out = q.populations[2].neuron.as_ref().unwrap();
+        assert_eq!(out.current_decay, PerNeuron::All(2));
+        // The same input, different thresholds: the neuron with the lowest one spikes most.
+        let input: Vec<Vec<u32>> = (0..50).map(|_| vec![0, 1]).collect();
+        let run = run_reference(&q, &target, &input, 50, false);
+        let counts = run.counts(1, 4);
+        assert!(
+            counts[0] > counts[1] && counts[1] > counts[2] && counts[2] > counts[3],
+            "{counts:?}"
+        );
+        // Per-neuron parameters make neurons with one input row different.
+        let scalar = HID
+            .replace("[10, 200, 2000, 20000]", "200")
+            .replace("[8, 8, 8, 9]", "8")
+            .replace("[4, 5, 6, 7]", "4")
+            .replace("[15, 15, 15, 14]", "15");
+        let q2 = quantize(&net(&scalar, OUT, 1), &target, &QuantizeOptions::default()).unwrap();
+        let run = run_reference(&q2, &target, &input, 50, false);
+        let counts = run.counts(1, 4);
+        assert!(counts.iter().all(|&c| c == counts[0]), "{counts:?}");
+        let report = |q: &QuantNet| {
+            q.layers
+                .iter()
+                .find(|l| l.layer == "a")
+                .unwrap()
+                .identical_neurons
+        };
+        assert_eq!((report(&q), report(&q2)), (0, 3));
+    }
+
+    fn violations(net: &lifchip_net::Net, target: &str) -> Vec<Violation> {
+        let target = builtin(target).unwrap();
+        quantize(net, &target, &QuantizeOptions::default()).unwrap_err()
+    }
+
+    #[test]
+    fn out_of_range_neurons_are_named_with_field_index_and_range() {
+        let bad = HID
+            .replace("[10, 200, 2000, 20000]", "[10, 70000, 30, -1]")
+            .replace("[15, 15, 15, 14]", "[15, 16, 13, 12]");
+        let v = violations(&net(&bad, OUT, 1), "xylo-like");
+        let text: Vec<String> = v.iter().map(ToString::to_string).collect();
+        assert_eq!(v.len(), 3, "{text:#?}");
+        assert_eq!(
+            text[0],
+            "population hid neuron 1: threshold is 70000 (limit 65535); threshold must be in 0..=65535 (16 bits)"
+        );
+        assert_eq!(
+            text[1],
+            "population hid neuron 3: threshold is -1 (limit 0); threshold must be in 0..=65535 (16 bits)"
+        );
+        assert_eq!(
+            text[2],
+            "population hid neuron 1: voltage_decay is 16 (limit 15); voltage_decay must be in 0..=15 for Shift decay"
+        );
+        // A scalar names the population only.
+        let v = violations(
+            &net(
+                HID,
+                &OUT.replace("voltage_decay: 3", "voltage_decay: 99"),
+                1,
+            ),
+            "xylo-like",
+        );
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].place, "population out");
+        assert_eq!(
+            (v[0].kind, v[0].value, v[0].limit),
+            (ViolationKind::VoltageDecay, 99, 15)
+        );
+    }
+
+    #[test]
+    fn many_bad_neurons_are_listed_up_to_a_bound_and_counted() {
+        let n = 20;
+        let list: Vec<String> = (0..n).map(|_| "99999".to_string()).collect();
+        let yaml = format!(
+            "name: many\npopulations:\n  - {{name: in, shape: [1], neuron: {{kind: input}}}}\n  - {{name: p, shape: [{n}], neuron: {{kind: chip_lif, current_decay: 0, voltage_decay: 0, threshold: [{}]}}}}\nprojections:\n  - {{name: w, from: in, to: p, ops: [{{kind: dense, weights: {{shape: [{n}, 1], values: [{}]}}}}]}}\n",
+            list.join(", "),
+            ["1"; 20].join(", ")
+        );
+        let net = from_yaml_str(&yaml).unwrap();
+        let v = violations(&net, "xylo-like");
+        assert_eq!(v.len(), 9, "{v:#?}");
+        assert!(
+            v[..8]
+                .iter()
+                .enumerate()
+                .all(|(i, x)| x.place == format!("population p neuron {i}"))
+        );
+        assert_eq!(v[8].place, "population p");
+        assert!(
+            v[8].hint.starts_with(
+                "20 neurons in all are out of range, 12 more than listed (the last: neuron 19"
+            ),
+            "{}",
+            v[8].hint
+        );
+    }
+
+    #[test]
+    fn xylo_v1_refuses_a_bias_and_v2_takes_it() {
+        let biased = format!("{HID}, bias: [0, 0, 5, 0]");
+        let v = violations(&net(&biased, OUT, 1), "xylo-like");
+        assert_eq!(v.len(), 1, "{v:#?}");
+        assert_eq!(v[0].place, "population hid neuron 2");
+        assert_eq!(v[0].kind, ViolationKind::Bias);
+        assert!(
+            v[0].hint.contains("no bias (precision.bias_bits: 0"),
+            "{}",
+            v[0].hint
+        );
+        let v2 = builtin("xylo-v2-like").unwrap();
+        assert!(quantize(&net(&biased, OUT, 1), &v2, &QuantizeOptions::default()).is_ok());
+        // A soft-LIF net needs a constant drive: it does not map onto a target without bias.
+        let soft = crate::common::mlp(&[2, 2], 1);
+        let v = violations(&soft, "xylo-like");
+        assert!(
+            v.iter()
+                .any(|x| x.kind == ViolationKind::Bias && x.hint.contains("no bias")),
+            "{v:#?}"
+        );
+    }
+
+    #[test]
+    fn current_2_onto_the_readout_is_refused_where_readout_neurons_have_one() {
+        for target in ["xylo-like", "xylo-v2-like"] {
+            let v = violations(&net(HID, OUT, 2), target);
+            assert_eq!(v.len(), 1, "{v:#?}");
+            assert_eq!(v[0].place, "projection b");
+            assert_eq!(
+                (v[0].kind, v[0].value, v[0].limit),
+                (ViolationKind::SynapticCurrent, 2, 1)
+            );
+            assert!(
+                v[0].hint.contains("readout population out"),
+                "{}",
+                v[0].hint
+            );
+        }
+        // Current 2 onto hidden neurons (projection a) is what Xylo has.
+        let t = builtin("xylo-like").unwrap();
+        assert!(quantize(&net(HID, OUT, 1), &t, &QuantizeOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn a_second_decay_needs_a_second_current() {
+        // loihi-like has one synaptic current: current_decay_2 must be 0 (and current 2 is
+        // refused as before).
+        let mut n = net(HID, OUT, 1);
+        n.projections[0].current = 1;
+        let v = violations(&n, "loihi-like");
+        let c2: Vec<_> = v
+            .iter()
+            .filter(|x| x.kind == ViolationKind::CurrentDecay2)
+            .collect();
+        assert_eq!(c2.len(), 4, "{v:#?}");
+        assert_eq!(c2[0].place, "population hid neuron 0");
+        assert!(c2[0].hint.contains("neuron.synaptic_currents: 1"));
+        if let Neuron::ChipLif(c) = &mut n.populations[1].neuron {
+            c.current_decay_2 = PerNeuron::All(0);
+        }
+        let loihi = builtin("loihi-like").unwrap();
+        assert!(quantize(&n, &loihi, &QuantizeOptions::default()).is_ok());
     }
 }

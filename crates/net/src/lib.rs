@@ -7,7 +7,8 @@
 //!
 //! * trained nets carry float soft-LIF parameters ([`SoftLif`]) and float weights;
 //! * hand-written nets may be in chip units ([`ChipLif`]): integer weights, decays, thresholds
-//!   and biases, which the compiler passes through without re-quantization.
+//!   and biases (each one value for all neurons or one per neuron, [`PerNeuron`]), which the
+//!   compiler passes through without re-quantization.
 //!
 //! On disk a net is either one YAML file with inline weights (handy for small hand-written nets)
 //! or a directory `NAME.net/` holding `manifest.yaml` plus `weights.bin` (compact little-endian
@@ -35,6 +36,7 @@ mod error;
 mod io;
 mod model;
 mod ops;
+mod per_neuron;
 mod tensor;
 
 pub use error::NetError;
@@ -44,4 +46,5 @@ pub use model::{
     Population, Projection, Relu, SignMode, SoftLif, SoftLifKind,
 };
 pub use ops::{LinearOp, Shape};
+pub use per_neuron::{PerNeuron, PerNeuronInt};
 pub use tensor::{Indices, Tensor};

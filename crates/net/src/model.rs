@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    LinearOp, NetError, Tensor,
+    LinearOp, NetError, PerNeuron, Tensor,
     io::{NET_FORMAT, NET_VERSION},
     ops::{Shape, check_shape},
     tensor::Indices,
@@ -59,20 +59,22 @@ fn default_gain() -> f32 {
 }
 
 /// Integer parameters of a hand-written population, already in the target's chip units:
-/// the compiler copies them into the chip configuration unchanged.
+/// the compiler copies them into the chip configuration unchanged. Every parameter is one
+/// value for all neurons or a list with one value per neuron ([`PerNeuron`] for the integer
+/// registers, a [`Tensor`] for the bias, its exponent and the initial state).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChipLif {
     /// Current decay constant (12-bit `du` for multiplicative decay, a shift for shift decay).
-    pub current_decay: u32,
+    pub current_decay: PerNeuron<u32>,
     /// Decay constant of the second synaptic current (`dash_syn_2`), on targets with
     /// `neuron.synaptic_currents: 2`.
-    #[serde(default, skip_serializing_if = "is_zero_u32")]
-    pub current_decay_2: u32,
+    #[serde(default, skip_serializing_if = "all_zero")]
+    pub current_decay_2: PerNeuron<u32>,
     /// Voltage decay constant (`dv`, or a shift).
-    pub voltage_decay: u32,
+    pub voltage_decay: PerNeuron<u32>,
     /// Threshold mantissa (`vth`).
-    pub threshold: i64,
+    pub threshold: PerNeuron<i64>,
     /// Per-neuron bias mantissa (or a scalar for all).
     #[serde(default = "zero_tensor")]
     pub bias: Tensor,
@@ -88,7 +90,20 @@ pub struct ChipLif {
     pub initial_v: Tensor,
     /// Refractory period in ticks.
     #[serde(default)]
-    pub refractory: u32,
+    pub refractory: PerNeuron<u32>,
+}
+
+impl ChipLif {
+    /// The integer-register parameters by name, as written in the net format.
+    pub fn registers(&self) -> [(&'static str, PerNeuron<i64>); 5] {
+        [
+            ("current_decay", self.current_decay.map(i64::from)),
+            ("current_decay_2", self.current_decay_2.map(i64::from)),
+            ("voltage_decay", self.voltage_decay.map(i64::from)),
+            ("threshold", self.threshold.clone()),
+            ("refractory", self.refractory.map(i64::from)),
+        ]
+    }
 }
 
 /// Input from hard ReLU units (rate mode only; used for comparison runs of the trainer).
@@ -368,8 +383,8 @@ fn is_one(v: &u8) -> bool {
     *v == 1
 }
 
-fn is_zero_u32(v: &u32) -> bool {
-    *v == 0
+fn all_zero(v: &PerNeuron<u32>) -> bool {
+    v.is_all(0)
 }
 
 /// Loihi's synapse sign modes (Lava's `SignMode`).
@@ -568,6 +583,15 @@ impl Net {
                     }
                 }
                 Neuron::ChipLif(c) => {
+                    for (field, values) in c.registers() {
+                        if !values.fits(p.size()) {
+                            problems.push(format!(
+                                "{place}: chip_lif {field} has {} values, expected one integer or a list of {} (one per neuron)",
+                                values.len(),
+                                p.size()
+                            ));
+                        }
+                    }
                     if !c.bias.is_integral() {
                         problems.push(format!("{place}: chip_lif bias must hold integers"));
                     }

@@ -65,7 +65,7 @@ pub(crate) const RULES: &[Rule] = &[
         check: weight_fits_current,
     },
     Rule {
-        doc: "The largest bias fits the voltage: `bias_bits + bias_exp_max <= voltage_bits`.",
+        doc: "The largest bias fits the voltage: `bias_bits + bias_exp_max <= voltage_bits`; a neuron without bias (`bias_bits: 0`) has `bias_exp_max: 0`.",
         check: bias_fits,
     },
     Rule {
@@ -408,6 +408,17 @@ fn bias_fits(v: &Values, out: &mut Vec<Problem>) {
     ) else {
         return;
     };
+    if b == 0 && e != 0 {
+        push(
+            out,
+            v.problem(
+                "precision.bias_exp_max",
+                format!("{e}, but bias_bits 0 says the neurons have no bias"),
+                "0".into(),
+                None,
+            ),
+        );
+    }
     if b + e > vb {
         push(
             out,

@@ -487,9 +487,9 @@ pub(crate) const FIELDS: &[Field] = &[
     ),
     req(
         "precision.bias_bits",
-        BITS,
+        Kind::Uint { min: 0, max: 32 },
         "bits",
-        "Width of the signed bias mantissa.",
+        "Width of the signed bias mantissa; 0: the neurons have no bias (Xylo v1), a chip-unit net's biases must be 0 and soft-LIF nets do not map.",
     ),
     opt(
         "precision.bias_exp_max",
@@ -604,7 +604,7 @@ pub(crate) const FIELDS: &[Field] = &[
         Kind::Uint { min: 1, max: 2 },
         "1",
         "",
-        "Synaptic currents per compartment (Xylo: 2, `I_syn` and `I_syn2`); a projection feeds one, each has its own decay, `v` integrates their sum. 2 needs `accumulate: per_event_saturating`.",
+        "Synaptic currents per compartment (Xylo: 2, `I_syn` and `I_syn2`); a projection feeds one, each has its own decay, `v` integrates their sum. 2 needs `accumulate: per_event_saturating`. Readout neurons counted apart (`core.readout_neurons > 0`, Xylo's) have one.",
     ),
     opt(
         "neuron.voltage_update",

@@ -303,6 +303,13 @@ fn cross_field_rules_point_at_the_offending_field() {
             "decay_bits: 10",
         ),
         (
+            // No bias (Xylo v1) and a bias exponent contradict each other.
+            "xylo-like",
+            &[("  bias_exp_max: 0 ", "  bias_exp_max: 3 ")],
+            "precision.bias_exp_max",
+            "bias_exp_max: 3",
+        ),
+        (
             "loihi-like",
             &[("  threshold_bits: 17 ", "  threshold_bits: 19 ")],
             "precision.threshold_bits",

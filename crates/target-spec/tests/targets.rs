@@ -148,6 +148,10 @@ fn xylo_like_is_xylosim() {
         (p.input_shift, p.threshold_shift, p.threshold_bits),
         (0, 0, 16)
     );
+    // Xylo v1 has no bias; v2 a signed 16-bit one.
+    assert_eq!((p.bias_bits, p.bias_exp_max), (0, 0));
+    let v2 = builtin("xylo-v2-like").expect("xylo-v2-like");
+    assert_eq!((v2.precision.bias_bits, v2.precision.bias_exp_max), (16, 0));
     assert_eq!(t.num_cores(), 1);
     assert_eq!((t.core.neurons, t.core.input_axons), (1000, 16 + 1000));
     assert_eq!(t.core.synapse_cost, SynapseCost::Crossbar);

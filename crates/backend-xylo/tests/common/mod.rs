@@ -3,7 +3,7 @@
 
 use lifchip_chip::ChipConfig;
 use lifchip_compiler::{QuantizeOptions, compile};
-use lifchip_net::{ChipLif, LinearOp, Net, Neuron, Population, Projection, Tensor};
+use lifchip_net::{ChipLif, LinearOp, Net, Neuron, PerNeuron, Population, Projection, Tensor};
 use lifchip_target::{Target, builtin};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -23,15 +23,26 @@ pub fn xylo_target(weight_bits: u32, v2: bool) -> Target {
     t
 }
 
+/// One value for the population, or (often) one per neuron.
+fn per_neuron<T>(rng: &mut StdRng, n: usize, draw: impl Fn(&mut StdRng) -> T) -> PerNeuron<T> {
+    if n > 1 && rng.random_bool(0.6) {
+        PerNeuron::Each((0..n).map(|_| draw(rng)).collect())
+    } else {
+        PerNeuron::All(draw(rng))
+    }
+}
+
+/// A population's parameters: decays and thresholds per population or per neuron (Xylo has
+/// a register of each per neuron).
 fn chip_lif(rng: &mut StdRng, n: usize, v2: bool) -> Neuron {
     // Small thresholds give many spikes per tick (up to 31), 0 the unbounded loop's cap,
     // large ones long integration and saturation of V.
-    let threshold = match rng.random_range(0..10) {
+    let threshold = per_neuron(rng, n, |rng| match rng.random_range(0..10) {
         0 => rng.random_range(0..=2),
         1..=3 => rng.random_range(1..=200),
         4..=7 => rng.random_range(200..=8000),
         _ => rng.random_range(8000..=32767),
-    };
+    });
     // Xylo v2 has a signed 16-bit bias per neuron: often none, often the extremes.
     let bias = (0..n)
         .map(|_| match rng.random_range(0..8) {
@@ -43,17 +54,29 @@ fn chip_lif(rng: &mut StdRng, n: usize, v2: bool) -> Neuron {
             _ => rng.random_range(-32768..=32767),
         } as f32)
         .collect();
+    let dash = |rng: &mut StdRng| rng.random_range(0..=15u32);
     Neuron::ChipLif(ChipLif {
-        current_decay: rng.random_range(0..=15),
-        voltage_decay: rng.random_range(0..=15),
+        current_decay: per_neuron(rng, n, dash),
+        voltage_decay: per_neuron(rng, n, dash),
         threshold,
         bias: Tensor::new(vec![n], bias),
         bias_exp: Tensor::scalar(0.0),
         initial_u: Tensor::scalar(0.0),
         initial_v: Tensor::scalar(0.0),
-        current_decay_2: rng.random_range(0..=15),
-        refractory: 0,
+        current_decay_2: per_neuron(rng, n, dash),
+        refractory: 0.into(),
     })
+}
+
+/// How many projections join one pair of populations: mostly 1; sometimes 2 (an alias
+/// neuron per source neuron in the export), 3 or 4 (alias chains of 3 or 4 rows).
+fn draw_copies(rng: &mut StdRng) -> usize {
+    match rng.random_range(0..100) {
+        0..=84 => 1,
+        85..=93 => 2,
+        94..=97 => 3,
+        _ => 4,
+    }
 }
 
 fn dense(rng: &mut StdRng, rows: usize, cols: usize, lo: i64, hi: i64, density: f64) -> LinearOp {
@@ -79,9 +102,10 @@ fn dense(rng: &mut StdRng, rows: usize, cols: usize, lo: i64, hi: i64, density: 
 
 /// A random net for `xylo-like` or (every other seed, roughly) `xylo-v2-like` with biases:
 /// 1-16 inputs, 1-5 hidden populations (each with its own decays, both currents' and the
-/// membrane's, and threshold: per-neuron parameters on the chip), recurrent and backward hidden
-/// projections each feeding I_syn or I_syn2, sometimes a second projection between the same
-/// populations (two weights per neuron pair: alias neurons in the export), a readout
+/// membrane's, and threshold, each often one per neuron), recurrent and backward hidden
+/// projections each feeding I_syn or I_syn2, sometimes two to four projections between the
+/// same populations (several weights per neuron pair: alias neurons and alias chains of 3-4
+/// rows in the export), a readout
 /// population of 1-8 neurons named in the net (sometimes not last in file order, with a
 /// population after it that no projection leaves); one weight shift per Xylo matrix.
 pub fn random_case(seed: u64) -> Option<Case> {
@@ -144,11 +168,18 @@ pub fn random_case(seed: u64) -> Option<Case> {
             };
             // A second projection between the same populations: a neuron with two outgoing
             // rows, the second on an alias neuron where they meet on one target and current.
-            let copies = if rng.random_bool(0.15) { 2 } else { 1 };
+            let copies = draw_copies(&mut rng);
+            // Three or more copies feed one current, so that their rows meet on every
+            // target: a chain of that many rows (the neuron and 2-3 alias neurons).
+            let same_current = rng.random_range(1..=2);
             for copy in 0..copies {
-                if copy == 1 || rng.random_bool(p) {
+                if copy >= 1 || rng.random_bool(p) {
                     net.projections.push(Projection {
-                        current: rng.random_range(1..=2),
+                        current: if copies >= 3 {
+                            same_current
+                        } else {
+                            rng.random_range(1..=2)
+                        },
                         sign_mode: None,
                         name: format!("h{from}_h{to}_{copy}"),
                         from: format!("h{from}"),
@@ -170,9 +201,9 @@ pub fn random_case(seed: u64) -> Option<Case> {
     });
     net.readout = Some("out".into());
     for (from, &size) in sizes.iter().enumerate() {
-        let copies = if rng.random_bool(0.15) { 2 } else { 1 };
+        let copies = draw_copies(&mut rng);
         for copy in 0..copies {
-            if copy == 1 || from + 1 == hidden_pops || rng.random_bool(0.3) {
+            if copy >= 1 || from + 1 == hidden_pops || rng.random_bool(0.3) {
                 net.projections.push(Projection {
                     current: 1,
                     sign_mode: None,
