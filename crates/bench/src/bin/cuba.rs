@@ -166,9 +166,9 @@ fn run(args: &Args) -> Result<(), String> {
     memory::reset_peak();
     let rss0 = memory::rss();
     let started = Instant::now();
-    let config = lifchip_chip::read_chipdir(&chipdir).map_err(|e| e.to_string())?;
+    let config = lifchip_chip::read_chipdir_flat(&chipdir).map_err(|e| e.to_string())?;
     let read_s = secs(started.elapsed());
-    let emu = Emulator::new(&config).map_err(|e| e.to_string())?;
+    let emu = Emulator::from_flat(&config).map_err(|e| e.to_string())?;
     drop(config);
     let load_s = secs(started.elapsed());
     let size = dir_size(&chipdir);
