@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     ChipConfig, ChipError, FlatChip, PopulationInfo,
     binary::{self, CoresImage},
-    validate::{check, population_size, validate, weight_format},
+    validate::{check_bits, population_size, validate, weight_format},
     view::{ChipView, CoreView, synapse_bits},
 };
 
@@ -126,10 +126,16 @@ struct PopulationSummary {
 }
 
 fn summaries<C: ChipView>(config: &C) -> Vec<CoreSummary> {
+    summaries_with(config, &[])
+}
+
+/// [`summaries`] with the synapse memory bits of the cores that `known` has them for.
+fn summaries_with<C: ChipView>(config: &C, known: &[Option<u64>]) -> Vec<CoreSummary> {
     config
         .cores()
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             let synapses: u64 = c.axons().map(|a| a.synapses.len() as u64).sum();
             CoreSummary {
                 id: c.id(),
@@ -144,7 +150,11 @@ fn summaries<C: ChipView>(config: &C) -> Vec<CoreSummary> {
                     .iter()
                     .map(|k| k.destinations.len() as u64)
                     .sum(),
-                synapse_bits: synapse_bits(c, config.target()),
+                synapse_bits: known
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .unwrap_or_else(|| synapse_bits(c, config.target())),
             }
         })
         .collect()
@@ -404,7 +414,7 @@ pub fn read_chipdir_flat(dir: &Path) -> Result<FlatChip, ChipError> {
             placement,
         })
         .collect();
-    let config = FlatChip {
+    let mut config = FlatChip {
         target,
         net_name: manifest.net.name,
         net_hash,
@@ -413,9 +423,10 @@ pub fn read_chipdir_flat(dir: &Path) -> Result<FlatChip, ChipError> {
         readout: manifest.readout,
         input_rate,
         cores,
+        validated: false,
     };
-    check(&config).map_err(|e| e.in_file(&cores_path))?;
-    let expected = summaries(&config);
+    let bits = check_bits(&config).map_err(|e| e.in_file(&cores_path))?;
+    let expected = summaries_with(&config, &bits);
     if expected != manifest.cores {
         return Err(corrupt(
             "cores",
@@ -438,6 +449,7 @@ pub fn read_chipdir_flat(dir: &Path) -> Result<FlatChip, ChipError> {
                 .to_string(),
         ));
     }
+    config.validated = true;
     Ok(config)
 }
 

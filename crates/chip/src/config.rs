@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 
 use lifchip_target::Target;
 
-
 /// Where a spike goes: input axon `axon` of core `core`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Destination {

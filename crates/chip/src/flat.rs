@@ -36,22 +36,47 @@ struct AxonEntry {
     end: u32,
 }
 
-/// One core of a [`FlatChip`]: [`CoreConfig`] with the axons' rows back to back in one table.
+/// One core of a [`FlatChip`]: [`CoreConfig`] with the axons' rows back to back in one table
+/// (read-only, like the whole [`FlatChip`]).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct FlatCore {
-    pub id: u32,
-    pub x: u32,
-    pub y: u32,
-    /// Weight exponent of each accumulator group.
-    pub group_exponents: Vec<i32>,
-    pub compartments: Vec<Compartment>,
+    pub(crate) id: u32,
+    pub(crate) x: u32,
+    pub(crate) y: u32,
+    pub(crate) group_exponents: Vec<i32>,
+    pub(crate) compartments: Vec<Compartment>,
     axons: Vec<AxonEntry>,
     synapses: Vec<Synapse>,
 }
 
 impl FlatCore {
+    /// See [`CoreConfig::id`].
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// See [`CoreConfig::x`].
+    pub fn x(&self) -> u32 {
+        self.x
+    }
+
+    /// See [`CoreConfig::y`].
+    pub fn y(&self) -> u32 {
+        self.y
+    }
+
+    /// Weight exponent of each accumulator group.
+    pub fn group_exponents(&self) -> &[i32] {
+        &self.group_exponents
+    }
+
+    /// The compartment table.
+    pub fn compartments(&self) -> &[Compartment] {
+        &self.compartments
+    }
+
     /// A core without axons.
-    pub fn new(
+    pub(crate) fn new(
         id: u32,
         (x, y): (u32, u32),
         group_exponents: Vec<i32>,
@@ -69,14 +94,14 @@ impl FlatCore {
     }
 
     /// Reserves room for `axons` more axons and `synapses` more synapses.
-    pub fn reserve(&mut self, axons: usize, synapses: usize) {
+    pub(crate) fn reserve(&mut self, axons: usize, synapses: usize) {
         self.axons.reserve_exact(axons);
         self.synapses.reserve_exact(synapses);
     }
 
     /// Appends an axon whose row is `synapses`. Returns `false`, adding nothing, when the
     /// core would hold more than `u32::MAX` synapses (the format's per-core limit).
-    pub fn push_axon(
+    pub(crate) fn push_axon(
         &mut self,
         group: u16,
         current: u8,
@@ -166,23 +191,85 @@ impl<'a> Iterator for Axons<'a> {
 impl ExactSizeIterator for Axons<'_> {}
 
 /// A chip configuration with flat synapse tables: the content of a [`ChipConfig`] (see there
-/// for the fields), in about an eighth of the memory on chips of short rows.
-#[derive(Clone, Debug, PartialEq)]
+/// for the fields), in about an eighth of the memory on chips of short rows. Read-only: one
+/// read by [`crate::read_chipdir_flat`] is known valid, and [`FlatChip::validate`] does not
+/// check it again.
+#[derive(Clone, Debug)]
 pub struct FlatChip {
-    pub target: Target,
-    pub net_name: String,
-    pub net_hash: u64,
-    pub populations: Vec<PopulationInfo>,
-    pub inputs: Vec<Vec<Destination>>,
-    pub readout: u32,
-    pub input_rate: f64,
-    pub cores: Vec<FlatCore>,
+    pub(crate) target: Target,
+    pub(crate) net_name: String,
+    pub(crate) net_hash: u64,
+    pub(crate) populations: Vec<PopulationInfo>,
+    pub(crate) inputs: Vec<Vec<Destination>>,
+    pub(crate) readout: u32,
+    pub(crate) input_rate: f64,
+    pub(crate) cores: Vec<FlatCore>,
+    /// Passed every check of [`crate::read_chipdir_flat`].
+    pub(crate) validated: bool,
+}
+
+/// Equal content (whether it was read from a CHIPDIR or not).
+impl PartialEq for FlatChip {
+    fn eq(&self, other: &FlatChip) -> bool {
+        self.target == other.target
+            && self.net_name == other.net_name
+            && self.net_hash == other.net_hash
+            && self.populations == other.populations
+            && self.inputs == other.inputs
+            && self.readout == other.readout
+            && self.input_rate == other.input_rate
+            && self.cores == other.cores
+    }
 }
 
 impl FlatChip {
-    /// [`crate::validate`] for a flat configuration: the same rules, the same errors.
+    /// [`crate::validate`] for a flat configuration: the same rules, the same errors
+    /// (immediately `Ok` for one [`crate::read_chipdir_flat`] read, which checked them all).
     pub fn validate(&self) -> Result<(), crate::ChipError> {
+        if self.validated {
+            return Ok(());
+        }
         crate::validate::check(self)
+    }
+
+    /// See [`ChipConfig::target`].
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// See [`ChipConfig::net_name`].
+    pub fn net_name(&self) -> &str {
+        &self.net_name
+    }
+
+    /// See [`ChipConfig::net_hash`].
+    pub fn net_hash(&self) -> u64 {
+        self.net_hash
+    }
+
+    /// See [`ChipConfig::populations`].
+    pub fn populations(&self) -> &[PopulationInfo] {
+        &self.populations
+    }
+
+    /// See [`ChipConfig::inputs`].
+    pub fn inputs(&self) -> &[Vec<Destination>] {
+        &self.inputs
+    }
+
+    /// See [`ChipConfig::readout`].
+    pub fn readout(&self) -> u32 {
+        self.readout
+    }
+
+    /// See [`ChipConfig::input_rate`].
+    pub fn input_rate(&self) -> f64 {
+        self.input_rate
+    }
+
+    /// The cores, in id order.
+    pub fn cores(&self) -> &[FlatCore] {
+        &self.cores
     }
 
     /// `config` in flat tables.
@@ -218,6 +305,7 @@ impl FlatChip {
             readout: config.readout,
             input_rate: config.input_rate,
             cores,
+            validated: false,
         }
     }
 

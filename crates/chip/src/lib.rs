@@ -37,7 +37,9 @@ mod route;
 mod validate;
 mod view;
 
-pub use chipdir::{CHIPDIR_FORMAT, CHIPDIR_VERSION, read_chipdir, read_chipdir_flat, write_chipdir};
+pub use chipdir::{
+    CHIPDIR_FORMAT, CHIPDIR_VERSION, read_chipdir, read_chipdir_flat, write_chipdir,
+};
 pub use config::{
     Axon, ChipConfig, Compartment, CoreConfig, Destination, PartialRoot, PopulationInfo, Synapse,
 };

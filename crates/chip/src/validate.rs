@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 
 use lifchip_target::{DecayKind, ExponentScope, SignClass, SynapseCost, Target, WeightEncoding};
 
-use crate::{ChipError, view::{ChipView, CoreView}};
+use crate::{
+    ChipError,
+    view::{ChipView, CoreView},
+};
 
 /// How a target's stored weights are represented in synapse memory.
 ///
@@ -104,7 +107,16 @@ pub fn validate(config: &crate::ChipConfig) -> Result<(), ChipError> {
 
 /// [`validate`] for any form of a configuration.
 pub(crate) fn check<C: ChipView>(config: &C) -> Result<(), ChipError> {
+    check_bits(config).map(drop)
+}
+
+/// [`check`], returning each core's synapse memory bits (see [`CoreConfig::synapse_bits`]),
+/// which the checks compute on targets of sparse synapse memory (else `None`).
+///
+/// [`CoreConfig::synapse_bits`]: crate::CoreConfig::synapse_bits
+pub(crate) fn check_bits<C: ChipView>(config: &C) -> Result<Vec<Option<u64>>, ChipError> {
     let target = &config.target();
+    let mut bits = Vec::with_capacity(config.cores().len());
     check_target(target)?;
     let weights = weight_format(target)?;
     check_populations(config)?;
@@ -128,7 +140,10 @@ pub(crate) fn check<C: ChipView>(config: &C) -> Result<(), ChipError> {
                 "x, y",
                 format!(
                     "({}, {}) is outside the {}x{} mesh",
-                    core.x(), core.y(), target.mesh.width, target.mesh.height
+                    core.x(),
+                    core.y(),
+                    target.mesh.width,
+                    target.mesh.height
                 ),
             ));
         }
@@ -139,7 +154,7 @@ pub(crate) fn check<C: ChipView>(config: &C) -> Result<(), ChipError> {
                 format!("({}, {}) already holds another core", core.x(), core.y()),
             ));
         }
-        check_core(config, core, &weights)?;
+        bits.push(check_core(config, core, &weights)?);
     }
     for (channel, dests) in config.inputs().iter().enumerate() {
         for d in dests {
@@ -147,7 +162,8 @@ pub(crate) fn check<C: ChipView>(config: &C) -> Result<(), ChipError> {
         }
     }
     check_partials(config)?;
-    check_placement(config)
+    check_placement(config)?;
+    Ok(bits)
 }
 
 /// The accumulator groups whose synapses reach each compartment of `core`.
@@ -168,7 +184,18 @@ fn compartment_groups<K: CoreView>(core: &K) -> Vec<BTreeSet<u16>> {
 /// themselves (no fan-out, zero bias, the largest threshold).
 fn check_partials<C: ChipView>(config: &C) -> Result<(), ChipError> {
     let target = &config.target();
-    let groups: Vec<Vec<BTreeSet<u16>>> = config.cores().iter().map(compartment_groups).collect();
+    // Only the cores holding partial sums need their compartments' groups.
+    let groups: Vec<Vec<BTreeSet<u16>>> = config
+        .cores()
+        .iter()
+        .map(|core| {
+            if core.compartments().iter().any(|k| k.partial_of.is_some()) {
+                compartment_groups(core)
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
     let max_threshold = if target.precision.threshold_bits >= 32 {
         u32::MAX
     } else {
@@ -305,7 +332,10 @@ fn check_populations<C: ChipView>(config: &C) -> Result<(), ChipError> {
         return Err(ChipError::invalid(
             None,
             "input_rate",
-            format!("{}: expected spikes per tick in (0, 1]", config.input_rate()),
+            format!(
+                "{}: expected spikes per tick in (0, 1]",
+                config.input_rate()
+            ),
         ));
     }
     let readout = config
@@ -328,7 +358,8 @@ fn check_populations<C: ChipView>(config: &C) -> Result<(), ChipError> {
             "readout",
             format!(
                 "population {} ({:?}) is an input population",
-                config.readout(), readout.name
+                config.readout(),
+                readout.name
             ),
         ));
     }
@@ -423,7 +454,7 @@ fn check_core<C: ChipView>(
     config: &C,
     core: &C::Core,
     weights: &WeightFormat,
-) -> Result<(), ChipError> {
+) -> Result<Option<u64>, ChipError> {
     let target = &config.target();
     let c = Some(core.id());
     let limit = |field: Name, value: u64, limit: u64| -> Result<(), ChipError> {
@@ -543,12 +574,15 @@ fn check_core<C: ChipView>(
             format!("{synapses} synapses; the format holds at most 2^32 - 1 per core"),
         ));
     }
+    let mut bits = None;
     if let SynapseCost::Sparse { .. } = target.core.synapse_cost {
+        let b = crate::view::synapse_bits(core, target);
         limit(
             Name::Plain("synapse memory bits"),
-            crate::view::synapse_bits(core, target),
+            b,
             target.core.synapse_memory_bits,
         )?;
+        bits = Some(b);
     }
     let n = &target.neuron;
     let p = &target.precision;
@@ -677,7 +711,7 @@ fn check_core<C: ChipView>(
             u64::from(target.core.output_axons),
         )?;
     }
-    Ok(())
+    Ok(bits)
 }
 
 fn check_placement<C: ChipView>(config: &C) -> Result<(), ChipError> {

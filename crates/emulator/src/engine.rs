@@ -1653,7 +1653,11 @@ mod tests {
         for (c, core) in config.cores.iter_mut().enumerate() {
             core.group_exponents = vec![7 - 5 * c as i32, c as i32 - 8];
         }
-        Program::new(&config, &LayoutOverride::default()).expect("valid")
+        Program::new(
+            &lifchip_chip::FlatChip::from_config(&config),
+            &LayoutOverride::default(),
+        )
+        .expect("valid")
     }
 
     #[test]

@@ -247,7 +247,7 @@ fn same_relative(a: &AxonRef, b: &AxonRef) -> bool {
 /// identical up to a compartment offset; else dense when the target allows dense rows, prices
 /// them, and the dense form is the smaller; else sparse.
 fn row_kinds(config: &FlatChip) -> Vec<u8> {
-    let t = &config.target;
+    let t = config.target();
     let (tm, e) = (&t.timing, &t.energy);
     let price_shared = tm.cycles_per_shared_synop != 0 || e.shared_synop_joules != 0.0;
     let price_dense = tm.cycles_per_dense_synop != 0 || e.dense_synop_joules != 0.0;
@@ -267,7 +267,7 @@ fn row_kinds(config: &FlatChip) -> Vec<u8> {
     let shared_on = price_shared && t.core.shared_kernels;
     let mut classes: HashMap<u64, Vec<(u32, u32)>> = HashMap::default();
     let mut class_of: Vec<Option<(u64, u32)>> = Vec::new();
-    for core in &config.cores {
+    for core in config.cores() {
         // Rows identical up to a compartment offset, by (group, relative content): a hash,
         // then an exact comparison with each class of that hash (axon of the class, users).
         classes.clear();
@@ -281,10 +281,7 @@ fn row_kinds(config: &FlatChip) -> Vec<u8> {
             let list = classes.entry(h).or_default();
             let found = list
                 .iter()
-                .position(|&(j, _)| {
-                    core.axon(j as usize)
-                        .is_some_and(|b| same_relative(&b, &a))
-                });
+                .position(|&(j, _)| core.axon(j as usize).is_some_and(|b| same_relative(&b, &a)));
             let i = match found {
                 Some(i) => {
                     list[i].1 += 1;
@@ -467,10 +464,8 @@ fn shift(x: i64, e: i32) -> i64 {
 
 impl Program {
     pub fn new(config: &FlatChip, overrides: &LayoutOverride) -> Result<Program, EmuError> {
-        trace_rss("program start");
         config.validate()?;
-        trace_rss("validated");
-        let t = &config.target;
+        let t = config.target();
         check_target(t)?;
         let weights = weight_format(t)?;
         let n = &t.neuron;
@@ -494,13 +489,13 @@ impl Program {
         };
         let too_big =
             |what: &str| unsupported(t, what, "more than 2^32 - 1", "fewer (indices are 32-bit)");
-        let mut comp_base = Vec::with_capacity(config.cores.len() + 1);
-        let mut axon_base = Vec::with_capacity(config.cores.len() + 1);
+        let mut comp_base = Vec::with_capacity(config.cores().len() + 1);
+        let mut axon_base = Vec::with_capacity(config.cores().len() + 1);
         let (mut nc, mut na) = (0usize, 0usize);
-        for core in &config.cores {
+        for core in config.cores() {
             comp_base.push(nc);
             axon_base.push(na);
-            nc += core.compartments.len();
+            nc += core.compartments().len();
             na += core.n_axons();
         }
         comp_base.push(nc);
@@ -528,11 +523,11 @@ impl Program {
         let mut prog = Program {
             params,
             target: t.clone(),
-            n_cores: config.cores.len(),
+            n_cores: config.cores().len(),
             core_neurons: config
-                .cores
+                .cores()
                 .iter()
-                .map(|c| c.compartments.len() as u64)
+                .map(|c| c.compartments().len() as u64)
                 .collect(),
             comp_core: Vec::with_capacity(nc),
             comp_pop: Vec::with_capacity(nc),
@@ -567,30 +562,34 @@ impl Program {
             ev: Vec::new(),
             synapses: 0,
             touch_rows: false,
-            in_start: Vec::with_capacity(config.inputs.len() + 1),
+            in_start: Vec::with_capacity(config.inputs().len() + 1),
             in_axon: Vec::new(),
-            in_tree: Vec::with_capacity(config.inputs.len()),
-            pop_names: config.populations.iter().map(|p| p.name.clone()).collect(),
-            pop_is_input: config.populations.iter().map(|p| p.is_input).collect(),
-            pop_comps: Vec::with_capacity(config.populations.len()),
-            readout: config.readout,
+            in_tree: Vec::with_capacity(config.inputs().len()),
+            pop_names: config
+                .populations()
+                .iter()
+                .map(|p| p.name.clone())
+                .collect(),
+            pop_is_input: config.populations().iter().map(|p| p.is_input).collect(),
+            pop_comps: Vec::with_capacity(config.populations().len()),
+            readout: config.readout(),
             hops: Vec::new(),
             hops_y: Vec::new(),
             tree_recipes: Vec::new(),
-            core_xy: config.cores.iter().map(|c| (c.x, c.y)).collect(),
+            core_xy: config.cores().iter().map(|c| (c.x(), c.y())).collect(),
             axon_base: axon_base.clone(),
             topology: std::sync::OnceLock::new(),
             partials: Vec::new(),
             comp_msgs: Vec::with_capacity(nc),
-            in_msgs: Vec::with_capacity(config.inputs.len()),
+            in_msgs: Vec::with_capacity(config.inputs().len()),
             row_kind: row_kinds(config),
             price_active: t.timing.cycles_per_active_neuron != 0
                 || t.energy.active_neuron_joules != 0.0,
             barrier_cycles: {
                 let mut tiles: Vec<(u32, u32)> = config
-                    .cores
+                    .cores()
                     .iter()
-                    .map(|c| t.router_of((c.x, c.y)))
+                    .map(|c| t.router_of((c.x(), c.y())))
                     .collect();
                 tiles.sort_unstable();
                 tiles.dedup();
@@ -598,8 +597,8 @@ impl Program {
             },
         };
         let mut trees = TreeIndex::default();
-        for (c, core) in config.cores.iter().enumerate() {
-            for comp in &core.compartments {
+        for (c, core) in config.cores().iter().enumerate() {
+            for comp in core.compartments() {
                 prog.comp_core.push(c as u32);
                 prog.comp_pop.push(comp.population);
                 prog.u_decay
@@ -640,11 +639,10 @@ impl Program {
             let tree = trees.tree(&prog.tree_src(), Recipe::Comp(k as u32))?;
             prog.comp_tree.push(tree);
         }
-        trace_rss("compartments+trees");
         let exponents = config
-            .cores
+            .cores()
             .iter()
-            .flat_map(|c| c.group_exponents.iter().copied());
+            .flat_map(|c| c.group_exponents().iter().copied());
         if let Some(e) = exponents.clone().find(|e| e.unsigned_abs() > 31) {
             return Err(unsupported(t, "group exponent", e, "-31..=31"));
         }
@@ -663,17 +661,13 @@ impl Program {
                 ));
             }
         }
-        prog.synapses = config
-            .cores
-            .iter()
-            .map(|c| c.n_synapses() as u64)
-            .sum();
+        prog.synapses = config.cores().iter().map(|c| c.n_synapses() as u64).sum();
         if per_event {
             prog.rows.reserve(na);
-            for (c, core) in config.cores.iter().enumerate() {
+            for (c, core) in config.cores().iter().enumerate() {
                 for axon in core.axons() {
                     let e = core
-                        .group_exponents
+                        .group_exponents()
                         .get(usize::from(axon.group))
                         .copied()
                         .unwrap_or(0);
@@ -694,7 +688,6 @@ impl Program {
             }
         } else {
             let layout = sum_layout(config, &comp_base, overrides).map_err(too_big)?;
-            trace_rss("sum_layout");
             slot_of = Some(SlotOf(layout.groups));
             prog.comp_slot_start = layout.comp_start;
             prog.comp_slots = layout.comp_slots;
@@ -746,11 +739,10 @@ impl Program {
                 prog.fan_shared = counts.shared;
             }
             prog.store = Some(store);
-            trace_rss("fan lists");
         }
 
         // External inputs enter at the host router, at core 0's position (see `TreeSrc`).
-        for dests in &config.inputs {
+        for dests in config.inputs() {
             prog.in_start.push(prog.in_axon.len());
             prog.in_axon
                 .extend(dests.iter().map(|d| global_axon(d.core, d.axon)));
@@ -758,7 +750,7 @@ impl Program {
             prog.in_msgs.push(distinct(&cores));
         }
         prog.in_start.push(prog.in_axon.len());
-        for c in 0..config.inputs.len() {
+        for c in 0..config.inputs().len() {
             let tree = trees.tree(&prog.tree_src(), Recipe::Input(c as u32))?;
             prog.in_tree.push(tree);
         }
@@ -766,8 +758,8 @@ impl Program {
         // Partial sums: the one slot of each partial-sum compartment feeds the slot of its
         // neuron's compartment in the group it names (the chip's validation guarantees one
         // group on the partial sum, of the same exponent as the one it joins).
-        for (c, core) in config.cores.iter().enumerate() {
-            for (k, comp) in core.compartments.iter().enumerate() {
+        for (c, core) in config.cores().iter().enumerate() {
+            for (k, comp) in core.compartments().iter().enumerate() {
                 let Some(root) = comp.partial_of else {
                     continue;
                 };
@@ -813,7 +805,7 @@ impl Program {
         }
 
         // Populations.
-        for pop in &config.populations {
+        for pop in config.populations() {
             prog.pop_comps.push(
                 pop.placement
                     .iter()
@@ -824,7 +816,6 @@ impl Program {
         prog.hops = trees.hops;
         prog.hops_y = trees.hops_y;
         prog.tree_recipes = trees.recipes;
-        trace_rss("end");
         let ge = i64::from(n.spike_test == lifchip_target::SpikeTest::GreaterEqual);
         // `v > vth_test` is the spike test: v > vth, or v >= vth (vth >= 0).
         prog.vth_test = prog.vth.iter().map(|&v| v - ge).collect();
@@ -1116,14 +1107,6 @@ impl TreeBuilder {
         self.topology.routers = self.routers;
         self.topology
     }
-}
-
-pub(crate) fn trace_rss(what: &str) {
-    if std::env::var_os("LIFCHIP_TRACE_LOAD").is_none() { return; }
-    let t = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let rss = t.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("");
-    let hwm = t.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("");
-    eprintln!("[trace] {what}: {rss} {hwm}");
 }
 
 #[cfg(test)]

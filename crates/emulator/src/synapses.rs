@@ -477,20 +477,20 @@ pub(crate) fn sum_layout(
     layout: &LayoutOverride,
 ) -> Result<SumLayout, &'static str> {
     let max_comp = config
-        .cores
+        .cores()
         .iter()
-        .map(|c| c.compartments.len())
+        .map(|c| c.compartments().len())
         .max()
         .unwrap_or(0);
     let mut seen = vec![0u32; max_comp];
     let mut stamp = 0u32;
-    let mut per_core = Vec::with_capacity(config.cores.len());
-    let mut core_base = Vec::with_capacity(config.cores.len() + 1);
+    let mut per_core = Vec::with_capacity(config.cores().len());
+    let mut core_base = Vec::with_capacity(config.cores().len() + 1);
     let mut total = 0u64;
     // The slots split neurons' partial sums join, which may have no synapse of their own.
-    let mut extra: Vec<Vec<(u16, u32)>> = vec![Vec::new(); config.cores.len()];
-    for core in &config.cores {
-        for comp in &core.compartments {
+    let mut extra: Vec<Vec<(u16, u32)>> = vec![Vec::new(); config.cores().len()];
+    for core in config.cores() {
+        for comp in core.compartments() {
             if let Some(root) = comp.partial_of
                 && let Some(e) = extra.get_mut(root.core as usize)
             {
@@ -498,7 +498,7 @@ pub(crate) fn sum_layout(
             }
         }
     }
-    for (core, extra) in config.cores.iter().zip(&extra) {
+    for (core, extra) in config.cores().iter().zip(&extra) {
         let cs = core_slots(core, extra, &mut seen, &mut stamp);
         core_base.push(total as u32);
         total += u64::from(cs.slots);
@@ -528,10 +528,10 @@ pub(crate) fn sum_layout(
     comp_start.push(acc);
     let mut fill: Vec<u32> = comp_start[..nc].to_vec();
     let mut comp_slots = vec![(0u32, 0i32); acc as usize];
-    for (c, (cs, core)) in per_core.iter().zip(&config.cores).enumerate() {
+    for (c, (cs, core)) in per_core.iter().zip(config.cores()).enumerate() {
         for (g, first, comps) in &cs.groups {
             let e = core
-                .group_exponents
+                .group_exponents()
                 .get(usize::from(*g))
                 .copied()
                 .unwrap_or(0);
@@ -545,7 +545,7 @@ pub(crate) fn sum_layout(
 
     // The narrowest types: weights divided by the largest power of two dividing them all.
     let mut ored = 0u32;
-    for core in &config.cores {
+    for core in config.cores() {
         for a in core.axons() {
             ored = a
                 .synapses
@@ -555,7 +555,7 @@ pub(crate) fn sum_layout(
     }
     let scale = 1i64 << ored.trailing_zeros().min(31);
     let mut max_abs = 0i64;
-    for core in &config.cores {
+    for core in config.cores() {
         for a in core.axons() {
             max_abs = a
                 .synapses
@@ -583,10 +583,10 @@ pub(crate) fn sum_layout(
     let log2 = scale.trailing_zeros() as i32;
     let mut blocks = Vec::new();
     let mut slot_comp = vec![0u32; total as usize];
-    for (c, (cs, core)) in per_core.iter().zip(&config.cores).enumerate() {
+    for (c, (cs, core)) in per_core.iter().zip(config.cores()).enumerate() {
         for (g, first, comps) in &cs.groups {
             let e = core
-                .group_exponents
+                .group_exponents()
                 .get(usize::from(*g))
                 .copied()
                 .unwrap_or(0);
@@ -637,15 +637,15 @@ fn rows_typed<I: Index, W: Weight>(
         fan_slot: Vec::new(),
         fan_w: Vec::new(),
     };
-    let axons: usize = config.cores.iter().map(|c| c.n_axons()).sum();
+    let axons: usize = config.cores().iter().map(|c| c.n_axons()).sum();
     let mut rows = Vec::with_capacity(axons);
     // Local slot of (group index, compartment): a table when small, else a binary search.
     let mut table: Vec<u32> = Vec::new();
     let mut gindex = vec![NONE; 1 << 16];
     let mut slots: Vec<u32> = Vec::new();
     let mut cells: Vec<i64> = Vec::new();
-    for (c, (core, cs)) in config.cores.iter().zip(per_core).enumerate() {
-        let n = core.compartments.len();
+    for (c, (core, cs)) in config.cores().iter().zip(per_core).enumerate() {
+        let n = core.compartments().len();
         for (j, (g, ..)) in cs.groups.iter().enumerate() {
             gindex[usize::from(*g)] = j as u32;
         }
