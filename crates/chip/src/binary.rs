@@ -6,10 +6,10 @@
 //! checks structure only (magic, version, lengths, checksums, running offsets, index widths);
 //! `validate` checks meaning.
 
-use std::path::Path;
+use std::{io::Read, path::Path};
 
 use crate::{
-    Axon, ChipError, Compartment, CoreConfig, Destination, PartialRoot, Synapse,
+    ChipError, Compartment, CoreConfig, Destination, FlatCore, PartialRoot, Synapse,
     validate::index_bits,
 };
 
@@ -34,7 +34,7 @@ pub(crate) struct CoresImage {
     pub weight_field_bits: u32,
     pub inputs: Vec<Vec<Destination>>,
     pub placements: Vec<Vec<(u32, u32)>>,
-    pub cores: Vec<CoreConfig>,
+    pub cores: Vec<FlatCore>,
 }
 
 // ---------------------------------------------------------------- writing
@@ -220,14 +220,44 @@ pub(crate) fn encode(
 
 // ---------------------------------------------------------------- reading
 
-/// Walks `cores.bin`, naming the file, the core and the field in every error.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+/// `cores.bin` as it is read: its length, the bytes read so far and their CRC-32.
+struct Stream<R> {
+    input: R,
+    len: u64,
+    pos: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl<R: Read> Stream<R> {
+    /// The next `buf.len()` bytes, which the caller checked are within `len`.
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        self.input.read_exact(buf)?;
+        self.crc.update(buf);
+        self.pos += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Reads to the end (into the CRC) and returns the file's CRC-32.
+    fn finish(mut self) -> std::io::Result<u32> {
+        let mut chunk = vec![0u8; 1 << 16];
+        while self.pos < self.len {
+            let n = (self.len - self.pos).min(chunk.len() as u64) as usize;
+            self.read(&mut chunk[..n])?;
+        }
+        Ok(self.crc.finalize())
+    }
+}
+
+/// Walks `cores.bin` section by section, naming the file, the core and the field in every
+/// error; only the current section is in memory.
+struct Reader<'a, R> {
+    stream: Stream<R>,
+    /// The current section: header, payload and CRC.
+    buf: Vec<u8>,
     file: &'a Path,
 }
 
-impl<'a> Reader<'a> {
+impl<'a, R: Read> Reader<'a, R> {
     fn err(
         &self,
         core: Option<u32>,
@@ -238,18 +268,21 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the next section, which must be `tag` of `core`, and checks its CRC.
-    fn section(&mut self, tag: &[u8; 4], core: Option<u32>) -> Result<&'a [u8], ChipError> {
+    fn section(&mut self, tag: &[u8; 4], core: Option<u32>) -> Result<&[u8], ChipError> {
         let name = String::from_utf8_lossy(tag).into_owned();
-        let at = self.pos;
-        let left = self.bytes.len() - at;
-        if left < SECTION_HEADER_BYTES + 4 {
+        let at = self.stream.pos;
+        let left = self.stream.len - at;
+        if left < (SECTION_HEADER_BYTES + 4) as u64 {
             return Err(self.err(
                 core,
                 format!("section {name}"),
                 format!("truncated at byte {at}: the section needs at least 20 bytes, {left} left"),
             ));
         }
-        let head = &self.bytes[at..at + SECTION_HEADER_BYTES];
+        let mut head = [0u8; SECTION_HEADER_BYTES];
+        self.stream
+            .read(&mut head)
+            .map_err(|e| ChipError::io(self.file, e))?;
         if &head[0..4] != tag {
             return Err(self.err(
                 core,
@@ -270,7 +303,7 @@ impl<'a> Reader<'a> {
             ));
         }
         let len = u64::from_le_bytes(head[8..16].try_into().unwrap_or([0; 8]));
-        let room = (left - SECTION_HEADER_BYTES - 4) as u64;
+        let room = left - (SECTION_HEADER_BYTES + 4) as u64;
         if len > room {
             return Err(self.err(
                 core,
@@ -278,9 +311,16 @@ impl<'a> Reader<'a> {
                 format!("byte {}: payload of {len} bytes, but only {room} bytes follow (truncated or corrupt)", at + 8),
             ));
         }
-        let end = at + SECTION_HEADER_BYTES + len as usize;
-        let stored = le_u32(&self.bytes[end..end + 4]);
-        let actual = crc32fast::hash(&self.bytes[at..end]);
+        // `len` is within the file, whose size was checked: the buffer is bounded by it.
+        let end = SECTION_HEADER_BYTES + len as usize;
+        self.buf.clear();
+        self.buf.extend_from_slice(&head);
+        self.buf.resize(end + 4, 0);
+        self.stream
+            .read(&mut self.buf[SECTION_HEADER_BYTES..])
+            .map_err(|e| ChipError::io(self.file, e))?;
+        let stored = le_u32(&self.buf[end..end + 4]);
+        let actual = crc32fast::hash(&self.buf[..end]);
         if stored != actual {
             return Err(self.err(
                 core,
@@ -288,8 +328,7 @@ impl<'a> Reader<'a> {
                 format!("checksum mismatch (stored {stored:08x}, computed {actual:08x}): the file is damaged"),
             ));
         }
-        self.pos = end + 4;
-        Ok(&self.bytes[at + SECTION_HEADER_BYTES..end])
+        Ok(&self.buf[SECTION_HEADER_BYTES..end])
     }
 }
 
@@ -381,21 +420,56 @@ fn expect_len(
     Ok(())
 }
 
-/// Decodes `cores.bin`; structural checks only.
+/// Decodes `cores.bin` from memory; structural checks only.
+#[cfg(test)]
 pub(crate) fn decode(bytes: &[u8], file: &Path) -> Result<CoresImage, ChipError> {
+    decode_from(bytes, bytes.len() as u64, file)?.0
+}
+
+/// Decodes `cores.bin` of `len` bytes from `input`, section by section; structural checks
+/// only. Returns the decoded image or the first structural problem, and the CRC-32 of the
+/// whole file (read to its end either way, so that a damaged file is reported as such
+/// before any structural problem it causes). Errors are read errors.
+pub(crate) fn decode_from<R: Read>(
+    input: R,
+    len: u64,
+    file: &Path,
+) -> Result<(Result<CoresImage, ChipError>, u32), ChipError> {
+    let mut r = Reader {
+        stream: Stream {
+            input,
+            len,
+            pos: 0,
+            crc: crc32fast::Hasher::new(),
+        },
+        buf: Vec::new(),
+        file,
+    };
+    let image = match decode_sections(&mut r) {
+        Err(e @ ChipError::Io { .. }) => return Err(e),
+        image => image,
+    };
+    let crc = r.stream.finish().map_err(|e| ChipError::io(file, e))?;
+    Ok((image, crc))
+}
+
+fn decode_sections<R: Read>(r: &mut Reader<'_, R>) -> Result<CoresImage, ChipError> {
+    let file = r.file;
     let err = |core: Option<u32>, field: &str, detail: String| {
         ChipError::corrupt(file, core, field, detail)
     };
-    if bytes.len() < FILE_HEADER_BYTES {
+    let file_len = r.stream.len;
+    if file_len < FILE_HEADER_BYTES as u64 {
         return Err(err(
             None,
             "header",
-            format!(
-                "truncated: {} bytes, the header alone needs {FILE_HEADER_BYTES}",
-                bytes.len()
-            ),
+            format!("truncated: {file_len} bytes, the header alone needs {FILE_HEADER_BYTES}"),
         ));
     }
+    let mut bytes = [0u8; FILE_HEADER_BYTES];
+    r.stream
+        .read(&mut bytes)
+        .map_err(|e| ChipError::io(file, e))?;
     if bytes[0..8] != MAGIC {
         return Err(err(
             None,
@@ -435,12 +509,6 @@ pub(crate) fn decode(bytes: &[u8], file: &Path) -> Result<CoresImage, ChipError>
             format!("{weight_field_bits}: expected 1..=32"),
         ));
     }
-    let mut r = Reader {
-        bytes,
-        pos: FILE_HEADER_BYTES,
-        file,
-    };
-
     // Input fan-out.
     let payload = r.section(b"INPT", None)?;
     let counts_len = u64::from(n_channels) * 4;
@@ -516,15 +584,15 @@ pub(crate) fn decode(bytes: &[u8], file: &Path) -> Result<CoresImage, ChipError>
 
     let mut cores = Vec::new();
     for c in 0..n_cores {
-        cores.push(decode_core(&mut r, c, weight_field_bits)?);
+        cores.push(decode_core(r, c, weight_field_bits)?);
     }
-    if r.pos != bytes.len() {
+    if r.stream.pos != file_len {
         return Err(err(
             None,
             "end",
             format!(
                 "{} unexpected bytes after the last core",
-                bytes.len() - r.pos
+                file_len - r.stream.pos
             ),
         ));
     }
@@ -536,11 +604,11 @@ pub(crate) fn decode(bytes: &[u8], file: &Path) -> Result<CoresImage, ChipError>
     })
 }
 
-fn decode_core(
-    r: &mut Reader<'_>,
+fn decode_core<R: Read>(
+    r: &mut Reader<'_, R>,
     c: u32,
     weight_field_bits: u32,
-) -> Result<CoreConfig, ChipError> {
+) -> Result<FlatCore, ChipError> {
     let file = r.file;
     let core = Some(c);
     let err = |field: &str, detail: String| ChipError::corrupt(file, core, field, detail);
@@ -594,7 +662,7 @@ fn decode_core(
         bytes: payload,
         pos: 0,
     };
-    let group_exponents = (0..n_groups).map(|_| f.i32()).collect();
+    let group_exponents: Vec<i32> = (0..n_groups).map(|_| f.i32()).collect();
 
     let payload = r.section(b"CMPT", core)?;
     expect_len(
@@ -733,23 +801,20 @@ fn decode_core(
         bytes: payload,
         bit: 0,
     };
-    let mut axons = Vec::with_capacity(n_axon as usize);
+    // Both counts are bounded by the section lengths checked above.
+    let mut flat = FlatCore::new(id, (x, y), group_exponents, Vec::new());
+    flat.reserve(n_axon as usize, n_syn as usize);
     for (group, current, count) in rows {
-        let synapses = (0..count)
-            .map(|_| {
-                let compartment = bits.take(ibits) as u32;
-                let weight = sign_extend(bits.take(weight_field_bits), weight_field_bits) as i32;
-                Synapse {
-                    compartment,
-                    weight,
-                }
-            })
-            .collect();
-        axons.push(Axon {
-            group,
-            current,
-            synapses,
+        let synapses = (0..count).map(|_| {
+            let compartment = bits.take(ibits) as u32;
+            let weight = sign_extend(bits.take(weight_field_bits), weight_field_bits) as i32;
+            Synapse {
+                compartment,
+                weight,
+            }
         });
+        // At most `n_syn` (a u32) synapses in all: always fits.
+        flat.push_axon(group, current, synapses);
     }
     let pad = (want * 8 - total_bits) as u32;
     if pad > 0 && bits.take(pad) != 0 {
@@ -780,20 +845,14 @@ fn decode_core(
             })
             .collect();
     }
-    Ok(CoreConfig {
-        id,
-        x,
-        y,
-        group_exponents,
-        compartments,
-        axons,
-    })
+    flat.compartments = compartments;
+    Ok(flat)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ChipConfig, PopulationInfo};
+    use crate::{Axon, ChipConfig, PopulationInfo};
 
     fn config() -> ChipConfig {
         let target = lifchip_target::builtin("tiny").unwrap();
@@ -917,7 +976,7 @@ mod tests {
     fn decodes_what_it_encodes() {
         let c = config();
         let image = decode(&encoded(), Path::new("cores.bin")).unwrap();
-        assert_eq!(image.cores, c.cores);
+        assert_eq!(image.cores, crate::FlatChip::from_config(&c).cores);
         assert_eq!(image.inputs, c.inputs);
         assert_eq!(image.placements, vec![vec![], vec![(0, 0), (0, 1), (0, 2)]]);
         // 3 synapses of 2 index bits + 9 weight bits = 33 bits -> 5 bytes.

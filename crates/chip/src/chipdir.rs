@@ -7,9 +7,10 @@ use lifchip_target::Target;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ChipConfig, ChipError, PopulationInfo,
+    ChipConfig, ChipError, FlatChip, PopulationInfo,
     binary::{self, CoresImage},
-    validate::{population_size, validate, weight_format},
+    validate::{check_bits, population_size, validate, weight_format},
+    view::{ChipView, CoreView, synapse_bits},
 };
 
 /// Name of the format, as written in `manifest.json`.
@@ -124,26 +125,36 @@ struct PopulationSummary {
     neurons: u64,
 }
 
-fn summaries(config: &ChipConfig) -> Vec<CoreSummary> {
+fn summaries<C: ChipView>(config: &C) -> Vec<CoreSummary> {
+    summaries_with(config, &[])
+}
+
+/// [`summaries`] with the synapse memory bits of the cores that `known` has them for.
+fn summaries_with<C: ChipView>(config: &C, known: &[Option<u64>]) -> Vec<CoreSummary> {
     config
-        .cores
+        .cores()
         .iter()
-        .map(|c| {
-            let synapses: u64 = c.axons.iter().map(|a| a.synapses.len() as u64).sum();
+        .enumerate()
+        .map(|(i, c)| {
+            let synapses: u64 = c.axons().map(|a| a.synapses.len() as u64).sum();
             CoreSummary {
-                id: c.id,
-                x: c.x,
-                y: c.y,
-                compartments: c.compartments.len() as u64,
-                axons: c.axons.len() as u64,
+                id: c.id(),
+                x: c.x(),
+                y: c.y(),
+                compartments: c.compartments().len() as u64,
+                axons: c.n_axons() as u64,
                 synapses,
-                groups: c.group_exponents.len() as u64,
+                groups: c.group_exponents().len() as u64,
                 destinations: c
-                    .compartments
+                    .compartments()
                     .iter()
                     .map(|k| k.destinations.len() as u64)
                     .sum(),
-                synapse_bits: c.synapse_bits(&config.target),
+                synapse_bits: known
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .unwrap_or_else(|| synapse_bits(c, config.target())),
             }
         })
         .collect()
@@ -174,7 +185,12 @@ fn encode(config: &ChipConfig) -> Result<Files, ChipError> {
         &config.cores,
         weights.field_bits,
     );
-    let manifest = manifest_bytes(config, &target, &cores, weights.field_bits)?;
+    let manifest = manifest_bytes(
+        config,
+        &target,
+        (cores.len() as u64, crc32fast::hash(&cores)),
+        weights.field_bits,
+    )?;
     Ok(Files {
         manifest,
         target,
@@ -183,36 +199,36 @@ fn encode(config: &ChipConfig) -> Result<Files, ChipError> {
 }
 
 /// `manifest.json`'s bytes for `config` whose other two files are `target` and `cores`.
-fn manifest_bytes(
-    config: &ChipConfig,
+fn manifest_bytes<C: ChipView>(
+    config: &C,
     target: &[u8],
-    cores: &[u8],
+    (cores_len, cores_crc): (u64, u32),
     field_bits: u32,
 ) -> Result<Vec<u8>, ChipError> {
     let mut manifest = Manifest {
         format: CHIPDIR_FORMAT.to_string(),
         version: CHIPDIR_VERSION,
         target: TargetRef {
-            name: config.target.name.clone(),
+            name: config.target().name.clone(),
             file: TARGET.to_string(),
             fnv1a64: format!("{:016x}", lifchip_files::Fingerprint::of(target)),
         },
         net: NetRef {
-            name: config.net_name.clone(),
-            hash: format!("{:016x}", config.net_hash),
+            name: config.net_name().to_string(),
+            hash: format!("{:016x}", config.net_hash()),
         },
-        readout: config.readout,
-        input_channels: config.inputs.len() as u64,
-        input_rate: format!("{}", config.input_rate),
+        readout: config.readout(),
+        input_channels: config.inputs().len() as u64,
+        input_rate: format!("{}", config.input_rate()),
         cores_bin: FileRef {
             file: CORES.to_string(),
-            bytes: cores.len() as u64,
-            crc32: format!("{:08x}", crc32fast::hash(cores)),
+            bytes: cores_len,
+            crc32: format!("{cores_crc:08x}"),
             weight_field_bits: field_bits,
         },
         cores: summaries(config),
         populations: config
-            .populations
+            .populations()
             .iter()
             .map(|p| PopulationSummary {
                 name: p.name.clone(),
@@ -285,6 +301,13 @@ fn read(path: &Path) -> Result<Vec<u8>, ChipError> {
 ///
 /// [`validate`]: crate::validate
 pub fn read_chipdir(dir: &Path) -> Result<ChipConfig, ChipError> {
+    read_chipdir_flat(dir).map(FlatChip::into_config)
+}
+
+/// [`read_chipdir`] into a [`FlatChip`], with the same checks: for big chips, in about the
+/// memory of the CHIPDIR. `cores.bin` is read section by section (never whole) into the flat
+/// tables.
+pub fn read_chipdir_flat(dir: &Path) -> Result<FlatChip, ChipError> {
     let manifest_path = dir.join(MANIFEST);
     if !manifest_path.is_file() && dir.is_dir() {
         return Err(ChipError::NotChipdir {
@@ -327,20 +350,27 @@ pub fn read_chipdir(dir: &Path) -> Result<ChipConfig, ChipError> {
     let weights = weight_format(&target).map_err(|e| e.in_file(&target_path))?;
 
     let cores_path = dir.join(CORES);
-    let cores_bytes = read(&cores_path)?;
-    if cores_bytes.len() as u64 != manifest.cores_bin.bytes {
+    let file = fs::File::open(&cores_path).map_err(|e| ChipError::io(&cores_path, e))?;
+    let cores_len = file
+        .metadata()
+        .map_err(|e| ChipError::io(&cores_path, e))?
+        .len();
+    if cores_len != manifest.cores_bin.bytes {
         return Err(ChipError::corrupt(
             &cores_path,
             None,
             "size",
             format!(
-                "{} bytes, the manifest says {} (truncated or replaced)",
-                cores_bytes.len(),
+                "{cores_len} bytes, the manifest says {} (truncated or replaced)",
                 manifest.cores_bin.bytes
             ),
         ));
     }
-    let crc = format!("{:08x}", crc32fast::hash(&cores_bytes));
+    // The file's CRC is known only at its end: a damaged file is reported as damaged, not by
+    // the first structural problem the damage causes.
+    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let (image, cores_crc) = binary::decode_from(reader, cores_len, &cores_path)?;
+    let crc = format!("{cores_crc:08x}");
     if crc != manifest.cores_bin.crc32 {
         return Err(ChipError::corrupt(
             &cores_path,
@@ -352,7 +382,7 @@ pub fn read_chipdir(dir: &Path) -> Result<ChipConfig, ChipError> {
             ),
         ));
     }
-    let image = binary::decode(&cores_bytes, &cores_path)?;
+    let image = image?;
     check_agreement(&manifest, &image, weights.field_bits, &manifest_path)?;
 
     let net_hash = u64::from_str_radix(&manifest.net.hash, 16).map_err(|_| {
@@ -384,7 +414,7 @@ pub fn read_chipdir(dir: &Path) -> Result<ChipConfig, ChipError> {
             placement,
         })
         .collect();
-    let config = ChipConfig {
+    let mut config = FlatChip {
         target,
         net_name: manifest.net.name,
         net_hash,
@@ -393,17 +423,23 @@ pub fn read_chipdir(dir: &Path) -> Result<ChipConfig, ChipError> {
         readout: manifest.readout,
         input_rate,
         cores,
+        validated: false,
     };
-    validate(&config).map_err(|e| e.in_file(&cores_path))?;
-    let expected = summaries(&config);
+    let bits = check_bits(&config).map_err(|e| e.in_file(&cores_path))?;
+    let expected = summaries_with(&config, &bits);
     if expected != manifest.cores {
         return Err(corrupt(
             "cores",
             "the per-core summary disagrees with cores.bin".to_string(),
         ));
     }
-    let written = manifest_bytes(&config, &target_bytes, &cores_bytes, weights.field_bits)
-        .map_err(|e| e.in_file(&manifest_path))?;
+    let written = manifest_bytes(
+        &config,
+        &target_bytes,
+        (cores_len, cores_crc),
+        weights.field_bits,
+    )
+    .map_err(|e| e.in_file(&manifest_path))?;
     if written != bytes {
         let field = first_difference(&bytes, &written);
         return Err(corrupt(
@@ -413,6 +449,7 @@ pub fn read_chipdir(dir: &Path) -> Result<ChipConfig, ChipError> {
                 .to_string(),
         ));
     }
+    config.validated = true;
     Ok(config)
 }
 

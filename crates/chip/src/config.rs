@@ -3,9 +3,6 @@
 use serde::{Deserialize, Serialize};
 
 use lifchip_target::Target;
-use std::hash::{Hash, Hasher};
-
-use rustc_hash::FxHashMap;
 
 /// Where a spike goes: input axon `axon` of core `core`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -116,73 +113,7 @@ impl CoreConfig {
     /// With `core.shared_kernels`, rows of one group that are identical up to a compartment
     /// offset are charged once.
     pub fn synapse_bits(&self, target: &Target) -> u64 {
-        // Rows charged so far, by a hash of their (group, relative content); equal hashes are
-        // compared in full, so a collision never merges different rows.
-        let mut stored: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
-        let relative = |a: &Axon| {
-            let first = a.synapses.iter().map(|s| s.compartment).min().unwrap_or(0);
-            let mut row: Vec<(u32, i32)> = a
-                .synapses
-                .iter()
-                .map(|s| (s.compartment - first, s.weight))
-                .collect();
-            if !row.is_sorted() {
-                row.sort_unstable();
-            }
-            row
-        };
-        let mut rows = 0u64;
-        for (k, axon) in self.axons.iter().enumerate() {
-            if target.core.shared_kernels {
-                // The hash of `(group, relative(axon))`, without building the row when the
-                // synapses are already in its order (the common case).
-                let sorted = axon
-                    .synapses
-                    .windows(2)
-                    .all(|w| (w[0].compartment, w[0].weight) <= (w[1].compartment, w[1].weight));
-                let mut h = rustc_hash::FxHasher::default();
-                if sorted {
-                    let first = axon.synapses.first().map_or(0, |s| s.compartment);
-                    axon.group.hash(&mut h);
-                    axon.synapses.len().hash(&mut h);
-                    for s in &axon.synapses {
-                        (s.compartment - first, s.weight).hash(&mut h);
-                    }
-                } else {
-                    let row = relative(axon);
-                    axon.group.hash(&mut h);
-                    row.len().hash(&mut h);
-                    for x in &row {
-                        x.hash(&mut h);
-                    }
-                }
-                let charged = stored.entry(h.finish()).or_default();
-                let same = |other: &Axon| {
-                    if other.group != axon.group || other.synapses.len() != axon.synapses.len() {
-                        return false;
-                    }
-                    let other_sorted = other.synapses.windows(2).all(|w| {
-                        (w[0].compartment, w[0].weight) <= (w[1].compartment, w[1].weight)
-                    });
-                    if sorted && other_sorted {
-                        // Both in order: compare the relative contents in place.
-                        let fa = axon.synapses.first().map_or(0, |s| s.compartment);
-                        let fb = other.synapses.first().map_or(0, |s| s.compartment);
-                        axon.synapses.iter().zip(&other.synapses).all(|(x, y)| {
-                            x.compartment - fa == y.compartment - fb && x.weight == y.weight
-                        })
-                    } else {
-                        relative(other) == relative(axon)
-                    }
-                };
-                if charged.iter().any(|&j| same(&self.axons[j])) {
-                    continue;
-                }
-                charged.push(k);
-            }
-            rows = rows.saturating_add(target.row_bits(axon.synapses.len() as u64, axon.span()));
-        }
-        rows.saturating_add(target.axon_entries_bits(self.axons.len() as u64))
+        crate::view::synapse_bits(self, target)
     }
 }
 

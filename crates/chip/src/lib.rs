@@ -32,15 +32,20 @@ mod chipdir;
 mod config;
 mod dump;
 mod error;
+mod flat;
 mod route;
 mod validate;
+mod view;
 
-pub use chipdir::{CHIPDIR_FORMAT, CHIPDIR_VERSION, read_chipdir, write_chipdir};
+pub use chipdir::{
+    CHIPDIR_FORMAT, CHIPDIR_VERSION, read_chipdir, read_chipdir_flat, write_chipdir,
+};
 pub use config::{
     Axon, ChipConfig, Compartment, CoreConfig, Destination, PartialRoot, PopulationInfo, Synapse,
 };
 pub use dump::dump_text;
 pub use error::ChipError;
+pub use flat::{AxonRef, Axons, FlatChip, FlatCore};
 pub use lifchip_target::Link;
 pub use route::xy_route;
 pub use validate::{WeightFormat, index_bits, validate, weight_format};

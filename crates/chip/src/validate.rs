@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 
 use lifchip_target::{DecayKind, ExponentScope, SignClass, SynapseCost, Target, WeightEncoding};
 
-use crate::{ChipConfig, ChipError, CoreConfig};
+use crate::{
+    ChipError,
+    view::{ChipView, CoreView},
+};
 
 /// How a target's stored weights are represented in synapse memory.
 ///
@@ -96,60 +99,78 @@ pub fn index_bits(compartments: usize) -> u32 {
     }
 }
 
-/// Checks every rule of the chip format and every per-core limit of `config.target`;
+/// Checks every rule of the chip format and every per-core limit of `config.target()`;
 /// returns the first problem found.
-pub fn validate(config: &ChipConfig) -> Result<(), ChipError> {
-    let target = &config.target;
+pub fn validate(config: &crate::ChipConfig) -> Result<(), ChipError> {
+    check(config)
+}
+
+/// [`validate`] for any form of a configuration.
+pub(crate) fn check<C: ChipView>(config: &C) -> Result<(), ChipError> {
+    check_bits(config).map(drop)
+}
+
+/// [`check`], returning each core's synapse memory bits (see [`CoreConfig::synapse_bits`]),
+/// which the checks compute on targets of sparse synapse memory (else `None`).
+///
+/// [`CoreConfig::synapse_bits`]: crate::CoreConfig::synapse_bits
+pub(crate) fn check_bits<C: ChipView>(config: &C) -> Result<Vec<Option<u64>>, ChipError> {
+    let target = &config.target();
+    let mut bits = Vec::with_capacity(config.cores().len());
     check_target(target)?;
     let weights = weight_format(target)?;
     check_populations(config)?;
     // Positions on the mesh: inside it and one core per router.
     let mut positions = BTreeSet::new();
-    for (index, core) in config.cores.iter().enumerate() {
-        let c = Some(core.id);
-        if core.id as usize != index {
+    for (index, core) in config.cores().iter().enumerate() {
+        let c = Some(core.id());
+        if core.id() as usize != index {
             return Err(ChipError::invalid(
                 Some(index as u32),
                 "id",
                 format!(
                     "core at position {index} of the list has id {}; ids must be 0, 1, 2, ... in order",
-                    core.id
+                    core.id()
                 ),
             ));
         }
-        if core.x >= target.mesh.width || core.y >= target.mesh.height {
+        if core.x() >= target.mesh.width || core.y() >= target.mesh.height {
             return Err(ChipError::invalid(
                 c,
                 "x, y",
                 format!(
                     "({}, {}) is outside the {}x{} mesh",
-                    core.x, core.y, target.mesh.width, target.mesh.height
+                    core.x(),
+                    core.y(),
+                    target.mesh.width,
+                    target.mesh.height
                 ),
             ));
         }
-        if !positions.insert((core.x, core.y)) {
+        if !positions.insert((core.x(), core.y())) {
             return Err(ChipError::invalid(
                 c,
                 "x, y",
-                format!("({}, {}) already holds another core", core.x, core.y),
+                format!("({}, {}) already holds another core", core.x(), core.y()),
             ));
         }
-        check_core(config, core, &weights)?;
+        bits.push(check_core(config, core, &weights)?);
     }
-    for (channel, dests) in config.inputs.iter().enumerate() {
+    for (channel, dests) in config.inputs().iter().enumerate() {
         for d in dests {
             check_destination(config, None, Name::Input(channel), d.core, d.axon)?;
         }
     }
     check_partials(config)?;
-    check_placement(config)
+    check_placement(config)?;
+    Ok(bits)
 }
 
 /// The accumulator groups whose synapses reach each compartment of `core`.
-fn compartment_groups(core: &CoreConfig) -> Vec<BTreeSet<u16>> {
-    let mut groups = vec![BTreeSet::new(); core.compartments.len()];
-    for axon in &core.axons {
-        for s in &axon.synapses {
+fn compartment_groups<K: CoreView>(core: &K) -> Vec<BTreeSet<u16>> {
+    let mut groups = vec![BTreeSet::new(); core.compartments().len()];
+    for axon in core.axons() {
+        for s in axon.synapses {
             if let Some(g) = groups.get_mut(s.compartment as usize) {
                 g.insert(axon.group);
             }
@@ -161,16 +182,27 @@ fn compartment_groups(core: &CoreConfig) -> Vec<BTreeSet<u16>> {
 /// Partial-sum compartments: allowed by the target, each a share of exactly one neuron's
 /// synapses of one group, joining a group of the same exponent on the neuron's core; silent
 /// themselves (no fan-out, zero bias, the largest threshold).
-fn check_partials(config: &ChipConfig) -> Result<(), ChipError> {
-    let target = &config.target;
-    let groups: Vec<Vec<BTreeSet<u16>>> = config.cores.iter().map(compartment_groups).collect();
+fn check_partials<C: ChipView>(config: &C) -> Result<(), ChipError> {
+    let target = &config.target();
+    // Only the cores holding partial sums need their compartments' groups.
+    let groups: Vec<Vec<BTreeSet<u16>>> = config
+        .cores()
+        .iter()
+        .map(|core| {
+            if core.compartments().iter().any(|k| k.partial_of.is_some()) {
+                compartment_groups(core)
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
     let max_threshold = if target.precision.threshold_bits >= 32 {
         u32::MAX
     } else {
         (1u32 << target.precision.threshold_bits) - 1
     };
-    for (c, core) in config.cores.iter().enumerate() {
-        for (k, comp) in core.compartments.iter().enumerate() {
+    for (c, core) in config.cores().iter().enumerate() {
+        for (k, comp) in core.compartments().iter().enumerate() {
             let Some(root) = comp.partial_of else {
                 continue;
             };
@@ -184,9 +216,9 @@ fn check_partials(config: &ChipConfig) -> Result<(), ChipError> {
                 );
             }
             let Some(root_comp) = config
-                .cores
+                .cores()
                 .get(root.core as usize)
-                .and_then(|rc| rc.compartments.get(root.compartment as usize))
+                .and_then(|rc| rc.compartments().get(root.compartment as usize))
             else {
                 return bad(
                     "partial_of",
@@ -219,9 +251,9 @@ fn check_partials(config: &ChipConfig) -> Result<(), ChipError> {
             let mine = &groups[c][k];
             let mine_exp = mine
                 .first()
-                .and_then(|g| core.group_exponents.get(usize::from(*g)));
-            let root_exp = config.cores[root.core as usize]
-                .group_exponents
+                .and_then(|g| core.group_exponents().get(usize::from(*g)));
+            let root_exp = config.cores()[root.core as usize]
+                .group_exponents()
                 .get(usize::from(root.group));
             if mine.len() != 1 || root_exp.is_none() || mine_exp != root_exp {
                 return bad(
@@ -230,7 +262,7 @@ fn check_partials(config: &ChipConfig) -> Result<(), ChipError> {
                         "a partial sum receives synapses of exactly one group and joins a group of its neuron's core with the same exponent (here {} groups, root group {} of {})",
                         mine.len(),
                         root.group,
-                        config.cores[root.core as usize].group_exponents.len()
+                        config.cores()[root.core as usize].group_exponents().len()
                     ),
                 );
             }
@@ -295,25 +327,28 @@ fn check_target(target: &Target) -> Result<(), ChipError> {
     Ok(())
 }
 
-fn check_populations(config: &ChipConfig) -> Result<(), ChipError> {
-    if !(config.input_rate > 0.0 && config.input_rate <= 1.0) {
+fn check_populations<C: ChipView>(config: &C) -> Result<(), ChipError> {
+    if !(config.input_rate() > 0.0 && config.input_rate() <= 1.0) {
         return Err(ChipError::invalid(
             None,
             "input_rate",
-            format!("{}: expected spikes per tick in (0, 1]", config.input_rate),
+            format!(
+                "{}: expected spikes per tick in (0, 1]",
+                config.input_rate()
+            ),
         ));
     }
     let readout = config
-        .populations
-        .get(config.readout as usize)
+        .populations()
+        .get(config.readout() as usize)
         .ok_or_else(|| {
             ChipError::invalid(
                 None,
                 "readout",
                 format!(
                     "population {} does not exist ({} populations)",
-                    config.readout,
-                    config.populations.len()
+                    config.readout(),
+                    config.populations().len()
                 ),
             )
         })?;
@@ -323,12 +358,13 @@ fn check_populations(config: &ChipConfig) -> Result<(), ChipError> {
             "readout",
             format!(
                 "population {} ({:?}) is an input population",
-                config.readout, readout.name
+                config.readout(),
+                readout.name
             ),
         ));
     }
     let mut channels = 0usize;
-    for (p, pop) in config.populations.iter().enumerate() {
+    for (p, pop) in config.populations().iter().enumerate() {
         let size = population_size(&pop.shape).ok_or_else(|| {
             ChipError::invalid(
                 None,
@@ -342,13 +378,13 @@ fn check_populations(config: &ChipConfig) -> Result<(), ChipError> {
             })?;
         }
     }
-    if channels != config.inputs.len() {
+    if channels != config.inputs().len() {
         return Err(ChipError::invalid(
             None,
             "inputs",
             format!(
                 "{} input channels, but the input populations hold {channels} neurons",
-                config.inputs.len()
+                config.inputs().len()
             ),
         ));
     }
@@ -360,30 +396,30 @@ pub(crate) fn population_size(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
 }
 
-fn check_destination(
-    config: &ChipConfig,
+fn check_destination<C: ChipView>(
+    config: &C,
     core: Option<u32>,
     field: impl Into<String>,
     to_core: u32,
     axon: u32,
 ) -> Result<(), ChipError> {
-    let Some(dest) = config.cores.get(to_core as usize) else {
+    let Some(dest) = config.cores().get(to_core as usize) else {
         return Err(ChipError::invalid(
             core,
             field,
             format!(
                 "destination core {to_core} does not exist ({} cores)",
-                config.cores.len()
+                config.cores().len()
             ),
         ));
     };
-    if axon as usize >= dest.axons.len() {
+    if axon as usize >= dest.n_axons() {
         return Err(ChipError::invalid(
             core,
             field,
             format!(
                 "destination axon {axon} of core {to_core} does not exist (it has {} axons)",
-                dest.axons.len()
+                dest.n_axons()
             ),
         ));
     }
@@ -414,13 +450,13 @@ impl From<Name> for String {
     }
 }
 
-fn check_core(
-    config: &ChipConfig,
-    core: &CoreConfig,
+fn check_core<C: ChipView>(
+    config: &C,
+    core: &C::Core,
     weights: &WeightFormat,
-) -> Result<(), ChipError> {
-    let target = &config.target;
-    let c = Some(core.id);
+) -> Result<Option<u64>, ChipError> {
+    let target = &config.target();
+    let c = Some(core.id());
     let limit = |field: Name, value: u64, limit: u64| -> Result<(), ChipError> {
         if value > limit {
             Err(ChipError::invalid(
@@ -434,16 +470,16 @@ fn check_core(
     };
     // With `core.readout_neurons`, the readout population's compartments have their own budget.
     let readout = if target.core.readout_neurons > 0 {
-        core.compartments
+        core.compartments()
             .iter()
-            .filter(|k| k.population == config.readout)
+            .filter(|k| k.population == config.readout())
             .count() as u64
     } else {
         0
     };
     limit(
         Name::Plain("compartments"),
-        core.compartments.len() as u64 - readout,
+        core.compartments().len() as u64 - readout,
         u64::from(target.core.neurons),
     )?;
     limit(
@@ -453,19 +489,19 @@ fn check_core(
     )?;
     limit(
         Name::Plain("axons"),
-        core.axons.len() as u64,
+        core.n_axons() as u64,
         u64::from(target.core.input_axons),
     )?;
-    if core.compartments.len() > u32::MAX as usize {
+    if core.compartments().len() > u32::MAX as usize {
         return Err(ChipError::invalid(c, "compartments", "more than 2^32 - 1"));
     }
     limit(
         Name::Plain("group_exponents"),
-        core.group_exponents.len() as u64,
+        core.group_exponents().len() as u64,
         u64::from(u16::MAX) + 1,
     )?;
     let exp = &target.precision.weight_exponent;
-    for (g, &e) in core.group_exponents.iter().enumerate() {
+    for (g, &e) in core.group_exponents().iter().enumerate() {
         let ok = match exp.scope {
             ExponentScope::None => e == 0,
             _ => (exp.min..=exp.max).contains(&e),
@@ -482,17 +518,17 @@ fn check_core(
             ));
         }
     }
-    let n_comp = core.compartments.len();
+    let n_comp = core.compartments().len();
     let mut synapses = 0u64;
-    for (a, axon) in core.axons.iter().enumerate() {
-        if usize::from(axon.group) >= core.group_exponents.len() {
+    for (a, axon) in core.axons().enumerate() {
+        if usize::from(axon.group) >= core.group_exponents().len() {
             return Err(ChipError::invalid(
                 c,
                 format!("axons[{a}].group"),
                 format!(
                     "group {} does not exist ({} groups)",
                     axon.group,
-                    core.group_exponents.len()
+                    core.group_exponents().len()
                 ),
             ));
         }
@@ -552,21 +588,24 @@ fn check_core(
             format!("{synapses} synapses; the format holds at most 2^32 - 1 per core"),
         ));
     }
+    let mut bits = None;
     if let SynapseCost::Sparse { .. } = target.core.synapse_cost {
+        let b = crate::view::synapse_bits(core, target);
         limit(
             Name::Plain("synapse memory bits"),
-            core.synapse_bits(target),
+            b,
             target.core.synapse_memory_bits,
         )?;
+        bits = Some(b);
     }
     let n = &target.neuron;
     let p = &target.precision;
     let max_spikes = n.max_spikes_per_tick.max(n.readout_max_spikes_per_tick);
     // Distinct destination cores of a compartment (reused).
     let mut cores: Vec<u32> = Vec::new();
-    for (k, comp) in core.compartments.iter().enumerate() {
+    for (k, comp) in core.compartments().iter().enumerate() {
         let field = |name: &'static str| Name::Comp(k, name);
-        let pop = config.populations.get(comp.population as usize);
+        let pop = config.populations().get(comp.population as usize);
         match pop {
             None => {
                 return Err(ChipError::invalid(
@@ -575,7 +614,7 @@ fn check_core(
                     format!(
                         "{} does not exist ({} populations)",
                         comp.population,
-                        config.populations.len()
+                        config.populations().len()
                     ),
                 ));
             }
@@ -687,11 +726,11 @@ fn check_core(
             u64::from(target.core.output_axons),
         )?;
     }
-    Ok(())
+    Ok(bits)
 }
 
-fn check_placement(config: &ChipConfig) -> Result<(), ChipError> {
-    for (p, pop) in config.populations.iter().enumerate() {
+fn check_placement<C: ChipView>(config: &C) -> Result<(), ChipError> {
+    for (p, pop) in config.populations().iter().enumerate() {
         let field = format!("populations[{p}].placement");
         let size = population_size(&pop.shape).unwrap_or(0);
         let expected = if pop.is_input { 0 } else { size };
@@ -713,9 +752,9 @@ fn check_placement(config: &ChipConfig) -> Result<(), ChipError> {
         }
         for (neuron, &(core, slot)) in pop.placement.iter().enumerate() {
             let comp = config
-                .cores
+                .cores()
                 .get(core as usize)
-                .and_then(|c| c.compartments.get(slot as usize));
+                .and_then(|c| c.compartments().get(slot as usize));
             match comp {
                 Some(comp) if comp.population as usize == p && comp.neuron as usize == neuron => {}
                 Some(comp) => {

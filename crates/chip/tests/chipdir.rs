@@ -3,8 +3,9 @@
 use std::{fs, path::Path};
 
 use lifchip_chip::{
-    Axon, ChipConfig, ChipError, Compartment, CoreConfig, Destination, Link, PopulationInfo,
-    Synapse, dump_text, read_chipdir, validate, weight_format, write_chipdir, xy_route,
+    Axon, ChipConfig, ChipError, Compartment, CoreConfig, Destination, FlatChip, Link,
+    PopulationInfo, Synapse, dump_text, read_chipdir, read_chipdir_flat, validate, weight_format,
+    write_chipdir, xy_route,
 };
 use lifchip_target::Target;
 use proptest::prelude::*;
@@ -167,6 +168,21 @@ fn check_roundtrip(config: &ChipConfig) {
     write_chipdir(config, &b).unwrap();
     let back = read_chipdir(&a).unwrap();
     assert_eq!(&back, config);
+    // The flat reader reads the same content, in flat tables, and knows it valid.
+    let flat = read_chipdir_flat(&a).unwrap();
+    assert_eq!(flat, FlatChip::from_config(config));
+    flat.validate().unwrap();
+    for (core, flat_core) in config.cores.iter().zip(flat.cores()) {
+        assert_eq!(core.axons.len(), flat_core.n_axons());
+        for (a, (axon, row)) in core.axons.iter().zip(flat_core.axons()).enumerate() {
+            assert_eq!(
+                (axon.group, axon.current, axon.synapses.as_slice()),
+                (row.group, row.current, row.synapses)
+            );
+            assert_eq!(flat_core.axon(a), Some(row));
+        }
+    }
+    assert_eq!(flat.into_config(), *config);
     for file in ["manifest.json", "target.yaml", "cores.bin"] {
         assert_eq!(
             fs::read(a.join(file)).unwrap(),
@@ -386,6 +402,9 @@ fn validation_names_core_and_field() {
         edit(&mut cfg);
         let msg = validate(&cfg).expect_err(want).to_string();
         assert!(msg.contains(want), "{msg:?} should mention {want:?}");
+        // The flat form is held to the same rules, with the same error.
+        let flat = FlatChip::from_config(&cfg).validate().expect_err(want);
+        assert_eq!(flat.to_string(), msg);
     };
     check(
         &|c| c.cores[0].compartments[0].threshold = 1 << 17,
@@ -641,6 +660,10 @@ fn damaged_read_never_panics(
     edit(&mut bytes);
     fs::write(dir.join(file), &bytes).unwrap();
     let ok = read_chipdir(dir).is_ok();
+    // The flat reader (the same decoder) accepts and refuses the same files, with the same
+    // errors.
+    let flat = read_chipdir_flat(dir).map(drop).map_err(|e| e.to_string());
+    assert_eq!(flat, read_chipdir(dir).map(drop).map_err(|e| e.to_string()));
     fs::write(dir.join(file), original).unwrap();
     ok
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use lifchip_chip::ChipConfig;
+use lifchip_chip::{ChipConfig, FlatChip};
 use rayon::prelude::*;
 
 use crate::{
@@ -31,10 +31,26 @@ impl Emulator {
         Emulator::with_layout(config, LayoutOverride::default())
     }
 
+    /// [`Emulator::new`] for a configuration in flat tables, as
+    /// [`lifchip_chip::read_chipdir_flat`] reads it: the way to load a big chip (no
+    /// per-row allocations between the CHIPDIR and the emulator).
+    pub fn from_flat(config: &FlatChip) -> Result<Emulator, EmuError> {
+        Emulator::from_flat_with_layout(config, LayoutOverride::default())
+    }
+
     /// [`Emulator::new`] with the automatic choices of the synapse layout overridden: for tests
     /// that hold every layout to the same results.
     #[doc(hidden)]
     pub fn with_layout(config: &ChipConfig, layout: LayoutOverride) -> Result<Emulator, EmuError> {
+        Emulator::from_flat_with_layout(&FlatChip::from_config(config), layout)
+    }
+
+    /// [`Emulator::with_layout`] for a flat configuration.
+    #[doc(hidden)]
+    pub fn from_flat_with_layout(
+        config: &FlatChip,
+        layout: LayoutOverride,
+    ) -> Result<Emulator, EmuError> {
         let program = Program::new(config, &layout)?;
         let state = State::new(&program);
         Ok(Emulator {

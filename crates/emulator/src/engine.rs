@@ -97,7 +97,7 @@ impl State {
             } else {
                 Vec::new()
             },
-            net: NetSim::new(p.topology.routers),
+            net: NetSim::new(p.topology.get().map_or(0, |t| t.routers)),
             inp: vec![0; n],
             slow: Vec::new(),
             spikers: Vec::with_capacity(n + 1),
@@ -333,6 +333,13 @@ pub(crate) fn run(
         });
     }
     let cycle = opts.mode == Mode::CycleAccurate;
+    if cycle {
+        // The trees' routers are built on the first cycle-accurate run.
+        let routers = p.topology().routers;
+        if s.net.routers() != routers {
+            s.net = NetSim::new(routers);
+        }
+    }
     let per_tick = if detail >= CycleDetail::PerTick {
         ticks
     } else {
@@ -623,7 +630,6 @@ fn tick<const CYCLE: bool>(
     let par = &p.params;
     let slots = s.pending.len() as u64;
     let now = s.tick;
-    let topo = &p.topology;
     let net = NetParams {
         hop_cycles: u64::from(p.target.timing.cycles_per_hop),
         hop_y_cycles: u64::from(match p.target.timing.cycles_per_hop_y {
@@ -690,8 +696,8 @@ fn tick<const CYCLE: bool>(
         if tree != NONE {
             rec.counts.input_packets += 1;
             rec.counts.input_messages += u64::from(p.in_msgs[c]);
-            rec.counts.hops += u64::from(topo.hops[tree as usize]);
-            rec.counts.hops_y += u64::from(topo.hops_y[tree as usize]);
+            rec.counts.hops += u64::from(p.hops[tree as usize]);
+            rec.counts.hops_y += u64::from(p.hops_y[tree as usize]);
             if CYCLE {
                 s.inject.push(tree);
                 host_stage +=
@@ -701,7 +707,7 @@ fn tick<const CYCLE: bool>(
         i = j;
     }
     let input_drain = if CYCLE {
-        let d = s.net.drain(topo, &s.inject, net);
+        let d = s.net.drain(p.topology(), &s.inject, net);
         s.inject.clear();
         d
     } else {
@@ -817,8 +823,8 @@ fn tick<const CYCLE: bool>(
             *to = to.wrapping_add(v);
             rec.counts.partial_packets += 1;
             if m.tree != NONE {
-                rec.counts.hops += u64::from(topo.hops[m.tree as usize]);
-                rec.counts.hops_y += u64::from(topo.hops_y[m.tree as usize]);
+                rec.counts.hops += u64::from(p.hops[m.tree as usize]);
+                rec.counts.hops_y += u64::from(p.hops_y[m.tree as usize]);
                 if CYCLE {
                     s.inject.push(m.tree);
                 }
@@ -828,7 +834,7 @@ fn tick<const CYCLE: bool>(
             }
         }
         if CYCLE {
-            partial_drain = s.net.drain(topo, &s.inject, net);
+            partial_drain = s.net.drain(p.topology(), &s.inject, net);
             s.inject.clear();
         }
     }
@@ -852,7 +858,7 @@ fn tick<const CYCLE: bool>(
 
     // 4. The cycle model: slowest core, then the spike packets' network drain, then the barrier.
     if CYCLE {
-        let spike_drain = s.net.drain(topo, &s.inject, net);
+        let spike_drain = s.net.drain(p.topology(), &s.inject, net);
         s.inject.clear();
         let detail = rec.detail;
         let cs = rec
@@ -1501,7 +1507,6 @@ fn update<const CYCLE: bool>(
     }
 
     // Spikes: counts, refractory periods, fan-out into the delay line, packets.
-    let topo = &p.topology;
     let State {
         refr,
         pending,
@@ -1542,8 +1547,8 @@ fn update<const CYCLE: bool>(
         if tree != NONE {
             rec.counts.packets_out += 1;
             rec.counts.messages += u64::from(p.comp_msgs[k]);
-            rec.counts.hops += u64::from(topo.hops[tree as usize]);
-            rec.counts.hops_y += u64::from(topo.hops_y[tree as usize]);
+            rec.counts.hops += u64::from(p.hops[tree as usize]);
+            rec.counts.hops_y += u64::from(p.hops_y[tree as usize]);
             if CYCLE {
                 let c = p.comp_core[k] as usize;
                 core_out[c] += 1;
@@ -1650,7 +1655,11 @@ mod tests {
         for (c, core) in config.cores.iter_mut().enumerate() {
             core.group_exponents = vec![7 - 5 * c as i32, c as i32 - 8];
         }
-        Program::new(&config, &LayoutOverride::default()).expect("valid")
+        Program::new(
+            &lifchip_chip::FlatChip::from_config(&config),
+            &LayoutOverride::default(),
+        )
+        .expect("valid")
     }
 
     #[test]

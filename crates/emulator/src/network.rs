@@ -117,6 +117,11 @@ impl NetSim {
         }
     }
 
+    /// Routers this simulation was sized for.
+    pub fn routers(&self) -> usize {
+        self.nonempty.len()
+    }
+
     /// Injects one packet per tree of `trees` (in order, at each tree's root router) at cycle 0
     /// and runs the network until every copy is delivered; returns the drain time in cycles.
     pub fn drain(&mut self, topo: &Topology, trees: &[u32], p: NetParams) -> u64 {

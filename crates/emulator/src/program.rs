@@ -4,7 +4,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use lifchip_chip::{Axon, ChipConfig, validate, weight_format, xy_route};
+use lifchip_chip::{AxonRef, FlatChip, weight_format, xy_route};
 use lifchip_target::{Accumulate, DecayKind, Overflow, Reset, Target, UpdateOrder, VoltageUpdate};
 
 use crate::{
@@ -58,7 +58,8 @@ pub(crate) struct Node {
     pub eject: bool,
 }
 
-/// The mesh as the network simulation sees it.
+/// The mesh as the network simulation sees it (built on the first cycle-accurate run, see
+/// [`Program::topology`]).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Topology {
     /// Routers any tree touches.
@@ -157,7 +158,19 @@ pub(crate) struct Program {
     /// Global compartment of each neuron of each population (empty for inputs).
     pub pop_comps: Vec<Vec<u32>>,
     pub readout: u32,
-    pub topology: Topology,
+    /// Links and y links of each multicast tree (what functional runs count).
+    pub hops: Vec<u32>,
+    pub hops_y: Vec<u32>,
+    /// The packet each tree was first built for; [`Program::topology`] rebuilds the trees'
+    /// routers from them.
+    pub tree_recipes: Vec<Recipe>,
+    /// Mesh position of each core, and the first global axon of each core (one more entry:
+    /// the total).
+    pub core_xy: Vec<(u32, u32)>,
+    pub axon_base: Vec<usize>,
+    /// The trees' routers, built on first use: a big chip's trees take more memory than its
+    /// synapses, and only the cycle model walks them.
+    pub topology: std::sync::OnceLock<Topology>,
     /// Partial sums of split neurons, applied each tick between delivery and update.
     pub partials: Vec<PartialMove>,
     /// Messages of compartment `k`'s packet: its distinct destination cores.
@@ -175,14 +188,14 @@ pub(crate) struct Program {
 
 /// Whether a row's synapses are in `(compartment, weight)` order (then its relative content
 /// can be read in place).
-fn row_sorted(a: &Axon) -> bool {
+fn row_sorted(a: &AxonRef) -> bool {
     a.synapses
         .windows(2)
         .all(|w| (w[0].compartment, w[0].weight) <= (w[1].compartment, w[1].weight))
 }
 
 /// A row's `(compartment - first, weight)` list, sorted (`first`: its lowest compartment).
-fn relative(a: &Axon) -> Vec<(u32, i32)> {
+fn relative(a: &AxonRef) -> Vec<(u32, i32)> {
     let first = a.synapses.iter().map(|s| s.compartment).min().unwrap_or(0);
     let mut row: Vec<(u32, i32)> = a
         .synapses
@@ -194,14 +207,14 @@ fn relative(a: &Axon) -> Vec<(u32, i32)> {
 }
 
 /// A hash of `(group, relative(a))`, built in place when the row is sorted.
-fn relative_hash(a: &Axon) -> u64 {
+fn relative_hash(a: &AxonRef) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = rustc_hash::FxHasher::default();
     a.group.hash(&mut h);
     a.synapses.len().hash(&mut h);
     if row_sorted(a) {
         let first = a.synapses.first().map_or(0, |s| s.compartment);
-        for s in &a.synapses {
+        for s in a.synapses {
             (s.compartment - first, s.weight).hash(&mut h);
         }
     } else {
@@ -213,7 +226,7 @@ fn relative_hash(a: &Axon) -> u64 {
 }
 
 /// `(a.group, relative(a)) == (b.group, relative(b))`, in place when both rows are sorted.
-fn same_relative(a: &Axon, b: &Axon) -> bool {
+fn same_relative(a: &AxonRef, b: &AxonRef) -> bool {
     if a.group != b.group || a.synapses.len() != b.synapses.len() {
         return false;
     }
@@ -222,7 +235,7 @@ fn same_relative(a: &Axon, b: &Axon) -> bool {
         let fb = b.synapses.first().map_or(0, |s| s.compartment);
         a.synapses
             .iter()
-            .zip(&b.synapses)
+            .zip(b.synapses)
             .all(|(x, y)| x.compartment - fa == y.compartment - fb && x.weight == y.weight)
     } else {
         relative(a) == relative(b)
@@ -233,8 +246,8 @@ fn same_relative(a: &Axon, b: &Axon) -> bool {
 /// stores kernels once, prices shared rows, and another row of the same group on the core is
 /// identical up to a compartment offset; else dense when the target allows dense rows, prices
 /// them, and the dense form is the smaller; else sparse.
-fn row_kinds(config: &ChipConfig) -> Vec<u8> {
-    let t = &config.target;
+fn row_kinds(config: &FlatChip) -> Vec<u8> {
+    let t = config.target();
     let (tm, e) = (&t.timing, &t.energy);
     let price_shared = tm.cycles_per_shared_synop != 0 || e.shared_synop_joules != 0.0;
     let price_dense = tm.cycles_per_dense_synop != 0 || e.dense_synop_joules != 0.0;
@@ -254,21 +267,21 @@ fn row_kinds(config: &ChipConfig) -> Vec<u8> {
     let shared_on = price_shared && t.core.shared_kernels;
     let mut classes: HashMap<u64, Vec<(u32, u32)>> = HashMap::default();
     let mut class_of: Vec<Option<(u64, u32)>> = Vec::new();
-    for core in &config.cores {
+    for core in config.cores() {
         // Rows identical up to a compartment offset, by (group, relative content): a hash,
         // then an exact comparison with each class of that hash (axon of the class, users).
         classes.clear();
         class_of.clear();
-        for (k, a) in core.axons.iter().enumerate() {
+        for (k, a) in core.axons().enumerate() {
             if !shared_on || a.synapses.is_empty() {
                 class_of.push(None);
                 continue;
             }
-            let h = relative_hash(a);
+            let h = relative_hash(&a);
             let list = classes.entry(h).or_default();
             let found = list
                 .iter()
-                .position(|&(j, _)| same_relative(&core.axons[j as usize], a));
+                .position(|&(j, _)| core.axon(j as usize).is_some_and(|b| same_relative(&b, &a)));
             let i = match found {
                 Some(i) => {
                     list[i].1 += 1;
@@ -281,7 +294,7 @@ fn row_kinds(config: &ChipConfig) -> Vec<u8> {
             };
             class_of.push(Some((h, i as u32)));
         }
-        for (a, class) in core.axons.iter().zip(&class_of) {
+        for (a, class) in core.axons().zip(&class_of) {
             let n = a.synapses.len() as u64;
             let shared = class.is_some_and(|(h, i)| {
                 classes
@@ -450,9 +463,9 @@ fn shift(x: i64, e: i32) -> i64 {
 }
 
 impl Program {
-    pub fn new(config: &ChipConfig, overrides: &LayoutOverride) -> Result<Program, EmuError> {
-        validate(config)?;
-        let t = &config.target;
+    pub fn new(config: &FlatChip, overrides: &LayoutOverride) -> Result<Program, EmuError> {
+        config.validate()?;
+        let t = config.target();
         check_target(t)?;
         let weights = weight_format(t)?;
         let n = &t.neuron;
@@ -476,14 +489,14 @@ impl Program {
         };
         let too_big =
             |what: &str| unsupported(t, what, "more than 2^32 - 1", "fewer (indices are 32-bit)");
-        let mut comp_base = Vec::with_capacity(config.cores.len() + 1);
-        let mut axon_base = Vec::with_capacity(config.cores.len() + 1);
+        let mut comp_base = Vec::with_capacity(config.cores().len() + 1);
+        let mut axon_base = Vec::with_capacity(config.cores().len() + 1);
         let (mut nc, mut na) = (0usize, 0usize);
-        for core in &config.cores {
+        for core in config.cores() {
             comp_base.push(nc);
             axon_base.push(na);
-            nc += core.compartments.len();
-            na += core.axons.len();
+            nc += core.compartments().len();
+            na += core.n_axons();
         }
         comp_base.push(nc);
         axon_base.push(na);
@@ -510,11 +523,11 @@ impl Program {
         let mut prog = Program {
             params,
             target: t.clone(),
-            n_cores: config.cores.len(),
+            n_cores: config.cores().len(),
             core_neurons: config
-                .cores
+                .cores()
                 .iter()
-                .map(|c| c.compartments.len() as u64)
+                .map(|c| c.compartments().len() as u64)
                 .collect(),
             comp_core: Vec::with_capacity(nc),
             comp_pop: Vec::with_capacity(nc),
@@ -549,34 +562,43 @@ impl Program {
             ev: Vec::new(),
             synapses: 0,
             touch_rows: false,
-            in_start: Vec::with_capacity(config.inputs.len() + 1),
+            in_start: Vec::with_capacity(config.inputs().len() + 1),
             in_axon: Vec::new(),
-            in_tree: Vec::with_capacity(config.inputs.len()),
-            pop_names: config.populations.iter().map(|p| p.name.clone()).collect(),
-            pop_is_input: config.populations.iter().map(|p| p.is_input).collect(),
-            pop_comps: Vec::with_capacity(config.populations.len()),
-            readout: config.readout,
-            topology: Topology::default(),
+            in_tree: Vec::with_capacity(config.inputs().len()),
+            pop_names: config
+                .populations()
+                .iter()
+                .map(|p| p.name.clone())
+                .collect(),
+            pop_is_input: config.populations().iter().map(|p| p.is_input).collect(),
+            pop_comps: Vec::with_capacity(config.populations().len()),
+            readout: config.readout(),
+            hops: Vec::new(),
+            hops_y: Vec::new(),
+            tree_recipes: Vec::new(),
+            core_xy: config.cores().iter().map(|c| (c.x(), c.y())).collect(),
+            axon_base: axon_base.clone(),
+            topology: std::sync::OnceLock::new(),
             partials: Vec::new(),
             comp_msgs: Vec::with_capacity(nc),
-            in_msgs: Vec::with_capacity(config.inputs.len()),
+            in_msgs: Vec::with_capacity(config.inputs().len()),
             row_kind: row_kinds(config),
             price_active: t.timing.cycles_per_active_neuron != 0
                 || t.energy.active_neuron_joules != 0.0,
             barrier_cycles: {
                 let mut tiles: Vec<(u32, u32)> = config
-                    .cores
+                    .cores()
                     .iter()
-                    .map(|c| t.router_of((c.x, c.y)))
+                    .map(|c| t.router_of((c.x(), c.y())))
                     .collect();
                 tiles.sort_unstable();
                 tiles.dedup();
                 t.barrier_cycles(tiles.len() as u64)
             },
         };
-        let mut builder = TreeBuilder::new(t);
-        for (c, core) in config.cores.iter().enumerate() {
-            for comp in &core.compartments {
+        let mut trees = TreeIndex::default();
+        for (c, core) in config.cores().iter().enumerate() {
+            for comp in core.compartments() {
                 prog.comp_core.push(c as u32);
                 prog.comp_pop.push(comp.population);
                 prog.u_decay
@@ -610,15 +632,17 @@ impl Program {
                 );
                 let cores: Vec<u32> = comp.destinations.iter().map(|d| d.core).collect();
                 prog.comp_msgs.push(distinct(&cores));
-                prog.comp_tree
-                    .push(builder.tree(config, (core.x, core.y), &cores)?);
             }
         }
         prog.fan_start.push(prog.fan_axon.len());
+        for k in 0..nc {
+            let tree = trees.tree(&prog.tree_src(), Recipe::Comp(k as u32))?;
+            prog.comp_tree.push(tree);
+        }
         let exponents = config
-            .cores
+            .cores()
             .iter()
-            .flat_map(|c| c.group_exponents.iter().copied());
+            .flat_map(|c| c.group_exponents().iter().copied());
         if let Some(e) = exponents.clone().find(|e| e.unsigned_abs() > 31) {
             return Err(unsupported(t, "group exponent", e, "-31..=31"));
         }
@@ -637,18 +661,13 @@ impl Program {
                 ));
             }
         }
-        prog.synapses = config
-            .cores
-            .iter()
-            .flat_map(|c| &c.axons)
-            .map(|a| a.synapses.len() as u64)
-            .sum();
+        prog.synapses = config.cores().iter().map(|c| c.n_synapses() as u64).sum();
         if per_event {
             prog.rows.reserve(na);
-            for (c, core) in config.cores.iter().enumerate() {
-                for axon in &core.axons {
+            for (c, core) in config.cores().iter().enumerate() {
+                for axon in core.axons() {
                     let e = core
-                        .group_exponents
+                        .group_exponents()
                         .get(usize::from(axon.group))
                         .copied()
                         .unwrap_or(0);
@@ -722,23 +741,25 @@ impl Program {
             prog.store = Some(store);
         }
 
-        // External inputs enter at the host router, at core 0's position.
-        let host = config.cores.first().map_or((0, 0), |c| (c.x, c.y));
-        for dests in &config.inputs {
+        // External inputs enter at the host router, at core 0's position (see `TreeSrc`).
+        for dests in config.inputs() {
             prog.in_start.push(prog.in_axon.len());
             prog.in_axon
                 .extend(dests.iter().map(|d| global_axon(d.core, d.axon)));
             let cores: Vec<u32> = dests.iter().map(|d| d.core).collect();
             prog.in_msgs.push(distinct(&cores));
-            prog.in_tree.push(builder.tree(config, host, &cores)?);
         }
         prog.in_start.push(prog.in_axon.len());
+        for c in 0..config.inputs().len() {
+            let tree = trees.tree(&prog.tree_src(), Recipe::Input(c as u32))?;
+            prog.in_tree.push(tree);
+        }
 
         // Partial sums: the one slot of each partial-sum compartment feeds the slot of its
         // neuron's compartment in the group it names (the chip's validation guarantees one
         // group on the partial sum, of the same exponent as the one it joins).
-        for (c, core) in config.cores.iter().enumerate() {
-            for (k, comp) in core.compartments.iter().enumerate() {
+        for (c, core) in config.cores().iter().enumerate() {
+            for (k, comp) in core.compartments().iter().enumerate() {
                 let Some(root) = comp.partial_of else {
                     continue;
                 };
@@ -769,17 +790,22 @@ impl Program {
                         "one accumulator group on the partial sum and on its neuron",
                     ));
                 };
+                let recipe = Recipe::Partial {
+                    from: c as u32,
+                    to: root.core,
+                };
+                let tree = trees.tree(&prog.tree_src(), recipe)?;
                 prog.partials.push(PartialMove {
                     from: from_slot,
                     to: to_slot,
-                    tree: builder.tree(config, (core.x, core.y), &[root.core])?,
+                    tree,
                     core: root.core,
                 });
             }
         }
 
         // Populations.
-        for pop in &config.populations {
+        for pop in config.populations() {
             prog.pop_comps.push(
                 pop.placement
                     .iter()
@@ -787,12 +813,43 @@ impl Program {
                     .collect(),
             );
         }
-        prog.topology = builder.finish();
+        prog.hops = trees.hops;
+        prog.hops_y = trees.hops_y;
+        prog.tree_recipes = trees.recipes;
         let ge = i64::from(n.spike_test == lifchip_target::SpikeTest::GreaterEqual);
         // `v > vth_test` is the spike test: v > vth, or v >= vth (vth >= 0).
         prog.vth_test = prog.vth.iter().map(|&v| v - ge).collect();
         prog.any_refractory = prog.refractory.iter().any(|&r| r > 0);
         Ok(prog)
+    }
+
+    /// The multicast trees' routers, built from [`Program::tree_recipes`] on first use (the
+    /// same trees, routers and numbering as building them at load).
+    pub fn topology(&self) -> &Topology {
+        self.topology.get_or_init(|| {
+            let src = self.tree_src();
+            let mut builder = TreeBuilder::new(&self.target);
+            for &r in &self.tree_recipes {
+                let mut positions = Vec::new();
+                let from = src.route(r, &mut positions);
+                builder.add(from, &positions);
+            }
+            builder.finish()
+        })
+    }
+
+    /// What [`TreeSrc::route`] reads.
+    fn tree_src(&self) -> TreeSrc<'_> {
+        TreeSrc {
+            target: &self.target,
+            core_xy: &self.core_xy,
+            axon_base: &self.axon_base,
+            comp_core: &self.comp_core,
+            fan_start: &self.fan_start,
+            fan_axon: &self.fan_axon,
+            in_start: &self.in_start,
+            in_axon: &self.in_axon,
+        }
     }
 
     pub fn n_comp(&self) -> usize {
@@ -807,7 +864,131 @@ impl Program {
     }
 }
 
+/// The packet a multicast tree was first built for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Recipe {
+    /// The spikes of global compartment `k`: from its core to the cores of its fan-out.
+    Comp(u32),
+    /// External input channel `c`: from the host (core 0's router) to the cores of its fan-out.
+    Input(u32),
+    /// A partial sum: from core `from` to core `to`.
+    Partial { from: u32, to: u32 },
+}
+
+/// The program's tables a tree's routers are read from.
+pub(crate) struct TreeSrc<'a> {
+    target: &'a Target,
+    core_xy: &'a [(u32, u32)],
+    axon_base: &'a [usize],
+    comp_core: &'a [u32],
+    fan_start: &'a [usize],
+    fan_axon: &'a [u32],
+    in_start: &'a [usize],
+    in_axon: &'a [u32],
+}
+
+impl TreeSrc<'_> {
+    /// The source router of `r`'s packet; its destination routers, sorted and distinct, into
+    /// `out` (empty: no packet).
+    fn route(&self, r: Recipe, out: &mut Vec<(u32, u32)>) -> (u32, u32) {
+        out.clear();
+        let router = |core: u32| {
+            self.core_xy
+                .get(core as usize)
+                .map(|&xy| self.target.router_of(xy))
+        };
+        let core_of = |ga: u32| {
+            let c = self.axon_base.partition_point(|&b| b <= ga as usize);
+            c.saturating_sub(1) as u32
+        };
+        let axons = |start: &[usize], axon: &'_ [u32], i: usize| -> Vec<u32> {
+            match (start.get(i), start.get(i + 1)) {
+                (Some(&a), Some(&b)) => axon.get(a..b).unwrap_or(&[]).to_vec(),
+                _ => Vec::new(),
+            }
+        };
+        let (src, dests) = match r {
+            Recipe::Comp(k) => (
+                self.comp_core.get(k as usize).copied().unwrap_or(0),
+                axons(self.fan_start, self.fan_axon, k as usize),
+            ),
+            Recipe::Input(c) => (0, axons(self.in_start, self.in_axon, c as usize)),
+            Recipe::Partial { from, to } => {
+                out.extend(router(to));
+                return router(from).unwrap_or((0, 0));
+            }
+        };
+        out.extend(dests.into_iter().filter_map(|ga| router(core_of(ga))));
+        out.sort_unstable();
+        out.dedup();
+        router(src).unwrap_or((0, 0))
+    }
+}
+
+/// Links and y links of [`xy_route`]'s tree from `src` to `positions` (sorted by x, then y;
+/// not empty), without building it: the x leg along `src`'s row to the westmost and eastmost
+/// columns, then in each column the y legs to its lowest and highest destination.
+fn xy_hops((sx, sy): (u32, u32), positions: &[(u32, u32)]) -> (u32, u32) {
+    let (west, east) = match (positions.first(), positions.last()) {
+        (Some(w), Some(e)) => (w.0, e.0),
+        _ => return (0, 0),
+    };
+    let hops_x = east.saturating_sub(sx) + sx.saturating_sub(west);
+    let mut hops_y = 0u32;
+    for col in positions.chunk_by(|a, b| a.0 == b.0) {
+        let (lo, hi) = (col[0].1, col[col.len() - 1].1);
+        hops_y += hi.saturating_sub(sy) + sy.saturating_sub(lo);
+    }
+    (hops_x + hops_y, hops_y)
+}
+
+/// The distinct multicast trees of a configuration at load: their hop counts and the packet
+/// each was first built for ([`Recipe`]); identical trees (same source and destination
+/// routers) are one.
+#[derive(Default)]
+struct TreeIndex {
+    /// Trees by a hash of `(source, destinations)`; equal hashes are compared in full.
+    by_hash: HashMap<u64, Vec<u32>>,
+    recipes: Vec<Recipe>,
+    hops: Vec<u32>,
+    hops_y: Vec<u32>,
+}
+
+impl TreeIndex {
+    /// The tree of `r`'s packet, or [`NONE`] without destinations.
+    fn tree(&mut self, src: &TreeSrc, r: Recipe) -> Result<u32, EmuError> {
+        use std::hash::{Hash, Hasher};
+        let mut positions = Vec::new();
+        let from = src.route(r, &mut positions);
+        if positions.is_empty() {
+            return Ok(NONE);
+        }
+        // The mesh check of `lifchip_chip::xy_route`.
+        xy_route(src.target, from, &[])?;
+        if let Some(&(x, y)) = positions.iter().find(|&&p| !src.target.mesh.contains(p)) {
+            xy_route(src.target, (x, y), &[])?;
+        }
+        let mut h = rustc_hash::FxHasher::default();
+        (from, &positions).hash(&mut h);
+        let list = self.by_hash.entry(h.finish()).or_default();
+        let mut other = Vec::new();
+        for &t in list.iter() {
+            if src.route(self.recipes[t as usize], &mut other) == from && other == positions {
+                return Ok(t);
+            }
+        }
+        let t = self.recipes.len() as u32;
+        list.push(t);
+        self.recipes.push(r);
+        let (hops, hops_y) = xy_hops(from, &positions);
+        self.hops.push(hops);
+        self.hops_y.push(hops_y);
+        Ok(t)
+    }
+}
+
 /// A multicast tree's source router and sorted destination routers.
+#[cfg(test)]
 type TreeKey = ((u32, u32), Vec<(u32, u32)>);
 
 /// Builds multicast trees from [`xy_route`]'s links; identical trees are shared.
@@ -820,7 +1001,9 @@ pub(crate) struct TreeBuilder {
     touched: Vec<usize>,
     routers: usize,
     topology: Topology,
+    #[cfg(test)]
     cache: HashMap<TreeKey, u32>,
+    #[cfg(test)]
     target: Target,
 }
 
@@ -834,7 +1017,9 @@ impl TreeBuilder {
             touched: Vec::new(),
             routers: 0,
             topology: Topology::default(),
+            #[cfg(test)]
             cache: HashMap::default(),
+            #[cfg(test)]
             target: t.clone(),
         }
     }
@@ -860,27 +1045,8 @@ impl TreeBuilder {
         id
     }
 
-    /// The tree from the router of the core at `src` to the routers of the cores `dests`
-    /// (repeats allowed), or [`NONE`] if empty.
-    fn tree(
-        &mut self,
-        config: &ChipConfig,
-        src: (u32, u32),
-        dests: &[u32],
-    ) -> Result<u32, EmuError> {
-        let positions: Vec<(u32, u32)> = dests
-            .iter()
-            .filter_map(|&c| {
-                config
-                    .cores
-                    .get(c as usize)
-                    .map(|c| self.target.router_of((c.x, c.y)))
-            })
-            .collect();
-        self.tree_to(self.target.router_of(src), positions)
-    }
-
     /// The tree from router `src` to the routers `positions`, or [`NONE`] if empty.
+    #[cfg(test)]
     pub(crate) fn tree_to(
         &mut self,
         src: (u32, u32),
@@ -896,7 +1062,16 @@ impl TreeBuilder {
             return Ok(tree);
         }
         let (src, positions) = key;
-        let links = xy_route(&self.target, src, &positions)?;
+        xy_route(&self.target, src, &positions)?;
+        let tree = self.add(src, &positions);
+        self.cache.insert((src, positions), tree);
+        Ok(tree)
+    }
+
+    /// Adds the tree from router `src` to the routers `positions` (sorted, distinct, not
+    /// empty, on the mesh) without looking for an identical one.
+    pub(crate) fn add(&mut self, src: (u32, u32), positions: &[(u32, u32)]) -> u32 {
+        let links = lifchip_target::xy_route(src, positions.iter().copied());
         let root = self.node_at(src);
         let mut hops_y = 0u32;
         for l in &links {
@@ -914,7 +1089,7 @@ impl TreeBuilder {
             hops_y += u32::from(dir >= 2);
             self.topology.nodes[from as usize].child[dir] = to;
         }
-        for &pos in &positions {
+        for &pos in positions {
             let id = self.node_at(pos);
             self.topology.nodes[id as usize].eject = true;
         }
@@ -925,12 +1100,44 @@ impl TreeBuilder {
         self.topology.roots.push(root);
         self.topology.hops.push(links.len() as u32);
         self.topology.hops_y.push(hops_y);
-        self.cache.insert((src, positions), tree);
-        Ok(tree)
+        tree
     }
 
     pub(crate) fn finish(mut self) -> Topology {
         self.topology.routers = self.routers;
         self.topology
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `xy_hops` counts the links and y links of the tree `xy_route` builds.
+    #[test]
+    fn xy_hops_counts_the_links_of_xy_route() {
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut rand = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..2000 {
+            let (w, h) = (1 + rand(9), 1 + rand(9));
+            let src = (rand(w) as u32, rand(h) as u32);
+            let mut positions: Vec<(u32, u32)> = (0..1 + rand(12))
+                .map(|_| (rand(w) as u32, rand(h) as u32))
+                .collect();
+            positions.sort_unstable();
+            positions.dedup();
+            let links = lifchip_target::xy_route(src, positions.iter().copied());
+            let y = links.iter().filter(|l| l.from.0 == l.to.0).count() as u32;
+            assert_eq!(
+                xy_hops(src, &positions),
+                (links.len() as u32, y),
+                "{src:?} {positions:?}"
+            );
+        }
     }
 }

@@ -19,7 +19,7 @@
 //! compartment update multiplies the accumulator by `scale` before using it. Sums are wrapping
 //! 64-bit, so the result is bit-identical to adding the true weights in any order.
 
-use lifchip_chip::ChipConfig;
+use lifchip_chip::{FlatChip, FlatCore};
 
 use crate::program::NONE;
 
@@ -415,16 +415,17 @@ struct CoreSlots {
 /// `extra`: `(group, compartment)` slots the core needs without a synapse for them (the
 /// group a split neuron's partial sums join).
 fn core_slots(
-    core: &lifchip_chip::CoreConfig,
+    core: &FlatCore,
     extra: &[(u16, u32)],
     seen: &mut [u32],
     stamp: &mut u32,
 ) -> CoreSlots {
-    let mut order: Vec<usize> = (0..core.axons.len()).collect();
-    order.sort_by_key(|&a| core.axons[a].group);
+    let axons: Vec<lifchip_chip::AxonRef> = core.axons().collect();
+    let mut order: Vec<usize> = (0..axons.len()).collect();
+    order.sort_by_key(|&a| axons[a].group);
     let mut group_ids: Vec<u16> = order
         .iter()
-        .map(|&a| core.axons[a].group)
+        .map(|&a| axons[a].group)
         .chain(extra.iter().map(|e| e.0))
         .collect();
     group_ids.dedup();
@@ -440,8 +441,8 @@ fn core_slots(
             *stamp = 1;
         }
         let mut comps = Vec::new();
-        while i < order.len() && core.axons[order[i]].group == g {
-            for s in &core.axons[order[i]].synapses {
+        while i < order.len() && axons[order[i]].group == g {
+            for s in axons[order[i]].synapses {
                 let k = s.compartment as usize;
                 if seen[k] != *stamp {
                     seen[k] = *stamp;
@@ -471,25 +472,25 @@ fn core_slots(
 /// (`comp_base[c]`: first global compartment of core `c`). Errors name a count that does not
 /// fit in 32 bits.
 pub(crate) fn sum_layout(
-    config: &ChipConfig,
+    config: &FlatChip,
     comp_base: &[usize],
     layout: &LayoutOverride,
 ) -> Result<SumLayout, &'static str> {
     let max_comp = config
-        .cores
+        .cores()
         .iter()
-        .map(|c| c.compartments.len())
+        .map(|c| c.compartments().len())
         .max()
         .unwrap_or(0);
     let mut seen = vec![0u32; max_comp];
     let mut stamp = 0u32;
-    let mut per_core = Vec::with_capacity(config.cores.len());
-    let mut core_base = Vec::with_capacity(config.cores.len() + 1);
+    let mut per_core = Vec::with_capacity(config.cores().len());
+    let mut core_base = Vec::with_capacity(config.cores().len() + 1);
     let mut total = 0u64;
     // The slots split neurons' partial sums join, which may have no synapse of their own.
-    let mut extra: Vec<Vec<(u16, u32)>> = vec![Vec::new(); config.cores.len()];
-    for core in &config.cores {
-        for comp in &core.compartments {
+    let mut extra: Vec<Vec<(u16, u32)>> = vec![Vec::new(); config.cores().len()];
+    for core in config.cores() {
+        for comp in core.compartments() {
             if let Some(root) = comp.partial_of
                 && let Some(e) = extra.get_mut(root.core as usize)
             {
@@ -497,7 +498,7 @@ pub(crate) fn sum_layout(
             }
         }
     }
-    for (core, extra) in config.cores.iter().zip(&extra) {
+    for (core, extra) in config.cores().iter().zip(&extra) {
         let cs = core_slots(core, extra, &mut seen, &mut stamp);
         core_base.push(total as u32);
         total += u64::from(cs.slots);
@@ -527,10 +528,10 @@ pub(crate) fn sum_layout(
     comp_start.push(acc);
     let mut fill: Vec<u32> = comp_start[..nc].to_vec();
     let mut comp_slots = vec![(0u32, 0i32); acc as usize];
-    for (c, (cs, core)) in per_core.iter().zip(&config.cores).enumerate() {
+    for (c, (cs, core)) in per_core.iter().zip(config.cores()).enumerate() {
         for (g, first, comps) in &cs.groups {
             let e = core
-                .group_exponents
+                .group_exponents()
                 .get(usize::from(*g))
                 .copied()
                 .unwrap_or(0);
@@ -544,8 +545,8 @@ pub(crate) fn sum_layout(
 
     // The narrowest types: weights divided by the largest power of two dividing them all.
     let mut ored = 0u32;
-    for core in &config.cores {
-        for a in &core.axons {
+    for core in config.cores() {
+        for a in core.axons() {
             ored = a
                 .synapses
                 .iter()
@@ -554,8 +555,8 @@ pub(crate) fn sum_layout(
     }
     let scale = 1i64 << ored.trailing_zeros().min(31);
     let mut max_abs = 0i64;
-    for core in &config.cores {
-        for a in &core.axons {
+    for core in config.cores() {
+        for a in core.axons() {
             max_abs = a
                 .synapses
                 .iter()
@@ -582,10 +583,10 @@ pub(crate) fn sum_layout(
     let log2 = scale.trailing_zeros() as i32;
     let mut blocks = Vec::new();
     let mut slot_comp = vec![0u32; total as usize];
-    for (c, (cs, core)) in per_core.iter().zip(&config.cores).enumerate() {
+    for (c, (cs, core)) in per_core.iter().zip(config.cores()).enumerate() {
         for (g, first, comps) in &cs.groups {
             let e = core
-                .group_exponents
+                .group_exponents()
                 .get(usize::from(*g))
                 .copied()
                 .unwrap_or(0);
@@ -622,7 +623,7 @@ pub(crate) fn sum_layout(
 
 /// Builds every core's rows into a [`Typed`] store.
 fn rows_typed<I: Index, W: Weight>(
-    config: &ChipConfig,
+    config: &FlatChip,
     per_core: &[CoreSlots],
     scale: i64,
     layout: &LayoutOverride,
@@ -636,15 +637,15 @@ fn rows_typed<I: Index, W: Weight>(
         fan_slot: Vec::new(),
         fan_w: Vec::new(),
     };
-    let axons: usize = config.cores.iter().map(|c| c.axons.len()).sum();
+    let axons: usize = config.cores().iter().map(|c| c.n_axons()).sum();
     let mut rows = Vec::with_capacity(axons);
     // Local slot of (group index, compartment): a table when small, else a binary search.
     let mut table: Vec<u32> = Vec::new();
     let mut gindex = vec![NONE; 1 << 16];
     let mut slots: Vec<u32> = Vec::new();
     let mut cells: Vec<i64> = Vec::new();
-    for (c, (core, cs)) in config.cores.iter().zip(per_core).enumerate() {
-        let n = core.compartments.len();
+    for (c, (core, cs)) in config.cores().iter().zip(per_core).enumerate() {
+        let n = core.compartments().len();
         for (j, (g, ..)) in cs.groups.iter().enumerate() {
             gindex[usize::from(*g)] = j as u32;
         }
@@ -666,7 +667,7 @@ fn rows_typed<I: Index, W: Weight>(
                 first + comps.binary_search(&k).unwrap_or(0) as u32
             }
         };
-        for axon in &core.axons {
+        for axon in core.axons() {
             let len = axon.synapses.len();
             let j = gindex[usize::from(axon.group)] as usize;
             slots.clear();

@@ -165,15 +165,20 @@ fn run(args: &Args) -> Result<(), String> {
     // Load.
     memory::reset_peak();
     let rss0 = memory::rss();
+    let cpu0 = memory::cpu_ns();
     let started = Instant::now();
-    let config = lifchip_chip::read_chipdir(&chipdir).map_err(|e| e.to_string())?;
+    let config = lifchip_chip::read_chipdir_flat(&chipdir).map_err(|e| e.to_string())?;
     let read_s = secs(started.elapsed());
-    let emu = Emulator::new(&config).map_err(|e| e.to_string())?;
+    let emu = Emulator::from_flat(&config).map_err(|e| e.to_string())?;
     drop(config);
     let load_s = secs(started.elapsed());
+    let load_cpu = match (cpu0, memory::cpu_ns()) {
+        (Some(a), Some(b)) => format!("{:.3} s", b.saturating_sub(a) as f64 * 1e-9),
+        _ => "n/a".to_string(),
+    };
     let size = dir_size(&chipdir);
     println!(
-        "load: {load_s:.3} s (read {read_s:.3} s); CHIPDIR {}; resident +{} after load, peak {} (process)",
+        "load: {load_s:.3} s (read {read_s:.3} s; CPU {load_cpu}); CHIPDIR {}; resident +{} after load, peak {} (process)",
         mib(size),
         mib(memory::rss().zip(rss0).map(|(a, b)| a.saturating_sub(b))),
         mib(memory::peak_rss()),

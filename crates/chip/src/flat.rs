@@ -1,0 +1,347 @@
+//! [`FlatChip`]: a chip configuration with each core's synapse rows in two flat tables, the
+//! form [`crate::read_chipdir_flat`] reads a CHIPDIR into (a big sparse chip has one axon row
+//! per synapse: a `Vec` per row costs ~8× the CHIPDIR in memory, the tables ~1×).
+
+use lifchip_target::Target;
+
+use crate::{Axon, ChipConfig, Compartment, CoreConfig, Destination, PopulationInfo, Synapse};
+
+/// One input axon of a [`FlatCore`], as a view: its group, synaptic current and synapse row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AxonRef<'a> {
+    /// See [`Axon::group`].
+    pub group: u16,
+    /// See [`Axon::current`].
+    pub current: u8,
+    pub synapses: &'a [Synapse],
+}
+
+impl AxonRef<'_> {
+    /// The compartments this row reaches, first to last inclusive (0 for an empty row).
+    pub fn span(&self) -> u64 {
+        let lo = self.synapses.iter().map(|s| s.compartment).min();
+        let hi = self.synapses.iter().map(|s| s.compartment).max();
+        match (lo, hi) {
+            (Some(lo), Some(hi)) => u64::from(hi - lo) + 1,
+            _ => 0,
+        }
+    }
+}
+
+/// An axon's entry: group, current and the end of its row in [`FlatCore`]'s synapse table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct AxonEntry {
+    group: u16,
+    current: u8,
+    end: u32,
+}
+
+/// One core of a [`FlatChip`]: [`CoreConfig`] with the axons' rows back to back in one table
+/// (read-only, like the whole [`FlatChip`]).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct FlatCore {
+    pub(crate) id: u32,
+    pub(crate) x: u32,
+    pub(crate) y: u32,
+    pub(crate) group_exponents: Vec<i32>,
+    pub(crate) compartments: Vec<Compartment>,
+    axons: Vec<AxonEntry>,
+    synapses: Vec<Synapse>,
+}
+
+impl FlatCore {
+    /// See [`CoreConfig::id`].
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// See [`CoreConfig::x`].
+    pub fn x(&self) -> u32 {
+        self.x
+    }
+
+    /// See [`CoreConfig::y`].
+    pub fn y(&self) -> u32 {
+        self.y
+    }
+
+    /// Weight exponent of each accumulator group.
+    pub fn group_exponents(&self) -> &[i32] {
+        &self.group_exponents
+    }
+
+    /// The compartment table.
+    pub fn compartments(&self) -> &[Compartment] {
+        &self.compartments
+    }
+
+    /// A core without axons.
+    pub(crate) fn new(
+        id: u32,
+        (x, y): (u32, u32),
+        group_exponents: Vec<i32>,
+        compartments: Vec<Compartment>,
+    ) -> FlatCore {
+        FlatCore {
+            id,
+            x,
+            y,
+            group_exponents,
+            compartments,
+            axons: Vec::new(),
+            synapses: Vec::new(),
+        }
+    }
+
+    /// Reserves room for `axons` more axons and `synapses` more synapses.
+    pub(crate) fn reserve(&mut self, axons: usize, synapses: usize) {
+        self.axons.reserve_exact(axons);
+        self.synapses.reserve_exact(synapses);
+    }
+
+    /// Appends an axon whose row is `synapses`. Returns `false`, adding nothing, when the
+    /// core would hold more than `u32::MAX` synapses (the format's per-core limit).
+    pub(crate) fn push_axon(
+        &mut self,
+        group: u16,
+        current: u8,
+        synapses: impl IntoIterator<Item = Synapse>,
+    ) -> bool {
+        let before = self.synapses.len();
+        self.synapses.extend(synapses);
+        match u32::try_from(self.synapses.len()) {
+            Ok(end) => {
+                self.axons.push(AxonEntry {
+                    group,
+                    current,
+                    end,
+                });
+                true
+            }
+            Err(_) => {
+                self.synapses.truncate(before);
+                false
+            }
+        }
+    }
+
+    /// Input axons.
+    pub fn n_axons(&self) -> usize {
+        self.axons.len()
+    }
+
+    /// Synapses of all axons.
+    pub fn n_synapses(&self) -> usize {
+        self.synapses.len()
+    }
+
+    /// Axon `a`, or `None` past the last.
+    pub fn axon(&self, a: usize) -> Option<AxonRef<'_>> {
+        let e = self.axons.get(a)?;
+        let start = match a {
+            0 => 0,
+            _ => self.axons[a - 1].end as usize,
+        };
+        Some(AxonRef {
+            group: e.group,
+            current: e.current,
+            synapses: self.synapses.get(start..e.end as usize).unwrap_or(&[]),
+        })
+    }
+
+    /// The axons in order.
+    pub fn axons(&self) -> Axons<'_> {
+        Axons {
+            entries: &self.axons,
+            synapses: &self.synapses,
+            start: 0,
+        }
+    }
+}
+
+/// The axons of a [`FlatCore`], in order ([`FlatCore::axons`]).
+#[derive(Clone, Debug)]
+pub struct Axons<'a> {
+    entries: &'a [AxonEntry],
+    synapses: &'a [Synapse],
+    start: usize,
+}
+
+impl<'a> Iterator for Axons<'a> {
+    type Item = AxonRef<'a>;
+
+    fn next(&mut self) -> Option<AxonRef<'a>> {
+        let (e, rest) = self.entries.split_first()?;
+        self.entries = rest;
+        let end = e.end as usize;
+        let synapses = self.synapses.get(self.start..end).unwrap_or(&[]);
+        self.start = end;
+        Some(AxonRef {
+            group: e.group,
+            current: e.current,
+            synapses,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.entries.len(), Some(self.entries.len()))
+    }
+}
+
+impl ExactSizeIterator for Axons<'_> {}
+
+/// A chip configuration with flat synapse tables: the content of a [`ChipConfig`] (see there
+/// for the fields), in about an eighth of the memory on chips of short rows. Read-only: one
+/// read by [`crate::read_chipdir_flat`] is known valid, and [`FlatChip::validate`] does not
+/// check it again.
+#[derive(Clone, Debug)]
+pub struct FlatChip {
+    pub(crate) target: Target,
+    pub(crate) net_name: String,
+    pub(crate) net_hash: u64,
+    pub(crate) populations: Vec<PopulationInfo>,
+    pub(crate) inputs: Vec<Vec<Destination>>,
+    pub(crate) readout: u32,
+    pub(crate) input_rate: f64,
+    pub(crate) cores: Vec<FlatCore>,
+    /// Passed every check of [`crate::read_chipdir_flat`].
+    pub(crate) validated: bool,
+}
+
+/// Equal content (whether it was read from a CHIPDIR or not).
+impl PartialEq for FlatChip {
+    fn eq(&self, other: &FlatChip) -> bool {
+        self.target == other.target
+            && self.net_name == other.net_name
+            && self.net_hash == other.net_hash
+            && self.populations == other.populations
+            && self.inputs == other.inputs
+            && self.readout == other.readout
+            && self.input_rate == other.input_rate
+            && self.cores == other.cores
+    }
+}
+
+impl FlatChip {
+    /// [`crate::validate`] for a flat configuration: the same rules, the same errors
+    /// (immediately `Ok` for one [`crate::read_chipdir_flat`] read, which checked them all).
+    pub fn validate(&self) -> Result<(), crate::ChipError> {
+        if self.validated {
+            return Ok(());
+        }
+        crate::validate::check(self)
+    }
+
+    /// See [`ChipConfig::target`].
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// See [`ChipConfig::net_name`].
+    pub fn net_name(&self) -> &str {
+        &self.net_name
+    }
+
+    /// See [`ChipConfig::net_hash`].
+    pub fn net_hash(&self) -> u64 {
+        self.net_hash
+    }
+
+    /// See [`ChipConfig::populations`].
+    pub fn populations(&self) -> &[PopulationInfo] {
+        &self.populations
+    }
+
+    /// See [`ChipConfig::inputs`].
+    pub fn inputs(&self) -> &[Vec<Destination>] {
+        &self.inputs
+    }
+
+    /// See [`ChipConfig::readout`].
+    pub fn readout(&self) -> u32 {
+        self.readout
+    }
+
+    /// See [`ChipConfig::input_rate`].
+    pub fn input_rate(&self) -> f64 {
+        self.input_rate
+    }
+
+    /// The cores, in id order.
+    pub fn cores(&self) -> &[FlatCore] {
+        &self.cores
+    }
+
+    /// `config` in flat tables.
+    pub fn from_config(config: &ChipConfig) -> FlatChip {
+        let cores = config
+            .cores
+            .iter()
+            .map(|c| {
+                let mut core = FlatCore::new(
+                    c.id,
+                    (c.x, c.y),
+                    c.group_exponents.clone(),
+                    c.compartments.clone(),
+                );
+                core.reserve(
+                    c.axons.len(),
+                    c.axons.iter().map(|a| a.synapses.len()).sum(),
+                );
+                for a in &c.axons {
+                    // A core past u32::MAX synapses is invalid; `validate` reports it on the
+                    // ChipConfig, and the row is dropped here.
+                    core.push_axon(a.group, a.current, a.synapses.iter().copied());
+                }
+                core
+            })
+            .collect();
+        FlatChip {
+            target: config.target.clone(),
+            net_name: config.net_name.clone(),
+            net_hash: config.net_hash,
+            populations: config.populations.clone(),
+            inputs: config.inputs.clone(),
+            readout: config.readout,
+            input_rate: config.input_rate,
+            cores,
+            validated: false,
+        }
+    }
+
+    /// The same configuration as a [`ChipConfig`].
+    pub fn into_config(self) -> ChipConfig {
+        let cores = self
+            .cores
+            .into_iter()
+            .map(|c| {
+                let axons = c
+                    .axons()
+                    .map(|a| Axon {
+                        group: a.group,
+                        current: a.current,
+                        synapses: a.synapses.to_vec(),
+                    })
+                    .collect();
+                CoreConfig {
+                    id: c.id,
+                    x: c.x,
+                    y: c.y,
+                    group_exponents: c.group_exponents,
+                    compartments: c.compartments,
+                    axons,
+                }
+            })
+            .collect();
+        ChipConfig {
+            target: self.target,
+            net_name: self.net_name,
+            net_hash: self.net_hash,
+            populations: self.populations,
+            inputs: self.inputs,
+            readout: self.readout,
+            input_rate: self.input_rate,
+            cores,
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! One reading of [`ChipConfig`] and [`FlatChip`] for the checks and summaries both forms share.
+
+use std::hash::{Hash, Hasher};
+
+use lifchip_target::Target;
+use rustc_hash::FxHashMap;
+
+use crate::{
+    AxonRef, ChipConfig, Compartment, CoreConfig, Destination, FlatChip, FlatCore, PopulationInfo,
+};
+
+/// A chip configuration, in either form.
+pub(crate) trait ChipView {
+    type Core: CoreView;
+    fn target(&self) -> &Target;
+    fn net_name(&self) -> &str;
+    fn net_hash(&self) -> u64;
+    fn populations(&self) -> &[PopulationInfo];
+    fn inputs(&self) -> &[Vec<Destination>];
+    fn readout(&self) -> u32;
+    fn input_rate(&self) -> f64;
+    fn cores(&self) -> &[Self::Core];
+}
+
+/// One core, in either form.
+pub(crate) trait CoreView {
+    fn id(&self) -> u32;
+    fn x(&self) -> u32;
+    fn y(&self) -> u32;
+    fn group_exponents(&self) -> &[i32];
+    fn compartments(&self) -> &[Compartment];
+    fn n_axons(&self) -> usize;
+    fn axon(&self, a: usize) -> Option<AxonRef<'_>>;
+    fn axons(&self) -> impl Iterator<Item = AxonRef<'_>> + Clone;
+}
+
+macro_rules! chip_view {
+    ($t:ty, $core:ty) => {
+        impl ChipView for $t {
+            type Core = $core;
+            fn target(&self) -> &Target {
+                &self.target
+            }
+            fn net_name(&self) -> &str {
+                &self.net_name
+            }
+            fn net_hash(&self) -> u64 {
+                self.net_hash
+            }
+            fn populations(&self) -> &[PopulationInfo] {
+                &self.populations
+            }
+            fn inputs(&self) -> &[Vec<Destination>] {
+                &self.inputs
+            }
+            fn readout(&self) -> u32 {
+                self.readout
+            }
+            fn input_rate(&self) -> f64 {
+                self.input_rate
+            }
+            fn cores(&self) -> &[$core] {
+                &self.cores
+            }
+        }
+    };
+}
+chip_view!(ChipConfig, CoreConfig);
+chip_view!(FlatChip, FlatCore);
+
+fn axon_ref(a: &crate::Axon) -> AxonRef<'_> {
+    AxonRef {
+        group: a.group,
+        current: a.current,
+        synapses: &a.synapses,
+    }
+}
+
+impl CoreView for CoreConfig {
+    fn id(&self) -> u32 {
+        self.id
+    }
+    fn x(&self) -> u32 {
+        self.x
+    }
+    fn y(&self) -> u32 {
+        self.y
+    }
+    fn group_exponents(&self) -> &[i32] {
+        &self.group_exponents
+    }
+    fn compartments(&self) -> &[Compartment] {
+        &self.compartments
+    }
+    fn n_axons(&self) -> usize {
+        self.axons.len()
+    }
+    fn axon(&self, a: usize) -> Option<AxonRef<'_>> {
+        self.axons.get(a).map(axon_ref)
+    }
+    fn axons(&self) -> impl Iterator<Item = AxonRef<'_>> + Clone {
+        self.axons.iter().map(axon_ref)
+    }
+}
+
+impl CoreView for FlatCore {
+    fn id(&self) -> u32 {
+        self.id
+    }
+    fn x(&self) -> u32 {
+        self.x
+    }
+    fn y(&self) -> u32 {
+        self.y
+    }
+    fn group_exponents(&self) -> &[i32] {
+        &self.group_exponents
+    }
+    fn compartments(&self) -> &[Compartment] {
+        &self.compartments
+    }
+    fn n_axons(&self) -> usize {
+        FlatCore::n_axons(self)
+    }
+    fn axon(&self, a: usize) -> Option<AxonRef<'_>> {
+        FlatCore::axon(self, a)
+    }
+    fn axons(&self) -> impl Iterator<Item = AxonRef<'_>> + Clone {
+        FlatCore::axons(self)
+    }
+}
+
+/// Whether a row's synapses are in `(compartment, weight)` order.
+fn row_sorted(a: &AxonRef) -> bool {
+    a.synapses
+        .windows(2)
+        .all(|w| (w[0].compartment, w[0].weight) <= (w[1].compartment, w[1].weight))
+}
+
+/// A row's `(compartment - first, weight)` list, sorted.
+fn relative(a: &AxonRef) -> Vec<(u32, i32)> {
+    let first = a.synapses.iter().map(|s| s.compartment).min().unwrap_or(0);
+    let mut row: Vec<(u32, i32)> = a
+        .synapses
+        .iter()
+        .map(|s| (s.compartment - first, s.weight))
+        .collect();
+    if !row.is_sorted() {
+        row.sort_unstable();
+    }
+    row
+}
+
+/// See [`CoreConfig::synapse_bits`].
+pub(crate) fn synapse_bits<K: CoreView>(core: &K, target: &Target) -> u64 {
+    // Rows charged so far, by a hash of their (group, relative content); equal hashes are
+    // compared in full, so a collision never merges different rows.
+    let mut stored: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
+    let mut rows = 0u64;
+    for (k, axon) in core.axons().enumerate() {
+        if target.core.shared_kernels {
+            // The hash of `(group, relative(axon))`, without building the row when the
+            // synapses are already in its order (the common case).
+            let sorted = row_sorted(&axon);
+            let mut h = rustc_hash::FxHasher::default();
+            if sorted {
+                let first = axon.synapses.first().map_or(0, |s| s.compartment);
+                axon.group.hash(&mut h);
+                axon.synapses.len().hash(&mut h);
+                for s in axon.synapses {
+                    (s.compartment - first, s.weight).hash(&mut h);
+                }
+            } else {
+                let row = relative(&axon);
+                axon.group.hash(&mut h);
+                row.len().hash(&mut h);
+                for x in &row {
+                    x.hash(&mut h);
+                }
+            }
+            let charged = stored.entry(h.finish()).or_default();
+            let same = |other: &AxonRef| {
+                if other.group != axon.group || other.synapses.len() != axon.synapses.len() {
+                    return false;
+                }
+                if sorted && row_sorted(other) {
+                    // Both in order: compare the relative contents in place.
+                    let fa = axon.synapses.first().map_or(0, |s| s.compartment);
+                    let fb = other.synapses.first().map_or(0, |s| s.compartment);
+                    axon.synapses.iter().zip(other.synapses).all(|(x, y)| {
+                        x.compartment - fa == y.compartment - fb && x.weight == y.weight
+                    })
+                } else {
+                    relative(other) == relative(&axon)
+                }
+            };
+            if charged
+                .iter()
+                .any(|&j| core.axon(j).is_some_and(|o| same(&o)))
+            {
+                continue;
+            }
+            charged.push(k);
+        }
+        rows = rows.saturating_add(target.row_bits(axon.synapses.len() as u64, axon.span()));
+    }
+    rows.saturating_add(target.axon_entries_bits(core.n_axons() as u64))
+}
