@@ -21,7 +21,7 @@ use lifchip_backend_xylo::{XyloOptions, XyloSpec, input_raster_npy, to_xylo, wri
 use lifchip_chip::ChipConfig;
 use lifchip_compiler::{QuantizeOptions, compile};
 use lifchip_emulator::{Emulator, Mode, ProbeSet, Probes, RunOptions, SampleResult};
-use lifchip_net::{ChipLif, LinearOp, Net, Neuron, Population, Projection, Tensor};
+use lifchip_net::{ChipLif, LinearOp, Net, Neuron, PerNeuron, Population, Projection, Tensor};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
@@ -87,15 +87,15 @@ const SHAPES: [Shape; 6] = [
 
 fn chip_lif(n: usize, threshold: i64) -> Neuron {
     Neuron::ChipLif(ChipLif {
-        current_decay: 1,
-        current_decay_2: 1,
-        voltage_decay: 1,
-        threshold,
+        current_decay: PerNeuron::All(1),
+        current_decay_2: PerNeuron::All(1),
+        voltage_decay: PerNeuron::All(1),
+        threshold: PerNeuron::All(threshold),
         bias: Tensor::new(vec![n], vec![0.0; n]),
         bias_exp: Tensor::scalar(0.0),
         initial_u: Tensor::scalar(0.0),
         initial_v: Tensor::scalar(0.0),
-        refractory: 0,
+        refractory: PerNeuron::All(0),
     })
 }
 

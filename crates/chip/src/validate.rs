@@ -553,7 +553,7 @@ fn check_core<C: ChipView>(
             // Readout neurons counted apart (Xylo's) have one synaptic current.
             if axon.current > 1
                 && target.core.readout_neurons > 0
-                && core.compartments[syn.compartment as usize].population == config.readout
+                && core.compartments()[syn.compartment as usize].population == config.readout()
             {
                 return Err(ChipError::invalid(
                     c,
