@@ -286,14 +286,14 @@ pub(crate) fn lif_step(
 }
 
 /// LIF parameters of one simulated population.
-struct SpikingNode {
-    gain: f32,
-    tau_rc: f32,
-    tau_ref: f32,
-    amplitude: f32,
-    full_decay: f32,
+pub(crate) struct SpikingNode {
+    pub(crate) gain: f32,
+    pub(crate) tau_rc: f32,
+    pub(crate) tau_ref: f32,
+    pub(crate) amplitude: f32,
+    pub(crate) full_decay: f32,
     /// The incoming projections from other populations, prepared for spike input.
-    chains: Vec<(usize, SpikeChain)>,
+    pub(crate) chains: Vec<(usize, SpikeChain)>,
 }
 
 /// One op of a projection applied to (mostly zero) spike input: dense and conv ops visit only
@@ -311,7 +311,7 @@ enum SpikeOp {
     Other(Kernel),
 }
 
-struct SpikeChain {
+pub(crate) struct SpikeChain {
     ops: Vec<SpikeOp>,
 }
 
@@ -457,16 +457,17 @@ impl Filter {
     }
 }
 
-struct ChunkResult {
-    predictions: Vec<usize>,
-    spikes: Vec<f64>,
-    silent: usize,
+#[derive(Debug, PartialEq)]
+pub(crate) struct ChunkResult {
+    pub(crate) predictions: Vec<usize>,
+    pub(crate) spikes: Vec<f64>,
+    pub(crate) silent: usize,
 }
 
 /// Advances one population by one step. The common case (not refractory, no spike) is a
 /// branch-free loop; neurons ending a refractory period or crossing threshold take the exact
 /// scalar path of [`lif_step`].
-fn lif_population(
+pub(crate) fn lif_population(
     p: &SpikingNode,
     dt: f32,
     current: &[f32],
@@ -512,17 +513,10 @@ fn lif_population(
     fired
 }
 
-fn simulate_chunk(
-    graph: &Graph,
-    nodes: &[SpikingNode],
-    x: &Array2<f32>,
-    cfg: &SpikingConfig,
-    steps: usize,
-    window: usize,
-) -> ChunkResult {
+/// Constant part of each population's input for a batch of images `x`: bias plus the
+/// projections from the image.
+fn constant_inputs(graph: &Graph, x: &Array2<f32>) -> Vec<Array2<f32>> {
     let batch = x.nrows();
-    let dt = cfg.dt;
-    // Constant part of each population's input: bias plus the projections from the image.
     let mut base: Vec<Array2<f32>> = Vec::with_capacity(graph.nodes.len());
     for node in &graph.nodes {
         let mut b = Array2::<f32>::zeros((batch, node.size));
@@ -536,6 +530,22 @@ fn simulate_chunk(
         }
         base.push(b);
     }
+    base
+}
+
+/// The reference engine: all images of the chunk advance together step by step, every
+/// population as dense `[batch, size]` arrays. Kept for the projections the fast engine
+/// ([`crate::spikes`]) does not handle and as the definition the fast engine is tested against.
+fn simulate_chunk(
+    graph: &Graph,
+    nodes: &[SpikingNode],
+    base: &[Array2<f32>],
+    cfg: &SpikingConfig,
+    steps: usize,
+    window: usize,
+) -> ChunkResult {
+    let batch = base.first().map_or(0, |b| b.nrows());
+    let dt = cfg.dt;
     let shape = |k: usize| (batch, graph.nodes[k].size);
     let zeros =
         || -> Vec<Array2<f32>> { (0..nodes.len()).map(|k| Array2::zeros(shape(k))).collect() };
@@ -621,6 +631,24 @@ pub(crate) fn eval_spiking_graph(
     data: &Dataset,
     config: &SpikingConfig,
 ) -> Result<Evaluation, TrainError> {
+    eval_spiking_with(graph, data, config, Engine::Fast)
+}
+
+/// Which simulation runs a spiking evaluation; both give bit-identical results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Engine {
+    /// [`crate::spikes`] when it handles every projection of the net, else the reference.
+    Fast,
+    /// The step-by-step reference ([`simulate_chunk`]).
+    Reference,
+}
+
+pub(crate) fn eval_spiking_with(
+    graph: &Graph,
+    data: &Dataset,
+    config: &SpikingConfig,
+    engine: Engine,
+) -> Result<Evaluation, TrainError> {
     let start = Instant::now();
     let (steps, window) = config.validate()?;
     check_data(graph, data)?;
@@ -651,10 +679,22 @@ pub(crate) fn eval_spiking_graph(
                 .collect(),
         });
     }
+    let plan = match engine {
+        Engine::Fast => crate::spikes::Plan::new(graph, &nodes, config.dt),
+        Engine::Reference => None,
+    };
     let all: Vec<usize> = (0..data.n).collect();
     let results: Vec<ChunkResult> = all
         .par_chunks(config.batch)
-        .map(|chunk| simulate_chunk(graph, &nodes, &pixels(data, chunk), config, steps, window))
+        .map(|chunk| {
+            let base = constant_inputs(graph, &pixels(data, chunk));
+            match &plan {
+                Some(plan) => crate::spikes::simulate_chunk_fast(
+                    plan, graph, &nodes, &base, config, steps, window,
+                ),
+                None => simulate_chunk(graph, &nodes, &base, config, steps, window),
+            }
+        })
         .collect();
     let mut predictions = Vec::with_capacity(data.n);
     let mut spikes = vec![0f64; nodes.len()];
@@ -776,6 +816,220 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A small net with every projection kind of the fast engine: an image-driven conv,
+    /// pooled spikes into a conv (40 channels: one register block and a remainder), pooled
+    /// spikes into a tiled dense layer that also has an image-driven input, and an output fed
+    /// by two projections.
+    fn test_graph() -> Graph {
+        use crate::act::LifParams;
+        use crate::graph::{Edge, Node};
+        use crate::kernels::PoolGeom;
+        use crate::kernels::tests::array;
+        let lif = |gain| {
+            Activation::SoftLif(LifParams {
+                amplitude: 0.063,
+                tau_rc: 0.02,
+                tau_ref: 0.002,
+                gamma: 0.02,
+                gain,
+            })
+        };
+        let g1 = ConvGeom::new([1, 12, 12], 4, [3, 3], [1, 1], [0, 0]).unwrap();
+        let p1 = PoolGeom::new([4, 10, 10], [2, 2], [2, 2]).unwrap();
+        let g2 = ConvGeom::new([4, 5, 5], 40, [3, 3], [1, 1], [1, 0]).unwrap();
+        let n2 = 40 * g2.positions();
+        let p2 = PoolGeom::new([40, g2.oh, g2.ow], [2, 2], [1, 1]).unwrap();
+        let scaled = |rows, cols, seed, k: f32| array(rows, cols, seed) * k;
+        let node = |name: &str, size, gain, seed, edges| Node {
+            name: name.into(),
+            size,
+            act: lif(gain),
+            bias: crate::kernels::tests::values(size, seed)
+                .iter()
+                .map(|b| b * 0.5)
+                .collect(),
+            edges,
+        };
+        Graph {
+            input_size: 144,
+            nodes: vec![
+                node(
+                    "c1",
+                    400,
+                    2.0,
+                    11,
+                    vec![Edge {
+                        source: Source::Input,
+                        kernels: vec![Kernel::Conv {
+                            w: scaled(4, 9, 1, 1.0),
+                            g: g1,
+                        }],
+                    }],
+                ),
+                node(
+                    "c2",
+                    n2,
+                    1.5,
+                    12,
+                    vec![Edge {
+                        source: Source::Node(0),
+                        kernels: vec![
+                            Kernel::Pool(p1),
+                            Kernel::Conv {
+                                w: scaled(40, 36, 2, 0.4),
+                                g: g2,
+                            },
+                        ],
+                    }],
+                ),
+                node(
+                    "fc",
+                    70,
+                    1.5,
+                    13,
+                    vec![
+                        Edge {
+                            source: Source::Node(1),
+                            kernels: vec![
+                                Kernel::Pool(p2),
+                                Kernel::Flatten,
+                                Kernel::Dense {
+                                    w: scaled(70, p2.out_size(), 3, 0.2),
+                                },
+                            ],
+                        },
+                        Edge {
+                            source: Source::Input,
+                            kernels: vec![Kernel::Dense {
+                                w: scaled(70, 144, 4, 0.1),
+                            }],
+                        },
+                    ],
+                ),
+                node(
+                    "out",
+                    5,
+                    1.0,
+                    14,
+                    vec![
+                        Edge {
+                            source: Source::Node(2),
+                            kernels: vec![Kernel::Dense {
+                                w: scaled(5, 70, 5, 0.5),
+                            }],
+                        },
+                        Edge {
+                            source: Source::Node(0),
+                            kernels: vec![
+                                Kernel::Pool(p1),
+                                Kernel::Flatten,
+                                Kernel::Dense {
+                                    w: scaled(5, 100, 6, 0.3),
+                                },
+                            ],
+                        },
+                    ],
+                ),
+            ],
+            output: 3,
+        }
+    }
+
+    fn test_data(n: usize) -> Dataset {
+        let images = crate::kernels::tests::values(n * 144, 7)
+            .iter()
+            .map(|v| if *v > 0.2 { (v * 255.0) as u8 } else { 0 })
+            .collect();
+        Dataset {
+            images,
+            labels: (0..n).map(|k| (k % 5) as u8).collect(),
+            n,
+            rows: 12,
+            cols: 12,
+        }
+    }
+
+    fn run(
+        graph: &Graph,
+        data: &Dataset,
+        cfg: &SpikingConfig,
+        engine: Engine,
+        threads: usize,
+    ) -> Evaluation {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut e = pool
+            .install(|| eval_spiking_with(graph, data, cfg, engine))
+            .unwrap();
+        e.seconds = 0.0;
+        e
+    }
+
+    fn plain_nodes(graph: &Graph) -> Vec<SpikingNode> {
+        graph
+            .nodes
+            .iter()
+            .map(|_| SpikingNode {
+                gain: 1.0,
+                tau_rc: 0.02,
+                tau_ref: 0.002,
+                amplitude: 0.063,
+                full_decay: 0.05,
+                chains: Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fast_engine_is_bit_identical_to_the_reference() {
+        let graph = test_graph();
+        let data = test_data(7);
+        let nodes_ok = crate::spikes::Plan::new(&graph, &plain_nodes(&graph), 0.001).is_some();
+        assert!(nodes_ok, "the fast engine must handle the test net");
+        for (synapse, batch) in [
+            (Synapse::Alpha, 3),
+            (Synapse::Lowpass, 100),
+            (Synapse::None, 2),
+        ] {
+            let cfg = SpikingConfig {
+                synapse,
+                batch,
+                presentation: 0.1,
+                window: 0.05,
+                ..SpikingConfig::default()
+            };
+            let reference = run(&graph, &data, &cfg, Engine::Reference, 1);
+            for p in &reference.populations {
+                assert!(p.mean_rate_hz > 1.0, "{synapse:?}: {p:?}");
+            }
+            for threads in [1, 2] {
+                let fast = run(&graph, &data, &cfg, Engine::Fast, threads);
+                assert_eq!(fast, reference, "{synapse:?}, {threads} threads");
+            }
+        }
+    }
+
+    #[test]
+    fn projections_the_fast_engine_does_not_handle_use_the_reference() {
+        let mut graph = test_graph();
+        graph.nodes[3].edges[0].kernels = vec![Kernel::Sparse {
+            outputs: 5,
+            pre: vec![0, 3, 69],
+            post: vec![1, 4, 0],
+            w: Array2::from_elem((1, 3), 2.0),
+        }];
+        assert!(crate::spikes::Plan::new(&test_graph(), &plain_nodes(&graph), 0.001).is_some());
+        assert!(crate::spikes::Plan::new(&graph, &plain_nodes(&graph), 0.001).is_none());
+        let data = test_data(4);
+        let cfg = SpikingConfig::default();
+        assert_eq!(
+            run(&graph, &data, &cfg, Engine::Fast, 2),
+            run(&graph, &data, &cfg, Engine::Reference, 1)
+        );
     }
 
     #[test]

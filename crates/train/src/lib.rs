@@ -57,6 +57,7 @@ mod model;
 mod optim;
 mod qat;
 mod rates;
+mod spikes;
 mod ticks;
 mod train;
 
