@@ -145,7 +145,7 @@ fn placement_refinement_never_increases_traffic_hops() {
         let target = loihi(5, 64, 1 << 20);
         let q = quantize(&net, &target, &QuantizeOptions::default()).unwrap();
         let p = partition(&q, &target).unwrap();
-        let start = place(&p, &target).unwrap();
+        let start = place(&p, &target, q.readout as u32).unwrap();
         let refined = refine_placement(&q, &p, &start, &target);
         assert!(traffic_hops(&q, &p, &refined) <= traffic_hops(&q, &p, &start));
         assert_eq!(refined[0], start[0], "core 0 stays at the input router");
