@@ -541,7 +541,7 @@ fn run_constant(p: &SpikingNode, base: &Array2<f32>, steps: usize, dt: f32) -> (
     let mut events = Events::new();
     let mut fired = 0u64;
     // With J <= 1 and a decay factor of at most 1/2, v never exceeds J (the argument is in
-    // docs/ARCHITECTURE.md, "Spiking evaluation"): such a neuron never spikes.
+    // docs/ARCHITECTURE.md, the `train` section): such a neuron never spikes.
     let can_skip = p.full_decay <= 0.5;
     let mut distinct: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
     let (mut active, mut which, mut current) = (Vec::new(), Vec::new(), Vec::new());
@@ -651,7 +651,7 @@ fn run_driven(
                     apply(&chain.weights, t_index, idx, val, &mut y, &mut scratch);
                     let scale = chain.scale;
                     for (u, &y) in u.iter_mut().zip(&y) {
-                        *u = *u + scale * y;
+                        *u += scale * y;
                     }
                 }
                 for stage in &mut stages {
