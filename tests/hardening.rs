@@ -123,6 +123,7 @@ fn surprising_flags_are_usage_errors() {
         &["emulate", "--chip", "c.chip", "--split", "tset"][..],
         &["eval", "--net", &net, "--limit", "0"][..],
         &["eval", "--net", &net, "--split", "validation"][..],
+        &["eval", "--net", &net, "--synapse", "bogus"][..],
         &[
             "profile", "--net", &net, "--curve", "relu", "--out", "p.json",
         ][..],
