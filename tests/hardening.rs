@@ -123,6 +123,7 @@ fn surprising_flags_are_usage_errors() {
         &["emulate", "--chip", "c.chip", "--split", "tset"][..],
         &["eval", "--net", &net, "--limit", "0"][..],
         &["eval", "--net", &net, "--split", "validation"][..],
+        &["eval", "--net", &net, "--synapse", "bogus"][..],
         &[
             "profile", "--net", &net, "--curve", "relu", "--out", "p.json",
         ][..],
@@ -312,6 +313,12 @@ fn violations_keep_the_sign_and_name_the_bound_broken() {
         ],
     );
     run.fails(1);
+    // The violations name the net file they come from.
+    assert!(
+        run.stderr.contains(&format!("--net {}: ", path_str(&net))),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains("weight is -120000 (limit -"),
         "{}",
@@ -524,4 +531,61 @@ fn config_errors_give_the_location_once_and_cut_long_values() {
         "{} bytes of stderr",
         run.stderr.len()
     );
+}
+
+/// Issue 15: a wrong value inside a tagged entry is reported at its field, with the file, and
+/// no location pointing at the enclosing list or printed twice.
+#[test]
+fn yaml_type_errors_name_the_field() {
+    let dir = tempdir();
+    let hand = std::fs::read_to_string(root().join("examples/hand-written.yaml")).unwrap();
+    let net = dir.path().join("nan.yaml");
+    assert!(hand.contains("threshold: 100 "));
+    std::fs::write(
+        &net,
+        hand.replacen("threshold: 100 ", "threshold: .nan ", 1),
+    )
+    .unwrap();
+    let run = lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "loihi-like",
+            "--out",
+            "c.chip",
+        ],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr
+            .contains(&format!("{}: populations[", path_str(&net)))
+            && run
+                .stderr
+                .contains("].neuron.threshold: invalid type: floating point `NaN`, expected i64"),
+        "{}",
+        run.stderr
+    );
+    let config = dir.path().join("cfg.yaml");
+    std::fs::write(
+        &config,
+        "epochs: 1\nlayers:\n  - {kind: dense, units: 10}\n  - kind: dense\n    units: -16\n",
+    )
+    .unwrap();
+    let run = lifchip(
+        dir.path(),
+        &["train", "--config", &path_str(&config), "--out", "n.yaml"],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "{}: layers[1].units: invalid value: integer `-16`, expected usize",
+            path_str(&config)
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("line"), "{}", run.stderr);
 }

@@ -39,7 +39,7 @@ pub enum DataError {
         /// What has that size: "the file", or the header's shape.
         what: String,
         /// Its size in bytes.
-        size: u128,
+        size: String,
         /// The limit.
         limit: usize,
     },

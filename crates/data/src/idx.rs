@@ -89,7 +89,7 @@ pub fn read_idx(path: &Path, kind: IdxKind) -> Result<Idx, DataError> {
         return Err(DataError::TooLarge {
             path: path.to_path_buf(),
             what: "the file".into(),
-            size: u128::from(size),
+            size: size.to_string(),
             limit: MAX_IDX_BYTES,
         });
     }
@@ -132,7 +132,7 @@ fn gunzip_idx(path: &Path, raw: &[u8], kind: IdxKind) -> Result<Vec<u8>, DataErr
         return Err(DataError::TooLarge {
             path: path.to_path_buf(),
             what: format!("the data its header {shape} announces"),
-            size: data,
+            size: data.to_string(),
             limit: MAX_IDX_BYTES,
         });
     }

@@ -92,12 +92,14 @@ pub fn from_yaml_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
             path = join(&path, &below);
         }
         // serde_yaml's location is that of its path: keep it only when that is the field's.
-        // (A key's own error is located at the key, its path one below serde_yaml's.)
-        let parent = path.rfind(['.', '[']).map_or("", |at| &path[..at]);
-        let at_key = ["unknown field", "duplicate field"]
+        // A key's own error names the key: its path is the mapping's.
+        if ["unknown field", "duplicate field"]
             .iter()
-            .any(|m| message.starts_with(m));
-        let (line, column) = if located_at == path || (at_key && located_at == parent) {
+            .any(|m| message.starts_with(m))
+        {
+            path.truncate(path.rfind(['.', '[']).unwrap_or(0));
+        }
+        let (line, column) = if located_at == path {
             (line, column)
         } else {
             (0, 0)

@@ -408,7 +408,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("n.yaml: populations[1].neuron.bogus: unknown field `bogus`"),
+            e.starts_with("n.yaml: populations[1].neuron: unknown field `bogus`"),
             "{e}"
         );
     }

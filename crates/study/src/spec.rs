@@ -347,18 +347,13 @@ impl SpecFile {
                 message: e.to_string(),
             }
         })?;
-        let spec: Spec = serde_yaml::from_str(&text).map_err(|e| {
-            let mut message = e.to_string();
-            if let Some(at) = message.rfind(" at line ") {
-                message.truncate(at);
-            }
-            StudyError::Spec {
-                at: Location {
-                    file: path.to_path_buf(),
-                    line_column: e.location().map(|l| (l.line(), l.column())),
-                },
-                message,
-            }
+        // The error names the field, and a long echoed value is cut.
+        let spec: Spec = lifchip_net::de::from_yaml_str(&text).map_err(|e| StudyError::Spec {
+            at: Location {
+                file: path.to_path_buf(),
+                line_column: (e.line > 0).then_some((e.line, e.column)),
+            },
+            message: e.to_string(),
         })?;
         // serde has read the text, so the marked tree builds; without one, places are the file.
         let tree = lifchip_target::tree::build(&text)
@@ -622,6 +617,34 @@ mod tests {
             .root
             .unwrap();
         assert_eq!(locate(&root, &["axes", "core.neurons"]), Some((1, 20)));
+    }
+
+    /// A type error names the field once with its place, and a 2 MB value is not echoed whole.
+    #[test]
+    fn type_errors_name_the_field_and_cut_long_values() {
+        let e = parse("net: a\ntarget: tiny\naxes: {ticks: [5]}\nsamples: x\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("samples: invalid type"), "{e}");
+        assert_eq!(
+            e.matches("line").count() + e.matches(":4:").count(),
+            1,
+            "{e}"
+        );
+        let long = format!(
+            "net: a\ntarget: tiny\naxes: {{ticks: [5]}}\nsamples: \"{}\"\n",
+            "x".repeat(2_000_000)
+        );
+        let e = parse(&long)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("samples: ") && e.len() < 400,
+            "{} bytes",
+            e.len()
+        );
     }
 
     #[test]

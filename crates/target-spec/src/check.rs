@@ -488,8 +488,20 @@ fn unit_hint(f: &Field, text: &str) -> Option<String> {
     }
 }
 
-/// Read a scalar as a value of `kind`, with serde_yaml's rules.
+/// Read a scalar as a value of `kind`, with serde_yaml's rules; a message echoes at most 80
+/// characters of the value (a 600 KB value is not printed whole).
 pub(crate) fn parse_scalar(kind: &Kind, text: &str, plain: bool) -> Result<Val, Bad> {
+    const ECHO: usize = 80;
+    parse_scalar_echoing(kind, text, plain).map_err(|mut b| {
+        if let Some((at, _)) = text.char_indices().nth(ECHO) {
+            let cut = format!("{}… ({} bytes)", &text[..at], text.len());
+            b.message = b.message.replacen(text, &cut, 1);
+        }
+        b
+    })
+}
+
+fn parse_scalar_echoing(kind: &Kind, text: &str, plain: bool) -> Result<Val, Bad> {
     let numeric = matches!(
         kind,
         Kind::Uint { .. } | Kind::Int { .. } | Kind::Float { .. } | Kind::Bool
@@ -680,6 +692,20 @@ fn parse_float(s: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 15: a long bad value is echoed cut, with its length.
+    #[test]
+    fn long_values_are_echoed_cut() {
+        let long = format!("f{}", "x".repeat(600_000));
+        for kind in [Kind::Bool, Kind::Uint { min: 0, max: 9 }, Kind::Name] {
+            let m = parse_scalar(&kind, &long, true).err().unwrap().message;
+            assert!(
+                m.len() < 200 && m.contains("… (600001 bytes)"),
+                "{}",
+                m.len()
+            );
+        }
+    }
 
     #[test]
     fn integers_read_like_serde_yaml() {

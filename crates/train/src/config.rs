@@ -812,7 +812,7 @@ mod tests {
             ),
             (
                 "schedule: {kind: step, every: 2, factor: 0.5, extra: 1}\n",
-                "cfg.yaml: schedule.extra: unknown field `extra`",
+                "cfg.yaml: schedule: unknown field `extra`",
             ),
         ] {
             let e = TrainConfig::parse(&format!("{base}{tail}"), path)

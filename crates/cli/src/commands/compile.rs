@@ -200,10 +200,12 @@ pub fn run(args: CompileArgs) -> CliResult<()> {
         (e @ lifchip_study::error::StudyError::ProfileMismatch { .. }, Some(path)) => {
             crate::util::CliError(format!("--profile {}: {e}", path.display()))
         }
-        // Name the net file: its values are what the violations are about.
-        (e @ lifchip_study::error::StudyError::DoesNotFit { .. }, _) => {
-            crate::util::CliError(format!("{}: {e}", args.net.display()))
-        }
+        // Name the net file the violations come from: the study's error knows only its name.
+        (
+            e @ (lifchip_study::error::StudyError::DoesNotFit { .. }
+            | lifchip_study::error::StudyError::CompilerBug { .. }),
+            _,
+        ) => crate::util::CliError(format!("--net {}: {e}", args.net.display())),
         (e, _) => e.into(),
     })?;
     print_report(&deployed.report);

@@ -37,7 +37,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 0.005)]
     pub tau_s: f32,
     /// Spiking: `alpha`, `lowpass` or `none`.
-    #[arg(long, default_value = "alpha")]
+    #[arg(long, default_value = "alpha", value_parser = ["alpha", "lowpass", "none"])]
     pub synapse: String,
     #[arg(long)]
     pub json: Option<PathBuf>,
