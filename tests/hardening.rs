@@ -562,9 +562,9 @@ fn yaml_type_errors_name_the_field() {
     assert!(
         run.stderr
             .contains(&format!("{}: populations[", path_str(&net)))
-            && run
-                .stderr
-                .contains("].neuron.threshold: invalid type: floating point `NaN`, expected i64"),
+            && run.stderr.contains(
+                "].neuron.threshold: NaN is not an integer (chip-unit parameters are integers)"
+            ),
         "{}",
         run.stderr
     );

@@ -396,7 +396,7 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            "n.yaml: populations[1].neuron.threshold: invalid type: floating point `NaN`, expected i64"
+            "n.yaml: populations[1].neuron.threshold: NaN is not an integer (chip-unit parameters are integers)"
         );
         let text = text.replace("threshold: .nan", "threshold: 1, bias: [1, x]");
         let e = parse_yaml(&text, Path::new("n.yaml"))
