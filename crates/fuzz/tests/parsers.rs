@@ -173,3 +173,22 @@ fn chip_fix_ups_pass_every_checksum() {
         }
     }
 }
+
+/// Case 113906 of the long run (seed 1): a 89 KB NIR file whose compressed neuron parameter
+/// declares 134 M neurons. It took 1.4 s and 1 GiB to read before the converter refused it;
+/// the reader now refuses a neuron parameter above 2^26 values from its shape, unread.
+#[test]
+fn a_nir_neuron_parameter_declaring_134m_neurons_is_refused_unread() {
+    let files = corpus().case(Parser::Nir, 1, 113_906);
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let outcome = corpus().run(Parser::Nir, dir.path(), &files);
+    let seconds = started.elapsed().as_secs_f64();
+    let refusal = outcome.expect_err("the case is refused");
+    assert!(
+        refusal.message.contains("more than 67108864 neurons"),
+        "{}",
+        refusal.message
+    );
+    assert!(seconds < 0.5, "{seconds} s");
+}

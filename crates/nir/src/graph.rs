@@ -19,6 +19,9 @@ pub const MAX_EDGES: usize = 1_000_000;
 pub const MAX_DATASET_VALUES: usize = 1 << 28;
 /// Most values in all datasets of a file together.
 pub const MAX_TOTAL_VALUES: usize = 1 << 29;
+/// Most values in one neuron parameter (`tau`, `v_threshold`, ...): one per neuron, and no
+/// population converts above 2^26 neurons, so a larger one is refused before it is read.
+pub const MAX_NEURON_VALUES: usize = 1 << 26;
 
 /// A numeric parameter: its shape (empty for a scalar) and row-major values.
 #[derive(Clone, Debug, PartialEq)]
@@ -481,6 +484,41 @@ impl Reader {
         Ok(Array { shape, data })
     }
 
+    /// A neuron parameter: [`Self::array`] of at most [`MAX_NEURON_VALUES`] values, checked
+    /// from the dataset's shape before its values are read.
+    fn neuron_array(&mut self, group: &Group, name: &str, node: &str) -> Result<Array, NirError> {
+        let ds = self.dataset(group, name, node)?;
+        let raw = ds
+            .shape()
+            .map_err(|e| self.node_err(node, format!("dataset `{name}`: {e}")))?;
+        let count = raw
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?));
+        if count.is_none_or(|n| n > MAX_NEURON_VALUES) {
+            return Err(self.node_err(
+                node,
+                format!(
+                    "neuron parameter `{name}` has shape {raw:?}: more than {MAX_NEURON_VALUES} neurons"
+                ),
+            ));
+        }
+        self.array(group, name, node)
+    }
+
+    fn optional_neuron_array(
+        &mut self,
+        group: &Group,
+        names: &BTreeSet<String>,
+        name: &str,
+        node: &str,
+    ) -> Result<Option<Array>, NirError> {
+        if names.contains(name) {
+            self.neuron_array(group, name, node).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     fn optional_array(
         &mut self,
         group: &Group,
@@ -706,36 +744,36 @@ impl Reader {
                 },
             },
             "LIF" => NirNode::Lif {
-                tau: self.array(group, "tau", path)?,
-                r: self.array(group, "r", path)?,
-                v_leak: self.array(group, "v_leak", path)?,
-                v_threshold: self.array(group, "v_threshold", path)?,
-                v_reset: self.optional_array(group, &names, "v_reset", path)?,
+                tau: self.neuron_array(group, "tau", path)?,
+                r: self.neuron_array(group, "r", path)?,
+                v_leak: self.neuron_array(group, "v_leak", path)?,
+                v_threshold: self.neuron_array(group, "v_threshold", path)?,
+                v_reset: self.optional_neuron_array(group, &names, "v_reset", path)?,
             },
             "CubaLIF" => NirNode::CubaLif {
-                tau_syn: self.array(group, "tau_syn", path)?,
-                tau_mem: self.array(group, "tau_mem", path)?,
-                r: self.array(group, "r", path)?,
-                v_leak: self.array(group, "v_leak", path)?,
-                v_threshold: self.array(group, "v_threshold", path)?,
-                v_reset: self.optional_array(group, &names, "v_reset", path)?,
-                w_in: self.optional_array(group, &names, "w_in", path)?,
+                tau_syn: self.neuron_array(group, "tau_syn", path)?,
+                tau_mem: self.neuron_array(group, "tau_mem", path)?,
+                r: self.neuron_array(group, "r", path)?,
+                v_leak: self.neuron_array(group, "v_leak", path)?,
+                v_threshold: self.neuron_array(group, "v_threshold", path)?,
+                v_reset: self.optional_neuron_array(group, &names, "v_reset", path)?,
+                w_in: self.optional_neuron_array(group, &names, "w_in", path)?,
             },
             "IF" => NirNode::If {
-                r: self.array(group, "r", path)?,
-                v_threshold: self.array(group, "v_threshold", path)?,
-                v_reset: self.optional_array(group, &names, "v_reset", path)?,
+                r: self.neuron_array(group, "r", path)?,
+                v_threshold: self.neuron_array(group, "v_threshold", path)?,
+                v_reset: self.optional_neuron_array(group, &names, "v_reset", path)?,
             },
             "LI" => NirNode::Li {
-                tau: self.array(group, "tau", path)?,
-                r: self.array(group, "r", path)?,
-                v_leak: self.array(group, "v_leak", path)?,
+                tau: self.neuron_array(group, "tau", path)?,
+                r: self.neuron_array(group, "r", path)?,
+                v_leak: self.neuron_array(group, "v_leak", path)?,
             },
             "I" => NirNode::Integrator {
-                r: self.array(group, "r", path)?,
+                r: self.neuron_array(group, "r", path)?,
             },
             "Threshold" => NirNode::Threshold {
-                threshold: self.array(group, "threshold", path)?,
+                threshold: self.neuron_array(group, "threshold", path)?,
             },
             "Delay" => NirNode::Delay {
                 delay: self.array(group, "delay", path)?,
