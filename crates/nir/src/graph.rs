@@ -519,20 +519,6 @@ impl Reader {
         }
     }
 
-    fn optional_array(
-        &mut self,
-        group: &Group,
-        names: &BTreeSet<String>,
-        name: &str,
-        node: &str,
-    ) -> Result<Option<Array>, NirError> {
-        if names.contains(name) {
-            self.array(group, name, node).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
     /// Non-negative integers (shapes, strides, kernel sizes): integer datasets only.
     fn integers(&mut self, group: &Group, name: &str, node: &str) -> Result<Vec<i64>, NirError> {
         let ds = self.dataset(group, name, node)?;
