@@ -14,6 +14,8 @@
 //! `target/venvs/xylo`) the test also re-runs Rockpool's model and checks the fixture;
 //! `LIFCHIP_BLESS=1` rewrites the fixture from that run (`python/rockpool_cycles.py`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -227,15 +229,6 @@ fn fixture_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rockpool_cycles.json")
 }
 
-fn venv_python() -> Option<PathBuf> {
-    let venv = match std::env::var_os("LIFCHIP_XYLO_VENV") {
-        Some(v) => PathBuf::from(v),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venvs/xylo"),
-    };
-    let python = venv.join("bin/python");
-    python.is_file().then_some(python)
-}
-
 /// Rockpool's cycles per time step for each case, from its own model.
 fn rockpool(runs: &[(String, Case, XyloSpec, SampleResult)], python: &Path) -> Vec<f64> {
     let work = tempfile::tempdir().unwrap();
@@ -301,7 +294,7 @@ fn xylo_v2_timing_follows_rockpools_cycle_model() {
         let input = case.input.iter().map(|t| t.len() as u64).sum();
         [input, count(&spec.hidden), count(&spec.readout)]
     };
-    let measured: Vec<FixtureCase> = match venv_python() {
+    let measured: Vec<FixtureCase> = match common::venv_python() {
         Some(python) => runs
             .iter()
             .zip(rockpool(&runs, &python))

@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use lifchip_backend_xylo::{XyloOptions, input_raster_npy, to_xylo, write_export};
@@ -36,15 +36,6 @@ struct Vendor {
     vmem_out: Vec<Vec<i64>>,
     #[serde(default)]
     isyn_out: Vec<Vec<i64>>,
-}
-
-fn venv_python() -> Option<PathBuf> {
-    let venv = match std::env::var_os("LIFCHIP_XYLO_VENV") {
-        Some(v) => PathBuf::from(v),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venvs/xylo"),
-    };
-    let python = venv.join("bin/python");
-    python.is_file().then_some(python)
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -117,7 +108,7 @@ fn column(rows: &[Vec<i64>], j: usize) -> Vec<i64> {
 
 #[test]
 fn xylosim_agrees_with_the_emulator_on_random_nets() {
-    let Some(python) = venv_python() else {
+    let Some(python) = common::venv_python() else {
         assert!(
             std::env::var("LIFCHIP_REQUIRE_VENDORS").as_deref() != Ok("1"),
             "LIFCHIP_REQUIRE_VENDORS=1 (set by .ci/run) but the vendor environment is missing"

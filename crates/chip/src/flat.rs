@@ -26,6 +26,70 @@ impl AxonRef<'_> {
             _ => 0,
         }
     }
+
+    /// Whether the synapses are in `(compartment, weight)` order (then the row's relative
+    /// content can be read in place).
+    fn sorted(&self) -> bool {
+        self.synapses
+            .windows(2)
+            .all(|w| (w[0].compartment, w[0].weight) <= (w[1].compartment, w[1].weight))
+    }
+
+    /// The row's `(compartment - first, weight)` list, sorted (`first`: its lowest
+    /// compartment): what two rows must share to be one shared (kernel) row.
+    fn relative(&self) -> Vec<(u32, i32)> {
+        let first = self
+            .synapses
+            .iter()
+            .map(|s| s.compartment)
+            .min()
+            .unwrap_or(0);
+        let mut row: Vec<(u32, i32)> = self
+            .synapses
+            .iter()
+            .map(|s| (s.compartment - first, s.weight))
+            .collect();
+        row.sort_unstable();
+        row
+    }
+
+    /// A hash of `(group, relative content)`, built in place when the row is sorted (the
+    /// common case). Equal rows hash equal; use [`Self::same_relative`] to compare.
+    pub fn relative_hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        self.group.hash(&mut h);
+        self.synapses.len().hash(&mut h);
+        if self.sorted() {
+            let first = self.synapses.first().map_or(0, |s| s.compartment);
+            for s in self.synapses {
+                (s.compartment - first, s.weight).hash(&mut h);
+            }
+        } else {
+            for x in self.relative() {
+                x.hash(&mut h);
+            }
+        }
+        h.finish()
+    }
+
+    /// Whether the two rows have the same group and relative content (in place when both are
+    /// sorted).
+    pub fn same_relative(&self, other: &AxonRef) -> bool {
+        if self.group != other.group || self.synapses.len() != other.synapses.len() {
+            return false;
+        }
+        if self.sorted() && other.sorted() {
+            let fa = self.synapses.first().map_or(0, |s| s.compartment);
+            let fb = other.synapses.first().map_or(0, |s| s.compartment);
+            self.synapses
+                .iter()
+                .zip(other.synapses)
+                .all(|(x, y)| x.compartment - fa == y.compartment - fb && x.weight == y.weight)
+        } else {
+            self.relative() == other.relative()
+        }
+    }
 }
 
 /// An axon's entry: group, current and the end of its row in [`FlatCore`]'s synapse table.

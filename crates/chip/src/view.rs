@@ -1,7 +1,5 @@
 //! One reading of [`ChipConfig`] and [`FlatChip`] for the checks and summaries both forms share.
 
-use std::hash::{Hash, Hasher};
-
 use lifchip_target::Target;
 use rustc_hash::FxHashMap;
 
@@ -130,27 +128,6 @@ impl CoreView for FlatCore {
     }
 }
 
-/// Whether a row's synapses are in `(compartment, weight)` order.
-fn row_sorted(a: &AxonRef) -> bool {
-    a.synapses
-        .windows(2)
-        .all(|w| (w[0].compartment, w[0].weight) <= (w[1].compartment, w[1].weight))
-}
-
-/// A row's `(compartment - first, weight)` list, sorted.
-fn relative(a: &AxonRef) -> Vec<(u32, i32)> {
-    let first = a.synapses.iter().map(|s| s.compartment).min().unwrap_or(0);
-    let mut row: Vec<(u32, i32)> = a
-        .synapses
-        .iter()
-        .map(|s| (s.compartment - first, s.weight))
-        .collect();
-    if !row.is_sorted() {
-        row.sort_unstable();
-    }
-    row
-}
-
 /// See [`CoreConfig::synapse_bits`].
 pub(crate) fn synapse_bits<K: CoreView>(core: &K, target: &Target) -> u64 {
     // Rows charged so far, by a hash of their (group, relative content); equal hashes are
@@ -159,44 +136,10 @@ pub(crate) fn synapse_bits<K: CoreView>(core: &K, target: &Target) -> u64 {
     let mut rows = 0u64;
     for (k, axon) in core.axons().enumerate() {
         if target.core.shared_kernels {
-            // The hash of `(group, relative(axon))`, without building the row when the
-            // synapses are already in its order (the common case).
-            let sorted = row_sorted(&axon);
-            let mut h = rustc_hash::FxHasher::default();
-            if sorted {
-                let first = axon.synapses.first().map_or(0, |s| s.compartment);
-                axon.group.hash(&mut h);
-                axon.synapses.len().hash(&mut h);
-                for s in axon.synapses {
-                    (s.compartment - first, s.weight).hash(&mut h);
-                }
-            } else {
-                let row = relative(&axon);
-                axon.group.hash(&mut h);
-                row.len().hash(&mut h);
-                for x in &row {
-                    x.hash(&mut h);
-                }
-            }
-            let charged = stored.entry(h.finish()).or_default();
-            let same = |other: &AxonRef| {
-                if other.group != axon.group || other.synapses.len() != axon.synapses.len() {
-                    return false;
-                }
-                if sorted && row_sorted(other) {
-                    // Both in order: compare the relative contents in place.
-                    let fa = axon.synapses.first().map_or(0, |s| s.compartment);
-                    let fb = other.synapses.first().map_or(0, |s| s.compartment);
-                    axon.synapses.iter().zip(other.synapses).all(|(x, y)| {
-                        x.compartment - fa == y.compartment - fb && x.weight == y.weight
-                    })
-                } else {
-                    relative(other) == relative(&axon)
-                }
-            };
+            let charged = stored.entry(axon.relative_hash()).or_default();
             if charged
                 .iter()
-                .any(|&j| core.axon(j).is_some_and(|o| same(&o)))
+                .any(|&j| core.axon(j).is_some_and(|o| o.same_relative(&axon)))
             {
                 continue;
             }

@@ -4,7 +4,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use lifchip_chip::{AxonRef, FlatChip, weight_format, xy_route};
+use lifchip_chip::{FlatChip, weight_format, xy_route};
 use lifchip_target::{Accumulate, DecayKind, Overflow, Reset, Target, UpdateOrder, VoltageUpdate};
 
 use crate::{
@@ -186,62 +186,6 @@ pub(crate) struct Program {
     pub barrier_cycles: u64,
 }
 
-/// Whether a row's synapses are in `(compartment, weight)` order (then its relative content
-/// can be read in place).
-fn row_sorted(a: &AxonRef) -> bool {
-    a.synapses
-        .windows(2)
-        .all(|w| (w[0].compartment, w[0].weight) <= (w[1].compartment, w[1].weight))
-}
-
-/// A row's `(compartment - first, weight)` list, sorted (`first`: its lowest compartment).
-fn relative(a: &AxonRef) -> Vec<(u32, i32)> {
-    let first = a.synapses.iter().map(|s| s.compartment).min().unwrap_or(0);
-    let mut row: Vec<(u32, i32)> = a
-        .synapses
-        .iter()
-        .map(|s| (s.compartment - first, s.weight))
-        .collect();
-    row.sort_unstable();
-    row
-}
-
-/// A hash of `(group, relative(a))`, built in place when the row is sorted.
-fn relative_hash(a: &AxonRef) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = rustc_hash::FxHasher::default();
-    a.group.hash(&mut h);
-    a.synapses.len().hash(&mut h);
-    if row_sorted(a) {
-        let first = a.synapses.first().map_or(0, |s| s.compartment);
-        for s in a.synapses {
-            (s.compartment - first, s.weight).hash(&mut h);
-        }
-    } else {
-        for x in relative(a) {
-            x.hash(&mut h);
-        }
-    }
-    h.finish()
-}
-
-/// `(a.group, relative(a)) == (b.group, relative(b))`, in place when both rows are sorted.
-fn same_relative(a: &AxonRef, b: &AxonRef) -> bool {
-    if a.group != b.group || a.synapses.len() != b.synapses.len() {
-        return false;
-    }
-    if row_sorted(a) && row_sorted(b) {
-        let fa = a.synapses.first().map_or(0, |s| s.compartment);
-        let fb = b.synapses.first().map_or(0, |s| s.compartment);
-        a.synapses
-            .iter()
-            .zip(b.synapses)
-            .all(|(x, y)| x.compartment - fa == y.compartment - fb && x.weight == y.weight)
-    } else {
-        relative(a) == relative(b)
-    }
-}
-
 /// Price class of each row of `config` (see [`Program::row_kind`]): shared when the target
 /// stores kernels once, prices shared rows, and another row of the same group on the core is
 /// identical up to a compartment offset; else dense when the target allows dense rows, prices
@@ -277,11 +221,11 @@ fn row_kinds(config: &FlatChip) -> Vec<u8> {
                 class_of.push(None);
                 continue;
             }
-            let h = relative_hash(&a);
+            let h = a.relative_hash();
             let list = classes.entry(h).or_default();
             let found = list
                 .iter()
-                .position(|&(j, _)| core.axon(j as usize).is_some_and(|b| same_relative(&b, &a)));
+                .position(|&(j, _)| core.axon(j as usize).is_some_and(|b| b.same_relative(&a)));
             let i = match found {
                 Some(i) => {
                     list[i].1 += 1;

@@ -1,5 +1,8 @@
-//! Random chip-unit nets for `xylo-like`, compiled and emitted: shared by the export tests and
-//! the vendor agreement harness.
+//! Random chip-unit nets for `xylo-like`, compiled and emitted, and the vendor Python: shared
+//! by the export tests, the vendor agreement harness and the cycles check (each uses a part).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
 
 use lifchip_chip::ChipConfig;
 use lifchip_compiler::{QuantizeOptions, compile};
@@ -8,7 +11,6 @@ use lifchip_target::{Target, builtin};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// One random case: the chip configuration and its input (channel lists per tick).
-#[allow(dead_code)] // `input` and `ticks` are read by the vendor test only
 pub struct Case {
     pub config: ChipConfig,
     pub input: Vec<Vec<u32>>,
@@ -260,4 +262,15 @@ pub fn random_case(seed: u64) -> Option<Case> {
         input,
         ticks,
     })
+}
+
+/// The Python of the Xylo venv (rockpool, xylosim): `LIFCHIP_XYLO_VENV`, else
+/// `target/venvs/xylo` of the workspace; `None` when it is not there.
+pub fn venv_python() -> Option<PathBuf> {
+    let venv = match std::env::var_os("LIFCHIP_XYLO_VENV") {
+        Some(v) => PathBuf::from(v),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venvs/xylo"),
+    };
+    let python = venv.join("bin/python");
+    python.is_file().then_some(python)
 }
