@@ -413,6 +413,44 @@ mod tests {
         );
     }
 
+    /// The same inside a projection's ops, whose variants serde also buffers (issue 15).
+    #[test]
+    fn errors_inside_ops_name_the_field() {
+        let text = "name: x\npopulations:\n  - {name: in, shape: [2], neuron: {kind: input}}\n  - {name: out, shape: [2], neuron: {kind: relu, bias: 0}}\nprojections:\n  - name: p\n    from: in\n    to: out\n    ops:\n      - {kind: flatten}\n      - {kind: sparse, outputs: 2, pre: [0], post: [1], weights: [1]}\n";
+        assert!(parse_yaml(text, Path::new("n.yaml")).is_ok());
+        let error = |from: &str, to: &str| {
+            let bad = text.replace(from, to);
+            assert_ne!(bad, text);
+            parse_yaml(&bad, Path::new("n.yaml"))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            error("outputs: 2", "outputs: -2"),
+            "n.yaml: projections[0].ops[1].outputs: invalid value: integer `-2`, expected usize"
+        );
+        assert_eq!(
+            error("pre: [0]", "pre: [x]"),
+            "n.yaml: projections[0].ops[1].pre: expected a list of indices (integers from 0 to 4294967295) or {blob: {offset, count}}"
+        );
+        assert_eq!(
+            error("weights: [1]", "weights: [a]"),
+            "n.yaml: projections[0].ops[1].weights: expected a number, a list of numbers, a list of rows of numbers, or {shape: [..], values: [..]}"
+        );
+        assert!(
+            error("weights: [1]}", "weights: [1], bogus: 1}")
+                .starts_with("n.yaml: projections[0].ops[1]: unknown field `bogus`"),
+        );
+        assert!(
+            error("{kind: flatten}", "{kind: flatten, size: 2}")
+                .starts_with("n.yaml: projections[0].ops[0]: unknown field `size`"),
+        );
+        assert!(
+            error("kind: sparse", "kind: sparze")
+                .starts_with("n.yaml:11:16: projections[0].ops[1].kind: unknown variant `sparze`"),
+        );
+    }
+
     #[test]
     fn validation_lists_every_problem() {
         let mut net = sample_net(4);

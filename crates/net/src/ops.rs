@@ -19,7 +19,12 @@ fn zero() -> [usize; 2] {
 /// conv2d]` means "pool the presynaptic rates, then convolve": the composition is still linear,
 /// and the compiler folds it into one synapse matrix.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    deny_unknown_fields,
+    from = "repr::LinearOpRepr"
+)]
 pub enum LinearOp {
     /// Fully connected: `weights` has shape `[outputs, inputs]`; the input may have any shape.
     Dense { weights: Tensor },
@@ -49,6 +54,100 @@ pub enum LinearOp {
     },
     /// `[c, h, w]` to `[c*h*w]`, row-major; no synapses of its own.
     Flatten,
+}
+
+/// How an op is read: serde buffers the content of an internally tagged enum and loses the
+/// field path of an error inside it, so each variant is read as a struct through
+/// [`crate::de::tracked`] (`projections[1].ops[0].outputs: …`, not `projections[1].ops[0]: …`).
+mod repr {
+    use super::{LinearOp, one, zero};
+    use crate::{Tensor, de::tracked, tensor::Indices};
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    pub(super) enum LinearOpRepr {
+        Dense(#[serde(deserialize_with = "tracked")] Dense),
+        Sparse(#[serde(deserialize_with = "tracked")] Sparse),
+        Conv2d(#[serde(deserialize_with = "tracked")] Conv2d),
+        AvgPool(#[serde(deserialize_with = "tracked")] AvgPool),
+        Flatten(#[serde(deserialize_with = "tracked")] Flatten),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Dense {
+        weights: Tensor,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Sparse {
+        outputs: usize,
+        pre: Indices,
+        post: Indices,
+        weights: Tensor,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Conv2d {
+        out_channels: usize,
+        kernel: [usize; 2],
+        #[serde(default = "one")]
+        stride: [usize; 2],
+        #[serde(default = "zero")]
+        padding: [usize; 2],
+        weights: Tensor,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct AvgPool {
+        size: [usize; 2],
+        #[serde(default)]
+        stride: Option<[usize; 2]>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Flatten {}
+
+    impl From<LinearOpRepr> for LinearOp {
+        fn from(r: LinearOpRepr) -> Self {
+            match r {
+                LinearOpRepr::Dense(Dense { weights }) => LinearOp::Dense { weights },
+                LinearOpRepr::Sparse(Sparse {
+                    outputs,
+                    pre,
+                    post,
+                    weights,
+                }) => LinearOp::Sparse {
+                    outputs,
+                    pre,
+                    post,
+                    weights,
+                },
+                LinearOpRepr::Conv2d(Conv2d {
+                    out_channels,
+                    kernel,
+                    stride,
+                    padding,
+                    weights,
+                }) => LinearOp::Conv2d {
+                    out_channels,
+                    kernel,
+                    stride,
+                    padding,
+                    weights,
+                },
+                LinearOpRepr::AvgPool(AvgPool { size, stride }) => {
+                    LinearOp::AvgPool { size, stride }
+                }
+                LinearOpRepr::Flatten(Flatten {}) => LinearOp::Flatten,
+            }
+        }
+    }
 }
 
 impl LinearOp {

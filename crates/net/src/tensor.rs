@@ -120,7 +120,13 @@ impl Serialize for Tensor {
 impl<'de> Deserialize<'de> for Tensor {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        match TensorRepr::deserialize(d)? {
+        let repr = TensorRepr::deserialize(d).map_err(|e| {
+            untagged_message(
+                e,
+                "expected a number, a list of numbers, a list of rows of numbers, or {shape: [..], values: [..]}",
+            )
+        })?;
+        match repr {
             TensorRepr::Scalar(v) => Ok(Tensor::scalar(v)),
             TensorRepr::Flat(v) => Ok(Tensor::new(vec![v.len()], v)),
             TensorRepr::Rows(rows) => {
@@ -193,12 +199,29 @@ impl Serialize for Indices {
 
 impl<'de> Deserialize<'de> for Indices {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match IndicesRepr::deserialize(d)? {
+        let repr = IndicesRepr::deserialize(d).map_err(|e| {
+            untagged_message(
+                e,
+                "expected a list of indices (integers from 0 to 4294967295) or {blob: {offset, count}}",
+            )
+        })?;
+        Ok(match repr {
             IndicesRepr::Flat(data) => Indices::new(data),
             IndicesRepr::Blob { blob } => Indices {
                 data: Vec::new(),
                 blob: Some(blob),
             },
         })
+    }
+}
+
+/// serde's "data did not match any variant of untagged enum X" names a private type and not
+/// what the field takes: say that instead. Other errors (syntax, limits) pass unchanged.
+fn untagged_message<E: serde::de::Error>(e: E, expected: &str) -> E {
+    let text = e.to_string();
+    if text.starts_with("data did not match any variant of untagged enum") {
+        E::custom(expected)
+    } else {
+        e
     }
 }
