@@ -101,14 +101,17 @@ pub fn place(
         .collect())
 }
 
-/// Spike packets between cores: `(core a, core b, packets)` with `a < b`, both directions
-/// summed. Each input axon of a core stands for one packet per spike of its source; a source
-/// counts once (every neuron spiking once), or with its packet weight when `weighted` and the
-/// net carries a rate profile. Inputs enter at core 0's router, so they count as traffic from
-/// core 0.
-fn core_traffic(net: &QuantNet, partition: &Partition, weighted: bool) -> Vec<(usize, usize, u64)> {
-    let mut traffic: std::collections::BTreeMap<(usize, usize), u64> =
-        std::collections::BTreeMap::new();
+/// Calls `f(a, b, packets)` for every spike packet stream between two different cores: each
+/// input axon of a core stands for one packet per spike of its source; a source counts once
+/// (every neuron spiking once), or with its packet weight when `weighted` and the net carries a
+/// rate profile. Inputs enter at core 0's router, so they count as traffic from core 0. A pair
+/// may be visited many times (once per axon): sums over the visits need no aggregation.
+fn for_each_core_packets(
+    net: &QuantNet,
+    partition: &Partition,
+    weighted: bool,
+    mut f: impl FnMut(usize, usize, u64),
+) {
     for (c, core) in partition.cores.iter().enumerate() {
         for key in &core.axons {
             let from = net.projections[key.projection as usize].from;
@@ -121,7 +124,7 @@ fn core_traffic(net: &QuantNet, partition: &Partition, weighted: bool) -> Vec<(u
                 } else {
                     1
                 };
-                *traffic.entry((src.min(c), src.max(c))).or_default() += packets;
+                f(src, c, packets);
             }
         }
     }
@@ -137,19 +140,37 @@ fn core_traffic(net: &QuantNet, partition: &Partition, weighted: bool) -> Vec<(u
         for &(c, _) in &split.partials {
             let c = c as usize;
             if c != root {
-                *traffic.entry((root.min(c), root.max(c))).or_default() += packets;
+                f(root, c, packets);
             }
         }
     }
-    traffic.into_iter().map(|((a, b), w)| (a, b, w)).collect()
+}
+
+/// Spike packets between cores: `(core a, core b, packets)` with `a < b`, both directions
+/// summed, sorted by `(a, b)`.
+fn core_traffic(net: &QuantNet, partition: &Partition, weighted: bool) -> Vec<(usize, usize, u64)> {
+    let mut pairs: Vec<(u32, u32, u64)> = Vec::new();
+    for_each_core_packets(net, partition, weighted, |a, b, w| {
+        pairs.push((a.min(b) as u32, a.max(b) as u32, w));
+    });
+    pairs.sort_unstable_by_key(|&(a, b, _)| (a, b));
+    let mut out: Vec<(usize, usize, u64)> = Vec::new();
+    for (a, b, w) in pairs {
+        match out.last_mut() {
+            Some(last) if (last.0, last.1) == (a as usize, b as usize) => last.2 += w,
+            _ => out.push((a as usize, b as usize, w)),
+        }
+    }
+    out
 }
 
 /// Sum over core pairs of packets × hops between their positions, every neuron spiking once.
 pub fn traffic_hops(net: &QuantNet, partition: &Partition, positions: &[(u32, u32)]) -> u64 {
-    core_traffic(net, partition, false)
-        .iter()
-        .map(|&(a, b, w)| w * hops(positions[a], positions[b]))
-        .sum()
+    let mut sum = 0;
+    for_each_core_packets(net, partition, false, |a, b, w| {
+        sum += w * hops(positions[a], positions[b]);
+    });
+    sum
 }
 
 /// With a rate profile: expected inter-core packets per tick, and packets × hops per tick.
@@ -159,12 +180,11 @@ pub fn expected_traffic(
     positions: &[(u32, u32)],
 ) -> Option<(f64, f64)> {
     net.packet_weights.as_ref()?;
-    let pairs = core_traffic(net, partition, true);
-    let packets: u64 = pairs.iter().map(|&(_, _, w)| w).sum();
-    let packet_hops: u64 = pairs
-        .iter()
-        .map(|&(a, b, w)| w * hops(positions[a], positions[b]))
-        .sum();
+    let (mut packets, mut packet_hops) = (0u64, 0u64);
+    for_each_core_packets(net, partition, true, |a, b, w| {
+        packets += w;
+        packet_hops += w * hops(positions[a], positions[b]);
+    });
     Some((
         packets as f64 / crate::profile::MICRO,
         packet_hops as f64 / crate::profile::MICRO,

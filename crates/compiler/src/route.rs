@@ -5,7 +5,7 @@
 //! runs too); a spike sent to several cores is multicast along a tree, so a link shared by
 //! several destinations carries it once. Inputs enter at core 0's router.
 
-use lifchip_target::{Link, Target, xy_route};
+use lifchip_target::{Link, Target, for_each_xy_link};
 
 use crate::{Partition, QuantNet, Violation, ViolationKind, partition::incoming_projections};
 
@@ -69,11 +69,19 @@ pub fn route(
     }
     let mut violations = Vec::new();
     let mut traffic = Traffic::default();
-    let mut load: rustc_hash::FxHashMap<Link, u64> = Default::default();
+    // Trees stay inside the bounding box of the cores' routers: link loads and routing-table
+    // entries are counted in dense arrays over it (a hash map per link was most of this pass
+    // on nets whose neurons reach hundreds of cores).
+    let grid = Grid::new(positions);
+    let mut load = vec![0u64; grid.routers() * 4];
     // Multicast trees passing through each router: each needs a routing-table entry there.
-    let mut entries: rustc_hash::FxHashMap<(u32, u32), u64> = Default::default();
-    type Tree = ((u32, u32), Vec<u32>, Vec<Link>, Vec<(u32, u32)>);
-    let mut last: Option<Tree> = None;
+    let mut entries = vec![0u64; grid.routers()];
+    // The last tree, as link and router indices: neighbouring neurons mostly share their core
+    // and destinations, so the same tree is counted again without being rebuilt.
+    let mut last: Option<((u32, u32), Vec<u32>)> = None;
+    let (mut tree_links, mut tree_routers) = (Vec::<u32>::new(), Vec::<u32>::new());
+    let mut seen = vec![u32::MAX; grid.routers()];
+    let mut tree_id = 0u32;
     for (pi, pop) in destinations.iter_mut().enumerate() {
         let mut worst = 0usize;
         let mut over = 0u64;
@@ -92,25 +100,25 @@ pub fn route(
             let src = own.map_or(positions.first().copied().unwrap_or((0, 0)), |c| {
                 positions[c as usize]
             });
-            // Neighbouring neurons mostly share their core and destinations: same tree.
-            if last
-                .as_ref()
-                .is_none_or(|(s, d, _, _)| *s != src || d != dests)
-            {
-                let tree = xy_route(src, dests.iter().map(|&d| positions[d as usize]));
-                let mut routers: Vec<(u32, u32)> = tree.iter().map(|link| link.from).collect();
-                routers.dedup();
-                routers.sort_unstable();
-                routers.dedup();
-                last = Some((src, dests.clone(), tree, routers));
+            if last.as_ref().is_none_or(|(s, d)| *s != src || d != dests) {
+                tree_links.clear();
+                tree_routers.clear();
+                tree_id = tree_id.wrapping_add(1);
+                for_each_xy_link(src, dests.iter().map(|&d| positions[d as usize]), |link| {
+                    let (router, direction) = grid.link(link);
+                    tree_links.push(router * 4 + direction);
+                    if seen[router as usize] != tree_id {
+                        seen[router as usize] = tree_id;
+                        tree_routers.push(router);
+                    }
+                });
+                last = Some((src, dests.clone()));
             }
-            if let Some((_, _, tree, routers)) = &last {
-                for r in routers {
-                    *entries.entry(*r).or_default() += 1;
-                }
-                for link in tree {
-                    *load.entry(*link).or_default() += 1;
-                }
+            for &r in &tree_routers {
+                entries[r as usize] += 1;
+            }
+            for &l in &tree_links {
+                load[l as usize] += 1;
             }
         }
         if over > 0 {
@@ -125,11 +133,15 @@ pub fn route(
             });
         }
     }
-    traffic.max_link_load = load.values().copied().max().unwrap_or(0);
+    traffic.max_link_load = load.iter().copied().max().unwrap_or(0);
     let table = u64::from(target.mesh.routing_table_entries);
     if table > 0 {
-        let mut over: Vec<((u32, u32), u64)> =
-            entries.into_iter().filter(|&(_, n)| n > table).collect();
+        let mut over: Vec<((u32, u32), u64)> = entries
+            .iter()
+            .enumerate()
+            .filter(|&(_, &n)| n > table)
+            .map(|(r, &n)| (grid.position(r), n))
+            .collect();
         over.sort_unstable();
         if let Some(&(worst_at, worst)) = over.iter().max_by_key(|(_, n)| *n) {
             violations.push(Violation {
@@ -143,4 +155,54 @@ pub fn route(
     }
     traffic.destinations = destinations;
     (traffic, violations)
+}
+
+/// The bounding box of the routers in use, for dense per-router and per-link counts.
+struct Grid {
+    x0: u32,
+    y0: u32,
+    width: u32,
+    height: u32,
+}
+
+impl Grid {
+    fn new(positions: &[(u32, u32)]) -> Grid {
+        let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+        for &(x, y) in positions {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+        if positions.is_empty() {
+            (x0, y0) = (0, 0);
+        }
+        Grid {
+            x0,
+            y0,
+            width: x1 - x0 + 1,
+            height: y1 - y0 + 1,
+        }
+    }
+
+    fn routers(&self) -> usize {
+        self.width as usize * self.height as usize
+    }
+
+    fn router(&self, (x, y): (u32, u32)) -> u32 {
+        (y - self.y0) * self.width + (x - self.x0)
+    }
+
+    fn position(&self, router: usize) -> (u32, u32) {
+        let r = router as u32;
+        (self.x0 + r % self.width, self.y0 + r / self.width)
+    }
+
+    /// The link's source router and its direction (0 east, 1 west, 2 north, 3 south).
+    fn link(&self, link: Link) -> (u32, u32) {
+        let direction = match (link.to.0.cmp(&link.from.0), link.to.1.cmp(&link.from.1)) {
+            (std::cmp::Ordering::Greater, _) => 0,
+            (std::cmp::Ordering::Less, _) => 1,
+            (_, std::cmp::Ordering::Greater) => 2,
+            _ => 3,
+        };
+        (self.router(link.from), direction)
+    }
 }

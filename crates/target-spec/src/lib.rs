@@ -30,7 +30,7 @@ pub use crate::{
     error::{Problem, TargetError},
     grid::{SignClass, WeightGrid},
     load::{load, parse},
-    mesh::{Link, hops, xy_route},
+    mesh::{Link, for_each_xy_link, hops, xy_route},
     schema::{
         Accumulate, Core, DecayKind, Dynamics, Energy, ExponentScope, Mesh, Overflow, Precision,
         Reset, SpikeTest, SynapseCost, Target, Timing, UpdateOrder, VoltageUpdate, WeightEncoding,

@@ -37,10 +37,23 @@ pub fn hops(a: (u32, u32), b: (u32, u32)) -> u64 {
 /// eastmost destination columns, and each destination column has a y leg from `src`'s row out
 /// to its southmost and northmost destinations.
 pub fn xy_route(src: (u32, u32), dests: impl IntoIterator<Item = (u32, u32)>) -> Vec<Link> {
+    let mut links = Vec::new();
+    for_each_xy_link(src, dests, |link| links.push(link));
+    links.sort_unstable();
+    links
+}
+
+/// The links of [`xy_route`]'s tree, each given to `f` once, in no particular order: for
+/// callers that only count them (link loads), without collecting and sorting.
+pub fn for_each_xy_link(
+    src: (u32, u32),
+    dests: impl IntoIterator<Item = (u32, u32)>,
+    mut f: impl FnMut(Link),
+) {
     // (column, lowest y, highest y) of the destinations, one entry per column.
     let mut cols: Vec<(u32, u32, u32)> = dests.into_iter().map(|(x, y)| (x, y, y)).collect();
     if cols.is_empty() {
-        return Vec::new();
+        return;
     }
     cols.sort_unstable();
     cols.dedup_by(|next, kept| {
@@ -54,24 +67,21 @@ pub fn xy_route(src: (u32, u32), dests: impl IntoIterator<Item = (u32, u32)>) ->
     });
     let (sx, sy) = src;
     let (west, east) = (cols[0].0, cols[cols.len() - 1].0);
-    let mut links = Vec::new();
-    let link = |from: (u32, u32), to: (u32, u32)| Link { from, to };
+    let mut link = |from: (u32, u32), to: (u32, u32)| f(Link { from, to });
     for x in sx..east {
-        links.push(link((x, sy), (x + 1, sy)));
+        link((x, sy), (x + 1, sy));
     }
     for x in west.saturating_add(1)..=sx {
-        links.push(link((x, sy), (x - 1, sy)));
+        link((x, sy), (x - 1, sy));
     }
     for &(x, lo, hi) in &cols {
         for y in sy..hi {
-            links.push(link((x, y), (x, y + 1)));
+            link((x, y), (x, y + 1));
         }
         for y in lo.saturating_add(1)..=sy {
-            links.push(link((x, y), (x, y - 1)));
+            link((x, y), (x, y - 1));
         }
     }
-    links.sort_unstable();
-    links
 }
 
 #[cfg(test)]
