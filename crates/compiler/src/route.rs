@@ -27,46 +27,90 @@ pub fn route(
     positions: &[(u32, u32)],
     target: &Target,
 ) -> (Traffic, Vec<Violation>) {
-    let mut destinations: Vec<Vec<Vec<u32>>> = net
+    // Each source neuron's destination cores, gathered from the receiving side in two passes
+    // over the synapses (count, then fill one flat array): pushing into one list per source
+    // missed the cache on every synapse of a random net.
+    let base: Vec<usize> = net
         .populations
         .iter()
-        .map(|p| vec![Vec::new(); p.size()])
+        .scan(0usize, |at, p| {
+            let here = *at;
+            *at += p.size();
+            Some(here)
+        })
         .collect();
-    for (q, proj) in net.projections.iter().enumerate() {
-        let loc = &partition.location[proj.to];
-        // Where this projection's inputs start in its target neurons' input lists.
-        let earlier: Vec<usize> = incoming_projections(net, proj.to)
-            .into_iter()
-            .take_while(|&k| k != q)
-            .collect();
-        for (post, &(core, _)) in loc.iter().enumerate().take(proj.synapses.num_post()) {
-            // A split neuron has shares of its inputs on other cores.
-            let split = partition.split.get(&(proj.to as u32, post as u32));
-            let offset: usize = if split.is_some() {
-                earlier
-                    .iter()
-                    .map(|&k| net.projections[k].synapses.fanin(post))
-                    .sum()
-            } else {
-                0
-            };
-            for (index, (pre, _)) in proj.synapses.inputs(post).enumerate() {
-                let index = offset + index;
-                let core = match split {
-                    Some(s) => match s.shares.iter().position(|r| r.contains(&index)) {
-                        Some(0) | None => core,
-                        Some(k) => s.partials.get(k - 1).map_or(core, |&(c, _)| c),
-                    },
-                    None => core,
+    let sources = net.populations.iter().map(|p| p.size()).sum::<usize>();
+    let each_input = |f: &mut dyn FnMut(usize, u32)| {
+        for (q, proj) in net.projections.iter().enumerate() {
+            let loc = &partition.location[proj.to];
+            // Where this projection's inputs start in its target neurons' input lists.
+            let earlier: Vec<usize> = incoming_projections(net, proj.to)
+                .into_iter()
+                .take_while(|&k| k != q)
+                .collect();
+            for (post, &(core, _)) in loc.iter().enumerate().take(proj.synapses.num_post()) {
+                // A split neuron has shares of its inputs on other cores.
+                let split = partition.split.get(&(proj.to as u32, post as u32));
+                let offset: usize = if split.is_some() {
+                    earlier
+                        .iter()
+                        .map(|&k| net.projections[k].synapses.fanin(post))
+                        .sum()
+                } else {
+                    0
                 };
-                // Neighbouring neurons mostly share a core: skip the repeat before the sort.
-                let dests = &mut destinations[proj.from][pre as usize];
-                if dests.last() != Some(&core) {
-                    dests.push(core);
+                for (index, (pre, _)) in proj.synapses.inputs(post).enumerate() {
+                    let index = offset + index;
+                    let core = match split {
+                        Some(s) => match s.shares.iter().position(|r| r.contains(&index)) {
+                            Some(0) | None => core,
+                            Some(k) => s.partials.get(k - 1).map_or(core, |&(c, _)| c),
+                        },
+                        None => core,
+                    };
+                    f(base[proj.from] + pre as usize, core);
                 }
             }
         }
+    };
+    // Neighbouring neurons mostly share a core: a source's repeat of its last core is skipped
+    // (the same in both passes) before the sort.
+    let mut last_core = vec![u32::MAX; sources];
+    let mut start = vec![0usize; sources + 1];
+    each_input(&mut |src, core| {
+        if last_core[src] != core {
+            last_core[src] = core;
+            start[src + 1] += 1;
+        }
+    });
+    for k in 0..sources {
+        start[k + 1] += start[k];
     }
+    let mut flat = vec![0u32; start[sources]];
+    let mut fill = start.clone();
+    last_core.fill(u32::MAX);
+    each_input(&mut |src, core| {
+        if last_core[src] != core {
+            last_core[src] = core;
+            flat[fill[src]] = core;
+            fill[src] += 1;
+        }
+    });
+    drop((last_core, fill));
+    let mut destinations: Vec<Vec<Vec<u32>>> = net
+        .populations
+        .iter()
+        .enumerate()
+        .map(|(pi, p)| {
+            (0..p.size())
+                .map(|n| {
+                    let src = base[pi] + n;
+                    flat[start[src]..start[src + 1]].to_vec()
+                })
+                .collect()
+        })
+        .collect();
+    drop(flat);
     let mut violations = Vec::new();
     let mut traffic = Traffic::default();
     // Trees stay inside the bounding box of the cores' routers: link loads and routing-table
