@@ -61,6 +61,12 @@ pub(crate) struct State {
     /// Step 3 scratch: each compartment's input; the inputs that leave 64 bits; this tick's
     /// spiking compartments with their counts.
     inp: Vec<i64>,
+    /// With [`Program::sparse_gather`]: the accumulator slots this tick's deliveries touched
+    /// (with repeats), unless there were more than [`sparse_cap`] (`touched_over`); and
+    /// whether `inp` may hold nonzero values (it is all zero after a sparse gather's tick).
+    touched: Vec<u32>,
+    touched_over: bool,
+    inp_dirty: bool,
     slow: Vec<(u32, i128)>,
     spikers: Vec<(u32, u32)>,
     /// The spikers of each parallel block of the voltage pass.
@@ -99,6 +105,9 @@ impl State {
             },
             net: NetSim::new(p.topology.get().map_or(0, |t| t.routers)),
             inp: vec![0; n],
+            touched: Vec::new(),
+            touched_over: false,
+            inp_dirty: false,
             slow: Vec::new(),
             spikers: Vec::with_capacity(n + 1),
             block_spikers: Vec::new(),
@@ -543,6 +552,9 @@ fn deliver_fan(p: &Program, s: &mut State, rec: &mut Recorder) {
         }
     }
     let (due, acc) = (&s.due_comp[..], &mut s.acc[..]);
+    if p.sparse_gather && !s.touched_over {
+        s.touched_over = !track_fan(p, due, &mut s.touched, sparse_cap(s.slots));
+    }
     match &p.store {
         Some(Store::U16I8(t)) => go(t, due, acc),
         Some(Store::U16I16(t)) => go(t, due, acc),
@@ -565,6 +577,77 @@ fn deliver_fan(p: &Program, s: &mut State, rec: &mut Recorder) {
         }
     }
     s.due_comp.clear();
+}
+
+/// The most touched slots a sparse gather takes: beyond that, the dense gather's one pass over
+/// all slots is cheaper.
+fn sparse_cap(slots: usize) -> usize {
+    slots / 4
+}
+
+/// Appends the slots the fan-out lists of `due` reach to `touched`; `false` (stopping) when
+/// that would make more than `cap`.
+fn track_fan(p: &Program, due: &[(u32, u32)], touched: &mut Vec<u32>, cap: usize) -> bool {
+    fn go<I, W>(t: &Typed<I, W>, due: &[(u32, u32)], touched: &mut Vec<u32>, cap: usize) -> bool {
+        for &(k, _) in due {
+            let k = k as usize;
+            let (lo, hi) = (t.fan_start[k], t.fan_start[k + 1]);
+            if touched.len() + (hi - lo) > cap {
+                return false;
+            }
+            touched.extend_from_slice(&t.fan_slot[lo..hi]);
+        }
+        true
+    }
+    match &p.store {
+        Some(Store::U16I8(t)) => go(t, due, touched, cap),
+        Some(Store::U16I16(t)) => go(t, due, touched, cap),
+        Some(Store::U16I32(t)) => go(t, due, touched, cap),
+        Some(Store::U32I8(t)) => go(t, due, touched, cap),
+        Some(Store::U32I16(t)) => go(t, due, touched, cap),
+        Some(Store::U32I32(t)) => go(t, due, touched, cap),
+        None => false,
+    }
+}
+
+/// Appends the slots the rows of `due` reach to `touched` (a dense row: its whole span);
+/// `false` (stopping) when that would make more than `cap`.
+fn track_rows(p: &Program, due: &[(u32, u32)], touched: &mut Vec<u32>, cap: usize) -> bool {
+    fn go<I: Index + Into<i64>, W>(
+        t: &Typed<I, W>,
+        rows: &[Row],
+        core_base: &[u32],
+        due: &[(u32, u32)],
+        touched: &mut Vec<u32>,
+        cap: usize,
+    ) -> bool {
+        for &(a, _) in due {
+            let r = rows[a as usize];
+            if touched.len() + r.span as usize > cap {
+                return false;
+            }
+            let base = core_base[r.core as usize];
+            if r.lo == NONE {
+                let idx = &t.idx[r.start..r.start + r.span as usize];
+                // Slot numbers are u32 (`core_slot_base`), and so is every base + index.
+                touched.extend(idx.iter().map(|&i| base + i.into() as u32));
+            } else {
+                let b = base + r.lo;
+                touched.extend(b..b + r.span);
+            }
+        }
+        true
+    }
+    let (rows, base) = (&p.rows[..], &p.core_slot_base[..]);
+    match &p.store {
+        Some(Store::U16I8(t)) => go(t, rows, base, due, touched, cap),
+        Some(Store::U16I16(t)) => go(t, rows, base, due, touched, cap),
+        Some(Store::U16I32(t)) => go(t, rows, base, due, touched, cap),
+        Some(Store::U32I8(t)) => go(t, rows, base, due, touched, cap),
+        Some(Store::U32I16(t)) => go(t, rows, base, due, touched, cap),
+        Some(Store::U32I32(t)) => go(t, rows, base, due, touched, cap),
+        None => false,
+    }
 }
 
 /// Step 2 with per-event saturating accumulation, in ascending (core, axon) order.
@@ -786,6 +869,9 @@ fn tick<const CYCLE: bool>(
             }
         }
     };
+    if p.sparse_gather && !s.touched_over && !s.due.is_empty() {
+        s.touched_over = !track_rows(p, &s.due, &mut s.touched, sparse_cap(s.slots));
+    }
     rec.counts.synops += synops;
     rec.counts.packets_in += s.due.len() as u64;
     if !p.row_kind.is_empty() {
@@ -1030,6 +1116,40 @@ fn gather_blocks(p: &Program, acc: &[i64], used: usize, inp: &mut [i64]) -> bool
     true
 }
 
+/// [`gather_blocks`] over the touched slots only (`s.touched`; every other slot holds 0),
+/// taking their values (the accumulators are all zero afterwards). Returns `false`, doing
+/// nothing, when [`gather_blocks`] would (an accumulator too large for the 64-bit path).
+fn gather_sparse(p: &Program, s: &mut State) -> bool {
+    let State {
+        acc,
+        inp,
+        touched,
+        inp_dirty,
+        ..
+    } = s;
+    let bits = p.gather_bits;
+    let ored = touched.iter().fold(0i64, |o, &sl| {
+        let a = acc[sl as usize];
+        o | (a ^ (a >> 63))
+    });
+    if ored > (1i64 << bits) {
+        return false;
+    }
+    if *inp_dirty {
+        inp.fill(0);
+        *inp_dirty = false;
+    }
+    for &sl in touched.iter() {
+        let sl = sl as usize;
+        let a = std::mem::take(&mut acc[sl]);
+        let sh = i32::from(p.slot_shift[sl]);
+        let term = if sh >= 0 { a << sh } else { a >> (-sh).min(63) };
+        let x = &mut inp[p.slot_comp[sl] as usize];
+        *x = x.wrapping_add(term);
+    }
+    true
+}
+
 /// [`gather_blocks`] exactly, compartment by compartment, with the accumulator wrap of
 /// `accumulator_bits` and its overflow counts: inputs that fit in 64 bits go to `inp`, the
 /// others to `slow` (with `inp[k] = 0`).
@@ -1229,7 +1349,6 @@ fn currents<const MULT: bool, const DTI: bool, const P: u8>(
     rec: &mut Recorder,
 ) {
     let par = &p.params;
-    let n = p.n_comp();
     if p.store.is_none() {
         // Per-event: the input was added in step 2; only input_then_decay decays here.
         if !DTI {
@@ -1243,11 +1362,33 @@ fn currents<const MULT: bool, const DTI: bool, const P: u8>(
         return;
     }
     s.slow.clear();
-    if par.accumulator_bits > 0 || !gather_blocks(p, &s.acc, s.slots, &mut s.inp) {
-        gather_exact(p, s, rec);
+    let sparse = p.sparse_gather && !s.touched_over && gather_sparse(p, s);
+    if !sparse {
+        if par.accumulator_bits > 0 || !gather_blocks(p, &s.acc, s.slots, &mut s.inp) {
+            gather_exact(p, s, rec);
+        }
+        let used = s.slots;
+        s.acc[..used].fill(0);
+        s.inp_dirty = true;
     }
-    let used = s.slots;
-    s.acc[..used].fill(0);
+    currents_pass::<MULT, DTI, P>(p, s, rec);
+    if sparse {
+        // Back to all zero: only the touched slots' compartments were written.
+        for &sl in &s.touched {
+            s.inp[p.slot_comp[sl as usize] as usize] = 0;
+        }
+    }
+    s.touched.clear();
+    s.touched_over = false;
+}
+
+/// The second half of [`currents`] (sum-then-add): the update of `u` from `inp` and `slow`.
+fn currents_pass<const MULT: bool, const DTI: bool, const P: u8>(
+    p: &Program,
+    s: &mut State,
+    rec: &mut Recorder,
+) {
+    let n = p.n_comp();
     let State { u, inp, slow, .. } = s;
     let ovf = &mut rec.comp_ovf_u;
     if slow.is_empty() && parallel(n) {

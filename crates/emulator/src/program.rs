@@ -120,6 +120,12 @@ pub(crate) struct Program {
     /// consecutive (core, group) blocks of the same shift, and the compartment of each slot.
     pub slot_blocks: Vec<(u32, u32, i32)>,
     pub slot_comp: Vec<u32>,
+    /// With `sparse_gather`: the shift of each slot (its block's), for gathering only the
+    /// slots this tick's deliveries touched.
+    pub slot_shift: Vec<i8>,
+    /// Gather the inputs from the slots this tick's deliveries touched when they are few
+    /// (sum-then-add without accumulator wrap or partial sums; see `engine::gather_sparse`).
+    pub sparse_gather: bool,
     /// When every accumulator is at most `2^gather_bits` in magnitude, no value of the
     /// block-wise input gathering can leave 64 bits (0: always gather exactly).
     pub gather_bits: u32,
@@ -493,6 +499,8 @@ impl Program {
             w_scale: 1,
             slot_blocks: Vec::new(),
             slot_comp: Vec::new(),
+            slot_shift: Vec::new(),
+            sparse_gather: false,
             gather_bits: 0,
             fan_start: Vec::with_capacity(nc + 1),
             fan_axon: Vec::new(),
@@ -764,6 +772,20 @@ impl Program {
         // `v > vth_test` is the spike test: v > vth, or v >= vth (vth >= 0).
         prog.vth_test = prog.vth.iter().map(|&v| v - ge).collect();
         prog.any_refractory = prog.refractory.iter().any(|&r| r > 0);
+        let shifts_fit = prog.slot_blocks.iter().all(|b| i8::try_from(b.2).is_ok());
+        prog.sparse_gather = prog.store.is_some()
+            && prog.partials.is_empty()
+            && prog.params.accumulator_bits == 0
+            && prog.gather_bits > 0
+            && shifts_fit
+            && !overrides.dense_gather;
+        if prog.sparse_gather {
+            prog.slot_shift = vec![0; prog.acc_len];
+            for &(s0, s1, sh) in &prog.slot_blocks {
+                // `shifts_fit`: every block's shift is an i8.
+                prog.slot_shift[s0 as usize..s1 as usize].fill(sh as i8);
+            }
+        }
         Ok(prog)
     }
 
