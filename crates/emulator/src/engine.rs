@@ -14,7 +14,7 @@ use crate::{
     CycleDetail, CycleStats, EmuError, EnergyBreakdown, EventCounts, Mode, NeuronProbe,
     OverflowCounts, ProbeSet, RunOptions, SampleResult,
     network::{NetParams, NetSim},
-    program::{NONE, Params, Program, ROW_DENSE, ROW_SPARSE},
+    program::{CYCLE_FAN_LEN, NONE, Params, Program, ROW_DENSE, ROW_SPARSE},
     synapses::{Index, Row, Store, Typed, Weight, add_dense, add_fan},
 };
 
@@ -34,7 +34,8 @@ pub(crate) struct State {
     slots: usize,
     /// Delay line: `pending[t % slots]` holds `(global axon, spike count)` due at tick `t`.
     pending: Vec<Vec<(u32, u32)>>,
-    /// With [`Program::fan_lists`], the spikes of functional runs: `pending_comp[t % slots]`
+    /// With [`Program::fan_lists`], the spikes of functional runs (and of cycle-accurate ones
+    /// with `Program::cycle_fan_lists`): `pending_comp[t % slots]`
     /// holds `(compartment, spike count)` due at tick `t` (delivered through the whole
     /// fan-out of the compartment).
     pending_comp: Vec<Vec<(u32, u32)>>,
@@ -540,7 +541,7 @@ fn deliver_sum<
     synops
 }
 
-/// Step 2 for the spikes of `due_comp` (functional runs with [`Program::fan_lists`]): each
+/// Step 2 for the spikes of `due_comp` (runs with [`Program::fan_lists`]): each
 /// compartment's fan-out list into the accumulators, with the counts the rows would give.
 #[inline(never)]
 fn deliver_fan(p: &Program, s: &mut State, rec: &mut Recorder) {
@@ -727,12 +728,14 @@ fn tick<const CYCLE: bool>(
         s.core_stage.fill(0);
     }
     if p.price_active {
-        // Active pricing: what the compartment holds before this tick's input arrives.
-        for (k, a) in s.active_pre.iter_mut().enumerate() {
-            *a = s.u[k] != 0
-                || s.v[k] != 0
-                || p.bias[k] != 0
-                || s.u2.get(k).is_some_and(|&x| x != 0);
+        // Active pricing: what the compartment holds before this tick's input arrives
+        // (branch-free: every compartment of a driven net is active).
+        let iter = s.active_pre.iter_mut().zip(&s.u).zip(&s.v).zip(&p.bias);
+        for (((a, &u), &v), &b) in iter {
+            *a = (u | v | b) != 0;
+        }
+        for (a, &x) in s.active_pre.iter_mut().zip(&s.u2) {
+            *a |= x != 0;
         }
     }
 
@@ -801,8 +804,38 @@ fn tick<const CYCLE: bool>(
     let slot = (now % slots) as usize;
     std::mem::swap(&mut s.due, &mut s.pending[slot]);
     std::mem::swap(&mut s.due_comp, &mut s.pending_comp[slot]);
+    if CYCLE {
+        s.core_in.fill(0);
+        s.core_syn.fill(0);
+        s.core_out.fill(0);
+        if !p.row_kind.is_empty() {
+            // Only rows priced apart count here.
+            s.core_dense.fill(0);
+            s.core_shared.fill(0);
+        }
+    }
+    if CYCLE && !s.due_comp.is_empty() && p.cycle_fan_lists {
+        // Per core: a delivery per axon, its synapses per spike, by price class.
+        let cf = p.cycle_fan();
+        for &(k, count) in &s.due_comp {
+            let k = k as usize;
+            for &(c, lk) in &cf[p.fan_start[k]..p.fan_start[k + 1]] {
+                let c = c as usize;
+                let ops = u64::from(lk & CYCLE_FAN_LEN) * u64::from(count);
+                s.core_in[c] += 1;
+                s.core_syn[c] += ops;
+                match (lk >> 30) as u8 {
+                    ROW_SPARSE => {}
+                    ROW_DENSE => s.core_dense[c] += ops,
+                    _ => s.core_shared[c] += ops,
+                }
+            }
+        }
+        deliver_fan(p, s, rec);
+    }
     if CYCLE && !s.due_comp.is_empty() {
-        // Spikes of an earlier functional run: the cycle model counts them axon by axon.
+        // Spikes of an earlier functional run, without `cycle_fan_lists`: the cycle model
+        // counts them axon by axon.
         for &(k, count) in &s.due_comp {
             let k = k as usize;
             for &ga in &p.fan_axon[p.fan_start[k]..p.fan_start[k + 1]] {
@@ -813,13 +846,6 @@ fn tick<const CYCLE: bool>(
     }
     if !CYCLE && !s.due_comp.is_empty() {
         deliver_fan(p, s, rec);
-    }
-    if CYCLE {
-        s.core_in.fill(0);
-        s.core_syn.fill(0);
-        s.core_out.fill(0);
-        s.core_dense.fill(0);
-        s.core_shared.fill(0);
     }
     let synops = match &p.store {
         None => {
@@ -931,15 +957,24 @@ fn tick<const CYCLE: bool>(
     rec.counts.neuron_updates += p.n_comp() as u64;
     if p.price_active {
         let per_active = u64::from(p.target.timing.cycles_per_active_neuron);
-        for (k, &pre) in s.active_pre.iter().enumerate() {
-            // Input arrived this tick iff the current moved off 0 (or it was not 0 before).
-            if pre || s.u[k] != 0 || s.u2.get(k).is_some_and(|&x| x != 0) {
-                rec.counts.active_neuron_updates += 1;
-                if CYCLE {
-                    s.core_stage[p.comp_core[k] as usize] += per_active;
-                }
+        // Input arrived this tick iff the current moved off 0 (or it was not 0 before).
+        for (a, &x) in s.active_pre.iter_mut().zip(&s.u2) {
+            *a |= x != 0;
+        }
+        let mut active = 0u64;
+        let iter = s.active_pre.iter().zip(&s.u);
+        if CYCLE {
+            for ((&pre, &u), &c) in iter.zip(&p.comp_core) {
+                let on = u64::from(pre | (u != 0));
+                active += on;
+                s.core_stage[c as usize] += per_active * on;
+            }
+        } else {
+            for (&pre, &u) in iter {
+                active += u64::from(pre | (u != 0));
             }
         }
+        rec.counts.active_neuron_updates += active;
     }
 
     // 4. The cycle model: slowest core, then the spike packets' network drain, then the barrier.
@@ -1675,7 +1710,7 @@ fn update<const CYCLE: bool>(
         }
         rec.comp_spikes[k] = rec.comp_spikes[k].saturating_add(count);
         refr[k] = p.refractory[k];
-        if !CYCLE && p.fan_lists {
+        if p.fan_lists && (!CYCLE || p.cycle_fan_lists) {
             if p.fan_start[k + 1] > p.fan_start[k] {
                 out_comp.push((k as u32, count));
             }

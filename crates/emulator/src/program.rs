@@ -78,6 +78,9 @@ pub(crate) const ROW_SPARSE: u8 = 0;
 pub(crate) const ROW_DENSE: u8 = 1;
 pub(crate) const ROW_SHARED: u8 = 2;
 
+/// The synapse count's bits in a [`Program::cycle_fan`] entry; the price class is above.
+pub(crate) const CYCLE_FAN_LEN: u32 = (1 << 30) - 1;
+
 #[derive(Debug)]
 pub(crate) struct Program {
     pub params: Params,
@@ -177,6 +180,12 @@ pub(crate) struct Program {
     /// The trees' routers, built on first use: a big chip's trees take more memory than its
     /// synapses, and only the cycle model walks them.
     pub topology: std::sync::OnceLock<Topology>,
+    /// With `cycle_fan_lists`: the core, synapses and price class of each axon of `fan_axon`
+    /// (same order), built on the first cycle-accurate run (see [`Program::cycle_fan`]).
+    pub cycle_fan: std::sync::OnceLock<Vec<(u32, u32)>>,
+    /// Cycle-accurate runs deliver through the fan-out lists too: `fan_lists`, and every
+    /// row's synapse count fits [`CYCLE_FAN_LEN`] (beside its price class).
+    pub cycle_fan_lists: bool,
     /// Partial sums of split neurons, applied each tick between delivery and update.
     pub partials: Vec<PartialMove>,
     /// Messages of compartment `k`'s packet: its distinct destination cores.
@@ -531,6 +540,8 @@ impl Program {
             core_xy: config.cores().iter().map(|c| (c.x(), c.y())).collect(),
             axon_base: axon_base.clone(),
             topology: std::sync::OnceLock::new(),
+            cycle_fan: std::sync::OnceLock::new(),
+            cycle_fan_lists: false,
             partials: Vec::new(),
             comp_msgs: Vec::with_capacity(nc),
             in_msgs: Vec::with_capacity(config.inputs().len()),
@@ -686,6 +697,7 @@ impl Program {
                 overrides.fanout,
             ) {
                 prog.fan_lists = true;
+                prog.cycle_fan_lists = prog.rows.iter().all(|r| r.len <= CYCLE_FAN_LEN);
                 prog.fan_synops = counts.synops;
                 prog.fan_dense = counts.dense;
                 prog.fan_shared = counts.shared;
@@ -801,6 +813,23 @@ impl Program {
                 builder.add(from, &positions);
             }
             builder.finish()
+        })
+    }
+
+    /// Per axon of `fan_axon`, in its order: its core, and its synapses with its price class
+    /// ([`ROW_SPARSE`] when rows are priced alike) above [`CYCLE_FAN_LEN`] — what the cycle
+    /// model counts per core for a spike, read as one contiguous run per compartment instead
+    /// of a row look-up per axon. Built on first use, with [`Program::cycle_fan_lists`].
+    pub fn cycle_fan(&self) -> &[(u32, u32)] {
+        self.cycle_fan.get_or_init(|| {
+            self.fan_axon
+                .iter()
+                .map(|&a| {
+                    let r = self.rows[a as usize];
+                    let kind = self.row_kind.get(a as usize).copied().unwrap_or(ROW_SPARSE);
+                    (r.core, r.len | u32::from(kind) << 30)
+                })
+                .collect()
         })
     }
 
