@@ -1955,6 +1955,56 @@ mod tests {
         assert!(accepted > 100 && refused > 50, "{accepted} {refused}");
     }
 
+    /// Gathering only the touched slots (with repeats) gives the block-wise gather's inputs,
+    /// refuses exactly when it does, and leaves every accumulator at zero.
+    #[test]
+    fn sparse_gather_is_block_gather() {
+        let p = program();
+        assert!(p.sparse_gather && p.gather_bits > 0);
+        let mut s = State::new(&p);
+        let mut rng = Rng(0x0f0f_1234_5678_9abc);
+        let mut want = vec![0i64; p.n_comp()];
+        let (mut accepted, mut refused) = (0, 0);
+        for trial in 0..300 {
+            let bits = (trial % 64) as u32;
+            s.acc.fill(0);
+            s.touched.clear();
+            // A dirty input array from an earlier dense tick, every third trial.
+            if trial % 3 == 0 {
+                s.inp.fill(7);
+                s.inp_dirty = true;
+            }
+            for _ in 0..(trial % 17) {
+                let sl = (rng.next() % s.slots as u64) as u32;
+                s.acc[sl as usize] = rng.value(bits);
+                s.touched.push(sl);
+                if rng.next().is_multiple_of(4) {
+                    s.touched.push(sl);
+                }
+            }
+            let acc = s.acc.clone();
+            let ok = gather_blocks(&p, &acc, s.slots, &mut want);
+            if gather_sparse(&p, &mut s) {
+                accepted += 1;
+                assert!(ok, "trial {trial}: the block gather refused");
+                assert_eq!(want, s.inp, "trial {trial}");
+                assert!(s.acc.iter().all(|&a| a == 0), "trial {trial}");
+                assert!(!s.inp_dirty);
+            } else {
+                refused += 1;
+                assert!(!ok, "trial {trial}: the block gather accepted");
+                assert_eq!(acc, s.acc, "trial {trial}: refused but changed");
+            }
+            // What `currents` does after the pass: the touched compartments back to 0.
+            if !s.inp_dirty {
+                for &sl in &s.touched {
+                    s.inp[p.slot_comp[sl as usize] as usize] = 0;
+                }
+            }
+        }
+        assert!(accepted > 100 && refused > 20, "{accepted} {refused}");
+    }
+
     /// The compartment-range current update agrees with the exact one for every decay kind,
     /// order and overflow policy, including inputs beyond 64 bits after the input shift.
     #[test]
