@@ -14,7 +14,7 @@ use crate::{
     CycleDetail, CycleStats, EmuError, EnergyBreakdown, EventCounts, Mode, NeuronProbe,
     OverflowCounts, ProbeSet, RunOptions, SampleResult,
     network::{NetParams, NetSim},
-    program::{NONE, Params, Program, ROW_DENSE, ROW_SPARSE},
+    program::{CYCLE_FAN_LEN, NONE, Params, Program, ROW_DENSE, ROW_SPARSE},
     synapses::{Index, Row, Store, Typed, Weight, add_dense, add_fan},
 };
 
@@ -34,7 +34,8 @@ pub(crate) struct State {
     slots: usize,
     /// Delay line: `pending[t % slots]` holds `(global axon, spike count)` due at tick `t`.
     pending: Vec<Vec<(u32, u32)>>,
-    /// With [`Program::fan_lists`], the spikes of functional runs: `pending_comp[t % slots]`
+    /// With [`Program::fan_lists`], the spikes of functional runs (and of cycle-accurate ones
+    /// with `Program::cycle_fan_lists`): `pending_comp[t % slots]`
     /// holds `(compartment, spike count)` due at tick `t` (delivered through the whole
     /// fan-out of the compartment).
     pending_comp: Vec<Vec<(u32, u32)>>,
@@ -61,6 +62,12 @@ pub(crate) struct State {
     /// Step 3 scratch: each compartment's input; the inputs that leave 64 bits; this tick's
     /// spiking compartments with their counts.
     inp: Vec<i64>,
+    /// With [`Program::sparse_gather`]: the accumulator slots this tick's deliveries touched
+    /// (with repeats), unless there were more than [`sparse_cap`] (`touched_over`); and
+    /// whether `inp` may hold nonzero values (it is all zero after a sparse gather's tick).
+    touched: Vec<u32>,
+    touched_over: bool,
+    inp_dirty: bool,
     slow: Vec<(u32, i128)>,
     spikers: Vec<(u32, u32)>,
     /// The spikers of each parallel block of the voltage pass.
@@ -99,6 +106,9 @@ impl State {
             },
             net: NetSim::new(p.topology.get().map_or(0, |t| t.routers)),
             inp: vec![0; n],
+            touched: Vec::new(),
+            touched_over: false,
+            inp_dirty: false,
             slow: Vec::new(),
             spikers: Vec::with_capacity(n + 1),
             block_spikers: Vec::new(),
@@ -531,7 +541,7 @@ fn deliver_sum<
     synops
 }
 
-/// Step 2 for the spikes of `due_comp` (functional runs with [`Program::fan_lists`]): each
+/// Step 2 for the spikes of `due_comp` (runs with [`Program::fan_lists`]): each
 /// compartment's fan-out list into the accumulators, with the counts the rows would give.
 #[inline(never)]
 fn deliver_fan(p: &Program, s: &mut State, rec: &mut Recorder) {
@@ -543,6 +553,9 @@ fn deliver_fan(p: &Program, s: &mut State, rec: &mut Recorder) {
         }
     }
     let (due, acc) = (&s.due_comp[..], &mut s.acc[..]);
+    if p.sparse_gather && !s.touched_over {
+        s.touched_over = !track_fan(p, due, &mut s.touched, sparse_cap(s.slots));
+    }
     match &p.store {
         Some(Store::U16I8(t)) => go(t, due, acc),
         Some(Store::U16I16(t)) => go(t, due, acc),
@@ -565,6 +578,77 @@ fn deliver_fan(p: &Program, s: &mut State, rec: &mut Recorder) {
         }
     }
     s.due_comp.clear();
+}
+
+/// The most touched slots a sparse gather takes: beyond that, the dense gather's one pass over
+/// all slots is cheaper.
+fn sparse_cap(slots: usize) -> usize {
+    slots / 4
+}
+
+/// Appends the slots the fan-out lists of `due` reach to `touched`; `false` (stopping) when
+/// that would make more than `cap`.
+fn track_fan(p: &Program, due: &[(u32, u32)], touched: &mut Vec<u32>, cap: usize) -> bool {
+    fn go<I, W>(t: &Typed<I, W>, due: &[(u32, u32)], touched: &mut Vec<u32>, cap: usize) -> bool {
+        for &(k, _) in due {
+            let k = k as usize;
+            let (lo, hi) = (t.fan_start[k], t.fan_start[k + 1]);
+            if touched.len() + (hi - lo) > cap {
+                return false;
+            }
+            touched.extend_from_slice(&t.fan_slot[lo..hi]);
+        }
+        true
+    }
+    match &p.store {
+        Some(Store::U16I8(t)) => go(t, due, touched, cap),
+        Some(Store::U16I16(t)) => go(t, due, touched, cap),
+        Some(Store::U16I32(t)) => go(t, due, touched, cap),
+        Some(Store::U32I8(t)) => go(t, due, touched, cap),
+        Some(Store::U32I16(t)) => go(t, due, touched, cap),
+        Some(Store::U32I32(t)) => go(t, due, touched, cap),
+        None => false,
+    }
+}
+
+/// Appends the slots the rows of `due` reach to `touched` (a dense row: its whole span);
+/// `false` (stopping) when that would make more than `cap`.
+fn track_rows(p: &Program, due: &[(u32, u32)], touched: &mut Vec<u32>, cap: usize) -> bool {
+    fn go<I: Index + Into<i64>, W>(
+        t: &Typed<I, W>,
+        rows: &[Row],
+        core_base: &[u32],
+        due: &[(u32, u32)],
+        touched: &mut Vec<u32>,
+        cap: usize,
+    ) -> bool {
+        for &(a, _) in due {
+            let r = rows[a as usize];
+            if touched.len() + r.span as usize > cap {
+                return false;
+            }
+            let base = core_base[r.core as usize];
+            if r.lo == NONE {
+                let idx = &t.idx[r.start..r.start + r.span as usize];
+                // Slot numbers are u32 (`core_slot_base`), and so is every base + index.
+                touched.extend(idx.iter().map(|&i| base + i.into() as u32));
+            } else {
+                let b = base + r.lo;
+                touched.extend(b..b + r.span);
+            }
+        }
+        true
+    }
+    let (rows, base) = (&p.rows[..], &p.core_slot_base[..]);
+    match &p.store {
+        Some(Store::U16I8(t)) => go(t, rows, base, due, touched, cap),
+        Some(Store::U16I16(t)) => go(t, rows, base, due, touched, cap),
+        Some(Store::U16I32(t)) => go(t, rows, base, due, touched, cap),
+        Some(Store::U32I8(t)) => go(t, rows, base, due, touched, cap),
+        Some(Store::U32I16(t)) => go(t, rows, base, due, touched, cap),
+        Some(Store::U32I32(t)) => go(t, rows, base, due, touched, cap),
+        None => false,
+    }
 }
 
 /// Step 2 with per-event saturating accumulation, in ascending (core, axon) order.
@@ -644,12 +728,14 @@ fn tick<const CYCLE: bool>(
         s.core_stage.fill(0);
     }
     if p.price_active {
-        // Active pricing: what the compartment holds before this tick's input arrives.
-        for (k, a) in s.active_pre.iter_mut().enumerate() {
-            *a = s.u[k] != 0
-                || s.v[k] != 0
-                || p.bias[k] != 0
-                || s.u2.get(k).is_some_and(|&x| x != 0);
+        // Active pricing: what the compartment holds before this tick's input arrives
+        // (branch-free: every compartment of a driven net is active).
+        let iter = s.active_pre.iter_mut().zip(&s.u).zip(&s.v).zip(&p.bias);
+        for (((a, &u), &v), &b) in iter {
+            *a = (u | v | b) != 0;
+        }
+        for (a, &x) in s.active_pre.iter_mut().zip(&s.u2) {
+            *a |= x != 0;
         }
     }
 
@@ -718,8 +804,38 @@ fn tick<const CYCLE: bool>(
     let slot = (now % slots) as usize;
     std::mem::swap(&mut s.due, &mut s.pending[slot]);
     std::mem::swap(&mut s.due_comp, &mut s.pending_comp[slot]);
+    if CYCLE {
+        s.core_in.fill(0);
+        s.core_syn.fill(0);
+        s.core_out.fill(0);
+        if !p.row_kind.is_empty() {
+            // Only rows priced apart count here.
+            s.core_dense.fill(0);
+            s.core_shared.fill(0);
+        }
+    }
+    if CYCLE && !s.due_comp.is_empty() && p.cycle_fan_lists {
+        // Per core: a delivery per axon, its synapses per spike, by price class.
+        let cf = p.cycle_fan();
+        for &(k, count) in &s.due_comp {
+            let k = k as usize;
+            for &(c, lk) in &cf[p.fan_start[k]..p.fan_start[k + 1]] {
+                let c = c as usize;
+                let ops = u64::from(lk & CYCLE_FAN_LEN) * u64::from(count);
+                s.core_in[c] += 1;
+                s.core_syn[c] += ops;
+                match (lk >> 30) as u8 {
+                    ROW_SPARSE => {}
+                    ROW_DENSE => s.core_dense[c] += ops,
+                    _ => s.core_shared[c] += ops,
+                }
+            }
+        }
+        deliver_fan(p, s, rec);
+    }
     if CYCLE && !s.due_comp.is_empty() {
-        // Spikes of an earlier functional run: the cycle model counts them axon by axon.
+        // Spikes of an earlier functional run, without `cycle_fan_lists`: the cycle model
+        // counts them axon by axon.
         for &(k, count) in &s.due_comp {
             let k = k as usize;
             for &ga in &p.fan_axon[p.fan_start[k]..p.fan_start[k + 1]] {
@@ -730,13 +846,6 @@ fn tick<const CYCLE: bool>(
     }
     if !CYCLE && !s.due_comp.is_empty() {
         deliver_fan(p, s, rec);
-    }
-    if CYCLE {
-        s.core_in.fill(0);
-        s.core_syn.fill(0);
-        s.core_out.fill(0);
-        s.core_dense.fill(0);
-        s.core_shared.fill(0);
     }
     let synops = match &p.store {
         None => {
@@ -786,6 +895,9 @@ fn tick<const CYCLE: bool>(
             }
         }
     };
+    if p.sparse_gather && !s.touched_over && !s.due.is_empty() {
+        s.touched_over = !track_rows(p, &s.due, &mut s.touched, sparse_cap(s.slots));
+    }
     rec.counts.synops += synops;
     rec.counts.packets_in += s.due.len() as u64;
     if !p.row_kind.is_empty() {
@@ -845,15 +957,24 @@ fn tick<const CYCLE: bool>(
     rec.counts.neuron_updates += p.n_comp() as u64;
     if p.price_active {
         let per_active = u64::from(p.target.timing.cycles_per_active_neuron);
-        for (k, &pre) in s.active_pre.iter().enumerate() {
-            // Input arrived this tick iff the current moved off 0 (or it was not 0 before).
-            if pre || s.u[k] != 0 || s.u2.get(k).is_some_and(|&x| x != 0) {
-                rec.counts.active_neuron_updates += 1;
-                if CYCLE {
-                    s.core_stage[p.comp_core[k] as usize] += per_active;
-                }
+        // Input arrived this tick iff the current moved off 0 (or it was not 0 before).
+        for (a, &x) in s.active_pre.iter_mut().zip(&s.u2) {
+            *a |= x != 0;
+        }
+        let mut active = 0u64;
+        let iter = s.active_pre.iter().zip(&s.u);
+        if CYCLE {
+            for ((&pre, &u), &c) in iter.zip(&p.comp_core) {
+                let on = u64::from(pre | (u != 0));
+                active += on;
+                s.core_stage[c as usize] += per_active * on;
+            }
+        } else {
+            for (&pre, &u) in iter {
+                active += u64::from(pre | (u != 0));
             }
         }
+        rec.counts.active_neuron_updates += active;
     }
 
     // 4. The cycle model: slowest core, then the spike packets' network drain, then the barrier.
@@ -1026,6 +1147,40 @@ fn gather_blocks(p: &Program, acc: &[i64], used: usize, inp: &mut [i64]) -> bool
                 *x = x.wrapping_add(a >> m);
             }
         }
+    }
+    true
+}
+
+/// [`gather_blocks`] over the touched slots only (`s.touched`; every other slot holds 0),
+/// taking their values (the accumulators are all zero afterwards). Returns `false`, doing
+/// nothing, when [`gather_blocks`] would (an accumulator too large for the 64-bit path).
+fn gather_sparse(p: &Program, s: &mut State) -> bool {
+    let State {
+        acc,
+        inp,
+        touched,
+        inp_dirty,
+        ..
+    } = s;
+    let bits = p.gather_bits;
+    let ored = touched.iter().fold(0i64, |o, &sl| {
+        let a = acc[sl as usize];
+        o | (a ^ (a >> 63))
+    });
+    if ored > (1i64 << bits) {
+        return false;
+    }
+    if *inp_dirty {
+        inp.fill(0);
+        *inp_dirty = false;
+    }
+    for &sl in touched.iter() {
+        let sl = sl as usize;
+        let a = std::mem::take(&mut acc[sl]);
+        let sh = i32::from(p.slot_shift[sl]);
+        let term = if sh >= 0 { a << sh } else { a >> (-sh).min(63) };
+        let x = &mut inp[p.slot_comp[sl] as usize];
+        *x = x.wrapping_add(term);
     }
     true
 }
@@ -1229,7 +1384,6 @@ fn currents<const MULT: bool, const DTI: bool, const P: u8>(
     rec: &mut Recorder,
 ) {
     let par = &p.params;
-    let n = p.n_comp();
     if p.store.is_none() {
         // Per-event: the input was added in step 2; only input_then_decay decays here.
         if !DTI {
@@ -1243,11 +1397,33 @@ fn currents<const MULT: bool, const DTI: bool, const P: u8>(
         return;
     }
     s.slow.clear();
-    if par.accumulator_bits > 0 || !gather_blocks(p, &s.acc, s.slots, &mut s.inp) {
-        gather_exact(p, s, rec);
+    let sparse = p.sparse_gather && !s.touched_over && gather_sparse(p, s);
+    if !sparse {
+        if par.accumulator_bits > 0 || !gather_blocks(p, &s.acc, s.slots, &mut s.inp) {
+            gather_exact(p, s, rec);
+        }
+        let used = s.slots;
+        s.acc[..used].fill(0);
+        s.inp_dirty = true;
     }
-    let used = s.slots;
-    s.acc[..used].fill(0);
+    currents_pass::<MULT, DTI, P>(p, s, rec);
+    if sparse {
+        // Back to all zero: only the touched slots' compartments were written.
+        for &sl in &s.touched {
+            s.inp[p.slot_comp[sl as usize] as usize] = 0;
+        }
+    }
+    s.touched.clear();
+    s.touched_over = false;
+}
+
+/// The second half of [`currents`] (sum-then-add): the update of `u` from `inp` and `slow`.
+fn currents_pass<const MULT: bool, const DTI: bool, const P: u8>(
+    p: &Program,
+    s: &mut State,
+    rec: &mut Recorder,
+) {
+    let n = p.n_comp();
     let State { u, inp, slow, .. } = s;
     let ovf = &mut rec.comp_ovf_u;
     if slow.is_empty() && parallel(n) {
@@ -1534,7 +1710,7 @@ fn update<const CYCLE: bool>(
         }
         rec.comp_spikes[k] = rec.comp_spikes[k].saturating_add(count);
         refr[k] = p.refractory[k];
-        if !CYCLE && p.fan_lists {
+        if p.fan_lists && (!CYCLE || p.cycle_fan_lists) {
             if p.fan_start[k + 1] > p.fan_start[k] {
                 out_comp.push((k as u32, count));
             }
@@ -1777,6 +1953,56 @@ mod tests {
             }
         }
         assert!(accepted > 100 && refused > 50, "{accepted} {refused}");
+    }
+
+    /// Gathering only the touched slots (with repeats) gives the block-wise gather's inputs,
+    /// refuses exactly when it does, and leaves every accumulator at zero.
+    #[test]
+    fn sparse_gather_is_block_gather() {
+        let p = program();
+        assert!(p.sparse_gather && p.gather_bits > 0);
+        let mut s = State::new(&p);
+        let mut rng = Rng(0x0f0f_1234_5678_9abc);
+        let mut want = vec![0i64; p.n_comp()];
+        let (mut accepted, mut refused) = (0, 0);
+        for trial in 0..300 {
+            let bits = (trial % 64) as u32;
+            s.acc.fill(0);
+            s.touched.clear();
+            // A dirty input array from an earlier dense tick, every third trial.
+            if trial % 3 == 0 {
+                s.inp.fill(7);
+                s.inp_dirty = true;
+            }
+            for _ in 0..(trial % 17) {
+                let sl = (rng.next() % s.slots as u64) as u32;
+                s.acc[sl as usize] = rng.value(bits);
+                s.touched.push(sl);
+                if rng.next().is_multiple_of(4) {
+                    s.touched.push(sl);
+                }
+            }
+            let acc = s.acc.clone();
+            let ok = gather_blocks(&p, &acc, s.slots, &mut want);
+            if gather_sparse(&p, &mut s) {
+                accepted += 1;
+                assert!(ok, "trial {trial}: the block gather refused");
+                assert_eq!(want, s.inp, "trial {trial}");
+                assert!(s.acc.iter().all(|&a| a == 0), "trial {trial}");
+                assert!(!s.inp_dirty);
+            } else {
+                refused += 1;
+                assert!(!ok, "trial {trial}: the block gather accepted");
+                assert_eq!(acc, s.acc, "trial {trial}: refused but changed");
+            }
+            // What `currents` does after the pass: the touched compartments back to 0.
+            if !s.inp_dirty {
+                for &sl in &s.touched {
+                    s.inp[p.slot_comp[sl as usize] as usize] = 0;
+                }
+            }
+        }
+        assert!(accepted > 100 && refused > 20, "{accepted} {refused}");
     }
 
     /// The compartment-range current update agrees with the exact one for every decay kind,

@@ -78,6 +78,9 @@ pub(crate) const ROW_SPARSE: u8 = 0;
 pub(crate) const ROW_DENSE: u8 = 1;
 pub(crate) const ROW_SHARED: u8 = 2;
 
+/// The synapse count's bits in a [`Program::cycle_fan`] entry; the price class is above.
+pub(crate) const CYCLE_FAN_LEN: u32 = (1 << 30) - 1;
+
 #[derive(Debug)]
 pub(crate) struct Program {
     pub params: Params,
@@ -120,6 +123,12 @@ pub(crate) struct Program {
     /// consecutive (core, group) blocks of the same shift, and the compartment of each slot.
     pub slot_blocks: Vec<(u32, u32, i32)>,
     pub slot_comp: Vec<u32>,
+    /// With `sparse_gather`: the shift of each slot (its block's), for gathering only the
+    /// slots this tick's deliveries touched.
+    pub slot_shift: Vec<i8>,
+    /// Gather the inputs from the slots this tick's deliveries touched when they are few
+    /// (sum-then-add without accumulator wrap or partial sums; see `engine::gather_sparse`).
+    pub sparse_gather: bool,
     /// When every accumulator is at most `2^gather_bits` in magnitude, no value of the
     /// block-wise input gathering can leave 64 bits (0: always gather exactly).
     pub gather_bits: u32,
@@ -171,6 +180,12 @@ pub(crate) struct Program {
     /// The trees' routers, built on first use: a big chip's trees take more memory than its
     /// synapses, and only the cycle model walks them.
     pub topology: std::sync::OnceLock<Topology>,
+    /// With `cycle_fan_lists`: the core, synapses and price class of each axon of `fan_axon`
+    /// (same order), built on the first cycle-accurate run (see [`Program::cycle_fan`]).
+    pub cycle_fan: std::sync::OnceLock<Vec<(u32, u32)>>,
+    /// Cycle-accurate runs deliver through the fan-out lists too: `fan_lists`, and every
+    /// row's synapse count fits [`CYCLE_FAN_LEN`] (beside its price class).
+    pub cycle_fan_lists: bool,
     /// Partial sums of split neurons, applied each tick between delivery and update.
     pub partials: Vec<PartialMove>,
     /// Messages of compartment `k`'s packet: its distinct destination cores.
@@ -493,6 +508,8 @@ impl Program {
             w_scale: 1,
             slot_blocks: Vec::new(),
             slot_comp: Vec::new(),
+            slot_shift: Vec::new(),
+            sparse_gather: false,
             gather_bits: 0,
             fan_start: Vec::with_capacity(nc + 1),
             fan_axon: Vec::new(),
@@ -523,6 +540,8 @@ impl Program {
             core_xy: config.cores().iter().map(|c| (c.x(), c.y())).collect(),
             axon_base: axon_base.clone(),
             topology: std::sync::OnceLock::new(),
+            cycle_fan: std::sync::OnceLock::new(),
+            cycle_fan_lists: false,
             partials: Vec::new(),
             comp_msgs: Vec::with_capacity(nc),
             in_msgs: Vec::with_capacity(config.inputs().len()),
@@ -678,6 +697,7 @@ impl Program {
                 overrides.fanout,
             ) {
                 prog.fan_lists = true;
+                prog.cycle_fan_lists = prog.rows.iter().all(|r| r.len <= CYCLE_FAN_LEN);
                 prog.fan_synops = counts.synops;
                 prog.fan_dense = counts.dense;
                 prog.fan_shared = counts.shared;
@@ -764,6 +784,20 @@ impl Program {
         // `v > vth_test` is the spike test: v > vth, or v >= vth (vth >= 0).
         prog.vth_test = prog.vth.iter().map(|&v| v - ge).collect();
         prog.any_refractory = prog.refractory.iter().any(|&r| r > 0);
+        let shifts_fit = prog.slot_blocks.iter().all(|b| i8::try_from(b.2).is_ok());
+        prog.sparse_gather = prog.store.is_some()
+            && prog.partials.is_empty()
+            && prog.params.accumulator_bits == 0
+            && prog.gather_bits > 0
+            && shifts_fit
+            && !overrides.dense_gather;
+        if prog.sparse_gather {
+            prog.slot_shift = vec![0; prog.acc_len];
+            for &(s0, s1, sh) in &prog.slot_blocks {
+                // `shifts_fit`: every block's shift is an i8.
+                prog.slot_shift[s0 as usize..s1 as usize].fill(sh as i8);
+            }
+        }
         Ok(prog)
     }
 
@@ -779,6 +813,23 @@ impl Program {
                 builder.add(from, &positions);
             }
             builder.finish()
+        })
+    }
+
+    /// Per axon of `fan_axon`, in its order: its core, and its synapses with its price class
+    /// ([`ROW_SPARSE`] when rows are priced alike) above [`CYCLE_FAN_LEN`] — what the cycle
+    /// model counts per core for a spike, read as one contiguous run per compartment instead
+    /// of a row look-up per axon. Built on first use, with [`Program::cycle_fan_lists`].
+    pub fn cycle_fan(&self) -> &[(u32, u32)] {
+        self.cycle_fan.get_or_init(|| {
+            self.fan_axon
+                .iter()
+                .map(|&a| {
+                    let r = self.rows[a as usize];
+                    let kind = self.row_kind.get(a as usize).copied().unwrap_or(ROW_SPARSE);
+                    (r.core, r.len | u32::from(kind) << 30)
+                })
+                .collect()
         })
     }
 

@@ -48,6 +48,8 @@ pub struct LayoutOverride {
     pub touch: Option<bool>,
     /// Always gather compartment inputs with the exact 128-bit path.
     pub exact_gather: bool,
+    /// Gather every slot every tick, never only the slots the tick's deliveries touched.
+    pub dense_gather: bool,
     /// Force the functional mode's per-compartment fan-out lists (see [`Typed::fan_slot`]) on
     /// or off.
     pub fanout: Option<bool>,

@@ -1,7 +1,8 @@
 //! The fast paths give the same results as each other: every synapse layout the emulator can
 //! choose (u16 or u32 slot indices; i8, i16 or i32 weights; dense or sparse rows; rows loaded
-//! ahead and deliveries sorted for large stores; block-wise or exact input gathering) is
-//! forced on the random targets and nets of `switches.rs` and on the benchmark chips, and must
+//! ahead and deliveries sorted for large stores; block-wise, touched-slots-only or exact input
+//! gathering) is forced on the random targets and nets of `switches.rs` and on the benchmark
+//! chips, and must
 //! reproduce the automatic layout's results exactly — spikes, u and v of every neuron every
 //! tick, event counts, cycles, energy and overflow counts. The automatic layout itself is held
 //! against the naive reference by `switches.rs`, sections A and B, and the equivalence test of
@@ -49,6 +50,10 @@ fn overrides() -> Vec<LayoutOverride> {
             ..base
         },
         LayoutOverride {
+            dense_gather: true,
+            ..base
+        },
+        LayoutOverride {
             fanout: Some(true),
             ..base
         },
@@ -62,6 +67,7 @@ fn overrides() -> Vec<LayoutOverride> {
             no_dense: true,
             touch: Some(true),
             exact_gather: true,
+            dense_gather: true,
             fanout: Some(true),
         },
     ]
