@@ -192,3 +192,25 @@ fn a_nir_neuron_parameter_declaring_134m_neurons_is_refused_unread() {
     );
     assert!(seconds < 0.5, "{seconds} s");
 }
+
+/// Case 511331 of the 10^6 run (seed 1): a 64 KB NIR file whose compressed weight's shape was
+/// mutated to [16776963, 8] while the file stores one chunk of it. The read allocated and
+/// filled 1.5 GiB (11 s under load) before the converter refused the net; the reader now
+/// compares the shape with what the file stores and refuses it unread.
+#[test]
+fn a_nir_dataset_announcing_more_chunks_than_stored_is_refused_unread() {
+    let files = corpus().case(Parser::Nir, 1, 511_331);
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let outcome = corpus().run(Parser::Nir, dir.path(), &files);
+    let seconds = started.elapsed().as_secs_f64();
+    let refusal = outcome.expect_err("the case is refused");
+    assert!(
+        refusal
+            .message
+            .contains("has shape [16776963, 8] but the file stores 1 of its 5592321 chunks"),
+        "{}",
+        refusal.message
+    );
+    assert!(seconds < 0.5, "{seconds} s");
+}

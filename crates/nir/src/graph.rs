@@ -444,6 +444,12 @@ impl Reader {
         let dtype = ds
             .dtype()
             .map_err(|e| self.node_err(node, format!("dataset `{name}`: {e}")))?;
+        if let Some(stored) = self.stored_less_than_announced(&ds, &shape, &dtype) {
+            return Err(self.node_err(
+                node,
+                format!("dataset `{name}` has shape {shape:?} but the file stores {stored}"),
+            ));
+        }
         let data = match dtype {
             DType::F32
             | DType::F64
@@ -482,6 +488,42 @@ impl Reader {
             ));
         }
         Ok(Array { shape, data })
+    }
+
+    /// What the file stores of a dataset whose shape announces more, so that the read does
+    /// not allocate (and fill) for values the file does not hold: a contiguous or compact
+    /// dataset's bytes, a chunked one's chunks (nir.write writes every chunk).
+    fn stored_less_than_announced(
+        &self,
+        ds: &Dataset,
+        shape: &[usize],
+        dtype: &DType,
+    ) -> Option<String> {
+        let element_bytes: u64 = match dtype {
+            DType::I8 | DType::U8 => 1,
+            DType::I16 | DType::U16 => 2,
+            DType::F32 | DType::I32 | DType::U32 => 4,
+            _ => 8,
+        };
+        let values = shape.iter().product::<usize>() as u64;
+        match ds.layout().ok()? {
+            hdf5_pure::Layout::Contiguous { size, .. } | hdf5_pure::Layout::Compact { size } => {
+                let announced = values.checked_mul(element_bytes)?;
+                (announced > size).then(|| format!("{size} of its {announced} bytes"))
+            }
+            hdf5_pure::Layout::Chunked { chunk_shape, .. } => {
+                if chunk_shape.len() != shape.len() || chunk_shape.contains(&0) {
+                    return None;
+                }
+                let needed = shape
+                    .iter()
+                    .zip(&chunk_shape)
+                    .try_fold(1u64, |n, (&d, &c)| n.checked_mul((d as u64).div_ceil(c)))?;
+                let stored = ds.chunks().ok()?.len() as u64;
+                (stored < needed).then(|| format!("{stored} of its {needed} chunks"))
+            }
+            _ => None,
+        }
     }
 
     /// A neuron parameter: [`Self::array`] of at most [`MAX_NEURON_VALUES`] values, checked
