@@ -2,7 +2,9 @@
 //! compiled, exported and run both by the emulator and by Rockpool's `XyloSim` (xylosim v1 or
 //! v2 underneath), compared spike for spike and state for state (V_mem, I_syn, I_syn2, every
 //! neuron, every tick). The nets give thresholds and decays per population or per neuron and
-//! have alias neurons, alias chains of 3-4 rows included (tests/common/mod.rs).
+//! have alias neurons, alias chains of 3-4 rows included (tests/common/mod.rs). Two more nets
+//! are Xylo at full size, v1 and v2: 16 inputs, 1000 hidden neurons with recurrent weights onto
+//! both synaptic currents, 8 readout neurons.
 //!
 //! Needs the Python environment `.ci/run` creates (rockpool, xylosim): its directory in
 //! `LIFCHIP_XYLO_VENV`, else `target/venvs/xylo` of the workspace. Without it the test says so
@@ -141,6 +143,25 @@ fn xylosim_agrees_with_the_emulator_on_random_nets() {
         cases.push((seed, dir, spec, emulated, case.ticks));
         seed += 1;
     }
+    // Xylo at full size (1000 recurrent hidden neurons and 8 readout neurons), v1 and v2.
+    for (seed, v2) in [(u64::MAX - 1, false), (u64::MAX, true)] {
+        let case = common::full_size_case(seed, v2, 0.2, 30);
+        let spec = to_xylo(&case.config, &XyloOptions::default())
+            .unwrap_or_else(|e| panic!("full-size net: export refused: {e}"));
+        assert_eq!(
+            (spec.inputs, spec.hidden.len(), spec.readout.len()),
+            (16, 1000, 8)
+        );
+        let dir = work
+            .path()
+            .join(format!("full-{}", if v2 { "v2" } else { "v1" }));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_export(&spec, &dir.join("xylo")).unwrap();
+        let raster = input_raster_npy(&case.input, spec.inputs).unwrap();
+        std::fs::write(dir.join("input.npy"), raster).unwrap();
+        let emulated = emulate(&case, &spec);
+        cases.push((seed, dir, spec, emulated, case.ticks));
+    }
     let list = work.path().join("cases.txt");
     let lines: Vec<String> = cases.iter().map(|c| c.1.display().to_string()).collect();
     std::fs::write(&list, lines.join("\n")).unwrap();
@@ -160,6 +181,21 @@ fn xylosim_agrees_with_the_emulator_on_random_nets() {
         String::from_utf8_lossy(&out.stdout).trim()
     );
 
+    // The full-size nets are not vacuous: their hidden neurons spike through the recurrent
+    // weights, and the readout sees them.
+    for (seed, _, spec, emu, _) in cases.iter().filter(|c| c.0 >= u64::MAX - 1) {
+        let hidden: i64 = emu.hidden.iter().map(|t| t.0.iter().sum::<i64>()).sum();
+        let readout: i64 = emu.readout.iter().map(|t| t.0.iter().sum::<i64>()).sum();
+        let recurrent = spec.weights_rec.iter().filter(|&&w| w != 0).count();
+        eprintln!(
+            "full-size net {seed} (Xylo {}): 16 inputs, {} hidden, {} readout neurons, \
+             {recurrent} nonzero recurrent weights; {hidden} hidden and {readout} readout spikes",
+            spec.generation.name(),
+            spec.hidden.len(),
+            spec.readout.len()
+        );
+        assert!(hidden > 0 && recurrent > 100_000, "full-size net {seed}");
+    }
     let (mut mismatches, mut neuron_ticks, mut spikes, mut multi, mut sat_u, mut sat_v) =
         (0usize, 0usize, 0i64, 0usize, 0u64, 0u64);
     // Coverage: v2 nets, nets with a biased neuron, with weights onto I_syn2, alias neurons,

@@ -487,9 +487,27 @@ fn check_core<C: ChipView>(
         readout,
         u64::from(target.core.readout_neurons),
     )?;
+    // With `core.neuron_rows` a neuron's own rows are part of it: only the axons fed by input
+    // channels are input axons.
+    let (name, axons) = if target.core.neuron_rows {
+        let mut fed = vec![false; core.n_axons()];
+        for d in config.inputs().iter().flatten() {
+            if d.core == core.id()
+                && let Some(f) = fed.get_mut(d.axon as usize)
+            {
+                *f = true;
+            }
+        }
+        (
+            "axons fed by input channels",
+            fed.iter().filter(|&&f| f).count(),
+        )
+    } else {
+        ("axons", core.n_axons())
+    };
     limit(
-        Name::Plain("axons"),
-        core.n_axons() as u64,
+        Name::Plain(name),
+        axons as u64,
         u64::from(target.core.input_axons),
     )?;
     if core.compartments().len() > u32::MAX as usize {

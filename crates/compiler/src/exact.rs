@@ -269,7 +269,10 @@ pub fn check_partition(
     if bound == heuristic {
         return report(ExactStatus::Optimal, bound, None);
     }
-    if !mapped.partition.split.is_empty() || target.core.readout_neurons > 0 {
+    if !mapped.partition.split.is_empty()
+        || target.core.readout_neurons > 0
+        || target.core.neuron_rows
+    {
         return report(ExactStatus::Unsupported, bound, None);
     }
     let axons: usize = mapped.partition.cores.iter().map(|c| c.axons.len()).sum();

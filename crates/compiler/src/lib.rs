@@ -139,7 +139,9 @@ pub fn compile_with_profile(
         .values()
         .map(|s| s.partials.len() as u64)
         .sum();
-    let positions = match place(&partition, target, quant.readout as u32) {
+    let positions = match place(&partition, target, quant.readout as u32, &|k| {
+        partition::counted_axons(&quant, target, &k.axons) as u64
+    }) {
         Ok(p) => p,
         Err(v) => {
             // The cores the partition made, unplaced (x = y = 0): what needed more cores.
@@ -152,7 +154,7 @@ pub fn compile_with_profile(
                     x: 0,
                     y: 0,
                     neurons: core.neurons.len() as u64,
-                    input_axons: core.axons.len() as u64,
+                    input_axons: partition::counted_axons(&quant, target, &core.axons) as u64,
                     synapse_bits: core.synapse_bits,
                 })
                 .collect();
@@ -181,7 +183,7 @@ pub fn compile_with_profile(
             x,
             y,
             neurons: core.neurons.len() as u64,
-            input_axons: core.axons.len() as u64,
+            input_axons: partition::counted_axons(&quant, target, &core.axons) as u64,
             synapse_bits: core.synapse_bits,
         })
         .collect();

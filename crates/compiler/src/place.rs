@@ -11,8 +11,14 @@ use crate::{Partition, QuantNet, Violation, ViolationKind};
 /// Which per-core limit the partition's cores fill: the one its fullest core uses the largest
 /// fraction of (", as core.neurons = 1000 holds at most 1000 of the net's 1008 neurons").
 /// With `core.readout_neurons`, the readout population (index `readout`) has its own budget
-/// and the other compartments `core.neurons`.
-fn binding_limit(partition: &Partition, target: &Target, readout: u32) -> String {
+/// and the other compartments `core.neurons`. `axons` counts a core's input axons (see
+/// `partition::counted_axons`).
+fn binding_limit(
+    partition: &Partition,
+    target: &Target,
+    readout: u32,
+    axons: &dyn Fn(&crate::partition::CoreAssignment) -> u64,
+) -> String {
     use crate::partition::CoreAssignment;
     type Measure<'a> = Box<dyn Fn(&CoreAssignment) -> u64 + 'a>;
     let c = &target.core;
@@ -28,7 +34,7 @@ fn binding_limit(partition: &Partition, target: &Target, readout: u32) -> String
         (
             "core.input_axons",
             u64::from(c.input_axons),
-            Box::new(|k| k.axons.len() as u64),
+            Box::new(axons),
             "input axons",
         ),
         (
@@ -48,13 +54,17 @@ fn binding_limit(partition: &Partition, target: &Target, readout: u32) -> String
     }
     let most = |f: &Measure| partition.cores.iter().map(f).max().unwrap_or(0);
     let total = |f: &Measure| partition.cores.iter().map(f).sum::<u64>();
-    // The fullest limit; with equal fullness, the one whose total the cores cannot hold.
+    // The fullest limit; with equal fullness, the one whose total the cores cannot hold; with
+    // that equal too, the first listed (neurons before input axons: 1001 neurons that each
+    // read all 16 input channels fill the axons of both cores they need, but the neurons are
+    // what forces the second core).
     let fullness = |(_, limit, f, _): &(&str, u64, Measure, &str)| {
         let limit = (*limit).max(1);
         (most(f) as f64 / limit as f64, total(f).div_ceil(limit))
     };
     limits
         .iter()
+        .rev()
         .max_by(|a, b| {
             let (fa, fb) = (fullness(a), fullness(b));
             fa.0.total_cmp(&fb.0).then(fa.1.cmp(&fb.1))
@@ -74,6 +84,7 @@ pub fn place(
     partition: &Partition,
     target: &Target,
     readout: u32,
+    axons: &dyn Fn(&crate::partition::CoreAssignment) -> u64,
 ) -> Result<Vec<(u32, u32)>, Violation> {
     let available = target.num_cores();
     let used = partition.cores.len() as u64;
@@ -85,7 +96,7 @@ pub fn place(
             limit: available as i64,
             hint: format!(
                 "the partition needs {used} cores{}; enlarge mesh.width x mesh.height ({} x {}) or that per-core limit",
-                binding_limit(partition, target, readout),
+                binding_limit(partition, target, readout, axons),
                 target.mesh.width,
                 target.mesh.height
             ),
@@ -305,7 +316,7 @@ mod tests {
             cores: vec![core(4), core(1)],
             ..Partition::default()
         };
-        let v = place(&partition, &target, 1).unwrap_err();
+        let v = place(&partition, &target, 1, &|k| k.axons.len() as u64).unwrap_err();
         assert_eq!((v.value, v.limit), (2, 1));
         assert!(
             v.hint
@@ -341,7 +352,7 @@ mod tests {
             cores: vec![core(100, 8), core(0, 2)],
             ..Partition::default()
         };
-        let v = place(&partition, &target, 2).unwrap_err();
+        let v = place(&partition, &target, 2, &|k| k.axons.len() as u64).unwrap_err();
         assert!(
             v.hint.contains(
                 "core.readout_neurons = 8 is the per-core limit that forces the extra cores (the fullest core holds 8 readout neurons; 10 in all)"

@@ -145,7 +145,7 @@ fn placement_refinement_never_increases_traffic_hops() {
         let target = loihi(5, 64, 1 << 20);
         let q = quantize(&net, &target, &QuantizeOptions::default()).unwrap();
         let p = partition(&q, &target).unwrap();
-        let start = place(&p, &target, q.readout as u32).unwrap();
+        let start = place(&p, &target, q.readout as u32, &|k| k.axons.len() as u64).unwrap();
         let refined = refine_placement(&q, &p, &start, &target);
         assert!(traffic_hops(&q, &p, &refined) <= traffic_hops(&q, &p, &start));
         assert_eq!(refined[0], start[0], "core 0 stays at the input router");
@@ -675,5 +675,93 @@ projections:
         }
         let loihi = builtin("loihi-like").unwrap();
         assert!(quantize(&n, &loihi, &QuantizeOptions::default()).is_ok());
+    }
+}
+
+/// Xylo's shape: `inputs` channels → `hidden` chip-LIF neurons with full recurrence → 8 readout
+/// neurons, every weight nonzero (chip units).
+fn xylo_net(inputs: usize, hidden: usize) -> lifchip_net::Net {
+    use lifchip_net::{ChipLif, LinearOp, Neuron, PerNeuron, Population, Projection, Tensor};
+    let lif = |n: usize| {
+        Neuron::ChipLif(ChipLif {
+            current_decay: PerNeuron::All(1),
+            current_decay_2: PerNeuron::All(1),
+            voltage_decay: PerNeuron::All(1),
+            threshold: PerNeuron::All(1000),
+            bias: Tensor::new(vec![n], vec![0.0; n]),
+            bias_exp: Tensor::scalar(0.0),
+            initial_u: Tensor::scalar(0.0),
+            initial_v: Tensor::scalar(0.0),
+            refractory: PerNeuron::All(0),
+        })
+    };
+    let mut net = lifchip_net::Net::new(format!("xylo-{inputs}-{hidden}-8"));
+    for (name, n, neuron) in [
+        ("in", inputs, Neuron::Input),
+        ("hidden", hidden, lif(hidden)),
+        ("out", 8, lif(8)),
+    ] {
+        net.populations.push(Population {
+            name: name.into(),
+            shape: vec![n],
+            neuron,
+        });
+    }
+    net.readout = Some("out".into());
+    for (name, from, to, rows, cols) in [
+        ("in_h", "in", "hidden", hidden, inputs),
+        ("h_h", "hidden", "hidden", hidden, hidden),
+        ("h_out", "hidden", "out", 8, hidden),
+    ] {
+        let w = (0..rows * cols)
+            .map(|i| [-3.0, -2.0, -1.0, 1.0, 2.0, 3.0, 4.0][i % 7])
+            .collect();
+        net.projections.push(Projection {
+            current: 1,
+            sign_mode: None,
+            name: name.into(),
+            from: from.into(),
+            to: to.into(),
+            ops: vec![LinearOp::Dense {
+                weights: Tensor::new(vec![rows, cols], w),
+            }],
+            weight_exp: 0,
+        });
+    }
+    net
+}
+
+#[test]
+fn xylo_maps_1000_recurrent_hidden_neurons_and_a_readout_on_one_core() {
+    // Xylo's matrices: 16 x 1000 input, 1000 x 1000 recurrent, 1000 x 8 readout. A hidden
+    // neuron's recurrent and readout rows are its own (`core.neuron_rows`), not input axons.
+    for name in ["xylo-like", "xylo-v2-like"] {
+        let target = lifchip_target::builtin(name).unwrap();
+        let (mapped, report) = compile(&xylo_net(16, 1000), &target, &QuantizeOptions::default())
+            .unwrap_or_else(|r| panic!("{name}: {:#?}", r.violations));
+        assert_eq!(report.cores_used, 1, "{name}");
+        assert_eq!(mapped.partition.cores[0].neurons.len(), 1008, "{name}");
+        // 16 + 1000 recurrent + 1000 readout rows, of which the 16 input rows are input axons.
+        assert_eq!(mapped.partition.cores[0].axons.len(), 2016, "{name}");
+        assert_eq!(report.per_core[0].input_axons, 16, "{name}");
+        // 1001 hidden neurons: one more than the core holds, named by its limit.
+        let r = compile(&xylo_net(16, 1001), &target, &QuantizeOptions::default()).unwrap_err();
+        let text: Vec<String> = r.violations.iter().map(ToString::to_string).collect();
+        assert!(
+            r.violations
+                .iter()
+                .any(|v| v.kind.as_str() == "cores" && v.hint.contains("core.neurons = 1000")),
+            "{name}: {text:#?}"
+        );
+        // 17 input channels: a hidden neuron reading all of them needs 17 input axons.
+        let r = compile(&xylo_net(17, 1000), &target, &QuantizeOptions::default()).unwrap_err();
+        let text: Vec<String> = r.violations.iter().map(ToString::to_string).collect();
+        let v = r
+            .violations
+            .iter()
+            .find(|v| v.kind.as_str() == "input_axons")
+            .unwrap_or_else(|| panic!("{name}: {text:#?}"));
+        assert_eq!((v.value, v.limit), (17, 16), "{name}: {text:#?}");
+        assert!(v.hint.contains("core.input_axons"), "{name}: {}", v.hint);
     }
 }

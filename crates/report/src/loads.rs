@@ -20,6 +20,23 @@ pub struct CoreFill {
     pub populations: Vec<(u32, u64)>,
 }
 
+/// The axons of `core` that count against `core.input_axons`: all, or with
+/// `core.neuron_rows` (a neuron's own rows are part of it) those fed by input channels.
+fn input_axons(config: &ChipConfig, core: &lifchip_chip::CoreConfig) -> u64 {
+    if !config.target.core.neuron_rows {
+        return core.axons.len() as u64;
+    }
+    let mut fed = vec![false; core.axons.len()];
+    for d in config.inputs.iter().flatten() {
+        if d.core == core.id
+            && let Some(f) = fed.get_mut(d.axon as usize)
+        {
+            *f = true;
+        }
+    }
+    fed.iter().filter(|&&f| f).count() as u64
+}
+
 /// Every core's fill, in core order.
 pub fn core_fill(config: &ChipConfig) -> Vec<CoreFill> {
     config
@@ -37,7 +54,7 @@ pub fn core_fill(config: &ChipConfig) -> Vec<CoreFill> {
                 x: c.x,
                 y: c.y,
                 neurons: c.compartments.len() as u64,
-                input_axons: c.axons.len() as u64,
+                input_axons: input_axons(config, c),
                 synapse_bits: c.synapse_bits(&config.target),
                 populations,
             }

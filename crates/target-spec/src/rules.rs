@@ -29,8 +29,12 @@ pub(crate) const RULES: &[Rule] = &[
         check: weight_bits_for_encoding,
     },
     Rule {
-        doc: "With `core.synapse_cost.kind: crossbar`, `core.synapse_memory_bits == input_axons * neurons * weight_bits`.",
+        doc: "With `core.synapse_cost.kind: crossbar`, `core.synapse_memory_bits == input_axons * neurons * weight_bits` (`(input_axons + neurons) * neurons * weight_bits` with `core.neuron_rows`: the neurons' own rows).",
         check: crossbar_size,
+    },
+    Rule {
+        doc: "`core.neuron_rows: true` needs a one-core mesh (`mesh.width * mesh.height == 1`): every neuron is then on the core its rows reach.",
+        check: neuron_rows_one_core,
     },
     Rule {
         doc: "With `core.synapse_cost.kind: sparse`, `2^index_bits >= core.neurons`, and `core.synapse_memory_bits` holds at least one synapse with its axon entry (`weight_bits + index_bits + axon_entry_bits`).",
@@ -166,15 +170,56 @@ fn crossbar_size(v: &Values, out: &mut Vec<Problem>) {
     ) else {
         return;
     };
-    let need = axons.saturating_mul(neurons).saturating_mul(bits);
+    let own = v.b("core.neuron_rows") == Some(true);
+    let rows = if own {
+        axons.saturating_add(neurons)
+    } else {
+        axons
+    };
+    let need = rows.saturating_mul(neurons).saturating_mul(bits);
     if memory != need {
+        let (what, formula) = if own {
+            (
+                format!("{axons} axons + {neurons} neuron rows"),
+                "(input_axons + neurons) * neurons * weight_bits",
+            )
+        } else {
+            (
+                format!("{axons} axons"),
+                "input_axons * neurons * weight_bits",
+            )
+        };
         push(
             out,
             v.problem(
                 "core.synapse_memory_bits",
-                format!("a crossbar of {axons} axons x {neurons} neurons x {bits} bits has {need} bits, not {memory}"),
-                format!("{need} (input_axons * neurons * weight_bits)"),
+                format!("a crossbar of {what} x {neurons} neurons x {bits} bits has {need} bits, not {memory}"),
+                format!("{need} ({formula})"),
                 Some(format!("write `synapse_memory_bits: {need}`, or use kind `sparse`")),
+            ),
+        );
+    }
+}
+
+fn neuron_rows_one_core(v: &Values, out: &mut Vec<Problem>) {
+    if v.b("core.neuron_rows") != Some(true) {
+        return;
+    }
+    let (Some(w), Some(h)) = (v.u("mesh.width"), v.u("mesh.height")) else {
+        return;
+    };
+    if w.saturating_mul(h) != 1 {
+        push(
+            out,
+            v.problem(
+                "core.neuron_rows",
+                format!(
+                    "a neuron's own rows reach only its core, and the mesh has {w} x {h} cores"
+                ),
+                "false on a mesh of more than one core".into(),
+                Some(
+                    "set `mesh.width: 1` and `mesh.height: 1`, or `core.neuron_rows: false`".into(),
+                ),
             ),
         );
     }

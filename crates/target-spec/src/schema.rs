@@ -92,6 +92,12 @@ pub struct Core {
     /// its 1000 hidden ones). 0: the readout population shares the `neurons` budget.
     #[serde(default)]
     pub readout_neurons: u32,
+    /// Each neuron holds its own row of outgoing weights onto the core's compartments (Xylo:
+    /// a hidden neuron's row of the recurrent and of the readout matrix), so a synapse row from
+    /// one of the core's own neurons is not an input axon: `input_axons` counts only rows fed
+    /// by the net's input channels. Needs a one-core mesh.
+    #[serde(default)]
+    pub neuron_rows: bool,
 }
 
 /// How a stored weight maps to its value.

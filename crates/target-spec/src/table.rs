@@ -402,6 +402,13 @@ pub(crate) const FIELDS: &[Field] = &[
         "neurons",
         "Readout neurons per core, counted apart from `neurons` (Xylo: 8); 0: the readout population shares `neurons`.",
     ),
+    opt(
+        "core.neuron_rows",
+        Kind::Bool,
+        "false",
+        "",
+        "Each neuron holds its own row of outgoing weights onto its core (Xylo: a hidden neuron's rows of the recurrent and readout matrices), so rows from the core's own neurons are not input axons: `input_axons` counts only the rows of the net's input channels (Xylo: 16). Needs a one-core mesh.",
+    ),
     // precision
     req(
         "precision.weight_bits",

@@ -123,7 +123,7 @@ fn several_problems_in_one_file_are_all_reported_in_order() {
         lines[2],
         format!(
             "targets/x.yaml:{axon_line}:3: core.input_axon: unknown key; expected one of neurons, input_axons, \
-             output_axons, synapse_memory_bits, synapse_cost, fanin_split, shared_kernels, readout_neurons (did you mean `input_axons`?)"
+             output_axons, synapse_memory_bits, synapse_cost, fanin_split, shared_kernels, readout_neurons, neuron_rows (did you mean `input_axons`?)"
         )
     );
 }

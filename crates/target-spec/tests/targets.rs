@@ -153,7 +153,10 @@ fn xylo_like_is_xylosim() {
     let v2 = builtin("xylo-v2-like").expect("xylo-v2-like");
     assert_eq!((v2.precision.bias_bits, v2.precision.bias_exp_max), (16, 0));
     assert_eq!(t.num_cores(), 1);
-    assert_eq!((t.core.neurons, t.core.input_axons), (1000, 16 + 1000));
+    assert_eq!(
+        (t.core.neurons, t.core.input_axons, t.core.neuron_rows),
+        (1000, 16, true)
+    );
     assert_eq!(t.core.synapse_cost, SynapseCost::Crossbar);
     assert_eq!(
         t.weight_grid(SignClass::Mixed),

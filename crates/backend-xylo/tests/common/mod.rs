@@ -264,6 +264,92 @@ pub fn random_case(seed: u64) -> Option<Case> {
     })
 }
 
+/// Xylo at full size: 16 input channels, 1000 hidden neurons (per-neuron registers) with
+/// recurrent weights onto both synaptic currents (`density` of the 1000 x 1000 pairs each) and
+/// 8 readout neurons, on `xylo-like` or `xylo-v2-like`: every hidden neuron has a recurrent and
+/// a readout row, which the target counts as its own (`core.neuron_rows`), not as input axons.
+pub fn full_size_case(seed: u64, v2: bool, density: f64, ticks: usize) -> Case {
+    const HIDDEN: usize = 1000;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let target = xylo_target(8, v2);
+    let mut net = Net::new(format!("xylo-full-{seed}"));
+    let hidden = chip_lif(&mut rng, HIDDEN, v2);
+    let out = chip_lif(&mut rng, 8, v2);
+    for (name, n, neuron) in [
+        ("in", 16, Neuron::Input),
+        ("hidden", HIDDEN, hidden),
+        ("out", 8, out),
+    ] {
+        net.populations.push(Population {
+            name: name.into(),
+            shape: vec![n],
+            neuron,
+        });
+    }
+    net.readout = Some("out".into());
+    let layers = [
+        (
+            "in_h",
+            "in",
+            "hidden",
+            HIDDEN,
+            16,
+            1.0,
+            1,
+            rng.random_range(0..=7),
+        ),
+        ("h_h", "hidden", "hidden", HIDDEN, HIDDEN, density, 1, 0),
+        ("h_h2", "hidden", "hidden", HIDDEN, HIDDEN, density, 2, 0),
+        (
+            "h_out",
+            "hidden",
+            "out",
+            8,
+            HIDDEN,
+            1.0,
+            1,
+            rng.random_range(0..=7),
+        ),
+    ];
+    for (name, from, to, rows, cols, d, current, weight_exp) in layers {
+        // Small recurrent weights, so that activity spreads without every neuron saturating.
+        let (lo, hi) = if from == "hidden" && to == "hidden" {
+            (-12, 8)
+        } else {
+            (-128, 127)
+        };
+        net.projections.push(Projection {
+            current,
+            sign_mode: None,
+            name: name.into(),
+            from: from.into(),
+            to: to.into(),
+            ops: vec![dense(&mut rng, rows, cols, lo, hi, d)],
+            weight_exp,
+        });
+    }
+    let (mapped, report) = compile(&net, &target, &QuantizeOptions::default())
+        .unwrap_or_else(|r| panic!("the full-size Xylo net does not map: {:#?}", r.violations));
+    assert_eq!(report.cores_used, 1);
+    let config = lifchip_backend_core::emit(&mapped, &target);
+    let input = (0..ticks)
+        .map(|_| {
+            let mut tick = Vec::new();
+            for ch in 0..16u32 {
+                if rng.random_bool(0.4) {
+                    tick.extend(std::iter::repeat_n(ch, rng.random_range(1..=15)));
+                }
+            }
+            tick
+        })
+        .collect();
+    Case {
+        config,
+        input,
+        ticks,
+    }
+}
+
 /// The Python of the Xylo venv (rockpool, xylosim): `LIFCHIP_XYLO_VENV`, else
 /// `target/venvs/xylo` of the workspace; `None` when it is not there.
 pub fn venv_python() -> Option<PathBuf> {

@@ -2,7 +2,7 @@
 
 use lifchip_target::Target;
 
-use super::{incoming_projections, splittable};
+use super::{counts_axon, incoming_projections, splittable};
 use crate::QuantNet;
 
 /// The per-core limit a lower bound comes from.
@@ -109,6 +109,7 @@ pub fn lower_bounds(net: &QuantNet, target: &Target) -> CoreBounds {
         for n in 0..pop.size() {
             let fanin: u64 = incoming
                 .iter()
+                .filter(|&&k| counts_axon(net, target, k))
                 .map(|&k| net.projections[k].synapses.fanin(n) as u64)
                 .sum();
             let shares = fanin.div_ceil(axons).max(1);
@@ -135,7 +136,7 @@ pub fn lower_bounds(net: &QuantNet, target: &Target) -> CoreBounds {
             target.core.synapse_memory_bits,
         ),
         // Every axon that carries a synapse is an input axon of some core.
-        by_input_axons: widest.max(div_ceil(rows.axons, axons)),
+        by_input_axons: widest.max(div_ceil(rows.input_axons, axons)),
     }
 }
 
@@ -143,6 +144,8 @@ pub fn lower_bounds(net: &QuantNet, target: &Target) -> CoreBounds {
 /// memory of the rows.
 struct RowFloor {
     axons: u64,
+    /// The axons that count against `core.input_axons` ([`counts_axon`]).
+    input_axons: u64,
     bits: u64,
 }
 
@@ -158,9 +161,14 @@ fn distinct_rows(net: &QuantNet, target: &Target) -> RowFloor {
     use super::rows::{entry, mix};
     let per_synapse = target.min_bits_per_synapse();
     let shared = target.core.shared_kernels;
-    let mut floor = RowFloor { axons: 0, bits: 0 };
+    let mut floor = RowFloor {
+        axons: 0,
+        input_axons: 0,
+        bits: 0,
+    };
     let mut contents = rustc_hash::FxHashSet::default();
-    for proj in &net.projections {
+    for (k, proj) in net.projections.iter().enumerate() {
+        let counted = counts_axon(net, target, k);
         // Per presynaptic neuron: first postsynaptic neuron, synapses, running content hash.
         let mut rows: Vec<(u32, u64, u64)> =
             vec![(u32::MAX, 0, 0); net.populations[proj.from].size()];
@@ -179,6 +187,7 @@ fn distinct_rows(net: &QuantNet, target: &Target) -> RowFloor {
         contents.clear();
         for &(_, synapses, content) in rows.iter().filter(|r| r.1 > 0) {
             floor.axons += 1;
+            floor.input_axons += u64::from(counted);
             if !shared || contents.insert((synapses, content)) {
                 floor.bits = floor
                     .bits
@@ -206,7 +215,8 @@ pub fn fanin_estimate(net: &QuantNet, target: &Target) -> u64 {
         if pop.neuron.is_none() {
             continue;
         }
-        let incoming = incoming_projections(net, pi);
+        let mut incoming = incoming_projections(net, pi);
+        incoming.retain(|&k| counts_axon(net, target, k));
         let pool: f64 = incoming
             .iter()
             .map(|&k| net.populations[net.projections[k].from].size() as f64)

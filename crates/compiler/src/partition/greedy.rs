@@ -7,8 +7,8 @@ use lifchip_target::Target;
 
 use super::rows::{CoreFill, Snapshot};
 use super::{
-    CoreAssignment, Partition, SplitNeuron, incoming_projections, input_shares, neuron_axons,
-    refine::eliminate_cores, splittable, unmappable_neurons,
+    CoreAssignment, Partition, SplitNeuron, counted_axons, incoming_projections, input_shares,
+    neuron_axons, refine::eliminate_cores, splittable, unmappable_neurons,
 };
 use crate::{QuantNet, Violation};
 
@@ -188,9 +188,12 @@ fn best_fit(net: &QuantNet, target: &Target, pops: &[usize]) -> Partition {
                 // Distinct axon keys (no repeated presynaptic neuron within a projection): a
                 // read-only count of the new axons then rejects a core exactly as the
                 // tentative add would, without making and undoing it.
-                let distinct = axons.windows(2).all(|w| {
-                    w[0].axon.projection != w[1].axon.projection || w[0].axon.pre < w[1].axon.pre
-                });
+                // (With `core.neuron_rows` not every new axon counts: always the tentative add.)
+                let distinct = !target.core.neuron_rows
+                    && axons.windows(2).all(|w| {
+                        w[0].axon.projection != w[1].axon.projection
+                            || w[0].axon.pre < w[1].axon.pre
+                    });
                 let first = cores.len().saturating_sub(window);
                 // (core, cost) of the best fit so far: the fewest new axons, or with a rate
                 // profile the least new traffic (then the fewest new axons).
@@ -219,7 +222,8 @@ fn best_fit(net: &QuantNet, target: &Target, pops: &[usize]) -> Partition {
                     let before = Snapshot::of(core);
                     let local = core.neurons.len() as u32;
                     let added = fills[c].add(&axons, local, target, core, bound, &mut log);
-                    let fits = core.axons.len() <= max_axons && core.synapse_bits <= max_bits;
+                    let fits = counted_axons(net, target, &core.axons) <= max_axons
+                        && core.synapse_bits <= max_bits;
                     match added {
                         Some(a) if fits && a.axons == 0 => {
                             placed = Some(c);

@@ -38,6 +38,29 @@ pub struct AxonKey {
     pub pre: u32,
 }
 
+/// Whether the rows of projection `k` count against `core.input_axons`: every row does, except
+/// with `core.neuron_rows`, where a neuron's own rows are part of it and only rows fed by the
+/// net's input channels (an input population's neurons) are input axons.
+pub fn counts_axon(net: &QuantNet, target: &Target, k: usize) -> bool {
+    !target.core.neuron_rows
+        || net
+            .projections
+            .get(k)
+            .and_then(|p| net.populations.get(p.from))
+            .is_none_or(|p| p.neuron.is_none())
+}
+
+/// The axons of `axons` that count against `core.input_axons` ([`counts_axon`]).
+pub fn counted_axons(net: &QuantNet, target: &Target, axons: &[AxonKey]) -> usize {
+    if !target.core.neuron_rows {
+        return axons.len();
+    }
+    axons
+        .iter()
+        .filter(|a| counts_axon(net, target, a.projection as usize))
+        .count()
+}
+
 /// The neurons and input axons of one core, in the order they were assigned.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CoreAssignment {
@@ -209,9 +232,13 @@ fn unmappable_neurons(net: &QuantNet, target: &Target) -> Vec<Violation> {
                 let n_axons = axons.len() as u64;
                 let alone_bits =
                     target.row_bits(1, 1) * n_axons + target.axon_entries_bits(n_axons);
-                if axons.len() > max_axons {
+                let counted = axons
+                    .iter()
+                    .filter(|a| counts_axon(net, target, a.axon.projection as usize))
+                    .count();
+                if counted > max_axons {
                     too_many_axons += 1;
-                    worst_fanin = worst_fanin.max(axons.len() as u64);
+                    worst_fanin = worst_fanin.max(counted as u64);
                 }
                 if alone_bits > max_bits {
                     too_many_bits += 1;

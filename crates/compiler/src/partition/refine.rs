@@ -3,7 +3,7 @@
 use lifchip_target::Target;
 
 use super::rows::{CoreFill, Snapshot, Undo};
-use super::{Partition, incoming_projections, neuron_axons};
+use super::{Partition, counted_axons, incoming_projections, neuron_axons};
 use crate::QuantNet;
 
 /// Cores the refinement tries to empty per round (the least filled first).
@@ -52,7 +52,7 @@ pub(super) fn eliminate_cores(
                     let local = core.neurons.len() as u32;
                     let added = fill.add(&axons, local, target, core, usize::MAX, &mut log);
                     if added.is_some()
-                        && core.axons.len() <= max_axons
+                        && counted_axons(net, target, &core.axons) <= max_axons
                         && core.synapse_bits <= max_bits
                     {
                         core.neurons.push((pi, n));

@@ -9,7 +9,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use lifchip_target::Target;
 
 use super::rows::{entry, mix};
-use super::{AxonKey, CoreAssignment, Partition, incoming_projections, share_inputs, splittable};
+use super::{
+    AxonKey, CoreAssignment, Partition, counts_axon, incoming_projections, share_inputs, splittable,
+};
 use crate::QuantNet;
 
 /// Something the verifier found wrong with a partition the compiler made: a compiler bug, never
@@ -229,6 +231,7 @@ fn verify_shares(
             }
             let axons: FxHashSet<AxonKey> = share_inputs(net, &incoming, n, range.clone())
                 .map(|(key, _)| key)
+                .filter(|key| counts_axon(net, target, key.projection as usize))
                 .collect();
             if axons.len() > target.core.input_axons as usize {
                 errors.push(VerifyError::ShareAxons {
@@ -305,10 +308,14 @@ fn verify_core(
             synapses,
         });
     }
-    if axons > target.core.input_axons as usize {
+    let counted = rows
+        .iter()
+        .filter(|(key, _)| counts_axon(net, target, key.projection as usize))
+        .count();
+    if counted > target.core.input_axons as usize {
         errors.push(VerifyError::Axons {
             core: c,
-            axons,
+            axons: counted,
             limit: target.core.input_axons,
         });
     }
