@@ -42,7 +42,16 @@ struct Shape {
     threshold: i64,
 }
 
-const SHAPES: [Shape; 6] = [
+const SHAPES: [Shape; 7] = [
+    // The chip's full size with recurrence (1000 hidden rows of the recurrent matrix and a
+    // readout: mapped since `core.neuron_rows`).
+    Shape {
+        name: "1000-recurrent",
+        hidden: 1000,
+        recurrent_density: 0.05,
+        input_rate: 0.3,
+        threshold: 2000,
+    },
     Shape {
         name: "1000-feedforward",
         hidden: 1000,
