@@ -505,3 +505,39 @@ fn the_barrier_grows_with_tiles_up_to_its_cap() {
         u64::from(tiny.timing.barrier_cycles)
     );
 }
+
+/// `core.neuron_rows` (Xylo's own-rows counting) needs one core, and its crossbar holds the
+/// neurons' own rows beside the input axons.
+#[test]
+fn neuron_rows_need_one_core_and_a_crossbar_with_the_neurons_rows() {
+    let text = edited("xylo-like", &[("  width: 1 ", "  width: 2 ")]);
+    let p = problems(&text);
+    let one = find(&p, "core.neuron_rows");
+    assert!(one.message.contains("the mesh has 2 x 1 cores"), "{one:#?}");
+    let text = edited(
+        "xylo-like",
+        &[(
+            "synapse_memory_bits: 8128000",
+            "synapse_memory_bits: 128000",
+        )],
+    );
+    let p = problems(&text);
+    let memory = find(&p, "core.synapse_memory_bits");
+    assert!(
+        memory.message.contains("16 axons + 1000 neuron rows")
+            && memory.expected.contains("8128000"),
+        "{memory:#?}"
+    );
+    // Without own rows, the same crossbar is 16 x 1000 x 8 bits.
+    let text = edited(
+        "xylo-like",
+        &[
+            ("  neuron_rows: true ", "  neuron_rows: false "),
+            (
+                "synapse_memory_bits: 8128000",
+                "synapse_memory_bits: 128000",
+            ),
+        ],
+    );
+    assert!(parse(&text, "t.yaml").is_ok());
+}
