@@ -135,6 +135,7 @@ fn roomy_core() -> Core {
         fanin_split: false,
         shared_kernels: false,
         readout_neurons: 0,
+        neuron_rows: false,
     }
 }
 
