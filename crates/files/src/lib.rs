@@ -292,7 +292,9 @@ pub fn check_yaml_nesting(text: &str, limit: usize) -> Result<(), TooDeep> {
                     limit,
                 });
             }
-            Err(_) => return Ok(()),
+            // A document this parser refuses may still be read by the caller's (more lenient)
+            // one, nesting and all: count its flow brackets instead.
+            Err(_) => return check_flow_nesting(text, limit),
         };
         match event {
             Event::SequenceStart(..) | Event::MappingStart(..) => {
@@ -308,6 +310,58 @@ pub fn check_yaml_nesting(text: &str, limit: usize) -> Result<(), TooDeep> {
             Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// The flow-collection depth of `text` (`[`, `{` outside quotes and comments), refused deeper
+/// than `limit`: a lexical bound for text the YAML parser could not read, in linear time.
+fn check_flow_nesting(text: &str, limit: usize) -> Result<(), TooDeep> {
+    let (mut depth, mut line, mut column) = (0usize, 1usize, 0usize);
+    let mut chars = text.chars().peekable();
+    // The character before, for `#` (a comment only after a space or at a line start).
+    let mut previous = '\n';
+    while let Some(c) = chars.next() {
+        column += 1;
+        match c {
+            '\n' => (line, column) = (line + 1, 0),
+            '#' if previous.is_whitespace() => {
+                while chars.peek().is_some_and(|&n| n != '\n') {
+                    chars.next();
+                }
+            }
+            '"' | '\'' => {
+                // A quoted scalar: to its closing quote (`\"` escapes in double quotes, `''`
+                // in single ones), counting its lines.
+                while let Some(q) = chars.next() {
+                    if q == '\n' {
+                        (line, column) = (line + 1, 0);
+                    }
+                    if c == '"' && q == '\\' {
+                        chars.next();
+                    } else if q == c {
+                        if c == '\'' && chars.peek() == Some(&'\'') {
+                            chars.next();
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            '[' | '{' => {
+                depth += 1;
+                if depth > limit {
+                    return Err(TooDeep {
+                        line,
+                        column,
+                        limit,
+                    });
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        previous = c;
     }
     Ok(())
 }
@@ -538,6 +592,22 @@ mod tests {
             .map(|i| format!("{}a:\n", "  ".repeat(i)))
             .collect();
         assert!(check_yaml_nesting(&nested_maps, MAX_NESTING).is_err());
+    }
+
+    /// Fuzz case 257353 (net-yaml, seed 1): a bracket bomb on a line the strict scanner
+    /// refuses (less indented than its flow sequence) but serde_yaml reads, level by level,
+    /// for minutes. The brackets are counted then; quoted and commented ones are not.
+    #[test]
+    fn deep_flow_nesting_after_a_syntax_error_is_refused() {
+        let bomb = "[".repeat(100_000);
+        let text = format!("a:\n  b:\n    c: [[60, 0],\n{bomb}");
+        let start = std::time::Instant::now();
+        let err = check_yaml_nesting(&text, MAX_NESTING).unwrap_err();
+        assert!(start.elapsed().as_secs_f64() < 0.5);
+        assert_eq!((err.line, err.column), (4, 64), "{err}");
+        let quoted = format!("a:\n  b:\n    c: [[60, 0],\n'{bomb}' # {bomb}\n\"{bomb}\\\"\"]");
+        let shallow = check_yaml_nesting(&quoted, MAX_NESTING);
+        assert!(shallow.is_ok(), "{shallow:?}");
     }
 
     #[test]
