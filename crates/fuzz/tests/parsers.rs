@@ -174,17 +174,22 @@ fn chip_fix_ups_pass_every_checksum() {
     }
 }
 
+/// Runs NIR case `case` of seed 1, which must be refused: the refusal and the seconds taken.
+fn refused_nir_case(case: u64) -> (lifchip_fuzz::Refusal, f64) {
+    let files = corpus().case(Parser::Nir, 1, case);
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let outcome = corpus().run(Parser::Nir, dir.path(), &files);
+    let seconds = started.elapsed().as_secs_f64();
+    (outcome.expect_err("the case is refused"), seconds)
+}
+
 /// Case 113906 of the long run (seed 1): a 89 KB NIR file whose compressed neuron parameter
 /// declares 134 M neurons. It took 1.4 s and 1 GiB to read before the converter refused it;
 /// the reader now refuses a neuron parameter above 2^26 values from its shape, unread.
 #[test]
 fn a_nir_neuron_parameter_declaring_134m_neurons_is_refused_unread() {
-    let files = corpus().case(Parser::Nir, 1, 113_906);
-    let dir = tempfile::tempdir().unwrap();
-    let started = std::time::Instant::now();
-    let outcome = corpus().run(Parser::Nir, dir.path(), &files);
-    let seconds = started.elapsed().as_secs_f64();
-    let refusal = outcome.expect_err("the case is refused");
+    let (refusal, seconds) = refused_nir_case(113_906);
     assert!(
         refusal.message.contains("more than 67108864 neurons"),
         "{}",
@@ -199,12 +204,7 @@ fn a_nir_neuron_parameter_declaring_134m_neurons_is_refused_unread() {
 /// compares the shape with what the file stores and refuses it unread.
 #[test]
 fn a_nir_dataset_announcing_more_chunks_than_stored_is_refused_unread() {
-    let files = corpus().case(Parser::Nir, 1, 511_331);
-    let dir = tempfile::tempdir().unwrap();
-    let started = std::time::Instant::now();
-    let outcome = corpus().run(Parser::Nir, dir.path(), &files);
-    let seconds = started.elapsed().as_secs_f64();
-    let refusal = outcome.expect_err("the case is refused");
+    let (refusal, seconds) = refused_nir_case(511_331);
     assert!(
         refusal
             .message
