@@ -96,9 +96,7 @@ pub struct Core {
     /// a hidden neuron's row of the recurrent and of the readout matrix), so a synapse row from
     /// one of the core's own neurons is not an input axon: `input_axons` counts only rows fed
     /// by the net's input channels. Needs a one-core mesh.
-    // Left out of the canonical text when false, so that the targets without it keep the
-    // text (and the sweep cache keys) they had before the field existed.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub neuron_rows: bool,
 }
 
