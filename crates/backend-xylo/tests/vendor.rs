@@ -60,6 +60,20 @@ struct Emulated {
     readout: Vec<Trace>,
 }
 
+/// Writes a case's export and input raster under `dir` for the vendor run, and emulates it.
+fn stage(
+    dir: &std::path::Path,
+    case: &common::Case,
+    spec: &lifchip_backend_xylo::XyloSpec,
+) -> Emulated {
+    std::fs::create_dir_all(dir).unwrap();
+    write_export(spec, &dir.join("xylo")).unwrap();
+    // Xylo takes at most 15 events per channel per tick; the generators stay within that.
+    let raster = input_raster_npy(&case.input, spec.inputs).unwrap();
+    std::fs::write(dir.join("input.npy"), raster).unwrap();
+    emulate(case, spec)
+}
+
 fn emulate(case: &common::Case, spec: &lifchip_backend_xylo::XyloSpec) -> Emulated {
     let mut emu = Emulator::new(&case.config).expect("emulator loads the config");
     let options = RunOptions {
@@ -134,12 +148,7 @@ fn xylosim_agrees_with_the_emulator_on_random_nets() {
         let spec = to_xylo(&case.config, &XyloOptions::default())
             .unwrap_or_else(|e| panic!("seed {seed}: export refused: {e}"));
         let dir = work.path().join(format!("case-{seed}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        write_export(&spec, &dir.join("xylo")).unwrap();
-        let raster = input_raster_npy(&case.input, spec.inputs).unwrap();
-        // Xylo takes at most 15 events per channel per tick; the generator stays within that.
-        std::fs::write(dir.join("input.npy"), raster).unwrap();
-        let emulated = emulate(&case, &spec);
+        let emulated = stage(&dir, &case, &spec);
         cases.push((seed, dir, spec, emulated, case.ticks));
         seed += 1;
     }
@@ -155,11 +164,7 @@ fn xylosim_agrees_with_the_emulator_on_random_nets() {
         let dir = work
             .path()
             .join(format!("full-{}", if v2 { "v2" } else { "v1" }));
-        std::fs::create_dir_all(&dir).unwrap();
-        write_export(&spec, &dir.join("xylo")).unwrap();
-        let raster = input_raster_npy(&case.input, spec.inputs).unwrap();
-        std::fs::write(dir.join("input.npy"), raster).unwrap();
-        let emulated = emulate(&case, &spec);
+        let emulated = stage(&dir, &case, &spec);
         cases.push((seed, dir, spec, emulated, case.ticks));
     }
     let list = work.path().join("cases.txt");
