@@ -340,3 +340,182 @@ fn compile_exports_for_a_backend_on_the_way() {
     )
     .fails(2);
 }
+
+/// A net the size of the real chip in xylo-like units: 16 input channels, `hidden` neurons
+/// with 100 recurrent synapses each (when `recurrent`), 8 readout neurons. Weights come from
+/// a fixed xorshift, so the file is the same on every run.
+fn xylo_full_size_yaml(hidden: usize, recurrent: bool) -> (String, usize) {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |lo: i64, hi: i64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        lo + (state % (hi - lo + 1) as u64) as i64
+    };
+    let list = |v: &[i64]| v.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    let chip_lif = |n: usize, threshold: i64| {
+        format!(
+            "    neuron: {{kind: chip_lif, current_decay: 2, voltage_decay: 4, threshold: \
+             {threshold}, bias: [{}]}}\n",
+            list(&vec![0; n])
+        )
+    };
+    let mut y = String::from("name: xylo-full-size\nreadout: out\npopulations:\n");
+    y += "  - name: in\n    shape: [16]\n    neuron: {kind: input}\n";
+    y += &format!(
+        "  - name: hidden\n    shape: [{hidden}]\n{}",
+        chip_lif(hidden, 1500)
+    );
+    y += &format!("  - name: out\n    shape: [8]\n{}", chip_lif(8, 4000));
+    y += "projections:\n  - name: in_hidden\n    from: in\n    to: hidden\n    weight_exp: 4\n";
+    y += "    ops:\n      - kind: dense\n        weights:\n";
+    for _ in 0..hidden {
+        let row: Vec<i64> = (0..16).map(|_| next(-20, 60)).collect();
+        y += &format!("          - [{}]\n", list(&row));
+    }
+    let mut synapses = 0;
+    if recurrent {
+        let (mut pre, mut post, mut w) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..hidden {
+            // 101 is prime to 1000: the 100 targets of a neuron are distinct.
+            for k in 0..100 {
+                pre.push(i as i64);
+                post.push(((i * 37 + k * 101 + 1) % hidden) as i64);
+                let mut weight = next(-12, 8);
+                if weight == 0 {
+                    weight = 1;
+                }
+                w.push(weight);
+            }
+        }
+        synapses = w.len();
+        y += "  - name: hidden_hidden\n    from: hidden\n    to: hidden\n    weight_exp: 3\n";
+        y += &format!(
+            "    ops:\n      - kind: sparse\n        outputs: {hidden}\n        pre: [{}]\n        \
+             post: [{}]\n        weights: [{}]\n",
+            list(&pre),
+            list(&post),
+            list(&w)
+        );
+    }
+    y += "  - name: hidden_out\n    from: hidden\n    to: out\n    weight_exp: 1\n";
+    y += "    ops:\n      - kind: dense\n        weights:\n";
+    for _ in 0..8 {
+        let row: Vec<i64> = (0..hidden).map(|_| next(-30, 40)).collect();
+        y += &format!("          - [{}]\n", list(&row));
+    }
+    (y, synapses)
+}
+
+/// The shape of one array in an uncompressed `.npz` and its non-zero count.
+fn npz_array(path: &std::path::Path, name: &str) -> (Vec<u64>, usize) {
+    let file = std::fs::File::open(path).unwrap();
+    let mut zip = zip::ZipArchive::new(file).unwrap();
+    let entry = zip.by_name(&format!("{name}.npy")).unwrap();
+    let npy = npyz::NpyFile::new(std::io::BufReader::new(entry)).unwrap();
+    let shape = npy.shape().to_vec();
+    let values: Vec<i8> = npy.into_vec().unwrap();
+    (shape, values.iter().filter(|&&v| v != 0).count())
+}
+
+#[test]
+fn a_full_size_xylo_net_compiles_emulates_and_exports() {
+    let dir = tempdir();
+    let (yaml, synapses) = xylo_full_size_yaml(1000, true);
+    let net = dir.path().join("full.yaml");
+    std::fs::write(&net, yaml).unwrap();
+    let chip = dir.path().join("full.chip");
+    let spikes = dir.path().join("spikes.json");
+    let events: Vec<String> = (0..30)
+        .flat_map(|t| {
+            (0..16)
+                .filter(move |c| (t * 7 + c * 3) % 5 == 0)
+                .map(move |c| format!("[{t}, {c}, 2]"))
+        })
+        .collect();
+    std::fs::write(
+        &spikes,
+        format!(r#"{{"ticks": 30, "spikes": [{}]}}"#, events.join(", ")),
+    )
+    .unwrap();
+    let out = dir.path().join("full.xylo");
+    for v in ["xylo-like", "xylo-v2-like"] {
+        lifchip(
+            dir.path(),
+            &[
+                "compile",
+                "--net",
+                &path_str(&net),
+                "--target",
+                v,
+                "--out",
+                &path_str(&chip),
+            ],
+        )
+        .ok();
+        let report = dir.path().join("emu.json");
+        lifchip(
+            dir.path(),
+            &[
+                "emulate",
+                "--chip",
+                &path_str(&chip),
+                "--input-spikes",
+                &path_str(&spikes),
+                "--json",
+                &path_str(&report),
+            ],
+        )
+        .ok();
+        assert!(read_json(&report)["synaptic_events"].as_u64().unwrap() > 0);
+        let run = lifchip(
+            dir.path(),
+            &[
+                "export-chip",
+                &path_str(&chip),
+                "--backend",
+                "xylo",
+                "--out",
+                &path_str(&out),
+                "--input-spikes",
+                &path_str(&spikes),
+            ],
+        );
+        run.ok();
+        assert!(
+            run.stdout
+                .contains("16 input channels, 1000 hidden and 8 readout neurons"),
+            "{v}: {}",
+            run.stdout
+        );
+        let spec = out.join("spec.npz");
+        // Every recurrent synapse is in the first synaptic current's recurrent matrix.
+        let (shape, nonzero) = npz_array(&spec, "weights_rec");
+        assert_eq!(shape, [1000, 1000, 2], "{v}");
+        assert_eq!(nonzero, synapses, "{v}");
+        let (shape, _) = npz_array(&spec, "weights_in");
+        assert_eq!(shape, [16, 1000, 2], "{v}");
+        let (shape, nonzero) = npz_array(&spec, "weights_out");
+        assert_eq!(shape, [1000, 8], "{v}");
+        assert!(nonzero > 7000, "{v}: {nonzero}");
+    }
+    // One hidden neuron more than the chip has: refused, naming the limit.
+    let (yaml, _) = xylo_full_size_yaml(1001, false);
+    std::fs::write(&net, yaml).unwrap();
+    let too_big = dir.path().join("too-big.chip");
+    let run = lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "xylo-like",
+            "--out",
+            &path_str(&too_big),
+        ],
+    );
+    run.fails(1);
+    assert!(run.stderr.contains("core.neurons"), "{}", run.stderr);
+    assert!(!too_big.exists());
+}
