@@ -589,3 +589,57 @@ fn yaml_type_errors_name_the_field() {
     );
     assert!(!run.stderr.contains("line"), "{}", run.stderr);
 }
+
+/// Issue 15: weights inside the range but off the target's grid — an `avg_pool` in a chip-unit
+/// net (1/4 each) or an odd weight where the step is 2 — are refused with the value found, not
+/// truncated, and the message states no bound (none was broken).
+#[test]
+fn off_grid_chip_unit_weights_are_refused_without_a_misleading_limit() {
+    let dir = tempdir();
+    let pooled = dir.path().join("pooled.yaml");
+    std::fs::write(
+        &pooled,
+        "name: pooled\npopulations:\n  - name: in\n    shape: [1, 4, 4]\n    neuron: {kind: input}\n  \
+         - name: out\n    shape: [1, 2, 2]\n    neuron: {kind: chip_lif, current_decay: 1024, \
+         voltage_decay: 256, threshold: 100}\nprojections:\n  - name: pool\n    from: in\n    \
+         to: out\n    ops:\n      - {kind: avg_pool, size: [2, 2]}\n",
+    )
+    .unwrap();
+    let hand = std::fs::read_to_string(root().join("examples/hand-written.yaml")).unwrap();
+    let odd = dir.path().join("odd.yaml");
+    // Weights of both signs: the grid is signed 8-bit in steps of 2, so 61 is off it.
+    std::fs::write(
+        &odd,
+        hand.replace("[[60, 0],", "[[61, 0],")
+            .replace("[0, 60]]", "[0, -60]]"),
+    )
+    .unwrap();
+    for (net, expected) in [
+        (
+            &pooled,
+            "must be integers in 0..=255 on this target; found 0.25",
+        ),
+        (
+            &odd,
+            "must be integer multiples of 2 in -256..=254 on this target; found 61",
+        ),
+    ] {
+        let chip = dir.path().join("c.chip");
+        let run = lifchip(
+            dir.path(),
+            &[
+                "compile",
+                "--net",
+                &path_str(net),
+                "--target",
+                "loihi-like",
+                "--out",
+                &path_str(&chip),
+            ],
+        );
+        run.fails(1);
+        assert!(run.stderr.contains(expected), "{}", run.stderr);
+        assert!(!run.stderr.contains("(limit"), "{}", run.stderr);
+        assert!(!chip.exists());
+    }
+}

@@ -891,13 +891,25 @@ fn check_chip_units(
             .iter()
             .find(|&&v| v.fract() != 0.0 || !grid.contains(v as i64))
         {
+            // Inside the range but off the grid (a fraction, or not a multiple of the step) no
+            // bound is broken: value and limit stay 0, so the message is the hint alone.
+            let (value, limit) = if f64::from(bad) >= lo as f64 && f64::from(bad) <= hi as f64 {
+                (0, 0)
+            } else {
+                (bad as i64, if f64::from(bad) < lo as f64 { lo } else { hi })
+            };
             violations.push(Violation {
                 kind: ViolationKind::Weight,
                 place: format!("projection {}", pr.name),
-                value: bad as i64,
-                limit: if (bad as i64) < lo { lo } else { hi },
+                value,
+                limit,
                 hint: format!(
-                    "weights of this projection, as its ops compose them (an avg_pool divides by its window), must be integer multiples of {step} in {lo}..={hi} on this target{}; found {bad}",
+                    "weights of this projection, as its ops compose them (an avg_pool divides by its window), must be {} in {lo}..={hi} on this target{}; found {bad}",
+                    if step == 1 {
+                        "integers".to_string()
+                    } else {
+                        format!("integer multiples of {step}")
+                    },
                     pr.sign_mode.map_or(String::new(), |m| format!(" (sign_mode {m:?})"))
                 ),
             });
