@@ -361,7 +361,6 @@ struct ConvScratch {
 /// `y = op(inputs)` on the outputs of tile `tile` (`y.len()` is the tile's width). Each
 /// output is `0 + v_1 w_1 + v_2 w_2 + ...` over the non-zero inputs in ascending order,
 /// as in the reference.
-#[inline(always)]
 fn apply(
     weights: &Weights,
     tile: usize,
@@ -414,7 +413,7 @@ fn apply(
 /// position are listed in ascending input order, then summed with the channel accumulators
 /// in registers.
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[inline(never)]
 fn conv_gather(
     g: &ConvGeom,
     wt: &[f32],
@@ -479,7 +478,6 @@ fn conv_gather(
 /// operations on every neuron), appending the index of each neuron that spikes to `out`.
 /// Groups of 8 neurons with none above threshold or ending a refractory period take a
 /// short path.
-#[inline(always)]
 pub(crate) fn lif_events(
     p: &SpikingNode,
     dt: f32,
@@ -540,14 +538,6 @@ pub(crate) fn lif_events(
 /// with the same current (bit for bit) have the same spike train: each distinct current is
 /// simulated once.
 fn run_constant(p: &SpikingNode, base: &Array2<f32>, steps: usize, dt: f32) -> (Events, u64) {
-    vectorized(
-        #[inline(always)]
-        || run_constant_impl(p, base, steps, dt),
-    )
-}
-
-#[inline(always)]
-fn run_constant_impl(p: &SpikingNode, base: &Array2<f32>, steps: usize, dt: f32) -> (Events, u64) {
     let mut events = Events::new();
     let mut fired = 0u64;
     // With J <= 1 and a decay factor of at most 1/2, v never exceeds J (the argument is in
@@ -612,43 +602,9 @@ fn run_constant_impl(p: &SpikingNode, base: &Array2<f32>, steps: usize, dt: f32)
     (events, fired)
 }
 
-/// Runs `f` compiled for the best instruction set the CPU offers (AVX2 where present, else
-/// the baseline), chosen at run time. Plain loops inside (inlined into `f`) are vectorised
-/// with the wider registers; no FMA is formed (Rust never contracts `a * b + c`), so every
-/// float operation and its rounding stay those of the baseline code.
-#[inline(always)]
-fn vectorized<R>(f: impl FnOnce() -> R) -> R {
-    struct Op<F>(F);
-    impl<R, F: FnOnce() -> R> pulp::WithSimd for Op<F> {
-        type Output = R;
-        #[inline(always)]
-        fn with_simd<S: pulp::Simd>(self, _simd: S) -> R {
-            (self.0)()
-        }
-    }
-    pulp::Arch::new().dispatch(Op(f))
-}
-
 /// Simulates a population driven by spikes, tile by tile, image by image.
 #[allow(clippy::too_many_arguments)]
 fn run_driven(
-    p: &SpikingNode,
-    chains: &[Chain],
-    tiles: &[(usize, usize)],
-    sources: &[Events],
-    base: &Array2<f32>,
-    cfg: &SpikingConfig,
-    steps: usize,
-) -> (Events, u64) {
-    vectorized(
-        #[inline(always)]
-        || run_driven_impl(p, chains, tiles, sources, base, cfg, steps),
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn run_driven_impl(
     p: &SpikingNode,
     chains: &[Chain],
     tiles: &[(usize, usize)],
@@ -880,66 +836,5 @@ mod tests {
                 };
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod speed {
-    use super::vectorized;
-    use std::time::Instant;
-
-    #[inline(always)]
-    fn run<const W: usize>(w: &[f32], list: &[(u32, f32)], reps: usize) -> [f32; W] {
-        let mut out = [0.0f32; W];
-        for _ in 0..reps {
-            let mut acc = [0.0f32; W];
-            for &(i, v) in list {
-                let at = i as usize * W;
-                for (a, &wk) in acc.iter_mut().zip(&w[at..at + W]) {
-                    *a += v * wk;
-                }
-            }
-            for (o, a) in out.iter_mut().zip(acc) {
-                *o += a;
-            }
-        }
-        out
-    }
-
-    fn compare<const W: usize>() {
-        let (rows, entries) = (1600usize, 400usize);
-        let w: Vec<f32> = (0..rows * W).map(|k| (k as f32 * 0.37).sin()).collect();
-        let list: Vec<(u32, f32)> = (0..entries)
-            .map(|k| (((k * 7919) % rows) as u32, 0.25 * (1 + k % 4) as f32))
-            .collect();
-        let reps = 640_000 / W;
-        for _ in 0..3 {
-            let t = Instant::now();
-            let a = std::hint::black_box(run::<W>(&w, &list, reps));
-            let base = t.elapsed();
-            let t = Instant::now();
-            let b = std::hint::black_box(vectorized(
-                #[inline(always)]
-                || run::<W>(&w, &list, reps),
-            ));
-            let wide = t.elapsed();
-            assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits));
-            let per = (reps * entries * W) as f64;
-            println!(
-                "{W} outputs: baseline {:.3} ns, dispatched {:.3} ns per multiply-add",
-                base.as_nanos() as f64 / per,
-                wide.as_nanos() as f64 / per
-            );
-        }
-    }
-
-    /// The accumulate loop of the gathers (W outputs per entry), baseline against the
-    /// dispatched build: `cargo test --release -p lifchip-train --lib gather_speed --
-    /// --ignored --nocapture`. Also checks that both give the same bits.
-    #[test]
-    #[ignore = "timing, run by hand"]
-    fn gather_speed() {
-        compare::<32>();
-        compare::<64>();
     }
 }
