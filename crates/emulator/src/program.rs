@@ -9,7 +9,7 @@ use lifchip_target::{Accumulate, DecayKind, Overflow, Reset, Target, UpdateOrder
 
 use crate::{
     EmuError,
-    synapses::{LayoutOverride, Row, Store, sum_layout},
+    synapses::{LayoutOverride, Row, Rows, Store, sum_layout},
 };
 
 /// "No tree" / "no node" / "no router".
@@ -148,7 +148,7 @@ pub(crate) struct Program {
     pub comp_tree: Vec<u32>,
     // Axons (global index: cores in order, then axon index).
     /// Row of each axon.
-    pub rows: Vec<Row>,
+    pub rows: Rows,
     /// Sum-then-add: the synapse store the rows point into.
     pub store: Option<Store>,
     /// Per-event: `(compartment, (weight shifted by its exponent) << input_shift)`.
@@ -518,7 +518,7 @@ impl Program {
             fan_dense: Vec::new(),
             fan_shared: Vec::new(),
             comp_tree: Vec::with_capacity(nc),
-            rows: Vec::new(),
+            rows: Rows::default(),
             store: None,
             ev: Vec::new(),
             synapses: 0,
@@ -626,7 +626,7 @@ impl Program {
         }
         prog.synapses = config.cores().iter().map(|c| c.n_synapses() as u64).sum();
         if per_event {
-            prog.rows.reserve(na);
+            let mut rows = Vec::with_capacity(na);
             for (c, core) in config.cores().iter().enumerate() {
                 for axon in core.axons() {
                     let e = core
@@ -634,7 +634,7 @@ impl Program {
                         .get(usize::from(axon.group))
                         .copied()
                         .unwrap_or(0);
-                    prog.rows.push(Row {
+                    rows.push(Row {
                         start: prog.ev.len(),
                         span: axon.synapses.len() as u32,
                         len: axon.synapses.len() as u32,
@@ -649,8 +649,18 @@ impl Program {
                     }));
                 }
             }
+            prog.rows = Rows::Full(rows);
         } else {
-            let layout = sum_layout(config, &comp_base, overrides).map_err(too_big)?;
+            // Chips whose spikes will go through fan-out lists keep every row sparse, with
+            // 4-byte descriptors (`Rows::Csr`): the lists, not the rows, serve the functional
+            // mode there, and big sparse chips have one short row per synapse.
+            let csr = crate::synapses::fan_wanted(
+                prog.synapses,
+                na as u64,
+                !prog.fan_axon.is_empty(),
+                overrides.fanout,
+            ) && prog.synapses < u64::from(u32::MAX);
+            let layout = sum_layout(config, &comp_base, overrides, csr).map_err(too_big)?;
             slot_of = Some(SlotOf(layout.groups));
             prog.comp_slot_start = layout.comp_start;
             prog.comp_slots = layout.comp_slots;
@@ -701,6 +711,10 @@ impl Program {
                 prog.fan_synops = counts.synops;
                 prog.fan_dense = counts.dense;
                 prog.fan_shared = counts.shared;
+            } else if let Rows::Csr { .. } = prog.rows {
+                // No lists after all (an axon reached from several compartments): the rows
+                // serve every delivery, without a core search each.
+                prog.rows = Rows::Full(prog.rows.iter().collect());
             }
             prog.store = Some(store);
         }
@@ -825,7 +839,7 @@ impl Program {
             self.fan_axon
                 .iter()
                 .map(|&a| {
-                    let r = self.rows[a as usize];
+                    let r = self.rows.get(a as usize);
                     let kind = self.row_kind.get(a as usize).copied().unwrap_or(ROW_SPARSE);
                     (r.core, r.len | u32::from(kind) << 30)
                 })
