@@ -290,6 +290,28 @@ impl SlotOf {
     }
 }
 
+/// The configuration [`Program::build`] reads: borrowed, or owned and then partly dropped.
+enum ConfigSrc<'a> {
+    Borrowed(&'a FlatChip),
+    Owned(FlatChip),
+}
+
+impl ConfigSrc<'_> {
+    fn get(&self) -> &FlatChip {
+        match self {
+            ConfigSrc::Borrowed(c) => c,
+            ConfigSrc::Owned(c) => c,
+        }
+    }
+
+    /// Drops an owned configuration's axons and synapses ([`FlatChip::drop_axons`]).
+    fn release(&mut self) {
+        if let ConfigSrc::Owned(c) = self {
+            c.drop_axons();
+        }
+    }
+}
+
 /// One partial-sum compartment's link to its neuron: each tick, accumulator slot `from` is
 /// added into slot `to` and cleared (a graded packet along `tree` to core `core` when
 /// nonzero).
@@ -423,8 +445,20 @@ fn shift(x: i64, e: i32) -> i64 {
 
 impl Program {
     pub fn new(config: &FlatChip, overrides: &LayoutOverride) -> Result<Program, EmuError> {
+        Program::build(ConfigSrc::Borrowed(config), overrides)
+    }
+
+    /// [`Program::new`] from a configuration it may consume: its axons and synapses are
+    /// dropped once laid out, before the fan-out lists are built (a big chip's peak memory).
+    pub fn new_owned(config: FlatChip, overrides: &LayoutOverride) -> Result<Program, EmuError> {
+        Program::build(ConfigSrc::Owned(config), overrides)
+    }
+
+    fn build(mut src: ConfigSrc, overrides: &LayoutOverride) -> Result<Program, EmuError> {
+        let config = src.get();
         config.validate()?;
-        let t = config.target();
+        let target = config.target().clone();
+        let t = &target;
         check_target(t)?;
         let weights = weight_format(t)?;
         let n = &t.neuron;
@@ -559,48 +593,15 @@ impl Program {
                 t.barrier_cycles(tiles.len() as u64)
             },
         };
-        let mut trees = TreeIndex::default();
-        for (c, core) in config.cores().iter().enumerate() {
-            for comp in core.compartments() {
-                prog.comp_core.push(c as u32);
-                prog.comp_pop.push(comp.population);
-                prog.u_decay
-                    .push(factor(comp.current_decay, n.current_decay_offset));
-                if prog.params.two_currents {
-                    prog.u2_decay
-                        .push(factor(comp.current_decay_2, n.current_decay_offset));
-                }
-                prog.v_decay
-                    .push(factor(comp.voltage_decay, n.voltage_decay_offset));
-                prog.vth
-                    .push(i64::from(comp.threshold) << p.threshold_shift);
-                if comp.bias_exp > MAX_SHIFT {
-                    return Err(unsupported(
-                        t,
-                        "compartment bias_exp",
-                        comp.bias_exp,
-                        "0..=24",
-                    ));
-                }
-                prog.bias.push(i64::from(comp.bias) << comp.bias_exp);
-                prog.initial_u.push(i64::from(comp.initial_u));
-                prog.initial_v.push(i64::from(comp.initial_v));
-                prog.refractory.push(comp.refractory);
-                prog.max_spikes.push(comp.max_spikes);
-                prog.fan_start.push(prog.fan_axon.len());
-                prog.fan_axon.extend(
-                    comp.destinations
-                        .iter()
-                        .map(|d| global_axon(d.core, d.axon)),
-                );
-                let cores: Vec<u32> = comp.destinations.iter().map(|d| d.core).collect();
-                prog.comp_msgs.push(distinct(&cores));
+        for core in config.cores() {
+            if let Some(comp) = core.compartments().iter().find(|k| k.bias_exp > MAX_SHIFT) {
+                return Err(unsupported(
+                    t,
+                    "compartment bias_exp",
+                    comp.bias_exp,
+                    "0..=24",
+                ));
             }
-        }
-        prog.fan_start.push(prog.fan_axon.len());
-        for k in 0..nc {
-            let tree = trees.tree(&prog.tree_src(), Recipe::Comp(k as u32))?;
-            prog.comp_tree.push(tree);
         }
         let exponents = config
             .cores()
@@ -654,10 +655,14 @@ impl Program {
             // Chips whose spikes will go through fan-out lists keep every row sparse, with
             // 4-byte descriptors (`Rows::Csr`): the lists, not the rows, serve the functional
             // mode there, and big sparse chips have one short row per synapse.
+            let any_destination = config
+                .cores()
+                .iter()
+                .any(|c| c.compartments().iter().any(|k| !k.destinations.is_empty()));
             let csr = crate::synapses::fan_wanted(
                 prog.synapses,
                 na as u64,
-                !prog.fan_axon.is_empty(),
+                any_destination,
                 overrides.fanout,
             ) && prog.synapses < u64::from(u32::MAX);
             let layout = sum_layout(config, &comp_base, overrides, csr).map_err(too_big)?;
@@ -696,9 +701,59 @@ impl Program {
             if let Some(touch) = overrides.touch {
                 prog.touch_rows = touch;
             }
-            let mut store = layout.store;
+            prog.store = Some(layout.store);
+        }
+
+        // The axons and synapses are laid out: a consumed configuration lets them go.
+        src.release();
+        let config = src.get();
+
+        let mut trees = TreeIndex::default();
+        for (c, core) in config.cores().iter().enumerate() {
+            for comp in core.compartments() {
+                prog.comp_core.push(c as u32);
+                prog.comp_pop.push(comp.population);
+                prog.u_decay
+                    .push(factor(comp.current_decay, n.current_decay_offset));
+                if prog.params.two_currents {
+                    prog.u2_decay
+                        .push(factor(comp.current_decay_2, n.current_decay_offset));
+                }
+                prog.v_decay
+                    .push(factor(comp.voltage_decay, n.voltage_decay_offset));
+                prog.vth
+                    .push(i64::from(comp.threshold) << p.threshold_shift);
+                if comp.bias_exp > MAX_SHIFT {
+                    return Err(unsupported(
+                        t,
+                        "compartment bias_exp",
+                        comp.bias_exp,
+                        "0..=24",
+                    ));
+                }
+                prog.bias.push(i64::from(comp.bias) << comp.bias_exp);
+                prog.initial_u.push(i64::from(comp.initial_u));
+                prog.initial_v.push(i64::from(comp.initial_v));
+                prog.refractory.push(comp.refractory);
+                prog.max_spikes.push(comp.max_spikes);
+                prog.fan_start.push(prog.fan_axon.len());
+                prog.fan_axon.extend(
+                    comp.destinations
+                        .iter()
+                        .map(|d| global_axon(d.core, d.axon)),
+                );
+                let cores: Vec<u32> = comp.destinations.iter().map(|d| d.core).collect();
+                prog.comp_msgs.push(distinct(&cores));
+            }
+        }
+        prog.fan_start.push(prog.fan_axon.len());
+        for k in 0..nc {
+            let tree = trees.tree(&prog.tree_src(), Recipe::Comp(k as u32))?;
+            prog.comp_tree.push(tree);
+        }
+        if let Some(store) = prog.store.as_mut() {
             if let Some(counts) = crate::synapses::fan_lists(
-                &mut store,
+                store,
                 &prog.rows,
                 &prog.row_kind,
                 &prog.core_slot_base,
@@ -716,7 +771,6 @@ impl Program {
                 // serve every delivery, without a core search each.
                 prog.rows = Rows::Full(prog.rows.iter().collect());
             }
-            prog.store = Some(store);
         }
 
         // External inputs enter at the host router, at core 0's position (see `TreeSrc`).
