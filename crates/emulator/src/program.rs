@@ -293,7 +293,7 @@ impl SlotOf {
 /// The configuration [`Program::build`] reads: borrowed, or owned and then partly dropped.
 enum ConfigSrc<'a> {
     Borrowed(&'a FlatChip),
-    Owned(FlatChip),
+    Owned(Box<FlatChip>),
 }
 
 impl ConfigSrc<'_> {
@@ -451,7 +451,7 @@ impl Program {
     /// [`Program::new`] from a configuration it may consume: its axons and synapses are
     /// dropped once laid out, before the fan-out lists are built (a big chip's peak memory).
     pub fn new_owned(config: FlatChip, overrides: &LayoutOverride) -> Result<Program, EmuError> {
-        Program::build(ConfigSrc::Owned(config), overrides)
+        Program::build(ConfigSrc::Owned(Box::new(config)), overrides)
     }
 
     fn build(mut src: ConfigSrc, overrides: &LayoutOverride) -> Result<Program, EmuError> {
