@@ -837,3 +837,31 @@ fn rows_typed<I: Index, W: Weight>(
     };
     (wrap(t), rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 4-byte descriptors give each row its start, length and core, cores without axons
+    /// included, the same whether looked up one by one or walked in order.
+    #[test]
+    fn csr_rows_name_their_store_range_and_core() {
+        // Cores 0 and 2 have no axons; core 1 has rows of 2, 0 and 3 entries; core 3 one of 1.
+        let rows = Rows::Csr {
+            start: vec![0, 2, 2, 5, 6],
+            axon_base: vec![0, 0, 3, 3, 4],
+        };
+        let want = [(0, 2, 1), (2, 0, 1), (2, 3, 1), (5, 1, 3)];
+        assert_eq!(rows.len(), want.len());
+        let walked: Vec<Row> = rows.iter().collect();
+        for (a, &(start, len, core)) in want.iter().enumerate() {
+            for r in [rows.get(a), walked[a]] {
+                assert_eq!(
+                    (r.start, r.span, r.len, r.lo, r.core),
+                    (start, len, len, NONE, core),
+                    "row {a}"
+                );
+            }
+        }
+    }
+}
