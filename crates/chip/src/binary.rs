@@ -583,9 +583,11 @@ fn decode_sections<R: Read>(r: &mut Reader<'_, R>) -> Result<CoresImage, ChipErr
     }
 
     let mut cores = Vec::new();
+    let mut tables = crate::flat::Tables::default();
     for c in 0..n_cores {
-        cores.push(decode_core(r, c, weight_field_bits)?);
+        cores.push(decode_core(r, c, weight_field_bits, &mut tables)?);
     }
+    crate::flat::attach_all(&mut cores, tables);
     if r.stream.pos != file_len {
         return Err(err(
             None,
@@ -608,6 +610,7 @@ fn decode_core<R: Read>(
     r: &mut Reader<'_, R>,
     c: u32,
     weight_field_bits: u32,
+    tables: &mut crate::flat::Tables,
 ) -> Result<FlatCore, ChipError> {
     let file = r.file;
     let core = Some(c);
@@ -802,8 +805,7 @@ fn decode_core<R: Read>(
         bit: 0,
     };
     // Both counts are bounded by the section lengths checked above.
-    let mut flat = FlatCore::new(id, (x, y), group_exponents, Vec::new());
-    flat.reserve(n_axon as usize, n_syn as usize);
+    let mut flat = FlatCore::new(id, (x, y), group_exponents, Vec::new(), tables);
     for (group, current, count) in rows {
         let synapses = (0..count).map(|_| {
             let compartment = bits.take(ibits) as u32;
@@ -814,7 +816,7 @@ fn decode_core<R: Read>(
             }
         });
         // At most `n_syn` (a u32) synapses in all: always fits.
-        flat.push_axon(group, current, synapses);
+        flat.push_axon(tables, group, current, synapses);
     }
     let pad = (want * 8 - total_bits) as u32;
     if pad > 0 && bits.take(pad) != 0 {

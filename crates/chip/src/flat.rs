@@ -2,6 +2,8 @@
 //! form [`crate::read_chipdir_flat`] reads a CHIPDIR into (a big sparse chip has one axon row
 //! per synapse: a `Vec` per row costs ~8× the CHIPDIR in memory, the tables ~1×).
 
+use std::sync::Arc;
+
 use lifchip_target::Target;
 
 use crate::{Axon, ChipConfig, Compartment, CoreConfig, Destination, PopulationInfo, Synapse};
@@ -100,18 +102,47 @@ struct AxonEntry {
     end: u32,
 }
 
-/// One core of a [`FlatChip`]: [`CoreConfig`] with the axons' rows back to back in one table
-/// (read-only, like the whole [`FlatChip`]).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+/// The axon entries and synapses of all cores of a [`FlatChip`], back to back in core order:
+/// one allocation each, so that dropping them ([`FlatChip::drop_axons`]) gives the memory back.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Tables {
+    axons: Vec<AxonEntry>,
+    synapses: Vec<Synapse>,
+}
+
+/// One core of a [`FlatChip`]: [`CoreConfig`] with the axons' rows back to back in the chip's
+/// tables (read-only, like the whole [`FlatChip`]).
+#[derive(Clone, Debug, Default)]
 pub struct FlatCore {
     pub(crate) id: u32,
     pub(crate) x: u32,
     pub(crate) y: u32,
     pub(crate) group_exponents: Vec<i32>,
     pub(crate) compartments: Vec<Compartment>,
-    axons: Vec<AxonEntry>,
-    synapses: Vec<Synapse>,
+    /// The chip's tables (shared by its cores once built, see [`Tables`]).
+    tables: Arc<Tables>,
+    /// This core's axon entries: `tables.axons[axon0..axon0 + n_axons]`; its synapses:
+    /// `tables.synapses[syn0..syn0 + n_syn]` (the entries' `end` counted from `syn0`).
+    axon0: usize,
+    n_axons: usize,
+    syn0: usize,
+    n_syn: usize,
 }
+
+/// Equal content, wherever the tables are.
+impl PartialEq for FlatCore {
+    fn eq(&self, other: &FlatCore) -> bool {
+        self.id == other.id
+            && self.x == other.x
+            && self.y == other.y
+            && self.group_exponents == other.group_exponents
+            && self.compartments == other.compartments
+            && self.entries() == other.entries()
+            && self.synapses() == other.synapses()
+    }
+}
+
+impl Eq for FlatCore {}
 
 impl FlatCore {
     /// See [`CoreConfig::id`].
@@ -139,12 +170,28 @@ impl FlatCore {
         &self.compartments
     }
 
-    /// A core without axons.
+    fn entries(&self) -> &[AxonEntry] {
+        self.tables
+            .axons
+            .get(self.axon0..self.axon0 + self.n_axons)
+            .unwrap_or(&[])
+    }
+
+    fn synapses(&self) -> &[Synapse] {
+        self.tables
+            .synapses
+            .get(self.syn0..self.syn0 + self.n_syn)
+            .unwrap_or(&[])
+    }
+
+    /// A core without axons, whose axons will be appended to `tables`
+    /// ([`FlatCore::push_axon`]); [`FlatCore::attach`] it to the finished tables.
     pub(crate) fn new(
         id: u32,
         (x, y): (u32, u32),
         group_exponents: Vec<i32>,
         compartments: Vec<Compartment>,
+        tables: &Tables,
     ) -> FlatCore {
         FlatCore {
             id,
@@ -152,72 +199,79 @@ impl FlatCore {
             y,
             group_exponents,
             compartments,
-            axons: Vec::new(),
-            synapses: Vec::new(),
+            tables: Arc::default(),
+            axon0: tables.axons.len(),
+            n_axons: 0,
+            syn0: tables.synapses.len(),
+            n_syn: 0,
         }
     }
 
-    /// Reserves room for `axons` more axons and `synapses` more synapses.
-    pub(crate) fn reserve(&mut self, axons: usize, synapses: usize) {
-        self.axons.reserve_exact(axons);
-        self.synapses.reserve_exact(synapses);
-    }
-
-    /// Appends an axon whose row is `synapses`. Returns `false`, adding nothing, when the
-    /// core would hold more than `u32::MAX` synapses (the format's per-core limit).
+    /// Appends an axon whose row is `synapses` to `tables` (the core's last axon so far).
+    /// Returns `false`, adding nothing, when the core would hold more than `u32::MAX`
+    /// synapses (the format's per-core limit).
     pub(crate) fn push_axon(
         &mut self,
+        tables: &mut Tables,
         group: u16,
         current: u8,
         synapses: impl IntoIterator<Item = Synapse>,
     ) -> bool {
-        let before = self.synapses.len();
-        self.synapses.extend(synapses);
-        match u32::try_from(self.synapses.len()) {
+        let before = tables.synapses.len();
+        tables.synapses.extend(synapses);
+        match u32::try_from(tables.synapses.len() - self.syn0) {
             Ok(end) => {
-                self.axons.push(AxonEntry {
+                tables.axons.push(AxonEntry {
                     group,
                     current,
                     end,
                 });
+                self.n_axons += 1;
+                self.n_syn = end as usize;
                 true
             }
             Err(_) => {
-                self.synapses.truncate(before);
+                tables.synapses.truncate(before);
                 false
             }
         }
     }
 
+    /// Points the core at the chip's finished tables.
+    pub(crate) fn attach(&mut self, tables: &Arc<Tables>) {
+        self.tables = Arc::clone(tables);
+    }
+
     /// Input axons.
     pub fn n_axons(&self) -> usize {
-        self.axons.len()
+        self.entries().len()
     }
 
     /// Synapses of all axons.
     pub fn n_synapses(&self) -> usize {
-        self.synapses.len()
+        self.synapses().len()
     }
 
     /// Axon `a`, or `None` past the last.
     pub fn axon(&self, a: usize) -> Option<AxonRef<'_>> {
-        let e = self.axons.get(a)?;
+        let entries = self.entries();
+        let e = entries.get(a)?;
         let start = match a {
             0 => 0,
-            _ => self.axons[a - 1].end as usize,
+            _ => entries[a - 1].end as usize,
         };
         Some(AxonRef {
             group: e.group,
             current: e.current,
-            synapses: self.synapses.get(start..e.end as usize).unwrap_or(&[]),
+            synapses: self.synapses().get(start..e.end as usize).unwrap_or(&[]),
         })
     }
 
     /// The axons in order.
     pub fn axons(&self) -> Axons<'_> {
         Axons {
-            entries: &self.axons,
-            synapses: &self.synapses,
+            entries: self.entries(),
+            synapses: self.synapses(),
             start: 0,
         }
     }
@@ -338,7 +392,19 @@ impl FlatChip {
 
     /// `config` in flat tables.
     pub fn from_config(config: &ChipConfig) -> FlatChip {
-        let cores = config
+        let mut tables = Tables::default();
+        tables
+            .axons
+            .reserve_exact(config.cores.iter().map(|c| c.axons.len()).sum());
+        tables.synapses.reserve_exact(
+            config
+                .cores
+                .iter()
+                .flat_map(|c| &c.axons)
+                .map(|a| a.synapses.len())
+                .sum(),
+        );
+        let mut cores: Vec<FlatCore> = config
             .cores
             .iter()
             .map(|c| {
@@ -347,19 +413,17 @@ impl FlatChip {
                     (c.x, c.y),
                     c.group_exponents.clone(),
                     c.compartments.clone(),
-                );
-                core.reserve(
-                    c.axons.len(),
-                    c.axons.iter().map(|a| a.synapses.len()).sum(),
+                    &tables,
                 );
                 for a in &c.axons {
                     // A core past u32::MAX synapses is invalid; `validate` reports it on the
                     // ChipConfig, and the row is dropped here.
-                    core.push_axon(a.group, a.current, a.synapses.iter().copied());
+                    core.push_axon(&mut tables, a.group, a.current, a.synapses.iter().copied());
                 }
                 core
             })
             .collect();
+        attach_all(&mut cores, tables);
         FlatChip {
             target: config.target.clone(),
             net_name: config.net_name.clone(),
@@ -370,6 +434,16 @@ impl FlatChip {
             input_rate: config.input_rate,
             cores,
             validated: false,
+        }
+    }
+
+    /// Drops every core's axons and synapses (one allocation each for the whole chip, so
+    /// the memory goes back to the system): for a loader that has laid them out elsewhere and
+    /// still reads the rest. The cores then have no axons.
+    pub fn drop_axons(&mut self) {
+        for c in &mut self.cores {
+            c.tables = Arc::default();
+            (c.axon0, c.n_axons, c.syn0, c.n_syn) = (0, 0, 0, 0);
         }
     }
 
@@ -407,5 +481,14 @@ impl FlatChip {
             input_rate: self.input_rate,
             cores,
         }
+    }
+}
+
+/// Shares the finished `tables` among `cores` (built with [`FlatCore::new`] and
+/// [`FlatCore::push_axon`] on them).
+pub(crate) fn attach_all(cores: &mut [FlatCore], tables: Tables) {
+    let tables = Arc::new(tables);
+    for c in cores {
+        c.attach(&tables);
     }
 }

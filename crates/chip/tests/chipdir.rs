@@ -182,6 +182,14 @@ fn check_roundtrip(config: &ChipConfig) {
             assert_eq!(flat_core.axon(a), Some(row));
         }
     }
+    // Dropping the axons of a copy (the tables are shared) leaves its compartments, and the
+    // original whole.
+    let mut dropped = flat.clone();
+    dropped.drop_axons();
+    for (c, d) in flat.cores().iter().zip(dropped.cores()) {
+        assert_eq!((d.n_axons(), d.n_synapses(), d.axon(0)), (0, 0, None));
+        assert_eq!(c.compartments(), d.compartments());
+    }
     assert_eq!(flat.into_config(), *config);
     for file in ["manifest.json", "target.yaml", "cores.bin"] {
         assert_eq!(

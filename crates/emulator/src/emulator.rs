@@ -38,6 +38,19 @@ impl Emulator {
         Emulator::from_flat_with_layout(config, LayoutOverride::default())
     }
 
+    /// [`Emulator::from_flat`] consuming the configuration: its axons and synapses are dropped
+    /// as soon as they are laid out, so a big chip's peak memory is not the configuration plus
+    /// the emulator's tables.
+    pub fn from_flat_owned(config: FlatChip) -> Result<Emulator, EmuError> {
+        let program = Program::new_owned(config, &LayoutOverride::default())?;
+        let state = State::new(&program);
+        Ok(Emulator {
+            program: Arc::new(program),
+            state,
+            detail: CycleDetail::default(),
+        })
+    }
+
     /// [`Emulator::new`] with the automatic choices of the synapse layout overridden: for tests
     /// that hold every layout to the same results.
     #[doc(hidden)]

@@ -15,7 +15,7 @@ use crate::{
     OverflowCounts, ProbeSet, RunOptions, SampleResult,
     network::{NetParams, NetSim},
     program::{CYCLE_FAN_LEN, NONE, Params, Program, ROW_DENSE, ROW_SPARSE},
-    synapses::{Index, Row, Store, Typed, Weight, add_dense, add_fan},
+    synapses::{Index, Rows, Store, Typed, Weight, add_dense, add_fan},
 };
 
 /// The mutable state of a chip: neuron state, accumulators, delay lines, and scratch space
@@ -492,7 +492,7 @@ fn deliver_sum<
     const TOUCH: bool,
 >(
     t: &Typed<I, W>,
-    rows: &[Row],
+    rows: &Rows,
     core_base: &[u32],
     due: &[(u32, u32)],
     acc: &mut [i64],
@@ -504,10 +504,10 @@ fn deliver_sum<
     for (i, &(a, count)) in due.iter().enumerate() {
         if TOUCH {
             if let Some(&(a2, _)) = due.get(i + 2 * TOUCH_AHEAD) {
-                sink ^= i64::from(rows[a2 as usize].span);
+                sink ^= i64::from(rows.get(a2 as usize).span);
             }
             if let Some(&(a1, _)) = due.get(i + TOUCH_AHEAD) {
-                let r = rows[a1 as usize];
+                let r = rows.get(a1 as usize);
                 let (lo, hi) = (r.start, r.start + r.span as usize);
                 if r.lo == NONE {
                     touch(&t.idx[lo..hi], &mut sink);
@@ -517,7 +517,7 @@ fn deliver_sum<
                 }
             }
         }
-        let r = rows[a as usize];
+        let r = rows.get(a as usize);
         let ops = u64::from(r.len) * u64::from(count);
         synops += ops;
         let c = r.core as usize;
@@ -616,14 +616,14 @@ fn track_fan(p: &Program, due: &[(u32, u32)], touched: &mut Vec<u32>, cap: usize
 fn track_rows(p: &Program, due: &[(u32, u32)], touched: &mut Vec<u32>, cap: usize) -> bool {
     fn go<I: Index + Into<i64>, W>(
         t: &Typed<I, W>,
-        rows: &[Row],
+        rows: &Rows,
         core_base: &[u32],
         due: &[(u32, u32)],
         touched: &mut Vec<u32>,
         cap: usize,
     ) -> bool {
         for &(a, _) in due {
-            let r = rows[a as usize];
+            let r = rows.get(a as usize);
             if touched.len() + r.span as usize > cap {
                 return false;
             }
@@ -639,7 +639,7 @@ fn track_rows(p: &Program, due: &[(u32, u32)], touched: &mut Vec<u32>, cap: usiz
         }
         true
     }
-    let (rows, base) = (&p.rows[..], &p.core_slot_base[..]);
+    let (rows, base) = (&p.rows, &p.core_slot_base[..]);
     match &p.store {
         Some(Store::U16I8(t)) => go(t, rows, base, due, touched, cap),
         Some(Store::U16I16(t)) => go(t, rows, base, due, touched, cap),
@@ -665,7 +665,7 @@ fn deliver_events<const CYCLE: bool>(
     let (bits, policy) = (par.current_bits, par.current_overflow);
     let mut synops = 0u64;
     for &(a, count) in due {
-        let r = p.rows[a as usize];
+        let r = p.rows.get(a as usize);
         let ops = u64::from(r.len) * u64::from(count);
         synops += ops;
         if CYCLE {
@@ -874,7 +874,7 @@ fn tick<const CYCLE: bool>(
                 // Rows in address order: neighbouring rows share pages and DRAM rows.
                 s.due.sort_unstable();
             }
-            let (rows, base, due) = (&p.rows[..], &p.core_slot_base[..], &s.due[..]);
+            let (rows, base, due) = (&p.rows, &p.core_slot_base[..], &s.due[..]);
             let (acc, ci, cs) = (&mut s.acc[..], &mut s.core_in[..], &mut s.core_syn[..]);
             macro_rules! deliver {
                 ($t:expr) => {
@@ -906,7 +906,7 @@ fn tick<const CYCLE: bool>(
             if kind == ROW_SPARSE {
                 continue;
             }
-            let r = p.rows[a as usize];
+            let r = p.rows.get(a as usize);
             let ops = u64::from(r.len) * u64::from(count);
             if kind == ROW_DENSE {
                 rec.counts.dense_synops += ops;

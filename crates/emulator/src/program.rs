@@ -9,7 +9,7 @@ use lifchip_target::{Accumulate, DecayKind, Overflow, Reset, Target, UpdateOrder
 
 use crate::{
     EmuError,
-    synapses::{LayoutOverride, Row, Store, sum_layout},
+    synapses::{LayoutOverride, Row, Rows, Store, sum_layout},
 };
 
 /// "No tree" / "no node" / "no router".
@@ -148,7 +148,7 @@ pub(crate) struct Program {
     pub comp_tree: Vec<u32>,
     // Axons (global index: cores in order, then axon index).
     /// Row of each axon.
-    pub rows: Vec<Row>,
+    pub rows: Rows,
     /// Sum-then-add: the synapse store the rows point into.
     pub store: Option<Store>,
     /// Per-event: `(compartment, (weight shifted by its exponent) << input_shift)`.
@@ -290,6 +290,28 @@ impl SlotOf {
     }
 }
 
+/// The configuration [`Program::build`] reads: borrowed, or owned and then partly dropped.
+enum ConfigSrc<'a> {
+    Borrowed(&'a FlatChip),
+    Owned(Box<FlatChip>),
+}
+
+impl ConfigSrc<'_> {
+    fn get(&self) -> &FlatChip {
+        match self {
+            ConfigSrc::Borrowed(c) => c,
+            ConfigSrc::Owned(c) => c,
+        }
+    }
+
+    /// Drops an owned configuration's axons and synapses ([`FlatChip::drop_axons`]).
+    fn release(&mut self) {
+        if let ConfigSrc::Owned(c) = self {
+            c.drop_axons();
+        }
+    }
+}
+
 /// One partial-sum compartment's link to its neuron: each tick, accumulator slot `from` is
 /// added into slot `to` and cleared (a graded packet along `tree` to core `core` when
 /// nonzero).
@@ -423,8 +445,20 @@ fn shift(x: i64, e: i32) -> i64 {
 
 impl Program {
     pub fn new(config: &FlatChip, overrides: &LayoutOverride) -> Result<Program, EmuError> {
+        Program::build(ConfigSrc::Borrowed(config), overrides)
+    }
+
+    /// [`Program::new`] from a configuration it may consume: its axons and synapses are
+    /// dropped once laid out, before the fan-out lists are built (a big chip's peak memory).
+    pub fn new_owned(config: FlatChip, overrides: &LayoutOverride) -> Result<Program, EmuError> {
+        Program::build(ConfigSrc::Owned(Box::new(config)), overrides)
+    }
+
+    fn build(mut src: ConfigSrc, overrides: &LayoutOverride) -> Result<Program, EmuError> {
+        let config = src.get();
         config.validate()?;
-        let t = config.target();
+        let target = config.target().clone();
+        let t = &target;
         check_target(t)?;
         let weights = weight_format(t)?;
         let n = &t.neuron;
@@ -518,7 +552,7 @@ impl Program {
             fan_dense: Vec::new(),
             fan_shared: Vec::new(),
             comp_tree: Vec::with_capacity(nc),
-            rows: Vec::new(),
+            rows: Rows::default(),
             store: None,
             ev: Vec::new(),
             synapses: 0,
@@ -559,6 +593,121 @@ impl Program {
                 t.barrier_cycles(tiles.len() as u64)
             },
         };
+        for core in config.cores() {
+            if let Some(comp) = core.compartments().iter().find(|k| k.bias_exp > MAX_SHIFT) {
+                return Err(unsupported(
+                    t,
+                    "compartment bias_exp",
+                    comp.bias_exp,
+                    "0..=24",
+                ));
+            }
+        }
+        let exponents = config
+            .cores()
+            .iter()
+            .flat_map(|c| c.group_exponents().iter().copied());
+        if let Some(e) = exponents.clone().find(|e| e.unsigned_abs() > 31) {
+            return Err(unsupported(t, "group exponent", e, "-31..=31"));
+        }
+
+        // Axons and synapses.
+        let mut slot_of: Option<SlotOf> = None;
+        let per_event = n.accumulate == Accumulate::PerEventSaturating;
+        if per_event {
+            let max_exp = exponents.max().unwrap_or(0).max(0) as u32;
+            if weights.field_bits + max_exp + p.input_shift > 62 {
+                return Err(unsupported(
+                    t,
+                    "weight bits + group exponent + input_shift",
+                    weights.field_bits + max_exp + p.input_shift,
+                    "at most 62 with per_event_saturating accumulation",
+                ));
+            }
+        }
+        prog.synapses = config.cores().iter().map(|c| c.n_synapses() as u64).sum();
+        if per_event {
+            let mut rows = Vec::with_capacity(na);
+            for (c, core) in config.cores().iter().enumerate() {
+                for axon in core.axons() {
+                    let e = core
+                        .group_exponents()
+                        .get(usize::from(axon.group))
+                        .copied()
+                        .unwrap_or(0);
+                    rows.push(Row {
+                        start: prog.ev.len(),
+                        span: axon.synapses.len() as u32,
+                        len: axon.synapses.len() as u32,
+                        lo: NONE,
+                        core: c as u32,
+                    });
+                    // The second current of compartment `k` is addressed as `nc + k`.
+                    let second = if axon.current == 2 { nc } else { 0 };
+                    prog.ev.extend(axon.synapses.iter().map(|s| {
+                        let k = second + comp_base[c] + s.compartment as usize;
+                        (k as u32, shift(i64::from(s.weight), e) << p.input_shift)
+                    }));
+                }
+            }
+            prog.rows = Rows::Full(rows);
+        } else {
+            // Chips whose spikes will go through fan-out lists keep every row sparse, with
+            // 4-byte descriptors (`Rows::Csr`): the lists, not the rows, serve the functional
+            // mode there, and big sparse chips have one short row per synapse.
+            let any_destination = config
+                .cores()
+                .iter()
+                .any(|c| c.compartments().iter().any(|k| !k.destinations.is_empty()));
+            let csr = crate::synapses::fan_wanted(
+                prog.synapses,
+                na as u64,
+                any_destination,
+                overrides.fanout,
+            ) && prog.synapses < u64::from(u32::MAX);
+            let layout = sum_layout(config, &comp_base, overrides, csr).map_err(too_big)?;
+            slot_of = Some(SlotOf(layout.groups));
+            prog.comp_slot_start = layout.comp_start;
+            prog.comp_slots = layout.comp_slots;
+            prog.core_slot_base = layout.core_base;
+            prog.acc_len = layout.acc_len;
+            prog.w_scale = layout.scale;
+            prog.slot_blocks = merge_blocks(layout.blocks);
+            prog.slot_comp = layout.slot_comp;
+            // Terms are at most 2^(bits + max shift), a compartment sums at most 2^l of them.
+            let max_shift = prog
+                .slot_blocks
+                .iter()
+                .map(|b| b.2)
+                .max()
+                .unwrap_or(0)
+                .max(prog.w_scale.trailing_zeros() as i32)
+                .max(0) as u32;
+            let max_slots = prog
+                .comp_slot_start
+                .windows(2)
+                .map(|w| w[1] - w[0])
+                .max()
+                .unwrap_or(1)
+                .max(1);
+            let l = u32::BITS - (max_slots - 1).leading_zeros();
+            prog.gather_bits = if overrides.exact_gather {
+                0
+            } else {
+                62u32.saturating_sub(max_shift + l)
+            };
+            prog.rows = layout.rows;
+            prog.touch_rows = layout.store.bytes() > TOUCH_ABOVE_BYTES;
+            if let Some(touch) = overrides.touch {
+                prog.touch_rows = touch;
+            }
+            prog.store = Some(layout.store);
+        }
+
+        // The axons and synapses are laid out: a consumed configuration lets them go.
+        src.release();
+        let config = src.get();
+
         let mut trees = TreeIndex::default();
         for (c, core) in config.cores().iter().enumerate() {
             for comp in core.compartments() {
@@ -602,93 +751,9 @@ impl Program {
             let tree = trees.tree(&prog.tree_src(), Recipe::Comp(k as u32))?;
             prog.comp_tree.push(tree);
         }
-        let exponents = config
-            .cores()
-            .iter()
-            .flat_map(|c| c.group_exponents().iter().copied());
-        if let Some(e) = exponents.clone().find(|e| e.unsigned_abs() > 31) {
-            return Err(unsupported(t, "group exponent", e, "-31..=31"));
-        }
-
-        // Axons and synapses.
-        let mut slot_of: Option<SlotOf> = None;
-        let per_event = n.accumulate == Accumulate::PerEventSaturating;
-        if per_event {
-            let max_exp = exponents.max().unwrap_or(0).max(0) as u32;
-            if weights.field_bits + max_exp + p.input_shift > 62 {
-                return Err(unsupported(
-                    t,
-                    "weight bits + group exponent + input_shift",
-                    weights.field_bits + max_exp + p.input_shift,
-                    "at most 62 with per_event_saturating accumulation",
-                ));
-            }
-        }
-        prog.synapses = config.cores().iter().map(|c| c.n_synapses() as u64).sum();
-        if per_event {
-            prog.rows.reserve(na);
-            for (c, core) in config.cores().iter().enumerate() {
-                for axon in core.axons() {
-                    let e = core
-                        .group_exponents()
-                        .get(usize::from(axon.group))
-                        .copied()
-                        .unwrap_or(0);
-                    prog.rows.push(Row {
-                        start: prog.ev.len(),
-                        span: axon.synapses.len() as u32,
-                        len: axon.synapses.len() as u32,
-                        lo: NONE,
-                        core: c as u32,
-                    });
-                    // The second current of compartment `k` is addressed as `nc + k`.
-                    let second = if axon.current == 2 { nc } else { 0 };
-                    prog.ev.extend(axon.synapses.iter().map(|s| {
-                        let k = second + comp_base[c] + s.compartment as usize;
-                        (k as u32, shift(i64::from(s.weight), e) << p.input_shift)
-                    }));
-                }
-            }
-        } else {
-            let layout = sum_layout(config, &comp_base, overrides).map_err(too_big)?;
-            slot_of = Some(SlotOf(layout.groups));
-            prog.comp_slot_start = layout.comp_start;
-            prog.comp_slots = layout.comp_slots;
-            prog.core_slot_base = layout.core_base;
-            prog.acc_len = layout.acc_len;
-            prog.w_scale = layout.scale;
-            prog.slot_blocks = merge_blocks(layout.blocks);
-            prog.slot_comp = layout.slot_comp;
-            // Terms are at most 2^(bits + max shift), a compartment sums at most 2^l of them.
-            let max_shift = prog
-                .slot_blocks
-                .iter()
-                .map(|b| b.2)
-                .max()
-                .unwrap_or(0)
-                .max(prog.w_scale.trailing_zeros() as i32)
-                .max(0) as u32;
-            let max_slots = prog
-                .comp_slot_start
-                .windows(2)
-                .map(|w| w[1] - w[0])
-                .max()
-                .unwrap_or(1)
-                .max(1);
-            let l = u32::BITS - (max_slots - 1).leading_zeros();
-            prog.gather_bits = if overrides.exact_gather {
-                0
-            } else {
-                62u32.saturating_sub(max_shift + l)
-            };
-            prog.rows = layout.rows;
-            prog.touch_rows = layout.store.bytes() > TOUCH_ABOVE_BYTES;
-            if let Some(touch) = overrides.touch {
-                prog.touch_rows = touch;
-            }
-            let mut store = layout.store;
+        if let Some(store) = prog.store.as_mut() {
             if let Some(counts) = crate::synapses::fan_lists(
-                &mut store,
+                store,
                 &prog.rows,
                 &prog.row_kind,
                 &prog.core_slot_base,
@@ -701,8 +766,11 @@ impl Program {
                 prog.fan_synops = counts.synops;
                 prog.fan_dense = counts.dense;
                 prog.fan_shared = counts.shared;
+            } else if let Rows::Csr { .. } = prog.rows {
+                // No lists after all (an axon reached from several compartments): the rows
+                // serve every delivery, without a core search each.
+                prog.rows = Rows::Full(prog.rows.iter().collect());
             }
-            prog.store = Some(store);
         }
 
         // External inputs enter at the host router, at core 0's position (see `TreeSrc`).
@@ -825,7 +893,7 @@ impl Program {
             self.fan_axon
                 .iter()
                 .map(|&a| {
-                    let r = self.rows[a as usize];
+                    let r = self.rows.get(a as usize);
                     let kind = self.row_kind.get(a as usize).copied().unwrap_or(ROW_SPARSE);
                     (r.core, r.len | u32::from(kind) << 30)
                 })

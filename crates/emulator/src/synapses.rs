@@ -71,6 +71,80 @@ pub(crate) struct Row {
     pub core: u32,
 }
 
+/// The rows' descriptors, by global axon. `Full`: a [`Row`] per axon (24 bytes). `Csr`: when
+/// every row is sparse and stored in axon order (chips with fan-out lists: one- or few-synapse
+/// rows, tens of millions of them), only where each row starts in the store, 4 bytes per axon;
+/// a row's length is the distance to the next start and its core is found in `axon_base`.
+#[derive(Clone, Debug)]
+pub(crate) enum Rows {
+    Full(Vec<Row>),
+    Csr {
+        /// Row `a` is store entries `start[a]..start[a + 1]` (one more entry at the end).
+        start: Vec<u32>,
+        /// First global axon of each core, one more entry at the end.
+        axon_base: Vec<u32>,
+    },
+}
+
+impl Default for Rows {
+    fn default() -> Self {
+        Rows::Full(Vec::new())
+    }
+}
+
+impl Rows {
+    /// Row `a` (panics past the last, like indexing).
+    #[inline(always)]
+    pub fn get(&self, a: usize) -> Row {
+        match self {
+            Rows::Full(rows) => rows[a],
+            Rows::Csr { start, axon_base } => {
+                let (lo, hi) = (start[a], start[a + 1]);
+                // The last core whose first axon is at most `a` (cores without axons share
+                // their first axon with the next one and are skipped).
+                let core = axon_base.partition_point(|&b| b as usize <= a) - 1;
+                Row {
+                    start: lo as usize,
+                    span: hi - lo,
+                    len: hi - lo,
+                    lo: NONE,
+                    core: core as u32,
+                }
+            }
+        }
+    }
+
+    /// Rows (axons).
+    pub fn len(&self) -> usize {
+        match self {
+            Rows::Full(rows) => rows.len(),
+            Rows::Csr { start, .. } => start.len().saturating_sub(1),
+        }
+    }
+
+    /// The rows in axon order (the cores found by walking `axon_base`, not searched).
+    pub fn iter(&self) -> impl Iterator<Item = Row> + '_ {
+        let n = self.len();
+        let mut core = 0usize;
+        (0..n).map(move |a| match self {
+            Rows::Full(rows) => rows[a],
+            Rows::Csr { start, axon_base } => {
+                while axon_base.get(core + 1).is_some_and(|&b| b as usize <= a) {
+                    core += 1;
+                }
+                let (lo, hi) = (start[a], start[a + 1]);
+                Row {
+                    start: lo as usize,
+                    span: hi - lo,
+                    len: hi - lo,
+                    lo: NONE,
+                    core: core as u32,
+                }
+            }
+        })
+    }
+}
+
 /// A stored weight.
 pub(crate) trait Weight: Copy + Send + Sync + std::fmt::Debug + 'static {
     const ZERO: Self;
@@ -193,6 +267,15 @@ pub(crate) enum Store {
 /// synapses (big sparse nets: one or a few synapses per core).
 const FAN_MAX_ROW_LEN: u64 = 8;
 
+/// Whether [`fan_lists`] will try to build the lists for `synapses` in `rows` rows (`fanout`:
+/// whether any compartment has a destination; `force`: [`LayoutOverride::fanout`]).
+pub(crate) fn fan_wanted(synapses: u64, rows: u64, fanout: bool, force: Option<bool>) -> bool {
+    match force {
+        Some(f) => f,
+        None => synapses / rows.max(1) <= FAN_MAX_ROW_LEN && fanout,
+    }
+}
+
 /// `acc[slot[j]] += m * w[j]` for every `j` (wrapping).
 #[inline(always)]
 pub(crate) fn add_fan<W: Weight>(acc: &mut [i64], slot: &[u32], w: &[W], m: i64) {
@@ -220,7 +303,7 @@ pub(crate) struct FanCounts {
 
 /// What [`Typed::build_fan`] reads besides the store.
 struct FanInput<'a> {
-    rows: &'a [Row],
+    rows: &'a Rows,
     row_kind: &'a [u8],
     core_base: &'a [u32],
     fan_start: &'a [usize],
@@ -272,7 +355,7 @@ impl<I: Index + Into<i64>, W: Weight> Typed<I, W> {
                 continue;
             }
             let k = k as usize;
-            start[k + 1] += self.fan_entries(r);
+            start[k + 1] += self.fan_entries(&r);
             counts.synops[k] += u64::from(r.len);
             if priced {
                 match f.row_kind[a] {
@@ -326,7 +409,7 @@ impl<I: Index + Into<i64>, W: Weight> Typed<I, W> {
 /// the per-compartment counts when it did.
 pub(crate) fn fan_lists(
     store: &mut Store,
-    rows: &[Row],
+    rows: &Rows,
     row_kind: &[u8],
     core_base: &[u32],
     fan_start: &[usize],
@@ -334,12 +417,8 @@ pub(crate) fn fan_lists(
     force: Option<bool>,
 ) -> Option<FanCounts> {
     let stored: u64 = rows.iter().map(|r| u64::from(r.span)).sum();
-    let len = rows.iter().map(|r| u64::from(r.len)).sum::<u64>() / (rows.len() as u64).max(1);
-    let build = match force {
-        Some(f) => f,
-        None => len <= FAN_MAX_ROW_LEN && !fan_axon.is_empty(),
-    };
-    if !build {
+    let synapses = rows.iter().map(|r| u64::from(r.len)).sum::<u64>();
+    if !fan_wanted(synapses, rows.len() as u64, !fan_axon.is_empty(), force) {
         return None;
     }
     let f = FanInput {
@@ -401,7 +480,7 @@ pub(crate) struct SumLayout {
     pub slot_comp: Vec<u32>,
     /// Stored weight = true weight / `scale`.
     pub scale: i64,
-    pub rows: Vec<Row>,
+    pub rows: Rows,
     pub store: Store,
     /// Per core, per group present: `(group, first global slot, compartments ascending)`.
     pub groups: Vec<Vec<(u16, u32, Vec<u32>)>>,
@@ -477,6 +556,7 @@ pub(crate) fn sum_layout(
     config: &FlatChip,
     comp_base: &[usize],
     layout: &LayoutOverride,
+    csr: bool,
 ) -> Result<SumLayout, &'static str> {
     let max_comp = config
         .cores()
@@ -572,14 +652,20 @@ pub(crate) fn sum_layout(
     };
     let u16_ok = !layout.wide_index && per_core.iter().all(|cs| cs.slots as usize <= U16_WINDOW);
     let (store, rows) = match (u16_ok, max_abs) {
-        (true, ..=127) => rows_typed::<u16, i8>(config, &per_core, scale, layout, Store::U16I8),
-        (true, ..=32767) => rows_typed::<u16, i16>(config, &per_core, scale, layout, Store::U16I16),
-        (true, _) => rows_typed::<u16, i32>(config, &per_core, scale, layout, Store::U16I32),
-        (false, ..=127) => rows_typed::<u32, i8>(config, &per_core, scale, layout, Store::U32I8),
-        (false, ..=32767) => {
-            rows_typed::<u32, i16>(config, &per_core, scale, layout, Store::U32I16)
+        (true, ..=127) => {
+            rows_typed::<u16, i8>(config, &per_core, scale, layout, csr, Store::U16I8)
         }
-        (false, _) => rows_typed::<u32, i32>(config, &per_core, scale, layout, Store::U32I32),
+        (true, ..=32767) => {
+            rows_typed::<u16, i16>(config, &per_core, scale, layout, csr, Store::U16I16)
+        }
+        (true, _) => rows_typed::<u16, i32>(config, &per_core, scale, layout, csr, Store::U16I32),
+        (false, ..=127) => {
+            rows_typed::<u32, i8>(config, &per_core, scale, layout, csr, Store::U32I8)
+        }
+        (false, ..=32767) => {
+            rows_typed::<u32, i16>(config, &per_core, scale, layout, csr, Store::U32I16)
+        }
+        (false, _) => rows_typed::<u32, i32>(config, &per_core, scale, layout, csr, Store::U32I32),
     };
     let acc_len = total as usize + if u16_ok { U16_WINDOW } else { 0 };
     let log2 = scale.trailing_zeros() as i32;
@@ -623,14 +709,16 @@ pub(crate) fn sum_layout(
     })
 }
 
-/// Builds every core's rows into a [`Typed`] store.
+/// Builds every core's rows into a [`Typed`] store. With `csr`, every row sparse and
+/// [`Rows::Csr`] descriptors (the caller checks that the synapses fit in 32 bits).
 fn rows_typed<I: Index, W: Weight>(
     config: &FlatChip,
     per_core: &[CoreSlots],
     scale: i64,
     layout: &LayoutOverride,
+    csr: bool,
     wrap: fn(Typed<I, W>) -> Store,
-) -> (Store, Vec<Row>) {
+) -> (Store, Rows) {
     let mut t = Typed::<I, W> {
         idx: Vec::new(),
         w: Vec::new(),
@@ -640,13 +728,24 @@ fn rows_typed<I: Index, W: Weight>(
         fan_w: Vec::new(),
     };
     let axons: usize = config.cores().iter().map(|c| c.n_axons()).sum();
-    let mut rows = Vec::with_capacity(axons);
+    let mut rows = Vec::with_capacity(if csr { 0 } else { axons });
+    let mut starts: Vec<u32> = Vec::with_capacity(if csr { axons + 1 } else { 0 });
+    let mut axon_base: Vec<u32> =
+        Vec::with_capacity(if csr { config.cores().len() + 1 } else { 0 });
+    if csr {
+        t.idx
+            .reserve_exact(config.cores().iter().map(|c| c.n_synapses()).sum());
+        t.w.reserve_exact(t.idx.capacity());
+    }
     // Local slot of (group index, compartment): a table when small, else a binary search.
     let mut table: Vec<u32> = Vec::new();
     let mut gindex = vec![NONE; 1 << 16];
     let mut slots: Vec<u32> = Vec::new();
     let mut cells: Vec<i64> = Vec::new();
     for (c, (core, cs)) in config.cores().iter().zip(per_core).enumerate() {
+        if csr {
+            axon_base.push(starts.len() as u32);
+        }
         let n = core.compartments().len();
         for (j, (g, ..)) in cs.groups.iter().enumerate() {
             gindex[usize::from(*g)] = j as u32;
@@ -678,8 +777,10 @@ fn rows_typed<I: Index, W: Weight>(
                 .iter()
                 .fold((u32::MAX, 0u32), |(lo, hi), &s| (lo.min(s), hi.max(s)));
             let span = if len == 0 { 0 } else { u64::from(hi - lo) + 1 };
-            let mut dense =
-                !layout.no_dense && len >= DENSE_MIN_LEN && span <= DENSE_SPAN_FACTOR * len as u64;
+            let mut dense = !csr
+                && !layout.no_dense
+                && len >= DENSE_MIN_LEN
+                && span <= DENSE_SPAN_FACTOR * len as u64;
             if dense {
                 cells.clear();
                 cells.resize(span as usize, 0);
@@ -699,13 +800,17 @@ fn rows_typed<I: Index, W: Weight>(
                 t.dense
                     .extend(cells.iter().map(|&x| W::narrow(x).expect("checked")));
             } else {
-                rows.push(Row {
-                    start: t.w.len(),
-                    span: len as u32,
-                    len: len as u32,
-                    lo: NONE,
-                    core: c as u32,
-                });
+                if csr {
+                    starts.push(t.w.len() as u32);
+                } else {
+                    rows.push(Row {
+                        start: t.w.len(),
+                        span: len as u32,
+                        len: len as u32,
+                        lo: NONE,
+                        core: c as u32,
+                    });
+                }
                 t.idx.extend(
                     slots
                         .iter()
@@ -720,5 +825,43 @@ fn rows_typed<I: Index, W: Weight>(
             gindex[usize::from(*g)] = NONE;
         }
     }
+    let rows = if csr {
+        starts.push(t.w.len() as u32);
+        axon_base.push(starts.len() as u32 - 1);
+        Rows::Csr {
+            start: starts,
+            axon_base,
+        }
+    } else {
+        Rows::Full(rows)
+    };
     (wrap(t), rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 4-byte descriptors give each row its start, length and core, cores without axons
+    /// included, the same whether looked up one by one or walked in order.
+    #[test]
+    fn csr_rows_name_their_store_range_and_core() {
+        // Cores 0 and 2 have no axons; core 1 has rows of 2, 0 and 3 entries; core 3 one of 1.
+        let rows = Rows::Csr {
+            start: vec![0, 2, 2, 5, 6],
+            axon_base: vec![0, 0, 3, 3, 4],
+        };
+        let want = [(0, 2, 1), (2, 0, 1), (2, 3, 1), (5, 1, 3)];
+        assert_eq!(rows.len(), want.len());
+        let walked: Vec<Row> = rows.iter().collect();
+        for (a, &(start, len, core)) in want.iter().enumerate() {
+            for r in [rows.get(a), walked[a]] {
+                assert_eq!(
+                    (r.start, r.span, r.len, r.lo, r.core),
+                    (start, len, len, NONE, core),
+                    "row {a}"
+                );
+            }
+        }
+    }
 }

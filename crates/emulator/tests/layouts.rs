@@ -6,9 +6,10 @@
 //! reproduce the automatic layout's results exactly — spikes, u and v of every neuron every
 //! tick, event counts, cycles, energy and overflow counts. The automatic layout itself is held
 //! against the naive reference by `switches.rs`, sections A and B, and the equivalence test of
-//! backend-core.
+//! backend-core. Loading from a consumed flat configuration (`Emulator::from_flat_owned`) must
+//! give the same results too.
 
-use lifchip_chip::ChipConfig;
+use lifchip_chip::{ChipConfig, FlatChip};
 use lifchip_emulator::{
     CycleDetail, Emulator, LayoutOverride, Mode, ProbeSet, Probes, RunOptions, SampleResult,
 };
@@ -100,6 +101,15 @@ fn check_layouts(config: &ChipConfig, input: &[Vec<u32>], ticks: u32, what: &str
             let got = run(&mut emu, input, ticks, mode);
             assert!(got == want, "{what}, {mode:?}, {layout:?}: results differ");
         }
+        // Loaded from a consumed flat configuration (its rows dropped once laid out).
+        let mut owned = Emulator::from_flat_owned(FlatChip::from_config(config))
+            .expect("valid")
+            .with_cycle_detail(CycleDetail::PerCore);
+        let got = run(&mut owned, input, ticks, mode);
+        assert!(
+            got == want,
+            "{what}, {mode:?}, from_flat_owned: results differ"
+        );
     }
 }
 

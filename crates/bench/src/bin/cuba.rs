@@ -169,8 +169,7 @@ fn run(args: &Args) -> Result<(), String> {
     let started = Instant::now();
     let config = lifchip_chip::read_chipdir_flat(&chipdir).map_err(|e| e.to_string())?;
     let read_s = secs(started.elapsed());
-    let emu = Emulator::from_flat(&config).map_err(|e| e.to_string())?;
-    drop(config);
+    let emu = Emulator::from_flat_owned(config).map_err(|e| e.to_string())?;
     let load_s = secs(started.elapsed());
     let load_cpu = match (cpu0, memory::cpu_ns()) {
         (Some(a), Some(b)) => format!("{:.3} s", b.saturating_sub(a) as f64 * 1e-9),
