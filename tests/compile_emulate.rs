@@ -359,7 +359,7 @@ fn rate_match_changes_the_hidden_units_deterministically() {
     let net = train_net(
         dir.path(),
         "tiny",
-        "name: tiny-mlp\ndata: mnist\ntrain_limit: 500\ntest_limit: 0\nseed: 3\nepochs: 1\nbatch_size: 50\nlayers:\n  - {kind: dense, units: 16}\n  - {kind: dense, units: 10}\n",
+        "name: tiny-mlp\ndata: mnist\ntrain_limit: 2000\ntest_limit: 0\nseed: 3\nepochs: 2\nbatch_size: 32\nlayers:\n  - {kind: dense, units: 32}\n  - {kind: dense, units: 10}\n",
     );
     let compile = |name: &str, extra: &[&str]| {
         let chip = dir.path().join(name);
@@ -420,5 +420,6 @@ fn rate_match_changes_the_hidden_units_deterministically() {
         ],
     )
     .ok();
-    assert!(read_json(&out)["accuracy"].as_f64().unwrap() > 0.3);
+    // The net is ~80 % accurate in rate mode (79.5 % on this chip over 200 images).
+    assert!(read_json(&out)["accuracy"].as_f64().unwrap() >= 0.5);
 }
