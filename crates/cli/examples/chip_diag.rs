@@ -196,12 +196,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     let vmax = (1i64 << (target.precision.voltage_bits - 1)) - 1;
     let ticks = args.ticks as usize;
     let skip = (args.skip as usize).min(ticks.saturating_sub(1));
-    let results: Vec<ImageResult> = (args.offset..data.n)
-        .into_iter()
-        .map(|i| {
+    let results = (args.offset..data.n)
+        .map(|i| -> Result<ImageResult, lifchip_train::TrainError> {
             let img = one_image(&data, i);
-            let float = lifchip_train::firing_rates(&net, &img, RateCurve::Lif).expect("rates");
-            let soft = lifchip_train::firing_rates(&net, &img, RateCurve::Net).expect("rates");
+            let float = lifchip_train::firing_rates(&net, &img, RateCurve::Lif)?;
+            let soft = lifchip_train::firing_rates(&net, &img, RateCurve::Net)?;
             let input =
                 lifchip_data::rate_regular(&data.pixels_f32(i), args.input_rate as f32, args.ticks);
             let run = run_reference(&q, &target, &input, ticks, true);
@@ -277,7 +276,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             let float_pred = (0..fo.len())
                 .max_by(|&a, &b| fo[a].total_cmp(&fo[b]).then(b.cmp(&a)))
                 .unwrap_or(0);
-            ImageResult {
+            Ok(ImageResult {
                 pops,
                 label: usize::from(data.labels[i]),
                 float_pred,
@@ -286,9 +285,9 @@ fn main() -> Result<(), Box<dyn Error>> {
                 margin,
                 late_pred,
                 umax,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     let mut total = vec![PopStats::default(); q.populations.len()];
     let (mut fc, mut cc, mut ties, mut tie_wrong, mut both_wrong, mut small_margin) =
         (0, 0, 0, 0, 0, 0);
