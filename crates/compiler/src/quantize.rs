@@ -25,6 +25,11 @@ pub struct QuantizeOptions {
     pub synapse_tau: f64,
     /// Input spikes per tick for a pixel of value 1 (inputs are rate-coded).
     pub input_rate: f64,
+    /// Match the chip's rate curve to the trained one where the target cannot hold the
+    /// refractory period: scale each hidden soft-LIF population's drive above threshold
+    /// (`J - 1`) by the factor that best fits the two curves ([`rate_match_gain`];
+    /// docs/quantization.md). Off by default.
+    pub rate_match: bool,
 }
 
 impl Default for QuantizeOptions {
@@ -33,6 +38,7 @@ impl Default for QuantizeOptions {
             dt: 0.001,
             synapse_tau: 0.005,
             input_rate: 1.0,
+            rate_match: false,
         }
     }
 }
@@ -438,7 +444,15 @@ fn quantize_float_population(
     let pop = &net.populations[pi];
     let precision = &target.precision;
     let d = decays(target, opts, f64::from(s.tau_rc));
-    let gain = f64::from(s.gain);
+    // The readout is left as trained: its rates feed nothing, and the arg-max of its spike
+    // counts gains from the higher rates.
+    let is_readout = net.output().is_some_and(|o| o.name == pop.name);
+    let match_gain = if opts.rate_match && !is_readout {
+        rate_match_gain(target, opts, s, d.voltage_keep)
+    } else {
+        1.0
+    };
+    let gain = f64::from(s.gain) * match_gain;
     let leak = 1.0 - d.voltage_keep;
     let tshift = f64::from(1u32 << precision.threshold_shift.min(30));
     let (emin, emax) = exponent_range(target);
@@ -620,6 +634,63 @@ fn quantize_float_population(
         refractory: PerNeuron::All(refractory),
     };
     Ok((neuron, projections, reports))
+}
+
+/// Rates (Hz) of the trained curve the chip's curve is fitted over: `RATE_MATCH_MAX_HZ`
+/// times `k / RATE_MATCH_POINTS` for `k = 1..=RATE_MATCH_POINTS`.
+const RATE_MATCH_MAX_HZ: f64 = 100.0;
+const RATE_MATCH_POINTS: u32 = 64;
+
+/// The factor `k` on a population's drive above threshold (`J - 1`) that best matches the
+/// chip's rate curve to the trained soft-LIF's (`docs/quantization.md`, "Rate matching").
+///
+/// The trained neuron fires at `1 / (tau_ref + tau_rc·ln(1 + 1/(J - 1)))`. The chip's, with the
+/// realised voltage decay (`tau_v = -dt / ln keep_v`), `R` refractory ticks (what the target
+/// holds of `tau_ref`) and on average half a tick lost to crossing the threshold between
+/// ticks, fires at `1 / (tau_v·ln(1 + 1/(k·(J - 1))) + (R + 1/2)·dt)`. `k` minimises the squared
+/// rate difference at evenly spaced trained rates up to [`RATE_MATCH_MAX_HZ`] (most of a
+/// layer's spikes), searched on a grid of 0.001 in `[0.25, 2]`: deterministic and exact to the
+/// grid. Returns 1 when the curves cannot be compared (no decay, rates beyond the limits).
+fn rate_match_gain(target: &Target, opts: &QuantizeOptions, s: &SoftLif, keep_v: f64) -> f64 {
+    let (tau, tref, dt) = (f64::from(s.tau_rc), f64::from(s.tau_ref).max(0.0), opts.dt);
+    if !(tau > 0.0 && dt > 0.0 && keep_v > 0.0 && keep_v < 1.0) {
+        return 1.0;
+    }
+    let tau_v = -dt / keep_v.ln();
+    let refr = if target.neuron.refractory_max > 0 {
+        ((tref / dt).round()).min(f64::from(target.neuron.refractory_max))
+    } else {
+        0.0
+    };
+    let dead = (refr + 0.5) * dt;
+    // The trained curve's J at rate r: 1/r = tau_ref + tau·ln(1 + 1/(J - 1)).
+    let excess: Vec<(f64, f64)> = (1..=RATE_MATCH_POINTS)
+        .filter_map(|k| {
+            let r = RATE_MATCH_MAX_HZ * f64::from(k) / f64::from(RATE_MATCH_POINTS);
+            let t = 1.0 / r - tref;
+            (t > 0.0).then(|| (r, 1.0 / (t / tau).exp_m1()))
+        })
+        .collect();
+    if excess.is_empty() {
+        return 1.0;
+    }
+    let cost = |k: f64| -> f64 {
+        excess
+            .iter()
+            .map(|&(r, x)| {
+                let chip = 1.0 / (tau_v * (1.0 / (k * x)).ln_1p() + dead);
+                (chip - r).powi(2)
+            })
+            .sum()
+    };
+    let mut best = (cost(1.0), 1000u32);
+    for m in 250u32..=2000 {
+        let c = cost(f64::from(m) / 1000.0);
+        if c < best.0 {
+            best = (c, m);
+        }
+    }
+    f64::from(best.1) / 1000.0
 }
 
 /// Fraction of the voltage lost per tick for voltage decay constant `d` (never 0, so a

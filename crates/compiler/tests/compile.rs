@@ -38,6 +38,50 @@ fn single_neuron_rate_matches_discrete_lif() {
 }
 
 #[test]
+fn rate_match_brings_a_hidden_neuron_to_the_trained_rate_without_refractory() {
+    // A hidden neuron driven only by its bias (J = gain * b + 1) with a 2 ms refractory
+    // period, on loihi-like (no refractory): rate matching scales J - 1 so the chip's rate
+    // comes closer to the trained 1 / (tau_ref + tau_rc ln(J / (J - 1))).
+    let target = loihi(1024, 4096, 1 << 20);
+    for j in [1.5f32, 2.0, 3.0] {
+        let mut net = mlp(&[1, 1, 1], 1);
+        if let lifchip_net::Neuron::SoftLif(s) = &mut net.populations[1].neuron {
+            s.bias = lifchip_net::Tensor::new(vec![1], vec![j - 1.0]);
+            s.tau_ref = 0.002;
+        }
+        let trained = 1.0 / (0.002 + 0.02 * (f64::from(j) / f64::from(j - 1.0)).ln());
+        let rate = |rate_match: bool| {
+            let opts = QuantizeOptions {
+                rate_match,
+                ..QuantizeOptions::default()
+            };
+            let q = quantize(&net, &target, &opts).unwrap();
+            f64::from(run_reference(&q, &target, &[], 2000, false).counts(1, 1)[0]) / 2.0
+        };
+        let (plain, matched) = (rate(false), rate(true));
+        assert!(
+            (matched - trained).abs() < (plain - trained).abs(),
+            "J={j}: trained {trained:.1} Hz, chip {plain:.1} Hz, matched {matched:.1} Hz"
+        );
+        assert!(
+            (matched - trained).abs() <= 0.1 * trained,
+            "J={j}: trained {trained:.1} Hz, matched {matched:.1} Hz"
+        );
+        // The readout keeps its trained scale: the same chip units either way.
+        let opts = QuantizeOptions {
+            rate_match: true,
+            ..QuantizeOptions::default()
+        };
+        let (a, b) = (
+            quantize(&net, &target, &opts).unwrap(),
+            quantize(&net, &target, &QuantizeOptions::default()).unwrap(),
+        );
+        assert_eq!(a.populations[2], b.populations[2]);
+        assert_ne!(a.populations[1], b.populations[1]);
+    }
+}
+
+#[test]
 fn mlp_compiles_within_limits_and_reports() {
     let net = mlp(&[64, 40, 10], 7);
     let target = loihi(16, 128, 1 << 20);

@@ -33,6 +33,10 @@ pub struct CompileArgs {
     /// Input spikes per tick for a pixel of value 1.
     #[arg(long, default_value_t = 1.0)]
     pub input_rate: f64,
+    /// Fit each hidden soft-LIF population's chip rate curve to the trained one where the
+    /// target cannot hold the refractory period (docs/quantization.md, "Rate matching").
+    #[arg(long)]
+    pub rate_match: bool,
     /// A rate profile of this net (`lifchip profile`): weight the traffic objective by the
     /// measured firing rates and report expected packets per tick.
     #[arg(long)]
@@ -167,7 +171,10 @@ pub fn run(args: CompileArgs) -> CliResult<()> {
         None
     };
     let target = lifchip_target::resolve(&args.target)?;
-    let options = lifchip_study::quantize_options(args.synapse_tau, args.input_rate)?;
+    let options = lifchip_compiler::QuantizeOptions {
+        rate_match: args.rate_match,
+        ..lifchip_study::quantize_options(args.synapse_tau, args.input_rate)?
+    };
     let net = crate::netfile::load_net(&args.net, &args.nir.options()?)?;
     let profile = match &args.profile {
         Some(path) => Some(lifchip_study::profile::load_profile(path)?),
