@@ -396,10 +396,10 @@ pub(crate) fn run(
             tick::<false>(p, s, chans, t as u32, &mut rec);
         }
     }
-    Ok(finish(p, rec, opts))
+    Ok(finish(p, rec, opts, &s.v))
 }
 
-fn finish(p: &Program, mut rec: Recorder, opts: &RunOptions) -> SampleResult {
+fn finish(p: &Program, mut rec: Recorder, opts: &RunOptions, v: &[i64]) -> SampleResult {
     for k in 0..p.n_comp() {
         let q = p.comp_pop[k] as usize;
         rec.overflow_u[q] += u64::from(rec.comp_ovf_u[k]);
@@ -455,6 +455,7 @@ fn finish(p: &Program, mut rec: Recorder, opts: &RunOptions) -> SampleResult {
             .iter()
             .map(|&k| rec.comp_spikes[k as usize])
             .collect(),
+        readout_voltages: p.readout_comps().iter().map(|&k| v[k as usize]).collect(),
         counts: rec.counts,
         energy,
         cycles,

@@ -199,6 +199,10 @@ pub struct SampleResult {
     pub mode: Mode,
     /// Spikes of each readout neuron over the run, in neuron order.
     pub readout_counts: Vec<u32>,
+    /// Membrane voltage `v` of each readout neuron after the last tick, in neuron order: how
+    /// far each is towards its next spike (it breaks ties of the counts, see
+    /// [`SampleResult::predicted_class`]).
+    pub readout_voltages: Vec<i64>,
     pub counts: EventCounts,
     pub energy: EnergyBreakdown,
     /// Present in cycle-accurate mode.
@@ -219,9 +223,60 @@ impl SampleResult {
         self.counts.synops
     }
 
-    /// Index of the readout neuron with the most spikes (the lowest index on a tie), if any.
+    /// Index of the readout neuron with the most spikes, if any. Equal counts go to the
+    /// neuron with the highest final voltage — the one closest to its next spike, i.e. the one
+    /// that integrated the most input — and then to the lowest index. With short presentations
+    /// counts tie often; the voltage is the part of each neuron's integrated drive that the
+    /// count leaves out.
     pub fn predicted_class(&self) -> Option<usize> {
-        let max = *self.readout_counts.iter().max()?;
-        self.readout_counts.iter().position(|&c| c == max)
+        let voltage = |k: usize| self.readout_voltages.get(k).copied().unwrap_or(0);
+        (0..self.readout_counts.len()).reduce(|best, k| {
+            let (a, b) = (self.readout_counts[k], self.readout_counts[best]);
+            if a > b || (a == b && voltage(k) > voltage(best)) {
+                k
+            } else {
+                best
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SampleResult;
+
+    fn result(counts: &[u32], voltages: &[i64]) -> SampleResult {
+        SampleResult {
+            readout_counts: counts.to_vec(),
+            readout_voltages: voltages.to_vec(),
+            ..SampleResult::default()
+        }
+    }
+
+    #[test]
+    fn the_most_spikes_win_whatever_the_voltages() {
+        assert_eq!(
+            result(&[3, 5, 4], &[900, -10, 999]).predicted_class(),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn equal_counts_go_to_the_highest_voltage_then_the_lowest_index() {
+        assert_eq!(
+            result(&[5, 2, 5], &[100, 999, 300]).predicted_class(),
+            Some(2)
+        );
+        assert_eq!(
+            result(&[5, 5, 5], &[300, 300, 300]).predicted_class(),
+            Some(0)
+        );
+        // A silent readout still decides by how far each neuron got.
+        assert_eq!(result(&[0, 0, 0], &[-5, 40, 7]).predicted_class(), Some(1));
+    }
+
+    #[test]
+    fn no_readout_no_class() {
+        assert_eq!(result(&[], &[]).predicted_class(), None);
     }
 }

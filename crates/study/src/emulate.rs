@@ -41,6 +41,10 @@ pub struct EmulateReport {
     pub samples: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f64>,
+    /// Samples of a labelled run whose highest readout spike count was shared by several
+    /// neurons (decided by their final voltages: `SampleResult::predicted_class`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tied_samples: Option<u64>,
     pub ticks_per_sample: u32,
     pub spikes: u64,
     pub synaptic_events: u64,
@@ -397,16 +401,23 @@ pub fn emulate_dataset(
     } else {
         0.0
     });
+    report.tied_samples = Some(results.iter().filter(|r| top_count_is_shared(r)).count() as u64);
     report.predictions = results.iter().map(SampleResult::predicted_class).collect();
     report.encoding = Some(settings.encoding);
     Ok(report)
+}
+
+/// Whether several readout neurons share the highest spike count.
+fn top_count_is_shared(r: &SampleResult) -> bool {
+    let max = r.readout_counts.iter().max();
+    r.readout_counts.iter().filter(|&c| Some(c) == max).count() > 1
 }
 
 #[cfg(test)]
 mod tests {
     use lifchip_emulator::CycleStats;
 
-    use super::{CoreCycles, SampleResult, cycle_profile, keep_neuron};
+    use super::{CoreCycles, SampleResult, cycle_profile, keep_neuron, top_count_is_shared};
 
     fn sample(tick_cycles: &[u64], core_total: &[u64], core_max: &[u64]) -> SampleResult {
         SampleResult {
@@ -463,5 +474,17 @@ mod tests {
             let kept = (0..size).filter(|&n| keep_neuron(n, size, max)).count();
             assert_eq!(kept, max, "{size} {max}");
         }
+    }
+
+    #[test]
+    fn a_shared_top_count_is_a_tie_and_a_shared_lower_count_is_not() {
+        let counts = |c: &[u32]| SampleResult {
+            readout_counts: c.to_vec(),
+            ..SampleResult::default()
+        };
+        assert!(top_count_is_shared(&counts(&[4, 1, 4])));
+        assert!(top_count_is_shared(&counts(&[0, 0])));
+        assert!(!top_count_is_shared(&counts(&[1, 1, 4])));
+        assert!(!top_count_is_shared(&counts(&[])));
     }
 }

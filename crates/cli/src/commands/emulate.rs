@@ -155,6 +155,11 @@ fn print_report(report: &EmulateReport) {
             acc * 100.0,
             report.samples
         );
+        if let Some(tied) = report.tied_samples {
+            println!(
+                "tied readout counts       {tied} samples (decided by the readout's voltages)"
+            );
+        }
     } else {
         println!("samples                   {}", report.samples);
     }
