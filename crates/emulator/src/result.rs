@@ -1,5 +1,7 @@
 //! What a run is asked for ([`RunOptions`], [`Probes`]) and what it gives back ([`SampleResult`]).
 
+use std::cmp::Reverse;
+
 use serde::Serialize;
 
 /// How a run is timed.
@@ -230,14 +232,20 @@ impl SampleResult {
     /// count leaves out.
     pub fn predicted_class(&self) -> Option<usize> {
         let voltage = |k: usize| self.readout_voltages.get(k).copied().unwrap_or(0);
-        (0..self.readout_counts.len()).reduce(|best, k| {
-            let (a, b) = (self.readout_counts[k], self.readout_counts[best]);
-            if a > b || (a == b && voltage(k) > voltage(best)) {
-                k
-            } else {
-                best
-            }
-        })
+        // `max_by_key` keeps the last of equal keys: `Reverse(k)` makes that the lowest index.
+        (0..self.readout_counts.len())
+            .max_by_key(|&k| (self.readout_counts[k], voltage(k), Reverse(k)))
+    }
+
+    /// Whether several readout neurons share the highest spike count (a tie that
+    /// [`SampleResult::predicted_class`] decides by the voltages).
+    pub fn readout_tied(&self) -> bool {
+        let max = self.readout_counts.iter().max();
+        self.readout_counts
+            .iter()
+            .filter(|&c| Some(c) == max)
+            .count()
+            > 1
     }
 }
 
@@ -278,5 +286,14 @@ mod tests {
     #[test]
     fn no_readout_no_class() {
         assert_eq!(result(&[], &[]).predicted_class(), None);
+    }
+
+    #[test]
+    fn a_shared_top_count_is_a_tie_and_a_shared_lower_count_is_not() {
+        let counts = |c: &[u32]| result(c, &[]);
+        assert!(counts(&[4, 1, 4]).readout_tied());
+        assert!(counts(&[0, 0]).readout_tied());
+        assert!(!counts(&[1, 1, 4]).readout_tied());
+        assert!(!counts(&[]).readout_tied());
     }
 }

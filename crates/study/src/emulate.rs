@@ -401,23 +401,17 @@ pub fn emulate_dataset(
     } else {
         0.0
     });
-    report.tied_samples = Some(results.iter().filter(|r| top_count_is_shared(r)).count() as u64);
+    report.tied_samples = Some(results.iter().filter(|r| r.readout_tied()).count() as u64);
     report.predictions = results.iter().map(SampleResult::predicted_class).collect();
     report.encoding = Some(settings.encoding);
     Ok(report)
-}
-
-/// Whether several readout neurons share the highest spike count.
-fn top_count_is_shared(r: &SampleResult) -> bool {
-    let max = r.readout_counts.iter().max();
-    r.readout_counts.iter().filter(|&c| Some(c) == max).count() > 1
 }
 
 #[cfg(test)]
 mod tests {
     use lifchip_emulator::CycleStats;
 
-    use super::{CoreCycles, SampleResult, cycle_profile, keep_neuron, top_count_is_shared};
+    use super::{CoreCycles, SampleResult, cycle_profile, keep_neuron};
 
     fn sample(tick_cycles: &[u64], core_total: &[u64], core_max: &[u64]) -> SampleResult {
         SampleResult {
@@ -474,17 +468,5 @@ mod tests {
             let kept = (0..size).filter(|&n| keep_neuron(n, size, max)).count();
             assert_eq!(kept, max, "{size} {max}");
         }
-    }
-
-    #[test]
-    fn a_shared_top_count_is_a_tie_and_a_shared_lower_count_is_not() {
-        let counts = |c: &[u32]| SampleResult {
-            readout_counts: c.to_vec(),
-            ..SampleResult::default()
-        };
-        assert!(top_count_is_shared(&counts(&[4, 1, 4])));
-        assert!(top_count_is_shared(&counts(&[0, 0])));
-        assert!(!top_count_is_shared(&counts(&[1, 1, 4])));
-        assert!(!top_count_is_shared(&counts(&[])));
     }
 }
