@@ -10,6 +10,8 @@
 use lifchip_target::{DecayKind, Overflow, Reset, UpdateOrder};
 use rayon::prelude::*;
 
+use crate::simd::multiversion;
+
 use crate::{
     CycleDetail, CycleStats, EmuError, EnergyBreakdown, EventCounts, Mode, NeuronProbe,
     OverflowCounts, ProbeSet, RunOptions, SampleResult,
@@ -72,6 +74,56 @@ pub(crate) struct State {
     spikers: Vec<(u32, u32)>,
     /// The spikers of each parallel block of the voltage pass.
     block_spikers: Vec<Vec<(u32, u32)>>,
+    /// Keeps the pool's threads awake between the parallel passes of consecutive ticks.
+    warm: KeepWarm,
+}
+
+/// Between two parallel passes, the other threads of the pool spin instead of sleeping: a
+/// tick's serial part is shorter than a sleeping thread takes to wake (tens of µs), which
+/// made two threads slower than one on a 40,000-neuron net. They give up after
+/// [`KeepWarm::SPIN`], so a long serial stretch costs no more than that.
+#[derive(Debug, Default)]
+struct KeepWarm(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Clone for KeepWarm {
+    /// A clone's spinners wait on their own state's passes, not on this one's.
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl KeepWarm {
+    const SPIN: std::time::Duration = std::time::Duration::from_micros(500);
+
+    /// Before a parallel pass: the spinners stop, freeing their threads for its blocks.
+    fn release(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// After a parallel pass: the other threads spin until the next [`KeepWarm::release`].
+    /// Only from outside the pool (a pool thread would queue the spinners on its own deque,
+    /// where it could pick one up itself).
+    fn spin_others(&self) {
+        use std::sync::atomic::Ordering;
+        if rayon::current_thread_index().is_some() {
+            return;
+        }
+        let epoch = self.0.load(Ordering::Acquire);
+        for _ in 1..rayon::current_num_threads() {
+            let flag = std::sync::Arc::clone(&self.0);
+            rayon::spawn(move || {
+                let start = std::time::Instant::now();
+                let mut i = 0u32;
+                while flag.load(Ordering::Acquire) == epoch {
+                    std::hint::spin_loop();
+                    i = i.wrapping_add(1);
+                    if i.is_multiple_of(256) && start.elapsed() > Self::SPIN {
+                        break;
+                    }
+                }
+            });
+        }
+    }
 }
 
 impl State {
@@ -112,6 +164,7 @@ impl State {
             slow: Vec::new(),
             spikers: Vec::with_capacity(n + 1),
             block_spikers: Vec::new(),
+            warm: KeepWarm::default(),
         }
     }
 
@@ -703,6 +756,39 @@ fn deliver_events<const CYCLE: bool>(
     synops
 }
 
+multiversion! {
+    /// `active[k] = (u | v | bias | u2)[k] != 0` (`u2` empty or as long as the others):
+    /// whether compartment `k` is priced as active before this tick's input arrives.
+    fn mark_active<>(active: &mut [bool], u: &[i64], v: &[i64], bias: &[i64], u2: &[i64])
+        => mark_active_kernel
+}
+
+/// The body of [`mark_active`], compiled once per vector level.
+#[inline(always)]
+fn mark_active_kernel(active: &mut [bool], u: &[i64], v: &[i64], bias: &[i64], u2: &[i64]) {
+    // Branch-free: every compartment of a driven net is active.
+    for (((a, &u), &v), &b) in active.iter_mut().zip(u).zip(v).zip(bias) {
+        *a = (u | v | b) != 0;
+    }
+    for (a, &x) in active.iter_mut().zip(u2) {
+        *a |= x != 0;
+    }
+}
+
+multiversion! {
+    /// How many compartments were active before the input (`pre`) or hold a current now.
+    fn count_active<>(pre: &[bool], u: &[i64]) -> u64 => count_active_kernel
+}
+
+/// The body of [`count_active`], compiled once per vector level.
+#[inline(always)]
+fn count_active_kernel(pre: &[bool], u: &[i64]) -> u64 {
+    pre.iter()
+        .zip(u)
+        .map(|(&pre, &u)| u64::from(pre | (u != 0)))
+        .sum()
+}
+
 /// One tick `t` (relative to the run) with this tick's external input channels `chans_in`;
 /// `CYCLE` adds the cycle model.
 fn tick<const CYCLE: bool>(
@@ -728,16 +814,10 @@ fn tick<const CYCLE: bool>(
     if CYCLE {
         s.core_stage.fill(0);
     }
-    if p.price_active {
-        // Active pricing: what the compartment holds before this tick's input arrives
-        // (branch-free: every compartment of a driven net is active).
-        let iter = s.active_pre.iter_mut().zip(&s.u).zip(&s.v).zip(&p.bias);
-        for (((a, &u), &v), &b) in iter {
-            *a = (u | v | b) != 0;
-        }
-        for (a, &x) in s.active_pre.iter_mut().zip(&s.u2) {
-            *a |= x != 0;
-        }
+    if p.price_active && !fused_neurons(p) {
+        // Active pricing: what the compartment holds before this tick's input arrives (the
+        // fused pass looks itself: nothing changes `u` or `v` before it).
+        mark_active(&mut s.active_pre, &s.u, &s.v, &p.bias, &s.u2);
     }
 
     // 1. External inputs: one packet per distinct channel, carrying its multiplicity.
@@ -954,26 +1034,26 @@ fn tick<const CYCLE: bool>(
 
     // 3. Every compartment updates, in order; spikes go into the delay line.
     let out_slot = ((now + u64::from(par.synaptic_delay)) % slots) as usize;
-    update::<CYCLE>(p, s, out_slot, t, rec);
+    let fused_active = update::<CYCLE>(p, s, out_slot, t, rec);
     rec.counts.neuron_updates += p.n_comp() as u64;
-    if p.price_active {
+    if let Some(active) = fused_active {
+        rec.counts.active_neuron_updates += active;
+    } else if p.price_active {
         let per_active = u64::from(p.target.timing.cycles_per_active_neuron);
         // Input arrived this tick iff the current moved off 0 (or it was not 0 before).
         for (a, &x) in s.active_pre.iter_mut().zip(&s.u2) {
             *a |= x != 0;
         }
         let mut active = 0u64;
-        let iter = s.active_pre.iter().zip(&s.u);
         if CYCLE {
+            let iter = s.active_pre.iter().zip(&s.u);
             for ((&pre, &u), &c) in iter.zip(&p.comp_core) {
                 let on = u64::from(pre | (u != 0));
                 active += on;
                 s.core_stage[c as usize] += per_active * on;
             }
         } else {
-            for (&pre, &u) in iter {
-                active += u64::from(pre | (u != 0));
-            }
+            active = count_active(&s.active_pre, &s.u);
         }
         rec.counts.active_neuron_updates += active;
     }
@@ -1293,8 +1373,20 @@ fn current_range<const MULT: bool, const DTI: bool, const P: u8>(
     current_block::<MULT, DTI, P>(p, lo, &mut us[lo..hi], &inp[lo..hi], &mut ovf[lo..hi]);
 }
 
-/// [`current_range`] on the compartments `base..base + us.len()`, given their slices.
-fn current_block<const MULT: bool, const DTI: bool, const P: u8>(
+multiversion! {
+    /// [`current_range`] on the compartments `base..base + us.len()`, given their slices.
+    fn current_block<const MULT: bool, const DTI: bool, const P: u8>(
+        p: &Program,
+        base: usize,
+        us: &mut [i64],
+        inp: &[i64],
+        ovf: &mut [u32],
+    ) => current_block_kernel
+}
+
+/// The body of [`current_block`], compiled once per vector level.
+#[inline(always)]
+fn current_block_kernel<const MULT: bool, const DTI: bool, const P: u8>(
     p: &Program,
     base: usize,
     us: &mut [i64],
@@ -1311,24 +1403,34 @@ fn current_block<const MULT: bool, const DTI: bool, const P: u8>(
         let c1 = (c0 + CHUNK).min(hi);
         // |u| <= 2^31 (decay_bf) and |inp << is| < 2^61, so decay(u) + input fits in 64 bits.
         if all_below(&us[c0..c1], 31) && all_below(&inp[c0..c1], 61 - is) {
+            // Overflows are rare: flagged here, counted only in a chunk that has one (the
+            // counters are not rewritten every tick).
+            let mut flags = [false; CHUNK];
             let iter = us[c0..c1]
                 .iter_mut()
                 .zip(&inp[c0..c1])
                 .zip(&u_decay[c0..c1])
-                .zip(ovf[c0..c1].iter_mut());
-            for (((u, &a), &d), o) in iter {
+                .zip(flags.iter_mut());
+            let mut any = false;
+            for (((u, &a), &d), f) in iter {
                 let mut x = *u;
                 if DTI {
                     x = decay_bf::<MULT>(x, d, bits, min_step);
                 }
                 let sum = x + (a << is);
                 let y = ovf_p::<P>(sum, cb);
-                *o += u32::from(y != sum);
+                *f = y != sum;
+                any |= *f;
                 *u = if DTI {
                     y
                 } else {
                     decay_bf::<MULT>(y, d, bits, min_step)
                 };
+            }
+            if any {
+                for (o, &f) in ovf[c0..c1].iter_mut().zip(&flags) {
+                    *o += u32::from(f);
+                }
             }
         } else {
             current_range_exact::<MULT, DTI, P>(p, base, us, inp, ovf, c0, c1);
@@ -1397,19 +1499,30 @@ fn currents<const MULT: bool, const DTI: bool, const P: u8>(
         }
         return;
     }
+    let sparse = gather(p, s, rec);
+    currents_pass::<MULT, DTI, P>(p, s, rec);
+    gather_done(p, s, sparse);
+}
+
+/// The first half of [`currents`] (sum-then-add): the accumulators into `inp` (and `slow`).
+/// Returns whether it took the sparse path (only the touched slots), for [`gather_done`].
+fn gather(p: &Program, s: &mut State, rec: &mut Recorder) -> bool {
     s.slow.clear();
     let sparse = p.sparse_gather && !s.touched_over && gather_sparse(p, s);
     if !sparse {
-        if par.accumulator_bits > 0 || !gather_blocks(p, &s.acc, s.slots, &mut s.inp) {
+        if p.params.accumulator_bits > 0 || !gather_blocks(p, &s.acc, s.slots, &mut s.inp) {
             gather_exact(p, s, rec);
         }
         let used = s.slots;
         s.acc[..used].fill(0);
         s.inp_dirty = true;
     }
-    currents_pass::<MULT, DTI, P>(p, s, rec);
+    sparse
+}
+
+/// After the current pass: `inp` back to zero where [`gather`] wrote it sparsely.
+fn gather_done(p: &Program, s: &mut State, sparse: bool) {
     if sparse {
-        // Back to all zero: only the touched slots' compartments were written.
         for &sl in &s.touched {
             s.inp[p.slot_comp[sl as usize] as usize] = 0;
         }
@@ -1497,9 +1610,22 @@ fn voltages_chunked<const MULT: bool, const P: u8, const INT32: bool>(
     }
 }
 
-/// [`voltages_chunked`] on the compartments `base..base + v.len()`, given their slices; the
-/// spiking ones are appended to `spikers`.
-fn voltages_block<const MULT: bool, const P: u8, const INT32: bool>(
+multiversion! {
+    /// [`voltages_chunked`] on the compartments `base..base + v.len()`, given their slices; the
+    /// spiking ones are appended to `spikers`.
+    fn voltages_block<const MULT: bool, const P: u8, const INT32: bool>(
+        p: &Program,
+        base: usize,
+        v: &mut [i64],
+        u: &[i64],
+        ovf: &mut [u32],
+        spikers: &mut Vec<(u32, u32)>,
+    ) => voltages_block_kernel
+}
+
+/// The body of [`voltages_block`], compiled once per vector level.
+#[inline(always)]
+fn voltages_block_kernel<const MULT: bool, const P: u8, const INT32: bool>(
     p: &Program,
     base: usize,
     v: &mut [i64],
@@ -1518,6 +1644,8 @@ fn voltages_block<const MULT: bool, const P: u8, const INT32: bool>(
         &p.vth_test[base..end],
     );
     let mut spiked = [false; CHUNK];
+    // As in `current_block_kernel`: overflows counted only in chunks that have one.
+    let mut flags = [false; CHUNK];
     let mut c0 = 0;
     while c0 < n {
         let c1 = (c0 + CHUNK).min(n);
@@ -1527,9 +1655,10 @@ fn voltages_block<const MULT: bool, const P: u8, const INT32: bool>(
             .zip(&v_decay[c0..c1])
             .zip(&bias[c0..c1])
             .zip(&vth_test[c0..c1])
-            .zip(ovf[c0..c1].iter_mut())
+            .zip(flags.iter_mut())
             .zip(spiked.iter_mut());
         let mut any = false;
+        let mut any_ovf = false;
         for ((((((v, &u), &d), &bias), &above), o), f) in iter {
             // `u` and `v` always hold values of at most 32 bits (every update ends in their
             // overflow policy, `MAX_STATE_BITS`), a multiplicative decay factor is at most
@@ -1542,11 +1671,17 @@ fn voltages_block<const MULT: bool, const P: u8, const INT32: bool>(
             } else {
                 ovf_p::<P>(exact, vb)
             };
-            *o += u32::from(y != exact);
+            *o = y != exact;
+            any_ovf |= *o;
             let spike = y > above;
             *v = if spike { 0 } else { y };
             *f = spike;
             any |= spike;
+        }
+        if any_ovf {
+            for (o, &f) in ovf[c0..c1].iter_mut().zip(&flags) {
+                *o += u32::from(f);
+            }
         }
         if any {
             for (j, &f) in spiked[..c1 - c0].iter().enumerate() {
@@ -1566,6 +1701,115 @@ fn voltages_simple_k<const MULT: bool, const DTI: bool, const P: u8>(
     rec: &mut Recorder,
 ) {
     voltages_simple::<MULT, P>(p, s, rec);
+}
+
+/// Step 3 as one pass over the compartments ([`fused_neurons`]; no `slow` inputs): current,
+/// voltage, spike, with the active pricing. Returns how many compartments were active (held
+/// something before the input, or a current after it). In parallel blocks, one per thread, on
+/// big chips; the spikes are joined in block order, the same list for any thread count.
+fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const INT32: bool>(
+    p: &Program,
+    s: &mut State,
+    rec: &mut Recorder,
+) -> u64 {
+    let n = p.n_comp();
+    let State {
+        u,
+        v,
+        inp,
+        spikers,
+        block_spikers,
+        warm,
+        ..
+    } = s;
+    spikers.clear();
+    let (ovf_u, ovf_v) = (&mut rec.comp_ovf_u[..n], &mut rec.comp_ovf_v[..n]);
+    if !parallel(n) {
+        return neurons_block::<MULT, DTI, UP, VP, INT32>(p, 0, u, v, inp, ovf_u, ovf_v, spikers);
+    }
+    warm.release();
+    // One contiguous block per thread: each core keeps its part of the state in its caches
+    // from tick to tick. The boundaries do not change any compartment's result.
+    let block = n
+        .div_ceil(rayon::current_num_threads())
+        .next_multiple_of(CHUNK);
+    block_spikers.resize_with(n.div_ceil(block), Vec::new);
+    let active = u
+        .par_chunks_mut(block)
+        .zip(v.par_chunks_mut(block))
+        .zip(inp.par_chunks(block))
+        .zip(ovf_u.par_chunks_mut(block))
+        .zip(ovf_v.par_chunks_mut(block))
+        .zip(block_spikers.par_iter_mut())
+        .enumerate()
+        .map(|(i, (((((u, v), inp), ou), ov), out))| {
+            out.clear();
+            neurons_block::<MULT, DTI, UP, VP, INT32>(p, i * block, u, v, inp, ou, ov, out)
+        })
+        .sum();
+    warm.spin_others();
+    for out in block_spikers.iter() {
+        spikers.extend_from_slice(out);
+    }
+    active
+}
+
+multiversion! {
+    /// [`neurons`] on the compartments `base..base + u.len()`, given their slices.
+    #[allow(clippy::too_many_arguments)]
+    fn neurons_block<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const INT32: bool>(
+        p: &Program,
+        base: usize,
+        u: &mut [i64],
+        v: &mut [i64],
+        inp: &[i64],
+        ovf_u: &mut [u32],
+        ovf_v: &mut [u32],
+        spikers: &mut Vec<(u32, u32)>,
+    ) -> u64 => neurons_block_kernel
+}
+
+/// The body of [`neurons_block`], compiled once per vector level: chunk by chunk, so that a
+/// chunk's `u` is still in L1 when its voltages read it.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn neurons_block_kernel<
+    const MULT: bool,
+    const DTI: bool,
+    const UP: u8,
+    const VP: u8,
+    const INT32: bool,
+>(
+    p: &Program,
+    base: usize,
+    u: &mut [i64],
+    v: &mut [i64],
+    inp: &[i64],
+    ovf_u: &mut [u32],
+    ovf_v: &mut [u32],
+    spikers: &mut Vec<(u32, u32)>,
+) -> u64 {
+    let n = u.len();
+    let bias = &p.bias[base..base + n];
+    let mut active = 0u64;
+    let mut pre = [false; CHUNK];
+    let mut c0 = 0;
+    while c0 < n {
+        let c1 = (c0 + CHUNK).min(n);
+        let (uc, vc) = (&mut u[c0..c1], &mut v[c0..c1]);
+        for (((a, &u), &v), &b) in pre.iter_mut().zip(&*uc).zip(&*vc).zip(&bias[c0..c1]) {
+            *a = (u | v | b) != 0;
+        }
+        current_block_kernel::<MULT, DTI, UP>(p, base + c0, uc, &inp[c0..c1], &mut ovf_u[c0..c1]);
+        active += pre
+            .iter()
+            .zip(&*uc)
+            .map(|(&a, &u)| u64::from(a | (u != 0)))
+            .sum::<u64>();
+        voltages_block_kernel::<MULT, VP, INT32>(p, base + c0, vc, uc, &mut ovf_v[c0..c1], spikers);
+        c0 = c1;
+    }
+    active
 }
 
 /// Steps 3.2 to 3.4 (refractory, voltage, spike and reset) in general.
@@ -1658,7 +1902,55 @@ macro_rules! with_kind {
     };
 }
 
-/// Step 3 for every compartment; spikes are appended to `pending[out_slot]`.
+/// Whether steps 3.2 to 3.4 take [`voltages_simple`]: no refractory period, `reset: zero`,
+/// one current, plain (not saturated-delta) voltage update.
+fn simple_voltages(p: &Program) -> bool {
+    let par = &p.params;
+    !p.any_refractory && par.reset == Reset::Zero && !par.two_currents && !par.saturated_delta
+}
+
+/// Whether step 3 runs as one fused pass ([`neurons`]): sum-then-add with
+/// [`simple_voltages`]. Then `u` and `v` do not change between the start of the tick and the
+/// pass, which prices active compartments itself.
+fn fused_neurons(p: &Program) -> bool {
+    p.store.is_some() && simple_voltages(p)
+}
+
+/// [`with_kind`] with the voltage's overflow policy `$vp` too, and `INT32` (Lava's int32 wrap
+/// before the voltage policy) where the current's policy is `WrapLava`.
+macro_rules! with_policies {
+    ($mult:expr, $dti:expr, $up:expr, $vp:expr, $f:ident :: <_, _, _, _, _>($($arg:expr),*)) => {
+        match ($mult, $dti, $up) {
+            (true, true, P_WRAP) => with_policies!(@vp $vp, $f::<true, true, P_WRAP, false>($($arg),*)),
+            (true, true, P_WRAP_LAVA) => with_policies!(@vp $vp, $f::<true, true, P_WRAP_LAVA, true>($($arg),*)),
+            (true, true, P_SATURATE) => with_policies!(@vp $vp, $f::<true, true, P_SATURATE, false>($($arg),*)),
+            (true, true, _) => with_policies!(@vp $vp, $f::<true, true, P_SATURATE_SYMMETRIC, false>($($arg),*)),
+            (true, false, P_WRAP) => with_policies!(@vp $vp, $f::<true, false, P_WRAP, false>($($arg),*)),
+            (true, false, P_WRAP_LAVA) => with_policies!(@vp $vp, $f::<true, false, P_WRAP_LAVA, true>($($arg),*)),
+            (true, false, P_SATURATE) => with_policies!(@vp $vp, $f::<true, false, P_SATURATE, false>($($arg),*)),
+            (true, false, _) => with_policies!(@vp $vp, $f::<true, false, P_SATURATE_SYMMETRIC, false>($($arg),*)),
+            (false, true, P_WRAP) => with_policies!(@vp $vp, $f::<false, true, P_WRAP, false>($($arg),*)),
+            (false, true, P_WRAP_LAVA) => with_policies!(@vp $vp, $f::<false, true, P_WRAP_LAVA, true>($($arg),*)),
+            (false, true, P_SATURATE) => with_policies!(@vp $vp, $f::<false, true, P_SATURATE, false>($($arg),*)),
+            (false, true, _) => with_policies!(@vp $vp, $f::<false, true, P_SATURATE_SYMMETRIC, false>($($arg),*)),
+            (false, false, P_WRAP) => with_policies!(@vp $vp, $f::<false, false, P_WRAP, false>($($arg),*)),
+            (false, false, P_WRAP_LAVA) => with_policies!(@vp $vp, $f::<false, false, P_WRAP_LAVA, true>($($arg),*)),
+            (false, false, P_SATURATE) => with_policies!(@vp $vp, $f::<false, false, P_SATURATE, false>($($arg),*)),
+            (false, false, _) => with_policies!(@vp $vp, $f::<false, false, P_SATURATE_SYMMETRIC, false>($($arg),*)),
+        }
+    };
+    (@vp $vp:expr, $f:ident :: <$m:literal, $d:literal, $up:ident, $i:literal>($($arg:expr),*)) => {
+        match $vp {
+            P_WRAP => $f::<$m, $d, $up, P_WRAP, $i>($($arg),*),
+            P_WRAP_LAVA => $f::<$m, $d, $up, P_WRAP_LAVA, $i>($($arg),*),
+            P_SATURATE => $f::<$m, $d, $up, P_SATURATE, $i>($($arg),*),
+            _ => $f::<$m, $d, $up, P_SATURATE_SYMMETRIC, $i>($($arg),*),
+        }
+    };
+}
+
+/// Step 3 for every compartment; spikes are appended to `pending[out_slot]`. Returns the
+/// active compartment count when the fused pass priced them (functional runs).
 #[inline(never)]
 fn update<const CYCLE: bool>(
     p: &Program,
@@ -1666,7 +1958,7 @@ fn update<const CYCLE: bool>(
     out_slot: usize,
     t: u32,
     rec: &mut Recorder,
-) {
+) -> Option<u64> {
     let par = &p.params;
     let mult = par.decay == DecayKind::Multiplicative;
     let dti = par.order == UpdateOrder::DecayThenInput;
@@ -1674,13 +1966,34 @@ fn update<const CYCLE: bool>(
         policy_code(par.current_overflow),
         policy_code(par.voltage_overflow),
     );
-    with_kind!(mult, dti, up, currents::<_, _, _>(p, s, rec));
-    if !p.any_refractory && par.reset == Reset::Zero && !par.two_currents && !par.saturated_delta {
-        with_kind!(mult, true, vp, voltages_simple_k::<_, _, _>(p, s, rec));
-    } else if mult {
-        voltages::<true>(p, s, rec);
+    let mut active = None;
+    if fused_neurons(p) {
+        let sparse = gather(p, s, rec);
+        if s.slow.is_empty() {
+            if CYCLE && p.price_active {
+                mark_active(&mut s.active_pre, &s.u, &s.v, &p.bias, &s.u2);
+            }
+            let n = with_policies!(mult, dti, up, vp, neurons::<_, _, _, _, _>(p, s, rec));
+            if !CYCLE && p.price_active {
+                active = Some(n);
+            }
+        } else {
+            if p.price_active {
+                mark_active(&mut s.active_pre, &s.u, &s.v, &p.bias, &s.u2);
+            }
+            with_kind!(mult, dti, up, currents_pass::<_, _, _>(p, s, rec));
+            with_kind!(mult, true, vp, voltages_simple_k::<_, _, _>(p, s, rec));
+        }
+        gather_done(p, s, sparse);
     } else {
-        voltages::<false>(p, s, rec);
+        with_kind!(mult, dti, up, currents::<_, _, _>(p, s, rec));
+        if simple_voltages(p) {
+            with_kind!(mult, true, vp, voltages_simple_k::<_, _, _>(p, s, rec));
+        } else if mult {
+            voltages::<true>(p, s, rec);
+        } else {
+            voltages::<false>(p, s, rec);
+        }
     }
 
     // Spikes: counts, refractory periods, fan-out into the delay line, packets.
@@ -1752,6 +2065,7 @@ fn update<const CYCLE: bool>(
             }
         }
     }
+    active
 }
 
 #[cfg(test)]
@@ -1837,6 +2151,46 @@ mod tests {
             &LayoutOverride::default(),
         )
         .expect("valid")
+    }
+
+    /// The kernels compiled for each vector level agree bit for bit, over a whole run of a
+    /// chip big enough for the parallel blocks, with every probe recorded.
+    #[test]
+    fn every_vector_level_gives_the_same_run() {
+        use crate::simd::{Level, cap};
+        use crate::{Mode, ProbeSet, Probes, RunOptions};
+        let spec = bench_chips::Spec {
+            cores: 20,
+            mesh_width: 5,
+            compartments: 1000,
+            input_axons: 64,
+            recurrent_axons: 64,
+            row: 40,
+            recurrent_row: 8,
+            active: 24,
+            ticks: 12,
+        };
+        let config = bench_chips::chip(&spec);
+        let input = bench_chips::input(&spec);
+        let emu = crate::Emulator::new(&config).expect("valid");
+        for mode in [Mode::Functional, Mode::CycleAccurate] {
+            let options = RunOptions {
+                ticks: spec.ticks,
+                mode,
+                probes: Probes {
+                    set: ProbeSet::All,
+                    state: true,
+                },
+            };
+            let run_at = |level| {
+                cap(level);
+                emu.clone().run(&input, &options).expect("runs")
+            };
+            let base = run_at(Level::Base);
+            assert!(base.counts.spikes > 20, "{}", base.counts.spikes);
+            assert!(base == run_at(Level::Avx2), "{mode:?}: AVX2 differs");
+            assert!(base == run_at(Level::Avx512), "{mode:?}: AVX-512 differs");
+        }
     }
 
     #[test]
