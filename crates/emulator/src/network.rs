@@ -92,6 +92,20 @@ pub(crate) struct NetSim {
     /// the sequence alone fixes the drain time: a repeat is a lookup.
     memo: HashMap<Vec<u64>, u64>,
     key: Vec<u64>,
+    /// The contention-free schedule ([`NetSim::ideal`]): per output, the drain (`epoch`)
+    /// that last used it and the head of its uses in `uses`.
+    use_epoch: Vec<u32>,
+    use_head: Vec<u32>,
+    /// `(cycle, next use of the same output or NONE)`, for the current drain.
+    uses: Vec<(u64, u32)>,
+    /// Per router: the drain that last injected there and how many packets it injected.
+    root_epoch: Vec<u32>,
+    root_count: Vec<u32>,
+    epoch: u32,
+    stack: Vec<(u32, u64)>,
+    /// Drains the contention-free schedule answered, and those it passed to the simulation.
+    #[cfg(test)]
+    ideal_hits: (u32, u32),
 }
 
 impl NetSim {
@@ -114,6 +128,15 @@ impl NetSim {
             due: Vec::new(),
             memo: HashMap::default(),
             key: Vec::new(),
+            use_epoch: vec![0; routers * OUTPUTS],
+            use_head: vec![NONE; routers * OUTPUTS],
+            uses: Vec::new(),
+            root_epoch: vec![0; routers],
+            root_count: vec![0; routers],
+            epoch: 0,
+            stack: Vec::new(),
+            #[cfg(test)]
+            ideal_hits: (0, 0),
         }
     }
 
@@ -167,6 +190,115 @@ impl NetSim {
     /// no router has anything to do (a visit with nothing ready changes nothing). The result
     /// is that of visiting every router holding packets every cycle (`naive` in the tests).
     fn simulate(&mut self, topo: &Topology, trees: &[u32], p: NetParams) -> u64 {
+        if let Some(d) = self.ideal(topo, trees, p) {
+            #[cfg(test)]
+            {
+                self.ideal_hits.0 += 1;
+            }
+            return d;
+        }
+        #[cfg(test)]
+        {
+            self.ideal_hits.1 += 1;
+        }
+        self.cycle_by_cycle(topo, trees, p)
+    }
+
+    /// The drain time when no packet ever waits, or `None` (then only the cycle-by-cycle
+    /// simulation knows). A copy sent over a link at cycle `s` stays in the downstream FIFO
+    /// until `s + hop`; so when, for every use of an output at cycle `c`, fewer than
+    /// `link_packets_per_cycle` other uses fall on `c` and (links) fewer than `fifo_depth`
+    /// within `hop` cycles of `c`, every check a router makes passes and every copy moves the
+    /// cycle it arrives. A router's local FIFO sends `link_packets_per_cycle` packets a cycle
+    /// in order; a copy at tree node `n` then moves at `offset + Σ hop` along the path to `n`,
+    /// and the drain is one more than the last ejection — a walk over the trees instead of a
+    /// simulation (the tests hold it to the simulation).
+    fn ideal(&mut self, topo: &Topology, trees: &[u32], p: NetParams) -> Option<u64> {
+        let lpc = p.link_packets_per_cycle.max(1);
+        let depth = p.fifo_depth.max(1);
+        let hop = [p.hop_cycles.max(1), p.hop_y_cycles.max(1)];
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.use_epoch.fill(0);
+            self.root_epoch.fill(0);
+            self.epoch = 1;
+        }
+        let epoch = self.epoch;
+        self.uses.clear();
+        let mut last_eject = 0;
+        let mut stack = std::mem::take(&mut self.stack);
+        stack.clear();
+        let mut ok = true;
+        'trees: for &t in trees {
+            let root = topo.roots[t as usize];
+            let r = topo.nodes[root as usize].router as usize;
+            let k = if self.root_epoch[r] == epoch {
+                self.root_count[r]
+            } else {
+                self.root_epoch[r] = epoch;
+                0
+            };
+            self.root_count[r] = k + 1;
+            stack.push((root, u64::from(k / lpc)));
+            while let Some((node, c)) = stack.pop() {
+                let n = topo.nodes[node as usize];
+                let out = n.router as usize * OUTPUTS;
+                for (d, &child) in n.child.iter().enumerate() {
+                    if child != NONE {
+                        let h = hop[d / 2];
+                        if !self.claim(out + d, c, (h, depth), lpc, epoch) {
+                            ok = false;
+                            break 'trees;
+                        }
+                        stack.push((child, c + h));
+                    }
+                }
+                if n.eject {
+                    // The ejection port has no FIFO behind it: only its per-cycle limit.
+                    if !self.claim(out + EJECT, c, (0, u32::MAX), lpc, epoch) {
+                        ok = false;
+                        break 'trees;
+                    }
+                    last_eject = last_eject.max(c);
+                }
+            }
+        }
+        stack.clear();
+        self.stack = stack;
+        ok.then_some(last_eject + 1)
+    }
+
+    /// Records a use of output `out` at cycle `c` in drain `epoch`; `false` when `lpc` uses
+    /// already fall on `c`, or `fifo.1` within `fifo.0` cycles of it (or when the output has
+    /// too many uses to look through: the simulation decides then).
+    fn claim(&mut self, out: usize, c: u64, fifo: (u64, u32), lpc: u32, epoch: u32) -> bool {
+        /// Uses of one output looked through before giving up.
+        const CHAIN_MAX: u32 = 32;
+        let mut next = if self.use_epoch[out] == epoch {
+            self.use_head[out]
+        } else {
+            self.use_epoch[out] = epoch;
+            NONE
+        };
+        let head = next;
+        let (mut same, mut near, mut seen) = (0, 0, 0);
+        while next != NONE {
+            let (c2, after) = self.uses[next as usize];
+            same += u32::from(c2 == c);
+            near += u32::from(c.abs_diff(c2) <= fifo.0);
+            seen += 1;
+            if same >= lpc || near >= fifo.1 || seen >= CHAIN_MAX {
+                return false;
+            }
+            next = after;
+        }
+        self.use_head[out] = self.uses.len() as u32;
+        self.uses.push((c, head));
+        true
+    }
+
+    /// [`simulate`](NetSim::simulate) cycle by cycle: the general case, with contention.
+    fn cycle_by_cycle(&mut self, topo: &Topology, trees: &[u32], p: NetParams) -> u64 {
         let start = self.clock;
         let lpc = p.link_packets_per_cycle.max(1);
         let depth = p.fifo_depth.max(1) as usize;
@@ -562,6 +694,60 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Few packets on big meshes, where most drains have no contention: the contention-free
+    /// schedule answers those, with the naive simulation's drain times; the others go to the
+    /// cycle-by-cycle simulation. Both kinds occur.
+    #[test]
+    fn contention_free_drains_match_the_naive_simulation() {
+        let mut seed = 0x0bad_5eed_1234_5678u64;
+        let mut rand = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut target = lifchip_target::builtin("loihi-like").unwrap();
+        let mut hits = (0, 0);
+        for case in 0..300 {
+            let (w, h) = (4 + rand(20) as u32, 4 + rand(20) as u32);
+            target.mesh.width = w;
+            target.mesh.height = h;
+            let mut b = TreeBuilder::new(&target);
+            let mut trees = Vec::new();
+            for _ in 0..1 + rand(8) {
+                let src = (rand(u64::from(w)) as u32, rand(u64::from(h)) as u32);
+                let dests = (0..1 + rand(12))
+                    .map(|_| (rand(u64::from(w)) as u32, rand(u64::from(h)) as u32))
+                    .collect();
+                trees.push(b.tree_to(src, dests).unwrap());
+            }
+            let topo = b.finish();
+            let p = NetParams {
+                hop_cycles: rand(4),
+                hop_y_cycles: rand(4),
+                link_packets_per_cycle: 1 + rand(2) as u32,
+                fifo_depth: 1 + rand(3) as u32,
+            };
+            let mut fast = NetSim::new(topo.routers);
+            let mut slow = naive::NetSim::new(topo.routers);
+            for round in 0..6 {
+                let n = 1 + rand(4) as usize;
+                let batch: Vec<u32> = (0..n)
+                    .map(|_| trees[rand(trees.len() as u64) as usize])
+                    .collect();
+                let want = slow.drain(&topo, &batch, p);
+                assert_eq!(
+                    fast.simulate(&topo, &batch, p),
+                    want,
+                    "case {case} round {round}"
+                );
+            }
+            hits.0 += fast.ideal_hits.0;
+            hits.1 += fast.ideal_hits.1;
+        }
+        assert!(hits.0 > 300 && hits.1 > 100, "{hits:?}");
     }
 
     /// Random multicast packets on a random mesh: the drain time must not depend on the order
