@@ -80,10 +80,14 @@ pub(crate) struct State {
 
 /// Between two parallel passes, the other threads of the pool spin instead of sleeping: a
 /// tick's serial part is shorter than a sleeping thread takes to wake (tens of µs), which
-/// made two threads slower than one on a 40,000-neuron net. They give up after
-/// [`KeepWarm::SPIN`], so a long serial stretch costs no more than that.
+/// made two threads slower than one on a 40,000-neuron net. Only in a run of its own (not
+/// one sample of a parallel batch, whose threads have samples to run); the spinners give up
+/// after [`KeepWarm::SPIN`], so a long serial stretch costs no more than that.
 #[derive(Debug, Default)]
-struct KeepWarm(std::sync::Arc<std::sync::atomic::AtomicU64>);
+struct KeepWarm {
+    epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    on: bool,
+}
 
 impl Clone for KeepWarm {
     /// A clone's spinners wait on their own state's passes, not on this one's.
@@ -95,22 +99,22 @@ impl Clone for KeepWarm {
 impl KeepWarm {
     const SPIN: std::time::Duration = std::time::Duration::from_micros(500);
 
-    /// Before a parallel pass: the spinners stop, freeing their threads for its blocks.
+    /// Before a parallel pass (and at the end of a run): the spinners stop, freeing their
+    /// threads.
     fn release(&self) {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.epoch
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// After a parallel pass: the other threads spin until the next [`KeepWarm::release`].
-    /// Only from outside the pool (a pool thread would queue the spinners on its own deque,
-    /// where it could pick one up itself).
     fn spin_others(&self) {
         use std::sync::atomic::Ordering;
-        if rayon::current_thread_index().is_some() {
+        if !self.on {
             return;
         }
-        let epoch = self.0.load(Ordering::Acquire);
+        let epoch = self.epoch.load(Ordering::Acquire);
         for _ in 1..rayon::current_num_threads() {
-            let flag = std::sync::Arc::clone(&self.0);
+            let flag = std::sync::Arc::clone(&self.epoch);
             rayon::spawn(move || {
                 let start = std::time::Instant::now();
                 let mut i = 0u32;
@@ -441,13 +445,25 @@ pub(crate) fn run(
         detail,
     };
     let empty = Vec::new();
-    for t in 0..ticks {
-        let chans = input.get(t).unwrap_or(&empty);
-        if cycle {
-            tick::<true>(p, s, chans, t as u32, &mut rec);
-        } else {
-            tick::<false>(p, s, chans, t as u32, &mut rec);
+    let mut ticks_of = |s: &mut State| {
+        for t in 0..ticks {
+            let chans = input.get(t).unwrap_or(&empty);
+            if cycle {
+                tick::<true>(p, s, chans, t as u32, &mut rec);
+            } else {
+                tick::<false>(p, s, chans, t as u32, &mut rec);
+            }
         }
+    };
+    // A run of its own with parallel passes moves onto the pool: the ticks' serial parts then
+    // run on one of its threads, which takes a half of each parallel pass itself while the
+    // others (kept warm) take the rest, instead of waiting asleep for the pool to finish.
+    s.warm.on = parallel(n) && rayon::current_thread_index().is_none();
+    if s.warm.on {
+        rayon::scope(|_| ticks_of(s));
+        s.warm.release();
+    } else {
+        ticks_of(s);
     }
     Ok(finish(p, rec, opts, &s.v))
 }
