@@ -76,6 +76,9 @@ pub(crate) struct State {
     block_spikers: Vec<Vec<(u32, u32)>>,
     /// Keeps the pool's threads awake between the parallel passes of consecutive ticks.
     warm: KeepWarm,
+    /// Per [`CHUNK`] of compartments: whether their current and voltage decays and their
+    /// thresholds are all equal (the fused pass then broadcasts one value of each).
+    uniform: Vec<bool>,
 }
 
 /// Between two parallel passes, the other threads of the pool spin instead of sleeping: a
@@ -130,6 +133,21 @@ impl KeepWarm {
     }
 }
 
+/// [`State::uniform`] of `p`.
+fn uniform_chunks(p: &Program) -> Vec<bool> {
+    let n = p.n_comp();
+    if [p.u_decay.len(), p.v_decay.len(), p.vth_test.len()] != [n; 3] {
+        return vec![false; n.div_ceil(CHUNK)];
+    }
+    let same = |xs: &[i64]| xs.iter().all(|&x| x == xs[0]);
+    p.u_decay
+        .chunks(CHUNK)
+        .zip(p.v_decay.chunks(CHUNK))
+        .zip(p.vth_test.chunks(CHUNK))
+        .map(|((a, b), c)| same(a) && same(b) && same(c))
+        .collect()
+}
+
 impl State {
     pub fn new(p: &Program) -> Self {
         let n = p.n_comp();
@@ -169,6 +187,7 @@ impl State {
             spikers: Vec::with_capacity(n + 1),
             block_spikers: Vec::new(),
             warm: KeepWarm::default(),
+            uniform: uniform_chunks(p),
         }
     }
 
@@ -1386,7 +1405,8 @@ fn current_range<const MULT: bool, const DTI: bool, const P: u8>(
     lo: usize,
     hi: usize,
 ) {
-    current_block::<MULT, DTI, P>(p, lo, &mut us[lo..hi], &inp[lo..hi], &mut ovf[lo..hi]);
+    let (u, i, o) = (&mut us[lo..hi], &inp[lo..hi], &mut ovf[lo..hi]);
+    current_block::<MULT, DTI, P>(p, lo, u, i, o, &[]);
 }
 
 multiversion! {
@@ -1397,6 +1417,7 @@ multiversion! {
         us: &mut [i64],
         inp: &[i64],
         ovf: &mut [u32],
+        uniform: &[bool],
     ) => current_block_kernel
 }
 
@@ -1408,6 +1429,7 @@ fn current_block_kernel<const MULT: bool, const DTI: bool, const P: u8>(
     us: &mut [i64],
     inp: &[i64],
     ovf: &mut [u32],
+    uniform: &[bool],
 ) {
     let par = &p.params;
     let (bits, min_step, is) = (par.decay_bits, par.min_step, par.input_shift);
@@ -1422,27 +1444,12 @@ fn current_block_kernel<const MULT: bool, const DTI: bool, const P: u8>(
             // Overflows are rare: flagged here, counted only in a chunk that has one (the
             // counters are not rewritten every tick).
             let mut flags = [false; CHUNK];
-            let iter = us[c0..c1]
-                .iter_mut()
-                .zip(&inp[c0..c1])
-                .zip(&u_decay[c0..c1])
-                .zip(flags.iter_mut());
-            let mut any = false;
-            for (((u, &a), &d), f) in iter {
-                let mut x = *u;
-                if DTI {
-                    x = decay_bf::<MULT>(x, d, bits, min_step);
-                }
-                let sum = x + (a << is);
-                let y = ovf_p::<P>(sum, cb);
-                *f = y != sum;
-                any |= *f;
-                *u = if DTI {
-                    y
-                } else {
-                    decay_bf::<MULT>(y, d, bits, min_step)
-                };
-            }
+            let (uc, ic, dc) = (&mut us[c0..c1], &inp[c0..c1], &u_decay[c0..c1]);
+            let any = if uniform.get(c0 / CHUNK) == Some(&true) {
+                current_chunk::<MULT, DTI, P, true>(uc, ic, dc, &mut flags, bits, min_step, is, cb)
+            } else {
+                current_chunk::<MULT, DTI, P, false>(uc, ic, dc, &mut flags, bits, min_step, is, cb)
+            };
             if any {
                 for (o, &f) in ovf[c0..c1].iter_mut().zip(&flags) {
                     *o += u32::from(f);
@@ -1453,6 +1460,43 @@ fn current_block_kernel<const MULT: bool, const DTI: bool, const P: u8>(
         }
         c0 = c1;
     }
+}
+
+/// One chunk of [`current_block_kernel`]'s branch-free loop; `UNI`: the chunk's decay factors
+/// are all its first (one broadcast value instead of a load per compartment). Returns
+/// whether any compartment overflowed (`flags`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn current_chunk<const MULT: bool, const DTI: bool, const P: u8, const UNI: bool>(
+    us: &mut [i64],
+    inp: &[i64],
+    u_decay: &[i64],
+    flags: &mut [bool; CHUNK],
+    bits: u32,
+    min_step: bool,
+    is: u32,
+    cb: u32,
+) -> bool {
+    let d0 = u_decay.first().copied().unwrap_or(0);
+    let mut any = false;
+    let iter = us.iter_mut().zip(inp).zip(u_decay).zip(flags.iter_mut());
+    for (((u, &a), &d), f) in iter {
+        let d = if UNI { d0 } else { d };
+        let mut x = *u;
+        if DTI {
+            x = decay_bf::<MULT>(x, d, bits, min_step);
+        }
+        let sum = x + (a << is);
+        let y = ovf_p::<P>(sum, cb);
+        *f = y != sum;
+        any |= *f;
+        *u = if DTI {
+            y
+        } else {
+            decay_bf::<MULT>(y, d, bits, min_step)
+        };
+    }
+    any
 }
 
 /// [`current_block`] element by element on its compartments `lo..hi`, for any values.
@@ -1562,7 +1606,7 @@ fn currents_pass<const MULT: bool, const DTI: bool, const P: u8>(
             .zip(ovf.par_chunks_mut(PAR_BLOCK))
             .enumerate()
             .for_each(|(i, ((u, inp), o))| {
-                current_block::<MULT, DTI, P>(p, i * PAR_BLOCK, u, inp, o);
+                current_block::<MULT, DTI, P>(p, i * PAR_BLOCK, u, inp, o, &[]);
             });
         return;
     }
@@ -1616,13 +1660,13 @@ fn voltages_chunked<const MULT: bool, const P: u8, const INT32: bool>(
             .enumerate()
             .for_each(|(i, (((v, u), o), out))| {
                 out.clear();
-                voltages_block::<MULT, P, INT32>(p, i * PAR_BLOCK, v, u, o, out);
+                voltages_block::<MULT, P, INT32>(p, i * PAR_BLOCK, v, u, o, out, &[]);
             });
         for out in block_spikers.iter() {
             spikers.extend_from_slice(out);
         }
     } else {
-        voltages_block::<MULT, P, INT32>(p, 0, v, u, ovf, spikers);
+        voltages_block::<MULT, P, INT32>(p, 0, v, u, ovf, spikers, &[]);
     }
 }
 
@@ -1636,6 +1680,7 @@ multiversion! {
         u: &[i64],
         ovf: &mut [u32],
         spikers: &mut Vec<(u32, u32)>,
+        uniform: &[bool],
     ) => voltages_block_kernel
 }
 
@@ -1648,10 +1693,9 @@ fn voltages_block_kernel<const MULT: bool, const P: u8, const INT32: bool>(
     u: &[i64],
     ovf: &mut [u32],
     spikers: &mut Vec<(u32, u32)>,
+    uniform: &[bool],
 ) {
     let par = &p.params;
-    let (bits, min_step) = (par.decay_bits, par.min_step);
-    let vb = par.voltage_bits;
     let n = v.len();
     let end = base + n;
     let (v_decay, bias, vth_test) = (
@@ -1665,35 +1709,13 @@ fn voltages_block_kernel<const MULT: bool, const P: u8, const INT32: bool>(
     let mut c0 = 0;
     while c0 < n {
         let c1 = (c0 + CHUNK).min(n);
-        let iter = v[c0..c1]
-            .iter_mut()
-            .zip(&u[c0..c1])
-            .zip(&v_decay[c0..c1])
-            .zip(&bias[c0..c1])
-            .zip(&vth_test[c0..c1])
-            .zip(flags.iter_mut())
-            .zip(spiked.iter_mut());
-        let mut any = false;
-        let mut any_ovf = false;
-        for ((((((v, &u), &d), &bias), &above), o), f) in iter {
-            // `u` and `v` always hold values of at most 32 bits (every update ends in their
-            // overflow policy, `MAX_STATE_BITS`), a multiplicative decay factor is at most
-            // 2^30 and `|bias| < 2^55`: the decay and the sum cannot leave 64 bits.
-            debug_assert!(v.unsigned_abs() <= 1 << 31 && u.unsigned_abs() <= 1 << 31);
-            let dv = decay_bf::<MULT>(*v, d, bits, min_step);
-            let exact = dv + u + bias;
-            let y = if INT32 {
-                ovf_p::<P>(i64::from(exact as i32), vb)
-            } else {
-                ovf_p::<P>(exact, vb)
-            };
-            *o = y != exact;
-            any_ovf |= *o;
-            let spike = y > above;
-            *v = if spike { 0 } else { y };
-            *f = spike;
-            any |= spike;
-        }
+        let (vc, uc, bc) = (&mut v[c0..c1], &u[c0..c1], &bias[c0..c1]);
+        let (dc, tc) = (&v_decay[c0..c1], &vth_test[c0..c1]);
+        let (any, any_ovf) = if uniform.get(c0 / CHUNK) == Some(&true) {
+            voltage_chunk::<MULT, P, INT32, true>(vc, uc, bc, dc, tc, &mut flags, &mut spiked, par)
+        } else {
+            voltage_chunk::<MULT, P, INT32, false>(vc, uc, bc, dc, tc, &mut flags, &mut spiked, par)
+        };
         if any_ovf {
             for (o, &f) in ovf[c0..c1].iter_mut().zip(&flags) {
                 *o += u32::from(f);
@@ -1708,6 +1730,57 @@ fn voltages_block_kernel<const MULT: bool, const P: u8, const INT32: bool>(
         }
         c0 = c1;
     }
+}
+
+/// One chunk of [`voltages_block_kernel`]'s branch-free loop; `UNI`: the chunk's voltage decay
+/// factors and thresholds are all its first. Returns whether any compartment spiked
+/// (`spiked`) and whether any overflowed (`flags`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn voltage_chunk<const MULT: bool, const P: u8, const INT32: bool, const UNI: bool>(
+    v: &mut [i64],
+    u: &[i64],
+    bias: &[i64],
+    v_decay: &[i64],
+    vth_test: &[i64],
+    flags: &mut [bool; CHUNK],
+    spiked: &mut [bool; CHUNK],
+    par: &crate::program::Params,
+) -> (bool, bool) {
+    let (bits, min_step, vb) = (par.decay_bits, par.min_step, par.voltage_bits);
+    let d0 = v_decay.first().copied().unwrap_or(0);
+    let a0 = vth_test.first().copied().unwrap_or(0);
+    let iter = v
+        .iter_mut()
+        .zip(u)
+        .zip(v_decay)
+        .zip(bias)
+        .zip(vth_test)
+        .zip(flags.iter_mut())
+        .zip(spiked.iter_mut());
+    let mut any = false;
+    let mut any_ovf = false;
+    for ((((((v, &u), &d), &bias), &above), o), f) in iter {
+        let (d, above) = if UNI { (d0, a0) } else { (d, above) };
+        // `u` and `v` always hold values of at most 32 bits (every update ends in their
+        // overflow policy, `MAX_STATE_BITS`), a multiplicative decay factor is at most
+        // 2^30 and `|bias| < 2^55`: the decay and the sum cannot leave 64 bits.
+        debug_assert!(v.unsigned_abs() <= 1 << 31 && u.unsigned_abs() <= 1 << 31);
+        let dv = decay_bf::<MULT>(*v, d, bits, min_step);
+        let exact = dv + u + bias;
+        let y = if INT32 {
+            ovf_p::<P>(i64::from(exact as i32), vb)
+        } else {
+            ovf_p::<P>(exact, vb)
+        };
+        *o = y != exact;
+        any_ovf |= *o;
+        let spike = y > above;
+        *v = if spike { 0 } else { y };
+        *f = spike;
+        any |= spike;
+    }
+    (any, any_ovf)
 }
 
 /// [`voltages_simple`] with the (unused) order parameter of [`with_kind`].
@@ -1736,12 +1809,14 @@ fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const 
         spikers,
         block_spikers,
         warm,
+        uniform,
         ..
     } = s;
     spikers.clear();
     let (ovf_u, ovf_v) = (&mut rec.comp_ovf_u[..n], &mut rec.comp_ovf_v[..n]);
     if !parallel(n) {
-        return neurons_block::<MULT, DTI, UP, VP, INT32>(p, 0, u, v, inp, ovf_u, ovf_v, spikers);
+        let (ou, ov, uni) = (ovf_u, ovf_v, &uniform[..]);
+        return neurons_block::<MULT, DTI, UP, VP, INT32>(p, 0, u, v, inp, ou, ov, spikers, uni);
     }
     warm.release();
     // One contiguous block per thread: each core keeps its part of the state in its caches
@@ -1757,10 +1832,11 @@ fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const 
         .zip(ovf_u.par_chunks_mut(block))
         .zip(ovf_v.par_chunks_mut(block))
         .zip(block_spikers.par_iter_mut())
+        .zip(uniform.par_chunks(block / CHUNK))
         .enumerate()
-        .map(|(i, (((((u, v), inp), ou), ov), out))| {
+        .map(|(i, ((((((u, v), inp), ou), ov), out), uni))| {
             out.clear();
-            neurons_block::<MULT, DTI, UP, VP, INT32>(p, i * block, u, v, inp, ou, ov, out)
+            neurons_block::<MULT, DTI, UP, VP, INT32>(p, i * block, u, v, inp, ou, ov, out, uni)
         })
         .sum();
     warm.spin_others();
@@ -1782,6 +1858,7 @@ multiversion! {
         ovf_u: &mut [u32],
         ovf_v: &mut [u32],
         spikers: &mut Vec<(u32, u32)>,
+        uniform: &[bool],
     ) -> u64 => neurons_block_kernel
 }
 
@@ -1804,6 +1881,7 @@ fn neurons_block_kernel<
     ovf_u: &mut [u32],
     ovf_v: &mut [u32],
     spikers: &mut Vec<(u32, u32)>,
+    uniform: &[bool],
 ) -> u64 {
     let n = u.len();
     let bias = &p.bias[base..base + n];
@@ -1816,13 +1894,22 @@ fn neurons_block_kernel<
         for (((a, &u), &v), &b) in pre.iter_mut().zip(&*uc).zip(&*vc).zip(&bias[c0..c1]) {
             *a = (u | v | b) != 0;
         }
-        current_block_kernel::<MULT, DTI, UP>(p, base + c0, uc, &inp[c0..c1], &mut ovf_u[c0..c1]);
+        let uni = uniform.get(c0 / CHUNK..=c0 / CHUNK).unwrap_or(&[]);
+        current_block_kernel::<MULT, DTI, UP>(
+            p,
+            base + c0,
+            uc,
+            &inp[c0..c1],
+            &mut ovf_u[c0..c1],
+            uni,
+        );
         active += pre
             .iter()
             .zip(&*uc)
             .map(|(&a, &u)| u64::from(a | (u != 0)))
             .sum::<u64>();
-        voltages_block_kernel::<MULT, VP, INT32>(p, base + c0, vc, uc, &mut ovf_v[c0..c1], spikers);
+        let ov = &mut ovf_v[c0..c1];
+        voltages_block_kernel::<MULT, VP, INT32>(p, base + c0, vc, uc, ov, spikers, uni);
         c0 = c1;
     }
     active
@@ -2207,6 +2294,54 @@ mod tests {
             assert!(base == run_at(Level::Avx2), "{mode:?}: AVX2 differs");
             assert!(base == run_at(Level::Avx512), "{mode:?}: AVX-512 differs");
         }
+    }
+
+    /// The fused pass's broadcast of uniform chunks gives what the per-compartment loads give:
+    /// a chip whose even cores have one threshold (uniform chunks) and odd cores random ones,
+    /// run with its uniform flags and with every flag off.
+    #[test]
+    fn uniform_chunks_give_the_per_compartment_results() {
+        use crate::{Mode, ProbeSet, Probes, RunOptions};
+        let spec = bench_chips::Spec {
+            cores: 6,
+            mesh_width: 3,
+            compartments: 300,
+            input_axons: 64,
+            recurrent_axons: 64,
+            row: 40,
+            recurrent_row: 8,
+            active: 24,
+            ticks: 20,
+        };
+        let mut config = bench_chips::chip(&spec);
+        for core in config.cores.iter_mut().step_by(2) {
+            for comp in &mut core.compartments {
+                comp.threshold = 6000;
+            }
+        }
+        let input = bench_chips::input(&spec);
+        let p = Program::new(
+            &lifchip_chip::FlatChip::from_config(&config),
+            &LayoutOverride::default(),
+        )
+        .expect("valid");
+        assert!(fused_neurons(&p));
+        let options = RunOptions {
+            ticks: spec.ticks,
+            mode: Mode::Functional,
+            probes: Probes {
+                set: ProbeSet::All,
+                state: true,
+            },
+        };
+        let mut s = State::new(&p);
+        assert!(s.uniform.iter().any(|&u| u) && s.uniform.iter().any(|&u| !u));
+        let with = run(&p, &mut s, &input, &options, CycleDetail::PerTick).expect("runs");
+        let mut s = State::new(&p);
+        s.uniform.fill(false);
+        let without = run(&p, &mut s, &input, &options, CycleDetail::PerTick).expect("runs");
+        assert!(with.counts.spikes > 20, "{}", with.counts.spikes);
+        assert!(with == without);
     }
 
     #[test]
