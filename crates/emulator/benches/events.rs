@@ -1,7 +1,7 @@
 //! Synaptic events per second per CPU core, functional and cycle-accurate:
 //! `cargo bench -p lifchip-emulator` (or `cargo bench -p lifchip-emulator -- in_cache`).
 //!
-//! Every run is single-threaded ([`Emulator::run`]), so the throughput criterion prints
+//! Every run is single-threaded (a one-thread pool), so the throughput criterion prints
 //! (elements/s = synaptic events/s) is per CPU core. Three chips (`chips/mod.rs`), all on the
 //! `loihi-like` neuron (8-bit mixed-sign weights, 24-bit state):
 //!
@@ -68,6 +68,11 @@ fn bench_chip(c: &mut Criterion, name: &str, spec: &Spec, samples: usize, time: 
     if !selected(name) {
         return;
     }
+    // One thread: the figures are per CPU core (big chips would otherwise run their
+    // compartment passes on every core of the pool).
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global();
     let config = chip(spec);
     let mut emu = Emulator::new(&config).expect("a valid chip");
     drop(config);

@@ -74,6 +74,11 @@ fn measure(name: &str, spec: &chips::Spec, reps: usize) {
 }
 
 fn main() {
+    // One thread: the figures are per CPU core (big chips would otherwise run their
+    // compartment passes, and then their ticks, on the pool's threads, not this one).
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global();
     let names: Vec<String> = std::env::args().skip(1).collect();
     let want = |n: &str| names.is_empty() || names.iter().any(|x| x == n);
     let reps = std::env::var("LIFCHIP_REPS")
