@@ -48,6 +48,10 @@ pub struct EmulateReport {
     pub ticks_per_sample: u32,
     /// The first tick whose readout spikes count (`RunOptions::readout_from`; 0 = every tick).
     pub readout_from: u32,
+    /// A one-sample run's readout spike counts over ticks `readout_from..ticks`, in neuron
+    /// order (`emulate --input-spikes`; else empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub readout_counts: Vec<u32>,
     pub spikes: u64,
     pub synaptic_events: u64,
     pub cycles_per_tick_mean: f64,

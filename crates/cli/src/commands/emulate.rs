@@ -188,6 +188,9 @@ fn print_report(report: &EmulateReport) {
     } else {
         println!("ticks per sample          {}", report.ticks_per_sample);
     }
+    if !report.readout_counts.is_empty() {
+        println!("readout spike counts      {:?}", report.readout_counts);
+    }
     println!("spikes                    {}", report.spikes);
     println!("synaptic events           {}", report.synaptic_events);
     if report.mode == "functional" {
@@ -295,6 +298,7 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
         let wall = started.elapsed().as_secs_f64();
         let mut report = summarize(&config, std::slice::from_ref(&result), ticks, wall);
         report.readout_from = args.readout_from;
+        report.readout_counts = result.readout_counts.clone();
         report.probes = input_probes(&config, args.probe.as_deref(), &per_tick)
             .unwrap_or_else(|| lifchip_study::probe_reports(&config, &result.probes));
         report
