@@ -423,3 +423,142 @@ fn rate_match_changes_the_hidden_units_deterministically() {
     // The net is ~80 % accurate in rate mode (79.5 % on this chip over 200 images).
     assert!(read_json(&out)["accuracy"].as_f64().unwrap() >= 0.5);
 }
+
+/// `emulate --readout-from T` counts the readout's spikes of ticks `T..ticks` only, says so,
+/// and refuses a window with no tick.
+#[test]
+fn readout_from_counts_the_readout_from_its_tick_on() {
+    let dir = tempdir();
+    let net = root().join("examples/hand-written.yaml");
+    let chip = dir.path().join("hand.chip");
+    lifchip(
+        dir.path(),
+        &[
+            "compile",
+            "--net",
+            &path_str(&net),
+            "--target",
+            "loihi-like",
+            "--out",
+            &path_str(&chip),
+        ],
+    )
+    .ok();
+    let spikes = root().join("examples/hand-written-spikes.json");
+    let emulate = |from: &str| {
+        let out = dir.path().join(format!("from{from}.json"));
+        let run = lifchip(
+            dir.path(),
+            &[
+                "emulate",
+                "--chip",
+                &path_str(&chip),
+                "--input-spikes",
+                &path_str(&spikes),
+                "--probe",
+                "out",
+                "--readout-from",
+                from,
+                "--json",
+                &path_str(&out),
+            ],
+        );
+        run.ok();
+        (run.stdout.clone(), read_json(&out))
+    };
+    let (text, all) = emulate("0");
+    assert_eq!(all["readout_from"], 0);
+    assert!(!text.contains("readout counted over"), "{text}");
+    // The readout (`out`) spikes early and late in the 20 ticks.
+    let spike_ticks: Vec<Vec<u64>> = all["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p["spike_ticks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_u64().unwrap())
+                .collect()
+        })
+        .collect();
+    let counts_from = |from: u64| -> Vec<u64> {
+        spike_ticks
+            .iter()
+            .map(|t| t.iter().filter(|&&t| t >= from).count() as u64)
+            .collect()
+    };
+    let json_counts = |r: &serde_json::Value| -> Vec<u64> {
+        r["readout_counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(json_counts(&all), counts_from(0));
+    let (text, late) = emulate("5");
+    assert_eq!(late["readout_from"], 5);
+    assert!(text.contains("readout counted over ticks 5..20"), "{text}");
+    assert_eq!(json_counts(&late), counts_from(5));
+    assert_ne!(
+        counts_from(5),
+        counts_from(0),
+        "the test wants readout spikes before tick 5"
+    );
+    assert!(counts_from(5).iter().sum::<u64>() > 0);
+    // The rest of the run is the same.
+    assert_eq!(late["spikes"], all["spikes"]);
+    assert_eq!(late["probes"], all["probes"]);
+    // A window without a tick: with a spike file (its 20 ticks) and with a dataset (100).
+    let run = lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--input-spikes",
+            &path_str(&spikes),
+            "--readout-from",
+            "20",
+        ],
+    );
+    run.fails(1);
+    assert!(
+        run.stderr
+            .contains("--readout-from 20: the readout would count no tick"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("0 to 19"), "{}", run.stderr);
+    let run = lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--data",
+            "mnist",
+            "--limit",
+            "2",
+            "--readout-from",
+            "100",
+        ],
+    );
+    run.fails(1);
+    assert!(run.stderr.contains("--readout-from 100"), "{}", run.stderr);
+    lifchip(
+        dir.path(),
+        &[
+            "emulate",
+            "--chip",
+            &path_str(&chip),
+            "--input-spikes",
+            &path_str(&spikes),
+            "--readout-from",
+            "-1",
+        ],
+    )
+    .fails(2);
+}

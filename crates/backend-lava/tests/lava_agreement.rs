@@ -297,6 +297,7 @@ fn make_case(seed: u64, root: &Path) -> Option<Case> {
                     set: ProbeSet::All,
                     state: true,
                 },
+                readout_from: 0,
             },
         )
         .expect("emulator run");

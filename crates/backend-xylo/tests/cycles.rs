@@ -195,6 +195,7 @@ fn run(case: &Case) -> SampleResult {
             set: ProbeSet::All,
             state: false,
         },
+        readout_from: 0,
     };
     emu.run(&case.input, &options).expect("emulator runs")
 }

@@ -83,6 +83,7 @@ fn emulate(case: &common::Case, spec: &lifchip_backend_xylo::XyloSpec) -> Emulat
             set: ProbeSet::All,
             state: true,
         },
+        readout_from: 0,
     };
     let result = emu.run(&case.input, &options).expect("emulator runs");
     let trace = |o: &lifchip_backend_xylo::Origin| {

@@ -396,6 +396,12 @@ pub(crate) fn run(
     detail: CycleDetail,
 ) -> Result<SampleResult, EmuError> {
     let probed = check_request(p, input, opts)?;
+    if opts.readout_from >= opts.ticks {
+        return Err(EmuError::ReadoutFrom {
+            from: opts.readout_from,
+            ticks: opts.ticks,
+        });
+    }
     let n = p.n_comp();
     let npop = p.pop_names.len();
     let ticks = opts.ticks as usize;
@@ -464,8 +470,17 @@ pub(crate) fn run(
         detail,
     };
     let empty = Vec::new();
+    // The readout's counts before `readout_from`, taken as that tick starts.
+    let mut uncounted: Vec<u32> = Vec::new();
     let mut ticks_of = |s: &mut State| {
         for t in 0..ticks {
+            if t == opts.readout_from as usize && t > 0 {
+                let counts = p
+                    .readout_comps()
+                    .iter()
+                    .map(|&k| rec.comp_spikes[k as usize]);
+                uncounted = counts.collect();
+            }
             let chans = input.get(t).unwrap_or(&empty);
             if cycle {
                 tick::<true>(p, s, chans, t as u32, &mut rec);
@@ -484,7 +499,11 @@ pub(crate) fn run(
     } else {
         ticks_of(s);
     }
-    Ok(finish(p, rec, opts, &s.v))
+    let mut result = finish(p, rec, opts, &s.v);
+    for (count, before) in result.readout_counts.iter_mut().zip(&uncounted) {
+        *count -= before;
+    }
+    Ok(result)
 }
 
 fn finish(p: &Program, mut rec: Recorder, opts: &RunOptions, v: &[i64]) -> SampleResult {
@@ -2284,6 +2303,7 @@ mod tests {
                     set: ProbeSet::All,
                     state: true,
                 },
+                readout_from: 0,
             };
             let run_at = |level| {
                 cap(level);
@@ -2333,6 +2353,7 @@ mod tests {
                 set: ProbeSet::All,
                 state: true,
             },
+            readout_from: 0,
         };
         let mut s = State::new(&p);
         assert!(s.uniform.iter().any(|&u| u) && s.uniform.iter().any(|&u| !u));

@@ -21,6 +21,11 @@ pub enum EmuError {
     /// A run of zero ticks was asked for.
     #[error("ticks must be at least 1")]
     ZeroTicks,
+    /// The readout window `readout_from..ticks` is empty.
+    #[error(
+        "readout_from {from} leaves no tick to count: the readout counts ticks {from}..{ticks}, so readout_from must be less than ticks ({ticks})"
+    )]
+    ReadoutFrom { from: u32, ticks: u32 },
     /// The input spike train is longer than the run.
     #[error("the input has spikes for {input_ticks} ticks, but the run has only {ticks} ticks")]
     InputTooLong { input_ticks: usize, ticks: u32 },

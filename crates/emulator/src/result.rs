@@ -43,15 +43,22 @@ pub struct RunOptions {
     pub ticks: u32,
     pub mode: Mode,
     pub probes: Probes,
+    /// The first tick whose readout spikes count: [`SampleResult::readout_counts`] are the
+    /// spikes of ticks `readout_from..ticks` (the run itself is the same). 0, the default,
+    /// counts every tick; it must be less than `ticks`
+    /// ([`EmuError::ReadoutFrom`](crate::EmuError::ReadoutFrom)).
+    pub readout_from: u32,
 }
 
 impl RunOptions {
-    /// A cycle-accurate run of `ticks` ticks without probes.
+    /// A cycle-accurate run of `ticks` ticks without probes, its readout counted over every
+    /// tick.
     pub fn new(ticks: u32) -> Self {
         RunOptions {
             ticks,
             mode: Mode::CycleAccurate,
             probes: Probes::default(),
+            readout_from: 0,
         }
     }
 }
@@ -199,7 +206,8 @@ pub struct NeuronProbe {
 pub struct SampleResult {
     pub ticks: u32,
     pub mode: Mode,
-    /// Spikes of each readout neuron over the run, in neuron order.
+    /// Spikes of each readout neuron over the run's ticks `RunOptions::readout_from..ticks`
+    /// (every tick by default), in neuron order.
     pub readout_counts: Vec<u32>,
     /// Membrane voltage `v` of each readout neuron after the last tick, in neuron order: how
     /// far each is towards its next spike (it breaks ties of the counts, see

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use crate::{
     section_a::random_net,
     switches::random_case,
-    util::{build, loihi, trace_of, xylo},
+    util::{Conn, Layer, Net, Neuron, build, loihi, trace_of, xylo},
 };
 
 fn probes_all(ticks: u32, mode: Mode) -> RunOptions {
@@ -19,6 +19,7 @@ fn probes_all(ticks: u32, mode: Mode) -> RunOptions {
             set: ProbeSet::All,
             state: true,
         },
+        readout_from: 0,
     }
 }
 
@@ -214,8 +215,114 @@ fn chipdir_round_trip_runs_the_same() {
     assert_eq!(a, b);
 }
 
+/// One input driving one readout neuron that spikes at every tick it gets input (its
+/// current and voltage forget everything between ticks).
+fn relay() -> Net {
+    Net {
+        inputs: 1,
+        layers: vec![Layer {
+            neurons: vec![Neuron {
+                du: 4095,
+                dv: 4095,
+                vth: 1,
+                ..Neuron::default()
+            }],
+            incoming: vec![Conn {
+                from: 0,
+                weights: vec![vec![100]],
+                exp: 0,
+            }],
+            cores: vec![0],
+        }],
+    }
+}
+
+#[test]
+fn readout_from_counts_only_the_ticks_from_it_on() {
+    let mut emu = Emulator::new(&build(&relay(), &loihi(8))).unwrap();
+    // Three input spikes early in the run, two late.
+    let input = [
+        vec![0],
+        vec![0],
+        vec![0],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![0],
+        vec![0],
+    ];
+    let probed = emu.run(&input, &probes_all(12, Mode::Functional)).unwrap();
+    // The relay repeats its input one tick later (synaptic delay 1).
+    assert_eq!(probed.probes[0].spike_ticks, vec![1, 2, 3, 8, 9]);
+    assert_eq!(probed.readout_counts, vec![5]);
+    let window = |from| RunOptions {
+        mode: Mode::Functional,
+        readout_from: from,
+        ..RunOptions::new(12)
+    };
+    let counts = |emu: &mut Emulator, from| {
+        emu.reset();
+        emu.run(&input, &window(from)).unwrap().readout_counts
+    };
+    assert_eq!(counts(&mut emu, 0), vec![5]);
+    assert_eq!(counts(&mut emu, 2), vec![4]);
+    assert_eq!(counts(&mut emu, 4), vec![2]);
+    assert_eq!(counts(&mut emu, 9), vec![1]);
+    assert_eq!(counts(&mut emu, 10), vec![0]);
+    assert_eq!(counts(&mut emu, 11), vec![0]);
+    // An empty window is an error, and leaves the state alone.
+    emu.reset();
+    for from in [12, 13, u32::MAX] {
+        let err = emu.run(&input, &window(from)).unwrap_err();
+        assert!(
+            matches!(err, EmuError::ReadoutFrom { from: f, ticks: 12 } if f == from),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("readout_from must be less than ticks (12)"),
+            "{err}"
+        );
+    }
+    assert_eq!(emu.run(&input, &window(4)).unwrap().readout_counts, vec![2]);
+    // Batches count the same window.
+    let batch = emu
+        .run_batch(&[input.to_vec(), input[..4].to_vec()], &window(3))
+        .unwrap();
+    let got: Vec<Vec<u32>> = batch.into_iter().map(|r| r.readout_counts).collect();
+    assert_eq!(got, vec![vec![3], vec![1]]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// A readout window counts the readout's probed spikes from its first tick on and
+    /// changes nothing else of the run.
+    #[test]
+    fn readout_from_only_narrows_the_counts(seed in any::<u64>(), at in 0.0f64..1.0) {
+        let (target, net, input, ticks) = random_case(seed);
+        let from = ((ticks as f64 * at) as u32).min(ticks as u32 - 1);
+        let emu = Emulator::new(&build(&net, &target)).unwrap();
+        let mode = if seed % 2 == 0 { Mode::Functional } else { Mode::CycleAccurate };
+        let all = emu.clone().run(&input, &probes_all(ticks as u32, mode)).unwrap();
+        let windowed = emu
+            .clone()
+            .run(&input, &RunOptions { readout_from: from, ..probes_all(ticks as u32, mode) })
+            .unwrap();
+        let readout = net.layers.len() as u32;
+        let expected: Vec<u32> = all
+            .probes
+            .iter()
+            .filter(|p| p.population == readout)
+            .map(|p| p.spike_ticks.iter().filter(|&&t| t >= from).count() as u32)
+            .collect();
+        prop_assert_eq!(&windowed.readout_counts, &expected);
+        prop_assert_eq!(
+            SampleResult { readout_counts: all.readout_counts.clone(), ..windowed },
+            all
+        );
+    }
 
     /// Functional and cycle-accurate runs agree on everything but the cycle account.
     #[test]

@@ -83,6 +83,7 @@ fn run(emu: &mut Emulator, input: &[Vec<u32>], ticks: u32, mode: Mode) -> Sample
             set: ProbeSet::All,
             state: true,
         },
+        readout_from: 0,
     };
     emu.run(input, &options).expect("runs")
 }
@@ -305,6 +306,7 @@ fn fan_out_lists_hand_over_between_modes() {
                             set: ProbeSet::All,
                             state: true,
                         },
+                        readout_from: 0,
                     };
                     got.push(emu.run(part, &options).expect("runs"));
                 }

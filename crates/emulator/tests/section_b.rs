@@ -212,6 +212,7 @@ fn check(seed: u64) -> u64 {
             set: ProbeSet::All,
             state: true,
         },
+        readout_from: 0,
     };
     let result = emu.run(&input, &options).unwrap();
     let got = trace_of(&result, &net, ticks);
@@ -264,6 +265,7 @@ fn section_b_multi_spikes_happen() {
                 set: ProbeSet::All,
                 state: false,
             },
+            readout_from: 0,
         };
         let got = trace_of(&emu.run(&input, &options).unwrap(), &net, ticks);
         most = most.max(

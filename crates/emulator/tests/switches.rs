@@ -344,6 +344,7 @@ fn check(seed: u64) {
             set: ProbeSet::All,
             state: true,
         },
+        readout_from: 0,
     };
     let got = trace_of(&emu.run(&input, &options).unwrap(), &net, ticks);
     let want = reference(&net, &target, &input, ticks);

@@ -46,6 +46,12 @@ pub struct EmulateReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tied_samples: Option<u64>,
     pub ticks_per_sample: u32,
+    /// The first tick whose readout spikes count (`RunOptions::readout_from`; 0 = every tick).
+    pub readout_from: u32,
+    /// A one-sample run's readout spike counts over ticks `readout_from..ticks`, in neuron
+    /// order (`emulate --input-spikes`; else empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub readout_counts: Vec<u32>,
     pub spikes: u64,
     pub synaptic_events: u64,
     pub cycles_per_tick_mean: f64,
@@ -113,16 +119,20 @@ pub struct EmulateSettings {
     /// Seed of Poisson encoding (sample `i` uses `seed + i`).
     pub seed: u64,
     pub mode: Mode,
+    /// The first tick whose readout spikes count (`RunOptions::readout_from`; 0 = every tick).
+    pub readout_from: u32,
 }
 
 impl EmulateSettings {
-    /// Regular encoding, cycle-accurate: what `demo` and the sweep's points run.
+    /// Regular encoding, cycle-accurate, every tick's readout counted: what `demo` and the
+    /// sweep's points run.
     pub fn regular(ticks: u32, seed: u64) -> Self {
         EmulateSettings {
             ticks,
             encoding: Encoding::Regular,
             seed,
             mode: Mode::CycleAccurate,
+            readout_from: 0,
         }
     }
 }
@@ -302,6 +312,7 @@ pub fn probe_sample(
             set: ProbeSet::All,
             state: false,
         },
+        readout_from: settings.readout_from,
     };
     let input = encode(
         &data.pixels_f32(index),
@@ -376,6 +387,7 @@ pub fn emulate_dataset(
         ticks: settings.ticks,
         mode: settings.mode,
         probes: Probes::default(),
+        readout_from: settings.readout_from,
     };
     let started = Instant::now();
     let mut results = Vec::with_capacity(data.n);
@@ -404,6 +416,7 @@ pub fn emulate_dataset(
     report.tied_samples = Some(results.iter().filter(|r| r.readout_tied()).count() as u64);
     report.predictions = results.iter().map(SampleResult::predicted_class).collect();
     report.encoding = Some(settings.encoding);
+    report.readout_from = settings.readout_from;
     Ok(report)
 }
 

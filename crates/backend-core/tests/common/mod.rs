@@ -31,6 +31,7 @@ pub fn emulator_matches_reference(
             set: ProbeSet::All,
             state: true,
         },
+        readout_from: 0,
     };
     let result = emu
         .run(input, &options)

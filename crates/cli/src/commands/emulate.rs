@@ -55,6 +55,10 @@ pub struct EmulateArgs {
     /// Ticks per sample (default: 100 for datasets, the file's own for spike files).
     #[arg(long)]
     pub ticks: Option<u32>,
+    /// Count the readout's spikes from tick T on (ticks T..ticks; default 0 = every tick):
+    /// leaves the start-up transient of the deeper layers out of the decision.
+    #[arg(long, value_name = "T", default_value_t = 0)]
+    pub readout_from: u32,
     /// Record spike ticks of `all` neurons or of one population (by name).
     #[arg(long)]
     pub probe: Option<String>,
@@ -147,6 +151,19 @@ fn input_probes(
     Some(reports)
 }
 
+/// `--readout-from T` for a run of `ticks` ticks: `T` itself when the window `T..ticks` has
+/// a tick to count.
+fn check_readout_from(from: u32, ticks: u32) -> CliResult<u32> {
+    if from >= ticks {
+        crate::fail!(
+            "--readout-from {from}: the readout would count no tick (it counts ticks {from}..{ticks}); \
+             expected a tick before the run's end, 0 to {}",
+            ticks.saturating_sub(1)
+        );
+    }
+    Ok(from)
+}
+
 /// Prints the human summary of an emulation report.
 fn print_report(report: &EmulateReport) {
     if let Some(acc) = report.accuracy {
@@ -163,7 +180,17 @@ fn print_report(report: &EmulateReport) {
     } else {
         println!("samples                   {}", report.samples);
     }
-    println!("ticks per sample          {}", report.ticks_per_sample);
+    if report.readout_from > 0 {
+        println!(
+            "ticks per sample          {} (readout counted over ticks {}..{})",
+            report.ticks_per_sample, report.readout_from, report.ticks_per_sample
+        );
+    } else {
+        println!("ticks per sample          {}", report.ticks_per_sample);
+    }
+    if !report.readout_counts.is_empty() {
+        println!("readout spike counts      {:?}", report.readout_counts);
+    }
     println!("spikes                    {}", report.spikes);
     println!("synaptic events           {}", report.synaptic_events);
     if report.mode == "functional" {
@@ -264,11 +291,14 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
                 set: probe_set(&config, args.probe.as_deref())?,
                 state: args.probe_state,
             },
+            readout_from: check_readout_from(args.readout_from, ticks)?,
         };
         let started = Instant::now();
         let result = emulator.run(&per_tick, &options)?;
         let wall = started.elapsed().as_secs_f64();
         let mut report = summarize(&config, std::slice::from_ref(&result), ticks, wall);
+        report.readout_from = args.readout_from;
+        report.readout_counts = result.readout_counts.clone();
         report.probes = input_probes(&config, args.probe.as_deref(), &per_tick)
             .unwrap_or_else(|| lifchip_study::probe_reports(&config, &result.probes));
         report
@@ -281,11 +311,13 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
         let source = DataSource::parse(args.data.as_deref().unwrap_or("mnist"))?;
         let split: Split = args.split.parse()?;
         let data = lifchip_data::load(&source, split, args.limit)?;
+        let ticks = args.ticks.unwrap_or(100);
         let settings = EmulateSettings {
-            ticks: args.ticks.unwrap_or(100),
+            ticks,
             encoding: args.encoding.into(),
             seed: args.seed,
             mode,
+            readout_from: check_readout_from(args.readout_from, ticks)?,
         };
         let bar = progress::bar(data.n as u64, "emulate");
         let report = lifchip_study::emulate_dataset(&config, &data, &settings, &|done, _| {
