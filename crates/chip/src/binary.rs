@@ -369,6 +369,18 @@ struct BitReader<'a> {
 
 impl BitReader<'_> {
     fn take(&mut self, width: u32) -> u64 {
+        // Fast path: the field lies in the 8 bytes from its first one.
+        let (at, offset) = ((self.bit / 8) as usize, (self.bit % 8) as u32);
+        if width + offset <= 64
+            && let Some(b) = self.bytes.get(at..at + 8)
+        {
+            let word = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+            self.bit += u64::from(width);
+            return match width {
+                0 => 0,
+                _ => (word >> offset) & (u64::MAX >> (64 - width)),
+            };
+        }
         let mut v = 0u64;
         let mut got = 0u32;
         while got < width {
