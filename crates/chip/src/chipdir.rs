@@ -372,7 +372,10 @@ pub fn read_chipdir_flat(dir: &Path) -> Result<FlatChip, ChipError> {
     // The file's CRC is known only at its end: a damaged file is reported as damaged, not by
     // the first structural problem the damage causes.
     let reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let (image, cores_crc) = binary::decode_from(reader, cores_len, &cores_path)?;
+    let capacity = manifest.cores.iter().fold((0u64, 0u64), |(a, s), c| {
+        (a.saturating_add(c.axons), s.saturating_add(c.synapses))
+    });
+    let (image, cores_crc) = binary::decode_from(reader, cores_len, &cores_path, capacity)?;
     let crc = format!("{cores_crc:08x}");
     if crc != manifest.cores_bin.crc32 {
         return Err(ChipError::corrupt(

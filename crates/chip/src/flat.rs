@@ -124,6 +124,17 @@ pub(crate) struct Tables {
     synapses: Vec<Synapse>,
 }
 
+impl Tables {
+    /// Empty tables with room for `axons` axons and `synapses` synapses, or less if the
+    /// memory cannot be had (a capacity only: the tables still grow as needed).
+    pub(crate) fn with_capacity(axons: u64, synapses: u64) -> Tables {
+        let mut t = Tables::default();
+        let _ = t.axons.try_reserve_exact(axons as usize);
+        let _ = t.synapses.try_reserve_exact(synapses as usize);
+        t
+    }
+}
+
 /// One core of a [`FlatChip`]: [`CoreConfig`] with the axons' rows back to back in the chip's
 /// tables (read-only, like the whole [`FlatChip`]).
 #[derive(Clone, Debug, Default)]

@@ -224,7 +224,7 @@ fn row_kinds(config: &FlatChip) -> Vec<u8> {
         lifchip_target::SynapseCost::Crossbar => (true, 0),
     };
     let w = u64::from(t.precision.weight_bits);
-    let mut kinds = Vec::new();
+    let mut kinds = Vec::with_capacity(config.cores().iter().map(|c| c.n_axons()).sum());
     let shared_on = price_shared && t.core.shared_kernels;
     // Per core: rows identical up to a compartment offset, by (group, relative content), as
     // class numbers with their count of rows. Rows of at most one synapse by their exact key;
@@ -719,6 +719,14 @@ impl Program {
         let config = src.get();
 
         let mut trees = TreeIndex::default();
+        let n_dest = config
+            .cores()
+            .iter()
+            .flat_map(|c| c.compartments())
+            .map(|k| k.destinations.len())
+            .sum();
+        prog.fan_axon.reserve_exact(n_dest);
+        let mut mark = vec![NONE; config.cores().len()];
         for (c, core) in config.cores().iter().enumerate() {
             for comp in core.compartments() {
                 prog.comp_core.push(c as u32);
@@ -752,11 +760,30 @@ impl Program {
                         .iter()
                         .map(|d| global_axon(d.core, d.axon)),
                 );
-                let cores: Vec<u32> = comp.destinations.iter().map(|d| d.core).collect();
-                prog.comp_msgs.push(distinct(&cores));
+                // Distinct destination cores: a mark per core, stamped with the compartment.
+                let stamp = prog.comp_msgs.len() as u32;
+                let mut msgs = 0u32;
+                for d in &comp.destinations {
+                    match mark.get_mut(d.core as usize) {
+                        Some(m) if *m == stamp => {}
+                        Some(m) => {
+                            *m = stamp;
+                            msgs += 1;
+                        }
+                        // Not a core (not in a valid configuration): counted by sorting.
+                        None => {
+                            let cores: Vec<u32> =
+                                comp.destinations.iter().map(|d| d.core).collect();
+                            msgs = distinct(&cores);
+                            break;
+                        }
+                    }
+                }
+                prog.comp_msgs.push(msgs);
             }
         }
         prog.fan_start.push(prog.fan_axon.len());
+        drop(mark);
         for k in 0..nc {
             let tree = trees.tree(&prog.tree_src(), Recipe::Comp(k as u32))?;
             prog.comp_tree.push(tree);
