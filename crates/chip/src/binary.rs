@@ -369,6 +369,18 @@ struct BitReader<'a> {
 
 impl BitReader<'_> {
     fn take(&mut self, width: u32) -> u64 {
+        // Fast path: the field lies in the 8 bytes from its first one.
+        let (at, offset) = ((self.bit / 8) as usize, (self.bit % 8) as u32);
+        if width + offset <= 64
+            && let Some(b) = self.bytes.get(at..at + 8)
+        {
+            let word = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+            self.bit += u64::from(width);
+            return match width {
+                0 => 0,
+                _ => (word >> offset) & (u64::MAX >> (64 - width)),
+            };
+        }
         let mut v = 0u64;
         let mut got = 0u32;
         while got < width {
@@ -423,17 +435,20 @@ fn expect_len(
 /// Decodes `cores.bin` from memory; structural checks only.
 #[cfg(test)]
 pub(crate) fn decode(bytes: &[u8], file: &Path) -> Result<CoresImage, ChipError> {
-    decode_from(bytes, bytes.len() as u64, file)?.0
+    decode_from(bytes, bytes.len() as u64, file, (0, 0))?.0
 }
 
 /// Decodes `cores.bin` of `len` bytes from `input`, section by section; structural checks
 /// only. Returns the decoded image or the first structural problem, and the CRC-32 of the
 /// whole file (read to its end either way, so that a damaged file is reported as such
-/// before any structural problem it causes). Errors are read errors.
+/// before any structural problem it causes). Errors are read errors. `capacity`: the axons
+/// and synapses the file is expected to hold (the manifest's word, a hint only: the tables
+/// are then allocated once, at their size, instead of growing by doubling).
 pub(crate) fn decode_from<R: Read>(
     input: R,
     len: u64,
     file: &Path,
+    capacity: (u64, u64),
 ) -> Result<(Result<CoresImage, ChipError>, u32), ChipError> {
     let mut r = Reader {
         stream: Stream {
@@ -445,7 +460,7 @@ pub(crate) fn decode_from<R: Read>(
         buf: Vec::new(),
         file,
     };
-    let image = match decode_sections(&mut r) {
+    let image = match decode_sections(&mut r, capacity) {
         Err(e @ ChipError::Io { .. }) => return Err(e),
         image => image,
     };
@@ -453,7 +468,10 @@ pub(crate) fn decode_from<R: Read>(
     Ok((image, crc))
 }
 
-fn decode_sections<R: Read>(r: &mut Reader<'_, R>) -> Result<CoresImage, ChipError> {
+fn decode_sections<R: Read>(
+    r: &mut Reader<'_, R>,
+    (axons, synapses): (u64, u64),
+) -> Result<CoresImage, ChipError> {
     let file = r.file;
     let err = |core: Option<u32>, field: &str, detail: String| {
         ChipError::corrupt(file, core, field, detail)
@@ -583,7 +601,12 @@ fn decode_sections<R: Read>(r: &mut Reader<'_, R>) -> Result<CoresImage, ChipErr
     }
 
     let mut cores = Vec::new();
-    let mut tables = crate::flat::Tables::default();
+    // At most what the file can hold (an axon takes 12 bytes, a synapse at least its weight
+    // field), so that a wrong hint cannot ask for more memory than the file implies.
+    let mut tables = crate::flat::Tables::with_capacity(
+        axons.min(file_len / AXON_BYTES as u64),
+        synapses.min(file_len.saturating_mul(8) / u64::from(weight_field_bits.max(1))),
+    );
     for c in 0..n_cores {
         cores.push(decode_core(r, c, weight_field_bits, &mut tables)?);
     }

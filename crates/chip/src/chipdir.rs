@@ -187,6 +187,7 @@ fn encode(config: &ChipConfig) -> Result<Files, ChipError> {
     );
     let manifest = manifest_bytes(
         config,
+        summaries(config),
         &target,
         (cores.len() as u64, crc32fast::hash(&cores)),
         weights.field_bits,
@@ -198,9 +199,11 @@ fn encode(config: &ChipConfig) -> Result<Files, ChipError> {
     })
 }
 
-/// `manifest.json`'s bytes for `config` whose other two files are `target` and `cores`.
+/// `manifest.json`'s bytes for `config`, whose per-core summaries are `cores` and whose other
+/// two files are `target` and a `cores.bin` of that length and CRC.
 fn manifest_bytes<C: ChipView>(
     config: &C,
+    cores: Vec<CoreSummary>,
     target: &[u8],
     (cores_len, cores_crc): (u64, u32),
     field_bits: u32,
@@ -226,7 +229,7 @@ fn manifest_bytes<C: ChipView>(
             crc32: format!("{cores_crc:08x}"),
             weight_field_bits: field_bits,
         },
-        cores: summaries(config),
+        cores,
         populations: config
             .populations()
             .iter()
@@ -369,7 +372,10 @@ pub fn read_chipdir_flat(dir: &Path) -> Result<FlatChip, ChipError> {
     // The file's CRC is known only at its end: a damaged file is reported as damaged, not by
     // the first structural problem the damage causes.
     let reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let (image, cores_crc) = binary::decode_from(reader, cores_len, &cores_path)?;
+    let capacity = manifest.cores.iter().fold((0u64, 0u64), |(a, s), c| {
+        (a.saturating_add(c.axons), s.saturating_add(c.synapses))
+    });
+    let (image, cores_crc) = binary::decode_from(reader, cores_len, &cores_path, capacity)?;
     let crc = format!("{cores_crc:08x}");
     if crc != manifest.cores_bin.crc32 {
         return Err(ChipError::corrupt(
@@ -433,8 +439,10 @@ pub fn read_chipdir_flat(dir: &Path) -> Result<FlatChip, ChipError> {
             "the per-core summary disagrees with cores.bin".to_string(),
         ));
     }
+    // The summaries just checked, not computed again (a big chip's synapse bits are costly).
     let written = manifest_bytes(
         &config,
+        expected,
         &target_bytes,
         (cores_len, cores_crc),
         weights.field_bits,

@@ -75,6 +75,20 @@ impl AxonRef<'_> {
         h.finish()
     }
 
+    /// For a row of at most one synapse, an exact key of its `(group, relative content)`
+    /// (its group, length and weight: the compartment offset is 0), so that the many one-synapse
+    /// rows of big sparse chips are classed without hashing and comparing their content;
+    /// `None` for longer rows. Rows of different lengths never share a class, so these keys
+    /// and [`Self::relative_hash`] classes never mix.
+    pub fn short_key(&self) -> Option<u64> {
+        let group = u64::from(self.group) << 33;
+        match self.synapses {
+            [] => Some(group),
+            [s] => Some(group | 1 << 32 | u64::from(s.weight as u32)),
+            _ => None,
+        }
+    }
+
     /// Whether the two rows have the same group and relative content (in place when both are
     /// sorted).
     pub fn same_relative(&self, other: &AxonRef) -> bool {
@@ -108,6 +122,17 @@ struct AxonEntry {
 pub(crate) struct Tables {
     axons: Vec<AxonEntry>,
     synapses: Vec<Synapse>,
+}
+
+impl Tables {
+    /// Empty tables with room for `axons` axons and `synapses` synapses, or less if the
+    /// memory cannot be had (a capacity only: the tables still grow as needed).
+    pub(crate) fn with_capacity(axons: u64, synapses: u64) -> Tables {
+        let mut t = Tables::default();
+        let _ = t.axons.try_reserve_exact(axons as usize);
+        let _ = t.synapses.try_reserve_exact(synapses as usize);
+        t
+    }
 }
 
 /// One core of a [`FlatChip`]: [`CoreConfig`] with the axons' rows back to back in the chip's

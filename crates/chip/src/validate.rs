@@ -122,6 +122,10 @@ pub(crate) fn check_bits<C: ChipView>(config: &C) -> Result<Vec<Option<u64>>, Ch
     check_populations(config)?;
     // Positions on the mesh: inside it and one core per router.
     let mut positions = BTreeSet::new();
+    let mut marks = CoreMarks {
+        mark: vec![0; config.cores().len()],
+        stamp: 0,
+    };
     for (index, core) in config.cores().iter().enumerate() {
         let c = Some(core.id());
         if core.id() as usize != index {
@@ -154,7 +158,7 @@ pub(crate) fn check_bits<C: ChipView>(config: &C) -> Result<Vec<Option<u64>>, Ch
                 format!("({}, {}) already holds another core", core.x(), core.y()),
             ));
         }
-        bits.push(check_core(config, core, &weights)?);
+        bits.push(check_core(config, core, &weights, &mut marks)?);
     }
     for (channel, dests) in config.inputs().iter().enumerate() {
         for d in dests {
@@ -450,10 +454,18 @@ impl From<Name> for String {
     }
 }
 
+/// Counts distinct cores without sorting: a mark per core, stamped with the current count's
+/// number (validation counts the destination cores of every compartment of big chips).
+struct CoreMarks {
+    mark: Vec<u64>,
+    stamp: u64,
+}
+
 fn check_core<C: ChipView>(
     config: &C,
     core: &C::Core,
     weights: &WeightFormat,
+    marks: &mut CoreMarks,
 ) -> Result<Option<u64>, ChipError> {
     let target = &config.target();
     let c = Some(core.id());
@@ -619,8 +631,6 @@ fn check_core<C: ChipView>(
     let n = &target.neuron;
     let p = &target.precision;
     let max_spikes = n.max_spikes_per_tick.max(n.readout_max_spikes_per_tick);
-    // Distinct destination cores of a compartment (reused).
-    let mut cores: Vec<u32> = Vec::new();
     for (k, comp) in core.compartments().iter().enumerate() {
         let field = |name: &'static str| Name::Comp(k, name);
         let pop = config.populations().get(comp.population as usize);
@@ -731,16 +741,21 @@ fn check_core<C: ChipView>(
             u64::from(comp.max_spikes),
             u64::from(max_spikes),
         )?;
-        cores.clear();
+        // Distinct destination cores (each checked to exist first).
+        marks.stamp += 1;
+        let mut cores = 0u64;
         for (d, dest) in comp.destinations.iter().enumerate() {
             check_destination(config, c, Name::Dest(k, d), dest.core, dest.axon)?;
-            cores.push(dest.core);
+            if let Some(m) = marks.mark.get_mut(dest.core as usize)
+                && *m != marks.stamp
+            {
+                *m = marks.stamp;
+                cores += 1;
+            }
         }
-        cores.sort_unstable();
-        cores.dedup();
         limit(
             field("destinations (distinct cores)"),
-            cores.len() as u64,
+            cores,
             u64::from(target.core.output_axons),
         )?;
     }

@@ -1,7 +1,7 @@
 //! One reading of [`ChipConfig`] and [`FlatChip`] for the checks and summaries both forms share.
 
 use lifchip_target::Target;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::{
     AxonRef, ChipConfig, Compartment, CoreConfig, Destination, FlatChip, FlatCore, PopulationInfo,
@@ -133,9 +133,17 @@ pub(crate) fn synapse_bits<K: CoreView>(core: &K, target: &Target) -> u64 {
     // Rows charged so far, by a hash of their (group, relative content); equal hashes are
     // compared in full, so a collision never merges different rows.
     let mut stored: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
+    // Rows of at most one synapse charged so far, by their exact key.
+    let mut short: FxHashSet<u64> = FxHashSet::default();
     let mut rows = 0u64;
     for (k, axon) in core.axons().enumerate() {
-        if target.core.shared_kernels {
+        if target.core.shared_kernels
+            && let Some(key) = axon.short_key()
+        {
+            if !short.insert(key) {
+                continue;
+            }
+        } else if target.core.shared_kernels {
             let charged = stored.entry(axon.relative_hash()).or_default();
             if charged
                 .iter()

@@ -177,6 +177,8 @@ pub(crate) struct Program {
     /// the total).
     pub core_xy: Vec<(u32, u32)>,
     pub axon_base: Vec<usize>,
+    /// Finds the core of a global axon without a binary search (see [`AxonCores`]).
+    pub axon_cores: AxonCores,
     /// The trees' routers, built on first use: a big chip's trees take more memory than its
     /// synapses, and only the cycle model walks them.
     pub topology: std::sync::OnceLock<Topology>,
@@ -222,45 +224,52 @@ fn row_kinds(config: &FlatChip) -> Vec<u8> {
         lifchip_target::SynapseCost::Crossbar => (true, 0),
     };
     let w = u64::from(t.precision.weight_bits);
-    let mut kinds = Vec::new();
+    let mut kinds = Vec::with_capacity(config.cores().iter().map(|c| c.n_axons()).sum());
     let shared_on = price_shared && t.core.shared_kernels;
+    // Per core: rows identical up to a compartment offset, by (group, relative content), as
+    // class numbers with their count of rows. Rows of at most one synapse by their exact key;
+    // longer ones by a hash, then an exact comparison with each class of that hash (axon of
+    // the class, class number).
+    let mut short: HashMap<u64, u32> = HashMap::default();
     let mut classes: HashMap<u64, Vec<(u32, u32)>> = HashMap::default();
-    let mut class_of: Vec<Option<(u64, u32)>> = Vec::new();
+    let mut users: Vec<u32> = Vec::new();
+    let mut class_of: Vec<u32> = Vec::new();
     for core in config.cores() {
-        // Rows identical up to a compartment offset, by (group, relative content): a hash,
-        // then an exact comparison with each class of that hash (axon of the class, users).
+        short.clear();
         classes.clear();
+        users.clear();
         class_of.clear();
         for (k, a) in core.axons().enumerate() {
             if !shared_on || a.synapses.is_empty() {
-                class_of.push(None);
+                class_of.push(NONE);
                 continue;
             }
-            let h = a.relative_hash();
-            let list = classes.entry(h).or_default();
-            let found = list
-                .iter()
-                .position(|&(j, _)| core.axon(j as usize).is_some_and(|b| b.same_relative(&a)));
-            let i = match found {
-                Some(i) => {
-                    list[i].1 += 1;
-                    i
-                }
+            let next = users.len() as u32;
+            let class = match a.short_key() {
+                Some(key) => *short.entry(key).or_insert(next),
                 None => {
-                    list.push((k as u32, 1));
-                    list.len() - 1
+                    let list = classes.entry(a.relative_hash()).or_default();
+                    match list
+                        .iter()
+                        .find(|&&(j, _)| core.axon(j as usize).is_some_and(|b| b.same_relative(&a)))
+                    {
+                        Some(&(_, class)) => class,
+                        None => {
+                            list.push((k as u32, next));
+                            next
+                        }
+                    }
                 }
             };
-            class_of.push(Some((h, i as u32)));
+            if class == next {
+                users.push(0);
+            }
+            users[class as usize] += 1;
+            class_of.push(class);
         }
-        for (a, class) in core.axons().zip(&class_of) {
+        for (a, &class) in core.axons().zip(&class_of) {
             let n = a.synapses.len() as u64;
-            let shared = class.is_some_and(|(h, i)| {
-                classes
-                    .get(&h)
-                    .and_then(|l| l.get(i as usize))
-                    .is_some_and(|&(_, users)| users > 1)
-            });
+            let shared = users.get(class as usize).is_some_and(|&u| u > 1);
             let kind = if shared {
                 ROW_SHARED
             } else if price_dense
@@ -572,6 +581,7 @@ impl Program {
             hops_y: Vec::new(),
             tree_recipes: Vec::new(),
             core_xy: config.cores().iter().map(|c| (c.x(), c.y())).collect(),
+            axon_cores: AxonCores::new(&axon_base),
             axon_base: axon_base.clone(),
             topology: std::sync::OnceLock::new(),
             cycle_fan: std::sync::OnceLock::new(),
@@ -709,6 +719,14 @@ impl Program {
         let config = src.get();
 
         let mut trees = TreeIndex::default();
+        let n_dest = config
+            .cores()
+            .iter()
+            .flat_map(|c| c.compartments())
+            .map(|k| k.destinations.len())
+            .sum();
+        prog.fan_axon.reserve_exact(n_dest);
+        let mut mark = vec![NONE; config.cores().len()];
         for (c, core) in config.cores().iter().enumerate() {
             for comp in core.compartments() {
                 prog.comp_core.push(c as u32);
@@ -742,11 +760,30 @@ impl Program {
                         .iter()
                         .map(|d| global_axon(d.core, d.axon)),
                 );
-                let cores: Vec<u32> = comp.destinations.iter().map(|d| d.core).collect();
-                prog.comp_msgs.push(distinct(&cores));
+                // Distinct destination cores: a mark per core, stamped with the compartment.
+                let stamp = prog.comp_msgs.len() as u32;
+                let mut msgs = 0u32;
+                for d in &comp.destinations {
+                    match mark.get_mut(d.core as usize) {
+                        Some(m) if *m == stamp => {}
+                        Some(m) => {
+                            *m = stamp;
+                            msgs += 1;
+                        }
+                        // Not a core (not in a valid configuration): counted by sorting.
+                        None => {
+                            let cores: Vec<u32> =
+                                comp.destinations.iter().map(|d| d.core).collect();
+                            msgs = distinct(&cores);
+                            break;
+                        }
+                    }
+                }
+                prog.comp_msgs.push(msgs);
             }
         }
         prog.fan_start.push(prog.fan_axon.len());
+        drop(mark);
         for k in 0..nc {
             let tree = trees.tree(&prog.tree_src(), Recipe::Comp(k as u32))?;
             prog.comp_tree.push(tree);
@@ -875,9 +912,10 @@ impl Program {
         self.topology.get_or_init(|| {
             let src = self.tree_src();
             let mut builder = TreeBuilder::new(&self.target);
+            let mut seen = Vec::new();
             for &r in &self.tree_recipes {
                 let mut positions = Vec::new();
-                let from = src.route(r, &mut positions);
+                let from = src.route(r, &mut positions, &mut seen);
                 builder.add(from, &positions);
             }
             builder.finish()
@@ -907,6 +945,7 @@ impl Program {
             target: &self.target,
             core_xy: &self.core_xy,
             axon_base: &self.axon_base,
+            axon_cores: &self.axon_cores,
             comp_core: &self.comp_core,
             fan_start: &self.fan_start,
             fan_axon: &self.fan_axon,
@@ -943,6 +982,7 @@ pub(crate) struct TreeSrc<'a> {
     target: &'a Target,
     core_xy: &'a [(u32, u32)],
     axon_base: &'a [usize],
+    axon_cores: &'a AxonCores,
     comp_core: &'a [u32],
     fan_start: &'a [usize],
     fan_axon: &'a [u32],
@@ -950,24 +990,62 @@ pub(crate) struct TreeSrc<'a> {
     in_axon: &'a [u32],
 }
 
-impl TreeSrc<'_> {
+/// The core of a global axon, found by a short walk along `axon_base` from a table entry
+/// instead of a binary search (tree building looks up every destination of a big chip).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AxonCores {
+    /// The core of axon `b << shift` (the last core whose first axon is at most it).
+    first: Vec<u32>,
+    shift: u32,
+}
+
+impl AxonCores {
+    fn new(axon_base: &[usize]) -> AxonCores {
+        let total = axon_base.last().copied().unwrap_or(0);
+        let cores = axon_base.len().saturating_sub(1).max(1);
+        // Buckets of at most half a core's axons on average: about one step of walk.
+        let per = (total / cores / 2).max(1);
+        let shift = per.ilog2();
+        let mut first = Vec::with_capacity((total >> shift) + 1);
+        let mut c = 0usize;
+        for b in 0..=(total >> shift) {
+            let a = b << shift;
+            while axon_base.get(c + 1).is_some_and(|&x| x <= a) {
+                c += 1;
+            }
+            first.push(c as u32);
+        }
+        AxonCores { first, shift }
+    }
+
+    /// `axon_base.partition_point(|&b| b <= a).saturating_sub(1)`: the last core whose first
+    /// axon is at most `a` (cores without axons share their first axon with the next one).
+    #[inline]
+    fn core_of(&self, axon_base: &[usize], a: u32) -> u32 {
+        let a = a as usize;
+        let from = self.first.get(a >> self.shift).or(self.first.last());
+        let mut c = from.copied().unwrap_or(0) as usize;
+        while axon_base.get(c + 1).is_some_and(|&x| x <= a) {
+            c += 1;
+        }
+        c as u32
+    }
+}
+
+impl<'a> TreeSrc<'a> {
     /// The source router of `r`'s packet; its destination routers, sorted and distinct, into
-    /// `out` (empty: no packet).
-    fn route(&self, r: Recipe, out: &mut Vec<(u32, u32)>) -> (u32, u32) {
+    /// `out` (empty: no packet). `seen`: scratch space.
+    fn route(&self, r: Recipe, out: &mut Vec<(u32, u32)>, seen: &mut Vec<u64>) -> (u32, u32) {
         out.clear();
         let router = |core: u32| {
             self.core_xy
                 .get(core as usize)
                 .map(|&xy| self.target.router_of(xy))
         };
-        let core_of = |ga: u32| {
-            let c = self.axon_base.partition_point(|&b| b <= ga as usize);
-            c.saturating_sub(1) as u32
-        };
-        let axons = |start: &[usize], axon: &'_ [u32], i: usize| -> Vec<u32> {
+        let axons = |start: &[usize], axon: &'a [u32], i: usize| -> &'a [u32] {
             match (start.get(i), start.get(i + 1)) {
-                (Some(&a), Some(&b)) => axon.get(a..b).unwrap_or(&[]).to_vec(),
-                _ => Vec::new(),
+                (Some(&a), Some(&b)) => axon.get(a..b).unwrap_or(&[]),
+                _ => &[],
             }
         };
         let (src, dests) = match r {
@@ -981,7 +1059,50 @@ impl TreeSrc<'_> {
                 return router(from).unwrap_or((0, 0));
             }
         };
-        out.extend(dests.into_iter().filter_map(|ga| router(core_of(ga))));
+        let routers = dests
+            .iter()
+            .filter_map(|&ga| router(self.axon_cores.core_of(self.axon_base, ga)));
+        // Sorted and distinct: by a bitmap of the mesh's routers (x-major, as the sort
+        // orders them) when it is small beside the destinations, else by sorting.
+        let mesh = &self.target.mesh;
+        let (columns, height) = (
+            mesh.width.div_ceil(mesh.cores_per_tile.max(1)) as usize,
+            mesh.height as usize,
+        );
+        let words = (columns * height).div_ceil(64);
+        if words <= dests.len().max(16) {
+            seen.clear();
+            seen.resize(words, 0);
+            for (x, y) in routers {
+                let (x, y) = (x as usize, y as usize);
+                if x < columns && y < height {
+                    let i = x * height + y;
+                    seen[i / 64] |= 1 << (i % 64);
+                } else {
+                    // Outside the mesh (an invalid position): the sort keeps it.
+                    out.push((x as u32, y as u32));
+                }
+            }
+            if out.is_empty() {
+                for (w, &bits) in seen.iter().enumerate() {
+                    let mut bits = bits;
+                    while bits != 0 {
+                        let i = w * 64 + bits.trailing_zeros() as usize;
+                        out.push(((i / height) as u32, (i % height) as u32));
+                        bits &= bits - 1;
+                    }
+                }
+                return router(src).unwrap_or((0, 0));
+            }
+            out.clear();
+            out.extend(
+                dests
+                    .iter()
+                    .filter_map(|&ga| router(self.axon_cores.core_of(self.axon_base, ga))),
+            );
+        } else {
+            out.extend(routers);
+        }
         out.sort_unstable();
         out.dedup();
         router(src).unwrap_or((0, 0))
@@ -1015,6 +1136,8 @@ struct TreeIndex {
     recipes: Vec<Recipe>,
     hops: Vec<u32>,
     hops_y: Vec<u32>,
+    /// Scratch space of [`TreeSrc::route`].
+    seen: Vec<u64>,
 }
 
 impl TreeIndex {
@@ -1022,7 +1145,7 @@ impl TreeIndex {
     fn tree(&mut self, src: &TreeSrc, r: Recipe) -> Result<u32, EmuError> {
         use std::hash::{Hash, Hasher};
         let mut positions = Vec::new();
-        let from = src.route(r, &mut positions);
+        let from = src.route(r, &mut positions, &mut self.seen);
         if positions.is_empty() {
             return Ok(NONE);
         }
@@ -1036,7 +1159,8 @@ impl TreeIndex {
         let list = self.by_hash.entry(h.finish()).or_default();
         let mut other = Vec::new();
         for &t in list.iter() {
-            if src.route(self.recipes[t as usize], &mut other) == from && other == positions {
+            let again = src.route(self.recipes[t as usize], &mut other, &mut self.seen);
+            if again == from && other == positions {
                 return Ok(t);
             }
         }

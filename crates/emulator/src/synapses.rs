@@ -122,6 +122,23 @@ impl Rows {
         }
     }
 
+    /// Entries stored and synapses, over all rows.
+    pub fn totals(&self) -> (u64, u64) {
+        match self {
+            Rows::Full(rows) => rows.iter().fold((0, 0), |(s, n), r| {
+                (s + u64::from(r.span), n + u64::from(r.len))
+            }),
+            // Sparse rows stored back to back: both are the store's length.
+            Rows::Csr { start, .. } => {
+                let all = match (start.first(), start.last()) {
+                    (Some(&a), Some(&b)) => u64::from(b - a),
+                    _ => 0,
+                };
+                (all, all)
+            }
+        }
+    }
+
     /// The rows in axon order (the cores found by walking `axon_base`, not searched).
     pub fn iter(&self) -> impl Iterator<Item = Row> + '_ {
         let n = self.len();
@@ -416,8 +433,7 @@ pub(crate) fn fan_lists(
     fan_axon: &[u32],
     force: Option<bool>,
 ) -> Option<FanCounts> {
-    let stored: u64 = rows.iter().map(|r| u64::from(r.span)).sum();
-    let synapses = rows.iter().map(|r| u64::from(r.len)).sum::<u64>();
+    let (stored, synapses) = rows.totals();
     if !fan_wanted(synapses, rows.len() as u64, !fan_axon.is_empty(), force) {
         return None;
     }
@@ -496,6 +512,63 @@ struct CoreSlots {
 /// `extra`: `(group, compartment)` slots the core needs without a synapse for them (the
 /// group a split neuron's partial sums join).
 fn core_slots(
+    core: &FlatCore,
+    extra: &[(u16, u32)],
+    seen: &mut [u32],
+    stamp: &mut u32,
+) -> CoreSlots {
+    core_slots_marked(core, extra).unwrap_or_else(|| core_slots_sorted(core, extra, seen, stamp))
+}
+
+/// [`core_slots`] by marking each (group, compartment) pair in a table scanned in order, when
+/// the table is small beside the synapses (no sorts); `None` otherwise.
+fn core_slots_marked(core: &FlatCore, extra: &[(u16, u32)]) -> Option<CoreSlots> {
+    let n = core.compartments().len();
+    let groups = core
+        .axons()
+        .map(|a| a.group)
+        .chain(extra.iter().map(|e| e.0))
+        .max()
+        .map_or(0, |g| usize::from(g) + 1);
+    let cells = groups.checked_mul(n)?;
+    if cells > (4 * (core.n_synapses() + extra.len())).max(1 << 12) {
+        return None;
+    }
+    let mut mark = vec![false; cells];
+    // A compartment outside the core (not in a valid configuration) takes the sorting path.
+    for a in core.axons() {
+        let row = usize::from(a.group) * n;
+        for s in a.synapses {
+            let k = s.compartment as usize;
+            if k >= n {
+                return None;
+            }
+            mark[row + k] = true;
+        }
+    }
+    for &(g, k) in extra {
+        let k = k as usize;
+        if k >= n {
+            return None;
+        }
+        mark[usize::from(g) * n + k] = true;
+    }
+    let mut out = Vec::new();
+    let mut slots = 0u32;
+    for (g, row) in mark.chunks_exact(n.max(1)).enumerate() {
+        let comps: Vec<u32> = (0..n as u32).filter(|&k| row[k as usize]).collect();
+        if comps.is_empty() {
+            continue;
+        }
+        let len = comps.len() as u32;
+        out.push((g as u16, slots, comps));
+        slots += len;
+    }
+    Some(CoreSlots { groups: out, slots })
+}
+
+/// [`core_slots`] by sorting the axons by group.
+fn core_slots_sorted(
     core: &FlatCore,
     extra: &[(u16, u32)],
     seen: &mut [u32],
@@ -626,25 +699,16 @@ pub(crate) fn sum_layout(
     }
 
     // The narrowest types: weights divided by the largest power of two dividing them all.
-    let mut ored = 0u32;
+    let (mut ored, mut max_abs) = (0u32, 0i64);
     for core in config.cores() {
         for a in core.axons() {
-            ored = a
-                .synapses
-                .iter()
-                .fold(ored, |o, s| o | s.weight.unsigned_abs());
+            for s in a.synapses {
+                ored |= s.weight.unsigned_abs();
+                max_abs = max_abs.max(i64::from(s.weight).abs());
+            }
         }
     }
     let scale = 1i64 << ored.trailing_zeros().min(31);
-    let mut max_abs = 0i64;
-    for core in config.cores() {
-        for a in core.axons() {
-            max_abs = a
-                .synapses
-                .iter()
-                .fold(max_abs, |m, s| m.max(i64::from(s.weight).abs()));
-        }
-    }
     let max_abs = match layout.min_weight_bytes {
         2 => (max_abs / scale).max(128),
         4 => (max_abs / scale).max(1 << 15),
@@ -737,6 +801,8 @@ fn rows_typed<I: Index, W: Weight>(
             .reserve_exact(config.cores().iter().map(|c| c.n_synapses()).sum());
         t.w.reserve_exact(t.idx.capacity());
     }
+    // Every weight is a multiple of `scale`, a power of two: a shift divides exactly.
+    let sh = scale.trailing_zeros();
     // Local slot of (group index, compartment): a table when small, else a binary search.
     let mut table: Vec<u32> = Vec::new();
     let mut gindex = vec![NONE; 1 << 16];
@@ -771,6 +837,16 @@ fn rows_typed<I: Index, W: Weight>(
         for axon in core.axons() {
             let len = axon.synapses.len();
             let j = gindex[usize::from(axon.group)] as usize;
+            if csr {
+                // Every row sparse: straight into the store (big sparse chips).
+                starts.push(t.w.len() as u32);
+                for s in axon.synapses {
+                    let slot = slot_of(j, s.compartment);
+                    t.idx.push(I::narrow(slot).expect("fits the index type"));
+                    t.w.push(W::narrow(i64::from(s.weight) >> sh).expect("fits the weight type"));
+                }
+                continue;
+            }
             slots.clear();
             slots.extend(axon.synapses.iter().map(|s| slot_of(j, s.compartment)));
             let (lo, hi) = slots
@@ -785,7 +861,7 @@ fn rows_typed<I: Index, W: Weight>(
                 cells.clear();
                 cells.resize(span as usize, 0);
                 for (s, &slot) in axon.synapses.iter().zip(&slots) {
-                    cells[(slot - lo) as usize] += i64::from(s.weight) / scale;
+                    cells[(slot - lo) as usize] += i64::from(s.weight) >> sh;
                 }
                 dense = cells.iter().all(|&x| W::narrow(x).is_some());
             }
@@ -816,9 +892,11 @@ fn rows_typed<I: Index, W: Weight>(
                         .iter()
                         .map(|&s| I::narrow(s).expect("fits the index type")),
                 );
-                t.w.extend(axon.synapses.iter().map(|s| {
-                    W::narrow(i64::from(s.weight) / scale).expect("fits the weight type")
-                }));
+                t.w.extend(
+                    axon.synapses.iter().map(|s| {
+                        W::narrow(i64::from(s.weight) >> sh).expect("fits the weight type")
+                    }),
+                );
             }
         }
         for (g, ..) in &cs.groups {
