@@ -565,6 +565,7 @@ impl NetSim {
 mod tests {
     use super::*;
     use crate::program::TreeBuilder;
+    use lifchip_target::Target;
 
     /// The first implementation: every router visited every cycle, per-drain resets. Kept as
     /// the oracle of the event-driven [`NetSim`].
@@ -753,32 +754,51 @@ mod tests {
         }
     }
 
+    /// The tests' xorshift generator.
+    struct Rand(u64);
+
+    impl Rand {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// `1 + rand(trees)` random multicast trees, each to `1 + rand(dests)` random routers, on
+    /// a `w × h` mesh of `target`.
+    fn random_trees(
+        target: &mut Target,
+        (w, h): (u32, u32),
+        trees: u64,
+        dests: u64,
+        rand: &mut impl FnMut(u64) -> u64,
+    ) -> (Topology, Vec<u32>) {
+        target.mesh.width = w;
+        target.mesh.height = h;
+        let mut b = TreeBuilder::new(target);
+        let mut out = Vec::new();
+        for _ in 0..1 + rand(trees) {
+            let src = (rand(u64::from(w)) as u32, rand(u64::from(h)) as u32);
+            let dests = (0..1 + rand(dests))
+                .map(|_| (rand(u64::from(w)) as u32, rand(u64::from(h)) as u32))
+                .collect();
+            out.push(b.tree_to(src, dests).unwrap());
+        }
+        (b.finish(), out)
+    }
+
     /// The event-driven simulation gives the naive one's drain times, drain after drain (the
     /// clock runs on across drains), on random meshes, trees, depths, widths and latencies.
     #[test]
     fn event_driven_drain_matches_the_naive_simulation() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rand = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rng = Rand(0x9e37_79b9_7f4a_7c15u64);
+        let mut rand = |n: u64| rng.below(n);
         let mut target = lifchip_target::builtin("loihi-like").unwrap();
         for case in 0..300 {
             let (w, h) = (1 + rand(6) as u32, 1 + rand(5) as u32);
-            target.mesh.width = w;
-            target.mesh.height = h;
-            let mut b = TreeBuilder::new(&target);
-            let mut trees = Vec::new();
-            for _ in 0..1 + rand(20) {
-                let src = (rand(u64::from(w)) as u32, rand(u64::from(h)) as u32);
-                let dests = (0..1 + rand(5))
-                    .map(|_| (rand(u64::from(w)) as u32, rand(u64::from(h)) as u32))
-                    .collect();
-                trees.push(b.tree_to(src, dests).unwrap());
-            }
-            let topo = b.finish();
+            let (topo, trees) = random_trees(&mut target, (w, h), 20, 5, &mut rand);
             let p = NetParams {
                 hop_cycles: rand(5),
                 hop_y_cycles: rand(5),
@@ -807,13 +827,8 @@ mod tests {
     /// wake-ups near (in the ring) and far (in its heap), across resets.
     #[test]
     fn wakeups_come_in_cycle_order() {
-        let mut seed = 0x5151_2323_abab_0101u64;
-        let mut rand = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rng = Rand(0x5151_2323_abab_0101u64);
+        let mut rand = |n: u64| rng.below(n);
         let mut wake = Wakeups::default();
         let mut now = 0u64;
         for round in 0..200 {
@@ -852,29 +867,13 @@ mod tests {
     /// cycle-by-cycle simulation. Both kinds occur.
     #[test]
     fn contention_free_drains_match_the_naive_simulation() {
-        let mut seed = 0x0bad_5eed_1234_5678u64;
-        let mut rand = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rng = Rand(0x0bad_5eed_1234_5678u64);
+        let mut rand = |n: u64| rng.below(n);
         let mut target = lifchip_target::builtin("loihi-like").unwrap();
         let mut hits = (0, 0);
         for case in 0..300 {
             let (w, h) = (4 + rand(20) as u32, 4 + rand(20) as u32);
-            target.mesh.width = w;
-            target.mesh.height = h;
-            let mut b = TreeBuilder::new(&target);
-            let mut trees = Vec::new();
-            for _ in 0..1 + rand(8) {
-                let src = (rand(u64::from(w)) as u32, rand(u64::from(h)) as u32);
-                let dests = (0..1 + rand(12))
-                    .map(|_| (rand(u64::from(w)) as u32, rand(u64::from(h)) as u32))
-                    .collect();
-                trees.push(b.tree_to(src, dests).unwrap());
-            }
-            let topo = b.finish();
+            let (topo, trees) = random_trees(&mut target, (w, h), 8, 12, &mut rand);
             let p = NetParams {
                 hop_cycles: rand(4),
                 hop_y_cycles: rand(4),
@@ -905,28 +904,12 @@ mod tests {
     /// routers are visited within a cycle, and must be at least the longest path's latency.
     #[test]
     fn drain_does_not_depend_on_router_order() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rand = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rng = Rand(0x2545_f491_4f6c_dd1du64);
+        let mut rand = |n: u64| rng.below(n);
         let mut target = lifchip_target::builtin("loihi-like").unwrap();
         for case in 0..300 {
             let (w, h) = (1 + rand(5) as u32, 1 + rand(4) as u32);
-            target.mesh.width = w;
-            target.mesh.height = h;
-            let mut b = TreeBuilder::new(&target);
-            let mut trees = Vec::new();
-            for _ in 0..1 + rand(12) {
-                let src = (rand(u64::from(w)) as u32, rand(u64::from(h)) as u32);
-                let dests = (0..1 + rand(4))
-                    .map(|_| (rand(u64::from(w)) as u32, rand(u64::from(h)) as u32))
-                    .collect();
-                trees.push(b.tree_to(src, dests).unwrap());
-            }
-            let topo = b.finish();
+            let (topo, trees) = random_trees(&mut target, (w, h), 12, 4, &mut rand);
             let p = NetParams {
                 hop_cycles: 1 + rand(4),
                 hop_y_cycles: 1 + rand(4),
