@@ -12,6 +12,8 @@ use rayon::prelude::*;
 
 use crate::simd::multiversion;
 
+mod owned;
+
 use crate::{
     CycleDetail, CycleStats, EmuError, EnergyBreakdown, EventCounts, Mode, NeuronProbe,
     OverflowCounts, ProbeSet, RunOptions, SampleResult,
@@ -79,6 +81,9 @@ pub(crate) struct State {
     /// Per [`CHUNK`] of compartments: whether their current and voltage decays and their
     /// thresholds are all equal (the fused pass then broadcasts one value of each).
     uniform: Vec<bool>,
+    /// Functional runs on several threads: step 2 and the gather split by cores
+    /// ([`owned`]).
+    owned: owned::Owned,
 }
 
 /// Between two parallel passes, the other threads of the pool spin instead of sleeping: a
@@ -188,6 +193,7 @@ impl State {
             block_spikers: Vec::new(),
             warm: KeepWarm::default(),
             uniform: uniform_chunks(p),
+            owned: owned::Owned::default(),
         }
     }
 
@@ -979,84 +985,17 @@ fn tick<const CYCLE: bool>(
         }
         s.due_comp.clear();
     }
-    if !CYCLE && !s.due_comp.is_empty() {
-        deliver_fan(p, s, rec);
-    }
-    let synops = match &p.store {
-        None => {
-            if par.order == UpdateOrder::DecayThenInput {
-                for (u, &d) in s.u.iter_mut().zip(&p.u_decay) {
-                    *u = decay(*u, d, par);
-                }
-                for (u, &d) in s.u2.iter_mut().zip(&p.u2_decay) {
-                    *u = decay(*u, d, par);
-                }
-            }
-            // Per-event accumulation is order dependent: ascending core, then axon index.
-            s.due.sort_unstable();
-            deliver_events::<CYCLE>(
-                p,
-                &s.due,
-                &mut s.u,
-                &mut s.u2,
-                &mut s.core_in,
-                &mut s.core_syn,
-                &mut rec.overflow_u,
-            )
+    // Functional runs of big chips on several threads: step 2 and the gather by blocks of
+    // cores, in parallel.
+    let owned = !CYCLE && s.owned.ready(p);
+    if owned {
+        owned::deliver_and_gather(p, s, rec);
+    } else {
+        if !CYCLE && !s.due_comp.is_empty() {
+            deliver_fan(p, s, rec);
         }
-        Some(store) => {
-            if p.touch_rows {
-                // Rows in address order: neighbouring rows share pages and DRAM rows.
-                s.due.sort_unstable();
-            }
-            let (rows, base, due) = (&p.rows, &p.core_slot_base[..], &s.due[..]);
-            let (acc, ci, cs) = (&mut s.acc[..], &mut s.core_in[..], &mut s.core_syn[..]);
-            macro_rules! deliver {
-                ($t:expr) => {
-                    if p.touch_rows {
-                        deliver_sum::<_, _, CYCLE, true>($t, rows, base, due, acc, ci, cs)
-                    } else {
-                        deliver_sum::<_, _, CYCLE, false>($t, rows, base, due, acc, ci, cs)
-                    }
-                };
-            }
-            match store {
-                Store::U16I8(t) => deliver!(t),
-                Store::U16I16(t) => deliver!(t),
-                Store::U16I32(t) => deliver!(t),
-                Store::U32I8(t) => deliver!(t),
-                Store::U32I16(t) => deliver!(t),
-                Store::U32I32(t) => deliver!(t),
-            }
-        }
-    };
-    if p.sparse_gather && !s.touched_over && !s.due.is_empty() {
-        s.touched_over = !track_rows(p, &s.due, &mut s.touched, sparse_cap(s.slots));
+        deliver_rows::<CYCLE>(p, s, rec);
     }
-    rec.counts.synops += synops;
-    rec.counts.packets_in += s.due.len() as u64;
-    if !p.row_kind.is_empty() {
-        for &(a, count) in &s.due {
-            let kind = p.row_kind[a as usize];
-            if kind == ROW_SPARSE {
-                continue;
-            }
-            let r = p.rows.get(a as usize);
-            let ops = u64::from(r.len) * u64::from(count);
-            if kind == ROW_DENSE {
-                rec.counts.dense_synops += ops;
-                if CYCLE {
-                    s.core_dense[r.core as usize] += ops;
-                }
-            } else {
-                rec.counts.shared_synops += ops;
-                if CYCLE {
-                    s.core_shared[r.core as usize] += ops;
-                }
-            }
-        }
-    }
-    s.due.clear();
 
     // 2b. Partial sums of split neurons join their neuron's accumulator (graded packets).
     let mut partial_drain = 0;
@@ -1088,7 +1027,7 @@ fn tick<const CYCLE: bool>(
 
     // 3. Every compartment updates, in order; spikes go into the delay line.
     let out_slot = ((now + u64::from(par.synaptic_delay)) % slots) as usize;
-    let fused_active = update::<CYCLE>(p, s, out_slot, t, rec);
+    let fused_active = update::<CYCLE>(p, s, out_slot, t, rec, owned);
     rec.counts.neuron_updates += p.n_comp() as u64;
     if let Some(active) = fused_active {
         rec.counts.active_neuron_updates += active;
@@ -1166,6 +1105,87 @@ fn tick<const CYCLE: bool>(
         cs.cycles_per_tick_max = cs.cycles_per_tick_max.max(tick_cycles);
     }
     s.tick += 1;
+}
+
+/// Step 2 for the deliveries of `s.due` (rows: input channels, and spikes without fan-out
+/// lists), with their event counts.
+fn deliver_rows<const CYCLE: bool>(p: &Program, s: &mut State, rec: &mut Recorder) {
+    let par = &p.params;
+    let synops = match &p.store {
+        None => {
+            if par.order == UpdateOrder::DecayThenInput {
+                for (u, &d) in s.u.iter_mut().zip(&p.u_decay) {
+                    *u = decay(*u, d, par);
+                }
+                for (u, &d) in s.u2.iter_mut().zip(&p.u2_decay) {
+                    *u = decay(*u, d, par);
+                }
+            }
+            // Per-event accumulation is order dependent: ascending core, then axon index.
+            s.due.sort_unstable();
+            deliver_events::<CYCLE>(
+                p,
+                &s.due,
+                &mut s.u,
+                &mut s.u2,
+                &mut s.core_in,
+                &mut s.core_syn,
+                &mut rec.overflow_u,
+            )
+        }
+        Some(store) => {
+            if p.touch_rows {
+                // Rows in address order: neighbouring rows share pages and DRAM rows.
+                s.due.sort_unstable();
+            }
+            let (rows, base, due) = (&p.rows, &p.core_slot_base[..], &s.due[..]);
+            let (acc, ci, cs) = (&mut s.acc[..], &mut s.core_in[..], &mut s.core_syn[..]);
+            macro_rules! deliver {
+                ($t:expr) => {
+                    if p.touch_rows {
+                        deliver_sum::<_, _, CYCLE, true>($t, rows, base, due, acc, ci, cs)
+                    } else {
+                        deliver_sum::<_, _, CYCLE, false>($t, rows, base, due, acc, ci, cs)
+                    }
+                };
+            }
+            match store {
+                Store::U16I8(t) => deliver!(t),
+                Store::U16I16(t) => deliver!(t),
+                Store::U16I32(t) => deliver!(t),
+                Store::U32I8(t) => deliver!(t),
+                Store::U32I16(t) => deliver!(t),
+                Store::U32I32(t) => deliver!(t),
+            }
+        }
+    };
+    if p.sparse_gather && !s.touched_over && !s.due.is_empty() {
+        s.touched_over = !track_rows(p, &s.due, &mut s.touched, sparse_cap(s.slots));
+    }
+    rec.counts.synops += synops;
+    rec.counts.packets_in += s.due.len() as u64;
+    if !p.row_kind.is_empty() {
+        for &(a, count) in &s.due {
+            let kind = p.row_kind[a as usize];
+            if kind == ROW_SPARSE {
+                continue;
+            }
+            let r = p.rows.get(a as usize);
+            let ops = u64::from(r.len) * u64::from(count);
+            if kind == ROW_DENSE {
+                rec.counts.dense_synops += ops;
+                if CYCLE {
+                    s.core_dense[r.core as usize] += ops;
+                }
+            } else {
+                rec.counts.shared_synops += ops;
+                if CYCLE {
+                    s.core_shared[r.core as usize] += ops;
+                }
+            }
+        }
+    }
+    s.due.clear();
 }
 
 /// The overflow policies as compile-time constants (for [`ovf_p`]).
@@ -1324,10 +1344,22 @@ fn gather_sparse(p: &Program, s: &mut State) -> bool {
 /// `accumulator_bits` and its overflow counts: inputs that fit in 64 bits go to `inp`, the
 /// others to `slow` (with `inp[k] = 0`).
 fn gather_exact(p: &Program, s: &mut State, rec: &mut Recorder) {
-    let acc_wrap = p.params.accumulator_bits;
     let State { acc, inp, slow, .. } = s;
+    gather_exact_range(p, acc, inp, slow, 0..p.n_comp(), rec);
+}
+
+/// [`gather_exact`] on the compartments of `comps` (`inp` indexed by compartment).
+fn gather_exact_range(
+    p: &Program,
+    acc: &[i64],
+    inp: &mut [i64],
+    slow: &mut Vec<(u32, i128)>,
+    comps: std::ops::Range<usize>,
+    rec: &mut Recorder,
+) {
+    let acc_wrap = p.params.accumulator_bits;
     let starts = &p.comp_slot_start;
-    for (k, x) in inp.iter_mut().enumerate() {
+    for k in comps {
         let mut a_in: i128 = 0;
         for &(slot, e) in &p.comp_slots[starts[k] as usize..starts[k + 1] as usize] {
             let mut a = acc[slot as usize].wrapping_mul(p.w_scale);
@@ -1341,9 +1373,9 @@ fn gather_exact(p: &Program, s: &mut State, rec: &mut Recorder) {
             a_in += shift128(a, e);
         }
         match i64::try_from(a_in) {
-            Ok(v) => *x = v,
+            Ok(v) => inp[k] = v,
             Err(_) => {
-                *x = 0;
+                inp[k] = 0;
                 slow.push((k as u32, a_in));
             }
         }
@@ -1587,6 +1619,8 @@ fn currents<const MULT: bool, const DTI: bool, const P: u8>(
 /// Returns whether it took the sparse path (only the touched slots), for [`gather_done`].
 fn gather(p: &Program, s: &mut State, rec: &mut Recorder) -> bool {
     s.slow.clear();
+    // This tick's `inp` is not the owned blocks' record.
+    s.owned.tracked = false;
     let sparse = p.sparse_gather && !s.touched_over && gather_sparse(p, s);
     if !sparse {
         if p.params.accumulator_bits > 0 || !gather_blocks(p, &s.acc, s.slots, &mut s.inp) {
@@ -2080,6 +2114,7 @@ fn update<const CYCLE: bool>(
     out_slot: usize,
     t: u32,
     rec: &mut Recorder,
+    owned: bool,
 ) -> Option<u64> {
     let par = &p.params;
     let mult = par.decay == DecayKind::Multiplicative;
@@ -2090,7 +2125,8 @@ fn update<const CYCLE: bool>(
     );
     let mut active = None;
     if fused_neurons(p) {
-        let sparse = gather(p, s, rec);
+        // [`owned::deliver_and_gather`] has gathered already (and clears its own inputs).
+        let sparse = (!owned).then(|| gather(p, s, rec));
         if s.slow.is_empty() {
             if CYCLE && p.price_active {
                 mark_active(&mut s.active_pre, &s.u, &s.v, &p.bias, &s.u2);
@@ -2106,7 +2142,9 @@ fn update<const CYCLE: bool>(
             with_kind!(mult, dti, up, currents_pass::<_, _, _>(p, s, rec));
             with_kind!(mult, true, vp, voltages_simple_k::<_, _, _>(p, s, rec));
         }
-        gather_done(p, s, sparse);
+        if let Some(sparse) = sparse {
+            gather_done(p, s, sparse);
+        }
     } else {
         with_kind!(mult, dti, up, currents::<_, _, _>(p, s, rec));
         if simple_voltages(p) {
@@ -2233,7 +2271,7 @@ mod tests {
         Overflow::SaturateSymmetric,
     ];
 
-    fn recorder(p: &Program) -> Recorder {
+    pub(super) fn recorder(p: &Program) -> Recorder {
         let (n, npop) = (p.n_comp(), p.pop_names.len());
         Recorder {
             counts: EventCounts::default(),

@@ -357,3 +357,81 @@ fn parallel_compartment_passes_do_not_depend_on_threads() {
         }
     }
 }
+
+/// Functional runs of a chip whose compartments each drive an axon of their own (fan-out
+/// lists) and whose neurons take the fused pass deliver and gather by blocks of cores on
+/// several threads (`engine::owned`): the same results as one thread, with sparse and dense
+/// gathers, few and many touched slots, and with the thread count changing between the runs
+/// of one emulator (the serial path and the blocks hand the inputs' bookkeeping over).
+#[test]
+fn owned_blocks_give_the_serial_results() {
+    // Few touched slots per block (a sparse gather), many (dense), and the dense gather forced.
+    for (row, dense_gather) in [(16, false), (40, false), (40, true)] {
+        let spec = chips::Spec {
+            cores: 20,
+            mesh_width: 5,
+            compartments: 1000,
+            input_axons: 64,
+            // One recurrent axon per compartment: every axon has one source (fan-out lists).
+            recurrent_axons: 1000,
+            row,
+            recurrent_row: 8,
+            active: 24,
+            ticks: 30,
+        };
+        let config = chips::chip(&spec);
+        let mut input = chips::input(&spec);
+        for (t, chans) in input.iter_mut().enumerate() {
+            // Some channels spike twice in a tick: deliveries of multiplicity 2.
+            if t % 3 == 0 {
+                chans.push(chans[0]);
+            }
+        }
+        let layout = LayoutOverride {
+            fanout: Some(true),
+            dense_gather,
+            ..LayoutOverride::default()
+        };
+        let emu = Emulator::with_layout(&config, layout).expect("valid");
+        let pool = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool")
+        };
+        let one = pool(1).install(|| run(&mut emu.clone(), &input, spec.ticks, Mode::Functional));
+        assert!(one.counts.spikes > 100, "{}", one.counts.spikes);
+        for threads in [2, 3] {
+            let got = pool(threads)
+                .install(|| run(&mut emu.clone(), &input, spec.ticks, Mode::Functional));
+            assert!(
+                one == got,
+                "row {row}, dense {dense_gather}: {threads} threads differ"
+            );
+        }
+        // One emulator, the run cut in three with 2, 1 and 2 threads, against one piece.
+        let options = |ticks| RunOptions {
+            ticks,
+            mode: Mode::Functional,
+            probes: Probes {
+                set: ProbeSet::All,
+                state: true,
+            },
+            readout_from: 0,
+        };
+        let mut whole = emu.clone();
+        let mut cut = emu.clone();
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        for (range, threads) in [(0..10, 2), (10..20, 1), (20..30, 2)] {
+            let part = &input[range];
+            let ticks = part.len() as u32;
+            a.push(pool(1).install(|| whole.run(part, &options(ticks)).expect("runs")));
+            b.push(pool(threads).install(|| cut.run(part, &options(ticks)).expect("runs")));
+        }
+        assert!(
+            a == b,
+            "row {row}, dense {dense_gather}: the cut runs differ"
+        );
+    }
+}
