@@ -84,6 +84,8 @@ pub(crate) struct State {
     /// Functional runs on several threads: step 2 and the gather split by cores
     /// ([`owned`]).
     owned: owned::Owned,
+    /// Runs of consecutive compartments on one core: `(core, end)`.
+    core_runs: Vec<(u32, u32)>,
 }
 
 /// Between two parallel passes, the other threads of the pool spin instead of sleeping: a
@@ -136,6 +138,18 @@ impl KeepWarm {
             });
         }
     }
+}
+
+/// [`State::core_runs`] of `comp_core`.
+fn core_runs(comp_core: &[u32]) -> Vec<(u32, u32)> {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for (k, &c) in comp_core.iter().enumerate() {
+        match runs.last_mut() {
+            Some(run) if run.0 == c => run.1 = k as u32 + 1,
+            _ => runs.push((c, k as u32 + 1)),
+        }
+    }
+    runs
 }
 
 /// [`State::uniform`] of `p`.
@@ -194,6 +208,7 @@ impl State {
             warm: KeepWarm::default(),
             uniform: uniform_chunks(p),
             owned: owned::Owned::default(),
+            core_runs: core_runs(&p.comp_core),
         }
     }
 
@@ -1039,11 +1054,15 @@ fn tick<const CYCLE: bool>(
         }
         let mut active = 0u64;
         if CYCLE {
-            let iter = s.active_pre.iter().zip(&s.u);
-            for ((&pre, &u), &c) in iter.zip(&p.comp_core) {
-                let on = u64::from(pre | (u != 0));
+            // Run by run of one core's compartments: a vector count, and one add per run
+            // (an add per compartment into its core's counter was a chain through memory).
+            let mut start = 0;
+            for &(c, end) in &s.core_runs {
+                let end = end as usize;
+                let on = count_active(&s.active_pre[start..end], &s.u[start..end]);
                 active += on;
                 s.core_stage[c as usize] += per_active * on;
+                start = end;
             }
         } else {
             active = count_active(&s.active_pre, &s.u);
