@@ -10,7 +10,7 @@
 use lifchip_target::{DecayKind, Overflow, Reset, UpdateOrder};
 use rayon::prelude::*;
 
-use crate::simd::multiversion;
+use lifchip_simd::multiversion;
 
 mod owned;
 
@@ -2336,8 +2336,8 @@ mod tests {
     /// chip big enough for the parallel blocks, with every probe recorded.
     #[test]
     fn every_vector_level_gives_the_same_run() {
-        use crate::simd::{Level, cap};
         use crate::{Mode, ProbeSet, Probes, RunOptions};
+        use lifchip_simd::{Level, cap};
         let spec = bench_chips::Spec {
             cores: 20,
             mesh_width: 5,

@@ -35,7 +35,6 @@ mod error;
 mod network;
 mod program;
 mod result;
-mod simd;
 mod synapses;
 
 pub use emulator::Emulator;

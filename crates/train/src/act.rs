@@ -184,7 +184,8 @@ mod fast {
 }
 
 /// The soft-LIF curve of [`soft_lif_f32`] on a block of neurons, branch-free so that the
-/// compiler vectorises it (SSE2: the crate forbids the `unsafe` a runtime AVX2 switch needs): every lane evaluates the arithmetic of
+/// compiler vectorises it (compiled for SSE2, AVX2 and AVX-512, picked at run time by
+/// `lifchip_simd::multiversion!`): every lane evaluates the arithmetic of
 /// all four input ranges and keeps its own, with the same operations in the same order as the
 /// scalar function, so each result is bit-identical to it. The only libm call, `expf`, stays
 /// scalar and runs only for the lanes in the middle range. Lanes the fast path does not cover
@@ -405,9 +406,9 @@ mod block {
         }
     }
 
-    /// Applies the curve in place to `v`, writing derivatives to `d` when given.
-    pub(super) fn apply(p: &LifParams, v: &mut [f32], d: Option<&mut [f32]>) {
-        apply_generic(p, v, d);
+    lifchip_simd::multiversion! {
+        /// Applies the curve in place to `v`, writing derivatives to `d` when given.
+        pub(super) fn apply<>(p: &LifParams, v: &mut [f32], d: Option<&mut [f32]>) => apply_generic
     }
 
     #[inline(always)]
@@ -429,9 +430,14 @@ mod block {
         }
     }
 
-    /// The block path on a copy of `pre`, for tests and noisy training (which needs `pre`).
-    pub(super) fn apply_from(p: &LifParams, pre: &[f32], v: &mut [f32], d: Option<&mut [f32]>) {
-        apply_from_generic(p, pre, v, d);
+    lifchip_simd::multiversion! {
+        /// The block path on a copy of `pre`, for tests and noisy training (which needs `pre`).
+        pub(super) fn apply_from<>(
+            p: &LifParams,
+            pre: &[f32],
+            v: &mut [f32],
+            d: Option<&mut [f32]>,
+        ) => apply_from_generic
     }
 
     #[inline(always)]
@@ -809,13 +815,24 @@ mod tests {
             let x: f32 = StandardNormal.sample(&mut rng);
             inputs.push(x * 0.5);
         }
-        for (gamma, gain) in [
+        // At every vector level (the kernel is compiled for each; only the width changes).
+        let levels = [
+            lifchip_simd::Level::Base,
+            lifchip_simd::Level::Avx2,
+            lifchip_simd::Level::Avx512,
+        ];
+        let params = [
             (0.02, 1.0),
             (0.02, 0.825),
             (1.0, 3.0),
             (5.0, 0.5),
             (1e-4, 1.0),
-        ] {
+        ];
+        for (level, (gamma, gain)) in levels
+            .into_iter()
+            .flat_map(|l| params.into_iter().map(move |g| (l, g)))
+        {
+            lifchip_simd::cap(level);
             let p = LifParams {
                 amplitude: 0.063,
                 tau_rc: 0.022,
@@ -833,16 +850,25 @@ mod tests {
                 without.iter().map(|o| o.to_bits()).collect::<Vec<_>>(),
                 "outputs with and without derivatives"
             );
+            let (mut from, mut from_d) = (vec![0.0f32; v.len()], vec![0.0f32; v.len()]);
+            block::apply_from(&p, &inputs, &mut from, Some(&mut from_d));
+            let bits = |xs: &[f32]| xs.iter().map(|o| o.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                (bits(&from), bits(&from_d)),
+                (bits(&v), bits(&d)),
+                "apply_from"
+            );
             for ((&x, &o), &dv) in inputs.iter().zip(&v).zip(&d) {
                 let (want, want_d) =
                     soft_lif_f32(x, p.amplitude, p.tau_rc, p.tau_ref, p.gamma, p.gain);
                 assert_eq!(
                     (o.to_bits(), dv.to_bits()),
                     (want.to_bits(), want_d.to_bits()),
-                    "gamma {gamma} gain {gain} pre {x:e}: block ({o:e}, {dv:e}) scalar ({want:e}, {want_d:e})"
+                    "{level:?} gamma {gamma} gain {gain} pre {x:e}: block ({o:e}, {dv:e}) scalar ({want:e}, {want_d:e})"
                 );
             }
         }
+        lifchip_simd::cap(lifchip_simd::Level::Avx512);
     }
 
     #[test]

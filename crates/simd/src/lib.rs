@@ -1,9 +1,12 @@
-//! Runtime choice of vector instructions for the hot compartment and delivery kernels.
+//! Runtime choice of vector instructions for hot kernels (the emulator's compartment and
+//! delivery passes, the trainer's soft-LIF curve).
 //!
 //! The release build targets baseline x86-64 (SSE2), where 64-bit compares and multiplies are
-//! scalar. A kernel declared with [`multiversion!`] is compiled three times — baseline, AVX2 and
-//! AVX-512 — and each call takes the widest the CPU has. The kernels are integer code, so every
-//! version computes the same bits; the emulator's results do not depend on the machine.
+//! scalar and vectors are 4 floats wide. A kernel declared with [`multiversion!`] is compiled
+//! three times — baseline, AVX2 and AVX-512 — and each call takes the widest the CPU has. Only
+//! the vector width changes: integer code computes the same bits at every level, and so does
+//! float code, since FMA is not among the enabled features (Rust never contracts `a * b + c`)
+//! and every lane runs the same IEEE operations in the same order.
 //!
 //! `LIFCHIP_SIMD=base|avx2|avx512` (read once) caps the level, to compare versions or to rule
 //! them out when debugging.
@@ -12,7 +15,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A vector instruction level, narrowest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Level {
+pub enum Level {
     Base = 1,
     Avx2 = 2,
     Avx512 = 3,
@@ -57,7 +60,7 @@ fn cpu_level() -> Level {
 
 /// The level kernels run at.
 #[inline]
-pub(crate) fn level() -> Level {
+pub fn level() -> Level {
     match LEVEL.load(Ordering::Relaxed) {
         1 => Level::Base,
         2 => Level::Avx2,
@@ -72,21 +75,22 @@ pub(crate) fn level() -> Level {
 
 /// Caps the level for the rest of the process (tests compare the versions; any level gives
 /// the same results, so other threads running meanwhile stay correct).
-#[cfg(test)]
-pub(crate) fn cap(l: Level) {
+#[doc(hidden)]
+pub fn cap(l: Level) {
     LEVEL.store(cpu_level().min(l) as u8, Ordering::Relaxed);
 }
 
-/// `fn NAME<const ..>(args) => BODY`: defines `NAME`, which calls the `#[inline(always)]`
+/// `[VIS] fn NAME<const ..>(args) => BODY`: defines `NAME`, which calls the `#[inline(always)]`
 /// function `BODY` compiled for the widest [`Level`] the CPU supports.
+#[macro_export]
 macro_rules! multiversion {
     (
         $(#[$meta:meta])*
-        fn $name:ident<$(const $c:ident: $ct:ty),*>($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)?
+        $vis:vis fn $name:ident<$(const $c:ident: $ct:ty),*>($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)?
             => $body:ident
     ) => {
         $(#[$meta])*
-        fn $name<$(const $c: $ct),*>($($a: $t),*) $(-> $r)? {
+        $vis fn $name<$(const $c: $ct),*>($($a: $t),*) $(-> $r)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,bmi1,bmi2")]
@@ -100,16 +104,50 @@ macro_rules! multiversion {
                     $body::<$($c),*>($($a),*)
                 }
                 #[allow(unsafe_code)]
-                match $crate::simd::level() {
+                match $crate::level() {
                     // SAFETY: `level` reports only what the CPU supports.
-                    $crate::simd::Level::Avx512 => return unsafe { wide::<$($c),*>($($a),*) },
+                    $crate::Level::Avx512 => return unsafe { wide::<$($c),*>($($a),*) },
                     // SAFETY: as above.
-                    $crate::simd::Level::Avx2 => return unsafe { avx2::<$($c),*>($($a),*) },
-                    $crate::simd::Level::Base => {}
+                    $crate::Level::Avx2 => return unsafe { avx2::<$($c),*>($($a),*) },
+                    $crate::Level::Base => {}
                 }
             }
             $body::<$($c),*>($($a),*)
         }
     };
 }
-pub(crate) use multiversion;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[inline(always)]
+    fn scaled_sums_kernel<const K: usize>(xs: &[f32], out: &mut [f32]) -> u64 {
+        for (o, &x) in out.iter_mut().zip(xs) {
+            *o = x * K as f32 + x / 3.0 - (x * x) / 7.0;
+        }
+        xs.iter().map(|&x| u64::from(x.to_bits() >> 9)).sum()
+    }
+
+    multiversion! {
+        fn scaled_sums<const K: usize>(xs: &[f32], out: &mut [f32]) -> u64 => scaled_sums_kernel
+    }
+
+    /// Every level a kernel runs at gives the same bits (float arithmetic included: no FMA),
+    /// and `cap` never raises the level above what the CPU has.
+    #[test]
+    fn every_level_gives_the_same_bits() {
+        let xs: Vec<f32> = (0..1000).map(|k| (k as f32 - 500.0) * 0.123_4).collect();
+        let run = |l: Level| {
+            cap(l);
+            assert!(level() <= l);
+            let mut out = vec![0.0f32; xs.len()];
+            let sum = scaled_sums::<3>(&xs, &mut out);
+            (sum, out.iter().map(|o| o.to_bits()).collect::<Vec<_>>())
+        };
+        let base = run(Level::Base);
+        assert_eq!(base, run(Level::Avx2));
+        assert_eq!(base, run(Level::Avx512));
+        assert_eq!(level(), cpu_level());
+    }
+}
