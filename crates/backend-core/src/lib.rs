@@ -57,6 +57,7 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
     let group_on = |core: usize, projection: u32| -> u16 {
         core_groups[core].binary_search(&projection).unwrap_or(0) as u16
     };
+    let mut core_synapses: Vec<(u32, Synapse)> = Vec::new();
     for (c, assignment) in partition.cores.iter().enumerate() {
         // Axons are numbered by source: input channels first, then neurons by (population,
         // neuron), then projection. Deliveries within a core follow axon order, so this makes
@@ -92,6 +93,10 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
                 axon: k as u32,
             });
         }
+        // The core's synapses in delivery order, `(axon, synapse)`: each axon's list is then
+        // allocated at its exact length (on fan-in-heavy nets most axons hold one synapse, and
+        // a list grown by pushes would reserve four).
+        core_synapses.clear();
         let mut compartments = Vec::with_capacity(assignment.neurons.len());
         for (slot, (&(pop, neuron), &share)) in assignment
             .neurons
@@ -108,10 +113,13 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
                 .map_or(0, |(key, _)| key.projection);
             for (key, weight) in share_inputs(net, &incoming, neuron, range) {
                 if let Some(&a) = axon_index.get(&key) {
-                    axons[a as usize].synapses.push(Synapse {
-                        compartment: slot as u32,
-                        weight,
-                    });
+                    core_synapses.push((
+                        a,
+                        Synapse {
+                            compartment: slot as u32,
+                            weight,
+                        },
+                    ));
                 }
             }
             let params = net.populations[pop].neuron.as_ref();
@@ -165,6 +173,16 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
                 }
             });
         }
+        let mut lengths = vec![0usize; axons.len()];
+        for &(a, _) in &core_synapses {
+            lengths[a as usize] += 1;
+        }
+        for (axon, &n) in axons.iter_mut().zip(&lengths) {
+            axon.synapses = Vec::with_capacity(n);
+        }
+        for &(a, synapse) in &core_synapses {
+            axons[a as usize].synapses.push(synapse);
+        }
         let (x, y) = mapped.positions[c];
         cores.push(CoreConfig {
             id: c as u32,
@@ -178,11 +196,18 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
             axons,
         });
     }
-    for (pop, neurons) in destinations.iter().enumerate() {
-        for (neuron, dests) in neurons.iter().enumerate() {
+    // Each list moves to its compartment or input (no copies: 32 M entries at 32 M synapses).
+    for (pop, neurons) in destinations.iter_mut().enumerate() {
+        for (neuron, dests) in neurons.iter_mut().enumerate() {
             if let Some(&(core, slot)) = partition.location[pop].get(neuron) {
-                let mut dests = dests.clone();
+                // Inputs' lists are read again below.
+                let mut dests = if net.populations[pop].neuron.is_some() {
+                    std::mem::take(dests)
+                } else {
+                    dests.clone()
+                };
                 dests.sort_unstable();
+                dests.shrink_to_fit();
                 cores[core as usize].compartments[slot as usize].destinations = dests;
             }
         }
@@ -190,7 +215,7 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
     let mut inputs = Vec::new();
     for (pop, p) in net.populations.iter().enumerate() {
         if p.neuron.is_none() {
-            for mut dests in destinations[pop].clone() {
+            for mut dests in std::mem::take(&mut destinations[pop]) {
                 dests.sort_unstable();
                 inputs.push(dests);
             }
