@@ -389,7 +389,7 @@ fn mlp_example_reaches_98_percent() {
     assert!(spiking.accuracy > 0.975, "spiking {}", spiking.accuracy);
 }
 
-/// The paper's conv net, 10 epochs (~15-20 min on 2 cores): run with `--ignored`.
+/// The paper's conv net, 20 epochs (~22 min on 2 cores): run with `--ignored`.
 #[test]
 #[ignore]
 fn conv_example_reaches_99_percent() {
