@@ -694,8 +694,14 @@ fn deliver_fan(p: &Program, s: &mut State, rec: &mut Recorder) {
         Some(Store::U32I32(t)) => go(t, due, acc),
         None => {}
     }
+    count_fan(p, due, &mut rec.counts);
+    s.due_comp.clear();
+}
+
+/// The event counts of delivering `due` through the fan-out lists (the counts the rows would
+/// give).
+fn count_fan(p: &Program, due: &[(u32, u32)], c: &mut EventCounts) {
     let priced = !p.fan_dense.is_empty();
-    let c = &mut rec.counts;
     for &(k, count) in due {
         let k = k as usize;
         let m = u64::from(count);
@@ -706,7 +712,6 @@ fn deliver_fan(p: &Program, s: &mut State, rec: &mut Recorder) {
             c.shared_synops += p.fan_shared[k] * m;
         }
     }
-    s.due_comp.clear();
 }
 
 /// The most touched slots a sparse gather takes: beyond that, the dense gather's one pass over

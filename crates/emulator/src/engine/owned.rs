@@ -17,7 +17,9 @@
 
 use std::ops::Range;
 
-use super::{Program, Recorder, State, add_dense, fused_neurons, gather_exact_range, parallel};
+use super::{
+    Program, Recorder, State, add_dense, count_fan, fused_neurons, gather_exact_range, parallel,
+};
 use crate::{
     program::{NONE, ROW_DENSE, ROW_SPARSE},
     synapses::{Index, Store, Typed, Weight},
@@ -217,17 +219,7 @@ pub(super) fn deliver_and_gather(p: &Program, s: &mut State, rec: &mut Recorder)
 /// serial path record them).
 fn count(p: &Program, s: &State, rec: &mut Recorder) {
     let c = &mut rec.counts;
-    let priced = !p.fan_dense.is_empty();
-    for &(k, count) in &s.due_comp {
-        let k = k as usize;
-        let m = u64::from(count);
-        c.synops += p.fan_synops[k] * m;
-        c.packets_in += (p.fan_start[k + 1] - p.fan_start[k]) as u64;
-        if priced {
-            c.dense_synops += p.fan_dense[k] * m;
-            c.shared_synops += p.fan_shared[k] * m;
-        }
-    }
+    count_fan(p, &s.due_comp, c);
     c.packets_in += s.due.len() as u64;
     for &(a, count) in &s.due {
         let ops = u64::from(p.rows.get(a as usize).len) * u64::from(count);
