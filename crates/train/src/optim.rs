@@ -58,22 +58,16 @@ impl Optimizer {
                         .zip(m.par_chunks_mut(CHUNK))
                         .zip(v.par_chunks_mut(CHUNK))
                         .map(|(((p, g), m), v)| {
-                            let mut finite_g = true;
-                            let mut finite_p = true;
-                            for (((w, &g), m), v) in p
-                                .iter_mut()
-                                .zip(g.iter())
-                                .zip(m.iter_mut())
-                                .zip(v.iter_mut())
-                            {
-                                finite_g &= g.is_finite();
-                                let g = g + wd * *w;
-                                *m = beta1 * *m + (1.0 - beta1) * g;
-                                *v = beta2 * *v + (1.0 - beta2) * g * g;
-                                *w -= lr * (*m / c1) / ((*v / c2).sqrt() + epsilon);
-                                finite_p &= w.is_finite();
-                            }
-                            (!finite_g, !finite_p)
+                            let h = AdamHyper {
+                                beta1,
+                                beta2,
+                                epsilon,
+                                lr,
+                                wd,
+                                c1,
+                                c2,
+                            };
+                            adam_chunk(&h, p, g, m, v)
                         })
                         .reduce(|| (false, false), |a, b| (a.0 | b.0, a.1 | b.1))
                 }
@@ -121,6 +115,38 @@ mod tests {
     use super::*;
 
     /// Minimises (w - 3)^2 and checks both optimizers get there.
+    /// The dispatched Adam chunk gives the same bits at every vector level.
+    #[test]
+    fn adam_chunk_is_the_same_at_every_level() {
+        let n = 1000;
+        let g0: Vec<f32> = (0..n).map(|k| ((k as f32) * 0.37).sin() * 1e-2).collect();
+        let h = AdamHyper {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            lr: 3e-4,
+            wd: 1e-4,
+            c1: 0.1,
+            c2: 0.001,
+        };
+        let run = |level| {
+            lifchip_simd::cap(level);
+            let mut p: Vec<f32> = (0..n).map(|k| ((k as f32) * 0.11).cos()).collect();
+            let mut m = vec![0.0f32; n];
+            let mut v = vec![0.0f32; n];
+            let mut bad = Vec::new();
+            for _ in 0..5 {
+                bad.push(adam_chunk(&h, &mut p, &g0, &mut m, &mut v));
+            }
+            let bits = |x: &[f32]| x.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            (bits(&p), bits(&m), bits(&v), bad)
+        };
+        let base = run(lifchip_simd::Level::Base);
+        assert_eq!(base, run(lifchip_simd::Level::Avx2));
+        assert_eq!(base, run(lifchip_simd::Level::Avx512));
+        lifchip_simd::cap(lifchip_simd::Level::Avx512);
+    }
+
     #[test]
     fn optimizers_minimise_a_quadratic() {
         for (config, lr) in [
@@ -169,4 +195,53 @@ mod tests {
             "{w:?}"
         );
     }
+}
+
+/// The scalars of one Adam update.
+struct AdamHyper {
+    beta1: f32,
+    beta2: f32,
+    epsilon: f32,
+    lr: f32,
+    wd: f32,
+    c1: f32,
+    c2: f32,
+}
+
+lifchip_simd::multiversion! {
+    /// One chunk of the Adam update; returns (gradient not finite, parameter not finite).
+    fn adam_chunk<>(
+        h: &AdamHyper,
+        p: &mut [f32],
+        g: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+    ) -> (bool, bool) => adam_chunk_generic
+}
+
+/// Element-wise, the same IEEE operations in the same order at every vector width (no FMA).
+#[inline(always)]
+fn adam_chunk_generic(
+    h: &AdamHyper,
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+) -> (bool, bool) {
+    let mut finite_g = true;
+    let mut finite_p = true;
+    for (((w, &g), m), v) in p
+        .iter_mut()
+        .zip(g.iter())
+        .zip(m.iter_mut())
+        .zip(v.iter_mut())
+    {
+        finite_g &= g.is_finite();
+        let g = g + h.wd * *w;
+        *m = h.beta1 * *m + (1.0 - h.beta1) * g;
+        *v = h.beta2 * *v + (1.0 - h.beta2) * g * g;
+        *w -= h.lr * (*m / h.c1) / ((*v / h.c2).sqrt() + h.epsilon);
+        finite_p &= w.is_finite();
+    }
+    (!finite_g, !finite_p)
 }
