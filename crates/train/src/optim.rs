@@ -114,7 +114,6 @@ pub(crate) struct StepCheck {
 mod tests {
     use super::*;
 
-    /// Minimises (w - 3)^2 and checks both optimizers get there.
     /// The dispatched Adam chunk gives the same bits at every vector level.
     #[test]
     fn adam_chunk_is_the_same_at_every_level() {
@@ -147,6 +146,7 @@ mod tests {
         lifchip_simd::cap(lifchip_simd::Level::Avx512);
     }
 
+    /// Minimises (w - 3)^2 and checks both optimizers get there.
     #[test]
     fn optimizers_minimise_a_quadratic() {
         for (config, lr) in [
