@@ -170,6 +170,8 @@ fn best_fit(net: &QuantNet, target: &Target, pops: &[usize]) -> Partition {
         SEARCH_WINDOW_BIG
     };
     let profiled = net.packet_weights.is_some();
+    // Only `eliminate_cores` (small nets) reads the fills of cores outside the window.
+    let release = net.num_synapses() > MULTI_START_SYNAPSES;
     let mut split = std::collections::BTreeMap::new();
     let mut axons = Vec::new();
     let mut log = Vec::new();
@@ -247,6 +249,16 @@ fn best_fit(net: &QuantNet, target: &Target, pops: &[usize]) -> Partition {
                             None => {
                                 cores.push(CoreAssignment::default());
                                 fills.push(CoreFill::default());
+                                if release {
+                                    // The core that just left the search window is never
+                                    // tried again: its row tables go (on a fan-in-heavy
+                                    // net, ~4,000 rows per core and most of the pass's
+                                    // memory), its axon list is trimmed to its length.
+                                    if let Some(old) = cores.len().checked_sub(window + 1) {
+                                        fills[old] = CoreFill::default();
+                                        cores[old].axons.shrink_to_fit();
+                                    }
+                                }
                                 cores.len() - 1
                             }
                         };
@@ -280,7 +292,7 @@ fn best_fit(net: &QuantNet, target: &Target, pops: &[usize]) -> Partition {
         location,
         split,
     };
-    if net.num_synapses() <= MULTI_START_SYNAPSES {
+    if !release {
         eliminate_cores(net, target, &mut partition, &mut fills);
     }
     partition
