@@ -1,4 +1,5 @@
-//! The native backend: turns the compiler's [`Mapped`] program into a [`ChipConfig`].
+//! The native backend: turns the compiler's [`Mapped`] program into a [`ChipConfig`] (or, for
+//! big chips, straight into the flat tables of a [`FlatChip`]).
 //!
 //! One job: lay the mapped program out the way a loader would write it into the chip — per
 //! core, compartment configuration, input-axon synapse rows grouped by projection (each group
@@ -10,13 +11,23 @@
 use rustc_hash::FxHashMap;
 
 use lifchip_chip::{
-    Axon, ChipConfig, Compartment, CoreConfig, Destination, PartialRoot, PopulationInfo, Synapse,
+    ChipConfig, ChipError, Compartment, Destination, FlatChip, FlatChipBuilder, PartialRoot,
+    PopulationInfo, Synapse,
 };
 use lifchip_compiler::{AxonKey, Mapped, incoming_projections, share_inputs};
 use lifchip_target::Target;
 
 /// Lays out `mapped` for `target`.
-pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
+///
+/// Fails only on a program no chip can hold: a core with more than `u32::MAX` synapses.
+pub fn emit(mapped: &Mapped, target: &Target) -> Result<ChipConfig, ChipError> {
+    emit_flat(mapped, target).map(FlatChip::into_config)
+}
+
+/// [`emit`] into a [`FlatChip`]: each axon's row goes straight into the chip's synapse table
+/// (~16 bytes per synapse with its axon entry, against ~64 in a [`ChipConfig`] of one-synapse
+/// rows), for big chips; write it with [`lifchip_chip::write_chipdir_flat`].
+pub fn emit_flat(mapped: &Mapped, target: &Target) -> Result<FlatChip, ChipError> {
     let net = &mapped.net;
     let partition = &mapped.partition;
     // Fan-out of every neuron (including inputs): one destination per (core, axon) that
@@ -26,7 +37,11 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
         .iter()
         .map(|p| vec![Vec::new(); p.size()])
         .collect();
-    let mut cores = Vec::with_capacity(partition.cores.len());
+    let mut chip = FlatChipBuilder::new(
+        target.clone(),
+        partition.cores.iter().map(|c| c.axons.len() as u64).sum(),
+        net.num_synapses() as u64,
+    );
     let max_threshold = if target.precision.threshold_bits >= 32 {
         u32::MAX
     } else {
@@ -58,6 +73,8 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
         core_groups[core].binary_search(&projection).unwrap_or(0) as u16
     };
     let mut core_synapses: Vec<(u32, Synapse)> = Vec::new();
+    let mut rows: Vec<Synapse> = Vec::new();
+    let mut row_start: Vec<usize> = Vec::new();
     for (c, assignment) in partition.cores.iter().enumerate() {
         // Axons are numbered by source: input channels first, then neurons by (population,
         // neuron), then projection. Deliveries within a core follow axon order, so this makes
@@ -78,14 +95,6 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
             .map(|(k, key)| (*key, k as u32))
             .collect();
         let groups = &core_groups[c];
-        let mut axons: Vec<Axon> = core_axons
-            .iter()
-            .map(|key| Axon {
-                group: group_on(c, key.projection),
-                current: net.projections[key.projection as usize].current,
-                synapses: Vec::new(),
-            })
-            .collect();
         for (k, key) in core_axons.iter().enumerate() {
             let from = net.projections[key.projection as usize].from;
             destinations[from][key.pre as usize].push(Destination {
@@ -93,9 +102,8 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
                 axon: k as u32,
             });
         }
-        // The core's synapses in delivery order, `(axon, synapse)`: each axon's list is then
-        // allocated at its exact length (on fan-in-heavy nets most axons hold one synapse, and
-        // a list grown by pushes would reserve four).
+        // The core's synapses in delivery order, `(axon, synapse)`, then sorted by axon
+        // (stably: a row keeps its delivery order) into the core's rows.
         core_synapses.clear();
         let mut compartments = Vec::with_capacity(assignment.neurons.len());
         for (slot, (&(pop, neuron), &share)) in assignment
@@ -173,28 +181,43 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
                 }
             });
         }
-        let mut lengths = vec![0usize; axons.len()];
+        row_start.clear();
+        row_start.resize(core_axons.len() + 1, 0);
         for &(a, _) in &core_synapses {
-            lengths[a as usize] += 1;
+            row_start[a as usize + 1] += 1;
         }
-        for (axon, &n) in axons.iter_mut().zip(&lengths) {
-            axon.synapses = Vec::with_capacity(n);
+        for k in 1..row_start.len() {
+            row_start[k] += row_start[k - 1];
         }
+        rows.clear();
+        rows.resize(
+            core_synapses.len(),
+            Synapse {
+                compartment: 0,
+                weight: 0,
+            },
+        );
+        let mut next = row_start.clone();
         for &(a, synapse) in &core_synapses {
-            axons[a as usize].synapses.push(synapse);
+            rows[next[a as usize]] = synapse;
+            next[a as usize] += 1;
         }
-        let (x, y) = mapped.positions[c];
-        cores.push(CoreConfig {
-            id: c as u32,
-            x,
-            y,
-            group_exponents: groups
+        chip.begin_core(
+            c as u32,
+            mapped.positions[c],
+            groups
                 .iter()
                 .map(|&q| net.projections[q as usize].weight_exp)
                 .collect(),
             compartments,
-            axons,
-        });
+        );
+        for (k, key) in core_axons.iter().enumerate() {
+            chip.push_axon(
+                group_on(c, key.projection),
+                net.projections[key.projection as usize].current,
+                &rows[row_start[k]..row_start[k + 1]],
+            );
+        }
     }
     // Each list moves to its compartment or input (no copies: 32 M entries at 32 M synapses).
     for (pop, neurons) in destinations.iter_mut().enumerate() {
@@ -208,7 +231,12 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
                 };
                 dests.sort_unstable();
                 dests.shrink_to_fit();
-                cores[core as usize].compartments[slot as usize].destinations = dests;
+                if let Some(compartment) = chip
+                    .compartments_mut(core as usize)
+                    .and_then(|c| c.get_mut(slot as usize))
+                {
+                    compartment.destinations = dests;
+                }
             }
         }
     }
@@ -221,24 +249,21 @@ pub fn emit(mapped: &Mapped, target: &Target) -> ChipConfig {
             }
         }
     }
-    ChipConfig {
-        target: target.clone(),
-        net_name: net.name.clone(),
-        net_hash: net.hash,
-        populations: net
-            .populations
-            .iter()
-            .enumerate()
-            .map(|(k, p)| PopulationInfo {
-                name: p.name.clone(),
-                shape: p.shape.clone(),
-                is_input: p.neuron.is_none(),
-                placement: partition.location[k].clone(),
-            })
-            .collect(),
-        inputs,
-        readout: net.readout as u32,
-        input_rate: net.input_rate,
-        cores,
-    }
+    chip.net_name = net.name.clone();
+    chip.net_hash = net.hash;
+    chip.populations = net
+        .populations
+        .iter()
+        .enumerate()
+        .map(|(k, p)| PopulationInfo {
+            name: p.name.clone(),
+            shape: p.shape.clone(),
+            is_input: p.neuron.is_none(),
+            placement: partition.location[k].clone(),
+        })
+        .collect();
+    chip.inputs = inputs;
+    chip.readout = net.readout as u32;
+    chip.input_rate = net.input_rate;
+    chip.finish()
 }

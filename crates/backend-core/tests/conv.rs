@@ -135,7 +135,7 @@ fn compile_and_compare(net: &Net, target: &Target) -> (Mapped, lifchip_chip::Chi
         Ok(x) => x,
         Err(report) => panic!("{}: {:#?}", target.name, report.violations),
     };
-    let config = lifchip_backend_core::emit(&mapped, target);
+    let config = lifchip_backend_core::emit(&mapped, target).unwrap();
     common::row_accounting_agrees(&config, &report, target).unwrap();
     common::synapses_are_exact(net, &mapped).unwrap();
     for mode in [Mode::Functional, Mode::CycleAccurate] {

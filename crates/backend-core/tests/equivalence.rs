@@ -507,7 +507,7 @@ fn check_case(seed: u64, split: bool, nets: Nets) -> Result<Option<Outcome>, Str
         // Limits of the drawn target can make a case unmappable; that is not what is tested.
         Err(_) => return Ok(None),
     };
-    let config = lifchip_backend_core::emit(&mapped, &target);
+    let config = lifchip_backend_core::emit(&mapped, &target).unwrap();
     let context = |e: String| format!("seed {seed} ({nets:?}, split {split}): {e}");
     common::row_accounting_agrees(&config, &report, &target).map_err(context)?;
     common::synapses_are_exact(&net, &mapped).map_err(context)?;
@@ -704,7 +704,7 @@ fn split_case() -> (Target, lifchip_chip::ChipConfig) {
         if let Ok((mapped, report)) = compile(&net, &target, &QuantizeOptions::default())
             && report.split_neurons > 0
         {
-            let config = lifchip_backend_core::emit(&mapped, &target);
+            let config = lifchip_backend_core::emit(&mapped, &target).unwrap();
             return (target, config);
         }
     }

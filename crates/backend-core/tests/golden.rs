@@ -64,7 +64,7 @@ fn assert_golden(name: &str, config: &ChipConfig) {
 fn compile_and_emit(net: &Net, target: &Target) -> ChipConfig {
     net.validate().unwrap();
     match compile(net, target, &QuantizeOptions::default()) {
-        Ok((mapped, _)) => lifchip_backend_core::emit(&mapped, target),
+        Ok((mapped, _)) => lifchip_backend_core::emit(&mapped, target).unwrap(),
         Err(report) => panic!("{}: {:#?}", target.name, report.violations),
     }
 }

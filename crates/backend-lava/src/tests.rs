@@ -79,7 +79,7 @@ fn small_config() -> ChipConfig {
     let (mapped, _) =
         lifchip_compiler::compile(&net, &target, &lifchip_compiler::QuantizeOptions::default())
             .unwrap();
-    lifchip_backend_core::emit(&mapped, &target)
+    lifchip_backend_core::emit(&mapped, &target).unwrap()
 }
 
 #[test]
@@ -297,7 +297,7 @@ fn a_declared_sign_mode_is_checked_against_the_weights() {
     assert!(net_with(Some(Declared::Excitatory), vec![-2.0, 4.0]).is_err());
     // Declared mixed with even weights: compiles, and Lava keeps the weights.
     let (mapped, _) = net_with(Some(Declared::Mixed), vec![-256.0, 254.0]).unwrap();
-    let config = lifchip_backend_core::emit(&mapped, &target);
+    let config = lifchip_backend_core::emit(&mapped, &target).unwrap();
     let graph = build_graph(&config).unwrap();
     assert_eq!(graph.denses.len(), 1);
     assert_eq!(graph.denses[0].sign_mode, SignMode::Mixed);

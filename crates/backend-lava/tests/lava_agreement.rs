@@ -250,7 +250,7 @@ fn make_case(seed: u64, root: &Path) -> Option<Case> {
     target.precision.weight_bits = rng.range(1, 8) as u32;
     let net = random_net(&mut rng, &target);
     let (mapped, _) = compile(&net, &target, &QuantizeOptions::default()).ok()?;
-    let config = lifchip_backend_core::emit(&mapped, &target);
+    let config = lifchip_backend_core::emit(&mapped, &target).unwrap();
     let ticks = rng.range(10, 40) as usize;
     let channels = net.populations[0].size() as i64;
     // Counts of a few spikes, of up to 60 (u wraps at 24 bits) or of tens of thousands (the summed

@@ -175,7 +175,7 @@ fn case(index: usize, shape: &Shape) -> Case {
     );
     let (mapped, _) = compile(&net, &target, &QuantizeOptions::default())
         .unwrap_or_else(|e| panic!("{}: compile failed: {e:?}", shape.name));
-    let config = lifchip_backend_core::emit(&mapped, &target);
+    let config = lifchip_backend_core::emit(&mapped, &target).unwrap();
     let input = (0..TICKS)
         .map(|_| {
             (0..INPUTS as u32)

@@ -6,11 +6,14 @@
 //! checks structure only (magic, version, lengths, checksums, running offsets, index widths);
 //! `validate` checks meaning.
 
-use std::{io::Read, path::Path};
+use std::{
+    io::{Read, Write},
+    path::Path,
+};
 
 use crate::{
-    ChipError, Compartment, CoreConfig, Destination, FlatCore, PartialRoot, Synapse,
-    validate::index_bits,
+    ChipError, Compartment, Destination, FlatCore, PartialRoot, Synapse, validate::index_bits,
+    view::CoreView,
 };
 
 /// The first 8 bytes of `cores.bin`.
@@ -91,21 +94,46 @@ impl BitWriter {
             self.bits -= 8;
         }
     }
-    fn finish(mut self) -> Vec<u8> {
+    /// Writes out the last partial byte (zero-padded); the writer is then empty again.
+    fn flush(&mut self) {
         if self.bits > 0 {
             self.out.push(self.acc as u8);
         }
-        self.out
+        (self.acc, self.bits) = (0, 0);
     }
 }
 
-/// Encodes `cores.bin` for a configuration that has passed `validate`.
-pub(crate) fn encode(
+/// A writer that counts the bytes through it and sums their CRC-32 (what the manifest
+/// records of `cores.bin`).
+struct Summed<W> {
+    inner: W,
+    len: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Summed<W> {
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.inner.write_all(bytes)?;
+        self.len += bytes.len() as u64;
+        self.crc.update(bytes);
+        Ok(())
+    }
+}
+
+/// Encodes `cores.bin` for a configuration that has passed `validate` into `w`, a section at
+/// a time (never the whole file in memory). Returns its length and CRC-32.
+pub(crate) fn encode<C: CoreView>(
+    w: impl Write,
     inputs: &[Vec<Destination>],
     placements: &[&[(u32, u32)]],
-    cores: &[CoreConfig],
+    cores: &[C],
     weight_field_bits: u32,
-) -> Vec<u8> {
+) -> std::io::Result<(u64, u32)> {
+    let mut w = Summed {
+        inner: w,
+        len: 0,
+        crc: crc32fast::Hasher::new(),
+    };
     let mut out = Out(Vec::new());
     out.0.extend_from_slice(&MAGIC);
     out.u32(VERSION);
@@ -135,32 +163,46 @@ pub(crate) fn encode(
         }
     }
     out.section(b"PLCE", GLOBAL, &p.0);
+    w.put(&out.0)?;
 
+    // One buffer for a core's sections and one for a section's payload, reused.
+    let mut p = Out(Vec::new());
+    let mut bits = BitWriter {
+        out: Vec::new(),
+        acc: 0,
+        bits: 0,
+    };
     for core in cores {
-        let n_syn: usize = core.axons.iter().map(|a| a.synapses.len()).sum();
-        let n_dest: usize = core.compartments.iter().map(|c| c.destinations.len()).sum();
-        let ibits = index_bits(core.compartments.len());
-        let mut p = Out(Vec::new());
-        p.u32(core.id);
-        p.u32(core.x);
-        p.u32(core.y);
-        p.usize32(core.compartments.len());
-        p.usize32(core.axons.len());
+        out.0.clear();
+        let id = core.id();
+        let n_syn: usize = core.axons().map(|a| a.synapses.len()).sum();
+        let n_dest: usize = core
+            .compartments()
+            .iter()
+            .map(|c| c.destinations.len())
+            .sum();
+        let ibits = index_bits(core.compartments().len());
+        p.0.clear();
+        p.u32(id);
+        p.u32(core.x());
+        p.u32(core.y());
+        p.usize32(core.compartments().len());
+        p.usize32(core.n_axons());
         p.usize32(n_syn);
-        p.usize32(core.group_exponents.len());
+        p.usize32(core.group_exponents().len());
         p.usize32(n_dest);
         p.u32(ibits);
-        out.section(b"CORE", core.id, &p.0);
+        out.section(b"CORE", id, &p.0);
 
-        let mut p = Out(Vec::new());
-        for &e in &core.group_exponents {
+        p.0.clear();
+        for &e in core.group_exponents() {
             p.i32(e);
         }
-        out.section(b"GRPS", core.id, &p.0);
+        out.section(b"GRPS", id, &p.0);
 
-        let mut p = Out(Vec::new());
+        p.0.clear();
         let mut fanout = 0usize;
-        for c in &core.compartments {
+        for c in core.compartments() {
             p.u32(c.population);
             p.u32(c.neuron);
             p.u32(c.current_decay);
@@ -183,11 +225,11 @@ pub(crate) fn encode(
             p.u32(c.current_decay_2);
             fanout += c.destinations.len();
         }
-        out.section(b"CMPT", core.id, &p.0);
+        out.section(b"CMPT", id, &p.0);
 
-        let mut p = Out(Vec::new());
+        p.0.clear();
         let mut start = 0usize;
-        for a in &core.axons {
+        for a in core.axons() {
             p.u16(a.group);
             // Version 3's reserved field: the synaptic current, stored as 0 (I_syn) or 1.
             p.u16(u16::from(a.current.saturating_sub(1)));
@@ -195,27 +237,28 @@ pub(crate) fn encode(
             p.usize32(a.synapses.len());
             start += a.synapses.len();
         }
-        out.section(b"AXON", core.id, &p.0);
+        out.section(b"AXON", id, &p.0);
 
-        let mut bits = BitWriter {
-            out: Vec::new(),
-            acc: 0,
-            bits: 0,
-        };
-        for s in core.axons.iter().flat_map(|a| &a.synapses) {
-            bits.push(u64::from(s.compartment), ibits);
-            bits.push(s.weight as i64 as u64, weight_field_bits);
+        bits.out.clear();
+        for a in core.axons() {
+            for s in a.synapses {
+                bits.push(u64::from(s.compartment), ibits);
+                bits.push(s.weight as i64 as u64, weight_field_bits);
+            }
         }
-        out.section(b"SYNS", core.id, &bits.finish());
+        bits.flush();
+        out.section(b"SYNS", id, &bits.out);
 
-        let mut p = Out(Vec::new());
-        for d in core.compartments.iter().flat_map(|c| &c.destinations) {
+        p.0.clear();
+        for d in core.compartments().iter().flat_map(|c| &c.destinations) {
             p.u32(d.core);
             p.u32(d.axon);
         }
-        out.section(b"FOUT", core.id, &p.0);
+        out.section(b"FOUT", id, &p.0);
+        w.put(&out.0)?;
     }
-    out.0
+    w.inner.flush()?;
+    Ok((w.len, w.crc.finalize()))
 }
 
 // ---------------------------------------------------------------- reading
@@ -877,7 +920,7 @@ fn decode_core<R: Read>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Axon, ChipConfig, PopulationInfo};
+    use crate::{Axon, ChipConfig, CoreConfig, PopulationInfo};
 
     fn config() -> ChipConfig {
         let target = lifchip_target::builtin("tiny").unwrap();
@@ -963,7 +1006,9 @@ mod tests {
             .iter()
             .map(|p| p.placement.as_slice())
             .collect();
-        encode(&c.inputs, &placements, &c.cores, 9)
+        let mut bytes = Vec::new();
+        encode(&mut bytes, &c.inputs, &placements, &c.cores, 9).unwrap();
+        bytes
     }
 
     /// `(tag, payload start, payload length)` of every section.

@@ -1,7 +1,7 @@
 //! CHIPDIR on disk: `manifest.json`, `target.yaml` and `cores.bin`, written atomically and read
 //! back with every check of the format.
 
-use std::{fs, path::Path};
+use std::{fs, io::Write, path::Path};
 
 use lifchip_target::Target;
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     ChipConfig, ChipError, FlatChip, PopulationInfo,
     binary::{self, CoresImage},
-    validate::{check_bits, population_size, validate, weight_format},
+    validate::{check_bits, population_size, weight_format},
     view::{ChipView, CoreView, synapse_bits},
 };
 
@@ -125,11 +125,8 @@ struct PopulationSummary {
     neurons: u64,
 }
 
-fn summaries<C: ChipView>(config: &C) -> Vec<CoreSummary> {
-    summaries_with(config, &[])
-}
-
-/// [`summaries`] with the synapse memory bits of the cores that `known` has them for.
+/// Each core's summary for the manifest; the synapse memory bits are taken from `known` for
+/// the cores it has them for (the checks computed them) and computed for the others.
 fn summaries_with<C: ChipView>(config: &C, known: &[Option<u64>]) -> Vec<CoreSummary> {
     config
         .cores()
@@ -158,45 +155,6 @@ fn summaries_with<C: ChipView>(config: &C, known: &[Option<u64>]) -> Vec<CoreSum
             }
         })
         .collect()
-}
-
-/// The three files of a CHIPDIR, in memory.
-struct Files {
-    manifest: Vec<u8>,
-    target: Vec<u8>,
-    cores: Vec<u8>,
-}
-
-fn encode(config: &ChipConfig) -> Result<Files, ChipError> {
-    config.target.validate()?;
-    validate(config)?;
-    let weights = weight_format(&config.target)?;
-    let target = serde_yaml::to_string(&config.target)
-        .map_err(|e| ChipError::invalid(None, "target", format!("cannot be written as YAML: {e}")))?
-        .into_bytes();
-    let placements: Vec<&[(u32, u32)]> = config
-        .populations
-        .iter()
-        .map(|p| p.placement.as_slice())
-        .collect();
-    let cores = binary::encode(
-        &config.inputs,
-        &placements,
-        &config.cores,
-        weights.field_bits,
-    );
-    let manifest = manifest_bytes(
-        config,
-        summaries(config),
-        &target,
-        (cores.len() as u64, crc32fast::hash(&cores)),
-        weights.field_bits,
-    )?;
-    Ok(Files {
-        manifest,
-        target,
-        cores,
-    })
 }
 
 /// `manifest.json`'s bytes for `config`, whose per-core summaries are `cores` and whose other
@@ -254,7 +212,25 @@ fn manifest_bytes<C: ChipView>(
 /// else is refused with [`ChipError::NotChipdir`]. The same configuration always gives the same
 /// bytes.
 pub fn write_chipdir(config: &ChipConfig, dir: &Path) -> Result<(), ChipError> {
-    let files = encode(config)?;
+    write_any(config, dir)
+}
+
+/// [`write_chipdir`] for a [`FlatChip`]: the same checks and the same bytes. `cores.bin` is
+/// streamed to disk as it is encoded, so a big chip is written in little more memory than
+/// its tables.
+pub fn write_chipdir_flat(config: &FlatChip, dir: &Path) -> Result<(), ChipError> {
+    write_any(config, dir)
+}
+
+fn write_any<C: ChipView>(config: &C, dir: &Path) -> Result<(), ChipError> {
+    // Everything that can be refused is checked before anything is written.
+    config.target().validate()?;
+    let bits = check_bits(config)?;
+    let weights = weight_format(config.target())?;
+    let target = serde_yaml::to_string(config.target())
+        .map_err(|e| ChipError::invalid(None, "target", format!("cannot be written as YAML: {e}")))?
+        .into_bytes();
+    let summaries = summaries_with(config, &bits);
     if dir.file_name().is_none() {
         return Err(ChipError::io(
             dir,
@@ -278,15 +254,47 @@ pub fn write_chipdir(config: &ChipConfig, dir: &Path) -> Result<(), ChipError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(ChipError::io(dir, e)),
     }
-    lifchip_files::write_dir_atomic(
-        dir,
-        &[
-            (MANIFEST, &files.manifest),
-            (TARGET, &files.target),
-            (CORES, &files.cores),
-        ],
-    )
-    .map_err(|e| ChipError::io(dir, e))
+    let placements: Vec<&[(u32, u32)]> = config
+        .populations()
+        .iter()
+        .map(|p| p.placement.as_slice())
+        .collect();
+    // The manifest needs `cores.bin`'s length and CRC: it is written last.
+    let mut manifest_error = None;
+    lifchip_files::write_dir_atomic_with(dir, |staging| {
+        let create = |name: &str| fs::File::create(staging.join(name));
+        let mut file = create(TARGET)?;
+        file.write_all(&target)?;
+        file.sync_all()?;
+        let file = create(CORES)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let summed = binary::encode(
+            &mut out,
+            config.inputs(),
+            &placements,
+            config.cores(),
+            weights.field_bits,
+        )?;
+        out.into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?
+            .sync_all()?;
+        let manifest = match manifest_bytes(config, summaries, &target, summed, weights.field_bits)
+        {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                manifest_error = Some(e);
+                return Err(std::io::Error::other("the manifest cannot be written"));
+            }
+        };
+        let mut file = create(MANIFEST)?;
+        file.write_all(&manifest)?;
+        file.sync_all()
+    })
+    .map_err(|e| {
+        manifest_error
+            .take()
+            .unwrap_or_else(|| ChipError::io(dir, e))
+    })
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ChipError> {

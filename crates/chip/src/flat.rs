@@ -517,3 +517,104 @@ pub(crate) fn attach_all(cores: &mut [FlatCore], tables: Tables) {
         c.attach(&tables);
     }
 }
+
+/// Builds a [`FlatChip`] core by core, each axon's row appended straight into the chip's flat
+/// tables: for a backend laying out a big chip without a `Vec` per row (a [`ChipConfig`] of
+/// 32 M one-synapse rows takes ~64 bytes per synapse, the tables ~16).
+///
+/// The header fields are public; cores are added with [`FlatChipBuilder::begin_core`] and
+/// [`FlatChipBuilder::push_axon`], in order. The result is not validated (see
+/// [`FlatChip::validate`]; [`crate::write_chipdir_flat`] validates before writing).
+#[derive(Debug)]
+pub struct FlatChipBuilder {
+    pub target: Target,
+    pub net_name: String,
+    pub net_hash: u64,
+    pub populations: Vec<PopulationInfo>,
+    pub inputs: Vec<Vec<Destination>>,
+    pub readout: u32,
+    pub input_rate: f64,
+    tables: Tables,
+    cores: Vec<FlatCore>,
+    /// The first row that could not be added.
+    error: Option<crate::ChipError>,
+}
+
+impl FlatChipBuilder {
+    /// An empty chip for `target`, with room for `axons` axons and `synapses` synapses in
+    /// all (a capacity only; the tables grow as needed).
+    pub fn new(target: Target, axons: u64, synapses: u64) -> FlatChipBuilder {
+        FlatChipBuilder {
+            target,
+            net_name: String::new(),
+            net_hash: 0,
+            populations: Vec::new(),
+            inputs: Vec::new(),
+            readout: 0,
+            input_rate: 0.0,
+            tables: Tables::with_capacity(axons, synapses),
+            cores: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Starts a core: the following [`FlatChipBuilder::push_axon`]s are its axons 0, 1, ...
+    pub fn begin_core(
+        &mut self,
+        id: u32,
+        position: (u32, u32),
+        group_exponents: Vec<i32>,
+        compartments: Vec<Compartment>,
+    ) {
+        let core = FlatCore::new(id, position, group_exponents, compartments, &self.tables);
+        self.cores.push(core);
+    }
+
+    /// Appends an input axon whose row is `synapses` to the core begun last (ignored before
+    /// the first core, which [`FlatChipBuilder::finish`] then reports).
+    pub fn push_axon(&mut self, group: u16, current: u8, synapses: &[Synapse]) {
+        let error = match self.cores.last_mut() {
+            Some(core) => {
+                if core.push_axon(&mut self.tables, group, current, synapses.iter().copied()) {
+                    return;
+                }
+                crate::ChipError::invalid(
+                    Some(core.id),
+                    "synapses",
+                    format!("more than {} synapses on one core", u32::MAX),
+                )
+            }
+            None => crate::ChipError::invalid(None, "axons", "an axon came before any core"),
+        };
+        self.error.get_or_insert(error);
+    }
+
+    /// The compartment table of core `core` (in the order begun), for fields known only once
+    /// every core is laid out (fan-out destinations).
+    pub fn compartments_mut(&mut self, core: usize) -> Option<&mut [Compartment]> {
+        self.cores
+            .get_mut(core)
+            .map(|c| c.compartments.as_mut_slice())
+    }
+
+    /// The chip. Fails if a core was given more synapses than the format holds
+    /// (`u32::MAX`), or an axon before any core.
+    pub fn finish(self) -> Result<FlatChip, crate::ChipError> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let mut cores = self.cores;
+        attach_all(&mut cores, self.tables);
+        Ok(FlatChip {
+            target: self.target,
+            net_name: self.net_name,
+            net_hash: self.net_hash,
+            populations: self.populations,
+            inputs: self.inputs,
+            readout: self.readout,
+            input_rate: self.input_rate,
+            cores,
+            validated: false,
+        })
+    }
+}

@@ -39,13 +39,14 @@ mod view;
 
 pub use chipdir::{
     CHIPDIR_FORMAT, CHIPDIR_VERSION, read_chipdir, read_chipdir_flat, write_chipdir,
+    write_chipdir_flat,
 };
 pub use config::{
     Axon, ChipConfig, Compartment, CoreConfig, Destination, PartialRoot, PopulationInfo, Synapse,
 };
 pub use dump::dump_text;
 pub use error::ChipError;
-pub use flat::{AxonRef, Axons, FlatChip, FlatCore};
+pub use flat::{AxonRef, Axons, FlatChip, FlatChipBuilder, FlatCore};
 pub use lifchip_target::Link;
 pub use route::xy_route;
 pub use validate::{WeightFormat, index_bits, validate, weight_format};

@@ -5,7 +5,7 @@ use std::{fs, path::Path};
 use lifchip_chip::{
     Axon, ChipConfig, ChipError, Compartment, CoreConfig, Destination, FlatChip, Link,
     PopulationInfo, Synapse, dump_text, read_chipdir, read_chipdir_flat, validate, weight_format,
-    write_chipdir, xy_route,
+    write_chipdir, write_chipdir_flat, xy_route,
 };
 use lifchip_target::Target;
 use proptest::prelude::*;
@@ -190,13 +190,17 @@ fn check_roundtrip(config: &ChipConfig) {
         assert_eq!((d.n_axons(), d.n_synapses(), d.axon(0)), (0, 0, None));
         assert_eq!(c.compartments(), d.compartments());
     }
+    // The flat writer (streamed) writes the same bytes, from a chip read or built in memory.
+    let c = tmp.path().join("c.chip");
+    let d = tmp.path().join("d.chip");
+    write_chipdir_flat(&flat, &c).unwrap();
+    write_chipdir_flat(&FlatChip::from_config(config), &d).unwrap();
     assert_eq!(flat.into_config(), *config);
     for file in ["manifest.json", "target.yaml", "cores.bin"] {
-        assert_eq!(
-            fs::read(a.join(file)).unwrap(),
-            fs::read(b.join(file)).unwrap(),
-            "{file} differs"
-        );
+        let bytes = fs::read(a.join(file)).unwrap();
+        for other in [&b, &c, &d] {
+            assert_eq!(bytes, fs::read(other.join(file)).unwrap(), "{file} differs");
+        }
     }
 }
 
@@ -400,6 +404,12 @@ fn writer_refuses_invalid_config() {
         "{msg}"
     );
     assert!(!tmp.path().join("x").exists());
+    // The flat writer refuses it the same way, before writing anything.
+    let flat_err = write_chipdir_flat(&FlatChip::from_config(&cfg), &tmp.path().join("x"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(flat_err, msg);
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
 
 #[test]

@@ -78,6 +78,24 @@ pub fn write_atomic_with(
 /// `.NAME.old-pPID-*` (temp files of [`write_atomic`]: `.NAME.pPID-*.tmp`); [`clean_stale`]
 /// removes those of dead processes.
 pub fn write_dir_atomic(dir: &Path, files: &[(&str, &[u8])]) -> io::Result<()> {
+    write_dir_atomic_with(dir, |staging| {
+        for (file, bytes) in files {
+            let mut f = File::create(staging.join(file))?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+        }
+        Ok(())
+    })
+}
+
+/// Like [`write_dir_atomic`], for writers that produce the files themselves (e.g. streamed
+/// as they are encoded, never whole in memory): `fill` gets the staging directory, creates
+/// the files in it and syncs each (`File::sync_all`); the directory replaces `dir` only if
+/// `fill` succeeds (else it is removed).
+pub fn write_dir_atomic_with(
+    dir: &Path,
+    fill: impl FnOnce(&Path) -> io::Result<()>,
+) -> io::Result<()> {
     let parent = parent_dir(dir);
     let name = dir
         .file_name()
@@ -96,11 +114,7 @@ pub fn write_dir_atomic(dir: &Path, files: &[(&str, &[u8])]) -> io::Result<()> {
         builder.permissions(std::fs::Permissions::from_mode(0o777));
     }
     let staging = builder.tempdir_in(&parent)?;
-    for (file, bytes) in files {
-        let mut f = File::create(staging.path().join(file))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
+    fill(staging.path())?;
     sync_dir(staging.path())?;
     match std::fs::symlink_metadata(dir) {
         Ok(_) => {
@@ -656,6 +670,20 @@ mod tests {
             !dir.join("b").exists(),
             "the old directory is replaced, not merged"
         );
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn failed_directory_fill_keeps_the_old_directory_and_leaves_no_staging() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("x.chip");
+        write_dir_atomic(&dir, &[("a", b"1")]).unwrap();
+        let err = write_dir_atomic_with(&dir, |staging| {
+            std::fs::write(staging.join("a"), b"half")?;
+            Err(io::Error::other("encoder failed"))
+        });
+        assert_eq!(err.unwrap_err().to_string(), "encoder failed");
+        assert_eq!(std::fs::read(dir.join("a")).unwrap(), b"1");
         assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
     }
 

@@ -126,7 +126,7 @@ fn chip_seed(net_path: &str, target: &str, scratch: &Path) -> Files {
     let target = lifchip_target::builtin(target).expect("a built-in target");
     let opts = lifchip_compiler::QuantizeOptions::default();
     let (mapped, _) = lifchip_compiler::compile(&net, &target, &opts).expect("it compiles");
-    let config = lifchip_backend_core::emit(&mapped, &target);
+    let config = lifchip_backend_core::emit(&mapped, &target).expect("it emits");
     let dir = scratch.join(format!("seed-{}.chip", target.name));
     lifchip_chip::write_chipdir(&config, &dir).expect("a CHIPDIR");
     dir_files(&dir, "c.chip")

@@ -211,17 +211,23 @@ pub fn deploy(d: Deployment) -> Result<Deployed, DeployFailure> {
     if let Some(limit) = d.exact {
         report.exact = Some(lifchip_compiler::check_partition(&mapped, d.target, limit));
     }
-    let mut config = lifchip_backend_core::emit(&mapped, d.target);
-    config.input_rate = d.options.input_rate;
-    let written = lifchip_chip::write_chipdir(&config, d.chip_dir)
+    let written = lifchip_backend_core::emit(&mapped, d.target)
         .map_err(StudyError::from)
-        .and_then(|()| write_json(&d.chip_dir.join("report.json"), &timeless(&report)?));
-    if let Err(error) = written {
-        return Err(DeployFailure::Write {
-            report: Box::new(report),
-            error,
+        .and_then(|mut config| {
+            config.input_rate = d.options.input_rate;
+            lifchip_chip::write_chipdir(&config, d.chip_dir)?;
+            write_json(&d.chip_dir.join("report.json"), &timeless(&report)?)?;
+            Ok(config)
         });
-    }
+    let config = match written {
+        Ok(config) => config,
+        Err(error) => {
+            return Err(DeployFailure::Write {
+                report: Box::new(report),
+                error,
+            });
+        }
+    };
     let mut deployed = Deployed {
         report,
         config,

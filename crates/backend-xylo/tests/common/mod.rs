@@ -237,7 +237,7 @@ pub fn random_case(seed: u64) -> Option<Case> {
         });
     }
     let (mapped, _) = compile(&net, &target, &QuantizeOptions::default()).ok()?;
-    let config = lifchip_backend_core::emit(&mapped, &target);
+    let config = lifchip_backend_core::emit(&mapped, &target).unwrap();
     let ticks = rng.random_range(20..=60usize);
     let rate = rng.random_range(0.05..0.8);
     let input = (0..ticks)
@@ -331,7 +331,7 @@ pub fn full_size_case(seed: u64, v2: bool, density: f64, ticks: usize) -> Case {
     let (mapped, report) = compile(&net, &target, &QuantizeOptions::default())
         .unwrap_or_else(|r| panic!("the full-size Xylo net does not map: {:#?}", r.violations));
     assert_eq!(report.cores_used, 1);
-    let config = lifchip_backend_core::emit(&mapped, &target);
+    let config = lifchip_backend_core::emit(&mapped, &target).unwrap();
     let input = (0..ticks)
         .map(|_| {
             let mut tick = Vec::new();

@@ -314,7 +314,8 @@ fn compile(args: &Args, spec: &CubaSpec, dir: &std::path::Path) -> Result<(), St
     // The float net is not needed past the compiler (the mapped program has its own
     // quantized copy): 1.2 GB at 32 M synapses, off the peak of emit and write.
     drop(net);
-    let config = lifchip_backend_core::emit(&mapped, &target);
+    // Flat tables, streamed to disk: ~16 bytes per synapse instead of a `Vec` per row.
+    let config = lifchip_backend_core::emit_flat(&mapped, &target).map_err(|e| e.to_string())?;
     drop(mapped);
     let emit_s = secs(started.elapsed()) - compile_s;
     println!(
@@ -331,7 +332,7 @@ fn compile(args: &Args, spec: &CubaSpec, dir: &std::path::Path) -> Result<(), St
         .collect();
     println!("  passes (s): {}", passes.join(", "));
     let started = Instant::now();
-    lifchip_chip::write_chipdir(&config, dir).map_err(|e| e.to_string())?;
+    lifchip_chip::write_chipdir_flat(&config, dir).map_err(|e| e.to_string())?;
     println!(
         "write: {:.2} s, {} at {}",
         secs(started.elapsed()),
