@@ -386,8 +386,11 @@ mod tests {
         }
     }
 
+    /// A tree: its source and destinations.
+    type Tree = ((u32, u32), Vec<(u32, u32)>);
+
     /// Loads and entries counted link by link, as the pass did before [`TreeCounts`].
-    fn link_by_link(grid: &Grid, trees: &[((u32, u32), Vec<(u32, u32)>)]) -> (Vec<u64>, Vec<u64>) {
+    fn link_by_link(grid: &Grid, trees: &[Tree]) -> (Vec<u64>, Vec<u64>) {
         let mut load = vec![0u64; grid.routers() * 4];
         let mut entries = vec![0u64; grid.routers()];
         for (src, dests) in trees {
@@ -420,7 +423,7 @@ mod tests {
             let positions: Vec<(u32, u32)> =
                 vec![corner, (corner.0 + w - 1, corner.1 + h - 1)];
             let grid = Grid::new(&positions);
-            let trees: Vec<((u32, u32), Vec<(u32, u32)>)> = trees
+            let trees: Vec<Tree> = trees
                 .into_iter()
                 .map(|(s, d)| (at(s), d.into_iter().map(at).collect()))
                 .collect();
