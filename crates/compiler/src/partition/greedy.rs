@@ -248,17 +248,20 @@ fn best_fit(net: &QuantNet, target: &Target, pops: &[usize]) -> Partition {
                             Some((c, _)) => c,
                             None => {
                                 cores.push(CoreAssignment::default());
-                                fills.push(CoreFill::default());
+                                let mut fill = CoreFill::default();
                                 if release {
                                     // The core that just left the search window is never
-                                    // tried again: its row tables go (on a fan-in-heavy
-                                    // net, ~4,000 rows per core and most of the pass's
-                                    // memory), its axon list is trimmed to its length.
+                                    // tried again: its row tables (on a fan-in-heavy net,
+                                    // ~4,000 rows per core and most of the pass's memory)
+                                    // go, emptied, to the new core, whose tables then grow
+                                    // without rehashing; its axon list is trimmed.
                                     if let Some(old) = cores.len().checked_sub(window + 1) {
-                                        fills[old] = CoreFill::default();
+                                        fill = std::mem::take(&mut fills[old]);
+                                        fill.clear();
                                         cores[old].axons.shrink_to_fit();
                                     }
                                 }
+                                fills.push(fill);
                                 cores.len() - 1
                             }
                         };

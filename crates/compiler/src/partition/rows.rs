@@ -101,6 +101,12 @@ impl Snapshot {
 }
 
 impl CoreFill {
+    /// Empties the tables, keeping their capacity (for another core).
+    pub(super) fn clear(&mut self) {
+        self.rows.clear();
+        self.contents.clear();
+    }
+
     /// How many of `axons` (distinct keys) this core has no row for yet, counting up to
     /// `stop`: the new axons [`CoreFill::add`] would bring, read-only.
     pub(super) fn new_axons(&self, axons: &[NeuronInput], stop: usize) -> usize {

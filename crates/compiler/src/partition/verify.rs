@@ -171,7 +171,9 @@ pub fn verify(net: &QuantNet, partition: &Partition, target: &Target) -> Vec<Ver
         .cores
         .par_iter()
         .enumerate()
-        .map(|(c, core)| verify_core(net, partition, &incoming, c, core, target))
+        .map_init(Scratch::default, |scratch, (c, core)| {
+            verify_core(net, partition, &incoming, c, core, target, scratch)
+        })
         .collect();
     errors.extend(per_core.into_iter().flatten());
     errors
@@ -254,6 +256,22 @@ fn verify_shares(
     }
 }
 
+/// One thread's buffers for [`verify_core`], reused from core to core (a fan-in-heavy net has
+/// ~4,000 rows per core: a `Vec` and a map entry each were most of the pass).
+#[derive(Default)]
+struct Scratch {
+    index: FxHashMap<AxonKey, u32>,
+    keys: Vec<AxonKey>,
+    /// `(row, compartment, weight)` in visiting order, then each row's `(compartment,
+    /// weight)` back to back from `start[row]`.
+    entries: Vec<(u32, u32, i32)>,
+    flat: Vec<(u32, i32)>,
+    start: Vec<usize>,
+    /// Rows charged so far by content hash: the first, and the next row of the same hash.
+    stored: FxHashMap<u64, u32>,
+    chain: Vec<u32>,
+}
+
 fn verify_core(
     net: &QuantNet,
     partition: &Partition,
@@ -261,21 +279,52 @@ fn verify_core(
     c: usize,
     core: &CoreAssignment,
     target: &Target,
+    scratch: &mut Scratch,
 ) -> Vec<VerifyError> {
     let mut errors = Vec::new();
+    let Scratch {
+        index,
+        keys,
+        entries,
+        flat,
+        start,
+        stored,
+        chain,
+    } = scratch;
     // Rows in compartment order, as the core's neurons are visited in local order.
-    let mut index: FxHashMap<AxonKey, usize> = FxHashMap::default();
-    let mut rows: Vec<(AxonKey, Vec<(u32, i32)>)> = Vec::new();
+    index.clear();
+    keys.clear();
+    entries.clear();
     for (local, (&(pi, n), &share)) in core.neurons.iter().zip(&core.shares).enumerate() {
         let range = partition.share_range(pi, n, share);
         for (key, w) in share_inputs(net, &incoming[pi as usize], n as usize, range) {
             let r = *index.entry(key).or_insert_with(|| {
-                rows.push((key, Vec::new()));
-                rows.len() - 1
+                keys.push(key);
+                keys.len() as u32 - 1
             });
-            rows[r].1.push((local as u32, w));
+            entries.push((r, local as u32, w));
         }
     }
+    // Each row's synapses together, in visiting order (a stable counting sort).
+    start.clear();
+    start.resize(keys.len() + 1, 0);
+    for &(r, _, _) in entries.iter() {
+        start[r as usize + 1] += 1;
+    }
+    for k in 1..start.len() {
+        start[k] += start[k - 1];
+    }
+    flat.clear();
+    flat.resize(entries.len(), (0, 0));
+    for &(r, local, w) in entries.iter() {
+        let at = &mut start[r as usize];
+        flat[*at] = (local, w);
+        *at += 1;
+    }
+    // `start[r]` is now where row `r` ends: shift back to where it starts.
+    start.rotate_right(1);
+    start[0] = 0;
+    let rows = |r: usize| &flat[start[r]..start[r + 1]];
     // With `core.readout_neurons`, the readout population's compartments have their own budget.
     let separate = target.core.readout_neurons > 0;
     let readout = core
@@ -297,8 +346,8 @@ fn verify_core(
             limit: target.core.readout_neurons,
         });
     }
-    let axons = rows.len();
-    let synapses: u64 = rows.iter().map(|r| r.1.len() as u64).sum();
+    let axons = keys.len();
+    let synapses = flat.len() as u64;
     if axons != core.axons.len() || synapses != core.synapses {
         errors.push(VerifyError::Counts {
             core: c,
@@ -308,9 +357,9 @@ fn verify_core(
             synapses,
         });
     }
-    let counted = rows
+    let counted = keys
         .iter()
-        .filter(|(key, _)| counts_axon(net, target, key.projection as usize))
+        .filter(|key| counts_axon(net, target, key.projection as usize))
         .count();
     if counted > target.core.input_axons as usize {
         errors.push(VerifyError::Axons {
@@ -319,8 +368,9 @@ fn verify_core(
             limit: target.core.input_axons,
         });
     }
-    // Stored rows by content hash: the rows (indices) already charged with that hash.
-    let mut stored: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
+    stored.clear();
+    chain.clear();
+    chain.resize(keys.len(), u32::MAX);
     let same = |a: &[(u32, i32)], b: &[(u32, i32)]| {
         a.len() == b.len()
             && a.iter()
@@ -328,20 +378,28 @@ fn verify_core(
                 .all(|(x, y)| x.0 - a[0].0 == y.0 - b[0].0 && x.1 == y.1)
     };
     let mut bits = target.axon_entries_bits(axons as u64);
-    for (r, (key, row)) in rows.iter().enumerate() {
+    for (r, key) in keys.iter().enumerate() {
+        let row = rows(r);
         let (first, last) = (row[0].0, row[row.len() - 1].0);
         if target.core.shared_kernels {
             let hash = row.iter().fold(u64::from(key.projection), |h, &(l, w)| {
                 mix(h, entry(l - first, w))
             });
-            let charged = stored.entry(hash).or_default();
-            if charged
-                .iter()
-                .any(|&s| rows[s].0.projection == key.projection && same(&rows[s].1, row))
-            {
+            let head = stored.entry(hash).or_insert(u32::MAX);
+            let mut s = *head;
+            let mut shared = false;
+            while s != u32::MAX {
+                if keys[s as usize].projection == key.projection && same(rows(s as usize), row) {
+                    shared = true;
+                    break;
+                }
+                s = chain[s as usize];
+            }
+            if shared {
                 continue;
             }
-            charged.push(r);
+            chain[r] = *head;
+            *head = r as u32;
         }
         bits += target.row_bits(row.len() as u64, u64::from(last - first) + 1);
     }
