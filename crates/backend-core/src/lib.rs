@@ -73,27 +73,55 @@ pub fn emit_flat(mapped: &Mapped, target: &Target) -> Result<FlatChip, ChipError
         core_groups[core].binary_search(&projection).unwrap_or(0) as u16
     };
     let mut core_synapses: Vec<(u32, Synapse)> = Vec::new();
+    // Per-core buffers, reused: the axons in order, with their sort keys, and their indices.
+    let mut keyed: Vec<u128> = Vec::new();
+    // Each projection's source population, ranked: input populations first, then the others,
+    // each in population order.
+    let mut by_source: Vec<(bool, usize)> = net
+        .populations
+        .iter()
+        .enumerate()
+        .map(|(k, p)| (p.neuron.is_some(), k))
+        .collect();
+    by_source.sort_unstable();
+    let mut population_rank = vec![0u32; net.populations.len()];
+    for (rank, &(_, k)) in by_source.iter().enumerate() {
+        population_rank[k] = rank as u32;
+    }
+    let source_rank: Vec<u32> = net
+        .projections
+        .iter()
+        .map(|p| population_rank[p.from])
+        .collect();
+    let mut core_axons: Vec<AxonKey> = Vec::new();
+    let mut axon_index: FxHashMap<AxonKey, u32> = FxHashMap::default();
     let mut rows: Vec<Synapse> = Vec::new();
     let mut row_start: Vec<usize> = Vec::new();
     for (c, assignment) in partition.cores.iter().enumerate() {
         // Axons are numbered by source: input channels first, then neurons by (population,
         // neuron), then projection. Deliveries within a core follow axon order, so this makes
         // per-event saturating targets add in the documented order.
-        let mut core_axons = assignment.axons.clone();
-        core_axons.sort_by_key(|key| {
-            let from = net.projections[key.projection as usize].from;
-            (
-                net.populations[from].neuron.is_some(),
-                from,
-                key.pre,
-                key.projection,
-            )
-        });
-        let axon_index: FxHashMap<AxonKey, u32> = core_axons
-            .iter()
-            .enumerate()
-            .map(|(k, key)| (*key, k as u32))
-            .collect();
+        // One integer per axon, `(rank of its source population, pre, projection)`: keys are
+        // distinct within a core, so the unstable sort has one outcome.
+        keyed.clear();
+        keyed.extend(assignment.axons.iter().map(|key| {
+            (u128::from(source_rank[key.projection as usize]) << 64)
+                | (u128::from(key.pre) << 32)
+                | u128::from(key.projection)
+        }));
+        keyed.sort_unstable();
+        core_axons.clear();
+        core_axons.extend(keyed.iter().map(|&k| AxonKey {
+            projection: k as u32,
+            pre: (k >> 32) as u32,
+        }));
+        axon_index.clear();
+        axon_index.extend(
+            core_axons
+                .iter()
+                .enumerate()
+                .map(|(k, key)| (*key, k as u32)),
+        );
         let groups = &core_groups[c];
         for (k, key) in core_axons.iter().enumerate() {
             let from = net.projections[key.projection as usize].from;

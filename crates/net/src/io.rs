@@ -354,6 +354,74 @@ mod tests {
         assert_eq!(net.fingerprint(), load(&p).unwrap().fingerprint());
     }
 
+    /// The fingerprint as it was first computed: on a whole copy of the net, emptied.
+    fn fingerprint_of_a_copy(net: &Net) -> u64 {
+        let mut copy = net.clone();
+        let mut hash = lifchip_files::Fingerprint::new();
+        let (tensors, indices) = copy.tensors_mut();
+        for t in tensors {
+            for v in &t.data {
+                hash.bytes(&v.to_le_bytes());
+            }
+            t.data.clear();
+            t.blob = None;
+        }
+        for i in indices {
+            for v in &i.data {
+                hash.bytes(&v.to_le_bytes());
+            }
+            i.data.clear();
+            i.blob = None;
+        }
+        hash.bytes(serde_json::to_string(&copy).unwrap().as_bytes());
+        hash.value()
+    }
+
+    #[test]
+    fn fingerprint_reads_the_values_in_place_with_the_same_result() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut nets = vec![sample_net(5), sample_net(1100)];
+        for example in [
+            "examples/hand-written.yaml",
+            "examples/xylo-hand-written.yaml",
+        ] {
+            nets.push(load(&root.join(example)).unwrap());
+        }
+        // Conv, pooling and every other op kind; blob references from a saved copy.
+        let mut conv = sample_net(4);
+        conv.projections[0].ops.insert(
+            0,
+            LinearOp::Conv2d {
+                out_channels: 2,
+                kernel: [3, 3],
+                stride: [1, 2],
+                padding: [1, 0],
+                weights: Tensor::new(vec![2, 1, 3, 3], (0..18).map(|k| k as f32 * 0.5).collect()),
+            },
+        );
+        conv.projections[0].ops.insert(
+            1,
+            LinearOp::AvgPool {
+                size: [2, 2],
+                stride: Some([1, 1]),
+            },
+        );
+        nets.push(conv);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.net");
+        save(&sample_net(7), &p).unwrap();
+        nets.push(load(&p).unwrap());
+        for (k, net) in nets.iter().enumerate() {
+            assert_eq!(net.fingerprint(), fingerprint_of_a_copy(net), "net {k}");
+        }
+        // Every value counts.
+        let mut changed = nets[0].clone();
+        if let LinearOp::Sparse { pre, .. } = &mut changed.projections[1].ops[0] {
+            pre.data[0] ^= 1;
+        }
+        assert_ne!(changed.fingerprint(), nets[0].fingerprint());
+    }
+
     #[test]
     fn corrupt_weights_are_refused() {
         let dir = tempfile::tempdir().unwrap();

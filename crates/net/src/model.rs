@@ -758,27 +758,66 @@ impl Net {
         (tensors, indices)
     }
 
-    /// A 64-bit FNV-1a fingerprint of the whole net (structure and every value), for manifests.
+    /// A 64-bit FNV-1a fingerprint of the whole net (structure and every value), for manifests:
+    /// every tensor's values, then every index list's, in [`Net::tensors_mut`]'s order, then the
+    /// JSON of the net with all of them emptied.
     pub fn fingerprint(&self) -> u64 {
-        let mut copy = self.clone();
+        // The projections' values (all but a sliver of a big net's bytes) are read in place,
+        // not copied: the copy holds them emptied.
+        let mut copy = Net {
+            format: self.format.clone(),
+            version: self.version,
+            name: self.name.clone(),
+            description: self.description.clone(),
+            populations: self.populations.clone(),
+            projections: self
+                .projections
+                .iter()
+                .map(|pr| Projection {
+                    name: pr.name.clone(),
+                    from: pr.from.clone(),
+                    to: pr.to.clone(),
+                    ops: pr.ops.iter().map(LinearOp::without_values).collect(),
+                    weight_exp: pr.weight_exp,
+                    sign_mode: pr.sign_mode,
+                    current: pr.current,
+                })
+                .collect(),
+            readout: self.readout.clone(),
+            meta: self.meta.clone(),
+        };
         let mut hash = lifchip_files::Fingerprint::new();
-        let (tensors, indices) = copy.tensors_mut();
+        // Indices live in projections only; the populations' tensors come first.
+        let (tensors, _) = copy.tensors_mut();
         for t in tensors {
-            for v in &t.data {
-                hash.bytes(&v.to_le_bytes());
-            }
+            hash_values(&mut hash, &t.data, f32::to_le_bytes);
             t.data.clear();
             t.blob = None;
         }
-        for i in indices {
-            for v in &i.data {
-                hash.bytes(&v.to_le_bytes());
-            }
-            i.data.clear();
-            i.blob = None;
+        let ops = || self.projections.iter().flat_map(|pr| &pr.ops);
+        for t in ops().flat_map(|op| op.storage().0) {
+            hash_values(&mut hash, &t.data, f32::to_le_bytes);
+        }
+        for i in ops().flat_map(|op| op.storage().1) {
+            hash_values(&mut hash, &i.data, u32::to_le_bytes);
         }
         let text = serde_json::to_string(&copy).unwrap_or_default();
         hash.bytes(text.as_bytes());
         hash.value()
+    }
+}
+
+/// Adds `values` to `hash` as their little-endian bytes, a block at a time.
+fn hash_values<T: Copy>(
+    hash: &mut lifchip_files::Fingerprint,
+    values: &[T],
+    to_le: fn(T) -> [u8; 4],
+) {
+    let mut block = [0u8; 4096];
+    for chunk in values.chunks(block.len() / 4) {
+        for (out, &v) in block.chunks_exact_mut(4).zip(chunk) {
+            out.copy_from_slice(&to_le(v));
+        }
+        hash.bytes(&block[..chunk.len() * 4]);
     }
 }

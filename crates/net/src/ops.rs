@@ -370,6 +370,56 @@ impl LinearOp {
         }
     }
 
+    /// [`LinearOp::storage_mut`], read-only (the same order).
+    pub(crate) fn storage(&self) -> (Vec<&Tensor>, Vec<&Indices>) {
+        match self {
+            LinearOp::Dense { weights } | LinearOp::Conv2d { weights, .. } => {
+                (vec![weights], Vec::new())
+            }
+            LinearOp::Sparse {
+                pre, post, weights, ..
+            } => (vec![weights], vec![pre, post]),
+            LinearOp::AvgPool { .. } | LinearOp::Flatten => (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// A copy whose tensors and indices keep their shapes but hold no values (and no blob
+    /// reference), without copying the values first.
+    pub(crate) fn without_values(&self) -> LinearOp {
+        let empty = |t: &Tensor| Tensor {
+            shape: t.shape.clone(),
+            data: Vec::new(),
+            blob: None,
+        };
+        match self {
+            LinearOp::Dense { weights } => LinearOp::Dense {
+                weights: empty(weights),
+            },
+            LinearOp::Sparse {
+                outputs, weights, ..
+            } => LinearOp::Sparse {
+                outputs: *outputs,
+                pre: Indices::default(),
+                post: Indices::default(),
+                weights: empty(weights),
+            },
+            LinearOp::Conv2d {
+                out_channels,
+                kernel,
+                stride,
+                padding,
+                weights,
+            } => LinearOp::Conv2d {
+                out_channels: *out_channels,
+                kernel: *kernel,
+                stride: *stride,
+                padding: *padding,
+                weights: empty(weights),
+            },
+            LinearOp::AvgPool { .. } | LinearOp::Flatten => self.clone(),
+        }
+    }
+
     /// The trainable weights of this op, if it has any.
     pub fn weights(&self) -> Option<&Tensor> {
         match self {
