@@ -53,7 +53,7 @@ struct Args {
     #[arg(long, default_value_t = 1000)]
     ticks: u32,
     /// Target: a built-in name or a YAML file (default loihi-like, or the 128×128 variant
-    /// `bench/cuba/loihi-like-128x128.yaml` above 10,000 neurons).
+    /// `bench/cuba/loihi-like-128x128.yaml` above 10,000 neurons, the 256×256 one above 50,000).
     #[arg(long)]
     target: Option<String>,
     /// Where to write the CHIPDIR (default: a temporary directory, removed at the end).
@@ -281,7 +281,15 @@ fn compile(args: &Args, spec: &CubaSpec, dir: &std::path::Path) -> Result<(), St
         lifchip_net::save(&net, path).map_err(|e| e.to_string())?;
     }
     let target_name = args.target.clone().unwrap_or_else(|| {
-        if spec.neurons > 10_000 {
+        // At p = 0.02 a core of 4,096 input axons holds ~4,096 / (N p) neurons: 16,384 cores
+        // suffice up to ~50,000 neurons.
+        if spec.neurons > 50_000 {
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../bench/cuba/loihi-like-256x256.yaml"
+            )
+            .into()
+        } else if spec.neurons > 10_000 {
             concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/../../bench/cuba/loihi-like-128x128.yaml"
@@ -319,10 +327,11 @@ fn compile(args: &Args, spec: &CubaSpec, dir: &std::path::Path) -> Result<(), St
     drop(mapped);
     let emit_s = secs(started.elapsed()) - compile_s;
     println!(
-        "compile: {compile_s:.2} s + emit {emit_s:.2} s on {} ({} cores, lower bound {}); peak {}",
+        "compile: {compile_s:.2} s + emit {emit_s:.2} s on {} ({} cores, lower bound {}, fan-in-aware estimate {}); peak {}",
         target.name,
         report.cores_used,
         report.cores_lower_bound,
+        report.cores_fanin_estimate,
         mib(memory::peak_rss())
     );
     let passes: Vec<String> = report
