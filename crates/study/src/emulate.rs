@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use lifchip_chip::ChipConfig;
+use lifchip_chip::FlatChip;
 use lifchip_data::Dataset;
 use lifchip_emulator::{Emulator, Mode, NeuronProbe, ProbeSet, Probes, RunOptions, SampleResult};
 use serde::Serialize;
@@ -139,20 +139,20 @@ impl EmulateSettings {
 
 /// Adds up per-sample results into a report (accuracy filled in by the caller).
 pub fn summarize(
-    config: &ChipConfig,
+    config: &FlatChip,
     results: &[SampleResult],
     ticks: u32,
     wall: f64,
 ) -> EmulateReport {
     let n = results.len().max(1) as f64;
     let mut report = EmulateReport {
-        target: config.target.name.clone(),
+        target: config.target().name.clone(),
         samples: results.len() as u64,
         ticks_per_sample: ticks,
         ..EmulateReport::default()
     };
     let mut overflows: Vec<PopulationOverflow> = config
-        .populations
+        .populations()
         .iter()
         .filter(|p| !p.is_input)
         .map(|p| PopulationOverflow {
@@ -262,12 +262,12 @@ fn encode(pixels: &[f32], settings: &EmulateSettings, rate: f32, sample: usize) 
 }
 
 /// The probes of a run as the report gives them: population names instead of indices.
-pub fn probe_reports(config: &ChipConfig, probes: &[NeuronProbe]) -> Vec<ProbeReport> {
+pub fn probe_reports(config: &FlatChip, probes: &[NeuronProbe]) -> Vec<ProbeReport> {
     probes
         .iter()
         .map(|p| ProbeReport {
             population: config
-                .populations
+                .populations()
                 .get(p.population as usize)
                 .map_or_else(String::new, |x| x.name.clone()),
             neuron: p.neuron,
@@ -284,13 +284,13 @@ pub fn probe_reports(config: &ChipConfig, probes: &[NeuronProbe]) -> Vec<ProbeRe
 /// `demo --out` puts in its report. The run is the same as the sample's run in
 /// [`emulate_dataset`] (same encoding and seed), so its spikes are that sample's spikes.
 pub fn probe_sample(
-    config: &ChipConfig,
+    config: &FlatChip,
     data: &Dataset,
     index: usize,
     settings: &EmulateSettings,
     max_per_population: usize,
 ) -> StudyResult<Vec<ProbeReport>> {
-    let inputs = config.inputs.len();
+    let inputs = config.inputs().len();
     if data.rows * data.cols != inputs {
         return Err(StudyError::InputsMismatch {
             inputs,
@@ -304,7 +304,7 @@ pub fn probe_sample(
             samples: data.n,
         });
     }
-    let mut emulator = Emulator::new(config)?;
+    let mut emulator = Emulator::from_flat(config)?;
     let options = RunOptions {
         ticks: settings.ticks,
         mode: settings.mode,
@@ -317,7 +317,7 @@ pub fn probe_sample(
     let input = encode(
         &data.pixels_f32(index),
         settings,
-        config.input_rate as f32,
+        config.input_rate() as f32,
         index,
     );
     let result = emulator.run(&input, &options)?;
@@ -326,7 +326,7 @@ pub fn probe_sample(
         .into_iter()
         .filter(|p| {
             let size = config
-                .populations
+                .populations()
                 .get(p.population as usize)
                 .map_or(0, |x| x.placement.len());
             keep_neuron(p.neuron as usize, size, max_per_population)
@@ -352,12 +352,12 @@ fn keep_neuron(neuron: usize, size: usize, max: usize) -> bool {
 /// Emulates every sample of `data` on `config`; returns the report with accuracy.
 /// `on_progress(done, total)` is called after every chunk of samples.
 pub fn emulate_dataset(
-    config: &ChipConfig,
+    config: &FlatChip,
     data: &Dataset,
     settings: &EmulateSettings,
     on_progress: &dyn Fn(usize, usize),
 ) -> StudyResult<EmulateReport> {
-    let inputs = config.inputs.len();
+    let inputs = config.inputs().len();
     let pixels = data.rows * data.cols;
     if pixels != inputs {
         return Err(StudyError::InputsMismatch {
@@ -367,8 +367,8 @@ pub fn emulate_dataset(
         });
     }
     let readout = config
-        .populations
-        .get(config.readout as usize)
+        .populations()
+        .get(config.readout() as usize)
         .map_or(0, |p| p.placement.len());
     if let Some((image, &label)) = data
         .labels
@@ -382,7 +382,7 @@ pub fn emulate_dataset(
             readout,
         });
     }
-    let emulator = Emulator::new(config)?;
+    let emulator = Emulator::from_flat(config)?;
     let options = RunOptions {
         ticks: settings.ticks,
         mode: settings.mode,
@@ -391,7 +391,7 @@ pub fn emulate_dataset(
     };
     let started = Instant::now();
     let mut results = Vec::with_capacity(data.n);
-    let rate = config.input_rate as f32;
+    let rate = config.input_rate() as f32;
     // Chunks bound the memory the encoded spikes take.
     for chunk_start in (0..data.n).step_by(256) {
         let chunk_end = (chunk_start + 256).min(data.n);

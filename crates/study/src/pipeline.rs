@@ -7,7 +7,7 @@
 
 use std::{path::Path, time::Instant};
 
-use lifchip_chip::ChipConfig;
+use lifchip_chip::FlatChip;
 use lifchip_compiler::{CompileReport, QuantizeOptions, RateProfile};
 use lifchip_data::Dataset;
 use lifchip_net::Net;
@@ -87,7 +87,7 @@ pub struct Deployment<'a> {
 #[derive(Debug)]
 pub struct Deployed {
     pub report: CompileReport,
-    pub config: ChipConfig,
+    pub config: FlatChip,
     pub emulation: Option<EmulateReport>,
     /// Wall time of the emulation.
     pub emulate_seconds: Option<f64>,
@@ -211,14 +211,15 @@ pub fn deploy(d: Deployment) -> Result<Deployed, DeployFailure> {
     if let Some(limit) = d.exact {
         report.exact = Some(lifchip_compiler::check_partition(&mapped, d.target, limit));
     }
-    let written = lifchip_backend_core::emit(&mapped, d.target)
-        .map_err(StudyError::from)
-        .and_then(|mut config| {
-            config.input_rate = d.options.input_rate;
-            lifchip_chip::write_chipdir(&config, d.chip_dir)?;
-            write_json(&d.chip_dir.join("report.json"), &timeless(&report)?)?;
-            Ok(config)
-        });
+    // Flat tables, streamed to disk: a big net's chip in ~16 bytes per synapse. (Its input
+    // rate is the options', which the compiler copied into the program.)
+    let emitted = lifchip_backend_core::emit_flat(&mapped, d.target);
+    drop(mapped);
+    let written = emitted.map_err(StudyError::from).and_then(|config| {
+        lifchip_chip::write_chipdir_flat(&config, d.chip_dir)?;
+        write_json(&d.chip_dir.join("report.json"), &timeless(&report)?)?;
+        Ok(config)
+    });
     let config = match written {
         Ok(config) => config,
         Err(error) => {

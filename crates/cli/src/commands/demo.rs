@@ -266,7 +266,7 @@ pub fn run(args: DemoArgs) -> CliResult<()> {
         run.chip_fingerprint = Some(lifchip_report::chipdir_fingerprint(&chip_path)?);
         // The report's raster: the first test image again, every population probed (at most
         // PROBED_NEURONS neurons each, evenly spaced).
-        let config = lifchip_chip::read_chipdir(&chip_path)?;
+        let config = lifchip_chip::read_chipdir_flat(&chip_path)?;
         run.probes = lifchip_study::probe_sample(
             &config,
             &test,

@@ -4,7 +4,7 @@
 use std::{path::PathBuf, time::Instant};
 
 use clap::{Args, ValueEnum};
-use lifchip_chip::ChipConfig;
+use lifchip_chip::FlatChip;
 use lifchip_data::{DataSource, InputSpikes, Split};
 use lifchip_emulator::{Emulator, Mode, ProbeSet, Probes, RunOptions};
 use lifchip_study::{
@@ -80,27 +80,31 @@ pub struct EmulateArgs {
     pub report: Option<PathBuf>,
 }
 
-fn probe_set(config: &ChipConfig, probe: Option<&str>) -> CliResult<ProbeSet> {
+fn probe_set(config: &FlatChip, probe: Option<&str>) -> CliResult<ProbeSet> {
     Ok(match probe {
         None => ProbeSet::None,
         Some("all") => ProbeSet::All,
         // An input population's spikes are the input's own (see `input_probes`).
         Some(name)
             if config
-                .populations
+                .populations()
                 .iter()
                 .any(|p| p.name == name && p.is_input) =>
         {
             ProbeSet::None
         }
         Some(name) => match config
-            .populations
+            .populations()
             .iter()
             .position(|p| p.name == name && !p.is_input)
         {
             Some(k) => ProbeSet::Populations(vec![k as u32]),
             None => {
-                let names: Vec<&str> = config.populations.iter().map(|p| p.name.as_str()).collect();
+                let names: Vec<&str> = config
+                    .populations()
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect();
                 crate::fail!(
                     "--probe {name}: no such population; expected `all` or one of: {}",
                     names.join(", ")
@@ -113,23 +117,23 @@ fn probe_set(config: &ChipConfig, probe: Option<&str>) -> CliResult<ProbeSet> {
 /// `--probe NAME` of an input population: the spike ticks of each of its inputs in this run
 /// (an input has no `u` or `v`). `None` when `probe` names no input population.
 fn input_probes(
-    config: &ChipConfig,
+    config: &FlatChip,
     probe: Option<&str>,
     per_tick: &[Vec<u32>],
 ) -> Option<Vec<ProbeReport>> {
     let name = probe?;
     let k = config
-        .populations
+        .populations()
         .iter()
         .position(|p| p.name == name && p.is_input)?;
     let size = |p: &lifchip_chip::PopulationInfo| p.shape.iter().product::<usize>();
     // Input channels are the inputs of all input populations, concatenated in order.
-    let offset: usize = config.populations[..k]
+    let offset: usize = config.populations()[..k]
         .iter()
         .filter(|p| p.is_input)
         .map(size)
         .sum();
-    let mut reports: Vec<ProbeReport> = (0..size(&config.populations[k]))
+    let mut reports: Vec<ProbeReport> = (0..size(&config.populations()[k]))
         .map(|j| ProbeReport {
             population: name.to_string(),
             neuron: j as u32,
@@ -260,7 +264,8 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
             lifchip_data::MAX_TICKS
         );
     }
-    let config = lifchip_chip::read_chipdir(&args.chip)?;
+    // Flat tables: a big chip loads in about the memory of its CHIPDIR.
+    let config = lifchip_chip::read_chipdir_flat(&args.chip)?;
     let mode = if args.functional {
         Mode::Functional
     } else {
@@ -269,7 +274,7 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
     let mut report = if let Some(file) = &args.input_spikes {
         let spikes = InputSpikes::from_json_file(file)?;
         spikes
-            .validate(config.inputs.len())
+            .validate(config.inputs().len())
             .map_err(|e| CliError(format!("{}: {e}", file.display())))?;
         let ticks = args.ticks.unwrap_or(spikes.ticks);
         if ticks < spikes.ticks {
@@ -283,7 +288,7 @@ pub fn run(args: EmulateArgs) -> CliResult<()> {
         }
         let mut per_tick = spikes.per_tick();
         per_tick.resize(ticks as usize, Vec::new());
-        let mut emulator = Emulator::new(&config)?;
+        let mut emulator = Emulator::from_flat(&config)?;
         let options = RunOptions {
             ticks,
             mode,
