@@ -193,10 +193,8 @@ mod fast {
 mod block {
     use super::{LifParams, fast, soft_lif_f32};
 
-    /// Neurons per block (stack buffers).
-    pub(super) const LEN: usize = 64;
-    /// Neurons checked together for the all-silent shortcut.
-    const GROUP: usize = 8;
+    /// Neurons per block (stack buffers; indices fit in `u16`).
+    pub(super) const LEN: usize = 256;
     const TAIL: f32 = 17.0;
 
     /// `2 atanh(s)`, as `fast::two_atanh`.
@@ -229,8 +227,26 @@ mod block {
         (f32::MIN_POSITIVE..f32::INFINITY).contains(&x)
     }
 
+    /// `fl(a / (tau_ref + tau_rc * log_term))` and, with `DERIV`, the derivative
+    /// `gain * tau_rc * out^2 / (a * (j + 1) * q)` (0 where not finite): the scalar curve's
+    /// last two lines.
+    #[inline(always)]
+    fn finish<const DERIV: bool>(p: &LifParams, log_term: f32, j: f32, q: f32) -> (f32, f32) {
+        let (a, tau_rc, tau_ref, gain) = (p.amplitude, p.tau_rc, p.tau_ref, p.gain);
+        let out = a / (tau_ref + tau_rc * log_term);
+        if !DERIV {
+            return (out, 0.0);
+        }
+        let dv = gain * tau_rc * out * out / (a * (j + 1.0) * q);
+        (out, if dv.is_finite() { dv } else { 0.0 })
+    }
+
     /// Writes the outputs of `pre` (at most [`LEN`] neurons) to `v` and, when given, the
-    /// derivatives to `d`.
+    /// derivatives to `d`. Every neuron first gets the negative tail's few operations
+    /// (silent neurons: the common case), then the neurons of the three other ranges are
+    /// gathered into one list per range and each list runs that range's operations only,
+    /// lane by lane. Each neuron's result depends on its own input alone, so the order they
+    /// are computed in changes nothing.
     // Index loops over several parallel stack arrays read more plainly than zipped iterators.
     #[allow(clippy::needless_range_loop)]
     #[inline(always)]
@@ -240,162 +256,113 @@ mod block {
         v: &mut [f32],
         mut d: Option<&mut [f32]>,
     ) {
-        let (a, tau_rc, tau_ref, gamma, gain) = (p.amplitude, p.tau_rc, p.tau_ref, p.gamma, p.gain);
+        let (gamma, gain) = (p.gamma, p.gain);
         let n = pre.len().min(v.len()).min(LEN);
         let ln_gamma = fast::ln(gamma);
         let mut z = [0.0f32; LEN];
-        let mut e = [0.0f32; LEN];
-        let mut deriv = [0.0f32; LEN];
-        let mut odd = [false; LEN];
         for i in 0..n {
             z[i] = gain * pre[i] / gamma;
         }
-        // e^-|z| (= e^-z for z > 0, e^z for z <= 0) where the middle ranges need it: libm.
+        // Negative tail (j = 0, q = gamma) for all, overwritten below for the other ranges.
+        let mut deriv = [0.0f32; LEN];
         for i in 0..n {
-            if z[i].abs() <= TAIL {
-                e[i] = (-z[i].abs()).exp();
-            }
+            let (out, dv) = finish::<DERIV>(p, -(ln_gamma + z[i]), 0.0, gamma);
+            v[i] = out;
+            deriv[i] = dv;
         }
-        // Groups of neurons all below the negative tail (silent, the common case in sparse
-        // layers) take that range's few operations only.
-        let mut g0 = 0;
-        while g0 < n {
-            let g1 = (g0 + GROUP).min(n);
-            if z[g0..g1].iter().all(|&z| z < -TAIL) {
-                for i in g0..g1 {
-                    let out = a / (tau_ref + tau_rc * -(ln_gamma + z[i]));
-                    v[i] = out;
-                    if DERIV {
-                        // j = 0 and q = gamma: a * (j + 1) * q is a * gamma.
-                        let dv = gain * tau_rc * out * out / (a * gamma);
-                        deriv[i] = if dv.is_finite() { dv } else { 0.0 };
-                    }
-                    odd[i] = false;
-                }
-                g0 = g1;
-                continue;
+        // Branch-free compaction: every list gets every index written, only its own advance.
+        // Indices by input range, each list in ascending order (the positive tail's list
+        // also holds NaN inputs).
+        let mut neg_mid = [0u16; LEN + 1];
+        let mut pos_mid = [0u16; LEN + 1];
+        let mut pos_tail = [0u16; LEN + 1];
+        let (mut c0, mut c1, mut c2) = (0, 0, 0);
+        for i in 0..n {
+            let zi = z[i];
+            neg_mid[c0] = i as u16;
+            c0 += usize::from((-TAIL..=0.0).contains(&zi));
+            pos_mid[c1] = i as u16;
+            c1 += usize::from(zi > 0.0 && zi <= TAIL);
+            pos_tail[c2] = i as u16;
+            c2 += usize::from(zi > TAIL || zi.is_nan());
+        }
+        let mut odd = [false; LEN];
+        let mut zc = [0.0f32; LEN];
+        let mut e = [0.0f32; LEN];
+        let mut jj = [0.0f32; LEN];
+        let mut outs = [0.0f32; LEN];
+        let mut ders = [0.0f32; LEN];
+        let mut flags = [false; LEN];
+        // Negative middle: t = e^z, ln j = ln gamma + z + ln(ln(1 + t) / t).
+        let m = c0;
+        if m > 0 {
+            let list = &neg_mid[..m];
+            for (k, &i) in list.iter().enumerate() {
+                zc[k] = z[usize::from(i)];
             }
-            // Groups all in one middle range whose second logarithm takes one form: only
-            // that range's operations (the same ones the general path selects).
-            let zs = &z[g0..g1];
-            let mut l1 = [0.0f32; GROUP];
-            let mut jj = [0.0f32; GROUP];
-            if zs.iter().all(|&z| z > 0.0 && z <= TAIL) {
-                for k in 0..g1 - g0 {
-                    let ei = e[g0 + k];
-                    l1[k] = two_atanh(ei / (2.0 + ei));
-                    jj[k] = gamma * (z[g0 + k] + l1[k]);
-                }
-                if jj[..g1 - g0].iter().all(|&j| j < 1.0) {
-                    for k in 0..g1 - g0 {
-                        let i = g0 + k;
-                        let (j, ei) = (jj[k], e[i]);
-                        let ln_arg = (1.0 + j) / j;
-                        let out = a / (tau_ref + tau_rc * ln_normal(ln_arg));
-                        v[i] = out;
-                        if DERIV {
-                            let q = j * (1.0 + ei);
-                            let dv = gain * tau_rc * out * out / (a * (j + 1.0) * q);
-                            deriv[i] = if dv.is_finite() { dv } else { 0.0 };
-                        }
-                        odd[i] = !normal(ln_arg);
-                    }
-                    g0 = g1;
-                    continue;
-                }
-            } else if zs.iter().all(|&z| (-TAIL..=0.0).contains(&z)) {
-                let mut ratios = [0.0f32; GROUP];
-                for k in 0..g1 - g0 {
-                    let ei = e[g0 + k];
-                    l1[k] = two_atanh(ei / (2.0 + ei));
-                    ratios[k] = l1[k] / ei;
-                    jj[k] = gamma * ei * ratios[k];
-                }
-                if jj[..g1 - g0].iter().all(|&j| j <= 1.0) {
-                    for k in 0..g1 - g0 {
-                        let i = g0 + k;
-                        let (j, ei, ratio) = (jj[k], e[i], ratios[k]);
-                        let ln_j = ln_gamma + z[i] + ln_normal(ratio);
-                        let log_term = two_atanh(j / (2.0 + j)) - ln_j;
-                        let out = a / (tau_ref + tau_rc * log_term);
-                        v[i] = out;
-                        if DERIV {
-                            let q = gamma * ratio * (1.0 + ei);
-                            let dv = gain * tau_rc * out * out / (a * (j + 1.0) * q);
-                            deriv[i] = if dv.is_finite() { dv } else { 0.0 };
-                        }
-                        odd[i] = !normal(ratio);
-                    }
-                    g0 = g1;
-                    continue;
-                }
+            for k in 0..m {
+                e[k] = (-zc[k].abs()).exp();
             }
-            for i in g0..g1 {
-                let zi = z[i];
-                let ei = e[i];
-                let pos_tail = zi > TAIL;
-                let pos = zi > 0.0;
-                let neg_mid = zi >= -TAIL;
-                // ln(1 + e) for both middle ranges (e in (0, 1]).
+            let mut ratios = [0.0f32; LEN];
+            for k in 0..m {
+                let ei = e[k];
                 let l1 = two_atanh(ei / (2.0 + ei));
-                // j per range.
-                let ratio = l1 / ei;
-                let j_a = gamma * zi;
-                let j_b = gamma * (zi + l1);
-                let j_c = gamma * ei * ratio;
-                let j = if pos_tail {
-                    j_a
-                } else if pos {
-                    j_b
-                } else if neg_mid {
-                    j_c
-                } else {
-                    0.0
-                };
-                // Second logarithm: log1p_inv(j) for z > 0, ln_1p(j) for the negative middle.
-                let u = 1.0 / j;
-                let atanh_arg = if pos { u / (2.0 + u) } else { j / (2.0 + j) };
-                let ln_arg = if pos { (1.0 + j) / j } else { 1.0 + j };
-                let use_atanh = if pos { j >= 1.0 } else { j <= 1.0 };
-                let second = if use_atanh {
-                    two_atanh(atanh_arg)
+                ratios[k] = l1 / ei;
+                jj[k] = gamma * ei * ratios[k];
+            }
+            let small = jj[..m].iter().all(|&j| j <= 1.0);
+            for k in 0..m {
+                let (zi, ei, ratio, j) = (zc[k], e[k], ratios[k], jj[k]);
+                // ln(1 + j): the series for j <= 1, else the logarithm.
+                let ln_arg = 1.0 + j;
+                let second = if small || j <= 1.0 {
+                    two_atanh(j / (2.0 + j))
                 } else {
                     ln_normal(ln_arg)
                 };
-                let ln_ratio = ln_normal(ratio);
-                let ln_j = ln_gamma + zi + ln_ratio;
-                let log_term = if pos {
-                    second
-                } else if neg_mid {
-                    second - ln_j
-                } else {
-                    -(ln_gamma + zi)
-                };
-                let out = a / (tau_ref + tau_rc * log_term);
-                v[i] = out;
-                if DERIV {
-                    let q = if pos_tail {
-                        j_a
-                    } else if pos {
-                        j_b * (1.0 + ei)
-                    } else if neg_mid {
-                        gamma * ratio * (1.0 + ei)
-                    } else {
-                        gamma
-                    };
-                    let dv = gain * tau_rc * out * out / (a * (j + 1.0) * q);
-                    deriv[i] = if dv.is_finite() { dv } else { 0.0 };
-                }
-                odd[i] = zi.is_nan()
-                    || (!use_atanh && !normal(ln_arg))
-                    || (!pos && neg_mid && !normal(ratio));
+                let ln_j = ln_gamma + zi + ln_normal(ratio);
+                let q = gamma * ratio * (1.0 + ei);
+                (outs[k], ders[k]) = finish::<DERIV>(p, second - ln_j, j, q);
+                flags[k] = ((j > 1.0 || j.is_nan()) && !normal(ln_arg)) || !normal(ratio);
             }
-            g0 = g1;
+            scatter(list, &outs, &ders, &flags, v, &mut deriv, &mut odd);
+        }
+        // Positive middle: e = e^-z, j = gamma (z + ln(1 + e)).
+        let m = c1;
+        if m > 0 {
+            let list = &pos_mid[..m];
+            for (k, &i) in list.iter().enumerate() {
+                zc[k] = z[usize::from(i)];
+            }
+            for k in 0..m {
+                e[k] = (-zc[k].abs()).exp();
+            }
+            for k in 0..m {
+                let ei = e[k];
+                let l1 = two_atanh(ei / (2.0 + ei));
+                jj[k] = gamma * (zc[k] + l1);
+            }
+            positive::<DERIV>(p, &jj[..m], Some(&e[..m]), &mut outs, &mut ders, &mut flags);
+            scatter(list, &outs, &ders, &flags, v, &mut deriv, &mut odd);
+        }
+        // Positive tail: j = gamma z (NaN inputs are flagged and redone by the scalar curve).
+        let m = c2;
+        if m > 0 {
+            let list = &pos_tail[..m];
+            for (k, &i) in list.iter().enumerate() {
+                jj[k] = gamma * z[usize::from(i)];
+            }
+            positive::<DERIV>(p, &jj[..m], None, &mut outs, &mut ders, &mut flags);
+            for (k, &i) in list.iter().enumerate() {
+                flags[k] |= z[usize::from(i)].is_nan();
+            }
+            scatter(list, &outs, &ders, &flags, v, &mut deriv, &mut odd);
         }
         if let Some(d) = d.as_mut() {
             d[..n].copy_from_slice(&deriv[..n]);
         }
         if odd[..n].iter().any(|&o| o) {
+            let (a, tau_rc, tau_ref) = (p.amplitude, p.tau_rc, p.tau_ref);
             for i in (0..n).filter(|&i| odd[i]) {
                 let (out, dv) = soft_lif_f32(pre[i], a, tau_rc, tau_ref, gamma, gain);
                 v[i] = out;
@@ -403,6 +370,64 @@ mod block {
                     d[i] = dv;
                 }
             }
+        }
+    }
+
+    /// `z > 0`: `log_term = ln(1 + 1/j)` (`ln_1p(1/j)` for `j >= 1`, `ln((1 + j)/j)` below),
+    /// `q = j (1 + e)` in the middle range (`e` given), `q = j` in the tail.
+    #[allow(clippy::needless_range_loop)]
+    #[inline(always)]
+    fn positive<const DERIV: bool>(
+        p: &LifParams,
+        jj: &[f32],
+        e: Option<&[f32]>,
+        outs: &mut [f32; LEN],
+        ders: &mut [f32; LEN],
+        flags: &mut [bool; LEN],
+    ) {
+        let m = jj.len().min(LEN);
+        let big = jj.iter().filter(|&&j| j >= 1.0).count();
+        // One form for the whole list when its neurons agree (the usual case).
+        let (all_small, all_big) = (big == 0, big == m);
+        for k in 0..m {
+            let j = jj[k];
+            let u = 1.0 / j;
+            let ln_arg = (1.0 + j) / j;
+            let use_atanh = j >= 1.0;
+            let log_term = if all_big {
+                two_atanh(u / (2.0 + u))
+            } else if all_small {
+                ln_normal(ln_arg)
+            } else if use_atanh {
+                two_atanh(u / (2.0 + u))
+            } else {
+                ln_normal(ln_arg)
+            };
+            let q = match e {
+                Some(e) => j * (1.0 + e[k]),
+                None => j,
+            };
+            (outs[k], ders[k]) = finish::<DERIV>(p, log_term, j, q);
+            flags[k] = !use_atanh && !normal(ln_arg);
+        }
+    }
+
+    /// Writes a list's results back to the block positions it was gathered from.
+    #[inline(always)]
+    fn scatter(
+        list: &[u16],
+        outs: &[f32; LEN],
+        ders: &[f32; LEN],
+        flags: &[bool; LEN],
+        v: &mut [f32],
+        deriv: &mut [f32; LEN],
+        odd: &mut [bool; LEN],
+    ) {
+        for (k, &i) in list.iter().enumerate() {
+            let i = usize::from(i);
+            v[i] = outs[k];
+            deriv[i] = ders[k];
+            odd[i] = flags[k];
         }
     }
 
