@@ -273,18 +273,32 @@ mod block {
         // Branch-free compaction: every list gets every index written, only its own advance.
         // Indices by input range, each list in ascending order (the positive tail's list
         // also holds NaN inputs).
-        let mut neg_mid = [0u16; LEN + 1];
-        let mut pos_mid = [0u16; LEN + 1];
-        let mut pos_tail = [0u16; LEN + 1];
+        // Built from one bit mask per range and 64 neurons, so the cost is per member.
+        let mut neg_mid = [0u16; LEN];
+        let mut pos_mid = [0u16; LEN];
+        let mut pos_tail = [0u16; LEN];
         let (mut c0, mut c1, mut c2) = (0, 0, 0);
-        for i in 0..n {
-            let zi = z[i];
-            neg_mid[c0] = i as u16;
-            c0 += usize::from((-TAIL..=0.0).contains(&zi));
-            pos_mid[c1] = i as u16;
-            c1 += usize::from(zi > 0.0 && zi <= TAIL);
-            pos_tail[c2] = i as u16;
-            c2 += usize::from(zi > TAIL || zi.is_nan());
+        for (w, zs) in z[..n].chunks(64).enumerate() {
+            let (mut m0, mut m1, mut m2) = (0u64, 0u64, 0u64);
+            for (b, &zi) in zs.iter().enumerate() {
+                m0 |= u64::from((-TAIL..=0.0).contains(&zi)) << b;
+                m1 |= u64::from(zi > 0.0 && zi <= TAIL) << b;
+                m2 |= u64::from(zi > TAIL || zi.is_nan()) << b;
+            }
+            let base = (w * 64) as u16;
+            for (mut m, list, c) in [
+                (m0, &mut neg_mid, &mut c0),
+                (m1, &mut pos_mid, &mut c1),
+                (m2, &mut pos_tail, &mut c2),
+            ] {
+                while m != 0 {
+                    if let Some(slot) = list.get_mut(*c) {
+                        *slot = base + m.trailing_zeros() as u16;
+                    }
+                    *c += 1;
+                    m &= m - 1;
+                }
+            }
         }
         let mut odd = [false; LEN];
         let mut zc = [0.0f32; LEN];
