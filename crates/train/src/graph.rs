@@ -7,7 +7,8 @@ use ndarray::Array2;
 
 use crate::TrainError;
 use crate::act::{self, Activation, LifParams};
-use crate::kernels::{ConvGeom, Kernel, PoolGeom, forward_chain};
+use crate::kernels::{ConvGeom, Kernel, Mode, PoolGeom, forward_chain};
+use rayon::prelude::*;
 
 /// Where a projection starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -230,22 +231,34 @@ impl Graph {
         let batch = x.nrows();
         let mut outputs: Vec<Option<Array2<f32>>> = vec![None; self.nodes.len()];
         for (k, node) in self.nodes.iter().enumerate() {
-            let mut pre = Array2::<f32>::zeros((batch, node.size));
-            for edge in &node.edges {
-                let src = match edge.source {
-                    Source::Input => x.view(),
-                    Source::Node(s) => match &outputs[s] {
-                        Some(a) => a.view(),
-                        None => continue,
-                    },
-                };
-                pre += &forward_chain(&edge.kernels, src);
-            }
-            for mut row in pre.rows_mut() {
-                for (v, b) in row.iter_mut().zip(&node.bias) {
-                    *v += b;
+            let source = |edge: &Edge| match edge.source {
+                Source::Input => Some(x),
+                Source::Node(s) => outputs[s].as_ref(),
+            };
+            let single = match node.edges.as_slice() {
+                [edge] => source(edge).and_then(|src| chain_ref(&edge.kernels, src)),
+                _ => None,
+            };
+            let pre = match single {
+                // One incoming projection (the usual case): its output, with `(0 + y) + b`
+                // in one pass — the same operations as the sum over edges below.
+                Some(mut y) if y.dim() == (batch, node.size) => {
+                    add_bias(&mut y, &node.bias, true);
+                    y
                 }
-            }
+                _ => {
+                    let mut pre = Array2::<f32>::zeros((batch, node.size));
+                    for edge in &node.edges {
+                        let Some(src) = source(edge) else {
+                            continue;
+                        };
+                        pre += &forward_chain(&edge.kernels, src.view());
+                    }
+                    add_bias(&mut pre, &node.bias, false);
+                    pre
+                }
+            };
+            let mut pre = pre;
             if stop_at_logits && k == self.output {
                 outputs.truncate(k);
                 outputs.push(Some(pre));
@@ -259,6 +272,51 @@ impl Graph {
         }
         outputs
     }
+}
+
+/// Rows per task of the bias pass.
+const BIAS_ROWS: usize = 16;
+
+/// `v = v + b` per neuron (`(0 + v) + b` with `from_zero`: what adding an edge's output to a
+/// zeroed sum, then the bias, gives, `-0` included), rows in parallel.
+fn add_bias(a: &mut Array2<f32>, bias: &[f32], from_zero: bool) {
+    let cols = a.ncols();
+    let Some(values) = a.as_slice_mut().filter(|_| cols == bias.len() && cols > 0) else {
+        for mut row in a.rows_mut() {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v = if from_zero { 0.0 + *v } else { *v } + b;
+            }
+        }
+        return;
+    };
+    values.par_chunks_mut(cols * BIAS_ROWS).for_each(|rows| {
+        for row in rows.chunks_mut(cols) {
+            if from_zero {
+                for (v, b) in row.iter_mut().zip(bias) {
+                    *v = (0.0 + *v) + b;
+                }
+            } else {
+                for (v, b) in row.iter_mut().zip(bias) {
+                    *v += b;
+                }
+            }
+        }
+    });
+}
+
+/// Evaluation-mode chain on a borrowed standard-layout batch: the first op reads it in place
+/// instead of a copy (leading flattens are no-ops on flattened features). `None` when `x` is
+/// not in standard layout or the chain is empty (callers then take [`forward_chain`]).
+fn chain_ref(kernels: &[Kernel], x: &Array2<f32>) -> Option<Array2<f32>> {
+    if !x.is_standard_layout() {
+        return None;
+    }
+    let mut rest = kernels.iter().skip_while(|k| matches!(k, Kernel::Flatten));
+    let mut a = rest.next()?.forward_eval_ref(x);
+    for k in rest {
+        a = k.forward(a, Mode::Eval).0;
+    }
+    Some(a)
 }
 
 /// Converts a projection's ops, tracking the shape from `input`.
@@ -323,4 +381,155 @@ pub(crate) fn kernels_of(ops: &[LinearOp], input: &[usize]) -> Result<Vec<Kernel
         shape = out;
     }
     Ok(kernels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::tests::{array, values};
+
+    /// The forward pass as it was before the single-edge shortcut: a zeroed sum of every
+    /// edge's [`forward_chain`] output, the bias, then the rate curve.
+    fn forward_reference(graph: &Graph, x: &Array2<f32>) -> Vec<Array2<f32>> {
+        let mut outputs: Vec<Array2<f32>> = Vec::new();
+        for node in &graph.nodes {
+            let mut pre = Array2::<f32>::zeros((x.nrows(), node.size));
+            for edge in &node.edges {
+                let src = match edge.source {
+                    Source::Input => x.view(),
+                    Source::Node(s) => outputs[s].view(),
+                };
+                pre += &forward_chain(&edge.kernels, src);
+            }
+            for mut row in pre.rows_mut() {
+                for (v, b) in row.iter_mut().zip(&node.bias) {
+                    *v += b;
+                }
+            }
+            act::apply(&node.act, &mut pre, None, None);
+            outputs.push(pre);
+        }
+        outputs
+    }
+
+    fn bits(a: &Array2<f32>) -> Vec<u32> {
+        a.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// Conv (with and without padding), pooling, flatten, dense and a two-edge node give the
+    /// same bits as the reference, also for the logits, with zero and `-0` biases.
+    #[test]
+    fn forward_is_bit_identical_to_the_edge_sum() {
+        let lif = Activation::SoftLif(LifParams {
+            amplitude: 0.063,
+            tau_rc: 0.022,
+            tau_ref: 0.002,
+            gamma: 0.02,
+            gain: 1.0,
+        });
+        let conv = |input, oc, pad, seed| {
+            let g = ConvGeom::new(input, oc, [3, 3], [1, 1], [pad, pad]).unwrap();
+            Kernel::Conv {
+                w: array(g.oc, g.patch(), seed),
+                g,
+            }
+        };
+        let pool = Kernel::Pool(PoolGeom::new([4, 8, 8], [2, 2], [2, 2]).unwrap());
+        let node = |size: usize, edges: Vec<Edge>, seed: u64| Node {
+            name: format!("n{seed}"),
+            size,
+            act: lif,
+            bias: values(size, seed)
+                .into_iter()
+                .enumerate()
+                .map(|(i, b)| match i % 7 {
+                    0 => -0.0,
+                    1 => 0.0,
+                    _ => b * 0.3,
+                })
+                .collect(),
+            edges,
+        };
+        let graph = Graph {
+            input_size: 100,
+            nodes: vec![
+                // 1x10x10 -> 4x8x8, no padding.
+                node(
+                    256,
+                    vec![Edge {
+                        source: Source::Input,
+                        kernels: vec![conv([1, 10, 10], 4, 0, 1)],
+                    }],
+                    11,
+                ),
+                // pool 4x4x4, then conv with padding -> 3x4x4.
+                node(
+                    48,
+                    vec![Edge {
+                        source: Source::Node(0),
+                        kernels: vec![pool.clone(), conv([4, 4, 4], 3, 1, 2)],
+                    }],
+                    12,
+                ),
+                // Two edges: flatten + dense from node 1, pool + flatten + dense from node 0.
+                node(
+                    20,
+                    vec![
+                        Edge {
+                            source: Source::Node(1),
+                            kernels: vec![
+                                Kernel::Flatten,
+                                Kernel::Dense {
+                                    w: array(20, 48, 3),
+                                },
+                            ],
+                        },
+                        Edge {
+                            source: Source::Node(0),
+                            kernels: vec![
+                                pool,
+                                Kernel::Flatten,
+                                Kernel::Dense {
+                                    w: array(20, 64, 4),
+                                },
+                            ],
+                        },
+                    ],
+                    13,
+                ),
+                node(
+                    10,
+                    vec![Edge {
+                        source: Source::Node(2),
+                        kernels: vec![Kernel::Dense {
+                            w: array(10, 20, 5),
+                        }],
+                    }],
+                    14,
+                ),
+            ],
+            output: 3,
+        };
+        for batch in [1, 9, 40] {
+            let mut x = array(batch, 100, 7 + batch as u64);
+            // Some exact zeros, as from black pixels.
+            x.iter_mut().step_by(3).for_each(|v| *v = 0.0);
+            let want = forward_reference(&graph, &x);
+            let got = graph.activations(&x);
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(bits(g), bits(w), "batch {batch}");
+            }
+            // Logits: the output node's pre-activation.
+            let out = &graph.nodes[3];
+            let mut pre = forward_chain(&out.edges[0].kernels, want[2].view());
+            pre.mapv_inplace(|v| 0.0 + v);
+            for mut row in pre.rows_mut() {
+                for (v, b) in row.iter_mut().zip(&out.bias) {
+                    *v += b;
+                }
+            }
+            assert_eq!(bits(&graph.logits(&x)), bits(&pre), "logits, batch {batch}");
+        }
+    }
 }

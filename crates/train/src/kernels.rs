@@ -433,24 +433,46 @@ fn conv_eval(x: &Array2<f32>, w: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
         .zip(slice(x).par_chunks(GROUP * g.in_size()))
         .for_each(|(out, imgs)| {
             let n = imgs.len() / g.in_size().max(1);
-            let mut cols = Array2::<f32>::zeros((n * p, k));
-            for (img, c) in imgs
-                .chunks(g.in_size())
-                .zip(slice_mut(&mut cols).chunks_mut(p * k))
-            {
-                im2col_image(img, g, c);
-            }
-            let mut yp = Array2::<f32>::zeros((n * p, oc));
-            general_mat_mul(1.0, &cols, &wt, 0.0, &mut yp);
-            for (dst, src) in out.chunks_mut(oc * p).zip(slice(&yp).chunks(p * oc)) {
-                for pos in 0..p {
-                    for c in 0..oc {
-                        dst[c * p + pos] = src[pos * oc + c];
+            SCRATCH.with_borrow_mut(|(cols, yp)| {
+                // Reused per thread: im2col writes every element when there is no padding
+                // (else the buffer is zeroed first), and a GEMM with beta = 0 only writes `yp`.
+                if cols.len() < n * p * k {
+                    cols.resize(n * p * k, 0.0);
+                }
+                let cols = &mut cols[..n * p * k];
+                if g.ph > 0 || g.pw > 0 {
+                    cols.fill(0.0);
+                }
+                for (img, c) in imgs.chunks(g.in_size()).zip(cols.chunks_mut(p * k)) {
+                    im2col_image(img, g, c);
+                }
+                if yp.len() < n * p * oc {
+                    yp.resize(n * p * oc, 0.0);
+                }
+                let yp = &mut yp[..n * p * oc];
+                let (Ok(a), Ok(mut c)) = (
+                    ArrayView2::from_shape((n * p, k), &*cols),
+                    ArrayViewMut2::from_shape((n * p, oc), &mut *yp),
+                ) else {
+                    return;
+                };
+                general_mat_mul(1.0, &a, &wt, 0.0, &mut c);
+                for (dst, src) in out.chunks_mut(oc * p).zip(yp.chunks(p * oc)) {
+                    for pos in 0..p {
+                        for c in 0..oc {
+                            dst[c * p + pos] = src[pos * oc + c];
+                        }
                     }
                 }
-            }
+            });
         });
     y
+}
+
+thread_local! {
+    /// [`conv_eval`]'s im2col and GEMM output buffers, kept per thread across calls.
+    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Adjoint of [`im2col`]: sums patch gradients back onto the image, per image in parallel.
