@@ -401,7 +401,7 @@ fn im2col_image(img: &[f32], g: &ConvGeom, out: &mut [f32]) {
                     if ix0 >= 0 && ix0 as usize + g.kw <= g.iw {
                         // The whole kernel row is inside the image: one copy.
                         let from = base + ix0 as usize;
-                        row[idx..idx + g.kw].copy_from_slice(&img[from..from + g.kw]);
+                        copy_row(&mut row[idx..idx + g.kw], &img[from..from + g.kw]);
                         idx += g.kw;
                         continue;
                     }
@@ -415,6 +415,30 @@ fn im2col_image(img: &[f32], g: &ConvGeom, out: &mut [f32]) {
                 }
             }
         }
+    }
+}
+
+/// `dst.copy_from_slice(src)` for a kernel row: the common widths as fixed-size moves, not a
+/// `memmove` call per few floats.
+#[inline(always)]
+fn copy_row(dst: &mut [f32], src: &[f32]) {
+    fn fixed<const N: usize>(dst: &mut [f32], src: &[f32]) -> bool {
+        match (<&mut [f32; N]>::try_from(dst), <&[f32; N]>::try_from(src)) {
+            (Ok(d), Ok(s)) => {
+                *d = *s;
+                true
+            }
+            _ => false,
+        }
+    }
+    let done = match dst.len() {
+        3 => fixed::<3>(dst, src),
+        5 => fixed::<5>(dst, src),
+        7 => fixed::<7>(dst, src),
+        _ => false,
+    };
+    if !done {
+        dst.copy_from_slice(src);
     }
 }
 
