@@ -8,7 +8,7 @@
 //! depend on the number of threads.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, ShapeBuilder};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
@@ -457,9 +457,9 @@ fn conv_eval(x: &Array2<f32>, w: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
         .zip(slice(x).par_chunks(GROUP * g.in_size()))
         .for_each(|(out, imgs)| {
             let n = imgs.len() / g.in_size().max(1);
-            SCRATCH.with_borrow_mut(|(cols, yp)| {
+            SCRATCH.with_borrow_mut(|cols| {
                 // Reused per thread: im2col writes every element when there is no padding
-                // (else the buffer is zeroed first), and a GEMM with beta = 0 only writes `yp`.
+                // (else the buffer is zeroed first).
                 if cols.len() < n * p * k {
                     cols.resize(n * p * k, 0.0);
                 }
@@ -470,23 +470,17 @@ fn conv_eval(x: &Array2<f32>, w: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
                 for (img, c) in imgs.chunks(g.in_size()).zip(cols.chunks_mut(p * k)) {
                     im2col_image(img, g, c);
                 }
-                if yp.len() < n * p * oc {
-                    yp.resize(n * p * oc, 0.0);
-                }
-                let yp = &mut yp[..n * p * oc];
-                let (Ok(a), Ok(mut c)) = (
-                    ArrayView2::from_shape((n * p, k), &*cols),
-                    ArrayViewMut2::from_shape((n * p, oc), &mut *yp),
-                ) else {
-                    return;
-                };
-                general_mat_mul(1.0, &a, &wt, 0.0, &mut c);
-                for (dst, src) in out.chunks_mut(oc * p).zip(yp.chunks(p * oc)) {
-                    for pos in 0..p {
-                        for c in 0..oc {
-                            dst[c * p + pos] = src[pos * oc + c];
-                        }
-                    }
+                // One GEMM per image, written straight into its `[oc, P]` output seen as a
+                // `[P, oc]` matrix with strides (1, P): no transpose pass. The output layout
+                // only changes where each dot product is stored.
+                for (c, dst) in cols.chunks(p * k).zip(out.chunks_mut(oc * p)) {
+                    let (Ok(a), Ok(mut y)) = (
+                        ArrayView2::from_shape((p, k), c),
+                        ArrayViewMut2::from_shape((p, oc).strides((1, p)), dst),
+                    ) else {
+                        return;
+                    };
+                    general_mat_mul(1.0, &a, &wt, 0.0, &mut y);
                 }
             });
         });
@@ -494,9 +488,8 @@ fn conv_eval(x: &Array2<f32>, w: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
 }
 
 thread_local! {
-    /// [`conv_eval`]'s im2col and GEMM output buffers, kept per thread across calls.
-    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> =
-        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    /// [`conv_eval`]'s im2col buffer, kept per thread across calls.
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Adjoint of [`im2col`]: sums patch gradients back onto the image, per image in parallel.
@@ -822,6 +815,26 @@ pub(crate) mod tests {
         }
         assert!(ConvGeom::new([1, 2, 2], 1, [3, 3], [1, 1], [0, 0]).is_none());
         assert!(ConvGeom::new([1, 2, 2], 1, [3, 3], [1, 1], [1, 1]).is_some());
+    }
+
+    /// Evaluation-mode convolution gives the training path's bits (im2col, one GEMM,
+    /// transpose), also with a patch longer than GEMM's k blocks, padding and strides.
+    #[test]
+    fn conv_eval_is_bit_identical_to_the_training_path() {
+        for (input, oc, kernel, stride, padding, batch) in [
+            ([16, 12, 12], 64, [5, 5], [1, 1], [0, 0], 11),
+            ([1, 28, 28], 16, [5, 5], [1, 1], [0, 0], 9),
+            ([24, 9, 7], 5, [3, 4], [2, 1], [1, 2], 17),
+        ] {
+            let g = ConvGeom::new(input, oc, kernel, stride, padding).unwrap();
+            let w = array(oc, g.patch(), 8);
+            let mut x = array(batch, g.in_size(), 9);
+            x.iter_mut().step_by(5).for_each(|v| *v = 0.0);
+            let train = positions_to_channels(&gemm(im2col(&x, &g).view(), w.t()), batch, &g);
+            let eval = conv_eval(&x, &w, &g);
+            let bits = |a: &Array2<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&eval), bits(&train), "{input:?} {kernel:?}");
+        }
     }
 
     #[test]
