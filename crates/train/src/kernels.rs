@@ -275,7 +275,7 @@ impl Kernel {
             Kernel::Conv { w, g } if !train => (conv_eval(&x, w, g), Saved::Nothing),
             Kernel::Conv { w, g } => {
                 let cols = im2col(&x, g);
-                let y = positions_to_channels(&gemm(cols.view(), w.t()), x.nrows(), g);
+                let y = conv_from_cols(&cols, w, x.nrows(), g);
                 (
                     y,
                     if train {
@@ -343,7 +343,7 @@ impl Kernel {
                 let batch = dy.nrows();
                 let dyp = channels_to_positions(&dy, batch, g);
                 let dw = gemm(dyp.t(), cols.view());
-                let dx = need_dx.then(|| col2im(&gemm(dyp.view(), w.view()), batch, g));
+                let dx = need_dx.then(|| conv_input_grad(&dy, w, batch, g));
                 (dx, Some(dw))
             }
             (Kernel::Pool(g), _) => (need_dx.then(|| pool_backward(&dy, g)), None),
@@ -488,11 +488,13 @@ fn conv_eval(x: &Array2<f32>, w: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
 }
 
 thread_local! {
-    /// [`conv_eval`]'s im2col buffer, kept per thread across calls.
+    /// [`conv_eval`]'s im2col buffer and [`conv_input_grad`]'s patch gradients, kept per
+    /// thread across calls.
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Adjoint of [`im2col`]: sums patch gradients back onto the image, per image in parallel.
+#[cfg(test)]
 pub(crate) fn col2im(dcols: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<f32> {
     let (p, k) = (g.positions(), g.patch());
     let mut dx = Array2::<f32>::zeros((batch, g.in_size()));
@@ -500,48 +502,104 @@ pub(crate) fn col2im(dcols: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<
     slice_mut(&mut dx)
         .par_chunks_mut(g.in_size())
         .zip(ds.par_chunks(p * k))
-        .for_each(|(img, d)| {
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    let row = &d[(oy * g.ow + ox) * k..][..k];
-                    let mut idx = 0;
-                    for c in 0..g.ic {
-                        for ky in 0..g.kh {
-                            let iy = (oy * g.sh + ky) as isize - g.ph as isize;
-                            if iy < 0 || iy >= g.ih as isize {
-                                idx += g.kw;
-                                continue;
-                            }
-                            let base = (c * g.ih + iy as usize) * g.iw;
-                            let ix0 = (ox * g.sw) as isize - g.pw as isize;
-                            if ix0 >= 0 && ix0 as usize + g.kw <= g.iw {
-                                // The whole kernel row is inside the image (each cell gets
-                                // one addition here, so the order per cell is unchanged).
-                                let from = base + ix0 as usize;
-                                for (cell, &d) in
-                                    img[from..from + g.kw].iter_mut().zip(&row[idx..idx + g.kw])
-                                {
-                                    *cell += d;
-                                }
-                                idx += g.kw;
-                                continue;
-                            }
-                            for kx in 0..g.kw {
-                                let ix = (ox * g.sw + kx) as isize - g.pw as isize;
-                                if ix >= 0 && ix < g.iw as isize {
-                                    img[base + ix as usize] += row[idx];
-                                }
-                                idx += 1;
-                            }
+        .for_each(|(img, d)| col2im_image(d, img, g));
+    dx
+}
+
+/// [`col2im`] of one image's patch gradients `d` (`[P, k]`) onto `img` (zeroed).
+fn col2im_image(d: &[f32], img: &mut [f32], g: &ConvGeom) {
+    let k = g.patch();
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let row = &d[(oy * g.ow + ox) * k..][..k];
+            let mut idx = 0;
+            for c in 0..g.ic {
+                for ky in 0..g.kh {
+                    let iy = (oy * g.sh + ky) as isize - g.ph as isize;
+                    if iy < 0 || iy >= g.ih as isize {
+                        idx += g.kw;
+                        continue;
+                    }
+                    let base = (c * g.ih + iy as usize) * g.iw;
+                    let ix0 = (ox * g.sw) as isize - g.pw as isize;
+                    if ix0 >= 0 && ix0 as usize + g.kw <= g.iw {
+                        // The whole kernel row is inside the image (each cell gets
+                        // one addition here, so the order per cell is unchanged).
+                        let from = base + ix0 as usize;
+                        for (cell, &d) in
+                            img[from..from + g.kw].iter_mut().zip(&row[idx..idx + g.kw])
+                        {
+                            *cell += d;
                         }
+                        idx += g.kw;
+                        continue;
+                    }
+                    for kx in 0..g.kw {
+                        let ix = (ox * g.sw + kx) as isize - g.pw as isize;
+                        if ix >= 0 && ix < g.iw as isize {
+                            img[base + ix as usize] += row[idx];
+                        }
+                        idx += 1;
                     }
                 }
             }
+        }
+    }
+}
+
+/// The input gradient of a convolution, `col2im(dyp · w)`, one image at a time: each image's
+/// `[P, oc]` gradient is read in place from `dy` (`[oc, P]`, strides `(1, P)`), its patch
+/// gradients go to a per-thread buffer, then onto the image. Same dot products (over `oc`)
+/// and the same additions per cell as one GEMM over the batch then [`col2im`] (tested),
+/// without the batch-sized patch-gradient array.
+fn conv_input_grad(dy: &Array2<f32>, w: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<f32> {
+    let (p, k, oc) = (g.positions(), g.patch(), g.oc);
+    let mut dx = Array2::<f32>::zeros((batch, g.in_size()));
+    slice_mut(&mut dx)
+        .par_chunks_mut(g.in_size())
+        .zip(slice(dy).par_chunks(oc * p))
+        .for_each(|(img, d)| {
+            SCRATCH.with_borrow_mut(|buf| {
+                if buf.len() < p * k {
+                    buf.resize(p * k, 0.0);
+                }
+                let buf = &mut buf[..p * k];
+                if let (Ok(a), Ok(mut c)) = (
+                    ArrayView2::from_shape((p, oc).strides((1, p)), d),
+                    ArrayViewMut2::from_shape((p, k), &mut *buf),
+                ) {
+                    general_mat_mul(1.0, &a, &w.view(), 0.0, &mut c);
+                    col2im_image(buf, img, g);
+                }
+            });
         });
     dx
 }
 
+/// `[batch * P, k]` patches times `w^T` → `[batch, oc * P]`: one GEMM per image (images in
+/// parallel) written straight into its channel-major output through strides, so there is no
+/// `[batch * P, oc]` intermediate to allocate and transpose. Each output element is the same
+/// whole-`k` dot product as in one `gemm` over all rows (tested).
+fn conv_from_cols(cols: &Array2<f32>, w: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<f32> {
+    let (p, k, oc) = (g.positions(), g.patch(), g.oc);
+    let mut y = Array2::<f32>::zeros((batch, oc * p));
+    let wt = w.t();
+    slice_mut(&mut y)
+        .par_chunks_mut(oc * p)
+        .zip(slice(cols).par_chunks(p * k))
+        .for_each(|(dst, c)| {
+            if let (Ok(a), Ok(mut out)) = (
+                ArrayView2::from_shape((p, k), c),
+                ArrayViewMut2::from_shape((p, oc).strides((1, p)), dst),
+            ) {
+                general_mat_mul(1.0, &a, &wt, 0.0, &mut out);
+            }
+        });
+    y
+}
+
 /// `[batch * P, oc]` (GEMM output, one row per output position) → `[batch, oc * P]`.
+#[cfg(test)]
 fn positions_to_channels(y: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<f32> {
     let (p, oc) = (g.positions(), g.oc);
     let mut out = Array2::<f32>::zeros((batch, oc * p));
@@ -817,8 +875,8 @@ pub(crate) mod tests {
         assert!(ConvGeom::new([1, 2, 2], 1, [3, 3], [1, 1], [1, 1]).is_some());
     }
 
-    /// Evaluation-mode convolution gives the training path's bits (im2col, one GEMM,
-    /// transpose), also with a patch longer than GEMM's k blocks, padding and strides.
+    /// Evaluation-mode convolution and the training forward give the bits of im2col, one
+    /// GEMM over all rows and a transpose (the training path before per-image GEMMs), also with a patch longer than GEMM's k blocks, padding and strides.
     #[test]
     fn conv_eval_is_bit_identical_to_the_training_path() {
         for (input, oc, kernel, stride, padding, batch) in [
@@ -834,6 +892,14 @@ pub(crate) mod tests {
             let eval = conv_eval(&x, &w, &g);
             let bits = |a: &Array2<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&eval), bits(&train), "{input:?} {kernel:?}");
+            let from_cols = conv_from_cols(&im2col(&x, &g), &w, batch, &g);
+            assert_eq!(bits(&from_cols), bits(&train), "{input:?} {kernel:?}");
+            // Input gradient: per image from `dy` in place against one GEMM then col2im.
+            let dy = array(batch, g.out_size(), 10);
+            let dyp = channels_to_positions(&dy, batch, &g);
+            let want = col2im(&gemm(dyp.view(), w.view()), batch, &g);
+            let got = conv_input_grad(&dy, &w, batch, &g);
+            assert_eq!(bits(&got), bits(&want), "dx {input:?} {kernel:?}");
         }
     }
 
