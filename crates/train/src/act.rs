@@ -685,17 +685,27 @@ fn apply_soft(
             let out = &mut v[start..end];
             let mut dv = d.as_mut().map(|d| &mut d[start..end]);
             block::apply_from(p, x, out, dv.as_deref_mut());
+            // The neurons with `pre > 0` first (branch-free, in order), then one Gaussian
+            // each in that order: the same draws as testing each neuron in turn, without a
+            // hard-to-predict branch per neuron.
+            let mut noisy = [0u16; block::LEN];
+            let mut count = 0;
             for (i, &x) in x.iter().enumerate() {
-                if x > 0.0 {
-                    let eta: f32 = StandardNormal.sample(&mut rng);
-                    let noisy_out = out[i] + scale * eta;
-                    if noisy_out > 0.0 {
-                        out[i] = noisy_out;
-                    } else {
-                        out[i] = 0.0;
-                        if let Some(d) = dv.as_mut() {
-                            d[i] = 0.0;
-                        }
+                if let Some(slot) = noisy.get_mut(count) {
+                    *slot = i as u16;
+                }
+                count += usize::from(x > 0.0);
+            }
+            for &i in &noisy[..count.min(block::LEN)] {
+                let i = usize::from(i);
+                let eta: f32 = StandardNormal.sample(&mut rng);
+                let noisy_out = out[i] + scale * eta;
+                if noisy_out > 0.0 {
+                    out[i] = noisy_out;
+                } else {
+                    out[i] = 0.0;
+                    if let Some(d) = dv.as_mut() {
+                        d[i] = 0.0;
                     }
                 }
             }
