@@ -407,6 +407,23 @@ pub fn synapses(net: &Net) -> usize {
 mod tests {
     use super::*;
 
+    /// The big-mesh targets of `bench/cuba` are `loihi-like` with only the mesh enlarged.
+    #[test]
+    fn big_mesh_targets_are_loihi_like_on_a_bigger_mesh() {
+        let loihi = lifchip_target::builtin("loihi-like").unwrap();
+        for (file, side) in [
+            ("loihi-like-128x128.yaml", 128),
+            ("loihi-like-256x256.yaml", 256),
+        ] {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/cuba/").to_string() + file;
+            let t = lifchip_target::resolve(&path).unwrap();
+            assert_eq!((t.mesh.width, t.mesh.height), (side, side), "{file}");
+            assert_eq!(t.core, loihi.core, "{file}");
+            assert_eq!(t.neuron, loihi.neuron, "{file}");
+            assert_eq!(t.precision, loihi.precision, "{file}");
+        }
+    }
+
     #[test]
     fn generates_a_valid_net_of_the_right_density() {
         let spec = CubaSpec {

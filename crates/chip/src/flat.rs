@@ -417,49 +417,36 @@ impl FlatChip {
 
     /// `config` in flat tables.
     pub fn from_config(config: &ChipConfig) -> FlatChip {
-        let mut tables = Tables::default();
-        tables
-            .axons
-            .reserve_exact(config.cores.iter().map(|c| c.axons.len()).sum());
-        tables.synapses.reserve_exact(
+        let mut chip = FlatChipBuilder::new(
+            config.target.clone(),
+            config.cores.iter().map(|c| c.axons.len() as u64).sum(),
             config
                 .cores
                 .iter()
                 .flat_map(|c| &c.axons)
-                .map(|a| a.synapses.len())
+                .map(|a| a.synapses.len() as u64)
                 .sum(),
         );
-        let mut cores: Vec<FlatCore> = config
-            .cores
-            .iter()
-            .map(|c| {
-                let mut core = FlatCore::new(
-                    c.id,
-                    (c.x, c.y),
-                    c.group_exponents.clone(),
-                    c.compartments.clone(),
-                    &tables,
-                );
-                for a in &c.axons {
-                    // A core past u32::MAX synapses is invalid; `validate` reports it on the
-                    // ChipConfig, and the row is dropped here.
-                    core.push_axon(&mut tables, a.group, a.current, a.synapses.iter().copied());
-                }
-                core
-            })
-            .collect();
-        attach_all(&mut cores, tables);
-        FlatChip {
-            target: config.target.clone(),
-            net_name: config.net_name.clone(),
-            net_hash: config.net_hash,
-            populations: config.populations.clone(),
-            inputs: config.inputs.clone(),
-            readout: config.readout,
-            input_rate: config.input_rate,
-            cores,
-            validated: false,
+        for c in &config.cores {
+            chip.begin_core(
+                c.id,
+                (c.x, c.y),
+                c.group_exponents.clone(),
+                c.compartments.clone(),
+            );
+            for a in &c.axons {
+                chip.push_axon(a.group, a.current, &a.synapses);
+            }
         }
+        chip.net_name = config.net_name.clone();
+        chip.net_hash = config.net_hash;
+        chip.populations = config.populations.clone();
+        chip.inputs = config.inputs.clone();
+        chip.readout = config.readout;
+        chip.input_rate = config.input_rate;
+        // A core past u32::MAX synapses is invalid; `validate` reports it on the ChipConfig,
+        // and the row is dropped here.
+        chip.build()
     }
 
     /// Drops every core's axons and synapses (one allocation each for the whole chip, so
@@ -599,13 +586,18 @@ impl FlatChipBuilder {
 
     /// The chip. Fails if a core was given more synapses than the format holds
     /// (`u32::MAX`), or an axon before any core.
-    pub fn finish(self) -> Result<FlatChip, crate::ChipError> {
-        if let Some(error) = self.error {
-            return Err(error);
+    pub fn finish(mut self) -> Result<FlatChip, crate::ChipError> {
+        match self.error.take() {
+            Some(error) => Err(error),
+            None => Ok(self.build()),
         }
+    }
+
+    /// The chip, without the rows that could not be added.
+    fn build(self) -> FlatChip {
         let mut cores = self.cores;
         attach_all(&mut cores, self.tables);
-        Ok(FlatChip {
+        FlatChip {
             target: self.target,
             net_name: self.net_name,
             net_hash: self.net_hash,
@@ -615,6 +607,6 @@ impl FlatChipBuilder {
             input_rate: self.input_rate,
             cores,
             validated: false,
-        })
+        }
     }
 }

@@ -761,3 +761,19 @@ fn dump_is_stable_and_readable() {
     assert!(text.contains("core 0 at (0, 0)"), "{text}");
     assert!(text.contains("compartment 0: pop"), "{text}");
 }
+
+#[test]
+fn builder_refuses_an_axon_before_any_core() {
+    let mut chip = lifchip_chip::FlatChipBuilder::new(tiny(), 1, 1);
+    chip.push_axon(
+        0,
+        1,
+        &[Synapse {
+            compartment: 0,
+            weight: 1,
+        }],
+    );
+    chip.begin_core(0, (0, 0), vec![0], Vec::new());
+    let err = chip.finish().unwrap_err().to_string();
+    assert!(err.contains("before any core"), "{err}");
+}

@@ -1012,6 +1012,13 @@ mod tests {
                 let fast = run(&graph, &data, &cfg, Engine::Fast, threads);
                 assert_eq!(fast, reference, "{synapse:?}, {threads} threads");
             }
+            // The fast engine's kernels at every vector level (the reference is plain code).
+            for level in [lifchip_simd::Level::Base, lifchip_simd::Level::Avx2] {
+                lifchip_simd::cap(level);
+                let fast = run(&graph, &data, &cfg, Engine::Fast, 1);
+                lifchip_simd::cap(lifchip_simd::Level::Avx512);
+                assert_eq!(fast, reference, "{synapse:?} at {level:?}");
+            }
         }
     }
 

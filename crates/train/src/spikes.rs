@@ -358,10 +358,23 @@ struct ConvScratch {
     entries: Vec<(u32, f32)>,
 }
 
-/// `y = op(inputs)` on the outputs of tile `tile` (`y.len()` is the tile's width). Each
-/// output is `0 + v_1 w_1 + v_2 w_2 + ...` over the non-zero inputs in ascending order,
-/// as in the reference.
-fn apply(
+lifchip_simd::multiversion! {
+    /// `y = op(inputs)` on the outputs of tile `tile` (`y.len()` is the tile's width). Each
+    /// output is `0 + v_1 w_1 + v_2 w_2 + ...` over the non-zero inputs in ascending order,
+    /// as in the reference. Compiled for SSE2, AVX2 and AVX-512 (the tile's accumulators are
+    /// 32 lanes; a multiply then an add per lane at every width, so the same bits).
+    fn apply<>(
+        weights: &Weights,
+        tile: usize,
+        idx: &[u32],
+        val: &[f32],
+        y: &mut [f32],
+        scratch: &mut ConvScratch,
+    ) => apply_generic
+}
+
+#[inline(always)]
+fn apply_generic(
     weights: &Weights,
     tile: usize,
     idx: &[u32],
@@ -405,7 +418,7 @@ fn apply(
             wt,
             tap_offsets,
             taps,
-        } => conv_gather(g, wt, tap_offsets, taps, idx, val, y, scratch),
+        } => conv_gather_generic(g, wt, tap_offsets, taps, idx, val, y, scratch),
     }
 }
 
@@ -413,8 +426,8 @@ fn apply(
 /// position are listed in ascending input order, then summed with the channel accumulators
 /// in registers.
 #[allow(clippy::too_many_arguments)]
-#[inline(never)]
-fn conv_gather(
+#[inline(always)]
+fn conv_gather_generic(
     g: &ConvGeom,
     wt: &[f32],
     tap_offsets: &[usize],
@@ -479,6 +492,30 @@ fn conv_gather(
 /// Groups of 8 neurons with none above threshold or ending a refractory period take a
 /// short path.
 pub(crate) fn lif_events(
+    p: &SpikingNode,
+    dt: f32,
+    current: &[f32],
+    v: &mut [f32],
+    r: &mut [f32],
+    out: &mut Vec<u32>,
+) -> usize {
+    lif_events_at_level(p, dt, current, v, r, out)
+}
+
+lifchip_simd::multiversion! {
+    /// [`lif_events`] compiled for SSE2, AVX2 and AVX-512 (the same operations per lane).
+    fn lif_events_at_level<>(
+        p: &SpikingNode,
+        dt: f32,
+        current: &[f32],
+        v: &mut [f32],
+        r: &mut [f32],
+        out: &mut Vec<u32>,
+    ) -> usize => lif_events_generic
+}
+
+#[inline(always)]
+fn lif_events_generic(
     p: &SpikingNode,
     dt: f32,
     current: &[f32],
