@@ -183,91 +183,6 @@ mod fast {
     }
 }
 
-/// `e^x` for `x` in `[-17, 0]` computed the way glibc's `expf` computes it on a CPU with FMA
-/// (`__expf_fma`, the variant glibc's dispatch picks whenever AVX2 and FMA are there, so on
-/// every CPU the AVX-512 level runs on): in double, `2^(k/32)` from a table times a cubic, the
-/// same fused operations in the same order, rounded once to float. Written in plain Rust it
-/// vectorises; the libm call, one neuron at a time, was 9 % of conv-net inference. Used only
-/// at the AVX-512 level (where `f64::mul_add` is one instruction) with glibc, and only after
-/// a check against libm at first use ([`exp_matches_libm`]); else the libm call.
-mod glibc_expf {
-    /// `2^(i/32)` (nearest double) minus `i << 47`: adding `k << 47` then gives `2^(k/32)`.
-    const TAB: [u64; 32] = [
-        0x3ff0000000000000,
-        0x3fefd9b0d3158574,
-        0x3fefb5586cf9890f,
-        0x3fef9301d0125b51,
-        0x3fef72b83c7d517b,
-        0x3fef54873168b9aa,
-        0x3fef387a6e756238,
-        0x3fef1e9df51fdee1,
-        0x3fef06fe0a31b715,
-        0x3feef1a7373aa9cb,
-        0x3feedea64c123422,
-        0x3feece086061892d,
-        0x3feebfdad5362a27,
-        0x3feeb42b569d4f82,
-        0x3feeab07dd485429,
-        0x3feea47eb03a5585,
-        0x3feea09e667f3bcd,
-        0x3fee9f75e8ec5f74,
-        0x3feea11473eb0187,
-        0x3feea589994cce13,
-        0x3feeace5422aa0db,
-        0x3feeb737b0cdc5e5,
-        0x3feec49182a3f090,
-        0x3feed503b23e255d,
-        0x3feee89f995ad3ad,
-        0x3feeff76f2fb5e47,
-        0x3fef199bdd85529c,
-        0x3fef3720dcef9069,
-        0x3fef5818dcfba487,
-        0x3fef7c97337b9b5f,
-        0x3fefa4afa2a490da,
-        0x3fefd0765b6e4540,
-    ];
-
-    /// `e^x` for `|x| < 88` (no overflow or NaN handling: callers stay in `[-17, 0]`).
-    #[inline(always)]
-    pub(super) fn exp(x: f32) -> f32 {
-        let inv_ln2_n = f64::from_bits(0x4047_1547_652b_82fe); // 32 / ln 2
-        let shift = f64::from_bits(0x4338_0000_0000_0000); // 1.5 * 2^52: rounds to integer
-        let c0 = f64::from_bits(0x3ebc_6af8_4b91_2394);
-        let c1 = f64::from_bits(0x3f2e_bfce_50fa_c4f3);
-        let c2 = f64::from_bits(0x3f96_2e42_ff0c_52d6);
-        let xd = f64::from(x);
-        let kd = inv_ln2_n.mul_add(xd, shift);
-        let ki = kd.to_bits();
-        let kd = kd - shift;
-        let r = inv_ln2_n.mul_add(xd, -kd);
-        let t = TAB[(ki & 31) as usize].wrapping_add(ki << 47);
-        let s = f64::from_bits(t);
-        let z = r.mul_add(c0, c1);
-        let r2 = r * r;
-        let y = r.mul_add(c2, 1.0);
-        let y = z.mul_add(r2, y);
-        (y * s) as f32
-    }
-}
-
-/// Whether [`glibc_expf::exp`] is used: glibc on x86-64, the AVX-512 level, and the copy
-/// found to give libm's bits on a spread of inputs over `[-17, 0]` (checked once; any other
-/// libm keeps its own calls).
-fn exp_matches_libm() -> bool {
-    static SAME: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    cfg!(all(
-        target_arch = "x86_64",
-        target_os = "linux",
-        target_env = "gnu"
-    )) && lifchip_simd::level() == lifchip_simd::Level::Avx512
-        && *SAME.get_or_init(|| {
-            (0..=170_000u32).all(|k| {
-                let x = (-(k as f32) * 1e-4 - (k % 7) as f32 * 1.3e-6).max(-17.0);
-                glibc_expf::exp(x).to_bits() == x.exp().to_bits()
-            })
-        })
-}
-
 /// The soft-LIF curve of [`soft_lif_f32`] on a block of neurons, branch-free so that the
 /// compiler vectorises it (compiled for SSE2, AVX2 and AVX-512, picked at run time by
 /// `lifchip_simd::multiversion!`): every lane evaluates the arithmetic of
@@ -276,7 +191,7 @@ fn exp_matches_libm() -> bool {
 /// scalar and runs only for the lanes in the middle range. Lanes the fast path does not cover
 /// (NaN input, a logarithm of a non-normal number) are recomputed by the scalar function.
 mod block {
-    use super::{LifParams, exp_matches_libm, fast, glibc_expf, soft_lif_f32};
+    use super::{LifParams, fast, soft_lif_f32};
 
     /// Neurons per block (stack buffers; indices fit in `u16`).
     pub(super) const LEN: usize = 256;
@@ -344,7 +259,6 @@ mod block {
         let (gamma, gain) = (p.gamma, p.gain);
         let n = pre.len().min(v.len()).min(LEN);
         let ln_gamma = fast::ln(gamma);
-        let fast_exp = exp_matches_libm();
         let mut z = [0.0f32; LEN];
         for i in 0..n {
             z[i] = gain * pre[i] / gamma;
@@ -400,7 +314,7 @@ mod block {
             for (k, &i) in list.iter().enumerate() {
                 zc[k] = z[usize::from(i)];
             }
-            exp_neg_abs(&zc[..m], &mut e[..m], fast_exp);
+            exp_neg_abs(&zc[..m], &mut e[..m]);
             let mut ratios = [0.0f32; LEN];
             for k in 0..m {
                 let ei = e[k];
@@ -432,7 +346,7 @@ mod block {
             for (k, &i) in list.iter().enumerate() {
                 zc[k] = z[usize::from(i)];
             }
-            exp_neg_abs(&zc[..m], &mut e[..m], fast_exp);
+            exp_neg_abs(&zc[..m], &mut e[..m]);
             for k in 0..m {
                 let ei = e[k];
                 let l1 = two_atanh(ei / (2.0 + ei));
@@ -469,18 +383,11 @@ mod block {
         }
     }
 
-    /// `e = exp(-|z|)` (`|z| <= 17`): the vectorised copy of libm's `expf` when it is known
-    /// to give the same bits, else libm.
+    /// `e = exp(-|z|)`: libm's `expf`, one neuron at a time (the bits the scalar curve has).
     #[inline(always)]
-    fn exp_neg_abs(z: &[f32], e: &mut [f32], fast_exp: bool) {
-        if fast_exp {
-            for (e, &z) in e.iter_mut().zip(z) {
-                *e = glibc_expf::exp(-z.abs());
-            }
-        } else {
-            for (e, &z) in e.iter_mut().zip(z) {
-                *e = (-z.abs()).exp();
-            }
+    fn exp_neg_abs(z: &[f32], e: &mut [f32]) {
+        for (e, &z) in e.iter_mut().zip(z) {
+            *e = (-z.abs()).exp();
         }
     }
 
@@ -1015,73 +922,6 @@ mod tests {
             }
         }
         lifchip_simd::cap(lifchip_simd::Level::Avx512);
-    }
-
-    #[inline(always)]
-    fn exp_many_generic(xs: &[f32], out: &mut [f32]) {
-        for (o, &x) in out.iter_mut().zip(xs) {
-            *o = glibc_expf::exp(x);
-        }
-    }
-
-    lifchip_simd::multiversion! {
-        fn exp_many<>(xs: &[f32], out: &mut [f32]) => exp_many_generic
-    }
-
-    /// Compares the copy of glibc's `expf` with libm on every float of `[lo, hi]` whose bit
-    /// pattern is a multiple of `step`, at every vector level; returns how many were checked.
-    fn check_exp(lo: f32, hi: f32, step: u32) -> u64 {
-        let (a, b) = (hi.to_bits(), lo.to_bits()); // negative floats: bits grow with |x|
-        let mut checked = 0;
-        for level in [
-            lifchip_simd::Level::Base,
-            lifchip_simd::Level::Avx2,
-            lifchip_simd::Level::Avx512,
-        ] {
-            lifchip_simd::cap(level);
-            let mut bits = a;
-            let mut xs = Vec::with_capacity(1 << 16);
-            let mut out = vec![0.0f32; 1 << 16];
-            while bits <= b {
-                xs.clear();
-                while bits <= b && xs.len() < 1 << 16 {
-                    xs.push(f32::from_bits(bits));
-                    bits = bits.saturating_add(step);
-                    if bits == u32::MAX {
-                        break;
-                    }
-                }
-                exp_many(&xs, &mut out[..xs.len()]);
-                for (&x, &o) in xs.iter().zip(&out) {
-                    assert_eq!(o.to_bits(), x.exp().to_bits(), "{level:?} exp({x:e})");
-                }
-                checked += xs.len() as u64;
-            }
-        }
-        lifchip_simd::cap(lifchip_simd::Level::Avx512);
-        checked
-    }
-
-    /// The vectorised `expf` copy gives libm's bits (where it is used: glibc, x86-64).
-    #[test]
-    fn glibc_expf_copy_matches_libm() {
-        if !cfg!(all(
-            target_arch = "x86_64",
-            target_os = "linux",
-            target_env = "gnu"
-        )) || !std::arch::is_x86_feature_detected!("fma")
-        {
-            return;
-        }
-        assert!(check_exp(-17.0, -0.0, 997) > 3_000_000);
-    }
-
-    /// Every float of `[-17, 0]` (about 1.1e9, a minute or so): `cargo test --release -p
-    /// lifchip-train --lib glibc_expf_every -- --ignored`.
-    #[test]
-    #[ignore]
-    fn glibc_expf_every_input_matches_libm() {
-        check_exp(-17.0, -0.0, 1);
     }
 
     #[test]
