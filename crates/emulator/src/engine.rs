@@ -62,7 +62,7 @@ pub(crate) struct State {
     core_stage: Vec<u64>,
     /// Per compartment: nonzero `u`, `v` or bias at the start of the tick (active pricing).
     active_pre: Vec<bool>,
-    net: NetSim,
+    net: NetSim<crate::shapes::ShapeNode>,
     /// Step 3 scratch: each compartment's input; the inputs that leave 64 bits; this tick's
     /// spiking compartments with their counts.
     inp: Vec<i64>,
@@ -197,7 +197,7 @@ impl State {
             } else {
                 Vec::new()
             },
-            net: NetSim::new(p.topology.get().map_or(0, |t| t.routers)),
+            net: NetSim::new(p.shapes.get().map_or(0, |t| t.routers)),
             inp: vec![0; n],
             touched: Vec::new(),
             touched_over: false,
@@ -447,8 +447,8 @@ pub(crate) fn run(
     }
     let cycle = opts.mode == Mode::CycleAccurate;
     if cycle {
-        // The trees' routers are built on the first cycle-accurate run.
-        let routers = p.topology().routers;
+        // The trees' shapes are built on the first cycle-accurate run.
+        let routers = p.shapes().routers;
         if s.net.routers() != routers {
             s.net = NetSim::new(routers);
         }
@@ -954,7 +954,7 @@ fn tick<const CYCLE: bool>(
         i = j;
     }
     let input_drain = if CYCLE {
-        let d = s.net.drain(p.topology(), &s.inject, net);
+        let d = s.net.drain(p.shapes(), &s.inject, net);
         s.inject.clear();
         d
     } else {
@@ -1040,7 +1040,7 @@ fn tick<const CYCLE: bool>(
             }
         }
         if CYCLE {
-            partial_drain = s.net.drain(p.topology(), &s.inject, net);
+            partial_drain = s.net.drain(p.shapes(), &s.inject, net);
             s.inject.clear();
         }
     }
@@ -1077,7 +1077,7 @@ fn tick<const CYCLE: bool>(
 
     // 4. The cycle model: slowest core, then the spike packets' network drain, then the barrier.
     if CYCLE {
-        let spike_drain = s.net.drain(p.topology(), &s.inject, net);
+        let spike_drain = s.net.drain(p.shapes(), &s.inject, net);
         s.inject.clear();
         let detail = rec.detail;
         let cs = rec

@@ -1,0 +1,440 @@
+//! The multicast trees as the network simulation walks them, without materialising their
+//! routers: an X-then-Y tree (`lifchip_target::xy_route`) is its source router plus, per
+//! destination column, the sorted rows of its destinations. A node's children and ejection
+//! follow from that shape, so a tree costs a few bytes per destination router instead of a
+//! node per router it passes (40k CUBA: ~1.7 GB and ~10 s of building before).
+
+use crate::program::NONE;
+#[cfg(test)]
+use crate::program::{Node, Topology};
+
+/// One destination column of a tree: its routers' rows are `ys[start..end]` (ascending);
+/// `mid` is the first of them at or above the source row.
+#[derive(Clone, Copy, Debug)]
+struct Col {
+    x: u32,
+    start: u32,
+    mid: u32,
+    end: u32,
+}
+
+/// The distinct multicast trees of a program, in tree order, as shapes.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Shapes {
+    /// Routers any tree touches (the simulation's tables are this long).
+    pub routers: usize,
+    /// Router columns and rows of the mesh.
+    columns: u32,
+    /// Dense index of each router cell `y * columns + x` a tree touches, else [`NONE`].
+    router_of: Vec<u32>,
+    src: Vec<(u32, u32)>,
+    /// Columns of tree `t`: `cols[col_start[t]..col_start[t + 1]]`, ascending in x.
+    col_start: Vec<u32>,
+    cols: Vec<Col>,
+    ys: Vec<u32>,
+}
+
+/// A node of a tree in [`Shapes`]: the router `(x, y)` of tree `tree`, with cursors that make
+/// its children O(1): `col` is the first column of the tree at or east of `x`, `cur` (when
+/// that column is `x`) the first destination row at or above `y`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ShapeNode {
+    tree: u32,
+    x: u32,
+    y: u32,
+    col: u32,
+    cur: u32,
+}
+
+/// What the simulation needs of a tree node: its router, its children over the links in
+/// directions +x, -x, +y, -y (with their routers), and whether it ejects the packet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct View<N> {
+    pub router: u32,
+    pub child: [Option<(N, u32)>; 4],
+    pub eject: bool,
+}
+
+/// Multicast trees the network simulation can walk: materialised ([`Topology`], the tests'
+/// form) or as shapes.
+pub(crate) trait Trees {
+    type Node: Copy + std::fmt::Debug;
+    fn root(&self, tree: u32) -> Self::Node;
+    fn view(&self, n: Self::Node) -> View<Self::Node>;
+    /// The drain time when it is known without walking the trees (see [`Shapes::quick`]).
+    fn quick(
+        &self,
+        _trees: &[u32],
+        _p: &QuickParams,
+        _scratch: &mut Vec<(u32, u64)>,
+    ) -> Option<u64> {
+        None
+    }
+}
+
+/// The link parameters [`Trees::quick`] reads (hops at least 1 cycle, as the simulation
+/// counts them).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QuickParams {
+    pub hop: [u64; 2],
+    pub lpc: u32,
+    pub depth: u32,
+    /// Prior uses of one output the contention-free schedule looks through.
+    pub chain_max: u32,
+}
+
+#[cfg(test)]
+impl Trees for Topology {
+    type Node = u32;
+
+    fn root(&self, tree: u32) -> u32 {
+        self.roots[tree as usize]
+    }
+
+    fn view(&self, n: u32) -> View<u32> {
+        let Node {
+            router,
+            child,
+            eject,
+        } = self.nodes[n as usize];
+        View {
+            router,
+            child: child.map(|c| (c != NONE).then(|| (c, self.nodes[c as usize].router))),
+            eject,
+        }
+    }
+}
+
+impl Shapes {
+    /// The shapes of the trees from `src` to `positions` given, tree by tree, by `tree(i, out)`
+    /// (destination routers sorted by x, then y, distinct, not empty, on the mesh of
+    /// `columns × height` routers), for `count` trees.
+    pub(crate) fn build(
+        (columns, height): (u32, u32),
+        count: usize,
+        mut tree: impl FnMut(usize, &mut Vec<(u32, u32)>) -> (u32, u32),
+    ) -> Shapes {
+        let mut s = Shapes {
+            columns,
+            col_start: Vec::with_capacity(count + 1),
+            src: Vec::with_capacity(count),
+            ..Shapes::default()
+        };
+        let (w, h) = (columns as usize, height as usize);
+        let cells = w.saturating_mul(h);
+        // Routers touched: the x legs as ranges along rows, the y legs along columns, in
+        // difference arrays (O(columns) per tree).
+        let mut row_diff = vec![0i32; cells + 1];
+        let mut col_diff = vec![0i32; cells + 1];
+        let mut positions = Vec::new();
+        s.col_start.push(0);
+        for i in 0..count {
+            let (sx, sy) = tree(i, &mut positions);
+            s.src.push((sx, sy));
+            for col in positions.chunk_by(|a, b| a.0 == b.0) {
+                let start = s.ys.len() as u32;
+                s.ys.extend(col.iter().map(|p| p.1));
+                let mid = start + col.partition_point(|p| p.1 < sy) as u32;
+                let end = s.ys.len() as u32;
+                s.cols.push(Col {
+                    x: col[0].0,
+                    start,
+                    mid,
+                    end,
+                });
+                let (lo, hi) = (col[0].1.min(sy), col[col.len() - 1].1.max(sy));
+                let x = col[0].0 as usize;
+                col_diff[x * h + lo as usize] += 1;
+                col_diff[x * h + hi as usize + 1] -= 1;
+            }
+            s.col_start.push(s.cols.len() as u32);
+            if let (Some(w0), Some(e0)) = (positions.first(), positions.last()) {
+                let (west, east) = (w0.0.min(sx) as usize, e0.0.max(sx) as usize);
+                row_diff[sy as usize * w + west] += 1;
+                row_diff[sy as usize * w + east + 1] -= 1;
+            }
+        }
+        s.router_of = vec![NONE; cells];
+        // Columns are summed column-major, rows row-major: one pass over each.
+        let mut touched = vec![false; cells];
+        for x in 0..w {
+            let mut run = 0i32;
+            for y in 0..h {
+                run += col_diff[x * h + y];
+                touched[y * w + x] |= run > 0;
+            }
+        }
+        for y in 0..h {
+            let mut run = 0i32;
+            for x in 0..w {
+                run += row_diff[y * w + x];
+                touched[y * w + x] |= run > 0;
+            }
+        }
+        for (cell, &t) in touched.iter().enumerate() {
+            if t {
+                s.router_of[cell] = s.routers as u32;
+                s.routers += 1;
+            }
+        }
+        s
+    }
+
+    fn cols(&self, tree: u32) -> (usize, usize) {
+        let t = tree as usize;
+        (self.col_start[t] as usize, self.col_start[t + 1] as usize)
+    }
+
+    fn router(&self, x: u32, y: u32) -> u32 {
+        self.router_of[y as usize * self.columns as usize + x as usize]
+    }
+
+    /// `n` with its cursor set for the row it is in (on the source row: the column's `mid`).
+    fn at(&self, tree: u32, x: u32, y: u32, col: usize, cur: u32) -> ShapeNode {
+        ShapeNode {
+            tree,
+            x,
+            y,
+            col: col as u32,
+            cur,
+        }
+    }
+
+    /// The node of tree `tree` at router `(x, sy)` of its x leg, with `col` its first column
+    /// at or east of `x`.
+    fn leg(&self, tree: u32, x: u32, col: usize) -> ShapeNode {
+        let sy = self.src[tree as usize].1;
+        let cur = self.cols.get(col).map_or(0, |c| c.mid);
+        self.at(tree, x, sy, col, cur)
+    }
+}
+
+impl Trees for Shapes {
+    type Node = ShapeNode;
+
+    fn root(&self, tree: u32) -> ShapeNode {
+        let (sx, _) = self.src[tree as usize];
+        let (c0, c1) = self.cols(tree);
+        let col = c0 + self.cols[c0..c1].partition_point(|c| c.x < sx);
+        self.leg(tree, sx, col)
+    }
+
+    fn view(&self, n: ShapeNode) -> View<ShapeNode> {
+        let (sx, sy) = self.src[n.tree as usize];
+        let (c0, c1) = self.cols(n.tree);
+        let col = n.col as usize;
+        // The column of this node's x, if it has destinations.
+        let here = (col < c1 && self.cols[col].x == n.x).then(|| self.cols[col]);
+        let mut child = [None; 4];
+        let eject = here.is_some_and(|c| n.cur < c.end && self.ys[n.cur as usize] == n.y);
+        if n.y == sy {
+            let (west, east) = (self.cols[c0].x, self.cols[c1 - 1].x);
+            if n.x >= sx && n.x < east {
+                let next = if here.is_some() { col + 1 } else { col };
+                let c = self.leg(n.tree, n.x + 1, next);
+                child[0] = Some((c, self.router(c.x, c.y)));
+            }
+            if n.x <= sx && n.x > west {
+                let prev = if col > c0 && self.cols[col - 1].x == n.x - 1 {
+                    col - 1
+                } else {
+                    col
+                };
+                let c = self.leg(n.tree, n.x - 1, prev);
+                child[1] = Some((c, self.router(c.x, c.y)));
+            }
+        }
+        if let Some(c) = here {
+            let hi = self.ys[c.end as usize - 1];
+            let lo = self.ys[c.start as usize];
+            if n.y >= sy && n.y < hi {
+                let cur = n.cur + u32::from(n.cur < c.end && self.ys[n.cur as usize] == n.y);
+                let next = self.at(n.tree, n.x, n.y + 1, col, cur);
+                child[2] = Some((next, self.router(n.x, n.y + 1)));
+            }
+            if n.y <= sy && n.y > lo {
+                let cur = if n.cur > c.start && self.ys[n.cur as usize - 1] == n.y - 1 {
+                    n.cur - 1
+                } else {
+                    n.cur
+                };
+                let next = self.at(n.tree, n.x, n.y - 1, col, cur);
+                child[3] = Some((next, self.router(n.x, n.y - 1)));
+            }
+        }
+        View {
+            router: self.router(n.x, n.y),
+            child,
+            eject,
+        }
+    }
+
+    /// [`NetSim::ideal`](crate::network::NetSim)'s contention-free drain, decided per pair of
+    /// packets instead of by walking the trees: with at most `depth` packets (and no more
+    /// than the uses `ideal` looks through) no FIFO can fill — each packet passes a FIFO at
+    /// most once — so its checks all pass exactly when no two packets use one output in one
+    /// cycle (with `link_packets_per_cycle > 1` this is stricter than needed: more drains go
+    /// on to the walk). The drain is then one more than the last ejection.
+    fn quick(&self, trees: &[u32], q: &QuickParams, scratch: &mut Vec<(u32, u64)>) -> Option<u64> {
+        let n = trees.len();
+        if n > q.depth.max(1) as usize || n > q.chain_max as usize {
+            return None;
+        }
+        scratch.clear();
+        let mut last = 0;
+        for (i, &t) in trees.iter().enumerate() {
+            // The k-th packet of a root leaves its local FIFO at cycle k / lpc.
+            let src = self.src[t as usize];
+            let k = trees[..i]
+                .iter()
+                .filter(|&&u| self.src[u as usize] == src)
+                .count() as u64;
+            let o = k / u64::from(q.lpc.max(1));
+            last = last.max(o + self.reach(t, q.hop));
+            scratch.push((t, o));
+        }
+        for i in 1..n {
+            for j in 0..i {
+                if self.collide(scratch[i], scratch[j], q.hop) {
+                    return None;
+                }
+            }
+        }
+        Some(last + 1)
+    }
+}
+
+/// Rows `y` (as intervals) where `|y - a1| - |y - a2| == b`: at most a ray and a point.
+fn rows_where(a1: u32, a2: u32, b: i64) -> [Option<(u32, u32)>; 2] {
+    let (a1, a2) = (i64::from(a1), i64::from(a2));
+    if a1 == a2 {
+        return [(b == 0).then_some((0, u32::MAX)), None];
+    }
+    let (lo, hi) = (a1.min(a2), a1.max(a2));
+    let ray = if b == a1 - a2 {
+        Some((0, lo as u32))
+    } else if b == a2 - a1 {
+        Some((hi as u32, u32::MAX))
+    } else {
+        None
+    };
+    // Between the two rows, |y - a1| - |y - a2| moves by 2 per row.
+    let twice = if a1 < a2 { b + a1 + a2 } else { a1 + a2 - b };
+    let point = (twice % 2 == 0 && lo < twice / 2 && twice / 2 < hi).then(|| {
+        let y = (twice / 2) as u32;
+        (y, y)
+    });
+    [ray, point]
+}
+
+/// Whether `a` and `b` (inclusive ranges) share a value inside `w`.
+fn overlap(a: (u32, u32), b: (u32, u32), w: (u32, u32)) -> bool {
+    a.0.max(b.0).max(w.0) <= a.1.min(b.1).min(w.1)
+}
+
+impl Shapes {
+    /// The link latency of the farthest ejection of `tree` from its root.
+    fn reach(&self, tree: u32, hop: [u64; 2]) -> u64 {
+        let (sx, sy) = self.src[tree as usize];
+        let (c0, c1) = self.cols(tree);
+        self.cols[c0..c1]
+            .iter()
+            .map(|c| {
+                let (lo, hi) = (self.ys[c.start as usize], self.ys[c.end as usize - 1]);
+                hop[0] * u64::from(c.x.abs_diff(sx))
+                    + hop[1] * u64::from(lo.abs_diff(sy).max(hi.abs_diff(sy)))
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The x span of `tree`'s routers: its x leg, from the source out to the extreme columns.
+    fn span(&self, tree: u32) -> (u32, u32) {
+        let sx = self.src[tree as usize].0;
+        let (c0, c1) = self.cols(tree);
+        (self.cols[c0].x.min(sx), self.cols[c1 - 1].x.max(sx))
+    }
+
+    /// Whether packets `a` and `b` (tree, cycle they leave the root) would use one output of
+    /// one router in the same cycle, were neither ever held up. A copy is at router `(x, y)`
+    /// at `offset + hop_x |x - sx| + hop_y |y - sy|`; the x part depends on the column
+    /// alone, the y part on the row alone, so per shared column the rows of equal times are
+    /// a ray and/or a point ([`rows_where`]), and there the two trees' outputs are compared
+    /// as row ranges (links) and destination rows (ejection). O(columns) per pair.
+    fn collide(&self, (ta, oa): (u32, u64), (tb, ob): (u32, u64), hop: [u64; 2]) -> bool {
+        let ((ax, ay), (bx, by)) = (self.src[ta as usize], self.src[tb as usize]);
+        let (sa, sb) = (self.span(ta), self.span(tb));
+        let (x0, x1) = (sa.0.max(sb.0), sa.1.min(sb.1));
+        if x0 > x1 {
+            return false;
+        }
+        let ((a0, a1), (b0, b1)) = (self.cols(ta), self.cols(tb));
+        let (mut ca, mut cb) = (
+            a0 + self.cols[a0..a1].partition_point(|c| c.x < x0),
+            b0 + self.cols[b0..b1].partition_point(|c| c.x < x0),
+        );
+        let (hx, hy) = (hop[0] as i64, hop[1] as i64);
+        let delta = oa as i64 - ob as i64;
+        // Per tree at one column: x-leg outputs (+x, -x) on the source row, the y-leg row
+        // ranges (+y, -y) and the destination rows.
+        let (east_a, west_a, east_b, west_b) = (
+            self.cols[a1 - 1].x,
+            self.cols[a0].x,
+            self.cols[b1 - 1].x,
+            self.cols[b0].x,
+        );
+        for x in x0..=x1 {
+            while ca < a1 && self.cols[ca].x < x {
+                ca += 1;
+            }
+            while cb < b1 && self.cols[cb].x < x {
+                cb += 1;
+            }
+            let need = delta + hx * (i64::from(x.abs_diff(ax)) - i64::from(x.abs_diff(bx)));
+            // Equal times where hy (|y - ay| - |y - by|) == -need.
+            if need % hy != 0 {
+                continue;
+            }
+            let col_a = (ca < a1 && self.cols[ca].x == x).then(|| self.cols[ca]);
+            let col_b = (cb < b1 && self.cols[cb].x == x).then(|| self.cols[cb]);
+            for w in rows_where(ay, by, -need / hy).into_iter().flatten() {
+                // x legs: both on one source row, leaving in the same direction.
+                if ay == by && w.0 <= ay && ay <= w.1 {
+                    let plus = |s: u32, east: u32| x >= s && x < east;
+                    let minus = |s: u32, west: u32| x <= s && x > west;
+                    if (plus(ax, east_a) && plus(bx, east_b))
+                        || (minus(ax, west_a) && minus(bx, west_b))
+                    {
+                        return true;
+                    }
+                }
+                let (Some(ka), Some(kb)) = (col_a, col_b) else {
+                    continue;
+                };
+                let ends = |k: Col| (self.ys[k.start as usize], self.ys[k.end as usize - 1]);
+                let ((loa, hia), (lob, hib)) = (ends(ka), ends(kb));
+                // +y from the source row up to below the highest destination; -y likewise.
+                if hia > ay && hib > by && overlap((ay, hia - 1), (by, hib - 1), w) {
+                    return true;
+                }
+                if loa < ay && lob < by && overlap((loa + 1, ay), (lob + 1, by), w) {
+                    return true;
+                }
+                let ya = &self.ys[ka.start as usize..ka.end as usize];
+                let yb = &self.ys[kb.start as usize..kb.end as usize];
+                let (mut i, mut j) = (
+                    ya.partition_point(|&y| y < w.0),
+                    yb.partition_point(|&y| y < w.0),
+                );
+                while i < ya.len() && j < yb.len() && ya[i] <= w.1 && yb[j] <= w.1 {
+                    match ya[i].cmp(&yb[j]) {
+                        std::cmp::Ordering::Less => i += 1,
+                        std::cmp::Ordering::Greater => j += 1,
+                        std::cmp::Ordering::Equal => return true,
+                    }
+                }
+            }
+        }
+        false
+    }
+}
