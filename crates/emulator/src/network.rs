@@ -28,7 +28,7 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::program::NONE;
 #[cfg(test)]
 use crate::program::Topology;
-use crate::shapes::{QuickParams, Trees, View};
+use crate::shapes::{Quick, QuickParams, Trees, View};
 
 /// Drains whose run-length-encoded packet sequence is at most this long are memoized.
 const MEMO_KEY_MAX: usize = 256;
@@ -327,12 +327,22 @@ impl<N: Copy> NetSim<N> {
             depth: p.fifo_depth.max(1),
             chain_max: CHAIN_MAX,
         };
-        if let Some(d) = topo.quick(trees, &q, &mut self.quick) {
-            #[cfg(test)]
-            {
-                self.ideal_hits.0 += 1;
+        match topo.quick(trees, &q, &mut self.quick) {
+            Quick::Drain(d) => {
+                #[cfg(test)]
+                {
+                    self.ideal_hits.0 += 1;
+                }
+                return d;
             }
-            return d;
+            Quick::Contended => {
+                #[cfg(test)]
+                {
+                    self.ideal_hits.1 += 1;
+                }
+                return self.cycle_by_cycle(topo, trees, p);
+            }
+            Quick::Unknown => {}
         }
         if let Some(d) = self.ideal(topo, trees, p) {
             #[cfg(test)]
@@ -357,7 +367,12 @@ impl<N: Copy> NetSim<N> {
     /// in order; a copy at tree node `n` then moves at `offset + Σ hop` along the path to `n`,
     /// and the drain is one more than the last ejection — a walk over the trees instead of a
     /// simulation (the tests hold it to the simulation).
-    fn ideal<T: Trees<Node = N>>(&mut self, topo: &T, trees: &[u32], p: NetParams) -> Option<u64> {
+    pub(crate) fn ideal<T: Trees<Node = N>>(
+        &mut self,
+        topo: &T,
+        trees: &[u32],
+        p: NetParams,
+    ) -> Option<u64> {
         let lpc = p.link_packets_per_cycle.max(1);
         let depth = p.fifo_depth.max(1);
         let hop = [p.hop_cycles.max(1), p.hop_y_cycles.max(1)];

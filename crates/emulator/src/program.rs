@@ -925,20 +925,6 @@ impl Program {
         })
     }
 
-    /// The materialised trees (the old form), to hold [`Shapes`] to it in tests.
-    #[cfg(test)]
-    pub fn topology(&self) -> Topology {
-        let src = self.tree_src();
-        let mut builder = TreeBuilder::new(&self.target);
-        let mut seen = Vec::new();
-        for &r in &self.tree_recipes {
-            let mut positions = Vec::new();
-            let from = src.route(r, &mut positions, &mut seen);
-            builder.add(from, &positions);
-        }
-        builder.finish()
-    }
-
     /// Per axon of `fan_axon`, in its order: its core, and its synapses with its price class
     /// ([`ROW_SPARSE`] when rows are priced alike) above [`CYCLE_FAN_LEN`] — what the cycle
     /// model counts per core for a spike, read as one contiguous run per compartment instead

@@ -61,15 +61,21 @@ pub(crate) trait Trees {
     type Node: Copy + std::fmt::Debug;
     fn root(&self, tree: u32) -> Self::Node;
     fn view(&self, n: Self::Node) -> View<Self::Node>;
-    /// The drain time when it is known without walking the trees (see [`Shapes::quick`]).
-    fn quick(
-        &self,
-        _trees: &[u32],
-        _p: &QuickParams,
-        _scratch: &mut Vec<(u32, u64)>,
-    ) -> Option<u64> {
-        None
+    /// What is known of a drain without walking the trees (see [`Shapes::quick`]).
+    fn quick(&self, _trees: &[u32], _p: &QuickParams, _scratch: &mut Vec<(u32, u64)>) -> Quick {
+        Quick::Unknown
     }
+}
+
+/// What [`Trees::quick`] knows of a drain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Quick {
+    /// No packet waits: the drain time.
+    Drain(u64),
+    /// Some packet would wait: the contention-free schedule does not apply.
+    Contended,
+    /// Not decided here.
+    Unknown,
 }
 
 /// The link parameters [`Trees::quick`] reads (hops at least 1 cycle, as the simulation
@@ -124,8 +130,9 @@ impl Shapes {
         let cells = w.saturating_mul(h);
         // Routers touched: the x legs as ranges along rows, the y legs along columns, in
         // difference arrays (O(columns) per tree).
-        let mut row_diff = vec![0i32; cells + 1];
-        let mut col_diff = vec![0i32; cells + 1];
+        // (One more entry per row and column for the ends.)
+        let mut row_diff = vec![0i32; (w + 1).saturating_mul(h)];
+        let mut col_diff = vec![0i32; w.saturating_mul(h + 1)];
         let mut positions = Vec::new();
         s.col_start.push(0);
         for i in 0..count {
@@ -144,14 +151,14 @@ impl Shapes {
                 });
                 let (lo, hi) = (col[0].1.min(sy), col[col.len() - 1].1.max(sy));
                 let x = col[0].0 as usize;
-                col_diff[x * h + lo as usize] += 1;
-                col_diff[x * h + hi as usize + 1] -= 1;
+                col_diff[x * (h + 1) + lo as usize] += 1;
+                col_diff[x * (h + 1) + hi as usize + 1] -= 1;
             }
             s.col_start.push(s.cols.len() as u32);
             if let (Some(w0), Some(e0)) = (positions.first(), positions.last()) {
                 let (west, east) = (w0.0.min(sx) as usize, e0.0.max(sx) as usize);
-                row_diff[sy as usize * w + west] += 1;
-                row_diff[sy as usize * w + east + 1] -= 1;
+                row_diff[sy as usize * (w + 1) + west] += 1;
+                row_diff[sy as usize * (w + 1) + east + 1] -= 1;
             }
         }
         s.router_of = vec![NONE; cells];
@@ -160,14 +167,14 @@ impl Shapes {
         for x in 0..w {
             let mut run = 0i32;
             for y in 0..h {
-                run += col_diff[x * h + y];
+                run += col_diff[x * (h + 1) + y];
                 touched[y * w + x] |= run > 0;
             }
         }
         for y in 0..h {
             let mut run = 0i32;
             for x in 0..w {
-                run += row_diff[y * w + x];
+                run += row_diff[y * (w + 1) + x];
                 touched[y * w + x] |= run > 0;
             }
         }
@@ -273,12 +280,13 @@ impl Trees for Shapes {
     /// packets instead of by walking the trees: with at most `depth` packets (and no more
     /// than the uses `ideal` looks through) no FIFO can fill — each packet passes a FIFO at
     /// most once — so its checks all pass exactly when no two packets use one output in one
-    /// cycle (with `link_packets_per_cycle > 1` this is stricter than needed: more drains go
-    /// on to the walk). The drain is then one more than the last ejection.
-    fn quick(&self, trees: &[u32], q: &QuickParams, scratch: &mut Vec<(u32, u64)>) -> Option<u64> {
+    /// cycle: the drain is then one more than the last ejection. With one packet per link
+    /// and cycle, a shared output in one cycle fails `ideal` ([`Quick::Contended`]); with
+    /// more, `ideal` decides.
+    fn quick(&self, trees: &[u32], q: &QuickParams, scratch: &mut Vec<(u32, u64)>) -> Quick {
         let n = trees.len();
         if n > q.depth.max(1) as usize || n > q.chain_max as usize {
-            return None;
+            return Quick::Unknown;
         }
         scratch.clear();
         let mut last = 0;
@@ -296,11 +304,15 @@ impl Trees for Shapes {
         for i in 1..n {
             for j in 0..i {
                 if self.collide(scratch[i], scratch[j], q.hop) {
-                    return None;
+                    return if q.lpc <= 1 {
+                        Quick::Contended
+                    } else {
+                        Quick::Unknown
+                    };
                 }
             }
         }
-        Some(last + 1)
+        Quick::Drain(last + 1)
     }
 }
 
@@ -436,5 +448,150 @@ impl Shapes {
             }
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::{NetParams, NetSim};
+    use crate::program::TreeBuilder;
+
+    /// The tests' xorshift generator.
+    struct Rand(u64);
+
+    impl Rand {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// Random trees on a `w × h` mesh, as materialised routers and as shapes.
+    fn both(rand: &mut Rand, (w, h): (u32, u32), trees: u64, dests: u64) -> (Topology, Shapes) {
+        let mut target = lifchip_target::builtin("loihi-like").unwrap();
+        target.mesh.width = w;
+        target.mesh.height = h;
+        target.mesh.cores_per_tile = 1;
+        let mut b = TreeBuilder::new(&target);
+        let mut list = Vec::new();
+        for _ in 0..1 + rand.below(trees) {
+            let src = (
+                rand.below(u64::from(w)) as u32,
+                rand.below(u64::from(h)) as u32,
+            );
+            let mut d: Vec<(u32, u32)> = (0..1 + rand.below(dests))
+                .map(|_| {
+                    (
+                        rand.below(u64::from(w)) as u32,
+                        rand.below(u64::from(h)) as u32,
+                    )
+                })
+                .collect();
+            d.sort_unstable();
+            d.dedup();
+            b.add(src, &d);
+            list.push((src, d));
+        }
+        let shapes = Shapes::build((w, h), list.len(), |i, out| {
+            out.clone_from(&list[i].1);
+            list[i].0
+        });
+        (b.finish(), shapes)
+    }
+
+    /// Every tree's shape has the materialised tree's nodes: walked side by side from the
+    /// roots, the same children in each direction, the same ejections, routers numbered
+    /// one-to-one, and as many routers in all.
+    #[test]
+    fn shapes_walk_like_the_materialised_trees() {
+        let mut rand = Rand(0x7f4a_7c15_9e37_79b9);
+        for case in 0..400 {
+            let (w, h) = (1 + rand.below(12) as u32, 1 + rand.below(12) as u32);
+            let (topo, shapes) = both(&mut rand, (w, h), 10, 30);
+            assert_eq!(topo.routers, shapes.routers, "case {case}");
+            let mut map = vec![NONE; topo.routers];
+            for t in 0..topo.roots.len() as u32 {
+                let mut stack = vec![(topo.root(t), shapes.root(t))];
+                while let Some((a, b)) = stack.pop() {
+                    let (va, vb) = (topo.view(a), shapes.view(b));
+                    let r = &mut map[va.router as usize];
+                    if *r == NONE {
+                        *r = vb.router;
+                    }
+                    assert_eq!(*r, vb.router, "case {case} tree {t}");
+                    assert_eq!(va.eject, vb.eject, "case {case} tree {t}");
+                    for (ca, cb) in va.child.iter().zip(&vb.child) {
+                        match (ca, cb) {
+                            (Some((na, _)), Some((nb, _))) => stack.push((*na, *nb)),
+                            (None, None) => {}
+                            _ => panic!("case {case} tree {t}: {va:?} {vb:?}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drains on shapes (pairwise contention-free check, then the walk and the simulation)
+    /// equal the drains on the materialised trees, on small meshes (much contention) and
+    /// big ones (little), with random link parameters.
+    #[test]
+    fn drains_on_shapes_match_the_materialised_trees() {
+        let mut rand = Rand(0x1234_abcd_5678_ef01);
+        let mut quick = (0, 0);
+        for case in 0..400 {
+            let big = case % 2 == 1;
+            let (w, h) = if big {
+                (4 + rand.below(20) as u32, 4 + rand.below(20) as u32)
+            } else {
+                (1 + rand.below(6) as u32, 1 + rand.below(5) as u32)
+            };
+            let (topo, shapes) = both(&mut rand, (w, h), 12, if big { 12 } else { 5 });
+            let p = NetParams {
+                hop_cycles: rand.below(5),
+                hop_y_cycles: rand.below(5),
+                link_packets_per_cycle: 1 + rand.below(3) as u32,
+                fifo_depth: 1 + rand.below(6) as u32,
+            };
+            let q = QuickParams {
+                hop: [p.hop_cycles.max(1), p.hop_y_cycles.max(1)],
+                lpc: p.link_packets_per_cycle,
+                depth: p.fifo_depth,
+                chain_max: 32,
+            };
+            let mut on_topo = NetSim::new(topo.routers);
+            let mut on_shapes = NetSim::new(shapes.routers);
+            let n = topo.roots.len() as u64;
+            for round in 0..6 {
+                let batch: Vec<u32> = (0..rand.below(if big { 5 } else { 3 * n + 1 }))
+                    .map(|_| rand.below(n) as u32)
+                    .collect();
+                let want = on_topo.drain(&topo, &batch, p);
+                assert_eq!(
+                    on_shapes.drain(&shapes, &batch, p),
+                    want,
+                    "case {case} round {round}"
+                );
+                if !batch.is_empty() {
+                    match shapes.quick(&batch, &q, &mut Vec::new()) {
+                        Quick::Drain(d) => {
+                            assert_eq!(d, want, "case {case} round {round}");
+                            quick.0 += 1;
+                        }
+                        Quick::Contended => {
+                            // The walk over the materialised trees agrees.
+                            let mut walk = NetSim::new(topo.routers);
+                            assert_eq!(walk.ideal(&topo, &batch, p), None, "case {case}");
+                            quick.1 += 1;
+                        }
+                        Quick::Unknown => {}
+                    }
+                }
+            }
+        }
+        assert!(quick.0 > 200 && quick.1 > 5, "{quick:?}");
     }
 }
