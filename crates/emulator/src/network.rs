@@ -38,6 +38,8 @@ const MEMO_ENTRIES_MAX: usize = 1 << 16;
 #[derive(Clone, Copy, Debug)]
 struct Flit<N> {
     node: N,
+    /// Index of the packet in the drain's list (for [`NetSim::split`]).
+    pkt: u32,
     /// Absolute cycle (see [`NetSim::clock`]) from which the flit may leave.
     ready: u64,
 }
@@ -221,11 +223,19 @@ pub(crate) struct NetSim<N> {
     root_count: Vec<u32>,
     epoch: u32,
     stack: Vec<(N, u64)>,
-    /// Scratch space of [`Trees::quick`].
+    /// Scratch space of [`Trees::quick`]: each packet's tree and root offset.
     quick: Vec<(u32, u64)>,
+    /// Scratch space of [`NetSim::split`]: packets simulated, their trees, and per packet
+    /// the most cycles it left a router after its unhindered time.
+    in_sim: Vec<bool>,
+    sub: Vec<u32>,
+    late: Vec<u64>,
     /// Drains the contention-free schedule answered, and those it passed to the simulation.
     #[cfg(test)]
     ideal_hits: (u32, u32),
+    /// Split drains where some packets were left out of the simulation.
+    #[cfg(test)]
+    pub(crate) split_partial: u32,
 }
 
 impl<N: Copy> Default for NetSim<N> {
@@ -266,8 +276,13 @@ impl<N: Copy> NetSim<N> {
             epoch: 0,
             stack: Vec::new(),
             quick: Vec::new(),
+            in_sim: Vec::new(),
+            sub: Vec::new(),
+            late: Vec::new(),
             #[cfg(test)]
             ideal_hits: (0, 0),
+            #[cfg(test)]
+            split_partial: 0,
         }
     }
 
@@ -340,7 +355,7 @@ impl<N: Copy> NetSim<N> {
                 {
                     self.ideal_hits.1 += 1;
                 }
-                return self.cycle_by_cycle(topo, trees, p);
+                return self.split(topo, p, q.hop);
             }
             Quick::Unknown => {}
         }
@@ -355,7 +370,79 @@ impl<N: Copy> NetSim<N> {
         {
             self.ideal_hits.1 += 1;
         }
-        self.cycle_by_cycle(topo, trees, p)
+        self.cycle_by_cycle(topo, trees, p, false)
+    }
+
+    /// A contended drain ([`Quick::Contended`]: at most `fifo_depth` packets, so no FIFO
+    /// fills; one packet per link and cycle) simulated only for the packets that can be
+    /// held up: those of a colliding pair, with every packet of their roots (they share the
+    /// local FIFO). The others move unhindered as long as no simulated packet, held up by
+    /// at most what the simulation measured, can meet them ([`Trees::meet`]); one that can
+    /// joins the simulation, which runs again. Their drains are then independent: the drain
+    /// is the later of the simulated one and the others' last ejection.
+    fn split<T: Trees<Node = N>>(&mut self, topo: &T, p: NetParams, hop: [u64; 2]) -> u64 {
+        let pk = std::mem::take(&mut self.quick);
+        let mut in_sim = std::mem::take(&mut self.in_sim);
+        let n = pk.len();
+        in_sim.clear();
+        in_sim.resize(n, false);
+        for i in 1..n {
+            for j in 0..i {
+                if topo.meet(pk[i], 0, pk[j], hop) {
+                    in_sim[i] = true;
+                    in_sim[j] = true;
+                }
+            }
+        }
+        let roots: Vec<_> = pk.iter().map(|&(t, _)| topo.src_reach(t, hop)).collect();
+        let d = loop {
+            // Every packet of a simulated packet's root.
+            for i in 0..n {
+                if in_sim[i] {
+                    for j in 0..n {
+                        if roots[j].0 == roots[i].0 {
+                            in_sim[j] = true;
+                        }
+                    }
+                }
+            }
+            let mut sub = std::mem::take(&mut self.sub);
+            sub.clear();
+            sub.extend((0..n).filter(|&i| in_sim[i]).map(|i| pk[i].0));
+            let d = self.cycle_by_cycle(topo, &sub, p, true);
+            self.sub = sub;
+            if in_sim.iter().all(|&s| s) {
+                break d;
+            }
+            let mut grew = false;
+            // `late` is per simulated packet, in order (the packets added below are not).
+            let simulated: Vec<usize> = (0..n).filter(|&i| in_sim[i]).collect();
+            for (k, &i) in simulated.iter().enumerate() {
+                // The offset is the unhindered part.
+                let held = self.late[k].saturating_sub(pk[i].1);
+                for j in 0..n {
+                    if !in_sim[j] && topo.meet(pk[i], held, pk[j], hop) {
+                        in_sim[j] = true;
+                        grew = true;
+                    }
+                }
+            }
+            if !grew {
+                #[cfg(test)]
+                {
+                    self.split_partial += 1;
+                }
+                let free = (0..n)
+                    .filter(|&j| !in_sim[j])
+                    .map(|j| pk[j].1 + roots[j].1 + 1)
+                    .max()
+                    .unwrap_or(0);
+                break d.max(free);
+            }
+        };
+        self.quick = pk;
+        self.in_sim = in_sim;
+        d
     }
 
     /// The drain time when no packet ever waits, or `None` (then only the cycle-by-cycle
@@ -455,14 +542,26 @@ impl<N: Copy> NetSim<N> {
     }
 
     /// [`simulate`](NetSim::simulate) cycle by cycle: the general case, with contention.
-    fn cycle_by_cycle<T: Trees<Node = N>>(&mut self, topo: &T, trees: &[u32], p: NetParams) -> u64 {
+    /// With `track`, `late[i]` is the most cycles packet `i` left a router after the
+    /// unhindered latency from its root.
+    fn cycle_by_cycle<T: Trees<Node = N>>(
+        &mut self,
+        topo: &T,
+        trees: &[u32],
+        p: NetParams,
+        track: bool,
+    ) -> u64 {
         let start = self.clock;
         let lpc = p.link_packets_per_cycle.max(1);
         let depth = p.fifo_depth.max(1) as usize;
         let hop = [p.hop_cycles.max(1), p.hop_y_cycles.max(1)];
         let mut in_flight = 0u64;
         self.wake.reset(start);
-        for &t in trees {
+        if track {
+            self.late.clear();
+            self.late.resize(trees.len(), 0);
+        }
+        for (i, &t) in trees.iter().enumerate() {
             let root = topo.root(t);
             let r = topo.view(root).router as usize;
             self.push_flit(
@@ -470,6 +569,7 @@ impl<N: Copy> NetSim<N> {
                 0,
                 Flit {
                     node: root,
+                    pkt: i as u32,
                     ready: start,
                 },
             );
@@ -522,6 +622,11 @@ impl<N: Copy> NetSim<N> {
                         }
                         f.pops += 1;
                         in_flight -= 1;
+                        if track {
+                            let at = now - start - topo.latency(head.node, hop).min(now - start);
+                            let l = &mut self.late[head.pkt as usize];
+                            *l = (*l).max(at);
+                        }
                         for (d, child) in node.child.iter().enumerate() {
                             if let Some((child, nr)) = *child {
                                 let nr = nr as usize;
@@ -530,6 +635,7 @@ impl<N: Copy> NetSim<N> {
                                     1 + d,
                                     Flit {
                                         node: child,
+                                        pkt: head.pkt,
                                         ready: now + hop[d / 2],
                                     },
                                 );

@@ -61,6 +61,19 @@ pub(crate) trait Trees {
     type Node: Copy + std::fmt::Debug;
     fn root(&self, tree: u32) -> Self::Node;
     fn view(&self, n: Self::Node) -> View<Self::Node>;
+    /// Cycles from the root to node `n` for a packet never held up (0 when unknown: then
+    /// [`Trees::meet`] must say `true`).
+    fn latency(&self, _n: Self::Node, _hop: [u64; 2]) -> u64 {
+        0
+    }
+    /// See [`Shapes::meet`]; `true` when unknown.
+    fn meet(&self, _a: (u32, u64), _late: u64, _b: (u32, u64), _hop: [u64; 2]) -> bool {
+        true
+    }
+    /// The root router of a tree and the latency of its farthest ejection.
+    fn src_reach(&self, _tree: u32, _hop: [u64; 2]) -> ((u32, u32), u64) {
+        ((0, 0), 0)
+    }
     /// What is known of a drain without walking the trees (see [`Shapes::quick`]).
     fn quick(&self, _trees: &[u32], _p: &QuickParams, _scratch: &mut Vec<(u32, u64)>) -> Quick {
         Quick::Unknown
@@ -226,6 +239,19 @@ impl Trees for Shapes {
         self.leg(tree, sx, col)
     }
 
+    fn latency(&self, n: ShapeNode, hop: [u64; 2]) -> u64 {
+        let (sx, sy) = self.src[n.tree as usize];
+        hop[0] * u64::from(n.x.abs_diff(sx)) + hop[1] * u64::from(n.y.abs_diff(sy))
+    }
+
+    fn meet(&self, a: (u32, u64), late: u64, b: (u32, u64), hop: [u64; 2]) -> bool {
+        Shapes::meet(self, a, late, b, hop)
+    }
+
+    fn src_reach(&self, tree: u32, hop: [u64; 2]) -> ((u32, u32), u64) {
+        (self.src[tree as usize], self.reach(tree, hop))
+    }
+
     fn view(&self, n: ShapeNode) -> View<ShapeNode> {
         let (sx, sy) = self.src[n.tree as usize];
         let (c0, c1) = self.cols(n.tree);
@@ -368,12 +394,21 @@ impl Shapes {
     }
 
     /// Whether packets `a` and `b` (tree, cycle they leave the root) would use one output of
-    /// one router in the same cycle, were neither ever held up. A copy is at router `(x, y)`
-    /// at `offset + hop_x |x - sx| + hop_y |y - sy|`; the x part depends on the column
-    /// alone, the y part on the row alone, so per shared column the rows of equal times are
-    /// a ray and/or a point ([`rows_where`]), and there the two trees' outputs are compared
-    /// as row ranges (links) and destination rows (ejection). O(columns) per pair.
-    fn collide(&self, (ta, oa): (u32, u64), (tb, ob): (u32, u64), hop: [u64; 2]) -> bool {
+    /// one router in the same cycle, were neither ever held up.
+    fn collide(&self, a: (u32, u64), b: (u32, u64), hop: [u64; 2]) -> bool {
+        self.meet(a, 0, b, hop)
+    }
+
+    /// Whether packet `a`, held up by at most `late` cycles at any router, can touch packet
+    /// `b` moving unhindered: at a router of both trees, an output of both used when
+    /// `T_b - T_a` is in `[0, late]` (`a` may use it in `b`'s cycle), or an input FIFO of
+    /// both when it is in `[1, late]` (`a`, ahead in it, may still be there when `b` is
+    /// ready). `T` is the unhindered cycle at the router: `offset + hop_x |x - sx| + hop_y
+    /// |y - sy|`; its x part depends on the column alone, its y part on the row alone, so
+    /// per shared column the rows of each time difference are a ray and/or a point
+    /// ([`rows_where`]), where the trees' outputs and inputs are compared as row ranges and
+    /// destination rows. O(columns) per pair; `true` when unsure.
+    fn meet(&self, (ta, oa): (u32, u64), late: u64, (tb, ob): (u32, u64), hop: [u64; 2]) -> bool {
         let ((ax, ay), (bx, by)) = (self.src[ta as usize], self.src[tb as usize]);
         let (sa, sb) = (self.span(ta), self.span(tb));
         let (x0, x1) = (sa.0.max(sb.0), sa.1.min(sb.1));
@@ -386,9 +421,10 @@ impl Shapes {
             b0 + self.cols[b0..b1].partition_point(|c| c.x < x0),
         );
         let (hx, hy) = (hop[0] as i64, hop[1] as i64);
+        let Ok(late) = i64::try_from(late) else {
+            return true;
+        };
         let delta = oa as i64 - ob as i64;
-        // Per tree at one column: x-leg outputs (+x, -x) on the source row, the y-leg row
-        // ranges (+y, -y) and the destination rows.
         let (east_a, west_a, east_b, west_b) = (
             self.cols[a1 - 1].x,
             self.cols[a0].x,
@@ -402,47 +438,63 @@ impl Shapes {
             while cb < b1 && self.cols[cb].x < x {
                 cb += 1;
             }
+            // T_a - T_b = need + hy (|y - ay| - |y - by|); T_b - T_a in [0, late].
             let need = delta + hx * (i64::from(x.abs_diff(ax)) - i64::from(x.abs_diff(bx)));
-            // Equal times where hy (|y - ay| - |y - by|) == -need.
-            if need % hy != 0 {
-                continue;
+            let (k0, k1) = (-((need + late).div_euclid(hy)), (-need).div_euclid(hy));
+            if k1 - k0 > 16 {
+                return true;
             }
             let col_a = (ca < a1 && self.cols[ca].x == x).then(|| self.cols[ca]);
             let col_b = (cb < b1 && self.cols[cb].x == x).then(|| self.cols[cb]);
-            for w in rows_where(ay, by, -need / hy).into_iter().flatten() {
-                // x legs: both on one source row, leaving in the same direction.
-                if ay == by && w.0 <= ay && ay <= w.1 {
-                    let plus = |s: u32, east: u32| x >= s && x < east;
-                    let minus = |s: u32, west: u32| x <= s && x > west;
-                    if (plus(ax, east_a) && plus(bx, east_b))
-                        || (minus(ax, west_a) && minus(bx, west_b))
-                    {
-                        return true;
+            for k in k0..=k1 {
+                let inputs = -(need + hy * k) >= 1;
+                for w in rows_where(ay, by, k).into_iter().flatten() {
+                    if ay == by && w.0 <= ay && ay <= w.1 {
+                        // x legs on one row: the same direction out, or (inputs) in.
+                        let plus = |s: u32, east: u32| x >= s && x < east;
+                        let minus = |s: u32, west: u32| x <= s && x > west;
+                        if (plus(ax, east_a) && plus(bx, east_b))
+                            || (minus(ax, west_a) && minus(bx, west_b))
+                            || (inputs && ((x > ax && x > bx) || (x < ax && x < bx)))
+                        {
+                            return true;
+                        }
                     }
-                }
-                let (Some(ka), Some(kb)) = (col_a, col_b) else {
-                    continue;
-                };
-                let ends = |k: Col| (self.ys[k.start as usize], self.ys[k.end as usize - 1]);
-                let ((loa, hia), (lob, hib)) = (ends(ka), ends(kb));
-                // +y from the source row up to below the highest destination; -y likewise.
-                if hia > ay && hib > by && overlap((ay, hia - 1), (by, hib - 1), w) {
-                    return true;
-                }
-                if loa < ay && lob < by && overlap((loa + 1, ay), (lob + 1, by), w) {
-                    return true;
-                }
-                let ya = &self.ys[ka.start as usize..ka.end as usize];
-                let yb = &self.ys[kb.start as usize..kb.end as usize];
-                let (mut i, mut j) = (
-                    ya.partition_point(|&y| y < w.0),
-                    yb.partition_point(|&y| y < w.0),
-                );
-                while i < ya.len() && j < yb.len() && ya[i] <= w.1 && yb[j] <= w.1 {
-                    match ya[i].cmp(&yb[j]) {
-                        std::cmp::Ordering::Less => i += 1,
-                        std::cmp::Ordering::Greater => j += 1,
-                        std::cmp::Ordering::Equal => return true,
+                    let (Some(ka), Some(kb)) = (col_a, col_b) else {
+                        continue;
+                    };
+                    let ends = |k: Col| (self.ys[k.start as usize], self.ys[k.end as usize - 1]);
+                    let ((loa, hia), (lob, hib)) = (ends(ka), ends(kb));
+                    // +y out from the source row up to below the highest destination, in
+                    // above the source row; -y likewise.
+                    if hia > ay && hib > by {
+                        if overlap((ay, hia - 1), (by, hib - 1), w) {
+                            return true;
+                        }
+                        if inputs && overlap((ay + 1, hia), (by + 1, hib), w) {
+                            return true;
+                        }
+                    }
+                    if loa < ay && lob < by {
+                        if overlap((loa + 1, ay), (lob + 1, by), w) {
+                            return true;
+                        }
+                        if inputs && overlap((loa, ay - 1), (lob, by - 1), w) {
+                            return true;
+                        }
+                    }
+                    let ya = &self.ys[ka.start as usize..ka.end as usize];
+                    let yb = &self.ys[kb.start as usize..kb.end as usize];
+                    let (mut i, mut j) = (
+                        ya.partition_point(|&y| y < w.0),
+                        yb.partition_point(|&y| y < w.0),
+                    );
+                    while i < ya.len() && j < yb.len() && ya[i] <= w.1 && yb[j] <= w.1 {
+                        match ya[i].cmp(&yb[j]) {
+                            std::cmp::Ordering::Less => i += 1,
+                            std::cmp::Ordering::Greater => j += 1,
+                            std::cmp::Ordering::Equal => return true,
+                        }
                     }
                 }
             }
@@ -593,5 +645,50 @@ mod tests {
             }
         }
         assert!(quick.0 > 200 && quick.1 > 5, "{quick:?}");
+    }
+
+    /// Contended drains on big meshes — a few packets with many destinations, one packet per
+    /// link and cycle, deep FIFOs, so that the pairwise check finds collisions and the drain
+    /// is simulated for the colliding packets only — equal the drains of the whole
+    /// simulation on the materialised trees.
+    #[test]
+    fn split_drains_match_the_whole_simulation() {
+        let mut rand = Rand(0x0ddb_a11c_afe0_1234);
+        let (mut contended, mut partial) = (0, 0);
+        for case in 0..300 {
+            let (w, h) = (3 + rand.below(10) as u32, 3 + rand.below(16) as u32);
+            let (topo, shapes) = both(&mut rand, (w, h), 30, 40);
+            let p = NetParams {
+                hop_cycles: rand.below(4),
+                hop_y_cycles: rand.below(4),
+                link_packets_per_cycle: 1,
+                fifo_depth: 8 + rand.below(9) as u32,
+            };
+            let q = QuickParams {
+                hop: [p.hop_cycles.max(1), p.hop_y_cycles.max(1)],
+                lpc: 1,
+                depth: p.fifo_depth,
+                chain_max: 32,
+            };
+            let mut on_topo = NetSim::new(topo.routers);
+            let mut on_shapes = NetSim::new(shapes.routers);
+            let n = topo.roots.len() as u64;
+            for round in 0..8 {
+                let batch: Vec<u32> = (0..2 + rand.below(7))
+                    .map(|_| rand.below(n) as u32)
+                    .collect();
+                if shapes.quick(&batch, &q, &mut Vec::new()) == Quick::Contended {
+                    contended += 1;
+                }
+                let want = on_topo.drain(&topo, &batch, p);
+                assert_eq!(
+                    on_shapes.drain(&shapes, &batch, p),
+                    want,
+                    "case {case} round {round}"
+                );
+            }
+            partial += on_shapes.split_partial;
+        }
+        assert!(contended > 300 && partial > 100, "{contended} {partial}");
     }
 }
