@@ -1096,13 +1096,23 @@ fn tick<const CYCLE: bool>(
             pick(tm.cycles_per_dense_synop),
             pick(tm.cycles_per_shared_synop),
         );
+        // Every table cut to the cores: the per-core loop below runs without bounds checks
+        // (it is O(cores) every tick).
+        let nc = p.n_cores;
+        let (c_in, c_syn, c_dense, c_shared, c_out, c_stage, c_neurons) = (
+            &s.core_in[..nc],
+            &s.core_syn[..nc],
+            &s.core_dense[..nc],
+            &s.core_shared[..nc],
+            &s.core_out[..nc],
+            &s.core_stage[..nc],
+            &p.core_neurons[..nc],
+        );
         let core_cycles = |c: usize| {
-            let sparse = s.core_syn[c] - s.core_dense[c] - s.core_shared[c];
-            let synapse_stage = s.core_in[c] * pin
-                + sparse * syn
-                + s.core_dense[c] * dsyn
-                + s.core_shared[c] * ssyn;
-            let neuron_stage = p.core_neurons[c] * neu + s.core_out[c] * pout + s.core_stage[c];
+            let sparse = c_syn[c] - c_dense[c] - c_shared[c];
+            let synapse_stage =
+                c_in[c] * pin + sparse * syn + c_dense[c] * dsyn + c_shared[c] * ssyn;
+            let neuron_stage = c_neurons[c] * neu + c_out[c] * pout + c_stage[c];
             if tm.pipelined {
                 synapse_stage.max(neuron_stage)
             } else {
@@ -1110,10 +1120,14 @@ fn tick<const CYCLE: bool>(
             }
         };
         let mut slowest = host_stage;
-        for c in 0..p.n_cores {
+        for (c, (sum, max)) in cs.core_compute_cycles[..nc]
+            .iter_mut()
+            .zip(&mut cs.core_compute_cycles_max[..nc])
+            .enumerate()
+        {
             let cycles = core_cycles(c);
-            cs.core_compute_cycles[c] += cycles;
-            cs.core_compute_cycles_max[c] = cs.core_compute_cycles_max[c].max(cycles);
+            *sum += cycles;
+            *max = (*max).max(cycles);
             slowest = slowest.max(cycles);
         }
         if detail >= CycleDetail::PerCore {
