@@ -260,7 +260,8 @@ impl Trees for Shapes {
         let here = (col < c1 && self.cols[col].x == n.x).then(|| self.cols[col]);
         let mut child = [None; 4];
         let eject = here.is_some_and(|c| n.cur < c.end && self.ys[n.cur as usize] == n.y);
-        if n.y == sy {
+        // (Trees always have destinations; a tree without would be a lone root.)
+        if n.y == sy && c0 < c1 {
             let (west, east) = (self.cols[c0].x, self.cols[c1 - 1].x);
             if n.x >= sx && n.x < east {
                 let next = if here.is_some() { col + 1 } else { col };
@@ -390,7 +391,10 @@ impl Shapes {
     fn span(&self, tree: u32) -> (u32, u32) {
         let sx = self.src[tree as usize].0;
         let (c0, c1) = self.cols(tree);
-        (self.cols[c0].x.min(sx), self.cols[c1 - 1].x.max(sx))
+        match (self.cols[c0..c1].first(), self.cols[c0..c1].last()) {
+            (Some(w), Some(e)) => (w.x.min(sx), e.x.max(sx)),
+            _ => (sx, sx),
+        }
     }
 
     /// Whether packets `a` and `b` (tree, cycle they leave the root) would use one output of
@@ -410,12 +414,16 @@ impl Shapes {
     /// destination rows. O(columns) per pair; `true` when unsure.
     fn meet(&self, (ta, oa): (u32, u64), late: u64, (tb, ob): (u32, u64), hop: [u64; 2]) -> bool {
         let ((ax, ay), (bx, by)) = (self.src[ta as usize], self.src[tb as usize]);
+        let ((a0, a1), (b0, b1)) = (self.cols(ta), self.cols(tb));
+        if a0 == a1 || b0 == b1 {
+            // A tree without destinations uses no output.
+            return false;
+        }
         let (sa, sb) = (self.span(ta), self.span(tb));
         let (x0, x1) = (sa.0.max(sb.0), sa.1.min(sb.1));
         if x0 > x1 {
             return false;
         }
-        let ((a0, a1), (b0, b1)) = (self.cols(ta), self.cols(tb));
         let (mut ca, mut cb) = (
             a0 + self.cols[a0..a1].partition_point(|c| c.x < x0),
             b0 + self.cols[b0..b1].partition_point(|c| c.x < x0),
