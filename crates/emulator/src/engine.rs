@@ -62,7 +62,7 @@ pub(crate) struct State {
     core_stage: Vec<u64>,
     /// Per compartment: nonzero `u`, `v` or bias at the start of the tick (active pricing).
     active_pre: Vec<bool>,
-    net: NetSim,
+    net: NetSim<crate::shapes::ShapeNode>,
     /// Step 3 scratch: each compartment's input; the inputs that leave 64 bits; this tick's
     /// spiking compartments with their counts.
     inp: Vec<i64>,
@@ -197,7 +197,7 @@ impl State {
             } else {
                 Vec::new()
             },
-            net: NetSim::new(p.topology.get().map_or(0, |t| t.routers)),
+            net: NetSim::new(p.shapes.get().map_or(0, |t| t.routers)),
             inp: vec![0; n],
             touched: Vec::new(),
             touched_over: false,
@@ -447,8 +447,8 @@ pub(crate) fn run(
     }
     let cycle = opts.mode == Mode::CycleAccurate;
     if cycle {
-        // The trees' routers are built on the first cycle-accurate run.
-        let routers = p.topology().routers;
+        // The trees' shapes are built on the first cycle-accurate run.
+        let routers = p.shapes().routers;
         if s.net.routers() != routers {
             s.net = NetSim::new(routers);
         }
@@ -954,7 +954,7 @@ fn tick<const CYCLE: bool>(
         i = j;
     }
     let input_drain = if CYCLE {
-        let d = s.net.drain(p.topology(), &s.inject, net);
+        let d = s.net.drain(p.shapes(), &s.inject, net);
         s.inject.clear();
         d
     } else {
@@ -1040,7 +1040,7 @@ fn tick<const CYCLE: bool>(
             }
         }
         if CYCLE {
-            partial_drain = s.net.drain(p.topology(), &s.inject, net);
+            partial_drain = s.net.drain(p.shapes(), &s.inject, net);
             s.inject.clear();
         }
     }
@@ -1077,7 +1077,7 @@ fn tick<const CYCLE: bool>(
 
     // 4. The cycle model: slowest core, then the spike packets' network drain, then the barrier.
     if CYCLE {
-        let spike_drain = s.net.drain(p.topology(), &s.inject, net);
+        let spike_drain = s.net.drain(p.shapes(), &s.inject, net);
         s.inject.clear();
         let detail = rec.detail;
         let cs = rec
@@ -1096,13 +1096,23 @@ fn tick<const CYCLE: bool>(
             pick(tm.cycles_per_dense_synop),
             pick(tm.cycles_per_shared_synop),
         );
+        // Every table cut to the cores: the per-core loop below runs without bounds checks
+        // (it is O(cores) every tick).
+        let nc = p.n_cores;
+        let (c_in, c_syn, c_dense, c_shared, c_out, c_stage, c_neurons) = (
+            &s.core_in[..nc],
+            &s.core_syn[..nc],
+            &s.core_dense[..nc],
+            &s.core_shared[..nc],
+            &s.core_out[..nc],
+            &s.core_stage[..nc],
+            &p.core_neurons[..nc],
+        );
         let core_cycles = |c: usize| {
-            let sparse = s.core_syn[c] - s.core_dense[c] - s.core_shared[c];
-            let synapse_stage = s.core_in[c] * pin
-                + sparse * syn
-                + s.core_dense[c] * dsyn
-                + s.core_shared[c] * ssyn;
-            let neuron_stage = p.core_neurons[c] * neu + s.core_out[c] * pout + s.core_stage[c];
+            let sparse = c_syn[c] - c_dense[c] - c_shared[c];
+            let synapse_stage =
+                c_in[c] * pin + sparse * syn + c_dense[c] * dsyn + c_shared[c] * ssyn;
+            let neuron_stage = c_neurons[c] * neu + c_out[c] * pout + c_stage[c];
             if tm.pipelined {
                 synapse_stage.max(neuron_stage)
             } else {
@@ -1110,10 +1120,14 @@ fn tick<const CYCLE: bool>(
             }
         };
         let mut slowest = host_stage;
-        for c in 0..p.n_cores {
+        for (c, (sum, max)) in cs.core_compute_cycles[..nc]
+            .iter_mut()
+            .zip(&mut cs.core_compute_cycles_max[..nc])
+            .enumerate()
+        {
             let cycles = core_cycles(c);
-            cs.core_compute_cycles[c] += cycles;
-            cs.core_compute_cycles_max[c] = cs.core_compute_cycles_max[c].max(cycles);
+            *sum += cycles;
+            *max = (*max).max(cycles);
             slowest = slowest.max(cycles);
         }
         if detail >= CycleDetail::PerCore {

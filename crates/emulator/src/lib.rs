@@ -35,6 +35,7 @@ mod error;
 mod network;
 mod program;
 mod result;
+mod shapes;
 mod synapses;
 
 pub use emulator::Emulator;

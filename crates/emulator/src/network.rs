@@ -25,7 +25,10 @@ use std::{
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::program::{NONE, Topology};
+use crate::program::NONE;
+#[cfg(test)]
+use crate::program::Topology;
+use crate::shapes::{Quick, QuickParams, Trees, View};
 
 /// Drains whose run-length-encoded packet sequence is at most this long are memoized.
 const MEMO_KEY_MAX: usize = 256;
@@ -33,15 +36,17 @@ const MEMO_KEY_MAX: usize = 256;
 const MEMO_ENTRIES_MAX: usize = 1 << 16;
 
 #[derive(Clone, Copy, Debug)]
-struct Flit {
-    node: u32,
+struct Flit<N> {
+    node: N,
+    /// Index of the packet in the drain's list (for [`NetSim::split`]).
+    pkt: u32,
     /// Absolute cycle (see [`NetSim::clock`]) from which the flit may leave.
     ready: u64,
 }
 
-#[derive(Clone, Debug, Default)]
-struct Fifo {
-    q: VecDeque<Flit>,
+#[derive(Clone, Debug)]
+struct Fifo<N> {
+    q: VecDeque<Flit<N>>,
     /// Cycle of the pops counted in `pops`.
     pop_cycle: u64,
     pops: u32,
@@ -183,12 +188,14 @@ impl Wakeups {
 /// queue of wake-up cycles), and in them only non-empty FIFOs; idle cycles are skipped.
 /// Cycles are counted on one clock that runs on across drains, so the per-cycle bookkeeping
 /// (link use, FIFO pops) never needs resetting.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct NetSim {
+/// Generic over the trees' node type ([`Trees::Node`]): the tests run it on materialised
+/// trees, the emulator on their shapes.
+#[derive(Clone, Debug)]
+pub(crate) struct NetSim<N> {
     /// Visit routers in reverse order (tests check that the order does not matter).
     #[cfg(test)]
     reversed: bool,
-    fifos: Vec<Fifo>,
+    fifos: Vec<Fifo<N>>,
     /// Per router: bit `p` set when input FIFO `p` is non-empty.
     nonempty: Vec<u8>,
     /// `(cycle, router)`: a router to visit at that cycle (a FIFO head becomes ready then,
@@ -215,21 +222,41 @@ pub(crate) struct NetSim {
     root_epoch: Vec<u32>,
     root_count: Vec<u32>,
     epoch: u32,
-    stack: Vec<(u32, u64)>,
+    stack: Vec<(N, u64)>,
+    /// Scratch space of [`Trees::quick`]: each packet's tree and root offset.
+    quick: Vec<(u32, u64)>,
+    /// Scratch space of [`NetSim::split`]: packets simulated, their trees, and per packet
+    /// the most cycles it left a router after its unhindered time.
+    in_sim: Vec<bool>,
+    sub: Vec<u32>,
+    late: Vec<u64>,
     /// Drains the contention-free schedule answered, and those it passed to the simulation.
     #[cfg(test)]
     ideal_hits: (u32, u32),
+    /// Split drains where some packets were left out of the simulation.
+    #[cfg(test)]
+    pub(crate) split_partial: u32,
 }
 
-impl NetSim {
+impl<N: Copy> Default for NetSim<N> {
+    fn default() -> Self {
+        NetSim::new(0)
+    }
+}
+
+/// Uses of one output the contention-free schedule looks through before giving up.
+const CHAIN_MAX: u32 = 32;
+
+impl<N: Copy> NetSim<N> {
     pub fn new(routers: usize) -> Self {
         NetSim {
             #[cfg(test)]
             reversed: false,
             fifos: vec![
                 Fifo {
+                    q: VecDeque::new(),
                     pop_cycle: u64::MAX,
-                    ..Fifo::default()
+                    pops: 0,
                 };
                 routers * INPUTS
             ],
@@ -248,8 +275,14 @@ impl NetSim {
             root_count: vec![0; routers],
             epoch: 0,
             stack: Vec::new(),
+            quick: Vec::new(),
+            in_sim: Vec::new(),
+            sub: Vec::new(),
+            late: Vec::new(),
             #[cfg(test)]
             ideal_hits: (0, 0),
+            #[cfg(test)]
+            split_partial: 0,
         }
     }
 
@@ -260,7 +293,7 @@ impl NetSim {
 
     /// Injects one packet per tree of `trees` (in order, at each tree's root router) at cycle 0
     /// and runs the network until every copy is delivered; returns the drain time in cycles.
-    pub fn drain(&mut self, topo: &Topology, trees: &[u32], p: NetParams) -> u64 {
+    pub fn drain<T: Trees<Node = N>>(&mut self, topo: &T, trees: &[u32], p: NetParams) -> u64 {
         if trees.is_empty() {
             return 0;
         }
@@ -289,7 +322,7 @@ impl NetSim {
 
     /// Appends `flit` to FIFO `port` of `router`; when it is the head, the router is woken at
     /// the cycle the flit becomes ready.
-    fn push_flit(&mut self, router: usize, port: usize, flit: Flit) {
+    fn push_flit(&mut self, router: usize, port: usize, flit: Flit<N>) {
         let q = &mut self.fifos[router * INPUTS + port].q;
         q.push_back(flit);
         if q.len() == 1 {
@@ -302,7 +335,30 @@ impl NetSim {
     /// a FIFO head ready (or retrying) then, in ascending order, and skipping the cycles where
     /// no router has anything to do (a visit with nothing ready changes nothing). The result
     /// is that of visiting every router holding packets every cycle (`naive` in the tests).
-    fn simulate(&mut self, topo: &Topology, trees: &[u32], p: NetParams) -> u64 {
+    fn simulate<T: Trees<Node = N>>(&mut self, topo: &T, trees: &[u32], p: NetParams) -> u64 {
+        let q = QuickParams {
+            hop: [p.hop_cycles.max(1), p.hop_y_cycles.max(1)],
+            lpc: p.link_packets_per_cycle.max(1),
+            depth: p.fifo_depth.max(1),
+            chain_max: CHAIN_MAX,
+        };
+        match topo.quick(trees, &q, &mut self.quick) {
+            Quick::Drain(d) => {
+                #[cfg(test)]
+                {
+                    self.ideal_hits.0 += 1;
+                }
+                return d;
+            }
+            Quick::Contended => {
+                #[cfg(test)]
+                {
+                    self.ideal_hits.1 += 1;
+                }
+                return self.split(topo, p, q.hop);
+            }
+            Quick::Unknown => {}
+        }
         if let Some(d) = self.ideal(topo, trees, p) {
             #[cfg(test)]
             {
@@ -314,7 +370,79 @@ impl NetSim {
         {
             self.ideal_hits.1 += 1;
         }
-        self.cycle_by_cycle(topo, trees, p)
+        self.cycle_by_cycle(topo, trees, p, false)
+    }
+
+    /// A contended drain ([`Quick::Contended`]: at most `fifo_depth` packets, so no FIFO
+    /// fills; one packet per link and cycle) simulated only for the packets that can be
+    /// held up: those of a colliding pair, with every packet of their roots (they share the
+    /// local FIFO). The others move unhindered as long as no simulated packet, held up by
+    /// at most what the simulation measured, can meet them ([`Trees::meet`]); one that can
+    /// joins the simulation, which runs again. Their drains are then independent: the drain
+    /// is the later of the simulated one and the others' last ejection.
+    fn split<T: Trees<Node = N>>(&mut self, topo: &T, p: NetParams, hop: [u64; 2]) -> u64 {
+        let pk = std::mem::take(&mut self.quick);
+        let mut in_sim = std::mem::take(&mut self.in_sim);
+        let n = pk.len();
+        in_sim.clear();
+        in_sim.resize(n, false);
+        for i in 1..n {
+            for j in 0..i {
+                if topo.meet(pk[i], 0, pk[j], hop) {
+                    in_sim[i] = true;
+                    in_sim[j] = true;
+                }
+            }
+        }
+        let roots: Vec<_> = pk.iter().map(|&(t, _)| topo.src_reach(t, hop)).collect();
+        let d = loop {
+            // Every packet of a simulated packet's root.
+            for i in 0..n {
+                if in_sim[i] {
+                    for j in 0..n {
+                        if roots[j].0 == roots[i].0 {
+                            in_sim[j] = true;
+                        }
+                    }
+                }
+            }
+            let mut sub = std::mem::take(&mut self.sub);
+            sub.clear();
+            sub.extend((0..n).filter(|&i| in_sim[i]).map(|i| pk[i].0));
+            let d = self.cycle_by_cycle(topo, &sub, p, true);
+            self.sub = sub;
+            if in_sim.iter().all(|&s| s) {
+                break d;
+            }
+            let mut grew = false;
+            // `late` is per simulated packet, in order (the packets added below are not).
+            let simulated: Vec<usize> = (0..n).filter(|&i| in_sim[i]).collect();
+            for (k, &i) in simulated.iter().enumerate() {
+                // The offset is the unhindered part.
+                let held = self.late[k].saturating_sub(pk[i].1);
+                for j in 0..n {
+                    if !in_sim[j] && topo.meet(pk[i], held, pk[j], hop) {
+                        in_sim[j] = true;
+                        grew = true;
+                    }
+                }
+            }
+            if !grew {
+                #[cfg(test)]
+                {
+                    self.split_partial += 1;
+                }
+                let free = (0..n)
+                    .filter(|&j| !in_sim[j])
+                    .map(|j| pk[j].1 + roots[j].1 + 1)
+                    .max()
+                    .unwrap_or(0);
+                break d.max(free);
+            }
+        };
+        self.quick = pk;
+        self.in_sim = in_sim;
+        d
     }
 
     /// The drain time when no packet ever waits, or `None` (then only the cycle-by-cycle
@@ -326,7 +454,12 @@ impl NetSim {
     /// in order; a copy at tree node `n` then moves at `offset + Σ hop` along the path to `n`,
     /// and the drain is one more than the last ejection — a walk over the trees instead of a
     /// simulation (the tests hold it to the simulation).
-    fn ideal(&mut self, topo: &Topology, trees: &[u32], p: NetParams) -> Option<u64> {
+    pub(crate) fn ideal<T: Trees<Node = N>>(
+        &mut self,
+        topo: &T,
+        trees: &[u32],
+        p: NetParams,
+    ) -> Option<u64> {
         let lpc = p.link_packets_per_cycle.max(1);
         let depth = p.fifo_depth.max(1);
         let hop = [p.hop_cycles.max(1), p.hop_y_cycles.max(1)];
@@ -343,8 +476,8 @@ impl NetSim {
         stack.clear();
         let mut ok = true;
         'trees: for &t in trees {
-            let root = topo.roots[t as usize];
-            let r = topo.nodes[root as usize].router as usize;
+            let root = topo.root(t);
+            let r = topo.view(root).router as usize;
             let k = if self.root_epoch[r] == epoch {
                 self.root_count[r]
             } else {
@@ -354,10 +487,10 @@ impl NetSim {
             self.root_count[r] = k + 1;
             stack.push((root, u64::from(k / lpc)));
             while let Some((node, c)) = stack.pop() {
-                let n = topo.nodes[node as usize];
+                let n = topo.view(node);
                 let out = n.router as usize * OUTPUTS;
-                for (d, &child) in n.child.iter().enumerate() {
-                    if child != NONE {
+                for (d, child) in n.child.iter().enumerate() {
+                    if let Some((child, _)) = *child {
                         let h = hop[d / 2];
                         if !self.claim(out + d, c, (h, depth), lpc, epoch) {
                             ok = false;
@@ -385,8 +518,6 @@ impl NetSim {
     /// already fall on `c`, or `fifo.1` within `fifo.0` cycles of it (or when the output has
     /// too many uses to look through: the simulation decides then).
     fn claim(&mut self, out: usize, c: u64, fifo: (u64, u32), lpc: u32, epoch: u32) -> bool {
-        /// Uses of one output looked through before giving up.
-        const CHAIN_MAX: u32 = 32;
         let mut next = if self.use_epoch[out] == epoch {
             self.use_head[out]
         } else {
@@ -411,21 +542,34 @@ impl NetSim {
     }
 
     /// [`simulate`](NetSim::simulate) cycle by cycle: the general case, with contention.
-    fn cycle_by_cycle(&mut self, topo: &Topology, trees: &[u32], p: NetParams) -> u64 {
+    /// With `track`, `late[i]` is the most cycles packet `i` left a router after the
+    /// unhindered latency from its root.
+    fn cycle_by_cycle<T: Trees<Node = N>>(
+        &mut self,
+        topo: &T,
+        trees: &[u32],
+        p: NetParams,
+        track: bool,
+    ) -> u64 {
         let start = self.clock;
         let lpc = p.link_packets_per_cycle.max(1);
         let depth = p.fifo_depth.max(1) as usize;
         let hop = [p.hop_cycles.max(1), p.hop_y_cycles.max(1)];
         let mut in_flight = 0u64;
         self.wake.reset(start);
-        for &t in trees {
-            let root = topo.roots[t as usize];
-            let r = topo.nodes[root as usize].router as usize;
+        if track {
+            self.late.clear();
+            self.late.resize(trees.len(), 0);
+        }
+        for (i, &t) in trees.iter().enumerate() {
+            let root = topo.root(t);
+            let r = topo.view(root).router as usize;
             self.push_flit(
                 r,
                 0,
                 Flit {
                     node: root,
+                    pkt: i as u32,
                     ready: start,
                 },
             );
@@ -462,8 +606,8 @@ impl NetSim {
                         if head.ready > now {
                             break;
                         }
-                        let node = topo.nodes[head.node as usize];
-                        if !self.can_forward(topo, r, &node, now, lpc, depth) {
+                        let node = topo.view(head.node);
+                        if !self.can_forward(r, &node, now, lpc, depth) {
                             // Blocked: retry next cycle.
                             break;
                         }
@@ -478,14 +622,20 @@ impl NetSim {
                         }
                         f.pops += 1;
                         in_flight -= 1;
-                        for (d, &child) in node.child.iter().enumerate() {
-                            if child != NONE {
-                                let nr = topo.nodes[child as usize].router as usize;
+                        if track {
+                            let at = now - start - topo.latency(head.node, hop).min(now - start);
+                            let l = &mut self.late[head.pkt as usize];
+                            *l = (*l).max(at);
+                        }
+                        for (d, child) in node.child.iter().enumerate() {
+                            if let Some((child, nr)) = *child {
+                                let nr = nr as usize;
                                 self.push_flit(
                                     nr,
                                     1 + d,
                                     Flit {
                                         node: child,
+                                        pkt: head.pkt,
                                         ready: now + hop[d / 2],
                                     },
                                 );
@@ -530,23 +680,15 @@ impl NetSim {
         self.out_used[out] += 1;
     }
 
-    fn can_forward(
-        &self,
-        topo: &Topology,
-        r: usize,
-        node: &crate::program::Node,
-        now: u64,
-        lpc: u32,
-        depth: usize,
-    ) -> bool {
-        for (d, &child) in node.child.iter().enumerate() {
-            if child == NONE {
+    fn can_forward(&self, r: usize, node: &View<N>, now: u64, lpc: u32, depth: usize) -> bool {
+        for (d, child) in node.child.iter().enumerate() {
+            let Some((_, nr)) = *child else {
                 continue;
-            }
+            };
             if self.used(r * OUTPUTS + d, now) >= lpc {
                 return false;
             }
-            let nr = topo.nodes[child as usize].router as usize;
+            let nr = nr as usize;
             let f = &self.fifos[nr * INPUTS + 1 + d];
             let pops = if f.pop_cycle == now {
                 f.pops as usize

@@ -7,6 +7,7 @@ use rustc_hash::FxHashMap as HashMap;
 use lifchip_chip::{FlatChip, weight_format, xy_route};
 use lifchip_target::{Accumulate, DecayKind, Overflow, Reset, Target, UpdateOrder, VoltageUpdate};
 
+use crate::shapes::Shapes;
 use crate::{
     EmuError,
     synapses::{LayoutOverride, Row, Rows, Store, sum_layout},
@@ -47,7 +48,9 @@ pub(crate) struct Params {
     pub saturated_delta: bool,
 }
 
-/// One node of a multicast tree: a router the packet visits.
+/// One node of a multicast tree: a router the packet visits (the tests' materialised trees;
+/// the emulator walks [`Shapes`]).
+#[cfg(test)]
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Node {
     /// Dense index of the router.
@@ -58,8 +61,9 @@ pub(crate) struct Node {
     pub eject: bool,
 }
 
-/// The mesh as the network simulation sees it (built on the first cycle-accurate run, see
-/// [`Program::topology`]).
+/// Materialised multicast trees: a node per router of each tree (the network tests' form,
+/// and the oracle of [`Shapes`]).
+#[cfg(test)]
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Topology {
     /// Routers any tree touches.
@@ -170,8 +174,8 @@ pub(crate) struct Program {
     /// Links and y links of each multicast tree (what functional runs count).
     pub hops: Vec<u32>,
     pub hops_y: Vec<u32>,
-    /// The packet each tree was first built for; [`Program::topology`] rebuilds the trees'
-    /// routers from them.
+    /// The packet each tree was first built for; [`Program::shapes`] rebuilds the trees
+    /// from them.
     pub tree_recipes: Vec<Recipe>,
     /// Mesh position of each core, and the first global axon of each core (one more entry:
     /// the total).
@@ -179,9 +183,8 @@ pub(crate) struct Program {
     pub axon_base: Vec<usize>,
     /// Finds the core of a global axon without a binary search (see [`AxonCores`]).
     pub axon_cores: AxonCores,
-    /// The trees' routers, built on first use: a big chip's trees take more memory than its
-    /// synapses, and only the cycle model walks them.
-    pub topology: std::sync::OnceLock<Topology>,
+    /// The trees' shapes, built on first use: only the cycle model walks them.
+    pub shapes: std::sync::OnceLock<Shapes>,
     /// With `cycle_fan_lists`: the core, synapses and price class of each axon of `fan_axon`
     /// (same order), built on the first cycle-accurate run (see [`Program::cycle_fan`]).
     pub cycle_fan: std::sync::OnceLock<Vec<(u32, u32)>>,
@@ -583,7 +586,7 @@ impl Program {
             core_xy: config.cores().iter().map(|c| (c.x(), c.y())).collect(),
             axon_cores: AxonCores::new(&axon_base),
             axon_base: axon_base.clone(),
-            topology: std::sync::OnceLock::new(),
+            shapes: std::sync::OnceLock::new(),
             cycle_fan: std::sync::OnceLock::new(),
             cycle_fan_lists: false,
             partials: Vec::new(),
@@ -906,19 +909,19 @@ impl Program {
         Ok(prog)
     }
 
-    /// The multicast trees' routers, built from [`Program::tree_recipes`] on first use (the
-    /// same trees, routers and numbering as building them at load).
-    pub fn topology(&self) -> &Topology {
-        self.topology.get_or_init(|| {
+    /// The multicast trees' shapes, built from [`Program::tree_recipes`] on first use (the
+    /// same trees, in the same order, as at load).
+    pub fn shapes(&self) -> &Shapes {
+        self.shapes.get_or_init(|| {
             let src = self.tree_src();
-            let mut builder = TreeBuilder::new(&self.target);
+            let mesh = &self.target.mesh;
+            let columns = mesh.width.div_ceil(mesh.cores_per_tile.max(1));
             let mut seen = Vec::new();
-            for &r in &self.tree_recipes {
-                let mut positions = Vec::new();
-                let from = src.route(r, &mut positions, &mut seen);
-                builder.add(from, &positions);
-            }
-            builder.finish()
+            Shapes::build(
+                (columns, mesh.height),
+                self.tree_recipes.len(),
+                |i, positions| src.route(self.tree_recipes[i], positions, &mut seen),
+            )
         })
     }
 
@@ -931,9 +934,17 @@ impl Program {
             self.fan_axon
                 .iter()
                 .map(|&a| {
-                    let r = self.rows.get(a as usize);
+                    let (core, len) = match &self.rows {
+                        // The core from the axon table instead of `Rows::get`'s binary
+                        // search over the cores (32 M look-ups on the 40k CUBA chip).
+                        Rows::Csr { start, .. } => (
+                            self.axon_cores.core_of(&self.axon_base, a),
+                            start[a as usize + 1] - start[a as usize],
+                        ),
+                        Rows::Full(rows) => (rows[a as usize].core, rows[a as usize].len),
+                    };
                     let kind = self.row_kind.get(a as usize).copied().unwrap_or(ROW_SPARSE);
-                    (r.core, r.len | u32::from(kind) << 30)
+                    (core, len | u32::from(kind) << 30)
                 })
                 .collect()
         })
@@ -1179,6 +1190,7 @@ impl TreeIndex {
 type TreeKey = ((u32, u32), Vec<(u32, u32)>);
 
 /// Builds multicast trees from [`xy_route`]'s links; identical trees are shared.
+#[cfg(test)]
 pub(crate) struct TreeBuilder {
     width: u32,
     /// Dense router index of each mesh position, or [`NONE`].
@@ -1194,6 +1206,7 @@ pub(crate) struct TreeBuilder {
     target: Target,
 }
 
+#[cfg(test)]
 impl TreeBuilder {
     pub(crate) fn new(t: &Target) -> Self {
         let cells = (t.mesh.width as usize).saturating_mul(t.mesh.height as usize);

@@ -1,0 +1,702 @@
+//! The multicast trees as the network simulation walks them, without materialising their
+//! routers: an X-then-Y tree (`lifchip_target::xy_route`) is its source router plus, per
+//! destination column, the sorted rows of its destinations. A node's children and ejection
+//! follow from that shape, so a tree costs a few bytes per destination router instead of a
+//! node per router it passes (40k CUBA: ~1.7 GB and ~10 s of building before).
+
+use crate::program::NONE;
+#[cfg(test)]
+use crate::program::{Node, Topology};
+
+/// One destination column of a tree: its routers' rows are `ys[start..end]` (ascending);
+/// `mid` is the first of them at or above the source row.
+#[derive(Clone, Copy, Debug)]
+struct Col {
+    x: u32,
+    start: u32,
+    mid: u32,
+    end: u32,
+}
+
+/// The distinct multicast trees of a program, in tree order, as shapes.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Shapes {
+    /// Routers any tree touches (the simulation's tables are this long).
+    pub routers: usize,
+    /// Router columns and rows of the mesh.
+    columns: u32,
+    /// Dense index of each router cell `y * columns + x` a tree touches, else [`NONE`].
+    router_of: Vec<u32>,
+    src: Vec<(u32, u32)>,
+    /// Columns of tree `t`: `cols[col_start[t]..col_start[t + 1]]`, ascending in x.
+    col_start: Vec<u32>,
+    cols: Vec<Col>,
+    ys: Vec<u32>,
+}
+
+/// A node of a tree in [`Shapes`]: the router `(x, y)` of tree `tree`, with cursors that make
+/// its children O(1): `col` is the first column of the tree at or east of `x`, `cur` (when
+/// that column is `x`) the first destination row at or above `y`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ShapeNode {
+    tree: u32,
+    x: u32,
+    y: u32,
+    col: u32,
+    cur: u32,
+}
+
+/// What the simulation needs of a tree node: its router, its children over the links in
+/// directions +x, -x, +y, -y (with their routers), and whether it ejects the packet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct View<N> {
+    pub router: u32,
+    pub child: [Option<(N, u32)>; 4],
+    pub eject: bool,
+}
+
+/// Multicast trees the network simulation can walk: materialised ([`Topology`], the tests'
+/// form) or as shapes.
+pub(crate) trait Trees {
+    type Node: Copy + std::fmt::Debug;
+    fn root(&self, tree: u32) -> Self::Node;
+    fn view(&self, n: Self::Node) -> View<Self::Node>;
+    /// Cycles from the root to node `n` for a packet never held up (0 when unknown: then
+    /// [`Trees::meet`] must say `true`).
+    fn latency(&self, _n: Self::Node, _hop: [u64; 2]) -> u64 {
+        0
+    }
+    /// See [`Shapes::meet`]; `true` when unknown.
+    fn meet(&self, _a: (u32, u64), _late: u64, _b: (u32, u64), _hop: [u64; 2]) -> bool {
+        true
+    }
+    /// The root router of a tree and the latency of its farthest ejection.
+    fn src_reach(&self, _tree: u32, _hop: [u64; 2]) -> ((u32, u32), u64) {
+        ((0, 0), 0)
+    }
+    /// What is known of a drain without walking the trees (see [`Shapes::quick`]).
+    fn quick(&self, _trees: &[u32], _p: &QuickParams, _scratch: &mut Vec<(u32, u64)>) -> Quick {
+        Quick::Unknown
+    }
+}
+
+/// What [`Trees::quick`] knows of a drain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Quick {
+    /// No packet waits: the drain time.
+    Drain(u64),
+    /// Some packet would wait: the contention-free schedule does not apply.
+    Contended,
+    /// Not decided here.
+    Unknown,
+}
+
+/// The link parameters [`Trees::quick`] reads (hops at least 1 cycle, as the simulation
+/// counts them).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QuickParams {
+    pub hop: [u64; 2],
+    pub lpc: u32,
+    pub depth: u32,
+    /// Prior uses of one output the contention-free schedule looks through.
+    pub chain_max: u32,
+}
+
+#[cfg(test)]
+impl Trees for Topology {
+    type Node = u32;
+
+    fn root(&self, tree: u32) -> u32 {
+        self.roots[tree as usize]
+    }
+
+    fn view(&self, n: u32) -> View<u32> {
+        let Node {
+            router,
+            child,
+            eject,
+        } = self.nodes[n as usize];
+        View {
+            router,
+            child: child.map(|c| (c != NONE).then(|| (c, self.nodes[c as usize].router))),
+            eject,
+        }
+    }
+}
+
+impl Shapes {
+    /// The shapes of the trees from `src` to `positions` given, tree by tree, by `tree(i, out)`
+    /// (destination routers sorted by x, then y, distinct, not empty, on the mesh of
+    /// `columns × height` routers), for `count` trees.
+    pub(crate) fn build(
+        (columns, height): (u32, u32),
+        count: usize,
+        mut tree: impl FnMut(usize, &mut Vec<(u32, u32)>) -> (u32, u32),
+    ) -> Shapes {
+        let mut s = Shapes {
+            columns,
+            col_start: Vec::with_capacity(count + 1),
+            src: Vec::with_capacity(count),
+            ..Shapes::default()
+        };
+        let (w, h) = (columns as usize, height as usize);
+        let cells = w.saturating_mul(h);
+        // Routers touched: the x legs as ranges along rows, the y legs along columns, in
+        // difference arrays (O(columns) per tree).
+        // (One more entry per row and column for the ends.)
+        let mut row_diff = vec![0i32; (w + 1).saturating_mul(h)];
+        let mut col_diff = vec![0i32; w.saturating_mul(h + 1)];
+        let mut positions = Vec::new();
+        s.col_start.push(0);
+        for i in 0..count {
+            let (sx, sy) = tree(i, &mut positions);
+            s.src.push((sx, sy));
+            for col in positions.chunk_by(|a, b| a.0 == b.0) {
+                let start = s.ys.len() as u32;
+                s.ys.extend(col.iter().map(|p| p.1));
+                let mid = start + col.partition_point(|p| p.1 < sy) as u32;
+                let end = s.ys.len() as u32;
+                s.cols.push(Col {
+                    x: col[0].0,
+                    start,
+                    mid,
+                    end,
+                });
+                let (lo, hi) = (col[0].1.min(sy), col[col.len() - 1].1.max(sy));
+                let x = col[0].0 as usize;
+                col_diff[x * (h + 1) + lo as usize] += 1;
+                col_diff[x * (h + 1) + hi as usize + 1] -= 1;
+            }
+            s.col_start.push(s.cols.len() as u32);
+            if let (Some(w0), Some(e0)) = (positions.first(), positions.last()) {
+                let (west, east) = (w0.0.min(sx) as usize, e0.0.max(sx) as usize);
+                row_diff[sy as usize * (w + 1) + west] += 1;
+                row_diff[sy as usize * (w + 1) + east + 1] -= 1;
+            }
+        }
+        s.router_of = vec![NONE; cells];
+        // Columns are summed column-major, rows row-major: one pass over each.
+        let mut touched = vec![false; cells];
+        for x in 0..w {
+            let mut run = 0i32;
+            for y in 0..h {
+                run += col_diff[x * (h + 1) + y];
+                touched[y * w + x] |= run > 0;
+            }
+        }
+        for y in 0..h {
+            let mut run = 0i32;
+            for x in 0..w {
+                run += row_diff[y * (w + 1) + x];
+                touched[y * w + x] |= run > 0;
+            }
+        }
+        for (cell, &t) in touched.iter().enumerate() {
+            if t {
+                s.router_of[cell] = s.routers as u32;
+                s.routers += 1;
+            }
+        }
+        s
+    }
+
+    fn cols(&self, tree: u32) -> (usize, usize) {
+        let t = tree as usize;
+        (self.col_start[t] as usize, self.col_start[t + 1] as usize)
+    }
+
+    fn router(&self, x: u32, y: u32) -> u32 {
+        self.router_of[y as usize * self.columns as usize + x as usize]
+    }
+
+    /// `n` with its cursor set for the row it is in (on the source row: the column's `mid`).
+    fn at(&self, tree: u32, x: u32, y: u32, col: usize, cur: u32) -> ShapeNode {
+        ShapeNode {
+            tree,
+            x,
+            y,
+            col: col as u32,
+            cur,
+        }
+    }
+
+    /// The node of tree `tree` at router `(x, sy)` of its x leg, with `col` its first column
+    /// at or east of `x`.
+    fn leg(&self, tree: u32, x: u32, col: usize) -> ShapeNode {
+        let sy = self.src[tree as usize].1;
+        let cur = self.cols.get(col).map_or(0, |c| c.mid);
+        self.at(tree, x, sy, col, cur)
+    }
+}
+
+impl Trees for Shapes {
+    type Node = ShapeNode;
+
+    fn root(&self, tree: u32) -> ShapeNode {
+        let (sx, _) = self.src[tree as usize];
+        let (c0, c1) = self.cols(tree);
+        let col = c0 + self.cols[c0..c1].partition_point(|c| c.x < sx);
+        self.leg(tree, sx, col)
+    }
+
+    fn latency(&self, n: ShapeNode, hop: [u64; 2]) -> u64 {
+        let (sx, sy) = self.src[n.tree as usize];
+        hop[0] * u64::from(n.x.abs_diff(sx)) + hop[1] * u64::from(n.y.abs_diff(sy))
+    }
+
+    fn meet(&self, a: (u32, u64), late: u64, b: (u32, u64), hop: [u64; 2]) -> bool {
+        Shapes::meet(self, a, late, b, hop)
+    }
+
+    fn src_reach(&self, tree: u32, hop: [u64; 2]) -> ((u32, u32), u64) {
+        (self.src[tree as usize], self.reach(tree, hop))
+    }
+
+    fn view(&self, n: ShapeNode) -> View<ShapeNode> {
+        let (sx, sy) = self.src[n.tree as usize];
+        let (c0, c1) = self.cols(n.tree);
+        let col = n.col as usize;
+        // The column of this node's x, if it has destinations.
+        let here = (col < c1 && self.cols[col].x == n.x).then(|| self.cols[col]);
+        let mut child = [None; 4];
+        let eject = here.is_some_and(|c| n.cur < c.end && self.ys[n.cur as usize] == n.y);
+        // (Trees always have destinations; a tree without would be a lone root.)
+        if n.y == sy && c0 < c1 {
+            let (west, east) = (self.cols[c0].x, self.cols[c1 - 1].x);
+            if n.x >= sx && n.x < east {
+                let next = if here.is_some() { col + 1 } else { col };
+                let c = self.leg(n.tree, n.x + 1, next);
+                child[0] = Some((c, self.router(c.x, c.y)));
+            }
+            if n.x <= sx && n.x > west {
+                let prev = if col > c0 && self.cols[col - 1].x == n.x - 1 {
+                    col - 1
+                } else {
+                    col
+                };
+                let c = self.leg(n.tree, n.x - 1, prev);
+                child[1] = Some((c, self.router(c.x, c.y)));
+            }
+        }
+        if let Some(c) = here {
+            let hi = self.ys[c.end as usize - 1];
+            let lo = self.ys[c.start as usize];
+            if n.y >= sy && n.y < hi {
+                let cur = n.cur + u32::from(n.cur < c.end && self.ys[n.cur as usize] == n.y);
+                let next = self.at(n.tree, n.x, n.y + 1, col, cur);
+                child[2] = Some((next, self.router(n.x, n.y + 1)));
+            }
+            if n.y <= sy && n.y > lo {
+                let cur = if n.cur > c.start && self.ys[n.cur as usize - 1] == n.y - 1 {
+                    n.cur - 1
+                } else {
+                    n.cur
+                };
+                let next = self.at(n.tree, n.x, n.y - 1, col, cur);
+                child[3] = Some((next, self.router(n.x, n.y - 1)));
+            }
+        }
+        View {
+            router: self.router(n.x, n.y),
+            child,
+            eject,
+        }
+    }
+
+    /// [`NetSim::ideal`](crate::network::NetSim)'s contention-free drain, decided per pair of
+    /// packets instead of by walking the trees: with at most `depth` packets (and no more
+    /// than the uses `ideal` looks through) no FIFO can fill — each packet passes a FIFO at
+    /// most once — so its checks all pass exactly when no two packets use one output in one
+    /// cycle: the drain is then one more than the last ejection. With one packet per link
+    /// and cycle, a shared output in one cycle fails `ideal` ([`Quick::Contended`]); with
+    /// more, `ideal` decides.
+    fn quick(&self, trees: &[u32], q: &QuickParams, scratch: &mut Vec<(u32, u64)>) -> Quick {
+        let n = trees.len();
+        if n > q.depth.max(1) as usize || n > q.chain_max as usize {
+            return Quick::Unknown;
+        }
+        scratch.clear();
+        let mut last = 0;
+        for (i, &t) in trees.iter().enumerate() {
+            // The k-th packet of a root leaves its local FIFO at cycle k / lpc.
+            let src = self.src[t as usize];
+            let k = trees[..i]
+                .iter()
+                .filter(|&&u| self.src[u as usize] == src)
+                .count() as u64;
+            let o = k / u64::from(q.lpc.max(1));
+            last = last.max(o + self.reach(t, q.hop));
+            scratch.push((t, o));
+        }
+        for i in 1..n {
+            for j in 0..i {
+                if self.collide(scratch[i], scratch[j], q.hop) {
+                    return if q.lpc <= 1 {
+                        Quick::Contended
+                    } else {
+                        Quick::Unknown
+                    };
+                }
+            }
+        }
+        Quick::Drain(last + 1)
+    }
+}
+
+/// Rows `y` (as intervals) where `|y - a1| - |y - a2| == b`: at most a ray and a point.
+fn rows_where(a1: u32, a2: u32, b: i64) -> [Option<(u32, u32)>; 2] {
+    let (a1, a2) = (i64::from(a1), i64::from(a2));
+    if a1 == a2 {
+        return [(b == 0).then_some((0, u32::MAX)), None];
+    }
+    let (lo, hi) = (a1.min(a2), a1.max(a2));
+    let ray = if b == a1 - a2 {
+        Some((0, lo as u32))
+    } else if b == a2 - a1 {
+        Some((hi as u32, u32::MAX))
+    } else {
+        None
+    };
+    // Between the two rows, |y - a1| - |y - a2| moves by 2 per row.
+    let twice = if a1 < a2 { b + a1 + a2 } else { a1 + a2 - b };
+    let point = (twice % 2 == 0 && lo < twice / 2 && twice / 2 < hi).then(|| {
+        let y = (twice / 2) as u32;
+        (y, y)
+    });
+    [ray, point]
+}
+
+/// Whether `a` and `b` (inclusive ranges) share a value inside `w`.
+fn overlap(a: (u32, u32), b: (u32, u32), w: (u32, u32)) -> bool {
+    a.0.max(b.0).max(w.0) <= a.1.min(b.1).min(w.1)
+}
+
+impl Shapes {
+    /// The link latency of the farthest ejection of `tree` from its root.
+    fn reach(&self, tree: u32, hop: [u64; 2]) -> u64 {
+        let (sx, sy) = self.src[tree as usize];
+        let (c0, c1) = self.cols(tree);
+        self.cols[c0..c1]
+            .iter()
+            .map(|c| {
+                let (lo, hi) = (self.ys[c.start as usize], self.ys[c.end as usize - 1]);
+                hop[0] * u64::from(c.x.abs_diff(sx))
+                    + hop[1] * u64::from(lo.abs_diff(sy).max(hi.abs_diff(sy)))
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The x span of `tree`'s routers: its x leg, from the source out to the extreme columns.
+    fn span(&self, tree: u32) -> (u32, u32) {
+        let sx = self.src[tree as usize].0;
+        let (c0, c1) = self.cols(tree);
+        match (self.cols[c0..c1].first(), self.cols[c0..c1].last()) {
+            (Some(w), Some(e)) => (w.x.min(sx), e.x.max(sx)),
+            _ => (sx, sx),
+        }
+    }
+
+    /// Whether packets `a` and `b` (tree, cycle they leave the root) would use one output of
+    /// one router in the same cycle, were neither ever held up.
+    fn collide(&self, a: (u32, u64), b: (u32, u64), hop: [u64; 2]) -> bool {
+        self.meet(a, 0, b, hop)
+    }
+
+    /// Whether packet `a`, held up by at most `late` cycles at any router, can touch packet
+    /// `b` moving unhindered: at a router of both trees, an output of both used when
+    /// `T_b - T_a` is in `[0, late]` (`a` may use it in `b`'s cycle), or an input FIFO of
+    /// both when it is in `[1, late]` (`a`, ahead in it, may still be there when `b` is
+    /// ready). `T` is the unhindered cycle at the router: `offset + hop_x |x - sx| + hop_y
+    /// |y - sy|`; its x part depends on the column alone, its y part on the row alone, so
+    /// per shared column the rows of each time difference are a ray and/or a point
+    /// ([`rows_where`]), where the trees' outputs and inputs are compared as row ranges and
+    /// destination rows. O(columns) per pair; `true` when unsure.
+    fn meet(&self, (ta, oa): (u32, u64), late: u64, (tb, ob): (u32, u64), hop: [u64; 2]) -> bool {
+        let ((ax, ay), (bx, by)) = (self.src[ta as usize], self.src[tb as usize]);
+        let ((a0, a1), (b0, b1)) = (self.cols(ta), self.cols(tb));
+        if a0 == a1 || b0 == b1 {
+            // A tree without destinations uses no output.
+            return false;
+        }
+        let (sa, sb) = (self.span(ta), self.span(tb));
+        let (x0, x1) = (sa.0.max(sb.0), sa.1.min(sb.1));
+        if x0 > x1 {
+            return false;
+        }
+        let (mut ca, mut cb) = (
+            a0 + self.cols[a0..a1].partition_point(|c| c.x < x0),
+            b0 + self.cols[b0..b1].partition_point(|c| c.x < x0),
+        );
+        let (hx, hy) = (hop[0] as i64, hop[1] as i64);
+        let Ok(late) = i64::try_from(late) else {
+            return true;
+        };
+        let delta = oa as i64 - ob as i64;
+        let (east_a, west_a, east_b, west_b) = (
+            self.cols[a1 - 1].x,
+            self.cols[a0].x,
+            self.cols[b1 - 1].x,
+            self.cols[b0].x,
+        );
+        for x in x0..=x1 {
+            while ca < a1 && self.cols[ca].x < x {
+                ca += 1;
+            }
+            while cb < b1 && self.cols[cb].x < x {
+                cb += 1;
+            }
+            // T_a - T_b = need + hy (|y - ay| - |y - by|); T_b - T_a in [0, late].
+            let need = delta + hx * (i64::from(x.abs_diff(ax)) - i64::from(x.abs_diff(bx)));
+            let (k0, k1) = (-((need + late).div_euclid(hy)), (-need).div_euclid(hy));
+            if k1 - k0 > 16 {
+                return true;
+            }
+            let col_a = (ca < a1 && self.cols[ca].x == x).then(|| self.cols[ca]);
+            let col_b = (cb < b1 && self.cols[cb].x == x).then(|| self.cols[cb]);
+            for k in k0..=k1 {
+                let inputs = -(need + hy * k) >= 1;
+                for w in rows_where(ay, by, k).into_iter().flatten() {
+                    if ay == by && w.0 <= ay && ay <= w.1 {
+                        // x legs on one row: the same direction out, or (inputs) in.
+                        let plus = |s: u32, east: u32| x >= s && x < east;
+                        let minus = |s: u32, west: u32| x <= s && x > west;
+                        if (plus(ax, east_a) && plus(bx, east_b))
+                            || (minus(ax, west_a) && minus(bx, west_b))
+                            || (inputs && ((x > ax && x > bx) || (x < ax && x < bx)))
+                        {
+                            return true;
+                        }
+                    }
+                    let (Some(ka), Some(kb)) = (col_a, col_b) else {
+                        continue;
+                    };
+                    let ends = |k: Col| (self.ys[k.start as usize], self.ys[k.end as usize - 1]);
+                    let ((loa, hia), (lob, hib)) = (ends(ka), ends(kb));
+                    // +y out from the source row up to below the highest destination, in
+                    // above the source row; -y likewise.
+                    if hia > ay && hib > by {
+                        if overlap((ay, hia - 1), (by, hib - 1), w) {
+                            return true;
+                        }
+                        if inputs && overlap((ay + 1, hia), (by + 1, hib), w) {
+                            return true;
+                        }
+                    }
+                    if loa < ay && lob < by {
+                        if overlap((loa + 1, ay), (lob + 1, by), w) {
+                            return true;
+                        }
+                        if inputs && overlap((loa, ay - 1), (lob, by - 1), w) {
+                            return true;
+                        }
+                    }
+                    let ya = &self.ys[ka.start as usize..ka.end as usize];
+                    let yb = &self.ys[kb.start as usize..kb.end as usize];
+                    let (mut i, mut j) = (
+                        ya.partition_point(|&y| y < w.0),
+                        yb.partition_point(|&y| y < w.0),
+                    );
+                    while i < ya.len() && j < yb.len() && ya[i] <= w.1 && yb[j] <= w.1 {
+                        match ya[i].cmp(&yb[j]) {
+                            std::cmp::Ordering::Less => i += 1,
+                            std::cmp::Ordering::Greater => j += 1,
+                            std::cmp::Ordering::Equal => return true,
+                        }
+                    }
+                }
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::{NetParams, NetSim};
+    use crate::program::TreeBuilder;
+
+    /// The tests' xorshift generator.
+    struct Rand(u64);
+
+    impl Rand {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// Random trees on a `w × h` mesh, as materialised routers and as shapes.
+    fn both(rand: &mut Rand, (w, h): (u32, u32), trees: u64, dests: u64) -> (Topology, Shapes) {
+        let mut target = lifchip_target::builtin("loihi-like").unwrap();
+        target.mesh.width = w;
+        target.mesh.height = h;
+        target.mesh.cores_per_tile = 1;
+        let mut b = TreeBuilder::new(&target);
+        let mut list = Vec::new();
+        for _ in 0..1 + rand.below(trees) {
+            let src = (
+                rand.below(u64::from(w)) as u32,
+                rand.below(u64::from(h)) as u32,
+            );
+            let mut d: Vec<(u32, u32)> = (0..1 + rand.below(dests))
+                .map(|_| {
+                    (
+                        rand.below(u64::from(w)) as u32,
+                        rand.below(u64::from(h)) as u32,
+                    )
+                })
+                .collect();
+            d.sort_unstable();
+            d.dedup();
+            b.add(src, &d);
+            list.push((src, d));
+        }
+        let shapes = Shapes::build((w, h), list.len(), |i, out| {
+            out.clone_from(&list[i].1);
+            list[i].0
+        });
+        (b.finish(), shapes)
+    }
+
+    /// Every tree's shape has the materialised tree's nodes: walked side by side from the
+    /// roots, the same children in each direction, the same ejections, routers numbered
+    /// one-to-one, and as many routers in all.
+    #[test]
+    fn shapes_walk_like_the_materialised_trees() {
+        let mut rand = Rand(0x7f4a_7c15_9e37_79b9);
+        for case in 0..400 {
+            let (w, h) = (1 + rand.below(12) as u32, 1 + rand.below(12) as u32);
+            let (topo, shapes) = both(&mut rand, (w, h), 10, 30);
+            assert_eq!(topo.routers, shapes.routers, "case {case}");
+            let mut map = vec![NONE; topo.routers];
+            for t in 0..topo.roots.len() as u32 {
+                let mut stack = vec![(topo.root(t), shapes.root(t))];
+                while let Some((a, b)) = stack.pop() {
+                    let (va, vb) = (topo.view(a), shapes.view(b));
+                    let r = &mut map[va.router as usize];
+                    if *r == NONE {
+                        *r = vb.router;
+                    }
+                    assert_eq!(*r, vb.router, "case {case} tree {t}");
+                    assert_eq!(va.eject, vb.eject, "case {case} tree {t}");
+                    for (ca, cb) in va.child.iter().zip(&vb.child) {
+                        match (ca, cb) {
+                            (Some((na, _)), Some((nb, _))) => stack.push((*na, *nb)),
+                            (None, None) => {}
+                            _ => panic!("case {case} tree {t}: {va:?} {vb:?}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drains on shapes (pairwise contention-free check, then the walk and the simulation)
+    /// equal the drains on the materialised trees, on small meshes (much contention) and
+    /// big ones (little), with random link parameters.
+    #[test]
+    fn drains_on_shapes_match_the_materialised_trees() {
+        let mut rand = Rand(0x1234_abcd_5678_ef01);
+        let mut quick = (0, 0);
+        for case in 0..400 {
+            let big = case % 2 == 1;
+            let (w, h) = if big {
+                (4 + rand.below(20) as u32, 4 + rand.below(20) as u32)
+            } else {
+                (1 + rand.below(6) as u32, 1 + rand.below(5) as u32)
+            };
+            let (topo, shapes) = both(&mut rand, (w, h), 12, if big { 12 } else { 5 });
+            let p = NetParams {
+                hop_cycles: rand.below(5),
+                hop_y_cycles: rand.below(5),
+                link_packets_per_cycle: 1 + rand.below(3) as u32,
+                fifo_depth: 1 + rand.below(6) as u32,
+            };
+            let q = QuickParams {
+                hop: [p.hop_cycles.max(1), p.hop_y_cycles.max(1)],
+                lpc: p.link_packets_per_cycle,
+                depth: p.fifo_depth,
+                chain_max: 32,
+            };
+            let mut on_topo = NetSim::new(topo.routers);
+            let mut on_shapes = NetSim::new(shapes.routers);
+            let n = topo.roots.len() as u64;
+            for round in 0..6 {
+                let batch: Vec<u32> = (0..rand.below(if big { 5 } else { 3 * n + 1 }))
+                    .map(|_| rand.below(n) as u32)
+                    .collect();
+                let want = on_topo.drain(&topo, &batch, p);
+                assert_eq!(
+                    on_shapes.drain(&shapes, &batch, p),
+                    want,
+                    "case {case} round {round}"
+                );
+                if !batch.is_empty() {
+                    match shapes.quick(&batch, &q, &mut Vec::new()) {
+                        Quick::Drain(d) => {
+                            assert_eq!(d, want, "case {case} round {round}");
+                            quick.0 += 1;
+                        }
+                        Quick::Contended => {
+                            // The walk over the materialised trees agrees.
+                            let mut walk = NetSim::new(topo.routers);
+                            assert_eq!(walk.ideal(&topo, &batch, p), None, "case {case}");
+                            quick.1 += 1;
+                        }
+                        Quick::Unknown => {}
+                    }
+                }
+            }
+        }
+        assert!(quick.0 > 200 && quick.1 > 5, "{quick:?}");
+    }
+
+    /// Contended drains on big meshes — a few packets with many destinations, one packet per
+    /// link and cycle, deep FIFOs, so that the pairwise check finds collisions and the drain
+    /// is simulated for the colliding packets only — equal the drains of the whole
+    /// simulation on the materialised trees.
+    #[test]
+    fn split_drains_match_the_whole_simulation() {
+        let mut rand = Rand(0x0ddb_a11c_afe0_1234);
+        let (mut contended, mut partial) = (0, 0);
+        for case in 0..300 {
+            let (w, h) = (3 + rand.below(10) as u32, 3 + rand.below(16) as u32);
+            let (topo, shapes) = both(&mut rand, (w, h), 30, 40);
+            let p = NetParams {
+                hop_cycles: rand.below(4),
+                hop_y_cycles: rand.below(4),
+                link_packets_per_cycle: 1,
+                fifo_depth: 8 + rand.below(9) as u32,
+            };
+            let q = QuickParams {
+                hop: [p.hop_cycles.max(1), p.hop_y_cycles.max(1)],
+                lpc: 1,
+                depth: p.fifo_depth,
+                chain_max: 32,
+            };
+            let mut on_topo = NetSim::new(topo.routers);
+            let mut on_shapes = NetSim::new(shapes.routers);
+            let n = topo.roots.len() as u64;
+            for round in 0..8 {
+                let batch: Vec<u32> = (0..2 + rand.below(7))
+                    .map(|_| rand.below(n) as u32)
+                    .collect();
+                if shapes.quick(&batch, &q, &mut Vec::new()) == Quick::Contended {
+                    contended += 1;
+                }
+                let want = on_topo.drain(&topo, &batch, p);
+                assert_eq!(
+                    on_shapes.drain(&shapes, &batch, p),
+                    want,
+                    "case {case} round {round}"
+                );
+            }
+            partial += on_shapes.split_partial;
+        }
+        assert!(contended > 300 && partial > 100, "{contended} {partial}");
+    }
+}
