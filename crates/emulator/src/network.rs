@@ -704,7 +704,7 @@ impl<N: Copy> NetSim<N> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::program::TreeBuilder;
     use lifchip_target::Target;
@@ -896,11 +896,11 @@ mod tests {
         }
     }
 
-    /// The tests' xorshift generator.
-    struct Rand(u64);
+    /// The tests' xorshift generator (the shapes' tests use it too).
+    pub(crate) struct Rand(pub(crate) u64);
 
     impl Rand {
-        fn below(&mut self, n: u64) -> u64 {
+        pub(crate) fn below(&mut self, n: u64) -> u64 {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;

@@ -514,20 +514,8 @@ impl Shapes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::{NetParams, NetSim};
+    use crate::network::{NetParams, NetSim, tests::Rand};
     use crate::program::TreeBuilder;
-
-    /// The tests' xorshift generator.
-    struct Rand(u64);
-
-    impl Rand {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
-    }
 
     /// Random trees on a `w × h` mesh, as materialised routers and as shapes.
     fn both(rand: &mut Rand, (w, h): (u32, u32), trees: u64, dests: u64) -> (Topology, Shapes) {

@@ -487,24 +487,12 @@ fn conv_gather_generic(
     }
 }
 
-/// One step of a population, as [`crate::eval::lif_population`] computes it (the same
-/// operations on every neuron), appending the index of each neuron that spikes to `out`.
-/// Groups of 8 neurons with none above threshold or ending a refractory period take a
-/// short path.
-pub(crate) fn lif_events(
-    p: &SpikingNode,
-    dt: f32,
-    current: &[f32],
-    v: &mut [f32],
-    r: &mut [f32],
-    out: &mut Vec<u32>,
-) -> usize {
-    lif_events_at_level(p, dt, current, v, r, out)
-}
-
 lifchip_simd::multiversion! {
-    /// [`lif_events`] compiled for SSE2, AVX2 and AVX-512 (the same operations per lane).
-    fn lif_events_at_level<>(
+    /// One step of a population, as [`crate::eval::lif_population`] computes it (the same
+    /// operations on every neuron), appending the index of each neuron that spikes to `out`.
+    /// Groups of 8 neurons with none above threshold or ending a refractory period take a
+    /// short path. Compiled for SSE2, AVX2 and AVX-512 (the same operations per lane).
+    pub(crate) fn lif_events<>(
         p: &SpikingNode,
         dt: f32,
         current: &[f32],
