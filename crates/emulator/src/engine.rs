@@ -62,6 +62,12 @@ pub(crate) struct State {
     core_stage: Vec<u64>,
     /// Per compartment: nonzero `u`, `v` or bias at the start of the tick (active pricing).
     active_pre: Vec<bool>,
+    /// Cycle-accurate runs with the fused pass: this tick's compartments priced as idle
+    /// (not active), and per core how many (zero between ticks). Most compartments of a
+    /// driven net are active, so the idle ones are the short list.
+    idle: Vec<u32>,
+    block_idle: Vec<Vec<u32>>,
+    core_idle: Vec<u64>,
     net: NetSim<crate::shapes::ShapeNode>,
     /// Step 3 scratch: each compartment's input; the inputs that leave 64 bits; this tick's
     /// spiking compartments with their counts.
@@ -197,6 +203,9 @@ impl State {
             } else {
                 Vec::new()
             },
+            idle: Vec::new(),
+            block_idle: Vec::new(),
+            core_idle: vec![0; p.n_cores],
             net: NetSim::new(p.shapes.get().map_or(0, |t| t.routers)),
             inp: vec![0; n],
             touched: Vec::new(),
@@ -1051,6 +1060,12 @@ fn tick<const CYCLE: bool>(
     rec.counts.neuron_updates += p.n_comp() as u64;
     if let Some(active) = fused_active {
         rec.counts.active_neuron_updates += active;
+        if CYCLE {
+            // Every compartment is priced active below but the idle ones.
+            for &k in &s.idle {
+                s.core_idle[p.comp_core[k as usize] as usize] += 1;
+            }
+        }
     } else if p.price_active {
         let per_active = u64::from(p.target.timing.cycles_per_active_neuron);
         // Input arrived this tick iff the current moved off 0 (or it was not 0 before).
@@ -1099,7 +1114,7 @@ fn tick<const CYCLE: bool>(
         // Every table cut to the cores: the per-core loop below runs without bounds checks
         // (it is O(cores) every tick).
         let nc = p.n_cores;
-        let (c_in, c_syn, c_dense, c_shared, c_out, c_stage, c_neurons) = (
+        let (c_in, c_syn, c_dense, c_shared, c_out, c_stage, c_neurons, c_idle) = (
             &s.core_in[..nc],
             &s.core_syn[..nc],
             &s.core_dense[..nc],
@@ -1107,12 +1122,23 @@ fn tick<const CYCLE: bool>(
             &s.core_out[..nc],
             &s.core_stage[..nc],
             &p.core_neurons[..nc],
+            &s.core_idle[..nc],
         );
+        // With the fused pass, the active compartments are the core's neurons but its idle
+        // ones (`core_stage` holds the rest of the neuron stage).
+        let per_active = if fused_active.is_some() && p.price_active {
+            u64::from(tm.cycles_per_active_neuron)
+        } else {
+            0
+        };
         let core_cycles = |c: usize| {
             let sparse = c_syn[c] - c_dense[c] - c_shared[c];
             let synapse_stage =
                 c_in[c] * pin + sparse * syn + c_dense[c] * dsyn + c_shared[c] * ssyn;
-            let neuron_stage = c_neurons[c] * neu + c_out[c] * pout + c_stage[c];
+            let neuron_stage = c_neurons[c] * neu
+                + (c_neurons[c] - c_idle[c]) * per_active
+                + c_out[c] * pout
+                + c_stage[c];
             if tm.pipelined {
                 synapse_stage.max(neuron_stage)
             } else {
@@ -1141,6 +1167,9 @@ fn tick<const CYCLE: bool>(
         }
         cs.total_cycles += tick_cycles;
         cs.cycles_per_tick_max = cs.cycles_per_tick_max.max(tick_cycles);
+        for &k in &s.idle {
+            s.core_idle[p.comp_core[k as usize] as usize] = 0;
+        }
     }
     s.tick += 1;
 }
@@ -1891,6 +1920,7 @@ fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const 
     p: &Program,
     s: &mut State,
     rec: &mut Recorder,
+    track_idle: bool,
 ) -> u64 {
     let n = p.n_comp();
     let State {
@@ -1899,15 +1929,21 @@ fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const 
         inp,
         spikers,
         block_spikers,
+        idle,
+        block_idle,
         warm,
         uniform,
         ..
     } = s;
     spikers.clear();
+    idle.clear();
     let (ovf_u, ovf_v) = (&mut rec.comp_ovf_u[..n], &mut rec.comp_ovf_v[..n]);
     if !parallel(n) {
         let (ou, ov, uni) = (ovf_u, ovf_v, &uniform[..]);
-        return neurons_block::<MULT, DTI, UP, VP, INT32>(p, 0, u, v, inp, ou, ov, spikers, uni);
+        let idle = track_idle.then_some(idle);
+        return neurons_block::<MULT, DTI, UP, VP, INT32>(
+            p, 0, u, v, inp, ou, ov, spikers, idle, uni,
+        );
     }
     warm.release();
     // One contiguous block per thread: each core keeps its part of the state in its caches
@@ -1916,23 +1952,42 @@ fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const 
         .div_ceil(rayon::current_num_threads())
         .next_multiple_of(CHUNK);
     block_spikers.resize_with(n.div_ceil(block), Vec::new);
+    block_idle.resize_with(n.div_ceil(block), Vec::new);
     let active = u
         .par_chunks_mut(block)
         .zip(v.par_chunks_mut(block))
         .zip(inp.par_chunks(block))
         .zip(ovf_u.par_chunks_mut(block))
         .zip(ovf_v.par_chunks_mut(block))
-        .zip(block_spikers.par_iter_mut())
+        .zip(block_spikers.par_iter_mut().zip(block_idle.par_iter_mut()))
         .zip(uniform.par_chunks(block / CHUNK))
         .enumerate()
-        .map(|(i, ((((((u, v), inp), ou), ov), out), uni))| {
+        .map(|(i, ((((((u, v), inp), ou), ov), (out, idle)), uni))| {
             out.clear();
-            neurons_block::<MULT, DTI, UP, VP, INT32>(p, i * block, u, v, inp, ou, ov, out, uni)
+            idle.clear();
+            let idle = track_idle.then_some(idle);
+            neurons_block::<MULT, DTI, UP, VP, INT32>(
+                p,
+                i * block,
+                u,
+                v,
+                inp,
+                ou,
+                ov,
+                out,
+                idle,
+                uni,
+            )
         })
         .sum();
     warm.spin_others();
     for out in block_spikers.iter() {
         spikers.extend_from_slice(out);
+    }
+    if track_idle {
+        for part in block_idle.iter() {
+            idle.extend_from_slice(part);
+        }
     }
     active
 }
@@ -1949,12 +2004,14 @@ multiversion! {
         ovf_u: &mut [u32],
         ovf_v: &mut [u32],
         spikers: &mut Vec<(u32, u32)>,
+        idle: Option<&mut Vec<u32>>,
         uniform: &[bool],
     ) -> u64 => neurons_block_kernel
 }
 
 /// The body of [`neurons_block`], compiled once per vector level: chunk by chunk, so that a
-/// chunk's `u` is still in L1 when its voltages read it.
+/// chunk's `u` is still in L1 when its voltages read it. With `idle`, the compartments not
+/// priced as active are listed there (global indices, ascending).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn neurons_block_kernel<
@@ -1972,6 +2029,7 @@ fn neurons_block_kernel<
     ovf_u: &mut [u32],
     ovf_v: &mut [u32],
     spikers: &mut Vec<(u32, u32)>,
+    mut idle: Option<&mut Vec<u32>>,
     uniform: &[bool],
 ) -> u64 {
     let n = u.len();
@@ -1994,11 +2052,21 @@ fn neurons_block_kernel<
             &mut ovf_u[c0..c1],
             uni,
         );
-        active += pre
+        let on = pre
             .iter()
             .zip(&*uc)
             .map(|(&a, &u)| u64::from(a | (u != 0)))
             .sum::<u64>();
+        active += on;
+        if let Some(idle) = idle.as_deref_mut()
+            && on < (c1 - c0) as u64
+        {
+            for (k, (&a, &u)) in pre.iter().zip(&*uc).enumerate() {
+                if !(a | (u != 0)) {
+                    idle.push((base + c0 + k) as u32);
+                }
+            }
+        }
         let ov = &mut ovf_v[c0..c1];
         voltages_block_kernel::<MULT, VP, INT32>(p, base + c0, vc, uc, ov, spikers, uni);
         c0 = c1;
@@ -2166,11 +2234,16 @@ fn update<const CYCLE: bool>(
         // [`owned::deliver_and_gather`] has gathered already (and clears its own inputs).
         let sparse = (!owned).then(|| gather(p, s, rec));
         if s.slow.is_empty() {
-            if CYCLE && p.price_active {
-                mark_active(&mut s.active_pre, &s.u, &s.v, &p.bias, &s.u2);
-            }
-            let n = with_policies!(mult, dti, up, vp, neurons::<_, _, _, _, _>(p, s, rec));
-            if !CYCLE && p.price_active {
+            // Cycle-accurate runs price per core: the pass lists the idle compartments.
+            let track_idle = CYCLE && p.price_active;
+            let n = with_policies!(
+                mult,
+                dti,
+                up,
+                vp,
+                neurons::<_, _, _, _, _>(p, s, rec, track_idle)
+            );
+            if p.price_active {
                 active = Some(n);
             }
         } else {
@@ -2389,6 +2462,67 @@ mod tests {
             assert!(base.counts.spikes > 20, "{}", base.counts.spikes);
             assert!(base == run_at(Level::Avx2), "{mode:?}: AVX2 differs");
             assert!(base == run_at(Level::Avx512), "{mode:?}: AVX-512 differs");
+        }
+    }
+
+    /// Cycle-accurate pricing of active compartments from the fused pass's idle lists (one
+    /// thread and parallel blocks) gives the per-core cycles of the general path, which marks
+    /// and counts every compartment: the same chip with `any_refractory` set (no compartment
+    /// has a refractory period, so only the path changes).
+    #[test]
+    fn idle_lists_price_like_counting_every_compartment() {
+        use crate::{Mode, RunOptions};
+        let spec = bench_chips::Spec {
+            cores: 20,
+            mesh_width: 5,
+            compartments: 1000,
+            input_axons: 64,
+            recurrent_axons: 64,
+            row: 40,
+            recurrent_row: 8,
+            active: 24,
+            ticks: 12,
+        };
+        let config = bench_chips::chip(&spec);
+        let input = bench_chips::input(&spec);
+        let fused = Program::new(
+            &lifchip_chip::FlatChip::from_config(&config),
+            &LayoutOverride::default(),
+        )
+        .expect("valid");
+        assert!(fused_neurons(&fused) && fused.price_active);
+        let mut general = Program::new(
+            &lifchip_chip::FlatChip::from_config(&config),
+            &LayoutOverride::default(),
+        )
+        .expect("valid");
+        general.any_refractory = true;
+        assert!(!fused_neurons(&general));
+        let options = RunOptions {
+            ticks: spec.ticks,
+            mode: Mode::CycleAccurate,
+            ..RunOptions::new(spec.ticks)
+        };
+        let go = |p: &Program, threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                let mut s = State::new(p);
+                run(p, &mut s, &input, &options, CycleDetail::PerCore).expect("runs")
+            })
+        };
+        let want = go(&general, 1);
+        let c = &want.counts;
+        assert!(
+            c.active_neuron_updates > 0 && c.active_neuron_updates < c.neuron_updates,
+            "{} of {}",
+            c.active_neuron_updates,
+            c.neuron_updates
+        );
+        for threads in [1, 2] {
+            assert!(go(&fused, threads) == want, "{threads} threads");
         }
     }
 

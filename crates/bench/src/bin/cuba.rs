@@ -75,6 +75,11 @@ struct Args {
     /// Threads for the compiler and the emulator (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Also write each mode's full result as JSON here (event counts, energy, and the
+    /// cycle model's per-tick and per-core cycles: to check that a change keeps every
+    /// figure). The cycle-accurate runs then keep per-tick detail.
+    #[arg(long)]
+    results: Option<PathBuf>,
 }
 
 fn mib(bytes: Option<u64>) -> String {
@@ -204,7 +209,12 @@ fn run(args: &Args) -> Result<(), String> {
     let mut results: Vec<Option<SampleResult>> = vec![None; modes.len()];
     for _ in 0..args.repeat {
         for (m, &mode) in modes.iter().enumerate() {
-            let mut e = emu.clone().with_cycle_detail(CycleDetail::Totals);
+            let detail = if args.results.is_some() {
+                CycleDetail::PerTick
+            } else {
+                CycleDetail::Totals
+            };
+            let mut e = emu.clone().with_cycle_detail(detail);
             let options = RunOptions {
                 mode,
                 ..RunOptions::new(args.ticks)
@@ -265,6 +275,21 @@ fn run(args: &Args) -> Result<(), String> {
         println!();
     }
     println!("peak resident (process): {}", mib(memory::peak_rss()));
+    if let Some(path) = &args.results {
+        let named: serde_json::Map<String, serde_json::Value> = modes
+            .iter()
+            .zip(&results)
+            .filter_map(|(&mode, r)| {
+                let name = match mode {
+                    Mode::Functional => "functional",
+                    Mode::CycleAccurate => "cycle_accurate",
+                };
+                Some((name.to_string(), serde_json::to_value(r.as_ref()?).ok()?))
+            })
+            .collect();
+        let text = serde_json::to_vec_pretty(&named).map_err(|e| e.to_string())?;
+        lifchip_files::write_atomic(path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     Ok(())
 }
 
