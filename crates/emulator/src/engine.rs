@@ -878,6 +878,117 @@ fn count_active_kernel(pre: &[bool], u: &[i64]) -> u64 {
         .sum()
 }
 
+/// Cycles per event of a core's two stages (the target's timing).
+struct CorePrices {
+    packet_in: u64,
+    synop: u64,
+    dense_synop: u64,
+    shared_synop: u64,
+    neuron: u64,
+    packet_out: u64,
+    /// Per active compartment, when the compartments are priced from the idle counts.
+    active: u64,
+}
+
+impl CorePrices {
+    /// One core's compute cycles from its synapse-stage counts `[packets in, synapse
+    /// operations (all), of them dense, of them shared]` and neuron-stage counts
+    /// `[compartments, idle ones, packets out, other neuron-stage cycles]`.
+    #[inline(always)]
+    fn core(
+        &self,
+        [pin, syn, dense, shared]: [u64; 4],
+        [n, idle, out, stage]: [u64; 4],
+        pipelined: bool,
+    ) -> u64 {
+        let sparse = syn - dense - shared;
+        let synapse_stage = pin * self.packet_in
+            + sparse * self.synop
+            + dense * self.dense_synop
+            + shared * self.shared_synop;
+        let neuron_stage =
+            n * self.neuron + (n - idle) * self.active + out * self.packet_out + stage;
+        if pipelined {
+            synapse_stage.max(neuron_stage)
+        } else {
+            synapse_stage + neuron_stage
+        }
+    }
+}
+
+/// This tick's per-core counters, all cut to the cores.
+struct CoreTally<'a> {
+    in_: &'a mut [u64],
+    syn: &'a mut [u64],
+    dense: &'a mut [u64],
+    shared: &'a mut [u64],
+    out: &'a mut [u64],
+    stage: &'a mut [u64],
+    idle: &'a mut [u64],
+}
+
+multiversion! {
+    /// Every core's compute cycles this tick, added to its `sum` and folded into its `max`;
+    /// returns the slowest. Clears the counters it reads (zero again for the next tick).
+    fn price_cores<>(
+        prices: &CorePrices,
+        pipelined: bool,
+        tally: &mut CoreTally,
+        neurons: &[u64],
+        sum: &mut [u64],
+        max: &mut [u64],
+    ) -> u64 => price_cores_kernel
+}
+
+/// The body of [`price_cores`], compiled once per vector level: one pass over the cores
+/// instead of a pass to price and one per counter to clear (it runs every tick).
+#[inline(always)]
+fn price_cores_kernel(
+    prices: &CorePrices,
+    pipelined: bool,
+    t: &mut CoreTally,
+    neurons: &[u64],
+    sum: &mut [u64],
+    max: &mut [u64],
+) -> u64 {
+    fn go<const PIPELINED: bool>(
+        prices: &CorePrices,
+        t: &mut CoreTally,
+        neurons: &[u64],
+        sum: &mut [u64],
+        max: &mut [u64],
+    ) -> u64 {
+        let n = neurons.len();
+        let (sum, max) = (&mut sum[..n], &mut max[..n]);
+        let (c_in, c_syn, c_dense, c_shared) = (
+            &mut t.in_[..n],
+            &mut t.syn[..n],
+            &mut t.dense[..n],
+            &mut t.shared[..n],
+        );
+        let (c_out, c_stage, c_idle) = (&mut t.out[..n], &mut t.stage[..n], &mut t.idle[..n]);
+        let mut slowest = 0;
+        for c in 0..n {
+            let cycles = prices.core(
+                [c_in[c], c_syn[c], c_dense[c], c_shared[c]],
+                [neurons[c], c_idle[c], c_out[c], c_stage[c]],
+                PIPELINED,
+            );
+            (c_in[c], c_syn[c], c_dense[c], c_shared[c]) = (0, 0, 0, 0);
+            (c_out[c], c_stage[c], c_idle[c]) = (0, 0, 0);
+            sum[c] += cycles;
+            max[c] = max[c].max(cycles);
+            slowest = slowest.max(cycles);
+        }
+        slowest
+    }
+    if pipelined {
+        go::<true>(prices, t, neurons, sum, max)
+    } else {
+        go::<false>(prices, t, neurons, sum, max)
+    }
+}
+
 /// One tick `t` (relative to the run) with this tick's external input channels `chans_in`;
 /// `CYCLE` adds the cycle model.
 fn tick<const CYCLE: bool>(
@@ -900,9 +1011,7 @@ fn tick<const CYCLE: bool>(
         fifo_depth: p.target.mesh.fifo_depth,
     };
 
-    if CYCLE {
-        s.core_stage.fill(0);
-    }
+    // The per-core counters are zero here: [`price_cores`] clears them as it reads them.
     if p.price_active && !fused_neurons(p) {
         // Active pricing: what the compartment holds before this tick's input arrives (the
         // fused pass looks itself: nothing changes `u` or `v` before it).
@@ -974,16 +1083,6 @@ fn tick<const CYCLE: bool>(
     let slot = (now % slots) as usize;
     std::mem::swap(&mut s.due, &mut s.pending[slot]);
     std::mem::swap(&mut s.due_comp, &mut s.pending_comp[slot]);
-    if CYCLE {
-        s.core_in.fill(0);
-        s.core_syn.fill(0);
-        s.core_out.fill(0);
-        if !p.row_kind.is_empty() {
-            // Only rows priced apart count here.
-            s.core_dense.fill(0);
-            s.core_shared.fill(0);
-        }
-    }
     if CYCLE && !s.due_comp.is_empty() && p.cycle_fan_lists {
         // Per core: a delivery per axon, its synapses per spike, by price class.
         let cf = p.cycle_fan();
@@ -1101,64 +1200,49 @@ fn tick<const CYCLE: bool>(
             .expect("cycle-accurate runs keep cycle stats");
         let tm = &p.target.timing;
         let pick = |x: u32| u64::from(if x != 0 { x } else { tm.cycles_per_synop });
-        let (pin, syn, neu, pout) = (
-            u64::from(tm.cycles_per_packet_in),
-            u64::from(tm.cycles_per_synop),
-            u64::from(tm.cycles_per_neuron),
-            u64::from(tm.cycles_per_packet_out),
-        );
-        let (dsyn, ssyn) = (
-            pick(tm.cycles_per_dense_synop),
-            pick(tm.cycles_per_shared_synop),
-        );
-        // Every table cut to the cores: the per-core loop below runs without bounds checks
-        // (it is O(cores) every tick).
-        let nc = p.n_cores;
-        let (c_in, c_syn, c_dense, c_shared, c_out, c_stage, c_neurons, c_idle) = (
-            &s.core_in[..nc],
-            &s.core_syn[..nc],
-            &s.core_dense[..nc],
-            &s.core_shared[..nc],
-            &s.core_out[..nc],
-            &s.core_stage[..nc],
-            &p.core_neurons[..nc],
-            &s.core_idle[..nc],
-        );
-        // With the fused pass, the active compartments are the core's neurons but its idle
-        // ones (`core_stage` holds the rest of the neuron stage).
-        let per_active = if fused_active.is_some() && p.price_active {
-            u64::from(tm.cycles_per_active_neuron)
-        } else {
-            0
-        };
-        let core_cycles = |c: usize| {
-            let sparse = c_syn[c] - c_dense[c] - c_shared[c];
-            let synapse_stage =
-                c_in[c] * pin + sparse * syn + c_dense[c] * dsyn + c_shared[c] * ssyn;
-            let neuron_stage = c_neurons[c] * neu
-                + (c_neurons[c] - c_idle[c]) * per_active
-                + c_out[c] * pout
-                + c_stage[c];
-            if tm.pipelined {
-                synapse_stage.max(neuron_stage)
+        let prices = CorePrices {
+            packet_in: u64::from(tm.cycles_per_packet_in),
+            synop: u64::from(tm.cycles_per_synop),
+            dense_synop: pick(tm.cycles_per_dense_synop),
+            shared_synop: pick(tm.cycles_per_shared_synop),
+            neuron: u64::from(tm.cycles_per_neuron),
+            packet_out: u64::from(tm.cycles_per_packet_out),
+            // With the fused pass, the active compartments are the core's neurons but its
+            // idle ones (`core_stage` holds the rest of the neuron stage).
+            active: if fused_active.is_some() && p.price_active {
+                u64::from(tm.cycles_per_active_neuron)
             } else {
-                synapse_stage + neuron_stage
-            }
+                0
+            },
         };
-        let mut slowest = host_stage;
-        for (c, (sum, max)) in cs.core_compute_cycles[..nc]
-            .iter_mut()
-            .zip(&mut cs.core_compute_cycles_max[..nc])
-            .enumerate()
-        {
-            let cycles = core_cycles(c);
-            *sum += cycles;
-            *max = (*max).max(cycles);
-            slowest = slowest.max(cycles);
-        }
+        let nc = p.n_cores;
+        let mut tally = CoreTally {
+            in_: &mut s.core_in[..nc],
+            syn: &mut s.core_syn[..nc],
+            dense: &mut s.core_dense[..nc],
+            shared: &mut s.core_shared[..nc],
+            out: &mut s.core_out[..nc],
+            stage: &mut s.core_stage[..nc],
+            idle: &mut s.core_idle[..nc],
+        };
         if detail >= CycleDetail::PerCore {
-            cs.compute_cycles.extend((0..p.n_cores).map(core_cycles));
+            let t = &tally;
+            cs.compute_cycles.extend((0..nc).map(|c| {
+                prices.core(
+                    [t.in_[c], t.syn[c], t.dense[c], t.shared[c]],
+                    [p.core_neurons[c], t.idle[c], t.out[c], t.stage[c]],
+                    tm.pipelined,
+                )
+            }));
         }
+        let slowest = host_stage.max(price_cores(
+            &prices,
+            tm.pipelined,
+            &mut tally,
+            &p.core_neurons[..nc],
+            &mut cs.core_compute_cycles[..nc],
+            &mut cs.core_compute_cycles_max[..nc],
+        ));
         let tick_cycles = input_drain + slowest + partial_drain + spike_drain + p.barrier_cycles;
         if detail >= CycleDetail::PerTick {
             cs.input_drain_cycles.push(input_drain);
@@ -1167,9 +1251,6 @@ fn tick<const CYCLE: bool>(
         }
         cs.total_cycles += tick_cycles;
         cs.cycles_per_tick_max = cs.cycles_per_tick_max.max(tick_cycles);
-        for &k in &s.idle {
-            s.core_idle[p.comp_core[k as usize] as usize] = 0;
-        }
     }
     s.tick += 1;
 }
