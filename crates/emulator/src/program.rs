@@ -931,9 +931,20 @@ impl Program {
     /// of a row look-up per axon. Built on first use, with [`Program::cycle_fan_lists`].
     pub fn cycle_fan(&self) -> &[(u32, u32)] {
         self.cycle_fan.get_or_init(|| {
+            // The axons of a compartment's fan-out lie all over the row table: each look-up
+            // misses the caches, so the lines a few entries ahead are requested early.
+            let prefetch = |i: usize| {
+                if let (Rows::Csr { start, .. }, Some(&a)) = (&self.rows, self.fan_axon.get(i))
+                    && let Some(x) = start.get(a as usize)
+                {
+                    lifchip_simd::prefetch(x);
+                }
+            };
             self.fan_axon
                 .iter()
-                .map(|&a| {
+                .enumerate()
+                .map(|(i, &a)| {
+                    prefetch(i + 16);
                     let (core, len) = match &self.rows {
                         // The core from the axon table instead of `Rows::get`'s binary
                         // search over the cores (32 M look-ups on the 40k CUBA chip).

@@ -80,6 +80,24 @@ pub fn cap(l: Level) {
     LEVEL.store(cpu_level().min(l) as u8, Ordering::Relaxed);
 }
 
+/// Asks the CPU to bring `x`'s cache line in: for loops whose loads land all over a big
+/// table, issued a few iterations ahead. A hint only: it reads and changes nothing.
+#[inline(always)]
+pub fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        #[allow(unsafe_code)]
+        // SAFETY: SSE is part of every x86-64 CPU, and a prefetch of a valid reference has no
+        // effect beyond the caches.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(x).cast());
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
+}
+
 /// `[VIS] fn NAME<const ..>(args) => BODY`: defines `NAME`, which calls the `#[inline(always)]`
 /// function `BODY` compiled for the widest [`Level`] the CPU supports.
 #[macro_export]
