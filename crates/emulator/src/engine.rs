@@ -951,6 +951,9 @@ fn price_cores_kernel(
     sum: &mut [u64],
     max: &mut [u64],
 ) -> u64 {
+    // Inlined into each vector level's copy (a plain nested function would be compiled once,
+    // for the baseline).
+    #[inline(always)]
     fn go<const PIPELINED: bool>(
         prices: &CorePrices,
         t: &mut CoreTally,
