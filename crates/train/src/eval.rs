@@ -242,12 +242,16 @@ pub fn eval_rate(net: &Net, data: &Dataset) -> Result<Evaluation, TrainError> {
 pub(crate) fn eval_rate_graph(graph: &Graph, data: &Dataset) -> Result<Evaluation, TrainError> {
     let start = Instant::now();
     check_data(graph, data)?;
-    let mut predictions = Vec::with_capacity(data.n);
     let all: Vec<usize> = (0..data.n).collect();
-    for chunk in all.chunks(256) {
-        let logits = graph.logits(&pixels(data, chunk));
-        predictions.extend(logits.rows().into_iter().map(|r| argmax(r.iter().copied())));
-    }
+    // One pool job for the whole evaluation (see `on_pool`).
+    let predictions = crate::train::on_pool(|| {
+        let mut predictions = Vec::with_capacity(data.n);
+        for chunk in all.chunks(256) {
+            let logits = graph.logits(&pixels(data, chunk));
+            predictions.extend(logits.rows().into_iter().map(|r| argmax(r.iter().copied())));
+        }
+        predictions
+    });
     Ok(finish(EvalMode::Rate, data, predictions, start))
 }
 
