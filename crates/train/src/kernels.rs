@@ -692,16 +692,24 @@ fn dropout_mask(rows: usize, cols: usize, rate: f32, seed: u64) -> Array2<f32> {
         .enumerate()
         .for_each(|(k, m)| {
             let mut rng = StdRng::seed_from_u64(mix(seed, k as u64));
-            for v in m {
-                *v = if rng.random::<f32>() < rate {
-                    0.0
-                } else {
-                    keep
-                };
+            // The stream's words in blocks (`fill` hands out the same words, in the same
+            // order, as one `next_u32` per draw), so the comparison loop vectorises; each
+            // word becomes `rng.random::<f32>()`'s value: its top 24 bits times 2^-24.
+            let mut words = [0u32; 256];
+            for m in m.chunks_mut(words.len()) {
+                let words = &mut words[..m.len()];
+                rng.fill(words);
+                for (v, &u) in m.iter_mut().zip(words.iter()) {
+                    let r = UNIT_24 * ((u >> 8) as f32);
+                    *v = if r < rate { 0.0 } else { keep };
+                }
             }
         });
     mask
 }
+
+/// `2^-24`: the step of `rng.random::<f32>()`.
+const UNIT_24: f32 = 1.0 / (1u32 << 24) as f32;
 
 fn sparse_forward(
     x: &Array2<f32>,
@@ -773,6 +781,34 @@ pub(crate) fn forward_chain(kernels: &[Kernel], x: ArrayView2<f32>) -> Array2<f3
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// The block-filled dropout mask equals the per-draw `rng.random::<f32>()` one bit for bit
+    /// (rows not a multiple of the stream's rows, and chunks longer than one block of words).
+    #[test]
+    fn dropout_mask_matches_per_draw_sampling() {
+        for (rows, cols, rate, seed) in [(9, 500, 0.2f32, 7u64), (3, 77, 0.5, 1), (5, 300, 0.9, 42)]
+        {
+            let mut old = Array2::<f32>::zeros((rows, cols));
+            let keep = 1.0 / (1.0 - rate);
+            for (k, m) in slice_mut(&mut old)
+                .chunks_mut(cols * DROPOUT_ROWS)
+                .enumerate()
+            {
+                let mut rng = StdRng::seed_from_u64(mix(seed, k as u64));
+                for v in m {
+                    *v = if rng.random::<f32>() < rate {
+                        0.0
+                    } else {
+                        keep
+                    };
+                }
+            }
+            let new = dropout_mask(rows, cols, rate, seed);
+            let bits = |a: &Array2<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&old), bits(&new), "{rows}x{cols} rate {rate}");
+            assert!(new.iter().any(|&v| v == 0.0) && new.iter().any(|&v| v == keep));
+        }
+    }
 
     /// Deterministic pseudo-random values in [-1, 1).
     pub(crate) fn values(n: usize, seed: u64) -> Vec<f32> {
