@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use crate::act::mix;
+use crate::pool;
 
 /// Geometry of a 2-D convolution on a `[ic, ih, iw]` input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,7 +191,8 @@ const GEMM_MIN_SPLIT: usize = 32;
 /// runs on the rayon threads only: `matrixmultiply`'s own threads competed with them.
 pub(crate) fn gemm(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
     let (m, n) = (a.nrows(), b.ncols());
-    let mut c = Array2::<f32>::zeros((m, n));
+    // With beta = 0 the GEMM writes every element without reading it.
+    let mut c = pool::uninit(m, n);
     gemm_into(a, b, c.view_mut());
     c
 }
@@ -276,6 +278,7 @@ impl Kernel {
             Kernel::Conv { w, g } => {
                 let cols = im2col(&x, g);
                 let y = conv_from_cols(&cols, w, x.nrows(), g);
+                pool::recycle(x);
                 (
                     y,
                     if train {
@@ -285,7 +288,11 @@ impl Kernel {
                     },
                 )
             }
-            Kernel::Pool(g) => (pool_forward(&x, g), Saved::Nothing),
+            Kernel::Pool(g) => {
+                let y = pool_forward(&x, g);
+                pool::recycle(x);
+                (y, Saved::Nothing)
+            }
             Kernel::Flatten => (x, Saved::Nothing),
             Kernel::Dropout { rate } => match mode {
                 Mode::Train { seed } if *rate > 0.0 => {
@@ -337,16 +344,23 @@ impl Kernel {
             (Kernel::Dense { w }, Saved::Input(x)) => {
                 let dw = gemm(dy.t(), x.view());
                 let dx = need_dx.then(|| gemm(dy.view(), w.view()));
+                pool::recycle(dy);
                 (dx, Some(dw))
             }
             (Kernel::Conv { w, g }, Saved::Cols(cols)) => {
                 let batch = dy.nrows();
                 let dyp = channels_to_positions(&dy, batch, g);
                 let dw = gemm(dyp.t(), cols.view());
+                pool::recycle(dyp);
                 let dx = need_dx.then(|| conv_input_grad(&dy, w, batch, g));
+                pool::recycle(dy);
                 (dx, Some(dw))
             }
-            (Kernel::Pool(g), _) => (need_dx.then(|| pool_backward(&dy, g)), None),
+            (Kernel::Pool(g), _) => {
+                let dx = need_dx.then(|| pool_backward(&dy, g));
+                pool::recycle(dy);
+                (dx, None)
+            }
             (Kernel::Flatten, _) => (Some(dy), None),
             (Kernel::Dropout { .. }, Saved::Mask(mask)) => (Some(dy * mask), None),
             (Kernel::Dropout { .. }, _) => (Some(dy), None),
@@ -373,7 +387,12 @@ impl Kernel {
 pub(crate) fn im2col(x: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
     let batch = x.nrows();
     let (p, k) = (g.positions(), g.patch());
-    let mut cols = Array2::<f32>::zeros((batch * p, k));
+    // Without padding every patch element is copied from the image.
+    let mut cols = if g.ph > 0 || g.pw > 0 {
+        pool::zeros(batch * p, k)
+    } else {
+        pool::uninit(batch * p, k)
+    };
     let xs = slice(x);
     slice_mut(&mut cols)
         .par_chunks_mut(p * k)
@@ -450,7 +469,8 @@ fn conv_eval(x: &Array2<f32>, w: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
     const GROUP: usize = 8;
     let batch = x.nrows();
     let (p, k, oc) = (g.positions(), g.patch(), g.oc);
-    let mut y = Array2::<f32>::zeros((batch, oc * p));
+    // Each image's GEMM (beta = 0) writes all of its `[oc, P]` block.
+    let mut y = pool::uninit(batch, oc * p);
     let wt = w.t();
     slice_mut(&mut y)
         .par_chunks_mut(GROUP * oc * p)
@@ -554,7 +574,7 @@ fn col2im_image(d: &[f32], img: &mut [f32], g: &ConvGeom) {
 /// without the batch-sized patch-gradient array.
 fn conv_input_grad(dy: &Array2<f32>, w: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<f32> {
     let (p, k, oc) = (g.positions(), g.patch(), g.oc);
-    let mut dx = Array2::<f32>::zeros((batch, g.in_size()));
+    let mut dx = pool::zeros(batch, g.in_size());
     slice_mut(&mut dx)
         .par_chunks_mut(g.in_size())
         .zip(slice(dy).par_chunks(oc * p))
@@ -582,7 +602,8 @@ fn conv_input_grad(dy: &Array2<f32>, w: &Array2<f32>, batch: usize, g: &ConvGeom
 /// whole-`k` dot product as in one `gemm` over all rows (tested).
 fn conv_from_cols(cols: &Array2<f32>, w: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<f32> {
     let (p, k, oc) = (g.positions(), g.patch(), g.oc);
-    let mut y = Array2::<f32>::zeros((batch, oc * p));
+    // Each image's GEMM (beta = 0) writes all of its `[oc, P]` block.
+    let mut y = pool::uninit(batch, oc * p);
     let wt = w.t();
     slice_mut(&mut y)
         .par_chunks_mut(oc * p)
@@ -620,7 +641,8 @@ fn positions_to_channels(y: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<
 /// `[batch, oc * P]` → `[batch * P, oc]`.
 fn channels_to_positions(dy: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<f32> {
     let (p, oc) = (g.positions(), g.oc);
-    let mut out = Array2::<f32>::zeros((batch * p, oc));
+    // A permutation: every element written.
+    let mut out = pool::uninit(batch * p, oc);
     let ds = slice(dy);
     slice_mut(&mut out)
         .par_chunks_mut(p * oc)
@@ -636,7 +658,8 @@ fn channels_to_positions(dy: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2
 }
 
 fn pool_forward(x: &Array2<f32>, g: &PoolGeom) -> Array2<f32> {
-    let mut y = Array2::<f32>::zeros((x.nrows(), g.out_size()));
+    // Every output position is written once.
+    let mut y = pool::uninit(x.nrows(), g.out_size());
     let scale = 1.0 / (g.kh * g.kw) as f32;
     slice_mut(&mut y)
         .par_chunks_mut(g.out_size())
@@ -659,7 +682,7 @@ fn pool_forward(x: &Array2<f32>, g: &PoolGeom) -> Array2<f32> {
 }
 
 fn pool_backward(dy: &Array2<f32>, g: &PoolGeom) -> Array2<f32> {
-    let mut dx = Array2::<f32>::zeros((dy.nrows(), g.in_size()));
+    let mut dx = pool::zeros(dy.nrows(), g.in_size());
     let scale = 1.0 / (g.kh * g.kw) as f32;
     slice_mut(&mut dx)
         .par_chunks_mut(g.in_size())
@@ -684,7 +707,8 @@ fn pool_backward(dy: &Array2<f32>, g: &PoolGeom) -> Array2<f32> {
 
 /// A mask of 0 and `1 / (1 - rate)`, one seeded RNG stream per fixed chunk of rows.
 fn dropout_mask(rows: usize, cols: usize, rate: f32, seed: u64) -> Array2<f32> {
-    let mut mask = Array2::<f32>::zeros((rows, cols));
+    // Every element written below.
+    let mut mask = pool::uninit(rows, cols);
     let keep = 1.0 / (1.0 - rate);
     let chunk = cols.max(1) * DROPOUT_ROWS;
     slice_mut(&mut mask)

@@ -14,6 +14,7 @@ use crate::TrainError;
 use crate::act::{self, Activation, LifParams, Noise, mix};
 use crate::config::{ActivationConfig, InitConfig, LayerConfig, TrainConfig};
 use crate::kernels::{ConvGeom, Kernel, Mode, PoolGeom, Saved};
+use crate::pool;
 
 /// Name of the input population of every trained net.
 pub(crate) const INPUT_NAME: &str = "in";
@@ -380,7 +381,12 @@ impl Model {
             }
             Self::add_bias(stage, &mut a);
             if s != last {
-                let mut deriv = Array2::<f32>::zeros(a.raw_dim());
+                // `act::apply` writes every derivative of a standard-layout array.
+                let mut deriv = if a.is_standard_layout() {
+                    pool::uninit(a.nrows(), a.ncols())
+                } else {
+                    Array2::<f32>::zeros(a.raw_dim())
+                };
                 let noise = (noise && stage.noise_hz > 0.0).then(|| Noise {
                     sigma_hz: stage.noise_hz,
                     seed: mix(seed, (s * 64 + 63) as u64 + 1),
@@ -415,6 +421,7 @@ impl Model {
                 && let Some(der) = deriv.pop()
             {
                 Zip::from(&mut d).and(&der).par_for_each(|g, &f| *g *= f);
+                pool::recycle(der);
             }
             let db = Self::bias_grad(stage, &d);
             let mut dw = None;
@@ -434,6 +441,12 @@ impl Model {
             }
             let weights = dw.unwrap_or_else(|| Array2::zeros((0, 0)));
             grads[s] = Some(StageGrad { weights, bias: db });
+            for keep in saved {
+                match keep {
+                    Saved::Input(a) | Saved::Cols(a) | Saved::Mask(a) => pool::recycle(a),
+                    Saved::Nothing => {}
+                }
+            }
         }
         grads.into_iter().flatten().collect()
     }
