@@ -195,7 +195,8 @@ fn check_data(graph: &Graph, data: &Dataset) -> Result<(), TrainError> {
 /// Pixels `p / 255` of images `start..start + count` as a `[count, pixels]` array.
 pub(crate) fn pixels(data: &Dataset, indices: &[usize]) -> Array2<f32> {
     let n_px = data.rows * data.cols;
-    let mut x = Array2::<f32>::zeros((indices.len(), n_px));
+    // Every row is written below.
+    let mut x = crate::pool::uninit(indices.len(), n_px);
     if let Some(xs) = x.as_slice_mut() {
         xs.par_chunks_mut(n_px.max(1))
             .zip(indices.par_iter())
@@ -247,8 +248,11 @@ pub(crate) fn eval_rate_graph(graph: &Graph, data: &Dataset) -> Result<Evaluatio
     let predictions = crate::train::on_pool(|| {
         let mut predictions = Vec::with_capacity(data.n);
         for chunk in all.chunks(256) {
-            let logits = graph.logits(&pixels(data, chunk));
+            let x = pixels(data, chunk);
+            let logits = graph.logits(&x);
             predictions.extend(logits.rows().into_iter().map(|r| argmax(r.iter().copied())));
+            crate::pool::recycle(x);
+            crate::pool::recycle(logits);
         }
         predictions
     });
