@@ -664,21 +664,37 @@ fn pool_forward(x: &Array2<f32>, g: &PoolGeom) -> Array2<f32> {
     slice_mut(&mut y)
         .par_chunks_mut(g.out_size())
         .zip(slice(x).par_chunks(g.in_size()))
-        .for_each(|(out, img)| {
-            for c in 0..g.c {
-                for oy in 0..g.oh {
-                    for ox in 0..g.ow {
-                        let mut sum = 0.0;
-                        for ky in 0..g.kh {
-                            let base = (c * g.ih + oy * g.sh + ky) * g.iw + ox * g.sw;
-                            sum += img[base..base + g.kw].iter().sum::<f32>();
-                        }
-                        out[(c * g.oh + oy) * g.ow + ox] = sum * scale;
-                    }
-                }
-            }
+        .for_each(|(out, img)| match (g.kh, g.kw) {
+            // The usual 2x2 window as constants, so the window loops unroll.
+            (2, 2) => pool_forward_image(img, out, g, 2, 2, scale),
+            (kh, kw) => pool_forward_image(img, out, g, kh, kw, scale),
         });
     y
+}
+
+/// One image of [`pool_forward`]; `kh`, `kw` are `g`'s (passed so that constant sizes
+/// specialise the inlined copy; the operations are the same either way).
+#[inline(always)]
+fn pool_forward_image(
+    img: &[f32],
+    out: &mut [f32],
+    g: &PoolGeom,
+    kh: usize,
+    kw: usize,
+    scale: f32,
+) {
+    for c in 0..g.c {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let mut sum = 0.0;
+                for ky in 0..kh {
+                    let base = (c * g.ih + oy * g.sh + ky) * g.iw + ox * g.sw;
+                    sum += img[base..base + kw].iter().sum::<f32>();
+                }
+                out[(c * g.oh + oy) * g.ow + ox] = sum * scale;
+            }
+        }
+    }
 }
 
 fn pool_backward(dy: &Array2<f32>, g: &PoolGeom) -> Array2<f32> {
@@ -687,22 +703,29 @@ fn pool_backward(dy: &Array2<f32>, g: &PoolGeom) -> Array2<f32> {
     slice_mut(&mut dx)
         .par_chunks_mut(g.in_size())
         .zip(slice(dy).par_chunks(g.out_size()))
-        .for_each(|(img, d)| {
-            for c in 0..g.c {
-                for oy in 0..g.oh {
-                    for ox in 0..g.ow {
-                        let v = d[(c * g.oh + oy) * g.ow + ox] * scale;
-                        for ky in 0..g.kh {
-                            let base = (c * g.ih + oy * g.sh + ky) * g.iw + ox * g.sw;
-                            for cell in &mut img[base..base + g.kw] {
-                                *cell += v;
-                            }
-                        }
+        .for_each(|(img, d)| match (g.kh, g.kw) {
+            (2, 2) => pool_backward_image(d, img, g, 2, 2, scale),
+            (kh, kw) => pool_backward_image(d, img, g, kh, kw, scale),
+        });
+    dx
+}
+
+/// One image of [`pool_backward`], specialised like [`pool_forward_image`].
+#[inline(always)]
+fn pool_backward_image(d: &[f32], img: &mut [f32], g: &PoolGeom, kh: usize, kw: usize, scale: f32) {
+    for c in 0..g.c {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let v = d[(c * g.oh + oy) * g.ow + ox] * scale;
+                for ky in 0..kh {
+                    let base = (c * g.ih + oy * g.sh + ky) * g.iw + ox * g.sw;
+                    for cell in &mut img[base..base + kw] {
+                        *cell += v;
                     }
                 }
             }
-        });
-    dx
+        }
+    }
 }
 
 /// A mask of 0 and `1 / (1 - rate)`, one seeded RNG stream per fixed chunk of rows.
@@ -962,6 +985,54 @@ pub(crate) mod tests {
             let want = col2im(&gemm(dyp.view(), w.view()), batch, &g);
             let got = conv_input_grad(&dy, &w, batch, &g);
             assert_eq!(bits(&got), bits(&want), "dx {input:?} {kernel:?}");
+        }
+    }
+
+    /// Pooling (forward and backward) with the 2x2 window specialised gives the same bits
+    /// as the loops with the window read from the geometry (and so does any other window).
+    #[test]
+    fn pooling_matches_the_generic_loops() {
+        for (input, size, stride) in [
+            ([16, 24, 24], [2, 2], [2, 2]),
+            ([3, 9, 7], [2, 2], [1, 2]),
+            ([2, 9, 8], [3, 2], [2, 2]),
+        ] {
+            let g = PoolGeom::new(input, size, stride).unwrap();
+            let batch = 3;
+            let mut x = array(batch, g.in_size(), 11);
+            x.iter_mut().step_by(3).for_each(|v| *v = -0.0);
+            let dy = array(batch, g.out_size(), 12);
+            let scale = 1.0 / (g.kh * g.kw) as f32;
+            // The loops as they were, window from `g` at run time.
+            let mut want_y = vec![0.0f32; batch * g.out_size()];
+            let mut want_dx = vec![0.0f32; batch * g.in_size()];
+            for b in 0..batch {
+                let img = &slice(&x)[b * g.in_size()..][..g.in_size()];
+                let d = &slice(&dy)[b * g.out_size()..][..g.out_size()];
+                let out = &mut want_y[b * g.out_size()..][..g.out_size()];
+                let dimg = &mut want_dx[b * g.in_size()..][..g.in_size()];
+                for c in 0..g.c {
+                    for oy in 0..g.oh {
+                        for ox in 0..g.ow {
+                            let mut sum = 0.0;
+                            let v = d[(c * g.oh + oy) * g.ow + ox] * scale;
+                            for ky in 0..g.kh {
+                                let base = (c * g.ih + oy * g.sh + ky) * g.iw + ox * g.sw;
+                                sum += img[base..base + g.kw].iter().sum::<f32>();
+                                for cell in &mut dimg[base..base + g.kw] {
+                                    *cell += v;
+                                }
+                            }
+                            out[(c * g.oh + oy) * g.ow + ox] = sum * scale;
+                        }
+                    }
+                }
+            }
+            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            let y = pool_forward(&x, &g);
+            assert_eq!(bits(slice(&y)), bits(&want_y), "{input:?} {size:?}");
+            let dx = pool_backward(&dy, &g);
+            assert_eq!(bits(slice(&dx)), bits(&want_dx), "{input:?} {size:?}");
         }
     }
 
