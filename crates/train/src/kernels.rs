@@ -750,7 +750,7 @@ fn dropout_mask(rows: usize, cols: usize, rate: f32, seed: u64) -> Array2<f32> {
                     let r = UNIT_24 * ((u >> 8) as f32);
                     // `keep * 1` or `keep * 0` (keep is finite and positive): the same
                     // values as the choice, without a branch that random draws mispredict.
-                    *v = keep * f32::from(u8::from(!(r < rate)));
+                    *v = keep * f32::from(1 - u8::from(r < rate));
                 }
             }
         });
