@@ -403,6 +403,19 @@ pub(crate) fn im2col(x: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
 
 /// [`im2col`] of one image into `out` (`[oh*ow, ic*kh*kw]`, zeroed).
 fn im2col_image(img: &[f32], g: &ConvGeom, out: &mut [f32]) {
+    // Without padding every window lies inside the image: kernel rows of a constant width
+    // are copied without bounds logic per row.
+    if g.ph == 0 && g.pw == 0 {
+        let done = match g.kw {
+            3 => im2col_inside::<3>(img, g, out),
+            5 => im2col_inside::<5>(img, g, out),
+            7 => im2col_inside::<7>(img, g, out),
+            _ => false,
+        };
+        if done {
+            return;
+        }
+    }
     let k = g.patch();
     for oy in 0..g.oh {
         for ox in 0..g.ow {
@@ -511,6 +524,45 @@ thread_local! {
     /// [`conv_eval`]'s im2col buffer and [`conv_input_grad`]'s patch gradients, kept per
     /// thread across calls.
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`im2col_image`] for an unpadded convolution with `g.kw == KW`: for each output row and
+/// kernel row, the image row is read once and its `KW`-wide windows copied to their
+/// patches. Returns false (nothing written) when the sizes do not add up.
+#[inline(always)]
+fn im2col_inside<const KW: usize>(img: &[f32], g: &ConvGeom, out: &mut [f32]) -> bool {
+    let k = g.patch();
+    let fits = g.kw == KW
+        && g.ph == 0
+        && g.pw == 0
+        && img.len() >= g.in_size()
+        && out.len() >= g.positions() * k
+        && g.oh > 0
+        && g.ow > 0
+        && (g.oh - 1) * g.sh + g.kh <= g.ih
+        && (g.ow - 1) * g.sw + KW <= g.iw;
+    if !fits {
+        return false;
+    }
+    for oy in 0..g.oh {
+        let band = &mut out[oy * g.ow * k..][..g.ow * k];
+        for c in 0..g.ic {
+            for ky in 0..g.kh {
+                let src = &img[(c * g.ih + oy * g.sh + ky) * g.iw..][..g.iw];
+                let col = (c * g.kh + ky) * KW;
+                for (ox, patch) in band.chunks_exact_mut(k).enumerate() {
+                    let from = &src[ox * g.sw..][..KW];
+                    let to = &mut patch[col..col + KW];
+                    if let (Ok(to), Ok(from)) =
+                        (<&mut [f32; KW]>::try_from(to), <&[f32; KW]>::try_from(from))
+                    {
+                        *to = *from;
+                    }
+                }
+            }
+        }
+    }
+    true
 }
 
 /// Adjoint of [`im2col`]: sums patch gradients back onto the image, per image in parallel.
@@ -1033,6 +1085,53 @@ pub(crate) mod tests {
             assert_eq!(bits(slice(&y)), bits(&want_y), "{input:?} {size:?}");
             let dx = pool_backward(&dy, &g);
             assert_eq!(bits(slice(&dx)), bits(&want_dx), "{input:?} {size:?}");
+        }
+    }
+
+    /// im2col (the constant-width path for unpadded kernels 3/5/7 wide, and the general
+    /// loops) against the definition, element by element.
+    #[test]
+    fn im2col_matches_the_definition() {
+        for (input, kernel, stride, padding) in [
+            ([1, 28, 28], [5, 5], [1, 1], [0, 0]),
+            ([16, 12, 12], [5, 5], [1, 1], [0, 0]),
+            ([3, 11, 9], [3, 3], [2, 1], [0, 0]),
+            ([2, 13, 12], [7, 7], [1, 2], [0, 0]),
+            ([2, 9, 8], [3, 4], [1, 1], [0, 0]),
+            ([2, 9, 8], [3, 5], [2, 1], [1, 2]),
+        ] {
+            let g = ConvGeom::new(input, 4, kernel, stride, padding).unwrap();
+            let batch = 2;
+            let x = array(batch, g.in_size(), 13);
+            let cols = im2col(&x, &g);
+            let (p, k) = (g.positions(), g.patch());
+            assert_eq!(cols.dim(), (batch * p, k));
+            for b in 0..batch {
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        for c in 0..g.ic {
+                            for ky in 0..g.kh {
+                                for kx in 0..g.kw {
+                                    let iy = (oy * g.sh + ky) as isize - g.ph as isize;
+                                    let ix = (ox * g.sw + kx) as isize - g.pw as isize;
+                                    let inside = iy >= 0
+                                        && ix >= 0
+                                        && (iy as usize) < g.ih
+                                        && (ix as usize) < g.iw;
+                                    let want = if inside {
+                                        x[[b, (c * g.ih + iy as usize) * g.iw + ix as usize]]
+                                    } else {
+                                        0.0
+                                    };
+                                    let got =
+                                        cols[[b * p + oy * g.ow + ox, (c * g.kh + ky) * g.kw + kx]];
+                                    assert_eq!(got.to_bits(), want.to_bits(), "{input:?}");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 
