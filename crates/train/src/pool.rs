@@ -14,6 +14,8 @@ use ndarray::Array2;
 const MIN_LEN: usize = 1 << 14;
 /// Buffers kept at most; more are freed (a training pass holds a few dozen at once).
 const MAX_BUFFERS: usize = 64;
+/// Floats kept at most in all (1 GiB): a bound on what the pool can hold on to.
+const MAX_FLOATS: usize = 1 << 28;
 
 /// Kept buffers, taken best-fit.
 struct Free(Vec<Vec<f32>>);
@@ -40,7 +42,11 @@ impl Free {
     }
 
     fn give(&mut self, v: Vec<f32>) {
-        if v.capacity() >= MIN_LEN && self.0.len() < MAX_BUFFERS {
+        let kept: usize = self.0.iter().map(Vec::capacity).sum();
+        if v.capacity() >= MIN_LEN
+            && self.0.len() < MAX_BUFFERS
+            && kept.saturating_add(v.capacity()) <= MAX_FLOATS
+        {
             self.0.push(v);
         }
     }
@@ -120,6 +126,11 @@ mod tests {
             free.give(vec![0.0; MIN_LEN]);
         }
         assert_eq!(free.0.len(), MAX_BUFFERS);
+        // The bound on kept floats.
+        let mut free = Free(Vec::new());
+        free.give(vec![0.0; MAX_FLOATS / 2]);
+        free.give(vec![0.0; MAX_FLOATS / 2 + 1]);
+        assert_eq!(free.0.len(), 1);
     }
 
     /// Shapes as asked, and `zeros` clears a recycled buffer full of other values.
