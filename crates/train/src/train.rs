@@ -320,76 +320,69 @@ pub(crate) fn run_loop(
             lr = settings
                 .schedule
                 .lr_at(base_lr, epoch, step as f64 / total_batches as f64);
-            // The batch runs on a pool thread as one job: called from outside the pool,
-            // each parallel pass would otherwise be handed to a worker and waited for
-            // (a futex wake and sleep per pass, and the data crossing cores).
-            let step_result = on_pool(|| -> Result<(f64, usize), TrainError> {
-                let x = pixels(train, chunk);
-                let labels: Vec<u8> = chunk.iter().map(|&i| train.labels[i]).collect();
-                let batch_seed = mix(settings.seed, 0xba7c_0000_0000 + step as u64);
-                let diverged = |layer: &str, what: &str| TrainError::Diverged {
-                    epoch: epoch + 1,
-                    batch: b + 1,
-                    layer: layer.to_string(),
-                    what: what.to_string(),
-                };
-                // QAT: forward and backward on the quantized weights, update the float ones.
-                let masters = qat.map(|q| crate::qat::swap_in(model, q));
-                let forward = model.forward_train(x, batch_seed, true);
-                let (logits, tape) = match forward {
-                    Ok(f) => f,
-                    Err(s) => {
-                        let name = model.stages[s].name.clone();
-                        return Err(diverged(&name, "the activity"));
-                    }
-                };
-                let (loss, ok, dlogits) = softmax_cross_entropy(&logits, &labels);
-                if !loss.is_finite() || loss > EXPLODED_LOSS {
-                    if let Some(m) = masters {
-                        crate::qat::restore(model, m);
-                    }
-                    // Name the first layer whose weights blew up, else the output layer.
-                    let layer = model
-                        .stages
-                        .iter()
-                        .find(|s| {
-                            s.weights().is_some_and(|w| {
-                                w.iter().any(|v| v.is_nan() || v.abs() >= EXPLODED_WEIGHT)
-                            })
-                        })
-                        .or(model.stages.last())
-                        .map_or("out", |s| s.name.as_str());
-                    return Err(diverged(layer, &format!("the loss ({loss:e})")));
+            let x = pixels(train, chunk);
+            let labels: Vec<u8> = chunk.iter().map(|&i| train.labels[i]).collect();
+            let batch_seed = mix(settings.seed, 0xba7c_0000_0000 + step as u64);
+            let diverged = |layer: &str, what: &str| TrainError::Diverged {
+                epoch: epoch + 1,
+                batch: b + 1,
+                layer: layer.to_string(),
+                what: what.to_string(),
+            };
+            // QAT: forward and backward on the quantized weights, update the float ones.
+            let masters = qat.map(|q| crate::qat::swap_in(model, q));
+            let forward = model.forward_train(x, batch_seed, true);
+            let (logits, tape) = match forward {
+                Ok(f) => f,
+                Err(s) => {
+                    let name = model.stages[s].name.clone();
+                    return Err(diverged(&name, "the activity"));
                 }
-                let grads = model.backward(tape, dlogits);
+            };
+            let (loss, ok, dlogits) = softmax_cross_entropy(&logits, &labels);
+            if !loss.is_finite() || loss > EXPLODED_LOSS {
                 if let Some(m) = masters {
                     crate::qat::restore(model, m);
                 }
-                let grad_slices: Vec<&[f32]> = grads
+                // Name the first layer whose weights blew up, else the output layer.
+                let layer = model
+                    .stages
                     .iter()
-                    .flat_map(|g| [g.weights.as_slice().unwrap_or(&[]), g.bias.as_slice()])
-                    .collect();
-                // The step checks gradients and updated parameters in the same pass; a failure
-                // ends the run, so the updated (bad) parameters are never used.
-                let check = optimizer.step(
-                    model.parameters_mut(),
-                    &grad_slices,
-                    lr,
-                    settings.weight_decay,
-                );
-                drop(grad_slices);
-                grads
-                    .into_iter()
-                    .for_each(|g| crate::pool::recycle(g.weights));
-                if let Some(k) = check.bad_gradient {
-                    return Err(diverged(&model.stages[k / 2].name, "the gradient"));
-                }
-                if let Some(k) = check.bad_parameter {
-                    return Err(diverged(&model.stages[k / 2].name, "a weight or bias"));
-                }
-                Ok((loss, ok))
-            });
-            let (loss, ok) = step_result?;
+                    .find(|s| {
+                        s.weights().is_some_and(|w| {
+                            w.iter().any(|v| v.is_nan() || v.abs() >= EXPLODED_WEIGHT)
+                        })
+                    })
+                    .or(model.stages.last())
+                    .map_or("out", |s| s.name.as_str());
+                return Err(diverged(layer, &format!("the loss ({loss:e})")));
+            }
+            let grads = model.backward(tape, dlogits);
+            if let Some(m) = masters {
+                crate::qat::restore(model, m);
+            }
+            let grad_slices: Vec<&[f32]> = grads
+                .iter()
+                .flat_map(|g| [g.weights.as_slice().unwrap_or(&[]), g.bias.as_slice()])
+                .collect();
+            // The step checks gradients and updated parameters in the same pass; a failure
+            // ends the run, so the updated (bad) parameters are never used.
+            let check = optimizer.step(
+                model.parameters_mut(),
+                &grad_slices,
+                lr,
+                settings.weight_decay,
+            );
+            drop(grad_slices);
+            grads
+                .into_iter()
+                .for_each(|g| crate::pool::recycle(g.weights));
+            if let Some(k) = check.bad_gradient {
+                return Err(diverged(&model.stages[k / 2].name, "the gradient"));
+            }
+            if let Some(k) = check.bad_parameter {
+                return Err(diverged(&model.stages[k / 2].name, "a weight or bias"));
+            }
             loss_sum += loss * chunk.len() as f64;
             correct += ok;
             seen += chunk.len();
@@ -457,28 +450,18 @@ pub(crate) fn run_loop(
     })
 }
 
-/// Runs `f` on a thread of rayon's global pool (in place when already on one), so that the
-/// parallel passes inside it start as local jobs instead of each being injected from outside
-/// and waited for. Which thread runs a pass does not change what it computes.
-pub(crate) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    rayon::scope(|_| f())
-}
-
 /// Rate accuracy of the training model itself (no net conversion), used after each epoch.
 fn model_accuracy(model: &Model, data: &Dataset) -> f64 {
     let all: Vec<usize> = (0..data.n).collect();
-    let correct = on_pool(|| {
-        let mut correct = 0usize;
-        for chunk in all.chunks(256) {
-            let logits = model.logits(pixels(data, chunk));
-            for (row, &i) in logits.rows().into_iter().zip(chunk) {
-                if argmax(row.iter().copied()) == usize::from(data.labels[i]) {
-                    correct += 1;
-                }
+    let mut correct = 0usize;
+    for chunk in all.chunks(256) {
+        let logits = model.logits(pixels(data, chunk));
+        for (row, &i) in logits.rows().into_iter().zip(chunk) {
+            if argmax(row.iter().copied()) == usize::from(data.labels[i]) {
+                correct += 1;
             }
         }
-        correct
-    });
+    }
     correct as f64 / data.n.max(1) as f64
 }
 
