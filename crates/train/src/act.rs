@@ -301,6 +301,8 @@ mod block {
             }
         }
         let mut odd = [false; LEN];
+        // Whether any neuron is flagged, kept while scattering instead of scanning `odd`.
+        let mut any_odd = false;
         let mut zc = [0.0f32; LEN];
         let mut e = [0.0f32; LEN];
         let mut jj = [0.0f32; LEN];
@@ -337,7 +339,7 @@ mod block {
                 (outs[k], ders[k]) = finish::<DERIV>(p, second - ln_j, j, q);
                 flags[k] = ((j > 1.0 || j.is_nan()) && !normal(ln_arg)) || !normal(ratio);
             }
-            scatter(list, &outs, &ders, &flags, v, &mut deriv, &mut odd);
+            any_odd |= scatter(list, &outs, &ders, &flags, v, &mut deriv, &mut odd);
         }
         // Positive middle: e = e^-z, j = gamma (z + ln(1 + e)).
         let m = c1;
@@ -353,7 +355,7 @@ mod block {
                 jj[k] = gamma * (zc[k] + l1);
             }
             positive::<DERIV>(p, &jj[..m], Some(&e[..m]), &mut outs, &mut ders, &mut flags);
-            scatter(list, &outs, &ders, &flags, v, &mut deriv, &mut odd);
+            any_odd |= scatter(list, &outs, &ders, &flags, v, &mut deriv, &mut odd);
         }
         // Positive tail: j = gamma z (NaN inputs are flagged and redone by the scalar curve).
         let m = c2;
@@ -366,12 +368,12 @@ mod block {
             for (k, &i) in list.iter().enumerate() {
                 flags[k] |= z[usize::from(i)].is_nan();
             }
-            scatter(list, &outs, &ders, &flags, v, &mut deriv, &mut odd);
+            any_odd |= scatter(list, &outs, &ders, &flags, v, &mut deriv, &mut odd);
         }
         if let Some(d) = d.as_mut() {
             d[..n].copy_from_slice(&deriv[..n]);
         }
-        if odd[..n].iter().any(|&o| o) {
+        if any_odd {
             let (a, tau_rc, tau_ref) = (p.amplitude, p.tau_rc, p.tau_ref);
             for i in (0..n).filter(|&i| odd[i]) {
                 let (out, dv) = soft_lif_f32(pre[i], a, tau_rc, tau_ref, gamma, gain);
@@ -430,7 +432,8 @@ mod block {
         }
     }
 
-    /// Writes a list's results back to the block positions it was gathered from.
+    /// Writes a list's results back to the block positions it was gathered from; returns
+    /// whether any of them is flagged for the scalar curve.
     #[inline(always)]
     fn scatter(
         list: &[u16],
@@ -440,13 +443,16 @@ mod block {
         v: &mut [f32],
         deriv: &mut [f32; LEN],
         odd: &mut [bool; LEN],
-    ) {
+    ) -> bool {
+        let mut any = false;
         for (k, &i) in list.iter().enumerate() {
             let i = usize::from(i);
             v[i] = outs[k];
             deriv[i] = ders[k];
             odd[i] = flags[k];
+            any |= flags[k];
         }
+        any
     }
 
     lifchip_simd::multiversion! {

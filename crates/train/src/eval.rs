@@ -195,7 +195,8 @@ fn check_data(graph: &Graph, data: &Dataset) -> Result<(), TrainError> {
 /// Pixels `p / 255` of images `start..start + count` as a `[count, pixels]` array.
 pub(crate) fn pixels(data: &Dataset, indices: &[usize]) -> Array2<f32> {
     let n_px = data.rows * data.cols;
-    let mut x = Array2::<f32>::zeros((indices.len(), n_px));
+    // Every row is written below.
+    let mut x = crate::pool::uninit(indices.len(), n_px);
     if let Some(xs) = x.as_slice_mut() {
         xs.par_chunks_mut(n_px.max(1))
             .zip(indices.par_iter())
@@ -242,11 +243,14 @@ pub fn eval_rate(net: &Net, data: &Dataset) -> Result<Evaluation, TrainError> {
 pub(crate) fn eval_rate_graph(graph: &Graph, data: &Dataset) -> Result<Evaluation, TrainError> {
     let start = Instant::now();
     check_data(graph, data)?;
-    let mut predictions = Vec::with_capacity(data.n);
     let all: Vec<usize> = (0..data.n).collect();
+    let mut predictions = Vec::with_capacity(data.n);
     for chunk in all.chunks(256) {
-        let logits = graph.logits(&pixels(data, chunk));
+        let x = pixels(data, chunk);
+        let logits = graph.logits(&x);
         predictions.extend(logits.rows().into_iter().map(|r| argmax(r.iter().copied())));
+        crate::pool::recycle(x);
+        crate::pool::recycle(logits);
     }
     Ok(finish(EvalMode::Rate, data, predictions, start))
 }

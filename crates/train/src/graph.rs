@@ -212,10 +212,11 @@ impl Graph {
     /// pre-activations `x + bias` (the logits the net was trained on).
     pub fn logits(&self, x: &Array2<f32>) -> Array2<f32> {
         let batch = x.nrows();
-        self.forward(x, true)
-            .pop()
-            .flatten()
-            .unwrap_or_else(|| Array2::zeros((batch, 0)))
+        let mut outputs = self.forward(x, true);
+        let logits = outputs.pop().flatten();
+        // The hidden activations' buffers serve the next batch.
+        outputs.into_iter().flatten().for_each(crate::pool::recycle);
+        logits.unwrap_or_else(|| Array2::zeros((batch, 0)))
     }
 
     /// Rate-mode forward pass of a batch through every node, the output node included: each

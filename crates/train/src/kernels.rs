@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use crate::act::mix;
+use crate::pool;
 
 /// Geometry of a 2-D convolution on a `[ic, ih, iw]` input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,7 +191,8 @@ const GEMM_MIN_SPLIT: usize = 32;
 /// runs on the rayon threads only: `matrixmultiply`'s own threads competed with them.
 pub(crate) fn gemm(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
     let (m, n) = (a.nrows(), b.ncols());
-    let mut c = Array2::<f32>::zeros((m, n));
+    // With beta = 0 the GEMM writes every element without reading it.
+    let mut c = pool::uninit(m, n);
     gemm_into(a, b, c.view_mut());
     c
 }
@@ -276,6 +278,7 @@ impl Kernel {
             Kernel::Conv { w, g } => {
                 let cols = im2col(&x, g);
                 let y = conv_from_cols(&cols, w, x.nrows(), g);
+                pool::recycle(x);
                 (
                     y,
                     if train {
@@ -285,7 +288,11 @@ impl Kernel {
                     },
                 )
             }
-            Kernel::Pool(g) => (pool_forward(&x, g), Saved::Nothing),
+            Kernel::Pool(g) => {
+                let y = pool_forward(&x, g);
+                pool::recycle(x);
+                (y, Saved::Nothing)
+            }
             Kernel::Flatten => (x, Saved::Nothing),
             Kernel::Dropout { rate } => match mode {
                 Mode::Train { seed } if *rate > 0.0 => {
@@ -337,16 +344,23 @@ impl Kernel {
             (Kernel::Dense { w }, Saved::Input(x)) => {
                 let dw = gemm(dy.t(), x.view());
                 let dx = need_dx.then(|| gemm(dy.view(), w.view()));
+                pool::recycle(dy);
                 (dx, Some(dw))
             }
             (Kernel::Conv { w, g }, Saved::Cols(cols)) => {
                 let batch = dy.nrows();
                 let dyp = channels_to_positions(&dy, batch, g);
                 let dw = gemm(dyp.t(), cols.view());
+                pool::recycle(dyp);
                 let dx = need_dx.then(|| conv_input_grad(&dy, w, batch, g));
+                pool::recycle(dy);
                 (dx, Some(dw))
             }
-            (Kernel::Pool(g), _) => (need_dx.then(|| pool_backward(&dy, g)), None),
+            (Kernel::Pool(g), _) => {
+                let dx = need_dx.then(|| pool_backward(&dy, g));
+                pool::recycle(dy);
+                (dx, None)
+            }
             (Kernel::Flatten, _) => (Some(dy), None),
             (Kernel::Dropout { .. }, Saved::Mask(mask)) => (Some(dy * mask), None),
             (Kernel::Dropout { .. }, _) => (Some(dy), None),
@@ -373,7 +387,12 @@ impl Kernel {
 pub(crate) fn im2col(x: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
     let batch = x.nrows();
     let (p, k) = (g.positions(), g.patch());
-    let mut cols = Array2::<f32>::zeros((batch * p, k));
+    // Without padding every patch element is copied from the image.
+    let mut cols = if g.ph > 0 || g.pw > 0 {
+        pool::zeros(batch * p, k)
+    } else {
+        pool::uninit(batch * p, k)
+    };
     let xs = slice(x);
     slice_mut(&mut cols)
         .par_chunks_mut(p * k)
@@ -384,6 +403,19 @@ pub(crate) fn im2col(x: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
 
 /// [`im2col`] of one image into `out` (`[oh*ow, ic*kh*kw]`, zeroed).
 fn im2col_image(img: &[f32], g: &ConvGeom, out: &mut [f32]) {
+    // Without padding every window lies inside the image: kernel rows of a constant width
+    // are copied without bounds logic per row.
+    if g.ph == 0 && g.pw == 0 {
+        let done = match g.kw {
+            3 => im2col_inside::<3>(img, g, out),
+            5 => im2col_inside::<5>(img, g, out),
+            7 => im2col_inside::<7>(img, g, out),
+            _ => false,
+        };
+        if done {
+            return;
+        }
+    }
     let k = g.patch();
     for oy in 0..g.oh {
         for ox in 0..g.ow {
@@ -450,7 +482,8 @@ fn conv_eval(x: &Array2<f32>, w: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
     const GROUP: usize = 8;
     let batch = x.nrows();
     let (p, k, oc) = (g.positions(), g.patch(), g.oc);
-    let mut y = Array2::<f32>::zeros((batch, oc * p));
+    // Each image's GEMM (beta = 0) writes all of its `[oc, P]` block.
+    let mut y = pool::uninit(batch, oc * p);
     let wt = w.t();
     slice_mut(&mut y)
         .par_chunks_mut(GROUP * oc * p)
@@ -491,6 +524,45 @@ thread_local! {
     /// [`conv_eval`]'s im2col buffer and [`conv_input_grad`]'s patch gradients, kept per
     /// thread across calls.
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`im2col_image`] for an unpadded convolution with `g.kw == KW`: for each output row and
+/// kernel row, the image row is read once and its `KW`-wide windows copied to their
+/// patches. Returns false (nothing written) when the sizes do not add up.
+#[inline(always)]
+fn im2col_inside<const KW: usize>(img: &[f32], g: &ConvGeom, out: &mut [f32]) -> bool {
+    let k = g.patch();
+    let fits = g.kw == KW
+        && g.ph == 0
+        && g.pw == 0
+        && img.len() >= g.in_size()
+        && out.len() >= g.positions() * k
+        && g.oh > 0
+        && g.ow > 0
+        && (g.oh - 1) * g.sh + g.kh <= g.ih
+        && (g.ow - 1) * g.sw + KW <= g.iw;
+    if !fits {
+        return false;
+    }
+    for oy in 0..g.oh {
+        let band = &mut out[oy * g.ow * k..][..g.ow * k];
+        for c in 0..g.ic {
+            for ky in 0..g.kh {
+                let src = &img[(c * g.ih + oy * g.sh + ky) * g.iw..][..g.iw];
+                let col = (c * g.kh + ky) * KW;
+                for (ox, patch) in band.chunks_exact_mut(k).enumerate() {
+                    let from = &src[ox * g.sw..][..KW];
+                    let to = &mut patch[col..col + KW];
+                    if let (Ok(to), Ok(from)) =
+                        (<&mut [f32; KW]>::try_from(to), <&[f32; KW]>::try_from(from))
+                    {
+                        *to = *from;
+                    }
+                }
+            }
+        }
+    }
+    true
 }
 
 /// Adjoint of [`im2col`]: sums patch gradients back onto the image, per image in parallel.
@@ -554,7 +626,7 @@ fn col2im_image(d: &[f32], img: &mut [f32], g: &ConvGeom) {
 /// without the batch-sized patch-gradient array.
 fn conv_input_grad(dy: &Array2<f32>, w: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<f32> {
     let (p, k, oc) = (g.positions(), g.patch(), g.oc);
-    let mut dx = Array2::<f32>::zeros((batch, g.in_size()));
+    let mut dx = pool::zeros(batch, g.in_size());
     slice_mut(&mut dx)
         .par_chunks_mut(g.in_size())
         .zip(slice(dy).par_chunks(oc * p))
@@ -582,7 +654,8 @@ fn conv_input_grad(dy: &Array2<f32>, w: &Array2<f32>, batch: usize, g: &ConvGeom
 /// whole-`k` dot product as in one `gemm` over all rows (tested).
 fn conv_from_cols(cols: &Array2<f32>, w: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<f32> {
     let (p, k, oc) = (g.positions(), g.patch(), g.oc);
-    let mut y = Array2::<f32>::zeros((batch, oc * p));
+    // Each image's GEMM (beta = 0) writes all of its `[oc, P]` block.
+    let mut y = pool::uninit(batch, oc * p);
     let wt = w.t();
     slice_mut(&mut y)
         .par_chunks_mut(oc * p)
@@ -620,7 +693,8 @@ fn positions_to_channels(y: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<
 /// `[batch, oc * P]` → `[batch * P, oc]`.
 fn channels_to_positions(dy: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2<f32> {
     let (p, oc) = (g.positions(), g.oc);
-    let mut out = Array2::<f32>::zeros((batch * p, oc));
+    // A permutation: every element written.
+    let mut out = pool::uninit(batch * p, oc);
     let ds = slice(dy);
     slice_mut(&mut out)
         .par_chunks_mut(p * oc)
@@ -636,55 +710,80 @@ fn channels_to_positions(dy: &Array2<f32>, batch: usize, g: &ConvGeom) -> Array2
 }
 
 fn pool_forward(x: &Array2<f32>, g: &PoolGeom) -> Array2<f32> {
-    let mut y = Array2::<f32>::zeros((x.nrows(), g.out_size()));
+    // Every output position is written once.
+    let mut y = pool::uninit(x.nrows(), g.out_size());
     let scale = 1.0 / (g.kh * g.kw) as f32;
     slice_mut(&mut y)
         .par_chunks_mut(g.out_size())
         .zip(slice(x).par_chunks(g.in_size()))
-        .for_each(|(out, img)| {
-            for c in 0..g.c {
-                for oy in 0..g.oh {
-                    for ox in 0..g.ow {
-                        let mut sum = 0.0;
-                        for ky in 0..g.kh {
-                            let base = (c * g.ih + oy * g.sh + ky) * g.iw + ox * g.sw;
-                            sum += img[base..base + g.kw].iter().sum::<f32>();
-                        }
-                        out[(c * g.oh + oy) * g.ow + ox] = sum * scale;
-                    }
-                }
-            }
+        .for_each(|(out, img)| match (g.kh, g.kw) {
+            // The usual 2x2 window as constants, so the window loops unroll.
+            (2, 2) => pool_forward_image(img, out, g, 2, 2, scale),
+            (kh, kw) => pool_forward_image(img, out, g, kh, kw, scale),
         });
     y
 }
 
+/// One image of [`pool_forward`]; `kh`, `kw` are `g`'s (passed so that constant sizes
+/// specialise the inlined copy; the operations are the same either way).
+#[inline(always)]
+fn pool_forward_image(
+    img: &[f32],
+    out: &mut [f32],
+    g: &PoolGeom,
+    kh: usize,
+    kw: usize,
+    scale: f32,
+) {
+    for c in 0..g.c {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let mut sum = 0.0;
+                for ky in 0..kh {
+                    let base = (c * g.ih + oy * g.sh + ky) * g.iw + ox * g.sw;
+                    sum += img[base..base + kw].iter().sum::<f32>();
+                }
+                out[(c * g.oh + oy) * g.ow + ox] = sum * scale;
+            }
+        }
+    }
+}
+
 fn pool_backward(dy: &Array2<f32>, g: &PoolGeom) -> Array2<f32> {
-    let mut dx = Array2::<f32>::zeros((dy.nrows(), g.in_size()));
+    let mut dx = pool::zeros(dy.nrows(), g.in_size());
     let scale = 1.0 / (g.kh * g.kw) as f32;
     slice_mut(&mut dx)
         .par_chunks_mut(g.in_size())
         .zip(slice(dy).par_chunks(g.out_size()))
-        .for_each(|(img, d)| {
-            for c in 0..g.c {
-                for oy in 0..g.oh {
-                    for ox in 0..g.ow {
-                        let v = d[(c * g.oh + oy) * g.ow + ox] * scale;
-                        for ky in 0..g.kh {
-                            let base = (c * g.ih + oy * g.sh + ky) * g.iw + ox * g.sw;
-                            for cell in &mut img[base..base + g.kw] {
-                                *cell += v;
-                            }
-                        }
-                    }
-                }
-            }
+        .for_each(|(img, d)| match (g.kh, g.kw) {
+            (2, 2) => pool_backward_image(d, img, g, 2, 2, scale),
+            (kh, kw) => pool_backward_image(d, img, g, kh, kw, scale),
         });
     dx
 }
 
+/// One image of [`pool_backward`], specialised like [`pool_forward_image`].
+#[inline(always)]
+fn pool_backward_image(d: &[f32], img: &mut [f32], g: &PoolGeom, kh: usize, kw: usize, scale: f32) {
+    for c in 0..g.c {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let v = d[(c * g.oh + oy) * g.ow + ox] * scale;
+                for ky in 0..kh {
+                    let base = (c * g.ih + oy * g.sh + ky) * g.iw + ox * g.sw;
+                    for cell in &mut img[base..base + kw] {
+                        *cell += v;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A mask of 0 and `1 / (1 - rate)`, one seeded RNG stream per fixed chunk of rows.
 fn dropout_mask(rows: usize, cols: usize, rate: f32, seed: u64) -> Array2<f32> {
-    let mut mask = Array2::<f32>::zeros((rows, cols));
+    // Every element written below.
+    let mut mask = pool::uninit(rows, cols);
     let keep = 1.0 / (1.0 - rate);
     let chunk = cols.max(1) * DROPOUT_ROWS;
     slice_mut(&mut mask)
@@ -692,16 +791,26 @@ fn dropout_mask(rows: usize, cols: usize, rate: f32, seed: u64) -> Array2<f32> {
         .enumerate()
         .for_each(|(k, m)| {
             let mut rng = StdRng::seed_from_u64(mix(seed, k as u64));
-            for v in m {
-                *v = if rng.random::<f32>() < rate {
-                    0.0
-                } else {
-                    keep
-                };
+            // The stream's words in blocks (`fill` hands out the same words, in the same
+            // order, as one `next_u32` per draw), so the comparison loop vectorises; each
+            // word becomes `rng.random::<f32>()`'s value: its top 24 bits times 2^-24.
+            let mut words = [0u32; 256];
+            for m in m.chunks_mut(words.len()) {
+                let words = &mut words[..m.len()];
+                rng.fill(words);
+                for (v, &u) in m.iter_mut().zip(words.iter()) {
+                    let r = UNIT_24 * ((u >> 8) as f32);
+                    // `keep * 1` or `keep * 0` (keep is finite and positive): the same
+                    // values as the choice, without a branch that random draws mispredict.
+                    *v = keep * f32::from(1 - u8::from(r < rate));
+                }
             }
         });
     mask
 }
+
+/// `2^-24`: the step of `rng.random::<f32>()`.
+const UNIT_24: f32 = 1.0 / (1u32 << 24) as f32;
 
 fn sparse_forward(
     x: &Array2<f32>,
@@ -773,6 +882,34 @@ pub(crate) fn forward_chain(kernels: &[Kernel], x: ArrayView2<f32>) -> Array2<f3
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// The block-filled dropout mask equals the per-draw `rng.random::<f32>()` one bit for bit
+    /// (rows not a multiple of the stream's rows, and chunks longer than one block of words).
+    #[test]
+    fn dropout_mask_matches_per_draw_sampling() {
+        for (rows, cols, rate, seed) in [(9, 500, 0.2f32, 7u64), (3, 77, 0.5, 1), (5, 300, 0.9, 42)]
+        {
+            let mut old = Array2::<f32>::zeros((rows, cols));
+            let keep = 1.0 / (1.0 - rate);
+            for (k, m) in slice_mut(&mut old)
+                .chunks_mut(cols * DROPOUT_ROWS)
+                .enumerate()
+            {
+                let mut rng = StdRng::seed_from_u64(mix(seed, k as u64));
+                for v in m {
+                    *v = if rng.random::<f32>() < rate {
+                        0.0
+                    } else {
+                        keep
+                    };
+                }
+            }
+            let new = dropout_mask(rows, cols, rate, seed);
+            let bits = |a: &Array2<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&old), bits(&new), "{rows}x{cols} rate {rate}");
+            assert!(new.iter().any(|&v| v == 0.0) && new.iter().any(|&v| v == keep));
+        }
+    }
 
     /// Deterministic pseudo-random values in [-1, 1).
     pub(crate) fn values(n: usize, seed: u64) -> Vec<f32> {
@@ -900,6 +1037,101 @@ pub(crate) mod tests {
             let want = col2im(&gemm(dyp.view(), w.view()), batch, &g);
             let got = conv_input_grad(&dy, &w, batch, &g);
             assert_eq!(bits(&got), bits(&want), "dx {input:?} {kernel:?}");
+        }
+    }
+
+    /// Pooling (forward and backward) with the 2x2 window specialised gives the same bits
+    /// as the loops with the window read from the geometry (and so does any other window).
+    #[test]
+    fn pooling_matches_the_generic_loops() {
+        for (input, size, stride) in [
+            ([16, 24, 24], [2, 2], [2, 2]),
+            ([3, 9, 7], [2, 2], [1, 2]),
+            ([2, 9, 8], [3, 2], [2, 2]),
+        ] {
+            let g = PoolGeom::new(input, size, stride).unwrap();
+            let batch = 3;
+            let mut x = array(batch, g.in_size(), 11);
+            x.iter_mut().step_by(3).for_each(|v| *v = -0.0);
+            let dy = array(batch, g.out_size(), 12);
+            let scale = 1.0 / (g.kh * g.kw) as f32;
+            // The loops as they were, window from `g` at run time.
+            let mut want_y = vec![0.0f32; batch * g.out_size()];
+            let mut want_dx = vec![0.0f32; batch * g.in_size()];
+            for b in 0..batch {
+                let img = &slice(&x)[b * g.in_size()..][..g.in_size()];
+                let d = &slice(&dy)[b * g.out_size()..][..g.out_size()];
+                let out = &mut want_y[b * g.out_size()..][..g.out_size()];
+                let dimg = &mut want_dx[b * g.in_size()..][..g.in_size()];
+                for c in 0..g.c {
+                    for oy in 0..g.oh {
+                        for ox in 0..g.ow {
+                            let mut sum = 0.0;
+                            let v = d[(c * g.oh + oy) * g.ow + ox] * scale;
+                            for ky in 0..g.kh {
+                                let base = (c * g.ih + oy * g.sh + ky) * g.iw + ox * g.sw;
+                                sum += img[base..base + g.kw].iter().sum::<f32>();
+                                for cell in &mut dimg[base..base + g.kw] {
+                                    *cell += v;
+                                }
+                            }
+                            out[(c * g.oh + oy) * g.ow + ox] = sum * scale;
+                        }
+                    }
+                }
+            }
+            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            let y = pool_forward(&x, &g);
+            assert_eq!(bits(slice(&y)), bits(&want_y), "{input:?} {size:?}");
+            let dx = pool_backward(&dy, &g);
+            assert_eq!(bits(slice(&dx)), bits(&want_dx), "{input:?} {size:?}");
+        }
+    }
+
+    /// im2col (the constant-width path for unpadded kernels 3/5/7 wide, and the general
+    /// loops) against the definition, element by element.
+    #[test]
+    fn im2col_matches_the_definition() {
+        for (input, kernel, stride, padding) in [
+            ([1, 28, 28], [5, 5], [1, 1], [0, 0]),
+            ([16, 12, 12], [5, 5], [1, 1], [0, 0]),
+            ([3, 11, 9], [3, 3], [2, 1], [0, 0]),
+            ([2, 13, 12], [7, 7], [1, 2], [0, 0]),
+            ([2, 9, 8], [3, 4], [1, 1], [0, 0]),
+            ([2, 9, 8], [3, 5], [2, 1], [1, 2]),
+        ] {
+            let g = ConvGeom::new(input, 4, kernel, stride, padding).unwrap();
+            let batch = 2;
+            let x = array(batch, g.in_size(), 13);
+            let cols = im2col(&x, &g);
+            let (p, k) = (g.positions(), g.patch());
+            assert_eq!(cols.dim(), (batch * p, k));
+            for b in 0..batch {
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        for c in 0..g.ic {
+                            for ky in 0..g.kh {
+                                for kx in 0..g.kw {
+                                    let iy = (oy * g.sh + ky) as isize - g.ph as isize;
+                                    let ix = (ox * g.sw + kx) as isize - g.pw as isize;
+                                    let inside = iy >= 0
+                                        && ix >= 0
+                                        && (iy as usize) < g.ih
+                                        && (ix as usize) < g.iw;
+                                    let want = if inside {
+                                        x[[b, (c * g.ih + iy as usize) * g.iw + ix as usize]]
+                                    } else {
+                                        0.0
+                                    };
+                                    let got =
+                                        cols[[b * p + oy * g.ow + ox, (c * g.kh + ky) * g.kw + kx]];
+                                    assert_eq!(got.to_bits(), want.to_bits(), "{input:?}");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 

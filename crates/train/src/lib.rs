@@ -55,6 +55,7 @@ mod graph;
 mod kernels;
 mod model;
 mod optim;
+mod pool;
 mod qat;
 mod rates;
 mod spikes;

@@ -373,6 +373,10 @@ pub(crate) fn run_loop(
                 lr,
                 settings.weight_decay,
             );
+            drop(grad_slices);
+            grads
+                .into_iter()
+                .for_each(|g| crate::pool::recycle(g.weights));
             if let Some(k) = check.bad_gradient {
                 return Err(diverged(&model.stages[k / 2].name, "the gradient"));
             }
@@ -435,6 +439,8 @@ pub(crate) fn run_loop(
             break;
         }
     }
+    // The recycled buffers are not needed after training.
+    crate::pool::clear();
     Ok(LoopOutcome {
         epochs,
         trained_images,
