@@ -477,7 +477,7 @@ impl<N: Copy> NetSim<N> {
     /// its legs. A leg left out moves unhindered from when its source-row router sends it
     /// on, so its last ejection is known; it is left out while no other packet's unit, late
     /// by as much as the simulation measured, can share a router's output or FIFO with it
-    /// in the same cycle ([`Trees::leg_touch`]). Then the simulated copies never meet it and
+    /// in the same cycle ([`Trees::legs_touch`]). Then the simulated copies never meet it and
     /// the result is the whole simulation's; a leg that can is simulated, and the
     /// simulation runs again.
     fn legs<T: Trees<Node = N>>(&mut self, topo: &T, trees: &[u32], p: NetParams) -> u64 {
@@ -514,32 +514,35 @@ impl<N: Copy> NetSim<N> {
             let mut touched = std::mem::take(&mut self.touched);
             touched.clear();
             for k in 0..n {
-                let (u0, u1) = (
-                    self.unit_start[k] as usize,
-                    self.unit_start[k + 1] as usize - 1,
-                );
-                for u in (u0..u1).filter(|&u| self.free[u]) {
-                    let a = (trees[k], (u - u0) as u32, self.ulate[u]);
-                    let touch = (0..n).any(|j| {
-                        let win = |unit: Option<u32>| {
-                            let i = match unit {
-                                Some(l) => self.unit_start[j] + l,
-                                None => self.unit_start[j + 1] - 1,
-                            } as usize;
-                            let l = self.ulate.get(i).copied().unwrap_or(u64::MAX);
-                            if self.free.get(i).copied().unwrap_or(false) {
-                                (l, l)
-                            } else {
-                                (self.offs[j].min(l), l)
-                            }
-                        };
-                        j != k && topo.leg_touch(a, trees[j], hop, &win)
+                let u0 = self.unit_start[k] as usize;
+                let late = |l: u32| {
+                    let u = u0 + l as usize;
+                    self.free
+                        .get(u)
+                        .copied()
+                        .unwrap_or(false)
+                        .then(|| self.ulate[u])
+                };
+                for j in (0..n).filter(|&j| j != k) {
+                    let win = |unit: Option<u32>| {
+                        let i = match unit {
+                            Some(l) => self.unit_start[j] + l,
+                            None => self.unit_start[j + 1] - 1,
+                        } as usize;
+                        let l = self.ulate.get(i).copied().unwrap_or(u64::MAX);
+                        if self.free.get(i).copied().unwrap_or(false) {
+                            (l, l)
+                        } else {
+                            (self.offs[j].min(l), l)
+                        }
+                    };
+                    topo.legs_touch(trees[k], &late, trees[j], hop, &win, &mut |l| {
+                        touched.push(u0 + l as usize);
                     });
-                    if touch {
-                        touched.push(u);
-                    }
                 }
             }
+            touched.sort_unstable();
+            touched.dedup();
             let grew = !touched.is_empty();
             for &u in &touched {
                 self.free[u] = false;

@@ -87,15 +87,32 @@ pub(crate) trait Trees {
     fn leg(&self, _n: Self::Node) -> Option<(u32, u32)> {
         None
     }
-    /// See [`Shapes::leg_touch`]; `true` when unknown.
-    fn leg_touch(&self, _a: (u32, u32, u64), _tb: u32, _hop: [u64; 2], _win: &Window) -> bool {
-        true
+    /// [`Shapes::col_touch`] for every leg of tree `ta` that `late` gives a lateness for,
+    /// passing those that can touch to `touch` (when unknown: all of them).
+    fn legs_touch(
+        &self,
+        ta: u32,
+        late: &Late,
+        _tb: u32,
+        _hop: [u64; 2],
+        _win: &Window,
+        touch: &mut Touch,
+    ) {
+        for leg in 0..self.legs(ta) {
+            if late(leg).is_some() {
+                touch(leg);
+            }
+        }
     }
 }
 
 /// Per unit of a packet (its source row: `None`; a leg: `Some(leg)`), the range of cycles
 /// its copies may be late by at any router, relative to leaving the root at cycle 0.
 pub(crate) type Window<'a> = dyn Fn(Option<u32>) -> (u64, u64) + 'a;
+/// Per leg of a packet, how late its copies are when it is left out of the simulation.
+pub(crate) type Late<'a> = dyn Fn(u32) -> Option<u64> + 'a;
+/// Called with each leg found to touch.
+pub(crate) type Touch<'a> = dyn FnMut(u32) + 'a;
 
 /// What [`Trees::quick`] knows of a drain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -291,8 +308,37 @@ impl Trees for Shapes {
         })
     }
 
-    fn leg_touch(&self, a: (u32, u32, u64), tb: u32, hop: [u64; 2], win: &Window) -> bool {
-        Shapes::leg_touch(self, a, tb, hop, win)
+    /// The trees' columns walked side by side: only common ones can touch.
+    fn legs_touch(
+        &self,
+        ta: u32,
+        late: &Late,
+        tb: u32,
+        hop: [u64; 2],
+        win: &Window,
+        touch: &mut Touch,
+    ) {
+        let ((a0, a1), (b0, b1)) = (self.cols(ta), self.cols(tb));
+        let (mut ia, mut ib) = (a0, b0);
+        while ia < a1 && ib < b1 {
+            let (xa, xb) = (self.cols[ia].x, self.cols[ib].x);
+            if xa < xb {
+                ia += 1;
+                continue;
+            }
+            if xb < xa {
+                ib += 1;
+                continue;
+            }
+            for up in [true, false] {
+                let leg = 2 * (ia - a0) as u32 + u32::from(!up);
+                if late(leg).is_some_and(|l| self.col_touch((ta, ia, up, l), (tb, ib), hop, win)) {
+                    touch(leg);
+                }
+            }
+            ia += 1;
+            ib += 1;
+        }
     }
 
     fn view(&self, n: ShapeNode) -> View<ShapeNode> {
@@ -440,7 +486,7 @@ impl Shapes {
         }
     }
 
-    /// Whether leg `leg` of tree `ta` ([`Shapes::leg`]), its copies each exactly `late` cycles
+    /// Whether a leg of tree `ta` ([`Shapes::leg`]), its copies each exactly `late` cycles
     /// behind their unhindered cycle (leaving the root at 0), can share an output or an input
     /// FIFO of a router with a copy of a packet of tree `tb` while that copy may be there:
     /// `win` bounds how late that packet's units are. Only routers of the leg's column count;
@@ -450,25 +496,18 @@ impl Shapes {
     /// ejection ports of common destinations; the other tree's source-row router the link
     /// onwards and its ejection port. Without a column at `x`, `tb` uses no vertical link or
     /// ejection there.
-    pub(crate) fn leg_touch(
+    /// (For the leg of column `ia`, an index into `cols`, of tree `ta`, upwards or not, and
+    /// tree `tb` with column `ib` at the same x.)
+    fn col_touch(
         &self,
-        (ta, leg, late): (u32, u32, u64),
-        tb: u32,
+        (ta, ia, up, late): (u32, usize, bool, u64),
+        (tb, ib): (u32, usize),
         hop: [u64; 2],
         win: &Window,
     ) -> bool {
-        let (a0, a1) = self.cols(ta);
-        let ia = a0 + (leg / 2) as usize;
-        let Some(&ca) = self.cols[..a1].get(ia) else {
-            return true;
-        };
+        let (ca, cb) = (self.cols[ia], self.cols[ib]);
         let x = ca.x;
-        let (b0, b1) = self.cols(tb);
-        let ib = b0 + self.cols[b0..b1].partition_point(|c| c.x < x);
-        if ib == b1 || self.cols[ib].x != x {
-            return false;
-        }
-        let cb = self.cols[ib];
+        let b0 = self.cols(tb).0;
         let (Ok(late), Ok(hx), Ok(hy)) = (
             i64::try_from(late),
             i64::try_from(hop[0]),
@@ -484,7 +523,6 @@ impl Shapes {
         else {
             return true;
         };
-        let up = leg % 2 == 0;
         // Rows measured along the leg's direction.
         let s: i64 = if up { 1 } else { -1 };
         let (ay, by) = (i64::from(ay), i64::from(by));
