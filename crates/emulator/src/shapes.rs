@@ -558,16 +558,35 @@ impl Shapes {
         {
             return true;
         }
-        // The other tree's leg in the opposite direction: common destinations.
+        // The other tree's leg in the opposite direction: common destinations, where the time
+        // difference, `c + 2 hop_y s y`, is in the window.
         if rb_opp >= 1 {
-            for &y in ya {
-                let y = i64::from(y);
-                if in_a(y)
-                    && (1..=rb_opp).contains(&(s * (by - y)))
-                    && dest(yb, y)
-                    && inside(diff(y), win(Some(leg_opp)))
-                {
+            let (Ok(w0), Ok(w1)) = (
+                i64::try_from(win(Some(leg_opp)).0),
+                i64::try_from(win(Some(leg_opp)).1),
+            ) else {
+                return true;
+            };
+            let c = la - lb - hy * s * (ay + by);
+            let lo = (-(c - w0).div_euclid(2 * hy))
+                .max(s * ay + 1)
+                .max(s * by - rb_opp);
+            let hi = (w1 - c).div_euclid(2 * hy).min(s * ay + ra).min(s * by - 1);
+            if lo <= hi {
+                let (y0, y1) = ((s * lo).min(s * hi), (s * lo).max(s * hi));
+                let (Ok(y0), Ok(y1)) = (u32::try_from(y0), u32::try_from(y1)) else {
                     return true;
+                };
+                let (mut i, mut j) = (
+                    ya.partition_point(|&y| y < y0),
+                    yb.partition_point(|&y| y < y0),
+                );
+                while i < ya.len() && j < yb.len() && ya[i] <= y1 && yb[j] <= y1 {
+                    match ya[i].cmp(&yb[j]) {
+                        std::cmp::Ordering::Less => i += 1,
+                        std::cmp::Ordering::Greater => j += 1,
+                        std::cmp::Ordering::Equal => return true,
+                    }
                 }
             }
         }
