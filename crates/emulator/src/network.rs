@@ -230,6 +230,9 @@ pub(crate) struct NetSim<N> {
     in_sim: Vec<bool>,
     sub: Vec<u32>,
     late: Vec<u64>,
+    /// Per packet its root and reach; the packets simulated.
+    roots: Vec<((u32, u32), u64)>,
+    simulated: Vec<usize>,
     /// Scratch space of [`NetSim::legs`]: per simulated packet its offset and the range of
     /// its units (legs, then its source row) in `free` and `ulate`; per unit whether it is
     /// left out of the simulation, and how late (free: exactly; else at most) its copies
@@ -293,6 +296,8 @@ impl<N: Copy> NetSim<N> {
             in_sim: Vec::new(),
             sub: Vec::new(),
             late: Vec::new(),
+            roots: Vec::new(),
+            simulated: Vec::new(),
             offs: Vec::new(),
             unit_start: Vec::new(),
             free: Vec::new(),
@@ -416,7 +421,10 @@ impl<N: Copy> NetSim<N> {
                 }
             }
         }
-        let roots: Vec<_> = pk.iter().map(|&(t, _)| topo.src_reach(t, hop)).collect();
+        let mut roots = std::mem::take(&mut self.roots);
+        roots.clear();
+        roots.extend(pk.iter().map(|&(t, _)| topo.src_reach(t, hop)));
+        let mut simulated = std::mem::take(&mut self.simulated);
         let d = loop {
             // Every packet of a simulated packet's root.
             for i in 0..n {
@@ -441,7 +449,8 @@ impl<N: Copy> NetSim<N> {
             }
             let mut grew = false;
             // `late` is per simulated packet, in order (the packets added below are not).
-            let simulated: Vec<usize> = (0..n).filter(|&i| in_sim[i]).collect();
+            simulated.clear();
+            simulated.extend((0..n).filter(|&i| in_sim[i]));
             for (k, &i) in simulated.iter().enumerate() {
                 // The offset is the unhindered part.
                 let held = self.late[k].saturating_sub(pk[i].1);
@@ -467,6 +476,8 @@ impl<N: Copy> NetSim<N> {
         };
         self.quick = pk;
         self.in_sim = in_sim;
+        self.roots = roots;
+        self.simulated = simulated;
         d
     }
 
