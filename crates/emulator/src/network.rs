@@ -482,10 +482,10 @@ impl<N: Copy> NetSim<N> {
     }
 
     /// [`cycle_by_cycle`](NetSim::cycle_by_cycle) with `track`, for packets `trees` leaving
-    /// their roots no earlier than `offs` (one packet per link and cycle, at most `fifo_depth`
-    /// packets: no FIFO fills), leaving out the legs ([`Trees::leg`]) no other packet can
-    /// touch. Almost every copy of a contended drain moves unhindered, and most of a tree is
-    /// its legs. A leg left out moves unhindered from when its source-row router sends it
+    /// their roots no earlier than `self.offs` (one packet per link and cycle, at most
+    /// `fifo_depth` packets: no FIFO fills), leaving out the legs ([`Trees::leg`]) no other
+    /// packet can touch. Almost every copy of a contended drain moves unhindered, and most of
+    /// a tree is its legs. A leg left out moves unhindered from when its source-row router sends it
     /// on, so its last ejection is known; it is left out while no other packet's unit, late
     /// by as much as the simulation measured, can share a router's output or FIFO with it
     /// in the same cycle ([`Trees::legs_touch`]). Then the simulated copies never meet it and

@@ -494,10 +494,11 @@ impl Shapes {
     /// Legs of one direction share FIFOs (and so any link or ejection) exactly where their
     /// rows overlap, at a constant time difference; legs of opposite directions only the
     /// ejection ports of common destinations; the other tree's source-row router the link
-    /// onwards and its ejection port. Without a column at `x`, `tb` uses no vertical link or
-    /// ejection there.
-    /// (For the leg of column `ia`, an index into `cols`, of tree `ta`, upwards or not, and
-    /// tree `tb` with column `ib` at the same x.)
+    /// onwards and its ejection port. A copy late by `l` at a router arrives and leaves
+    /// within `win`'s range of `l`, so sharing in one cycle needs the time difference there.
+    /// Here for the leg of column `ia` (an index into `cols`) of tree `ta`, upwards or not,
+    /// and tree `tb`'s column `ib` at the same x (without one, `tb` uses no vertical link or
+    /// ejection in that column).
     fn col_touch(
         &self,
         (ta, ia, up, late): (u32, usize, bool, u64),
