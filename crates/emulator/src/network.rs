@@ -230,12 +230,29 @@ pub(crate) struct NetSim<N> {
     in_sim: Vec<bool>,
     sub: Vec<u32>,
     late: Vec<u64>,
+    /// Per packet its root and reach; the packets simulated.
+    roots: Vec<((u32, u32), u64)>,
+    simulated: Vec<usize>,
+    /// Scratch space of [`NetSim::legs`]: per simulated packet its offset and the range of
+    /// its units (legs, then its source row) in `free` and `ulate`; per unit whether it is
+    /// left out of the simulation, and how late (free: exactly; else at most) its copies
+    /// leave routers.
+    offs: Vec<u64>,
+    unit_start: Vec<u32>,
+    free: Vec<bool>,
+    ulate: Vec<u64>,
+    touched: Vec<usize>,
+    /// Whether [`NetSim::cycle_by_cycle`] leaves out the free legs.
+    legs_on: bool,
     /// Drains the contention-free schedule answered, and those it passed to the simulation.
     #[cfg(test)]
     ideal_hits: (u32, u32),
     /// Split drains where some packets were left out of the simulation.
     #[cfg(test)]
     pub(crate) split_partial: u32,
+    /// Simulations that left legs out, and legs found to touch another packet.
+    #[cfg(test)]
+    pub(crate) legs_cut: (u32, u32),
 }
 
 impl<N: Copy> Default for NetSim<N> {
@@ -279,10 +296,20 @@ impl<N: Copy> NetSim<N> {
             in_sim: Vec::new(),
             sub: Vec::new(),
             late: Vec::new(),
+            roots: Vec::new(),
+            simulated: Vec::new(),
+            offs: Vec::new(),
+            unit_start: Vec::new(),
+            free: Vec::new(),
+            ulate: Vec::new(),
+            touched: Vec::new(),
+            legs_on: false,
             #[cfg(test)]
             ideal_hits: (0, 0),
             #[cfg(test)]
             split_partial: 0,
+            #[cfg(test)]
+            legs_cut: (0, 0),
         }
     }
 
@@ -394,7 +421,10 @@ impl<N: Copy> NetSim<N> {
                 }
             }
         }
-        let roots: Vec<_> = pk.iter().map(|&(t, _)| topo.src_reach(t, hop)).collect();
+        let mut roots = std::mem::take(&mut self.roots);
+        roots.clear();
+        roots.extend(pk.iter().map(|&(t, _)| topo.src_reach(t, hop)));
+        let mut simulated = std::mem::take(&mut self.simulated);
         let d = loop {
             // Every packet of a simulated packet's root.
             for i in 0..n {
@@ -409,14 +439,18 @@ impl<N: Copy> NetSim<N> {
             let mut sub = std::mem::take(&mut self.sub);
             sub.clear();
             sub.extend((0..n).filter(|&i| in_sim[i]).map(|i| pk[i].0));
-            let d = self.cycle_by_cycle(topo, &sub, p, true);
+            self.offs.clear();
+            self.offs
+                .extend((0..n).filter(|&i| in_sim[i]).map(|i| pk[i].1));
+            let d = self.legs(topo, &sub, p);
             self.sub = sub;
             if in_sim.iter().all(|&s| s) {
                 break d;
             }
             let mut grew = false;
             // `late` is per simulated packet, in order (the packets added below are not).
-            let simulated: Vec<usize> = (0..n).filter(|&i| in_sim[i]).collect();
+            simulated.clear();
+            simulated.extend((0..n).filter(|&i| in_sim[i]));
             for (k, &i) in simulated.iter().enumerate() {
                 // The offset is the unhindered part.
                 let held = self.late[k].saturating_sub(pk[i].1);
@@ -442,7 +476,97 @@ impl<N: Copy> NetSim<N> {
         };
         self.quick = pk;
         self.in_sim = in_sim;
+        self.roots = roots;
+        self.simulated = simulated;
         d
+    }
+
+    /// [`cycle_by_cycle`](NetSim::cycle_by_cycle) with `track`, for packets `trees` leaving
+    /// their roots no earlier than `self.offs` (one packet per link and cycle, at most
+    /// `fifo_depth` packets: no FIFO fills), leaving out the legs ([`Trees::leg`]) no other
+    /// packet can touch. Almost every copy of a contended drain moves unhindered, and most of
+    /// a tree is its legs. A leg left out moves unhindered from when its source-row router sends it
+    /// on, so its last ejection is known; it is left out while no other packet's unit, late
+    /// by as much as the simulation measured, can share a router's output or FIFO with it
+    /// in the same cycle ([`Trees::legs_touch`]). Then the simulated copies never meet it and
+    /// the result is the whole simulation's; a leg that can is simulated, and the
+    /// simulation runs again.
+    fn legs<T: Trees<Node = N>>(&mut self, topo: &T, trees: &[u32], p: NetParams) -> u64 {
+        let n = trees.len();
+        self.unit_start.clear();
+        self.unit_start.push(0);
+        let mut units = 0u32;
+        for &t in trees {
+            units += topo.legs(t) + 1;
+            self.unit_start.push(units);
+        }
+        if p.link_packets_per_cycle.max(1) != 1
+            || n > p.fifo_depth.max(1) as usize
+            || units as usize == n
+        {
+            return self.cycle_by_cycle(topo, trees, p, true);
+        }
+        let hop = [p.hop_cycles.max(1), p.hop_y_cycles.max(1)];
+        self.free.clear();
+        self.free.resize(units as usize, true);
+        for k in 0..n {
+            self.free[self.unit_start[k + 1] as usize - 1] = false;
+        }
+        loop {
+            self.ulate.clear();
+            self.ulate.resize(units as usize, 0);
+            self.legs_on = true;
+            let d = self.cycle_by_cycle(topo, trees, p, true);
+            self.legs_on = false;
+            #[cfg(test)]
+            {
+                self.legs_cut.0 += 1;
+            }
+            let mut touched = std::mem::take(&mut self.touched);
+            touched.clear();
+            for k in 0..n {
+                let u0 = self.unit_start[k] as usize;
+                let late = |l: u32| {
+                    let u = u0 + l as usize;
+                    self.free
+                        .get(u)
+                        .copied()
+                        .unwrap_or(false)
+                        .then(|| self.ulate[u])
+                };
+                for j in (0..n).filter(|&j| j != k) {
+                    let win = |unit: Option<u32>| {
+                        let i = match unit {
+                            Some(l) => self.unit_start[j] + l,
+                            None => self.unit_start[j + 1] - 1,
+                        } as usize;
+                        let l = self.ulate.get(i).copied().unwrap_or(u64::MAX);
+                        if self.free.get(i).copied().unwrap_or(false) {
+                            (l, l)
+                        } else {
+                            (self.offs[j].min(l), l)
+                        }
+                    };
+                    topo.legs_touch(trees[k], &late, trees[j], hop, &win, &mut |l| {
+                        touched.push(u0 + l as usize);
+                    });
+                }
+            }
+            touched.sort_unstable();
+            touched.dedup();
+            let grew = !touched.is_empty();
+            for &u in &touched {
+                self.free[u] = false;
+            }
+            #[cfg(test)]
+            {
+                self.legs_cut.1 += touched.len() as u32;
+            }
+            self.touched = touched;
+            if !grew {
+                return d;
+            }
+        }
     }
 
     /// The drain time when no packet ever waits, or `None` (then only the cycle-by-cycle
@@ -622,13 +746,40 @@ impl<N: Copy> NetSim<N> {
                         }
                         f.pops += 1;
                         in_flight -= 1;
+                        let mut at = 0;
+                        // With legs: the first unit of the copy's packet and whether the copy
+                        // is on its source row (where legs start).
+                        let mut row = None;
                         if track {
-                            let at = now - start - topo.latency(head.node, hop).min(now - start);
+                            at = now - start - topo.latency(head.node, hop).min(now - start);
                             let l = &mut self.late[head.pkt as usize];
                             *l = (*l).max(at);
+                            if self.legs_on {
+                                let k = head.pkt as usize;
+                                let leg = topo.leg(head.node);
+                                let u = match leg {
+                                    Some((l, _)) => (self.unit_start[k] + l) as usize,
+                                    None => self.unit_start[k + 1] as usize - 1,
+                                };
+                                let l = &mut self.ulate[u];
+                                *l = (*l).max(at);
+                                row = leg.is_none().then_some(self.unit_start[k] as usize);
+                            }
                         }
                         for (d, child) in node.child.iter().enumerate() {
                             if let Some((child, nr)) = *child {
+                                let leg = row.filter(|_| d >= 2).and_then(|u0| {
+                                    let (l, rows) = topo.leg(child)?;
+                                    Some((u0 + l as usize, rows))
+                                });
+                                if let Some((u, rows)) = leg.filter(|&(u, _)| self.free[u]) {
+                                    // Left out: unhindered from here (the link out is still
+                                    // this router's to use).
+                                    self.ulate[u] = at;
+                                    self.use_output(r * OUTPUTS + d, now);
+                                    last_eject = last_eject.max(now + hop[1] * u64::from(rows));
+                                    continue;
+                                }
                                 let nr = nr as usize;
                                 self.push_flit(
                                     nr,
@@ -645,7 +796,7 @@ impl<N: Copy> NetSim<N> {
                         }
                         if node.eject {
                             self.use_output(r * OUTPUTS + EJECT, now);
-                            last_eject = now;
+                            last_eject = last_eject.max(now);
                         }
                         issued += 1;
                     }

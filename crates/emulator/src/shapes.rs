@@ -78,7 +78,41 @@ pub(crate) trait Trees {
     fn quick(&self, _trees: &[u32], _p: &QuickParams, _scratch: &mut Vec<(u32, u64)>) -> Quick {
         Quick::Unknown
     }
+    /// Legs of `tree` (see [`Shapes::leg`]); 0 when the trees are not split into legs.
+    fn legs(&self, _tree: u32) -> u32 {
+        0
+    }
+    /// The leg node `n` is on and the rows from its tree's source row to the leg's far end;
+    /// `None` on the source row (or without legs).
+    fn leg(&self, _n: Self::Node) -> Option<(u32, u32)> {
+        None
+    }
+    /// [`Shapes::col_touch`] for every leg of tree `ta` that `late` gives a lateness for,
+    /// passing those that can touch to `touch` (when unknown: all of them).
+    fn legs_touch(
+        &self,
+        ta: u32,
+        late: &Late,
+        _tb: u32,
+        _hop: [u64; 2],
+        _win: &Window,
+        touch: &mut Touch,
+    ) {
+        for leg in 0..self.legs(ta) {
+            if late(leg).is_some() {
+                touch(leg);
+            }
+        }
+    }
 }
+
+/// Per unit of a packet (its source row: `None`; a leg: `Some(leg)`), the range of cycles
+/// its copies may be late by at any router, relative to leaving the root at cycle 0.
+pub(crate) type Window<'a> = dyn Fn(Option<u32>) -> (u64, u64) + 'a;
+/// Per leg of a packet, how late its copies are when it is left out of the simulation.
+pub(crate) type Late<'a> = dyn Fn(u32) -> Option<u64> + 'a;
+/// Called with each leg found to touch.
+pub(crate) type Touch<'a> = dyn FnMut(u32) + 'a;
 
 /// What [`Trees::quick`] knows of a drain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -252,6 +286,61 @@ impl Trees for Shapes {
         (self.src[tree as usize], self.reach(tree, hop))
     }
 
+    fn legs(&self, tree: u32) -> u32 {
+        let (c0, c1) = self.cols(tree);
+        2 * (c1 - c0) as u32
+    }
+
+    /// Leg `2 i` is the part of column `i` (of the tree's columns) above the source row,
+    /// `2 i + 1` the part below.
+    fn leg(&self, n: ShapeNode) -> Option<(u32, u32)> {
+        let sy = self.src[n.tree as usize].1;
+        if n.y == sy {
+            return None;
+        }
+        let (c0, _) = self.cols(n.tree);
+        let c = self.cols[n.col as usize];
+        let leg = 2 * (n.col - c0 as u32);
+        Some(if n.y > sy {
+            (leg, self.ys[c.end as usize - 1] - sy)
+        } else {
+            (leg + 1, sy - self.ys[c.start as usize])
+        })
+    }
+
+    /// The trees' columns walked side by side: only common ones can touch.
+    fn legs_touch(
+        &self,
+        ta: u32,
+        late: &Late,
+        tb: u32,
+        hop: [u64; 2],
+        win: &Window,
+        touch: &mut Touch,
+    ) {
+        let ((a0, a1), (b0, b1)) = (self.cols(ta), self.cols(tb));
+        let (mut ia, mut ib) = (a0, b0);
+        while ia < a1 && ib < b1 {
+            let (xa, xb) = (self.cols[ia].x, self.cols[ib].x);
+            if xa < xb {
+                ia += 1;
+                continue;
+            }
+            if xb < xa {
+                ib += 1;
+                continue;
+            }
+            for up in [true, false] {
+                let leg = 2 * (ia - a0) as u32 + u32::from(!up);
+                if late(leg).is_some_and(|l| self.col_touch((ta, ia, up, l), (tb, ib), hop, win)) {
+                    touch(leg);
+                }
+            }
+            ia += 1;
+            ib += 1;
+        }
+    }
+
     fn view(&self, n: ShapeNode) -> View<ShapeNode> {
         let (sx, sy) = self.src[n.tree as usize];
         let (c0, c1) = self.cols(n.tree);
@@ -395,6 +484,114 @@ impl Shapes {
             (Some(w), Some(e)) => (w.x.min(sx), e.x.max(sx)),
             _ => (sx, sx),
         }
+    }
+
+    /// Whether a leg of tree `ta` ([`Shapes::leg`]), its copies each exactly `late` cycles
+    /// behind their unhindered cycle (leaving the root at 0), can share an output or an input
+    /// FIFO of a router with a copy of a packet of tree `tb` while that copy may be there:
+    /// `win` bounds how late that packet's units are. Only routers of the leg's column count;
+    /// there a copy at row `y` is at cycle `hop_x |x - sx| + hop_y |y - sy| + late`.
+    /// Legs of one direction share FIFOs (and so any link or ejection) exactly where their
+    /// rows overlap, at a constant time difference; legs of opposite directions only the
+    /// ejection ports of common destinations; the other tree's source-row router the link
+    /// onwards and its ejection port. A copy late by `l` at a router arrives and leaves
+    /// within `win`'s range of `l`, so sharing in one cycle needs the time difference there.
+    /// Here for the leg of column `ia` (an index into `cols`) of tree `ta`, upwards or not,
+    /// and tree `tb`'s column `ib` at the same x (without one, `tb` uses no vertical link or
+    /// ejection in that column).
+    fn col_touch(
+        &self,
+        (ta, ia, up, late): (u32, usize, bool, u64),
+        (tb, ib): (u32, usize),
+        hop: [u64; 2],
+        win: &Window,
+    ) -> bool {
+        let (ca, cb) = (self.cols[ia], self.cols[ib]);
+        let x = ca.x;
+        let b0 = self.cols(tb).0;
+        let (Ok(late), Ok(hx), Ok(hy)) = (
+            i64::try_from(late),
+            i64::try_from(hop[0]),
+            i64::try_from(hop[1]),
+        ) else {
+            return true;
+        };
+        let ((ax, ay), (bx, by)) = (self.src[ta as usize], self.src[tb as usize]);
+        let ya = &self.ys[ca.start as usize..ca.end as usize];
+        let yb = &self.ys[cb.start as usize..cb.end as usize];
+        let (Some(&a_lo), Some(&a_hi), Some(&b_lo), Some(&b_hi)) =
+            (ya.first(), ya.last(), yb.first(), yb.last())
+        else {
+            return true;
+        };
+        // Rows measured along the leg's direction.
+        let s: i64 = if up { 1 } else { -1 };
+        let (ay, by) = (i64::from(ay), i64::from(by));
+        let ra = s * (i64::from(if up { a_hi } else { a_lo }) - ay);
+        let rb_same = s * (i64::from(if up { b_hi } else { b_lo }) - by);
+        let rb_opp = s * (by - i64::from(if up { b_lo } else { b_hi }));
+        let (leg_same, leg_opp) = {
+            let l = 2 * (ib - b0) as u32;
+            if up { (l, l + 1) } else { (l + 1, l) }
+        };
+        // Cycle of A's copies, and T_A - T_B(unhindered) at row y.
+        let la = hx * i64::from(x.abs_diff(ax)) + late;
+        let lb = hx * i64::from(x.abs_diff(bx));
+        let diff = |y: i64| la + hy * (y - ay).abs() - lb - hy * (y - by).abs();
+        let inside = |d: i64, w: (u64, u64)| d >= 0 && w.0 <= d as u64 && d as u64 <= w.1;
+        let in_a = |y: i64| (1..=ra).contains(&(s * (y - ay)));
+        let dest =
+            |ys: &[u32], y: i64| u32::try_from(y).is_ok_and(|y| ys.binary_search(&y).is_ok());
+        // The other tree's leg in the same direction.
+        if rb_same >= 1 {
+            let (lo, hi) = (
+                (s * ay + 1).max(s * by + 1),
+                (s * ay + ra).min(s * by + rb_same),
+            );
+            if lo <= hi && inside(diff(s * lo), win(Some(leg_same))) {
+                return true;
+            }
+        }
+        // The other tree's source-row router in this column.
+        if in_a(by)
+            && ((rb_same >= 1 && s * (by - ay) < ra) || (dest(ya, by) && dest(yb, by)))
+            && inside(diff(by), win(None))
+        {
+            return true;
+        }
+        // The other tree's leg in the opposite direction: common destinations, where the time
+        // difference, `c + 2 hop_y s y`, is in the window.
+        if rb_opp >= 1 {
+            let (Ok(w0), Ok(w1)) = (
+                i64::try_from(win(Some(leg_opp)).0),
+                i64::try_from(win(Some(leg_opp)).1),
+            ) else {
+                return true;
+            };
+            let c = la - lb - hy * s * (ay + by);
+            let lo = (-(c - w0).div_euclid(2 * hy))
+                .max(s * ay + 1)
+                .max(s * by - rb_opp);
+            let hi = (w1 - c).div_euclid(2 * hy).min(s * ay + ra).min(s * by - 1);
+            if lo <= hi {
+                let (y0, y1) = ((s * lo).min(s * hi), (s * lo).max(s * hi));
+                let (Ok(y0), Ok(y1)) = (u32::try_from(y0), u32::try_from(y1)) else {
+                    return true;
+                };
+                let (mut i, mut j) = (
+                    ya.partition_point(|&y| y < y0),
+                    yb.partition_point(|&y| y < y0),
+                );
+                while i < ya.len() && j < yb.len() && ya[i] <= y1 && yb[j] <= y1 {
+                    match ya[i].cmp(&yb[j]) {
+                        std::cmp::Ordering::Less => i += 1,
+                        std::cmp::Ordering::Greater => j += 1,
+                        std::cmp::Ordering::Equal => return true,
+                    }
+                }
+            }
+        }
+        false
     }
 
     /// Whether packets `a` and `b` (tree, cycle they leave the root) would use one output of
@@ -650,7 +847,7 @@ mod tests {
     #[test]
     fn split_drains_match_the_whole_simulation() {
         let mut rand = Rand(0x0ddb_a11c_afe0_1234);
-        let (mut contended, mut partial) = (0, 0);
+        let (mut contended, mut partial, mut legs) = (0, 0, (0, 0));
         for case in 0..300 {
             let (w, h) = (3 + rand.below(10) as u32, 3 + rand.below(16) as u32);
             let (topo, shapes) = both(&mut rand, (w, h), 30, 40);
@@ -684,7 +881,11 @@ mod tests {
                 );
             }
             partial += on_shapes.split_partial;
+            legs.0 += on_shapes.legs_cut.0;
+            legs.1 += on_shapes.legs_cut.1;
         }
         assert!(contended > 300 && partial > 100, "{contended} {partial}");
+        // Simulations left legs out, and some legs were found to touch and simulated.
+        assert!(legs.0 > 300 && legs.1 > 100, "{legs:?}");
     }
 }
