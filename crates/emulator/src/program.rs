@@ -940,8 +940,11 @@ impl Program {
                     lifchip_simd::prefetch(x);
                 }
             };
+            // In parallel on the pool (each entry is its axon's alone: any thread count
+            // builds the same list).
+            use rayon::prelude::*;
             self.fan_axon
-                .iter()
+                .par_iter()
                 .enumerate()
                 .map(|(i, &a)| {
                     prefetch(i + 16);
