@@ -2514,17 +2514,7 @@ mod tests {
     fn every_vector_level_gives_the_same_run() {
         use crate::{Mode, ProbeSet, Probes, RunOptions};
         use lifchip_simd::{Level, cap};
-        let spec = bench_chips::Spec {
-            cores: 20,
-            mesh_width: 5,
-            compartments: 1000,
-            input_axons: 64,
-            recurrent_axons: 64,
-            row: 40,
-            recurrent_row: 8,
-            active: 24,
-            ticks: 12,
-        };
+        let spec = bench_chips::Spec::parallel_blocks();
         let config = bench_chips::chip(&spec);
         let input = bench_chips::input(&spec);
         let emu = crate::Emulator::new(&config).expect("valid");
@@ -2556,17 +2546,7 @@ mod tests {
     #[test]
     fn idle_lists_price_like_counting_every_compartment() {
         use crate::{Mode, RunOptions};
-        let spec = bench_chips::Spec {
-            cores: 20,
-            mesh_width: 5,
-            compartments: 1000,
-            input_axons: 64,
-            recurrent_axons: 64,
-            row: 40,
-            recurrent_row: 8,
-            active: 24,
-            ticks: 12,
-        };
+        let spec = bench_chips::Spec::parallel_blocks();
         let config = bench_chips::chip(&spec);
         let input = bench_chips::input(&spec);
         let fused = Program::new(

@@ -322,17 +322,7 @@ fn fan_out_lists_hand_over_between_modes() {
 /// both modes and with both delivery layouts, and its neurons do spike.
 #[test]
 fn parallel_compartment_passes_do_not_depend_on_threads() {
-    let spec = chips::Spec {
-        cores: 20,
-        mesh_width: 5,
-        compartments: 1000,
-        input_axons: 64,
-        recurrent_axons: 64,
-        row: 40,
-        recurrent_row: 8,
-        active: 24,
-        ticks: 12,
-    };
+    let spec = chips::Spec::parallel_blocks();
     let config = chips::chip(&spec);
     let input = chips::input(&spec);
     for mode in [Mode::Functional, Mode::CycleAccurate] {

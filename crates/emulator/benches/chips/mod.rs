@@ -23,6 +23,24 @@ pub struct Spec {
     pub ticks: u32,
 }
 
+impl Spec {
+    /// A chip of 20,000 compartments: more than two blocks of the parallel compartment
+    /// passes, so the tests see them split across threads.
+    pub fn parallel_blocks() -> Spec {
+        Spec {
+            cores: 20,
+            mesh_width: 5,
+            compartments: 1000,
+            input_axons: 64,
+            recurrent_axons: 64,
+            row: 40,
+            recurrent_row: 8,
+            active: 24,
+            ticks: 12,
+        }
+    }
+}
+
 /// xorshift64*: a fixed, dependency-free stream of pseudo-random numbers.
 struct Rng(u64);
 
