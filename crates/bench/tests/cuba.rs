@@ -65,15 +65,24 @@ fn runs_a_small_cuba_net_in_both_modes() {
     assert!(number_before(f, "spikes (") > 0.0, "{text}");
     assert!(number_before(c, "× the functional time") > 0.0, "{text}");
 
-    // The written CHIPDIR runs again on its own.
+    // The written CHIPDIR runs again on its own, its whole result written with --results.
+    let results = dir.path().join("results.json");
     let again = Command::new(env!("CARGO_BIN_EXE_cuba"))
         .args(["--ticks", "300", "--modes", "functional", "--chip"])
         .arg(&chip)
+        .arg("--results")
+        .arg(&results)
         .output()
         .expect("runs");
     let again_text = String::from_utf8_lossy(&again.stdout).to_string();
     assert!(again.status.success(), "{again_text}");
     assert_eq!(tail(figure(&again_text, "functional:")), tail(f));
+    let json = std::fs::read_to_string(&results).expect("results written");
+    let spikes = format!("\"spikes\": {}", number_before(f, "spikes ("));
+    assert!(
+        json.contains("\"functional\"") && json.contains(&spikes),
+        "{json}"
+    );
 }
 
 #[test]
@@ -84,6 +93,8 @@ fn refuses_bad_settings() {
         vec!["--modes", "fast"],
         vec!["--repeat", "0"],
         vec!["--threads", "0"],
+        vec!["--results", "."],
+        vec!["--results", "/no/such/dir/results.json"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_cuba"))
             .args(&args)

@@ -1211,8 +1211,9 @@ fn tick<const CYCLE: bool>(
             neuron: u64::from(tm.cycles_per_neuron),
             packet_out: u64::from(tm.cycles_per_packet_out),
             // With the fused pass, the active compartments are the core's neurons but its
-            // idle ones (`core_stage` holds the rest of the neuron stage).
-            active: if fused_active.is_some() && p.price_active {
+            // idle ones (`core_stage` holds the rest of the neuron stage); the pass reports
+            // a count only when active compartments are priced.
+            active: if fused_active.is_some() {
                 u64::from(tm.cycles_per_active_neuron)
             } else {
                 0

@@ -119,6 +119,24 @@ fn run(args: &Args) -> Result<(), String> {
     if !(1..=100).contains(&args.repeat) {
         return Err(format!("--repeat {}: expected 1 ..= 100", args.repeat));
     }
+    if let Some(path) = &args.results {
+        // Checked before minutes of work, not when the file is written.
+        let inputs = [&args.chip, &args.out, &args.net_out];
+        if path.is_dir() || inputs.iter().any(|p| p.as_deref() == Some(path.as_path())) {
+            return Err(format!(
+                "--results {}: expected a file path, not a directory or another option's path",
+                path.display()
+            ));
+        }
+        let dir = lifchip_files::parent_dir(path);
+        if !dir.is_dir() {
+            return Err(format!(
+                "--results {}: the directory {} does not exist",
+                path.display(),
+                dir.display()
+            ));
+        }
+    }
     let modes: Vec<Mode> = match args.modes.as_str() {
         "both" => vec![Mode::Functional, Mode::CycleAccurate],
         "functional" => vec![Mode::Functional],
