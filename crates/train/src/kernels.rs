@@ -284,16 +284,26 @@ impl LiveColumns {
         if check && self.count == 0 {
             finite = all_finite(a); // no rows to copy below
         }
-        for (dst, src) in slice_mut(&mut out)
-            .chunks_exact_mut(count)
-            .zip(a.chunks_exact(k))
-        {
+        let out_all = slice_mut(&mut out);
+        let rows = a.len() / k;
+        for r in 0..rows {
             if check {
-                finite &= all_finite(src);
+                finite &= all_finite(&a[r * k..(r + 1) * k]);
             }
-            let mut at = 0;
+            // Each run in whole 16-float moves: the moves past its end land where the next
+            // run (or row) of `out` is written afterwards, so only the array's ends need the
+            // exact copy.
+            let mut at = r * count;
             for &(first, len) in &self.runs {
-                copy_run(&mut dst[at..at + len], &src[first..first + len]);
+                let (from, wide) = (r * k + first, len.next_multiple_of(16));
+                if at + wide <= out_all.len() && from + wide <= a.len() {
+                    for c in (0..wide).step_by(16) {
+                        let (d, s) = (at + c, from + c);
+                        out_all[d..d + 16].copy_from_slice(&a[s..s + 16]);
+                    }
+                } else {
+                    copy_run(&mut out_all[at..at + len], &a[from..from + len]);
+                }
                 at += len;
             }
         }
@@ -321,17 +331,43 @@ impl LiveColumns {
     }
 }
 
-/// `dst.copy_from_slice(src)` for the short runs of [`LiveColumns`] (~20 floats), in
-/// 16-float moves instead of a `memcpy` call each.
+/// `dst.copy_from_slice(src)` for the short runs of [`LiveColumns`] (~20 floats): fixed-size
+/// moves (the last one overlapping the one before) instead of a `memcpy` call each.
 #[inline(always)]
 fn copy_run(dst: &mut [f32], src: &[f32]) {
-    let mut d = dst.chunks_exact_mut(16);
-    let mut s = src.chunks_exact(16);
-    for (d, s) in (&mut d).zip(&mut s) {
-        d.copy_from_slice(s);
+    let n = dst.len().min(src.len());
+    let (dst, src) = (&mut dst[..n], &src[..n]);
+    // Copies `W` floats at `at` (within bounds by the callers below).
+    fn fixed<const W: usize>(dst: &mut [f32], src: &[f32], at: usize) {
+        dst[at..at + W].copy_from_slice(&src[at..at + W]);
     }
-    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
-        *d = *s;
+    match n {
+        16.. => {
+            let mut at = 0;
+            while at + 16 <= n {
+                fixed::<16>(dst, src, at);
+                at += 16;
+            }
+            if at < n {
+                fixed::<16>(dst, src, n - 16);
+            }
+        }
+        8.. => {
+            fixed::<8>(dst, src, 0);
+            fixed::<8>(dst, src, n - 8);
+        }
+        4.. => {
+            fixed::<4>(dst, src, 0);
+            fixed::<4>(dst, src, n - 4);
+        }
+        _ => {
+            // At most 3: unrolled by hand (a loop here becomes a `memcpy` call).
+            for i in 0..3 {
+                if i < n {
+                    dst[i] = src[i];
+                }
+            }
+        }
     }
 }
 
