@@ -192,6 +192,7 @@ mod fast {
 /// (NaN input, a logarithm of a non-normal number) are recomputed by the scalar function.
 mod block {
     use super::{LifParams, fast, soft_lif_f32};
+    use crate::exact::div_by;
 
     /// Neurons per block (stack buffers; indices fit in `u16`).
     pub(super) const LEN: usize = 256;
@@ -260,8 +261,10 @@ mod block {
         let n = pre.len().min(v.len()).min(LEN);
         let ln_gamma = fast::ln(gamma);
         let mut z = [0.0f32; LEN];
+        // `gain * pre / gamma`, the division as an exact f64 product (`exact::div_by`).
+        let inv_gamma = 1.0 / f64::from(gamma);
         for i in 0..n {
-            z[i] = gain * pre[i] / gamma;
+            z[i] = div_by(gain * pre[i], inv_gamma);
         }
         // Negative tail (j = 0, q = gamma) for all, overwritten below for the other ranges.
         let mut deriv = [0.0f32; LEN];

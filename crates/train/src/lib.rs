@@ -51,6 +51,7 @@ mod bench;
 mod config;
 mod error;
 mod eval;
+mod exact;
 mod graph;
 mod kernels;
 mod model;
