@@ -76,6 +76,38 @@ impl Valued {
     }
 }
 
+/// A float buffer starting on a 64-byte boundary: rows of 16k floats (weight rows, a conv's
+/// channel rows, register blocks) then never straddle two cache lines, which costs a full
+/// vector twice the loads and blocks store-to-load forwarding.
+struct Aligned {
+    buf: Vec<f32>,
+    off: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn zeros(len: usize) -> Aligned {
+        let buf = vec![0.0f32; len + 15];
+        // At most 15 floats in; if alignment were impossible the buffer is merely unaligned.
+        let off = buf.as_ptr().align_offset(64).min(15);
+        Aligned { buf, off, len }
+    }
+
+    fn from_slice(x: &[f32]) -> Aligned {
+        let mut a = Aligned::zeros(x.len());
+        a.as_mut().copy_from_slice(x);
+        a
+    }
+
+    fn as_ref(&self) -> &[f32] {
+        &self.buf[self.off..self.off + self.len]
+    }
+
+    fn as_mut(&mut self) -> &mut [f32] {
+        &mut self.buf[self.off..self.off + self.len]
+    }
+}
+
 /// Average pooling of spikes: which pooled cells each input neuron falls in.
 struct PoolMap {
     /// `1 / (kh * kw)`, as the reference computes it.
@@ -123,13 +155,14 @@ enum Weights {
     Dense {
         inputs: usize,
         outputs: usize,
-        packed: Vec<f32>,
+        packed: Aligned,
     },
     /// `wt` is `[ic * kh * kw, oc]`; `taps` lists, for each input pixel `(iy, ix)`, the output
-    /// positions it reaches and the spatial tap `ky * kw + kx` that carries it there.
+    /// positions it reaches and the weight row `ky * kw + kx` (of its channel) that carries
+    /// it there, scaled by `oc`.
     Conv {
         g: ConvGeom,
-        wt: Vec<f32>,
+        wt: Aligned,
         tap_offsets: Vec<usize>,
         taps: Vec<(u32, u32)>,
     },
@@ -248,14 +281,15 @@ impl Chain {
                     weights = Some(Weights::Dense {
                         inputs,
                         outputs,
-                        packed,
+                        packed: Aligned::from_slice(&packed),
                     });
                 }
                 Kernel::Conv { w, g } if weights.is_none() => {
                     if g.in_size() != size || w.dim() != (g.oc, g.patch()) {
                         return None;
                     }
-                    let wt = w.t().iter().copied().collect();
+                    let wt: Vec<f32> = w.t().iter().copied().collect();
+                    let wt = Aligned::from_slice(&wt);
                     let mut tap_offsets = vec![0];
                     let mut taps = Vec::new();
                     for iy in 0..g.ih {
@@ -275,7 +309,8 @@ impl Chain {
                                         continue;
                                     }
                                     let pos = (ny / g.sh) * g.ow + nx / g.sw;
-                                    taps.push((pos as u32, (ky * g.kw + kx) as u32));
+                                    let tap = ky * g.kw + kx;
+                                    taps.push(((pos * g.oc) as u32, (tap * g.oc) as u32));
                                 }
                             }
                             tap_offsets.push(taps.len());
@@ -417,8 +452,9 @@ lifchip_simd::multiversion! {
     /// Event-driven convolution into `y`, position-major (`[positions, oc]`): each input, in
     /// ascending order, adds `v * w` to the channel rows of the positions it reaches, so
     /// every output is `0 + v_1 w_1 + v_2 w_2 + ...` over its inputs in ascending order, as
-    /// in the reference (an input reaches a position through one tap only). Compiled for
-    /// SSE2, AVX2 and AVX-512 (the same operations per lane).
+    /// in the reference (an input reaches a position through one tap only). The rows of `y`
+    /// stay in L1, and so do the weight rows of one input channel while its inputs (adjacent
+    /// in the list) pass. Compiled for SSE2, AVX2 and AVX-512 (the same operations per lane).
     fn conv_scatter<>(
         g: &ConvGeom,
         wt: &[f32],
@@ -440,14 +476,15 @@ fn conv_scatter_generic(
     val: &[f32],
     y: &mut [f32],
 ) {
-    let (oc, hw, kk) = (g.oc, g.ih * g.iw, g.kh * g.kw);
+    let (oc, hw) = (g.oc, g.ih * g.iw);
+    let channel = g.kh * g.kw * oc;
     y.fill(0.0);
     for (&i, &v) in idx.iter().zip(val) {
         let (c, sp) = (i as usize / hw, i as usize % hw);
-        for &(pos, tap) in &taps[tap_offsets[sp]..tap_offsets[sp + 1]] {
-            let row = (c * kk + tap as usize) * oc;
-            let at = pos as usize * oc;
-            for (a, &wk) in y[at..at + oc].iter_mut().zip(&wt[row..row + oc]) {
+        let w = &wt[c * channel..(c + 1) * channel];
+        for &(at, row) in &taps[tap_offsets[sp]..tap_offsets[sp + 1]] {
+            let (at, row) = (at as usize, row as usize);
+            for (a, &wk) in y[at..at + oc].iter_mut().zip(&w[row..row + oc]) {
                 *a += v * wk;
             }
         }
@@ -819,7 +856,7 @@ fn weight_op(
 ) {
     match weights {
         Weights::Dense { inputs, packed, .. } => {
-            dense_range(*inputs, packed, first, y.len(), idx, val, y);
+            dense_range(*inputs, packed.as_ref(), first, y.len(), idx, val, y);
         }
         Weights::Conv {
             g,
@@ -827,6 +864,7 @@ fn weight_op(
             tap_offsets,
             taps,
         } => {
+            let wt = wt.as_ref();
             if pos_major {
                 conv_scatter(g, wt, tap_offsets, taps, idx, val, y);
                 return;
@@ -899,47 +937,53 @@ fn run_driven(
         };
         let mut events = Events::new();
         events.offsets.reserve(slots);
-        let (mut y, mut pre, mut bias) = (vec![0.0f32; width], vec![0.0f32; width], Vec::new());
-        let mut s1 = vec![0.0f32; if order >= 1 { width } else { 0 }];
-        let mut s2 = vec![0.0f32; if order >= 2 { width } else { 0 }];
-        let (mut v, mut r) = (vec![0.0f32; width], vec![0.0f32; width]);
+        let mut y = Aligned::zeros(width);
+        let mut pre = Aligned::zeros(width);
+        let mut bias = Aligned::zeros(width);
+        let mut s1 = Aligned::zeros(if order >= 1 { width } else { 0 });
+        let mut s2 = Aligned::zeros(if order >= 2 { width } else { 0 });
+        let (mut v, mut r) = (Aligned::zeros(width), Aligned::zeros(width));
+        let pm = pos_major.is_some();
         for (b, row) in base.rows().into_iter().enumerate() {
-            let row = row.to_vec();
-            bias.clear();
-            if pos_major.is_some() {
-                bias.extend(perm.iter().map(|&i| row[i as usize]));
+            let bias = bias.as_mut();
+            if pm {
+                for (x, &i) in bias.iter_mut().zip(&perm) {
+                    *x = row[i as usize];
+                }
             } else {
-                bias.extend_from_slice(&row[first..first + width]);
+                for (x, k) in bias.iter_mut().zip(first..) {
+                    *x = row[k];
+                }
             }
             for buf in [&mut v, &mut r, &mut s1, &mut s2] {
-                buf.fill(0.0);
+                buf.as_mut().fill(0.0);
             }
             for t in 0..steps {
                 let slot = b * steps + t;
+                let y = y.as_mut();
                 // The reference's `u`: zero, plus each projection's `scale y` in order; all
                 // but the last projection are summed here, the last in `lif_tile`.
                 for (c, (chain, input)) in rest.iter().zip(&inputs).enumerate() {
                     let (idx, val) = input.slot(slot);
-                    weight_op(&chain.weights, first, idx, val, &mut y, &mut scratch, false);
+                    weight_op(&chain.weights, first, idx, val, y, &mut scratch, false);
                     let scale = chain.scale;
                     if c == 0 {
-                        for (u, &y) in pre.iter_mut().zip(&y) {
+                        for (u, &y) in pre.as_mut().iter_mut().zip(&*y) {
                             *u = 0.0 + scale * y;
                         }
                     } else {
-                        for (u, &y) in pre.iter_mut().zip(&y) {
+                        for (u, &y) in pre.as_mut().iter_mut().zip(&*y) {
                             *u += scale * y;
                         }
                     }
                 }
                 let (idx, val) = inputs.last().map_or((&[][..], &[][..]), |i| i.slot(slot));
-                let pm = pos_major.is_some();
-                weight_op(&last.weights, first, idx, val, &mut y, &mut scratch, pm);
+                weight_op(&last.weights, first, idx, val, y, &mut scratch, pm);
                 let inp = StepIn {
-                    pre: &pre,
-                    y: &y,
+                    pre: pre.as_ref(),
+                    y,
                     scale: last.scale,
-                    bias: &bias,
+                    bias,
                     a,
                 };
                 let at = events.idx.len();
@@ -948,10 +992,10 @@ fn run_driven(
                     order,
                     &lif,
                     &inp,
-                    &mut s1,
-                    &mut s2,
-                    &mut v,
-                    &mut r,
+                    s1.as_mut(),
+                    s2.as_mut(),
+                    v.as_mut(),
+                    r.as_mut(),
                     ids,
                     &mut events.idx,
                 ) as u64;
@@ -1260,54 +1304,58 @@ mod tests {
                 assert_eq!(bits(&y), bits(&want[first..first + width]), "{first}");
             }
         }
-        // Conv, strided and padded, 40 channels; neuron order and position-major.
-        let g = ConvGeom::new([3, 9, 8], 40, [3, 4], [2, 1], [1, 2]).unwrap();
-        let w = array(g.oc, g.patch(), 4);
-        let Some(chain) = Chain::new(0, 1.0, g.in_size(), &[Kernel::Conv { w: w.clone(), g }])
-        else {
-            panic!("conv chain");
-        };
-        let np = g.positions();
-        for seed in 0..5 {
-            let (idx, val) = sparse_inputs(g.in_size(), seed);
-            let mut want = vec![0.0f32; g.oc * np];
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    for o in 0..g.oc {
-                        let mut a = 0.0f32;
-                        for (&i, &v) in idx.iter().zip(&val) {
-                            let i = i as usize;
-                            let (c, iy, ix) = (i / (g.ih * g.iw), i / g.iw % g.ih, i % g.iw);
-                            let (ky, kx) = (
-                                (iy + g.ph) as isize - (oy * g.sh) as isize,
-                                (ix + g.pw) as isize - (ox * g.sw) as isize,
-                            );
-                            if (0..g.kh as isize).contains(&ky) && (0..g.kw as isize).contains(&kx)
-                            {
-                                let tap = (c * g.kh + ky as usize) * g.kw + kx as usize;
-                                a += v * w[[o, tap]];
+        // Conv, strided and padded, 40 and 70 channels (the 64-channel register block and
+        // a remainder); neuron order and position-major.
+        for oc in [40, 70] {
+            let g = ConvGeom::new([3, 9, 8], oc, [3, 4], [2, 1], [1, 2]).unwrap();
+            let w = array(g.oc, g.patch(), 4);
+            let Some(chain) = Chain::new(0, 1.0, g.in_size(), &[Kernel::Conv { w: w.clone(), g }])
+            else {
+                panic!("conv chain");
+            };
+            let np = g.positions();
+            for seed in 0..5 {
+                let (idx, val) = sparse_inputs(g.in_size(), seed);
+                let mut want = vec![0.0f32; g.oc * np];
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        for o in 0..g.oc {
+                            let mut a = 0.0f32;
+                            for (&i, &v) in idx.iter().zip(&val) {
+                                let i = i as usize;
+                                let (c, iy, ix) = (i / (g.ih * g.iw), i / g.iw % g.ih, i % g.iw);
+                                let (ky, kx) = (
+                                    (iy + g.ph) as isize - (oy * g.sh) as isize,
+                                    (ix + g.pw) as isize - (ox * g.sw) as isize,
+                                );
+                                if (0..g.kh as isize).contains(&ky)
+                                    && (0..g.kw as isize).contains(&kx)
+                                {
+                                    let tap = (c * g.kh + ky as usize) * g.kw + kx as usize;
+                                    a += v * w[[o, tap]];
+                                }
                             }
+                            want[o * np + oy * g.ow + ox] = a;
                         }
-                        want[o * np + oy * g.ow + ox] = a;
                     }
                 }
+                let mut y = vec![f32::NAN; want.len()];
+                weight_op(
+                    &chain.weights,
+                    0,
+                    &idx,
+                    &val,
+                    &mut y,
+                    &mut Vec::new(),
+                    false,
+                );
+                assert_eq!(bits(&y), bits(&want));
+                weight_op(&chain.weights, 0, &idx, &val, &mut y, &mut Vec::new(), true);
+                let moved: Vec<f32> = (0..want.len())
+                    .map(|k| want[(k % g.oc) * np + k / g.oc])
+                    .collect();
+                assert_eq!(bits(&y), bits(&moved));
             }
-            let mut y = vec![f32::NAN; want.len()];
-            weight_op(
-                &chain.weights,
-                0,
-                &idx,
-                &val,
-                &mut y,
-                &mut Vec::new(),
-                false,
-            );
-            assert_eq!(bits(&y), bits(&want));
-            weight_op(&chain.weights, 0, &idx, &val, &mut y, &mut Vec::new(), true);
-            let moved: Vec<f32> = (0..want.len())
-                .map(|k| want[(k % g.oc) * np + k / g.oc])
-                .collect();
-            assert_eq!(bits(&y), bits(&moved));
         }
     }
 
@@ -1324,7 +1372,7 @@ mod tests {
             weights: Weights::Dense {
                 inputs: g.out_size(),
                 outputs: 0,
-                packed: Vec::new(),
+                packed: Aligned::zeros(0),
             },
         };
         let mut spikes = Events::new();
