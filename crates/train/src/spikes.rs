@@ -586,31 +586,42 @@ fn lif_tile_generic<const MODE: u8, const ORDER: usize>(
         let len = (n - k0).min(64);
         let mut j = [0.0f32; 64];
         // A constant trip count for full groups lets the lanes vectorise completely.
-        let mut mask = if len == 64 {
+        let (partial, over) = if len == 64 {
             lanes::<MODE, ORDER>(lif, inp, k0, 64, s1, s2, v, r, &mut j)
         } else {
             lanes::<MODE, ORDER>(lif, inp, k0, len, s1, s2, v, r, &mut j)
         };
-        while mask != 0 {
-            let b = mask.trailing_zeros() as usize;
-            mask &= mask - 1;
-            let k = k0 + b;
-            let (Some(vk), Some(rk), Some(&jk)) = (v.get_mut(k), r.get_mut(k), j.get(b)) else {
+        // The reference's second loop for the marked neurons, by kind (no branch on the
+        // kind per neuron). Above threshold: the spike's exact time and refractory period.
+        let mut spiked = over;
+        let mut m = over;
+        while m != 0 {
+            let b = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let (Some(vk), Some(rk), Some(&jk)) = (v.get_mut(k0 + b), r.get_mut(k0 + b), j.get(b))
+            else {
                 continue;
             };
-            // The reference's second loop for this neuron.
-            let spiked = if *rk > 0.0 && *rk < lif.dt {
-                *rk += lif.dt;
-                lif_step(vk, rk, jk, lif.dt, lif.tau_rc, lif.tau_ref, lif.full)
-            } else {
-                let t_spike = lif.dt + lif.tau_rc * (-(*vk - 1.0) / (jk - 1.0)).ln_1p();
-                *vk = 0.0;
-                *rk = lif.tau_ref + t_spike;
-                true
+            let t_spike = lif.dt + lif.tau_rc * (-(*vk - 1.0) / (jk - 1.0)).ln_1p();
+            *vk = 0.0;
+            *rk = lif.tau_ref + t_spike;
+        }
+        // Ending a refractory period: the step rerun exactly (partial decay, maybe a spike).
+        let mut m = partial;
+        while m != 0 {
+            let b = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let (Some(vk), Some(rk), Some(&jk)) = (v.get_mut(k0 + b), r.get_mut(k0 + b), j.get(b))
+            else {
+                continue;
             };
-            if spiked {
-                out.push(ids.get(k));
-            }
+            *rk += lif.dt;
+            let s = lif_step(vk, rk, jk, lif.dt, lif.tau_rc, lif.tau_ref, lif.full);
+            spiked |= u64::from(s) << b;
+        }
+        while spiked != 0 {
+            out.push(ids.get(k0 + spiked.trailing_zeros() as usize));
+            spiked &= spiked - 1;
         }
         k0 += len;
     }
@@ -619,8 +630,8 @@ fn lif_tile_generic<const MODE: u8, const ORDER: usize>(
 
 /// Lanes `k0..k0 + len` (`len <= 64`) of [`lif_tile`]: the common step of every neuron (the
 /// reference's first loop, and the second loop's `max(v, 0)` for the neurons that take no
-/// scalar path). Returns the mask of the neurons that must (bit `b` for lane `k0 + b`) and
-/// leaves their `J` in `j`.
+/// scalar path). Returns the masks (bit `b` for lane `k0 + b`) of the neurons ending a
+/// refractory period and of the others above threshold, and leaves their `J` in `j`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn lanes<const MODE: u8, const ORDER: usize>(
@@ -633,7 +644,7 @@ fn lanes<const MODE: u8, const ORDER: usize>(
     v: &mut [f32],
     r: &mut [f32],
     j: &mut [f32; 64],
-) -> u64 {
+) -> (u64, u64) {
     let (gain, full, dt, a) = (lif.gain, lif.full, lif.dt, inp.a);
     let range = k0..k0 + len;
     let (v, r, y) = (
@@ -661,7 +672,7 @@ fn lanes<const MODE: u8, const ORDER: usize>(
     } else {
         &mut [][..]
     };
-    let mut mask = 0u64;
+    let (mut partial, mut over) = (0u64, 0u64);
     for b in 0..len {
         let mut x = match MODE {
             CONSTANT => y[b],
@@ -684,12 +695,14 @@ fn lanes<const MODE: u8, const ORDER: usize>(
         let jb = gain * x + 1.0;
         let factor = if rb <= 0.0 { full } else { 0.0 };
         let vb = v[b] + (jb - v[b]) * factor;
-        let special = (vb > 1.0) | ((rb > 0.0) & (rb < dt));
-        v[b] = if special { vb } else { vb.max(0.0) };
+        let p = (rb > 0.0) & (rb < dt);
+        let o = (vb > 1.0) & !p;
+        v[b] = if p | o { vb } else { vb.max(0.0) };
         j[b] = jb;
-        mask |= u64::from(special) << b;
+        partial |= u64::from(p) << b;
+        over |= u64::from(o) << b;
     }
-    mask
+    (partial, over)
 }
 
 /// [`lif_tile`] with `MODE` and `ORDER` chosen at run time.
