@@ -476,9 +476,31 @@ fn conv_scatter_generic(
     val: &[f32],
     y: &mut [f32],
 ) {
-    let (oc, hw) = (g.oc, g.ih * g.iw);
-    let channel = g.kh * g.kw * oc;
     y.fill(0.0);
+    // Channel counts of whole vectors get fixed-size rows (no loop or remainder per entry).
+    match g.oc {
+        16 => scatter_rows::<16>(g, wt, tap_offsets, taps, idx, val, y),
+        32 => scatter_rows::<32>(g, wt, tap_offsets, taps, idx, val, y),
+        64 => scatter_rows::<64>(g, wt, tap_offsets, taps, idx, val, y),
+        128 => scatter_rows::<128>(g, wt, tap_offsets, taps, idx, val, y),
+        _ => scatter_rows::<0>(g, wt, tap_offsets, taps, idx, val, y),
+    }
+}
+
+/// The body of [`conv_scatter`] for `OC` channels (`0`: any count, `g.oc`).
+#[inline(always)]
+fn scatter_rows<const OC: usize>(
+    g: &ConvGeom,
+    wt: &[f32],
+    tap_offsets: &[usize],
+    taps: &[(u32, u32)],
+    idx: &[u32],
+    val: &[f32],
+    y: &mut [f32],
+) {
+    let oc = if OC == 0 { g.oc } else { OC };
+    let hw = g.ih * g.iw;
+    let channel = g.kh * g.kw * oc;
     for (&i, &v) in idx.iter().zip(val) {
         let (c, sp) = (i as usize / hw, i as usize % hw);
         let w = &wt[c * channel..(c + 1) * channel];
@@ -1317,9 +1339,9 @@ mod tests {
                 assert_eq!(bits(&y), bits(&want[first..first + width]), "{first}");
             }
         }
-        // Conv, strided and padded, 40 and 70 channels (the 64-channel register block and
-        // a remainder); neuron order and position-major.
-        for oc in [40, 70] {
+        // Conv, strided and padded, 40, 64 and 70 channels (any count, and a fixed one);
+        // neuron order and position-major.
+        for oc in [40, 64, 70] {
             let g = ConvGeom::new([3, 9, 8], oc, [3, 4], [2, 1], [1, 2]).unwrap();
             let w = array(g.oc, g.patch(), 4);
             let Some(chain) = Chain::new(0, 1.0, g.in_size(), &[Kernel::Conv { w: w.clone(), g }])
