@@ -31,7 +31,7 @@ const BLOCK: usize = 64;
 
 /// Bytes of dense weights per tile: a tile's weights stay in L2 while every image of the
 /// chunk runs through it.
-const TILE_BYTES: usize = 512 * 1024;
+const TILE_BYTES: usize = 1024 * 1024;
 
 /// Spikes of one population for every (image, step) slot of a chunk.
 struct Events {
