@@ -577,6 +577,7 @@ lifchip_simd::multiversion! {
     /// marks the few above threshold or ending a refractory period, and only those take the
     /// scalar path (libm's `log1pf`/`expm1f`). Compiled for SSE2, AVX2 and AVX-512 (the
     /// same operations per lane).
+    #[allow(clippy::too_many_arguments)]
     fn lif_tile<const MODE: u8, const ORDER: usize>(
         lif: &Lif,
         inp: &StepIn<'_>,
