@@ -285,7 +285,11 @@ impl Chain {
                     });
                 }
                 Kernel::Conv { w, g } if weights.is_none() => {
-                    if g.in_size() != size || w.dim() != (g.oc, g.patch()) {
+                    // Positions and weight rows are kept as `u32` offsets times `oc`.
+                    if g.in_size() != size
+                        || w.dim() != (g.oc, g.patch())
+                        || u32::try_from(g.kh * g.kw * g.oc).is_err()
+                    {
                         return None;
                     }
                     let wt: Vec<f32> = w.t().iter().copied().collect();
@@ -573,9 +577,9 @@ lifchip_simd::multiversion! {
     /// One step of a tile of neurons: the input (`MODE`, see [`StepIn`]) through `ORDER`
     /// filter stages (`s1`, `s2`), then the step of [`crate::eval::lif_population`] (the
     /// same operations on every neuron), appending the index of each neuron that spikes to
-    /// `out` (ascending lane order). Lanes run 64 at a time without branches; a bit mask
-    /// marks the few above threshold or ending a refractory period, and only those take the
-    /// scalar path (libm's `log1pf`/`expm1f`). Compiled for SSE2, AVX2 and AVX-512 (the
+    /// `out` (ascending lane order). Lanes run 64 at a time without branches; two bit masks
+    /// mark the few above threshold and those ending a refractory period, and only those
+    /// take the scalar path (libm's `log1pf`/`expm1f`). Compiled for SSE2, AVX2 and AVX-512 (the
     /// same operations per lane).
     #[allow(clippy::too_many_arguments)]
     fn lif_tile<const MODE: u8, const ORDER: usize>(
