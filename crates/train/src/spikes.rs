@@ -4,9 +4,12 @@
 //! The net is feed-forward, so a population's spike train over the whole presentation depends
 //! only on the trains of its sources: each population is simulated for every image and step
 //! of a chunk before the next one starts. Per image, its state (a few floats per neuron) stays
-//! in cache for all steps; dense projections are cut into tiles of [`TILE`] outputs whose
-//! weights (repacked contiguously) stay in cache while every image of the chunk runs through
-//! them, so a large weight matrix is read once per chunk instead of once per step and image.
+//! in cache for all steps; dense projections are cut into tiles of [`TILE_BYTES`] of weights
+//! (repacked contiguously in register blocks of [`BLOCK`] outputs) that stay in cache while
+//! every image of the chunk runs through them, so a large weight matrix is read once per chunk
+//! instead of once per step and image. A population's step (synapse filter, bias, LIF) runs
+//! 64 neurons at a time without branches; only the few that spike or end a refractory period
+//! take a scalar path.
 //! Image-driven populations whose constant current can never reach the threshold are not
 //! simulated (they never spike).
 //!
@@ -23,8 +26,12 @@ use crate::graph::{Graph, Source};
 use crate::kernels::{ConvGeom, Kernel, PoolGeom};
 use crate::model::argmax;
 
-/// Outputs per tile of a dense projection (the accumulators stay in registers).
-const TILE: usize = 32;
+/// Outputs per register block of a dense projection (the accumulators stay in registers).
+const BLOCK: usize = 64;
+
+/// Bytes of dense weights per tile: a tile's weights stay in L2 while every image of the
+/// chunk runs through it.
+const TILE_BYTES: usize = 1024 * 1024;
 
 /// Spikes of one population for every (image, step) slot of a chunk.
 struct Events {
@@ -66,6 +73,38 @@ impl Valued {
             (Some(&a), Some(&b)) => (&self.idx[a..b], &self.val[a..b]),
             _ => (&[], &[]),
         }
+    }
+}
+
+/// A float buffer starting on a 64-byte boundary: rows of 16k floats (weight rows, a conv's
+/// channel rows, register blocks) then never straddle two cache lines, which costs a full
+/// vector twice the loads and blocks store-to-load forwarding.
+struct Aligned {
+    buf: Vec<f32>,
+    off: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn zeros(len: usize) -> Aligned {
+        let buf = vec![0.0f32; len + 15];
+        // At most 15 floats in; if alignment were impossible the buffer is merely unaligned.
+        let off = buf.as_ptr().align_offset(64).min(15);
+        Aligned { buf, off, len }
+    }
+
+    fn from_slice(x: &[f32]) -> Aligned {
+        let mut a = Aligned::zeros(x.len());
+        a.as_mut().copy_from_slice(x);
+        a
+    }
+
+    fn as_ref(&self) -> &[f32] {
+        &self.buf[self.off..self.off + self.len]
+    }
+
+    fn as_mut(&mut self) -> &mut [f32] {
+        &mut self.buf[self.off..self.off + self.len]
     }
 }
 
@@ -111,19 +150,19 @@ impl PoolMap {
 
 /// The weight op ending a projection.
 enum Weights {
-    /// Outputs in tiles `(first, width)`; tile weights are `[inputs, width]` at
-    /// `first * inputs` in `packed`.
+    /// Outputs in register blocks of [`BLOCK`] (the last may be narrower); the weights of the
+    /// block starting at output `o` are `[inputs, width]` at `o * inputs` in `packed`.
     Dense {
         inputs: usize,
         outputs: usize,
-        tiles: Vec<(usize, usize)>,
-        packed: Vec<f32>,
+        packed: Aligned,
     },
     /// `wt` is `[ic * kh * kw, oc]`; `taps` lists, for each input pixel `(iy, ix)`, the output
-    /// positions it reaches and the spatial tap `ky * kw + kx` that carries it there.
+    /// positions it reaches and the weight row `ky * kw + kx` (of its channel) that carries
+    /// it there, scaled by `oc`.
     Conv {
         g: ConvGeom,
-        wt: Vec<f32>,
+        wt: Aligned,
         tap_offsets: Vec<usize>,
         taps: Vec<(u32, u32)>,
     },
@@ -159,7 +198,7 @@ struct Chain {
 pub(crate) struct Plan {
     /// Per node: its projections from other populations.
     chains: Vec<Vec<Chain>>,
-    /// Per node: neuron ranges simulated one after the other.
+    /// Per node: neuron ranges simulated one after the other (whole register blocks).
     tiles: Vec<Vec<(usize, usize)>>,
 }
 
@@ -176,28 +215,33 @@ impl Plan {
                     Source::Input => None,
                 })
                 .collect();
-            let tiled = incoming.len() == 1
-                && incoming[0]
-                    .1
-                    .iter()
-                    .any(|k| matches!(k, Kernel::Dense { .. }));
             let mut list = Vec::with_capacity(incoming.len());
             for (s, kernels) in incoming {
                 let source = nodes.get(s)?;
-                let chain = Chain::new(
-                    s,
-                    source.amplitude / dt,
-                    graph.nodes.get(s)?.size,
-                    kernels,
-                    tiled,
-                )?;
+                let chain =
+                    Chain::new(s, source.amplitude / dt, graph.nodes.get(s)?.size, kernels)?;
                 if chain.weights.outputs() != node.size {
                     return None;
                 }
                 list.push(chain);
             }
-            tiles.push(match list.first().map(|c| &c.weights) {
-                Some(Weights::Dense { tiles, .. }) if tiled => tiles.clone(),
+            tiles.push(match list.as_slice() {
+                // One dense projection: tiles whose weights fit in L2 (whole blocks).
+                [
+                    Chain {
+                        weights:
+                            Weights::Dense {
+                                inputs, outputs, ..
+                            },
+                        ..
+                    },
+                ] => {
+                    let width = (TILE_BYTES / (4 * (*inputs).max(1)) / BLOCK * BLOCK).max(BLOCK);
+                    (0..*outputs)
+                        .step_by(width)
+                        .map(|o| (o, width.min(outputs - o)))
+                        .collect()
+                }
                 _ => vec![(0, node.size)],
             });
             chains.push(list);
@@ -207,13 +251,7 @@ impl Plan {
 }
 
 impl Chain {
-    fn new(
-        source: usize,
-        scale: f32,
-        source_size: usize,
-        kernels: &[Kernel],
-        tiled: bool,
-    ) -> Option<Chain> {
+    fn new(source: usize, scale: f32, source_size: usize, kernels: &[Kernel]) -> Option<Chain> {
         let mut pool = None;
         let mut weights = None;
         let mut size = source_size;
@@ -232,13 +270,9 @@ impl Chain {
                         return None;
                     }
                     let (outputs, inputs) = w.dim();
-                    let width = if tiled { TILE } else { outputs.max(1) };
-                    let tiles: Vec<(usize, usize)> = (0..outputs)
-                        .step_by(width)
-                        .map(|o| (o, width.min(outputs - o)))
-                        .collect();
                     let mut packed = Vec::with_capacity(inputs * outputs);
-                    for &(first, width) in &tiles {
+                    for first in (0..outputs).step_by(BLOCK) {
+                        let width = BLOCK.min(outputs - first);
                         for i in 0..inputs {
                             packed.extend((first..first + width).map(|o| w[[o, i]]));
                         }
@@ -247,15 +281,19 @@ impl Chain {
                     weights = Some(Weights::Dense {
                         inputs,
                         outputs,
-                        tiles,
-                        packed,
+                        packed: Aligned::from_slice(&packed),
                     });
                 }
                 Kernel::Conv { w, g } if weights.is_none() => {
-                    if g.in_size() != size || w.dim() != (g.oc, g.patch()) {
+                    // Positions and weight rows are kept as `u32` offsets times `oc`.
+                    if g.in_size() != size
+                        || w.dim() != (g.oc, g.patch())
+                        || u32::try_from(g.kh * g.kw * g.oc).is_err()
+                    {
                         return None;
                     }
-                    let wt = w.t().iter().copied().collect();
+                    let wt: Vec<f32> = w.t().iter().copied().collect();
+                    let wt = Aligned::from_slice(&wt);
                     let mut tap_offsets = vec![0];
                     let mut taps = Vec::new();
                     for iy in 0..g.ih {
@@ -275,7 +313,8 @@ impl Chain {
                                         continue;
                                     }
                                     let pos = (ny / g.sh) * g.ow + nx / g.sw;
-                                    taps.push((pos as u32, (ky * g.kw + kx) as u32));
+                                    let tap = ky * g.kw + kx;
+                                    taps.push(((pos * g.oc) as u32, (tap * g.oc) as u32));
                                 }
                             }
                             tap_offsets.push(taps.len());
@@ -294,7 +333,7 @@ impl Chain {
         }
         let weights = weights?;
         if weights.inputs() != pool.as_ref().map_or(source_size, |p| p.out_size)
-            || u32::try_from(weights.inputs().max(source_size)).is_err()
+            || u32::try_from(weights.inputs().max(source_size).max(weights.outputs())).is_err()
         {
             return None;
         }
@@ -310,38 +349,45 @@ impl Chain {
     /// spike counts times `1 / (kh * kw)` — exactly the reference's average of 0s and 1s.
     fn inputs(&self, spikes: &Events, slots: usize) -> Valued {
         let mut out = Valued {
-            offsets: vec![0],
-            idx: Vec::new(),
-            val: Vec::new(),
+            offsets: Vec::with_capacity(slots + 1),
+            idx: Vec::with_capacity(spikes.idx.len()),
+            val: Vec::with_capacity(spikes.idx.len()),
         };
-        let mut counts = vec![0u32; self.pool.as_ref().map_or(0, |p| p.out_size)];
-        let mut touched: Vec<u32> = Vec::new();
+        out.offsets.push(0);
+        let cells = self.pool.as_ref().map_or(0, |p| p.out_size);
+        let mut counts = vec![0u32; cells];
+        // Touched cells as bits: reading the words back gives them in ascending order
+        // without a sort.
+        let mut touched = vec![0u64; cells.div_ceil(64)];
         for slot in 0..slots {
             let events = spikes.slot(slot);
             match &self.pool {
                 None => {
                     out.idx.extend_from_slice(events);
-                    out.val.extend(events.iter().map(|_| 1.0f32));
+                    out.val.resize(out.idx.len(), 1.0);
                 }
                 Some(p) => {
+                    let (mut lo, mut hi) = (usize::MAX, 0);
                     for &i in events {
                         let i = i as usize;
                         for &cell in &p.cells[p.offsets[i]..p.offsets[i + 1]] {
-                            let n = &mut counts[cell as usize];
-                            if *n == 0 {
-                                touched.push(cell);
-                            }
-                            *n += 1;
+                            let cell = cell as usize;
+                            touched[cell / 64] |= 1 << (cell % 64);
+                            lo = lo.min(cell / 64);
+                            hi = hi.max(cell / 64);
+                            counts[cell] += 1;
                         }
                     }
-                    touched.sort_unstable();
-                    for &cell in &touched {
-                        let n = &mut counts[cell as usize];
-                        out.idx.push(cell);
-                        out.val.push(*n as f32 * p.scale);
-                        *n = 0;
+                    for w in lo..touched.len().min(hi + 1) {
+                        let mut m = std::mem::take(&mut touched[w]);
+                        while m != 0 {
+                            let cell = w * 64 + m.trailing_zeros() as usize;
+                            m &= m - 1;
+                            let n = std::mem::take(&mut counts[cell]);
+                            out.idx.push(cell as u32);
+                            out.val.push(n as f32 * p.scale);
+                        }
                     }
-                    touched.clear();
                 }
             }
             out.offsets.push(out.idx.len());
@@ -350,84 +396,82 @@ impl Chain {
     }
 }
 
-/// Reusable buffers of the conv gather.
-#[derive(Default)]
-struct ConvScratch {
-    counts: Vec<usize>,
-    starts: Vec<usize>,
-    entries: Vec<(u32, f32)>,
-}
-
 lifchip_simd::multiversion! {
-    /// `y = op(inputs)` on the outputs of tile `tile` (`y.len()` is the tile's width). Each
-    /// output is `0 + v_1 w_1 + v_2 w_2 + ...` over the non-zero inputs in ascending order,
-    /// as in the reference. Compiled for SSE2, AVX2 and AVX-512 (the tile's accumulators are
-    /// 32 lanes; a multiply then an add per lane at every width, so the same bits).
-    fn apply<>(
-        weights: &Weights,
-        tile: usize,
+    /// `y = op(inputs)` on outputs `first..first + width` of a dense op (`first` starts a
+    /// block; `width` ends at a block's end). Each output is `0 + v_1 w_1 + v_2 w_2 + ...`
+    /// over the non-zero inputs in ascending order, as in the reference; a block's
+    /// accumulators stay in registers. Compiled for SSE2, AVX2 and AVX-512 (a multiply then
+    /// an add per lane at every width, so the same bits).
+    fn dense_range<>(
+        inputs: usize,
+        packed: &[f32],
+        first: usize,
+        width: usize,
         idx: &[u32],
         val: &[f32],
         y: &mut [f32],
-        scratch: &mut ConvScratch,
-    ) => apply_generic
+    ) => dense_range_generic
 }
 
 #[inline(always)]
-fn apply_generic(
-    weights: &Weights,
-    tile: usize,
+fn dense_range_generic(
+    inputs: usize,
+    packed: &[f32],
+    first: usize,
+    width: usize,
     idx: &[u32],
     val: &[f32],
     y: &mut [f32],
-    scratch: &mut ConvScratch,
 ) {
-    match weights {
-        Weights::Dense {
-            inputs,
-            tiles,
-            packed,
-            ..
-        } => {
-            let Some(&(first, width)) = tiles.get(tile) else {
-                return;
-            };
-            let w = &packed[first * inputs..(first + width) * inputs];
-            if width == TILE {
-                let mut acc = [0.0f32; TILE];
-                for (&i, &v) in idx.iter().zip(val) {
-                    let i = i as usize;
-                    let row = &w[i * TILE..(i + 1) * TILE];
-                    for (a, &wk) in acc.iter_mut().zip(row) {
-                        *a += v * wk;
-                    }
+    let end = first + width;
+    let mut o = first;
+    while o < end {
+        let bw = BLOCK.min(end - o);
+        let w = &packed[o * inputs..(o + bw) * inputs];
+        let yb = &mut y[o - first..o - first + bw];
+        if bw == BLOCK {
+            let mut acc = [0.0f32; BLOCK];
+            for (&i, &v) in idx.iter().zip(val) {
+                let i = i as usize;
+                let row = &w[i * BLOCK..(i + 1) * BLOCK];
+                for (a, &wk) in acc.iter_mut().zip(row) {
+                    *a += v * wk;
                 }
-                y.copy_from_slice(&acc);
-            } else {
-                y.fill(0.0);
-                for (&i, &v) in idx.iter().zip(val) {
-                    let i = i as usize;
-                    for (a, &wk) in y.iter_mut().zip(&w[i * width..(i + 1) * width]) {
-                        *a += v * wk;
-                    }
+            }
+            yb.copy_from_slice(&acc);
+        } else {
+            yb.fill(0.0);
+            for (&i, &v) in idx.iter().zip(val) {
+                let i = i as usize;
+                for (a, &wk) in yb.iter_mut().zip(&w[i * bw..(i + 1) * bw]) {
+                    *a += v * wk;
                 }
             }
         }
-        Weights::Conv {
-            g,
-            wt,
-            tap_offsets,
-            taps,
-        } => conv_gather_generic(g, wt, tap_offsets, taps, idx, val, y, scratch),
+        o += bw;
     }
 }
 
-/// Event-driven convolution, gathered per output position: the contributions reaching each
-/// position are listed in ascending input order, then summed with the channel accumulators
-/// in registers.
-#[allow(clippy::too_many_arguments)]
+lifchip_simd::multiversion! {
+    /// Event-driven convolution into `y`, position-major (`[positions, oc]`): each input, in
+    /// ascending order, adds `v * w` to the channel rows of the positions it reaches, so
+    /// every output is `0 + v_1 w_1 + v_2 w_2 + ...` over its inputs in ascending order, as
+    /// in the reference (an input reaches a position through one tap only). The rows of `y`
+    /// stay in L1, and so do the weight rows of one input channel while its inputs (adjacent
+    /// in the list) pass. Compiled for SSE2, AVX2 and AVX-512 (the same operations per lane).
+    fn conv_scatter<>(
+        g: &ConvGeom,
+        wt: &[f32],
+        tap_offsets: &[usize],
+        taps: &[(u32, u32)],
+        idx: &[u32],
+        val: &[f32],
+        y: &mut [f32],
+    ) => conv_scatter_generic
+}
+
 #[inline(always)]
-fn conv_gather_generic(
+fn conv_scatter_generic(
     g: &ConvGeom,
     wt: &[f32],
     tap_offsets: &[usize],
@@ -435,128 +479,316 @@ fn conv_gather_generic(
     idx: &[u32],
     val: &[f32],
     y: &mut [f32],
-    s: &mut ConvScratch,
 ) {
-    let (p, oc, hw, kk) = (g.positions(), g.oc, g.ih * g.iw, g.kh * g.kw);
-    s.counts.clear();
-    s.counts.resize(p + 1, 0);
-    for &i in idx {
-        let sp = i as usize % hw;
-        for &(pos, _) in &taps[tap_offsets[sp]..tap_offsets[sp + 1]] {
-            s.counts[pos as usize + 1] += 1;
-        }
+    y.fill(0.0);
+    // Channel counts of whole vectors get fixed-size rows (no loop or remainder per entry).
+    match g.oc {
+        16 => scatter_rows::<16>(g, wt, tap_offsets, taps, idx, val, y),
+        32 => scatter_rows::<32>(g, wt, tap_offsets, taps, idx, val, y),
+        64 => scatter_rows::<64>(g, wt, tap_offsets, taps, idx, val, y),
+        128 => scatter_rows::<128>(g, wt, tap_offsets, taps, idx, val, y),
+        _ => scatter_rows::<0>(g, wt, tap_offsets, taps, idx, val, y),
     }
-    for pos in 0..p {
-        s.counts[pos + 1] += s.counts[pos];
-    }
-    s.starts.clear();
-    s.starts.extend_from_slice(&s.counts);
-    s.entries.clear();
-    s.entries.resize(s.counts[p], (0, 0.0));
+}
+
+/// The body of [`conv_scatter`] for `OC` channels (`0`: any count, `g.oc`).
+#[inline(always)]
+fn scatter_rows<const OC: usize>(
+    g: &ConvGeom,
+    wt: &[f32],
+    tap_offsets: &[usize],
+    taps: &[(u32, u32)],
+    idx: &[u32],
+    val: &[f32],
+    y: &mut [f32],
+) {
+    let oc = if OC == 0 { g.oc } else { OC };
+    let hw = g.ih * g.iw;
+    let channel = g.kh * g.kw * oc;
     for (&i, &v) in idx.iter().zip(val) {
         let (c, sp) = (i as usize / hw, i as usize % hw);
-        for &(pos, tap) in &taps[tap_offsets[sp]..tap_offsets[sp + 1]] {
-            let at = &mut s.starts[pos as usize];
-            s.entries[*at] = ((c * kk + tap as usize) as u32, v);
-            *at += 1;
+        let w = &wt[c * channel..(c + 1) * channel];
+        for &(at, row) in &taps[tap_offsets[sp]..tap_offsets[sp + 1]] {
+            let (at, row) = (at as usize, row as usize);
+            for (a, &wk) in y[at..at + oc].iter_mut().zip(&w[row..row + oc]) {
+                *a += v * wk;
+            }
         }
     }
-    for pos in 0..p {
-        let list = &s.entries[s.counts[pos]..s.counts[pos + 1]];
-        let mut o0 = 0;
-        while o0 + TILE <= oc {
-            let mut acc = [0.0f32; TILE];
-            for &(tap, v) in list {
-                let at = tap as usize * oc + o0;
-                for (a, &wk) in acc.iter_mut().zip(&wt[at..at + TILE]) {
-                    *a += v * wk;
-                }
-            }
-            for (k, a) in acc.iter().enumerate() {
-                y[(o0 + k) * p + pos] = *a;
-            }
-            o0 += TILE;
+}
+
+/// The LIF constants of one population.
+#[derive(Clone, Copy)]
+struct Lif {
+    gain: f32,
+    full: f32,
+    dt: f32,
+    tau_rc: f32,
+    tau_ref: f32,
+}
+
+impl Lif {
+    fn new(p: &SpikingNode, dt: f32) -> Lif {
+        Lif {
+            gain: p.gain,
+            full: p.full_decay,
+            dt,
+            tau_rc: p.tau_rc,
+            tau_ref: p.tau_ref,
         }
-        for o in o0..oc {
-            let mut a = 0.0f32;
-            for &(tap, v) in list {
-                a += v * wt[tap as usize * oc + o];
-            }
-            y[o * p + pos] = a;
+    }
+}
+
+/// What [`lif_tile`] turns into each neuron's input `x` (`J = gain x + 1`), by `MODE`:
+/// [`CONSTANT`]: `x = y`; [`ONE`]: `x = filter(0 + scale y) + bias`; [`MORE`]:
+/// `x = filter(pre + scale y) + bias` — the reference's `u` (zeroed, then each projection's
+/// `scale y` added in order), its synapse filter and bias.
+struct StepIn<'a> {
+    pre: &'a [f32],
+    y: &'a [f32],
+    scale: f32,
+    bias: &'a [f32],
+    /// The filter's `a` (`ORDER` stages).
+    a: f32,
+}
+
+const CONSTANT: u8 = 0;
+const ONE: u8 = 1;
+const MORE: u8 = 2;
+
+/// The neuron index reported for tile lane `k`.
+#[derive(Clone, Copy)]
+enum Ids<'a> {
+    Offset(u32),
+    Map(&'a [u32]),
+}
+
+impl Ids<'_> {
+    #[inline(always)]
+    fn get(self, k: usize) -> u32 {
+        match self {
+            Ids::Offset(first) => first + k as u32,
+            Ids::Map(m) => m[k],
         }
     }
 }
 
 lifchip_simd::multiversion! {
-    /// One step of a population, as [`crate::eval::lif_population`] computes it (the same
-    /// operations on every neuron), appending the index of each neuron that spikes to `out`.
-    /// Groups of 8 neurons with none above threshold or ending a refractory period take a
-    /// short path. Compiled for SSE2, AVX2 and AVX-512 (the same operations per lane).
-    pub(crate) fn lif_events<>(
-        p: &SpikingNode,
-        dt: f32,
-        current: &[f32],
+    /// One step of a tile of neurons: the input (`MODE`, see [`StepIn`]) through `ORDER`
+    /// filter stages (`s1`, `s2`), then the step of [`crate::eval::lif_population`] (the
+    /// same operations on every neuron), appending the index of each neuron that spikes to
+    /// `out` (ascending lane order). Lanes run 64 at a time without branches; two bit masks
+    /// mark the few above threshold and those ending a refractory period, and only those
+    /// take the scalar path (libm's `log1pf`/`expm1f`). Compiled for SSE2, AVX2 and AVX-512 (the
+    /// same operations per lane).
+    #[allow(clippy::too_many_arguments)]
+    fn lif_tile<const MODE: u8, const ORDER: usize>(
+        lif: &Lif,
+        inp: &StepIn<'_>,
+        s1: &mut [f32],
+        s2: &mut [f32],
         v: &mut [f32],
         r: &mut [f32],
+        ids: Ids<'_>,
         out: &mut Vec<u32>,
-    ) -> usize => lif_events_generic
+    ) -> usize => lif_tile_generic
 }
 
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn lif_events_generic(
-    p: &SpikingNode,
-    dt: f32,
-    current: &[f32],
+fn lif_tile_generic<const MODE: u8, const ORDER: usize>(
+    lif: &Lif,
+    inp: &StepIn<'_>,
+    s1: &mut [f32],
+    s2: &mut [f32],
     v: &mut [f32],
     r: &mut [f32],
+    ids: Ids<'_>,
     out: &mut Vec<u32>,
 ) -> usize {
-    let (gain, full) = (p.gain, p.full_decay);
     let before = out.len();
-    let n = current.len().min(v.len()).min(r.len());
-    let mut start = 0;
-    while start < n {
-        let end = (start + 8).min(n);
-        let (vg, rg, xg) = (&mut v[start..end], &mut r[start..end], &current[start..end]);
-        // The common step of every neuron (the reference's first loop), and whether any
-        // neuron of the group crosses the threshold or ends a refractory period.
-        let mut special = false;
-        for ((v, r), &x) in vg.iter_mut().zip(rg.iter_mut()).zip(xg) {
-            *r -= dt;
-            let j = gain * x + 1.0;
-            let factor = if *r <= 0.0 { full } else { 0.0 };
-            *v += (j - *v) * factor;
-            special |= (*v > 1.0) | ((*r > 0.0) & (*r < dt));
+    let n = v.len().min(r.len()).min(inp.y.len());
+    let mut k0 = 0;
+    while k0 < n {
+        let len = (n - k0).min(64);
+        let mut j = [0.0f32; 64];
+        // A constant trip count for full groups lets the lanes vectorise completely.
+        let (partial, over) = if len == 64 {
+            lanes::<MODE, ORDER>(lif, inp, k0, 64, s1, s2, v, r, &mut j)
+        } else {
+            lanes::<MODE, ORDER>(lif, inp, k0, len, s1, s2, v, r, &mut j)
+        };
+        // The reference's second loop for the marked neurons, by kind (no branch on the
+        // kind per neuron). Above threshold: the spike's exact time and refractory period.
+        let mut spiked = over;
+        let mut m = over;
+        while m != 0 {
+            let b = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let (Some(vk), Some(rk), Some(&jk)) = (v.get_mut(k0 + b), r.get_mut(k0 + b), j.get(b))
+            else {
+                continue;
+            };
+            let t_spike = lif.dt + lif.tau_rc * (-(*vk - 1.0) / (jk - 1.0)).ln_1p();
+            *vk = 0.0;
+            *rk = lif.tau_ref + t_spike;
         }
-        if !special {
-            for v in vg.iter_mut() {
-                *v = v.max(0.0);
-            }
-            start = end;
-            continue;
+        // Ending a refractory period: the step rerun exactly (partial decay, maybe a spike).
+        let mut m = partial;
+        while m != 0 {
+            let b = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let (Some(vk), Some(rk), Some(&jk)) = (v.get_mut(k0 + b), r.get_mut(k0 + b), j.get(b))
+            else {
+                continue;
+            };
+            *rk += lif.dt;
+            let s = lif_step(vk, rk, jk, lif.dt, lif.tau_rc, lif.tau_ref, lif.full);
+            spiked |= u64::from(s) << b;
         }
-        for (k, ((v, r), &x)) in vg.iter_mut().zip(rg.iter_mut()).zip(xg).enumerate() {
-            let partial = *r > 0.0 && *r < dt;
-            if *v > 1.0 || partial {
-                let j = gain * x + 1.0;
-                if partial {
-                    *r += dt;
-                    if lif_step(v, r, j, dt, p.tau_rc, p.tau_ref, full) {
-                        out.push((start + k) as u32);
-                    }
-                    continue;
-                }
-                let t_spike = dt + p.tau_rc * (-(*v - 1.0) / (j - 1.0)).ln_1p();
-                *v = 0.0;
-                *r = p.tau_ref + t_spike;
-                out.push((start + k) as u32);
-            } else {
-                *v = v.max(0.0);
-            }
+        while spiked != 0 {
+            out.push(ids.get(k0 + spiked.trailing_zeros() as usize));
+            spiked &= spiked - 1;
         }
-        start = end;
+        k0 += len;
     }
     out.len() - before
+}
+
+/// Lanes `k0..k0 + len` (`len <= 64`) of [`lif_tile`]: the common step of every neuron (the
+/// reference's first loop, and the second loop's `max(v, 0)` for the neurons that take no
+/// scalar path). Returns the masks (bit `b` for lane `k0 + b`) of the neurons ending a
+/// refractory period and of the others above threshold, and leaves their `J` in `j`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn lanes<const MODE: u8, const ORDER: usize>(
+    lif: &Lif,
+    inp: &StepIn<'_>,
+    k0: usize,
+    len: usize,
+    s1: &mut [f32],
+    s2: &mut [f32],
+    v: &mut [f32],
+    r: &mut [f32],
+    j: &mut [f32; 64],
+) -> (u64, u64) {
+    let (gain, full, dt, a) = (lif.gain, lif.full, lif.dt, inp.a);
+    let range = k0..k0 + len;
+    let (v, r, y) = (
+        &mut v[range.clone()],
+        &mut r[range.clone()],
+        &inp.y[range.clone()],
+    );
+    let pre = if MODE == MORE {
+        &inp.pre[range.clone()]
+    } else {
+        &[][..]
+    };
+    let bias = if MODE == CONSTANT {
+        &[][..]
+    } else {
+        &inp.bias[range.clone()]
+    };
+    let s1 = if ORDER >= 1 {
+        &mut s1[range.clone()]
+    } else {
+        &mut [][..]
+    };
+    let s2 = if ORDER >= 2 {
+        &mut s2[range]
+    } else {
+        &mut [][..]
+    };
+    let (mut partial, mut over) = (0u64, 0u64);
+    for b in 0..len {
+        let mut x = match MODE {
+            CONSTANT => y[b],
+            ONE => 0.0 + inp.scale * y[b],
+            _ => pre[b] + inp.scale * y[b],
+        };
+        if MODE != CONSTANT {
+            if ORDER >= 1 {
+                s1[b] = a * s1[b] + (1.0 - a) * x;
+                x = s1[b];
+            }
+            if ORDER >= 2 {
+                s2[b] = a * s2[b] + (1.0 - a) * x;
+                x = s2[b];
+            }
+            x += bias[b];
+        }
+        let rb = r[b] - dt;
+        r[b] = rb;
+        let jb = gain * x + 1.0;
+        let factor = if rb <= 0.0 { full } else { 0.0 };
+        let vb = v[b] + (jb - v[b]) * factor;
+        let p = (rb > 0.0) & (rb < dt);
+        let o = (vb > 1.0) & !p;
+        v[b] = if p | o { vb } else { vb.max(0.0) };
+        j[b] = jb;
+        partial |= u64::from(p) << b;
+        over |= u64::from(o) << b;
+    }
+    (partial, over)
+}
+
+/// [`lif_tile`] with `MODE` and `ORDER` chosen at run time.
+#[allow(clippy::too_many_arguments)]
+fn step_tile(
+    mode: u8,
+    order: usize,
+    lif: &Lif,
+    inp: &StepIn<'_>,
+    s1: &mut [f32],
+    s2: &mut [f32],
+    v: &mut [f32],
+    r: &mut [f32],
+    ids: Ids<'_>,
+    out: &mut Vec<u32>,
+) -> usize {
+    match (mode, order) {
+        (CONSTANT, _) => lif_tile::<CONSTANT, 0>(lif, inp, s1, s2, v, r, ids, out),
+        (ONE, 0) => lif_tile::<ONE, 0>(lif, inp, s1, s2, v, r, ids, out),
+        (ONE, 1) => lif_tile::<ONE, 1>(lif, inp, s1, s2, v, r, ids, out),
+        (ONE, _) => lif_tile::<ONE, 2>(lif, inp, s1, s2, v, r, ids, out),
+        (_, 0) => lif_tile::<MORE, 0>(lif, inp, s1, s2, v, r, ids, out),
+        (_, 1) => lif_tile::<MORE, 1>(lif, inp, s1, s2, v, r, ids, out),
+        _ => lif_tile::<MORE, 2>(lif, inp, s1, s2, v, r, ids, out),
+    }
+}
+
+/// Indices of the distinct values (bit for bit) of a row: open addressing on the bits.
+struct Distinct {
+    /// Index into the distinct values, or `u32::MAX` for an empty slot.
+    slots: Vec<u32>,
+}
+
+impl Distinct {
+    /// Clears the table for up to `n` values.
+    fn reset(&mut self, n: usize) {
+        let cap = (2 * n).next_power_of_two().max(16);
+        self.slots.clear();
+        self.slots.resize(cap, u32::MAX);
+    }
+
+    /// The index of `x` among `values`, appending it when new.
+    fn id(&mut self, x: f32, values: &mut Vec<f32>) -> u32 {
+        let mask = self.slots.len() - 1;
+        let bits = x.to_bits();
+        let mut h = (bits.wrapping_mul(0x9E37_79B1) >> 7) as usize & mask;
+        loop {
+            match self.slots[h] {
+                u32::MAX => {
+                    let id = values.len() as u32;
+                    values.push(x);
+                    self.slots[h] = id;
+                    return id;
+                }
+                id if values[id as usize].to_bits() == bits => return id,
+                _ => h = (h + 1) & mask,
+            }
+        }
+    }
 }
 
 /// Simulates an image-driven population (constant current `base`, `[batch, n]`). Neurons
@@ -565,51 +797,74 @@ fn lif_events_generic(
 fn run_constant(p: &SpikingNode, base: &Array2<f32>, steps: usize, dt: f32) -> (Events, u64) {
     let mut events = Events::new();
     let mut fired = 0u64;
+    let lif = Lif::new(p, dt);
     // With J <= 1 and a decay factor of at most 1/2, v never exceeds J (the argument is in
     // docs/ARCHITECTURE.md, the `train` section): such a neuron never spikes.
     let can_skip = p.full_decay <= 0.5;
-    let mut distinct: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    let mut distinct = Distinct { slots: Vec::new() };
     let (mut active, mut which, mut current) = (Vec::new(), Vec::new(), Vec::new());
     let (mut v, mut r) = (Vec::new(), Vec::new());
-    let (mut spikes, mut trains, mut train_offsets) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut spikes, mut spike_offsets) = (Vec::new(), Vec::new());
+    let (mut trains, mut train_offsets) = (Vec::new(), Vec::new());
     let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); steps];
     for row in base.rows() {
         active.clear();
         which.clear();
         current.clear();
-        distinct.clear();
+        distinct.reset(row.len());
         for (i, &x) in row.iter().enumerate() {
             let j = p.gain * x + 1.0;
             if can_skip && j <= 1.0 {
                 continue;
             }
-            let next = current.len() as u32;
-            let id = *distinct.entry(x.to_bits()).or_insert(next);
-            if id == next {
-                current.push(x);
-            }
             active.push(i as u32);
-            which.push(id);
+            which.push(distinct.id(x, &mut current));
         }
         for buf in [&mut v, &mut r] {
             buf.clear();
             buf.resize(current.len(), 0.0f32);
         }
-        // Spike steps of each distinct current.
-        let mut per_current: Vec<Vec<u32>> = vec![Vec::new(); current.len()];
-        for t in 0..steps {
-            spikes.clear();
-            lif_events(p, dt, &current, &mut v, &mut r, &mut spikes);
-            for &id in &spikes {
-                per_current[id as usize].push(t as u32);
-            }
+        let inp = StepIn {
+            pre: &[],
+            y: &current,
+            scale: 0.0,
+            bias: &[],
+            a: 0.0,
+        };
+        // Spikes of every step (ids of distinct currents), then grouped by current
+        // (counting sort, steps ascending).
+        spikes.clear();
+        spike_offsets.clear();
+        spike_offsets.push(0);
+        for _ in 0..steps {
+            lif_tile::<CONSTANT, 0>(
+                &lif,
+                &inp,
+                &mut [],
+                &mut [],
+                &mut v,
+                &mut r,
+                Ids::Offset(0),
+                &mut spikes,
+            );
+            spike_offsets.push(spikes.len());
+        }
+        train_offsets.clear();
+        train_offsets.resize(current.len() + 1, 0usize);
+        for &id in &spikes {
+            train_offsets[id as usize + 1] += 1;
+        }
+        for k in 0..current.len() {
+            train_offsets[k + 1] += train_offsets[k];
         }
         trains.clear();
-        train_offsets.clear();
-        train_offsets.push(0);
-        for train in &per_current {
-            trains.extend_from_slice(train);
-            train_offsets.push(trains.len());
+        trains.resize(spikes.len(), 0u32);
+        let mut at = train_offsets.clone();
+        for (t, w) in spike_offsets.windows(2).enumerate() {
+            for &id in &spikes[w[0]..w[1]] {
+                trains[at[id as usize]] = t as u32;
+                at[id as usize] += 1;
+            }
         }
         for (&i, &id) in active.iter().zip(&which) {
             let id = id as usize;
@@ -627,6 +882,45 @@ fn run_constant(p: &SpikingNode, base: &Array2<f32>, steps: usize, dt: f32) -> (
     (events, fired)
 }
 
+/// `y = op(inputs)` for tile `first..first + y.len()` of a projection's outputs, in neuron
+/// order, or position-major when `pos_major` (a conv's own order).
+#[allow(clippy::too_many_arguments)]
+fn weight_op(
+    weights: &Weights,
+    first: usize,
+    idx: &[u32],
+    val: &[f32],
+    y: &mut [f32],
+    scratch: &mut Vec<f32>,
+    pos_major: bool,
+) {
+    match weights {
+        Weights::Dense { inputs, packed, .. } => {
+            dense_range(*inputs, packed.as_ref(), first, y.len(), idx, val, y);
+        }
+        Weights::Conv {
+            g,
+            wt,
+            tap_offsets,
+            taps,
+        } => {
+            let wt = wt.as_ref();
+            if pos_major {
+                conv_scatter(g, wt, tap_offsets, taps, idx, val, y);
+                return;
+            }
+            scratch.resize(y.len(), 0.0);
+            conv_scatter(g, wt, tap_offsets, taps, idx, val, scratch);
+            let (oc, np) = (g.oc, g.positions());
+            for (pos, row) in scratch.chunks_exact(oc.max(1)).take(np).enumerate() {
+                for (o, &x) in row.iter().enumerate() {
+                    y[o * np + pos] = x;
+                }
+            }
+        }
+    }
+}
+
 /// Simulates a population driven by spikes, tile by tile, image by image.
 #[allow(clippy::too_many_arguments)]
 fn run_driven(
@@ -641,6 +935,7 @@ fn run_driven(
     let batch = base.nrows();
     let slots = batch * steps;
     let dt = cfg.dt;
+    let lif = Lif::new(p, dt);
     let inputs: Vec<Valued> = chains
         .iter()
         .map(|c| c.inputs(&sources[c.source], slots))
@@ -650,48 +945,102 @@ fn run_driven(
         Synapse::Lowpass => (1, (-dt / cfg.tau_s).exp()),
         Synapse::None => (0, 0.0),
     };
-    let mut scratch = ConvScratch::default();
+    let Some((last, rest)) = chains.split_last() else {
+        return (Events::new(), 0);
+    };
+    let mode = if rest.is_empty() { ONE } else { MORE };
+    // A population fed by one conv keeps its state position-major (`[positions, oc]`, the
+    // order the conv scatters whole channel rows in); lane `k` is neuron `perm[k]`, and each
+    // step's spikes are sorted back into neuron order.
+    let pos_major = match chains {
+        [
+            Chain {
+                weights: Weights::Conv { g, .. },
+                ..
+            },
+        ] => Some((g.oc, g.positions())),
+        _ => None,
+    };
+    let mut scratch = Vec::new();
     let mut fired = 0u64;
     let mut per_tile = Vec::with_capacity(tiles.len());
-    for (t_index, &(first, width)) in tiles.iter().enumerate() {
+    for &(first, width) in tiles {
+        let perm: Vec<u32> = match pos_major {
+            Some((oc, np)) => (0..width)
+                .map(|k| ((k % oc) * np + k / oc) as u32)
+                .collect(),
+            None => Vec::new(),
+        };
+        let ids = match pos_major {
+            Some(_) => Ids::Map(&perm),
+            None => Ids::Offset(first as u32),
+        };
         let mut events = Events::new();
-        let mut u = vec![0.0f32; width];
-        let mut y = vec![0.0f32; width];
-        let mut stages = vec![vec![0.0f32; width]; order];
-        let (mut v, mut r) = (vec![0.0; width], vec![0.0; width]);
+        events.offsets.reserve(slots);
+        let mut y = Aligned::zeros(width);
+        let mut pre = Aligned::zeros(width);
+        let mut bias = Aligned::zeros(width);
+        let mut s1 = Aligned::zeros(if order >= 1 { width } else { 0 });
+        let mut s2 = Aligned::zeros(if order >= 2 { width } else { 0 });
+        let (mut v, mut r) = (Aligned::zeros(width), Aligned::zeros(width));
+        let pm = pos_major.is_some();
         for (b, row) in base.rows().into_iter().enumerate() {
-            let row = row.as_slice().unwrap_or(&[]);
-            let bias = &row[first..first + width];
-            for buf in [&mut v, &mut r] {
-                buf.fill(0.0);
+            let bias = bias.as_mut();
+            if pm {
+                for (x, &i) in bias.iter_mut().zip(&perm) {
+                    *x = row[i as usize];
+                }
+            } else {
+                for (x, k) in bias.iter_mut().zip(first..) {
+                    *x = row[k];
+                }
             }
-            for stage in &mut stages {
-                stage.fill(0.0);
+            for buf in [&mut v, &mut r, &mut s1, &mut s2] {
+                buf.as_mut().fill(0.0);
             }
             for t in 0..steps {
                 let slot = b * steps + t;
-                u.fill(0.0);
-                for (chain, input) in chains.iter().zip(&inputs) {
+                let y = y.as_mut();
+                // The reference's `u`: zero, plus each projection's `scale y` in order; all
+                // but the last projection are summed here, the last in `lif_tile`.
+                for (c, (chain, input)) in rest.iter().zip(&inputs).enumerate() {
                     let (idx, val) = input.slot(slot);
-                    apply(&chain.weights, t_index, idx, val, &mut y, &mut scratch);
+                    weight_op(&chain.weights, first, idx, val, y, &mut scratch, false);
                     let scale = chain.scale;
-                    for (u, &y) in u.iter_mut().zip(&y) {
-                        *u += scale * y;
+                    if c == 0 {
+                        for (u, &y) in pre.as_mut().iter_mut().zip(&*y) {
+                            *u = 0.0 + scale * y;
+                        }
+                    } else {
+                        for (u, &y) in pre.as_mut().iter_mut().zip(&*y) {
+                            *u += scale * y;
+                        }
                     }
                 }
-                for stage in &mut stages {
-                    for (st, u) in stage.iter_mut().zip(u.iter_mut()) {
-                        *st = a * *st + (1.0 - a) * *u;
-                        *u = *st;
-                    }
-                }
-                for (u, &b) in u.iter_mut().zip(bias) {
-                    *u += b;
-                }
+                let (idx, val) = inputs.last().map_or((&[][..], &[][..]), |i| i.slot(slot));
+                weight_op(&last.weights, first, idx, val, y, &mut scratch, pm);
+                let inp = StepIn {
+                    pre: pre.as_ref(),
+                    y,
+                    scale: last.scale,
+                    bias,
+                    a,
+                };
                 let at = events.idx.len();
-                fired += lif_events(p, dt, &u, &mut v, &mut r, &mut events.idx) as u64;
-                for i in &mut events.idx[at..] {
-                    *i += first as u32;
+                fired += step_tile(
+                    mode,
+                    order,
+                    &lif,
+                    &inp,
+                    s1.as_mut(),
+                    s2.as_mut(),
+                    v.as_mut(),
+                    r.as_mut(),
+                    ids,
+                    &mut events.idx,
+                ) as u64;
+                if pm {
+                    events.idx[at..].sort_unstable();
                 }
                 events.close_slot();
             }
@@ -703,6 +1052,7 @@ fn run_driven(
     }
     // Tiles cover ascending neuron ranges: concatenating them per slot keeps the order.
     let mut merged = Events::new();
+    merged.offsets.reserve(slots);
     for slot in 0..slots {
         for tile in &per_tile {
             merged.idx.extend_from_slice(tile.slot(slot));
@@ -811,33 +1161,296 @@ mod tests {
         }
     }
 
+    /// `lif_tile` on a constant input (`run_constant`'s use) against the reference step,
+    /// bit for bit, over 300 steps (501 neurons: full groups of 64 and a tail).
     #[test]
-    fn lif_events_equals_the_reference_population_step() {
+    fn lif_tile_equals_the_reference_population_step() {
         let p = node();
+        let lif = Lif::new(&p, 0.001);
         let n = 501;
         let current: Vec<f32> = (0..n)
             .map(|k| (k as f32 * 0.37).sin() * 3.0 + 0.5)
             .collect();
         let (mut v, mut r, mut s) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
         let (mut v2, mut r2) = (vec![0.0f32; n], vec![0.0f32; n]);
+        let inp = StepIn {
+            pre: &[],
+            y: &current,
+            scale: 0.0,
+            bias: &[],
+            a: 0.0,
+        };
         let mut total = 0;
         for _ in 0..300 {
             let want = lif_population(&p, 0.001, &current, &mut v, &mut r, &mut s);
             let mut got = Vec::new();
-            assert_eq!(
-                lif_events(&p, 0.001, &current, &mut v2, &mut r2, &mut got),
-                want
+            let fired = lif_tile::<CONSTANT, 0>(
+                &lif,
+                &inp,
+                &mut [],
+                &mut [],
+                &mut v2,
+                &mut r2,
+                Ids::Offset(7),
+                &mut got,
             );
-            let spiking: Vec<u32> = (0..n as u32).filter(|&k| s[k as usize] == 1.0).collect();
+            assert_eq!(fired, want);
+            let spiking: Vec<u32> = (0..n as u32)
+                .filter(|&k| s[k as usize] == 1.0)
+                .map(|k| k + 7)
+                .collect();
             assert_eq!(got, spiking);
-            assert_eq!(
-                v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-                v2.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
-            );
-            assert_eq!(r, r2);
+            assert_eq!(bits(&v), bits(&v2));
+            assert_eq!(bits(&r), bits(&r2));
             total += want;
         }
         assert!(total > 1000, "{total} spikes");
+    }
+
+    fn bits(x: &[f32]) -> Vec<u32> {
+        x.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// `lif_tile` with spike input (one and two projections, every filter order, a lane
+    /// permutation) against the reference's operations: `u` zeroed, each projection's
+    /// `scale y` added in order, the filter stages, the bias, `lif_population`.
+    #[test]
+    fn lif_tile_with_filters_equals_the_reference_operations() {
+        let p = node();
+        let lif = Lif::new(&p, 0.001);
+        let n = 203;
+        let a = (-0.001f32 / 0.005).exp();
+        let bias: Vec<f32> = (0..n).map(|k| (k as f32 * 0.11).cos() * 0.4).collect();
+        let perm: Vec<u32> = (0..n as u32).map(|k| (k * 7) % n as u32).collect();
+        for order in 0..3 {
+            for mode in [ONE, MORE] {
+                let mut stages = vec![vec![0.0f32; n]; order];
+                let (mut v, mut r, mut s) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
+                let mut s1 = vec![0.0f32; if order >= 1 { n } else { 0 }];
+                let mut s2 = vec![0.0f32; if order >= 2 { n } else { 0 }];
+                let (mut v2, mut r2) = (vec![0.0f32; n], vec![0.0f32; n]);
+                let mut total = 0;
+                for t in 0..300 {
+                    // Sparse-ish spike input of two projections.
+                    let y0: Vec<f32> = (0..n)
+                        .map(|k| ((k * 13 + t * 7) % 11) as f32 * 0.9 - 3.0)
+                        .collect();
+                    let y1: Vec<f32> = (0..n)
+                        .map(|k| {
+                            if (k + t) % 5 == 0 {
+                                (k as f32 * 0.3).sin()
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect();
+                    let (s0, sl) = (63.0f32, 41.0f32);
+                    let mut u = vec![0.0f32; n];
+                    if mode == MORE {
+                        for (u, &y) in u.iter_mut().zip(&y0) {
+                            *u += s0 * y;
+                        }
+                    }
+                    for (u, &y) in u.iter_mut().zip(&y1) {
+                        *u += sl * y;
+                    }
+                    for stage in &mut stages {
+                        for (st, u) in stage.iter_mut().zip(u.iter_mut()) {
+                            *st = a * *st + (1.0 - a) * *u;
+                            *u = *st;
+                        }
+                    }
+                    for (u, &b) in u.iter_mut().zip(&bias) {
+                        *u += b;
+                    }
+                    let want = lif_population(&p, 0.001, &u, &mut v, &mut r, &mut s);
+                    let pre: Vec<f32> = y0.iter().map(|&y| 0.0 + s0 * y).collect();
+                    let inp = StepIn {
+                        pre: &pre,
+                        y: &y1,
+                        scale: sl,
+                        bias: &bias,
+                        a,
+                    };
+                    let mut got = Vec::new();
+                    let fired = step_tile(
+                        mode,
+                        order,
+                        &lif,
+                        &inp,
+                        &mut s1,
+                        &mut s2,
+                        &mut v2,
+                        &mut r2,
+                        Ids::Map(&perm),
+                        &mut got,
+                    );
+                    assert_eq!(fired, want);
+                    let spiking: Vec<u32> =
+                        (0..n).filter(|&k| s[k] == 1.0).map(|k| perm[k]).collect();
+                    assert_eq!(got, spiking, "order {order}, mode {mode}, step {t}");
+                    assert_eq!(bits(&v), bits(&v2));
+                    assert_eq!(bits(&r), bits(&r2));
+                    total += want;
+                }
+                assert!(total > 500, "{total} spikes");
+            }
+        }
+    }
+
+    /// Sparse ascending inputs with values like pooled spike counts.
+    fn sparse_inputs(n: usize, seed: usize) -> (Vec<u32>, Vec<f32>) {
+        let idx: Vec<u32> = (0..n as u32)
+            .filter(|&i| (i as usize * 31 + seed * 17) % 7 < 2)
+            .collect();
+        let val = idx.iter().map(|&i| (1 + i % 4) as f32 * 0.25).collect();
+        (idx, val)
+    }
+
+    /// The dense and conv kernels against each output summed plainly: `0`, then `v w` of its
+    /// non-zero inputs in ascending order (a multiply then an add), bit for bit.
+    #[test]
+    fn weight_ops_equal_the_plain_ascending_sums() {
+        use crate::kernels::tests::array;
+        // Dense: 150 outputs (two full blocks and a narrower one), tiles of one and two blocks.
+        let (outputs, inputs) = (150, 97);
+        let w = array(outputs, inputs, 3);
+        let chain = Chain::new(0, 1.0, inputs, &[Kernel::Dense { w: w.clone() }]);
+        let Some(chain) = chain else {
+            panic!("dense chain");
+        };
+        for seed in 0..5 {
+            let (idx, val) = sparse_inputs(inputs, seed);
+            let want: Vec<f32> = (0..outputs)
+                .map(|o| {
+                    let mut a = 0.0f32;
+                    for (&i, &v) in idx.iter().zip(&val) {
+                        a += v * w[[o, i as usize]];
+                    }
+                    a
+                })
+                .collect();
+            for (first, width) in [(0, outputs), (0, 64), (64, 86), (128, 22)] {
+                let mut y = vec![f32::NAN; width];
+                weight_op(
+                    &chain.weights,
+                    first,
+                    &idx,
+                    &val,
+                    &mut y,
+                    &mut Vec::new(),
+                    false,
+                );
+                assert_eq!(bits(&y), bits(&want[first..first + width]), "{first}");
+            }
+        }
+        // Conv, strided and padded, 40, 64 and 70 channels (any count, and a fixed one);
+        // neuron order and position-major.
+        for oc in [40, 64, 70] {
+            let g = ConvGeom::new([3, 9, 8], oc, [3, 4], [2, 1], [1, 2]).unwrap();
+            let w = array(g.oc, g.patch(), 4);
+            let Some(chain) = Chain::new(0, 1.0, g.in_size(), &[Kernel::Conv { w: w.clone(), g }])
+            else {
+                panic!("conv chain");
+            };
+            let np = g.positions();
+            for seed in 0..5 {
+                let (idx, val) = sparse_inputs(g.in_size(), seed);
+                let mut want = vec![0.0f32; g.oc * np];
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        for o in 0..g.oc {
+                            let mut a = 0.0f32;
+                            for (&i, &v) in idx.iter().zip(&val) {
+                                let i = i as usize;
+                                let (c, iy, ix) = (i / (g.ih * g.iw), i / g.iw % g.ih, i % g.iw);
+                                let (ky, kx) = (
+                                    (iy + g.ph) as isize - (oy * g.sh) as isize,
+                                    (ix + g.pw) as isize - (ox * g.sw) as isize,
+                                );
+                                if (0..g.kh as isize).contains(&ky)
+                                    && (0..g.kw as isize).contains(&kx)
+                                {
+                                    let tap = (c * g.kh + ky as usize) * g.kw + kx as usize;
+                                    a += v * w[[o, tap]];
+                                }
+                            }
+                            want[o * np + oy * g.ow + ox] = a;
+                        }
+                    }
+                }
+                let mut y = vec![f32::NAN; want.len()];
+                weight_op(
+                    &chain.weights,
+                    0,
+                    &idx,
+                    &val,
+                    &mut y,
+                    &mut Vec::new(),
+                    false,
+                );
+                assert_eq!(bits(&y), bits(&want));
+                weight_op(&chain.weights, 0, &idx, &val, &mut y, &mut Vec::new(), true);
+                let moved: Vec<f32> = (0..want.len())
+                    .map(|k| want[(k % g.oc) * np + k / g.oc])
+                    .collect();
+                assert_eq!(bits(&y), bits(&moved));
+            }
+        }
+    }
+
+    /// Pooled inputs against counting each cell's spikes plainly.
+    #[test]
+    fn pooled_inputs_equal_the_plain_counts() {
+        let g = PoolGeom::new([3, 9, 10], [3, 2], [2, 2]).unwrap();
+        let pool = PoolMap::new(&g);
+        let scale = pool.scale;
+        let chain = Chain {
+            source: 0,
+            scale: 1.0,
+            pool: Some(pool),
+            weights: Weights::Dense {
+                inputs: g.out_size(),
+                outputs: 0,
+                packed: Aligned::zeros(0),
+            },
+        };
+        let mut spikes = Events::new();
+        for slot in 0..20 {
+            spikes
+                .idx
+                .extend((0..g.in_size() as u32).filter(|&i| (i as usize * 7 + slot * 5) % 13 < 3));
+            spikes.close_slot();
+        }
+        let got = chain.inputs(&spikes, 20);
+        for slot in 0..20 {
+            let mut counts = vec![0u32; g.out_size()];
+            for c in 0..g.c {
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        for ky in 0..g.kh {
+                            for kx in 0..g.kw {
+                                let i = (c * g.ih + oy * g.sh + ky) * g.iw + ox * g.sw + kx;
+                                if spikes.slot(slot).contains(&(i as u32)) {
+                                    counts[(c * g.oh + oy) * g.ow + ox] += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let want: Vec<(u32, u32)> = (0..g.out_size())
+                .filter(|&c| counts[c] > 0)
+                .map(|c| (c as u32, (counts[c] as f32 * scale).to_bits()))
+                .collect();
+            let (idx, val) = got.slot(slot);
+            let have: Vec<(u32, u32)> = idx
+                .iter()
+                .zip(val)
+                .map(|(&i, &v)| (i, v.to_bits()))
+                .collect();
+            assert_eq!(have, want, "slot {slot}");
+        }
     }
 
     /// The skip rule of `run_constant`: a constant J <= 1 never spikes (decay factor <= 1/2).
