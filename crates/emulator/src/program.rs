@@ -930,38 +930,159 @@ impl Program {
     /// model counts per core for a spike, read as one contiguous run per compartment instead
     /// of a row look-up per axon. Built on first use, with [`Program::cycle_fan_lists`].
     pub fn cycle_fan(&self) -> &[(u32, u32)] {
-        self.cycle_fan.get_or_init(|| {
-            // The axons of a compartment's fan-out lie all over the row table: each look-up
-            // misses the caches, so the lines a few entries ahead are requested early.
-            let prefetch = |i: usize| {
-                if let (Rows::Csr { start, .. }, Some(&a)) = (&self.rows, self.fan_axon.get(i))
-                    && let Some(x) = start.get(a as usize)
-                {
-                    lifchip_simd::prefetch(x);
-                }
-            };
-            // In parallel on the pool (each entry is its axon's alone: any thread count
-            // builds the same list).
-            use rayon::prelude::*;
-            self.fan_axon
-                .par_iter()
-                .enumerate()
-                .map(|(i, &a)| {
-                    prefetch(i + 16);
-                    let (core, len) = match &self.rows {
-                        // The core from the axon table instead of `Rows::get`'s binary
-                        // search over the cores (32 M look-ups on the 40k CUBA chip).
-                        Rows::Csr { start, .. } => (
-                            self.axon_cores.core_of(&self.axon_base, a),
-                            start[a as usize + 1] - start[a as usize],
-                        ),
-                        Rows::Full(rows) => (rows[a as usize].core, rows[a as usize].len),
-                    };
-                    let kind = self.row_kind.get(a as usize).copied().unwrap_or(ROW_SPARSE);
-                    (core, len | u32::from(kind) << 30)
-                })
+        self.cycle_fan
+            .get_or_init(|| self.build_cycle_fan(rayon::current_num_threads()))
+    }
+
+    /// [`Program::cycle_fan`]'s entry of global axon `a`.
+    #[inline(always)]
+    fn cycle_fan_entry(&self, a: u32) -> (u32, u32) {
+        let (core, len) = match &self.rows {
+            // The core from the axon table instead of `Rows::get`'s binary search over the
+            // cores.
+            Rows::Csr { start, .. } => (
+                self.axon_cores.core_of(&self.axon_base, a),
+                start[a as usize + 1] - start[a as usize],
+            ),
+            Rows::Full(rows) => (rows[a as usize].core, rows[a as usize].len),
+        };
+        let kind = self.row_kind.get(a as usize).copied().unwrap_or(ROW_SPARSE);
+        (core, len | u32::from(kind) << 30)
+    }
+
+    /// Builds [`Program::cycle_fan`]. `parts`: ranges of compartments built in parallel on
+    /// the pool (each entry is its axon's alone: any split gives the same list).
+    pub(crate) fn build_cycle_fan(&self, parts: usize) -> Vec<(u32, u32)> {
+        let n_comp = self.fan_start.len().saturating_sub(1);
+        let total = self.fan_axon.len();
+        let mut out = vec![(0u32, 0u32); total];
+        // The price classes are the one table still read at random: packed four to a byte
+        // (a quarter of the cache lines and pages), a sequential pass.
+        let kinds: Vec<u8> = if matches!(self.rows, Rows::Csr { .. }) {
+            self.row_kind
+                .chunks(4)
+                .map(|q| q.iter().rev().fold(0u8, |b, &k| b << 2 | (k & 3)))
                 .collect()
-        })
+        } else {
+            Vec::new()
+        };
+        let parts = parts.clamp(1, n_comp.max(1));
+        // Compartment ranges of about equal entries, each with its part of `out`.
+        let mut jobs = Vec::with_capacity(parts);
+        let mut rest: &mut [(u32, u32)] = &mut out;
+        let mut k0 = 0usize;
+        for j in 1..=parts {
+            let k1 = if j == parts {
+                n_comp
+            } else {
+                let goal = total / parts * j;
+                self.fan_start
+                    .partition_point(|&s| s < goal)
+                    .clamp(k0, n_comp)
+            };
+            let len = self.fan_start[k1] - self.fan_start[k0];
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            rest = tail;
+            jobs.push((k0..k1, mine));
+            k0 = k1;
+        }
+        if jobs.len() == 1 {
+            for (comps, mine) in jobs {
+                self.cycle_fan_part(comps, mine, &kinds);
+            }
+        } else {
+            use rayon::prelude::*;
+            jobs.into_par_iter()
+                .for_each(|(comps, mine)| self.cycle_fan_part(comps, mine, &kinds));
+        }
+        out
+    }
+
+    /// [`Program::build_cycle_fan`] for compartments `comps`, into `out` (their entries).
+    ///
+    /// A fan-out's axons lie all over the row table (one per core on a random net): looking
+    /// each one's row up missed the caches and the TLB on almost every axon (32 M on the 40k
+    /// CUBA chip). With [`Rows::Csr`] the synapse counts are read from the store's fan-out
+    /// list instead, alongside: it holds compartment `k`'s rows in ascending axon order, so
+    /// when `k`'s fan-out is ascending too, each axon's synapses are the next entries of the
+    /// list, and they are the ones in its core's slot range (the next axon's core comes
+    /// later, its slots above). Only axons sharing a core with the next one read their row's
+    /// length. A compartment the walk does not fit (a fan-out out of order, a list not used
+    /// up) is looked up axon by axon.
+    fn cycle_fan_part(&self, comps: std::ops::Range<usize>, out: &mut [(u32, u32)], kinds: &[u8]) {
+        let Some(&base) = self.fan_start.get(comps.start) else {
+            return;
+        };
+        let lists = match (&self.rows, &self.store) {
+            (Rows::Csr { start, .. }, Some(store)) => {
+                let (list_start, slots) = store.fan_slots();
+                (list_start.len() == self.fan_start.len()).then_some((start, list_start, slots))
+            }
+            _ => None,
+        };
+        for k in comps {
+            let (lo, hi) = (self.fan_start[k], self.fan_start[k + 1]);
+            let axons = &self.fan_axon[lo..hi];
+            let out = &mut out[lo - base..hi - base];
+            let walked = lists.is_some_and(|(start, list_start, slots)| {
+                let list = &slots[list_start[k]..list_start[k + 1]];
+                self.cycle_fan_walk(axons, list, start, kinds, out)
+            });
+            if !walked {
+                for (e, &a) in out.iter_mut().zip(axons) {
+                    *e = self.cycle_fan_entry(a);
+                }
+            }
+        }
+    }
+
+    /// One compartment's entries from its fan-out `axons` and its store list `list` (see
+    /// [`Program::cycle_fan_part`]); `false` when they do not fit the walk (`out` is then
+    /// partly written).
+    #[inline]
+    fn cycle_fan_walk(
+        &self,
+        axons: &[u32],
+        list: &[u32],
+        start: &[u32],
+        kinds: &[u8],
+        out: &mut [(u32, u32)],
+    ) -> bool {
+        let core = |a: u32| self.axon_cores.core_of(&self.axon_base, a);
+        let Some(&first) = axons.first() else {
+            return list.is_empty();
+        };
+        let mut c = core(first);
+        let mut at = 0usize;
+        for (j, e) in out.iter_mut().enumerate() {
+            let a = axons[j];
+            // The price classes are the one table still read at random: requested early.
+            if let Some(x) = axons.get(j + 16).and_then(|&b| kinds.get(b as usize / 4)) {
+                lifchip_simd::prefetch(x);
+            }
+            let next = axons.get(j + 1).copied();
+            let c_next = match next {
+                Some(b) if b <= a => return false,
+                Some(b) => core(b),
+                None => NONE,
+            };
+            let len = if c_next == c {
+                start[a as usize + 1] - start[a as usize]
+            } else {
+                let end = self.core_slot_base[c as usize + 1];
+                list[at.min(list.len())..]
+                    .iter()
+                    .take_while(|&&s| s < end)
+                    .count() as u32
+            };
+            at += len as usize;
+            let kind = kinds
+                .get(a as usize / 4)
+                .map_or(ROW_SPARSE, |b| b >> (a % 4 * 2) & 3);
+            *e = (c, len | u32::from(kind) << 30);
+            c = c_next;
+        }
+        at == list.len()
     }
 
     /// What [`TreeSrc::route`] reads.
@@ -1326,6 +1447,182 @@ impl TreeBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A chip whose compartments reach several cores each, in ascending and in shuffled
+    /// order, sometimes two axons of one core, through rows of 0 to 6 synapses that are
+    /// sparse, dense (contiguous) or shared (copies on one core), served by fan-out lists.
+    fn fan_program() -> Program {
+        use lifchip_chip::{Destination, Synapse};
+        let spec = crate::bench_chips::Spec {
+            cores: 5,
+            mesh_width: 2,
+            compartments: 16,
+            input_axons: 8,
+            recurrent_axons: 40,
+            row: 4,
+            recurrent_row: 4,
+            active: 4,
+            ticks: 1,
+        };
+        let mut config = crate::bench_chips::chip(&spec);
+        let mut seed = 0x0bad_5eed_1234_5678u64;
+        let mut rand = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let n = spec.compartments as u64;
+        let mut recurrent = Vec::new();
+        for (c, core) in config.cores.iter_mut().enumerate() {
+            for a in spec.input_axons..spec.input_axons + spec.recurrent_axons {
+                let len = rand(7);
+                let row = match rand(3) {
+                    // Contiguous: the dense form is the smaller.
+                    0 => {
+                        let lo = rand(n - len);
+                        (lo..lo + len)
+                            .map(|k| Synapse {
+                                compartment: k as u32,
+                                weight: 2 * (rand(100) as i32 - 50),
+                            })
+                            .collect()
+                    }
+                    // Spread out: sparse.
+                    1 => {
+                        let mut ks: Vec<u32> = (0..len).map(|_| rand(n) as u32).collect();
+                        ks.sort_unstable();
+                        ks.dedup();
+                        ks.into_iter()
+                            .map(|k| Synapse {
+                                compartment: k,
+                                weight: 2 * (rand(100) as i32 - 50),
+                            })
+                            .collect()
+                    }
+                    // A copy of the core's first recurrent row: shared.
+                    _ => core.axons[spec.input_axons as usize].synapses.clone(),
+                };
+                core.axons[a as usize].synapses = row;
+                recurrent.push(Destination {
+                    core: c as u32,
+                    axon: a,
+                });
+            }
+        }
+        // Deal the recurrent axons out to the compartments, each to one.
+        for i in (1..recurrent.len()).rev() {
+            recurrent.swap(i, rand(i as u64 + 1) as usize);
+        }
+        let comps = config.cores.len() * spec.compartments as usize;
+        let mut lists = vec![Vec::new(); comps];
+        for (i, d) in recurrent.into_iter().enumerate() {
+            lists[if i % 3 == 0 {
+                rand(4) as usize
+            } else {
+                rand(comps as u64) as usize
+            }]
+            .push(d);
+        }
+        for (k, mut list) in lists.into_iter().enumerate() {
+            if k % 5 != 0 {
+                list.sort_unstable_by_key(|d| (d.core, d.axon));
+            }
+            let (c, j) = (
+                k / spec.compartments as usize,
+                k % spec.compartments as usize,
+            );
+            config.cores[c].compartments[j].destinations = list;
+        }
+        let t = &mut config.target;
+        t.core.shared_kernels = true;
+        t.timing.cycles_per_dense_synop = 3;
+        t.timing.cycles_per_shared_synop = 2;
+        let layout = LayoutOverride {
+            fanout: Some(true),
+            ..LayoutOverride::default()
+        };
+        Program::new(&FlatChip::from_config(&config), &layout).expect("valid")
+    }
+
+    /// The old definition of [`Program::cycle_fan`]: each axon's row looked up.
+    fn cycle_fan_by_axon(p: &Program) -> Vec<(u32, u32)> {
+        p.fan_axon
+            .iter()
+            .map(|&a| {
+                let r = p.rows.get(a as usize);
+                let kind = p.row_kind.get(a as usize).copied().unwrap_or(ROW_SPARSE);
+                (r.core, r.len | u32::from(kind) << 30)
+            })
+            .collect()
+    }
+
+    /// `cycle_fan`'s walk of the store's fan-out lists gives every axon's row look-up, for
+    /// any split into parts, on `Rows::Csr` (walked, and looked up where the walk does not
+    /// fit), on `Rows::Full` (looked up) and without price classes.
+    #[test]
+    fn cycle_fan_walk_gives_each_axons_row() {
+        let mut p = fan_program();
+        assert!(p.cycle_fan_lists && matches!(p.rows, Rows::Csr { .. }));
+        // The chip has what the walk must handle.
+        let kinds: Vec<u8> = p.fan_axon.iter().map(|&a| p.row_kind[a as usize]).collect();
+        for kind in [ROW_SPARSE, ROW_DENSE, ROW_SHARED] {
+            assert!(kinds.contains(&kind), "no row of kind {kind}");
+        }
+        assert!(p.fan_axon.iter().any(|&a| p.rows.get(a as usize).len == 0));
+        let n_comp = p.n_comp();
+        let fan = |k: usize| &p.fan_axon[p.fan_start[k]..p.fan_start[k + 1]];
+        let core = |a: u32| p.rows.get(a as usize).core;
+        let sorted = |k: usize| fan(k).windows(2).all(|w| w[0] < w[1]);
+        assert!((0..n_comp).any(|k| !sorted(k)), "no fan-out out of order");
+        assert!(
+            (0..n_comp).any(|k| sorted(k) && fan(k).windows(2).any(|w| core(w[0]) == core(w[1]))),
+            "no ascending fan-out with two axons of one core"
+        );
+        assert!((0..n_comp).filter(|&k| fan(k).len() > 1).count() > 10);
+        // The walk itself fits every ascending fan-out and gives the look-ups.
+        let expected = cycle_fan_by_axon(&p);
+        let (Rows::Csr { start, .. }, Some(store)) = (&p.rows, &p.store) else {
+            panic!("CSR rows with a store");
+        };
+        let (list_start, slots) = store.fan_slots();
+        let packed: Vec<u8> = p
+            .row_kind
+            .chunks(4)
+            .map(|q| q.iter().rev().fold(0u8, |b, &k| b << 2 | k))
+            .collect();
+        for k in (0..n_comp).filter(|&k| sorted(k)) {
+            let (lo, hi) = (p.fan_start[k], p.fan_start[k + 1]);
+            let mut out = vec![(0, 0); hi - lo];
+            let list = &slots[list_start[k]..list_start[k + 1]];
+            assert!(
+                p.cycle_fan_walk(fan(k), list, start, &packed, &mut out),
+                "compartment {k}"
+            );
+            assert_eq!(out, expected[lo..hi], "compartment {k}");
+        }
+        for parts in [1, 2, 3, 7, 1000] {
+            assert_eq!(p.build_cycle_fan(parts), expected, "{parts} parts");
+        }
+        p.row_kind.clear();
+        let expected = cycle_fan_by_axon(&p);
+        assert!(expected.iter().all(|e| e.1 >> 30 == u32::from(ROW_SPARSE)));
+        for parts in [1, 2] {
+            assert_eq!(
+                p.build_cycle_fan(parts),
+                expected,
+                "no classes, {parts} parts"
+            );
+        }
+        p.rows = Rows::Full(p.rows.iter().collect());
+        for parts in [1, 3] {
+            assert_eq!(
+                p.build_cycle_fan(parts),
+                expected,
+                "full rows, {parts} parts"
+            );
+        }
+    }
 
     /// `xy_hops` counts the links and y links of the tree `xy_route` builds.
     #[test]
