@@ -180,6 +180,9 @@ pub(crate) struct Program {
     /// Mesh position of each core, and the first global axon of each core (one more entry:
     /// the total).
     pub core_xy: Vec<(u32, u32)>,
+    /// Per core: its router's bit in [`TreeSrc::route`]'s bitmap of the mesh (x-major), or
+    /// [`NONE`] for a router outside the mesh (see [`router_bits`]).
+    pub core_bit: Vec<u32>,
     pub axon_base: Vec<usize>,
     /// Finds the core of a global axon without a binary search (see [`AxonCores`]).
     pub axon_cores: AxonCores,
@@ -584,6 +587,7 @@ impl Program {
             hops_y: Vec::new(),
             tree_recipes: Vec::new(),
             core_xy: config.cores().iter().map(|c| (c.x(), c.y())).collect(),
+            core_bit: router_bits(t, config.cores().iter().map(|c| (c.x(), c.y()))),
             axon_cores: AxonCores::new(&axon_base),
             axon_base: axon_base.clone(),
             shapes: std::sync::OnceLock::new(),
@@ -917,9 +921,29 @@ impl Program {
             let mesh = &self.target.mesh;
             let columns = mesh.width.div_ceil(mesh.cores_per_tile.max(1));
             let mut seen = Vec::new();
+            // A tree has at most a router per destination, and at most the mesh's routers.
+            let cells = (columns as usize).saturating_mul(mesh.height as usize);
+            let len = |start: &[usize], i: u32| match (
+                start.get(i as usize),
+                start.get(i as usize + 1),
+            ) {
+                (Some(&a), Some(&b)) => b.saturating_sub(a),
+                _ => 0,
+            };
+            let routers = self
+                .tree_recipes
+                .iter()
+                .map(|&r| match r {
+                    Recipe::Comp(k) => len(&self.fan_start, k),
+                    Recipe::Input(c) => len(&self.in_start, c),
+                    Recipe::Partial { .. } => 1,
+                })
+                .map(|n| n.min(cells))
+                .fold(0usize, usize::saturating_add);
             Shapes::build(
                 (columns, mesh.height),
                 self.tree_recipes.len(),
+                routers,
                 |i, positions| src.route(self.tree_recipes[i], positions, &mut seen),
             )
         })
@@ -1090,6 +1114,7 @@ impl Program {
         TreeSrc {
             target: &self.target,
             core_xy: &self.core_xy,
+            core_bit: &self.core_bit,
             axon_base: &self.axon_base,
             axon_cores: &self.axon_cores,
             comp_core: &self.comp_core,
@@ -1127,6 +1152,7 @@ pub(crate) enum Recipe {
 pub(crate) struct TreeSrc<'a> {
     target: &'a Target,
     core_xy: &'a [(u32, u32)],
+    core_bit: &'a [u32],
     axon_base: &'a [usize],
     axon_cores: &'a AxonCores,
     comp_core: &'a [u32],
@@ -1219,22 +1245,31 @@ impl<'a> TreeSrc<'a> {
         if words <= dests.len().max(16) {
             seen.clear();
             seen.resize(words, 0);
-            for (x, y) in routers {
-                let (x, y) = (x as usize, y as usize);
-                if x < columns && y < height {
-                    let i = x * height + y;
-                    seen[i / 64] |= 1 << (i % 64);
-                } else {
+            // Each core's bit from a table: no router computed per destination (32 M on
+            // the 40k CUBA chip).
+            for &ga in dests {
+                let core = self.axon_cores.core_of(self.axon_base, ga);
+                match self.core_bit.get(core as usize) {
+                    Some(&i) if i != NONE => seen[i as usize / 64] |= 1 << (i % 64),
                     // Outside the mesh (an invalid position): the sort keeps it.
-                    out.push((x as u32, y as u32));
+                    Some(_) => out.extend(router(core)),
+                    // Not a core: no router, as `routers` gives.
+                    None => {}
                 }
             }
             if out.is_empty() {
+                // The bits come in ascending order: the column advances with them (no
+                // division per destination router).
+                let (mut x, mut first) = (0u32, 0usize);
                 for (w, &bits) in seen.iter().enumerate() {
                     let mut bits = bits;
                     while bits != 0 {
                         let i = w * 64 + bits.trailing_zeros() as usize;
-                        out.push(((i / height) as u32, (i % height) as u32));
+                        while i >= first + height {
+                            first += height;
+                            x += 1;
+                        }
+                        out.push((x, (i - first) as u32));
                         bits &= bits - 1;
                     }
                 }
@@ -1253,6 +1288,27 @@ impl<'a> TreeSrc<'a> {
         out.dedup();
         router(src).unwrap_or((0, 0))
     }
+}
+
+/// Per core at `positions`: its router's bit in [`TreeSrc::route`]'s bitmap (`x * height +
+/// y` over the mesh's router columns and rows), [`NONE`] when outside the mesh.
+fn router_bits(t: &Target, positions: impl Iterator<Item = (u32, u32)>) -> Vec<u32> {
+    let mesh = &t.mesh;
+    let (columns, height) = (
+        mesh.width.div_ceil(mesh.cores_per_tile.max(1)) as usize,
+        mesh.height as usize,
+    );
+    positions
+        .map(|xy| {
+            let (x, y) = t.router_of(xy);
+            let (x, y) = (x as usize, y as usize);
+            if x < columns && y < height {
+                u32::try_from(x * height + y).unwrap_or(NONE)
+            } else {
+                NONE
+            }
+        })
+        .collect()
 }
 
 /// Links and y links of [`xy_route`]'s tree from `src` to `positions` (sorted by x, then y;
@@ -1543,6 +1599,36 @@ mod tests {
             ..LayoutOverride::default()
         };
         Program::new(&FlatChip::from_config(&config), &layout).expect("valid")
+    }
+
+    /// `TreeSrc::route` (each core's bit from a table, the bitmap read column by column)
+    /// gives the sorted, distinct routers of a packet's destinations, on a mesh whose bitmap
+    /// spans several words.
+    #[test]
+    fn routes_are_the_sorted_destination_routers() {
+        let mut p = fan_program();
+        let t = &mut p.target;
+        (t.mesh.width, t.mesh.height, t.mesh.cores_per_tile) = (40, 13, 4);
+        p.core_xy = vec![(0, 0), (9, 5), (18, 12), (27, 2), (39, 12)];
+        p.core_bit = router_bits(&p.target, p.core_xy.iter().copied());
+        let (mut out, mut seen) = (Vec::new(), Vec::new());
+        let mut routed = 0;
+        for k in 0..p.n_comp() {
+            let src = p.tree_src();
+            let from = src.route(Recipe::Comp(k as u32), &mut out, &mut seen);
+            let fan = &p.fan_axon[p.fan_start[k]..p.fan_start[k + 1]];
+            let router = |c: u32| p.target.router_of(p.core_xy[c as usize]);
+            let mut expected: Vec<(u32, u32)> = fan
+                .iter()
+                .map(|&a| router(p.rows.get(a as usize).core))
+                .collect();
+            expected.sort_unstable();
+            expected.dedup();
+            assert_eq!(out, expected, "compartment {k}");
+            assert_eq!(from, router(p.comp_core[k]));
+            routed += usize::from(expected.len() > 1);
+        }
+        assert!(routed > 10);
     }
 
     /// The old definition of [`Program::cycle_fan`]: each axon's row looked up.
