@@ -85,6 +85,57 @@ pub(crate) const ROW_SHARED: u8 = 2;
 /// The synapse count's bits in a [`Program::cycle_fan`] entry; the price class is above.
 pub(crate) const CYCLE_FAN_LEN: u32 = (1 << 30) - 1;
 
+/// [`Program::cycle_fan`]'s entries.
+#[derive(Debug)]
+pub(crate) enum CycleFan {
+    /// `core | synapses << 16 | class << 30`, when every core number fits 16 bits and every
+    /// fan-out row's synapses [`NARROW_LEN`]: half the bytes of `Wide` to fault in and write
+    /// on the first cycle-accurate run (256 MB on the 40k CUBA chip) and to read per spike.
+    Narrow(Vec<u32>),
+    /// `(core, synapses | class << 30)`.
+    Wide(Vec<(u32, u32)>),
+}
+
+/// The synapse count's bits in a [`CycleFan::Narrow`] entry (above the core's 16).
+const NARROW_LEN: u32 = (1 << 14) - 1;
+
+/// An entry of [`CycleFan`]: made of and read as a core and `synapses | class << 30`.
+pub(crate) trait FanEntry: Copy + Default + Send + Sync {
+    fn new(core: u32, synapses_class: u32) -> Self;
+    fn core(self) -> u32;
+    fn synapses_class(self) -> u32;
+}
+
+impl FanEntry for u32 {
+    #[inline(always)]
+    fn new(core: u32, lk: u32) -> u32 {
+        core | (lk & NARROW_LEN) << 16 | (lk >> 30) << 30
+    }
+    #[inline(always)]
+    fn core(self) -> u32 {
+        self & 0xffff
+    }
+    #[inline(always)]
+    fn synapses_class(self) -> u32 {
+        (self >> 16 & NARROW_LEN) | (self >> 30) << 30
+    }
+}
+
+impl FanEntry for (u32, u32) {
+    #[inline(always)]
+    fn new(core: u32, lk: u32) -> (u32, u32) {
+        (core, lk)
+    }
+    #[inline(always)]
+    fn core(self) -> u32 {
+        self.0
+    }
+    #[inline(always)]
+    fn synapses_class(self) -> u32 {
+        self.1
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Program {
     pub params: Params,
@@ -190,7 +241,7 @@ pub(crate) struct Program {
     pub shapes: std::sync::OnceLock<Shapes>,
     /// With `cycle_fan_lists`: the core, synapses and price class of each axon of `fan_axon`
     /// (same order), built on the first cycle-accurate run (see [`Program::cycle_fan`]).
-    pub cycle_fan: std::sync::OnceLock<Vec<(u32, u32)>>,
+    pub cycle_fan: std::sync::OnceLock<CycleFan>,
     /// Cycle-accurate runs deliver through the fan-out lists too: `fan_lists`, and every
     /// row's synapse count fits [`CYCLE_FAN_LEN`] (beside its price class).
     pub cycle_fan_lists: bool,
@@ -953,9 +1004,19 @@ impl Program {
     /// ([`ROW_SPARSE`] when rows are priced alike) above [`CYCLE_FAN_LEN`] — what the cycle
     /// model counts per core for a spike, read as one contiguous run per compartment instead
     /// of a row look-up per axon. Built on first use, with [`Program::cycle_fan_lists`].
-    pub fn cycle_fan(&self) -> &[(u32, u32)] {
-        self.cycle_fan
-            .get_or_init(|| self.build_cycle_fan(rayon::current_num_threads()))
+    pub fn cycle_fan(&self) -> &CycleFan {
+        self.cycle_fan.get_or_init(|| {
+            let parts = rayon::current_num_threads();
+            // A row's synapses are at most its compartment's spike's.
+            let narrow = self.n_cores <= 1 << 16
+                && self.fan_synops.iter().all(|&n| n <= u64::from(NARROW_LEN))
+                && self.fan_synops.len() + 1 == self.fan_start.len();
+            if narrow {
+                CycleFan::Narrow(self.build_cycle_fan(parts))
+            } else {
+                CycleFan::Wide(self.build_cycle_fan(parts))
+            }
+        })
     }
 
     /// [`Program::cycle_fan`]'s entry of global axon `a`.
@@ -976,10 +1037,10 @@ impl Program {
 
     /// Builds [`Program::cycle_fan`]. `parts`: ranges of compartments built in parallel on
     /// the pool (each entry is its axon's alone: any split gives the same list).
-    pub(crate) fn build_cycle_fan(&self, parts: usize) -> Vec<(u32, u32)> {
+    pub(crate) fn build_cycle_fan<E: FanEntry>(&self, parts: usize) -> Vec<E> {
         let n_comp = self.fan_start.len().saturating_sub(1);
         let total = self.fan_axon.len();
-        let mut out = vec![(0u32, 0u32); total];
+        let mut out = vec![E::default(); total];
         // The price classes are the one table still read at random: packed four to a byte
         // (a quarter of the cache lines and pages), a sequential pass.
         let kinds: Vec<u8> = if matches!(self.rows, Rows::Csr { .. }) {
@@ -993,7 +1054,7 @@ impl Program {
         let parts = parts.clamp(1, n_comp.max(1));
         // Compartment ranges of about equal entries, each with its part of `out`.
         let mut jobs = Vec::with_capacity(parts);
-        let mut rest: &mut [(u32, u32)] = &mut out;
+        let mut rest: &mut [E] = &mut out;
         let mut k0 = 0usize;
         for j in 1..=parts {
             let k1 = if j == parts {
@@ -1033,7 +1094,12 @@ impl Program {
     /// later, its slots above). Only axons sharing a core with the next one read their row's
     /// length. A compartment the walk does not fit (a fan-out out of order, a list not used
     /// up) is looked up axon by axon.
-    fn cycle_fan_part(&self, comps: std::ops::Range<usize>, out: &mut [(u32, u32)], kinds: &[u8]) {
+    fn cycle_fan_part<E: FanEntry>(
+        &self,
+        comps: std::ops::Range<usize>,
+        out: &mut [E],
+        kinds: &[u8],
+    ) {
         let Some(&base) = self.fan_start.get(comps.start) else {
             return;
         };
@@ -1054,7 +1120,8 @@ impl Program {
             });
             if !walked {
                 for (e, &a) in out.iter_mut().zip(axons) {
-                    *e = self.cycle_fan_entry(a);
+                    let (core, lk) = self.cycle_fan_entry(a);
+                    *e = E::new(core, lk);
                 }
             }
         }
@@ -1064,13 +1131,13 @@ impl Program {
     /// [`Program::cycle_fan_part`]); `false` when they do not fit the walk (`out` is then
     /// partly written).
     #[inline]
-    fn cycle_fan_walk(
+    fn cycle_fan_walk<E: FanEntry>(
         &self,
         axons: &[u32],
         list: &[u32],
         start: &[u32],
         kinds: &[u8],
-        out: &mut [(u32, u32)],
+        out: &mut [E],
     ) -> bool {
         let core = |a: u32| self.axon_cores.core_of(&self.axon_base, a);
         let Some(&first) = axons.first() else {
@@ -1103,7 +1170,7 @@ impl Program {
             let kind = kinds
                 .get(a as usize / 4)
                 .map_or(ROW_SPARSE, |b| b >> (a % 4 * 2) & 3);
-            *e = (c, len | u32::from(kind) << 30);
+            *e = E::new(c, len | u32::from(kind) << 30);
             c = c_next;
         }
         at == list.len()
@@ -1679,7 +1746,7 @@ mod tests {
             .collect();
         for k in (0..n_comp).filter(|&k| sorted(k)) {
             let (lo, hi) = (p.fan_start[k], p.fan_start[k + 1]);
-            let mut out = vec![(0, 0); hi - lo];
+            let mut out = vec![(0u32, 0u32); hi - lo];
             let list = &slots[list_start[k]..list_start[k + 1]];
             assert!(
                 p.cycle_fan_walk(fan(k), list, start, &packed, &mut out),
@@ -1687,25 +1754,38 @@ mod tests {
             );
             assert_eq!(out, expected[lo..hi], "compartment {k}");
         }
+        // Both forms, read back.
+        let wide = |p: &Program, parts| p.build_cycle_fan::<(u32, u32)>(parts);
+        let narrow = |p: &Program, parts| -> Vec<(u32, u32)> {
+            let entries: Vec<u32> = p.build_cycle_fan(parts);
+            entries
+                .iter()
+                .map(|&e| (e.core(), e.synapses_class()))
+                .collect()
+        };
         for parts in [1, 2, 3, 7, 1000] {
-            assert_eq!(p.build_cycle_fan(parts), expected, "{parts} parts");
+            assert_eq!(wide(&p, parts), expected, "{parts} parts");
+            assert_eq!(narrow(&p, parts), expected, "narrow, {parts} parts");
         }
+        assert!(matches!(p.cycle_fan(), CycleFan::Narrow(_)));
         p.row_kind.clear();
         let expected = cycle_fan_by_axon(&p);
         assert!(expected.iter().all(|e| e.1 >> 30 == u32::from(ROW_SPARSE)));
         for parts in [1, 2] {
+            assert_eq!(wide(&p, parts), expected, "no classes, {parts} parts");
             assert_eq!(
-                p.build_cycle_fan(parts),
+                narrow(&p, parts),
                 expected,
-                "no classes, {parts} parts"
+                "narrow, no classes, {parts} parts"
             );
         }
         p.rows = Rows::Full(p.rows.iter().collect());
         for parts in [1, 3] {
+            assert_eq!(wide(&p, parts), expected, "full rows, {parts} parts");
             assert_eq!(
-                p.build_cycle_fan(parts),
+                narrow(&p, parts),
                 expected,
-                "full rows, {parts} parts"
+                "narrow, full rows, {parts} parts"
             );
         }
     }
