@@ -1041,9 +1041,11 @@ impl Program {
         let n_comp = self.fan_start.len().saturating_sub(1);
         let total = self.fan_axon.len();
         let mut out = vec![E::default(); total];
-        // The price classes are the one table still read at random: packed four to a byte
-        // (a quarter of the cache lines and pages), a sequential pass.
-        let kinds: Vec<u8> = if matches!(self.rows, Rows::Csr { .. }) {
+        // The price classes are the one table still read at random, for compartments whose
+        // rows are not all of one class: packed four to a byte (a quarter of the cache lines
+        // and pages), a sequential pass.
+        let mixed = (0..n_comp).any(|k| self.uniform_kind(k).is_none());
+        let kinds: Vec<u8> = if mixed && matches!(self.rows, Rows::Csr { .. }) {
             self.row_kind
                 .chunks(4)
                 .map(|q| q.iter().rev().fold(0u8, |b, &k| b << 2 | (k & 3)))
@@ -1116,7 +1118,7 @@ impl Program {
             let out = &mut out[lo - base..hi - base];
             let walked = lists.is_some_and(|(start, list_start, slots)| {
                 let list = &slots[list_start[k]..list_start[k + 1]];
-                self.cycle_fan_walk(axons, list, start, kinds, out)
+                self.cycle_fan_walk(axons, list, start, self.uniform_kind(k), kinds, out)
             });
             if !walked {
                 for (e, &a) in out.iter_mut().zip(axons) {
@@ -1136,6 +1138,7 @@ impl Program {
         axons: &[u32],
         list: &[u32],
         start: &[u32],
+        uniform: Option<u8>,
         kinds: &[u8],
         out: &mut [E],
     ) -> bool {
@@ -1148,7 +1151,9 @@ impl Program {
         for (j, e) in out.iter_mut().enumerate() {
             let a = axons[j];
             // The price classes are the one table still read at random: requested early.
-            if let Some(x) = axons.get(j + 16).and_then(|&b| kinds.get(b as usize / 4)) {
+            if uniform.is_none()
+                && let Some(x) = axons.get(j + 16).and_then(|&b| kinds.get(b as usize / 4))
+            {
                 lifchip_simd::prefetch(x);
             }
             let next = axons.get(j + 1).copied();
@@ -1167,13 +1172,38 @@ impl Program {
                     .count() as u32
             };
             at += len as usize;
-            let kind = kinds
-                .get(a as usize / 4)
-                .map_or(ROW_SPARSE, |b| b >> (a % 4 * 2) & 3);
+            let kind = match uniform {
+                // Rows without synapses are sparse.
+                Some(_) if len == 0 => ROW_SPARSE,
+                Some(u) => u,
+                None => kinds
+                    .get(a as usize / 4)
+                    .map_or(ROW_SPARSE, |b| b >> (a % 4 * 2) & 3),
+            };
             *e = E::new(c, len | u32::from(kind) << 30);
             c = c_next;
         }
         at == list.len()
+    }
+
+    /// The price class of every row with synapses in compartment `k`'s fan-out when they
+    /// all have one (rows without synapses are sparse), from its spike's synapses by class
+    /// ([`Program::fan_synops`]); `None` when they differ.
+    fn uniform_kind(&self, k: usize) -> Option<u8> {
+        if self.row_kind.is_empty() {
+            return Some(ROW_SPARSE);
+        }
+        let all = *self.fan_synops.get(k)?;
+        let (dense, shared) = (*self.fan_dense.get(k)?, *self.fan_shared.get(k)?);
+        if dense == 0 && shared == 0 {
+            Some(ROW_SPARSE)
+        } else if dense == all {
+            Some(ROW_DENSE)
+        } else if shared == all {
+            Some(ROW_SHARED)
+        } else {
+            None
+        }
     }
 
     /// What [`TreeSrc::route`] reads.
@@ -1746,14 +1776,19 @@ mod tests {
             .collect();
         for k in (0..n_comp).filter(|&k| sorted(k)) {
             let (lo, hi) = (p.fan_start[k], p.fan_start[k + 1]);
-            let mut out = vec![(0u32, 0u32); hi - lo];
             let list = &slots[list_start[k]..list_start[k + 1]];
-            assert!(
-                p.cycle_fan_walk(fan(k), list, start, &packed, &mut out),
-                "compartment {k}"
-            );
-            assert_eq!(out, expected[lo..hi], "compartment {k}");
+            // With the compartment's one class when it has one, and with every class read.
+            for uniform in [p.uniform_kind(k), None] {
+                let mut out = vec![(0u32, 0u32); hi - lo];
+                let walked = p.cycle_fan_walk(fan(k), list, start, uniform, &packed, &mut out);
+                assert!(walked, "compartment {k}");
+                assert_eq!(out, expected[lo..hi], "compartment {k}, {uniform:?}");
+            }
         }
+        // Compartments of one class (not only sparse) and of mixed classes.
+        let classes: Vec<Option<u8>> = (0..n_comp).map(|k| p.uniform_kind(k)).collect();
+        assert!(classes.contains(&None));
+        assert!(classes.contains(&Some(ROW_SHARED)) || classes.contains(&Some(ROW_DENSE)));
         // Both forms, read back.
         let wide = |p: &Program, parts| p.build_cycle_fan::<(u32, u32)>(parts);
         let narrow = |p: &Program, parts| -> Vec<(u32, u32)> {
