@@ -18,7 +18,7 @@ use crate::{
     CycleDetail, CycleStats, EmuError, EnergyBreakdown, EventCounts, Mode, NeuronProbe,
     OverflowCounts, ProbeSet, RunOptions, SampleResult,
     network::{NetParams, NetSim},
-    program::{CYCLE_FAN_LEN, NONE, Params, Program, ROW_DENSE, ROW_SPARSE},
+    program::{CYCLE_FAN_LEN, CycleFan, FanEntry, NONE, Params, Program, ROW_DENSE, ROW_SPARSE},
     synapses::{Index, Rows, Store, Typed, Weight, add_dense, add_fan},
 };
 
@@ -679,6 +679,27 @@ fn deliver_sum<
     synops
 }
 
+/// The cycle model's per-core counters of the compartments' spikes due this tick, from
+/// [`Program::cycle_fan`]: per core, a delivery per axon and its synapses per spike by price
+/// class.
+#[inline]
+fn count_cycle_fan<E: FanEntry>(p: &Program, s: &mut State, cf: &[E]) {
+    for &(k, count) in &s.due_comp {
+        let k = k as usize;
+        for &e in &cf[p.fan_start[k]..p.fan_start[k + 1]] {
+            let (c, lk) = (e.core() as usize, e.synapses_class());
+            let ops = u64::from(lk & CYCLE_FAN_LEN) * u64::from(count);
+            s.core_in[c] += 1;
+            s.core_syn[c] += ops;
+            match (lk >> 30) as u8 {
+                ROW_SPARSE => {}
+                ROW_DENSE => s.core_dense[c] += ops,
+                _ => s.core_shared[c] += ops,
+            }
+        }
+    }
+}
+
 /// Step 2 for the spikes of `due_comp` (runs with [`Program::fan_lists`]): each
 /// compartment's fan-out list into the accumulators, with the counts the rows would give.
 #[inline(never)]
@@ -1087,21 +1108,9 @@ fn tick<const CYCLE: bool>(
     std::mem::swap(&mut s.due, &mut s.pending[slot]);
     std::mem::swap(&mut s.due_comp, &mut s.pending_comp[slot]);
     if CYCLE && !s.due_comp.is_empty() && p.cycle_fan_lists {
-        // Per core: a delivery per axon, its synapses per spike, by price class.
-        let cf = p.cycle_fan();
-        for &(k, count) in &s.due_comp {
-            let k = k as usize;
-            for &(c, lk) in &cf[p.fan_start[k]..p.fan_start[k + 1]] {
-                let c = c as usize;
-                let ops = u64::from(lk & CYCLE_FAN_LEN) * u64::from(count);
-                s.core_in[c] += 1;
-                s.core_syn[c] += ops;
-                match (lk >> 30) as u8 {
-                    ROW_SPARSE => {}
-                    ROW_DENSE => s.core_dense[c] += ops,
-                    _ => s.core_shared[c] += ops,
-                }
-            }
+        match p.cycle_fan() {
+            CycleFan::Narrow(cf) => count_cycle_fan(p, s, cf),
+            CycleFan::Wide(cf) => count_cycle_fan(p, s, cf),
         }
         deliver_fan(p, s, rec);
     }

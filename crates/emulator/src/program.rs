@@ -85,6 +85,57 @@ pub(crate) const ROW_SHARED: u8 = 2;
 /// The synapse count's bits in a [`Program::cycle_fan`] entry; the price class is above.
 pub(crate) const CYCLE_FAN_LEN: u32 = (1 << 30) - 1;
 
+/// [`Program::cycle_fan`]'s entries.
+#[derive(Debug)]
+pub(crate) enum CycleFan {
+    /// `core | synapses << 16 | class << 30`, when every core number fits 16 bits and every
+    /// fan-out row's synapses [`NARROW_LEN`]: half the bytes of `Wide` to fault in and write
+    /// on the first cycle-accurate run (256 MB on the 40k CUBA chip) and to read per spike.
+    Narrow(Vec<u32>),
+    /// `(core, synapses | class << 30)`.
+    Wide(Vec<(u32, u32)>),
+}
+
+/// The synapse count's bits in a [`CycleFan::Narrow`] entry (above the core's 16).
+const NARROW_LEN: u32 = (1 << 14) - 1;
+
+/// An entry of [`CycleFan`]: made of and read as a core and `synapses | class << 30`.
+pub(crate) trait FanEntry: Copy + Default + Send + Sync {
+    fn new(core: u32, synapses_class: u32) -> Self;
+    fn core(self) -> u32;
+    fn synapses_class(self) -> u32;
+}
+
+impl FanEntry for u32 {
+    #[inline(always)]
+    fn new(core: u32, lk: u32) -> u32 {
+        core | (lk & NARROW_LEN) << 16 | (lk >> 30) << 30
+    }
+    #[inline(always)]
+    fn core(self) -> u32 {
+        self & 0xffff
+    }
+    #[inline(always)]
+    fn synapses_class(self) -> u32 {
+        (self >> 16 & NARROW_LEN) | (self >> 30) << 30
+    }
+}
+
+impl FanEntry for (u32, u32) {
+    #[inline(always)]
+    fn new(core: u32, lk: u32) -> (u32, u32) {
+        (core, lk)
+    }
+    #[inline(always)]
+    fn core(self) -> u32 {
+        self.0
+    }
+    #[inline(always)]
+    fn synapses_class(self) -> u32 {
+        self.1
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Program {
     pub params: Params,
@@ -180,6 +231,9 @@ pub(crate) struct Program {
     /// Mesh position of each core, and the first global axon of each core (one more entry:
     /// the total).
     pub core_xy: Vec<(u32, u32)>,
+    /// Per core: its router's bit in [`TreeSrc::route`]'s bitmap of the mesh (x-major), or
+    /// [`NONE`] for a router outside the mesh (see [`router_bits`]).
+    pub core_bit: Vec<u32>,
     pub axon_base: Vec<usize>,
     /// Finds the core of a global axon without a binary search (see [`AxonCores`]).
     pub axon_cores: AxonCores,
@@ -187,7 +241,7 @@ pub(crate) struct Program {
     pub shapes: std::sync::OnceLock<Shapes>,
     /// With `cycle_fan_lists`: the core, synapses and price class of each axon of `fan_axon`
     /// (same order), built on the first cycle-accurate run (see [`Program::cycle_fan`]).
-    pub cycle_fan: std::sync::OnceLock<Vec<(u32, u32)>>,
+    pub cycle_fan: std::sync::OnceLock<CycleFan>,
     /// Cycle-accurate runs deliver through the fan-out lists too: `fan_lists`, and every
     /// row's synapse count fits [`CYCLE_FAN_LEN`] (beside its price class).
     pub cycle_fan_lists: bool,
@@ -584,6 +638,7 @@ impl Program {
             hops_y: Vec::new(),
             tree_recipes: Vec::new(),
             core_xy: config.cores().iter().map(|c| (c.x(), c.y())).collect(),
+            core_bit: router_bits(t, config.cores().iter().map(|c| (c.x(), c.y()))),
             axon_cores: AxonCores::new(&axon_base),
             axon_base: axon_base.clone(),
             shapes: std::sync::OnceLock::new(),
@@ -917,9 +972,29 @@ impl Program {
             let mesh = &self.target.mesh;
             let columns = mesh.width.div_ceil(mesh.cores_per_tile.max(1));
             let mut seen = Vec::new();
+            // A tree has at most a router per destination, and at most the mesh's routers.
+            let cells = (columns as usize).saturating_mul(mesh.height as usize);
+            let len = |start: &[usize], i: u32| match (
+                start.get(i as usize),
+                start.get(i as usize + 1),
+            ) {
+                (Some(&a), Some(&b)) => b.saturating_sub(a),
+                _ => 0,
+            };
+            let routers = self
+                .tree_recipes
+                .iter()
+                .map(|&r| match r {
+                    Recipe::Comp(k) => len(&self.fan_start, k),
+                    Recipe::Input(c) => len(&self.in_start, c),
+                    Recipe::Partial { .. } => 1,
+                })
+                .map(|n| n.min(cells))
+                .fold(0usize, usize::saturating_add);
             Shapes::build(
                 (columns, mesh.height),
                 self.tree_recipes.len(),
+                routers,
                 |i, positions| src.route(self.tree_recipes[i], positions, &mut seen),
             )
         })
@@ -929,39 +1004,206 @@ impl Program {
     /// ([`ROW_SPARSE`] when rows are priced alike) above [`CYCLE_FAN_LEN`] — what the cycle
     /// model counts per core for a spike, read as one contiguous run per compartment instead
     /// of a row look-up per axon. Built on first use, with [`Program::cycle_fan_lists`].
-    pub fn cycle_fan(&self) -> &[(u32, u32)] {
+    pub fn cycle_fan(&self) -> &CycleFan {
         self.cycle_fan.get_or_init(|| {
-            // The axons of a compartment's fan-out lie all over the row table: each look-up
-            // misses the caches, so the lines a few entries ahead are requested early.
-            let prefetch = |i: usize| {
-                if let (Rows::Csr { start, .. }, Some(&a)) = (&self.rows, self.fan_axon.get(i))
-                    && let Some(x) = start.get(a as usize)
-                {
-                    lifchip_simd::prefetch(x);
-                }
-            };
-            // In parallel on the pool (each entry is its axon's alone: any thread count
-            // builds the same list).
-            use rayon::prelude::*;
-            self.fan_axon
-                .par_iter()
-                .enumerate()
-                .map(|(i, &a)| {
-                    prefetch(i + 16);
-                    let (core, len) = match &self.rows {
-                        // The core from the axon table instead of `Rows::get`'s binary
-                        // search over the cores (32 M look-ups on the 40k CUBA chip).
-                        Rows::Csr { start, .. } => (
-                            self.axon_cores.core_of(&self.axon_base, a),
-                            start[a as usize + 1] - start[a as usize],
-                        ),
-                        Rows::Full(rows) => (rows[a as usize].core, rows[a as usize].len),
-                    };
-                    let kind = self.row_kind.get(a as usize).copied().unwrap_or(ROW_SPARSE);
-                    (core, len | u32::from(kind) << 30)
-                })
-                .collect()
+            let parts = rayon::current_num_threads();
+            // A row's synapses are at most its compartment's spike's.
+            let narrow = self.n_cores <= 1 << 16
+                && self.fan_synops.iter().all(|&n| n <= u64::from(NARROW_LEN))
+                && self.fan_synops.len() + 1 == self.fan_start.len();
+            if narrow {
+                CycleFan::Narrow(self.build_cycle_fan(parts))
+            } else {
+                CycleFan::Wide(self.build_cycle_fan(parts))
+            }
         })
+    }
+
+    /// [`Program::cycle_fan`]'s entry of global axon `a`.
+    #[inline(always)]
+    fn cycle_fan_entry(&self, a: u32) -> (u32, u32) {
+        let (core, len) = match &self.rows {
+            // The core from the axon table instead of `Rows::get`'s binary search over the
+            // cores.
+            Rows::Csr { start, .. } => (
+                self.axon_cores.core_of(&self.axon_base, a),
+                start[a as usize + 1] - start[a as usize],
+            ),
+            Rows::Full(rows) => (rows[a as usize].core, rows[a as usize].len),
+        };
+        let kind = self.row_kind.get(a as usize).copied().unwrap_or(ROW_SPARSE);
+        (core, len | u32::from(kind) << 30)
+    }
+
+    /// Builds [`Program::cycle_fan`]. `parts`: ranges of compartments built in parallel on
+    /// the pool (each entry is its axon's alone: any split gives the same list).
+    pub(crate) fn build_cycle_fan<E: FanEntry>(&self, parts: usize) -> Vec<E> {
+        let n_comp = self.fan_start.len().saturating_sub(1);
+        let total = self.fan_axon.len();
+        let mut out = vec![E::default(); total];
+        // The price classes are the one table still read at random, for compartments whose
+        // rows are not all of one class: packed four to a byte (a quarter of the cache lines
+        // and pages), a sequential pass.
+        let mixed = (0..n_comp).any(|k| self.uniform_kind(k).is_none());
+        let kinds: Vec<u8> = if mixed && matches!(self.rows, Rows::Csr { .. }) {
+            self.row_kind
+                .chunks(4)
+                .map(|q| q.iter().rev().fold(0u8, |b, &k| b << 2 | (k & 3)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let parts = parts.clamp(1, n_comp.max(1));
+        // Compartment ranges of about equal entries, each with its part of `out`.
+        let mut jobs = Vec::with_capacity(parts);
+        let mut rest: &mut [E] = &mut out;
+        let mut k0 = 0usize;
+        for j in 1..=parts {
+            let k1 = if j == parts {
+                n_comp
+            } else {
+                let goal = total / parts * j;
+                self.fan_start
+                    .partition_point(|&s| s < goal)
+                    .clamp(k0, n_comp)
+            };
+            let len = self.fan_start[k1] - self.fan_start[k0];
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            rest = tail;
+            jobs.push((k0..k1, mine));
+            k0 = k1;
+        }
+        if jobs.len() == 1 {
+            for (comps, mine) in jobs {
+                self.cycle_fan_part(comps, mine, &kinds);
+            }
+        } else {
+            use rayon::prelude::*;
+            jobs.into_par_iter()
+                .for_each(|(comps, mine)| self.cycle_fan_part(comps, mine, &kinds));
+        }
+        out
+    }
+
+    /// [`Program::build_cycle_fan`] for compartments `comps`, into `out` (their entries).
+    ///
+    /// A fan-out's axons lie all over the row table (one per core on a random net): looking
+    /// each one's row up missed the caches and the TLB on almost every axon (32 M on the 40k
+    /// CUBA chip). With [`Rows::Csr`] the synapse counts are read from the store's fan-out
+    /// list instead, alongside: it holds compartment `k`'s rows in ascending axon order, so
+    /// when `k`'s fan-out is ascending too, each axon's synapses are the next entries of the
+    /// list, and they are the ones in its core's slot range (the next axon's core comes
+    /// later, its slots above). Only axons sharing a core with the next one read their row's
+    /// length. A compartment the walk does not fit (a fan-out out of order, a list not used
+    /// up) is looked up axon by axon.
+    fn cycle_fan_part<E: FanEntry>(
+        &self,
+        comps: std::ops::Range<usize>,
+        out: &mut [E],
+        kinds: &[u8],
+    ) {
+        let Some(&base) = self.fan_start.get(comps.start) else {
+            return;
+        };
+        let lists = match (&self.rows, &self.store) {
+            (Rows::Csr { start, .. }, Some(store)) => {
+                let (list_start, slots) = store.fan_slots();
+                (list_start.len() == self.fan_start.len()).then_some((start, list_start, slots))
+            }
+            _ => None,
+        };
+        for k in comps {
+            let (lo, hi) = (self.fan_start[k], self.fan_start[k + 1]);
+            let axons = &self.fan_axon[lo..hi];
+            let out = &mut out[lo - base..hi - base];
+            let walked = lists.is_some_and(|(start, list_start, slots)| {
+                let list = &slots[list_start[k]..list_start[k + 1]];
+                self.cycle_fan_walk(axons, list, start, self.uniform_kind(k), kinds, out)
+            });
+            if !walked {
+                for (e, &a) in out.iter_mut().zip(axons) {
+                    let (core, lk) = self.cycle_fan_entry(a);
+                    *e = E::new(core, lk);
+                }
+            }
+        }
+    }
+
+    /// One compartment's entries from its fan-out `axons` and its store list `list` (see
+    /// [`Program::cycle_fan_part`]); `false` when they do not fit the walk (`out` is then
+    /// partly written).
+    #[inline]
+    fn cycle_fan_walk<E: FanEntry>(
+        &self,
+        axons: &[u32],
+        list: &[u32],
+        start: &[u32],
+        uniform: Option<u8>,
+        kinds: &[u8],
+        out: &mut [E],
+    ) -> bool {
+        let core = |a: u32| self.axon_cores.core_of(&self.axon_base, a);
+        let Some(&first) = axons.first() else {
+            return list.is_empty();
+        };
+        let mut c = core(first);
+        let mut at = 0usize;
+        for (j, e) in out.iter_mut().enumerate() {
+            let a = axons[j];
+            // The price classes are the one table still read at random: requested early.
+            if uniform.is_none()
+                && let Some(x) = axons.get(j + 16).and_then(|&b| kinds.get(b as usize / 4))
+            {
+                lifchip_simd::prefetch(x);
+            }
+            let next = axons.get(j + 1).copied();
+            let c_next = match next {
+                Some(b) if b <= a => return false,
+                Some(b) => core(b),
+                None => NONE,
+            };
+            let len = if c_next == c {
+                start[a as usize + 1] - start[a as usize]
+            } else {
+                let end = self.core_slot_base[c as usize + 1];
+                list[at.min(list.len())..]
+                    .iter()
+                    .take_while(|&&s| s < end)
+                    .count() as u32
+            };
+            at += len as usize;
+            let kind = match uniform {
+                // Rows without synapses are sparse.
+                Some(_) if len == 0 => ROW_SPARSE,
+                Some(u) => u,
+                None => kinds
+                    .get(a as usize / 4)
+                    .map_or(ROW_SPARSE, |b| b >> (a % 4 * 2) & 3),
+            };
+            *e = E::new(c, len | u32::from(kind) << 30);
+            c = c_next;
+        }
+        at == list.len()
+    }
+
+    /// The price class of every row with synapses in compartment `k`'s fan-out when they
+    /// all have one (rows without synapses are sparse), from its spike's synapses by class
+    /// ([`Program::fan_synops`]); `None` when they differ.
+    fn uniform_kind(&self, k: usize) -> Option<u8> {
+        if self.row_kind.is_empty() {
+            return Some(ROW_SPARSE);
+        }
+        let all = *self.fan_synops.get(k)?;
+        let (dense, shared) = (*self.fan_dense.get(k)?, *self.fan_shared.get(k)?);
+        if dense == 0 && shared == 0 {
+            Some(ROW_SPARSE)
+        } else if dense == all {
+            Some(ROW_DENSE)
+        } else if shared == all {
+            Some(ROW_SHARED)
+        } else {
+            None
+        }
     }
 
     /// What [`TreeSrc::route`] reads.
@@ -969,6 +1211,7 @@ impl Program {
         TreeSrc {
             target: &self.target,
             core_xy: &self.core_xy,
+            core_bit: &self.core_bit,
             axon_base: &self.axon_base,
             axon_cores: &self.axon_cores,
             comp_core: &self.comp_core,
@@ -1006,6 +1249,7 @@ pub(crate) enum Recipe {
 pub(crate) struct TreeSrc<'a> {
     target: &'a Target,
     core_xy: &'a [(u32, u32)],
+    core_bit: &'a [u32],
     axon_base: &'a [usize],
     axon_cores: &'a AxonCores,
     comp_core: &'a [u32],
@@ -1050,6 +1294,9 @@ impl AxonCores {
         let a = a as usize;
         let from = self.first.get(a >> self.shift).or(self.first.last());
         let mut c = from.copied().unwrap_or(0) as usize;
+        // A bucket holds about half a core's axons: the first step, taken or not about
+        // equally often, is a flag added (no branch to mispredict); more are rare.
+        c += usize::from(axon_base.get(c + 1).is_some_and(|&x| x <= a));
         while axon_base.get(c + 1).is_some_and(|&x| x <= a) {
             c += 1;
         }
@@ -1098,22 +1345,31 @@ impl<'a> TreeSrc<'a> {
         if words <= dests.len().max(16) {
             seen.clear();
             seen.resize(words, 0);
-            for (x, y) in routers {
-                let (x, y) = (x as usize, y as usize);
-                if x < columns && y < height {
-                    let i = x * height + y;
-                    seen[i / 64] |= 1 << (i % 64);
-                } else {
+            // Each core's bit from a table: no router computed per destination (32 M on
+            // the 40k CUBA chip).
+            for &ga in dests {
+                let core = self.axon_cores.core_of(self.axon_base, ga);
+                match self.core_bit.get(core as usize) {
+                    Some(&i) if i != NONE => seen[i as usize / 64] |= 1 << (i % 64),
                     // Outside the mesh (an invalid position): the sort keeps it.
-                    out.push((x as u32, y as u32));
+                    Some(_) => out.extend(router(core)),
+                    // Not a core: no router, as `routers` gives.
+                    None => {}
                 }
             }
             if out.is_empty() {
+                // The bits come in ascending order: the column advances with them (no
+                // division per destination router).
+                let (mut x, mut first) = (0u32, 0usize);
                 for (w, &bits) in seen.iter().enumerate() {
                     let mut bits = bits;
                     while bits != 0 {
                         let i = w * 64 + bits.trailing_zeros() as usize;
-                        out.push(((i / height) as u32, (i % height) as u32));
+                        while i >= first + height {
+                            first += height;
+                            x += 1;
+                        }
+                        out.push((x, (i - first) as u32));
                         bits &= bits - 1;
                     }
                 }
@@ -1132,6 +1388,27 @@ impl<'a> TreeSrc<'a> {
         out.dedup();
         router(src).unwrap_or((0, 0))
     }
+}
+
+/// Per core at `positions`: its router's bit in [`TreeSrc::route`]'s bitmap (`x * height +
+/// y` over the mesh's router columns and rows), [`NONE`] when outside the mesh.
+fn router_bits(t: &Target, positions: impl Iterator<Item = (u32, u32)>) -> Vec<u32> {
+    let mesh = &t.mesh;
+    let (columns, height) = (
+        mesh.width.div_ceil(mesh.cores_per_tile.max(1)) as usize,
+        mesh.height as usize,
+    );
+    positions
+        .map(|xy| {
+            let (x, y) = t.router_of(xy);
+            let (x, y) = (x as usize, y as usize);
+            if x < columns && y < height {
+                u32::try_from(x * height + y).unwrap_or(NONE)
+            } else {
+                NONE
+            }
+        })
+        .collect()
 }
 
 /// Links and y links of [`xy_route`]'s tree from `src` to `positions` (sorted by x, then y;
@@ -1326,6 +1603,230 @@ impl TreeBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A chip whose compartments reach several cores each, in ascending and in shuffled
+    /// order, sometimes two axons of one core, through rows of 0 to 6 synapses that are
+    /// sparse, dense (contiguous) or shared (copies on one core), served by fan-out lists.
+    fn fan_program() -> Program {
+        use lifchip_chip::{Destination, Synapse};
+        let spec = crate::bench_chips::Spec {
+            cores: 5,
+            mesh_width: 2,
+            compartments: 16,
+            input_axons: 8,
+            recurrent_axons: 40,
+            row: 4,
+            recurrent_row: 4,
+            active: 4,
+            ticks: 1,
+        };
+        let mut config = crate::bench_chips::chip(&spec);
+        let mut seed = 0x0bad_5eed_1234_5678u64;
+        let mut rand = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let n = spec.compartments as u64;
+        let mut recurrent = Vec::new();
+        for (c, core) in config.cores.iter_mut().enumerate() {
+            for a in spec.input_axons..spec.input_axons + spec.recurrent_axons {
+                let len = rand(7);
+                let row = match rand(3) {
+                    // Contiguous: the dense form is the smaller.
+                    0 => {
+                        let lo = rand(n - len);
+                        (lo..lo + len)
+                            .map(|k| Synapse {
+                                compartment: k as u32,
+                                weight: 2 * (rand(100) as i32 - 50),
+                            })
+                            .collect()
+                    }
+                    // Spread out: sparse.
+                    1 => {
+                        let mut ks: Vec<u32> = (0..len).map(|_| rand(n) as u32).collect();
+                        ks.sort_unstable();
+                        ks.dedup();
+                        ks.into_iter()
+                            .map(|k| Synapse {
+                                compartment: k,
+                                weight: 2 * (rand(100) as i32 - 50),
+                            })
+                            .collect()
+                    }
+                    // A copy of the core's first recurrent row: shared.
+                    _ => core.axons[spec.input_axons as usize].synapses.clone(),
+                };
+                core.axons[a as usize].synapses = row;
+                recurrent.push(Destination {
+                    core: c as u32,
+                    axon: a,
+                });
+            }
+        }
+        // Deal the recurrent axons out to the compartments, each to one.
+        for i in (1..recurrent.len()).rev() {
+            recurrent.swap(i, rand(i as u64 + 1) as usize);
+        }
+        let comps = config.cores.len() * spec.compartments as usize;
+        let mut lists = vec![Vec::new(); comps];
+        for (i, d) in recurrent.into_iter().enumerate() {
+            lists[if i % 3 == 0 {
+                rand(4) as usize
+            } else {
+                rand(comps as u64) as usize
+            }]
+            .push(d);
+        }
+        for (k, mut list) in lists.into_iter().enumerate() {
+            if k % 5 != 0 {
+                list.sort_unstable_by_key(|d| (d.core, d.axon));
+            }
+            let (c, j) = (
+                k / spec.compartments as usize,
+                k % spec.compartments as usize,
+            );
+            config.cores[c].compartments[j].destinations = list;
+        }
+        let t = &mut config.target;
+        t.core.shared_kernels = true;
+        t.timing.cycles_per_dense_synop = 3;
+        t.timing.cycles_per_shared_synop = 2;
+        let layout = LayoutOverride {
+            fanout: Some(true),
+            ..LayoutOverride::default()
+        };
+        Program::new(&FlatChip::from_config(&config), &layout).expect("valid")
+    }
+
+    /// `TreeSrc::route` (each core's bit from a table, the bitmap read column by column)
+    /// gives the sorted, distinct routers of a packet's destinations, on a mesh whose bitmap
+    /// spans several words.
+    #[test]
+    fn routes_are_the_sorted_destination_routers() {
+        let mut p = fan_program();
+        let t = &mut p.target;
+        (t.mesh.width, t.mesh.height, t.mesh.cores_per_tile) = (40, 13, 4);
+        p.core_xy = vec![(0, 0), (9, 5), (18, 12), (27, 2), (39, 12)];
+        p.core_bit = router_bits(&p.target, p.core_xy.iter().copied());
+        let (mut out, mut seen) = (Vec::new(), Vec::new());
+        let mut routed = 0;
+        for k in 0..p.n_comp() {
+            let src = p.tree_src();
+            let from = src.route(Recipe::Comp(k as u32), &mut out, &mut seen);
+            let fan = &p.fan_axon[p.fan_start[k]..p.fan_start[k + 1]];
+            let router = |c: u32| p.target.router_of(p.core_xy[c as usize]);
+            let mut expected: Vec<(u32, u32)> = fan
+                .iter()
+                .map(|&a| router(p.rows.get(a as usize).core))
+                .collect();
+            expected.sort_unstable();
+            expected.dedup();
+            assert_eq!(out, expected, "compartment {k}");
+            assert_eq!(from, router(p.comp_core[k]));
+            routed += usize::from(expected.len() > 1);
+        }
+        assert!(routed > 10);
+    }
+
+    /// The old definition of [`Program::cycle_fan`]: each axon's row looked up.
+    fn cycle_fan_by_axon(p: &Program) -> Vec<(u32, u32)> {
+        p.fan_axon
+            .iter()
+            .map(|&a| {
+                let r = p.rows.get(a as usize);
+                let kind = p.row_kind.get(a as usize).copied().unwrap_or(ROW_SPARSE);
+                (r.core, r.len | u32::from(kind) << 30)
+            })
+            .collect()
+    }
+
+    /// `cycle_fan`'s walk of the store's fan-out lists gives every axon's row look-up, for
+    /// any split into parts, on `Rows::Csr` (walked, and looked up where the walk does not
+    /// fit), on `Rows::Full` (looked up) and without price classes.
+    #[test]
+    fn cycle_fan_walk_gives_each_axons_row() {
+        let mut p = fan_program();
+        assert!(p.cycle_fan_lists && matches!(p.rows, Rows::Csr { .. }));
+        // The chip has what the walk must handle.
+        let kinds: Vec<u8> = p.fan_axon.iter().map(|&a| p.row_kind[a as usize]).collect();
+        for kind in [ROW_SPARSE, ROW_DENSE, ROW_SHARED] {
+            assert!(kinds.contains(&kind), "no row of kind {kind}");
+        }
+        assert!(p.fan_axon.iter().any(|&a| p.rows.get(a as usize).len == 0));
+        let n_comp = p.n_comp();
+        let fan = |k: usize| &p.fan_axon[p.fan_start[k]..p.fan_start[k + 1]];
+        let core = |a: u32| p.rows.get(a as usize).core;
+        let sorted = |k: usize| fan(k).windows(2).all(|w| w[0] < w[1]);
+        assert!((0..n_comp).any(|k| !sorted(k)), "no fan-out out of order");
+        assert!(
+            (0..n_comp).any(|k| sorted(k) && fan(k).windows(2).any(|w| core(w[0]) == core(w[1]))),
+            "no ascending fan-out with two axons of one core"
+        );
+        assert!((0..n_comp).filter(|&k| fan(k).len() > 1).count() > 10);
+        // The walk itself fits every ascending fan-out and gives the look-ups.
+        let expected = cycle_fan_by_axon(&p);
+        let (Rows::Csr { start, .. }, Some(store)) = (&p.rows, &p.store) else {
+            panic!("CSR rows with a store");
+        };
+        let (list_start, slots) = store.fan_slots();
+        let packed: Vec<u8> = p
+            .row_kind
+            .chunks(4)
+            .map(|q| q.iter().rev().fold(0u8, |b, &k| b << 2 | k))
+            .collect();
+        for k in (0..n_comp).filter(|&k| sorted(k)) {
+            let (lo, hi) = (p.fan_start[k], p.fan_start[k + 1]);
+            let list = &slots[list_start[k]..list_start[k + 1]];
+            // With the compartment's one class when it has one, and with every class read.
+            for uniform in [p.uniform_kind(k), None] {
+                let mut out = vec![(0u32, 0u32); hi - lo];
+                let walked = p.cycle_fan_walk(fan(k), list, start, uniform, &packed, &mut out);
+                assert!(walked, "compartment {k}");
+                assert_eq!(out, expected[lo..hi], "compartment {k}, {uniform:?}");
+            }
+        }
+        // Compartments of one class (not only sparse) and of mixed classes.
+        let classes: Vec<Option<u8>> = (0..n_comp).map(|k| p.uniform_kind(k)).collect();
+        assert!(classes.contains(&None));
+        assert!(classes.contains(&Some(ROW_SHARED)) || classes.contains(&Some(ROW_DENSE)));
+        // Both forms, read back.
+        let wide = |p: &Program, parts| p.build_cycle_fan::<(u32, u32)>(parts);
+        let narrow = |p: &Program, parts| -> Vec<(u32, u32)> {
+            let entries: Vec<u32> = p.build_cycle_fan(parts);
+            entries
+                .iter()
+                .map(|&e| (e.core(), e.synapses_class()))
+                .collect()
+        };
+        for parts in [1, 2, 3, 7, 1000] {
+            assert_eq!(wide(&p, parts), expected, "{parts} parts");
+            assert_eq!(narrow(&p, parts), expected, "narrow, {parts} parts");
+        }
+        assert!(matches!(p.cycle_fan(), CycleFan::Narrow(_)));
+        p.row_kind.clear();
+        let expected = cycle_fan_by_axon(&p);
+        assert!(expected.iter().all(|e| e.1 >> 30 == u32::from(ROW_SPARSE)));
+        for parts in [1, 2] {
+            assert_eq!(wide(&p, parts), expected, "no classes, {parts} parts");
+            assert_eq!(
+                narrow(&p, parts),
+                expected,
+                "narrow, no classes, {parts} parts"
+            );
+        }
+        p.rows = Rows::Full(p.rows.iter().collect());
+        for parts in [1, 3] {
+            assert_eq!(wide(&p, parts), expected, "full rows, {parts} parts");
+            assert_eq!(
+                narrow(&p, parts),
+                expected,
+                "narrow, full rows, {parts} parts"
+            );
+        }
+    }
 
     /// `xy_hops` counts the links and y links of the tree `xy_route` builds.
     #[test]

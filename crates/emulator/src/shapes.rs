@@ -162,15 +162,19 @@ impl Shapes {
     /// The shapes of the trees from `src` to `positions` given, tree by tree, by `tree(i, out)`
     /// (destination routers sorted by x, then y, distinct, not empty, on the mesh of
     /// `columns × height` routers), for `count` trees.
+    /// `routers`: at most how many destination routers the trees have in all, reserved up
+    /// front (pages never written are never touched) so the rows are not copied as they grow.
     pub(crate) fn build(
         (columns, height): (u32, u32),
         count: usize,
+        routers: usize,
         mut tree: impl FnMut(usize, &mut Vec<(u32, u32)>) -> (u32, u32),
     ) -> Shapes {
         let mut s = Shapes {
             columns,
             col_start: Vec::with_capacity(count + 1),
             src: Vec::with_capacity(count),
+            ys: Vec::with_capacity(routers),
             ..Shapes::default()
         };
         let (w, h) = (columns as usize, height as usize);
@@ -188,7 +192,9 @@ impl Shapes {
             for col in positions.chunk_by(|a, b| a.0 == b.0) {
                 let start = s.ys.len() as u32;
                 s.ys.extend(col.iter().map(|p| p.1));
-                let mid = start + col.partition_point(|p| p.1 < sy) as u32;
+                // The rows are ascending: counting those below `sy` is the partition point,
+                // without a binary search's chain of dependent loads per column.
+                let mid = start + col.iter().filter(|p| p.1 < sy).count() as u32;
                 let end = s.ys.len() as u32;
                 s.cols.push(Col {
                     x: col[0].0,
@@ -208,6 +214,8 @@ impl Shapes {
                 row_diff[sy as usize * (w + 1) + east + 1] -= 1;
             }
         }
+        // Release what the reservation overestimated.
+        s.ys.shrink_to_fit();
         s.router_of = vec![NONE; cells];
         // Columns are summed column-major, rows row-major: one pass over each.
         let mut touched = vec![false; cells];
@@ -740,7 +748,7 @@ mod tests {
             b.add(src, &d);
             list.push((src, d));
         }
-        let shapes = Shapes::build((w, h), list.len(), |i, out| {
+        let shapes = Shapes::build((w, h), list.len(), 0, |i, out| {
             out.clone_from(&list[i].1);
             list[i].0
         });

@@ -460,6 +460,19 @@ pub(crate) fn fan_lists(
 }
 
 impl Store {
+    /// The functional mode's fan-out lists' starts and slots ([`Typed::fan_slot`]; empty
+    /// when not built).
+    pub fn fan_slots(&self) -> (&[usize], &[u32]) {
+        match self {
+            Store::U16I8(t) => (&t.fan_start, &t.fan_slot),
+            Store::U16I16(t) => (&t.fan_start, &t.fan_slot),
+            Store::U16I32(t) => (&t.fan_start, &t.fan_slot),
+            Store::U32I8(t) => (&t.fan_start, &t.fan_slot),
+            Store::U32I16(t) => (&t.fan_start, &t.fan_slot),
+            Store::U32I32(t) => (&t.fan_start, &t.fan_slot),
+        }
+    }
+
     /// Bytes of synapse memory the store takes (indices and weights).
     pub fn bytes(&self) -> usize {
         fn b<I, W>(t: &Typed<I, W>) -> usize {
