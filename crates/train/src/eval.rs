@@ -244,14 +244,18 @@ pub(crate) fn eval_rate_graph(graph: &Graph, data: &Dataset) -> Result<Evaluatio
     let start = Instant::now();
     check_data(graph, data)?;
     let all: Vec<usize> = (0..data.n).collect();
-    let mut predictions = Vec::with_capacity(data.n);
-    for chunk in all.chunks(256) {
-        let x = pixels(data, chunk);
-        let logits = graph.logits(&x);
-        predictions.extend(logits.rows().into_iter().map(|r| argmax(r.iter().copied())));
-        crate::pool::recycle(x);
-        crate::pool::recycle(logits);
-    }
+    // One job on the pool for the whole evaluation (see `train::on_pool`).
+    let predictions = crate::train::on_pool(|| {
+        let mut predictions = Vec::with_capacity(data.n);
+        for chunk in all.chunks(256) {
+            let x = pixels(data, chunk);
+            let logits = graph.logits(&x);
+            predictions.extend(logits.rows().into_iter().map(|r| argmax(r.iter().copied())));
+            crate::pool::recycle(x);
+            crate::pool::recycle(logits);
+        }
+        predictions
+    });
     Ok(finish(EvalMode::Rate, data, predictions, start))
 }
 

@@ -320,69 +320,73 @@ pub(crate) fn run_loop(
             lr = settings
                 .schedule
                 .lr_at(base_lr, epoch, step as f64 / total_batches as f64);
-            let x = pixels(train, chunk);
-            let labels: Vec<u8> = chunk.iter().map(|&i| train.labels[i]).collect();
-            let batch_seed = mix(settings.seed, 0xba7c_0000_0000 + step as u64);
-            let diverged = |layer: &str, what: &str| TrainError::Diverged {
-                epoch: epoch + 1,
-                batch: b + 1,
-                layer: layer.to_string(),
-                what: what.to_string(),
-            };
-            // QAT: forward and backward on the quantized weights, update the float ones.
-            let masters = qat.map(|q| crate::qat::swap_in(model, q));
-            let forward = model.forward_train(x, batch_seed, true);
-            let (logits, tape) = match forward {
-                Ok(f) => f,
-                Err(s) => {
-                    let name = model.stages[s].name.clone();
-                    return Err(diverged(&name, "the activity"));
+            // The batch runs as one job on the pool (see `on_pool`).
+            let (loss, ok) = on_pool(|| -> Result<(f64, usize), TrainError> {
+                let x = pixels(train, chunk);
+                let labels: Vec<u8> = chunk.iter().map(|&i| train.labels[i]).collect();
+                let batch_seed = mix(settings.seed, 0xba7c_0000_0000 + step as u64);
+                let diverged = |layer: &str, what: &str| TrainError::Diverged {
+                    epoch: epoch + 1,
+                    batch: b + 1,
+                    layer: layer.to_string(),
+                    what: what.to_string(),
+                };
+                // QAT: forward and backward on the quantized weights, update the float ones.
+                let masters = qat.map(|q| crate::qat::swap_in(model, q));
+                let forward = model.forward_train(x, batch_seed, true);
+                let (logits, tape) = match forward {
+                    Ok(f) => f,
+                    Err(s) => {
+                        let name = model.stages[s].name.clone();
+                        return Err(diverged(&name, "the activity"));
+                    }
+                };
+                let (loss, ok, dlogits) = softmax_cross_entropy(&logits, &labels);
+                if !loss.is_finite() || loss > EXPLODED_LOSS {
+                    if let Some(m) = masters {
+                        crate::qat::restore(model, m);
+                    }
+                    // Name the first layer whose weights blew up, else the output layer.
+                    let layer = model
+                        .stages
+                        .iter()
+                        .find(|s| {
+                            s.weights().is_some_and(|w| {
+                                w.iter().any(|v| v.is_nan() || v.abs() >= EXPLODED_WEIGHT)
+                            })
+                        })
+                        .or(model.stages.last())
+                        .map_or("out", |s| s.name.as_str());
+                    return Err(diverged(layer, &format!("the loss ({loss:e})")));
                 }
-            };
-            let (loss, ok, dlogits) = softmax_cross_entropy(&logits, &labels);
-            if !loss.is_finite() || loss > EXPLODED_LOSS {
+                let grads = model.backward(tape, dlogits);
                 if let Some(m) = masters {
                     crate::qat::restore(model, m);
                 }
-                // Name the first layer whose weights blew up, else the output layer.
-                let layer = model
-                    .stages
+                let grad_slices: Vec<&[f32]> = grads
                     .iter()
-                    .find(|s| {
-                        s.weights().is_some_and(|w| {
-                            w.iter().any(|v| v.is_nan() || v.abs() >= EXPLODED_WEIGHT)
-                        })
-                    })
-                    .or(model.stages.last())
-                    .map_or("out", |s| s.name.as_str());
-                return Err(diverged(layer, &format!("the loss ({loss:e})")));
-            }
-            let grads = model.backward(tape, dlogits);
-            if let Some(m) = masters {
-                crate::qat::restore(model, m);
-            }
-            let grad_slices: Vec<&[f32]> = grads
-                .iter()
-                .flat_map(|g| [g.weights.as_slice().unwrap_or(&[]), g.bias.as_slice()])
-                .collect();
-            // The step checks gradients and updated parameters in the same pass; a failure
-            // ends the run, so the updated (bad) parameters are never used.
-            let check = optimizer.step(
-                model.parameters_mut(),
-                &grad_slices,
-                lr,
-                settings.weight_decay,
-            );
-            drop(grad_slices);
-            grads
-                .into_iter()
-                .for_each(|g| crate::pool::recycle(g.weights));
-            if let Some(k) = check.bad_gradient {
-                return Err(diverged(&model.stages[k / 2].name, "the gradient"));
-            }
-            if let Some(k) = check.bad_parameter {
-                return Err(diverged(&model.stages[k / 2].name, "a weight or bias"));
-            }
+                    .flat_map(|g| [g.weights.as_slice().unwrap_or(&[]), g.bias.as_slice()])
+                    .collect();
+                // The step checks gradients and updated parameters in the same pass; a failure
+                // ends the run, so the updated (bad) parameters are never used.
+                let check = optimizer.step(
+                    model.parameters_mut(),
+                    &grad_slices,
+                    lr,
+                    settings.weight_decay,
+                );
+                drop(grad_slices);
+                grads
+                    .into_iter()
+                    .for_each(|g| crate::pool::recycle(g.weights));
+                if let Some(k) = check.bad_gradient {
+                    return Err(diverged(&model.stages[k / 2].name, "the gradient"));
+                }
+                if let Some(k) = check.bad_parameter {
+                    return Err(diverged(&model.stages[k / 2].name, "a weight or bias"));
+                }
+                Ok((loss, ok))
+            })?;
             loss_sum += loss * chunk.len() as f64;
             correct += ok;
             seen += chunk.len();
@@ -448,6 +452,14 @@ pub(crate) fn run_loop(
         start,
         train_seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Runs `f` on a thread of rayon's pool (in place when already on one): the parallel passes
+/// inside it then start as local jobs instead of each being handed to the pool from outside
+/// and waited for (two context switches per pass on one thread). Which thread runs a pass
+/// does not change what it computes.
+pub(crate) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| f())
 }
 
 /// Rate accuracy of the training model itself (no net conversion), used after each epoch.
