@@ -244,18 +244,22 @@ pub(crate) fn eval_rate_graph(graph: &Graph, data: &Dataset) -> Result<Evaluatio
     let start = Instant::now();
     check_data(graph, data)?;
     let all: Vec<usize> = (0..data.n).collect();
-    // One job on the pool for the whole evaluation (see `train::on_pool`).
-    let predictions = crate::train::on_pool(|| {
-        let mut predictions = Vec::with_capacity(data.n);
-        for chunk in all.chunks(256) {
-            let x = pixels(data, chunk);
-            let logits = graph.logits(&x);
-            predictions.extend(logits.rows().into_iter().map(|r| argmax(r.iter().copied())));
-            crate::pool::recycle(x);
-            crate::pool::recycle(logits);
-        }
-        predictions
+    // Chunks side by side on the pool (each image's result does not depend on which chunk
+    // or thread computes it), collected in order.
+    let per_chunk: Vec<Vec<usize>> = crate::train::on_pool(|| {
+        all.par_chunks(256)
+            .map(|chunk| {
+                let x = pixels(data, chunk);
+                let logits = graph.logits(&x);
+                let p = logits.rows().into_iter().map(|r| argmax(r.iter().copied()));
+                let p = p.collect();
+                crate::pool::recycle(x);
+                crate::pool::recycle(logits);
+                p
+            })
+            .collect()
     });
+    let predictions = per_chunk.concat();
     Ok(finish(EvalMode::Rate, data, predictions, start))
 }
 
