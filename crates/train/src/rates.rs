@@ -92,21 +92,24 @@ pub fn firing_rates(
     let mut input_sum = vec![0f64; n_px];
     let mut sums: Vec<Vec<f64>> = graph.nodes.iter().map(|n| vec![0f64; n.size]).collect();
     let all: Vec<usize> = (0..data.n).collect();
-    for chunk in all.chunks(BATCH) {
-        let x = pixels(data, chunk);
-        for row in x.rows() {
-            for (s, &v) in input_sum.iter_mut().zip(row) {
-                *s += f64::from(v);
-            }
-        }
-        for (acts, sum) in graph.activations(&x).iter().zip(&mut sums) {
-            for row in acts.rows() {
-                for (s, &v) in sum.iter_mut().zip(row) {
+    // One job on the pool (see `train::on_pool`); the sums run in image order.
+    crate::train::on_pool(|| {
+        for chunk in all.chunks(BATCH) {
+            let x = pixels(data, chunk);
+            for row in x.rows() {
+                for (s, &v) in input_sum.iter_mut().zip(row) {
                     *s += f64::from(v);
                 }
             }
+            for (acts, sum) in graph.activations(&x).iter().zip(&mut sums) {
+                for row in acts.rows() {
+                    for (s, &v) in sum.iter_mut().zip(row) {
+                        *s += f64::from(v);
+                    }
+                }
+            }
         }
-    }
+    });
     let n = data.n as f64;
     let mean = |sum: &[f64], scale: f64| -> Vec<f32> {
         sum.iter().map(|s| (s / n / scale) as f32).collect()

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 use crate::act::mix;
 use crate::config::{ActivationConfig, OptimizerConfig, ScheduleConfig, TrainConfig};
+use rayon::prelude::*;
+
 use crate::eval::{eval_rate, pixels};
 use crate::model::{Model, argmax, softmax_cross_entropy};
 use crate::optim::Optimizer;
@@ -465,15 +467,20 @@ pub(crate) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 /// Rate accuracy of the training model itself (no net conversion), used after each epoch.
 fn model_accuracy(model: &Model, data: &Dataset) -> f64 {
     let all: Vec<usize> = (0..data.n).collect();
-    let mut correct = 0usize;
-    for chunk in all.chunks(256) {
-        let logits = model.logits(pixels(data, chunk));
-        for (row, &i) in logits.rows().into_iter().zip(chunk) {
-            if argmax(row.iter().copied()) == usize::from(data.labels[i]) {
-                correct += 1;
-            }
-        }
-    }
+    // Chunks side by side on the pool, as `eval::eval_rate_graph` runs them.
+    let correct: usize = on_pool(|| {
+        all.par_chunks(256)
+            .map(|chunk| {
+                let logits = model.logits(pixels(data, chunk));
+                let right = logits.rows().into_iter().zip(chunk).filter(|(row, i)| {
+                    argmax(row.iter().copied()) == usize::from(data.labels[**i])
+                });
+                let right = right.count();
+                crate::pool::recycle(logits);
+                right
+            })
+            .sum()
+    });
     correct as f64 / data.n.max(1) as f64
 }
 
