@@ -243,24 +243,42 @@ pub fn eval_rate(net: &Net, data: &Dataset) -> Result<Evaluation, TrainError> {
 pub(crate) fn eval_rate_graph(graph: &Graph, data: &Dataset) -> Result<Evaluation, TrainError> {
     let start = Instant::now();
     check_data(graph, data)?;
+    let predictions = rate_predictions(data, |x| {
+        let logits = graph.logits(&x);
+        crate::pool::recycle(x);
+        logits
+    });
+    Ok(finish(EvalMode::Rate, data, predictions, start))
+}
+
+/// The predicted class of every image of `data` from `logits` (a batch of pixels in, its
+/// logits out), chunks of 256 images side by side on the pool (each image's result does not
+/// depend on which chunk or thread computes it), in image order.
+pub(crate) fn rate_predictions(
+    data: &Dataset,
+    logits: impl Fn(Array2<f32>) -> Array2<f32> + Sync,
+) -> Vec<usize> {
     let all: Vec<usize> = (0..data.n).collect();
-    // Chunks side by side on the pool (each image's result does not depend on which chunk
-    // or thread computes it), collected in order.
-    let per_chunk: Vec<Vec<usize>> = crate::train::on_pool(|| {
+    let per_chunk: Vec<Vec<usize>> = on_pool(|| {
         all.par_chunks(256)
             .map(|chunk| {
-                let x = pixels(data, chunk);
-                let logits = graph.logits(&x);
+                let logits = logits(pixels(data, chunk));
                 let p = logits.rows().into_iter().map(|r| argmax(r.iter().copied()));
                 let p = p.collect();
-                crate::pool::recycle(x);
                 crate::pool::recycle(logits);
                 p
             })
             .collect()
     });
-    let predictions = per_chunk.concat();
-    Ok(finish(EvalMode::Rate, data, predictions, start))
+    per_chunk.concat()
+}
+
+/// Runs `f` on a thread of rayon's pool (in place when already on one): the parallel passes
+/// inside it then start as local jobs instead of each being handed to the pool from outside
+/// and waited for (two context switches per pass on one thread). Which thread runs a pass
+/// does not change what it computes.
+pub(crate) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| f())
 }
 
 /// One step of nengo's LIF neuron (v0 = 0, threshold 1, reset to 0, refractory period with

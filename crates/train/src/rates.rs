@@ -92,8 +92,8 @@ pub fn firing_rates(
     let mut input_sum = vec![0f64; n_px];
     let mut sums: Vec<Vec<f64>> = graph.nodes.iter().map(|n| vec![0f64; n.size]).collect();
     let all: Vec<usize> = (0..data.n).collect();
-    // One job on the pool (see `train::on_pool`); the sums run in image order.
-    crate::train::on_pool(|| {
+    // One job on the pool (see `eval::on_pool`); the sums run in image order.
+    crate::eval::on_pool(|| {
         for chunk in all.chunks(BATCH) {
             let x = pixels(data, chunk);
             for row in x.rows() {

@@ -14,10 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 use crate::act::mix;
 use crate::config::{ActivationConfig, OptimizerConfig, ScheduleConfig, TrainConfig};
-use rayon::prelude::*;
-
-use crate::eval::{eval_rate, pixels};
-use crate::model::{Model, argmax, softmax_cross_entropy};
+use crate::eval::{eval_rate, on_pool, pixels, rate_predictions};
+use crate::model::{Model, softmax_cross_entropy};
 use crate::optim::Optimizer;
 use crate::qat::QatConfig;
 
@@ -456,31 +454,14 @@ pub(crate) fn run_loop(
     })
 }
 
-/// Runs `f` on a thread of rayon's pool (in place when already on one): the parallel passes
-/// inside it then start as local jobs instead of each being handed to the pool from outside
-/// and waited for (two context switches per pass on one thread). Which thread runs a pass
-/// does not change what it computes.
-pub(crate) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    rayon::scope(|_| f())
-}
-
 /// Rate accuracy of the training model itself (no net conversion), used after each epoch.
 fn model_accuracy(model: &Model, data: &Dataset) -> f64 {
-    let all: Vec<usize> = (0..data.n).collect();
-    // Chunks side by side on the pool, as `eval::eval_rate_graph` runs them.
-    let correct: usize = on_pool(|| {
-        all.par_chunks(256)
-            .map(|chunk| {
-                let logits = model.logits(pixels(data, chunk));
-                let right = logits.rows().into_iter().zip(chunk).filter(|(row, i)| {
-                    argmax(row.iter().copied()) == usize::from(data.labels[**i])
-                });
-                let right = right.count();
-                crate::pool::recycle(logits);
-                right
-            })
-            .sum()
-    });
+    let predictions = rate_predictions(data, |x| model.logits(x));
+    let correct = predictions
+        .iter()
+        .zip(&data.labels)
+        .filter(|&(&p, &label)| p == usize::from(label))
+        .count();
     correct as f64 / data.n.max(1) as f64
 }
 
