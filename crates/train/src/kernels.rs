@@ -167,7 +167,6 @@ pub(crate) enum Kernel {
 pub(crate) enum Saved {
     Nothing,
     Input(Array2<f32>),
-    Dense(DenseInput),
     Cols(Array2<f32>),
     Mask(Array2<f32>),
 }
@@ -194,280 +193,16 @@ pub(crate) fn gemm(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
     let (m, n) = (a.nrows(), b.ncols());
     // With beta = 0 the GEMM writes every element without reading it.
     let mut c = pool::uninit(m, n);
-    gemm_into(a, b, 0.0, c.view_mut());
+    gemm_into(a, b, c.view_mut());
     c
 }
 
-/// `matrixmultiply`'s block of the inner dimension (`archparam::S_KC` for f32): each output
-/// element is one FMA chain over the `k` of a block, starting from zero, and the blocks are
-/// added to it in order. The dense kernels below rely on it to leave out zero terms; the test
-/// `dense_kernels_skip_zero_columns_bit_for_bit` fails if it changes.
-const GEMM_KC: usize = 256;
-
-/// The columns of a batch (`[batch, k]`) that are not zero in every row, as runs of
-/// consecutive columns, split at [`GEMM_KC`] boundaries so that each block's columns are one
-/// range of the gathered matrix.
-#[derive(Debug)]
-pub(crate) struct LiveColumns {
-    /// `(first column, length)`, ascending.
-    runs: Vec<(usize, usize)>,
-    /// Live columns in all, and below the start of each `GEMM_KC` block (one more: `count`).
-    count: usize,
-    block_start: Vec<usize>,
-    k: usize,
-}
-
-impl LiveColumns {
-    /// The live columns of `x` when at least an eighth of its columns are all zero (MNIST
-    /// images: ~35 % of the pixels are 0 in all of a batch of 100); `None` when leaving them
-    /// out would not pay. Hidden layers' inputs stop the scan after a row or two.
-    fn of(x: &Array2<f32>) -> Option<LiveColumns> {
-        let k = x.ncols();
-        let data = x.as_slice()?;
-        if k < 64 || data.is_empty() {
-            return None;
-        }
-        let mut live = vec![false; k];
-        let mut next_check = 1;
-        for (r, row) in data.chunks_exact(k).enumerate() {
-            for (l, &v) in live.iter_mut().zip(row) {
-                *l |= v != 0.0; // NaN counts as live
-            }
-            if r + 1 == next_check {
-                next_check *= 2;
-                if live.iter().filter(|&&l| !l).count() < k / 8 {
-                    return None;
-                }
-            }
-        }
-        if live.iter().filter(|&&l| !l).count() < k / 8 {
-            return None;
-        }
-        let mut runs: Vec<(usize, usize)> = Vec::new();
-        let mut block_start = Vec::with_capacity(k.div_ceil(GEMM_KC) + 1);
-        let mut count = 0;
-        for (c, &l) in live.iter().enumerate() {
-            if c % GEMM_KC == 0 {
-                block_start.push(count);
-            }
-            if !l {
-                continue;
-            }
-            match runs.last_mut() {
-                Some((first, len)) if *first + *len == c && c % GEMM_KC != 0 => *len += 1,
-                _ => runs.push((c, 1)),
-            }
-            count += 1;
-        }
-        block_start.push(count);
-        Some(LiveColumns {
-            runs,
-            count,
-            block_start,
-            k,
-        })
-    }
-
-    /// The live columns of `a` (`[rows, k]`, standard layout), side by side.
-    fn gather(&self, a: &[f32]) -> Array2<f32> {
-        self.gather_rows(a, false).0
-    }
-
-    /// [`LiveColumns::gather`], and whether every element of `a` (the left-out columns too) is
-    /// finite: each row is read whole for the check just before its runs are copied, so the
-    /// check costs no extra trip to memory.
-    fn gather_rows(&self, a: &[f32], check: bool) -> (Array2<f32>, bool) {
-        let (k, count) = (self.k.max(1), self.count.max(1));
-        // Every element written below.
-        let mut out = pool::uninit(a.len() / k, self.count);
-        let mut finite = true;
-        if check && self.count == 0 {
-            finite = all_finite(a); // no rows to copy below
-        }
-        let out_all = slice_mut(&mut out);
-        let rows = a.len() / k;
-        for r in 0..rows {
-            if check {
-                finite &= all_finite(&a[r * k..(r + 1) * k]);
-            }
-            // Each run in whole 16-float moves: the moves past its end land where the next
-            // run (or row) of `out` is written afterwards, so only the array's ends need the
-            // exact copy.
-            let mut at = r * count;
-            for &(first, len) in &self.runs {
-                let (from, wide) = (r * k + first, len.next_multiple_of(16));
-                if at + wide <= out_all.len() && from + wide <= a.len() {
-                    for c in (0..wide).step_by(16) {
-                        let (d, s) = (at + c, from + c);
-                        out_all[d..d + 16].copy_from_slice(&a[s..s + 16]);
-                    }
-                } else {
-                    copy_run(&mut out_all[at..at + len], &a[from..from + len]);
-                }
-                at += len;
-            }
-        }
-        (out, finite)
-    }
-
-    /// `part` (`[rows, count]`) spread back to the live columns of a `[rows, k]` array whose
-    /// other columns are `+0`.
-    fn scatter(&self, part: &Array2<f32>) -> Array2<f32> {
-        let (k, count) = (self.k.max(1), self.count.max(1));
-        // Every element written below: the runs, and zeros between them.
-        let mut out = pool::uninit(part.nrows(), self.k);
-        for (dst, src) in slice_mut(&mut out)
-            .chunks_exact_mut(k)
-            .zip(slice(part).chunks_exact(count))
-        {
-            dst.fill(0.0);
-            let mut at = 0;
-            for &(first, len) in &self.runs {
-                copy_run(&mut dst[first..first + len], &src[at..at + len]);
-                at += len;
-            }
-        }
-        out
-    }
-}
-
-/// `dst.copy_from_slice(src)` for the short runs of [`LiveColumns`] (~20 floats): fixed-size
-/// moves (the last one overlapping the one before) instead of a `memcpy` call each.
-#[inline(always)]
-fn copy_run(dst: &mut [f32], src: &[f32]) {
-    let n = dst.len().min(src.len());
-    let (dst, src) = (&mut dst[..n], &src[..n]);
-    // Copies `W` floats at `at` (within bounds by the callers below).
-    fn fixed<const W: usize>(dst: &mut [f32], src: &[f32], at: usize) {
-        dst[at..at + W].copy_from_slice(&src[at..at + W]);
-    }
-    match n {
-        16.. => {
-            let mut at = 0;
-            while at + 16 <= n {
-                fixed::<16>(dst, src, at);
-                at += 16;
-            }
-            if at < n {
-                fixed::<16>(dst, src, n - 16);
-            }
-        }
-        8.. => {
-            fixed::<8>(dst, src, 0);
-            fixed::<8>(dst, src, n - 8);
-        }
-        4.. => {
-            fixed::<4>(dst, src, 0);
-            fixed::<4>(dst, src, n - 4);
-        }
-        _ => {
-            // At most 3: unrolled by hand (a loop here becomes a `memcpy` call).
-            for i in 0..3 {
-                if i < n {
-                    dst[i] = src[i];
-                }
-            }
-        }
-    }
-}
-
-/// Whether every element is finite: a left-out zero term `0 * v` is `+-0` only for finite `v`.
-fn all_finite(a: &[f32]) -> bool {
-    // An all-ones exponent (infinity or NaN), or-ed into 16 lanes so that the loop vectorises.
-    let non_finite = |v: &f32| u32::from(v.to_bits() & 0x7f80_0000 == 0x7f80_0000);
-    let mut lanes = [0u32; 16];
-    let mut chunks = a.chunks_exact(16);
-    for chunk in &mut chunks {
-        for (l, v) in lanes.iter_mut().zip(chunk) {
-            *l |= non_finite(v);
-        }
-    }
-    chunks.remainder().iter().all(|v| non_finite(v) == 0) && lanes.iter().all(|&l| l == 0)
-}
-
-/// A dense layer's input as its backward pass needs it: whole, or only its live columns.
-#[derive(Debug)]
-pub(crate) enum DenseInput {
-    Whole(Array2<f32>),
-    Live(Array2<f32>, LiveColumns),
-}
-
-/// Dense forward `x · wᵀ` (`x`: `[batch, in]`, `w`: `[out, in]`), with the columns of `x` that
-/// are zero in the whole batch left out: the same bits as [`gemm`]. Within each
-/// [`GEMM_KC`] block of the inner dimension the remaining terms form the same FMA chain in
-/// the same order, since adding `+-0` (a zero input times a finite weight) to a chain that
-/// starts at `+0` leaves it unchanged (an FMA chain from `+0` is never `-0`: exact
-/// cancellation rounds to `+0`); the blocks are then added in order, as `matrixmultiply`
-/// joins them. Also returns the gathered live columns, for [`dense_weight_grad`].
-fn dense_forward_live(x: &Array2<f32>, w: &Array2<f32>) -> (Array2<f32>, Option<DenseLive>) {
-    let (Some(live), Some(ws)) = (LiveColumns::of(x), w.as_slice()) else {
-        return (gemm(x.view(), w.t()), None);
-    };
-    let (wa, finite) = live.gather_rows(ws, true);
-    if !finite {
-        pool::recycle(wa);
-        return (gemm(x.view(), w.t()), None);
-    }
-    let xa = live.gather(slice(x));
-    let mut y = pool::uninit(x.nrows(), w.nrows());
-    let mut beta = 0.0;
-    for b in live.block_start.windows(2) {
-        let cols = b[0]..b[1];
-        if cols.is_empty() {
-            continue; // a block of zero terms adds +0
-        }
-        let (xb, wb) = (
-            xa.slice(ndarray::s![.., cols.clone()]),
-            wa.slice(ndarray::s![.., cols]),
-        );
-        gemm_into(xb, wb.t(), beta, y.view_mut());
-        beta = 1.0;
-    }
-    if beta == 0.0 {
-        y.fill(0.0);
-    }
-    pool::recycle(wa);
-    (y, Some((xa, live)))
-}
-
-/// The gathered live columns of a dense input, and where they came from.
-type DenseLive = (Array2<f32>, LiveColumns);
-
-/// [`dense_forward_live`] for evaluation.
-pub(crate) fn dense_forward(x: &Array2<f32>, w: &Array2<f32>) -> Array2<f32> {
-    let (y, live) = dense_forward_live(x, w);
-    if let Some((xa, _)) = live {
-        pool::recycle(xa);
-    }
-    y
-}
-
-/// Dense weight gradient `dyᵀ · x` (`dy`: `[batch, out]`): with `x` given by its live columns,
-/// the other gradient columns are `+0` (each element a chain of `0 * dy` from `+0`, `dy`
-/// finite) and are not computed; the live ones as [`gemm`] computes them (the inner
-/// dimension, the batch, is untouched).
-pub(crate) fn dense_weight_grad(dy: &Array2<f32>, x: &DenseInput) -> Array2<f32> {
-    match x {
-        DenseInput::Whole(x) => gemm(dy.t(), x.view()),
-        DenseInput::Live(xa, live) => {
-            if !dy.as_slice().is_some_and(all_finite) {
-                return gemm(dy.t(), live.scatter(xa).view());
-            }
-            let part = gemm(dy.t(), xa.view());
-            let dw = live.scatter(&part);
-            pool::recycle(part);
-            dw
-        }
-    }
-}
-
-/// `c = a · b + beta c` (`beta` 0: `c` is not read, or 1), split as [`gemm`] says.
-fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, beta: f32, mut c: ArrayViewMut2<f32>) {
+fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewMut2<f32>) {
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
     let threads = rayon::current_num_threads();
     let big = m.saturating_mul(k).saturating_mul(n) >= 1 << 18;
     if threads <= 1 || !big || (m < 2 * GEMM_MIN_SPLIT && n < 2 * GEMM_MIN_SPLIT) {
-        general_mat_mul(1.0, &a, &b, beta, &mut c);
+        general_mat_mul(1.0, &a, &b, 0.0, &mut c);
         return;
     }
     let parts = threads * 2;
@@ -478,7 +213,7 @@ fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, beta: f32, mut c: ArrayView
         a_parts
             .into_par_iter()
             .zip(c_parts)
-            .for_each(|(a, mut c)| general_mat_mul(1.0, &a, &b, beta, &mut c));
+            .for_each(|(a, mut c)| general_mat_mul(1.0, &a, &b, 0.0, &mut c));
     } else {
         let cols = n.div_ceil(parts).max(GEMM_MIN_SPLIT);
         let b_parts: Vec<_> = b.axis_chunks_iter(Axis(1), cols).collect();
@@ -486,7 +221,7 @@ fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, beta: f32, mut c: ArrayView
         b_parts
             .into_par_iter()
             .zip(c_parts)
-            .for_each(|(b, mut c)| general_mat_mul(1.0, &a, &b, beta, &mut c));
+            .for_each(|(b, mut c)| general_mat_mul(1.0, &a, &b, 0.0, &mut c));
     }
 }
 
@@ -529,18 +264,15 @@ impl Kernel {
         let train = matches!(mode, Mode::Train { .. });
         match self {
             Kernel::Dense { w } => {
-                if !train {
-                    return (dense_forward(&x, w), Saved::Nothing);
-                }
-                let (y, live) = dense_forward_live(&x, w);
-                let saved = match live {
-                    Some((xa, live)) => {
-                        pool::recycle(x);
-                        DenseInput::Live(xa, live)
-                    }
-                    None => DenseInput::Whole(x),
-                };
-                (y, Saved::Dense(saved))
+                let y = gemm(x.view(), w.t());
+                (
+                    y,
+                    if train {
+                        Saved::Input(x)
+                    } else {
+                        Saved::Nothing
+                    },
+                )
             }
             Kernel::Conv { w, g } if !train => (conv_eval(&x, w, g), Saved::Nothing),
             Kernel::Conv { w, g } => {
@@ -594,7 +326,7 @@ impl Kernel {
     pub fn forward_eval_ref(&self, x: &Array2<f32>) -> Array2<f32> {
         match self {
             Kernel::Pool(g) => pool_forward(x, g),
-            Kernel::Dense { w } => dense_forward(x, w),
+            Kernel::Dense { w } => gemm(x.view(), w.t()),
             Kernel::Conv { w, g } => conv_eval(x, w, g),
             other => other.forward(x.clone(), Mode::Eval).0,
         }
@@ -609,8 +341,8 @@ impl Kernel {
         need_dx: bool,
     ) -> (Option<Array2<f32>>, Option<Array2<f32>>) {
         match (self, saved) {
-            (Kernel::Dense { w }, Saved::Dense(x)) => {
-                let dw = dense_weight_grad(&dy, x);
+            (Kernel::Dense { w }, Saved::Input(x)) => {
+                let dw = gemm(dy.t(), x.view());
                 let dx = need_dx.then(|| gemm(dy.view(), w.view()));
                 pool::recycle(dy);
                 (dx, Some(dw))
@@ -1150,70 +882,6 @@ pub(crate) fn forward_chain(kernels: &[Kernel], x: ArrayView2<f32>) -> Array2<f3
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    /// The dense kernels that leave out all-zero input columns give `gemm`'s bits: inner
-    /// dimensions over several `GEMM_KC` blocks, a first block all zero, every column zero,
-    /// few zero columns (the plain path), batches over one block, and a non-finite weight or
-    /// gradient (the plain path again); on 1 and 2 threads.
-    #[test]
-    fn dense_kernels_skip_zero_columns_bit_for_bit() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            // Mixed signs and magnitudes, so that summation order shows in the bits.
-            let u = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
-            u * f32::powi(2.0, (state % 9) as i32 - 4)
-        };
-        type Dead = fn(usize) -> bool;
-        let cases: [(usize, usize, usize, Dead); 7] = [
-            (100, 784, 500, |c| c % 28 < 5 || c % 28 > 22 || c < 90),
-            (37, 600, 70, |c| c % 3 == 0),
-            (20, 700, 33, |c| c < 300),
-            (10, 300, 20, |_| true),
-            (30, 512, 40, |c| c == 7),
-            (300, 200, 64, |c| c % 2 == 1),
-            (50, 257, 17, |c| c != 256),
-        ];
-        let bits = |a: &Array2<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        for (threads, poison) in [(1, false), (2, false), (1, true)] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                for &(batch, k, out, dead) in &cases {
-                    let x = Array2::from_shape_fn(
-                        (batch, k),
-                        |(_, c)| {
-                            if dead(c) { 0.0 } else { next() }
-                        },
-                    );
-                    let mut w = Array2::from_shape_fn((out, k), |_| next());
-                    let mut dy = Array2::from_shape_fn((batch, out), |_| next());
-                    if poison {
-                        w[(out / 2, 3)] = f32::INFINITY;
-                        dy[(batch / 2, 1)] = f32::NAN;
-                    }
-                    assert_eq!(
-                        bits(&dense_forward(&x, &w)),
-                        bits(&gemm(x.view(), w.t())),
-                        "forward {batch}x{k}x{out}, {threads} threads"
-                    );
-                    let saved = match dense_forward_live(&x, &w).1 {
-                        Some((xa, live)) => DenseInput::Live(xa, live),
-                        None => DenseInput::Whole(x.clone()),
-                    };
-                    assert_eq!(
-                        bits(&dense_weight_grad(&dy, &saved)),
-                        bits(&gemm(dy.t(), x.view())),
-                        "weight gradient {batch}x{k}x{out}, {threads} threads"
-                    );
-                }
-            });
-        }
-    }
 
     /// The block-filled dropout mask equals the per-draw `rng.random::<f32>()` one bit for bit
     /// (rows not a multiple of the stream's rows, and chunks longer than one block of words).

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::TrainError;
 use crate::act::{self, Activation, LifParams, Noise, mix};
 use crate::config::{ActivationConfig, InitConfig, LayerConfig, TrainConfig};
-use crate::kernels::{ConvGeom, DenseInput, Kernel, Mode, PoolGeom, Saved};
+use crate::kernels::{ConvGeom, Kernel, Mode, PoolGeom, Saved};
 use crate::pool;
 
 /// Name of the input population of every trained net.
@@ -458,12 +458,7 @@ impl Model {
             grads[s] = Some(StageGrad { weights, bias: db });
             for keep in saved {
                 match keep {
-                    Saved::Input(a)
-                    | Saved::Cols(a)
-                    | Saved::Mask(a)
-                    | Saved::Dense(DenseInput::Whole(a) | DenseInput::Live(a, _)) => {
-                        pool::recycle(a)
-                    }
+                    Saved::Input(a) | Saved::Cols(a) | Saved::Mask(a) => pool::recycle(a),
                     Saved::Nothing => {}
                 }
             }
