@@ -18,7 +18,10 @@ use crate::{
     CycleDetail, CycleStats, EmuError, EnergyBreakdown, EventCounts, Mode, NeuronProbe,
     OverflowCounts, ProbeSet, RunOptions, SampleResult,
     network::{NetParams, NetSim},
-    program::{CYCLE_FAN_LEN, CycleFan, FanEntry, NONE, Params, Program, ROW_DENSE, ROW_SPARSE},
+    program::{
+        CYCLE_FAN_LEN, CycleFan, CycleFanEntries, FanEntry, NONE, Params, Program, ROW_DENSE,
+        ROW_SPARSE,
+    },
     synapses::{Index, Rows, Store, Typed, Weight, add_dense, add_fan},
 };
 
@@ -683,10 +686,14 @@ fn deliver_sum<
 /// [`Program::cycle_fan`]: per core, a delivery per axon and its synapses per spike by price
 /// class.
 #[inline]
-fn count_cycle_fan<E: FanEntry>(p: &Program, s: &mut State, cf: &[E]) {
+fn count_cycle_fan<E: FanEntry>(
+    p: &Program,
+    s: &mut State,
+    cf: &CycleFan,
+    cells: &[std::sync::OnceLock<Box<[E]>>],
+) {
     for &(k, count) in &s.due_comp {
-        let k = k as usize;
-        for &e in &cf[p.fan_start[k]..p.fan_start[k + 1]] {
+        for &e in p.cycle_fan_of(cf, cells, k as usize) {
             let (c, lk) = (e.core() as usize, e.synapses_class());
             let ops = u64::from(lk & CYCLE_FAN_LEN) * u64::from(count);
             s.core_in[c] += 1;
@@ -1108,9 +1115,10 @@ fn tick<const CYCLE: bool>(
     std::mem::swap(&mut s.due, &mut s.pending[slot]);
     std::mem::swap(&mut s.due_comp, &mut s.pending_comp[slot]);
     if CYCLE && !s.due_comp.is_empty() && p.cycle_fan_lists {
-        match p.cycle_fan() {
-            CycleFan::Narrow(cf) => count_cycle_fan(p, s, cf),
-            CycleFan::Wide(cf) => count_cycle_fan(p, s, cf),
+        let cf = p.cycle_fan();
+        match &cf.entries {
+            CycleFanEntries::Narrow(cells) => count_cycle_fan(p, s, cf, cells),
+            CycleFanEntries::Wide(cells) => count_cycle_fan(p, s, cf, cells),
         }
         deliver_fan(p, s, rec);
     }

@@ -85,15 +85,26 @@ pub(crate) const ROW_SHARED: u8 = 2;
 /// The synapse count's bits in a [`Program::cycle_fan`] entry; the price class is above.
 pub(crate) const CYCLE_FAN_LEN: u32 = (1 << 30) - 1;
 
-/// [`Program::cycle_fan`]'s entries.
+/// [`Program::cycle_fan`]'s entries, per compartment, each built on its compartment's first
+/// spike: about half the compartments of the 40k CUBA chip never spike in 10,000 ticks, and
+/// the table for all of them (30.7 M entries) cost the first cycle-accurate run about 0.35 s
+/// to build and fault in.
 #[derive(Debug)]
-pub(crate) enum CycleFan {
+pub(crate) struct CycleFan {
+    /// The price classes packed four to a byte (see [`Program::build_cycle_fan`]), or empty.
+    kinds: Vec<u8>,
+    pub entries: CycleFanEntries,
+}
+
+/// Per compartment: its fan-out's entries once built.
+#[derive(Debug)]
+pub(crate) enum CycleFanEntries {
     /// `core | synapses << 16 | class << 30`, when every core number fits 16 bits and every
     /// fan-out row's synapses [`NARROW_LEN`]: half the bytes of `Wide` to fault in and write
-    /// on the first cycle-accurate run (256 MB on the 40k CUBA chip) and to read per spike.
-    Narrow(Vec<u32>),
+    /// on the first cycle-accurate run and to read per spike.
+    Narrow(Vec<std::sync::OnceLock<Box<[u32]>>>),
     /// `(core, synapses | class << 30)`.
-    Wide(Vec<(u32, u32)>),
+    Wide(Vec<std::sync::OnceLock<Box<[(u32, u32)]>>>),
 }
 
 /// The synapse count's bits in a [`CycleFan::Narrow`] entry (above the core's 16).
@@ -1003,20 +1014,64 @@ impl Program {
     /// Per axon of `fan_axon`, in its order: its core, and its synapses with its price class
     /// ([`ROW_SPARSE`] when rows are priced alike) above [`CYCLE_FAN_LEN`] — what the cycle
     /// model counts per core for a spike, read as one contiguous run per compartment instead
-    /// of a row look-up per axon. Built on first use, with [`Program::cycle_fan_lists`].
+    /// of a row look-up per axon. Each compartment's entries are built on first use (see
+    /// [`Program::cycle_fan_of`]), with [`Program::cycle_fan_lists`].
     pub fn cycle_fan(&self) -> &CycleFan {
         self.cycle_fan.get_or_init(|| {
-            let parts = rayon::current_num_threads();
+            let n_comp = self.fan_start.len().saturating_sub(1);
             // A row's synapses are at most its compartment's spike's.
             let narrow = self.n_cores <= 1 << 16
                 && self.fan_synops.iter().all(|&n| n <= u64::from(NARROW_LEN))
-                && self.fan_synops.len() + 1 == self.fan_start.len();
-            if narrow {
-                CycleFan::Narrow(self.build_cycle_fan(parts))
-            } else {
-                CycleFan::Wide(self.build_cycle_fan(parts))
+                && self.fan_synops.len() == n_comp;
+            fn cells<T>(n: usize) -> Vec<std::sync::OnceLock<T>> {
+                (0..n).map(|_| std::sync::OnceLock::new()).collect()
+            }
+            CycleFan {
+                kinds: self.packed_kinds(),
+                entries: if narrow {
+                    CycleFanEntries::Narrow(cells(n_comp))
+                } else {
+                    CycleFanEntries::Wide(cells(n_comp))
+                },
             }
         })
+    }
+
+    /// Compartment `k`'s entries of [`Program::cycle_fan`], built on its first call.
+    #[inline]
+    pub(crate) fn cycle_fan_of<'a, E: FanEntry>(
+        &self,
+        cf: &'a CycleFan,
+        cells: &'a [std::sync::OnceLock<Box<[E]>>],
+        k: usize,
+    ) -> &'a [E] {
+        let Some(cell) = cells.get(k) else {
+            return &[];
+        };
+        cell.get_or_init(|| {
+            let len = match (self.fan_start.get(k), self.fan_start.get(k + 1)) {
+                (Some(&lo), Some(&hi)) => hi.saturating_sub(lo),
+                _ => 0,
+            };
+            let mut out = vec![E::default(); len];
+            self.cycle_fan_part(k..k + 1, &mut out, &cf.kinds);
+            out.into_boxed_slice()
+        })
+    }
+
+    /// The price classes packed four to a byte when some compartment's rows are not all of
+    /// one class and the walk reads them (see [`Program::build_cycle_fan`]); else empty.
+    fn packed_kinds(&self) -> Vec<u8> {
+        let n_comp = self.fan_start.len().saturating_sub(1);
+        let mixed = (0..n_comp).any(|k| self.uniform_kind(k).is_none());
+        if mixed && matches!(self.rows, Rows::Csr { .. }) {
+            self.row_kind
+                .chunks(4)
+                .map(|q| q.iter().rev().fold(0u8, |b, &k| b << 2 | (k & 3)))
+                .collect()
+        } else {
+            Vec::new()
+        }
     }
 
     /// [`Program::cycle_fan`]'s entry of global axon `a`.
@@ -1035,24 +1090,19 @@ impl Program {
         (core, len | u32::from(kind) << 30)
     }
 
-    /// Builds [`Program::cycle_fan`]. `parts`: ranges of compartments built in parallel on
-    /// the pool (each entry is its axon's alone: any split gives the same list).
+    /// All of [`Program::cycle_fan`]'s entries at once (the tests' check of the entries built
+    /// per compartment). `parts`: ranges of compartments built in parallel on the pool (each
+    /// entry is its axon's alone: any split gives the same list).
+    ///
+    /// The price classes are the one table still read at random, for compartments whose
+    /// rows are not all of one class: packed four to a byte (a quarter of the cache lines and
+    /// pages), a sequential pass.
+    #[cfg(test)]
     pub(crate) fn build_cycle_fan<E: FanEntry>(&self, parts: usize) -> Vec<E> {
         let n_comp = self.fan_start.len().saturating_sub(1);
         let total = self.fan_axon.len();
         let mut out = vec![E::default(); total];
-        // The price classes are the one table still read at random, for compartments whose
-        // rows are not all of one class: packed four to a byte (a quarter of the cache lines
-        // and pages), a sequential pass.
-        let mixed = (0..n_comp).any(|k| self.uniform_kind(k).is_none());
-        let kinds: Vec<u8> = if mixed && matches!(self.rows, Rows::Csr { .. }) {
-            self.row_kind
-                .chunks(4)
-                .map(|q| q.iter().rev().fold(0u8, |b, &k| b << 2 | (k & 3)))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let kinds = self.packed_kinds();
         let parts = parts.clamp(1, n_comp.max(1));
         // Compartment ranges of about equal entries, each with its part of `out`.
         let mut jobs = Vec::with_capacity(parts);
@@ -1805,7 +1855,32 @@ mod tests {
             assert_eq!(wide(&p, parts), expected, "{parts} parts");
             assert_eq!(narrow(&p, parts), expected, "narrow, {parts} parts");
         }
-        assert!(matches!(p.cycle_fan(), CycleFan::Narrow(_)));
+        // Built per compartment on first use, in any order, the same entries.
+        let cf = p.cycle_fan();
+        let CycleFanEntries::Narrow(cells) = &cf.entries else {
+            panic!("narrow entries");
+        };
+        for k in (0..n_comp).rev().chain(0..n_comp) {
+            let (lo, hi) = (p.fan_start[k], p.fan_start[k + 1]);
+            let got: Vec<(u32, u32)> = p
+                .cycle_fan_of(cf, cells, k)
+                .iter()
+                .map(|&e| (e.core(), e.synapses_class()))
+                .collect();
+            assert_eq!(got, expected[lo..hi], "compartment {k} built on its own");
+        }
+        assert!(p.cycle_fan_of(cf, cells, n_comp).is_empty());
+        let wide_cells: Vec<std::sync::OnceLock<Box<[(u32, u32)]>>> =
+            (0..n_comp).map(|_| std::sync::OnceLock::new()).collect();
+        for k in 0..n_comp {
+            let (lo, hi) = (p.fan_start[k], p.fan_start[k + 1]);
+            assert_eq!(
+                p.cycle_fan_of(cf, &wide_cells, k),
+                &expected[lo..hi],
+                "wide, {k}"
+            );
+        }
+        p.cycle_fan = std::sync::OnceLock::new();
         p.row_kind.clear();
         let expected = cycle_fan_by_axon(&p);
         assert!(expected.iter().all(|e| e.1 >> 30 == u32::from(ROW_SPARSE)));
