@@ -97,14 +97,17 @@ pub(crate) struct CycleFan {
 }
 
 /// Per compartment: its fan-out's entries once built.
+pub(crate) type FanCells<E> = Vec<std::sync::OnceLock<Box<[E]>>>;
+
+/// [`CycleFan`]'s entries in one of two forms.
 #[derive(Debug)]
 pub(crate) enum CycleFanEntries {
     /// `core | synapses << 16 | class << 30`, when every core number fits 16 bits and every
     /// fan-out row's synapses [`NARROW_LEN`]: half the bytes of `Wide` to fault in and write
     /// on the first cycle-accurate run and to read per spike.
-    Narrow(Vec<std::sync::OnceLock<Box<[u32]>>>),
+    Narrow(FanCells<u32>),
     /// `(core, synapses | class << 30)`.
-    Wide(Vec<std::sync::OnceLock<Box<[(u32, u32)]>>>),
+    Wide(FanCells<(u32, u32)>),
 }
 
 /// The synapse count's bits in a [`CycleFan::Narrow`] entry (above the core's 16).
@@ -1870,7 +1873,7 @@ mod tests {
             assert_eq!(got, expected[lo..hi], "compartment {k} built on its own");
         }
         assert!(p.cycle_fan_of(cf, cells, n_comp).is_empty());
-        let wide_cells: Vec<std::sync::OnceLock<Box<[(u32, u32)]>>> =
+        let wide_cells: FanCells<(u32, u32)> =
             (0..n_comp).map(|_| std::sync::OnceLock::new()).collect();
         for k in 0..n_comp {
             let (lo, hi) = (p.fan_start[k], p.fan_start[k + 1]);
