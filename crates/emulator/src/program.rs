@@ -259,6 +259,10 @@ pub(crate) struct Program {
     /// Cycle-accurate runs deliver through the fan-out lists too: `fan_lists`, and every
     /// row's synapse count fits [`CYCLE_FAN_LEN`] (beside its price class).
     pub cycle_fan_lists: bool,
+    /// With `cycle_fan_lists` and [`Rows::Csr`]: the core of each accumulator slot, so that
+    /// a compartment's destination cores come from its store list (see [`FanRuns`]); empty
+    /// otherwise.
+    pub slot_core: Vec<u32>,
     /// Partial sums of split neurons, applied each tick between delivery and update.
     pub partials: Vec<PartialMove>,
     /// Messages of compartment `k`'s packet: its distinct destination cores.
@@ -658,6 +662,7 @@ impl Program {
             shapes: std::sync::OnceLock::new(),
             cycle_fan: std::sync::OnceLock::new(),
             cycle_fan_lists: false,
+            slot_core: Vec::new(),
             partials: Vec::new(),
             comp_msgs: Vec::with_capacity(nc),
             in_msgs: Vec::with_capacity(config.inputs().len()),
@@ -872,6 +877,9 @@ impl Program {
             ) {
                 prog.fan_lists = true;
                 prog.cycle_fan_lists = prog.rows.iter().all(|r| r.len <= CYCLE_FAN_LEN);
+                if prog.cycle_fan_lists && matches!(prog.rows, Rows::Csr { .. }) {
+                    prog.slot_core = slot_cores(&prog.core_slot_base);
+                }
                 prog.fan_synops = counts.synops;
                 prog.fan_dense = counts.dense;
                 prog.fan_shared = counts.shared;
@@ -1165,10 +1173,14 @@ impl Program {
             }
             _ => None,
         };
+        let runs = self.fan_runs();
         for k in comps {
             let (lo, hi) = (self.fan_start[k], self.fan_start[k + 1]);
             let axons = &self.fan_axon[lo..hi];
             let out = &mut out[lo - base..hi - base];
+            if runs.is_some_and(|r| self.cycle_fan_runs(r, k, axons, kinds, out)) {
+                continue;
+            }
             let walked = lists.is_some_and(|(start, list_start, slots)| {
                 let list = &slots[list_start[k]..list_start[k + 1]];
                 self.cycle_fan_walk(axons, list, start, self.uniform_kind(k), kinds, out)
@@ -1180,6 +1192,45 @@ impl Program {
                 }
             }
         }
+    }
+
+    /// Compartment `k`'s entries from its list's runs (see [`FanRuns`]): each run's core and
+    /// synapses, with its axon's price class; `false` when the runs are not its axons (`out`
+    /// is then partly written) or its fan-out is not ascending (the list is: run `i` would
+    /// not be axon `i`).
+    #[inline]
+    fn cycle_fan_runs<E: FanEntry>(
+        &self,
+        runs: FanRuns,
+        k: usize,
+        axons: &[u32],
+        kinds: &[u8],
+        out: &mut [E],
+    ) -> bool {
+        if !axons.is_sorted_by(|a, b| a < b) {
+            return false;
+        }
+        let uniform = self.uniform_kind(k);
+        let mut j = 0usize;
+        let n = runs.each(k, |core, len| {
+            // Every run has synapses: a uniform class is each row's.
+            let kind = uniform.unwrap_or_else(|| {
+                // The price classes are the one table read at random: requested early.
+                if let Some(x) = axons.get(j + 16).and_then(|&b| kinds.get(b as usize / 4)) {
+                    lifchip_simd::prefetch(x);
+                }
+                axons.get(j).map_or(ROW_SPARSE, |&a| {
+                    kinds
+                        .get(a as usize / 4)
+                        .map_or(ROW_SPARSE, |b| b >> (a % 4 * 2) & 3)
+                })
+            });
+            if let Some(e) = out.get_mut(j) {
+                *e = E::new(core, len | u32::from(kind) << 30);
+            }
+            j += 1;
+        });
+        n == Some(axons.len())
     }
 
     /// One compartment's entries from its fan-out `axons` and its store list `list` (see
@@ -1259,6 +1310,19 @@ impl Program {
         }
     }
 
+    /// The store's fan-out lists as runs of slots per core (see [`FanRuns`]), with
+    /// [`Program::slot_core`].
+    #[inline]
+    pub(crate) fn fan_runs(&self) -> Option<FanRuns<'_>> {
+        let store = self.store.as_ref()?;
+        let (start, slots) = store.fan_slots();
+        (!self.slot_core.is_empty() && start.len() == self.fan_start.len()).then_some(FanRuns {
+            start,
+            slots,
+            slot_core: &self.slot_core,
+        })
+    }
+
     /// What [`TreeSrc::route`] reads.
     fn tree_src(&self) -> TreeSrc<'_> {
         TreeSrc {
@@ -1272,6 +1336,7 @@ impl Program {
             fan_axon: &self.fan_axon,
             in_start: &self.in_start,
             in_axon: &self.in_axon,
+            runs: self.fan_runs(),
         }
     }
 
@@ -1310,6 +1375,59 @@ pub(crate) struct TreeSrc<'a> {
     fan_axon: &'a [u32],
     in_start: &'a [usize],
     in_axon: &'a [u32],
+    /// The fan-out lists as runs, when built: a compartment's destination cores without a
+    /// core search per axon.
+    runs: Option<FanRuns<'a>>,
+}
+
+/// The core of each slot below `core_base`'s last entry (see [`Program::slot_core`]).
+fn slot_cores(core_base: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(core_base.last().map_or(0, |&s| s as usize));
+    for (c, w) in core_base.windows(2).enumerate() {
+        out.resize(w[1] as usize, c as u32);
+    }
+    out
+}
+
+/// The store's fan-out lists ([`crate::synapses::Store::fan_slots`]) read per core. With
+/// [`Rows::Csr`] a compartment's list holds its fan-out's rows back to back in ascending axon
+/// order, each row's slots in its core's slot range, so the list falls into runs of one core,
+/// in the order of the fan-out's cores. When there are as many runs as axons, the axons are
+/// on distinct cores (a run per core with synapses, at most a core per axon) and run `i` is
+/// axon `i`'s row: its core read off a sequential list and a small table instead of a core
+/// search per axon.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FanRuns<'a> {
+    start: &'a [usize],
+    slots: &'a [u32],
+    slot_core: &'a [u32],
+}
+
+impl FanRuns<'_> {
+    /// Calls `f(core, slots)` for each run of compartment `k`'s list, in order, and returns
+    /// how many there were; `None` (after some calls) for a slot without a core or a
+    /// compartment without a list.
+    #[inline(always)]
+    pub fn each(&self, k: usize, mut f: impl FnMut(u32, u32)) -> Option<usize> {
+        let (lo, hi) = (*self.start.get(k)?, *self.start.get(k + 1)?);
+        let list = self.slots.get(lo..hi)?;
+        let Some((&first, rest)) = list.split_first() else {
+            return Some(0);
+        };
+        let mut c = *self.slot_core.get(first as usize)?;
+        let (mut len, mut n) = (1u32, 1usize);
+        for &slot in rest {
+            let d = *self.slot_core.get(slot as usize)?;
+            if d == c {
+                len += 1;
+            } else {
+                f(c, len);
+                (c, len, n) = (d, 1, n + 1);
+            }
+        }
+        f(c, len);
+        Some(n)
+    }
 }
 
 /// The core of a global axon, found by a short walk along `axon_base` from a table entry
@@ -1398,9 +1516,27 @@ impl<'a> TreeSrc<'a> {
         if words <= dests.len().max(16) {
             seen.clear();
             seen.resize(words, 0);
+            // A compartment's cores from its store list when its runs are its axons (see
+            // [`FanRuns`]): no core search per axon. Else (or with a core outside the mesh)
+            // from its axons.
+            let mut by_runs = false;
+            if let (Recipe::Comp(k), Some(runs)) = (r, &self.runs) {
+                let mut inside = true;
+                let n = runs.each(k as usize, |core, _| {
+                    match self.core_bit.get(core as usize) {
+                        Some(&i) if i != NONE => seen[i as usize / 64] |= 1 << (i % 64),
+                        _ => inside = false,
+                    }
+                });
+                by_runs = inside && n == Some(dests.len());
+                if !by_runs {
+                    seen.fill(0);
+                }
+            }
             // Each core's bit from a table: no router computed per destination (32 M on
             // the 40k CUBA chip).
-            for &ga in dests {
+            let walk = if by_runs { &[][..] } else { dests };
+            for &ga in walk {
                 let core = self.axon_cores.core_of(self.axon_base, ga);
                 match self.core_bit.get(core as usize) {
                     Some(&i) if i != NONE => seen[i as usize / 64] |= 1 << (i % 64),
@@ -1782,6 +1918,59 @@ mod tests {
             routed += usize::from(expected.len() > 1);
         }
         assert!(routed > 10);
+    }
+
+    /// `FanRuns` splits each compartment's list where the core changes: with as many runs as
+    /// axons, run `i` is the row of the `i`-th axon in ascending order (its core and
+    /// synapses); compartments with two axons on one core or an axon without synapses have
+    /// fewer runs. The cores of the slots are their cores' slot ranges.
+    #[test]
+    fn fan_runs_are_the_rows_where_they_fit() {
+        let p = fan_program();
+        assert_eq!(
+            p.slot_core.len() as u32,
+            *p.core_slot_base.last().expect("cores")
+        );
+        for (c, w) in p.core_slot_base.windows(2).enumerate() {
+            assert!(
+                p.slot_core[w[0] as usize..w[1] as usize]
+                    .iter()
+                    .all(|&x| x == c as u32)
+            );
+        }
+        let runs = p.fan_runs().expect("lists with slot cores");
+        let (mut fit, mut fewer) = (0, 0);
+        for k in 0..p.n_comp() {
+            let mut fan = p.fan_axon[p.fan_start[k]..p.fan_start[k + 1]].to_vec();
+            fan.sort_unstable();
+            let mut got = Vec::new();
+            let n = runs.each(k, |c, len| got.push((c, len))).expect("a list");
+            assert_eq!(n, got.len());
+            let rows: Vec<(u32, u32)> = fan
+                .iter()
+                .map(|&a| (p.rows.get(a as usize).core, p.rows.get(a as usize).len))
+                .collect();
+            if n == fan.len() {
+                assert_eq!(got, rows, "compartment {k}");
+                fit += usize::from(n > 1);
+            } else {
+                // The rows with synapses, merged per core.
+                let mut merged: Vec<(u32, u32)> = Vec::new();
+                for &(c, len) in rows.iter().filter(|r| r.1 > 0) {
+                    match merged.last_mut() {
+                        Some(m) if m.0 == c => m.1 += len,
+                        _ => merged.push((c, len)),
+                    }
+                }
+                assert_eq!(got, merged, "compartment {k}");
+                fewer += 1;
+            }
+        }
+        assert!(fit > 10 && fewer > 0, "{fit} fit, {fewer} fewer");
+        assert!(
+            p.fan_runs()
+                .is_some_and(|r| r.each(p.n_comp(), |_, _| ()).is_none())
+        );
     }
 
     /// The old definition of [`Program::cycle_fan`]: each axon's row looked up.
