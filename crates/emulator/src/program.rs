@@ -91,8 +91,9 @@ pub(crate) const CYCLE_FAN_LEN: u32 = (1 << 30) - 1;
 /// to build and fault in.
 #[derive(Debug)]
 pub(crate) struct CycleFan {
-    /// The price classes packed four to a byte (see [`Program::build_cycle_fan`]), or empty.
-    kinds: Vec<u8>,
+    /// The price classes packed four to a byte (see [`Program::packed_kinds`]), built when
+    /// a compartment's entries are walked (not read off its list's runs).
+    kinds: std::sync::OnceLock<Vec<u8>>,
     pub entries: CycleFanEntries,
 }
 
@@ -1038,7 +1039,7 @@ impl Program {
                 (0..n).map(|_| std::sync::OnceLock::new()).collect()
             }
             CycleFan {
-                kinds: self.packed_kinds(),
+                kinds: std::sync::OnceLock::new(),
                 entries: if narrow {
                     CycleFanEntries::Narrow(cells(n_comp))
                 } else {
@@ -1113,7 +1114,7 @@ impl Program {
         let n_comp = self.fan_start.len().saturating_sub(1);
         let total = self.fan_axon.len();
         let mut out = vec![E::default(); total];
-        let kinds = self.packed_kinds();
+        let kinds = std::sync::OnceLock::new();
         let parts = parts.clamp(1, n_comp.max(1));
         // Compartment ranges of about equal entries, each with its part of `out`.
         let mut jobs = Vec::with_capacity(parts);
@@ -1161,7 +1162,7 @@ impl Program {
         &self,
         comps: std::ops::Range<usize>,
         out: &mut [E],
-        kinds: &[u8],
+        kinds: &std::sync::OnceLock<Vec<u8>>,
     ) {
         let Some(&base) = self.fan_start.get(comps.start) else {
             return;
@@ -1178,11 +1179,12 @@ impl Program {
             let (lo, hi) = (self.fan_start[k], self.fan_start[k + 1]);
             let axons = &self.fan_axon[lo..hi];
             let out = &mut out[lo - base..hi - base];
-            if runs.is_some_and(|r| self.cycle_fan_runs(r, k, axons, kinds, out)) {
+            if runs.is_some_and(|r| self.cycle_fan_runs(r, k, axons, out)) {
                 continue;
             }
             let walked = lists.is_some_and(|(start, list_start, slots)| {
                 let list = &slots[list_start[k]..list_start[k + 1]];
+                let kinds = kinds.get_or_init(|| self.packed_kinds());
                 self.cycle_fan_walk(axons, list, start, self.uniform_kind(k), kinds, out)
             });
             if !walked {
@@ -1204,7 +1206,6 @@ impl Program {
         runs: FanRuns,
         k: usize,
         axons: &[u32],
-        kinds: &[u8],
         out: &mut [E],
     ) -> bool {
         if !axons.is_sorted_by(|a, b| a < b) {
@@ -1215,14 +1216,15 @@ impl Program {
         let n = runs.each(k, |core, len| {
             // Every run has synapses: a uniform class is each row's.
             let kind = uniform.unwrap_or_else(|| {
-                // The price classes are the one table read at random: requested early.
-                if let Some(x) = axons.get(j + 16).and_then(|&b| kinds.get(b as usize / 4)) {
+                // The price classes are the one table read at random: requested early (as
+                // they are, not packed: a compartment's entries are built on its first spike,
+                // and packing the whole table first cost more than it saved).
+                let kinds = &self.row_kind;
+                if let Some(x) = axons.get(j + 16).and_then(|&b| kinds.get(b as usize)) {
                     lifchip_simd::prefetch(x);
                 }
                 axons.get(j).map_or(ROW_SPARSE, |&a| {
-                    kinds
-                        .get(a as usize / 4)
-                        .map_or(ROW_SPARSE, |b| b >> (a % 4 * 2) & 3)
+                    kinds.get(a as usize).copied().unwrap_or(ROW_SPARSE)
                 })
             });
             if let Some(e) = out.get_mut(j) {
