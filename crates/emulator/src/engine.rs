@@ -209,7 +209,7 @@ impl State {
             idle: Vec::new(),
             block_idle: Vec::new(),
             core_idle: vec![0; p.n_cores],
-            net: NetSim::new(p.shapes.get().map_or(0, |t| t.routers)),
+            net: NetSim::new(p.shape_routers()),
             inp: vec![0; n],
             touched: Vec::new(),
             touched_over: false,
@@ -460,7 +460,7 @@ pub(crate) fn run(
     let cycle = opts.mode == Mode::CycleAccurate;
     if cycle {
         // The trees' shapes are built on the first cycle-accurate run.
-        let routers = p.shapes().routers;
+        let routers = p.with_shapes(&[], |sh| sh.routers);
         if s.net.routers() != routers {
             s.net = NetSim::new(routers);
         }
@@ -1103,7 +1103,7 @@ fn tick<const CYCLE: bool>(
         i = j;
     }
     let input_drain = if CYCLE {
-        let d = s.net.drain(p.shapes(), &s.inject, net);
+        let d = p.with_shapes(&s.inject, |sh| s.net.drain(sh, &s.inject, net));
         s.inject.clear();
         d
     } else {
@@ -1168,7 +1168,7 @@ fn tick<const CYCLE: bool>(
             }
         }
         if CYCLE {
-            partial_drain = s.net.drain(p.shapes(), &s.inject, net);
+            partial_drain = p.with_shapes(&s.inject, |sh| s.net.drain(sh, &s.inject, net));
             s.inject.clear();
         }
     }
@@ -1211,7 +1211,7 @@ fn tick<const CYCLE: bool>(
 
     // 4. The cycle model: slowest core, then the spike packets' network drain, then the barrier.
     if CYCLE {
-        let spike_drain = s.net.drain(p.shapes(), &s.inject, net);
+        let spike_drain = p.with_shapes(&s.inject, |sh| s.net.drain(sh, &s.inject, net));
         s.inject.clear();
         let detail = rec.detail;
         let cs = rec

@@ -252,8 +252,9 @@ pub(crate) struct Program {
     pub axon_base: Vec<usize>,
     /// Finds the core of a global axon without a binary search (see [`AxonCores`]).
     pub axon_cores: AxonCores,
-    /// The trees' shapes, built on first use: only the cycle model walks them.
-    pub shapes: std::sync::OnceLock<Shapes>,
+    /// The trees' shapes, built on first use: only the cycle model walks them (see
+    /// [`Program::with_shapes`]).
+    pub shapes: std::sync::Mutex<Option<ShapesCell>>,
     /// With `cycle_fan_lists`: the core, synapses and price class of each axon of `fan_axon`
     /// (same order), built on the first cycle-accurate run (see [`Program::cycle_fan`]).
     pub cycle_fan: std::sync::OnceLock<CycleFan>,
@@ -660,7 +661,7 @@ impl Program {
             core_bit: router_bits(t, config.cores().iter().map(|c| (c.x(), c.y()))),
             axon_cores: AxonCores::new(&axon_base),
             axon_base: axon_base.clone(),
-            shapes: std::sync::OnceLock::new(),
+            shapes: std::sync::Mutex::new(None),
             cycle_fan: std::sync::OnceLock::new(),
             cycle_fan_lists: false,
             slot_core: Vec::new(),
@@ -987,40 +988,87 @@ impl Program {
         Ok(prog)
     }
 
-    /// The multicast trees' shapes, built from [`Program::tree_recipes`] on first use (the
-    /// same trees, in the same order, as at load).
-    pub fn shapes(&self) -> &Shapes {
-        self.shapes.get_or_init(|| {
+    /// Calls `f` with the multicast trees' shapes, from [`Program::tree_recipes`] (the same
+    /// trees, in the same order, as at load), with `trees` among those built. On meshes of
+    /// at most [`LAZY_CELLS`] routers each tree is built when first asked for
+    /// ([`Shapes::lazy`]): a run builds only the trees its packets take. On bigger ones all
+    /// are built on first use ([`Shapes::build`]: its routers are only those the trees
+    /// touch).
+    pub fn with_shapes<R>(&self, trees: &[u32], f: impl FnOnce(&Shapes) -> R) -> R {
+        let mut guard = self
+            .shapes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cell = guard.get_or_insert_with(|| self.new_shapes());
+        if cell.lazy && !trees.is_empty() {
             let src = self.tree_src();
-            let mesh = &self.target.mesh;
-            let columns = mesh.width.div_ceil(mesh.cores_per_tile.max(1));
-            let mut seen = Vec::new();
-            // A tree has at most a router per destination, and at most the mesh's routers.
-            let cells = (columns as usize).saturating_mul(mesh.height as usize);
-            let len = |start: &[usize], i: u32| match (
-                start.get(i as usize),
-                start.get(i as usize + 1),
-            ) {
-                (Some(&a), Some(&b)) => b.saturating_sub(a),
-                _ => 0,
+            let ShapesCell {
+                shapes,
+                positions,
+                seen,
+                ..
+            } = cell;
+            for &t in trees {
+                shapes.ensure(t, positions, |i, out| match self.tree_recipes.get(i) {
+                    Some(&r) => src.route(r, out, seen),
+                    None => {
+                        out.clear();
+                        (0, 0)
+                    }
+                });
+            }
+        }
+        f(&cell.shapes)
+    }
+
+    /// The routers of the trees' shapes when they are built, else 0.
+    pub fn shape_routers(&self) -> usize {
+        let guard = self
+            .shapes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.as_ref().map_or(0, |c| c.shapes.routers)
+    }
+
+    /// [`Program::with_shapes`]'s shapes on first use.
+    fn new_shapes(&self) -> ShapesCell {
+        let mesh = &self.target.mesh;
+        let columns = mesh.width.div_ceil(mesh.cores_per_tile.max(1));
+        // A tree has at most a router per destination, and at most the mesh's routers.
+        let cells = (columns as usize).saturating_mul(mesh.height as usize);
+        if cells <= LAZY_CELLS {
+            return ShapesCell {
+                shapes: Shapes::lazy((columns, mesh.height), self.tree_recipes.len()),
+                lazy: true,
+                ..ShapesCell::default()
             };
-            let routers = self
-                .tree_recipes
-                .iter()
-                .map(|&r| match r {
-                    Recipe::Comp(k) => len(&self.fan_start, k),
-                    Recipe::Input(c) => len(&self.in_start, c),
-                    Recipe::Partial { .. } => 1,
-                })
-                .map(|n| n.min(cells))
-                .fold(0usize, usize::saturating_add);
-            Shapes::build(
+        }
+        let src = self.tree_src();
+        let mut seen = Vec::new();
+        let len = |start: &[usize], i: u32| match (start.get(i as usize), start.get(i as usize + 1))
+        {
+            (Some(&a), Some(&b)) => b.saturating_sub(a),
+            _ => 0,
+        };
+        let routers = self
+            .tree_recipes
+            .iter()
+            .map(|&r| match r {
+                Recipe::Comp(k) => len(&self.fan_start, k),
+                Recipe::Input(c) => len(&self.in_start, c),
+                Recipe::Partial { .. } => 1,
+            })
+            .map(|n| n.min(cells))
+            .fold(0usize, usize::saturating_add);
+        ShapesCell {
+            shapes: Shapes::build(
                 (columns, mesh.height),
                 self.tree_recipes.len(),
                 routers,
                 |i, positions| src.route(self.tree_recipes[i], positions, &mut seen),
-            )
-        })
+            ),
+            ..ShapesCell::default()
+        }
     }
 
     /// Per axon of `fan_axon`, in its order: its core, and its synapses with its price class
@@ -1352,6 +1400,21 @@ impl Program {
             .get(self.readout as usize)
             .map_or(&[], |v| v.as_slice())
     }
+}
+
+/// Meshes of at most this many routers get their trees' shapes built tree by tree (see
+/// [`Program::with_shapes`]); the network simulation's tables then take every router of the
+/// mesh.
+const LAZY_CELLS: usize = 1 << 16;
+
+/// [`Program::with_shapes`]'s shapes, and the scratch space of building a tree.
+#[derive(Debug, Default)]
+pub(crate) struct ShapesCell {
+    shapes: Shapes,
+    /// Trees are built when first asked for ([`Shapes::lazy`]).
+    lazy: bool,
+    positions: Vec<(u32, u32)>,
+    seen: Vec<u64>,
 }
 
 /// The packet a multicast tree was first built for.
