@@ -18,7 +18,10 @@ use crate::{
     CycleDetail, CycleStats, EmuError, EnergyBreakdown, EventCounts, Mode, NeuronProbe,
     OverflowCounts, ProbeSet, RunOptions, SampleResult,
     network::{NetParams, NetSim},
-    program::{CYCLE_FAN_LEN, CycleFan, FanEntry, NONE, Params, Program, ROW_DENSE, ROW_SPARSE},
+    program::{
+        CYCLE_FAN_LEN, CycleFan, CycleFanEntries, FanEntry, NONE, Params, Program, ROW_DENSE,
+        ROW_SPARSE,
+    },
     synapses::{Index, Rows, Store, Typed, Weight, add_dense, add_fan},
 };
 
@@ -206,7 +209,7 @@ impl State {
             idle: Vec::new(),
             block_idle: Vec::new(),
             core_idle: vec![0; p.n_cores],
-            net: NetSim::new(p.shapes.get().map_or(0, |t| t.routers)),
+            net: NetSim::new(p.shape_routers()),
             inp: vec![0; n],
             touched: Vec::new(),
             touched_over: false,
@@ -457,7 +460,7 @@ pub(crate) fn run(
     let cycle = opts.mode == Mode::CycleAccurate;
     if cycle {
         // The trees' shapes are built on the first cycle-accurate run.
-        let routers = p.shapes().routers;
+        let routers = p.with_shapes(&[], |sh| sh.routers);
         if s.net.routers() != routers {
             s.net = NetSim::new(routers);
         }
@@ -683,10 +686,14 @@ fn deliver_sum<
 /// [`Program::cycle_fan`]: per core, a delivery per axon and its synapses per spike by price
 /// class.
 #[inline]
-fn count_cycle_fan<E: FanEntry>(p: &Program, s: &mut State, cf: &[E]) {
+fn count_cycle_fan<E: FanEntry>(
+    p: &Program,
+    s: &mut State,
+    cf: &CycleFan,
+    cells: &[std::sync::OnceLock<Box<[E]>>],
+) {
     for &(k, count) in &s.due_comp {
-        let k = k as usize;
-        for &e in &cf[p.fan_start[k]..p.fan_start[k + 1]] {
+        for &e in p.cycle_fan_of(cf, cells, k as usize) {
             let (c, lk) = (e.core() as usize, e.synapses_class());
             let ops = u64::from(lk & CYCLE_FAN_LEN) * u64::from(count);
             s.core_in[c] += 1;
@@ -1096,7 +1103,7 @@ fn tick<const CYCLE: bool>(
         i = j;
     }
     let input_drain = if CYCLE {
-        let d = s.net.drain(p.shapes(), &s.inject, net);
+        let d = p.with_shapes(&s.inject, |sh| s.net.drain(sh, &s.inject, net));
         s.inject.clear();
         d
     } else {
@@ -1108,9 +1115,10 @@ fn tick<const CYCLE: bool>(
     std::mem::swap(&mut s.due, &mut s.pending[slot]);
     std::mem::swap(&mut s.due_comp, &mut s.pending_comp[slot]);
     if CYCLE && !s.due_comp.is_empty() && p.cycle_fan_lists {
-        match p.cycle_fan() {
-            CycleFan::Narrow(cf) => count_cycle_fan(p, s, cf),
-            CycleFan::Wide(cf) => count_cycle_fan(p, s, cf),
+        let cf = p.cycle_fan();
+        match &cf.entries {
+            CycleFanEntries::Narrow(cells) => count_cycle_fan(p, s, cf, cells),
+            CycleFanEntries::Wide(cells) => count_cycle_fan(p, s, cf, cells),
         }
         deliver_fan(p, s, rec);
     }
@@ -1160,7 +1168,7 @@ fn tick<const CYCLE: bool>(
             }
         }
         if CYCLE {
-            partial_drain = s.net.drain(p.shapes(), &s.inject, net);
+            partial_drain = p.with_shapes(&s.inject, |sh| s.net.drain(sh, &s.inject, net));
             s.inject.clear();
         }
     }
@@ -1203,7 +1211,7 @@ fn tick<const CYCLE: bool>(
 
     // 4. The cycle model: slowest core, then the spike packets' network drain, then the barrier.
     if CYCLE {
-        let spike_drain = s.net.drain(p.shapes(), &s.inject, net);
+        let spike_drain = p.with_shapes(&s.inject, |sh| s.net.drain(sh, &s.inject, net));
         s.inject.clear();
         let detail = rec.detail;
         let cs = rec

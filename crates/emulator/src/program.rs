@@ -85,15 +85,30 @@ pub(crate) const ROW_SHARED: u8 = 2;
 /// The synapse count's bits in a [`Program::cycle_fan`] entry; the price class is above.
 pub(crate) const CYCLE_FAN_LEN: u32 = (1 << 30) - 1;
 
-/// [`Program::cycle_fan`]'s entries.
+/// [`Program::cycle_fan`]'s entries, per compartment, each built on its compartment's first
+/// spike: about half the compartments of the 40k CUBA chip never spike in 10,000 ticks, and
+/// the table for all of them (30.7 M entries) cost the first cycle-accurate run about 0.35 s
+/// to build and fault in.
 #[derive(Debug)]
-pub(crate) enum CycleFan {
+pub(crate) struct CycleFan {
+    /// The price classes packed four to a byte (see [`Program::packed_kinds`]), built when
+    /// a compartment's entries are walked (not read off its list's runs).
+    kinds: std::sync::OnceLock<Vec<u8>>,
+    pub entries: CycleFanEntries,
+}
+
+/// Per compartment: its fan-out's entries once built.
+pub(crate) type FanCells<E> = Vec<std::sync::OnceLock<Box<[E]>>>;
+
+/// [`CycleFan`]'s entries in one of two forms.
+#[derive(Debug)]
+pub(crate) enum CycleFanEntries {
     /// `core | synapses << 16 | class << 30`, when every core number fits 16 bits and every
     /// fan-out row's synapses [`NARROW_LEN`]: half the bytes of `Wide` to fault in and write
-    /// on the first cycle-accurate run (256 MB on the 40k CUBA chip) and to read per spike.
-    Narrow(Vec<u32>),
+    /// on the first cycle-accurate run and to read per spike.
+    Narrow(FanCells<u32>),
     /// `(core, synapses | class << 30)`.
-    Wide(Vec<(u32, u32)>),
+    Wide(FanCells<(u32, u32)>),
 }
 
 /// The synapse count's bits in a [`CycleFan::Narrow`] entry (above the core's 16).
@@ -237,14 +252,19 @@ pub(crate) struct Program {
     pub axon_base: Vec<usize>,
     /// Finds the core of a global axon without a binary search (see [`AxonCores`]).
     pub axon_cores: AxonCores,
-    /// The trees' shapes, built on first use: only the cycle model walks them.
-    pub shapes: std::sync::OnceLock<Shapes>,
+    /// The trees' shapes, built on first use: only the cycle model walks them (see
+    /// [`Program::with_shapes`]).
+    pub shapes: std::sync::Mutex<Option<ShapesCell>>,
     /// With `cycle_fan_lists`: the core, synapses and price class of each axon of `fan_axon`
     /// (same order), built on the first cycle-accurate run (see [`Program::cycle_fan`]).
     pub cycle_fan: std::sync::OnceLock<CycleFan>,
     /// Cycle-accurate runs deliver through the fan-out lists too: `fan_lists`, and every
     /// row's synapse count fits [`CYCLE_FAN_LEN`] (beside its price class).
     pub cycle_fan_lists: bool,
+    /// With `cycle_fan_lists` and [`Rows::Csr`]: the core of each accumulator slot, so that
+    /// a compartment's destination cores come from its store list (see [`FanRuns`]); empty
+    /// otherwise.
+    pub slot_core: Vec<u32>,
     /// Partial sums of split neurons, applied each tick between delivery and update.
     pub partials: Vec<PartialMove>,
     /// Messages of compartment `k`'s packet: its distinct destination cores.
@@ -641,9 +661,10 @@ impl Program {
             core_bit: router_bits(t, config.cores().iter().map(|c| (c.x(), c.y()))),
             axon_cores: AxonCores::new(&axon_base),
             axon_base: axon_base.clone(),
-            shapes: std::sync::OnceLock::new(),
+            shapes: std::sync::Mutex::new(None),
             cycle_fan: std::sync::OnceLock::new(),
             cycle_fan_lists: false,
+            slot_core: Vec::new(),
             partials: Vec::new(),
             comp_msgs: Vec::with_capacity(nc),
             in_msgs: Vec::with_capacity(config.inputs().len()),
@@ -858,6 +879,9 @@ impl Program {
             ) {
                 prog.fan_lists = true;
                 prog.cycle_fan_lists = prog.rows.iter().all(|r| r.len <= CYCLE_FAN_LEN);
+                if prog.cycle_fan_lists && matches!(prog.rows, Rows::Csr { .. }) {
+                    prog.slot_core = slot_cores(&prog.core_slot_base);
+                }
                 prog.fan_synops = counts.synops;
                 prog.fan_dense = counts.dense;
                 prog.fan_shared = counts.shared;
@@ -964,59 +988,150 @@ impl Program {
         Ok(prog)
     }
 
-    /// The multicast trees' shapes, built from [`Program::tree_recipes`] on first use (the
-    /// same trees, in the same order, as at load).
-    pub fn shapes(&self) -> &Shapes {
-        self.shapes.get_or_init(|| {
+    /// Calls `f` with the multicast trees' shapes, from [`Program::tree_recipes`] (the same
+    /// trees, in the same order, as at load), with `trees` among those built. On meshes of
+    /// at most [`LAZY_CELLS`] routers each tree is built when first asked for
+    /// ([`Shapes::lazy`]): a run builds only the trees its packets take. On bigger ones all
+    /// are built on first use ([`Shapes::build`]: its routers are only those the trees
+    /// touch).
+    pub fn with_shapes<R>(&self, trees: &[u32], f: impl FnOnce(&Shapes) -> R) -> R {
+        let mut guard = self
+            .shapes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cell = guard.get_or_insert_with(|| self.new_shapes());
+        if cell.lazy && !trees.is_empty() {
             let src = self.tree_src();
-            let mesh = &self.target.mesh;
-            let columns = mesh.width.div_ceil(mesh.cores_per_tile.max(1));
-            let mut seen = Vec::new();
-            // A tree has at most a router per destination, and at most the mesh's routers.
-            let cells = (columns as usize).saturating_mul(mesh.height as usize);
-            let len = |start: &[usize], i: u32| match (
-                start.get(i as usize),
-                start.get(i as usize + 1),
-            ) {
-                (Some(&a), Some(&b)) => b.saturating_sub(a),
-                _ => 0,
+            let ShapesCell {
+                shapes,
+                positions,
+                seen,
+                ..
+            } = cell;
+            for &t in trees {
+                shapes.ensure(t, positions, |i, out| match self.tree_recipes.get(i) {
+                    Some(&r) => src.route(r, out, seen),
+                    None => {
+                        out.clear();
+                        (0, 0)
+                    }
+                });
+            }
+        }
+        f(&cell.shapes)
+    }
+
+    /// The routers of the trees' shapes when they are built, else 0.
+    pub fn shape_routers(&self) -> usize {
+        let guard = self
+            .shapes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.as_ref().map_or(0, |c| c.shapes.routers)
+    }
+
+    /// [`Program::with_shapes`]'s shapes on first use.
+    fn new_shapes(&self) -> ShapesCell {
+        let mesh = &self.target.mesh;
+        let columns = mesh.width.div_ceil(mesh.cores_per_tile.max(1));
+        // A tree has at most a router per destination, and at most the mesh's routers.
+        let cells = (columns as usize).saturating_mul(mesh.height as usize);
+        if cells <= LAZY_CELLS {
+            return ShapesCell {
+                shapes: Shapes::lazy((columns, mesh.height), self.tree_recipes.len()),
+                lazy: true,
+                ..ShapesCell::default()
             };
-            let routers = self
-                .tree_recipes
-                .iter()
-                .map(|&r| match r {
-                    Recipe::Comp(k) => len(&self.fan_start, k),
-                    Recipe::Input(c) => len(&self.in_start, c),
-                    Recipe::Partial { .. } => 1,
-                })
-                .map(|n| n.min(cells))
-                .fold(0usize, usize::saturating_add);
-            Shapes::build(
+        }
+        let src = self.tree_src();
+        let mut seen = Vec::new();
+        let len = |start: &[usize], i: u32| match (start.get(i as usize), start.get(i as usize + 1))
+        {
+            (Some(&a), Some(&b)) => b.saturating_sub(a),
+            _ => 0,
+        };
+        let routers = self
+            .tree_recipes
+            .iter()
+            .map(|&r| match r {
+                Recipe::Comp(k) => len(&self.fan_start, k),
+                Recipe::Input(c) => len(&self.in_start, c),
+                Recipe::Partial { .. } => 1,
+            })
+            .map(|n| n.min(cells))
+            .fold(0usize, usize::saturating_add);
+        ShapesCell {
+            shapes: Shapes::build(
                 (columns, mesh.height),
                 self.tree_recipes.len(),
                 routers,
                 |i, positions| src.route(self.tree_recipes[i], positions, &mut seen),
-            )
-        })
+            ),
+            ..ShapesCell::default()
+        }
     }
 
     /// Per axon of `fan_axon`, in its order: its core, and its synapses with its price class
     /// ([`ROW_SPARSE`] when rows are priced alike) above [`CYCLE_FAN_LEN`] — what the cycle
     /// model counts per core for a spike, read as one contiguous run per compartment instead
-    /// of a row look-up per axon. Built on first use, with [`Program::cycle_fan_lists`].
+    /// of a row look-up per axon. Each compartment's entries are built on first use (see
+    /// [`Program::cycle_fan_of`]), with [`Program::cycle_fan_lists`].
     pub fn cycle_fan(&self) -> &CycleFan {
         self.cycle_fan.get_or_init(|| {
-            let parts = rayon::current_num_threads();
+            let n_comp = self.fan_start.len().saturating_sub(1);
             // A row's synapses are at most its compartment's spike's.
             let narrow = self.n_cores <= 1 << 16
                 && self.fan_synops.iter().all(|&n| n <= u64::from(NARROW_LEN))
-                && self.fan_synops.len() + 1 == self.fan_start.len();
-            if narrow {
-                CycleFan::Narrow(self.build_cycle_fan(parts))
-            } else {
-                CycleFan::Wide(self.build_cycle_fan(parts))
+                && self.fan_synops.len() == n_comp;
+            fn cells<T>(n: usize) -> Vec<std::sync::OnceLock<T>> {
+                (0..n).map(|_| std::sync::OnceLock::new()).collect()
+            }
+            CycleFan {
+                kinds: std::sync::OnceLock::new(),
+                entries: if narrow {
+                    CycleFanEntries::Narrow(cells(n_comp))
+                } else {
+                    CycleFanEntries::Wide(cells(n_comp))
+                },
             }
         })
+    }
+
+    /// Compartment `k`'s entries of [`Program::cycle_fan`], built on its first call.
+    #[inline]
+    pub(crate) fn cycle_fan_of<'a, E: FanEntry>(
+        &self,
+        cf: &'a CycleFan,
+        cells: &'a [std::sync::OnceLock<Box<[E]>>],
+        k: usize,
+    ) -> &'a [E] {
+        let Some(cell) = cells.get(k) else {
+            return &[];
+        };
+        cell.get_or_init(|| {
+            let len = match (self.fan_start.get(k), self.fan_start.get(k + 1)) {
+                (Some(&lo), Some(&hi)) => hi.saturating_sub(lo),
+                _ => 0,
+            };
+            let mut out = vec![E::default(); len];
+            self.cycle_fan_part(k..k + 1, &mut out, &cf.kinds);
+            out.into_boxed_slice()
+        })
+    }
+
+    /// The price classes packed four to a byte when some compartment's rows are not all of
+    /// one class and the walk reads them (see [`Program::build_cycle_fan`]); else empty.
+    fn packed_kinds(&self) -> Vec<u8> {
+        let n_comp = self.fan_start.len().saturating_sub(1);
+        let mixed = (0..n_comp).any(|k| self.uniform_kind(k).is_none());
+        if mixed && matches!(self.rows, Rows::Csr { .. }) {
+            self.row_kind
+                .chunks(4)
+                .map(|q| q.iter().rev().fold(0u8, |b, &k| b << 2 | (k & 3)))
+                .collect()
+        } else {
+            Vec::new()
+        }
     }
 
     /// [`Program::cycle_fan`]'s entry of global axon `a`.
@@ -1035,24 +1150,19 @@ impl Program {
         (core, len | u32::from(kind) << 30)
     }
 
-    /// Builds [`Program::cycle_fan`]. `parts`: ranges of compartments built in parallel on
-    /// the pool (each entry is its axon's alone: any split gives the same list).
+    /// All of [`Program::cycle_fan`]'s entries at once (the tests' check of the entries built
+    /// per compartment). `parts`: ranges of compartments built in parallel on the pool (each
+    /// entry is its axon's alone: any split gives the same list).
+    ///
+    /// The price classes are the one table still read at random, for compartments whose
+    /// rows are not all of one class: packed four to a byte (a quarter of the cache lines and
+    /// pages), a sequential pass.
+    #[cfg(test)]
     pub(crate) fn build_cycle_fan<E: FanEntry>(&self, parts: usize) -> Vec<E> {
         let n_comp = self.fan_start.len().saturating_sub(1);
         let total = self.fan_axon.len();
         let mut out = vec![E::default(); total];
-        // The price classes are the one table still read at random, for compartments whose
-        // rows are not all of one class: packed four to a byte (a quarter of the cache lines
-        // and pages), a sequential pass.
-        let mixed = (0..n_comp).any(|k| self.uniform_kind(k).is_none());
-        let kinds: Vec<u8> = if mixed && matches!(self.rows, Rows::Csr { .. }) {
-            self.row_kind
-                .chunks(4)
-                .map(|q| q.iter().rev().fold(0u8, |b, &k| b << 2 | (k & 3)))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let kinds = std::sync::OnceLock::new();
         let parts = parts.clamp(1, n_comp.max(1));
         // Compartment ranges of about equal entries, each with its part of `out`.
         let mut jobs = Vec::with_capacity(parts);
@@ -1100,7 +1210,7 @@ impl Program {
         &self,
         comps: std::ops::Range<usize>,
         out: &mut [E],
-        kinds: &[u8],
+        kinds: &std::sync::OnceLock<Vec<u8>>,
     ) {
         let Some(&base) = self.fan_start.get(comps.start) else {
             return;
@@ -1112,12 +1222,17 @@ impl Program {
             }
             _ => None,
         };
+        let runs = self.fan_runs();
         for k in comps {
             let (lo, hi) = (self.fan_start[k], self.fan_start[k + 1]);
             let axons = &self.fan_axon[lo..hi];
             let out = &mut out[lo - base..hi - base];
+            if runs.is_some_and(|r| self.cycle_fan_runs(r, k, axons, out)) {
+                continue;
+            }
             let walked = lists.is_some_and(|(start, list_start, slots)| {
                 let list = &slots[list_start[k]..list_start[k + 1]];
+                let kinds = kinds.get_or_init(|| self.packed_kinds());
                 self.cycle_fan_walk(axons, list, start, self.uniform_kind(k), kinds, out)
             });
             if !walked {
@@ -1127,6 +1242,45 @@ impl Program {
                 }
             }
         }
+    }
+
+    /// Compartment `k`'s entries from its list's runs (see [`FanRuns`]): each run's core and
+    /// synapses, with its axon's price class; `false` when the runs are not its axons (`out`
+    /// is then partly written) or its fan-out is not ascending (the list is: run `i` would
+    /// not be axon `i`).
+    #[inline]
+    fn cycle_fan_runs<E: FanEntry>(
+        &self,
+        runs: FanRuns,
+        k: usize,
+        axons: &[u32],
+        out: &mut [E],
+    ) -> bool {
+        if !axons.is_sorted_by(|a, b| a < b) {
+            return false;
+        }
+        let uniform = self.uniform_kind(k);
+        let mut j = 0usize;
+        let n = runs.each(k, |core, len| {
+            // Every run has synapses: a uniform class is each row's.
+            let kind = uniform.unwrap_or_else(|| {
+                // The price classes are the one table read at random: requested early (as
+                // they are, not packed: a compartment's entries are built on its first spike,
+                // and packing the whole table first cost more than it saved).
+                let kinds = &self.row_kind;
+                if let Some(x) = axons.get(j + 16).and_then(|&b| kinds.get(b as usize)) {
+                    lifchip_simd::prefetch(x);
+                }
+                axons.get(j).map_or(ROW_SPARSE, |&a| {
+                    kinds.get(a as usize).copied().unwrap_or(ROW_SPARSE)
+                })
+            });
+            if let Some(e) = out.get_mut(j) {
+                *e = E::new(core, len | u32::from(kind) << 30);
+            }
+            j += 1;
+        });
+        n == Some(axons.len())
     }
 
     /// One compartment's entries from its fan-out `axons` and its store list `list` (see
@@ -1206,6 +1360,19 @@ impl Program {
         }
     }
 
+    /// The store's fan-out lists as runs of slots per core (see [`FanRuns`]), with
+    /// [`Program::slot_core`].
+    #[inline]
+    pub(crate) fn fan_runs(&self) -> Option<FanRuns<'_>> {
+        let store = self.store.as_ref()?;
+        let (start, slots) = store.fan_slots();
+        (!self.slot_core.is_empty() && start.len() == self.fan_start.len()).then_some(FanRuns {
+            start,
+            slots,
+            slot_core: &self.slot_core,
+        })
+    }
+
     /// What [`TreeSrc::route`] reads.
     fn tree_src(&self) -> TreeSrc<'_> {
         TreeSrc {
@@ -1219,6 +1386,7 @@ impl Program {
             fan_axon: &self.fan_axon,
             in_start: &self.in_start,
             in_axon: &self.in_axon,
+            runs: self.fan_runs(),
         }
     }
 
@@ -1232,6 +1400,21 @@ impl Program {
             .get(self.readout as usize)
             .map_or(&[], |v| v.as_slice())
     }
+}
+
+/// Meshes of at most this many routers get their trees' shapes built tree by tree (see
+/// [`Program::with_shapes`]); the network simulation's tables then take every router of the
+/// mesh.
+const LAZY_CELLS: usize = 1 << 16;
+
+/// [`Program::with_shapes`]'s shapes, and the scratch space of building a tree.
+#[derive(Debug, Default)]
+pub(crate) struct ShapesCell {
+    shapes: Shapes,
+    /// Trees are built when first asked for ([`Shapes::lazy`]).
+    lazy: bool,
+    positions: Vec<(u32, u32)>,
+    seen: Vec<u64>,
 }
 
 /// The packet a multicast tree was first built for.
@@ -1257,6 +1440,59 @@ pub(crate) struct TreeSrc<'a> {
     fan_axon: &'a [u32],
     in_start: &'a [usize],
     in_axon: &'a [u32],
+    /// The fan-out lists as runs, when built: a compartment's destination cores without a
+    /// core search per axon.
+    runs: Option<FanRuns<'a>>,
+}
+
+/// The core of each slot below `core_base`'s last entry (see [`Program::slot_core`]).
+fn slot_cores(core_base: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(core_base.last().map_or(0, |&s| s as usize));
+    for (c, w) in core_base.windows(2).enumerate() {
+        out.resize(w[1] as usize, c as u32);
+    }
+    out
+}
+
+/// The store's fan-out lists ([`crate::synapses::Store::fan_slots`]) read per core. With
+/// [`Rows::Csr`] a compartment's list holds its fan-out's rows back to back in ascending axon
+/// order, each row's slots in its core's slot range, so the list falls into runs of one core,
+/// in the order of the fan-out's cores. When there are as many runs as axons, the axons are
+/// on distinct cores (a run per core with synapses, at most a core per axon) and run `i` is
+/// axon `i`'s row: its core read off a sequential list and a small table instead of a core
+/// search per axon.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FanRuns<'a> {
+    start: &'a [usize],
+    slots: &'a [u32],
+    slot_core: &'a [u32],
+}
+
+impl FanRuns<'_> {
+    /// Calls `f(core, slots)` for each run of compartment `k`'s list, in order, and returns
+    /// how many there were; `None` (after some calls) for a slot without a core or a
+    /// compartment without a list.
+    #[inline(always)]
+    pub fn each(&self, k: usize, mut f: impl FnMut(u32, u32)) -> Option<usize> {
+        let (lo, hi) = (*self.start.get(k)?, *self.start.get(k + 1)?);
+        let list = self.slots.get(lo..hi)?;
+        let Some((&first, rest)) = list.split_first() else {
+            return Some(0);
+        };
+        let mut c = *self.slot_core.get(first as usize)?;
+        let (mut len, mut n) = (1u32, 1usize);
+        for &slot in rest {
+            let d = *self.slot_core.get(slot as usize)?;
+            if d == c {
+                len += 1;
+            } else {
+                f(c, len);
+                (c, len, n) = (d, 1, n + 1);
+            }
+        }
+        f(c, len);
+        Some(n)
+    }
 }
 
 /// The core of a global axon, found by a short walk along `axon_base` from a table entry
@@ -1345,9 +1581,27 @@ impl<'a> TreeSrc<'a> {
         if words <= dests.len().max(16) {
             seen.clear();
             seen.resize(words, 0);
+            // A compartment's cores from its store list when its runs are its axons (see
+            // [`FanRuns`]): no core search per axon. Else (or with a core outside the mesh)
+            // from its axons.
+            let mut by_runs = false;
+            if let (Recipe::Comp(k), Some(runs)) = (r, &self.runs) {
+                let mut inside = true;
+                let n = runs.each(k as usize, |core, _| {
+                    match self.core_bit.get(core as usize) {
+                        Some(&i) if i != NONE => seen[i as usize / 64] |= 1 << (i % 64),
+                        _ => inside = false,
+                    }
+                });
+                by_runs = inside && n == Some(dests.len());
+                if !by_runs {
+                    seen.fill(0);
+                }
+            }
             // Each core's bit from a table: no router computed per destination (32 M on
             // the 40k CUBA chip).
-            for &ga in dests {
+            let walk = if by_runs { &[][..] } else { dests };
+            for &ga in walk {
                 let core = self.axon_cores.core_of(self.axon_base, ga);
                 match self.core_bit.get(core as usize) {
                     Some(&i) if i != NONE => seen[i as usize / 64] |= 1 << (i % 64),
@@ -1731,6 +1985,59 @@ mod tests {
         assert!(routed > 10);
     }
 
+    /// `FanRuns` splits each compartment's list where the core changes: with as many runs as
+    /// axons, run `i` is the row of the `i`-th axon in ascending order (its core and
+    /// synapses); compartments with two axons on one core or an axon without synapses have
+    /// fewer runs. The cores of the slots are their cores' slot ranges.
+    #[test]
+    fn fan_runs_are_the_rows_where_they_fit() {
+        let p = fan_program();
+        assert_eq!(
+            p.slot_core.len() as u32,
+            *p.core_slot_base.last().expect("cores")
+        );
+        for (c, w) in p.core_slot_base.windows(2).enumerate() {
+            assert!(
+                p.slot_core[w[0] as usize..w[1] as usize]
+                    .iter()
+                    .all(|&x| x == c as u32)
+            );
+        }
+        let runs = p.fan_runs().expect("lists with slot cores");
+        let (mut fit, mut fewer) = (0, 0);
+        for k in 0..p.n_comp() {
+            let mut fan = p.fan_axon[p.fan_start[k]..p.fan_start[k + 1]].to_vec();
+            fan.sort_unstable();
+            let mut got = Vec::new();
+            let n = runs.each(k, |c, len| got.push((c, len))).expect("a list");
+            assert_eq!(n, got.len());
+            let rows: Vec<(u32, u32)> = fan
+                .iter()
+                .map(|&a| (p.rows.get(a as usize).core, p.rows.get(a as usize).len))
+                .collect();
+            if n == fan.len() {
+                assert_eq!(got, rows, "compartment {k}");
+                fit += usize::from(n > 1);
+            } else {
+                // The rows with synapses, merged per core.
+                let mut merged: Vec<(u32, u32)> = Vec::new();
+                for &(c, len) in rows.iter().filter(|r| r.1 > 0) {
+                    match merged.last_mut() {
+                        Some(m) if m.0 == c => m.1 += len,
+                        _ => merged.push((c, len)),
+                    }
+                }
+                assert_eq!(got, merged, "compartment {k}");
+                fewer += 1;
+            }
+        }
+        assert!(fit > 10 && fewer > 0, "{fit} fit, {fewer} fewer");
+        assert!(
+            p.fan_runs()
+                .is_some_and(|r| r.each(p.n_comp(), |_, _| ()).is_none())
+        );
+    }
+
     /// The old definition of [`Program::cycle_fan`]: each axon's row looked up.
     fn cycle_fan_by_axon(p: &Program) -> Vec<(u32, u32)> {
         p.fan_axon
@@ -1805,7 +2112,32 @@ mod tests {
             assert_eq!(wide(&p, parts), expected, "{parts} parts");
             assert_eq!(narrow(&p, parts), expected, "narrow, {parts} parts");
         }
-        assert!(matches!(p.cycle_fan(), CycleFan::Narrow(_)));
+        // Built per compartment on first use, in any order, the same entries.
+        let cf = p.cycle_fan();
+        let CycleFanEntries::Narrow(cells) = &cf.entries else {
+            panic!("narrow entries");
+        };
+        for k in (0..n_comp).rev().chain(0..n_comp) {
+            let (lo, hi) = (p.fan_start[k], p.fan_start[k + 1]);
+            let got: Vec<(u32, u32)> = p
+                .cycle_fan_of(cf, cells, k)
+                .iter()
+                .map(|&e| (e.core(), e.synapses_class()))
+                .collect();
+            assert_eq!(got, expected[lo..hi], "compartment {k} built on its own");
+        }
+        assert!(p.cycle_fan_of(cf, cells, n_comp).is_empty());
+        let wide_cells: FanCells<(u32, u32)> =
+            (0..n_comp).map(|_| std::sync::OnceLock::new()).collect();
+        for k in 0..n_comp {
+            let (lo, hi) = (p.fan_start[k], p.fan_start[k + 1]);
+            assert_eq!(
+                p.cycle_fan_of(cf, &wide_cells, k),
+                &expected[lo..hi],
+                "wide, {k}"
+            );
+        }
+        p.cycle_fan = std::sync::OnceLock::new();
         p.row_kind.clear();
         let expected = cycle_fan_by_axon(&p);
         assert!(expected.iter().all(|e| e.1 >> 30 == u32::from(ROW_SPARSE)));
