@@ -254,7 +254,7 @@ pub(crate) struct Program {
     pub axon_cores: AxonCores,
     /// The trees' shapes, built on first use: only the cycle model walks them (see
     /// [`Program::with_shapes`]).
-    pub shapes: std::sync::Mutex<Option<ShapesCell>>,
+    pub shapes: std::sync::RwLock<Option<ShapesCell>>,
     /// With `cycle_fan_lists`: the core, synapses and price class of each axon of `fan_axon`
     /// (same order), built on the first cycle-accurate run (see [`Program::cycle_fan`]).
     pub cycle_fan: std::sync::OnceLock<CycleFan>,
@@ -661,7 +661,7 @@ impl Program {
             core_bit: router_bits(t, config.cores().iter().map(|c| (c.x(), c.y()))),
             axon_cores: AxonCores::new(&axon_base),
             axon_base: axon_base.clone(),
-            shapes: std::sync::Mutex::new(None),
+            shapes: std::sync::RwLock::new(None),
             cycle_fan: std::sync::OnceLock::new(),
             cycle_fan_lists: false,
             slot_core: Vec::new(),
@@ -995,9 +995,22 @@ impl Program {
     /// are built on first use ([`Shapes::build`]: its routers are only those the trees
     /// touch).
     pub fn with_shapes<R>(&self, trees: &[u32], f: impl FnOnce(&Shapes) -> R) -> R {
+        // Shared when every tree asked for is built (nearly always after the first ticks):
+        // runs of one program on several threads (a batch of images) drain side by side.
+        {
+            let guard = self
+                .shapes
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(cell) = guard.as_ref()
+                && (!cell.lazy || trees.iter().all(|&t| cell.shapes.is_built(t)))
+            {
+                return f(&cell.shapes);
+            }
+        }
         let mut guard = self
             .shapes
-            .lock()
+            .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let cell = guard.get_or_insert_with(|| self.new_shapes());
         if cell.lazy && !trees.is_empty() {
@@ -1025,7 +1038,7 @@ impl Program {
     pub fn shape_routers(&self) -> usize {
         let guard = self
             .shapes
-            .lock()
+            .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         guard.as_ref().map_or(0, |c| c.shapes.routers)
     }

@@ -286,6 +286,12 @@ impl Shapes {
         self.col_range[i] = self.push_cols(sy, positions);
     }
 
+    /// Whether tree `t` is built (every tree of [`Shapes::build`]; out of range counts as
+    /// built: [`Shapes::ensure`] has nothing to do for it).
+    pub(crate) fn is_built(&self, t: u32) -> bool {
+        self.col_range.get(t as usize).is_none_or(|r| r.0 != NONE)
+    }
+
     fn cols(&self, tree: u32) -> (usize, usize) {
         let (a, b) = self.col_range[tree as usize];
         (a as usize, b as usize)
