@@ -190,43 +190,19 @@ const GEMM_MIN_SPLIT: usize = 32;
 /// result does not depend on the split or the thread count (and equals `a.dot(&b)`). GEMM
 /// runs on the rayon threads only: `matrixmultiply`'s own threads competed with them.
 pub(crate) fn gemm(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
-    gemm_with(a, b, |a, b, mut c| {
-        general_mat_mul(1.0, &a, &b, 0.0, &mut c)
-    })
-}
-
-/// [`gemm`] through [`crate::gemm::mm`], the same bits: for the dense layer's forward
-/// (`x · wᵀ`, whose weight rows it reads in place where `matrixmultiply` packs their
-/// transpose) and input gradient (`dy · w`), where it measured faster. The weight gradients
-/// stay with `matrixmultiply`, which was faster there.
-pub(crate) fn gemm_mm(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
-    gemm_with(a, b, crate::gemm::mm)
-}
-
-/// [`gemm`] with `leaf` computing each block (beta = 0, same bits as `general_mat_mul`).
-fn gemm_with(
-    a: ArrayView2<f32>,
-    b: ArrayView2<f32>,
-    leaf: impl Fn(ArrayView2<f32>, ArrayView2<f32>, ArrayViewMut2<f32>) + Sync,
-) -> Array2<f32> {
     let (m, n) = (a.nrows(), b.ncols());
     // With beta = 0 the GEMM writes every element without reading it.
     let mut c = pool::uninit(m, n);
-    gemm_into(a, b, c.view_mut(), &leaf);
+    gemm_into(a, b, c.view_mut());
     c
 }
 
-fn gemm_into(
-    a: ArrayView2<f32>,
-    b: ArrayView2<f32>,
-    mut c: ArrayViewMut2<f32>,
-    leaf: &(impl Fn(ArrayView2<f32>, ArrayView2<f32>, ArrayViewMut2<f32>) + Sync),
-) {
+fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewMut2<f32>) {
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
     let threads = rayon::current_num_threads();
     let big = m.saturating_mul(k).saturating_mul(n) >= 1 << 18;
     if threads <= 1 || !big || (m < 2 * GEMM_MIN_SPLIT && n < 2 * GEMM_MIN_SPLIT) {
-        leaf(a, b, c);
+        general_mat_mul(1.0, &a, &b, 0.0, &mut c);
         return;
     }
     let parts = threads * 2;
@@ -237,19 +213,15 @@ fn gemm_into(
         a_parts
             .into_par_iter()
             .zip(c_parts)
-            .for_each(|(a, c)| leaf(a, b, c));
+            .for_each(|(a, mut c)| general_mat_mul(1.0, &a, &b, 0.0, &mut c));
     } else {
         let cols = n.div_ceil(parts).max(GEMM_MIN_SPLIT);
         let b_parts: Vec<_> = b.axis_chunks_iter(Axis(1), cols).collect();
         let c_parts: Vec<_> = c.axis_chunks_iter_mut(Axis(1), cols).collect();
-        // Each block into a contiguous buffer first: a column block of `c` is not one slice,
-        // which `crate::gemm::mm` needs (the copy is small next to the product).
-        b_parts.into_par_iter().zip(c_parts).for_each(|(b, mut c)| {
-            let mut part = pool::uninit(c.nrows(), c.ncols());
-            leaf(a, b, part.view_mut());
-            c.assign(&part);
-            pool::recycle(part);
-        });
+        b_parts
+            .into_par_iter()
+            .zip(c_parts)
+            .for_each(|(b, mut c)| general_mat_mul(1.0, &a, &b, 0.0, &mut c));
     }
 }
 
@@ -292,7 +264,7 @@ impl Kernel {
         let train = matches!(mode, Mode::Train { .. });
         match self {
             Kernel::Dense { w } => {
-                let y = gemm_mm(x.view(), w.t());
+                let y = gemm(x.view(), w.t());
                 (
                     y,
                     if train {
@@ -354,7 +326,7 @@ impl Kernel {
     pub fn forward_eval_ref(&self, x: &Array2<f32>) -> Array2<f32> {
         match self {
             Kernel::Pool(g) => pool_forward(x, g),
-            Kernel::Dense { w } => gemm_mm(x.view(), w.t()),
+            Kernel::Dense { w } => gemm(x.view(), w.t()),
             Kernel::Conv { w, g } => conv_eval(x, w, g),
             other => other.forward(x.clone(), Mode::Eval).0,
         }
@@ -371,7 +343,7 @@ impl Kernel {
         match (self, saved) {
             (Kernel::Dense { w }, Saved::Input(x)) => {
                 let dw = gemm(dy.t(), x.view());
-                let dx = need_dx.then(|| gemm_mm(dy.view(), w.view()));
+                let dx = need_dx.then(|| gemm(dy.view(), w.view()));
                 pool::recycle(dy);
                 (dx, Some(dw))
             }
@@ -512,7 +484,7 @@ fn conv_eval(x: &Array2<f32>, w: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
     let (p, k, oc) = (g.positions(), g.patch(), g.oc);
     // Each image's GEMM (beta = 0) writes all of its `[oc, P]` block.
     let mut y = pool::uninit(batch, oc * p);
-    let wt = crate::gemm::Packed::new(w.t());
+    let wt = w.t();
     slice_mut(&mut y)
         .par_chunks_mut(GROUP * oc * p)
         .zip(slice(x).par_chunks(GROUP * g.in_size()))
@@ -535,13 +507,13 @@ fn conv_eval(x: &Array2<f32>, w: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
                 // `[P, oc]` matrix with strides (1, P): no transpose pass. The output layout
                 // only changes where each dot product is stored.
                 for (c, dst) in cols.chunks(p * k).zip(out.chunks_mut(oc * p)) {
-                    let (Ok(a), Ok(y)) = (
+                    let (Ok(a), Ok(mut y)) = (
                         ArrayView2::from_shape((p, k), c),
                         ArrayViewMut2::from_shape((p, oc).strides((1, p)), dst),
                     ) else {
                         return;
                     };
-                    crate::gemm::mm_packed(a, &wt, y);
+                    general_mat_mul(1.0, &a, &wt, 0.0, &mut y);
                 }
             });
         });
@@ -684,17 +656,16 @@ fn conv_from_cols(cols: &Array2<f32>, w: &Array2<f32>, batch: usize, g: &ConvGeo
     let (p, k, oc) = (g.positions(), g.patch(), g.oc);
     // Each image's GEMM (beta = 0) writes all of its `[oc, P]` block.
     let mut y = pool::uninit(batch, oc * p);
-    // The weights are packed once for all images.
-    let wt = crate::gemm::Packed::new(w.t());
+    let wt = w.t();
     slice_mut(&mut y)
         .par_chunks_mut(oc * p)
         .zip(slice(cols).par_chunks(p * k))
         .for_each(|(dst, c)| {
-            if let (Ok(a), Ok(out)) = (
+            if let (Ok(a), Ok(mut out)) = (
                 ArrayView2::from_shape((p, k), c),
                 ArrayViewMut2::from_shape((p, oc).strides((1, p)), dst),
             ) {
-                crate::gemm::mm_packed(a, &wt, out);
+                general_mat_mul(1.0, &a, &wt, 0.0, &mut out);
             }
         });
     y
@@ -1159,39 +1130,6 @@ pub(crate) mod tests {
                             }
                         }
                     }
-                }
-            }
-        }
-    }
-
-    /// `gemm` and `gemm_mm` give `general_mat_mul`'s bits on one and two threads, through
-    /// the row split and the column split (whose blocks go through a buffer), with the
-    /// weights transposed as in a dense layer's forward.
-    #[test]
-    fn gemm_splits_equal_general_mat_mul() {
-        for (m, k, n, bt) in [
-            (100, 300, 700, true),
-            (100, 700, 300, false),
-            (300, 80, 90, false),
-        ] {
-            let a = array(m, k, 21);
-            let b = if bt {
-                array(n, k, 22).reversed_axes()
-            } else {
-                array(k, n, 22)
-            };
-            let mut want = Array2::<f32>::zeros((m, n));
-            general_mat_mul(1.0, &a, &b, 0.0, &mut want);
-            let want: Vec<u32> = want.iter().map(|x| x.to_bits()).collect();
-            for threads in [1, 2] {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                for f in [gemm, gemm_mm] {
-                    let got = pool.install(|| f(a.view(), b.view()));
-                    let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
-                    assert!(got == want, "{m}x{k}x{n} on {threads} threads");
                 }
             }
         }
