@@ -277,10 +277,10 @@ impl Shapes {
         positions: &mut Vec<(u32, u32)>,
         tree: impl FnOnce(usize, &mut Vec<(u32, u32)>) -> (u32, u32),
     ) {
-        let i = t as usize;
-        if self.col_range.get(i).is_none_or(|r| r.0 != NONE) {
+        if self.is_built(t) {
             return;
         }
+        let i = t as usize;
         let (sx, sy) = tree(i, positions);
         self.src[i] = (sx, sy);
         self.col_range[i] = self.push_cols(sy, positions);
@@ -868,7 +868,7 @@ mod tests {
             // Asked again, a built tree is not built again; past the last tree, nothing is.
             let cols = lazy.cols.len();
             for t in 0..=n as u32 {
-                if lazy.col_range.get(t as usize).is_none_or(|r| r.0 != NONE) {
+                if lazy.is_built(t) {
                     lazy.ensure(t, &mut positions, |_, _| panic!("built again"));
                 }
             }
