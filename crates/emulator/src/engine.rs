@@ -54,14 +54,13 @@ pub(crate) struct State {
     /// Spikes per input channel (zero between ticks).
     chan_count: Vec<u32>,
     inject: Vec<u32>,
-    core_in: Vec<u64>,
-    core_syn: Vec<u64>,
-    core_out: Vec<u64>,
-    /// Per core this tick: operations of dense and of shared rows (among `core_syn`).
-    core_dense: Vec<u64>,
-    core_shared: Vec<u64>,
-    /// Per core this tick: neuron-stage cycles beyond the every-tick update and the packets
-    /// (active neurons, spiking neurons, messages).
+    /// Per core this tick: synapse-stage cycles (packets in, synapse operations by price
+    /// class), priced as they are counted. The stage is linear in its counts, so one sum per
+    /// core is all [`price_cores`] reads (it read seven counters per core every tick).
+    core_syn_cycles: Vec<u64>,
+    /// Per core this tick: neuron-stage cycles beyond its compartments' every-tick price
+    /// (packets out, spiking and active neurons, messages, less the idle compartments when the
+    /// fused pass prices them; wrapping, so the subtractions are exact whatever the order).
     core_stage: Vec<u64>,
     /// Per compartment: nonzero `u`, `v` or bias at the start of the tick (active pricing).
     active_pre: Vec<bool>,
@@ -70,7 +69,6 @@ pub(crate) struct State {
     /// driven net are active, so the idle ones are the short list.
     idle: Vec<u32>,
     block_idle: Vec<Vec<u32>>,
-    core_idle: Vec<u64>,
     net: NetSim<crate::shapes::ShapeNode>,
     /// Step 3 scratch: each compartment's input; the inputs that leave 64 bits; this tick's
     /// spiking compartments with their counts.
@@ -195,11 +193,7 @@ impl State {
             chans: Vec::new(),
             chan_count: Vec::new(),
             inject: Vec::new(),
-            core_in: vec![0; p.n_cores],
-            core_syn: vec![0; p.n_cores],
-            core_out: vec![0; p.n_cores],
-            core_dense: vec![0; p.n_cores],
-            core_shared: vec![0; p.n_cores],
+            core_syn_cycles: vec![0; p.n_cores],
             core_stage: vec![0; p.n_cores],
             active_pre: if p.price_active {
                 vec![false; n]
@@ -208,7 +202,6 @@ impl State {
             },
             idle: Vec::new(),
             block_idle: Vec::new(),
-            core_idle: vec![0; p.n_cores],
             net: NetSim::new(p.shape_routers()),
             inp: vec![0; n],
             touched: Vec::new(),
@@ -621,7 +614,8 @@ fn touch<T: Copy + Into<i64>>(xs: &[T], sink: &mut i64) {
 }
 
 /// Step 2 with sum-then-add: every due delivery's row into the accumulators. Returns the
-/// synaptic operations; with `CYCLE`, also counts deliveries and operations per core. With
+/// synaptic operations; with `CYCLE`, also adds each delivery's synapse-stage cycles at the
+/// sparse price `prices` to its core (dense and shared rows are corrected after). With
 /// `TOUCH` (synapse memory larger than the caches), the next row's cache lines and the
 /// descriptor of the one after are loaded ahead.
 #[inline(never)]
@@ -637,8 +631,8 @@ fn deliver_sum<
     core_base: &[u32],
     due: &[(u32, u32)],
     acc: &mut [i64],
-    core_in: &mut [u64],
-    core_syn: &mut [u64],
+    core_syn_cycles: &mut [u64],
+    prices: &SynPrices,
 ) -> u64 {
     let mut synops = 0u64;
     let mut sink = 0i64;
@@ -663,8 +657,7 @@ fn deliver_sum<
         synops += ops;
         let c = r.core as usize;
         if CYCLE {
-            core_in[c] += 1;
-            core_syn[c] += ops;
+            core_syn_cycles[c] = core_syn_cycles[c].wrapping_add(prices.delivery(ops, ROW_SPARSE));
         }
         let base = core_base[c] as usize;
         let m = i64::from(count);
@@ -691,18 +684,15 @@ fn count_cycle_fan<E: FanEntry>(
     s: &mut State,
     cf: &CycleFan,
     cells: &[std::sync::OnceLock<Box<[E]>>],
+    prices: &SynPrices,
 ) {
+    let cyc = &mut s.core_syn_cycles[..];
     for &(k, count) in &s.due_comp {
         for &e in p.cycle_fan_of(cf, cells, k as usize) {
             let (c, lk) = (e.core() as usize, e.synapses_class());
             let ops = u64::from(lk & CYCLE_FAN_LEN) * u64::from(count);
-            s.core_in[c] += 1;
-            s.core_syn[c] += ops;
-            match (lk >> 30) as u8 {
-                ROW_SPARSE => {}
-                ROW_DENSE => s.core_dense[c] += ops,
-                _ => s.core_shared[c] += ops,
-            }
+            // One add per delivery, the class's price from a table (no branch).
+            cyc[c] = cyc[c].wrapping_add(prices.delivery(ops, (lk >> 30) as u8));
         }
     }
 }
@@ -828,8 +818,8 @@ fn deliver_events<const CYCLE: bool>(
     due: &[(u32, u32)],
     u: &mut [i64],
     u2: &mut [i64],
-    s_core_in: &mut [u64],
-    s_core_syn: &mut [u64],
+    core_syn_cycles: &mut [u64],
+    prices: &SynPrices,
     overflow_u: &mut [u64],
 ) -> u64 {
     let par = &p.params;
@@ -841,8 +831,7 @@ fn deliver_events<const CYCLE: bool>(
         synops += ops;
         if CYCLE {
             let c = r.core as usize;
-            s_core_in[c] += 1;
-            s_core_syn[c] += ops;
+            core_syn_cycles[c] = core_syn_cycles[c].wrapping_add(prices.delivery(ops, ROW_SPARSE));
         }
         for &(k, add) in &p.ev[r.start..r.start + r.len as usize] {
             // `n + k` names compartment `k`'s second current.
@@ -906,62 +895,69 @@ fn count_active_kernel(pre: &[bool], u: &[i64]) -> u64 {
         .sum()
 }
 
-/// Cycles per event of a core's two stages (the target's timing).
-struct CorePrices {
+/// Synapse-stage cycles of the target's timing: per delivery (packet in) and per synapse
+/// operation of each row price class.
+pub(crate) struct SynPrices {
     packet_in: u64,
-    synop: u64,
-    dense_synop: u64,
-    shared_synop: u64,
-    neuron: u64,
-    packet_out: u64,
-    /// Per active compartment, when the compartments are priced from the idle counts.
-    active: u64,
+    /// Indexed by [`ROW_SPARSE`], [`ROW_DENSE`], [`ROW_SHARED`] (and 3, priced as shared, as
+    /// the class counts always did).
+    class: [u64; 4],
 }
 
-impl CorePrices {
-    /// One core's compute cycles from its synapse-stage counts `[packets in, synapse
-    /// operations (all), of them dense, of them shared]` and neuron-stage counts
-    /// `[compartments, idle ones, packets out, other neuron-stage cycles]`.
-    #[inline(always)]
-    fn core(
-        &self,
-        [pin, syn, dense, shared]: [u64; 4],
-        [n, idle, out, stage]: [u64; 4],
-        pipelined: bool,
-    ) -> u64 {
-        let sparse = syn - dense - shared;
-        let synapse_stage = pin * self.packet_in
-            + sparse * self.synop
-            + dense * self.dense_synop
-            + shared * self.shared_synop;
-        let neuron_stage =
-            n * self.neuron + (n - idle) * self.active + out * self.packet_out + stage;
-        if pipelined {
-            synapse_stage.max(neuron_stage)
-        } else {
-            synapse_stage + neuron_stage
+impl SynPrices {
+    pub(crate) fn new(tm: &lifchip_target::Timing) -> Self {
+        let pick = |x: u32| u64::from(if x != 0 { x } else { tm.cycles_per_synop });
+        let (dense, shared) = (
+            pick(tm.cycles_per_dense_synop),
+            pick(tm.cycles_per_shared_synop),
+        );
+        let mut class = [shared; 4];
+        class[ROW_SPARSE as usize] = u64::from(tm.cycles_per_synop);
+        class[ROW_DENSE as usize] = dense;
+        Self {
+            packet_in: u64::from(tm.cycles_per_packet_in),
+            class,
         }
+    }
+
+    /// One delivery of `ops` synapse operations of price class `class`.
+    #[inline(always)]
+    fn delivery(&self, ops: u64, class: u8) -> u64 {
+        self.packet_in
+            .wrapping_add(ops.wrapping_mul(self.class[usize::from(class & 3)]))
+    }
+
+    /// What `ops` operations already counted at the sparse price cost more (wrapping: less)
+    /// at the price of `class`.
+    #[inline(always)]
+    fn reprice(&self, ops: u64, class: u8) -> u64 {
+        ops.wrapping_mul(
+            self.class[usize::from(class & 3)].wrapping_sub(self.class[ROW_SPARSE as usize]),
+        )
     }
 }
 
-/// This tick's per-core counters, all cut to the cores.
-struct CoreTally<'a> {
-    in_: &'a mut [u64],
-    syn: &'a mut [u64],
-    dense: &'a mut [u64],
-    shared: &'a mut [u64],
-    out: &'a mut [u64],
-    stage: &'a mut [u64],
-    idle: &'a mut [u64],
+/// A core's compute cycles from this tick's synapse-stage cycles `syn`, its `n` compartments
+/// at `per_comp` each and the neuron-stage cycles beyond them `stage`. Wrapping: the stage
+/// sums are exact modulo 2^64, as the counts' products and sums were.
+#[inline(always)]
+fn core_cycles(syn: u64, n: u64, per_comp: u64, stage: u64, pipelined: bool) -> u64 {
+    let neuron_stage = n.wrapping_mul(per_comp).wrapping_add(stage);
+    if pipelined {
+        syn.max(neuron_stage)
+    } else {
+        syn.wrapping_add(neuron_stage)
+    }
 }
 
 multiversion! {
     /// Every core's compute cycles this tick, added to its `sum` and folded into its `max`;
     /// returns the slowest. Clears the counters it reads (zero again for the next tick).
     fn price_cores<>(
-        prices: &CorePrices,
+        per_comp: u64,
         pipelined: bool,
-        tally: &mut CoreTally,
+        syn: &mut [u64],
+        stage: &mut [u64],
         neurons: &[u64],
         sum: &mut [u64],
         max: &mut [u64],
@@ -972,9 +968,10 @@ multiversion! {
 /// instead of a pass to price and one per counter to clear (it runs every tick).
 #[inline(always)]
 fn price_cores_kernel(
-    prices: &CorePrices,
+    per_comp: u64,
     pipelined: bool,
-    t: &mut CoreTally,
+    syn: &mut [u64],
+    stage: &mut [u64],
     neurons: &[u64],
     sum: &mut [u64],
     max: &mut [u64],
@@ -983,30 +980,19 @@ fn price_cores_kernel(
     // for the baseline).
     #[inline(always)]
     fn go<const PIPELINED: bool>(
-        prices: &CorePrices,
-        t: &mut CoreTally,
+        per_comp: u64,
+        syn: &mut [u64],
+        stage: &mut [u64],
         neurons: &[u64],
         sum: &mut [u64],
         max: &mut [u64],
     ) -> u64 {
         let n = neurons.len();
-        let (sum, max) = (&mut sum[..n], &mut max[..n]);
-        let (c_in, c_syn, c_dense, c_shared) = (
-            &mut t.in_[..n],
-            &mut t.syn[..n],
-            &mut t.dense[..n],
-            &mut t.shared[..n],
-        );
-        let (c_out, c_stage, c_idle) = (&mut t.out[..n], &mut t.stage[..n], &mut t.idle[..n]);
+        let (sum, max, syn, stage) = (&mut sum[..n], &mut max[..n], &mut syn[..n], &mut stage[..n]);
         let mut slowest = 0;
         for c in 0..n {
-            let cycles = prices.core(
-                [c_in[c], c_syn[c], c_dense[c], c_shared[c]],
-                [neurons[c], c_idle[c], c_out[c], c_stage[c]],
-                PIPELINED,
-            );
-            (c_in[c], c_syn[c], c_dense[c], c_shared[c]) = (0, 0, 0, 0);
-            (c_out[c], c_stage[c], c_idle[c]) = (0, 0, 0);
+            let cycles = core_cycles(syn[c], neurons[c], per_comp, stage[c], PIPELINED);
+            (syn[c], stage[c]) = (0, 0);
             sum[c] += cycles;
             max[c] = max[c].max(cycles);
             slowest = slowest.max(cycles);
@@ -1014,9 +1000,9 @@ fn price_cores_kernel(
         slowest
     }
     if pipelined {
-        go::<true>(prices, t, neurons, sum, max)
+        go::<true>(per_comp, syn, stage, neurons, sum, max)
     } else {
-        go::<false>(prices, t, neurons, sum, max)
+        go::<false>(per_comp, syn, stage, neurons, sum, max)
     }
 }
 
@@ -1116,9 +1102,10 @@ fn tick<const CYCLE: bool>(
     std::mem::swap(&mut s.due_comp, &mut s.pending_comp[slot]);
     if CYCLE && !s.due_comp.is_empty() && p.cycle_fan_lists {
         let cf = p.cycle_fan();
+        let prices = SynPrices::new(&p.target.timing);
         match &cf.entries {
-            CycleFanEntries::Narrow(cells) => count_cycle_fan(p, s, cf, cells),
-            CycleFanEntries::Wide(cells) => count_cycle_fan(p, s, cf, cells),
+            CycleFanEntries::Narrow(cells) => count_cycle_fan(p, s, cf, cells, &prices),
+            CycleFanEntries::Wide(cells) => count_cycle_fan(p, s, cf, cells, &prices),
         }
         deliver_fan(p, s, rec);
     }
@@ -1164,7 +1151,8 @@ fn tick<const CYCLE: bool>(
                 }
             }
             if CYCLE {
-                s.core_in[m.core as usize] += 1;
+                let c = &mut s.core_syn_cycles[m.core as usize];
+                *c = c.wrapping_add(u64::from(p.target.timing.cycles_per_packet_in));
             }
         }
         if CYCLE {
@@ -1180,9 +1168,11 @@ fn tick<const CYCLE: bool>(
     if let Some(active) = fused_active {
         rec.counts.active_neuron_updates += active;
         if CYCLE {
-            // Every compartment is priced active below but the idle ones.
+            // Every compartment is priced active below (`per_comp`) but the idle ones.
+            let per_active = u64::from(p.target.timing.cycles_per_active_neuron);
             for &k in &s.idle {
-                s.core_idle[p.comp_core[k as usize] as usize] += 1;
+                let c = &mut s.core_stage[p.comp_core[k as usize] as usize];
+                *c = c.wrapping_sub(per_active);
             }
         }
     } else if p.price_active {
@@ -1200,7 +1190,8 @@ fn tick<const CYCLE: bool>(
                 let end = end as usize;
                 let on = count_active(&s.active_pre[start..end], &s.u[start..end]);
                 active += on;
-                s.core_stage[c as usize] += per_active * on;
+                let c = &mut s.core_stage[c as usize];
+                *c = c.wrapping_add(per_active.wrapping_mul(on));
                 start = end;
             }
         } else {
@@ -1219,47 +1210,28 @@ fn tick<const CYCLE: bool>(
             .as_mut()
             .expect("cycle-accurate runs keep cycle stats");
         let tm = &p.target.timing;
-        let pick = |x: u32| u64::from(if x != 0 { x } else { tm.cycles_per_synop });
-        let prices = CorePrices {
-            packet_in: u64::from(tm.cycles_per_packet_in),
-            synop: u64::from(tm.cycles_per_synop),
-            dense_synop: pick(tm.cycles_per_dense_synop),
-            shared_synop: pick(tm.cycles_per_shared_synop),
-            neuron: u64::from(tm.cycles_per_neuron),
-            packet_out: u64::from(tm.cycles_per_packet_out),
-            // With the fused pass, the active compartments are the core's neurons but its
-            // idle ones (`core_stage` holds the rest of the neuron stage); the pass reports
-            // a count only when active compartments are priced.
-            active: if fused_active.is_some() {
-                u64::from(tm.cycles_per_active_neuron)
-            } else {
-                0
-            },
-        };
+        // Per compartment every tick; with the fused pass also as active (the pass reports a
+        // count only when active compartments are priced), its idle ones taken off in
+        // `core_stage`.
+        let per_comp = u64::from(tm.cycles_per_neuron).wrapping_add(if fused_active.is_some() {
+            u64::from(tm.cycles_per_active_neuron)
+        } else {
+            0
+        });
         let nc = p.n_cores;
-        let mut tally = CoreTally {
-            in_: &mut s.core_in[..nc],
-            syn: &mut s.core_syn[..nc],
-            dense: &mut s.core_dense[..nc],
-            shared: &mut s.core_shared[..nc],
-            out: &mut s.core_out[..nc],
-            stage: &mut s.core_stage[..nc],
-            idle: &mut s.core_idle[..nc],
-        };
+        let (syn, stage) = (&mut s.core_syn_cycles[..nc], &mut s.core_stage[..nc]);
         if detail >= CycleDetail::PerCore {
-            let t = &tally;
-            cs.compute_cycles.extend((0..nc).map(|c| {
-                prices.core(
-                    [t.in_[c], t.syn[c], t.dense[c], t.shared[c]],
-                    [p.core_neurons[c], t.idle[c], t.out[c], t.stage[c]],
-                    tm.pipelined,
-                )
-            }));
+            cs.compute_cycles.extend(
+                (0..nc).map(|c| {
+                    core_cycles(syn[c], p.core_neurons[c], per_comp, stage[c], tm.pipelined)
+                }),
+            );
         }
         let slowest = host_stage.max(price_cores(
-            &prices,
+            per_comp,
             tm.pipelined,
-            &mut tally,
+            syn,
+            stage,
             &p.core_neurons[..nc],
             &mut cs.core_compute_cycles[..nc],
             &mut cs.core_compute_cycles_max[..nc],
@@ -1280,6 +1252,7 @@ fn tick<const CYCLE: bool>(
 /// lists), with their event counts.
 fn deliver_rows<const CYCLE: bool>(p: &Program, s: &mut State, rec: &mut Recorder) {
     let par = &p.params;
+    let prices = SynPrices::new(&p.target.timing);
     let synops = match &p.store {
         None => {
             if par.order == UpdateOrder::DecayThenInput {
@@ -1297,8 +1270,8 @@ fn deliver_rows<const CYCLE: bool>(p: &Program, s: &mut State, rec: &mut Recorde
                 &s.due,
                 &mut s.u,
                 &mut s.u2,
-                &mut s.core_in,
-                &mut s.core_syn,
+                &mut s.core_syn_cycles,
+                &prices,
                 &mut rec.overflow_u,
             )
         }
@@ -1308,13 +1281,13 @@ fn deliver_rows<const CYCLE: bool>(p: &Program, s: &mut State, rec: &mut Recorde
                 s.due.sort_unstable();
             }
             let (rows, base, due) = (&p.rows, &p.core_slot_base[..], &s.due[..]);
-            let (acc, ci, cs) = (&mut s.acc[..], &mut s.core_in[..], &mut s.core_syn[..]);
+            let (acc, cs) = (&mut s.acc[..], &mut s.core_syn_cycles[..]);
             macro_rules! deliver {
                 ($t:expr) => {
                     if p.touch_rows {
-                        deliver_sum::<_, _, CYCLE, true>($t, rows, base, due, acc, ci, cs)
+                        deliver_sum::<_, _, CYCLE, true>($t, rows, base, due, acc, cs, &prices)
                     } else {
-                        deliver_sum::<_, _, CYCLE, false>($t, rows, base, due, acc, ci, cs)
+                        deliver_sum::<_, _, CYCLE, false>($t, rows, base, due, acc, cs, &prices)
                     }
                 };
             }
@@ -1343,14 +1316,13 @@ fn deliver_rows<const CYCLE: bool>(p: &Program, s: &mut State, rec: &mut Recorde
             let ops = u64::from(r.len) * u64::from(count);
             if kind == ROW_DENSE {
                 rec.counts.dense_synops += ops;
-                if CYCLE {
-                    s.core_dense[r.core as usize] += ops;
-                }
             } else {
                 rec.counts.shared_synops += ops;
-                if CYCLE {
-                    s.core_shared[r.core as usize] += ops;
-                }
+            }
+            if CYCLE {
+                // Counted at the sparse price by the delivery above.
+                let c = &mut s.core_syn_cycles[r.core as usize];
+                *c = c.wrapping_add(prices.reprice(ops, kind));
             }
         }
     }
@@ -2375,15 +2347,15 @@ fn update<const CYCLE: bool>(
         pending,
         pending_comp,
         inject,
-        core_out,
         core_stage,
         spikers,
         ..
     } = s;
     let tm = &p.target.timing;
-    let (per_spike, per_message) = (
+    let (per_spike, per_message, per_packet) = (
         u64::from(tm.cycles_per_spike),
         u64::from(tm.cycles_per_message),
+        u64::from(tm.cycles_per_packet_out),
     );
     let out = &mut pending[out_slot];
     let out_comp = &mut pending_comp[out_slot];
@@ -2393,7 +2365,8 @@ fn update<const CYCLE: bool>(
         rec.counts.spikes += u64::from(count);
         rec.counts.spiking_neurons += 1;
         if CYCLE {
-            core_stage[p.comp_core[k] as usize] += per_spike;
+            let c = &mut core_stage[p.comp_core[k] as usize];
+            *c = c.wrapping_add(per_spike);
         }
         rec.comp_spikes[k] = rec.comp_spikes[k].saturating_add(count);
         refr[k] = p.refractory[k];
@@ -2414,8 +2387,10 @@ fn update<const CYCLE: bool>(
             rec.counts.hops_y += u64::from(p.hops_y[tree as usize]);
             if CYCLE {
                 let c = p.comp_core[k] as usize;
-                core_out[c] += 1;
-                core_stage[c] += u64::from(p.comp_msgs[k]) * per_message;
+                // A packet out and its messages.
+                core_stage[c] = core_stage[c].wrapping_add(
+                    per_packet.wrapping_add(u64::from(p.comp_msgs[k]).wrapping_mul(per_message)),
+                );
                 inject.push(tree);
             }
         }
