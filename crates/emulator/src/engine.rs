@@ -2421,6 +2421,82 @@ mod tests {
     use super::*;
     use crate::{bench_chips, synapses::LayoutOverride};
 
+    /// A core's cycles from sums priced as the counts arrive ([`SynPrices`], the neuron stage
+    /// beyond `per_comp`, idle compartments subtracted) equal the formula over the counts
+    /// themselves, for random prices, counts and arrival orders, pipelined or not.
+    #[test]
+    fn priced_sums_give_the_cycles_of_the_counts() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut tm = lifchip_target::builtin("loihi-like")
+            .expect("built in")
+            .timing;
+        for round in 0..2000 {
+            let mut r = |m: u64| (rng.next() % m) as u32;
+            tm.cycles_per_packet_in = r(9);
+            tm.cycles_per_synop = r(9);
+            tm.cycles_per_dense_synop = r(4) * r(5);
+            tm.cycles_per_shared_synop = r(4) * r(5);
+            tm.cycles_per_neuron = r(9);
+            tm.cycles_per_active_neuron = r(9);
+            tm.cycles_per_packet_out = r(9);
+            tm.pipelined = round % 2 == 1;
+            let prices = SynPrices::new(&tm);
+            let (n, idle, out, stage) = (
+                u64::from(r(64)),
+                u64::from(r(64)),
+                u64::from(r(5)),
+                u64::from(r(50)),
+            );
+            let idle = idle.min(n);
+            // Deliveries `(ops, class)`; rows are counted sparse, then repriced.
+            let deliveries: Vec<(u64, u8)> =
+                (0..r(20)).map(|_| (u64::from(r(40)), r(4) as u8)).collect();
+            let mut syn = 0u64;
+            let mut by_rows = 0u64;
+            let (mut pin, mut all, mut dense, mut shared) = (0u64, 0u64, 0u64, 0u64);
+            for &(ops, class) in &deliveries {
+                syn = syn.wrapping_add(prices.delivery(ops, class));
+                by_rows = by_rows
+                    .wrapping_add(prices.delivery(ops, ROW_SPARSE))
+                    .wrapping_add(prices.reprice(ops, class));
+                pin += 1;
+                all += ops;
+                match class {
+                    ROW_SPARSE => {}
+                    ROW_DENSE => dense += ops,
+                    _ => shared += ops,
+                }
+            }
+            // Idle compartments first: the neuron-stage sum may wrap below zero on the way.
+            let per_active = u64::from(tm.cycles_per_active_neuron);
+            let mut nstage = 0u64.wrapping_sub(idle * per_active);
+            nstage = nstage.wrapping_add(out * u64::from(tm.cycles_per_packet_out) + stage);
+            let per_comp = u64::from(tm.cycles_per_neuron) + per_active;
+            // The formula over the counts.
+            let pick = |x: u32| u64::from(if x != 0 { x } else { tm.cycles_per_synop });
+            let synapse_stage = pin * u64::from(tm.cycles_per_packet_in)
+                + (all - dense - shared) * u64::from(tm.cycles_per_synop)
+                + dense * pick(tm.cycles_per_dense_synop)
+                + shared * pick(tm.cycles_per_shared_synop);
+            let neuron_stage = n * u64::from(tm.cycles_per_neuron)
+                + (n - idle) * per_active
+                + out * u64::from(tm.cycles_per_packet_out)
+                + stage;
+            let want = if tm.pipelined {
+                synapse_stage.max(neuron_stage)
+            } else {
+                synapse_stage + neuron_stage
+            };
+            assert_eq!(syn, synapse_stage, "round {round}");
+            assert_eq!(by_rows, synapse_stage, "round {round}");
+            assert_eq!(
+                core_cycles(syn, n, per_comp, nstage, tm.pipelined),
+                want,
+                "round {round}"
+            );
+        }
+    }
+
     /// xorshift64*, for test values.
     struct Rng(u64);
 
