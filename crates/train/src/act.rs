@@ -612,17 +612,18 @@ fn apply_soft(
                 }
                 count += usize::from(x > 0.0);
             }
-            for &i in &noisy[..count.min(block::LEN)] {
+            let noisy = &noisy[..count.min(block::LEN)];
+            let mut eta = [0.0f32; block::LEN];
+            let eta = &mut eta[..noisy.len()];
+            crate::normal::fill(&mut rng, eta);
+            // Selects rather than branches: whether the noise clips is data, not pattern.
+            for (&i, &eta) in noisy.iter().zip(eta.iter()) {
                 let i = usize::from(i);
-                let eta: f32 = StandardNormal.sample(&mut rng);
                 let noisy_out = out[i] + scale * eta;
-                if noisy_out > 0.0 {
-                    out[i] = noisy_out;
-                } else {
-                    out[i] = 0.0;
-                    if let Some(d) = dv.as_mut() {
-                        d[i] = 0.0;
-                    }
+                let keep = noisy_out > 0.0;
+                out[i] = if keep { noisy_out } else { 0.0 };
+                if let Some(d) = dv.as_mut() {
+                    d[i] = if keep { d[i] } else { 0.0 };
                 }
             }
             start = end;

@@ -55,6 +55,7 @@ mod exact;
 mod graph;
 mod kernels;
 mod model;
+mod normal;
 mod optim;
 mod pool;
 mod qat;
