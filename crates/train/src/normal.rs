@@ -116,7 +116,7 @@ fn agrees(t: &Table) -> bool {
         let mut b = a.clone();
         let mut bulk = [0.0f32; 4000];
         let n = 1000 + 300 * seed as usize;
-        fill_with(t, &mut a, &mut bulk[..n]);
+        fill_with(t, &mut a, &mut Buffers::new(), &mut bulk[..n]);
         bulk[..n].iter().all(|&v| {
             let want: f32 = StandardNormal.sample(&mut b);
             v.to_bits() == want.to_bits()
@@ -124,18 +124,36 @@ fn agrees(t: &Table) -> bool {
     })
 }
 
+/// Word buffers of one stream, kept across passes (clearing 6 KiB per pass was measurable).
+pub(crate) struct Buffers {
+    words: [u64; CAP],
+    xs: [f64; CAP],
+    bs: [f64; CAP],
+}
+
+impl Buffers {
+    pub(crate) fn new() -> Self {
+        Buffers {
+            words: [0; CAP],
+            xs: [0.0; CAP],
+            bs: [0.0; CAP],
+        }
+    }
+}
+
 /// Fills `out` with standard normal draws from `rng`: the same values, and the same words
-/// consumed, as `StandardNormal.sample(rng)` as f32 once per element in order.
-pub(crate) fn fill(rng: &mut SmallRng, out: &mut [f32]) {
+/// consumed, as `StandardNormal.sample(rng)` as f32 once per element in order. `buf` holds
+/// no state between calls, only space.
+pub(crate) fn fill(rng: &mut SmallRng, buf: &mut Buffers, out: &mut [f32]) {
     match table() {
-        Some(t) => fill_with(t, rng, out),
+        Some(t) => fill_with(t, rng, buf, out),
         None => out.iter_mut().for_each(|v| *v = StandardNormal.sample(rng)),
     }
 }
 
-fn fill_with<R: RngCore>(t: &Table, rng: &mut R, out: &mut [f32]) {
+fn fill_with<R: RngCore>(t: &Table, rng: &mut R, buf: &mut Buffers, out: &mut [f32]) {
     for part in out.chunks_mut(CAP) {
-        fill_part(t, rng, part);
+        fill_part(t, rng, buf, part);
     }
 }
 
@@ -165,49 +183,63 @@ impl<R: RngCore> RngCore for Replay<'_, R> {
     }
 }
 
-/// One pass of at most [`CAP`] draws. Never draws a word the crate would not: each draw takes
-/// at least one word, and the buffer never holds more words than draws still to make.
+/// One pass of at most [`CAP`] draws. Never draws a word the crate would not: each draw
+/// takes at least one word, and the buffer never holds more words than draws still to make.
 /// Generic over the generator so that the tests can feed it crafted words.
-fn fill_part<R: RngCore>(t: &Table, rng: &mut R, out: &mut [f32]) {
+fn fill_part<R: RngCore>(t: &Table, rng: &mut R, buf: &mut Buffers, out: &mut [f32]) {
     let n = out.len().min(CAP);
-    let mut words = [0u64; CAP];
-    for w in &mut words[..n] {
-        *w = rng.next_u64();
-    }
-    let mut pos = 0;
+    // Each word's layer edges, looked up as it is drawn (scalar loads: the vector gathers
+    // were slower).
+    let Buffers { words, xs, bs } = buf;
+    // Unread words are `words[w..end]`, for `out[pos..]`. All of a pass's words are drawn
+    // before any is tested: vector loads of words stored just before stall on store
+    // forwarding (a third of the fast test's time when drawn and tested 16 at a time).
+    let (mut w, mut end, mut pos) = (0, 0, 0);
     while pos < n {
-        pos += accepted(t, &words[pos..n], &mut out[pos..n]);
-        if pos >= n {
-            break;
+        if w == end {
+            (w, end) = (0, n - pos);
+            for ((word, x), b) in words[..end]
+                .iter_mut()
+                .zip(xs.iter_mut())
+                .zip(bs.iter_mut())
+            {
+                *word = rng.next_u64();
+                let i = (*word & 0xff) as usize;
+                (*x, *b) = (t.x[i], t.bound[i]);
+            }
         }
-        // `words[pos]` fails the fast test: the crate takes that draw from there.
+        let m = (end - w).min(GROUP);
+        let k = accepted(
+            &words[w..w + m],
+            &xs[w..w + m],
+            &bs[w..w + m],
+            &mut out[pos..pos + m],
+        );
+        (w, pos) = (w + k, pos + k);
+        if k == m {
+            continue;
+        }
+        // `words[w]` fails the fast test: the crate takes that draw from there.
         let mut replay = Replay {
-            words: &words[pos..n],
+            words: &words[w..end],
             used: 0,
             rng,
         };
         let v: f64 = StandardNormal.sample(&mut replay);
         out[pos] = v as f32;
-        let used = replay.used;
-        // The unread words belong to the next draws; refill the slots the crate emptied.
-        let left = (n - pos).saturating_sub(used);
-        words.copy_within(n - left..n, pos + 1);
-        for w in &mut words[pos + 1 + left..n] {
-            *w = rng.next_u64();
-        }
         pos += 1;
+        w = (w + replay.used).min(end);
     }
 }
 
-/// The fast test on one word: the crate's `u * x_tab[i]` (cast to f32) and whether it is
-/// accepted without more words.
+/// The fast test on one word with its layer's edges `x` and `bound`: the crate's
+/// `u * x_tab[i]` (cast to f32) and whether it is accepted without more words.
 #[inline(always)]
-fn lane(t: &Table, w: u64) -> (f32, bool) {
-    let i = (w & 0xff) as usize;
+fn lane(w: u64, x: f64, bound: f64) -> (f32, bool) {
     // The high 52 bits as the mantissa of a number in [2, 4), minus 3: exact, in [-1, 1).
     let u = f64::from_bits((w >> 12) | 0x4000_0000_0000_0000) - 3.0;
-    let x = u * t.x[i];
-    (x as f32, x.abs() < t.bound[i])
+    let v = u * x;
+    (v as f32, v.abs() < bound)
 }
 
 /// Lanes per group: the mask of a group is tested once.
@@ -216,36 +248,35 @@ const GROUP: usize = 16;
 lifchip_simd::multiversion! {
     /// Writes the fast-path values of `words` to `out` and returns how many lead words are
     /// accepted (values after the first rejected word are garbage to overwrite).
-    fn accepted<>(t: &Table, words: &[u64], out: &mut [f32]) -> usize => accepted_generic
+    fn accepted<>(words: &[u64], xs: &[f64], bs: &[f64], out: &mut [f32]) -> usize
+        => accepted_generic
 }
 
 #[inline(always)]
-fn accepted_generic(t: &Table, words: &[u64], out: &mut [f32]) -> usize {
-    let n = words.len().min(out.len());
-    let (words, out) = (&words[..n], &mut out[..n]);
-    let mut done = 0;
-    let mut groups = words.chunks_exact(GROUP).zip(out.chunks_exact_mut(GROUP));
-    for (ws, os) in &mut groups {
-        let mut bad = 0u32;
-        for (b, (&w, o)) in ws.iter().zip(os.iter_mut()).enumerate() {
-            let (v, ok) = lane(t, w);
-            *o = v;
-            bad |= u32::from(!ok) << b;
-        }
-        if bad != 0 {
-            return done + bad.trailing_zeros() as usize;
-        }
-        done += GROUP;
-    }
-    for (&w, o) in words[done..].iter().zip(&mut out[done..]) {
-        let (v, ok) = lane(t, w);
+fn accepted_generic(words: &[u64], xs: &[f64], bs: &[f64], out: &mut [f32]) -> usize {
+    let n = words
+        .len()
+        .min(xs.len())
+        .min(bs.len())
+        .min(out.len())
+        .min(GROUP);
+    let mut bad = 0u32;
+    for (b, (((&w, &x), &bound), o)) in words[..n]
+        .iter()
+        .zip(&xs[..n])
+        .zip(&bs[..n])
+        .zip(&mut out[..n])
+        .enumerate()
+    {
+        let (v, ok) = lane(w, x, bound);
         *o = v;
-        if !ok {
-            return done;
-        }
-        done += 1;
+        bad |= u32::from(!ok) << b;
     }
-    done
+    if bad == 0 {
+        n
+    } else {
+        bad.trailing_zeros() as usize
+    }
 }
 
 #[cfg(test)]
@@ -293,16 +324,19 @@ mod tests {
     /// next words after: many seeds and several million draws.
     #[test]
     fn bulk_draws_equal_the_crates_bit_for_bit() {
-        let lens = [1usize, 2, 7, 15, 16, 17, 31, 64, 100, 255, 256, 257, 600, 1000];
+        let lens = [
+            1usize, 2, 7, 15, 16, 17, 31, 64, 100, 255, 256, 257, 600, 1000,
+        ];
         let mut total = 0;
         for seed in 0..400u64 {
             let mut a = SmallRng::seed_from_u64(crate::act::mix(seed, 3));
             let mut b = a.clone();
             let mut got = Vec::new();
             let mut buf = vec![0.0f32; 1000];
+            let mut space = Buffers::new();
             for k in 0..12 {
                 let n = lens[(seed as usize + k * 5) % lens.len()];
-                fill(&mut a, &mut buf[..n]);
+                fill(&mut a, &mut space, &mut buf[..n]);
                 got.extend(buf[..n].iter().map(|v| v.to_bits()));
             }
             let want = one_at_a_time(&mut b, got.len());
@@ -315,7 +349,7 @@ mod tests {
             let mut a = SmallRng::seed_from_u64(seed);
             let mut b = a.clone();
             let mut buf = vec![0.0f32; 1 << 20];
-            fill(&mut a, &mut buf);
+            fill(&mut a, &mut Buffers::new(), &mut buf);
             let want = one_at_a_time(&mut b, buf.len());
             assert!(buf.iter().map(|v| v.to_bits()).eq(want), "seed {seed}");
             assert_eq!(a.next_u64(), b.next_u64());
@@ -339,7 +373,8 @@ mod tests {
             1u64 << 12,
         ];
         for &w in &reject {
-            let (_, ok) = lane(t, w);
+            let i = (w & 0xff) as usize;
+            let (_, ok) = lane(w, t.x[i], t.bound[i]);
             assert!(!ok, "{w:#x} is rejected by the fast test");
         }
         for n in [1usize, 5, 16, 17, 40, 256, 300] {
@@ -378,7 +413,143 @@ mod tests {
             used: 0,
         };
         let mut out = vec![0.0f32; n];
-        fill_with(t, &mut src, &mut out);
+        fill_with(t, &mut src, &mut Buffers::new(), &mut out);
         (out.iter().map(|v| v.to_bits()).collect(), src.used)
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// `cargo test --release -p lifchip-train --lib normal_speed -- --ignored --nocapture`:
+    /// ns per draw, one at a time through the crate against [`fill`], in passes of 100 draws
+    /// (a block's neurons with `pre > 0`), alternating, median of 7.
+    #[test]
+    #[ignore]
+    fn normal_speed() {
+        let passes = 200_000;
+        let mut buf = [0.0f32; 100];
+        let (mut one, mut bulk) = (Vec::new(), Vec::new());
+        let mut sink = 0.0f32;
+        for round in 0..7u64 {
+            let mut rng = SmallRng::seed_from_u64(round);
+            let t = std::time::Instant::now();
+            for _ in 0..passes {
+                for v in buf.iter_mut() {
+                    *v = StandardNormal.sample(&mut rng);
+                }
+                sink += buf[3];
+            }
+            one.push(t.elapsed().as_secs_f64() * 1e9 / (passes * buf.len()) as f64);
+            let mut rng = SmallRng::seed_from_u64(round);
+            let mut space = Buffers::new();
+            let t = std::time::Instant::now();
+            for _ in 0..passes {
+                fill(&mut rng, &mut space, &mut buf);
+                sink += buf[3];
+            }
+            bulk.push(t.elapsed().as_secs_f64() * 1e9 / (passes * buf.len()) as f64);
+        }
+        // Parts: the generator alone, the fast test alone (hot cache).
+        let mut rng = SmallRng::seed_from_u64(9);
+        let mut words = [0u64; 100];
+        let t0 = std::time::Instant::now();
+        for _ in 0..passes {
+            for w in words.iter_mut() {
+                *w = rng.next_u64();
+            }
+            sink += words[5] as f32;
+        }
+        let gen_ns = t0.elapsed().as_secs_f64() * 1e9 / (passes * 100) as f64;
+        let tab = table().expect("bulk path");
+        let xs: Vec<f64> = words.iter().map(|&w| tab.x[(w & 0xff) as usize]).collect();
+        let bs: Vec<f64> = words
+            .iter()
+            .map(|&w| tab.bound[(w & 0xff) as usize])
+            .collect();
+        let t0 = std::time::Instant::now();
+        let mut acc = 0;
+        for _ in 0..passes {
+            for g in 0..6 {
+                let r = g * GROUP..(g + 1) * GROUP;
+                acc += accepted(
+                    std::hint::black_box(&words[r.clone()]),
+                    &xs[r.clone()],
+                    &bs[r.clone()],
+                    &mut buf[r],
+                );
+            }
+            sink += buf[7];
+        }
+        let fast_ns = t0.elapsed().as_secs_f64() * 1e9 / (passes * 100) as f64;
+        eprintln!("generator {gen_ns:.2} ns per word, fast test {fast_ns:.2} ns per word ({acc})");
+        one.sort_by(f64::total_cmp);
+        bulk.sort_by(f64::total_cmp);
+        eprintln!(
+            "normal draws, 1 thread: one at a time {:.2} ns, bulk {:.2} ns per draw ({sink})",
+            one[3], bulk[3]
+        );
+    }
+}
+
+#[cfg(test)]
+mod genspeed {
+    #[inline(always)]
+    fn step(s: &mut [u64; 4]) {
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+    }
+
+    lifchip_simd::multiversion! {
+        fn split<>(s: &mut [u64; 4], out: &mut [u64; 64]) => split_generic
+    }
+    #[inline(always)]
+    fn split_generic(s: &mut [u64; 4], out: &mut [u64; 64]) {
+        let mut a = [0u64; 64];
+        let mut b = [0u64; 64];
+        let mut st = *s;
+        for k in 0..64 {
+            a[k] = st[0];
+            b[k] = st[3];
+            step(&mut st);
+        }
+        *s = st;
+        for k in 0..64 {
+            out[k] = a[k].wrapping_add(b[k]).rotate_left(23).wrapping_add(a[k]);
+        }
+    }
+
+    #[test]
+    #[ignore]
+    fn gen_speed() {
+        use rand::{RngCore, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let mut s = [1u64, 2, 3, 4];
+        let mut buf = [0u64; 64];
+        let mut sink = 0u64;
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            for _ in 0..100_000 {
+                for w in buf.iter_mut() {
+                    *w = rng.next_u64();
+                }
+                sink ^= std::hint::black_box(&buf)[3];
+            }
+            let a = t.elapsed().as_secs_f64() * 1e9 / 6.4e6;
+            let t = std::time::Instant::now();
+            for _ in 0..100_000 {
+                split(&mut s, &mut buf);
+                sink ^= std::hint::black_box(&buf)[3];
+            }
+            let b = t.elapsed().as_secs_f64() * 1e9 / 6.4e6;
+            eprintln!("smallrng {a:.2} ns, split {b:.2} ns per word ({sink})");
+        }
     }
 }
