@@ -55,7 +55,6 @@ mod exact;
 mod graph;
 mod kernels;
 mod model;
-mod normal;
 mod optim;
 mod pool;
 mod qat;
