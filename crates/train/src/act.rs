@@ -681,7 +681,8 @@ fn add_noise_generic(
             for (((o, dv), &x), &e) in out.iter_mut().zip(d.iter_mut()).zip(pre).zip(dense) {
                 let y = *o + scale * e;
                 let noisy = x > 0.0;
-                let clip = noisy && !(y > 0.0);
+                let kept = y > 0.0;
+                let clip = noisy && !kept;
                 *o = if clip {
                     0.0
                 } else if noisy {
@@ -696,7 +697,8 @@ fn add_noise_generic(
             for ((o, &x), &e) in out.iter_mut().zip(pre).zip(dense) {
                 let y = *o + scale * e;
                 let noisy = x > 0.0;
-                let clip = noisy && !(y > 0.0);
+                let kept = y > 0.0;
+                let clip = noisy && !kept;
                 *o = if clip {
                     0.0
                 } else if noisy {
