@@ -601,7 +601,30 @@ fn apply_soft(
             let out = &mut v[start..end];
             let mut dv = d.as_mut().map(|d| &mut d[start..end]);
             block::apply_from(p, x, out, dv.as_deref_mut());
-            add_noise(&mut rng, scale, x, out, dv);
+            // The neurons with `pre > 0` first (branch-free, in order), then one Gaussian
+            // each in that order: the same draws as testing each neuron in turn, without a
+            // hard-to-predict branch per neuron.
+            let mut noisy = [0u16; block::LEN];
+            let mut count = 0;
+            for (i, &x) in x.iter().enumerate() {
+                if let Some(slot) = noisy.get_mut(count) {
+                    *slot = i as u16;
+                }
+                count += usize::from(x > 0.0);
+            }
+            for &i in &noisy[..count.min(block::LEN)] {
+                let i = usize::from(i);
+                let eta: f32 = StandardNormal.sample(&mut rng);
+                let noisy_out = out[i] + scale * eta;
+                if noisy_out > 0.0 {
+                    out[i] = noisy_out;
+                } else {
+                    out[i] = 0.0;
+                    if let Some(d) = dv.as_mut() {
+                        d[i] = 0.0;
+                    }
+                }
+            }
             start = end;
         }
     };
@@ -615,99 +638,6 @@ fn apply_soft(
             .par_chunks_mut(chunk)
             .enumerate()
             .for_each(|(k, v)| run(k, v, None)),
-    }
-}
-
-lifchip_simd::multiversion! {
-    /// Adds `scale` times a standard normal draw to the output of every neuron of a block
-    /// with `pre > 0`, in order, clipping at zero (clipped neurons get derivative 0).
-    fn add_noise<>(
-        rng: &mut SmallRng,
-        scale: f32,
-        pre: &[f32],
-        out: &mut [f32],
-        d: Option<&mut [f32]>,
-    ) => add_noise_generic
-}
-
-/// [`add_noise`]: one bit mask per 64 neurons (built 16 lanes at a time, so the compares run
-/// as wide float vectors), all the block's draws in one pass, then the clipping as one dense
-/// pass: the same draws, in the same order, as testing each neuron in turn, without a
-/// hard-to-predict branch per neuron.
-#[inline(always)]
-fn add_noise_generic(
-    rng: &mut SmallRng,
-    scale: f32,
-    pre: &[f32],
-    out: &mut [f32],
-    d: Option<&mut [f32]>,
-) {
-    const WORDS: usize = block::LEN / 64;
-    let n = pre.len().min(out.len()).min(block::LEN);
-    let mut masks = [0u64; WORDS];
-    for (c, xs) in pre[..n].chunks(16).enumerate() {
-        let mut m = 0u32;
-        for (b, &x) in xs.iter().enumerate() {
-            m |= u32::from(x > 0.0) << b;
-        }
-        masks[c / 4] |= u64::from(m) << ((c % 4) * 16);
-    }
-    let count = masks.iter().map(|m| m.count_ones() as usize).sum::<usize>();
-    let mut eta = [0.0f32; block::LEN];
-    let eta = &mut eta[..count.min(block::LEN)];
-    // One tight loop: the ziggurat's accept branch is predictable (about 99 % taken).
-    for v in eta.iter_mut() {
-        *v = StandardNormal.sample(rng);
-    }
-    // Each draw to its neuron's place (0 elsewhere), then the clipping as one dense,
-    // branch-free pass over the block (vector lanes) rather than a scalar one per draw.
-    let mut dense = [0.0f32; block::LEN];
-    let noisy = masks.iter().enumerate().flat_map(|(w, &m)| {
-        std::iter::successors(Some(m), |&m| Some(m & m.wrapping_sub(1)))
-            .take_while(|&m| m != 0)
-            .map(move |m| w * 64 + m.trailing_zeros() as usize)
-    });
-    for (i, &e) in noisy.zip(eta.iter()) {
-        if let Some(slot) = dense.get_mut(i) {
-            *slot = e;
-        }
-    }
-    let (pre, out, dense) = (&pre[..n], &mut out[..n], &dense[..n]);
-    // The scalar rule per neuron: with `pre > 0`, `y = out + scale * eta` is kept if
-    // `y > 0`, else the output and the derivative become 0; other neurons are left alone.
-    match d {
-        Some(d) => {
-            let d = &mut d[..n];
-            for (((o, dv), &x), &e) in out.iter_mut().zip(d.iter_mut()).zip(pre).zip(dense) {
-                let y = *o + scale * e;
-                let noisy = x > 0.0;
-                let kept = y > 0.0;
-                let clip = noisy && !kept;
-                *o = if clip {
-                    0.0
-                } else if noisy {
-                    y
-                } else {
-                    *o
-                };
-                *dv = if clip { 0.0 } else { *dv };
-            }
-        }
-        None => {
-            for ((o, &x), &e) in out.iter_mut().zip(pre).zip(dense) {
-                let y = *o + scale * e;
-                let noisy = x > 0.0;
-                let kept = y > 0.0;
-                let clip = noisy && !kept;
-                *o = if clip {
-                    0.0
-                } else if noisy {
-                    y
-                } else {
-                    *o
-                };
-            }
-        }
     }
 }
 
