@@ -933,6 +933,87 @@ mod tests {
         lifchip_simd::cap(lifchip_simd::Level::Avx512);
     }
 
+    /// Noisy soft-LIF against the rule written neuron by neuron (curve, then for `pre > 0`
+    /// one draw from the chunk's stream and the clip), bit for bit, at every vector level:
+    /// widths that are not multiples of 16 or of the block, NaN, ±0, clipped outputs.
+    #[test]
+    fn noise_matches_the_neuron_by_neuron_rule_bit_for_bit() {
+        let p = LifParams {
+            amplitude: 0.063,
+            tau_rc: 0.022,
+            tau_ref: 0.002,
+            gamma: 0.02,
+            gain: 1.0,
+        };
+        let mut src = SmallRng::seed_from_u64(11);
+        let mut clipped = 0;
+        for level in [
+            lifchip_simd::Level::Base,
+            lifchip_simd::Level::Avx2,
+            lifchip_simd::Level::Avx512,
+        ] {
+            lifchip_simd::cap(level);
+            for (rows, cols) in [(9, 37), (6, 300), (5, 256), (3, 1), (4, 513)] {
+                let pre: Vec<f32> = (0..rows * cols)
+                    .map(|k| match k % 97 {
+                        0 => f32::NAN,
+                        1 => 0.0,
+                        2 => -0.0,
+                        3 => 1e-9,
+                        _ => {
+                            let x: f32 = StandardNormal.sample(&mut src);
+                            x * 0.05
+                        }
+                    })
+                    .collect();
+                let noise = Noise {
+                    sigma_hz: 40.0,
+                    seed: 3,
+                };
+                let base = Array2::from_shape_vec((rows, cols), pre.clone()).unwrap();
+                let (mut v, mut d) = (base.clone(), Array2::zeros(base.raw_dim()));
+                apply(&Activation::SoftLif(p), &mut v, Some(&mut d), Some(noise));
+                let mut w = base.clone();
+                apply(&Activation::SoftLif(p), &mut w, None, Some(noise));
+                let (mut want, mut want_d) = (Vec::new(), Vec::new());
+                for (k, chunk) in pre.chunks(cols * ROWS_PER_CHUNK).enumerate() {
+                    let mut rng = SmallRng::seed_from_u64(mix(noise.seed, k as u64));
+                    let scale = noise.sigma_hz * p.amplitude;
+                    for &x in chunk {
+                        let (mut out, mut dv) =
+                            soft_lif_f32(x, p.amplitude, p.tau_rc, p.tau_ref, p.gamma, p.gain);
+                        if x > 0.0 {
+                            let eta: f32 = StandardNormal.sample(&mut rng);
+                            let y = out + scale * eta;
+                            if y > 0.0 {
+                                out = y;
+                            } else {
+                                (out, dv) = (0.0, 0.0);
+                            }
+                        }
+                        want.push(out.to_bits());
+                        want_d.push(dv.to_bits());
+                    }
+                }
+                let bits = |a: &Array2<f32>| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&v), want, "{level:?} {rows}x{cols} outputs");
+                assert_eq!(bits(&d), want_d, "{level:?} {rows}x{cols} derivatives");
+                assert_eq!(
+                    bits(&w),
+                    want,
+                    "{level:?} {rows}x{cols} without derivatives"
+                );
+                clipped += pre
+                    .iter()
+                    .zip(&want)
+                    .filter(|&(&x, &o)| x > 0.0 && o == 0)
+                    .count();
+            }
+        }
+        lifchip_simd::cap(lifchip_simd::Level::Avx512);
+        assert!(clipped > 50, "{clipped} clipped outputs");
+    }
+
     #[test]
     fn hard_lif_matches_the_rate_formula_and_finite_differences() {
         // r(J) = 1 / (tau_ref + tau_rc ln(1 + 1/(J-1))): J = 2 gives 1/(0.002 + 0.022 ln 2).
