@@ -709,6 +709,17 @@ pub(crate) fn mix(seed: u64, stream: u64) -> u64 {
 mod tests {
     use super::*;
 
+    /// The paper's soft-LIF (the `examples/mnist-*.yaml` activation).
+    pub(super) fn paper_params() -> LifParams {
+        LifParams {
+            amplitude: 0.063,
+            tau_rc: 0.022,
+            tau_ref: 0.002,
+            gamma: 0.02,
+            gain: 1.0,
+        }
+    }
+
     const A: f64 = 0.063;
     const TAU_RC: f64 = 0.022;
     const TAU_REF: f64 = 0.002;
@@ -938,13 +949,7 @@ mod tests {
     /// widths that are not multiples of 16 or of the block, NaN, ±0, clipped outputs.
     #[test]
     fn noise_matches_the_neuron_by_neuron_rule_bit_for_bit() {
-        let p = LifParams {
-            amplitude: 0.063,
-            tau_rc: 0.022,
-            tau_ref: 0.002,
-            gamma: 0.02,
-            gain: 1.0,
-        };
+        let p = paper_params();
         let mut src = SmallRng::seed_from_u64(11);
         let mut clipped = 0;
         for level in [
@@ -1035,13 +1040,7 @@ mod tests {
     fn relu_and_noise() {
         assert_eq!(Activation::Relu.eval(2.0), (2.0, 1.0));
         assert_eq!(Activation::Relu.eval(-2.0), (0.0, 0.0));
-        let p = LifParams {
-            amplitude: 0.063,
-            tau_rc: 0.022,
-            tau_ref: 0.002,
-            gamma: 0.02,
-            gain: 1.0,
-        };
+        let p = paper_params();
         let act = Activation::SoftLif(p);
         let pre: Vec<f32> = (0..64 * 50).map(|k| (k % 64) as f32 * 0.05 - 1.6).collect();
         let base = Array2::from_shape_vec((50, 64), pre.clone()).unwrap();
@@ -1088,18 +1087,13 @@ mod tests {
 
 #[cfg(test)]
 mod speed {
+    use super::tests::paper_params;
     use super::*;
 
     #[test]
     #[ignore]
     fn activation_speed() {
-        let p = LifParams {
-            amplitude: 0.063,
-            tau_rc: 0.022,
-            tau_ref: 0.002,
-            gamma: 0.02,
-            gain: 1.0,
-        };
+        let p = paper_params();
         let base = Array2::from_shape_fn((100, 9216), |(i, j)| {
             ((i * 31 + j * 17) % 1000) as f32 / 250.0 - 2.0
         });
