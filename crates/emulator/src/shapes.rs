@@ -89,15 +89,19 @@ pub(crate) trait Trees {
         None
     }
     /// [`Shapes::col_touch`] for every leg of tree `ta` that `late` gives a lateness for,
-    /// passing those that can touch to `touch` (when unknown: all of them).
+    /// passing those that can touch to `touch` (when unknown: all of them). `late`: per leg
+    /// of `ta`, how late its copies are when it is left out of the simulation; `win`: per
+    /// unit of `tb` (its source row: `None`; a leg: `Some(leg)`), the range of cycles its
+    /// copies may be late by at any router, relative to leaving the root at cycle 0. (Generic,
+    /// not `dyn`: called per pair of packets, the closures inline.)
     fn legs_touch(
         &self,
         ta: u32,
-        late: &Late,
+        late: &impl Fn(u32) -> Option<u64>,
         _tb: u32,
         _hop: [u64; 2],
-        _win: &Window,
-        touch: &mut Touch,
+        _win: &impl Fn(Option<u32>) -> (u64, u64),
+        touch: &mut impl FnMut(u32),
     ) {
         for leg in 0..self.legs(ta) {
             if late(leg).is_some() {
@@ -106,14 +110,6 @@ pub(crate) trait Trees {
         }
     }
 }
-
-/// Per unit of a packet (its source row: `None`; a leg: `Some(leg)`), the range of cycles
-/// its copies may be late by at any router, relative to leaving the root at cycle 0.
-pub(crate) type Window<'a> = dyn Fn(Option<u32>) -> (u64, u64) + 'a;
-/// Per leg of a packet, how late its copies are when it is left out of the simulation.
-pub(crate) type Late<'a> = dyn Fn(u32) -> Option<u64> + 'a;
-/// Called with each leg found to touch.
-pub(crate) type Touch<'a> = dyn FnMut(u32) + 'a;
 
 /// What [`Trees::quick`] knows of a drain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -370,11 +366,11 @@ impl Trees for Shapes {
     fn legs_touch(
         &self,
         ta: u32,
-        late: &Late,
+        late: &impl Fn(u32) -> Option<u64>,
         tb: u32,
         hop: [u64; 2],
-        win: &Window,
-        touch: &mut Touch,
+        win: &impl Fn(Option<u32>) -> (u64, u64),
+        touch: &mut impl FnMut(u32),
     ) {
         let ((a0, a1), (b0, b1)) = (self.cols(ta), self.cols(tb));
         let (mut ia, mut ib) = (a0, b0);
@@ -562,7 +558,7 @@ impl Shapes {
         (ta, ia, up, late): (u32, usize, bool, u64),
         (tb, ib): (u32, usize),
         hop: [u64; 2],
-        win: &Window,
+        win: &impl Fn(Option<u32>) -> (u64, u64),
     ) -> bool {
         let (ca, cb) = (self.cols[ia], self.cols[ib]);
         let x = ca.x;
