@@ -58,6 +58,8 @@ pub(crate) struct State {
     /// class), priced as they are counted. The stage is linear in its counts, so one sum per
     /// core is all [`price_cores`] reads (it read seven counters per core every tick).
     core_syn_cycles: Vec<u64>,
+    /// The target's synapse-stage prices, taken from its timing once.
+    syn_prices: SynPrices,
     /// Per core this tick: neuron-stage cycles beyond its compartments' every-tick price
     /// (packets out, spiking and active neurons, messages, less the idle compartments when the
     /// fused pass prices them; wrapping, so the subtractions are exact whatever the order).
@@ -194,6 +196,7 @@ impl State {
             chan_count: Vec::new(),
             inject: Vec::new(),
             core_syn_cycles: vec![0; p.n_cores],
+            syn_prices: SynPrices::new(&p.target.timing),
             core_stage: vec![0; p.n_cores],
             active_pre: if p.price_active {
                 vec![false; n]
@@ -897,6 +900,7 @@ fn count_active_kernel(pre: &[bool], u: &[i64]) -> u64 {
 
 /// Synapse-stage cycles of the target's timing: per delivery (packet in) and per synapse
 /// operation of each row price class.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct SynPrices {
     packet_in: u64,
     /// Indexed by [`ROW_SPARSE`], [`ROW_DENSE`], [`ROW_SHARED`] (and 3, priced as shared, as
@@ -1102,7 +1106,7 @@ fn tick<const CYCLE: bool>(
     std::mem::swap(&mut s.due_comp, &mut s.pending_comp[slot]);
     if CYCLE && !s.due_comp.is_empty() && p.cycle_fan_lists {
         let cf = p.cycle_fan();
-        let prices = SynPrices::new(&p.target.timing);
+        let prices = s.syn_prices;
         match &cf.entries {
             CycleFanEntries::Narrow(cells) => count_cycle_fan(p, s, cf, cells, &prices),
             CycleFanEntries::Wide(cells) => count_cycle_fan(p, s, cf, cells, &prices),
@@ -1152,7 +1156,7 @@ fn tick<const CYCLE: bool>(
             }
             if CYCLE {
                 let c = &mut s.core_syn_cycles[m.core as usize];
-                *c = c.wrapping_add(u64::from(p.target.timing.cycles_per_packet_in));
+                *c = c.wrapping_add(s.syn_prices.packet_in);
             }
         }
         if CYCLE {
@@ -1252,7 +1256,7 @@ fn tick<const CYCLE: bool>(
 /// lists), with their event counts.
 fn deliver_rows<const CYCLE: bool>(p: &Program, s: &mut State, rec: &mut Recorder) {
     let par = &p.params;
-    let prices = SynPrices::new(&p.target.timing);
+    let prices = s.syn_prices;
     let synops = match &p.store {
         None => {
             if par.order == UpdateOrder::DecayThenInput {

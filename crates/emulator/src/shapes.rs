@@ -769,6 +769,14 @@ mod tests {
     use crate::program::TreeBuilder;
 
     /// Random trees on a `w × h` mesh, as materialised routers and as shapes.
+    /// A drain's packets: trees drawn from `n` (a few on big meshes, up to three per tree
+    /// on small ones, so that FIFOs fill).
+    fn random_batch(rand: &mut Rand, big: bool, n: u64) -> Vec<u32> {
+        (0..rand.below(if big { 5 } else { 3 * n + 1 }))
+            .map(|_| rand.below(n) as u32)
+            .collect()
+    }
+
     fn both(rand: &mut Rand, (w, h): (u32, u32), trees: u64, dests: u64) -> (Topology, Shapes) {
         let (topo, shapes, _) = both_listed(rand, (w, h), trees, dests);
         (topo, shapes)
@@ -843,9 +851,7 @@ mod tests {
             let mut on_lazy = NetSim::new(lazy.routers);
             let n = topo.roots.len() as u64;
             for round in 0..6 {
-                let batch: Vec<u32> = (0..rand.below(if big { 5 } else { 3 * n + 1 }))
-                    .map(|_| rand.below(n) as u32)
-                    .collect();
+                let batch = random_batch(&mut rand, big, n);
                 for &t in &batch {
                     let cols = lazy.cols.len();
                     lazy.ensure(t, &mut positions, |i, out| {
@@ -937,9 +943,7 @@ mod tests {
             let mut on_shapes = NetSim::new(shapes.routers);
             let n = topo.roots.len() as u64;
             for round in 0..6 {
-                let batch: Vec<u32> = (0..rand.below(if big { 5 } else { 3 * n + 1 }))
-                    .map(|_| rand.below(n) as u32)
-                    .collect();
+                let batch = random_batch(&mut rand, big, n);
                 let want = on_topo.drain(&topo, &batch, p);
                 assert_eq!(
                     on_shapes.drain(&shapes, &batch, p),
