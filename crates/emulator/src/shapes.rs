@@ -769,6 +769,15 @@ mod tests {
     use crate::program::TreeBuilder;
 
     /// Random trees on a `w × h` mesh, as materialised routers and as shapes.
+    /// A mesh's columns and rows: up to 23 × 23 when `big`, else up to 6 × 5.
+    fn random_mesh(rand: &mut Rand, big: bool) -> (u32, u32) {
+        if big {
+            (4 + rand.below(20) as u32, 4 + rand.below(20) as u32)
+        } else {
+            (1 + rand.below(6) as u32, 1 + rand.below(5) as u32)
+        }
+    }
+
     /// A drain's packets: trees drawn from `n` (a few on big meshes, up to three per tree
     /// on small ones, so that FIFOs fill).
     fn random_batch(rand: &mut Rand, big: bool, n: u64) -> Vec<u32> {
@@ -832,11 +841,7 @@ mod tests {
         let mut built = 0;
         for case in 0..300 {
             let big = case % 2 == 1;
-            let (w, h) = if big {
-                (4 + rand.below(20) as u32, 4 + rand.below(20) as u32)
-            } else {
-                (1 + rand.below(6) as u32, 1 + rand.below(5) as u32)
-            };
+            let (w, h) = random_mesh(&mut rand, big);
             let (topo, _, list) = both_listed(&mut rand, (w, h), 12, if big { 12 } else { 5 });
             let p = NetParams {
                 hop_cycles: rand.below(5),
@@ -921,11 +926,7 @@ mod tests {
         let mut quick = (0, 0);
         for case in 0..400 {
             let big = case % 2 == 1;
-            let (w, h) = if big {
-                (4 + rand.below(20) as u32, 4 + rand.below(20) as u32)
-            } else {
-                (1 + rand.below(6) as u32, 1 + rand.below(5) as u32)
-            };
+            let (w, h) = random_mesh(&mut rand, big);
             let (topo, shapes) = both(&mut rand, (w, h), 12, if big { 12 } else { 5 });
             let p = NetParams {
                 hop_cycles: rand.below(5),
