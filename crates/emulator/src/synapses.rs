@@ -279,6 +279,16 @@ pub(crate) enum Store {
     U32I32(Typed<u32, i32>),
 }
 
+/// [`Typed::build_fan`] and [`sources`] write their big tables through staged buckets: up to
+/// `2^FAN_BUCKET_BITS` blocks of the table, [`FAN_STAGE`] entries staged before each flush.
+const FAN_BUCKET_BITS: u32 = 6;
+const FAN_STAGE: usize = 1 << 20;
+
+/// The shift that maps an index below `len` to its bucket (at most `2^FAN_BUCKET_BITS`).
+fn bucket_shift(len: usize) -> u32 {
+    (usize::BITS - (len.max(1) - 1).leading_zeros()).saturating_sub(FAN_BUCKET_BITS)
+}
+
 /// Per-compartment fan-out lists are built when a spike reaches at most this many synapses
 /// per axon on average: short rows, where the look-up of each axon's row costs more than its
 /// synapses (big sparse nets: one or a few synapses per core).
@@ -329,6 +339,44 @@ struct FanInput<'a> {
     limit: u64,
 }
 
+/// The source compartment of each axon (`NONE` for axons no compartment reaches), or `None`
+/// when an axon is reached from more than one compartment (or is out of range). The
+/// (axon, compartment) pairs are staged in one bucket per block of axons and written bucket
+/// by bucket, as in [`Typed::build_fan`]: the table is written a few MB at a time.
+fn sources(f: &FanInput, n: usize, stage: usize) -> Option<Vec<u32>> {
+    let axons = f.rows.len();
+    let mut src = vec![NONE; axons];
+    let shift = bucket_shift(axons);
+    let mut buckets: Vec<Vec<(u32, u32)>> = vec![Vec::new(); (axons >> shift) + 1];
+    let flush = |buckets: &mut Vec<Vec<(u32, u32)>>, src: &mut [u32]| -> Option<()> {
+        for bucket in buckets.iter_mut() {
+            for &(a, k) in bucket.iter() {
+                let s = src.get_mut(a as usize)?;
+                if *s != NONE {
+                    return None;
+                }
+                *s = k;
+            }
+            bucket.clear();
+        }
+        Some(())
+    };
+    let mut staged = 0usize;
+    for k in 0..n {
+        let fan = &f.fan_axon[f.fan_start[k]..f.fan_start[k + 1]];
+        for &a in fan {
+            buckets.get_mut(a as usize >> shift)?.push((a, k as u32));
+        }
+        staged += fan.len();
+        if staged >= stage {
+            flush(&mut buckets, &mut src)?;
+            staged = 0;
+        }
+    }
+    flush(&mut buckets, &mut src)?;
+    Some(src)
+}
+
 impl<I: Index + Into<i64>, W: Weight> Typed<I, W> {
     /// Entries a row adds to a fan-out list: its synapses, or its dense row's nonzero cells.
     fn fan_entries(&self, r: &Row) -> usize {
@@ -347,19 +395,10 @@ impl<I: Index + Into<i64>, W: Weight> Typed<I, W> {
     /// wrapping, so adding a spike's synapses in this order instead of row by row gives the
     /// same accumulators. Zero cells of dense rows are left out. `None`, with nothing built,
     /// when an axon is reached from more than one compartment or the lists would pass
-    /// `f.limit` entries.
-    fn build_fan(&mut self, f: &FanInput) -> Option<FanCounts> {
+    /// `f.limit` entries. `stage`: entries staged per flush ([`FAN_STAGE`]; tests use less).
+    fn build_fan(&mut self, f: &FanInput, stage: usize) -> Option<FanCounts> {
         let n = f.fan_start.len().saturating_sub(1);
-        let mut src = vec![NONE; f.rows.len()];
-        for k in 0..n {
-            for &a in &f.fan_axon[f.fan_start[k]..f.fan_start[k + 1]] {
-                let s = src.get_mut(a as usize)?;
-                if *s != NONE {
-                    return None;
-                }
-                *s = k as u32;
-            }
-        }
+        let src = sources(f, n, stage)?;
         let priced = !f.row_kind.is_empty();
         let mut counts = FanCounts {
             synops: vec![0; n],
@@ -392,29 +431,51 @@ impl<I: Index + Into<i64>, W: Weight> Typed<I, W> {
         let mut cursor = start[..n].to_vec();
         self.fan_slot = vec![0; total];
         self.fan_w = vec![W::ZERO; total];
+        // Entries are staged a chunk of rows at a time in one bucket per block of
+        // compartments, then written bucket by bucket: a block's lists are one contiguous
+        // part of the output, so its writes stay within a few MB (cache and TLB) instead of
+        // jumping across all of it. Each bucket keeps the rows' order, so each list is still
+        // in ascending axon order.
+        let shift = bucket_shift(n);
+        let mut buckets: Vec<Vec<(u32, u32, W)>> = vec![Vec::new(); (n >> shift) + 1];
+        let mut staged = 0usize;
+        let mut flush = |buckets: &mut Vec<Vec<(u32, u32, W)>>, cursor: &mut [usize]| {
+            for bucket in buckets.iter_mut() {
+                for &(k, slot, w) in bucket.iter() {
+                    let at = &mut cursor[k as usize];
+                    self.fan_slot[*at] = slot;
+                    self.fan_w[*at] = w;
+                    *at += 1;
+                }
+                bucket.clear();
+            }
+        };
         for (r, &k) in f.rows.iter().zip(&src) {
             if k == NONE {
                 continue;
             }
-            let at = &mut cursor[k as usize];
+            let bucket = &mut buckets[k as usize >> shift];
             let base = f.core_base[r.core as usize];
             let (lo, hi) = (r.start, r.start + r.span as usize);
+            let before = bucket.len();
             if r.lo == NONE {
                 for (&i, &w) in self.idx[lo..hi].iter().zip(&self.w[lo..hi]) {
-                    self.fan_slot[*at] = base + i.into() as u32;
-                    self.fan_w[*at] = w;
-                    *at += 1;
+                    bucket.push((k, base + i.into() as u32, w));
                 }
             } else {
                 for (j, &w) in self.dense[lo..hi].iter().enumerate() {
                     if w.wide() != 0 {
-                        self.fan_slot[*at] = base + r.lo + j as u32;
-                        self.fan_w[*at] = w;
-                        *at += 1;
+                        bucket.push((k, base + r.lo + j as u32, w));
                     }
                 }
             }
+            staged += bucket.len() - before;
+            if staged >= stage {
+                flush(&mut buckets, &mut cursor);
+                staged = 0;
+            }
         }
+        flush(&mut buckets, &mut cursor);
         self.fan_start = start;
         Some(counts)
     }
@@ -450,12 +511,12 @@ pub(crate) fn fan_lists(
         },
     };
     match store {
-        Store::U16I8(t) => t.build_fan(&f),
-        Store::U16I16(t) => t.build_fan(&f),
-        Store::U16I32(t) => t.build_fan(&f),
-        Store::U32I8(t) => t.build_fan(&f),
-        Store::U32I16(t) => t.build_fan(&f),
-        Store::U32I32(t) => t.build_fan(&f),
+        Store::U16I8(t) => t.build_fan(&f, FAN_STAGE),
+        Store::U16I16(t) => t.build_fan(&f, FAN_STAGE),
+        Store::U16I32(t) => t.build_fan(&f, FAN_STAGE),
+        Store::U32I8(t) => t.build_fan(&f, FAN_STAGE),
+        Store::U32I16(t) => t.build_fan(&f, FAN_STAGE),
+        Store::U32I32(t) => t.build_fan(&f, FAN_STAGE),
     }
 }
 
@@ -932,6 +993,117 @@ fn rows_typed<I: Index, W: Weight>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    /// The staged fan-out lists equal the lists read compartment by compartment (each axon
+    /// of its fan-out in ascending order, the axon's row, dense rows without zero cells),
+    /// whatever the number of flushes; an axon reached twice gives no lists.
+    #[test]
+    fn staged_fan_lists_equal_the_lists_read_per_compartment() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        let (cores, axons_per_core, comps) = (5u32, 60usize, 37usize);
+        let axons = cores as usize * axons_per_core;
+        let mut t = Typed::<u16, i8>::default();
+        let mut rows = Vec::new();
+        for a in 0..axons {
+            let core = (a / axons_per_core) as u32;
+            if rng.random_bool(0.3) {
+                let (lo, span) = (rng.random_range(0..20u32), rng.random_range(0..6u32));
+                let start = t.dense.len();
+                t.dense
+                    .extend((0..span).map(|_| rng.random_range(-2i8..=2)));
+                let len = t.dense[start..].iter().filter(|&&w| w != 0).count() as u32;
+                rows.push(Row {
+                    start,
+                    span,
+                    len,
+                    lo,
+                    core,
+                });
+            } else {
+                let span = rng.random_range(0..4u32);
+                let start = t.idx.len();
+                t.idx.extend((0..span).map(|_| rng.random_range(0..50u16)));
+                t.w.extend((0..span).map(|_| rng.random_range(-100i8..100)));
+                rows.push(Row {
+                    start,
+                    span,
+                    len: span,
+                    lo: NONE,
+                    core,
+                });
+            }
+        }
+        // Each axon goes to at most one compartment; each fan-out ascending.
+        let mut fans = vec![Vec::new(); comps];
+        for a in 0..axons as u32 {
+            if rng.random_bool(0.8) {
+                fans[rng.random_range(0..comps)].push(a);
+            }
+        }
+        let mut fan_start = vec![0];
+        let mut fan_axon = Vec::new();
+        for fan in &fans {
+            fan_axon.extend(fan);
+            fan_start.push(fan_axon.len());
+        }
+        let core_base: Vec<u32> = (0..cores).map(|c| 1000 * c).collect();
+        let rows = Rows::Full(rows);
+        let mut want_start = vec![0usize];
+        let (mut want_slot, mut want_w) = (Vec::new(), Vec::new());
+        for fan in &fans {
+            for &a in fan {
+                let r = rows.get(a as usize);
+                let (lo, hi) = (r.start, r.start + r.span as usize);
+                let base = core_base[r.core as usize];
+                if r.lo == NONE {
+                    want_slot.extend(t.idx[lo..hi].iter().map(|&i| base + u32::from(i)));
+                    want_w.extend(&t.w[lo..hi]);
+                } else {
+                    for (j, &w) in t.dense[lo..hi].iter().enumerate() {
+                        if w != 0 {
+                            want_slot.push(base + r.lo + j as u32);
+                            want_w.push(w);
+                        }
+                    }
+                }
+            }
+            want_start.push(want_slot.len());
+        }
+        let input = |fan_axon| FanInput {
+            rows: &rows,
+            row_kind: &[],
+            core_base: &core_base,
+            fan_start: &fan_start,
+            fan_axon,
+            limit: u64::MAX,
+        };
+        for stage in [1, 7, 100, FAN_STAGE] {
+            let mut got = t.clone();
+            let counts = got.build_fan(&input(&fan_axon), stage);
+            assert!(counts.is_some(), "stage {stage}");
+            assert_eq!(got.fan_start, want_start, "stage {stage}");
+            assert_eq!(got.fan_slot, want_slot, "stage {stage}");
+            assert_eq!(got.fan_w, want_w, "stage {stage}");
+        }
+        // An axon in two fan-outs (the last axon of the first non-empty list, again at the
+        // end of the last one's).
+        let twice = fans.iter().flatten().next().copied().unwrap_or(0);
+        let mut shared = fan_axon.clone();
+        shared.push(twice);
+        let mut shared_start = fan_start.clone();
+        if let Some(last) = shared_start.last_mut() {
+            *last += 1;
+        }
+        for stage in [1, FAN_STAGE] {
+            let f = FanInput {
+                fan_start: &shared_start,
+                ..input(&shared)
+            };
+            assert!(t.clone().build_fan(&f, stage).is_none(), "stage {stage}");
+        }
+    }
 
     /// The 4-byte descriptors give each row its start, length and core, cores without axons
     /// included, the same whether looked up one by one or walked in order.
