@@ -281,7 +281,7 @@ pub(crate) enum Store {
 
 /// [`Typed::build_fan`] and [`sources`] write their big tables through staged buckets: up to
 /// `2^FAN_BUCKET_BITS` blocks of the table, [`FAN_STAGE`] entries staged before each flush.
-const FAN_BUCKET_BITS: u32 = 6;
+const FAN_BUCKET_BITS: u32 = 8;
 const FAN_STAGE: usize = 1 << 20;
 
 /// The shift that maps an index below `len` to its bucket (at most `2^FAN_BUCKET_BITS`).
