@@ -52,6 +52,7 @@ mod config;
 mod error;
 mod eval;
 mod exact;
+mod gemm;
 mod graph;
 mod kernels;
 mod model;
