@@ -1,23 +1,29 @@
 //! `C = A · B` for `f32`, bit for bit what `ndarray`'s `general_mat_mul` (`matrixmultiply`'s
-//! sgemm) gives on an AVX-512 machine, with less copying around the arithmetic.
+//! sgemm) gives on a machine with AVX2 and FMA (its 8×8 FMA kernel) or AVX-512 (its 16-wide
+//! kernel), with different register tiles and less copying around the arithmetic.
 //!
 //! What every element is: a chain of fused multiply-adds starting from zero over each block
 //! of [`KC`] steps of the inner dimension (in order), the blocks' chains then added in order
 //! (`matrixmultiply` writes the first block's chain and adds each later one to `C` with
-//! `beta = 1`). Nothing else about the work changes a bit of the result, so this module is
-//! free to choose the rest:
+//! `beta = 1`; with `alpha = 1` its final `fma(alpha, ab, beta * c)` is that addition).
+//! Nothing else about the work changes a bit of the result, so this module is free to choose
+//! the rest:
 //! - one operand is read in place when its rows are contiguous (`matrixmultiply` packs both
-//!   operands of every call);
+//!   operands of every call); the other is copied a block at a time, each row tile's values
+//!   of one step together;
 //! - the product may be computed transposed (`Cᵀ = Bᵀ · Aᵀ`), whichever way copies less;
 //! - a weight matrix multiplied by many per-image matrices is packed once ([`Packed`]);
-//! - the register tile is up to 12 rows × 32 columns (24 accumulators), rows split evenly.
+//! - the register tile is 6 rows × 16 columns (12 `ymm` accumulators, enough for Zen 2's FMA
+//!   latency where `matrixmultiply` keeps 8) with AVX2, 12 × 32 with AVX-512.
 //!
-//! Used where it measured faster (`gemm::speed`, an ignored test that prints GMAC/s): the
-//! dense layers' forward and input gradient and the per-image convolution forward with its
-//! weights packed once per batch. The weight gradients stay with `matrixmultiply`.
+//! Measured on Zen 2 (`gemm::speed`, an ignored test that prints GMAC/s): the tiles reach
+//! 33–36 GMAC/s where `matrixmultiply` does 28–32, but only with the weights packed
+//! beforehand; packing them per call costs what the tiles save (bench/torch/NOTES.md,
+//! round 16).
 //!
-//! Without AVX-512 (or with views this module does not take: negative strides, non-contiguous
-//! memory) every call goes to `general_mat_mul`, so results never depend on which path ran.
+//! Below AVX2 + FMA (or with views this module does not take: negative strides,
+//! non-contiguous memory) every call goes to `general_mat_mul`, so results never depend on
+//! which path ran.
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
@@ -512,8 +518,7 @@ fn tile<const R: usize, const W: usize>(
 ) {
     let mut acc = [[0.0f32; W]; R];
     for (t, at) in a.chunks_exact(R).enumerate() {
-        let (Some(bk), Ok(at)) = (b.get(t * step..t * step + W), <&[f32; R]>::try_from(at))
-        else {
+        let (Some(bk), Ok(at)) = (b.get(t * step..t * step + W), <&[f32; R]>::try_from(at)) else {
             continue;
         };
         let Ok(bk) = <&[f32; W]>::try_from(bk) else {
@@ -592,7 +597,9 @@ mod tests {
     /// `general_mat_mul`, through `mm` and through `mm_packed`.
     #[test]
     fn products_equal_general_mat_mul_bit_for_bit() {
-        let sizes = [1, 2, 5, 6, 7, 8, 9, 11, 12, 13, 16, 17, 24, 25, 31, 32, 33, 48, 64, 100];
+        let sizes = [
+            1, 2, 5, 6, 7, 8, 9, 11, 12, 13, 16, 17, 24, 25, 31, 32, 33, 48, 64, 100,
+        ];
         let depths = [1, 2, 25, 63, 64, 65, 255, 256, 257, 400, 511, 512, 513, 700];
         for level in LEVELS {
             lifchip_simd::cap(level);
