@@ -190,40 +190,19 @@ const GEMM_MIN_SPLIT: usize = 32;
 /// result does not depend on the split or the thread count (and equals `a.dot(&b)`). GEMM
 /// runs on the rayon threads only: `matrixmultiply`'s own threads competed with them.
 pub(crate) fn gemm(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
-    gemm_with(a, b, |a, b, mut c| {
-        general_mat_mul(1.0, &a, &b, 0.0, &mut c)
-    })
-}
-
-/// [`gemm`] through [`crate::gemm::mm`], the same bits, where that measured faster.
-pub(crate) fn gemm_mm(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
-    gemm_with(a, b, crate::gemm::mm)
-}
-
-/// [`gemm`] with `leaf` computing each block (beta = 0, same bits as `general_mat_mul`).
-fn gemm_with(
-    a: ArrayView2<f32>,
-    b: ArrayView2<f32>,
-    leaf: impl Fn(ArrayView2<f32>, ArrayView2<f32>, ArrayViewMut2<f32>) + Sync,
-) -> Array2<f32> {
     let (m, n) = (a.nrows(), b.ncols());
     // With beta = 0 the GEMM writes every element without reading it.
     let mut c = pool::uninit(m, n);
-    gemm_into(a, b, c.view_mut(), &leaf);
+    gemm_into(a, b, c.view_mut());
     c
 }
 
-fn gemm_into(
-    a: ArrayView2<f32>,
-    b: ArrayView2<f32>,
-    mut c: ArrayViewMut2<f32>,
-    leaf: &(impl Fn(ArrayView2<f32>, ArrayView2<f32>, ArrayViewMut2<f32>) + Sync),
-) {
+fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewMut2<f32>) {
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
     let threads = rayon::current_num_threads();
     let big = m.saturating_mul(k).saturating_mul(n) >= 1 << 18;
     if threads <= 1 || !big || (m < 2 * GEMM_MIN_SPLIT && n < 2 * GEMM_MIN_SPLIT) {
-        leaf(a, b, c);
+        general_mat_mul(1.0, &a, &b, 0.0, &mut c);
         return;
     }
     let parts = threads * 2;
@@ -234,19 +213,15 @@ fn gemm_into(
         a_parts
             .into_par_iter()
             .zip(c_parts)
-            .for_each(|(a, c)| leaf(a, b, c));
+            .for_each(|(a, mut c)| general_mat_mul(1.0, &a, &b, 0.0, &mut c));
     } else {
         let cols = n.div_ceil(parts).max(GEMM_MIN_SPLIT);
         let b_parts: Vec<_> = b.axis_chunks_iter(Axis(1), cols).collect();
         let c_parts: Vec<_> = c.axis_chunks_iter_mut(Axis(1), cols).collect();
-        // Each block into a contiguous buffer first: a column block of `c` is not one slice,
-        // which `crate::gemm::mm` needs (the copy is small next to the product).
-        b_parts.into_par_iter().zip(c_parts).for_each(|(b, mut c)| {
-            let mut part = pool::uninit(c.nrows(), c.ncols());
-            leaf(a, b, part.view_mut());
-            c.assign(&part);
-            pool::recycle(part);
-        });
+        b_parts
+            .into_par_iter()
+            .zip(c_parts)
+            .for_each(|(b, mut c)| general_mat_mul(1.0, &a, &b, 0.0, &mut c));
     }
 }
 
@@ -289,7 +264,7 @@ impl Kernel {
         let train = matches!(mode, Mode::Train { .. });
         match self {
             Kernel::Dense { w } => {
-                let y = gemm_mm(x.view(), w.t());
+                let y = gemm(x.view(), w.t());
                 (
                     y,
                     if train {
@@ -351,7 +326,7 @@ impl Kernel {
     pub fn forward_eval_ref(&self, x: &Array2<f32>) -> Array2<f32> {
         match self {
             Kernel::Pool(g) => pool_forward(x, g),
-            Kernel::Dense { w } => gemm_mm(x.view(), w.t()),
+            Kernel::Dense { w } => gemm(x.view(), w.t()),
             Kernel::Conv { w, g } => conv_eval(x, w, g),
             other => other.forward(x.clone(), Mode::Eval).0,
         }
@@ -368,7 +343,7 @@ impl Kernel {
         match (self, saved) {
             (Kernel::Dense { w }, Saved::Input(x)) => {
                 let dw = gemm(dy.t(), x.view());
-                let dx = need_dx.then(|| gemm_mm(dy.view(), w.view()));
+                let dx = need_dx.then(|| gemm(dy.view(), w.view()));
                 pool::recycle(dy);
                 (dx, Some(dw))
             }
@@ -1155,44 +1130,6 @@ pub(crate) mod tests {
                             }
                         }
                     }
-                }
-            }
-        }
-    }
-
-    /// `gemm` and `gemm_mm` give `general_mat_mul`'s bits on one and two threads, through
-    /// the row split and the column split (whose blocks go through a buffer), with the
-    /// weights transposed as in a dense layer's forward and as in its weight gradient.
-    #[test]
-    fn gemm_splits_equal_general_mat_mul() {
-        for (m, k, n, at, bt) in [
-            (100, 300, 700, false, true),
-            (100, 700, 300, false, false),
-            (300, 80, 90, false, false),
-            (500, 100, 784, true, false),
-        ] {
-            let a = if at {
-                array(k, m, 21).reversed_axes()
-            } else {
-                array(m, k, 21)
-            };
-            let b = if bt {
-                array(n, k, 22).reversed_axes()
-            } else {
-                array(k, n, 22)
-            };
-            let mut want = Array2::<f32>::zeros((m, n));
-            general_mat_mul(1.0, &a, &b, 0.0, &mut want);
-            let want: Vec<u32> = want.iter().map(|x| x.to_bits()).collect();
-            for threads in [1, 2] {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                for f in [gemm, gemm_mm] {
-                    let got = pool.install(|| f(a.view(), b.view()));
-                    let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
-                    assert!(got == want, "{m}x{k}x{n} on {threads} threads");
                 }
             }
         }

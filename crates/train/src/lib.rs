@@ -52,7 +52,6 @@ mod config;
 mod error;
 mod eval;
 mod exact;
-mod gemm;
 mod graph;
 mod kernels;
 mod model;
