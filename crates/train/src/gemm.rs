@@ -228,7 +228,36 @@ fn panels(b: Mat<'_>, reuse: usize, nr: usize) -> (Vec<f32>, Vec<Panel>) {
                 let Some(dst) = own.get_mut(at..at + steps * p.width) else {
                     break;
                 };
-                for l in 0..p.width.min(n - p.j0) {
+                let live = p.width.min(n - p.j0);
+                // Columns contiguous in memory (the weights of `x · wᵀ`): 8 × 8 blocks, read
+                // as 8 columns of 8 and written as 8 rows of 8.
+                let mut l0 = 0;
+                if b.rs == 1 && steps == 64 {
+                    while l0 + 8 <= live {
+                        for tb in 0..8 {
+                            let mut blk = [[0.0f32; 8]; 8];
+                            for (q, c) in blk.iter_mut().enumerate() {
+                                let at = (p.j0 + l0 + q) * b.cs + t0 + tb * 8;
+                                if let Some(Ok(v)) =
+                                    b.data.get(at..at + 8).map(<&[f32; 8]>::try_from)
+                                {
+                                    *c = *v;
+                                }
+                            }
+                            for (tt, row) in dst[tb * 8 * p.width..]
+                                .chunks_exact_mut(p.width)
+                                .take(8)
+                                .enumerate()
+                            {
+                                if let Ok(d) = <&mut [f32; 8]>::try_from(&mut row[l0..l0 + 8]) {
+                                    *d = std::array::from_fn(|q| blk[q][tt]);
+                                }
+                            }
+                        }
+                        l0 += 8;
+                    }
+                }
+                for l in l0..live {
                     let Some(col) = b.data.get((p.j0 + l) * b.cs + t0 * b.rs..) else {
                         break;
                     };
@@ -467,9 +496,10 @@ fn tiles_generic(ops: &Operands<'_>, out: &mut Out<'_>) -> Option<()> {
         let first = t0 == 0;
         for (i0, r) in row_split(m, mr) {
             let dst = packed.get_mut(i0 * kc..(i0 + r) * kc)?;
-            for (t, step) in dst.chunks_exact_mut(r).enumerate() {
-                for (q, v) in step.iter_mut().enumerate() {
-                    *v = *x.data.get((i0 + q) * x.rs + (t0 + t) * x.cs)?;
+            for q in 0..r {
+                let row = x.data.get((i0 + q) * x.rs + t0 * x.cs..)?;
+                for (d, &v) in dst.chunks_exact_mut(r).zip(row.iter().step_by(x.cs.max(1))) {
+                    d[q] = v;
                 }
             }
         }
