@@ -279,14 +279,56 @@ pub(crate) enum Store {
     U32I32(Typed<u32, i32>),
 }
 
-/// [`Typed::build_fan`] and [`sources`] write their big tables through staged buckets: up to
-/// `2^FAN_BUCKET_BITS` blocks of the table, [`FAN_STAGE`] entries staged before each flush.
+/// [`Typed::build_fan`] and [`sources`] write their big tables through [`Staged`] buckets:
+/// up to `2^FAN_BUCKET_BITS` blocks of the table, [`FAN_STAGE`] entries staged per flush.
 const FAN_BUCKET_BITS: u32 = 8;
 const FAN_STAGE: usize = 1 << 20;
 
-/// The shift that maps an index below `len` to its bucket (at most `2^FAN_BUCKET_BITS`).
-fn bucket_shift(len: usize) -> u32 {
-    (usize::BITS - (len.max(1) - 1).leading_zeros()).saturating_sub(FAN_BUCKET_BITS)
+/// Writes to a big table, staged in one bucket per block of its indices and applied bucket by
+/// bucket, so the writes of a flush stay within one block at a time (cache and TLB) instead
+/// of jumping across the whole table. Each bucket keeps its push order.
+struct Staged<T> {
+    shift: u32,
+    buckets: Vec<Vec<T>>,
+    staged: usize,
+    stage: usize,
+}
+
+impl<T: Copy> Staged<T> {
+    /// Buckets for a table of `len` entries, flushed every `stage` entries.
+    fn new(len: usize, stage: usize) -> Staged<T> {
+        let shift =
+            (usize::BITS - (len.max(1) - 1).leading_zeros()).saturating_sub(FAN_BUCKET_BITS);
+        Staged {
+            shift,
+            buckets: vec![Vec::new(); (len >> shift) + 1],
+            staged: 0,
+            stage,
+        }
+    }
+
+    /// Stages `item` for table index `at`; `None` when `at` is past the table's blocks.
+    fn push(&mut self, at: usize, item: T) -> Option<()> {
+        self.buckets.get_mut(at >> self.shift)?.push(item);
+        self.staged += 1;
+        Some(())
+    }
+
+    /// Applies the staged items with `write`, bucket by bucket, when a stage is full (or
+    /// always, with `all`); stops at the first `None`.
+    fn flush(&mut self, all: bool, mut write: impl FnMut(T) -> Option<()>) -> Option<()> {
+        if !all && self.staged < self.stage {
+            return Some(());
+        }
+        for bucket in &mut self.buckets {
+            for &item in bucket.iter() {
+                write(item)?;
+            }
+            bucket.clear();
+        }
+        self.staged = 0;
+        Some(())
+    }
 }
 
 /// Per-compartment fan-out lists are built when a spike reaches at most this many synapses
@@ -342,38 +384,26 @@ struct FanInput<'a> {
 /// The source compartment of each axon (`NONE` for axons no compartment reaches), or `None`
 /// when an axon is reached from more than one compartment (or is out of range). The
 /// (axon, compartment) pairs are staged in one bucket per block of axons and written bucket
-/// by bucket, as in [`Typed::build_fan`]: the table is written a few MB at a time.
+/// by bucket ([`Staged`]): the table is written half a MB at a time.
 fn sources(f: &FanInput, n: usize, stage: usize) -> Option<Vec<u32>> {
     let axons = f.rows.len();
     let mut src = vec![NONE; axons];
-    let shift = bucket_shift(axons);
-    let mut buckets: Vec<Vec<(u32, u32)>> = vec![Vec::new(); (axons >> shift) + 1];
-    let flush = |buckets: &mut Vec<Vec<(u32, u32)>>, src: &mut [u32]| -> Option<()> {
-        for bucket in buckets.iter_mut() {
-            for &(a, k) in bucket.iter() {
-                let s = src.get_mut(a as usize)?;
-                if *s != NONE {
-                    return None;
-                }
-                *s = k;
-            }
-            bucket.clear();
+    let mut staged = Staged::new(axons, stage);
+    let mut write = |(a, k): (u32, u32)| {
+        let s = src.get_mut(a as usize)?;
+        if *s != NONE {
+            return None;
         }
+        *s = k;
         Some(())
     };
-    let mut staged = 0usize;
     for k in 0..n {
-        let fan = &f.fan_axon[f.fan_start[k]..f.fan_start[k + 1]];
-        for &a in fan {
-            buckets.get_mut(a as usize >> shift)?.push((a, k as u32));
+        for &a in &f.fan_axon[f.fan_start[k]..f.fan_start[k + 1]] {
+            staged.push(a as usize, (a, k as u32))?;
         }
-        staged += fan.len();
-        if staged >= stage {
-            flush(&mut buckets, &mut src)?;
-            staged = 0;
-        }
+        staged.flush(false, &mut write)?;
     }
-    flush(&mut buckets, &mut src)?;
+    staged.flush(true, &mut write)?;
     Some(src)
 }
 
@@ -431,51 +461,36 @@ impl<I: Index + Into<i64>, W: Weight> Typed<I, W> {
         let mut cursor = start[..n].to_vec();
         self.fan_slot = vec![0; total];
         self.fan_w = vec![W::ZERO; total];
-        // Entries are staged a chunk of rows at a time in one bucket per block of
-        // compartments, then written bucket by bucket: a block's lists are one contiguous
-        // part of the output, so its writes stay within a few MB (cache and TLB) instead of
-        // jumping across all of it. Each bucket keeps the rows' order, so each list is still
-        // in ascending axon order.
-        let shift = bucket_shift(n);
-        let mut buckets: Vec<Vec<(u32, u32, W)>> = vec![Vec::new(); (n >> shift) + 1];
-        let mut staged = 0usize;
-        let mut flush = |buckets: &mut Vec<Vec<(u32, u32, W)>>, cursor: &mut [usize]| {
-            for bucket in buckets.iter_mut() {
-                for &(k, slot, w) in bucket.iter() {
-                    let at = &mut cursor[k as usize];
-                    self.fan_slot[*at] = slot;
-                    self.fan_w[*at] = w;
-                    *at += 1;
-                }
-                bucket.clear();
-            }
+        // Staged by block of compartments: a block's lists are one contiguous part of the
+        // output. Each bucket keeps the rows' order, so each list stays in ascending axon order.
+        let mut staged = Staged::new(n, stage);
+        let mut write = |(k, slot, w): (u32, u32, W)| {
+            let at = cursor.get_mut(k as usize)?;
+            self.fan_slot[*at] = slot;
+            self.fan_w[*at] = w;
+            *at += 1;
+            Some(())
         };
         for (r, &k) in f.rows.iter().zip(&src) {
             if k == NONE {
                 continue;
             }
-            let bucket = &mut buckets[k as usize >> shift];
             let base = f.core_base[r.core as usize];
             let (lo, hi) = (r.start, r.start + r.span as usize);
-            let before = bucket.len();
             if r.lo == NONE {
                 for (&i, &w) in self.idx[lo..hi].iter().zip(&self.w[lo..hi]) {
-                    bucket.push((k, base + i.into() as u32, w));
+                    staged.push(k as usize, (k, base + i.into() as u32, w))?;
                 }
             } else {
                 for (j, &w) in self.dense[lo..hi].iter().enumerate() {
                     if w.wide() != 0 {
-                        bucket.push((k, base + r.lo + j as u32, w));
+                        staged.push(k as usize, (k, base + r.lo + j as u32, w))?;
                     }
                 }
             }
-            staged += bucket.len() - before;
-            if staged >= stage {
-                flush(&mut buckets, &mut cursor);
-                staged = 0;
-            }
+            staged.flush(false, &mut write)?;
         }
-        flush(&mut buckets, &mut cursor);
+        staged.flush(true, &mut write)?;
         self.fan_start = start;
         Some(counts)
     }
