@@ -3,10 +3,12 @@
 //!
 //! The release build targets baseline x86-64 (SSE2), where 64-bit compares and multiplies are
 //! scalar and vectors are 4 floats wide. A kernel declared with [`multiversion!`] is compiled
-//! three times — baseline, AVX2 and AVX-512 — and each call takes the widest the CPU has. Only
-//! the vector width changes: integer code computes the same bits at every level, and so does
-//! float code, since FMA is not among the enabled features (Rust never contracts `a * b + c`)
-//! and every lane runs the same IEEE operations in the same order.
+//! three times — baseline, AVX2 (with FMA) and AVX-512 — and each call takes the widest the CPU
+//! has. Only the vector width changes: integer code computes the same bits at every level, and
+//! so does float code, since every lane runs the same IEEE operations in the same order. FMA is
+//! enabled at both vector levels, but Rust never contracts `a * b + c`: only an explicit
+//! `mul_add` fuses, and it is fused at every level (a libm call at baseline), so the bits stay
+//! the same (the trainer's GEMM tiles need the instruction).
 //!
 //! `LIFCHIP_SIMD=base|avx2|avx512` (read once) caps the level, to compare versions or to rule
 //! them out when debugging.
@@ -42,10 +44,12 @@ fn cpu_level() -> Level {
         && std::arch::is_x86_feature_detected!("avx512vl")
         && std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("bmi2")
+        && std::arch::is_x86_feature_detected!("fma")
     {
         Level::Avx512
     } else if std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("bmi2")
+        && std::arch::is_x86_feature_detected!("fma")
     {
         Level::Avx2
     } else {
@@ -111,12 +115,12 @@ macro_rules! multiversion {
         $vis fn $name<$(const $c: $ct),*>($($a: $t),*) $(-> $r)? {
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,bmi1,bmi2")]
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,bmi1,bmi2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 fn wide<$(const $c: $ct),*>($($a: $t),*) $(-> $r)? {
                     $body::<$($c),*>($($a),*)
                 }
-                #[target_feature(enable = "avx2,bmi1,bmi2")]
+                #[target_feature(enable = "avx2,bmi1,bmi2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 fn avx2<$(const $c: $ct),*>($($a: $t),*) $(-> $r)? {
                     $body::<$($c),*>($($a),*)
@@ -151,7 +155,8 @@ mod tests {
         fn scaled_sums<const K: usize>(xs: &[f32], out: &mut [f32]) -> u64 => scaled_sums_kernel
     }
 
-    /// Every level a kernel runs at gives the same bits (float arithmetic included: no FMA),
+    /// Every level a kernel runs at gives the same bits (float arithmetic included: FMA is
+    /// enabled, but `a * b + c` is never contracted),
     /// and `cap` never raises the level above what the CPU has.
     #[test]
     fn every_level_gives_the_same_bits() {

@@ -256,6 +256,7 @@ mod block {
         pre: &[f32],
         v: &mut [f32],
         mut d: Option<&mut [f32]>,
+        skip: &[u64; LEN / 64],
     ) {
         let (gamma, gain) = (p.gamma, p.gain);
         let n = pre.len().min(v.len()).min(LEN);
@@ -288,6 +289,9 @@ mod block {
                 m1 |= u64::from(zi > 0.0 && zi <= TAIL) << b;
                 m2 |= u64::from(zi > TAIL || zi.is_nan()) << b;
             }
+            // Neurons whose result the caller has already are left out of every range.
+            let keep = !skip[w];
+            let (m0, m1, m2) = (m0 & keep, m1 & keep, m2 & keep);
             let base = (w * 64) as u16;
             for (mut m, list, c) in [
                 (m0, &mut neg_mid, &mut c0),
@@ -470,13 +474,58 @@ mod block {
             Some(d) => {
                 for (v, d) in v.chunks_mut(LEN).zip(d.chunks_mut(LEN)) {
                     pre[..v.len()].copy_from_slice(v);
-                    run::<true>(p, &pre[..v.len()], v, Some(d));
+                    run::<true>(p, &pre[..v.len()], v, Some(d), &NO_SKIP);
                 }
             }
             None => {
                 for v in v.chunks_mut(LEN) {
                     pre[..v.len()].copy_from_slice(v);
-                    run::<false>(p, &pre[..v.len()], v, None);
+                    run::<false>(p, &pre[..v.len()], v, None, &NO_SKIP);
+                }
+            }
+        }
+    }
+
+    /// No neuron left out.
+    const NO_SKIP: [u64; LEN / 64] = [0; LEN / 64];
+
+    lifchip_simd::multiversion! {
+        /// [`apply`] without derivatives to rows of `v` (`known.len()` neurons each) where a
+        /// neuron whose input has the bits `known[i]` takes `at[i]` (its output, computed
+        /// before) instead of running the ranges.
+        pub(super) fn apply_known<>(p: &LifParams, v: &mut [f32], known: &[u32], at: &[f32])
+            => apply_known_generic
+    }
+
+    #[inline(always)]
+    fn apply_known_generic(p: &LifParams, v: &mut [f32], known: &[u32], at: &[f32]) {
+        let mut pre = [0.0f32; LEN];
+        for row in v.chunks_mut(known.len().max(1)) {
+            let blocks = row
+                .chunks_mut(LEN)
+                .zip(known.chunks(LEN))
+                .zip(at.chunks(LEN));
+            for ((v, known), at) in blocks {
+                let n = v.len();
+                pre[..n].copy_from_slice(v);
+                let mut skip = NO_SKIP;
+                for (w, (x, k)) in pre[..n].chunks(64).zip(known.chunks(64)).enumerate() {
+                    // 16 lanes at a time in a `u32`, then joined (see the spiking LIF tile).
+                    let mut m = 0u64;
+                    for (c, (x, k)) in x.chunks(16).zip(k.chunks(16)).enumerate() {
+                        let mut part = 0u32;
+                        for (b, (x, k)) in x.iter().zip(k).enumerate() {
+                            part |= u32::from(x.to_bits() == *k) << b;
+                        }
+                        m |= u64::from(part) << (16 * c);
+                    }
+                    skip[w] = m;
+                }
+                run::<false>(p, &pre[..n], v, None, &skip);
+                for ((v, x), (k, a)) in v.iter_mut().zip(&pre[..n]).zip(known.iter().zip(at)) {
+                    if x.to_bits() == *k {
+                        *v = *a;
+                    }
                 }
             }
         }
@@ -501,12 +550,12 @@ mod block {
                     .zip(v.chunks_mut(LEN))
                     .zip(d.chunks_mut(LEN))
                 {
-                    run::<true>(p, x, v, Some(d));
+                    run::<true>(p, x, v, Some(d), &NO_SKIP);
                 }
             }
             None => {
                 for (x, v) in pre.chunks(LEN).zip(v.chunks_mut(LEN)) {
-                    run::<false>(p, x, v, None);
+                    run::<false>(p, x, v, None, &NO_SKIP);
                 }
             }
         }
@@ -566,6 +615,23 @@ pub(crate) fn apply(
         ),
         Activation::Relu => apply_curve(|x| Activation::Relu.eval(x), 1.0, values, deriv, None),
     }
+}
+
+/// [`apply`] without noise or derivatives, where the neurons of a row (`known.len()` of
+/// them) whose pre-activation has the bits `known[i]` take `at[i]`: what the curve gives for
+/// that input, computed before (the curve is a pure function of its input, so the values are
+/// the same). Soft-LIF skips those neurons' work; the other curves run as in [`apply`].
+pub(crate) fn apply_known(act: &Activation, values: &mut Array2<f32>, known: &[u32], at: &[f32]) {
+    let cols = values.ncols();
+    let p = match act {
+        Activation::SoftLif(p) if cols == known.len() && cols == at.len() && cols > 0 => p,
+        _ => return apply(act, values, None, None),
+    };
+    let Some(vals) = values.as_slice_mut() else {
+        return apply(act, values, None, None);
+    };
+    vals.par_chunks_mut(cols * ROWS_PER_CHUNK)
+        .for_each(|v| block::apply_known(p, v, known, at));
 }
 
 /// [`apply`] for soft-LIF: the vectorised [`block`] curve, then the noise, drawn from the same
@@ -857,6 +923,77 @@ mod tests {
                 o.is_finite() && d.is_finite() && o >= 0.0 && d >= 0.0,
                 "{pre}: {o} {d}"
             );
+        }
+    }
+
+    /// Neurons whose input has the known bits take the given value and skip the ranges; the
+    /// others get exactly the curve's value, whichever lanes of a block were left out.
+    #[test]
+    fn known_inputs_take_their_value_and_the_rest_are_unchanged() {
+        let p = LifParams {
+            amplitude: 0.063,
+            tau_rc: 0.022,
+            tau_ref: 0.002,
+            gamma: 0.02,
+            gain: 1.0,
+        };
+        let act = Activation::SoftLif(p);
+        // 300 neurons a row (a block of 256 and a short one), every range among the known
+        // values (and both zeros, NaN), 37 rows.
+        let size = 300;
+        let mut rng = SmallRng::seed_from_u64(9);
+        let known: Vec<f32> = (0..size)
+            .map(|i| match i % 50 {
+                0 => 0.0,
+                1 => -0.0,
+                2 => f32::NAN,
+                _ => {
+                    let x: f32 = StandardNormal.sample(&mut rng);
+                    x * [0.01, 0.3, 2.0][i % 3]
+                }
+            })
+            .collect();
+        let known_bits: Vec<u32> = known.iter().map(|v| v.to_bits()).collect();
+        let pre = Array2::from_shape_fn((37, size), |(r, i)| {
+            // Rows with none, some or all neurons at their known input; `-0` where `+0` is
+            // known (different bits: computed).
+            let at = match r % 4 {
+                0 => false,
+                1 => true,
+                _ => (r * 7 + i * 3) % 5 < 2,
+            };
+            if at {
+                known[i]
+            } else if known[i].to_bits() == 0 {
+                -0.0
+            } else {
+                let x: f32 = StandardNormal.sample(&mut rng);
+                x * 0.5
+            }
+        });
+        // The scalar curve, which the block kernel matches bit for bit.
+        let curve = |x: f32| soft_lif_f32(x, p.amplitude, p.tau_rc, p.tau_ref, p.gamma, p.gain).0;
+        let want = pre.mapv(curve);
+        let at: Vec<f32> = known.iter().map(|&x| curve(x)).collect();
+        let mut got = pre.clone();
+        apply_known(&act, &mut got, &known_bits, &at);
+        let bits = |a: &Array2<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want));
+        // With other values given, exactly the known neurons take them.
+        let marks: Vec<f32> = (0..size).map(|i| -1.0 - i as f32).collect();
+        let mut got = pre.clone();
+        apply_known(&act, &mut got, &known_bits, &marks);
+        for ((g, w), (x, i)) in got
+            .iter()
+            .zip(want.iter())
+            .zip(pre.iter().zip((0..size).cycle()))
+        {
+            let expected = if x.to_bits() == known_bits[i] {
+                marks[i]
+            } else {
+                *w
+            };
+            assert_eq!(g.to_bits(), expected.to_bits());
         }
     }
 

@@ -243,8 +243,9 @@ pub fn eval_rate(net: &Net, data: &Dataset) -> Result<Evaluation, TrainError> {
 pub(crate) fn eval_rate_graph(graph: &Graph, data: &Dataset) -> Result<Evaluation, TrainError> {
     let start = Instant::now();
     check_data(graph, data)?;
+    let packed = graph.packed();
     let predictions = rate_predictions(data, |x| {
-        let logits = graph.logits(&x);
+        let logits = packed.logits(&x);
         crate::pool::recycle(x);
         logits
     });

@@ -56,6 +56,7 @@ mod graph;
 mod kernels;
 mod model;
 mod optim;
+mod packed;
 mod pool;
 mod qat;
 mod rates;
