@@ -364,7 +364,18 @@ impl AtBias {
 
     /// `act::apply(act, pre, None, None)`, the same values.
     fn apply(&self, act: &Activation, pre: &mut Array2<f32>) {
-        act::apply_known(act, pre, &self.bias_bits, &self.values);
+        // Worth its checks only where many neurons sit at their bias: judged on the batch's
+        // first row (which path runs changes no value).
+        let first = pre.rows().into_iter().next();
+        let at_bias = first.map_or(0, |row| {
+            let pairs = row.into_iter().zip(&self.bias_bits);
+            pairs.filter(|(v, b)| v.to_bits() == **b).count()
+        });
+        if at_bias * 8 >= self.bias_bits.len() {
+            act::apply_known(act, pre, &self.bias_bits, &self.values);
+        } else {
+            act::apply(act, pre, None, None);
+        }
     }
 }
 
