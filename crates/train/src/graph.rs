@@ -224,10 +224,12 @@ impl Graph {
             .iter()
             .map(|node| {
                 let edge = |e: &Edge| {
+                    // Image pixels have many zeros; a hidden layer's rates none.
+                    let sparse = e.source == Source::Input;
                     // Convolutions stay with `gemm`: their per-image products (64 rows for
                     // the paper's second conv) ran 20 % slower through the tiles.
                     let kernel = |k: &Kernel| match k {
-                        Kernel::Dense { w } => PackedWeights::new(w),
+                        Kernel::Dense { w } => PackedWeights::new(w, sparse),
                         _ => None,
                     };
                     e.kernels.iter().map(kernel).collect()
