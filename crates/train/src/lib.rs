@@ -47,6 +47,7 @@
 //! ```
 
 mod act;
+mod aligned;
 mod bench;
 mod config;
 mod error;

@@ -20,6 +20,7 @@
 use ndarray::Array2;
 use rayon::prelude::*;
 
+use crate::aligned::Aligned;
 use crate::pool;
 
 /// `matrixmultiply`'s depth block for `f32` (its `S_KC`): the chains restart every `KC` steps.
@@ -33,7 +34,8 @@ const GROUP_ROWS: usize = 48;
 pub(crate) struct PackedWeights {
     k: usize,
     n: usize,
-    values: Vec<f32>,
+    /// On a cache-line boundary, so that no vector load of a panel row straddles two lines.
+    values: Aligned,
     /// Every weight is finite, so zero inputs may be skipped.
     skip_zeros: bool,
     /// The register tile, chosen for the CPU when packed. Any vector level computes the same
@@ -77,11 +79,12 @@ impl PackedWeights {
             return None;
         }
         let panels = n.div_ceil(width);
-        let mut values = vec![0.0f32; panels.checked_mul(k)?.checked_mul(width)?];
+        let mut values = Aligned::zeros(panels.checked_mul(k)?.checked_mul(width)?);
+        let packed = values.as_mut();
         for (j, row) in w.rows().into_iter().enumerate() {
             let (p, l) = (j / width, j % width);
             for (t, &v) in row.iter().enumerate() {
-                values[(p * k + t) * width + l] = v;
+                packed[(p * k + t) * width + l] = v;
             }
         }
         let skip_zeros = w.iter().all(|v| v.is_finite());
@@ -207,7 +210,7 @@ fn tiles_generic<const R: usize, const W: usize>(
     // reads it; the first block's sums are written, later ones added (as `gemm` does).
     let mut acc = [[0.0f32; W]; R];
     for b in 0..blocks {
-        for (pi, panel) in p.values.chunks_exact(k * W).enumerate() {
+        for (pi, panel) in p.values.as_ref().chunks_exact(k * W).enumerate() {
             let (j0, live) = (pi * W, W.min(n - pi * W));
             for (ti, &(s0, s1)) in kept.ranges.iter().skip(b).step_by(blocks).enumerate() {
                 if s0 == s1 && b > 0 {
