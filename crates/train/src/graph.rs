@@ -540,17 +540,22 @@ mod tests {
         a.iter().map(|v| v.to_bits()).collect()
     }
 
-    /// Conv (with and without padding), pooling, flatten, dense and a two-edge node give the
-    /// same bits as the reference, also for the logits, with zero and `-0` biases.
-    #[test]
-    fn forward_is_bit_identical_to_the_edge_sum() {
-        let lif = Activation::SoftLif(LifParams {
+    /// The examples' soft-LIF neuron.
+    fn soft_lif() -> Activation {
+        Activation::SoftLif(LifParams {
             amplitude: 0.063,
             tau_rc: 0.022,
             tau_ref: 0.002,
             gamma: 0.02,
             gain: 1.0,
-        });
+        })
+    }
+
+    /// Conv (with and without padding), pooling, flatten, dense and a two-edge node give the
+    /// same bits as the reference, also for the logits, with zero and `-0` biases.
+    #[test]
+    fn forward_is_bit_identical_to_the_edge_sum() {
+        let lif = soft_lif();
         let conv = |input, oc, pad, seed| {
             let g = ConvGeom::new(input, oc, [3, 3], [1, 1], [pad, pad]).unwrap();
             Kernel::Conv {
@@ -662,13 +667,7 @@ mod tests {
     /// pooled dense layer, a dense layer on the sparse image and a two-edge readout.
     #[test]
     fn packed_logits_equal_the_reference() {
-        let lif = Activation::SoftLif(LifParams {
-            amplitude: 0.063,
-            tau_rc: 0.022,
-            tau_ref: 0.002,
-            gamma: 0.02,
-            gain: 1.0,
-        });
+        let lif = soft_lif();
         let g = ConvGeom::new([1, 12, 12], 4, [3, 3], [1, 1], [0, 0]).unwrap();
         let conv = Kernel::Conv {
             w: array(g.oc, g.patch(), 1),
