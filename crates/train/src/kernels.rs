@@ -275,7 +275,7 @@ impl Kernel {
                     },
                 )
             }
-            Kernel::Conv { w, g } if !train => (conv_eval(&x, w, g, None), Saved::Nothing),
+            Kernel::Conv { w, g } if !train => (conv_eval(&x, w, g), Saved::Nothing),
             Kernel::Conv { w, g } => {
                 let cols = im2col(&x, g);
                 let y = conv_from_cols(&cols, w, x.nrows(), g);
@@ -328,26 +328,24 @@ impl Kernel {
         match self {
             Kernel::Pool(g) => pool_forward(x, g),
             Kernel::Dense { w } => gemm(x.view(), w.t()),
-            Kernel::Conv { w, g } => conv_eval(x, w, g, None),
+            Kernel::Conv { w, g } => conv_eval(x, w, g),
             other => other.forward(x.clone(), Mode::Eval).0,
         }
     }
 
-    /// [`Kernel::forward_eval_ref`] with this op's weights packed for a whole run
+    /// [`Kernel::forward_eval_ref`] with this dense op's weights packed for a whole run
     /// ([`PackedWeights`], built from this op's own weights): the same values.
     pub fn forward_eval_packed(
         &self,
         x: &Array2<f32>,
         packed: Option<&PackedWeights>,
     ) -> Array2<f32> {
-        match (self, packed) {
-            (Kernel::Dense { .. }, Some(p)) => match p.product(x) {
-                Some(y) => y,
-                None => self.forward_eval_ref(x),
-            },
-            (Kernel::Conv { w, g }, Some(p)) => conv_eval(x, w, g, Some(p)),
-            _ => self.forward_eval_ref(x),
+        if let (Kernel::Dense { .. }, Some(p)) = (self, packed)
+            && let Some(y) = p.product(x)
+        {
+            return y;
         }
+        self.forward_eval_ref(x)
     }
 
     /// Back-propagates `dy`: returns the input gradient (when `need_dx`) and the weight gradient
@@ -495,18 +493,11 @@ fn copy_row(dst: &mut [f32], src: &[f32]) {
 /// Evaluation-mode convolution: images in small groups, each through its own im2col buffer,
 /// GEMM and transpose, so the patches stay in cache and nothing batch-sized is allocated
 /// besides the output. Every output element is the same whole-`k` dot product as in
-/// [`im2col`] + [`gemm`], so the result is the same. `packed` is `w` packed (then the
-/// products skip zero patch values, see [`crate::packed`]).
-fn conv_eval(
-    x: &Array2<f32>,
-    w: &Array2<f32>,
-    g: &ConvGeom,
-    packed: Option<&PackedWeights>,
-) -> Array2<f32> {
+/// [`im2col`] + [`gemm`], so the result is the same.
+fn conv_eval(x: &Array2<f32>, w: &Array2<f32>, g: &ConvGeom) -> Array2<f32> {
     const GROUP: usize = 8;
     let batch = x.nrows();
     let (p, k, oc) = (g.positions(), g.patch(), g.oc);
-    let packed = packed.filter(|w| w.dims() == (oc, k));
     // Each image's GEMM (beta = 0) writes all of its `[oc, P]` block.
     let mut y = pool::uninit(batch, oc * p);
     let wt = w.t();
@@ -532,10 +523,6 @@ fn conv_eval(
                 // `[P, oc]` matrix with strides (1, P): no transpose pass. The output layout
                 // only changes where each dot product is stored.
                 for (c, dst) in cols.chunks(p * k).zip(out.chunks_mut(oc * p)) {
-                    if let Some(packed) = packed {
-                        packed.product_into(c, dst, 1, p);
-                        continue;
-                    }
                     let (Ok(a), Ok(mut y)) = (
                         ArrayView2::from_shape((p, k), c),
                         ArrayViewMut2::from_shape((p, oc).strides((1, p)), dst),
@@ -1055,7 +1042,7 @@ pub(crate) mod tests {
             let mut x = array(batch, g.in_size(), 9);
             x.iter_mut().step_by(5).for_each(|v| *v = 0.0);
             let train = positions_to_channels(&gemm(im2col(&x, &g).view(), w.t()), batch, &g);
-            let eval = conv_eval(&x, &w, &g, None);
+            let eval = conv_eval(&x, &w, &g);
             let bits = |a: &Array2<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&eval), bits(&train), "{input:?} {kernel:?}");
             let from_cols = conv_from_cols(&im2col(&x, &g), &w, batch, &g);

@@ -97,11 +97,6 @@ impl PackedWeights {
         })
     }
 
-    /// The weights' shape `[n, k]`.
-    pub(crate) fn dims(&self) -> (usize, usize) {
-        (self.n, self.k)
-    }
-
     /// `x · wᵀ` (`x` is `[m, k]`), or `None` when `x` has another width or is not in standard
     /// layout (the caller then takes `gemm`). Groups of rows run side by side on the pool.
     pub(crate) fn product(&self, x: &Array2<f32>) -> Option<Array2<f32>> {
@@ -112,7 +107,7 @@ impl PackedWeights {
         let xs = x.as_slice()?;
         let mut c = pool::uninit(m, n);
         let cs = c.as_slice_mut()?;
-        let work = |(xg, cg): (&[f32], &mut [f32])| self.product_into(xg, cg, n, 1);
+        let work = |(xg, cg): (&[f32], &mut [f32])| self.product_into(xg, cg);
         if m * k * n >= 1 << 18 && rayon::current_num_threads() > 1 {
             xs.par_chunks(GROUP_ROWS * k)
                 .zip(cs.par_chunks_mut(GROUP_ROWS * n))
@@ -125,15 +120,13 @@ impl PackedWeights {
         Some(c)
     }
 
-    /// `x · wᵀ` on this thread, `x` being `[rows, k]` row-major: element `(i, j)` goes to
-    /// `c[i * rs + j * cs]` (a conv's channel-major output is `rs = 1, cs = positions`).
-    /// Elements that fall outside `c` are not written.
-    pub(crate) fn product_into(&self, x: &[f32], c: &mut [f32], rs: usize, cs: usize) {
+    /// `x · wᵀ` on this thread, `x` being `[rows, k]` and `c` `[rows, n]`, both row-major.
+    fn product_into(&self, x: &[f32], c: &mut [f32]) {
         match (self.shape.rows, self.shape.width) {
-            (12, 16) => tiles::<12, 16>(self, x, c, rs, cs),
-            (2, 40) => tiles::<2, 40>(self, x, c, rs, cs),
-            (2, 96) => tiles::<2, 96>(self, x, c, rs, cs),
-            _ => tiles::<6, 16>(self, x, c, rs, cs),
+            (12, 16) => tiles::<12, 16>(self, x, c),
+            (2, 40) => tiles::<2, 40>(self, x, c),
+            (2, 96) => tiles::<2, 96>(self, x, c),
+            _ => tiles::<6, 16>(self, x, c),
         }
     }
 }
@@ -181,24 +174,13 @@ impl Kept {
 }
 
 lifchip_simd::multiversion! {
-    /// Every tile of the rows `x` (`[rows, k]`) into `c` (strides `rs`, `cs`).
-    fn tiles<const R: usize, const W: usize>(
-        p: &PackedWeights,
-        x: &[f32],
-        c: &mut [f32],
-        rs: usize,
-        cs: usize,
-    ) => tiles_generic
+    /// Every tile of the rows `x` (`[rows, k]`) into `c` (`[rows, n]`).
+    fn tiles<const R: usize, const W: usize>(p: &PackedWeights, x: &[f32], c: &mut [f32])
+        => tiles_generic
 }
 
 #[inline(always)]
-fn tiles_generic<const R: usize, const W: usize>(
-    p: &PackedWeights,
-    x: &[f32],
-    c: &mut [f32],
-    rs: usize,
-    cs: usize,
-) {
+fn tiles_generic<const R: usize, const W: usize>(p: &PackedWeights, x: &[f32], c: &mut [f32]) {
     let (k, n) = (p.k, p.n);
     let (m, blocks) = (x.len() / k, k.div_ceil(KC));
     let mut kept = Kept::default();
@@ -224,21 +206,13 @@ fn tiles_generic<const R: usize, const W: usize>(
                 );
                 let rows = (m - ti * R).min(R);
                 for (r, row) in acc.iter().enumerate().take(rows) {
-                    let base = (ti * R + r) * rs + j0 * cs;
-                    if cs == 1 {
-                        if let Some(dst) = c.get_mut(base..base + live) {
-                            if b == 0 {
-                                dst.copy_from_slice(&row[..live]);
-                            } else {
-                                for (d, v) in dst.iter_mut().zip(row) {
-                                    *d += v;
-                                }
-                            }
-                        }
-                    } else {
-                        for (l, &v) in row[..live].iter().enumerate() {
-                            if let Some(d) = c.get_mut(base + l * cs) {
-                                *d = if b == 0 { v } else { *d + v };
+                    let base = (ti * R + r) * n + j0;
+                    if let Some(dst) = c.get_mut(base..base + live) {
+                        if b == 0 {
+                            dst.copy_from_slice(&row[..live]);
+                        } else {
+                            for (d, v) in dst.iter_mut().zip(row) {
+                                *d += v;
                             }
                         }
                     }
@@ -330,15 +304,6 @@ mod tests {
                         bits(&got),
                         bits(&want),
                         "{rows}-row tiles, m {m} k {k} n {n}"
-                    );
-                    // Transposed output (a conv's channel-major layout), all rows in one call.
-                    let mut ct = vec![f32::NAN; m * n];
-                    p.product_into(x.as_slice().unwrap(), &mut ct, 1, m);
-                    let ct = Array2::from_shape_vec((n, m), ct).unwrap();
-                    assert_eq!(
-                        bits(&ct),
-                        bits(&want.t().to_owned()),
-                        "transposed, m {m} k {k} n {n}"
                     );
                 }
             }
