@@ -43,7 +43,8 @@ pub(crate) struct PackedWeights {
     shape: TileShape,
 }
 
-/// Rows × panel columns of a register tile (12 vector accumulators).
+/// Rows × panel columns of a register tile (10 or 12 vector accumulators, with registers
+/// left for the panel row and the broadcast).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct TileShape {
     rows: usize,
