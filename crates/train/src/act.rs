@@ -508,27 +508,67 @@ mod block {
             for ((v, known), at) in blocks {
                 let n = v.len();
                 pre[..n].copy_from_slice(v);
-                let mut skip = NO_SKIP;
-                for (w, (x, k)) in pre[..n].chunks(64).zip(known.chunks(64)).enumerate() {
-                    // 16 lanes at a time in a `u32`, then joined (see the spiking LIF tile).
-                    let mut m = 0u64;
-                    for (c, (x, k)) in x.chunks(16).zip(k.chunks(16)).enumerate() {
-                        let mut part = 0u32;
-                        for (b, (x, k)) in x.iter().zip(k).enumerate() {
-                            part |= u32::from(x.to_bits() == *k) << b;
-                        }
-                        m |= u64::from(part) << (16 * c);
-                    }
-                    skip[w] = m;
+                known_block(p, &pre[..n], v, None, (known, at, &[]));
+            }
+        }
+    }
+
+    /// One block (at most [`LEN`] neurons) of `pre` into `v` (and `d`), where a neuron whose
+    /// input has the bits `known.0[i]` takes `known.1[i]` (and the derivative `known.2[i]`)
+    /// instead of running the ranges.
+    #[inline(always)]
+    fn known_block(
+        p: &LifParams,
+        pre: &[f32],
+        v: &mut [f32],
+        d: Option<&mut [f32]>,
+        known: (&[u32], &[f32], &[f32]),
+    ) {
+        let (bits, outs, derivs) = known;
+        let n = pre.len().min(LEN);
+        let mut skip = NO_SKIP;
+        for (w, (x, k)) in pre[..n].chunks(64).zip(bits.chunks(64)).enumerate() {
+            // 16 lanes at a time in a `u32`, then joined (see the spiking LIF tile).
+            let mut m = 0u64;
+            for (c, (x, k)) in x.chunks(16).zip(k.chunks(16)).enumerate() {
+                let mut part = 0u32;
+                for (b, (x, k)) in x.iter().zip(k).enumerate() {
+                    part |= u32::from(x.to_bits() == *k) << b;
                 }
-                run::<false>(p, &pre[..n], v, None, &skip);
-                for ((v, x), (k, a)) in v.iter_mut().zip(&pre[..n]).zip(known.iter().zip(at)) {
+                m |= u64::from(part) << (16 * c);
+            }
+            skip[w] = m;
+        }
+        match d {
+            Some(d) => {
+                run::<true>(p, &pre[..n], v, Some(&mut *d), &skip);
+                let lanes = v.iter_mut().zip(d.iter_mut()).zip(&pre[..n]);
+                for (((v, d), x), ((k, o), dk)) in lanes.zip(bits.iter().zip(outs).zip(derivs)) {
                     if x.to_bits() == *k {
-                        *v = *a;
+                        (*v, *d) = (*o, *dk);
+                    }
+                }
+            }
+            None => {
+                run::<false>(p, &pre[..n], v, None, &skip);
+                for ((v, x), (k, o)) in v.iter_mut().zip(&pre[..n]).zip(bits.iter().zip(outs)) {
+                    if x.to_bits() == *k {
+                        *v = *o;
                     }
                 }
             }
         }
+    }
+
+    lifchip_simd::multiversion! {
+        /// [`apply_from`] on one block with known neurons (see `known_block`).
+        pub(super) fn apply_from_known<>(
+            p: &LifParams,
+            pre: &[f32],
+            v: &mut [f32],
+            d: Option<&mut [f32]>,
+            known: (&[u32], &[f32], &[f32]),
+        ) => known_block
     }
 
     lifchip_simd::multiversion! {
@@ -605,7 +645,7 @@ pub(crate) fn apply(
     noise: Option<Noise>,
 ) {
     match *act {
-        Activation::SoftLif(p) => apply_soft(&p, values, deriv, noise),
+        Activation::SoftLif(p) => apply_soft(&p, values, deriv, noise, None),
         Activation::Lif(p) => apply_curve(
             |x| lif_f32(x, p.amplitude, p.tau_rc, p.tau_ref, p.gain),
             p.amplitude,
@@ -634,6 +674,41 @@ pub(crate) fn apply_known(act: &Activation, values: &mut Array2<f32>, known: &[u
         .for_each(|v| block::apply_known(p, v, known, at));
 }
 
+/// What the rate curve gives at given inputs, per column of the arrays it is applied to: a
+/// neuron whose input has the bits `bits[j]` takes `out[j]` (and the derivative `deriv[j]`).
+#[derive(Clone, Copy)]
+pub(crate) struct Known<'a> {
+    pub bits: &'a [u32],
+    pub out: &'a [f32],
+    /// Empty when no derivatives are asked for.
+    pub deriv: &'a [f32],
+}
+
+impl Known<'_> {
+    fn fits(&self, cols: usize, deriv: bool) -> bool {
+        cols > 0
+            && self.bits.len() == cols
+            && self.out.len() == cols
+            && (!deriv || self.deriv.len() == cols)
+    }
+}
+
+/// [`apply`] where the neurons at a known input take the value (and derivative) given in
+/// `known`, which must be what the curve gives there (it is a pure function of its input, so
+/// the results are the same); soft-LIF skips their work, the other curves ignore `known`.
+pub(crate) fn apply_with_known(
+    act: &Activation,
+    values: &mut Array2<f32>,
+    deriv: Option<&mut Array2<f32>>,
+    noise: Option<Noise>,
+    known: Known<'_>,
+) {
+    match *act {
+        Activation::SoftLif(p) => apply_soft(&p, values, deriv, noise, Some(known)),
+        _ => apply(act, values, deriv, noise),
+    }
+}
+
 /// [`apply`] for soft-LIF: the vectorised [`block`] curve, then the noise, drawn from the same
 /// per-chunk streams, in the same order (one Gaussian per neuron with `pre > 0`) as the scalar
 /// path, so the results are the same bits.
@@ -642,8 +717,10 @@ fn apply_soft(
     values: &mut Array2<f32>,
     deriv: Option<&mut Array2<f32>>,
     noise: Option<Noise>,
+    known: Option<Known<'_>>,
 ) {
     let cols = values.ncols().max(1);
+    let known = known.filter(|k| k.fits(values.ncols(), deriv.is_some()));
     let chunk = cols * ROWS_PER_CHUNK;
     let noisy = noise.filter(|n| n.sigma_hz > 0.0);
     let Some(vals) = values.as_slice_mut() else {
@@ -652,21 +729,44 @@ fn apply_soft(
         return;
     };
     let run = |k: usize, v: &mut [f32], mut d: Option<&mut [f32]>| {
-        let Some(n) = noisy else {
-            block::apply(p, v, d);
-            return;
+        let noisy = match (noisy, known) {
+            (None, None) => {
+                block::apply(p, v, d);
+                return;
+            }
+            (n, _) => n,
         };
-        let mut rng = SmallRng::seed_from_u64(mix(n.seed, k as u64));
-        let scale = n.sigma_hz * p.amplitude;
+        let mut rng = noisy.map(|n| SmallRng::seed_from_u64(mix(n.seed, k as u64)));
+        let scale = noisy.map_or(0.0, |n| n.sigma_hz * p.amplitude);
         let mut pre = [0.0f32; block::LEN];
         let mut start = 0;
         while start < v.len() {
-            let end = (start + block::LEN).min(v.len());
+            // With known neurons, blocks stop at row ends (so a block's neurons are one run
+            // of columns); the neurons are still visited in order, so the noise draws are the
+            // same.
+            let end = match known {
+                Some(_) => (start + block::LEN)
+                    .min(v.len())
+                    .min((start / cols + 1) * cols),
+                None => (start + block::LEN).min(v.len()),
+            };
             let x = &mut pre[..end - start];
             x.copy_from_slice(&v[start..end]);
             let out = &mut v[start..end];
             let mut dv = d.as_mut().map(|d| &mut d[start..end]);
-            block::apply_from(p, x, out, dv.as_deref_mut());
+            match known {
+                Some(kn) => {
+                    let (c0, c1) = (start % cols, start % cols + (end - start));
+                    let derivs = kn.deriv.get(c0..c1).unwrap_or(&[]);
+                    let slices = (&kn.bits[c0..c1], &kn.out[c0..c1], derivs);
+                    block::apply_from_known(p, x, out, dv.as_deref_mut(), slices);
+                }
+                None => block::apply_from(p, x, out, dv.as_deref_mut()),
+            }
+            let Some(rng) = rng.as_mut() else {
+                start = end;
+                continue;
+            };
             // The neurons with `pre > 0` first (branch-free, in order), then one Gaussian
             // each in that order: the same draws as testing each neuron in turn, without a
             // hard-to-predict branch per neuron.
@@ -680,7 +780,7 @@ fn apply_soft(
             }
             for &i in &noisy[..count.min(block::LEN)] {
                 let i = usize::from(i);
-                let eta: f32 = StandardNormal.sample(&mut rng);
+                let eta: f32 = StandardNormal.sample(rng);
                 let noisy_out = out[i] + scale * eta;
                 if noisy_out > 0.0 {
                     out[i] = noisy_out;
@@ -923,6 +1023,72 @@ mod tests {
                 o.is_finite() && d.is_finite() && o >= 0.0 && d >= 0.0,
                 "{pre}: {o} {d}"
             );
+        }
+    }
+
+    /// Training with known neurons (derivatives and noise): the same outputs, derivatives and
+    /// noise draws as without, with blocks that stop at row ends (300 columns) and chunks of
+    /// rows of every length.
+    #[test]
+    fn known_neurons_in_training_give_the_same_bits() {
+        let p = LifParams {
+            amplitude: 0.063,
+            tau_rc: 0.022,
+            tau_ref: 0.002,
+            gamma: 0.02,
+            gain: 1.0,
+        };
+        let act = Activation::SoftLif(p);
+        let cols = 300;
+        let mut rng = SmallRng::seed_from_u64(11);
+        let bias: Vec<f32> = (0..cols)
+            .map(|_| {
+                let x: f32 = StandardNormal.sample(&mut rng);
+                x * 0.05
+            })
+            .collect();
+        for rows in [1, 4, 9] {
+            let pre = Array2::from_shape_fn((rows, cols), |(r, j)| {
+                if (r * 13 + j * 7) % 5 < 2 {
+                    bias[j]
+                } else {
+                    let x: f32 = StandardNormal.sample(&mut rng);
+                    x * 0.1
+                }
+            });
+            let mut at = Array2::from_shape_vec((1, cols), bias.clone()).unwrap();
+            let mut at_d = Array2::zeros((1, cols));
+            apply(&act, &mut at, Some(&mut at_d), None);
+            let bits: Vec<u32> = bias.iter().map(|b| b.to_bits()).collect();
+            let (at, at_d) = (
+                at.into_raw_vec_and_offset().0,
+                at_d.into_raw_vec_and_offset().0,
+            );
+            let known = Known {
+                bits: &bits,
+                out: &at,
+                deriv: &at_d,
+            };
+            for noise in [
+                None,
+                Some(Noise {
+                    sigma_hz: 10.0,
+                    seed: 3,
+                }),
+            ] {
+                let (mut want, mut want_d) = (pre.clone(), Array2::zeros((rows, cols)));
+                apply(&act, &mut want, Some(&mut want_d), noise);
+                let (mut got, mut got_d) = (pre.clone(), Array2::zeros((rows, cols)));
+                apply_with_known(&act, &mut got, Some(&mut got_d), noise, known);
+                let b = |a: &Array2<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    b(&got),
+                    b(&want),
+                    "outputs, {rows} rows, noise {}",
+                    noise.is_some()
+                );
+                assert_eq!(b(&got_d), b(&want_d), "derivatives, {rows} rows");
+            }
         }
     }
 
