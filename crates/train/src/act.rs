@@ -1031,13 +1031,7 @@ mod tests {
     /// rows of every length.
     #[test]
     fn known_neurons_in_training_give_the_same_bits() {
-        let p = LifParams {
-            amplitude: 0.063,
-            tau_rc: 0.022,
-            tau_ref: 0.002,
-            gamma: 0.02,
-            gain: 1.0,
-        };
+        let p = paper_params();
         let act = Activation::SoftLif(p);
         let cols = 300;
         let mut rng = SmallRng::seed_from_u64(11);
@@ -1096,13 +1090,7 @@ mod tests {
     /// others get exactly the curve's value, whichever lanes of a block were left out.
     #[test]
     fn known_inputs_take_their_value_and_the_rest_are_unchanged() {
-        let p = LifParams {
-            amplitude: 0.063,
-            tau_rc: 0.022,
-            tau_ref: 0.002,
-            gamma: 0.02,
-            gain: 1.0,
-        };
+        let p = paper_params();
         let act = Activation::SoftLif(p);
         // 300 neurons a row (a block of 256 and a short one), every range among the known
         // values (and both zeros, NaN), 37 rows.
