@@ -6,7 +6,7 @@ use lifchip_net::{LinearOp, Net, Neuron, SoftLifKind};
 use ndarray::Array2;
 
 use crate::TrainError;
-use crate::act::{self, Activation, LifParams};
+use crate::act::{self, Activation, AtBias, LifParams};
 use crate::kernels::{ConvGeom, Kernel, Mode, PoolGeom, forward_chain};
 use crate::packed::PackedWeights;
 use rayon::prelude::*;
@@ -237,7 +237,11 @@ impl Graph {
                 node.edges.iter().map(edge).collect()
             })
             .collect();
-        let at_bias = self.nodes.iter().map(AtBias::new).collect();
+        let at_bias = self
+            .nodes
+            .iter()
+            .map(|n| AtBias::new(&n.act, &n.bias, false).filter(|_| n.bias.len() == n.size))
+            .collect();
         PackedGraph {
             graph: self,
             packed,
@@ -311,8 +315,10 @@ impl Graph {
                 return outputs;
             }
             match run.and_then(|r| r.at_bias.get(k)).and_then(Option::as_ref) {
-                Some(at_bias) => at_bias.apply(&node.act, &mut pre),
-                None => act::apply(&node.act, &mut pre, None, None),
+                Some(at) if act::mostly_at_bias(&pre, &node.bias) => {
+                    at.apply(&node.act, &mut pre, None, None)
+                }
+                _ => act::apply(&node.act, &mut pre, None, None),
             }
             outputs[k] = Some(pre);
         }
@@ -339,45 +345,6 @@ impl PackedGraph<'_> {
     /// [`Graph::logits`], the same values.
     pub fn logits(&self, x: &Array2<f32>) -> Array2<f32> {
         self.graph.logits_packed(x, Some(self))
-    }
-}
-
-/// Each neuron's output when its pre-activation is its bias, which is what zero inputs give
-/// (`(0 + 0) + b`): a first conv's positions over blank background, 44 % of them on MNIST.
-/// The rate curve is a pure function of the pre-activation, computed element by element, so
-/// such neurons take the value computed here once instead of running the curve again.
-struct AtBias {
-    bias_bits: Vec<u32>,
-    values: Vec<f32>,
-}
-
-impl AtBias {
-    fn new(node: &Node) -> Option<AtBias> {
-        if node.bias.len() != node.size || node.size == 0 {
-            return None;
-        }
-        let mut values = Array2::from_shape_vec((1, node.size), node.bias.clone()).ok()?;
-        act::apply(&node.act, &mut values, None, None);
-        Some(AtBias {
-            bias_bits: node.bias.iter().map(|b| b.to_bits()).collect(),
-            values: values.into_raw_vec_and_offset().0,
-        })
-    }
-
-    /// `act::apply(act, pre, None, None)`, the same values.
-    fn apply(&self, act: &Activation, pre: &mut Array2<f32>) {
-        // Worth its checks only where many neurons sit at their bias: judged on the batch's
-        // first row (which path runs changes no value).
-        let first = pre.rows().into_iter().next();
-        let at_bias = first.map_or(0, |row| {
-            let pairs = row.into_iter().zip(&self.bias_bits);
-            pairs.filter(|(v, b)| v.to_bits() == **b).count()
-        });
-        if at_bias * 8 >= self.bias_bits.len() {
-            act::apply_known(act, pre, &self.bias_bits, &self.values);
-        } else {
-            act::apply(act, pre, None, None);
-        }
     }
 }
 

@@ -284,6 +284,21 @@ impl Model {
         });
     }
 
+    /// The curve and its derivative at this batch's bias values, for a soft-LIF stage where
+    /// enough of the batch's neurons sit at their bias (`act::AtBias`).
+    fn at_bias(stage: &Stage, pre: &Array2<f32>) -> Option<act::AtBias> {
+        if !matches!(stage.act, Activation::SoftLif(_)) {
+            return None;
+        }
+        let block = stage.bias_block.max(1);
+        let bias: Vec<f32> = (0..pre.ncols())
+            .map(|j| stage.bias.get(j / block).copied())
+            .collect::<Option<_>>()?;
+        act::mostly_at_bias(pre, &bias)
+            .then(|| act::AtBias::new(&stage.act, &bias, true))
+            .flatten()
+    }
+
     /// Bias gradient: per bias value, the sum of `d` over rows and over its block of
     /// neurons, accumulated in row-major order (row by row, each row's block in order) and
     /// computed for groups of bias values in parallel.
@@ -406,14 +421,8 @@ impl Model {
                     sigma_hz: stage.noise_hz,
                     seed: mix(seed, (s * 64 + 63) as u64 + 1),
                 });
-                match AtBias::of(stage, &a) {
-                    Some(at) => act::apply_with_known(
-                        &stage.act,
-                        &mut a,
-                        Some(&mut deriv),
-                        noise,
-                        at.known(),
-                    ),
+                match Self::at_bias(stage, &a) {
+                    Some(at) => at.apply(&stage.act, &mut a, Some(&mut deriv), noise),
                     None => act::apply(&stage.act, &mut a, Some(&mut deriv), noise),
                 }
                 tape.deriv.push(deriv);
@@ -804,56 +813,6 @@ pub(crate) fn argmax(values: impl Iterator<Item = f32>) -> usize {
     best.0
 }
 
-/// A stage's output and derivative where its pre-activation is exactly its bias, which is
-/// what all-zero inputs give (`0 + b`): a first conv's positions over blank background, 44 %
-/// of them on MNIST. The curve is a pure function of its input, so those neurons take these
-/// values instead of running it again (`act::apply_with_known`).
-struct AtBias {
-    bits: Vec<u32>,
-    out: Vec<f32>,
-    deriv: Vec<f32>,
-}
-
-impl AtBias {
-    /// For soft-LIF stages whose batch has at least an eighth of its first row at the bias
-    /// (where the checks pay); computed for this batch's bias values.
-    fn of(stage: &Stage, pre: &Array2<f32>) -> Option<AtBias> {
-        if !matches!(stage.act, Activation::SoftLif(_)) {
-            return None;
-        }
-        let block = stage.bias_block.max(1);
-        let cols = pre.ncols();
-        if cols == 0 || stage.bias.len() * block != cols {
-            return None;
-        }
-        let bias: Vec<f32> = (0..cols).map(|j| stage.bias[j / block]).collect();
-        let row = pre.rows().into_iter().next()?;
-        let at_bias = row
-            .iter()
-            .zip(&bias)
-            .filter(|(v, b)| v.to_bits() == b.to_bits());
-        if at_bias.count() * 8 < cols {
-            return None;
-        }
-        let bits = bias.iter().map(|b| b.to_bits()).collect();
-        let mut out = Array2::from_shape_vec((1, cols), bias).ok()?;
-        let mut deriv = Array2::zeros((1, cols));
-        act::apply(&stage.act, &mut out, Some(&mut deriv), None);
-        Some(AtBias {
-            bits,
-            out: out.into_raw_vec_and_offset().0,
-            deriv: deriv.into_raw_vec_and_offset().0,
-        })
-    }
-
-    fn known(&self) -> act::Known<'_> {
-        act::Known {
-            bits: &self.bits,
-            out: &self.out,
-            deriv: &self.deriv,
-        }
-    }
-}
 #[cfg(test)]
 mod tests {
     use super::*;
