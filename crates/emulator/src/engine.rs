@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use lifchip_simd::multiversion;
 
+mod narrow;
 mod owned;
 
 use crate::{
@@ -90,6 +91,8 @@ pub(crate) struct State {
     /// Per [`CHUNK`] of compartments: whether their current and voltage decays and their
     /// thresholds are all equal (the fused pass then broadcasts one value of each).
     uniform: Vec<bool>,
+    /// The 32-bit parameters of the narrow fused pass, when the chip allows it.
+    narrow: Option<narrow::Narrow>,
     /// Functional runs on several threads: step 2 and the gather split by cores
     /// ([`owned`]).
     owned: owned::Owned,
@@ -215,6 +218,7 @@ impl State {
             block_spikers: Vec::new(),
             warm: KeepWarm::default(),
             uniform: uniform_chunks(p),
+            narrow: narrow::Narrow::new(p),
             owned: owned::Owned::default(),
             core_runs: core_runs(&p.comp_core),
         }
@@ -2011,8 +2015,10 @@ fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const 
         block_idle,
         warm,
         uniform,
+        narrow,
         ..
     } = s;
+    let narrow = narrow.as_ref();
     spikers.clear();
     idle.clear();
     let (ovf_u, ovf_v) = (&mut rec.comp_ovf_u[..n], &mut rec.comp_ovf_v[..n]);
@@ -2020,7 +2026,7 @@ fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const 
         let (ou, ov, uni) = (ovf_u, ovf_v, &uniform[..]);
         let idle = track_idle.then_some(idle);
         return neurons_block::<MULT, DTI, UP, VP, INT32>(
-            p, 0, u, v, inp, ou, ov, spikers, idle, uni,
+            p, 0, u, v, inp, ou, ov, spikers, idle, uni, narrow,
         );
     }
     warm.release();
@@ -2055,6 +2061,7 @@ fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const 
                 out,
                 idle,
                 uni,
+                narrow,
             )
         })
         .sum();
@@ -2084,6 +2091,7 @@ multiversion! {
         spikers: &mut Vec<(u32, u32)>,
         idle: Option<&mut Vec<u32>>,
         uniform: &[bool],
+        narrow: Option<&narrow::Narrow>,
     ) -> u64 => neurons_block_kernel
 }
 
@@ -2109,14 +2117,52 @@ fn neurons_block_kernel<
     spikers: &mut Vec<(u32, u32)>,
     mut idle: Option<&mut Vec<u32>>,
     uniform: &[bool],
+    narrow: Option<&narrow::Narrow>,
 ) -> u64 {
     let n = u.len();
     let bias = &p.bias[base..base + n];
+    let par = &p.params;
     let mut active = 0u64;
     let mut pre = [false; CHUNK];
+    let mut flags = [0i32; CHUNK];
     let mut c0 = 0;
     while c0 < n {
         let c1 = (c0 + CHUNK).min(n);
+        if let Some(nw) = narrow
+            && let (Ok(uc), Ok(vc), Ok(ic)) = (
+                <&mut [i64; CHUNK]>::try_from(&mut u[c0..c1]),
+                <&mut [i64; CHUNK]>::try_from(&mut v[c0..c1]),
+                <&[i64; CHUNK]>::try_from(&inp[c0..c1]),
+            )
+        {
+            let (bits, ms, is) = (par.decay_bits, par.min_step, par.input_shift);
+            let (cb, vb, f) = (par.current_bits, par.voltage_bits, base + c0);
+            let fl = &mut flags;
+            let out = if uniform.get(c0 / CHUNK) == Some(&true) {
+                narrow::chunk::<MULT, DTI, UP, VP, true>(
+                    nw, f, uc, vc, ic, fl, bits, ms, is, cb, vb,
+                )
+            } else {
+                narrow::chunk::<MULT, DTI, UP, VP, false>(
+                    nw, f, uc, vc, ic, fl, bits, ms, is, cb, vb,
+                )
+            };
+            if let Some(out) = out {
+                active += u64::from(out.active);
+                narrow_results(
+                    &out,
+                    &flags,
+                    base + c0,
+                    c0,
+                    ovf_u,
+                    ovf_v,
+                    spikers,
+                    idle.as_deref_mut(),
+                );
+                c0 = c1;
+                continue;
+            }
+        }
         let (uc, vc) = (&mut u[c0..c1], &mut v[c0..c1]);
         for (((a, &u), &v), &b) in pre.iter_mut().zip(&*uc).zip(&*vc).zip(&bias[c0..c1]) {
             *a = (u | v | b) != 0;
@@ -2150,6 +2196,42 @@ fn neurons_block_kernel<
         c0 = c1;
     }
     active
+}
+
+/// A narrow chunk's flags, written as the 64-bit pass writes them: its overflows into the
+/// counters (`local`: the chunk's first index in them), its spikes into `spikers` and, with
+/// `idle`, the compartments not active (`first`: the chunk's first global index).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn narrow_results(
+    out: &narrow::ChunkOut,
+    flags: &[i32; CHUNK],
+    first: usize,
+    local: usize,
+    ovf_u: &mut [u32],
+    ovf_v: &mut [u32],
+    spikers: &mut Vec<(u32, u32)>,
+    idle: Option<&mut Vec<u32>>,
+) {
+    use narrow::{ACTIVE, OVF_U, OVF_V, SPIKED};
+    if out.any & (OVF_U | OVF_V | SPIKED) != 0 {
+        for (k, &f) in flags.iter().enumerate() {
+            ovf_u[local + k] += u32::from(f & OVF_U != 0);
+            ovf_v[local + k] += u32::from(f & OVF_V != 0);
+            if f & SPIKED != 0 {
+                spikers.push(((first + k) as u32, 1));
+            }
+        }
+    }
+    if let Some(idle) = idle
+        && (out.active as usize) < CHUNK
+    {
+        for (k, &f) in flags.iter().enumerate() {
+            if f & ACTIVE == 0 {
+                idle.push((first + k) as u32);
+            }
+        }
+    }
 }
 
 /// Steps 3.2 to 3.4 (refractory, voltage, spike and reset) in general.
@@ -2921,6 +3003,244 @@ mod tests {
                 let (want, changed) = current_exact(&p, u0[k], i128::from(inp[k]), k);
                 assert_eq!(u[k], want, "trial {trial}, compartment {k}");
                 assert_eq!(ovf[k], u32::from(changed), "trial {trial}, compartment {k}");
+            }
+        }
+    }
+
+    /// The narrow (32-bit) chunk of the fused pass gives the 64-bit chunks' values and flags
+    /// for every decay kind, order and pair of overflow policies, with per-compartment and
+    /// uniform parameters, and refuses (changing nothing) a chunk outside its bounds.
+    #[test]
+    fn narrow_chunks_equal_the_64_bit_chunks() {
+        let mut p = program();
+        let mut rng = Rng(0x5eed_0f4a_110c_0d17);
+        let (mut taken, mut refused) = (0, 0);
+        for trial in 0..6000 {
+            let par = &mut p.params;
+            par.decay = if trial % 2 == 0 {
+                DecayKind::Multiplicative
+            } else {
+                DecayKind::Shift
+            };
+            par.order = if trial / 2 % 2 == 0 {
+                UpdateOrder::DecayThenInput
+            } else {
+                UpdateOrder::InputThenDecay
+            };
+            par.current_overflow = POLICIES[trial / 4 % 4];
+            par.voltage_overflow = POLICIES[trial / 16 % 4];
+            par.current_bits = 2 + (rng.next() % 28) as u32;
+            par.voltage_bits = 2 + (rng.next() % 28) as u32;
+            par.input_shift = (rng.next() % 30) as u32;
+            par.decay_bits = 1 + (rng.next() % 15) as u32;
+            par.min_step = rng.next().is_multiple_of(2);
+            let (mult, dti) = (trial % 2 == 0, trial / 2 % 2 == 0);
+            let (up, vp) = (
+                policy_code(par.current_overflow),
+                policy_code(par.voltage_overflow),
+            );
+            let uni = trial / 64 % 2 == 0;
+            let par = p.params.clone();
+            let (cb, vb, db) = (par.current_bits, par.voltage_bits, par.decay_bits);
+            let mut lane = |bits: u32| rng.plain(bits);
+            // Mostly within the narrow bounds; now and then one value beyond them.
+            let wild = trial % 7 == 0;
+            let mut u: [i64; CHUNK] = std::array::from_fn(|_| lane(cb - 1));
+            let mut v: [i64; CHUNK] = std::array::from_fn(|_| lane(vb - 1));
+            let inp: [i64; CHUNK] = std::array::from_fn(|_| lane(30 - par.input_shift));
+            let bias: [i64; CHUNK] = std::array::from_fn(|k| if k % 3 == 0 { 0 } else { lane(28) });
+            let mut vth: [i64; CHUNK] = std::array::from_fn(|_| lane(vb));
+            let mut ud: [i64; CHUNK] = std::array::from_fn(|_| {
+                if mult {
+                    (rng.next() % ((1 << db) + 1)) as i64
+                } else {
+                    (rng.next() % 40) as i64
+                }
+            });
+            let mut vd: [i64; CHUNK] = std::array::from_fn(|_| {
+                if mult {
+                    (rng.next() % ((1 << db) + 1)) as i64
+                } else {
+                    (rng.next() % 40) as i64
+                }
+            });
+            if uni {
+                (ud, vd, vth) = ([ud[0]; CHUNK], [vd[0]; CHUNK], [vth[0]; CHUNK]);
+            }
+            if wild {
+                let k = (rng.next() % CHUNK as u64) as usize;
+                match rng.next() % 3 {
+                    0 => u[k] = rng.value(40),
+                    1 => v[k] = rng.value(40),
+                    _ => u[k] = i64::from(i32::MAX),
+                }
+            }
+            // The 64-bit pass, as `neurons_block_kernel` runs it.
+            let pre: Vec<bool> = (0..CHUNK).map(|k| (u[k] | v[k] | bias[k]) != 0).collect();
+            let (mut wu, mut wv) = (u, v);
+            let (mut fu, mut fv, mut sp) = ([false; CHUNK], [false; CHUNK], [false; CHUNK]);
+            with_policies!(
+                mult,
+                dti,
+                up,
+                vp,
+                wide_chunk::<_, _, _, _, _>(
+                    uni, &mut wu, &mut wv, &inp, &ud, &vd, &bias, &vth, &mut fu, &mut fv, &mut sp,
+                    &par
+                )
+            );
+            let nw = narrow::Narrow {
+                u_decay: ud
+                    .iter()
+                    .map(|&d| if mult { d as i32 } else { d.min(31) as i32 })
+                    .collect(),
+                v_decay: vd
+                    .iter()
+                    .map(|&d| if mult { d as i32 } else { d.min(31) as i32 })
+                    .collect(),
+                vth_test: vth.iter().map(|&t| t as i32).collect(),
+                bias: bias.iter().map(|&b| b as i32).collect(),
+                in_bits: 30 - par.input_shift,
+            };
+            let (mut nu, mut nv) = (u, v);
+            let mut flags = [0i32; CHUNK];
+            let out = with_policies!(
+                mult,
+                dti,
+                up,
+                vp,
+                narrow_chunk::<_, _, _, _, _>(uni, &nw, &mut nu, &mut nv, &inp, &mut flags, &par)
+            );
+            let Some(out) = out else {
+                refused += 1;
+                assert!(wild, "trial {trial}: refused within the bounds");
+                assert_eq!((nu, nv), (u, v), "trial {trial}: refused but changed");
+                continue;
+            };
+            taken += 1;
+            assert_eq!(nu, wu, "trial {trial}: u");
+            assert_eq!(nv, wv, "trial {trial}: v");
+            let mut active = 0;
+            for k in 0..CHUNK {
+                let on = pre[k] | (wu[k] != 0);
+                active += u32::from(on);
+                let want = (i32::from(fu[k]) * narrow::OVF_U)
+                    | (i32::from(fv[k]) * narrow::OVF_V)
+                    | (i32::from(sp[k]) * narrow::SPIKED)
+                    | (i32::from(on) * narrow::ACTIVE);
+                assert_eq!(flags[k], want, "trial {trial}, compartment {k}");
+            }
+            assert_eq!(out.active, active, "trial {trial}");
+            assert_eq!(
+                out.any,
+                flags.iter().fold(0, |o, &f| o | f),
+                "trial {trial}"
+            );
+        }
+        assert!(taken > 4000 && refused > 100, "{taken} {refused}");
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn wide_chunk<
+        const MULT: bool,
+        const DTI: bool,
+        const UP: u8,
+        const VP: u8,
+        const INT32: bool,
+    >(
+        uni: bool,
+        u: &mut [i64; CHUNK],
+        v: &mut [i64; CHUNK],
+        inp: &[i64; CHUNK],
+        ud: &[i64; CHUNK],
+        vd: &[i64; CHUNK],
+        bias: &[i64; CHUNK],
+        vth: &[i64; CHUNK],
+        fu: &mut [bool; CHUNK],
+        fv: &mut [bool; CHUNK],
+        sp: &mut [bool; CHUNK],
+        par: &crate::program::Params,
+    ) {
+        let (bits, ms, is, cb) = (
+            par.decay_bits,
+            par.min_step,
+            par.input_shift,
+            par.current_bits,
+        );
+        if uni {
+            current_chunk::<MULT, DTI, UP, true>(u, inp, ud, fu, bits, ms, is, cb);
+            voltage_chunk::<MULT, VP, INT32, true>(v, u, bias, vd, vth, fv, sp, par);
+        } else {
+            current_chunk::<MULT, DTI, UP, false>(u, inp, ud, fu, bits, ms, is, cb);
+            voltage_chunk::<MULT, VP, INT32, false>(v, u, bias, vd, vth, fv, sp, par);
+        }
+    }
+
+    fn narrow_chunk<
+        const MULT: bool,
+        const DTI: bool,
+        const UP: u8,
+        const VP: u8,
+        const INT32: bool,
+    >(
+        uni: bool,
+        nw: &narrow::Narrow,
+        u: &mut [i64; CHUNK],
+        v: &mut [i64; CHUNK],
+        inp: &[i64; CHUNK],
+        flags: &mut [i32; CHUNK],
+        par: &crate::program::Params,
+    ) -> Option<narrow::ChunkOut> {
+        let (bits, ms, is) = (par.decay_bits, par.min_step, par.input_shift);
+        let (cb, vb) = (par.current_bits, par.voltage_bits);
+        if uni {
+            narrow::chunk::<MULT, DTI, UP, VP, true>(nw, 0, u, v, inp, flags, bits, ms, is, cb, vb)
+        } else {
+            narrow::chunk::<MULT, DTI, UP, VP, false>(nw, 0, u, v, inp, flags, bits, ms, is, cb, vb)
+        }
+    }
+
+    /// A whole run with the narrow fused pass equals the run with the 64-bit one (functional
+    /// and cycle-accurate, one and two threads, every probe recorded).
+    #[test]
+    fn narrow_pass_gives_the_64_bit_run() {
+        use crate::{Mode, ProbeSet, Probes, RunOptions};
+        let spec = bench_chips::Spec::parallel_blocks();
+        let config = bench_chips::chip(&spec);
+        let input = bench_chips::input(&spec);
+        let p = Program::new(
+            &lifchip_chip::FlatChip::from_config(&config),
+            &LayoutOverride::default(),
+        )
+        .expect("valid");
+        assert!(narrow::Narrow::new(&p).is_some());
+        for mode in [Mode::Functional, Mode::CycleAccurate] {
+            let options = RunOptions {
+                ticks: spec.ticks,
+                mode,
+                probes: Probes {
+                    set: ProbeSet::All,
+                    state: true,
+                },
+                readout_from: 0,
+            };
+            let go = |narrow: bool, threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("pool");
+                pool.install(|| {
+                    let mut s = State::new(&p);
+                    if !narrow {
+                        s.narrow = None;
+                    }
+                    run(&p, &mut s, &input, &options, CycleDetail::PerCore).expect("runs")
+                })
+            };
+            let want = go(false, 1);
+            assert!(want.counts.spikes > 20, "{}", want.counts.spikes);
+            for threads in [1, 2] {
+                assert!(go(true, threads) == want, "{mode:?}, {threads} threads");
             }
         }
     }

@@ -1,0 +1,222 @@
+//! The fused neuron pass ([`super::neurons`]) in 32-bit lanes, for chips whose numbers are
+//! small enough: twice the lanes of the 64-bit pass, and no 64-bit compares or multiplies
+//! (which AVX2 has only in part).
+//!
+//! The state is stored in 64 bits; a chunk is copied into 32-bit lanes, stepped, and copied
+//! back. Every value on the way fits in 32 bits by the bounds below, so each operation gives
+//! what the 64-bit one gives, bit for bit:
+//! - `u` and `v` hold at most `STATE_BITS`-bit values (checked per chunk), the bias and every
+//!   input `inp << input_shift` less than `2^(STATE_BITS - 1)` and `2^(STATE_BITS + 1)` in
+//!   magnitude, so a current's sum `decay(u) + (inp << input_shift)` and a voltage's
+//!   `decay(v) + u + bias` stay below `2^31`;
+//! - the multiplicative decay `|x| d >> bits` is split at `bits`: with `|x| = q 2^bits + r`,
+//!   `⌊|x| d / 2^bits⌋ = q d + ⌊r d / 2^bits⌋`, two products below `2^(STATE_BITS - 1)` and
+//!   `2^(2 bits)` for a factor `d <= 2^bits` (what the factors are: `2^bits - d - offset`) and
+//!   `bits <= 15`.
+//!
+//! A chunk outside these bounds (or a chip whose parameters are) takes the 64-bit pass.
+
+use super::{CHUNK, P_SATURATE, P_WRAP, P_WRAP_LAVA, Program, fused_neurons};
+use lifchip_target::DecayKind;
+
+// A chunk's flags are the bits of one `u64`.
+const _: () = assert!(CHUNK == 64);
+
+/// `u` and `v` of a narrow chunk are below `2^(STATE_BITS - 1)` in magnitude.
+const STATE_BITS: u32 = 29;
+
+/// The 32-bit copies of a chip's per-compartment parameters, when they and the target's
+/// numbers allow the narrow pass.
+#[derive(Clone, Debug)]
+pub(super) struct Narrow {
+    pub(super) u_decay: Vec<i32>,
+    pub(super) v_decay: Vec<i32>,
+    pub(super) vth_test: Vec<i32>,
+    pub(super) bias: Vec<i32>,
+    /// A chunk qualifies when every input is below `2^in_bits` in magnitude.
+    pub(super) in_bits: u32,
+}
+
+impl Narrow {
+    /// The narrow parameters of `p`, or `None` when its target's numbers or parameters do not
+    /// fit the bounds of the module comment (or the fused pass does not run).
+    pub(super) fn new(p: &Program) -> Option<Narrow> {
+        let par = &p.params;
+        let n = p.n_comp();
+        if !fused_neurons(p)
+            || par.current_bits > STATE_BITS
+            || par.voltage_bits > STATE_BITS
+            || par.input_shift > STATE_BITS
+            || [
+                p.u_decay.len(),
+                p.v_decay.len(),
+                p.vth_test.len(),
+                p.bias.len(),
+            ] != [n; 4]
+        {
+            return None;
+        }
+        let factor_ok = |d: i64| match par.decay {
+            DecayKind::Multiplicative => {
+                par.decay_bits <= 15 && (0..=1 << par.decay_bits).contains(&d)
+            }
+            // A shift of 31 or more leaves a 32-bit value's sign, as 63 does a 64-bit one's.
+            DecayKind::Shift => d >= 0,
+        };
+        let narrow_factor = |d: i64| d.min(31) as i32;
+        let below = |x: i64, bits: u32| x.unsigned_abs() < 1 << bits;
+        let ok = p.u_decay.iter().chain(&p.v_decay).all(|&d| factor_ok(d))
+            && p.bias.iter().all(|&b| below(b, STATE_BITS - 1))
+            && p.vth_test.iter().all(|&t| i32::try_from(t).is_ok());
+        if !ok {
+            return None;
+        }
+        let (u_decay, v_decay) = match par.decay {
+            DecayKind::Multiplicative => (
+                p.u_decay.iter().map(|&d| d as i32).collect(),
+                p.v_decay.iter().map(|&d| d as i32).collect(),
+            ),
+            DecayKind::Shift => (
+                p.u_decay.iter().map(|&d| narrow_factor(d)).collect(),
+                p.v_decay.iter().map(|&d| narrow_factor(d)).collect(),
+            ),
+        };
+        Some(Narrow {
+            u_decay,
+            v_decay,
+            vth_test: p.vth_test.iter().map(|&t| t as i32).collect(),
+            bias: p.bias.iter().map(|&b| b as i32).collect(),
+            in_bits: STATE_BITS + 1 - par.input_shift,
+        })
+    }
+}
+
+/// `engine::decay_bf` in 32 bits (see the module comment).
+#[inline(always)]
+fn decay<const MULT: bool>(x: i32, d: i32, bits: u32, min_step: bool) -> i32 {
+    if MULT {
+        let sign = x >> 31;
+        let ax = ((x ^ sign) - sign) as u32;
+        let d = d as u32;
+        let mask = (1u32 << bits) - 1;
+        let m = ((ax >> bits) * d + (((ax & mask) * d) >> bits)) as i32;
+        (m ^ sign) - sign
+    } else {
+        let step = x >> d;
+        let bump = i32::from(min_step & (step == 0) & (x != 0));
+        x - step - bump * x.signum()
+    }
+}
+
+/// `engine::ovf_p` for a value that fits 32 bits (`bits < 32`).
+#[inline(always)]
+fn ovf<const P: u8>(x: i32, bits: u32) -> i32 {
+    let half = 1i32 << (bits - 1);
+    match P {
+        P_WRAP => (x << (32 - bits)) >> (32 - bits),
+        // The 64-bit policy first wraps to 32 bits, which leaves a 32-bit value as it is.
+        P_WRAP_LAVA => {
+            if x > half {
+                x - 2 * half
+            } else if x <= -half {
+                x + 2 * half
+            } else {
+                x
+            }
+        }
+        P_SATURATE => x.clamp(-half, half - 1),
+        _ => x.clamp(-(half - 1), half - 1),
+    }
+}
+
+/// Flags of a compartment in [`ChunkOut::flags`].
+pub(super) const OVF_U: i32 = 1;
+pub(super) const OVF_V: i32 = 2;
+pub(super) const SPIKED: i32 = 4;
+/// Held something before the input, or a current after it.
+pub(super) const ACTIVE: i32 = 8;
+
+/// What [`chunk`] found besides the per-compartment flags: their union and the active count.
+pub(super) struct ChunkOut {
+    pub(super) any: i32,
+    pub(super) active: u32,
+}
+
+/// One chunk of the fused pass ([`CHUNK`] compartments starting at `first`) in 32-bit lanes:
+/// the current (`DTI`: decay then input), then the voltage, spike and reset, as
+/// `engine::current_chunk` and `engine::voltage_chunk` do. `None`, changing nothing, when a
+/// value is outside the bounds (`flags` are then undefined); `UNI`: the chunk's decay factors and thresholds are its first.
+/// Whole chunks only: every loop has a constant trip count and vectorizes whole.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn chunk<
+    const MULT: bool,
+    const DTI: bool,
+    const UP: u8,
+    const VP: u8,
+    const UNI: bool,
+>(
+    nw: &Narrow,
+    first: usize,
+    us: &mut [i64; CHUNK],
+    vs: &mut [i64; CHUNK],
+    inp: &[i64; CHUNK],
+    flags: &mut [i32; CHUNK],
+    bits: u32,
+    min_step: bool,
+    is: u32,
+    cb: u32,
+    vb: u32,
+) -> Option<ChunkOut> {
+    // |x| < 2^b for all x: x ^ (x >> 63) is |x| for x >= 0 and |x| - 1 for x < 0.
+    let mag = |xs: &[i64; CHUNK]| xs.iter().fold(0i64, |o, &x| o | (x ^ (x >> 63)));
+    if (mag(us) | mag(vs)) >= 1 << (STATE_BITS - 1) || mag(inp) >= 1 << nw.in_bits {
+        return None;
+    }
+    let end = first + CHUNK;
+    let lanes = |xs: &[i32]| -> Option<[i32; CHUNK]> { xs.get(first..end)?.try_into().ok() };
+    let b = lanes(&nw.bias)?;
+    let (du, dv, above) = if UNI {
+        let at = |xs: &[i32]| xs.get(first).map(|&x| [x; CHUNK]);
+        (at(&nw.u_decay)?, at(&nw.v_decay)?, at(&nw.vth_test)?)
+    } else {
+        (
+            lanes(&nw.u_decay)?,
+            lanes(&nw.v_decay)?,
+            lanes(&nw.vth_test)?,
+        )
+    };
+    let mut u = us.map(|x| x as i32);
+    let mut v = vs.map(|x| x as i32);
+    let a = inp.map(|x| x as i32);
+    // Flags as lanes (bit words built in the loop cost a horizontal reduction per word);
+    // the caller reads them lane by lane only when the union says there is something.
+    for k in 0..CHUNK {
+        let pre = (u[k] | v[k] | b[k]) != 0;
+        let mut x = u[k];
+        if DTI {
+            x = decay::<MULT>(x, du[k], bits, min_step);
+        }
+        let sum = x + (a[k] << is);
+        let y = ovf::<UP>(sum, cb);
+        let un = if DTI {
+            y
+        } else {
+            decay::<MULT>(y, du[k], bits, min_step)
+        };
+        let exact = decay::<MULT>(v[k], dv[k], bits, min_step) + un + b[k];
+        let w = ovf::<VP>(exact, vb);
+        let spike = w > above[k];
+        u[k] = un;
+        v[k] = if spike { 0 } else { w };
+        flags[k] = (i32::from(y != sum) * OVF_U)
+            | (i32::from(w != exact) * OVF_V)
+            | (i32::from(spike) * SPIKED)
+            | (i32::from(pre | (un != 0)) * ACTIVE);
+    }
+    let any = flags.iter().fold(0, |o, &f| o | f);
+    let active = flags.iter().map(|&f| (f / ACTIVE) as u32 & 1).sum();
+    *us = u.map(i64::from);
+    *vs = v.map(i64::from);
+    Some(ChunkOut { any, active })
+}
