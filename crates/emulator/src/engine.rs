@@ -1995,8 +1995,10 @@ fn voltages_simple_k<const MULT: bool, const DTI: bool, const P: u8>(
 }
 
 /// Step 3 as one pass over the compartments ([`fused_neurons`]; no `slow` inputs): current,
-/// voltage, spike, with the active pricing. Returns how many compartments were active (held
-/// something before the input, or a current after it). In parallel blocks, one per thread, on
+/// voltage, spike, with the active pricing; each chunk's inputs are zeroed once read (a
+/// stream of stores, where clearing the touched ones after the pass was a random access
+/// each). Returns how many compartments were active (held something before the input, or a
+/// current after it). In parallel blocks, one per thread, on
 /// big chips; the spikes are joined in block order, the same list for any thread count.
 fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const INT32: bool>(
     p: &Program,
@@ -2040,7 +2042,7 @@ fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const 
     let active = u
         .par_chunks_mut(block)
         .zip(v.par_chunks_mut(block))
-        .zip(inp.par_chunks(block))
+        .zip(inp.par_chunks_mut(block))
         .zip(ovf_u.par_chunks_mut(block))
         .zip(ovf_v.par_chunks_mut(block))
         .zip(block_spikers.par_iter_mut().zip(block_idle.par_iter_mut()))
@@ -2085,7 +2087,7 @@ multiversion! {
         base: usize,
         u: &mut [i64],
         v: &mut [i64],
-        inp: &[i64],
+        inp: &mut [i64],
         ovf_u: &mut [u32],
         ovf_v: &mut [u32],
         spikers: &mut Vec<(u32, u32)>,
@@ -2111,7 +2113,7 @@ fn neurons_block_kernel<
     base: usize,
     u: &mut [i64],
     v: &mut [i64],
-    inp: &[i64],
+    inp: &mut [i64],
     ovf_u: &mut [u32],
     ovf_v: &mut [u32],
     spikers: &mut Vec<(u32, u32)>,
@@ -2148,6 +2150,7 @@ fn neurons_block_kernel<
                 )
             };
             if let Some(out) = out {
+                inp[c0..c1].fill(0);
                 active += u64::from(out.active);
                 narrow_results(
                     &out,
@@ -2193,6 +2196,7 @@ fn neurons_block_kernel<
         }
         let ov = &mut ovf_v[c0..c1];
         voltages_block_kernel::<MULT, VP, INT32>(p, base + c0, vc, uc, ov, spikers, uni);
+        inp[c0..c1].fill(0);
         c0 = c1;
     }
     active
@@ -2393,7 +2397,8 @@ fn update<const CYCLE: bool>(
     if fused_neurons(p) {
         // [`owned::deliver_and_gather`] has gathered already (and clears its own inputs).
         let sparse = (!owned).then(|| gather(p, s, rec));
-        if s.slow.is_empty() {
+        let cleared = s.slow.is_empty();
+        if cleared {
             // Cycle-accurate runs price per core: the pass lists the idle compartments.
             let track_idle = CYCLE && p.price_active;
             let n = with_policies!(
@@ -2414,7 +2419,14 @@ fn update<const CYCLE: bool>(
             with_kind!(mult, true, vp, voltages_simple_k::<_, _, _>(p, s, rec));
         }
         if let Some(sparse) = sparse {
-            gather_done(p, s, sparse);
+            // The fused pass has zeroed every input: no clearing of the touched ones.
+            gather_done(p, s, sparse && !cleared);
+        }
+        if cleared {
+            s.inp_dirty = false;
+            if owned {
+                s.owned.inputs_cleared();
+            }
         }
     } else {
         with_kind!(mult, dti, up, currents::<_, _, _>(p, s, rec));

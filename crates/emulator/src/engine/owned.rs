@@ -40,6 +40,17 @@ pub(super) struct Owned {
     pub(super) tracked: bool,
 }
 
+impl Owned {
+    /// Every input is zero again (the fused neuron pass zeroes what it reads): no block has
+    /// any to clear at the start of its next tick.
+    pub(super) fn inputs_cleared(&mut self) {
+        for b in &mut self.blocks {
+            b.sparse = true;
+            b.touched.clear();
+        }
+    }
+}
+
 /// A run of whole cores: their slots and compartments.
 #[derive(Clone, Debug, Default)]
 struct Block {
