@@ -174,39 +174,42 @@ pub(super) fn chunk<
         return None;
     }
     let end = first + CHUNK;
-    let lanes = |xs: &[i32]| -> Option<[i32; CHUNK]> { xs.get(first..end)?.try_into().ok() };
-    let b = lanes(&nw.bias)?;
-    let (du, dv, above) = if UNI {
-        let at = |xs: &[i32]| xs.get(first).map(|&x| [x; CHUNK]);
-        (at(&nw.u_decay)?, at(&nw.v_decay)?, at(&nw.vth_test)?)
-    } else {
-        (
-            lanes(&nw.u_decay)?,
-            lanes(&nw.v_decay)?,
-            lanes(&nw.vth_test)?,
-        )
-    };
+    fn lanes(xs: &[i32], at: std::ops::Range<usize>) -> Option<&[i32; CHUNK]> {
+        xs.get(at)?.try_into().ok()
+    }
+    let (b, ud, vd, vth) = (
+        lanes(&nw.bias, first..end)?,
+        lanes(&nw.u_decay, first..end)?,
+        lanes(&nw.v_decay, first..end)?,
+        lanes(&nw.vth_test, first..end)?,
+    );
+    let (ud0, vd0, vth0) = (ud[0], vd[0], vth[0]);
     let mut u = us.map(|x| x as i32);
     let mut v = vs.map(|x| x as i32);
     let a = inp.map(|x| x as i32);
     // Flags as lanes (bit words built in the loop cost a horizontal reduction per word);
     // the caller reads them lane by lane only when the union says there is something.
     for k in 0..CHUNK {
+        let (du, dv, above) = if UNI {
+            (ud0, vd0, vth0)
+        } else {
+            (ud[k], vd[k], vth[k])
+        };
         let pre = (u[k] | v[k] | b[k]) != 0;
         let mut x = u[k];
         if DTI {
-            x = decay::<MULT>(x, du[k], bits, min_step);
+            x = decay::<MULT>(x, du, bits, min_step);
         }
         let sum = x + (a[k] << is);
         let y = ovf::<UP>(sum, cb);
         let un = if DTI {
             y
         } else {
-            decay::<MULT>(y, du[k], bits, min_step)
+            decay::<MULT>(y, du, bits, min_step)
         };
-        let exact = decay::<MULT>(v[k], dv[k], bits, min_step) + un + b[k];
+        let exact = decay::<MULT>(v[k], dv, bits, min_step) + un + b[k];
         let w = ovf::<VP>(exact, vb);
-        let spike = w > above[k];
+        let spike = w > above;
         u[k] = un;
         v[k] = if spike { 0 } else { w };
         flags[k] = (i32::from(y != sum) * OVF_U)
