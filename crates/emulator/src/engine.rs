@@ -3021,7 +3021,8 @@ mod tests {
 
     /// The narrow (32-bit) chunk of the fused pass gives the 64-bit chunks' values and flags
     /// for every decay kind, order and pair of overflow policies, with per-compartment and
-    /// uniform parameters, and refuses (changing nothing) a chunk outside its bounds.
+    /// uniform parameters, and refuses (changing nothing) a chunk whose inputs are beyond its
+    /// bounds.
     #[test]
     fn narrow_chunks_equal_the_64_bit_chunks() {
         let mut p = program();
@@ -3059,7 +3060,7 @@ mod tests {
             let wild = trial % 7 == 0;
             let mut u: [i64; CHUNK] = std::array::from_fn(|_| lane(cb - 1));
             let mut v: [i64; CHUNK] = std::array::from_fn(|_| lane(vb - 1));
-            let inp: [i64; CHUNK] = std::array::from_fn(|_| lane(30 - par.input_shift));
+            let mut inp: [i64; CHUNK] = std::array::from_fn(|_| lane(30 - par.input_shift));
             let bias: [i64; CHUNK] = std::array::from_fn(|k| if k % 3 == 0 { 0 } else { lane(28) });
             let mut vth: [i64; CHUNK] = std::array::from_fn(|_| lane(vb));
             let mut ud: [i64; CHUNK] = std::array::from_fn(|_| {
@@ -3079,13 +3080,18 @@ mod tests {
             if uni {
                 (ud, vd, vth) = ([ud[0]; CHUNK], [vd[0]; CHUNK], [vth[0]; CHUNK]);
             }
+            if trial % 5 == 0 {
+                // The ends of the states' ranges (`wrap_lava` reaches +2^(bits-1)).
+                (u[0], u[1]) = (1 << (cb - 1), -(1 << (cb - 1)));
+                (v[0], v[1]) = (1 << (vb - 1), -(1 << (vb - 1)));
+            }
             if wild {
                 let k = (rng.next() % CHUNK as u64) as usize;
-                match rng.next() % 3 {
-                    0 => u[k] = rng.value(40),
-                    1 => v[k] = rng.value(40),
-                    _ => u[k] = i64::from(i32::MAX),
-                }
+                inp[k] = match rng.next() % 3 {
+                    0 => rng.value(40),
+                    1 => 1 << (30 - par.input_shift),
+                    _ => -(1 << (30 - par.input_shift)) - 1,
+                };
             }
             // The 64-bit pass, as `neurons_block_kernel` runs it.
             let pre: Vec<bool> = (0..CHUNK).map(|k| (u[k] | v[k] | bias[k]) != 0).collect();

@@ -5,7 +5,8 @@
 //! The state is stored in 64 bits; a chunk is copied into 32-bit lanes, stepped, and copied
 //! back. Every value on the way fits in 32 bits by the bounds below, so each operation gives
 //! what the 64-bit one gives, bit for bit:
-//! - `u` and `v` hold at most `STATE_BITS`-bit values (checked per chunk), the bias and every
+//! - `u` and `v` hold at most `STATE_BITS`-bit values (their policies keep them within
+//!   `current_bits` and `voltage_bits`, at most `STATE_BITS`), the bias and every
 //!   input `inp << input_shift` less than `2^(STATE_BITS - 1)` and `2^(STATE_BITS + 1)` in
 //!   magnitude, so a current's sum `decay(u) + (inp << input_shift)` and a voltage's
 //!   `decay(v) + u + bias` stay below `2^31`;
@@ -22,7 +23,7 @@ use lifchip_target::DecayKind;
 // A chunk's flags are the bits of one `u64`.
 const _: () = assert!(CHUNK == 64);
 
-/// `u` and `v` of a narrow chunk are below `2^(STATE_BITS - 1)` in magnitude.
+/// `u` and `v` of a narrow chip are at most `2^(STATE_BITS - 1)` in magnitude.
 const STATE_BITS: u32 = 29;
 
 /// The 32-bit copies of a chip's per-compartment parameters, when they and the target's
@@ -65,7 +66,11 @@ impl Narrow {
         };
         let narrow_factor = |d: i64| d.min(31) as i32;
         let below = |x: i64, bits: u32| x.unsigned_abs() < 1 << bits;
+        // From these initial values on, every update ends in the overflow policies, which keep
+        // `u` and `v` within `current_bits` and `voltage_bits`: at most 2^28 in magnitude.
+        let state_ok = |x: &i64| x.unsigned_abs() <= 1 << (STATE_BITS - 1);
         let ok = p.u_decay.iter().chain(&p.v_decay).all(|&d| factor_ok(d))
+            && p.initial_u.iter().chain(&p.initial_v).all(state_ok)
             && p.bias.iter().all(|&b| below(b, STATE_BITS - 1))
             && p.vth_test.iter().all(|&t| i32::try_from(t).is_ok());
         if !ok {
@@ -168,9 +173,15 @@ pub(super) fn chunk<
     cb: u32,
     vb: u32,
 ) -> Option<ChunkOut> {
+    // `u` and `v` always hold values within their bits (every update ends in their overflow
+    // policy, and `Narrow::new` checked the initial values): at most 2^28 in magnitude.
+    debug_assert!(
+        us.iter()
+            .chain(vs.iter())
+            .all(|x| x.unsigned_abs() <= 1 << (STATE_BITS - 1))
+    );
     // |x| < 2^b for all x: x ^ (x >> 63) is |x| for x >= 0 and |x| - 1 for x < 0.
-    let mag = |xs: &[i64; CHUNK]| xs.iter().fold(0i64, |o, &x| o | (x ^ (x >> 63)));
-    if (mag(us) | mag(vs)) >= 1 << (STATE_BITS - 1) || mag(inp) >= 1 << nw.in_bits {
+    if inp.iter().fold(0i64, |o, &x| o | (x ^ (x >> 63))) >= 1 << nw.in_bits {
         return None;
     }
     let end = first + CHUNK;
