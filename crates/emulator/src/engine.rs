@@ -2679,22 +2679,14 @@ mod tests {
     /// chip big enough for the parallel blocks, with every probe recorded.
     #[test]
     fn every_vector_level_gives_the_same_run() {
-        use crate::{Mode, ProbeSet, Probes, RunOptions};
+        use crate::Mode;
         use lifchip_simd::{Level, cap};
         let spec = bench_chips::Spec::parallel_blocks();
         let config = bench_chips::chip(&spec);
         let input = bench_chips::input(&spec);
         let emu = crate::Emulator::new(&config).expect("valid");
         for mode in [Mode::Functional, Mode::CycleAccurate] {
-            let options = RunOptions {
-                ticks: spec.ticks,
-                mode,
-                probes: Probes {
-                    set: ProbeSet::All,
-                    state: true,
-                },
-                readout_from: 0,
-            };
+            let options = every_probe(spec.ticks, mode);
             let run_at = |level| {
                 cap(level);
                 emu.clone().run(&input, &options).expect("runs")
@@ -2706,6 +2698,37 @@ mod tests {
         }
     }
 
+    /// Options of a run of `ticks` that records every probe, state included.
+    fn every_probe(ticks: u32, mode: crate::Mode) -> crate::RunOptions {
+        crate::RunOptions {
+            ticks,
+            mode,
+            probes: crate::Probes {
+                set: crate::ProbeSet::All,
+                state: true,
+            },
+            readout_from: 0,
+        }
+    }
+
+    /// The chip of [`bench_chips::Spec::parallel_blocks`], its input and its program.
+    fn parallel_blocks_program() -> (
+        bench_chips::Spec,
+        lifchip_chip::ChipConfig,
+        Vec<Vec<u32>>,
+        Program,
+    ) {
+        let spec = bench_chips::Spec::parallel_blocks();
+        let config = bench_chips::chip(&spec);
+        let input = bench_chips::input(&spec);
+        let p = Program::new(
+            &lifchip_chip::FlatChip::from_config(&config),
+            &LayoutOverride::default(),
+        )
+        .expect("valid");
+        (spec, config, input, p)
+    }
+
     /// Cycle-accurate pricing of active compartments from the fused pass's idle lists (one
     /// thread and parallel blocks) gives the per-core cycles of the general path, which marks
     /// and counts every compartment: the same chip with `any_refractory` set (no compartment
@@ -2713,14 +2736,7 @@ mod tests {
     #[test]
     fn idle_lists_price_like_counting_every_compartment() {
         use crate::{Mode, RunOptions};
-        let spec = bench_chips::Spec::parallel_blocks();
-        let config = bench_chips::chip(&spec);
-        let input = bench_chips::input(&spec);
-        let fused = Program::new(
-            &lifchip_chip::FlatChip::from_config(&config),
-            &LayoutOverride::default(),
-        )
-        .expect("valid");
+        let (spec, config, input, fused) = parallel_blocks_program();
         assert!(fused_neurons(&fused) && fused.price_active);
         let mut general = Program::new(
             &lifchip_chip::FlatChip::from_config(&config),
@@ -2762,7 +2778,7 @@ mod tests {
     /// run with its uniform flags and with every flag off.
     #[test]
     fn uniform_chunks_give_the_per_compartment_results() {
-        use crate::{Mode, ProbeSet, Probes, RunOptions};
+        use crate::Mode;
         let spec = bench_chips::Spec {
             cores: 6,
             mesh_width: 3,
@@ -2787,15 +2803,7 @@ mod tests {
         )
         .expect("valid");
         assert!(fused_neurons(&p));
-        let options = RunOptions {
-            ticks: spec.ticks,
-            mode: Mode::Functional,
-            probes: Probes {
-                set: ProbeSet::All,
-                state: true,
-            },
-            readout_from: 0,
-        };
+        let options = every_probe(spec.ticks, Mode::Functional);
         let mut s = State::new(&p);
         assert!(s.uniform.iter().any(|&u| u) && s.uniform.iter().any(|&u| !u));
         let with = run(&p, &mut s, &input, &options, CycleDetail::PerTick).expect("runs");
@@ -3222,26 +3230,11 @@ mod tests {
     /// and cycle-accurate, one and two threads, every probe recorded).
     #[test]
     fn narrow_pass_gives_the_64_bit_run() {
-        use crate::{Mode, ProbeSet, Probes, RunOptions};
-        let spec = bench_chips::Spec::parallel_blocks();
-        let config = bench_chips::chip(&spec);
-        let input = bench_chips::input(&spec);
-        let p = Program::new(
-            &lifchip_chip::FlatChip::from_config(&config),
-            &LayoutOverride::default(),
-        )
-        .expect("valid");
+        use crate::Mode;
+        let (spec, _, input, p) = parallel_blocks_program();
         assert!(narrow::Narrow::new(&p).is_some());
         for mode in [Mode::Functional, Mode::CycleAccurate] {
-            let options = RunOptions {
-                ticks: spec.ticks,
-                mode,
-                probes: Probes {
-                    set: ProbeSet::All,
-                    state: true,
-                },
-                readout_from: 0,
-            };
+            let options = every_probe(spec.ticks, mode);
             let go = |narrow: bool, threads: usize| {
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(threads)
