@@ -15,13 +15,11 @@
 //!   `2^(2 bits)` for a factor `d <= 2^bits` (what the factors are: `2^bits - d - offset`) and
 //!   `bits <= 15`.
 //!
-//! A chunk outside these bounds (or a chip whose parameters are) takes the 64-bit pass.
+//! A chunk whose inputs exceed these bounds takes the 64-bit chunk; a chip whose numbers or
+//! parameters do, the 64-bit pass throughout (`Narrow::new` is `None`).
 
 use super::{CHUNK, P_SATURATE, P_WRAP, P_WRAP_LAVA, Program, fused_neurons};
 use lifchip_target::DecayKind;
-
-// A chunk's flags are the bits of one `u64`.
-const _: () = assert!(CHUNK == 64);
 
 /// `u` and `v` of a narrow chip are at most `2^(STATE_BITS - 1)` in magnitude.
 const STATE_BITS: u32 = 29;
@@ -149,9 +147,10 @@ pub(super) struct ChunkOut {
 
 /// One chunk of the fused pass ([`CHUNK`] compartments starting at `first`) in 32-bit lanes:
 /// the current (`DTI`: decay then input), then the voltage, spike and reset, as
-/// `engine::current_chunk` and `engine::voltage_chunk` do. `None`, changing nothing, when a
-/// value is outside the bounds (`flags` are then undefined); `UNI`: the chunk's decay factors and thresholds are its first.
-/// Whole chunks only: every loop has a constant trip count and vectorizes whole.
+/// `engine::current_chunk` and `engine::voltage_chunk` do, with each compartment's flags in
+/// `flags`. `None`, changing nothing but `flags`, when an input is outside the bounds;
+/// `UNI`: the chunk's decay factors and thresholds are its first. Whole chunks only: every
+/// loop has a constant trip count and vectorizes whole.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn chunk<
