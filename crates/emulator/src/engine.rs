@@ -1998,8 +1998,8 @@ fn voltages_simple_k<const MULT: bool, const DTI: bool, const P: u8>(
 /// voltage, spike, with the active pricing; each chunk's inputs are zeroed once read (a
 /// stream of stores, where clearing the touched ones after the pass was a random access
 /// each). Returns how many compartments were active (held something before the input, or a
-/// current after it). In parallel blocks, one per thread, on
-/// big chips; the spikes are joined in block order, the same list for any thread count.
+/// current after it). In parallel blocks, one per thread, on big chips; the spikes are joined
+/// in block order, the same list for any thread count.
 fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const INT32: bool>(
     p: &Program,
     s: &mut State,
@@ -2395,7 +2395,8 @@ fn update<const CYCLE: bool>(
     );
     let mut active = None;
     if fused_neurons(p) {
-        // [`owned::deliver_and_gather`] has gathered already (and clears its own inputs).
+        // [`owned::deliver_and_gather`] has gathered already (and clears its own inputs, unless
+        // the fused pass below has: `Owned::inputs_cleared`).
         let sparse = (!owned).then(|| gather(p, s, rec));
         let cleared = s.slow.is_empty();
         if cleared {
