@@ -2124,6 +2124,8 @@ fn neurons_block_kernel<
     let n = u.len();
     let bias = &p.bias[base..base + n];
     let par = &p.params;
+    let (bits, ms, is) = (par.decay_bits, par.min_step, par.input_shift);
+    let (cb, vb) = (par.current_bits, par.voltage_bits);
     let mut active = 0u64;
     let mut pre = [false; CHUNK];
     let mut flags = [0i32; CHUNK];
@@ -2137,9 +2139,7 @@ fn neurons_block_kernel<
                 <&[i64; CHUNK]>::try_from(&inp[c0..c1]),
             )
         {
-            let (bits, ms, is) = (par.decay_bits, par.min_step, par.input_shift);
-            let (cb, vb, f) = (par.current_bits, par.voltage_bits, base + c0);
-            let fl = &mut flags;
+            let (f, fl) = (base + c0, &mut flags);
             let out = if uniform.get(c0 / CHUNK) == Some(&true) {
                 narrow::chunk::<MULT, DTI, UP, VP, true>(
                     nw, f, uc, vc, ic, fl, bits, ms, is, cb, vb,

@@ -62,7 +62,6 @@ impl Narrow {
             // A shift of 31 or more leaves a 32-bit value's sign, as 63 does a 64-bit one's.
             DecayKind::Shift => d >= 0,
         };
-        let narrow_factor = |d: i64| d.min(31) as i32;
         let below = |x: i64, bits: u32| x.unsigned_abs() < 1 << bits;
         // From these initial values on, every update ends in the overflow policies, which keep
         // `u` and `v` within `current_bits` and `voltage_bits`: at most 2^28 in magnitude.
@@ -74,19 +73,14 @@ impl Narrow {
         if !ok {
             return None;
         }
-        let (u_decay, v_decay) = match par.decay {
-            DecayKind::Multiplicative => (
-                p.u_decay.iter().map(|&d| d as i32).collect(),
-                p.v_decay.iter().map(|&d| d as i32).collect(),
-            ),
-            DecayKind::Shift => (
-                p.u_decay.iter().map(|&d| narrow_factor(d)).collect(),
-                p.v_decay.iter().map(|&d| narrow_factor(d)).collect(),
-            ),
+        // Multiplicative factors are checked above to fit; shifts of 31 or more act as 31.
+        let lane_factor = |&d: &i64| match par.decay {
+            DecayKind::Multiplicative => d as i32,
+            DecayKind::Shift => d.min(31) as i32,
         };
         Some(Narrow {
-            u_decay,
-            v_decay,
+            u_decay: p.u_decay.iter().map(lane_factor).collect(),
+            v_decay: p.v_decay.iter().map(lane_factor).collect(),
             vth_test: p.vth_test.iter().map(|&t| t as i32).collect(),
             bias: p.bias.iter().map(|&b| b as i32).collect(),
             in_bits: STATE_BITS + 1 - par.input_shift,
@@ -228,7 +222,7 @@ pub(super) fn chunk<
             | (i32::from(pre | (un != 0)) * ACTIVE);
     }
     let any = flags.iter().fold(0, |o, &f| o | f);
-    let active = flags.iter().map(|&f| (f / ACTIVE) as u32 & 1).sum();
+    let active = flags.iter().map(|&f| u32::from(f & ACTIVE != 0)).sum();
     *us = u.map(i64::from);
     *vs = v.map(i64::from);
     Some(ChunkOut { any, active })
