@@ -3,6 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use rayon::prelude::*;
+
 use lifchip_target::{DecayKind, ExponentScope, SignClass, SynapseCost, Target, WeightEncoding};
 
 use crate::{
@@ -116,49 +118,38 @@ pub(crate) fn check<C: ChipView>(config: &C) -> Result<(), ChipError> {
 /// [`CoreConfig::synapse_bits`]: crate::CoreConfig::synapse_bits
 pub(crate) fn check_bits<C: ChipView>(config: &C) -> Result<Vec<Option<u64>>, ChipError> {
     let target = &config.target();
-    let mut bits = Vec::with_capacity(config.cores().len());
     check_target(target)?;
     let weights = weight_format(target)?;
     check_populations(config)?;
-    // Positions on the mesh: inside it and one core per router.
+    // Ids and positions in order (cheap), then each core's own checks side by side (the bulk
+    // of a big chip's validation); the error reported is the one the plain loop would meet
+    // first: a core's place before its own checks, cores in order.
+    let n = config.cores().len();
     let mut positions = BTreeSet::new();
-    let mut marks = CoreMarks {
-        mark: vec![0; config.cores().len()],
-        stamp: 0,
-    };
+    let mut place_error = None;
     for (index, core) in config.cores().iter().enumerate() {
-        let c = Some(core.id());
-        if core.id() as usize != index {
-            return Err(ChipError::invalid(
-                Some(index as u32),
-                "id",
-                format!(
-                    "core at position {index} of the list has id {}; ids must be 0, 1, 2, ... in order",
-                    core.id()
-                ),
-            ));
+        if let Err(e) = check_place(target, index, core, &mut positions) {
+            place_error = Some((index, e));
+            break;
         }
-        if core.x() >= target.mesh.width || core.y() >= target.mesh.height {
-            return Err(ChipError::invalid(
-                c,
-                "x, y",
-                format!(
-                    "({}, {}) is outside the {}x{} mesh",
-                    core.x(),
-                    core.y(),
-                    target.mesh.width,
-                    target.mesh.height
-                ),
-            ));
-        }
-        if !positions.insert((core.x(), core.y())) {
-            return Err(ChipError::invalid(
-                c,
-                "x, y",
-                format!("({}, {}) already holds another core", core.x(), core.y()),
-            ));
-        }
-        bits.push(check_core(config, core, &weights, &mut marks)?);
+    }
+    let placed = place_error.as_ref().map_or(n, |(index, _)| *index);
+    let checked: Vec<Result<Option<u64>, ChipError>> = config.cores()[..placed]
+        .par_iter()
+        .map_init(
+            || CoreMarks {
+                mark: vec![0; n],
+                stamp: 0,
+            },
+            |marks, core| check_core(config, core, &weights, marks),
+        )
+        .collect();
+    let mut bits = Vec::with_capacity(n);
+    for core_bits in checked {
+        bits.push(core_bits?);
+    }
+    if let Some((_, e)) = place_error {
+        return Err(e);
     }
     for (channel, dests) in config.inputs().iter().enumerate() {
         for d in dests {
@@ -168,6 +159,48 @@ pub(crate) fn check_bits<C: ChipView>(config: &C) -> Result<Vec<Option<u64>>, Ch
     check_partials(config)?;
     check_placement(config)?;
     Ok(bits)
+}
+
+/// Core `index` of the list: its id is its index, and its position is inside the mesh and
+/// not taken by an earlier core (`positions`).
+fn check_place<K: CoreView>(
+    target: &Target,
+    index: usize,
+    core: &K,
+    positions: &mut BTreeSet<(u32, u32)>,
+) -> Result<(), ChipError> {
+    let c = Some(core.id());
+    if core.id() as usize != index {
+        return Err(ChipError::invalid(
+            Some(index as u32),
+            "id",
+            format!(
+                "core at position {index} of the list has id {}; ids must be 0, 1, 2, ... in order",
+                core.id()
+            ),
+        ));
+    }
+    if core.x() >= target.mesh.width || core.y() >= target.mesh.height {
+        return Err(ChipError::invalid(
+            c,
+            "x, y",
+            format!(
+                "({}, {}) is outside the {}x{} mesh",
+                core.x(),
+                core.y(),
+                target.mesh.width,
+                target.mesh.height
+            ),
+        ));
+    }
+    if !positions.insert((core.x(), core.y())) {
+        return Err(ChipError::invalid(
+            c,
+            "x, y",
+            format!("({}, {}) already holds another core", core.x(), core.y()),
+        ));
+    }
+    Ok(())
 }
 
 /// The accumulator groups whose synapses reach each compartment of `core`.

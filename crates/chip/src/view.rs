@@ -7,9 +7,9 @@ use crate::{
     AxonRef, ChipConfig, Compartment, CoreConfig, Destination, FlatChip, FlatCore, PopulationInfo,
 };
 
-/// A chip configuration, in either form.
-pub(crate) trait ChipView {
-    type Core: CoreView;
+/// A chip configuration, in either form (`Sync`: the checks run over its cores in parallel).
+pub(crate) trait ChipView: Sync {
+    type Core: CoreView + Sync;
     fn target(&self) -> &Target;
     fn net_name(&self) -> &str;
     fn net_hash(&self) -> u64;

@@ -498,6 +498,72 @@ fn validation_names_core_and_field() {
     );
 }
 
+/// The cores are checked side by side; the problem reported is still the first in core order
+/// (a core's id and position before its own fields), for any thread count.
+#[test]
+fn validation_reports_the_first_problem_in_core_order() {
+    let base = (0..500)
+        .map(|seed| random_config(&tiny(), seed))
+        .find(|c| c.cores.len() == 4)
+        .expect("a configuration of 4 cores");
+    let threshold = |c: &mut ChipConfig, core: usize| {
+        c.cores[core].compartments[0].threshold = 1 << 17;
+    };
+    let same_place = |c: &mut ChipConfig, core: usize| {
+        (c.cores[core].x, c.cores[core].y) = (c.cores[0].x, c.cores[0].y);
+    };
+    type Edit =
+        fn(&mut ChipConfig, &dyn Fn(&mut ChipConfig, usize), &dyn Fn(&mut ChipConfig, usize));
+    let cases: [(Edit, &str); 4] = [
+        (
+            |c, t, p| {
+                t(c, 1);
+                p(c, 2)
+            },
+            "core 1",
+        ),
+        (
+            |c, t, p| {
+                t(c, 3);
+                p(c, 2)
+            },
+            "already holds another core",
+        ),
+        (
+            |c, t, p| {
+                t(c, 2);
+                p(c, 2)
+            },
+            "already holds another core",
+        ),
+        (
+            |c, t, _| {
+                t(c, 3);
+                t(c, 1)
+            },
+            "core 1",
+        ),
+    ];
+    for (edit, want) in cases {
+        let mut cfg = base.clone();
+        edit(&mut cfg, &threshold, &same_place);
+        let mut seen = Vec::new();
+        for threads in [1, 2, 4] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a thread pool");
+            let msg = pool.install(|| validate(&cfg)).expect_err(want).to_string();
+            assert!(
+                msg.contains(want),
+                "{threads} threads: {msg:?} should mention {want:?}"
+            );
+            seen.push(msg);
+        }
+        assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+    }
+}
+
 #[test]
 fn corrupt_files_are_refused_with_their_name() {
     let cfg = random_config(&tiny(), 5);

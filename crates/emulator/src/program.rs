@@ -668,7 +668,8 @@ impl Program {
             partials: Vec::new(),
             comp_msgs: Vec::with_capacity(nc),
             in_msgs: Vec::with_capacity(config.inputs().len()),
-            row_kind: row_kinds(config),
+            // Computed below, beside the synapse layout.
+            row_kind: Vec::new(),
             price_active: t.timing.cycles_per_active_neuron != 0
                 || t.energy.active_neuron_joules != 0.0,
             barrier_cycles: {
@@ -740,6 +741,7 @@ impl Program {
                 }
             }
             prog.rows = Rows::Full(rows);
+            prog.row_kind = row_kinds(config);
         } else {
             // Chips whose spikes will go through fan-out lists keep every row sparse, with
             // 4-byte descriptors (`Rows::Csr`): the lists, not the rows, serve the functional
@@ -754,7 +756,13 @@ impl Program {
                 any_destination,
                 overrides.fanout,
             ) && prog.synapses < u64::from(u32::MAX);
-            let layout = sum_layout(config, &comp_base, overrides, csr).map_err(too_big)?;
+            // Both read the configuration only: side by side on two threads.
+            let (layout, kinds) = rayon::join(
+                || sum_layout(config, &comp_base, overrides, csr),
+                || row_kinds(config),
+            );
+            let layout = layout.map_err(too_big)?;
+            prog.row_kind = kinds;
             slot_of = Some(SlotOf(layout.groups));
             prog.comp_slot_start = layout.comp_start;
             prog.comp_slots = layout.comp_slots;
@@ -863,20 +871,39 @@ impl Program {
         }
         prog.fan_start.push(prog.fan_axon.len());
         drop(mark);
-        for k in 0..nc {
-            let tree = trees.tree(&prog.tree_src(), Recipe::Comp(k as u32))?;
-            prog.comp_tree.push(tree);
-        }
-        if let Some(store) = prog.store.as_mut() {
-            if let Some(counts) = crate::synapses::fan_lists(
-                store,
-                &prog.rows,
-                &prog.row_kind,
-                &prog.core_slot_base,
-                &prog.fan_start,
-                &prog.fan_axon,
-                overrides.fanout,
-            ) {
+        // The compartments' multicast trees and the fan-out lists read the same tables and
+        // write different ones: side by side on two threads. The trees do not see the lists
+        // (`fan_runs` needs `slot_core`, set only below), as when they were built first.
+        let mut store = prog.store.take();
+        let (comp_tree, counts) = {
+            let prog = &prog;
+            let trees = &mut trees;
+            rayon::join(
+                || -> Result<Vec<u32>, EmuError> {
+                    let src = prog.tree_src();
+                    (0..nc)
+                        .map(|k| trees.tree(&src, Recipe::Comp(k as u32)))
+                        .collect()
+                },
+                || {
+                    store.as_mut().map(|store| {
+                        crate::synapses::fan_lists(
+                            store,
+                            &prog.rows,
+                            &prog.row_kind,
+                            &prog.core_slot_base,
+                            &prog.fan_start,
+                            &prog.fan_axon,
+                            overrides.fanout,
+                        )
+                    })
+                },
+            )
+        };
+        prog.store = store;
+        prog.comp_tree = comp_tree?;
+        if let Some(counts) = counts {
+            if let Some(counts) = counts {
                 prog.fan_lists = true;
                 prog.cycle_fan_lists = prog.rows.iter().all(|r| r.len <= CYCLE_FAN_LEN);
                 if prog.cycle_fan_lists && matches!(prog.rows, Rows::Csr { .. }) {
