@@ -458,41 +458,78 @@ impl<I: Index + Into<i64>, W: Weight> Typed<I, W> {
         if total as u64 > f.limit {
             return None;
         }
-        let mut cursor = start[..n].to_vec();
-        self.fan_slot = vec![0; total];
-        self.fan_w = vec![W::ZERO; total];
-        // Staged by block of compartments: a block's lists are one contiguous part of the
-        // output. Each bucket keeps the rows' order, so each list stays in ascending axon order.
-        let mut staged = Staged::new(n, stage);
-        let mut write = |(k, slot, w): (u32, u32, W)| {
+        let mut fan_slot = vec![0; total];
+        let mut fan_w = vec![W::ZERO; total];
+        // With more than one thread, two halves of the compartments (split where the entries
+        // are) side by side: each reads every row and writes its own compartments' lists.
+        let mid = if rayon::current_num_threads() > 1 {
+            start[..n].partition_point(|&s| s < total / 2)
+        } else {
+            n
+        };
+        let (slot_lo, slot_hi) = fan_slot.split_at_mut(start[mid]);
+        let (w_lo, w_hi) = fan_w.split_at_mut(start[mid]);
+        let (lo, hi) = rayon::join(
+            || self.write_fan(f, &src, &start, 0..mid, slot_lo, w_lo, stage),
+            || self.write_fan(f, &src, &start, mid..n, slot_hi, w_hi, stage),
+        );
+        lo?;
+        hi?;
+        self.fan_slot = fan_slot;
+        self.fan_w = fan_w;
+        self.fan_start = start;
+        Some(counts)
+    }
+
+    /// Writes the lists of compartments `ks` ([`Typed::build_fan`]) into `slot` and `w`, which
+    /// hold exactly those lists (from `start[ks.start]` on). The rows are read in axon order;
+    /// writes are staged by block of compartments ([`Staged`]), each bucket in the rows'
+    /// order, so each list stays in ascending axon order.
+    #[allow(clippy::too_many_arguments)]
+    fn write_fan(
+        &self,
+        f: &FanInput,
+        src: &[u32],
+        start: &[usize],
+        ks: std::ops::Range<usize>,
+        slot: &mut [u32],
+        w: &mut [W],
+        stage: usize,
+    ) -> Option<()> {
+        if ks.is_empty() {
+            return Some(());
+        }
+        let base = *start.get(ks.start)?;
+        let mut cursor: Vec<usize> = start.get(ks.clone())?.iter().map(|&s| s - base).collect();
+        let mut staged = Staged::new(ks.len(), stage);
+        let mut write = |(k, s, x): (u32, u32, W)| {
             let at = cursor.get_mut(k as usize)?;
-            self.fan_slot[*at] = slot;
-            self.fan_w[*at] = w;
+            *slot.get_mut(*at)? = s;
+            *w.get_mut(*at)? = x;
             *at += 1;
             Some(())
         };
-        for (r, &k) in f.rows.iter().zip(&src) {
-            if k == NONE {
+        for (r, &k) in f.rows.iter().zip(src) {
+            let Some(k) = (k as usize).checked_sub(ks.start).filter(|&k| k < ks.len()) else {
+                // Not one of `ks` (or `NONE`: no source).
                 continue;
-            }
-            let base = f.core_base[r.core as usize];
+            };
+            let core_base = f.core_base[r.core as usize];
             let (lo, hi) = (r.start, r.start + r.span as usize);
             if r.lo == NONE {
-                for (&i, &w) in self.idx[lo..hi].iter().zip(&self.w[lo..hi]) {
-                    staged.push(k as usize, (k, base + i.into() as u32, w))?;
+                for (&i, &x) in self.idx[lo..hi].iter().zip(&self.w[lo..hi]) {
+                    staged.push(k, (k as u32, core_base + i.into() as u32, x))?;
                 }
             } else {
-                for (j, &w) in self.dense[lo..hi].iter().enumerate() {
-                    if w.wide() != 0 {
-                        staged.push(k as usize, (k, base + r.lo + j as u32, w))?;
+                for (j, &x) in self.dense[lo..hi].iter().enumerate() {
+                    if x.wide() != 0 {
+                        staged.push(k, (k as u32, core_base + r.lo + j as u32, x))?;
                     }
                 }
             }
             staged.flush(false, &mut write)?;
         }
-        staged.flush(true, &mut write)?;
-        self.fan_start = start;
-        Some(counts)
+        staged.flush(true, &mut write)
     }
 }
 
@@ -1094,13 +1131,21 @@ mod tests {
             fan_axon,
             limit: u64::MAX,
         };
-        for stage in [1, 7, 100, FAN_STAGE] {
-            let mut got = t.clone();
-            let counts = got.build_fan(&input(&fan_axon), stage);
-            assert!(counts.is_some(), "stage {stage}");
-            assert_eq!(got.fan_start, want_start, "stage {stage}");
-            assert_eq!(got.fan_slot, want_slot, "stage {stage}");
-            assert_eq!(got.fan_w, want_w, "stage {stage}");
+        // One thread writes all lists; more write two halves side by side.
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a thread pool");
+            for stage in [1, 7, 100, FAN_STAGE] {
+                let mut got = t.clone();
+                let counts = pool.install(|| got.build_fan(&input(&fan_axon), stage));
+                let at = format!("{threads} threads, stage {stage}");
+                assert!(counts.is_some(), "{at}");
+                assert_eq!(got.fan_start, want_start, "{at}");
+                assert_eq!(got.fan_slot, want_slot, "{at}");
+                assert_eq!(got.fan_w, want_w, "{at}");
+            }
         }
         // An axon in two fan-outs (the last axon of the first non-empty list, again at the
         // end of the last one's).
