@@ -1129,7 +1129,7 @@ fn run_driven(
     };
     let mode = if rest.is_empty() { ONE } else { MORE };
     // A population fed by one conv keeps its state position-major (`[positions, oc]`, the
-    // order the conv scatters whole channel rows in); lane `k` is neuron `perm[k]`, and each
+    // order the conv writes whole channel rows in); lane `k` is neuron `perm[k]`, and each
     // step's spikes are sorted back into neuron order.
     let pos_major = match chains {
         [
