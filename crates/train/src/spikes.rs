@@ -134,6 +134,9 @@ enum Weights {
         wt: Aligned,
         tap_offsets: Vec<usize>,
         taps: Vec<(u32, u32)>,
+        /// How [`conv_gather`] runs it, or `None` where it does not apply; then
+        /// [`conv_scatter`] runs.
+        gather: Option<Gather>,
     },
 }
 
@@ -290,11 +293,13 @@ impl Chain {
                         }
                     }
                     size = g.oc * g.positions();
+                    let gather = Gather::new(g, &tap_offsets, &taps);
                     weights = Some(Weights::Conv {
                         g: *g,
                         wt,
                         tap_offsets,
                         taps,
+                        gather,
                     });
                 }
                 _ => return None,
@@ -483,6 +488,191 @@ fn scatter_rows<const OC: usize>(
                 *a += v * wk;
             }
         }
+    }
+}
+
+/// Bytes of [`conv_gather`]'s entry lists at most (8 per entry, room for every tap of every
+/// position of a channel group): input channels are taken in groups that fit.
+const LIST_BYTES: usize = 256 * 1024;
+
+/// How [`conv_gather`] runs a conv.
+struct Gather {
+    /// Input channels per pass.
+    group: usize,
+    /// `taps[tap_offsets[iy * iw + ix]..]`: the output positions input pixel `(iy, ix)`
+    /// reaches and the weight row offset `(ky kw + kx) oc` (of its channel) that carries it
+    /// there.
+    tap_offsets: Vec<usize>,
+    taps: Vec<(u32, u32)>,
+}
+
+impl Gather {
+    /// `None` when the gather does not apply: the channel count must be a multiple of 16
+    /// (whole register blocks).
+    fn new(g: &ConvGeom, tap_offsets: &[usize], taps: &[(u32, u32)]) -> Option<Gather> {
+        if !g.oc.is_multiple_of(16) || u32::try_from(g.patch() * g.oc).is_err() {
+            return None;
+        }
+        let group = (LIST_BYTES / (8 * g.positions() * g.kh * g.kw)).clamp(1, g.ic);
+        let taps = taps
+            .iter()
+            .map(|&(at, row)| (at / g.oc as u32, row))
+            .collect();
+        Some(Gather {
+            group,
+            tap_offsets: tap_offsets.to_vec(),
+            taps,
+        })
+    }
+}
+
+/// Per-call buffers of the weight ops.
+#[derive(Default)]
+struct Scratch {
+    /// A conv's outputs position-major, before they are moved to neuron order.
+    rows: Vec<f32>,
+    /// [`conv_gather`]: where each input channel starts in the input list.
+    starts: Vec<usize>,
+    /// [`conv_gather`]: where each position's next entry goes in `list`.
+    heads: Vec<usize>,
+    /// [`conv_gather`]: per position, its entries (weight row offset and value) in
+    /// ascending input order.
+    list: Vec<u64>,
+}
+
+lifchip_simd::multiversion! {
+    /// Event-driven convolution into `y`, position-major (`[positions, oc]`), by gathering:
+    /// for each group of input channels (ascending), the group's inputs (a run of the
+    /// ascending input list) are listed per output position they reach, in ascending order
+    /// (8 bytes per entry: the weight row and the value), then each position's `v * w` are
+    /// added to its channel row held in registers, loaded (after the first group) and stored
+    /// once per group. Every output is therefore `0 + v_1 w_1 + v_2 w_2 + ...` over its
+    /// inputs in ascending order, as in [`conv_scatter`] and the reference, with one store
+    /// of a row per position and group instead of one per input reaching it: the scatter is
+    /// bound by those stores, this by reading the weight rows. Compiled for SSE2, AVX2 and
+    /// AVX-512 (the same operations per lane).
+    #[allow(clippy::too_many_arguments)]
+    fn conv_gather<>(
+        g: &ConvGeom,
+        wt: &[f32],
+        plan: &Gather,
+        idx: &[u32],
+        val: &[f32],
+        s: &mut Scratch,
+        y: &mut [f32],
+    ) => conv_gather_generic
+}
+
+#[inline(always)]
+fn conv_gather_generic(
+    g: &ConvGeom,
+    wt: &[f32],
+    plan: &Gather,
+    idx: &[u32],
+    val: &[f32],
+    s: &mut Scratch,
+    y: &mut [f32],
+) {
+    if idx.is_empty() {
+        y.fill(0.0);
+        return;
+    }
+    let hw = g.ih * g.iw;
+    s.starts.resize(g.ic + 1, 0);
+    let mut k = 0;
+    for (c, start) in s.starts.iter_mut().enumerate() {
+        while k < idx.len() && (idx[k] as usize) < c * hw {
+            k += 1;
+        }
+        *start = k;
+    }
+    s.heads.resize(g.positions(), 0);
+    // Register blocks of 64 channels where they divide the count, else 32 or 16.
+    if g.oc.is_multiple_of(64) {
+        gather_rows::<64>(g, wt, plan, idx, val, s, y);
+    } else if g.oc.is_multiple_of(32) {
+        gather_rows::<32>(g, wt, plan, idx, val, s, y);
+    } else {
+        gather_rows::<16>(g, wt, plan, idx, val, s, y);
+    }
+}
+
+/// The body of [`conv_gather`], in register blocks of `B` output channels.
+#[inline(always)]
+fn gather_rows<const B: usize>(
+    g: &ConvGeom,
+    wt: &[f32],
+    plan: &Gather,
+    idx: &[u32],
+    val: &[f32],
+    s: &mut Scratch,
+    y: &mut [f32],
+) {
+    let oc = g.oc;
+    let hw = g.ih * g.iw;
+    let channel = g.kh * g.kw * oc;
+    let Scratch {
+        starts,
+        heads,
+        list,
+        ..
+    } = s;
+    // Until a group has run, `y` holds no sums: rows start from zero, not from `y`.
+    let mut first = true;
+    for c0 in (0..g.ic).step_by(plan.group) {
+        let c1 = (c0 + plan.group).min(g.ic);
+        let inputs = starts[c1] - starts[c0];
+        if inputs == 0 {
+            continue;
+        }
+        // An input reaches a position through one tap at most.
+        let cap = inputs.min((c1 - c0) * g.kh * g.kw);
+        // Position `pos`'s entries go to `list[pos * cap..]`, as row offset | value bits << 32.
+        list.resize(heads.len() * cap, 0);
+        for (pos, head) in heads.iter_mut().enumerate() {
+            *head = pos * cap;
+        }
+        for c in c0..c1 {
+            let (a, b) = (starts[c], starts[c + 1]);
+            let base = c * channel;
+            for (&i, &v) in idx[a..b].iter().zip(&val[a..b]) {
+                let sp = i as usize - c * hw;
+                let v = u64::from(v.to_bits()) << 32;
+                for &(pos, row) in &plan.taps[plan.tap_offsets[sp]..plan.tap_offsets[sp + 1]] {
+                    let head = &mut heads[pos as usize];
+                    list[*head] = v | (base + row as usize) as u64;
+                    *head += 1;
+                }
+            }
+        }
+        for (pos, &head) in heads.iter().enumerate() {
+            let entries = &list[pos * cap..head];
+            let at = pos * oc;
+            if entries.is_empty() {
+                if first {
+                    y[at..at + oc].fill(0.0);
+                }
+                continue;
+            }
+            for ob in (0..oc).step_by(B) {
+                let row = &mut y[at + ob..at + ob + B];
+                let mut acc = [0.0f32; B];
+                if !first {
+                    acc.copy_from_slice(row);
+                }
+                for &e in entries {
+                    let (w, v) = (e as u32 as usize + ob, f32::from_bits((e >> 32) as u32));
+                    for (a, &wk) in acc.iter_mut().zip(&wt[w..w + B]) {
+                        *a += v * wk;
+                    }
+                }
+                row.copy_from_slice(&acc);
+            }
+        }
+        first = false;
+    }
+    if first {
+        y.fill(0.0);
     }
 }
 
@@ -867,7 +1057,7 @@ fn weight_op(
     idx: &[u32],
     val: &[f32],
     y: &mut [f32],
-    scratch: &mut Vec<f32>,
+    scratch: &mut Scratch,
     pos_major: bool,
 ) {
     match weights {
@@ -879,20 +1069,33 @@ fn weight_op(
             wt,
             tap_offsets,
             taps,
+            gather,
         } => {
             let wt = wt.as_ref();
-            if pos_major {
-                conv_scatter(g, wt, tap_offsets, taps, idx, val, y);
-                return;
+            let mut rows = std::mem::take(&mut scratch.rows);
+            let out: &mut [f32] = if pos_major {
+                y
+            } else {
+                rows.resize(y.len(), 0.0);
+                &mut rows
+            };
+            // The gather's passes over every position cost more than they save when the
+            // inputs reach fewer entries than there are positions.
+            match gather {
+                Some(plan) if idx.len() * g.kh * g.kw >= g.positions() * g.sh * g.sw => {
+                    conv_gather(g, wt, plan, idx, val, scratch, out);
+                }
+                _ => conv_scatter(g, wt, tap_offsets, taps, idx, val, out),
             }
-            scratch.resize(y.len(), 0.0);
-            conv_scatter(g, wt, tap_offsets, taps, idx, val, scratch);
-            let (oc, np) = (g.oc, g.positions());
-            for (pos, row) in scratch.chunks_exact(oc.max(1)).take(np).enumerate() {
-                for (o, &x) in row.iter().enumerate() {
-                    y[o * np + pos] = x;
+            if !pos_major {
+                let (oc, np) = (g.oc, g.positions());
+                for (pos, row) in rows.chunks_exact(oc.max(1)).take(np).enumerate() {
+                    for (o, &x) in row.iter().enumerate() {
+                        y[o * np + pos] = x;
+                    }
                 }
             }
+            scratch.rows = rows;
         }
     }
 }
@@ -926,7 +1129,7 @@ fn run_driven(
     };
     let mode = if rest.is_empty() { ONE } else { MORE };
     // A population fed by one conv keeps its state position-major (`[positions, oc]`, the
-    // order the conv scatters whole channel rows in); lane `k` is neuron `perm[k]`, and each
+    // order the conv writes whole channel rows in); lane `k` is neuron `perm[k]`, and each
     // step's spikes are sorted back into neuron order.
     let pos_major = match chains {
         [
@@ -937,7 +1140,7 @@ fn run_driven(
         ] => Some((g.oc, g.positions())),
         _ => None,
     };
-    let mut scratch = Vec::new();
+    let mut scratch = Scratch::default();
     let mut fired = 0u64;
     let mut per_tile = Vec::with_capacity(tiles.len());
     for &(first, width) in tiles {
@@ -1314,7 +1517,7 @@ mod tests {
                     &idx,
                     &val,
                     &mut y,
-                    &mut Vec::new(),
+                    &mut Scratch::default(),
                     false,
                 );
                 assert_eq!(bits(&y), bits(&want[first..first + width]), "{first}");
@@ -1362,17 +1565,131 @@ mod tests {
                     &idx,
                     &val,
                     &mut y,
-                    &mut Vec::new(),
+                    &mut Scratch::default(),
                     false,
                 );
                 assert_eq!(bits(&y), bits(&want));
-                weight_op(&chain.weights, 0, &idx, &val, &mut y, &mut Vec::new(), true);
+                weight_op(
+                    &chain.weights,
+                    0,
+                    &idx,
+                    &val,
+                    &mut y,
+                    &mut Scratch::default(),
+                    true,
+                );
                 let moved: Vec<f32> = (0..want.len())
                     .map(|k| want[(k % g.oc) * np + k / g.oc])
                     .collect();
                 assert_eq!(bits(&y), bits(&moved));
             }
         }
+    }
+
+    /// A conv's outputs summed plainly, in neuron order: `0`, then `v w` of each non-zero
+    /// input in ascending order (a multiply then an add).
+    fn plain_conv(g: &ConvGeom, w: &Array2<f32>, idx: &[u32], val: &[f32]) -> Vec<f32> {
+        let np = g.positions();
+        let mut want = vec![0.0f32; g.oc * np];
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                for o in 0..g.oc {
+                    let mut a = 0.0f32;
+                    for (&i, &v) in idx.iter().zip(val) {
+                        let i = i as usize;
+                        let (c, iy, ix) = (i / (g.ih * g.iw), i / g.iw % g.ih, i % g.iw);
+                        let (ky, kx) = (
+                            (iy + g.ph) as isize - (oy * g.sh) as isize,
+                            (ix + g.pw) as isize - (ox * g.sw) as isize,
+                        );
+                        if (0..g.kh as isize).contains(&ky) && (0..g.kw as isize).contains(&kx) {
+                            let tap = (c * g.kh + ky as usize) * g.kw + kx as usize;
+                            a += v * w[[o, tap]];
+                        }
+                    }
+                    want[o * np + oy * g.ow + ox] = a;
+                }
+            }
+        }
+        want
+    }
+
+    /// The conv gather (and the scatter it falls back to) against each output summed
+    /// plainly, bit for bit: strided and padded geometries, channel counts that are and are
+    /// not multiples of 16, input channels in one group and in groups of one and two,
+    /// inputs in every channel, in the last only, a few (scatter) and none.
+    #[test]
+    fn conv_gather_equals_the_plain_ascending_sums() {
+        use crate::kernels::tests::array;
+        let geoms = [
+            ([3, 9, 8], [3, 4], [2, 1], [1, 2]),
+            ([4, 7, 11], [2, 3], [1, 3], [0, 1]),
+            ([5, 6, 6], [5, 5], [1, 1], [2, 2]),
+        ];
+        let mut gathered = 0;
+        for (input, kernel, stride, padding) in geoms {
+            for oc in [16, 40, 48, 64, 70, 96, 128] {
+                let g = ConvGeom::new(input, oc, kernel, stride, padding).unwrap();
+                let w = array(g.oc, g.patch(), 5);
+                let Some(mut chain) =
+                    Chain::new(0, 1.0, g.in_size(), &[Kernel::Conv { w: w.clone(), g }])
+                else {
+                    panic!("conv chain");
+                };
+                let np = g.positions();
+                let n = g.in_size();
+                let mut cases: Vec<(Vec<u32>, Vec<f32>)> =
+                    (0..4).map(|seed| sparse_inputs(n, seed)).collect();
+                let (idx, val) = sparse_inputs(n, 1);
+                let last = (g.ic - 1) * g.ih * g.iw;
+                let keep: Vec<usize> = (0..idx.len())
+                    .filter(|&k| idx[k] as usize >= last)
+                    .collect();
+                cases.push((
+                    keep.iter().map(|&k| idx[k]).collect(),
+                    keep.iter().map(|&k| val[k]).collect(),
+                ));
+                cases.push((idx[..2].to_vec(), val[..2].to_vec()));
+                cases.push((Vec::new(), Vec::new()));
+                for group in [0, 1, 2] {
+                    if let Weights::Conv {
+                        gather: Some(plan), ..
+                    } = &mut chain.weights
+                        && group > 0
+                    {
+                        plan.group = group;
+                    }
+                    for (idx, val) in &cases {
+                        let want = plain_conv(&g, &w, idx, val);
+                        let moved: Vec<f32> = (0..want.len())
+                            .map(|k| want[(k % oc) * np + k / oc])
+                            .collect();
+                        let mut s = Scratch::default();
+                        let mut y = vec![f32::NAN; want.len()];
+                        weight_op(&chain.weights, 0, idx, val, &mut y, &mut s, false);
+                        assert_eq!(bits(&y), bits(&want), "{g:?} {group}");
+                        y.fill(f32::NAN);
+                        weight_op(&chain.weights, 0, idx, val, &mut y, &mut s, true);
+                        assert_eq!(bits(&y), bits(&moved), "{g:?} {group}");
+                        // The gather itself, whatever the input count.
+                        if let Weights::Conv {
+                            wt,
+                            gather: Some(plan),
+                            ..
+                        } = &chain.weights
+                        {
+                            y.fill(f32::NAN);
+                            conv_gather(&g, wt.as_ref(), plan, idx, val, &mut s, &mut y);
+                            assert_eq!(bits(&y), bits(&moved), "{g:?} {group}");
+                            gathered += 1;
+                        } else {
+                            assert!(!oc.is_multiple_of(16), "{g:?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(gathered, 3 * 5 * 3 * 7);
     }
 
     /// Pooled inputs against counting each cell's spikes plainly.
