@@ -902,8 +902,9 @@ impl Program {
         };
         prog.store = store;
         prog.comp_tree = comp_tree?;
-        if let Some(counts) = counts {
-            if let Some(counts) = counts {
+        // `None`: no store (per-event synapses); `Some(None)`: no lists.
+        match counts {
+            Some(Some(counts)) => {
                 prog.fan_lists = true;
                 prog.cycle_fan_lists = prog.rows.iter().all(|r| r.len <= CYCLE_FAN_LEN);
                 if prog.cycle_fan_lists && matches!(prog.rows, Rows::Csr { .. }) {
@@ -912,11 +913,13 @@ impl Program {
                 prog.fan_synops = counts.synops;
                 prog.fan_dense = counts.dense;
                 prog.fan_shared = counts.shared;
-            } else if let Rows::Csr { .. } = prog.rows {
+            }
+            Some(None) if matches!(prog.rows, Rows::Csr { .. }) => {
                 // No lists after all (an axon reached from several compartments): the rows
                 // serve every delivery, without a core search each.
                 prog.rows = Rows::Full(prog.rows.iter().collect());
             }
+            _ => {}
         }
 
         // External inputs enter at the host router, at core 0's position (see `TreeSrc`).
