@@ -506,47 +506,21 @@ fn validation_reports_the_first_problem_in_core_order() {
         .map(|seed| random_config(&tiny(), seed))
         .find(|c| c.cores.len() == 4)
         .expect("a configuration of 4 cores");
-    let threshold = |c: &mut ChipConfig, core: usize| {
-        c.cores[core].compartments[0].threshold = 1 << 17;
-    };
-    let same_place = |c: &mut ChipConfig, core: usize| {
-        (c.cores[core].x, c.cores[core].y) = (c.cores[0].x, c.cores[0].y);
-    };
-    type Edit =
-        fn(&mut ChipConfig, &dyn Fn(&mut ChipConfig, usize), &dyn Fn(&mut ChipConfig, usize));
-    let cases: [(Edit, &str); 4] = [
-        (
-            |c, t, p| {
-                t(c, 1);
-                p(c, 2)
-            },
-            "core 1",
-        ),
-        (
-            |c, t, p| {
-                t(c, 3);
-                p(c, 2)
-            },
-            "already holds another core",
-        ),
-        (
-            |c, t, p| {
-                t(c, 2);
-                p(c, 2)
-            },
-            "already holds another core",
-        ),
-        (
-            |c, t, _| {
-                t(c, 3);
-                t(c, 1)
-            },
-            "core 1",
-        ),
+    // (cores given a threshold out of range, a core put on core 0's router, the error wanted)
+    let cases: [(&[usize], Option<usize>, &str); 4] = [
+        (&[1], Some(2), "core 1"),
+        (&[3], Some(2), "already holds another core"),
+        (&[2], Some(2), "already holds another core"),
+        (&[3, 1], None, "core 1"),
     ];
-    for (edit, want) in cases {
+    for (thresholds, same_place, want) in cases {
         let mut cfg = base.clone();
-        edit(&mut cfg, &threshold, &same_place);
+        for &core in thresholds {
+            cfg.cores[core].compartments[0].threshold = 1 << 17;
+        }
+        if let Some(core) = same_place {
+            (cfg.cores[core].x, cfg.cores[core].y) = (cfg.cores[0].x, cfg.cores[0].y);
+        }
         let mut seen = Vec::new();
         for threads in [1, 2, 4] {
             let pool = rayon::ThreadPoolBuilder::new()
