@@ -65,6 +65,10 @@ pub(crate) struct State {
     /// (packets out, spiking and active neurons, messages, less the idle compartments when the
     /// fused pass prices them; wrapping, so the subtractions are exact whatever the order).
     core_stage: Vec<u64>,
+    /// Per core: its compartments' every-tick neuron-stage price, `neurons × per_comp`, for
+    /// the `per_comp` in `.1` (it changes only when the fused pass does or does not run; AVX2
+    /// has no 64-bit multiply for [`price_cores`] to do it every tick).
+    core_base: (Vec<u64>, Option<u64>),
     /// Per compartment: nonzero `u`, `v` or bias at the start of the tick (active pricing).
     active_pre: Vec<bool>,
     /// Cycle-accurate runs with the fused pass: this tick's compartments priced as idle
@@ -201,6 +205,7 @@ impl State {
             core_syn_cycles: vec![0; p.n_cores],
             syn_prices: SynPrices::new(&p.target.timing),
             core_stage: vec![0; p.n_cores],
+            core_base: (Vec::new(), None),
             active_pre: if p.price_active {
                 vec![false; n]
             } else {
@@ -960,13 +965,13 @@ fn core_cycles(syn: u64, n: u64, per_comp: u64, stage: u64, pipelined: bool) -> 
 
 multiversion! {
     /// Every core's compute cycles this tick, added to its `sum` and folded into its `max`;
-    /// returns the slowest. Clears the counters it reads (zero again for the next tick).
+    /// returns the slowest. `base`: each core's every-tick neuron-stage price. Clears the
+    /// counters it reads (zero again for the next tick).
     fn price_cores<>(
-        per_comp: u64,
         pipelined: bool,
         syn: &mut [u64],
         stage: &mut [u64],
-        neurons: &[u64],
+        base: &[u64],
         sum: &mut [u64],
         max: &mut [u64],
     ) -> u64 => price_cores_kernel
@@ -976,11 +981,10 @@ multiversion! {
 /// instead of a pass to price and one per counter to clear (it runs every tick).
 #[inline(always)]
 fn price_cores_kernel(
-    per_comp: u64,
     pipelined: bool,
     syn: &mut [u64],
     stage: &mut [u64],
-    neurons: &[u64],
+    base: &[u64],
     sum: &mut [u64],
     max: &mut [u64],
 ) -> u64 {
@@ -988,18 +992,23 @@ fn price_cores_kernel(
     // for the baseline).
     #[inline(always)]
     fn go<const PIPELINED: bool>(
-        per_comp: u64,
         syn: &mut [u64],
         stage: &mut [u64],
-        neurons: &[u64],
+        base: &[u64],
         sum: &mut [u64],
         max: &mut [u64],
     ) -> u64 {
-        let n = neurons.len();
+        let n = base.len();
         let (sum, max, syn, stage) = (&mut sum[..n], &mut max[..n], &mut syn[..n], &mut stage[..n]);
         let mut slowest = 0;
         for c in 0..n {
-            let cycles = core_cycles(syn[c], neurons[c], per_comp, stage[c], PIPELINED);
+            // `core_cycles` with the product `neurons × per_comp` read from `base`.
+            let neuron_stage = base[c].wrapping_add(stage[c]);
+            let cycles = if PIPELINED {
+                syn[c].max(neuron_stage)
+            } else {
+                syn[c].wrapping_add(neuron_stage)
+            };
             (syn[c], stage[c]) = (0, 0);
             sum[c] += cycles;
             max[c] = max[c].max(cycles);
@@ -1008,9 +1017,9 @@ fn price_cores_kernel(
         slowest
     }
     if pipelined {
-        go::<true>(per_comp, syn, stage, neurons, sum, max)
+        go::<true>(syn, stage, base, sum, max)
     } else {
-        go::<false>(per_comp, syn, stage, neurons, sum, max)
+        go::<false>(syn, stage, base, sum, max)
     }
 }
 
@@ -1235,12 +1244,21 @@ fn tick<const CYCLE: bool>(
                 }),
             );
         }
+        let (base, base_for) = &mut s.core_base;
+        if *base_for != Some(per_comp) {
+            base.clear();
+            base.extend(
+                p.core_neurons[..nc]
+                    .iter()
+                    .map(|n| n.wrapping_mul(per_comp)),
+            );
+            *base_for = Some(per_comp);
+        }
         let slowest = host_stage.max(price_cores(
-            per_comp,
             tm.pipelined,
             syn,
             stage,
-            &p.core_neurons[..nc],
+            base,
             &mut cs.core_compute_cycles[..nc],
             &mut cs.core_compute_cycles_max[..nc],
         ));
