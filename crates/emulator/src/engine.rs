@@ -102,6 +102,9 @@ pub(crate) struct State {
     owned: owned::Owned,
     /// Runs of consecutive compartments on one core: `(core, end)`.
     core_runs: Vec<(u32, u32)>,
+    /// A cycle-accurate run of its own on several threads: each tick's spike packets go to
+    /// the thread that drains them ([`run`]), and the passes stay on this thread.
+    drain_to: Option<std::sync::mpsc::SyncSender<Vec<u32>>>,
 }
 
 /// Between two parallel passes, the other threads of the pool spin instead of sleeping: a
@@ -226,6 +229,7 @@ impl State {
             narrow: narrow::Narrow::new(p),
             owned: owned::Owned::default(),
             core_runs: core_runs(&p.comp_core),
+            drain_to: None,
         }
     }
 
@@ -360,6 +364,9 @@ struct Recorder {
     record_state: bool,
     cycles: Option<CycleStats>,
     detail: CycleDetail,
+    /// With [`State::drain_to`]: each tick's cycles but its spike drain, completed when the
+    /// drains come back at the end of the run ([`complete_ticks`]).
+    drainless_ticks: Vec<u64>,
 }
 
 /// Checks a run's request before any state changes.
@@ -432,6 +439,24 @@ pub(crate) fn run(
     input: &[Vec<u32>],
     opts: &RunOptions,
     detail: CycleDetail,
+) -> Result<SampleResult, EmuError> {
+    // A cycle-accurate run of its own, with a thread to spare, drains its spike packets on a
+    // second thread (not a sample of a parallel batch: its pool's threads have samples).
+    let drainer = opts.mode == Mode::CycleAccurate
+        && rayon::current_thread_index().is_none()
+        && rayon::current_num_threads() > 1;
+    run_with(p, s, input, opts, detail, drainer)
+}
+
+/// [`run`], with the spike packets drained on a second thread when `drainer` (cycle-accurate
+/// runs; the results are the same either way).
+fn run_with(
+    p: &Program,
+    s: &mut State,
+    input: &[Vec<u32>],
+    opts: &RunOptions,
+    detail: CycleDetail,
+    drainer: bool,
 ) -> Result<SampleResult, EmuError> {
     let probed = check_request(p, input, opts)?;
     if opts.readout_from >= opts.ticks {
@@ -506,6 +531,7 @@ pub(crate) fn run(
             ..CycleStats::default()
         }),
         detail,
+        drainless_ticks: Vec::new(),
     };
     let empty = Vec::new();
     // The readout's counts before `readout_from`, taken as that tick starts.
@@ -527,15 +553,42 @@ pub(crate) fn run(
             }
         }
     };
-    // A run of its own with parallel passes moves onto the pool: the ticks' serial parts then
-    // run on one of its threads, which takes a half of each parallel pass itself while the
-    // others (kept warm) take the rest, instead of waiting asleep for the pool to finish.
-    s.warm.on = parallel(n) && rayon::current_thread_index().is_none();
-    if s.warm.on {
-        rayon::scope(|_| ticks_of(s));
-        s.warm.release();
+    if cycle && drainer {
+        // A cycle-accurate run of its own on several threads: a second thread drains each
+        // tick's spike packets (a tick's drain depends on its packets only) while this one
+        // goes on with the next ticks, its passes on this thread; the drains come back in
+        // tick order at the end.
+        let routers = s.net.routers();
+        let params = net_params(p);
+        let (to_drain, packets) = std::sync::mpsc::sync_channel::<Vec<u32>>(DRAINS_IN_FLIGHT);
+        let drains = std::thread::scope(|scope| {
+            let drainer = scope.spawn(move || {
+                let mut net = NetSim::new(routers);
+                packets
+                    .into_iter()
+                    .map(|trees| p.with_shapes(&trees, |sh| net.drain(sh, &trees, params)))
+                    .collect::<Vec<u64>>()
+            });
+            s.drain_to = Some(to_drain);
+            ticks_of(s);
+            // The sender gone, the drainer ends once it has drained every tick.
+            s.drain_to = None;
+            drainer
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        });
+        complete_ticks(&mut rec, &drains);
     } else {
-        ticks_of(s);
+        // A run of its own with parallel passes moves onto the pool: the ticks' serial parts
+        // then run on one of its threads, which takes a half of each parallel pass itself
+        // while the others (kept warm) take the rest, instead of waiting asleep for the pool.
+        s.warm.on = parallel(n) && rayon::current_thread_index().is_none();
+        if s.warm.on {
+            rayon::scope(|_| ticks_of(s));
+            s.warm.release();
+        } else {
+            ticks_of(s);
+        }
     }
     let mut result = finish(p, rec, opts, &s.v);
     for (count, before) in result.readout_counts.iter_mut().zip(&uncounted) {
@@ -1023,6 +1076,47 @@ fn price_cores_kernel(
     }
 }
 
+/// Ticks whose spike packets may wait for the drainer of a cycle-accurate run ([`run`]).
+const DRAINS_IN_FLIGHT: usize = 256;
+
+/// The network model's parameters of `p`'s target.
+fn net_params(p: &Program) -> NetParams {
+    let tm = &p.target.timing;
+    NetParams {
+        hop_cycles: u64::from(tm.cycles_per_hop),
+        hop_y_cycles: u64::from(match tm.cycles_per_hop_y {
+            0 => tm.cycles_per_hop,
+            y => y,
+        }),
+        link_packets_per_cycle: p.target.mesh.link_packets_per_cycle,
+        fifo_depth: p.target.mesh.fifo_depth,
+    }
+}
+
+/// Adds a tick's cycles to the run's statistics: its spike drain `spike_drain` and the rest,
+/// `drainless` (input and partial-sum drains, the slowest core, the barrier).
+fn record_tick(cs: &mut CycleStats, detail: CycleDetail, spike_drain: u64, drainless: u64) {
+    let tick_cycles = drainless + spike_drain;
+    if detail >= CycleDetail::PerTick {
+        cs.spike_drain_cycles.push(spike_drain);
+        cs.tick_cycles.push(tick_cycles);
+    }
+    cs.total_cycles += tick_cycles;
+    cs.cycles_per_tick_max = cs.cycles_per_tick_max.max(tick_cycles);
+}
+
+/// The ticks a drainer drained ([`State::drain_to`]), recorded in order once their spike
+/// drains `drains` are back.
+fn complete_ticks(rec: &mut Recorder, drains: &[u64]) {
+    let detail = rec.detail;
+    if let Some(cs) = rec.cycles.as_mut() {
+        for (&drainless, &drain) in rec.drainless_ticks.iter().zip(drains) {
+            record_tick(cs, detail, drain, drainless);
+        }
+    }
+    rec.drainless_ticks.clear();
+}
+
 /// One tick `t` (relative to the run) with this tick's external input channels `chans_in`;
 /// `CYCLE` adds the cycle model.
 fn tick<const CYCLE: bool>(
@@ -1035,15 +1129,7 @@ fn tick<const CYCLE: bool>(
     let par = &p.params;
     let slots = s.pending.len() as u64;
     let now = s.tick;
-    let net = NetParams {
-        hop_cycles: u64::from(p.target.timing.cycles_per_hop),
-        hop_y_cycles: u64::from(match p.target.timing.cycles_per_hop_y {
-            0 => p.target.timing.cycles_per_hop,
-            y => y,
-        }),
-        link_packets_per_cycle: p.target.mesh.link_packets_per_cycle,
-        fifo_depth: p.target.mesh.fifo_depth,
-    };
+    let net = net_params(p);
 
     // The per-core counters are zero here: [`price_cores`] clears them as it reads them.
     if p.price_active && !fused_neurons(p) {
@@ -1219,8 +1305,20 @@ fn tick<const CYCLE: bool>(
 
     // 4. The cycle model: slowest core, then the spike packets' network drain, then the barrier.
     if CYCLE {
-        let spike_drain = p.with_shapes(&s.inject, |sh| s.net.drain(sh, &s.inject, net));
-        s.inject.clear();
+        // Drained here, or sent to the run's drainer (the tick is then recorded at the end).
+        let spike_drain = match &s.drain_to {
+            Some(to_drain) => {
+                let trees = std::mem::take(&mut s.inject);
+                // The drainer lives until the run's last tick is sent.
+                let _ = to_drain.send(trees);
+                None
+            }
+            None => {
+                let d = p.with_shapes(&s.inject, |sh| s.net.drain(sh, &s.inject, net));
+                s.inject.clear();
+                Some(d)
+            }
+        };
         let detail = rec.detail;
         let cs = rec
             .cycles
@@ -1262,14 +1360,14 @@ fn tick<const CYCLE: bool>(
             &mut cs.core_compute_cycles[..nc],
             &mut cs.core_compute_cycles_max[..nc],
         ));
-        let tick_cycles = input_drain + slowest + partial_drain + spike_drain + p.barrier_cycles;
+        let drainless = input_drain + slowest + partial_drain + p.barrier_cycles;
         if detail >= CycleDetail::PerTick {
             cs.input_drain_cycles.push(input_drain);
-            cs.spike_drain_cycles.push(spike_drain);
-            cs.tick_cycles.push(tick_cycles);
         }
-        cs.total_cycles += tick_cycles;
-        cs.cycles_per_tick_max = cs.cycles_per_tick_max.max(tick_cycles);
+        match spike_drain {
+            Some(d) => record_tick(cs, detail, d, drainless),
+            None => rec.drainless_ticks.push(drainless),
+        }
     }
     s.tick += 1;
 }
@@ -1818,9 +1916,15 @@ fn currents_pass<const MULT: bool, const DTI: bool, const P: u8>(
     rec: &mut Recorder,
 ) {
     let n = p.n_comp();
-    let State { u, inp, slow, .. } = s;
+    let State {
+        u,
+        inp,
+        slow,
+        drain_to,
+        ..
+    } = s;
     let ovf = &mut rec.comp_ovf_u;
-    if slow.is_empty() && parallel(n) {
+    if slow.is_empty() && parallel(n) && drain_to.is_none() {
         u.par_chunks_mut(PAR_BLOCK)
             .zip(inp.par_chunks(PAR_BLOCK))
             .zip(ovf.par_chunks_mut(PAR_BLOCK))
@@ -1867,11 +1971,12 @@ fn voltages_chunked<const MULT: bool, const P: u8, const INT32: bool>(
         v,
         spikers,
         block_spikers,
+        drain_to,
         ..
     } = s;
     spikers.clear();
     let ovf = &mut rec.comp_ovf_v[..n];
-    if parallel(n) {
+    if parallel(n) && drain_to.is_none() {
         block_spikers.resize_with(n.div_ceil(PAR_BLOCK), Vec::new);
         v.par_chunks_mut(PAR_BLOCK)
             .zip(u.par_chunks(PAR_BLOCK))
@@ -2036,13 +2141,15 @@ fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const 
         warm,
         uniform,
         narrow,
+        drain_to,
         ..
     } = s;
     let narrow = narrow.as_ref();
     spikers.clear();
     idle.clear();
     let (ovf_u, ovf_v) = (&mut rec.comp_ovf_u[..n], &mut rec.comp_ovf_v[..n]);
-    if !parallel(n) {
+    // With a drainer on the other thread, the passes stay on this one.
+    if !parallel(n) || drain_to.is_some() {
         let (ou, ov, uni) = (ovf_u, ovf_v, &uniform[..]);
         let idle = track_idle.then_some(idle);
         return neurons_block::<MULT, DTI, UP, VP, INT32>(
@@ -2668,6 +2775,7 @@ mod tests {
             record_state: false,
             cycles: None,
             detail: CycleDetail::default(),
+            drainless_ticks: Vec::new(),
         }
     }
 
@@ -3273,5 +3381,29 @@ mod tests {
                 assert!(go(true, threads) == want, "{mode:?}, {threads} threads");
             }
         }
+    }
+
+    /// A cycle-accurate run whose spike packets are drained on a second thread gives the run
+    /// drained in place: every count, per-tick and per-core cycle figure, probe and spike —
+    /// on a chip with contended drains, twice in a row (the second run's shapes all built).
+    #[test]
+    fn drained_aside_gives_the_run_drained_in_place() {
+        use crate::Mode;
+        let (spec, _, input, p) = parallel_blocks_program();
+        let options = every_probe(spec.ticks, Mode::CycleAccurate);
+        let go = |drainer: bool| {
+            let mut s = State::new(&p);
+            let first = run_with(&p, &mut s, &input, &options, CycleDetail::PerCore, drainer);
+            let again = run_with(&p, &mut s, &input, &options, CycleDetail::PerCore, drainer);
+            (first.expect("runs"), again.expect("runs"))
+        };
+        let want = go(false);
+        let cycles = want.0.cycles.as_ref().expect("cycle stats");
+        assert!(
+            cycles.spike_drain_cycles.iter().filter(|&&d| d > 0).count() > 3,
+            "{:?}",
+            cycles.spike_drain_cycles
+        );
+        assert!(go(true) == want);
     }
 }
