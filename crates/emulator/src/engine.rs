@@ -554,6 +554,8 @@ fn run_with(
         }
     };
     if cycle && drainer {
+        // No spinners either: the passes stay on this thread.
+        s.warm.on = false;
         // A cycle-accurate run of its own on several threads: a second thread drains each
         // tick's spike packets (a tick's drain depends on its packets only) while this one
         // goes on with the next ticks, its passes on this thread; the drains come back in
