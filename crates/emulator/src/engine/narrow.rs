@@ -2,9 +2,10 @@
 //! small enough: twice the lanes of the 64-bit pass, and no 64-bit compares or multiplies
 //! (which AVX2 has only in part).
 //!
-//! The state is stored in 64 bits; a chunk is copied into 32-bit lanes, stepped, and copied
-//! back. Every value on the way fits in 32 bits by the bounds below, so each operation gives
-//! what the 64-bit one gives, bit for bit:
+//! The state of a narrow chip is kept in 32 bits ([`Lanes`]) while its runs step it, and
+//! stepped in place; the inputs are copied into 32-bit lanes chunk by chunk. Every value on
+//! the way fits in 32 bits by the bounds below, so each operation gives what the 64-bit one
+//! gives, bit for bit:
 //! - `u` and `v` hold at most `STATE_BITS`-bit values (their policies keep them within
 //!   `current_bits` and `voltage_bits`, at most `STATE_BITS`), the bias and every
 //!   input `inp << input_shift` less than `2^(STATE_BITS - 1)` and `2^(STATE_BITS + 1)` in
@@ -15,8 +16,9 @@
 //!   `2^(2 bits)` for a factor `d <= 2^bits` (what the factors are: `2^bits - d - offset`) and
 //!   `bits <= 15`.
 //!
-//! A chunk whose inputs exceed these bounds takes the 64-bit chunk; a chip whose numbers or
-//! parameters do, the 64-bit pass throughout (`Narrow::new` is `None`).
+//! A chunk whose inputs exceed these bounds takes the 64-bit chunk (on a 64-bit copy of its
+//! state); a chip whose numbers or parameters do, the 64-bit pass throughout (`Narrow::new` is
+//! `None`).
 
 use super::{CHUNK, P_SATURATE, P_WRAP, P_WRAP_LAVA, Program, fused_neurons};
 use lifchip_target::DecayKind;
@@ -88,6 +90,65 @@ impl Narrow {
     }
 }
 
+/// A narrow chip's `u` and `v` in 32 bits, where the narrow pass steps them: copying the 64-bit
+/// state into lanes and back for every chunk and tick was a third of the pass. While `live`,
+/// these hold the state and the engine's 64-bit `u` and `v` are stale: everything else that
+/// reads them calls [`Lanes::widen`] first (the end of a run, a tick with inputs beyond 64
+/// bits) or reads [`Lanes::at`] (probes).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Lanes {
+    pub(super) u: Vec<i32>,
+    pub(super) v: Vec<i32>,
+    live: bool,
+}
+
+impl Lanes {
+    /// The lanes take the state from `u` and `v`, unless they hold it already.
+    pub(super) fn narrow(&mut self, u: &[i64], v: &[i64]) {
+        if self.live {
+            return;
+        }
+        // Exact: a narrow chip's `u` and `v` are at most 2^28 in magnitude (`Narrow::new`
+        // checks the initial values, and every update ends in an overflow policy).
+        debug_assert!(
+            u.iter()
+                .chain(v)
+                .all(|x| x.unsigned_abs() <= 1 << (STATE_BITS - 1))
+        );
+        self.u.clear();
+        self.u.extend(u.iter().map(|&x| x as i32));
+        self.v.clear();
+        self.v.extend(v.iter().map(|&x| x as i32));
+        self.live = true;
+    }
+
+    /// The state back into `u` and `v`, if the lanes hold it; then they no longer do.
+    pub(super) fn widen(&mut self, u: &mut [i64], v: &mut [i64]) {
+        if !std::mem::take(&mut self.live) {
+            return;
+        }
+        for (w, &x) in u.iter_mut().zip(&self.u) {
+            *w = i64::from(x);
+        }
+        for (w, &x) in v.iter_mut().zip(&self.v) {
+            *w = i64::from(x);
+        }
+    }
+
+    /// The 64-bit state was set anew (a reset): the lanes no longer hold it.
+    pub(super) fn drop_state(&mut self) {
+        self.live = false;
+    }
+
+    /// Compartment `k`'s `u` and `v`, if the lanes hold the state.
+    pub(super) fn at(&self, k: usize) -> Option<(i64, i64)> {
+        if !self.live {
+            return None;
+        }
+        Some((i64::from(*self.u.get(k)?), i64::from(*self.v.get(k)?)))
+    }
+}
+
 /// `engine::decay_bf` in 32 bits (see the module comment).
 #[inline(always)]
 fn decay<const MULT: bool>(x: i32, d: i32, bits: u32, min_step: bool) -> i32 {
@@ -139,7 +200,8 @@ pub(super) struct ChunkOut {
     pub(super) active: u32,
 }
 
-/// One chunk of the fused pass ([`CHUNK`] compartments starting at `first`) in 32-bit lanes:
+/// One chunk of the fused pass ([`CHUNK`] compartments starting at `first`) in 32-bit lanes,
+/// stepping `u` and `v` in place:
 /// the current (`DTI`: decay then input), then the voltage, spike and reset, as
 /// `engine::current_chunk` and `engine::voltage_chunk` do, with each compartment's flags in
 /// `flags`. `None`, changing nothing but `flags`, when an input is outside the bounds;
@@ -156,8 +218,8 @@ pub(super) fn chunk<
 >(
     nw: &Narrow,
     first: usize,
-    us: &mut [i64; CHUNK],
-    vs: &mut [i64; CHUNK],
+    u: &mut [i32; CHUNK],
+    v: &mut [i32; CHUNK],
     inp: &[i64; CHUNK],
     flags: &mut [i32; CHUNK],
     bits: u32,
@@ -169,8 +231,8 @@ pub(super) fn chunk<
     // `u` and `v` always hold values within their bits (every update ends in their overflow
     // policy, and `Narrow::new` checked the initial values): at most 2^28 in magnitude.
     debug_assert!(
-        us.iter()
-            .chain(vs.iter())
+        u.iter()
+            .chain(v.iter())
             .all(|x| x.unsigned_abs() <= 1 << (STATE_BITS - 1))
     );
     // |x| < 2^b for all x: x ^ (x >> 63) is |x| for x >= 0 and |x| - 1 for x < 0.
@@ -188,8 +250,6 @@ pub(super) fn chunk<
         lanes(&nw.vth_test, first..end)?,
     );
     let (ud0, vd0, vth0) = (ud[0], vd[0], vth[0]);
-    let mut u = us.map(|x| x as i32);
-    let mut v = vs.map(|x| x as i32);
     let a = inp.map(|x| x as i32);
     // Flags as lanes (bit words built in the loop cost a horizontal reduction per word);
     // the caller reads them lane by lane only when the union says there is something.
@@ -223,7 +283,5 @@ pub(super) fn chunk<
     }
     let any = flags.iter().fold(0, |o, &f| o | f);
     let active = flags.iter().map(|&f| u32::from(f & ACTIVE != 0)).sum();
-    *us = u.map(i64::from);
-    *vs = v.map(i64::from);
     Some(ChunkOut { any, active })
 }
