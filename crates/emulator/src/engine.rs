@@ -243,6 +243,7 @@ impl State {
         self.u.copy_from_slice(&p.initial_u);
         self.u2.fill(0);
         self.v.copy_from_slice(&p.initial_v);
+        // Lanes are live only within a run; a run cut short (a panic) may have left them so.
         self.lanes.drop_state();
         self.refr.fill(0);
         self.acc[..self.slots].fill(0);
