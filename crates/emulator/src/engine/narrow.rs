@@ -182,8 +182,9 @@ fn ovf<const P: u8>(x: i32, bits: u32) -> i32 {
                 x
             }
         }
-        P_SATURATE => x.clamp(-half, half - 1),
-        _ => x.clamp(-(half - 1), half - 1),
+        // `max` then `min` (two instructions a vector; `clamp` compiled to three and a load).
+        P_SATURATE => x.max(-half).min(half - 1),
+        _ => x.max(-(half - 1)).min(half - 1),
     }
 }
 
@@ -276,10 +277,13 @@ pub(super) fn chunk<
         let spike = w > above;
         u[k] = un;
         v[k] = if spike { 0 } else { w };
-        flags[k] = (i32::from(y != sum) * OVF_U)
-            | (i32::from(w != exact) * OVF_V)
-            | (i32::from(spike) * SPIKED)
-            | (i32::from(pre | (un != 0)) * ACTIVE);
+        // The flags from the comparisons' masks (-1 or 0) by adds, without a constant per
+        // flag: with `e_u`, `e_v` for no overflow and `z` for idle, `OVF_U + OVF_V + ACTIVE`
+        // is 11 and the flags are `11 + 8 z - 4 spike + 2 e_v + e_u`.
+        let mask = |c: bool| -i32::from(c);
+        let (e_u, e_v) = (mask(y == sum), mask(w == exact));
+        let z = mask(!pre & (un == 0));
+        flags[k] = OVF_U + OVF_V + ACTIVE + (((2 * z - mask(spike)) * 2 + e_v) * 2 + e_u);
     }
     let any = flags.iter().fold(0, |o, &f| o | f);
     let active = flags.iter().map(|&f| u32::from(f & ACTIVE != 0)).sum();
