@@ -194,6 +194,8 @@ pub(super) const OVF_V: i32 = 2;
 pub(super) const SPIKED: i32 = 4;
 /// Held something before the input, or a current after it.
 pub(super) const ACTIVE: i32 = 8;
+// `chunk` builds the flags by adds that rely on these four values.
+const _: () = assert!(OVF_U == 1 && OVF_V == 2 && SPIKED == 4 && ACTIVE == 8);
 
 /// What [`chunk`] found besides the per-compartment flags: their union and the active count.
 pub(super) struct ChunkOut {
@@ -236,8 +238,11 @@ pub(super) fn chunk<
             .chain(v.iter())
             .all(|x| x.unsigned_abs() <= 1 << (STATE_BITS - 1))
     );
-    // |x| < 2^b for all x: x ^ (x >> 63) is |x| for x >= 0 and |x| - 1 for x < 0.
-    if inp.iter().fold(0i64, |o, &x| o | (x ^ (x >> 63))) >= 1 << nw.in_bits {
+    // -2^b <= x < 2^b for all x: x + 2^b is below 2^(b + 1) as an unsigned number, for
+    // every x exactly when for their union (an add and an or a lane, where AVX2 has no 64-bit
+    // arithmetic shift for x ^ (x >> 63)).
+    let b = nw.in_bits;
+    if inp.iter().fold(0u64, |o, &x| o | x.wrapping_add(1 << b) as u64) >> (b + 1) != 0 {
         return None;
     }
     let end = first + CHUNK;
