@@ -97,6 +97,9 @@ pub(crate) struct State {
     uniform: Vec<bool>,
     /// The 32-bit parameters of the narrow fused pass, when the chip allows it.
     narrow: Option<narrow::Narrow>,
+    /// With `narrow`: `u` and `v` in 32 bits, holding the state (and `u`, `v` stale) from the
+    /// first narrow pass of a run to its end ([`narrow::Lanes`]).
+    lanes: narrow::Lanes,
     /// Functional runs on several threads: step 2 and the gather split by cores
     /// ([`owned`]).
     owned: owned::Owned,
@@ -227,6 +230,7 @@ impl State {
             warm: KeepWarm::default(),
             uniform: uniform_chunks(p),
             narrow: narrow::Narrow::new(p),
+            lanes: narrow::Lanes::default(),
             owned: owned::Owned::default(),
             core_runs: core_runs(&p.comp_core),
             drain_to: None,
@@ -239,6 +243,8 @@ impl State {
         self.u.copy_from_slice(&p.initial_u);
         self.u2.fill(0);
         self.v.copy_from_slice(&p.initial_v);
+        // Lanes are live only within a run; a run cut short (a panic) may have left them so.
+        self.lanes.drop_state();
         self.refr.fill(0);
         self.acc[..self.slots].fill(0);
         for slot in self.pending.iter_mut().chain(&mut self.pending_comp) {
@@ -592,6 +598,8 @@ fn run_with(
             ticks_of(s);
         }
     }
+    // Between runs the 64-bit state holds the state.
+    s.lanes.widen(&mut s.u, &mut s.v);
     let mut result = finish(p, rec, opts, &s.v);
     for (count, before) in result.readout_counts.iter_mut().zip(&uncounted) {
         *count -= before;
@@ -2124,7 +2132,8 @@ fn voltages_simple_k<const MULT: bool, const DTI: bool, const P: u8>(
 /// stream of stores, where clearing the touched ones after the pass was a random access
 /// each). Returns how many compartments were active (held something before the input, or a
 /// current after it). In parallel blocks, one per thread, on big chips; the spikes are joined
-/// in block order, the same list for any thread count.
+/// in block order, the same list for any thread count. A narrow chip's pass steps its 32-bit
+/// state ([`narrow::Lanes`]).
 fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const INT32: bool>(
     p: &Program,
     s: &mut State,
@@ -2143,84 +2152,147 @@ fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const 
         warm,
         uniform,
         narrow,
+        lanes,
         drain_to,
         ..
     } = s;
-    let narrow = narrow.as_ref();
     spikers.clear();
     idle.clear();
-    let (ovf_u, ovf_v) = (&mut rec.comp_ovf_u[..n], &mut rec.comp_ovf_v[..n]);
-    // With a drainer on the other thread, the passes stay on this one.
-    if !parallel(n) || drain_to.is_some() {
-        let (ou, ov, uni) = (ovf_u, ovf_v, &uniform[..]);
-        let idle = track_idle.then_some(idle);
-        return neurons_block::<MULT, DTI, UP, VP, INT32>(
-            p, 0, u, v, inp, ou, ov, spikers, idle, uni, narrow,
-        );
+    let out = Outputs {
+        inp,
+        ovf_u: &mut rec.comp_ovf_u[..n],
+        ovf_v: &mut rec.comp_ovf_v[..n],
+        spikers,
+        block_spikers,
+        idle,
+        block_idle,
+        warm,
+        uniform,
+        // With a drainer on the other thread, the passes stay on this one.
+        serial: !parallel(n) || drain_to.is_some(),
+        track_idle,
+    };
+    match narrow {
+        Some(nw) => {
+            lanes.narrow(u, v);
+            in_blocks(&mut lanes.u, &mut lanes.v, out, |b| {
+                narrow_block::<MULT, DTI, UP, VP, INT32>(p, b, nw)
+            })
+        }
+        None => in_blocks(u, v, out, |b| {
+            neurons_block::<MULT, DTI, UP, VP, INT32>(p, b)
+        }),
     }
-    warm.release();
-    // One contiguous block per thread: each core keeps its part of the state in its caches
-    // from tick to tick. The boundaries do not change any compartment's result.
+}
+
+/// What [`neurons`] passes to [`in_blocks`] besides the state.
+struct Outputs<'a> {
+    inp: &'a mut [i64],
+    ovf_u: &'a mut [u32],
+    ovf_v: &'a mut [u32],
+    spikers: &'a mut Vec<(u32, u32)>,
+    block_spikers: &'a mut Vec<Vec<(u32, u32)>>,
+    idle: &'a mut Vec<u32>,
+    block_idle: &'a mut Vec<Vec<u32>>,
+    warm: &'a KeepWarm,
+    uniform: &'a [bool],
+    serial: bool,
+    track_idle: bool,
+}
+
+/// A block of compartments for [`neurons`]: the first (`base`), their state, inputs and
+/// overflow counters, where their spikes and (with `idle`) idle compartments go, and whether
+/// their chunks are uniform.
+struct Block<'a, T> {
+    base: usize,
+    u: &'a mut [T],
+    v: &'a mut [T],
+    inp: &'a mut [i64],
+    ovf_u: &'a mut [u32],
+    ovf_v: &'a mut [u32],
+    spikers: &'a mut Vec<(u32, u32)>,
+    idle: Option<&'a mut Vec<u32>>,
+    uniform: &'a [bool],
+}
+
+/// [`neurons`]'s compartments through `pass`: as one block, or one contiguous block per thread
+/// (each core keeps its part of the state in its caches from tick to tick; the boundaries do
+/// not change any compartment's result). Returns the sum of the active counts.
+fn in_blocks<T: Send>(
+    u: &mut [T],
+    v: &mut [T],
+    o: Outputs<'_>,
+    pass: impl Fn(Block<'_, T>) -> u64 + Sync,
+) -> u64 {
+    let n = u.len();
+    if o.serial {
+        return pass(Block {
+            base: 0,
+            u,
+            v,
+            inp: o.inp,
+            ovf_u: o.ovf_u,
+            ovf_v: o.ovf_v,
+            spikers: o.spikers,
+            idle: o.track_idle.then_some(o.idle),
+            uniform: o.uniform,
+        });
+    }
+    o.warm.release();
     let block = n
         .div_ceil(rayon::current_num_threads())
         .next_multiple_of(CHUNK);
-    block_spikers.resize_with(n.div_ceil(block), Vec::new);
-    block_idle.resize_with(n.div_ceil(block), Vec::new);
+    o.block_spikers.resize_with(n.div_ceil(block), Vec::new);
+    o.block_idle.resize_with(n.div_ceil(block), Vec::new);
+    let track_idle = o.track_idle;
     let active = u
         .par_chunks_mut(block)
         .zip(v.par_chunks_mut(block))
-        .zip(inp.par_chunks_mut(block))
-        .zip(ovf_u.par_chunks_mut(block))
-        .zip(ovf_v.par_chunks_mut(block))
-        .zip(block_spikers.par_iter_mut().zip(block_idle.par_iter_mut()))
-        .zip(uniform.par_chunks(block / CHUNK))
+        .zip(o.inp.par_chunks_mut(block))
+        .zip(o.ovf_u.par_chunks_mut(block))
+        .zip(o.ovf_v.par_chunks_mut(block))
+        .zip(
+            o.block_spikers
+                .par_iter_mut()
+                .zip(o.block_idle.par_iter_mut()),
+        )
+        .zip(o.uniform.par_chunks(block / CHUNK))
         .enumerate()
-        .map(|(i, ((((((u, v), inp), ou), ov), (out, idle)), uni))| {
-            out.clear();
-            idle.clear();
-            let idle = track_idle.then_some(idle);
-            neurons_block::<MULT, DTI, UP, VP, INT32>(
-                p,
-                i * block,
-                u,
-                v,
-                inp,
-                ou,
-                ov,
-                out,
-                idle,
-                uni,
-                narrow,
-            )
-        })
+        .map(
+            |(i, ((((((u, v), inp), ovf_u), ovf_v), (spikers, idle)), uniform))| {
+                spikers.clear();
+                idle.clear();
+                pass(Block {
+                    base: i * block,
+                    u,
+                    v,
+                    inp,
+                    ovf_u,
+                    ovf_v,
+                    spikers,
+                    idle: track_idle.then_some(idle),
+                    uniform,
+                })
+            },
+        )
         .sum();
-    warm.spin_others();
-    for out in block_spikers.iter() {
-        spikers.extend_from_slice(out);
+    o.warm.spin_others();
+    for out in o.block_spikers.iter() {
+        o.spikers.extend_from_slice(out);
     }
     if track_idle {
-        for part in block_idle.iter() {
-            idle.extend_from_slice(part);
+        for part in o.block_idle.iter() {
+            o.idle.extend_from_slice(part);
         }
     }
     active
 }
 
 multiversion! {
-    /// [`neurons`] on the compartments `base..base + u.len()`, given their slices.
-    #[allow(clippy::too_many_arguments)]
+    /// [`neurons`] on a block of compartments in 64 bits.
     fn neurons_block<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const INT32: bool>(
         p: &Program,
-        base: usize,
-        u: &mut [i64],
-        v: &mut [i64],
-        inp: &mut [i64],
-        ovf_u: &mut [u32],
-        ovf_v: &mut [u32],
-        spikers: &mut Vec<(u32, u32)>,
-        idle: Option<&mut Vec<u32>>,
-        uniform: &[bool],
-        narrow: Option<&narrow::Narrow>,
+        b: Block<'_, i64>,
     ) -> u64 => neurons_block_kernel
 }
 
@@ -2228,7 +2300,6 @@ multiversion! {
 /// chunk's `u` is still in L1 when its voltages read it. With `idle`, the compartments not
 /// priced as active are listed there (global indices, ascending).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn neurons_block_kernel<
     const MULT: bool,
     const DTI: bool,
@@ -2237,62 +2308,26 @@ fn neurons_block_kernel<
     const INT32: bool,
 >(
     p: &Program,
-    base: usize,
-    u: &mut [i64],
-    v: &mut [i64],
-    inp: &mut [i64],
-    ovf_u: &mut [u32],
-    ovf_v: &mut [u32],
-    spikers: &mut Vec<(u32, u32)>,
-    mut idle: Option<&mut Vec<u32>>,
-    uniform: &[bool],
-    narrow: Option<&narrow::Narrow>,
+    b: Block<'_, i64>,
 ) -> u64 {
+    let Block {
+        base,
+        u,
+        v,
+        inp,
+        ovf_u,
+        ovf_v,
+        spikers,
+        mut idle,
+        uniform,
+    } = b;
     let n = u.len();
     let bias = &p.bias[base..base + n];
-    let par = &p.params;
-    let (bits, ms, is) = (par.decay_bits, par.min_step, par.input_shift);
-    let (cb, vb) = (par.current_bits, par.voltage_bits);
     let mut active = 0u64;
     let mut pre = [false; CHUNK];
-    let mut flags = [0i32; CHUNK];
     let mut c0 = 0;
     while c0 < n {
         let c1 = (c0 + CHUNK).min(n);
-        if let Some(nw) = narrow
-            && let (Ok(uc), Ok(vc), Ok(ic)) = (
-                <&mut [i64; CHUNK]>::try_from(&mut u[c0..c1]),
-                <&mut [i64; CHUNK]>::try_from(&mut v[c0..c1]),
-                <&[i64; CHUNK]>::try_from(&inp[c0..c1]),
-            )
-        {
-            let (f, fl) = (base + c0, &mut flags);
-            let out = if uniform.get(c0 / CHUNK) == Some(&true) {
-                narrow::chunk::<MULT, DTI, UP, VP, true>(
-                    nw, f, uc, vc, ic, fl, bits, ms, is, cb, vb,
-                )
-            } else {
-                narrow::chunk::<MULT, DTI, UP, VP, false>(
-                    nw, f, uc, vc, ic, fl, bits, ms, is, cb, vb,
-                )
-            };
-            if let Some(out) = out {
-                inp[c0..c1].fill(0);
-                active += u64::from(out.active);
-                narrow_results(
-                    &out,
-                    &flags,
-                    base + c0,
-                    c0,
-                    ovf_u,
-                    ovf_v,
-                    spikers,
-                    idle.as_deref_mut(),
-                );
-                c0 = c1;
-                continue;
-            }
-        }
         let (uc, vc) = (&mut u[c0..c1], &mut v[c0..c1]);
         for (((a, &u), &v), &b) in pre.iter_mut().zip(&*uc).zip(&*vc).zip(&bias[c0..c1]) {
             *a = (u | v | b) != 0;
@@ -2324,6 +2359,117 @@ fn neurons_block_kernel<
         let ov = &mut ovf_v[c0..c1];
         voltages_block_kernel::<MULT, VP, INT32>(p, base + c0, vc, uc, ov, spikers, uni);
         inp[c0..c1].fill(0);
+        c0 = c1;
+    }
+    active
+}
+
+multiversion! {
+    /// [`neurons`] on a block of a narrow chip's compartments, their state in 32 bits.
+    fn narrow_block<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const INT32: bool>(
+        p: &Program,
+        b: Block<'_, i32>,
+        nw: &narrow::Narrow,
+    ) -> u64 => narrow_block_kernel
+}
+
+/// The body of [`narrow_block`], compiled once per vector level: whole chunks in 32-bit
+/// lanes ([`narrow::chunk`]); a chunk whose inputs are beyond its bounds, and a last chunk
+/// short of [`CHUNK`], through [`neurons_block_kernel`] on a 64-bit copy of its state.
+#[inline(always)]
+fn narrow_block_kernel<
+    const MULT: bool,
+    const DTI: bool,
+    const UP: u8,
+    const VP: u8,
+    const INT32: bool,
+>(
+    p: &Program,
+    b: Block<'_, i32>,
+    nw: &narrow::Narrow,
+) -> u64 {
+    let Block {
+        base,
+        u,
+        v,
+        inp,
+        ovf_u,
+        ovf_v,
+        spikers,
+        mut idle,
+        uniform,
+    } = b;
+    let par = &p.params;
+    let (bits, ms, is) = (par.decay_bits, par.min_step, par.input_shift);
+    let (cb, vb) = (par.current_bits, par.voltage_bits);
+    let n = u.len();
+    let mut active = 0u64;
+    let mut flags = [0i32; CHUNK];
+    let mut c0 = 0;
+    while c0 < n {
+        let c1 = (c0 + CHUNK).min(n);
+        if let (Ok(uc), Ok(vc), Ok(ic)) = (
+            <&mut [i32; CHUNK]>::try_from(&mut u[c0..c1]),
+            <&mut [i32; CHUNK]>::try_from(&mut v[c0..c1]),
+            <&[i64; CHUNK]>::try_from(&inp[c0..c1]),
+        ) {
+            let (f, fl) = (base + c0, &mut flags);
+            let out = if uniform.get(c0 / CHUNK) == Some(&true) {
+                narrow::chunk::<MULT, DTI, UP, VP, true>(
+                    nw, f, uc, vc, ic, fl, bits, ms, is, cb, vb,
+                )
+            } else {
+                narrow::chunk::<MULT, DTI, UP, VP, false>(
+                    nw, f, uc, vc, ic, fl, bits, ms, is, cb, vb,
+                )
+            };
+            if let Some(out) = out {
+                inp[c0..c1].fill(0);
+                active += u64::from(out.active);
+                narrow_results(
+                    &out,
+                    &flags,
+                    base + c0,
+                    c0,
+                    ovf_u,
+                    ovf_v,
+                    spikers,
+                    idle.as_deref_mut(),
+                );
+                c0 = c1;
+                continue;
+            }
+        }
+        let len = c1 - c0;
+        let mut wu = [0i64; CHUNK];
+        let mut wv = [0i64; CHUNK];
+        for (w, &x) in wu.iter_mut().zip(&u[c0..c1]) {
+            *w = i64::from(x);
+        }
+        for (w, &x) in wv.iter_mut().zip(&v[c0..c1]) {
+            *w = i64::from(x);
+        }
+        active += neurons_block_kernel::<MULT, DTI, UP, VP, INT32>(
+            p,
+            Block {
+                base: base + c0,
+                u: &mut wu[..len],
+                v: &mut wv[..len],
+                inp: &mut inp[c0..c1],
+                ovf_u: &mut ovf_u[c0..c1],
+                ovf_v: &mut ovf_v[c0..c1],
+                spikers,
+                idle: idle.as_deref_mut(),
+                uniform: uniform.get(c0 / CHUNK..).unwrap_or(&[]),
+            },
+        );
+        // Exact: the overflow policies leave `u` and `v` within their bits, at most 29.
+        for (x, &w) in u[c0..c1].iter_mut().zip(&wu) {
+            *x = w as i32;
+        }
+        for (x, &w) in v[c0..c1].iter_mut().zip(&wv) {
+            *x = w as i32;
+        }
         c0 = c1;
     }
     active
@@ -2540,6 +2686,8 @@ fn update<const CYCLE: bool>(
                 active = Some(n);
             }
         } else {
+            // Inputs beyond 64 bits (rare): the general passes, on the 64-bit state.
+            s.lanes.widen(&mut s.u, &mut s.v);
             if p.price_active {
                 mark_active(&mut s.active_pre, &s.u, &s.v, &p.bias, &s.u2);
             }
@@ -2632,9 +2780,11 @@ fn update<const CYCLE: bool>(
     }
     if rec.record_state {
         for (probe, &k) in rec.probes.iter_mut().zip(&rec.probe_comp) {
-            probe.u.push(s.u[k as usize]);
-            probe.v.push(s.v[k as usize]);
-            if let Some(&x) = s.u2.get(k as usize) {
+            let k = k as usize;
+            let (u, v) = s.lanes.at(k).unwrap_or((s.u[k], s.v[k]));
+            probe.u.push(u);
+            probe.v.push(v);
+            if let Some(&x) = s.u2.get(k) {
                 probe.u2.push(x);
             }
         }
@@ -3257,7 +3407,8 @@ mod tests {
                 bias: bias.iter().map(|&b| b as i32).collect(),
                 in_bits: 30 - par.input_shift,
             };
-            let (mut nu, mut nv) = (u, v);
+            // The narrow state in 32 bits (all the values above fit).
+            let (mut nu, mut nv) = (u.map(|x| x as i32), v.map(|x| x as i32));
             let mut flags = [0i32; CHUNK];
             let out = with_policies!(
                 mult,
@@ -3269,12 +3420,16 @@ mod tests {
             let Some(out) = out else {
                 refused += 1;
                 assert!(wild, "trial {trial}: refused within the bounds");
-                assert_eq!((nu, nv), (u, v), "trial {trial}: refused but changed");
+                assert_eq!(
+                    (nu.map(i64::from), nv.map(i64::from)),
+                    (u, v),
+                    "trial {trial}: refused but changed"
+                );
                 continue;
             };
             taken += 1;
-            assert_eq!(nu, wu, "trial {trial}: u");
-            assert_eq!(nv, wv, "trial {trial}: v");
+            assert_eq!(nu.map(i64::from), wu, "trial {trial}: u");
+            assert_eq!(nv.map(i64::from), wv, "trial {trial}: v");
             let mut active = 0;
             for k in 0..CHUNK {
                 let on = pre[k] | (wu[k] != 0);
@@ -3340,8 +3495,8 @@ mod tests {
     >(
         uni: bool,
         nw: &narrow::Narrow,
-        u: &mut [i64; CHUNK],
-        v: &mut [i64; CHUNK],
+        u: &mut [i32; CHUNK],
+        v: &mut [i32; CHUNK],
         inp: &[i64; CHUNK],
         flags: &mut [i32; CHUNK],
         par: &crate::program::Params,
@@ -3355,8 +3510,173 @@ mod tests {
         }
     }
 
+    /// A block of a narrow chip stepped in 32 bits ([`narrow_block_kernel`]) gives what the
+    /// 64-bit block gives: state, zeroed inputs, overflow counts, spikes, idle lists and active
+    /// count; also through its 64-bit fallback (chunks with an input beyond the narrow bounds
+    /// or beyond the 64-bit fast path, a last chunk short of [`CHUNK`]), for every order and
+    /// pair of overflow policies, uniform chunks and not.
+    #[test]
+    fn narrow_blocks_equal_the_64_bit_blocks() {
+        let (_, _, _, mut p) = parallel_blocks_program();
+        let n = p.n_comp();
+        // Every third chunk uniform.
+        for c in (0..n / CHUNK).step_by(3) {
+            let at = c * CHUNK..(c + 1) * CHUNK;
+            for xs in [&mut p.u_decay, &mut p.v_decay, &mut p.vth_test] {
+                let x0 = xs[at.start];
+                xs[at.clone()].fill(x0);
+            }
+        }
+        let uniform = uniform_chunks(&p);
+        assert!(uniform.iter().any(|&u| u) && uniform.iter().any(|&u| !u));
+        let mut rng = Rng(0x0b10_c4ed_5eed_1234);
+        let (mut fallbacks, mut spiked, mut overflowed) = (0, 0, 0);
+        for trial in 0..64 {
+            let par = &mut p.params;
+            par.order = if trial % 2 == 0 {
+                UpdateOrder::DecayThenInput
+            } else {
+                UpdateOrder::InputThenDecay
+            };
+            par.current_overflow = POLICIES[trial / 2 % 4];
+            par.voltage_overflow = POLICIES[trial / 8 % 4];
+            let nw = narrow::Narrow::new(&p).expect("a narrow chip");
+            let par = p.params.clone();
+            let (cb, vb, is) = (par.current_bits, par.voltage_bits, par.input_shift);
+            // A block from a chunk boundary (as the parallel blocks are), of any length.
+            let base = CHUNK * (rng.next() % (n / CHUNK / 2) as u64) as usize;
+            let len = 1 + (rng.next() % 3000) as usize;
+            let mut u = vec![0i64; len];
+            let mut v = vec![0i64; len];
+            let mut inp = vec![0i64; len];
+            for k in 0..len {
+                // A quarter of the compartments hold nothing (idle unless biased or driven).
+                if !rng.next().is_multiple_of(4) {
+                    (u[k], v[k]) = (rng.plain(cb - 1), rng.plain(vb - 1));
+                }
+                inp[k] = match rng.next() % 400 {
+                    0 => 1 << nw.in_bits,
+                    1 => -(1 << nw.in_bits) - 1,
+                    2 => rng.plain(62 - is),
+                    3..=200 => 0,
+                    _ => rng.plain(nw.in_bits),
+                };
+            }
+            fallbacks += inp
+                .chunks(CHUNK)
+                .filter(|c| {
+                    c.len() < CHUNK || c.iter().any(|x| x.unsigned_abs() >= 1 << nw.in_bits)
+                })
+                .count();
+            let uni = &uniform[base / CHUNK..];
+            let (dti, up, vp) = (
+                par.order == UpdateOrder::DecayThenInput,
+                policy_code(par.current_overflow),
+                policy_code(par.voltage_overflow),
+            );
+            let mult = par.decay == DecayKind::Multiplicative;
+            let wide = with_policies!(
+                mult,
+                dti,
+                up,
+                vp,
+                block_run::<_, _, _, _, _>(&p, None, base, &u, &v, &inp, uni)
+            );
+            let narrow = with_policies!(
+                mult,
+                dti,
+                up,
+                vp,
+                block_run::<_, _, _, _, _>(&p, Some(&nw), base, &u, &v, &inp, uni)
+            );
+            assert!(wide.5.len() < len, "trial {trial}: no idle compartment");
+            assert!(
+                narrow == wide,
+                "trial {trial}, base {base}, {len} compartments"
+            );
+            spiked += usize::from(!wide.4.is_empty());
+            let ((ou, ov), o) = (&wide.3, |xs: &[u32]| xs.iter().any(|&x| x > 0));
+            overflowed += usize::from(o(ou) && o(ov));
+        }
+        assert!(
+            fallbacks > 100 && spiked > 50 && overflowed > 50,
+            "{fallbacks} {spiked} {overflowed}"
+        );
+    }
+
+    /// What a block of [`neurons`] leaves: `u`, `v`, `inp`, overflow counts, spikes, idle
+    /// compartments, active count; in 32 bits with `nw`.
+    type BlockRun = (
+        Vec<i64>,
+        Vec<i64>,
+        Vec<i64>,
+        (Vec<u32>, Vec<u32>),
+        Vec<(u32, u32)>,
+        Vec<u32>,
+        u64,
+    );
+
+    fn block_run<
+        const MULT: bool,
+        const DTI: bool,
+        const UP: u8,
+        const VP: u8,
+        const INT32: bool,
+    >(
+        p: &Program,
+        nw: Option<&narrow::Narrow>,
+        base: usize,
+        u: &[i64],
+        v: &[i64],
+        inp: &[i64],
+        uniform: &[bool],
+    ) -> BlockRun {
+        let len = u.len();
+        let mut inp = inp.to_vec();
+        let (mut ovf_u, mut ovf_v) = (vec![0u32; len], vec![0u32; len]);
+        let (mut spikers, mut idle) = (Vec::new(), Vec::new());
+        let (u, v, active) = match nw {
+            Some(nw) => {
+                let mut u: Vec<i32> = u.iter().map(|&x| x as i32).collect();
+                let mut v: Vec<i32> = v.iter().map(|&x| x as i32).collect();
+                let b = Block {
+                    base,
+                    u: &mut u,
+                    v: &mut v,
+                    inp: &mut inp,
+                    ovf_u: &mut ovf_u,
+                    ovf_v: &mut ovf_v,
+                    spikers: &mut spikers,
+                    idle: Some(&mut idle),
+                    uniform,
+                };
+                let active = narrow_block_kernel::<MULT, DTI, UP, VP, INT32>(p, b, nw);
+                let wide = |xs: Vec<i32>| xs.into_iter().map(i64::from).collect();
+                (wide(u), wide(v), active)
+            }
+            None => {
+                let (mut u, mut v) = (u.to_vec(), v.to_vec());
+                let b = Block {
+                    base,
+                    u: &mut u,
+                    v: &mut v,
+                    inp: &mut inp,
+                    ovf_u: &mut ovf_u,
+                    ovf_v: &mut ovf_v,
+                    spikers: &mut spikers,
+                    idle: Some(&mut idle),
+                    uniform,
+                };
+                let active = neurons_block_kernel::<MULT, DTI, UP, VP, INT32>(p, b);
+                (u, v, active)
+            }
+        };
+        (u, v, inp, (ovf_u, ovf_v), spikers, idle, active)
+    }
+
     /// A whole run with the narrow fused pass equals the run with the 64-bit one (functional
-    /// and cycle-accurate, one and two threads, every probe recorded).
+    /// and cycle-accurate, one and two threads, every probe recorded), and so do a second run
+    /// from the first's end, one after a reset, and the state left in 64 bits.
     #[test]
     fn narrow_pass_gives_the_64_bit_run() {
         use crate::Mode;
@@ -3374,11 +3694,23 @@ mod tests {
                     if !narrow {
                         s.narrow = None;
                     }
-                    run(&p, &mut s, &input, &options, CycleDetail::PerCore).expect("runs")
+                    // A run, one on from its end state, and one after a reset.
+                    let mut go = || run(&p, &mut s, &input, &options, CycleDetail::PerCore);
+                    let (first, second) = (go().expect("runs"), go().expect("runs"));
+                    s.reset(&p);
+                    let third = run(&p, &mut s, &input, &options, CycleDetail::PerCore);
+                    (
+                        first,
+                        second,
+                        third.expect("runs"),
+                        s.u.clone(),
+                        s.v.clone(),
+                    )
                 })
             };
             let want = go(false, 1);
-            assert!(want.counts.spikes > 20, "{}", want.counts.spikes);
+            assert!(want.0.counts.spikes > 20, "{}", want.0.counts.spikes);
+            assert!(want.0 != want.1 && want.0 == want.2);
             for threads in [1, 2] {
                 assert!(go(true, threads) == want, "{mode:?}, {threads} threads");
             }

@@ -2,9 +2,10 @@
 //! small enough: twice the lanes of the 64-bit pass, and no 64-bit compares or multiplies
 //! (which AVX2 has only in part).
 //!
-//! The state is stored in 64 bits; a chunk is copied into 32-bit lanes, stepped, and copied
-//! back. Every value on the way fits in 32 bits by the bounds below, so each operation gives
-//! what the 64-bit one gives, bit for bit:
+//! The state of a narrow chip is kept in 32 bits ([`Lanes`]) while its runs step it, and
+//! stepped in place; the inputs are copied into 32-bit lanes chunk by chunk. Every value on
+//! the way fits in 32 bits by the bounds below, so each operation gives what the 64-bit one
+//! gives, bit for bit:
 //! - `u` and `v` hold at most `STATE_BITS`-bit values (their policies keep them within
 //!   `current_bits` and `voltage_bits`, at most `STATE_BITS`), the bias and every
 //!   input `inp << input_shift` less than `2^(STATE_BITS - 1)` and `2^(STATE_BITS + 1)` in
@@ -15,8 +16,9 @@
 //!   `2^(2 bits)` for a factor `d <= 2^bits` (what the factors are: `2^bits - d - offset`) and
 //!   `bits <= 15`.
 //!
-//! A chunk whose inputs exceed these bounds takes the 64-bit chunk; a chip whose numbers or
-//! parameters do, the 64-bit pass throughout (`Narrow::new` is `None`).
+//! A chunk whose inputs exceed these bounds takes the 64-bit chunk (on a 64-bit copy of its
+//! state); a chip whose numbers or parameters do, the 64-bit pass throughout (`Narrow::new` is
+//! `None`).
 
 use super::{CHUNK, P_SATURATE, P_WRAP, P_WRAP_LAVA, Program, fused_neurons};
 use lifchip_target::DecayKind;
@@ -88,6 +90,65 @@ impl Narrow {
     }
 }
 
+/// A narrow chip's `u` and `v` in 32 bits, where the narrow pass steps them: copying the 64-bit
+/// state into lanes and back for every chunk and tick was a third of the pass. While `live`,
+/// these hold the state and the engine's 64-bit `u` and `v` are stale: everything else that
+/// reads them calls [`Lanes::widen`] first (the end of a run, a tick with inputs beyond 64
+/// bits) or reads [`Lanes::at`] (probes).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Lanes {
+    pub(super) u: Vec<i32>,
+    pub(super) v: Vec<i32>,
+    live: bool,
+}
+
+impl Lanes {
+    /// The lanes take the state from `u` and `v`, unless they hold it already.
+    pub(super) fn narrow(&mut self, u: &[i64], v: &[i64]) {
+        if self.live {
+            return;
+        }
+        // Exact: a narrow chip's `u` and `v` are at most 2^28 in magnitude (`Narrow::new`
+        // checks the initial values, and every update ends in an overflow policy).
+        debug_assert!(
+            u.iter()
+                .chain(v)
+                .all(|x| x.unsigned_abs() <= 1 << (STATE_BITS - 1))
+        );
+        self.u.clear();
+        self.u.extend(u.iter().map(|&x| x as i32));
+        self.v.clear();
+        self.v.extend(v.iter().map(|&x| x as i32));
+        self.live = true;
+    }
+
+    /// The state back into `u` and `v`, if the lanes hold it; then they no longer do.
+    pub(super) fn widen(&mut self, u: &mut [i64], v: &mut [i64]) {
+        if !std::mem::take(&mut self.live) {
+            return;
+        }
+        for (w, &x) in u.iter_mut().zip(&self.u) {
+            *w = i64::from(x);
+        }
+        for (w, &x) in v.iter_mut().zip(&self.v) {
+            *w = i64::from(x);
+        }
+    }
+
+    /// The 64-bit state was set anew (a reset): the lanes no longer hold it.
+    pub(super) fn drop_state(&mut self) {
+        self.live = false;
+    }
+
+    /// Compartment `k`'s `u` and `v`, if the lanes hold the state.
+    pub(super) fn at(&self, k: usize) -> Option<(i64, i64)> {
+        if !self.live {
+            return None;
+        }
+        Some((i64::from(*self.u.get(k)?), i64::from(*self.v.get(k)?)))
+    }
+}
+
 /// `engine::decay_bf` in 32 bits (see the module comment).
 #[inline(always)]
 fn decay<const MULT: bool>(x: i32, d: i32, bits: u32, min_step: bool) -> i32 {
@@ -121,8 +182,9 @@ fn ovf<const P: u8>(x: i32, bits: u32) -> i32 {
                 x
             }
         }
-        P_SATURATE => x.clamp(-half, half - 1),
-        _ => x.clamp(-(half - 1), half - 1),
+        // `max` then `min` (two instructions a vector; `clamp` compiled to three and a load).
+        P_SATURATE => x.max(-half).min(half - 1),
+        _ => x.max(-(half - 1)).min(half - 1),
     }
 }
 
@@ -132,6 +194,8 @@ pub(super) const OVF_V: i32 = 2;
 pub(super) const SPIKED: i32 = 4;
 /// Held something before the input, or a current after it.
 pub(super) const ACTIVE: i32 = 8;
+// `chunk` builds the flags by adds that rely on these four values.
+const _: () = assert!(OVF_U == 1 && OVF_V == 2 && SPIKED == 4 && ACTIVE == 8);
 
 /// What [`chunk`] found besides the per-compartment flags: their union and the active count.
 pub(super) struct ChunkOut {
@@ -139,7 +203,8 @@ pub(super) struct ChunkOut {
     pub(super) active: u32,
 }
 
-/// One chunk of the fused pass ([`CHUNK`] compartments starting at `first`) in 32-bit lanes:
+/// One chunk of the fused pass ([`CHUNK`] compartments starting at `first`) in 32-bit lanes,
+/// stepping `u` and `v` in place:
 /// the current (`DTI`: decay then input), then the voltage, spike and reset, as
 /// `engine::current_chunk` and `engine::voltage_chunk` do, with each compartment's flags in
 /// `flags`. `None`, changing nothing but `flags`, when an input is outside the bounds;
@@ -156,8 +221,8 @@ pub(super) fn chunk<
 >(
     nw: &Narrow,
     first: usize,
-    us: &mut [i64; CHUNK],
-    vs: &mut [i64; CHUNK],
+    u: &mut [i32; CHUNK],
+    v: &mut [i32; CHUNK],
     inp: &[i64; CHUNK],
     flags: &mut [i32; CHUNK],
     bits: u32,
@@ -169,12 +234,15 @@ pub(super) fn chunk<
     // `u` and `v` always hold values within their bits (every update ends in their overflow
     // policy, and `Narrow::new` checked the initial values): at most 2^28 in magnitude.
     debug_assert!(
-        us.iter()
-            .chain(vs.iter())
+        u.iter()
+            .chain(v.iter())
             .all(|x| x.unsigned_abs() <= 1 << (STATE_BITS - 1))
     );
-    // |x| < 2^b for all x: x ^ (x >> 63) is |x| for x >= 0 and |x| - 1 for x < 0.
-    if inp.iter().fold(0i64, |o, &x| o | (x ^ (x >> 63))) >= 1 << nw.in_bits {
+    // -2^b <= x < 2^b for all x: x + 2^b is below 2^(b + 1) as an unsigned number, for
+    // every x exactly when for their union (an add and an or a lane, where AVX2 has no 64-bit
+    // arithmetic shift for x ^ (x >> 63)).
+    let b = nw.in_bits;
+    if inp.iter().fold(0u64, |o, &x| o | x.wrapping_add(1 << b) as u64) >> (b + 1) != 0 {
         return None;
     }
     let end = first + CHUNK;
@@ -188,8 +256,6 @@ pub(super) fn chunk<
         lanes(&nw.vth_test, first..end)?,
     );
     let (ud0, vd0, vth0) = (ud[0], vd[0], vth[0]);
-    let mut u = us.map(|x| x as i32);
-    let mut v = vs.map(|x| x as i32);
     let a = inp.map(|x| x as i32);
     // Flags as lanes (bit words built in the loop cost a horizontal reduction per word);
     // the caller reads them lane by lane only when the union says there is something.
@@ -216,14 +282,15 @@ pub(super) fn chunk<
         let spike = w > above;
         u[k] = un;
         v[k] = if spike { 0 } else { w };
-        flags[k] = (i32::from(y != sum) * OVF_U)
-            | (i32::from(w != exact) * OVF_V)
-            | (i32::from(spike) * SPIKED)
-            | (i32::from(pre | (un != 0)) * ACTIVE);
+        // The flags from the comparisons' masks (-1 or 0) by adds, without a constant per
+        // flag: with `e_u`, `e_v` for no overflow and `z` for idle, `OVF_U + OVF_V + ACTIVE`
+        // is 11 and the flags are `11 + 8 z - 4 spike + 2 e_v + e_u`.
+        let mask = |c: bool| -i32::from(c);
+        let (e_u, e_v) = (mask(y == sum), mask(w == exact));
+        let z = mask(!pre & (un == 0));
+        flags[k] = OVF_U + OVF_V + ACTIVE + (((2 * z - mask(spike)) * 2 + e_v) * 2 + e_u);
     }
     let any = flags.iter().fold(0, |o, &f| o | f);
     let active = flags.iter().map(|&f| u32::from(f & ACTIVE != 0)).sum();
-    *us = u.map(i64::from);
-    *vs = v.map(i64::from);
     Some(ChunkOut { any, active })
 }
