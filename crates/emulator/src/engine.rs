@@ -3417,6 +3417,10 @@ mod tests {
                 vp,
                 narrow_chunk::<_, _, _, _, _>(uni, &nw, &mut nu, &mut nv, &inp, &mut flags, &par)
             );
+            // Refused exactly when an input is outside [-2^in_bits, 2^in_bits).
+            let bound = 1i64 << nw.in_bits;
+            let outside = inp.iter().any(|&x| x < -bound || x >= bound);
+            assert_eq!(out.is_none(), outside, "trial {trial}: the input bounds");
             let Some(out) = out else {
                 refused += 1;
                 assert!(wild, "trial {trial}: refused within the bounds");

@@ -242,7 +242,12 @@ pub(super) fn chunk<
     // every x exactly when for their union (an add and an or a lane, where AVX2 has no 64-bit
     // arithmetic shift for x ^ (x >> 63)).
     let b = nw.in_bits;
-    if inp.iter().fold(0u64, |o, &x| o | x.wrapping_add(1 << b) as u64) >> (b + 1) != 0 {
+    if inp
+        .iter()
+        .fold(0u64, |o, &x| o | x.wrapping_add(1 << b) as u64)
+        >> (b + 1)
+        != 0
+    {
         return None;
     }
     let end = first + CHUNK;
