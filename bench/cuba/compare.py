@@ -141,4 +141,9 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except subprocess.CalledProcessError as e:
+        sys.exit(f"compare.py: {' '.join(map(str, e.cmd))} failed with exit status {e.returncode}")
+    except (OSError, ValueError) as e:
+        sys.exit(f"compare.py: {e}")
