@@ -688,12 +688,63 @@ fn touch<T: Copy + Into<i64>>(xs: &[T], sink: &mut i64) {
     }
 }
 
+multiversion! {
+    /// [`deliver_sum`] on the store's index and weight types, compiled for each vector level:
+    /// a long row's weights are widened and added several at a time (integer additions: the
+    /// same sums at every level).
+    #[allow(clippy::too_many_arguments)]
+    fn deliver_store<const CYCLE: bool, const TOUCH: bool>(
+        store: &Store,
+        rows: &Rows,
+        core_base: &[u32],
+        due: &[(u32, u32)],
+        acc: &mut [i64],
+        core_syn_cycles: &mut [u64],
+        prices: &SynPrices,
+    ) -> u64 => deliver_store_kernel
+}
+
+/// The body of [`deliver_store`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn deliver_store_kernel<const CYCLE: bool, const TOUCH: bool>(
+    store: &Store,
+    rows: &Rows,
+    core_base: &[u32],
+    due: &[(u32, u32)],
+    acc: &mut [i64],
+    core_syn_cycles: &mut [u64],
+    prices: &SynPrices,
+) -> u64 {
+    macro_rules! go {
+        ($t:expr) => {
+            deliver_sum::<_, _, CYCLE, TOUCH>(
+                $t,
+                rows,
+                core_base,
+                due,
+                acc,
+                core_syn_cycles,
+                prices,
+            )
+        };
+    }
+    match store {
+        Store::U16I8(t) => go!(t),
+        Store::U16I16(t) => go!(t),
+        Store::U16I32(t) => go!(t),
+        Store::U32I8(t) => go!(t),
+        Store::U32I16(t) => go!(t),
+        Store::U32I32(t) => go!(t),
+    }
+}
+
 /// Step 2 with sum-then-add: every due delivery's row into the accumulators. Returns the
 /// synaptic operations; with `CYCLE`, also adds each delivery's synapse-stage cycles at the
 /// sparse price `prices` to its core (dense and shared rows are corrected after). With
 /// `TOUCH` (synapse memory larger than the caches), the next row's cache lines and the
 /// descriptor of the one after are loaded ahead.
-#[inline(never)]
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn deliver_sum<
     I: Index + Into<i64>,
@@ -1416,22 +1467,10 @@ fn deliver_rows<const CYCLE: bool>(p: &Program, s: &mut State, rec: &mut Recorde
             }
             let (rows, base, due) = (&p.rows, &p.core_slot_base[..], &s.due[..]);
             let (acc, cs) = (&mut s.acc[..], &mut s.core_syn_cycles[..]);
-            macro_rules! deliver {
-                ($t:expr) => {
-                    if p.touch_rows {
-                        deliver_sum::<_, _, CYCLE, true>($t, rows, base, due, acc, cs, &prices)
-                    } else {
-                        deliver_sum::<_, _, CYCLE, false>($t, rows, base, due, acc, cs, &prices)
-                    }
-                };
-            }
-            match store {
-                Store::U16I8(t) => deliver!(t),
-                Store::U16I16(t) => deliver!(t),
-                Store::U16I32(t) => deliver!(t),
-                Store::U32I8(t) => deliver!(t),
-                Store::U32I16(t) => deliver!(t),
-                Store::U32I32(t) => deliver!(t),
+            if p.touch_rows {
+                deliver_store::<CYCLE, true>(store, rows, base, due, acc, cs, &prices)
+            } else {
+                deliver_store::<CYCLE, false>(store, rows, base, due, acc, cs, &prices)
             }
         }
     };
@@ -2975,6 +3014,53 @@ mod tests {
             assert!(base == run_at(Level::Avx2), "{mode:?}: AVX2 differs");
             assert!(base == run_at(Level::Avx512), "{mode:?}: AVX-512 differs");
         }
+    }
+
+    /// Row delivery ([`deliver_store`], without fan-out lists) gives the same run at every
+    /// vector level, for every index and weight type of the store, dense and sparse rows,
+    /// rows loaded ahead or not, in both modes.
+    #[test]
+    fn every_vector_level_delivers_every_store_alike() {
+        use crate::Mode;
+        use lifchip_simd::{Level, cap};
+        let spec = bench_chips::Spec {
+            ticks: 20,
+            ..bench_chips::dense()
+        };
+        let config = bench_chips::chip(&spec);
+        let input = bench_chips::input(&spec);
+        for wide_index in [false, true] {
+            for min_weight_bytes in [1, 2, 4] {
+                for (no_dense, touch) in [(false, false), (true, true)] {
+                    let layout = LayoutOverride {
+                        wide_index,
+                        min_weight_bytes,
+                        no_dense,
+                        touch: Some(touch),
+                        fanout: Some(false),
+                        ..LayoutOverride::default()
+                    };
+                    let emu = crate::Emulator::with_layout(&config, layout).expect("valid");
+                    for mode in [Mode::Functional, Mode::CycleAccurate] {
+                        let options = every_probe(spec.ticks, mode);
+                        let run_at = |level| {
+                            cap(level);
+                            emu.clone().run(&input, &options).expect("runs")
+                        };
+                        let base = run_at(Level::Base);
+                        let case = format!("{wide_index} {min_weight_bytes} {no_dense} {mode:?}");
+                        assert!(
+                            base.counts.synops > 100_000,
+                            "{case}: {}",
+                            base.counts.synops
+                        );
+                        assert!(base == run_at(Level::Avx2), "{case}: AVX2 differs");
+                        assert!(base == run_at(Level::Avx512), "{case}: AVX-512 differs");
+                    }
+                }
+            }
+        }
+        cap(Level::Avx512);
     }
 
     /// Options of a run of `ticks` that records every probe, state included.
