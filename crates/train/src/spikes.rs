@@ -957,6 +957,98 @@ impl Distinct {
     }
 }
 
+/// Buffers of [`Spread::run`].
+#[derive(Default)]
+struct Spread {
+    /// The neurons of distinct current `id` are `members[offsets[id]..offsets[id + 1]]`,
+    /// ascending.
+    offsets: Vec<usize>,
+    members: Vec<u32>,
+    fill: Vec<usize>,
+    /// One bit per neuron, for steps whose neurons need sorting.
+    bits: Vec<u64>,
+}
+
+impl Spread {
+    /// Appends one slot per step to `events`: the neurons (of `n`; `active[k]` has distinct
+    /// current `which[k]`, of `ids`) whose current spiked in that step (`spikes[offsets[t]..
+    /// offsets[t + 1]]`), ascending. Returns how many.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        spikes: &[u32],
+        offsets: &[usize],
+        active: &[u32],
+        which: &[u32],
+        ids: usize,
+        n: usize,
+        events: &mut Events,
+    ) -> u64 {
+        // Members by current: a counting sort (`active` is ascending, so each list is too).
+        self.offsets.clear();
+        self.offsets.resize(ids + 1, 0);
+        for &id in which {
+            self.offsets[id as usize + 1] += 1;
+        }
+        for k in 0..ids {
+            self.offsets[k + 1] += self.offsets[k];
+        }
+        self.fill.clear();
+        self.fill.extend_from_slice(&self.offsets[..ids]);
+        self.members.clear();
+        self.members.resize(which.len(), 0);
+        for (&i, &id) in active.iter().zip(which) {
+            let at = &mut self.fill[id as usize];
+            self.members[*at] = i;
+            *at += 1;
+        }
+        self.bits.clear();
+        self.bits.resize(n.div_ceil(64), 0);
+        let before = events.idx.len();
+        for w in offsets.windows(2) {
+            let step = &spikes[w[0]..w[1]];
+            let at = events.idx.len();
+            // Mostly each current is one neuron's and the currents come in the order of their
+            // first neurons: the neurons are then ascending as they come.
+            let mut sorted = true;
+            for &id in step {
+                let list = &self.members[self.offsets[id as usize]..self.offsets[id as usize + 1]];
+                match (list, events.idx[at..].last()) {
+                    ([i], None) => events.idx.push(*i),
+                    ([i], Some(&last)) if *i > last => events.idx.push(*i),
+                    _ => {
+                        sorted = false;
+                        break;
+                    }
+                }
+            }
+            if !sorted {
+                // Otherwise by a bit per neuron, read back in order.
+                events.idx.truncate(at);
+                let (mut lo, mut hi) = (usize::MAX, 0);
+                for &id in step {
+                    let id = id as usize;
+                    for &i in &self.members[self.offsets[id]..self.offsets[id + 1]] {
+                        let i = i as usize;
+                        self.bits[i / 64] |= 1 << (i % 64);
+                        lo = lo.min(i / 64);
+                        hi = hi.max(i / 64);
+                    }
+                }
+                for wd in lo..self.bits.len().min(hi + 1) {
+                    let mut m = std::mem::take(&mut self.bits[wd]);
+                    while m != 0 {
+                        events.idx.push((wd * 64) as u32 + m.trailing_zeros());
+                        m &= m - 1;
+                    }
+                }
+            }
+            events.close_slot();
+        }
+        (events.idx.len() - before) as u64
+    }
+}
+
 /// Simulates an image-driven population (constant current `base`, `[batch, n]`). Neurons
 /// with the same current (bit for bit) have the same spike train: each distinct current is
 /// simulated once.
@@ -971,8 +1063,7 @@ fn run_constant(p: &SpikingNode, base: &Array2<f32>, steps: usize, dt: f32) -> (
     let (mut active, mut which, mut current) = (Vec::new(), Vec::new(), Vec::new());
     let (mut v, mut r) = (Vec::new(), Vec::new());
     let (mut spikes, mut spike_offsets) = (Vec::new(), Vec::new());
-    let (mut trains, mut train_offsets) = (Vec::new(), Vec::new());
-    let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); steps];
+    let mut spread = Spread::default();
     for row in base.rows() {
         active.clear();
         which.clear();
@@ -997,8 +1088,7 @@ fn run_constant(p: &SpikingNode, base: &Array2<f32>, steps: usize, dt: f32) -> (
             bias: &[],
             a: 0.0,
         };
-        // Spikes of every step (ids of distinct currents), then grouped by current
-        // (counting sort, steps ascending).
+        // Spikes of every step (ids of distinct currents), then spread to their neurons.
         spikes.clear();
         spike_offsets.clear();
         spike_offsets.push(0);
@@ -1015,35 +1105,15 @@ fn run_constant(p: &SpikingNode, base: &Array2<f32>, steps: usize, dt: f32) -> (
             );
             spike_offsets.push(spikes.len());
         }
-        train_offsets.clear();
-        train_offsets.resize(current.len() + 1, 0usize);
-        for &id in &spikes {
-            train_offsets[id as usize + 1] += 1;
-        }
-        for k in 0..current.len() {
-            train_offsets[k + 1] += train_offsets[k];
-        }
-        trains.clear();
-        trains.resize(spikes.len(), 0u32);
-        let mut at = train_offsets.clone();
-        for (t, w) in spike_offsets.windows(2).enumerate() {
-            for &id in &spikes[w[0]..w[1]] {
-                trains[at[id as usize]] = t as u32;
-                at[id as usize] += 1;
-            }
-        }
-        for (&i, &id) in active.iter().zip(&which) {
-            let id = id as usize;
-            for &t in &trains[train_offsets[id]..train_offsets[id + 1]] {
-                buckets[t as usize].push(i);
-            }
-        }
-        for bucket in &mut buckets {
-            fired += bucket.len() as u64;
-            events.idx.extend_from_slice(bucket);
-            bucket.clear();
-            events.close_slot();
-        }
+        fired += spread.run(
+            &spikes,
+            &spike_offsets,
+            &active,
+            &which,
+            current.len(),
+            row.len(),
+            &mut events,
+        );
     }
     (events, fired)
 }
@@ -1743,6 +1813,57 @@ mod tests {
                 .map(|(&i, &v)| (i, v.to_bits()))
                 .collect();
             assert_eq!(have, want, "slot {slot}");
+        }
+    }
+
+    /// `Spread::run` against listing each step's neurons plainly (every neuron whose current
+    /// spiked, ascending): currents of one neuron in first-neuron order (the fast path), of
+    /// several neurons, in any order within a step, neurons past 64 and skipped ones, steps
+    /// with no spike; twice in a row (the bits must be clean for the next image).
+    #[test]
+    fn spread_equals_the_plain_lists() {
+        let n = 300;
+        // Neurons not divisible by 7 are active; their currents: `k / 3` for the first 90
+        // (three neurons each), then one each.
+        let active: Vec<u32> = (0..n as u32).filter(|i| i % 7 != 0).collect();
+        let which: Vec<u32> = (0..active.len() as u32)
+            .map(|k| if k < 90 { k / 3 } else { k - 60 })
+            .collect();
+        let ids = *which.iter().max().unwrap() as usize + 1;
+        let single: Vec<u32> = (30..ids as u32).collect();
+        let steps: Vec<Vec<u32>> = vec![
+            vec![],
+            single.iter().copied().filter(|id| id % 5 == 1).collect(),
+            vec![31, 30],
+            vec![2, 40, 41, 190],
+            vec![29, 0, 150],
+            single.clone(),
+            (0..ids as u32).collect(),
+            vec![ids as u32 - 1],
+        ];
+        let spikes: Vec<u32> = steps.iter().flatten().copied().collect();
+        let mut offsets = vec![0];
+        for s in &steps {
+            offsets.push(offsets.last().unwrap() + s.len());
+        }
+        let mut spread = Spread::default();
+        let mut events = Events::new();
+        for _ in 0..2 {
+            let fired = spread.run(&spikes, &offsets, &active, &which, ids, n, &mut events);
+            let want: u64 = steps
+                .iter()
+                .map(|s| which.iter().filter(|id| s.contains(id)).count() as u64)
+                .sum();
+            assert_eq!(fired, want);
+        }
+        for (slot, s) in steps.iter().chain(&steps).enumerate() {
+            let want: Vec<u32> = active
+                .iter()
+                .zip(&which)
+                .filter(|(_, id)| s.contains(id))
+                .map(|(&i, _)| i)
+                .collect();
+            assert_eq!(events.slot(slot), &want[..], "slot {slot}");
         }
     }
 
