@@ -84,7 +84,13 @@ struct PoolMap {
     out_size: usize,
     offsets: Vec<usize>,
     cells: Vec<u32>,
+    /// When no input falls in two cells (windows that do not overlap): each input's cell,
+    /// or [`NO_CELL`]; else empty.
+    single: Vec<u32>,
 }
+
+/// [`PoolMap::single`] of an input in no cell.
+const NO_CELL: u32 = u32::MAX;
 
 impl PoolMap {
     fn new(g: &PoolGeom) -> PoolMap {
@@ -102,6 +108,14 @@ impl PoolMap {
                 }
             }
         }
+        let single = if lists.iter().all(|l| l.len() <= 1) {
+            lists
+                .iter()
+                .map(|l| l.first().copied().unwrap_or(NO_CELL))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut offsets = vec![0];
         let mut cells = Vec::new();
         for l in lists {
@@ -113,6 +127,7 @@ impl PoolMap {
             out_size: g.out_size(),
             offsets,
             cells,
+            single,
         }
     }
 }
@@ -342,14 +357,26 @@ impl Chain {
                 }
                 Some(p) => {
                     let (mut lo, mut hi) = (usize::MAX, 0);
-                    for &i in events {
-                        let i = i as usize;
-                        for &cell in &p.cells[p.offsets[i]..p.offsets[i + 1]] {
-                            let cell = cell as usize;
-                            touched[cell / 64] |= 1 << (cell % 64);
-                            lo = lo.min(cell / 64);
-                            hi = hi.max(cell / 64);
-                            counts[cell] += 1;
+                    let mut add = |cell: usize| {
+                        touched[cell / 64] |= 1 << (cell % 64);
+                        lo = lo.min(cell / 64);
+                        hi = hi.max(cell / 64);
+                        counts[cell] += 1;
+                    };
+                    if p.single.is_empty() {
+                        for &i in events {
+                            let i = i as usize;
+                            for &cell in &p.cells[p.offsets[i]..p.offsets[i + 1]] {
+                                add(cell as usize);
+                            }
+                        }
+                    } else {
+                        // One cell at most per input: no list to walk.
+                        for &i in events {
+                            match p.single[i as usize] {
+                                NO_CELL => {}
+                                cell => add(cell as usize),
+                            }
                         }
                     }
                     for w in lo..touched.len().min(hi + 1) {
@@ -1765,8 +1792,19 @@ mod tests {
     /// Pooled inputs against counting each cell's spikes plainly.
     #[test]
     fn pooled_inputs_equal_the_plain_counts() {
-        let g = PoolGeom::new([3, 9, 10], [3, 2], [2, 2]).unwrap();
-        let pool = PoolMap::new(&g);
+        // Overlapping windows (the cell lists), then windows that do not overlap and leave
+        // the last row and column out (one cell or none per input).
+        for (g, single) in [
+            (PoolGeom::new([3, 9, 10], [3, 2], [2, 2]).unwrap(), false),
+            (PoolGeom::new([3, 9, 11], [2, 2], [2, 2]).unwrap(), true),
+        ] {
+            pooled_inputs_case(&g, single);
+        }
+    }
+
+    fn pooled_inputs_case(g: &PoolGeom, single: bool) {
+        let pool = PoolMap::new(g);
+        assert_eq!(pool.single.is_empty(), !single);
         let scale = pool.scale;
         let chain = Chain {
             source: 0,
