@@ -84,7 +84,13 @@ struct PoolMap {
     out_size: usize,
     offsets: Vec<usize>,
     cells: Vec<u32>,
+    /// When no input falls in two cells (windows that do not overlap): each input's cell,
+    /// or [`NO_CELL`]; else empty.
+    single: Vec<u32>,
 }
+
+/// [`PoolMap::single`] of an input in no cell.
+const NO_CELL: u32 = u32::MAX;
 
 impl PoolMap {
     fn new(g: &PoolGeom) -> PoolMap {
@@ -102,6 +108,14 @@ impl PoolMap {
                 }
             }
         }
+        let single = if lists.iter().all(|l| l.len() <= 1) {
+            lists
+                .iter()
+                .map(|l| l.first().copied().unwrap_or(NO_CELL))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut offsets = vec![0];
         let mut cells = Vec::new();
         for l in lists {
@@ -113,6 +127,7 @@ impl PoolMap {
             out_size: g.out_size(),
             offsets,
             cells,
+            single,
         }
     }
 }
@@ -342,14 +357,26 @@ impl Chain {
                 }
                 Some(p) => {
                     let (mut lo, mut hi) = (usize::MAX, 0);
-                    for &i in events {
-                        let i = i as usize;
-                        for &cell in &p.cells[p.offsets[i]..p.offsets[i + 1]] {
-                            let cell = cell as usize;
-                            touched[cell / 64] |= 1 << (cell % 64);
-                            lo = lo.min(cell / 64);
-                            hi = hi.max(cell / 64);
-                            counts[cell] += 1;
+                    let mut add = |cell: usize| {
+                        touched[cell / 64] |= 1 << (cell % 64);
+                        lo = lo.min(cell / 64);
+                        hi = hi.max(cell / 64);
+                        counts[cell] += 1;
+                    };
+                    if p.single.is_empty() {
+                        for &i in events {
+                            let i = i as usize;
+                            for &cell in &p.cells[p.offsets[i]..p.offsets[i + 1]] {
+                                add(cell as usize);
+                            }
+                        }
+                    } else {
+                        // One cell at most per input: no list to walk.
+                        for &i in events {
+                            match p.single[i as usize] {
+                                NO_CELL => {}
+                                cell => add(cell as usize),
+                            }
                         }
                     }
                     for w in lo..touched.len().min(hi + 1) {
@@ -957,6 +984,98 @@ impl Distinct {
     }
 }
 
+/// Buffers of [`Spread::run`].
+#[derive(Default)]
+struct Spread {
+    /// The neurons of distinct current `id` are `members[offsets[id]..offsets[id + 1]]`,
+    /// ascending.
+    offsets: Vec<usize>,
+    members: Vec<u32>,
+    fill: Vec<usize>,
+    /// One bit per neuron, for steps whose neurons need sorting.
+    bits: Vec<u64>,
+}
+
+impl Spread {
+    /// Appends one slot per step to `events`: the neurons (of `n`; `active[k]` has distinct
+    /// current `which[k]`, of `ids`) whose current spiked in that step (`spikes[offsets[t]..
+    /// offsets[t + 1]]`), ascending. Returns how many.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        spikes: &[u32],
+        offsets: &[usize],
+        active: &[u32],
+        which: &[u32],
+        ids: usize,
+        n: usize,
+        events: &mut Events,
+    ) -> u64 {
+        // Members by current: a counting sort (`active` is ascending, so each list is too).
+        self.offsets.clear();
+        self.offsets.resize(ids + 1, 0);
+        for &id in which {
+            self.offsets[id as usize + 1] += 1;
+        }
+        for k in 0..ids {
+            self.offsets[k + 1] += self.offsets[k];
+        }
+        self.fill.clear();
+        self.fill.extend_from_slice(&self.offsets[..ids]);
+        self.members.clear();
+        self.members.resize(which.len(), 0);
+        for (&i, &id) in active.iter().zip(which) {
+            let at = &mut self.fill[id as usize];
+            self.members[*at] = i;
+            *at += 1;
+        }
+        self.bits.clear();
+        self.bits.resize(n.div_ceil(64), 0);
+        let before = events.idx.len();
+        for w in offsets.windows(2) {
+            let step = &spikes[w[0]..w[1]];
+            let at = events.idx.len();
+            // Mostly each current is one neuron's and the currents come in the order of their
+            // first neurons: the neurons are then ascending as they come.
+            let mut sorted = true;
+            for &id in step {
+                let list = &self.members[self.offsets[id as usize]..self.offsets[id as usize + 1]];
+                match (list, events.idx[at..].last()) {
+                    ([i], None) => events.idx.push(*i),
+                    ([i], Some(&last)) if *i > last => events.idx.push(*i),
+                    _ => {
+                        sorted = false;
+                        break;
+                    }
+                }
+            }
+            if !sorted {
+                // Otherwise by a bit per neuron, read back in order.
+                events.idx.truncate(at);
+                let (mut lo, mut hi) = (usize::MAX, 0);
+                for &id in step {
+                    let id = id as usize;
+                    for &i in &self.members[self.offsets[id]..self.offsets[id + 1]] {
+                        let i = i as usize;
+                        self.bits[i / 64] |= 1 << (i % 64);
+                        lo = lo.min(i / 64);
+                        hi = hi.max(i / 64);
+                    }
+                }
+                for wd in lo..self.bits.len().min(hi + 1) {
+                    let mut m = std::mem::take(&mut self.bits[wd]);
+                    while m != 0 {
+                        events.idx.push((wd * 64) as u32 + m.trailing_zeros());
+                        m &= m - 1;
+                    }
+                }
+            }
+            events.close_slot();
+        }
+        (events.idx.len() - before) as u64
+    }
+}
+
 /// Simulates an image-driven population (constant current `base`, `[batch, n]`). Neurons
 /// with the same current (bit for bit) have the same spike train: each distinct current is
 /// simulated once.
@@ -971,8 +1090,7 @@ fn run_constant(p: &SpikingNode, base: &Array2<f32>, steps: usize, dt: f32) -> (
     let (mut active, mut which, mut current) = (Vec::new(), Vec::new(), Vec::new());
     let (mut v, mut r) = (Vec::new(), Vec::new());
     let (mut spikes, mut spike_offsets) = (Vec::new(), Vec::new());
-    let (mut trains, mut train_offsets) = (Vec::new(), Vec::new());
-    let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); steps];
+    let mut spread = Spread::default();
     for row in base.rows() {
         active.clear();
         which.clear();
@@ -997,8 +1115,7 @@ fn run_constant(p: &SpikingNode, base: &Array2<f32>, steps: usize, dt: f32) -> (
             bias: &[],
             a: 0.0,
         };
-        // Spikes of every step (ids of distinct currents), then grouped by current
-        // (counting sort, steps ascending).
+        // Spikes of every step (ids of distinct currents), then spread to their neurons.
         spikes.clear();
         spike_offsets.clear();
         spike_offsets.push(0);
@@ -1015,35 +1132,15 @@ fn run_constant(p: &SpikingNode, base: &Array2<f32>, steps: usize, dt: f32) -> (
             );
             spike_offsets.push(spikes.len());
         }
-        train_offsets.clear();
-        train_offsets.resize(current.len() + 1, 0usize);
-        for &id in &spikes {
-            train_offsets[id as usize + 1] += 1;
-        }
-        for k in 0..current.len() {
-            train_offsets[k + 1] += train_offsets[k];
-        }
-        trains.clear();
-        trains.resize(spikes.len(), 0u32);
-        let mut at = train_offsets.clone();
-        for (t, w) in spike_offsets.windows(2).enumerate() {
-            for &id in &spikes[w[0]..w[1]] {
-                trains[at[id as usize]] = t as u32;
-                at[id as usize] += 1;
-            }
-        }
-        for (&i, &id) in active.iter().zip(&which) {
-            let id = id as usize;
-            for &t in &trains[train_offsets[id]..train_offsets[id + 1]] {
-                buckets[t as usize].push(i);
-            }
-        }
-        for bucket in &mut buckets {
-            fired += bucket.len() as u64;
-            events.idx.extend_from_slice(bucket);
-            bucket.clear();
-            events.close_slot();
-        }
+        fired += spread.run(
+            &spikes,
+            &spike_offsets,
+            &active,
+            &which,
+            current.len(),
+            row.len(),
+            &mut events,
+        );
     }
     (events, fired)
 }
@@ -1695,8 +1792,19 @@ mod tests {
     /// Pooled inputs against counting each cell's spikes plainly.
     #[test]
     fn pooled_inputs_equal_the_plain_counts() {
-        let g = PoolGeom::new([3, 9, 10], [3, 2], [2, 2]).unwrap();
-        let pool = PoolMap::new(&g);
+        // Overlapping windows (the cell lists), then windows that do not overlap and leave
+        // the last row and column out (one cell or none per input).
+        for (g, single) in [
+            (PoolGeom::new([3, 9, 10], [3, 2], [2, 2]).unwrap(), false),
+            (PoolGeom::new([3, 9, 11], [2, 2], [2, 2]).unwrap(), true),
+        ] {
+            pooled_inputs_case(&g, single);
+        }
+    }
+
+    fn pooled_inputs_case(g: &PoolGeom, single: bool) {
+        let pool = PoolMap::new(g);
+        assert_eq!(pool.single.is_empty(), !single);
         let scale = pool.scale;
         let chain = Chain {
             source: 0,
@@ -1743,6 +1851,57 @@ mod tests {
                 .map(|(&i, &v)| (i, v.to_bits()))
                 .collect();
             assert_eq!(have, want, "slot {slot}");
+        }
+    }
+
+    /// `Spread::run` against listing each step's neurons plainly (every neuron whose current
+    /// spiked, ascending): currents of one neuron in first-neuron order (the fast path), of
+    /// several neurons, in any order within a step, neurons past 64 and skipped ones, steps
+    /// with no spike; twice in a row (the bits must be clean for the next image).
+    #[test]
+    fn spread_equals_the_plain_lists() {
+        let n = 300;
+        // Neurons not divisible by 7 are active; their currents: `k / 3` for the first 90
+        // (three neurons each), then one each.
+        let active: Vec<u32> = (0..n as u32).filter(|i| i % 7 != 0).collect();
+        let which: Vec<u32> = (0..active.len() as u32)
+            .map(|k| if k < 90 { k / 3 } else { k - 60 })
+            .collect();
+        let ids = *which.iter().max().unwrap() as usize + 1;
+        let single: Vec<u32> = (30..ids as u32).collect();
+        let steps: Vec<Vec<u32>> = vec![
+            vec![],
+            single.iter().copied().filter(|id| id % 5 == 1).collect(),
+            vec![31, 30],
+            vec![2, 40, 41, 190],
+            vec![29, 0, 150],
+            single.clone(),
+            (0..ids as u32).collect(),
+            vec![ids as u32 - 1],
+        ];
+        let spikes: Vec<u32> = steps.iter().flatten().copied().collect();
+        let mut offsets = vec![0];
+        for s in &steps {
+            offsets.push(offsets.last().unwrap() + s.len());
+        }
+        let mut spread = Spread::default();
+        let mut events = Events::new();
+        for _ in 0..2 {
+            let fired = spread.run(&spikes, &offsets, &active, &which, ids, n, &mut events);
+            let want: u64 = steps
+                .iter()
+                .map(|s| which.iter().filter(|id| s.contains(id)).count() as u64)
+                .sum();
+            assert_eq!(fired, want);
+        }
+        for (slot, s) in steps.iter().chain(&steps).enumerate() {
+            let want: Vec<u32> = active
+                .iter()
+                .zip(&which)
+                .filter(|(_, id)| s.contains(id))
+                .map(|(&i, _)| i)
+                .collect();
+            assert_eq!(events.slot(slot), &want[..], "slot {slot}");
         }
     }
 
