@@ -3063,6 +3063,56 @@ mod tests {
         cap(Level::Avx512);
     }
 
+    /// Dense rows with the same cells share one stored copy: a chip whose input rows repeat
+    /// eight rows stores far less, and runs exactly as with every row stored.
+    #[test]
+    fn shared_dense_rows_give_the_run_of_rows_stored_apart() {
+        use crate::Mode;
+        let spec = bench_chips::Spec {
+            ticks: 20,
+            ..bench_chips::dense()
+        };
+        let mut config = bench_chips::chip(&spec);
+        // Eight distinct rows that differ in one late cell only, each repeated.
+        for core in &mut config.cores {
+            for a in 1..spec.input_axons as usize {
+                let mut row = core.axons[0].synapses.clone();
+                if let Some(s) = row.get_mut(400) {
+                    s.weight += (a % 8) as i32;
+                }
+                core.axons[a].synapses = row;
+            }
+        }
+        let input = bench_chips::input(&spec);
+        let flat = lifchip_chip::FlatChip::from_config(&config);
+        let stored = |unshared_rows| {
+            let layout = LayoutOverride {
+                unshared_rows,
+                fanout: Some(false),
+                ..LayoutOverride::default()
+            };
+            let p = Program::new(&flat, &layout).expect("valid");
+            p.store.as_ref().map_or(0, |s| s.bytes())
+        };
+        let (shared, apart) = (stored(false), stored(true));
+        assert!(shared * 8 < apart, "{shared} vs {apart} bytes");
+        for mode in [Mode::Functional, Mode::CycleAccurate] {
+            let options = every_probe(spec.ticks, mode);
+            let run = |unshared_rows| {
+                let layout = LayoutOverride {
+                    unshared_rows,
+                    fanout: Some(false),
+                    ..LayoutOverride::default()
+                };
+                let mut emu = crate::Emulator::with_layout(&config, layout).expect("valid");
+                emu.run(&input, &options).expect("runs")
+            };
+            let shared = run(false);
+            assert!(shared.counts.synops > 100_000, "{}", shared.counts.synops);
+            assert!(shared == run(true), "{mode:?}: shared rows differ");
+        }
+    }
+
     /// Options of a run of `ticks` that records every probe, state included.
     fn every_probe(ticks: u32, mode: crate::Mode) -> crate::RunOptions {
         crate::RunOptions {

@@ -23,8 +23,54 @@ const MAX_DELAY: u32 = 4096;
 const MAX_SPIKES: u32 = 1024;
 const MAX_MESH_CELLS: u64 = 1 << 24;
 /// Synapse stores larger than this (about the L2 cache of a core) are read with the rows'
-/// cache lines loaded one row ahead (see `engine::deliver_sum`).
+/// cache lines loaded one row ahead (see `engine::deliver_sum`), or than half the last-level
+/// cache where the system reports it ([`touch_above_bytes`]).
 const TOUCH_ABOVE_BYTES: usize = 4 << 20;
+
+/// The store size above which rows are loaded ahead (and deliveries sorted by address):
+/// [`TOUCH_ABOVE_BYTES`], or half the last-level cache when that is larger. A store that
+/// fits the shared cache is read faster without: the paper conv net's 7.9 MB store (16 MB L3)
+/// ran 1.3e9 synaptic events/s without, 1.1e9 with; a 180 MB one 3.7e8 without, 4.9e8 with.
+/// Either way gives the same results (sums are wrapping).
+fn touch_above_bytes() -> usize {
+    static BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BYTES.get_or_init(|| {
+        last_level_cache_bytes().map_or(TOUCH_ABOVE_BYTES, |b| TOUCH_ABOVE_BYTES.max(b / 2))
+    })
+}
+
+/// The largest data cache Linux reports for CPU 0 (`/sys/devices/system/cpu/cpu0/cache`), in
+/// bytes; `None` elsewhere or when unreadable.
+fn last_level_cache_bytes() -> Option<usize> {
+    let dir = std::fs::read_dir("/sys/devices/system/cpu/cpu0/cache").ok()?;
+    dir.filter_map(|entry| {
+        let path = entry.ok()?.path();
+        let kind = std::fs::read_to_string(path.join("type")).ok()?;
+        if kind.trim() == "Instruction" {
+            return None;
+        }
+        parse_cache_size(&std::fs::read_to_string(path.join("size")).ok()?)
+    })
+    .max()
+}
+
+/// A sysfs cache size (`"16384K"`, `"32M"`, `"512"`) in bytes.
+fn parse_cache_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, ""),
+    };
+    let n: usize = digits.parse().ok()?;
+    let scale = match unit {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(scale)
+}
 
 /// The target numbers the tick reads, copied out of [`Target`].
 #[derive(Clone, Debug)]
@@ -794,7 +840,7 @@ impl Program {
                 62u32.saturating_sub(max_shift + l)
             };
             prog.rows = layout.rows;
-            prog.touch_rows = layout.store.bytes() > TOUCH_ABOVE_BYTES;
+            prog.touch_rows = layout.store.bytes() > touch_above_bytes();
             if let Some(touch) = overrides.touch {
                 prog.touch_rows = touch;
             }
@@ -2003,6 +2049,19 @@ mod tests {
             ..LayoutOverride::default()
         };
         Program::new(&FlatChip::from_config(&config), &layout).expect("valid")
+    }
+
+    /// Cache sizes as Linux writes them; nonsense gives none.
+    #[test]
+    fn cache_sizes_parse_as_sysfs_writes_them() {
+        assert_eq!(parse_cache_size("16384K\n"), Some(16 << 20));
+        assert_eq!(parse_cache_size("32M"), Some(32 << 20));
+        assert_eq!(parse_cache_size("512"), Some(512));
+        assert_eq!(parse_cache_size("1G"), Some(1 << 30));
+        assert_eq!(parse_cache_size("12Q"), None);
+        assert_eq!(parse_cache_size(""), None);
+        assert_eq!(parse_cache_size("99999999999999999999999K"), None);
+        assert!(touch_above_bytes() >= TOUCH_ABOVE_BYTES);
     }
 
     /// `TreeSrc::route` (each core's bit from a table, the bitmap read column by column)

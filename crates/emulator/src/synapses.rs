@@ -53,6 +53,8 @@ pub struct LayoutOverride {
     /// Force the functional mode's per-compartment fan-out lists (see [`Typed::fan_slot`]) on
     /// or off.
     pub fanout: Option<bool>,
+    /// Store every dense row's cells, even where an earlier row's are the same.
+    pub unshared_rows: bool,
 }
 
 /// One axon's synapse row.
@@ -934,6 +936,11 @@ fn rows_typed<I: Index, W: Weight>(
     let mut gindex = vec![NONE; 1 << 16];
     let mut slots: Vec<u32> = Vec::new();
     let mut cells: Vec<i64> = Vec::new();
+    // Dense rows by a hash of their cells: a row whose cells equal an earlier one's (any core,
+    // any offset) reads that one's copy. A conv layer repeats one kernel row for every source
+    // of a pooling window and every interior position: the paper conv net's 30 MB of rows
+    // become a few hundred kB, which stay in the caches.
+    let mut dense_at: rustc_hash::FxHashMap<u64, Vec<usize>> = Default::default();
     for (c, (core, cs)) in config.cores().iter().zip(per_core).enumerate() {
         if csr {
             axon_base.push(starts.len() as u32);
@@ -992,15 +999,41 @@ fn rows_typed<I: Index, W: Weight>(
                 dense = cells.iter().all(|&x| W::narrow(x).is_some());
             }
             if dense {
+                let key = {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = rustc_hash::FxHasher::default();
+                    cells.hash(&mut h);
+                    h.finish()
+                };
+                let same = |&at: &usize| {
+                    t.dense.get(at..at + cells.len()).is_some_and(|stored| {
+                        stored.iter().zip(&cells).all(|(w, &x)| w.wide() == x)
+                    })
+                };
+                let earlier = if layout.unshared_rows {
+                    None
+                } else {
+                    dense_at
+                        .get(&key)
+                        .and_then(|at| at.iter().copied().find(same))
+                };
+                let start = match earlier {
+                    Some(at) => at,
+                    None => {
+                        let at = t.dense.len();
+                        t.dense
+                            .extend(cells.iter().map(|&x| W::narrow(x).expect("checked")));
+                        dense_at.entry(key).or_default().push(at);
+                        at
+                    }
+                };
                 rows.push(Row {
-                    start: t.dense.len(),
+                    start,
                     span: span as u32,
                     len: len as u32,
                     lo,
                     core: c as u32,
                 });
-                t.dense
-                    .extend(cells.iter().map(|&x| W::narrow(x).expect("checked")));
             } else {
                 if csr {
                     starts.push(t.w.len() as u32);

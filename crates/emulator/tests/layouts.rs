@@ -63,6 +63,10 @@ fn overrides() -> Vec<LayoutOverride> {
             ..base
         },
         LayoutOverride {
+            unshared_rows: true,
+            ..base
+        },
+        LayoutOverride {
             wide_index: true,
             min_weight_bytes: 4,
             no_dense: true,
@@ -70,6 +74,7 @@ fn overrides() -> Vec<LayoutOverride> {
             exact_gather: true,
             dense_gather: true,
             fanout: Some(true),
+            unshared_rows: true,
         },
     ]
 }
