@@ -93,6 +93,9 @@ struct Fifo<N> {
     /// Cycle of the pops counted in `pops`.
     pop_cycle: u64,
     pops: u32,
+    /// The head is held up, its needs in [`NetSim::held`] (a flag beside the counts, so that
+    /// a head that moves reads nothing more).
+    held: bool,
 }
 
 /// Output ports per router: four links and the ejection port.
@@ -239,6 +242,10 @@ pub(crate) struct NetSim<N> {
     #[cfg(test)]
     reversed: bool,
     fifos: Vec<Fifo<N>>,
+    /// Per FIFO: what its head needs to move, while the head is held up ([`Fifo::held`]): a
+    /// held-up head retries every cycle, and under contention, as on a conv net's drains, two
+    /// thirds of the heads' visits were retries, each computing the head's tree node again.
+    held: Vec<Needs>,
     /// Per router: bit `p` set when input FIFO `p` is non-empty.
     nonempty: Vec<u8>,
     /// `(cycle, router)`: a router to visit at that cycle (a FIFO head becomes ready then,
@@ -307,6 +314,30 @@ impl<N: Copy> Default for NetSim<N> {
 /// Uses of one output the contention-free schedule looks through before giving up.
 const CHAIN_MAX: u32 = 32;
 
+/// What a tree node needs of its router to move on: the outputs it uses (bit `d` for link `d`,
+/// bit [`EJECT`] for ejection) and the routers its links lead to.
+#[derive(Clone, Copy, Debug, Default)]
+struct Needs {
+    outputs: u8,
+    next: [u32; 4],
+}
+
+impl Needs {
+    fn of<N>(node: &View<N>) -> Needs {
+        let mut needs = Needs {
+            outputs: u8::from(node.eject) << EJECT,
+            next: [0; 4],
+        };
+        for (d, child) in node.child.iter().enumerate() {
+            if let Some((_, nr)) = *child {
+                needs.outputs |= 1 << d;
+                needs.next[d] = nr;
+            }
+        }
+        needs
+    }
+}
+
 impl<N: Copy> NetSim<N> {
     pub fn new(routers: usize) -> Self {
         NetSim {
@@ -317,9 +348,11 @@ impl<N: Copy> NetSim<N> {
                     q: Queue::new(),
                     pop_cycle: u64::MAX,
                     pops: 0,
+                    held: false,
                 };
                 routers * INPUTS
             ],
+            held: vec![Needs::default(); routers * INPUTS],
             nonempty: vec![0; routers],
             out_cycle: vec![u64::MAX; routers * OUTPUTS],
             out_used: vec![0; routers * OUTPUTS],
@@ -778,12 +811,20 @@ impl<N: Copy> NetSim<N> {
                         if head.ready > now {
                             break;
                         }
+                        let held = self.fifos[fi].held;
+                        if held && !self.can_move(r, self.held[fi], now, lpc, depth) {
+                            // Still blocked: retry next cycle.
+                            break;
+                        }
                         let node = topo.view(head.node);
-                        if !self.can_forward(r, &node, now, lpc, depth) {
-                            // Blocked: retry next cycle.
+                        if !held && !self.can_forward(r, &node, now, lpc, depth) {
+                            // Blocked: retry next cycle, without the node's view.
+                            self.held[fi] = Needs::of(&node);
+                            self.fifos[fi].held = true;
                             break;
                         }
                         let f = &mut self.fifos[fi];
+                        f.held = false;
                         f.q.pop_front();
                         if f.q.is_empty() {
                             self.nonempty[r] &= !(1 << port);
@@ -884,21 +925,36 @@ impl<N: Copy> NetSim<N> {
             let Some((_, nr)) = *child else {
                 continue;
             };
-            if self.used(r * OUTPUTS + d, now) >= lpc {
-                return false;
-            }
-            let nr = nr as usize;
-            let f = &self.fifos[nr * INPUTS + 1 + d];
-            let pops = if f.pop_cycle == now {
-                f.pops as usize
-            } else {
-                0
-            };
-            if f.q.len() + pops >= depth {
+            if !self.link_free(r, d, nr as usize, now, lpc, depth) {
                 return false;
             }
         }
         !(node.eject && self.used(r * OUTPUTS + EJECT, now) >= lpc)
+    }
+
+    /// [`NetSim::can_forward`] from a held-up head's [`Needs`].
+    fn can_move(&self, r: usize, needs: Needs, now: u64, lpc: u32, depth: usize) -> bool {
+        for (d, &nr) in needs.next.iter().enumerate() {
+            if needs.outputs & 1 << d != 0 && !self.link_free(r, d, nr as usize, now, lpc, depth) {
+                return false;
+            }
+        }
+        !(needs.outputs & 1 << EJECT != 0 && self.used(r * OUTPUTS + EJECT, now) >= lpc)
+    }
+
+    /// Whether router `r` can send a copy over link `d` to router `nr` in cycle `now`: the
+    /// link has carried fewer than `lpc` copies this cycle and the FIFO behind it has room.
+    fn link_free(&self, r: usize, d: usize, nr: usize, now: u64, lpc: u32, depth: usize) -> bool {
+        if self.used(r * OUTPUTS + d, now) >= lpc {
+            return false;
+        }
+        let f = &self.fifos[nr * INPUTS + 1 + d];
+        let pops = if f.pop_cycle == now {
+            f.pops as usize
+        } else {
+            0
+        };
+        f.q.len() + pops < depth
     }
 }
 
