@@ -96,6 +96,10 @@ struct Fifo<N> {
     /// The head is held up, its needs in [`NetSim::held`] (a flag beside the counts, so that
     /// a head that moves reads nothing more).
     held: bool,
+    /// A held-up head of router `waiter` waits for room in this (full) link FIFO, without
+    /// retrying each cycle: its router is woken the cycle after this FIFO next pops.
+    waited: bool,
+    waiter: u32,
 }
 
 /// Output ports per router: four links and the ejection port.
@@ -243,8 +247,9 @@ pub(crate) struct NetSim<N> {
     reversed: bool,
     fifos: Vec<Fifo<N>>,
     /// Per FIFO: what its head needs to move, while the head is held up ([`Fifo::held`]): a
-    /// held-up head retries every cycle, and under contention, as on a conv net's drains, two
-    /// thirds of the heads' visits were retries, each computing the head's tree node again.
+    /// held-up head retries (each cycle, or when the full FIFO it waits for pops: see
+    /// [`NetSim::park`]), and under contention, as on a conv net's drains, two thirds of the
+    /// heads' visits were retries, each computing the head's tree node again.
     held: Vec<Needs>,
     /// Per router: bit `p` set when input FIFO `p` is non-empty.
     nonempty: Vec<u8>,
@@ -349,6 +354,8 @@ impl<N: Copy> NetSim<N> {
                     pop_cycle: u64::MAX,
                     pops: 0,
                     held: false,
+                    waited: false,
+                    waiter: 0,
                 };
                 routers * INPUTS
             ],
@@ -804,6 +811,7 @@ impl<N: Copy> NetSim<N> {
                     ports &= ports - 1;
                     let fi = r * INPUTS + port;
                     let mut issued = 0;
+                    let mut parked = false;
                     while issued < lpc {
                         let Some(&head) = self.fifos[fi].q.front() else {
                             break;
@@ -813,19 +821,28 @@ impl<N: Copy> NetSim<N> {
                         }
                         let held = self.fifos[fi].held;
                         if held && !self.can_move(r, self.held[fi], now, lpc, depth) {
-                            // Still blocked: retry next cycle.
+                            // Still blocked: retry next cycle, or when the FIFO it waits
+                            // for has room.
+                            parked = self.park(r, self.held[fi], now, lpc, depth);
                             break;
                         }
                         let node = topo.view(head.node);
                         if !held && !self.can_forward(r, &node, now, lpc, depth) {
-                            // Blocked: retry next cycle, without the node's view.
-                            self.held[fi] = Needs::of(&node);
+                            // Blocked: retry without the node's view.
+                            let needs = Needs::of(&node);
+                            self.held[fi] = needs;
                             self.fifos[fi].held = true;
+                            parked = self.park(r, needs, now, lpc, depth);
                             break;
                         }
                         let f = &mut self.fifos[fi];
                         f.held = false;
                         f.q.pop_front();
+                        if std::mem::take(&mut f.waited) {
+                            // Room from the next cycle on (see `link_free`).
+                            self.wake.push(now + 1, f.waiter);
+                        }
+                        let f = &mut self.fifos[fi];
                         if f.q.is_empty() {
                             self.nonempty[r] &= !(1 << port);
                         }
@@ -890,8 +907,11 @@ impl<N: Copy> NetSim<N> {
                         issued += 1;
                     }
                     // The FIFO's (new) head: ready later, blocked, or beyond this cycle's
-                    // link budget — visited again when it can move.
-                    if let Some(head) = self.fifos[fi].q.front() {
+                    // link budget — visited again when it can move (a parked one, by the
+                    // FIFO it waits for).
+                    if let Some(head) = self.fifos[fi].q.front()
+                        && !parked
+                    {
                         self.wake.push(head.ready.max(now + 1), r as u32);
                     }
                 }
@@ -940,6 +960,44 @@ impl<N: Copy> NetSim<N> {
             }
         }
         !(needs.outputs & 1 << EJECT != 0 && self.used(r * OUTPUTS + EJECT, now) >= lpc)
+    }
+
+    /// A head of router `r` with `needs` that cannot move in cycle `now`: when what holds it
+    /// up is only full FIFOs behind its links (no output's budget spent this cycle, which
+    /// frees next cycle), it waits on one of them ([`Fifo::waited`]) and `true` is returned:
+    /// a full FIFO gains room only the cycle after a pop, so retrying before cannot succeed
+    /// (under contention, most retries of held-up heads were of this kind).
+    fn park(&mut self, r: usize, needs: Needs, now: u64, lpc: u32, depth: usize) -> bool {
+        if needs.outputs & 1 << EJECT != 0 && self.used(r * OUTPUTS + EJECT, now) >= lpc {
+            return false;
+        }
+        let mut full = None;
+        for (d, &nr) in needs.next.iter().enumerate() {
+            if needs.outputs & 1 << d == 0 {
+                continue;
+            }
+            if self.used(r * OUTPUTS + d, now) >= lpc {
+                return false;
+            }
+            // Full without counting this cycle's pops: room only after a later pop (one this
+            // cycle, if its router comes later, wakes the waiter too).
+            let fi = nr as usize * INPUTS + 1 + d;
+            if full.is_none() && self.fifos[fi].q.len() >= depth {
+                full = Some(fi);
+            }
+        }
+        let Some(fi) = full else {
+            return false;
+        };
+        let f = &mut self.fifos[fi];
+        if f.waited && f.waiter != r as u32 {
+            // One waiter router per FIFO (on a mesh, only the router behind its link sends
+            // to it; the tests' trees may have two).
+            return false;
+        }
+        f.waited = true;
+        f.waiter = r as u32;
+        true
     }
 
     /// Whether router `r` can send a copy over link `d` to router `nr` in cycle `now`: the
