@@ -86,6 +86,9 @@ pub(crate) struct State {
     touched: Vec<u32>,
     touched_over: bool,
     inp_dirty: bool,
+    /// This tick's fan-out lists were added straight into `inp` ([`Program::direct_fan`]):
+    /// the gather adds to it instead of overwriting it.
+    inp_direct: bool,
     slow: Vec<(u32, i128)>,
     spikers: Vec<(u32, u32)>,
     /// The spikers of each parallel block of the voltage pass.
@@ -224,6 +227,7 @@ impl State {
             touched: Vec::new(),
             touched_over: false,
             inp_dirty: false,
+            inp_direct: false,
             slow: Vec::new(),
             spikers: Vec::with_capacity(n + 1),
             block_spikers: Vec::new(),
@@ -834,6 +838,49 @@ fn deliver_fan(p: &Program, s: &mut State, rec: &mut Recorder) {
             add_fan(acc, &t.fan_slot[lo..hi], &t.fan_w[lo..hi], i64::from(count));
         }
     }
+    // Straight into the inputs, with no accumulator, no touched slot and nothing to gather,
+    // when the bound of [`Program::direct_fan`] holds: every count 1, and fewer list entries
+    // in all than it allows (at most a spike's synapses each; a compartment listed twice
+    // counts twice).
+    if let Some((shift, limit)) = direct_shift(p)
+        && s.due_comp.iter().all(|&(_, count)| count == 1)
+        && s.due_comp
+            .iter()
+            .map(|&(k, _)| p.fan_synops.get(k as usize).copied().unwrap_or(u64::MAX))
+            .fold(0u64, u64::saturating_add)
+            < limit
+    {
+        if std::mem::take(&mut s.inp_dirty) {
+            s.inp.fill(0);
+        }
+        s.inp_direct = true;
+        let (due, inp, comp) = (&s.due_comp[..], &mut s.inp[..], &p.slot_comp[..]);
+        fn direct<I, W: Weight>(
+            t: &Typed<I, W>,
+            due: &[(u32, u32)],
+            inp: &mut [i64],
+            comp: &[u32],
+            shift: u32,
+        ) {
+            for &(k, _) in due {
+                let k = k as usize;
+                let (lo, hi) = (t.fan_start[k], t.fan_start[k + 1]);
+                add_direct(inp, comp, &t.fan_slot[lo..hi], &t.fan_w[lo..hi], shift);
+            }
+        }
+        match &p.store {
+            Some(Store::U16I8(t)) => direct(t, due, inp, comp, shift),
+            Some(Store::U16I16(t)) => direct(t, due, inp, comp, shift),
+            Some(Store::U16I32(t)) => direct(t, due, inp, comp, shift),
+            Some(Store::U32I8(t)) => direct(t, due, inp, comp, shift),
+            Some(Store::U32I16(t)) => direct(t, due, inp, comp, shift),
+            Some(Store::U32I32(t)) => direct(t, due, inp, comp, shift),
+            None => {}
+        }
+        count_fan(p, due, &mut rec.counts);
+        s.due_comp.clear();
+        return;
+    }
     let (due, acc) = (&s.due_comp[..], &mut s.acc[..]);
     if p.sparse_gather && !s.touched_over {
         s.touched_over = !track_fan(p, due, &mut s.touched, sparse_cap(s.slots));
@@ -849,6 +896,21 @@ fn deliver_fan(p: &Program, s: &mut State, rec: &mut Recorder) {
     }
     count_fan(p, due, &mut rec.counts);
     s.due_comp.clear();
+}
+
+/// `inp[comp[slot[j]]] += w[j] << shift` for every `j` (wrapping): [`add_fan`] and the gather
+/// in one step (see [`Program::direct_fan`]).
+fn add_direct<W: Weight>(inp: &mut [i64], comp: &[u32], slot: &[u32], w: &[W], shift: u32) {
+    for (&s, &w) in slot.iter().zip(w) {
+        let x = &mut inp[comp[s as usize] as usize];
+        *x = x.wrapping_add(w.wide() << shift);
+    }
+}
+
+/// [`Program::direct_fan`] where this engine can use it: with the fused neuron pass, which
+/// reads every input and zeroes it.
+fn direct_shift(p: &Program) -> Option<(u32, u64)> {
+    p.direct_fan.filter(|_| fused_neurons(p))
 }
 
 /// The event counts of delivering `due` through the fan-out lists (the counts the rows would
@@ -1592,14 +1654,17 @@ fn decay_k<const MULT: bool>(x: i64, d: i64, bits: u32, min_step: bool) -> i64 {
 /// (before `input_shift`), one shift per (core, group) block of slots. Returns `false`, doing
 /// nothing, unless every accumulator is small enough that no value can leave 64 bits (then
 /// [`gather_exact`] does it); leaves `acc` untouched.
-fn gather_blocks(p: &Program, acc: &[i64], used: usize, inp: &mut [i64]) -> bool {
+fn gather_blocks(p: &Program, acc: &[i64], used: usize, inp: &mut [i64], add: bool) -> bool {
     // |a| <= 2^bits for all a: a ^ (a >> 63) is |a| for a >= 0 and |a| - 1 for a < 0.
     let bits = p.gather_bits;
     let ored = acc[..used].iter().fold(0i64, |o, &a| o | (a ^ (a >> 63)));
     if bits == 0 || ored > (1i64 << bits) {
         return false;
     }
-    inp.fill(0);
+    // `add`: `inp` holds this tick's direct sums (zero elsewhere).
+    if !add {
+        inp.fill(0);
+    }
     for &(s0, s1, sh) in &p.slot_blocks {
         let (s0, s1) = (s0 as usize, s1 as usize);
         let accs = acc[s0..s1].iter().zip(&p.slot_comp[s0..s1]);
@@ -1658,8 +1723,14 @@ fn gather_sparse(p: &Program, s: &mut State) -> bool {
 /// `accumulator_bits` and its overflow counts: inputs that fit in 64 bits go to `inp`, the
 /// others to `slow` (with `inp[k] = 0`).
 fn gather_exact(p: &Program, s: &mut State, rec: &mut Recorder) {
-    let State { acc, inp, slow, .. } = s;
-    gather_exact_range(p, acc, inp, slow, 0..p.n_comp(), rec);
+    let State {
+        acc,
+        inp,
+        slow,
+        inp_direct,
+        ..
+    } = s;
+    gather_exact_range(p, acc, inp, slow, 0..p.n_comp(), rec, *inp_direct);
 }
 
 /// [`gather_exact`] on the compartments of `comps` (`inp` indexed by compartment).
@@ -1670,11 +1741,13 @@ fn gather_exact_range(
     slow: &mut Vec<(u32, i128)>,
     comps: std::ops::Range<usize>,
     rec: &mut Recorder,
+    add: bool,
 ) {
     let acc_wrap = p.params.accumulator_bits;
     let starts = &p.comp_slot_start;
     for k in comps {
-        let mut a_in: i128 = 0;
+        // `add`: the direct sums already in `inp` (below 2^40: exact).
+        let mut a_in = if add { i128::from(inp[k]) } else { 0 };
         for &(slot, e) in &p.comp_slots[starts[k] as usize..starts[k + 1] as usize] {
             let mut a = acc[slot as usize].wrapping_mul(p.w_scale);
             if acc_wrap > 0 {
@@ -1937,7 +2010,8 @@ fn gather(p: &Program, s: &mut State, rec: &mut Recorder) -> bool {
     s.owned.tracked = false;
     let sparse = p.sparse_gather && !s.touched_over && gather_sparse(p, s);
     if !sparse {
-        if p.params.accumulator_bits > 0 || !gather_blocks(p, &s.acc, s.slots, &mut s.inp) {
+        let add = s.inp_direct;
+        if p.params.accumulator_bits > 0 || !gather_blocks(p, &s.acc, s.slots, &mut s.inp, add) {
             gather_exact(p, s, rec);
         }
         let used = s.slots;
@@ -2742,7 +2816,11 @@ fn update<const CYCLE: bool>(
             if owned {
                 s.owned.inputs_cleared();
             }
+        } else if s.inp_direct {
+            // The general passes leave the direct sums in `inp`.
+            s.inp_dirty = true;
         }
+        s.inp_direct = false;
     } else {
         with_kind!(mult, dti, up, currents::<_, _, _>(p, s, rec));
         if simple_voltages(p) {
@@ -3328,7 +3406,7 @@ mod tests {
                     rng.plain(bits)
                 };
             }
-            let ok = gather_blocks(&p, &s.acc, s.slots, &mut fast);
+            let ok = gather_blocks(&p, &s.acc, s.slots, &mut fast, false);
             s.slow.clear();
             gather_exact(&p, &mut s, &mut rec);
             if ok {
@@ -3374,7 +3452,7 @@ mod tests {
                 }
             }
             let acc = s.acc.clone();
-            let ok = gather_blocks(&p, &acc, s.slots, &mut want);
+            let ok = gather_blocks(&p, &acc, s.slots, &mut want, false);
             if gather_sparse(&p, &mut s) {
                 accepted += 1;
                 assert!(ok, "trial {trial}: the block gather refused");

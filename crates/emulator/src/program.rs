@@ -254,6 +254,14 @@ pub(crate) struct Program {
     /// Functional runs deliver a compartment's spikes through the store's per-compartment
     /// fan-out lists ([`crate::synapses::Typed::fan_slot`]) instead of axon by axon.
     pub fan_lists: bool,
+    /// With `fan_lists`: the fan-out lists' synapses may add straight into the compartments'
+    /// inputs, `inp[slot_comp[slot]] += w << shift`, instead of into the accumulators and
+    /// through the gather (see `engine::deliver_fan`). `Some((shift, entries))` when every
+    /// slot has the same left shift `shift`; a tick does so when its spikes' lists hold
+    /// fewer than `entries` entries (by `fan_synops`, which is at least a list's length): then no compartment's sum from them, at most (entries) ×
+    /// (largest weight) << shift, reaches 2^40, and with the gathered rows' terms (below
+    /// 2^62) no input leaves 64 bits: the gather's result, bit for bit.
+    pub direct_fan: Option<(u32, u64)>,
     /// Per compartment with `fan_lists`: the synaptic operations of one spike (its rows'
     /// synapses), and among them those of dense and of shared rows (empty when the target
     /// prices every row alike).
@@ -408,6 +416,24 @@ fn row_kinds(config: &FlatChip) -> Vec<u8> {
         }
     }
     kinds
+}
+
+/// [`Program::direct_fan`]: the one left shift of every slot, and the entries a tick's lists
+/// may hold, when the fan-out lists may add straight into the inputs. Only where the sparse
+/// gather applies (no accumulator wrap, no partial sums), whose inputs the direct sums equal:
+/// wrapping adds commute with a left shift, and bounded below 2^63 they are the exact sums.
+fn direct_fan(p: &Program, overrides: &LayoutOverride) -> Option<(u32, u64)> {
+    let store = p.store.as_ref()?;
+    if !p.fan_lists || !p.sparse_gather || overrides.no_direct_fan {
+        return None;
+    }
+    let shift = u32::try_from(p.slot_blocks.first()?.2).ok()?;
+    if p.slot_blocks.iter().any(|b| b.2 != shift as i32) {
+        return None;
+    }
+    // Sums of `entries` weights below 2^weight_bits, shifted, stay below 2^40.
+    let room = 40u32.checked_sub(store.weight_bits() + shift)?;
+    Some((shift, 1u64 << room))
 }
 
 /// Per core, per group: `(group, first global slot, compartments ascending)` (from the
@@ -680,6 +706,7 @@ impl Program {
             fan_start: Vec::with_capacity(nc + 1),
             fan_axon: Vec::new(),
             fan_lists: false,
+            direct_fan: None,
             fan_synops: Vec::new(),
             fan_dense: Vec::new(),
             fan_shared: Vec::new(),
@@ -1054,6 +1081,7 @@ impl Program {
             && prog.gather_bits > 0
             && shifts_fit
             && !overrides.dense_gather;
+        prog.direct_fan = direct_fan(&prog, overrides);
         if prog.sparse_gather {
             prog.slot_shift = vec![0; prog.acc_len];
             for &(s0, s1, sh) in &prog.slot_blocks {

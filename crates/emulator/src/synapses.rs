@@ -55,6 +55,9 @@ pub struct LayoutOverride {
     pub fanout: Option<bool>,
     /// Store every dense row's cells, even where an earlier row's are the same.
     pub unshared_rows: bool,
+    /// Deliver the fan-out lists into the accumulators and gather them, even where they
+    /// could add straight into the inputs (see `Program::direct_fan`).
+    pub no_direct_fan: bool,
 }
 
 /// One axon's synapse row.
@@ -585,6 +588,15 @@ impl Store {
             Store::U32I8(t) => (&t.fan_start, &t.fan_slot),
             Store::U32I16(t) => (&t.fan_start, &t.fan_slot),
             Store::U32I32(t) => (&t.fan_start, &t.fan_slot),
+        }
+    }
+
+    /// Bits of the stored weight type (8, 16 or 32): no weight is 2^bits or more in magnitude.
+    pub fn weight_bits(&self) -> u32 {
+        match self {
+            Store::U16I8(_) | Store::U32I8(_) => 8,
+            Store::U16I16(_) | Store::U32I16(_) => 16,
+            Store::U16I32(_) | Store::U32I32(_) => 32,
         }
     }
 

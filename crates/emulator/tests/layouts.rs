@@ -1,7 +1,7 @@
 //! The fast paths give the same results as each other: every synapse layout the emulator can
 //! choose (u16 or u32 slot indices; i8, i16 or i32 weights; dense or sparse rows; rows loaded
 //! ahead and deliveries sorted for large stores; block-wise, touched-slots-only or exact input
-//! gathering) is forced on the random targets and nets of `switches.rs` and on the benchmark
+//! gathering; fan-out lists added straight into the inputs or through the accumulators) is forced on the random targets and nets of `switches.rs` and on the benchmark
 //! chips, and must
 //! reproduce the automatic layout's results exactly — spikes, u and v of every neuron every
 //! tick, event counts, cycles, energy and overflow counts. The automatic layout itself is held
@@ -67,6 +67,15 @@ fn overrides() -> Vec<LayoutOverride> {
             ..base
         },
         LayoutOverride {
+            no_direct_fan: true,
+            ..base
+        },
+        LayoutOverride {
+            fanout: Some(true),
+            no_direct_fan: true,
+            ..base
+        },
+        LayoutOverride {
             wide_index: true,
             min_weight_bytes: 4,
             no_dense: true,
@@ -75,6 +84,7 @@ fn overrides() -> Vec<LayoutOverride> {
             dense_gather: true,
             fanout: Some(true),
             unshared_rows: true,
+            no_direct_fan: true,
         },
     ]
 }

@@ -215,7 +215,15 @@ pub(super) fn deliver_and_gather(p: &Program, s: &mut State, rec: &mut Recorder)
         if !b.fits {
             // Accumulators beyond the 64-bit gather: the exact one, on this block's
             // compartments (it counts no overflows: this path has no accumulator wrap).
-            gather_exact_range(p, &s.acc, &mut s.inp, &mut s.slow, b.comps.clone(), rec);
+            gather_exact_range(
+                p,
+                &s.acc,
+                &mut s.inp,
+                &mut s.slow,
+                b.comps.clone(),
+                rec,
+                false,
+            );
             s.acc[b.slots.clone()].fill(0);
             b.sparse = false;
             b.touched.clear();
