@@ -838,18 +838,8 @@ fn deliver_fan(p: &Program, s: &mut State, rec: &mut Recorder) {
             add_fan(acc, &t.fan_slot[lo..hi], &t.fan_w[lo..hi], i64::from(count));
         }
     }
-    // Straight into the inputs, with no accumulator, no touched slot and nothing to gather,
-    // when the bound of [`Program::direct_fan`] holds: every count 1, and fewer list entries
-    // in all than it allows (at most a spike's synapses each; a compartment listed twice
-    // counts twice).
-    if let Some((shift, limit)) = direct_shift(p)
-        && s.due_comp.iter().all(|&(_, count)| count == 1)
-        && s.due_comp
-            .iter()
-            .map(|&(k, _)| p.fan_synops.get(k as usize).copied().unwrap_or(u64::MAX))
-            .fold(0u64, u64::saturating_add)
-            < limit
-    {
+    // Straight into the inputs, with no accumulator, no touched slot and nothing to gather.
+    if let Some(shift) = direct_ok(p, &s.due_comp) {
         if std::mem::take(&mut s.inp_dirty) {
             s.inp.fill(0);
         }
@@ -907,10 +897,20 @@ fn add_direct<W: Weight>(inp: &mut [i64], comp: &[u32], slot: &[u32], w: &[W], s
     }
 }
 
-/// [`Program::direct_fan`] where this engine can use it: with the fused neuron pass, which
-/// reads every input and zeroes it.
-fn direct_shift(p: &Program) -> Option<(u32, u64)> {
-    p.direct_fan.filter(|_| fused_neurons(p))
+/// The shift with which the fan-out lists of `due` add straight into the inputs, when
+/// [`Program::direct_fan`] allows it and this engine can (with the fused neuron pass, which
+/// reads every input and zeroes it): every count 1, and fewer list entries in all than its
+/// bound (at most a spike's synapses each; a compartment listed twice counts twice).
+fn direct_ok(p: &Program, due: &[(u32, u32)]) -> Option<u32> {
+    let (shift, limit) = p.direct_fan.filter(|_| fused_neurons(p))?;
+    let entries = due
+        .iter()
+        .map(|&(k, count)| match p.fan_synops.get(k as usize) {
+            Some(&n) if count == 1 => n,
+            _ => u64::MAX,
+        })
+        .fold(0u64, u64::saturating_add);
+    (entries < limit).then_some(shift)
 }
 
 /// The event counts of delivering `due` through the fan-out lists (the counts the rows would

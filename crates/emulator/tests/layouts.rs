@@ -370,8 +370,16 @@ fn parallel_compartment_passes_do_not_depend_on_threads() {
 /// of one emulator (the serial path and the blocks hand the inputs' bookkeeping over).
 #[test]
 fn owned_blocks_give_the_serial_results() {
-    // Few touched slots per block (a sparse gather), many (dense), and the dense gather forced.
-    for (row, dense_gather) in [(16, false), (40, false), (40, true)] {
+    // Few touched slots per block (a sparse gather), many (dense), and the dense gather forced;
+    // the last with one exponent for both groups: every slot has one shift, and the fan-out
+    // lists add straight into the inputs (`Program::direct_fan`), serially and by blocks.
+    for (row, dense_gather, one_shift) in [
+        (16, false, false),
+        (40, false, false),
+        (40, true, false),
+        (16, false, true),
+        (40, false, true),
+    ] {
         let spec = chips::Spec {
             cores: 20,
             mesh_width: 5,
@@ -384,7 +392,12 @@ fn owned_blocks_give_the_serial_results() {
             active: 24,
             ticks: 30,
         };
-        let config = chips::chip(&spec);
+        let mut config = chips::chip(&spec);
+        if one_shift {
+            for core in &mut config.cores {
+                core.group_exponents = vec![1, 1];
+            }
+        }
         let mut input = chips::input(&spec);
         for (t, chans) in input.iter_mut().enumerate() {
             // Some channels spike twice in a tick: deliveries of multiplicity 2.
@@ -411,7 +424,7 @@ fn owned_blocks_give_the_serial_results() {
                 .install(|| run(&mut emu.clone(), &input, spec.ticks, Mode::Functional));
             assert!(
                 one == got,
-                "row {row}, dense {dense_gather}: {threads} threads differ"
+                "row {row}, dense {dense_gather}, one shift {one_shift}: {threads} threads differ"
             );
         }
         // One emulator, the run cut in three with 2, 1 and 2 threads, against one piece.
@@ -436,7 +449,7 @@ fn owned_blocks_give_the_serial_results() {
         }
         assert!(
             a == b,
-            "row {row}, dense {dense_gather}: the cut runs differ"
+            "row {row}, dense {dense_gather}, one shift {one_shift}: the cut runs differ"
         );
     }
 }

@@ -18,7 +18,8 @@
 use std::ops::Range;
 
 use super::{
-    Program, Recorder, State, add_dense, count_fan, fused_neurons, gather_exact_range, parallel,
+    Program, Recorder, State, add_dense, count_fan, direct_ok, fused_neurons, gather_exact_range,
+    parallel,
 };
 use crate::{
     program::{NONE, ROW_DENSE, ROW_SPARSE},
@@ -47,6 +48,7 @@ impl Owned {
         for b in &mut self.blocks {
             b.sparse = true;
             b.touched.clear();
+            b.direct = false;
         }
     }
 }
@@ -69,6 +71,9 @@ struct Block {
     sparse: bool,
     /// The 64-bit gather took the accumulators; otherwise the exact one must.
     fits: bool,
+    /// This tick's fan-out lists added straight into the inputs ([`Program::direct_fan`]):
+    /// anywhere in `comps`, so `touched` does not say where `inp` is nonzero.
+    direct: bool,
 }
 
 impl Owned {
@@ -182,6 +187,7 @@ pub(super) fn deliver_and_gather(p: &Program, s: &mut State, rec: &mut Recorder)
         if !o.tracked {
             b.sparse = false;
             b.touched.clear();
+            b.direct = false;
         }
     }
     for &(a, count) in &s.due {
@@ -195,9 +201,10 @@ pub(super) fn deliver_and_gather(p: &Program, s: &mut State, rec: &mut Recorder)
     s.warm.release();
     let (inp, acc) = (&mut s.inp[..], &mut s.acc[..]);
     let due = &s.due_comp[..];
+    let direct = direct_ok(p, due);
     macro_rules! go {
         ($t:expr) => {
-            split(p, $t, &mut o.blocks, inp, acc, 0, 0, due)
+            split(p, $t, &mut o.blocks, inp, acc, 0, 0, due, direct)
         };
     }
     match &p.store {
@@ -215,6 +222,7 @@ pub(super) fn deliver_and_gather(p: &Program, s: &mut State, rec: &mut Recorder)
         if !b.fits {
             // Accumulators beyond the 64-bit gather: the exact one, on this block's
             // compartments (it counts no overflows: this path has no accumulator wrap).
+            // (`inp` holds the block's direct sums, zero elsewhere.)
             gather_exact_range(
                 p,
                 &s.acc,
@@ -222,7 +230,7 @@ pub(super) fn deliver_and_gather(p: &Program, s: &mut State, rec: &mut Recorder)
                 &mut s.slow,
                 b.comps.clone(),
                 rec,
-                false,
+                direct.is_some(),
             );
             s.acc[b.slots.clone()].fill(0);
             b.sparse = false;
@@ -263,26 +271,29 @@ fn split<I: Index + Into<i64>, W: Weight + Into<i64>>(
     comp0: usize,
     slot0: usize,
     due: &[(u32, u32)],
+    direct: Option<u32>,
 ) {
     match blocks {
         [] => {}
-        [b] => block(p, t, b, inp, acc, due),
+        [b] => block(p, t, b, inp, acc, due, direct),
         _ => {
             let (left, right) = blocks.split_at_mut(blocks.len() / 2);
             let (c, sl) = (right[0].comps.start, right[0].slots.start);
             let (inp_l, inp_r) = inp.split_at_mut(c - comp0);
             let (acc_l, acc_r) = acc.split_at_mut(sl - slot0);
             rayon::join(
-                || split(p, t, left, inp_l, acc_l, comp0, slot0, due),
-                || split(p, t, right, inp_r, acc_r, c, sl, due),
+                || split(p, t, left, inp_l, acc_l, comp0, slot0, due, direct),
+                || split(p, t, right, inp_r, acc_r, c, sl, due, direct),
             );
         }
     }
 }
 
 /// One block's tick: clear the inputs it wrote last tick, deliver its rows and the synapses of
-/// the due fan-outs that land in its slots, and gather its compartments' inputs. `inp` and
-/// `acc` start at the block's first compartment and slot.
+/// the due fan-outs that land in its slots (with `direct`, their shift: straight into the
+/// inputs), and gather its compartments' inputs. `inp` and `acc` start at the block's first
+/// compartment and slot.
+#[allow(clippy::too_many_arguments)]
 fn block<I: Index + Into<i64>, W: Weight + Into<i64>>(
     p: &Program,
     t: &Typed<I, W>,
@@ -290,11 +301,12 @@ fn block<I: Index + Into<i64>, W: Weight + Into<i64>>(
     inp: &mut [i64],
     acc: &mut [i64],
     due: &[(u32, u32)],
+    direct: Option<u32>,
 ) {
     let (c0, s0) = (b.comps.start, b.slots.start);
     let inp = &mut inp[..b.comps.len()];
     let acc = &mut acc[..b.slots.len()];
-    if b.sparse {
+    if b.sparse && !b.direct {
         for &sl in &b.touched {
             inp[p.slot_comp[sl as usize] as usize - c0] = 0;
         }
@@ -302,6 +314,7 @@ fn block<I: Index + Into<i64>, W: Weight + Into<i64>>(
         inp.fill(0);
     }
     b.touched.clear();
+    b.direct = direct.is_some();
     let track = p.sparse_gather;
     let cap = b.slots.len() / 4;
     b.over = !track;
@@ -335,7 +348,19 @@ fn block<I: Index + Into<i64>, W: Weight + Into<i64>>(
     }
 
     let len = acc.len();
-    for &(k, count) in due {
+    if let Some(shift) = direct {
+        for &(k, _) in due {
+            let k = k as usize;
+            let (lo, hi) = (t.fan_start[k], t.fan_start[k + 1]);
+            for (&sl, &w) in t.fan_slot[lo..hi].iter().zip(&t.fan_w[lo..hi]) {
+                if (sl as usize).wrapping_sub(s0) < len {
+                    let x = &mut inp[p.slot_comp[sl as usize] as usize - c0];
+                    *x = x.wrapping_add(w.wide() << shift);
+                }
+            }
+        }
+    }
+    for &(k, count) in due.iter().filter(|_| direct.is_none()) {
         let k = k as usize;
         let (lo, hi) = (t.fan_start[k], t.fan_start[k + 1]);
         let m = i64::from(count);
