@@ -831,57 +831,46 @@ fn count_cycle_fan<E: FanEntry>(
 /// compartment's fan-out list into the accumulators, with the counts the rows would give.
 #[inline(never)]
 fn deliver_fan(p: &Program, s: &mut State, rec: &mut Recorder) {
-    fn go<I, W: Weight>(t: &Typed<I, W>, due: &[(u32, u32)], acc: &mut [i64]) {
+    /// Into `sums`: the accumulators, or with `direct` (its shift and `slot_comp`) the inputs.
+    fn go<I, W: Weight>(
+        t: &Typed<I, W>,
+        due: &[(u32, u32)],
+        sums: &mut [i64],
+        direct: Option<(u32, &[u32])>,
+    ) {
         for &(k, count) in due {
             let k = k as usize;
             let (lo, hi) = (t.fan_start[k], t.fan_start[k + 1]);
-            add_fan(acc, &t.fan_slot[lo..hi], &t.fan_w[lo..hi], i64::from(count));
+            let (slots, ws) = (&t.fan_slot[lo..hi], &t.fan_w[lo..hi]);
+            match direct {
+                Some((shift, comp)) => add_direct(sums, comp, slots, ws, shift),
+                None => add_fan(sums, slots, ws, i64::from(count)),
+            }
         }
     }
     // Straight into the inputs, with no accumulator, no touched slot and nothing to gather.
-    if let Some(shift) = direct_ok(p, &s.due_comp) {
+    let direct = direct_ok(p, &s.due_comp).map(|shift| (shift, &p.slot_comp[..]));
+    let sums = if direct.is_some() {
         if std::mem::take(&mut s.inp_dirty) {
             s.inp.fill(0);
         }
         s.inp_direct = true;
-        let (due, inp, comp) = (&s.due_comp[..], &mut s.inp[..], &p.slot_comp[..]);
-        fn direct<I, W: Weight>(
-            t: &Typed<I, W>,
-            due: &[(u32, u32)],
-            inp: &mut [i64],
-            comp: &[u32],
-            shift: u32,
-        ) {
-            for &(k, _) in due {
-                let k = k as usize;
-                let (lo, hi) = (t.fan_start[k], t.fan_start[k + 1]);
-                add_direct(inp, comp, &t.fan_slot[lo..hi], &t.fan_w[lo..hi], shift);
-            }
+        &mut s.inp[..]
+    } else {
+        if p.sparse_gather && !s.touched_over {
+            let cap = sparse_cap(s.slots);
+            s.touched_over = !track_fan(p, &s.due_comp, &mut s.touched, cap);
         }
-        match &p.store {
-            Some(Store::U16I8(t)) => direct(t, due, inp, comp, shift),
-            Some(Store::U16I16(t)) => direct(t, due, inp, comp, shift),
-            Some(Store::U16I32(t)) => direct(t, due, inp, comp, shift),
-            Some(Store::U32I8(t)) => direct(t, due, inp, comp, shift),
-            Some(Store::U32I16(t)) => direct(t, due, inp, comp, shift),
-            Some(Store::U32I32(t)) => direct(t, due, inp, comp, shift),
-            None => {}
-        }
-        count_fan(p, due, &mut rec.counts);
-        s.due_comp.clear();
-        return;
-    }
-    let (due, acc) = (&s.due_comp[..], &mut s.acc[..]);
-    if p.sparse_gather && !s.touched_over {
-        s.touched_over = !track_fan(p, due, &mut s.touched, sparse_cap(s.slots));
-    }
+        &mut s.acc[..]
+    };
+    let due = &s.due_comp[..];
     match &p.store {
-        Some(Store::U16I8(t)) => go(t, due, acc),
-        Some(Store::U16I16(t)) => go(t, due, acc),
-        Some(Store::U16I32(t)) => go(t, due, acc),
-        Some(Store::U32I8(t)) => go(t, due, acc),
-        Some(Store::U32I16(t)) => go(t, due, acc),
-        Some(Store::U32I32(t)) => go(t, due, acc),
+        Some(Store::U16I8(t)) => go(t, due, sums, direct),
+        Some(Store::U16I16(t)) => go(t, due, sums, direct),
+        Some(Store::U16I32(t)) => go(t, due, sums, direct),
+        Some(Store::U32I8(t)) => go(t, due, sums, direct),
+        Some(Store::U32I16(t)) => go(t, due, sums, direct),
+        Some(Store::U32I32(t)) => go(t, due, sums, direct),
         None => {}
     }
     count_fan(p, due, &mut rec.counts);

@@ -838,11 +838,9 @@ impl<N: Copy> NetSim<N> {
                         let f = &mut self.fifos[fi];
                         f.held = false;
                         f.q.pop_front();
-                        if std::mem::take(&mut f.waited) {
-                            // Room from the next cycle on (see `link_free`).
-                            self.wake.push(now + 1, f.waiter);
-                        }
-                        let f = &mut self.fifos[fi];
+                        // A parked head behind this FIFO: room from the next cycle on (see
+                        // `link_free`).
+                        let waiter = std::mem::take(&mut f.waited).then_some(f.waiter);
                         if f.q.is_empty() {
                             self.nonempty[r] &= !(1 << port);
                         }
@@ -851,6 +849,9 @@ impl<N: Copy> NetSim<N> {
                             f.pops = 0;
                         }
                         f.pops += 1;
+                        if let Some(w) = waiter {
+                            self.wake.push(now + 1, w);
+                        }
                         in_flight -= 1;
                         let mut at = 0;
                         // With legs: the first unit of the copy's packet and whether the copy

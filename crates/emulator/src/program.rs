@@ -257,10 +257,11 @@ pub(crate) struct Program {
     /// With `fan_lists`: the fan-out lists' synapses may add straight into the compartments'
     /// inputs, `inp[slot_comp[slot]] += w << shift`, instead of into the accumulators and
     /// through the gather (see `engine::deliver_fan`). `Some((shift, entries))` when every
-    /// slot has the same left shift `shift`; a tick does so when its spikes' lists hold
-    /// fewer than `entries` entries (by `fan_synops`, which is at least a list's length): then no compartment's sum from them, at most (entries) ×
-    /// (largest weight) << shift, reaches 2^40, and with the gathered rows' terms (below
-    /// 2^62) no input leaves 64 bits: the gather's result, bit for bit.
+    /// slot has the same left shift `shift`; a tick does so when its spikes' lists hold fewer
+    /// than `entries` entries (by `fan_synops`, at least a list's length): then no
+    /// compartment's sum from them, at most (entries) × (largest weight) << shift, reaches
+    /// 2^40, and with the gathered rows' terms (below 2^62) no input leaves 64 bits: the
+    /// gather's result, bit for bit.
     pub direct_fan: Option<(u32, u64)>,
     /// Per compartment with `fan_lists`: the synaptic operations of one spike (its rows'
     /// synapses), and among them those of dense and of shared rows (empty when the target
