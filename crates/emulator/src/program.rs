@@ -269,6 +269,9 @@ pub(crate) struct Program {
     pub fan_synops: Vec<u64>,
     pub fan_dense: Vec<u64>,
     pub fan_shared: Vec<u64>,
+    /// The price classes of the fan-out rows per compartment, when few rows differ from
+    /// their compartment's usual class (see [`crate::synapses::FanKinds`]).
+    pub fan_kinds: Option<crate::synapses::FanKinds>,
     /// Multicast tree of compartment `k`'s packets, or [`NONE`] without fan-out.
     pub comp_tree: Vec<u32>,
     // Axons (global index: cores in order, then axon index).
@@ -711,6 +714,7 @@ impl Program {
             fan_synops: Vec::new(),
             fan_dense: Vec::new(),
             fan_shared: Vec::new(),
+            fan_kinds: None,
             comp_tree: Vec::with_capacity(nc),
             rows: Rows::default(),
             store: None,
@@ -987,6 +991,7 @@ impl Program {
                 prog.fan_synops = counts.synops;
                 prog.fan_dense = counts.dense;
                 prog.fan_shared = counts.shared;
+                prog.fan_kinds = counts.kinds;
             }
             Some(None) if matches!(prog.rows, Rows::Csr { .. }) => {
                 // No lists after all (an axon reached from several compartments): the rows
@@ -1128,6 +1133,9 @@ impl Program {
             } = cell;
             for &t in trees {
                 shapes.ensure(t, positions, |i, out| match self.tree_recipes.get(i) {
+                    Some(&Recipe::Comp(k)) => self
+                        .route_by_cycle_fan(&src, k, out, seen)
+                        .unwrap_or_else(|| src.route(Recipe::Comp(k), out, seen)),
                     Some(&r) => src.route(r, out, seen),
                     None => {
                         out.clear();
@@ -1144,6 +1152,35 @@ impl Program {
             }
         }
         f(&cell.shapes)
+    }
+
+    /// [`TreeSrc::route`] for compartment `k`'s packet from its [`Program::cycle_fan`]
+    /// entries (built here if they are not yet), when cycle-accurate runs count spikes by
+    /// them: its destination cores are the entries' cores. A compartment's tree is built on
+    /// its first spike and its entries at the spike's delivery, the next tick: one walk of its
+    /// fan-out list instead of two (each a table look-up per destination).
+    fn route_by_cycle_fan(
+        &self,
+        src: &TreeSrc,
+        k: u32,
+        out: &mut Vec<(u32, u32)>,
+        seen: &mut Vec<u64>,
+    ) -> Option<(u32, u32)> {
+        if !self.cycle_fan_lists {
+            return None;
+        }
+        let from = *self.comp_core.get(k as usize)?;
+        let cf = self.cycle_fan();
+        Some(match &cf.entries {
+            CycleFanEntries::Narrow(cells) => {
+                let entries = self.cycle_fan_of(cf, cells, k as usize);
+                src.route_from(from, entries.iter().map(|e| e.core()), out, seen)
+            }
+            CycleFanEntries::Wide(cells) => {
+                let entries = self.cycle_fan_of(cf, cells, k as usize);
+                src.route_from(from, entries.iter().map(|e| e.core()), out, seen)
+            }
+        })
     }
 
     /// The routers of the trees' shapes when they are built, else 0.
@@ -1385,10 +1422,26 @@ impl Program {
             return false;
         }
         let uniform = self.uniform_kind(k);
-        let mut j = 0usize;
+        // Else the compartment's usual class and its rows of another class, when known.
+        let kinds = uniform
+            .is_none()
+            .then(|| self.fan_kinds.as_ref().and_then(|f| f.of(k)))
+            .flatten();
+        let (mut j, mut r) = (0usize, 0usize);
         let n = runs.each(k, |core, len| {
             // Every run has synapses: a uniform class is each row's.
             let kind = uniform.unwrap_or_else(|| {
+                let a = axons.get(j).copied().unwrap_or(NONE);
+                if let Some((usual, other)) = kinds {
+                    // Both in ascending axon order: a merge.
+                    while other.get(r).is_some_and(|&(b, _)| b < a) {
+                        r += 1;
+                    }
+                    return match other.get(r) {
+                        Some(&(b, kind)) if b == a => kind,
+                        _ => usual,
+                    };
+                }
                 // The price classes are the one table read at random: requested early (as
                 // they are, not packed: a compartment's entries are built on its first spike,
                 // and packing the whole table first cost more than it saved).
@@ -1396,9 +1449,7 @@ impl Program {
                 if let Some(x) = axons.get(j + 16).and_then(|&b| kinds.get(b as usize)) {
                     lifchip_simd::prefetch(x);
                 }
-                axons.get(j).map_or(ROW_SPARSE, |&a| {
-                    kinds.get(a as usize).copied().unwrap_or(ROW_SPARSE)
-                })
+                kinds.get(a as usize).copied().unwrap_or(ROW_SPARSE)
             });
             if let Some(e) = out.get_mut(j) {
                 *e = E::new(core, len | u32::from(kind) << 30);
@@ -1670,11 +1721,6 @@ impl<'a> TreeSrc<'a> {
     /// `out` (empty: no packet). `seen`: scratch space.
     fn route(&self, r: Recipe, out: &mut Vec<(u32, u32)>, seen: &mut Vec<u64>) -> (u32, u32) {
         out.clear();
-        let router = |core: u32| {
-            self.core_xy
-                .get(core as usize)
-                .map(|&xy| self.target.router_of(xy))
-        };
         let axons = |start: &[usize], axon: &'a [u32], i: usize| -> &'a [u32] {
             match (start.get(i), start.get(i + 1)) {
                 (Some(&a), Some(&b)) => axon.get(a..b).unwrap_or(&[]),
@@ -1688,84 +1734,131 @@ impl<'a> TreeSrc<'a> {
             ),
             Recipe::Input(c) => (0, axons(self.in_start, self.in_axon, c as usize)),
             Recipe::Partial { from, to } => {
-                out.extend(router(to));
-                return router(from).unwrap_or((0, 0));
+                out.extend(self.router(to));
+                return self.router(from).unwrap_or((0, 0));
             }
         };
-        let routers = dests
+        // A compartment's cores from its store list when its runs are its axons (see
+        // [`FanRuns`]): no core search per axon.
+        if let (Recipe::Comp(k), Some(runs)) = (r, &self.runs)
+            && let Some(from) = self.route_cores(src, dests.len(), out, seen, |bits| {
+                let mut inside = true;
+                let n = runs.each(k as usize, |core, _| inside &= bits.set(core));
+                inside && n == Some(dests.len())
+            })
+        {
+            return from;
+        }
+        let cores = dests
             .iter()
-            .filter_map(|&ga| router(self.axon_cores.core_of(self.axon_base, ga)));
-        // Sorted and distinct: by a bitmap of the mesh's routers (x-major, as the sort
-        // orders them) when it is small beside the destinations, else by sorting.
+            .map(|&ga| self.axon_cores.core_of(self.axon_base, ga));
+        self.route_from(src, cores, out, seen)
+    }
+
+    /// [`TreeSrc::route`]'s sorted and distinct destination routers of a packet from core
+    /// `src` to `cores` (with repeats), and its source router.
+    fn route_from(
+        &self,
+        src: u32,
+        cores: impl Iterator<Item = u32> + Clone,
+        out: &mut Vec<(u32, u32)>,
+        seen: &mut Vec<u64>,
+    ) -> (u32, u32) {
+        out.clear();
+        let n = cores.size_hint().0;
+        // A core outside the mesh (an invalid position) or not a core: the sort below.
+        let by_bits = self.route_cores(src, n, out, seen, |bits| {
+            cores.clone().all(|core| bits.set(core))
+        });
+        if let Some(from) = by_bits {
+            return from;
+        }
+        out.clear();
+        out.extend(cores.filter_map(|core| self.router(core)));
+        out.sort_unstable();
+        out.dedup();
+        self.router(src).unwrap_or((0, 0))
+    }
+
+    /// The sorted destination routers into `out` by a bitmap of the mesh's routers (x-major,
+    /// as the sort orders them), and the source router of core `src`, when the bitmap is
+    /// small beside the `n` destinations and `mark` sets every destination core's bit
+    /// (returning whether every core was inside the mesh); else `None`, with `out` cleared.
+    fn route_cores(
+        &self,
+        src: u32,
+        n: usize,
+        out: &mut Vec<(u32, u32)>,
+        seen: &mut Vec<u64>,
+        mark: impl FnOnce(&mut RouterBits) -> bool,
+    ) -> Option<(u32, u32)> {
+        out.clear();
         let mesh = &self.target.mesh;
         let (columns, height) = (
             mesh.width.div_ceil(mesh.cores_per_tile.max(1)) as usize,
             mesh.height as usize,
         );
         let words = (columns * height).div_ceil(64);
-        if words <= dests.len().max(16) {
-            seen.clear();
-            seen.resize(words, 0);
-            // A compartment's cores from its store list when its runs are its axons (see
-            // [`FanRuns`]): no core search per axon. Else (or with a core outside the mesh)
-            // from its axons.
-            let mut by_runs = false;
-            if let (Recipe::Comp(k), Some(runs)) = (r, &self.runs) {
-                let mut inside = true;
-                let n = runs.each(k as usize, |core, _| {
-                    match self.core_bit.get(core as usize) {
-                        Some(&i) if i != NONE => seen[i as usize / 64] |= 1 << (i % 64),
-                        _ => inside = false,
-                    }
-                });
-                by_runs = inside && n == Some(dests.len());
-                if !by_runs {
-                    seen.fill(0);
-                }
-            }
-            // Each core's bit from a table: no router computed per destination (32 M on
-            // the 40k CUBA chip).
-            let walk = if by_runs { &[][..] } else { dests };
-            for &ga in walk {
-                let core = self.axon_cores.core_of(self.axon_base, ga);
-                match self.core_bit.get(core as usize) {
-                    Some(&i) if i != NONE => seen[i as usize / 64] |= 1 << (i % 64),
-                    // Outside the mesh (an invalid position): the sort keeps it.
-                    Some(_) => out.extend(router(core)),
-                    // Not a core: no router, as `routers` gives.
-                    None => {}
-                }
-            }
-            if out.is_empty() {
-                // The bits come in ascending order: the column advances with them (no
-                // division per destination router).
-                let (mut x, mut first) = (0u32, 0usize);
-                for (w, &bits) in seen.iter().enumerate() {
-                    let mut bits = bits;
-                    while bits != 0 {
-                        let i = w * 64 + bits.trailing_zeros() as usize;
-                        while i >= first + height {
-                            first += height;
-                            x += 1;
-                        }
-                        out.push((x, (i - first) as u32));
-                        bits &= bits - 1;
-                    }
-                }
-                return router(src).unwrap_or((0, 0));
-            }
-            out.clear();
-            out.extend(
-                dests
-                    .iter()
-                    .filter_map(|&ga| router(self.axon_cores.core_of(self.axon_base, ga))),
-            );
-        } else {
-            out.extend(routers);
+        if words > n.max(16) {
+            return None;
         }
-        out.sort_unstable();
-        out.dedup();
-        router(src).unwrap_or((0, 0))
+        seen.clear();
+        seen.resize(words, 0);
+        let mut bits = RouterBits {
+            core_bit: self.core_bit,
+            seen,
+        };
+        if !mark(&mut bits) {
+            return None;
+        }
+        // The bits come in ascending order: the column advances with them (no division per
+        // destination router).
+        let (mut x, mut first) = (0u32, 0usize);
+        for (w, &bits) in seen.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                while i >= first + height {
+                    first += height;
+                    x += 1;
+                }
+                out.push((x, (i - first) as u32));
+                bits &= bits - 1;
+            }
+        }
+        Some(self.router(src).unwrap_or((0, 0)))
+    }
+
+    /// The router of `core`, `None` for a number that is not a core.
+    #[inline]
+    fn router(&self, core: u32) -> Option<(u32, u32)> {
+        self.core_xy
+            .get(core as usize)
+            .map(|&xy| self.target.router_of(xy))
+    }
+}
+
+/// The bitmap of [`TreeSrc::route_cores`]: each core's bit from a table, no router computed
+/// per destination (32 M on the 40k CUBA chip).
+struct RouterBits<'a> {
+    core_bit: &'a [u32],
+    seen: &'a mut [u64],
+}
+
+impl RouterBits<'_> {
+    /// Sets `core`'s router's bit; `false` (setting nothing) for a core outside the mesh or
+    /// a number that is not a core.
+    #[inline(always)]
+    fn set(&mut self, core: u32) -> bool {
+        match self.core_bit.get(core as usize) {
+            Some(&i) if i != NONE => {
+                if let Some(w) = self.seen.get_mut(i as usize / 64) {
+                    *w |= 1 << (i % 64);
+                }
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -2119,8 +2212,22 @@ mod tests {
             assert_eq!(out, expected, "compartment {k}");
             assert_eq!(from, router(p.comp_core[k]));
             routed += usize::from(expected.len() > 1);
+            // The same from the compartment's cycle-model entries.
+            let by_fan = p.route_by_cycle_fan(&src, k as u32, &mut out, &mut seen);
+            assert_eq!(by_fan, Some(from), "compartment {k}");
+            assert_eq!(out, expected, "compartment {k} by its entries");
         }
         assert!(routed > 10);
+        // By sorting when the bitmap would be large beside the destinations.
+        p.target.mesh.height = 1300;
+        p.core_bit = router_bits(&p.target, p.core_xy.iter().copied());
+        for k in 0..p.n_comp() {
+            let src = p.tree_src();
+            let from = src.route(Recipe::Comp(k as u32), &mut out, &mut seen);
+            let expected = out.clone();
+            let by_fan = p.route_by_cycle_fan(&src, k as u32, &mut out, &mut seen);
+            assert_eq!((by_fan, &out), (Some(from), &expected), "compartment {k}");
+        }
     }
 
     /// `FanRuns` splits each compartment's list where the core changes: with as many runs as
@@ -2233,9 +2340,27 @@ mod tests {
                 assert_eq!(out, expected[lo..hi], "compartment {k}, {uniform:?}");
             }
         }
-        // Compartments of one class (not only sparse) and of mixed classes.
+        // Compartments of one class (not only sparse) and of mixed classes, among them some
+        // whose entries come from their list's runs with their usual class and rows of
+        // another (`FanKinds`), where a row of each class differs from the usual one.
         let classes: Vec<Option<u8>> = (0..n_comp).map(|k| p.uniform_kind(k)).collect();
         assert!(classes.contains(&None));
+        let fan_kinds = p.fan_kinds.clone().expect("few rows of another class");
+        let runs = p.fan_runs().expect("runs");
+        let by_runs_mixed: Vec<usize> = (0..n_comp)
+            .filter(|&k| {
+                classes[k].is_none() && sorted(k) && runs.each(k, |_, _| ()) == Some(fan(k).len())
+            })
+            .collect();
+        let other_kinds: Vec<u8> = by_runs_mixed
+            .iter()
+            .flat_map(|&k| fan_kinds.of(k).expect("a compartment").1)
+            .map(|&(_, kind)| kind)
+            .collect();
+        assert!(by_runs_mixed.len() > 2, "{by_runs_mixed:?}");
+        for kind in [ROW_SPARSE, ROW_DENSE, ROW_SHARED] {
+            assert!(other_kinds.contains(&kind), "{kind} never another class");
+        }
         assert!(classes.contains(&Some(ROW_SHARED)) || classes.contains(&Some(ROW_DENSE)));
         // Both forms, read back.
         let wide = |p: &Program, parts| p.build_cycle_fan::<(u32, u32)>(parts);
@@ -2265,6 +2390,24 @@ mod tests {
             assert_eq!(got, expected[lo..hi], "compartment {k} built on its own");
         }
         assert!(p.cycle_fan_of(cf, cells, n_comp).is_empty());
+        // Each class read from the per-axon table instead: the same entries.
+        {
+            let mut q = fan_program();
+            q.fan_kinds = None;
+            let cf = q.cycle_fan();
+            let CycleFanEntries::Narrow(cells) = &cf.entries else {
+                panic!("narrow entries");
+            };
+            for &k in &by_runs_mixed {
+                let (lo, hi) = (q.fan_start[k], q.fan_start[k + 1]);
+                let got: Vec<(u32, u32)> = q
+                    .cycle_fan_of(cf, cells, k)
+                    .iter()
+                    .map(|&e| (e.core(), e.synapses_class()))
+                    .collect();
+                assert_eq!(got, expected[lo..hi], "compartment {k}, classes per axon");
+            }
+        }
         let wide_cells: FanCells<(u32, u32)> =
             (0..n_comp).map(|_| std::sync::OnceLock::new()).collect();
         for k in 0..n_comp {
