@@ -2376,38 +2376,39 @@ mod tests {
             assert_eq!(narrow(&p, parts), expected, "narrow, {parts} parts");
         }
         // Built per compartment on first use, in any order, the same entries.
-        let cf = p.cycle_fan();
-        let CycleFanEntries::Narrow(cells) = &cf.entries else {
-            panic!("narrow entries");
-        };
-        for k in (0..n_comp).rev().chain(0..n_comp) {
-            let (lo, hi) = (p.fan_start[k], p.fan_start[k + 1]);
-            let got: Vec<(u32, u32)> = p
-                .cycle_fan_of(cf, cells, k)
-                .iter()
-                .map(|&e| (e.core(), e.synapses_class()))
-                .collect();
-            assert_eq!(got, expected[lo..hi], "compartment {k} built on its own");
-        }
-        assert!(p.cycle_fan_of(cf, cells, n_comp).is_empty());
-        // Each class read from the per-axon table instead: the same entries.
-        {
-            let mut q = fan_program();
-            q.fan_kinds = None;
-            let cf = q.cycle_fan();
+        fn built_on_its_own(p: &Program, ks: impl Iterator<Item = usize>) -> Vec<Vec<(u32, u32)>> {
+            let cf = p.cycle_fan();
             let CycleFanEntries::Narrow(cells) = &cf.entries else {
                 panic!("narrow entries");
             };
-            for &k in &by_runs_mixed {
-                let (lo, hi) = (q.fan_start[k], q.fan_start[k + 1]);
-                let got: Vec<(u32, u32)> = q
-                    .cycle_fan_of(cf, cells, k)
+            ks.map(|k| {
+                p.cycle_fan_of(cf, cells, k)
                     .iter()
                     .map(|&e| (e.core(), e.synapses_class()))
-                    .collect();
-                assert_eq!(got, expected[lo..hi], "compartment {k}, classes per axon");
-            }
+                    .collect()
+            })
+            .collect()
         }
+        let order: Vec<usize> = (0..n_comp).rev().chain(0..n_comp).collect();
+        for (&k, got) in order
+            .iter()
+            .zip(built_on_its_own(&p, order.iter().copied()))
+        {
+            let (lo, hi) = (p.fan_start[k], p.fan_start[k + 1]);
+            assert_eq!(got, expected[lo..hi], "compartment {k} built on its own");
+        }
+        assert!(built_on_its_own(&p, [n_comp].into_iter())[0].is_empty());
+        // Each class read from the per-axon table instead: the same entries.
+        let mut q = fan_program();
+        q.fan_kinds = None;
+        for (&k, got) in by_runs_mixed
+            .iter()
+            .zip(built_on_its_own(&q, by_runs_mixed.iter().copied()))
+        {
+            let (lo, hi) = (q.fan_start[k], q.fan_start[k + 1]);
+            assert_eq!(got, expected[lo..hi], "compartment {k}, classes per axon");
+        }
+        let cf = p.cycle_fan();
         let wide_cells: FanCells<(u32, u32)> =
             (0..n_comp).map(|_| std::sync::OnceLock::new()).collect();
         for k in 0..n_comp {
