@@ -11,10 +11,11 @@
 //!   input `inp << input_shift` less than `2^(STATE_BITS - 1)` and `2^(STATE_BITS + 1)` in
 //!   magnitude, so a current's sum `decay(u) + (inp << input_shift)` and a voltage's
 //!   `decay(v) + u + bias` stay below `2^31`;
-//! - the multiplicative decay `|x| d >> bits` is split at `bits`: with `|x| = q 2^bits + r`,
-//!   `⌊|x| d / 2^bits⌋ = q d + ⌊r d / 2^bits⌋`, two products below `2^(STATE_BITS - 1)` and
-//!   `2^(2 bits)` for a factor `d <= 2^bits` (what the factors are: `2^bits - d - offset`) and
-//!   `bits <= 15`.
+//! - the multiplicative decay (`|x| d >> bits` with `x`'s sign, so `x d / 2^bits` rounded
+//!   toward zero) is split at `bits`: with `x = q 2^bits + r`, `q` rounded down, it is
+//!   `q d + ⌊(r d + c) / 2^bits⌋` with `c = 2^bits - 1` for a negative `x`, else 0; the
+//!   products are at most `2^(STATE_BITS - 1) + d` and below `2^(2 bits)` in magnitude for a
+//!   factor `d <= 2^bits` (what the factors are: `2^bits - d - offset`) and `bits <= 15`.
 //!
 //! A chunk whose inputs exceed these bounds takes the 64-bit chunk (on a 64-bit copy of its
 //! state); a chip whose numbers or parameters do, the 64-bit pass throughout (`Narrow::new` is
@@ -153,12 +154,13 @@ impl Lanes {
 #[inline(always)]
 fn decay<const MULT: bool>(x: i32, d: i32, bits: u32, min_step: bool) -> i32 {
     if MULT {
-        let sign = x >> 31;
-        let ax = ((x ^ sign) - sign) as u32;
-        let d = d as u32;
-        let mask = (1u32 << bits) - 1;
-        let m = ((ax >> bits) * d + (((ax & mask) * d) >> bits)) as i32;
-        (m ^ sign) - sign
+        // `|x| d >> bits` with `x`'s sign is `x d / 2^bits` rounded toward zero. With
+        // `x = q 2^bits + r` (`q = x >> bits`, rounded down, and `0 <= r < 2^bits`), that is
+        // `q d + ⌊(r d + c) / 2^bits⌋`, where `c = 2^bits - 1` for a negative `x` turns the
+        // rounding down into rounding up: no absolute value and no sign put back.
+        let mask = (1i32 << bits) - 1;
+        let c = (x >> 31) & mask;
+        (x >> bits) * d + (((x & mask) * d + c) >> bits)
     } else {
         let step = x >> d;
         let bump = i32::from(min_step & (step == 0) & (x != 0));
@@ -263,7 +265,10 @@ pub(super) fn chunk<
     let (ud0, vd0, vth0) = (ud[0], vd[0], vth[0]);
     let a = inp.map(|x| x as i32);
     // Flags as lanes (bit words built in the loop cost a horizontal reduction per word);
-    // the caller reads them lane by lane only when the union says there is something.
+    // the caller reads them lane by lane only when the union says there is something. Their
+    // union and the active count are kept as lanes in the loop too (two more passes over the
+    // flags cost twice the instructions).
+    let (mut any, mut active) = (0i32, 0u32);
     for k in 0..CHUNK {
         let (du, dv, above) = if UNI {
             (ud0, vd0, vth0)
@@ -293,9 +298,11 @@ pub(super) fn chunk<
         let mask = |c: bool| -i32::from(c);
         let (e_u, e_v) = (mask(y == sum), mask(w == exact));
         let z = mask(!pre & (un == 0));
-        flags[k] = OVF_U + OVF_V + ACTIVE + (((2 * z - mask(spike)) * 2 + e_v) * 2 + e_u);
+        let f = OVF_U + OVF_V + ACTIVE + (((2 * z - mask(spike)) * 2 + e_v) * 2 + e_u);
+        flags[k] = f;
+        any |= f;
+        active += (f as u32 >> 3) & 1;
     }
-    let any = flags.iter().fold(0, |o, &f| o | f);
-    let active = flags.iter().map(|&f| u32::from(f & ACTIVE != 0)).sum();
+    const _: () = assert!(ACTIVE == 1 << 3);
     Some(ChunkOut { any, active })
 }
