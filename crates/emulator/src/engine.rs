@@ -47,10 +47,14 @@ pub(crate) struct State {
     /// holds `(compartment, spike count)` due at tick `t` (delivered through the whole
     /// fan-out of the compartment).
     pending_comp: Vec<Vec<(u32, u32)>>,
+    /// With [`Program::input_lists`], the input channels' spikes: `pending_in[t % slots]`
+    /// holds `(channel, spike count)` due at tick `t` (delivered through the channel's list).
+    pending_in: Vec<Vec<(u32, u32)>>,
     /// Ticks since the last reset.
     tick: u64,
     due: Vec<(u32, u32)>,
     due_comp: Vec<(u32, u32)>,
+    due_in: Vec<(u32, u32)>,
     chans: Vec<u32>,
     /// Spikes per input channel (zero between ticks).
     chan_count: Vec<u32>,
@@ -205,9 +209,11 @@ impl State {
             slots: p.core_slot_base.last().map_or(0, |&s| s as usize),
             pending: vec![Vec::new(); slots],
             pending_comp: vec![Vec::new(); slots],
+            pending_in: vec![Vec::new(); slots],
             tick: 0,
             due: Vec::new(),
             due_comp: Vec::new(),
+            due_in: Vec::new(),
             chans: Vec::new(),
             chan_count: Vec::new(),
             inject: Vec::new(),
@@ -251,7 +257,12 @@ impl State {
         self.lanes.drop_state();
         self.refr.fill(0);
         self.acc[..self.slots].fill(0);
-        for slot in self.pending.iter_mut().chain(&mut self.pending_comp) {
+        for slot in self
+            .pending
+            .iter_mut()
+            .chain(&mut self.pending_comp)
+            .chain(&mut self.pending_in)
+        {
             slot.clear();
         }
         self.tick = 0;
@@ -877,6 +888,71 @@ fn deliver_fan(p: &Program, s: &mut State, rec: &mut Recorder) {
     s.due_comp.clear();
 }
 
+/// Step 2 for the input channels' spikes of `due_in` (with [`Program::input_lists`]): each
+/// channel's list into the accumulators, with the counts and, with `CYCLE`, the synapse-stage
+/// cycles its axons' rows would give (sums and prices are wrapping: any order gives them).
+fn deliver_inputs<const CYCLE: bool>(p: &Program, s: &mut State, rec: &mut Recorder) {
+    let Some(lists) = &p.input_lists else {
+        return;
+    };
+    fn go<I, W: Weight>(
+        t: &Typed<I, W>,
+        due: &[(u32, u32)],
+        acc: &mut [i64],
+        touched: Option<(&mut Vec<u32>, usize)>,
+    ) -> bool {
+        let mut listed = true;
+        if let Some((touched, cap)) = touched {
+            for &(c, _) in due {
+                let (lo, hi) = (t.in_start[c as usize], t.in_start[c as usize + 1]);
+                if touched.len() + (hi - lo) > cap {
+                    listed = false;
+                    break;
+                }
+                touched.extend_from_slice(&t.in_slot[lo..hi]);
+            }
+        }
+        for &(c, count) in due {
+            let (lo, hi) = (t.in_start[c as usize], t.in_start[c as usize + 1]);
+            add_fan(acc, &t.in_slot[lo..hi], &t.in_w[lo..hi], i64::from(count));
+        }
+        listed
+    }
+    let track = p.sparse_gather && !s.touched_over;
+    let cap = sparse_cap(s.slots);
+    let touched = track.then_some((&mut s.touched, cap));
+    let (due, acc) = (&s.due_in[..], &mut s.acc[..]);
+    let listed = match &p.store {
+        Some(Store::U16I8(t)) => go(t, due, acc, touched),
+        Some(Store::U16I16(t)) => go(t, due, acc, touched),
+        Some(Store::U16I32(t)) => go(t, due, acc, touched),
+        Some(Store::U32I8(t)) => go(t, due, acc, touched),
+        Some(Store::U32I16(t)) => go(t, due, acc, touched),
+        Some(Store::U32I32(t)) => go(t, due, acc, touched),
+        None => false,
+    };
+    if track && !listed {
+        s.touched_over = true;
+    }
+    for &(c, count) in &s.due_in {
+        let c = c as usize;
+        let m = u64::from(count);
+        rec.counts.synops += lists.synops[c] * m;
+        rec.counts.dense_synops += lists.dense[c] * m;
+        rec.counts.shared_synops += lists.shared[c] * m;
+        let (lo, hi) = (p.in_start[c], p.in_start[c + 1]);
+        rec.counts.packets_in += (hi - lo) as u64;
+        if CYCLE {
+            for &(core, lk) in &lists.entries[lo..hi] {
+                let ops = u64::from(lk & CYCLE_FAN_LEN) * m;
+                let cyc = &mut s.core_syn_cycles[core as usize];
+                *cyc = cyc.wrapping_add(s.syn_prices.delivery(ops, (lk >> 30) as u8));
+            }
+        }
+    }
+    s.due_in.clear();
+}
+
 /// `inp[comp[slot[j]]] += w[j] << shift` for every `j` (wrapping): [`add_fan`] and the gather
 /// in one step (see [`Program::direct_fan`]).
 fn add_direct<W: Weight>(inp: &mut [i64], comp: &[u32], slot: &[u32], w: &[W], shift: u32) {
@@ -1285,9 +1361,13 @@ fn tick<const CYCLE: bool>(
         }
         let count = (j - i) as u32;
         let c = ch as usize;
-        let line = &mut s.pending[in_slot];
-        for &ga in &p.in_axon[p.in_start[c]..p.in_start[c + 1]] {
-            line.push((ga, count));
+        if p.input_lists.is_some() {
+            s.pending_in[in_slot].push((ch, count));
+        } else {
+            let line = &mut s.pending[in_slot];
+            for &ga in &p.in_axon[p.in_start[c]..p.in_start[c + 1]] {
+                line.push((ga, count));
+            }
         }
         let tree = p.in_tree[c];
         if tree != NONE {
@@ -1315,6 +1395,7 @@ fn tick<const CYCLE: bool>(
     let slot = (now % slots) as usize;
     std::mem::swap(&mut s.due, &mut s.pending[slot]);
     std::mem::swap(&mut s.due_comp, &mut s.pending_comp[slot]);
+    std::mem::swap(&mut s.due_in, &mut s.pending_in[slot]);
     if CYCLE && !s.due_comp.is_empty() && p.cycle_fan_lists {
         let cf = p.cycle_fan();
         let prices = s.syn_prices;
@@ -1338,6 +1419,20 @@ fn tick<const CYCLE: bool>(
     // Functional runs of big chips on several threads: step 2 and the gather by blocks of
     // cores, in parallel.
     let owned = !CYCLE && s.owned.ready(p);
+    if !s.due_in.is_empty() {
+        if owned {
+            // The owned blocks deliver rows: the channels' axons as before the lists.
+            for &(c, count) in &s.due_in {
+                let c = c as usize;
+                for &ga in &p.in_axon[p.in_start[c]..p.in_start[c + 1]] {
+                    s.due.push((ga, count));
+                }
+            }
+            s.due_in.clear();
+        } else {
+            deliver_inputs::<CYCLE>(p, s, rec);
+        }
+    }
     if owned {
         owned::deliver_and_gather(p, s, rec);
     } else {

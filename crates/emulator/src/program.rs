@@ -146,6 +146,22 @@ pub(crate) struct CycleFan {
 /// Per compartment: its fan-out's entries once built.
 pub(crate) type FanCells<E> = Vec<std::sync::OnceLock<Box<[E]>>>;
 
+/// What the rows of each input channel's axons count, for the channels' lists (see
+/// [`Program::input_lists`]): a spike of channel `c` adds `synops[c]` synaptic operations
+/// (`dense[c]` and `shared[c]` of them in dense and shared rows) and a delivery per axon.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct InputLists {
+    pub synops: Vec<u64>,
+    pub dense: Vec<u64>,
+    pub shared: Vec<u64>,
+    /// Per axon of `in_axon` (the same order): its row's core and `synapses | class << 30`,
+    /// what the cycle model prices per delivery.
+    pub entries: Vec<(u32, u32)>,
+}
+
+/// The input channels' lists hold at most this many synapses (see [`InputLists`]).
+const INPUT_LISTS_MAX: usize = 1 << 22;
+
 /// [`CycleFan`]'s entries in one of two forms.
 #[derive(Debug)]
 pub(crate) enum CycleFanEntries {
@@ -272,6 +288,9 @@ pub(crate) struct Program {
     /// The price classes of the fan-out rows per compartment, when few rows differ from
     /// their compartment's usual class (see [`crate::synapses::FanKinds`]).
     pub fan_kinds: Option<crate::synapses::FanKinds>,
+    /// With `fan_lists`: the input channels' spikes go through per-channel lists too (the
+    /// store's [`crate::synapses::Typed::in_slot`]), with what their rows would count.
+    pub input_lists: Option<InputLists>,
     /// Multicast tree of compartment `k`'s packets, or [`NONE`] without fan-out.
     pub comp_tree: Vec<u32>,
     // Axons (global index: cores in order, then axon index).
@@ -715,6 +734,7 @@ impl Program {
             fan_dense: Vec::new(),
             fan_shared: Vec::new(),
             fan_kinds: None,
+            input_lists: None,
             comp_tree: Vec::with_capacity(nc),
             rows: Rows::default(),
             store: None,
@@ -1010,6 +1030,9 @@ impl Program {
             prog.in_msgs.push(distinct(&cores));
         }
         prog.in_start.push(prog.in_axon.len());
+        if prog.fan_lists {
+            prog.input_lists = prog.build_input_lists();
+        }
         for c in 0..config.inputs().len() {
             let tree = trees.tree(&prog.tree_src(), Recipe::Input(c as u32))?;
             prog.in_tree.push(tree);
@@ -1152,6 +1175,48 @@ impl Program {
             }
         }
         f(&cell.shapes)
+    }
+
+    /// The input channels' lists in the store and [`InputLists`], when every input row's
+    /// synapses fit [`CYCLE_FAN_LEN`] and the lists [`INPUT_LISTS_MAX`] entries.
+    fn build_input_lists(&mut self) -> Option<InputLists> {
+        let channels = self.in_start.len().checked_sub(1)?;
+        if channels == 0 {
+            return None;
+        }
+        let mut lists = InputLists {
+            synops: vec![0; channels],
+            dense: vec![0; channels],
+            shared: vec![0; channels],
+            entries: Vec::with_capacity(self.in_axon.len()),
+        };
+        for c in 0..channels {
+            for &a in self.in_axon.get(self.in_start[c]..self.in_start[c + 1])? {
+                let r = self.rows.get(a as usize);
+                if r.len > CYCLE_FAN_LEN {
+                    return None;
+                }
+                let kind = self.row_kind.get(a as usize).copied().unwrap_or(ROW_SPARSE);
+                let len = u64::from(r.len);
+                lists.synops[c] += len;
+                match kind {
+                    ROW_DENSE => lists.dense[c] += len,
+                    ROW_SHARED => lists.shared[c] += len,
+                    _ => {}
+                }
+                lists.entries.push((r.core, r.len | u32::from(kind) << 30));
+            }
+        }
+        let store = self.store.as_mut()?;
+        let src = crate::synapses::InputAxons {
+            rows: &self.rows,
+            core_base: &self.core_slot_base,
+            start: &self.in_start,
+            axon: &self.in_axon,
+        };
+        store
+            .build_input_lists(&src, INPUT_LISTS_MAX)
+            .then_some(lists)
     }
 
     /// [`TreeSrc::route`] for compartment `k`'s packet from its [`Program::cycle_fan`]
@@ -2080,6 +2145,16 @@ mod tests {
     /// order, sometimes two axons of one core, through rows of 0 to 6 synapses that are
     /// sparse, dense (contiguous) or shared (copies on one core), served by fan-out lists.
     fn fan_program() -> Program {
+        let layout = LayoutOverride {
+            fanout: Some(true),
+            ..LayoutOverride::default()
+        };
+        Program::new(&FlatChip::from_config(&fan_config()), &layout).expect("valid")
+    }
+
+    /// [`fan_program`]'s chip. Its input channels 0, 1 and 2 reach, on every core, a dense,
+    /// a shared (as channel 3 does) and a sparse row.
+    fn fan_config() -> lifchip_chip::ChipConfig {
         use lifchip_chip::{Destination, Synapse};
         let spec = crate::bench_chips::Spec {
             cores: 5,
@@ -2162,15 +2237,80 @@ mod tests {
             );
             config.cores[c].compartments[j].destinations = list;
         }
+        for core in &mut config.cores {
+            let syn = |k: u32, weight: i32| Synapse {
+                compartment: k,
+                weight,
+            };
+            core.axons[0].synapses = (3..9).map(|k| syn(k, 2 * k as i32 - 7)).collect();
+            // Two identical rows: shared.
+            let shared = vec![syn(2, 10), syn(5, -6), syn(11, 8)];
+            core.axons[1].synapses = shared.clone();
+            core.axons[3].synapses = shared;
+            core.axons[2].synapses = vec![syn(1, 40), syn(9, -64)];
+        }
         let t = &mut config.target;
         t.core.shared_kernels = true;
         t.timing.cycles_per_dense_synop = 3;
         t.timing.cycles_per_shared_synop = 2;
-        let layout = LayoutOverride {
-            fanout: Some(true),
-            ..LayoutOverride::default()
-        };
-        Program::new(&FlatChip::from_config(&config), &layout).expect("valid")
+        config
+    }
+
+    /// The input channels' lists give what their rows give: the same results, counts and
+    /// per-core cycles, in both modes, with every kind of row priced its own way.
+    #[test]
+    fn input_lists_give_the_rows_results() {
+        use crate::{CycleDetail, Emulator, Mode, ProbeSet, Probes, RunOptions};
+        let config = fan_config();
+        let lists = fan_program();
+        let rows = Program::new(
+            &FlatChip::from_config(&config),
+            &LayoutOverride {
+                fanout: Some(false),
+                ..LayoutOverride::default()
+            },
+        )
+        .expect("valid");
+        assert!(lists.input_lists.is_some() && rows.input_lists.is_none());
+        // Channels 0 to 2 reach rows of each class with synapses.
+        let kinds: Vec<u8> = (0..3)
+            .map(|c| lists.row_kind[lists.in_axon[lists.in_start[c]] as usize])
+            .collect();
+        assert_eq!(kinds, [ROW_DENSE, ROW_SHARED, ROW_SPARSE]);
+        // Every channel spikes in some ticks, some twice in one.
+        let channels = config.inputs.len() as u32;
+        let input: Vec<Vec<u32>> = (0..12u32)
+            .map(|t| {
+                (0..channels)
+                    .filter(|c| (c + t) % 3 != 0)
+                    .chain([t % channels])
+                    .collect()
+            })
+            .collect();
+        for mode in [Mode::Functional, Mode::CycleAccurate] {
+            let options = RunOptions {
+                ticks: 14,
+                mode,
+                probes: Probes {
+                    set: ProbeSet::All,
+                    state: true,
+                },
+                readout_from: 0,
+            };
+            let run = |layout: Option<bool>| {
+                let layout = LayoutOverride {
+                    fanout: layout,
+                    ..LayoutOverride::default()
+                };
+                let mut emu = Emulator::with_layout(&config, layout)
+                    .expect("valid")
+                    .with_cycle_detail(CycleDetail::PerCore);
+                emu.run(&input, &options).expect("runs")
+            };
+            let (with, without) = (run(Some(true)), run(Some(false)));
+            assert!(with.counts.dense_synops > 0 && with.counts.shared_synops > 0);
+            assert!(with == without, "{mode:?}: the lists and the rows differ");
+        }
     }
 
     /// Cache sizes as Linux writes them; nonsense gives none.

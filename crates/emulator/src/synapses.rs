@@ -271,6 +271,11 @@ pub(crate) struct Typed<I, W> {
     pub fan_start: Vec<usize>,
     pub fan_slot: Vec<u32>,
     pub fan_w: Vec<W>,
+    /// The same for the input channels, when built ([`Store::build_input_lists`]): every
+    /// synapse a spike of channel `c` reaches, `in_slot[in_start[c]..in_start[c + 1]]`.
+    pub in_start: Vec<usize>,
+    pub in_slot: Vec<u32>,
+    pub in_w: Vec<W>,
 }
 
 /// The synapse store, by index and weight type.
@@ -684,7 +689,64 @@ pub(crate) fn fan_lists(
     }
 }
 
+/// The input channels' axons (channel `c`'s at `axon[start[c]..start[c + 1]]`) and what
+/// their rows' synapses are read from, for [`Store::build_input_lists`].
+pub(crate) struct InputAxons<'a> {
+    pub rows: &'a Rows,
+    pub core_base: &'a [u32],
+    pub start: &'a [usize],
+    pub axon: &'a [u32],
+}
+
+impl<I: Index + Into<i64>, W: Weight> Typed<I, W> {
+    /// [`Store::build_input_lists`] on this store.
+    fn build_input_lists(&mut self, src: &InputAxons, limit: usize) -> Option<()> {
+        let (mut start, mut slot, mut w) = (vec![0usize], Vec::new(), Vec::new());
+        for c in 0..src.start.len().saturating_sub(1) {
+            for &a in src.axon.get(src.start[c]..src.start[c + 1])? {
+                let r = src.rows.get(a as usize);
+                let base = *src.core_base.get(r.core as usize)?;
+                let (lo, hi) = (r.start, r.start + r.span as usize);
+                if r.lo == NONE {
+                    for (&i, &x) in self.idx.get(lo..hi)?.iter().zip(self.w.get(lo..hi)?) {
+                        slot.push(base + i.into() as u32);
+                        w.push(x);
+                    }
+                } else {
+                    for (j, &x) in self.dense.get(lo..hi)?.iter().enumerate() {
+                        if x.wide() != 0 {
+                            slot.push(base + r.lo + j as u32);
+                            w.push(x);
+                        }
+                    }
+                }
+                if slot.len() > limit {
+                    return None;
+                }
+            }
+            start.push(slot.len());
+        }
+        (self.in_start, self.in_slot, self.in_w) = (start, slot, w);
+        Some(())
+    }
+}
+
 impl Store {
+    /// Builds the input channels' lists (see [`Typed::in_slot`]) from `src`, each axon's row
+    /// in order, leaving out the zero cells of dense rows, as the compartments' fan-out lists
+    /// do; `false`, with nothing built, when they would hold more than `limit` entries.
+    pub fn build_input_lists(&mut self, src: &InputAxons, limit: usize) -> bool {
+        let built = match self {
+            Store::U16I8(t) => t.build_input_lists(src, limit),
+            Store::U16I16(t) => t.build_input_lists(src, limit),
+            Store::U16I32(t) => t.build_input_lists(src, limit),
+            Store::U32I8(t) => t.build_input_lists(src, limit),
+            Store::U32I16(t) => t.build_input_lists(src, limit),
+            Store::U32I32(t) => t.build_input_lists(src, limit),
+        };
+        built.is_some()
+    }
+
     /// The functional mode's fan-out lists' starts and slots ([`Typed::fan_slot`]; empty
     /// when not built).
     pub fn fan_slots(&self) -> (&[usize], &[u32]) {
@@ -1037,6 +1099,9 @@ fn rows_typed<I: Index, W: Weight>(
         fan_start: Vec::new(),
         fan_slot: Vec::new(),
         fan_w: Vec::new(),
+        in_start: Vec::new(),
+        in_slot: Vec::new(),
+        in_w: Vec::new(),
     };
     let axons: usize = config.cores().iter().map(|c| c.n_axons()).sum();
     let mut rows = Vec::with_capacity(if csr { 0 } else { axons });
