@@ -934,23 +934,34 @@ fn deliver_inputs<const CYCLE: bool>(p: &Program, s: &mut State, rec: &mut Recor
     if track && !listed {
         s.touched_over = true;
     }
-    for &(c, count) in &s.due_in {
-        let c = c as usize;
-        let m = u64::from(count);
-        rec.counts.synops += lists.synops[c] * m;
-        rec.counts.dense_synops += lists.dense[c] * m;
-        rec.counts.shared_synops += lists.shared[c] * m;
-        let (lo, hi) = (p.in_start[c], p.in_start[c + 1]);
-        rec.counts.packets_in += (hi - lo) as u64;
-        if CYCLE {
+    count_inputs(p, &s.due_in, &mut rec.counts);
+    if CYCLE {
+        for &(c, count) in &s.due_in {
+            let (lo, hi) = (p.in_start[c as usize], p.in_start[c as usize + 1]);
             for &(core, lk) in &lists.entries[lo..hi] {
-                let ops = u64::from(lk & CYCLE_FAN_LEN) * m;
+                let ops = u64::from(lk & CYCLE_FAN_LEN) * u64::from(count);
                 let cyc = &mut s.core_syn_cycles[core as usize];
                 *cyc = cyc.wrapping_add(s.syn_prices.delivery(ops, (lk >> 30) as u8));
             }
         }
     }
     s.due_in.clear();
+}
+
+/// The event counts of delivering the input channels' spikes `due_in` through their lists
+/// (what their axons' rows would count).
+fn count_inputs(p: &Program, due_in: &[(u32, u32)], c: &mut EventCounts) {
+    let Some(lists) = &p.input_lists else {
+        return;
+    };
+    for &(ch, count) in due_in {
+        let ch = ch as usize;
+        let m = u64::from(count);
+        c.synops += lists.synops[ch] * m;
+        c.dense_synops += lists.dense[ch] * m;
+        c.shared_synops += lists.shared[ch] * m;
+        c.packets_in += (p.in_start[ch + 1] - p.in_start[ch]) as u64;
+    }
 }
 
 /// `inp[comp[slot[j]]] += w[j] << shift` for every `j` (wrapping): [`add_fan`] and the gather
@@ -1419,19 +1430,8 @@ fn tick<const CYCLE: bool>(
     // Functional runs of big chips on several threads: step 2 and the gather by blocks of
     // cores, in parallel.
     let owned = !CYCLE && s.owned.ready(p);
-    if !s.due_in.is_empty() {
-        if owned {
-            // The owned blocks deliver rows: the channels' axons as before the lists.
-            for &(c, count) in &s.due_in {
-                let c = c as usize;
-                for &ga in &p.in_axon[p.in_start[c]..p.in_start[c + 1]] {
-                    s.due.push((ga, count));
-                }
-            }
-            s.due_in.clear();
-        } else {
-            deliver_inputs::<CYCLE>(p, s, rec);
-        }
+    if !owned && !s.due_in.is_empty() {
+        deliver_inputs::<CYCLE>(p, s, rec);
     }
     if owned {
         owned::deliver_and_gather(p, s, rec);

@@ -18,8 +18,8 @@
 use std::ops::Range;
 
 use super::{
-    Program, Recorder, State, add_dense, count_fan, direct_ok, fused_neurons, gather_exact_range,
-    parallel,
+    Program, Recorder, State, add_dense, count_fan, count_inputs, direct_ok, fused_neurons,
+    gather_exact_range, parallel,
 };
 use crate::{
     program::{NONE, ROW_DENSE, ROW_SPARSE},
@@ -200,8 +200,11 @@ pub(super) fn deliver_and_gather(p: &Program, s: &mut State, rec: &mut Recorder)
     s.slow.clear();
     s.warm.release();
     let (inp, acc) = (&mut s.inp[..], &mut s.acc[..]);
-    let due = &s.due_comp[..];
-    let direct = direct_ok(p, due);
+    let due = Due {
+        comps: &s.due_comp,
+        inputs: &s.due_in,
+    };
+    let direct = direct_ok(p, due.comps);
     macro_rules! go {
         ($t:expr) => {
             split(p, $t, &mut o.blocks, inp, acc, 0, 0, due, direct)
@@ -218,6 +221,7 @@ pub(super) fn deliver_and_gather(p: &Program, s: &mut State, rec: &mut Recorder)
     }
     s.warm.spin_others();
     s.due_comp.clear();
+    s.due_in.clear();
     for b in &mut o.blocks {
         if !b.fits {
             // Accumulators beyond the 64-bit gather: the exact one, on this block's
@@ -247,6 +251,7 @@ pub(super) fn deliver_and_gather(p: &Program, s: &mut State, rec: &mut Recorder)
 fn count(p: &Program, s: &State, rec: &mut Recorder) {
     let c = &mut rec.counts;
     count_fan(p, &s.due_comp, c);
+    count_inputs(p, &s.due_in, c);
     c.packets_in += s.due.len() as u64;
     for &(a, count) in &s.due {
         let ops = u64::from(p.rows.get(a as usize).len) * u64::from(count);
@@ -257,6 +262,14 @@ fn count(p: &Program, s: &State, rec: &mut Recorder) {
             Some(_) => c.shared_synops += ops,
         }
     }
+}
+
+/// This tick's spikes delivered through lists: the compartments' (their fan-out lists) and
+/// the input channels' (their lists, with [`Program::input_lists`]).
+#[derive(Clone, Copy)]
+struct Due<'a> {
+    comps: &'a [(u32, u32)],
+    inputs: &'a [(u32, u32)],
 }
 
 /// Runs [`block`] on every block, splitting `inp` and `acc` (starting at compartment `comp0`
@@ -270,7 +283,7 @@ fn split<I: Index + Into<i64>, W: Weight + Into<i64>>(
     acc: &mut [i64],
     comp0: usize,
     slot0: usize,
-    due: &[(u32, u32)],
+    due: Due,
     direct: Option<u32>,
 ) {
     match blocks {
@@ -300,7 +313,7 @@ fn block<I: Index + Into<i64>, W: Weight + Into<i64>>(
     b: &mut Block,
     inp: &mut [i64],
     acc: &mut [i64],
-    due: &[(u32, u32)],
+    due: Due,
     direct: Option<u32>,
 ) {
     let (c0, s0) = (b.comps.start, b.slots.start);
@@ -348,8 +361,25 @@ fn block<I: Index + Into<i64>, W: Weight + Into<i64>>(
     }
 
     let len = acc.len();
+    // The input channels' lists: the synapses in this block's slots.
+    for &(c, count) in due.inputs {
+        let (lo, hi) = (t.in_start[c as usize], t.in_start[c as usize + 1]);
+        let m = i64::from(count);
+        for (&sl, &w) in t.in_slot[lo..hi].iter().zip(&t.in_w[lo..hi]) {
+            let j = (sl as usize).wrapping_sub(s0);
+            if j < len {
+                acc[j] = acc[j].wrapping_add(w.wide().wrapping_mul(m));
+                if !b.over {
+                    b.touched.push(sl);
+                }
+            }
+        }
+        if b.touched.len() > cap {
+            b.over = true;
+        }
+    }
     if let Some(shift) = direct {
-        for &(k, _) in due {
+        for &(k, _) in due.comps {
             let k = k as usize;
             let (lo, hi) = (t.fan_start[k], t.fan_start[k + 1]);
             for (&sl, &w) in t.fan_slot[lo..hi].iter().zip(&t.fan_w[lo..hi]) {
@@ -360,7 +390,7 @@ fn block<I: Index + Into<i64>, W: Weight + Into<i64>>(
             }
         }
     }
-    for &(k, count) in due.iter().filter(|_| direct.is_none()) {
+    for &(k, count) in due.comps.iter().filter(|_| direct.is_none()) {
         let k = k as usize;
         let (lo, hi) = (t.fan_start[k], t.fan_start[k + 1]);
         let m = i64::from(count);
