@@ -901,17 +901,8 @@ fn deliver_inputs<const CYCLE: bool>(p: &Program, s: &mut State, rec: &mut Recor
         acc: &mut [i64],
         touched: Option<(&mut Vec<u32>, usize)>,
     ) -> bool {
-        let mut listed = true;
-        if let Some((touched, cap)) = touched {
-            for &(c, _) in due {
-                let (lo, hi) = (t.in_start[c as usize], t.in_start[c as usize + 1]);
-                if touched.len() + (hi - lo) > cap {
-                    listed = false;
-                    break;
-                }
-                touched.extend_from_slice(&t.in_slot[lo..hi]);
-            }
-        }
+        let listed = touched
+            .is_none_or(|(touched, cap)| list_slots(&t.in_start, &t.in_slot, due, touched, cap));
         for &(c, count) in due {
             let (lo, hi) = (t.in_start[c as usize], t.in_start[c as usize + 1]);
             add_fan(acc, &t.in_slot[lo..hi], &t.in_w[lo..hi], i64::from(count));
@@ -1015,15 +1006,7 @@ fn sparse_cap(slots: usize) -> usize {
 /// that would make more than `cap`.
 fn track_fan(p: &Program, due: &[(u32, u32)], touched: &mut Vec<u32>, cap: usize) -> bool {
     fn go<I, W>(t: &Typed<I, W>, due: &[(u32, u32)], touched: &mut Vec<u32>, cap: usize) -> bool {
-        for &(k, _) in due {
-            let k = k as usize;
-            let (lo, hi) = (t.fan_start[k], t.fan_start[k + 1]);
-            if touched.len() + (hi - lo) > cap {
-                return false;
-            }
-            touched.extend_from_slice(&t.fan_slot[lo..hi]);
-        }
-        true
+        list_slots(&t.fan_start, &t.fan_slot, due, touched, cap)
     }
     match &p.store {
         Some(Store::U16I8(t)) => go(t, due, touched, cap),
@@ -1034,6 +1017,25 @@ fn track_fan(p: &Program, due: &[(u32, u32)], touched: &mut Vec<u32>, cap: usize
         Some(Store::U32I32(t)) => go(t, due, touched, cap),
         None => false,
     }
+}
+
+/// Appends the slots of the lists of `due` (list `k` at `slot[start[k]..start[k + 1]]`) to
+/// `touched`; `false` (stopping) when that would make more than `cap`.
+fn list_slots(
+    start: &[usize],
+    slot: &[u32],
+    due: &[(u32, u32)],
+    touched: &mut Vec<u32>,
+    cap: usize,
+) -> bool {
+    for &(k, _) in due {
+        let (lo, hi) = (start[k as usize], start[k as usize + 1]);
+        if touched.len() + (hi - lo) > cap {
+            return false;
+        }
+        touched.extend_from_slice(&slot[lo..hi]);
+    }
+    true
 }
 
 /// Appends the slots the rows of `due` reach to `touched` (a dense row: its whole span);

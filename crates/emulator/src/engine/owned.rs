@@ -264,6 +264,44 @@ fn count(p: &Program, s: &State, rec: &mut Recorder) {
     }
 }
 
+/// The synapses of the lists of `due` (`start`, `slot`, `w`: the fan-out lists or the input
+/// channels' lists) that land in block `b`'s slots into its accumulators (`acc` from its first
+/// slot `s0`), listed as touched until they pass `cap`.
+fn add_lists<W: Weight>(
+    b: &mut Block,
+    acc: &mut [i64],
+    s0: usize,
+    cap: usize,
+    (start, slot, w): (&[usize], &[u32], &[W]),
+    due: &[(u32, u32)],
+) {
+    let len = acc.len();
+    for &(k, count) in due {
+        let (lo, hi) = (start[k as usize], start[k as usize + 1]);
+        let m = i64::from(count);
+        let (slots, ws) = (&slot[lo..hi], &w[lo..hi]);
+        if b.over {
+            for (&sl, &x) in slots.iter().zip(ws) {
+                let j = (sl as usize).wrapping_sub(s0);
+                if j < len {
+                    acc[j] = acc[j].wrapping_add(x.wide().wrapping_mul(m));
+                }
+            }
+        } else {
+            for (&sl, &x) in slots.iter().zip(ws) {
+                let j = (sl as usize).wrapping_sub(s0);
+                if j < len {
+                    acc[j] = acc[j].wrapping_add(x.wide().wrapping_mul(m));
+                    b.touched.push(sl);
+                }
+            }
+            if b.touched.len() > cap {
+                b.over = true;
+            }
+        }
+    }
+}
+
 /// This tick's spikes delivered through lists: the compartments' (their fan-out lists) and
 /// the input channels' (their lists, with [`Program::input_lists`]).
 #[derive(Clone, Copy)]
@@ -362,22 +400,14 @@ fn block<I: Index + Into<i64>, W: Weight + Into<i64>>(
 
     let len = acc.len();
     // The input channels' lists: the synapses in this block's slots.
-    for &(c, count) in due.inputs {
-        let (lo, hi) = (t.in_start[c as usize], t.in_start[c as usize + 1]);
-        let m = i64::from(count);
-        for (&sl, &w) in t.in_slot[lo..hi].iter().zip(&t.in_w[lo..hi]) {
-            let j = (sl as usize).wrapping_sub(s0);
-            if j < len {
-                acc[j] = acc[j].wrapping_add(w.wide().wrapping_mul(m));
-                if !b.over {
-                    b.touched.push(sl);
-                }
-            }
-        }
-        if b.touched.len() > cap {
-            b.over = true;
-        }
-    }
+    add_lists(
+        b,
+        acc,
+        s0,
+        cap,
+        (&t.in_start, &t.in_slot, &t.in_w),
+        due.inputs,
+    );
     if let Some(shift) = direct {
         for &(k, _) in due.comps {
             let k = k as usize;
@@ -390,30 +420,15 @@ fn block<I: Index + Into<i64>, W: Weight + Into<i64>>(
             }
         }
     }
-    for &(k, count) in due.comps.iter().filter(|_| direct.is_none()) {
-        let k = k as usize;
-        let (lo, hi) = (t.fan_start[k], t.fan_start[k + 1]);
-        let m = i64::from(count);
-        let (slots, ws) = (&t.fan_slot[lo..hi], &t.fan_w[lo..hi]);
-        if b.over {
-            for (&sl, &w) in slots.iter().zip(ws) {
-                let j = (sl as usize).wrapping_sub(s0);
-                if j < len {
-                    acc[j] = acc[j].wrapping_add(w.wide().wrapping_mul(m));
-                }
-            }
-        } else {
-            for (&sl, &w) in slots.iter().zip(ws) {
-                let j = (sl as usize).wrapping_sub(s0);
-                if j < len {
-                    acc[j] = acc[j].wrapping_add(w.wide().wrapping_mul(m));
-                    b.touched.push(sl);
-                }
-            }
-            if b.touched.len() > cap {
-                b.over = true;
-            }
-        }
+    if direct.is_none() {
+        add_lists(
+            b,
+            acc,
+            s0,
+            cap,
+            (&t.fan_start, &t.fan_slot, &t.fan_w),
+            due.comps,
+        );
     }
 
     // The gather: as `gather_sparse` / `gather_blocks` on this block's slots.
