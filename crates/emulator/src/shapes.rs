@@ -373,20 +373,71 @@ impl Trees for Shapes {
         touch: &mut impl FnMut(u32),
     ) {
         let ((a0, a1), (b0, b1)) = (self.cols(ta), self.cols(tb));
+        let ((ax, ay), (bx, by)) = (self.src[ta as usize], self.src[tb as usize]);
+        let (Ok(hx), Ok(hy)) = (i64::try_from(hop[0]), i64::try_from(hop[1])) else {
+            // (Never on a real chip: `col_touch` answers `true` then.)
+            for leg in 0..self.legs(ta) {
+                if late(leg).is_some() {
+                    touch(leg);
+                }
+            }
+            return;
+        };
+        let (ay, by) = (i64::from(ay), i64::from(by));
         let (mut ia, mut ib) = (a0, b0);
         while ia < a1 && ib < b1 {
-            let (xa, xb) = (self.cols[ia].x, self.cols[ib].x);
-            if xa < xb {
+            let (ca, xb) = (self.cols[ia], self.cols[ib].x);
+            if ca.x < xb {
                 ia += 1;
                 continue;
             }
-            if xb < xa {
+            if xb < ca.x {
                 ib += 1;
                 continue;
             }
+            // Every check of `col_touch` needs the time difference between the leg's copy and
+            // the other tree's, `diff(y)` below, inside one of `tb`'s windows at a row of the
+            // leg; along the leg `diff` never decreases (each row adds `hy` to A's time and
+            // `±hy` to B's). So a leg whose `diff` is negative at its far end, or above every
+            // window at its first row, cannot touch: most pairs of a drain's trees, found
+            // here without `col_touch`'s reads.
+            let along = hx * i64::from(ca.x.abs_diff(ax)) - hx * i64::from(ca.x.abs_diff(bx));
+            let leg_b = 2 * (ib - b0) as u32;
+            let w_max = win(None)
+                .1
+                .max(win(Some(leg_b)).1)
+                .max(win(Some(leg_b + 1)).1);
+            let w_max = i64::try_from(w_max).unwrap_or(i64::MAX);
             for up in [true, false] {
                 let leg = 2 * (ia - a0) as u32 + u32::from(!up);
-                if late(leg).is_some_and(|l| self.col_touch((ta, ia, up, l), (tb, ib), hop, win)) {
+                let Some(l) = late(leg) else {
+                    continue;
+                };
+                let (s, far) = if up {
+                    (1, self.ys[ca.end as usize - 1])
+                } else {
+                    (-1, self.ys[ca.start as usize])
+                };
+                let far = i64::from(far);
+                if s * (far - ay) < 1 {
+                    // No leg this way.
+                    continue;
+                }
+                let Ok(l) = i64::try_from(l) else {
+                    touch(leg);
+                    continue;
+                };
+                let diff = |y: i64| along + l + hy * ((y - ay).abs() - (y - by).abs());
+                if diff(far) < 0 || diff(ay + s) > w_max {
+                    // (The tests hold the shortcut to the whole check.)
+                    #[cfg(test)]
+                    assert!(
+                        !self.col_touch((ta, ia, up, l as u64), (tb, ib), hop, win),
+                        "a leg passed over touches"
+                    );
+                    continue;
+                }
+                if self.col_touch((ta, ia, up, l as u64), (tb, ib), hop, win) {
                     touch(leg);
                 }
             }
@@ -507,6 +558,23 @@ fn rows_where(a1: u32, a2: u32, b: i64) -> [Option<(u32, u32)>; 2] {
         (y, y)
     });
     [ray, point]
+}
+
+/// `⌊v / h⌋` (`h > 0`), from the quotient of a nearby `v` kept in `q`: a step or two from it
+/// costs a multiply each, where a 64-bit division costs tens of cycles.
+fn floor_div_near(q: &mut Option<i64>, v: i64, h: i64) -> i64 {
+    let mut k = match *q {
+        Some(k) if (k - 2) * h <= v && v < (k + 3) * h => k,
+        _ => v.div_euclid(h),
+    };
+    while k * h > v {
+        k -= 1;
+    }
+    while (k + 1) * h <= v {
+        k += 1;
+    }
+    *q = Some(k);
+    k
 }
 
 /// Whether `a` and `b` (inclusive ranges) share a value inside `w`.
@@ -690,6 +758,9 @@ impl Shapes {
             self.cols[b1 - 1].x,
             self.cols[b0].x,
         );
+        // `⌊(need + late) / hy⌋` and `⌊-need / hy⌋`, moved along with `x` (a division per
+        // column was a fifth of this function's time).
+        let (mut q0, mut q1) = (None, None);
         for x in x0..=x1 {
             while ca < a1 && self.cols[ca].x < x {
                 ca += 1;
@@ -699,7 +770,10 @@ impl Shapes {
             }
             // T_a - T_b = need + hy (|y - ay| - |y - by|); T_b - T_a in [0, late].
             let need = delta + hx * (i64::from(x.abs_diff(ax)) - i64::from(x.abs_diff(bx)));
-            let (k0, k1) = (-((need + late).div_euclid(hy)), (-need).div_euclid(hy));
+            let (k0, k1) = (
+                -floor_div_near(&mut q0, need + late, hy),
+                floor_div_near(&mut q1, -need, hy),
+            );
             if k1 - k0 > 16 {
                 return true;
             }
