@@ -44,52 +44,15 @@ struct Flit<N> {
     ready: u64,
 }
 
-/// A FIFO's packets: the head inline, the others behind it in a queue. A link FIFO mostly
-/// holds one packet at a time, and the simulation reads the FIFO's entry anyway (its length,
-/// before sending to it): with the head inline a push or pop touches no heap buffer elsewhere
-/// (on the 40k CUBA chip the per-FIFO buffers were a cache miss per packet and hop).
+/// One input FIFO's state, in one cache line: the head packet inline and what a router sending
+/// to the FIFO checks (its length and this cycle's pops). The packets behind the head (rare:
+/// a link FIFO mostly holds one packet at a time) wait in [`NetSim::behind`].
 #[derive(Clone, Debug)]
-struct Queue<N> {
-    head: Option<Flit<N>>,
-    rest: VecDeque<Flit<N>>,
-}
-
-impl<N: Copy> Queue<N> {
-    fn new() -> Self {
-        Queue {
-            head: None,
-            rest: VecDeque::new(),
-        }
-    }
-
-    fn front(&self) -> Option<&Flit<N>> {
-        self.head.as_ref()
-    }
-
-    fn push_back(&mut self, flit: Flit<N>) {
-        if self.head.is_none() {
-            self.head = Some(flit);
-        } else {
-            self.rest.push_back(flit);
-        }
-    }
-
-    fn pop_front(&mut self) {
-        self.head = self.rest.pop_front();
-    }
-
-    fn is_empty(&self) -> bool {
-        self.head.is_none()
-    }
-
-    fn len(&self) -> usize {
-        usize::from(self.head.is_some()) + self.rest.len()
-    }
-}
-
-#[derive(Clone, Debug)]
+#[repr(align(64))]
 struct Fifo<N> {
-    q: Queue<N>,
+    head: Option<Flit<N>>,
+    /// Packets in the FIFO, the head included.
+    len: u32,
     /// Cycle of the pops counted in `pops`.
     pop_cycle: u64,
     pops: u32,
@@ -100,6 +63,15 @@ struct Fifo<N> {
     /// retrying each cycle: its router is woken the cycle after this FIFO next pops.
     waited: bool,
     waiter: u32,
+}
+
+/// Per router, its outputs' use (one cache line): output `d` carried `used[d]` packets in
+/// cycle `cycle[d]`.
+#[derive(Clone, Copy, Debug)]
+#[repr(align(64))]
+struct Outputs {
+    cycle: [u64; OUTPUTS],
+    used: [u32; OUTPUTS],
 }
 
 /// Output ports per router: four links and the ejection port.
@@ -246,6 +218,8 @@ pub(crate) struct NetSim<N> {
     #[cfg(test)]
     reversed: bool,
     fifos: Vec<Fifo<N>>,
+    /// Per FIFO, its packets behind the head.
+    behind: Vec<VecDeque<Flit<N>>>,
     /// Per FIFO: what its head needs to move, while the head is held up ([`Fifo::held`]): a
     /// held-up head retries (each cycle, or when the full FIFO it waits for pops: see
     /// [`NetSim::park`]), and under contention, as on a conv net's drains, two thirds of the
@@ -258,8 +232,7 @@ pub(crate) struct NetSim<N> {
     wake: Wakeups,
     /// The routers visited in the current cycle.
     due: Vec<u32>,
-    out_cycle: Vec<u64>,
-    out_used: Vec<u32>,
+    outputs: Vec<Outputs>,
     /// The first cycle of the next drain.
     clock: u64,
     /// Drain times already simulated, by packet sequence (run-length encoded as
@@ -350,7 +323,8 @@ impl<N: Copy> NetSim<N> {
             reversed: false,
             fifos: vec![
                 Fifo {
-                    q: Queue::new(),
+                    head: None,
+                    len: 0,
                     pop_cycle: u64::MAX,
                     pops: 0,
                     held: false,
@@ -359,10 +333,16 @@ impl<N: Copy> NetSim<N> {
                 };
                 routers * INPUTS
             ],
+            behind: vec![VecDeque::new(); routers * INPUTS],
             held: vec![Needs::default(); routers * INPUTS],
             nonempty: vec![0; routers],
-            out_cycle: vec![u64::MAX; routers * OUTPUTS],
-            out_used: vec![0; routers * OUTPUTS],
+            outputs: vec![
+                Outputs {
+                    cycle: [u64::MAX; OUTPUTS],
+                    used: [0; OUTPUTS],
+                };
+                routers
+            ],
             clock: 0,
             wake: Wakeups::default(),
             due: Vec::new(),
@@ -433,12 +413,27 @@ impl<N: Copy> NetSim<N> {
     /// Appends `flit` to FIFO `port` of `router`; when it is the head, the router is woken at
     /// the cycle the flit becomes ready.
     fn push_flit(&mut self, router: usize, port: usize, flit: Flit<N>) {
-        let q = &mut self.fifos[router * INPUTS + port].q;
-        q.push_back(flit);
-        if q.len() == 1 {
+        let fi = router * INPUTS + port;
+        let f = &mut self.fifos[fi];
+        f.len += 1;
+        if f.head.is_none() {
+            f.head = Some(flit);
             self.wake.push(flit.ready, router as u32);
+        } else {
+            self.behind[fi].push_back(flit);
         }
         self.nonempty[router] |= 1 << port;
+    }
+
+    /// Takes the head of FIFO `fi` off; the packet behind it (if any) becomes the head.
+    fn pop_flit(&mut self, fi: usize) {
+        let f = &mut self.fifos[fi];
+        f.len -= 1;
+        f.head = if f.len == 0 {
+            None
+        } else {
+            self.behind[fi].pop_front()
+        };
     }
 
     /// [`drain`](NetSim::drain), cycle by cycle, visiting in each cycle only the routers with
@@ -813,7 +808,7 @@ impl<N: Copy> NetSim<N> {
                     let mut issued = 0;
                     let mut parked = false;
                     while issued < lpc {
-                        let Some(&head) = self.fifos[fi].q.front() else {
+                        let Some(head) = self.fifos[fi].head else {
                             break;
                         };
                         if head.ready > now {
@@ -835,13 +830,13 @@ impl<N: Copy> NetSim<N> {
                             parked = self.park(r, needs, now, lpc, depth);
                             break;
                         }
+                        self.pop_flit(fi);
                         let f = &mut self.fifos[fi];
                         f.held = false;
-                        f.q.pop_front();
                         // A parked head behind this FIFO: room from the next cycle on (see
                         // `link_free`).
                         let waiter = std::mem::take(&mut f.waited).then_some(f.waiter);
-                        if f.q.is_empty() {
+                        if f.len == 0 {
                             self.nonempty[r] &= !(1 << port);
                         }
                         if f.pop_cycle != now {
@@ -883,7 +878,7 @@ impl<N: Copy> NetSim<N> {
                                     // Left out: unhindered from here (the link out is still
                                     // this router's to use).
                                     self.ulate[u] = at;
-                                    self.use_output(r * OUTPUTS + d, now);
+                                    self.use_output(r, d, now);
                                     last_eject = last_eject.max(now + hop[1] * u64::from(rows));
                                     continue;
                                 }
@@ -898,11 +893,11 @@ impl<N: Copy> NetSim<N> {
                                     },
                                 );
                                 in_flight += 1;
-                                self.use_output(r * OUTPUTS + d, now);
+                                self.use_output(r, d, now);
                             }
                         }
                         if node.eject {
-                            self.use_output(r * OUTPUTS + EJECT, now);
+                            self.use_output(r, EJECT, now);
                             last_eject = last_eject.max(now);
                         }
                         issued += 1;
@@ -910,7 +905,7 @@ impl<N: Copy> NetSim<N> {
                     // The FIFO's (new) head: ready later, blocked, or beyond this cycle's
                     // link budget — visited again when it can move (a parked one, by the
                     // FIFO it waits for).
-                    if let Some(head) = self.fifos[fi].q.front()
+                    if let Some(head) = self.fifos[fi].head
                         && !parked
                     {
                         self.wake.push(head.ready.max(now + 1), r as u32);
@@ -925,20 +920,19 @@ impl<N: Copy> NetSim<N> {
         last_eject - start + 1
     }
 
-    fn used(&self, out: usize, now: u64) -> u32 {
-        if self.out_cycle[out] == now {
-            self.out_used[out]
-        } else {
-            0
-        }
+    /// Packets output `d` of router `r` carried in cycle `now`.
+    fn used(&self, r: usize, d: usize, now: u64) -> u32 {
+        let o = &self.outputs[r];
+        if o.cycle[d] == now { o.used[d] } else { 0 }
     }
 
-    fn use_output(&mut self, out: usize, now: u64) {
-        if self.out_cycle[out] != now {
-            self.out_cycle[out] = now;
-            self.out_used[out] = 0;
+    fn use_output(&mut self, r: usize, d: usize, now: u64) {
+        let o = &mut self.outputs[r];
+        if o.cycle[d] != now {
+            o.cycle[d] = now;
+            o.used[d] = 0;
         }
-        self.out_used[out] += 1;
+        o.used[d] += 1;
     }
 
     fn can_forward(&self, r: usize, node: &View<N>, now: u64, lpc: u32, depth: usize) -> bool {
@@ -950,7 +944,7 @@ impl<N: Copy> NetSim<N> {
                 return false;
             }
         }
-        !(node.eject && self.used(r * OUTPUTS + EJECT, now) >= lpc)
+        !(node.eject && self.used(r, EJECT, now) >= lpc)
     }
 
     /// [`NetSim::can_forward`] from a held-up head's [`Needs`].
@@ -960,7 +954,7 @@ impl<N: Copy> NetSim<N> {
                 return false;
             }
         }
-        !(needs.outputs & 1 << EJECT != 0 && self.used(r * OUTPUTS + EJECT, now) >= lpc)
+        !(needs.outputs & 1 << EJECT != 0 && self.used(r, EJECT, now) >= lpc)
     }
 
     /// A head of router `r` with `needs` that cannot move in cycle `now`: when what holds it
@@ -969,7 +963,7 @@ impl<N: Copy> NetSim<N> {
     /// a full FIFO gains room only the cycle after a pop, so retrying before cannot succeed
     /// (under contention, most retries of held-up heads were of this kind).
     fn park(&mut self, r: usize, needs: Needs, now: u64, lpc: u32, depth: usize) -> bool {
-        if needs.outputs & 1 << EJECT != 0 && self.used(r * OUTPUTS + EJECT, now) >= lpc {
+        if needs.outputs & 1 << EJECT != 0 && self.used(r, EJECT, now) >= lpc {
             return false;
         }
         let mut full = None;
@@ -977,13 +971,13 @@ impl<N: Copy> NetSim<N> {
             if needs.outputs & 1 << d == 0 {
                 continue;
             }
-            if self.used(r * OUTPUTS + d, now) >= lpc {
+            if self.used(r, d, now) >= lpc {
                 return false;
             }
             // Full without counting this cycle's pops: room only after a later pop (one this
             // cycle, if its router comes later, wakes the waiter too).
             let fi = nr as usize * INPUTS + 1 + d;
-            if full.is_none() && self.fifos[fi].q.len() >= depth {
+            if full.is_none() && self.fifos[fi].len as usize >= depth {
                 full = Some(fi);
             }
         }
@@ -1004,7 +998,7 @@ impl<N: Copy> NetSim<N> {
     /// Whether router `r` can send a copy over link `d` to router `nr` in cycle `now`: the
     /// link has carried fewer than `lpc` copies this cycle and the FIFO behind it has room.
     fn link_free(&self, r: usize, d: usize, nr: usize, now: u64, lpc: u32, depth: usize) -> bool {
-        if self.used(r * OUTPUTS + d, now) >= lpc {
+        if self.used(r, d, now) >= lpc {
             return false;
         }
         let f = &self.fifos[nr * INPUTS + 1 + d];
@@ -1013,7 +1007,7 @@ impl<N: Copy> NetSim<N> {
         } else {
             0
         };
-        f.q.len() + pops < depth
+        f.len as usize + pops < depth
     }
 }
 
@@ -1354,6 +1348,13 @@ pub(crate) mod tests {
             hits.1 += fast.ideal_hits.1;
         }
         assert!(hits.0 > 300 && hits.1 > 100, "{hits:?}");
+    }
+
+    /// A FIFO of the emulator's tree shapes and a router's outputs each fill one cache line.
+    #[test]
+    fn fifo_and_outputs_take_a_cache_line() {
+        assert_eq!(std::mem::size_of::<Fifo<crate::shapes::ShapeNode>>(), 64);
+        assert_eq!(std::mem::size_of::<Outputs>(), 64);
     }
 
     /// Random multicast packets on a random mesh: the drain time must not depend on the order
