@@ -116,8 +116,10 @@ pub(crate) trait Trees {
 pub(crate) enum Quick {
     /// No packet waits: the drain time.
     Drain(u64),
-    /// Some packet would wait: the contention-free schedule does not apply.
-    Contended,
+    /// Some packet would wait: the contention-free schedule does not apply. The first pair of
+    /// packets found to collide, `(i, j)` with `j < i`: every pair before it (by `i`, then
+    /// `j`) was found not to.
+    Contended(usize, usize),
     /// Not decided here.
     Unknown,
 }
@@ -526,7 +528,7 @@ impl Trees for Shapes {
             for j in 0..i {
                 if self.collide(scratch[i], scratch[j], q.hop) {
                     return if q.lpc <= 1 {
-                        Quick::Contended
+                        Quick::Contended(i, j)
                     } else {
                         Quick::Unknown
                     };
@@ -1031,7 +1033,7 @@ mod tests {
                             assert_eq!(d, want, "case {case} round {round}");
                             quick.0 += 1;
                         }
-                        Quick::Contended => {
+                        Quick::Contended(..) => {
                             // The walk over the materialised trees agrees.
                             let mut walk = NetSim::new(topo.routers);
                             assert_eq!(walk.ideal(&topo, &batch, p), None, "case {case}");
@@ -1075,7 +1077,10 @@ mod tests {
                 let batch: Vec<u32> = (0..2 + rand.below(7))
                     .map(|_| rand.below(n) as u32)
                     .collect();
-                if shapes.quick(&batch, &q, &mut Vec::new()) == Quick::Contended {
+                if matches!(
+                    shapes.quick(&batch, &q, &mut Vec::new()),
+                    Quick::Contended(..)
+                ) {
                     contended += 1;
                 }
                 let want = on_topo.drain(&topo, &batch, p);
