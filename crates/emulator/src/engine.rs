@@ -23,7 +23,7 @@ use crate::{
         CYCLE_FAN_LEN, CycleFan, CycleFanEntries, FanEntry, NONE, Params, Program, ROW_DENSE,
         ROW_SPARSE,
     },
-    synapses::{Index, Rows, Store, Typed, Weight, add_dense, add_fan},
+    synapses::{Index, Rows, Store, Typed, Weight, add_dense, add_fan, with_store},
 };
 
 /// The mutable state of a chip: neuron state, accumulators, delay lines, and scratch space
@@ -744,14 +744,7 @@ fn deliver_store_kernel<const CYCLE: bool, const TOUCH: bool>(
             )
         };
     }
-    match store {
-        Store::U16I8(t) => go!(t),
-        Store::U16I16(t) => go!(t),
-        Store::U16I32(t) => go!(t),
-        Store::U32I8(t) => go!(t),
-        Store::U32I16(t) => go!(t),
-        Store::U32I32(t) => go!(t),
-    }
+    with_store!(store, t => go!(t))
 }
 
 /// Step 2 with sum-then-add: every due delivery's row into the accumulators. Returns the
@@ -875,14 +868,8 @@ fn deliver_fan(p: &Program, s: &mut State, rec: &mut Recorder) {
         &mut s.acc[..]
     };
     let due = &s.due_comp[..];
-    match &p.store {
-        Some(Store::U16I8(t)) => go(t, due, sums, direct),
-        Some(Store::U16I16(t)) => go(t, due, sums, direct),
-        Some(Store::U16I32(t)) => go(t, due, sums, direct),
-        Some(Store::U32I8(t)) => go(t, due, sums, direct),
-        Some(Store::U32I16(t)) => go(t, due, sums, direct),
-        Some(Store::U32I32(t)) => go(t, due, sums, direct),
-        None => {}
+    if let Some(store) = &p.store {
+        with_store!(store, t => go(t, due, sums, direct));
     }
     count_fan(p, due, &mut rec.counts);
     s.due_comp.clear();
@@ -914,12 +901,7 @@ fn deliver_inputs<const CYCLE: bool>(p: &Program, s: &mut State, rec: &mut Recor
     let touched = track.then_some((&mut s.touched, cap));
     let (due, acc) = (&s.due_in[..], &mut s.acc[..]);
     let listed = match &p.store {
-        Some(Store::U16I8(t)) => go(t, due, acc, touched),
-        Some(Store::U16I16(t)) => go(t, due, acc, touched),
-        Some(Store::U16I32(t)) => go(t, due, acc, touched),
-        Some(Store::U32I8(t)) => go(t, due, acc, touched),
-        Some(Store::U32I16(t)) => go(t, due, acc, touched),
-        Some(Store::U32I32(t)) => go(t, due, acc, touched),
+        Some(s) => with_store!(s, t => go(t, due, acc, touched)),
         None => false,
     };
     if track && !listed {
@@ -1009,12 +991,7 @@ fn track_fan(p: &Program, due: &[(u32, u32)], touched: &mut Vec<u32>, cap: usize
         list_slots(&t.fan_start, &t.fan_slot, due, touched, cap)
     }
     match &p.store {
-        Some(Store::U16I8(t)) => go(t, due, touched, cap),
-        Some(Store::U16I16(t)) => go(t, due, touched, cap),
-        Some(Store::U16I32(t)) => go(t, due, touched, cap),
-        Some(Store::U32I8(t)) => go(t, due, touched, cap),
-        Some(Store::U32I16(t)) => go(t, due, touched, cap),
-        Some(Store::U32I32(t)) => go(t, due, touched, cap),
+        Some(s) => with_store!(s, t => go(t, due, touched, cap)),
         None => false,
     }
 }
@@ -1068,12 +1045,7 @@ fn track_rows(p: &Program, due: &[(u32, u32)], touched: &mut Vec<u32>, cap: usiz
     }
     let (rows, base) = (&p.rows, &p.core_slot_base[..]);
     match &p.store {
-        Some(Store::U16I8(t)) => go(t, rows, base, due, touched, cap),
-        Some(Store::U16I16(t)) => go(t, rows, base, due, touched, cap),
-        Some(Store::U16I32(t)) => go(t, rows, base, due, touched, cap),
-        Some(Store::U32I8(t)) => go(t, rows, base, due, touched, cap),
-        Some(Store::U32I16(t)) => go(t, rows, base, due, touched, cap),
-        Some(Store::U32I32(t)) => go(t, rows, base, due, touched, cap),
+        Some(s) => with_store!(s, t => go(t, rows, base, due, touched, cap)),
         None => false,
     }
 }

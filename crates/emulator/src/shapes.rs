@@ -376,15 +376,8 @@ impl Trees for Shapes {
     ) {
         let ((a0, a1), (b0, b1)) = (self.cols(ta), self.cols(tb));
         let ((ax, ay), (bx, by)) = (self.src[ta as usize], self.src[tb as usize]);
-        let (Ok(hx), Ok(hy)) = (i64::try_from(hop[0]), i64::try_from(hop[1])) else {
-            // (Never on a real chip: `col_touch` answers `true` then.)
-            for leg in 0..self.legs(ta) {
-                if late(leg).is_some() {
-                    touch(leg);
-                }
-            }
-            return;
-        };
+        // (Hops are a target's `u32` cycles, as in `meet`.)
+        let (hx, hy) = (hop[0] as i64, hop[1] as i64);
         let (ay, by) = (i64::from(ay), i64::from(by));
         let (mut ia, mut ib) = (a0, b0);
         while ia < a1 && ib < b1 {

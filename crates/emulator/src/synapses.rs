@@ -289,6 +289,22 @@ pub(crate) enum Store {
     U32I32(Typed<u32, i32>),
 }
 
+/// `$body` with `$t` bound to the store's tables, whatever their index and weight types (one
+/// arm per [`Store`] variant, each compiled for its types).
+macro_rules! with_store {
+    ($store:expr, $t:ident => $body:expr) => {
+        match $store {
+            $crate::synapses::Store::U16I8($t) => $body,
+            $crate::synapses::Store::U16I16($t) => $body,
+            $crate::synapses::Store::U16I32($t) => $body,
+            $crate::synapses::Store::U32I8($t) => $body,
+            $crate::synapses::Store::U32I16($t) => $body,
+            $crate::synapses::Store::U32I32($t) => $body,
+        }
+    };
+}
+pub(crate) use with_store;
+
 /// [`Typed::build_fan`] and [`sources`] write their big tables through [`Staged`] buckets:
 /// up to `2^FAN_BUCKET_BITS` blocks of the table, [`FAN_STAGE`] entries staged per flush.
 const FAN_BUCKET_BITS: u32 = 8;
@@ -679,14 +695,7 @@ pub(crate) fn fan_lists(
             stored
         },
     };
-    match store {
-        Store::U16I8(t) => t.build_fan(&f, FAN_STAGE),
-        Store::U16I16(t) => t.build_fan(&f, FAN_STAGE),
-        Store::U16I32(t) => t.build_fan(&f, FAN_STAGE),
-        Store::U32I8(t) => t.build_fan(&f, FAN_STAGE),
-        Store::U32I16(t) => t.build_fan(&f, FAN_STAGE),
-        Store::U32I32(t) => t.build_fan(&f, FAN_STAGE),
-    }
+    with_store!(store, t => t.build_fan(&f, FAN_STAGE))
 }
 
 /// The input channels' axons (channel `c`'s at `axon[start[c]..start[c + 1]]`) and what
@@ -736,28 +745,14 @@ impl Store {
     /// in order, leaving out the zero cells of dense rows, as the compartments' fan-out lists
     /// do; `false`, with nothing built, when they would hold more than `limit` entries.
     pub fn build_input_lists(&mut self, src: &InputAxons, limit: usize) -> bool {
-        let built = match self {
-            Store::U16I8(t) => t.build_input_lists(src, limit),
-            Store::U16I16(t) => t.build_input_lists(src, limit),
-            Store::U16I32(t) => t.build_input_lists(src, limit),
-            Store::U32I8(t) => t.build_input_lists(src, limit),
-            Store::U32I16(t) => t.build_input_lists(src, limit),
-            Store::U32I32(t) => t.build_input_lists(src, limit),
-        };
+        let built = with_store!(self, t => t.build_input_lists(src, limit));
         built.is_some()
     }
 
     /// The functional mode's fan-out lists' starts and slots ([`Typed::fan_slot`]; empty
     /// when not built).
     pub fn fan_slots(&self) -> (&[usize], &[u32]) {
-        match self {
-            Store::U16I8(t) => (&t.fan_start, &t.fan_slot),
-            Store::U16I16(t) => (&t.fan_start, &t.fan_slot),
-            Store::U16I32(t) => (&t.fan_start, &t.fan_slot),
-            Store::U32I8(t) => (&t.fan_start, &t.fan_slot),
-            Store::U32I16(t) => (&t.fan_start, &t.fan_slot),
-            Store::U32I32(t) => (&t.fan_start, &t.fan_slot),
-        }
+        with_store!(self, t => (&t.fan_start, &t.fan_slot))
     }
 
     /// Bits of the stored weight type (8, 16 or 32): no weight is 2^bits or more in magnitude.
@@ -777,14 +772,7 @@ impl Store {
                 + t.fan_slot.len() * size_of::<u32>()
                 + t.fan_start.len() * size_of::<usize>()
         }
-        match self {
-            Store::U16I8(t) => b(t),
-            Store::U16I16(t) => b(t),
-            Store::U16I32(t) => b(t),
-            Store::U32I8(t) => b(t),
-            Store::U32I16(t) => b(t),
-            Store::U32I32(t) => b(t),
-        }
+        with_store!(self, t => b(t))
     }
 }
 
