@@ -270,6 +270,9 @@ pub(crate) struct NetSim<N> {
     free: Vec<bool>,
     ulate: Vec<u64>,
     touched: Vec<usize>,
+    /// Per unit of [`NetSim::legs`]: its `(free, ulate)` when last checked for touches, and
+    /// whether it changed since.
+    seen: Vec<(Option<(bool, u64)>, bool)>,
     /// Whether [`NetSim::cycle_by_cycle`] leaves out the free legs.
     legs_on: bool,
     /// Drains the contention-free schedule answered, and those it passed to the simulation.
@@ -281,6 +284,10 @@ pub(crate) struct NetSim<N> {
     /// Simulations that left legs out, and legs found to touch another packet.
     #[cfg(test)]
     pub(crate) legs_cut: (u32, u32),
+    /// Split drains of more than `fifo_depth` packets simulated again whole, since a FIFO
+    /// might fill.
+    #[cfg(test)]
+    pub(crate) fill_fallbacks: u32,
 }
 
 impl<N: Copy> Default for NetSim<N> {
@@ -291,6 +298,9 @@ impl<N: Copy> Default for NetSim<N> {
 
 /// Uses of one output the contention-free schedule looks through before giving up.
 const CHAIN_MAX: u32 = 32;
+/// Packets of a drain beyond which the pairwise checks ([`Trees::quick`], and the split
+/// simulation after it) are not tried: they are O(packets²).
+pub(crate) const QUICK_PACKETS_MAX: usize = 64;
 
 /// What a tree node needs of its router to move on: the outputs it uses (bit `d` for link `d`,
 /// bit [`EJECT`] for ejection) and the routers its links lead to.
@@ -366,6 +376,7 @@ impl<N: Copy> NetSim<N> {
             free: Vec::new(),
             ulate: Vec::new(),
             touched: Vec::new(),
+            seen: Vec::new(),
             legs_on: false,
             #[cfg(test)]
             ideal_hits: (0, 0),
@@ -373,6 +384,8 @@ impl<N: Copy> NetSim<N> {
             split_partial: 0,
             #[cfg(test)]
             legs_cut: (0, 0),
+            #[cfg(test)]
+            fill_fallbacks: 0,
         }
     }
 
@@ -445,7 +458,7 @@ impl<N: Copy> NetSim<N> {
             hop: [p.hop_cycles.max(1), p.hop_y_cycles.max(1)],
             lpc: p.link_packets_per_cycle.max(1),
             depth: p.fifo_depth.max(1),
-            chain_max: CHAIN_MAX,
+            packets_max: QUICK_PACKETS_MAX,
         };
         match topo.quick(trees, &q, &mut self.quick) {
             Quick::Drain(d) => {
@@ -478,10 +491,12 @@ impl<N: Copy> NetSim<N> {
         self.cycle_by_cycle(topo, trees, p, false)
     }
 
-    /// A contended drain ([`Quick::Contended`], with its first colliding pair `first`: at most
-    /// `fifo_depth` packets, so no FIFO fills; one packet per link and cycle) simulated only
+    /// A contended drain ([`Quick::Contended`], with its first colliding pair `first`; one
+    /// packet per link and cycle, and no FIFO can fill: at most `fifo_depth` packets, or more
+    /// checked again at the end with the lateness measured, [`Trees::no_fill`]) simulated only
     /// for the packets that can be held up: those of a colliding pair, with every packet of
-    /// their roots (they share the local FIFO). The others move unhindered as long as no simulated packet, held up by
+    /// their roots (they share the local FIFO). The others move unhindered as long as no
+    /// simulated packet, held up by
     /// at most what the simulation measured, can meet them ([`Trees::meet`]); one that can
     /// joins the simulation, which runs again. Their drains are then independent: the drain
     /// is the later of the simulated one and the others' last ejection.
@@ -571,6 +586,35 @@ impl<N: Copy> NetSim<N> {
                 break d.max(free);
             }
         };
+        // Beyond `fifo_depth` packets a FIFO might fill, which the split and the legs do not
+        // model: kept only when none can, with the lateness measured (free packets are late
+        // by their offset only).
+        let depth = p.fifo_depth.max(1);
+        let d = if n > depth as usize {
+            let late = self
+                .late
+                .iter()
+                .chain(pk.iter().map(|(_, o)| o))
+                .copied()
+                .max()
+                .unwrap_or(0);
+            if topo.no_fill(&pk, hop, depth, late) {
+                d
+            } else {
+                #[cfg(test)]
+                {
+                    self.fill_fallbacks += 1;
+                }
+                let mut all = std::mem::take(&mut self.sub);
+                all.clear();
+                all.extend(pk.iter().map(|&(t, _)| t));
+                let d = self.cycle_by_cycle(topo, &all, p, false);
+                self.sub = all;
+                d
+            }
+        } else {
+            d
+        };
         self.quick = pk;
         self.in_sim = in_sim;
         self.roots = roots;
@@ -579,8 +623,8 @@ impl<N: Copy> NetSim<N> {
     }
 
     /// [`cycle_by_cycle`](NetSim::cycle_by_cycle) with `track`, for packets `trees` leaving
-    /// their roots no earlier than `self.offs` (one packet per link and cycle, at most
-    /// `fifo_depth` packets: no FIFO fills), leaving out the legs ([`Trees::leg`]) no other
+    /// their roots no earlier than `self.offs` (one packet per link and cycle, and no FIFO
+    /// fills: [`NetSim::split`] checks), leaving out the legs ([`Trees::leg`]) no other
     /// packet can touch. Almost every copy of a contended drain moves unhindered, and most of
     /// a tree is its legs. A leg left out moves unhindered from when its source-row router sends it
     /// on, so its last ejection is known; it is left out while no other packet's unit, late
@@ -597,10 +641,7 @@ impl<N: Copy> NetSim<N> {
             units += topo.legs(t) + 1;
             self.unit_start.push(units);
         }
-        if p.link_packets_per_cycle.max(1) != 1
-            || n > p.fifo_depth.max(1) as usize
-            || units as usize == n
-        {
+        if p.link_packets_per_cycle.max(1) != 1 || units as usize == n {
             return self.cycle_by_cycle(topo, trees, p, true);
         }
         let hop = [p.hop_cycles.max(1), p.hop_y_cycles.max(1)];
@@ -609,6 +650,8 @@ impl<N: Copy> NetSim<N> {
         for k in 0..n {
             self.free[self.unit_start[k + 1] as usize - 1] = false;
         }
+        self.seen.clear();
+        self.seen.resize(units as usize, (None, true));
         loop {
             self.ulate.clear();
             self.ulate.resize(units as usize, 0);
@@ -619,40 +662,27 @@ impl<N: Copy> NetSim<N> {
             {
                 self.legs_cut.0 += 1;
             }
+            // A pair's check reads only its packets' units (and their fixed trees and offsets):
+            // units unchanged since the last check, where they were found apart, are apart
+            // still. After the first round only the legs just simulated change, as a rule.
+            for (s, (&f, &l)) in self.seen.iter_mut().zip(self.free.iter().zip(&self.ulate)) {
+                s.1 = s.0 != Some((f, l));
+                s.0 = Some((f, l));
+            }
             let mut touched = std::mem::take(&mut self.touched);
             touched.clear();
-            for k in 0..n {
-                let u0 = self.unit_start[k] as usize;
-                // Without free legs (its last unit, the source row, never is) `late` is
-                // always `None`: nothing to look for.
-                if !self.free[u0..self.unit_start[k + 1] as usize].contains(&true) {
-                    continue;
-                }
-                let late = |l: u32| {
-                    let u = u0 + l as usize;
-                    self.free
-                        .get(u)
-                        .copied()
-                        .unwrap_or(false)
-                        .then(|| self.ulate[u])
-                };
-                for j in (0..n).filter(|&j| j != k) {
-                    let win = |unit: Option<u32>| {
-                        let i = match unit {
-                            Some(l) => self.unit_start[j] + l,
-                            None => self.unit_start[j + 1] - 1,
-                        } as usize;
-                        let l = self.ulate.get(i).copied().unwrap_or(u64::MAX);
-                        if self.free.get(i).copied().unwrap_or(false) {
-                            (l, l)
-                        } else {
-                            (self.offs[j].min(l), l)
-                        }
-                    };
-                    topo.legs_touch(trees[k], &late, trees[j], hop, &win, &mut |l| {
-                        touched.push(u0 + l as usize);
-                    });
-                }
+            self.touched_legs(topo, trees, hop, false, &mut touched);
+            // (The tests hold the shortcut to checking every pair again.)
+            #[cfg(test)]
+            {
+                let mut all = Vec::new();
+                self.touched_legs(topo, trees, hop, true, &mut all);
+                all.sort_unstable();
+                all.dedup();
+                let mut some = touched.clone();
+                some.sort_unstable();
+                some.dedup();
+                assert_eq!(some, all, "a pair passed over touches");
             }
             touched.sort_unstable();
             touched.dedup();
@@ -667,6 +697,59 @@ impl<N: Copy> NetSim<N> {
             self.touched = touched;
             if !grew {
                 return d;
+            }
+        }
+    }
+
+    /// The free legs of [`NetSim::legs`]' packets `trees` that can touch another packet's
+    /// units ([`Trees::legs_touch`]), as units, into `touched` (unsorted, maybe repeated):
+    /// only where either side changed since the last check ([`NetSim::seen`]), or everywhere
+    /// with `all`.
+    fn touched_legs<T: Trees<Node = N>>(
+        &self,
+        topo: &T,
+        trees: &[u32],
+        hop: [u64; 2],
+        all: bool,
+        touched: &mut Vec<usize>,
+    ) {
+        let n = trees.len();
+        let fresh = |u: usize| all || self.seen.get(u).is_none_or(|s| s.1);
+        let changed: Vec<bool> = (0..n)
+            .map(|k| (self.unit_start[k] as usize..self.unit_start[k + 1] as usize).any(fresh))
+            .collect();
+        for k in 0..n {
+            let u0 = self.unit_start[k] as usize;
+            // Without free legs (its last unit, the source row, never is) `late` is always
+            // `None`: nothing to look for.
+            if !self.free[u0..self.unit_start[k + 1] as usize].contains(&true) {
+                continue;
+            }
+            for j in (0..n).filter(|&j| j != k && (changed[k] || changed[j])) {
+                let v0 = self.unit_start[j] as usize;
+                let row = self.unit_start[j + 1] as usize - 1;
+                let late = |l: u32, up: u32| {
+                    let u = u0 + l as usize;
+                    let b = (up != NONE).then(|| v0 + up as usize);
+                    let again =
+                        fresh(u) || fresh(row) || b.is_none_or(|b| fresh(b) || fresh(b + 1));
+                    (again && self.free.get(u).copied().unwrap_or(false)).then(|| self.ulate[u])
+                };
+                let win = |unit: Option<u32>| {
+                    let i = match unit {
+                        Some(l) => v0 + l as usize,
+                        None => row,
+                    };
+                    let l = self.ulate.get(i).copied().unwrap_or(u64::MAX);
+                    if self.free.get(i).copied().unwrap_or(false) {
+                        (l, l)
+                    } else {
+                        (self.offs[j].min(l), l)
+                    }
+                };
+                topo.legs_touch(trees[k], &late, trees[j], hop, &win, &mut |l| {
+                    touched.push(u0 + l as usize);
+                });
             }
         }
     }

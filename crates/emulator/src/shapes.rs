@@ -79,6 +79,12 @@ pub(crate) trait Trees {
     fn quick(&self, _trees: &[u32], _p: &QuickParams, _scratch: &mut Vec<(u32, u64)>) -> Quick {
         Quick::Unknown
     }
+    /// Whether no link FIFO can fill in a drain of packets `pk` (tree, cycle it leaves its
+    /// root unhindered) whose copies each leave every router at most `late` cycles after
+    /// their unhindered cycle from the root (see [`Shapes::no_fill`]); `false` when unknown.
+    fn no_fill(&self, _pk: &[(u32, u64)], _hop: [u64; 2], _depth: u32, _late: u64) -> bool {
+        false
+    }
     /// Legs of `tree` (see [`Shapes::leg`]); 0 when the trees are not split into legs.
     fn legs(&self, _tree: u32) -> u32 {
         0
@@ -89,22 +95,24 @@ pub(crate) trait Trees {
         None
     }
     /// [`Shapes::col_touch`] for every leg of tree `ta` that `late` gives a lateness for,
-    /// passing those that can touch to `touch` (when unknown: all of them). `late`: per leg
-    /// of `ta`, how late its copies are when it is left out of the simulation; `win`: per
-    /// unit of `tb` (its source row: `None`; a leg: `Some(leg)`), the range of cycles its
-    /// copies may be late by at any router, relative to leaving the root at cycle 0. (Generic,
-    /// not `dyn`: called per pair of packets, the closures inline.)
+    /// passing those that can touch to `touch` (when unknown: all of them). `late(leg,
+    /// up)`: how late the copies of `ta`'s leg are when it is left out of the simulation, if
+    /// it is to be checked against `tb`'s units in its column (`tb`'s leg up that column is
+    /// `up`, [`NONE`] when unknown; `up + 1` is the leg down); `win`: per unit of `tb` (its
+    /// source row: `None`; a leg: `Some(leg)`), the range of cycles its copies may be late
+    /// by at any router, relative to leaving the root at cycle 0. (Generic, not `dyn`:
+    /// called per pair of packets, the closures inline.)
     fn legs_touch(
         &self,
         ta: u32,
-        late: &impl Fn(u32) -> Option<u64>,
+        late: &impl Fn(u32, u32) -> Option<u64>,
         _tb: u32,
         _hop: [u64; 2],
         _win: &impl Fn(Option<u32>) -> (u64, u64),
         touch: &mut impl FnMut(u32),
     ) {
         for leg in 0..self.legs(ta) {
-            if late(leg).is_some() {
+            if late(leg, NONE).is_some() {
                 touch(leg);
             }
         }
@@ -131,8 +139,8 @@ pub(crate) struct QuickParams {
     pub hop: [u64; 2],
     pub lpc: u32,
     pub depth: u32,
-    /// Prior uses of one output the contention-free schedule looks through.
-    pub chain_max: u32,
+    /// Packets beyond which [`Trees::quick`] does not look (its pairwise check is O(n²)).
+    pub packets_max: usize,
 }
 
 #[cfg(test)]
@@ -342,6 +350,10 @@ impl Trees for Shapes {
         (self.src[tree as usize], self.reach(tree, hop))
     }
 
+    fn no_fill(&self, pk: &[(u32, u64)], hop: [u64; 2], depth: u32, late: u64) -> bool {
+        self.no_fill_with(pk, hop, depth, late, &mut Vec::new())
+    }
+
     fn legs(&self, tree: u32) -> u32 {
         let (c0, c1) = self.cols(tree);
         2 * (c1 - c0) as u32
@@ -368,7 +380,7 @@ impl Trees for Shapes {
     fn legs_touch(
         &self,
         ta: u32,
-        late: &impl Fn(u32) -> Option<u64>,
+        late: &impl Fn(u32, u32) -> Option<u64>,
         tb: u32,
         hop: [u64; 2],
         win: &impl Fn(Option<u32>) -> (u64, u64),
@@ -398,14 +410,21 @@ impl Trees for Shapes {
             // here without `col_touch`'s reads.
             let along = hx * i64::from(ca.x.abs_diff(ax)) - hx * i64::from(ca.x.abs_diff(bx));
             let leg_b = 2 * (ib - b0) as u32;
+            let base_a = 2 * (ia - a0) as u32;
+            let lates = [late(base_a, leg_b), late(base_a + 1, leg_b)];
+            if lates == [None, None] {
+                ia += 1;
+                ib += 1;
+                continue;
+            }
             let w_max = win(None)
                 .1
                 .max(win(Some(leg_b)).1)
                 .max(win(Some(leg_b + 1)).1);
             let w_max = i64::try_from(w_max).unwrap_or(i64::MAX);
-            for up in [true, false] {
-                let leg = 2 * (ia - a0) as u32 + u32::from(!up);
-                let Some(l) = late(leg) else {
+            for (up, l) in [true, false].into_iter().zip(lates) {
+                let leg = base_a + u32::from(!up);
+                let Some(l) = l else {
                     continue;
                 };
                 let (s, far) = if up {
@@ -493,19 +512,20 @@ impl Trees for Shapes {
     }
 
     /// [`NetSim::ideal`](crate::network::NetSim)'s contention-free drain, decided per pair of
-    /// packets instead of by walking the trees: with at most `depth` packets (and no more
-    /// than the uses `ideal` looks through) no FIFO can fill — each packet passes a FIFO at
-    /// most once — so its checks all pass exactly when no two packets use one output in one
-    /// cycle: the drain is then one more than the last ejection. With one packet per link
-    /// and cycle, a shared output in one cycle fails `ideal` ([`Quick::Contended`]); with
+    /// packets instead of by walking the trees: when no FIFO can fill — at most `depth`
+    /// packets (each passes a FIFO at most once), or more whose copies never crowd one FIFO
+    /// ([`Shapes::no_fill`]) — its checks all pass exactly when no two packets use one output
+    /// in one cycle: the drain is then one more than the last ejection. With one packet per
+    /// link and cycle, a shared output in one cycle fails `ideal` ([`Quick::Contended`]); with
     /// more, `ideal` decides.
     fn quick(&self, trees: &[u32], q: &QuickParams, scratch: &mut Vec<(u32, u64)>) -> Quick {
         let n = trees.len();
-        if n > q.depth.max(1) as usize || n > q.chain_max as usize {
+        if n > q.packets_max {
             return Quick::Unknown;
         }
         scratch.clear();
         let mut last = 0;
+        let mut first_late = 0;
         for (i, &t) in trees.iter().enumerate() {
             // The k-th packet of a root leaves its local FIFO at cycle k / lpc.
             let src = self.src[t as usize];
@@ -515,7 +535,14 @@ impl Trees for Shapes {
                 .count() as u64;
             let o = k / u64::from(q.lpc.max(1));
             last = last.max(o + self.reach(t, q.hop));
+            first_late = first_late.max(o);
             scratch.push((t, o));
+        }
+        // Without a collision no packet waits but in its local FIFO: late by `o` at most.
+        if n > q.depth.max(1) as usize
+            && !self.no_fill_with(scratch, q.hop, q.depth, first_late, &mut Vec::new())
+        {
+            return Quick::Unknown;
         }
         for i in 1..n {
             for j in 0..i {
@@ -578,6 +605,88 @@ fn overlap(a: (u32, u32), b: (u32, u32), w: (u32, u32)) -> bool {
 }
 
 impl Shapes {
+    /// Whether no link FIFO can fill in a drain of packets `pk` (tree, cycle it leaves its root
+    /// unhindered) whose copies each leave every router (and so are popped from each FIFO) at
+    /// most `late` cycles after their unhindered cycle from the root, were no FIFO ever full.
+    ///
+    /// A copy sent over a link at cycle `s` holds a slot of the FIFO behind it from `s` until
+    /// it is popped at the next router, `hop` cycles later unhindered: so within `[U, U + hop +
+    /// late]`, `U` its unhindered send cycle. A sender checks `len + pops < depth`, so a FIFO
+    /// never refuses a copy when at most `depth` copies, the sender's included, can be in it at
+    /// once: when no window `hop + late` long holds more than `depth` of its copies' `U`.
+    /// Every packet's copies pass a FIFO at most once, and along one column (one direction)
+    /// every packet's `U` at a row is a constant of the packet plus `hop_y` per row (along
+    /// a source row, `hop_x` per column): so per column and direction (per row and direction)
+    /// one count of those constants, over every row, bounds every FIFO there (a packet
+    /// counted where it has no copy only makes the answer `false` more often).
+    /// With `late` the lateness the simulation measured, a drain simulated in part ([`NetSim`]'s
+    /// split and legs, which assume no FIFO fills) is then the whole simulation's: up to the
+    /// first cycle they could differ, every copy is within `late`, so no FIFO is full then.
+    ///
+    /// [`NetSim`]: crate::network::NetSim
+    pub(crate) fn no_fill_with(
+        &self,
+        pk: &[(u32, u64)],
+        hop: [u64; 2],
+        depth: u32,
+        late: u64,
+        keys: &mut Vec<(u64, i64)>,
+    ) -> bool {
+        let (Ok(hx), Ok(hy), Ok(late)) = (
+            i64::try_from(hop[0]),
+            i64::try_from(hop[1]),
+            i64::try_from(late),
+        ) else {
+            return false;
+        };
+        let depth = depth.max(1) as usize;
+        if pk.len() <= depth {
+            // Each packet passes a FIFO at most once.
+            return true;
+        }
+        // (FIFO group, key): groups `4 x + 0/1` are column x up/down, `4 y + 2/3` row y
+        // east/west.
+        keys.clear();
+        for &(t, _) in pk {
+            let (sx, sy) = self.src[t as usize];
+            let (c0, c1) = self.cols(t);
+            let (Some(w), Some(e)) = (self.cols[c0..c1].first(), self.cols[c0..c1].last()) else {
+                continue;
+            };
+            let (sxi, syi) = (i64::from(sx), i64::from(sy));
+            if e.x > sx {
+                keys.push((4 * u64::from(sy) + 2, -hx * sxi));
+            }
+            if w.x < sx {
+                keys.push((4 * u64::from(sy) + 3, hx * sxi));
+            }
+            for c in &self.cols[c0..c1] {
+                let (lo, hi) = (self.ys[c.start as usize], self.ys[c.end as usize - 1]);
+                let along = hx * i64::from(c.x.abs_diff(sx));
+                if hi > sy {
+                    keys.push((4 * u64::from(c.x), along - hy * syi));
+                }
+                if lo < sy {
+                    keys.push((4 * u64::from(c.x) + 1, along + hy * syi));
+                }
+            }
+        }
+        keys.sort_unstable();
+        // Per group, the most keys within a window `hop + late` wide.
+        let mut start = 0;
+        for i in 0..keys.len() {
+            let (g, k) = keys[i];
+            let width = if g % 4 < 2 { hy } else { hx } + late;
+            while keys[start].0 != g || keys[start].1 < k - width {
+                start += 1;
+            }
+            if i - start + 1 > depth {
+                return false;
+            }
+        }
+        true
+    }
+
     /// The link latency of the farthest ejection of `tree` from its root.
     fn reach(&self, tree: u32, hop: [u64; 2]) -> u64 {
         let (sx, sy) = self.src[tree as usize];
@@ -834,7 +943,7 @@ impl Shapes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::{NetParams, NetSim, tests::Rand};
+    use crate::network::{NetParams, NetSim, QUICK_PACKETS_MAX, tests::Rand};
     use crate::program::TreeBuilder;
 
     /// Random trees on a `w × h` mesh, as materialised routers and as shapes.
@@ -1007,7 +1116,7 @@ mod tests {
                 hop: [p.hop_cycles.max(1), p.hop_y_cycles.max(1)],
                 lpc: p.link_packets_per_cycle,
                 depth: p.fifo_depth,
-                chain_max: 32,
+                packets_max: QUICK_PACKETS_MAX,
             };
             let mut on_topo = NetSim::new(topo.routers);
             let mut on_shapes = NetSim::new(shapes.routers);
@@ -1061,7 +1170,7 @@ mod tests {
                 hop: [p.hop_cycles.max(1), p.hop_y_cycles.max(1)],
                 lpc: 1,
                 depth: p.fifo_depth,
-                chain_max: 32,
+                packets_max: QUICK_PACKETS_MAX,
             };
             let mut on_topo = NetSim::new(topo.routers);
             let mut on_shapes = NetSim::new(shapes.routers);
@@ -1090,5 +1199,58 @@ mod tests {
         assert!(contended > 300 && partial > 100, "{contended} {partial}");
         // Simulations left legs out, and some legs were found to touch and simulated.
         assert!(legs.0 > 300 && legs.1 > 100, "{legs:?}");
+    }
+
+    /// Drains of more packets than a FIFO holds — a FIFO may fill, so the pairwise check and
+    /// the split simulation apply only when [`Shapes::no_fill`] finds that none can, with the
+    /// lateness measured — equal the whole simulation on the materialised trees.
+    #[test]
+    fn drains_beyond_the_fifo_depth_match_the_whole_simulation() {
+        let mut rand = Rand(0x5eed_f1f0_dee9_0003);
+        let (mut quick, mut split, mut fallbacks) = (0, 0, 0);
+        for case in 0..300 {
+            let (w, h) = (3 + rand.below(14) as u32, 3 + rand.below(16) as u32);
+            let (topo, shapes) = both(&mut rand, (w, h), 40, 30);
+            let p = NetParams {
+                hop_cycles: rand.below(8),
+                hop_y_cycles: rand.below(8),
+                link_packets_per_cycle: 1 + u32::from(case % 5 == 0),
+                fifo_depth: 1 + rand.below(4) as u32,
+            };
+            let q = QuickParams {
+                hop: [p.hop_cycles.max(1), p.hop_y_cycles.max(1)],
+                lpc: p.link_packets_per_cycle,
+                depth: p.fifo_depth,
+                packets_max: QUICK_PACKETS_MAX,
+            };
+            let mut on_topo = NetSim::new(topo.routers);
+            let mut on_shapes = NetSim::new(shapes.routers);
+            let n = topo.roots.len() as u64;
+            for round in 0..8 {
+                let batch: Vec<u32> = (0..u64::from(p.fifo_depth) + 1 + rand.below(12))
+                    .map(|_| rand.below(n) as u32)
+                    .collect();
+                let want = on_topo.drain(&topo, &batch, p);
+                match shapes.quick(&batch, &q, &mut Vec::new()) {
+                    Quick::Drain(d) => {
+                        assert_eq!(d, want, "case {case} round {round}");
+                        quick += 1;
+                    }
+                    Quick::Contended(..) => split += 1,
+                    Quick::Unknown => {}
+                }
+                assert_eq!(
+                    on_shapes.drain(&shapes, &batch, p),
+                    want,
+                    "case {case} round {round}"
+                );
+            }
+            fallbacks += on_shapes.fill_fallbacks;
+        }
+        eprintln!("quick {quick} split {split} fallbacks {fallbacks}");
+        assert!(
+            quick > 50 && split > 100 && fallbacks > 10,
+            "{quick} {split} {fallbacks}"
+        );
     }
 }
