@@ -115,6 +115,12 @@ pub(crate) struct State {
     /// A cycle-accurate run of its own on several threads: each tick's spike packets go to
     /// the thread that drains them ([`run`]), and the passes stay on this thread.
     drain_to: Option<std::sync::mpsc::SyncSender<Vec<u32>>>,
+    /// A cycle-accurate run on this thread alone: the spike packets of the ticks not drained
+    /// yet, one after another, and where each tick's end (see [`drain_queued`]).
+    queued: Vec<u32>,
+    queued_ends: Vec<usize>,
+    /// Whether the spike drains wait in `queued`.
+    queue_drains: bool,
 }
 
 /// Between two parallel passes, the other threads of the pool spin instead of sleeping: a
@@ -244,6 +250,9 @@ impl State {
             owned: owned::Owned::default(),
             core_runs: core_runs(&p.comp_core),
             drain_to: None,
+            queued: Vec::new(),
+            queued_ends: Vec::new(),
+            queue_drains: false,
         }
     }
 
@@ -606,12 +615,17 @@ fn run_with(
         // then run on one of its threads, which takes a half of each parallel pass itself
         // while the others (kept warm) take the rest, instead of waiting asleep for the pool.
         s.warm.on = parallel(n) && rayon::current_thread_index().is_none();
+        s.queue_drains = cycle;
         if s.warm.on {
             rayon::scope(|_| ticks_of(s));
             s.warm.release();
         } else {
             ticks_of(s);
         }
+        if cycle {
+            drain_queued(p, s, &mut rec);
+        }
+        s.queue_drains = false;
     }
     // Between runs the 64-bit state holds the state.
     s.lanes.widen(&mut s.u, &mut s.v);
@@ -1494,6 +1508,11 @@ fn tick<const CYCLE: bool>(
                 let _ = to_drain.send(trees);
                 None
             }
+            None if s.queue_drains => {
+                s.queued.append(&mut s.inject);
+                s.queued_ends.push(s.queued.len());
+                None
+            }
             None => {
                 let d = p.with_shapes(&s.inject, |sh| s.net.drain(sh, &s.inject, net));
                 s.inject.clear();
@@ -1549,8 +1568,32 @@ fn tick<const CYCLE: bool>(
             Some(d) => record_tick(cs, detail, d, drainless),
             None => rec.drainless_ticks.push(drainless),
         }
+        if s.queued_ends.len() >= DRAINS_QUEUED {
+            drain_queued(p, s, rec);
+        }
     }
     s.tick += 1;
+}
+
+/// Ticks whose spike drains a cycle-accurate run on one thread queues ([`State::queued`]) and
+/// then drains one after another: the network model's tables and the trees stay in the
+/// caches from one drain to the next instead of being evicted by a tick's neuron pass and
+/// deliveries, and the neuron state instead of by the drain.
+const DRAINS_QUEUED: usize = 64;
+
+/// Drains the spike packets of the ticks queued in [`State::queued`] and records those ticks.
+fn drain_queued(p: &Program, s: &mut State, rec: &mut Recorder) {
+    let net = net_params(p);
+    let mut drains = Vec::with_capacity(s.queued_ends.len());
+    let mut start = 0;
+    for &end in &s.queued_ends {
+        let trees = &s.queued[start..end];
+        drains.push(p.with_shapes(trees, |sh| s.net.drain(sh, trees, net)));
+        start = end;
+    }
+    s.queued.clear();
+    s.queued_ends.clear();
+    complete_ticks(rec, &drains);
 }
 
 /// Step 2 for the deliveries of `s.due` (rows: input channels, and spikes without fan-out

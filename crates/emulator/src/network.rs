@@ -496,10 +496,10 @@ impl<N: Copy> NetSim<N> {
     /// checked again at the end with the lateness measured, [`Trees::no_fill`]) simulated only
     /// for the packets that can be held up: those of a colliding pair, with every packet of
     /// their roots (they share the local FIFO). The others move unhindered as long as no
-    /// simulated packet, held up by
-    /// at most what the simulation measured, can meet them ([`Trees::meet`]); one that can
-    /// joins the simulation, which runs again. Their drains are then independent: the drain
-    /// is the later of the simulated one and the others' last ejection.
+    /// simulated packet, held up by at most what the simulation measured, can meet them
+    /// ([`Trees::meet`]); one that can joins the simulation, which runs again. Their drains
+    /// are then independent: the drain is the later of the simulated one and the others'
+    /// last ejection.
     fn split<T: Trees<Node = N>>(
         &mut self,
         topo: &T,
@@ -626,12 +626,12 @@ impl<N: Copy> NetSim<N> {
     /// their roots no earlier than `self.offs` (one packet per link and cycle, and no FIFO
     /// fills: [`NetSim::split`] checks), leaving out the legs ([`Trees::leg`]) no other
     /// packet can touch. Almost every copy of a contended drain moves unhindered, and most of
-    /// a tree is its legs. A leg left out moves unhindered from when its source-row router sends it
-    /// on, so its last ejection is known; it is left out while no other packet's unit, late
-    /// by as much as the simulation measured, can share a router's output or FIFO with it
-    /// in the same cycle ([`Trees::legs_touch`]). Then the simulated copies never meet it and
-    /// the result is the whole simulation's; a leg that can is simulated, and the
-    /// simulation runs again.
+    /// a tree is its legs. A leg left out moves unhindered from when its source-row router
+    /// sends it on, so its last ejection is known; it is left out while no other packet's
+    /// unit, late by as much as the simulation measured, can share a router's output or FIFO
+    /// with it in the same cycle ([`Trees::legs_touch`]). Then the simulated copies never
+    /// meet it and the result is the whole simulation's; a leg that can is simulated, and the
+    /// simulation runs again (the next check looks again only where a unit changed).
     fn legs<T: Trees<Node = N>>(&mut self, topo: &T, trees: &[u32], p: NetParams) -> u64 {
         let n = trees.len();
         self.unit_start.clear();
