@@ -865,13 +865,9 @@ impl Shapes {
         // `⌊(need + late) / hy⌋` and `⌊-need / hy⌋`, moved along with `x` (a division per
         // column was a fifth of this function's time).
         let (mut q0, mut q1) = (None, None);
+        // `|y - ay| - |y - by|` is within `±|ay - by|`.
+        let rows = i64::from(ay.abs_diff(by));
         for x in x0..=x1 {
-            while ca < a1 && self.cols[ca].x < x {
-                ca += 1;
-            }
-            while cb < b1 && self.cols[cb].x < x {
-                cb += 1;
-            }
             // T_a - T_b = need + hy (|y - ay| - |y - by|); T_b - T_a in [0, late].
             let need = delta + hx * (i64::from(x.abs_diff(ax)) - i64::from(x.abs_diff(bx)));
             let (k0, k1) = (
@@ -880,6 +876,18 @@ impl Shapes {
             );
             if k1 - k0 > 16 {
                 return true;
+            }
+            // No row of this column has such a difference (most columns, with the link
+            // latencies of a real mesh): nothing of the trees read.
+            let (k0, k1) = (k0.max(-rows), k1.min(rows));
+            if k0 > k1 {
+                continue;
+            }
+            while ca < a1 && self.cols[ca].x < x {
+                ca += 1;
+            }
+            while cb < b1 && self.cols[cb].x < x {
+                cb += 1;
             }
             let col_a = (ca < a1 && self.cols[ca].x == x).then(|| self.cols[ca]);
             let col_b = (cb < b1 && self.cols[cb].x == x).then(|| self.cols[cb]);
