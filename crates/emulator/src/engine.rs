@@ -1268,13 +1268,10 @@ const DRAINS_IN_FLIGHT: usize = 256;
 
 /// The network model's parameters of `p`'s target.
 fn net_params(p: &Program) -> NetParams {
-    let tm = &p.target.timing;
+    let [hop_cycles, hop_y_cycles] = p.hop();
     NetParams {
-        hop_cycles: u64::from(tm.cycles_per_hop),
-        hop_y_cycles: u64::from(match tm.cycles_per_hop_y {
-            0 => tm.cycles_per_hop,
-            y => y,
-        }),
+        hop_cycles,
+        hop_y_cycles,
         link_packets_per_cycle: p.target.mesh.link_packets_per_cycle,
         fifo_depth: p.target.mesh.fifo_depth,
     }

@@ -1257,6 +1257,17 @@ impl Program {
         guard.as_ref().map_or(0, |c| c.shapes.routers)
     }
 
+    /// The cycles of a hop along x and along y, at least one each (as the network
+    /// simulation counts them; `cycles_per_hop_y` 0 is `cycles_per_hop`).
+    pub(crate) fn hop(&self) -> [u64; 2] {
+        let tm = &self.target.timing;
+        let y = match tm.cycles_per_hop_y {
+            0 => tm.cycles_per_hop,
+            y => y,
+        };
+        [u64::from(tm.cycles_per_hop).max(1), u64::from(y).max(1)]
+    }
+
     /// [`Program::with_shapes`]'s shapes on first use.
     fn new_shapes(&self) -> ShapesCell {
         let mesh = &self.target.mesh;
@@ -1265,7 +1276,8 @@ impl Program {
         let cells = (columns as usize).saturating_mul(mesh.height as usize);
         if cells <= LAZY_CELLS {
             return ShapesCell {
-                shapes: Shapes::lazy((columns, mesh.height), self.tree_recipes.len()),
+                shapes: Shapes::lazy((columns, mesh.height), self.tree_recipes.len())
+                    .with_hop(self.hop()),
                 lazy: true,
                 ..ShapesCell::default()
             };
@@ -1293,7 +1305,8 @@ impl Program {
                 self.tree_recipes.len(),
                 routers,
                 |i, positions| src.route(self.tree_recipes[i], positions, &mut seen),
-            ),
+            )
+            .with_hop(self.hop()),
             ..ShapesCell::default()
         }
     }

@@ -33,6 +33,11 @@ pub(crate) struct Shapes {
     col_range: Vec<(u32, u32)>,
     cols: Vec<Col>,
     ys: Vec<u32>,
+    /// The link latencies the drains take ([`Shapes::with_hop`]), and with them each built
+    /// tree's [`Shapes::reach`], kept: every drain asks it of each packet, and its column
+    /// scan reads the tree's rows from all over `ys`.
+    hop: Option<[u64; 2]>,
+    reaches: Vec<u64>,
 }
 
 /// A node of a tree in [`Shapes`]: the router `(x, y)` of tree `tree`, with cursors that make
@@ -290,6 +295,26 @@ impl Shapes {
         let (sx, sy) = tree(i, positions);
         self.src[i] = (sx, sy);
         self.col_range[i] = self.push_cols(sy, positions);
+        if let Some(hop) = self.hop {
+            self.reaches[i] = self.scan_reach(t, hop);
+        }
+    }
+
+    /// These shapes with the link latencies `hop` their drains take (hops of at least one
+    /// cycle, as [`QuickParams`]): each tree's [`Shapes::reach`] under them is kept, computed
+    /// as the tree is built.
+    pub(crate) fn with_hop(mut self, hop: [u64; 2]) -> Shapes {
+        self.hop = Some(hop);
+        self.reaches = (0..self.col_range.len() as u32)
+            .map(|t| {
+                if self.col_range[t as usize].0 == NONE {
+                    0
+                } else {
+                    self.scan_reach(t, hop)
+                }
+            })
+            .collect();
+        self
     }
 
     /// Whether tree `t` is built (every tree of [`Shapes::build`]; out of range counts as
@@ -689,6 +714,17 @@ impl Shapes {
 
     /// The link latency of the farthest ejection of `tree` from its root.
     fn reach(&self, tree: u32, hop: [u64; 2]) -> u64 {
+        if self.hop == Some(hop) {
+            let r = self.reaches[tree as usize];
+            #[cfg(test)]
+            assert_eq!(r, self.scan_reach(tree, hop), "tree {tree}");
+            return r;
+        }
+        self.scan_reach(tree, hop)
+    }
+
+    /// [`Shapes::reach`] from the tree's columns.
+    fn scan_reach(&self, tree: u32, hop: [u64; 2]) -> u64 {
         let (sx, sy) = self.src[tree as usize];
         let (c0, c1) = self.cols(tree);
         self.cols[c0..c1]
@@ -1035,7 +1071,9 @@ mod tests {
                 link_packets_per_cycle: 1 + rand.below(3) as u32,
                 fifo_depth: 1 + rand.below(6) as u32,
             };
-            let mut lazy = Shapes::lazy((w, h), list.len());
+            let hop = [p.hop_cycles.max(1), p.hop_y_cycles.max(1)];
+            // (Its reaches kept, each checked against its columns when asked.)
+            let mut lazy = Shapes::lazy((w, h), list.len()).with_hop(hop);
             assert_eq!(lazy.routers, (w * h) as usize);
             let mut positions = Vec::new();
             let mut on_topo = NetSim::new(topo.routers);
@@ -1068,6 +1106,35 @@ mod tests {
             assert_eq!(lazy.cols.len(), cols);
         }
         assert!(built > 500, "{built}");
+    }
+
+    /// The reaches [`Shapes::with_hop`] keeps are those of the trees' columns, for trees built
+    /// before and after it; other latencies are scanned.
+    #[test]
+    fn kept_reaches_equal_the_scanned_ones() {
+        let mut rand = Rand(0x5eed_4ea0_c4e5_0001);
+        for case in 0..100 {
+            let (w, h) = random_mesh(&mut rand, true);
+            let (_, shapes, list) = both_listed(&mut rand, (w, h), 20, 30);
+            let hop = [1 + rand.below(60), 1 + rand.below(60)];
+            let kept = shapes.clone().with_hop(hop);
+            let mut lazy = Shapes::lazy((w, h), list.len()).with_hop(hop);
+            let mut positions = Vec::new();
+            for t in 0..list.len() as u32 {
+                lazy.ensure(t, &mut positions, |i, out| {
+                    out.clone_from(&list[i].1);
+                    list[i].0
+                });
+                let want = shapes.scan_reach(t, hop);
+                assert!(want > 0 || list[t as usize].1 == [list[t as usize].0]);
+                assert_eq!(kept.reaches[t as usize], want, "case {case} tree {t}");
+                assert_eq!(lazy.reaches[t as usize], want, "case {case} tree {t}");
+                assert_eq!(
+                    kept.reach(t, [hop[0] + 1, hop[1]]),
+                    shapes.scan_reach(t, [hop[0] + 1, hop[1]])
+                );
+            }
+        }
     }
 
     /// Every tree's shape has the materialised tree's nodes: walked side by side from the
