@@ -91,6 +91,19 @@ pub(crate) struct NetParams {
     pub fifo_depth: u32,
 }
 
+impl NetParams {
+    /// What [`Trees::quick`] reads of these parameters (hops of at least one cycle, as the
+    /// simulation counts them).
+    pub(crate) fn quick(&self) -> QuickParams {
+        QuickParams {
+            hop: [self.hop_cycles.max(1), self.hop_y_cycles.max(1)],
+            lpc: self.link_packets_per_cycle.max(1),
+            depth: self.fifo_depth.max(1),
+            packets_max: QUICK_PACKETS_MAX,
+        }
+    }
+}
+
 /// The routers to visit, by cycle: a calendar queue. Every wake-up lies at most a hop's
 /// latency after the cycle being simulated, so a ring of [`Wakeups::RING`] buckets (with a
 /// bit each for "not empty") holds them with O(1) pushes and takes; one further ahead (hops
@@ -300,7 +313,7 @@ impl<N: Copy> Default for NetSim<N> {
 const CHAIN_MAX: u32 = 32;
 /// Packets of a drain beyond which the pairwise checks ([`Trees::quick`], and the split
 /// simulation after it) are not tried: they are O(packets²).
-pub(crate) const QUICK_PACKETS_MAX: usize = 64;
+const QUICK_PACKETS_MAX: usize = 64;
 
 /// What a tree node needs of its router to move on: the outputs it uses (bit `d` for link `d`,
 /// bit [`EJECT`] for ejection) and the routers its links lead to.
@@ -454,12 +467,7 @@ impl<N: Copy> NetSim<N> {
     /// no router has anything to do (a visit with nothing ready changes nothing). The result
     /// is that of visiting every router holding packets every cycle (`naive` in the tests).
     fn simulate<T: Trees<Node = N>>(&mut self, topo: &T, trees: &[u32], p: NetParams) -> u64 {
-        let q = QuickParams {
-            hop: [p.hop_cycles.max(1), p.hop_y_cycles.max(1)],
-            lpc: p.link_packets_per_cycle.max(1),
-            depth: p.fifo_depth.max(1),
-            packets_max: QUICK_PACKETS_MAX,
-        };
+        let q = p.quick();
         match topo.quick(trees, &q, &mut self.quick) {
             Quick::Drain(d) => {
                 #[cfg(test)]

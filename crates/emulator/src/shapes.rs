@@ -987,7 +987,7 @@ impl Shapes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::{NetParams, NetSim, QUICK_PACKETS_MAX, tests::Rand};
+    use crate::network::{NetParams, NetSim, tests::Rand};
     use crate::program::TreeBuilder;
 
     /// Random trees on a `w × h` mesh, as materialised routers and as shapes.
@@ -1187,12 +1187,7 @@ mod tests {
                 link_packets_per_cycle: 1 + rand.below(3) as u32,
                 fifo_depth: 1 + rand.below(6) as u32,
             };
-            let q = QuickParams {
-                hop: [p.hop_cycles.max(1), p.hop_y_cycles.max(1)],
-                lpc: p.link_packets_per_cycle,
-                depth: p.fifo_depth,
-                packets_max: QUICK_PACKETS_MAX,
-            };
+            let q = p.quick();
             let mut on_topo = NetSim::new(topo.routers);
             let mut on_shapes = NetSim::new(shapes.routers);
             let n = topo.roots.len() as u64;
@@ -1241,12 +1236,7 @@ mod tests {
                 link_packets_per_cycle: 1,
                 fifo_depth: 8 + rand.below(9) as u32,
             };
-            let q = QuickParams {
-                hop: [p.hop_cycles.max(1), p.hop_y_cycles.max(1)],
-                lpc: 1,
-                depth: p.fifo_depth,
-                packets_max: QUICK_PACKETS_MAX,
-            };
+            let q = p.quick();
             let mut on_topo = NetSim::new(topo.routers);
             let mut on_shapes = NetSim::new(shapes.routers);
             let n = topo.roots.len() as u64;
@@ -1292,12 +1282,7 @@ mod tests {
                 link_packets_per_cycle: 1 + u32::from(case % 5 == 0),
                 fifo_depth: 1 + rand.below(4) as u32,
             };
-            let q = QuickParams {
-                hop: [p.hop_cycles.max(1), p.hop_y_cycles.max(1)],
-                lpc: p.link_packets_per_cycle,
-                depth: p.fifo_depth,
-                packets_max: QUICK_PACKETS_MAX,
-            };
+            let q = p.quick();
             let mut on_topo = NetSim::new(topo.routers);
             let mut on_shapes = NetSim::new(shapes.routers);
             let n = topo.roots.len() as u64;
