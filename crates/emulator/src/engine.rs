@@ -116,7 +116,7 @@ pub(crate) struct State {
     /// the thread that drains them ([`run`]), and the passes stay on this thread.
     drain_to: Option<std::sync::mpsc::SyncSender<Vec<u32>>>,
     /// A cycle-accurate run on this thread alone: the spike packets of the ticks not drained
-    /// yet, one after another, and where each tick's end (see [`drain_queued`]).
+    /// yet, one after another, and where each tick's packets end (see [`drain_queued`]).
     queued: Vec<u32>,
     queued_ends: Vec<usize>,
     /// Whether the spike drains wait in `queued`.
@@ -1574,8 +1574,8 @@ fn tick<const CYCLE: bool>(
 
 /// Ticks whose spike drains a cycle-accurate run on one thread queues ([`State::queued`]) and
 /// then drains one after another: the network model's tables and the trees stay in the
-/// caches from one drain to the next instead of being evicted by a tick's neuron pass and
-/// deliveries, and the neuron state instead of by the drain.
+/// caches from one drain to the next instead of being evicted by each tick's neuron pass and
+/// deliveries (the 40k CUBA net's drains took 2.7 % less).
 const DRAINS_QUEUED: usize = 64;
 
 /// Drains the spike packets of the ticks queued in [`State::queued`] and records those ticks.
