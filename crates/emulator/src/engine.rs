@@ -115,12 +115,10 @@ pub(crate) struct State {
     /// A cycle-accurate run of its own on several threads: each tick's spike packets go to
     /// the thread that drains them ([`run`]), and the passes stay on this thread.
     drain_to: Option<std::sync::mpsc::SyncSender<Vec<u32>>>,
-    /// A cycle-accurate run on this thread alone: the spike packets of the ticks not drained
+    /// A cycle-accurate run without `drain_to`: the spike packets of the ticks not drained
     /// yet, one after another, and where each tick's packets end (see [`drain_queued`]).
     queued: Vec<u32>,
     queued_ends: Vec<usize>,
-    /// Whether the spike drains wait in `queued`.
-    queue_drains: bool,
 }
 
 /// Between two parallel passes, the other threads of the pool spin instead of sleeping: a
@@ -252,7 +250,6 @@ impl State {
             drain_to: None,
             queued: Vec::new(),
             queued_ends: Vec::new(),
-            queue_drains: false,
         }
     }
 
@@ -394,8 +391,9 @@ struct Recorder {
     record_state: bool,
     cycles: Option<CycleStats>,
     detail: CycleDetail,
-    /// With [`State::drain_to`]: each tick's cycles but its spike drain, completed when the
-    /// drains come back at the end of the run ([`complete_ticks`]).
+    /// Each tick's cycles but its spike drain, completed when its drain comes back: from the
+    /// drainer thread ([`State::drain_to`]) at the end of the run, or from [`drain_queued`]
+    /// ([`complete_ticks`]).
     drainless_ticks: Vec<u64>,
 }
 
@@ -615,7 +613,6 @@ fn run_with(
         // then run on one of its threads, which takes a half of each parallel pass itself
         // while the others (kept warm) take the rest, instead of waiting asleep for the pool.
         s.warm.on = parallel(n) && rayon::current_thread_index().is_none();
-        s.queue_drains = cycle;
         if s.warm.on {
             rayon::scope(|_| ticks_of(s));
             s.warm.release();
@@ -625,7 +622,6 @@ fn run_with(
         if cycle {
             drain_queued(p, s, &mut rec);
         }
-        s.queue_drains = false;
     }
     // Between runs the 64-bit state holds the state.
     s.lanes.widen(&mut s.u, &mut s.v);
@@ -1289,8 +1285,9 @@ fn record_tick(cs: &mut CycleStats, detail: CycleDetail, spike_drain: u64, drain
     cs.cycles_per_tick_max = cs.cycles_per_tick_max.max(tick_cycles);
 }
 
-/// The ticks a drainer drained ([`State::drain_to`]), recorded in order once their spike
-/// drains `drains` are back.
+/// The ticks waiting in `rec.drainless_ticks` (drained by the drainer thread,
+/// [`State::drain_to`], or [`drain_queued`]), recorded in order once their spike drains
+/// `drains` are back.
 fn complete_ticks(rec: &mut Recorder, drains: &[u64]) {
     let detail = rec.detail;
     if let Some(cs) = rec.cycles.as_mut() {
@@ -1497,25 +1494,19 @@ fn tick<const CYCLE: bool>(
 
     // 4. The cycle model: slowest core, then the spike packets' network drain, then the barrier.
     if CYCLE {
-        // Drained here, or sent to the run's drainer (the tick is then recorded at the end).
-        let spike_drain = match &s.drain_to {
+        // Sent to the run's drainer, or queued to be drained with the next ticks' (the tick is
+        // recorded once its drain is back).
+        match &s.drain_to {
             Some(to_drain) => {
                 let trees = std::mem::take(&mut s.inject);
                 // The drainer lives until the run's last tick is sent.
                 let _ = to_drain.send(trees);
-                None
-            }
-            None if s.queue_drains => {
-                s.queued.append(&mut s.inject);
-                s.queued_ends.push(s.queued.len());
-                None
             }
             None => {
-                let d = p.with_shapes(&s.inject, |sh| s.net.drain(sh, &s.inject, net));
-                s.inject.clear();
-                Some(d)
+                s.queued.append(&mut s.inject);
+                s.queued_ends.push(s.queued.len());
             }
-        };
+        }
         let detail = rec.detail;
         let cs = rec
             .cycles
@@ -1561,10 +1552,7 @@ fn tick<const CYCLE: bool>(
         if detail >= CycleDetail::PerTick {
             cs.input_drain_cycles.push(input_drain);
         }
-        match spike_drain {
-            Some(d) => record_tick(cs, detail, d, drainless),
-            None => rec.drainless_ticks.push(drainless),
-        }
+        rec.drainless_ticks.push(drainless);
         if s.queued_ends.len() >= DRAINS_QUEUED {
             drain_queued(p, s, rec);
         }

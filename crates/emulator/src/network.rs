@@ -283,6 +283,8 @@ pub(crate) struct NetSim<N> {
     free: Vec<bool>,
     ulate: Vec<u64>,
     touched: Vec<usize>,
+    /// Scratch space of [`NetSim::touched_legs`]: per packet, whether any unit changed.
+    changed: Vec<bool>,
     /// Per unit of [`NetSim::legs`]: its `(free, ulate)` when last checked for touches, and
     /// whether it changed since.
     seen: Vec<(Option<(bool, u64)>, bool)>,
@@ -389,6 +391,7 @@ impl<N: Copy> NetSim<N> {
             free: Vec::new(),
             ulate: Vec::new(),
             touched: Vec::new(),
+            changed: Vec::new(),
             seen: Vec::new(),
             legs_on: false,
             #[cfg(test)]
@@ -679,12 +682,13 @@ impl<N: Copy> NetSim<N> {
             }
             let mut touched = std::mem::take(&mut self.touched);
             touched.clear();
-            self.touched_legs(topo, trees, hop, false, &mut touched);
+            let mut changed = std::mem::take(&mut self.changed);
+            self.touched_legs(topo, trees, hop, false, &mut changed, &mut touched);
             // (The tests hold the shortcut to checking every pair again.)
             #[cfg(test)]
             {
                 let mut all = Vec::new();
-                self.touched_legs(topo, trees, hop, true, &mut all);
+                self.touched_legs(topo, trees, hop, true, &mut changed, &mut all);
                 all.sort_unstable();
                 all.dedup();
                 let mut some = touched.clone();
@@ -692,6 +696,7 @@ impl<N: Copy> NetSim<N> {
                 some.dedup();
                 assert_eq!(some, all, "a pair passed over touches");
             }
+            self.changed = changed;
             touched.sort_unstable();
             touched.dedup();
             let grew = !touched.is_empty();
@@ -719,13 +724,16 @@ impl<N: Copy> NetSim<N> {
         trees: &[u32],
         hop: [u64; 2],
         all: bool,
+        changed: &mut Vec<bool>,
         touched: &mut Vec<usize>,
     ) {
         let n = trees.len();
         let fresh = |u: usize| all || self.seen.get(u).is_none_or(|s| s.1);
-        let changed: Vec<bool> = (0..n)
-            .map(|k| (self.unit_start[k] as usize..self.unit_start[k + 1] as usize).any(fresh))
-            .collect();
+        changed.clear();
+        changed
+            .extend((0..n).map(|k| {
+                (self.unit_start[k] as usize..self.unit_start[k + 1] as usize).any(fresh)
+            }));
         for k in 0..n {
             let u0 = self.unit_start[k] as usize;
             // Without free legs (its last unit, the source row, never is) `late` is always

@@ -376,7 +376,7 @@ impl Trees for Shapes {
     }
 
     fn no_fill(&self, pk: &[(u32, u64)], hop: [u64; 2], depth: u32, late: u64) -> bool {
-        self.no_fill_with(pk, hop, depth, late, &mut Vec::new())
+        Shapes::no_fill(self, pk, hop, depth, late)
     }
 
     fn legs(&self, tree: u32) -> u32 {
@@ -565,7 +565,7 @@ impl Trees for Shapes {
         }
         // Without a collision no packet waits but in its local FIFO: late by `o` at most.
         if n > q.depth.max(1) as usize
-            && !self.no_fill_with(scratch, q.hop, q.depth, first_late, &mut Vec::new())
+            && !Shapes::no_fill(self, scratch, q.hop, q.depth, first_late)
         {
             return Quick::Unknown;
         }
@@ -649,14 +649,7 @@ impl Shapes {
     /// first cycle they could differ, every copy is within `late`, so no FIFO is full then.
     ///
     /// [`NetSim`]: crate::network::NetSim
-    pub(crate) fn no_fill_with(
-        &self,
-        pk: &[(u32, u64)],
-        hop: [u64; 2],
-        depth: u32,
-        late: u64,
-        keys: &mut Vec<(u64, i64)>,
-    ) -> bool {
+    pub(crate) fn no_fill(&self, pk: &[(u32, u64)], hop: [u64; 2], depth: u32, late: u64) -> bool {
         let (Ok(hx), Ok(hy), Ok(late)) = (
             i64::try_from(hop[0]),
             i64::try_from(hop[1]),
@@ -671,7 +664,7 @@ impl Shapes {
         }
         // (FIFO group, key): groups `4 x + 0/1` are column x up/down, `4 y + 2/3` row y
         // east/west.
-        keys.clear();
+        let mut keys = Vec::new();
         for &(t, _) in pk {
             let (sx, sy) = self.src[t as usize];
             let (c0, c1) = self.cols(t);
