@@ -267,6 +267,9 @@ pub(crate) struct Program {
     /// Fan-out of compartment `k`: global axons `fan_axon[fan_start[k]..fan_start[k + 1]]`.
     pub fan_start: Vec<usize>,
     pub fan_axon: Vec<u32>,
+    /// Every compartment's fan-out is in ascending axon order (as the compiler writes them):
+    /// its [`FanRuns`] are then its axons' rows, in order, with no check per compartment.
+    pub fan_ascending: bool,
     /// Functional runs deliver a compartment's spikes through the store's per-compartment
     /// fan-out lists ([`crate::synapses::Typed::fan_slot`]) instead of axon by axon.
     pub fan_lists: bool,
@@ -728,6 +731,7 @@ impl Program {
             gather_bits: 0,
             fan_start: Vec::with_capacity(nc + 1),
             fan_axon: Vec::new(),
+            fan_ascending: true,
             fan_lists: false,
             direct_fan: None,
             fan_synops: Vec::new(),
@@ -939,12 +943,15 @@ impl Program {
                 prog.initial_v.push(i64::from(comp.initial_v));
                 prog.refractory.push(comp.refractory);
                 prog.max_spikes.push(comp.max_spikes);
-                prog.fan_start.push(prog.fan_axon.len());
+                let first = prog.fan_axon.len();
+                prog.fan_start.push(first);
                 prog.fan_axon.extend(
                     comp.destinations
                         .iter()
                         .map(|d| global_axon(d.core, d.axon)),
                 );
+                // Read while in the cache: each first spike's entries then skip the check.
+                prog.fan_ascending &= prog.fan_axon[first..].is_sorted_by(|a, b| a < b);
                 // Distinct destination cores: a mark per core, stamped with the compartment.
                 let stamp = prog.comp_msgs.len() as u32;
                 let mut msgs = 0u32;
@@ -1155,6 +1162,15 @@ impl Program {
                 ..
             } = cell;
             for &t in trees {
+                if shapes.is_built(t) {
+                    continue;
+                }
+                if let Some(&Recipe::Comp(k)) = self.tree_recipes.get(t as usize)
+                    && let Some(from) = self.mark_by_cycle_fan(&src, k, seen)
+                {
+                    shapes.ensure_bits(t, from, seen);
+                    continue;
+                }
                 shapes.ensure(t, positions, |i, out| match self.tree_recipes.get(i) {
                     Some(&Recipe::Comp(k)) => self
                         .route_by_cycle_fan(&src, k, out, seen)
@@ -1248,6 +1264,31 @@ impl Program {
         })
     }
 
+    /// [`Program::route_by_cycle_fan`]'s destination routers as a bitmap in `seen` (see
+    /// [`TreeSrc::mark_cores`]), with the source router; `None` when the entries are not
+    /// used or the bitmap does not serve.
+    fn mark_by_cycle_fan(&self, src: &TreeSrc, k: u32, seen: &mut Vec<u64>) -> Option<(u32, u32)> {
+        if !self.cycle_fan_lists {
+            return None;
+        }
+        let from = *self.comp_core.get(k as usize)?;
+        let cf = self.cycle_fan();
+        match &cf.entries {
+            CycleFanEntries::Narrow(cells) => {
+                let entries = self.cycle_fan_of(cf, cells, k as usize);
+                src.mark_cores(from, entries.len(), seen, |bits| {
+                    entries.iter().all(|e| bits.set(e.core()))
+                })
+            }
+            CycleFanEntries::Wide(cells) => {
+                let entries = self.cycle_fan_of(cf, cells, k as usize);
+                src.mark_cores(from, entries.len(), seen, |bits| {
+                    entries.iter().all(|e| bits.set(e.core()))
+                })
+            }
+        }
+    }
+
     /// The routers of the trees' shapes when they are built, else 0.
     pub fn shape_routers(&self) -> usize {
         let guard = self
@@ -1274,16 +1315,6 @@ impl Program {
         let columns = mesh.width.div_ceil(mesh.cores_per_tile.max(1));
         // A tree has at most a router per destination, and at most the mesh's routers.
         let cells = (columns as usize).saturating_mul(mesh.height as usize);
-        if cells <= LAZY_CELLS {
-            return ShapesCell {
-                shapes: Shapes::lazy((columns, mesh.height), self.tree_recipes.len())
-                    .with_hop(self.hop()),
-                lazy: true,
-                ..ShapesCell::default()
-            };
-        }
-        let src = self.tree_src();
-        let mut seen = Vec::new();
         let len = |start: &[usize], i: u32| match (start.get(i as usize), start.get(i as usize + 1))
         {
             (Some(&a), Some(&b)) => b.saturating_sub(a),
@@ -1299,6 +1330,16 @@ impl Program {
             })
             .map(|n| n.min(cells))
             .fold(0usize, usize::saturating_add);
+        if cells <= LAZY_CELLS {
+            return ShapesCell {
+                shapes: Shapes::lazy((columns, mesh.height), self.tree_recipes.len(), routers)
+                    .with_hop(self.hop()),
+                lazy: true,
+                ..ShapesCell::default()
+            };
+        }
+        let src = self.tree_src();
+        let mut seen = Vec::new();
         ShapesCell {
             shapes: Shapes::build(
                 (columns, mesh.height),
@@ -1496,10 +1537,13 @@ impl Program {
         axons: &[u32],
         out: &mut [E],
     ) -> bool {
-        if !axons.is_sorted_by(|a, b| a < b) {
+        if !self.fan_ascending && !axons.is_sorted_by(|a, b| a < b) {
             return false;
         }
         let uniform = self.uniform_kind(k);
+        if let Some(kind) = uniform {
+            return runs.entries(k, u32::from(kind) << 30, out);
+        }
         // Else the compartment's usual class and its rows of another class, when known.
         let kinds = uniform
             .is_none()
@@ -1747,6 +1791,38 @@ impl FanRuns<'_> {
         f(c, len);
         Some(n)
     }
+
+    /// Compartment `k`'s entries of one price class `class` (shifted into place): run `i`'s
+    /// core and slots, or `E::new(core, len | class)`, into `out[i]`; whether there were
+    /// `out.len()` runs (else `out` is partly written).
+    ///
+    /// Without [`FanRuns::each`]'s branch per slot (a run's end is seldom predicted): each
+    /// slot rewrites its run's entry, the run and its length advanced by a flag.
+    #[inline]
+    pub fn entries<E: FanEntry>(&self, k: usize, class: u32, out: &mut [E]) -> bool {
+        let (Some(&lo), Some(&hi)) = (self.start.get(k), self.start.get(k + 1)) else {
+            return false;
+        };
+        let Some(list) = self.slots.get(lo..hi) else {
+            return false;
+        };
+        // `runs`: the runs so far (the current one is `runs - 1`); no slot's core is NONE.
+        let (mut prev, mut runs, mut len) = (NONE, 0usize, 0u32);
+        for &slot in list {
+            let Some(&d) = self.slot_core.get(slot as usize) else {
+                return false;
+            };
+            let new = d != prev;
+            runs += usize::from(new);
+            len = if new { 1 } else { len + 1 };
+            prev = d;
+            match out.get_mut(runs.wrapping_sub(1)) {
+                Some(e) => *e = E::new(d, len | class),
+                None => return false,
+            }
+        }
+        runs == out.len()
+    }
 }
 
 /// The core of a global axon, found by a short walk along `axon_base` from a table entry
@@ -1871,6 +1947,35 @@ impl<'a> TreeSrc<'a> {
         mark: impl FnOnce(&mut RouterBits) -> bool,
     ) -> Option<(u32, u32)> {
         out.clear();
+        let from = self.mark_cores(src, n, seen, mark)?;
+        let height = self.target.mesh.height as usize;
+        // The bits come in ascending order: the column advances with them (no division per
+        // destination router).
+        let (mut x, mut first) = (0u32, 0usize);
+        for (w, &bits) in seen.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                while i >= first + height {
+                    first += height;
+                    x += 1;
+                }
+                out.push((x, (i - first) as u32));
+                bits &= bits - 1;
+            }
+        }
+        Some(from)
+    }
+
+    /// [`TreeSrc::route_cores`]' bitmap alone, in `seen` (bit `x * height + y`), and the
+    /// source router; `None` as there.
+    fn mark_cores(
+        &self,
+        src: u32,
+        n: usize,
+        seen: &mut Vec<u64>,
+        mark: impl FnOnce(&mut RouterBits) -> bool,
+    ) -> Option<(u32, u32)> {
         let mesh = &self.target.mesh;
         let (columns, height) = (
             mesh.width.div_ceil(mesh.cores_per_tile.max(1)) as usize,
@@ -1888,21 +1993,6 @@ impl<'a> TreeSrc<'a> {
         };
         if !mark(&mut bits) {
             return None;
-        }
-        // The bits come in ascending order: the column advances with them (no division per
-        // destination router).
-        let (mut x, mut first) = (0u32, 0usize);
-        for (w, &bits) in seen.iter().enumerate() {
-            let mut bits = bits;
-            while bits != 0 {
-                let i = w * 64 + bits.trailing_zeros() as usize;
-                while i >= first + height {
-                    first += height;
-                    x += 1;
-                }
-                out.push((x, (i - first) as u32));
-                bits &= bits - 1;
-            }
         }
         Some(self.router(src).unwrap_or((0, 0)))
     }
@@ -2434,6 +2524,47 @@ mod tests {
             p.fan_runs()
                 .is_some_and(|r| r.each(p.n_comp(), |_, _| ()).is_none())
         );
+    }
+
+    /// [`FanRuns::entries`] gives [`FanRuns::each`]'s runs, with the class, exactly when
+    /// there are as many runs as entries asked for; `fan_ascending` is whether every fan-out
+    /// ascends.
+    #[test]
+    fn fan_run_entries_are_the_runs() {
+        let p = fan_program();
+        let runs = p.fan_runs().expect("lists with slot cores");
+        let (mut fit, mut other) = (0, 0);
+        for k in 0..p.n_comp() {
+            let mut want = Vec::new();
+            let n = runs.each(k, |c, len| want.push((c, len))).expect("a list");
+            for class in [0u32, 2 << 30] {
+                let mut got = vec![(NONE, 0u32); n];
+                assert!(runs.entries(k, class, &mut got), "compartment {k}");
+                let with: Vec<(u32, u32)> = want.iter().map(|&(c, l)| (c, l | class)).collect();
+                assert_eq!(got, with, "compartment {k}");
+                let mut narrow = vec![0u32; n];
+                assert!(runs.entries(k, class, &mut narrow));
+                let back: Vec<(u32, u32)> = narrow
+                    .iter()
+                    .map(|&e| (e.core(), e.synapses_class()))
+                    .collect();
+                assert_eq!(back, with, "compartment {k}, narrow");
+                for len in [n + 1, n.saturating_sub(1)].into_iter().filter(|&l| l != n) {
+                    let mut wrong = vec![(0u32, 0u32); len];
+                    assert!(
+                        !runs.entries(k, class, &mut wrong),
+                        "compartment {k}, {len}"
+                    );
+                    other += 1;
+                }
+            }
+            fit += usize::from(n > 1);
+        }
+        assert!(fit > 10 && other > 10, "{fit} fit, {other} other");
+        let fan = |k: usize| &p.fan_axon[p.fan_start[k]..p.fan_start[k + 1]];
+        let ascending = (0..p.n_comp()).all(|k| fan(k).is_sorted_by(|a, b| a < b));
+        assert_eq!(p.fan_ascending, ascending);
+        assert!(!ascending, "the test chip has a fan-out out of order");
     }
 
     /// The old definition of [`Program::cycle_fan`]: each axon's row looked up.

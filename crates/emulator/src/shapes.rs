@@ -25,6 +25,7 @@ pub(crate) struct Shapes {
     pub routers: usize,
     /// Router columns and rows of the mesh.
     columns: u32,
+    height: u32,
     /// Dense index of each router cell `y * columns + x` a tree touches, else [`NONE`].
     router_of: Vec<u32>,
     src: Vec<(u32, u32)>,
@@ -184,6 +185,7 @@ impl Shapes {
     ) -> Shapes {
         let mut s = Shapes {
             columns,
+            height,
             col_range: Vec::with_capacity(count),
             src: Vec::with_capacity(count),
             ys: Vec::with_capacity(routers),
@@ -268,11 +270,13 @@ impl Shapes {
     /// (about half the 40k CUBA chip's compartments never spike in 10,000 ticks). Without
     /// every tree, the routers any tree touches are not known: each router of the mesh is
     /// one (its index `y * columns + x`, in the same order as [`Shapes::build`]'s).
-    pub(crate) fn lazy((columns, height): (u32, u32), count: usize) -> Shapes {
+    pub(crate) fn lazy((columns, height): (u32, u32), count: usize, routers: usize) -> Shapes {
         let cells = (columns as usize).saturating_mul(height as usize);
         Shapes {
             routers: cells,
             columns,
+            height,
+            ys: Vec::with_capacity(routers),
             router_of: (0..cells as u32).collect(),
             src: vec![(0, 0); count],
             col_range: vec![(NONE, NONE); count],
@@ -295,6 +299,54 @@ impl Shapes {
         let (sx, sy) = tree(i, positions);
         self.src[i] = (sx, sy);
         self.col_range[i] = self.push_cols(sy, positions);
+        if let Some(hop) = self.hop {
+            self.reaches[i] = self.scan_reach(t, hop);
+        }
+    }
+
+    /// [`Shapes::ensure`] for tree `t` from source router `src` to the routers whose bits
+    /// are set in `bits` (bit `x * height + y`; bits beyond the mesh's routers are none):
+    /// the columns are read off the bitmap, with no list of routers in between.
+    pub(crate) fn ensure_bits(&mut self, t: u32, (sx, sy): (u32, u32), bits: &[u64]) {
+        if self.is_built(t) {
+            return;
+        }
+        let i = t as usize;
+        self.src[i] = (sx, sy);
+        let first = self.cols.len() as u32;
+        let height = self.height.max(1) as usize;
+        // The bits come in ascending order: the column advances with them, and a column is
+        // closed when the next set bit is past it.
+        let (mut x, mut col_first) = (0u32, 0usize);
+        let mut open: Option<Col> = None;
+        for (w, &word) in bits.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                let b = w * 64 + word.trailing_zeros() as usize;
+                word &= word - 1;
+                if b >= col_first + height {
+                    self.cols.extend(open.take());
+                    let skip = (b - col_first) / height;
+                    col_first += skip * height;
+                    x += skip as u32;
+                }
+                let y = (b - col_first) as u32;
+                let at = self.ys.len() as u32;
+                let col = open.get_or_insert(Col {
+                    x,
+                    start: at,
+                    mid: at,
+                    end: at,
+                });
+                self.ys.push(y);
+                col.end = at + 1;
+                if y < sy {
+                    col.mid = at + 1;
+                }
+            }
+        }
+        self.cols.extend(open);
+        self.col_range[i] = (first, self.cols.len() as u32);
         if let Some(hop) = self.hop {
             self.reaches[i] = self.scan_reach(t, hop);
         }
@@ -1066,7 +1118,7 @@ mod tests {
             };
             let hop = [p.hop_cycles.max(1), p.hop_y_cycles.max(1)];
             // (Its reaches kept, each checked against its columns when asked.)
-            let mut lazy = Shapes::lazy((w, h), list.len()).with_hop(hop);
+            let mut lazy = Shapes::lazy((w, h), list.len(), 0).with_hop(hop);
             assert_eq!(lazy.routers, (w * h) as usize);
             let mut positions = Vec::new();
             let mut on_topo = NetSim::new(topo.routers);
@@ -1111,7 +1163,7 @@ mod tests {
             let (_, shapes, list) = both_listed(&mut rand, (w, h), 20, 30);
             let hop = [1 + rand.below(60), 1 + rand.below(60)];
             let kept = shapes.clone().with_hop(hop);
-            let mut lazy = Shapes::lazy((w, h), list.len()).with_hop(hop);
+            let mut lazy = Shapes::lazy((w, h), list.len(), 0).with_hop(hop);
             let mut positions = Vec::new();
             for t in 0..list.len() as u32 {
                 lazy.ensure(t, &mut positions, |i, out| {
@@ -1126,6 +1178,61 @@ mod tests {
                     kept.reach(t, [hop[0] + 1, hop[1]]),
                     shapes.scan_reach(t, [hop[0] + 1, hop[1]])
                 );
+            }
+        }
+    }
+
+    /// Trees built from a bitmap of their routers ([`Shapes::ensure_bits`]) are those built
+    /// from the sorted list, in any order of building, on meshes whose columns do and do not
+    /// fill whole words of the bitmap.
+    #[test]
+    fn trees_from_bitmaps_equal_those_from_lists() {
+        let mut rand = Rand(0x0b17_5eed_0000_0007);
+        for case in 0..200 {
+            let (w, h) = random_mesh(&mut rand, true);
+            let h = if case % 4 == 0 { 64 * (1 + h % 2) } else { h };
+            let (_, _, list) = both_listed(&mut rand, (w, h), 20, 40);
+            let hop = [1 + rand.below(60), 1 + rand.below(60)];
+            let mut from_list = Shapes::lazy((w, h), list.len(), 0).with_hop(hop);
+            let mut from_bits = Shapes::lazy((w, h), list.len(), 0).with_hop(hop);
+            let mut positions = Vec::new();
+            let words = (w as usize * h as usize).div_ceil(64);
+            let mut order: Vec<u32> = (0..list.len() as u32).collect();
+            order.reverse();
+            order.rotate_left(rand.below(list.len() as u64) as usize);
+            for &t in &order {
+                let (src, dests) = &list[t as usize];
+                from_list.ensure(t, &mut positions, |_, out| {
+                    out.clone_from(dests);
+                    *src
+                });
+                let mut bits = vec![0u64; words];
+                for &(x, y) in dests {
+                    let b = (x * h + y) as usize;
+                    bits[b / 64] |= 1 << (b % 64);
+                }
+                from_bits.ensure_bits(t, *src, &bits);
+                // Built already: nothing changes.
+                from_bits.ensure_bits(t, (0, 0), &[]);
+            }
+            for t in 0..list.len() as u32 {
+                let (a, b) = (from_list.cols(t), from_bits.cols(t));
+                let cols = |s: &Shapes, (c0, c1): (usize, usize)| -> Vec<(u32, Vec<u32>, u32)> {
+                    s.cols[c0..c1]
+                        .iter()
+                        .map(|c| {
+                            let ys = s.ys[c.start as usize..c.end as usize].to_vec();
+                            (c.x, ys, c.mid - c.start)
+                        })
+                        .collect()
+                };
+                assert_eq!(
+                    cols(&from_list, a),
+                    cols(&from_bits, b),
+                    "case {case} tree {t}"
+                );
+                assert_eq!(from_list.src[t as usize], from_bits.src[t as usize]);
+                assert_eq!(from_list.reaches[t as usize], from_bits.reaches[t as usize]);
             }
         }
     }
