@@ -729,6 +729,16 @@ impl<N: Copy> NetSim<N> {
     ) {
         let n = trees.len();
         let fresh = |u: usize| all || self.seen.get(u).is_none_or(|s| s.1);
+        // Per packet, the latest of its units: bounds both its legs' lateness and its
+        // windows' ends.
+        let late_max: Vec<u64> = (0..n)
+            .map(|k| {
+                let units = self.unit_start[k] as usize..self.unit_start[k + 1] as usize;
+                self.ulate
+                    .get(units)
+                    .map_or(u64::MAX, |l| l.iter().copied().max().unwrap_or(0))
+            })
+            .collect();
         changed.clear();
         changed
             .extend((0..n).map(|k| {
@@ -763,7 +773,8 @@ impl<N: Copy> NetSim<N> {
                         (self.offs[j].min(l), l)
                     }
                 };
-                topo.legs_touch(trees[k], &late, trees[j], hop, &win, &mut |l| {
+                let bounds = (late_max[k], late_max[j]);
+                topo.legs_touch(trees[k], &late, trees[j], hop, &win, bounds, &mut |l| {
                     touched.push(u0 + l as usize);
                 });
             }

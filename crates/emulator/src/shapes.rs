@@ -106,8 +106,10 @@ pub(crate) trait Trees {
     /// it is to be checked against `tb`'s units in its column (`tb`'s leg up that column is
     /// `up`, [`NONE`] when unknown; `up + 1` is the leg down); `win`: per unit of `tb` (its
     /// source row: `None`; a leg: `Some(leg)`), the range of cycles its copies may be late
-    /// by at any router, relative to leaving the root at cycle 0. (Generic, not `dyn`:
-    /// called per pair of packets, the closures inline.)
+    /// by at any router, relative to leaving the root at cycle 0; `bounds`: at least every
+    /// lateness `late` gives and at least the end of every window `win` gives. (Generic, not
+    /// `dyn`: called per pair of packets, the closures inline.)
+    #[allow(clippy::too_many_arguments)]
     fn legs_touch(
         &self,
         ta: u32,
@@ -115,6 +117,7 @@ pub(crate) trait Trees {
         _tb: u32,
         _hop: [u64; 2],
         _win: &impl Fn(Option<u32>) -> (u64, u64),
+        _bounds: (u64, u64),
         touch: &mut impl FnMut(u32),
     ) {
         for leg in 0..self.legs(ta) {
@@ -454,6 +457,16 @@ impl Trees for Shapes {
     }
 
     /// The trees' columns walked side by side: only common ones can touch.
+    ///
+    /// Two bounds hold for the whole pair. Along a leg heading away from `tb`'s source row
+    /// the time difference to `tb`'s copies is `along + l - hop_y dy` (`dy` the rows between
+    /// the sources, `along` the x legs' difference, at most `hop_x dx`): below 0 in every
+    /// column when `hop_x dx + l < hop_y dy`, so such legs are never looked at. Heading
+    /// towards it, where the leg passes `tb`'s source row or runs beside its leg of the same
+    /// direction the difference is `along + l + hop_y dy`, at least `hop_y dy - hop_x dx`:
+    /// above every window of `tb` when that exceeds their ends, leaving only `tb`'s leg of
+    /// the opposite direction to look at ([`Shapes::col_touch`]'s `opposite_only`).
+    #[allow(clippy::too_many_arguments)]
     fn legs_touch(
         &self,
         ta: u32,
@@ -461,12 +474,24 @@ impl Trees for Shapes {
         tb: u32,
         hop: [u64; 2],
         win: &impl Fn(Option<u32>) -> (u64, u64),
+        (late_max, win_max): (u64, u64),
         touch: &mut impl FnMut(u32),
     ) {
         let ((a0, a1), (b0, b1)) = (self.cols(ta), self.cols(tb));
         let ((ax, ay), (bx, by)) = (self.src[ta as usize], self.src[tb as usize]);
         // (Hops are a target's `u32` cycles, as in `meet`.)
         let (hx, hy) = (hop[0] as i64, hop[1] as i64);
+        let (away_never, opposite_only) = {
+            let (hx, hy) = (i128::from(hop[0]), i128::from(hop[1]));
+            let x_far = hx * i128::from(ax.abs_diff(bx));
+            let y_far = hy * i128::from(ay.abs_diff(by));
+            (
+                x_far + i128::from(late_max) < y_far,
+                y_far - x_far > i128::from(win_max),
+            )
+        };
+        // The direction of each leg (up, down) that heads away from `tb`'s source row.
+        let away = [by < ay, by > ay];
         let (ay, by) = (i64::from(ay), i64::from(by));
         let (mut ia, mut ib) = (a0, b0);
         while ia < a1 && ib < b1 {
@@ -488,7 +513,22 @@ impl Trees for Shapes {
             let along = hx * i64::from(ca.x.abs_diff(ax)) - hx * i64::from(ca.x.abs_diff(bx));
             let leg_b = 2 * (ib - b0) as u32;
             let base_a = 2 * (ia - a0) as u32;
-            let lates = [late(base_a, leg_b), late(base_a + 1, leg_b)];
+            let late_of = |i: usize| {
+                if away_never && away[i] {
+                    // (The tests hold the shortcut to the whole check.)
+                    #[cfg(test)]
+                    if let Some(l) = late(base_a + i as u32, leg_b) {
+                        assert!(
+                            !self.col_touch((ta, ia, i == 0, l), (tb, ib), hop, win, false),
+                            "a leg heading away touches"
+                        );
+                    }
+                    None
+                } else {
+                    late(base_a + i as u32, leg_b)
+                }
+            };
+            let lates = [late_of(0), late_of(1)];
             if lates == [None, None] {
                 ia += 1;
                 ib += 1;
@@ -523,12 +563,21 @@ impl Trees for Shapes {
                     // (The tests hold the shortcut to the whole check.)
                     #[cfg(test)]
                     assert!(
-                        !self.col_touch((ta, ia, up, l as u64), (tb, ib), hop, win),
+                        !self.col_touch((ta, ia, up, l as u64), (tb, ib), hop, win, false),
                         "a leg passed over touches"
                     );
                     continue;
                 }
-                if self.col_touch((ta, ia, up, l as u64), (tb, ib), hop, win) {
+                // Towards `tb`'s row (away from it nothing is looked at when `away_never`).
+                let only = opposite_only && !away[usize::from(!up)];
+                let touches = self.col_touch((ta, ia, up, l as u64), (tb, ib), hop, win, only);
+                #[cfg(test)]
+                assert_eq!(
+                    touches,
+                    self.col_touch((ta, ia, up, l as u64), (tb, ib), hop, win, false),
+                    "the opposite leg alone decides otherwise"
+                );
+                if touches {
                     touch(leg);
                 }
             }
@@ -805,13 +854,15 @@ impl Shapes {
     /// within `win`'s range of `l`, so sharing in one cycle needs the time difference there.
     /// Here for the leg of column `ia` (an index into `cols`) of tree `ta`, upwards or not,
     /// and tree `tb`'s column `ib` at the same x (without one, `tb` uses no vertical link or
-    /// ejection in that column).
+    /// ejection in that column). `opposite_only`: `tb`'s leg of the opposite direction alone
+    /// is looked at (see [`Trees::legs_touch`] for `Shapes`).
     fn col_touch(
         &self,
         (ta, ia, up, late): (u32, usize, bool, u64),
         (tb, ib): (u32, usize),
         hop: [u64; 2],
         win: &impl Fn(Option<u32>) -> (u64, u64),
+        opposite_only: bool,
     ) -> bool {
         let (ca, cb) = (self.cols[ia], self.cols[ib]);
         let x = ca.x;
@@ -850,7 +901,7 @@ impl Shapes {
         let dest =
             |ys: &[u32], y: i64| u32::try_from(y).is_ok_and(|y| ys.binary_search(&y).is_ok());
         // The other tree's leg in the same direction.
-        if rb_same >= 1 {
+        if rb_same >= 1 && !opposite_only {
             let (lo, hi) = (
                 (s * ay + 1).max(s * by + 1),
                 (s * ay + ra).min(s * by + rb_same),
@@ -860,7 +911,8 @@ impl Shapes {
             }
         }
         // The other tree's source-row router in this column.
-        if in_a(by)
+        if !opposite_only
+            && in_a(by)
             && ((rb_same >= 1 && s * (by - ay) < ra) || (dest(ya, by) && dest(yb, by)))
             && inside(diff(by), win(None))
         {
