@@ -534,11 +534,13 @@ impl Trees for Shapes {
                 ib += 1;
                 continue;
             }
-            let w_max = win(None)
-                .1
-                .max(win(Some(leg_b)).1)
-                .max(win(Some(leg_b + 1)).1);
-            let w_max = i64::try_from(w_max).unwrap_or(i64::MAX);
+            let w_max = || {
+                let w = win(None)
+                    .1
+                    .max(win(Some(leg_b)).1)
+                    .max(win(Some(leg_b + 1)).1);
+                i64::try_from(w).unwrap_or(i64::MAX)
+            };
             for (up, l) in [true, false].into_iter().zip(lates) {
                 let leg = base_a + u32::from(!up);
                 let Some(l) = l else {
@@ -558,8 +560,46 @@ impl Trees for Shapes {
                     touch(leg);
                     continue;
                 };
+                // Towards `tb`'s row (away from it nothing is looked at when `away_never`).
+                let only = opposite_only && !away[usize::from(!up)];
+                if only {
+                    // `col_touch`'s rows of the other tree's opposite leg where the time
+                    // difference can be in its window, without its reads: mostly none.
+                    let cb = self.cols[ib];
+                    let b_far = if up {
+                        self.ys[cb.start as usize]
+                    } else {
+                        self.ys[cb.end as usize - 1]
+                    };
+                    let rb_opp = s * (by - i64::from(b_far));
+                    let leg_opp = leg_b + u32::from(up);
+                    let (w0, w1) = win(Some(leg_opp));
+                    let rows = match (i64::try_from(w0), i64::try_from(w1)) {
+                        (Ok(w0), Ok(w1)) if rb_opp >= 1 => {
+                            let c = along + l - hy * s * (ay + by);
+                            let lo = (-(c - w0).div_euclid(2 * hy))
+                                .max(s * ay + 1)
+                                .max(s * by - rb_opp);
+                            let hi = (w1 - c)
+                                .div_euclid(2 * hy)
+                                .min(s * ay + s * (far - ay))
+                                .min(s * by - 1);
+                            lo <= hi
+                        }
+                        (Ok(_), Ok(_)) => false,
+                        _ => true,
+                    };
+                    if !rows {
+                        #[cfg(test)]
+                        assert!(
+                            !self.col_touch((ta, ia, up, l as u64), (tb, ib), hop, win, false),
+                            "a leg passed over touches the opposite leg"
+                        );
+                        continue;
+                    }
+                }
                 let diff = |y: i64| along + l + hy * ((y - ay).abs() - (y - by).abs());
-                if diff(far) < 0 || diff(ay + s) > w_max {
+                if !only && (diff(far) < 0 || diff(ay + s) > w_max()) {
                     // (The tests hold the shortcut to the whole check.)
                     #[cfg(test)]
                     assert!(
@@ -568,8 +608,6 @@ impl Trees for Shapes {
                     );
                     continue;
                 }
-                // Towards `tb`'s row (away from it nothing is looked at when `away_never`).
-                let only = opposite_only && !away[usize::from(!up)];
                 let touches = self.col_touch((ta, ia, up, l as u64), (tb, ib), hop, win, only);
                 #[cfg(test)]
                 assert_eq!(
