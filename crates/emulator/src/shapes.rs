@@ -1038,7 +1038,12 @@ impl Shapes {
         let (mut q0, mut q1) = (None, None);
         // `|y - ay| - |y - by|` is within `±|ay - by|`.
         let rows = i64::from(ay.abs_diff(by));
-        for x in x0..=x1 {
+        // West of both sources, and east of both, `need` is the same in every column.
+        let (west_src, east_src) = (ax.min(bx), ax.max(bx));
+        let mut next = x0;
+        while next <= x1 {
+            let x = next;
+            next += 1;
             // T_a - T_b = need + hy (|y - ay| - |y - by|); T_b - T_a in [0, late].
             let need = delta + hx * (i64::from(x.abs_diff(ax)) - i64::from(x.abs_diff(bx)));
             let (k0, k1) = (
@@ -1049,9 +1054,15 @@ impl Shapes {
                 return true;
             }
             // No row of this column has such a difference (most columns, with the link
-            // latencies of a real mesh): nothing of the trees read.
+            // latencies of a real mesh): nothing of the trees read, and none of the columns
+            // with the same `need` either.
             let (k0, k1) = (k0.max(-rows), k1.min(rows));
             if k0 > k1 {
+                if x < west_src {
+                    next = west_src;
+                } else if x > east_src {
+                    break;
+                }
                 continue;
             }
             while ca < a1 && self.cols[ca].x < x {
