@@ -577,13 +577,9 @@ impl Trees for Shapes {
                     let rows = match (i64::try_from(w0), i64::try_from(w1)) {
                         (Ok(w0), Ok(w1)) if rb_opp >= 1 => {
                             let c = along + l - hy * s * (ay + by);
-                            let lo = (-(c - w0).div_euclid(2 * hy))
-                                .max(s * ay + 1)
-                                .max(s * by - rb_opp);
-                            let hi = (w1 - c)
-                                .div_euclid(2 * hy)
-                                .min(s * ay + s * (far - ay))
-                                .min(s * by - 1);
+                            let ra = s * (far - ay);
+                            let (lo, hi) =
+                                opposite_rows(c, (w0, w1), hy, s, (ay, ra), (by, rb_opp));
                             lo <= hi
                         }
                         (Ok(_), Ok(_)) => false,
@@ -744,6 +740,25 @@ fn rows_where(a1: u32, a2: u32, b: i64) -> [Option<(u32, u32)>; 2] {
         (y, y)
     });
     [ray, point]
+}
+
+/// [`Shapes::col_touch`]'s rows, measured along the leg (`s y`), where a leg of tree A
+/// (source row `ay`, `ra` rows long in direction `s`) and tree B's leg the other way (source
+/// row `by`, `rb` rows long) both pass and the time difference `c + 2 hop_y s y` is within
+/// `w`: `lo..=hi`, empty when `lo > hi`.
+fn opposite_rows(
+    c: i64,
+    (w0, w1): (i64, i64),
+    hy: i64,
+    s: i64,
+    (ay, ra): (i64, i64),
+    (by, rb): (i64, i64),
+) -> (i64, i64) {
+    let lo = (-(c - w0).div_euclid(2 * hy))
+        .max(s * ay + 1)
+        .max(s * by - rb);
+    let hi = (w1 - c).div_euclid(2 * hy).min(s * ay + ra).min(s * by - 1);
+    (lo, hi)
 }
 
 /// `⌊v / h⌋` (`h > 0`), from the quotient of a nearby `v` kept in `q`: a step or two from it
@@ -966,10 +981,7 @@ impl Shapes {
                 return true;
             };
             let c = la - lb - hy * s * (ay + by);
-            let lo = (-(c - w0).div_euclid(2 * hy))
-                .max(s * ay + 1)
-                .max(s * by - rb_opp);
-            let hi = (w1 - c).div_euclid(2 * hy).min(s * ay + ra).min(s * by - 1);
+            let (lo, hi) = opposite_rows(c, (w0, w1), hy, s, (ay, ra), (by, rb_opp));
             if lo <= hi {
                 let (y0, y1) = ((s * lo).min(s * hi), (s * lo).max(s * hi));
                 let (Ok(y0), Ok(y1)) = (u32::try_from(y0), u32::try_from(y1)) else {
