@@ -285,6 +285,9 @@ pub(crate) struct NetSim<N> {
     touched: Vec<usize>,
     /// Scratch space of [`NetSim::touched_legs`]: per packet, whether any unit changed.
     changed: Vec<bool>,
+    /// Per packet of [`NetSim::legs`], the latest of its units after a simulation: bounds
+    /// both its legs' lateness and its windows' ends ([`Trees::legs_touch`]'s `bounds`).
+    packet_late: Vec<u64>,
     /// Per unit of [`NetSim::legs`]: its `(free, ulate)` when last checked for touches, and
     /// whether it changed since.
     seen: Vec<(Option<(bool, u64)>, bool)>,
@@ -392,6 +395,7 @@ impl<N: Copy> NetSim<N> {
             ulate: Vec::new(),
             touched: Vec::new(),
             changed: Vec::new(),
+            packet_late: Vec::new(),
             seen: Vec::new(),
             legs_on: false,
             #[cfg(test)]
@@ -680,6 +684,12 @@ impl<N: Copy> NetSim<N> {
                 s.1 = s.0 != Some((f, l));
                 s.0 = Some((f, l));
             }
+            self.packet_late.clear();
+            self.packet_late.extend(self.unit_start.windows(2).map(|w| {
+                self.ulate
+                    .get(w[0] as usize..w[1] as usize)
+                    .map_or(u64::MAX, |l| l.iter().copied().max().unwrap_or(0))
+            }));
             let mut touched = std::mem::take(&mut self.touched);
             touched.clear();
             let mut changed = std::mem::take(&mut self.changed);
@@ -729,16 +739,7 @@ impl<N: Copy> NetSim<N> {
     ) {
         let n = trees.len();
         let fresh = |u: usize| all || self.seen.get(u).is_none_or(|s| s.1);
-        // Per packet, the latest of its units: bounds both its legs' lateness and its
-        // windows' ends.
-        let late_max: Vec<u64> = (0..n)
-            .map(|k| {
-                let units = self.unit_start[k] as usize..self.unit_start[k + 1] as usize;
-                self.ulate
-                    .get(units)
-                    .map_or(u64::MAX, |l| l.iter().copied().max().unwrap_or(0))
-            })
-            .collect();
+        let late_max = |k: usize| self.packet_late.get(k).copied().unwrap_or(u64::MAX);
         changed.clear();
         changed
             .extend((0..n).map(|k| {
@@ -773,7 +774,7 @@ impl<N: Copy> NetSim<N> {
                         (self.offs[j].min(l), l)
                     }
                 };
-                let bounds = (late_max[k], late_max[j]);
+                let bounds = (late_max(k), late_max(j));
                 topo.legs_touch(trees[k], &late, trees[j], hop, &win, bounds, &mut |l| {
                     touched.push(u0 + l as usize);
                 });

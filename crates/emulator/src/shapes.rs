@@ -534,13 +534,8 @@ impl Trees for Shapes {
                 ib += 1;
                 continue;
             }
-            let w_max = || {
-                let w = win(None)
-                    .1
-                    .max(win(Some(leg_b)).1)
-                    .max(win(Some(leg_b + 1)).1);
-                i64::try_from(w).unwrap_or(i64::MAX)
-            };
+            // Read once per column, and only if a leg gets that far.
+            let mut w_max = None;
             for (up, l) in [true, false].into_iter().zip(lates) {
                 let leg = base_a + u32::from(!up);
                 let Some(l) = l else {
@@ -595,7 +590,14 @@ impl Trees for Shapes {
                     }
                 }
                 let diff = |y: i64| along + l + hy * ((y - ay).abs() - (y - by).abs());
-                if !only && (diff(far) < 0 || diff(ay + s) > w_max()) {
+                let read = || {
+                    let w = win(None)
+                        .1
+                        .max(win(Some(leg_b)).1)
+                        .max(win(Some(leg_b + 1)).1);
+                    i64::try_from(w).unwrap_or(i64::MAX)
+                };
+                if !only && (diff(far) < 0 || diff(ay + s) > *w_max.get_or_insert_with(read)) {
                     // (The tests hold the shortcut to the whole check.)
                     #[cfg(test)]
                     assert!(
