@@ -1540,39 +1540,37 @@ impl Program {
         if !self.fan_ascending && !axons.is_sorted_by(|a, b| a < b) {
             return false;
         }
-        let uniform = self.uniform_kind(k);
-        if let Some(kind) = uniform {
+        if let Some(kind) = self.uniform_kind(k) {
             return runs.entries(k, u32::from(kind) << 30, out);
         }
-        // Else the compartment's usual class and its rows of another class, when known.
-        let kinds = uniform
-            .is_none()
-            .then(|| self.fan_kinds.as_ref().and_then(|f| f.of(k)))
-            .flatten();
-        let (mut j, mut r) = (0usize, 0usize);
+        // Else the compartment's usual class, then its few rows of another class (when
+        // known) found among its axons: the same branch-free pass as a uniform class.
+        if let Some((usual, other)) = self.fan_kinds.as_ref().and_then(|f| f.of(k)) {
+            if !runs.entries(k, u32::from(usual) << 30, out) {
+                return false;
+            }
+            for &(b, kind) in other {
+                // `axons` ascends (checked above): run `j` is axon `j`'s row.
+                if let Ok(j) = axons.binary_search(&b)
+                    && let Some(e) = out.get_mut(j)
+                {
+                    let len = e.synapses_class() & !(3 << 30);
+                    *e = E::new(e.core(), len | u32::from(kind) << 30);
+                }
+            }
+            return true;
+        }
+        let mut j = 0usize;
         let n = runs.each(k, |core, len| {
-            // Every run has synapses: a uniform class is each row's.
-            let kind = uniform.unwrap_or_else(|| {
-                let a = axons.get(j).copied().unwrap_or(NONE);
-                if let Some((usual, other)) = kinds {
-                    // Both in ascending axon order: a merge.
-                    while other.get(r).is_some_and(|&(b, _)| b < a) {
-                        r += 1;
-                    }
-                    return match other.get(r) {
-                        Some(&(b, kind)) if b == a => kind,
-                        _ => usual,
-                    };
-                }
-                // The price classes are the one table read at random: requested early (as
-                // they are, not packed: a compartment's entries are built on its first spike,
-                // and packing the whole table first cost more than it saved).
-                let kinds = &self.row_kind;
-                if let Some(x) = axons.get(j + 16).and_then(|&b| kinds.get(b as usize)) {
-                    lifchip_simd::prefetch(x);
-                }
-                kinds.get(a as usize).copied().unwrap_or(ROW_SPARSE)
-            });
+            let a = axons.get(j).copied().unwrap_or(NONE);
+            // The price classes are the one table read at random: requested early (as they
+            // are, not packed: a compartment's entries are built on its first spike, and
+            // packing the whole table first cost more than it saved).
+            let kinds = &self.row_kind;
+            if let Some(x) = axons.get(j + 16).and_then(|&b| kinds.get(b as usize)) {
+                lifchip_simd::prefetch(x);
+            }
+            let kind = kinds.get(a as usize).copied().unwrap_or(ROW_SPARSE);
             if let Some(e) = out.get_mut(j) {
                 *e = E::new(core, len | u32::from(kind) << 30);
             }
