@@ -1554,7 +1554,7 @@ impl Program {
                 if let Ok(j) = axons.binary_search(&b)
                     && let Some(e) = out.get_mut(j)
                 {
-                    let len = e.synapses_class() & !(3 << 30);
+                    let len = e.synapses_class() & CYCLE_FAN_LEN;
                     *e = E::new(e.core(), len | u32::from(kind) << 30);
                 }
             }
