@@ -179,6 +179,9 @@ const NARROW_LEN: u32 = (1 << 14) - 1;
 /// An entry of [`CycleFan`]: made of and read as a core and `synapses | class << 30`.
 pub(crate) trait FanEntry: Copy + Default + Send + Sync {
     fn new(core: u32, synapses_class: u32) -> Self;
+    /// [`FanEntry::new`] of `synapses | class` with `class` already shifted into place: fewer
+    /// operations in [`FanRuns::entries`]' loop, where `class` is the same for every slot.
+    fn with_class(core: u32, synapses: u32, class: u32) -> Self;
     fn core(self) -> u32;
     fn synapses_class(self) -> u32;
 }
@@ -187,6 +190,10 @@ impl FanEntry for u32 {
     #[inline(always)]
     fn new(core: u32, lk: u32) -> u32 {
         core | (lk & NARROW_LEN) << 16 | (lk >> 30) << 30
+    }
+    #[inline(always)]
+    fn with_class(core: u32, len: u32, class: u32) -> u32 {
+        core | (len & NARROW_LEN) << 16 | class
     }
     #[inline(always)]
     fn core(self) -> u32 {
@@ -202,6 +209,10 @@ impl FanEntry for (u32, u32) {
     #[inline(always)]
     fn new(core: u32, lk: u32) -> (u32, u32) {
         (core, lk)
+    }
+    #[inline(always)]
+    fn with_class(core: u32, len: u32, class: u32) -> (u32, u32) {
+        (core, len | class)
     }
     #[inline(always)]
     fn core(self) -> u32 {
@@ -1795,8 +1806,10 @@ impl FanRuns<'_> {
     /// `out.len()` runs (else `out` is partly written).
     ///
     /// Without [`FanRuns::each`]'s branch per slot (a run's end is seldom predicted): each
-    /// slot rewrites its run's entry, the run and its length advanced by a flag.
-    #[inline]
+    /// slot rewrites its run's entry, the run and its length advanced by a flag. Out of line:
+    /// inlined into [`Program::cycle_fan_part`], the loop reloaded five of its values from the
+    /// stack on every slot.
+    #[inline(never)]
     pub fn entries<E: FanEntry>(&self, k: usize, class: u32, out: &mut [E]) -> bool {
         let (Some(&lo), Some(&hi)) = (self.start.get(k), self.start.get(k + 1)) else {
             return false;
@@ -1815,7 +1828,7 @@ impl FanRuns<'_> {
             len = if new { 1 } else { len + 1 };
             prev = d;
             match out.get_mut(runs.wrapping_sub(1)) {
-                Some(e) => *e = E::new(d, len | class),
+                Some(e) => *e = E::with_class(d, len, class),
                 None => return false,
             }
         }
