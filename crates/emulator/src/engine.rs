@@ -15,6 +15,7 @@ use lifchip_simd::multiversion;
 mod narrow;
 mod owned;
 
+use crate::shapes::on_shapes;
 use crate::{
     CycleDetail, CycleStats, EmuError, EnergyBreakdown, EventCounts, Mode, NeuronProbe,
     OverflowCounts, ProbeSet, RunOptions, SampleResult,
@@ -518,7 +519,7 @@ fn run_with(
     let cycle = opts.mode == Mode::CycleAccurate;
     if cycle {
         // The trees' shapes are built on the first cycle-accurate run.
-        let routers = p.with_shapes(&[], |sh| sh.routers);
+        let routers = p.with_shapes(&[], |sh| sh.routers());
         if s.net.routers() != routers {
             s.net = NetSim::new(routers);
         }
@@ -596,7 +597,12 @@ fn run_with(
                 let mut net = NetSim::new(routers);
                 packets
                     .into_iter()
-                    .map(|trees| p.with_shapes(&trees, |sh| net.drain(sh, &trees, params)))
+                    .map(|trees| {
+                        p.with_shapes(
+                            &trees,
+                            |sh| on_shapes!(sh, s => net.drain(s, &trees, params)),
+                        )
+                    })
                     .collect::<Vec<u64>>()
             });
             s.drain_to = Some(to_drain);
@@ -1377,7 +1383,10 @@ fn tick<const CYCLE: bool>(
         i = j;
     }
     let input_drain = if CYCLE {
-        let d = p.with_shapes(&s.inject, |sh| s.net.drain(sh, &s.inject, net));
+        let d = p.with_shapes(
+            &s.inject,
+            |sh| on_shapes!(sh, t => s.net.drain(t, &s.inject, net)),
+        );
         s.inject.clear();
         d
     } else {
@@ -1448,7 +1457,10 @@ fn tick<const CYCLE: bool>(
             }
         }
         if CYCLE {
-            partial_drain = p.with_shapes(&s.inject, |sh| s.net.drain(sh, &s.inject, net));
+            partial_drain = p.with_shapes(
+                &s.inject,
+                |sh| on_shapes!(sh, t => s.net.drain(t, &s.inject, net)),
+            );
             s.inject.clear();
         }
     }
@@ -1573,7 +1585,7 @@ fn drain_queued(p: &Program, s: &mut State, rec: &mut Recorder) {
     let mut start = 0;
     for &end in &s.queued_ends {
         let trees = &s.queued[start..end];
-        drains.push(p.with_shapes(trees, |sh| s.net.drain(sh, trees, net)));
+        drains.push(p.with_shapes(trees, |sh| on_shapes!(sh, t => s.net.drain(t, trees, net))));
         start = end;
     }
     s.queued.clear();

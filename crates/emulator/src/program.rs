@@ -7,7 +7,7 @@ use rustc_hash::FxHashMap as HashMap;
 use lifchip_chip::{FlatChip, weight_format, xy_route};
 use lifchip_target::{Accumulate, DecayKind, Overflow, Reset, Target, UpdateOrder, VoltageUpdate};
 
-use crate::shapes::Shapes;
+use crate::shapes::{AnyShapes, on_shapes};
 use crate::{
     EmuError,
     synapses::{LayoutOverride, Row, Rows, Store, sum_layout},
@@ -1145,7 +1145,7 @@ impl Program {
     /// ([`Shapes::lazy`]): a run builds only the trees its packets take. On bigger ones all
     /// are built on first use ([`Shapes::build`]: its routers are only those the trees
     /// touch).
-    pub fn with_shapes<R>(&self, trees: &[u32], f: impl FnOnce(&Shapes) -> R) -> R {
+    pub fn with_shapes<R>(&self, trees: &[u32], f: impl FnOnce(&AnyShapes) -> R) -> R {
         // Shared when every tree asked for is built (nearly always after the first ticks):
         // runs of one program on several threads (a batch of images) drain side by side.
         {
@@ -1172,7 +1172,7 @@ impl Program {
                 seen,
                 ..
             } = cell;
-            for &t in trees {
+            on_shapes!(shapes, shapes => for &t in trees {
                 if shapes.is_built(t) {
                     continue;
                 }
@@ -1192,7 +1192,7 @@ impl Program {
                         (0, 0)
                     }
                 });
-            }
+            });
             // Built (trees are never taken out): drained under the shared lock, so that a
             // drain on another thread (a cycle-accurate run's drainer) is not held up by it.
             if trees.iter().all(|&t| cell.shapes.is_built(t)) {
@@ -1306,7 +1306,7 @@ impl Program {
             .shapes
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        guard.as_ref().map_or(0, |c| c.shapes.routers)
+        guard.as_ref().map_or(0, |c| c.shapes.routers())
     }
 
     /// The cycles of a hop along x and along y, at least one each (as the network
@@ -1343,7 +1343,7 @@ impl Program {
             .fold(0usize, usize::saturating_add);
         if cells <= LAZY_CELLS {
             return ShapesCell {
-                shapes: Shapes::lazy((columns, mesh.height), self.tree_recipes.len(), routers)
+                shapes: AnyShapes::lazy((columns, mesh.height), self.tree_recipes.len(), routers)
                     .with_hop(self.hop()),
                 lazy: true,
                 ..ShapesCell::default()
@@ -1352,7 +1352,7 @@ impl Program {
         let src = self.tree_src();
         let mut seen = Vec::new();
         ShapesCell {
-            shapes: Shapes::build(
+            shapes: AnyShapes::build(
                 (columns, mesh.height),
                 self.tree_recipes.len(),
                 routers,
@@ -1717,7 +1717,7 @@ const LAZY_CELLS: usize = 1 << 16;
 /// [`Program::with_shapes`]'s shapes, and the scratch space of building a tree.
 #[derive(Debug, Default)]
 pub(crate) struct ShapesCell {
-    shapes: Shapes,
+    shapes: AnyShapes,
     /// Trees are built when first asked for ([`Shapes::lazy`]).
     lazy: bool,
     positions: Vec<(u32, u32)>,

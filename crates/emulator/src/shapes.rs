@@ -4,6 +4,8 @@
 //! follow from that shape, so a tree costs a few bytes per destination router instead of a
 //! node per router it passes (40k CUBA: ~1.7 GB and ~10 s of building before).
 
+use std::ops::Range;
+
 use crate::program::NONE;
 #[cfg(test)]
 use crate::program::{Node, Topology};
@@ -18,9 +20,58 @@ struct Col {
     end: u32,
 }
 
+/// A tree's destination row as [`Shapes`] keeps it: 16 bits on a mesh at most 65,536 rows
+/// high ([`AnyShapes`]; every mesh whose trees are built lazily is), which halves the fresh
+/// pages a first cycle-accurate run writes the rows into (40k CUBA: 15.6 M rows), else 32.
+/// A type parameter, not a test per read: the drains read rows in their inner loops.
+pub(crate) trait Row:
+    Copy + Ord + Default + std::fmt::Debug + Send + Sync + Into<u32>
+{
+    /// Row `y`, which is below the mesh's height (so it fits).
+    fn of(y: u32) -> Self;
+    /// Row `y` if it fits the type.
+    fn fits(y: u32) -> Option<Self>;
+}
+
+impl Row for u16 {
+    #[inline(always)]
+    fn of(y: u32) -> u16 {
+        y as u16
+    }
+    fn fits(y: u32) -> Option<u16> {
+        u16::try_from(y).ok()
+    }
+}
+
+impl Row for u32 {
+    #[inline(always)]
+    fn of(y: u32) -> u32 {
+        y
+    }
+    fn fits(y: u32) -> Option<u32> {
+        Some(y)
+    }
+}
+
+/// Whether the ascending rows `a` and `b` share one in `y0..=y1`.
+fn share<Y: Row>(a: &[Y], b: &[Y], (y0, y1): (u32, u32)) -> bool {
+    let (mut i, mut j) = (
+        a.partition_point(|&y| y.into() < y0),
+        b.partition_point(|&y| y.into() < y0),
+    );
+    while i < a.len() && j < b.len() && a[i].into() <= y1 && b[j].into() <= y1 {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => return true,
+        }
+    }
+    false
+}
+
 /// The distinct multicast trees of a program, in tree order, as shapes.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Shapes {
+pub(crate) struct Shapes<Y: Row = u32> {
     /// Routers any tree touches (the simulation's tables are this long).
     pub routers: usize,
     /// Router columns and rows of the mesh.
@@ -33,12 +84,81 @@ pub(crate) struct Shapes {
     /// `(NONE, NONE)` for a tree of [`Shapes::lazy`] not built yet.
     col_range: Vec<(u32, u32)>,
     cols: Vec<Col>,
-    ys: Vec<u32>,
+    ys: Vec<Y>,
     /// The link latencies the drains take ([`Shapes::with_hop`]), and with them each built
     /// tree's [`Shapes::reach`], kept: every drain asks it of each packet, and its column
     /// scan reads the tree's rows from all over `ys`.
     hop: Option<[u64; 2]>,
     reaches: Vec<u64>,
+}
+
+/// [`Shapes`] with the rows the mesh's height allows ([`Row`]).
+#[derive(Clone, Debug)]
+pub(crate) enum AnyShapes {
+    Narrow(Shapes<u16>),
+    Wide(Shapes<u32>),
+}
+
+impl Default for AnyShapes {
+    fn default() -> Self {
+        AnyShapes::Narrow(Shapes::default())
+    }
+}
+
+/// `$e` with `$s` bound to the shapes of `$any`, whichever their rows.
+macro_rules! on_shapes {
+    ($any:expr, $s:ident => $e:expr) => {
+        match $any {
+            $crate::shapes::AnyShapes::Narrow($s) => $e,
+            $crate::shapes::AnyShapes::Wide($s) => $e,
+        }
+    };
+}
+pub(crate) use on_shapes;
+
+impl AnyShapes {
+    fn narrow(height: u32) -> bool {
+        height <= 1 << 16
+    }
+
+    /// [`Shapes::build`].
+    pub(crate) fn build(
+        (columns, height): (u32, u32),
+        count: usize,
+        routers: usize,
+        tree: impl FnMut(usize, &mut Vec<(u32, u32)>) -> (u32, u32),
+    ) -> AnyShapes {
+        if Self::narrow(height) {
+            AnyShapes::Narrow(Shapes::build((columns, height), count, routers, tree))
+        } else {
+            AnyShapes::Wide(Shapes::build((columns, height), count, routers, tree))
+        }
+    }
+
+    /// [`Shapes::lazy`].
+    pub(crate) fn lazy((columns, height): (u32, u32), count: usize, routers: usize) -> AnyShapes {
+        if Self::narrow(height) {
+            AnyShapes::Narrow(Shapes::lazy((columns, height), count, routers))
+        } else {
+            AnyShapes::Wide(Shapes::lazy((columns, height), count, routers))
+        }
+    }
+
+    /// [`Shapes::with_hop`].
+    pub(crate) fn with_hop(self, hop: [u64; 2]) -> AnyShapes {
+        match self {
+            AnyShapes::Narrow(s) => AnyShapes::Narrow(s.with_hop(hop)),
+            AnyShapes::Wide(s) => AnyShapes::Wide(s.with_hop(hop)),
+        }
+    }
+
+    pub(crate) fn routers(&self) -> usize {
+        on_shapes!(self, s => s.routers)
+    }
+
+    pub(crate) fn is_built(&self, t: u32) -> bool {
+        on_shapes!(self, s => s.is_built(t))
+    }
 }
 
 /// A node of a tree in [`Shapes`]: the router `(x, y)` of tree `tree`, with cursors that make
@@ -174,7 +294,7 @@ impl Trees for Topology {
     }
 }
 
-impl Shapes {
+impl<Y: Row> Shapes<Y> {
     /// The shapes of the trees from `src` to `positions` given, tree by tree, by `tree(i, out)`
     /// (destination routers sorted by x, then y, distinct, not empty, on the mesh of
     /// `columns × height` routers), for `count` trees.
@@ -185,7 +305,7 @@ impl Shapes {
         count: usize,
         routers: usize,
         mut tree: impl FnMut(usize, &mut Vec<(u32, u32)>) -> (u32, u32),
-    ) -> Shapes {
+    ) -> Self {
         let mut s = Shapes {
             columns,
             height,
@@ -253,7 +373,9 @@ impl Shapes {
         let first = self.cols.len() as u32;
         for col in positions.chunk_by(|a, b| a.0 == b.0) {
             let start = self.ys.len() as u32;
-            self.ys.extend(col.iter().map(|p| p.1));
+            for p in col {
+                self.ys.push(Y::of(p.1));
+            }
             // The rows are ascending: counting those below `sy` is the partition point,
             // without a binary search's chain of dependent loads per column.
             let mid = start + col.iter().filter(|p| p.1 < sy).count() as u32;
@@ -273,7 +395,7 @@ impl Shapes {
     /// (about half the 40k CUBA chip's compartments never spike in 10,000 ticks). Without
     /// every tree, the routers any tree touches are not known: each router of the mesh is
     /// one (its index `y * columns + x`, in the same order as [`Shapes::build`]'s).
-    pub(crate) fn lazy((columns, height): (u32, u32), count: usize, routers: usize) -> Shapes {
+    pub(crate) fn lazy((columns, height): (u32, u32), count: usize, routers: usize) -> Self {
         let cells = (columns as usize).saturating_mul(height as usize);
         Shapes {
             routers: cells,
@@ -341,7 +463,7 @@ impl Shapes {
                     mid: at,
                     end: at,
                 });
-                self.ys.push(y);
+                self.ys.push(Y::of(y));
                 col.end = at + 1;
                 if y < sy {
                     col.mid = at + 1;
@@ -358,7 +480,7 @@ impl Shapes {
     /// These shapes with the link latencies `hop` their drains take (hops of at least one
     /// cycle, as [`QuickParams`]): each tree's [`Shapes::reach`] under them is kept, computed
     /// as the tree is built.
-    pub(crate) fn with_hop(mut self, hop: [u64; 2]) -> Shapes {
+    pub(crate) fn with_hop(mut self, hop: [u64; 2]) -> Self {
         self.hop = Some(hop);
         self.reaches = (0..self.col_range.len() as u32)
             .map(|t| {
@@ -370,6 +492,35 @@ impl Shapes {
             })
             .collect();
         self
+    }
+
+    /// Row `i` of [`Shapes::ys`].
+    #[inline(always)]
+    fn y(&self, i: usize) -> u32 {
+        self.ys[i].into()
+    }
+
+    /// Rows `r` of [`Shapes::ys`].
+    #[cfg(test)]
+    fn rows(&self, r: Range<u32>) -> Vec<u32> {
+        r.map(|i| self.y(i as usize)).collect()
+    }
+
+    /// The same shapes with rows of type `Z` (each row must fit it).
+    #[cfg(test)]
+    fn with_rows<Z: Row>(&self) -> Shapes<Z> {
+        Shapes {
+            routers: self.routers,
+            columns: self.columns,
+            height: self.height,
+            router_of: self.router_of.clone(),
+            src: self.src.clone(),
+            col_range: self.col_range.clone(),
+            cols: self.cols.clone(),
+            ys: self.ys.iter().map(|&y| Z::of(y.into())).collect(),
+            hop: self.hop,
+            reaches: self.reaches.clone(),
+        }
     }
 
     /// Whether tree `t` is built (every tree of [`Shapes::build`]; out of range counts as
@@ -407,7 +558,7 @@ impl Shapes {
     }
 }
 
-impl Trees for Shapes {
+impl<Y: Row> Trees for Shapes<Y> {
     type Node = ShapeNode;
 
     fn root(&self, tree: u32) -> ShapeNode {
@@ -450,9 +601,9 @@ impl Trees for Shapes {
         let c = self.cols[n.col as usize];
         let leg = 2 * (n.col - c0 as u32);
         Some(if n.y > sy {
-            (leg, self.ys[c.end as usize - 1] - sy)
+            (leg, self.y(c.end as usize - 1) - sy)
         } else {
-            (leg + 1, sy - self.ys[c.start as usize])
+            (leg + 1, sy - self.y(c.start as usize))
         })
     }
 
@@ -542,9 +693,9 @@ impl Trees for Shapes {
                     continue;
                 };
                 let (s, far) = if up {
-                    (1, self.ys[ca.end as usize - 1])
+                    (1, self.y(ca.end as usize - 1))
                 } else {
-                    (-1, self.ys[ca.start as usize])
+                    (-1, self.y(ca.start as usize))
                 };
                 let far = i64::from(far);
                 if s * (far - ay) < 1 {
@@ -562,9 +713,9 @@ impl Trees for Shapes {
                     // difference can be in its window, without its reads: mostly none.
                     let cb = self.cols[ib];
                     let b_far = if up {
-                        self.ys[cb.start as usize]
+                        self.y(cb.start as usize)
                     } else {
-                        self.ys[cb.end as usize - 1]
+                        self.y(cb.end as usize - 1)
                     };
                     let rb_opp = s * (by - i64::from(b_far));
                     let leg_opp = leg_b + u32::from(up);
@@ -629,7 +780,7 @@ impl Trees for Shapes {
         // The column of this node's x, if it has destinations.
         let here = (col < c1 && self.cols[col].x == n.x).then(|| self.cols[col]);
         let mut child = [None; 4];
-        let eject = here.is_some_and(|c| n.cur < c.end && self.ys[n.cur as usize] == n.y);
+        let eject = here.is_some_and(|c| n.cur < c.end && self.y(n.cur as usize) == n.y);
         // (Trees always have destinations; a tree without would be a lone root.)
         if n.y == sy && c0 < c1 {
             let (west, east) = (self.cols[c0].x, self.cols[c1 - 1].x);
@@ -649,15 +800,15 @@ impl Trees for Shapes {
             }
         }
         if let Some(c) = here {
-            let hi = self.ys[c.end as usize - 1];
-            let lo = self.ys[c.start as usize];
+            let hi = self.y(c.end as usize - 1);
+            let lo = self.y(c.start as usize);
             if n.y >= sy && n.y < hi {
-                let cur = n.cur + u32::from(n.cur < c.end && self.ys[n.cur as usize] == n.y);
+                let cur = n.cur + u32::from(n.cur < c.end && self.y(n.cur as usize) == n.y);
                 let next = self.at(n.tree, n.x, n.y + 1, col, cur);
                 child[2] = Some((next, self.router(n.x, n.y + 1)));
             }
             if n.y <= sy && n.y > lo {
-                let cur = if n.cur > c.start && self.ys[n.cur as usize - 1] == n.y - 1 {
+                let cur = if n.cur > c.start && self.y(n.cur as usize - 1) == n.y - 1 {
                     n.cur - 1
                 } else {
                     n.cur
@@ -785,7 +936,7 @@ fn overlap(a: (u32, u32), b: (u32, u32), w: (u32, u32)) -> bool {
     a.0.max(b.0).max(w.0) <= a.1.min(b.1).min(w.1)
 }
 
-impl Shapes {
+impl<Y: Row> Shapes<Y> {
     /// Whether no link FIFO can fill in a drain of packets `pk` (tree, cycle it leaves its root
     /// unhindered) whose copies each leave every router (and so are popped from each FIFO) at
     /// most `late` cycles after their unhindered cycle from the root, were no FIFO ever full.
@@ -835,7 +986,7 @@ impl Shapes {
                 keys.push((4 * u64::from(sy) + 3, hx * sxi));
             }
             for c in &self.cols[c0..c1] {
-                let (lo, hi) = (self.ys[c.start as usize], self.ys[c.end as usize - 1]);
+                let (lo, hi) = (self.y(c.start as usize), self.y(c.end as usize - 1));
                 let along = hx * i64::from(c.x.abs_diff(sx));
                 if hi > sy {
                     keys.push((4 * u64::from(c.x), along - hy * syi));
@@ -879,7 +1030,7 @@ impl Shapes {
         self.cols[c0..c1]
             .iter()
             .map(|c| {
-                let (lo, hi) = (self.ys[c.start as usize], self.ys[c.end as usize - 1]);
+                let (lo, hi) = (self.y(c.start as usize), self.y(c.end as usize - 1));
                 hop[0] * u64::from(c.x.abs_diff(sx))
                     + hop[1] * u64::from(lo.abs_diff(sy).max(hi.abs_diff(sy)))
             })
@@ -930,13 +1081,12 @@ impl Shapes {
             return true;
         };
         let ((ax, ay), (bx, by)) = (self.src[ta as usize], self.src[tb as usize]);
-        let ya = &self.ys[ca.start as usize..ca.end as usize];
-        let yb = &self.ys[cb.start as usize..cb.end as usize];
-        let (Some(&a_lo), Some(&a_hi), Some(&b_lo), Some(&b_hi)) =
-            (ya.first(), ya.last(), yb.first(), yb.last())
-        else {
+        let (ya, yb) = (ca.start..ca.end, cb.start..cb.end);
+        if ya.is_empty() || yb.is_empty() {
             return true;
-        };
+        }
+        let (a_lo, a_hi) = (self.y(ya.start as usize), self.y(ya.end as usize - 1));
+        let (b_lo, b_hi) = (self.y(yb.start as usize), self.y(yb.end as usize - 1));
         // Rows measured along the leg's direction.
         let s: i64 = if up { 1 } else { -1 };
         let (ay, by) = (i64::from(ay), i64::from(by));
@@ -953,8 +1103,13 @@ impl Shapes {
         let diff = |y: i64| la + hy * (y - ay).abs() - lb - hy * (y - by).abs();
         let inside = |d: i64, w: (u64, u64)| d >= 0 && w.0 <= d as u64 && d as u64 <= w.1;
         let in_a = |y: i64| (1..=ra).contains(&(s * (y - ay)));
-        let dest =
-            |ys: &[u32], y: i64| u32::try_from(y).is_ok_and(|y| ys.binary_search(&y).is_ok());
+        let dest = |ys: &Range<u32>, y: i64| {
+            let ys = &self.ys[ys.start as usize..ys.end as usize];
+            u32::try_from(y)
+                .ok()
+                .and_then(Y::fits)
+                .is_some_and(|y| ys.binary_search(&y).is_ok())
+        };
         // The other tree's leg in the same direction.
         if rb_same >= 1 && !opposite_only {
             let (lo, hi) = (
@@ -968,7 +1123,7 @@ impl Shapes {
         // The other tree's source-row router in this column.
         if !opposite_only
             && in_a(by)
-            && ((rb_same >= 1 && s * (by - ay) < ra) || (dest(ya, by) && dest(yb, by)))
+            && ((rb_same >= 1 && s * (by - ay) < ra) || (dest(&ya, by) && dest(&yb, by)))
             && inside(diff(by), win(None))
         {
             return true;
@@ -989,16 +1144,12 @@ impl Shapes {
                 let (Ok(y0), Ok(y1)) = (u32::try_from(y0), u32::try_from(y1)) else {
                     return true;
                 };
-                let (mut i, mut j) = (
-                    ya.partition_point(|&y| y < y0),
-                    yb.partition_point(|&y| y < y0),
-                );
-                while i < ya.len() && j < yb.len() && ya[i] <= y1 && yb[j] <= y1 {
-                    match ya[i].cmp(&yb[j]) {
-                        std::cmp::Ordering::Less => i += 1,
-                        std::cmp::Ordering::Greater => j += 1,
-                        std::cmp::Ordering::Equal => return true,
-                    }
+                if share(
+                    &self.ys[ya.start as usize..ya.end as usize],
+                    &self.ys[yb.start as usize..yb.end as usize],
+                    (y0, y1),
+                ) {
+                    return true;
                 }
             }
         }
@@ -1104,7 +1255,7 @@ impl Shapes {
                     let (Some(ka), Some(kb)) = (col_a, col_b) else {
                         continue;
                     };
-                    let ends = |k: Col| (self.ys[k.start as usize], self.ys[k.end as usize - 1]);
+                    let ends = |k: Col| (self.y(k.start as usize), self.y(k.end as usize - 1));
                     let ((loa, hia), (lob, hib)) = (ends(ka), ends(kb));
                     // +y out from the source row up to below the highest destination, in
                     // above the source row; -y likewise.
@@ -1124,18 +1275,12 @@ impl Shapes {
                             return true;
                         }
                     }
-                    let ya = &self.ys[ka.start as usize..ka.end as usize];
-                    let yb = &self.ys[kb.start as usize..kb.end as usize];
-                    let (mut i, mut j) = (
-                        ya.partition_point(|&y| y < w.0),
-                        yb.partition_point(|&y| y < w.0),
-                    );
-                    while i < ya.len() && j < yb.len() && ya[i] <= w.1 && yb[j] <= w.1 {
-                        match ya[i].cmp(&yb[j]) {
-                            std::cmp::Ordering::Less => i += 1,
-                            std::cmp::Ordering::Greater => j += 1,
-                            std::cmp::Ordering::Equal => return true,
-                        }
+                    if share(
+                        &self.ys[ka.start as usize..ka.end as usize],
+                        &self.ys[kb.start as usize..kb.end as usize],
+                        w,
+                    ) {
+                        return true;
                     }
                 }
             }
@@ -1214,6 +1359,35 @@ mod tests {
         (b.finish(), shapes, list)
     }
 
+    /// Rows are 16 bits up to a mesh 65,536 rows high (its last row 65,535 kept), 32 above.
+    #[test]
+    fn rows_take_16_bits_up_to_65536_rows() {
+        let tree = |_: usize, out: &mut Vec<(u32, u32)>| {
+            *out = vec![(0, 3), (0, 65_535)];
+            (0, 0)
+        };
+        let AnyShapes::Narrow(narrow) = AnyShapes::build((1, 1 << 16), 1, 2, tree) else {
+            panic!("wide rows");
+        };
+        assert_eq!(narrow.rows(0..2), [3, 65_535]);
+        let tree = |_: usize, out: &mut Vec<(u32, u32)>| {
+            *out = vec![(0, 65_536)];
+            (0, 0)
+        };
+        let AnyShapes::Wide(wide) = AnyShapes::build((1, (1 << 16) + 1), 1, 1, tree) else {
+            panic!("narrow rows");
+        };
+        assert_eq!(wide.rows(0..1), [65_536]);
+        assert!(matches!(
+            AnyShapes::lazy((2, 1 << 16), 1, 0),
+            AnyShapes::Narrow(_)
+        ));
+        assert!(matches!(
+            AnyShapes::lazy((1, (1 << 16) + 1), 1, 0),
+            AnyShapes::Wide(_)
+        ));
+    }
+
     /// Shapes built tree by tree as the drains first take them (`Shapes::lazy`, every router
     /// of the mesh numbered) drain as the materialised trees do, and the trees built before
     /// are not built again.
@@ -1233,11 +1407,14 @@ mod tests {
             };
             let hop = [p.hop_cycles.max(1), p.hop_y_cycles.max(1)];
             // (Its reaches kept, each checked against its columns when asked.)
-            let mut lazy = Shapes::lazy((w, h), list.len(), 0).with_hop(hop);
+            // Also with 16-bit rows, as the emulator keeps them on such meshes.
+            let mut lazy = Shapes::<u32>::lazy((w, h), list.len(), 0).with_hop(hop);
+            let mut lazy16 = Shapes::<u16>::lazy((w, h), list.len(), 0).with_hop(hop);
             assert_eq!(lazy.routers, (w * h) as usize);
             let mut positions = Vec::new();
             let mut on_topo = NetSim::new(topo.routers);
             let mut on_lazy = NetSim::new(lazy.routers);
+            let mut on_lazy16 = NetSim::new(lazy16.routers);
             let n = topo.roots.len() as u64;
             for round in 0..6 {
                 let batch = random_batch(&mut rand, big, n);
@@ -1248,12 +1425,21 @@ mod tests {
                         list[i].0
                     });
                     built += usize::from(lazy.cols.len() > cols);
+                    lazy16.ensure(t, &mut positions, |i, out| {
+                        out.clone_from(&list[i].1);
+                        list[i].0
+                    });
                 }
                 let want = on_topo.drain(&topo, &batch, p);
                 assert_eq!(
                     on_lazy.drain(&lazy, &batch, p),
                     want,
                     "case {case} round {round}"
+                );
+                assert_eq!(
+                    on_lazy16.drain(&lazy16, &batch, p),
+                    want,
+                    "case {case} round {round}, 16-bit rows"
                 );
             }
             // Asked again, a built tree is not built again; past the last tree, nothing is.
@@ -1278,7 +1464,7 @@ mod tests {
             let (_, shapes, list) = both_listed(&mut rand, (w, h), 20, 30);
             let hop = [1 + rand.below(60), 1 + rand.below(60)];
             let kept = shapes.clone().with_hop(hop);
-            let mut lazy = Shapes::lazy((w, h), list.len(), 0).with_hop(hop);
+            let mut lazy = Shapes::<u32>::lazy((w, h), list.len(), 0).with_hop(hop);
             let mut positions = Vec::new();
             for t in 0..list.len() as u32 {
                 lazy.ensure(t, &mut positions, |i, out| {
@@ -1309,7 +1495,8 @@ mod tests {
             let (_, _, list) = both_listed(&mut rand, (w, h), 20, 40);
             let hop = [1 + rand.below(60), 1 + rand.below(60)];
             let mut from_list = Shapes::lazy((w, h), list.len(), 0).with_hop(hop);
-            let mut from_bits = Shapes::lazy((w, h), list.len(), 0).with_hop(hop);
+            // With 16-bit rows, as the emulator builds them from bitmaps.
+            let mut from_bits = Shapes::<u16>::lazy((w, h), list.len(), 0).with_hop(hop);
             let mut positions = Vec::new();
             let words = (w as usize * h as usize).div_ceil(64);
             let mut order: Vec<u32> = (0..list.len() as u32).collect();
@@ -1330,13 +1517,14 @@ mod tests {
                 // Built already: nothing changes.
                 from_bits.ensure_bits(t, (0, 0), &[]);
             }
+            let from_bits = from_bits.with_rows::<u32>();
             for t in 0..list.len() as u32 {
                 let (a, b) = (from_list.cols(t), from_bits.cols(t));
                 let cols = |s: &Shapes, (c0, c1): (usize, usize)| -> Vec<(u32, Vec<u32>, u32)> {
                     s.cols[c0..c1]
                         .iter()
                         .map(|c| {
-                            let ys = s.ys[c.start as usize..c.end as usize].to_vec();
+                            let ys = s.rows(c.start..c.end);
                             (c.x, ys, c.mid - c.start)
                         })
                         .collect()
@@ -1405,6 +1593,9 @@ mod tests {
             let q = p.quick();
             let mut on_topo = NetSim::new(topo.routers);
             let mut on_shapes = NetSim::new(shapes.routers);
+            // Also with 16-bit rows, as the emulator keeps them on such meshes.
+            let shapes16 = shapes.with_rows::<u16>();
+            let mut on_shapes16 = NetSim::new(shapes.routers);
             let n = topo.roots.len() as u64;
             for round in 0..6 {
                 let batch = random_batch(&mut rand, big, n);
@@ -1413,6 +1604,11 @@ mod tests {
                     on_shapes.drain(&shapes, &batch, p),
                     want,
                     "case {case} round {round}"
+                );
+                assert_eq!(
+                    on_shapes16.drain(&shapes16, &batch, p),
+                    want,
+                    "case {case} round {round}, 16-bit rows"
                 );
                 if !batch.is_empty() {
                     match shapes.quick(&batch, &q, &mut Vec::new()) {
