@@ -373,9 +373,7 @@ impl<Y: Row> Shapes<Y> {
         let first = self.cols.len() as u32;
         for col in positions.chunk_by(|a, b| a.0 == b.0) {
             let start = self.ys.len() as u32;
-            for p in col {
-                self.ys.push(Y::of(p.1));
-            }
+            self.ys.extend(col.iter().map(|p| Y::of(p.1)));
             // The rows are ascending: counting those below `sy` is the partition point,
             // without a binary search's chain of dependent loads per column.
             let mid = start + col.iter().filter(|p| p.1 < sy).count() as u32;
