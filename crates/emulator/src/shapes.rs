@@ -4,8 +4,6 @@
 //! follow from that shape, so a tree costs a few bytes per destination router instead of a
 //! node per router it passes (40k CUBA: ~1.7 GB and ~10 s of building before).
 
-use std::ops::Range;
-
 use crate::program::NONE;
 #[cfg(test)]
 use crate::program::{Node, Topology};
@@ -498,9 +496,15 @@ impl<Y: Row> Shapes<Y> {
         self.ys[i].into()
     }
 
+    /// The rows of column `c`, ascending.
+    #[inline(always)]
+    fn col_rows(&self, c: Col) -> &[Y] {
+        &self.ys[c.start as usize..c.end as usize]
+    }
+
     /// Rows `r` of [`Shapes::ys`].
     #[cfg(test)]
-    fn rows(&self, r: Range<u32>) -> Vec<u32> {
+    fn rows(&self, r: std::ops::Range<u32>) -> Vec<u32> {
         r.map(|i| self.y(i as usize)).collect()
     }
 
@@ -1079,12 +1083,14 @@ impl<Y: Row> Shapes<Y> {
             return true;
         };
         let ((ax, ay), (bx, by)) = (self.src[ta as usize], self.src[tb as usize]);
-        let (ya, yb) = (ca.start..ca.end, cb.start..cb.end);
-        if ya.is_empty() || yb.is_empty() {
+        let (ya, yb) = (self.col_rows(ca), self.col_rows(cb));
+        let (Some(&a_lo), Some(&a_hi), Some(&b_lo), Some(&b_hi)) =
+            (ya.first(), ya.last(), yb.first(), yb.last())
+        else {
             return true;
-        }
-        let (a_lo, a_hi) = (self.y(ya.start as usize), self.y(ya.end as usize - 1));
-        let (b_lo, b_hi) = (self.y(yb.start as usize), self.y(yb.end as usize - 1));
+        };
+        let (a_lo, a_hi, b_lo, b_hi): (u32, u32, u32, u32) =
+            (a_lo.into(), a_hi.into(), b_lo.into(), b_hi.into());
         // Rows measured along the leg's direction.
         let s: i64 = if up { 1 } else { -1 };
         let (ay, by) = (i64::from(ay), i64::from(by));
@@ -1101,8 +1107,7 @@ impl<Y: Row> Shapes<Y> {
         let diff = |y: i64| la + hy * (y - ay).abs() - lb - hy * (y - by).abs();
         let inside = |d: i64, w: (u64, u64)| d >= 0 && w.0 <= d as u64 && d as u64 <= w.1;
         let in_a = |y: i64| (1..=ra).contains(&(s * (y - ay)));
-        let dest = |ys: &Range<u32>, y: i64| {
-            let ys = &self.ys[ys.start as usize..ys.end as usize];
+        let dest = |ys: &[Y], y: i64| {
             u32::try_from(y)
                 .ok()
                 .and_then(Y::fits)
@@ -1121,7 +1126,7 @@ impl<Y: Row> Shapes<Y> {
         // The other tree's source-row router in this column.
         if !opposite_only
             && in_a(by)
-            && ((rb_same >= 1 && s * (by - ay) < ra) || (dest(&ya, by) && dest(&yb, by)))
+            && ((rb_same >= 1 && s * (by - ay) < ra) || (dest(ya, by) && dest(yb, by)))
             && inside(diff(by), win(None))
         {
             return true;
@@ -1142,11 +1147,7 @@ impl<Y: Row> Shapes<Y> {
                 let (Ok(y0), Ok(y1)) = (u32::try_from(y0), u32::try_from(y1)) else {
                     return true;
                 };
-                if share(
-                    &self.ys[ya.start as usize..ya.end as usize],
-                    &self.ys[yb.start as usize..yb.end as usize],
-                    (y0, y1),
-                ) {
+                if share(ya, yb, (y0, y1)) {
                     return true;
                 }
             }
@@ -1273,11 +1274,7 @@ impl<Y: Row> Shapes<Y> {
                             return true;
                         }
                     }
-                    if share(
-                        &self.ys[ka.start as usize..ka.end as usize],
-                        &self.ys[kb.start as usize..kb.end as usize],
-                        w,
-                    ) {
+                    if share(self.col_rows(ka), self.col_rows(kb), w) {
                         return true;
                     }
                 }
