@@ -141,6 +141,12 @@ pub(crate) struct CycleFan {
     /// a compartment's entries are walked (not read off its list's runs).
     kinds: std::sync::OnceLock<Vec<u8>>,
     pub entries: CycleFanEntries,
+    /// A bit per compartment (`k / 64`, bit `k % 64`) whose spikes are counted from its
+    /// fan-out list's runs, with no entries (see [`Program::run_classes`]).
+    by_runs: Vec<u64>,
+    /// [`Program::slot_core`] in 16 bits (half the cache lines for the runs' counts), when
+    /// some compartment is counted by runs and every core number fits; else empty.
+    pub slot_core16: Vec<u16>,
 }
 
 /// Per compartment: its fan-out's entries once built.
@@ -302,6 +308,9 @@ pub(crate) struct Program {
     /// The price classes of the fan-out rows per compartment, when few rows differ from
     /// their compartment's usual class (see [`crate::synapses::FanKinds`]).
     pub fan_kinds: Option<crate::synapses::FanKinds>,
+    /// With `fan_lists`: a bit per compartment whose fan-out has a row without synapses
+    /// (see [`crate::synapses::FanCounts::empty_rows`]).
+    pub fan_empty_rows: Vec<u64>,
     /// With `fan_lists`: the input channels' spikes go through per-channel lists too (the
     /// store's [`crate::synapses::Typed::in_slot`]), with what their rows would count.
     pub input_lists: Option<InputLists>,
@@ -749,6 +758,7 @@ impl Program {
             fan_dense: Vec::new(),
             fan_shared: Vec::new(),
             fan_kinds: None,
+            fan_empty_rows: Vec::new(),
             input_lists: None,
             comp_tree: Vec::with_capacity(nc),
             rows: Rows::default(),
@@ -1030,6 +1040,7 @@ impl Program {
                 prog.fan_dense = counts.dense;
                 prog.fan_shared = counts.shared;
                 prog.fan_kinds = counts.kinds;
+                prog.fan_empty_rows = counts.empty_rows;
             }
             Some(None) if matches!(prog.rows, Rows::Csr { .. }) => {
                 // No lists after all (an axon reached from several compartments): the rows
@@ -1263,6 +1274,9 @@ impl Program {
         }
         let from = *self.comp_core.get(k as usize)?;
         let cf = self.cycle_fan();
+        if let Some(cores) = self.run_cores(cf, k as usize) {
+            return Some(src.route_from(from, cores, out, seen));
+        }
         Some(match &cf.entries {
             CycleFanEntries::Narrow(cells) => {
                 let entries = self.cycle_fan_of(cf, cells, k as usize);
@@ -1284,6 +1298,9 @@ impl Program {
         }
         let from = *self.comp_core.get(k as usize)?;
         let cf = self.cycle_fan();
+        if let Some(mut cores) = self.run_cores(cf, k as usize) {
+            return src.mark_cores(from, cores.left, seen, |bits| cores.all(|c| bits.set(c)));
+        }
         match &cf.entries {
             CycleFanEntries::Narrow(cells) => {
                 let entries = self.cycle_fan_of(cf, cells, k as usize);
@@ -1378,6 +1395,12 @@ impl Program {
             fn cells<T>(n: usize) -> Vec<std::sync::OnceLock<T>> {
                 (0..n).map(|_| std::sync::OnceLock::new()).collect()
             }
+            let by_runs = self.counted_by_runs(n_comp);
+            let slot_core16 = if by_runs.iter().any(|&w| w != 0) && self.n_cores <= 1 << 16 {
+                self.slot_core.iter().map(|&c| c as u16).collect()
+            } else {
+                Vec::new()
+            };
             CycleFan {
                 kinds: std::sync::OnceLock::new(),
                 entries: if narrow {
@@ -1385,8 +1408,59 @@ impl Program {
                 } else {
                     CycleFanEntries::Wide(cells(n_comp))
                 },
+                by_runs,
+                slot_core16,
             }
         })
+    }
+
+    /// [`CycleFan`]'s bits of the compartments counted from their lists' runs: with
+    /// [`Rows::Csr`] (every row sparse, its slots listed one for one) and the lists' runs
+    /// known, those whose rows are on distinct cores (`comp_msgs`, counted at load), each
+    /// with synapses, and whose price classes are known per compartment. Their lists hold
+    /// each row's slots back to back, and two rows of one compartment never share a core, so
+    /// run `i` of the list is row `i`: its core, and its synapses as the run's slots.
+    fn counted_by_runs(&self, n_comp: usize) -> Vec<u64> {
+        let mut bits = vec![0u64; n_comp.div_ceil(64)];
+        if !matches!(self.rows, Rows::Csr { .. }) || self.fan_runs().is_none() {
+            return bits;
+        }
+        for k in 0..n_comp {
+            let axons = self.fan_start[k + 1] - self.fan_start[k];
+            let filled = self
+                .fan_empty_rows
+                .get(k / 64)
+                .is_some_and(|w| w >> (k % 64) & 1 == 0);
+            let distinct = self.comp_msgs.get(k).is_some_and(|&m| m as usize == axons);
+            let classes = self.uniform_kind(k).is_some()
+                || self.fan_kinds.as_ref().and_then(|f| f.of(k)).is_some();
+            if filled && distinct && classes {
+                bits[k / 64] |= 1 << (k % 64);
+            }
+        }
+        bits
+    }
+
+    /// Whether the cycle model counts compartment `k`'s spikes, and builds its tree, from its
+    /// fan-out list's runs (see [`Program::counted_by_runs`]) instead of its entries.
+    #[inline]
+    pub(crate) fn by_runs(&self, cf: &CycleFan, k: usize) -> bool {
+        cf.by_runs
+            .get(k / 64)
+            .is_some_and(|w| w >> (k % 64) & 1 != 0)
+    }
+
+    /// Compartment `k`'s usual price class and its rows of another class (`(axon, class)`)
+    /// when its spikes are counted from its list's runs ([`Program::by_runs`]).
+    #[inline]
+    pub(crate) fn run_classes(&self, cf: &CycleFan, k: usize) -> Option<(u8, &[(u32, u8)])> {
+        if !self.by_runs(cf, k) {
+            return None;
+        }
+        match self.uniform_kind(k) {
+            Some(kind) => Some((kind, &[])),
+            None => self.fan_kinds.as_ref()?.of(k),
+        }
     }
 
     /// Compartment `k`'s entries of [`Program::cycle_fan`], built on its first call.
@@ -1428,7 +1502,7 @@ impl Program {
 
     /// [`Program::cycle_fan`]'s entry of global axon `a`.
     #[inline(always)]
-    fn cycle_fan_entry(&self, a: u32) -> (u32, u32) {
+    pub(crate) fn cycle_fan_entry(&self, a: u32) -> (u32, u32) {
         let (core, len) = match &self.rows {
             // The core from the axon table instead of `Rows::get`'s binary search over the
             // cores.
@@ -1667,6 +1741,21 @@ impl Program {
         }
     }
 
+    /// Compartment `k`'s destination cores, a core per row, from its list's runs when it is
+    /// counted by them ([`Program::by_runs`]).
+    fn run_cores(&self, cf: &CycleFan, k: usize) -> Option<RunCores<'_>> {
+        if !self.by_runs(cf, k) {
+            return None;
+        }
+        let runs = self.fan_runs()?;
+        Some(RunCores {
+            slots: runs.list(k)?.iter(),
+            slot_core: runs.slot_core,
+            prev: NONE,
+            left: self.fan_start[k + 1] - self.fan_start[k],
+        })
+    }
+
     /// The store's fan-out lists as runs of slots per core (see [`FanRuns`]), with
     /// [`Program::slot_core`].
     #[inline]
@@ -1775,7 +1864,13 @@ pub(crate) struct FanRuns<'a> {
     slot_core: &'a [u32],
 }
 
-impl FanRuns<'_> {
+impl<'a> FanRuns<'a> {
+    /// Compartment `k`'s list of slots.
+    #[inline]
+    pub fn list(&self, k: usize) -> Option<&'a [u32]> {
+        self.slots.get(*self.start.get(k)?..*self.start.get(k + 1)?)
+    }
+
     /// Calls `f(core, slots)` for each run of compartment `k`'s list, in order, and returns
     /// how many there were; `None` (after some calls) for a slot without a core or a
     /// compartment without a list.
@@ -1833,6 +1928,37 @@ impl FanRuns<'_> {
             }
         }
         runs == out.len()
+    }
+}
+
+/// The cores of a compartment's list's runs, in order ([`Program::run_cores`]); `left`: the
+/// runs not yet given (its rows).
+#[derive(Clone, Debug)]
+pub(crate) struct RunCores<'a> {
+    slots: std::slice::Iter<'a, u32>,
+    slot_core: &'a [u32],
+    prev: u32,
+    left: usize,
+}
+
+impl Iterator for RunCores<'_> {
+    type Item = u32;
+
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        for &slot in self.slots.by_ref() {
+            let d = *self.slot_core.get(slot as usize)?;
+            if d != self.prev {
+                self.prev = d;
+                self.left = self.left.saturating_sub(1);
+                return Some(d);
+            }
+        }
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
     }
 }
 
@@ -2252,13 +2378,13 @@ impl TreeBuilder {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A chip whose compartments reach several cores each, in ascending and in shuffled
     /// order, sometimes two axons of one core, through rows of 0 to 6 synapses that are
     /// sparse, dense (contiguous) or shared (copies on one core), served by fan-out lists.
-    fn fan_program() -> Program {
+    pub(crate) fn fan_program() -> Program {
         let layout = LayoutOverride {
             fanout: Some(true),
             ..LayoutOverride::default()
@@ -2576,6 +2702,56 @@ mod tests {
         let ascending = (0..p.n_comp()).all(|k| fan(k).is_sorted_by(|a, b| a < b));
         assert_eq!(p.fan_ascending, ascending);
         assert!(!ascending, "the test chip has a fan-out out of order");
+    }
+
+    /// The compartments counted by their lists' runs: run `i` of a list is one of their rows
+    /// (its core and synapses as the row look-up gives them), their usual class and rows of
+    /// another class give each row's class, and [`RunCores`] gives the runs' cores, as many
+    /// as rows. Each of the others has what runs cannot count: a row without synapses, two
+    /// rows on one core, or classes not known per compartment.
+    #[test]
+    fn runs_are_the_rows_of_compartments_counted_by_them() {
+        let p = fan_program();
+        let cf = p.cycle_fan();
+        let runs = p.fan_runs().expect("runs");
+        let expected = cycle_fan_by_axon(&p);
+        let (mut by, mut not) = (0, 0);
+        for k in 0..p.n_comp() {
+            let (lo, hi) = (p.fan_start[k], p.fan_start[k + 1]);
+            let axons = &p.fan_axon[lo..hi];
+            let rows = &expected[lo..hi];
+            let cores: Vec<u32> = rows.iter().map(|r| r.0).collect();
+            if !p.by_runs(cf, k) {
+                not += 1;
+                let empty = rows.iter().any(|r| r.1 & CYCLE_FAN_LEN == 0);
+                let one_core = (distinct(&cores) as usize) < cores.len();
+                let unknown = p.uniform_kind(k).is_none()
+                    && p.fan_kinds.as_ref().and_then(|f| f.of(k)).is_none();
+                assert!(empty || one_core || unknown, "compartment {k}");
+                assert!(p.run_classes(cf, k).is_none() && p.run_cores(cf, k).is_none());
+                continue;
+            }
+            by += 1;
+            let mut got = Vec::new();
+            assert_eq!(runs.each(k, |c, len| got.push((c, len))), Some(axons.len()));
+            let mut want: Vec<(u32, u32)> = rows
+                .iter()
+                .map(|&(c, lk)| (c, lk & CYCLE_FAN_LEN))
+                .collect();
+            let run_cores: Vec<u32> = got.iter().map(|r| r.0).collect();
+            got.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(got, want, "compartment {k}");
+            let (usual, other) = p.run_classes(cf, k).expect("classes");
+            for (&a, &(_, lk)) in axons.iter().zip(rows) {
+                let class = other.iter().find(|o| o.0 == a).map_or(usual, |o| o.1);
+                assert_eq!(u32::from(class), lk >> 30, "compartment {k}, axon {a}");
+            }
+            let it = p.run_cores(cf, k).expect("cores");
+            assert_eq!(it.size_hint(), (axons.len(), Some(axons.len())));
+            assert_eq!(it.collect::<Vec<_>>(), run_cores, "compartment {k}");
+        }
+        assert!(by > 3 && not > 3, "{by} by runs, {not} not");
     }
 
     /// The old definition of [`Program::cycle_fan`]: each axon's row looked up.

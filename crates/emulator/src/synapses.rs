@@ -410,6 +410,9 @@ pub(crate) struct FanCounts {
     pub shared: Vec<u64>,
     /// With price classes, when few rows differ from their compartment's usual class.
     pub kinds: Option<FanKinds>,
+    /// A bit per compartment (`k / 64`, bit `k % 64`): some row of its fan-out has no
+    /// synapse (its list then has fewer runs than rows).
+    pub empty_rows: Vec<u64>,
 }
 
 /// The price classes of the compartments' fan-out rows as each compartment's usual class
@@ -564,6 +567,7 @@ impl<I: Index + Into<i64>, W: Weight> Typed<I, W> {
             dense: vec![0; if priced { n } else { 0 }],
             shared: vec![0; if priced { n } else { 0 }],
             kinds: None,
+            empty_rows: vec![0; n.div_ceil(64)],
         };
         let mut start = vec![0usize; n + 1];
         for (a, (r, &k)) in f.rows.iter().zip(&src).enumerate() {
@@ -573,6 +577,7 @@ impl<I: Index + Into<i64>, W: Weight> Typed<I, W> {
             let k = k as usize;
             start[k + 1] += self.fan_entries(&r);
             counts.synops[k] += u64::from(r.len);
+            counts.empty_rows[k / 64] |= u64::from(r.len == 0) << (k % 64);
             if priced {
                 match f.row_kind[a] {
                     crate::program::ROW_DENSE => counts.dense[k] += u64::from(r.len),

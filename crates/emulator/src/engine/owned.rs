@@ -533,7 +533,7 @@ mod tests {
             };
             let mut serial = fresh();
             let mut rec = recorder(&p);
-            super::super::deliver_fan(&p, &mut serial, &mut rec);
+            super::super::deliver_fan(&p, &mut serial, &mut rec, None);
             super::super::deliver_rows::<false>(&p, &mut serial, &mut rec);
             super::super::gather(&p, &mut serial, &mut rec);
 
