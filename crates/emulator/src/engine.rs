@@ -922,9 +922,10 @@ fn count_runs<C: Copy + Into<u32>>(
     }
 }
 
-/// [`count_runs`] over a list. A pass of its own before the list's deliveries (which then
-/// read it from the cache): in one pass with them, the two look-ups per slot made the runs
-/// slower (40k CUBA, later cycle-accurate runs 1.20 → 1.32 s, medians of 16).
+/// [`count_runs`] over a list: a pass of its own before the list's deliveries, which then
+/// read it from the cache. In one loop with them (two look-ups at random per slot, the
+/// input's compartment and the slot's core) the 40k CUBA's later cycle-accurate runs were
+/// slower: 1.32 s against 1.20 s, medians of four processes alternated.
 #[inline(never)]
 fn count_list<C: Copy + Into<u32>>(
     cyc: &mut [u64],
@@ -942,7 +943,7 @@ fn count_list<C: Copy + Into<u32>>(
 /// Step 2 for the spikes of `due_comp` (runs with [`Program::fan_lists`]): each
 /// compartment's fan-out list into the accumulators, with the counts the rows would give.
 /// With `cycle` (cycle-accurate runs), the cycle model's count of the compartments counted
-/// by their lists' runs, in the same pass where it can.
+/// by their lists' runs ([`RunCount`]), each just before its list's delivery.
 #[inline(never)]
 fn deliver_fan(
     p: &Program,
