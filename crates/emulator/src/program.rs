@@ -1298,8 +1298,23 @@ impl Program {
         }
         let from = *self.comp_core.get(k as usize)?;
         let cf = self.cycle_fan();
-        if let Some(mut cores) = self.run_cores(cf, k as usize) {
-            return src.mark_cores(from, cores.left, seen, |bits| cores.all(|c| bits.set(c)));
+        if self.by_runs(cf, k as usize)
+            && let Some(list) = self.fan_runs().and_then(|r| r.list(k as usize))
+        {
+            // Every slot's core (a run's repeats set the same bit), from the narrower table
+            // where there is one.
+            let n = self.fan_start[k as usize + 1] - self.fan_start[k as usize];
+            let c16 = &cf.slot_core16;
+            return src.mark_cores(from, n, seen, |bits| {
+                if c16.is_empty() {
+                    let sc = &self.slot_core;
+                    list.iter()
+                        .all(|&s| sc.get(s as usize).is_some_and(|&c| bits.set(c)))
+                } else {
+                    list.iter()
+                        .all(|&s| c16.get(s as usize).is_some_and(|&c| bits.set(u32::from(c))))
+                }
+            });
         }
         match &cf.entries {
             CycleFanEntries::Narrow(cells) => {
@@ -2577,7 +2592,7 @@ pub(crate) mod tests {
         p.core_xy = vec![(0, 0), (9, 5), (18, 12), (27, 2), (39, 12)];
         p.core_bit = router_bits(&p.target, p.core_xy.iter().copied());
         let (mut out, mut seen) = (Vec::new(), Vec::new());
-        let mut routed = 0;
+        let (mut routed, mut by_runs) = (0, 0);
         for k in 0..p.n_comp() {
             let src = p.tree_src();
             let from = src.route(Recipe::Comp(k as u32), &mut out, &mut seen);
@@ -2596,8 +2611,22 @@ pub(crate) mod tests {
             let by_fan = p.route_by_cycle_fan(&src, k as u32, &mut out, &mut seen);
             assert_eq!(by_fan, Some(from), "compartment {k}");
             assert_eq!(out, expected, "compartment {k} by its entries");
+            // The same routers as a bitmap (bit `x * height + y`), from the compartment's
+            // entries or its list's runs.
+            let marked = p.mark_by_cycle_fan(&src, k as u32, &mut seen);
+            assert_eq!(marked, Some(from), "compartment {k}");
+            let h = p.target.mesh.height;
+            let bits: Vec<(u32, u32)> = (0..seen.len() * 64)
+                .filter(|&i| seen[i / 64] >> (i % 64) & 1 != 0)
+                .map(|i| (i as u32 / h, i as u32 % h))
+                .collect();
+            assert_eq!(bits, expected, "compartment {k}, marked");
+            by_runs += usize::from(p.by_runs(p.cycle_fan(), k) && expected.len() > 1);
         }
-        assert!(routed > 10);
+        assert!(
+            routed > 10 && by_runs > 3,
+            "{routed} routed, {by_runs} by runs"
+        );
         // By sorting when the bitmap would be large beside the destinations.
         p.target.mesh.height = 1300;
         p.core_bit = router_bits(&p.target, p.core_xy.iter().copied());
