@@ -900,32 +900,11 @@ impl RunCount<'_> {
     }
 }
 
-/// [`RunCount`]'s prices of a list's runs added to `cyc` (see there).
-#[inline(always)]
-fn count_runs<C: Copy + Into<u32>>(
-    cyc: &mut [u64],
-    slot_core: &[C],
-    per_slot: u64,
-    packet_in: u64,
-    prev: &mut u32,
-    slot: u32,
-) {
-    let Some(&d) = slot_core.get(slot as usize) else {
-        return;
-    };
-    let d: u32 = d.into();
-    // The packet as a mask, not a branch (a run's end is seldom predicted).
-    let packet = packet_in & u64::from(d != *prev).wrapping_neg();
-    *prev = d;
-    if let Some(x) = cyc.get_mut(d as usize) {
-        *x = x.wrapping_add(per_slot.wrapping_add(packet));
-    }
-}
-
-/// [`count_runs`] over a list: a pass of its own before the list's deliveries, which then
-/// read it from the cache. In one loop with them (two look-ups at random per slot, the
-/// input's compartment and the slot's core) the 40k CUBA's later cycle-accurate runs were
-/// slower: 1.32 s against 1.20 s, medians of four processes alternated.
+/// [`RunCount`]'s prices of a list's runs added to `cyc` (see there): a pass of its own
+/// before the list's deliveries, which then read it from the cache. In one loop with them
+/// (two look-ups at random per slot, the input's compartment and the slot's core) the 40k
+/// CUBA's later cycle-accurate runs were slower: 1.32 s against 1.20 s, medians of four
+/// processes alternated.
 #[inline(never)]
 fn count_list<C: Copy + Into<u32>>(
     cyc: &mut [u64],
@@ -936,7 +915,16 @@ fn count_list<C: Copy + Into<u32>>(
 ) {
     let mut prev = NONE;
     for &s in slot {
-        count_runs(cyc, slot_core, per_slot, packet_in, &mut prev, s);
+        let Some(&d) = slot_core.get(s as usize) else {
+            continue;
+        };
+        let d: u32 = d.into();
+        // The packet as a mask, not a branch (a run's end is seldom predicted).
+        let packet = packet_in & u64::from(d != prev).wrapping_neg();
+        prev = d;
+        if let Some(x) = cyc.get_mut(d as usize) {
+            *x = x.wrapping_add(per_slot.wrapping_add(packet));
+        }
     }
 }
 
@@ -1306,9 +1294,7 @@ impl SynPrices {
     /// at the price of `class`.
     #[inline(always)]
     fn reprice(&self, ops: u64, class: u8) -> u64 {
-        ops.wrapping_mul(
-            self.class[usize::from(class & 3)].wrapping_sub(self.class[ROW_SPARSE as usize]),
-        )
+        self.reprice_from(ops, ROW_SPARSE, class)
     }
 }
 
