@@ -394,14 +394,6 @@ impl Fields<'_> {
     fn i32(&mut self) -> i32 {
         self.u32() as i32
     }
-    fn u16(&mut self) -> u16 {
-        let v = self
-            .bytes
-            .get(self.pos..self.pos + 2)
-            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
-        self.pos += 2;
-        v
-    }
 }
 
 /// Reads bit fields packed by [`BitWriter`].
@@ -820,17 +812,13 @@ fn decode_core<R: Read>(
         u64::from(n_axon),
         AXON_BYTES as u64,
     )?;
-    let mut f = Fields {
-        bytes: payload,
-        pos: 0,
-    };
     let mut rows = Vec::with_capacity(n_axon as usize);
     let mut next = 0u64;
-    for a in 0..n_axon {
-        let group = f.u16();
-        let current = f.u16();
-        let start = f.u32();
-        let count = f.u32();
+    for (a, b) in payload.chunks_exact(AXON_BYTES).enumerate() {
+        let group = u16::from_le_bytes([b[0], b[1]]);
+        let current = u16::from_le_bytes([b[2], b[3]]);
+        let start = le_u32(&b[4..8]);
+        let count = le_u32(&b[8..12]);
         if current > 1 {
             return Err(err(
                 &format!("axons[{a}].current"),
@@ -870,20 +858,19 @@ fn decode_core<R: Read>(
         bytes: payload,
         bit: 0,
     };
-    // Both counts are bounded by the section lengths checked above.
+    // Both counts are bounded by the section lengths checked above. A synapse's index and
+    // weight are one field of at most 64 bits, read at once.
     let mut flat = FlatCore::new(id, (x, y), group_exponents, Vec::new(), tables);
-    for (group, current, count) in rows {
-        let synapses = (0..count).map(|_| {
-            let compartment = bits.take(ibits) as u32;
-            let weight = sign_extend(bits.take(weight_field_bits), weight_field_bits) as i32;
-            Synapse {
-                compartment,
-                weight,
-            }
-        });
-        // At most `n_syn` (a u32) synapses in all: always fits.
-        flat.push_axon(tables, group, current, synapses);
-    }
+    let index_mask = u64::MAX >> (64 - ibits);
+    let synapses = (0..n_syn).map(|_| {
+        let field = bits.take(ibits + weight_field_bits);
+        Synapse {
+            compartment: (field & index_mask) as u32,
+            weight: sign_extend(field >> ibits, weight_field_bits) as i32,
+        }
+    });
+    // The rows' lengths sum to `n_syn` (checked above), a u32: always fits.
+    flat.push_rows(tables, &rows, synapses);
     let pad = (want * 8 - total_bits) as u32;
     if pad > 0 && bits.take(pad) != 0 {
         return Err(err(
@@ -901,15 +888,15 @@ fn decode_core<R: Read>(
         u64::from(n_dest),
         DESTINATION_BYTES as u64,
     )?;
-    let mut f = Fields {
-        bytes: payload,
-        pos: 0,
-    };
+    // The lengths were checked to sum to the section's records.
+    let mut records = payload.chunks_exact(DESTINATION_BYTES);
     for (comp, count) in compartments.iter_mut().zip(fanout) {
-        comp.destinations = (0..count)
-            .map(|_| Destination {
-                core: f.u32(),
-                axon: f.u32(),
+        comp.destinations = records
+            .by_ref()
+            .take(count as usize)
+            .map(|b| Destination {
+                core: le_u32(&b[0..4]),
+                axon: le_u32(&b[4..8]),
             })
             .collect();
     }

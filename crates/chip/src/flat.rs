@@ -262,6 +262,39 @@ impl FlatCore {
         }
     }
 
+    /// Appends axons `rows` (group, current, row length) whose rows are `synapses` back to
+    /// back, in one pass over each table (the decoder's way: a big chip has tens of millions
+    /// of one-synapse rows). Returns `false`, adding nothing, when `synapses` does not hold
+    /// exactly the rows' synapses or the core would hold more than `u32::MAX` synapses.
+    pub(crate) fn push_rows(
+        &mut self,
+        tables: &mut Tables,
+        rows: &[(u16, u8, u32)],
+        synapses: impl IntoIterator<Item = Synapse>,
+    ) -> bool {
+        let (before, axons_before) = (tables.synapses.len(), tables.axons.len());
+        tables.synapses.extend(synapses);
+        let added = tables.synapses.len() - before;
+        let sum = rows.iter().map(|&(_, _, n)| u64::from(n)).sum::<u64>();
+        let mut end = self.n_syn as u64;
+        if sum != added as u64 || u32::try_from(end + sum).is_err() {
+            tables.synapses.truncate(before);
+            return false;
+        }
+        tables.axons.extend(rows.iter().map(|&(group, current, n)| {
+            end += u64::from(n);
+            // Within `u32` by the check above.
+            AxonEntry {
+                group,
+                current,
+                end: end as u32,
+            }
+        }));
+        self.n_axons += tables.axons.len() - axons_before;
+        self.n_syn = end as usize;
+        true
+    }
+
     /// Points the core at the chip's finished tables.
     pub(crate) fn attach(&mut self, tables: &Arc<Tables>) {
         self.tables = Arc::clone(tables);
@@ -608,5 +641,75 @@ impl FlatChipBuilder {
             cores,
             validated: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn syn(compartment: u32, weight: i32) -> Synapse {
+        Synapse {
+            compartment,
+            weight,
+        }
+    }
+
+    /// A core after its rows are appended one by one, and after `push_rows`.
+    fn both(rows: &[(u16, u8, Vec<Synapse>)]) -> (FlatCore, FlatCore) {
+        let one_by_one = {
+            let mut tables = Tables::default();
+            let mut core = FlatCore::new(0, (0, 0), vec![0, 3], Vec::new(), &tables);
+            for (group, current, s) in rows {
+                assert!(core.push_axon(&mut tables, *group, *current, s.iter().copied()));
+            }
+            core.attach(&Arc::new(tables));
+            core
+        };
+        let at_once = {
+            let mut tables = Tables::default();
+            // A core before this one, so that both tables start past 0.
+            let mut first = FlatCore::new(7, (1, 0), vec![0], Vec::new(), &tables);
+            assert!(first.push_axon(&mut tables, 0, 1, [syn(0, 9)]));
+            let mut core = FlatCore::new(0, (0, 0), vec![0, 3], Vec::new(), &tables);
+            let lens: Vec<_> = rows
+                .iter()
+                .map(|(g, c, s)| (*g, *c, s.len() as u32))
+                .collect();
+            let all = rows.iter().flat_map(|r| r.2.iter().copied());
+            assert!(core.push_rows(&mut tables, &lens, all));
+            core.attach(&Arc::new(tables));
+            core
+        };
+        (one_by_one, at_once)
+    }
+
+    #[test]
+    fn rows_at_once_equal_rows_one_by_one() {
+        let rows = vec![
+            (1, 1, vec![syn(2, -5)]),
+            (0, 2, vec![]),
+            (1, 1, vec![syn(0, 1), syn(1, 7), syn(4, -128)]),
+            (0, 1, vec![syn(3, 0)]),
+        ];
+        let (a, b) = both(&rows);
+        assert_eq!(a, b);
+        assert_eq!((b.n_axons(), b.n_synapses()), (4, 5));
+        let second = b.axon(2).unwrap();
+        assert_eq!((second.group, second.current), (1, 1));
+        assert_eq!(second.synapses, &rows[2].2[..]);
+        assert_eq!(b.axon(1).unwrap().synapses, &[]);
+    }
+
+    #[test]
+    fn rows_at_once_refuse_a_synapse_count_that_differs() {
+        let mut tables = Tables::default();
+        let mut core = FlatCore::new(0, (0, 0), vec![0], Vec::new(), &tables);
+        for given in [vec![syn(0, 1)], vec![syn(0, 1), syn(1, 2), syn(0, 3)]] {
+            assert!(!core.push_rows(&mut tables, &[(0, 1, 2)], given));
+            assert_eq!((tables.axons.len(), tables.synapses.len()), (0, 0));
+        }
+        assert!(core.push_rows(&mut tables, &[(0, 1, 2)], [syn(0, 1), syn(1, 2)]));
+        assert_eq!((tables.axons.len(), tables.synapses.len()), (1, 2));
     }
 }
