@@ -7,7 +7,8 @@
 //! `validate` checks meaning.
 
 use std::{
-    io::{Read, Write},
+    fs::File,
+    io::{BufReader, Read, Seek, SeekFrom, Write},
     path::Path,
 };
 
@@ -281,13 +282,18 @@ impl<R: Read> Stream<R> {
     }
 
     /// Reads to the end (into the CRC) and returns the file's CRC-32.
-    fn finish(mut self) -> std::io::Result<u32> {
+    fn finish(self) -> std::io::Result<u32> {
+        Ok(self.rest()?.finalize())
+    }
+
+    /// Reads to the end (into the CRC) and returns the CRC's state.
+    fn rest(mut self) -> std::io::Result<crc32fast::Hasher> {
         let mut chunk = vec![0u8; 1 << 16];
         while self.pos < self.len {
             let n = (self.len - self.pos).min(chunk.len() as u64) as usize;
             self.read(&mut chunk[..n])?;
         }
-        Ok(self.crc.finalize())
+        Ok(self.crc)
     }
 }
 
@@ -470,20 +476,19 @@ fn expect_len(
 /// Decodes `cores.bin` from memory; structural checks only.
 #[cfg(test)]
 pub(crate) fn decode(bytes: &[u8], file: &Path) -> Result<CoresImage, ChipError> {
-    decode_from(bytes, bytes.len() as u64, file, (0, 0))?.0
+    decode_from(bytes, bytes.len() as u64, file, &[])?.0
 }
 
 /// Decodes `cores.bin` of `len` bytes from `input`, section by section; structural checks
 /// only. Returns the decoded image or the first structural problem, and the CRC-32 of the
 /// whole file (read to its end either way, so that a damaged file is reported as such
-/// before any structural problem it causes). Errors are read errors. `capacity`: the axons
-/// and synapses the file is expected to hold (the manifest's word, a hint only: the tables
-/// are then allocated once, at their size, instead of growing by doubling).
+/// before any structural problem it causes). Errors are read errors. `capacity`: per core,
+/// the axons and synapses the file is expected to hold (see [`decode_cores`]).
 pub(crate) fn decode_from<R: Read>(
     input: R,
     len: u64,
     file: &Path,
-    capacity: (u64, u64),
+    capacity: &[(u64, u64)],
 ) -> Result<(Result<CoresImage, ChipError>, u32), ChipError> {
     let mut r = Reader {
         stream: Stream {
@@ -503,10 +508,154 @@ pub(crate) fn decode_from<R: Read>(
     Ok((image, crc))
 }
 
+/// Cores below this many are decoded in one pass even with threads to spare.
+const SPLIT_MIN_CORES: u32 = 64;
+
+/// [`decode_from`] on `file` (`cores.bin` at `path`, `len` bytes as checked), with the same
+/// result and CRC. With more than one thread in the pool, the cores from the middle of the
+/// file on are decoded beside the first ones, from a second handle (their tables their own):
+/// the cores' sections are walked from header to header to find where the second half
+/// starts, and the two halves' CRCs combined. Anything unexpected on that walk, or a first
+/// half that ends elsewhere, and the file is decoded in one pass; an error in the first half
+/// is reported before one in the second, as one pass would.
+pub(crate) fn decode_file(
+    file: File,
+    path: &Path,
+    len: u64,
+    capacity: &[(u64, u64)],
+) -> Result<(Result<CoresImage, ChipError>, u32), ChipError> {
+    let io = |e| ChipError::io(path, e);
+    let stream = |input: File, pos: u64| Stream {
+        input: BufReader::with_capacity(1 << 20, input),
+        len,
+        pos,
+        crc: crc32fast::Hasher::new(),
+    };
+    // One pass from the start, on `file` again.
+    let serial = |s: Stream<BufReader<File>>| {
+        let mut f = s.input.into_inner();
+        f.seek(SeekFrom::Start(0)).map_err(io)?;
+        decode_from(BufReader::with_capacity(1 << 20, f), len, path, capacity)
+    };
+    let mut first = Reader {
+        stream: stream(file, 0),
+        buf: Vec::new(),
+        file: path,
+    };
+    if rayon::current_num_threads() < 2 {
+        return decode_from(first.stream.input, len, path, capacity);
+    }
+    // A problem before the cores: one pass reports it (with the CRC).
+    let Ok(head) = decode_head(&mut first) else {
+        return serial(first.stream);
+    };
+    let middle = (head.n_cores >= SPLIT_MIN_CORES)
+        .then(|| find_middle(path, first.stream.pos, len, head.n_cores))
+        .flatten();
+    let Some((mid, mid_at)) = middle else {
+        return serial(first.stream);
+    };
+    let wbits = head.weight_field_bits;
+    let (a, b) = rayon::join(
+        || {
+            let cores = decode_cores(&mut first, 0..mid, wbits, capacity);
+            (cores, first)
+        },
+        || -> Result<_, ChipError> {
+            let mut f = File::open(path).map_err(io)?;
+            f.seek(SeekFrom::Start(mid_at)).map_err(io)?;
+            let mut second = Reader {
+                stream: stream(f, mid_at),
+                buf: Vec::new(),
+                file: path,
+            };
+            let cores = decode_cores(&mut second, mid..head.n_cores, wbits, capacity)
+                .and_then(|cores| check_end(&second).map(|()| cores));
+            Ok((cores, second.stream))
+        },
+    );
+    #[cfg(test)]
+    tests::SPLITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (a, first) = a;
+    let (b, second) = b?;
+    let a = match a {
+        Err(e @ ChipError::Io { .. }) => return Err(e),
+        // The whole file's CRC from the first handle, as one pass reads it.
+        Err(e) => return Ok((Err(e), first.stream.finish().map_err(io)?)),
+        Ok(_) if first.stream.pos != mid_at => return serial(first.stream),
+        Ok(a) => a,
+    };
+    if let Err(e @ ChipError::Io { .. }) = b {
+        return Err(e);
+    }
+    let mut crc = first.stream.crc;
+    crc.combine(&second.rest().map_err(io)?);
+    let image = b.map(|b| {
+        let mut cores = a;
+        cores.extend(b);
+        head.image(cores)
+    });
+    Ok((image, crc.finalize()))
+}
+
+/// The first core at or after the middle of the file and its offset, walking the cores'
+/// section headers from `at` (the first core's) with seeks; `None` on anything unexpected
+/// (a wrong tag or core, a length past the end, a read error) or no such core after core 0.
+fn find_middle(path: &Path, mut at: u64, len: u64, n_cores: u32) -> Option<(u32, u64)> {
+    const TAGS: [&[u8; 4]; 6] = [b"CORE", b"GRPS", b"CMPT", b"AXON", b"SYNS", b"FOUT"];
+    let mut f = File::open(path).ok()?;
+    let mut head = [0u8; SECTION_HEADER_BYTES];
+    for c in 0..n_cores {
+        if c > 0 && at >= len / 2 {
+            return Some((c, at));
+        }
+        for tag in TAGS {
+            f.seek(SeekFrom::Start(at)).ok()?;
+            f.read_exact(&mut head).ok()?;
+            let payload = u64::from_le_bytes(head[8..16].try_into().ok()?);
+            if &head[0..4] != tag || le_u32(&head[4..8]) != c {
+                return None;
+            }
+            at = at
+                .checked_add(SECTION_HEADER_BYTES as u64 + 4)?
+                .checked_add(payload)
+                .filter(|&end| end <= len)?;
+        }
+    }
+    None
+}
+
 fn decode_sections<R: Read>(
     r: &mut Reader<'_, R>,
-    (axons, synapses): (u64, u64),
+    capacity: &[(u64, u64)],
 ) -> Result<CoresImage, ChipError> {
+    let head = decode_head(r)?;
+    let cores = decode_cores(r, 0..head.n_cores, head.weight_field_bits, capacity)?;
+    check_end(r)?;
+    Ok(head.image(cores))
+}
+
+/// What precedes the cores in `cores.bin`.
+struct Head {
+    n_cores: u32,
+    weight_field_bits: u32,
+    inputs: Vec<Vec<Destination>>,
+    placements: Vec<Vec<(u32, u32)>>,
+}
+
+impl Head {
+    fn image(self, cores: Vec<FlatCore>) -> CoresImage {
+        CoresImage {
+            weight_field_bits: self.weight_field_bits,
+            inputs: self.inputs,
+            placements: self.placements,
+            cores,
+        }
+    }
+}
+
+/// The file header, the input fan-out and the placements.
+fn decode_head<R: Read>(r: &mut Reader<'_, R>) -> Result<Head, ChipError> {
     let file = r.file;
     let err = |core: Option<u32>, field: &str, detail: String| {
         ChipError::corrupt(file, core, field, detail)
@@ -634,34 +783,57 @@ fn decode_sections<R: Read>(
             format!("{} bytes after the last population", payload.len() - f.pos),
         ));
     }
-
-    let mut cores = Vec::new();
-    // At most what the file can hold (an axon takes 12 bytes, a synapse at least its weight
-    // field), so that a wrong hint cannot ask for more memory than the file implies.
-    let mut tables = crate::flat::Tables::with_capacity(
-        axons.min(file_len / AXON_BYTES as u64),
-        synapses.min(file_len.saturating_mul(8) / u64::from(weight_field_bits.max(1))),
-    );
-    for c in 0..n_cores {
-        cores.push(decode_core(r, c, weight_field_bits, &mut tables)?);
-    }
-    crate::flat::attach_all(&mut cores, tables);
-    if r.stream.pos != file_len {
-        return Err(err(
-            None,
-            "end",
-            format!(
-                "{} unexpected bytes after the last core",
-                file_len - r.stream.pos
-            ),
-        ));
-    }
-    Ok(CoresImage {
+    Ok(Head {
+        n_cores,
         weight_field_bits,
         inputs,
         placements,
-        cores,
     })
+}
+
+/// Cores `ids` (the next in the file), their axons in tables of their own. `capacity`: per
+/// core of the file, the axons and synapses the manifest says it holds (a hint only: the
+/// tables are then allocated once, at their size, instead of growing by doubling; bounded by
+/// what the rest of the file can hold, so that a wrong hint cannot ask for more).
+fn decode_cores<R: Read>(
+    r: &mut Reader<'_, R>,
+    ids: std::ops::Range<u32>,
+    weight_field_bits: u32,
+    capacity: &[(u64, u64)],
+) -> Result<Vec<FlatCore>, ChipError> {
+    let (axons, synapses) = capacity
+        .get(ids.start as usize..(ids.end as usize).min(capacity.len()))
+        .unwrap_or(&[])
+        .iter()
+        .fold((0u64, 0u64), |(a, s), &(x, y)| {
+            (a.saturating_add(x), s.saturating_add(y))
+        });
+    // An axon takes 12 bytes, a synapse at least its weight field.
+    let left = r.stream.len - r.stream.pos;
+    let mut tables = crate::flat::Tables::with_capacity(
+        axons.min(left / AXON_BYTES as u64),
+        synapses.min(left.saturating_mul(8) / u64::from(weight_field_bits.max(1))),
+    );
+    let mut cores = Vec::with_capacity(ids.len().min(left as usize / SECTION_HEADER_BYTES));
+    for c in ids {
+        cores.push(decode_core(r, c, weight_field_bits, &mut tables)?);
+    }
+    crate::flat::attach_all(&mut cores, tables);
+    Ok(cores)
+}
+
+/// Nothing may follow the last core.
+fn check_end<R: Read>(r: &Reader<'_, R>) -> Result<(), ChipError> {
+    let (pos, len) = (r.stream.pos, r.stream.len);
+    if pos != len {
+        return Err(ChipError::corrupt(
+            r.file,
+            None,
+            "end",
+            format!("{} unexpected bytes after the last core", len - pos),
+        ));
+    }
+    Ok(())
 }
 
 fn decode_core<R: Read>(
@@ -1094,5 +1266,145 @@ mod tests {
         b[start - 16] = b'Q';
         check(&b, "expected tag");
         check(&good[..good.len() - 1], "truncated");
+    }
+
+    /// Decodes that went through two halves.
+    pub(super) static SPLITS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+    /// A chip of `n` cores of a few rows each (rows of 0 to 3 synapses), encoded.
+    fn many_cores(n: u32) -> Vec<u8> {
+        let mut c = config();
+        let core = c.cores[0].clone();
+        c.cores = (0..n)
+            .map(|id| {
+                let mut k = core.clone();
+                k.id = id;
+                k.x = id;
+                for a in 0..(id % 5) {
+                    k.axons.push(Axon {
+                        group: (a % 2) as u16,
+                        current: 1,
+                        synapses: (0..(id + a) % 4)
+                            .map(|j| Synapse {
+                                compartment: j % 3,
+                                weight: (id * 7 + a * 3 + j) as i32 % 200 - 100,
+                            })
+                            .collect(),
+                    });
+                }
+                k
+            })
+            .collect();
+        let placements: Vec<&[(u32, u32)]> = c
+            .populations
+            .iter()
+            .map(|p| p.placement.as_slice())
+            .collect();
+        let mut bytes = Vec::new();
+        encode(&mut bytes, &c.inputs, &placements, &c.cores, 9).unwrap();
+        bytes
+    }
+
+    /// Section `(tag, payload start, payload length)` of core `core`.
+    fn section_of(bytes: &[u8], tag: &[u8; 4], core: u32) -> (usize, usize) {
+        let mut seen = 0;
+        for (t, start, len) in sections(bytes) {
+            if &t == tag {
+                if seen == core {
+                    return (start, len);
+                }
+                seen += 1;
+            }
+        }
+        panic!("no section {tag:?} of core {core}");
+    }
+
+    /// A decode's outcome as text: the image's content (not where its tables are), or the
+    /// error, and the CRC.
+    fn outcome(r: Result<(Result<CoresImage, ChipError>, u32), ChipError>) -> String {
+        match r {
+            Err(e) => format!("read error {e}"),
+            Ok((Err(e), crc)) => format!("{e} / {crc:08x}"),
+            Ok((Ok(image), crc)) => {
+                let cores: Vec<_> = image
+                    .cores
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.id(),
+                            c.x(),
+                            c.compartments(),
+                            c.axons().collect::<Vec<_>>(),
+                        )
+                    })
+                    .collect();
+                format!(
+                    "{:?} {:?} {} {cores:?} / {crc:08x}",
+                    image.inputs, image.placements, image.weight_field_bits
+                )
+            }
+        }
+    }
+
+    /// The file decoded in halves on two and three threads gives what one pass gives: the
+    /// image, or the first error with the whole file's CRC, whether the damage is in the first
+    /// half, the second or on the walk between them.
+    #[test]
+    fn halves_decode_as_one_pass() {
+        let good = many_cores(100);
+        let mut cases: Vec<(&str, Vec<u8>)> = vec![("good", good.clone())];
+        // A structural error (its section CRC made right) in the first half, in the second,
+        // and in both.
+        for (name, cores) in [
+            ("first", vec![10]),
+            ("second", vec![90]),
+            ("both", vec![80, 20]),
+        ] {
+            let mut b = good.clone();
+            for core in cores {
+                let (start, len) = section_of(&b, b"AXON", core);
+                b[start + 2] = 2;
+                let crc = crc32fast::hash(&b[start - SECTION_HEADER_BYTES..start + len]);
+                b[start + len..start + len + 4].copy_from_slice(&crc.to_le_bytes());
+            }
+            cases.push((name, b));
+        }
+        // Damage without a section CRC to match, in each half; a section length that derails
+        // the walk to the middle; a file cut short.
+        let mut b = good.clone();
+        b[section_of(&good, b"SYNS", 95).0] ^= 1;
+        cases.push(("damaged second", b));
+        let mut b = good.clone();
+        b[section_of(&good, b"FOUT", 3).0 + 1] ^= 4;
+        cases.push(("damaged first", b));
+        let mut b = good.clone();
+        let (start, _) = section_of(&good, b"CMPT", 5);
+        b[start - 8] ^= 0x10;
+        cases.push(("length", b));
+        cases.push(("truncated", good[..good.len() - 3].to_vec()));
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in cases {
+            let path = dir.path().join("cores.bin");
+            std::fs::write(&path, &bytes).unwrap();
+            // The length the manifest gives: the good file's.
+            let len = good.len() as u64;
+            let want = outcome(decode_from(&bytes[..], len, &path, &[]));
+            let splits = SPLITS.load(std::sync::atomic::Ordering::Relaxed);
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let got = pool.install(|| {
+                    let file = File::open(&path).unwrap();
+                    outcome(decode_file(file, &path, len, &[(3, 5); 100]))
+                });
+                assert_eq!(got, want, "{name}, {threads} threads");
+            }
+            // Every file whose walk to the middle holds went in halves (at 2 and 3 threads).
+            let halves = SPLITS.load(std::sync::atomic::Ordering::Relaxed) - splits;
+            let expected = if name == "length" { 0 } else { 2 };
+            assert_eq!(halves, expected, "{name}: decodes in halves");
+        }
     }
 }

@@ -379,11 +379,12 @@ pub fn read_chipdir_flat(dir: &Path) -> Result<FlatChip, ChipError> {
     }
     // The file's CRC is known only at its end: a damaged file is reported as damaged, not by
     // the first structural problem the damage causes.
-    let reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let capacity = manifest.cores.iter().fold((0u64, 0u64), |(a, s), c| {
-        (a.saturating_add(c.axons), s.saturating_add(c.synapses))
-    });
-    let (image, cores_crc) = binary::decode_from(reader, cores_len, &cores_path, capacity)?;
+    let capacity: Vec<(u64, u64)> = manifest
+        .cores
+        .iter()
+        .map(|c| (c.axons, c.synapses))
+        .collect();
+    let (image, cores_crc) = binary::decode_file(file, &cores_path, cores_len, &capacity)?;
     let crc = format!("{cores_crc:08x}");
     if crc != manifest.cores_bin.crc32 {
         return Err(ChipError::corrupt(
