@@ -1159,7 +1159,10 @@ mod tests {
     }
 
     fn encoded() -> Vec<u8> {
-        let c = config();
+        encode_config(&config())
+    }
+
+    fn encode_config(c: &ChipConfig) -> Vec<u8> {
         let placements: Vec<&[(u32, u32)]> = c
             .populations
             .iter()
@@ -1295,14 +1298,7 @@ mod tests {
                 k
             })
             .collect();
-        let placements: Vec<&[(u32, u32)]> = c
-            .populations
-            .iter()
-            .map(|p| p.placement.as_slice())
-            .collect();
-        let mut bytes = Vec::new();
-        encode(&mut bytes, &c.inputs, &placements, &c.cores, 9).unwrap();
-        bytes
+        encode_config(&c)
     }
 
     /// Section `(tag, payload start, payload length)` of core `core`.
