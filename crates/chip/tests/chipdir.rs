@@ -331,6 +331,19 @@ fn weight_formats() {
     let xylo = lifchip_target::builtin("xylo-like").unwrap();
     let wf = weight_format(&xylo).unwrap();
     assert_eq!((wf.field_bits, wf.min, wf.max, wf.step), (8, -128, 127, 1));
+    // Steps of a power of two go by a mask; every step gives the grid's definition.
+    for step in [1, 2, 4, 8, 3, 6, 12] {
+        let wf = lifchip_chip::WeightFormat {
+            field_bits: 9,
+            min: -256,
+            max: 252,
+            step,
+        };
+        for w in -300..300 {
+            let want = (-256..=252).contains(&w) && w % step == 0;
+            assert_eq!(wf.holds(w), want, "weight {w}, step {step}");
+        }
+    }
 }
 
 #[test]
