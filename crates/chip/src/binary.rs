@@ -576,8 +576,8 @@ pub(crate) fn decode_file(
     );
     #[cfg(test)]
     tests::SPLITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // The first half's outcome first, as one pass meets it.
     let (a, first) = a;
-    let (b, second) = b?;
     let a = match a {
         Err(e @ ChipError::Io { .. }) => return Err(e),
         // The whole file's CRC from the first handle, as one pass reads it.
@@ -585,6 +585,7 @@ pub(crate) fn decode_file(
         Ok(_) if first.stream.pos != mid_at => return serial(first.stream),
         Ok(a) => a,
     };
+    let (b, second) = b?;
     if let Err(e @ ChipError::Io { .. }) = b {
         return Err(e);
     }
