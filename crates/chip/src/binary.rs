@@ -603,6 +603,7 @@ pub(crate) fn decode_file(
 /// section headers from `at` (the first core's) with seeks; `None` on anything unexpected
 /// (a wrong tag or core, a length past the end, a read error) or no such core after core 0.
 fn find_middle(path: &Path, mut at: u64, len: u64, n_cores: u32) -> Option<(u32, u64)> {
+    // A core's sections, in the order `decode_core` reads them.
     const TAGS: [&[u8; 4]; 6] = [b"CORE", b"GRPS", b"CMPT", b"AXON", b"SYNS", b"FOUT"];
     let mut f = File::open(path).ok()?;
     let mut head = [0u8; SECTION_HEADER_BYTES];
@@ -1042,8 +1043,13 @@ fn decode_core<R: Read>(
             weight: sign_extend(field >> ibits, weight_field_bits) as i32,
         }
     });
-    // The rows' lengths sum to `n_syn` (checked above), a u32: always fits.
-    flat.push_rows(tables, &rows, synapses);
+    // The rows' lengths sum to `n_syn` (checked above), a u32: this holds.
+    if !flat.push_rows(tables, &rows, synapses) {
+        return Err(err(
+            "section SYNS",
+            format!("{n_syn} synapses do not fit the axons' rows"),
+        ));
+    }
     let pad = (want * 8 - total_bits) as u32;
     if pad > 0 && bits.take(pad) != 0 {
         return Err(err(

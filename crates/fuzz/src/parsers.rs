@@ -124,10 +124,39 @@ fn example_nets() -> Vec<lifchip_net::Net> {
 fn chip_seed(net_path: &str, target: &str, scratch: &Path) -> Files {
     let net = lifchip_net::load(&root().join(net_path)).expect("an example net");
     let target = lifchip_target::builtin(target).expect("a built-in target");
+    compiled_chip_seed(&net, target, scratch)
+}
+
+/// A chip of 72 one-neuron cores (two inputs, one dense projection): enough cores for the
+/// reader to decode `cores.bin` in two halves when its pool has two threads.
+fn many_core_chip_seed(scratch: &Path) -> Files {
+    let n = 72;
+    let list = |f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<Vec<_>>().join(", ");
+    let yaml = format!(
+        "name: many-cores\npopulations:\n  - {{name: in, shape: [2], neuron: {{kind: input}}}}\n  \
+         - name: out\n    shape: [{n}]\n    neuron: {{kind: chip_lif, current_decay: 1024, \
+         voltage_decay: 256, threshold: 100, bias: [{}]}}\nprojections:\n  - name: in_out\n    \
+         from: in\n    to: out\n    weight_exp: 0\n    ops:\n      - kind: dense\n        \
+         weights: [{}]\n",
+        list(&|i| (i % 3).to_string()),
+        // One row per neuron: its weights from the two inputs.
+        list(&|i| format!("[{}, {}]", 20 + 2 * (i % 40), -((i % 7) as i64) * 10)),
+    );
+    let net = lifchip_net::from_yaml_str(&yaml).expect("the many-core net");
+    let mut target = lifchip_target::builtin("loihi-like").expect("a built-in target");
+    target.core.neurons = 1;
+    compiled_chip_seed(&net, target, scratch)
+}
+
+fn compiled_chip_seed(
+    net: &lifchip_net::Net,
+    target: lifchip_target::Target,
+    scratch: &Path,
+) -> Files {
     let opts = lifchip_compiler::QuantizeOptions::default();
-    let (mapped, _) = lifchip_compiler::compile(&net, &target, &opts).expect("it compiles");
+    let (mapped, _) = lifchip_compiler::compile(net, &target, &opts).expect("it compiles");
     let config = lifchip_backend_core::emit(&mapped, &target).expect("it emits");
-    let dir = scratch.join(format!("seed-{}.chip", target.name));
+    let dir = scratch.join(format!("seed-{}-{}.chip", net.name, target.name));
     lifchip_chip::write_chipdir(&config, &dir).expect("a CHIPDIR");
     dir_files(&dir, "c.chip")
 }
@@ -275,6 +304,7 @@ impl Corpus {
                     "xylo-like",
                     scratch.path(),
                 ),
+                many_core_chip_seed(scratch.path()),
             ],
         ));
         seeds.push((Parser::Idx, vec![idx_seed(false, 3), idx_seed(true, 5)]));
