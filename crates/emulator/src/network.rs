@@ -148,6 +148,7 @@ impl Wakeups {
     }
 
     /// The first cycle `>= now` with a visit, if any; moves the clock there.
+    #[inline(always)]
     fn next(&mut self, now: u64) -> Option<u64> {
         if self.len == 0 {
             return None;
@@ -1065,6 +1066,7 @@ impl<N: Copy> NetSim<N> {
         o.used[d] += 1;
     }
 
+    #[inline(always)]
     fn can_forward(&self, r: usize, node: &View<N>, now: u64, lpc: u32, depth: usize) -> bool {
         for (d, child) in node.child.iter().enumerate() {
             let Some((_, nr)) = *child else {

@@ -775,6 +775,9 @@ impl<Y: Row> Trees for Shapes<Y> {
         }
     }
 
+    // Inlined into the simulation's loop, the view's unused parts are never built (it was
+    // returned through memory, 120 bytes, for each copy forwarded).
+    #[inline(always)]
     fn view(&self, n: ShapeNode) -> View<ShapeNode> {
         let (sx, sy) = self.src[n.tree as usize];
         let (c0, c1) = self.cols(n.tree);
