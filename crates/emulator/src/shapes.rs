@@ -775,8 +775,8 @@ impl<Y: Row> Trees for Shapes<Y> {
         }
     }
 
-    // Inlined into the simulation's loop, the view's unused parts are never built (it was
-    // returned through memory, 120 bytes, for each copy forwarded).
+    // Inlined into the simulation's loop: as a call, its 120-byte `View` was returned through
+    // memory for every copy forwarded (`bench/cuba/README.md`, "Intel Xeon with AVX-512").
     #[inline(always)]
     fn view(&self, n: ShapeNode) -> View<ShapeNode> {
         let (sx, sy) = self.src[n.tree as usize];
