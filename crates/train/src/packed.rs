@@ -44,25 +44,37 @@ pub(crate) struct PackedWeights {
 }
 
 /// Rows × panel columns of a register tile (10 or 12 vector accumulators, with registers
-/// left for the panel row and the broadcast).
+/// left for the panel row and the broadcast), at most [`TILE_ROWS_MAX`] rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct TileShape {
     rows: usize,
     width: usize,
 }
 
+/// Rows a register tile may have: [`tile`]'s accumulators stay in registers only when LLVM
+/// unrolls its row loop whole, which it did for 6 rows and not for 8 or 12; those tiles kept
+/// their sums on the stack and ran 10× slower (12 × 16 at AVX-512 on a Zen 5: the MLP's
+/// inference at 8,600 images/s against 134,000 with 6 × 32, `bench/torch/NOTES.md` round 23).
+const TILE_ROWS_MAX: usize = 6;
+
 /// The register tile at this CPU's vector level, or `None` without FMA vectors. Inputs with
 /// many zeros (an image's pixels) take two rows and a wide panel: the fewer rows a tile has,
 /// the more of its inputs are zero in all of them (MNIST: 27 % of the pixels are nonzero in
 /// some row of a pair, 42 % of six).
 fn tile_shape(sparse: bool) -> Option<TileShape> {
-    let (rows, width) = match (lifchip_simd::level(), sparse) {
+    shape_at(lifchip_simd::level(), sparse)
+}
+
+/// [`tile_shape`] at vector level `level`.
+fn shape_at(level: lifchip_simd::Level, sparse: bool) -> Option<TileShape> {
+    let (rows, width) = match (level, sparse) {
         (lifchip_simd::Level::Base, _) => return None,
         (lifchip_simd::Level::Avx2, false) => (6, 16),
         (lifchip_simd::Level::Avx2, true) => (2, 40),
-        (lifchip_simd::Level::Avx512, false) => (12, 16),
+        (lifchip_simd::Level::Avx512, false) => (6, 32),
         (lifchip_simd::Level::Avx512, true) => (2, 96),
     };
+    debug_assert!(rows <= TILE_ROWS_MAX);
     Some(TileShape { rows, width })
 }
 
@@ -124,7 +136,7 @@ impl PackedWeights {
     /// `x · wᵀ` on this thread, `x` being `[rows, k]` and `c` `[rows, n]`, both row-major.
     fn product_into(&self, x: &[f32], c: &mut [f32]) {
         match (self.shape.rows, self.shape.width) {
-            (12, 16) => tiles::<12, 16>(self, x, c),
+            (6, 32) => tiles::<6, 32>(self, x, c),
             (2, 40) => tiles::<2, 40>(self, x, c),
             (2, 96) => tiles::<2, 96>(self, x, c),
             _ => tiles::<6, 16>(self, x, c),
@@ -296,7 +308,7 @@ mod tests {
                 let x = inputs(m, k, zeros, &mut rng);
                 let w = Array2::from_shape_fn((n, k), |_| rng.random_range(-1.0f32..1.0));
                 let want = gemm(x.view(), w.t());
-                for (rows, width) in [(6, 16), (12, 16), (2, 40), (2, 96)] {
+                for (rows, width) in [(6, 16), (6, 32), (2, 40), (2, 96)] {
                     let shape = TileShape { rows, width };
                     let p = PackedWeights::with_shape(&w, shape).unwrap();
                     assert!(p.skip_zeros);
@@ -319,6 +331,24 @@ mod tests {
         let p = PackedWeights::with_shape(&w, TileShape { rows: 2, width: 40 }).unwrap();
         let got = pool.install(|| p.product(&x).unwrap());
         assert_eq!(bits(&got), bits(&gemm(x.view(), w.t())));
+    }
+
+    /// Every level's tiles are short enough to stay in registers, and each is a shape
+    /// `product_into` has a kernel for (its fallback would read the panels at another width).
+    #[test]
+    fn every_level_has_a_tile_kept_in_registers() {
+        use lifchip_simd::Level;
+        for level in [Level::Avx2, Level::Avx512] {
+            for sparse in [false, true] {
+                let shape = shape_at(level, sparse).unwrap();
+                assert!(shape.rows <= TILE_ROWS_MAX, "{level:?}: {shape:?}");
+                assert!(
+                    [(6, 16), (6, 32), (2, 40), (2, 96)].contains(&(shape.rows, shape.width)),
+                    "{level:?}: {shape:?} has no kernel of its own"
+                );
+            }
+        }
+        assert_eq!(shape_at(Level::Base, false), None);
     }
 
     /// A non-finite weight turns skipping off: `0 · inf` is NaN in the product.
@@ -355,49 +385,76 @@ mod speed {
             .fold(f64::INFINITY, f64::min)
     }
 
-    /// Times of `product` against `gemm` on the evaluation's shapes (MNIST-like zeros in the
-    /// first): `cargo test --release -p lifchip-train --lib packed::speed -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn shapes() {
+    /// GMAC/s of `gemm` and of `product` (dense-equivalent) on one thread, best of 7, for
+    /// `x` `[m, k]` with a share `zeros` of zeros and random weights `[n, k]`; `None` where
+    /// packing does not run (no FMA vectors).
+    fn rates(m: usize, k: usize, n: usize, zeros: f64, rng: &mut StdRng) -> Option<(f64, f64)> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
             .unwrap();
-        let mut rng = StdRng::seed_from_u64(1);
-        for &(name, m, k, n, zeros) in &[
-            ("mlp1", 256, 784, 500, 0.8),
-            ("mlp2", 256, 500, 300, 0.0),
-            ("fc1", 256, 1024, 2000, 0.0),
-            ("conv2", 64, 400, 64, 0.0),
-        ] {
-            let x = Array2::from_shape_fn((m, k), |_| {
-                if rng.random_bool(zeros) {
-                    0.0
-                } else {
-                    rng.random_range(0.0f32..1.0)
+        let x = Array2::from_shape_fn((m, k), |_| {
+            if rng.random_bool(zeros) {
+                0.0
+            } else {
+                rng.random_range(0.0f32..1.0)
+            }
+        });
+        let w = Array2::from_shape_fn((n, k), |_| rng.random_range(-1.0f32..1.0));
+        let p = PackedWeights::new(&w, zeros > 0.0)?;
+        Some(pool.install(|| {
+            let reps = (1 << 27) / (m * k * n) + 1;
+            let a = best(&mut || {
+                for _ in 0..reps {
+                    crate::pool::recycle(gemm(x.view(), w.t()));
                 }
             });
-            let w = Array2::from_shape_fn((n, k), |_| rng.random_range(-1.0f32..1.0));
-            let Some(p) = PackedWeights::new(&w, zeros > 0.0) else {
+            let b = best(&mut || {
+                for _ in 0..reps {
+                    crate::pool::recycle(p.product(&x).unwrap());
+                }
+            });
+            let macs = (reps * m * k * n) as f64;
+            (macs / a / 1e9, macs / b / 1e9)
+        }))
+    }
+
+    /// The evaluation's shapes (MNIST-like zeros in the first).
+    const SHAPES: [(&str, usize, usize, usize, f64); 4] = [
+        ("mlp1", 256, 784, 500, 0.8),
+        ("mlp2", 256, 500, 300, 0.0),
+        ("fc1", 256, 1024, 2000, 0.0),
+        ("conv2", 64, 400, 64, 0.0),
+    ];
+
+    /// Times of `product` against `gemm`:
+    /// `cargo test --release -p lifchip-train --lib packed::speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn shapes() {
+        let mut rng = StdRng::seed_from_u64(1);
+        for (name, m, k, n, zeros) in SHAPES {
+            let Some((a, b)) = rates(m, k, n, zeros, &mut rng) else {
                 return;
             };
-            let (a, b) = pool.install(|| {
-                let reps = (1 << 27) / (m * k * n) + 1;
-                let a = best(&mut || {
-                    for _ in 0..reps {
-                        crate::pool::recycle(gemm(x.view(), w.t()));
-                    }
-                });
-                let b = best(&mut || {
-                    for _ in 0..reps {
-                        crate::pool::recycle(p.product(&x).unwrap());
-                    }
-                });
-                let macs = (reps * m * k * n) as f64;
-                (macs / a / 1e9, macs / b / 1e9)
-            });
             println!("{name}: gemm {a:.1} GMAC/s, packed {b:.1} GMAC/s (dense-equivalent)");
+        }
+    }
+
+    /// A tile whose sums leave the registers is tens of times slower than `gemm` (12-row
+    /// tiles at AVX-512 ran at 1.4 against 90 GMAC/s): caught here, with a margin no load
+    /// on the machine makes up (both timed side by side, best of 7). Optimised builds only.
+    #[test]
+    fn packed_products_keep_pace_with_gemm() {
+        if cfg!(debug_assertions) {
+            return;
+        }
+        let mut rng = StdRng::seed_from_u64(2);
+        for (name, m, k, n, zeros) in SHAPES {
+            let Some((a, b)) = rates(m, k, n, zeros, &mut rng) else {
+                return;
+            };
+            assert!(b > a / 5.0, "{name}: packed {b:.1} GMAC/s, gemm {a:.1}");
         }
     }
 }
