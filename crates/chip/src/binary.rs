@@ -1043,7 +1043,8 @@ fn decode_core<R: Read>(
             weight: sign_extend(field >> ibits, weight_field_bits) as i32,
         }
     });
-    // The rows' lengths sum to `n_syn` (checked above), a u32: this holds.
+    // The rows' lengths sum to `n_syn` (checked above), so this cannot refuse; were it to,
+    // the file is refused rather than its rows dropped.
     if !flat.push_rows(tables, &rows, synapses) {
         return Err(err(
             "section SYNS",
