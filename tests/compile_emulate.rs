@@ -133,19 +133,7 @@ fn emulate_rejects_bad_requests() {
     let dir = tempdir();
     let net = root().join("examples/hand-written.yaml");
     let chip = dir.path().join("hand.chip");
-    lifchip(
-        dir.path(),
-        &[
-            "compile",
-            "--net",
-            &path_str(&net),
-            "--target",
-            "loihi-like",
-            "--out",
-            &path_str(&chip),
-        ],
-    )
-    .ok();
+    compile_ok(dir.path(), &net, "loihi-like", &chip);
     // Zero ticks.
     let spikes = root().join("examples/hand-written-spikes.json");
     lifchip(
@@ -314,19 +302,7 @@ fn two_compiles_give_identical_chipdirs() {
         .iter()
         .map(|name| {
             let chip = dir.path().join(name);
-            lifchip(
-                dir.path(),
-                &[
-                    "compile",
-                    "--net",
-                    &path_str(&net),
-                    "--target",
-                    "loihi-like",
-                    "--out",
-                    &path_str(&chip),
-                ],
-            )
-            .ok();
+            compile_ok(dir.path(), &net, "loihi-like", &chip);
             chip
         })
         .collect();
@@ -431,19 +407,7 @@ fn readout_from_counts_the_readout_from_its_tick_on() {
     let dir = tempdir();
     let net = root().join("examples/hand-written.yaml");
     let chip = dir.path().join("hand.chip");
-    lifchip(
-        dir.path(),
-        &[
-            "compile",
-            "--net",
-            &path_str(&net),
-            "--target",
-            "loihi-like",
-            "--out",
-            &path_str(&chip),
-        ],
-    )
-    .ok();
+    compile_ok(dir.path(), &net, "loihi-like", &chip);
     let spikes = root().join("examples/hand-written-spikes.json");
     let emulate = |from: &str| {
         let out = dir.path().join(format!("from{from}.json"));

@@ -6,19 +6,7 @@ use crate::util::*;
 
 fn compile(dir: &std::path::Path, net: &str, target: &str) -> std::path::PathBuf {
     let chip = dir.join(format!("{target}.chip"));
-    lifchip(
-        dir,
-        &[
-            "compile",
-            "--net",
-            &path_str(&root().join(net)),
-            "--target",
-            target,
-            "--out",
-            &path_str(&chip),
-        ],
-    )
-    .ok();
+    compile_ok(dir, &root().join(net), target, &chip);
     chip
 }
 
@@ -440,19 +428,7 @@ fn a_full_size_xylo_net_compiles_emulates_and_exports() {
     .unwrap();
     let out = dir.path().join("full.xylo");
     for v in ["xylo-like", "xylo-v2-like"] {
-        lifchip(
-            dir.path(),
-            &[
-                "compile",
-                "--net",
-                &path_str(&net),
-                "--target",
-                v,
-                "--out",
-                &path_str(&chip),
-            ],
-        )
-        .ok();
+        compile_ok(dir.path(), &net, v, &chip);
         let report = dir.path().join("emu.json");
         lifchip(
             dir.path(),

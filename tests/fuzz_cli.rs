@@ -148,19 +148,12 @@ fn mutated_inputs_through_the_cli_are_refused_quickly_in_bounded_memory() {
     let corpus = Corpus::new();
     let dir = tempdir();
     let chip = dir.path().join("hand.chip");
-    lifchip(
+    compile_ok(
         dir.path(),
-        &[
-            "compile",
-            "--net",
-            &path_str(&root().join("examples/hand-written.yaml")),
-            "--target",
-            "loihi-like",
-            "--out",
-            &path_str(&chip),
-        ],
-    )
-    .ok();
+        &root().join("examples/hand-written.yaml"),
+        "loihi-like",
+        &chip,
+    );
     let lib_dir = dir.path().join("lib");
     let case_dir = dir.path().join("fuzzcase");
     std::fs::create_dir_all(&lib_dir).unwrap();

@@ -136,19 +136,12 @@ fn surprising_flags_are_usage_errors() {
 
 fn hand_written_chip(dir: &std::path::Path) -> String {
     let chip = dir.join("c.chip");
-    lifchip(
+    compile_ok(
         dir,
-        &[
-            "compile",
-            "--net",
-            &path_str(&root().join("examples/hand-written.yaml")),
-            "--target",
-            "loihi-like",
-            "--out",
-            &path_str(&chip),
-        ],
-    )
-    .ok();
+        &root().join("examples/hand-written.yaml"),
+        "loihi-like",
+        &chip,
+    );
     path_str(&chip)
 }
 
@@ -350,19 +343,7 @@ fn chip_lif_without_bias_defaults_to_zero() {
     std::fs::write(&net, hand.replace("      bias: [0, 0]\n", "")).unwrap();
     assert!(!std::fs::read_to_string(&net).unwrap().contains("bias:"));
     let chip = dir.path().join("c.chip");
-    lifchip(
-        dir.path(),
-        &[
-            "compile",
-            "--net",
-            &path_str(&net),
-            "--target",
-            "loihi-like",
-            "--out",
-            &path_str(&chip),
-        ],
-    )
-    .ok();
+    compile_ok(dir.path(), &net, "loihi-like", &chip);
 }
 
 /// Issue 15: a label with no readout neuron names the data and the image, not a class count.
@@ -370,19 +351,12 @@ fn chip_lif_without_bias_defaults_to_zero() {
 fn a_label_beyond_the_readout_names_the_data_and_the_image() {
     let dir = tempdir();
     let chip = dir.path().join("hand.chip");
-    lifchip(
+    compile_ok(
         dir.path(),
-        &[
-            "compile",
-            "--net",
-            &path_str(&root().join("examples/hand-written.yaml")),
-            "--target",
-            "loihi-like",
-            "--out",
-            &path_str(&chip),
-        ],
-    )
-    .ok();
+        &root().join("examples/hand-written.yaml"),
+        "loihi-like",
+        &chip,
+    );
     // Three 1x2 images (the net has 2 inputs and 2 readout neurons); image 2 is labelled 255.
     let data = dir.path().join("bad-labels");
     std::fs::create_dir(&data).unwrap();
@@ -418,19 +392,12 @@ fn a_label_beyond_the_readout_names_the_data_and_the_image() {
 fn input_populations_can_be_probed() {
     let dir = tempdir();
     let chip = dir.path().join("hand.chip");
-    lifchip(
+    compile_ok(
         dir.path(),
-        &[
-            "compile",
-            "--net",
-            &path_str(&root().join("examples/hand-written.yaml")),
-            "--target",
-            "loihi-like",
-            "--out",
-            &path_str(&chip),
-        ],
-    )
-    .ok();
+        &root().join("examples/hand-written.yaml"),
+        "loihi-like",
+        &chip,
+    );
     let out = dir.path().join("e.json");
     lifchip(
         dir.path(),

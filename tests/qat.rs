@@ -84,19 +84,12 @@ fn train_qat_fine_tunes_a_net_for_a_target() {
         std::fs::read(again.join("weights.bin")).unwrap()
     );
     // The fine-tuned net compiles for the target.
-    lifchip(
+    compile_ok(
         dir.path(),
-        &[
-            "compile",
-            "--net",
-            &path_str(&tuned),
-            "--target",
-            &path_str(&target),
-            "--out",
-            &path_str(&dir.path().join("tuned.chip")),
-        ],
-    )
-    .ok();
+        &tuned,
+        &path_str(&target),
+        &dir.path().join("tuned.chip"),
+    );
 
     // Usage and user errors.
     lifchip(

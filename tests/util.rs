@@ -107,3 +107,22 @@ pub fn train_net(dir: &Path, name: &str, config: &str) -> PathBuf {
     .ok();
     net
 }
+
+/// Compiles `net` for `target` (a built-in name or a file) into the CHIPDIR `out` with
+/// `lifchip compile`, which must succeed.
+#[track_caller]
+pub fn compile_ok(dir: &Path, net: &Path, target: &str, out: &Path) {
+    lifchip(
+        dir,
+        &[
+            "compile",
+            "--net",
+            &path_str(net),
+            "--target",
+            target,
+            "--out",
+            &path_str(out),
+        ],
+    )
+    .ok();
+}

@@ -166,19 +166,7 @@ fn train_is_deterministic_and_the_net_runs_everywhere() {
     assert!(s["accuracy"].as_f64().unwrap() > 0.7, "{s}");
 
     let chip = dir.path().join("a.chip");
-    lifchip(
-        dir.path(),
-        &[
-            "compile",
-            "--net",
-            &path_str(&a),
-            "--target",
-            "loihi-like",
-            "--out",
-            &path_str(&chip),
-        ],
-    )
-    .ok();
+    compile_ok(dir.path(), &a, "loihi-like", &chip);
     let emu = dir.path().join("emu.json");
     lifchip(
         dir.path(),
