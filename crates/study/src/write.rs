@@ -233,27 +233,11 @@ fn paired_section(results: &[PointResult]) -> String {
     let Some(best) = best else {
         return String::new();
     };
-    let mut rows = String::new();
-    for r in results.iter().filter(|r| r.ok && r.point != best.point) {
-        let Some(p) = stats::paired(&best.correct, &r.correct) else {
-            continue;
-        };
-        let diff = p.only_b as f64 / p.n as f64 - p.only_a as f64 / p.n as f64;
-        let pv = stats::mcnemar_exact(p.only_a, p.only_b);
-        let verdict = if pv >= 0.05 {
-            "within noise"
-        } else {
-            "significant"
-        };
-        rows.push_str(&format!(
-            "| {} | {:+.2} | {} | {} | {} | {verdict} |\n",
-            r.point,
-            diff * 100.0,
-            p.only_a,
-            p.only_b,
-            p_cell(pv)
-        ));
-    }
+    let rows: String = results
+        .iter()
+        .filter(|r| r.ok && r.point != best.point)
+        .filter_map(|r| paired_row(r.point, &best.correct, &r.correct))
+        .collect();
     if rows.is_empty() {
         return String::new();
     }
@@ -272,6 +256,27 @@ fn paired_section(results: &[PointResult]) -> String {
     )
 }
 
+/// A paired comparison's table row for `point`: the accuracy of `b` minus that of `a` on the
+/// same images (percentage points), the images only `a` and only `b` classified right,
+/// McNemar's exact p and its verdict; `None` when the two correctness strings do not pair.
+fn paired_row(point: usize, a: &str, b: &str) -> Option<String> {
+    let p = stats::paired(a, b)?;
+    let diff = (p.only_b as f64 - p.only_a as f64) / p.n as f64;
+    let pv = stats::mcnemar_exact(p.only_a, p.only_b);
+    let verdict = if pv >= 0.05 {
+        "within noise"
+    } else {
+        "significant"
+    };
+    Some(format!(
+        "| {point} | {:+.2} | {} | {} | {} | {verdict} |\n",
+        diff * 100.0,
+        p.only_a,
+        p.only_b,
+        p_cell(pv)
+    ))
+}
+
 /// The p-value as the reports print it.
 fn p_cell(pv: f64) -> String {
     if pv < 1e-4 {
@@ -284,27 +289,11 @@ fn p_cell(pv: f64) -> String {
 /// The markdown section comparing, point by point, the fine-tuned net with the net as trained
 /// on the same images (McNemar's exact test), when the points kept both correctness strings.
 fn qat_paired_section(results: &[PointResult]) -> String {
-    let mut rows = String::new();
-    for r in results.iter().filter(|r| r.ok) {
-        let Some(p) = stats::paired(&r.correct, &r.correct_qat) else {
-            continue;
-        };
-        let diff = (p.only_b as f64 - p.only_a as f64) / p.n as f64;
-        let pv = stats::mcnemar_exact(p.only_a, p.only_b);
-        let verdict = if pv >= 0.05 {
-            "within noise"
-        } else {
-            "significant"
-        };
-        rows.push_str(&format!(
-            "| {} | {:+.2} | {} | {} | {} | {verdict} |\n",
-            r.point,
-            diff * 100.0,
-            p.only_a,
-            p.only_b,
-            p_cell(pv)
-        ));
-    }
+    let rows: String = results
+        .iter()
+        .filter(|r| r.ok)
+        .filter_map(|r| paired_row(r.point, &r.correct, &r.correct_qat))
+        .collect();
     if rows.is_empty() {
         return String::new();
     }
