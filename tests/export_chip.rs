@@ -166,19 +166,7 @@ fn spike_counts_drive_the_emulator_and_xylo_input_limit_is_enforced() {
     )
     .unwrap();
     let report = dir.path().join("emu.json");
-    lifchip(
-        dir.path(),
-        &[
-            "emulate",
-            "--chip",
-            &path_str(&chip),
-            "--input-spikes",
-            &path_str(&spikes),
-            "--json",
-            &path_str(&report),
-        ],
-    )
-    .ok();
+    emulate_spikes_ok(dir.path(), &chip, &spikes, &report);
     // The same ticks with one spike per entry: far fewer synaptic events, so the counts were
     // expanded (channel 0 has 2 synapses: 15 spikes give 30 events at tick 0 alone).
     let with_counts = read_json(&report)["synaptic_events"].as_u64().unwrap();
@@ -188,19 +176,7 @@ fn spike_counts_drive_the_emulator_and_xylo_input_limit_is_enforced() {
         r#"{"ticks": 8, "spikes": [[0, 0], [1, 1], [2, 0]]}"#,
     )
     .unwrap();
-    lifchip(
-        dir.path(),
-        &[
-            "emulate",
-            "--chip",
-            &path_str(&chip),
-            "--input-spikes",
-            &path_str(&single),
-            "--json",
-            &path_str(&report),
-        ],
-    )
-    .ok();
+    emulate_spikes_ok(dir.path(), &chip, &single, &report);
     let without = read_json(&report)["synaptic_events"].as_u64().unwrap();
     assert!(with_counts >= without + 28, "{with_counts} vs {without}");
     let out = dir.path().join("c.xylo");
@@ -430,19 +406,7 @@ fn a_full_size_xylo_net_compiles_emulates_and_exports() {
     for v in ["xylo-like", "xylo-v2-like"] {
         compile_ok(dir.path(), &net, v, &chip);
         let report = dir.path().join("emu.json");
-        lifchip(
-            dir.path(),
-            &[
-                "emulate",
-                "--chip",
-                &path_str(&chip),
-                "--input-spikes",
-                &path_str(&spikes),
-                "--json",
-                &path_str(&report),
-            ],
-        )
-        .ok();
+        emulate_spikes_ok(dir.path(), &chip, &spikes, &report);
         assert!(read_json(&report)["synaptic_events"].as_u64().unwrap() > 0);
         let run = lifchip(
             dir.path(),

@@ -126,3 +126,22 @@ pub fn compile_ok(dir: &Path, net: &Path, target: &str, out: &Path) {
     )
     .ok();
 }
+
+/// Emulates the CHIPDIR `chip` on the spike file `spikes` with `lifchip emulate`, which must
+/// succeed, writing its report to `report`.
+#[track_caller]
+pub fn emulate_spikes_ok(dir: &Path, chip: &Path, spikes: &Path, report: &Path) {
+    lifchip(
+        dir,
+        &[
+            "emulate",
+            "--chip",
+            &path_str(chip),
+            "--input-spikes",
+            &path_str(spikes),
+            "--json",
+            &path_str(report),
+        ],
+    )
+    .ok();
+}
