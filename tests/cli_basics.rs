@@ -14,18 +14,7 @@ fn malformed_net_names_file_and_line() {
     let net = dir.path().join("bad.yaml");
     std::fs::write(&net, "name: x\npopulations:\n  - {name: in, shape: [2], neuron: {kind: input}}\nprojections: []\nextra_key: 3\n").unwrap();
     let out = dir.path().join("chip");
-    let run = lifchip(
-        dir.path(),
-        &[
-            "compile",
-            "--net",
-            &path_str(&net),
-            "--target",
-            "tiny",
-            "--out",
-            &path_str(&out),
-        ],
-    );
+    let run = compile_run(dir.path(), &path_str(&net), "tiny", &path_str(&out));
     run.fails(1);
     assert!(run.stderr.contains("bad.yaml:5"), "{}", run.stderr);
     assert!(!out.exists());

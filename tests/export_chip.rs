@@ -443,17 +443,11 @@ fn a_full_size_xylo_net_compiles_emulates_and_exports() {
     let (yaml, _) = xylo_full_size_yaml(1001, false);
     std::fs::write(&net, yaml).unwrap();
     let too_big = dir.path().join("too-big.chip");
-    let run = lifchip(
+    let run = compile_run(
         dir.path(),
-        &[
-            "compile",
-            "--net",
-            &path_str(&net),
-            "--target",
-            "xylo-like",
-            "--out",
-            &path_str(&too_big),
-        ],
+        &path_str(&net),
+        "xylo-like",
+        &path_str(&too_big),
     );
     run.fails(1);
     assert!(run.stderr.contains("core.neurons"), "{}", run.stderr);

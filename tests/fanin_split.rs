@@ -95,18 +95,7 @@ fn split_neurons_spike_exactly_like_unsplit_ones() {
 
     // 4 axons per core: without splitting the layer cannot map, and the error says how to fix it.
     let narrow = target_with(dir.path(), "narrow.yaml", 4, false);
-    let run = lifchip(
-        dir.path(),
-        &[
-            "compile",
-            "--net",
-            "wide.yaml",
-            "--target",
-            &path_str(&narrow),
-            "--out",
-            "x.chip",
-        ],
-    );
+    let run = compile_run(dir.path(), "wide.yaml", &path_str(&narrow), "x.chip");
     run.fails(1);
     assert!(
         run.stderr.contains("input_axons") && run.stderr.contains("fanin_split"),

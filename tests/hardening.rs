@@ -88,18 +88,7 @@ fn compile_out_over_a_non_chip_directory_is_refused() {
     let out = dir.path().join("photos");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("cat.jpg"), "meow").unwrap();
-    let run = lifchip(
-        dir.path(),
-        &[
-            "compile",
-            "--net",
-            &path_str(&net),
-            "--target",
-            "loihi-like",
-            "--out",
-            &path_str(&out),
-        ],
-    );
+    let run = compile_run(dir.path(), &path_str(&net), "loihi-like", &path_str(&out));
     run.fails(1);
     assert!(
         run.stderr.contains("neither a chip directory nor empty"),
@@ -256,18 +245,7 @@ fn net_shapes_whose_product_overflows_are_refused() {
         "name: huge\npopulations:\n  - {name: in, shape: [4294967296, 4294967296, 1], neuron: {kind: input}}\nprojections: []\n",
     )
     .unwrap();
-    let run = lifchip(
-        dir.path(),
-        &[
-            "compile",
-            "--net",
-            &path_str(&net),
-            "--target",
-            "tiny",
-            "--out",
-            "c.chip",
-        ],
-    );
+    let run = compile_run(dir.path(), &path_str(&net), "tiny", "c.chip");
     run.fails(1);
     assert!(
         run.stderr.contains("huge.yaml") && run.stderr.contains("16777216"),
@@ -480,18 +458,7 @@ fn config_errors_give_the_location_once_and_cut_long_values() {
     assert!(run.stderr.contains('…'), "{}", run.stderr);
     let net = dir.path().join("net.yaml");
     std::fs::write(&net, format!("name: \"{huge}\"\npopulations: 7\n")).unwrap();
-    let run = lifchip(
-        dir.path(),
-        &[
-            "compile",
-            "--net",
-            &path_str(&net),
-            "--target",
-            "tiny",
-            "--out",
-            "c.chip",
-        ],
-    );
+    let run = compile_run(dir.path(), &path_str(&net), "tiny", "c.chip");
     run.fails(1);
     assert!(
         run.stderr.len() < 1000,
@@ -513,18 +480,7 @@ fn yaml_type_errors_name_the_field() {
         hand.replacen("threshold: 100 ", "threshold: .nan ", 1),
     )
     .unwrap();
-    let run = lifchip(
-        dir.path(),
-        &[
-            "compile",
-            "--net",
-            &path_str(&net),
-            "--target",
-            "loihi-like",
-            "--out",
-            "c.chip",
-        ],
-    );
+    let run = compile_run(dir.path(), &path_str(&net), "loihi-like", "c.chip");
     run.fails(1);
     assert!(
         run.stderr
@@ -592,18 +548,7 @@ fn off_grid_chip_unit_weights_are_refused_without_a_misleading_limit() {
         ),
     ] {
         let chip = dir.path().join("c.chip");
-        let run = lifchip(
-            dir.path(),
-            &[
-                "compile",
-                "--net",
-                &path_str(net),
-                "--target",
-                "loihi-like",
-                "--out",
-                &path_str(&chip),
-            ],
-        );
+        let run = compile_run(dir.path(), &path_str(net), "loihi-like", &path_str(&chip));
         run.fails(1);
         assert!(run.stderr.contains(expected), "{}", run.stderr);
         assert!(!run.stderr.contains("(limit"), "{}", run.stderr);

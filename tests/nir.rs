@@ -1,6 +1,6 @@
 //! `lifchip import` / `lifchip export` end to end, on files the real libraries wrote.
 
-use crate::util::{lifchip, path_str, root, tempdir};
+use crate::util::{compile_run, lifchip, path_str, root, tempdir};
 
 fn fixture(name: &str) -> String {
     path_str(&root().join("tests/fixtures/nir").join(name))
@@ -32,19 +32,7 @@ fn import_compile_and_export_a_snntorch_conv_net() {
         net.meta.get("nir.convention").map(String::as_str),
         Some("snntorch")
     );
-    lifchip(
-        dir.path(),
-        &[
-            "compile",
-            "--net",
-            "conv.net",
-            "--target",
-            "loihi-like",
-            "--out",
-            "chip",
-        ],
-    )
-    .ok();
+    compile_run(dir.path(), "conv.net", "loihi-like", "chip").ok();
     assert!(dir.path().join("chip").is_dir());
     lifchip(
         dir.path(),

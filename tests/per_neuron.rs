@@ -31,18 +31,7 @@ fn write_net(dir: &std::path::Path, name: &str, text: &str) -> String {
 
 fn compile(dir: &std::path::Path, net: &str, target: &str) -> Run {
     let out = dir.join(format!("{target}.chip"));
-    lifchip(
-        dir,
-        &[
-            "compile",
-            "--net",
-            net,
-            "--target",
-            target,
-            "--out",
-            &path_str(&out),
-        ],
-    )
+    compile_run(dir, net, target, &path_str(&out))
 }
 
 #[test]

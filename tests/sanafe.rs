@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::util::{lifchip, loihi_like_with, path_str, read_json, root, tempdir};
+use crate::util::{compile_run, lifchip, loihi_like_with, path_str, read_json, root, tempdir};
 
 /// SANA-FE's own error against Loihi hardware (Boyle et al. 2025): the bands of issue 17.
 const ENERGY_BAND: f64 = 0.10;
@@ -24,19 +24,7 @@ fn ratios(target: &str, dir: &Path) -> Vec<(String, f64, f64)> {
         let chip = dir.join(format!("{name}.chip"));
         let net = path_str(&root().join(f["net"].as_str().unwrap()));
         let spikes = path_str(&root().join(f["spikes"].as_str().unwrap()));
-        lifchip(
-            dir,
-            &[
-                "compile",
-                "--net",
-                &net,
-                "--target",
-                target,
-                "--out",
-                &path_str(&chip),
-            ],
-        )
-        .ok();
+        compile_run(dir, &net, target, &path_str(&chip)).ok();
         // The same mapping as the fixture's (else SANA-FE ran a different chip).
         let manifest = read_json(&chip.join("manifest.json"));
         let cores: Vec<(u64, u64)> = manifest["cores"]

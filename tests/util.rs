@@ -112,19 +112,15 @@ pub fn train_net(dir: &Path, name: &str, config: &str) -> PathBuf {
 /// `lifchip compile`, which must succeed.
 #[track_caller]
 pub fn compile_ok(dir: &Path, net: &Path, target: &str, out: &Path) {
+    compile_run(dir, &path_str(net), target, &path_str(out)).ok();
+}
+
+/// `lifchip compile --net NET --target TARGET --out OUT`, whatever its outcome.
+pub fn compile_run(dir: &Path, net: &str, target: &str, out: &str) -> Run {
     lifchip(
         dir,
-        &[
-            "compile",
-            "--net",
-            &path_str(net),
-            "--target",
-            target,
-            "--out",
-            &path_str(out),
-        ],
+        &["compile", "--net", net, "--target", target, "--out", out],
     )
-    .ok();
 }
 
 /// Emulates the CHIPDIR `chip` on the spike file `spikes` with `lifchip emulate`, which must
