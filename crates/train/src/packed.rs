@@ -272,6 +272,9 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
+    /// The tile shapes `product_into` has a kernel for.
+    const KERNELS: [(usize, usize); 4] = [(6, 16), (6, 32), (2, 40), (2, 96)];
+
     fn bits(a: &Array2<f32>) -> Vec<u32> {
         a.iter().map(|v| v.to_bits()).collect()
     }
@@ -308,7 +311,7 @@ mod tests {
                 let x = inputs(m, k, zeros, &mut rng);
                 let w = Array2::from_shape_fn((n, k), |_| rng.random_range(-1.0f32..1.0));
                 let want = gemm(x.view(), w.t());
-                for (rows, width) in [(6, 16), (6, 32), (2, 40), (2, 96)] {
+                for (rows, width) in KERNELS {
                     let shape = TileShape { rows, width };
                     let p = PackedWeights::with_shape(&w, shape).unwrap();
                     assert!(p.skip_zeros);
@@ -343,7 +346,7 @@ mod tests {
                 let shape = shape_at(level, sparse).unwrap();
                 assert!(shape.rows <= TILE_ROWS_MAX, "{level:?}: {shape:?}");
                 assert!(
-                    [(6, 16), (6, 32), (2, 40), (2, 96)].contains(&(shape.rows, shape.width)),
+                    KERNELS.contains(&(shape.rows, shape.width)),
                     "{level:?}: {shape:?} has no kernel of its own"
                 );
             }
