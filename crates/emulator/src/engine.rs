@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use lifchip_simd::multiversion;
 
+mod aside;
 mod narrow;
 mod owned;
 
@@ -113,10 +114,10 @@ pub(crate) struct State {
     owned: owned::Owned,
     /// Runs of consecutive compartments on one core: `(core, end)`.
     core_runs: Vec<(u32, u32)>,
-    /// A cycle-accurate run of its own on several threads: each tick's spike packets go to
-    /// the thread that drains them ([`run`]), and the passes stay on this thread.
-    drain_to: Option<std::sync::mpsc::SyncSender<Vec<u32>>>,
-    /// A cycle-accurate run without `drain_to`: the spike packets of the ticks not drained
+    /// A cycle-accurate run of its own on several threads: each tick's cycle-model work goes
+    /// to the thread that does it ([`aside`]), and the passes stay on this thread.
+    aside: Option<aside::Aside>,
+    /// A cycle-accurate run without `aside`: the spike packets of the ticks not drained
     /// yet, one after another, and where each tick's packets end (see [`drain_queued`]).
     queued: Vec<u32>,
     queued_ends: Vec<usize>,
@@ -248,7 +249,7 @@ impl State {
             lanes: narrow::Lanes::default(),
             owned: owned::Owned::default(),
             core_runs: core_runs(&p.comp_core),
-            drain_to: None,
+            aside: None,
             queued: Vec::new(),
             queued_ends: Vec::new(),
         }
@@ -392,9 +393,8 @@ struct Recorder {
     record_state: bool,
     cycles: Option<CycleStats>,
     detail: CycleDetail,
-    /// Each tick's cycles but its spike drain, completed when its drain comes back: from the
-    /// drainer thread ([`State::drain_to`]) at the end of the run, or from [`drain_queued`]
-    /// ([`complete_ticks`]).
+    /// Each tick's cycles but its spike drain, completed when its drain comes back from
+    /// [`drain_queued`] ([`complete_ticks`]).
     drainless_ticks: Vec<u64>,
 }
 
@@ -469,15 +469,15 @@ pub(crate) fn run(
     opts: &RunOptions,
     detail: CycleDetail,
 ) -> Result<SampleResult, EmuError> {
-    // A cycle-accurate run of its own, with a thread to spare, drains its spike packets on a
+    // A cycle-accurate run of its own, with a thread to spare, does its cycle model on a
     // second thread (not a sample of a parallel batch: its pool's threads have samples).
-    let drainer = opts.mode == Mode::CycleAccurate
+    let cycle_thread = opts.mode == Mode::CycleAccurate
         && rayon::current_thread_index().is_none()
         && rayon::current_num_threads() > 1;
-    run_with(p, s, input, opts, detail, drainer)
+    run_with(p, s, input, opts, detail, cycle_thread)
 }
 
-/// [`run`], with the spike packets drained on a second thread when `drainer` (cycle-accurate
+/// [`run`], with the cycle model on a second thread when `cycle_thread` (cycle-accurate
 /// runs; the results are the same either way).
 fn run_with(
     p: &Program,
@@ -485,7 +485,7 @@ fn run_with(
     input: &[Vec<u32>],
     opts: &RunOptions,
     detail: CycleDetail,
-    drainer: bool,
+    cycle_thread: bool,
 ) -> Result<SampleResult, EmuError> {
     let probed = check_request(p, input, opts)?;
     if opts.readout_from >= opts.ticks {
@@ -562,6 +562,12 @@ fn run_with(
         detail,
         drainless_ticks: Vec::new(),
     };
+    // With a cycle thread, the cycle statistics are its to keep until the run ends.
+    let aside_stats = if cycle_thread {
+        rec.cycles.take()
+    } else {
+        None
+    };
     let empty = Vec::new();
     // The readout's counts before `readout_from`, taken as that tick starts.
     let mut uncounted: Vec<u32> = Vec::new();
@@ -582,38 +588,28 @@ fn run_with(
             }
         }
     };
-    if cycle && drainer {
+    if let Some(stats) = aside_stats {
         // No spinners either: the passes stay on this thread.
         s.warm.on = false;
-        // A cycle-accurate run of its own on several threads: a second thread drains each
-        // tick's spike packets (a tick's drain depends on its packets only) while this one
-        // goes on with the next ticks, its passes on this thread; the drains come back in
-        // tick order at the end.
-        let routers = s.net.routers();
-        let params = net_params(p);
-        let (to_drain, packets) = std::sync::mpsc::sync_channel::<Vec<u32>>(DRAINS_IN_FLIGHT);
-        let drains = std::thread::scope(|scope| {
-            let drainer = scope.spawn(move || {
-                let mut net = NetSim::new(routers);
-                packets
-                    .into_iter()
-                    .map(|trees| {
-                        p.with_shapes(
-                            &trees,
-                            |sh| on_shapes!(sh, s => net.drain(s, &trees, params)),
-                        )
-                    })
-                    .collect::<Vec<u64>>()
+        // A cycle-accurate run of its own on several threads: a second thread does each
+        // tick's cycle model (counts, prices and drains, [`aside`]) while this one goes on
+        // with the next ticks; the statistics come back at the end.
+        let (to, ticks) = std::sync::mpsc::sync_channel(TICKS_IN_FLIGHT);
+        let prices = s.syn_prices;
+        let stats = std::thread::scope(|scope| {
+            let cycles = scope.spawn(move || aside::run(p, ticks, stats, detail, prices));
+            s.aside = Some(aside::Aside {
+                to,
+                tick: aside::TickCycles::default(),
             });
-            s.drain_to = Some(to_drain);
             ticks_of(s);
-            // The sender gone, the drainer ends once it has drained every tick.
-            s.drain_to = None;
-            drainer
+            // The sender gone, the cycle thread ends once it has done every tick.
+            s.aside = None;
+            cycles
                 .join()
                 .unwrap_or_else(|e| std::panic::resume_unwind(e))
         });
-        complete_ticks(&mut rec, &drains);
+        rec.cycles = Some(stats);
     } else {
         // A run of its own with parallel passes moves onto the pool: the ticks' serial parts
         // then run on one of its threads, which takes a half of each parallel pass itself
@@ -831,13 +827,13 @@ fn deliver_sum<
 #[inline]
 fn count_cycle_fan<E: FanEntry>(
     p: &Program,
-    s: &mut State,
+    due: &[(u32, u32)],
+    cyc: &mut [u64],
     cf: &CycleFan,
     cells: &[std::sync::OnceLock<Box<[E]>>],
     prices: &SynPrices,
 ) {
-    let cyc = &mut s.core_syn_cycles[..];
-    for &(k, count) in &s.due_comp {
+    for &(k, count) in due {
         // Counted by `deliver_fan` as it delivers them.
         if p.by_runs(cf, k as usize) {
             continue;
@@ -1371,8 +1367,9 @@ fn price_cores_kernel(
     }
 }
 
-/// Ticks whose spike packets may wait for the drainer of a cycle-accurate run ([`run`]).
-const DRAINS_IN_FLIGHT: usize = 256;
+/// Ticks whose cycle-model work may wait for the cycle thread of a cycle-accurate run
+/// ([`run`]).
+const TICKS_IN_FLIGHT: usize = 4096;
 
 /// The network model's parameters of `p`'s target.
 fn net_params(p: &Program) -> NetParams {
@@ -1397,8 +1394,7 @@ fn record_tick(cs: &mut CycleStats, detail: CycleDetail, spike_drain: u64, drain
     cs.cycles_per_tick_max = cs.cycles_per_tick_max.max(tick_cycles);
 }
 
-/// The ticks waiting in `rec.drainless_ticks` (drained by the drainer thread,
-/// [`State::drain_to`], or [`drain_queued`]), recorded in order once their spike drains
+/// The ticks waiting in `rec.drainless_ticks` (drained by [`drain_queued`]), recorded in order once their spike drains
 /// `drains` are back.
 fn complete_ticks(rec: &mut Recorder, drains: &[u64]) {
     let detail = rec.detail;
@@ -1488,7 +1484,9 @@ fn tick<const CYCLE: bool>(
         }
         i = j;
     }
-    let input_drain = if CYCLE {
+    // With a cycle thread, the tick's trees stay in `inject` to be sent to it at the end.
+    let aside = CYCLE && s.aside.is_some();
+    let input_drain = if CYCLE && !aside {
         let d = p.with_shapes(
             &s.inject,
             |sh| on_shapes!(sh, t => s.net.drain(t, &s.inject, net)),
@@ -1504,12 +1502,21 @@ fn tick<const CYCLE: bool>(
     std::mem::swap(&mut s.due, &mut s.pending[slot]);
     std::mem::swap(&mut s.due_comp, &mut s.pending_comp[slot]);
     std::mem::swap(&mut s.due_in, &mut s.pending_in[slot]);
-    if CYCLE && !s.due_comp.is_empty() && p.cycle_fan_lists {
+    let input_end = s.inject.len();
+    if aside && !s.due_comp.is_empty() && p.cycle_fan_lists {
+        // Counted on the cycle thread.
+        if let Some(a) = &mut s.aside {
+            a.tick.spikes.extend_from_slice(&s.due_comp);
+        }
+        deliver_fan(p, s, rec, None);
+    }
+    if CYCLE && !aside && !s.due_comp.is_empty() && p.cycle_fan_lists {
         let cf = p.cycle_fan();
         let prices = s.syn_prices;
+        let (due, cyc) = (&s.due_comp[..], &mut s.core_syn_cycles[..]);
         match &cf.entries {
-            CycleFanEntries::Narrow(cells) => count_cycle_fan(p, s, cf, cells, &prices),
-            CycleFanEntries::Wide(cells) => count_cycle_fan(p, s, cf, cells, &prices),
+            CycleFanEntries::Narrow(cells) => count_cycle_fan(p, due, cyc, cf, cells, &prices),
+            CycleFanEntries::Wide(cells) => count_cycle_fan(p, due, cyc, cf, cells, &prices),
         }
         deliver_fan(p, s, rec, Some((cf, &prices)));
     }
@@ -1562,7 +1569,7 @@ fn tick<const CYCLE: bool>(
                 *c = c.wrapping_add(s.syn_prices.packet_in);
             }
         }
-        if CYCLE {
+        if CYCLE && !aside {
             partial_drain = p.with_shapes(
                 &s.inject,
                 |sh| on_shapes!(sh, t => s.net.drain(t, &s.inject, net)),
@@ -1570,6 +1577,8 @@ fn tick<const CYCLE: bool>(
             s.inject.clear();
         }
     }
+
+    let partial_end = s.inject.len();
 
     // 3. Every compartment updates, in order; spikes go into the delay line.
     let out_slot = ((now + u64::from(par.synaptic_delay)) % slots) as usize;
@@ -1612,24 +1621,6 @@ fn tick<const CYCLE: bool>(
 
     // 4. The cycle model: slowest core, then the spike packets' network drain, then the barrier.
     if CYCLE {
-        // Sent to the run's drainer, or queued to be drained with the next ticks' (the tick is
-        // recorded once its drain is back).
-        match &s.drain_to {
-            Some(to_drain) => {
-                let trees = std::mem::take(&mut s.inject);
-                // The drainer lives until the run's last tick is sent.
-                let _ = to_drain.send(trees);
-            }
-            None => {
-                s.queued.append(&mut s.inject);
-                s.queued_ends.push(s.queued.len());
-            }
-        }
-        let detail = rec.detail;
-        let cs = rec
-            .cycles
-            .as_mut()
-            .expect("cycle-accurate runs keep cycle stats");
         let tm = &p.target.timing;
         // Per compartment every tick; with the fused pass also as active (the pass reports a
         // count only when active compartments are priced), its idle ones taken off in
@@ -1640,6 +1631,28 @@ fn tick<const CYCLE: bool>(
             0
         });
         let nc = p.n_cores;
+        if let Some(a) = &mut s.aside {
+            // All of it on the cycle thread.
+            let mut tick = std::mem::take(&mut a.tick);
+            let (syn, stage) = (&mut s.core_syn_cycles[..nc], &mut s.core_stage[..nc]);
+            aside::take_cores(syn, stage, &mut tick.cores);
+            tick.trees = std::mem::take(&mut s.inject);
+            (tick.input_end, tick.partial_end) = (input_end, partial_end);
+            (tick.host_stage, tick.per_comp) = (host_stage, per_comp);
+            // The cycle thread lives until the run's last tick is sent.
+            let _ = a.to.send(tick);
+            s.tick += 1;
+            return;
+        }
+        // Queued to be drained with the next ticks' (the tick is recorded once its drain is
+        // back).
+        s.queued.append(&mut s.inject);
+        s.queued_ends.push(s.queued.len());
+        let detail = rec.detail;
+        let cs = rec
+            .cycles
+            .as_mut()
+            .expect("cycle-accurate runs keep cycle stats");
         let (syn, stage) = (&mut s.core_syn_cycles[..nc], &mut s.core_stage[..nc]);
         if detail >= CycleDetail::PerCore {
             cs.compute_cycles.extend(
@@ -2247,11 +2260,11 @@ fn currents_pass<const MULT: bool, const DTI: bool, const P: u8>(
         u,
         inp,
         slow,
-        drain_to,
+        aside,
         ..
     } = s;
     let ovf = &mut rec.comp_ovf_u;
-    if slow.is_empty() && parallel(n) && drain_to.is_none() {
+    if slow.is_empty() && parallel(n) && aside.is_none() {
         u.par_chunks_mut(PAR_BLOCK)
             .zip(inp.par_chunks(PAR_BLOCK))
             .zip(ovf.par_chunks_mut(PAR_BLOCK))
@@ -2298,12 +2311,12 @@ fn voltages_chunked<const MULT: bool, const P: u8, const INT32: bool>(
         v,
         spikers,
         block_spikers,
-        drain_to,
+        aside,
         ..
     } = s;
     spikers.clear();
     let ovf = &mut rec.comp_ovf_v[..n];
-    if parallel(n) && drain_to.is_none() {
+    if parallel(n) && aside.is_none() {
         block_spikers.resize_with(n.div_ceil(PAR_BLOCK), Vec::new);
         v.par_chunks_mut(PAR_BLOCK)
             .zip(u.par_chunks(PAR_BLOCK))
@@ -2470,7 +2483,7 @@ fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const 
         uniform,
         narrow,
         lanes,
-        drain_to,
+        aside,
         ..
     } = s;
     spikers.clear();
@@ -2485,8 +2498,8 @@ fn neurons<const MULT: bool, const DTI: bool, const UP: u8, const VP: u8, const 
         block_idle,
         warm,
         uniform,
-        // With a drainer on the other thread, the passes stay on this one.
-        serial: !parallel(n) || drain_to.is_some(),
+        // With the cycle model on the other thread, the passes stay on this one.
+        serial: !parallel(n) || aside.is_some(),
         track_idle,
     };
     match narrow {
@@ -4192,27 +4205,67 @@ mod tests {
         }
     }
 
-    /// A cycle-accurate run whose spike packets are drained on a second thread gives the run
-    /// drained in place: every count, per-tick and per-core cycle figure, probe and spike —
-    /// on a chip with contended drains, twice in a row (the second run's shapes all built).
-    #[test]
-    fn drained_aside_gives_the_run_drained_in_place() {
-        use crate::Mode;
-        let (spec, _, input, p) = parallel_blocks_program();
-        let options = every_probe(spec.ticks, Mode::CycleAccurate);
-        let go = |drainer: bool| {
-            let mut s = State::new(&p);
-            let first = run_with(&p, &mut s, &input, &options, CycleDetail::PerCore, drainer);
-            let again = run_with(&p, &mut s, &input, &options, CycleDetail::PerCore, drainer);
-            (first.expect("runs"), again.expect("runs"))
+    /// Two cycle-accurate runs in a row (the second with its trees and lists all built) on
+    /// `p`, with the cycle model in place or on a thread of its own.
+    fn two_cycle_runs(
+        p: &Program,
+        input: &[Vec<u32>],
+        ticks: u32,
+        cycle_thread: bool,
+    ) -> (SampleResult, SampleResult) {
+        let options = every_probe(ticks, crate::Mode::CycleAccurate);
+        let mut s = State::new(p);
+        let mut go = || {
+            run_with(
+                p,
+                &mut s,
+                input,
+                &options,
+                CycleDetail::PerCore,
+                cycle_thread,
+            )
         };
-        let want = go(false);
+        (go().expect("runs"), go().expect("runs"))
+    }
+
+    /// A cycle-accurate run whose cycle model runs on a second thread gives the run in place:
+    /// every count, per-tick and per-core cycle figure, probe and spike — on a chip with
+    /// contended drains, twice in a row.
+    #[test]
+    fn cycle_thread_gives_the_run_in_place() {
+        let (spec, _, input, p) = parallel_blocks_program();
+        let want = two_cycle_runs(&p, &input, spec.ticks, false);
         let cycles = want.0.cycles.as_ref().expect("cycle stats");
         assert!(
             cycles.spike_drain_cycles.iter().filter(|&&d| d > 0).count() > 3,
             "{:?}",
             cycles.spike_drain_cycles
         );
-        assert!(go(true) == want);
+        assert!(two_cycle_runs(&p, &input, spec.ticks, true) == want);
+    }
+
+    /// The same where the synapse stage sets the cores' cycles (not pipelined, a high price
+    /// per packet): the spikes' fan-out lists, counted by their entries and by their runs, and
+    /// the input channels' lists, counted on the cycle thread and in the passes.
+    #[test]
+    fn cycle_thread_counts_the_lists_as_in_place() {
+        let mut p = crate::program::tests::fan_program();
+        assert!(p.cycle_fan_lists && p.input_lists.is_some());
+        let cf = p.cycle_fan();
+        let by_runs = (0..p.n_comp()).filter(|&k| p.by_runs(cf, k)).count();
+        assert!(by_runs > 0 && by_runs < p.n_comp(), "{by_runs} by runs");
+        p.target.timing.pipelined = false;
+        p.target.timing.cycles_per_packet_in = 50;
+        // Lower thresholds: more spikes through the lists.
+        for t in &mut p.vth_test {
+            *t /= 20;
+        }
+        let channels = p.in_tree.len() as u32;
+        let input: Vec<Vec<u32>> = (0..30u32)
+            .map(|t| (0..channels).filter(|c| (c + t) % 3 != 0).collect())
+            .collect();
+        let want = two_cycle_runs(&p, &input, 40, false);
+        assert!(want.0.counts.spikes > 20, "{:?}", want.0.counts);
+        assert!(two_cycle_runs(&p, &input, 40, true) == want);
     }
 }

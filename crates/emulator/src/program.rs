@@ -1205,7 +1205,7 @@ impl Program {
                 });
             });
             // Built (trees are never taken out): drained under the shared lock, so that a
-            // drain on another thread (a cycle-accurate run's drainer) is not held up by it.
+            // drain on another thread (a cycle-accurate run's cycle thread) is not held up by it.
             if trees.iter().all(|&t| cell.shapes.is_built(t)) {
                 drop(guard);
                 // The shared path at the top finds them built.
