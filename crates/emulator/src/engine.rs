@@ -594,15 +594,19 @@ fn run_with(
         // A cycle-accurate run of its own on several threads: a second thread does each
         // tick's cycle model (counts, prices and drains, [`aside`]) while this one goes on
         // with the next ticks; the statistics come back at the end.
-        let (to, ticks) = std::sync::mpsc::sync_channel(TICKS_IN_FLIGHT);
+        let (to, ticks) = std::sync::mpsc::sync_channel(aside::BATCHES_IN_FLIGHT);
         let prices = s.syn_prices;
         let stats = std::thread::scope(|scope| {
             let cycles = scope.spawn(move || aside::run(p, ticks, stats, detail, prices));
             s.aside = Some(aside::Aside {
                 to,
                 tick: aside::TickCycles::default(),
+                batch: Vec::new(),
             });
             ticks_of(s);
+            if let Some(a) = &mut s.aside {
+                a.send();
+            }
             // The sender gone, the cycle thread ends once it has done every tick.
             s.aside = None;
             cycles
@@ -1367,10 +1371,6 @@ fn price_cores_kernel(
     }
 }
 
-/// Ticks whose cycle-model work may wait for the cycle thread of a cycle-accurate run
-/// ([`run`]).
-const TICKS_IN_FLIGHT: usize = 4096;
-
 /// The network model's parameters of `p`'s target.
 fn net_params(p: &Program) -> NetParams {
     let [hop_cycles, hop_y_cycles] = p.hop();
@@ -1639,8 +1639,10 @@ fn tick<const CYCLE: bool>(
             tick.trees = std::mem::take(&mut s.inject);
             (tick.input_end, tick.partial_end) = (input_end, partial_end);
             (tick.host_stage, tick.per_comp) = (host_stage, per_comp);
-            // The cycle thread lives until the run's last tick is sent.
-            let _ = a.to.send(tick);
+            a.batch.push(tick);
+            if a.batch.len() >= aside::TICKS_PER_BATCH {
+                a.send();
+            }
             s.tick += 1;
             return;
         }
@@ -4246,7 +4248,8 @@ mod tests {
 
     /// The same where the synapse stage sets the cores' cycles (not pipelined, a high price
     /// per packet): the spikes' fan-out lists, counted by their entries and by their runs, and
-    /// the input channels' lists, counted on the cycle thread and in the passes.
+    /// the input channels' lists, counted on the cycle thread and in the passes; more ticks
+    /// than a batch sent to the cycle thread holds.
     #[test]
     fn cycle_thread_counts_the_lists_as_in_place() {
         let mut p = crate::program::tests::fan_program();
@@ -4264,8 +4267,8 @@ mod tests {
         let input: Vec<Vec<u32>> = (0..30u32)
             .map(|t| (0..channels).filter(|c| (c + t) % 3 != 0).collect())
             .collect();
-        let want = two_cycle_runs(&p, &input, 40, false);
+        let want = two_cycle_runs(&p, &input, 150, false);
         assert!(want.0.counts.spikes > 20, "{:?}", want.0.counts);
-        assert!(two_cycle_runs(&p, &input, 40, true) == want);
+        assert!(two_cycle_runs(&p, &input, 150, true) == want);
     }
 }

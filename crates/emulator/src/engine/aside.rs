@@ -25,8 +25,27 @@ use crate::{
 /// the tick has gathered so far.
 #[derive(Clone, Debug)]
 pub(super) struct Aside {
-    pub(super) to: SyncSender<TickCycles>,
+    pub(super) to: SyncSender<Vec<TickCycles>>,
     pub(super) tick: TickCycles,
+    /// The ticks not sent yet.
+    pub(super) batch: Vec<TickCycles>,
+}
+
+/// Ticks sent to the cycle thread at a time: a message per tick (a wake-up of the cycle
+/// thread each) made the 4k CUBA net's cycle-accurate run on two threads 1.5× its functional
+/// run, against 1.1× on one thread; batches of 16 ticks 1.4×, of 64 1.2×.
+pub(super) const TICKS_PER_BATCH: usize = 64;
+/// Batches that may wait for the cycle thread (the calling thread may run this many ahead).
+pub(super) const BATCHES_IN_FLIGHT: usize = 64;
+
+impl Aside {
+    /// Sends the ticks not sent yet.
+    pub(super) fn send(&mut self) {
+        if !self.batch.is_empty() {
+            // The cycle thread lives until the run's last tick is sent.
+            let _ = self.to.send(std::mem::take(&mut self.batch));
+        }
+    }
 }
 
 /// What one tick sends to the cycle thread.
@@ -75,7 +94,7 @@ pub(super) fn take_cores(syn: &mut [u64], stage: &mut [u64], out: &mut Vec<(u32,
 /// (the run's statistics, kept with `detail`); returns them once the ticks end.
 pub(super) fn run(
     p: &Program,
-    ticks: Receiver<TickCycles>,
+    ticks: Receiver<Vec<TickCycles>>,
     mut cs: CycleStats,
     detail: CycleDetail,
     prices: SynPrices,
@@ -93,7 +112,7 @@ pub(super) fn run(
             p.with_shapes(trees, |sh| on_shapes!(sh, t => net.drain(t, trees, params)))
         }
     };
-    for t in ticks {
+    for t in ticks.into_iter().flatten() {
         if !t.spikes.is_empty() {
             count_spikes(p, &t.spikes, &mut syn, &prices);
         }
