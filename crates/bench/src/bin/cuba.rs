@@ -224,7 +224,9 @@ fn run(args: &Args) -> Result<(), String> {
 
     // Emulate, alternating the modes.
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
-    // CPU time of the runs (all threads), comparable with Brian2's `std::clock()` timing.
+    // CPU time of the runs, comparable with Brian2's `std::clock()` timing: of the threads
+    // alive before and after a run (this one and the pool's; not a cycle-accurate run's cycle
+    // thread, which ends with the run).
     let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
     let mut results: Vec<Option<SampleResult>> = vec![None; modes.len()];
     for _ in 0..args.repeat {
