@@ -1394,8 +1394,8 @@ fn record_tick(cs: &mut CycleStats, detail: CycleDetail, spike_drain: u64, drain
     cs.cycles_per_tick_max = cs.cycles_per_tick_max.max(tick_cycles);
 }
 
-/// The ticks waiting in `rec.drainless_ticks` (drained by [`drain_queued`]), recorded in order once their spike drains
-/// `drains` are back.
+/// The ticks waiting in `rec.drainless_ticks` (drained by [`drain_queued`]), recorded in order
+/// once their spike drains `drains` are back.
 fn complete_ticks(rec: &mut Recorder, drains: &[u64]) {
     let detail = rec.detail;
     if let Some(cs) = rec.cycles.as_mut() {
@@ -1485,8 +1485,8 @@ fn tick<const CYCLE: bool>(
         i = j;
     }
     // With a cycle thread, the tick's trees stay in `inject` to be sent to it at the end.
-    let aside = CYCLE && s.aside.is_some();
-    let input_drain = if CYCLE && !aside {
+    let on_cycle_thread = CYCLE && s.aside.is_some();
+    let input_drain = if CYCLE && !on_cycle_thread {
         let d = p.with_shapes(
             &s.inject,
             |sh| on_shapes!(sh, t => s.net.drain(t, &s.inject, net)),
@@ -1503,14 +1503,14 @@ fn tick<const CYCLE: bool>(
     std::mem::swap(&mut s.due_comp, &mut s.pending_comp[slot]);
     std::mem::swap(&mut s.due_in, &mut s.pending_in[slot]);
     let input_end = s.inject.len();
-    if aside && !s.due_comp.is_empty() && p.cycle_fan_lists {
+    if on_cycle_thread && !s.due_comp.is_empty() && p.cycle_fan_lists {
         // Counted on the cycle thread.
         if let Some(a) = &mut s.aside {
             a.tick.spikes.extend_from_slice(&s.due_comp);
         }
         deliver_fan(p, s, rec, None);
     }
-    if CYCLE && !aside && !s.due_comp.is_empty() && p.cycle_fan_lists {
+    if CYCLE && !on_cycle_thread && !s.due_comp.is_empty() && p.cycle_fan_lists {
         let cf = p.cycle_fan();
         let prices = s.syn_prices;
         let (due, cyc) = (&s.due_comp[..], &mut s.core_syn_cycles[..]);
@@ -1569,7 +1569,7 @@ fn tick<const CYCLE: bool>(
                 *c = c.wrapping_add(s.syn_prices.packet_in);
             }
         }
-        if CYCLE && !aside {
+        if CYCLE && !on_cycle_thread {
             partial_drain = p.with_shapes(
                 &s.inject,
                 |sh| on_shapes!(sh, t => s.net.drain(t, &s.inject, net)),
