@@ -603,15 +603,21 @@ fn run_with(
                 tick: aside::TickCycles::default(),
                 batch: Vec::new(),
             });
-            ticks_of(s);
-            if let Some(a) = &mut s.aside {
-                a.send();
-            }
+            // A panic here would leave the cycle thread waiting for ticks, and the scope
+            // waiting for it: it is caught until the sender is gone.
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                ticks_of(s);
+                if let Some(a) = &mut s.aside {
+                    a.send();
+                }
+            }));
             // The sender gone, the cycle thread ends once it has done every tick.
             s.aside = None;
-            cycles
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            let stats = cycles.join();
+            if let Err(e) = ran {
+                std::panic::resume_unwind(e);
+            }
+            stats.unwrap_or_else(|e| std::panic::resume_unwind(e))
         });
         rec.cycles = Some(stats);
     } else {
