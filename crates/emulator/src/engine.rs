@@ -1400,6 +1400,75 @@ fn record_tick(cs: &mut CycleStats, detail: CycleDetail, spike_drain: u64, drain
     cs.cycles_per_tick_max = cs.cycles_per_tick_max.max(tick_cycles);
 }
 
+/// What a tick's cycles hold besides its cores' counters and its spike drain.
+#[derive(Clone, Copy, Debug)]
+struct TickParts {
+    /// Every compartment's neuron-stage price this tick.
+    per_comp: u64,
+    /// The host's cycles sending the input messages.
+    host_stage: u64,
+    input_drain: u64,
+    partial_drain: u64,
+}
+
+/// A tick's cycles but its spike drain, its per-core and input-drain figures kept in `cs`
+/// (with `detail`): the cores priced from their counters `syn` and `stage` (cleared), with
+/// `base` their every-tick neuron-stage prices for the `per_comp` beside them (recomputed when
+/// it changes).
+fn price_tick(
+    p: &Program,
+    cs: &mut CycleStats,
+    detail: CycleDetail,
+    (syn, stage): (&mut [u64], &mut [u64]),
+    (base, base_for): &mut (Vec<u64>, Option<u64>),
+    parts: TickParts,
+) -> u64 {
+    let nc = p.n_cores;
+    let pipelined = p.target.timing.pipelined;
+    let per_comp = parts.per_comp;
+    if detail >= CycleDetail::PerCore {
+        cs.compute_cycles.extend(
+            (0..nc).map(|c| core_cycles(syn[c], p.core_neurons[c], per_comp, stage[c], pipelined)),
+        );
+    }
+    if *base_for != Some(per_comp) {
+        base.clear();
+        base.extend(
+            p.core_neurons[..nc]
+                .iter()
+                .map(|n| n.wrapping_mul(per_comp)),
+        );
+        *base_for = Some(per_comp);
+    }
+    let slowest = parts.host_stage.max(price_cores(
+        pipelined,
+        syn,
+        stage,
+        base,
+        &mut cs.core_compute_cycles[..nc],
+        &mut cs.core_compute_cycles_max[..nc],
+    ));
+    if detail >= CycleDetail::PerTick {
+        cs.input_drain_cycles.push(parts.input_drain);
+    }
+    parts.input_drain + slowest + parts.partial_drain + p.barrier_cycles
+}
+
+/// The cycle model's count of the spikes `due` through the fan-out entries of the
+/// compartments not counted by their lists' runs ([`count_cycle_fan`]), into `cyc`.
+fn count_fan_entries(
+    p: &Program,
+    cf: &CycleFan,
+    due: &[(u32, u32)],
+    cyc: &mut [u64],
+    prices: &SynPrices,
+) {
+    match &cf.entries {
+        CycleFanEntries::Narrow(cells) => count_cycle_fan(p, due, cyc, cf, cells, prices),
+        CycleFanEntries::Wide(cells) => count_cycle_fan(p, due, cyc, cf, cells, prices),
+    }
+}
+
 /// The ticks waiting in `rec.drainless_ticks` (drained by [`drain_queued`]), recorded in order
 /// once their spike drains `drains` are back.
 fn complete_ticks(rec: &mut Recorder, drains: &[u64]) {
@@ -1519,11 +1588,7 @@ fn tick<const CYCLE: bool>(
     if CYCLE && !on_cycle_thread && !s.due_comp.is_empty() && p.cycle_fan_lists {
         let cf = p.cycle_fan();
         let prices = s.syn_prices;
-        let (due, cyc) = (&s.due_comp[..], &mut s.core_syn_cycles[..]);
-        match &cf.entries {
-            CycleFanEntries::Narrow(cells) => count_cycle_fan(p, due, cyc, cf, cells, &prices),
-            CycleFanEntries::Wide(cells) => count_cycle_fan(p, due, cyc, cf, cells, &prices),
-        }
+        count_fan_entries(p, cf, &s.due_comp, &mut s.core_syn_cycles, &prices);
         deliver_fan(p, s, rec, Some((cf, &prices)));
     }
     if CYCLE && !s.due_comp.is_empty() {
@@ -1656,41 +1721,18 @@ fn tick<const CYCLE: bool>(
         // back).
         s.queued.append(&mut s.inject);
         s.queued_ends.push(s.queued.len());
-        let detail = rec.detail;
         let cs = rec
             .cycles
             .as_mut()
             .expect("cycle-accurate runs keep cycle stats");
+        let parts = TickParts {
+            per_comp,
+            host_stage,
+            input_drain,
+            partial_drain,
+        };
         let (syn, stage) = (&mut s.core_syn_cycles[..nc], &mut s.core_stage[..nc]);
-        if detail >= CycleDetail::PerCore {
-            cs.compute_cycles.extend(
-                (0..nc).map(|c| {
-                    core_cycles(syn[c], p.core_neurons[c], per_comp, stage[c], tm.pipelined)
-                }),
-            );
-        }
-        let (base, base_for) = &mut s.core_base;
-        if *base_for != Some(per_comp) {
-            base.clear();
-            base.extend(
-                p.core_neurons[..nc]
-                    .iter()
-                    .map(|n| n.wrapping_mul(per_comp)),
-            );
-            *base_for = Some(per_comp);
-        }
-        let slowest = host_stage.max(price_cores(
-            tm.pipelined,
-            syn,
-            stage,
-            base,
-            &mut cs.core_compute_cycles[..nc],
-            &mut cs.core_compute_cycles_max[..nc],
-        ));
-        let drainless = input_drain + slowest + partial_drain + p.barrier_cycles;
-        if detail >= CycleDetail::PerTick {
-            cs.input_drain_cycles.push(input_drain);
-        }
+        let drainless = price_tick(p, cs, rec.detail, (syn, stage), &mut s.core_base, parts);
         rec.drainless_ticks.push(drainless);
         if s.queued_ends.len() >= DRAINS_QUEUED {
             drain_queued(p, s, rec);

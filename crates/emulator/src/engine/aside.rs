@@ -13,8 +13,7 @@
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use super::{
-    CycleFanEntries, RunCount, SynPrices, core_cycles, count_cycle_fan, net_params, price_cores,
-    record_tick,
+    RunCount, SynPrices, TickParts, count_fan_entries, net_params, price_tick, record_tick,
 };
 use crate::{
     CycleDetail, CycleStats, network::NetSim, program::Program, shapes::on_shapes,
@@ -101,10 +100,9 @@ pub(super) fn run(
 ) -> CycleStats {
     let nc = p.n_cores;
     let params = net_params(p);
-    let pipelined = p.target.timing.pipelined;
     let mut net = NetSim::new(p.shape_routers());
     let (mut syn, mut stage) = (vec![0u64; nc], vec![0u64; nc]);
-    let (mut base, mut base_for) = (Vec::new(), None);
+    let mut base = (Vec::new(), None);
     let mut drain = |trees: &[u32]| {
         if trees.is_empty() {
             0
@@ -121,36 +119,13 @@ pub(super) fn run(
             syn[c] = syn[c].wrapping_add(a);
             stage[c] = stage[c].wrapping_add(b);
         }
-        let input_drain = drain(&t.trees[..t.input_end]);
-        let partial_drain = drain(&t.trees[t.input_end..t.partial_end]);
-        let per_comp = t.per_comp;
-        if detail >= CycleDetail::PerCore {
-            cs.compute_cycles
-                .extend((0..nc).map(|c| {
-                    core_cycles(syn[c], p.core_neurons[c], per_comp, stage[c], pipelined)
-                }));
-        }
-        if base_for != Some(per_comp) {
-            base.clear();
-            base.extend(
-                p.core_neurons[..nc]
-                    .iter()
-                    .map(|n| n.wrapping_mul(per_comp)),
-            );
-            base_for = Some(per_comp);
-        }
-        let slowest = t.host_stage.max(price_cores(
-            pipelined,
-            &mut syn,
-            &mut stage,
-            &base,
-            &mut cs.core_compute_cycles[..nc],
-            &mut cs.core_compute_cycles_max[..nc],
-        ));
-        let drainless = input_drain + slowest + partial_drain + p.barrier_cycles;
-        if detail >= CycleDetail::PerTick {
-            cs.input_drain_cycles.push(input_drain);
-        }
+        let parts = TickParts {
+            per_comp: t.per_comp,
+            host_stage: t.host_stage,
+            input_drain: drain(&t.trees[..t.input_end]),
+            partial_drain: drain(&t.trees[t.input_end..t.partial_end]),
+        };
+        let drainless = price_tick(p, &mut cs, detail, (&mut syn, &mut stage), &mut base, parts);
         let spike_drain = drain(&t.trees[t.partial_end..]);
         record_tick(&mut cs, detail, spike_drain, drainless);
     }
@@ -162,10 +137,7 @@ pub(super) fn run(
 /// `RunCount` in `deliver_fan`).
 fn count_spikes(p: &Program, due: &[(u32, u32)], cyc: &mut [u64], prices: &SynPrices) {
     let cf = p.cycle_fan();
-    match &cf.entries {
-        CycleFanEntries::Narrow(cells) => count_cycle_fan(p, due, cyc, cf, cells, prices),
-        CycleFanEntries::Wide(cells) => count_cycle_fan(p, due, cyc, cf, cells, prices),
-    }
+    count_fan_entries(p, cf, due, cyc, prices);
     let Some(store) = &p.store else {
         return;
     };
