@@ -309,7 +309,7 @@ pub(crate) struct NetSim<N> {
     pub(crate) fill_fallbacks: u32,
 }
 
-impl<N: Copy> Default for NetSim<N> {
+impl<N: Copy + Default> Default for NetSim<N> {
     fn default() -> Self {
         NetSim::new(0)
     }
@@ -330,22 +330,20 @@ struct Needs {
 }
 
 impl Needs {
-    fn of<N>(node: &View<N>) -> Needs {
+    fn of<N: Copy + Default>(node: &View<N>) -> Needs {
         let mut needs = Needs {
             outputs: u8::from(node.eject) << EJECT,
             next: [0; 4],
         };
-        for (d, child) in node.child.iter().enumerate() {
-            if let Some((_, nr)) = *child {
-                needs.outputs |= 1 << d;
-                needs.next[d] = nr;
-            }
+        for (d, _, nr) in node.children() {
+            needs.outputs |= 1 << d;
+            needs.next[d] = nr;
         }
         needs
     }
 }
 
-impl<N: Copy> NetSim<N> {
+impl<N: Copy + Default> NetSim<N> {
     pub fn new(routers: usize) -> Self {
         NetSim {
             #[cfg(test)]
@@ -827,15 +825,13 @@ impl<N: Copy> NetSim<N> {
             while let Some((node, c)) = stack.pop() {
                 let n = topo.view(node);
                 let out = n.router as usize * OUTPUTS;
-                for (d, child) in n.child.iter().enumerate() {
-                    if let Some((child, _)) = *child {
-                        let h = hop[d / 2];
-                        if !self.claim(out + d, c, (h, depth), lpc, epoch) {
-                            ok = false;
-                            break 'trees;
-                        }
-                        stack.push((child, c + h));
+                for (d, child, _) in n.children() {
+                    let h = hop[d / 2];
+                    if !self.claim(out + d, c, (h, depth), lpc, epoch) {
+                        ok = false;
+                        break 'trees;
                     }
+                    stack.push((child, c + h));
                 }
                 if n.eject {
                     // The ejection port has no FIFO behind it: only its per-cycle limit.
@@ -999,33 +995,31 @@ impl<N: Copy> NetSim<N> {
                                 row = leg.is_none().then_some(self.unit_start[k] as usize);
                             }
                         }
-                        for (d, child) in node.child.iter().enumerate() {
-                            if let Some((child, nr)) = *child {
-                                let leg = row.filter(|_| d >= 2).and_then(|u0| {
-                                    let (l, rows) = topo.leg(child)?;
-                                    Some((u0 + l as usize, rows))
-                                });
-                                if let Some((u, rows)) = leg.filter(|&(u, _)| self.free[u]) {
-                                    // Left out: unhindered from here (the link out is still
-                                    // this router's to use).
-                                    self.ulate[u] = at;
-                                    self.use_output(r, d, now);
-                                    last_eject = last_eject.max(now + hop[1] * u64::from(rows));
-                                    continue;
-                                }
-                                let nr = nr as usize;
-                                self.push_flit(
-                                    nr,
-                                    1 + d,
-                                    Flit {
-                                        node: child,
-                                        pkt: head.pkt,
-                                        ready: now + hop[d / 2],
-                                    },
-                                );
-                                in_flight += 1;
+                        for (d, child, nr) in node.children() {
+                            let leg = row.filter(|_| d >= 2).and_then(|u0| {
+                                let (l, rows) = topo.leg(child)?;
+                                Some((u0 + l as usize, rows))
+                            });
+                            if let Some((u, rows)) = leg.filter(|&(u, _)| self.free[u]) {
+                                // Left out: unhindered from here (the link out is still
+                                // this router's to use).
+                                self.ulate[u] = at;
                                 self.use_output(r, d, now);
+                                last_eject = last_eject.max(now + hop[1] * u64::from(rows));
+                                continue;
                             }
+                            let nr = nr as usize;
+                            self.push_flit(
+                                nr,
+                                1 + d,
+                                Flit {
+                                    node: child,
+                                    pkt: head.pkt,
+                                    ready: now + hop[d / 2],
+                                },
+                            );
+                            in_flight += 1;
+                            self.use_output(r, d, now);
                         }
                         if node.eject {
                             self.use_output(r, EJECT, now);
@@ -1068,10 +1062,7 @@ impl<N: Copy> NetSim<N> {
 
     #[inline(always)]
     fn can_forward(&self, r: usize, node: &View<N>, now: u64, lpc: u32, depth: usize) -> bool {
-        for (d, child) in node.child.iter().enumerate() {
-            let Some((_, nr)) = *child else {
-                continue;
-            };
+        for (d, _, nr) in node.children() {
             if !self.link_free(r, d, nr as usize, now, lpc, depth) {
                 return false;
             }

@@ -162,7 +162,7 @@ impl AnyShapes {
 /// A node of a tree in [`Shapes`]: the router `(x, y)` of tree `tree`, with cursors that make
 /// its children O(1): `col` is the first column of the tree at or east of `x`, `cur` (when
 /// that column is `x`) the first destination row at or above `y`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ShapeNode {
     tree: u32,
     x: u32,
@@ -173,17 +173,63 @@ pub(crate) struct ShapeNode {
 
 /// What the simulation needs of a tree node: its router, its children over the links in
 /// directions +x, -x, +y, -y (with their routers), and whether it ejects the packet.
+/// The children are a bit mask beside plain arrays, not `Option`s: the simulation builds a
+/// view for every copy it moves, and filling the array of `Option`s was ~40 % of a view's
+/// instructions.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct View<N> {
     pub router: u32,
-    pub child: [Option<(N, u32)>; 4],
     pub eject: bool,
+    /// Bit `d`: a child over link `d`.
+    present: u8,
+    nodes: [N; 4],
+    routers: [u32; 4],
+}
+
+impl<N: Copy + Default> View<N> {
+    pub(crate) fn new(router: u32, eject: bool) -> Self {
+        View {
+            router,
+            eject,
+            present: 0,
+            nodes: [N::default(); 4],
+            routers: [0; 4],
+        }
+    }
+
+    /// Child `node` at router `router` over link `d` (below 4).
+    #[inline(always)]
+    pub(crate) fn set(&mut self, d: usize, node: N, router: u32) {
+        self.present |= 1 << d;
+        self.nodes[d] = node;
+        self.routers[d] = router;
+    }
+
+    /// The child over link `d`, with its router.
+    #[cfg(test)]
+    pub(crate) fn child(&self, d: usize) -> Option<(N, u32)> {
+        (self.present & 1 << d != 0).then(|| (self.nodes[d], self.routers[d]))
+    }
+
+    /// The children `(link, node, router)`, by link.
+    #[inline(always)]
+    pub(crate) fn children(&self) -> impl Iterator<Item = (usize, N, u32)> + '_ {
+        let mut bits = self.present;
+        std::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let d = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            Some((d, self.nodes[d], self.routers[d]))
+        })
+    }
 }
 
 /// Multicast trees the network simulation can walk: materialised ([`Topology`], the tests'
 /// form) or as shapes.
 pub(crate) trait Trees {
-    type Node: Copy + std::fmt::Debug;
+    type Node: Copy + Default + std::fmt::Debug;
     fn root(&self, tree: u32) -> Self::Node;
     fn view(&self, n: Self::Node) -> View<Self::Node>;
     /// Cycles from the root to node `n` for a packet never held up (0 when unknown: then
@@ -284,11 +330,13 @@ impl Trees for Topology {
             child,
             eject,
         } = self.nodes[n as usize];
-        View {
-            router,
-            child: child.map(|c| (c != NONE).then(|| (c, self.nodes[c as usize].router))),
-            eject,
+        let mut view = View::new(router, eject);
+        for (d, &c) in child.iter().enumerate() {
+            if c != NONE {
+                view.set(d, c, self.nodes[c as usize].router);
+            }
         }
+        view
     }
 }
 
@@ -784,15 +832,15 @@ impl<Y: Row> Trees for Shapes<Y> {
         let col = n.col as usize;
         // The column of this node's x, if it has destinations.
         let here = (col < c1 && self.cols[col].x == n.x).then(|| self.cols[col]);
-        let mut child = [None; 4];
         let eject = here.is_some_and(|c| n.cur < c.end && self.y(n.cur as usize) == n.y);
+        let mut view = View::new(self.router(n.x, n.y), eject);
         // (Trees always have destinations; a tree without would be a lone root.)
         if n.y == sy && c0 < c1 {
             let (west, east) = (self.cols[c0].x, self.cols[c1 - 1].x);
             if n.x >= sx && n.x < east {
                 let next = if here.is_some() { col + 1 } else { col };
                 let c = self.leg(n.tree, n.x + 1, next);
-                child[0] = Some((c, self.router(c.x, c.y)));
+                view.set(0, c, self.router(c.x, c.y));
             }
             if n.x <= sx && n.x > west {
                 let prev = if col > c0 && self.cols[col - 1].x == n.x - 1 {
@@ -801,7 +849,7 @@ impl<Y: Row> Trees for Shapes<Y> {
                     col
                 };
                 let c = self.leg(n.tree, n.x - 1, prev);
-                child[1] = Some((c, self.router(c.x, c.y)));
+                view.set(1, c, self.router(c.x, c.y));
             }
         }
         if let Some(c) = here {
@@ -810,7 +858,7 @@ impl<Y: Row> Trees for Shapes<Y> {
             if n.y >= sy && n.y < hi {
                 let cur = n.cur + u32::from(n.cur < c.end && self.y(n.cur as usize) == n.y);
                 let next = self.at(n.tree, n.x, n.y + 1, col, cur);
-                child[2] = Some((next, self.router(n.x, n.y + 1)));
+                view.set(2, next, self.router(n.x, n.y + 1));
             }
             if n.y <= sy && n.y > lo {
                 let cur = if n.cur > c.start && self.y(n.cur as usize - 1) == n.y - 1 {
@@ -819,14 +867,10 @@ impl<Y: Row> Trees for Shapes<Y> {
                     n.cur
                 };
                 let next = self.at(n.tree, n.x, n.y - 1, col, cur);
-                child[3] = Some((next, self.router(n.x, n.y - 1)));
+                view.set(3, next, self.router(n.x, n.y - 1));
             }
         }
-        View {
-            router: self.router(n.x, n.y),
-            child,
-            eject,
-        }
+        view
     }
 
     /// [`NetSim::ideal`](crate::network::NetSim)'s contention-free drain, decided per pair of
@@ -1559,9 +1603,9 @@ mod tests {
                     }
                     assert_eq!(*r, vb.router, "case {case} tree {t}");
                     assert_eq!(va.eject, vb.eject, "case {case} tree {t}");
-                    for (ca, cb) in va.child.iter().zip(&vb.child) {
+                    for (ca, cb) in (0..4).map(|d| (va.child(d), vb.child(d))) {
                         match (ca, cb) {
-                            (Some((na, _)), Some((nb, _))) => stack.push((*na, *nb)),
+                            (Some((na, _)), Some((nb, _))) => stack.push((na, nb)),
                             (None, None) => {}
                             _ => panic!("case {case} tree {t}: {va:?} {vb:?}"),
                         }
