@@ -828,8 +828,31 @@ impl<Y: Row> Trees for Shapes<Y> {
     #[inline(always)]
     fn view(&self, n: ShapeNode) -> View<ShapeNode> {
         let (sx, sy) = self.src[n.tree as usize];
-        let (c0, c1) = self.cols(n.tree);
         let col = n.col as usize;
+        if n.y != sy {
+            // Off the source row: on the y leg of column `col` (whose x is `n.x`: the only
+            // nodes off the row are those of its columns), heading away from the source row.
+            // At most one child, the next row of the leg (most copies move here).
+            let c = self.cols[col];
+            let eject = n.cur < c.end && self.y(n.cur as usize) == n.y;
+            let mut view = View::new(self.router(n.x, n.y), eject);
+            if n.y > sy {
+                if n.y < self.y(c.end as usize - 1) {
+                    let next = self.at(n.tree, n.x, n.y + 1, col, n.cur + u32::from(eject));
+                    view.set(2, next, self.router(n.x, n.y + 1));
+                }
+            } else if n.y > self.y(c.start as usize) {
+                let cur = if n.cur > c.start && self.y(n.cur as usize - 1) == n.y - 1 {
+                    n.cur - 1
+                } else {
+                    n.cur
+                };
+                let next = self.at(n.tree, n.x, n.y - 1, col, cur);
+                view.set(3, next, self.router(n.x, n.y - 1));
+            }
+            return view;
+        }
+        let (c0, c1) = self.cols(n.tree);
         // The column of this node's x, if it has destinations.
         let here = (col < c1 && self.cols[col].x == n.x).then(|| self.cols[col]);
         let eject = here.is_some_and(|c| n.cur < c.end && self.y(n.cur as usize) == n.y);
