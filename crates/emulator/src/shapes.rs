@@ -584,10 +584,6 @@ impl<Y: Row> Shapes<Y> {
         (a as usize, b as usize)
     }
 
-    fn router(&self, x: u32, y: u32) -> u32 {
-        self.router_of[y as usize * self.columns as usize + x as usize]
-    }
-
     /// `n` with its cursor set for the row it is in (on the source row: the column's `mid`).
     fn at(&self, tree: u32, x: u32, y: u32, col: usize, cur: u32) -> ShapeNode {
         ShapeNode {
@@ -829,17 +825,20 @@ impl<Y: Row> Trees for Shapes<Y> {
     fn view(&self, n: ShapeNode) -> View<ShapeNode> {
         let (sx, sy) = self.src[n.tree as usize];
         let col = n.col as usize;
+        // The router cell of this node: its neighbours' are a column (x) or a row (y) away.
+        let w = self.columns as usize;
+        let cell = n.y as usize * w + n.x as usize;
         if n.y != sy {
             // Off the source row: on the y leg of column `col` (whose x is `n.x`: the only
             // nodes off the row are those of its columns), heading away from the source row.
             // At most one child, the next row of the leg (most copies move here).
             let c = self.cols[col];
             let eject = n.cur < c.end && self.y(n.cur as usize) == n.y;
-            let mut view = View::new(self.router(n.x, n.y), eject);
+            let mut view = View::new(self.router_of[cell], eject);
             if n.y > sy {
                 if n.y < self.y(c.end as usize - 1) {
                     let next = self.at(n.tree, n.x, n.y + 1, col, n.cur + u32::from(eject));
-                    view.set(2, next, self.router(n.x, n.y + 1));
+                    view.set(2, next, self.router_of[cell + w]);
                 }
             } else if n.y > self.y(c.start as usize) {
                 let cur = if n.cur > c.start && self.y(n.cur as usize - 1) == n.y - 1 {
@@ -848,7 +847,7 @@ impl<Y: Row> Trees for Shapes<Y> {
                     n.cur
                 };
                 let next = self.at(n.tree, n.x, n.y - 1, col, cur);
-                view.set(3, next, self.router(n.x, n.y - 1));
+                view.set(3, next, self.router_of[cell - w]);
             }
             return view;
         }
@@ -856,14 +855,13 @@ impl<Y: Row> Trees for Shapes<Y> {
         // The column of this node's x, if it has destinations.
         let here = (col < c1 && self.cols[col].x == n.x).then(|| self.cols[col]);
         let eject = here.is_some_and(|c| n.cur < c.end && self.y(n.cur as usize) == n.y);
-        let mut view = View::new(self.router(n.x, n.y), eject);
+        let mut view = View::new(self.router_of[cell], eject);
         // (Trees always have destinations; a tree without would be a lone root.)
         if n.y == sy && c0 < c1 {
             let (west, east) = (self.cols[c0].x, self.cols[c1 - 1].x);
             if n.x >= sx && n.x < east {
                 let next = if here.is_some() { col + 1 } else { col };
-                let c = self.leg(n.tree, n.x + 1, next);
-                view.set(0, c, self.router(c.x, c.y));
+                view.set(0, self.leg(n.tree, n.x + 1, next), self.router_of[cell + 1]);
             }
             if n.x <= sx && n.x > west {
                 let prev = if col > c0 && self.cols[col - 1].x == n.x - 1 {
@@ -871,8 +869,7 @@ impl<Y: Row> Trees for Shapes<Y> {
                 } else {
                     col
                 };
-                let c = self.leg(n.tree, n.x - 1, prev);
-                view.set(1, c, self.router(c.x, c.y));
+                view.set(1, self.leg(n.tree, n.x - 1, prev), self.router_of[cell - 1]);
             }
         }
         if let Some(c) = here {
@@ -881,7 +878,7 @@ impl<Y: Row> Trees for Shapes<Y> {
             if n.y >= sy && n.y < hi {
                 let cur = n.cur + u32::from(n.cur < c.end && self.y(n.cur as usize) == n.y);
                 let next = self.at(n.tree, n.x, n.y + 1, col, cur);
-                view.set(2, next, self.router(n.x, n.y + 1));
+                view.set(2, next, self.router_of[cell + w]);
             }
             if n.y <= sy && n.y > lo {
                 let cur = if n.cur > c.start && self.y(n.cur as usize - 1) == n.y - 1 {
@@ -890,7 +887,7 @@ impl<Y: Row> Trees for Shapes<Y> {
                     n.cur
                 };
                 let next = self.at(n.tree, n.x, n.y - 1, col, cur);
-                view.set(3, next, self.router(n.x, n.y - 1));
+                view.set(3, next, self.router_of[cell - w]);
             }
         }
         view
