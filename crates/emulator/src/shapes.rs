@@ -214,15 +214,11 @@ impl<N: Copy + Default> View<N> {
     /// The children `(link, node, router)`, by link.
     #[inline(always)]
     pub(crate) fn children(&self) -> impl Iterator<Item = (usize, N, u32)> + '_ {
-        let mut bits = self.present;
-        std::iter::from_fn(move || {
-            if bits == 0 {
-                return None;
-            }
-            let d = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            Some((d, self.nodes[d], self.routers[d]))
-        })
+        // Over the four links, not the set bits: the loop unrolls, each link's index is a
+        // constant, and the view need not be kept in memory.
+        (0..4)
+            .filter(move |&d| self.present & 1 << d != 0)
+            .map(move |d| (d, self.nodes[d], self.routers[d]))
     }
 }
 
