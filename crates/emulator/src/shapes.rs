@@ -858,6 +858,7 @@ impl<Y: Row> Trees for Shapes<Y> {
             // nodes off the row are those of its columns), heading away from the source row.
             // At most one child, the next row of the leg (most copies move here).
             let c = self.cols[col];
+            debug_assert_eq!(c.x, n.x, "a node off the source row is on its column");
             let eject = n.cur < c.end && self.y(n.cur as usize) == n.y;
             let mut view = View::new(self.router_of[cell], eject);
             if n.y > sy {
