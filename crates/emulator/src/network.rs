@@ -345,10 +345,10 @@ impl Needs {
             outputs: u8::from(node.eject) << EJECT,
             next: [0; 4],
         };
-        node.each_child(|d, _, nr| {
+        for (d, _, nr) in node.children() {
             needs.outputs |= 1 << d;
             needs.next[d] = nr;
-        });
+        }
         needs
     }
 }
@@ -1005,7 +1005,7 @@ impl<N: Copy + Default> NetSim<N> {
                                 row = leg.is_none().then_some(self.unit_start[k] as usize);
                             }
                         }
-                        node.each_child(|d, child, nr| {
+                        for (d, child, nr) in node.children() {
                             let leg = row.filter(|_| d >= 2).and_then(|u0| {
                                 let (l, rows) = topo.leg(child)?;
                                 Some((u0 + l as usize, rows))
@@ -1016,7 +1016,7 @@ impl<N: Copy + Default> NetSim<N> {
                                 self.ulate[u] = at;
                                 self.use_output(r, d, now);
                                 last_eject = last_eject.max(now + hop[1] * u64::from(rows));
-                                return;
+                                continue;
                             }
                             let nr = nr as usize;
                             self.push_flit(
@@ -1030,7 +1030,7 @@ impl<N: Copy + Default> NetSim<N> {
                             );
                             in_flight += 1;
                             self.use_output(r, d, now);
-                        });
+                        }
                         if node.eject {
                             self.use_output(r, EJECT, now);
                             last_eject = last_eject.max(now);
@@ -1072,8 +1072,12 @@ impl<N: Copy + Default> NetSim<N> {
 
     #[inline(always)]
     fn can_forward(&self, r: usize, node: &View<N>, now: u64, lpc: u32, depth: usize) -> bool {
-        node.all_children(|d, nr| self.link_free(r, d, nr as usize, now, lpc, depth))
-            && !(node.eject && self.used(r, EJECT, now) >= lpc)
+        for (d, _, nr) in node.children() {
+            if !self.link_free(r, d, nr as usize, now, lpc, depth) {
+                return false;
+            }
+        }
+        !(node.eject && self.used(r, EJECT, now) >= lpc)
     }
 
     /// [`NetSim::can_forward`] from a held-up head's [`Needs`].

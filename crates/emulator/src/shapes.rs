@@ -211,35 +211,6 @@ impl<N: Copy + Default> View<N> {
         (self.present & 1 << d != 0).then(|| (self.nodes[d], self.routers[d]))
     }
 
-    /// `f(link, node, router)` for each child, by link. Unrolled over the four links (each
-    /// call sees a constant link, and the view can stay in registers): the simulation walks
-    /// the children of every copy it moves.
-    #[inline(always)]
-    pub(crate) fn each_child(&self, mut f: impl FnMut(usize, N, u32)) {
-        if self.present & 1 != 0 {
-            f(0, self.nodes[0], self.routers[0]);
-        }
-        if self.present & 2 != 0 {
-            f(1, self.nodes[1], self.routers[1]);
-        }
-        if self.present & 4 != 0 {
-            f(2, self.nodes[2], self.routers[2]);
-        }
-        if self.present & 8 != 0 {
-            f(3, self.nodes[3], self.routers[3]);
-        }
-    }
-
-    /// Whether `f(link, router)` holds for every child (asked by link, up to the first
-    /// that fails), unrolled as [`View::each_child`].
-    #[inline(always)]
-    pub(crate) fn all_children(&self, mut f: impl FnMut(usize, u32) -> bool) -> bool {
-        (self.present & 1 == 0 || f(0, self.routers[0]))
-            && (self.present & 2 == 0 || f(1, self.routers[1]))
-            && (self.present & 4 == 0 || f(2, self.routers[2]))
-            && (self.present & 8 == 0 || f(3, self.routers[3]))
-    }
-
     /// The children `(link, node, router)`, by link.
     #[inline(always)]
     pub(crate) fn children(&self) -> impl Iterator<Item = (usize, N, u32)> + '_ {
