@@ -591,6 +591,18 @@ impl<Y: Row> Shapes<Y> {
         }
     }
 
+    /// The node one row below `n` on column `c` (index `col`), its cursor moved down when
+    /// the row below is a destination.
+    #[inline(always)]
+    fn below(&self, n: ShapeNode, c: Col, col: usize) -> ShapeNode {
+        let cur = if n.cur > c.start && self.y(n.cur as usize - 1) == n.y - 1 {
+            n.cur - 1
+        } else {
+            n.cur
+        };
+        self.at(n.tree, n.x, n.y - 1, col, cur)
+    }
+
     /// The node of tree `tree` at router `(x, sy)` of its x leg, with `col` its first column
     /// at or east of `x`.
     fn leg(&self, tree: u32, x: u32, col: usize) -> ShapeNode {
@@ -838,13 +850,7 @@ impl<Y: Row> Trees for Shapes<Y> {
                     view.set(2, next, self.router_of[cell + w]);
                 }
             } else if n.y > self.y(c.start as usize) {
-                let cur = if n.cur > c.start && self.y(n.cur as usize - 1) == n.y - 1 {
-                    n.cur - 1
-                } else {
-                    n.cur
-                };
-                let next = self.at(n.tree, n.x, n.y - 1, col, cur);
-                view.set(3, next, self.router_of[cell - w]);
+                view.set(3, self.below(n, c, col), self.router_of[cell - w]);
             }
             return view;
         }
@@ -878,13 +884,7 @@ impl<Y: Row> Trees for Shapes<Y> {
                 view.set(2, next, self.router_of[cell + w]);
             }
             if n.y <= sy && n.y > lo {
-                let cur = if n.cur > c.start && self.y(n.cur as usize - 1) == n.y - 1 {
-                    n.cur - 1
-                } else {
-                    n.cur
-                };
-                let next = self.at(n.tree, n.x, n.y - 1, col, cur);
-                view.set(3, next, self.router_of[cell - w]);
+                view.set(3, self.below(n, c, col), self.router_of[cell - w]);
             }
         }
         view
