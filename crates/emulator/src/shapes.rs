@@ -854,13 +854,14 @@ impl<Y: Row> Trees for Shapes<Y> {
             }
             return view;
         }
+        // On the source row.
         let (c0, c1) = self.cols(n.tree);
         // The column of this node's x, if it has destinations.
         let here = (col < c1 && self.cols[col].x == n.x).then(|| self.cols[col]);
         let eject = here.is_some_and(|c| n.cur < c.end && self.y(n.cur as usize) == n.y);
         let mut view = View::new(self.router_of[cell], eject);
         // (Trees always have destinations; a tree without would be a lone root.)
-        if n.y == sy && c0 < c1 {
+        if c0 < c1 {
             let (west, east) = (self.cols[c0].x, self.cols[c1 - 1].x);
             if n.x >= sx && n.x < east {
                 let next = if here.is_some() { col + 1 } else { col };
@@ -878,12 +879,11 @@ impl<Y: Row> Trees for Shapes<Y> {
         if let Some(c) = here {
             let hi = self.y(c.end as usize - 1);
             let lo = self.y(c.start as usize);
-            if n.y >= sy && n.y < hi {
-                let cur = n.cur + u32::from(n.cur < c.end && self.y(n.cur as usize) == n.y);
-                let next = self.at(n.tree, n.x, n.y + 1, col, cur);
+            if n.y < hi {
+                let next = self.at(n.tree, n.x, n.y + 1, col, n.cur + u32::from(eject));
                 view.set(2, next, self.router_of[cell + w]);
             }
-            if n.y <= sy && n.y > lo {
+            if n.y > lo {
                 view.set(3, self.below(n, c, col), self.router_of[cell - w]);
             }
         }
